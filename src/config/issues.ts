@@ -1,0 +1,43 @@
+import { ErrorCodes, PortcullisError } from '../errors.js'
+import type { Position } from './types.js'
+
+/** One problem in a config: where it is and what is wrong. */
+export interface ConfigIssue {
+  readonly file: string
+  readonly line?: number
+  readonly col?: number
+  /** Key path such as `routes[2].upstream.ca`; '' for the document itself. */
+  readonly path: string
+  readonly message: string
+}
+
+/** `routes.yaml:14:11 routes[2].upstream.ca: certs/leaf.pem holds a certificate that is not a CA` */
+export function formatIssue(issue: ConfigIssue): string {
+  const where = issue.line === undefined ? issue.file : `${issue.file}:${issue.line}:${issue.col ?? 1}`
+  return issue.path ? `${where} ${issue.path}: ${issue.message}` : `${where} ${issue.message}`
+}
+
+export function issueAt(
+  file: string,
+  positions: ReadonlyMap<string, Position>,
+  path: string,
+  message: string,
+): ConfigIssue {
+  return { file, path, message, ...positions.get(nearestKnown(path, positions)) }
+}
+
+/** A key that is missing or unknown has no position of its own: use the nearest parent that has one. */
+function nearestKnown(path: string, positions: ReadonlyMap<string, Position>): string {
+  let candidate = path
+  while (candidate && !positions.has(candidate)) candidate = candidate.replace(/(\.[^.[\]]+|\[\d+\])$/, '')
+  return candidate
+}
+
+/** Thrown when a config cannot be loaded or built; lists every issue found, in file order. */
+export class ConfigError extends PortcullisError {
+  readonly issues: readonly ConfigIssue[]
+  constructor(issues: readonly ConfigIssue[], options?: ErrorOptions) {
+    super(ErrorCodes.CONFIG, issues.map(formatIssue).join('\n'), options)
+    this.issues = issues
+  }
+}

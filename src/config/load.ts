@@ -1,0 +1,47 @@
+/**
+ * routes.yaml → a deep-frozen Config, or one ConfigError listing every issue in file order.
+ * Certificate contents are checked later, by tls/pem.ts when the snapshot is built.
+ */
+import { readFile } from 'node:fs/promises'
+import { ConfigError, type ConfigIssue } from './issues.js'
+import { resolveConfig } from './resolve.js'
+import type { RawConfig } from './schema.js'
+import type { Config } from './types.js'
+import { validateAgainstSchema } from './validate.js'
+import { parseYaml } from './yaml-source.js'
+
+export async function loadConfig(file: string): Promise<Config> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (error) {
+    throw new ConfigError([{ file, path: '', message: `cannot read the config: ${(error as Error).message}` }], {
+      cause: error,
+    })
+  }
+  return parseConfig(text, file)
+}
+
+/** Parses config text as if read from `file` (relative paths resolve against its folder). */
+export function parseConfig(text: string, file: string): Config {
+  const source = parseYaml(text, file)
+  let issues: ConfigIssue[] = [...source.issues]
+  if (issues.length === 0) issues = validateAgainstSchema(source.value ?? null, file, source.positions)
+  if (issues.length > 0) throw new ConfigError(sortByPosition(issues))
+
+  const { config, issues: ruleIssues } = resolveConfig(source.value as RawConfig, file, source.positions)
+  if (!config) throw new ConfigError(sortByPosition(ruleIssues))
+  return deepFreeze(config)
+}
+
+function sortByPosition(issues: ConfigIssue[]): ConfigIssue[] {
+  return [...issues].sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0))
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value)
+    for (const child of Object.values(value)) deepFreeze(child)
+  }
+  return value
+}

@@ -1,0 +1,206 @@
+/**
+ * Cross-field rules and resolution of a schema-valid config: defaults, durations to milliseconds, file
+ * paths made absolute, upstream URLs parsed. Every rule that fails adds an issue; none stops the others.
+ */
+import { existsSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
+import { isIP } from 'node:net'
+import { dirname, resolve as resolvePath } from 'node:path'
+import { parseDuration } from './duration.js'
+import { issueAt, type ConfigIssue } from './issues.js'
+import type { RawConfig, RawRoute, RawUpstream } from './schema.js'
+import type { Config, ListenAddress, Position, RouteConfig, RouteTlsConfig, UpstreamConfig } from './types.js'
+
+const HOST_PATTERN = /^(\*\.)?[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$/
+const DEFAULT_CONNECT_TIMEOUT = '5s'
+const DEFAULT_RESPONSE_TIMEOUT = '30s'
+const DEFAULT_SHUTDOWN_GRACE = '25s'
+
+export function resolveConfig(
+  raw: RawConfig,
+  file: string,
+  positions: ReadonlyMap<string, Position>,
+): { config?: Config; issues: ConfigIssue[] } {
+  const issues: ConfigIssue[] = []
+  const report = (path: string, message: string) => issues.push(issueAt(file, positions, path, message))
+  const baseDir = dirname(resolvePath(file))
+  const filePath = (path: string, value: string): string => {
+    const absolute = resolvePath(baseDir, value)
+    if (!existsSync(absolute)) report(path, `file not found: ${value}`)
+    return absolute
+  }
+
+  const listen = resolveListen(raw.listen, report)
+  const routes = raw.routes.map((route, index) => resolveRoute(route, index, filePath, report))
+  checkRouteSet(routes, raw, listen, report)
+
+  const config: Config = {
+    file,
+    listen,
+    workers: raw.workers === 'auto' ? availableParallelism() : (raw.workers ?? 1),
+    shutdown: { grace: parseDuration(raw.shutdown?.grace ?? DEFAULT_SHUTDOWN_GRACE)! },
+    routes,
+    positions,
+  }
+  return issues.length > 0 ? { issues } : { config, issues }
+}
+
+type Report = (path: string, message: string) => void
+
+function resolveListen(raw: RawConfig['listen'], report: Report): Config['listen'] {
+  if (!raw.https && !raw.http) report('listen', 'needs at least one public listener: https or http')
+  const listen: { https?: ListenAddress; http?: ListenAddress; admin?: ListenAddress } = {}
+  for (const key of ['https', 'http', 'admin'] as const) {
+    const text = raw[key]
+    if (text === undefined) continue
+    const address = parseListenAddress(text)
+    if (address) listen[key] = address
+    else report(`listen.${key}`, `'${text}' is not host:port (e.g. 0.0.0.0:8443 or [::]:8443)`)
+  }
+  const admin = listen.admin
+  for (const key of ['https', 'http'] as const) {
+    const address = listen[key]
+    if (admin && address && address.port !== 0 && address.port === admin.port) {
+      report('listen.admin', `must not share a port with listen.${key}: the admin endpoints are never public`)
+    }
+  }
+  return listen
+}
+
+/** 'host:port', '[v6]:port'; port 0 picks a free port (tests). */
+export function parseListenAddress(text: string): ListenAddress | undefined {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(text)
+  if (!match) return undefined
+  const port = Number(match[3])
+  if (port > 65535) return undefined
+  const host = match[1] ?? match[2]!
+  if (match[1] && isIP(host) !== 6) return undefined
+  return { host, port }
+}
+
+function resolveRoute(
+  raw: RawRoute,
+  index: number,
+  filePath: (path: string, value: string) => string,
+  report: Report,
+): RouteConfig {
+  const at = `routes[${index}]`
+  const host = raw.host.toLowerCase()
+  if (!HOST_PATTERN.test(host)) report(`${at}.host`, `'${raw.host}' is not a host name or a *.wildcard`)
+
+  let tls: RouteConfig['tls']
+  if (raw.tls === 'passthrough') {
+    tls = 'passthrough'
+    if (raw.path !== undefined && raw.path !== '/') {
+      report(`${at}.path`, 'a passthrough route cannot match a path: the request is never decrypted here')
+    }
+  } else if (raw.tls) {
+    const t = raw.tls
+    const crl = t.crl === undefined ? [] : Array.isArray(t.crl) ? t.crl : [t.crl]
+    if (crl.length > 0 && !t.clientCAs) report(`${at}.tls.crl`, 'needs tls.clientCAs: a CRL only applies to client certificates')
+    if (t.forwardClientCert && t.forwardClientCert !== 'none' && !t.clientCAs) {
+      report(`${at}.tls.forwardClientCert`, 'needs tls.clientCAs: there is no verified client certificate to forward')
+    }
+    const resolved: RouteTlsConfig = {
+      cert: filePath(`${at}.tls.cert`, t.cert),
+      key: filePath(`${at}.tls.key`, t.key),
+      ...(t.clientCAs && { clientCAs: filePath(`${at}.tls.clientCAs`, t.clientCAs) }),
+      crl: crl.map((file, i) => filePath(Array.isArray(t.crl) ? `${at}.tls.crl[${i}]` : `${at}.tls.crl`, file)),
+      minVersion: t.minVersion ?? 'TLSv1.2',
+      forwardClientCert: t.forwardClientCert ?? (t.clientCAs ? 'xfcc' : 'none'),
+    }
+    tls = resolved
+  }
+
+  return {
+    index,
+    name: raw.name ?? host,
+    host,
+    path: raw.path ?? '/',
+    tls,
+    upstream: resolveUpstream(raw.upstream, `${at}.upstream`, tls === 'passthrough', filePath, report),
+  }
+}
+
+function resolveUpstream(
+  raw: RawUpstream,
+  at: string,
+  passthrough: boolean,
+  filePath: (path: string, value: string) => string,
+  report: Report,
+): UpstreamConfig {
+  let url: URL | undefined
+  try {
+    url = new URL(raw.url)
+  } catch {
+    report(`${at}.url`, `'${raw.url}' is not a URL (e.g. https://orders.internal:8443)`)
+  }
+  const allowed = passthrough ? ['tcp:'] : ['http:', 'https:']
+  if (url && !allowed.includes(url.protocol)) {
+    report(`${at}.url`, passthrough ? 'a passthrough route needs tcp://host:port' : 'must be http:// or https://')
+    url = undefined
+  } else if (url && (url.username || url.password || url.search || url.hash || !url.hostname)) {
+    report(`${at}.url`, 'must be scheme://host[:port][/path] with no user, query or fragment')
+    url = undefined
+  } else if (url?.protocol === 'tcp:' && !url.port) {
+    report(`${at}.url`, 'tcp:// needs a port')
+  }
+
+  const isHttps = url?.protocol === 'https:'
+  for (const key of ['ca', 'cert', 'key', 'serverName', 'insecureSkipVerify'] as const) {
+    if (raw[key] !== undefined && url && !isHttps) report(`${at}.${key}`, 'only applies to https:// upstreams')
+  }
+  if (raw.cert && !raw.key) report(`${at}.key`, 'is required with upstream.cert')
+  if (raw.key && !raw.cert) report(`${at}.cert`, 'is required with upstream.key')
+
+  const hostname = url ? url.hostname.replace(/^\[(.*)\]$/, '$1') : ''
+  const defaultPort = url?.protocol === 'https:' ? 443 : 80
+  return {
+    url: raw.url,
+    protocol: (url?.protocol ?? 'https:') as UpstreamConfig['protocol'],
+    hostname,
+    port: url?.port ? Number(url.port) : defaultPort,
+    pathPrefix: url && url.pathname !== '/' ? url.pathname.replace(/\/$/, '') : '',
+    ...(raw.ca && { ca: filePath(`${at}.ca`, raw.ca) }),
+    ...(raw.cert && { cert: filePath(`${at}.cert`, raw.cert) }),
+    ...(raw.key && { key: filePath(`${at}.key`, raw.key) }),
+    // SNI must be a name (RFC 6066 §3): an IP-literal upstream gets none and is verified against its IP SAN.
+    serverName: raw.serverName ?? (isIP(hostname) ? '' : hostname),
+    insecureSkipVerify: raw.insecureSkipVerify ?? false,
+    timeouts: {
+      connect: parseDuration(raw.timeouts?.connect ?? DEFAULT_CONNECT_TIMEOUT)!,
+      response: parseDuration(raw.timeouts?.response ?? DEFAULT_RESPONSE_TIMEOUT)!,
+    },
+  }
+}
+
+/** Rules across routes: unique host+path, one TLS policy per host, a listener for every route. */
+function checkRouteSet(routes: RouteConfig[], raw: RawConfig, listen: Config['listen'], report: Report): void {
+  const byKey = new Map<string, RouteConfig>()
+  const firstOfHost = new Map<string, RouteConfig>()
+  const explicitNames = new Map<string, number>()
+  for (const route of routes) {
+    const at = `routes[${route.index}]`
+    const key = `${route.host} ${route.path}`
+    const twin = byKey.get(key)
+    if (twin) report(`${at}.path`, `same host and path as routes[${twin.index}] (${route.host}${route.path})`)
+    else byKey.set(key, route)
+
+    // SNI picks the certificate and client-auth policy before the path is known, so a host has one policy.
+    const first = firstOfHost.get(route.host)
+    if (!first) firstOfHost.set(route.host, route)
+    else if (JSON.stringify(first.tls) !== JSON.stringify(route.tls)) {
+      report(`${at}.tls`, `must equal routes[${first.index}].tls: every route of ${route.host} shares one TLS policy`)
+    }
+
+    const name = raw.routes[route.index]?.name
+    if (name !== undefined) {
+      const other = explicitNames.get(name)
+      if (other !== undefined) report(`${at}.name`, `'${name}' is already the name of routes[${other}]`)
+      else explicitNames.set(name, route.index)
+    }
+
+    if (route.tls && !listen.https) report(`${at}.tls`, 'needs listen.https')
+    if (!route.tls && !listen.http) report(at, 'has no tls and listen.http is not set, so nothing would serve it')
+  }
+}

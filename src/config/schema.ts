@@ -1,0 +1,183 @@
+/**
+ * The one source of truth for routes.yaml: the TypeScript types, the validator (Ajv) and the published
+ * JSON Schema (schema/routes.schema.json, written by `npm run schema`) all come from these definitions.
+ * Every `description` is user documentation; the README's reference says the same thing.
+ */
+import { Type, type Static } from '@sinclair/typebox'
+
+const Duration = (description: string, fallback: string) =>
+  Type.String({
+    pattern: '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$',
+    description: `${description} A number with a unit: ms, s, m or h (e.g. 250ms, 5s, 1m). Default: ${fallback}.`,
+    examples: [fallback],
+  })
+
+const HostPort = (description: string, example: string) =>
+  Type.String({ minLength: 1, description: `${description} Written host:port, e.g. ${example}.`, examples: [example] })
+
+const FilePath = (description: string) =>
+  Type.String({
+    minLength: 1,
+    description: `${description} A relative path resolves against the folder of routes.yaml.`,
+  })
+
+export const ListenSchema = Type.Object(
+  {
+    https: Type.Optional(
+      HostPort('TLS ingress. The certificate is chosen by SNI among the routes that have `tls`.', '0.0.0.0:8443'),
+    ),
+    http: Type.Optional(
+      HostPort('Plaintext ingress. It serves only routes without `tls`; others get 421 Misdirected Request.', '0.0.0.0:8080'),
+    ),
+    admin: Type.Optional(
+      HostPort(
+        'Admin listener: /metrics, /healthz, /readyz, POST /reload. Never reachable through the public listeners.',
+        '127.0.0.1:9901',
+      ),
+    ),
+  },
+  { additionalProperties: false, description: 'Where the gateway listens. At least `https` or `http` is required.' },
+)
+
+export const TlsVersionSchema = Type.Union([Type.Literal('TLSv1.2'), Type.Literal('TLSv1.3')], {
+  description: 'Lowest TLS version accepted from clients. Default: TLSv1.2 (older versions are never accepted).',
+})
+
+export const ForwardClientCertSchema = Type.Union(
+  [Type.Literal('xfcc'), Type.Literal('rfc9440'), Type.Literal('both'), Type.Literal('none')],
+  {
+    description:
+      'How the verified client certificate is passed to the upstream: `xfcc` (X-Forwarded-Client-Cert, Envoy format), ' +
+      '`rfc9440` (Client-Cert and Client-Cert-Chain), `both` or `none`. Copies sent by clients are always removed. ' +
+      'Default: xfcc on routes with clientCAs.',
+  },
+)
+
+export const RouteTlsSchema = Type.Object(
+  {
+    cert: FilePath('PEM certificate served for this host (leaf first, then intermediates).'),
+    key: FilePath('PEM private key of `cert`.'),
+    clientCAs: Type.Optional(
+      FilePath(
+        'Mutual TLS: clients must present a certificate signed by one of the CA certificates in this PEM bundle. ' +
+          'Every certificate in it must be a CA (basicConstraints cA=true).',
+      ),
+    ),
+    crl: Type.Optional(
+      Type.Union([FilePath('PEM CRL file.'), Type.Array(FilePath('PEM CRL file.'), { minItems: 1 })], {
+        description: 'One CRL file or a list; client certificates they list are refused. Requires clientCAs.',
+      }),
+    ),
+    minVersion: Type.Optional(TlsVersionSchema),
+    forwardClientCert: Type.Optional(ForwardClientCertSchema),
+  },
+  { additionalProperties: false, description: 'TLS termination for this host.' },
+)
+
+export const PassthroughSchema = Type.Literal('passthrough', {
+  description:
+    'Forward the raw TLS stream, chosen by SNI, to `upstream.url` (tcp://host:port) without terminating it here.',
+})
+
+export const TimeoutsSchema = Type.Object(
+  {
+    connect: Type.Optional(Duration('Time to open the upstream connection, TLS handshake included.', '5s')),
+    response: Type.Optional(Duration("Time from sending the request to the upstream's response headers.", '30s')),
+  },
+  { additionalProperties: false, description: 'Upstream timeouts. A timeout answers 504 Gateway Timeout.' },
+)
+
+export const UpstreamSchema = Type.Object(
+  {
+    url: Type.String({
+      minLength: 1,
+      description:
+        'Where requests go: http://host:port or https://host:port, optionally with a path prefix that is prepended ' +
+        '(tcp://host:port for passthrough routes).',
+      examples: ['https://orders.internal:8443'],
+    }),
+    ca: Type.Optional(
+      FilePath('CA bundle that verifies the upstream certificate. Default: the system roots. Each entry must be a CA.'),
+    ),
+    cert: Type.Optional(FilePath('Client certificate presented to the upstream (mutual TLS). Requires `key`.')),
+    key: Type.Optional(FilePath('Private key of `cert`.')),
+    serverName: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          "SNI sent to the upstream and the name its certificate is verified against. Default: the url's host. " +
+          "The client's Host header never changes it.",
+      }),
+    ),
+    insecureSkipVerify: Type.Optional(
+      Type.Boolean({
+        description:
+          'Turn off verification of the upstream certificate. Insecure: anyone on the path can impersonate the ' +
+          'upstream. Default: false. The gateway logs a warning for every route that sets it.',
+      }),
+    ),
+    timeouts: Type.Optional(TimeoutsSchema),
+  },
+  { additionalProperties: false, description: 'The service this route forwards to.' },
+)
+
+export const RouteSchema = Type.Object(
+  {
+    name: Type.Optional(
+      Type.String({
+        pattern: '^[A-Za-z0-9_.:-]+$',
+        description: 'Label in metrics and logs (letters, digits, _ . : -). Default: the host.',
+      }),
+    ),
+    host: Type.String({
+      minLength: 1,
+      description:
+        'Exact host (orders.example.com) or a wildcard for one label (*.example.com). Case-insensitive; the port ' +
+        'is ignored. An exact host beats a wildcard.',
+    }),
+    path: Type.Optional(
+      Type.String({
+        pattern: '^/',
+        description:
+          'Path prefix, matched on segment boundaries (/api matches /api and /api/x, not /apix). The longest ' +
+          'prefix wins. Default: / (everything).',
+      }),
+    ),
+    tls: Type.Optional(Type.Union([RouteTlsSchema, PassthroughSchema])),
+    upstream: UpstreamSchema,
+  },
+  { additionalProperties: false },
+)
+
+export const WorkersSchema = Type.Union([Type.Literal('auto'), Type.Integer({ minimum: 1, maximum: 256 })], {
+  description: 'node:cluster worker processes sharing the listeners: a number, or auto (one per CPU). Default: 1.',
+})
+
+export const ShutdownSchema = Type.Object(
+  {
+    grace: Type.Optional(Duration('How long in-flight requests get after SIGTERM before the process exits.', '25s')),
+  },
+  { additionalProperties: false, description: 'Graceful shutdown.' },
+)
+
+export const ConfigSchema = Type.Object(
+  {
+    listen: ListenSchema,
+    workers: Type.Optional(WorkersSchema),
+    shutdown: Type.Optional(ShutdownSchema),
+    routes: Type.Array(RouteSchema, { minItems: 1, description: 'The route table. Order does not matter.' }),
+  },
+  {
+    additionalProperties: false,
+    $id: 'https://github.com/portcullis/portcullis/schema/routes.schema.json',
+    title: 'portcullis routes.yaml (version 1)',
+  },
+)
+
+/** routes.yaml exactly as written (after schema validation). */
+export type RawConfig = Static<typeof ConfigSchema>
+export type RawRoute = Static<typeof RouteSchema>
+export type RawRouteTls = Static<typeof RouteTlsSchema>
+export type RawUpstream = Static<typeof UpstreamSchema>
+export type TlsVersion = Static<typeof TlsVersionSchema>
+export type ForwardClientCert = Static<typeof ForwardClientCertSchema>

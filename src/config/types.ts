@@ -1,0 +1,68 @@
+/**
+ * The resolved config: what loadConfig returns after validation. Field names are the YAML keys, so a key
+ * path in an error message is also a path in the code. Durations are milliseconds, files absolute paths.
+ */
+import type { ForwardClientCert, TlsVersion } from './schema.js'
+
+export interface ListenAddress {
+  readonly host: string
+  readonly port: number
+}
+
+export interface Position {
+  readonly line: number
+  readonly col: number
+}
+
+export interface RouteTlsConfig {
+  readonly cert: string
+  readonly key: string
+  readonly clientCAs?: string
+  readonly crl: readonly string[]
+  readonly minVersion: TlsVersion
+  readonly forwardClientCert: ForwardClientCert
+}
+
+export interface UpstreamConfig {
+  /** The url as written, for logs. */
+  readonly url: string
+  readonly protocol: 'http:' | 'https:' | 'tcp:'
+  /** Host name or IP literal, without IPv6 brackets. */
+  readonly hostname: string
+  readonly port: number
+  /** Path prefix from the url, prepended to the request path; '' when the url has none. */
+  readonly pathPrefix: string
+  readonly ca?: string
+  readonly cert?: string
+  readonly key?: string
+  /** SNI sent and name verified; '' for IP-literal upstreams without a serverName (no SNI is sent then). */
+  readonly serverName: string
+  readonly insecureSkipVerify: boolean
+  readonly timeouts: { readonly connect: number; readonly response: number }
+}
+
+export interface RouteConfig {
+  /** Position in routes[], for key paths in messages. */
+  readonly index: number
+  readonly name: string
+  /** Lower-case exact host or `*.suffix` wildcard. */
+  readonly host: string
+  readonly path: string
+  readonly tls: RouteTlsConfig | 'passthrough' | undefined
+  readonly upstream: UpstreamConfig
+}
+
+export interface Config {
+  /** routes.yaml as the user named it (for messages). */
+  readonly file: string
+  readonly listen: {
+    readonly https?: ListenAddress
+    readonly http?: ListenAddress
+    readonly admin?: ListenAddress
+  }
+  readonly workers: number
+  readonly shutdown: { readonly grace: number }
+  readonly routes: readonly RouteConfig[]
+  /** Line and column of every key path (`routes[2].upstream.ca`), for errors found after loading. */
+  readonly positions: ReadonlyMap<string, Position>
+}

@@ -1,0 +1,142 @@
+/**
+ * Schema validation with Ajv, turned into one readable issue per problem. Ajv reports every branch of a
+ * union (tls: mapping | 'passthrough'); we keep the branch of the value's own type, so a typo inside a
+ * `tls:` mapping reads "unknown key", not three unrelated complaints.
+ */
+import { Ajv, type ErrorObject } from 'ajv'
+import { ConfigSchema } from './schema.js'
+import { issueAt, type ConfigIssue } from './issues.js'
+import type { Position } from './types.js'
+
+const ajv = new Ajv({ allErrors: true, verbose: true, strict: false })
+const validateSchema = ajv.compile(ConfigSchema)
+
+type JsonSchema = { type?: string; const?: unknown; anyOf?: JsonSchema[]; properties?: Record<string, unknown> }
+
+export function validateAgainstSchema(
+  value: unknown,
+  file: string,
+  positions: ReadonlyMap<string, Position>,
+): ConfigIssue[] {
+  if (validateSchema(value)) return []
+  return pickRelevantErrors(validateSchema.errors ?? []).map((error) => {
+    const { path, message } = describe(error)
+    return issueAt(file, positions, path, message)
+  })
+}
+
+/** `/routes/2/upstream/ca` → `routes[2].upstream.ca` */
+export function toKeyPath(instancePath: string): string {
+  return instancePath
+    .split('/')
+    .slice(1)
+    .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .reduce((path, part) => (/^\d+$/.test(part) ? `${path}[${part}]` : path ? `${path}.${part}` : part), '')
+}
+
+function describe(error: ErrorObject): { path: string; message: string } {
+  const path = toKeyPath(error.instancePath)
+  const join = (key: string) => (path ? `${path}.${key}` : key)
+  const schema = error.parentSchema as JsonSchema | undefined
+  switch (error.keyword) {
+    case 'additionalProperties': {
+      const key = String(error.params.additionalProperty)
+      const hint = closest(key, Object.keys(schema?.properties ?? {}))
+      return { path: join(key), message: `unknown key '${key}'${hint ? ` (did you mean '${hint}'?)` : ''}` }
+    }
+    case 'required':
+      return { path: join(String(error.params.missingProperty)), message: 'is required' }
+    case 'pattern':
+      return { path, message: patternMessage(error) }
+    case 'anyOf':
+      return { path, message: `must be ${(schema?.anyOf ?? []).map(describeType).join(' or ')}` }
+    case 'type':
+      return { path, message: `must be ${describeType({ type: String(error.params.type) })}` }
+    case 'const':
+      return { path, message: `must be ${JSON.stringify(error.params.allowedValue)}` }
+    default:
+      return { path, message: error.message ?? 'is invalid' }
+  }
+}
+
+function patternMessage(error: ErrorObject): string {
+  const value = JSON.stringify(error.data)
+  const pattern = String(error.params.pattern)
+  if (pattern.includes('(ms|s|m|h)')) return `${value} is not a duration: write a number with a unit (ms, s, m, h), e.g. 5s`
+  if (pattern === '^/') return `${value} must start with /`
+  return `${value} must match ${pattern}`
+}
+
+function describeType(schema: JsonSchema): string {
+  if (schema.const !== undefined) return JSON.stringify(schema.const)
+  switch (schema.type) {
+    case 'object':
+      return 'a mapping'
+    case 'array':
+      return 'a list'
+    case 'integer':
+      return 'a whole number'
+    default:
+      return `a ${schema.type ?? 'value'}`
+  }
+}
+
+/**
+ * For each failed union keep only the errors of the branch whose type fits the value; when no branch
+ * fits, keep the union's own error ("must be a mapping or "passthrough"").
+ */
+function pickRelevantErrors(errors: ErrorObject[]): ErrorObject[] {
+  const unions = errors.filter((e) => e.keyword === 'anyOf')
+  const dropped = new Set<ErrorObject>()
+  for (const union of unions) {
+    const branches = (union.parentSchema as JsonSchema).anyOf ?? []
+    // A value of a literal's type that is not the literal ('passthru') reads best as the union's message.
+    const fitting = branches.findIndex((branch) => fitsType(branch, union.data) && branch.const === undefined)
+    for (const error of errors) {
+      const inUnion =
+        error.schemaPath.startsWith(`${union.schemaPath}/`) && error.instancePath.startsWith(union.instancePath)
+      if (error === union || !inUnion) continue
+      const branch = Number(error.schemaPath.slice(union.schemaPath.length + 1).split('/')[0])
+      if (branch !== fitting) dropped.add(error)
+    }
+    if (fitting !== -1) dropped.add(union)
+  }
+  return errors.filter((e) => !dropped.has(e))
+}
+
+function fitsType(schema: JsonSchema, value: unknown): boolean {
+  if (schema.const !== undefined) return typeof schema.const === typeof value
+  switch (schema.type) {
+    case 'object':
+      return typeof value === 'object' && value !== null && !Array.isArray(value)
+    case 'array':
+      return Array.isArray(value)
+    case 'integer':
+    case 'number':
+      return typeof value === 'number'
+    default:
+      return typeof value === schema.type
+  }
+}
+
+/** The allowed key nearest to a typo, when it is close enough to be a likely slip. */
+function closest(word: string, candidates: string[]): string | undefined {
+  let best: { candidate: string; distance: number } | undefined
+  for (const candidate of candidates) {
+    const distance = editDistance(word.toLowerCase(), candidate.toLowerCase())
+    if (!best || distance < best.distance) best = { candidate, distance }
+  }
+  return best && best.distance <= Math.max(2, Math.floor(word.length / 3)) ? best.candidate : undefined
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i)
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i]
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+    }
+    previous = current
+  }
+  return previous[b.length]!
+}

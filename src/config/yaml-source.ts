@@ -1,0 +1,48 @@
+/**
+ * Parses routes.yaml with the `yaml` package and keeps the line and column of every key path, so that
+ * issues found later (schema, cross-field rules, certificate files) can point into the file.
+ */
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml'
+import type { ConfigIssue } from './issues.js'
+import type { Position } from './types.js'
+
+export interface YamlSource {
+  readonly value: unknown
+  readonly positions: ReadonlyMap<string, Position>
+  readonly issues: readonly ConfigIssue[]
+}
+
+export function parseYaml(text: string, file: string): YamlSource {
+  const lineCounter = new LineCounter()
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: true })
+  const issues = doc.errors.map((error): ConfigIssue => {
+    const position = error.linePos?.[0]
+    // The library's message repeats the position and a code excerpt after the first line.
+    const message = `invalid YAML: ${error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`
+    return { file, path: '', message, ...(position && { line: position.line, col: position.col }) }
+  })
+  if (issues.length > 0) return { value: undefined, positions: new Map(), issues }
+
+  const positions = new Map<string, Position>()
+  const at = (offset: number): Position => lineCounter.linePos(offset)
+  // Scalars point at their value (what is wrong is usually the value); maps and lists at their key.
+  const walk = (node: unknown, path: string): void => {
+    if (isMap(node)) {
+      for (const pair of node.items) {
+        if (!isPair(pair) || !isScalar(pair.key)) continue
+        const childPath = path ? `${path}.${String(pair.key.value)}` : String(pair.key.value)
+        const target = isScalar(pair.value) ? pair.value : pair.key
+        positions.set(childPath, at((target as Node).range?.[0] ?? 0))
+        walk(pair.value, childPath)
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach((item, index) => {
+        const childPath = `${path}[${index}]`
+        positions.set(childPath, at((item as Node).range?.[0] ?? 0))
+        walk(item, childPath)
+      })
+    }
+  }
+  walk(doc.contents, '')
+  return { value: doc.toJS(), positions, issues }
+}

@@ -1,0 +1,24 @@
+/**
+ * Error codes are the contract (tests and callers check `err.code`); messages may improve.
+ */
+export const ErrorCodes = {
+  CONFIG: 'PCL_ERR_CONFIG',
+  CERT_READ: 'PCL_ERR_CERT_READ',
+  CERT_NOT_CA: 'PCL_ERR_CERT_NOT_CA',
+  KEY_MISMATCH: 'PCL_ERR_KEY_MISMATCH',
+  LISTEN: 'PCL_ERR_LISTEN',
+  UPSTREAM_CONNECT: 'PCL_ERR_UPSTREAM_CONNECT',
+  UPSTREAM_TLS: 'PCL_ERR_UPSTREAM_TLS',
+  UPSTREAM_TIMEOUT: 'PCL_ERR_UPSTREAM_TIMEOUT',
+} as const
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
+
+export class PortcullisError extends Error {
+  readonly code: ErrorCode
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options)
+    this.name = new.target.name
+    this.code = code
+  }
+}

@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, describe, test } from 'node:test'
+import { renderJsonSchema } from '../../src/config/json-schema.js'
+import { parseDuration } from '../../src/config/duration.js'
+import { ConfigError } from '../../src/config/issues.js'
+import { parseConfig } from '../../src/config/load.js'
+import { parseListenAddress } from '../../src/config/resolve.js'
+
+// Files only need to exist for the loader; their contents are checked when the snapshot is built.
+const dir = mkdtempSync(join(tmpdir(), 'portcullis-config-'))
+for (const name of ['srv.crt', 'srv.key', 'ca.crt', 'cli.crt', 'cli.key', 'a.crl']) writeFileSync(join(dir, name), '')
+const file = join(dir, 'routes.yaml')
+after(() => rmSync(dir, { recursive: true, force: true }))
+
+const GOOD = `listen:
+  https: 127.0.0.1:8443
+  http: 127.0.0.1:8080
+  admin: 127.0.0.1:9901
+routes:
+  - name: orders
+    host: Orders.Example.com
+    path: /api
+    tls:
+      cert: srv.crt
+      key: srv.key
+      clientCAs: ca.crt
+    upstream:
+      url: https://orders.internal:8443/v1/
+      ca: ca.crt
+      cert: cli.crt
+      key: cli.key
+      timeouts:
+        connect: 250ms
+  - host: open.example.com
+    upstream:
+      url: http://10.0.0.7
+`
+
+function issuesOf(text: string): string[] {
+  try {
+    parseConfig(text, file)
+  } catch (error) {
+    assert.equal((error as ConfigError).code, 'PCL_ERR_CONFIG')
+    return (error as ConfigError).issues.map((i) => `${i.line ?? '-'}:${i.col ?? '-'} ${i.path}: ${i.message}`)
+  }
+  return []
+}
+
+describe('parseConfig', () => {
+  test('resolves a good config: defaults, durations, absolute paths, lower-case hosts', () => {
+    const config = parseConfig(GOOD, file)
+    const [orders, open] = config.routes
+    assert.equal(orders!.name, 'orders')
+    assert.equal(orders!.host, 'orders.example.com')
+    assert.equal(orders!.path, '/api')
+    assert.deepEqual(orders!.tls, {
+      cert: join(dir, 'srv.crt'),
+      key: join(dir, 'srv.key'),
+      clientCAs: join(dir, 'ca.crt'),
+      crl: [],
+      minVersion: 'TLSv1.2',
+      forwardClientCert: 'xfcc',
+    })
+    assert.equal(orders!.upstream.serverName, 'orders.internal')
+    assert.equal(orders!.upstream.pathPrefix, '/v1')
+    assert.equal(orders!.upstream.port, 8443)
+    assert.deepEqual(orders!.upstream.timeouts, { connect: 250, response: 30_000 })
+    assert.equal(open!.name, 'open.example.com')
+    assert.equal(open!.path, '/')
+    assert.equal(open!.upstream.port, 80)
+    assert.equal(open!.upstream.serverName, '', 'an IP-literal upstream gets no SNI')
+    assert.equal(config.shutdown.grace, 25_000)
+    assert.ok(Object.isFrozen(config.routes[0]!.upstream), 'the config is deep-frozen')
+  })
+
+  // Each row: what is wrong, the YAML, and the issue lines expected (line:col key.path: message).
+  const cases: [string, string, string[]][] = [
+    ['broken YAML', 'listen:\n  https: [0.0.0.0:1\nroutes: []\n', ['3:1 : invalid YAML']],
+    [
+      'an unknown key, with a hint',
+      GOOD.replace('clientCAs: ca.crt', 'clinetCAs: ca.crt'),
+      ["12:18 routes[0].tls.clinetCAs: unknown key 'clinetCAs' (did you mean 'clientCAs'?)"],
+    ],
+    [
+      'a bad duration',
+      GOOD.replace('connect: 250ms', 'connect: 5 seconds'),
+      ['19:18 routes[0].upstream.timeouts.connect: "5 seconds" is not a duration'],
+    ],
+    ['a missing file', GOOD.replace('ca: ca.crt', 'ca: nope.crt'), ['15:11 routes[0].upstream.ca: file not found: nope.crt']],
+    ['a bad URL', GOOD.replace('url: http://10.0.0.7', 'url: not a url'), ["22:12 routes[1].upstream.url: 'not a url' is not a URL"]],
+    ['a bad scheme', GOOD.replace('url: http://10.0.0.7', 'url: ftp://x'), ['22:12 routes[1].upstream.url: must be http:// or https://']],
+    ['tls neither mapping nor passthrough', GOOD.replace(/tls:\n(\s+cert: srv.crt\n\s+key: srv.key\n\s+clientCAs: ca.crt\n)/, 'tls: passthru\n'), ['9:10 routes[0].tls: must be a mapping or "passthrough"']],
+    ['a missing required key', GOOD.replace('      url: http://10.0.0.7\n', '      ca: ca.crt\n'), ['21:5 routes[1].upstream.url: is required']],
+    ['cert without key upstream', GOOD.replace('      key: cli.key\n', ''), ['13:5 routes[0].upstream.key: is required with upstream.cert']],
+    [
+      'duplicate host and path',
+      `${GOOD}  - host: OPEN.example.com\n    upstream:\n      url: http://10.0.0.8\n`,
+      ['23:5 routes[2].path: same host and path as routes[1] (open.example.com/)'],
+    ],
+    ['a bad host', GOOD.replace('host: open.example.com', 'host: "open example"'), ["20:11 routes[1].host: 'open example' is not a host name or a *.wildcard"]],
+    ['admin on a public port', GOOD.replace('admin: 127.0.0.1:9901', 'admin: 127.0.0.1:8080'), ['4:10 listen.admin: must not share a port with listen.http']],
+    ['crl without clientCAs', GOOD.replace('      clientCAs: ca.crt\n', '      crl: a.crl\n'), ['12:12 routes[0].tls.crl: needs tls.clientCAs']],
+  ]
+  for (const [name, yaml, expected] of cases) {
+    test(`refuses ${name}`, () => {
+      const issues = issuesOf(yaml)
+      assert.equal(issues.length, expected.length, issues.join('\n'))
+      expected.forEach((line, i) => assert.ok(issues[i]!.startsWith(line), `${issues[i]}\n  does not start with\n${line}`))
+    })
+  }
+
+  test('lists every problem at once, in file order', () => {
+    const yaml = GOOD.replace('clientCAs: ca.crt', 'clinetCAs: ca.crt').replace('connect: 250ms', 'connect: soon')
+    const issues = issuesOf(yaml)
+    assert.equal(issues.length, 2)
+    assert.match(issues[0]!, /^12:/)
+    assert.match(issues[1]!, /^19:/)
+  })
+
+  test('every route of one host shares one TLS policy', () => {
+    const yaml = `${GOOD}  - host: orders.example.com\n    path: /other\n    upstream:\n      url: http://10.0.0.9\n`
+    assert.match(issuesOf(yaml).join('\n'), /routes\[2\]\.tls: must equal routes\[0\]\.tls/)
+  })
+})
+
+test('parseDuration', () => {
+  assert.equal(parseDuration('250ms'), 250)
+  assert.equal(parseDuration('1.5s'), 1500)
+  assert.equal(parseDuration('2m'), 120_000)
+  assert.equal(parseDuration('1h'), 3_600_000)
+  for (const bad of ['5', '5 s', 's', '-1s', '1d']) assert.equal(parseDuration(bad), undefined, bad)
+})
+
+test('parseListenAddress', () => {
+  assert.deepEqual(parseListenAddress('0.0.0.0:8443'), { host: '0.0.0.0', port: 8443 })
+  assert.deepEqual(parseListenAddress('[::]:8443'), { host: '::', port: 8443 })
+  assert.deepEqual(parseListenAddress('localhost:0'), { host: 'localhost', port: 0 })
+  for (const bad of ['8443', ':8443', '1.2.3.4:99999', '[zz]:1', 'a b:1']) assert.equal(parseListenAddress(bad), undefined, bad)
+})
+
+test('schema/routes.schema.json is generated from the schema source (run npm run schema)', () => {
+  const committed = readFileSync(new URL('../../schema/routes.schema.json', import.meta.url), 'utf8')
+  assert.equal(committed, renderJsonSchema())
+})
