@@ -1,0 +1,220 @@
+/**
+ * Reads SNI and ALPN from the first bytes of a TLS connection (RFC 8446 4.1.2, RFC 6066 3, RFC 7301 3.1),
+ * so a plain net server can choose the tls.Server that terminates the connection before any TLS is done.
+ * Pure: the caller buffers and calls again on 'incomplete'. A hello whose SNI could be read two ways
+ * (duplicate extensions, several host names, a NUL in the name) is refused, as OpenSSL refuses it, so the
+ * name that picks the policy here is the name the TLS stack then sees.
+ */
+
+export type ClientHelloResult =
+  | { readonly kind: 'incomplete' }
+  | { readonly kind: 'not-tls' }
+  | { readonly kind: 'invalid'; readonly reason: string }
+  | { readonly kind: 'hello'; readonly serverName: string | undefined; readonly alpn: string[] }
+
+const RECORD_HEADER = 5
+const MAX_RECORD = 16 * 1024 // RFC 8446 5.1: a plaintext fragment is at most 2^14 bytes
+/** The most a caller buffers: a ClientHello that has not ended by then is refused, not waited for. */
+export const MAX_CLIENT_HELLO_BYTES = MAX_RECORD + RECORD_HEADER
+
+const CONTENT_HANDSHAKE = 22
+const HANDSHAKE_CLIENT_HELLO = 1
+const EXT_SERVER_NAME = 0
+const EXT_ALPN = 16
+const NAME_TYPE_HOST_NAME = 0
+
+export function parseClientHello(data: Buffer): ClientHelloResult {
+  if (data.length === 0) return { kind: 'incomplete' }
+  // Plain HTTP on the TLS port, or an SSLv2-format hello, which Node does not speak either.
+  if (data[0] !== CONTENT_HANDSHAKE || (data.length > 1 && data[1] !== 3)) return { kind: 'not-tls' }
+  const hello = reassemble(data)
+  if (!Buffer.isBuffer(hello)) return hello
+  try {
+    return readClientHello(new Cursor(hello))
+  } catch (error) {
+    if (error instanceof Malformed) return { kind: 'invalid', reason: error.message }
+    throw error
+  }
+}
+
+/**
+ * The ClientHello handshake message (header included), from one record or from the fragments of
+ * consecutive handshake records (legal, RFC 8446 5.1, and a known way to hide SNI from naive parsers).
+ * The caller parses again on every chunk, so this first walks the record headers without copying
+ * anything: a client sending one-byte records costs a loop over headers per chunk, not a concat.
+ */
+function reassemble(data: Buffer): Buffer | ClientHelloResult {
+  let offset = 0
+  let collected = 0 // handshake bytes seen so far
+  let handshakeType = -1
+  let bodyLength = 0
+  for (;;) {
+    if (offset + RECORD_HEADER > MAX_CLIENT_HELLO_BYTES) return invalid('ClientHello longer than 16 KiB')
+    if (offset + RECORD_HEADER > data.length) return { kind: 'incomplete' }
+    if (data[offset] !== CONTENT_HANDSHAKE) return invalid('ClientHello interleaved with another record type')
+    if (data[offset + 1] !== 3) return invalid('record version is not 3.x')
+    const length = data.readUInt16BE(offset + 3)
+    // RFC 8446 5.1: zero-length handshake fragments MUST NOT be sent.
+    if (length === 0 || length > MAX_RECORD) return invalid(`handshake record of ${length} bytes`)
+    const end = offset + RECORD_HEADER + length
+    if (end > MAX_CLIENT_HELLO_BYTES) return invalid('ClientHello longer than 16 KiB')
+
+    // The 4-byte handshake header (type, 24-bit length) may itself be split across records.
+    const available = Math.min(end, data.length) - offset - RECORD_HEADER
+    for (let i = 0; i < available && collected + i < 4; i++) {
+      const byte = data[offset + RECORD_HEADER + i]!
+      if (collected + i === 0) handshakeType = byte
+      else bodyLength = bodyLength * 256 + byte
+    }
+    collected += available
+    if (collected > 0 && handshakeType !== HANDSHAKE_CLIENT_HELLO) return invalid('first handshake message is not a ClientHello')
+    if (collected >= 4) {
+      const messageLength = 4 + bodyLength
+      if (messageLength > MAX_RECORD) return invalid('ClientHello longer than 16 KiB')
+      if (collected >= messageLength) {
+        // The usual case, one record, needs no copy.
+        if (offset === 0) return data.subarray(RECORD_HEADER, RECORD_HEADER + messageLength)
+        return joinFragments(data, messageLength)
+      }
+    }
+    if (end > data.length) return { kind: 'incomplete' }
+    offset = end
+  }
+}
+
+/** Copies the first `messageLength` handshake bytes out of records that reassemble has checked. */
+function joinFragments(data: Buffer, messageLength: number): Buffer {
+  const message = Buffer.alloc(messageLength)
+  let written = 0
+  for (let offset = 0; written < messageLength; ) {
+    const length = data.readUInt16BE(offset + 3)
+    const start = offset + RECORD_HEADER
+    written += data.copy(message, written, start, start + Math.min(length, messageLength - written))
+    offset = start + length
+  }
+  return message
+}
+
+function readClientHello(message: Cursor): ClientHelloResult {
+  message.skip(4) // handshake type and length, checked by reassemble
+  if (message.u8() !== 3) throw new Malformed('legacy_version is not 3.x')
+  message.skip(1 + 32) // minor version, random
+  if (message.block(1).remaining > 32) throw new Malformed('session id longer than 32 bytes')
+  const suites = message.block(2).remaining
+  if (suites === 0 || suites % 2 !== 0) throw new Malformed('bad cipher_suites length')
+  if (message.block(1).remaining === 0) throw new Malformed('no compression methods')
+  // An SSLv3-style hello may end here, without extensions.
+  if (message.remaining === 0) return { kind: 'hello', serverName: undefined, alpn: [] }
+  const extensions = message.block(2)
+  message.end('bytes after the extensions')
+
+  let serverName: string | undefined
+  let alpn: string[] = []
+  const seen = new Set<number>()
+  while (extensions.remaining > 0) {
+    const type = extensions.u16()
+    const body = extensions.block(2)
+    // RFC 8446 4.2: at most one extension of each type; otherwise which SNI counts is a matter of opinion.
+    if (seen.has(type)) throw new Malformed(`extension ${type} appears twice`)
+    seen.add(type)
+    if (type === EXT_SERVER_NAME) serverName = readServerName(body)
+    else if (type === EXT_ALPN) alpn = readAlpn(body)
+  }
+  return { kind: 'hello', serverName, alpn }
+}
+
+/**
+ * RFC 6066 3: one host_name entry. Like OpenSSL we accept no other name type and no second entry, and
+ * refuse bytes that are not printable ASCII (a NUL could cut the name short in C code downstream).
+ */
+function readServerName(body: Cursor): string {
+  const list = body.block(2)
+  body.end('bytes after the server name list')
+  if (list.u8() !== NAME_TYPE_HOST_NAME) throw new Malformed('server name is not a host_name')
+  const name = list.block(2)
+  list.end('more than one server name')
+  if (name.remaining === 0) throw new Malformed('empty server name')
+  const bytes = name.bytes(name.remaining)
+  for (const byte of bytes) if (byte < 0x21 || byte > 0x7e) throw new Malformed('server name is not printable ASCII')
+  return bytes.toString('latin1').toLowerCase()
+}
+
+/** RFC 7301 3.1: a non-empty list of non-empty protocol names. */
+function readAlpn(body: Cursor): string[] {
+  const list = body.block(2)
+  body.end('bytes after the ALPN list')
+  if (list.remaining === 0) throw new Malformed('empty ALPN list')
+  const protocols: string[] = []
+  while (list.remaining > 0) {
+    const name = list.block(1)
+    if (name.remaining === 0) throw new Malformed('empty ALPN protocol name')
+    protocols.push(name.bytes(name.remaining).toString('latin1'))
+  }
+  return protocols
+}
+
+function invalid(reason: string): ClientHelloResult {
+  return { kind: 'invalid', reason }
+}
+
+/** Thrown inside the parser only; parseClientHello turns it into an 'invalid' result. */
+class Malformed extends Error {}
+
+/** A bounds-checked reader over `buffer[start, limit)`: reading past `limit` is a malformed hello, never a RangeError. */
+class Cursor {
+  private readonly buffer: Buffer
+  private pos: number
+  private readonly limit: number
+
+  constructor(buffer: Buffer, start = 0, limit = buffer.length) {
+    this.buffer = buffer
+    this.pos = start
+    this.limit = limit
+  }
+
+  get remaining(): number {
+    return this.limit - this.pos
+  }
+
+  skip(n: number): void {
+    this.need(n)
+    this.pos += n
+  }
+
+  u8(): number {
+    this.need(1)
+    return this.buffer[this.pos++]!
+  }
+
+  u16(): number {
+    this.need(2)
+    const value = this.buffer.readUInt16BE(this.pos)
+    this.pos += 2
+    return value
+  }
+
+  bytes(n: number): Buffer {
+    this.need(n)
+    const bytes = this.buffer.subarray(this.pos, this.pos + n)
+    this.pos += n
+    return bytes
+  }
+
+  /** A TLS vector (`opaque x<0..2^8-1>` and the like): a length of `width` bytes, then that many bytes. */
+  block(width: 1 | 2): Cursor {
+    const length = width === 1 ? this.u8() : this.u16()
+    this.need(length)
+    const inner = new Cursor(this.buffer, this.pos, this.pos + length)
+    this.pos += length
+    return inner
+  }
+
+  /** Requires that nothing is left, naming what would have been. */
+  end(what: string): void {
+    if (this.remaining !== 0) throw new Malformed(what)
+  }
+
+  private need(n: number): void {
+    if (n > this.remaining) throw new Malformed('length field runs past its enclosing block')
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * Ingress TLS policies. Node's requestCert/rejectUnauthorized are per tls.Server, not per SNI context,
+ * so every distinct client-auth policy (client CA bundle, CRLs, minimum version) gets its own
+ * tls.Server. The HTTPS listener reads the SNI from the ClientHello and hands the socket to the policy
+ * server of that host (see sni-dispatch.ts). Separate servers also mean separate session caches and
+ * ticket keys, so a session never resumes across policies (nginx CVE-2025-23419), and a reload, which
+ * builds new servers, never resumes a session verified against the old trust (Envoy CVE-2022-21654).
+ */
+import { constants, createHash, X509Certificate } from 'node:crypto'
+import type { Server as HttpServer } from 'node:http'
+import tls, { type SecureContext, type TLSSocket } from 'node:tls'
+import type { TlsVersion } from '../config/schema.js'
+import { handshakeReason, type HandshakeReason } from './reasons.js'
+
+/** Mozilla "intermediate": AEAD suites with forward secrecy only. TLS 1.3 suites must be named too. */
+const CIPHERS = [
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':')
+
+/** Client-initiated renegotiation is a CPU-exhaustion vector and never needed for HTTP/1.1 here. */
+const SECURE_OPTIONS = constants.SSL_OP_NO_RENEGOTIATION | constants.SSL_OP_CIPHER_SERVER_PREFERENCE
+
+const HANDSHAKE_TIMEOUT_MS = 10_000
+
+export interface HostCertificate {
+  readonly certPem: string
+  readonly keyPem: string
+}
+
+export interface TlsPolicySpec {
+  /** PEM bundle of client CAs; absent when the policy does not ask for a client certificate. */
+  readonly clientCAs?: string
+  readonly crl: readonly string[]
+  readonly minVersion: TlsVersion
+  /** Certificates by lower-case host or `*.suffix` wildcard. */
+  readonly hosts: ReadonlyMap<string, HostCertificate>
+}
+
+export interface HandshakeOutcome {
+  readonly policy: TlsPolicy
+  readonly serverName: string | undefined
+  readonly durationSeconds: number
+  readonly reason: HandshakeReason
+  readonly resumed: boolean
+}
+
+export interface TlsPolicyHooks {
+  /** Called once per handshake, successful (reason 'none') or not. */
+  readonly onHandshake: (socket: TLSSocket | undefined, outcome: HandshakeOutcome) => void
+}
+
+export interface TlsPolicy {
+  readonly id: string
+  readonly requiresClientCert: boolean
+  readonly server: tls.Server
+  /** Hands an accepted TCP socket (ClientHello bytes unshifted back) to this policy's handshake. */
+  accept(socket: import('node:net').Socket): void
+}
+
+/** Identical specs share one policy; the id hashes what decides client authentication. */
+export function policyId(spec: Pick<TlsPolicySpec, 'clientCAs' | 'crl' | 'minVersion'>): string {
+  return createHash('sha256')
+    .update(JSON.stringify([spec.clientCAs ?? '', spec.crl, spec.minVersion]))
+    .digest('hex')
+    .slice(0, 16)
+}
+
+/**
+ * A policy server: handshakes and verifies; a verified connection goes to `http` (shared by all
+ * policies of a snapshot), which then knows its policy through `policyOf`.
+ */
+export function createTlsPolicy(spec: TlsPolicySpec, http: HttpServer, hooks: TlsPolicyHooks): TlsPolicy {
+  const requiresClientCert = spec.clientCAs !== undefined
+  const contextOptions: tls.SecureContextOptions = {
+    minVersion: spec.minVersion,
+    ciphers: CIPHERS,
+    secureOptions: SECURE_OPTIONS,
+    // The same CAs and CRLs on every context of the policy: OpenSSL verifies against the context
+    // chosen by SNI, and the CertificateRequest lists that context's CAs (and only those).
+    ...(requiresClientCert && { ca: spec.clientCAs, crl: [...spec.crl] }),
+  }
+  const contexts = new Map<string, SecureContext>()
+  for (const [host, pair] of spec.hosts) {
+    contexts.set(host, tls.createSecureContext({ ...contextOptions, cert: pair.certPem, key: pair.keyPem }))
+  }
+  const [defaultHost] = spec.hosts.values()
+  const startedAt = new WeakMap<object, number>()
+
+  const server = tls.createServer({
+    ...contextOptions,
+    // Served when the client sends no SNI.
+    cert: defaultHost?.certPem,
+    key: defaultHost?.keyPem,
+    SNICallback: (serverName, callback) => callback(null, findContext(contexts, serverName)),
+    requestCert: requiresClientCert,
+    // Verification happens below, so that every refusal is classified and logged; Node's own
+    // rejectUnauthorized destroys the socket without telling anyone why.
+    rejectUnauthorized: false,
+    ALPNProtocols: ['http/1.1'],
+    handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+  })
+
+  const policy: TlsPolicy = {
+    id: policyId(spec),
+    requiresClientCert,
+    server,
+    accept(socket) {
+      startedAt.set(socket, performance.now())
+      server.emit('connection', socket)
+    },
+  }
+
+  const elapsed = (socket: TLSSocket) => {
+    const parent = (socket as unknown as { _parent?: object })._parent
+    const started = (parent && startedAt.get(parent)) ?? performance.now()
+    return (performance.now() - started) / 1000
+  }
+
+  server.on('secureConnection', (socket: TLSSocket) => {
+    const serverName = socket.servername || undefined
+    const reason = requiresClientCert ? clientCertificateProblem(socket) : 'none'
+    const outcome = { policy, serverName, durationSeconds: elapsed(socket), reason, resumed: socket.isSessionReused() }
+    hooks.onHandshake(socket, outcome)
+    if (reason !== 'none') {
+      // No HTTP byte is read from a connection whose client certificate was refused.
+      socket.destroy()
+      return
+    }
+    http.emit('connection', socket)
+  })
+  server.on('tlsClientError', (error, socket) => {
+    hooks.onHandshake(socket, {
+      policy,
+      serverName: socket.servername || undefined,
+      durationSeconds: elapsed(socket),
+      reason: handshakeReason(error),
+      resumed: false,
+    })
+    socket.destroy()
+  })
+  return policy
+}
+
+function findContext(contexts: ReadonlyMap<string, SecureContext>, serverName: string): SecureContext | undefined {
+  const name = serverName.toLowerCase().replace(/\.$/, '')
+  const exact = contexts.get(name)
+  if (exact) return exact
+  const dot = name.indexOf('.')
+  return dot > 0 ? contexts.get(`*${name.slice(dot)}`) : undefined
+}
+
+/** 'none' when the client presented a certificate that verified against the policy's CAs. */
+function clientCertificateProblem(socket: TLSSocket): HandshakeReason {
+  if (socket.authorized) return 'none'
+  // Node reports a missing certificate as UNABLE_TO_GET_ISSUER_CERT; tell the two apart.
+  const peer = socket.getPeerCertificate()
+  if (!peer || Object.keys(peer).length === 0) return 'no_client_cert'
+  const reason = handshakeReason(String(socket.authorizationError ?? ''))
+  return reason === 'none' ? 'other' : reason
+}
+
+/** The verified client certificate of a connection, as node:crypto sees it. */
+export function peerCertificateChain(socket: TLSSocket): X509Certificate[] {
+  const chain: X509Certificate[] = []
+  let current = socket.getPeerCertificate(true)
+  const seen = new Set<string>()
+  while (current && current.raw && !seen.has(current.fingerprint256)) {
+    seen.add(current.fingerprint256)
+    chain.push(new X509Certificate(current.raw))
+    current = current.issuerCertificate
+  }
+  return chain
+}

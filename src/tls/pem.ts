@@ -1,0 +1,117 @@
+/**
+ * Reads certificate, key, CA bundle and CRL files. Every failure is a PortcullisError whose message names
+ * the file, so the snapshot builder can turn it into a config issue at the key that named the file.
+ */
+import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { relative } from 'node:path'
+import { ErrorCodes, PortcullisError } from '../errors.js'
+
+const CERT_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g
+const CRL_BLOCK = /-----BEGIN X509 CRL-----[\s\S]+?-----END X509 CRL-----/g
+
+export interface CertificateFile {
+  readonly file: string
+  /** The PEM text as read, handed to node:tls unchanged. */
+  readonly pem: string
+  readonly certificates: readonly X509Certificate[]
+}
+
+export interface KeyPairFiles {
+  readonly cert: CertificateFile
+  readonly keyPem: string
+}
+
+/** A file name as users wrote it: relative to the working directory when shorter. */
+export function displayPath(file: string): string {
+  const rel = relative(process.cwd(), file)
+  return rel.length < file.length && !rel.startsWith('..') ? rel : file
+}
+
+function readText(file: string): string {
+  try {
+    return readFileSync(file, 'utf8')
+  } catch (error) {
+    throw new PortcullisError(ErrorCodes.CERT_READ, `cannot read ${displayPath(file)}: ${(error as Error).message}`, {
+      cause: error,
+    })
+  }
+}
+
+/** One or more concatenated PEM certificates (leaf first for a served chain). */
+export function readCertificates(file: string): CertificateFile {
+  const pem = readText(file)
+  const blocks = pem.match(CERT_BLOCK) ?? []
+  if (blocks.length === 0) {
+    throw new PortcullisError(ErrorCodes.CERT_READ, `${displayPath(file)} holds no PEM certificate`)
+  }
+  const certificates = blocks.map((block, i) => {
+    try {
+      return new X509Certificate(block)
+    } catch (error) {
+      throw new PortcullisError(
+        ErrorCodes.CERT_READ,
+        `${displayPath(file)}: certificate #${i + 1} is not valid PEM/DER (${(error as Error).message})`,
+        { cause: error },
+      )
+    }
+  })
+  return { file, pem, certificates }
+}
+
+/**
+ * A bundle for clientCAs or upstream.ca: every entry must be a CA certificate (RFC 5280 4.2.1.9,
+ * basicConstraints cA=true). OpenSSL would reject a leaf as an issuer later anyway, but only per
+ * handshake and with an opaque reason; refusing it here names the file at load time.
+ */
+export function readCaBundle(file: string): CertificateFile {
+  const bundle = readCertificates(file)
+  for (const cert of bundle.certificates) {
+    if (!cert.ca) {
+      throw new PortcullisError(
+        ErrorCodes.CERT_NOT_CA,
+        `${displayPath(file)} holds a certificate that is not a CA (${oneLineSubject(cert)})`,
+      )
+    }
+    if (new Date(cert.validTo) < new Date()) {
+      throw new PortcullisError(
+        ErrorCodes.CERT_READ,
+        `${displayPath(file)} holds a CA certificate that expired on ${cert.validTo} (${oneLineSubject(cert)})`,
+      )
+    }
+  }
+  return bundle
+}
+
+/** A certificate chain and its private key, checked to belong together. */
+export function readKeyPair(certFile: string, keyFile: string): KeyPairFiles {
+  const cert = readCertificates(certFile)
+  const keyPem = readText(keyFile)
+  let key: KeyObject
+  try {
+    key = createPrivateKey(keyPem)
+  } catch (error) {
+    throw new PortcullisError(ErrorCodes.CERT_READ, `${displayPath(keyFile)} holds no readable private key`, {
+      cause: error,
+    })
+  }
+  if (!cert.certificates[0]!.checkPrivateKey(key)) {
+    throw new PortcullisError(
+      ErrorCodes.KEY_MISMATCH,
+      `${displayPath(keyFile)} is not the private key of ${displayPath(certFile)}`,
+    )
+  }
+  return { cert, keyPem }
+}
+
+export function readCrl(file: string): string {
+  const pem = readText(file)
+  if (!CRL_BLOCK.test(pem)) throw new PortcullisError(ErrorCodes.CERT_READ, `${displayPath(file)} holds no PEM CRL`)
+  CRL_BLOCK.lastIndex = 0
+  return pem
+}
+
+/** `CN=orders.internal, O=Example` — DN on one line, for messages and metric labels. */
+export function oneLineSubject(cert: X509Certificate): string {
+  return cert.subject.split('\n').filter(Boolean).join(', ')
+}

@@ -1,0 +1,71 @@
+/**
+ * The closed set of TLS handshake failure reasons (SPEC.md). OpenSSL and Node error codes are mapped
+ * here, once; anything unknown becomes `other`, so no error text ever becomes a metric label.
+ */
+export const HANDSHAKE_REASONS = [
+  'none',
+  'no_client_cert',
+  'unknown_ca',
+  'cert_expired',
+  'cert_not_yet_valid',
+  'bad_usage',
+  'revoked',
+  'hostname_mismatch',
+  'protocol_version',
+  'timeout',
+  'connection_refused',
+  'connection_reset',
+  'dns',
+  'other',
+] as const
+
+export type HandshakeReason = (typeof HANDSHAKE_REASONS)[number]
+
+const REASON_BY_CODE: Record<string, HandshakeReason> = {
+  // Verification results (X509_V_ERR_* as Node names them), on either side.
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'unknown_ca',
+  UNABLE_TO_GET_ISSUER_CERT: 'unknown_ca',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'unknown_ca',
+  SELF_SIGNED_CERT_IN_CHAIN: 'unknown_ca',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'unknown_ca',
+  CERT_SIGNATURE_FAILURE: 'unknown_ca',
+  CERT_HAS_EXPIRED: 'cert_expired',
+  CERT_NOT_YET_VALID: 'cert_not_yet_valid',
+  INVALID_PURPOSE: 'bad_usage',
+  INVALID_CA: 'bad_usage',
+  CERT_REVOKED: 'revoked',
+  UNABLE_TO_GET_CRL: 'revoked',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'hostname_mismatch',
+  // Alerts and handshake errors raised by OpenSSL.
+  ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE: 'no_client_cert',
+  ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED: 'no_client_cert',
+  ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE: 'other',
+  ERR_SSL_TLSV1_ALERT_UNKNOWN_CA: 'unknown_ca',
+  ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED: 'cert_expired',
+  ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED: 'revoked',
+  ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE: 'other',
+  ERR_SSL_UNSUPPORTED_PROTOCOL: 'protocol_version',
+  ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION: 'protocol_version',
+  ERR_SSL_NO_PROTOCOLS_AVAILABLE: 'protocol_version',
+  ERR_SSL_WRONG_VERSION_NUMBER: 'protocol_version',
+  // Transport.
+  ECONNREFUSED: 'connection_refused',
+  ECONNRESET: 'connection_reset',
+  EPIPE: 'connection_reset',
+  UND_ERR_SOCKET: 'connection_reset',
+  ENOTFOUND: 'dns',
+  EAI_AGAIN: 'dns',
+  ETIMEDOUT: 'timeout',
+  ERR_TLS_HANDSHAKE_TIMEOUT: 'timeout',
+  UND_ERR_CONNECT_TIMEOUT: 'timeout',
+  UND_ERR_HEADERS_TIMEOUT: 'timeout',
+  UND_ERR_BODY_TIMEOUT: 'timeout',
+}
+
+export function handshakeReason(error: unknown): HandshakeReason {
+  if (typeof error === 'string') return REASON_BY_CODE[error] ?? 'other'
+  const code = (error as { code?: unknown } | null)?.code
+  if (typeof code === 'string' && code in REASON_BY_CODE) return REASON_BY_CODE[code]!
+  const cause = (error as { cause?: unknown } | null)?.cause
+  return cause ? handshakeReason(cause) : 'other'
+}

@@ -1,0 +1,71 @@
+/**
+ * The HTTPS listener's first step: read the ClientHello from the raw TCP bytes, decide by its SNI which
+ * TLS policy server terminates the connection (or which passthrough upstream gets the raw stream), and
+ * hand the socket over with the bytes put back. Nothing is decrypted here.
+ */
+import net from 'node:net'
+import type { IngressDecision, Route } from '../snapshot.js'
+import { parseClientHello } from './client-hello.js'
+
+const CLIENT_HELLO_TIMEOUT_MS = 10_000
+
+export interface SniDispatchHooks {
+  readonly decide: (serverName: string | undefined) => IngressDecision
+  readonly onPassthroughError: (route: Route, error: Error) => void
+}
+
+export function dispatchBySni(socket: net.Socket, hooks: SniDispatchHooks): void {
+  const chunks: Buffer[] = []
+  const timer = setTimeout(() => socket.destroy(), CLIENT_HELLO_TIMEOUT_MS)
+  const onError = () => {
+    clearTimeout(timer)
+    socket.destroy()
+  }
+  const onData = (chunk: Buffer) => {
+    chunks.push(chunk)
+    const buffered = chunks.length === 1 ? chunk : Buffer.concat(chunks)
+    const hello = parseClientHello(buffered)
+    if (hello.kind === 'incomplete') return
+    clearTimeout(timer)
+    socket.off('data', onData)
+    socket.off('error', onError)
+    socket.pause()
+
+    if (hello.kind !== 'hello') {
+      // nginx answers plain HTTP on its TLS port the same way.
+      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
+      return
+    }
+    const decision = hooks.decide(hello.serverName)
+    if (decision.kind === 'reject') {
+      socket.destroy()
+    } else if (decision.kind === 'passthrough') {
+      passThrough(socket, buffered, decision.route, hooks)
+    } else {
+      socket.unshift(buffered)
+      decision.policy.accept(socket)
+    }
+  }
+  socket.on('data', onData)
+  socket.on('error', onError)
+}
+
+function passThrough(client: net.Socket, hello: Buffer, route: Route, hooks: SniDispatchHooks): void {
+  const { hostname, port, timeouts } = route.config.upstream
+  const upstream = net.connect({ host: hostname, port, noDelay: true, timeout: timeouts.connect })
+  upstream.once('timeout', () => upstream.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })))
+  upstream.once('connect', () => {
+    upstream.setTimeout(0)
+    upstream.write(hello)
+    client.pipe(upstream)
+    upstream.pipe(client)
+    client.resume()
+  })
+  upstream.on('error', (error) => {
+    hooks.onPassthroughError(route, error)
+    client.destroy()
+  })
+  client.on('error', () => upstream.destroy())
+  client.on('close', () => upstream.destroy())
+  upstream.on('close', () => client.destroy())
+}
