@@ -1,0 +1,103 @@
+/**
+ * Host names as routing keys. The route, and with it the TLS policy a request must have arrived under,
+ * is chosen from `normalizeHost`'s result, so anything it lets through must have one meaning only:
+ * whatever is odd (userinfo, a path, a zone id, a bare IPv6, an empty label) is refused rather than
+ * guessed at, and the caller answers 400.
+ */
+import { isIPv6 } from 'node:net'
+
+const MAX_NAME = 253 // RFC 1035 2.3.4, without the trailing dot
+const MAX_LABEL = 63
+const MAX_PORT = 65535
+
+/**
+ * The lower-case host of a Host header (or SNI name), without port, brackets or trailing dot:
+ * `Example.COM:8443` → `example.com`, `[::1]:8443` → `::1`; undefined when it is not a valid host.
+ */
+export function normalizeHost(raw: string | undefined): string | undefined {
+  if (raw === undefined || raw.length === 0) return undefined
+  if (raw.charCodeAt(0) === 0x5b /* [ */) return normalizeIpLiteral(raw)
+
+  let name = raw
+  const colon = raw.indexOf(':')
+  if (colon !== -1) {
+    // isPort also refuses a second colon: an unbracketed IPv6 address is not a Host (RFC 3986 3.2.2).
+    if (!isPort(raw, colon + 1)) return undefined
+    name = raw.slice(0, colon)
+  }
+  // `a.test.` is the same DNS name as `a.test`; keeping the dot let Host bypass Traefik's SNI check
+  // (CVE-2022-23632). Only one dot: `a.test..` has an empty label.
+  if (name.endsWith('.')) name = name.slice(0, -1)
+  // Checked before lower-casing, on ASCII only: toLowerCase maps the Kelvin sign (U+212A) to `k`.
+  return isHostName(name) ? name.toLowerCase() : undefined
+}
+
+/** `*.example.com`: a wildcard for one label, the only form TLS certificates allow (RFC 6125 6.4.3). */
+export function isWildcardHost(pattern: string): boolean {
+  return pattern.startsWith('*.') && isHostName(pattern.slice(2))
+}
+
+/**
+ * Whether `host` is the wildcard's suffix plus exactly one label, as for certificate wildcards, Caddy and
+ * Traefik: `*.example.com` matches `a.example.com`, neither `example.com` nor `a.b.example.com`.
+ * Both arguments are lower-case (`host` from normalizeHost).
+ */
+export function wildcardMatches(pattern: string, host: string): boolean {
+  if (!isWildcardHost(pattern)) return false
+  const suffixLength = pattern.length - 1 // `.example.com`
+  const firstDot = host.indexOf('.')
+  return firstDot > 0 && host.length - firstDot === suffixLength && host.endsWith(pattern.slice(1))
+}
+
+/** `[v6]` or `[v6]:port` → the lower-case address. No zone id (`%eth0`) and no IPvFuture. */
+function normalizeIpLiteral(raw: string): string | undefined {
+  const close = raw.indexOf(']')
+  if (close === -1) return undefined
+  if (close + 1 < raw.length && (raw.charCodeAt(close + 1) !== 0x3a /* : */ || !isPort(raw, close + 2))) return undefined
+  const address = raw.slice(1, close)
+  for (let i = 0; i < address.length; i++) {
+    if (!isHexDigit(address.charCodeAt(i)) && address[i] !== ':' && address[i] !== '.') return undefined
+  }
+  return isIPv6(address) ? address.toLowerCase() : undefined
+}
+
+/** 1–5 ASCII digits from `start` to the end, at most 65535. */
+function isPort(text: string, start: number): boolean {
+  const length = text.length - start
+  if (length < 1 || length > 5) return false
+  let value = 0
+  for (let i = start; i < text.length; i++) {
+    const digit = text.charCodeAt(i) - 0x30
+    if (digit < 0 || digit > 9) return false
+    value = value * 10 + digit
+  }
+  return value <= MAX_PORT
+}
+
+/** Dot-separated labels of [A-Za-z0-9_-], none empty or over 63, at most 253 in all. */
+function isHostName(name: string): boolean {
+  if (name.length === 0 || name.length > MAX_NAME) return false
+  let label = 0
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i)
+    if (c === 0x2e /* . */) {
+      if (label === 0) return false
+      label = 0
+    } else if (isNameChar(c)) {
+      if (++label > MAX_LABEL) return false
+    } else {
+      return false
+    }
+  }
+  return label > 0
+}
+
+function isNameChar(c: number): boolean {
+  return (
+    (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c === 0x2d /* - */ || c === 0x5f /* _ */
+  )
+}
+
+function isHexDigit(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46)
+}

@@ -1,0 +1,86 @@
+/**
+ * The compiled route table: pick the host entry first (exact, else the one-label wildcard), then the
+ * longest path prefix within it, as nginx server blocks and Envoy virtual hosts do. Pure and immutable;
+ * a reload compiles a new one.
+ */
+import { isWildcardHost } from './host.js'
+
+export interface RoutableRoute {
+  /** Lower-case exact host (`a.example.com`) or one-label wildcard (`*.example.com`). */
+  readonly host: string
+  /** Path prefix, starting with `/`. */
+  readonly path: string
+}
+
+export interface RouteTable<R extends RoutableRoute> {
+  /**
+   * The route for a host (from normalizeHost) and a request target path (`/x?y`; the query is ignored).
+   * undefined when nothing matches, including a target that is not a path (`*`, `http://x/y`).
+   */
+  match(host: string, path: string): R | undefined
+  /** The routes of the host entry `match` would use, longest path first: how SNI picks a TLS policy. */
+  routesForHost(host: string): readonly R[] | undefined
+}
+
+/** Identifies a route for duplicate detection: two routes with the same key can never both match. */
+export function routeKey(route: RoutableRoute): string {
+  return `${route.host} ${route.path}`
+}
+
+export function compileRouteTable<R extends RoutableRoute>(routes: readonly R[]): RouteTable<R> {
+  const exact = new Map<string, R[]>()
+  // Keyed by the suffix with its dot (`.example.com`), so a lookup strips the host's first label.
+  const wildcard = new Map<string, R[]>()
+  for (const route of routes) {
+    const host = route.host.toLowerCase()
+    const [map, key] = isWildcardHost(host) ? [wildcard, host.slice(1)] : [exact, host]
+    const entry = map.get(key)
+    if (entry) entry.push(route)
+    else map.set(key, [route])
+  }
+  // Longest prefix first, so the first match wins. The sort is stable: equal lengths keep config order.
+  for (const entry of [...exact.values(), ...wildcard.values()]) {
+    entry.sort((a, b) => b.path.length - a.path.length)
+    Object.freeze(entry)
+  }
+
+  const routesForHost = (host: string): readonly R[] | undefined => {
+    // An exact host that exists hides the wildcard even when none of its paths match (no fallback).
+    const entry = exact.get(host)
+    if (entry) return entry
+    const firstDot = host.indexOf('.')
+    return firstDot > 0 ? wildcard.get(host.slice(firstDot)) : undefined
+  }
+
+  return {
+    routesForHost,
+    match(host, path) {
+      // Absolute-form and asterisk-form targets (RFC 9112 3.2) are not routed; the caller answers 400.
+      if (path.charCodeAt(0) !== SLASH) return undefined
+      const entry = routesForHost(host)
+      if (!entry) return undefined
+      const pathEnd = endOfPath(path)
+      for (const route of entry) if (prefixMatches(route.path, path, pathEnd)) return route
+      return undefined
+    },
+  }
+}
+
+const SLASH = 0x2f
+
+/**
+ * Segment-boundary prefix match on the raw path: no percent-decoding, no dot-segment removal. The
+ * upstream receives these same bytes, so matching them raw keeps the route and the upstream in agreement;
+ * a normalised match could route `/public/..%2fadmin` by one reading while the upstream acts on another.
+ */
+function prefixMatches(prefix: string, path: string, pathEnd: number): boolean {
+  // The prefix must end inside the path: the schema lets a prefix hold `?`, and it must not match the query.
+  if (prefix.length > pathEnd || !path.startsWith(prefix)) return false
+  // `/api/` and `/` end on a boundary already; `/api` needs one after it: not `/apix`.
+  return prefix.charCodeAt(prefix.length - 1) === SLASH || prefix.length === pathEnd || path.charCodeAt(prefix.length) === SLASH
+}
+
+function endOfPath(target: string): number {
+  const query = target.indexOf('?')
+  return query === -1 ? target.length : query
+}
