@@ -1,0 +1,71 @@
+/**
+ * The admin listener (never the public ones): Prometheus metrics, liveness, readiness and reload.
+ */
+import express from 'express'
+import { Registry, type RegistryContentType } from 'prom-client'
+
+export interface AdminDeps {
+  readonly registry: Registry<RegistryContentType>
+  /** Config loaded and every listener bound, and not draining. */
+  readonly isReady: () => boolean
+  /** Refresh gauges that are read from live state (pool sockets) just before a scrape. */
+  readonly beforeScrape?: () => void
+  readonly reload?: () => Promise<{ ok: boolean; errors: string[] }>
+}
+
+const OPENMETRICS = 'application/openmetrics-text'
+
+export function createAdminApp(deps: AdminDeps): express.Express {
+  const app = express()
+  app.disable('x-powered-by')
+  app.disable('etag')
+  // prom-client fixes the format per registry; scrapes are serialised so that switching it for an
+  // OpenMetrics scrape (Prometheus asks for it first) never leaks into a concurrent text scrape.
+  let scrapes: Promise<unknown> = Promise.resolve()
+  const render = (contentType: RegistryContentType) => {
+    const next = scrapes.then(async () => {
+      deps.registry.setContentType(contentType)
+      return deps.registry.metrics()
+    })
+    scrapes = next.catch(() => undefined)
+    return next
+  }
+
+  app.get('/healthz', (_req, res) => {
+    res.type('text/plain').send('ok\n')
+  })
+
+  app.get('/readyz', (_req, res) => {
+    const ready = deps.isReady()
+    res.status(ready ? 200 : 503).type('text/plain').send(ready ? 'ready\n' : 'not ready\n')
+  })
+
+  app.get('/metrics', async (req, res, next) => {
+    try {
+      deps.beforeScrape?.()
+      const contentType =
+        req.accepts(['text/plain', OPENMETRICS]) === OPENMETRICS
+          ? Registry.OPENMETRICS_CONTENT_TYPE
+          : Registry.PROMETHEUS_CONTENT_TYPE
+      const body = await render(contentType)
+      res.set('content-type', contentType).send(body)
+    } catch (error) {
+      next(error)
+    }
+  })
+
+  app.post('/reload', async (_req, res, next) => {
+    if (!deps.reload) {
+      res.status(404).end()
+      return
+    }
+    try {
+      const result = await deps.reload()
+      res.status(result.ok ? 200 : 422).json({ result: result.ok ? 'success' : 'failure', errors: result.errors })
+    } catch (error) {
+      next(error)
+    }
+  })
+
+  return app
+}

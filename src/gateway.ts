@@ -1,0 +1,234 @@
+/**
+ * The composition root: binds the public and admin listeners, holds the current snapshot, swaps it on
+ * reload and drains on stop. Listeners are bound once; each accepted connection goes to the snapshot
+ * that is current at that moment and stays with it.
+ */
+import { once } from 'node:events'
+import http from 'node:http'
+import net, { type AddressInfo } from 'node:net'
+import { createAdminApp } from './admin/app.js'
+import { ConfigError, formatIssue } from './config/issues.js'
+import { loadConfig } from './config/load.js'
+import type { Config, ListenAddress } from './config/types.js'
+import { ErrorCodes, PortcullisError } from './errors.js'
+import type { Logger } from './log.js'
+import { NO_ROUTE } from './metrics/labels.js'
+import { createMetrics, type Metrics } from './metrics/metrics.js'
+import { createProxyHandlers } from './proxy/handler.js'
+import { oneLineSubject } from './tls/pem.js'
+import { handshakeReason } from './tls/reasons.js'
+import { dispatchBySni } from './tls/sni-dispatch.js'
+import { buildSnapshot, retireSnapshot, type Snapshot, type SnapshotOptions } from './snapshot.js'
+
+export interface GatewayOptions {
+  readonly configFile: string
+  readonly logger: Logger
+  readonly metrics?: Metrics
+}
+
+export interface ReloadResult {
+  readonly ok: boolean
+  readonly errors: string[]
+}
+
+export type ListenerName = 'https' | 'http' | 'admin'
+
+export class Gateway {
+  readonly metrics: Metrics
+  private readonly logger: Logger
+  private readonly configFile: string
+  private current: Snapshot | undefined
+  private readonly listeners = new Map<ListenerName, net.Server>()
+  private draining = false
+  private reloading: Promise<ReloadResult> | undefined
+
+  constructor(options: GatewayOptions) {
+    this.configFile = options.configFile
+    this.logger = options.logger
+    this.metrics = options.metrics ?? createMetrics()
+  }
+
+  get snapshot(): Snapshot | undefined {
+    return this.current
+  }
+
+  /** Loads the config (throws ConfigError on a bad one), then binds every listener. */
+  async start(): Promise<void> {
+    const config = await loadConfig(this.configFile)
+    this.install(buildSnapshot(config, this.snapshotOptions()))
+    this.metrics.configReloads.inc({ result: 'success' })
+    await this.bind(config)
+    this.logger.info({ listeners: this.addresses(), routes: config.routes.length }, 'portcullis is serving')
+  }
+
+  /** Builds a new snapshot beside the current one; on any error the current one keeps serving. */
+  reload(): Promise<ReloadResult> {
+    // Reloads run one at a time; a reload asked for while one runs waits and then reads the files again.
+    const run = async (): Promise<ReloadResult> => {
+      try {
+        const config = await loadConfig(this.configFile)
+        this.assertSameListeners(config)
+        const previous = this.current
+        this.install(buildSnapshot(config, this.snapshotOptions(previous)))
+        if (previous) void retireSnapshot(previous, this.current)
+        this.metrics.configReloads.inc({ result: 'success' })
+        this.logger.info({ routes: config.routes.length }, 'config reloaded')
+        return { ok: true, errors: [] }
+      } catch (error) {
+        this.metrics.configReloads.inc({ result: 'failure' })
+        const errors =
+          error instanceof ConfigError ? error.issues.map(formatIssue) : [(error as Error).message]
+        for (const line of errors) this.logger.error({ file: this.configFile }, `reload failed, previous config still serving: ${line}`)
+        return { ok: false, errors }
+      }
+    }
+    const next = (this.reloading ?? Promise.resolve()).then(run)
+    this.reloading = next
+    return next
+  }
+
+  /** Stops accepting, lets in-flight requests finish within `graceMs`, then closes everything. */
+  async stop(graceMs = this.current?.config.shutdown.grace ?? 0): Promise<void> {
+    this.draining = true
+    const snapshot = this.current
+    const publicListeners = [...this.listeners].filter(([name]) => name !== 'admin').map(([, server]) => server)
+    await Promise.all(publicListeners.map((server) => closeServer(server)))
+    if (snapshot) {
+      snapshot.http.close()
+      const deadline = Date.now() + graceMs
+      while (snapshot.connectionCount() > 0 && Date.now() < deadline) await delay(50)
+      snapshot.destroyConnections()
+      await Promise.all([...snapshot.upstreams.values()].map((upstream) => upstream.pool.destroy()))
+    }
+    const admin = this.listeners.get('admin')
+    if (admin) await closeServer(admin)
+    this.listeners.clear()
+  }
+
+  isReady(): boolean {
+    return !this.draining && this.current !== undefined && this.listeners.size > 0
+  }
+
+  /** Bound addresses, with the real port when the config asked for port 0. */
+  addresses(): Partial<Record<ListenerName, ListenAddress>> {
+    const out: Partial<Record<ListenerName, ListenAddress>> = {}
+    for (const [name, server] of this.listeners) {
+      const address = server.address() as AddressInfo | null
+      if (address) out[name] = { host: address.address, port: address.port }
+    }
+    return out
+  }
+
+  private install(snapshot: Snapshot): void {
+    this.current = snapshot
+    this.metrics.configLastReloadSuccess.set(Date.now() / 1000)
+    this.metrics.certificateExpiry.reset()
+    for (const { route, role, certificate } of snapshot.certificates) {
+      this.metrics.certificateExpiry.set(
+        { route, role, subject: oneLineSubject(certificate) },
+        Math.floor(new Date(certificate.validTo).getTime() / 1000),
+      )
+    }
+  }
+
+  private snapshotOptions(previous?: Snapshot): SnapshotOptions {
+    const { logger, metrics } = this
+    return {
+      handlers: createProxyHandlers(logger, metrics),
+      ...(previous && { previous }),
+      tlsHooks: {
+        onHandshake: (_socket, outcome) => {
+          const decision = this.current?.ingressFor(outcome.serverName)
+          const route = (decision?.kind === 'terminate' && decision.route?.name) || NO_ROUTE
+          const result = outcome.reason === 'none' ? 'ok' : 'error'
+          metrics.tlsHandshakeDuration.observe({ side: 'ingress', route, result }, outcome.durationSeconds)
+          metrics.tlsHandshakes.inc({ side: 'ingress', route, result, reason: outcome.reason })
+          if (outcome.resumed) metrics.tlsSessionResumptions.inc({ side: 'ingress', route })
+          if (result === 'error') logger.info({ route, reason: outcome.reason }, 'client TLS handshake refused')
+        },
+      },
+      upstreamHooks: {
+        onConnect: (route, event) => {
+          const result = event.error ? 'error' : 'ok'
+          const reason = event.error ? handshakeReason(event.error) : 'none'
+          metrics.tlsHandshakeDuration.observe({ side: 'upstream', route, result }, event.durationSeconds)
+          metrics.tlsHandshakes.inc({ side: 'upstream', route, result, reason })
+          if (event.resumed) metrics.tlsSessionResumptions.inc({ side: 'upstream', route })
+        },
+      },
+    }
+  }
+
+  private async bind(config: Config): Promise<void> {
+    const { https, http: plain, admin } = config.listen
+    if (https) {
+      const server = net.createServer({ noDelay: true }, (socket) => {
+        const snapshot = this.current!
+        dispatchBySni(socket, {
+          decide: (serverName) => snapshot.ingressFor(serverName),
+          onPassthroughError: (route, error) =>
+            this.logger.warn({ route: route.name, err: { code: (error as { code?: string }).code, message: error.message } }, 'passthrough upstream failed'),
+        })
+      })
+      await this.listen('https', server, https)
+    }
+    if (plain) {
+      const server = net.createServer({ noDelay: true }, (socket) => this.current!.http.emit('connection', socket))
+      await this.listen('http', server, plain)
+    }
+    if (admin) {
+      const app = createAdminApp({
+        registry: this.metrics.registry,
+        isReady: () => this.isReady(),
+        beforeScrape: () => this.refreshPoolGauge(),
+        reload: () => this.reload(),
+      })
+      await this.listen('admin', http.createServer(app), admin)
+    }
+  }
+
+  private async listen(name: ListenerName, server: net.Server, address: ListenAddress): Promise<void> {
+    server.listen(address.port, address.host)
+    try {
+      await once(server, 'listening')
+    } catch (error) {
+      await this.stop(0)
+      throw new PortcullisError(
+        ErrorCodes.LISTEN,
+        `cannot listen on ${address.host}:${address.port} (listen.${name}): ${(error as Error).message}`,
+        { cause: error },
+      )
+    }
+    this.listeners.set(name, server)
+  }
+
+  /** The pool gauge is read from undici's live socket counts, per route. */
+  private refreshPoolGauge(): void {
+    const gauge = this.metrics.upstreamConnections
+    gauge.reset()
+    for (const route of this.current?.routes ?? []) {
+      const stats = route.upstream?.pool.stats
+      if (!stats) continue
+      gauge.set({ route: route.name, state: 'active' }, stats.connected - stats.free)
+      gauge.set({ route: route.name, state: 'idle' }, stats.free)
+    }
+  }
+
+  /** Listener addresses are bound once; changing them needs a restart, and saying so beats ignoring it. */
+  private assertSameListeners(config: Config): void {
+    const before = JSON.stringify(this.current?.config.listen)
+    if (before !== JSON.stringify(config.listen)) {
+      throw new ConfigError([
+        { file: config.file, path: 'listen', message: 'listener addresses changed; restart portcullis to apply them' },
+      ])
+    }
+  }
+}
+
+function closeServer(server: net.Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()))
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref())
+}

@@ -1,0 +1,76 @@
+/**
+ * Every metric of SPEC.md, in one Registry per gateway (no prom-client global, so tests can run two
+ * gateways in one process). Metric names are API: dashboards and alerts depend on them.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type RegistryContentType } from 'prom-client'
+
+/** Handshakes take from well under a millisecond (resumed, loopback) to seconds (slow clients). */
+const HANDSHAKE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+const REQUEST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
+
+export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
+  // Either text format: the admin app switches to OpenMetrics when the scraper asks for it.
+  const registry = new Registry<RegistryContentType>()
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'portcullis_' })
+  const registers = [registry]
+  return {
+    registry,
+    tlsHandshakeDuration: new Histogram({
+      name: 'portcullis_tls_handshake_duration_seconds',
+      help: 'TLS handshake time: ingress from accepted connection to completed handshake, upstream from connect to secure connection.',
+      labelNames: ['side', 'route', 'result'] as const,
+      buckets: HANDSHAKE_BUCKETS,
+      registers,
+    }),
+    tlsHandshakes: new Counter({
+      name: 'portcullis_tls_handshakes_total',
+      help: 'TLS handshakes by side, route, result (ok|error) and reason (none on success).',
+      labelNames: ['side', 'route', 'result', 'reason'] as const,
+      registers,
+    }),
+    tlsSessionResumptions: new Counter({
+      name: 'portcullis_tls_session_resumptions_total',
+      help: 'Successful TLS handshakes that resumed an earlier session, by side and route.',
+      labelNames: ['side', 'route'] as const,
+      registers,
+    }),
+    requests: new Counter({
+      name: 'portcullis_requests_total',
+      help: 'HTTP requests answered, by route, method and status code.',
+      labelNames: ['route', 'method', 'code'] as const,
+      registers,
+    }),
+    requestDuration: new Histogram({
+      name: 'portcullis_request_duration_seconds',
+      help: 'Time from request received to response finished, by route and method.',
+      labelNames: ['route', 'method'] as const,
+      buckets: REQUEST_BUCKETS,
+      registers,
+    }),
+    upstreamConnections: new Gauge({
+      name: 'portcullis_upstream_connections',
+      help: 'Upstream connections in the pools, by route and state (active|idle).',
+      labelNames: ['route', 'state'] as const,
+      registers,
+    }),
+    certificateExpiry: new Gauge({
+      name: 'portcullis_certificate_expiry_timestamp_seconds',
+      help: 'Expiry (notAfter, Unix seconds) of every certificate loaded, by route, role (server|client|ca) and subject.',
+      labelNames: ['route', 'role', 'subject'] as const,
+      registers,
+    }),
+    configReloads: new Counter({
+      name: 'portcullis_config_reloads_total',
+      help: 'Config loads and reloads by result (success|failure).',
+      labelNames: ['result'] as const,
+      registers,
+    }),
+    configLastReloadSuccess: new Gauge({
+      name: 'portcullis_config_last_reload_success_timestamp_seconds',
+      help: 'When the config now serving was loaded (Unix seconds).',
+      registers,
+    }),
+  }
+}
+
+export type Metrics = ReturnType<typeof createMetrics>

@@ -1,0 +1,78 @@
+/**
+ * The verified client certificate, passed to the upstream as Envoy's X-Forwarded-Client-Cert and/or
+ * RFC 9440 Client-Cert/Client-Cert-Chain. Certificate fields are attacker-chosen text (a CN may hold
+ * commas, quotes or CR LF), so every value is escaped before it enters a header (Node CVE-2021-44533).
+ */
+import type { X509Certificate } from 'node:crypto'
+import type { ForwardClientCert } from '../config/schema.js'
+
+/** RFC 4514 escaping of one attribute value; control characters as \XX hex so no CR LF survives. */
+function escapeDnValue(value: string): string {
+  return value
+    .replace(/[\\,+"<>;=]/g, (c) => `\\${c}`)
+    .replace(/^[ #]|[ ]$/g, (c) => `\\${c}`)
+    .replace(/[\x00-\x1f\x7f]/g, (c) => `\\${c.charCodeAt(0).toString(16).padStart(2, '0').toUpperCase()}`)
+}
+
+/**
+ * RFC 2253 order (most specific first), e.g. `CN=alice,O=A`. Node prints one attribute per line in
+ * certificate order and quotes values with special characters as JSON strings.
+ */
+export function subjectRfc2253(cert: X509Certificate): string {
+  return cert.subject
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const eq = line.indexOf('=')
+      const raw = line.slice(eq + 1)
+      const value = raw.startsWith('"') ? (JSON.parse(raw) as string) : raw
+      return `${line.slice(0, eq)}=${escapeDnValue(value)}`
+    })
+    .reverse()
+    .join(',')
+}
+
+function subjectAltNames(cert: X509Certificate, kind: 'URI' | 'DNS'): string[] {
+  const names: string[] = []
+  for (const entry of (cert.subjectAltName ?? '').split(/, (?=[A-Za-z ]+:)/)) {
+    if (!entry.startsWith(`${kind}:`)) continue
+    const value = entry.slice(kind.length + 1)
+    names.push(value.startsWith('"') ? (JSON.parse(value) as string) : value)
+  }
+  return names
+}
+
+/** A value in XFCC: quoted when it holds a separator, with `"` and `\` escaped (Envoy's rules). */
+function xfccValue(value: string): string {
+  const safe = value.replace(/[\x00-\x1f\x7f]/g, '')
+  return /[,;="\\ ]/.test(safe) ? `"${safe.replace(/["\\]/g, (c) => `\\${c}`)}"` : safe
+}
+
+export function xfccHeader(chain: readonly X509Certificate[]): string {
+  const leaf = chain[0]!
+  const parts = [`Hash=${leaf.fingerprint256.replace(/:/g, '').toLowerCase()}`, `Subject=${xfccValue(subjectRfc2253(leaf))}`]
+  for (const uri of subjectAltNames(leaf, 'URI')) parts.push(`URI=${xfccValue(uri)}`)
+  for (const dns of subjectAltNames(leaf, 'DNS')) parts.push(`DNS=${xfccValue(dns)}`)
+  return parts.join(';')
+}
+
+/** RFC 9440 §2: an sf-binary of the DER certificate. */
+function byteSequence(cert: X509Certificate): string {
+  return `:${cert.raw.toString('base64')}:`
+}
+
+/** The headers to add for a verified client certificate chain (leaf first, trust anchor excluded). */
+export function clientIdentityHeaders(
+  mode: ForwardClientCert,
+  chain: readonly X509Certificate[],
+): Record<string, string> {
+  if (mode === 'none' || chain.length === 0) return {}
+  const headers: Record<string, string> = {}
+  if (mode === 'xfcc' || mode === 'both') headers['x-forwarded-client-cert'] = xfccHeader(chain)
+  if (mode === 'rfc9440' || mode === 'both') {
+    headers['client-cert'] = byteSequence(chain[0]!)
+    const intermediates = chain.slice(1).filter((cert) => !cert.ca || cert.issuer !== cert.subject)
+    if (intermediates.length > 0) headers['client-cert-chain'] = intermediates.map(byteSequence).join(', ')
+  }
+  return headers
+}

@@ -1,0 +1,85 @@
+/**
+ * Forwards one request to its route's upstream pool and streams the response back. Bodies are streamed
+ * both ways with backpressure (undici's `stream` writes into the client's response), never buffered.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Dispatcher } from 'undici'
+import type { Route, Upstream } from '../snapshot.js'
+import { clientResponseHeaders, upstreamRequestHeaders, type ForwardedFor } from './headers.js'
+import { classifyUpstreamError, isClientAbort, type UpstreamFailure } from './upstream-errors.js'
+
+export interface ForwardHooks {
+  /** The upstream failed before or while answering; `headersSent` tells whether the client got a status. */
+  readonly onUpstreamError: (route: Route, failure: UpstreamFailure, error: Error, headersSent: boolean) => void
+}
+
+export function upstreamPath(upstream: Upstream, url: string): string {
+  return upstream.config.pathPrefix + url
+}
+
+export function forwardRequest(
+  req: IncomingMessage,
+  res: ServerResponse,
+  route: Route,
+  forwarded: ForwardedFor,
+  extraHeaders: Record<string, string>,
+  hooks: ForwardHooks,
+): void {
+  const upstream = route.upstream!
+  const abort = new AbortController()
+  // The client went away: stop the upstream request too, so it frees its connection.
+  res.once('close', () => {
+    if (!res.writableFinished) abort.abort()
+  })
+
+  // `servername` is a real undici dispatch option that its types omit.
+  const options: Dispatcher.RequestOptions & { servername: string } = {
+    path: upstreamPath(upstream, req.url!),
+    method: req.method as Dispatcher.HttpMethod,
+    headers: { ...upstreamRequestHeaders(req, forwarded), ...extraHeaders } as Record<string, string | string[]>,
+    body: hasBody(req) ? req : null,
+    servername: upstream.serverNameToken,
+    headersTimeout: upstream.config.timeouts.response,
+    // Between body chunks; an upstream that stalls mid-response must not hold the client forever.
+    bodyTimeout: upstream.config.timeouts.response,
+    signal: abort.signal,
+  }
+  upstream.pool.stream(
+    options,
+    ({ statusCode, headers }) => {
+      res.writeHead(statusCode, clientResponseHeaders(headers))
+      return res
+    },
+    (error) => {
+      if (!error || isClientAbort(error)) return
+      const failure = classifyUpstreamError(error)
+      hooks.onUpstreamError(route, failure, error, res.headersSent)
+      if (res.headersSent) {
+        // Mid-response: the only honest signal left is to cut the client's response short.
+        res.destroy()
+      } else {
+        sendStatus(res, failure.status)
+      }
+    },
+  )
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length']
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  404: 'Not Found',
+  421: 'Misdirected Request',
+  502: 'Bad Gateway',
+  504: 'Gateway Timeout',
+}
+
+/** A short plain-text answer from the gateway itself; details go to the log, never to the client. */
+export function sendStatus(res: ServerResponse, status: number, detail?: string): void {
+  const body = `${status} ${STATUS_TEXT[status] ?? ''}${detail ? `: ${detail}` : ''}\n`
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) })
+  res.end(body)
+}

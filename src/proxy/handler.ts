@@ -1,0 +1,98 @@
+/**
+ * Per-request routing decisions: which route (by Host and path), whether this connection may reach it,
+ * then forwarding. A request reaches a route only over a connection accepted under that route's TLS
+ * policy: a Host that names another policy's route gets 421 Misdirected Request, as in nginx and
+ * Caddy, so sending SNI of an open route and Host of an mTLS route never bypasses client auth.
+ */
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import type { TLSSocket } from 'node:tls'
+import type { Logger } from 'pino'
+import { methodLabel, NO_ROUTE } from '../metrics/labels.js'
+import type { Metrics } from '../metrics/metrics.js'
+import { normalizeHost } from '../routing/host.js'
+import type { Route, Snapshot, SnapshotHandlers } from '../snapshot.js'
+import { peerCertificateChain } from '../tls/ingress.js'
+import { clientIdentityHeaders } from './client-identity.js'
+import { forwardRequest, sendStatus, type ForwardHooks } from './forward.js'
+import type { ForwardedFor } from './headers.js'
+import { proxyUpgrade } from './upgrade.js'
+
+type Selection =
+  | { readonly route: Route; readonly forwarded: ForwardedFor; readonly identity: Record<string, string> }
+  | { readonly status: 400 | 404 | 421; readonly detail: string; readonly route?: Route }
+
+export function selectRoute(snapshot: Snapshot, req: IncomingMessage): Selection {
+  const host = normalizeHost(req.headers.host)
+  if (host === undefined) return { status: 400, detail: 'missing or invalid Host header' }
+  // Absolute-form and asterisk-form targets are not routed: the route must come from Host alone.
+  if (!req.url?.startsWith('/')) return { status: 400, detail: 'request target must be a path' }
+  const route = snapshot.table.match(host, req.url)
+  if (!route) return { status: 404, detail: 'no route for this host and path' }
+  if (route.config.tls === 'passthrough') return { status: 421, detail: 'host is TLS passthrough', route }
+
+  const socket = req.socket as TLSSocket
+  const encrypted = socket.encrypted === true
+  const policy = snapshot.policyOf(socket)
+  if (encrypted ? route.policy === undefined || route.policy !== policy : route.policy !== undefined) {
+    return { status: 421, detail: 'this connection cannot serve that host', route }
+  }
+  const identity =
+    policy?.requiresClientCert && route.config.tls
+      ? clientIdentityHeaders(route.config.tls.forwardClientCert, peerCertificateChain(socket))
+      : {}
+  return { route, forwarded: { proto: encrypted ? 'https' : 'http', host: req.headers.host! }, identity }
+}
+
+export function createProxyHandlers(logger: Logger, metrics: Metrics): SnapshotHandlers {
+  const hooks: ForwardHooks = {
+    onUpstreamError(route, failure, error, headersSent) {
+      logger.warn(
+        { route: route.name, reason: failure.reason, status: headersSent ? undefined : failure.status, err: errorSummary(error) },
+        headersSent ? 'upstream failed mid-response' : 'upstream request failed',
+      )
+    },
+  }
+
+  return {
+    request(snapshot, req, res) {
+      const started = performance.now()
+      const selection = selectRoute(snapshot, req)
+      const routeName = selection.route?.name ?? NO_ROUTE
+      res.once('finish', () => {
+        const method = methodLabel(req.method)
+        metrics.requests.inc({ route: routeName, method, code: String(res.statusCode) })
+        metrics.requestDuration.observe({ route: routeName, method }, (performance.now() - started) / 1000)
+      })
+      if ('status' in selection) {
+        sendStatus(res, selection.status, selection.detail)
+        return
+      }
+      forwardRequest(req, res, selection.route, selection.forwarded, selection.identity, hooks)
+    },
+
+    upgrade(snapshot, req, socket, head) {
+      const selection = selectRoute(snapshot, req)
+      if ('status' in selection) {
+        rejectUpgrade(socket, selection.status)
+        return
+      }
+      void proxyUpgrade(req, socket, head, selection.route, selection.forwarded, selection.identity).then((failure) => {
+        if (failure) {
+          logger.warn({ route: selection.route.name, reason: failure.reason, status: failure.status }, 'upstream upgrade failed')
+        }
+      })
+    },
+  }
+}
+
+function rejectUpgrade(socket: Duplex, status: number): void {
+  socket.end(`HTTP/1.1 ${status} ${status === 404 ? 'Not Found' : status === 421 ? 'Misdirected Request' : 'Bad Request'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+}
+
+/** Code and message only: never a stack or a certificate in the log. */
+function errorSummary(error: Error): { code?: string; message: string } {
+  const code = (error as { code?: string }).code
+  const cause = error.cause as { code?: string; message?: string } | undefined
+  return { ...(code && { code }), message: cause?.message ? `${error.message}: ${cause.message}` : error.message }
+}

@@ -1,0 +1,70 @@
+/**
+ * Header rewriting between client and upstream (RFC 9110 §7.6.1): hop-by-hop headers and every header
+ * the Connection header nominates are removed, then the gateway adds its own. Nominated headers are
+ * stripped first, so `Connection: X-Forwarded-For` cannot delete what we add (Traefik CVE-2024-45410).
+ */
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http'
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  // HTTP/2 pseudo headers never travel on HTTP/1.1.
+  'http2-settings',
+])
+
+/** Client identity headers only the gateway may set (OpenShift CVE-2026-46579; Envoy's SANITIZE). */
+export const CLIENT_IDENTITY_HEADERS = ['x-forwarded-client-cert', 'client-cert', 'client-cert-chain'] as const
+
+/** Never removable by a Connection nomination: routing and framing depend on them. */
+const PROTECTED = new Set(['host', 'content-length'])
+
+function nominated(connection: string | string[] | undefined): Set<string> {
+  const names = new Set<string>()
+  for (const value of [connection ?? []].flat()) {
+    for (const token of value.split(',')) {
+      const name = token.trim().toLowerCase()
+      if (name && !PROTECTED.has(name)) names.add(name)
+    }
+  }
+  return names
+}
+
+function withoutHopByHop(headers: IncomingHttpHeaders, alsoDrop: readonly string[] = []): OutgoingHttpHeaders {
+  const drop = nominated(headers.connection)
+  for (const name of alsoDrop) drop.add(name)
+  const out: OutgoingHttpHeaders = {}
+  for (const name in headers) {
+    if (HOP_BY_HOP.has(name) || drop.has(name)) continue
+    out[name] = headers[name]
+  }
+  return out
+}
+
+export interface ForwardedFor {
+  readonly proto: 'http' | 'https'
+  /** The Host the client sent (already validated). */
+  readonly host: string
+}
+
+/** Headers sent to the upstream for a client request. */
+export function upstreamRequestHeaders(req: IncomingMessage, forwarded: ForwardedFor): OutgoingHttpHeaders {
+  const headers = withoutHopByHop(req.headers, CLIENT_IDENTITY_HEADERS)
+  const client = req.socket.remoteAddress ?? ''
+  const prior = req.headers['x-forwarded-for']
+  headers['x-forwarded-for'] = prior ? `${prior}, ${client}` : client
+  headers['x-forwarded-proto'] = forwarded.proto
+  headers['x-forwarded-host'] = forwarded.host
+  return headers
+}
+
+/** Headers sent to the client for an upstream response. */
+export function clientResponseHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+  return withoutHopByHop(headers)
+}

@@ -1,0 +1,237 @@
+/**
+ * A Snapshot is everything one config version needs to serve: the route table, the TLS policy servers,
+ * the upstream pools and the HTTP server that handles requests. It is built completely (every file
+ * read, every context created) or not at all, then swapped in by the gateway in one assignment.
+ * A connection keeps the snapshot it started on until it ends.
+ */
+import http from 'node:http'
+import type { Duplex } from 'node:stream'
+import type { X509Certificate } from 'node:crypto'
+import type { Pool } from 'undici'
+import { ConfigError, issueAt, type ConfigIssue } from './config/issues.js'
+import type { Config, RouteConfig, RouteTlsConfig, UpstreamConfig } from './config/types.js'
+import { normalizeHost } from './routing/host.js'
+import { compileRouteTable, type RouteTable } from './routing/table.js'
+import { createTlsPolicy, policyId, type HostCertificate, type TlsPolicy, type TlsPolicyHooks } from './tls/ingress.js'
+import { readCaBundle, readCrl, readKeyPair } from './tls/pem.js'
+import {
+  createUpstreamPool,
+  identityKey,
+  poolServerNameToken,
+  upstreamIdentity,
+  type UpstreamConnectEvent,
+} from './tls/upstream.js'
+
+export interface Upstream {
+  readonly key: string
+  readonly config: UpstreamConfig
+  readonly pool: Pool
+  /** Sent as every request's servername so undici keeps one pooled name (see tls/upstream.ts). */
+  readonly serverNameToken: string
+}
+
+export interface Route {
+  readonly name: string
+  readonly host: string
+  readonly path: string
+  readonly config: RouteConfig
+  /** The TLS policy of a terminated route; undefined for plaintext and passthrough routes. */
+  readonly policy?: TlsPolicy
+  /** The pool of an HTTP route; undefined for passthrough routes. */
+  readonly upstream?: Upstream
+}
+
+export type CertificateRole = 'server' | 'client' | 'ca'
+
+export interface LoadedCertificate {
+  readonly route: string
+  readonly role: CertificateRole
+  readonly certificate: X509Certificate
+}
+
+export type IngressDecision =
+  | { readonly kind: 'terminate'; readonly policy: TlsPolicy; readonly route?: Route }
+  | { readonly kind: 'passthrough'; readonly route: Route }
+  | { readonly kind: 'reject' }
+
+export interface Snapshot {
+  readonly config: Config
+  readonly table: RouteTable<Route>
+  readonly routes: readonly Route[]
+  readonly policies: readonly TlsPolicy[]
+  readonly upstreams: ReadonlyMap<string, Upstream>
+  readonly certificates: readonly LoadedCertificate[]
+  /** Handles the requests of every listener; the policy of a TLS connection is known by its socket. */
+  readonly http: http.Server
+  /** Which policy (or passthrough) a ClientHello with this SNI goes to. */
+  ingressFor(serverName: string | undefined): IngressDecision
+  /** The TLS policy a connection was accepted under, or undefined for the plaintext listener. */
+  policyOf(socket: object): TlsPolicy | undefined
+  /** Client connections still open on this snapshot (WebSockets included). */
+  connectionCount(): number
+  /** Ends every connection still open: the end of a drain. */
+  destroyConnections(): void
+}
+
+export interface SnapshotHandlers {
+  readonly request: (snapshot: Snapshot, req: http.IncomingMessage, res: http.ServerResponse) => void
+  readonly upgrade: (snapshot: Snapshot, req: http.IncomingMessage, socket: Duplex, head: Buffer) => void
+}
+
+export interface SnapshotOptions {
+  readonly handlers: SnapshotHandlers
+  readonly tlsHooks: TlsPolicyHooks
+  readonly upstreamHooks: { readonly onConnect: (route: string, event: UpstreamConnectEvent) => void }
+  /** Pools of the previous snapshot are reused when their identity is unchanged. */
+  readonly previous?: Snapshot
+}
+
+/** Timeouts of the ingress HTTP server (slowloris and idle keep-alive bounds). */
+const HTTP_SERVER_OPTIONS: http.ServerOptions = {
+  requestTimeout: 60_000,
+  headersTimeout: 20_000,
+  keepAliveTimeout: 65_000,
+  maxHeaderSize: 16 * 1024,
+  noDelay: true,
+}
+
+export function buildSnapshot(config: Config, options: SnapshotOptions): Snapshot {
+  const issues: ConfigIssue[] = []
+  const certificates: LoadedCertificate[] = []
+  const attempt = <T>(path: string, read: () => T): T | undefined => {
+    try {
+      return read()
+    } catch (error) {
+      issues.push(issueAt(config.file, config.positions, path, (error as Error).message))
+      return undefined
+    }
+  }
+
+  const server = http.createServer(HTTP_SERVER_OPTIONS)
+  // This server never listens: connections arrive through emit('connection'). Node starts the
+  // connection tracking behind closeIdleConnections() and the headersTimeout/requestTimeout checks
+  // (slowloris) on 'listening', so emit it; server.close() later stops that tracking again.
+  server.emit('listening')
+  const sockets = new Set<Duplex>()
+  server.on('connection', (socket: Duplex) => {
+    sockets.add(socket)
+    socket.once('close', () => sockets.delete(socket))
+  })
+  const policySpecs = new Map<string, { clientCAs?: string; crl: string[]; minVersion: RouteTlsConfig['minVersion']; hosts: Map<string, HostCertificate> }>()
+  const policyIdOfRoute = new Map<RouteConfig, string>()
+  const upstreams = new Map<string, Upstream>()
+  const upstreamOfRoute = new Map<RouteConfig, Upstream>()
+
+  for (const route of config.routes) {
+    const at = `routes[${route.index}]`
+    if (route.tls && route.tls !== 'passthrough') {
+      const tls = route.tls
+      const pair = attempt(`${at}.tls.cert`, () => readKeyPair(tls.cert, tls.key))
+      const cas = tls.clientCAs ? attempt(`${at}.tls.clientCAs`, () => readCaBundle(tls.clientCAs!)) : undefined
+      const crl = tls.crl.map((file, i) => attempt(`${at}.tls.crl[${i}]`, () => readCrl(file)) ?? '')
+      pair?.cert.certificates.slice(0, 1).forEach((c) => certificates.push({ route: route.name, role: 'server', certificate: c }))
+      cas?.certificates.forEach((c) => certificates.push({ route: route.name, role: 'ca', certificate: c }))
+      const spec = { ...(cas && { clientCAs: cas.pem }), crl, minVersion: tls.minVersion }
+      const id = policyId(spec)
+      const entry = policySpecs.get(id) ?? { ...spec, hosts: new Map<string, HostCertificate>() }
+      if (pair) entry.hosts.set(route.host, { certPem: pair.cert.pem, keyPem: pair.keyPem })
+      policySpecs.set(id, entry)
+      policyIdOfRoute.set(route, id)
+    }
+    if (route.tls !== 'passthrough') {
+      const upstream = route.upstream
+      const ca = upstream.ca ? attempt(`${at}.upstream.ca`, () => readCaBundle(upstream.ca!)) : undefined
+      const client = upstream.cert ? attempt(`${at}.upstream.cert`, () => readKeyPair(upstream.cert!, upstream.key!)) : undefined
+      ca?.certificates.forEach((c) => certificates.push({ route: route.name, role: 'ca', certificate: c }))
+      client?.cert.certificates.slice(0, 1).forEach((c) => certificates.push({ route: route.name, role: 'client', certificate: c }))
+      if (issues.length > 0) continue
+      const identity = upstreamIdentity(upstream, {
+        ...(ca && { ca: ca.pem }),
+        ...(client && { cert: client.cert.pem, key: client.keyPem }),
+      })
+      const key = identityKey(identity)
+      const shared =
+        upstreams.get(key) ??
+        options.previous?.upstreams.get(key) ?? {
+          key,
+          config: upstream,
+          pool: createUpstreamPool(identity, {
+            onConnect: (event) => options.upstreamHooks.onConnect(route.name, event),
+          }),
+          serverNameToken: poolServerNameToken(identity),
+        }
+      upstreams.set(key, shared)
+      upstreamOfRoute.set(route, shared)
+    }
+  }
+  if (issues.length > 0) {
+    // Nothing half-built may survive: close the pools this attempt created.
+    for (const upstream of upstreams.values()) {
+      if (!options.previous?.upstreams.has(upstream.key)) void upstream.pool.destroy()
+    }
+    throw new ConfigError(issues)
+  }
+
+  const policies = new Map<string, TlsPolicy>()
+  const policyBySocket = new WeakMap<object, TlsPolicy>()
+  for (const [id, spec] of policySpecs) {
+    const policy = createTlsPolicy(spec, server, {
+      onHandshake(socket, outcome) {
+        if (socket && outcome.reason === 'none') policyBySocket.set(socket, outcome.policy)
+        options.tlsHooks.onHandshake(socket, outcome)
+      },
+    })
+    policies.set(id, policy)
+  }
+
+  const routes: Route[] = config.routes.map((route) => {
+    const id = policyIdOfRoute.get(route)
+    const upstream = upstreamOfRoute.get(route)
+    return {
+      name: route.name,
+      host: route.host,
+      path: route.path,
+      config: route,
+      ...(id && { policy: policies.get(id)! }),
+      ...(upstream && { upstream }),
+    }
+  })
+  const table = compileRouteTable(routes)
+  // A ClientHello without SNI (or with an unknown name) gets a policy that asks for no client
+  // certificate when there is one; its requests can only reach routes of that same policy.
+  const fallback = [...policies.values()].find((p) => !p.requiresClientCert) ?? [...policies.values()][0]
+
+  const snapshot: Snapshot = {
+    config,
+    table,
+    routes,
+    policies: [...policies.values()],
+    upstreams,
+    certificates,
+    http: server,
+    ingressFor(serverName) {
+      const host = normalizeHost(serverName)
+      const route = host === undefined ? undefined : table.routesForHost(host)?.[0]
+      if (route?.config.tls === 'passthrough') return { kind: 'passthrough', route }
+      if (route?.policy) return { kind: 'terminate', policy: route.policy, route }
+      return fallback ? { kind: 'terminate', policy: fallback } : { kind: 'reject' }
+    },
+    policyOf: (socket) => policyBySocket.get(socket),
+    connectionCount: () => sockets.size,
+    destroyConnections: () => sockets.forEach((socket) => socket.destroy()),
+  }
+  server.on('request', (req, res) => options.handlers.request(snapshot, req, res))
+  server.on('upgrade', (req, socket, head) => options.handlers.upgrade(snapshot, req, socket, head))
+  return snapshot
+}
+
+/** Stops a snapshot that is no longer current: idle connections now, pools not carried over once idle. */
+export async function retireSnapshot(old: Snapshot, next: Snapshot | undefined): Promise<void> {
+  // Closes idle keep-alive connections and stops the tracking timer; busy ones end after their response.
+  old.http.close()
+  await Promise.all(
+    [...old.upstreams.values()]
+      .filter((upstream) => next?.upstreams.get(upstream.key) !== upstream)
+      .map((upstream) => upstream.pool.close()),
+  )
+}
