@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+/**
+ * The portcullis command. Only this file exits the process; each command returns its exit code.
+ */
+import { readFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { runCerts } from './cli/certs.js'
+import { runCheck } from './cli/check.js'
+import { runGateway } from './cli/run.js'
+
+const USAGE = `Usage:
+  portcullis [--config FILE]      run the gateway (default ./routes.yaml, or $PORTCULLIS_CONFIG)
+  portcullis check [FILE]         validate a config and its certificate files; exit 0 when good, 1 otherwise
+  portcullis certs [--out DIR]    write a development PKI (CA, server, client) to DIR (default ./certs)
+
+Options:
+  -c, --config FILE   config file for the gateway
+  -o, --out DIR       output folder for certs
+  -f, --force         certs: overwrite existing files
+  -h, --help          show this help
+  -v, --version       show the version
+`
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+  return pkg.version
+}
+
+async function main(argv: string[]): Promise<number> {
+  const out = (line: string) => process.stdout.write(`${line}\n`)
+  const err = (line: string) => process.stderr.write(`${line}\n`)
+  let parsed
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        out: { type: 'string', short: 'o' },
+        force: { type: 'boolean', short: 'f' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+    })
+  } catch (error) {
+    err(`${(error as Error).message}\n\n${USAGE}`)
+    return 2
+  }
+  const { values, positionals } = parsed
+  if (values.help) {
+    out(USAGE)
+    return 0
+  }
+  if (values.version) {
+    out(version())
+    return 0
+  }
+  const defaultConfig = process.env.PORTCULLIS_CONFIG ?? 'routes.yaml'
+  const [command, ...rest] = positionals
+  switch (command) {
+    case undefined:
+      return runGateway(values.config ?? defaultConfig, err)
+    case 'check':
+      return runCheck(rest[0] ?? values.config ?? defaultConfig, out, err)
+    case 'certs':
+      return runCerts({ out: values.out ?? 'certs', force: values.force ?? false }, out)
+    default:
+      err(`unknown command '${command}'\n\n${USAGE}`)
+      return 2
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    // Exit now rather than waiting on handles a library may keep: the gateway has drained by here.
+    process.exit(code)
+  },
+  (error: unknown) => {
+    process.stderr.write(`portcullis: ${(error as Error).stack ?? String(error)}\n`)
+    process.exitCode = 1
+  },
+)

@@ -1,0 +1,27 @@
+/**
+ * `portcullis check [FILE]`: the same load and build as a start, stopped before listen(). Every issue of
+ * the config and of the certificate files it names is listed, one per line.
+ */
+import { ConfigError, formatIssue } from '../config/issues.js'
+import { loadConfig } from '../config/load.js'
+import { buildSnapshot } from '../snapshot.js'
+
+export async function runCheck(file: string, out: (line: string) => void, err: (line: string) => void): Promise<number> {
+  try {
+    const config = await loadConfig(file)
+    const snapshot = buildSnapshot(config, {
+      handlers: { request: () => undefined, upgrade: () => undefined },
+      tlsHooks: { onHandshake: () => undefined },
+      upstreamHooks: { onConnect: () => undefined },
+    })
+    snapshot.http.close()
+    await Promise.all([...snapshot.upstreams.values()].map((upstream) => upstream.pool.destroy()))
+    out(`${file}: ok (${config.routes.length} route${config.routes.length === 1 ? '' : 's'})`)
+    return 0
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error
+    for (const issue of error.issues) err(formatIssue(issue))
+    err(`${file}: ${error.issues.length} problem${error.issues.length === 1 ? '' : 's'}`)
+    return 1
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * Real HTTPS and HTTP clients for tests: every option spelled out, nothing pooled (agent: false), so a
+ * test controls SNI, Host and client certificate independently.
+ */
+import http from 'node:http'
+import https from 'node:https'
+import tls, { type SecureVersion } from 'node:tls'
+
+export interface Reply {
+  readonly status: number
+  readonly headers: http.IncomingHttpHeaders
+  readonly body: string
+}
+
+export interface RequestOptions {
+  readonly port: number
+  /** Host header; default: the servername. */
+  readonly host?: string
+  readonly path?: string
+  readonly method?: string
+  readonly headers?: Record<string, string>
+  readonly body?: string
+}
+
+export interface TlsRequestOptions extends RequestOptions {
+  /** SNI; undefined sends none. */
+  readonly servername?: string
+  readonly ca: string
+  readonly cert?: string
+  readonly key?: string
+  readonly minVersion?: SecureVersion
+  readonly maxVersion?: SecureVersion
+}
+
+function collect(req: http.ClientRequest, body: string | undefined): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    req.on('response', (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (chunk: Buffer) => chunks.push(chunk))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }))
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
+export function httpsRequest(options: TlsRequestOptions): Promise<Reply> {
+  const host = options.host ?? options.servername
+  const req = https.request({
+    host: '127.0.0.1',
+    port: options.port,
+    // An empty servername tells Node to send no SNI.
+    servername: options.servername ?? '',
+    // The chain is always verified against `ca`; the name only when SNI was sent (without SNI the
+    // gateway serves its default certificate, whatever its name).
+    checkServerIdentity: (_host, cert) =>
+      options.servername ? tls.checkServerIdentity(options.servername, cert) : undefined,
+    ca: options.ca,
+    ...(options.cert && { cert: options.cert, key: options.key }),
+    ...(options.minVersion && { minVersion: options.minVersion }),
+    ...(options.maxVersion && { maxVersion: options.maxVersion }),
+    agent: false,
+    method: options.method ?? 'GET',
+    path: options.path ?? '/',
+    headers: { ...(host && { host }), ...options.headers },
+  })
+  return collect(req, options.body)
+}
+
+export function httpRequest(options: RequestOptions): Promise<Reply> {
+  const req = http.request({
+    host: '127.0.0.1',
+    port: options.port,
+    agent: false,
+    method: options.method ?? 'GET',
+    path: options.path ?? '/',
+    headers: { ...(options.host && { host: options.host }), ...options.headers },
+  })
+  return collect(req, options.body)
+}
