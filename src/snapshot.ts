@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream'
 import type { X509Certificate } from 'node:crypto'
 import type { Pool } from 'undici'
 import { ConfigError, issueAt, type ConfigIssue } from './config/issues.js'
-import type { Config, RouteConfig, RouteTlsConfig, UpstreamConfig } from './config/types.js'
+import type { Config, RouteConfig, RouteTlsConfig } from './config/types.js'
 import { normalizeHost } from './routing/host.js'
 import { compileRouteTable, type RouteTable } from './routing/table.js'
 import { createTlsPolicy, policyId, type HostCertificate, type TlsPolicy, type TlsPolicyHooks } from './tls/ingress.js'
@@ -24,7 +24,6 @@ import {
 
 export interface Upstream {
   readonly key: string
-  readonly config: UpstreamConfig
   readonly pool: Pool
   /** Sent as every request's servername so undici keeps one pooled name (see tls/upstream.ts). */
   readonly serverNameToken: string
@@ -154,7 +153,6 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
         upstreams.get(key) ??
         options.previous?.upstreams.get(key) ?? {
           key,
-          config: upstream,
           pool: createUpstreamPool(identity, {
             onConnect: (event) => options.upstreamHooks.onConnect(route.name, event),
           }),

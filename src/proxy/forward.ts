@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Dispatcher } from 'undici'
-import type { Route, Upstream } from '../snapshot.js'
+import type { Route } from '../snapshot.js'
 import { clientResponseHeaders, upstreamRequestHeaders, type ForwardedFor } from './headers.js'
 import { classifyUpstreamError, isClientAbort, type UpstreamFailure } from './upstream-errors.js'
 
@@ -13,8 +13,9 @@ export interface ForwardHooks {
   readonly onUpstreamError: (route: Route, failure: UpstreamFailure, error: Error, headersSent: boolean) => void
 }
 
-export function upstreamPath(upstream: Upstream, url: string): string {
-  return upstream.config.pathPrefix + url
+/** The upstream request target: the route's own url path prefix, then the client's target unchanged. */
+export function upstreamPath(route: Route, url: string): string {
+  return route.config.upstream.pathPrefix + url
 }
 
 export function forwardRequest(
@@ -26,6 +27,8 @@ export function forwardRequest(
   hooks: ForwardHooks,
 ): void {
   const upstream = route.upstream!
+  // A pool may be shared by routes with the same identity; the path prefix and timeouts are the route's.
+  const { timeouts } = route.config.upstream
   const abort = new AbortController()
   // The client went away: stop the upstream request too, so it frees its connection.
   res.once('close', () => {
@@ -34,14 +37,14 @@ export function forwardRequest(
 
   // `servername` is a real undici dispatch option that its types omit.
   const options: Dispatcher.RequestOptions & { servername: string } = {
-    path: upstreamPath(upstream, req.url!),
+    path: upstreamPath(route, req.url!),
     method: req.method as Dispatcher.HttpMethod,
     headers: { ...upstreamRequestHeaders(req, forwarded), ...extraHeaders } as Record<string, string | string[]>,
     body: hasBody(req) ? req : null,
     servername: upstream.serverNameToken,
-    headersTimeout: upstream.config.timeouts.response,
+    headersTimeout: timeouts.response,
     // Between body chunks; an upstream that stalls mid-response must not hold the client forever.
-    bodyTimeout: upstream.config.timeouts.response,
+    bodyTimeout: timeouts.response,
     signal: abort.signal,
   }
   upstream.pool.stream(

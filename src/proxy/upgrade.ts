@@ -21,7 +21,7 @@ export async function proxyUpgrade(
   const protocol = String(req.headers.upgrade)
   try {
     const { headers, socket } = await upstream.pool.upgrade({
-      path: upstreamPath(upstream, req.url!),
+      path: upstreamPath(route, req.url!),
       method: req.method as 'GET',
       headers: { ...upstreamRequestHeaders(req, forwarded), ...extraHeaders } as Record<string, string>,
       protocol,

@@ -1,0 +1,79 @@
+/**
+ * `portcullis check` as users run it: a real process, its exit code and what it prints.
+ */
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { promisify } from 'node:util'
+import { makeTestPki, type TestPki } from '../helpers/pki.js'
+
+const cli = new URL('../../src/cli.ts', import.meta.url).pathname
+
+async function portcullis(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', cli, ...args])
+    return { code: 0, stdout, stderr }
+  } catch (error) {
+    const { code, stdout, stderr } = error as { code: number; stdout: string; stderr: string }
+    return { code, stdout, stderr }
+  }
+}
+
+describe('portcullis check', () => {
+  let pki: TestPki
+  const good = () => `listen:
+  https: 127.0.0.1:8443
+routes:
+  - host: a.test
+    tls:
+      cert: srv.crt
+      key: srv.key
+      clientCAs: caAB.crt
+    upstream:
+      url: https://127.0.0.1:9443
+      ca: caS.crt
+      timeouts:
+        connect: 2s
+`
+  const check = async (name: string, yaml: string) => {
+    const file = join(pki.dir, `${name}.yaml`)
+    await writeFile(file, yaml)
+    return { file, ...(await portcullis('check', file)) }
+  }
+
+  before(async () => {
+    pki = await makeTestPki()
+  })
+  after(() => pki.cleanup())
+
+  it('exits 0 on a good config', async () => {
+    const result = await check('good', good())
+    assert.equal(result.code, 0, result.stderr)
+  })
+
+  const cases: [string, (yaml: string) => string, RegExp][] = [
+    ['broken YAML', (y) => y.replace('  https: 127.0.0.1:8443', '  https: [127.0.0.1:8443'), /:\d+:\d+/],
+    ['an unknown key', (y) => y.replace('      connect: 2s', '      conect: 2s'), /:13:\d+ routes\[0\]\.upstream\.timeouts\.conect: unknown key/],
+    ['a missing file', (y) => y.replace('ca: caS.crt', 'ca: missing.crt'), /:11:11 routes\[0\]\.upstream\.ca.*missing\.crt/],
+    ['a leaf certificate in a CA bundle', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: cliA.crt'), /:8:18 routes\[0\]\.tls\.clientCAs.*cliA\.crt.*not a CA/i],
+    ['a bad duration', (y) => y.replace('connect: 2s', 'connect: 2 seconds'), /:13:18 routes\[0\]\.upstream\.timeouts\.connect/],
+    ['a bad URL', (y) => y.replace('url: https://127.0.0.1:9443', 'url: htps//nowhere'), /:10:12 routes\[0\]\.upstream\.url/],
+  ]
+  for (const [what, edit, expected] of cases) {
+    it(`exits 1 on ${what}, naming file:line:col, key path and reason`, async () => {
+      const result = await check(what.replaceAll(' ', '-'), edit(good()))
+      assert.equal(result.code, 1)
+      assert.ok(result.stderr.includes(result.file), result.stderr)
+      assert.match(result.stderr, expected)
+    })
+  }
+
+  it('lists every error at once', async () => {
+    const yaml = good().replace('connect: 2s', 'connect: 2 seconds').replace('ca: caS.crt', 'ca: missing.crt').replace('host:', 'hots:')
+    const result = await check('many', yaml)
+    assert.equal(result.code, 1)
+    assert.ok(result.stderr.split('\n').filter((line) => line.startsWith(pki.dir)).length >= 2, result.stderr)
+  })
+})

@@ -1,0 +1,72 @@
+/**
+ * Upstream connection pools: kept alive and reused, one per upstream identity, never shared between
+ * identities (a client certificate is never presented on another route's behalf).
+ */
+import assert from 'node:assert/strict'
+import http from 'node:http'
+import { after, before, describe, it } from 'node:test'
+import { startEchoUpstream, type EchoReply, type EchoUpstream } from '../../demo/echo-upstream.js'
+import { startGateway, type TestGateway } from '../helpers/gateway.js'
+import { makeTestPki, type TestPki } from '../helpers/pki.js'
+
+describe('upstream pools', () => {
+  let pki: TestPki
+  let upstream: EchoUpstream
+  let gw: TestGateway
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 8 })
+
+  before(async () => {
+    pki = await makeTestPki()
+    upstream = await startEchoUpstream({ cert: pki.up.cert, key: pki.up.key, clientCA: pki.caA.cert })
+    const route = (name: string, client: 'cliA' | 'cliA2') => `
+  - name: ${name}
+    host: ${name}.test
+    upstream:
+      url: https://127.0.0.1:${upstream.port}
+      ca: ${pki.caS.certFile}
+      cert: ${pki[client].certFile}
+      key: ${pki[client].keyFile}
+      serverName: up.test`
+    gw = await startGateway(`
+listen: { http: 127.0.0.1:0 }
+routes:${route('alice', 'cliA')}${route('alice-too', 'cliA')}${route('carol', 'cliA2')}
+`)
+  })
+  after(async () => {
+    agent.destroy()
+    await gw.close()
+    await upstream.close()
+    await pki.cleanup()
+  })
+
+  const get = (host: string) =>
+    new Promise<EchoReply>((resolve, reject) => {
+      http
+        .get({ host: '127.0.0.1', port: gw.ports.http, headers: { host }, agent }, (res) => {
+          const chunks: Buffer[] = []
+          res.on('data', (chunk: Buffer) => chunks.push(chunk))
+          res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString()) as EchoReply))
+        })
+        .on('error', reject)
+    })
+
+  it('serves 1,000 sequential requests over a handful of upstream TLS connections', async () => {
+    const before = upstream.connections.length
+    for (let i = 0; i < 1000; i++) assert.equal((await get('alice.test')).clientCertCN, 'alice')
+    const opened = upstream.connections.length - before
+    assert.ok(opened >= 1 && opened <= 3, `${opened} upstream connections opened`)
+  })
+
+  it('shares one pool between routes with the same identity', async () => {
+    const before = upstream.connections.length
+    for (let i = 0; i < 50; i++) await get('alice-too.test')
+    assert.equal(upstream.connections.length, before, 'alice-too reuses the warm alice pool')
+  })
+
+  it('never sends one identity’s requests over another identity’s socket', async () => {
+    const hosts = Array.from({ length: 200 }, (_, i) => (i % 2 === 0 ? 'alice.test' : 'carol.test'))
+    const replies = await Promise.all(hosts.map((host) => get(host)))
+    replies.forEach((reply, i) => assert.equal(reply.clientCertCN, hosts[i] === 'alice.test' ? 'alice' : 'carol'))
+    assert.ok(upstream.connections.includes('carol'))
+  })
+})

@@ -1,0 +1,140 @@
+/**
+ * The request path end to end: a TLS client with a certificate → gateway → mutual TLS → echo upstream.
+ */
+import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import { after, before, describe, it } from 'node:test'
+import WebSocket, { WebSocketServer } from 'ws'
+import https from 'node:https'
+import type { AddressInfo } from 'node:net'
+import { startEchoUpstream, type EchoReply, type EchoUpstream } from '../../demo/echo-upstream.js'
+import { httpRequest, httpsRequest } from '../helpers/client.js'
+import { startGateway, type TestGateway } from '../helpers/gateway.js'
+import { makeTestPki, type TestPki } from '../helpers/pki.js'
+import { rawExchange } from '../helpers/raw.js'
+
+describe('proxying to a mutual TLS upstream', () => {
+  let pki: TestPki
+  let upstream: EchoUpstream
+  let wsUpstream: https.Server
+  let gw: TestGateway
+
+  before(async () => {
+    pki = await makeTestPki()
+    upstream = await startEchoUpstream({ cert: pki.up.cert, key: pki.up.key, clientCA: pki.caA.cert })
+    wsUpstream = https.createServer({ cert: pki.up.cert, key: pki.up.key })
+    new WebSocketServer({ server: wsUpstream }).on('connection', (ws, req) => {
+      ws.on('message', (data) => ws.send(`echo ${data.toString()} via ${req.headers['x-forwarded-proto']}`))
+    })
+    await new Promise<void>((resolve) => wsUpstream.listen(0, '127.0.0.1', resolve))
+    const upstreamBlock = (port: number) => `
+      url: https://127.0.0.1:${port}
+      ca: ${pki.caS.certFile}
+      cert: ${pki.cliA.certFile}
+      key: ${pki.cliA.keyFile}
+      serverName: up.test`
+    gw = await startGateway(`
+listen: { https: 127.0.0.1:0, http: 127.0.0.1:0 }
+routes:
+  - name: mtls
+    host: a.test
+    tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile}, clientCAs: ${pki.caA.certFile} }
+    upstream:${upstreamBlock(upstream.port)}
+  - name: prefixed
+    host: a.test
+    path: /v2
+    tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile}, clientCAs: ${pki.caA.certFile} }
+    upstream:
+      url: https://127.0.0.1:${upstream.port}/internal
+      ca: ${pki.caS.certFile}
+      cert: ${pki.cliA.certFile}
+      key: ${pki.cliA.keyFile}
+      serverName: up.test
+  - name: ws
+    host: ws.test
+    upstream: { url: 'https://127.0.0.1:${(wsUpstream.address() as AddressInfo).port}', ca: ${pki.caS.certFile}, serverName: up.test }
+`)
+  })
+  after(async () => {
+    await gw.close()
+    await upstream.close()
+    wsUpstream.closeAllConnections()
+    wsUpstream.close()
+    await pki.cleanup()
+  })
+
+  const get = (options: { path?: string; headers?: Record<string, string>; method?: string; body?: string } = {}) =>
+    httpsRequest({ port: gw.ports.https!, servername: 'a.test', ca: pki.caS.cert, cert: pki.cliA.cert, key: pki.cliA.key, ...options })
+
+  it('presents the gateway client certificate upstream and sends serverName as SNI', async () => {
+    const reply = await get()
+    assert.equal(reply.status, 200)
+    const echo = JSON.parse(reply.body) as EchoReply
+    assert.equal(echo.clientCertCN, 'alice')
+    assert.equal(echo.servername, 'up.test')
+  })
+
+  it('passes path and query unchanged, and prepends the upstream path prefix', async () => {
+    const plain = JSON.parse((await get({ path: '/a%2Fb/../c?x=1&y=%20' })).body) as EchoReply
+    assert.equal(plain.url, '/a%2Fb/../c?x=1&y=%20')
+    const prefixed = JSON.parse((await get({ path: '/v2/items?q=1' })).body) as EchoReply
+    assert.equal(prefixed.url, '/internal/v2/items?q=1')
+  })
+
+  it('removes hop-by-hop headers and sets X-Forwarded-*', async () => {
+    const reply = await get({
+      headers: {
+        connection: 'keep-alive, x-secret-hop',
+        'x-secret-hop': 'must not pass',
+        'proxy-authorization': 'Basic Zm9vOmJhcg==',
+        te: 'trailers',
+        'x-forwarded-for': '203.0.113.7',
+        'x-kept': 'yes',
+      },
+    })
+    const { headers } = JSON.parse(reply.body) as EchoReply
+    assert.equal(headers['x-secret-hop'], undefined)
+    assert.equal(headers['proxy-authorization'], undefined)
+    assert.equal(headers['te'], undefined)
+    assert.equal(headers['x-kept'], 'yes')
+    assert.equal(headers['x-forwarded-for'], '203.0.113.7, 127.0.0.1')
+    assert.equal(headers['x-forwarded-proto'], 'https')
+    assert.equal(headers['x-forwarded-host'], 'a.test')
+    assert.equal(headers['host'], 'a.test')
+  })
+
+  it('streams request bodies through', async () => {
+    const body = 'x'.repeat(256 * 1024)
+    const echo = JSON.parse((await get({ method: 'POST', body })).body) as EchoReply
+    assert.equal(echo.method, 'POST')
+    assert.equal(echo.body.length, body.length)
+  })
+
+  it('answers 404 for an unknown host without contacting any upstream', async () => {
+    const before = upstream.connections.length
+    const reply = await get({ headers: { host: 'nowhere.test' } })
+    assert.equal(reply.status, 404)
+    const plain = await httpRequest({ port: gw.ports.http!, host: 'nowhere.test' })
+    assert.equal(plain.status, 404)
+    assert.equal(upstream.connections.length, before)
+  })
+
+  it('proxies WebSocket upgrades', async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${gw.ports.http}/chat`, { headers: { host: 'ws.test' } })
+    await once(ws, 'open')
+    ws.send('hello')
+    const [message] = await once(ws, 'message')
+    assert.equal(String(message), 'echo hello via http')
+    ws.close()
+  })
+
+  it('answers malformed requests with 4xx and keeps serving', async () => {
+    const port = gw.ports.http!
+    assert.match(await rawExchange(port, 'GARBAGE\r\n\r\n'), /^HTTP\/1\.1 400/)
+    assert.match(await rawExchange(port, `GET / HTTP/1.1\r\nHost: ws.test\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`), /^HTTP\/1\.1 431/)
+    assert.match(await rawExchange(port, 'GET / HTTP/1.1\r\nHost: bad host!\r\n\r\n'), /^HTTP\/1\.1 400/)
+    assert.match(await rawExchange(port, 'GET / HTTP/1.1\r\n\r\n'), /^HTTP\/1\.1 400/)
+    assert.match(await rawExchange(port, 'GET http://ws.test/ HTTP/1.1\r\nHost: ws.test\r\n\r\n'), /^HTTP\/1\.1 400/)
+    assert.equal((await get()).status, 200)
+  })
+})

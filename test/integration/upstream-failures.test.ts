@@ -1,0 +1,134 @@
+/**
+ * What clients get when the upstream misbehaves: 502 for refusal, TLS failure and resets, 504 for a
+ * timeout, never a hang; and the gateway keeps serving afterwards.
+ */
+import assert from 'node:assert/strict'
+import http from 'node:http'
+import https from 'node:https'
+import net, { type AddressInfo } from 'node:net'
+import tls from 'node:tls'
+import { after, before, describe, it } from 'node:test'
+import { startEchoUpstream, type EchoUpstream } from '../../demo/echo-upstream.js'
+import { httpRequest } from '../helpers/client.js'
+import { startGateway, type TestGateway } from '../helpers/gateway.js'
+import { makeTestPki, type TestPki } from '../helpers/pki.js'
+
+async function listen<S extends net.Server>(server: S): Promise<S & { port: number }> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return Object.assign(server, { port: (server.address() as AddressInfo).port })
+}
+
+/** A port that was just free: connecting to it is refused. */
+async function closedPort(): Promise<number> {
+  const server = await listen(net.createServer())
+  await new Promise((resolve) => server.close(resolve))
+  return server.port
+}
+
+describe('upstream failures', () => {
+  let pki: TestPki
+  let good: EchoUpstream
+  let wrongName: EchoUpstream
+  let otherCa: EchoUpstream
+  let frozen: tls.Server & { port: number }
+  let dying: https.Server & { port: number }
+  let slow: https.Server & { port: number }
+  const slowRequestClosed: Promise<void>[] = []
+  let gw: TestGateway
+
+  before(async () => {
+    pki = await makeTestPki()
+    good = await startEchoUpstream({ cert: pki.up.cert, key: pki.up.key })
+    wrongName = await startEchoUpstream({ cert: pki.upWrongName.cert, key: pki.upWrongName.key })
+    otherCa = await startEchoUpstream({ cert: pki.upOtherCa.cert, key: pki.upOtherCa.key })
+    // Completes the handshake, reads the request, never answers.
+    frozen = await listen(tls.createServer({ cert: pki.up.cert, key: pki.up.key }, (socket) => socket.resume()))
+    // Sends headers and part of the body, then resets the connection.
+    dying = await listen(
+      https.createServer({ cert: pki.up.cert, key: pki.up.key }, (_req, res) => {
+        res.writeHead(200, { 'content-length': '100000' })
+        res.write('partial')
+        setTimeout(() => res.socket?.destroy(), 50)
+      }),
+    )
+    // Holds every request open; records when the gateway gives up on one.
+    slow = await listen(
+      https.createServer({ cert: pki.up.cert, key: pki.up.key }, (req) => {
+        slowRequestClosed.push(new Promise((resolve) => req.socket.once('close', () => resolve())))
+      }),
+    )
+    const route = (name: string, port: number, timeouts = '{ connect: 1s, response: 5s }') => `
+  - name: ${name}
+    host: ${name}.test
+    upstream: { url: 'https://127.0.0.1:${port}', ca: ${pki.caS.certFile}, serverName: up.test, timeouts: ${timeouts} }`
+    gw = await startGateway(`
+listen: { http: 127.0.0.1:0 }
+routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('otherca', otherCa.port)}${route('frozen', frozen.port, '{ connect: 1s, response: 300ms }')}${route('refused', await closedPort())}${route('dying', dying.port)}${route('slow', slow.port)}
+`)
+  })
+  after(async () => {
+    await gw.close()
+    for (const upstream of [good, wrongName, otherCa]) await upstream.close()
+    for (const server of [frozen, dying, slow]) server.close()
+    dying.closeAllConnections()
+    slow.closeAllConnections()
+    await pki.cleanup()
+  })
+
+  const timed = async (host: string) => {
+    const started = performance.now()
+    const reply = await httpRequest({ port: gw.ports.http!, host })
+    return { ...reply, ms: performance.now() - started }
+  }
+  const lastLog = (route: string) => gw.logs.filter((line) => line.route === route).at(-1)
+
+  it('502 within a second when the upstream certificate does not match serverName', async () => {
+    const reply = await timed('wrongname.test')
+    assert.equal(reply.status, 502)
+    assert.ok(reply.ms < 1000, `${reply.ms} ms`)
+    assert.equal(lastLog('wrongname')?.reason, 'hostname_mismatch')
+  })
+
+  it('502 within a second when the upstream certificate is signed by another CA', async () => {
+    const reply = await timed('otherca.test')
+    assert.equal(reply.status, 502)
+    assert.ok(reply.ms < 1000, `${reply.ms} ms`)
+    assert.equal(lastLog('otherca')?.reason, 'unknown_ca')
+  })
+
+  it('502 when the upstream port refuses connections', async () => {
+    const reply = await timed('refused.test')
+    assert.equal(reply.status, 502)
+    assert.equal(lastLog('refused')?.reason, 'connection_refused')
+  })
+
+  it("504 after the route's response timeout when the upstream never answers", async () => {
+    const reply = await timed('frozen.test')
+    assert.equal(reply.status, 504)
+    assert.ok(reply.ms >= 290 && reply.ms < 2000, `${reply.ms} ms`)
+    assert.equal(lastLog('frozen')?.reason, 'timeout')
+  })
+
+  it('cuts the client response short when the upstream dies mid-response, and keeps serving', async () => {
+    await assert.rejects(httpRequest({ port: gw.ports.http!, host: 'dying.test' }), /aborted|ECONNRESET|socket hang up/)
+    assert.equal((await timed('good.test')).status, 200)
+  })
+
+  it('aborts the upstream request when the client goes away', { timeout: 5000 }, async () => {
+    const req = http.request({ host: '127.0.0.1', port: gw.ports.http, headers: { host: 'slow.test' }, agent: false })
+    req.on('error', () => {})
+    req.end()
+    while (slowRequestClosed.length === 0) await new Promise((resolve) => setTimeout(resolve, 10))
+    req.destroy()
+    await slowRequestClosed[0]
+  })
+
+  it('logs the route and a short reason, never a certificate or key', () => {
+    const text = JSON.stringify(gw.logs)
+    assert.ok(!text.includes('BEGIN'), 'no PEM in logs')
+    for (const line of gw.logs.filter((l) => l.level === 40)) {
+      assert.equal(typeof line.route, 'string')
+      assert.equal(typeof line.reason, 'string')
+    }
+  })
+})
