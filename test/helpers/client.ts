@@ -30,6 +30,9 @@ export interface TlsRequestOptions extends RequestOptions {
   readonly key?: string
   readonly minVersion?: SecureVersion
   readonly maxVersion?: SecureVersion
+  readonly ciphers?: string
+  /** A TLS session to resume. */
+  readonly session?: Buffer
 }
 
 function collect(req: http.ClientRequest, body: string | undefined): Promise<Reply> {
@@ -60,6 +63,8 @@ export function httpsRequest(options: TlsRequestOptions): Promise<Reply> {
     ...(options.cert && { cert: options.cert, key: options.key }),
     ...(options.minVersion && { minVersion: options.minVersion }),
     ...(options.maxVersion && { maxVersion: options.maxVersion }),
+    ...(options.ciphers && { ciphers: options.ciphers }),
+    ...(options.session && { session: options.session }),
     agent: false,
     method: options.method ?? 'GET',
     path: options.path ?? '/',

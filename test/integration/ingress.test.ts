@@ -1,0 +1,162 @@
+/**
+ * Per-route client authentication on one HTTPS port: each route's TLS policy holds whatever SNI, Host,
+ * listener or session the client uses.
+ */
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { after, before, describe, it } from 'node:test'
+import tls from 'node:tls'
+import { promisify } from 'node:util'
+import { startEchoUpstream, type EchoReply, type EchoUpstream } from '../../demo/echo-upstream.js'
+import { httpRequest, httpsRequest, type TlsRequestOptions } from '../helpers/client.js'
+import { startGateway, type TestGateway } from '../helpers/gateway.js'
+import { makeTestPki, type CertFiles, type TestPki } from '../helpers/pki.js'
+
+describe('ingress TLS and per-route mutual TLS on one port', () => {
+  let pki: TestPki
+  let upstream: EchoUpstream
+  let passthroughUpstream: EchoUpstream
+  let gw: TestGateway
+
+  before(async () => {
+    pki = await makeTestPki()
+    upstream = await startEchoUpstream({ cert: pki.up.cert, key: pki.up.key })
+    passthroughUpstream = await startEchoUpstream({ cert: pki.up.cert, key: pki.up.key })
+    const to = `upstream: { url: 'https://127.0.0.1:${upstream.port}', ca: ${pki.caS.certFile}, serverName: up.test }`
+    const cert = `cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile}`
+    gw = await startGateway(`
+listen: { https: 127.0.0.1:0, http: 127.0.0.1:0 }
+routes:
+  - { name: open, host: open.test, tls: { ${cert} }, ${to} }
+  - { name: mtls, host: a.test, tls: { ${cert}, clientCAs: ${pki.caA.certFile} }, ${to} }
+  - { name: both-cas, host: b.test, tls: { ${cert}, clientCAs: ${pki.caAB.certFile}, forwardClientCert: both }, ${to} }
+  - { name: chain, host: chain.w.test, tls: { ${cert}, clientCAs: ${pki.root.certFile}, crl: [${pki.crlRootEmpty.file}, ${pki.crlIntRevoked.file}] }, ${to} }
+  - { name: plain, host: plain.test, ${to} }
+  - { name: passthrough, host: pass.test, tls: passthrough, upstream: { url: 'tcp://127.0.0.1:${passthroughUpstream.port}' } }
+`)
+  })
+  after(async () => {
+    await gw.close()
+    await upstream.close()
+    await passthroughUpstream.close()
+    await pki.cleanup()
+  })
+
+  const request = (servername: string | undefined, client?: CertFiles, options: Partial<TlsRequestOptions> = {}) =>
+    httpsRequest({
+      port: gw.ports.https!,
+      ...(servername !== undefined && { servername }),
+      ca: pki.caS.cert,
+      ...(client && { cert: client.cert, key: client.key }),
+      ...options,
+    })
+  const refused = async (servername: string, client: CertFiles | undefined, reason: string) => {
+    const before = upstream.connections.length
+    await assert.rejects(request(servername, client), /ECONNRESET|socket hang up|alert|EPIPE|disconnected/)
+    const logged = gw.logs.filter((line) => line.msg === 'client TLS handshake refused').at(-1)
+    assert.equal(logged?.reason, reason)
+    assert.equal(upstream.connections.length, before, 'no upstream contacted')
+  }
+
+  it('answers on a route without clientCAs with no client certificate', async () => {
+    assert.equal((await request('open.test')).status, 200)
+  })
+
+  it('accepts a certificate from the route CA, and from either CA of a two-CA bundle', async () => {
+    assert.equal((await request('a.test', pki.cliA)).status, 200)
+    assert.equal((await request('b.test', pki.cliA)).status, 200)
+    assert.equal((await request('b.test', pki.cliB)).status, 200)
+  })
+
+  it('accepts a chain through an intermediate the client sends', async () => {
+    assert.equal((await request('chain.w.test', pki.leafChain)).status, 200)
+  })
+
+  it('refuses no certificate, another CA, expired, not yet valid, serverAuth-only and revoked', async () => {
+    await refused('a.test', undefined, 'no_client_cert')
+    await refused('a.test', pki.cliB, 'unknown_ca')
+    await refused('a.test', pki.cliExpired, 'cert_expired')
+    await refused('a.test', pki.cliNotYetValid, 'cert_not_yet_valid')
+    await refused('a.test', pki.cliServerEku, 'bad_usage')
+    await refused('chain.w.test', { ...pki.leafRevoked, cert: pki.leafRevoked.cert + pki.leafChain.cert.slice(pki.leaf.cert.length) }, 'revoked')
+  })
+
+  it('refuses TLS 1.1', async () => {
+    await assert.rejects(request('open.test', undefined, { minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' }))
+    const logged = gw.logs.filter((line) => line.msg === 'client TLS handshake refused').at(-1)
+    assert.equal(logged?.reason, 'protocol_version', 'the gateway saw and refused the TLS 1.1 ClientHello')
+  })
+
+  it('answers 421 when SNI names an open route and Host an mTLS route', async () => {
+    const before = upstream.connections.length
+    const reply = await request('open.test', pki.cliA, { host: 'a.test' })
+    assert.equal(reply.status, 421)
+    assert.equal(upstream.connections.length, before)
+  })
+
+  it('answers 421 to Host of an mTLS route without SNI, and on the plain listener', async () => {
+    assert.equal((await request(undefined, pki.cliA, { host: 'a.test' })).status, 421)
+    assert.equal((await httpRequest({ port: gw.ports.http!, host: 'a.test' })).status, 421)
+    assert.equal((await httpRequest({ port: gw.ports.http!, host: 'plain.test' })).status, 200)
+  })
+
+  it('routes by Host whatever its case or port, on the connection that verified the client', async () => {
+    assert.equal((await request('a.test', pki.cliA, { host: 'A.Test:443' })).status, 200)
+    assert.equal((await request('a.test', pki.cliA, { host: 'b.test' })).status, 421, 'b.test has another CA bundle')
+  })
+
+  it('never resumes a session across routes with different client-auth policies', async () => {
+    const session = await tlsSession('open.test')
+    await assert.rejects(request('a.test', undefined, { session, maxVersion: 'TLSv1.2' }), /ECONNRESET|socket hang up|alert|EPIPE|disconnected/)
+    const mtlsSession = await tlsSession('a.test', pki.cliA)
+    const resumed = await request('a.test', undefined, { session: mtlsSession, maxVersion: 'TLSv1.2' })
+    assert.equal(resumed.status, 200, 'a session verified for a.test resumes on a.test')
+  })
+
+  it('forwards the verified identity in X-Forwarded-Client-Cert and drops client-sent copies', async () => {
+    const forged = { 'x-forwarded-client-cert': 'Subject="CN=admin"', 'client-cert': ':Zm9v:', 'client-cert-chain': ':Zm9v:' }
+    const mtls = JSON.parse((await request('a.test', pki.cliA, { headers: forged })).body) as EchoReply
+    assert.match(String(mtls.headers['x-forwarded-client-cert']), /^Hash=[0-9a-f]{64};Subject="CN=alice,O=A";URI=spiffe:\/\/a\/alice;DNS=alice\.a\.test$/)
+    assert.equal(mtls.headers['client-cert'], undefined)
+    const both = JSON.parse((await request('b.test', pki.cliB, { headers: forged })).body) as EchoReply
+    assert.match(String(both.headers['client-cert']), /^:[A-Za-z0-9+/=]+:$/)
+    assert.notEqual(both.headers['client-cert'], ':Zm9v:')
+    for (const reply of [await request('open.test', undefined, { headers: forged }), await httpRequest({ port: gw.ports.http!, host: 'plain.test', headers: forged })]) {
+      const { headers } = JSON.parse(reply.body) as EchoReply
+      for (const name of Object.keys(forged)) assert.equal(headers[name], undefined, name)
+    }
+  })
+
+  it('carries a passthrough route end to end: the client sees the upstream certificate', async () => {
+    const socket = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername: 'pass.test', ca: pki.caS.cert, checkServerIdentity: () => undefined })
+    await new Promise((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject))
+    assert.equal(socket.getPeerCertificate().subject.CN, 'up.test')
+    socket.write('GET /through HTTP/1.1\r\nHost: pass.test\r\nConnection: close\r\n\r\n')
+    let response = ''
+    for await (const chunk of socket) response += String(chunk)
+    assert.match(response, /^HTTP\/1\.1 200/)
+    assert.match(response, /"url": "\/through"/)
+  })
+
+  it('names only the route CAs in the CertificateRequest (openssl s_client)', async (t) => {
+    const run = promisify(execFile)
+    const args = ['s_client', '-connect', `127.0.0.1:${gw.ports.https}`, '-servername', 'b.test', '-CAfile', pki.caS.certFile]
+    const output = await run('openssl', args, { timeout: 5000 }).then(
+      ({ stdout }) => stdout,
+      (error: NodeJS.ErrnoException & { stdout?: string }) => (error.code === 'ENOENT' ? undefined : (error.stdout ?? '')),
+    )
+    if (output === undefined) return t.skip('openssl is not installed')
+    const names = output.split('Acceptable client certificate CA names')[1]?.split('Requested')[0] ?? ''
+    assert.match(names, /Test Client CA A/)
+    assert.match(names, /Test Client CA B/)
+    assert.doesNotMatch(names, /Test Root CA|Test Server CA/)
+  })
+
+  async function tlsSession(servername: string, client?: CertFiles): Promise<Buffer> {
+    const socket = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername, ca: pki.caS.cert, ...(client && { cert: client.cert, key: client.key }), maxVersion: 'TLSv1.2' })
+    await new Promise((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject))
+    const session = socket.getSession()!
+    socket.destroy()
+    return session
+  }
+})
