@@ -13,7 +13,13 @@ export interface AdminDeps {
   readonly reload?: () => Promise<{ ok: boolean; errors: string[] }>
 }
 
-const OPENMETRICS = 'application/openmetrics-text'
+/**
+ * Prometheus lists OpenMetrics first, with parameters (version, escaping) that a strict media-type
+ * match would have to repeat exactly; like Go's promhttp, any mention of it is taken as a preference.
+ */
+function wantsOpenMetrics(accept: string | undefined): boolean {
+  return accept !== undefined && /application\/openmetrics-text(?![^,]*;\s*q=0(\.0*)?\s*(,|$))/i.test(accept)
+}
 
 export function createAdminApp(deps: AdminDeps): express.Express {
   const app = express()
@@ -43,10 +49,9 @@ export function createAdminApp(deps: AdminDeps): express.Express {
   app.get('/metrics', async (req, res, next) => {
     try {
       deps.beforeScrape?.()
-      const contentType =
-        req.accepts(['text/plain', OPENMETRICS]) === OPENMETRICS
-          ? Registry.OPENMETRICS_CONTENT_TYPE
-          : Registry.PROMETHEUS_CONTENT_TYPE
+      const contentType = wantsOpenMetrics(req.get('accept'))
+        ? Registry.OPENMETRICS_CONTENT_TYPE
+        : Registry.PROMETHEUS_CONTENT_TYPE
       const body = await render(contentType)
       res.set('content-type', contentType).send(body)
     } catch (error) {

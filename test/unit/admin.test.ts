@@ -1,0 +1,51 @@
+/**
+ * The admin app on its own (supertest): health, readiness, metrics formats and reload answers.
+ */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import request from 'supertest'
+import { createAdminApp } from '../../src/admin/app.js'
+import { createMetrics } from '../../src/metrics/metrics.js'
+
+describe('admin app', () => {
+  const metrics = createMetrics()
+  let ready = false
+  let reloadOk = true
+  const app = createAdminApp({
+    registry: metrics.registry,
+    isReady: () => ready,
+    reload: async () => (reloadOk ? { ok: true, errors: [] } : { ok: false, errors: ['routes.yaml:3:5 listen: bad'] }),
+  })
+
+  it('/healthz answers 200 whenever the process runs', async () => {
+    await request(app).get('/healthz').expect(200, 'ok\n')
+  })
+
+  it('/readyz answers 503 until the gateway is ready, then 200', async () => {
+    ready = false
+    await request(app).get('/readyz').expect(503)
+    ready = true
+    await request(app).get('/readyz').expect(200)
+  })
+
+  it('/metrics serves the Prometheus text format, and OpenMetrics when asked', async () => {
+    metrics.requests.inc({ route: 'r', method: 'GET', code: '200' })
+    const text = await request(app).get('/metrics').expect(200)
+    assert.match(text.headers['content-type']!, /^text\/plain; version=0\.0\.4/)
+    assert.match(text.text, /^portcullis_requests_total\{route="r",method="GET",code="200"\} 1$/m)
+    assert.match(text.text, /^portcullis_process_cpu_user_seconds_total /m)
+    const open = await request(app).get('/metrics').set('accept', 'application/openmetrics-text; version=1.0.0').expect(200)
+    assert.match(open.headers['content-type']!, /^application\/openmetrics-text/)
+    assert.match(open.text, /# EOF\n$/)
+    const again = await request(app).get('/metrics').expect(200)
+    assert.doesNotMatch(again.text, /# EOF/, 'an OpenMetrics scrape does not change the next text scrape')
+  })
+
+  it('POST /reload answers 200 on success and 422 with the errors on failure', async () => {
+    reloadOk = true
+    await request(app).post('/reload').expect(200, { result: 'success', errors: [] })
+    reloadOk = false
+    const failed = await request(app).post('/reload').expect(422)
+    assert.deepEqual(failed.body.errors, ['routes.yaml:3:5 listen: bad'])
+  })
+})
