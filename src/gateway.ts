@@ -15,7 +15,7 @@ import type { Logger } from './log.js'
 import { NO_ROUTE } from './metrics/labels.js'
 import { createMetrics, type Metrics } from './metrics/metrics.js'
 import { createProxyHandlers } from './proxy/handler.js'
-import { oneLineSubject } from './tls/pem.js'
+import { subjectRfc2253 } from './tls/subject.js'
 import { handshakeReason } from './tls/reasons.js'
 import { dispatchBySni } from './tls/sni-dispatch.js'
 import { buildSnapshot, retireSnapshot, type Snapshot, type SnapshotOptions } from './snapshot.js'
@@ -125,7 +125,7 @@ export class Gateway {
     this.metrics.certificateExpiry.reset()
     for (const { route, role, certificate } of snapshot.certificates) {
       this.metrics.certificateExpiry.set(
-        { route, role, subject: oneLineSubject(certificate) },
+        { route, role, subject: subjectRfc2253(certificate) },
         Math.floor(new Date(certificate.validTo).getTime() / 1000),
       )
     }

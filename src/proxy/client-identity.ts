@@ -5,32 +5,7 @@
  */
 import type { X509Certificate } from 'node:crypto'
 import type { ForwardClientCert } from '../config/schema.js'
-
-/** RFC 4514 escaping of one attribute value; control characters as \XX hex so no CR LF survives. */
-function escapeDnValue(value: string): string {
-  return value
-    .replace(/[\\,+"<>;=]/g, (c) => `\\${c}`)
-    .replace(/^[ #]|[ ]$/g, (c) => `\\${c}`)
-    .replace(/[\x00-\x1f\x7f]/g, (c) => `\\${c.charCodeAt(0).toString(16).padStart(2, '0').toUpperCase()}`)
-}
-
-/**
- * RFC 2253 order (most specific first), e.g. `CN=alice,O=A`. Node prints one attribute per line in
- * certificate order and quotes values with special characters as JSON strings.
- */
-export function subjectRfc2253(cert: X509Certificate): string {
-  return cert.subject
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => {
-      const eq = line.indexOf('=')
-      const raw = line.slice(eq + 1)
-      const value = raw.startsWith('"') ? (JSON.parse(raw) as string) : raw
-      return `${line.slice(0, eq)}=${escapeDnValue(value)}`
-    })
-    .reverse()
-    .join(',')
-}
+import { subjectRfc2253 } from '../tls/subject.js'
 
 function subjectAltNames(cert: X509Certificate, kind: 'URI' | 'DNS'): string[] {
   const names: string[] = []

@@ -6,6 +6,7 @@ import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { relative } from 'node:path'
 import { ErrorCodes, PortcullisError } from '../errors.js'
+import { subjectRfc2253 } from './subject.js'
 
 const CERT_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g
 const CRL_BLOCK = /-----BEGIN X509 CRL-----[\s\S]+?-----END X509 CRL-----/g
@@ -70,13 +71,13 @@ export function readCaBundle(file: string): CertificateFile {
     if (!cert.ca) {
       throw new PortcullisError(
         ErrorCodes.CERT_NOT_CA,
-        `${displayPath(file)} holds a certificate that is not a CA (${oneLineSubject(cert)})`,
+        `${displayPath(file)} holds a certificate that is not a CA (${subjectRfc2253(cert)})`,
       )
     }
     if (new Date(cert.validTo) < new Date()) {
       throw new PortcullisError(
         ErrorCodes.CERT_READ,
-        `${displayPath(file)} holds a CA certificate that expired on ${cert.validTo} (${oneLineSubject(cert)})`,
+        `${displayPath(file)} holds a CA certificate that expired on ${cert.validTo} (${subjectRfc2253(cert)})`,
       )
     }
   }
@@ -109,9 +110,4 @@ export function readCrl(file: string): string {
   if (!CRL_BLOCK.test(pem)) throw new PortcullisError(ErrorCodes.CERT_READ, `${displayPath(file)} holds no PEM CRL`)
   CRL_BLOCK.lastIndex = 0
   return pem
-}
-
-/** `CN=orders.internal, O=Example` — DN on one line, for messages and metric labels. */
-export function oneLineSubject(cert: X509Certificate): string {
-  return cert.subject.split('\n').filter(Boolean).join(', ')
 }

@@ -1,0 +1,104 @@
+/**
+ * /metrics as Prometheus sees it, after real handshakes and requests through the gateway.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { startEchoUpstream, type EchoUpstream } from '../../demo/echo-upstream.js'
+import { httpRequest, httpsRequest } from '../helpers/client.js'
+import { startGateway, type TestGateway } from '../helpers/gateway.js'
+import { makeTestPki, type TestPki } from '../helpers/pki.js'
+
+describe('metrics', () => {
+  let pki: TestPki
+  let good: EchoUpstream
+  let wrongName: EchoUpstream
+  let gw: TestGateway
+
+  before(async () => {
+    pki = await makeTestPki()
+    good = await startEchoUpstream({ cert: pki.up.cert, key: pki.up.key, clientCA: pki.caA.cert })
+    wrongName = await startEchoUpstream({ cert: pki.upWrongName.cert, key: pki.upWrongName.key })
+    const upstream = (port: number) =>
+      `{ url: 'https://127.0.0.1:${port}', ca: ${pki.caS.certFile}, cert: ${pki.cliA.certFile}, key: ${pki.cliA.keyFile}, serverName: up.test }`
+    gw = await startGateway(`
+listen: { https: 127.0.0.1:0, http: 127.0.0.1:0, admin: 127.0.0.1:0 }
+routes:
+  - name: mtls
+    host: a.test
+    tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile}, clientCAs: ${pki.caA.certFile} }
+    upstream: ${upstream(good.port)}
+  - { name: badup, host: bad.test, upstream: ${upstream(wrongName.port)} }
+`)
+  })
+  after(async () => {
+    await gw.close()
+    await good.close()
+    await wrongName.close()
+    await pki.cleanup()
+  })
+
+  const scrape = async () => (await httpRequest({ port: gw.ports.admin!, path: '/metrics' })).body
+  const value = (text: string, series: string) => {
+    const line = text.split('\n').find((l) => l.startsWith(`${series} `))
+    return line === undefined ? undefined : Number(line.slice(series.length + 1))
+  }
+  const mtls = (cert?: 'cliA') =>
+    httpsRequest({ port: gw.ports.https!, servername: 'a.test', ca: pki.caS.cert, ...(cert && { cert: pki[cert].cert, key: pki[cert].key }) })
+
+  it('counts successful and failed handshakes, ingress and upstream, with route and reason', async () => {
+    assert.equal((await mtls('cliA')).status, 200)
+    await assert.rejects(mtls())
+    assert.equal((await httpRequest({ port: gw.ports.http!, host: 'bad.test' })).status, 502)
+    const text = await scrape()
+    for (const series of [
+      'portcullis_tls_handshakes_total{side="ingress",route="mtls",result="ok",reason="none"}',
+      'portcullis_tls_handshakes_total{side="ingress",route="mtls",result="error",reason="no_client_cert"}',
+      'portcullis_tls_handshakes_total{side="upstream",route="mtls",result="ok",reason="none"}',
+      'portcullis_tls_handshakes_total{side="upstream",route="badup",result="error",reason="hostname_mismatch"}',
+      'portcullis_tls_handshake_duration_seconds_count{side="ingress",route="mtls",result="ok"}',
+      'portcullis_tls_handshake_duration_seconds_count{side="upstream",route="mtls",result="ok"}',
+      'portcullis_requests_total{route="mtls",method="GET",code="200"}',
+      'portcullis_requests_total{route="badup",method="GET",code="502"}',
+    ]) {
+      assert.ok((value(text, series) ?? 0) >= 1, `${series} in\n${text}`)
+    }
+  })
+
+  it('exports the expiry of every certificate in use, by route, role and subject', async () => {
+    const text = await scrape()
+    const expiry = (route: string, role: string, subject: string) =>
+      value(text, `portcullis_certificate_expiry_timestamp_seconds{route="${route}",role="${role}",subject="${subject}"}`)
+    const srvNotAfter = Math.floor(new Date(new (await import('node:crypto')).X509Certificate(pki.srv.cert).validTo).getTime() / 1000)
+    assert.equal(expiry('mtls', 'server', 'CN=srv'), srvNotAfter)
+    assert.ok(expiry('mtls', 'ca', 'CN=Test Client CA A'))
+    assert.ok(expiry('mtls', 'ca', 'CN=Test Server CA'))
+    assert.ok(expiry('mtls', 'client', 'CN=alice,O=A'))
+  })
+
+  it('reports pooled upstream connections from the pools', async () => {
+    const text = await scrape()
+    assert.equal((value(text, 'portcullis_upstream_connections{route="mtls",state="idle"}') ?? 0) + (value(text, 'portcullis_upstream_connections{route="mtls",state="active"}') ?? 0), 1)
+  })
+
+  it('does not create label values from random hosts, paths and methods', async () => {
+    const random = () => Math.random().toString(36).slice(2)
+    const burst = () =>
+      Promise.all(
+        Array.from({ length: 30 }, () =>
+          httpRequest({ port: gw.ports.http!, host: `${random()}.test`, path: `/${random()}`, method: ['GET', 'PURGE', 'PROPFIND', 'DELETE'][Math.floor(Math.random() * 4)]! }),
+        ),
+      )
+    const seriesNames = (text: string) => new Set(text.split('\n').filter((l) => l.startsWith('portcullis_requests_total')).map((l) => l.split(' ')[0]))
+    await burst()
+    const before = seriesNames(await scrape())
+    await burst()
+    assert.deepEqual(seriesNames(await scrape()), before)
+    assert.ok(before.has('portcullis_requests_total{route="(none)",method="OTHER",code="404"}'), [...before].join('\n'))
+  })
+
+  it('serves nothing of the admin app on the public listeners', async () => {
+    for (const path of ['/metrics', '/healthz', '/readyz']) {
+      assert.equal((await httpRequest({ port: gw.ports.http!, host: '127.0.0.1', path })).status, 404)
+    }
+  })
+})
