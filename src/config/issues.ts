@@ -29,7 +29,11 @@ export function issueAt(
 /** A key that is missing or unknown has no position of its own: use the nearest parent that has one. */
 function nearestKnown(path: string, positions: ReadonlyMap<string, Position>): string {
   let candidate = path
-  while (candidate && !positions.has(candidate)) candidate = candidate.replace(/(\.[^.[\]]+|\[\d+\])$/, '')
+  while (candidate && !positions.has(candidate)) {
+    const parent = candidate.replace(/(\.[^.[\]]+|\[\d+\])$/, '')
+    // A top-level key (`listen`) has no parent key: the issue is about the document.
+    candidate = parent === candidate ? '' : parent
+  }
   return candidate
 }
 
