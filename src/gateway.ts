@@ -1,7 +1,7 @@
 /**
  * The composition root: binds the public and admin listeners, holds the current snapshot, swaps it on
- * reload and drains on stop. Listeners are bound once; each accepted connection goes to the snapshot
- * that is current at that moment and stays with it.
+ * reload (file changes, SIGHUP, POST /reload) and drains on stop. Listeners and the request server live
+ * as long as the process; each request is served by the snapshot current when it arrives.
  */
 import { once } from 'node:events'
 import http from 'node:http'
@@ -15,6 +15,9 @@ import type { Logger } from './log.js'
 import { NO_ROUTE } from './metrics/labels.js'
 import { createMetrics, type Metrics } from './metrics/metrics.js'
 import { createProxyHandlers } from './proxy/handler.js'
+import { createRequestServer, type RequestServer } from './proxy/server.js'
+import { fingerprint, referencedFiles } from './reload/files.js'
+import { watchFolders, type FolderWatcher } from './reload/watch.js'
 import { subjectRfc2253 } from './tls/subject.js'
 import { handshakeReason } from './tls/reasons.js'
 import { dispatchBySni } from './tls/sni-dispatch.js'
@@ -24,6 +27,8 @@ export interface GatewayOptions {
   readonly configFile: string
   readonly logger: Logger
   readonly metrics?: Metrics
+  /** Reload when routes.yaml or a file it names changes. Default: true. */
+  readonly watch?: boolean
 }
 
 export interface ReloadResult {
@@ -39,6 +44,13 @@ export class Gateway {
   private readonly configFile: string
   private current: Snapshot | undefined
   private readonly listeners = new Map<ListenerName, net.Server>()
+  private readonly requests: RequestServer
+  /** Every TCP connection accepted on a public listener, TLS passthrough included, until it closes. */
+  private readonly clientSockets = new Set<net.Socket>()
+  private readonly watch: boolean
+  private watcher: FolderWatcher | undefined
+  /** Of the files behind the last load attempt, good or bad: a watcher event that changes nothing is ignored. */
+  private lastFingerprint = ''
   private draining = false
   private reloading: Promise<ReloadResult> | undefined
 
@@ -46,6 +58,8 @@ export class Gateway {
     this.configFile = options.configFile
     this.logger = options.logger
     this.metrics = options.metrics ?? createMetrics()
+    this.watch = options.watch ?? true
+    this.requests = createRequestServer(() => this.current!, createProxyHandlers(this.logger, this.metrics))
   }
 
   get snapshot(): Snapshot | undefined {
@@ -58,19 +72,33 @@ export class Gateway {
     this.install(buildSnapshot(config, this.snapshotOptions()))
     this.metrics.configReloads.inc({ result: 'success' })
     await this.bind(config)
+    const files = referencedFiles(config)
+    this.lastFingerprint = fingerprint(files)
+    if (this.watch) this.watcher = watchFolders(files, () => void this.reload({ onlyIfChanged: true }))
     this.logger.info({ listeners: this.addresses(), routes: config.routes.length }, 'portcullis is serving')
   }
 
-  /** Builds a new snapshot beside the current one; on any error the current one keeps serving. */
-  reload(): Promise<ReloadResult> {
+  /**
+   * Builds a new snapshot beside the current one; on any error the current one keeps serving.
+   * `onlyIfChanged` (file watching) skips the reload when no file the config depends on changed.
+   */
+  reload(options: { onlyIfChanged?: boolean } = {}): Promise<ReloadResult> {
     // Reloads run one at a time; a reload asked for while one runs waits and then reads the files again.
     const run = async (): Promise<ReloadResult> => {
+      if (this.draining || !this.current) return { ok: false, errors: ['the gateway is not running'] }
+      const files = referencedFiles(this.current.config)
+      const before = fingerprint(files)
+      if (options.onlyIfChanged && before === this.lastFingerprint) return { ok: true, errors: [] }
+      this.lastFingerprint = before
       try {
         const config = await loadConfig(this.configFile)
         this.assertSameListeners(config)
         const previous = this.current
         this.install(buildSnapshot(config, this.snapshotOptions(previous)))
         if (previous) void retireSnapshot(previous, this.current)
+        const nextFiles = referencedFiles(config)
+        this.lastFingerprint = fingerprint(nextFiles)
+        this.watcher?.update(nextFiles)
         this.metrics.configReloads.inc({ result: 'success' })
         this.logger.info({ routes: config.routes.length }, 'config reloaded')
         return { ok: true, errors: [] }
@@ -87,18 +115,22 @@ export class Gateway {
     return next
   }
 
-  /** Stops accepting, lets in-flight requests finish within `graceMs`, then closes everything. */
+  /**
+   * Stops accepting (/readyz turns 503 at once), closes idle keep-alive connections, lets in-flight
+   * requests and WebSockets finish within `graceMs`, then closes everything.
+   */
   async stop(graceMs = this.current?.config.shutdown.grace ?? 0): Promise<void> {
     this.draining = true
-    const snapshot = this.current
+    this.watcher?.close()
     const publicListeners = [...this.listeners].filter(([name]) => name !== 'admin').map(([, server]) => server)
-    await Promise.all(publicListeners.map((server) => closeServer(server)))
-    if (snapshot) {
-      snapshot.http.close()
-      const deadline = Date.now() + graceMs
-      while (snapshot.connectionCount() > 0 && Date.now() < deadline) await delay(50)
-      snapshot.destroyConnections()
-      await Promise.all([...snapshot.upstreams.values()].map((upstream) => upstream.pool.destroy()))
+    const closed = Promise.all(publicListeners.map((server) => closeServer(server)))
+    this.requests.drain()
+    const deadline = Date.now() + graceMs
+    while (this.clientSockets.size > 0 && Date.now() < deadline) await delay(50)
+    for (const socket of this.clientSockets) socket.destroy()
+    await closed
+    if (this.current) {
+      await Promise.all([...this.current.upstreams.values()].map((upstream) => upstream.pool.destroy()))
     }
     const admin = this.listeners.get('admin')
     if (admin) await closeServer(admin)
@@ -134,9 +166,9 @@ export class Gateway {
   private snapshotOptions(previous?: Snapshot): SnapshotOptions {
     const { logger, metrics } = this
     return {
-      handlers: createProxyHandlers(logger, metrics),
       ...(previous && { previous }),
       tlsHooks: {
+        onVerified: (socket, policy) => this.requests.accept(socket, policy),
         onHandshake: (_socket, outcome) => {
           const decision = this.current?.ingressFor(outcome.serverName)
           const route = (decision?.kind === 'terminate' && decision.route?.name) || NO_ROUTE
@@ -163,6 +195,7 @@ export class Gateway {
     const { https, http: plain, admin } = config.listen
     if (https) {
       const server = net.createServer({ noDelay: true }, (socket) => {
+        this.track(socket)
         const snapshot = this.current!
         dispatchBySni(socket, {
           decide: (serverName) => snapshot.ingressFor(serverName),
@@ -173,7 +206,10 @@ export class Gateway {
       await this.listen('https', server, https)
     }
     if (plain) {
-      const server = net.createServer({ noDelay: true }, (socket) => this.current!.http.emit('connection', socket))
+      const server = net.createServer({ noDelay: true }, (socket) => {
+        this.track(socket)
+        this.requests.accept(socket)
+      })
       await this.listen('http', server, plain)
     }
     if (admin) {
@@ -185,6 +221,11 @@ export class Gateway {
       })
       await this.listen('admin', http.createServer(app), admin)
     }
+  }
+
+  private track(socket: net.Socket): void {
+    this.clientSockets.add(socket)
+    socket.once('close', () => this.clientSockets.delete(socket))
   }
 
   private async listen(name: ListenerName, server: net.Server, address: ListenAddress): Promise<void> {

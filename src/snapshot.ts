@@ -1,11 +1,8 @@
 /**
- * A Snapshot is everything one config version needs to serve: the route table, the TLS policy servers,
- * the upstream pools and the HTTP server that handles requests. It is built completely (every file
- * read, every context created) or not at all, then swapped in by the gateway in one assignment.
- * A connection keeps the snapshot it started on until it ends.
+ * A Snapshot is everything one config version needs to serve: the route table, the TLS policy servers
+ * and the upstream pools. It is built completely (every file read, every context created) or not at
+ * all, then swapped in by the gateway in one assignment. A request keeps the snapshot it started on.
  */
-import http from 'node:http'
-import type { Duplex } from 'node:stream'
 import type { X509Certificate } from 'node:crypto'
 import type { Pool } from 'undici'
 import { ConfigError, issueAt, type ConfigIssue } from './config/issues.js'
@@ -60,38 +57,15 @@ export interface Snapshot {
   readonly policies: readonly TlsPolicy[]
   readonly upstreams: ReadonlyMap<string, Upstream>
   readonly certificates: readonly LoadedCertificate[]
-  /** Handles the requests of every listener; the policy of a TLS connection is known by its socket. */
-  readonly http: http.Server
   /** Which policy (or passthrough) a ClientHello with this SNI goes to. */
   ingressFor(serverName: string | undefined): IngressDecision
-  /** The TLS policy a connection was accepted under, or undefined for the plaintext listener. */
-  policyOf(socket: object): TlsPolicy | undefined
-  /** Client connections still open on this snapshot (WebSockets included). */
-  connectionCount(): number
-  /** Ends every connection still open: the end of a drain. */
-  destroyConnections(): void
-}
-
-export interface SnapshotHandlers {
-  readonly request: (snapshot: Snapshot, req: http.IncomingMessage, res: http.ServerResponse) => void
-  readonly upgrade: (snapshot: Snapshot, req: http.IncomingMessage, socket: Duplex, head: Buffer) => void
 }
 
 export interface SnapshotOptions {
-  readonly handlers: SnapshotHandlers
   readonly tlsHooks: TlsPolicyHooks
   readonly upstreamHooks: { readonly onConnect: (route: string, event: UpstreamConnectEvent) => void }
   /** Pools of the previous snapshot are reused when their identity is unchanged. */
   readonly previous?: Snapshot
-}
-
-/** Timeouts of the ingress HTTP server (slowloris and idle keep-alive bounds). */
-const HTTP_SERVER_OPTIONS: http.ServerOptions = {
-  requestTimeout: 60_000,
-  headersTimeout: 20_000,
-  keepAliveTimeout: 65_000,
-  maxHeaderSize: 16 * 1024,
-  noDelay: true,
 }
 
 export function buildSnapshot(config: Config, options: SnapshotOptions): Snapshot {
@@ -106,16 +80,6 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
     }
   }
 
-  const server = http.createServer(HTTP_SERVER_OPTIONS)
-  // This server never listens: connections arrive through emit('connection'). Node starts the
-  // connection tracking behind closeIdleConnections() and the headersTimeout/requestTimeout checks
-  // (slowloris) on 'listening', so emit it; server.close() later stops that tracking again.
-  server.emit('listening')
-  const sockets = new Set<Duplex>()
-  server.on('connection', (socket: Duplex) => {
-    sockets.add(socket)
-    socket.once('close', () => sockets.delete(socket))
-  })
   const policySpecs = new Map<string, { clientCAs?: string; crl: string[]; minVersion: RouteTlsConfig['minVersion']; hosts: Map<string, HostCertificate> }>()
   const policyIdOfRoute = new Map<RouteConfig, string>()
   const upstreams = new Map<string, Upstream>()
@@ -171,16 +135,7 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
   }
 
   const policies = new Map<string, TlsPolicy>()
-  const policyBySocket = new WeakMap<object, TlsPolicy>()
-  for (const [id, spec] of policySpecs) {
-    const policy = createTlsPolicy(spec, server, {
-      onHandshake(socket, outcome) {
-        if (socket && outcome.reason === 'none') policyBySocket.set(socket, outcome.policy)
-        options.tlsHooks.onHandshake(socket, outcome)
-      },
-    })
-    policies.set(id, policy)
-  }
+  for (const [id, spec] of policySpecs) policies.set(id, createTlsPolicy(spec, options.tlsHooks))
 
   const routes: Route[] = config.routes.map((route) => {
     const id = policyIdOfRoute.get(route)
@@ -199,14 +154,13 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
   // certificate when there is one; its requests can only reach routes of that same policy.
   const fallback = [...policies.values()].find((p) => !p.requiresClientCert) ?? [...policies.values()][0]
 
-  const snapshot: Snapshot = {
+  return {
     config,
     table,
     routes,
     policies: [...policies.values()],
     upstreams,
     certificates,
-    http: server,
     ingressFor(serverName) {
       const host = normalizeHost(serverName)
       const route = host === undefined ? undefined : table.routesForHost(host)?.[0]
@@ -214,19 +168,14 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
       if (route?.policy) return { kind: 'terminate', policy: route.policy, route }
       return fallback ? { kind: 'terminate', policy: fallback } : { kind: 'reject' }
     },
-    policyOf: (socket) => policyBySocket.get(socket),
-    connectionCount: () => sockets.size,
-    destroyConnections: () => sockets.forEach((socket) => socket.destroy()),
   }
-  server.on('request', (req, res) => options.handlers.request(snapshot, req, res))
-  server.on('upgrade', (req, socket, head) => options.handlers.upgrade(snapshot, req, socket, head))
-  return snapshot
 }
 
-/** Stops a snapshot that is no longer current: idle connections now, pools not carried over once idle. */
+/**
+ * Closes the pools of a snapshot that the next one does not carry over. undici's close() lets the
+ * requests still running on them finish first; `next` undefined closes them all (shutdown).
+ */
 export async function retireSnapshot(old: Snapshot, next: Snapshot | undefined): Promise<void> {
-  // Closes idle keep-alive connections and stops the tracking timer; busy ones end after their response.
-  old.http.close()
   await Promise.all(
     [...old.upstreams.values()]
       .filter((upstream) => next?.upstreams.get(upstream.key) !== upstream)

@@ -4,18 +4,16 @@
  */
 import { ConfigError, formatIssue } from '../config/issues.js'
 import { loadConfig } from '../config/load.js'
-import { buildSnapshot } from '../snapshot.js'
+import { buildSnapshot, retireSnapshot } from '../snapshot.js'
 
 export async function runCheck(file: string, out: (line: string) => void, err: (line: string) => void): Promise<number> {
   try {
     const config = await loadConfig(file)
     const snapshot = buildSnapshot(config, {
-      handlers: { request: () => undefined, upgrade: () => undefined },
-      tlsHooks: { onHandshake: () => undefined },
+      tlsHooks: { onHandshake: () => undefined, onVerified: (socket) => socket.destroy() },
       upstreamHooks: { onConnect: () => undefined },
     })
-    snapshot.http.close()
-    await Promise.all([...snapshot.upstreams.values()].map((upstream) => upstream.pool.destroy()))
+    await retireSnapshot(snapshot, undefined)
     out(`${file}: ok (${config.routes.length} route${config.routes.length === 1 ? '' : 's'})`)
     return 0
   } catch (error) {

@@ -11,18 +11,20 @@ import type { Logger } from 'pino'
 import { methodLabel, NO_ROUTE } from '../metrics/labels.js'
 import type { Metrics } from '../metrics/metrics.js'
 import { normalizeHost } from '../routing/host.js'
-import type { Route, Snapshot, SnapshotHandlers } from '../snapshot.js'
-import { peerCertificateChain } from '../tls/ingress.js'
+import type { Route, Snapshot } from '../snapshot.js'
+import { peerCertificateChain, type TlsPolicy } from '../tls/ingress.js'
 import { clientIdentityHeaders } from './client-identity.js'
 import { forwardRequest, sendStatus, type ForwardHooks } from './forward.js'
 import type { ForwardedFor } from './headers.js'
+import type { RequestHandlers } from './server.js'
 import { proxyUpgrade } from './upgrade.js'
 
 type Selection =
   | { readonly route: Route; readonly forwarded: ForwardedFor; readonly identity: Record<string, string> }
   | { readonly status: 400 | 404 | 421; readonly detail: string; readonly route?: Route }
 
-export function selectRoute(snapshot: Snapshot, req: IncomingMessage): Selection {
+/** `policy` is the TLS policy the connection was verified under; undefined on the plaintext listener. */
+export function selectRoute(snapshot: Snapshot, policy: TlsPolicy | undefined, req: IncomingMessage): Selection {
   const host = normalizeHost(req.headers.host)
   if (host === undefined) return { status: 400, detail: 'missing or invalid Host header' }
   // Absolute-form and asterisk-form targets are not routed: the route must come from Host alone.
@@ -31,20 +33,18 @@ export function selectRoute(snapshot: Snapshot, req: IncomingMessage): Selection
   if (!route) return { status: 404, detail: 'no route for this host and path' }
   if (route.config.tls === 'passthrough') return { status: 421, detail: 'host is TLS passthrough', route }
 
-  const socket = req.socket as TLSSocket
-  const encrypted = socket.encrypted === true
-  const policy = snapshot.policyOf(socket)
-  if (encrypted ? route.policy === undefined || route.policy !== policy : route.policy !== undefined) {
-    return { status: 421, detail: 'this connection cannot serve that host', route }
-  }
+  // Policies are compared by id (a hash of what decides client authentication), so a reload that keeps
+  // a route's client CAs keeps its keep-alive connections; one that changes them sends its clients to a
+  // new handshake.
+  if (route.policy?.id !== policy?.id) return { status: 421, detail: 'this connection cannot serve that host', route }
   const identity =
     policy?.requiresClientCert && route.config.tls
-      ? clientIdentityHeaders(route.config.tls.forwardClientCert, peerCertificateChain(socket))
+      ? clientIdentityHeaders(route.config.tls.forwardClientCert, peerCertificateChain(req.socket as TLSSocket))
       : {}
-  return { route, forwarded: { proto: encrypted ? 'https' : 'http', host: req.headers.host! }, identity }
+  return { route, forwarded: { proto: policy ? 'https' : 'http', host: req.headers.host! }, identity }
 }
 
-export function createProxyHandlers(logger: Logger, metrics: Metrics): SnapshotHandlers {
+export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHandlers {
   const hooks: ForwardHooks = {
     onUpstreamError(route, failure, error, headersSent) {
       logger.warn(
@@ -55,9 +55,9 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics): SnapshotH
   }
 
   return {
-    request(snapshot, req, res) {
+    request(snapshot, policy, req, res) {
       const started = performance.now()
-      const selection = selectRoute(snapshot, req)
+      const selection = selectRoute(snapshot, policy, req)
       const routeName = selection.route?.name ?? NO_ROUTE
       res.once('finish', () => {
         const method = methodLabel(req.method)
@@ -71,8 +71,8 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics): SnapshotH
       forwardRequest(req, res, selection.route, selection.forwarded, selection.identity, hooks)
     },
 
-    upgrade(snapshot, req, socket, head) {
-      const selection = selectRoute(snapshot, req)
+    upgrade(snapshot, policy, req, socket, head) {
+      const selection = selectRoute(snapshot, policy, req)
       if ('status' in selection) {
         rejectUpgrade(socket, selection.status)
         return

@@ -7,7 +7,6 @@
  * builds new servers, never resumes a session verified against the old trust (Envoy CVE-2022-21654).
  */
 import { constants, createHash, X509Certificate } from 'node:crypto'
-import type { Server as HttpServer } from 'node:http'
 import tls, { type SecureContext, type TLSSocket } from 'node:tls'
 import type { TlsVersion } from '../config/schema.js'
 import { handshakeReason, type HandshakeReason } from './reasons.js'
@@ -55,6 +54,8 @@ export interface HandshakeOutcome {
 export interface TlsPolicyHooks {
   /** Called once per handshake, successful (reason 'none') or not. */
   readonly onHandshake: (socket: TLSSocket | undefined, outcome: HandshakeOutcome) => void
+  /** A connection that passed this policy's client authentication, ready for HTTP. */
+  readonly onVerified: (socket: TLSSocket, policy: TlsPolicy) => void
 }
 
 export interface TlsPolicy {
@@ -73,11 +74,8 @@ export function policyId(spec: Pick<TlsPolicySpec, 'clientCAs' | 'crl' | 'minVer
     .slice(0, 16)
 }
 
-/**
- * A policy server: handshakes and verifies; a verified connection goes to `http` (shared by all
- * policies of a snapshot), which then knows its policy through `policyOf`.
- */
-export function createTlsPolicy(spec: TlsPolicySpec, http: HttpServer, hooks: TlsPolicyHooks): TlsPolicy {
+/** A policy server: handshakes and verifies; a verified connection goes to `hooks.onVerified`. */
+export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks): TlsPolicy {
   const requiresClientCert = spec.clientCAs !== undefined
   const contextOptions: tls.SecureContextOptions = {
     minVersion: spec.minVersion,
@@ -134,7 +132,7 @@ export function createTlsPolicy(spec: TlsPolicySpec, http: HttpServer, hooks: Tl
       socket.destroy()
       return
     }
-    http.emit('connection', socket)
+    hooks.onVerified(socket, policy)
   })
   server.on('tlsClientError', (error, socket) => {
     hooks.onHandshake(socket, {

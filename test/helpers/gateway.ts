@@ -1,5 +1,6 @@
 /**
- * Starts a real Gateway from routes.yaml text, on ephemeral loopback ports, in a temp folder.
+ * Starts a real Gateway on ephemeral loopback ports, from routes.yaml text (written to a temp folder)
+ * or from a config file the test laid out itself.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -17,11 +18,22 @@ export interface TestGateway {
   close(): Promise<void>
 }
 
-/** `yaml` may use {{https}}-free listen blocks; listen ports are whatever the test wrote (use :0). */
+/** `yaml` is a whole routes.yaml; its listeners should use port 0. */
 export async function startGateway(yaml: string): Promise<TestGateway> {
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-gw-'))
   const configFile = join(dir, 'routes.yaml')
   await writeFile(configFile, yaml)
+  const gw = await startGatewayFromFile(configFile)
+  return {
+    ...gw,
+    async close() {
+      await gw.close()
+      await rm(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+export async function startGatewayFromFile(configFile: string): Promise<TestGateway> {
   const logs: Record<string, unknown>[] = []
   const sink = new Writable({
     write(line: Buffer, _encoding, done) {
@@ -30,8 +42,7 @@ export async function startGateway(yaml: string): Promise<TestGateway> {
       done()
     },
   })
-  const logger = pino({ level: 'debug' }, sink)
-  const gateway = new Gateway({ configFile, logger })
+  const gateway = new Gateway({ configFile, logger: pino({ level: 'debug' }, sink) })
   await gateway.start()
   const addresses = gateway.addresses()
   return {
@@ -43,9 +54,16 @@ export async function startGateway(yaml: string): Promise<TestGateway> {
       ...(addresses.http && { http: addresses.http.port }),
       ...(addresses.admin && { admin: addresses.admin.port }),
     },
-    async close() {
-      await gateway.stop(0)
-      await rm(dir, { recursive: true, force: true })
-    },
+    close: () => gateway.stop(0),
   }
+}
+
+/** Polls `probe` until it returns true, or fails after `timeoutMs`. */
+export async function eventually(probe: () => Promise<boolean>, timeoutMs = 3000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (await probe().catch(() => false)) return
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  throw new Error(`${what} not met within ${timeoutMs} ms`)
 }

@@ -1,0 +1,138 @@
+/**
+ * Live reload: edits of routes.yaml and of the certificate files it names are picked up on their own,
+ * however they are written; a bad edit keeps the last good config serving.
+ */
+import assert from 'node:assert/strict'
+import { copyFile, mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import tls from 'node:tls'
+import { startEchoUpstream, type EchoReply, type EchoUpstream } from '../../demo/echo-upstream.js'
+import { httpRequest } from '../helpers/client.js'
+import { eventually, startGatewayFromFile, type TestGateway } from '../helpers/gateway.js'
+import { makeTestPki, type TestPki } from '../helpers/pki.js'
+
+describe('live reload', () => {
+  let pki: TestPki
+  let upstream: EchoUpstream
+  let dir: string
+
+  before(async () => {
+    pki = await makeTestPki()
+    upstream = await startEchoUpstream({ cert: pki.up.cert, key: pki.up.key, clientCA: pki.caA.cert })
+    dir = await mkdtemp(join(tmpdir(), 'portcullis-reload-'))
+  })
+  after(async () => {
+    await upstream.close()
+    await pki.cleanup()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  /** routes.yaml with one plaintext route per host, each to the echo upstream over mTLS. */
+  const routesYaml = (hosts: string[], clientCert = join(dir, 'client.crt'), clientKey = join(dir, 'client.key')) => `
+listen: { http: 127.0.0.1:0, https: 127.0.0.1:0, admin: 127.0.0.1:0 }
+routes:
+  - name: tls
+    host: localhost
+    tls: { cert: ${join(dir, 'server.crt')}, key: ${join(dir, 'server.key')} }
+    upstream: { url: 'https://127.0.0.1:${upstream.port}', ca: ${pki.caS.certFile}, cert: ${clientCert}, key: ${clientKey}, serverName: up.test }
+${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:${upstream.port}', ca: ${pki.caS.certFile}, cert: ${clientCert}, key: ${clientKey}, serverName: up.test } }`).join('\n')}
+`
+  const status = async (gw: TestGateway, host: string) => (await httpRequest({ port: gw.ports.http!, host })).status
+  const served = (gw: TestGateway, host: string) => eventually(async () => (await status(gw, host)) === 200, 3000, `${host} served`)
+  const failures = async (gw: TestGateway) => (await gw.gateway.metrics.configReloads.get()).values.find((v) => v.labels.result === 'failure')?.value ?? 0
+
+  describe('of a plain routes.yaml', () => {
+    let gw: TestGateway
+    let configFile: string
+    before(async () => {
+      await copyFile(pki.srv.certFile, join(dir, 'server.crt'))
+      await copyFile(pki.srv.keyFile, join(dir, 'server.key'))
+      await copyFile(pki.cliA.certFile, join(dir, 'client.crt'))
+      await copyFile(pki.cliA.keyFile, join(dir, 'client.key'))
+      configFile = join(dir, 'routes.yaml')
+      await writeFile(configFile, routesYaml(['one.test']))
+      gw = await startGatewayFromFile(configFile)
+    })
+    after(() => gw.close())
+
+    it('serves a route added by editing the file in place', async () => {
+      assert.equal(await status(gw, 'two.test'), 404)
+      await writeFile(configFile, routesYaml(['one.test', 'two.test']))
+      await served(gw, 'two.test')
+    })
+
+    it('serves a route added by an atomic rename (editors, mv)', async () => {
+      await writeFile(join(dir, '.routes.yaml.swp'), routesYaml(['one.test', 'two.test', 'three.test']))
+      await rename(join(dir, '.routes.yaml.swp'), configFile)
+      await served(gw, 'three.test')
+    })
+
+    it('keeps the last good config serving on a broken edit, and counts the failure', async () => {
+      const good = await readFile(configFile, 'utf8')
+      const before = await failures(gw)
+      await writeFile(configFile, `${good}\n  - { host: four.test, upstream: { url: 'https://127.0.0.1:1', timeouts: { connect: 5 } } }\n`)
+      await eventually(async () => (await failures(gw)) > before, 3000, 'a failed reload')
+      assert.equal(await status(gw, 'three.test'), 200)
+      assert.equal(await status(gw, 'four.test'), 404)
+      assert.equal((await httpRequest({ port: gw.ports.admin!, path: '/readyz' })).status, 200)
+      const logged = gw.logs.find((line) => String(line.msg).includes('routes[4].upstream.timeouts.connect'))
+      assert.match(String(logged?.msg), /routes\.yaml:\d+:\d+ routes\[4\]/)
+      await writeFile(configFile, good)
+    })
+
+    it('serves a rotated server certificate to new handshakes, without a restart', async () => {
+      assert.equal(await servedCertificateCN(gw), 'srv')
+      await copyFile(pki.up.certFile, join(dir, 'server.crt'))
+      await copyFile(pki.up.keyFile, join(dir, 'server.key'))
+      await eventually(async () => (await servedCertificateCN(gw)) === 'up.test', 3000, 'the new certificate')
+    })
+
+    it('presents a rotated upstream client certificate on new upstream connections', async () => {
+      const caller = async () => (JSON.parse((await httpRequest({ port: gw.ports.http!, host: 'one.test' })).body) as EchoReply).clientCertCN
+      assert.equal(await caller(), 'alice')
+      await copyFile(pki.cliA2.certFile, join(dir, 'client.crt'))
+      await copyFile(pki.cliA2.keyFile, join(dir, 'client.key'))
+      await eventually(async () => (await caller()) === 'carol', 3000, 'the new client certificate upstream')
+    })
+
+    it('reloads on POST /reload, and answers 422 with the errors of a bad config', async () => {
+      const ok = await httpRequest({ port: gw.ports.admin!, path: '/reload', method: 'POST' })
+      assert.equal(ok.status, 200)
+      const good = await readFile(configFile, 'utf8')
+      await writeFile(configFile, good.replace('listen:', 'listne:'))
+      const bad = await httpRequest({ port: gw.ports.admin!, path: '/reload', method: 'POST' })
+      assert.equal(bad.status, 422)
+      assert.match(bad.body, /unknown key 'listne'/)
+      await writeFile(configFile, good)
+    })
+  })
+
+  it('serves a route added by a Kubernetes ConfigMap update (..data symlink swap)', async () => {
+    const volume = join(dir, 'configmap')
+    await mkdir(join(volume, '..2026_11_28_v1'), { recursive: true })
+    await writeFile(join(volume, '..2026_11_28_v1', 'routes.yaml'), routesYaml(['one.test'], pki.cliA.certFile, pki.cliA.keyFile))
+    await symlink('..2026_11_28_v1', join(volume, '..data'))
+    await symlink('..data/routes.yaml', join(volume, 'routes.yaml'))
+    const gw = await startGatewayFromFile(join(volume, 'routes.yaml'))
+    try {
+      await mkdir(join(volume, '..2026_11_28_v2'))
+      await writeFile(join(volume, '..2026_11_28_v2', 'routes.yaml'), routesYaml(['one.test', 'k8s.test'], pki.cliA.certFile, pki.cliA.keyFile))
+      await symlink('..2026_11_28_v2', join(volume, '..data_tmp'))
+      await rename(join(volume, '..data_tmp'), join(volume, '..data'))
+      await rm(join(volume, '..2026_11_28_v1'), { recursive: true })
+      await served(gw, 'k8s.test')
+    } finally {
+      await gw.close()
+    }
+  })
+
+  async function servedCertificateCN(gw: TestGateway): Promise<string> {
+    const socket = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername: 'localhost', ca: pki.caS.cert })
+    await new Promise((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject))
+    const cn = socket.getPeerCertificate().subject.CN
+    socket.destroy()
+    return String(cn)
+  }
+})
