@@ -30,8 +30,15 @@ export function createAdminApp(deps: AdminDeps): express.Express {
   let scrapes: Promise<unknown> = Promise.resolve()
   const render = (contentType: RegistryContentType) => {
     const next = scrapes.then(async () => {
+      // An OpenMetrics render strips `_total` from counter names in place (prom-client 15, fixed by
+      // the still-open siimon/prom-client#829); put the names back so text scrapes keep SPEC's names.
+      const names = deps.registry.getMetricsAsArray().map((metric) => [metric, metric.name] as const)
       deps.registry.setContentType(contentType)
-      return deps.registry.metrics()
+      try {
+        return await deps.registry.metrics()
+      } finally {
+        for (const [metric, name] of names) (metric as { name: string }).name = name
+      }
     })
     scrapes = next.catch(() => undefined)
     return next

@@ -13,8 +13,17 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
   const registry = new Registry<RegistryContentType>()
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'portcullis_' })
   const registers = [registry]
+  const configReloads = new Counter({
+    name: 'portcullis_config_reloads_total',
+    help: 'Config loads and reloads by result (success|failure).',
+    labelNames: ['result'] as const,
+    registers,
+  })
+  // Both series exist from the start, so increase() and alerts see the first failure too.
+  for (const result of ['success', 'failure'] as const) configReloads.inc({ result }, 0)
   return {
     registry,
+    configReloads,
     tlsHandshakeDuration: new Histogram({
       name: 'portcullis_tls_handshake_duration_seconds',
       help: 'TLS handshake time: ingress from accepted connection to completed handshake, upstream from connect to secure connection.',
@@ -57,12 +66,6 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       name: 'portcullis_certificate_expiry_timestamp_seconds',
       help: 'Expiry (notAfter, Unix seconds) of every certificate loaded, by route, role (server|client|ca) and subject.',
       labelNames: ['route', 'role', 'subject'] as const,
-      registers,
-    }),
-    configReloads: new Counter({
-      name: 'portcullis_config_reloads_total',
-      help: 'Config loads and reloads by result (success|failure).',
-      labelNames: ['result'] as const,
       registers,
     }),
     configLastReloadSuccess: new Gauge({

@@ -39,6 +39,7 @@ describe('admin app', () => {
     assert.match(open.text, /# EOF\n$/)
     const again = await request(app).get('/metrics').expect(200)
     assert.doesNotMatch(again.text, /# EOF/, 'an OpenMetrics scrape does not change the next text scrape')
+    assert.match(again.text, /^portcullis_requests_total\{/m, 'counters keep their _total name after an OpenMetrics scrape')
   })
 
   it('POST /reload answers 200 on success and 422 with the errors on failure', async () => {
