@@ -1,0 +1,75 @@
+/**
+ * SIGTERM on a real `portcullis` process: readiness drops at once, new connections are refused, the
+ * request in flight completes, and the process exits 0 within the grace period.
+ */
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import http from 'node:http'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { after, before, describe, it } from 'node:test'
+import { httpRequest } from '../helpers/client.js'
+
+describe('graceful shutdown', () => {
+  let dir: string
+  let slow: http.Server
+  let requestArrived: () => void
+  const arrived = new Promise<void>((resolve) => (requestArrived = resolve))
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'portcullis-shutdown-'))
+    slow = http.createServer((_req, res) => {
+      requestArrived()
+      setTimeout(() => res.end('finished\n'), 1500)
+    })
+    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve))
+  })
+  after(async () => {
+    slow.close()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('completes the request in flight, refuses new connections and exits 0', { timeout: 20_000 }, async () => {
+    const configFile = join(dir, 'routes.yaml')
+    await writeFile(
+      configFile,
+      `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
+shutdown: { grace: 5s }
+routes:
+  - { host: slow.test, upstream: { url: 'http://127.0.0.1:${(slow.address() as AddressInfo).port}' } }
+`,
+    )
+    const cli = new URL('../../src/cli.ts', import.meta.url).pathname
+    const child = spawn(process.execPath, ['--import', 'tsx', cli, '--config', configFile], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
+    let ports: { http: number; admin: number } | undefined
+    for await (const line of createInterface({ input: child.stdout! })) {
+      const record = JSON.parse(line) as { msg: string; listeners?: Record<'http' | 'admin', { port: number }> }
+      if (record.msg === 'portcullis is serving') {
+        ports = { http: record.listeners!.http.port, admin: record.listeners!.admin.port }
+        break
+      }
+    }
+    assert.ok(ports, 'the gateway started')
+    child.stdout!.resume()
+
+    const inFlight = httpRequest({ port: ports.http, host: 'slow.test' })
+    await arrived
+    const signalled = performance.now()
+    child.kill('SIGTERM')
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    assert.equal((await httpRequest({ port: ports.admin, path: '/readyz' })).status, 503)
+    await assert.rejects(httpRequest({ port: ports.http, host: 'slow.test' }), /ECONNREFUSED/)
+
+    const reply = await inFlight
+    assert.equal(reply.status, 200)
+    assert.equal(reply.body, 'finished\n')
+    const [code] = await exited
+    assert.equal(code, 0)
+    assert.ok(performance.now() - signalled < 5000, 'exited within the grace period')
+  })
+})
