@@ -9,12 +9,14 @@ import { runCheck } from './cli/check.js'
 import { runGateway } from './cli/run.js'
 
 const USAGE = `Usage:
-  portcullis [--config FILE]      run the gateway (default ./routes.yaml, or $PORTCULLIS_CONFIG)
+  portcullis [--config FILE] [--workers N|auto]
+                                  run the gateway (default ./routes.yaml, or $PORTCULLIS_CONFIG)
   portcullis check [FILE]         validate a config and its certificate files; exit 0 when good, 1 otherwise
   portcullis certs [--out DIR]    write a development PKI (CA, server, client) to DIR (default ./certs)
 
 Options:
   -c, --config FILE   config file for the gateway
+  -w, --workers N     worker processes sharing the listeners: a number or auto (overrides routes.yaml)
   -o, --out DIR       output folder for certs
   -f, --force         certs: overwrite existing files
   -h, --help          show this help
@@ -36,6 +38,7 @@ async function main(argv: string[]): Promise<number> {
       allowPositionals: true,
       options: {
         config: { type: 'string', short: 'c' },
+        workers: { type: 'string', short: 'w' },
         out: { type: 'string', short: 'o' },
         force: { type: 'boolean', short: 'f' },
         help: { type: 'boolean', short: 'h' },
@@ -59,7 +62,7 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = positionals
   switch (command) {
     case undefined:
-      return runGateway(values.config ?? defaultConfig, err)
+      return runGateway(values.config ?? defaultConfig, values.workers, err)
     case 'check':
       return runCheck(rest[0] ?? values.config ?? defaultConfig, out, err)
     case 'certs':

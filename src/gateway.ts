@@ -6,6 +6,7 @@
 import { once } from 'node:events'
 import http from 'node:http'
 import net, { type AddressInfo } from 'node:net'
+import type { Gauge } from 'prom-client'
 import { createAdminApp } from './admin/app.js'
 import { ConfigError, formatIssue } from './config/issues.js'
 import { loadConfig } from './config/load.js'
@@ -14,6 +15,7 @@ import { ErrorCodes, PortcullisError } from './errors.js'
 import type { Logger } from './log.js'
 import { NO_ROUTE } from './metrics/labels.js'
 import { createMetrics, type Metrics } from './metrics/metrics.js'
+import { registrySource } from './metrics/render.js'
 import { createProxyHandlers } from './proxy/handler.js'
 import { createRequestServer, type RequestServer } from './proxy/server.js'
 import { fingerprint, referencedFiles } from './reload/files.js'
@@ -26,9 +28,10 @@ import { buildSnapshot, retireSnapshot, type Snapshot, type SnapshotOptions } fr
 export interface GatewayOptions {
   readonly configFile: string
   readonly logger: Logger
-  readonly metrics?: Metrics
   /** Reload when routes.yaml or a file it names changes. Default: true. */
   readonly watch?: boolean
+  /** Bind listen.admin. A cluster worker does not: the primary serves the admin listener. */
+  readonly admin?: boolean
 }
 
 export interface ReloadResult {
@@ -48,6 +51,7 @@ export class Gateway {
   /** Every TCP connection accepted on a public listener, TLS passthrough included, until it closes. */
   private readonly clientSockets = new Set<net.Socket>()
   private readonly watch: boolean
+  private readonly serveAdmin: boolean
   private watcher: FolderWatcher | undefined
   /** Of the files behind the last load attempt, good or bad: a watcher event that changes nothing is ignored. */
   private lastFingerprint = ''
@@ -57,8 +61,9 @@ export class Gateway {
   constructor(options: GatewayOptions) {
     this.configFile = options.configFile
     this.logger = options.logger
-    this.metrics = options.metrics ?? createMetrics()
+    this.metrics = createMetrics({ collectUpstreamConnections: (gauge) => this.collectUpstreamConnections(gauge) })
     this.watch = options.watch ?? true
+    this.serveAdmin = options.admin ?? true
     this.requests = createRequestServer(() => this.current!, createProxyHandlers(this.logger, this.metrics))
   }
 
@@ -200,7 +205,7 @@ export class Gateway {
         dispatchBySni(socket, {
           decide: (serverName) => snapshot.ingressFor(serverName),
           onPassthroughError: (route, error) =>
-            this.logger.warn({ route: route.name, err: { code: (error as { code?: string }).code, message: error.message } }, 'passthrough upstream failed'),
+            this.logger.warn({ route: route.name, error: { code: (error as { code?: string }).code, message: error.message } }, 'passthrough upstream failed'),
         })
       })
       await this.listen('https', server, https)
@@ -212,11 +217,10 @@ export class Gateway {
       })
       await this.listen('http', server, plain)
     }
-    if (admin) {
+    if (admin && this.serveAdmin) {
       const app = createAdminApp({
-        registry: this.metrics.registry,
+        metrics: registrySource(this.metrics.registry),
         isReady: () => this.isReady(),
-        beforeScrape: () => this.refreshPoolGauge(),
         reload: () => this.reload(),
       })
       await this.listen('admin', http.createServer(app), admin)
@@ -244,8 +248,7 @@ export class Gateway {
   }
 
   /** The pool gauge is read from undici's live socket counts, per route. */
-  private refreshPoolGauge(): void {
-    const gauge = this.metrics.upstreamConnections
+  private collectUpstreamConnections(gauge: Gauge<'route' | 'state'>): void {
     gauge.reset()
     for (const route of this.current?.routes ?? []) {
       const stats = route.upstream?.pool.stats

@@ -2,14 +2,12 @@
  * The admin listener (never the public ones): Prometheus metrics, liveness, readiness and reload.
  */
 import express from 'express'
-import { Registry, type RegistryContentType } from 'prom-client'
+import type { MetricsSource } from '../metrics/render.js'
 
 export interface AdminDeps {
-  readonly registry: Registry<RegistryContentType>
+  readonly metrics: MetricsSource
   /** Config loaded and every listener bound, and not draining. */
   readonly isReady: () => boolean
-  /** Refresh gauges that are read from live state (pool sockets) just before a scrape. */
-  readonly beforeScrape?: () => void
   readonly reload?: () => Promise<{ ok: boolean; errors: string[] }>
 }
 
@@ -25,24 +23,6 @@ export function createAdminApp(deps: AdminDeps): express.Express {
   const app = express()
   app.disable('x-powered-by')
   app.disable('etag')
-  // prom-client fixes the format per registry; scrapes are serialised so that switching it for an
-  // OpenMetrics scrape (Prometheus asks for it first) never leaks into a concurrent text scrape.
-  let scrapes: Promise<unknown> = Promise.resolve()
-  const render = (contentType: RegistryContentType) => {
-    const next = scrapes.then(async () => {
-      // An OpenMetrics render strips `_total` from counter names in place (prom-client 15, fixed by
-      // the still-open siimon/prom-client#829); put the names back so text scrapes keep SPEC's names.
-      const names = deps.registry.getMetricsAsArray().map((metric) => [metric, metric.name] as const)
-      deps.registry.setContentType(contentType)
-      try {
-        return await deps.registry.metrics()
-      } finally {
-        for (const [metric, name] of names) (metric as { name: string }).name = name
-      }
-    })
-    scrapes = next.catch(() => undefined)
-    return next
-  }
 
   app.get('/healthz', (_req, res) => {
     res.type('text/plain').send('ok\n')
@@ -55,17 +35,12 @@ export function createAdminApp(deps: AdminDeps): express.Express {
 
   app.get('/metrics', async (req, res, next) => {
     try {
-      deps.beforeScrape?.()
-      const contentType = wantsOpenMetrics(req.get('accept'))
-        ? Registry.OPENMETRICS_CONTENT_TYPE
-        : Registry.PROMETHEUS_CONTENT_TYPE
-      const body = await render(contentType)
+      const { contentType, body } = await deps.metrics.render(wantsOpenMetrics(req.get('accept')))
       res.set('content-type', contentType).send(body)
     } catch (error) {
       next(error)
     }
   })
-
   app.post('/reload', async (_req, res, next) => {
     if (!deps.reload) {
       res.status(404).end()

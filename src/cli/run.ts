@@ -1,32 +1,59 @@
 /**
- * `portcullis [--config FILE]`: serve until SIGTERM or SIGINT, then drain. SIGHUP reloads the config.
+ * `portcullis [--config FILE] [--workers N|auto]`: serve until SIGTERM or SIGINT, then drain. SIGHUP
+ * reloads the config. With more than one worker this process becomes the cluster primary.
  */
+import cluster from 'node:cluster'
+import { availableParallelism } from 'node:os'
+import { runPrimary, serveAsWorker } from '../cluster.js'
 import { ConfigError, formatIssue } from '../config/issues.js'
+import { loadConfig } from '../config/load.js'
+import type { Config } from '../config/types.js'
 import { Gateway } from '../gateway.js'
-import { createLogger } from '../log.js'
+import { createLogger, type Logger } from '../log.js'
 
-export async function runGateway(configFile: string, err: (line: string) => void): Promise<number> {
+export async function runGateway(configFile: string, workersFlag: string | undefined, err: (line: string) => void): Promise<number> {
   const logger = createLogger()
-  const gateway = new Gateway({ configFile, logger })
-  try {
-    await gateway.start()
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      for (const issue of error.issues) err(formatIssue(issue))
-      err(`${configFile}: not started, ${error.issues.length} problem${error.issues.length === 1 ? '' : 's'}`)
-      return 1
-    }
-    logger.fatal({ err: { code: (error as { code?: string }).code, message: (error as Error).message } }, 'not started')
-    return 1
-  }
-
-  process.on('SIGHUP', () => void gateway.reload())
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+  const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'))
     process.once('SIGINT', () => resolve('SIGINT'))
   })
+  let config: Config
+  try {
+    config = await loadConfig(configFile)
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error
+    for (const issue of error.issues) err(formatIssue(issue))
+    err(`${configFile}: not started, ${error.issues.length} problem${error.issues.length === 1 ? '' : 's'}`)
+    return 1
+  }
+  const workers = workersFlag === undefined ? config.workers : parseWorkers(workersFlag)
+  if (workers === undefined) {
+    err(`--workers must be a number from 1 to 256 or auto, not '${workersFlag}'`)
+    return 2
+  }
+  if (cluster.isPrimary && workers > 1) return runPrimary(config, workers, logger, stopSignal)
+  return serve(configFile, cluster.isWorker ? logger.child({ worker: process.pid }) : logger, stopSignal)
+}
+
+async function serve(configFile: string, logger: Logger, stopSignal: Promise<NodeJS.Signals>): Promise<number> {
+  const gateway = new Gateway({ configFile, logger, admin: cluster.isPrimary })
+  try {
+    await gateway.start()
+  } catch (error) {
+    logger.fatal({ error: { code: (error as { code?: string }).code, message: (error as Error).message } }, 'not started')
+    return 1
+  }
+  if (cluster.isWorker) serveAsWorker(gateway)
+  else process.on('SIGHUP', () => void gateway.reload())
+  const signal = await stopSignal
   logger.info({ signal }, 'draining')
   await gateway.stop()
   logger.info('stopped')
   return 0
+}
+
+function parseWorkers(flag: string): number | undefined {
+  if (flag === 'auto') return availableParallelism()
+  const n = Number(flag)
+  return Number.isInteger(n) && n >= 1 && n <= 256 ? n : undefined
 }

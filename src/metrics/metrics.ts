@@ -8,7 +8,17 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Regist
 const HANDSHAKE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 const REQUEST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
 
-export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
+export interface MetricsOptions {
+  readonly defaultMetrics?: boolean
+  /** Sets portcullis_upstream_connections from the pools' live socket counts, at every scrape. */
+  readonly collectUpstreamConnections?: (gauge: Gauge<'route' | 'state'>) => void
+}
+
+/**
+ * With `workers`, the primary's AggregatorRegistry sums each series over the worker processes; the
+ * gauges that describe shared state (certificates, config) take the maximum instead.
+ */
+export function createMetrics(options: MetricsOptions = {}) {
   // Either text format: the admin app switches to OpenMetrics when the scraper asks for it.
   const registry = new Registry<RegistryContentType>()
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'portcullis_' })
@@ -61,17 +71,22 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       help: 'Upstream connections in the pools, by route and state (active|idle).',
       labelNames: ['route', 'state'] as const,
       registers,
+      collect() {
+        options.collectUpstreamConnections?.(this)
+      },
     }),
     certificateExpiry: new Gauge({
       name: 'portcullis_certificate_expiry_timestamp_seconds',
       help: 'Expiry (notAfter, Unix seconds) of every certificate loaded, by route, role (server|client|ca) and subject.',
       labelNames: ['route', 'role', 'subject'] as const,
       registers,
+      aggregator: 'max',
     }),
     configLastReloadSuccess: new Gauge({
       name: 'portcullis_config_last_reload_success_timestamp_seconds',
       help: 'When the config now serving was loaded (Unix seconds).',
       registers,
+      aggregator: 'max',
     }),
   }
 }

@@ -48,7 +48,7 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHa
   const hooks: ForwardHooks = {
     onUpstreamError(route, failure, error, headersSent) {
       logger.warn(
-        { route: route.name, reason: failure.reason, status: headersSent ? undefined : failure.status, err: errorSummary(error) },
+        { route: route.name, reason: failure.reason, status: headersSent ? undefined : failure.status, error: errorSummary(error) },
         headersSent ? 'upstream failed mid-response' : 'upstream request failed',
       )
     },

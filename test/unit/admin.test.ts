@@ -6,13 +6,14 @@ import { describe, it } from 'node:test'
 import request from 'supertest'
 import { createAdminApp } from '../../src/admin/app.js'
 import { createMetrics } from '../../src/metrics/metrics.js'
+import { registrySource } from '../../src/metrics/render.js'
 
 describe('admin app', () => {
   const metrics = createMetrics()
   let ready = false
   let reloadOk = true
   const app = createAdminApp({
-    registry: metrics.registry,
+    metrics: registrySource(metrics.registry),
     isReady: () => ready,
     reload: async () => (reloadOk ? { ok: true, errors: [] } : { ok: false, errors: ['routes.yaml:3:5 listen: bad'] }),
   })

@@ -1,0 +1,117 @@
+/**
+ * `workers: N`: a primary process forks N gateway workers with node:cluster. The workers share the
+ * public listeners (the primary accepts and hands connections round-robin) and each watches and
+ * reloads the config itself. The primary owns the admin listener: /metrics aggregates every worker's
+ * registry into one scrape, /readyz is 200 only while every worker is serving, POST /reload and SIGHUP
+ * reach every worker. A worker that dies after it started is replaced; SIGTERM drains them all.
+ */
+import cluster, { type Worker } from 'node:cluster'
+import { once } from 'node:events'
+import http from 'node:http'
+import { AggregatorRegistry, type RegistryContentType } from 'prom-client'
+import { createAdminApp } from './admin/app.js'
+import type { Config } from './config/types.js'
+import type { Gateway, ReloadResult } from './gateway.js'
+import type { Logger } from './log.js'
+import { clusterSource } from './metrics/render.js'
+
+type WorkerMessage =
+  | { readonly type: 'portcullis:ready' }
+  | { readonly type: 'portcullis:reloaded'; readonly id: number; readonly result: ReloadResult }
+type PrimaryMessage = { readonly type: 'portcullis:reload'; readonly id: number }
+
+/** A worker that dies this soon after its start is restarted after a pause, not in a tight loop. */
+const RESTART_PAUSE_MS = 1000
+
+export async function runPrimary(config: Config, count: number, logger: Logger, stopSignal: Promise<NodeJS.Signals>): Promise<number> {
+  const aggregator = new AggregatorRegistry<RegistryContentType>()
+  const ready = new Set<Worker>()
+  const pendingReloads = new Map<number, { results: ReloadResult[]; expected: number; done: (r: ReloadResult) => void }>()
+  let nextReloadId = 0
+  let stopping = false
+  let failedToStart: ((code: number) => void) | undefined
+  const startFailure = new Promise<number>((resolve) => (failedToStart = resolve))
+
+  const fork = () => {
+    const worker = cluster.fork()
+    const startedAt = Date.now()
+    worker.on('message', (message: WorkerMessage) => {
+      if (message.type === 'portcullis:ready') ready.add(worker)
+      if (message.type === 'portcullis:reloaded') collectReload(message.id, message.result)
+    })
+    worker.once('exit', (code, signal) => {
+      const wasReady = ready.delete(worker)
+      if (stopping) return
+      if (!wasReady) {
+        logger.fatal({ pid: worker.process.pid, code, signal }, 'a worker failed to start; stopping')
+        failedToStart?.(1)
+        return
+      }
+      logger.error({ pid: worker.process.pid, code, signal }, 'worker died; starting another')
+      setTimeout(fork, Date.now() - startedAt < 10 * RESTART_PAUSE_MS ? RESTART_PAUSE_MS : 0).unref()
+    })
+  }
+
+  const collectReload = (id: number, result: ReloadResult) => {
+    const pending = pendingReloads.get(id)
+    if (!pending) return
+    pending.results.push(result)
+    if (pending.results.length < pending.expected) return
+    pendingReloads.delete(id)
+    const errors = [...new Set(pending.results.flatMap((r) => r.errors))]
+    pending.done({ ok: pending.results.every((r) => r.ok), errors })
+  }
+
+  const reloadAll = (): Promise<ReloadResult> =>
+    new Promise((resolve) => {
+      const id = nextReloadId++
+      const workers = [...ready]
+      if (workers.length === 0) return resolve({ ok: false, errors: ['no worker is serving'] })
+      pendingReloads.set(id, { results: [], expected: workers.length, done: resolve })
+      for (const worker of workers) worker.send({ type: 'portcullis:reload', id } satisfies PrimaryMessage)
+    })
+
+  for (let i = 0; i < count; i++) fork()
+  const admin = config.listen.admin
+    ? http.createServer(
+        createAdminApp({
+          metrics: clusterSource(aggregator),
+          isReady: () => !stopping && ready.size === count,
+          reload: reloadAll,
+        }),
+      )
+    : undefined
+  if (admin && config.listen.admin) {
+    admin.listen(config.listen.admin.port, config.listen.admin.host)
+    await once(admin, 'listening')
+  }
+  process.on('SIGHUP', () => void reloadAll())
+  logger.info({ workers: count, admin: config.listen.admin }, 'portcullis primary started')
+
+  const outcome = await Promise.race([stopSignal.then(() => 0), startFailure])
+  stopping = true
+  logger.info('draining the workers')
+  const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined)
+  await Promise.all(
+    workers.map((worker) => {
+      const exited = once(worker, 'exit')
+      worker.process.kill('SIGTERM')
+      return exited
+    }),
+  )
+  admin?.close()
+  logger.info('stopped')
+  return outcome
+}
+
+/** The worker side: tell the primary when serving, and reload when it asks. */
+export function serveAsWorker(gateway: Gateway): void {
+  // The constructor installs prom-client's listener that answers the primary's metric requests.
+  new AggregatorRegistry()
+  AggregatorRegistry.setRegistries([gateway.metrics.registry])
+  process.on('message', (message: PrimaryMessage) => {
+    if (message.type !== 'portcullis:reload') return
+    void gateway.reload().then((result) => process.send?.({ type: 'portcullis:reloaded', id: message.id, result } satisfies WorkerMessage))
+  })
+  process.send?.({ type: 'portcullis:ready' } satisfies WorkerMessage)
+}

@@ -1,0 +1,48 @@
+/**
+ * Where a scrape's text comes from: this process' registry, or (with workers) the primary's
+ * aggregation of every worker's registry.
+ */
+import { AggregatorRegistry, Registry, type RegistryContentType } from 'prom-client'
+
+export interface Scrape {
+  readonly contentType: string
+  readonly body: string
+}
+
+export interface MetricsSource {
+  /** OpenMetrics when asked for and supported, else the Prometheus text format. */
+  render(openMetrics: boolean): Promise<Scrape>
+}
+
+export function registrySource(registry: Registry<RegistryContentType>): MetricsSource {
+  // prom-client fixes the format per registry; scrapes are serialised so that switching it for an
+  // OpenMetrics scrape (Prometheus asks for it first) never leaks into a concurrent text scrape.
+  let scrapes: Promise<unknown> = Promise.resolve()
+  return {
+    render(openMetrics) {
+      const contentType = openMetrics ? Registry.OPENMETRICS_CONTENT_TYPE : Registry.PROMETHEUS_CONTENT_TYPE
+      const next = scrapes.then(async () => {
+        // An OpenMetrics render strips `_total` from counter names in place (prom-client 15, fixed by
+        // the still-open siimon/prom-client#829); put the names back so text scrapes keep SPEC's names.
+        const names = registry.getMetricsAsArray().map((metric) => [metric, metric.name] as const)
+        registry.setContentType(contentType)
+        try {
+          return { contentType, body: await registry.metrics() }
+        } finally {
+          for (const [metric, name] of names) (metric as { name: string }).name = name
+        }
+      })
+      scrapes = next.catch(() => undefined)
+      return next
+    },
+  }
+}
+
+/** The primary's view with workers: one scrape, every worker summed. Text format only. */
+export function clusterSource(aggregator: AggregatorRegistry<RegistryContentType>): MetricsSource {
+  return {
+    async render() {
+      return { contentType: Registry.PROMETHEUS_CONTENT_TYPE, body: await aggregator.clusterMetrics() }
+    },
+  }
+}

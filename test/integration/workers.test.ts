@@ -1,0 +1,82 @@
+/**
+ * `workers: 2` on a real process: both workers serve, one scrape counts the requests of both, and a
+ * worker that dies is replaced.
+ */
+import assert from 'node:assert/strict'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { after, before, describe, it } from 'node:test'
+import { httpRequest } from '../helpers/client.js'
+import { eventually } from '../helpers/gateway.js'
+
+async function freePort(): Promise<number> {
+  const server = http.createServer().listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as AddressInfo
+  server.close()
+  return port
+}
+
+describe('workers', () => {
+  let dir: string
+  let upstream: http.Server
+  let child: ChildProcess
+  const workerPids = new Set<number>()
+  let ports: { http: number; admin: number }
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'portcullis-workers-'))
+    upstream = http.createServer((_req, res) => res.end(`${process.pid}\n`))
+    upstream.listen(0, '127.0.0.1')
+    await once(upstream, 'listening')
+    // Workers share listeners through the primary, so the ports are fixed before the start.
+    ports = { http: await freePort(), admin: await freePort() }
+    const configFile = join(dir, 'routes.yaml')
+    await writeFile(
+      configFile,
+      `listen: { http: 127.0.0.1:${ports.http}, admin: 127.0.0.1:${ports.admin} }
+workers: 2
+routes:
+  - { host: w.test, upstream: { url: 'http://127.0.0.1:${(upstream.address() as AddressInfo).port}' } }
+`,
+    )
+    const cli = new URL('../../src/cli.ts', import.meta.url).pathname
+    child = spawn(process.execPath, ['--import', 'tsx', cli, '--config', configFile], { stdio: ['ignore', 'pipe', 'inherit'] })
+    void (async () => {
+      for await (const line of createInterface({ input: child.stdout! })) {
+        const record = JSON.parse(line) as { msg: string; worker?: number }
+        if (record.msg === 'portcullis is serving' && record.worker) workerPids.add(record.worker)
+      }
+    })()
+    await eventually(async () => (await httpRequest({ port: ports.admin, path: '/readyz' })).status === 200, 20_000, 'both workers ready')
+  })
+  after(async () => {
+    const exited = once(child, 'exit')
+    child.kill('SIGTERM')
+    const [code] = await exited
+    assert.equal(code, 0)
+    upstream.close()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('counts the requests of every worker in one scrape', { timeout: 20_000 }, async () => {
+    for (let i = 0; i < 40; i++) assert.equal((await httpRequest({ port: ports.http, host: 'w.test' })).status, 200)
+    const metrics = (await httpRequest({ port: ports.admin, path: '/metrics' })).body
+    assert.match(metrics, /^portcullis_requests_total\{route="w\.test",method="GET",code="200"\} 40$/m)
+  })
+
+  it('replaces a worker that dies', { timeout: 20_000 }, async () => {
+    assert.equal(workerPids.size, 2)
+    const [victim] = workerPids
+    process.kill(victim!, 'SIGKILL')
+    await eventually(async () => workerPids.size === 3, 15_000, 'a new worker')
+    await eventually(async () => (await httpRequest({ port: ports.admin, path: '/readyz' })).status === 200, 5000, 'ready again')
+    assert.equal((await httpRequest({ port: ports.http, host: 'w.test' })).status, 200)
+  })
+})
