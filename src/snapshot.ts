@@ -10,7 +10,7 @@ import type { Config, RouteConfig, RouteTlsConfig } from './config/types.js'
 import { normalizeHost } from './routing/host.js'
 import { compileRouteTable, type RouteTable } from './routing/table.js'
 import { createTlsPolicy, policyId, type HostCertificate, type TlsPolicy, type TlsPolicyHooks } from './tls/ingress.js'
-import { readCaBundle, readCrl, readKeyPair } from './tls/pem.js'
+import { readCaBundle, readCertificates, readCrl, readPrivateKeyOf } from './tls/pem.js'
 import {
   createUpstreamPool,
   identityKey,
@@ -79,17 +79,26 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
       return undefined
     }
   }
+  // A problem with the key file is reported at `key`, one with the certificate at `cert`.
+  const readKeyPair = (at: string, files: { cert: string; key: string }) => {
+    const cert = attempt(`${at}.cert`, () => readCertificates(files.cert))
+    const keyPem = cert && attempt(`${at}.key`, () => readPrivateKeyOf(cert, files.cert, files.key))
+    return cert && keyPem !== undefined ? { cert, keyPem } : undefined
+  }
 
   const policySpecs = new Map<string, { clientCAs?: string; crl: string[]; minVersion: RouteTlsConfig['minVersion']; hosts: Map<string, HostCertificate> }>()
   const policyIdOfRoute = new Map<RouteConfig, string>()
   const upstreams = new Map<string, Upstream>()
   const upstreamOfRoute = new Map<RouteConfig, Upstream>()
 
+  // A pool may outlive this snapshot; its callback must not hold `options` (and through `previous`,
+  // every older snapshot) alive.
+  const onUpstreamConnect = options.upstreamHooks.onConnect
   for (const route of config.routes) {
     const at = `routes[${route.index}]`
     if (route.tls && route.tls !== 'passthrough') {
       const tls = route.tls
-      const pair = attempt(`${at}.tls.cert`, () => readKeyPair(tls.cert, tls.key))
+      const pair = readKeyPair(`${at}.tls`, tls)
       const cas = tls.clientCAs ? attempt(`${at}.tls.clientCAs`, () => readCaBundle(tls.clientCAs!)) : undefined
       const crl = tls.crl.map((file, i) => attempt(`${at}.tls.crl[${i}]`, () => readCrl(file)) ?? '')
       pair?.cert.certificates.slice(0, 1).forEach((c) => certificates.push({ route: route.name, role: 'server', certificate: c }))
@@ -104,7 +113,7 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
     if (route.tls !== 'passthrough') {
       const upstream = route.upstream
       const ca = upstream.ca ? attempt(`${at}.upstream.ca`, () => readCaBundle(upstream.ca!)) : undefined
-      const client = upstream.cert ? attempt(`${at}.upstream.cert`, () => readKeyPair(upstream.cert!, upstream.key!)) : undefined
+      const client = upstream.cert ? readKeyPair(`${at}.upstream`, { cert: upstream.cert, key: upstream.key! }) : undefined
       ca?.certificates.forEach((c) => certificates.push({ route: route.name, role: 'ca', certificate: c }))
       client?.cert.certificates.slice(0, 1).forEach((c) => certificates.push({ route: route.name, role: 'client', certificate: c }))
       if (issues.length > 0) continue
@@ -118,7 +127,7 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
         options.previous?.upstreams.get(key) ?? {
           key,
           pool: createUpstreamPool(identity, {
-            onConnect: (event) => options.upstreamHooks.onConnect(route.name, event),
+            onConnect: (event) => onUpstreamConnect(route.name, event),
           }),
           serverNameToken: poolServerNameToken(identity),
         }

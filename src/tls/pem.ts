@@ -18,11 +18,6 @@ export interface CertificateFile {
   readonly certificates: readonly X509Certificate[]
 }
 
-export interface KeyPairFiles {
-  readonly cert: CertificateFile
-  readonly keyPem: string
-}
-
 /** A file name as users wrote it: relative to the working directory when shorter. */
 export function displayPath(file: string): string {
   const rel = relative(process.cwd(), file)
@@ -84,9 +79,8 @@ export function readCaBundle(file: string): CertificateFile {
   return bundle
 }
 
-/** A certificate chain and its private key, checked to belong together. */
-export function readKeyPair(certFile: string, keyFile: string): KeyPairFiles {
-  const cert = readCertificates(certFile)
+/** The private key of a certificate (read by readCertificates), checked to belong to it. */
+export function readPrivateKeyOf(cert: CertificateFile, certFile: string, keyFile: string): string {
   const keyPem = readText(keyFile)
   let key: KeyObject
   try {
@@ -102,7 +96,7 @@ export function readKeyPair(certFile: string, keyFile: string): KeyPairFiles {
       `${displayPath(keyFile)} is not the private key of ${displayPath(certFile)}`,
     )
   }
-  return { cert, keyPem }
+  return keyPem
 }
 
 export function readCrl(file: string): string {

@@ -58,6 +58,7 @@ routes:
     ['an unknown key', (y) => y.replace('      connect: 2s', '      conect: 2s'), /:13:\d+ routes\[0\]\.upstream\.timeouts\.conect: unknown key/],
     ['a missing file', (y) => y.replace('ca: caS.crt', 'ca: missing.crt'), /:11:11 routes\[0\]\.upstream\.ca.*missing\.crt/],
     ['a leaf certificate in a CA bundle', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: cliA.crt'), /:8:18 routes\[0\]\.tls\.clientCAs.*cliA\.crt.*not a CA/i],
+    ['a key that does not match its certificate', (y) => y.replace('key: srv.key', 'key: cliA.key'), /:7:12 routes\[0\]\.tls\.key: .*cliA\.key is not the private key of .*srv\.crt/],
     ['a bad duration', (y) => y.replace('connect: 2s', 'connect: 2 seconds'), /:13:18 routes\[0\]\.upstream\.timeouts\.connect/],
     ['a bad URL', (y) => y.replace('url: https://127.0.0.1:9443', 'url: htps//nowhere'), /:10:12 routes\[0\]\.upstream\.url/],
   ]
