@@ -1,25 +1,45 @@
-# Build stage: compile TypeScript, then keep production dependencies only.
+# portcullis container image. Three stages on node:24-slim:
+#   build    compiles TypeScript to dist/ (needs the dev dependencies: typescript)
+#   deps     installs the production dependencies only, from the lockfile
+#   runtime  dist/ + production node_modules, no compiler, no npm cache, not root
+# Build: docker build -t portcullis .   (or: podman build -t portcullis .)
+
 FROM node:24-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npm run build && npm prune --omit=dev
+RUN npm run build
 
-# Runtime stage: no compiler, no dev dependencies, not root.
-FROM node:24-slim
+FROM node:24-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+# No production dependency has an install script; --ignore-scripts keeps it that way at build time.
+RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
+FROM node:24-slim AS runtime
 ENV NODE_ENV=production \
     PORTCULLIS_CONFIG=/etc/portcullis/routes.yaml
 WORKDIR /app
-COPY --from=build /app/node_modules ./node_modules
+# Everything stays owned by root and read-only to the gateway's user: it cannot rewrite its own code
+# or config. Mount your routes.yaml over /etc/portcullis/routes.yaml (or a folder holding it, and set
+# PORTCULLIS_CONFIG) and certificates under /etc/portcullis/certs.
+COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY schema ./schema
+# The default config: plain HTTP on 8080 and the admin listener on 0.0.0.0:9901, so the image starts
+# with no certificates mounted; see deploy/README-container.md.
 COPY deploy/container/routes.yaml /etc/portcullis/routes.yaml
-USER node
-# HTTPS, HTTP, admin (metrics and probes).
+# uid:gid 1000:1000 is the image's `node` user. Numeric, so Kubernetes' runAsNonRoot can verify it.
+USER 1000:1000
+# HTTPS ingress (a mounted config's listen.https), HTTP ingress, admin (/metrics, /healthz, /readyz).
 EXPOSE 8443 8080 9901
-HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:9901/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+# slim has no curl: Node's fetch probes the admin listener. It assumes listen.admin is on port 9901.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:9901/healthz',{signal:AbortSignal.timeout(2500)}).then((r)=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+# The gateway handles SIGTERM itself (it is PID 1: stop accepting, drain for shutdown.grace, exit 0).
+# Give `docker stop` at least that long: docker stop -t 30 (its default is 10s).
+STOPSIGNAL SIGTERM
 CMD ["node", "dist/cli.js"]
