@@ -4,7 +4,7 @@
 # installs them and makes the node:24-slim base, about a minute). Two runs of the same image:
 #   1. as built, default config, no certificates: /healthz answers, the image's HEALTHCHECK passes,
 #      the user is not root, SIGTERM makes the gateway drain and exit 0.
-#   2. a routes.yaml and a development PKI mounted at /etc/portcullis, as deploy/README-container.md
+#   2. a routes.yaml and a development PKI mounted at /etc/portcullis, as docs/deployment.md
 #      shows: HTTPS with mutual TLS comes up and /readyz answers "ready".
 # Extra arguments go to container-check (e.g. --no-cache). CONTAINER_CHECK overrides the tool's path.
 set -euo pipefail
