@@ -62,8 +62,11 @@ export interface TlsPolicy {
   readonly id: string
   readonly requiresClientCert: boolean
   readonly server: tls.Server
-  /** Hands an accepted TCP socket (ClientHello bytes unshifted back) to this policy's handshake. */
-  accept(socket: import('node:net').Socket): void
+  /**
+   * Hands an accepted TCP socket (ClientHello bytes unshifted back) to this policy's handshake, with
+   * the SNI the ClientHello carried (OpenSSL reports none for a handshake that fails early).
+   */
+  accept(socket: import('node:net').Socket, serverName: string | undefined): void
 }
 
 /** Identical specs share one policy; the id hashes what decides client authentication. */
@@ -90,7 +93,7 @@ export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks): Tls
     contexts.set(host, tls.createSecureContext({ ...contextOptions, cert: pair.certPem, key: pair.keyPem }))
   }
   const [defaultHost] = spec.hosts.values()
-  const startedAt = new WeakMap<object, number>()
+  const accepted = new WeakMap<object, { readonly at: number; readonly serverName: string | undefined }>()
 
   const server = tls.createServer({
     ...contextOptions,
@@ -110,22 +113,24 @@ export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks): Tls
     id: policyId(spec),
     requiresClientCert,
     server,
-    accept(socket) {
-      startedAt.set(socket, performance.now())
+    accept(socket, serverName) {
+      accepted.set(socket, { at: performance.now(), serverName })
       server.emit('connection', socket)
     },
   }
 
-  const elapsed = (socket: TLSSocket) => {
-    const parent = (socket as unknown as { _parent?: object })._parent
-    const started = (parent && startedAt.get(parent)) ?? performance.now()
-    return (performance.now() - started) / 1000
+  // The TLSSocket wraps the TCP socket accept() saw (`_parent`).
+  const acceptedAs = (socket: TLSSocket) => {
+    const entry = accepted.get((socket as unknown as { _parent: object })._parent)
+    return {
+      serverName: socket.servername || entry?.serverName,
+      durationSeconds: (performance.now() - (entry?.at ?? performance.now())) / 1000,
+    }
   }
 
   server.on('secureConnection', (socket: TLSSocket) => {
-    const serverName = socket.servername || undefined
     const reason = requiresClientCert ? clientCertificateProblem(socket) : 'none'
-    const outcome = { policy, serverName, durationSeconds: elapsed(socket), reason, resumed: socket.isSessionReused() }
+    const outcome = { policy, ...acceptedAs(socket), reason, resumed: socket.isSessionReused() }
     hooks.onHandshake(socket, outcome)
     if (reason !== 'none') {
       // No HTTP byte is read from a connection whose client certificate was refused.
@@ -135,13 +140,7 @@ export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks): Tls
     hooks.onVerified(socket, policy)
   })
   server.on('tlsClientError', (error, socket) => {
-    hooks.onHandshake(socket, {
-      policy,
-      serverName: socket.servername || undefined,
-      durationSeconds: elapsed(socket),
-      reason: handshakeReason(error),
-      resumed: false,
-    })
+    hooks.onHandshake(socket, { policy, ...acceptedAs(socket), reason: handshakeReason(error), resumed: false })
     socket.destroy()
   })
   return policy

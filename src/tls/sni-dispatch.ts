@@ -43,7 +43,7 @@ export function dispatchBySni(socket: net.Socket, hooks: SniDispatchHooks): void
       passThrough(socket, buffered, decision.route, hooks)
     } else {
       socket.unshift(buffered)
-      decision.policy.accept(socket)
+      decision.policy.accept(socket, hello.serverName)
     }
   }
   socket.on('data', onData)

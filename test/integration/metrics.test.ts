@@ -48,11 +48,13 @@ routes:
   it('counts successful and failed handshakes, ingress and upstream, with route and reason', async () => {
     assert.equal((await mtls('cliA')).status, 200)
     await assert.rejects(mtls())
+    await assert.rejects(httpsRequest({ port: gw.ports.https!, servername: 'a.test', ca: pki.caS.cert, maxVersion: 'TLSv1.1', minVersion: 'TLSv1', ciphers: 'DEFAULT@SECLEVEL=0' }))
     assert.equal((await httpRequest({ port: gw.ports.http!, host: 'bad.test' })).status, 502)
     const text = await scrape()
     for (const series of [
       'portcullis_tls_handshakes_total{side="ingress",route="mtls",result="ok",reason="none"}',
       'portcullis_tls_handshakes_total{side="ingress",route="mtls",result="error",reason="no_client_cert"}',
+      'portcullis_tls_handshakes_total{side="ingress",route="mtls",result="error",reason="protocol_version"}',
       'portcullis_tls_handshakes_total{side="upstream",route="mtls",result="ok",reason="none"}',
       'portcullis_tls_handshakes_total{side="upstream",route="badup",result="error",reason="hostname_mismatch"}',
       'portcullis_tls_handshake_duration_seconds_count{side="ingress",route="mtls",result="ok"}',
@@ -62,6 +64,7 @@ routes:
     ]) {
       assert.ok((value(text, series) ?? 0) >= 1, `${series} in\n${text}`)
     }
+    assert.ok(value(text, 'portcullis_tls_handshake_duration_seconds_sum{side="ingress",route="mtls",result="ok"}')! > 0)
   })
 
   it('exports the expiry of every certificate in use, by route, role and subject', async () => {
