@@ -50,6 +50,9 @@ routes:
       cert: ${pki.cliA.certFile}
       key: ${pki.cliA.keyFile}
       serverName: up.test
+  - name: ip
+    host: ip.test
+    upstream: { url: 'https://127.0.0.1:${upstream.port}', ca: ${pki.caS.certFile}, cert: ${pki.cliA.certFile}, key: ${pki.cliA.keyFile} }
   - name: ws
     host: ws.test
     upstream: { url: 'https://127.0.0.1:${(wsUpstream.address() as AddressInfo).port}', ca: ${pki.caS.certFile}, serverName: up.test }
@@ -72,6 +75,12 @@ routes:
     const echo = JSON.parse(reply.body) as EchoReply
     assert.equal(echo.clientCertCN, 'alice')
     assert.equal(echo.servername, 'up.test')
+  })
+
+  it('verifies an IP-literal upstream against its IP SAN and sends no SNI', async () => {
+    const reply = await httpRequest({ port: gw.ports.http!, host: 'ip.test' })
+    assert.equal(reply.status, 200)
+    assert.equal((JSON.parse(reply.body) as EchoReply).servername, null)
   })
 
   it('passes path and query unchanged, and prepends the upstream path prefix', async () => {
