@@ -2,6 +2,7 @@
  * Forwards one request to its route's upstream pool and streams the response back. Bodies are streamed
  * both ways with backpressure (undici's `stream` writes into the client's response), never buffered.
  */
+import { EventEmitter } from 'node:events'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Dispatcher } from 'undici'
 import type { Route } from '../snapshot.js'
@@ -29,10 +30,11 @@ export function forwardRequest(
   const upstream = route.upstream!
   // A pool may be shared by routes with the same identity; the path prefix and timeouts are the route's.
   const { timeouts } = route.config.upstream
-  const abort = new AbortController()
-  // The client went away: stop the upstream request too, so it frees its connection.
+  // The client went away: stop the upstream request too, so it frees its connection. undici takes an
+  // EventEmitter as the signal; it costs a fraction of an AbortController on every request.
+  const clientGone = new EventEmitter()
   res.once('close', () => {
-    if (!res.writableFinished) abort.abort()
+    if (!res.writableFinished) clientGone.emit('abort')
   })
 
   // `servername` is a real undici dispatch option that its types omit.
@@ -45,7 +47,7 @@ export function forwardRequest(
     headersTimeout: timeouts.response,
     // Between body chunks; an upstream that stalls mid-response must not hold the client forever.
     bodyTimeout: timeouts.response,
-    signal: abort.signal,
+    signal: clientGone,
   }
   upstream.pool.stream(
     options,
