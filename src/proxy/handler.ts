@@ -8,6 +8,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { TLSSocket } from 'node:tls'
 import type { Logger } from 'pino'
+import type { ForwardClientCert } from '../config/schema.js'
 import { methodLabel, NO_ROUTE } from '../metrics/labels.js'
 import type { Metrics } from '../metrics/metrics.js'
 import { normalizeHost } from '../routing/host.js'
@@ -38,10 +39,17 @@ export function selectRoute(snapshot: Snapshot, policy: TlsPolicy | undefined, r
   // new handshake.
   if (route.policy?.id !== policy?.id) return { status: 421, detail: 'this connection cannot serve that host', route }
   const identity =
-    policy?.requiresClientCert && route.config.tls
-      ? clientIdentityHeaders(route.config.tls.forwardClientCert, peerCertificateChain(req.socket as TLSSocket))
-      : {}
+    policy?.requiresClientCert && route.config.tls ? identityOf(req.socket as TLSSocket, route.config.tls.forwardClientCert) : {}
   return { route, forwarded: { proto: policy ? 'https' : 'http', host: req.headers.host! }, identity }
+}
+
+/** A connection's client certificate never changes: its identity headers are built once per format. */
+const identityCache = new WeakMap<TLSSocket, Partial<Record<ForwardClientCert, Record<string, string>>>>()
+
+function identityOf(socket: TLSSocket, mode: ForwardClientCert): Record<string, string> {
+  let byMode = identityCache.get(socket)
+  if (!byMode) identityCache.set(socket, (byMode = {}))
+  return (byMode[mode] ??= clientIdentityHeaders(mode, peerCertificateChain(socket)))
 }
 
 export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHandlers {
