@@ -24,7 +24,7 @@ export function forwardRequest(
   res: ServerResponse,
   route: Route,
   forwarded: ForwardedFor,
-  extraHeaders: Record<string, string>,
+  identity: Readonly<Record<string, string>>,
   hooks: ForwardHooks,
 ): void {
   const upstream = route.upstream!
@@ -41,7 +41,7 @@ export function forwardRequest(
   const options: Dispatcher.RequestOptions & { servername: string } = {
     path: upstreamPath(route, req.url!),
     method: req.method as Dispatcher.HttpMethod,
-    headers: { ...upstreamRequestHeaders(req, forwarded), ...extraHeaders } as Record<string, string | string[]>,
+    headers: upstreamRequestHeaders(req, forwarded, identity) as Record<string, string | string[]>,
     body: hasBody(req) ? req : null,
     servername: upstream.serverNameToken,
     headersTimeout: timeouts.response,

@@ -53,9 +53,14 @@ export interface ForwardedFor {
   readonly host: string
 }
 
-/** Headers sent to the upstream for a client request. */
-export function upstreamRequestHeaders(req: IncomingMessage, forwarded: ForwardedFor): OutgoingHttpHeaders {
+/** Headers sent to the upstream for a client request; `identity` is the gateway's client identity headers. */
+export function upstreamRequestHeaders(
+  req: IncomingMessage,
+  forwarded: ForwardedFor,
+  identity: Readonly<Record<string, string>>,
+): OutgoingHttpHeaders {
   const headers = withoutHopByHop(req.headers, CLIENT_IDENTITY_HEADERS)
+  for (const name in identity) headers[name] = identity[name]
   const client = req.socket.remoteAddress ?? ''
   const prior = req.headers['x-forwarded-for']
   headers['x-forwarded-for'] = prior ? `${prior}, ${client}` : client

@@ -15,7 +15,7 @@ export async function proxyUpgrade(
   head: Buffer,
   route: Route,
   forwarded: ForwardedFor,
-  extraHeaders: Record<string, string>,
+  identity: Readonly<Record<string, string>>,
 ): Promise<UpstreamFailure | undefined> {
   const upstream = route.upstream!
   const protocol = String(req.headers.upgrade)
@@ -23,7 +23,7 @@ export async function proxyUpgrade(
     const { headers, socket } = await upstream.pool.upgrade({
       path: upstreamPath(route, req.url!),
       method: req.method as 'GET',
-      headers: { ...upstreamRequestHeaders(req, forwarded), ...extraHeaders } as Record<string, string>,
+      headers: upstreamRequestHeaders(req, forwarded, identity) as Record<string, string>,
       protocol,
       servername: upstream.serverNameToken,
     } as Parameters<typeof upstream.pool.upgrade>[0])
