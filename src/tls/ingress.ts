@@ -6,7 +6,7 @@
  * ticket keys, so a session never resumes across policies (nginx CVE-2025-23419), and a reload, which
  * builds new servers, never resumes a session verified against the old trust (Envoy CVE-2022-21654).
  */
-import { constants, createHash, X509Certificate } from 'node:crypto'
+import { constants, createHash, type X509Certificate } from 'node:crypto'
 import tls, { type SecureContext, type TLSSocket } from 'node:tls'
 import type { TlsVersion } from '../config/schema.js'
 import { handshakeReason, type HandshakeReason } from './reasons.js'
@@ -164,15 +164,17 @@ function clientCertificateProblem(socket: TLSSocket): HandshakeReason {
   return reason === 'none' ? 'other' : reason
 }
 
-/** The verified client certificate of a connection, as node:crypto sees it. */
+/**
+ * The client certificate chain of a connection, leaf first, as node:crypto's X509Certificate objects.
+ * getPeerX509Certificate() avoids the legacy getPeerCertificate(true) object, which converts every
+ * certificate of the chain to JS on each call and cost a third of a handshake's CPU.
+ */
 export function peerCertificateChain(socket: TLSSocket): X509Certificate[] {
   const chain: X509Certificate[] = []
-  let current = socket.getPeerCertificate(true)
   const seen = new Set<string>()
-  while (current && current.raw && !seen.has(current.fingerprint256)) {
-    seen.add(current.fingerprint256)
-    chain.push(new X509Certificate(current.raw))
-    current = current.issuerCertificate
+  for (let cert = socket.getPeerX509Certificate(); cert && !seen.has(cert.fingerprint256); cert = cert.issuerCertificate) {
+    seen.add(cert.fingerprint256)
+    chain.push(cert)
   }
   return chain
 }

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
+import { X509Certificate } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import tls from 'node:tls'
 import { promisify } from 'node:util'
@@ -30,7 +31,7 @@ routes:
   - { name: open, host: open.test, tls: { ${cert} }, ${to} }
   - { name: mtls, host: a.test, tls: { ${cert}, clientCAs: ${pki.caA.certFile} }, ${to} }
   - { name: both-cas, host: b.test, tls: { ${cert}, clientCAs: ${pki.caAB.certFile}, forwardClientCert: both }, ${to} }
-  - { name: chain, host: chain.w.test, tls: { ${cert}, clientCAs: ${pki.root.certFile}, crl: [${pki.crlRootEmpty.file}, ${pki.crlIntRevoked.file}] }, ${to} }
+  - { name: chain, host: chain.w.test, tls: { ${cert}, clientCAs: ${pki.root.certFile}, forwardClientCert: both, crl: [${pki.crlRootEmpty.file}, ${pki.crlIntRevoked.file}] }, ${to} }
   - { name: plain, host: plain.test, ${to} }
   - { name: passthrough, host: pass.test, tls: passthrough, upstream: { url: 'tcp://127.0.0.1:${passthroughUpstream.port}' } }
 `)
@@ -69,7 +70,12 @@ routes:
   })
 
   it('accepts a chain through an intermediate the client sends', async () => {
-    assert.equal((await request('chain.w.test', pki.leafChain)).status, 200)
+    const reply = await request('chain.w.test', pki.leafChain)
+    assert.equal(reply.status, 200)
+    const { headers } = JSON.parse(reply.body) as EchoReply
+    const intermediate = new X509Certificate(pki.leafChain.cert.slice(pki.leaf.cert.length))
+    assert.equal(headers['client-cert-chain'], `:${intermediate.raw.toString('base64')}:`, 'the intermediate the client sent, not the root')
+    assert.match(String(headers['x-forwarded-client-cert']), /Subject="CN=leaf"/)
   })
 
   it('refuses no certificate, another CA, expired, not yet valid, serverAuth-only and revoked', async () => {
