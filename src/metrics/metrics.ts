@@ -92,3 +92,22 @@ export function createMetrics(options: MetricsOptions = {}) {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>
+
+/**
+ * Records one answered request. prom-client hashes a label object on every inc() and observe(); the
+ * labelled children are cached here instead (a few per route: the label values are closed sets).
+ */
+export function createRequestRecorder(metrics: Metrics): (route: string, method: string, code: number, seconds: number) => void {
+  const counters = new Map<string, Counter.Internal>()
+  const histograms = new Map<string, Histogram.Internal<'route' | 'method'>>()
+  return (route, method, code, seconds) => {
+    const key = `${route} ${method}`
+    let histogram = histograms.get(key)
+    if (!histogram) histograms.set(key, (histogram = metrics.requestDuration.labels(route, method)))
+    histogram.observe(seconds)
+    const counterKey = `${key} ${code}`
+    let counter = counters.get(counterKey)
+    if (!counter) counters.set(counterKey, (counter = metrics.requests.labels(route, method, String(code))))
+    counter.inc()
+  }
+}

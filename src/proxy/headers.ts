@@ -25,12 +25,16 @@ export const CLIENT_IDENTITY_HEADERS = ['x-forwarded-client-cert', 'client-cert'
 /** Never removable by a Connection nomination: routing and framing depend on them. */
 const PROTECTED = new Set(['host', 'content-length'])
 
-function nominated(connection: string | string[] | undefined): Set<string> {
-  const names = new Set<string>()
-  for (const value of [connection ?? []].flat()) {
+/** Header names the Connection header nominates, beyond the hop-by-hop ones; undefined when none. */
+function nominated(connection: string | string[] | undefined): Set<string> | undefined {
+  if (connection === undefined) return undefined
+  let names: Set<string> | undefined
+  for (const value of typeof connection === 'string' ? [connection] : connection) {
     for (const token of value.split(',')) {
       const name = token.trim().toLowerCase()
-      if (name && !PROTECTED.has(name)) names.add(name)
+      if (!name || PROTECTED.has(name) || HOP_BY_HOP.has(name) || name === 'close') continue
+      names ??= new Set()
+      names.add(name)
     }
   }
   return names
@@ -38,10 +42,9 @@ function nominated(connection: string | string[] | undefined): Set<string> {
 
 function withoutHopByHop(headers: IncomingHttpHeaders, alsoDrop: readonly string[] = []): OutgoingHttpHeaders {
   const drop = nominated(headers.connection)
-  for (const name of alsoDrop) drop.add(name)
   const out: OutgoingHttpHeaders = {}
   for (const name in headers) {
-    if (HOP_BY_HOP.has(name) || drop.has(name)) continue
+    if (HOP_BY_HOP.has(name) || drop?.has(name) || alsoDrop.includes(name)) continue
     out[name] = headers[name]
   }
   return out
