@@ -27,6 +27,12 @@ export function routeKey(route: RoutableRoute): string {
   return `${route.host} ${route.path}`
 }
 
+/** The routes of one host: longest path first, and by path for the lookup. */
+interface HostEntry<R> {
+  readonly routes: readonly R[]
+  readonly byPath: ReadonlyMap<string, R>
+}
+
 export function compileRouteTable<R extends RoutableRoute>(routes: readonly R[]): RouteTable<R> {
   const exact = new Map<string, R[]>()
   // Keyed by the suffix with its dot (`.example.com`), so a lookup strips the host's first label.
@@ -38,32 +44,51 @@ export function compileRouteTable<R extends RoutableRoute>(routes: readonly R[])
     if (entry) entry.push(route)
     else map.set(key, [route])
   }
-  // Longest prefix first, so the first match wins. The sort is stable: equal lengths keep config order.
-  for (const entry of [...exact.values(), ...wildcard.values()]) {
-    entry.sort((a, b) => b.path.length - a.path.length)
-    Object.freeze(entry)
-  }
+  const compile = (map: Map<string, R[]>) =>
+    new Map(
+      [...map].map(([key, list]): [string, HostEntry<R>] => {
+        // Longest prefix first. The sort is stable: equal lengths keep config order.
+        const sorted = Object.freeze([...list].sort((a, b) => b.path.length - a.path.length))
+        const byPath = new Map<string, R>()
+        for (const route of sorted) if (!byPath.has(route.path)) byPath.set(route.path, route)
+        return [key, { routes: sorted, byPath }]
+      }),
+    )
+  const exactEntries = compile(exact)
+  const wildcardEntries = compile(wildcard)
 
-  const routesForHost = (host: string): readonly R[] | undefined => {
+  const entryForHost = (host: string): HostEntry<R> | undefined => {
     // An exact host that exists hides the wildcard even when none of its paths match (no fallback).
-    const entry = exact.get(host)
+    const entry = exactEntries.get(host)
     if (entry) return entry
     const firstDot = host.indexOf('.')
-    return firstDot > 0 ? wildcard.get(host.slice(firstDot)) : undefined
+    return firstDot > 0 ? wildcardEntries.get(host.slice(firstDot)) : undefined
   }
 
   return {
-    routesForHost,
+    routesForHost: (host) => entryForHost(host)?.routes,
     match(host, path) {
       // Absolute-form and asterisk-form targets (RFC 9112 3.2) are not routed; the caller answers 400.
       if (path.charCodeAt(0) !== SLASH) return undefined
-      const entry = routesForHost(host)
-      if (!entry) return undefined
-      const pathEnd = endOfPath(path)
-      for (const route of entry) if (prefixMatches(route.path, path, pathEnd)) return route
-      return undefined
+      const entry = entryForHost(host)
+      return entry && longestPrefixRoute(entry.byPath, path, endOfPath(path))
     },
   }
+}
+
+/**
+ * Looks up only the prefixes a route could have for this path, longest first, so the cost grows with
+ * the path's segments and not with the number of routes. `/a/b?q` tries `/a/b`, `/a/`, `/a`, `/`.
+ */
+function longestPrefixRoute<R extends RoutableRoute>(byPath: ReadonlyMap<string, R>, path: string, pathEnd: number): R | undefined {
+  const whole = byPath.get(path.slice(0, pathEnd))
+  if (whole) return whole
+  for (let slash = path.lastIndexOf('/', pathEnd - 1); slash >= 0; slash = slash === 0 ? -1 : path.lastIndexOf('/', slash - 1)) {
+    // `/a/` matches `/a/b`; `/a` matches `/a/b` too (the next character is a slash).
+    const route = byPath.get(path.slice(0, slash + 1)) ?? (slash > 0 ? byPath.get(path.slice(0, slash)) : undefined)
+    if (route) return prefixMatches(route.path, path, pathEnd) ? route : undefined
+  }
+  return undefined
 }
 
 const SLASH = 0x2f

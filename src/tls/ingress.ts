@@ -88,9 +88,15 @@ export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks): Tls
     // chosen by SNI, and the CertificateRequest lists that context's CAs (and only those).
     ...(requiresClientCert && { ca: spec.clientCAs, crl: [...spec.crl] }),
   }
+  // One context per distinct certificate, shared by every host it serves: a context costs
+  // milliseconds to build, and a wildcard or multi-SAN certificate often serves hundreds of hosts.
+  const contextOfPair = new Map<string, SecureContext>()
   const contexts = new Map<string, SecureContext>()
   for (const [host, pair] of spec.hosts) {
-    contexts.set(host, tls.createSecureContext({ ...contextOptions, cert: pair.certPem, key: pair.keyPem }))
+    const key = `${pair.certPem}\0${pair.keyPem}`
+    let context = contextOfPair.get(key)
+    if (!context) contextOfPair.set(key, (context = tls.createSecureContext({ ...contextOptions, cert: pair.certPem, key: pair.keyPem })))
+    contexts.set(host, context)
   }
   const [defaultHost] = spec.hosts.values()
   const accepted = new WeakMap<object, { readonly at: number; readonly serverName: string | undefined }>()
