@@ -1,0 +1,76 @@
+/**
+ * Benchmark settings, all from the environment so that a quick run is one line:
+ * `BENCH_DURATION=3 BENCH_REPEATS=1 BENCH_SCENARIOS=a,c npm run bench`.
+ */
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const SCENARIO_IDS = ['a', 'b', 'c', 'd', 'e', 'f', 'g'] as const
+export type ScenarioId = (typeof SCENARIO_IDS)[number]
+
+export interface BenchConfig {
+  /** Seconds of each measured load run (BENCH_DURATION, default 10). */
+  readonly duration: number
+  /** Seconds of load before each measured run, not counted (BENCH_WARMUP, default 2). */
+  readonly warmup: number
+  /** Measured runs per peer and scenario; the report takes the median (BENCH_REPEATS, default 3). */
+  readonly repeats: number
+  readonly scenarios: readonly ScenarioId[]
+  /** Only these peers (BENCH_PEERS=nginx,portcullis); default: every peer of each scenario. */
+  readonly peers: readonly string[] | undefined
+  /** wrk connections for the keep-alive scenarios (BENCH_CONNECTIONS, default 32). */
+  readonly connections: number
+  /** POST /reload per second in scenario f (BENCH_RELOAD_HZ, default 5). */
+  readonly reloadHz: number
+  /** Write V8 CPU profiles of portcullis in scenarios a, b, c and e (BENCH_PROFILE=1). */
+  readonly profile: boolean
+  /** Install missing nginx/wrk/gcc with apt-get when running as root (BENCH_INSTALL=0 to refuse). */
+  readonly install: boolean
+  /** Where results, generated configs, logs and the PKI go (git-ignored). */
+  readonly resultsDir: string
+  /** Generated files of this run: PKI, configs, logs. Recreated on every run. */
+  readonly workDir: string
+  readonly repoDir: string
+}
+
+function positiveNumber(name: string, fallback: number): number {
+  const raw = process.env[name]
+  if (raw === undefined || raw === '') return fallback
+  const value = Number(raw)
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name}=${raw}: expected a positive number`)
+  return value
+}
+
+function list(name: string): string[] | undefined {
+  const raw = process.env[name]
+  if (raw === undefined || raw.trim() === '') return undefined
+  return raw
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean)
+}
+
+export function loadBenchConfig(): BenchConfig {
+  const repoDir = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '')
+  const scenarios = list('BENCH_SCENARIOS') ?? [...SCENARIO_IDS]
+  for (const id of scenarios) {
+    if (!(SCENARIO_IDS as readonly string[]).includes(id)) {
+      throw new Error(`BENCH_SCENARIOS: unknown scenario '${id}' (known: ${SCENARIO_IDS.join(',')})`)
+    }
+  }
+  const resultsDir = join(repoDir, 'bench', 'results')
+  return {
+    duration: positiveNumber('BENCH_DURATION', 10),
+    warmup: positiveNumber('BENCH_WARMUP', 2),
+    repeats: Math.round(positiveNumber('BENCH_REPEATS', 3)),
+    scenarios: scenarios as ScenarioId[],
+    peers: list('BENCH_PEERS'),
+    connections: Math.round(positiveNumber('BENCH_CONNECTIONS', 32)),
+    reloadHz: positiveNumber('BENCH_RELOAD_HZ', 5),
+    profile: process.env.BENCH_PROFILE === '1',
+    install: process.env.BENCH_INSTALL !== '0',
+    resultsDir,
+    workDir: join(resultsDir, 'work'),
+    repoDir,
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * The tools the benchmark drives: nginx (upstream and peer), wrk (load), taskset (pinning) and a C
+ * compiler (the small LD_PRELOAD shim that lets wrk present a client certificate, scenario b).
+ * Missing ones are installed with apt-get when running as root (Debian); otherwise we say what is
+ * missing and stop.
+ */
+import { accessSync, constants } from 'node:fs'
+import { delimiter, join } from 'node:path'
+import { run } from './proc.js'
+
+export interface Tools {
+  readonly nginx: string
+  readonly wrk: string
+  readonly taskset: string
+  /** undefined: no C compiler, so scenario b (ingress mTLS under wrk) is skipped. */
+  readonly cc: string | undefined
+}
+
+interface Requirement {
+  readonly binary: string
+  readonly aptPackages: readonly string[]
+  readonly optional?: string
+}
+
+const REQUIREMENTS: readonly Requirement[] = [
+  { binary: 'nginx', aptPackages: ['nginx'] },
+  { binary: 'wrk', aptPackages: ['wrk'] },
+  { binary: 'taskset', aptPackages: ['util-linux'] },
+  { binary: 'cc', aptPackages: ['gcc', 'libc6-dev'], optional: 'scenario b (wrk presenting a client certificate) is skipped' },
+]
+
+/** Looks in PATH and the sbin folders a non-root PATH often lacks. */
+export function findBinary(name: string): string | undefined {
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/sbin', '/usr/local/sbin']
+  for (const dir of dirs) {
+    if (!dir) continue
+    const path = join(dir, name)
+    try {
+      accessSync(path, constants.X_OK)
+      return path
+    } catch {
+      // not here
+    }
+  }
+  return undefined
+}
+
+export async function ensureTools(options: { install: boolean; log: (line: string) => void }): Promise<Tools> {
+  let missing = REQUIREMENTS.filter((r) => !findBinary(r.binary))
+  const isRoot = process.getuid?.() === 0
+  if (missing.length > 0 && isRoot && options.install && findBinary('apt-get')) {
+    const packages = [...new Set(missing.flatMap((r) => r.aptPackages))]
+    options.log(`installing with apt-get: ${packages.join(' ')}`)
+    const env = { DEBIAN_FRONTEND: 'noninteractive' }
+    await run('apt-get', ['update', '-qq'], { env, timeoutMs: 300_000 })
+    await run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...packages], { env, timeoutMs: 600_000 })
+    missing = REQUIREMENTS.filter((r) => !findBinary(r.binary))
+  }
+  const fatal = missing.filter((r) => !r.optional)
+  if (fatal.length > 0) {
+    const packages = [...new Set(fatal.flatMap((r) => r.aptPackages))].join(' ')
+    throw new Error(
+      `missing: ${fatal.map((r) => r.binary).join(', ')}. Install them (Debian/Ubuntu: apt-get install ${packages}), ` +
+        `or run the benchmark as root so it installs them itself.`,
+    )
+  }
+  for (const r of missing) options.log(`note: ${r.binary} not found, ${r.optional}`)
+  return {
+    nginx: findBinary('nginx')!,
+    wrk: findBinary('wrk')!,
+    taskset: findBinary('taskset')!,
+    cc: findBinary('cc'),
+  }
+}
+
+/** Versions for the result file, so numbers can be compared across machines and upgrades. */
+export async function toolVersions(tools: Tools): Promise<Record<string, string>> {
+  const first = async (command: string, args: string[]) => {
+    try {
+      return (await run(command, args)).split('\n').find((l) => l.trim())?.trim() ?? ''
+    } catch (error) {
+      // `wrk -v` prints its version and exits 1.
+      return /wrk \S+/.exec((error as Error).message)?.[0] ?? 'unknown'
+    }
+  }
+  return {
+    node: process.version,
+    openssl: process.versions.openssl ?? 'unknown',
+    nginx: (await first(tools.nginx, ['-v'])).replace(/^nginx version: /, ''),
+    wrk: await first(tools.wrk, ['-v']),
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * The measurement loop of the keep-alive scenarios: for each repeat, each subject in turn (interleaved,
+ * so slow drifts of a shared machine hit every peer alike): wait for a quiet machine, warm up, then one
+ * measured wrk run with CPU, upstream connections and portcullis' counters read before and after.
+ * Ratios to nginx are taken within the same repeat, then the median.
+ */
+import type { BenchConfig } from './config.js'
+import type { RunningPeer } from './peers/types.js'
+import type { PemPair } from './pki.js'
+import { scrapePortcullis, type PortcullisCounters } from './portcullis-metrics.js'
+import { coreUsage, readCoreTimes, sleep, treeCpuSeconds } from './proc.js'
+import type { ConnectionLog } from './upstream-log.js'
+import type { Wrk } from './wrk.js'
+
+/** One measured run: metric name → value (NaN when it does not apply). */
+export type Sample = Record<string, number>
+
+/** Something that runs beside the load and reports numbers, e.g. the reload hammer of scenario f. */
+export type Activity = (peer: RunningPeer, signal: AbortSignal) => Promise<Sample>
+
+export interface Subject {
+  readonly label: string
+  readonly peer: RunningPeer
+  readonly during?: Activity
+}
+
+export interface LoadSpec {
+  readonly path: string
+  readonly connections: number
+  readonly clientCert?: PemPair
+  readonly timeoutSeconds?: number
+}
+
+export interface MeasureEnv {
+  readonly config: BenchConfig
+  readonly wrk: Wrk
+  readonly connectionLog: ConnectionLog
+  readonly loadCpus: string
+  readonly log: (line: string) => void
+}
+
+/** Core 0 busy (beyond the proxy's own share) above this marks a run as disturbed; it is run again once. */
+const NOISY_PERCENT = 20
+
+export async function measureLoad(env: MeasureEnv, subjects: readonly Subject[], spec: LoadSpec): Promise<Map<Subject, Sample[]>> {
+  const samples = new Map<Subject, Sample[]>(subjects.map((s) => [s, []]))
+  for (let rep = 1; rep <= env.config.repeats; rep++) {
+    for (const subject of subjects) {
+      let sample = await measureOnce(env, subject, spec)
+      // Nothing of the direct peer runs on core 0, so what happens there does not disturb it.
+      if (subject.peer.kind !== 'direct' && sample.core0Other! > NOISY_PERCENT) {
+        env.log(`    noisy (core 0 other ${sample.core0Other!.toFixed(0)} %), measuring again`)
+        sample = await measureOnce(env, subject, spec)
+      }
+      env.log(`  rep ${rep} ${subject.label}: ${Math.round(sample.rps!)} req/s, p99 ${sample.p99!.toFixed(2)} ms, errors ${sample.errors}`)
+      samples.get(subject)!.push(sample)
+    }
+    addRatios(subjects, samples, rep - 1)
+  }
+  return samples
+}
+
+/** ratio = rps / rps of the first plain nginx subject, in the same repeat; ratioPerCore the same per proxy core. */
+function addRatios(subjects: readonly Subject[], samples: Map<Subject, Sample[]>, index: number): void {
+  const base = subjects.find((s) => s.peer.kind === 'nginx' && !s.during)
+  const baseSample = base ? samples.get(base)![index]! : undefined
+  for (const subject of subjects) {
+    const sample = samples.get(subject)![index]!
+    sample.ratio = sample.rps! / (baseSample?.rps ?? Number.NaN)
+    sample.ratioPerCore = sample.perCore! / (baseSample?.perCore ?? Number.NaN)
+  }
+}
+
+async function measureOnce(env: MeasureEnv, subject: Subject, spec: LoadSpec): Promise<Sample> {
+  const { peer } = subject
+  const url = `${peer.origin}${spec.path}`
+  const quietWaitSeconds = await waitForQuiet()
+  const wrkOptions = {
+    url,
+    connections: spec.connections,
+    cpus: env.loadCpus,
+    ...(spec.clientCert && { clientCert: spec.clientCert }),
+    ...(spec.timeoutSeconds && { timeoutSeconds: spec.timeoutSeconds }),
+  }
+  await env.wrk.run({ ...wrkOptions, durationSeconds: env.config.warmup })
+
+  const logMark = env.connectionLog.mark()
+  const countersBefore = peer.admin ? await scrapePortcullis(peer.admin) : undefined
+  const cpuBefore = peer.pid ? treeCpuSeconds(peer.pid) : 0
+  const coresBefore = readCoreTimes()
+  const t0 = performance.now()
+
+  const abort = new AbortController()
+  const activity = subject.during?.(peer, abort.signal)
+  const result = await env.wrk.run({ ...wrkOptions, durationSeconds: env.config.duration })
+  abort.abort()
+  const activitySample = (await activity) ?? {}
+
+  const seconds = (performance.now() - t0) / 1000
+  const cores = coreUsage(coresBefore, readCoreTimes())
+  // Negative when processes of the tree exited during the run (old nginx workers after SIGHUP): unknown.
+  const cpuDelta = peer.pid ? treeCpuSeconds(peer.pid) - cpuBefore : Number.NaN
+  const proxyCpu = cpuDelta > 0 ? (100 * cpuDelta) / seconds : Number.NaN
+  const upstream = env.connectionLog.since(logMark)
+  const counters = countersBefore && peer.admin ? diff(await scrapePortcullis(peer.admin), countersBefore) : undefined
+  // The proxy is alone on core 0; whatever else is busy there is another workload (or steal).
+  const core0Other = Math.max(0, cores.busy[0]! - (peer.kind === 'direct' || Number.isNaN(proxyCpu) ? 0 : proxyCpu))
+
+  return {
+    rps: result.requestsPerSecond,
+    // What one fully busy proxy core would serve: stable even when the load core is the limit.
+    perCore: peer.kind === 'direct' ? Number.NaN : result.requestsPerSecond / (proxyCpu / 100),
+    mbps: result.bytesPerSecond / 1e6,
+    p50: result.p50Ms,
+    p99: result.p99Ms,
+    max: result.maxMs,
+    errors: result.errors,
+    non2xx: result.non2xx,
+    socketErrors: result.socketErrors.connect + result.socketErrors.read + result.socketErrors.write + result.socketErrors.timeout,
+    errConnect: result.socketErrors.connect,
+    errRead: result.socketErrors.read,
+    errWrite: result.socketErrors.write,
+    errTimeout: result.socketErrors.timeout,
+    proxyCpu,
+    core0Other,
+    core1Busy: cores.busy[1] ?? Number.NaN,
+    steal: Math.max(...cores.steal),
+    quietWait: quietWaitSeconds,
+    upOpened: upstream.opened,
+    upResumed: upstream.resumed,
+    upNoCert: upstream.withoutClientCert,
+    pcUpHandshakes: counters?.upstreamHandshakes ?? Number.NaN,
+    pcUpResumed: counters?.upstreamResumptions ?? Number.NaN,
+    ...activitySample,
+  }
+}
+
+function diff(after: PortcullisCounters, before: PortcullisCounters): PortcullisCounters {
+  return {
+    upstreamHandshakes: after.upstreamHandshakes - before.upstreamHandshakes,
+    upstreamResumptions: after.upstreamResumptions - before.upstreamResumptions,
+    ingressHandshakes: after.ingressHandshakes - before.ingressHandshakes,
+    ingressResumptions: after.ingressResumptions - before.ingressResumptions,
+    reloadFailures: after.reloadFailures - before.reloadFailures,
+  }
+}
+
+/**
+ * Waits (up to BENCH_QUIET_WAIT seconds, default 15) until neither core is busy with something else:
+ * the machine is shared, and another workload's build would otherwise land in one peer's numbers.
+ */
+export async function waitForQuiet(): Promise<number> {
+  // A workload that never stops (a hung job elsewhere) would cost the full wait before every run:
+  // after two waits in a row that timed out, wait only briefly until the machine is seen quiet again.
+  const limit = loudInARow >= 2 ? 2 : Number(process.env.BENCH_QUIET_WAIT ?? 15)
+  const started = performance.now()
+  for (;;) {
+    const before = readCoreTimes()
+    await sleep(500)
+    const { busy } = coreUsage(before, readCoreTimes())
+    const quiet = busy[0]! < 10 && busy[1]! < 30
+    const waited = (performance.now() - started) / 1000
+    if (quiet || waited >= limit) {
+      loudInARow = quiet ? 0 : loudInARow + 1
+      return Math.max(0, waited - 0.5)
+    }
+  }
+}
+
+let loudInARow = 0
+
+export function median(values: readonly number[]): number {
+  const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b)
+  if (sorted.length === 0) return Number.NaN
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+/** Median of every metric, each on its own (the median run of one metric need not be another's). */
+export function medianSample(samples: readonly Sample[]): Sample {
+  const keys = new Set(samples.flatMap((s) => Object.keys(s)))
+  const out: Sample = {}
+  for (const key of keys) out[key] = median(samples.map((s) => s[key] ?? Number.NaN))
+  return out
+}
+
+/** Sum of a metric over all runs (errors are summed, not medianed: one bad run must show). */
+export function total(samples: readonly Sample[], key: string): number {
+  return samples.reduce((sum, s) => sum + (Number.isNaN(s[key] ?? Number.NaN) ? 0 : s[key]!), 0)
+}

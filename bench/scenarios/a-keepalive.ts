@@ -1,0 +1,32 @@
+/** (a) HTTPS keep-alive clients → proxy → mutual TLS upstream, small responses. */
+import { measureLoad } from '../measure.js'
+import { directPeer } from '../peers/direct.js'
+import { nginxPeer } from '../peers/nginx.js'
+import { httpProxy3Peer, undiciMinPeer } from '../peers/node-server.js'
+import { portcullisPeer } from '../peers/portcullis.js'
+import { KEEPALIVE_COLUMNS, rowsOf, subjectsOf, withPeers } from './common.js'
+import type { Scenario } from './types.js'
+
+export const keepAliveScenario: Scenario = {
+  id: 'a',
+  title: 'a. keep-alive HTTPS → mTLS upstream, 100-byte responses',
+  async run(env) {
+    const portcullis = portcullisPeer(env.config.profile ? { cpuProfileDir: env.profileDir } : {})
+    const peers = [directPeer, nginxPeer, httpProxy3Peer, undiciMinPeer, portcullis]
+    return withPeers(env, peers, { ingressMtls: false }, async (running) => {
+      const subjects = subjectsOf(running)
+      const samples = await measureLoad(env, subjects, { path: '/', connections: env.config.connections })
+      return {
+        id: 'a',
+        title: this.title,
+        columns: KEEPALIVE_COLUMNS,
+        rows: rowsOf(subjects, samples),
+        notes: [
+          `wrk -t1 -c${env.config.connections} -d${env.config.duration}s --latency on core ${env.loadCpus}, after ${env.config.warmup}s warm-up; proxies on core ${env.peerContext.proxyCpus}; upstream nginx on core ${env.loadCpus} with wrk.`,
+          'direct: wrk to the upstream TLS port (no client cert), so its "proxy CPU" is the upstream nginx and its "upstream conns" are wrk\'s own.',
+          'upstream conns opened/resumed: from the upstream nginx log (first request of each connection), summed over all runs; they should be 0 at steady state (pools warmed up).',
+        ],
+      }
+    })
+  },
+}

@@ -1,0 +1,113 @@
+/**
+ * (c) A new TLS connection per request, with a client certificate: handshakes/s of portcullis against
+ * a bare node:https server with requestCert (Node's ceiling) and nginx. The generator
+ * (bench/handshake-client.ts) runs as two processes on the load core; it cannot saturate the server
+ * (a client handshake costs about as much as a server one), so "per proxy core" = rate ÷ server CPU
+ * share is the capacity figure, as in perf-baseline.md.
+ */
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import type { HandshakeClientArgs, HandshakeClientResult } from '../handshake-client.js'
+import { median, waitForQuiet, type Sample } from '../measure.js'
+import { nginxPeer } from '../peers/nginx.js'
+import { nodeHttpsPeer } from '../peers/node-server.js'
+import { portcullisPeer } from '../peers/portcullis.js'
+import type { RunningPeer } from '../peers/types.js'
+import { scrapePortcullis } from '../portcullis-metrics.js'
+import { coreUsage, readCoreTimes, spawnPinned, treeCpuSeconds } from '../proc.js'
+import { row, withPeers } from './common.js'
+import type { Scenario, ScenarioEnv } from './types.js'
+
+const PROCESSES = 2
+const CONCURRENCY = Number(process.env.BENCH_HANDSHAKE_CONCURRENCY ?? 4)
+
+export const handshakeScenario: Scenario = {
+  id: 'c',
+  title: 'c. new TLS connection per request, with client certificate (full mTLS handshakes)',
+  async run(env) {
+    const peers = [nodeHttpsPeer, nginxPeer, portcullisPeer(env.config.profile ? { cpuProfileDir: env.profileDir } : {})]
+    return withPeers(env, peers, { ingressMtls: true }, async (running) => {
+      const samples = new Map<RunningPeer, Sample[]>(running.map((p) => [p, []]))
+      for (let rep = 1; rep <= env.config.repeats; rep++) {
+        for (const peer of running) {
+          const sample = await measureHandshakes(env, peer)
+          env.log(`  rep ${rep} ${peer.label}: ${Math.round(sample.hps!)} handshakes/s at ${Math.round(sample.proxyCpu!)} % CPU`)
+          samples.get(peer)!.push(sample)
+        }
+        const nginx = running.find((p) => p.kind === 'nginx')
+        for (const peer of running) {
+          const sample = samples.get(peer)![rep - 1]!
+          const base = nginx ? samples.get(nginx)![rep - 1]! : undefined
+          sample.ratio = base ? sample.perCore! / base.perCore! : Number.NaN
+        }
+      }
+      return {
+        id: 'c',
+        title: this.title,
+        columns: [
+          { key: 'hps', label: 'handshakes/s' },
+          { key: 'proxyCpu', label: 'server CPU %' },
+          { key: 'perCore', label: 'handshakes per server core-second' },
+          { key: 'p50', label: 'p50 ms', digits: 1 },
+          { key: 'p99', label: 'p99 ms', digits: 1 },
+          { key: 'errors', label: 'errors (all runs)', total: true },
+          { key: 'resumed', label: 'resumed (portcullis)', total: true },
+          { key: 'ratio', label: 'ratio vs nginx (per core)', digits: 2 },
+          { key: 'core0Other', label: 'core 0 other %' },
+        ],
+        rows: running.map((peer) => row(peer.label, samples.get(peer)!)),
+        notes: [
+          `${PROCESSES} generator processes × ${CONCURRENCY} connections on core ${env.loadCpus}, ECDSA P-256, TLS 1.3, no session resumption; each connection sends one request (Connection: close).`,
+          'node:https answers itself (3-byte body); nginx and portcullis proxy the request to the upstream over their warm keep-alive pool.',
+        ],
+      }
+    })
+  },
+}
+
+async function measureHandshakes(env: ScenarioEnv, peer: RunningPeer): Promise<Sample> {
+  await waitForQuiet()
+  const args: HandshakeClientArgs = {
+    port: Number(new URL(peer.origin).port),
+    servername: 'localhost',
+    ca: env.pki.ca,
+    cert: env.pki.client.cert,
+    key: env.pki.client.key,
+    concurrency: CONCURRENCY,
+    warmupSeconds: env.config.warmup,
+    durationSeconds: env.config.duration,
+  }
+  const script = fileURLToPath(new URL('../handshake-client.ts', import.meta.url))
+  const generators = Array.from({ length: PROCESSES }, (_, i) =>
+    spawnPinned(`handshake-client-${i}`, process.execPath, ['--import', 'tsx', script, JSON.stringify(args)], {
+      cpus: env.loadCpus,
+      cwd: env.config.repoDir,
+      pipeStdout: true,
+    }),
+  )
+  const lines = generators.map((g) => createInterface({ input: g.child.stdout! })[Symbol.asyncIterator]())
+  // The first line of each is "measuring": the warm-up is over.
+  await Promise.all(lines.map((it) => it.next()))
+  const before = readCoreTimes()
+  const cpuBefore = treeCpuSeconds(peer.pid!)
+  const countersBefore = peer.admin ? await scrapePortcullis(peer.admin) : undefined
+  const t0 = performance.now()
+  const results = await Promise.all(lines.map(async (it) => JSON.parse((await it.next()).value as string) as HandshakeClientResult))
+  const seconds = (performance.now() - t0) / 1000
+  const proxyCpu = (100 * (treeCpuSeconds(peer.pid!) - cpuBefore)) / seconds
+  const cores = coreUsage(before, readCoreTimes())
+  await Promise.all(generators.map((g) => g.exited))
+  const resumed = countersBefore && peer.admin ? (await scrapePortcullis(peer.admin)).ingressResumptions - countersBefore.ingressResumptions : Number.NaN
+  const ok = results.reduce((sum, r) => sum + r.ok, 0)
+  const hps = ok / args.durationSeconds
+  return {
+    hps,
+    proxyCpu,
+    perCore: hps / (proxyCpu / 100),
+    p50: median(results.map((r) => r.p50Ms)),
+    p99: Math.max(...results.map((r) => r.p99Ms)),
+    errors: results.reduce((sum, r) => sum + r.errors, 0),
+    resumed,
+    core0Other: Math.max(0, cores.busy[0]! - proxyCpu),
+  }
+}
