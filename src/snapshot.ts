@@ -79,10 +79,27 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
       return undefined
     }
   }
+  // Many routes name the same files: each is read and parsed once per build (errors included, so each
+  // route that names a bad file still gets its own issue at its own key path).
+  const outcomes = new Map<string, { value: unknown } | { error: unknown }>()
+  const once = <T>(key: string, read: () => T) => (): T => {
+    let outcome = outcomes.get(key)
+    if (!outcome) {
+      try {
+        outcome = { value: read() }
+      } catch (error) {
+        outcome = { error }
+      }
+      outcomes.set(key, outcome)
+    }
+    if ('error' in outcome) throw outcome.error
+    return outcome.value as T
+  }
+  const caBundle = (file: string) => once(`ca ${file}`, () => readCaBundle(file))
   // A problem with the key file is reported at `key`, one with the certificate at `cert`.
   const readKeyPair = (at: string, files: { cert: string; key: string }) => {
-    const cert = attempt(`${at}.cert`, () => readCertificates(files.cert))
-    const keyPem = cert && attempt(`${at}.key`, () => readPrivateKeyOf(cert, files.cert, files.key))
+    const cert = attempt(`${at}.cert`, once(`cert ${files.cert}`, () => readCertificates(files.cert)))
+    const keyPem = cert && attempt(`${at}.key`, once(`key ${files.cert} ${files.key}`, () => readPrivateKeyOf(cert, files.cert, files.key)))
     return cert && keyPem !== undefined ? { cert, keyPem } : undefined
   }
 
@@ -99,8 +116,8 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
     if (route.tls && route.tls !== 'passthrough') {
       const tls = route.tls
       const pair = readKeyPair(`${at}.tls`, tls)
-      const cas = tls.clientCAs ? attempt(`${at}.tls.clientCAs`, () => readCaBundle(tls.clientCAs!)) : undefined
-      const crl = tls.crl.map((file, i) => attempt(`${at}.tls.crl[${i}]`, () => readCrl(file)) ?? '')
+      const cas = tls.clientCAs ? attempt(`${at}.tls.clientCAs`, caBundle(tls.clientCAs)) : undefined
+      const crl = tls.crl.map((file, i) => attempt(`${at}.tls.crl[${i}]`, once(`crl ${file}`, () => readCrl(file))) ?? '')
       pair?.cert.certificates.slice(0, 1).forEach((c) => certificates.push({ route: route.name, role: 'server', certificate: c }))
       cas?.certificates.forEach((c) => certificates.push({ route: route.name, role: 'ca', certificate: c }))
       const spec = { ...(cas && { clientCAs: cas.pem }), crl, minVersion: tls.minVersion }
@@ -112,7 +129,7 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
     }
     if (route.tls !== 'passthrough') {
       const upstream = route.upstream
-      const ca = upstream.ca ? attempt(`${at}.upstream.ca`, () => readCaBundle(upstream.ca!)) : undefined
+      const ca = upstream.ca ? attempt(`${at}.upstream.ca`, caBundle(upstream.ca)) : undefined
       const client = upstream.cert ? readKeyPair(`${at}.upstream`, { cert: upstream.cert, key: upstream.key! }) : undefined
       ca?.certificates.forEach((c) => certificates.push({ route: route.name, role: 'ca', certificate: c }))
       client?.cert.certificates.slice(0, 1).forEach((c) => certificates.push({ route: route.name, role: 'client', certificate: c }))

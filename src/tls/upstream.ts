@@ -75,23 +75,34 @@ export function poolServerNameToken(identity: UpstreamIdentity): string {
 }
 
 export function createUpstreamPool(identity: UpstreamIdentity, options: UpstreamPoolOptions = {}): Pool {
-  const connect = buildConnector({
+  const connectorOptions = {
     timeout: identity.connectTimeout,
     ...(identity.ca !== undefined && { ca: identity.ca }),
     ...(identity.cert !== undefined && { cert: identity.cert, key: identity.key }),
     rejectUnauthorized: !identity.insecureSkipVerify,
-    minVersion: 'TLSv1.2',
-  })
+    minVersion: 'TLSv1.2' as const,
+  }
   const servername = identity.serverName || undefined
+  const tls = identity.origin.startsWith('https:')
+  // undici's own session cache holds sessions through WeakRefs, so a GC drops them and new upstream
+  // connections do full handshakes. The pool keeps its latest session and offers it on every connect.
+  let session: Buffer | undefined
   return new Pool(identity.origin, {
     // Keep idle upstream connections longer than undici's 4 s default: a handshake costs far more.
     keepAliveTimeout: 60_000,
     keepAliveMaxTimeout: 600_000,
     connect(connectOptions, callback) {
       const started = performance.now()
+      const connect = buildConnector({ ...connectorOptions, ...(session && { session }) })
       return connect({ ...connectOptions, servername }, (error, socket) => {
         const durationSeconds = (performance.now() - started) / 1000
-        const resumed = !error && identity.origin.startsWith('https:') && (socket as TLSSocket).isSessionReused()
+        const tlsSocket = tls && !error ? (socket as TLSSocket) : undefined
+        if (tlsSocket) {
+          // TLS 1.2 has its session now; TLS 1.3 tickets arrive after the handshake.
+          session = tlsSocket.getSession() ?? session
+          tlsSocket.on('session', (ticket: Buffer) => (session = ticket))
+        }
+        const resumed = tlsSocket?.isSessionReused() ?? false
         options.onConnect?.({ identity, durationSeconds, resumed, ...(error && { error }) })
         if (error) callback(error, null)
         else callback(null, socket!)

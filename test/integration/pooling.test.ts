@@ -69,4 +69,13 @@ routes:${route('alice', 'cliA')}${route('alice-too', 'cliA')}${route('carol', 'c
     replies.forEach((reply, i) => assert.equal(reply.clientCertCN, hosts[i] === 'alice.test' ? 'alice' : 'carol'))
     assert.ok(upstream.connections.includes('carol'))
   })
+
+  it('resumes the TLS session when it opens a new upstream connection', async () => {
+    await get('alice.test')
+    upstream.server.closeAllConnections()
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    assert.equal((await get('alice.test')).clientCertCN, 'alice')
+    const { values } = await gw.gateway.metrics.tlsSessionResumptions.get()
+    assert.ok(values.some((v) => v.labels.side === 'upstream' && v.value >= 1), JSON.stringify(values))
+  })
 })
