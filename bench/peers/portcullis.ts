@@ -19,6 +19,8 @@ export interface PortcullisVariant {
   /** Write a V8 CPU profile into this folder when the process exits. */
   readonly cpuProfileDir?: string
   readonly label?: string
+  /** Turn prom-client's recording into no-ops (bench/no-metrics.mjs): the cost of metrics. */
+  readonly withoutMetrics?: boolean
 }
 
 /** The path every scenario-e peer is loaded with; the route that serves it is `/bench`. */
@@ -69,7 +71,10 @@ export function portcullisPeer(variant: PortcullisVariant = {}): Peer {
       await mkdir(dir, { recursive: true })
       const configFile = join(dir, 'routes.yaml')
       await writeFile(configFile, routesYaml(ctx.pki, port, adminPort, ctx.upstream.mtls, options, variant))
-      const nodeArgs = variant.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${variant.cpuProfileDir}`] : []
+      const nodeArgs = [
+        ...(variant.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${variant.cpuProfileDir}`] : []),
+        ...(variant.withoutMetrics ? ['--import', new URL('../no-metrics.mjs', import.meta.url).href] : []),
+      ]
       const started = performance.now()
       const proc = spawnPinned('portcullis', process.execPath, [...nodeArgs, ctx.portcullisCli, '--config', configFile], {
         cpus: variant.cpus ?? ctx.proxyCpus,

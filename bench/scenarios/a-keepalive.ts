@@ -12,7 +12,8 @@ export const keepAliveScenario: Scenario = {
   title: 'a. keep-alive HTTPS → mTLS upstream, 100-byte responses',
   async run(env) {
     const portcullis = portcullisPeer(env.config.profile ? { cpuProfileDir: env.profileDir } : {})
-    const peers = [directPeer, nginxPeer, httpProxy3Peer, undiciMinPeer, portcullis]
+    const withoutMetrics = portcullisPeer({ withoutMetrics: true, label: 'portcullis without metrics (recording calls are no-ops)' })
+    const peers = [directPeer, nginxPeer, httpProxy3Peer, undiciMinPeer, portcullis, withoutMetrics]
     return withPeers(env, peers, { ingressMtls: false }, async (running) => {
       const subjects = subjectsOf(running)
       const samples = await measureLoad(env, subjects, { path: '/', connections: env.config.connections })
