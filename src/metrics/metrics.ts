@@ -21,7 +21,14 @@ export interface MetricsOptions {
 export function createMetrics(options: MetricsOptions = {}) {
   // Either text format: the admin app switches to OpenMetrics when the scraper asks for it.
   const registry = new Registry<RegistryContentType>()
-  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'portcullis_' })
+  if (options.defaultMetrics !== false) {
+    collectDefaultMetrics({ register: registry, prefix: 'portcullis_' })
+    // Gauges named *_total break Prometheus' naming rules (promtool check metrics fails on them), and
+    // each is only the sum of its per-type sibling (portcullis_nodejs_active_handles{type}, ...).
+    for (const name of ['active_handles_total', 'active_requests_total', 'active_resources_total']) {
+      registry.removeSingleMetric(`portcullis_nodejs_${name}`)
+    }
+  }
   const registers = [registry]
   const configReloads = new Counter({
     name: 'portcullis_config_reloads_total',

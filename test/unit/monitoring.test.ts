@@ -233,4 +233,12 @@ describe('Prometheus alerts deploy/prometheus/alerts.yaml', () => {
       assert.equal(run.status, 0, `promtool ${args.join(' ')} failed:\n${run.stdout}${run.stderr}`)
     })
   }
+
+  test('promtool check metrics accepts a scrape', { skip }, async () => {
+    const metrics = createMetrics()
+    metrics.requests.inc({ route: 'r', method: 'GET', code: '200' })
+    metrics.tlsHandshakeDuration.observe({ side: 'ingress', route: 'r', result: 'ok' }, 0.002)
+    const run = spawnSync('promtool', ['check', 'metrics'], { input: await metrics.registry.metrics(), encoding: 'utf8' })
+    assert.equal(run.status, 0, `promtool check metrics failed:\n${run.stdout}${run.stderr}`)
+  })
 })
