@@ -13,7 +13,7 @@ import { methodLabel, NO_ROUTE } from '../metrics/labels.js'
 import { createRequestRecorder, type Metrics } from '../metrics/metrics.js'
 import { normalizeHost } from '../routing/host.js'
 import type { Route, Snapshot } from '../snapshot.js'
-import { peerCertificateChain, type TlsPolicy } from '../tls/ingress.js'
+import { peerCertificateChain, peerLeafCertificate, type TlsPolicy } from '../tls/ingress.js'
 import { clientIdentityHeaders } from './client-identity.js'
 import { forwardRequest, sendStatus, type ForwardHooks } from './forward.js'
 import type { ForwardedFor } from './headers.js'
@@ -49,7 +49,7 @@ const identityCache = new WeakMap<TLSSocket, Partial<Record<ForwardClientCert, R
 function identityOf(socket: TLSSocket, mode: ForwardClientCert): Record<string, string> {
   let byMode = identityCache.get(socket)
   if (!byMode) identityCache.set(socket, (byMode = {}))
-  return (byMode[mode] ??= clientIdentityHeaders(mode, peerCertificateChain(socket)))
+  return (byMode[mode] ??= clientIdentityHeaders(mode, mode === 'xfcc' ? peerLeafCertificate(socket) : peerCertificateChain(socket)))
 }
 
 export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHandlers {

@@ -6,7 +6,7 @@
  * ticket keys, so a session never resumes across policies (nginx CVE-2025-23419), and a reload, which
  * builds new servers, never resumes a session verified against the old trust (Envoy CVE-2022-21654).
  */
-import { constants, createHash, type X509Certificate } from 'node:crypto'
+import { constants, createHash, X509Certificate } from 'node:crypto'
 import tls, { type SecureContext, type TLSSocket } from 'node:tls'
 import type { TlsVersion } from '../config/schema.js'
 import { handshakeReason, type HandshakeReason } from './reasons.js'
@@ -171,16 +171,23 @@ function clientCertificateProblem(socket: TLSSocket): HandshakeReason {
 }
 
 /**
- * The client certificate chain of a connection, leaf first, as node:crypto's X509Certificate objects.
- * getPeerX509Certificate() avoids the legacy getPeerCertificate(true) object, which converts every
- * certificate of the chain to JS on each call and cost a third of a handshake's CPU.
+ * The client certificate chain of a connection, leaf first (as the client sent it, trust anchor
+ * included when OpenSSL built it). The legacy getPeerCertificate(true) object is the only chain API
+ * that behaves the same on Node 20 and 24, and it converts every certificate to JS: call it only when
+ * the chain is needed (RFC 9440 Client-Cert-Chain), and once per connection.
  */
 export function peerCertificateChain(socket: TLSSocket): X509Certificate[] {
   const chain: X509Certificate[] = []
   const seen = new Set<string>()
-  for (let cert = socket.getPeerX509Certificate(); cert && !seen.has(cert.fingerprint256); cert = cert.issuerCertificate) {
+  for (let cert = socket.getPeerCertificate(true); cert?.raw && !seen.has(cert.fingerprint256); cert = cert.issuerCertificate) {
     seen.add(cert.fingerprint256)
-    chain.push(cert)
+    chain.push(new X509Certificate(cert.raw))
   }
   return chain
+}
+
+/** The client's own certificate: all that X-Forwarded-Client-Cert needs, without the chain's cost. */
+export function peerLeafCertificate(socket: TLSSocket): X509Certificate[] {
+  const leaf = socket.getPeerX509Certificate()
+  return leaf ? [leaf] : []
 }
