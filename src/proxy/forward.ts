@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Dispatcher } from 'undici'
 import type { Route } from '../snapshot.js'
 import { clientResponseHeaders, upstreamRequestHeaders, type ForwardedFor } from './headers.js'
+import { sendStatus } from './status.js'
 import { classifyUpstreamError, isClientAbort, type UpstreamFailure } from './upstream-errors.js'
 
 export interface ForwardHooks {
@@ -72,19 +73,4 @@ export function forwardRequest(
 function hasBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length']
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
-}
-
-const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request',
-  404: 'Not Found',
-  421: 'Misdirected Request',
-  502: 'Bad Gateway',
-  504: 'Gateway Timeout',
-}
-
-/** A short plain-text answer from the gateway itself; details go to the log, never to the client. */
-export function sendStatus(res: ServerResponse, status: number, detail?: string): void {
-  const body = `${status} ${STATUS_TEXT[status] ?? ''}${detail ? `: ${detail}` : ''}\n`
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) })
-  res.end(body)
 }

@@ -5,7 +5,6 @@
  * Caddy, so sending SNI of an open route and Host of an mTLS route never bypasses client auth.
  */
 import type { IncomingMessage } from 'node:http'
-import type { Duplex } from 'node:stream'
 import type { TLSSocket } from 'node:tls'
 import type { Logger } from 'pino'
 import type { ForwardClientCert } from '../config/schema.js'
@@ -15,7 +14,8 @@ import { normalizeHost } from '../routing/host.js'
 import type { Route, Snapshot } from '../snapshot.js'
 import { peerCertificateChain, peerLeafCertificate, type TlsPolicy } from '../tls/ingress.js'
 import { clientIdentityHeaders } from './client-identity.js'
-import { forwardRequest, sendStatus, type ForwardHooks } from './forward.js'
+import { forwardRequest, type ForwardHooks } from './forward.js'
+import { endWithStatus, sendStatus } from './status.js'
 import type { ForwardedFor } from './headers.js'
 import type { RequestHandlers } from './server.js'
 import { proxyUpgrade } from './upgrade.js'
@@ -81,7 +81,7 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHa
     upgrade(snapshot, policy, req, socket, head) {
       const selection = selectRoute(snapshot, policy, req)
       if ('status' in selection) {
-        rejectUpgrade(socket, selection.status)
+        endWithStatus(socket, selection.status)
         return
       }
       void proxyUpgrade(req, socket, head, selection.route, selection.forwarded, selection.identity).then((failure) => {
@@ -91,10 +91,6 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHa
       })
     },
   }
-}
-
-function rejectUpgrade(socket: Duplex, status: number): void {
-  socket.end(`HTTP/1.1 ${status} ${status === 404 ? 'Not Found' : status === 421 ? 'Misdirected Request' : 'Bad Request'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
 }
 
 /** Code and message only: never a stack or a certificate in the log. */

@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream'
 import type { Route } from '../snapshot.js'
 import { clientResponseHeaders, upstreamRequestHeaders, type ForwardedFor } from './headers.js'
 import { upstreamPath } from './forward.js'
+import { endWithStatus } from './status.js'
 import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.js'
 
 export async function proxyUpgrade(
@@ -45,7 +46,7 @@ export async function proxyUpgrade(
   } catch (error) {
     const failure = classifyUpstreamError(error)
     if (!client.destroyed) {
-      client.end(`HTTP/1.1 ${failure.status} ${failure.status === 504 ? 'Gateway Timeout' : 'Bad Gateway'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+      endWithStatus(client, failure.status)
     }
     return failure
   }

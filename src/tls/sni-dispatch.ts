@@ -5,6 +5,7 @@
  */
 import net from 'node:net'
 import type { IngressDecision, Route } from '../snapshot.js'
+import { endWithStatus } from '../proxy/status.js'
 import { parseClientHello } from './client-hello.js'
 
 const CLIENT_HELLO_TIMEOUT_MS = 10_000
@@ -33,7 +34,7 @@ export function dispatchBySni(socket: net.Socket, hooks: SniDispatchHooks): void
 
     if (hello.kind !== 'hello') {
       // nginx answers plain HTTP on its TLS port the same way.
-      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
+      endWithStatus(socket, 400)
       return
     }
     const decision = hooks.decide(hello.serverName)

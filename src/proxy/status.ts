@@ -1,0 +1,18 @@
+/**
+ * Answers from the gateway itself (no route, misdirected, upstream failed), with the standard reason
+ * phrases; details go to the log, never to the client.
+ */
+import { STATUS_CODES, type ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
+
+/** A short plain-text answer. */
+export function sendStatus(res: ServerResponse, status: number, detail?: string): void {
+  const body = `${status} ${STATUS_CODES[status] ?? ''}${detail ? `: ${detail}` : ''}\n`
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) })
+  res.end(body)
+}
+
+/** The same answer where there is no ServerResponse (before HTTP, or on an Upgrade), then close. */
+export function endWithStatus(socket: Duplex, status: number): void {
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+}
