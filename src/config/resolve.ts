@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { isIP } from 'node:net'
 import { dirname, resolve as resolvePath } from 'node:path'
+import { routeKey } from '../routing/table.js'
 import { parseDuration } from './duration.js'
 import { issueAt, type ConfigIssue } from './issues.js'
 import type { RawConfig, RawRoute, RawUpstream } from './schema.js'
@@ -181,7 +182,7 @@ function checkRouteSet(routes: RouteConfig[], raw: RawConfig, listen: Config['li
   const explicitNames = new Map<string, number>()
   for (const route of routes) {
     const at = `routes[${route.index}]`
-    const key = `${route.host} ${route.path}`
+    const key = routeKey(route)
     const twin = byKey.get(key)
     if (twin) report(`${at}.path`, `same host and path as routes[${twin.index}] (${route.host}${route.path})`)
     else byKey.set(key, route)

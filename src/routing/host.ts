@@ -49,6 +49,17 @@ export function wildcardMatches(pattern: string, host: string): boolean {
   return firstDot > 0 && host.length - firstDot === suffixLength && host.endsWith(pattern.slice(1))
 }
 
+/**
+ * The entry for `host` in a map keyed by exact hosts and `*.suffix` wildcards: the exact host first,
+ * else the wildcard one label up. An exact entry hides the wildcard, as with nginx server names.
+ */
+export function lookupHost<V>(byHost: ReadonlyMap<string, V>, host: string): V | undefined {
+  const exact = byHost.get(host)
+  if (exact !== undefined) return exact
+  const firstDot = host.indexOf('.')
+  return firstDot > 0 ? byHost.get(`*${host.slice(firstDot)}`) : undefined
+}
+
 /** `[v6]` or `[v6]:port` → the lower-case address. No zone id (`%eth0`) and no IPvFuture. */
 function normalizeIpLiteral(raw: string): string | undefined {
   const close = raw.indexOf(']')

@@ -3,7 +3,7 @@
  * longest path prefix within it, as nginx server blocks and Envoy virtual hosts do. Pure and immutable;
  * a reload compiles a new one.
  */
-import { isWildcardHost } from './host.js'
+import { lookupHost } from './host.js'
 
 export interface RoutableRoute {
   /** Lower-case exact host (`a.example.com`) or one-label wildcard (`*.example.com`). */
@@ -34,36 +34,25 @@ interface HostEntry<R> {
 }
 
 export function compileRouteTable<R extends RoutableRoute>(routes: readonly R[]): RouteTable<R> {
-  const exact = new Map<string, R[]>()
-  // Keyed by the suffix with its dot (`.example.com`), so a lookup strips the host's first label.
-  const wildcard = new Map<string, R[]>()
+  // Keyed by the host as written, exact or `*.suffix`.
+  const byHost = new Map<string, R[]>()
   for (const route of routes) {
     const host = route.host.toLowerCase()
-    const [map, key] = isWildcardHost(host) ? [wildcard, host.slice(1)] : [exact, host]
-    const entry = map.get(key)
-    if (entry) entry.push(route)
-    else map.set(key, [route])
+    const list = byHost.get(host)
+    if (list) list.push(route)
+    else byHost.set(host, [route])
   }
-  const compile = (map: Map<string, R[]>) =>
-    new Map(
-      [...map].map(([key, list]): [string, HostEntry<R>] => {
-        // Longest prefix first. The sort is stable: equal lengths keep config order.
-        const sorted = Object.freeze([...list].sort((a, b) => b.path.length - a.path.length))
-        const byPath = new Map<string, R>()
-        for (const route of sorted) if (!byPath.has(route.path)) byPath.set(route.path, route)
-        return [key, { routes: sorted, byPath }]
-      }),
-    )
-  const exactEntries = compile(exact)
-  const wildcardEntries = compile(wildcard)
-
-  const entryForHost = (host: string): HostEntry<R> | undefined => {
-    // An exact host that exists hides the wildcard even when none of its paths match (no fallback).
-    const entry = exactEntries.get(host)
-    if (entry) return entry
-    const firstDot = host.indexOf('.')
-    return firstDot > 0 ? wildcardEntries.get(host.slice(firstDot)) : undefined
-  }
+  const entries = new Map(
+    [...byHost].map(([host, list]): [string, HostEntry<R>] => {
+      // Longest prefix first. The sort is stable: equal lengths keep config order.
+      const sorted = Object.freeze([...list].sort((a, b) => b.path.length - a.path.length))
+      const byPath = new Map<string, R>()
+      for (const route of sorted) if (!byPath.has(route.path)) byPath.set(route.path, route)
+      return [host, { routes: sorted, byPath }]
+    }),
+  )
+  // An exact host that exists hides the wildcard even when none of its paths match (no fallback).
+  const entryForHost = (host: string) => lookupHost(entries, host)
 
   return {
     routesForHost: (host) => entryForHost(host)?.routes,

@@ -9,6 +9,7 @@
 import { constants, createHash, X509Certificate } from 'node:crypto'
 import tls, { type SecureContext, type TLSSocket } from 'node:tls'
 import type { TlsVersion } from '../config/schema.js'
+import { lookupHost } from '../routing/host.js'
 import { handshakeReason, type HandshakeReason } from './reasons.js'
 
 /** Mozilla "intermediate": AEAD suites with forward secrecy only. TLS 1.3 suites must be named too. */
@@ -153,11 +154,7 @@ export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks): Tls
 }
 
 function findContext(contexts: ReadonlyMap<string, SecureContext>, serverName: string): SecureContext | undefined {
-  const name = serverName.toLowerCase().replace(/\.$/, '')
-  const exact = contexts.get(name)
-  if (exact) return exact
-  const dot = name.indexOf('.')
-  return dot > 0 ? contexts.get(`*${name.slice(dot)}`) : undefined
+  return lookupHost(contexts, serverName.toLowerCase().replace(/\.$/, ''))
 }
 
 /** 'none' when the client presented a certificate that verified against the policy's CAs. */
