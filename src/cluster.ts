@@ -72,21 +72,21 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
     })
 
   for (let i = 0; i < count; i++) fork()
-  const admin = config.listen.admin
-    ? http.createServer(
-        createAdminApp({
-          metrics: clusterSource(aggregator),
-          isReady: () => !stopping && ready.size === count,
-          reload: reloadAll,
-        }),
-      )
-    : undefined
-  if (admin && config.listen.admin) {
-    admin.listen(config.listen.admin.port, config.listen.admin.host)
+  const adminAddress = config.listen.admin
+  let admin: http.Server | undefined
+  if (adminAddress) {
+    admin = http.createServer(
+      createAdminApp({
+        metrics: clusterSource(aggregator),
+        isReady: () => !stopping && ready.size === count,
+        reload: reloadAll,
+      }),
+    )
+    admin.listen(adminAddress.port, adminAddress.host)
     await once(admin, 'listening')
   }
   process.on('SIGHUP', () => void reloadAll())
-  logger.info({ workers: count, admin: config.listen.admin }, 'portcullis primary started')
+  logger.info({ workers: count, admin: adminAddress }, 'portcullis primary started')
 
   const outcome = await Promise.race([stopSignal.then(() => 0), startFailure])
   stopping = true

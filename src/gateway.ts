@@ -67,10 +67,6 @@ export class Gateway {
     this.requests = createRequestServer(() => this.current!, createProxyHandlers(this.logger, this.metrics))
   }
 
-  get snapshot(): Snapshot | undefined {
-    return this.current
-  }
-
   /** Loads the config (throws ConfigError on a bad one), then binds every listener. */
   async start(): Promise<void> {
     const config = await loadConfig(this.configFile)

@@ -54,7 +54,6 @@ export interface Snapshot {
   readonly config: Config
   readonly table: RouteTable<Route>
   readonly routes: readonly Route[]
-  readonly policies: readonly TlsPolicy[]
   readonly upstreams: ReadonlyMap<string, Upstream>
   readonly certificates: readonly LoadedCertificate[]
   /** Which policy (or passthrough) a ClientHello with this SNI goes to. */
@@ -184,7 +183,6 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
     config,
     table,
     routes,
-    policies: [...policies.values()],
     upstreams,
     certificates,
     ingressFor(serverName) {

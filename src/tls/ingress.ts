@@ -62,7 +62,6 @@ export interface TlsPolicyHooks {
 export interface TlsPolicy {
   readonly id: string
   readonly requiresClientCert: boolean
-  readonly server: tls.Server
   /**
    * Hands an accepted TCP socket (ClientHello bytes unshifted back) to this policy's handshake, with
    * the SNI the ClientHello carried (OpenSSL reports none for a handshake that fails early).
@@ -119,7 +118,6 @@ export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks): Tls
   const policy: TlsPolicy = {
     id: policyId(spec),
     requiresClientCert,
-    server,
     accept(socket, serverName) {
       accepted.set(socket, { at: performance.now(), serverName })
       server.emit('connection', socket)
