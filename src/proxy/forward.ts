@@ -1,14 +1,16 @@
 /**
- * Forwards one request to its route's upstream pool and streams the response back. Bodies are streamed
- * both ways with backpressure (undici's `stream` writes into the client's response), never buffered.
+ * Forwards one request to its route's upstream pool and streams the response back. The exchange is an
+ * undici dispatch handler: the upstream's head becomes the client's head, each body chunk is written
+ * through with backpressure (a full client socket pauses the upstream read), and nothing is buffered.
+ * This is undici's lowest-level API: `pool.stream()` adds a Writable pipeline, an async resource and
+ * stream-finished tracking around the same calls, which cost a fifth of the proxy's time per request.
  */
-import { EventEmitter } from 'node:events'
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import type { Dispatcher } from 'undici'
 import type { Route } from '../snapshot.js'
 import { clientResponseHeaders, upstreamRequestHeaders, type ForwardedFor } from './headers.js'
 import { sendStatus } from './status.js'
-import { classifyUpstreamError, isClientAbort, type UpstreamFailure } from './upstream-errors.js'
+import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.js'
 
 export interface ForwardHooks {
   /** The upstream failed before or while answering; `headersSent` tells whether the client got a status. */
@@ -31,15 +33,8 @@ export function forwardRequest(
   const upstream = route.upstream!
   // A pool may be shared by routes with the same identity; the path prefix and timeouts are the route's.
   const { timeouts } = route.config.upstream
-  // The client went away: stop the upstream request too, so it frees its connection. undici takes an
-  // EventEmitter as the signal; it costs a fraction of an AbortController on every request.
-  const clientGone = new EventEmitter()
-  res.once('close', () => {
-    if (!res.writableFinished) clientGone.emit('abort')
-  })
-
   // `servername` is a real undici dispatch option that its types omit.
-  const options: Dispatcher.RequestOptions & { servername: string } = {
+  const options: Dispatcher.DispatchOptions & { servername: string } = {
     path: upstreamPath(route, req.url!),
     method: req.method as Dispatcher.HttpMethod,
     headers: upstreamRequestHeaders(req, forwarded, identity) as Record<string, string | string[]>,
@@ -48,26 +43,53 @@ export function forwardRequest(
     headersTimeout: timeouts.response,
     // Between body chunks; an upstream that stalls mid-response must not hold the client forever.
     bodyTimeout: timeouts.response,
-    signal: clientGone,
   }
-  upstream.pool.stream(
-    options,
-    ({ statusCode, headers }) => {
-      res.writeHead(statusCode, clientResponseHeaders(headers))
-      return res
-    },
-    (error) => {
-      if (!error || isClientAbort(error)) return
-      const failure = classifyUpstreamError(error)
-      hooks.onUpstreamError(route, failure, error, res.headersSent)
-      if (res.headersSent) {
-        // Mid-response: the only honest signal left is to cut the client's response short.
-        res.destroy()
-      } else {
-        sendStatus(res, failure.status)
-      }
-    },
-  )
+  upstream.pool.dispatch(options, new Exchange(res, route, hooks))
+}
+
+class Exchange implements Dispatcher.DispatchHandler {
+  private clientGone = false
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly route: Route,
+    private readonly hooks: ForwardHooks,
+  ) {}
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    // The client went away: stop the upstream request too, so it frees its connection.
+    this.res.on('close', () => {
+      if (this.res.writableFinished) return
+      this.clientGone = true
+      controller.abort(new Error('client closed the connection'))
+    })
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    this.res.writeHead(statusCode, clientResponseHeaders(headers))
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.res.write(chunk)) return
+    controller.pause()
+    this.res.once('drain', () => controller.resume())
+  }
+
+  onResponseEnd(): void {
+    this.res.end()
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    if (this.clientGone) return
+    const failure = classifyUpstreamError(error)
+    this.hooks.onUpstreamError(this.route, failure, error, this.res.headersSent)
+    if (this.res.headersSent) {
+      // Mid-response: the only honest signal left is to cut the client's response short.
+      this.res.destroy()
+    } else {
+      sendStatus(this.res, failure.status)
+    }
+  }
 }
 
 function hasBody(req: IncomingMessage): boolean {

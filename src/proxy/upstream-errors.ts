@@ -13,9 +13,3 @@ export function classifyUpstreamError(error: unknown): UpstreamFailure {
   const reason = handshakeReason(error)
   return { status: reason === 'timeout' ? 504 : 502, reason }
 }
-
-/** True when the client went away: nothing is owed to it and nothing went wrong upstream. */
-export function isClientAbort(error: unknown): boolean {
-  const e = error as { name?: string; code?: string } | null
-  return e?.name === 'AbortError' || e?.code === 'UND_ERR_ABORTED'
-}
