@@ -1,6 +1,6 @@
 /**
- * nginx in two roles: the upstream every peer proxies to (mutual TLS required, fixed small body and a
- * 10 MB file), and the reference peer (TLS in, mutual TLS out over a keep-alive upstream pool). Each
+ * nginx in two roles: the upstream every peer proxies to (mutual TLS required, fixed small body and
+ * 10 and 100 MiB files), and the reference peer (TLS in, mutual TLS out over a keep-alive upstream pool). Each
  * instance gets its own prefix folder with config, logs and temp paths; it runs in the foreground
  * (`daemon off`) so that the pid we spawn is the master.
  */
@@ -11,8 +11,11 @@ import { run, spawnPinned, stopProcess, waitForPort, type Spawned } from './proc
 
 /** The fixed small response body (100 bytes, like the baseline). */
 export const SMALL_BODY = 'x'.repeat(99) + '\n'
-export const LARGE_PATH = '/10m'
-export const LARGE_BYTES = 10 * 1024 * 1024
+/** Large static files (scenario d): two sizes, so that a proxy's memory can be seen not to follow them. */
+export const LARGE_FILES = [
+  { path: '/large/10m', mib: 10 },
+  { path: '/large/100m', mib: 100 },
+] as const
 
 export interface UpstreamPorts {
   /** TLS with `ssl_verify_client on`: what every proxy connects to. */
@@ -66,7 +69,7 @@ function commonHttp(dir: string): string {
 
 export function upstreamConfig(dir: string, pki: BenchPki, ports: UpstreamPorts): string {
   const locations = `    location / { return 200 "${SMALL_BODY.trimEnd()}\\n"; }
-    location = ${LARGE_PATH} { root ${dir}/www; }`
+    location /large/ { root ${dir}/www; }`
   return `${commonMain(dir)}
 http {
 ${commonHttp(dir)}  sendfile on;
@@ -171,8 +174,8 @@ export async function startNginx(options: {
   }
 }
 
-/** The 10 MB file the upstream serves at LARGE_PATH. */
-export async function writeLargeFile(dir: string): Promise<void> {
-  await mkdir(join(dir, 'www'), { recursive: true })
-  await writeFile(join(dir, 'www', LARGE_PATH.slice(1)), Buffer.alloc(LARGE_BYTES, 'a'))
+/** The files of LARGE_FILES, under the upstream's document root. */
+export async function writeLargeFiles(dir: string): Promise<void> {
+  await mkdir(join(dir, 'www', 'large'), { recursive: true })
+  for (const file of LARGE_FILES) await writeFile(join(dir, 'www', file.path), Buffer.alloc(file.mib * 1024 * 1024, 'a'))
 }

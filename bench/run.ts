@@ -11,7 +11,7 @@ import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { loadBenchConfig, type ScenarioId } from './config.js'
 import { ensureTools, toolVersions } from './deps.js'
-import { startNginx, upstreamConfig, writeLargeFile, type UpstreamPorts } from './nginx.js'
+import { startNginx, upstreamConfig, writeLargeFiles, type UpstreamPorts } from './nginx.js'
 import type { PeerContext } from './peers/types.js'
 import { writeBenchPki } from './pki.js'
 import { buildPortcullis } from './portcullis-build.js'
@@ -67,7 +67,7 @@ async function main(): Promise<number> {
   const wrk = await Wrk.create(tools.wrk, tools.cc, config.workDir)
 
   const upstreamDir = join(config.workDir, 'upstream')
-  await writeLargeFile(upstreamDir)
+  await writeLargeFiles(upstreamDir)
   const upstream = await startNginx({
     name: 'upstream nginx',
     nginx: tools.nginx,
