@@ -47,22 +47,29 @@ export function forwardRequest(
   upstream.pool.dispatch(options, new Exchange(res, route, hooks))
 }
 
+const CLIENT_GONE = new Error('client closed the connection')
+
 class Exchange implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | undefined
   private clientGone = false
 
   constructor(
     private readonly res: ServerResponse,
     private readonly route: Route,
     private readonly hooks: ForwardHooks,
-  ) {}
+  ) {
+    // The client went away: stop the upstream request too, so it frees its connection. A request
+    // still queued for a connection is stopped as soon as undici starts it.
+    res.on('close', () => {
+      if (res.writableFinished) return
+      this.clientGone = true
+      this.controller?.abort(CLIENT_GONE)
+    })
+  }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
-    // The client went away: stop the upstream request too, so it frees its connection.
-    this.res.on('close', () => {
-      if (this.res.writableFinished) return
-      this.clientGone = true
-      controller.abort(new Error('client closed the connection'))
-    })
+    this.controller = controller
+    if (this.clientGone) controller.abort(CLIENT_GONE)
   }
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
