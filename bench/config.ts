@@ -22,7 +22,7 @@ export interface BenchConfig {
   readonly connections: number
   /** POST /reload per second in scenario f (BENCH_RELOAD_HZ, default 5). */
   readonly reloadHz: number
-  /** Write V8 CPU profiles of portcullis in scenarios a, b, c and e (BENCH_PROFILE=1). */
+  /** Write V8 CPU profiles of portcullis in scenarios a, b, c, d and e (BENCH_PROFILE=1). */
   readonly profile: boolean
   /** Install missing nginx/wrk/gcc with apt-get when running as root (BENCH_INSTALL=0 to refuse). */
   readonly install: boolean

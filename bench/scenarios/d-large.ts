@@ -18,7 +18,8 @@ export const largeScenario: Scenario = {
   id: 'd',
   title: 'd. 10 and 100 MiB streamed responses: throughput and peak RSS of the proxy',
   async run(env) {
-    const peers = [directPeer, nginxPeer, httpProxy3Peer, undiciMinPeer, portcullisPeer()]
+    const portcullis = portcullisPeer(env.config.profile ? { cpuProfileDir: env.profileDir } : {})
+    const peers = [directPeer, nginxPeer, httpProxy3Peer, undiciMinPeer, portcullis]
     const rows: Row[] = []
     for (const file of LARGE_FILES) {
       // Fresh processes for each size: VmHWM is then the peak of this size alone (start-up included).
