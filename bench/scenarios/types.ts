@@ -7,7 +7,7 @@ import type { BenchPki } from '../pki.js'
 export interface ScenarioEnv extends MeasureEnv {
   readonly peerContext: PeerContext
   readonly pki: BenchPki
-  /** Where this scenario's CPU profiles go (BENCH_PROFILE=1: portcullis in a, b, c, d (10 MiB) and e (1000 paths)). */
+  /** Where this scenario's CPU profiles go (BENCH_PROFILE=1: portcullis in a, b, c, d (the last size) and e (1000 paths)). */
   readonly profileDir: string
   /** Whether BENCH_PEERS lets this peer family run (nginx always runs: it is the ratio base). */
   wants(kind: string): boolean
