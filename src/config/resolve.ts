@@ -6,13 +6,13 @@ import { existsSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { isIP } from 'node:net'
 import { dirname, resolve as resolvePath } from 'node:path'
+import { isRouteHost } from '../routing/host.js'
 import { routeKey } from '../routing/table.js'
 import { parseDuration } from './duration.js'
 import { issueAt, type ConfigIssue } from './issues.js'
 import type { RawConfig, RawRoute, RawUpstream } from './schema.js'
 import type { Config, ListenAddress, Position, RouteConfig, RouteTlsConfig, UpstreamConfig } from './types.js'
 
-const HOST_PATTERN = /^(\*\.)?[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$/
 const DEFAULT_CONNECT_TIMEOUT = '5s'
 const DEFAULT_RESPONSE_TIMEOUT = '30s'
 const DEFAULT_SHUTDOWN_GRACE = '25s'
@@ -87,7 +87,7 @@ function resolveRoute(
 ): RouteConfig {
   const at = `routes[${index}]`
   const host = raw.host.toLowerCase()
-  if (!HOST_PATTERN.test(host)) report(`${at}.host`, `'${raw.host}' is not a host name or a *.wildcard`)
+  if (!isRouteHost(host)) report(`${at}.host`, `'${raw.host}' is not a host name or a *.wildcard`)
 
   let tls: RouteConfig['tls']
   if (raw.tls === 'passthrough') {

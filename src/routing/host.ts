@@ -38,20 +38,17 @@ export function isWildcardHost(pattern: string): boolean {
 }
 
 /**
- * Whether `host` is the wildcard's suffix plus exactly one label, as for certificate wildcards, Caddy and
- * Traefik: `*.example.com` matches `a.example.com`, neither `example.com` nor `a.b.example.com`.
- * Both arguments are lower-case (`host` from normalizeHost).
+ * What a route's `host` may be: a name exactly as normalizeHost returns it (lower case, no port, no
+ * trailing dot), so that some Host header can reach it, or a one-label wildcard.
  */
-export function wildcardMatches(pattern: string, host: string): boolean {
-  if (!isWildcardHost(pattern)) return false
-  const suffixLength = pattern.length - 1 // `.example.com`
-  const firstDot = host.indexOf('.')
-  return firstDot > 0 && host.length - firstDot === suffixLength && host.endsWith(pattern.slice(1))
+export function isRouteHost(host: string): boolean {
+  return isWildcardHost(host) || normalizeHost(host) === host
 }
 
 /**
  * The entry for `host` in a map keyed by exact hosts and `*.suffix` wildcards: the exact host first,
- * else the wildcard one label up. An exact entry hides the wildcard, as with nginx server names.
+ * else the wildcard one label up (exactly one label, as for certificate wildcards, Caddy and Traefik).
+ * An exact entry hides the wildcard, as with nginx server names.
  */
 export function lookupHost<V>(byHost: ReadonlyMap<string, V>, host: string): V | undefined {
   const exact = byHost.get(host)

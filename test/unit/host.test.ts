@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { isWildcardHost, normalizeHost, wildcardMatches } from '../../src/routing/host.js'
+import { isRouteHost, isWildcardHost, lookupHost, normalizeHost } from '../../src/routing/host.js'
 
 const label63 = 'a'.repeat(63)
 // 4 labels of 63 plus 3 dots = 255; trimmed to exactly 253 and 254.
@@ -121,7 +121,7 @@ describe('isWildcardHost', () => {
   }
 })
 
-// [pattern, normalised host, matches]: exactly one extra label, as for certificate wildcards
+// [wildcard, normalised host, matches]: exactly one extra label, as for certificate wildcards
 const WILDCARD_MATCHES: ReadonlyArray<readonly [string, string, boolean]> = [
   ['*.example.com', 'a.example.com', true],
   ['*.example.com', 'a-b_c.example.com', true],
@@ -132,14 +132,46 @@ const WILDCARD_MATCHES: ReadonlyArray<readonly [string, string, boolean]> = [
   ['*.example.com', 'a.notexample.com', false],
   ['*.example.com', 'a.example.com.evil', false],
   ['*.example.com', 'a.example.co', false],
-  ['example.com', 'example.com', false],
   ['*.com', 'example.com', true],
 ]
 
-describe('wildcardMatches', () => {
+describe('lookupHost with a wildcard entry', () => {
   for (const [pattern, host, expected] of WILDCARD_MATCHES) {
     test(`${pattern} ${expected ? 'matches' : 'does not match'} ${host}`, () => {
-      assert.equal(wildcardMatches(pattern, host), expected)
+      assert.equal(lookupHost(new Map([[pattern, 'route']]), host) === 'route', expected)
+    })
+  }
+  test('an exact entry hides the wildcard', () => {
+    const byHost = new Map([
+      ['*.example.com', 'wildcard'],
+      ['a.example.com', 'exact'],
+    ])
+    assert.equal(lookupHost(byHost, 'a.example.com'), 'exact')
+    assert.equal(lookupHost(byHost, 'b.example.com'), 'wildcard')
+  })
+})
+
+// What routes.yaml accepts as `host`: exactly what normalizeHost can produce, or a wildcard.
+const ROUTE_HOSTS: ReadonlyArray<readonly [string, boolean]> = [
+  ['example.com', true],
+  ['*.example.com', true],
+  ['a-.example.com', true],
+  ['127.0.0.1', true],
+  ['Example.com', false],
+  ['example.com.', false],
+  ['example.com:443', false],
+  ['*.*.example.com', false],
+  ['a.*.example.com', false],
+  ['open example', false],
+  ['[::1]', false],
+  [`${'a'.repeat(64)}.test`, false],
+  [`${'a.'.repeat(127)}aa`, false],
+]
+
+describe('isRouteHost', () => {
+  for (const [host, expected] of ROUTE_HOSTS) {
+    test(`${host.length > 40 ? `${host.slice(0, 20)}… (${host.length} chars)` : host} → ${expected}`, () => {
+      assert.equal(isRouteHost(host), expected)
     })
   }
 })
