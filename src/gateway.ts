@@ -18,7 +18,7 @@ import { createMetrics, type Metrics } from './metrics/metrics.js'
 import { registrySource } from './metrics/render.js'
 import { createProxyHandlers } from './proxy/handler.js'
 import { createRequestServer, type RequestServer } from './proxy/server.js'
-import { fingerprint, referencedFiles } from './reload/files.js'
+import { fingerprint, referencedFiles, sameFiles } from './reload/files.js'
 import { watchFolders, type FolderWatcher } from './reload/watch.js'
 import { subjectRfc2253 } from './tls/subject.js'
 import { handshakeReason } from './tls/reasons.js'
@@ -74,7 +74,8 @@ export class Gateway {
     this.metrics.configReloads.inc({ result: 'success' })
     await this.bind(config)
     const files = referencedFiles(config)
-    this.lastFingerprint = fingerprint(files)
+    // No fingerprint yet: one taken now could include a change made after the files were loaded, and
+    // hide it from the watcher. The first watcher event reloads.
     if (this.watch) this.watcher = watchFolders(files, () => void this.reload({ onlyIfChanged: true }))
     this.logger.info({ listeners: this.addresses(), routes: config.routes.length }, 'portcullis is serving')
   }
@@ -98,7 +99,10 @@ export class Gateway {
         this.install(buildSnapshot(config, this.snapshotOptions(previous)))
         if (previous) void retireSnapshot(previous, this.current)
         const nextFiles = referencedFiles(config)
-        this.lastFingerprint = fingerprint(nextFiles)
+        // The fingerprint taken before loading: a file that changed while it was loaded then still
+        // differs at the next watcher event, which reloads again instead of missing the change. A new
+        // set of files has no such fingerprint; the next event reloads.
+        this.lastFingerprint = sameFiles(files, nextFiles) ? before : ''
         this.watcher?.update(nextFiles)
         this.metrics.configReloads.inc({ result: 'success' })
         this.logger.info({ routes: config.routes.length }, 'config reloaded')

@@ -17,6 +17,10 @@ export function referencedFiles(config: Config): string[] {
   return [...files]
 }
 
+export function sameFiles(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((file, i) => file === b[i])
+}
+
 export function fingerprint(files: readonly string[]): string {
   const hash = createHash('sha256')
   for (const file of files) {
