@@ -67,6 +67,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     })
   }
 
+  // undici tells this handler API from its legacy one by the presence of onRequestStart.
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller
     if (this.clientGone) controller.abort(CLIENT_GONE)
