@@ -22,6 +22,12 @@ const HOP_BY_HOP = new Set([
 /** Client identity headers only the gateway may set (OpenShift CVE-2026-46579; Envoy's SANITIZE). */
 export const CLIENT_IDENTITY_HEADERS = ['x-forwarded-client-cert', 'client-cert', 'client-cert-chain'] as const
 
+/**
+ * Request headers that never go upstream: the client identity headers, and Expect, which the gateway
+ * answers itself (Node's server sends 100 Continue, as Envoy does by default) and undici refuses.
+ */
+const REQUEST_ONLY_DROPPED = [...CLIENT_IDENTITY_HEADERS, 'expect']
+
 /** Never removable by a Connection nomination: routing and framing depend on them. */
 const PROTECTED = new Set(['host', 'content-length'])
 
@@ -62,7 +68,7 @@ export function upstreamRequestHeaders(
   forwarded: ForwardedFor,
   identity: Readonly<Record<string, string>>,
 ): OutgoingHttpHeaders {
-  const headers = withoutHopByHop(req.headers, CLIENT_IDENTITY_HEADERS)
+  const headers = withoutHopByHop(req.headers, REQUEST_ONLY_DROPPED)
   for (const name in identity) headers[name] = identity[name]
   const client = req.socket.remoteAddress ?? ''
   const prior = req.headers['x-forwarded-for']
