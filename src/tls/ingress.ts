@@ -111,7 +111,8 @@ export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks): Tls
     // Verification happens below, so that every refusal is classified and logged; Node's own
     // rejectUnauthorized destroys the socket without telling anyone why.
     rejectUnauthorized: false,
-    ALPNProtocols: ['http/1.1'],
+    // HTTP/1.0 too, as nginx selects it: otherwise a client offering only http/1.0 gets a fatal alert.
+    ALPNProtocols: ['http/1.1', 'http/1.0'],
     handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
   })
 

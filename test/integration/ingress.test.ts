@@ -137,6 +137,17 @@ routes:
     }
   })
 
+  it('serves HTTP/1.0 clients that offer only http/1.0 in ALPN (curl --http1.0), as nginx does', async () => {
+    const socket = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername: 'open.test', ca: pki.caS.cert, ALPNProtocols: ['http/1.0'] })
+    await new Promise((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject))
+    assert.equal(socket.alpnProtocol, 'http/1.0')
+    socket.write('GET /old HTTP/1.0\r\nHost: open.test\r\n\r\n')
+    let response = ''
+    for await (const chunk of socket) response += String(chunk)
+    assert.match(response, /^HTTP\/1\.1 200/)
+    assert.match(response, /"url": "\/old"/)
+  })
+
   it('carries a passthrough route end to end: the client sees the upstream certificate', async () => {
     const socket = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername: 'pass.test', ca: pki.caS.cert, checkServerIdentity: () => undefined })
     await new Promise((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject))
