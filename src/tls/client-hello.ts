@@ -1,5 +1,5 @@
 /**
- * Reads SNI and ALPN from the first bytes of a TLS connection (RFC 8446 4.1.2, RFC 6066 3, RFC 7301 3.1),
+ * Reads SNI from the first bytes of a TLS connection (RFC 8446 4.1.2, RFC 6066 3),
  * so a plain net server can choose the tls.Server that terminates the connection before any TLS is done.
  * Pure: the caller buffers and calls again on 'incomplete'. A hello whose SNI could be read two ways
  * (duplicate extensions, several host names, a NUL in the name) is refused, as OpenSSL refuses it, so the
@@ -10,7 +10,7 @@ export type ClientHelloResult =
   | { readonly kind: 'incomplete' }
   | { readonly kind: 'not-tls' }
   | { readonly kind: 'invalid'; readonly reason: string }
-  | { readonly kind: 'hello'; readonly serverName: string | undefined; readonly alpn: string[] }
+  | { readonly kind: 'hello'; readonly serverName: string | undefined }
 
 const RECORD_HEADER = 5
 const MAX_RECORD = 16 * 1024 // RFC 8446 5.1: a plaintext fragment is at most 2^14 bytes
@@ -20,7 +20,6 @@ export const MAX_CLIENT_HELLO_BYTES = MAX_RECORD + RECORD_HEADER
 const CONTENT_HANDSHAKE = 22
 const HANDSHAKE_CLIENT_HELLO = 1
 const EXT_SERVER_NAME = 0
-const EXT_ALPN = 16
 const NAME_TYPE_HOST_NAME = 0
 
 export function parseClientHello(data: Buffer): ClientHelloResult {
@@ -104,12 +103,11 @@ function readClientHello(message: Cursor): ClientHelloResult {
   if (suites === 0 || suites % 2 !== 0) throw new Malformed('bad cipher_suites length')
   if (message.block(1).remaining === 0) throw new Malformed('no compression methods')
   // An SSLv3-style hello may end here, without extensions.
-  if (message.remaining === 0) return { kind: 'hello', serverName: undefined, alpn: [] }
+  if (message.remaining === 0) return { kind: 'hello', serverName: undefined }
   const extensions = message.block(2)
   message.end('bytes after the extensions')
 
   let serverName: string | undefined
-  let alpn: string[] = []
   const seen = new Set<number>()
   while (extensions.remaining > 0) {
     const type = extensions.u16()
@@ -118,9 +116,8 @@ function readClientHello(message: Cursor): ClientHelloResult {
     if (seen.has(type)) throw new Malformed(`extension ${type} appears twice`)
     seen.add(type)
     if (type === EXT_SERVER_NAME) serverName = readServerName(body)
-    else if (type === EXT_ALPN) alpn = readAlpn(body)
   }
-  return { kind: 'hello', serverName, alpn }
+  return { kind: 'hello', serverName }
 }
 
 /**
@@ -137,20 +134,6 @@ function readServerName(body: Cursor): string {
   const bytes = name.bytes(name.remaining)
   for (const byte of bytes) if (byte < 0x21 || byte > 0x7e) throw new Malformed('server name is not printable ASCII')
   return bytes.toString('latin1').toLowerCase()
-}
-
-/** RFC 7301 3.1: a non-empty list of non-empty protocol names. */
-function readAlpn(body: Cursor): string[] {
-  const list = body.block(2)
-  body.end('bytes after the ALPN list')
-  if (list.remaining === 0) throw new Malformed('empty ALPN list')
-  const protocols: string[] = []
-  while (list.remaining > 0) {
-    const name = list.block(1)
-    if (name.remaining === 0) throw new Malformed('empty ALPN protocol name')
-    protocols.push(name.bytes(name.remaining).toString('latin1'))
-  }
-  return protocols
 }
 
 function invalid(reason: string): ClientHelloResult {
