@@ -5,6 +5,7 @@
  * keep-alive connections at their next request, and a request in flight finishes where it started.
  */
 import http from 'node:http'
+import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Snapshot } from '../snapshot.js'
 import type { TlsPolicy } from '../tls/ingress.js'
@@ -46,7 +47,24 @@ export function createRequestServer(current: () => Snapshot, handlers: RequestHa
     if (draining) res.shouldKeepAlive = false
     handlers.request(current(), policyOf.get(req.socket), req, res)
   })
-  server.on('upgrade', (req, socket, head) => handlers.upgrade(current(), policyOf.get(req.socket), req, socket, head))
+  server.on('upgrade', (req, socket, head) => {
+    if (isWebSocketUpgrade(req)) {
+      handlers.upgrade(current(), policyOf.get(req.socket), req, socket, head)
+      return
+    }
+    // Node hands every Upgrade request here. Only WebSocket is passed on: any other protocol (h2c above
+    // all, which would tunnel past routing: "h2c smuggling") is ignored, as RFC 9110 7.8 allows and
+    // Envoy does, and the request is answered over HTTP/1.1 on a connection that then closes (Node
+    // has already let go of its parser). `curl --http2 http://…` asks for h2c this way.
+    const res = new http.ServerResponse(req)
+    res.shouldKeepAlive = false
+    res.assignSocket(socket as Socket)
+    res.once('finish', () => {
+      res.detachSocket(socket as Socket)
+      socket.end()
+    })
+    handlers.request(current(), policyOf.get(req.socket), req, res)
+  })
 
   return {
     accept(socket, policy) {
@@ -62,4 +80,11 @@ export function createRequestServer(current: () => Snapshot, handlers: RequestHa
       server.close()
     },
   }
+}
+
+/** RFC 6455 4.2.1: an Upgrade header that names websocket, in any case. */
+function isWebSocketUpgrade(req: http.IncomingMessage): boolean {
+  return String(req.headers.upgrade ?? '')
+    .split(',')
+    .some((protocol) => protocol.trim().toLowerCase() === 'websocket')
 }

@@ -147,6 +147,19 @@ routes:
     ws.close()
   })
 
+  it('ignores an h2c upgrade and answers over HTTP/1.1, without passing Upgrade on', async () => {
+    // What `curl --http2 http://…` sends; a proxy that tunnels it lets the client past routing.
+    const response = await rawExchange(
+      gw.ports.http!,
+      'GET /h2c HTTP/1.1\r\nHost: ip.test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n',
+    )
+    assert.match(response, /^HTTP\/1\.1 200 /)
+    assert.match(response, /\r\nConnection: close\r\n/i)
+    // The echoed request, as the upstream saw it:
+    assert.match(response, /"url": "\/h2c"/)
+    assert.doesNotMatch(response, /"upgrade"|"http2-settings"/)
+  })
+
   it('answers malformed requests with 4xx and keeps serving', async () => {
     const port = gw.ports.http!
     assert.match(await rawExchange(port, 'GARBAGE\r\n\r\n'), /^HTTP\/1\.1 400/)
