@@ -41,13 +41,18 @@ export function createRequestServer(current: () => Snapshot, handlers: RequestHa
   // 'listening', so emit it; close() stops that tracking again.
   server.emit('listening')
   const policyOf = new WeakMap<object, TlsPolicy>()
+  const open = new Set<Duplex>()
+  /** Connections that have sent at least one request. */
+  const served = new WeakSet<object>()
   let draining = false
 
   server.on('request', (req, res) => {
+    served.add(req.socket)
     if (draining) res.shouldKeepAlive = false
     handlers.request(current(), policyOf.get(req.socket), req, res)
   })
   server.on('upgrade', (req, socket, head) => {
+    served.add(req.socket)
     if (isWebSocketUpgrade(req)) {
       handlers.upgrade(current(), policyOf.get(req.socket), req, socket, head)
       return
@@ -73,11 +78,17 @@ export function createRequestServer(current: () => Snapshot, handlers: RequestHa
         return
       }
       if (policy) policyOf.set(socket, policy)
+      open.add(socket)
+      socket.once('close', () => open.delete(socket))
       server.emit('connection', socket)
     },
     drain() {
       draining = true
+      // Closes keep-alive connections between requests. Node counts a connection that has not sent a
+      // request yet as busy (its headers timeout runs), so those are closed here, as nginx closes them:
+      // otherwise one preconnected browser tab holds the shutdown for the whole grace period.
       server.close()
+      for (const socket of open) if (!served.has(socket)) socket.destroy()
     },
   }
 }

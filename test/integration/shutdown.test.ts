@@ -1,6 +1,7 @@
 /**
  * SIGTERM on a real `portcullis` process: readiness drops at once, new connections are refused, the
- * request in flight completes, and the process exits 0 within the grace period.
+ * request in flight completes, and the process exits 0 within the grace period. Then which connections
+ * a drain closes at once and which it lets finish.
  */
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
@@ -12,7 +13,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { after, before, describe, it } from 'node:test'
+import net from 'node:net'
+import tls from 'node:tls'
+import WebSocket, { WebSocketServer } from 'ws'
 import { httpRequest } from '../helpers/client.js'
+import { startGateway, type TestGateway } from '../helpers/gateway.js'
+import { makeTestPki, type TestPki } from '../helpers/pki.js'
 
 describe('graceful shutdown', () => {
   let dir: string
@@ -71,5 +77,54 @@ routes:
     const [code] = await exited
     assert.equal(code, 0)
     assert.ok(performance.now() - signalled < 5000, 'exited within the grace period')
+  })
+})
+
+describe('draining connections', () => {
+  let pki: TestPki
+  let wsUpstream: http.Server
+  let gw: TestGateway
+
+  before(async () => {
+    pki = await makeTestPki()
+    wsUpstream = http.createServer()
+    new WebSocketServer({ server: wsUpstream }).on('connection', (ws) => ws.on('message', (data) => ws.send(`echo ${data.toString()}`)))
+    await new Promise<void>((resolve) => wsUpstream.listen(0, '127.0.0.1', resolve))
+    gw = await startGateway(`
+listen: { https: 127.0.0.1:0, http: 127.0.0.1:0 }
+routes:
+  - { name: open, host: open.test, tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile} }, upstream: { url: 'http://127.0.0.1:${(wsUpstream.address() as AddressInfo).port}' } }
+  - { name: ws, host: ws.test, upstream: { url: 'http://127.0.0.1:${(wsUpstream.address() as AddressInfo).port}' } }
+`)
+  })
+  after(async () => {
+    await gw.close()
+    wsUpstream.closeAllConnections()
+    wsUpstream.close()
+    await pki.cleanup()
+  })
+
+  it('closes connections that never sent a request at once, and lets a WebSocket run on', { timeout: 10_000 }, async () => {
+    const tlsIdle = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername: 'open.test', ca: pki.caS.cert })
+    await once(tlsIdle, 'secureConnect')
+    const plainIdle = net.connect(gw.ports.http!, '127.0.0.1')
+    await once(plainIdle, 'connect')
+    const ws = new WebSocket(`ws://127.0.0.1:${gw.ports.http}/chat`, { headers: { host: 'ws.test' } })
+    await once(ws, 'open')
+    await new Promise((resolve) => setTimeout(resolve, 100)) // both idle sockets reach the request server
+
+    const stopped = gw.gateway.stop(5000)
+    try {
+      const idleClosed = Promise.all([once(tlsIdle, 'close'), once(plainIdle, 'close')]).then(() => true)
+      const graceHalfOver = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 2500))
+      assert.ok(await Promise.race([idleClosed, graceHalfOver]), 'closed by the drain, not at the end of the grace period')
+      ws.send('still here')
+      assert.equal(String((await once(ws, 'message'))[0]), 'echo still here')
+    } finally {
+      ws.terminate()
+      tlsIdle.destroy()
+      plainIdle.destroy()
+      await stopped
+    }
   })
 })
