@@ -70,12 +70,13 @@ export class Gateway {
   /** Loads the config (throws ConfigError on a bad one), then binds every listener. */
   async start(): Promise<void> {
     const config = await loadConfig(this.configFile)
+    const files = referencedFiles(config)
+    // Taken right after loading (a reload takes it before, see reload()): routes.yaml changed within
+    // these few milliseconds of start-up would wait for its next change.
+    this.lastFingerprint = fingerprint(files)
     this.install(buildSnapshot(config, this.snapshotOptions()))
     this.metrics.configReloads.inc({ result: 'success' })
     await this.bind(config)
-    const files = referencedFiles(config)
-    // No fingerprint yet: one taken now could include a change made after the files were loaded, and
-    // hide it from the watcher. The first watcher event reloads.
     if (this.watch) this.watcher = watchFolders(files, () => void this.reload({ onlyIfChanged: true }))
     this.logger.info({ listeners: this.addresses(), routes: config.routes.length }, 'portcullis is serving')
   }
