@@ -28,8 +28,8 @@ export interface RequestServer {
   /** A plaintext socket (no policy), or a TLS socket that passed `policy`'s client authentication. */
   accept(socket: Duplex, policy?: TlsPolicy): void
   /**
-   * Closes idle keep-alive connections now and every other one after its current response; the
-   * gateway destroys what is left when the grace period ends.
+   * Closes idle keep-alive connections and those that have not sent a request now, and every other
+   * one after its current response; the gateway destroys what is left when the grace period ends.
    */
   drain(): void
 }
@@ -53,22 +53,9 @@ export function createRequestServer(current: () => Snapshot, handlers: RequestHa
   })
   server.on('upgrade', (req, socket, head) => {
     served.add(req.socket)
-    if (isWebSocketUpgrade(req)) {
-      handlers.upgrade(current(), policyOf.get(req.socket), req, socket, head)
-      return
-    }
-    // Node hands every Upgrade request here. Only WebSocket is passed on: any other protocol (h2c above
-    // all, which would tunnel past routing: "h2c smuggling") is ignored, as RFC 9110 7.8 allows and
-    // Envoy does, and the request is answered over HTTP/1.1 on a connection that then closes (Node
-    // has already let go of its parser). `curl --http2 http://…` asks for h2c this way.
-    const res = new http.ServerResponse(req)
-    res.shouldKeepAlive = false
-    res.assignSocket(socket as Socket)
-    res.once('finish', () => {
-      res.detachSocket(socket as Socket)
-      socket.end()
-    })
-    handlers.request(current(), policyOf.get(req.socket), req, res)
+    const policy = policyOf.get(req.socket)
+    if (isWebSocketUpgrade(req)) handlers.upgrade(current(), policy, req, socket, head)
+    else handlers.request(current(), policy, req, responseIgnoringUpgrade(req, socket as Socket))
   })
 
   return {
@@ -91,6 +78,23 @@ export function createRequestServer(current: () => Snapshot, handlers: RequestHa
       for (const socket of open) if (!served.has(socket)) socket.destroy()
     },
   }
+}
+
+/**
+ * Node hands every Upgrade request to 'upgrade'. Only WebSocket is passed on: any other protocol (h2c
+ * above all, which would tunnel past routing: "h2c smuggling") is ignored, as RFC 9110 7.8 allows and
+ * Envoy does, and the request is answered over HTTP/1.1 on a connection that then closes (Node has
+ * already let go of its parser). `curl --http2 http://…` asks for h2c this way.
+ */
+function responseIgnoringUpgrade(req: http.IncomingMessage, socket: Socket): http.ServerResponse {
+  const res = new http.ServerResponse(req)
+  res.shouldKeepAlive = false
+  res.assignSocket(socket)
+  res.once('finish', () => {
+    res.detachSocket(socket)
+    socket.end()
+  })
+  return res
 }
 
 /** RFC 6455 4.2.1: an Upgrade header that names websocket, in any case. */
