@@ -100,7 +100,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 }
 
-function hasBody(req: IncomingMessage): boolean {
+/** Whether the request carries a body (a zero Content-Length does not count). */
+export function hasBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length']
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
 }

@@ -9,6 +9,8 @@ import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Snapshot } from '../snapshot.js'
 import type { TlsPolicy } from '../tls/ingress.js'
+import { hasBody } from './forward.js'
+import { endWithStatus } from './status.js'
 
 /** Slowloris and idle keep-alive bounds, as nginx and Envoy set them by default. */
 const HTTP_SERVER_OPTIONS: http.ServerOptions = {
@@ -55,6 +57,9 @@ export function createRequestServer(current: () => Snapshot, handlers: RequestHa
     served.add(req.socket)
     const policy = policyOf.get(req.socket)
     if (isWebSocketUpgrade(req)) handlers.upgrade(current(), policy, req, socket, head)
+    // Node's parser stopped at the headers of an Upgrade request, so its body never reaches `req`:
+    // refuse it rather than forward the request without it.
+    else if (hasBody(req)) endWithStatus(socket, 400)
     else handlers.request(current(), policy, req, responseIgnoringUpgrade(req, socket as Socket))
   })
 

@@ -160,6 +160,16 @@ routes:
     assert.doesNotMatch(response, /"upgrade"|"http2-settings"/)
   })
 
+  it('refuses an ignored Upgrade that carries a body rather than forwarding it without the body', async () => {
+    const before = upstream.connections.length
+    const response = await rawExchange(
+      gw.ports.http!,
+      'POST /h2c HTTP/1.1\r\nHost: ip.test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\nContent-Length: 5\r\n\r\nhello',
+    )
+    assert.match(response, /^HTTP\/1\.1 400 /)
+    assert.equal(upstream.connections.length, before)
+  })
+
   it('answers malformed requests with 4xx and keeps serving', async () => {
     const port = gw.ports.http!
     assert.match(await rawExchange(port, 'GARBAGE\r\n\r\n'), /^HTTP\/1\.1 400/)
