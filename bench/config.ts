@@ -24,6 +24,12 @@ export interface BenchConfig {
   readonly reloadHz: number
   /** Write V8 CPU profiles of portcullis in scenarios a, b, c, d and e (BENCH_PROFILE=1). */
   readonly profile: boolean
+  /**
+   * The Node.js that runs portcullis and the Node peers (BENCH_NODE): a binary's path, or a major
+   * version such as 24 (the container's runtime), fetched from the npm registry. Default: this Node.
+   * The load generators keep running on this Node, so both runtimes meet the same load.
+   */
+  readonly node: string | undefined
   /** Install missing nginx/wrk/gcc with apt-get when running as root (BENCH_INSTALL=0 to refuse). */
   readonly install: boolean
   /** Where results, generated configs, logs and the PKI go (git-ignored). */
@@ -68,6 +74,7 @@ export function loadBenchConfig(): BenchConfig {
     connections: Math.round(positiveNumber('BENCH_CONNECTIONS', 32)),
     reloadHz: positiveNumber('BENCH_RELOAD_HZ', 5),
     profile: process.env.BENCH_PROFILE === '1',
+    node: process.env.BENCH_NODE?.trim() || undefined,
     install: process.env.BENCH_INSTALL !== '0',
     resultsDir,
     workDir: join(resultsDir, 'work'),

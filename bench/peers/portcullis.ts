@@ -76,7 +76,7 @@ export function portcullisPeer(variant: PortcullisVariant = {}): Peer {
         ...(variant.withoutMetrics ? ['--import', new URL('../no-metrics.mjs', import.meta.url).href] : []),
       ]
       const started = performance.now()
-      const proc = spawnPinned('portcullis', process.execPath, [...nodeArgs, ctx.portcullisCli, '--config', configFile], {
+      const proc = spawnPinned('portcullis', ctx.tools.node, [...nodeArgs, ctx.portcullisCli, '--config', configFile], {
         cpus: variant.cpus ?? ctx.proxyCpus,
         logFile: join(dir, 'portcullis.log'),
         env: { PORTCULLIS_LOG_LEVEL: process.env.PORTCULLIS_LOG_LEVEL ?? 'info' },
