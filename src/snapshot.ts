@@ -7,7 +7,7 @@ import type { X509Certificate } from 'node:crypto'
 import type { Pool } from 'undici'
 import { ConfigError, issueAt, type ConfigIssue } from './config/issues.js'
 import type { Config, RouteConfig, RouteTlsConfig } from './config/types.js'
-import { normalizeHost } from './routing/host.js'
+import { normalizeServerName } from './routing/host.js'
 import { compileRouteTable, type RouteTable } from './routing/table.js'
 import { createTlsPolicy, policyId, type HostCertificate, type TlsPolicy, type TlsPolicyHooks } from './tls/ingress.js'
 import { readCaBundle, readCertificates, readCrl, readPrivateKeyOf } from './tls/pem.js'
@@ -186,7 +186,7 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
     upstreams,
     certificates,
     ingressFor(serverName) {
-      const host = normalizeHost(serverName)
+      const host = normalizeServerName(serverName)
       const route = host === undefined ? undefined : table.routesForHost(host)?.[0]
       if (route?.config.tls === 'passthrough') return { kind: 'passthrough', route }
       if (route?.policy) return { kind: 'terminate', policy: route.policy, route }

@@ -32,6 +32,15 @@ export function normalizeHost(raw: string | undefined): string | undefined {
   return isHostName(name) ? name.toLowerCase() : undefined
 }
 
+/**
+ * An SNI name as a routing key: normalizeHost's rules, but a port (or a bracketed IPv6 literal) is
+ * refused, since SNI carries a bare DNS name only (RFC 6066 3). Both the certificate and the TLS policy
+ * of a connection are chosen from this one result, so they can never disagree about a name.
+ */
+export function normalizeServerName(raw: string | undefined): string | undefined {
+  return raw?.includes(':') ? undefined : normalizeHost(raw)
+}
+
 /** `*.example.com`: a wildcard for one label, the only form TLS certificates allow (RFC 6125 6.4.3). */
 export function isWildcardHost(pattern: string): boolean {
   return pattern.startsWith('*.') && isHostName(pattern.slice(2))

@@ -9,7 +9,7 @@
 import { constants, createHash, X509Certificate } from 'node:crypto'
 import tls, { type SecureContext, type TLSSocket } from 'node:tls'
 import type { TlsVersion } from '../config/schema.js'
-import { lookupHost } from '../routing/host.js'
+import { lookupHost, normalizeServerName } from '../routing/host.js'
 import { handshakeReason, type HandshakeReason } from './reasons.js'
 
 /** Mozilla "intermediate": AEAD suites with forward secrecy only. TLS 1.3 suites must be named too. */
@@ -152,8 +152,10 @@ export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks): Tls
   return policy
 }
 
+/** undefined: the default context (the first host's certificate), as for a ClientHello without SNI. */
 function findContext(contexts: ReadonlyMap<string, SecureContext>, serverName: string): SecureContext | undefined {
-  return lookupHost(contexts, serverName.toLowerCase().replace(/\.$/, ''))
+  const host = normalizeServerName(serverName)
+  return host === undefined ? undefined : lookupHost(contexts, host)
 }
 
 /** 'none' when the client presented a certificate that verified against the policy's CAs. */

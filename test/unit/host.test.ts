@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { isRouteHost, isWildcardHost, lookupHost, normalizeHost } from '../../src/routing/host.js'
+import { isRouteHost, isWildcardHost, lookupHost, normalizeHost, normalizeServerName } from '../../src/routing/host.js'
 
 const label63 = 'a'.repeat(63)
 // 4 labels of 63 plus 3 dots = 255; trimmed to exactly 253 and 254.
@@ -97,6 +97,18 @@ describe('normalizeHost', () => {
       assert.equal(normalizeHost(raw), expected)
     })
   }
+})
+
+describe('normalizeServerName', () => {
+  test('is normalizeHost for a bare name', () => {
+    assert.equal(normalizeServerName('Orders.Example.COM.'), 'orders.example.com')
+    assert.equal(normalizeServerName(undefined), undefined)
+    assert.equal(normalizeServerName('a..test'), undefined)
+  })
+  test('refuses a port or an IPv6 literal, which SNI cannot carry', () => {
+    assert.equal(normalizeServerName('a.test:443'), undefined)
+    assert.equal(normalizeServerName('[::1]'), undefined)
+  })
 })
 
 const IS_WILDCARD: ReadonlyArray<readonly [string, boolean]> = [
