@@ -3,6 +3,7 @@
  * gateways in one process). Metric names are API: dashboards and alerts depend on them.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type RegistryContentType } from 'prom-client'
+import { RequestMetrics } from './requests.js'
 
 /** Handshakes take from well under a millisecond (resumed, loopback) to seconds (slow clients). */
 const HANDSHAKE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
@@ -60,19 +61,7 @@ export function createMetrics(options: MetricsOptions = {}) {
       labelNames: ['side', 'route'] as const,
       registers,
     }),
-    requests: new Counter({
-      name: 'portcullis_requests_total',
-      help: 'HTTP requests answered, by route, method and status code.',
-      labelNames: ['route', 'method', 'code'] as const,
-      registers,
-    }),
-    requestDuration: new Histogram({
-      name: 'portcullis_request_duration_seconds',
-      help: 'Time from request received to response finished, by route and method.',
-      labelNames: ['route', 'method'] as const,
-      buckets: REQUEST_BUCKETS,
-      registers,
-    }),
+    ...requestMetrics(registers),
     upstreamConnections: new Gauge({
       name: 'portcullis_upstream_connections',
       help: 'Upstream connections in the pools, by route and state (active|idle).',
@@ -100,21 +89,12 @@ export function createMetrics(options: MetricsOptions = {}) {
 
 export type Metrics = ReturnType<typeof createMetrics>
 
-/**
- * Records one answered request. prom-client hashes a label object on every inc() and observe(); the
- * labelled children are cached here instead (a few per route: the label values are closed sets).
- */
-export function createRequestRecorder(metrics: Metrics): (route: string, method: string, code: number, seconds: number) => void {
-  const counters = new Map<string, Counter.Internal>()
-  const histograms = new Map<string, Histogram.Internal<'route' | 'method'>>()
-  return (route, method, code, seconds) => {
-    const key = `${route} ${method}`
-    let histogram = histograms.get(key)
-    if (!histogram) histograms.set(key, (histogram = metrics.requestDuration.labels(route, method)))
-    histogram.observe(seconds)
-    const counterKey = `${key} ${code}`
-    let counter = counters.get(counterKey)
-    if (!counter) counters.set(counterKey, (counter = metrics.requests.labels(route, method, String(code))))
-    counter.inc()
+/** The per-request pair: the counter as prom-client's, and `recordRequest` for the request path. */
+function requestMetrics(registers: Registry<RegistryContentType>[]) {
+  const metrics = new RequestMetrics({ buckets: REQUEST_BUCKETS, registers })
+  return {
+    requests: metrics.requests,
+    /** One answered request; route and method must be closed label values. */
+    recordRequest: (route: string, method: string, code: number, seconds: number) => metrics.record(route, method, code, seconds),
   }
 }

@@ -9,7 +9,7 @@ import type { TLSSocket } from 'node:tls'
 import type { Logger } from 'pino'
 import type { ForwardClientCert } from '../config/schema.js'
 import { methodLabel, NO_ROUTE } from '../metrics/labels.js'
-import { createRequestRecorder, type Metrics } from '../metrics/metrics.js'
+import type { Metrics } from '../metrics/metrics.js'
 import { normalizeHost } from '../routing/host.js'
 import type { Route, Snapshot } from '../snapshot.js'
 import { peerCertificateChain, peerLeafCertificate, type TlsPolicy } from '../tls/ingress.js'
@@ -53,7 +53,6 @@ function identityOf(socket: TLSSocket, mode: ForwardClientCert): Record<string, 
 }
 
 export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHandlers {
-  const recordRequest = createRequestRecorder(metrics)
   const hooks: ForwardHooks = {
     onUpstreamError(route, failure, error, headersSent) {
       logger.warn(
@@ -69,7 +68,7 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHa
       const selection = selectRoute(snapshot, policy, req)
       const routeName = selection.route?.name ?? NO_ROUTE
       res.once('finish', () => {
-        recordRequest(routeName, methodLabel(req.method), res.statusCode, (performance.now() - started) / 1000)
+        metrics.recordRequest(routeName, methodLabel(req.method), res.statusCode, (performance.now() - started) / 1000)
       })
       if ('status' in selection) {
         sendStatus(res, selection.status, selection.detail)

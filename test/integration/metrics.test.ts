@@ -61,6 +61,8 @@ routes:
       'portcullis_tls_handshake_duration_seconds_count{side="upstream",route="mtls",result="ok"}',
       'portcullis_requests_total{route="mtls",method="GET",code="200"}',
       'portcullis_requests_total{route="badup",method="GET",code="502"}',
+      'portcullis_request_duration_seconds_count{route="mtls",method="GET"}',
+      'portcullis_request_duration_seconds_bucket{le="+Inf",route="badup",method="GET"}',
     ]) {
       assert.ok((value(text, series) ?? 0) >= 1, `${series} in\n${text}`)
     }

@@ -69,6 +69,7 @@ routes:
     for (let i = 0; i < 40; i++) assert.equal((await httpRequest({ port: ports.http, host: 'w.test' })).status, 200)
     const metrics = (await httpRequest({ port: ports.admin, path: '/metrics' })).body
     assert.match(metrics, /^portcullis_requests_total\{route="w\.test",method="GET",code="200"\} 40$/m)
+    assert.match(metrics, /^portcullis_request_duration_seconds_count\{route="w\.test",method="GET"\} 40$/m)
   })
 
   it('replaces a worker that dies', { timeout: 20_000 }, async () => {
