@@ -74,11 +74,12 @@ routes:
     assert.equal(reply.status, 200)
     const { headers } = JSON.parse(reply.body) as EchoReply
     const intermediate = new X509Certificate(pki.leafChain.cert.slice(pki.leaf.cert.length))
-    // Node 24.21 no longer returns the client's chain on the server side (getPeerCertificate(true) has
-    // no issuer), so there the header is left out; it must never carry anything but the intermediate.
-    const chainExposed = Number(process.versions.node.split('.')[0]) < 24
-    const expected = chainExposed ? `:${intermediate.raw.toString('base64')}:` : undefined
-    assert.equal(headers['client-cert-chain'], expected, 'the intermediate the client sent, not the root')
+    // Node 24.21 gave the server no client chain (getPeerCertificate(true) had no issuer), so the header
+    // is left out there; Node 20 and 24.22 have the chain. It never carries anything but the intermediate.
+    const chain = headers['client-cert-chain']
+    if (chain !== undefined || Number(process.versions.node.split('.')[0]) < 24) {
+      assert.equal(chain, `:${intermediate.raw.toString('base64')}:`, 'the intermediate the client sent, not the root')
+    }
     assert.match(String(headers['x-forwarded-client-cert']), /Subject="CN=leaf"/)
   })
 
