@@ -175,14 +175,17 @@ export class Gateway {
       ...(previous && { previous }),
       tlsHooks: {
         onVerified: (socket, policy) => this.requests.accept(socket, policy),
-        onHandshake: (_socket, outcome) => {
+        onHandshake: (outcome) => {
           const decision = this.current?.ingressFor(outcome.serverName)
           const route = (decision?.kind === 'terminate' && decision.route?.name) || NO_ROUTE
           const result = outcome.reason === 'none' ? 'ok' : 'error'
           metrics.tlsHandshakeDuration.observe({ side: 'ingress', route, result }, outcome.durationSeconds)
           metrics.tlsHandshakes.inc({ side: 'ingress', route, result, reason: outcome.reason })
           if (outcome.resumed) metrics.tlsSessionResumptions.inc({ side: 'ingress', route })
-          if (result === 'error') logger.info({ route, reason: outcome.reason }, 'client TLS handshake refused')
+          if (result === 'error') {
+            const { reason, detail, clientAddress: client } = outcome
+            logger.info({ route, reason, ...(detail && { detail }), ...(client && { client }) }, 'client TLS handshake refused')
+          }
         },
       },
       upstreamHooks: {

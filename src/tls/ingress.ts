@@ -47,14 +47,18 @@ export interface TlsPolicySpec {
 export interface HandshakeOutcome {
   readonly policy: TlsPolicy
   readonly serverName: string | undefined
+  /** The client's address, for the refusal log line. */
+  readonly clientAddress: string | undefined
   readonly durationSeconds: number
   readonly reason: HandshakeReason
+  /** What OpenSSL or Node reported for a refusal (an error or X509 verification code); never client text. */
+  readonly detail?: string
   readonly resumed: boolean
 }
 
 export interface TlsPolicyHooks {
   /** Called once per handshake, successful (reason 'none') or not. */
-  readonly onHandshake: (socket: TLSSocket | undefined, outcome: HandshakeOutcome) => void
+  readonly onHandshake: (outcome: HandshakeOutcome) => void
   /** A connection that passed this policy's client authentication, ready for HTTP. */
   readonly onVerified: (socket: TLSSocket, policy: TlsPolicy) => void
 }
@@ -99,7 +103,7 @@ export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks): Tls
     contexts.set(host, context)
   }
   const [defaultHost] = spec.hosts.values()
-  const accepted = new WeakMap<object, { readonly at: number; readonly serverName: string | undefined }>()
+  const accepted = new WeakMap<object, { readonly at: number; readonly serverName: string | undefined; readonly clientAddress: string | undefined }>()
 
   const server = tls.createServer({
     ...contextOptions,
@@ -108,9 +112,10 @@ export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks): Tls
     key: defaultHost?.keyPem,
     SNICallback: (serverName, callback) => callback(null, findContext(contexts, serverName)),
     requestCert: requiresClientCert,
-    // Verification happens below, so that every refusal is classified and logged; Node's own
-    // rejectUnauthorized destroys the socket without telling anyone why.
-    rejectUnauthorized: false,
+    // A client without a certificate gets the handshake aborted with a TLS alert (certificate_required
+    // in TLS 1.3, handshake_failure in 1.2). A certificate that does not verify cannot get one from
+    // Node: OpenSSL completes the handshake and Node closes the connection before reading a byte.
+    rejectUnauthorized: requiresClientCert,
     // HTTP/1.0 too, as nginx selects it: otherwise a client offering only http/1.0 gets a fatal alert.
     ALPNProtocols: ['http/1.1', 'http/1.0'],
     handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
@@ -120,7 +125,8 @@ export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks): Tls
     id: policyId(spec),
     requiresClientCert,
     accept(socket, serverName) {
-      accepted.set(socket, { at: performance.now(), serverName })
+      // Read now: once a refused handshake has closed the socket, its address is gone.
+      accepted.set(socket, { at: performance.now(), serverName, clientAddress: socket.remoteAddress })
       server.emit('connection', socket)
     },
   }
@@ -130,23 +136,23 @@ export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks): Tls
     const entry = accepted.get((socket as unknown as { _parent: object })._parent)
     return {
       serverName: socket.servername || entry?.serverName,
+      clientAddress: entry?.clientAddress,
       durationSeconds: (performance.now() - (entry?.at ?? performance.now())) / 1000,
     }
   }
 
+  // Only connections whose client certificate verified (when the policy asks for one) get here.
   server.on('secureConnection', (socket: TLSSocket) => {
-    const reason = requiresClientCert ? clientCertificateProblem(socket) : 'none'
-    const outcome = { policy, ...acceptedAs(socket), reason, resumed: socket.isSessionReused() }
-    hooks.onHandshake(socket, outcome)
-    if (reason !== 'none') {
-      // No HTTP byte is read from a connection whose client certificate was refused.
-      socket.destroy()
-      return
-    }
+    hooks.onHandshake({ policy, ...acceptedAs(socket), reason: 'none', resumed: socket.isSessionReused() })
     hooks.onVerified(socket, policy)
   })
+  // Every failed handshake, including a certificate that did not verify: Node closes that connection
+  // itself, which it reports here as a reset, with the verification result in authorizationError.
   server.on('tlsClientError', (error, socket) => {
-    hooks.onHandshake(socket, { policy, ...acceptedAs(socket), reason: handshakeReason(error), resumed: false })
+    const verification = socket.authorizationError as unknown as string | undefined
+    const reason = verification ? handshakeReason(verification) : handshakeReason(error)
+    const detail = verification ?? (error as { code?: string }).code
+    hooks.onHandshake({ policy, ...acceptedAs(socket), reason, ...(detail && { detail }), resumed: false })
     socket.destroy()
   })
   return policy
@@ -156,16 +162,6 @@ export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks): Tls
 function findContext(contexts: ReadonlyMap<string, SecureContext>, serverName: string): SecureContext | undefined {
   const host = normalizeServerName(serverName)
   return host === undefined ? undefined : lookupHost(contexts, host)
-}
-
-/** 'none' when the client presented a certificate that verified against the policy's CAs. */
-function clientCertificateProblem(socket: TLSSocket): HandshakeReason {
-  if (socket.authorized) return 'none'
-  // Node reports a missing certificate as UNABLE_TO_GET_ISSUER_CERT; tell the two apart.
-  const peer = socket.getPeerCertificate()
-  if (!peer || Object.keys(peer).length === 0) return 'no_client_cert'
-  const reason = handshakeReason(String(socket.authorizationError ?? ''))
-  return reason === 'none' ? 'other' : reason
 }
 
 /**

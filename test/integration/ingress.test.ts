@@ -92,6 +92,20 @@ routes:
     await refused('chain.w.test', { ...pki.leafRevoked, cert: pki.leafRevoked.cert + pki.leafChain.cert.slice(pki.leaf.cert.length) }, 'revoked')
   })
 
+  it('aborts the handshake of a client without a certificate with a TLS alert, as OpenSSL sends it', async () => {
+    await assert.rejects(request('a.test'), /certificate required.*SSL alert number 116/)
+    await assert.rejects(request('a.test', undefined, { maxVersion: 'TLSv1.2' }), /handshake failure.*SSL alert number 40/)
+    const logged = gw.logs.filter((line) => line.msg === 'client TLS handshake refused').at(-1)
+    assert.equal(logged?.reason, 'no_client_cert')
+    assert.equal(logged?.client, '127.0.0.1', 'the log names who was refused')
+  })
+
+  it('logs the verification result of a refused certificate', async () => {
+    await assert.rejects(request('a.test', pki.cliExpired))
+    const logged = gw.logs.filter((line) => line.msg === 'client TLS handshake refused').at(-1)
+    assert.equal(logged?.detail, 'CERT_HAS_EXPIRED')
+  })
+
   it('refuses TLS 1.1', async () => {
     await assert.rejects(request('open.test', undefined, { minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' }))
     const logged = gw.logs.filter((line) => line.msg === 'client TLS handshake refused').at(-1)
