@@ -189,7 +189,7 @@ export class Gateway {
         },
       },
       upstreamHooks: {
-        onConnect: (route, event) => {
+        onHandshake: (route, event) => {
           const result = event.error ? 'error' : 'ok'
           const reason = event.error ? handshakeReason(event.error) : 'none'
           metrics.tlsHandshakeDuration.observe({ side: 'upstream', route, result }, event.durationSeconds)
@@ -254,11 +254,10 @@ export class Gateway {
   /** The pool gauge is read from undici's live socket counts, per route. */
   private collectUpstreamConnections(gauge: Gauge<'route' | 'state'>): void {
     gauge.reset()
-    for (const route of this.current?.routes ?? []) {
-      const stats = route.upstream?.pool.stats
-      if (!stats) continue
-      gauge.set({ route: route.name, state: 'active' }, stats.connected - stats.free)
-      gauge.set({ route: route.name, state: 'idle' }, stats.free)
+    // Per pool, so that a sum over routes counts each socket once.
+    for (const { pool, metricsRoute: route } of this.current?.upstreams.values() ?? []) {
+      gauge.set({ route, state: 'active' }, pool.stats.connected - pool.stats.free)
+      gauge.set({ route, state: 'idle' }, pool.stats.free)
     }
   }
 

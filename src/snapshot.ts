@@ -16,7 +16,8 @@ import {
   identityKey,
   poolServerNameToken,
   upstreamIdentity,
-  type UpstreamConnectEvent,
+  type UpstreamHandshakeEvent,
+  type UpstreamIdentity,
 } from './tls/upstream.js'
 
 export interface Upstream {
@@ -24,6 +25,11 @@ export interface Upstream {
   readonly pool: Pool
   /** Sent as every request's servername so undici keeps one pooled name (see tls/upstream.ts). */
   readonly serverNameToken: string
+  /**
+   * The route that labels this pool's handshake metrics. Routes with the same upstream identity share
+   * the pool, so it is the first of them in the config now serving (set when a snapshot is built).
+   */
+  metricsRoute: string
 }
 
 export interface Route {
@@ -62,7 +68,7 @@ export interface Snapshot {
 
 export interface SnapshotOptions {
   readonly tlsHooks: TlsPolicyHooks
-  readonly upstreamHooks: { readonly onConnect: (route: string, event: UpstreamConnectEvent) => void }
+  readonly upstreamHooks: { readonly onHandshake: (route: string, event: UpstreamHandshakeEvent) => void }
   /** Pools of the previous snapshot are reused when their identity is unchanged. */
   readonly previous?: Snapshot
 }
@@ -107,9 +113,6 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
   const upstreams = new Map<string, Upstream>()
   const upstreamOfRoute = new Map<RouteConfig, Upstream>()
 
-  // A pool may outlive this snapshot; its callback must not hold `options` (and through `previous`,
-  // every older snapshot) alive.
-  const onUpstreamConnect = options.upstreamHooks.onConnect
   for (const route of config.routes) {
     const at = `routes[${route.index}]`
     if (route.tls && route.tls !== 'passthrough') {
@@ -138,15 +141,7 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
         ...(client && { cert: client.cert.pem, key: client.keyPem }),
       })
       const key = identityKey(identity)
-      const shared =
-        upstreams.get(key) ??
-        options.previous?.upstreams.get(key) ?? {
-          key,
-          pool: createUpstreamPool(identity, {
-            onConnect: (event) => onUpstreamConnect(route.name, event),
-          }),
-          serverNameToken: poolServerNameToken(identity),
-        }
+      const shared = upstreams.get(key) ?? options.previous?.upstreams.get(key) ?? newUpstream(key, identity, options.upstreamHooks.onHandshake)
       upstreams.set(key, shared)
       upstreamOfRoute.set(route, shared)
     }
@@ -159,6 +154,8 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
     throw new ConfigError(issues)
   }
 
+  // Only now that the snapshot is complete, and in reverse: the first route that uses a pool names it.
+  for (const [route, upstream] of [...upstreamOfRoute].reverse()) upstream.metricsRoute = route.name
   const policies = new Map<string, TlsPolicy>()
   for (const [id, spec] of policySpecs) policies.set(id, createTlsPolicy(spec, options.tlsHooks))
 
@@ -187,12 +184,28 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
     certificates,
     ingressFor(serverName) {
       const host = normalizeServerName(serverName)
-      const route = host === undefined ? undefined : table.routesForHost(host)?.[0]
+      // Every route of a host has the same TLS policy; the one with the shortest path (usually `/`)
+      // labels the handshake, which happens before any path is known.
+      const route = host === undefined ? undefined : table.routesForHost(host)?.at(-1)
       if (route?.config.tls === 'passthrough') return { kind: 'passthrough', route }
       if (route?.policy) return { kind: 'terminate', policy: route.policy, route }
       return fallback ? { kind: 'terminate', policy: fallback } : { kind: 'reject' }
     },
   }
+}
+
+/**
+ * A pool outlives the snapshot that made it: its callback holds the Upstream, never `options` (and
+ * through `previous`, every older snapshot).
+ */
+function newUpstream(key: string, identity: UpstreamIdentity, onHandshake: SnapshotOptions['upstreamHooks']['onHandshake']): Upstream {
+  const upstream: Upstream = {
+    key,
+    serverNameToken: poolServerNameToken(identity),
+    metricsRoute: '',
+    pool: createUpstreamPool(identity, { onHandshake: (event) => onHandshake(upstream.metricsRoute, event) }),
+  }
+  return upstream
 }
 
 /**

@@ -11,7 +11,7 @@ export async function runCheck(file: string, out: (line: string) => void, err: (
     const config = await loadConfig(file)
     const snapshot = buildSnapshot(config, {
       tlsHooks: { onHandshake: () => undefined, onVerified: (socket) => socket.destroy() },
-      upstreamHooks: { onConnect: () => undefined },
+      upstreamHooks: { onHandshake: () => undefined },
     })
     await retireSnapshot(snapshot, undefined)
     out(`${file}: ok (${config.routes.length} route${config.routes.length === 1 ? '' : 's'})`)

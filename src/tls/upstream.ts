@@ -21,8 +21,8 @@ export interface UpstreamIdentity {
   readonly connectTimeout: number
 }
 
-/** What a new upstream connection reports, for handshake metrics and logs. */
-export interface UpstreamConnectEvent {
+/** What the TLS handshake of a new upstream connection reports, for handshake metrics. */
+export interface UpstreamHandshakeEvent {
   readonly identity: UpstreamIdentity
   readonly durationSeconds: number
   readonly resumed: boolean
@@ -30,7 +30,8 @@ export interface UpstreamConnectEvent {
 }
 
 export interface UpstreamPoolOptions {
-  readonly onConnect?: (event: UpstreamConnectEvent) => void
+  /** Each TLS handshake (or failed connect) of an https upstream; a plaintext upstream has none. */
+  readonly onHandshake?: (event: UpstreamHandshakeEvent) => void
 }
 
 export function upstreamIdentity(
@@ -103,7 +104,7 @@ export function createUpstreamPool(identity: UpstreamIdentity, options: Upstream
           tlsSocket.on('session', (ticket: Buffer) => (session = ticket))
         }
         const resumed = tlsSocket?.isSessionReused() ?? false
-        options.onConnect?.({ identity, durationSeconds, resumed, ...(error && { error }) })
+        if (tls) options.onHandshake?.({ identity, durationSeconds, resumed, ...(error && { error }) })
         if (error) callback(error, null)
         else callback(null, socket!)
       })

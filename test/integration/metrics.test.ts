@@ -2,6 +2,9 @@
  * /metrics as Prometheus sees it, after real handshakes and requests through the gateway.
  */
 import assert from 'node:assert/strict'
+import { writeFile } from 'node:fs/promises'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { startEchoUpstream, type EchoUpstream } from '../../demo/echo-upstream.js'
 import { httpRequest, httpsRequest } from '../helpers/client.js'
@@ -105,5 +108,64 @@ routes:
     for (const path of ['/metrics', '/healthz', '/readyz']) {
       assert.equal((await httpRequest({ port: gw.ports.http!, host: '127.0.0.1', path })).status, 404)
     }
+  })
+})
+
+describe('metrics of shared and plaintext upstream pools', () => {
+  let pki: TestPki
+  let upstream: EchoUpstream
+  let plain: Server
+  let gw: TestGateway
+
+  const config = (routeNames: readonly string[]) => `
+listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
+routes:
+${routeNames.map((name) => `  - { name: ${name}, host: ${name}.test, upstream: { url: 'https://127.0.0.1:${upstream.port}', ca: ${pki.caS.certFile}, serverName: up.test } }`).join('\n')}
+  - { name: plain, host: plain.test, upstream: { url: 'http://127.0.0.1:${(plain.address() as AddressInfo).port}' } }
+`
+
+  before(async () => {
+    pki = await makeTestPki()
+    upstream = await startEchoUpstream({ cert: pki.up.cert, key: pki.up.key })
+    plain = createServer((_req, res) => res.end('plain'))
+    await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve))
+    gw = await startGateway(config(['first', 'second']))
+  })
+  after(async () => {
+    await gw.close()
+    await upstream.close()
+    plain.close()
+    await pki.cleanup()
+  })
+
+  const get = async (host: string) => assert.equal((await httpRequest({ port: gw.ports.http!, host })).status, 200)
+  const upstreamSeries = async () =>
+    (await httpRequest({ port: gw.ports.admin!, path: '/metrics' })).body
+      .split('\n')
+      .filter((line) => /^portcullis_(tls_handshakes_total\{side="upstream"|upstream_connections\{)/.test(line))
+
+  it('reports a pool that routes share once, under the first of them in the config now serving', async () => {
+    await get('second.test')
+    await get('first.test')
+    let series = await upstreamSeries()
+    assert.ok(series.includes('portcullis_tls_handshakes_total{side="upstream",route="first",result="ok",reason="none"} 1'), series.join('\n'))
+    assert.ok(series.includes('portcullis_upstream_connections{route="first",state="idle"} 1'), series.join('\n'))
+    assert.ok(!series.some((line) => line.includes('route="second"')), 'one pool, one label')
+
+    await writeFile(gw.configFile, config(['second']))
+    assert.deepEqual(await gw.gateway.reload(), { ok: true, errors: [] })
+    upstream.server.closeAllConnections()
+    await get('second.test')
+    series = await upstreamSeries()
+    assert.ok(series.includes('portcullis_tls_handshakes_total{side="upstream",route="second",result="ok",reason="none"} 1'), series.join('\n'))
+    assert.ok(series.includes('portcullis_upstream_connections{route="second",state="idle"} 1'), series.join('\n'))
+    assert.ok(!series.some((line) => line.includes('route="first"') && line.startsWith('portcullis_upstream_connections')), 'no gauge for a removed route')
+  })
+
+  it('counts no TLS handshake for a plaintext upstream', async () => {
+    await get('plain.test')
+    const series = await upstreamSeries()
+    assert.ok(series.includes('portcullis_upstream_connections{route="plain",state="idle"} 1'), series.join('\n'))
+    assert.ok(!series.some((line) => line.startsWith('portcullis_tls_handshakes_total') && line.includes('route="plain"')), series.join('\n'))
   })
 })
