@@ -28,6 +28,7 @@ type Selection =
 export function selectRoute(snapshot: Snapshot, policy: TlsPolicy | undefined, req: IncomingMessage): Selection {
   const host = normalizeHost(req.headers.host)
   if (host === undefined) return { status: 400, detail: 'missing or invalid Host header' }
+  if (hasSecondHost(req.rawHeaders)) return { status: 400, detail: 'more than one Host header' }
   // Absolute-form and asterisk-form targets are not routed: the route must come from Host alone.
   if (!req.url?.startsWith('/')) return { status: 400, detail: 'request target must be a path' }
   const route = snapshot.table.match(host, req.url)
@@ -41,6 +42,21 @@ export function selectRoute(snapshot: Snapshot, policy: TlsPolicy | undefined, r
   const identity =
     policy?.requiresClientCert && route.config.tls ? identityOf(req.socket as TLSSocket, route.config.tls.forwardClientCert) : {}
   return { route, forwarded: { proto: policy ? 'https' : 'http', host: req.headers.host! }, identity }
+}
+
+/**
+ * RFC 9112 3.2: a request with more than one Host is answered 400, as nginx does. Node keeps the first
+ * one, and an upstream that kept the last would serve another host than the one routed.
+ */
+function hasSecondHost(rawHeaders: readonly string[]): boolean {
+  let seen = false
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!
+    if (name.length !== 4 || name.toLowerCase() !== 'host') continue
+    if (seen) return true
+    seen = true
+  }
+  return false
 }
 
 /** A connection's client certificate never changes: its identity headers are built once per format. */

@@ -177,6 +177,8 @@ routes:
     assert.match(await rawExchange(port, 'GET / HTTP/1.1\r\nHost: bad host!\r\n\r\n'), /^HTTP\/1\.1 400/)
     assert.match(await rawExchange(port, 'GET / HTTP/1.1\r\n\r\n'), /^HTTP\/1\.1 400/)
     assert.match(await rawExchange(port, 'GET http://ws.test/ HTTP/1.1\r\nHost: ws.test\r\n\r\n'), /^HTTP\/1\.1 400/)
+    // RFC 9112 3.2: the gateway and the upstream could each pick a different one.
+    assert.match(await rawExchange(port, 'GET / HTTP/1.1\r\nHost: ws.test\r\nhost: ip.test\r\n\r\n'), /^HTTP\/1\.1 400/)
     assert.equal((await get()).status, 200)
   })
 })
