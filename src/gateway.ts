@@ -8,7 +8,7 @@ import http from 'node:http'
 import net, { type AddressInfo } from 'node:net'
 import type { Gauge } from 'prom-client'
 import { createAdminApp } from './admin/app.js'
-import { ConfigError, formatIssue } from './config/issues.js'
+import { ConfigError, formatIssue, issueAt } from './config/issues.js'
 import { loadConfig } from './config/load.js'
 import type { Config, ListenAddress } from './config/types.js'
 import { ErrorCodes, PortcullisError } from './errors.js'
@@ -265,9 +265,7 @@ export class Gateway {
   private assertSameListeners(config: Config): void {
     const before = JSON.stringify(this.current?.config.listen)
     if (before !== JSON.stringify(config.listen)) {
-      throw new ConfigError([
-        { file: config.file, path: 'listen', message: 'listener addresses changed; restart portcullis to apply them' },
-      ])
+      throw new ConfigError([issueAt(config.file, config.positions, 'listen', 'listener addresses changed; restart portcullis to apply them')])
     }
   }
 }

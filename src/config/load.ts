@@ -26,7 +26,7 @@ export async function loadConfig(file: string): Promise<Config> {
 export function parseConfig(text: string, file: string): Config {
   const source = parseYaml(text, file)
   let issues: ConfigIssue[] = [...source.issues]
-  if (issues.length === 0) issues = validateAgainstSchema(source.value ?? null, file, source.positions)
+  if (issues.length === 0) issues = validateAgainstSchema(source.value ?? null, file, source.positions, source.keyPositions)
   if (issues.length > 0) throw new ConfigError(sortByPosition(issues))
 
   const { config, issues: ruleIssues } = resolveConfig(source.value as RawConfig, file, source.positions)

@@ -13,15 +13,17 @@ const validateSchema = ajv.compile(ConfigSchema)
 
 type JsonSchema = { type?: string; const?: unknown; anyOf?: JsonSchema[]; properties?: Record<string, unknown> }
 
+/** `positions` point at values (see yaml-source.ts), `keyPositions` at the keys themselves. */
 export function validateAgainstSchema(
   value: unknown,
   file: string,
   positions: ReadonlyMap<string, Position>,
+  keyPositions: ReadonlyMap<string, Position>,
 ): ConfigIssue[] {
   if (validateSchema(value)) return []
   return pickRelevantErrors(validateSchema.errors ?? []).map((error) => {
     const { path, message } = describe(error)
-    return issueAt(file, positions, path, message)
+    return issueAt(file, error.keyword === 'additionalProperties' ? keyPositions : positions, path, message)
   })
 }
 

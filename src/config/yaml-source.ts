@@ -9,6 +9,8 @@ import type { Position } from './types.js'
 export interface YamlSource {
   readonly value: unknown
   readonly positions: ReadonlyMap<string, Position>
+  /** Where each mapping key itself is: an unknown key is reported there, not at its value. */
+  readonly keyPositions: ReadonlyMap<string, Position>
   readonly issues: readonly ConfigIssue[]
 }
 
@@ -21,9 +23,10 @@ export function parseYaml(text: string, file: string): YamlSource {
     const message = `invalid YAML: ${error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`
     return { file, path: '', message, ...(position && { line: position.line, col: position.col }) }
   })
-  if (issues.length > 0) return { value: undefined, positions: new Map(), issues }
+  if (issues.length > 0) return { value: undefined, positions: new Map(), keyPositions: new Map(), issues }
 
   const positions = new Map<string, Position>()
+  const keyPositions = new Map<string, Position>()
   const at = (offset: number): Position => lineCounter.linePos(offset)
   // Scalars point at their value (what is wrong is usually the value); maps and lists at their key.
   const walk = (node: unknown, path: string): void => {
@@ -33,6 +36,7 @@ export function parseYaml(text: string, file: string): YamlSource {
         const childPath = path ? `${path}.${String(pair.key.value)}` : String(pair.key.value)
         const target = isScalar(pair.value) ? pair.value : pair.key
         positions.set(childPath, at((target as Node).range?.[0] ?? 0))
+        keyPositions.set(childPath, at(pair.key.range?.[0] ?? 0))
         walk(pair.value, childPath)
       }
     } else if (isSeq(node)) {
@@ -44,5 +48,5 @@ export function parseYaml(text: string, file: string): YamlSource {
     }
   }
   walk(doc.contents, '')
-  return { value: doc.toJS(), positions, issues }
+  return { value: doc.toJS(), positions, keyPositions, issues }
 }

@@ -82,7 +82,7 @@ describe('parseConfig', () => {
     [
       'an unknown key, with a hint',
       GOOD.replace('clientCAs: ca.crt', 'clinetCAs: ca.crt'),
-      ["12:18 routes[0].tls.clinetCAs: unknown key 'clinetCAs' (did you mean 'clientCAs'?)"],
+      ["12:7 routes[0].tls.clinetCAs: unknown key 'clinetCAs' (did you mean 'clientCAs'?)"],
     ],
     [
       'a bad duration',
