@@ -54,6 +54,8 @@ export function createRequestServer(current: () => Snapshot, handlers: RequestHa
     handlers.request(current(), policyOf.get(req.socket), req, res)
   })
   server.on('upgrade', (req, socket, head) => {
+    // Node lets go of an upgraded socket, its error handler included; a plaintext socket has no other.
+    socket.on('error', () => socket.destroy())
     served.add(req.socket)
     const policy = policyOf.get(req.socket)
     if (isWebSocketUpgrade(req)) handlers.upgrade(current(), policy, req, socket, head)

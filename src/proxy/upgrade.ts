@@ -20,6 +20,10 @@ export async function proxyUpgrade(
 ): Promise<UpstreamFailure | undefined> {
   const upstream = route.upstream!
   const protocol = String(req.headers.upgrade)
+  // A client that leaves before the upstream answers takes its upstream request with it.
+  const clientGone = new AbortController()
+  const abort = () => clientGone.abort()
+  client.once('close', abort)
   try {
     const { headers, socket } = await upstream.pool.upgrade({
       path: upstreamPath(route, req.url!),
@@ -27,7 +31,10 @@ export async function proxyUpgrade(
       headers: upstreamRequestHeaders(req, forwarded, identity) as Record<string, string>,
       protocol,
       servername: upstream.serverNameToken,
+      headersTimeout: route.config.upstream.timeouts.response,
+      signal: clientGone.signal,
     } as Parameters<typeof upstream.pool.upgrade>[0])
+    client.off('close', abort)
     if (client.destroyed) {
       socket.destroy()
       return undefined
@@ -44,6 +51,8 @@ export async function proxyUpgrade(
     client.pipe(socket).on('finish', () => client.destroy())
     return undefined
   } catch (error) {
+    client.off('close', abort)
+    if (clientGone.signal.aborted) return undefined
     const failure = classifyUpstreamError(error)
     if (!client.destroyed) {
       endWithStatus(client, failure.status)

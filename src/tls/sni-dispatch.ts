@@ -18,6 +18,8 @@ export interface SniDispatchHooks {
 export function dispatchBySni(socket: net.Socket, hooks: SniDispatchHooks): void {
   const chunks: Buffer[] = []
   const timer = setTimeout(() => socket.destroy(), CLIENT_HELLO_TIMEOUT_MS)
+  // Stays for the life of the socket: an error (a client that resets while the gateway answers it)
+  // must never go unhandled, and the TLS or passthrough side that takes over destroys the socket too.
   const onError = () => {
     clearTimeout(timer)
     socket.destroy()
@@ -29,7 +31,6 @@ export function dispatchBySni(socket: net.Socket, hooks: SniDispatchHooks): void
     if (hello.kind === 'incomplete') return
     clearTimeout(timer)
     socket.off('data', onData)
-    socket.off('error', onError)
     socket.pause()
 
     if (hello.kind !== 'hello') {

@@ -6,7 +6,7 @@ import { once } from 'node:events'
 import { after, before, describe, it } from 'node:test'
 import WebSocket, { WebSocketServer } from 'ws'
 import https from 'node:https'
-import type { AddressInfo } from 'node:net'
+import net, { type AddressInfo } from 'node:net'
 import { startEchoUpstream, type EchoReply, type EchoUpstream } from '../../demo/echo-upstream.js'
 import { httpRequest, httpsRequest } from '../helpers/client.js'
 import { startGateway, type TestGateway } from '../helpers/gateway.js'
@@ -17,6 +17,8 @@ describe('proxying to a mutual TLS upstream', () => {
   let pki: TestPki
   let upstream: EchoUpstream
   let wsUpstream: https.Server
+  /** Accepts connections and never answers. */
+  let stalled: net.Server
   let gw: TestGateway
 
   before(async () => {
@@ -27,6 +29,8 @@ describe('proxying to a mutual TLS upstream', () => {
       ws.on('message', (data) => ws.send(`echo ${data.toString()} via ${req.headers['x-forwarded-proto']}`))
     })
     await new Promise<void>((resolve) => wsUpstream.listen(0, '127.0.0.1', resolve))
+    stalled = net.createServer(() => undefined)
+    await new Promise<void>((resolve) => stalled.listen(0, '127.0.0.1', resolve))
     const upstreamBlock = (port: number) => `
       url: https://127.0.0.1:${port}
       ca: ${pki.caS.certFile}
@@ -56,6 +60,9 @@ routes:
   - name: ws
     host: ws.test
     upstream: { url: 'https://127.0.0.1:${(wsUpstream.address() as AddressInfo).port}', ca: ${pki.caS.certFile}, serverName: up.test }
+  - name: stalled
+    host: stalled.test
+    upstream: { url: 'http://127.0.0.1:${(stalled.address() as AddressInfo).port}', timeouts: { response: 300ms } }
 `)
   })
   after(async () => {
@@ -63,6 +70,7 @@ routes:
     await upstream.close()
     wsUpstream.closeAllConnections()
     wsUpstream.close()
+    stalled.close()
     await pki.cleanup()
   })
 
@@ -168,6 +176,32 @@ routes:
     )
     assert.match(response, /^HTTP\/1\.1 400 /)
     assert.equal(upstream.connections.length, before)
+  })
+
+  it('survives clients that reset the connection while the gateway answers them', async () => {
+    const resetAfter = async (port: number, request: string, ms: number) => {
+      const socket = net.connect(port, '127.0.0.1')
+      socket.on('error', () => undefined)
+      await once(socket, 'connect')
+      socket.write(request)
+      await new Promise((resolve) => setTimeout(resolve, ms))
+      socket.resetAndDestroy()
+    }
+    for (let i = 0; i < 5; i++) {
+      // Plain HTTP on the TLS port: the gateway writes its 400 into a reset connection.
+      await resetAfter(gw.ports.https!, 'GET / HTTP/1.1\r\nHost: a.test\r\n\r\n', 0)
+      // A WebSocket upgrade whose upstream has not answered yet.
+      await resetAfter(gw.ports.http!, 'GET / HTTP/1.1\r\nHost: stalled.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n', 50)
+      // Refused upgrades (421 from the TLS policy check is not reachable here: 404 and 400).
+      await resetAfter(gw.ports.http!, 'GET / HTTP/1.1\r\nHost: nowhere.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n', 0)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    assert.equal((await get()).status, 200)
+  })
+
+  it('answers an upgrade whose upstream does not answer with 504 after timeouts.response', async () => {
+    const response = await rawExchange(gw.ports.http!, 'GET / HTTP/1.1\r\nHost: stalled.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n', 1500)
+    assert.match(response, /^HTTP\/1\.1 504 /)
   })
 
   it('answers malformed requests with 4xx and keeps serving', async () => {
