@@ -146,6 +146,15 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
       upstreamOfRoute.set(route, shared)
     }
   }
+  const policies = new Map<string, TlsPolicy>()
+  if (issues.length === 0) {
+    for (const [id, spec] of policySpecs) {
+      // OpenSSL has the last word on the contexts; blame the first route of the policy if it refuses.
+      const [route] = [...policyIdOfRoute].find(([, policyOfRoute]) => policyOfRoute === id)!
+      const policy = attempt(`routes[${route.index}].tls`, () => createTlsPolicy(spec, options.tlsHooks))
+      if (policy) policies.set(id, policy)
+    }
+  }
   if (issues.length > 0) {
     // Nothing half-built may survive: close the pools this attempt created.
     for (const upstream of upstreams.values()) {
@@ -156,8 +165,6 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
 
   // Only now that the snapshot is complete, and in reverse: the first route that uses a pool names it.
   for (const [route, upstream] of [...upstreamOfRoute].reverse()) upstream.metricsRoute = route.name
-  const policies = new Map<string, TlsPolicy>()
-  for (const [id, spec] of policySpecs) policies.set(id, createTlsPolicy(spec, options.tlsHooks))
 
   const routes: Route[] = config.routes.map((route) => {
     const id = policyIdOfRoute.get(route)

@@ -4,12 +4,13 @@
  */
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { createSecureContext } from 'node:tls'
 import { relative } from 'node:path'
 import { ErrorCodes, PortcullisError } from '../errors.js'
 import { subjectRfc2253 } from './subject.js'
 
 const CERT_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g
-const CRL_BLOCK = /-----BEGIN X509 CRL-----[\s\S]+?-----END X509 CRL-----/g
+const CRL_BLOCK = /-----BEGIN X509 CRL-----[\s\S]+?-----END X509 CRL-----/
 
 export interface CertificateFile {
   readonly file: string
@@ -102,6 +103,11 @@ export function readPrivateKeyOf(cert: CertificateFile, certFile: string, keyFil
 export function readCrl(file: string): string {
   const pem = readText(file)
   if (!CRL_BLOCK.test(pem)) throw new PortcullisError(ErrorCodes.CERT_READ, `${displayPath(file)} holds no PEM CRL`)
-  CRL_BLOCK.lastIndex = 0
+  // node:crypto has no CRL parser; OpenSSL parses it here as it will for the TLS policy.
+  try {
+    createSecureContext({ crl: pem })
+  } catch (error) {
+    throw new PortcullisError(ErrorCodes.CERT_READ, `${displayPath(file)} holds a CRL that cannot be parsed`, { cause: error })
+  }
   return pem
 }

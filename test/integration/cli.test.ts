@@ -45,6 +45,7 @@ routes:
 
   before(async () => {
     pki = await makeTestPki()
+    await writeFile(join(pki.dir, 'garbled.crl'), '-----BEGIN X509 CRL-----\nbm90IGEgQ1JM\n-----END X509 CRL-----\n')
   })
   after(() => pki.cleanup())
 
@@ -61,6 +62,7 @@ routes:
     ['a key that does not match its certificate', (y) => y.replace('key: srv.key', 'key: cliA.key'), /:7:12 routes\[0\]\.tls\.key: .*cliA\.key is not the private key of .*srv\.crt/],
     ['a bad duration', (y) => y.replace('connect: 2s', 'connect: 2 seconds'), /:13:18 routes\[0\]\.upstream\.timeouts\.connect/],
     ['a bad URL', (y) => y.replace('url: https://127.0.0.1:9443', 'url: htps//nowhere'), /:10:12 routes\[0\]\.upstream\.url/],
+    ['a CRL OpenSSL cannot parse', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: caAB.crt\n      crl: garbled.crl'), /:9:12 routes\[0\]\.tls\.crl(\[0\])?: .*garbled\.crl holds a CRL that cannot be parsed/],
   ]
   for (const [what, edit, expected] of cases) {
     it(`exits 1 on ${what}, naming file:line:col, key path and reason`, async () => {
