@@ -132,7 +132,13 @@ export class Gateway {
     const closed = Promise.all(publicListeners.map((server) => closeServer(server)))
     this.requests.drain()
     const deadline = Date.now() + graceMs
-    while (this.clientSockets.size > 0 && Date.now() < deadline) await delay(50)
+    while (this.clientSockets.size > 0 && Date.now() < deadline) {
+      await delay(50)
+      this.requests.closeIdle()
+    }
+    // Requests cut off by the deadline end as the client's going, before the pools go under them (an
+    // upstream request destroyed first would be logged and counted as an upstream failure).
+    await this.requests.close()
     for (const socket of this.clientSockets) socket.destroy()
     await closed
     if (this.current) {

@@ -30,10 +30,14 @@ export interface RequestServer {
   /** A plaintext socket (no policy), or a TLS socket that passed `policy`'s client authentication. */
   accept(socket: Duplex, policy?: TlsPolicy): void
   /**
-   * Closes idle keep-alive connections and those that have not sent a request now, and every other
-   * one after its current response; the gateway destroys what is left when the grace period ends.
+   * Closes idle keep-alive connections and those that have not sent a request now; from then on every
+   * new request is answered with `Connection: close`.
    */
   drain(): void
+  /** Closes the connections whose response has finished since (a keep-alive response in flight at drain). */
+  closeIdle(): void
+  /** Destroys every connection left, and resolves once each has closed and its response seen it go. */
+  close(): Promise<void>
 }
 
 export function createRequestServer(current: () => Snapshot, handlers: RequestHandlers): RequestServer {
@@ -44,6 +48,7 @@ export function createRequestServer(current: () => Snapshot, handlers: RequestHa
   server.emit('listening')
   const policyOf = new WeakMap<object, TlsPolicy>()
   const open = new Set<Duplex>()
+  let allClosed: (() => void) | undefined
   /** Connections that have sent at least one request. */
   const served = new WeakSet<object>()
   let draining = false
@@ -73,7 +78,10 @@ export function createRequestServer(current: () => Snapshot, handlers: RequestHa
       }
       if (policy) policyOf.set(socket, policy)
       open.add(socket)
-      socket.once('close', () => open.delete(socket))
+      socket.once('close', () => {
+        open.delete(socket)
+        if (open.size === 0) allClosed?.()
+      })
       server.emit('connection', socket)
     },
     drain() {
@@ -83,6 +91,17 @@ export function createRequestServer(current: () => Snapshot, handlers: RequestHa
       // otherwise one preconnected browser tab holds the shutdown for the whole grace period.
       server.close()
       for (const socket of open) if (!served.has(socket)) socket.destroy()
+    },
+    closeIdle() {
+      server.closeIdleConnections()
+    },
+    close() {
+      if (open.size === 0) return Promise.resolve()
+      // Node's own close handler runs after the one above, within the same event: by the time the
+      // promise settles, each response has emitted 'close' and stopped its upstream request.
+      const closed = new Promise<void>((resolve) => (allClosed = resolve))
+      for (const socket of open) socket.destroy()
+      return closed
     },
   }
 }

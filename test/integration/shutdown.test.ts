@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { after, before, describe, it } from 'node:test'
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test'
 import net from 'node:net'
 import tls from 'node:tls'
 import WebSocket, { WebSocketServer } from 'ws'
@@ -125,6 +125,68 @@ routes:
       tlsIdle.destroy()
       plainIdle.destroy()
       await stopped
+    }
+  })
+})
+
+describe('stopping with requests in flight', () => {
+  let slow: http.Server
+  let gw: TestGateway
+
+  before(async () => {
+    slow = http.createServer((req, res) => {
+      setTimeout(() => res.end('done\n'), Number(new URL(req.url!, 'http://upstream').searchParams.get('ms')))
+    })
+    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve))
+  })
+  after(() => {
+    slow.closeAllConnections()
+    slow.close()
+  })
+  beforeEach(async () => {
+    gw = await startGateway(`
+listen: { http: 127.0.0.1:0 }
+routes:
+  - { name: slow, host: slow.test, upstream: { url: 'http://127.0.0.1:${(slow.address() as AddressInfo).port}' } }
+`)
+  })
+  afterEach(() => gw.close())
+
+  /** A request on a keep-alive connection, which the client would reuse. */
+  const slowRequest = (ms: number, agent: http.Agent) =>
+    new Promise<number>((resolve, reject) => {
+      http
+        .get({ port: gw.ports.http!, host: '127.0.0.1', path: `/?ms=${ms}`, headers: { host: 'slow.test' }, agent }, (res) => {
+          res.resume()
+          res.on('end', () => resolve(res.statusCode!))
+        })
+        .on('error', reject)
+    })
+
+  it('closes a keep-alive connection as soon as its response is done, not at the end of the grace period', async () => {
+    const agent = new http.Agent({ keepAlive: true })
+    try {
+      const reply = slowRequest(300, agent)
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      const signalled = performance.now()
+      await gw.gateway.stop(10_000)
+      assert.ok(performance.now() - signalled < 2000, `stopped ${Math.round(performance.now() - signalled)} ms after the signal`)
+      assert.equal(await reply, 200)
+    } finally {
+      agent.destroy()
+    }
+  })
+
+  it('cuts a response off at the end of the grace period without calling it an upstream failure', async () => {
+    const agent = new http.Agent({ keepAlive: true })
+    try {
+      const reply = slowRequest(3000, agent).catch((error: NodeJS.ErrnoException) => error.code)
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      await gw.gateway.stop(200)
+      assert.equal(await reply, 'ECONNRESET')
+      assert.deepEqual(gw.logs.filter((line) => String(line.msg).startsWith('upstream')), [])
+    } finally {
+      agent.destroy()
     }
   })
 })
