@@ -83,6 +83,7 @@ main(process.argv.slice(2)).then(
   },
   (error: unknown) => {
     process.stderr.write(`portcullis: ${(error as Error).stack ?? String(error)}\n`)
-    process.exitCode = 1
+    // Workers or listeners may be running; a failed start must not leave them serving.
+    process.exit(1)
   },
 )

@@ -71,7 +71,7 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
       for (const worker of workers) worker.send({ type: 'portcullis:reload', id } satisfies PrimaryMessage)
     })
 
-  for (let i = 0; i < count; i++) fork()
+  // Bound before any worker starts: a primary that cannot serve /readyz must not leave workers serving.
   const adminAddress = config.listen.admin
   let admin: http.Server | undefined
   if (adminAddress) {
@@ -83,8 +83,14 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
       }),
     )
     admin.listen(adminAddress.port, adminAddress.host)
-    await once(admin, 'listening')
+    try {
+      await once(admin, 'listening')
+    } catch (error) {
+      logger.fatal({ error: { code: (error as { code?: string }).code, message: (error as Error).message } }, 'not started')
+      return 1
+    }
   }
+  for (let i = 0; i < count; i++) fork()
   process.on('SIGHUP', () => void reloadAll())
   logger.info({ workers: count, admin: adminAddress }, 'portcullis primary started')
 
@@ -109,6 +115,9 @@ export function serveAsWorker(gateway: Gateway): void {
   // The constructor installs prom-client's listener that answers the primary's metric requests.
   new AggregatorRegistry()
   AggregatorRegistry.setRegistries([gateway.metrics.registry])
+  // The primary reloads every worker on SIGHUP. A SIGHUP that reaches a worker too (sent to the whole
+  // process group) would otherwise end it with its requests in flight.
+  process.on('SIGHUP', () => undefined)
   process.on('message', (message: PrimaryMessage) => {
     if (message.type !== 'portcullis:reload') return
     void gateway.reload().then((result) => process.send?.({ type: 'portcullis:reloaded', id: message.id, result } satisfies WorkerMessage))

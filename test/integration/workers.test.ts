@@ -72,6 +72,14 @@ routes:
     assert.match(metrics, /^portcullis_request_duration_seconds_count\{route="w\.test",method="GET"\} 40$/m)
   })
 
+  it('keeps a worker that a SIGHUP for the process group reaches', { timeout: 20_000 }, async () => {
+    const [worker] = workerPids
+    process.kill(worker!, 'SIGHUP')
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    assert.doesNotThrow(() => process.kill(worker!, 0), 'the worker is still running')
+    assert.equal(workerPids.size, 2, 'no worker was replaced')
+  })
+
   it('replaces a worker that dies', { timeout: 20_000 }, async () => {
     assert.equal(workerPids.size, 2)
     const [victim] = workerPids
@@ -79,5 +87,36 @@ routes:
     await eventually(async () => workerPids.size === 3, 15_000, 'a new worker')
     await eventually(async () => (await httpRequest({ port: ports.admin, path: '/readyz' })).status === 200, 5000, 'ready again')
     assert.equal((await httpRequest({ port: ports.http, host: 'w.test' })).status, 200)
+  })
+})
+
+describe('workers when the admin port is taken', () => {
+  it('exits 1 without starting a worker', { timeout: 20_000 }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portcullis-workers-'))
+    const taken = http.createServer().listen(0, '127.0.0.1')
+    await once(taken, 'listening')
+    try {
+      const httpPort = await freePort()
+      const configFile = join(dir, 'routes.yaml')
+      await writeFile(
+        configFile,
+        `listen: { http: 127.0.0.1:${httpPort}, admin: 127.0.0.1:${(taken.address() as AddressInfo).port} }
+workers: 2
+routes:
+  - { host: w.test, upstream: { url: 'http://127.0.0.1:9' } }
+`,
+      )
+      const cli = new URL('../../src/cli.ts', import.meta.url).pathname
+      const child = spawn(process.execPath, ['--import', 'tsx', cli, '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] })
+      const output: string[] = []
+      child.stdout!.on('data', (chunk: Buffer) => output.push(chunk.toString()))
+      const [code] = (await once(child, 'exit')) as [number | null]
+      assert.equal(code, 1)
+      assert.match(output.join(''), /"code":"EADDRINUSE".*"msg":"not started"/)
+      assert.doesNotMatch(output.join(''), /portcullis is serving/)
+    } finally {
+      taken.close()
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 })
