@@ -10,6 +10,7 @@ import type { Gauge } from 'prom-client'
 import { createAdminApp } from './admin/app.js'
 import { ConfigError, formatIssue, issueAt } from './config/issues.js'
 import { loadConfig } from './config/load.js'
+import { configWarnings } from './config/warnings.js'
 import type { Config, ListenAddress } from './config/types.js'
 import { ErrorCodes, PortcullisError } from './errors.js'
 import type { Logger } from './log.js'
@@ -173,6 +174,7 @@ export class Gateway {
         Math.floor(new Date(certificate.validTo).getTime() / 1000),
       )
     }
+    for (const warning of configWarnings(snapshot.config, snapshot.certificates)) this.logger.warn(`config warning: ${formatIssue(warning)}`)
   }
 
   private snapshotOptions(previous?: Snapshot): SnapshotOptions {

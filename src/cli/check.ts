@@ -1,9 +1,11 @@
 /**
  * `portcullis check [FILE]`: the same load and build as a start, stopped before listen(). Every issue of
- * the config and of the certificate files it names is listed, one per line.
+ * the config and of the certificate files it names is listed, one per line, then any warnings (which
+ * do not fail the check).
  */
 import { ConfigError, formatIssue } from '../config/issues.js'
 import { loadConfig } from '../config/load.js'
+import { configWarnings } from '../config/warnings.js'
 import { buildSnapshot, retireSnapshot } from '../snapshot.js'
 
 export async function runCheck(file: string, out: (line: string) => void, err: (line: string) => void): Promise<number> {
@@ -14,6 +16,7 @@ export async function runCheck(file: string, out: (line: string) => void, err: (
       upstreamHooks: { onHandshake: () => undefined },
     })
     await retireSnapshot(snapshot, undefined)
+    for (const warning of configWarnings(config, snapshot.certificates)) err(`warning: ${formatIssue(warning)}`)
     out(`${file}: ok (${config.routes.length} route${config.routes.length === 1 ? '' : 's'})`)
     return 0
   } catch (error) {

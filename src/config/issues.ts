@@ -37,6 +37,10 @@ function nearestKnown(path: string, positions: ReadonlyMap<string, Position>): s
   return candidate
 }
 
+export function sortByPosition(issues: readonly ConfigIssue[]): ConfigIssue[] {
+  return [...issues].sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0))
+}
+
 /** Thrown when a config cannot be loaded or built; lists every issue found, in file order. */
 export class ConfigError extends PortcullisError {
   readonly issues: readonly ConfigIssue[]

@@ -3,7 +3,7 @@
  * Certificate contents are checked later, by tls/pem.ts when the snapshot is built.
  */
 import { readFile } from 'node:fs/promises'
-import { ConfigError, type ConfigIssue } from './issues.js'
+import { ConfigError, sortByPosition, type ConfigIssue } from './issues.js'
 import { resolveConfig } from './resolve.js'
 import type { RawConfig } from './schema.js'
 import type { Config } from './types.js'
@@ -32,10 +32,6 @@ export function parseConfig(text: string, file: string): Config {
   const { config, issues: ruleIssues } = resolveConfig(source.value as RawConfig, file, source.positions)
   if (!config) throw new ConfigError(sortByPosition(ruleIssues))
   return deepFreeze(config)
-}
-
-function sortByPosition(issues: ConfigIssue[]): ConfigIssue[] {
-  return [...issues].sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0))
 }
 
 function deepFreeze<T>(value: T): T {

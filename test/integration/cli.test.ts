@@ -73,6 +73,37 @@ routes:
     })
   }
 
+  it('warns about certificates that peers will refuse and about skipped verification, and still exits 0', async () => {
+    const result = await check(
+      'warnings',
+      `listen:
+  https: 127.0.0.1:8443
+routes:
+  - host: a.test
+    tls: { cert: upExpired.crt, key: upExpired.key }
+    upstream: { url: 'https://127.0.0.1:9443', cert: cliServerEku.crt, key: cliServerEku.key, insecureSkipVerify: true }
+  - host: x.w.test
+    tls: { cert: srv.crt, key: srv.key }
+    upstream: { url: 'https://127.0.0.1:9443', ca: caS.crt, cert: cliA.crt, key: cliA.key }
+  - host: b.test
+    tls: { cert: cliA.crt, key: cliA.key }
+    upstream: { url: 'http://127.0.0.1:9080' }
+`,
+    )
+    assert.equal(result.code, 0, result.stderr)
+    const warnings = result.stderr.split('\n').filter((line) => line.startsWith('warning: '))
+    const expected = [
+      /:5:18 routes\[0\]\.tls\.cert: expired on \S+; clients will refuse it$/,
+      /:5:18 routes\[0\]\.tls\.cert: does not name a\.test \(it names DNS:up\.test, DNS:localhost, IP Address:127\.0\.0\.1\)$/,
+      /:6:54 routes\[0\]\.upstream\.cert: is not for TLS clients/,
+      /:6:115 routes\[0\]\.upstream\.insecureSkipVerify: upstream certificate verification is off$/,
+      /:11:18 routes\[2\]\.tls\.cert: does not name b\.test/,
+      /:11:18 routes\[2\]\.tls\.cert: is not for TLS servers/,
+    ]
+    assert.equal(warnings.length, expected.length, warnings.join('\n'))
+    expected.forEach((pattern, i) => assert.match(warnings[i]!, pattern))
+  })
+
   it('lists every error at once', async () => {
     const yaml = good().replace('connect: 2s', 'connect: 2 seconds').replace('ca: caS.crt', 'ca: missing.crt').replace('host:', 'hots:')
     const result = await check('many', yaml)

@@ -64,6 +64,7 @@ describe('upstream failures', () => {
     gw = await startGateway(`
 listen: { http: 127.0.0.1:0 }
 routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('otherca', otherCa.port)}${route('frozen', frozen.port, '{ connect: 1s, response: 300ms }')}${route('refused', await closedPort())}${route('dying', dying.port)}${route('slow', slow.port)}
+  - { name: insecure, host: insecure.test, upstream: { url: 'https://127.0.0.1:${otherCa.port}', insecureSkipVerify: true } }
 `)
   })
   after(async () => {
@@ -96,6 +97,12 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
     assert.equal(lastLog('otherca')?.reason, 'unknown_ca')
   })
 
+  it('reaches an upstream it cannot verify only where the route says insecureSkipVerify, with a warning', async () => {
+    assert.equal((await timed('insecure.test')).status, 200)
+    const warning = gw.logs.find((line) => line.level === 40 && String(line.msg).includes('insecureSkipVerify'))
+    assert.match(String(warning?.msg), /^config warning: \S+:\d+:\d+ routes\[7\]\.upstream\.insecureSkipVerify: upstream certificate verification is off$/)
+  })
+
   it('502 when the upstream port refuses connections', async () => {
     const reply = await timed('refused.test')
     assert.equal(reply.status, 502)
@@ -126,7 +133,7 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
   it('logs the route and a short reason, never a certificate or key', () => {
     const text = JSON.stringify(gw.logs)
     assert.ok(!text.includes('BEGIN'), 'no PEM in logs')
-    for (const line of gw.logs.filter((l) => l.level === 40)) {
+    for (const line of gw.logs.filter((l) => l.level === 40 && String(l.msg).startsWith('upstream'))) {
       assert.equal(typeof line.route, 'string')
       assert.equal(typeof line.reason, 'string')
     }

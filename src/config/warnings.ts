@@ -1,0 +1,50 @@
+/**
+ * What a config may do but probably should not: serve a certificate that clients will refuse, present
+ * one that upstreams will refuse, or skip upstream verification. Warnings never stop a start or a
+ * reload (nginx loads an expired certificate too, and a rotation may be on its way); `check` prints
+ * them and the gateway logs them at every load, in the same file:line:col form as errors.
+ */
+import type { X509Certificate } from 'node:crypto'
+import { isIP } from 'node:net'
+import type { LoadedCertificate } from '../snapshot.js'
+import { issueAt, sortByPosition, type ConfigIssue } from './issues.js'
+import type { Config } from './types.js'
+
+const SERVER_AUTH = '1.3.6.1.5.5.7.3.1'
+const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2'
+
+export function configWarnings(config: Config, certificates: readonly LoadedCertificate[], now = Date.now()): ConfigIssue[] {
+  const warnings: ConfigIssue[] = []
+  const warn = (path: string, message: string) => warnings.push(issueAt(config.file, config.positions, path, message))
+  for (const route of config.routes) {
+    if (route.tls !== 'passthrough' && route.upstream.insecureSkipVerify) {
+      warn(`routes[${route.index}].upstream.insecureSkipVerify`, 'upstream certificate verification is off')
+    }
+  }
+  for (const { route: name, role, certificate } of certificates) {
+    const route = config.routes.find((r) => r.name === name)!
+    if (role === 'server') {
+      const path = `routes[${route.index}].tls.cert`
+      for (const problem of validityProblems(certificate, now, 'clients')) warn(path, problem)
+      // A wildcard route is checked with a name its pattern covers.
+      const host = route.host.startsWith('*.') ? `wildcard-check${route.host.slice(1)}` : route.host
+      if (!(isIP(host) ? certificate.checkIP(host) : certificate.checkHost(host))) {
+        warn(path, `does not name ${route.host} (it names ${certificate.subjectAltName ?? certificate.subject})`)
+      }
+      if (certificate.keyUsage && !certificate.keyUsage.includes(SERVER_AUTH)) warn(path, 'is not for TLS servers (its extended key usage lacks serverAuth)')
+    } else if (role === 'client') {
+      const path = `routes[${route.index}].upstream.cert`
+      for (const problem of validityProblems(certificate, now, 'upstreams')) warn(path, problem)
+      if (certificate.keyUsage && !certificate.keyUsage.includes(CLIENT_AUTH)) warn(path, 'is not for TLS clients (its extended key usage lacks clientAuth)')
+    }
+  }
+  return sortByPosition(warnings)
+}
+
+function validityProblems(certificate: X509Certificate, now: number, refusedBy: string): string[] {
+  const notAfter = new Date(certificate.validTo)
+  const notBefore = new Date(certificate.validFrom)
+  if (notAfter.getTime() < now) return [`expired on ${notAfter.toISOString()}; ${refusedBy} will refuse it`]
+  if (notBefore.getTime() > now) return [`is not valid before ${notBefore.toISOString()}; ${refusedBy} will refuse it`]
+  return []
+}
