@@ -72,7 +72,7 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHa
   const hooks: ForwardHooks = {
     onUpstreamError(route, failure, error, headersSent) {
       logger.warn(
-        { route: route.name, reason: failure.reason, status: headersSent ? undefined : failure.status, error: errorSummary(error) },
+        { route: route.name, reason: failure.reason, code: failure.code, status: headersSent ? undefined : failure.status, error: errorSummary(error) },
         headersSent ? 'upstream failed mid-response' : 'upstream request failed',
       )
     },
@@ -101,7 +101,7 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHa
       }
       void proxyUpgrade(req, socket, head, selection.route, selection.forwarded, selection.identity).then((failure) => {
         if (failure) {
-          logger.warn({ route: selection.route.name, reason: failure.reason, status: failure.status }, 'upstream upgrade failed')
+          logger.warn({ route: selection.route.name, reason: failure.reason, code: failure.code, status: failure.status }, 'upstream upgrade failed')
         }
       })
     },

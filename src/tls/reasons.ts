@@ -34,7 +34,8 @@ const REASON_BY_CODE: Record<string, HandshakeReason> = {
   INVALID_PURPOSE: 'bad_usage',
   INVALID_CA: 'bad_usage',
   CERT_REVOKED: 'revoked',
-  UNABLE_TO_GET_CRL: 'revoked',
+  // A missing or expired CRL (UNABLE_TO_GET_CRL, CRL_HAS_EXPIRED) fails closed as 'other': it is the
+  // gateway's configuration, not a revoked client, and the refusal log names the exact code.
   ERR_TLS_CERT_ALTNAME_INVALID: 'hostname_mismatch',
   // Alerts and handshake errors raised by OpenSSL.
   ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE: 'no_client_cert',

@@ -32,6 +32,7 @@ routes:
   - { name: mtls, host: a.test, tls: { ${cert}, clientCAs: ${pki.caA.certFile} }, ${to} }
   - { name: both-cas, host: b.test, tls: { ${cert}, clientCAs: ${pki.caAB.certFile}, forwardClientCert: both }, ${to} }
   - { name: chain, host: chain.w.test, tls: { ${cert}, clientCAs: ${pki.root.certFile}, forwardClientCert: both, crl: [${pki.crlRootEmpty.file}, ${pki.crlIntRevoked.file}] }, ${to} }
+  - { name: crl-gap, host: crlgap.w.test, tls: { ${cert}, clientCAs: ${pki.root.certFile}, crl: ${pki.crlIntRevoked.file} }, ${to} }
   - { name: plain, host: plain.test, ${to} }
   - { name: passthrough, host: pass.test, tls: passthrough, upstream: { url: 'tcp://127.0.0.1:${passthroughUpstream.port}' } }
 `)
@@ -98,6 +99,12 @@ routes:
     const logged = gw.logs.filter((line) => line.msg === 'client TLS handshake refused').at(-1)
     assert.equal(logged?.reason, 'no_client_cert')
     assert.equal(logged?.client, '127.0.0.1', 'the log names who was refused')
+  })
+
+  it('fails closed when a CRL of the chain is missing, and says so rather than "revoked"', async () => {
+    await refused('crlgap.w.test', pki.leafChain, 'other')
+    const logged = gw.logs.filter((line) => line.msg === 'client TLS handshake refused').at(-1)
+    assert.equal(logged?.detail, 'UNABLE_TO_GET_CRL')
   })
 
   it('logs the verification result of a refused certificate', async () => {

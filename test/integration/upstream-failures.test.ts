@@ -88,6 +88,7 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
     assert.equal(reply.status, 502)
     assert.ok(reply.ms < 1000, `${reply.ms} ms`)
     assert.equal(lastLog('wrongname')?.reason, 'hostname_mismatch')
+    assert.equal(lastLog('wrongname')?.code, 'PCL_ERR_UPSTREAM_TLS')
   })
 
   it('502 within a second when the upstream certificate is signed by another CA', async () => {
@@ -107,6 +108,7 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
     const reply = await timed('refused.test')
     assert.equal(reply.status, 502)
     assert.equal(lastLog('refused')?.reason, 'connection_refused')
+    assert.equal(lastLog('refused')?.code, 'PCL_ERR_UPSTREAM_CONNECT')
   })
 
   it("504 after the route's response timeout when the upstream never answers", async () => {
@@ -114,6 +116,7 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
     assert.equal(reply.status, 504)
     assert.ok(reply.ms >= 290 && reply.ms < 2000, `${reply.ms} ms`)
     assert.equal(lastLog('frozen')?.reason, 'timeout')
+    assert.equal(lastLog('frozen')?.code, 'PCL_ERR_UPSTREAM_TIMEOUT')
   })
 
   it('cuts the client response short when the upstream dies mid-response, and keeps serving', async () => {
