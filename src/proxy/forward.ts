@@ -44,18 +44,24 @@ export function forwardRequest(
     // Between body chunks; an upstream that stalls mid-response must not hold the client forever.
     bodyTimeout: timeouts.response,
   }
-  upstream.pool.dispatch(options, new Exchange(res, route, hooks))
+  new Exchange(res, route, options, hooks).start()
 }
 
 const CLIENT_GONE = new Error('client closed the connection')
 
+/** Requests that are safe to send twice (RFC 9110 9.2.2), when they carry no body to replay. */
+const RETRYABLE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
+
 class Exchange implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | undefined
   private clientGone = false
+  private responseStarted = false
+  private retried = false
 
   constructor(
     private readonly res: ServerResponse,
     private readonly route: Route,
+    private readonly options: Dispatcher.DispatchOptions,
     private readonly hooks: ForwardHooks,
   ) {
     // The client went away: stop the upstream request too, so it frees its connection. A request
@@ -67,6 +73,10 @@ class Exchange implements Dispatcher.DispatchHandler {
     })
   }
 
+  start(): void {
+    this.route.upstream!.pool.dispatch(this.options, this)
+  }
+
   // undici tells this handler API from its legacy one by the presence of onRequestStart.
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller
@@ -74,6 +84,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    this.responseStarted = true
     this.res.writeHead(statusCode, clientResponseHeaders(headers))
   }
 
@@ -90,6 +101,13 @@ class Exchange implements Dispatcher.DispatchHandler {
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
     if (this.clientGone) return
     const failure = classifyUpstreamError(error)
+    if (failure.reason === 'connection_reset' && this.mayRetry()) {
+      // A pooled connection the upstream closed as the request went out (it does not announce its
+      // idle timeout): one more try on another connection, as nginx gives a cached connection.
+      this.retried = true
+      this.start()
+      return
+    }
     this.hooks.onUpstreamError(this.route, failure, error, this.res.headersSent)
     if (this.res.headersSent) {
       // Mid-response: the only honest signal left is to cut the client's response short.
@@ -97,6 +115,10 @@ class Exchange implements Dispatcher.DispatchHandler {
     } else {
       sendStatus(this.res, failure.status)
     }
+  }
+
+  private mayRetry(): boolean {
+    return !this.retried && !this.responseStarted && this.options.body === null && RETRYABLE_METHODS.has(this.options.method)
   }
 }
 

@@ -4,8 +4,10 @@
  */
 import assert from 'node:assert/strict'
 import http from 'node:http'
+import net, { type AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { startEchoUpstream, type EchoReply, type EchoUpstream } from '../../demo/echo-upstream.js'
+import { httpRequest } from '../helpers/client.js'
 import { startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 
@@ -77,5 +79,46 @@ routes:${route('alice', 'cliA')}${route('alice-too', 'cliA')}${route('carol', 'c
     assert.equal((await get('alice.test')).clientCertCN, 'alice')
     const { values } = await gw.gateway.metrics.tlsSessionResumptions.get()
     assert.ok(values.some((v) => v.labels.side === 'upstream' && v.value >= 1), JSON.stringify(values))
+  })
+})
+
+describe('a pooled connection the upstream closes as a request goes out', () => {
+  /** Answers the first request of each connection (keep-alive, no idle hint); resets at the second. */
+  let upstream: net.Server
+  let connections = 0
+  let gw: TestGateway
+
+  before(async () => {
+    upstream = net.createServer((socket) => {
+      const connection = ++connections
+      let received = ''
+      socket.on('data', (chunk: Buffer) => {
+        received += chunk.toString('latin1')
+        const requests = received.split('\r\n\r\n').length - 1
+        if (requests === 1 && !socket.writableEnded) socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${String(connection).length}\r\n\r\n${connection}`)
+        if (requests >= 2) socket.resetAndDestroy()
+      })
+      socket.on('error', () => undefined)
+    })
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
+    gw = await startGateway(`
+listen: { http: 127.0.0.1:0 }
+routes:
+  - { name: closing, host: closing.test, upstream: { url: 'http://127.0.0.1:${(upstream.address() as AddressInfo).port}' } }
+`)
+  })
+  after(async () => {
+    await gw.close()
+    upstream.close()
+  })
+
+  const send = (method: string, body?: string) => httpRequest({ port: gw.ports.http!, host: 'closing.test', method, ...(body !== undefined && { body }) })
+
+  it('retries a request without a body once on a new connection, and never a POST', async () => {
+    assert.deepEqual(await send('GET').then((r) => [r.status, r.body]), [200, '1'])
+    assert.equal((await send('POST', 'once only')).status, 502, 'a POST is not sent twice')
+    assert.equal(connections, 1)
+    assert.deepEqual(await send('GET').then((r) => [r.status, r.body]), [200, '2'])
+    assert.deepEqual(await send('GET').then((r) => [r.status, r.body]), [200, '3'], 'reset on connection 2, answered on connection 3')
   })
 })
