@@ -12,9 +12,13 @@ import type { TlsPolicy } from '../tls/ingress.js'
 import { hasBody } from './forward.js'
 import { endWithStatus } from './status.js'
 
-/** Slowloris and idle keep-alive bounds, as nginx and Envoy set them by default. */
+/**
+ * Slowloris and idle keep-alive bounds, as nginx and Envoy set them by default. No limit on the whole
+ * request (Envoy's request_timeout is off by default too): an upload may take as long as it keeps
+ * moving, and one that stops is bounded by the body idle timeout below.
+ */
 const HTTP_SERVER_OPTIONS: http.ServerOptions = {
-  requestTimeout: 60_000,
+  requestTimeout: 0,
   headersTimeout: 20_000,
   keepAliveTimeout: 65_000,
   maxHeaderSize: 16 * 1024,
@@ -40,7 +44,14 @@ export interface RequestServer {
   close(): Promise<void>
 }
 
-export function createRequestServer(current: () => Snapshot, handlers: RequestHandlers): RequestServer {
+/** nginx's client_body_timeout: a request body that stops arriving for this long ends the connection. */
+export const BODY_IDLE_TIMEOUT_MS = 60_000
+
+export function createRequestServer(
+  current: () => Snapshot,
+  handlers: RequestHandlers,
+  { bodyIdleTimeoutMs = BODY_IDLE_TIMEOUT_MS } = {},
+): RequestServer {
   const server = http.createServer(HTTP_SERVER_OPTIONS)
   // This server never listens: connections arrive through accept(). Node starts the connection tracking
   // behind closeIdleConnections() and the headersTimeout/requestTimeout checks (slowloris) on
@@ -56,6 +67,15 @@ export function createRequestServer(current: () => Snapshot, handlers: RequestHa
   server.on('request', (req, res) => {
     served.add(req.socket)
     if (draining) res.shouldKeepAlive = false
+    if (hasBody(req)) {
+      // Socket inactivity; with no 'timeout' listener Node destroys the socket, and the response's
+      // 'close' stops the upstream request. Cleared once the body is in, unless the response already
+      // finished and Node set its keep-alive timeout in its place.
+      req.socket.setTimeout(bodyIdleTimeoutMs)
+      req.once('end', () => {
+        if (!res.writableFinished) req.socket.setTimeout(0)
+      })
+    }
     handlers.request(current(), policyOf.get(req.socket), req, res)
   })
   server.on('upgrade', (req, socket, head) => {

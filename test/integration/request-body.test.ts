@@ -1,0 +1,61 @@
+/**
+ * Request bodies against the request server's timeouts, with real sockets: an upload may last as long
+ * as it keeps moving; one that stops for the body idle timeout ends its connection.
+ */
+import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import net, { type AddressInfo } from 'node:net'
+import { after, before, describe, it } from 'node:test'
+import { createRequestServer } from '../../src/proxy/server.js'
+import type { Snapshot } from '../../src/snapshot.js'
+
+const IDLE_MS = 300
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+describe('request body timeouts', () => {
+  let listener: net.Server
+
+  before(async () => {
+    const requests = createRequestServer(
+      () => ({}) as Snapshot,
+      {
+        // Answers with the number of body bytes received.
+        request(_snapshot, _policy, req, res) {
+          let bytes = 0
+          req.on('data', (chunk: Buffer) => (bytes += chunk.length))
+          req.on('end', () => res.end(String(bytes)))
+        },
+        upgrade: (_snapshot, _policy, _req, socket) => socket.destroy(),
+      },
+      { bodyIdleTimeoutMs: IDLE_MS },
+    )
+    listener = net.createServer((socket) => requests.accept(socket))
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve))
+  })
+  after(() => listener.close())
+
+  /** Sends a 5-byte body one byte at a time, `gapMs` apart; resolves with what came back. */
+  const upload = async (gapMs: number) => {
+    const socket = net.connect((listener.address() as AddressInfo).port, '127.0.0.1')
+    await once(socket, 'connect')
+    let received = ''
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString()))
+    const closed = once(socket, 'close')
+    socket.write('POST / HTTP/1.1\r\nHost: body.test\r\nContent-Length: 5\r\n\r\n')
+    for (let i = 0; i < 5 && !socket.destroyed && socket.writable; i++) {
+      await pause(gapMs)
+      if (socket.writable) socket.write('x')
+    }
+    await Promise.race([closed, pause(IDLE_MS * 3)])
+    socket.destroy()
+    return received
+  }
+
+  it('takes an upload that lasts longer than the idle timeout as long as it keeps moving', async () => {
+    assert.match(await upload(IDLE_MS / 3), /^HTTP\/1\.1 200 [\s\S]*\r\n\r\n5$/)
+  })
+
+  it('ends the connection of an upload that stops for the idle timeout', async () => {
+    assert.equal(await upload(IDLE_MS * 2), '')
+  })
+})
