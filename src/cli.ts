@@ -59,12 +59,19 @@ async function main(argv: string[]): Promise<number> {
   }
   const defaultConfig = process.env.PORTCULLIS_CONFIG ?? 'routes.yaml'
   const [command, ...rest] = positionals
+  // A stray word is a mistake to report, not something to ignore: `check` takes one file, `certs` none.
+  const unexpected = (argument: string) => {
+    err(`unexpected argument '${argument}'\n\n${USAGE}`)
+    return 2
+  }
   switch (command) {
     case undefined:
       return runGateway(values.config ?? defaultConfig, values.workers, err)
     case 'check':
+      if (rest.length > 1) return unexpected(rest[1]!)
       return runCheck(rest[0] ?? values.config ?? defaultConfig, out, err)
     case 'certs': {
+      if (rest.length > 0) return unexpected(rest[0]!)
       // Loaded only here: the PKI generator's libraries would add 3 MiB to every gateway's heap, and a
       // bigger heap makes each full garbage collection under load longer.
       const { runCerts } = await import('./cli/certs.js')

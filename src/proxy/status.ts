@@ -5,14 +5,22 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 
+function statusBody(status: number, detail: string | undefined): string {
+  return `${status} ${STATUS_CODES[status] ?? ''}${detail ? `: ${detail}` : ''}\n`
+}
+
 /** A short plain-text answer. */
 export function sendStatus(res: ServerResponse, status: number, detail?: string): void {
-  const body = `${status} ${STATUS_CODES[status] ?? ''}${detail ? `: ${detail}` : ''}\n`
+  const body = statusBody(status, detail)
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) })
   res.end(body)
 }
 
 /** The same answer where there is no ServerResponse (before HTTP, or on an Upgrade), then close. */
-export function endWithStatus(socket: Duplex, status: number): void {
-  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+export function endWithStatus(socket: Duplex, status: number, detail?: string): void {
+  const body = statusBody(status, detail)
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  )
 }

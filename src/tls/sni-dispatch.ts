@@ -35,7 +35,7 @@ export function dispatchBySni(socket: net.Socket, hooks: SniDispatchHooks): void
 
     if (hello.kind !== 'hello') {
       // nginx answers plain HTTP on its TLS port the same way.
-      endWithStatus(socket, 400)
+      endWithStatus(socket, 400, 'plain HTTP was sent to the HTTPS port')
       return
     }
     const decision = hooks.decide(hello.serverName)

@@ -104,6 +104,14 @@ routes:
     expected.forEach((pattern, i) => assert.match(warnings[i]!, pattern))
   })
 
+  it('exits 2, with the usage, on a word it does not expect', async () => {
+    for (const args of [['check', 'routes.yaml', 'extra'], ['certs', 'certs'], ['chek']]) {
+      const result = await portcullis(...args)
+      assert.equal(result.code, 2, args.join(' '))
+      assert.match(result.stderr, /^(unexpected argument|unknown command) '(extra|certs|chek)'\n\nUsage:/)
+    }
+  })
+
   it('lists every error at once', async () => {
     const yaml = good().replace('connect: 2s', 'connect: 2 seconds').replace('ca: caS.crt', 'ca: missing.crt').replace('host:', 'hots:')
     const result = await check('many', yaml)

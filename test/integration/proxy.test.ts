@@ -207,6 +207,10 @@ routes:
   it('answers malformed requests with 4xx and keeps serving', async () => {
     const port = gw.ports.http!
     assert.match(await rawExchange(port, 'GARBAGE\r\n\r\n'), /^HTTP\/1\.1 400/)
+    assert.match(
+      await rawExchange(gw.ports.https!, 'GET / HTTP/1.1\r\nHost: a.test\r\n\r\n'),
+      /^HTTP\/1\.1 400 Bad Request\r\n[\s\S]*\r\n\r\n400 Bad Request: plain HTTP was sent to the HTTPS port\n$/,
+    )
     assert.match(await rawExchange(port, `GET / HTTP/1.1\r\nHost: ws.test\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`), /^HTTP\/1\.1 431/)
     assert.match(await rawExchange(port, 'GET / HTTP/1.1\r\nHost: bad host!\r\n\r\n'), /^HTTP\/1\.1 400/)
     assert.match(await rawExchange(port, 'GET / HTTP/1.1\r\n\r\n'), /^HTTP\/1\.1 400/)
