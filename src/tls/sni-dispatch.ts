@@ -16,7 +16,7 @@ export interface SniDispatchHooks {
 }
 
 export function dispatchBySni(socket: net.Socket, hooks: SniDispatchHooks): void {
-  const chunks: Buffer[] = []
+  const received = new Accumulator()
   const timer = setTimeout(() => socket.destroy(), CLIENT_HELLO_TIMEOUT_MS)
   // Stays for the life of the socket: an error (a client that resets while the gateway answers it)
   // must never go unhandled, and the TLS or passthrough side that takes over destroys the socket too.
@@ -25,8 +25,7 @@ export function dispatchBySni(socket: net.Socket, hooks: SniDispatchHooks): void
     socket.destroy()
   }
   const onData = (chunk: Buffer) => {
-    chunks.push(chunk)
-    const buffered = chunks.length === 1 ? chunk : Buffer.concat(chunks)
+    const buffered = received.append(chunk)
     const hello = parseClientHello(buffered)
     if (hello.kind === 'incomplete') return
     clearTimeout(timer)
@@ -50,6 +49,28 @@ export function dispatchBySni(socket: net.Socket, hooks: SniDispatchHooks): void
   }
   socket.on('data', onData)
   socket.on('error', onError)
+}
+
+/**
+ * The bytes received so far, contiguous for the parser. A ClientHello usually arrives in one chunk and
+ * is used as it is; one that trickles in (a byte at a time, to hide from naive parsers or to burn CPU)
+ * is copied into storage that doubles, not concatenated anew at every chunk.
+ */
+class Accumulator {
+  private bytes: Buffer = Buffer.alloc(0)
+  private storage: Buffer | undefined
+
+  append(chunk: Buffer): Buffer {
+    if (this.bytes.length === 0) return (this.bytes = chunk)
+    const length = this.bytes.length + chunk.length
+    if (!this.storage || this.storage.length < length) {
+      const grown = Buffer.allocUnsafe(Math.max(2 * length, 1024))
+      this.bytes.copy(grown)
+      this.storage = grown
+    }
+    chunk.copy(this.storage, this.bytes.length)
+    return (this.bytes = this.storage.subarray(0, length))
+  }
 }
 
 function passThrough(client: net.Socket, hello: Buffer, route: Route, hooks: SniDispatchHooks): void {

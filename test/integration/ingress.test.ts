@@ -6,6 +6,7 @@ import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { X509Certificate } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
+import net, { type AddressInfo } from 'node:net'
 import tls from 'node:tls'
 import { promisify } from 'node:util'
 import { startEchoUpstream, type EchoReply, type EchoUpstream } from '../../demo/echo-upstream.js'
@@ -62,6 +63,37 @@ routes:
 
   it('answers on a route without clientCAs with no client certificate', async () => {
     assert.equal((await request('open.test')).status, 200)
+  })
+
+  it('reads a ClientHello that arrives a few bytes at a time', async () => {
+    // Between the client and the gateway: the first 600 bytes go on in 7-byte writes, each its own
+    // TCP segment, the rest as they come.
+    const dripper = net.createServer((client) => {
+      const gateway = net.connect(gw.ports.https!, '127.0.0.1')
+      gateway.setNoDelay(true)
+      let dripped = 0
+      client.on('data', async (chunk: Buffer) => {
+        client.pause()
+        for (let i = 0; i < chunk.length; ) {
+          const size = dripped < 600 ? 7 : chunk.length - i
+          gateway.write(chunk.subarray(i, i + size))
+          i += size
+          dripped += size
+          if (dripped < 600) await new Promise((resolve) => setTimeout(resolve, 1))
+        }
+        client.resume()
+      })
+      gateway.pipe(client)
+      client.on('error', () => gateway.destroy())
+      gateway.on('error', () => client.destroy())
+    })
+    await new Promise<void>((resolve) => dripper.listen(0, '127.0.0.1', resolve))
+    try {
+      const reply = await httpsRequest({ port: (dripper.address() as AddressInfo).port, servername: 'a.test', ca: pki.caS.cert, cert: pki.cliA.cert, key: pki.cliA.key })
+      assert.equal(reply.status, 200)
+    } finally {
+      dripper.close()
+    }
   })
 
   it('accepts a certificate from the route CA, and from either CA of a two-CA bundle', async () => {
