@@ -119,7 +119,7 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
       const tls = route.tls
       const pair = readKeyPair(`${at}.tls`, tls)
       const cas = tls.clientCAs ? attempt(`${at}.tls.clientCAs`, caBundle(tls.clientCAs)) : undefined
-      const crl = tls.crl.map((file, i) => attempt(`${at}.tls.crl[${i}]`, once(`crl ${file}`, () => readCrl(file))) ?? '')
+      const crl = tls.crl.flatMap((file, i) => attempt(`${at}.tls.crl[${i}]`, once(`crl ${file}`, () => readCrl(file))) ?? [])
       pair?.cert.certificates.slice(0, 1).forEach((c) => certificates.push({ route: route.name, role: 'server', certificate: c }))
       cas?.certificates.forEach((c) => certificates.push({ route: route.name, role: 'ca', certificate: c }))
       const spec = { ...(cas && { clientCAs: cas.pem }), crl, minVersion: tls.minVersion }

@@ -10,7 +10,7 @@ import { ErrorCodes, PortcullisError } from '../errors.js'
 import { subjectRfc2253 } from './subject.js'
 
 const CERT_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g
-const CRL_BLOCK = /-----BEGIN X509 CRL-----[\s\S]+?-----END X509 CRL-----/
+const CRL_BLOCK = /-----BEGIN X509 CRL-----[\s\S]+?-----END X509 CRL-----/g
 
 export interface CertificateFile {
   readonly file: string
@@ -100,14 +100,21 @@ export function readPrivateKeyOf(cert: CertificateFile, certFile: string, keyFil
   return keyPem
 }
 
-export function readCrl(file: string): string {
-  const pem = readText(file)
-  if (!CRL_BLOCK.test(pem)) throw new PortcullisError(ErrorCodes.CERT_READ, `${displayPath(file)} holds no PEM CRL`)
-  // node:crypto has no CRL parser; OpenSSL parses it here as it will for the TLS policy.
-  try {
-    createSecureContext({ crl: pem })
-  } catch (error) {
-    throw new PortcullisError(ErrorCodes.CERT_READ, `${displayPath(file)} holds a CRL that cannot be parsed`, { cause: error })
-  }
-  return pem
+/**
+ * Every CRL of a file, one PEM block each: Node's `crl` option reads one CRL per entry, so a file of
+ * several (`cat root.crl intermediate.crl`, as nginx's ssl_crl takes them) must be split.
+ */
+export function readCrl(file: string): string[] {
+  const blocks = readText(file).match(CRL_BLOCK) ?? []
+  if (blocks.length === 0) throw new PortcullisError(ErrorCodes.CERT_READ, `${displayPath(file)} holds no PEM CRL`)
+  blocks.forEach((pem, i) => {
+    // node:crypto has no CRL parser; OpenSSL parses each here as it will for the TLS policy.
+    try {
+      createSecureContext({ crl: pem })
+    } catch (error) {
+      const which = blocks.length > 1 ? `CRL ${i + 1} of ${blocks.length}` : 'a CRL'
+      throw new PortcullisError(ErrorCodes.CERT_READ, `${displayPath(file)} holds ${which} that cannot be parsed`, { cause: error })
+    }
+  })
+  return blocks
 }

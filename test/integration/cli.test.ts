@@ -45,7 +45,9 @@ routes:
 
   before(async () => {
     pki = await makeTestPki()
-    await writeFile(join(pki.dir, 'garbled.crl'), '-----BEGIN X509 CRL-----\nbm90IGEgQ1JM\n-----END X509 CRL-----\n')
+    const garbled = '-----BEGIN X509 CRL-----\nbm90IGEgQ1JM\n-----END X509 CRL-----\n'
+    await writeFile(join(pki.dir, 'garbled.crl'), garbled)
+    await writeFile(join(pki.dir, 'good-then-garbled.crl'), pki.crlRootEmpty.pem + garbled)
   })
   after(() => pki.cleanup())
 
@@ -63,6 +65,7 @@ routes:
     ['a bad duration', (y) => y.replace('connect: 2s', 'connect: 2 seconds'), /:13:18 routes\[0\]\.upstream\.timeouts\.connect/],
     ['a bad URL', (y) => y.replace('url: https://127.0.0.1:9443', 'url: htps//nowhere'), /:10:12 routes\[0\]\.upstream\.url/],
     ['a CRL OpenSSL cannot parse', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: caAB.crt\n      crl: garbled.crl'), /:9:12 routes\[0\]\.tls\.crl(\[0\])?: .*garbled\.crl holds a CRL that cannot be parsed/],
+    ['a bad second CRL in one file', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: caAB.crt\n      crl: good-then-garbled.crl'), /good-then-garbled\.crl holds CRL 2 of 2 that cannot be parsed/],
   ]
   for (const [what, edit, expected] of cases) {
     it(`exits 1 on ${what}, naming file:line:col, key path and reason`, async () => {

@@ -5,8 +5,10 @@
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { X509Certificate } from 'node:crypto'
+import { writeFile } from 'node:fs/promises'
 import { after, before, describe, it } from 'node:test'
 import net, { type AddressInfo } from 'node:net'
+import { join } from 'node:path'
 import tls from 'node:tls'
 import { promisify } from 'node:util'
 import { startEchoUpstream, type EchoReply, type EchoUpstream } from '../../demo/echo-upstream.js'
@@ -22,6 +24,9 @@ describe('ingress TLS and per-route mutual TLS on one port', () => {
 
   before(async () => {
     pki = await makeTestPki()
+    // Both CRLs of the chain in one file, as `cat root.crl intermediate.crl` makes it.
+    const bothCrls = join(pki.dir, 'both.crl')
+    await writeFile(bothCrls, pki.crlRootEmpty.pem + pki.crlIntRevoked.pem)
     upstream = await startEchoUpstream({ cert: pki.up.cert, key: pki.up.key })
     passthroughUpstream = await startEchoUpstream({ cert: pki.up.cert, key: pki.up.key })
     const to = `upstream: { url: 'https://127.0.0.1:${upstream.port}', ca: ${pki.caS.certFile}, serverName: up.test }`
@@ -33,6 +38,7 @@ routes:
   - { name: mtls, host: a.test, tls: { ${cert}, clientCAs: ${pki.caA.certFile} }, ${to} }
   - { name: both-cas, host: b.test, tls: { ${cert}, clientCAs: ${pki.caAB.certFile}, forwardClientCert: both }, ${to} }
   - { name: chain, host: chain.w.test, tls: { ${cert}, clientCAs: ${pki.root.certFile}, forwardClientCert: both, crl: [${pki.crlRootEmpty.file}, ${pki.crlIntRevoked.file}] }, ${to} }
+  - { name: crl-file, host: crlfile.w.test, tls: { ${cert}, clientCAs: ${pki.root.certFile}, crl: ${bothCrls} }, ${to} }
   - { name: crl-gap, host: crlgap.w.test, tls: { ${cert}, clientCAs: ${pki.root.certFile}, crl: ${pki.crlIntRevoked.file} }, ${to} }
   - { name: plain, host: plain.test, ${to} }
   - { name: passthrough, host: pass.test, tls: passthrough, upstream: { url: 'tcp://127.0.0.1:${passthroughUpstream.port}' } }
@@ -131,6 +137,11 @@ routes:
     const logged = gw.logs.filter((line) => line.msg === 'client TLS handshake refused').at(-1)
     assert.equal(logged?.reason, 'no_client_cert')
     assert.equal(logged?.client, '127.0.0.1', 'the log names who was refused')
+  })
+
+  it('reads every CRL of a file that holds several', async () => {
+    assert.equal((await request('crlfile.w.test', pki.leafChain)).status, 200)
+    await refused('crlfile.w.test', { ...pki.leafRevoked, cert: pki.leafRevoked.cert + pki.leafChain.cert.slice(pki.leaf.cert.length) }, 'revoked')
   })
 
   it('fails closed when a CRL of the chain is missing, and says so rather than "revoked"', async () => {
