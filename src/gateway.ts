@@ -133,10 +133,7 @@ export class Gateway {
     const closed = Promise.all(publicListeners.map((server) => closeServer(server)))
     this.requests.drain()
     const deadline = Date.now() + graceMs
-    while (this.clientSockets.size > 0 && Date.now() < deadline) {
-      await delay(50)
-      this.requests.closeIdle()
-    }
+    while (this.clientSockets.size > 0 && Date.now() < deadline) await delay(50)
     // Requests cut off by the deadline end as the client's going, before the pools go under them (an
     // upstream request destroyed first would be logged and counted as an upstream failure).
     await this.requests.close()
@@ -165,6 +162,7 @@ export class Gateway {
   }
 
   private install(snapshot: Snapshot): void {
+    const warnings = configWarnings(snapshot.config, snapshot.certificates)
     this.current = snapshot
     this.metrics.configLastReloadSuccess.set(Date.now() / 1000)
     this.metrics.certificateExpiry.reset()
@@ -174,7 +172,7 @@ export class Gateway {
         Math.floor(new Date(certificate.validTo).getTime() / 1000),
       )
     }
-    for (const warning of configWarnings(snapshot.config, snapshot.certificates)) this.logger.warn(`config warning: ${formatIssue(warning)}`)
+    for (const warning of warnings) this.logger.warn(`config warning: ${formatIssue(warning)}`)
   }
 
   private snapshotOptions(previous?: Snapshot): SnapshotOptions {

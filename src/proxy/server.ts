@@ -9,6 +9,7 @@ import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Snapshot } from '../snapshot.js'
 import type { TlsPolicy } from '../tls/ingress.js'
+import { BODY_IDLE_TIMEOUT_MS, limitBodyIdle } from './body-idle.js'
 import { hasBody } from './forward.js'
 import { endWithStatus } from './status.js'
 
@@ -34,18 +35,14 @@ export interface RequestServer {
   /** A plaintext socket (no policy), or a TLS socket that passed `policy`'s client authentication. */
   accept(socket: Duplex, policy?: TlsPolicy): void
   /**
-   * Closes idle keep-alive connections and those that have not sent a request now; from then on every
-   * new request is answered with `Connection: close`.
+   * Closes idle keep-alive connections and those that have not sent a request now, and every other
+   * one once its response in flight has gone out (WebSockets run on); later requests on them, and
+   * responses not yet begun, carry `Connection: close`.
    */
   drain(): void
-  /** Closes the connections whose response has finished since (a keep-alive response in flight at drain). */
-  closeIdle(): void
   /** Destroys every connection left, and resolves once each has closed and its response seen it go. */
   close(): Promise<void>
 }
-
-/** nginx's client_body_timeout: a request body that stops arriving for this long ends the connection. */
-export const BODY_IDLE_TIMEOUT_MS = 60_000
 
 export function createRequestServer(
   current: () => Snapshot,
@@ -53,35 +50,26 @@ export function createRequestServer(
   { bodyIdleTimeoutMs = BODY_IDLE_TIMEOUT_MS } = {},
 ): RequestServer {
   const server = http.createServer(HTTP_SERVER_OPTIONS)
-  // This server never listens: connections arrive through accept(). Node starts the connection tracking
-  // behind closeIdleConnections() and the headersTimeout/requestTimeout checks (slowloris) on
-  // 'listening', so emit it; close() stops that tracking again.
+  // This server never listens: connections arrive through accept(). Node starts the headersTimeout
+  // checks (slowloris) on 'listening', so emit it; close() stops them again.
   server.emit('listening')
   const policyOf = new WeakMap<object, TlsPolicy>()
   const open = new Set<Duplex>()
   let allClosed: (() => void) | undefined
-  /** Connections that have sent at least one request. */
-  const served = new WeakSet<object>()
+  /** Each connection's latest response; 'upgraded' once it left HTTP. None: no request yet. */
+  const lastResponse = new WeakMap<object, http.ServerResponse | 'upgraded'>()
   let draining = false
 
   server.on('request', (req, res) => {
-    served.add(req.socket)
+    lastResponse.set(req.socket, res)
     if (draining) res.shouldKeepAlive = false
-    if (hasBody(req)) {
-      // Socket inactivity; with no 'timeout' listener Node destroys the socket, and the response's
-      // 'close' stops the upstream request. Cleared once the body is in, unless the response already
-      // finished and Node set its keep-alive timeout in its place.
-      req.socket.setTimeout(bodyIdleTimeoutMs)
-      req.once('end', () => {
-        if (!res.writableFinished) req.socket.setTimeout(0)
-      })
-    }
+    if (hasBody(req)) limitBodyIdle(req, res, bodyIdleTimeoutMs)
     handlers.request(current(), policyOf.get(req.socket), req, res)
   })
   server.on('upgrade', (req, socket, head) => {
     // Node lets go of an upgraded socket, its error handler included; a plaintext socket has no other.
     socket.on('error', () => socket.destroy())
-    served.add(req.socket)
+    lastResponse.set(req.socket, 'upgraded')
     const policy = policyOf.get(req.socket)
     if (isWebSocketUpgrade(req)) handlers.upgrade(current(), policy, req, socket, head)
     // Node's parser stopped at the headers of an Upgrade request, so its body never reaches `req`:
@@ -106,16 +94,21 @@ export function createRequestServer(
     },
     drain() {
       draining = true
-      // Closes keep-alive connections between requests. Node counts a connection that has not sent a
-      // request yet as busy (its headers timeout runs), so those are closed here, as nginx closes them:
-      // otherwise one preconnected browser tab holds the shutdown for the whole grace period.
-      server.close()
-      for (const socket of open) if (!served.has(socket)) socket.destroy()
-    },
-    closeIdle() {
-      server.closeIdleConnections()
+      // Not Node's closeIdleConnections(): it counts a response as done once end() is called, and would
+      // cut off one still being written to a slow reader. A connection that has not sent a request yet
+      // is closed, as nginx closes it: otherwise one preconnected browser tab holds the shutdown for the
+      // whole grace period.
+      for (const socket of open) {
+        const res = lastResponse.get(socket)
+        if (res === 'upgraded') continue
+        if (res === undefined || res.writableFinished) socket.destroy()
+        else if (!res.headersSent) res.shouldKeepAlive = false
+        else res.once('finish', () => socket.end())
+      }
     },
     close() {
+      // Stops Node's connection checks; connections arrive through accept(), never through listen().
+      server.close()
       if (open.size === 0) return Promise.resolve()
       // Node's own close handler runs after the one above, within the same event: by the time the
       // promise settles, each response has emitted 'close' and stopped its upstream request.

@@ -19,11 +19,16 @@ describe('request body timeouts', () => {
     const requests = createRequestServer(
       () => ({}) as Snapshot,
       {
-        // Answers with the number of body bytes received.
+        // Answers with the number of body bytes received. /late-read starts reading the body late, as
+        // when the upstream is slow to take it; /late-answer answers late, as a slow upstream does.
         request(_snapshot, _policy, req, res) {
           let bytes = 0
-          req.on('data', (chunk: Buffer) => (bytes += chunk.length))
-          req.on('end', () => res.end(String(bytes)))
+          const read = () => {
+            req.on('data', (chunk: Buffer) => (bytes += chunk.length))
+            req.on('end', () => setTimeout(() => res.end(String(bytes)), req.url === '/late-answer' ? 2 * IDLE_MS : 0))
+          }
+          if (req.url === '/late-read') setTimeout(read, 2 * IDLE_MS)
+          else read()
         },
         upgrade: (_snapshot, _policy, _req, socket) => socket.destroy(),
       },
@@ -35,24 +40,32 @@ describe('request body timeouts', () => {
   after(() => listener.close())
 
   /** Sends a 5-byte body one byte at a time, `gapMs` apart; resolves with what came back. */
-  const upload = async (gapMs: number) => {
+  const upload = async (gapMs: number, path = '/') => {
     const socket = net.connect((listener.address() as AddressInfo).port, '127.0.0.1')
     await once(socket, 'connect')
     let received = ''
     socket.on('data', (chunk: Buffer) => (received += chunk.toString()))
     const closed = once(socket, 'close')
-    socket.write('POST / HTTP/1.1\r\nHost: body.test\r\nContent-Length: 5\r\n\r\n')
+    socket.write(`POST ${path} HTTP/1.1\r\nHost: body.test\r\nContent-Length: 5\r\n\r\n`)
     for (let i = 0; i < 5 && !socket.destroyed && socket.writable; i++) {
       await pause(gapMs)
       if (socket.writable) socket.write('x')
     }
-    await Promise.race([closed, pause(IDLE_MS * 3)])
+    await Promise.race([closed, pause(IDLE_MS * 4)])
     socket.destroy()
     return received
   }
 
   it('takes an upload that lasts longer than the idle timeout as long as it keeps moving', async () => {
     assert.match(await upload(IDLE_MS / 3), /^HTTP\/1\.1 200 [\s\S]*\r\n\r\n5$/)
+  })
+
+  it('does not blame the client while the gateway itself is not reading the body', async () => {
+    assert.match(await upload(0, '/late-read'), /\r\n\r\n5$/)
+  })
+
+  it('stops the clock once the body is in, however long the answer takes', async () => {
+    assert.match(await upload(0, '/late-answer'), /\r\n\r\n5$/)
   })
 
   it('ends the connection of an upload that stops for the idle timeout', async () => {

@@ -135,7 +135,9 @@ describe('stopping with requests in flight', () => {
 
   before(async () => {
     slow = http.createServer((req, res) => {
-      setTimeout(() => res.end('done\n'), Number(new URL(req.url!, 'http://upstream').searchParams.get('ms')))
+      const query = new URL(req.url!, 'http://upstream').searchParams
+      if (query.has('bytes')) res.end(Buffer.alloc(Number(query.get('bytes')), 'x'))
+      else setTimeout(() => res.end('done\n'), Number(query.get('ms')))
     })
     await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve))
   })
@@ -175,6 +177,33 @@ routes:
     } finally {
       agent.destroy()
     }
+  })
+
+  it('lets a response that is still being written to a slow reader finish', async () => {
+    const size = 2 * 1024 * 1024
+    const client = net.connect(gw.ports.http!, '127.0.0.1')
+    await once(client, 'connect')
+    client.write(`GET /?bytes=${size} HTTP/1.1\r\nHost: slow.test\r\n\r\n`)
+    // About 2 MB/s: the gateway has handed its last bytes to the socket long before the client has them.
+    let received = 0
+    const read = () => {
+      for (let chunk: Buffer | null, n = 0; n < 100_000 && (chunk = client.read(Math.min(16_384, client.readableLength || 16_384)) as Buffer | null) !== null; n += chunk.length) {
+        received += chunk.length
+      }
+    }
+    client.pause()
+    client.on('readable', () => undefined)
+    const reader = setInterval(read, 50)
+    const closed = once(client, 'close')
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      await gw.gateway.stop(20_000)
+      await closed
+    } finally {
+      clearInterval(reader)
+    }
+    read()
+    assert.ok(received > size, `${received} bytes of a ${size}-byte body and its headers`)
   })
 
   it('cuts a response off at the end of the grace period without calling it an upstream failure', async () => {

@@ -1,0 +1,29 @@
+/**
+ * nginx's client_body_timeout: a request body that stops arriving for this long ends the connection.
+ * Only the client's silence counts. While the gateway itself is not reading (the upstream applies
+ * backpressure, or the request waits for a pooled connection), the clock starts again; once the whole
+ * body has arrived, it stops.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+
+export const BODY_IDLE_TIMEOUT_MS = 60_000
+
+export function limitBodyIdle(req: IncomingMessage, res: ServerResponse, timeoutMs: number): void {
+  const { socket } = req
+  const stop = () => {
+    res.off('timeout', onTimeout)
+    // Unless the response already finished and Node set its keep-alive timeout in its place.
+    if (!res.writableFinished) socket.setTimeout(0)
+  }
+  // Node destroys a silent socket unless the request, the response or the server takes its 'timeout';
+  // the response's is emitted even when the body has arrived but has not been read yet.
+  const onTimeout = () => {
+    if (req.complete) return stop()
+    const gatewayNotReading = req.readableFlowing !== true || req.readableLength > 0
+    if (gatewayNotReading) socket.setTimeout(timeoutMs)
+    else socket.destroy()
+  }
+  res.on('timeout', onTimeout)
+  socket.setTimeout(timeoutMs)
+  req.once('end', stop)
+}
