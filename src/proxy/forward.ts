@@ -15,6 +15,8 @@ import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.j
 export interface ForwardHooks {
   /** The upstream failed before or while answering; `headersSent` tells whether the client got a status. */
   readonly onUpstreamError: (route: Route, failure: UpstreamFailure, error: Error, headersSent: boolean) => void
+  /** An upstream connection closed under the request before any answer; it is sent once more. */
+  readonly onRetry: (route: Route, error: Error) => void
 }
 
 /** The upstream request target: the route's own url path prefix, then the client's target unchanged. */
@@ -55,6 +57,8 @@ const RETRYABLE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DE
 class Exchange implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | undefined
   private clientGone = false
+  /** undici handed the request to a connected (and, for https, handshaken) socket. */
+  private onConnection = false
   private responseStarted = false
   private retried = false
 
@@ -80,6 +84,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   // undici tells this handler API from its legacy one by the presence of onRequestStart.
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller
+    this.onConnection = true
     if (this.clientGone) controller.abort(CLIENT_GONE)
   }
 
@@ -102,9 +107,9 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.clientGone) return
     const failure = classifyUpstreamError(error)
     if (failure.reason === 'connection_reset' && this.mayRetry()) {
-      // A pooled connection the upstream closed as the request went out (it does not announce its
-      // idle timeout): one more try on another connection, as nginx gives a cached connection.
       this.retried = true
+      this.onConnection = false
+      this.hooks.onRetry(this.route, error)
       this.start()
       return
     }
@@ -117,8 +122,20 @@ class Exchange implements Dispatcher.DispatchHandler {
     }
   }
 
+  /**
+   * An upstream that closes idle connections without announcing when can close a pooled one just as a
+   * request goes out. A reset after the request reached a connection and before any answer gets one
+   * more try on another connection, as nginx gives a cached one; a failed connect or handshake is
+   * not retried.
+   */
   private mayRetry(): boolean {
-    return !this.retried && !this.responseStarted && this.options.body === null && RETRYABLE_METHODS.has(this.options.method)
+    return (
+      !this.retried &&
+      this.onConnection &&
+      !this.responseStarted &&
+      this.options.body === null &&
+      RETRYABLE_METHODS.has(this.options.method)
+    )
   }
 }
 

@@ -76,6 +76,9 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHa
         headersSent ? 'upstream failed mid-response' : 'upstream request failed',
       )
     },
+    onRetry(route, error) {
+      logger.debug({ route: route.name, error: errorSummary(error) }, 'upstream connection closed before answering; sending the request once more')
+    },
   }
 
   return {

@@ -16,7 +16,8 @@ export interface SniDispatchHooks {
 }
 
 export function dispatchBySni(socket: net.Socket, hooks: SniDispatchHooks): void {
-  const received = new Accumulator()
+  // Dropped once the ClientHello is read: onError, which lives as long as the socket, shares this scope.
+  let received: Accumulator | undefined = new Accumulator()
   const timer = setTimeout(() => socket.destroy(), CLIENT_HELLO_TIMEOUT_MS)
   // Stays for the life of the socket: an error (a client that resets while the gateway answers it)
   // must never go unhandled, and the TLS or passthrough side that takes over destroys the socket too.
@@ -25,9 +26,10 @@ export function dispatchBySni(socket: net.Socket, hooks: SniDispatchHooks): void
     socket.destroy()
   }
   const onData = (chunk: Buffer) => {
-    const buffered = received.append(chunk)
+    const buffered = received!.append(chunk)
     const hello = parseClientHello(buffered)
     if (hello.kind === 'incomplete') return
+    received = undefined
     clearTimeout(timer)
     socket.off('data', onData)
     socket.pause()

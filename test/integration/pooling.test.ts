@@ -86,6 +86,9 @@ describe('a pooled connection the upstream closes as a request goes out', () => 
   /** Answers the first request of each connection (keep-alive, no idle hint); resets at the second. */
   let upstream: net.Server
   let connections = 0
+  /** Resets every connection as it arrives: a TLS handshake that fails, not a pooled connection. */
+  let resetting: net.Server
+  let resets = 0
   let gw: TestGateway
 
   before(async () => {
@@ -101,18 +104,26 @@ describe('a pooled connection the upstream closes as a request goes out', () => 
       socket.on('error', () => undefined)
     })
     await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
+    resetting = net.createServer((socket) => {
+      resets++
+      socket.on('error', () => undefined)
+      socket.resetAndDestroy()
+    })
+    await new Promise<void>((resolve) => resetting.listen(0, '127.0.0.1', resolve))
     gw = await startGateway(`
 listen: { http: 127.0.0.1:0 }
 routes:
   - { name: closing, host: closing.test, upstream: { url: 'http://127.0.0.1:${(upstream.address() as AddressInfo).port}' } }
+  - { name: resetting, host: resetting.test, upstream: { url: 'https://127.0.0.1:${(resetting.address() as AddressInfo).port}' } }
 `)
   })
   after(async () => {
     await gw.close()
     upstream.close()
+    resetting.close()
   })
 
-  const send = (method: string, body?: string) => httpRequest({ port: gw.ports.http!, host: 'closing.test', method, ...(body !== undefined && { body }) })
+  const send = (method: string, body?: string, host = 'closing.test') => httpRequest({ port: gw.ports.http!, host, method, ...(body !== undefined && { body }) })
 
   it('retries a request without a body once on a new connection, and never a POST', async () => {
     assert.deepEqual(await send('GET').then((r) => [r.status, r.body]), [200, '1'])
@@ -120,5 +131,10 @@ routes:
     assert.equal(connections, 1)
     assert.deepEqual(await send('GET').then((r) => [r.status, r.body]), [200, '2'])
     assert.deepEqual(await send('GET').then((r) => [r.status, r.body]), [200, '3'], 'reset on connection 2, answered on connection 3')
+  })
+
+  it('does not retry a connect or handshake that fails', async () => {
+    assert.equal((await send('GET', undefined, 'resetting.test')).status, 502)
+    assert.equal(resets, 1)
   })
 })
