@@ -42,6 +42,8 @@ export interface ReloadResult {
 
 export type ListenerName = 'https' | 'http' | 'admin'
 
+const MAX_WARNINGS_LOGGED = 20
+
 export class Gateway {
   readonly metrics: Metrics
   private readonly logger: Logger
@@ -57,6 +59,8 @@ export class Gateway {
   /** Of the files behind the last load attempt, good or bad: a watcher event that changes nothing is ignored. */
   private lastFingerprint = ''
   private draining = false
+  /** Warnings of the config now serving, so that a reload logs only those it brings. */
+  private warnings = new Set<string>()
   private reloading: Promise<ReloadResult> | undefined
 
   constructor(options: GatewayOptions) {
@@ -162,7 +166,7 @@ export class Gateway {
   }
 
   private install(snapshot: Snapshot): void {
-    const warnings = configWarnings(snapshot.config, snapshot.certificates)
+    const warnings = configWarnings(snapshot.config, snapshot.certificates).map(formatIssue)
     this.current = snapshot
     this.metrics.configLastReloadSuccess.set(Date.now() / 1000)
     this.metrics.certificateExpiry.reset()
@@ -172,7 +176,21 @@ export class Gateway {
         Math.floor(new Date(certificate.validTo).getTime() / 1000),
       )
     }
-    for (const warning of warnings) this.logger.warn(`config warning: ${formatIssue(warning)}`)
+    this.logWarnings(warnings)
+  }
+
+  /**
+   * Each warning when it first appears (at start, or at the reload that brings it), as many lines as
+   * there are up to a limit: a table of a thousand routes with one wrong certificate reloaded five
+   * times a second must not flood the log. `portcullis check` lists them all.
+   */
+  private logWarnings(warnings: readonly string[]): void {
+    const fresh = warnings.filter((warning) => !this.warnings.has(warning))
+    this.warnings = new Set(warnings)
+    for (const warning of fresh.slice(0, MAX_WARNINGS_LOGGED)) this.logger.warn(`config warning: ${warning}`)
+    if (fresh.length > MAX_WARNINGS_LOGGED) {
+      this.logger.warn(`config warning: ${fresh.length - MAX_WARNINGS_LOGGED} more; portcullis check lists them all`)
+    }
   }
 
   private snapshotOptions(previous?: Snapshot): SnapshotOptions {

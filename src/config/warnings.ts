@@ -21,8 +21,9 @@ export function configWarnings(config: Config, certificates: readonly LoadedCert
       warn(`routes[${route.index}].upstream.insecureSkipVerify`, 'upstream certificate verification is off')
     }
   }
+  const routeByName = new Map(config.routes.map((route) => [route.name, route]))
   for (const { route: name, role, certificate } of certificates) {
-    const route = config.routes.find((r) => r.name === name)!
+    const route = routeByName.get(name)!
     if (role === 'server') {
       const path = `routes[${route.index}].tls.cert`
       for (const problem of validityProblems(certificate, now, 'clients')) warn(path, problem)

@@ -140,3 +140,32 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
     return String(cn)
   }
 })
+
+describe('config warnings in the log', () => {
+  it('logs each warning when it first appears, at most 20 lines a load', async () => {
+    const pki = await makeTestPki()
+    const dir = await mkdtemp(join(tmpdir(), 'portcullis-warnings-'))
+    // 25 routes whose certificate names none of their hosts.
+    const routes = (count: number) =>
+      Array.from({ length: count }, (_, i) => `  - { host: h${i}.test, tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile} }, upstream: { url: 'http://127.0.0.1:9' } }`)
+    const configFile = join(dir, 'routes.yaml')
+    await writeFile(configFile, `listen: { https: 127.0.0.1:0 }\nroutes:\n${routes(25).join('\n')}\n`)
+    const gw = await startGatewayFromFile(configFile)
+    const warnings = () => gw.logs.filter((line) => String(line.msg).startsWith('config warning: ')).map((line) => String(line.msg))
+    try {
+      assert.equal(warnings().length, 21)
+      assert.match(warnings()[0]!, /routes\[0\]\.tls\.cert: does not name h0\.test/)
+      assert.equal(warnings()[20], 'config warning: 5 more; portcullis check lists them all')
+      assert.deepEqual(await gw.gateway.reload(), { ok: true, errors: [] })
+      assert.equal(warnings().length, 21, 'an unchanged config logs nothing again')
+      await writeFile(configFile, `listen: { https: 127.0.0.1:0 }\nroutes:\n${routes(26).join('\n')}\n`)
+      assert.deepEqual(await gw.gateway.reload(), { ok: true, errors: [] })
+      assert.match(warnings().at(-1)!, /routes\[25\]\.tls\.cert: does not name h25\.test/, 'only the new one')
+      assert.equal(warnings().length, 22)
+    } finally {
+      await gw.close()
+      await pki.cleanup()
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})
