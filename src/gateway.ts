@@ -275,7 +275,7 @@ export class Gateway {
     this.listeners.set(name, server)
   }
 
-  /** The pool gauge is read from undici's live socket counts, per route. */
+  /** The pool gauge is read from undici's live socket counts, per pool (labelled by its metricsRoute). */
   private collectUpstreamConnections(gauge: Gauge<'route' | 'state'>): void {
     gauge.reset()
     // Per pool, so that a sum over routes counts each socket once.

@@ -2,7 +2,7 @@
  * What a config may do but probably should not: serve a certificate that clients will refuse, present
  * one that upstreams will refuse, or skip upstream verification. Warnings never stop a start or a
  * reload (nginx loads an expired certificate too, and a rotation may be on its way); `check` prints
- * them and the gateway logs them at every load, in the same file:line:col form as errors.
+ * them all and the gateway logs each when it first appears, in the same file:line:col form as errors.
  */
 import type { X509Certificate } from 'node:crypto'
 import { isIP } from 'node:net'
@@ -26,7 +26,8 @@ export function configWarnings(config: Config, certificates: readonly LoadedCert
     const route = routeByName.get(name)!
     if (role === 'server') {
       const path = `routes[${route.index}].tls.cert`
-      for (const problem of validityProblems(certificate, now, 'clients')) warn(path, problem)
+      const invalid = validityProblem(certificate, now, 'clients')
+      if (invalid) warn(path, invalid)
       // A wildcard route is checked with a name its pattern covers.
       const host = route.host.startsWith('*.') ? `wildcard-check${route.host.slice(1)}` : route.host
       if (!(isIP(host) ? certificate.checkIP(host) : certificate.checkHost(host))) {
@@ -35,17 +36,18 @@ export function configWarnings(config: Config, certificates: readonly LoadedCert
       if (certificate.keyUsage && !certificate.keyUsage.includes(SERVER_AUTH)) warn(path, 'is not for TLS servers (its extended key usage lacks serverAuth)')
     } else if (role === 'client') {
       const path = `routes[${route.index}].upstream.cert`
-      for (const problem of validityProblems(certificate, now, 'upstreams')) warn(path, problem)
+      const invalid = validityProblem(certificate, now, 'upstreams')
+      if (invalid) warn(path, invalid)
       if (certificate.keyUsage && !certificate.keyUsage.includes(CLIENT_AUTH)) warn(path, 'is not for TLS clients (its extended key usage lacks clientAuth)')
     }
   }
   return sortByPosition(warnings)
 }
 
-function validityProblems(certificate: X509Certificate, now: number, refusedBy: string): string[] {
+function validityProblem(certificate: X509Certificate, now: number, refusedBy: string): string | undefined {
   const notAfter = new Date(certificate.validTo)
   const notBefore = new Date(certificate.validFrom)
-  if (notAfter.getTime() < now) return [`expired on ${notAfter.toISOString()}; ${refusedBy} will refuse it`]
-  if (notBefore.getTime() > now) return [`is not valid before ${notBefore.toISOString()}; ${refusedBy} will refuse it`]
-  return []
+  if (notAfter.getTime() < now) return `expired on ${notAfter.toISOString()}; ${refusedBy} will refuse it`
+  if (notBefore.getTime() > now) return `is not valid before ${notBefore.toISOString()}; ${refusedBy} will refuse it`
+  return undefined
 }

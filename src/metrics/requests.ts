@@ -10,7 +10,7 @@ import { Counter, type Metric, type Registry, type RegistryContentType } from 'p
 interface Series {
   readonly route: string
   readonly method: string
-  /** Observations per bucket, not cumulative; the last slot is +Inf. */
+  /** Observations per finite bucket, not cumulative; +Inf is `count`. */
   readonly buckets: Float64Array
   sum: number
   count: number
@@ -55,12 +55,12 @@ export class RequestMetrics {
     if (!byMethod) this.byRoute.set(route, (byMethod = new Map()))
     let series = byMethod.get(method)
     if (!series) {
-      series = { route, method, buckets: new Float64Array(this.bounds.length + 1), sum: 0, count: 0, uncounted: new Map() }
+      series = { route, method, buckets: new Float64Array(this.bounds.length), sum: 0, count: 0, uncounted: new Map() }
       byMethod.set(method, series)
     }
     let bucket = 0
     while (bucket < this.bounds.length && seconds > this.bounds[bucket]!) bucket++
-    series.buckets[bucket]!++
+    if (bucket < this.bounds.length) series.buckets[bucket]!++
     series.sum += seconds
     series.count++
     series.uncounted.set(code, (series.uncounted.get(code) ?? 0) + 1)
