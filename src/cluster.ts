@@ -2,8 +2,8 @@
  * `workers: N`: a primary process forks N gateway workers with node:cluster. The workers share the
  * public listeners (the primary accepts and hands connections round-robin) and each watches and
  * reloads the config itself. The primary owns the admin listener: /metrics aggregates every worker's
- * registry into one scrape, /readyz is 200 only while every worker is serving, POST /reload and SIGHUP
- * reach every worker. A worker that dies after it started is replaced; SIGTERM drains them all.
+ * registry into one scrape, /readyz is 200 once every worker has started and while any serves, POST
+ * /reload and SIGHUP reach every worker. A worker that dies is replaced; SIGTERM drains them all.
  */
 import cluster, { type Worker } from 'node:cluster'
 import { once } from 'node:events'
@@ -22,41 +22,70 @@ type PrimaryMessage = { readonly type: 'portcullis:reload'; readonly id: number 
 
 /** A worker that dies this soon after its start is restarted after a pause, not in a tight loop. */
 const RESTART_PAUSE_MS = 1000
+/** Replacements that keep failing to start (the config on disk no longer loads) back off to this. */
+const MAX_RESTART_PAUSE_MS = 30_000
+
+interface PendingReload {
+  readonly waiting: Set<Worker>
+  readonly results: ReloadResult[]
+  readonly done: (result: ReloadResult) => void
+}
 
 export async function runPrimary(config: Config, count: number, logger: Logger, stopSignal: Promise<NodeJS.Signals>): Promise<number> {
   const aggregator = new AggregatorRegistry<RegistryContentType>()
   const ready = new Set<Worker>()
-  const pendingReloads = new Map<number, { results: ReloadResult[]; expected: number; done: (r: ReloadResult) => void }>()
+  const pendingReloads = new Map<number, PendingReload>()
   let nextReloadId = 0
   let stopping = false
+  let started = false
+  let restartPause = RESTART_PAUSE_MS
   let failedToStart: ((code: number) => void) | undefined
   const startFailure = new Promise<number>((resolve) => (failedToStart = resolve))
 
-  const fork = () => {
+  const fork = (replacement: boolean) => {
     const worker = cluster.fork()
-    const startedAt = Date.now()
+    const forkedAt = Date.now()
     worker.on('message', (message: WorkerMessage) => {
-      if (message.type === 'portcullis:ready') ready.add(worker)
-      if (message.type === 'portcullis:reloaded') collectReload(message.id, message.result)
+      if (message.type === 'portcullis:ready') workerReady(worker)
+      if (message.type === 'portcullis:reloaded') collectReload(message.id, worker, message.result)
     })
     worker.once('exit', (code, signal) => {
       const wasReady = ready.delete(worker)
+      for (const [id, pending] of pendingReloads) {
+        if (pending.waiting.has(worker)) collectReload(id, worker, { ok: false, errors: [`worker ${worker.process.pid} exited before it reloaded`] })
+      }
       if (stopping) return
-      if (!wasReady) {
-        logger.fatal({ pid: worker.process.pid, code, signal }, 'a worker failed to start; stopping')
+      const details = { pid: worker.process.pid, code, signal }
+      if (!wasReady && !replacement) {
+        logger.fatal(details, 'a worker failed to start; stopping')
         failedToStart?.(1)
         return
       }
-      logger.error({ pid: worker.process.pid, code, signal }, 'worker died; starting another')
-      setTimeout(fork, Date.now() - startedAt < 10 * RESTART_PAUSE_MS ? RESTART_PAUSE_MS : 0).unref()
+      // A replacement reads the config from disk. After a bad edit that the running workers refused, it
+      // cannot start: the others keep serving, and it is tried again, less and less often.
+      let pause = Date.now() - forkedAt < 10 * RESTART_PAUSE_MS ? RESTART_PAUSE_MS : 0
+      if (wasReady) {
+        logger.error(details, 'worker died; starting another')
+      } else {
+        pause = restartPause
+        restartPause = Math.min(2 * restartPause, MAX_RESTART_PAUSE_MS)
+        logger.error({ ...details, retryInSeconds: pause / 1000 }, 'a new worker failed to start (its errors are above); trying again')
+      }
+      setTimeout(() => stopping || fork(true), pause).unref()
     })
   }
 
-  const collectReload = (id: number, result: ReloadResult) => {
+  const workerReady = (worker: Worker) => {
+    ready.add(worker)
+    restartPause = RESTART_PAUSE_MS
+    if (ready.size === count) started = true
+  }
+
+  const collectReload = (id: number, worker: Worker, result: ReloadResult) => {
     const pending = pendingReloads.get(id)
-    if (!pending) return
+    if (!pending?.waiting.delete(worker)) return
     pending.results.push(result)
-    if (pending.results.length < pending.expected) return
+    if (pending.waiting.size > 0) return
     pendingReloads.delete(id)
     const errors = [...new Set(pending.results.flatMap((r) => r.errors))]
     pending.done({ ok: pending.results.every((r) => r.ok), errors })
@@ -67,7 +96,7 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
       const id = nextReloadId++
       const workers = [...ready]
       if (workers.length === 0) return resolve({ ok: false, errors: ['no worker is serving'] })
-      pendingReloads.set(id, { results: [], expected: workers.length, done: resolve })
+      pendingReloads.set(id, { waiting: new Set(workers), results: [], done: resolve })
       for (const worker of workers) worker.send({ type: 'portcullis:reload', id } satisfies PrimaryMessage)
     })
 
@@ -78,7 +107,7 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
     admin = http.createServer(
       createAdminApp({
         metrics: clusterSource(aggregator),
-        isReady: () => !stopping && ready.size === count,
+        isReady: () => !stopping && started && ready.size > 0,
         reload: reloadAll,
       }),
     )
@@ -90,7 +119,7 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
       return 1
     }
   }
-  for (let i = 0; i < count; i++) fork()
+  for (let i = 0; i < count; i++) fork(false)
   process.on('SIGHUP', () => void reloadAll())
   logger.info({ workers: count, admin: adminAddress }, 'portcullis primary started')
 

@@ -1,6 +1,6 @@
 /**
- * `workers: 2` on a real process: both workers serve, one scrape counts the requests of both, and a
- * worker that dies is replaced.
+ * `workers: 2` on a real process: both workers serve, one scrape counts the requests of both, a worker
+ * that dies is replaced, and a replacement that cannot load the config on disk takes nothing down.
  */
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -29,6 +29,9 @@ describe('workers', () => {
   let child: ChildProcess
   const workerPids = new Set<number>()
   let ports: { http: number; admin: number }
+  let configFile: string
+  let goodConfig: string
+  const logMessages: string[] = []
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'portcullis-workers-'))
@@ -37,20 +40,19 @@ describe('workers', () => {
     await once(upstream, 'listening')
     // Workers share listeners through the primary, so the ports are fixed before the start.
     ports = { http: await freePort(), admin: await freePort() }
-    const configFile = join(dir, 'routes.yaml')
-    await writeFile(
-      configFile,
-      `listen: { http: 127.0.0.1:${ports.http}, admin: 127.0.0.1:${ports.admin} }
+    configFile = join(dir, 'routes.yaml')
+    goodConfig = `listen: { http: 127.0.0.1:${ports.http}, admin: 127.0.0.1:${ports.admin} }
 workers: 2
 routes:
   - { host: w.test, upstream: { url: 'http://127.0.0.1:${(upstream.address() as AddressInfo).port}' } }
-`,
-    )
+`
+    await writeFile(configFile, goodConfig)
     const cli = new URL('../../src/cli.ts', import.meta.url).pathname
     child = spawn(process.execPath, ['--import', 'tsx', cli, '--config', configFile], { stdio: ['ignore', 'pipe', 'inherit'] })
     void (async () => {
       for await (const line of createInterface({ input: child.stdout! })) {
         const record = JSON.parse(line) as { msg: string; worker?: number }
+        logMessages.push(record.msg)
         if (record.msg === 'portcullis is serving' && record.worker) workerPids.add(record.worker)
       }
     })()
@@ -86,6 +88,32 @@ routes:
     process.kill(victim!, 'SIGKILL')
     await eventually(async () => workerPids.size === 3, 15_000, 'a new worker')
     await eventually(async () => (await httpRequest({ port: ports.admin, path: '/readyz' })).status === 200, 5000, 'ready again')
+    assert.equal((await httpRequest({ port: ports.http, host: 'w.test' })).status, 200)
+  })
+
+  it('answers POST /reload when a worker dies before it reloaded', { timeout: 20_000 }, async () => {
+    const victim = [...workerPids].at(-1)!
+    const before = workerPids.size
+    process.kill(victim, 'SIGSTOP')
+    const reply = httpRequest({ port: ports.admin, method: 'POST', path: '/reload' })
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    process.kill(victim, 'SIGKILL')
+    const { status, body } = await reply
+    assert.equal(status, 422)
+    assert.match(body, /exited before it reloaded/)
+    await eventually(async () => workerPids.size === before + 1, 15_000, 'replaced')
+  })
+
+  it('keeps serving when a replacement cannot load the config on disk, and starts it once fixed', { timeout: 30_000 }, async () => {
+    await writeFile(configFile, `${goodConfig}  - { host: [oops\n`)
+    await eventually(async () => logMessages.filter((m) => m.startsWith('reload failed')).length >= 2, 10_000, 'both workers refused the edit')
+    const before = workerPids.size
+    process.kill([...workerPids].at(-1)!, 'SIGKILL')
+    await eventually(async () => logMessages.some((m) => m.startsWith('a new worker failed to start')), 10_000, 'a failed replacement')
+    assert.equal((await httpRequest({ port: ports.http, host: 'w.test' })).status, 200, 'the other worker serves')
+    assert.equal((await httpRequest({ port: ports.admin, path: '/readyz' })).status, 200)
+    await writeFile(configFile, goodConfig)
+    await eventually(async () => workerPids.size === before + 1, 15_000, 'the replacement started with the fixed config')
     assert.equal((await httpRequest({ port: ports.http, host: 'w.test' })).status, 200)
   })
 })
