@@ -51,6 +51,9 @@ export function forwardRequest(
 
 const CLIENT_GONE = new Error('client closed the connection')
 
+/** Responses that never have a body (RFC 9110 15.3.5, 15.4.5). */
+const BODILESS_STATUSES = new Set([204, 304])
+
 /** Requests that are safe to send twice (RFC 9110 9.2.2), when they carry no body to replay. */
 const RETRYABLE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 
@@ -89,6 +92,13 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    if (statusCode < 200) {
+      // RFC 9110 15.2: interim responses are passed on. Node writes 103 and 102 itself; a 100 the
+      // client asked for was already sent by the gateway.
+      if (statusCode === 103 && headers.link !== undefined) this.res.writeEarlyHints({ link: headers.link })
+      if (statusCode === 102) this.res.writeProcessing()
+      return
+    }
     this.responseStarted = true
     this.res.writeHead(statusCode, clientResponseHeaders(headers))
   }
@@ -105,6 +115,12 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
     if (this.clientGone) return
+    if (this.responseStarted && BODILESS_STATUSES.has(this.res.statusCode)) {
+      // A 204 or 304 is whole once its head is sent. undici 7 fails a 304 that carries the Content-Length
+      // a 200 would have had (RFC 9110 8.6 allows it) for a body that never came.
+      this.res.end()
+      return
+    }
     const failure = classifyUpstreamError(error)
     if (failure.reason === 'connection_reset' && this.mayRetry()) {
       this.retried = true

@@ -5,6 +5,7 @@
  * Caddy, so sending SNI of an open route and Host of an mTLS route never bypasses client auth.
  */
 import type { IncomingMessage } from 'node:http'
+import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import type { Logger } from 'pino'
 import type { ForwardClientCert } from '../config/schema.js'
@@ -19,6 +20,8 @@ import { endWithStatus, sendStatus } from './status.js'
 import type { ForwardedFor } from './headers.js'
 import type { RequestHandlers } from './server.js'
 import { proxyUpgrade } from './upgrade.js'
+
+const CLIENT_CLOSED_REQUEST = 499
 
 type Selection =
   | { readonly route: Route; readonly forwarded: ForwardedFor; readonly identity: Record<string, string> }
@@ -84,12 +87,22 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHa
   return {
     request(snapshot, policy, req, res) {
       const started = performance.now()
+      const socket = req.socket
       const selection = selectRoute(snapshot, policy, req)
       const routeName = selection.route?.name ?? NO_ROUTE
       res.once('finish', () => {
-        metrics.recordRequest(routeName, methodLabel(req.method), res.statusCode, (performance.now() - started) / 1000)
+        if (!req.complete) discardRestOfBody(req, socket)
+      })
+      res.once('close', () => {
+        // Cut-short responses count too: with the status the client was sent, else 499 (nginx's code
+        // for a client that left before any).
+        const code = res.headersSent ? res.statusCode : CLIENT_CLOSED_REQUEST
+        metrics.recordRequest(routeName, methodLabel(req.method), code, (performance.now() - started) / 1000)
       })
       if ('status' in selection) {
+        // After a reload that changed its route's client-auth policy, a keep-alive client must come
+        // back through a new handshake; most retry a 421 on a new connection.
+        if (selection.status === 421) res.shouldKeepAlive = false
         sendStatus(res, selection.status, selection.detail)
         return
       }
@@ -109,6 +122,18 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHa
       })
     },
   }
+}
+
+/**
+ * An upstream may answer before it has read the whole upload (an early 401 or 413). The rest of the
+ * body is read and dropped, as nginx does, so the client is not left stalled until the body idle
+ * timeout. undici has stopped (and destroyed) the body stream by then, so this is Node's own dump of
+ * an unread body (`_dump`, what it does for a handler that never read one), and the socket, paused by
+ * that stream's backpressure, reads again.
+ */
+function discardRestOfBody(req: IncomingMessage, socket: Socket): void {
+  ;(req as IncomingMessage & { _dump(): void })._dump()
+  socket.resume()
 }
 
 /** Code and message only: never a stack or a certificate in the log. */

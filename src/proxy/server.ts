@@ -21,6 +21,8 @@ import { endWithStatus } from './status.js'
 const HTTP_SERVER_OPTIONS: http.ServerOptions = {
   requestTimeout: 0,
   headersTimeout: 20_000,
+  // How often Node checks headersTimeout; its default of 30 s let a slow client run to 50 s.
+  connectionsCheckingInterval: 1_000,
   keepAliveTimeout: 65_000,
   maxHeaderSize: 16 * 1024,
   noDelay: true,
@@ -53,6 +55,9 @@ export function createRequestServer(
   // This server never listens: connections arrive through accept(). Node starts the headersTimeout
   // checks (slowloris) on 'listening', so emit it; close() stops them again.
   server.emit('listening')
+  // Node drops the headers after the 2,000th without a word, Content-Length among them; the size limit
+  // (maxHeaderSize, 431) is the one bound.
+  server.maxHeadersCount = 0
   const policyOf = new WeakMap<object, TlsPolicy>()
   const open = new Set<Duplex>()
   let allClosed: (() => void) | undefined
@@ -76,6 +81,11 @@ export function createRequestServer(
     // refuse it rather than forward the request without it.
     else if (hasBody(req)) endWithStatus(socket, 400)
     else handlers.request(current(), policy, req, responseIgnoringUpgrade(req, socket as Socket))
+  })
+  // A gateway, not a forward proxy: CONNECT gets 405, as from nginx, rather than Node's silent close.
+  server.on('connect', (_req, socket: Duplex) => {
+    socket.on('error', () => socket.destroy())
+    endWithStatus(socket, 405)
   })
 
   return {

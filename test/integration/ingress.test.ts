@@ -166,6 +166,7 @@ routes:
     const before = upstream.connections.length
     const reply = await request('open.test', pki.cliA, { host: 'a.test' })
     assert.equal(reply.status, 421)
+    assert.equal(reply.headers.connection, 'close', 'the client comes back on a new connection, through a new handshake')
     assert.equal(upstream.connections.length, before)
   })
 

@@ -19,13 +19,15 @@ describe('request body timeouts', () => {
     const requests = createRequestServer(
       () => ({}) as Snapshot,
       {
-        // Answers with the number of body bytes received. /late-read starts reading the body late, as
-        // when the upstream is slow to take it; /late-answer answers late, as a slow upstream does.
+        // Answers with the number of body bytes received (/length: the Content-Length header seen).
+        // /late-read starts reading the body late, as when the upstream is slow to take it;
+        // /late-answer answers late, as a slow upstream does.
         request(_snapshot, _policy, req, res) {
           let bytes = 0
           const read = () => {
             req.on('data', (chunk: Buffer) => (bytes += chunk.length))
-            req.on('end', () => setTimeout(() => res.end(String(bytes)), req.url === '/late-answer' ? 2 * IDLE_MS : 0))
+            const answer = () => res.end(req.url === '/length' ? String(req.headers['content-length']) : String(bytes))
+            req.on('end', () => setTimeout(answer, req.url === '/late-answer' ? 2 * IDLE_MS : 0))
           }
           if (req.url === '/late-read') setTimeout(read, 2 * IDLE_MS)
           else read()
@@ -66,6 +68,14 @@ describe('request body timeouts', () => {
 
   it('stops the clock once the body is in, however long the answer takes', async () => {
     assert.match(await upload(0, '/late-answer'), /\r\n\r\n5$/)
+  })
+
+  it('reads every header, not only the first 2,000 (the body length may come after them)', async () => {
+    const socket = net.connect((listener.address() as AddressInfo).port, '127.0.0.1')
+    socket.write(`POST /length HTTP/1.1\r\nHost: body.test\r\n${'a: b\r\n'.repeat(2100)}Content-Length: 5\r\n\r\nhello`)
+    const [answer] = (await once(socket, 'data')) as [Buffer]
+    socket.destroy()
+    assert.match(answer.toString(), /^HTTP\/1\.1 200 [\s\S]*\r\n\r\n5$/)
   })
 
   it('ends the connection of an upload that stops for the idle timeout', async () => {

@@ -1,0 +1,98 @@
+/**
+ * Responses that well-formed upstreams send and a proxy must pass on as they are: bodiless statuses
+ * that carry Content-Length, interim 1xx responses, an answer that comes before the upload is read,
+ * and responses that are cut short, which still count in the request metrics.
+ */
+import assert from 'node:assert/strict'
+import http from 'node:http'
+import net, { type AddressInfo } from 'node:net'
+import { after, before, describe, it } from 'node:test'
+import { httpRequest } from '../helpers/client.js'
+import { eventually, startGateway, type TestGateway } from '../helpers/gateway.js'
+import { rawExchange } from '../helpers/raw.js'
+
+/** Hand-written upstream answers, by request path. */
+const RAW_ANSWERS: Record<string, string> = {
+  '/304': 'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\nContent-Length: 1234\r\n\r\n',
+  '/204': 'HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n',
+  '/hints': 'HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',
+  '/early': 'HTTP/1.1 401 Unauthorized\r\nContent-Length: 6\r\n\r\ndenied',
+  '/cut': 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nseven b',
+}
+
+describe('upstream responses passed on as they are', () => {
+  let upstream: net.Server
+  let gw: TestGateway
+
+  before(async () => {
+    // Answers as soon as it has the request line, never reads a body, and closes: one request per
+    // connection. /cut is cut short; /slow is never answered.
+    upstream = net.createServer((socket) => {
+      socket.on('error', () => socket.destroy())
+      socket.once('data', (chunk: Buffer) => {
+        const path = chunk.toString('latin1').split(' ')[1] ?? ''
+        if (path === '/slow') return
+        socket.end(RAW_ANSWERS[path] ?? 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n')
+        if (path === '/cut') socket.destroy()
+      })
+    })
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
+    gw = await startGateway(`
+listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
+routes:
+  - name: raw
+    host: raw.test
+    upstream: { url: 'http://127.0.0.1:${(upstream.address() as AddressInfo).port}' }
+`)
+  })
+  after(async () => {
+    await gw.close()
+    upstream.close()
+  })
+
+  const get = (path: string) => httpRequest({ port: gw.ports.http!, host: 'raw.test', path })
+
+  it('relays a 304 or 204 that carries Content-Length, and keeps the connection', async () => {
+    const reply = await rawExchange(gw.ports.http!, 'GET /304 HTTP/1.1\r\nHost: raw.test\r\n\r\nGET /204 HTTP/1.1\r\nHost: raw.test\r\n\r\n')
+    assert.match(reply, /^HTTP\/1\.1 304 Not Modified\r\n/)
+    assert.match(reply, /\r\netag: "v1"\r\n/i)
+    assert.match(reply, /\r\n\r\nHTTP\/1\.1 204 No Content\r\n/)
+  })
+
+  it('passes 103 Early Hints on before the final response', async () => {
+    const reply = await rawExchange(gw.ports.http!, 'GET /hints HTTP/1.1\r\nHost: raw.test\r\nConnection: close\r\n\r\n')
+    assert.match(reply, /^HTTP\/1\.1 103 Early Hints\r\nLink: <\/style\.css>; rel=preload\r\n\r\nHTTP\/1\.1 200 OK\r\n/i)
+    assert.match(reply, /\r\n\r\nok$/)
+  })
+
+  it('reads and drops the rest of an upload the upstream answered early, so the client finishes', { timeout: 15_000 }, async () => {
+    const body = Buffer.alloc(8 * 1024 * 1024, 'x')
+    const req = http.request({ port: gw.ports.http, host: '127.0.0.1', path: '/early', method: 'POST', headers: { host: 'raw.test' } })
+    const uploaded = new Promise<void>((resolve) => req.on('finish', resolve))
+    req.end(body)
+    const [res] = (await new Promise((resolve) => req.on('response', (r) => resolve([r])))) as [http.IncomingMessage]
+    res.resume()
+    assert.equal(res.statusCode, 401)
+    // Without the gateway reading on, the upload stalls until the 60 s body idle timeout.
+    await uploaded
+  })
+
+  it('answers CONNECT with 405', async () => {
+    const reply = await rawExchange(gw.ports.http!, 'CONNECT raw.test:443 HTTP/1.1\r\nHost: raw.test:443\r\n\r\n')
+    assert.match(reply, /^HTTP\/1\.1 405 Method Not Allowed\r\n/)
+  })
+
+  it('counts responses cut short: with the status sent, or 499 when the client left first', async () => {
+    const count = async (code: number) => {
+      const metrics = (await httpRequest({ port: gw.ports.admin!, path: '/metrics' })).body
+      return Number(new RegExp(`^portcullis_requests_total\\{route="raw",method="GET",code="${code}"\\} (\\d+)$`, 'm').exec(metrics)?.[1] ?? 0)
+    }
+    const [ok, closed] = [await count(200), await count(499)]
+    await assert.rejects(get('/cut'))
+    const client = net.connect(gw.ports.http!, '127.0.0.1')
+    client.write('GET /slow HTTP/1.1\r\nHost: raw.test\r\n\r\n')
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    client.destroy()
+    await eventually(async () => (await count(200)) === ok + 1 && (await count(499)) === closed + 1, 3000, 'a cut-short 200 and a 499')
+  })
+})
