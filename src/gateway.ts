@@ -56,7 +56,11 @@ export class Gateway {
   private readonly watch: boolean
   private readonly serveAdmin: boolean
   private watcher: FolderWatcher | undefined
-  /** Of the files behind the last load attempt, good or bad: a watcher event that changes nothing is ignored. */
+  /**
+   * The files behind the last load attempt, good or bad (after a bad one, with those of the config
+   * still serving), and their fingerprint: a watcher event that changes none of them is ignored.
+   */
+  private watchedFiles: readonly string[] = []
   private lastFingerprint = ''
   private draining = false
   /** Warnings of the config now serving, so that a reload logs only those it brings. */
@@ -78,6 +82,7 @@ export class Gateway {
     const files = referencedFiles(config)
     // Taken right after loading (a reload takes it before, see reload()): routes.yaml changed within
     // these few milliseconds of start-up would wait for its next change.
+    this.watchedFiles = files
     this.lastFingerprint = fingerprint(files)
     this.install(buildSnapshot(config, this.snapshotOptions()))
     this.metrics.configReloads.inc({ result: 'success' })
@@ -94,36 +99,51 @@ export class Gateway {
     // Reloads run one at a time; a reload asked for while one runs waits and then reads the files again.
     const run = async (): Promise<ReloadResult> => {
       if (this.draining || !this.current) return { ok: false, errors: ['the gateway is not running'] }
-      const files = referencedFiles(this.current.config)
+      const files = this.watchedFiles
       const before = fingerprint(files)
       if (options.onlyIfChanged && before === this.lastFingerprint) return { ok: true, errors: [] }
       this.lastFingerprint = before
+      let attempted: readonly string[] | undefined
       try {
         const config = await loadConfig(this.configFile)
+        if (this.draining) return { ok: false, errors: ['the gateway is stopping'] }
+        attempted = referencedFiles(config)
         this.assertSameListeners(config)
         const previous = this.current
         this.install(buildSnapshot(config, this.snapshotOptions(previous)))
         if (previous) void retireSnapshot(previous, this.current)
-        const nextFiles = referencedFiles(config)
-        // The fingerprint taken before loading: a file that changed while it was loaded then still
-        // differs at the next watcher event, which reloads again instead of missing the change. A new
-        // set of files has no such fingerprint; the next event reloads.
-        this.lastFingerprint = sameFiles(files, nextFiles) ? before : ''
-        this.watcher?.update(nextFiles)
+        this.watchFiles(files, attempted)
         this.metrics.configReloads.inc({ result: 'success' })
         this.logger.info({ routes: config.routes.length }, 'config reloaded')
         return { ok: true, errors: [] }
       } catch (error) {
         this.metrics.configReloads.inc({ result: 'failure' })
-        const errors =
-          error instanceof ConfigError ? error.issues.map(formatIssue) : [(error as Error).message]
+        const issues = error instanceof ConfigError ? error.issues : []
+        const errors = issues.length > 0 ? issues.map(formatIssue) : [(error as Error).message]
         for (const line of errors) this.logger.error({ file: this.configFile }, `reload failed, previous config still serving: ${line}`)
+        // A file that only the refused config names (a Secret that lands after its ConfigMap) is
+        // watched too, so that its arrival or repair reloads.
+        const missing = issues.flatMap((issue) => issue.missingFile ?? [])
+        this.watchFiles(files, [...new Set([...referencedFiles(this.current.config), ...(attempted ?? []), ...missing])])
         return { ok: false, errors }
       }
     }
     const next = (this.reloading ?? Promise.resolve()).then(run)
     this.reloading = next
     return next
+  }
+
+  /**
+   * The fingerprint stays the one taken before loading: a file that changed while it was loaded still
+   * differs at the next watcher event, which reloads again instead of missing the change. A new set of
+   * files has no such fingerprint; the next event reloads. The watcher is told every time: a folder
+   * that did not exist at the last attempt may exist now.
+   */
+  private watchFiles(previous: readonly string[], next: readonly string[]): void {
+    this.watcher?.update(next)
+    if (sameFiles(previous, next)) return
+    this.watchedFiles = next
+    this.lastFingerprint = ''
   }
 
   /**

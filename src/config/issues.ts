@@ -9,6 +9,8 @@ export interface ConfigIssue {
   /** Key path such as `routes[2].upstream.ca`; '' for the document itself. */
   readonly path: string
   readonly message: string
+  /** The absolute path of a file the config names and that does not exist (yet). */
+  readonly missingFile?: string
 }
 
 /** `routes.yaml:14:11 routes[2].upstream.ca: certs/leaf.pem holds a certificate that is not a CA` */

@@ -27,7 +27,7 @@ export function resolveConfig(
   const baseDir = dirname(resolvePath(file))
   const filePath = (path: string, value: string): string => {
     const absolute = resolvePath(baseDir, value)
-    if (!existsSync(absolute)) report(path, `file not found: ${value}`)
+    if (!existsSync(absolute)) issues.push({ ...issueAt(file, positions, path, `file not found: ${value}`), missingFile: absolute })
     return absolute
   }
 

@@ -82,6 +82,21 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
       await writeFile(configFile, good)
     })
 
+    it('reloads when a file that only the refused config names appears (a Secret after its ConfigMap)', async () => {
+      const good = await readFile(configFile, 'utf8')
+      const before = await failures(gw)
+      const late = join(dir, 'late')
+      await writeFile(configFile, `${good}  - { host: late.test, tls: { cert: ${late}/tls.crt, key: ${late}/tls.key }, upstream: { url: 'http://127.0.0.1:1' } }\n`)
+      await eventually(async () => (await failures(gw)) > before, 3000, 'a failed reload')
+      await mkdir(late)
+      await copyFile(pki.srv.certFile, join(late, 'tls.crt'))
+      await copyFile(pki.srv.keyFile, join(late, 'tls.key'))
+      // A TLS route exists once the plaintext listener answers 421 for it rather than 404.
+      await eventually(async () => (await status(gw, 'late.test')) === 421, 3000, 'the route with the new files')
+      await writeFile(configFile, good)
+      await eventually(async () => (await status(gw, 'late.test')) === 404, 3000, 'the route gone again')
+    })
+
     it('serves a rotated server certificate to new handshakes, without a restart', async () => {
       assert.equal(await servedCertificateCN(gw), 'srv')
       await copyFile(pki.up.certFile, join(dir, 'server.crt'))
