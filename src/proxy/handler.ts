@@ -29,10 +29,11 @@ type Selection =
 
 /** `policy` is the TLS policy the connection was verified under; undefined on the plaintext listener. */
 export function selectRoute(snapshot: Snapshot, policy: TlsPolicy | undefined, req: IncomingMessage): Selection {
+  toOriginForm(req)
   const host = normalizeHost(req.headers.host)
   if (host === undefined) return { status: 400, detail: 'missing or invalid Host header' }
   if (hasSecondHost(req.rawHeaders)) return { status: 400, detail: 'more than one Host header' }
-  // Absolute-form and asterisk-form targets are not routed: the route must come from Host alone.
+  // Asterisk-form (OPTIONS *) and authority-form targets name no route.
   if (!req.url?.startsWith('/')) return { status: 400, detail: 'request target must be a path' }
   const route = snapshot.table.match(host, req.url)
   if (!route) return { status: 404, detail: 'no route for this host and path' }
@@ -45,6 +46,22 @@ export function selectRoute(snapshot: Snapshot, policy: TlsPolicy | undefined, r
   const identity =
     policy?.requiresClientCert && route.config.tls ? identityOf(req.socket as TLSSocket, route.config.tls.forwardClientCert) : {}
   return { route, forwarded: { proto: policy ? 'https' : 'http', host: req.headers.host! }, identity }
+}
+
+const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)(.*)$/is
+
+/**
+ * RFC 9112 3.2.2: a server must accept a target in absolute form (`GET http://a.test/x`) and take the
+ * host from it rather than from Host, as nginx and Envoy do. The request is rewritten to origin form
+ * with that Host, so that routing, the policy check and the upstream all see the same host. The path
+ * is kept byte for byte, as for any other request.
+ */
+function toOriginForm(req: IncomingMessage): void {
+  const absolute = req.url?.startsWith('/') ? undefined : ABSOLUTE_FORM.exec(req.url ?? '')
+  if (!absolute) return
+  const [, authority, rest] = absolute as unknown as [string, string, string]
+  req.headers.host = authority
+  req.url = rest.startsWith('/') ? rest : `/${rest}`
 }
 
 /**
