@@ -34,9 +34,13 @@ export function dispatchBySni(socket: net.Socket, hooks: SniDispatchHooks): void
     socket.off('data', onData)
     socket.pause()
 
-    if (hello.kind !== 'hello') {
+    if (hello.kind === 'not-tls') {
       // nginx answers plain HTTP on its TLS port the same way.
       endWithStatus(socket, 400, 'plain HTTP was sent to the HTTPS port')
+      return
+    }
+    if (hello.kind === 'invalid') {
+      socket.destroy()
       return
     }
     const decision = hooks.decide(hello.serverName)

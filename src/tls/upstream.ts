@@ -23,7 +23,6 @@ export interface UpstreamIdentity {
 
 /** What the TLS handshake of a new upstream connection reports, for handshake metrics. */
 export interface UpstreamHandshakeEvent {
-  readonly identity: UpstreamIdentity
   readonly durationSeconds: number
   readonly resumed: boolean
   readonly error?: Error
@@ -104,7 +103,7 @@ export function createUpstreamPool(identity: UpstreamIdentity, options: Upstream
           tlsSocket.on('session', (ticket: Buffer) => (session = ticket))
         }
         const resumed = tlsSocket?.isSessionReused() ?? false
-        if (tls) options.onHandshake?.({ identity, durationSeconds, resumed, ...(error && { error }) })
+        if (tls) options.onHandshake?.({ durationSeconds, resumed, ...(error && { error }) })
         if (error) callback(error, null)
         else callback(null, socket!)
       })

@@ -204,6 +204,16 @@ routes:
     assert.match(response, /^HTTP\/1\.1 504 /)
   })
 
+  it('routes an absolute-form target by its own host, and keeps the route policy (RFC 9112 3.2.2)', async () => {
+    const reply = await rawExchange(gw.ports.http!, 'GET HTTP://ip.test/x/../y?q=1 HTTP/1.1\r\nHost: nowhere.test\r\nConnection: close\r\n\r\n')
+    assert.match(reply, /^HTTP\/1\.1 200 /)
+    const echo = JSON.parse(reply.slice(reply.indexOf('{'), reply.lastIndexOf('}') + 1)) as EchoReply
+    assert.equal(echo.url, '/x/../y?q=1', 'the path as sent')
+    assert.equal(echo.headers.host, 'ip.test')
+    assert.match(await rawExchange(gw.ports.http!, 'GET http://a.test/ HTTP/1.1\r\nHost: ip.test\r\n\r\n'), /^HTTP\/1\.1 421 /)
+    assert.match(await rawExchange(gw.ports.http!, 'GET http://user@ip.test/ HTTP/1.1\r\nHost: ip.test\r\n\r\n'), /^HTTP\/1\.1 400 /)
+  })
+
   it('answers malformed requests with 4xx and keeps serving', async () => {
     const port = gw.ports.http!
     assert.match(await rawExchange(port, 'GARBAGE\r\n\r\n'), /^HTTP\/1\.1 400/)
@@ -211,10 +221,12 @@ routes:
       await rawExchange(gw.ports.https!, 'GET / HTTP/1.1\r\nHost: a.test\r\n\r\n'),
       /^HTTP\/1\.1 400 Bad Request\r\n[\s\S]*\r\n\r\n400 Bad Request: plain HTTP was sent to the HTTPS port\n$/,
     )
+    // A TLS record that holds no ClientHello (here a ServerHello) is TLS gone wrong, not plain HTTP.
+    assert.equal(await rawExchange(gw.ports.https!, Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05, 0x02, 0x00, 0x00, 0x01, 0x00])), '')
     assert.match(await rawExchange(port, `GET / HTTP/1.1\r\nHost: ws.test\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`), /^HTTP\/1\.1 431/)
     assert.match(await rawExchange(port, 'GET / HTTP/1.1\r\nHost: bad host!\r\n\r\n'), /^HTTP\/1\.1 400/)
     assert.match(await rawExchange(port, 'GET / HTTP/1.1\r\n\r\n'), /^HTTP\/1\.1 400/)
-    assert.match(await rawExchange(port, 'GET http://ws.test/ HTTP/1.1\r\nHost: ws.test\r\n\r\n'), /^HTTP\/1\.1 400/)
+    assert.match(await rawExchange(port, 'OPTIONS * HTTP/1.1\r\nHost: ws.test\r\n\r\n'), /^HTTP\/1\.1 400/)
     // RFC 9112 3.2: the gateway and the upstream could each pick a different one.
     assert.match(await rawExchange(port, 'GET / HTTP/1.1\r\nHost: ws.test\r\nhost: ip.test\r\n\r\n'), /^HTTP\/1\.1 400/)
     assert.equal((await get()).status, 200)
