@@ -1,16 +1,19 @@
 /**
- * WebSocket (and other HTTP/1.1 Upgrade) proxying: the upstream's 101 answer is relayed, then bytes
- * flow both ways until either side closes.
+ * WebSocket proxying: the upstream's 101 answer is relayed, then bytes flow both ways until either side
+ * closes. Any other answer (a 401, 403 or 426 from an upstream that refuses the upgrade) is relayed as
+ * an ordinary response on a connection that then closes, as nginx and Envoy relay it.
  */
-import type { IncomingMessage } from 'node:http'
+import { STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http'
 import type { Duplex } from 'node:stream'
+import type { Dispatcher } from 'undici'
 import type { Route } from '../snapshot.js'
 import { clientResponseHeaders, upstreamRequestHeaders, type ForwardedFor } from './headers.js'
 import { upstreamPath } from './forward.js'
 import { endWithStatus } from './status.js'
 import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.js'
 
-export async function proxyUpgrade(
+/** Resolves once the upstream answered, with the failure if it could not. */
+export function proxyUpgrade(
   req: IncomingMessage,
   client: Duplex,
   head: Buffer,
@@ -20,43 +23,90 @@ export async function proxyUpgrade(
 ): Promise<UpstreamFailure | undefined> {
   const upstream = route.upstream!
   const protocol = String(req.headers.upgrade)
-  // A client that leaves before the upstream answers takes its upstream request with it.
-  const clientGone = new AbortController()
-  const abort = () => clientGone.abort()
-  client.once('close', abort)
-  try {
-    const { headers, socket } = await upstream.pool.upgrade({
-      path: upstreamPath(route, req.url!),
-      method: req.method as 'GET',
-      headers: upstreamRequestHeaders(req, forwarded, identity) as Record<string, string>,
-      protocol,
-      servername: upstream.serverNameToken,
-      headersTimeout: route.config.upstream.timeouts.response,
-      signal: clientGone.signal,
-    } as Parameters<typeof upstream.pool.upgrade>[0])
-    client.off('close', abort)
-    if (client.destroyed) {
-      socket.destroy()
-      return undefined
-    }
-    const lines = ['HTTP/1.1 101 Switching Protocols', 'Connection: Upgrade', `Upgrade: ${protocol}`]
-    for (const [name, value] of Object.entries(clientResponseHeaders(headers as Record<string, string>))) {
-      for (const v of [value ?? []].flat()) lines.push(`${name}: ${v}`)
-    }
-    client.write(`${lines.join('\r\n')}\r\n\r\n`)
-    if (head.length > 0) socket.write(head)
-    socket.on('error', () => client.destroy())
-    client.on('error', () => socket.destroy())
-    socket.pipe(client).on('finish', () => socket.destroy())
-    client.pipe(socket).on('finish', () => client.destroy())
-    return undefined
-  } catch (error) {
-    client.off('close', abort)
-    if (clientGone.signal.aborted) return undefined
-    const failure = classifyUpstreamError(error)
-    if (!client.destroyed) {
-      endWithStatus(client, failure.status)
-    }
-    return failure
+  // `servername` is a real undici dispatch option that its types omit.
+  const options: Dispatcher.DispatchOptions & { servername: string } = {
+    path: upstreamPath(route, req.url!),
+    method: 'GET',
+    headers: upstreamRequestHeaders(req, forwarded, identity) as Record<string, string>,
+    upgrade: protocol,
+    servername: upstream.serverNameToken,
+    headersTimeout: route.config.upstream.timeouts.response,
+    bodyTimeout: route.config.upstream.timeouts.response,
   }
+  return new Promise((settle) => upstream.pool.dispatch(options, new UpgradeExchange(client, head, protocol, settle)))
+}
+
+class UpgradeExchange implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | undefined
+  private answered = false
+
+  constructor(
+    private readonly client: Duplex,
+    private readonly head: Buffer,
+    private readonly protocol: string,
+    private readonly settle: (failure: UpstreamFailure | undefined) => void,
+  ) {
+    // A client that leaves before the upstream answers takes its upstream request with it.
+    client.once('close', () => this.controller?.abort(new Error('client closed the connection')))
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller
+    if (this.client.destroyed) controller.abort(new Error('client closed the connection'))
+  }
+
+  onRequestUpgrade(_controller: Dispatcher.DispatchController, _statusCode: number, headers: IncomingHttpHeaders, socket: Duplex): void {
+    this.answered = true
+    this.settle(undefined)
+    if (this.client.destroyed) {
+      socket.destroy()
+      return
+    }
+    this.client.write(responseHead(101, clientResponseHeaders(headers), ['Connection: Upgrade', `Upgrade: ${this.protocol}`]))
+    if (this.head.length > 0) socket.write(this.head)
+    socket.on('error', () => this.client.destroy())
+    this.client.on('error', () => socket.destroy())
+    socket.pipe(this.client).on('finish', () => socket.destroy())
+    this.client.pipe(socket).on('finish', () => this.client.destroy())
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    if (statusCode < 200) return
+    this.answered = true
+    this.settle(undefined)
+    // Without a 101 the connection is not upgraded: an ordinary response, then the close.
+    this.client.write(responseHead(statusCode, clientResponseHeaders(headers), ['Connection: close']))
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.client.write(chunk)) return
+    controller.pause()
+    this.client.once('drain', () => controller.resume())
+  }
+
+  onResponseEnd(): void {
+    this.client.end()
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    if (this.answered) {
+      this.client.destroy()
+      return
+    }
+    if (this.client.destroyed) {
+      this.settle(undefined)
+      return
+    }
+    const failure = classifyUpstreamError(error)
+    endWithStatus(this.client, failure.status)
+    this.settle(failure)
+  }
+}
+
+function responseHead(status: number, headers: OutgoingHttpHeaders, connection: readonly string[]): string {
+  const lines = [`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}`, ...connection]
+  for (const [name, value] of Object.entries(headers)) {
+    for (const v of [value ?? []].flat()) lines.push(`${name}: ${v}`)
+  }
+  return `${lines.join('\r\n')}\r\n\r\n`
 }

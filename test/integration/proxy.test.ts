@@ -5,6 +5,7 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { after, before, describe, it } from 'node:test'
 import WebSocket, { WebSocketServer } from 'ws'
+import type { IncomingMessage } from 'node:http'
 import https from 'node:https'
 import net, { type AddressInfo } from 'node:net'
 import { startEchoUpstream, type EchoReply, type EchoUpstream } from '../../demo/echo-upstream.js'
@@ -25,7 +26,7 @@ describe('proxying to a mutual TLS upstream', () => {
     pki = await makeTestPki()
     upstream = await startEchoUpstream({ cert: pki.up.cert, key: pki.up.key, clientCA: pki.caA.cert })
     wsUpstream = https.createServer({ cert: pki.up.cert, key: pki.up.key })
-    new WebSocketServer({ server: wsUpstream }).on('connection', (ws, req) => {
+    new WebSocketServer({ server: wsUpstream, verifyClient: ({ req }: { req: IncomingMessage }) => req.url !== '/deny' }).on('connection', (ws, req) => {
       ws.on('message', (data) => ws.send(`echo ${data.toString()} via ${req.headers['x-forwarded-proto']}`))
     })
     await new Promise<void>((resolve) => wsUpstream.listen(0, '127.0.0.1', resolve))
@@ -153,6 +154,15 @@ routes:
     const [message] = await once(ws, 'message')
     assert.equal(String(message), 'echo hello via http')
     ws.close()
+  })
+
+  it('relays an upstream that refuses a WebSocket upgrade as it answered, not as 502', async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${gw.ports.http}/deny`, { headers: { host: 'ws.test' } })
+    ws.on('error', () => undefined)
+    const [, response] = (await once(ws, 'unexpected-response')) as [unknown, IncomingMessage]
+    assert.equal(response.statusCode, 401)
+    assert.equal(response.headers.connection, 'close')
+    response.destroy()
   })
 
   it('ignores an h2c upgrade and answers over HTTP/1.1, without passing Upgrade on', async () => {
