@@ -298,10 +298,10 @@ export class Gateway {
   /** The pool gauge is read from undici's live socket counts, per pool (labelled by its metricsRoute). */
   private collectUpstreamConnections(gauge: Gauge<'route' | 'state'>): void {
     gauge.reset()
-    // Per pool, so that a sum over routes counts each socket once.
+    // Per pool, so that a sum over routes counts each socket once; added up, as routes may share a name.
     for (const { pool, metricsRoute: route } of this.current?.upstreams.values() ?? []) {
-      gauge.set({ route, state: 'active' }, pool.stats.connected - pool.stats.free)
-      gauge.set({ route, state: 'idle' }, pool.stats.free)
+      gauge.inc({ route, state: 'active' }, pool.stats.connected - pool.stats.free)
+      gauge.inc({ route, state: 'idle' }, pool.stats.free)
     }
   }
 

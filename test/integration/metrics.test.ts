@@ -122,6 +122,8 @@ listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
 routes:
 ${routeNames.map((name) => `  - { name: ${name}, host: ${name}.test, upstream: { url: 'https://127.0.0.1:${upstream.port}', ca: ${pki.caS.certFile}, serverName: up.test } }`).join('\n')}
   - { name: plain, host: plain.test, upstream: { url: 'http://127.0.0.1:${(plain.address() as AddressInfo).port}' } }
+  - { host: shared.test, path: /a, upstream: { url: 'http://127.0.0.1:${(plain.address() as AddressInfo).port}', timeouts: { connect: 4s } } }
+  - { host: shared.test, path: /b, upstream: { url: 'http://127.0.0.1:${(plain.address() as AddressInfo).port}', timeouts: { connect: 3s } } }
 `
 
   before(async () => {
@@ -160,6 +162,12 @@ ${routeNames.map((name) => `  - { name: ${name}, host: ${name}.test, upstream: {
     assert.ok(series.includes('portcullis_tls_handshakes_total{side="upstream",route="second",result="ok",reason="none"} 1'), series.join('\n'))
     assert.ok(series.includes('portcullis_upstream_connections{route="second",state="idle"} 1'), series.join('\n'))
     assert.ok(!series.some((line) => line.includes('route="first"') && line.startsWith('portcullis_upstream_connections')), 'no gauge for a removed route')
+  })
+
+  it('sums the pools of routes that share a name (the host, by default)', async () => {
+    for (const path of ['/a', '/b']) assert.equal((await httpRequest({ port: gw.ports.http!, host: 'shared.test', path })).status, 200)
+    const series = await upstreamSeries()
+    assert.ok(series.includes('portcullis_upstream_connections{route="shared.test",state="idle"} 2'), series.join('\n'))
   })
 
   it('counts no TLS handshake for a plaintext upstream', async () => {
