@@ -47,6 +47,9 @@ export type CertificateRole = 'server' | 'client' | 'ca'
 
 export interface LoadedCertificate {
   readonly route: string
+  /** The route's place in the config, and the key that names the file (`routes[2].tls.clientCAs`). */
+  readonly routeIndex: number
+  readonly path: string
   readonly role: CertificateRole
   readonly certificate: X509Certificate
 }
@@ -76,6 +79,8 @@ export interface SnapshotOptions {
 export function buildSnapshot(config: Config, options: SnapshotOptions): Snapshot {
   const issues: ConfigIssue[] = []
   const certificates: LoadedCertificate[] = []
+  const loaded = (route: RouteConfig, path: string, role: CertificateRole, certificate: X509Certificate) =>
+    certificates.push({ route: route.name, routeIndex: route.index, path, role, certificate })
   const attempt = <T>(path: string, read: () => T): T | undefined => {
     try {
       return read()
@@ -120,8 +125,8 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
       const pair = readKeyPair(`${at}.tls`, tls)
       const cas = tls.clientCAs ? attempt(`${at}.tls.clientCAs`, caBundle(tls.clientCAs)) : undefined
       const crl = tls.crl.flatMap((file, i) => attempt(`${at}.tls.crl[${i}]`, once(`crl ${file}`, () => readCrl(file))) ?? [])
-      pair?.cert.certificates.slice(0, 1).forEach((c) => certificates.push({ route: route.name, role: 'server', certificate: c }))
-      cas?.certificates.forEach((c) => certificates.push({ route: route.name, role: 'ca', certificate: c }))
+      pair?.cert.certificates.slice(0, 1).forEach((c) => loaded(route, `${at}.tls.cert`, 'server', c))
+      cas?.certificates.forEach((c) => loaded(route, `${at}.tls.clientCAs`, 'ca', c))
       const spec = { ...(cas && { clientCAs: cas.pem }), crl, minVersion: tls.minVersion }
       const id = policyId(spec)
       const entry = policySpecs.get(id) ?? { ...spec, hosts: new Map<string, HostCertificate>() }
@@ -133,8 +138,8 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
       const upstream = route.upstream
       const ca = upstream.ca ? attempt(`${at}.upstream.ca`, caBundle(upstream.ca)) : undefined
       const client = upstream.cert ? readKeyPair(`${at}.upstream`, { cert: upstream.cert, key: upstream.key! }) : undefined
-      ca?.certificates.forEach((c) => certificates.push({ route: route.name, role: 'ca', certificate: c }))
-      client?.cert.certificates.slice(0, 1).forEach((c) => certificates.push({ route: route.name, role: 'client', certificate: c }))
+      ca?.certificates.forEach((c) => loaded(route, `${at}.upstream.ca`, 'ca', c))
+      client?.cert.certificates.slice(0, 1).forEach((c) => loaded(route, `${at}.upstream.cert`, 'client', c))
       if (issues.length > 0) continue
       const identity = upstreamIdentity(upstream, {
         ...(ca && { ca: ca.pem }),

@@ -97,7 +97,7 @@ export const UpstreamSchema = Type.Object(
       examples: ['https://orders.internal:8443'],
     }),
     ca: Type.Optional(
-      FilePath('CA bundle that verifies the upstream certificate. Default: the system roots. Each entry must be a CA.'),
+      FilePath('CA bundle that verifies the upstream certificate. Default: the Mozilla roots built into Node (NODE_EXTRA_CA_CERTS adds to them). Each entry must be a CA; expired ones are warned about.'),
     ),
     cert: Type.Optional(FilePath('Client certificate presented to the upstream (mutual TLS). Requires `key`.')),
     key: Type.Optional(FilePath('Private key of `cert`.')),

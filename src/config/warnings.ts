@@ -7,6 +7,7 @@
 import type { X509Certificate } from 'node:crypto'
 import { isIP } from 'node:net'
 import type { LoadedCertificate } from '../snapshot.js'
+import { subjectRfc2253 } from '../tls/subject.js'
 import { issueAt, sortByPosition, type ConfigIssue } from './issues.js'
 import type { Config } from './types.js'
 
@@ -21,11 +22,11 @@ export function configWarnings(config: Config, certificates: readonly LoadedCert
       warn(`routes[${route.index}].upstream.insecureSkipVerify`, 'upstream certificate verification is off')
     }
   }
-  const routeByName = new Map(config.routes.map((route) => [route.name, route]))
-  for (const { route: name, role, certificate } of certificates) {
-    const route = routeByName.get(name)!
-    if (role === 'server') {
-      const path = `routes[${route.index}].tls.cert`
+  for (const { routeIndex, path, role, certificate } of certificates) {
+    const route = config.routes[routeIndex]!
+    if (role === 'ca') {
+      if (new Date(certificate.validTo).getTime() < now) warn(path, `holds a CA certificate that expired on ${new Date(certificate.validTo).toISOString()} (${subjectRfc2253(certificate)})`)
+    } else if (role === 'server') {
       const invalid = validityProblem(certificate, now, 'clients')
       if (invalid) warn(path, invalid)
       // A wildcard route is checked with a name its pattern covers.
@@ -34,8 +35,7 @@ export function configWarnings(config: Config, certificates: readonly LoadedCert
         warn(path, `does not name ${route.host} (it names ${certificate.subjectAltName ?? certificate.subject})`)
       }
       if (certificate.keyUsage && !certificate.keyUsage.includes(SERVER_AUTH)) warn(path, 'is not for TLS servers (its extended key usage lacks serverAuth)')
-    } else if (role === 'client') {
-      const path = `routes[${route.index}].upstream.cert`
+    } else {
       const invalid = validityProblem(certificate, now, 'upstreams')
       if (invalid) warn(path, invalid)
       if (certificate.keyUsage && !certificate.keyUsage.includes(CLIENT_AUTH)) warn(path, 'is not for TLS clients (its extended key usage lacks clientAuth)')

@@ -70,12 +70,12 @@ export function readCaBundle(file: string): CertificateFile {
         `${displayPath(file)} holds a certificate that is not a CA (${subjectRfc2253(cert)})`,
       )
     }
-    if (new Date(cert.validTo) < new Date()) {
-      throw new PortcullisError(
-        ErrorCodes.CERT_READ,
-        `${displayPath(file)} holds a CA certificate that expired on ${cert.validTo} (${subjectRfc2253(cert)})`,
-      )
-    }
+  }
+  // One expired CA among current ones is a rotation in progress (a warning); a bundle of expired CAs
+  // verifies nothing.
+  const now = new Date()
+  if (bundle.certificates.every((cert) => new Date(cert.validTo) < now)) {
+    throw new PortcullisError(ErrorCodes.CERT_READ, `${displayPath(file)} holds only expired CA certificates`)
   }
   return bundle
 }

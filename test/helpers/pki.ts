@@ -28,7 +28,7 @@ export interface BundleFile {
 const CERT_NAMES = [
   'caA', 'caB', 'caS', 'caOther', 'srv', 'up', 'upWrongName', 'upOtherCa', 'upExpired',
   'cliA', 'cliA2', 'cliB', 'cliExpired', 'cliNotYetValid', 'cliServerEku', 'notCa', 'cliOfNotCa',
-  'root', 'int', 'leaf', 'leafRevoked',
+  'root', 'int', 'leaf', 'leafRevoked', 'caExpired',
 ] as const
 const CRL_NAMES = ['crlRootEmpty', 'crlIntEmpty', 'crlIntRevoked'] as const
 
@@ -71,8 +71,9 @@ async function generate(dir: string): Promise<TestPki> {
     createSelfSignedNonCA({ commonName: 'Not a CA' }),
   ])
   const int = await createCA({ commonName: 'Test Intermediate CA', issuer: root, pathLength: 0 })
+  const caExpired = await createCA({ commonName: 'Expired CA', ...lastMonth })
   const issued: Record<(typeof CERT_NAMES)[number], Issued> = {
-    caA, caB, caS, caOther, root, int, notCa,
+    caA, caB, caS, caOther, root, int, notCa, caExpired,
     srv: await issueCert(caS, {
       commonName: 'srv',
       dnsNames: ['a.test', 'b.test', 'open.test', '*.w.test', 'localhost'],

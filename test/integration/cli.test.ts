@@ -48,6 +48,7 @@ routes:
     const garbled = '-----BEGIN X509 CRL-----\nbm90IGEgQ1JM\n-----END X509 CRL-----\n'
     await writeFile(join(pki.dir, 'garbled.crl'), garbled)
     await writeFile(join(pki.dir, 'good-then-garbled.crl'), pki.crlRootEmpty.pem + garbled)
+    await writeFile(join(pki.dir, 'caS-and-expired.crt'), pki.caS.cert + pki.caExpired.cert)
   })
   after(() => pki.cleanup())
 
@@ -63,6 +64,7 @@ routes:
     ['a leaf certificate in a CA bundle', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: cliA.crt'), /:8:18 routes\[0\]\.tls\.clientCAs.*cliA\.crt.*not a CA/i],
     ['a key that does not match its certificate', (y) => y.replace('key: srv.key', 'key: cliA.key'), /:7:12 routes\[0\]\.tls\.key: .*cliA\.key is not the private key of .*srv\.crt/],
     ['a bad duration', (y) => y.replace('connect: 2s', 'connect: 2 seconds'), /:13:18 routes\[0\]\.upstream\.timeouts\.connect/],
+    ['a CA bundle of expired CAs only', (y) => y.replace('ca: caS.crt', 'ca: caExpired.crt'), /:11:11 routes\[0\]\.upstream\.ca: .*caExpired\.crt holds only expired CA certificates/],
     ['a bad URL', (y) => y.replace('url: https://127.0.0.1:9443', 'url: htps//nowhere'), /:10:12 routes\[0\]\.upstream\.url/],
     ['a CRL OpenSSL cannot parse', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: caAB.crt\n      crl: garbled.crl'), /:9:12 routes\[0\]\.tls\.crl(\[0\])?: .*garbled\.crl holds a CRL that cannot be parsed/],
     ['a bad second CRL in one file', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: caAB.crt\n      crl: good-then-garbled.crl'), /good-then-garbled\.crl holds CRL 2 of 2 that cannot be parsed/],
@@ -87,7 +89,7 @@ routes:
     upstream: { url: 'https://127.0.0.1:9443', cert: cliServerEku.crt, key: cliServerEku.key, insecureSkipVerify: true }
   - host: x.w.test
     tls: { cert: srv.crt, key: srv.key }
-    upstream: { url: 'https://127.0.0.1:9443', ca: caS.crt, cert: cliA.crt, key: cliA.key }
+    upstream: { url: 'https://127.0.0.1:9443', ca: caS-and-expired.crt, cert: cliA.crt, key: cliA.key }
   - host: b.test
     tls: { cert: cliA.crt, key: cliA.key }
     upstream: { url: 'http://127.0.0.1:9080' }
@@ -100,6 +102,7 @@ routes:
       /:5:18 routes\[0\]\.tls\.cert: does not name a\.test \(it names DNS:up\.test, DNS:localhost, IP Address:127\.0\.0\.1\)$/,
       /:6:54 routes\[0\]\.upstream\.cert: is not for TLS clients/,
       /:6:115 routes\[0\]\.upstream\.insecureSkipVerify: upstream certificate verification is off$/,
+      /:9:52 routes\[1\]\.upstream\.ca: holds a CA certificate that expired on \S+ \(CN=Expired CA\)$/,
       /:11:18 routes\[2\]\.tls\.cert: does not name b\.test/,
       /:11:18 routes\[2\]\.tls\.cert: is not for TLS servers/,
     ]
