@@ -2,7 +2,8 @@
  * Watches the folders that hold the config's files, not the files: editors save by rename, `mv` swaps
  * the inode, and Kubernetes updates ConfigMap and Secret volumes by swapping a `..data` symlink in the
  * folder. A watch on a file would follow the old inode and miss all three; a folder watch sees each as
- * an event in the folder. Symlinked files add their target's folder too. Events are debounced.
+ * an event in the folder. Symlinked files add their target's folder too. Events are debounced, for
+ * at most a second.
  */
 import { watch, realpathSync, type FSWatcher } from 'node:fs'
 import { dirname } from 'node:path'
@@ -13,12 +14,20 @@ export interface FolderWatcher {
   close(): void
 }
 
-export function watchFolders(files: readonly string[], onChange: () => void, debounceMs = 200): FolderWatcher {
+export function watchFolders(files: readonly string[], onChange: () => void, debounceMs = 200, maxWaitMs = 1000): FolderWatcher {
   const watchers = new Map<string, FSWatcher>()
   let timer: NodeJS.Timeout | undefined
+  // When the first event of this burst came: a folder that never goes quiet (a log file written beside
+  // routes.yaml) must not hold a reload back for ever.
+  let burstStart: number | undefined
+  const fire = () => {
+    burstStart = undefined
+    onChange()
+  }
   const changed = () => {
     clearTimeout(timer)
-    timer = setTimeout(onChange, debounceMs)
+    burstStart ??= Date.now()
+    timer = setTimeout(fire, Math.min(debounceMs, burstStart + maxWaitMs - Date.now()))
   }
 
   const update = (next: readonly string[]) => {

@@ -69,6 +69,18 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
       await served(gw, 'three.test')
     })
 
+    it('reloads within a second or so while a file beside routes.yaml keeps changing', async () => {
+      const good = await readFile(configFile, 'utf8')
+      const noise = setInterval(() => void writeFile(join(dir, 'noise.log'), String(Date.now())), 50)
+      try {
+        await writeFile(configFile, good.replace('  - { host: one.test', '  - { host: noisy.test, upstream: { url: \'http://127.0.0.1:1\' } }\n  - { host: one.test'))
+        await eventually(async () => (await status(gw, 'noisy.test')) === 502, 2500, 'the new route, with the noise still going')
+      } finally {
+        clearInterval(noise)
+        await writeFile(configFile, good)
+      }
+    })
+
     it('keeps the last good config serving on a broken edit, and counts the failure', async () => {
       const good = await readFile(configFile, 'utf8')
       const before = await failures(gw)
