@@ -13,7 +13,8 @@ function escapeDnValue(value: string): string {
 
 /**
  * RFC 2253 order (most specific first), e.g. `CN=alice,O=A`. Node prints one attribute per line in
- * certificate order and quotes values with special characters as JSON strings.
+ * certificate order, each value already escaped by OpenSSL as RFC 2253 asks (control characters as
+ * \XX, so no line break survives); a value Node prints as a JSON string is escaped here.
  */
 export function subjectRfc2253(cert: X509Certificate): string {
   return cert.subject
@@ -22,8 +23,7 @@ export function subjectRfc2253(cert: X509Certificate): string {
     .map((line) => {
       const eq = line.indexOf('=')
       const raw = line.slice(eq + 1)
-      const value = raw.startsWith('"') ? (JSON.parse(raw) as string) : raw
-      return `${line.slice(0, eq)}=${escapeDnValue(value)}`
+      return `${line.slice(0, eq)}=${raw.startsWith('"') ? escapeDnValue(JSON.parse(raw) as string) : raw}`
     })
     .reverse()
     .join(',')

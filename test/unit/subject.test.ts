@@ -1,0 +1,26 @@
+/**
+ * Certificate subjects as portcullis prints them (XFCC `Subject=`, metric labels, messages): RFC 2253
+ * order and escaping, once, whatever characters the issuer put in the values.
+ */
+import assert from 'node:assert/strict'
+import { X509Certificate } from 'node:crypto'
+import { test } from 'node:test'
+import { createCA, issueCert } from '../../src/tls/pki.js'
+import { subjectRfc2253 } from '../../src/tls/subject.js'
+
+const CASES: readonly [string, string][] = [
+  ['alice', 'CN=alice,O=A'],
+  // A comma must not read as a second attribute, and a CR LF never reaches a header.
+  ['evil, O=Admin', 'CN=evil\\, O=Admin,O=A'],
+  ['evil\r\nX-Injected: 1', 'CN=evil\\0D\\0AX-Injected: 1,O=A'],
+  ['a+b <d>;e', 'CN=a\\+b \\<d\\>\\;e,O=A'],
+  [' #lead and trail ', 'CN=\\ #lead and trail\\ ,O=A'],
+]
+
+test('prints each subject in RFC 2253 order with its special characters escaped once', async () => {
+  const ca = await createCA({ commonName: 'Subject Test CA' })
+  for (const [commonName, expected] of CASES) {
+    const { cert } = await issueCert(ca, { commonName, organization: 'A', usage: 'client' })
+    assert.equal(subjectRfc2253(new X509Certificate(cert)), expected, JSON.stringify(commonName))
+  }
+})
