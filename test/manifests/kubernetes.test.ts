@@ -325,10 +325,17 @@ describe('deploy/kubernetes manifests', () => {
       }
     })
 
-    test('terminationGracePeriodSeconds covers shutdown.grace plus a few seconds', () => {
+    test('a preStop sleep lets endpoint removal catch up before SIGTERM stops the listeners', () => {
+      const command = container.lifecycle?.preStop?.exec?.command as string[] | undefined
+      assert.deepEqual(command?.slice(0, 1), ['sleep'])
+      assert.ok(Number(command?.[1]) >= 3, `preStop sleeps ${command?.[1]}s`)
+    })
+
+    test('terminationGracePeriodSeconds covers the preStop sleep and shutdown.grace plus a few seconds', () => {
       // The default the gateway documents (README, schema) when routes.yaml sets none.
-      const grace = parseDuration((raw?.shutdown?.grace as string | undefined) ?? '25s')
-      assert.ok(grace !== undefined, `shutdown.grace ${raw?.shutdown?.grace} is not a duration`)
+      const shutdownGrace = parseDuration((raw?.shutdown?.grace as string | undefined) ?? '25s')
+      assert.ok(shutdownGrace !== undefined, `shutdown.grace ${raw?.shutdown?.grace} is not a duration`)
+      const grace = shutdownGrace + Number(container.lifecycle?.preStop?.exec?.command?.[1] ?? 0) * 1000
       const seconds = pod.terminationGracePeriodSeconds as number
       assert.ok(seconds * 1000 >= grace + 2000, `terminationGracePeriodSeconds ${seconds}s leaves under 2s beyond shutdown.grace ${grace}ms`)
       assert.ok(seconds * 1000 <= grace + 15_000, `terminationGracePeriodSeconds ${seconds}s is far beyond shutdown.grace ${grace}ms`)
