@@ -62,7 +62,6 @@ export type IngressDecision =
 export interface Snapshot {
   readonly config: Config
   readonly table: RouteTable<Route>
-  readonly routes: readonly Route[]
   readonly upstreams: ReadonlyMap<string, Upstream>
   readonly certificates: readonly LoadedCertificate[]
   /** Which policy (or passthrough) a ClientHello with this SNI goes to. */
@@ -191,7 +190,6 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
   return {
     config,
     table,
-    routes,
     upstreams,
     certificates,
     ingressFor(serverName) {

@@ -43,8 +43,8 @@ export function selectRoute(snapshot: Snapshot, policy: TlsPolicy | undefined, r
   // a route's client CAs keeps its keep-alive connections; one that changes them sends its clients to a
   // new handshake.
   if (route.policy?.id !== policy?.id) return { status: 421, detail: 'this connection cannot serve that host', route }
-  const identity =
-    policy?.requiresClientCert && route.config.tls ? identityOf(req.socket as TLSSocket, route.config.tls.forwardClientCert) : {}
+  const forward = policy?.requiresClientCert && route.config.tls ? route.config.tls.forwardClientCert : 'none'
+  const identity = forward === 'none' ? {} : identityOf(req.socket as TLSSocket, forward)
   return { route, forwarded: { proto: policy ? 'https' : 'http', host: req.headers.host! }, identity }
 }
 
