@@ -87,7 +87,9 @@ export function readPrivateKeyOf(cert: CertificateFile, certFile: string, keyFil
   try {
     key = createPrivateKey(keyPem)
   } catch (error) {
-    throw new PortcullisError(ErrorCodes.CERT_READ, `${displayPath(keyFile)} holds no readable private key`, {
+    // An encrypted key needs a passphrase, and a gateway that restarts unattended has no one to type it.
+    const why = /ENCRYPTED/.test(keyPem) ? ' (it is encrypted; portcullis reads unencrypted keys only)' : ''
+    throw new PortcullisError(ErrorCodes.CERT_READ, `${displayPath(keyFile)} holds no readable private key${why}`, {
       cause: error,
     })
   }

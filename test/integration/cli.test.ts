@@ -3,6 +3,7 @@
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
+import { createPrivateKey } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -49,6 +50,8 @@ routes:
     await writeFile(join(pki.dir, 'garbled.crl'), garbled)
     await writeFile(join(pki.dir, 'good-then-garbled.crl'), pki.crlRootEmpty.pem + garbled)
     await writeFile(join(pki.dir, 'caS-and-expired.crt'), pki.caS.cert + pki.caExpired.cert)
+    const encrypted = createPrivateKey(pki.srv.key).export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'secret' })
+    await writeFile(join(pki.dir, 'srv-encrypted.key'), encrypted)
   })
   after(() => pki.cleanup())
 
@@ -63,6 +66,7 @@ routes:
     ['a missing file', (y) => y.replace('ca: caS.crt', 'ca: missing.crt'), /:11:11 routes\[0\]\.upstream\.ca.*missing\.crt/],
     ['a leaf certificate in a CA bundle', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: cliA.crt'), /:8:18 routes\[0\]\.tls\.clientCAs.*cliA\.crt.*not a CA/i],
     ['a key that does not match its certificate', (y) => y.replace('key: srv.key', 'key: cliA.key'), /:7:12 routes\[0\]\.tls\.key: .*cliA\.key is not the private key of .*srv\.crt/],
+    ['an encrypted key', (y) => y.replace('key: srv.key', 'key: srv-encrypted.key'), /:7:12 routes\[0\]\.tls\.key: .*srv-encrypted\.key holds no readable private key \(it is encrypted/],
     ['a bad duration', (y) => y.replace('connect: 2s', 'connect: 2 seconds'), /:13:18 routes\[0\]\.upstream\.timeouts\.connect/],
     ['a CA bundle of expired CAs only', (y) => y.replace('ca: caS.crt', 'ca: caExpired.crt'), /:11:11 routes\[0\]\.upstream\.ca: .*caExpired\.crt holds only expired CA certificates/],
     ['a bad URL', (y) => y.replace('url: https://127.0.0.1:9443', 'url: htps//nowhere'), /:10:12 routes\[0\]\.upstream\.url/],
