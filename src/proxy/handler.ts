@@ -107,14 +107,12 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHa
       const socket = req.socket
       const selection = selectRoute(snapshot, policy, req)
       const routeName = selection.route?.name ?? NO_ROUTE
-      res.once('finish', () => {
-        if (!req.complete) discardRestOfBody(req, socket)
-      })
       res.once('close', () => {
         // Cut-short responses count too: with the status the client was sent, else 499 (nginx's code
         // for a client that left before any).
         const code = res.headersSent ? res.statusCode : CLIENT_CLOSED_REQUEST
         metrics.recordRequest(routeName, methodLabel(req.method), code, (performance.now() - started) / 1000)
+        if (res.writableFinished && !req.complete) discardRestOfBody(req, socket)
       })
       if ('status' in selection) {
         // After a reload that changed its route's client-auth policy, a keep-alive client must come
