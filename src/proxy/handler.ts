@@ -125,12 +125,18 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHa
     },
 
     upgrade(snapshot, policy, req, socket, head) {
+      const started = performance.now()
       const selection = selectRoute(snapshot, policy, req)
+      // An upgrade counts as a request once answered (101 or not); the WebSocket's life is not its duration.
+      const record = (route: string, status: number) =>
+        metrics.recordRequest(route, methodLabel(req.method), status || CLIENT_CLOSED_REQUEST, (performance.now() - started) / 1000)
       if ('status' in selection) {
         endWithStatus(socket, selection.status)
+        record(selection.route?.name ?? NO_ROUTE, selection.status)
         return
       }
-      void proxyUpgrade(req, socket, head, selection.route, selection.forwarded, selection.identity).then((failure) => {
+      void proxyUpgrade(req, socket, head, selection.route, selection.forwarded, selection.identity).then(({ status, failure }) => {
+        record(selection.route.name, status)
         if (failure) {
           logger.warn({ route: selection.route.name, reason: failure.reason, code: failure.code, status: failure.status }, 'upstream upgrade failed')
         }

@@ -12,7 +12,13 @@ import { upstreamPath } from './forward.js'
 import { endWithStatus } from './status.js'
 import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.js'
 
-/** Resolves once the upstream answered, with the failure if it could not. */
+/** How an upgrade was answered: the status the client got (0: it left first), and why if it failed. */
+export interface UpgradeOutcome {
+  readonly status: number
+  readonly failure?: UpstreamFailure
+}
+
+/** Resolves once the client has its answer. */
 export function proxyUpgrade(
   req: IncomingMessage,
   client: Duplex,
@@ -20,7 +26,7 @@ export function proxyUpgrade(
   route: Route,
   forwarded: ForwardedFor,
   identity: Readonly<Record<string, string>>,
-): Promise<UpstreamFailure | undefined> {
+): Promise<UpgradeOutcome> {
   const upstream = route.upstream!
   const protocol = String(req.headers.upgrade)
   // `servername` is a real undici dispatch option that its types omit.
@@ -44,7 +50,7 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
     private readonly client: Duplex,
     private readonly head: Buffer,
     private readonly protocol: string,
-    private readonly settle: (failure: UpstreamFailure | undefined) => void,
+    private readonly settle: (outcome: UpgradeOutcome) => void,
   ) {
     // A client that leaves before the upstream answers takes its upstream request with it.
     client.once('close', () => this.controller?.abort(new Error('client closed the connection')))
@@ -57,11 +63,12 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
 
   onRequestUpgrade(_controller: Dispatcher.DispatchController, _statusCode: number, headers: IncomingHttpHeaders, socket: Duplex): void {
     this.answered = true
-    this.settle(undefined)
     if (this.client.destroyed) {
+      this.settle({ status: 0 })
       socket.destroy()
       return
     }
+    this.settle({ status: 101 })
     this.client.write(responseHead(101, clientResponseHeaders(headers), ['Connection: Upgrade', `Upgrade: ${this.protocol}`]))
     if (this.head.length > 0) socket.write(this.head)
     socket.on('error', () => this.client.destroy())
@@ -73,7 +80,7 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     if (statusCode < 200) return
     this.answered = true
-    this.settle(undefined)
+    this.settle({ status: statusCode })
     // Without a 101 the connection is not upgraded: an ordinary response, then the close.
     this.client.write(responseHead(statusCode, clientResponseHeaders(headers), ['Connection: close']))
   }
@@ -94,12 +101,12 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
       return
     }
     if (this.client.destroyed) {
-      this.settle(undefined)
+      this.settle({ status: 0 })
       return
     }
     const failure = classifyUpstreamError(error)
     endWithStatus(this.client, failure.status)
-    this.settle(failure)
+    this.settle({ status: failure.status, failure })
   }
 }
 

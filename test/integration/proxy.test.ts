@@ -165,6 +165,12 @@ routes:
     response.destroy()
   })
 
+  it('counts WebSocket upgrades as requests, with the status the client got', async () => {
+    const metrics = await gw.gateway.metrics.registry.metrics()
+    assert.match(metrics, /^portcullis_requests_total\{route="ws",method="GET",code="101"\} [1-9]/m)
+    assert.match(metrics, /^portcullis_requests_total\{route="ws",method="GET",code="401"\} 1$/m)
+  })
+
   it('ignores an h2c upgrade and answers over HTTP/1.1, without passing Upgrade on', async () => {
     // What `curl --http2 http://…` sends; a proxy that tunnels it lets the client past routing.
     const response = await rawExchange(
