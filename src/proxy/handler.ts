@@ -124,6 +124,10 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHa
       forwardRequest(req, res, selection.route, selection.forwarded, selection.identity, hooks)
     },
 
+    refused(status) {
+      metrics.recordRequest(NO_ROUTE, methodLabel(undefined), status, 0)
+    },
+
     upgrade(snapshot, policy, req, socket, head) {
       const started = performance.now()
       const selection = selectRoute(snapshot, policy, req)

@@ -31,6 +31,15 @@ const HTTP_SERVER_OPTIONS: http.ServerOptions = {
 export interface RequestHandlers {
   readonly request: (snapshot: Snapshot, policy: TlsPolicy | undefined, req: http.IncomingMessage, res: http.ServerResponse) => void
   readonly upgrade: (snapshot: Snapshot, policy: TlsPolicy | undefined, req: http.IncomingMessage, socket: Duplex, head: Buffer) => void
+  /** Node's parser refused a request (malformed, headers too large or too slow) and it got `status`. */
+  readonly refused: (status: number) => void
+}
+
+/** What Node's own clientError handler answers for each parser error; any other error gets none. */
+function refusalStatus(error: NodeJS.ErrnoException): number | undefined {
+  if (error.code === 'HPE_HEADER_OVERFLOW') return 431
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return 408
+  return error.code?.startsWith('HPE_') ? 400 : undefined
 }
 
 export interface RequestServer {
@@ -81,6 +90,18 @@ export function createRequestServer(
     // refuse it rather than forward the request without it.
     else if (hasBody(req)) endWithStatus(socket, 400)
     else handlers.request(current(), policy, req, responseIgnoringUpgrade(req, socket as Socket))
+  })
+  // Node answers these itself when no one listens; here they are also counted, like every answer.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    const status = refusalStatus(error)
+    // Not in the middle of a response: only a connection that has been sent nothing yet gets one.
+    if (status === undefined || !socket.writable || (socket as Socket).bytesWritten > 0) {
+      socket.destroy()
+      return
+    }
+    endWithStatus(socket, status)
+    socket.once('finish', () => socket.destroy())
+    handlers.refused(status)
   })
   // A gateway, not a forward proxy: CONNECT gets 405, as from nginx, rather than Node's silent close.
   server.on('connect', (_req, socket: Duplex) => {

@@ -33,6 +33,7 @@ describe('request body timeouts', () => {
           else read()
         },
         upgrade: (_snapshot, _policy, _req, socket) => socket.destroy(),
+        refused: () => undefined,
       },
       { bodyIdleTimeoutMs: IDLE_MS },
     )

@@ -51,6 +51,11 @@ routes:
   })
 
   const get = (path: string) => httpRequest({ port: gw.ports.http!, host: 'raw.test', path })
+  const requestsTotal = async (labels: string, code: number) => {
+    const metrics = (await httpRequest({ port: gw.ports.admin!, path: '/metrics' })).body
+    const line = metrics.split('\n').find((l) => l.startsWith(`portcullis_requests_total{${labels},code="${code}"} `))
+    return Number(line?.split(' ')[1] ?? 0)
+  }
 
   it('relays a 304 or 204 that carries Content-Length, and keeps the connection', async () => {
     const reply = await rawExchange(gw.ports.http!, 'GET /304 HTTP/1.1\r\nHost: raw.test\r\n\r\nGET /204 HTTP/1.1\r\nHost: raw.test\r\n\r\n')
@@ -83,10 +88,7 @@ routes:
   })
 
   it('counts responses cut short: with the status sent, or 499 when the client left first', async () => {
-    const count = async (code: number) => {
-      const metrics = (await httpRequest({ port: gw.ports.admin!, path: '/metrics' })).body
-      return Number(new RegExp(`^portcullis_requests_total\\{route="raw",method="GET",code="${code}"\\} (\\d+)$`, 'm').exec(metrics)?.[1] ?? 0)
-    }
+    const count = (code: number) => requestsTotal('route="raw",method="GET"', code)
     const [ok, closed] = [await count(200), await count(499)]
     await assert.rejects(get('/cut'))
     const client = net.connect(gw.ports.http!, '127.0.0.1')
@@ -94,5 +96,15 @@ routes:
     await new Promise((resolve) => setTimeout(resolve, 200))
     client.destroy()
     await eventually(async () => (await count(200)) === ok + 1 && (await count(499)) === closed + 1, 3000, 'a cut-short 200 and a 499')
+  })
+
+  it("counts the requests that Node's parser refuses, with the answer they got", async () => {
+    const none = 'route="(none)",method="OTHER"'
+    const [bad, tooLarge] = [await requestsTotal(none, 400), await requestsTotal(none, 431)]
+    const smuggling = 'POST / HTTP/1.1\r\nHost: raw.test\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'
+    assert.match(await rawExchange(gw.ports.http!, smuggling), /^HTTP\/1\.1 400 Bad Request\r\n/)
+    assert.match(await rawExchange(gw.ports.http!, `GET / HTTP/1.1\r\nHost: raw.test\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`), /^HTTP\/1\.1 431 /)
+    assert.equal(await requestsTotal(none, 400), bad + 1)
+    assert.equal(await requestsTotal(none, 431), tooLarge + 1)
   })
 })
