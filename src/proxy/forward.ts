@@ -6,6 +6,7 @@
  * async resource, stream-finished tracking and an abort signal, for every request.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
+import type { Writable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { Route } from '../snapshot.js'
 import { clientResponseHeaders, upstreamRequestHeaders, type ForwardedFor } from './headers.js'
@@ -104,9 +105,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.res.write(chunk)) return
-    controller.pause()
-    this.res.once('drain', () => controller.resume())
+    relayChunk(this.res, controller, chunk)
   }
 
   onResponseEnd(): void {
@@ -153,6 +152,13 @@ class Exchange implements Dispatcher.DispatchHandler {
       RETRYABLE_METHODS.has(this.options.method)
     )
   }
+}
+
+/** Writes an upstream body chunk to the client; a full client socket pauses the upstream until it drains. */
+export function relayChunk(client: Writable, controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  if (client.write(chunk)) return
+  controller.pause()
+  client.once('drain', () => controller.resume())
 }
 
 /** Whether the request carries a body (a zero Content-Length does not count). */

@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { Route } from '../snapshot.js'
 import { clientResponseHeaders, upstreamRequestHeaders, type ForwardedFor } from './headers.js'
-import { upstreamPath } from './forward.js'
+import { relayChunk, upstreamPath } from './forward.js'
 import { endWithStatus } from './status.js'
 import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.js'
 
@@ -86,9 +86,7 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.client.write(chunk)) return
-    controller.pause()
-    this.client.once('drain', () => controller.resume())
+    relayChunk(this.client, controller, chunk)
   }
 
   onResponseEnd(): void {
