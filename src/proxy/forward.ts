@@ -94,14 +94,29 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     if (statusCode < 200) {
-      // RFC 9110 15.2: interim responses are passed on. Node writes 103 and 102 itself; a 100 the
-      // client asked for was already sent by the gateway.
-      if (statusCode === 103 && headers.link !== undefined) this.res.writeEarlyHints({ link: headers.link })
-      if (statusCode === 102) this.res.writeProcessing()
+      this.relayInterim(statusCode, headers)
       return
     }
     this.responseStarted = true
-    this.res.writeHead(statusCode, clientResponseHeaders(headers))
+    const relayed = clientResponseHeaders(headers)
+    // RFC 9110 8.6: a 204 carries no Content-Length (a 304 may).
+    if (statusCode === 204) delete relayed['content-length']
+    this.res.writeHead(statusCode, relayed)
+  }
+
+  /**
+   * RFC 9110 15.2: interim responses are passed on, except to an HTTP/1.0 client. Node writes 103 and
+   * 102 itself; one Link value it refuses to write (it is stricter than RFC 8288) is dropped, never
+   * the response. undici fails a 100 from the upstream (it never sends Expect), so none arrives here.
+   */
+  private relayInterim(statusCode: number, headers: IncomingHttpHeaders): void {
+    if (this.res.req.httpVersion === '1.0') return
+    try {
+      if (statusCode === 103 && headers.link !== undefined) this.res.writeEarlyHints({ link: headers.link })
+      if (statusCode === 102) this.res.writeProcessing()
+    } catch {
+      // An early hint is only a hint.
+    }
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {

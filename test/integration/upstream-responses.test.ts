@@ -4,6 +4,7 @@
  * and responses that are cut short, which still count in the request metrics.
  */
 import assert from 'node:assert/strict'
+import { once } from 'node:events'
 import http from 'node:http'
 import net, { type AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
@@ -16,6 +17,8 @@ const RAW_ANSWERS: Record<string, string> = {
   '/304': 'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\nContent-Length: 1234\r\n\r\n',
   '/204': 'HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n',
   '/hints': 'HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',
+  // A valid Link list that Node's writeEarlyHints refuses to write.
+  '/hints-list': 'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload, </b.js>; rel=preload; title="a b"\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',
   '/early': 'HTTP/1.1 401 Unauthorized\r\nContent-Length: 6\r\n\r\ndenied',
   '/cut': 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nseven b',
 }
@@ -61,13 +64,18 @@ routes:
     const reply = await rawExchange(gw.ports.http!, 'GET /304 HTTP/1.1\r\nHost: raw.test\r\n\r\nGET /204 HTTP/1.1\r\nHost: raw.test\r\n\r\n')
     assert.match(reply, /^HTTP\/1\.1 304 Not Modified\r\n/)
     assert.match(reply, /\r\netag: "v1"\r\n/i)
-    assert.match(reply, /\r\n\r\nHTTP\/1\.1 204 No Content\r\n/)
+    const noContent = reply.slice(reply.indexOf('HTTP/1.1 204 No Content\r\n'))
+    assert.match(noContent, /^HTTP\/1\.1 204 No Content\r\n/)
+    assert.doesNotMatch(noContent, /content-length/i, 'RFC 9110 8.6: never on a 204')
   })
 
   it('passes 103 Early Hints on before the final response', async () => {
     const reply = await rawExchange(gw.ports.http!, 'GET /hints HTTP/1.1\r\nHost: raw.test\r\nConnection: close\r\n\r\n')
     assert.match(reply, /^HTTP\/1\.1 103 Early Hints\r\nLink: <\/style\.css>; rel=preload\r\n\r\nHTTP\/1\.1 200 OK\r\n/i)
     assert.match(reply, /\r\n\r\nok$/)
+    // Never to an HTTP/1.0 client (RFC 9110 15.2), and a hint Node cannot write costs only the hint.
+    assert.match(await rawExchange(gw.ports.http!, 'GET /hints HTTP/1.0\r\nHost: raw.test\r\n\r\n'), /^HTTP\/1\.1 200 OK\r\n[\s\S]*ok$/)
+    assert.match(await rawExchange(gw.ports.http!, 'GET /hints-list HTTP/1.1\r\nHost: raw.test\r\nConnection: close\r\n\r\n'), /HTTP\/1\.1 200 OK\r\n[\s\S]*ok$/)
   })
 
   it('reads and drops the rest of an upload the upstream answered early, so the client finishes', { timeout: 15_000 }, async () => {
@@ -98,13 +106,20 @@ routes:
     await eventually(async () => (await count(200)) === ok + 1 && (await count(499)) === closed + 1, 3000, 'a cut-short 200 and a 499')
   })
 
-  it("counts the requests that Node's parser refuses, with the answer they got", async () => {
+  it("counts the requests that Node's parser refuses, with the answer they got", { timeout: 5000 }, async () => {
     const none = 'route="(none)",method="OTHER"'
     const [bad, tooLarge] = [await requestsTotal(none, 400), await requestsTotal(none, 431)]
     const smuggling = 'POST / HTTP/1.1\r\nHost: raw.test\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'
     assert.match(await rawExchange(gw.ports.http!, smuggling), /^HTTP\/1\.1 400 Bad Request\r\n/)
     assert.match(await rawExchange(gw.ports.http!, `GET / HTTP/1.1\r\nHost: raw.test\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`), /^HTTP\/1\.1 431 /)
-    assert.equal(await requestsTotal(none, 400), bad + 1)
+    // Also as the second request of a keep-alive connection, the usual shape of a desync probe.
+    const client = net.connect(gw.ports.http!, '127.0.0.1')
+    client.write('GET /304 HTTP/1.1\r\nHost: raw.test\r\n\r\n')
+    assert.match(String((await once(client, 'data'))[0]), /^HTTP\/1\.1 304 /)
+    client.write(smuggling)
+    assert.match(String((await once(client, 'data'))[0]), /^HTTP\/1\.1 400 Bad Request\r\n/)
+    client.destroy()
+    assert.equal(await requestsTotal(none, 400), bad + 2)
     assert.equal(await requestsTotal(none, 431), tooLarge + 1)
   })
 })
