@@ -15,7 +15,7 @@ import { normalizeHost } from '../routing/host.js'
 import type { Route, Snapshot } from '../snapshot.js'
 import { peerCertificateChain, peerLeafCertificate, type TlsPolicy } from '../tls/ingress.js'
 import { clientIdentityHeaders } from './client-identity.js'
-import { forwardRequest, type ForwardHooks } from './forward.js'
+import { forwardRequest, hasBody, type ForwardHooks } from './forward.js'
 import { endWithStatus, sendStatus } from './status.js'
 import type { ForwardedFor } from './headers.js'
 import type { RequestHandlers } from './server.js'
@@ -112,8 +112,8 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHa
         // for a client that left before any).
         const code = res.headersSent ? res.statusCode : CLIENT_CLOSED_REQUEST
         metrics.recordRequest(routeName, methodLabel(req.method), code, (performance.now() - started) / 1000)
-        if (res.writableFinished && !req.complete) discardRestOfBody(req, socket)
       })
+      if (hasBody(req)) req.once('close', () => req.complete || discardRestOfBody(req, socket))
       if ('status' in selection) {
         // After a reload that changed its route's client-auth policy, a keep-alive client must come
         // back through a new handshake; most retry a 421 on a new connection.
@@ -150,14 +150,19 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHa
 }
 
 /**
- * An upstream may answer before it has read the whole upload (an early 401 or 413). The rest of the
- * body is read and dropped, as nginx does, so the client is not left stalled until the body idle
- * timeout. undici has stopped (and destroyed) the body stream by then, so this is Node's own dump of
- * an unread body (`_dump`, what it does for a handler that never read one), and the socket, paused by
- * that stream's backpressure, reads again.
+ * An upstream may answer before it has read the whole upload (an early 401 or 413), or fail while
+ * reading it; undici then lets go of the body stream. The rest of the body is read and dropped, as
+ * nginx does, so the client is not left stalled until the body idle timeout: Node's own dump of an
+ * unread body (`_dump`, what it does for a handler that never read one), and the socket, paused by the
+ * stream's backpressure, reads again. Without `_dump` (a Node that renamed it) the connection closes.
  */
 function discardRestOfBody(req: IncomingMessage, socket: Socket): void {
-  ;(req as IncomingMessage & { _dump(): void })._dump()
+  const dump = (req as IncomingMessage & { _dump?: () => void })._dump
+  if (typeof dump !== 'function') {
+    socket.destroy()
+    return
+  }
+  dump.call(req)
   socket.resume()
 }
 

@@ -38,6 +38,7 @@ export interface RequestHandlers {
 /** What Node's own clientError handler answers for each parser error; any other error gets none. */
 function refusalStatus(error: NodeJS.ErrnoException): number | undefined {
   if (error.code === 'HPE_HEADER_OVERFLOW') return 431
+  if (error.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW') return 413
   if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return 408
   return error.code?.startsWith('HPE_') ? 400 : undefined
 }
@@ -94,13 +95,13 @@ export function createRequestServer(
   // Node answers these itself when no one listens; here they are also counted, like every answer.
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
     const status = refusalStatus(error)
-    // Not in the middle of a response: only a connection that has been sent nothing yet gets one.
-    if (status === undefined || !socket.writable || (socket as Socket).bytesWritten > 0) {
+    // Never into a response still going out (or a WebSocket): that connection is only closed.
+    const last = lastResponse.get(socket)
+    if (status === undefined || !socket.writable || last === 'upgraded' || (last && !last.writableFinished)) {
       socket.destroy()
       return
     }
     endWithStatus(socket, status)
-    socket.once('finish', () => socket.destroy())
     handlers.refused(status)
   })
   // A gateway, not a forward proxy: CONNECT gets 405, as from nginx, rather than Node's silent close.
@@ -163,6 +164,8 @@ function responseIgnoringUpgrade(req: http.IncomingMessage, socket: Socket): htt
   res.once('finish', () => {
     res.detachSocket(socket)
     socket.end()
+    // Node's server emits 'close' for the responses it made; this one is ours.
+    process.nextTick(() => res.emit('close'))
   })
   return res
 }

@@ -16,9 +16,13 @@ export function sendStatus(res: ServerResponse, status: number, detail?: string)
   res.end(body)
 }
 
-/** The same answer where there is no ServerResponse (before HTTP, or on an Upgrade), then close. */
+/**
+ * The same answer where there is no ServerResponse (before HTTP, or on an Upgrade), then close: the
+ * socket is destroyed once the answer is out, not left to a client that never closes its side.
+ */
 export function endWithStatus(socket: Duplex, status: number, detail?: string): void {
   const body = statusBody(status, detail)
+  socket.once('finish', () => socket.destroy())
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,

@@ -28,18 +28,19 @@ export function proxyUpgrade(
   identity: Readonly<Record<string, string>>,
 ): Promise<UpgradeOutcome> {
   const upstream = route.upstream!
-  const protocol = String(req.headers.upgrade)
   // `servername` is a real undici dispatch option that its types omit.
   const options: Dispatcher.DispatchOptions & { servername: string } = {
     path: upstreamPath(route, req.url!),
-    method: 'GET',
+    method: req.method as Dispatcher.HttpMethod,
     headers: upstreamRequestHeaders(req, forwarded, identity) as Record<string, string>,
-    upgrade: protocol,
+    // Only WebSocket reaches here; a client's list (`h2c, websocket`) must not let the upstream pick
+    // another protocol and tunnel past routing.
+    upgrade: 'websocket',
     servername: upstream.serverNameToken,
     headersTimeout: route.config.upstream.timeouts.response,
     bodyTimeout: route.config.upstream.timeouts.response,
   }
-  return new Promise((settle) => upstream.pool.dispatch(options, new UpgradeExchange(client, head, protocol, settle)))
+  return new Promise((settle) => upstream.pool.dispatch(options, new UpgradeExchange(client, head, settle)))
 }
 
 class UpgradeExchange implements Dispatcher.DispatchHandler {
@@ -49,7 +50,6 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
   constructor(
     private readonly client: Duplex,
     private readonly head: Buffer,
-    private readonly protocol: string,
     private readonly settle: (outcome: UpgradeOutcome) => void,
   ) {
     // A client that leaves before the upstream answers takes its upstream request with it.
@@ -69,7 +69,7 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
       return
     }
     this.settle({ status: 101 })
-    this.client.write(responseHead(101, clientResponseHeaders(headers), ['Connection: Upgrade', `Upgrade: ${this.protocol}`]))
+    this.client.write(responseHead(101, clientResponseHeaders(headers), ['Connection: Upgrade', 'Upgrade: websocket']))
     if (this.head.length > 0) socket.write(this.head)
     socket.on('error', () => this.client.destroy())
     this.client.on('error', () => socket.destroy())
@@ -82,6 +82,7 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
     this.answered = true
     this.settle({ status: statusCode })
     // Without a 101 the connection is not upgraded: an ordinary response, then the close.
+    this.client.once('finish', () => this.client.destroy())
     this.client.write(responseHead(statusCode, clientResponseHeaders(headers), ['Connection: close']))
   }
 

@@ -172,6 +172,9 @@ routes:
   })
 
   it('ignores an h2c upgrade and answers over HTTP/1.1, without passing Upgrade on', async () => {
+    const served = async () =>
+      Number(/^portcullis_requests_total\{route="ip",method="GET",code="200"\} (\d+)$/m.exec(await gw.gateway.metrics.registry.metrics())?.[1] ?? 0)
+    const before = await served()
     // What `curl --http2 http://…` sends; a proxy that tunnels it lets the client past routing.
     const response = await rawExchange(
       gw.ports.http!,
@@ -182,6 +185,7 @@ routes:
     // The echoed request, as the upstream saw it:
     assert.match(response, /"url": "\/h2c"/)
     assert.doesNotMatch(response, /"upgrade"|"http2-settings"/)
+    assert.equal(await served(), before + 1, 'counted like any request')
   })
 
   it('refuses an ignored Upgrade that carries a body rather than forwarding it without the body', async () => {
