@@ -45,6 +45,8 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
   const fork = (replacement: boolean) => {
     const worker = cluster.fork()
     const forkedAt = Date.now()
+    // A send to a worker whose channel just closed (it is dying; 'exit' follows) emits an error here.
+    worker.on('error', (error) => logger.warn({ pid: worker.process.pid, error: error.message }, 'worker IPC failed'))
     worker.on('message', (message: WorkerMessage) => {
       if (message.type === 'portcullis:ready') workerReady(worker)
       if (message.type === 'portcullis:reloaded') collectReload(message.id, worker, message.result)
@@ -94,7 +96,7 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
   const reloadAll = (): Promise<ReloadResult> =>
     new Promise((resolve) => {
       const id = nextReloadId++
-      const workers = [...ready]
+      const workers = [...ready].filter((worker) => worker.isConnected())
       if (workers.length === 0) return resolve({ ok: false, errors: ['no worker is serving'] })
       pendingReloads.set(id, { waiting: new Set(workers), results: [], done: resolve })
       for (const worker of workers) worker.send({ type: 'portcullis:reload', id } satisfies PrimaryMessage)
