@@ -25,10 +25,11 @@ export function configWarnings(config: Config, certificates: readonly LoadedCert
   for (const { routeIndex, path, role, certificate } of certificates) {
     const route = config.routes[routeIndex]!
     if (role === 'ca') {
-      if (new Date(certificate.validTo).getTime() < now) warn(path, `holds a CA certificate that expired on ${new Date(certificate.validTo).toISOString()} (${subjectRfc2253(certificate)})`)
+      const invalid = validityProblem(certificate, now)
+      if (invalid) warn(path, `holds a CA certificate that ${invalid} (${subjectRfc2253(certificate)}); chains through it will not verify`)
     } else if (role === 'server') {
-      const invalid = validityProblem(certificate, now, 'clients')
-      if (invalid) warn(path, invalid)
+      const invalid = validityProblem(certificate, now)
+      if (invalid) warn(path, `${invalid}; clients will refuse it`)
       // A wildcard route is checked with a name its pattern covers.
       const host = route.host.startsWith('*.') ? `wildcard-check${route.host.slice(1)}` : route.host
       if (!(isIP(host) ? certificate.checkIP(host) : certificate.checkHost(host))) {
@@ -36,18 +37,18 @@ export function configWarnings(config: Config, certificates: readonly LoadedCert
       }
       if (certificate.keyUsage && !certificate.keyUsage.includes(SERVER_AUTH)) warn(path, 'is not for TLS servers (its extended key usage lacks serverAuth)')
     } else {
-      const invalid = validityProblem(certificate, now, 'upstreams')
-      if (invalid) warn(path, invalid)
+      const invalid = validityProblem(certificate, now)
+      if (invalid) warn(path, `${invalid}; upstreams will refuse it`)
       if (certificate.keyUsage && !certificate.keyUsage.includes(CLIENT_AUTH)) warn(path, 'is not for TLS clients (its extended key usage lacks clientAuth)')
     }
   }
   return sortByPosition(warnings)
 }
 
-function validityProblem(certificate: X509Certificate, now: number, refusedBy: string): string | undefined {
+function validityProblem(certificate: X509Certificate, now: number): string | undefined {
   const notAfter = new Date(certificate.validTo)
   const notBefore = new Date(certificate.validFrom)
-  if (notAfter.getTime() < now) return `expired on ${notAfter.toISOString()}; ${refusedBy} will refuse it`
-  if (notBefore.getTime() > now) return `is not valid before ${notBefore.toISOString()}; ${refusedBy} will refuse it`
+  if (notAfter.getTime() < now) return `expired on ${notAfter.toISOString()}`
+  if (notBefore.getTime() > now) return `is not valid before ${notBefore.toISOString()}`
   return undefined
 }

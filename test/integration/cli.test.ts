@@ -106,7 +106,7 @@ routes:
       /:5:18 routes\[0\]\.tls\.cert: does not name a\.test \(it names DNS:up\.test, DNS:localhost, IP Address:127\.0\.0\.1\)$/,
       /:6:54 routes\[0\]\.upstream\.cert: is not for TLS clients/,
       /:6:115 routes\[0\]\.upstream\.insecureSkipVerify: upstream certificate verification is off$/,
-      /:9:52 routes\[1\]\.upstream\.ca: holds a CA certificate that expired on \S+ \(CN=Expired CA\)$/,
+      /:9:52 routes\[1\]\.upstream\.ca: holds a CA certificate that expired on \S+ \(CN=Expired CA\); chains through it will not verify$/,
       /:11:18 routes\[2\]\.tls\.cert: does not name b\.test/,
       /:11:18 routes\[2\]\.tls\.cert: is not for TLS servers/,
     ]
