@@ -109,6 +109,9 @@ export class Gateway {
         if (this.draining) return { ok: false, errors: ['the gateway is stopping'] }
         attempted = referencedFiles(config)
         this.assertSameListeners(config)
+        if (config.workers !== this.current.config.workers) {
+          this.logger.warn({ workers: config.workers, running: this.current.config.workers }, 'workers changed; the new count applies at the next start')
+        }
         const previous = this.current
         this.install(buildSnapshot(config, this.snapshotOptions(previous)))
         if (previous) void retireSnapshot(previous, this.current)

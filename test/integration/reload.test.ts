@@ -124,6 +124,15 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
       await eventually(async () => (await caller()) === 'carol', 3000, 'the new client certificate upstream')
     })
 
+    it('says that a changed workers count waits for the next start', async () => {
+      const good = await readFile(configFile, 'utf8')
+      await writeFile(configFile, good.replace('listen:', 'workers: 3\nlisten:'))
+      assert.deepEqual(await gw.gateway.reload(), { ok: true, errors: [] })
+      assert.ok(gw.logs.some((line) => line.msg === 'workers changed; the new count applies at the next start' && line.workers === 3))
+      await writeFile(configFile, good)
+      assert.deepEqual(await gw.gateway.reload(), { ok: true, errors: [] })
+    })
+
     it('reloads on POST /reload, and answers 422 with the errors of a bad config', async () => {
       const ok = await httpRequest({ port: gw.ports.admin!, path: '/reload', method: 'POST' })
       assert.equal(ok.status, 200)
