@@ -31,7 +31,10 @@ const HTTP_SERVER_OPTIONS: http.ServerOptions = {
 export interface RequestHandlers {
   readonly request: (snapshot: Snapshot, policy: TlsPolicy | undefined, req: http.IncomingMessage, res: http.ServerResponse) => void
   readonly upgrade: (snapshot: Snapshot, policy: TlsPolicy | undefined, req: http.IncomingMessage, socket: Duplex, head: Buffer) => void
-  /** Node's parser refused a request (malformed, headers too large or too slow) and it got `status`. */
+  /**
+   * A request answered before routing, with `status`: one that Node's parser refused (malformed,
+   * headers too large or too slow), or a CONNECT.
+   */
   readonly refused: (status: number) => void
 }
 
@@ -108,6 +111,7 @@ export function createRequestServer(
   server.on('connect', (_req, socket: Duplex) => {
     socket.on('error', () => socket.destroy())
     endWithStatus(socket, 405)
+    handlers.refused(405)
   })
 
   return {
