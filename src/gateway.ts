@@ -13,7 +13,7 @@ import { loadConfig } from './config/load.js'
 import { configWarnings } from './config/warnings.js'
 import type { Config, ListenAddress } from './config/types.js'
 import { ErrorCodes, PortcullisError } from './errors.js'
-import type { Logger } from './log.js'
+import { rateLimitedInfo, type Logger } from './log.js'
 import { NO_ROUTE } from './metrics/labels.js'
 import { createMetrics, type Metrics } from './metrics/metrics.js'
 import { registrySource } from './metrics/render.js'
@@ -43,10 +43,13 @@ export interface ReloadResult {
 export type ListenerName = 'https' | 'http' | 'admin'
 
 const MAX_WARNINGS_LOGGED = 20
+/** Refused handshakes logged per second at most: a scanner causes them at will. Metrics count them all. */
+const MAX_REFUSALS_LOGGED_PER_SECOND = 50
 
 export class Gateway {
   readonly metrics: Metrics
   private readonly logger: Logger
+  private readonly logRefusal: (fields: object) => void
   private readonly configFile: string
   private current: Snapshot | undefined
   private readonly listeners = new Map<ListenerName, net.Server>()
@@ -70,6 +73,7 @@ export class Gateway {
   constructor(options: GatewayOptions) {
     this.configFile = options.configFile
     this.logger = options.logger
+    this.logRefusal = rateLimitedInfo(this.logger, 'client TLS handshake refused', MAX_REFUSALS_LOGGED_PER_SECOND)
     this.metrics = createMetrics({ collectUpstreamConnections: (gauge) => this.collectUpstreamConnections(gauge) })
     this.watch = options.watch ?? true
     this.serveAdmin = options.admin ?? true
@@ -217,7 +221,7 @@ export class Gateway {
   }
 
   private snapshotOptions(previous?: Snapshot): SnapshotOptions {
-    const { logger, metrics } = this
+    const { metrics, logRefusal } = this
     return {
       ...(previous && { previous }),
       tlsHooks: {
@@ -231,7 +235,7 @@ export class Gateway {
           if (outcome.resumed) metrics.tlsSessionResumptions.inc({ side: 'ingress', route })
           if (result === 'error') {
             const { reason, detail, clientAddress: client } = outcome
-            logger.info({ route, reason, ...(detail && { detail }), ...(client && { client }) }, 'client TLS handshake refused')
+            logRefusal({ route, reason, ...(detail && { detail }), ...(client && { client }) })
           }
         },
       },
