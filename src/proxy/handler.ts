@@ -5,7 +5,6 @@
  * Caddy, so sending SNI of an open route and Host of an mTLS route never bypasses client auth.
  */
 import type { IncomingMessage } from 'node:http'
-import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import type { Logger } from 'pino'
 import type { ForwardClientCert } from '../config/schema.js'
@@ -15,7 +14,7 @@ import { normalizeHost } from '../routing/host.js'
 import type { Route, Snapshot } from '../snapshot.js'
 import { peerCertificateChain, peerLeafCertificate, type TlsPolicy } from '../tls/ingress.js'
 import { clientIdentityHeaders } from './client-identity.js'
-import { forwardRequest, hasBody, type ForwardHooks } from './forward.js'
+import { forwardRequest, type ForwardHooks } from './forward.js'
 import { endWithStatus, sendStatus } from './status.js'
 import type { ForwardedFor } from './headers.js'
 import type { RequestHandlers } from './server.js'
@@ -104,7 +103,6 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHa
   return {
     request(snapshot, policy, req, res) {
       const started = performance.now()
-      const socket = req.socket
       const selection = selectRoute(snapshot, policy, req)
       const routeName = selection.route?.name ?? NO_ROUTE
       res.once('close', () => {
@@ -113,7 +111,6 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHa
         const code = res.headersSent ? res.statusCode : CLIENT_CLOSED_REQUEST
         metrics.recordRequest(routeName, methodLabel(req.method), code, (performance.now() - started) / 1000)
       })
-      if (hasBody(req)) req.once('close', () => req.complete || discardRestOfBody(req, socket))
       if ('status' in selection) {
         // After a reload that changed its route's client-auth policy, a keep-alive client must come
         // back through a new handshake; most retry a 421 on a new connection.
@@ -147,23 +144,6 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHa
       })
     },
   }
-}
-
-/**
- * An upstream may answer before it has read the whole upload (an early 401 or 413), or fail while
- * reading it; undici then lets go of the body stream. The rest of the body is read and dropped, as
- * nginx does, so the client is not left stalled until the body idle timeout: Node's own dump of an
- * unread body (`_dump`, what it does for a handler that never read one), and the socket, paused by the
- * stream's backpressure, reads again. Without `_dump` (a Node that renamed it) the connection closes.
- */
-function discardRestOfBody(req: IncomingMessage, socket: Socket): void {
-  const dump = (req as IncomingMessage & { _dump?: () => void })._dump
-  if (typeof dump !== 'function') {
-    socket.destroy()
-    return
-  }
-  dump.call(req)
-  socket.resume()
 }
 
 /** Code and message only: never a stack or a certificate in the log. */

@@ -81,7 +81,12 @@ export function createRequestServer(
   server.on('request', (req, res) => {
     lastResponse.set(req.socket, res)
     if (draining) res.shouldKeepAlive = false
-    if (hasBody(req)) limitBodyIdle(req, res, bodyIdleTimeoutMs)
+    if (hasBody(req)) {
+      limitBodyIdle(req, res, bodyIdleTimeoutMs)
+      // The socket is taken now: Node detaches it from the request once the response has finished.
+      const { socket } = req
+      req.once('close', () => req.complete || discardRestOfBody(req, socket))
+    }
     handlers.request(current(), policyOf.get(req.socket), req, res)
   })
   server.on('upgrade', (req, socket, head) => {
@@ -172,6 +177,23 @@ function responseIgnoringUpgrade(req: http.IncomingMessage, socket: Socket): htt
     process.nextTick(() => res.emit('close'))
   })
   return res
+}
+
+/**
+ * An upstream may answer before it has read the whole upload (an early 401 or 413), or fail while
+ * reading it; undici then lets go of the body stream. The rest of the body is read and dropped, as
+ * nginx does, so the client is not left stalled until the body idle timeout: Node's own dump of an
+ * unread body (`_dump`, what it does for a handler that never read one), and the socket, paused by the
+ * stream's backpressure, reads again. Without `_dump` (a Node that renamed it) the connection closes.
+ */
+function discardRestOfBody(req: http.IncomingMessage, socket: Duplex): void {
+  const dump = (req as http.IncomingMessage & { _dump?: () => void })._dump
+  if (typeof dump !== 'function') {
+    socket.destroy()
+    return
+  }
+  dump.call(req)
+  socket.resume()
 }
 
 /** RFC 6455 4.2.1: an Upgrade header that names websocket, in any case. */
