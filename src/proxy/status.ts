@@ -2,7 +2,7 @@
  * Answers from the gateway itself (no route, misdirected, upstream failed), with the standard reason
  * phrases; details go to the log, never to the client.
  */
-import { STATUS_CODES, type ServerResponse } from 'node:http'
+import { STATUS_CODES, type OutgoingHttpHeaders, type ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 
 function statusBody(status: number, detail: string | undefined): string {
@@ -23,8 +23,15 @@ export function sendStatus(res: ServerResponse, status: number, detail?: string)
 export function endWithStatus(socket: Duplex, status: number, detail?: string): void {
   const body = statusBody(status, detail)
   socket.once('finish', () => socket.destroy())
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  )
+  const headers = { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body) }
+  socket.end(responseHead(status, headers, ['Connection: close']) + body)
+}
+
+/** An HTTP/1.1 response head written by hand, for a socket that has no ServerResponse. */
+export function responseHead(status: number, headers: OutgoingHttpHeaders, connection: readonly string[]): string {
+  const lines = [`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}`, ...connection]
+  for (const [name, value] of Object.entries(headers)) {
+    for (const v of [value ?? []].flat()) lines.push(`${name}: ${v}`)
+  }
+  return `${lines.join('\r\n')}\r\n\r\n`
 }

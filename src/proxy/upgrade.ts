@@ -3,13 +3,13 @@
  * closes. Any other answer (a 401, 403 or 426 from an upstream that refuses the upgrade) is relayed as
  * an ordinary response on a connection that then closes, as nginx and Envoy relay it.
  */
-import { STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { Route } from '../snapshot.js'
 import { clientResponseHeaders, upstreamRequestHeaders, type ForwardedFor } from './headers.js'
 import { relayChunk, upstreamPath } from './forward.js'
-import { endWithStatus } from './status.js'
+import { endWithStatus, responseHead } from './status.js'
 import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.js'
 
 /** How an upgrade was answered: the status the client got (0: it left first), and why if it failed. */
@@ -107,12 +107,4 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
     endWithStatus(this.client, failure.status)
     this.settle({ status: failure.status, failure })
   }
-}
-
-function responseHead(status: number, headers: OutgoingHttpHeaders, connection: readonly string[]): string {
-  const lines = [`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}`, ...connection]
-  for (const [name, value] of Object.entries(headers)) {
-    for (const v of [value ?? []].flat()) lines.push(`${name}: ${v}`)
-  }
-  return `${lines.join('\r\n')}\r\n\r\n`
 }
