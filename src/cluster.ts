@@ -63,12 +63,13 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
         failedToStart?.(1)
         return
       }
-      // A replacement reads the config from disk. After a bad edit that the running workers refused, it
-      // cannot start: the others keep serving, and it is tried again, less and less often.
-      let pause = Date.now() - forkedAt < 10 * RESTART_PAUSE_MS ? RESTART_PAUSE_MS : 0
+      let pause: number
       if (wasReady) {
+        pause = Date.now() - forkedAt < 10 * RESTART_PAUSE_MS ? RESTART_PAUSE_MS : 0
         logger.error(details, 'worker died; starting another')
       } else {
+        // A replacement reads the config from disk. After a bad edit that the running workers refused,
+        // it cannot start: the others keep serving, and it is tried again, less and less often.
         pause = restartPause
         restartPause = Math.min(2 * restartPause, MAX_RESTART_PAUSE_MS)
         logger.error({ ...details, retryInSeconds: pause / 1000 }, 'a new worker failed to start (its errors are above); trying again')
