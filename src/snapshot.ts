@@ -112,7 +112,8 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
     return cert && keyPem !== undefined ? { cert, keyPem } : undefined
   }
 
-  const policySpecs = new Map<string, { clientCAs?: string; crl: string[]; minVersion: RouteTlsConfig['minVersion']; hosts: Map<string, HostCertificate> }>()
+  // `firstRoute` is the one blamed if OpenSSL refuses the policy's contexts.
+  const policySpecs = new Map<string, { clientCAs?: string; crl: string[]; minVersion: RouteTlsConfig['minVersion']; hosts: Map<string, HostCertificate>; firstRoute: RouteConfig }>()
   const policyIdOfRoute = new Map<RouteConfig, string>()
   const upstreams = new Map<string, Upstream>()
   const upstreamOfRoute = new Map<RouteConfig, Upstream>()
@@ -128,7 +129,7 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
       cas?.certificates.forEach((c) => loaded(route, `${at}.tls.clientCAs`, 'ca', c))
       const spec = { ...(cas && { clientCAs: cas.pem }), crl, minVersion: tls.minVersion }
       const id = policyId(spec)
-      const entry = policySpecs.get(id) ?? { ...spec, hosts: new Map<string, HostCertificate>() }
+      const entry = policySpecs.get(id) ?? { ...spec, hosts: new Map<string, HostCertificate>(), firstRoute: route }
       if (pair) entry.hosts.set(route.host, { certPem: pair.cert.pem, keyPem: pair.keyPem })
       policySpecs.set(id, entry)
       policyIdOfRoute.set(route, id)
@@ -152,10 +153,9 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
   }
   const policies = new Map<string, TlsPolicy>()
   if (issues.length === 0) {
-    for (const [id, spec] of policySpecs) {
-      // OpenSSL has the last word on the contexts; blame the first route of the policy if it refuses.
-      const [route] = [...policyIdOfRoute].find(([, policyOfRoute]) => policyOfRoute === id)!
-      const policy = attempt(`routes[${route.index}].tls`, () => createTlsPolicy(spec, options.tlsHooks))
+    for (const [id, { firstRoute, ...spec }] of policySpecs) {
+      // OpenSSL has the last word on the contexts.
+      const policy = attempt(`routes[${firstRoute.index}].tls`, () => createTlsPolicy(spec, options.tlsHooks))
       if (policy) policies.set(id, policy)
     }
   }
