@@ -6,7 +6,6 @@
 import { once } from 'node:events'
 import http from 'node:http'
 import net, { type AddressInfo } from 'node:net'
-import type { Gauge } from 'prom-client'
 import { createAdminApp } from './admin/app.js'
 import { ConfigError, formatIssue, issueAt } from './config/issues.js'
 import { loadConfig } from './config/load.js'
@@ -17,12 +16,16 @@ import { rateLimitedInfo, type Logger } from './log.js'
 import { NO_ROUTE } from './metrics/labels.js'
 import { createMetrics, type Metrics } from './metrics/metrics.js'
 import { registrySource } from './metrics/render.js'
+import {
+  collectUpstreamConnections,
+  recordIngressHandshake,
+  recordUpstreamHandshake,
+  setCertificateExpiry,
+} from './metrics/snapshot-metrics.js'
 import { createProxyHandlers } from './proxy/handler.js'
 import { createRequestServer, type RequestServer } from './proxy/server.js'
 import { fingerprint, referencedFiles, sameFiles } from './reload/files.js'
 import { watchFolders, type FolderWatcher } from './reload/watch.js'
-import { subjectRfc2253 } from './tls/subject.js'
-import { handshakeReason } from './tls/reasons.js'
 import { dispatchBySni } from './tls/sni-dispatch.js'
 import { buildSnapshot, retireSnapshot, type Snapshot, type SnapshotOptions } from './snapshot.js'
 
@@ -74,7 +77,9 @@ export class Gateway {
     this.configFile = options.configFile
     this.logger = options.logger
     this.logRefusal = rateLimitedInfo(this.logger, 'client TLS handshake refused', MAX_REFUSALS_LOGGED_PER_SECOND)
-    this.metrics = createMetrics({ collectUpstreamConnections: (gauge) => this.collectUpstreamConnections(gauge) })
+    this.metrics = createMetrics({
+      collectUpstreamConnections: (gauge) => collectUpstreamConnections(gauge, this.current?.upstreams.values() ?? []),
+    })
     this.watch = options.watch ?? true
     this.serveAdmin = options.admin ?? true
     this.requests = createRequestServer(() => this.current!, createProxyHandlers(this.logger, this.metrics))
@@ -196,13 +201,7 @@ export class Gateway {
     const warnings = configWarnings(snapshot.config, snapshot.certificates).map(formatIssue)
     this.current = snapshot
     this.metrics.configLastReloadSuccess.set(Date.now() / 1000)
-    this.metrics.certificateExpiry.reset()
-    for (const { route, role, certificate } of snapshot.certificates) {
-      this.metrics.certificateExpiry.set(
-        { route, role, subject: subjectRfc2253(certificate) },
-        Math.floor(new Date(certificate.validTo).getTime() / 1000),
-      )
-    }
+    setCertificateExpiry(this.metrics, snapshot.certificates)
     this.logWarnings(warnings)
   }
 
@@ -229,25 +228,13 @@ export class Gateway {
         onHandshake: (outcome) => {
           const decision = this.current?.ingressFor(outcome.serverName)
           const route = (decision?.kind === 'terminate' && decision.route?.name) || NO_ROUTE
-          const result = outcome.reason === 'none' ? 'ok' : 'error'
-          metrics.tlsHandshakeDuration.observe({ side: 'ingress', route, result }, outcome.durationSeconds)
-          metrics.tlsHandshakes.inc({ side: 'ingress', route, result, reason: outcome.reason })
-          if (outcome.resumed) metrics.tlsSessionResumptions.inc({ side: 'ingress', route })
-          if (result === 'error') {
+          if (recordIngressHandshake(metrics, route, outcome) === 'error') {
             const { reason, detail, clientAddress: client } = outcome
             logRefusal({ route, reason, ...(detail && { detail }), ...(client && { client }) })
           }
         },
       },
-      upstreamHooks: {
-        onHandshake: (route, event) => {
-          const result = event.error ? 'error' : 'ok'
-          const reason = event.error ? handshakeReason(event.error) : 'none'
-          metrics.tlsHandshakeDuration.observe({ side: 'upstream', route, result }, event.durationSeconds)
-          metrics.tlsHandshakes.inc({ side: 'upstream', route, result, reason })
-          if (event.resumed) metrics.tlsSessionResumptions.inc({ side: 'upstream', route })
-        },
-      },
+      upstreamHooks: { onHandshake: (route, event) => recordUpstreamHandshake(metrics, route, event) },
     }
   }
 
@@ -300,16 +287,6 @@ export class Gateway {
       )
     }
     this.listeners.set(name, server)
-  }
-
-  /** The pool gauge is read from undici's live socket counts, per pool (labelled by its metricsRoute). */
-  private collectUpstreamConnections(gauge: Gauge<'route' | 'state'>): void {
-    gauge.reset()
-    // Per pool, so that a sum over routes counts each socket once; added up, as routes may share a name.
-    for (const { pool, metricsRoute: route } of this.current?.upstreams.values() ?? []) {
-      gauge.inc({ route, state: 'active' }, pool.stats.connected - pool.stats.free)
-      gauge.inc({ route, state: 'idle' }, pool.stats.free)
-    }
   }
 
   /** Listener addresses are bound once; changing them needs a restart, and saying so beats ignoring it. */

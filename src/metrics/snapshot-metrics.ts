@@ -1,0 +1,52 @@
+/**
+ * What the gateway records about the TLS and upstream parts of the snapshot serving: each handshake
+ * (ingress and upstream) with its result and reason, the expiry of every certificate it loaded, and
+ * the sockets of its upstream pools. Request metrics are recorded by the proxy handlers.
+ */
+import type { Gauge } from 'prom-client'
+import type { LoadedCertificate, Upstream } from '../snapshot.js'
+import type { HandshakeOutcome } from '../tls/ingress.js'
+import { handshakeReason } from '../tls/reasons.js'
+import { subjectRfc2253 } from '../tls/subject.js'
+import type { UpstreamHandshakeEvent } from '../tls/upstream.js'
+import type { Metrics } from './metrics.js'
+
+/** `route` is a route name or NO_ROUTE, never the client's SNI. Returns the handshake's result label. */
+export function recordIngressHandshake(metrics: Metrics, route: string, outcome: HandshakeOutcome): 'ok' | 'error' {
+  const result = outcome.reason === 'none' ? 'ok' : 'error'
+  metrics.tlsHandshakeDuration.observe({ side: 'ingress', route, result }, outcome.durationSeconds)
+  metrics.tlsHandshakes.inc({ side: 'ingress', route, result, reason: outcome.reason })
+  if (outcome.resumed) metrics.tlsSessionResumptions.inc({ side: 'ingress', route })
+  return result
+}
+
+export function recordUpstreamHandshake(metrics: Metrics, route: string, event: UpstreamHandshakeEvent): void {
+  const result = event.error ? 'error' : 'ok'
+  const reason = event.error ? handshakeReason(event.error) : 'none'
+  metrics.tlsHandshakeDuration.observe({ side: 'upstream', route, result }, event.durationSeconds)
+  metrics.tlsHandshakes.inc({ side: 'upstream', route, result, reason })
+  if (event.resumed) metrics.tlsSessionResumptions.inc({ side: 'upstream', route })
+}
+
+/** Replaces every expiry series: a certificate the new config no longer loads loses its series. */
+export function setCertificateExpiry(metrics: Metrics, certificates: readonly LoadedCertificate[]): void {
+  metrics.certificateExpiry.reset()
+  for (const { route, role, certificate } of certificates) {
+    metrics.certificateExpiry.set(
+      { route, role, subject: subjectRfc2253(certificate) },
+      Math.floor(new Date(certificate.validTo).getTime() / 1000),
+    )
+  }
+}
+
+/**
+ * The pool gauge, read from undici's live socket counts at scrape time. Per pool (labelled by its
+ * metricsRoute), so that a sum over routes counts each socket once; added up, as routes may share a name.
+ */
+export function collectUpstreamConnections(gauge: Gauge<'route' | 'state'>, upstreams: Iterable<Upstream>): void {
+  gauge.reset()
+  for (const { pool, metricsRoute: route } of upstreams) {
+    gauge.inc({ route, state: 'active' }, pool.stats.connected - pool.stats.free)
+    gauge.inc({ route, state: 'idle' }, pool.stats.free)
+  }
+}
