@@ -2,10 +2,13 @@
  * Watches the folders that hold the config's files, not the files: editors save by rename, `mv` swaps
  * the inode, and Kubernetes updates ConfigMap and Secret volumes by swapping a `..data` symlink in the
  * folder. A watch on a file would follow the old inode and miss all three; a folder watch sees each as
- * an event in the folder. Symlinked files add their target's folder too. Events are debounced, for
- * at most a second.
+ * an event in the folder. The folder itself can be replaced too (`mv secrets.new secrets`, a release
+ * symlink swapped, `rm -rf` and recreated) or not exist yet, so each folder's parent is watched as
+ * well, a missing folder by its nearest existing ancestor, and after every burst of events the watches
+ * are laid again on whatever the paths now name. Symlinked files add their target's folder too.
+ * Events are debounced, for at most a second.
  */
-import { watch, realpathSync, type FSWatcher } from 'node:fs'
+import { watch, realpathSync, statSync, type FSWatcher } from 'node:fs'
 import { dirname } from 'node:path'
 
 export interface FolderWatcher {
@@ -14,14 +17,22 @@ export interface FolderWatcher {
   close(): void
 }
 
+interface FolderWatch {
+  readonly watcher: FSWatcher
+  /** Device and inode of the folder when the watch was laid: a watch follows its inode, not its path. */
+  readonly identity: string | undefined
+}
+
 export function watchFolders(files: readonly string[], onChange: () => void, debounceMs = 200, maxWaitMs = 1000): FolderWatcher {
-  const watchers = new Map<string, FSWatcher>()
+  const watches = new Map<string, FolderWatch>()
+  let current = files
   let timer: NodeJS.Timeout | undefined
   // When the first event of this burst came: a folder that never goes quiet (a log file written beside
   // routes.yaml) must not hold a reload back for ever.
   let burstStart: number | undefined
   const fire = () => {
     burstStart = undefined
+    update(current)
     onChange()
   }
   const changed = () => {
@@ -29,26 +40,26 @@ export function watchFolders(files: readonly string[], onChange: () => void, deb
     burstStart ??= Date.now()
     timer = setTimeout(fire, Math.min(debounceMs, burstStart + maxWaitMs - Date.now()))
   }
+  const unwatch = (folder: string) => {
+    watches.get(folder)?.watcher.close()
+    watches.delete(folder)
+  }
 
   const update = (next: readonly string[]) => {
+    current = next
     const folders = new Set(next.flatMap(foldersOf))
-    for (const [folder, watcher] of watchers) {
-      if (folders.has(folder)) continue
-      watcher.close()
-      watchers.delete(folder)
+    for (const [folder, { identity }] of watches) {
+      if (!folders.has(folder) || identityOf(folder) !== identity) unwatch(folder)
     }
     for (const folder of folders) {
-      if (watchers.has(folder)) continue
+      if (watches.has(folder)) continue
       try {
         const watcher = watch(folder, { persistent: false }, changed)
-        // A folder that disappears ends its watch; the next successful reload watches it again.
-        watcher.on('error', () => {
-          watcher.close()
-          watchers.delete(folder)
-        })
-        watchers.set(folder, watcher)
+        // A folder that disappears ends its watch; its parent's watch reports that, and lays it again.
+        watcher.on('error', () => unwatch(folder))
+        watches.set(folder, { watcher, identity: identityOf(folder) })
       } catch {
-        // A folder that does not exist yet: the config's own folder still reports the next edit.
+        // Gone between the lookup and the watch: its parent's watch reports it.
       }
     }
   }
@@ -58,18 +69,32 @@ export function watchFolders(files: readonly string[], onChange: () => void, deb
     update,
     close() {
       clearTimeout(timer)
-      for (const watcher of watchers.values()) watcher.close()
-      watchers.clear()
+      for (const folder of [...watches.keys()]) unwatch(folder)
     },
   }
 }
 
+/** The file's folder and its parent, and the same for the folder of its symlink target. */
 function foldersOf(file: string): string[] {
   const folders = [dirname(file)]
   try {
     folders.push(dirname(realpathSync(file)))
   } catch {
-    // Missing for now; its folder is watched above.
+    // Missing for now: the watches below see it arrive.
   }
-  return folders
+  return folders.flatMap((folder) => [existingAncestor(folder), existingAncestor(dirname(folder))])
+}
+
+function existingAncestor(folder: string): string {
+  while (identityOf(folder) === undefined && dirname(folder) !== folder) folder = dirname(folder)
+  return folder
+}
+
+function identityOf(folder: string): string | undefined {
+  try {
+    const stats = statSync(folder)
+    return stats.isDirectory() ? `${stats.dev}:${stats.ino}` : undefined
+  } catch {
+    return undefined
+  }
 }

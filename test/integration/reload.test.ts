@@ -168,6 +168,65 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
     }
   })
 
+  describe('of certificate folders away from routes.yaml', () => {
+    /** Longer than the watcher's debounce: each step is an event of its own. */
+    const pause = () => new Promise((resolve) => setTimeout(resolve, 400))
+    const layout = async (name: string) => {
+      const root = join(dir, name)
+      await mkdir(join(root, 'conf'), { recursive: true })
+      return { root, configFile: join(root, 'conf', 'routes.yaml'), secret: join(root, 'secrets', 'tls') }
+    }
+    const tlsRoute = (folder: string) =>
+      `listen: { https: 127.0.0.1:0 }\nroutes:\n  - { host: localhost, tls: { cert: ${folder}/tls.crt, key: ${folder}/tls.key }, upstream: { url: 'http://127.0.0.1:9' } }\n`
+    const fill = async (folder: string, pair: { certFile: string; keyFile: string }) => {
+      await mkdir(folder, { recursive: true })
+      await copyFile(pair.certFile, join(folder, 'tls.crt'))
+      await copyFile(pair.keyFile, join(folder, 'tls.key'))
+    }
+
+    it('keeps watching a certificate folder that is replaced by mv, and the new folder after it', async () => {
+      const { root, configFile, secret } = await layout('replaced')
+      await fill(secret, pki.srv)
+      await writeFile(configFile, tlsRoute(secret))
+      const gw = await startGatewayFromFile(configFile)
+      try {
+        await fill(`${secret}.new`, pki.up)
+        await rename(secret, `${secret}.old`)
+        await rename(`${secret}.new`, secret)
+        await eventually(async () => (await servedCertificateCN(gw)) === 'up.test', 3000, 'the certificate of the new folder')
+        await pause()
+        await fill(secret, pki.srv)
+        await eventually(async () => (await servedCertificateCN(gw)) === 'srv', 3000, 'a certificate copied into the new folder')
+      } finally {
+        await gw.close()
+        await rm(root, { recursive: true })
+      }
+    })
+
+    it('picks up a missing certificate whose folders are created one step at a time', async () => {
+      const { root, configFile, secret } = await layout('late')
+      await writeFile(configFile, tlsRoute(root + '/conf'))
+      await fill(join(root, 'conf'), pki.srv)
+      const gw = await startGatewayFromFile(configFile)
+      try {
+        const before = await failures(gw)
+        await writeFile(configFile, tlsRoute(secret))
+        await eventually(async () => (await failures(gw)) > before, 3000, 'a failed reload')
+        await mkdir(join(root, 'secrets'))
+        await pause()
+        await mkdir(secret)
+        await pause()
+        await copyFile(pki.up.certFile, join(secret, 'tls.crt'))
+        await pause()
+        await copyFile(pki.up.keyFile, join(secret, 'tls.key'))
+        await eventually(async () => (await servedCertificateCN(gw)) === 'up.test', 3000, 'the certificate that arrived')
+      } finally {
+        await gw.close()
+        await rm(root, { recursive: true })
+      }
+    })
+  })
+
   async function servedCertificateCN(gw: TestGateway): Promise<string> {
     const socket = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername: 'localhost', ca: pki.caS.cert })
     await new Promise((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject))
