@@ -136,7 +136,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       return
     }
     const failure = classifyUpstreamError(error)
-    if (failure.reason === 'connection_reset' && this.mayRetry()) {
+    if (failure.reason === 'connection_reset' && this.mayRetry(error)) {
       this.retried = true
       this.onConnection = false
       this.hooks.onRetry(this.route, error)
@@ -154,19 +154,28 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   /**
    * An upstream that closes idle connections without announcing when can close a pooled one just as a
-   * request goes out. A reset after the request reached a connection and before any answer gets one
-   * more try on another connection, as nginx gives a cached one; a failed connect or handshake is
-   * not retried.
+   * request goes out. A reset after the request reached a connection that had already answered
+   * before, and before any answer to this one, gets one more try on another connection, as nginx gives
+   * a cached one. A new connection that closes under its first request is not retried: the request
+   * may be what killed it (or, on TLS 1.3, the upstream refused our certificate after the handshake).
+   * A failed connect or handshake is not retried either.
    */
-  private mayRetry(): boolean {
+  private mayRetry(error: Error): boolean {
     return (
       !this.retried &&
       this.onConnection &&
       !this.responseStarted &&
       this.options.body === null &&
-      RETRYABLE_METHODS.has(this.options.method)
+      RETRYABLE_METHODS.has(this.options.method) &&
+      answeredBefore(error)
     )
   }
+}
+
+/** Socket errors carry the socket's counters (undici's own, and the connector's); bytesRead counts response bytes. */
+function answeredBefore(error: Error): boolean {
+  const bytesRead = (error as { socket?: { bytesRead?: number } }).socket?.bytesRead
+  return bytesRead !== undefined && bytesRead > 0
 }
 
 /** Writes an upstream body chunk to the client; a full client socket pauses the upstream until it drains. */

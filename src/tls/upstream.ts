@@ -104,8 +104,13 @@ export function createUpstreamPool(identity: UpstreamIdentity, options: Upstream
         }
         const resumed = tlsSocket?.isSessionReused() ?? false
         if (tls) options.onHandshake?.({ durationSeconds, resumed, ...(error && { error }) })
-        if (error) callback(error, null)
-        else callback(null, socket!)
+        if (error) return callback(error, null)
+        // undici's own socket errors carry the socket's counters; an error the socket raises (a reset)
+        // gets them too, before undici sees it, so a retry can tell a connection that had answered.
+        socket!.on('error', (socketError: Error & { socket?: object }) => {
+          socketError.socket ??= { bytesRead: socket!.bytesRead }
+        })
+        callback(null, socket!)
       })
     },
   })

@@ -89,6 +89,9 @@ describe('a pooled connection the upstream closes as a request goes out', () => 
   /** Resets every connection as it arrives: a TLS handshake that fails, not a pooled connection. */
   let resetting: net.Server
   let resets = 0
+  /** Takes each request and closes the connection unanswered: a request that kills its upstream. */
+  let dropping: net.Server
+  let dropped = 0
   let gw: TestGateway
 
   before(async () => {
@@ -110,17 +113,27 @@ describe('a pooled connection the upstream closes as a request goes out', () => 
       socket.resetAndDestroy()
     })
     await new Promise<void>((resolve) => resetting.listen(0, '127.0.0.1', resolve))
+    dropping = net.createServer((socket) => {
+      socket.on('data', (chunk: Buffer) => {
+        if (chunk.includes('\r\n\r\n')) dropped++
+        socket.destroy()
+      })
+      socket.on('error', () => undefined)
+    })
+    await new Promise<void>((resolve) => dropping.listen(0, '127.0.0.1', resolve))
     gw = await startGateway(`
 listen: { http: 127.0.0.1:0 }
 routes:
   - { name: closing, host: closing.test, upstream: { url: 'http://127.0.0.1:${(upstream.address() as AddressInfo).port}' } }
   - { name: resetting, host: resetting.test, upstream: { url: 'https://127.0.0.1:${(resetting.address() as AddressInfo).port}' } }
+  - { name: dropping, host: dropping.test, upstream: { url: 'http://127.0.0.1:${(dropping.address() as AddressInfo).port}' } }
 `)
   })
   after(async () => {
     await gw.close()
     upstream.close()
     resetting.close()
+    dropping.close()
   })
 
   const send = (method: string, body?: string, host = 'closing.test') => httpRequest({ port: gw.ports.http!, host, method, ...(body !== undefined && { body }) })
@@ -136,5 +149,10 @@ routes:
   it('does not retry a connect or handshake that fails', async () => {
     assert.equal((await send('GET', undefined, 'resetting.test')).status, 502)
     assert.equal(resets, 1)
+  })
+
+  it('does not retry when a new connection closes under its first request (it may be what killed it)', async () => {
+    assert.equal((await send('GET', undefined, 'dropping.test')).status, 502)
+    assert.equal(dropped, 1)
   })
 })
