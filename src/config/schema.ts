@@ -82,7 +82,7 @@ export const PassthroughSchema = Type.Literal('passthrough', {
 export const TimeoutsSchema = Type.Object(
   {
     connect: Type.Optional(Duration('Time to open the upstream connection, TLS handshake included.', '5s')),
-    response: Type.Optional(Duration("Time from sending the request to the upstream's response headers, and the longest pause between response body chunks.", '30s')),
+    response: Type.Optional(Duration("Time from sending the request to the upstream's response headers, and the longest pause between response body chunks, from the upstream or into the client.", '30s')),
   },
   { additionalProperties: false, description: 'Upstream timeouts. A timeout answers 504 Gateway Timeout.' },
 )

@@ -120,7 +120,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    relayChunk(this.res, controller, chunk)
+    relayChunk(this.res, controller, chunk, this.route.config.upstream.timeouts.response)
   }
 
   onResponseEnd(): void {
@@ -178,11 +178,21 @@ function answeredBefore(error: Error): boolean {
   return bytesRead !== undefined && bytesRead > 0
 }
 
-/** Writes an upstream body chunk to the client; a full client socket pauses the upstream until it drains. */
-export function relayChunk(client: Writable, controller: Dispatcher.DispatchController, chunk: Buffer): void {
+/**
+ * Writes an upstream body chunk to the client; a full client socket pauses the upstream until it
+ * drains. A client that takes nothing for `sendTimeoutMs` is closed (nginx's send_timeout), and with
+ * it the upstream request: paused, undici's body timeout does not run, and the two connections would
+ * otherwise be held for as long as the client likes.
+ */
+export function relayChunk(client: Writable, controller: Dispatcher.DispatchController, chunk: Buffer, sendTimeoutMs: number): void {
   if (client.write(chunk)) return
   controller.pause()
-  client.once('drain', () => controller.resume())
+  const stalled = setTimeout(() => client.destroy(), sendTimeoutMs)
+  client.once('drain', () => {
+    clearTimeout(stalled)
+    controller.resume()
+  })
+  client.once('close', () => clearTimeout(stalled))
 }
 
 /** Whether the request carries a body (a zero Content-Length does not count). */

@@ -40,7 +40,7 @@ export function proxyUpgrade(
     headersTimeout: route.config.upstream.timeouts.response,
     bodyTimeout: route.config.upstream.timeouts.response,
   }
-  return new Promise((settle) => upstream.pool.dispatch(options, new UpgradeExchange(client, head, settle)))
+  return new Promise((settle) => upstream.pool.dispatch(options, new UpgradeExchange(client, head, options.bodyTimeout!, settle)))
 }
 
 class UpgradeExchange implements Dispatcher.DispatchHandler {
@@ -50,6 +50,7 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
   constructor(
     private readonly client: Duplex,
     private readonly head: Buffer,
+    private readonly sendTimeoutMs: number,
     private readonly settle: (outcome: UpgradeOutcome) => void,
   ) {
     // A client that leaves before the upstream answers takes its upstream request with it.
@@ -87,7 +88,7 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    relayChunk(this.client, controller, chunk)
+    relayChunk(this.client, controller, chunk, this.sendTimeoutMs)
   }
 
   onResponseEnd(): void {

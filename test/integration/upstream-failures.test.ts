@@ -34,6 +34,8 @@ describe('upstream failures', () => {
   let dying: https.Server & { port: number }
   let slow: https.Server & { port: number }
   const slowRequestClosed: Promise<void>[] = []
+  let endless: https.Server & { port: number }
+  const endlessResponseClosed: Promise<void>[] = []
   let gw: TestGateway
 
   before(async () => {
@@ -57,22 +59,33 @@ describe('upstream failures', () => {
         slowRequestClosed.push(new Promise((resolve) => req.socket.once('close', () => resolve())))
       }),
     )
+    // Streams a body that never ends, as fast as it is taken; records when the gateway gives up on it.
+    endless = await listen(
+      https.createServer({ cert: pki.up.cert, key: pki.up.key }, (_req, res) => {
+        endlessResponseClosed.push(new Promise((resolve) => res.once('close', () => resolve())))
+        const chunk = Buffer.alloc(64 * 1024, 'x')
+        const pump = () => {
+          while (!res.destroyed && res.write(chunk));
+        }
+        res.on('drain', pump)
+        pump()
+      }),
+    )
     const route = (name: string, port: number, timeouts = '{ connect: 1s, response: 5s }') => `
   - name: ${name}
     host: ${name}.test
     upstream: { url: 'https://127.0.0.1:${port}', ca: ${pki.caS.certFile}, serverName: up.test, timeouts: ${timeouts} }`
     gw = await startGateway(`
 listen: { http: 127.0.0.1:0 }
-routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('otherca', otherCa.port)}${route('frozen', frozen.port, '{ connect: 1s, response: 300ms }')}${route('refused', await closedPort())}${route('dying', dying.port)}${route('slow', slow.port)}
+routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('otherca', otherCa.port)}${route('frozen', frozen.port, '{ connect: 1s, response: 300ms }')}${route('refused', await closedPort())}${route('dying', dying.port)}${route('slow', slow.port)}${route('endless', endless.port, '{ connect: 1s, response: 500ms }')}
   - { name: insecure, host: insecure.test, upstream: { url: 'https://127.0.0.1:${otherCa.port}', insecureSkipVerify: true } }
 `)
   })
   after(async () => {
     await gw.close()
     for (const upstream of [good, wrongName, otherCa]) await upstream.close()
-    for (const server of [frozen, dying, slow]) server.close()
-    dying.closeAllConnections()
-    slow.closeAllConnections()
+    for (const server of [frozen, dying, slow, endless]) server.close()
+    for (const server of [dying, slow, endless]) server.closeAllConnections()
     await pki.cleanup()
   })
 
@@ -101,7 +114,7 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
   it('reaches an upstream it cannot verify only where the route says insecureSkipVerify, with a warning', async () => {
     assert.equal((await timed('insecure.test')).status, 200)
     const warning = gw.logs.find((line) => line.level === 40 && String(line.msg).includes('insecureSkipVerify'))
-    assert.match(String(warning?.msg), /^config warning: \S+:\d+:\d+ routes\[7\]\.upstream\.insecureSkipVerify: upstream certificate verification is off$/)
+    assert.match(String(warning?.msg), /^config warning: \S+:\d+:\d+ routes\[8\]\.upstream\.insecureSkipVerify: upstream certificate verification is off$/)
   })
 
   it('502 when the upstream port refuses connections', async () => {
@@ -131,6 +144,17 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
     while (slowRequestClosed.length === 0) await new Promise((resolve) => setTimeout(resolve, 10))
     req.destroy()
     await slowRequestClosed[0]
+  })
+
+  it("closes a client that stops reading for the route's response timeout, and the upstream request with it", { timeout: 10_000 }, async () => {
+    const client = net.connect(gw.ports.http!, '127.0.0.1')
+    client.on('error', () => {})
+    client.write('GET / HTTP/1.1\r\nHost: endless.test\r\n\r\n')
+    // The client never reads: the kernel buffers fill, the gateway's writes stall.
+    client.pause()
+    while (endlessResponseClosed.length === 0) await new Promise((resolve) => setTimeout(resolve, 10))
+    await endlessResponseClosed[0]
+    client.destroy()
   })
 
   it('logs the route and a short reason, never a certificate or key', () => {
