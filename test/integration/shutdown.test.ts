@@ -23,13 +23,15 @@ import { makeTestPki, type TestPki } from '../helpers/pki.js'
 describe('graceful shutdown', () => {
   let dir: string
   let slow: http.Server
-  let requestArrived: () => void
-  const arrived = new Promise<void>((resolve) => (requestArrived = resolve))
+  /** Resolves when the next request reaches the slow upstream. */
+  let arrival: () => Promise<void>
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'portcullis-shutdown-'))
+    let arrived = () => {}
+    arrival = () => new Promise((resolve) => (arrived = resolve))
     slow = http.createServer((_req, res) => {
-      requestArrived()
+      arrived()
       setTimeout(() => res.end('finished\n'), 1500)
     })
     await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve))
@@ -39,11 +41,12 @@ describe('graceful shutdown', () => {
     await rm(dir, { recursive: true, force: true })
   })
 
-  it('completes the request in flight, refuses new connections and exits 0', { timeout: 20_000 }, async () => {
+  /** A real `portcullis` process on a config with this listen line, once it serves; its log lines are collected. */
+  async function startCli(listen: string) {
     const configFile = join(dir, 'routes.yaml')
     await writeFile(
       configFile,
-      `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
+      `listen: ${listen}
 shutdown: { grace: 5s }
 routes:
   - { host: slow.test, upstream: { url: 'http://127.0.0.1:${(slow.address() as AddressInfo).port}' } }
@@ -52,17 +55,22 @@ routes:
     const cli = new URL('../../src/cli.ts', import.meta.url).pathname
     const child = spawn(process.execPath, ['--import', 'tsx', cli, '--config', configFile], { stdio: ['ignore', 'pipe', 'inherit'] })
     const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
-    let ports: { http: number; admin: number } | undefined
-    for await (const line of createInterface({ input: child.stdout! })) {
-      const record = JSON.parse(line) as { msg: string; listeners?: Record<'http' | 'admin', { port: number }> }
-      if (record.msg === 'portcullis is serving') {
-        ports = { http: record.listeners!.http.port, admin: record.listeners!.admin.port }
-        break
-      }
-    }
-    assert.ok(ports, 'the gateway started')
-    child.stdout!.resume()
+    const logs: { msg: string; listeners?: Record<string, { port: number }> }[] = []
+    const serving = new Promise<Record<string, { port: number }>>((resolve, reject) => {
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        const record = JSON.parse(line) as (typeof logs)[number]
+        logs.push(record)
+        if (record.msg === 'portcullis is serving') resolve(record.listeners!)
+      })
+      void exited.then(() => reject(new Error('exited before serving')))
+    })
+    return { child, exited, logs, listeners: await serving }
+  }
 
+  it('completes the request in flight, refuses new connections and exits 0', { timeout: 20_000 }, async () => {
+    const { child, exited, listeners } = await startCli('{ http: 127.0.0.1:0, admin: 127.0.0.1:0 }')
+    const ports = { http: listeners.http!.port, admin: listeners.admin!.port }
+    const arrived = arrival()
     const inFlight = httpRequest({ port: ports.http, host: 'slow.test' })
     await arrived
     const signalled = performance.now()
@@ -77,6 +85,33 @@ routes:
     const [code] = await exited
     assert.equal(code, 0)
     assert.ok(performance.now() - signalled < 5000, 'exited within the grace period')
+  })
+
+  it('finishes its drain without an admin listener holding the process up', { timeout: 20_000 }, async () => {
+    const { child, exited, logs, listeners } = await startCli('{ http: 127.0.0.1:0 }')
+    // A connection that never sends a request: the drain closes it at once, and nothing else is left.
+    const idle = net.connect(listeners.http!.port, '127.0.0.1')
+    idle.on('error', () => {})
+    await once(idle, 'connect')
+    child.kill('SIGTERM')
+    assert.deepEqual(await exited, [0, null])
+    assert.ok(logs.some((line) => line.msg === 'stopped'), JSON.stringify(logs.map((line) => line.msg)))
+    idle.destroy()
+  })
+
+  it('exits at once on a second signal during the drain, and says so', { timeout: 20_000 }, async () => {
+    const { child, exited, logs, listeners } = await startCli('{ http: 127.0.0.1:0 }')
+    const arrived = arrival()
+    const inFlight = httpRequest({ port: listeners.http!.port, host: 'slow.test' }).catch((error: Error) => error)
+    await arrived
+    child.kill('SIGTERM')
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const second = performance.now()
+    child.kill('SIGTERM')
+    assert.deepEqual(await exited, [1, null])
+    assert.ok(performance.now() - second < 1000, 'without waiting for the request in flight')
+    assert.ok(logs.some((line) => line.msg.startsWith('second SIGTERM')), JSON.stringify(logs.map((line) => line.msg)))
+    assert.ok((await inFlight) instanceof Error, 'the request in flight is cut off')
   })
 })
 
