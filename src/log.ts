@@ -7,6 +7,9 @@ import pretty from 'pino-pretty'
 
 export type { Logger }
 
+/** What PORTCULLIS_LOG_LEVEL may be. */
+export const LOG_LEVELS: readonly string[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
 export function createLogger(options: { level?: string; pretty?: boolean } = {}): Logger {
   const level = options.level ?? process.env.PORTCULLIS_LOG_LEVEL ?? 'info'
   const base = { level, base: { service: 'portcullis' }, timestamp: pino.stdTimeFunctions.isoTime }

@@ -9,22 +9,33 @@ import { ConfigError, formatIssue } from '../config/issues.js'
 import { loadConfig } from '../config/load.js'
 import type { Config } from '../config/types.js'
 import { Gateway } from '../gateway.js'
-import { createLogger, type Logger } from '../log.js'
+import { createLogger, LOG_LEVELS, type Logger } from '../log.js'
 
 export async function runGateway(configFile: string, workersFlag: string | undefined, err: (line: string) => void): Promise<number> {
+  const level = process.env.PORTCULLIS_LOG_LEVEL
+  if (level !== undefined && !LOG_LEVELS.includes(level)) {
+    err(`PORTCULLIS_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, not '${level}'`)
+    return 2
+  }
   const logger = createLogger()
   const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'))
     process.once('SIGINT', () => resolve('SIGINT'))
   })
+  // The first signal drains; a second one means the operator will not wait (as Caddy does).
+  void stopSignal.then(() => {
+    const now = (signal: NodeJS.Signals) => {
+      logger.warn({ signal }, `second ${signal}: exiting now, without waiting for requests in flight`)
+      process.exit(1)
+    }
+    process.once('SIGTERM', now)
+    process.once('SIGINT', now)
+  })
   let config: Config
   try {
     config = await loadConfig(configFile)
   } catch (error) {
-    if (!(error instanceof ConfigError)) throw error
-    for (const issue of error.issues) err(formatIssue(issue))
-    err(`${configFile}: not started, ${error.issues.length} problem${error.issues.length === 1 ? '' : 's'}`)
-    return 1
+    return notStarted(configFile, error, err)
   }
   const workers = workersFlag === undefined ? config.workers : parseWorkers(workersFlag)
   if (workers === undefined) {
@@ -32,16 +43,24 @@ export async function runGateway(configFile: string, workersFlag: string | undef
     return 2
   }
   if (cluster.isPrimary && workers > 1) return runPrimary(config, workers, logger, stopSignal)
-  return serve(configFile, cluster.isWorker ? logger.child({ worker: process.pid }) : logger, stopSignal)
+  return serve(configFile, cluster.isWorker ? logger.child({ worker: process.pid }) : logger, stopSignal, err)
 }
 
-async function serve(configFile: string, logger: Logger, stopSignal: Promise<NodeJS.Signals>): Promise<number> {
+/** A config error, at parsing or when its files are read, is printed as `portcullis check` prints it. */
+function notStarted(configFile: string, error: unknown, err: (line: string) => void): number {
+  if (!(error instanceof ConfigError)) throw error
+  for (const issue of error.issues) err(formatIssue(issue))
+  err(`${configFile}: not started, ${error.issues.length} problem${error.issues.length === 1 ? '' : 's'}`)
+  return 1
+}
+
+async function serve(configFile: string, logger: Logger, stopSignal: Promise<NodeJS.Signals>, err: (line: string) => void): Promise<number> {
   const gateway = new Gateway({ configFile, logger, admin: cluster.isPrimary })
   try {
     await gateway.start()
   } catch (error) {
     logger.fatal({ error: { code: (error as { code?: string }).code, message: (error as Error).message } }, 'not started')
-    return 1
+    return error instanceof ConfigError ? notStarted(configFile, error, err) : 1
   }
   if (cluster.isWorker) serveAsWorker(gateway)
   else process.on('SIGHUP', () => void gateway.reload())

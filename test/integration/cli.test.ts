@@ -1,5 +1,6 @@
 /**
- * `portcullis check` as users run it: a real process, its exit code and what it prints.
+ * `portcullis check`, and how `portcullis` refuses to start, as users run them: a real process, its exit
+ * code and what it prints.
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
@@ -12,9 +13,13 @@ import { makeTestPki, type TestPki } from '../helpers/pki.js'
 
 const cli = new URL('../../src/cli.ts', import.meta.url).pathname
 
-async function portcullis(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function portcullis(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return portcullisWithEnv({}, ...args)
+}
+
+async function portcullisWithEnv(env: Record<string, string>, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', cli, ...args])
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', cli, ...args], { env: { ...process.env, ...env } })
     return { code: 0, stdout, stderr }
   } catch (error) {
     const { code, stdout, stderr } = error as { code: number; stdout: string; stderr: string }
@@ -127,5 +132,32 @@ routes:
     const result = await check('many', yaml)
     assert.equal(result.code, 1)
     assert.ok(result.stderr.split('\n').filter((line) => line.startsWith(pki.dir)).length >= 2, result.stderr)
+  })
+})
+
+describe('portcullis (serving)', () => {
+  let pki: TestPki
+  before(async () => (pki = await makeTestPki()))
+  after(() => pki.cleanup())
+
+  it('does not start on a certificate whose key does not match, and says where as check does', async () => {
+    const file = join(pki.dir, 'mismatch.yaml')
+    await writeFile(
+      file,
+      `listen: { https: 127.0.0.1:0 }
+routes:
+  - { host: localhost, tls: { cert: ${pki.srv.certFile}, key: ${pki.up.keyFile} }, upstream: { url: 'http://127.0.0.1:9' } }
+`,
+    )
+    const result = await portcullis('--config', file)
+    assert.equal(result.code, 1)
+    assert.match(result.stderr, /mismatch\.yaml:3:\d+ routes\[0\]\.tls\.key: /)
+    assert.match(result.stderr, /mismatch\.yaml: not started, 1 problem\n$/)
+  })
+
+  it('refuses an unknown PORTCULLIS_LOG_LEVEL with the levels it takes', async () => {
+    const result = await portcullisWithEnv({ PORTCULLIS_LOG_LEVEL: 'bogus' }, '--config', join(pki.dir, 'unused.yaml'))
+    assert.equal(result.code, 2)
+    assert.equal(result.stderr, "PORTCULLIS_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, not 'bogus'\n")
   })
 })
