@@ -54,5 +54,13 @@ export function createAdminApp(deps: AdminDeps): express.Express {
     }
   })
 
+  // Each path answers its other methods 405 with the ones it takes, as Envoy's admin does.
+  const allowed: Record<string, string> = { '/healthz': 'GET, HEAD', '/readyz': 'GET, HEAD', '/metrics': 'GET, HEAD', '/reload': 'POST' }
+  for (const [path, methods] of Object.entries(allowed)) {
+    app.all(path, (_req, res) => {
+      res.status(405).set('allow', methods).type('text/plain').send(`${methods} only\n`)
+    })
+  }
+
   return app
 }

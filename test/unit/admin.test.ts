@@ -18,6 +18,12 @@ describe('admin app', () => {
     reload: async () => (reloadOk ? { ok: true, errors: [] } : { ok: false, errors: ['routes.yaml:3:5 listen: bad'] }),
   })
 
+  it('answers a method a path does not take with 405 and the methods it does', async () => {
+    await request(app).get('/reload').expect(405).expect('allow', 'POST')
+    await request(app).post('/metrics').expect(405).expect('allow', 'GET, HEAD')
+    await request(app).get('/nowhere').expect(404)
+  })
+
   it('/healthz answers 200 whenever the process runs', async () => {
     await request(app).get('/healthz').expect(200, 'ok\n')
   })
