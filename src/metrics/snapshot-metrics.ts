@@ -28,15 +28,21 @@ export function recordUpstreamHandshake(metrics: Metrics, route: string, event: 
   if (event.resumed) metrics.tlsSessionResumptions.inc({ side: 'upstream', route })
 }
 
-/** Replaces every expiry series: a certificate the new config no longer loads loses its series. */
+/**
+ * Replaces every expiry series: a certificate the new config no longer loads loses its series. Two
+ * certificates with the same route, role and subject (a CA renewed under the same name, both in the
+ * bundle) share a series, which shows the one that expires first, as the alert needs.
+ */
 export function setCertificateExpiry(metrics: Metrics, certificates: readonly LoadedCertificate[]): void {
-  metrics.certificateExpiry.reset()
+  const soonest = new Map<string, { labels: { route: string; role: string; subject: string }; expiry: number }>()
   for (const { route, role, certificate } of certificates) {
-    metrics.certificateExpiry.set(
-      { route, role, subject: subjectRfc2253(certificate) },
-      Math.floor(new Date(certificate.validTo).getTime() / 1000),
-    )
+    const labels = { route, role, subject: subjectRfc2253(certificate) }
+    const expiry = Math.floor(new Date(certificate.validTo).getTime() / 1000)
+    const key = JSON.stringify(labels)
+    if (expiry < (soonest.get(key)?.expiry ?? Infinity)) soonest.set(key, { labels, expiry })
   }
+  metrics.certificateExpiry.reset()
+  for (const { labels, expiry } of soonest.values()) metrics.certificateExpiry.set(labels, expiry)
 }
 
 /**
