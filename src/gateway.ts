@@ -226,7 +226,7 @@ export class Gateway {
       tlsHooks: {
         onVerified: (socket, policy) => this.requests.accept(socket, policy),
         onHandshake: (outcome) => {
-          const decision = this.current?.ingressFor(outcome.serverName)
+          const decision = this.current?.ingressFor(outcome.serverName, outcome.localAddress)
           const route = (decision?.kind === 'terminate' && decision.route?.name) || NO_ROUTE
           if (recordIngressHandshake(metrics, route, outcome) === 'error') {
             const { reason, detail, clientAddress: client } = outcome
@@ -245,7 +245,7 @@ export class Gateway {
         this.track(socket)
         const snapshot = this.current!
         dispatchBySni(socket, {
-          decide: (serverName) => snapshot.ingressFor(serverName),
+          decide: (serverName) => snapshot.ingressFor(serverName, socket.localAddress),
           onPassthroughError: (route, error) =>
             this.logger.warn({ route: route.name, error: { code: (error as { code?: string }).code, message: error.message } }, 'passthrough upstream failed'),
         })

@@ -4,6 +4,7 @@
  * all, then swapped in by the gateway in one assignment. A request keeps the snapshot it started on.
  */
 import type { X509Certificate } from 'node:crypto'
+import { isIP, isIPv4 } from 'node:net'
 import type { Pool } from 'undici'
 import { ConfigError, issueAt, type ConfigIssue } from './config/issues.js'
 import type { Config, RouteConfig, RouteTlsConfig } from './config/types.js'
@@ -64,8 +65,11 @@ export interface Snapshot {
   readonly table: RouteTable<Route>
   readonly upstreams: ReadonlyMap<string, Upstream>
   readonly certificates: readonly LoadedCertificate[]
-  /** Which policy (or passthrough) a ClientHello with this SNI goes to. */
-  ingressFor(serverName: string | undefined): IngressDecision
+  /**
+   * Which policy (or passthrough) a ClientHello goes to: by its SNI, or without one by the address the
+   * client connected to (clients send no SNI for an IP address, RFC 6066 3).
+   */
+  ingressFor(serverName: string | undefined, localAddress?: string): IngressDecision
 }
 
 export interface SnapshotOptions {
@@ -130,7 +134,9 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
       const spec = { ...(cas && { clientCAs: cas.pem }), crl, minVersion: tls.minVersion }
       const id = policyId(spec)
       const entry = policySpecs.get(id) ?? { ...spec, hosts: new Map<string, HostCertificate>(), firstRoute: route }
-      if (pair) entry.hosts.set(route.host, { certPem: pair.cert.pem, keyPem: pair.keyPem })
+      // An address's certificate leads: a policy serves its first one to a ClientHello without SNI.
+      if (pair && isIP(route.host)) entry.hosts = new Map([[route.host, { certPem: pair.cert.pem, keyPem: pair.keyPem }], ...entry.hosts])
+      else if (pair) entry.hosts.set(route.host, { certPem: pair.cert.pem, keyPem: pair.keyPem })
       policySpecs.set(id, entry)
       policyIdOfRoute.set(route, id)
     }
@@ -192,8 +198,8 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
     table,
     upstreams,
     certificates,
-    ingressFor(serverName) {
-      const host = normalizeServerName(serverName)
+    ingressFor(serverName, localAddress) {
+      const host = serverName === undefined ? addressHost(localAddress) : normalizeServerName(serverName)
       // Every route of a host has the same TLS policy; the one with the shortest path (usually `/`)
       // labels the handshake, which happens before any path is known.
       const route = host === undefined ? undefined : table.routesForHost(host)?.at(-1)
@@ -202,6 +208,11 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
       return fallback ? { kind: 'terminate', policy: fallback } : { kind: 'reject' }
     },
   }
+}
+
+/** A listener's local address as a route host: `::ffff:10.0.0.1` (IPv4 on a dual-stack socket) is `10.0.0.1`. */
+function addressHost(address: string | undefined): string | undefined {
+  return address?.startsWith('::ffff:') && isIPv4(address.slice(7)) ? address.slice(7) : address
 }
 
 /**

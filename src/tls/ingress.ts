@@ -45,10 +45,11 @@ export interface TlsPolicySpec {
 }
 
 export interface HandshakeOutcome {
-  readonly policy: TlsPolicy
   readonly serverName: string | undefined
   /** The client's address, for the refusal log line. */
   readonly clientAddress: string | undefined
+  /** The address the client connected to, which routes a ClientHello without SNI. */
+  readonly localAddress: string | undefined
   readonly durationSeconds: number
   readonly reason: HandshakeReason
   /** What OpenSSL or Node reported for a refusal (an error or X509 verification code); never client text. */
@@ -103,7 +104,7 @@ export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks): Tls
     contexts.set(host, context)
   }
   const [defaultHost] = spec.hosts.values()
-  const accepted = new WeakMap<object, { readonly at: number; readonly serverName: string | undefined; readonly clientAddress: string | undefined }>()
+  const accepted = new WeakMap<object, { at: number; serverName: string | undefined; clientAddress: string | undefined; localAddress: string | undefined }>()
 
   const server = tls.createServer({
     ...contextOptions,
@@ -125,8 +126,8 @@ export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks): Tls
     id: policyId(spec),
     requiresClientCert,
     accept(socket, serverName) {
-      // Read now: once a refused handshake has closed the socket, its address is gone.
-      accepted.set(socket, { at: performance.now(), serverName, clientAddress: socket.remoteAddress })
+      // Read now: once a refused handshake has closed the socket, its addresses are gone.
+      accepted.set(socket, { at: performance.now(), serverName, clientAddress: socket.remoteAddress, localAddress: socket.localAddress })
       server.emit('connection', socket)
     },
   }
@@ -137,13 +138,14 @@ export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks): Tls
     return {
       serverName: socket.servername || entry?.serverName,
       clientAddress: entry?.clientAddress,
+      localAddress: entry?.localAddress,
       durationSeconds: (performance.now() - (entry?.at ?? performance.now())) / 1000,
     }
   }
 
   // Only connections whose client certificate verified (when the policy asks for one) get here.
   server.on('secureConnection', (socket: TLSSocket) => {
-    hooks.onHandshake({ policy, ...acceptedAs(socket), reason: 'none', resumed: socket.isSessionReused() })
+    hooks.onHandshake({ ...acceptedAs(socket), reason: 'none', resumed: socket.isSessionReused() })
     hooks.onVerified(socket, policy)
   })
   // Every failed handshake, including a certificate that did not verify: Node closes that connection
@@ -152,7 +154,7 @@ export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks): Tls
     const verification = socket.authorizationError as unknown as string | undefined
     const reason = verification ? handshakeReason(verification) : handshakeReason(error)
     const detail = verification ?? (error as { code?: string }).code
-    hooks.onHandshake({ policy, ...acceptedAs(socket), reason, ...(detail && { detail }), resumed: false })
+    hooks.onHandshake({ ...acceptedAs(socket), reason, ...(detail && { detail }), resumed: false })
     socket.destroy()
   })
   return policy

@@ -247,3 +247,39 @@ routes:
     return session
   }
 })
+
+describe('a TLS route for an IP address', () => {
+  let pki: TestPki
+  let upstream: EchoUpstream
+  let gw: TestGateway
+
+  before(async () => {
+    pki = await makeTestPki()
+    upstream = await startEchoUpstream({ cert: pki.up.cert, key: pki.up.key })
+    const to = `{ url: 'https://127.0.0.1:${upstream.port}', ca: ${pki.caS.certFile}, serverName: up.test }`
+    // The open route comes first: it would be the policy of a ClientHello without SNI.
+    gw = await startGateway(`
+listen: { https: 127.0.0.1:0 }
+routes:
+  - { name: open, host: open.test, tls: { cert: ${pki.upWrongName.certFile}, key: ${pki.upWrongName.keyFile} }, upstream: ${to} }
+  - { name: byip, host: 127.0.0.1, tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile}, clientCAs: ${pki.caA.certFile} }, upstream: ${to} }
+`)
+  })
+  after(async () => {
+    await gw.close()
+    await upstream.close()
+    await pki.cleanup()
+  })
+
+  it('is chosen by the address the client connected to, since clients send no SNI for an address', async () => {
+    // No servername, as curl and browsers do for https://127.0.0.1/.
+    const socket = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', ca: pki.caS.cert, cert: pki.cliA.cert, key: pki.cliA.key })
+    await new Promise((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject))
+    assert.equal(socket.getPeerCertificate().subject.CN, 'srv', "the address route's certificate")
+    assert.equal(tls.checkServerIdentity('127.0.0.1', socket.getPeerCertificate()), undefined)
+    socket.destroy()
+    const address = { port: gw.ports.https!, host: '127.0.0.1', ca: pki.caS.cert }
+    assert.equal((await httpsRequest({ ...address, cert: pki.cliA.cert, key: pki.cliA.key })).status, 200)
+    await assert.rejects(httpsRequest(address), /certificate required|ECONNRESET|socket hang up/, 'its client certificate policy holds')
+  })
+})
