@@ -24,10 +24,12 @@ const CLIENT_CLOSED_REQUEST = 499
 
 type Selection =
   | { readonly route: Route; readonly forwarded: ForwardedFor; readonly identity: Record<string, string> }
-  | { readonly status: 400 | 404 | 421; readonly detail: string; readonly route?: Route }
+  | { readonly status: 400 | 404 | 421 | 501 | 505; readonly detail: string; readonly route?: Route }
 
 /** `policy` is the TLS policy the connection was verified under; undefined on the plaintext listener. */
 export function selectRoute(snapshot: Snapshot, policy: TlsPolicy | undefined, req: IncomingMessage): Selection {
+  const framing = framingProblem(req)
+  if (framing) return framing
   toOriginForm(req)
   const host = normalizeHost(req.headers.host)
   if (host === undefined) return { status: 400, detail: 'missing or invalid Host header' }
@@ -45,6 +47,21 @@ export function selectRoute(snapshot: Snapshot, policy: TlsPolicy | undefined, r
   const forward = policy?.requiresClientCert && route.config.tls ? route.config.tls.forwardClientCert : 'none'
   const identity = forward === 'none' ? {} : identityOf(req.socket as TLSSocket, forward)
   return { route, forwarded: { proto: policy ? 'https' : 'http', host: req.headers.host! }, identity }
+}
+
+/**
+ * What Node's parser lets through and a proxy must not pass on. RFC 9112 6.1: a transfer coding other
+ * than chunked gets 501 (nginx and Envoy answer so; undici would re-chunk the body and drop the gzip
+ * coding the bytes still carry), and Transfer-Encoding in an HTTP/1.0 request is faulty. RFC 9110
+ * 6.2: a request line naming another major version gets 505, as from nginx.
+ */
+function framingProblem(req: IncomingMessage): Selection | undefined {
+  if (req.httpVersionMajor !== 1) return { status: 505, detail: 'this listener speaks HTTP/1.x' }
+  const codings = req.headers['transfer-encoding']
+  if (codings === undefined) return undefined
+  if (req.httpVersionMinor === 0) return { status: 400, detail: 'Transfer-Encoding in an HTTP/1.0 request' }
+  if (codings.trim().toLowerCase() !== 'chunked') return { status: 501, detail: 'transfer codings other than chunked' }
+  return undefined
 }
 
 const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)(.*)$/is
@@ -112,9 +129,11 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHa
         metrics.recordRequest(routeName, methodLabel(req.method), code, (performance.now() - started) / 1000)
       })
       if ('status' in selection) {
-        // After a reload that changed its route's client-auth policy, a keep-alive client must come
-        // back through a new handshake; most retry a 421 on a new connection.
-        if (selection.status === 421) res.shouldKeepAlive = false
+        // Only a 404 keeps the connection. After a 421 (a reload that changed the route's client-auth
+        // policy) a keep-alive client must come back through a new handshake; most retry a 421 on a new
+        // connection. After a 400, 501 or 505, what follows cannot be trusted to be framed as the
+        // client meant (nginx closes too).
+        if (selection.status !== 404) res.shouldKeepAlive = false
         sendStatus(res, selection.status, selection.detail)
         return
       }

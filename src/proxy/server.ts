@@ -79,15 +79,25 @@ export function createRequestServer(
   let draining = false
 
   server.on('request', (req, res) => {
+    const previous = lastResponse.get(req.socket)
     lastResponse.set(req.socket, res)
     if (draining) res.shouldKeepAlive = false
-    if (hasBody(req)) {
-      limitBodyIdle(req, res, bodyIdleTimeoutMs)
-      // The socket is taken now: Node detaches it from the request once the response has finished.
-      const { socket } = req
-      req.once('close', () => req.complete || discardRestOfBody(req, socket))
+    const handle = () => {
+      if (hasBody(req)) {
+        limitBodyIdle(req, res, bodyIdleTimeoutMs)
+        // The socket is taken now: Node detaches it from the request once the response has finished.
+        const { socket } = req
+        req.once('close', () => req.complete || discardRestOfBody(req, socket))
+      }
+      handlers.request(current(), policyOf.get(req.socket), req, res)
     }
-    handlers.request(current(), policyOf.get(req.socket), req, res)
+    // Node parses pipelined requests as they come and answers them in order. Like nginx, they are also
+    // handled one at a time, so that one connection cannot send a pool's worth of requests upstream at
+    // once, nor a POST before the answer to the GET ahead of it (RFC 9112 9.3.2); and none is handled
+    // after a response that closes the connection (RFC 9112 9.6).
+    if (previous === undefined || previous === 'upgraded') handle()
+    else if (previous.writableFinished) previous.shouldKeepAlive && handle()
+    else previous.once('finish', () => previous.shouldKeepAlive && handle())
   })
   server.on('upgrade', (req, socket, head) => {
     // Node lets go of an upgraded socket, its error handler included; a plaintext socket has no other.
@@ -109,6 +119,8 @@ export function createRequestServer(
       socket.destroy()
       return
     }
+    // Bytes behind a response that closes the connection are not a request to answer (RFC 9112 9.6).
+    if (last && !last.shouldKeepAlive) return
     endWithStatus(socket, status)
     handlers.refused(status)
   })

@@ -1,0 +1,86 @@
+/**
+ * Requests as they arrive on one connection: pipelined requests go upstream one at a time and in
+ * order, none after a response that closes the connection, and framing Node's parser lets through but
+ * a proxy must not pass on (transfer codings, HTTP/1.0 with Transfer-Encoding, HTTP/2.0 over HTTP/1)
+ * is refused with a closed connection.
+ */
+import assert from 'node:assert/strict'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { after, before, beforeEach, describe, it } from 'node:test'
+import { startGateway, type TestGateway } from '../helpers/gateway.js'
+import { makeTestPki, type TestPki } from '../helpers/pki.js'
+import { rawExchange } from '../helpers/raw.js'
+
+describe('requests on one connection', () => {
+  let pki: TestPki
+  let upstream: http.Server
+  /** Paths the upstream was asked for, in arrival order, and the most it held at once. */
+  let seen: string[] = []
+  let mostAtOnce = 0
+  let gw: TestGateway
+
+  before(async () => {
+    pki = await makeTestPki()
+    let inFlight = 0
+    upstream = http.createServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`)
+      mostAtOnce = Math.max(mostAtOnce, ++inFlight)
+      req.resume()
+      setTimeout(() => {
+        inFlight--
+        res.end(`${req.url}\n`)
+      }, 100)
+    })
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
+    const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`
+    gw = await startGateway(`
+listen: { http: 127.0.0.1:0, https: 127.0.0.1:0 }
+routes:
+  - { host: plain.test, upstream: { url: '${url}' } }
+  - { host: secure.test, tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile} }, upstream: { url: '${url}' } }
+`)
+  })
+  beforeEach(() => {
+    seen = []
+    mostAtOnce = 0
+  })
+  after(async () => {
+    await gw.close()
+    upstream.close()
+    await pki.cleanup()
+  })
+
+  const statusLines = (reply: string) => reply.match(/^HTTP\/1\.1 \d{3}/gm) ?? []
+
+  it('sends pipelined requests upstream one at a time, and answers them in order', async () => {
+    const requests = ['/1', '/2', '/3'].map((path) => `GET ${path} HTTP/1.1\r\nHost: plain.test\r\n\r\n`).join('')
+    const reply = await rawExchange(gw.ports.http!, requests, 800)
+    assert.deepEqual(statusLines(reply), ['HTTP/1.1 200', 'HTTP/1.1 200', 'HTTP/1.1 200'])
+    assert.deepEqual(reply.match(/^\/\d$/gm), ['/1', '/2', '/3'])
+    assert.deepEqual(seen, ['GET /1', 'GET /2', 'GET /3'])
+    assert.equal(mostAtOnce, 1)
+  })
+
+  it('handles no request pipelined behind a response that closes the connection', async () => {
+    const requests =
+      'GET / HTTP/1.1\r\nHost: secure.test\r\n\r\n' + 'POST /after HTTP/1.1\r\nHost: plain.test\r\nContent-Length: 2\r\n\r\nhi'
+    const reply = await rawExchange(gw.ports.http!, requests, 800)
+    assert.deepEqual(statusLines(reply), ['HTTP/1.1 421'])
+    assert.match(reply, /^Connection: close$/im)
+    assert.deepEqual(seen, [])
+  })
+
+  for (const [what, request, status] of [
+    ['a transfer coding other than chunked', 'POST / HTTP/1.1\r\nHost: plain.test\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n', 501],
+    ['Transfer-Encoding in HTTP/1.0', 'POST / HTTP/1.0\r\nHost: plain.test\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n', 400],
+    ['a request line of HTTP/2.0', 'GET / HTTP/2.0\r\nHost: plain.test\r\n\r\n', 505],
+  ] as const) {
+    it(`refuses ${what} with ${status}, closes, and forwards nothing`, async () => {
+      const reply = await rawExchange(gw.ports.http!, request + 'GET /next HTTP/1.1\r\nHost: plain.test\r\n\r\n')
+      assert.deepEqual(statusLines(reply), [`HTTP/1.1 ${status}`])
+      assert.match(reply, /^Connection: close$/im)
+      assert.deepEqual(seen, [])
+    })
+  }
+})
