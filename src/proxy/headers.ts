@@ -15,18 +15,27 @@ const HOP_BY_HOP = new Set([
   'trailer',
   'transfer-encoding',
   'upgrade',
-  // HTTP/2 pseudo headers never travel on HTTP/1.1.
+  // The settings of an h2c upgrade, which is never passed on (RFC 9113 3.2.1 makes it hop-by-hop).
   'http2-settings',
 ])
 
 /** Client identity headers only the gateway may set (OpenShift CVE-2026-46579; Envoy's SANITIZE). */
 export const CLIENT_IDENTITY_HEADERS = ['x-forwarded-client-cert', 'client-cert', 'client-cert-chain'] as const
 
+/** The headers the gateway sets on every request, beside the identity ones. */
+const FORWARDED_HEADERS = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']
+
 /**
- * Request headers that never go upstream: the client identity headers, and Expect, which the gateway
- * answers itself (Node's server sends 100 Continue, as Envoy does by default) and undici refuses.
+ * Request headers that never go upstream: the client identity headers; Expect, which the gateway
+ * answers itself (Node's server sends 100 Continue, as Envoy does by default) and undici refuses; and
+ * the underscore spellings of every header the gateway sets, which CGI, WSGI and Rack servers read as
+ * the same header (nginx drops all underscored names by default, `underscores_in_headers off`).
  */
-const REQUEST_ONLY_DROPPED = [...CLIENT_IDENTITY_HEADERS, 'expect']
+const REQUEST_ONLY_DROPPED = [
+  ...CLIENT_IDENTITY_HEADERS,
+  'expect',
+  ...[...CLIENT_IDENTITY_HEADERS, ...FORWARDED_HEADERS].map((name) => name.replaceAll('-', '_')),
+]
 
 /** Never removable by a Connection nomination: routing and framing depend on them. */
 const PROTECTED = new Set(['host', 'content-length'])
@@ -71,8 +80,9 @@ export function upstreamRequestHeaders(
   const headers = withoutHopByHop(req.headers, REQUEST_ONLY_DROPPED)
   for (const name in identity) headers[name] = identity[name]
   const client = req.socket.remoteAddress ?? ''
-  const prior = req.headers['x-forwarded-for']
-  headers['x-forwarded-for'] = prior ? `${prior}, ${client}` : client
+  // The client's value unless its Connection header nominated it (RFC 9110 7.6.1).
+  const prior = headers['x-forwarded-for']
+  headers['x-forwarded-for'] = prior ? `${[prior].flat().join(', ')}, ${client}` : client
   headers['x-forwarded-proto'] = forwarded.proto
   headers['x-forwarded-host'] = forwarded.host
   return headers

@@ -121,6 +121,20 @@ routes:
     assert.equal(headers['host'], 'a.test')
   })
 
+  it('drops the client value of X-Forwarded-For that Connection nominates, before adding its own', async () => {
+    const reply = await get({ headers: { connection: 'x-forwarded-for', 'x-forwarded-for': '6.6.6.6' } })
+    assert.equal((JSON.parse(reply.body) as EchoReply).headers['x-forwarded-for'], '127.0.0.1')
+  })
+
+  it('drops underscore spellings of the headers the gateway sets (CGI-style servers read them as the same)', async () => {
+    const reply = await get({
+      headers: { x_forwarded_client_cert: 'Subject="CN=admin"', client_cert: ':AAAA:', x_forwarded_for: '6.6.6.6', x_forwarded_proto: 'http', x_other: 'kept' },
+    })
+    const { headers } = JSON.parse(reply.body) as EchoReply
+    for (const name of ['x_forwarded_client_cert', 'client_cert', 'x_forwarded_for', 'x_forwarded_proto']) assert.equal(headers[name], undefined, name)
+    assert.equal(headers['x_other'], 'kept')
+  })
+
   it('streams request bodies through', async () => {
     const body = 'x'.repeat(256 * 1024)
     const echo = JSON.parse((await get({ method: 'POST', body })).body) as EchoReply
