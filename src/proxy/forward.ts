@@ -92,9 +92,14 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.clientGone) controller.abort(CLIENT_GONE)
   }
 
-  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     if (statusCode < 200) {
       this.relayInterim(statusCode, headers)
+      return
+    }
+    if (statusCode > 599) {
+      // RFC 9110 15: status codes are three digits from 100 to 599; what else an upstream says is not HTTP.
+      controller.abort(new Error(`upstream answered status ${statusCode}`))
       return
     }
     this.responseStarted = true
@@ -107,7 +112,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   /**
    * RFC 9110 15.2: interim responses are passed on, except to an HTTP/1.0 client. Node writes 103 and
    * 102 itself; one Link value it refuses to write (it is stricter than RFC 8288) is dropped, never
-   * the response. undici fails a 100 from the upstream (it never sends Expect), so none arrives here.
+   * the response. undici fails a 100 from the upstream (it never sends Expect): the client gets 502.
    */
   private relayInterim(statusCode: number, headers: IncomingHttpHeaders): void {
     if (this.res.req.httpVersion === '1.0') return
@@ -167,15 +172,20 @@ class Exchange implements Dispatcher.DispatchHandler {
       !this.responseStarted &&
       this.options.body === null &&
       RETRYABLE_METHODS.has(this.options.method) &&
-      answeredBefore(error)
+      lostPooledConnection(error)
     )
   }
 }
 
-/** Socket errors carry the socket's counters (undici's own, and the connector's); bytesRead counts response bytes. */
-function answeredBefore(error: Error): boolean {
+/**
+ * The connection had answered before and was closed under this request. Socket errors carry the
+ * socket's counters (undici's own, and the connector's); bytesRead counts response bytes. undici's
+ * 'bad response' (an unsolicited 100, which it cannot parse) is an answer to this request, not a
+ * connection that was already gone.
+ */
+function lostPooledConnection(error: Error): boolean {
   const bytesRead = (error as { socket?: { bytesRead?: number } }).socket?.bytesRead
-  return bytesRead !== undefined && bytesRead > 0
+  return bytesRead !== undefined && bytesRead > 0 && error.message !== 'bad response'
 }
 
 /**

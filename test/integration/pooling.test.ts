@@ -92,6 +92,9 @@ describe('a pooled connection the upstream closes as a request goes out', () => 
   /** Takes each request and closes the connection unanswered: a request that kills its upstream. */
   let dropping: net.Server
   let dropped = 0
+  /** Answers the first request of a connection, and every later one with a 100 undici cannot parse. */
+  let unsolicited: net.Server
+  let unsolicitedRequests = 0
   let gw: TestGateway
 
   before(async () => {
@@ -121,12 +124,23 @@ describe('a pooled connection the upstream closes as a request goes out', () => 
       socket.on('error', () => undefined)
     })
     await new Promise<void>((resolve) => dropping.listen(0, '127.0.0.1', resolve))
+    unsolicited = net.createServer((socket) => {
+      let answered = 0
+      socket.on('data', (chunk: Buffer) => {
+        if (!chunk.includes('\r\n\r\n')) return
+        unsolicitedRequests++
+        socket.write(answered++ === 0 ? 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok' : 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')
+      })
+      socket.on('error', () => undefined)
+    })
+    await new Promise<void>((resolve) => unsolicited.listen(0, '127.0.0.1', resolve))
     gw = await startGateway(`
 listen: { http: 127.0.0.1:0 }
 routes:
   - { name: closing, host: closing.test, upstream: { url: 'http://127.0.0.1:${(upstream.address() as AddressInfo).port}' } }
   - { name: resetting, host: resetting.test, upstream: { url: 'https://127.0.0.1:${(resetting.address() as AddressInfo).port}' } }
   - { name: dropping, host: dropping.test, upstream: { url: 'http://127.0.0.1:${(dropping.address() as AddressInfo).port}' } }
+  - { name: unsolicited, host: unsolicited.test, upstream: { url: 'http://127.0.0.1:${(unsolicited.address() as AddressInfo).port}' } }
 `)
   })
   after(async () => {
@@ -134,6 +148,7 @@ routes:
     upstream.close()
     resetting.close()
     dropping.close()
+    unsolicited.close()
   })
 
   const send = (method: string, body?: string, host = 'closing.test') => httpRequest({ port: gw.ports.http!, host, method, ...(body !== undefined && { body }) })
@@ -154,5 +169,11 @@ routes:
   it('does not retry when a new connection closes under its first request (it may be what killed it)', async () => {
     assert.equal((await send('GET', undefined, 'dropping.test')).status, 502)
     assert.equal(dropped, 1)
+  })
+
+  it('does not retry an answer undici cannot parse (an unsolicited 100), even on a pooled connection', async () => {
+    assert.equal((await send('GET', undefined, 'unsolicited.test')).status, 200)
+    assert.equal((await send('GET', undefined, 'unsolicited.test')).status, 502)
+    assert.equal(unsolicitedRequests, 2)
   })
 })

@@ -21,6 +21,7 @@ const RAW_ANSWERS: Record<string, string> = {
   '/hints-list': 'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload, </b.js>; rel=preload; title="a b"\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',
   '/early': 'HTTP/1.1 401 Unauthorized\r\nContent-Length: 6\r\n\r\ndenied',
   '/cut': 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nseven b',
+  '/600': 'HTTP/1.1 600 Beyond\r\nContent-Length: 0\r\n\r\n',
 }
 
 describe('upstream responses passed on as they are', () => {
@@ -59,6 +60,10 @@ routes:
     const line = metrics.split('\n').find((l) => l.startsWith(`portcullis_requests_total{${labels},code="${code}"} `))
     return Number(line?.split(' ')[1] ?? 0)
   }
+
+  it('answers 502 for a status beyond 599 (RFC 9110 15), rather than relay it', async () => {
+    assert.equal((await get('/600')).status, 502)
+  })
 
   it('relays a 304 or 204 that carries Content-Length, and keeps the connection', async () => {
     const reply = await rawExchange(gw.ports.http!, 'GET /304 HTTP/1.1\r\nHost: raw.test\r\n\r\nGET /204 HTTP/1.1\r\nHost: raw.test\r\n\r\n')
