@@ -101,9 +101,15 @@ export function createUpstreamPool(identity: UpstreamIdentity, options: Upstream
           // TLS 1.2 has its session now; TLS 1.3 tickets arrive after the handshake.
           session = tlsSocket.getSession() ?? session
           tlsSocket.on('session', (ticket: Buffer) => (session = ticket))
+          const resumed = tlsSocket.isSessionReused()
+          if (tlsSocket.getProtocol() === 'TLSv1.3') {
+            onTls13Verdict(tlsSocket, (refusal) => options.onHandshake?.({ durationSeconds, resumed, ...(refusal && { error: refusal }) }))
+          } else {
+            options.onHandshake?.({ durationSeconds, resumed })
+          }
+        } else if (tls) {
+          options.onHandshake?.({ durationSeconds, resumed: false, error: error! })
         }
-        const resumed = tlsSocket?.isSessionReused() ?? false
-        if (tls) options.onHandshake?.({ durationSeconds, resumed, ...(error && { error }) })
         if (error) return callback(error, null)
         // undici's own socket errors carry the socket's counters; an error the socket raises (a reset)
         // gets them too, before undici sees it, so a retry can tell a connection that had answered.
@@ -114,4 +120,22 @@ export function createUpstreamPool(identity: UpstreamIdentity, options: Upstream
       })
     },
   })
+}
+
+/**
+ * A TLS 1.3 server checks the client's certificate after the client's side of the handshake is done,
+ * and refuses it with an alert, or a bare close, that arrives where the response would. So a TLS 1.3
+ * handshake counts once the first response bytes arrive; an error or a close by the server before
+ * them is its failure. A close of our own (a timeout, a client gone) says nothing against it.
+ */
+function onTls13Verdict(socket: TLSSocket, verdict: (refusal?: Error) => void): void {
+  const settle = (refusal?: Error) => {
+    socket.off('readable', onReadable).off('error', settle).off('end', onEnd).off('close', onClose)
+    verdict(refusal)
+  }
+  // Registered before undici's own listeners, so this sees the first bytes before undici reads them.
+  const onReadable = () => socket.readableLength > 0 && settle()
+  const onEnd = () => settle(Object.assign(new Error('upstream closed the connection before answering'), { code: 'ECONNRESET' }))
+  const onClose = () => settle()
+  socket.on('readable', onReadable).once('error', settle).once('end', onEnd).once('close', onClose)
 }

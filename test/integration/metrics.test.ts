@@ -15,12 +15,15 @@ describe('metrics', () => {
   let pki: TestPki
   let good: EchoUpstream
   let wrongName: EchoUpstream
+  /** Requires a client certificate of CA B; the gateway presents one of CA A. */
+  let refusing: EchoUpstream
   let gw: TestGateway
 
   before(async () => {
     pki = await makeTestPki()
     good = await startEchoUpstream({ cert: pki.up.cert, key: pki.up.key, clientCA: pki.caA.cert })
     wrongName = await startEchoUpstream({ cert: pki.upWrongName.cert, key: pki.upWrongName.key })
+    refusing = await startEchoUpstream({ cert: pki.up.cert, key: pki.up.key, clientCA: pki.caB.cert })
     const upstream = (port: number) =>
       `{ url: 'https://127.0.0.1:${port}', ca: ${pki.caS.certFile}, cert: ${pki.cliA.certFile}, key: ${pki.cliA.keyFile}, serverName: up.test }`
     gw = await startGateway(`
@@ -31,12 +34,14 @@ routes:
     tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile}, clientCAs: ${pki.caA.certFile} }
     upstream: ${upstream(good.port)}
   - { name: badup, host: bad.test, upstream: ${upstream(wrongName.port)} }
+  - { name: refused, host: refused.test, upstream: ${upstream(refusing.port)} }
 `)
   })
   after(async () => {
     await gw.close()
     await good.close()
     await wrongName.close()
+    await refusing.close()
     await pki.cleanup()
   })
 
@@ -70,6 +75,16 @@ routes:
       assert.ok((value(text, series) ?? 0) >= 1, `${series} in\n${text}`)
     }
     assert.ok(value(text, 'portcullis_tls_handshake_duration_seconds_sum{side="ingress",route="mtls",result="ok"}')! > 0)
+  })
+
+  it('counts an upstream that refuses the gateway certificate after a TLS 1.3 handshake as a failed handshake', async () => {
+    // TLS 1.3 servers check the client certificate after the client's side of the handshake is done.
+    assert.equal((await httpRequest({ port: gw.ports.http!, host: 'refused.test' })).status, 502)
+    const text = await scrape()
+    const series = (result: string) => text.split('\n').filter((l) => l.startsWith(`portcullis_tls_handshakes_total{side="upstream",route="refused",result="${result}"`))
+    assert.deepEqual(series('ok'), [])
+    assert.equal(series('error').length, 1, text)
+    assert.equal(Number(series('error')[0]!.split(' ')[1]), 1, 'one handshake: a refused request is not sent again')
   })
 
   it('exports the expiry of every certificate in use, by route, role and subject', async () => {
