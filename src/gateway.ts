@@ -26,8 +26,9 @@ import { createProxyHandlers } from './proxy/handler.js'
 import { createRequestServer, type RequestServer } from './proxy/server.js'
 import { fingerprint, referencedFiles, sameFiles } from './reload/files.js'
 import { watchFolders, type FolderWatcher } from './reload/watch.js'
-import { dispatchBySni } from './tls/sni-dispatch.js'
+import { createSniDispatcher, type SniDispatcher } from './tls/sni-dispatch.js'
 import { buildSnapshot, retireSnapshot, type Snapshot, type SnapshotOptions } from './snapshot.js'
+import type { HandshakeOutcome } from './tls/ingress.js'
 
 export interface GatewayOptions {
   readonly configFile: string
@@ -57,6 +58,8 @@ export class Gateway {
   private current: Snapshot | undefined
   private readonly listeners = new Map<ListenerName, net.Server>()
   private readonly requests: RequestServer
+  /** The HTTPS listener's first step: each connection's ClientHello picks its TLS policy or passthrough. */
+  private readonly sni: SniDispatcher
   /** Every TCP connection accepted on a public listener, TLS passthrough included, until it closes. */
   private readonly clientSockets = new Set<net.Socket>()
   private readonly watch: boolean
@@ -83,6 +86,12 @@ export class Gateway {
     this.watch = options.watch ?? true
     this.serveAdmin = options.admin ?? true
     this.requests = createRequestServer(() => this.current!, createProxyHandlers(this.logger, this.metrics))
+    this.sni = createSniDispatcher({
+      decide: (serverName, localAddress) => this.current!.ingressFor(serverName, localAddress),
+      onRefused: (outcome) => this.recordIngressHandshake(outcome),
+      onPassthroughError: (route, error) =>
+        this.logger.warn({ route: route.name, error: { code: (error as { code?: string }).code, message: error.message } }, 'passthrough upstream failed'),
+    })
   }
 
   /** Loads the config (throws ConfigError on a bad one), then binds every listener. */
@@ -168,6 +177,7 @@ export class Gateway {
     const publicListeners = [...this.listeners].filter(([name]) => name !== 'admin').map(([, server]) => server)
     const closed = Promise.all(publicListeners.map((server) => closeServer(server)))
     this.requests.drain()
+    this.sni.closeWaiting()
     const deadline = Date.now() + graceMs
     while (this.clientSockets.size > 0 && Date.now() < deadline) await delay(50)
     // Requests cut off by the deadline end as the client's going, before the pools go under them (an
@@ -219,20 +229,23 @@ export class Gateway {
     }
   }
 
+  /** Counted under the route its SNI (or, without one, its local address) names; a refusal is logged too. */
+  private recordIngressHandshake(outcome: HandshakeOutcome): void {
+    const decision = this.current?.ingressFor(outcome.serverName, outcome.localAddress)
+    const route = (decision?.kind === 'terminate' && decision.route?.name) || NO_ROUTE
+    if (recordIngressHandshake(this.metrics, route, outcome) === 'error') {
+      const { reason, detail, clientAddress: client } = outcome
+      this.logRefusal({ route, reason, ...(detail && { detail }), ...(client && { client }) })
+    }
+  }
+
   private snapshotOptions(previous?: Snapshot): SnapshotOptions {
-    const { metrics, logRefusal } = this
+    const { metrics } = this
     return {
       ...(previous && { previous }),
       tlsHooks: {
         onVerified: (socket, policy) => this.requests.accept(socket, policy),
-        onHandshake: (outcome) => {
-          const decision = this.current?.ingressFor(outcome.serverName, outcome.localAddress)
-          const route = (decision?.kind === 'terminate' && decision.route?.name) || NO_ROUTE
-          if (recordIngressHandshake(metrics, route, outcome) === 'error') {
-            const { reason, detail, clientAddress: client } = outcome
-            logRefusal({ route, reason, ...(detail && { detail }), ...(client && { client }) })
-          }
-        },
+        onHandshake: (outcome) => this.recordIngressHandshake(outcome),
       },
       upstreamHooks: { onHandshake: (route, event) => recordUpstreamHandshake(metrics, route, event) },
     }
@@ -243,12 +256,7 @@ export class Gateway {
     if (https) {
       const server = net.createServer({ noDelay: true }, (socket) => {
         this.track(socket)
-        const snapshot = this.current!
-        dispatchBySni(socket, {
-          decide: (serverName) => snapshot.ingressFor(serverName, socket.localAddress),
-          onPassthroughError: (route, error) =>
-            this.logger.warn({ route: route.name, error: { code: (error as { code?: string }).code, message: error.message } }, 'passthrough upstream failed'),
-        })
+        this.sni.dispatch(socket)
       })
       await this.listen('https', server, https)
     }

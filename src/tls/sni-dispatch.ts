@@ -7,44 +7,84 @@ import net from 'node:net'
 import type { IngressDecision, Route } from '../snapshot.js'
 import { endWithStatus } from '../proxy/status.js'
 import { parseClientHello } from './client-hello.js'
+import type { HandshakeOutcome } from './ingress.js'
 
 const CLIENT_HELLO_TIMEOUT_MS = 10_000
 
 export interface SniDispatchHooks {
-  readonly decide: (serverName: string | undefined) => IngressDecision
+  readonly decide: (serverName: string | undefined, localAddress: string | undefined) => IngressDecision
+  /**
+   * A connection that never got to a handshake: no ClientHello within 10 s (`timeout`), plain HTTP
+   * (`protocol_version`, what OpenSSL would say), a malformed ClientHello (`other`), or a close part
+   * way through one (`connection_reset`). One that closes without sending a byte (a TCP health check)
+   * is not a handshake, and is not reported.
+   */
+  readonly onRefused: (outcome: HandshakeOutcome) => void
   readonly onPassthroughError: (route: Route, error: Error) => void
 }
 
-export function dispatchBySni(socket: net.Socket, hooks: SniDispatchHooks): void {
-  // Dropped once the ClientHello is read: onError, which lives as long as the socket, shares this scope.
+export interface SniDispatcher {
+  dispatch(socket: net.Socket): void
+  /** Closes the connections still waiting for their ClientHello: they have sent no request (drain). */
+  closeWaiting(): void
+}
+
+export function createSniDispatcher(hooks: SniDispatchHooks): SniDispatcher {
+  const waiting = new Set<net.Socket>()
+  return {
+    dispatch: (socket) => dispatchBySni(socket, hooks, waiting),
+    closeWaiting() {
+      for (const socket of waiting) socket.destroy()
+    },
+  }
+}
+
+function dispatchBySni(socket: net.Socket, hooks: SniDispatchHooks, waiting: Set<net.Socket>): void {
+  const started = performance.now()
+  const { remoteAddress: clientAddress, localAddress } = socket
+  const refuse = (reason: HandshakeOutcome['reason']) =>
+    hooks.onRefused({ serverName: undefined, clientAddress, localAddress, durationSeconds: (performance.now() - started) / 1000, reason, resumed: false })
+  // Dropped once the ClientHello is read: onClose, which lives as long as the socket, shares this scope.
   let received: Accumulator | undefined = new Accumulator()
-  const timer = setTimeout(() => socket.destroy(), CLIENT_HELLO_TIMEOUT_MS)
+  waiting.add(socket)
+  const timer = setTimeout(() => {
+    refuse('timeout')
+    socket.destroy()
+  }, CLIENT_HELLO_TIMEOUT_MS)
+  const stopWaiting = () => {
+    clearTimeout(timer)
+    waiting.delete(socket)
+  }
   // Stays for the life of the socket: an error (a client that resets while the gateway answers it)
   // must never go unhandled, and the TLS or passthrough side that takes over destroys the socket too.
-  const onError = () => {
-    clearTimeout(timer)
-    socket.destroy()
+  const onError = () => socket.destroy()
+  const onClose = () => {
+    if (received && received.length > 0) refuse('connection_reset')
+    stopWaiting()
   }
   const onData = (chunk: Buffer) => {
     const buffered = received!.append(chunk)
     const hello = parseClientHello(buffered)
     if (hello.kind === 'incomplete') return
     received = undefined
-    clearTimeout(timer)
+    stopWaiting()
     socket.off('data', onData)
     socket.pause()
 
     if (hello.kind === 'not-tls') {
+      refuse('protocol_version')
       // nginx answers plain HTTP on its TLS port the same way.
       endWithStatus(socket, 400, 'plain HTTP was sent to the HTTPS port')
       return
     }
     if (hello.kind === 'invalid') {
+      refuse('other')
       socket.destroy()
       return
     }
-    const decision = hooks.decide(hello.serverName)
+    const decision = hooks.decide(hello.serverName, localAddress)
     if (decision.kind === 'reject') {
+      refuse('other')
       socket.destroy()
     } else if (decision.kind === 'passthrough') {
       passThrough(socket, buffered, decision.route, hooks)
@@ -55,6 +95,7 @@ export function dispatchBySni(socket: net.Socket, hooks: SniDispatchHooks): void
   }
   socket.on('data', onData)
   socket.on('error', onError)
+  socket.once('close', onClose)
 }
 
 /**
@@ -65,6 +106,10 @@ export function dispatchBySni(socket: net.Socket, hooks: SniDispatchHooks): void
 class Accumulator {
   private bytes: Buffer = Buffer.alloc(0)
   private storage: Buffer | undefined
+
+  get length(): number {
+    return this.bytes.length
+  }
 
   append(chunk: Buffer): Buffer {
     if (this.bytes.length === 0) return (this.bytes = chunk)

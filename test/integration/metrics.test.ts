@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict'
 import { writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { once } from 'node:events'
+import net, { type AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { startEchoUpstream, type EchoUpstream } from '../../demo/echo-upstream.js'
 import { httpRequest, httpsRequest } from '../helpers/client.js'
@@ -75,6 +76,30 @@ routes:
       assert.ok((value(text, series) ?? 0) >= 1, `${series} in\n${text}`)
     }
     assert.ok(value(text, 'portcullis_tls_handshake_duration_seconds_sum{side="ingress",route="mtls",result="ok"}')! > 0)
+  })
+
+  it('counts connections that never got to a handshake, except one that sent nothing', async () => {
+    const series = (reason: string) => `portcullis_tls_handshakes_total{side="ingress",route="(none)",result="error",reason="${reason}"}`
+    const before = await scrape()
+    const send = async (bytes: string) => {
+      const socket = net.connect(gw.ports.https!, '127.0.0.1')
+      socket.on('error', () => {})
+      await once(socket, 'connect')
+      if (bytes) socket.write(bytes)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      socket.destroy()
+      await once(socket, 'close')
+    }
+    await send('') // a TCP health check
+    await send('GET / HTTP/1.1\r\nHost: a.test\r\n\r\n') // plain HTTP to the HTTPS port
+    await send('\x16\x03\x01\x02\x00\x01') // the first bytes of a ClientHello, then a close
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    const after = await scrape()
+    const added = (reason: string) => (value(after, series(reason)) ?? 0) - (value(before, series(reason)) ?? 0)
+    assert.deepEqual(
+      { protocol_version: added('protocol_version'), connection_reset: added('connection_reset'), timeout: added('timeout') },
+      { protocol_version: 1, connection_reset: 1, timeout: 0 },
+    )
   })
 
   it('counts an upstream that refuses the gateway certificate after a TLS 1.3 handshake as a failed handshake', async () => {

@@ -144,13 +144,16 @@ routes:
     await once(tlsIdle, 'secureConnect')
     const plainIdle = net.connect(gw.ports.http!, '127.0.0.1')
     await once(plainIdle, 'connect')
+    // A connection to the HTTPS port that has not sent its ClientHello yet.
+    const helloPending = net.connect(gw.ports.https!, '127.0.0.1')
+    await once(helloPending, 'connect')
     const ws = new WebSocket(`ws://127.0.0.1:${gw.ports.http}/chat`, { headers: { host: 'ws.test' } })
     await once(ws, 'open')
     await new Promise((resolve) => setTimeout(resolve, 100)) // both idle sockets reach the request server
 
     const stopped = gw.gateway.stop(5000)
     try {
-      const idleClosed = Promise.all([once(tlsIdle, 'close'), once(plainIdle, 'close')]).then(() => true)
+      const idleClosed = Promise.all([once(tlsIdle, 'close'), once(plainIdle, 'close'), once(helloPending, 'close')]).then(() => true)
       const graceHalfOver = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 2500))
       assert.ok(await Promise.race([idleClosed, graceHalfOver]), 'closed by the drain, not at the end of the grace period')
       ws.send('still here')
@@ -159,6 +162,7 @@ routes:
       ws.terminate()
       tlsIdle.destroy()
       plainIdle.destroy()
+      helloPending.destroy()
       await stopped
     }
   })
