@@ -8,34 +8,29 @@
 import cluster, { type Worker } from 'node:cluster'
 import { once } from 'node:events'
 import http from 'node:http'
-import { AggregatorRegistry, type RegistryContentType } from 'prom-client'
+import type { MetricObjectWithValues, MetricValue } from 'prom-client'
 import { createAdminApp } from './admin/app.js'
 import type { Config } from './config/types.js'
 import type { Gateway, ReloadResult } from './gateway.js'
 import type { Logger } from './log.js'
 import { clusterSource } from './metrics/render.js'
+import { WorkerRequests, type WorkerAnswer, type WorkerQuestion } from './worker-requests.js'
 
-type WorkerMessage =
-  | { readonly type: 'portcullis:ready' }
-  | { readonly type: 'portcullis:reloaded'; readonly id: number; readonly result: ReloadResult }
-type PrimaryMessage = { readonly type: 'portcullis:reload'; readonly id: number }
+type WorkerMessage = { readonly type: 'portcullis:ready' } | WorkerAnswer
+type WorkerMetrics = MetricObjectWithValues<MetricValue<string>>[]
 
 /** A worker that dies this soon after its start is restarted after a pause, not in a tight loop. */
 const RESTART_PAUSE_MS = 1000
 /** Replacements that keep failing to start (the config on disk no longer loads) back off to this. */
 const MAX_RESTART_PAUSE_MS = 30_000
-
-interface PendingReload {
-  readonly waiting: Set<Worker>
-  readonly results: ReloadResult[]
-  readonly done: (result: ReloadResult) => void
-}
+/** A worker that has not reloaded by then counts as failed: the admin request must not hang. */
+const RELOAD_DEADLINE_MS = 10_000
+/** A scrape leaves out a worker that has not sent its metrics by then (Prometheus waits 10 s at most). */
+const METRICS_DEADLINE_MS = 2_000
 
 export async function runPrimary(config: Config, count: number, logger: Logger, stopSignal: Promise<NodeJS.Signals>): Promise<number> {
-  const aggregator = new AggregatorRegistry<RegistryContentType>()
   const ready = new Set<Worker>()
-  const pendingReloads = new Map<number, PendingReload>()
-  let nextReloadId = 0
+  const requests = new WorkerRequests()
   let stopping = false
   let started = false
   let restartPause = RESTART_PAUSE_MS
@@ -49,13 +44,11 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
     worker.on('error', (error) => logger.warn({ pid: worker.process.pid, error: error.message }, 'worker IPC failed'))
     worker.on('message', (message: WorkerMessage) => {
       if (message.type === 'portcullis:ready') workerReady(worker)
-      if (message.type === 'portcullis:reloaded') collectReload(message.id, worker, message.result)
+      if (message.type === 'portcullis:answer') requests.answer(message.id, worker, message.value)
     })
     worker.once('exit', (code, signal) => {
       const wasReady = ready.delete(worker)
-      for (const [id, pending] of pendingReloads) {
-        if (pending.waiting.has(worker)) collectReload(id, worker, { ok: false, errors: [`worker ${worker.process.pid} exited before it reloaded`] })
-      }
+      requests.exited(worker)
       if (stopping) return
       const details = { pid: worker.process.pid, code, signal }
       if (!wasReady && !replacement) {
@@ -84,24 +77,23 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
     if (ready.size === count) started = true
   }
 
-  const collectReload = (id: number, worker: Worker, result: ReloadResult) => {
-    const pending = pendingReloads.get(id)
-    if (!pending?.waiting.delete(worker)) return
-    pending.results.push(result)
-    if (pending.waiting.size > 0) return
-    pendingReloads.delete(id)
-    const errors = [...new Set(pending.results.flatMap((r) => r.errors))]
-    pending.done({ ok: pending.results.every((r) => r.ok), errors })
+  const serving = () => [...ready].filter((worker) => worker.isConnected())
+
+  const reloadAll = async (): Promise<ReloadResult> => {
+    const workers = serving()
+    if (workers.length === 0) return { ok: false, errors: ['no worker is serving'] }
+    const results = await requests.ask(workers, 'portcullis:reload', RELOAD_DEADLINE_MS, (worker): ReloadResult => {
+      const pid = worker.process.pid
+      return { ok: false, errors: [worker.isDead() ? `worker ${pid} exited before it reloaded` : `worker ${pid} did not reload within ${RELOAD_DEADLINE_MS / 1000} s`] }
+    })
+    return { ok: results.every((r) => r.ok), errors: [...new Set(results.flatMap((r) => r.errors))] }
   }
 
-  const reloadAll = (): Promise<ReloadResult> =>
-    new Promise((resolve) => {
-      const id = nextReloadId++
-      const workers = [...ready].filter((worker) => worker.isConnected())
-      if (workers.length === 0) return resolve({ ok: false, errors: ['no worker is serving'] })
-      pendingReloads.set(id, { waiting: new Set(workers), results: [], done: resolve })
-      for (const worker of workers) worker.send({ type: 'portcullis:reload', id } satisfies PrimaryMessage)
-    })
+  /** Every serving worker's registry; one that does not answer in time is left out of this scrape. */
+  const workerMetrics = async (): Promise<WorkerMetrics[]> =>
+    (await requests.ask(serving(), 'portcullis:metrics', METRICS_DEADLINE_MS, () => undefined as WorkerMetrics | undefined)).filter(
+      (metrics) => metrics !== undefined,
+    )
 
   // Bound before any worker starts: a primary that cannot serve /readyz must not leave workers serving.
   const adminAddress = config.listen.admin
@@ -109,7 +101,7 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
   if (adminAddress) {
     admin = http.createServer(
       createAdminApp({
-        metrics: clusterSource(aggregator),
+        metrics: clusterSource(workerMetrics),
         isReady: () => !stopping && started && ready.size > 0,
         reload: reloadAll,
       }),
@@ -142,17 +134,14 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
   return outcome
 }
 
-/** The worker side: tell the primary when serving, and reload when it asks. */
+/** The worker side: tell the primary when serving, and answer its reloads and scrapes. */
 export function serveAsWorker(gateway: Gateway): void {
-  // The constructor installs prom-client's listener that answers the primary's metric requests.
-  new AggregatorRegistry()
-  AggregatorRegistry.setRegistries([gateway.metrics.registry])
   // The primary reloads every worker on SIGHUP. A SIGHUP that reaches a worker too (sent to the whole
   // process group) would otherwise end it with its requests in flight.
   process.on('SIGHUP', () => undefined)
-  process.on('message', (message: PrimaryMessage) => {
-    if (message.type !== 'portcullis:reload') return
-    void gateway.reload().then((result) => process.send?.({ type: 'portcullis:reloaded', id: message.id, result } satisfies WorkerMessage))
+  process.on('message', (message: WorkerQuestion) => {
+    const value = message.type === 'portcullis:reload' ? gateway.reload() : gateway.metrics.registry.getMetricsAsJSON()
+    void value.then((answer) => process.send?.({ type: 'portcullis:answer', id: message.id, value: answer } satisfies WorkerMessage))
   })
   process.send?.({ type: 'portcullis:ready' } satisfies WorkerMessage)
 }

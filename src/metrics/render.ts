@@ -38,11 +38,14 @@ export function registrySource(registry: Registry<RegistryContentType>): Metrics
   }
 }
 
-/** The primary's view with workers: one scrape, every worker summed. Text format only. */
-export function clusterSource(aggregator: AggregatorRegistry<RegistryContentType>): MetricsSource {
+/**
+ * The primary's view with workers: one scrape, every worker's registry (as getMetricsAsJSON() gives
+ * it) summed by each metric's aggregator. Text format only.
+ */
+export function clusterSource(workerMetrics: () => Promise<Parameters<typeof AggregatorRegistry.aggregate>[0]>): MetricsSource {
   return {
     async render() {
-      return { contentType: Registry.PROMETHEUS_CONTENT_TYPE, body: await aggregator.clusterMetrics() }
+      return { contentType: Registry.PROMETHEUS_CONTENT_TYPE, body: await AggregatorRegistry.aggregate(await workerMetrics()).metrics() }
     },
   }
 }

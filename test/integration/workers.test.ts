@@ -74,6 +74,23 @@ routes:
     assert.match(metrics, /^portcullis_request_duration_seconds_count\{route="w\.test",method="GET"\} 40$/m)
   })
 
+  it('answers scrapes and reloads in time while a worker does not answer (stopped)', { timeout: 30_000 }, async () => {
+    const [worker] = workerPids
+    process.kill(worker!, 'SIGSTOP')
+    try {
+      const started = performance.now()
+      const scrape = await httpRequest({ port: ports.admin, path: '/metrics' })
+      assert.equal(scrape.status, 200)
+      assert.match(scrape.body, /^portcullis_config_reloads_total\{result="success"\} 1$/m, 'the other worker, alone')
+      assert.ok(performance.now() - started < 4000, 'without waiting on the stopped worker')
+      const reload = await httpRequest({ port: ports.admin, method: 'POST', path: '/reload' })
+      assert.equal(reload.status, 422)
+      assert.match(reload.body, new RegExp(`worker ${worker} did not reload within 10 s`))
+    } finally {
+      process.kill(worker!, 'SIGCONT')
+    }
+  })
+
   it('keeps a worker that a SIGHUP for the process group reaches', { timeout: 20_000 }, async () => {
     const [worker] = workerPids
     process.kill(worker!, 'SIGHUP')
