@@ -11,7 +11,7 @@ const USAGE = `Usage:
   portcullis [--config FILE] [--workers N|auto]
                                   run the gateway (default ./routes.yaml, or $PORTCULLIS_CONFIG)
   portcullis check [FILE]         validate a config and its certificate files; exit 0 when good, 1 otherwise
-  portcullis certs [--out DIR]    write a development PKI (CA, server, client) to DIR (default ./certs)
+  portcullis certs [--out DIR]    write a development PKI (CA, server, client, gateway) to DIR (default ./certs)
 
 Options:
   -c, --config FILE   config file for the gateway

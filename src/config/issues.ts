@@ -16,7 +16,7 @@ export interface ConfigIssue {
 /** `routes.yaml:14:11 routes[2].upstream.ca: certs/leaf.pem holds a certificate that is not a CA` */
 export function formatIssue(issue: ConfigIssue): string {
   const where = issue.line === undefined ? issue.file : `${issue.file}:${issue.line}:${issue.col ?? 1}`
-  return issue.path ? `${where} ${issue.path}: ${issue.message}` : `${where} ${issue.message}`
+  return issue.path ? `${where} ${issue.path}: ${issue.message}` : `${where}: ${issue.message}`
 }
 
 export function issueAt(

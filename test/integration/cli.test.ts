@@ -127,6 +127,12 @@ routes:
     }
   })
 
+  it('says which file it cannot read', async () => {
+    const result = await portcullis('check', join(pki.dir, 'missing.yaml'))
+    assert.equal(result.code, 1)
+    assert.match(result.stderr, /^\S+missing\.yaml: cannot read the config: ENOENT/)
+  })
+
   it('lists every error at once', async () => {
     const yaml = good().replace('connect: 2s', 'connect: 2 seconds').replace('ca: caS.crt', 'ca: missing.crt').replace('host:', 'hots:')
     const result = await check('many', yaml)
