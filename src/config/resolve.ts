@@ -151,6 +151,10 @@ function resolveUpstream(
   for (const key of ['ca', 'cert', 'key', 'serverName', 'insecureSkipVerify'] as const) {
     if (raw[key] !== undefined && url && !isHttps) report(`${at}.${key}`, 'only applies to https:// upstreams')
   }
+  for (const key of ['connect', 'response'] as const) {
+    // undici reads 0 as no timeout at all.
+    if (raw.timeouts?.[key] !== undefined && parseDuration(raw.timeouts[key]) === 0) report(`${at}.timeouts.${key}`, 'must be more than 0')
+  }
   if (raw.cert && !raw.key) report(`${at}.key`, 'is required with upstream.cert')
   if (raw.key && !raw.cert) report(`${at}.cert`, 'is required with upstream.key')
 

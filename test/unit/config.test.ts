@@ -89,6 +89,7 @@ describe('parseConfig', () => {
       GOOD.replace('connect: 250ms', 'connect: 5 seconds'),
       ['19:18 routes[0].upstream.timeouts.connect: "5 seconds" is not a duration'],
     ],
+    ['a zero timeout, which would turn it off', GOOD.replace('connect: 250ms', 'connect: 0s'), ['19:18 routes[0].upstream.timeouts.connect: must be more than 0']],
     ['a missing file', GOOD.replace('ca: ca.crt', 'ca: nope.crt'), ['15:11 routes[0].upstream.ca: file not found: nope.crt']],
     ['a bad URL', GOOD.replace('url: http://10.0.0.7', 'url: not a url'), ["22:12 routes[1].upstream.url: 'not a url' is not a URL"]],
     ['a bad scheme', GOOD.replace('url: http://10.0.0.7', 'url: ftp://x'), ['22:12 routes[1].upstream.url: must be http:// or https://']],
