@@ -21,6 +21,8 @@ import type { RequestHandlers } from './server.js'
 import { proxyUpgrade } from './upgrade.js'
 
 const CLIENT_CLOSED_REQUEST = 499
+/** Node's own test of an HTTP/1.1 request's Expect, for which it emits 'checkContinue'. */
+const EXPECTS_CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i
 
 type Selection =
   | { readonly route: Route; readonly forwarded: ForwardedFor; readonly identity: Record<string, string> }
@@ -137,6 +139,8 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHa
         sendStatus(res, selection.status, selection.detail)
         return
       }
+      // Routed: the client may send its body now (server.ts leaves 100 Continue to this point).
+      if (req.httpVersion === '1.1' && EXPECTS_CONTINUE.test(req.headers.expect ?? '')) res.writeContinue()
       forwardRequest(req, res, selection.route, selection.forwarded, selection.identity, hooks)
     },
 

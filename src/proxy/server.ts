@@ -11,7 +11,7 @@ import type { Snapshot } from '../snapshot.js'
 import type { TlsPolicy } from '../tls/ingress.js'
 import { BODY_IDLE_TIMEOUT_MS, limitBodyIdle } from './body-idle.js'
 import { hasBody } from './forward.js'
-import { endWithStatus } from './status.js'
+import { endWithStatus, sendStatus } from './status.js'
 
 /**
  * Slowloris and idle keep-alive bounds, as nginx and Envoy set them by default. No limit on the whole
@@ -78,7 +78,7 @@ export function createRequestServer(
   const lastResponse = new WeakMap<object, http.ServerResponse | 'upgraded'>()
   let draining = false
 
-  server.on('request', (req, res) => {
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const previous = lastResponse.get(req.socket)
     lastResponse.set(req.socket, res)
     if (draining) res.shouldKeepAlive = false
@@ -98,6 +98,17 @@ export function createRequestServer(
     if (previous === undefined || previous === 'upgraded') handle()
     else if (previous.writableFinished) previous.shouldKeepAlive && handle()
     else previous.once('finish', () => previous.shouldKeepAlive && handle())
+  }
+  server.on('request', onRequest)
+  // `Expect: 100-continue`: the handler sends 100 Continue once the request is routed, as nginx sends it
+  // when it starts to read the body; a refusal goes out without it, and Node then closes the
+  // connection, so the client never uploads a body to a 404 or a 421.
+  server.on('checkContinue', onRequest)
+  // Any other expectation: 417, as Node would answer, but counted.
+  server.on('checkExpectation', (_req, res: http.ServerResponse) => {
+    res.shouldKeepAlive = false
+    sendStatus(res, 417)
+    handlers.refused(417)
   })
   server.on('upgrade', (req, socket, head) => {
     // Node lets go of an upgraded socket, its error handler included; a plaintext socket has no other.

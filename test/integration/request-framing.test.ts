@@ -71,6 +71,23 @@ routes:
     assert.deepEqual(seen, [])
   })
 
+  it('sends 100 Continue once a request is routed, and answers an unroutable one without it', async () => {
+    const expecting = (host: string) => `POST /up HTTP/1.1\r\nHost: ${host}\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n`
+    const refused = await rawExchange(gw.ports.http!, expecting('nowhere.test'))
+    assert.deepEqual(statusLines(refused), ['HTTP/1.1 404'], 'no 100 Continue: the client keeps its body')
+    assert.match(refused, /^Connection: close$/im)
+    const routed = await rawExchange(gw.ports.http!, expecting('plain.test'), 300)
+    assert.deepEqual(statusLines(routed), ['HTTP/1.1 100'], 'the body is awaited')
+  })
+
+  it('answers an expectation it does not know with 417, and counts it', async () => {
+    const reply = await rawExchange(gw.ports.http!, 'GET / HTTP/1.1\r\nHost: plain.test\r\nExpect: something\r\n\r\n')
+    assert.deepEqual(statusLines(reply), ['HTTP/1.1 417'])
+    assert.deepEqual(seen, [])
+    const { values } = await gw.gateway.metrics.requests.get()
+    assert.equal(values.find((v) => v.labels.code === '417')?.value, 1)
+  })
+
   for (const [what, request, status] of [
     ['a transfer coding other than chunked', 'POST / HTTP/1.1\r\nHost: plain.test\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n', 501],
     ['Transfer-Encoding in HTTP/1.0', 'POST / HTTP/1.0\r\nHost: plain.test\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n', 400],
