@@ -132,7 +132,7 @@ export class Gateway {
         }
         const previous = this.current
         this.install(buildSnapshot(config, this.snapshotOptions(previous)))
-        if (previous) void retireSnapshot(previous, this.current)
+        retireSnapshot(previous, this.current)
         this.watchFiles(files, attempted)
         this.metrics.configReloads.inc({ result: 'success' })
         this.logger.info({ routes: config.routes.length }, 'config reloaded')

@@ -31,6 +31,10 @@ export interface Upstream {
    * the pool, so it is the first of them in the config now serving (set when a snapshot is built).
    */
   metricsRoute: string
+  /** Requests running on the pool, retries to come included (see holdUpstream). */
+  requests: number
+  /** No snapshot serves it any more: it closes when its last request ends. */
+  retired: boolean
 }
 
 export interface Route {
@@ -224,19 +228,33 @@ function newUpstream(key: string, identity: UpstreamIdentity, onHandshake: Snaps
     key,
     serverNameToken: poolServerNameToken(identity),
     metricsRoute: '',
+    requests: 0,
+    retired: false,
     pool: createUpstreamPool(identity, { onHandshake: (event) => onHandshake(upstream.metricsRoute, event) }),
   }
   return upstream
 }
 
 /**
- * Closes the pools of a snapshot that the next one does not carry over. undici's close() lets the
- * requests still running on them finish first; `next` undefined closes them all (shutdown).
+ * A request holds its pool open until it ends (the returned release): undici's close() refuses new
+ * dispatches at once, and a request that lost its pooled connection after a reload retired the pool
+ * must still be able to send itself once more on it.
  */
-export async function retireSnapshot(old: Snapshot, next: Snapshot | undefined): Promise<void> {
-  await Promise.all(
-    [...old.upstreams.values()]
-      .filter((upstream) => next?.upstreams.get(upstream.key) !== upstream)
-      .map((upstream) => upstream.pool.close()),
-  )
+export function holdUpstream(upstream: Upstream): () => void {
+  upstream.requests++
+  return () => {
+    if (--upstream.requests === 0 && upstream.retired) void upstream.pool.close()
+  }
+}
+
+/**
+ * Retires the pools of a snapshot that the next one does not carry over (all of them when there is
+ * none: `check`); each closes once its last request has ended.
+ */
+export function retireSnapshot(old: Snapshot, next: Snapshot | undefined): void {
+  for (const upstream of old.upstreams.values()) {
+    if (next?.upstreams.get(upstream.key) === upstream) continue
+    upstream.retired = true
+    if (upstream.requests === 0) void upstream.pool.close()
+  }
 }

@@ -15,7 +15,7 @@ export async function runCheck(file: string, out: (line: string) => void, err: (
       tlsHooks: { onHandshake: () => undefined, onVerified: (socket) => socket.destroy() },
       upstreamHooks: { onHandshake: () => undefined },
     })
-    await retireSnapshot(snapshot, undefined)
+    retireSnapshot(snapshot, undefined)
     for (const warning of configWarnings(config, snapshot.certificates)) err(`warning: ${formatIssue(warning)}`)
     out(`${file}: ok (${config.routes.length} route${config.routes.length === 1 ? '' : 's'})`)
     return 0

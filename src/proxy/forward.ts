@@ -8,7 +8,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import type { Writable } from 'node:stream'
 import type { Dispatcher } from 'undici'
-import type { Route } from '../snapshot.js'
+import { holdUpstream, type Route } from '../snapshot.js'
 import { clientResponseHeaders, upstreamRequestHeaders, type ForwardedFor } from './headers.js'
 import { sendStatus } from './status.js'
 import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.js'
@@ -72,9 +72,11 @@ class Exchange implements Dispatcher.DispatchHandler {
     private readonly options: Dispatcher.DispatchOptions,
     private readonly hooks: ForwardHooks,
   ) {
+    const release = holdUpstream(route.upstream!)
     // The client went away: stop the upstream request too, so it frees its connection. A request
     // still queued for a connection is stopped as soon as undici starts it.
     res.on('close', () => {
+      release()
       if (res.writableFinished) return
       this.clientGone = true
       this.controller?.abort(CLIENT_GONE)

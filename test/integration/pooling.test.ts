@@ -3,6 +3,7 @@
  * identities (a client certificate is never presented on another route's behalf).
  */
 import assert from 'node:assert/strict'
+import { writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import net, { type AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
@@ -175,5 +176,48 @@ routes:
     assert.equal((await send('GET', undefined, 'unsolicited.test')).status, 200)
     assert.equal((await send('GET', undefined, 'unsolicited.test')).status, 502)
     assert.equal(unsolicitedRequests, 2)
+  })
+})
+
+describe('a retry after a reload replaced the pool', () => {
+  /** Answers the first request of each connection; holds the second 300 ms, then resets. */
+  let upstream: net.Server
+  let connections = 0
+  let gw: TestGateway
+
+  before(async () => {
+    upstream = net.createServer((socket) => {
+      const connection = ++connections
+      let requests = 0
+      socket.on('data', (chunk: Buffer) => {
+        if (!chunk.includes('\r\n\r\n')) return
+        if (++requests === 1) socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${String(connection).length}\r\n\r\n${connection}`)
+        else setTimeout(() => socket.resetAndDestroy(), 300)
+      })
+      socket.on('error', () => undefined)
+    })
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
+    gw = await startGateway(routes('1s'))
+  })
+  after(async () => {
+    await gw.close()
+    upstream.close()
+  })
+
+  const routes = (connect: string) => `
+listen: { http: 127.0.0.1:0 }
+routes:
+  - { host: r.test, upstream: { url: 'http://127.0.0.1:${(upstream.address() as AddressInfo).port}', timeouts: { connect: ${connect} } } }
+`
+  const get = () => httpRequest({ port: gw.ports.http!, host: 'r.test' })
+
+  it('sends the request once more on the pool it started on, which stays open until its last request ends', async () => {
+    assert.deepEqual(await get().then((r) => [r.status, r.body]), [200, '1'])
+    const pending = get()
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    // A changed timeout is a new upstream identity: the reload retires the pool the request is on.
+    await writeFile(gw.configFile, routes('2s'))
+    assert.deepEqual(await gw.gateway.reload(), { ok: true, errors: [] })
+    assert.deepEqual(await pending.then((r) => [r.status, r.body]), [200, '2'])
   })
 })
