@@ -140,7 +140,7 @@ export function serveAsWorker(gateway: Gateway): void {
   // process group) would otherwise end it with its requests in flight.
   process.on('SIGHUP', () => undefined)
   process.on('message', (message: WorkerQuestion) => {
-    const value = message.type === 'portcullis:reload' ? gateway.reload() : gateway.metrics.registry.getMetricsAsJSON()
+    const value = message.type === 'portcullis:reload' ? gateway.reload({ trigger: 'primary' }) : gateway.metrics.registry.getMetricsAsJSON()
     void value.then((answer) => process.send?.({ type: 'portcullis:answer', id: message.id, value: answer } satisfies WorkerMessage))
   })
   process.send?.({ type: 'portcullis:ready' } satisfies WorkerMessage)

@@ -46,6 +46,9 @@ export interface ReloadResult {
 
 export type ListenerName = 'https' | 'http' | 'admin'
 
+/** What asked for a reload, for the log; 'api' is a caller of Gateway.reload() itself (tests). */
+export type ReloadTrigger = 'file change' | 'SIGHUP' | 'POST /reload' | 'primary' | 'api'
+
 const MAX_WARNINGS_LOGGED = 20
 /** Refused handshakes logged per second at most: a scanner causes them at will. Metrics count them all. */
 const MAX_REFUSALS_LOGGED_PER_SECOND = 50
@@ -105,15 +108,17 @@ export class Gateway {
     this.install(buildSnapshot(config, this.snapshotOptions()))
     this.metrics.configReloads.inc({ result: 'success' })
     await this.bind(config)
-    if (this.watch) this.watcher = watchFolders(files, () => void this.reload({ onlyIfChanged: true }))
+    if (this.watch) this.watcher = watchFolders(files, () => void this.reload({ onlyIfChanged: true, trigger: 'file change' }))
     this.logger.info({ listeners: this.addresses(), routes: config.routes.length }, 'portcullis is serving')
   }
 
   /**
    * Builds a new snapshot beside the current one; on any error the current one keeps serving.
-   * `onlyIfChanged` (file watching) skips the reload when no file the config depends on changed.
+   * `onlyIfChanged` (file watching) skips the reload when no file the config depends on changed;
+   * `trigger` says in the log what asked for it.
    */
-  reload(options: { onlyIfChanged?: boolean } = {}): Promise<ReloadResult> {
+  reload(options: { onlyIfChanged?: boolean; trigger?: ReloadTrigger } = {}): Promise<ReloadResult> {
+    const trigger = options.trigger ?? 'api'
     // Reloads run one at a time; a reload asked for while one runs waits and then reads the files again.
     const run = async (): Promise<ReloadResult> => {
       if (this.draining || !this.current) return { ok: false, errors: ['the gateway is not running'] }
@@ -135,13 +140,13 @@ export class Gateway {
         retireSnapshot(previous, this.current)
         this.watchFiles(files, attempted)
         this.metrics.configReloads.inc({ result: 'success' })
-        this.logger.info({ routes: config.routes.length }, 'config reloaded')
+        this.logger.info({ routes: config.routes.length, trigger }, 'config reloaded')
         return { ok: true, errors: [] }
       } catch (error) {
         this.metrics.configReloads.inc({ result: 'failure' })
         const issues = error instanceof ConfigError ? error.issues : []
         const errors = issues.length > 0 ? issues.map(formatIssue) : [(error as Error).message]
-        for (const line of errors) this.logger.error({ file: this.configFile }, `reload failed, previous config still serving: ${line}`)
+        for (const line of errors) this.logger.error({ file: this.configFile, trigger }, `reload failed, previous config still serving: ${line}`)
         // A file that only the refused config names (a Secret that lands after its ConfigMap) is
         // watched too, so that its arrival or repair reloads.
         const missing = issues.flatMap((issue) => issue.missingFile ?? [])
@@ -271,7 +276,7 @@ export class Gateway {
       const app = createAdminApp({
         metrics: registrySource(this.metrics.registry),
         isReady: () => this.isReady(),
-        reload: () => this.reload(),
+        reload: () => this.reload({ trigger: 'POST /reload' }),
       })
       await this.listen('admin', http.createServer(app), admin)
     }

@@ -63,7 +63,7 @@ async function serve(configFile: string, logger: Logger, stopSignal: Promise<Nod
     return error instanceof ConfigError ? notStarted(configFile, error, err) : 1
   }
   if (cluster.isWorker) serveAsWorker(gateway)
-  else process.on('SIGHUP', () => void gateway.reload())
+  else process.on('SIGHUP', () => void gateway.reload({ trigger: 'SIGHUP' }))
   const signal = await stopSignal
   logger.info({ signal }, 'draining')
   await gateway.stop()

@@ -61,6 +61,7 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
       assert.equal(await status(gw, 'two.test'), 404)
       await writeFile(configFile, routesYaml(['one.test', 'two.test']))
       await served(gw, 'two.test')
+      assert.equal(gw.logs.filter((line) => line.msg === 'config reloaded').at(-1)?.trigger, 'file change')
     })
 
     it('serves a route added by an atomic rename (editors, mv)', async () => {
@@ -136,6 +137,7 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
     it('reloads on POST /reload, and answers 422 with the errors of a bad config', async () => {
       const ok = await httpRequest({ port: gw.ports.admin!, path: '/reload', method: 'POST' })
       assert.equal(ok.status, 200)
+      assert.equal(gw.logs.filter((line) => line.msg === 'config reloaded').at(-1)?.trigger, 'POST /reload')
       const good = await readFile(configFile, 'utf8')
       await writeFile(configFile, good.replace('listen:', 'listne:'))
       const bad = await httpRequest({ port: gw.ports.admin!, path: '/reload', method: 'POST' })
