@@ -1,7 +1,8 @@
 /**
- * The composition root: binds the public and admin listeners, holds the current snapshot, swaps it on
- * reload (file changes, SIGHUP, POST /reload) and drains on stop. Listeners and the request server live
- * as long as the process; each request is served by the snapshot current when it arrives.
+ * The composition root: binds the public and admin listeners, holds the current snapshot, swaps in the
+ * snapshot of each reloaded config (reload/reloader.ts decides when) and drains on stop. Listeners
+ * and the request server live as long as the process; each request is served by the snapshot current
+ * when it arrives.
  */
 import { once } from 'node:events'
 import http from 'node:http'
@@ -24,8 +25,7 @@ import {
 } from './metrics/snapshot-metrics.js'
 import { createProxyHandlers } from './proxy/handler.js'
 import { createRequestServer, type RequestServer } from './proxy/server.js'
-import { fingerprint, referencedFiles, sameFiles } from './reload/files.js'
-import { watchFolders, type FolderWatcher } from './reload/watch.js'
+import { Reloader, type ReloadResult, type ReloadTrigger } from './reload/reloader.js'
 import { createSniDispatcher, type SniDispatcher } from './tls/sni-dispatch.js'
 import { buildSnapshot, retireSnapshot, type Snapshot, type SnapshotOptions } from './snapshot.js'
 import type { HandshakeOutcome } from './tls/ingress.js'
@@ -39,15 +39,7 @@ export interface GatewayOptions {
   readonly admin?: boolean
 }
 
-export interface ReloadResult {
-  readonly ok: boolean
-  readonly errors: string[]
-}
-
 export type ListenerName = 'https' | 'http' | 'admin'
-
-/** What asked for a reload, for the log; 'api' is a caller of Gateway.reload() itself (tests). */
-export type ReloadTrigger = 'file change' | 'SIGHUP' | 'POST /reload' | 'primary' | 'api'
 
 const MAX_WARNINGS_LOGGED = 20
 /** Refused handshakes logged per second at most: a scanner causes them at will. Metrics count them all. */
@@ -67,17 +59,10 @@ export class Gateway {
   private readonly clientSockets = new Set<net.Socket>()
   private readonly watch: boolean
   private readonly serveAdmin: boolean
-  private watcher: FolderWatcher | undefined
-  /**
-   * The files behind the last load attempt, good or bad (after a bad one, with those of the config
-   * still serving), and their fingerprint: a watcher event that changes none of them is ignored.
-   */
-  private watchedFiles: readonly string[] = []
-  private lastFingerprint = ''
+  private readonly reloader: Reloader
   private draining = false
   /** Warnings of the config now serving, so that a reload logs only those it brings. */
   private warnings = new Set<string>()
-  private reloading: Promise<ReloadResult> | undefined
 
   constructor(options: GatewayOptions) {
     this.configFile = options.configFile
@@ -89,6 +74,14 @@ export class Gateway {
     this.watch = options.watch ?? true
     this.serveAdmin = options.admin ?? true
     this.requests = createRequestServer(() => this.current!, createProxyHandlers(this.logger, this.metrics))
+    this.reloader = new Reloader({
+      configFile: this.configFile,
+      logger: this.logger,
+      metrics: this.metrics,
+      apply: (config) => this.apply(config),
+      serving: () => this.current?.config,
+      stopping: () => this.draining,
+    })
     this.sni = createSniDispatcher({
       decide: (serverName, localAddress) => this.current!.ingressFor(serverName, localAddress),
       onRefused: (outcome) => this.recordIngressHandshake(outcome),
@@ -100,76 +93,28 @@ export class Gateway {
   /** Loads the config (throws ConfigError on a bad one), then binds every listener. */
   async start(): Promise<void> {
     const config = await loadConfig(this.configFile)
-    const files = referencedFiles(config)
-    // Taken right after loading (a reload takes it before, see reload()): routes.yaml changed within
-    // these few milliseconds of start-up would wait for its next change.
-    this.watchedFiles = files
-    this.lastFingerprint = fingerprint(files)
+    this.reloader.loaded(config)
     this.install(buildSnapshot(config, this.snapshotOptions()))
     this.metrics.configReloads.inc({ result: 'success' })
     await this.bind(config)
-    if (this.watch) this.watcher = watchFolders(files, () => void this.reload({ onlyIfChanged: true, trigger: 'file change' }))
+    if (this.watch) this.reloader.watch()
     this.logger.info({ listeners: this.addresses(), routes: config.routes.length }, 'portcullis is serving')
   }
 
-  /**
-   * Builds a new snapshot beside the current one; on any error the current one keeps serving.
-   * `onlyIfChanged` (file watching) skips the reload when no file the config depends on changed;
-   * `trigger` says in the log what asked for it.
-   */
+  /** A reload (see Reloader): on any error the config serving now keeps serving. */
   reload(options: { onlyIfChanged?: boolean; trigger?: ReloadTrigger } = {}): Promise<ReloadResult> {
-    const trigger = options.trigger ?? 'api'
-    // Reloads run one at a time; a reload asked for while one runs waits and then reads the files again.
-    const run = async (): Promise<ReloadResult> => {
-      if (this.draining || !this.current) return { ok: false, errors: ['the gateway is not running'] }
-      const files = this.watchedFiles
-      const before = fingerprint(files)
-      if (options.onlyIfChanged && before === this.lastFingerprint) return { ok: true, errors: [] }
-      this.lastFingerprint = before
-      let attempted: readonly string[] | undefined
-      try {
-        const config = await loadConfig(this.configFile)
-        if (this.draining) return { ok: false, errors: ['the gateway is stopping'] }
-        attempted = referencedFiles(config)
-        this.assertSameListeners(config)
-        if (config.workers !== this.current.config.workers) {
-          this.logger.warn({ workers: config.workers, running: this.current.config.workers }, 'workers changed; the new count applies at the next start')
-        }
-        const previous = this.current
-        this.install(buildSnapshot(config, this.snapshotOptions(previous)))
-        retireSnapshot(previous, this.current)
-        this.watchFiles(files, attempted)
-        this.metrics.configReloads.inc({ result: 'success' })
-        this.logger.info({ routes: config.routes.length, trigger }, 'config reloaded')
-        return { ok: true, errors: [] }
-      } catch (error) {
-        this.metrics.configReloads.inc({ result: 'failure' })
-        const issues = error instanceof ConfigError ? error.issues : []
-        const errors = issues.length > 0 ? issues.map(formatIssue) : [(error as Error).message]
-        for (const line of errors) this.logger.error({ file: this.configFile, trigger }, `reload failed, previous config still serving: ${line}`)
-        // A file that only the refused config names (a Secret that lands after its ConfigMap) is
-        // watched too, so that its arrival or repair reloads.
-        const missing = issues.flatMap((issue) => issue.missingFile ?? [])
-        this.watchFiles(files, [...new Set([...referencedFiles(this.current.config), ...(attempted ?? []), ...missing])])
-        return { ok: false, errors }
-      }
-    }
-    const next = (this.reloading ?? Promise.resolve()).then(run)
-    this.reloading = next
-    return next
+    return this.reloader.reload(options)
   }
 
-  /**
-   * The fingerprint stays the one taken before loading: a file that changed while it was loaded still
-   * differs at the next watcher event, which reloads again instead of missing the change. A new set of
-   * files has no such fingerprint; the next event reloads. The watcher is told every time: a folder
-   * that did not exist at the last attempt may exist now.
-   */
-  private watchFiles(previous: readonly string[], next: readonly string[]): void {
-    this.watcher?.update(next)
-    if (sameFiles(previous, next)) return
-    this.watchedFiles = next
-    this.lastFingerprint = ''
+  /** Builds a snapshot of a reloaded config beside the current one, swaps it in, retires the old one. */
+  private apply(config: Config): void {
+    const previous = this.current!
+    this.assertSameListeners(config)
+    if (config.workers !== previous.config.workers) {
+      this.logger.warn({ workers: config.workers, running: previous.config.workers }, 'workers changed; the new count applies at the next start')
+    }
+    this.install(buildSnapshot(config, this.snapshotOptions(previous)))
+    retireSnapshot(previous, this.current)
   }
 
   /**
@@ -178,7 +123,7 @@ export class Gateway {
    */
   async stop(graceMs = this.current?.config.shutdown.grace ?? 0): Promise<void> {
     this.draining = true
-    this.watcher?.close()
+    this.reloader.close()
     const publicListeners = [...this.listeners].filter(([name]) => name !== 'admin').map(([, server]) => server)
     const closed = Promise.all(publicListeners.map((server) => closeServer(server)))
     this.requests.drain()
