@@ -78,8 +78,13 @@ export function createRequestServer(
   const lastResponse = new WeakMap<object, http.ServerResponse | 'upgraded'>()
   let draining = false
 
+  /** A response is still going out on this connection (pipelined requests wait for it). */
+  const busy = (socket: Duplex) => {
+    const last = lastResponse.get(socket)
+    return last !== undefined && last !== 'upgraded' && !last.writableFinished
+  }
+
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const previous = lastResponse.get(req.socket)
     lastResponse.set(req.socket, res)
     if (draining) res.shouldKeepAlive = false
     const handle = () => {
@@ -91,21 +96,24 @@ export function createRequestServer(
       }
       handlers.request(current(), policyOf.get(req.socket), req, res)
     }
-    // Node parses pipelined requests as they come and answers them in order. Like nginx, they are also
-    // handled one at a time, so that one connection cannot send a pool's worth of requests upstream at
-    // once, nor a POST before the answer to the GET ahead of it (RFC 9112 9.3.2); and none is handled
-    // after a response that closes the connection (RFC 9112 9.6).
-    if (previous === undefined || previous === 'upgraded') handle()
-    else if (previous.writableFinished) previous.shouldKeepAlive && handle()
-    else previous.once('finish', () => previous.shouldKeepAlive && handle())
+    // Node parses pipelined requests as they come, and gives a response its socket only once the one
+    // ahead of it has gone out and the connection goes on. A request is handled then, as nginx handles
+    // them one at a time: a connection never has more than one request upstream, a POST never runs
+    // before the answer to the GET ahead of it (RFC 9112 9.3.2), nothing behind a response that closes
+    // the connection is handled (RFC 9112 9.6), and nothing still queued when a drain begins.
+    // A request parsed after the response ahead of it closed the connection is never handled.
+    if (req.socket.writableEnded) return
+    if (res.socket) handle()
+    else res.once('socket', () => (draining ? res.destroy() : handle()))
   }
   server.on('request', onRequest)
   // `Expect: 100-continue`: the handler sends 100 Continue once the request is routed, as nginx sends it
   // when it starts to read the body; a refusal goes out without it, and Node then closes the
   // connection, so the client never uploads a body to a 404 or a 421.
   server.on('checkContinue', onRequest)
-  // Any other expectation: 417, as Node would answer, but counted.
-  server.on('checkExpectation', (_req, res: http.ServerResponse) => {
+  // Any other expectation: 417, as Node would answer, but counted, and the connection closes after it.
+  server.on('checkExpectation', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    lastResponse.set(req.socket, res)
     res.shouldKeepAlive = false
     sendStatus(res, 417)
     handlers.refused(417)
@@ -113,6 +121,11 @@ export function createRequestServer(
   server.on('upgrade', (req, socket, head) => {
     // Node lets go of an upgraded socket, its error handler included; a plaintext socket has no other.
     socket.on('error', () => socket.destroy())
+    // An Upgrade pipelined behind a response still going out would write into it, or take its socket.
+    if (busy(socket)) {
+      socket.destroy()
+      return
+    }
     lastResponse.set(req.socket, 'upgraded')
     const policy = policyOf.get(req.socket)
     if (isWebSocketUpgrade(req)) handlers.upgrade(current(), policy, req, socket, head)
@@ -126,7 +139,7 @@ export function createRequestServer(
     const status = refusalStatus(error)
     // Never into a response still going out (or a WebSocket): that connection is only closed.
     const last = lastResponse.get(socket)
-    if (status === undefined || !socket.writable || last === 'upgraded' || (last && !last.writableFinished)) {
+    if (status === undefined || !socket.writable || last === 'upgraded' || busy(socket)) {
       socket.destroy()
       return
     }
@@ -138,6 +151,10 @@ export function createRequestServer(
   // A gateway, not a forward proxy: CONNECT gets 405, as from nginx, rather than Node's silent close.
   server.on('connect', (_req, socket: Duplex) => {
     socket.on('error', () => socket.destroy())
+    if (busy(socket)) {
+      socket.destroy()
+      return
+    }
     endWithStatus(socket, 405)
     handlers.refused(405)
   })

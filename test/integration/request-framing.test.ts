@@ -29,6 +29,8 @@ describe('requests on one connection', () => {
       req.resume()
       setTimeout(() => {
         inFlight--
+        // /stream has no Content-Length: an HTTP/1.0 client's connection must close after it.
+        if (req.url === '/stream') res.write('streamed\n')
         res.end(`${req.url}\n`)
       }, 100)
     })
@@ -71,6 +73,26 @@ routes:
     assert.deepEqual(seen, [])
   })
 
+  for (const [what, first, closes] of [
+    ['an HTTP/1.0 response that ends with the connection', 'GET /stream HTTP/1.0\r\nHost: plain.test\r\nConnection: keep-alive\r\n\r\n', 'HTTP/1.1 200'],
+    ['a 417', 'GET /a HTTP/1.1\r\nHost: plain.test\r\nExpect: something\r\n\r\n', 'HTTP/1.1 417'],
+  ] as const) {
+    it(`handles no request pipelined behind ${what}`, async () => {
+      const reply = await rawExchange(gw.ports.http!, `${first}DELETE /behind HTTP/1.1\r\nHost: plain.test\r\n\r\n`, 800)
+      assert.deepEqual(statusLines(reply), [closes])
+      assert.ok(!seen.includes('DELETE /behind'), seen.join())
+    })
+  }
+
+  it('closes a connection that pipelines an Upgrade behind a response still going out, and keeps serving', async () => {
+    const requests =
+      'GET /1 HTTP/1.1\r\nHost: plain.test\r\n\r\n' +
+      'GET / HTTP/1.1\r\nHost: plain.test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n'
+    const reply = await rawExchange(gw.ports.http!, requests, 800)
+    assert.doesNotMatch(reply, /^HTTP\/1\.1 (?!200)/m, 'nothing but the answer to the GET, if that')
+    assert.equal(statusLines(await rawExchange(gw.ports.http!, 'GET /2 HTTP/1.1\r\nHost: plain.test\r\n\r\n')).length, 1, 'still serving')
+  })
+
   it('sends 100 Continue once a request is routed, and answers an unroutable one without it', async () => {
     const expecting = (host: string) => `POST /up HTTP/1.1\r\nHost: ${host}\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n`
     const refused = await rawExchange(gw.ports.http!, expecting('nowhere.test'))
@@ -81,11 +103,12 @@ routes:
   })
 
   it('answers an expectation it does not know with 417, and counts it', async () => {
+    const counted = async () => (await gw.gateway.metrics.requests.get()).values.find((v) => v.labels.code === '417')?.value ?? 0
+    const before = await counted()
     const reply = await rawExchange(gw.ports.http!, 'GET / HTTP/1.1\r\nHost: plain.test\r\nExpect: something\r\n\r\n')
     assert.deepEqual(statusLines(reply), ['HTTP/1.1 417'])
     assert.deepEqual(seen, [])
-    const { values } = await gw.gateway.metrics.requests.get()
-    assert.equal(values.find((v) => v.labels.code === '417')?.value, 1)
+    assert.equal(await counted(), before + 1)
   })
 
   for (const [what, request, status] of [
