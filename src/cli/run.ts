@@ -22,8 +22,10 @@ export async function runGateway(configFile: string, workersFlag: string | undef
     process.once('SIGTERM', () => resolve('SIGTERM'))
     process.once('SIGINT', () => resolve('SIGINT'))
   })
-  // The first signal drains; a second one means the operator will not wait (as Caddy does).
-  void stopSignal.then(() => {
+  // The first signal drains; a second one means the operator will not wait (as Caddy does). Not in a
+  // worker: a Ctrl-C reaches the whole process group, and the primary's SIGTERM to each worker
+  // follows it; a second Ctrl-C ends the primary, and the workers with it.
+  if (cluster.isPrimary) void stopSignal.then(() => {
     const now = (signal: NodeJS.Signals) => {
       logger.warn({ signal }, `second ${signal}: exiting now, without waiting for requests in flight`)
       process.exit(1)
