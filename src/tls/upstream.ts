@@ -125,17 +125,20 @@ export function createUpstreamPool(identity: UpstreamIdentity, options: Upstream
 /**
  * A TLS 1.3 server checks the client's certificate after the client's side of the handshake is done,
  * and refuses it with an alert, or a bare close, that arrives where the response would. So a TLS 1.3
- * handshake counts once the first response bytes arrive; an error or a close by the server before
- * them is its failure. A close of our own (a timeout, a client gone) says nothing against it.
+ * handshake counts once the first response bytes arrive; an alert or a close by the server before
+ * them is its failure (a server that closes a new connection unanswered is counted so too: that is
+ * how Node refuses a certificate). What undici does to the socket itself (a timeout, a client gone, a
+ * shutdown) destroys it with an error of its own, which says nothing against the handshake.
  */
 function onTls13Verdict(socket: TLSSocket, verdict: (refusal?: Error) => void): void {
   const settle = (refusal?: Error) => {
-    socket.off('readable', onReadable).off('error', settle).off('end', onEnd).off('close', onClose)
+    socket.off('readable', onReadable).off('error', onError).off('end', onEnd).off('close', onClose)
     verdict(refusal)
   }
   // Registered before undici's own listeners, so this sees the first bytes before undici reads them.
   const onReadable = () => socket.readableLength > 0 && settle()
+  const onError = (error: NodeJS.ErrnoException) => settle(error.code?.startsWith('UND_ERR') ? undefined : error)
   const onEnd = () => settle(Object.assign(new Error('upstream closed the connection before answering'), { code: 'ECONNRESET' }))
   const onClose = () => settle()
-  socket.on('readable', onReadable).once('error', settle).once('end', onEnd).once('close', onClose)
+  socket.on('readable', onReadable).once('error', onError).once('end', onEnd).once('close', onClose)
 }

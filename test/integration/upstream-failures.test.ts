@@ -130,6 +130,12 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
     assert.ok(reply.ms >= 290 && reply.ms < 2000, `${reply.ms} ms`)
     assert.equal(lastLog('frozen')?.reason, 'timeout')
     assert.equal(lastLog('frozen')?.code, 'PCL_ERR_UPSTREAM_TIMEOUT')
+    // The TLS 1.3 handshake itself went through; the gateway's own timeout says nothing against it.
+    const { values } = await gw.gateway.metrics.tlsHandshakes.get()
+    assert.deepEqual(
+      values.filter((v) => v.labels.route === 'frozen').map((v) => [v.labels.result, v.value]),
+      [['ok', 1]],
+    )
   })
 
   it('cuts the client response short when the upstream dies mid-response, and keeps serving', async () => {
