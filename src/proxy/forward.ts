@@ -192,19 +192,26 @@ function lostPooledConnection(error: Error): boolean {
 
 /**
  * Writes an upstream body chunk to the client; a full client socket pauses the upstream until it
- * drains. A client that takes nothing for `sendTimeoutMs` is closed (nginx's send_timeout), and with
- * it the upstream request: paused, undici's body timeout does not run, and the two connections would
- * otherwise be held for as long as the client likes.
+ * drains. A client that has not taken the chunk within `sendTimeoutMs` is closed (nginx's
+ * send_timeout), and with it the upstream request: paused, undici's body timeout does not run, and
+ * the two connections would otherwise be held for as long as the client likes. A chunk is what one
+ * upstream read gave (16 KiB from a TLS upstream, up to 64 KiB from a plaintext one), so a client
+ * is closed when it reads less than that in the timeout, about 0.5 to 2 KiB/s at the default 30 s.
  */
 export function relayChunk(client: Writable, controller: Dispatcher.DispatchController, chunk: Buffer, sendTimeoutMs: number): void {
   if (client.write(chunk)) return
   controller.pause()
   const stalled = setTimeout(() => client.destroy(), sendTimeoutMs)
-  client.once('drain', () => {
+  const onDrain = () => {
     clearTimeout(stalled)
+    client.off('close', onClose)
     controller.resume()
-  })
-  client.once('close', () => clearTimeout(stalled))
+  }
+  const onClose = () => {
+    clearTimeout(stalled)
+    client.off('drain', onDrain)
+  }
+  client.once('drain', onDrain).once('close', onClose)
 }
 
 /** Whether the request carries a body (a zero Content-Length does not count). */

@@ -34,6 +34,8 @@ describe('upstream failures', () => {
   let dying: https.Server & { port: number }
   let slow: https.Server & { port: number }
   const slowRequestClosed: Promise<void>[] = []
+  let big: https.Server & { port: number }
+  const BIG = 32 * 1024 * 1024
   let endless: https.Server & { port: number }
   const endlessResponseClosed: Promise<void>[] = []
   let gw: TestGateway
@@ -71,21 +73,36 @@ describe('upstream failures', () => {
         pump()
       }),
     )
+    big = await listen(
+      https.createServer({ cert: pki.up.cert, key: pki.up.key }, (_req, res) => {
+        res.writeHead(200, { 'content-length': BIG })
+        const chunk = Buffer.alloc(64 * 1024, 'x')
+        let sent = 0
+        const pump = () => {
+          while (sent < BIG) {
+            sent += chunk.length
+            if (!res.write(chunk)) return void res.once('drain', pump)
+          }
+          res.end()
+        }
+        pump()
+      }),
+    )
     const route = (name: string, port: number, timeouts = '{ connect: 1s, response: 5s }') => `
   - name: ${name}
     host: ${name}.test
     upstream: { url: 'https://127.0.0.1:${port}', ca: ${pki.caS.certFile}, serverName: up.test, timeouts: ${timeouts} }`
     gw = await startGateway(`
 listen: { http: 127.0.0.1:0 }
-routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('otherca', otherCa.port)}${route('frozen', frozen.port, '{ connect: 1s, response: 300ms }')}${route('refused', await closedPort())}${route('dying', dying.port)}${route('slow', slow.port)}${route('endless', endless.port, '{ connect: 1s, response: 500ms }')}
+routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('otherca', otherCa.port)}${route('frozen', frozen.port, '{ connect: 1s, response: 300ms }')}${route('refused', await closedPort())}${route('dying', dying.port)}${route('slow', slow.port)}${route('endless', endless.port, '{ connect: 1s, response: 500ms }')}${route('big', big.port)}
   - { name: insecure, host: insecure.test, upstream: { url: 'https://127.0.0.1:${otherCa.port}', insecureSkipVerify: true } }
 `)
   })
   after(async () => {
     await gw.close()
     for (const upstream of [good, wrongName, otherCa]) await upstream.close()
-    for (const server of [frozen, dying, slow, endless]) server.close()
-    for (const server of [dying, slow, endless]) server.closeAllConnections()
+    for (const server of [frozen, dying, slow, endless, big]) server.close()
+    for (const server of [dying, slow, endless, big]) server.closeAllConnections()
     await pki.cleanup()
   })
 
@@ -114,7 +131,7 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
   it('reaches an upstream it cannot verify only where the route says insecureSkipVerify, with a warning', async () => {
     assert.equal((await timed('insecure.test')).status, 200)
     const warning = gw.logs.find((line) => line.level === 40 && String(line.msg).includes('insecureSkipVerify'))
-    assert.match(String(warning?.msg), /^config warning: \S+:\d+:\d+ routes\[8\]\.upstream\.insecureSkipVerify: upstream certificate verification is off$/)
+    assert.match(String(warning?.msg), /^config warning: \S+:\d+:\d+ routes\[9\]\.upstream\.insecureSkipVerify: upstream certificate verification is off$/)
   })
 
   it('502 when the upstream port refuses connections', async () => {
@@ -161,6 +178,29 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
     while (endlessResponseClosed.length === 0) await new Promise((resolve) => setTimeout(resolve, 10))
     await endlessResponseClosed[0]
     client.destroy()
+  })
+
+  it('serves a large body to a client that reads in bursts, without a listener per stall', { timeout: 20_000 }, async () => {
+    const warnings: string[] = []
+    const onWarning = (warning: Error) => warnings.push(warning.name)
+    process.on('warning', onWarning)
+    try {
+      const received = await new Promise<number>((resolve) => {
+        const client = net.connect(gw.ports.http!, '127.0.0.1')
+        let bytes = 0
+        const bursts = setInterval(() => (client.isPaused() ? client.resume() : client.pause()), 20)
+        client.on('data', (chunk: Buffer) => (bytes += chunk.length))
+        client.on('close', () => {
+          clearInterval(bursts)
+          resolve(bytes)
+        })
+        client.write('GET / HTTP/1.1\r\nHost: big.test\r\nConnection: close\r\n\r\n')
+      })
+      assert.ok(received > BIG, `${received} bytes`)
+      assert.deepEqual(warnings, [])
+    } finally {
+      process.off('warning', onWarning)
+    }
   })
 
   it('logs the route and a short reason, never a certificate or key', () => {
