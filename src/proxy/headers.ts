@@ -26,16 +26,21 @@ export const CLIENT_IDENTITY_HEADERS = ['x-forwarded-client-cert', 'client-cert'
 const FORWARDED_HEADERS = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']
 
 /**
- * Request headers that never go upstream: the client identity headers; Expect, which the gateway
- * answers itself (Node's server sends 100 Continue, as Envoy does by default) and undici refuses; and
- * the underscore spellings of every header the gateway sets, which CGI, WSGI and Rack servers read as
- * the same header (nginx drops all underscored names by default, `underscores_in_headers off`).
+ * Request headers that never go upstream: the client identity headers, and Expect, which the gateway
+ * answers itself (server.ts sends 100 Continue once the request is routed) and undici refuses.
  */
-const REQUEST_ONLY_DROPPED = [
-  ...CLIENT_IDENTITY_HEADERS,
-  'expect',
-  ...[...CLIENT_IDENTITY_HEADERS, ...FORWARDED_HEADERS].map((name) => name.replaceAll('-', '_')),
-]
+const REQUEST_ONLY_DROPPED = new Set([...CLIENT_IDENTITY_HEADERS, 'expect'])
+
+const GATEWAY_SET = new Set([...CLIENT_IDENTITY_HEADERS, ...FORWARDED_HEADERS])
+
+/**
+ * Another spelling of a header the gateway sets, with `_` for any `-` (`X-Forwarded_For`): CGI, WSGI
+ * and Rack servers read it as the same header (nginx drops every underscored name by default,
+ * `underscores_in_headers off`).
+ */
+function spellsGatewayHeader(name: string): boolean {
+  return name.includes('_') && GATEWAY_SET.has(name.replaceAll('_', '-'))
+}
 
 /** Never removable by a Connection nomination: routing and framing depend on them. */
 const PROTECTED = new Set(['host', 'content-length'])
@@ -55,15 +60,17 @@ function nominated(connection: string | string[] | undefined): Set<string> | und
   return names
 }
 
-function withoutHopByHop(headers: IncomingHttpHeaders, alsoDrop: readonly string[] = []): OutgoingHttpHeaders {
+function withoutHopByHop(headers: IncomingHttpHeaders, alsoDrop?: (name: string) => boolean): OutgoingHttpHeaders {
   const drop = nominated(headers.connection)
   const out: OutgoingHttpHeaders = {}
   for (const name in headers) {
-    if (HOP_BY_HOP.has(name) || drop?.has(name) || alsoDrop.includes(name)) continue
+    if (HOP_BY_HOP.has(name) || drop?.has(name) || alsoDrop?.(name)) continue
     out[name] = headers[name]
   }
   return out
 }
+
+const requestOnly = (name: string) => REQUEST_ONLY_DROPPED.has(name) || spellsGatewayHeader(name)
 
 export interface ForwardedFor {
   readonly proto: 'http' | 'https'
@@ -77,7 +84,7 @@ export function upstreamRequestHeaders(
   forwarded: ForwardedFor,
   identity: Readonly<Record<string, string>>,
 ): OutgoingHttpHeaders {
-  const headers = withoutHopByHop(req.headers, REQUEST_ONLY_DROPPED)
+  const headers = withoutHopByHop(req.headers, requestOnly)
   for (const name in identity) headers[name] = identity[name]
   const client = req.socket.remoteAddress ?? ''
   // The client's value unless its Connection header nominated it (RFC 9110 7.6.1).

@@ -128,10 +128,19 @@ routes:
 
   it('drops underscore spellings of the headers the gateway sets (CGI-style servers read them as the same)', async () => {
     const reply = await get({
-      headers: { x_forwarded_client_cert: 'Subject="CN=admin"', client_cert: ':AAAA:', x_forwarded_for: '6.6.6.6', x_forwarded_proto: 'http', x_other: 'kept' },
+      headers: {
+        x_forwarded_client_cert: 'Subject="CN=admin"',
+        'X-Forwarded_Client-Cert': 'Subject="CN=admin"',
+        client_cert: ':AAAA:',
+        'Client-Cert_Chain': ':AAAA:',
+        x_forwarded_for: '6.6.6.6',
+        'x-forwarded_proto': 'http',
+        x_other: 'kept',
+      },
     })
     const { headers } = JSON.parse(reply.body) as EchoReply
-    for (const name of ['x_forwarded_client_cert', 'client_cert', 'x_forwarded_for', 'x_forwarded_proto']) assert.equal(headers[name], undefined, name)
+    const spellings = ['x_forwarded_client_cert', 'x-forwarded_client-cert', 'client_cert', 'client-cert_chain', 'x_forwarded_for', 'x-forwarded_proto']
+    for (const name of spellings) assert.equal(headers[name], undefined, name)
     assert.equal(headers['x_other'], 'kept')
   })
 
