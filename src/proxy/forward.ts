@@ -64,6 +64,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   /** undici handed the request to a connected (and, for https, handshaken) socket. */
   private onConnection = false
   private responseStarted = false
+  /** The upstream sent something for this request, an interim 1xx included. */
+  private upstreamAnswered = false
   private retried = false
 
   constructor(
@@ -95,6 +97,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    this.upstreamAnswered = true
     if (statusCode < 200) {
       this.relayInterim(statusCode, headers)
       return
@@ -171,7 +174,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     return (
       !this.retried &&
       this.onConnection &&
-      !this.responseStarted &&
+      !this.upstreamAnswered &&
       this.options.body === null &&
       RETRYABLE_METHODS.has(this.options.method) &&
       lostPooledConnection(error)

@@ -96,6 +96,9 @@ describe('a pooled connection the upstream closes as a request goes out', () => 
   /** Answers the first request of a connection, and every later one with a 100 undici cannot parse. */
   let unsolicited: net.Server
   let unsolicitedRequests = 0
+  /** Answers a first request with 103 Early Hints, then dies. */
+  let hinting: net.Server
+  let hintedRequests = 0
   let gw: TestGateway
 
   before(async () => {
@@ -135,6 +138,15 @@ describe('a pooled connection the upstream closes as a request goes out', () => 
       socket.on('error', () => undefined)
     })
     await new Promise<void>((resolve) => unsolicited.listen(0, '127.0.0.1', resolve))
+    hinting = net.createServer((socket) => {
+      socket.on('data', (chunk: Buffer) => {
+        if (!chunk.includes('\r\n\r\n')) return
+        hintedRequests++
+        socket.write('HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n', () => setTimeout(() => socket.destroy(), 20))
+      })
+      socket.on('error', () => undefined)
+    })
+    await new Promise<void>((resolve) => hinting.listen(0, '127.0.0.1', resolve))
     gw = await startGateway(`
 listen: { http: 127.0.0.1:0 }
 routes:
@@ -142,6 +154,7 @@ routes:
   - { name: resetting, host: resetting.test, upstream: { url: 'https://127.0.0.1:${(resetting.address() as AddressInfo).port}' } }
   - { name: dropping, host: dropping.test, upstream: { url: 'http://127.0.0.1:${(dropping.address() as AddressInfo).port}' } }
   - { name: unsolicited, host: unsolicited.test, upstream: { url: 'http://127.0.0.1:${(unsolicited.address() as AddressInfo).port}' } }
+  - { name: hinting, host: hinting.test, upstream: { url: 'http://127.0.0.1:${(hinting.address() as AddressInfo).port}' } }
 `)
   })
   after(async () => {
@@ -150,6 +163,7 @@ routes:
     resetting.close()
     dropping.close()
     unsolicited.close()
+    hinting.close()
   })
 
   const send = (method: string, body?: string, host = 'closing.test') => httpRequest({ port: gw.ports.http!, host, method, ...(body !== undefined && { body }) })
@@ -170,6 +184,11 @@ routes:
   it('does not retry when a new connection closes under its first request (it may be what killed it)', async () => {
     assert.equal((await send('GET', undefined, 'dropping.test')).status, 502)
     assert.equal(dropped, 1)
+  })
+
+  it('does not retry once the upstream has answered anything, an interim 103 included', async () => {
+    assert.equal((await send('GET', undefined, 'hinting.test')).status, 502)
+    assert.equal(hintedRequests, 1)
   })
 
   it('does not retry an answer undici cannot parse (an unsolicited 100), even on a pooled connection', async () => {
