@@ -34,7 +34,11 @@ export function createSniDispatcher(hooks: SniDispatchHooks): SniDispatcher {
   return {
     dispatch: (socket) => dispatchBySni(socket, hooks, waiting),
     closeWaiting() {
-      for (const socket of waiting) socket.destroy()
+      for (const socket of waiting) {
+        // Our close, not the client's: not a refused handshake.
+        waiting.delete(socket)
+        socket.destroy()
+      }
     },
   }
 }
@@ -48,6 +52,7 @@ function dispatchBySni(socket: net.Socket, hooks: SniDispatchHooks, waiting: Set
   let received: Accumulator | undefined = new Accumulator()
   waiting.add(socket)
   const timer = setTimeout(() => {
+    stopWaiting()
     refuse('timeout')
     socket.destroy()
   }, CLIENT_HELLO_TIMEOUT_MS)
@@ -58,8 +63,9 @@ function dispatchBySni(socket: net.Socket, hooks: SniDispatchHooks, waiting: Set
   // Stays for the life of the socket: an error (a client that resets while the gateway answers it)
   // must never go unhandled, and the TLS or passthrough side that takes over destroys the socket too.
   const onError = () => socket.destroy()
+  // Still waiting when it closes: the client left part way through its ClientHello.
   const onClose = () => {
-    if (received && received.length > 0) refuse('connection_reset')
+    if (waiting.has(socket) && received!.length > 0) refuse('connection_reset')
     stopWaiting()
   }
   const onData = (chunk: Buffer) => {

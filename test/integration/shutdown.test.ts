@@ -144,9 +144,10 @@ routes:
     await once(tlsIdle, 'secureConnect')
     const plainIdle = net.connect(gw.ports.http!, '127.0.0.1')
     await once(plainIdle, 'connect')
-    // A connection to the HTTPS port that has not sent its ClientHello yet.
+    // A connection to the HTTPS port that has sent only the start of its ClientHello.
     const helloPending = net.connect(gw.ports.https!, '127.0.0.1')
     await once(helloPending, 'connect')
+    helloPending.write(Buffer.from([0x16, 0x03, 0x01]))
     const ws = new WebSocket(`ws://127.0.0.1:${gw.ports.http}/chat`, { headers: { host: 'ws.test' } })
     await once(ws, 'open')
     await new Promise((resolve) => setTimeout(resolve, 100)) // both idle sockets reach the request server
@@ -165,6 +166,8 @@ routes:
       helloPending.destroy()
       await stopped
     }
+    const { values } = await gw.gateway.metrics.tlsHandshakes.get()
+    assert.deepEqual(values.filter((v) => v.labels.reason === 'connection_reset'), [], 'the drain closed it, not the client')
   })
 })
 
