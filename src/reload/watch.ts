@@ -3,10 +3,10 @@
  * the inode, and Kubernetes updates ConfigMap and Secret volumes by swapping a `..data` symlink in the
  * folder. A watch on a file would follow the old inode and miss all three; a folder watch sees each as
  * an event in the folder. The folder itself can be replaced too (`mv secrets.new secrets`, a release
- * symlink swapped, `rm -rf` and recreated) or not exist yet, so each folder's parent is watched as
- * well, a missing folder by its nearest existing ancestor, and after every burst of events the watches
- * are laid again on whatever the paths now name. Symlinked files add their target's folder too.
- * Events are debounced, for at most a second.
+ * symlink swapped, `rm -rf` and recreated, often with the same inode) or not exist yet, so each
+ * folder's parent is watched as well, a missing folder by its nearest existing ancestor, and after
+ * every burst of events every watch is laid again on whatever the paths name now (a few inotify
+ * calls). Symlinked files add their target's folder too. Events are debounced, for at most a second.
  */
 import { watch, realpathSync, statSync, type FSWatcher } from 'node:fs'
 import { dirname } from 'node:path'
@@ -17,21 +17,17 @@ export interface FolderWatcher {
   close(): void
 }
 
-interface FolderWatch {
-  readonly watcher: FSWatcher
-  /** Device and inode of the folder when the watch was laid: a watch follows its inode, not its path. */
-  readonly identity: string | undefined
-}
-
 export function watchFolders(files: readonly string[], onChange: () => void, debounceMs = 200, maxWaitMs = 1000): FolderWatcher {
-  const watches = new Map<string, FolderWatch>()
+  let watchers: FSWatcher[] = []
   let current = files
+  let closed = false
   let timer: NodeJS.Timeout | undefined
   // When the first event of this burst came: a folder that never goes quiet (a log file written beside
   // routes.yaml) must not hold a reload back for ever.
   let burstStart: number | undefined
   const fire = () => {
     burstStart = undefined
+    // Laid again before the files are read: a change after this point is an event of the new watches.
     update(current)
     onChange()
   }
@@ -40,24 +36,19 @@ export function watchFolders(files: readonly string[], onChange: () => void, deb
     burstStart ??= Date.now()
     timer = setTimeout(fire, Math.min(debounceMs, burstStart + maxWaitMs - Date.now()))
   }
-  const unwatch = (folder: string) => {
-    watches.get(folder)?.watcher.close()
-    watches.delete(folder)
+  const unwatchAll = () => {
+    for (const watcher of watchers) watcher.close()
+    watchers = []
   }
 
   const update = (next: readonly string[]) => {
+    if (closed) return
     current = next
-    const folders = new Set(next.flatMap(foldersOf))
-    for (const [folder, { identity }] of watches) {
-      if (!folders.has(folder) || identityOf(folder) !== identity) unwatch(folder)
-    }
-    for (const folder of folders) {
-      if (watches.has(folder)) continue
+    unwatchAll()
+    for (const folder of new Set(next.flatMap(foldersOf))) {
       try {
-        const watcher = watch(folder, { persistent: false }, changed)
-        // A folder that disappears ends its watch; its parent's watch reports that, and lays it again.
-        watcher.on('error', () => unwatch(folder))
-        watches.set(folder, { watcher, identity: identityOf(folder) })
+        // A folder that disappears ends its watch; its parent's watch reports that.
+        watchers.push(watch(folder, { persistent: false }, changed).on('error', () => undefined))
       } catch {
         // Gone between the lookup and the watch: its parent's watch reports it.
       }
@@ -68,8 +59,9 @@ export function watchFolders(files: readonly string[], onChange: () => void, deb
   return {
     update,
     close() {
+      closed = true
       clearTimeout(timer)
-      for (const folder of [...watches.keys()]) unwatch(folder)
+      unwatchAll()
     },
   }
 }
@@ -86,15 +78,14 @@ function foldersOf(file: string): string[] {
 }
 
 function existingAncestor(folder: string): string {
-  while (identityOf(folder) === undefined && dirname(folder) !== folder) folder = dirname(folder)
+  while (!isFolder(folder) && dirname(folder) !== folder) folder = dirname(folder)
   return folder
 }
 
-function identityOf(folder: string): string | undefined {
+function isFolder(path: string): boolean {
   try {
-    const stats = statSync(folder)
-    return stats.isDirectory() ? `${stats.dev}:${stats.ino}` : undefined
+    return statSync(path).isDirectory()
   } catch {
-    return undefined
+    return false
   }
 }

@@ -205,6 +205,23 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
       }
     })
 
+    it('keeps watching a certificate folder that is removed and created again (often with the same inode)', async () => {
+      const { root, configFile, secret } = await layout('recreated')
+      await fill(secret, pki.srv)
+      await writeFile(configFile, tlsRoute(secret))
+      const gw = await startGatewayFromFile(configFile)
+      try {
+        await rm(secret, { recursive: true })
+        await mkdir(secret)
+        await pause()
+        await fill(secret, pki.up)
+        await eventually(async () => (await servedCertificateCN(gw)) === 'up.test', 3000, 'the certificate of the recreated folder')
+      } finally {
+        await gw.close()
+        await rm(root, { recursive: true })
+      }
+    })
+
     it('picks up a missing certificate whose folders are created one step at a time', async () => {
       const { root, configFile, secret } = await layout('late')
       await writeFile(configFile, tlsRoute(root + '/conf'))
