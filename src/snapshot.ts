@@ -4,11 +4,10 @@
  * all, then swapped in by the gateway in one assignment. A request keeps the snapshot it started on.
  */
 import type { X509Certificate } from 'node:crypto'
-import { isIP, isIPv4 } from 'node:net'
 import type { Pool } from 'undici'
 import { ConfigError, issueAt, type ConfigIssue } from './config/issues.js'
 import type { Config, RouteConfig, RouteTlsConfig } from './config/types.js'
-import { normalizeServerName } from './routing/host.js'
+import { addressHost, normalizeServerName } from './routing/host.js'
 import { compileRouteTable, type RouteTable } from './routing/table.js'
 import { createTlsPolicy, policyId, type HostCertificate, type TlsPolicy, type TlsPolicyHooks } from './tls/ingress.js'
 import { readCaBundle, readCertificates, readCrl, readPrivateKeyOf } from './tls/pem.js'
@@ -138,9 +137,7 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
       const spec = { ...(cas && { clientCAs: cas.pem }), crl, minVersion: tls.minVersion }
       const id = policyId(spec)
       const entry = policySpecs.get(id) ?? { ...spec, hosts: new Map<string, HostCertificate>(), firstRoute: route }
-      // An address's certificate leads: a policy serves its first one to a ClientHello without SNI.
-      if (pair && isIP(route.host)) entry.hosts = new Map([[route.host, { certPem: pair.cert.pem, keyPem: pair.keyPem }], ...entry.hosts])
-      else if (pair) entry.hosts.set(route.host, { certPem: pair.cert.pem, keyPem: pair.keyPem })
+      if (pair) entry.hosts.set(route.host, { certPem: pair.cert.pem, keyPem: pair.keyPem })
       policySpecs.set(id, entry)
       policyIdOfRoute.set(route, id)
     }
@@ -212,11 +209,6 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
       return fallback ? { kind: 'terminate', policy: fallback } : { kind: 'reject' }
     },
   }
-}
-
-/** A listener's local address as a route host: `::ffff:10.0.0.1` (IPv4 on a dual-stack socket) is `10.0.0.1`. */
-function addressHost(address: string | undefined): string | undefined {
-  return address?.startsWith('::ffff:') && isIPv4(address.slice(7)) ? address.slice(7) : address
 }
 
 /**

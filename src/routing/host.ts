@@ -4,7 +4,7 @@
  * whatever is odd (userinfo, a path, a zone id, a bare IPv6, an empty label) is refused rather than
  * guessed at, and the caller answers 400.
  */
-import { isIPv6 } from 'node:net'
+import { isIPv4, isIPv6 } from 'node:net'
 
 const MAX_NAME = 253 // RFC 1035 2.3.4, without the trailing dot
 const MAX_LABEL = 63
@@ -117,4 +117,12 @@ function isNameChar(c: number): boolean {
 
 function isHexDigit(c: number): boolean {
   return (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46)
+}
+
+/**
+ * The address a client connected to, as a route host: a ClientHello without SNI (clients send none for
+ * an IP address) is routed by it. `::ffff:10.0.0.1` (IPv4 on a dual-stack socket) is `10.0.0.1`.
+ */
+export function addressHost(address: string | undefined): string | undefined {
+  return address?.startsWith('::ffff:') && isIPv4(address.slice(7)) ? address.slice(7) : address
 }

@@ -7,9 +7,10 @@
  * builds new servers, never resumes a session verified against the old trust (Envoy CVE-2022-21654).
  */
 import { constants, createHash, X509Certificate } from 'node:crypto'
+import { isIP } from 'node:net'
 import tls, { type SecureContext, type TLSSocket } from 'node:tls'
 import type { TlsVersion } from '../config/schema.js'
-import { lookupHost, normalizeServerName } from '../routing/host.js'
+import { addressHost, lookupHost, normalizeServerName } from '../routing/host.js'
 import { handshakeReason, type HandshakeReason } from './reasons.js'
 
 /** Mozilla "intermediate": AEAD suites with forward secrecy only. TLS 1.3 suites must be named too. */
@@ -103,24 +104,45 @@ export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks): Tls
     if (!context) contextOfPair.set(key, (context = tls.createSecureContext({ ...contextOptions, cert: pair.certPem, key: pair.keyPem })))
     contexts.set(host, context)
   }
-  const [defaultHost] = spec.hosts.values()
   const accepted = new WeakMap<object, { at: number; serverName: string | undefined; clientAddress: string | undefined; localAddress: string | undefined }>()
 
-  const server = tls.createServer({
-    ...contextOptions,
-    // Served when the client sends no SNI.
-    cert: defaultHost?.certPem,
-    key: defaultHost?.keyPem,
-    SNICallback: (serverName, callback) => callback(null, findContext(contexts, serverName)),
-    requestCert: requiresClientCert,
-    // A client without a certificate gets the handshake aborted with a TLS alert (certificate_required
-    // in TLS 1.3, handshake_failure in 1.2). A certificate that does not verify cannot get one from
-    // Node: OpenSSL completes the handshake and Node closes the connection before reading a byte.
-    rejectUnauthorized: requiresClientCert,
-    // HTTP/1.0 too, as nginx selects it: otherwise a client offering only http/1.0 gets a fatal alert.
-    ALPNProtocols: ['http/1.1', 'http/1.0'],
-    handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
-  })
+  /** A policy server whose certificate for a ClientHello without SNI is `fallback`'s. */
+  const serverFor = (fallback: HostCertificate | undefined) => {
+    const server = tls.createServer({
+      ...contextOptions,
+      cert: fallback?.certPem,
+      key: fallback?.keyPem,
+      SNICallback: (serverName, callback) => callback(null, findContext(contexts, serverName)),
+      requestCert: requiresClientCert,
+      // A client without a certificate gets the handshake aborted with a TLS alert (certificate_required
+      // in TLS 1.3, handshake_failure in 1.2). A certificate that does not verify cannot get one from
+      // Node: OpenSSL completes the handshake and Node closes the connection before reading a byte.
+      rejectUnauthorized: requiresClientCert,
+      // HTTP/1.0 too, as nginx selects it: otherwise a client offering only http/1.0 gets a fatal alert.
+      ALPNProtocols: ['http/1.1', 'http/1.0'],
+      handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+    })
+    // Only connections whose client certificate verified (when the policy asks for one) get here.
+    server.on('secureConnection', (socket: TLSSocket) => {
+      hooks.onHandshake({ ...acceptedAs(socket), reason: 'none', resumed: socket.isSessionReused() })
+      hooks.onVerified(socket, policy)
+    })
+    // Every failed handshake, including a certificate that did not verify: Node closes that connection
+    // itself, which it reports here as a reset, with the verification result in authorizationError.
+    server.on('tlsClientError', (error, socket) => {
+      const verification = socket.authorizationError as unknown as string | undefined
+      const reason = verification ? handshakeReason(verification) : handshakeReason(error)
+      const detail = verification ?? (error as { code?: string }).code
+      hooks.onHandshake({ ...acceptedAs(socket), reason, ...(detail && { detail }), resumed: false })
+      socket.destroy()
+    })
+    return server
+  }
+  // Without SNI, the policy's first certificate; a route for an IP address (which clients reach
+  // without SNI) gets a server of its own that serves its certificate.
+  const [firstHost] = spec.hosts.values()
+  const defaultServer = serverFor(firstHost)
+  const addressServers = new Map([...spec.hosts].filter(([host]) => isIP(host)).map(([host, pair]) => [host, serverFor(pair)] as const))
 
   const policy: TlsPolicy = {
     id: policyId(spec),
@@ -128,6 +150,7 @@ export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks): Tls
     accept(socket, serverName) {
       // Read now: once a refused handshake has closed the socket, its addresses are gone.
       accepted.set(socket, { at: performance.now(), serverName, clientAddress: socket.remoteAddress, localAddress: socket.localAddress })
+      const server = (serverName === undefined && addressServers.get(addressHost(socket.localAddress) ?? '')) || defaultServer
       server.emit('connection', socket)
     },
   }
@@ -142,21 +165,6 @@ export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks): Tls
       durationSeconds: (performance.now() - (entry?.at ?? performance.now())) / 1000,
     }
   }
-
-  // Only connections whose client certificate verified (when the policy asks for one) get here.
-  server.on('secureConnection', (socket: TLSSocket) => {
-    hooks.onHandshake({ ...acceptedAs(socket), reason: 'none', resumed: socket.isSessionReused() })
-    hooks.onVerified(socket, policy)
-  })
-  // Every failed handshake, including a certificate that did not verify: Node closes that connection
-  // itself, which it reports here as a reset, with the verification result in authorizationError.
-  server.on('tlsClientError', (error, socket) => {
-    const verification = socket.authorizationError as unknown as string | undefined
-    const reason = verification ? handshakeReason(verification) : handshakeReason(error)
-    const detail = verification ?? (error as { code?: string }).code
-    hooks.onHandshake({ ...acceptedAs(socket), reason, ...(detail && { detail }), resumed: false })
-    socket.destroy()
-  })
   return policy
 }
 

@@ -257,11 +257,13 @@ describe('a TLS route for an IP address', () => {
     pki = await makeTestPki()
     upstream = await startEchoUpstream({ cert: pki.up.cert, key: pki.up.key })
     const to = `{ url: 'https://127.0.0.1:${upstream.port}', ca: ${pki.caS.certFile}, serverName: up.test }`
-    // The open route comes first: it would be the policy of a ClientHello without SNI.
+    // The open route comes first: it would be the policy of a ClientHello without SNI. The two address
+    // routes share a policy (the same client CAs), each with its own certificate.
     gw = await startGateway(`
-listen: { https: 127.0.0.1:0 }
+listen: { https: 0.0.0.0:0 }
 routes:
   - { name: open, host: open.test, tls: { cert: ${pki.upWrongName.certFile}, key: ${pki.upWrongName.keyFile} }, upstream: ${to} }
+  - { name: other, host: 127.0.0.2, tls: { cert: ${pki.up.certFile}, key: ${pki.up.keyFile}, clientCAs: ${pki.caA.certFile} }, upstream: ${to} }
   - { name: byip, host: 127.0.0.1, tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile}, clientCAs: ${pki.caA.certFile} }, upstream: ${to} }
 `)
   })
@@ -278,6 +280,11 @@ routes:
     assert.equal(socket.getPeerCertificate().subject.CN, 'srv', "the address route's certificate")
     assert.equal(tls.checkServerIdentity('127.0.0.1', socket.getPeerCertificate()), undefined)
     socket.destroy()
+    // Its certificate names no address: only which certificate comes back is checked.
+    const other = tls.connect({ port: gw.ports.https!, host: '127.0.0.2', ca: pki.caS.cert, cert: pki.cliA.cert, key: pki.cliA.key, checkServerIdentity: () => undefined })
+    await new Promise((resolve, reject) => other.once('secureConnect', resolve).once('error', reject))
+    assert.equal(other.getPeerCertificate().subject.CN, 'up.test', 'the other address, its own certificate')
+    other.destroy()
     const address = { port: gw.ports.https!, host: '127.0.0.1', ca: pki.caS.cert }
     assert.equal((await httpsRequest({ ...address, cert: pki.cliA.cert, key: pki.cliA.key })).status, 200)
     await assert.rejects(httpsRequest(address), /certificate required|ECONNRESET|socket hang up/, 'its client certificate policy holds')
