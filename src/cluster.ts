@@ -140,9 +140,13 @@ export function serveAsWorker(gateway: Gateway): void {
   // The primary reloads every worker on SIGHUP. A SIGHUP that reaches a worker too (sent to the whole
   // process group) would otherwise end it with its requests in flight.
   process.on('SIGHUP', () => undefined)
+  const answers: Record<WorkerQuestion['type'], () => Promise<unknown>> = {
+    'portcullis:reload': () => gateway.reload({ trigger: 'primary' }),
+    'portcullis:metrics': () => gateway.metrics.registry.getMetricsAsJSON(),
+  }
   process.on('message', (message: WorkerQuestion) => {
-    const value = message.type === 'portcullis:reload' ? gateway.reload({ trigger: 'primary' }) : gateway.metrics.registry.getMetricsAsJSON()
-    void value.then((answer) => process.send?.({ type: 'portcullis:answer', id: message.id, value: answer } satisfies WorkerMessage))
+    const answer = Object.hasOwn(answers, message.type) ? answers[message.type] : undefined
+    void answer?.().then((value) => process.send?.({ type: 'portcullis:answer', id: message.id, value } satisfies WorkerMessage))
   })
   process.send?.({ type: 'portcullis:ready' } satisfies WorkerMessage)
 }
