@@ -51,8 +51,8 @@ export interface RequestServer {
   accept(socket: Duplex, policy?: TlsPolicy): void
   /**
    * Closes idle keep-alive connections and those that have not sent a request now, and every other
-   * one once its response in flight has gone out (WebSockets run on); later requests on them, and
-   * responses not yet begun, carry `Connection: close`.
+   * one once its response in flight has gone out (WebSockets run on): a response not begun yet
+   * carries `Connection: close`, and a pipelined request queued behind it is not handled.
    */
   drain(): void
   /** Destroys every connection left, and resolves once each has closed and its response seen it go. */
