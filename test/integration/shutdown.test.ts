@@ -17,6 +17,7 @@ import net from 'node:net'
 import tls from 'node:tls'
 import WebSocket, { WebSocketServer } from 'ws'
 import { httpRequest } from '../helpers/client.js'
+import { rawExchange } from '../helpers/raw.js'
 import { startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 
@@ -173,10 +174,12 @@ routes:
 
 describe('stopping with requests in flight', () => {
   let slow: http.Server
+  const methodsSeen: string[] = []
   let gw: TestGateway
 
   before(async () => {
     slow = http.createServer((req, res) => {
+      methodsSeen.push(req.method!)
       const query = new URL(req.url!, 'http://upstream').searchParams
       if (query.has('bytes')) res.end(Buffer.alloc(Number(query.get('bytes')), 'x'))
       else setTimeout(() => res.end('done\n'), Number(query.get('ms')))
@@ -206,6 +209,17 @@ routes:
         })
         .on('error', reject)
     })
+
+  it('answers the request in flight and handles none queued behind it on a pipelined connection', async () => {
+    methodsSeen.length = 0
+    const pipelined = 'GET /?ms=300 HTTP/1.1\r\nHost: slow.test\r\n\r\nDELETE /?ms=0 HTTP/1.1\r\nHost: slow.test\r\n\r\n'
+    const reply = rawExchange(gw.ports.http!, pipelined, 1000)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    const stopped = gw.gateway.stop(5000)
+    assert.deepEqual((await reply).match(/^HTTP\/1\.1 \d{3}/gm), ['HTTP/1.1 200'])
+    await stopped
+    assert.deepEqual(methodsSeen, ['GET'])
+  })
 
   it('closes a keep-alive connection as soon as its response is done, not at the end of the grace period', async () => {
     const agent = new http.Agent({ keepAlive: true })
