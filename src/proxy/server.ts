@@ -71,6 +71,10 @@ export function createRequestServer(
   // Node drops the headers after the 2,000th without a word, Content-Length among them; the size limit
   // (maxHeaderSize, 431) is the one bound.
   server.maxHeadersCount = 0
+  // A client that closes its sending side after the request (`printf … | nc`, which the plaintext
+  // listener lets through) still gets its response, as from nginx; Node's server otherwise ends the
+  // connection at the client's FIN. Node has no option for it, only this property.
+  Object.assign(server, { httpAllowHalfOpen: true })
   const policyOf = new WeakMap<object, TlsPolicy>()
   const open = new Set<Duplex>()
   let allClosed: (() => void) | undefined
@@ -136,6 +140,8 @@ export function createRequestServer(
   })
   // Node answers these itself when no one listens; here they are also counted, like every answer.
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    // Bytes after a `Connection: close` request: the response to it still goes out, then Node closes.
+    if (error.code === 'HPE_CLOSED_CONNECTION' && busy(socket)) return
     const status = refusalStatus(error)
     // Never into a response still going out (or a WebSocket): that connection is only closed.
     const last = lastResponse.get(socket)
