@@ -211,8 +211,7 @@ export class Gateway {
       await this.listen('https', server, https)
     }
     if (plain) {
-      // Half-open: a client's FIN after its request must not end the connection before the answer.
-      const server = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
+      const server = net.createServer({ noDelay: true }, (socket) => {
         this.track(socket)
         this.requests.accept(socket)
       })

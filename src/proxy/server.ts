@@ -71,10 +71,6 @@ export function createRequestServer(
   // Node drops the headers after the 2,000th without a word, Content-Length among them; the size limit
   // (maxHeaderSize, 431) is the one bound.
   server.maxHeadersCount = 0
-  // A client that closes its sending side after the request (`printf … | nc`, which the plaintext
-  // listener lets through) still gets its response, as from nginx; Node's server otherwise ends the
-  // connection at the client's FIN. Node has no option for it, only this property.
-  Object.assign(server, { httpAllowHalfOpen: true })
   const policyOf = new WeakMap<object, TlsPolicy>()
   const open = new Set<Duplex>()
   let allClosed: (() => void) | undefined

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import http from 'node:http'
-import net, { type AddressInfo } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { after, before, beforeEach, describe, it } from 'node:test'
 import { startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
@@ -91,18 +91,6 @@ routes:
     const reply = await rawExchange(gw.ports.http!, requests, 800)
     assert.doesNotMatch(reply, /^HTTP\/1\.1 (?!200)/m, 'nothing but the answer to the GET, if that')
     assert.equal(statusLines(await rawExchange(gw.ports.http!, 'GET /2 HTTP/1.1\r\nHost: plain.test\r\n\r\n')).length, 1, 'still serving')
-  })
-
-  it('answers a client that closes its sending side after the request (printf | nc)', async () => {
-    const reply = await new Promise<string>((resolve, reject) => {
-      const client = net.connect(gw.ports.http!, '127.0.0.1', () => client.end('GET /half HTTP/1.1\r\nHost: plain.test\r\n\r\n'))
-      const chunks: Buffer[] = []
-      client.on('data', (chunk: Buffer) => chunks.push(chunk))
-      client.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')))
-      client.on('error', reject)
-    })
-    assert.deepEqual(statusLines(reply), ['HTTP/1.1 200'])
-    assert.match(reply, /\/half\n$/)
   })
 
   it('answers a Connection: close request that stray bytes follow', async () => {
