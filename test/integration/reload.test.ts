@@ -186,12 +186,22 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
       await copyFile(pair.keyFile, join(folder, 'tls.key'))
     }
 
-    it('keeps watching a certificate folder that is replaced by mv, and the new folder after it', async () => {
-      const { root, configFile, secret } = await layout('replaced')
-      await fill(secret, pki.srv)
-      await writeFile(configFile, tlsRoute(secret))
-      const gw = await startGatewayFromFile(configFile)
+    /** A gateway serving `secret`'s certificate (srv) from a config in another folder, for the test's edits. */
+    const withGateway = async (name: string, test: (gw: TestGateway, paths: Awaited<ReturnType<typeof layout>>) => Promise<void>) => {
+      const paths = await layout(name)
+      await fill(paths.secret, pki.srv)
+      await writeFile(paths.configFile, tlsRoute(paths.secret))
+      const gw = await startGatewayFromFile(paths.configFile)
       try {
+        await test(gw, paths)
+      } finally {
+        await gw.close()
+        await rm(paths.root, { recursive: true })
+      }
+    }
+
+    it('keeps watching a certificate folder that is replaced by mv, and the new folder after it', () =>
+      withGateway('replaced', async (gw, { secret }) => {
         await fill(`${secret}.new`, pki.up)
         await rename(secret, `${secret}.old`)
         await rename(`${secret}.new`, secret)
@@ -199,37 +209,21 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
         await pause()
         await fill(secret, pki.srv)
         await eventually(async () => (await servedCertificateCN(gw)) === 'srv', 3000, 'a certificate copied into the new folder')
-      } finally {
-        await gw.close()
-        await rm(root, { recursive: true })
-      }
-    })
+      }))
 
-    it('keeps watching a certificate folder that is removed and created again (often with the same inode)', async () => {
-      const { root, configFile, secret } = await layout('recreated')
-      await fill(secret, pki.srv)
-      await writeFile(configFile, tlsRoute(secret))
-      const gw = await startGatewayFromFile(configFile)
-      try {
+    it('keeps watching a certificate folder that is removed and created again (often with the same inode)', () =>
+      withGateway('recreated', async (gw, { secret }) => {
         await rm(secret, { recursive: true })
         await mkdir(secret)
         await pause()
         await fill(secret, pki.up)
         await eventually(async () => (await servedCertificateCN(gw)) === 'up.test', 3000, 'the certificate of the recreated folder')
-      } finally {
-        await gw.close()
-        await rm(root, { recursive: true })
-      }
-    })
+      }))
 
-    it('picks up a missing certificate whose folders are created one step at a time', async () => {
-      const { root, configFile, secret } = await layout('late')
-      await writeFile(configFile, tlsRoute(root + '/conf'))
-      await fill(join(root, 'conf'), pki.srv)
-      const gw = await startGatewayFromFile(configFile)
-      try {
+    it('picks up a missing certificate whose folders are created one step at a time', () =>
+      withGateway('late', async (gw, { root, secret }) => {
         const before = await failures(gw)
-        await writeFile(configFile, tlsRoute(secret))
+        await rm(join(root, 'secrets'), { recursive: true })
         await eventually(async () => (await failures(gw)) > before, 3000, 'a failed reload')
         await mkdir(join(root, 'secrets'))
         await pause()
@@ -239,11 +233,7 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
         await pause()
         await copyFile(pki.up.keyFile, join(secret, 'tls.key'))
         await eventually(async () => (await servedCertificateCN(gw)) === 'up.test', 3000, 'the certificate that arrived')
-      } finally {
-        await gw.close()
-        await rm(root, { recursive: true })
-      }
-    })
+      }))
   })
 
   async function servedCertificateCN(gw: TestGateway): Promise<string> {
