@@ -27,7 +27,7 @@ import { createProxyHandlers } from './proxy/handler.js'
 import { createRequestServer, type RequestServer } from './proxy/server.js'
 import { Reloader, type ReloadResult, type ReloadTrigger } from './reload/reloader.js'
 import { createSniDispatcher, type SniDispatcher } from './tls/sni-dispatch.js'
-import { buildSnapshot, retireSnapshot, type Snapshot, type SnapshotOptions } from './snapshot.js'
+import { buildSnapshot, retireSnapshot, type Snapshot, type SnapshotOptions, type Upstream } from './snapshot.js'
 import type { HandshakeOutcome } from './tls/ingress.js'
 
 export interface GatewayOptions {
@@ -51,6 +51,8 @@ export class Gateway {
   private readonly logRefusal: (fields: object) => void
   private readonly configFile: string
   private current: Snapshot | undefined
+  /** Pools a reload retired that still finish requests: the pool gauge counts their sockets too. */
+  private readonly retiring = new Set<Upstream>()
   private readonly listeners = new Map<ListenerName, net.Server>()
   private readonly requests: RequestServer
   /** The HTTPS listener's first step: each connection's ClientHello picks its TLS policy or passthrough. */
@@ -69,7 +71,10 @@ export class Gateway {
     this.logger = options.logger
     this.logRefusal = rateLimitedInfo(this.logger, 'client TLS handshake refused', MAX_REFUSALS_LOGGED_PER_SECOND)
     this.metrics = createMetrics({
-      collectUpstreamConnections: (gauge) => collectUpstreamConnections(gauge, this.current?.upstreams.values() ?? []),
+      collectUpstreamConnections: (gauge) => {
+        for (const upstream of this.retiring) if (upstream.requests === 0) this.retiring.delete(upstream)
+        collectUpstreamConnections(gauge, [...(this.current?.upstreams.values() ?? []), ...this.retiring])
+      },
     })
     this.watch = options.watch ?? true
     this.serveAdmin = options.admin ?? true
@@ -114,7 +119,7 @@ export class Gateway {
       this.logger.warn({ workers: config.workers, running: previous.config.workers }, 'workers changed; the new count applies at the next start')
     }
     this.install(buildSnapshot(config, this.snapshotOptions(previous)))
-    retireSnapshot(previous, this.current)
+    for (const upstream of retireSnapshot(previous, this.current)) this.retiring.add(upstream)
   }
 
   /**

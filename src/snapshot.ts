@@ -241,12 +241,15 @@ export function holdUpstream(upstream: Upstream): () => void {
 
 /**
  * Retires the pools of a snapshot that the next one does not carry over (all of them when there is
- * none: `check`); each closes once its last request has ended.
+ * none: `check`); each closes once its last request has ended. Returns those still finishing requests.
  */
-export function retireSnapshot(old: Snapshot, next: Snapshot | undefined): void {
+export function retireSnapshot(old: Snapshot, next: Snapshot | undefined): Upstream[] {
+  const finishing: Upstream[] = []
   for (const upstream of old.upstreams.values()) {
     if (next?.upstreams.get(upstream.key) === upstream) continue
     upstream.retired = true
     if (upstream.requests === 0) void upstream.pool.close()
+    else finishing.push(upstream)
   }
+  return finishing
 }

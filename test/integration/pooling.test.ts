@@ -240,3 +240,38 @@ routes:
     assert.deepEqual(await pending.then((r) => [r.status, r.body]), [200, '2'])
   })
 })
+
+describe('the pool gauge across a reload', () => {
+  let upstream: http.Server
+  let gw: TestGateway
+
+  before(async () => {
+    upstream = http.createServer((_req, res) => setTimeout(() => res.end('slow\n'), 600))
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
+    gw = await startGateway(routes('1s'))
+  })
+  after(async () => {
+    await gw.close()
+    upstream.close()
+  })
+
+  const routes = (connect: string) => `
+listen: { http: 127.0.0.1:0 }
+routes:
+  - { name: held, host: held.test, upstream: { url: 'http://127.0.0.1:${(upstream.address() as AddressInfo).port}', timeouts: { connect: ${connect} } } }
+`
+  const active = async () =>
+    (await gw.gateway.metrics.upstreamConnections.get()).values.find((v) => v.labels.route === 'held' && v.labels.state === 'active')?.value ?? 0
+
+  it('still counts the sockets of a pool that a reload retired while it finishes a request', async () => {
+    const pending = httpRequest({ port: gw.ports.http!, host: 'held.test' })
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    assert.equal(await active(), 1)
+    // A changed timeout is a new upstream identity: the reload retires the pool the request is on.
+    await writeFile(gw.configFile, routes('2s'))
+    assert.deepEqual(await gw.gateway.reload(), { ok: true, errors: [] })
+    assert.equal(await active(), 1, 'the request still running on the retired pool')
+    assert.equal((await pending).status, 200)
+    assert.equal(await active(), 0)
+  })
+})
