@@ -198,14 +198,16 @@ routes:
   })
 })
 
-describe('a retry after a reload replaced the pool', () => {
+describe('a pool that a reload retired', () => {
   /** Answers the first request of each connection; holds the second 300 ms, then resets. */
-  let upstream: net.Server
+  let resetting: net.Server
   let connections = 0
+  /** Answers every request after 600 ms. */
+  let slow: http.Server
   let gw: TestGateway
 
   before(async () => {
-    upstream = net.createServer((socket) => {
+    resetting = net.createServer((socket) => {
       const connection = ++connections
       let requests = 0
       socket.on('data', (chunk: Buffer) => {
@@ -215,61 +217,45 @@ describe('a retry after a reload replaced the pool', () => {
       })
       socket.on('error', () => undefined)
     })
-    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
+    await new Promise<void>((resolve) => resetting.listen(0, '127.0.0.1', resolve))
+    slow = http.createServer((_req, res) => setTimeout(() => res.end('slow\n'), 600))
+    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve))
     gw = await startGateway(routes('1s'))
   })
   after(async () => {
     await gw.close()
-    upstream.close()
+    resetting.close()
+    slow.close()
   })
 
   const routes = (connect: string) => `
 listen: { http: 127.0.0.1:0 }
 routes:
-  - { host: r.test, upstream: { url: 'http://127.0.0.1:${(upstream.address() as AddressInfo).port}', timeouts: { connect: ${connect} } } }
+  - { host: r.test, upstream: { url: 'http://127.0.0.1:${(resetting.address() as AddressInfo).port}', timeouts: { connect: ${connect} } } }
+  - { name: held, host: held.test, upstream: { url: 'http://127.0.0.1:${(slow.address() as AddressInfo).port}', timeouts: { connect: ${connect} } } }
 `
-  const get = () => httpRequest({ port: gw.ports.http!, host: 'r.test' })
-
-  it('sends the request once more on the pool it started on, which stays open until its last request ends', async () => {
-    assert.deepEqual(await get().then((r) => [r.status, r.body]), [200, '1'])
-    const pending = get()
-    await new Promise((resolve) => setTimeout(resolve, 50))
-    // A changed timeout is a new upstream identity: the reload retires the pool the request is on.
-    await writeFile(gw.configFile, routes('2s'))
+  /** A changed timeout is a new upstream identity: the reload retires every pool, requests on them included. */
+  const retirePools = async (connect: string) => {
+    await writeFile(gw.configFile, routes(connect))
     assert.deepEqual(await gw.gateway.reload(), { ok: true, errors: [] })
-    assert.deepEqual(await pending.then((r) => [r.status, r.body]), [200, '2'])
-  })
-})
-
-describe('the pool gauge across a reload', () => {
-  let upstream: http.Server
-  let gw: TestGateway
-
-  before(async () => {
-    upstream = http.createServer((_req, res) => setTimeout(() => res.end('slow\n'), 600))
-    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
-    gw = await startGateway(routes('1s'))
-  })
-  after(async () => {
-    await gw.close()
-    upstream.close()
-  })
-
-  const routes = (connect: string) => `
-listen: { http: 127.0.0.1:0 }
-routes:
-  - { name: held, host: held.test, upstream: { url: 'http://127.0.0.1:${(upstream.address() as AddressInfo).port}', timeouts: { connect: ${connect} } } }
-`
+  }
+  const get = (host: string) => httpRequest({ port: gw.ports.http!, host })
   const active = async () =>
     (await gw.gateway.metrics.upstreamConnections.get()).values.find((v) => v.labels.route === 'held' && v.labels.state === 'active')?.value ?? 0
 
-  it('still counts the sockets of a pool that a reload retired while it finishes a request', async () => {
-    const pending = httpRequest({ port: gw.ports.http!, host: 'held.test' })
+  it('sends a request that lost its pooled connection once more on it: it stays open until its last request ends', async () => {
+    assert.deepEqual(await get('r.test').then((r) => [r.status, r.body]), [200, '1'])
+    const pending = get('r.test')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    await retirePools('2s')
+    assert.deepEqual(await pending.then((r) => [r.status, r.body]), [200, '2'])
+  })
+
+  it('still counts its sockets in the pool gauge while it finishes a request', async () => {
+    const pending = get('held.test')
     await new Promise((resolve) => setTimeout(resolve, 100))
     assert.equal(await active(), 1)
-    // A changed timeout is a new upstream identity: the reload retires the pool the request is on.
-    await writeFile(gw.configFile, routes('2s'))
-    assert.deepEqual(await gw.gateway.reload(), { ok: true, errors: [] })
+    await retirePools('3s')
     assert.equal(await active(), 1, 'the request still running on the retired pool')
     assert.equal((await pending).status, 200)
     assert.equal(await active(), 0)
