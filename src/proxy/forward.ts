@@ -50,7 +50,8 @@ export function forwardRequest(
   new Exchange(res, route, options, hooks).start()
 }
 
-const CLIENT_GONE = new Error('client closed the connection')
+/** Why an upstream request is aborted when its client has gone. */
+export const CLIENT_GONE = new Error('client closed the connection')
 
 /** Responses that never have a body (RFC 9110 15.3.5, 15.4.5). */
 const BODILESS_STATUSES = new Set([204, 304])

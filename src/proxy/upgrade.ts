@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { Route } from '../snapshot.js'
 import { clientResponseHeaders, upstreamRequestHeaders, type ForwardedFor } from './headers.js'
-import { relayChunk, upstreamPath } from './forward.js'
+import { CLIENT_GONE, relayChunk, upstreamPath } from './forward.js'
 import { endWithStatus, responseHead } from './status.js'
 import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.js'
 
@@ -54,12 +54,12 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
     private readonly settle: (outcome: UpgradeOutcome) => void,
   ) {
     // A client that leaves before the upstream answers takes its upstream request with it.
-    client.once('close', () => this.controller?.abort(new Error('client closed the connection')))
+    client.once('close', () => this.controller?.abort(CLIENT_GONE))
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller
-    if (this.client.destroyed) controller.abort(new Error('client closed the connection'))
+    if (this.client.destroyed) controller.abort(CLIENT_GONE)
   }
 
   onRequestUpgrade(_controller: Dispatcher.DispatchController, _statusCode: number, headers: IncomingHttpHeaders, socket: Duplex): void {
