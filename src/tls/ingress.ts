@@ -10,7 +10,7 @@ import { constants, createHash, X509Certificate } from 'node:crypto'
 import { isIP } from 'node:net'
 import tls, { type SecureContext, type TLSSocket } from 'node:tls'
 import type { TlsVersion } from '../config/schema.js'
-import { addressHost, lookupHost, normalizeServerName } from '../routing/host.js'
+import { lookupHost, normalizeServerName } from '../routing/host.js'
 import { handshakeReason, type HandshakeReason } from './reasons.js'
 
 /** Mozilla "intermediate": AEAD suites with forward secrecy only. TLS 1.3 suites must be named too. */
@@ -70,9 +70,10 @@ export interface TlsPolicy {
   readonly requiresClientCert: boolean
   /**
    * Hands an accepted TCP socket (ClientHello bytes unshifted back) to this policy's handshake, with
-   * the SNI the ClientHello carried (OpenSSL reports none for a handshake that fails early).
+   * the SNI the ClientHello carried (OpenSSL reports none for a handshake that fails early) and the
+   * host of the route it was dispatched to, if any (without SNI, an IP address route's).
    */
-  accept(socket: import('node:net').Socket, serverName: string | undefined): void
+  accept(socket: import('node:net').Socket, serverName: string | undefined, routeHost?: string): void
 }
 
 /** Identical specs share one policy; the id hashes what decides client authentication. */
@@ -147,10 +148,10 @@ export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks): Tls
   const policy: TlsPolicy = {
     id: policyId(spec),
     requiresClientCert,
-    accept(socket, serverName) {
+    accept(socket, serverName, routeHost) {
       // Read now: once a refused handshake has closed the socket, its addresses are gone.
       accepted.set(socket, { at: performance.now(), serverName, clientAddress: socket.remoteAddress, localAddress: socket.localAddress })
-      const server = (serverName === undefined && addressServers.get(addressHost(socket.localAddress) ?? '')) || defaultServer
+      const server = (serverName === undefined && routeHost !== undefined && addressServers.get(routeHost)) || defaultServer
       server.emit('connection', socket)
     },
   }

@@ -96,7 +96,7 @@ function dispatchBySni(socket: net.Socket, hooks: SniDispatchHooks, waiting: Set
       passThrough(socket, buffered, decision.route, hooks)
     } else {
       socket.unshift(buffered)
-      decision.policy.accept(socket, hello.serverName)
+      decision.policy.accept(socket, hello.serverName, decision.route?.host)
     }
   }
   socket.on('data', onData)
