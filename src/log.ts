@@ -7,8 +7,13 @@ import pretty from 'pino-pretty'
 
 export type { Logger }
 
-/** What PORTCULLIS_LOG_LEVEL may be. */
-export const LOG_LEVELS: readonly string[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+/** What PORTCULLIS_LOG_LEVEL may be: pino's levels, most severe first, and `silent`. */
+export const LOG_LEVELS: readonly string[] = [
+  ...Object.entries(pino.levels.values)
+    .sort(([, a], [, b]) => b - a)
+    .map(([name]) => name),
+  'silent',
+]
 
 export function createLogger(options: { level?: string; pretty?: boolean } = {}): Logger {
   const level = options.level ?? process.env.PORTCULLIS_LOG_LEVEL ?? 'info'
