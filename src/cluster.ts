@@ -8,17 +8,15 @@
 import cluster, { type Worker } from 'node:cluster'
 import { once } from 'node:events'
 import http from 'node:http'
-import type { MetricObjectWithValues, MetricValue } from 'prom-client'
 import { createAdminApp } from './admin/app.js'
 import type { Config } from './config/types.js'
 import type { Gateway } from './gateway.js'
 import type { ReloadResult } from './reload/reloader.js'
 import type { Logger } from './log.js'
-import { clusterSource } from './metrics/render.js'
+import { clusterSource, type RegistryJson } from './metrics/render.js'
 import { WorkerRequests, type WorkerAnswer, type WorkerQuestion } from './worker-requests.js'
 
 type WorkerMessage = { readonly type: 'portcullis:ready' } | WorkerAnswer
-type WorkerMetrics = MetricObjectWithValues<MetricValue<string>>[]
 
 /** A worker that dies this soon after its start is restarted after a pause, not in a tight loop. */
 const RESTART_PAUSE_MS = 1000
@@ -91,8 +89,8 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
   }
 
   /** Every serving worker's registry; one that does not answer in time is left out of this scrape. */
-  const workerMetrics = async (): Promise<WorkerMetrics[]> =>
-    (await requests.ask(serving(), 'portcullis:metrics', METRICS_DEADLINE_MS, () => undefined as WorkerMetrics | undefined)).filter(
+  const workerMetrics = async (): Promise<RegistryJson[]> =>
+    (await requests.ask(serving(), 'portcullis:metrics', METRICS_DEADLINE_MS, () => undefined as RegistryJson | undefined)).filter(
       (metrics) => metrics !== undefined,
     )
 

@@ -38,11 +38,14 @@ export function registrySource(registry: Registry<RegistryContentType>): Metrics
   }
 }
 
+/** One process' registry as getMetricsAsJSON() gives it, which is what a worker sends the primary. */
+export type RegistryJson = Parameters<typeof AggregatorRegistry.aggregate>[0][number]
+
 /**
- * The primary's view with workers: one scrape, every worker's registry (as getMetricsAsJSON() gives
- * it) summed by each metric's aggregator. Text format only.
+ * The primary's view with workers: one scrape, every worker's registry summed by each metric's
+ * aggregator. Text format only.
  */
-export function clusterSource(workerMetrics: () => Promise<Parameters<typeof AggregatorRegistry.aggregate>[0]>): MetricsSource {
+export function clusterSource(workerMetrics: () => Promise<RegistryJson[]>): MetricsSource {
   return {
     async render() {
       return { contentType: Registry.PROMETHEUS_CONTENT_TYPE, body: await AggregatorRegistry.aggregate(await workerMetrics()).metrics() }
