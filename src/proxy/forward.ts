@@ -68,6 +68,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   /** The upstream sent something for this request, an interim 1xx included. */
   private upstreamAnswered = false
   private retried = false
+  /** The upstream's answer (or the gateway's in its place) is through: nothing is left to stop. */
+  private finished = false
 
   constructor(
     private readonly res: ServerResponse,
@@ -76,11 +78,13 @@ class Exchange implements Dispatcher.DispatchHandler {
     private readonly hooks: ForwardHooks,
   ) {
     const release = holdUpstream(route.upstream!)
-    // The client went away: stop the upstream request too, so it frees its connection. A request
-    // still queued for a connection is stopped as soon as undici starts it.
+    // The response closed before the upstream's answer was through: the client went away, or the
+    // request server answered it (a malformed request body). Stop the upstream request too, so it
+    // frees its connection. A request still queued for a connection is stopped as soon as undici
+    // starts it.
     res.on('close', () => {
       release()
-      if (res.writableFinished) return
+      if (this.finished) return
       this.clientGone = true
       this.controller?.abort(CLIENT_GONE)
     })
@@ -135,6 +139,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
+    this.finished = true
     this.res.end()
   }
 
@@ -143,6 +148,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.responseStarted && BODILESS_STATUSES.has(this.res.statusCode)) {
       // A 204 or 304 is whole once its head is sent. undici 7 fails a 304 that carries the Content-Length
       // a 200 would have had (RFC 9110 8.6 allows it) for a body that never came.
+      this.finished = true
       this.res.end()
       return
     }
@@ -154,6 +160,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       this.start()
       return
     }
+    this.finished = true
     this.hooks.onUpstreamError(this.route, failure, error, this.res.headersSent)
     if (this.res.headersSent) {
       // Mid-response: the only honest signal left is to cut the client's response short.

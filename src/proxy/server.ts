@@ -139,8 +139,16 @@ export function createRequestServer(
     // Bytes after a `Connection: close` request: the response to it still goes out, then Node closes.
     if (error.code === 'HPE_CLOSED_CONNECTION' && busy(socket)) return
     const status = refusalStatus(error)
-    // Never into a response still going out (or a WebSocket): that connection is only closed.
     const last = lastResponse.get(socket)
+    // A malformed body (a bad chunk size line) of the request being handled, before its response has
+    // begun: answered with the refusal, as nginx and Envoy answer it, and the forwarder stops its
+    // upstream request. The connection closes after it.
+    if (status !== undefined && last instanceof http.ServerResponse && last.socket === socket && !last.headersSent && !last.req.complete) {
+      last.shouldKeepAlive = false
+      sendStatus(last, status, 'malformed request body')
+      return
+    }
+    // Never into a response still going out (or a WebSocket): that connection is only closed.
     if (status === undefined || !socket.writable || last === 'upgraded' || busy(socket)) {
       socket.destroy()
       return

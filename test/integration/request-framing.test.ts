@@ -6,9 +6,9 @@
  */
 import assert from 'node:assert/strict'
 import http from 'node:http'
-import type { AddressInfo } from 'node:net'
+import net, { type AddressInfo } from 'node:net'
 import { after, before, beforeEach, describe, it } from 'node:test'
-import { startGateway, type TestGateway } from '../helpers/gateway.js'
+import { eventually, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 import { rawExchange } from '../helpers/raw.js'
 
@@ -17,6 +17,8 @@ describe('requests on one connection', () => {
   let upstream: http.Server
   /** Paths the upstream was asked for, in arrival order, and the most it held at once. */
   let seen: string[] = []
+  /** Paths of requests whose connection closed before their body was through. */
+  let cutShort: string[] = []
   let mostAtOnce = 0
   let gw: TestGateway
 
@@ -27,6 +29,7 @@ describe('requests on one connection', () => {
       seen.push(`${req.method} ${req.url}`)
       mostAtOnce = Math.max(mostAtOnce, ++inFlight)
       req.resume()
+      req.on('close', () => req.complete || cutShort.push(req.url!))
       setTimeout(() => {
         inFlight--
         // /stream has no Content-Length: an HTTP/1.0 client's connection must close after it.
@@ -45,6 +48,7 @@ routes:
   })
   beforeEach(() => {
     seen = []
+    cutShort = []
     mostAtOnce = 0
   })
   after(async () => {
@@ -114,6 +118,24 @@ routes:
     assert.deepEqual(statusLines(reply), ['HTTP/1.1 417'])
     assert.deepEqual(seen, [])
     assert.equal(await counted(), before + 1)
+  })
+
+  it('answers a malformed chunked body with 400 before the upstream answers, and stops the upstream request', async () => {
+    const counted = async () =>
+      (await gw.gateway.metrics.requests.get()).values.find((v) => v.labels.code === '400' && v.labels.route !== '(none)')?.value ?? 0
+    const before = await counted()
+    const socket = net.connect(gw.ports.http!, '127.0.0.1')
+    let reply = ''
+    socket.on('data', (chunk: Buffer) => (reply += chunk.toString('latin1')))
+    socket.write('POST /bad-chunk HTTP/1.1\r\nHost: plain.test\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n')
+    await eventually(async () => seen.includes('POST /bad-chunk'), 3000, 'the upstream has the request')
+    socket.write('zz\r\n')
+    await eventually(async () => socket.destroyed || reply.includes('\r\n\r\n'), 3000, 'an answer')
+    socket.destroy()
+    assert.deepEqual(statusLines(reply), ['HTTP/1.1 400'])
+    assert.match(reply, /^Connection: close$/im)
+    await eventually(async () => cutShort.includes('/bad-chunk'), 3000, 'the upstream request stopped')
+    assert.equal(await counted(), before + 1, "counted as the route's 400")
   })
 
   for (const [what, request, status] of [
