@@ -4,12 +4,14 @@
  * an ordinary response on a connection that then closes, as nginx and Envoy relay it.
  */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
+import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { Route } from '../snapshot.js'
 import { clientResponseHeaders, upstreamRequestHeaders, type ForwardedFor } from './headers.js'
 import { CLIENT_GONE, relayChunk, upstreamPath } from './forward.js'
 import { endWithStatus, responseHead } from './status.js'
+import { closeWhenIdle } from './tunnel.js'
 import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.js'
 
 /** How an upgrade was answered: the status the client got (0: it left first), and why if it failed. */
@@ -76,6 +78,7 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
     this.client.on('error', () => socket.destroy())
     socket.pipe(this.client).on('finish', () => socket.destroy())
     this.client.pipe(socket).on('finish', () => this.client.destroy())
+    closeWhenIdle(this.client as Socket, socket)
   }
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {

@@ -6,6 +6,7 @@
 import net from 'node:net'
 import type { IngressDecision, Route } from '../snapshot.js'
 import { endWithStatus } from '../proxy/status.js'
+import { closeWhenIdle } from '../proxy/tunnel.js'
 import { parseClientHello } from './client-hello.js'
 import type { HandshakeOutcome } from './ingress.js'
 
@@ -139,6 +140,7 @@ function passThrough(client: net.Socket, hello: Buffer, route: Route, hooks: Sni
     upstream.write(hello)
     client.pipe(upstream)
     upstream.pipe(client)
+    closeWhenIdle(client, upstream)
     client.resume()
   })
   upstream.on('error', (error) => {
