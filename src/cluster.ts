@@ -14,6 +14,7 @@ import type { Gateway } from './gateway.js'
 import type { ReloadResult } from './reload/reloader.js'
 import type { Logger } from './log.js'
 import { clusterSource, type RegistryJson } from './metrics/render.js'
+import { WorkerRegistries } from './metrics/worker-registries.js'
 import { WorkerRequests, type WorkerAnswer, type WorkerQuestion } from './worker-requests.js'
 
 type WorkerMessage = { readonly type: 'portcullis:ready' } | WorkerAnswer
@@ -30,6 +31,7 @@ const METRICS_DEADLINE_MS = 2_000
 export async function runPrimary(config: Config, count: number, logger: Logger, stopSignal: Promise<NodeJS.Signals>): Promise<number> {
   const ready = new Set<Worker>()
   const requests = new WorkerRequests()
+  const registries = new WorkerRegistries()
   let stopping = false
   let started = false
   let restartPause = RESTART_PAUSE_MS
@@ -48,6 +50,7 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
     worker.once('exit', (code, signal) => {
       const wasReady = ready.delete(worker)
       requests.exited(worker)
+      registries.exited(worker)
       if (stopping) return
       const details = { pid: worker.process.pid, code, signal }
       if (!wasReady && !replacement) {
@@ -88,11 +91,12 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
     return { ok: results.every((r) => r.ok), errors: [...new Set(results.flatMap((r) => r.errors))] }
   }
 
-  /** Every serving worker's registry; one that does not answer in time is left out of this scrape. */
-  const workerMetrics = async (): Promise<RegistryJson[]> =>
-    (await requests.ask(serving(), 'portcullis:metrics', METRICS_DEADLINE_MS, () => undefined as RegistryJson | undefined)).filter(
-      (metrics) => metrics !== undefined,
-    )
+  /** Every serving worker's registry; one that does not answer in time counts with its last answer. */
+  const workerMetrics = async (): Promise<RegistryJson[]> => {
+    const workers = serving()
+    const answers = await requests.ask(workers, 'portcullis:metrics', METRICS_DEADLINE_MS, () => undefined as RegistryJson | undefined)
+    return registries.forScrape(workers, answers)
+  }
 
   // Bound before any worker starts: a primary that cannot serve /readyz must not leave workers serving.
   const adminAddress = config.listen.admin

@@ -17,6 +17,7 @@ export interface WorkerAnswer {
 }
 
 interface Pending {
+  readonly workers: readonly Worker[]
   readonly waiting: Set<Worker>
   readonly answers: unknown[]
   readonly missing: (worker: Worker) => unknown
@@ -28,7 +29,7 @@ export class WorkerRequests {
   private nextId = 0
   private readonly pending = new Map<number, Pending>()
 
-  /** Sends `type` to each worker; resolves with one answer per worker, in the order they came. */
+  /** Sends `type` to each worker; resolves with one answer per worker, in the order of `workers`. */
   ask<T>(workers: readonly Worker[], type: WorkerQuestion['type'], timeoutMs: number, missing: (worker: Worker) => T): Promise<T[]> {
     return new Promise((resolve) => {
       if (workers.length === 0) return resolve([])
@@ -36,7 +37,7 @@ export class WorkerRequests {
       const deadline = setTimeout(() => {
         for (const worker of this.pending.get(id)?.waiting ?? []) this.answer(id, worker, missing(worker))
       }, timeoutMs)
-      this.pending.set(id, { waiting: new Set(workers), answers: [], missing, done: resolve as (answers: unknown[]) => void, deadline })
+      this.pending.set(id, { workers, waiting: new Set(workers), answers: new Array(workers.length), missing, done: resolve as (answers: unknown[]) => void, deadline })
       for (const worker of workers) worker.send({ type, id } satisfies WorkerQuestion)
     })
   }
@@ -45,7 +46,7 @@ export class WorkerRequests {
   answer(id: number, worker: Worker, value: unknown): void {
     const pending = this.pending.get(id)
     if (!pending?.waiting.delete(worker)) return
-    pending.answers.push(value)
+    pending.answers[pending.workers.indexOf(worker)] = value
     if (pending.waiting.size > 0) return
     clearTimeout(pending.deadline)
     this.pending.delete(id)

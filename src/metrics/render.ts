@@ -39,7 +39,7 @@ export function registrySource(registry: Registry<RegistryContentType>): Metrics
 }
 
 /** One process' registry as getMetricsAsJSON() gives it, which is what a worker sends the primary. */
-export type RegistryJson = Parameters<typeof AggregatorRegistry.aggregate>[0][number]
+export type RegistryJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>
 
 /**
  * The primary's view with workers: one scrape, every worker's registry summed by each metric's

@@ -81,7 +81,8 @@ routes:
       const started = performance.now()
       const scrape = await httpRequest({ port: ports.admin, path: '/metrics' })
       assert.equal(scrape.status, 200)
-      assert.match(scrape.body, /^portcullis_config_reloads_total\{result="success"\} 1$/m, 'the other worker, alone')
+      assert.match(scrape.body, /^portcullis_config_reloads_total\{result="success"\} 2$/m, 'the stopped worker with its last answer')
+      assert.match(scrape.body, /^portcullis_requests_total\{route="w\.test",method="GET",code="200"\} 40$/m)
       assert.ok(performance.now() - started < 4000, 'without waiting on the stopped worker')
       const reload = await httpRequest({ port: ports.admin, method: 'POST', path: '/reload' })
       assert.equal(reload.status, 422)
@@ -99,13 +100,17 @@ routes:
     assert.equal(workerPids.size, 2, 'no worker was replaced')
   })
 
-  it('replaces a worker that dies', { timeout: 20_000 }, async () => {
+  it('replaces a worker that dies, and keeps its counts in the scrape', { timeout: 20_000 }, async () => {
     assert.equal(workerPids.size, 2)
+    const served = async () => Number(/^portcullis_requests_total\{route="w\.test",method="GET",code="200"\} (\d+)$/m.exec((await httpRequest({ port: ports.admin, path: '/metrics' })).body)?.[1])
+    const before = await served()
     const [victim] = workerPids
     process.kill(victim!, 'SIGKILL')
     await eventually(async () => workerPids.size === 3, 15_000, 'a new worker')
     await eventually(async () => (await httpRequest({ port: ports.admin, path: '/readyz' })).status === 200, 5000, 'ready again')
+    assert.equal(await served(), before, 'a counter never goes down (Prometheus would read a reset)')
     assert.equal((await httpRequest({ port: ports.http, host: 'w.test' })).status, 200)
+    assert.equal(await served(), before + 1)
   })
 
   it('answers POST /reload when a worker dies before it reloaded', { timeout: 20_000 }, async () => {
