@@ -144,8 +144,8 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHa
       forwardRequest(req, res, selection.route, selection.forwarded, selection.identity, hooks)
     },
 
-    refused(status) {
-      metrics.recordRequest(NO_ROUTE, methodLabel(undefined), status, 0)
+    refused(status, method) {
+      metrics.recordRequest(NO_ROUTE, methodLabel(method), status, 0)
     },
 
     upgrade(snapshot, policy, req, socket, head) {

@@ -33,9 +33,10 @@ export interface RequestHandlers {
   readonly upgrade: (snapshot: Snapshot, policy: TlsPolicy | undefined, req: http.IncomingMessage, socket: Duplex, head: Buffer) => void
   /**
    * A request answered before routing, with `status`: one that Node's parser refused (malformed,
-   * headers too large or too slow), or a CONNECT.
+   * headers too large or too slow: no method is known), an expectation other than 100-continue, or a
+   * CONNECT.
    */
-  readonly refused: (status: number) => void
+  readonly refused: (status: number, method?: string) => void
 }
 
 /** What Node's own clientError handler answers for each parser error; any other error gets none. */
@@ -116,7 +117,7 @@ export function createRequestServer(
     lastResponse.set(req.socket, res)
     res.shouldKeepAlive = false
     sendStatus(res, 417)
-    handlers.refused(417)
+    handlers.refused(417, req.method)
   })
   server.on('upgrade', (req, socket, head) => {
     // Node lets go of an upgraded socket, its error handler included; a plaintext socket has no other.
@@ -166,7 +167,7 @@ export function createRequestServer(
       return
     }
     endWithStatus(socket, 405)
-    handlers.refused(405)
+    handlers.refused(405, 'CONNECT')
   })
 
   return {

@@ -111,8 +111,9 @@ routes:
     assert.deepEqual(statusLines(routed), ['HTTP/1.1 100'], 'the body is awaited')
   })
 
-  it('answers an expectation it does not know with 417, and counts it', async () => {
-    const counted = async () => (await gw.gateway.metrics.requests.get()).values.find((v) => v.labels.code === '417')?.value ?? 0
+  it('answers an expectation it does not know with 417, and counts it with its method', async () => {
+    const counted = async () =>
+      (await gw.gateway.metrics.requests.get()).values.find((v) => v.labels.code === '417' && v.labels.method === 'GET')?.value ?? 0
     const before = await counted()
     const reply = await rawExchange(gw.ports.http!, 'GET / HTTP/1.1\r\nHost: plain.test\r\nExpect: something\r\n\r\n')
     assert.deepEqual(statusLines(reply), ['HTTP/1.1 417'])

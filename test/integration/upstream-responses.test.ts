@@ -96,10 +96,10 @@ routes:
   })
 
   it('answers CONNECT with 405, and counts it', async () => {
-    const before = await requestsTotal('route="(none)",method="OTHER"', 405)
+    const before = await requestsTotal('route="(none)",method="CONNECT"', 405)
     const reply = await rawExchange(gw.ports.http!, 'CONNECT raw.test:443 HTTP/1.1\r\nHost: raw.test:443\r\n\r\n')
     assert.match(reply, /^HTTP\/1\.1 405 Method Not Allowed\r\n/)
-    assert.equal(await requestsTotal('route="(none)",method="OTHER"', 405), before + 1)
+    assert.equal(await requestsTotal('route="(none)",method="CONNECT"', 405), before + 1)
   })
 
   it('counts responses cut short: with the status sent, or 499 when the client left first', async () => {
