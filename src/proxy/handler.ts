@@ -11,6 +11,7 @@ import type { ForwardClientCert } from '../config/schema.js'
 import { methodLabel, NO_ROUTE } from '../metrics/labels.js'
 import type { Metrics } from '../metrics/metrics.js'
 import { normalizeHost } from '../routing/host.js'
+import { resolveDotSegments } from '../routing/path.js'
 import type { Route, Snapshot } from '../snapshot.js'
 import { peerCertificateChain, peerLeafCertificate, type TlsPolicy } from '../tls/ingress.js'
 import { clientIdentityHeaders } from './client-identity.js'
@@ -38,6 +39,10 @@ export function selectRoute(snapshot: Snapshot, policy: TlsPolicy | undefined, r
   if (hasSecondHost(req.rawHeaders)) return { status: 400, detail: 'more than one Host header' }
   // Asterisk-form (OPTIONS *) and authority-form targets name no route.
   if (!req.url?.startsWith('/')) return { status: 400, detail: 'request target must be a path' }
+  const target = resolveDotSegments(req.url)
+  if (target === undefined) return { status: 400, detail: 'dot segments that climb above the root or sit beside an encoded slash' }
+  // Routed and forwarded alike with `.` and `..` resolved.
+  req.url = target
   const route = snapshot.table.match(host, req.url)
   if (!route) return { status: 404, detail: 'no route for this host and path' }
   if (route.config.tls === 'passthrough') return { status: 421, detail: 'host is TLS passthrough', route }
@@ -72,7 +77,7 @@ const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)(.*)$/is
  * RFC 9112 3.2.2: a server must accept a target in absolute form (`GET http://a.test/x`) and take the
  * host from it rather than from Host, as nginx and Envoy do. The request is rewritten to origin form
  * with that Host, so that routing, the policy check and the upstream all see the same host. The path
- * is kept byte for byte, as for any other request.
+ * then goes the way of any other request's.
  */
 function toOriginForm(req: IncomingMessage): void {
   const absolute = req.url?.startsWith('/') ? undefined : ABSOLUTE_FORM.exec(req.url ?? '')

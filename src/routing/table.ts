@@ -83,9 +83,8 @@ function longestPrefixRoute<R extends RoutableRoute>(byPath: ReadonlyMap<string,
 const SLASH = 0x2f
 
 /**
- * Segment-boundary prefix match on the raw path: no percent-decoding, no dot-segment removal. The
- * upstream receives these same bytes, so matching them raw keeps the route and the upstream in agreement;
- * a normalised match could route `/public/..%2fadmin` by one reading while the upstream acts on another.
+ * Segment-boundary prefix match on the path as the upstream receives it: dot segments already resolved
+ * (routing/path.ts), nothing percent-decoded, so `/api%2fx` is not under `/api/`.
  */
 function prefixMatches(prefix: string, path: string, pathEnd: number): boolean {
   // The prefix must end inside the path: the schema lets a prefix hold `?`, and it must not match the query.

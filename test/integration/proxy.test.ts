@@ -93,10 +93,21 @@ routes:
   })
 
   it('passes path and query unchanged, and prepends the upstream path prefix', async () => {
-    const plain = JSON.parse((await get({ path: '/a%2Fb/../c?x=1&y=%20' })).body) as EchoReply
-    assert.equal(plain.url, '/a%2Fb/../c?x=1&y=%20')
+    const plain = JSON.parse((await get({ path: '/a%2Fb//c%2e?x=1&y=%20/../' })).body) as EchoReply
+    assert.equal(plain.url, '/a%2Fb//c%2e?x=1&y=%20/../')
     const prefixed = JSON.parse((await get({ path: '/v2/items?q=1' })).body) as EchoReply
     assert.equal(prefixed.url, '/internal/v2/items?q=1')
+  })
+
+  it('resolves dot segments before routing, and forwards the resolved path', async () => {
+    const within = JSON.parse((await get({ path: '/v2/x/%2e%2E/items?q=1' })).body) as EchoReply
+    assert.equal(within.url, '/internal/v2/items?q=1')
+    // Out of the /v2 route: the catch-all route, whose upstream has no /internal prefix.
+    const escaped = JSON.parse((await get({ path: '/v2/../admin' })).body) as EchoReply
+    assert.equal(escaped.url, '/admin')
+    for (const path of ['/v2/../../internal/keys', '/v2/%2e%2e/%2E%2E/x', '/v2/..%2Fadmin', '/v2/x%5C../admin']) {
+      assert.equal((await get({ path })).status, 400, path)
+    }
   })
 
   it('removes hop-by-hop headers and sets X-Forwarded-*', async () => {
@@ -251,7 +262,7 @@ routes:
     const reply = await rawExchange(gw.ports.http!, 'GET HTTP://ip.test/x/../y?q=1 HTTP/1.1\r\nHost: nowhere.test\r\nConnection: close\r\n\r\n')
     assert.match(reply, /^HTTP\/1\.1 200 /)
     const echo = JSON.parse(reply.slice(reply.indexOf('{'), reply.lastIndexOf('}') + 1)) as EchoReply
-    assert.equal(echo.url, '/x/../y?q=1', 'the path as sent')
+    assert.equal(echo.url, '/y?q=1', 'the path, dot segments resolved')
     assert.equal(echo.headers.host, 'ip.test')
     assert.match(await rawExchange(gw.ports.http!, 'GET http://a.test/ HTTP/1.1\r\nHost: ip.test\r\n\r\n'), /^HTTP\/1\.1 421 /)
     assert.match(await rawExchange(gw.ports.http!, 'GET http://user@ip.test/ HTTP/1.1\r\nHost: ip.test\r\n\r\n'), /^HTTP\/1\.1 400 /)

@@ -1,0 +1,41 @@
+/**
+ * Dot segments (`.`, `..`) in a request path, resolved before routing (RFC 3986 5.2.4), as nginx and
+ * Envoy's normalize_path resolve them: the route's path prefix and the upstream's own path prefix are
+ * how a route confines what it exposes, and `/api/../admin` must not reach `/admin` through the `/api`
+ * route because the upstream resolved what the gateway did not. The request goes upstream with the
+ * resolved path, so the gateway and the upstream read the same one. Every other byte of the target is
+ * kept: percent-encoding, repeated slashes, the query.
+ */
+
+/** A `.` or `..` segment, `%2e` spelling included, next to any separator an upstream might honour. */
+const DOT_SEGMENT = /(?:\/|\\|%2f|%5c)(?:\.|%2e){1,2}(?=$|\/|\\|%2f|%5c)/i
+const ENCODED_OR_BACK_SLASH = /\\|%2f|%5c/i
+
+/**
+ * The target with its path's dot segments resolved; the same string when it has none (nearly every
+ * request). Undefined when the path cannot be resolved safely: `..` above the root (nginx answers 400),
+ * or dot segments beside an encoded slash or a backslash, which upstreams split on or not as they
+ * please, so no one reading of the path is the upstream's.
+ */
+export function resolveDotSegments(target: string): string | undefined {
+  const queryAt = target.indexOf('?')
+  const path = queryAt === -1 ? target : target.slice(0, queryAt)
+  if (!DOT_SEGMENT.test(path)) return target
+  if (ENCODED_OR_BACK_SLASH.test(path)) return undefined
+  const resolved: string[] = []
+  const segments = path.split('/')
+  // segments[0] is the empty string before the leading slash.
+  for (let i = 1; i < segments.length; i++) {
+    const segment = segments[i]!
+    const dots = segment.replace(/%2e/gi, '.')
+    const last = i === segments.length - 1
+    if (dots === '..' && resolved.pop() === undefined) return undefined
+    if (dots === '.' || dots === '..') {
+      // `/a/b/..` is `/a/`: a dot segment at the end leaves the slash before it.
+      if (last) resolved.push('')
+      continue
+    }
+    resolved.push(segment)
+  }
+  return `/${resolved.join('/')}${queryAt === -1 ? '' : target.slice(queryAt)}`
+}

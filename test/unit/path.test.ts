@@ -1,0 +1,36 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { resolveDotSegments } from '../../src/routing/path.js'
+
+describe('resolveDotSegments', () => {
+  test('leaves a target without dot segments as it is, byte for byte', () => {
+    for (const target of ['/', '/api/items?q=1', '/a//b', '/a%2Fb', '/.well-known/x', '/a/.../b', '/a/b.', '/file%2etxt', '/?x=/../y']) {
+      assert.equal(resolveDotSegments(target), target)
+    }
+  })
+
+  test('resolves . and .. as RFC 3986 5.2.4 does, %2e spellings included, and keeps the query', () => {
+    const cases: [string, string][] = [
+      ['/api/../admin', '/admin'],
+      ['/api/./x', '/api/x'],
+      ['/a/b/..', '/a/'],
+      ['/a/.', '/a/'],
+      ['/.', '/'],
+      ['/a/b/../../c?q=/../', '/c?q=/../'],
+      ['/api/%2e%2e/admin', '/admin'],
+      ['/api/%2E./x/%2e', '/x/'],
+      ['/a//..', '/a/'],
+    ]
+    for (const [target, resolved] of cases) assert.equal(resolveDotSegments(target), resolved, target)
+  })
+
+  test('refuses .. above the root', () => {
+    for (const target of ['/..', '/../x', '/a/../../x', '/%2e%2e/x']) assert.equal(resolveDotSegments(target), undefined, target)
+  })
+
+  test('refuses dot segments beside an encoded slash or a backslash: upstreams split those differently', () => {
+    for (const target of ['/api/..%2Fadmin', '/api/x%2f../admin', '/api/..%5cadmin', '/api/..\\admin', '/a%2Fb/../c']) {
+      assert.equal(resolveDotSegments(target), undefined, target)
+    }
+  })
+})
