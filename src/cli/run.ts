@@ -18,13 +18,15 @@ export async function runGateway(configFile: string, workersFlag: string | undef
     return 2
   }
   const logger = createLogger()
+  // Listening for good: a later signal must not fall to the default action, which ends the process.
+  // A worker gets its stop signal twice when it reaches the whole process group (Ctrl-C, systemd,
+  // dumb-init): its own, then the primary's.
   const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'))
-    process.once('SIGINT', () => resolve('SIGINT'))
+    process.on('SIGTERM', () => resolve('SIGTERM'))
+    process.on('SIGINT', () => resolve('SIGINT'))
   })
   // The first signal drains; a second one means the operator will not wait (as Caddy does). Not in a
-  // worker: a Ctrl-C reaches the whole process group, and the primary's SIGTERM to each worker
-  // follows it; a second Ctrl-C ends the primary, and the workers with it.
+  // worker, for the reason above; a second Ctrl-C ends the primary, and the workers with it.
   if (cluster.isPrimary) void stopSignal.then(() => {
     const now = (signal: NodeJS.Signals) => {
       logger.warn({ signal }, `second ${signal}: exiting now, without waiting for requests in flight`)

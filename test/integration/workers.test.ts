@@ -171,36 +171,40 @@ routes:
   })
 })
 
-describe('workers and a Ctrl-C', () => {
-  it('drains every worker when the signal reaches the whole process group', { timeout: 30_000 }, async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'portcullis-workers-'))
-    const slow = http.createServer((_req, res) => setTimeout(() => res.end('finished\n'), 1500))
-    slow.listen(0, '127.0.0.1')
-    await once(slow, 'listening')
-    try {
-      const ports = { http: await freePort(), admin: await freePort() }
-      const configFile = join(dir, 'routes.yaml')
-      await writeFile(
-        configFile,
-        `listen: { http: 127.0.0.1:${ports.http}, admin: 127.0.0.1:${ports.admin} }
+describe('workers and a signal to the process group', () => {
+  // A terminal's Ctrl-C (SIGINT), and systemd's or dumb-init's stop (SIGTERM), signal every process in
+  // the group: each worker gets the signal, then the primary's own SIGTERM.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    it(`drains every worker when ${signal} reaches the whole process group`, { timeout: 30_000 }, async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'portcullis-workers-'))
+      const slow = http.createServer((_req, res) => setTimeout(() => res.end('finished\n'), 1500))
+      slow.listen(0, '127.0.0.1')
+      await once(slow, 'listening')
+      try {
+        const ports = { http: await freePort(), admin: await freePort() }
+        const configFile = join(dir, 'routes.yaml')
+        await writeFile(
+          configFile,
+          `listen: { http: 127.0.0.1:${ports.http}, admin: 127.0.0.1:${ports.admin} }
 workers: 2
 routes:
   - { host: w.test, upstream: { url: 'http://127.0.0.1:${(slow.address() as AddressInfo).port}' } }
 `,
-      )
-      const cli = new URL('../../src/cli.ts', import.meta.url).pathname
-      // A process group of its own, as a terminal gives it: Ctrl-C signals every process in it.
-      const child = spawn(process.execPath, ['--import', 'tsx', cli, '--config', configFile], { stdio: 'ignore', detached: true })
-      const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
-      await eventually(async () => (await httpRequest({ port: ports.admin, path: '/readyz' })).status === 200, 20_000, 'both workers ready')
-      const requests = [1, 2, 3, 4].map(() => httpRequest({ port: ports.http, host: 'w.test' }).catch((error: Error) => error))
-      await new Promise((resolve) => setTimeout(resolve, 300))
-      process.kill(-child.pid!, 'SIGINT')
-      for (const reply of await Promise.all(requests)) assert.equal((reply as { status?: number }).status, 200, String(reply))
-      assert.deepEqual(await exited, [0, null])
-    } finally {
-      slow.close()
-      await rm(dir, { recursive: true, force: true })
-    }
-  })
+        )
+        const cli = new URL('../../src/cli.ts', import.meta.url).pathname
+        // A process group of its own, as a terminal gives it: Ctrl-C signals every process in it.
+        const child = spawn(process.execPath, ['--import', 'tsx', cli, '--config', configFile], { stdio: 'ignore', detached: true })
+        const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
+        await eventually(async () => (await httpRequest({ port: ports.admin, path: '/readyz' })).status === 200, 20_000, 'both workers ready')
+        const requests = [1, 2, 3, 4].map(() => httpRequest({ port: ports.http, host: 'w.test' }).catch((error: Error) => error))
+        await new Promise((resolve) => setTimeout(resolve, 300))
+        process.kill(-child.pid!, signal)
+        for (const reply of await Promise.all(requests)) assert.equal((reply as { status?: number }).status, 200, String(reply))
+        assert.deepEqual(await exited, [0, null])
+      } finally {
+        slow.close()
+        await rm(dir, { recursive: true, force: true })
+      }
+    })
+  }
 })
