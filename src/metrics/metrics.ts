@@ -2,7 +2,7 @@
  * Every metric of SPEC.md, in one Registry per gateway (no prom-client global, so tests can run two
  * gateways in one process). Metric names are API: dashboards and alerts depend on them.
  */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type RegistryContentType } from 'prom-client'
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Aggregator, type RegistryContentType } from 'prom-client'
 import { RequestMetrics } from './requests.js'
 
 /** Handshakes take from well under a millisecond (resumed, loopback) to seconds (slow clients). */
@@ -14,6 +14,12 @@ export interface MetricsOptions {
   /** Sets portcullis_upstream_connections from the pools' live socket counts, at every scrape. */
   readonly collectUpstreamConnections?: (gauge: Gauge<'route' | 'state'>) => void
 }
+
+const PER_PROCESS_AGGREGATORS: ReadonlyMap<string, Aggregator> = new Map([
+  ['process_max_fds', 'min'],
+  ['process_open_fds', 'max'],
+  ['process_start_time_seconds', 'min'],
+])
 
 /**
  * With `workers`, the primary's AggregatorRegistry sums each series over the worker processes; the
@@ -28,6 +34,13 @@ export function createMetrics(options: MetricsOptions = {}) {
     // each is only the sum of its per-type sibling (portcullis_nodejs_active_handles{type}, ...).
     for (const name of ['active_handles_total', 'active_requests_total', 'active_resources_total']) {
       registry.removeSingleMetric(`portcullis_nodejs_${name}`)
+    }
+    // Summed over workers, a per-process limit doubles and a start time means nothing (prom-client
+    // leaves it out). The fd limit and use are per process, so the scrape shows the worst worker's
+    // against it; the start time is the oldest worker's.
+    for (const [name, aggregator] of PER_PROCESS_AGGREGATORS) {
+      const metric = registry.getSingleMetric(`portcullis_${name}`) as { aggregator: Aggregator } | undefined
+      if (metric) metric.aggregator = aggregator
     }
   }
   const registers = [registry]

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -72,6 +72,14 @@ routes:
     const metrics = (await httpRequest({ port: ports.admin, path: '/metrics' })).body
     assert.match(metrics, /^portcullis_requests_total\{route="w\.test",method="GET",code="200"\} 40$/m)
     assert.match(metrics, /^portcullis_request_duration_seconds_count\{route="w\.test",method="GET"\} 40$/m)
+  })
+
+  it("shows a worker's own fd limit and the oldest worker's start time, not their sums", async () => {
+    const metrics = (await httpRequest({ port: ports.admin, path: '/metrics' })).body
+    const [worker] = workerPids
+    const limit = /^Max open files\s+(\d+)/m.exec(await readFile(`/proc/${worker}/limits`, 'utf8'))?.[1]
+    assert.match(metrics, new RegExp(`^portcullis_process_max_fds ${limit}$`, 'm'))
+    assert.match(metrics, /^portcullis_process_start_time_seconds \d+$/m)
   })
 
   it('answers scrapes and reloads in time while a worker does not answer (stopped)', { timeout: 30_000 }, async () => {
