@@ -13,13 +13,14 @@ import { loadConfig } from './config/load.js'
 import { configWarnings } from './config/warnings.js'
 import type { Config, ListenAddress } from './config/types.js'
 import { ErrorCodes, PortcullisError } from './errors.js'
-import { rateLimitedInfo, type Logger } from './log.js'
+import { rateLimitedLog, type Logger } from './log.js'
 import { NO_ROUTE } from './metrics/labels.js'
 import { createMetrics, type Metrics } from './metrics/metrics.js'
 import { registrySource } from './metrics/render.js'
 import {
   collectUpstreamConnections,
   recordIngressHandshake,
+  recordPassthrough,
   recordUpstreamHandshake,
   setCertificateExpiry,
 } from './metrics/snapshot-metrics.js'
@@ -42,8 +43,11 @@ export interface GatewayOptions {
 export type ListenerName = 'https' | 'http' | 'admin'
 
 const MAX_WARNINGS_LOGGED = 20
-/** Refused handshakes logged per second at most: a scanner causes them at will. Metrics count them all. */
-const MAX_REFUSALS_LOGGED_PER_SECOND = 50
+/**
+ * Refused handshakes and failed passthrough connections logged per second at most, each: a scanner
+ * causes them at will. Metrics count them all.
+ */
+const MAX_CLIENT_CAUSED_LOGGED_PER_SECOND = 50
 
 export class Gateway {
   readonly metrics: Metrics
@@ -69,7 +73,8 @@ export class Gateway {
   constructor(options: GatewayOptions) {
     this.configFile = options.configFile
     this.logger = options.logger
-    this.logRefusal = rateLimitedInfo(this.logger, 'client TLS handshake refused', MAX_REFUSALS_LOGGED_PER_SECOND)
+    this.logRefusal = rateLimitedLog(this.logger, 'info', 'client TLS handshake refused', MAX_CLIENT_CAUSED_LOGGED_PER_SECOND)
+    const logPassthroughFailure = rateLimitedLog(this.logger, 'warn', 'passthrough upstream failed', MAX_CLIENT_CAUSED_LOGGED_PER_SECOND)
     this.metrics = createMetrics({
       collectUpstreamConnections: (gauge) => {
         for (const upstream of this.retiring) if (upstream.requests === 0) this.retiring.delete(upstream)
@@ -90,8 +95,10 @@ export class Gateway {
     this.sni = createSniDispatcher({
       decide: (serverName, localAddress) => this.current!.ingressFor(serverName, localAddress),
       onRefused: (outcome) => this.recordIngressHandshake(outcome),
-      onPassthroughError: (route, error) =>
-        this.logger.warn({ route: route.name, error: { code: (error as { code?: string }).code, message: error.message } }, 'passthrough upstream failed'),
+      onPassthrough: (route, error, connected) => {
+        if (!error || !connected) recordPassthrough(this.metrics, route, error)
+        if (error) logPassthroughFailure({ route: route.name, connected, error: { code: (error as { code?: string }).code, message: error.message } })
+      },
     })
   }
 

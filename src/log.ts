@@ -25,25 +25,32 @@ export function createLogger(options: { level?: string; pretty?: boolean } = {})
 }
 
 /**
- * A log line that clients can cause at will (a refused handshake): at most `perSecond` lines a second,
- * so that a scanner cannot flood the log. The lines left out are counted, and their number is logged
- * with the first line of a later second. Metrics count every event.
+ * A log line that clients can cause at will (a refused handshake, a passthrough connection to a dead
+ * upstream): at most `perSecond` lines a second, so that a scanner cannot flood the log. The lines
+ * left out are counted, and their number is logged with the first line of a later second. Metrics
+ * count every event.
  */
-export function rateLimitedInfo(logger: Logger, message: string, perSecond: number, now = Date.now): (fields: object) => void {
+export function rateLimitedLog(
+  logger: Logger,
+  level: 'info' | 'warn',
+  message: string,
+  perSecond: number,
+  now = Date.now,
+): (fields: object) => void {
   let windowStart = -Infinity
   let logged = 0
   let left = 0
   return (fields) => {
     const time = now()
     if (time - windowStart >= 1000) {
-      if (left > 0) logger.info({ notLogged: left }, `${message}: ${left} more before this were not logged`)
+      if (left > 0) logger[level]({ notLogged: left }, `${message}: ${left} more before this were not logged`)
       windowStart = time
       logged = 0
       left = 0
     }
     if (logged < perSecond) {
       logged++
-      logger.info(fields, message)
+      logger[level](fields, message)
     } else {
       left++
     }

@@ -75,6 +75,12 @@ export function createMetrics(options: MetricsOptions = {}) {
       registers,
     }),
     ...requestMetrics(registers),
+    passthroughConnections: new Counter({
+      name: 'portcullis_passthrough_connections_total',
+      help: 'TLS passthrough connections by route and how the connect to their upstream went: result (ok|error), reason (none on success).',
+      labelNames: ['route', 'result', 'reason'] as const,
+      registers,
+    }),
     upstreamConnections: new Gauge({
       name: 'portcullis_upstream_connections',
       help: 'Upstream connections in the pools, by route and state (active|idle).',

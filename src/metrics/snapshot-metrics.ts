@@ -1,10 +1,10 @@
 /**
  * What the gateway records about the TLS and upstream parts of the snapshot serving: each handshake
- * (ingress and upstream) with its result and reason, the expiry of every certificate it loaded, and
+ * (ingress and upstream) with its result and reason, each passthrough connection's upstream connect, the expiry of every certificate it loaded, and
  * the sockets of its upstream pools. Request metrics are recorded by the proxy handlers.
  */
 import type { Gauge } from 'prom-client'
-import type { LoadedCertificate, Upstream } from '../snapshot.js'
+import type { LoadedCertificate, Route, Upstream } from '../snapshot.js'
 import type { HandshakeOutcome } from '../tls/ingress.js'
 import { handshakeReason } from '../tls/reasons.js'
 import { subjectRfc2253 } from '../tls/subject.js'
@@ -26,6 +26,11 @@ export function recordUpstreamHandshake(metrics: Metrics, route: string, event: 
   metrics.tlsHandshakeDuration.observe({ side: 'upstream', route, result }, event.durationSeconds)
   metrics.tlsHandshakes.inc({ side: 'upstream', route, result, reason })
   if (event.resumed) metrics.tlsSessionResumptions.inc({ side: 'upstream', route })
+}
+
+/** A passthrough connection reached its upstream, or failed to (refused, timed out, unknown host). */
+export function recordPassthrough(metrics: Metrics, route: Route, error?: Error): void {
+  metrics.passthroughConnections.inc({ route: route.name, result: error ? 'error' : 'ok', reason: error ? handshakeReason(error) : 'none' })
 }
 
 /**

@@ -21,7 +21,8 @@ export interface SniDispatchHooks {
    * is not a handshake, and is not reported.
    */
   readonly onRefused: (outcome: HandshakeOutcome) => void
-  readonly onPassthroughError: (route: Route, error: Error) => void
+  /** A passthrough connection reached its upstream (no error), or its upstream failed, before or after. */
+  readonly onPassthrough: (route: Route, error?: Error, connected?: boolean) => void
 }
 
 export interface SniDispatcher {
@@ -135,7 +136,10 @@ function passThrough(client: net.Socket, hello: Buffer, route: Route, hooks: Sni
   const { hostname, port, timeouts } = route.config.upstream
   const upstream = net.connect({ host: hostname, port, noDelay: true, timeout: timeouts.connect })
   upstream.once('timeout', () => upstream.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })))
+  let connected = false
   upstream.once('connect', () => {
+    connected = true
+    hooks.onPassthrough(route)
     upstream.setTimeout(0)
     upstream.write(hello)
     client.pipe(upstream)
@@ -144,7 +148,7 @@ function passThrough(client: net.Socket, hello: Buffer, route: Route, hooks: Sni
     client.resume()
   })
   upstream.on('error', (error) => {
-    hooks.onPassthroughError(route, error)
+    hooks.onPassthrough(route, error, connected)
     client.destroy()
   })
   client.on('error', () => upstream.destroy())

@@ -20,6 +20,8 @@ describe('ingress TLS and per-route mutual TLS on one port', () => {
   let pki: TestPki
   let upstream: EchoUpstream
   let passthroughUpstream: EchoUpstream
+  /** A port nothing listens on: a passthrough upstream that is down. */
+  let deadPort: number
   let gw: TestGateway
 
   before(async () => {
@@ -29,6 +31,10 @@ describe('ingress TLS and per-route mutual TLS on one port', () => {
     await writeFile(bothCrls, pki.crlRootEmpty.pem + pki.crlIntRevoked.pem)
     upstream = await startEchoUpstream({ cert: pki.up.cert, key: pki.up.key })
     passthroughUpstream = await startEchoUpstream({ cert: pki.up.cert, key: pki.up.key })
+    const closed = net.createServer().listen(0, '127.0.0.1')
+    await new Promise((resolve) => closed.once('listening', resolve))
+    deadPort = (closed.address() as AddressInfo).port
+    closed.close()
     const to = `upstream: { url: 'https://127.0.0.1:${upstream.port}', ca: ${pki.caS.certFile}, serverName: up.test }`
     const cert = `cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile}`
     gw = await startGateway(`
@@ -42,6 +48,7 @@ routes:
   - { name: crl-gap, host: crlgap.w.test, tls: { ${cert}, clientCAs: ${pki.root.certFile}, crl: ${pki.crlIntRevoked.file} }, ${to} }
   - { name: plain, host: plain.test, ${to} }
   - { name: passthrough, host: pass.test, tls: passthrough, upstream: { url: 'tcp://127.0.0.1:${passthroughUpstream.port}' } }
+  - { name: passthrough-down, host: down.test, tls: passthrough, upstream: { url: 'tcp://127.0.0.1:${deadPort}' } }
 `)
   })
   after(async () => {
@@ -223,6 +230,26 @@ routes:
     for await (const chunk of socket) response += String(chunk)
     assert.match(response, /^HTTP\/1\.1 200/)
     assert.match(response, /"url": "\/through"/)
+  })
+
+  it('counts passthrough connections by how their upstream connect went, and logs failures at a bounded rate', async () => {
+    const counted = async (route: string, result: string, reason: string) =>
+      (await gw.gateway.metrics.passthroughConnections.get()).values.find(
+        (v) => v.labels.route === route && v.labels.result === result && v.labels.reason === reason,
+      )?.value ?? 0
+    const passthrough = (servername: string) =>
+      new Promise<void>((resolve) => {
+        const socket = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername, ca: pki.caS.cert, checkServerIdentity: () => undefined })
+        socket.once('secureConnect', () => socket.end()).once('close', () => resolve()).once('error', () => undefined)
+      })
+    const before = { ok: await counted('passthrough', 'ok', 'none'), refused: await counted('passthrough-down', 'error', 'connection_refused') }
+    const logged = () => gw.logs.filter((line) => line.msg === 'passthrough upstream failed').length
+    const loggedBefore = logged()
+    await passthrough('pass.test')
+    await Promise.all(Array.from({ length: 60 }, () => passthrough('down.test')))
+    assert.equal(await counted('passthrough', 'ok', 'none'), before.ok + 1)
+    assert.equal(await counted('passthrough-down', 'error', 'connection_refused'), before.refused + 60)
+    assert.ok(logged() - loggedBefore <= 50, `${logged() - loggedBefore} lines in one second`)
   })
 
   it('names only the route CAs in the CertificateRequest (openssl s_client)', async (t) => {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import { Writable } from 'node:stream'
 import { test } from 'node:test'
 import { pino } from 'pino'
-import { rateLimitedInfo } from '../../src/log.js'
+import { rateLimitedLog } from '../../src/log.js'
 
 test('logs at most N lines a second, then how many it left out', () => {
   const lines: Record<string, unknown>[] = []
@@ -16,7 +16,7 @@ test('logs at most N lines a second, then how many it left out', () => {
     },
   })
   let clock = 0
-  const log = rateLimitedInfo(pino({ level: 'info' }, sink), 'refused', 3, () => clock)
+  const log = rateLimitedLog(pino({ level: 'info' }, sink), 'info', 'refused', 3, () => clock)
   for (let i = 0; i < 10; i++) log({ i })
   clock = 999
   log({ i: 10 })
