@@ -10,6 +10,7 @@ export const ErrorCodes = {
   UPSTREAM_CONNECT: 'PCL_ERR_UPSTREAM_CONNECT',
   UPSTREAM_TLS: 'PCL_ERR_UPSTREAM_TLS',
   UPSTREAM_TIMEOUT: 'PCL_ERR_UPSTREAM_TIMEOUT',
+  UPSTREAM_RESPONSE: 'PCL_ERR_UPSTREAM_RESPONSE',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]

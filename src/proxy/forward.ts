@@ -192,13 +192,11 @@ class Exchange implements Dispatcher.DispatchHandler {
 
 /**
  * The connection had answered before and was closed under this request. Socket errors carry the
- * socket's counters (undici's own, and the connector's); bytesRead counts response bytes. undici's
- * 'bad response' (an unsolicited 100, which it cannot parse) is an answer to this request, not a
- * connection that was already gone.
+ * socket's counters (undici's own, and the connector's); bytesRead counts response bytes.
  */
 function lostPooledConnection(error: Error): boolean {
   const bytesRead = (error as { socket?: { bytesRead?: number } }).socket?.bytesRead
-  return bytesRead !== undefined && bytesRead > 0 && error.message !== 'bad response'
+  return bytesRead !== undefined && bytesRead > 0
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * One place maps an upstream failure to what the client gets and what the log and metrics say:
- * a timeout is 504, anything else that kept us from a response (refused, reset, DNS, TLS) is 502.
+ * a timeout is 504, anything else that kept us from a response (refused, reset, DNS, TLS, an answer
+ * that is not HTTP undici takes) is 502.
  */
 import { ErrorCodes, type ErrorCode } from '../errors.js'
 import { handshakeReason, type HandshakeReason } from '../tls/reasons.js'
@@ -8,14 +9,25 @@ import { handshakeReason, type HandshakeReason } from '../tls/reasons.js'
 export interface UpstreamFailure {
   readonly status: 502 | 504
   readonly reason: HandshakeReason
-  /** The stable code logged with it: timeout, TLS (verification or protocol), or connection. */
+  /** The stable code logged with it: timeout, TLS (verification or protocol), connection, or response. */
   readonly code: ErrorCode
 }
 
 const CONNECTION_REASONS: ReadonlySet<HandshakeReason> = new Set(['connection_refused', 'connection_reset', 'dns', 'other'])
 
 export function classifyUpstreamError(error: unknown): UpstreamFailure {
+  if (isInvalidResponse(error)) return { status: 502, reason: 'other', code: ErrorCodes.UPSTREAM_RESPONSE }
   const reason = handshakeReason(error)
   if (reason === 'timeout') return { status: 504, reason, code: ErrorCodes.UPSTREAM_TIMEOUT }
   return { status: 502, reason, code: CONNECTION_REASONS.has(reason) ? ErrorCodes.UPSTREAM_CONNECT : ErrorCodes.UPSTREAM_TLS }
+}
+
+/**
+ * The upstream answered, but not with HTTP that undici takes: a malformed head (HTTPParserError), an
+ * unsolicited 100 ('bad response') or a 101 to a request that asked no upgrade ('bad upgrade'). The
+ * request reached the upstream, so it is not a lost connection to retry on.
+ */
+function isInvalidResponse(error: unknown): boolean {
+  const { name, code, message } = error as { name?: string; code?: string; message?: string }
+  return name === 'HTTPParserError' || (code === 'UND_ERR_SOCKET' && (message === 'bad response' || message === 'bad upgrade'))
 }

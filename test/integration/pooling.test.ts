@@ -93,7 +93,10 @@ describe('a pooled connection the upstream closes as a request goes out', () => 
   /** Takes each request and closes the connection unanswered: a request that kills its upstream. */
   let dropping: net.Server
   let dropped = 0
-  /** Answers the first request of a connection, and every later one with a 100 undici cannot parse. */
+  /**
+   * Answers the first request of a connection, and every later one with what undici cannot take: an
+   * unsolicited 100, or for /upgrade a 101 to a request that asked no upgrade.
+   */
   let unsolicited: net.Server
   let unsolicitedRequests = 0
   /** Answers a first request with 103 Early Hints, then dies. */
@@ -133,7 +136,10 @@ describe('a pooled connection the upstream closes as a request goes out', () => 
       socket.on('data', (chunk: Buffer) => {
         if (!chunk.includes('\r\n\r\n')) return
         unsolicitedRequests++
-        socket.write(answered++ === 0 ? 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok' : 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')
+        const ok = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'
+        if (answered++ === 0) socket.write(ok)
+        else if (chunk.toString().startsWith('GET /upgrade ')) socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\n')
+        else socket.write(`HTTP/1.1 100 Continue\r\n\r\n${ok}`)
       })
       socket.on('error', () => undefined)
     })
@@ -191,11 +197,18 @@ routes:
     assert.equal(hintedRequests, 1)
   })
 
-  it('does not retry an answer undici cannot parse (an unsolicited 100), even on a pooled connection', async () => {
-    assert.equal((await send('GET', undefined, 'unsolicited.test')).status, 200)
-    assert.equal((await send('GET', undefined, 'unsolicited.test')).status, 502)
-    assert.equal(unsolicitedRequests, 2)
-  })
+  for (const [what, path] of [
+    ['an unsolicited 100', '/'],
+    ['a 101 to a request that asked no upgrade', '/upgrade'],
+  ] as const) {
+    it(`does not retry an answer undici cannot take (${what}), even on a pooled connection, and says so`, async () => {
+      const before = unsolicitedRequests
+      assert.equal((await httpRequest({ port: gw.ports.http!, host: 'unsolicited.test' })).status, 200)
+      assert.equal((await httpRequest({ port: gw.ports.http!, host: 'unsolicited.test', path })).status, 502)
+      assert.equal(unsolicitedRequests, before + 2)
+      assert.equal(gw.logs.filter((line) => line.msg === 'upstream request failed').at(-1)?.code, 'PCL_ERR_UPSTREAM_RESPONSE')
+    })
+  }
 })
 
 describe('a pool that a reload retired', () => {
