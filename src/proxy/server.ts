@@ -129,10 +129,12 @@ export function createRequestServer(
     }
     lastResponse.set(req.socket, 'upgraded')
     const policy = policyOf.get(req.socket)
-    if (isWebSocketUpgrade(req)) handlers.upgrade(current(), policy, req, socket, head)
     // Node's parser stopped at the headers of an Upgrade request, so its body never reaches `req`:
-    // refuse it rather than forward the request without it.
-    else if (hasBody(req)) endWithStatus(socket, 400)
+    // refuse it rather than forward the request without it, or its bytes into a WebSocket.
+    if (hasBody(req)) {
+      endWithStatus(socket, 400)
+      handlers.refused(400, req.method)
+    } else if (isWebSocketUpgrade(req)) handlers.upgrade(current(), policy, req, socket, head)
     else handlers.request(current(), policy, req, responseIgnoringUpgrade(req, socket as Socket))
   })
   // Node answers these itself when no one listens; here they are also counted, like every answer.

@@ -67,3 +67,10 @@ export async function eventually(probe: () => Promise<boolean>, timeoutMs = 3000
   }
   throw new Error(`${what} not met within ${timeoutMs} ms`)
 }
+
+/** One portcullis_requests_total series, `labels` as the text format writes them (`route="a",method="GET"`). */
+export async function requestsCounted(gw: TestGateway, labels: string, code: number): Promise<number> {
+  const metrics = await gw.gateway.metrics.registry.metrics()
+  const line = metrics.split('\n').find((l) => l.startsWith(`portcullis_requests_total{${labels},code="${code}"} `))
+  return Number(line?.split(' ')[1] ?? 0)
+}

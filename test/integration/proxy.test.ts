@@ -10,7 +10,7 @@ import https from 'node:https'
 import net, { type AddressInfo } from 'node:net'
 import { startEchoUpstream, type EchoReply, type EchoUpstream } from '../../demo/echo-upstream.js'
 import { httpRequest, httpsRequest } from '../helpers/client.js'
-import { startGateway, type TestGateway } from '../helpers/gateway.js'
+import { requestsCounted, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 import { rawExchange } from '../helpers/raw.js'
 
@@ -222,14 +222,17 @@ routes:
     assert.equal(await served(), before + 1, 'counted like any request')
   })
 
-  it('refuses an ignored Upgrade that carries a body rather than forwarding it without the body', async () => {
+  it('refuses an Upgrade that carries a body rather than forwarding it without the body, or into the tunnel', async () => {
+    const refusedBefore = await requestsCounted(gw, 'route="(none)",method="POST"', 400)
     const before = upstream.connections.length
-    const response = await rawExchange(
-      gw.ports.http!,
+    for (const request of [
       'POST /h2c HTTP/1.1\r\nHost: ip.test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\nContent-Length: 5\r\n\r\nhello',
-    )
-    assert.match(response, /^HTTP\/1\.1 400 /)
+      'POST /chat HTTP/1.1\r\nHost: ws.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nContent-Length: 5\r\n\r\nhello',
+    ]) {
+      assert.match(await rawExchange(gw.ports.http!, request), /^HTTP\/1\.1 400 /)
+    }
     assert.equal(upstream.connections.length, before)
+    assert.equal(await requestsCounted(gw, 'route="(none)",method="POST"', 400), refusedBefore + 2)
   })
 
   it('survives clients that reset the connection while the gateway answers them', async () => {

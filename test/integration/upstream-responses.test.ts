@@ -9,7 +9,7 @@ import http from 'node:http'
 import net, { type AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { httpRequest } from '../helpers/client.js'
-import { eventually, startGateway, type TestGateway } from '../helpers/gateway.js'
+import { eventually, requestsCounted, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { rawExchange } from '../helpers/raw.js'
 
 /** Hand-written upstream answers, by request path. */
@@ -55,11 +55,7 @@ routes:
   })
 
   const get = (path: string) => httpRequest({ port: gw.ports.http!, host: 'raw.test', path })
-  const requestsTotal = async (labels: string, code: number) => {
-    const metrics = (await httpRequest({ port: gw.ports.admin!, path: '/metrics' })).body
-    const line = metrics.split('\n').find((l) => l.startsWith(`portcullis_requests_total{${labels},code="${code}"} `))
-    return Number(line?.split(' ')[1] ?? 0)
-  }
+  const requestsTotal = (labels: string, code: number) => requestsCounted(gw, labels, code)
 
   it('answers 502 for a status beyond 599 (RFC 9110 15), rather than relay it', async () => {
     assert.equal((await get('/600')).status, 502)
