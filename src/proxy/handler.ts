@@ -36,7 +36,8 @@ export function selectRoute(snapshot: Snapshot, policy: TlsPolicy | undefined, r
   toOriginForm(req)
   const host = normalizeHost(req.headers.host)
   if (host === undefined) return { status: 400, detail: 'missing or invalid Host header' }
-  if (hasSecondHost(req.rawHeaders)) return { status: 400, detail: 'more than one Host header' }
+  const repeated = repeatedSingleField(req.rawHeaders)
+  if (repeated) return { status: 400, detail: `more than one ${repeated} header` }
   // Asterisk-form (OPTIONS *) and authority-form targets name no route.
   if (!req.url?.startsWith('/')) return { status: 400, detail: 'request target must be a path' }
   const target = resolveDotSegments(req.url)
@@ -88,18 +89,26 @@ function toOriginForm(req: IncomingMessage): void {
 }
 
 /**
- * RFC 9112 3.2: a request with more than one Host is answered 400, as nginx does. Node keeps the first
- * one, and an upstream that kept the last would serve another host than the one routed.
+ * Fields a request carries once, whose repetition is answered 400, as nginx answers it ("client sent
+ * duplicate header line"). Node keeps the first of each and drops the rest, so something in front of
+ * the gateway that read the last one would disagree with the upstream about the host (RFC 9112 3.2)
+ * or about who is calling.
  */
-function hasSecondHost(rawHeaders: readonly string[]): boolean {
-  let seen = false
+const SINGLE_FIELDS = new Set(['host', 'authorization'])
+const SINGLE_FIELD_LENGTHS = new Set([...SINGLE_FIELDS].map((name) => name.length))
+
+function repeatedSingleField(rawHeaders: readonly string[]): string | undefined {
+  const seen: string[] = []
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!
-    if (name.length !== 4 || name.toLowerCase() !== 'host') continue
-    if (seen) return true
-    seen = true
+    // The length test spares lower-casing every header of every request.
+    if (!SINGLE_FIELD_LENGTHS.has(name.length)) continue
+    const field = name.toLowerCase()
+    if (!SINGLE_FIELDS.has(field)) continue
+    if (seen.includes(field)) return field
+    seen.push(field)
   }
-  return false
+  return undefined
 }
 
 /** A connection's client certificate never changes: its identity headers are built once per format. */

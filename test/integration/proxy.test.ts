@@ -284,8 +284,10 @@ routes:
     assert.match(await rawExchange(port, 'GET / HTTP/1.1\r\nHost: bad host!\r\n\r\n'), /^HTTP\/1\.1 400/)
     assert.match(await rawExchange(port, 'GET / HTTP/1.1\r\n\r\n'), /^HTTP\/1\.1 400/)
     assert.match(await rawExchange(port, 'OPTIONS * HTTP/1.1\r\nHost: ws.test\r\n\r\n'), /^HTTP\/1\.1 400/)
-    // RFC 9112 3.2: the gateway and the upstream could each pick a different one.
+    // RFC 9112 3.2: the gateway and the upstream could each pick a different one. The same for who calls.
     assert.match(await rawExchange(port, 'GET / HTTP/1.1\r\nHost: ws.test\r\nhost: ip.test\r\n\r\n'), /^HTTP\/1\.1 400/)
+    const twoCallers = 'GET / HTTP/1.1\r\nHost: ip.test\r\nAuthorization: Bearer alice\r\nauthorization: Bearer mallory\r\n\r\n'
+    assert.match(await rawExchange(port, twoCallers), /^HTTP\/1\.1 400 [\s\S]*more than one authorization header/)
     assert.equal((await get()).status, 200)
   })
 })
