@@ -50,7 +50,7 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
     worker.once('exit', (code, signal) => {
       const wasReady = ready.delete(worker)
       requests.exited(worker)
-      registries.exited(worker)
+      registries.workerExited(worker)
       if (stopping) return
       const details = { pid: worker.process.pid, code, signal }
       if (!wasReady && !replacement) {

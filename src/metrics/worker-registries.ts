@@ -11,28 +11,49 @@ import type { RegistryJson } from './render.js'
 
 /** Metric types whose values only grow. prom-client's types declare a numeric enum; the values are these names. */
 const CUMULATIVE_TYPES = new Set(['counter', 'histogram'])
+/** Exited workers' registries kept apart before they are summed into one (a worker that keeps dying). */
+const MAX_DEPARTED = 8
 
 export class WorkerRegistries {
   private readonly latest = new Map<Worker, RegistryJson>()
-  /** Counters and histograms of the workers that exited, summed. */
-  private departed: RegistryJson = []
-  /** Exits are folded into `departed` one at a time: each fold starts from the last one's result. */
-  private folding = Promise.resolve()
+  private readonly exited = new WeakSet<Worker>()
+  /** Counters and histograms of the workers that exited: each one's, or several already summed. */
+  private departed: RegistryJson[] = []
+  private summing = false
 
   /** What one scrape sums: `answers[i]` is `workers[i]`'s registry, or undefined when it was late. */
   forScrape(workers: readonly Worker[], answers: readonly (RegistryJson | undefined)[]): RegistryJson[] {
-    workers.forEach((worker, i) => answers[i] && this.latest.set(worker, answers[i]))
-    return [this.departed, ...this.latest.values()]
+    workers.forEach((worker, i) => {
+      // A worker that exited while this scrape waited is in `departed` already.
+      if (answers[i] && !this.exited.has(worker)) this.latest.set(worker, answers[i])
+    })
+    return [...this.departed, ...this.latest.values()]
   }
 
-  exited(worker: Worker): void {
-    this.folding = this.folding.then(async () => {
-      const last = this.latest.get(worker)
-      if (!last) return
-      const cumulative = last.filter((metric) => CUMULATIVE_TYPES.has(metric.type as unknown as string))
-      // The worker's last registry stays in the sum until its counters are in `departed`.
-      this.departed = await AggregatorRegistry.aggregate([this.departed, cumulative]).getMetricsAsJSON()
-      this.latest.delete(worker)
-    })
+  workerExited(worker: Worker): void {
+    this.exited.add(worker)
+    const last = this.latest.get(worker)
+    this.latest.delete(worker)
+    if (!last) return
+    this.departed.push(last.filter((metric) => CUMULATIVE_TYPES.has(metric.type as unknown as string)))
+    if (this.departed.length > MAX_DEPARTED) void this.sumDeparted()
+  }
+
+  /**
+   * Replaces the registries departed so far by their sum. prom-client sums asynchronously; exits in the
+   * meantime append after them, and are kept.
+   */
+  private async sumDeparted(): Promise<void> {
+    if (this.summing) return
+    this.summing = true
+    const summed = this.departed.length
+    try {
+      const sum = await AggregatorRegistry.aggregate(this.departed.slice(0, summed)).getMetricsAsJSON()
+      this.departed = [sum, ...this.departed.slice(summed)]
+    } catch {
+      // Kept apart, and summed at every scrape instead.
+    } finally {
+      this.summing = false
+    }
   }
 }

@@ -1,0 +1,68 @@
+/**
+ * The primary's sum of its workers' registries: a counter never goes down when a worker is late or
+ * exits, and never counts a worker twice.
+ */
+import assert from 'node:assert/strict'
+import type { Worker } from 'node:cluster'
+import { describe, test } from 'node:test'
+import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client'
+import type { RegistryJson } from '../../src/metrics/render.js'
+import { WorkerRegistries } from '../../src/metrics/worker-registries.js'
+
+/** A worker's registry: `served` requests counted, and a gauge of open connections. */
+async function registry(served: number, open = 1): Promise<RegistryJson> {
+  const r = new Registry()
+  new Counter({ name: 'served_total', help: 'h', registers: [r] }).inc(served)
+  new Gauge({ name: 'open', help: 'h', registers: [r] }).set(open)
+  return r.getMetricsAsJSON()
+}
+
+async function sums(registries: RegistryJson[]): Promise<{ served?: number; open?: number }> {
+  const text = await AggregatorRegistry.aggregate(registries).metrics()
+  const value = (name: string) => {
+    const match = new RegExp(`^${name} (\\d+)$`, 'm').exec(text)
+    return match ? Number(match[1]) : undefined
+  }
+  return { served: value('served_total'), open: value('open') }
+}
+
+const workers = (n: number) => Array.from({ length: n }, (_, i) => ({ id: i }) as unknown as Worker)
+
+describe('WorkerRegistries', () => {
+  test('counts a late worker with its last answer', async () => {
+    const [a, b] = workers(2)
+    const registries = new WorkerRegistries()
+    registries.forScrape([a!, b!], [await registry(10), await registry(10)])
+    assert.deepEqual(await sums(registries.forScrape([a!, b!], [await registry(12), undefined])), { served: 22, open: 2 })
+  })
+
+  test("keeps an exited worker's counters, not its gauges", async () => {
+    const [a, b, c] = workers(3)
+    const registries = new WorkerRegistries()
+    registries.forScrape([a!, b!], [await registry(10), await registry(10)])
+    registries.workerExited(a!)
+    assert.deepEqual(await sums(registries.forScrape([b!, c!], [await registry(11), await registry(0)])), { served: 21, open: 2 })
+  })
+
+  test('counts a worker that exits while a scrape waits once, as last seen before it', async () => {
+    const [a, b] = workers(2)
+    const registries = new WorkerRegistries()
+    registries.forScrape([a!, b!], [await registry(10), await registry(10)])
+    // The next scrape asked both; a answered 15, then exited while b kept the scrape waiting.
+    const answerOfA = await registry(15)
+    registries.workerExited(a!)
+    assert.deepEqual(await sums(registries.forScrape([a!, b!], [answerOfA, undefined])), { served: 20, open: 1 })
+    assert.deepEqual(await sums(registries.forScrape([b!], [await registry(10)])), { served: 20, open: 1 })
+  })
+
+  test('sums the registries of many exited workers into one, and keeps their total', async () => {
+    const many = workers(20)
+    const registries = new WorkerRegistries()
+    registries.forScrape(many, await Promise.all(many.map(() => registry(1))))
+    for (const worker of many) registries.workerExited(worker)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    const scraped = registries.forScrape([], [])
+    assert.ok(scraped.length < many.length, `${scraped.length} registries kept apart`)
+    assert.equal((await sums(scraped)).served, 20)
+  })
+})
