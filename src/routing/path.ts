@@ -10,16 +10,23 @@
 /** A `.` or `..` segment, `%2e` spelling included, next to any separator an upstream might honour. */
 const DOT_SEGMENT = /(?:\/|\\|%2f|%5c)(?:\.|%2e){1,2}(?=$|\/|\\|%2f|%5c)/i
 const ENCODED_OR_BACK_SLASH = /\\|%2f|%5c/i
+/**
+ * What no one reading of the path can be trusted with: a dot segment with path parameters (`..;x`,
+ * which Tomcat and Jetty strip before they resolve: the nginx + Tomcat `/..;/` bypass), and a NUL
+ * (nginx refuses it; C-based servers end the path there).
+ */
+const UNRESOLVABLE = /(?:\/|\\|%2f|%5c)(?:\.|%2e){1,2}(?:;|%3b)|%00/i
 
 /**
  * The target with its path's dot segments resolved; the same string when it has none (nearly every
  * request). Undefined when the path cannot be resolved safely: `..` above the root (nginx answers 400),
- * or dot segments beside an encoded slash or a backslash, which upstreams split on or not as they
- * please, so no one reading of the path is the upstream's.
+ * dot segments beside an encoded slash or a backslash, which upstreams split on or not as they please,
+ * so no one reading of the path is the upstream's, or UNRESOLVABLE's forms.
  */
 export function resolveDotSegments(target: string): string | undefined {
   const queryAt = target.indexOf('?')
   const path = queryAt === -1 ? target : target.slice(0, queryAt)
+  if (UNRESOLVABLE.test(path)) return undefined
   if (!DOT_SEGMENT.test(path)) return target
   if (ENCODED_OR_BACK_SLASH.test(path)) return undefined
   const resolved: string[] = []

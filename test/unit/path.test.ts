@@ -28,6 +28,13 @@ describe('resolveDotSegments', () => {
     for (const target of ['/..', '/../x', '/a/../../x', '/%2e%2e/x']) assert.equal(resolveDotSegments(target), undefined, target)
   })
 
+  test('refuses dot segments with path parameters (Tomcat strips them, then resolves) and NUL', () => {
+    for (const target of ['/api/..;/admin', '/..;/app2/secret', '/api/%2e%2e;x/admin', '/api/..%3b/admin', '/api/.;/x', '/api/a%00.html']) {
+      assert.equal(resolveDotSegments(target), undefined, target)
+    }
+    assert.equal(resolveDotSegments('/api;jsessionid=1/x/../y'), '/api;jsessionid=1/y', 'parameters elsewhere are only bytes')
+  })
+
   test('refuses dot segments beside an encoded slash or a backslash: upstreams split those differently', () => {
     for (const target of ['/api/..%2Fadmin', '/api/x%2f../admin', '/api/..%5cadmin', '/api/..\\admin', '/a%2Fb/../c']) {
       assert.equal(resolveDotSegments(target), undefined, target)
