@@ -3,7 +3,8 @@
  * passthrough connection. It has no requests to time, so an idle bound keeps a peer that vanished
  * without a FIN (a dropped NAT entry, a host that lost power) from holding two sockets for ever: one
  * hour without a byte either way, Envoy's tcp_proxy default. (nginx's stream proxy_timeout is 10
- * minutes; its 60 s proxy_read_timeout closes quiet but healthy WebSockets, a common complaint.)
+ * minutes. Envoy's 5-minute stream idle timeout and nginx's 60 s proxy_read_timeout close quiet but
+ * healthy WebSockets, a common complaint.)
  */
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
