@@ -11,6 +11,7 @@ import type { Snapshot } from '../snapshot.js'
 import type { TlsPolicy } from '../tls/ingress.js'
 import { BODY_IDLE_TIMEOUT_MS, limitBodyIdle } from './body-idle.js'
 import { hasBody } from './forward.js'
+import { closeLingeringly } from './lingering-close.js'
 import { endWithStatus, sendStatus } from './status.js'
 
 /**
@@ -139,8 +140,6 @@ export function createRequestServer(
   })
   // Node answers these itself when no one listens; here they are also counted, like every answer.
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
-    // Bytes after a `Connection: close` request: the response to it still goes out, then Node closes.
-    if (error.code === 'HPE_CLOSED_CONNECTION' && busy(socket)) return
     const status = refusalStatus(error)
     const last = lastResponse.get(socket)
     // A malformed body (a bad chunk size line) of the request being handled, before its response has
@@ -151,13 +150,15 @@ export function createRequestServer(
       sendStatus(last, status, 'malformed request body')
       return
     }
+    // Bytes behind a response that closes the connection (a refusal, a `Connection: close` request, the
+    // rest of a malformed body) are not a request to answer (RFC 9112 9.6): that response goes out, then
+    // the connection closes, lingeringly.
+    if (last instanceof http.ServerResponse && !last.shouldKeepAlive) return
     // Never into a response still going out (or a WebSocket): that connection is only closed.
     if (status === undefined || !socket.writable || last === 'upgraded' || busy(socket)) {
       socket.destroy()
       return
     }
-    // Bytes behind a response that closes the connection are not a request to answer (RFC 9112 9.6).
-    if (last && !last.shouldKeepAlive) return
     endWithStatus(socket, status)
     handlers.refused(status)
   })
@@ -179,6 +180,10 @@ export function createRequestServer(
         return
       }
       if (policy) policyOf.set(socket, policy)
+      closeLingeringly(socket as Socket, () => {
+        const last = lastResponse.get(socket)
+        return last instanceof http.ServerResponse && !last.req.complete
+      })
       open.add(socket)
       socket.once('close', () => {
         open.delete(socket)

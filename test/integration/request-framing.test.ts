@@ -139,6 +139,36 @@ routes:
     assert.equal(await counted(), before + 1, "counted as the route's 400")
   })
 
+  /**
+   * A client that sends its whole body before it reads its answer (Python's http.client does): the
+   * head, then 64 KiB chunks for `ms`, then it reads. Resolves with what it read.
+   */
+  const uploadThenRead = async (head: string, ms: number) => {
+    const socket = net.connect(gw.ports.http!, '127.0.0.1')
+    socket.pause()
+    socket.on('error', () => undefined)
+    socket.write(head)
+    const chunk = Buffer.alloc(64 * 1024, 'x')
+    const until = Date.now() + ms
+    while (Date.now() < until && socket.writable) {
+      socket.write(chunk)
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+    let reply = ''
+    socket.on('data', (data: Buffer) => (reply += data.toString('latin1')))
+    socket.resume()
+    await eventually(async () => socket.destroyed || reply.includes('\r\n\r\n'), 3000, 'an answer or a close').catch(() => undefined)
+    socket.destroy()
+    return reply
+  }
+
+  it('closes lingeringly: a client still uploading when it is refused reads the refusal, not a reset', async () => {
+    const malformed = await uploadThenRead('POST /up HTTP/1.1\r\nHost: plain.test\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\nzz\r\n', 500)
+    assert.deepEqual(statusLines(malformed), ['HTTP/1.1 400'])
+    const refused = await uploadThenRead('POST /up HTTP/1.1\r\nHost: plain.test\r\nTransfer-Encoding: gzip, chunked\r\n\r\n', 500)
+    assert.deepEqual(statusLines(refused), ['HTTP/1.1 501'])
+  })
+
   for (const [what, request, status] of [
     ['a transfer coding other than chunked', 'POST / HTTP/1.1\r\nHost: plain.test\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n', 501],
     ['Transfer-Encoding in HTTP/1.0', 'POST / HTTP/1.0\r\nHost: plain.test\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n', 400],
