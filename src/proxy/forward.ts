@@ -103,6 +103,13 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     this.upstreamAnswered = true
+    if (this.res.writableEnded) {
+      // The request server has answered already (a malformed request body), and the response's
+      // 'close', which stops this request, is still to come.
+      this.clientGone = true
+      controller.abort(CLIENT_GONE)
+      return
+    }
     if (statusCode < 200) {
       this.relayInterim(statusCode, headers)
       return
