@@ -95,9 +95,10 @@ export class Gateway {
     this.sni = createSniDispatcher({
       decide: (serverName, localAddress) => this.current!.ingressFor(serverName, localAddress),
       onRefused: (outcome) => this.recordIngressHandshake(outcome),
-      onPassthrough: (route, error, connected) => {
-        if (!error || !connected) recordPassthrough(this.metrics, route, error)
-        if (error) logPassthroughFailure({ route: route.name, connected, error: { code: (error as { code?: string }).code, message: error.message } })
+      onPassthroughConnected: (route) => recordPassthrough(this.metrics, route),
+      onPassthroughError: (route, error, connected) => {
+        if (!connected) recordPassthrough(this.metrics, route, error)
+        logPassthroughFailure({ route: route.name, connected, error: { code: (error as { code?: string }).code, message: error.message } })
       },
     })
   }

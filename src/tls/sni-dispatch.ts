@@ -21,8 +21,9 @@ export interface SniDispatchHooks {
    * is not a handshake, and is not reported.
    */
   readonly onRefused: (outcome: HandshakeOutcome) => void
-  /** A passthrough connection reached its upstream (no error), or its upstream failed, before or after. */
-  readonly onPassthrough: (route: Route, error?: Error, connected?: boolean) => void
+  readonly onPassthroughConnected: (route: Route) => void
+  /** A passthrough connection's upstream failed: to connect, or once `connected`. */
+  readonly onPassthroughError: (route: Route, error: Error, connected: boolean) => void
 }
 
 export interface SniDispatcher {
@@ -139,7 +140,7 @@ function passThrough(client: net.Socket, hello: Buffer, route: Route, hooks: Sni
   let connected = false
   upstream.once('connect', () => {
     connected = true
-    hooks.onPassthrough(route)
+    hooks.onPassthroughConnected(route)
     upstream.setTimeout(0)
     upstream.write(hello)
     client.pipe(upstream)
@@ -148,7 +149,7 @@ function passThrough(client: net.Socket, hello: Buffer, route: Route, hooks: Sni
     client.resume()
   })
   upstream.on('error', (error) => {
-    hooks.onPassthrough(route, error, connected)
+    hooks.onPassthroughError(route, error, connected)
     client.destroy()
   })
   client.on('error', () => upstream.destroy())
