@@ -122,6 +122,20 @@ describe('parseConfig', () => {
     assert.match(issues[1]!, /^19:/)
   })
 
+  test('checks the files a config names at every load, when its text is unchanged too', () => {
+    assert.deepEqual(issuesOf(GOOD), [])
+    rmSync(join(dir, 'cli.key'))
+    try {
+      assert.deepEqual(issuesOf(GOOD), ['17:12 routes[0].upstream.key: file not found: cli.key'])
+    } finally {
+      writeFileSync(join(dir, 'cli.key'), '')
+    }
+    assert.deepEqual(issuesOf(GOOD), [])
+    const bad = GOOD.replace('connect: 250ms', 'connect: soon')
+    assert.equal(issuesOf(bad).length, 1)
+    assert.equal(issuesOf(bad).length, 1, 'an invalid text is refused again')
+  })
+
   test('every route of one host shares one TLS policy', () => {
     const yaml = `${GOOD}  - host: orders.example.com\n    path: /other\n    upstream:\n      url: http://10.0.0.9\n`
     assert.match(issuesOf(yaml).join('\n'), /routes\[2\]\.tls: must equal routes\[0\]\.tls/)
