@@ -79,6 +79,8 @@ export function createRequestServer(
   /** Each connection's latest response; 'upgraded' once it left HTTP. None: no request yet. */
   const lastResponse = new WeakMap<object, http.ServerResponse | 'upgraded'>()
   let draining = false
+  /** Pipelined requests whose body turned out malformed while the response ahead of them went out. */
+  const malformedWhileQueued = new WeakSet<http.IncomingMessage>()
 
   /** A response is still going out on this connection (pipelined requests wait for it). */
   const busy = (socket: Duplex) => {
@@ -90,6 +92,11 @@ export function createRequestServer(
     lastResponse.set(req.socket, res)
     if (draining) res.shouldKeepAlive = false
     const handle = () => {
+      if (malformedWhileQueued.has(req)) {
+        sendStatus(res, 400, 'malformed request body')
+        handlers.refused(400, req.method)
+        return
+      }
       if (hasBody(req)) {
         limitBodyIdle(req, res, bodyIdleTimeoutMs)
         // The socket is taken now: Node detaches it from the request once the response has finished.
@@ -148,6 +155,13 @@ export function createRequestServer(
     if (status !== undefined && last instanceof http.ServerResponse && last.socket === socket && !last.headersSent && !last.req.complete) {
       last.shouldKeepAlive = false
       sendStatus(last, status, 'malformed request body')
+      return
+    }
+    // The same for a pipelined request still queued: the response ahead of it goes out first, then this
+    // one gets the refusal when its turn comes, as from nginx, and the connection closes.
+    if (status !== undefined && last instanceof http.ServerResponse && !last.socket && !last.req.complete) {
+      last.shouldKeepAlive = false
+      malformedWhileQueued.add(last.req)
       return
     }
     // Bytes behind a response that closes the connection (a refusal, a `Connection: close` request, the

@@ -139,6 +139,15 @@ routes:
     assert.equal(await counted(), before + 1, "counted as the route's 400")
   })
 
+  it('answers the request ahead of a pipelined one whose body is malformed, then refuses that one', async () => {
+    const requests =
+      'GET /first HTTP/1.1\r\nHost: plain.test\r\n\r\n' + 'POST /second HTTP/1.1\r\nHost: plain.test\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\nzz\r\n'
+    const reply = await rawExchange(gw.ports.http!, requests, 800)
+    assert.deepEqual(statusLines(reply), ['HTTP/1.1 200', 'HTTP/1.1 400'])
+    assert.match(reply, /^\/first$/m)
+    assert.deepEqual(seen, ['GET /first'])
+  })
+
   /**
    * A client that sends its whole body before it reads its answer (Python's http.client does): the
    * head, then 64 KiB chunks for `ms`, then it reads. Resolves with what it read.
