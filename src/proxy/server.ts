@@ -149,19 +149,14 @@ export function createRequestServer(
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
     const status = refusalStatus(error)
     const last = lastResponse.get(socket)
-    // A malformed body (a bad chunk size line) of the request being handled, before its response has
-    // begun: answered with the refusal, as nginx and Envoy answer it, and the forwarder stops its
-    // upstream request. The connection closes after it.
-    if (status !== undefined && last instanceof http.ServerResponse && last.socket === socket && !last.headersSent && !last.req.complete) {
+    // A malformed body (a bad chunk size line) of a request whose response has not begun is refused, as
+    // nginx and Envoy refuse it, and the connection closes after. The request being handled gets the
+    // refusal now (the forwarder then stops its upstream request); a pipelined one still queued gets it
+    // when its turn comes, after the response ahead of it.
+    if (status !== undefined && last instanceof http.ServerResponse && !last.req.complete && !last.headersSent) {
       last.shouldKeepAlive = false
-      sendStatus(last, status, 'malformed request body')
-      return
-    }
-    // The same for a pipelined request still queued: the response ahead of it goes out first, then this
-    // one gets the refusal when its turn comes, as from nginx, and the connection closes.
-    if (status !== undefined && last instanceof http.ServerResponse && !last.socket && !last.req.complete) {
-      last.shouldKeepAlive = false
-      malformedWhileQueued.add(last.req)
+      if (last.socket === socket) sendStatus(last, status, 'malformed request body')
+      else malformedWhileQueued.add(last.req)
       return
     }
     // Bytes behind a response that closes the connection (a refusal, a `Connection: close` request, the
