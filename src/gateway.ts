@@ -13,7 +13,7 @@ import { loadConfig } from './config/load.js'
 import { configWarnings } from './config/warnings.js'
 import type { Config, ListenAddress } from './config/types.js'
 import { ErrorCodes, PortcullisError } from './errors.js'
-import { rateLimitedLog, type Logger } from './log.js'
+import { errorSummary, rateLimitedLog, type Logger } from './log.js'
 import { NO_ROUTE } from './metrics/labels.js'
 import { createMetrics, type Metrics } from './metrics/metrics.js'
 import { registrySource } from './metrics/render.js'
@@ -98,7 +98,7 @@ export class Gateway {
       onPassthroughConnected: (route) => recordPassthrough(this.metrics, route),
       onPassthroughError: (route, error, connected) => {
         if (!connected) recordPassthrough(this.metrics, route, error)
-        logPassthroughFailure({ route: route.name, connected, error: { code: (error as { code?: string }).code, message: error.message } })
+        logPassthroughFailure({ route: route.name, connected, error: errorSummary(error) })
       },
     })
   }

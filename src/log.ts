@@ -56,3 +56,10 @@ export function rateLimitedLog(
     }
   }
 }
+
+/** Code and message only: never a stack or a certificate in the log. */
+export function errorSummary(error: Error): { code?: string; message: string } {
+  const code = (error as { code?: string }).code
+  const cause = error.cause as { code?: string; message?: string } | undefined
+  return { ...(code && { code }), message: cause?.message ? `${error.message}: ${cause.message}` : error.message }
+}

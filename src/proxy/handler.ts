@@ -6,8 +6,8 @@
  */
 import type { IncomingMessage } from 'node:http'
 import type { TLSSocket } from 'node:tls'
-import type { Logger } from 'pino'
 import type { ForwardClientCert } from '../config/schema.js'
+import { errorSummary, type Logger } from '../log.js'
 import { methodLabel, NO_ROUTE } from '../metrics/labels.js'
 import type { Metrics } from '../metrics/metrics.js'
 import { normalizeHost } from '../routing/host.js'
@@ -181,11 +181,4 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHa
       })
     },
   }
-}
-
-/** Code and message only: never a stack or a certificate in the log. */
-function errorSummary(error: Error): { code?: string; message: string } {
-  const code = (error as { code?: string }).code
-  const cause = error.cause as { code?: string; message?: string } | undefined
-  return { ...(code && { code }), message: cause?.message ? `${error.message}: ${cause.message}` : error.message }
 }
