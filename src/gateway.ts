@@ -7,6 +7,7 @@
 import { once } from 'node:events'
 import http from 'node:http'
 import net, { type AddressInfo } from 'node:net'
+import type { Gauge } from 'prom-client'
 import { createAdminApp } from './admin/app.js'
 import { ConfigError, formatIssue, issueAt } from './config/issues.js'
 import { loadConfig } from './config/load.js'
@@ -41,6 +42,7 @@ export interface GatewayOptions {
 }
 
 export type ListenerName = 'https' | 'http' | 'admin'
+type PublicListenerName = Exclude<ListenerName, 'admin'>
 
 const MAX_WARNINGS_LOGGED = 20
 /**
@@ -62,7 +64,7 @@ export class Gateway {
   /** The HTTPS listener's first step: each connection's ClientHello picks its TLS policy or passthrough. */
   private readonly sni: SniDispatcher
   /** Every TCP connection accepted on a public listener, TLS passthrough included, until it closes. */
-  private readonly clientSockets = new Set<net.Socket>()
+  private readonly clientSockets = new Map<net.Socket, PublicListenerName>()
   private readonly watch: boolean
   private readonly serveAdmin: boolean
   private readonly reloader: Reloader
@@ -80,6 +82,7 @@ export class Gateway {
         for (const upstream of this.retiring) if (upstream.requests === 0) this.retiring.delete(upstream)
         collectUpstreamConnections(gauge, [...(this.current?.upstreams.values() ?? []), ...this.retiring])
       },
+      collectClientConnections: (gauge) => this.collectClientConnections(gauge),
     })
     this.watch = options.watch ?? true
     this.serveAdmin = options.admin ?? true
@@ -146,7 +149,7 @@ export class Gateway {
     // Requests cut off by the deadline end as the client's going, before the pools go under them (an
     // upstream request destroyed first would be logged and counted as an upstream failure).
     await this.requests.close()
-    for (const socket of this.clientSockets) socket.destroy()
+    for (const socket of this.clientSockets.keys()) socket.destroy()
     await closed
     if (this.current) {
       await Promise.all([...this.current.upstreams.values()].map((upstream) => upstream.pool.destroy()))
@@ -218,14 +221,14 @@ export class Gateway {
     const { https, http: plain, admin } = config.listen
     if (https) {
       const server = net.createServer({ noDelay: true }, (socket) => {
-        this.track(socket)
+        this.track(socket, 'https')
         this.sni.dispatch(socket)
       })
       await this.listen('https', server, https)
     }
     if (plain) {
       const server = net.createServer({ noDelay: true }, (socket) => {
-        this.track(socket)
+        this.track(socket, 'http')
         this.requests.accept(socket)
       })
       await this.listen('http', server, plain)
@@ -240,9 +243,17 @@ export class Gateway {
     }
   }
 
-  private track(socket: net.Socket): void {
-    this.clientSockets.add(socket)
+  private track(socket: net.Socket, listener: PublicListenerName): void {
+    this.clientSockets.set(socket, listener)
     socket.once('close', () => this.clientSockets.delete(socket))
+  }
+
+  /** Counted at the scrape, not per connection: a gauge of every bound public listener, 0 included. */
+  private collectClientConnections(gauge: Gauge<'listener'>): void {
+    const open = new Map<PublicListenerName, number>()
+    for (const name of this.listeners.keys()) if (name !== 'admin') open.set(name, 0)
+    for (const listener of this.clientSockets.values()) open.set(listener, (open.get(listener) ?? 0) + 1)
+    for (const [listener, count] of open) gauge.set({ listener }, count)
   }
 
   private async listen(name: ListenerName, server: net.Server, address: ListenAddress): Promise<void> {

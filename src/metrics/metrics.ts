@@ -13,6 +13,8 @@ export interface MetricsOptions {
   readonly defaultMetrics?: boolean
   /** Sets portcullis_upstream_connections from the pools' live socket counts, at every scrape. */
   readonly collectUpstreamConnections?: (gauge: Gauge<'route' | 'state'>) => void
+  /** Sets portcullis_client_connections from the open client sockets of each listener, at every scrape. */
+  readonly collectClientConnections?: (gauge: Gauge<'listener'>) => void
 }
 
 const PER_PROCESS_AGGREGATORS: ReadonlyMap<string, Aggregator> = new Map([
@@ -88,6 +90,15 @@ export function createMetrics(options: MetricsOptions = {}) {
       registers,
       collect() {
         options.collectUpstreamConnections?.(this)
+      },
+    }),
+    clientConnections: new Gauge({
+      name: 'portcullis_client_connections',
+      help: 'Open client connections by public listener (https|http): handshaking, keep-alive, WebSocket and passthrough alike.',
+      labelNames: ['listener'] as const,
+      registers,
+      collect() {
+        options.collectClientConnections?.(this)
       },
     }),
     certificateExpiry: new Gauge({

@@ -7,9 +7,10 @@ import { createServer, type Server } from 'node:http'
 import { once } from 'node:events'
 import net, { type AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
+import tls from 'node:tls'
 import { startEchoUpstream, type EchoUpstream } from '../../demo/echo-upstream.js'
 import { httpRequest, httpsRequest } from '../helpers/client.js'
-import { startGateway, type TestGateway } from '../helpers/gateway.js'
+import { eventually, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 
 describe('metrics', () => {
@@ -126,6 +127,19 @@ routes:
   it('reports pooled upstream connections from the pools', async () => {
     const text = await scrape()
     assert.equal((value(text, 'portcullis_upstream_connections{route="mtls",state="idle"}') ?? 0) + (value(text, 'portcullis_upstream_connections{route="mtls",state="active"}') ?? 0), 1)
+  })
+
+  it('counts open client connections per listener, from accept to close', async () => {
+    const open = async (listener: string) => value(await scrape(), `portcullis_client_connections{listener="${listener}"}`)
+    const before = { https: await open('https'), http: await open('http') }
+    const tlsClient = tls.connect({ port: gw.ports.https!, servername: 'a.test', ca: pki.caS.cert, cert: pki.cliA.cert, key: pki.cliA.key })
+    await once(tlsClient, 'secureConnect')
+    const plainClient = net.connect(gw.ports.http!)
+    await once(plainClient, 'connect')
+    await eventually(async () => (await open('https')) === before.https! + 1 && (await open('http')) === before.http! + 1, 3000, 'both counted')
+    tlsClient.destroy()
+    plainClient.destroy()
+    await eventually(async () => (await open('https')) === before.https && (await open('http')) === before.http, 3000, 'both gone')
   })
 
   it('does not create label values from random hosts, paths and methods', async () => {
