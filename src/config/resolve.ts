@@ -8,7 +8,7 @@ import { isIP } from 'node:net'
 import { dirname, resolve as resolvePath } from 'node:path'
 import { isRouteHost } from '../routing/host.js'
 import { routeKey } from '../routing/table.js'
-import { parseDuration } from './duration.js'
+import { MAX_DURATION_MS, MAX_DURATION_TEXT, parseDuration } from './duration.js'
 import { issueAt, type ConfigIssue } from './issues.js'
 import type { RawConfig, RawRoute, RawUpstream } from './schema.js'
 import type { Config, ListenAddress, Position, RouteConfig, RouteTlsConfig, UpstreamConfig } from './types.js'
@@ -27,10 +27,13 @@ export function resolveConfig(
   const baseDir = dirname(resolvePath(file))
   const filePath = (path: string, value: string): string => {
     const absolute = resolvePath(baseDir, value)
-    if (!existsSync(absolute)) issues.push({ ...issueAt(file, positions, path, `file not found: ${value}`), missingFile: absolute })
+    // A PEM pasted where its path belongs must not be echoed into the error and the log.
+    const shown = /[\r\n]|-----BEGIN/.test(value) ? 'this is PEM content; write the path of a file that holds it' : value
+    if (!existsSync(absolute)) issues.push({ ...issueAt(file, positions, path, `file not found: ${shown}`), missingFile: absolute })
     return absolute
   }
 
+  checkDuration('shutdown.grace', raw.shutdown?.grace, report)
   const listen = resolveListen(raw.listen, report)
   const routes = raw.routes.map((route, index) => resolveRoute(route, index, filePath, report))
   checkRouteSet(routes, raw, listen, report)
@@ -47,6 +50,13 @@ export function resolveConfig(
 }
 
 type Report = (path: string, message: string) => void
+
+function checkDuration(path: string, text: string | undefined, report: Report, { positive = false } = {}): void {
+  const ms = text === undefined ? undefined : parseDuration(text)
+  if (ms === undefined) return
+  if (positive && ms === 0) report(path, 'must be more than 0')
+  else if (ms > MAX_DURATION_MS) report(path, `must be at most ${MAX_DURATION_TEXT} (Node's timers hold up to 24.8 days)`)
+}
 
 function resolveListen(raw: RawConfig['listen'], report: Report): Config['listen'] {
   if (!raw.https && !raw.http) report('listen', 'needs at least one public listener: https or http')
@@ -151,10 +161,8 @@ function resolveUpstream(
   for (const key of ['ca', 'cert', 'key', 'serverName', 'insecureSkipVerify'] as const) {
     if (raw[key] !== undefined && url && !isHttps) report(`${at}.${key}`, 'only applies to https:// upstreams')
   }
-  for (const key of ['connect', 'response'] as const) {
-    // undici reads 0 as no timeout at all.
-    if (raw.timeouts?.[key] !== undefined && parseDuration(raw.timeouts[key]) === 0) report(`${at}.timeouts.${key}`, 'must be more than 0')
-  }
+  // undici reads a timeout of 0 as none at all.
+  for (const key of ['connect', 'response'] as const) checkDuration(`${at}.timeouts.${key}`, raw.timeouts?.[key], report, { positive: true })
   if (raw.cert && !raw.key) report(`${at}.key`, 'is required with upstream.cert')
   if (raw.key && !raw.cert) report(`${at}.cert`, 'is required with upstream.key')
 

@@ -90,7 +90,18 @@ describe('parseConfig', () => {
       ['19:18 routes[0].upstream.timeouts.connect: "5 seconds" is not a duration'],
     ],
     ['a zero timeout, which would turn it off', GOOD.replace('connect: 250ms', 'connect: 0s'), ['19:18 routes[0].upstream.timeouts.connect: must be more than 0']],
+    [
+      'a timeout longer than Node timers hold, which would fire after 1 ms',
+      GOOD.replace('connect: 250ms', 'connect: 597h'),
+      ["19:18 routes[0].upstream.timeouts.connect: must be at most 596h (Node's timers hold up to 24.8 days)"],
+    ],
+    ['a grace longer than Node timers hold', `${GOOD}shutdown: { grace: 9999h }\n`, ['23:20 shutdown.grace: must be at most 596h']],
     ['a missing file', GOOD.replace('ca: ca.crt', 'ca: nope.crt'), ['15:11 routes[0].upstream.ca: file not found: nope.crt']],
+    [
+      'a PEM pasted where its path belongs, without echoing it',
+      GOOD.replace('key: cli.key', 'key: "-----BEGIN PRIVATE KEY-----\\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\\n-----END PRIVATE KEY-----\\n"'),
+      ['17:12 routes[0].upstream.key: file not found: this is PEM content; write the path of a file that holds it'],
+    ],
     ['a bad URL', GOOD.replace('url: http://10.0.0.7', 'url: not a url'), ["22:12 routes[1].upstream.url: 'not a url' is not a URL"]],
     ['a bad scheme', GOOD.replace('url: http://10.0.0.7', 'url: ftp://x'), ['22:12 routes[1].upstream.url: must be http:// or https://']],
     ['tls neither mapping nor passthrough', GOOD.replace(/tls:\n(\s+cert: srv.crt\n\s+key: srv.key\n\s+clientCAs: ca.crt\n)/, 'tls: passthru\n'), ['9:10 routes[0].tls: must be a mapping or "passthrough"']],
