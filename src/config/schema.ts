@@ -8,7 +8,7 @@ import { Type, type Static } from '@sinclair/typebox'
 const Duration = (description: string, fallback: string) =>
   Type.String({
     pattern: '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$',
-    description: `${description} A number with a unit: ms, s, m or h (e.g. 250ms, 5s, 1m). Default: ${fallback}.`,
+    description: `${description} A number with a unit: ms, s, m or h (e.g. 250ms, 5s, 1m), at most 596h. Default: ${fallback}.`,
     examples: [fallback],
   })
 
