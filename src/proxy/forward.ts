@@ -11,7 +11,7 @@ import type { Dispatcher } from 'undici'
 import { holdUpstream, type Route } from '../snapshot.js'
 import { clientResponseHeaders, upstreamRequestHeaders, type ForwardedFor } from './headers.js'
 import { sendStatus } from './status.js'
-import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.js'
+import { classifyUpstreamError, InvalidUpstreamResponse, type UpstreamFailure } from './upstream-errors.js'
 
 export interface ForwardHooks {
   /** The upstream failed before or while answering; `headersSent` tells whether the client got a status. */
@@ -116,7 +116,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     }
     if (statusCode > 599) {
       // RFC 9110 15: status codes are three digits from 100 to 599; what else an upstream says is not HTTP.
-      controller.abort(new Error(`upstream answered status ${statusCode}`))
+      controller.abort(new InvalidUpstreamResponse(`upstream answered status ${statusCode}`))
       return
     }
     this.responseStarted = true

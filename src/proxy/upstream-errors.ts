@@ -22,12 +22,17 @@ export function classifyUpstreamError(error: unknown): UpstreamFailure {
   return { status: 502, reason, code: CONNECTION_REASONS.has(reason) ? ErrorCodes.UPSTREAM_CONNECT : ErrorCodes.UPSTREAM_TLS }
 }
 
+/** An upstream answer that undici took but that is not HTTP either (a status above 599). */
+export class InvalidUpstreamResponse extends Error {}
+
 /**
  * The upstream answered, but not with HTTP that undici takes: a malformed head (HTTPParserError), an
- * unsolicited 100 ('bad response') or a 101 to a request that asked no upgrade ('bad upgrade'). The
- * request reached the upstream, so it is not a lost connection to retry on.
+ * unsolicited 100 ('bad response') or a 101 to a request that asked no upgrade ('bad upgrade'), or one
+ * the gateway refuses itself. The request reached the upstream, so it is not a lost connection to
+ * retry on.
  */
 function isInvalidResponse(error: unknown): boolean {
+  if (error instanceof InvalidUpstreamResponse) return true
   const { name, code, message } = error as { name?: string; code?: string; message?: string }
   return name === 'HTTPParserError' || (code === 'UND_ERR_SOCKET' && (message === 'bad response' || message === 'bad upgrade'))
 }

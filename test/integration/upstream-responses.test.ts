@@ -59,6 +59,8 @@ routes:
 
   it('answers 502 for a status beyond 599 (RFC 9110 15), rather than relay it', async () => {
     assert.equal((await get('/600')).status, 502)
+    const failure = gw.logs.filter((line) => line.msg === 'upstream request failed').at(-1)
+    assert.equal(failure?.code, 'PCL_ERR_UPSTREAM_RESPONSE', 'an answer that is not HTTP, not a failed connect')
   })
 
   it('relays a 304 or 204 that carries Content-Length, and keeps the connection', async () => {
