@@ -131,7 +131,9 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
       const tls = route.tls
       const pair = readKeyPair(`${at}.tls`, tls)
       const cas = tls.clientCAs ? attempt(`${at}.tls.clientCAs`, caBundle(tls.clientCAs)) : undefined
-      const crl = tls.crl.flatMap((file, i) => attempt(`${at}.tls.crl[${i}]`, once(`crl ${file}`, () => readCrl(file))) ?? [])
+      // tls.crl is one file or a list: the key path names the list item only where the YAML has one.
+      const crlAt = (i: number) => (config.positions.has(`${at}.tls.crl[${i}]`) ? `${at}.tls.crl[${i}]` : `${at}.tls.crl`)
+      const crl = tls.crl.flatMap((file, i) => attempt(crlAt(i), once(`crl ${file}`, () => readCrl(file))) ?? [])
       pair?.cert.certificates.slice(0, 1).forEach((c) => loaded(route, `${at}.tls.cert`, 'server', c))
       cas?.certificates.forEach((c) => loaded(route, `${at}.tls.clientCAs`, 'ca', c))
       const spec = { ...(cas && { clientCAs: cas.pem }), crl, minVersion: tls.minVersion }

@@ -75,7 +75,8 @@ routes:
     ['a bad duration', (y) => y.replace('connect: 2s', 'connect: 2 seconds'), /:13:18 routes\[0\]\.upstream\.timeouts\.connect/],
     ['a CA bundle of expired CAs only', (y) => y.replace('ca: caS.crt', 'ca: caExpired.crt'), /:11:11 routes\[0\]\.upstream\.ca: .*caExpired\.crt holds only expired CA certificates/],
     ['a bad URL', (y) => y.replace('url: https://127.0.0.1:9443', 'url: htps//nowhere'), /:10:12 routes\[0\]\.upstream\.url/],
-    ['a CRL OpenSSL cannot parse', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: caAB.crt\n      crl: garbled.crl'), /:9:12 routes\[0\]\.tls\.crl(\[0\])?: .*garbled\.crl holds a CRL that cannot be parsed/],
+    ['a CRL OpenSSL cannot parse', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: caAB.crt\n      crl: garbled.crl'), /:9:12 routes\[0\]\.tls\.crl: .*garbled\.crl holds a CRL that cannot be parsed/],
+    ['a CRL list with a bad entry', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: caAB.crt\n      crl: [garbled.crl]'), /:9:13 routes\[0\]\.tls\.crl\[0\]: .*garbled\.crl holds a CRL/],
     ['a bad second CRL in one file', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: caAB.crt\n      crl: good-then-garbled.crl'), /good-then-garbled\.crl holds CRL 2 of 2 that cannot be parsed/],
   ]
   for (const [what, edit, expected] of cases) {
