@@ -25,7 +25,9 @@ const PER_PROCESS_AGGREGATORS: ReadonlyMap<string, Aggregator> = new Map([
 
 /**
  * With `workers`, the primary's AggregatorRegistry sums each series over the worker processes; the
- * gauges that describe shared state (certificates, config) take the maximum instead.
+ * gauges that describe shared state take one worker's value instead: the soonest certificate expiry
+ * (a worker whose reload failed still serves the older certificate, and the expiry alert must see
+ * it) and the latest config load.
  */
 export function createMetrics(options: MetricsOptions = {}) {
   // Either text format: the admin app switches to OpenMetrics when the scraper asks for it.
@@ -106,7 +108,7 @@ export function createMetrics(options: MetricsOptions = {}) {
       help: 'Expiry (notAfter, Unix seconds) of every certificate loaded, by route, role (server|client|ca) and subject.',
       labelNames: ['route', 'role', 'subject'] as const,
       registers,
-      aggregator: 'max',
+      aggregator: 'min',
     }),
     configLastReloadSuccess: new Gauge({
       name: 'portcullis_config_last_reload_success_timestamp_seconds',

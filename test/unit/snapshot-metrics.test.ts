@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict'
 import { X509Certificate } from 'node:crypto'
 import { describe, it } from 'node:test'
+import { AggregatorRegistry } from 'prom-client'
 import { createMetrics } from '../../src/metrics/metrics.js'
 import { setCertificateExpiry } from '../../src/metrics/snapshot-metrics.js'
 import { createCA } from '../../src/tls/pki.js'
@@ -27,5 +28,16 @@ describe('certificate expiry series', () => {
         [[{ route: 'r', role: 'ca', subject: 'CN=Rotated CA' }, soonSeconds]],
       )
     }
+  })
+
+  it("shows the soonest of the workers' expiries in the primary's sum", async () => {
+    // One worker's reload failed: it still serves the certificate that expires in a day.
+    const workers = [100, 1].map((days) => {
+      const metrics = createMetrics({ defaultMetrics: false })
+      metrics.certificateExpiry.set({ route: 'r', role: 'server', subject: 'CN=srv' }, days * 86_400)
+      return metrics.registry.getMetricsAsJSON()
+    })
+    const text = await AggregatorRegistry.aggregate(await Promise.all(workers)).metrics()
+    assert.match(text, /^portcullis_certificate_expiry_timestamp_seconds\{route="r",role="server",subject="CN=srv"\} 86400$/m)
   })
 })
