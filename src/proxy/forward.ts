@@ -20,9 +20,30 @@ export interface ForwardHooks {
   readonly onRetry: (route: Route, error: Error) => void
 }
 
-/** The upstream request target: the route's own url path prefix, then the client's target unchanged. */
-export function upstreamPath(route: Route, url: string): string {
-  return route.config.upstream.pathPrefix + url
+/** `servername` is a real undici dispatch option that its types omit. */
+type UpstreamRequest = Dispatcher.DispatchOptions & { servername: string }
+
+/**
+ * What every upstream request of a route carries, WebSocket upgrades included. A pool may be shared by
+ * routes with the same identity; the path prefix and timeouts are the route's.
+ */
+export function upstreamRequest(
+  req: IncomingMessage,
+  route: Route,
+  forwarded: ForwardedFor,
+  identity: Readonly<Record<string, string>>,
+): UpstreamRequest {
+  const { pathPrefix, timeouts } = route.config.upstream
+  return {
+    // The route's own url path prefix, then the client's target (its dot segments resolved).
+    path: pathPrefix + req.url!,
+    method: req.method as Dispatcher.HttpMethod,
+    headers: upstreamRequestHeaders(req, forwarded, identity) as Record<string, string | string[]>,
+    servername: route.upstream!.serverNameToken,
+    headersTimeout: timeouts.response,
+    // Between body chunks; an upstream that stalls mid-response must not hold the client forever.
+    bodyTimeout: timeouts.response,
+  }
 }
 
 export function forwardRequest(
@@ -33,20 +54,7 @@ export function forwardRequest(
   identity: Readonly<Record<string, string>>,
   hooks: ForwardHooks,
 ): void {
-  const upstream = route.upstream!
-  // A pool may be shared by routes with the same identity; the path prefix and timeouts are the route's.
-  const { timeouts } = route.config.upstream
-  // `servername` is a real undici dispatch option that its types omit.
-  const options: Dispatcher.DispatchOptions & { servername: string } = {
-    path: upstreamPath(route, req.url!),
-    method: req.method as Dispatcher.HttpMethod,
-    headers: upstreamRequestHeaders(req, forwarded, identity) as Record<string, string | string[]>,
-    body: hasBody(req) ? req : null,
-    servername: upstream.serverNameToken,
-    headersTimeout: timeouts.response,
-    // Between body chunks; an upstream that stalls mid-response must not hold the client forever.
-    bodyTimeout: timeouts.response,
-  }
+  const options = { ...upstreamRequest(req, route, forwarded, identity), body: hasBody(req) ? req : null }
   new Exchange(res, route, options, hooks).start()
 }
 

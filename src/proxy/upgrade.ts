@@ -8,8 +8,8 @@ import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { Route } from '../snapshot.js'
-import { clientResponseHeaders, upstreamRequestHeaders, type ForwardedFor } from './headers.js'
-import { CLIENT_GONE, relayChunk, upstreamPath } from './forward.js'
+import { clientResponseHeaders, type ForwardedFor } from './headers.js'
+import { CLIENT_GONE, relayChunk, upstreamRequest } from './forward.js'
 import { endWithStatus, responseHead } from './status.js'
 import { closeWhenIdle } from './tunnel.js'
 import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.js'
@@ -29,20 +29,13 @@ export function proxyUpgrade(
   forwarded: ForwardedFor,
   identity: Readonly<Record<string, string>>,
 ): Promise<UpgradeOutcome> {
-  const upstream = route.upstream!
-  // `servername` is a real undici dispatch option that its types omit.
-  const options: Dispatcher.DispatchOptions & { servername: string } = {
-    path: upstreamPath(route, req.url!),
-    method: req.method as Dispatcher.HttpMethod,
-    headers: upstreamRequestHeaders(req, forwarded, identity) as Record<string, string>,
+  const options = {
+    ...upstreamRequest(req, route, forwarded, identity),
     // Only WebSocket reaches here; a client's list (`h2c, websocket`) must not let the upstream pick
     // another protocol and tunnel past routing.
     upgrade: 'websocket',
-    servername: upstream.serverNameToken,
-    headersTimeout: route.config.upstream.timeouts.response,
-    bodyTimeout: route.config.upstream.timeouts.response,
   }
-  return new Promise((settle) => upstream.pool.dispatch(options, new UpgradeExchange(client, head, options.bodyTimeout!, settle)))
+  return new Promise((settle) => route.upstream!.pool.dispatch(options, new UpgradeExchange(client, head, options.bodyTimeout!, settle)))
 }
 
 class UpgradeExchange implements Dispatcher.DispatchHandler {
