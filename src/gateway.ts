@@ -97,7 +97,7 @@ export class Gateway {
     })
     this.sni = createSniDispatcher({
       decide: (serverName, localAddress) => this.current!.ingressFor(serverName, localAddress),
-      onRefused: (outcome) => this.recordIngressHandshake(outcome),
+      onRefused: (outcome) => this.countIngressHandshake(outcome),
       onPassthroughConnected: (route) => recordPassthrough(this.metrics, route),
       onPassthroughError: (route, error, connected) => {
         if (!connected) recordPassthrough(this.metrics, route, error)
@@ -196,7 +196,7 @@ export class Gateway {
   }
 
   /** Counted under the route its SNI (or, without one, its local address) names; a refusal is logged too. */
-  private recordIngressHandshake(outcome: HandshakeOutcome): void {
+  private countIngressHandshake(outcome: HandshakeOutcome): void {
     const decision = this.current?.ingressFor(outcome.serverName, outcome.localAddress)
     const route = (decision?.kind === 'terminate' && decision.route?.name) || NO_ROUTE
     if (recordIngressHandshake(this.metrics, route, outcome) === 'error') {
@@ -211,7 +211,7 @@ export class Gateway {
       ...(previous && { previous }),
       tlsHooks: {
         onVerified: (socket, policy) => this.requests.accept(socket, policy),
-        onHandshake: (outcome) => this.recordIngressHandshake(outcome),
+        onHandshake: (outcome) => this.countIngressHandshake(outcome),
       },
       upstreamHooks: { onHandshake: (route, event) => recordUpstreamHandshake(metrics, route, event) },
     }

@@ -98,7 +98,7 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
   // Many routes name the same files: each is read and parsed once per build (errors included, so each
   // route that names a bad file still gets its own issue at its own key path).
   const outcomes = new Map<string, { value: unknown } | { error: unknown }>()
-  const once = <T>(key: string, read: () => T) => (): T => {
+  const readOnce = <T>(key: string, read: () => T) => (): T => {
     let outcome = outcomes.get(key)
     if (!outcome) {
       try {
@@ -111,11 +111,11 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
     if ('error' in outcome) throw outcome.error
     return outcome.value as T
   }
-  const caBundle = (file: string) => once(`ca ${file}`, () => readCaBundle(file))
+  const caBundle = (file: string) => readOnce(`ca ${file}`, () => readCaBundle(file))
   // A problem with the key file is reported at `key`, one with the certificate at `cert`.
   const readKeyPair = (at: string, files: { cert: string; key: string }) => {
-    const cert = attempt(`${at}.cert`, once(`cert ${files.cert}`, () => readCertificates(files.cert)))
-    const keyPem = cert && attempt(`${at}.key`, once(`key ${files.cert} ${files.key}`, () => readPrivateKeyOf(cert, files.cert, files.key)))
+    const cert = attempt(`${at}.cert`, readOnce(`cert ${files.cert}`, () => readCertificates(files.cert)))
+    const keyPem = cert && attempt(`${at}.key`, readOnce(`key ${files.cert} ${files.key}`, () => readPrivateKeyOf(cert, files.cert, files.key)))
     return cert && keyPem !== undefined ? { cert, keyPem } : undefined
   }
 
@@ -133,7 +133,7 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
       const cas = tls.clientCAs ? attempt(`${at}.tls.clientCAs`, caBundle(tls.clientCAs)) : undefined
       // tls.crl is one file or a list: the key path names the list item only where the YAML has one.
       const crlAt = (i: number) => (config.positions.has(`${at}.tls.crl[${i}]`) ? `${at}.tls.crl[${i}]` : `${at}.tls.crl`)
-      const crl = tls.crl.flatMap((file, i) => attempt(crlAt(i), once(`crl ${file}`, () => readCrl(file))) ?? [])
+      const crl = tls.crl.flatMap((file, i) => attempt(crlAt(i), readOnce(`crl ${file}`, () => readCrl(file))) ?? [])
       pair?.cert.certificates.slice(0, 1).forEach((c) => loaded(route, `${at}.tls.cert`, 'server', c))
       cas?.certificates.forEach((c) => loaded(route, `${at}.tls.clientCAs`, 'ca', c))
       const spec = { ...(cas && { clientCAs: cas.pem }), crl, minVersion: tls.minVersion }

@@ -61,7 +61,7 @@ export function createMetrics(options: MetricsOptions = {}) {
     configReloads,
     tlsHandshakeDuration: new Histogram({
       name: 'portcullis_tls_handshake_duration_seconds',
-      help: 'TLS handshake time: ingress from accepted connection to completed handshake, upstream from connect to secure connection.',
+      help: 'TLS handshake time: ingress from ClientHello read to completed handshake, upstream from connect to secure connection.',
       labelNames: ['side', 'route', 'result'] as const,
       buckets: HANDSHAKE_BUCKETS,
       registers,

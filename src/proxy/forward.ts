@@ -71,7 +71,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | undefined
   private clientGone = false
   /** undici handed the request to a connected (and, for https, handshaken) socket. */
-  private onConnection = false
+  private onSocket = false
   private responseStarted = false
   /** The upstream sent something for this request, an interim 1xx included. */
   private upstreamAnswered = false
@@ -105,7 +105,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   // undici tells this handler API from its legacy one by the presence of onRequestStart.
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller
-    this.onConnection = true
+    this.onSocket = true
     if (this.clientGone) controller.abort(CLIENT_GONE)
   }
 
@@ -170,7 +170,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     const failure = classifyUpstreamError(error)
     if (failure.reason === 'connection_reset' && this.mayRetry(error)) {
       this.retried = true
-      this.onConnection = false
+      this.onSocket = false
       this.hooks.onRetry(this.route, error)
       this.start()
       return
@@ -196,7 +196,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   private mayRetry(error: Error): boolean {
     return (
       !this.retried &&
-      this.onConnection &&
+      this.onSocket &&
       !this.upstreamAnswered &&
       this.options.body === null &&
       RETRYABLE_METHODS.has(this.options.method) &&

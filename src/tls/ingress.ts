@@ -106,6 +106,16 @@ export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks): Tls
     contexts.set(host, context)
   }
   const accepted = new WeakMap<object, { at: number; serverName: string | undefined; clientAddress: string | undefined; localAddress: string | undefined }>()
+  // The TLSSocket wraps the TCP socket accept() saw (`_parent`).
+  const acceptedAs = (socket: TLSSocket) => {
+    const entry = accepted.get((socket as unknown as { _parent: object })._parent)
+    return {
+      serverName: socket.servername || entry?.serverName,
+      clientAddress: entry?.clientAddress,
+      localAddress: entry?.localAddress,
+      durationSeconds: (performance.now() - (entry?.at ?? performance.now())) / 1000,
+    }
+  }
 
   /** A policy server whose certificate for a ClientHello without SNI is `fallback`'s. */
   const serverFor = (fallback: HostCertificate | undefined) => {
@@ -156,16 +166,6 @@ export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks): Tls
     },
   }
 
-  // The TLSSocket wraps the TCP socket accept() saw (`_parent`).
-  const acceptedAs = (socket: TLSSocket) => {
-    const entry = accepted.get((socket as unknown as { _parent: object })._parent)
-    return {
-      serverName: socket.servername || entry?.serverName,
-      clientAddress: entry?.clientAddress,
-      localAddress: entry?.localAddress,
-      durationSeconds: (performance.now() - (entry?.at ?? performance.now())) / 1000,
-    }
-  }
   return policy
 }
 
