@@ -98,10 +98,12 @@ export class Gateway {
     this.sni = createSniDispatcher({
       decide: (serverName, localAddress) => this.current!.ingressFor(serverName, localAddress),
       onRefused: (outcome) => this.countIngressHandshake(outcome),
-      onPassthroughConnected: (route) => recordPassthrough(this.metrics, route),
-      onPassthroughError: (route, error, connected) => {
-        if (!connected) recordPassthrough(this.metrics, route, error)
-        logPassthroughFailure({ route: route.name, connected, error: errorSummary(error) })
+      passthrough: {
+        onConnected: (route) => recordPassthrough(this.metrics, route),
+        onError: (route, error, connected) => {
+          if (!connected) recordPassthrough(this.metrics, route, error)
+          logPassthroughFailure({ route: route.name, connected, error: errorSummary(error) })
+        },
       },
     })
   }

@@ -4,9 +4,9 @@
  * hand the socket over with the bytes put back. Nothing is decrypted here.
  */
 import net from 'node:net'
-import type { IngressDecision, Route } from '../snapshot.js'
+import type { IngressDecision } from '../snapshot.js'
 import { endWithStatus } from '../proxy/status.js'
-import { closeWhenIdle } from '../proxy/tunnel.js'
+import { passThrough, type PassthroughHooks } from '../proxy/passthrough.js'
 import { parseClientHello } from './client-hello.js'
 import type { HandshakeOutcome } from './ingress.js'
 
@@ -21,9 +21,8 @@ export interface SniDispatchHooks {
    * is not a handshake, and is not reported.
    */
   readonly onRefused: (outcome: HandshakeOutcome) => void
-  readonly onPassthroughConnected: (route: Route) => void
-  /** A passthrough connection's upstream failed: to connect, or once `connected`. */
-  readonly onPassthroughError: (route: Route, error: Error, connected: boolean) => void
+  /** What happens to the connections of passthrough routes. */
+  readonly passthrough: PassthroughHooks
 }
 
 export interface SniDispatcher {
@@ -96,7 +95,7 @@ function dispatchBySni(socket: net.Socket, hooks: SniDispatchHooks, waiting: Set
       refuse('other')
       socket.destroy()
     } else if (decision.kind === 'passthrough') {
-      passThrough(socket, buffered, decision.route, hooks)
+      passThrough(socket, buffered, decision.route, hooks.passthrough)
     } else {
       socket.unshift(buffered)
       decision.policy.accept(socket, hello.serverName, decision.route?.host)
@@ -131,28 +130,4 @@ class Accumulator {
     chunk.copy(this.storage, this.bytes.length)
     return (this.bytes = this.storage.subarray(0, length))
   }
-}
-
-function passThrough(client: net.Socket, hello: Buffer, route: Route, hooks: SniDispatchHooks): void {
-  const { hostname, port, timeouts } = route.config.upstream
-  const upstream = net.connect({ host: hostname, port, noDelay: true, timeout: timeouts.connect })
-  upstream.once('timeout', () => upstream.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })))
-  let connected = false
-  upstream.once('connect', () => {
-    connected = true
-    hooks.onPassthroughConnected(route)
-    upstream.setTimeout(0)
-    upstream.write(hello)
-    client.pipe(upstream)
-    upstream.pipe(client)
-    closeWhenIdle(client, upstream)
-    client.resume()
-  })
-  upstream.on('error', (error) => {
-    hooks.onPassthroughError(route, error, connected)
-    client.destroy()
-  })
-  client.on('error', () => upstream.destroy())
-  client.on('close', () => upstream.destroy())
-  upstream.on('close', () => client.destroy())
 }

@@ -1,0 +1,38 @@
+/**
+ * TLS passthrough: the raw stream of a connection whose SNI names a `tls: passthrough` route goes to the
+ * route's upstream, the ClientHello already read first. Nothing is decrypted; either side's close or
+ * error ends both, and an hour without a byte either way ends the tunnel.
+ */
+import net from 'node:net'
+import type { Route } from '../snapshot.js'
+import { closeWhenIdle } from './tunnel.js'
+
+export interface PassthroughHooks {
+  readonly onConnected: (route: Route) => void
+  /** The upstream failed: to connect, or once `connected`. */
+  readonly onError: (route: Route, error: Error, connected: boolean) => void
+}
+
+export function passThrough(client: net.Socket, hello: Buffer, route: Route, hooks: PassthroughHooks): void {
+  const { hostname, port, timeouts } = route.config.upstream
+  const upstream = net.connect({ host: hostname, port, noDelay: true, timeout: timeouts.connect })
+  upstream.once('timeout', () => upstream.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })))
+  let connected = false
+  upstream.once('connect', () => {
+    connected = true
+    hooks.onConnected(route)
+    upstream.setTimeout(0)
+    upstream.write(hello)
+    client.pipe(upstream)
+    upstream.pipe(client)
+    closeWhenIdle(client, upstream)
+    client.resume()
+  })
+  upstream.on('error', (error) => {
+    hooks.onError(route, error, connected)
+    client.destroy()
+  })
+  client.on('error', () => upstream.destroy())
+  client.on('close', () => upstream.destroy())
+  upstream.on('close', () => client.destroy())
+}
