@@ -10,7 +10,7 @@ import net, { type AddressInfo } from 'node:net'
 import type { Gauge } from 'prom-client'
 import { createAdminApp } from './admin/app.js'
 import { ConfigError, formatIssue, issueAt } from './config/issues.js'
-import { loadConfig } from './config/load.js'
+import { ConfigLoader } from './config/load.js'
 import { configWarnings } from './config/warnings.js'
 import type { Config, ListenAddress } from './config/types.js'
 import { ErrorCodes, PortcullisError } from './errors.js'
@@ -55,7 +55,7 @@ export class Gateway {
   readonly metrics: Metrics
   private readonly logger: Logger
   private readonly logRefusal: (fields: object) => void
-  private readonly configFile: string
+  private readonly loader: ConfigLoader
   private current: Snapshot | undefined
   /** Pools a reload retired that still finish requests: the pool gauge counts their sockets too. */
   private readonly retiring = new Set<Upstream>()
@@ -73,7 +73,7 @@ export class Gateway {
   private warnings = new Set<string>()
 
   constructor(options: GatewayOptions) {
-    this.configFile = options.configFile
+    this.loader = new ConfigLoader(options.configFile)
     this.logger = options.logger
     this.logRefusal = rateLimitedLog(this.logger, 'info', 'client TLS handshake refused', MAX_CLIENT_CAUSED_LOGGED_PER_SECOND)
     const logPassthroughFailure = rateLimitedLog(this.logger, 'warn', 'passthrough upstream failed', MAX_CLIENT_CAUSED_LOGGED_PER_SECOND)
@@ -88,7 +88,7 @@ export class Gateway {
     this.serveAdmin = options.admin ?? true
     this.requests = createRequestServer(() => this.current!, createProxyHandlers(this.logger, this.metrics))
     this.reloader = new Reloader({
-      configFile: this.configFile,
+      loader: this.loader,
       logger: this.logger,
       metrics: this.metrics,
       apply: (config) => this.apply(config),
@@ -110,7 +110,7 @@ export class Gateway {
 
   /** Loads the config (throws ConfigError on a bad one), then binds every listener. */
   async start(): Promise<void> {
-    const config = await loadConfig(this.configFile)
+    const config = await this.loader.load()
     this.reloader.loaded(config)
     this.install(buildSnapshot(config, this.snapshotOptions()))
     this.metrics.configReloads.inc({ result: 'success' })

@@ -10,41 +10,55 @@ import type { Config } from './types.js'
 import { validateAgainstSchema } from './validate.js'
 import { parseYaml, type YamlSource } from './yaml-source.js'
 
-export async function loadConfig(file: string): Promise<Config> {
-  let text: string
-  try {
-    text = await readFile(file, 'utf8')
-  } catch (error) {
-    throw new ConfigError([{ file, path: '', message: `cannot read the config: ${(error as Error).message}` }], {
-      cause: error,
-    })
-  }
-  return parseConfig(text, file)
+/** Loads `file` once (portcullis check, a worker's start). */
+export function loadConfig(file: string): Promise<Config> {
+  return new ConfigLoader(file).load()
 }
-
-/**
- * The last text that parsed and passed the schema. A reload that finds routes.yaml unchanged (a
- * certificate rotated, SIGHUP, POST /reload) skips the YAML parse with positions and the schema check:
- * for a large table, most of a reload's time. What depends on the disk (the files named, their
- * contents) is checked again every time.
- */
-let lastValid: { readonly text: string; readonly file: string; readonly source: YamlSource } | undefined
 
 /** Parses config text as if read from `file` (relative paths resolve against its folder). */
 export function parseConfig(text: string, file: string): Config {
-  const source = lastValid?.text === text && lastValid.file === file ? lastValid.source : validSource(text, file)
-  const { config, issues: ruleIssues } = resolveConfig(source.value as RawConfig, file, source.positions)
-  if (!config) throw new ConfigError(sortByPosition(ruleIssues))
-  return deepFreeze(config)
+  return new ConfigLoader(file).parse(text)
 }
 
-function validSource(text: string, file: string): YamlSource {
-  const source = parseYaml(text, file)
-  let issues: ConfigIssue[] = [...source.issues]
-  if (issues.length === 0) issues = validateAgainstSchema(source.value ?? null, file, source.positions, source.keyPositions)
-  if (issues.length > 0) throw new ConfigError(sortByPosition(issues))
-  lastValid = { text, file, source }
-  return source
+/**
+ * Loads one routes.yaml again and again (a running gateway's start and reloads). It keeps the last text
+ * that parsed and passed the schema: a reload that finds routes.yaml unchanged (a certificate rotated,
+ * SIGHUP, POST /reload) skips the YAML parse with positions and the schema check, for a large table
+ * most of a reload's time. What depends on the disk (the files named, their contents) is checked
+ * again every time.
+ */
+export class ConfigLoader {
+  private lastValid: { readonly text: string; readonly source: YamlSource } | undefined
+
+  constructor(readonly file: string) {}
+
+  async load(): Promise<Config> {
+    let text: string
+    try {
+      text = await readFile(this.file, 'utf8')
+    } catch (error) {
+      throw new ConfigError([{ file: this.file, path: '', message: `cannot read the config: ${(error as Error).message}` }], {
+        cause: error,
+      })
+    }
+    return this.parse(text)
+  }
+
+  parse(text: string): Config {
+    const source = this.lastValid?.text === text ? this.lastValid.source : this.validSource(text)
+    const { config, issues: ruleIssues } = resolveConfig(source.value as RawConfig, this.file, source.positions)
+    if (!config) throw new ConfigError(sortByPosition(ruleIssues))
+    return deepFreeze(config)
+  }
+
+  private validSource(text: string): YamlSource {
+    const source = parseYaml(text, this.file)
+    let issues: ConfigIssue[] = [...source.issues]
+    if (issues.length === 0) issues = validateAgainstSchema(source.value ?? null, this.file, source.positions, source.keyPositions)
+    if (issues.length > 0) throw new ConfigError(sortByPosition(issues))
+    this.lastValid = { text, source }
+    return source
+  }
 }
 
 function deepFreeze<T>(value: T): T {

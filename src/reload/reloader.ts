@@ -5,7 +5,7 @@
  * files to watch and whether they changed, and counts and logs each outcome.
  */
 import { ConfigError, formatIssue } from '../config/issues.js'
-import { loadConfig } from '../config/load.js'
+import type { ConfigLoader } from '../config/load.js'
 import type { Config } from '../config/types.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics/metrics.js'
@@ -21,7 +21,7 @@ export interface ReloadResult {
 export type ReloadTrigger = 'file change' | 'SIGHUP' | 'POST /reload' | 'primary' | 'api'
 
 export interface ReloaderOptions {
-  readonly configFile: string
+  readonly loader: ConfigLoader
   readonly logger: Logger
   readonly metrics: Pick<Metrics, 'configReloads'>
   /** Builds a snapshot of `config` and swaps it in; throws (a ConfigError) to refuse it. */
@@ -73,7 +73,7 @@ export class Reloader {
   }
 
   private async run(onlyIfChanged: boolean, trigger: ReloadTrigger): Promise<ReloadResult> {
-    const { configFile, logger, metrics, apply, serving, stopping } = this.options
+    const { loader, logger, metrics, apply, serving, stopping } = this.options
     const before = serving()
     if (stopping() || !before) return { ok: false, errors: ['the gateway is not running'] }
     const files = this.watchedFiles
@@ -82,7 +82,7 @@ export class Reloader {
     this.lastFingerprint = current
     let attempted: readonly string[] | undefined
     try {
-      const config = await loadConfig(configFile)
+      const config = await loader.load()
       if (stopping()) return { ok: false, errors: ['the gateway is stopping'] }
       attempted = referencedFiles(config)
       apply(config)
@@ -94,7 +94,7 @@ export class Reloader {
       metrics.configReloads.inc({ result: 'failure' })
       const issues = error instanceof ConfigError ? error.issues : []
       const errors = issues.length > 0 ? issues.map(formatIssue) : [(error as Error).message]
-      for (const line of errors) logger.error({ file: configFile, trigger }, `reload failed, previous config still serving: ${line}`)
+      for (const line of errors) logger.error({ file: loader.file, trigger }, `reload failed, previous config still serving: ${line}`)
       // A file that only the refused config names (a Secret that lands after its ConfigMap) is
       // watched too, so that its arrival or repair reloads.
       const missing = issues.flatMap((issue) => issue.missingFile ?? [])

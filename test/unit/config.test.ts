@@ -6,7 +6,7 @@ import { after, describe, test } from 'node:test'
 import { renderJsonSchema } from '../../src/config/json-schema.js'
 import { parseDuration } from '../../src/config/duration.js'
 import { ConfigError } from '../../src/config/issues.js'
-import { parseConfig } from '../../src/config/load.js'
+import { ConfigLoader, parseConfig } from '../../src/config/load.js'
 import { parseListenAddress } from '../../src/config/resolve.js'
 
 // Files only need to exist for the loader; their contents are checked when the snapshot is built.
@@ -39,9 +39,9 @@ routes:
       url: http://10.0.0.7
 `
 
-function issuesOf(text: string): string[] {
+function issuesOf(text: string, loader = new ConfigLoader(file)): string[] {
   try {
-    parseConfig(text, file)
+    loader.parse(text)
   } catch (error) {
     assert.equal((error as ConfigError).code, 'PCL_ERR_CONFIG')
     return (error as ConfigError).issues.map((i) => `${i.line ?? '-'}:${i.col ?? '-'} ${i.path}: ${i.message}`)
@@ -134,17 +134,18 @@ describe('parseConfig', () => {
   })
 
   test('checks the files a config names at every load, when its text is unchanged too', () => {
-    assert.deepEqual(issuesOf(GOOD), [])
+    const loader = new ConfigLoader(file)
+    assert.deepEqual(issuesOf(GOOD, loader), [])
     rmSync(join(dir, 'cli.key'))
     try {
-      assert.deepEqual(issuesOf(GOOD), ['17:12 routes[0].upstream.key: file not found: cli.key'])
+      assert.deepEqual(issuesOf(GOOD, loader), ['17:12 routes[0].upstream.key: file not found: cli.key'])
     } finally {
       writeFileSync(join(dir, 'cli.key'), '')
     }
-    assert.deepEqual(issuesOf(GOOD), [])
+    assert.deepEqual(issuesOf(GOOD, loader), [])
     const bad = GOOD.replace('connect: 250ms', 'connect: soon')
-    assert.equal(issuesOf(bad).length, 1)
-    assert.equal(issuesOf(bad).length, 1, 'an invalid text is refused again')
+    assert.equal(issuesOf(bad, loader).length, 1)
+    assert.equal(issuesOf(bad, loader).length, 1, 'an invalid text is refused again')
   })
 
   test('every route of one host shares one TLS policy', () => {
