@@ -28,7 +28,7 @@ export function validateAgainstSchema(
 }
 
 /** `/routes/2/upstream/ca` → `routes[2].upstream.ca` */
-export function toKeyPath(instancePath: string): string {
+function toKeyPath(instancePath: string): string {
   return instancePath
     .split('/')
     .slice(1)

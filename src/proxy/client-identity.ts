@@ -23,7 +23,7 @@ function xfccValue(value: string): string {
   return /[,;="\\ ]/.test(safe) ? `"${safe.replace(/["\\]/g, (c) => `\\${c}`)}"` : safe
 }
 
-export function xfccHeader(chain: readonly X509Certificate[]): string {
+function xfccHeader(chain: readonly X509Certificate[]): string {
   const leaf = chain[0]!
   const parts = [`Hash=${leaf.fingerprint256.replace(/:/g, '').toLowerCase()}`, `Subject=${xfccValue(subjectRfc2253(leaf))}`]
   for (const uri of subjectAltNames(leaf, 'URI')) parts.push(`URI=${xfccValue(uri)}`)

@@ -30,7 +30,7 @@ type Selection =
   | { readonly status: 400 | 404 | 421 | 501 | 505; readonly detail: string; readonly route?: Route }
 
 /** `policy` is the TLS policy the connection was verified under; undefined on the plaintext listener. */
-export function selectRoute(snapshot: Snapshot, policy: TlsPolicy | undefined, req: IncomingMessage): Selection {
+function selectRoute(snapshot: Snapshot, policy: TlsPolicy | undefined, req: IncomingMessage): Selection {
   const framing = framingProblem(req)
   if (framing) return framing
   toOriginForm(req)

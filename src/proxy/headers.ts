@@ -20,7 +20,7 @@ const HOP_BY_HOP = new Set([
 ])
 
 /** Client identity headers only the gateway may set (OpenShift CVE-2026-46579; Envoy's SANITIZE). */
-export const CLIENT_IDENTITY_HEADERS = ['x-forwarded-client-cert', 'client-cert', 'client-cert-chain'] as const
+const CLIENT_IDENTITY_HEADERS = ['x-forwarded-client-cert', 'client-cert', 'client-cert-chain'] as const
 
 /** The headers the gateway sets on every request, beside the identity ones. */
 const FORWARDED_HEADERS = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']

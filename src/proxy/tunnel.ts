@@ -9,7 +9,7 @@
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 
-export const TUNNEL_IDLE_TIMEOUT_MS = 60 * 60_000
+const TUNNEL_IDLE_TIMEOUT_MS = 60 * 60_000
 
 /** Closes both ends once `client`, which carries every byte of the tunnel, has been idle for `idleMs`. */
 export function closeWhenIdle(client: Socket, upstream: Duplex, idleMs = TUNNEL_IDLE_TIMEOUT_MS): void {

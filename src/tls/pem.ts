@@ -20,7 +20,7 @@ export interface CertificateFile {
 }
 
 /** A file name as users wrote it: relative to the working directory when shorter. */
-export function displayPath(file: string): string {
+function displayPath(file: string): string {
   const rel = relative(process.cwd(), file)
   return rel.length < file.length && !rel.startsWith('..') ? rel : file
 }

@@ -2,7 +2,7 @@
  * The closed set of TLS handshake failure reasons (SPEC.md). OpenSSL and Node error codes are mapped
  * here, once; anything unknown becomes `other`, so no error text ever becomes a metric label.
  */
-export const HANDSHAKE_REASONS = [
+const HANDSHAKE_REASONS = [
   'none',
   'no_client_cert',
   'unknown_ca',
