@@ -3,14 +3,12 @@
  * and the upstream pools. It is built completely (every file read, every context created) or not at
  * all, then swapped in by the gateway in one assignment. A request keeps the snapshot it started on.
  */
-import type { X509Certificate } from 'node:crypto'
 import type { Pool } from 'undici'
-import { ConfigError, issueAt, type ConfigIssue } from './config/issues.js'
-import type { Config, RouteConfig, RouteTlsConfig } from './config/types.js'
+import type { Config, RouteConfig } from './config/types.js'
 import { addressHost, normalizeServerName } from './routing/host.js'
 import { compileRouteTable, type RouteTable } from './routing/table.js'
-import { createTlsPolicy, policyId, type HostCertificate, type TlsPolicy, type TlsPolicyHooks } from './tls/ingress.js'
-import { readCaBundle, readCertificates, readCrl, readPrivateKeyOf } from './tls/pem.js'
+import { RouteFiles, type LoadedCertificate } from './route-files.js'
+import { createTlsPolicy, policyId, type HostCertificate, type TlsPolicy, type TlsPolicyHooks, type TlsPolicySpec } from './tls/ingress.js'
 import {
   createUpstreamPool,
   identityKey,
@@ -47,16 +45,6 @@ export interface Route {
   readonly upstream?: Upstream
 }
 
-export type CertificateRole = 'server' | 'client' | 'ca'
-
-export interface LoadedCertificate {
-  readonly route: string
-  /** The route's place in the config, and the key that names the file (`routes[2].tls.clientCAs`). */
-  readonly routeIndex: number
-  readonly path: string
-  readonly role: CertificateRole
-  readonly certificate: X509Certificate
-}
 
 export type IngressDecision =
   | { readonly kind: 'terminate'; readonly policy: TlsPolicy; readonly route?: Route }
@@ -83,60 +71,19 @@ export interface SnapshotOptions {
 }
 
 export function buildSnapshot(config: Config, options: SnapshotOptions): Snapshot {
-  const issues: ConfigIssue[] = []
-  const certificates: LoadedCertificate[] = []
-  const loaded = (route: RouteConfig, path: string, role: CertificateRole, certificate: X509Certificate) =>
-    certificates.push({ route: route.name, routeIndex: route.index, path, role, certificate })
-  const attempt = <T>(path: string, read: () => T): T | undefined => {
-    try {
-      return read()
-    } catch (error) {
-      issues.push(issueAt(config.file, config.positions, path, (error as Error).message))
-      return undefined
-    }
-  }
-  // Many routes name the same files: each is read and parsed once per build (errors included, so each
-  // route that names a bad file still gets its own issue at its own key path).
-  const outcomes = new Map<string, { value: unknown } | { error: unknown }>()
-  const readOnce = <T>(key: string, read: () => T) => (): T => {
-    let outcome = outcomes.get(key)
-    if (!outcome) {
-      try {
-        outcome = { value: read() }
-      } catch (error) {
-        outcome = { error }
-      }
-      outcomes.set(key, outcome)
-    }
-    if ('error' in outcome) throw outcome.error
-    return outcome.value as T
-  }
-  const caBundle = (file: string) => readOnce(`ca ${file}`, () => readCaBundle(file))
-  // A problem with the key file is reported at `key`, one with the certificate at `cert`.
-  const readKeyPair = (at: string, files: { cert: string; key: string }) => {
-    const cert = attempt(`${at}.cert`, readOnce(`cert ${files.cert}`, () => readCertificates(files.cert)))
-    const keyPem = cert && attempt(`${at}.key`, readOnce(`key ${files.cert} ${files.key}`, () => readPrivateKeyOf(cert, files.cert, files.key)))
-    return cert && keyPem !== undefined ? { cert, keyPem } : undefined
-  }
-
+  const files = new RouteFiles(config)
   // `firstRoute` is the one blamed if OpenSSL refuses the policy's contexts.
-  const policySpecs = new Map<string, { clientCAs?: string; crl: string[]; minVersion: RouteTlsConfig['minVersion']; hosts: Map<string, HostCertificate>; firstRoute: RouteConfig }>()
+  const policySpecs = new Map<string, TlsPolicySpec & { hosts: Map<string, HostCertificate>; firstRoute: RouteConfig }>()
   const policyIdOfRoute = new Map<RouteConfig, string>()
-  const upstreams = new Map<string, Upstream>()
-  const upstreamOfRoute = new Map<RouteConfig, Upstream>()
+  const identityOfRoute = new Map<RouteConfig, UpstreamIdentity>()
 
   for (const route of config.routes) {
     const at = `routes[${route.index}]`
     if (route.tls && route.tls !== 'passthrough') {
       const tls = route.tls
-      const pair = readKeyPair(`${at}.tls`, tls)
-      const cas = tls.clientCAs ? attempt(`${at}.tls.clientCAs`, caBundle(tls.clientCAs)) : undefined
-      // tls.crl is one file or a list: the key path names the list item only where the YAML has one.
-      const crlAt = (i: number) => (config.positions.has(`${at}.tls.crl[${i}]`) ? `${at}.tls.crl[${i}]` : `${at}.tls.crl`)
-      const crl = tls.crl.flatMap((file, i) => attempt(crlAt(i), readOnce(`crl ${file}`, () => readCrl(file))) ?? [])
-      pair?.cert.certificates.slice(0, 1).forEach((c) => loaded(route, `${at}.tls.cert`, 'server', c))
-      cas?.certificates.forEach((c) => loaded(route, `${at}.tls.clientCAs`, 'ca', c))
-      const spec = { ...(cas && { clientCAs: cas.pem }), crl, minVersion: tls.minVersion }
+      const pair = files.keyPair(route, `${at}.tls`, tls, 'server')
+      const cas = tls.clientCAs ? files.caBundle(route, `${at}.tls.clientCAs`, tls.clientCAs) : undefined
+      const spec = { ...(cas && { clientCAs: cas.pem }), crl: files.crls(`${at}.tls.crl`, tls.crl), minVersion: tls.minVersion }
       const id = policyId(spec)
       const entry = policySpecs.get(id) ?? { ...spec, hosts: new Map<string, HostCertificate>(), firstRoute: route }
       if (pair) entry.hosts.set(route.host, { certPem: pair.cert.pem, keyPem: pair.keyPem })
@@ -144,36 +91,30 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
       policyIdOfRoute.set(route, id)
     }
     if (route.tls !== 'passthrough') {
-      const upstream = route.upstream
-      const ca = upstream.ca ? attempt(`${at}.upstream.ca`, caBundle(upstream.ca)) : undefined
-      const client = upstream.cert ? readKeyPair(`${at}.upstream`, { cert: upstream.cert, key: upstream.key! }) : undefined
-      ca?.certificates.forEach((c) => loaded(route, `${at}.upstream.ca`, 'ca', c))
-      client?.cert.certificates.slice(0, 1).forEach((c) => loaded(route, `${at}.upstream.cert`, 'client', c))
-      if (issues.length > 0) continue
-      const identity = upstreamIdentity(upstream, {
-        ...(ca && { ca: ca.pem }),
-        ...(client && { cert: client.cert.pem, key: client.keyPem }),
-      })
-      const key = identityKey(identity)
-      const shared = upstreams.get(key) ?? options.previous?.upstreams.get(key) ?? newUpstream(key, identity, options.upstreamHooks.onHandshake)
-      upstreams.set(key, shared)
-      upstreamOfRoute.set(route, shared)
+      const { upstream } = route
+      const ca = upstream.ca ? files.caBundle(route, `${at}.upstream.ca`, upstream.ca) : undefined
+      const client = upstream.cert ? files.keyPair(route, `${at}.upstream`, { cert: upstream.cert, key: upstream.key! }, 'client') : undefined
+      identityOfRoute.set(route, upstreamIdentity(upstream, { ...(ca && { ca: ca.pem }), ...(client && { cert: client.cert.pem, key: client.keyPem }) }))
     }
   }
+  files.throwIssues()
   const policies = new Map<string, TlsPolicy>()
-  if (issues.length === 0) {
-    for (const [id, { firstRoute, ...spec }] of policySpecs) {
-      // OpenSSL has the last word on the contexts.
-      const policy = attempt(`routes[${firstRoute.index}].tls`, () => createTlsPolicy(spec, options.tlsHooks))
-      if (policy) policies.set(id, policy)
-    }
+  for (const [id, { firstRoute, ...spec }] of policySpecs) {
+    // OpenSSL has the last word on the contexts.
+    const policy = files.attempt(`routes[${firstRoute.index}].tls`, () => createTlsPolicy(spec, options.tlsHooks))
+    if (policy) policies.set(id, policy)
   }
-  if (issues.length > 0) {
-    // Nothing half-built may survive: close the pools this attempt created.
-    for (const upstream of upstreams.values()) {
-      if (!options.previous?.upstreams.has(upstream.key)) void upstream.pool.destroy()
-    }
-    throw new ConfigError(issues)
+  files.throwIssues()
+
+  // Pools last, once nothing can fail: routes with the same identity share one, and an unchanged one
+  // carries over from the previous snapshot.
+  const upstreams = new Map<string, Upstream>()
+  const upstreamOfRoute = new Map<RouteConfig, Upstream>()
+  for (const [route, identity] of identityOfRoute) {
+    const key = identityKey(identity)
+    const shared = upstreams.get(key) ?? options.previous?.upstreams.get(key) ?? newUpstream(key, identity, options.upstreamHooks.onHandshake)
+    upstreams.set(key, shared)
+    upstreamOfRoute.set(route, shared)
   }
 
   // Only now that the snapshot is complete, and in reverse: the first route that uses a pool names it.
@@ -200,7 +141,7 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
     config,
     table,
     upstreams,
-    certificates,
+    certificates: files.certificates,
     ingressFor(serverName, localAddress) {
       const host = serverName === undefined ? addressHost(localAddress) : normalizeServerName(serverName)
       // Every route of a host has the same TLS policy; the one with the shortest path (usually `/`)

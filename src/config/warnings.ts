@@ -6,7 +6,7 @@
  */
 import type { X509Certificate } from 'node:crypto'
 import { isIP } from 'node:net'
-import type { LoadedCertificate } from '../snapshot.js'
+import type { LoadedCertificate } from '../route-files.js'
 import { subjectRfc2253 } from '../tls/subject.js'
 import { issueAt, sortByPosition, type ConfigIssue } from './issues.js'
 import type { Config } from './types.js'

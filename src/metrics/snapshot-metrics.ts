@@ -5,7 +5,8 @@
  * are recorded by the proxy handlers.
  */
 import type { Gauge } from 'prom-client'
-import type { LoadedCertificate, Route, Upstream } from '../snapshot.js'
+import type { LoadedCertificate } from '../route-files.js'
+import type { Route, Upstream } from '../snapshot.js'
 import type { HandshakeOutcome } from '../tls/ingress.js'
 import { handshakeReason } from '../tls/reasons.js'
 import { subjectRfc2253 } from '../tls/subject.js'

@@ -1,0 +1,92 @@
+/**
+ * The certificate, key, CA bundle and CRL files of one config, read for one snapshot build. Many
+ * routes name the same files: each is read and parsed once (its error too, so each route that names a
+ * bad file still gets its own issue at its own key path). Every problem becomes an issue at the key
+ * that names the file, and every certificate read is recorded for the expiry gauge.
+ */
+import type { X509Certificate } from 'node:crypto'
+import { ConfigError, issueAt, type ConfigIssue } from './config/issues.js'
+import type { Config, RouteConfig } from './config/types.js'
+import { readCaBundle, readCertificates, readCrl, readPrivateKeyOf, type CertificateFile } from './tls/pem.js'
+
+export type CertificateRole = 'server' | 'client' | 'ca'
+
+export interface LoadedCertificate {
+  readonly route: string
+  /** The route's place in the config, and the key that names the file (`routes[2].tls.clientCAs`). */
+  readonly routeIndex: number
+  readonly path: string
+  readonly role: CertificateRole
+  readonly certificate: X509Certificate
+}
+
+export interface KeyPair {
+  readonly cert: CertificateFile
+  readonly keyPem: string
+}
+
+export class RouteFiles {
+  readonly certificates: LoadedCertificate[] = []
+  private readonly issues: ConfigIssue[] = []
+  private readonly outcomes = new Map<string, { value: unknown } | { error: unknown }>()
+
+  constructor(private readonly config: Config) {}
+
+  /**
+   * `at`.cert and `at`.key (the route's tls, or its upstream's client certificate): a problem with the
+   * key file is reported at `key`, one with the certificate at `cert`.
+   */
+  keyPair(route: RouteConfig, at: string, files: { cert: string; key: string }, role: 'server' | 'client'): KeyPair | undefined {
+    const cert = this.attempt(`${at}.cert`, this.readOnce(`cert ${files.cert}`, () => readCertificates(files.cert)))
+    const keyPem = cert && this.attempt(`${at}.key`, this.readOnce(`key ${files.cert} ${files.key}`, () => readPrivateKeyOf(cert, files.cert, files.key)))
+    cert?.certificates.slice(0, 1).forEach((certificate) => this.loaded(route, `${at}.cert`, role, certificate))
+    return cert && keyPem !== undefined ? { cert, keyPem } : undefined
+  }
+
+  caBundle(route: RouteConfig, path: string, file: string): CertificateFile | undefined {
+    const bundle = this.attempt(path, this.readOnce(`ca ${file}`, () => readCaBundle(file)))
+    bundle?.certificates.forEach((certificate) => this.loaded(route, path, 'ca', certificate))
+    return bundle
+  }
+
+  /** The PEM CRLs of `files`, one per entry. */
+  crls(at: string, files: readonly string[]): string[] {
+    // tls.crl is one file or a list: the key path names the list item only where the YAML has one.
+    const pathOf = (i: number) => (this.config.positions.has(`${at}[${i}]`) ? `${at}[${i}]` : at)
+    return files.flatMap((file, i) => this.attempt(pathOf(i), this.readOnce(`crl ${file}`, () => readCrl(file))) ?? [])
+  }
+
+  /** `create`'s result, or undefined with its error as an issue at `path`. */
+  attempt<T>(path: string, create: () => T): T | undefined {
+    try {
+      return create()
+    } catch (error) {
+      this.issues.push(issueAt(this.config.file, this.config.positions, path, (error as Error).message))
+      return undefined
+    }
+  }
+
+  throwIssues(): void {
+    if (this.issues.length > 0) throw new ConfigError(this.issues)
+  }
+
+  private loaded(route: RouteConfig, path: string, role: CertificateRole, certificate: X509Certificate): void {
+    this.certificates.push({ route: route.name, routeIndex: route.index, path, role, certificate })
+  }
+
+  private readOnce<T>(key: string, read: () => T): () => T {
+    return () => {
+      let outcome = this.outcomes.get(key)
+      if (!outcome) {
+        try {
+          outcome = { value: read() }
+        } catch (error) {
+          outcome = { error }
+        }
+        this.outcomes.set(key, outcome)
+      }
+      if ('error' in outcome) throw outcome.error
+      return outcome.value as T
+    }
+  }
+}
