@@ -17,10 +17,19 @@ function subjectAltNames(cert: X509Certificate, kind: 'URI' | 'DNS'): string[] {
   return names
 }
 
-/** A value in XFCC: quoted when it holds a separator, with `"` and `\` escaped (Envoy's rules). */
+/**
+ * A value in XFCC: quoted when it holds a separator, with `"` and `\` escaped (Envoy's rules). A header
+ * carries ASCII only (undici refuses other characters, and Latin-1 ones would go out as other bytes),
+ * so each UTF-8 byte of a non-ASCII character is written \XX, as OpenSSL's RFC 2253 printing (and so
+ * Envoy's XFCC) writes it.
+ */
 function xfccValue(value: string): string {
-  const safe = value.replace(/[\x00-\x1f\x7f]/g, '')
+  const safe = value.replace(/[\x00-\x1f\x7f]/g, '').replace(/[^\x00-\x7f]+/g, hexEscapedUtf8)
   return /[,;="\\ ]/.test(safe) ? `"${safe.replace(/["\\]/g, (c) => `\\${c}`)}"` : safe
+}
+
+function hexEscapedUtf8(text: string): string {
+  return [...Buffer.from(text, 'utf8')].map((byte) => `\\${byte.toString(16).toUpperCase()}`).join('')
 }
 
 function xfccHeader(chain: readonly X509Certificate[]): string {

@@ -45,6 +45,11 @@ export interface CAOptions extends Validity {
 export interface LeafOptions extends Validity {
   readonly commonName: string
   readonly organization?: string
+  /**
+   * The whole subject instead of O and CN: empty (`[]`, as SPIFFE workload certificates have, with a
+   * critical subjectAltName) or with a multi-valued RDN.
+   */
+  readonly subject?: x509.JsonName
   readonly dnsNames?: readonly string[]
   readonly ipAddresses?: readonly string[]
   readonly uris?: readonly string[]
@@ -95,12 +100,14 @@ export async function issueCert(issuer: Issued, options: LeafOptions): Promise<I
     ...(options.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value })),
     ...(options.uris ?? []).map((value) => ({ type: 'url' as const, value })),
   ]
-  return sign(issuer, subjectName(options.commonName, options.organization), keys, options, [
+  const subject = options.subject ?? subjectName(options.commonName, options.organization)
+  return sign(issuer, subject, keys, options, [
     new x509.BasicConstraintsExtension(false, undefined, true),
     // An ECDSA key only signs (TLS exchanges keys by ECDHE), so keyEncipherment would mean nothing.
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
     new x509.ExtendedKeyUsageExtension(EKU[options.usage]),
-    ...(names.length > 0 ? [new x509.SubjectAlternativeNameExtension(names)] : []),
+    // RFC 5280 4.2.1.6: critical when it is the only name.
+    ...(names.length > 0 ? [new x509.SubjectAlternativeNameExtension(names, subject.length === 0)] : []),
   ])
 }
 

@@ -4,10 +4,14 @@
 import type { X509Certificate } from 'node:crypto'
 
 /**
- * RFC 2253 order (most specific first), e.g. `CN=alice,O=A`. Node prints one attribute per line in
+ * RFC 2253 order (most specific first), e.g. `CN=alice,O=A`. Node prints one RDN per line in
  * certificate order, each value already escaped by OpenSSL as RFC 2253 asks (`\,` `\+` `\;` …, and
- * control characters as \XX, so no line break survives); the lines are only reordered and joined.
+ * control characters as \XX, so no line break survives); the lines are only reordered and joined, and
+ * the attributes of a multi-valued RDN, which Node separates with ` + `, are joined with `+`. An empty
+ * subject (RFC 5280 4.1.2.6 allows one beside a critical subjectAltName, as SPIFFE workload
+ * certificates have) is undefined in Node, and printed as ''.
  */
 export function subjectRfc2253(cert: X509Certificate): string {
-  return cert.subject.split('\n').filter(Boolean).reverse().join(',')
+  const rdns = (cert.subject ?? '').split('\n').filter(Boolean)
+  return rdns.reverse().map((rdn) => rdn.replaceAll(' + ', '+')).join(',')
 }

@@ -28,7 +28,7 @@ export interface BundleFile {
 const CERT_NAMES = [
   'caA', 'caB', 'caS', 'caOther', 'srv', 'up', 'upWrongName', 'upOtherCa', 'upExpired',
   'cliA', 'cliA2', 'cliB', 'cliExpired', 'cliNotYetValid', 'cliServerEku', 'notCa', 'cliOfNotCa',
-  'root', 'int', 'leaf', 'leafRevoked', 'caExpired',
+  'root', 'int', 'leaf', 'leafRevoked', 'caExpired', 'cliNoSubject', 'cliUnicode',
 ] as const
 const CRL_NAMES = ['crlRootEmpty', 'crlIntEmpty', 'crlIntRevoked'] as const
 
@@ -93,6 +93,9 @@ async function generate(dir: string): Promise<TestPki> {
     }),
     cliA2: await issueCert(caA, { commonName: 'carol', usage: 'client' }),
     cliB: await issueCert(caB, { commonName: 'bob', usage: 'client' }),
+    // An empty subject, as SPIFFE workload certificates have, and one that is not ASCII.
+    cliNoSubject: await issueCert(caA, { commonName: '', subject: [], uris: ['spiffe://a/workload'], usage: 'client' }),
+    cliUnicode: await issueCert(caA, { commonName: 'łukasz Müller 中文', usage: 'client' }),
     cliExpired: await issueCert(caA, { commonName: 'expired', ...lastMonth, usage: 'client' }),
     cliNotYetValid: await issueCert(caA, { commonName: 'not-yet-valid', ...nextMonth, usage: 'client' }),
     cliServerEku: await issueCert(caA, { commonName: 'server-eku', ...localhost, usage: 'server' }),

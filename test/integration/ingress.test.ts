@@ -210,6 +210,19 @@ routes:
     }
   })
 
+  it('forwards identities with an empty subject or one that is not ASCII, as Envoy prints them', async () => {
+    const identity = async (client: CertFiles) => {
+      const reply = await request('a.test', client)
+      assert.equal(reply.status, 200, reply.body)
+      return String((JSON.parse(reply.body) as EchoReply).headers['x-forwarded-client-cert'])
+    }
+    assert.match(await identity(pki.cliNoSubject), /^Hash=[0-9a-f]{64};Subject=;URI=spiffe:\/\/a\/workload$/)
+    // Each UTF-8 byte as \XX (RFC 4514), so the header stays ASCII; the backslashes are escaped inside the quotes.
+    const unicode = await identity(pki.cliUnicode)
+    assert.match(unicode, /;Subject="CN=\\\\C5\\\\82ukasz M\\\\C3\\\\BCller \\\\E4\\\\B8\\\\AD\\\\E6\\\\96\\\\87"$/)
+    assert.equal((await request('a.test', pki.cliA)).status, 200, 'the gateway still serves')
+  })
+
   it('serves HTTP/1.0 clients that offer only http/1.0 in ALPN (curl --http1.0), as nginx does', async () => {
     const socket = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername: 'open.test', ca: pki.caS.cert, ALPNProtocols: ['http/1.0'] })
     await new Promise((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject))

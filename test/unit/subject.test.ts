@@ -24,3 +24,11 @@ test('prints each subject in RFC 2253 order with its special characters escaped 
     assert.equal(subjectRfc2253(new X509Certificate(cert)), expected, JSON.stringify(commonName))
   }
 })
+
+test('prints an empty subject as nothing, and a multi-valued RDN joined with +', async () => {
+  const ca = await createCA({ commonName: 'Subject Test CA' })
+  const empty = await issueCert(ca, { commonName: '', subject: [], uris: ['spiffe://a.test/ns/x'], usage: 'client' })
+  assert.equal(subjectRfc2253(new X509Certificate(empty.cert)), '')
+  const multi = await issueCert(ca, { commonName: '', subject: [{ O: ['A'] }, { CN: ['bob'], O: ['Admin'] }], usage: 'client' })
+  assert.equal(subjectRfc2253(new X509Certificate(multi.cert)), 'CN=bob+O=Admin,O=A')
+})
