@@ -11,6 +11,7 @@ export const ErrorCodes = {
   UPSTREAM_TLS: 'PCL_ERR_UPSTREAM_TLS',
   UPSTREAM_TIMEOUT: 'PCL_ERR_UPSTREAM_TIMEOUT',
   UPSTREAM_RESPONSE: 'PCL_ERR_UPSTREAM_RESPONSE',
+  INTERNAL: 'PCL_ERR_INTERNAL',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]

@@ -7,6 +7,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { TLSSocket } from 'node:tls'
 import type { ForwardClientCert } from '../config/schema.js'
+import { ErrorCodes } from '../errors.js'
 import { errorSummary, type Logger } from '../log.js'
 import { methodLabel, NO_ROUTE } from '../metrics/labels.js'
 import type { Metrics } from '../metrics/metrics.js'
@@ -121,6 +122,9 @@ function identityOf(socket: TLSSocket, mode: ForwardClientCert): Record<string, 
 }
 
 export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHandlers {
+  /** A bug met by one request is that request's 500, not the end of the process and every connection. */
+  const logInternalError = (route: string, error: unknown) =>
+    logger.error({ route, code: ErrorCodes.INTERNAL, error: errorSummary(error as Error) }, 'request failed inside the gateway')
   const hooks: ForwardHooks = {
     onUpstreamError(route, failure, error, headersSent) {
       logger.warn(
@@ -136,26 +140,34 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHa
   return {
     request(snapshot, policy, req, res) {
       const started = performance.now()
-      const selection = selectRoute(snapshot, policy, req)
-      const routeName = selection.route?.name ?? NO_ROUTE
+      let routeName = NO_ROUTE
       res.once('close', () => {
         // Cut-short responses count too: with the status the client was sent, else 499 (nginx's code
         // for a client that left before any).
         const code = res.headersSent ? res.statusCode : CLIENT_CLOSED_REQUEST
         metrics.recordRequest(routeName, methodLabel(req.method), code, (performance.now() - started) / 1000)
       })
-      if ('status' in selection) {
-        // Only a 404 keeps the connection. After a 421 (a reload that changed the route's client-auth
-        // policy) a keep-alive client must come back through a new handshake; most retry a 421 on a new
-        // connection. After a 400, 501 or 505, what follows cannot be trusted to be framed as the
-        // client meant (nginx closes too).
-        if (selection.status !== 404) res.shouldKeepAlive = false
-        sendStatus(res, selection.status, selection.detail)
-        return
+      try {
+        const selection = selectRoute(snapshot, policy, req)
+        routeName = selection.route?.name ?? NO_ROUTE
+        if ('status' in selection) {
+          // Only a 404 keeps the connection. After a 421 (a reload that changed the route's client-auth
+          // policy) a keep-alive client must come back through a new handshake; most retry a 421 on a
+          // new connection. After a 400, 501 or 505, what follows cannot be trusted to be framed as the
+          // client meant (nginx closes too).
+          if (selection.status !== 404) res.shouldKeepAlive = false
+          sendStatus(res, selection.status, selection.detail)
+          return
+        }
+        // Routed: the client may send its body now (server.ts leaves 100 Continue to this point).
+        if (req.httpVersion === '1.1' && EXPECTS_CONTINUE.test(req.headers.expect ?? '')) res.writeContinue()
+        forwardRequest(req, res, selection.route, selection.forwarded, selection.identity, hooks)
+      } catch (error) {
+        logInternalError(routeName, error)
+        if (res.headersSent) return void res.destroy()
+        res.shouldKeepAlive = false
+        sendStatus(res, 500)
       }
-      // Routed: the client may send its body now (server.ts leaves 100 Continue to this point).
-      if (req.httpVersion === '1.1' && EXPECTS_CONTINUE.test(req.headers.expect ?? '')) res.writeContinue()
-      forwardRequest(req, res, selection.route, selection.forwarded, selection.identity, hooks)
     },
 
     refused(status, method) {
@@ -164,10 +176,18 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHa
 
     upgrade(snapshot, policy, req, socket, head) {
       const started = performance.now()
-      const selection = selectRoute(snapshot, policy, req)
       // An upgrade counts as a request once answered (101 or not); the WebSocket's life is not its duration.
       const record = (route: string, status: number) =>
         metrics.recordRequest(route, methodLabel(req.method), status || CLIENT_CLOSED_REQUEST, (performance.now() - started) / 1000)
+      let selection: Selection
+      try {
+        selection = selectRoute(snapshot, policy, req)
+      } catch (error) {
+        logInternalError(NO_ROUTE, error)
+        endWithStatus(socket, 500)
+        record(NO_ROUTE, 500)
+        return
+      }
       if ('status' in selection) {
         endWithStatus(socket, selection.status)
         record(selection.route?.name ?? NO_ROUTE, selection.status)

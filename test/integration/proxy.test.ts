@@ -12,6 +12,7 @@ import { startEchoUpstream, type EchoReply, type EchoUpstream } from '../../demo
 import { httpRequest, httpsRequest } from '../helpers/client.js'
 import { requestsCounted, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
+import type { Snapshot } from '../../src/snapshot.js'
 import { rawExchange } from '../helpers/raw.js'
 
 describe('proxying to a mutual TLS upstream', () => {
@@ -290,4 +291,23 @@ routes:
     assert.match(await rawExchange(port, twoCallers), /^HTTP\/1\.1 400 [\s\S]*more than one authorization header/)
     assert.equal((await get()).status, 200)
   })
+  it('answers 500 when handling a request fails inside the gateway, and keeps serving', async () => {
+    // A fault injected into the snapshot serving now stands in for a bug in the request path.
+    const { table } = (gw.gateway as unknown as { current: Snapshot }).current
+    const match = table.match
+    Object.assign(table, { match: () => { throw new Error('injected fault') } })
+    try {
+      const reply = await get()
+      assert.equal(reply.status, 500)
+      assert.equal(reply.headers.connection, 'close')
+      const logged = gw.logs.filter((line) => line.msg === 'request failed inside the gateway').at(-1)
+      assert.equal(logged?.code, 'PCL_ERR_INTERNAL')
+      assert.match(await rawExchange(gw.ports.http!, 'GET / HTTP/1.1\r\nHost: ws.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'), /^HTTP\/1\.1 500/)
+    } finally {
+      Object.assign(table, { match })
+    }
+    assert.equal((await get()).status, 200)
+    assert.equal(await requestsCounted(gw, 'route="(none)",method="GET"', 500), 2)
+  })
 })
+
