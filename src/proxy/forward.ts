@@ -73,6 +73,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   /** undici handed the request to a connected (and, for https, handshaken) socket. */
   private onSocket = false
   private responseStarted = false
+  /** A body chunk has been passed to the client's response (its head went out with the first). */
+  private bodyStarted = false
   /** The upstream sent something for this request, an interim 1xx included. */
   private upstreamAnswered = false
   private retried = false
@@ -132,6 +134,11 @@ class Exchange implements Dispatcher.DispatchHandler {
     // RFC 9110 8.6: a 204 carries no Content-Length (a 304 may).
     if (statusCode === 204) delete relayed['content-length']
     this.res.writeHead(statusCode, relayed)
+    // A head whose body is not in the same read (an event stream, a long poll) goes out now, as nginx
+    // and Envoy send it; one whose body came with it goes out with the body, in one write.
+    queueMicrotask(() => {
+      if (!this.bodyStarted && !this.res.writableEnded && !this.res.destroyed) this.res.flushHeaders()
+    })
   }
 
   /**
@@ -150,6 +157,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.bodyStarted = true
     relayChunk(this.res, controller, chunk, this.route.config.upstream.timeouts.response)
   }
 

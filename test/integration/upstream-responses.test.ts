@@ -36,6 +36,7 @@ describe('upstream responses passed on as they are', () => {
       socket.once('data', (chunk: Buffer) => {
         const path = chunk.toString('latin1').split(' ')[1] ?? ''
         if (path === '/slow') return
+        if (path === '/events') return void socket.write('HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n')
         socket.end(RAW_ANSWERS[path] ?? 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n')
         if (path === '/cut') socket.destroy()
       })
@@ -56,6 +57,14 @@ routes:
 
   const get = (path: string) => httpRequest({ port: gw.ports.http!, host: 'raw.test', path })
   const requestsTotal = (labels: string, code: number) => requestsCounted(gw, labels, code)
+
+  it('sends a head on at once when its body is still to come (event streams, long polls)', async () => {
+    const req = http.get({ port: gw.ports.http!, path: '/events', headers: { host: 'raw.test' } })
+    const [res] = (await Promise.race([once(req, 'response'), new Promise((_, reject) => setTimeout(() => reject(new Error('no head within 2 s')), 2000))])) as [http.IncomingMessage]
+    assert.equal(res.statusCode, 200)
+    assert.equal(res.headers['content-type'], 'text/event-stream')
+    req.destroy()
+  })
 
   it('answers 502 for a status beyond 599 (RFC 9110 15), rather than relay it', async () => {
     assert.equal((await get('/600')).status, 502)
