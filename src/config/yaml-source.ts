@@ -14,6 +14,13 @@ export interface YamlSource {
   readonly issues: readonly ConfigIssue[]
 }
 
+/**
+ * The `yaml` package refuses more than 100 alias expansions by default, which a route table with one
+ * `timeouts: *defaults` per route passes. Its guard counts uses times the anchored node's own aliases,
+ * so a nested expansion attack still stops long before memory does.
+ */
+const MAX_ALIAS_COUNT = 100_000
+
 export function parseYaml(text: string, file: string): YamlSource {
   const lineCounter = new LineCounter()
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: true })
@@ -48,5 +55,10 @@ export function parseYaml(text: string, file: string): YamlSource {
     }
   }
   walk(doc.contents, '')
-  return { value: doc.toJS(), positions, keyPositions, issues }
+  try {
+    return { value: doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }), positions, keyPositions, issues }
+  } catch (error) {
+    // Aliases that expand past the bound (a "billion laughs" file).
+    return { value: undefined, positions: new Map(), keyPositions: new Map(), issues: [{ file, path: '', message: `invalid YAML: ${(error as Error).message}` }] }
+  }
 }

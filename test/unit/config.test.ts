@@ -125,6 +125,14 @@ describe('parseConfig', () => {
     })
   }
 
+  test('takes an anchor used by every route, and refuses aliases that expand without bound', () => {
+    const routes = Array.from({ length: 150 }, (_, i) => `  - { host: h${i}.test, upstream: { url: 'http://10.0.0.7', timeouts: ${i === 0 ? '&t { connect: 1s }' : '*t'} } }`)
+    assert.deepEqual(issuesOf(`listen: { http: 127.0.0.1:8080 }\nroutes:\n${routes.join('\n')}\n`), [])
+    const laughs = ['a: &a [x, x, x, x, x, x, x, x, x, x]']
+    for (let i = 1; i < 9; i++) laughs.push(`l${i}: &l${i} [${Array(10).fill(i === 1 ? '*a' : `*l${i - 1}`).join(', ')}]`)
+    assert.deepEqual(issuesOf(`${laughs.join('\n')}\n`), ['-:- : invalid YAML: Excessive alias count indicates a resource exhaustion attack'])
+  })
+
   test('lists every problem at once, in file order', () => {
     const yaml = GOOD.replace('clientCAs: ca.crt', 'clinetCAs: ca.crt').replace('connect: 250ms', 'connect: soon')
     const issues = issuesOf(yaml)
