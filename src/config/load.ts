@@ -2,8 +2,8 @@
  * routes.yaml → a deep-frozen Config, or one ConfigError listing every issue in file order.
  * Certificate contents are checked later, by tls/pem.ts when the snapshot is built.
  */
-import { readFile } from 'node:fs/promises'
 import { ConfigError, sortByPosition, type ConfigIssue } from './issues.js'
+import { readRegularFile } from './regular-file.js'
 import { resolveConfig } from './resolve.js'
 import type { RawConfig } from './schema.js'
 import type { Config } from './types.js'
@@ -35,7 +35,7 @@ export class ConfigLoader {
   async load(): Promise<Config> {
     let text: string
     try {
-      text = await readFile(this.file, 'utf8')
+      text = readRegularFile(this.file).toString('utf8')
     } catch (error) {
       throw new ConfigError([{ file: this.file, path: '', message: `cannot read the config: ${(error as Error).message}` }], {
         cause: error,

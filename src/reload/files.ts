@@ -3,8 +3,8 @@
  * the fingerprint moved, so noise in a shared folder (/tmp, an editor's swap files) costs one hash.
  */
 import { createHash } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
+import { readRegularFile } from '../config/regular-file.js'
 import type { Config } from '../config/types.js'
 
 /** routes.yaml and every certificate, key, CA bundle and CRL it names, as absolute paths. */
@@ -26,9 +26,9 @@ export function fingerprint(files: readonly string[]): string {
   for (const file of files) {
     hash.update(file).update('\0')
     try {
-      hash.update(readFileSync(file))
+      hash.update(readRegularFile(file))
     } catch (error) {
-      hash.update(`unreadable: ${(error as NodeJS.ErrnoException).code ?? ''}`)
+      hash.update(`unreadable: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`)
     }
     hash.update('\0')
   }

@@ -3,9 +3,9 @@
  * the file, so the snapshot builder can turn it into a config issue at the key that named the file.
  */
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import { createSecureContext } from 'node:tls'
 import { relative } from 'node:path'
+import { readRegularFile } from '../config/regular-file.js'
 import { ErrorCodes, PortcullisError } from '../errors.js'
 import { subjectRfc2253 } from './subject.js'
 
@@ -27,7 +27,7 @@ function displayPath(file: string): string {
 
 function readText(file: string): string {
   try {
-    return readFileSync(file, 'utf8')
+    return readRegularFile(file).toString('utf8')
   } catch (error) {
     throw new PortcullisError(ErrorCodes.CERT_READ, `cannot read ${displayPath(file)}: ${(error as Error).message}`, {
       cause: error,

@@ -57,6 +57,8 @@ routes:
     await writeFile(join(pki.dir, 'caS-and-expired.crt'), pki.caS.cert + pki.caExpired.cert)
     const encrypted = createPrivateKey(pki.srv.key).export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'secret' })
     await writeFile(join(pki.dir, 'srv-encrypted.key'), encrypted)
+    // Reading a FIFO blocks until a writer comes: it must be refused, not read.
+    await promisify(execFile)('mkfifo', [join(pki.dir, 'pipe.crt')])
   })
   after(() => pki.cleanup())
 
@@ -77,6 +79,8 @@ routes:
     ['a bad URL', (y) => y.replace('url: https://127.0.0.1:9443', 'url: htps//nowhere'), /:10:12 routes\[0\]\.upstream\.url/],
     ['a CRL OpenSSL cannot parse', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: caAB.crt\n      crl: garbled.crl'), /:9:12 routes\[0\]\.tls\.crl: .*garbled\.crl holds a CRL that cannot be parsed/],
     ['a CRL list with a bad entry', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: caAB.crt\n      crl: [garbled.crl]'), /:9:13 routes\[0\]\.tls\.crl\[0\]: .*garbled\.crl holds a CRL/],
+    ['a FIFO where a certificate belongs, without hanging', (y) => y.replace('cert: srv.crt', 'cert: pipe.crt'), /:6:13 routes\[0\]\.tls\.cert: cannot read .*pipe\.crt: not a regular file/],
+    ['a device where a CA bundle belongs', (y) => y.replace('ca: caS.crt', 'ca: /dev/zero'), /:11:11 routes\[0\]\.upstream\.ca: cannot read \/dev\/zero: not a regular file/],
     ['a bad second CRL in one file', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: caAB.crt\n      crl: good-then-garbled.crl'), /good-then-garbled\.crl holds CRL 2 of 2 that cannot be parsed/],
   ]
   for (const [what, edit, expected] of cases) {
