@@ -25,14 +25,21 @@ export function classifyUpstreamError(error: unknown): UpstreamFailure {
 /** An upstream answer that undici took but that is not HTTP either (a status above 599). */
 export class InvalidUpstreamResponse extends Error {}
 
+/** undici's codes for an answer it read and refused: a head too large, a body that contradicts its length. */
+const INVALID_RESPONSE_CODES = new Set(['UND_ERR_HEADERS_OVERFLOW', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'UND_ERR_RES_EXCEEDED_MAX_SIZE'])
+
 /**
  * The upstream answered, but not with HTTP that undici takes: a malformed head (HTTPParserError), an
- * unsolicited 100 ('bad response') or a 101 to a request that asked no upgrade ('bad upgrade'), or one
- * the gateway refuses itself. The request reached the upstream, so it is not a lost connection to
- * retry on.
+ * unsolicited 100 ('bad response') or a 101 to a request that asked no upgrade ('bad upgrade'), one of
+ * the codes above, or one the gateway refuses itself. The request reached the upstream, so it is not a
+ * lost connection to retry on.
  */
 function isInvalidResponse(error: unknown): boolean {
   if (error instanceof InvalidUpstreamResponse) return true
-  const { name, code, message } = error as { name?: string; code?: string; message?: string }
-  return name === 'HTTPParserError' || (code === 'UND_ERR_SOCKET' && (message === 'bad response' || message === 'bad upgrade'))
+  const { name, code = '', message } = error as { name?: string; code?: string; message?: string }
+  return (
+    name === 'HTTPParserError' ||
+    INVALID_RESPONSE_CODES.has(code) ||
+    (code === 'UND_ERR_SOCKET' && (message === 'bad response' || message === 'bad upgrade'))
+  )
 }

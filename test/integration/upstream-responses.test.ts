@@ -22,6 +22,8 @@ const RAW_ANSWERS: Record<string, string> = {
   '/early': 'HTTP/1.1 401 Unauthorized\r\nContent-Length: 6\r\n\r\ndenied',
   '/cut': 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nseven b',
   '/600': 'HTTP/1.1 600 Beyond\r\nContent-Length: 0\r\n\r\n',
+  '/two-lengths': 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok',
+  '/huge-head': `HTTP/1.1 200 OK\r\nX-Big: ${'a'.repeat(100_000)}\r\nContent-Length: 0\r\n\r\n`,
 }
 
 describe('upstream responses passed on as they are', () => {
@@ -70,6 +72,14 @@ routes:
     assert.equal((await get('/600')).status, 502)
     const failure = gw.logs.filter((line) => line.msg === 'upstream request failed').at(-1)
     assert.equal(failure?.code, 'PCL_ERR_UPSTREAM_RESPONSE', 'an answer that is not HTTP, not a failed connect')
+  })
+
+  it('answers 502 for a head with two lengths or too large, logged as a bad answer', async () => {
+    for (const path of ['/two-lengths', '/huge-head']) {
+      assert.equal((await get(path)).status, 502, path)
+      const failure = gw.logs.filter((line) => line.msg === 'upstream request failed').at(-1)
+      assert.equal(failure?.code, 'PCL_ERR_UPSTREAM_RESPONSE', path)
+    }
   })
 
   it('relays a 304 or 204 that carries Content-Length, and keeps the connection', async () => {
