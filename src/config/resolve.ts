@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { isIP } from 'node:net'
 import { dirname, resolve as resolvePath } from 'node:path'
-import { isRouteHost } from '../routing/host.js'
+import { isRouteHost, normalizeServerName } from '../routing/host.js'
 import { routeKey } from '../routing/table.js'
 import { MAX_DURATION_MS, MAX_DURATION_TEXT, parseDuration } from './duration.js'
 import { issueAt, type ConfigIssue } from './issues.js'
@@ -177,14 +177,29 @@ function resolveUpstream(
     ...(raw.ca && { ca: filePath(`${at}.ca`, raw.ca) }),
     ...(raw.cert && { cert: filePath(`${at}.cert`, raw.cert) }),
     ...(raw.key && { key: filePath(`${at}.key`, raw.key) }),
-    // SNI must be a name (RFC 6066 §3): an IP-literal upstream gets none and is verified against its IP SAN.
-    serverName: raw.serverName ?? (isIP(hostname) ? '' : hostname),
+    serverName: resolveServerName(`${at}.serverName`, raw.serverName, hostname, report),
     insecureSkipVerify: raw.insecureSkipVerify ?? false,
     timeouts: {
       connect: parseDuration(raw.timeouts?.connect ?? DEFAULT_CONNECT_TIMEOUT)!,
       response: parseDuration(raw.timeouts?.response ?? DEFAULT_RESPONSE_TIMEOUT)!,
     },
   }
+}
+
+/**
+ * SNI must be a DNS name (RFC 6066 3): an IP-literal upstream gets none and is verified against the IP
+ * SAN. A serverName is checked, and kept as it is compared: lower case, without a trailing dot.
+ */
+function resolveServerName(path: string, raw: string | undefined, hostname: string, report: Report): string {
+  if (raw === undefined) return isIP(hostname) ? '' : hostname
+  const name = normalizeServerName(raw)
+  if (name === undefined) {
+    report(path, `'${raw}' is not a DNS name (no port, wildcard, spaces or brackets)`)
+    return raw
+  }
+  if (!isIP(name)) return name
+  if (name !== hostname) report(path, 'an IP address is never sent as SNI (RFC 6066 3); leave serverName out to verify the IP of the url')
+  return ''
 }
 
 /** Rules across routes: unique host+path, one TLS policy per host, a listener for every route. */

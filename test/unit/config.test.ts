@@ -102,6 +102,13 @@ describe('parseConfig', () => {
       GOOD.replace('key: cli.key', 'key: "-----BEGIN PRIVATE KEY-----\\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\\n-----END PRIVATE KEY-----\\n"'),
       ['17:12 routes[0].upstream.key: file not found: this is PEM content; write the path of a file that holds it'],
     ],
+    ['a serverName with a port', GOOD.replace('key: cli.key', 'key: cli.key\n      serverName: up.test:443'), ["18:19 routes[0].upstream.serverName: 'up.test:443' is not a DNS name"]],
+    ['a wildcard serverName', GOOD.replace('key: cli.key', 'key: cli.key\n      serverName: "*.up.test"'), ["18:19 routes[0].upstream.serverName: '*.up.test' is not a DNS name"]],
+    [
+      'an IP serverName other than the url host',
+      GOOD.replace('key: cli.key', 'key: cli.key\n      serverName: 10.0.0.9'),
+      ['18:19 routes[0].upstream.serverName: an IP address is never sent as SNI (RFC 6066 3)'],
+    ],
     ['a bad URL', GOOD.replace('url: http://10.0.0.7', 'url: not a url'), ["22:12 routes[1].upstream.url: 'not a url' is not a URL"]],
     ['a bad scheme', GOOD.replace('url: http://10.0.0.7', 'url: ftp://x'), ['22:12 routes[1].upstream.url: must be http:// or https://']],
     ['tls neither mapping nor passthrough', GOOD.replace(/tls:\n(\s+cert: srv.crt\n\s+key: srv.key\n\s+clientCAs: ca.crt\n)/, 'tls: passthru\n'), ['9:10 routes[0].tls: must be a mapping or "passthrough"']],
@@ -131,6 +138,11 @@ describe('parseConfig', () => {
     const laughs = ['a: &a [x, x, x, x, x, x, x, x, x, x]']
     for (let i = 1; i < 9; i++) laughs.push(`l${i}: &l${i} [${Array(10).fill(i === 1 ? '*a' : `*l${i - 1}`).join(', ')}]`)
     assert.deepEqual(issuesOf(`${laughs.join('\n')}\n`), ['-:- : invalid YAML: Excessive alias count indicates a resource exhaustion attack'])
+  })
+
+  test('keeps serverName as SNI compares it: lower case, without a trailing dot', () => {
+    const config = parseConfig(GOOD.replace('key: cli.key', 'key: cli.key\n      serverName: Orders.Internal.'), file)
+    assert.equal(config.routes[0]!.upstream.serverName, 'orders.internal')
   })
 
   test('lists every problem at once, in file order', () => {
