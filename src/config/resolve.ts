@@ -75,6 +75,8 @@ function resolveListen(raw: RawConfig['listen'], report: Report): Config['listen
       report('listen.admin', `must not share a port with listen.${key}: the admin endpoints are never public`)
     }
   }
+  const { https, http } = listen
+  if (https && http && https.port !== 0 && https.port === http.port) report('listen.http', 'must not share a port with listen.https')
   return listen
 }
 

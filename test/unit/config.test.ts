@@ -120,6 +120,7 @@ describe('parseConfig', () => {
       ['23:5 routes[2].path: same host and path as routes[1] (open.example.com/)'],
     ],
     ['a bad host', GOOD.replace('host: open.example.com', 'host: "open example"'), ["20:11 routes[1].host: 'open example' is not a host name or a *.wildcard"]],
+    ['two public listeners on one port', GOOD.replace('http: 127.0.0.1:8080', 'http: 0.0.0.0:8443'), ['3:9 listen.http: must not share a port with listen.https']],
     ['admin on a public port', GOOD.replace('admin: 127.0.0.1:9901', 'admin: 127.0.0.1:8080'), ['4:10 listen.admin: must not share a port with listen.http']],
     ['a misspelt top-level key', GOOD.replace('listen:', 'listne:'), ["-:- listen: is required", "1:1 listne: unknown key 'listne' (did you mean 'listen'?)"]],
     ['crl without clientCAs', GOOD.replace('      clientCAs: ca.crt\n', '      crl: a.crl\n'), ['12:12 routes[0].tls.crl: needs tls.clientCAs']],
