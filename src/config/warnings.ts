@@ -17,10 +17,15 @@ const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2'
 export function configWarnings(config: Config, certificates: readonly LoadedCertificate[], now = Date.now()): ConfigIssue[] {
   const warnings: ConfigIssue[] = []
   const warn = (path: string, message: string) => warnings.push(issueAt(config.file, config.positions, path, message))
+  const firstOfName = new Map<string, number>()
   for (const route of config.routes) {
     if (route.tls !== 'passthrough' && route.upstream.insecureSkipVerify) {
       warn(`routes[${route.index}].upstream.insecureSkipVerify`, 'upstream certificate verification is off')
     }
+    // Explicit names are unique (an error otherwise); a defaulted one is the host, which its routes share.
+    const first = firstOfName.get(route.name)
+    if (first === undefined) firstOfName.set(route.name, route.index)
+    else warn(`routes[${route.index}]`, `has the same name as routes[${first}] (${route.name}), so their metrics and logs are one; give each a name`)
   }
   for (const { routeIndex, path, role, certificate } of certificates) {
     const route = config.routes[routeIndex]!
@@ -35,6 +40,7 @@ export function configWarnings(config: Config, certificates: readonly LoadedCert
       if (!(isIP(host) ? certificate.checkIP(host) : certificate.checkHost(host))) {
         warn(path, `does not name ${route.host} (it names ${certificate.subjectAltName ?? certificate.subject})`)
       }
+      if (!certificate.subjectAltName) warn(path, 'has no subjectAltName: browsers and Go clients refuse a host named only in the CN (RFC 6125 6.4.4)')
       if (certificate.keyUsage && !certificate.keyUsage.includes(SERVER_AUTH)) warn(path, 'is not for TLS servers (its extended key usage lacks serverAuth)')
     } else {
       const invalid = validityProblem(certificate, now)

@@ -97,6 +97,7 @@ routes:
       'warnings',
       `listen:
   https: 127.0.0.1:8443
+  http: 127.0.0.1:8080
 routes:
   - host: a.test
     tls: { cert: upExpired.crt, key: upExpired.key }
@@ -107,18 +108,27 @@ routes:
   - host: b.test
     tls: { cert: cliA.crt, key: cliA.key }
     upstream: { url: 'http://127.0.0.1:9080' }
+  - host: c.test
+    tls: { cert: cliA2.crt, key: cliA2.key }
+    upstream: { url: 'http://127.0.0.1:9080' }
+  - { host: p.test, upstream: { url: 'http://127.0.0.1:9080' } }
+  - { host: p.test, path: /x, upstream: { url: 'http://127.0.0.1:9081' } }
 `,
     )
     assert.equal(result.code, 0, result.stderr)
     const warnings = result.stderr.split('\n').filter((line) => line.startsWith('warning: '))
     const expected = [
-      /:5:18 routes\[0\]\.tls\.cert: expired on \S+; clients will refuse it$/,
-      /:5:18 routes\[0\]\.tls\.cert: does not name a\.test \(it names DNS:up\.test, DNS:localhost, IP Address:127\.0\.0\.1\)$/,
-      /:6:54 routes\[0\]\.upstream\.cert: is not for TLS clients/,
-      /:6:115 routes\[0\]\.upstream\.insecureSkipVerify: upstream certificate verification is off$/,
-      /:9:52 routes\[1\]\.upstream\.ca: holds a CA certificate that expired on \S+ \(CN=Expired CA\); chains through it will not verify$/,
-      /:11:18 routes\[2\]\.tls\.cert: does not name b\.test/,
-      /:11:18 routes\[2\]\.tls\.cert: is not for TLS servers/,
+      /:6:18 routes\[0\]\.tls\.cert: expired on \S+; clients will refuse it$/,
+      /:6:18 routes\[0\]\.tls\.cert: does not name a\.test \(it names DNS:up\.test, DNS:localhost, IP Address:127\.0\.0\.1\)$/,
+      /:7:54 routes\[0\]\.upstream\.cert: is not for TLS clients/,
+      /:7:115 routes\[0\]\.upstream\.insecureSkipVerify: upstream certificate verification is off$/,
+      /:10:52 routes\[1\]\.upstream\.ca: holds a CA certificate that expired on \S+ \(CN=Expired CA\); chains through it will not verify$/,
+      /:12:18 routes\[2\]\.tls\.cert: does not name b\.test/,
+      /:12:18 routes\[2\]\.tls\.cert: is not for TLS servers/,
+      /:15:18 routes\[3\]\.tls\.cert: does not name c\.test \(it names CN=carol\)$/,
+      /:15:18 routes\[3\]\.tls\.cert: has no subjectAltName: browsers and Go clients refuse a host named only in the CN/,
+      /:15:18 routes\[3\]\.tls\.cert: is not for TLS servers/,
+      /:18:5 routes\[5\]: has the same name as routes\[4\] \(p\.test\), so their metrics and logs are one; give each a name$/,
     ]
     assert.equal(warnings.length, expected.length, warnings.join('\n'))
     expected.forEach((pattern, i) => assert.match(warnings[i]!, pattern))
