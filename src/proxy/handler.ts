@@ -126,9 +126,13 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHa
   const logInternalError = (route: string, error: unknown) =>
     logger.error({ route, code: ErrorCodes.INTERNAL, error: errorSummary(error as Error) }, 'request failed inside the gateway')
   const hooks: ForwardHooks = {
-    onUpstreamError(route, failure, error, headersSent) {
+    onUpstreamError(route, req, failure, error, headersSent) {
+      const { reason, code } = failure
+      // As nginx's error log line: who asked what of which upstream. The path without its query, which
+      // may carry tokens.
+      const request = { method: req.method, path: req.url?.split('?', 1)[0], client: req.socket?.remoteAddress, upstream: route.config.upstream.url }
       logger.warn(
-        { route: route.name, reason: failure.reason, code: failure.code, status: headersSent ? undefined : failure.status, error: errorSummary(error) },
+        { route: route.name, reason, code, status: headersSent ? undefined : failure.status, ...request, error: errorSummary(error) },
         headersSent ? 'upstream failed mid-response' : 'upstream request failed',
       )
     },

@@ -36,7 +36,7 @@ describe('upstream responses passed on as they are', () => {
     upstream = net.createServer((socket) => {
       socket.on('error', () => socket.destroy())
       socket.once('data', (chunk: Buffer) => {
-        const path = chunk.toString('latin1').split(' ')[1] ?? ''
+        const path = chunk.toString('latin1').split(' ')[1]?.split('?')[0] ?? ''
         if (path === '/slow') return
         if (path === '/events') return void socket.write('HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n')
         socket.end(RAW_ANSWERS[path] ?? 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n')
@@ -69,9 +69,12 @@ routes:
   })
 
   it('answers 502 for a status beyond 599 (RFC 9110 15), rather than relay it', async () => {
-    assert.equal((await get('/600')).status, 502)
+    assert.equal((await get('/600?token=secret')).status, 502)
     const failure = gw.logs.filter((line) => line.msg === 'upstream request failed').at(-1)
     assert.equal(failure?.code, 'PCL_ERR_UPSTREAM_RESPONSE', 'an answer that is not HTTP, not a failed connect')
+    // Who asked what of which upstream, as nginx's error log says; the query (tokens) is left out.
+    assert.deepEqual([failure?.method, failure?.path, failure?.client], ['GET', '/600', '127.0.0.1'])
+    assert.match(String(failure?.upstream), /^http:\/\/127\.0\.0\.1:\d+$/)
   })
 
   it('answers 502 for a head with two lengths or too large, logged as a bad answer', async () => {
