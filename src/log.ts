@@ -15,8 +15,13 @@ export const LOG_LEVELS: readonly string[] = [
   'silent',
 ]
 
+/** PORTCULLIS_LOG_LEVEL as pino spells the levels (`WARN` is `warn`). */
+export function configuredLogLevel(): string | undefined {
+  return process.env.PORTCULLIS_LOG_LEVEL?.toLowerCase()
+}
+
 export function createLogger(options: { level?: string; pretty?: boolean } = {}): Logger {
-  const level = options.level ?? process.env.PORTCULLIS_LOG_LEVEL ?? 'info'
+  const level = options.level ?? configuredLogLevel() ?? 'info'
   const base = { level, base: { service: 'portcullis' }, timestamp: pino.stdTimeFunctions.isoTime }
   if (options.pretty ?? process.stdout.isTTY) {
     return pino(base, pretty({ colorize: true, ignore: 'pid,hostname,service', translateTime: 'SYS:HH:MM:ss.l' }))

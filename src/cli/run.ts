@@ -9,12 +9,12 @@ import { ConfigError, formatIssue } from '../config/issues.js'
 import { loadConfig } from '../config/load.js'
 import type { Config } from '../config/types.js'
 import { Gateway } from '../gateway.js'
-import { createLogger, LOG_LEVELS, type Logger } from '../log.js'
+import { configuredLogLevel, createLogger, LOG_LEVELS, type Logger } from '../log.js'
 
 export async function runGateway(configFile: string, workersFlag: string | undefined, err: (line: string) => void): Promise<number> {
-  const level = process.env.PORTCULLIS_LOG_LEVEL
+  const level = configuredLogLevel()
   if (level !== undefined && !LOG_LEVELS.includes(level)) {
-    err(`PORTCULLIS_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, not '${level}'`)
+    err(`PORTCULLIS_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, not '${process.env.PORTCULLIS_LOG_LEVEL}'`)
     return 2
   }
   const logger = createLogger()

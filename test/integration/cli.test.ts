@@ -181,4 +181,10 @@ routes:
     assert.equal(result.code, 2)
     assert.equal(result.stderr, "PORTCULLIS_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, not 'bogus'\n")
   })
+
+  it('takes PORTCULLIS_LOG_LEVEL in capitals too', async () => {
+    const result = await portcullisWithEnv({ PORTCULLIS_LOG_LEVEL: 'WARN' }, '--config', join(pki.dir, 'unused.yaml'))
+    assert.equal(result.code, 1, 'the missing config stops it, not the level')
+    assert.doesNotMatch(result.stderr, /PORTCULLIS_LOG_LEVEL/)
+  })
 })
