@@ -176,7 +176,7 @@ export class Gateway {
   }
 
   private install(snapshot: Snapshot): void {
-    const warnings = configWarnings(snapshot.config, snapshot.certificates).map(formatIssue)
+    const warnings = configWarnings(snapshot.config, snapshot).map(formatIssue)
     this.current = snapshot
     this.metrics.configLastReloadSuccess.set(Date.now() / 1000)
     setCertificateExpiry(this.metrics, snapshot.certificates)

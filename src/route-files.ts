@@ -2,7 +2,7 @@
  * The certificate, key, CA bundle and CRL files of one config, read for one snapshot build. Many
  * routes name the same files: each is read and parsed once (its error too, so each route that names a
  * bad file still gets its own issue at its own key path). Every problem becomes an issue at the key
- * that names the file, and every certificate read is recorded for the expiry gauge.
+ * that names the file, and every certificate and CRL read is recorded (the expiry gauge, warnings).
  */
 import type { X509Certificate } from 'node:crypto'
 import { ConfigError, issueAt, type ConfigIssue } from './config/issues.js'
@@ -20,6 +20,13 @@ export interface LoadedCertificate {
   readonly certificate: X509Certificate
 }
 
+export interface LoadedCrl {
+  readonly routeIndex: number
+  /** The key that names the file (`routes[2].tls.crl[1]`). */
+  readonly path: string
+  readonly nextUpdate: Date | undefined
+}
+
 export interface KeyPair {
   readonly cert: CertificateFile
   readonly keyPem: string
@@ -27,6 +34,7 @@ export interface KeyPair {
 
 export class RouteFiles {
   readonly certificates: LoadedCertificate[] = []
+  readonly crls: LoadedCrl[] = []
   private readonly issues: ConfigIssue[] = []
   private readonly outcomes = new Map<string, { value: unknown } | { error: unknown }>()
 
@@ -50,10 +58,14 @@ export class RouteFiles {
   }
 
   /** The PEM CRLs of `files`, one per entry. */
-  crls(at: string, files: readonly string[]): string[] {
+  crlPems(route: RouteConfig, at: string, files: readonly string[]): string[] {
     // tls.crl is one file or a list: the key path names the list item only where the YAML has one.
     const pathOf = (i: number) => (this.config.positions.has(`${at}[${i}]`) ? `${at}[${i}]` : at)
-    return files.flatMap((file, i) => this.attempt(pathOf(i), this.readOnce(`crl ${file}`, () => readCrl(file))) ?? [])
+    return files.flatMap((file, i) => {
+      const crls = this.attempt(pathOf(i), this.readOnce(`crl ${file}`, () => readCrl(file))) ?? []
+      for (const { nextUpdate } of crls) this.crls.push({ routeIndex: route.index, path: pathOf(i), nextUpdate })
+      return crls.map((crl) => crl.pem)
+    })
   }
 
   /** `create`'s result, or undefined with its error as an issue at `path`. */

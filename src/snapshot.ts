@@ -7,7 +7,7 @@ import type { Pool } from 'undici'
 import type { Config, RouteConfig } from './config/types.js'
 import { addressHost, normalizeServerName } from './routing/host.js'
 import { compileRouteTable, type RouteTable } from './routing/table.js'
-import { RouteFiles, type LoadedCertificate } from './route-files.js'
+import { RouteFiles, type LoadedCertificate, type LoadedCrl } from './route-files.js'
 import { createTlsPolicy, policyId, type HostCertificate, type TlsPolicy, type TlsPolicyHooks, type TlsPolicySpec } from './tls/ingress.js'
 import {
   createUpstreamPool,
@@ -56,6 +56,7 @@ export interface Snapshot {
   readonly table: RouteTable<Route>
   readonly upstreams: ReadonlyMap<string, Upstream>
   readonly certificates: readonly LoadedCertificate[]
+  readonly crls: readonly LoadedCrl[]
   /**
    * Which policy (or passthrough) a ClientHello goes to: by its SNI, or without one by the address the
    * client connected to (clients send no SNI for an IP address, RFC 6066 3).
@@ -83,7 +84,7 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
       const tls = route.tls
       const pair = files.keyPair(route, `${at}.tls`, tls, 'server')
       const cas = tls.clientCAs ? files.caBundle(route, `${at}.tls.clientCAs`, tls.clientCAs) : undefined
-      const spec = { ...(cas && { clientCAs: cas.pem }), crl: files.crls(`${at}.tls.crl`, tls.crl), minVersion: tls.minVersion }
+      const spec = { ...(cas && { clientCAs: cas.pem }), crl: files.crlPems(route, `${at}.tls.crl`, tls.crl), minVersion: tls.minVersion }
       const id = policyId(spec)
       const entry = policySpecs.get(id) ?? { ...spec, hosts: new Map<string, HostCertificate>(), firstRoute: route }
       if (pair) entry.hosts.set(route.host, { certPem: pair.cert.pem, keyPem: pair.keyPem })
@@ -142,6 +143,7 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
     table,
     upstreams,
     certificates: files.certificates,
+    crls: files.crls,
     ingressFor(serverName, localAddress) {
       const host = serverName === undefined ? addressHost(localAddress) : normalizeServerName(serverName)
       // Every route of a host has the same TLS policy; the one with the shortest path (usually `/`)

@@ -16,7 +16,7 @@ export async function runCheck(file: string, out: (line: string) => void, err: (
       upstreamHooks: { onHandshake: () => undefined },
     })
     retireSnapshot(snapshot, undefined)
-    for (const warning of configWarnings(config, snapshot.certificates)) err(`warning: ${formatIssue(warning)}`)
+    for (const warning of configWarnings(config, snapshot)) err(`warning: ${formatIssue(warning)}`)
     out(`${file}: ok (${config.routes.length} route${config.routes.length === 1 ? '' : 's'})`)
     return 0
   } catch (error) {

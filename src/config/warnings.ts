@@ -6,7 +6,7 @@
  */
 import type { X509Certificate } from 'node:crypto'
 import { isIP } from 'node:net'
-import type { LoadedCertificate } from '../route-files.js'
+import type { LoadedCertificate, LoadedCrl } from '../route-files.js'
 import { subjectRfc2253 } from '../tls/subject.js'
 import { issueAt, sortByPosition, type ConfigIssue } from './issues.js'
 import type { Config } from './types.js'
@@ -14,7 +14,13 @@ import type { Config } from './types.js'
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1'
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2'
 
-export function configWarnings(config: Config, certificates: readonly LoadedCertificate[], now = Date.now()): ConfigIssue[] {
+/** What a snapshot build read from the files the config names. */
+interface LoadedFiles {
+  readonly certificates: readonly LoadedCertificate[]
+  readonly crls: readonly LoadedCrl[]
+}
+
+export function configWarnings(config: Config, { certificates, crls }: LoadedFiles, now = Date.now()): ConfigIssue[] {
   const warnings: ConfigIssue[] = []
   const warn = (path: string, message: string) => warnings.push(issueAt(config.file, config.positions, path, message))
   const firstOfName = new Map<string, number>()
@@ -47,6 +53,10 @@ export function configWarnings(config: Config, certificates: readonly LoadedCert
       if (invalid) warn(path, `${invalid}; upstreams will refuse it`)
       if (certificate.keyUsage && !certificate.keyUsage.includes(CLIENT_AUTH)) warn(path, 'is not for TLS clients (its extended key usage lacks clientAuth)')
     }
+  }
+  for (const { path, nextUpdate } of crls) {
+    // OpenSSL refuses a chain whose CRL is past its nextUpdate (CRL_HAS_EXPIRED), as nginx does.
+    if (nextUpdate && nextUpdate.getTime() < now) warn(path, `holds a CRL whose nextUpdate passed on ${nextUpdate.toISOString()}; every client certificate it covers is refused until it is replaced`)
   }
   return sortByPosition(warnings)
 }

@@ -3,6 +3,9 @@
  * the file, so the snapshot builder can turn it into a config issue at the key that named the file.
  */
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto'
+// @peculiar/x509 needs the Reflect metadata polyfill loaded before it (see tls/pki.ts).
+import 'reflect-metadata'
+import { X509Crl } from '@peculiar/x509'
 import { createSecureContext } from 'node:tls'
 import { relative } from 'node:path'
 import { readRegularFile } from '../config/regular-file.js'
@@ -102,21 +105,28 @@ export function readPrivateKeyOf(cert: CertificateFile, certFile: string, keyFil
   return keyPem
 }
 
+export interface Crl {
+  readonly pem: string
+  /** When the issuer promises the next CRL; after it, OpenSSL refuses every certificate it covers. */
+  readonly nextUpdate: Date | undefined
+}
+
 /**
  * Every CRL of a file, one PEM block each: Node's `crl` option reads one CRL per entry, so a file of
  * several (`cat root.crl intermediate.crl`, as nginx's ssl_crl takes them) must be split.
  */
-export function readCrl(file: string): string[] {
+export function readCrl(file: string): Crl[] {
   const blocks = readText(file).match(CRL_BLOCK) ?? []
   if (blocks.length === 0) throw new PortcullisError(ErrorCodes.CERT_READ, `${displayPath(file)} holds no PEM CRL`)
-  blocks.forEach((pem, i) => {
-    // node:crypto has no CRL parser; OpenSSL parses each here as it will for the TLS policy.
+  return blocks.map((pem, i) => {
+    // node:crypto has no CRL parser; OpenSSL parses each here as it will for the TLS policy, and
+    // @peculiar/x509 reads its dates.
     try {
       createSecureContext({ crl: pem })
+      return { pem, nextUpdate: new X509Crl(pem).nextUpdate }
     } catch (error) {
       const which = blocks.length > 1 ? `CRL ${i + 1} of ${blocks.length}` : 'a CRL'
       throw new PortcullisError(ErrorCodes.CERT_READ, `${displayPath(file)} holds ${which} that cannot be parsed`, { cause: error })
     }
   })
-  return blocks
 }
