@@ -169,6 +169,8 @@ export const ConfigSchema = Type.Object(
   },
   {
     additionalProperties: false,
+    // Keys starting with x- are the user's own, as in Compose files: a place to keep YAML anchors.
+    patternProperties: { '^x-': {} },
     $id: 'https://github.com/portcullis/portcullis/schema/routes.schema.json',
     title: 'portcullis routes.yaml (version 1)',
   },

@@ -11,7 +11,7 @@ import type { Position } from './types.js'
 const ajv = new Ajv({ allErrors: true, verbose: true, strict: false })
 const validateSchema = ajv.compile(ConfigSchema)
 
-type JsonSchema = { type?: string; const?: unknown; anyOf?: JsonSchema[]; properties?: Record<string, unknown> }
+type JsonSchema = { type?: string; const?: unknown; anyOf?: JsonSchema[]; properties?: Record<string, unknown>; patternProperties?: Record<string, unknown> }
 
 /** `positions` point at values (see yaml-source.ts), `keyPositions` at the keys themselves. */
 export function validateAgainstSchema(
@@ -44,7 +44,8 @@ function describe(error: ErrorObject): { path: string; message: string } {
     case 'additionalProperties': {
       const key = String(error.params.additionalProperty)
       const hint = closest(key, Object.keys(schema?.properties ?? {}))
-      return { path: join(key), message: `unknown key '${key}'${hint ? ` (did you mean '${hint}'?)` : ''}` }
+      const own = schema?.patternProperties?.['^x-'] ? '; keys of your own start with x-' : ''
+      return { path: join(key), message: `unknown key '${key}'${hint ? ` (did you mean '${hint}'?)` : own}` }
     }
     case 'required':
       return { path: join(String(error.params.missingProperty)), message: 'is required' }

@@ -23,7 +23,8 @@ const MAX_ALIAS_COUNT = 100_000
 
 export function parseYaml(text: string, file: string): YamlSource {
   const lineCounter = new LineCounter()
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: true })
+  // `merge`: `<<: *defaults` merge keys, as YAML 1.1 and Compose files have them.
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: true, merge: true })
   const issues = doc.errors.map((error): ConfigIssue => {
     const position = error.linePos?.[0]
     // The library's message repeats the position and a code excerpt after the first line.

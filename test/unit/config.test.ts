@@ -146,6 +146,18 @@ describe('parseConfig', () => {
     assert.equal(config.routes[0]!.upstream.serverName, 'orders.internal')
   })
 
+  test('takes merge keys and keys of the user own (x-) as a place for anchors', () => {
+    const yaml = `x-upstream: &up { url: 'http://10.0.0.7', timeouts: { connect: 2s } }
+listen: { http: 127.0.0.1:8080 }
+routes:
+  - { host: a.test, upstream: { <<: *up, timeouts: { connect: 3s } } }
+  - { host: b.test, upstream: *up }
+`
+    const config = parseConfig(yaml, file)
+    assert.deepEqual(config.routes.map((route) => route.upstream.timeouts.connect), [3000, 2000])
+    assert.deepEqual(issuesOf(yaml.replace('x-upstream', 'upstreams')), ["1:1 upstreams: unknown key 'upstreams'; keys of your own start with x-"])
+  })
+
   test('lists every problem at once, in file order', () => {
     const yaml = GOOD.replace('clientCAs: ca.crt', 'clinetCAs: ca.crt').replace('connect: 250ms', 'connect: soon')
     const issues = issuesOf(yaml)
