@@ -54,7 +54,8 @@ export class ConfigLoader {
   private validSource(text: string): YamlSource {
     const source = parseYaml(text, this.file)
     let issues: ConfigIssue[] = [...source.issues]
-    if (issues.length === 0) issues = validateAgainstSchema(source.value ?? null, this.file, source.positions, source.keyPositions)
+    if (issues.length === 0 && source.value == null) issues = [{ file: this.file, path: '', message: 'the file is empty: it needs listen and routes' }]
+    if (issues.length === 0) issues = validateAgainstSchema(source.value, this.file, source.positions, source.keyPositions)
     if (issues.length > 0) throw new ConfigError(sortByPosition(issues))
     this.lastValid = { text, source }
     return source

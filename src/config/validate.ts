@@ -11,7 +11,14 @@ import type { Position } from './types.js'
 const ajv = new Ajv({ allErrors: true, verbose: true, strict: false })
 const validateSchema = ajv.compile(ConfigSchema)
 
-type JsonSchema = { type?: string; const?: unknown; anyOf?: JsonSchema[]; properties?: Record<string, unknown>; patternProperties?: Record<string, unknown> }
+type JsonSchema = {
+  type?: string
+  const?: unknown
+  pattern?: string
+  anyOf?: JsonSchema[]
+  properties?: Record<string, unknown>
+  patternProperties?: Record<string, unknown>
+}
 
 /** `positions` point at values (see yaml-source.ts), `keyPositions` at the keys themselves. */
 export function validateAgainstSchema(
@@ -54,6 +61,8 @@ function describe(error: ErrorObject): { path: string; message: string } {
     case 'anyOf':
       return { path, message: `must be ${(schema?.anyOf ?? []).map(describeType).join(' or ')}` }
     case 'type':
+      // `connect: 5` is a number to YAML: a duration without its unit.
+      if (isDuration(schema?.pattern)) return { path, message: notADuration(error.data) }
       return { path, message: `must be ${describeType({ type: String(error.params.type) })}` }
     case 'const':
       return { path, message: `must be ${JSON.stringify(error.params.allowedValue)}` }
@@ -65,9 +74,15 @@ function describe(error: ErrorObject): { path: string; message: string } {
 function patternMessage(error: ErrorObject): string {
   const value = JSON.stringify(error.data)
   const pattern = String(error.params.pattern)
-  if (pattern.includes('(ms|s|m|h)')) return `${value} is not a duration: write a number with a unit (ms, s, m, h), e.g. 5s`
+  if (isDuration(pattern)) return notADuration(error.data)
   if (pattern === '^/') return `${value} must start with /`
   return `${value} must match ${pattern}`
+}
+
+const isDuration = (pattern: string | undefined) => pattern?.includes('(ms|s|m|h)') ?? false
+
+function notADuration(value: unknown): string {
+  return `${JSON.stringify(value)} is not a duration: write a number with a unit (ms, s, m, h), e.g. 5s`
 }
 
 function describeType(schema: JsonSchema): string {

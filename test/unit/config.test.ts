@@ -89,6 +89,8 @@ describe('parseConfig', () => {
       GOOD.replace('connect: 250ms', 'connect: 5 seconds'),
       ['19:18 routes[0].upstream.timeouts.connect: "5 seconds" is not a duration'],
     ],
+    ['a duration without its unit', GOOD.replace('connect: 250ms', 'connect: 5'), ['19:18 routes[0].upstream.timeouts.connect: 5 is not a duration: write a number with a unit']],
+    ['an empty file', '\n# nothing yet\n', ['-:- : the file is empty: it needs listen and routes']],
     ['a zero timeout, which would turn it off', GOOD.replace('connect: 250ms', 'connect: 0s'), ['19:18 routes[0].upstream.timeouts.connect: must be more than 0']],
     [
       'a timeout longer than Node timers hold, which would fire after 1 ms',
