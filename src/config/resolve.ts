@@ -43,6 +43,7 @@ export function resolveConfig(
     listen,
     workers: raw.workers === 'auto' ? availableParallelism() : (raw.workers ?? 1),
     shutdown: { grace: parseDuration(raw.shutdown?.grace ?? DEFAULT_SHUTDOWN_GRACE)! },
+    accessLog: raw.accessLog ?? false,
     routes,
     positions,
   }

@@ -165,6 +165,12 @@ export const ConfigSchema = Type.Object(
     listen: ListenSchema,
     workers: Type.Optional(WorkersSchema),
     shutdown: Type.Optional(ShutdownSchema),
+    accessLog: Type.Optional(
+      Type.Boolean({
+        description:
+          'Log one line per request at info level (route, method, path without its query, status, duration, client address), as nginx\'s access_log. Default: false.',
+      }),
+    ),
     routes: Type.Array(RouteSchema, { minItems: 1, description: 'The route table. Order does not matter.' }),
   },
   {

@@ -62,6 +62,7 @@ export interface Config {
   }
   readonly workers: number
   readonly shutdown: { readonly grace: number }
+  readonly accessLog: boolean
   readonly routes: readonly RouteConfig[]
   /** Line and column of every key path (`routes[2].upstream.ca`), for errors found after loading. */
   readonly positions: ReadonlyMap<string, Position>

@@ -121,6 +121,11 @@ function identityOf(socket: TLSSocket, mode: ForwardClientCert): Record<string, 
   return (byMode[mode] ??= clientIdentityHeaders(mode, mode === 'xfcc' ? peerLeafCertificate(socket) : peerCertificateChain(socket)))
 }
 
+/** Who asked what, for the logs: the path without its query, which may carry tokens. */
+function requestFields(req: IncomingMessage): { method?: string; path?: string; client?: string } {
+  return { method: req.method, path: req.url?.split('?', 1)[0], client: req.socket?.remoteAddress }
+}
+
 export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHandlers {
   /** A bug met by one request is that request's 500, not the end of the process and every connection. */
   const logInternalError = (route: string, error: unknown) =>
@@ -128,11 +133,9 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHa
   const hooks: ForwardHooks = {
     onUpstreamError(route, req, failure, error, headersSent) {
       const { reason, code } = failure
-      // As nginx's error log line: who asked what of which upstream. The path without its query, which
-      // may carry tokens.
-      const request = { method: req.method, path: req.url?.split('?', 1)[0], client: req.socket?.remoteAddress, upstream: route.config.upstream.url }
+      // As nginx's error log line: who asked what of which upstream.
       logger.warn(
-        { route: route.name, reason, code, status: headersSent ? undefined : failure.status, ...request, error: errorSummary(error) },
+        { route: route.name, reason, code, status: headersSent ? undefined : failure.status, ...requestFields(req), upstream: route.config.upstream.url, error: errorSummary(error) },
         headersSent ? 'upstream failed mid-response' : 'upstream request failed',
       )
     },
@@ -141,16 +144,20 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHa
     },
   }
 
+  /** A request answered with `status`: counted, and logged when the config keeps an access log. */
+  const answered = (snapshot: Snapshot, req: IncomingMessage, route: string, status: number, started: number) => {
+    const seconds = (performance.now() - started) / 1000
+    metrics.recordRequest(route, methodLabel(req.method), status, seconds)
+    if (snapshot.config.accessLog) logger.info({ route, ...requestFields(req), status, ms: Math.round(seconds * 10_000) / 10 }, 'request')
+  }
+
   return {
     request(snapshot, policy, req, res) {
       const started = performance.now()
       let routeName = NO_ROUTE
-      res.once('close', () => {
-        // Cut-short responses count too: with the status the client was sent, else 499 (nginx's code
-        // for a client that left before any).
-        const code = res.headersSent ? res.statusCode : CLIENT_CLOSED_REQUEST
-        metrics.recordRequest(routeName, methodLabel(req.method), code, (performance.now() - started) / 1000)
-      })
+      // Cut-short responses count too: with the status the client was sent, else 499 (nginx's code for
+      // a client that left before any).
+      res.once('close', () => answered(snapshot, req, routeName, res.headersSent ? res.statusCode : CLIENT_CLOSED_REQUEST, started))
       try {
         const selection = selectRoute(snapshot, policy, req)
         routeName = selection.route?.name ?? NO_ROUTE
@@ -181,8 +188,7 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHa
     upgrade(snapshot, policy, req, socket, head) {
       const started = performance.now()
       // An upgrade counts as a request once answered (101 or not); the WebSocket's life is not its duration.
-      const record = (route: string, status: number) =>
-        metrics.recordRequest(route, methodLabel(req.method), status || CLIENT_CLOSED_REQUEST, (performance.now() - started) / 1000)
+      const record = (route: string, status: number) => answered(snapshot, req, route, status || CLIENT_CLOSED_REQUEST, started)
       let selection: Selection
       try {
         selection = selectRoute(snapshot, policy, req)

@@ -309,5 +309,10 @@ routes:
     assert.equal((await get()).status, 200)
     assert.equal(await requestsCounted(gw, 'route="(none)",method="GET"', 500), 2)
   })
+
+  it('keeps no access log unless the config asks for one', () => {
+    assert.ok(gw.logs.length > 0)
+    assert.equal(gw.logs.filter((line) => line.msg === 'request').length, 0)
+  })
 })
 

@@ -46,6 +46,7 @@ describe('upstream responses passed on as they are', () => {
     await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
     gw = await startGateway(`
 listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
+accessLog: true
 routes:
   - name: raw
     host: raw.test
@@ -59,10 +60,25 @@ routes:
 
   const get = (path: string) => httpRequest({ port: gw.ports.http!, host: 'raw.test', path })
   const requestsTotal = (labels: string, code: number) => requestsCounted(gw, labels, code)
+  /** The access log line is written when the response closes, which may come just after the client has it. */
+  const eventuallyLogged = async (find: () => Record<string, unknown> | undefined) => {
+    await eventually(async () => find() !== undefined, 2000, 'access log line')
+    return find()!
+  }
+
+  it('keeps an access log when the config asks for one, without the query', async () => {
+    assert.equal((await get('/204?token=secret')).status, 204)
+    const line = await eventuallyLogged(() => gw.logs.filter((l) => l.msg === 'request' && l.path === '/204').at(-1))
+    assert.deepEqual([line.route, line.method, line.status, line.client, line.level], ['raw', 'GET', 204, '127.0.0.1', 30])
+    assert.equal(typeof line.ms, 'number')
+    assert.ok(!JSON.stringify(gw.logs).includes('secret'))
+  })
 
   it('sends a head on at once when its body is still to come (event streams, long polls)', async () => {
     const req = http.get({ port: gw.ports.http!, path: '/events', headers: { host: 'raw.test' } })
-    const [res] = (await Promise.race([once(req, 'response'), new Promise((_, reject) => setTimeout(() => reject(new Error('no head within 2 s')), 2000))])) as [http.IncomingMessage]
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('no head within 2 s')), 2000)))
+    const [res] = (await Promise.race([once(req, 'response'), late]).finally(() => clearTimeout(timer))) as [http.IncomingMessage]
     assert.equal(res.statusCode, 200)
     assert.equal(res.headers['content-type'], 'text/event-stream')
     req.destroy()
