@@ -187,27 +187,26 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHa
 
     upgrade(snapshot, policy, req, socket, head) {
       const started = performance.now()
+      let routeName = NO_ROUTE
       // An upgrade counts as a request once answered (101 or not); the WebSocket's life is not its duration.
-      const record = (route: string, status: number) => answered(snapshot, req, route, status || CLIENT_CLOSED_REQUEST, started)
-      let selection: Selection
-      try {
-        selection = selectRoute(snapshot, policy, req)
-      } catch (error) {
-        logInternalError(NO_ROUTE, error)
-        endWithStatus(socket, 500)
-        record(NO_ROUTE, 500)
-        return
-      }
-      if ('status' in selection) {
-        endWithStatus(socket, selection.status)
-        record(selection.route?.name ?? NO_ROUTE, selection.status)
-        return
-      }
-      void proxyUpgrade(req, socket, head, selection.route, selection.forwarded, selection.identity).then(({ status, failure }) => {
-        record(selection.route.name, status)
-        if (failure) {
-          logger.warn({ route: selection.route.name, reason: failure.reason, code: failure.code, status: failure.status }, 'upstream upgrade failed')
+      const record = (status: number) => answered(snapshot, req, routeName, status || CLIENT_CLOSED_REQUEST, started)
+      const proxy = async () => {
+        const selection = selectRoute(snapshot, policy, req)
+        routeName = selection.route?.name ?? NO_ROUTE
+        if ('status' in selection) {
+          endWithStatus(socket, selection.status)
+          record(selection.status)
+          return
         }
+        const { status, failure } = await proxyUpgrade(req, socket, head, selection.route, selection.forwarded, selection.identity)
+        record(status)
+        if (failure) logger.warn({ route: routeName, reason: failure.reason, code: failure.code, status: failure.status }, 'upstream upgrade failed')
+      }
+      // A fault comes before anything was answered: proxyUpgrade settles, and never throws, once it has.
+      proxy().catch((error: unknown) => {
+        logInternalError(routeName, error)
+        endWithStatus(socket, 500)
+        record(500)
       })
     },
   }

@@ -310,6 +310,21 @@ routes:
     assert.equal(await requestsCounted(gw, 'route="(none)",method="GET"', 500), 2)
   })
 
+  it('answers 500 when sending a routed request upstream fails inside the gateway, WebSockets included', async () => {
+    const pools = [...(gw.gateway as unknown as { current: Snapshot }).current.upstreams.values()].map((upstream) => upstream.pool)
+    const dispatches = pools.map((pool) => pool.dispatch)
+    for (const pool of pools) Object.assign(pool, { dispatch: () => { throw new Error('injected fault') } })
+    try {
+      assert.equal((await get()).status, 500)
+      assert.match(await rawExchange(gw.ports.http!, 'GET / HTTP/1.1\r\nHost: ws.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'), /^HTTP\/1\.1 500/)
+    } finally {
+      pools.forEach((pool, i) => Object.assign(pool, { dispatch: dispatches[i] }))
+    }
+    assert.equal(await requestsCounted(gw, 'route="mtls",method="GET"', 500), 1)
+    assert.equal(await requestsCounted(gw, 'route="ws",method="GET"', 500), 1)
+    assert.equal((await get()).status, 200)
+  })
+
   it('keeps no access log unless the config asks for one', () => {
     assert.ok(gw.logs.length > 0)
     assert.equal(gw.logs.filter((line) => line.msg === 'request').length, 0)
