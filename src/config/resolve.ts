@@ -52,6 +52,12 @@ export function resolveConfig(
 
 type Report = (path: string, message: string) => void
 
+/** Two listeners on one port collide when their hosts are the same or either is a wildcard. */
+function overlap(a: string, b: string): boolean {
+  const wildcard = (host: string) => host === '0.0.0.0' || host === '::'
+  return a === b || wildcard(a) || wildcard(b)
+}
+
 function checkDuration(path: string, text: string | undefined, report: Report, { positive = false } = {}): void {
   const ms = text === undefined ? undefined : parseDuration(text)
   if (ms === undefined) return
@@ -77,7 +83,9 @@ function resolveListen(raw: RawConfig['listen'], report: Report): Config['listen
     }
   }
   const { https, http } = listen
-  if (https && http && https.port !== 0 && https.port === http.port) report('listen.http', 'must not share a port with listen.https')
+  if (https && http && https.port !== 0 && https.port === http.port && overlap(https.host, http.host)) {
+    report('listen.http', 'must not share an address and port with listen.https')
+  }
   return listen
 }
 
@@ -195,14 +203,17 @@ function resolveUpstream(
  */
 function resolveServerName(path: string, raw: string | undefined, hostname: string, report: Report): string {
   if (raw === undefined) return isIP(hostname) ? '' : hostname
+  const address = raw.replace(/^\[(.*)\]$/, '$1')
+  if (isIP(address)) {
+    if (address !== hostname) report(path, 'an IP address is never sent as SNI (RFC 6066 3); leave serverName out to verify the IP of the url')
+    return ''
+  }
   const name = normalizeServerName(raw)
   if (name === undefined) {
     report(path, `'${raw}' is not a DNS name (no port, wildcard, spaces or brackets)`)
     return raw
   }
-  if (!isIP(name)) return name
-  if (name !== hostname) report(path, 'an IP address is never sent as SNI (RFC 6066 3); leave serverName out to verify the IP of the url')
-  return ''
+  return name
 }
 
 /** Rules across routes: unique host+path, one TLS policy per host, a listener for every route. */

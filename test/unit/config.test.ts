@@ -122,7 +122,7 @@ describe('parseConfig', () => {
       ['23:5 routes[2].path: same host and path as routes[1] (open.example.com/)'],
     ],
     ['a bad host', GOOD.replace('host: open.example.com', 'host: "open example"'), ["20:11 routes[1].host: 'open example' is not a host name or a *.wildcard"]],
-    ['two public listeners on one port', GOOD.replace('http: 127.0.0.1:8080', 'http: 0.0.0.0:8443'), ['3:9 listen.http: must not share a port with listen.https']],
+    ['two public listeners on one address and port', GOOD.replace('http: 127.0.0.1:8080', 'http: 0.0.0.0:8443'), ['3:9 listen.http: must not share an address and port with listen.https']],
     ['admin on a public port', GOOD.replace('admin: 127.0.0.1:9901', 'admin: 127.0.0.1:8080'), ['4:10 listen.admin: must not share a port with listen.http']],
     ['a misspelt top-level key', GOOD.replace('listen:', 'listne:'), ["-:- listen: is required", "1:1 listne: unknown key 'listne' (did you mean 'listen'?)"]],
     ['crl without clientCAs', GOOD.replace('      clientCAs: ca.crt\n', '      crl: a.crl\n'), ['12:12 routes[0].tls.crl: needs tls.clientCAs']],
@@ -141,6 +141,17 @@ describe('parseConfig', () => {
     const laughs = ['a: &a [x, x, x, x, x, x, x, x, x, x]']
     for (let i = 1; i < 9; i++) laughs.push(`l${i}: &l${i} [${Array(10).fill(i === 1 ? '*a' : `*l${i - 1}`).join(', ')}]`)
     assert.deepEqual(issuesOf(`${laughs.join('\n')}\n`), ['-:- : invalid YAML: Excessive alias count indicates a resource exhaustion attack'])
+  })
+
+  test('takes two public listeners on one port of different addresses', () => {
+    assert.deepEqual(issuesOf(GOOD.replace('http: 127.0.0.1:8080', 'http: 127.0.0.2:8443')), [])
+  })
+
+  test('takes an IP serverName that is the url own, IPv6 too, and sends no SNI for it', () => {
+    for (const [url, serverName] of [['https://10.0.0.5', '10.0.0.5'], ['https://[fd00::1]', 'fd00::1'], ['https://[fd00::1]', '"[fd00::1]"']]) {
+      const config = parseConfig(GOOD.replace('url: https://orders.internal:8443/v1/', `url: ${url}`).replace('key: cli.key', `key: cli.key\n      serverName: ${serverName}`), file)
+      assert.equal(config.routes[0]!.upstream.serverName, '', serverName)
+    }
   })
 
   test('keeps serverName as SNI compares it: lower case, without a trailing dot', () => {
