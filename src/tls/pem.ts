@@ -3,9 +3,7 @@
  * the file, so the snapshot builder can turn it into a config issue at the key that named the file.
  */
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto'
-// @peculiar/x509 needs the Reflect metadata polyfill loaded before it (see tls/pki.ts).
-import 'reflect-metadata'
-import { X509Crl } from '@peculiar/x509'
+import { createRequire } from 'node:module'
 import { createSecureContext } from 'node:tls'
 import { relative } from 'node:path'
 import { readRegularFile } from '../config/regular-file.js'
@@ -119,14 +117,30 @@ export function readCrl(file: string): Crl[] {
   const blocks = readText(file).match(CRL_BLOCK) ?? []
   if (blocks.length === 0) throw new PortcullisError(ErrorCodes.CERT_READ, `${displayPath(file)} holds no PEM CRL`)
   return blocks.map((pem, i) => {
-    // node:crypto has no CRL parser; OpenSSL parses each here as it will for the TLS policy, and
-    // @peculiar/x509 reads its dates.
+    // node:crypto has no CRL parser; OpenSSL parses each here as it will for the TLS policy.
     try {
       createSecureContext({ crl: pem })
-      return { pem, nextUpdate: new X509Crl(pem).nextUpdate }
     } catch (error) {
       const which = blocks.length > 1 ? `CRL ${i + 1} of ${blocks.length}` : 'a CRL'
       throw new PortcullisError(ErrorCodes.CERT_READ, `${displayPath(file)} holds ${which} that cannot be parsed`, { cause: error })
     }
+    return { pem, nextUpdate: crlNextUpdate(pem) }
   })
+}
+
+const require = createRequire(import.meta.url)
+
+/**
+ * A CRL's nextUpdate, which only a warning needs: undefined when @peculiar/x509 cannot read it. The
+ * library (and the Reflect polyfill it needs first, see tls/pki.ts) is loaded at the first CRL, so a
+ * gateway without CRLs never loads it.
+ */
+function crlNextUpdate(pem: string): Date | undefined {
+  try {
+    require('reflect-metadata')
+    const { X509Crl } = require('@peculiar/x509') as typeof import('@peculiar/x509')
+    return new X509Crl(pem).nextUpdate
+  } catch {
+    return undefined
+  }
 }
