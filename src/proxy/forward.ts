@@ -32,6 +32,7 @@ export function upstreamRequest(
   route: Route,
   forwarded: ForwardedFor,
   identity: Readonly<Record<string, string>>,
+  body: IncomingMessage | null,
 ): UpstreamRequest {
   const { pathPrefix, timeouts } = route.config.upstream
   return {
@@ -39,6 +40,7 @@ export function upstreamRequest(
     path: pathPrefix + req.url!,
     method: req.method as Dispatcher.HttpMethod,
     headers: upstreamRequestHeaders(req, forwarded, identity) as Record<string, string | string[]>,
+    body,
     servername: route.upstream!.serverNameToken,
     headersTimeout: timeouts.response,
     // Between body chunks; an upstream that stalls mid-response must not hold the client forever.
@@ -54,8 +56,7 @@ export function forwardRequest(
   identity: Readonly<Record<string, string>>,
   hooks: ForwardHooks,
 ): void {
-  const options = { ...upstreamRequest(req, route, forwarded, identity), body: hasBody(req) ? req : null }
-  new Exchange(res, route, options, hooks).start()
+  new Exchange(res, route, upstreamRequest(req, route, forwarded, identity, hasBody(req) ? req : null), hooks).start()
 }
 
 /** Why an upstream request is aborted when its client has gone. */

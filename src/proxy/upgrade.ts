@@ -30,7 +30,8 @@ export function proxyUpgrade(
   identity: Readonly<Record<string, string>>,
 ): Promise<UpgradeOutcome> {
   const options = {
-    ...upstreamRequest(req, route, forwarded, identity),
+    // Node stops reading at an Upgrade request's head: server.ts refuses one with a body.
+    ...upstreamRequest(req, route, forwarded, identity, null),
     // Only WebSocket reaches here; a client's list (`h2c, websocket`) must not let the upstream pick
     // another protocol and tunnel past routing.
     upgrade: 'websocket',
