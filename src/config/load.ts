@@ -32,6 +32,7 @@ export class ConfigLoader {
 
   constructor(readonly file: string) {}
 
+  /** Async for its callers' sake; the read itself is synchronous, of a regular file (see regular-file.ts). */
   async load(): Promise<Config> {
     let text: string
     try {
