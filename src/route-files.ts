@@ -35,7 +35,7 @@ export interface KeyPair {
 export class RouteFiles {
   readonly certificates: LoadedCertificate[] = []
   readonly crls: LoadedCrl[] = []
-  private readonly issues: ConfigIssue[] = []
+  readonly issues: ConfigIssue[] = []
   private readonly outcomes = new Map<string, { value: unknown } | { error: unknown }>()
 
   constructor(private readonly config: Config) {}

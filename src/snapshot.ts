@@ -4,6 +4,7 @@
  * all, then swapped in by the gateway in one assignment. A request keeps the snapshot it started on.
  */
 import type { Pool } from 'undici'
+import type { ConfigIssue } from './config/issues.js'
 import type { Config, RouteConfig } from './config/types.js'
 import { addressHost, normalizeServerName } from './routing/host.js'
 import { compileRouteTable, type RouteTable } from './routing/table.js'
@@ -71,13 +72,17 @@ export interface SnapshotOptions {
   readonly previous?: Snapshot
 }
 
-export function buildSnapshot(config: Config, options: SnapshotOptions): Snapshot {
-  const files = new RouteFiles(config)
-  // `firstRoute` is the one blamed if OpenSSL refuses the policy's contexts.
-  const policySpecs = new Map<string, TlsPolicySpec & { hosts: Map<string, HostCertificate>; firstRoute: RouteConfig }>()
-  const policyIdOfRoute = new Map<RouteConfig, string>()
-  const identityOfRoute = new Map<RouteConfig, UpstreamIdentity>()
+/** What the files of every route give: the TLS policies to create and the upstream identities. */
+interface RouteReadings {
+  /** `firstRoute` is the one blamed if OpenSSL refuses the policy's contexts. */
+  readonly policySpecs: Map<string, TlsPolicySpec & { hosts: Map<string, HostCertificate>; firstRoute: RouteConfig }>
+  readonly policyIdOfRoute: Map<RouteConfig, string>
+  readonly identityOfRoute: Map<RouteConfig, UpstreamIdentity>
+}
 
+function readRoutes(config: Config, files: RouteFiles): RouteReadings {
+  const readings: RouteReadings = { policySpecs: new Map(), policyIdOfRoute: new Map(), identityOfRoute: new Map() }
+  const { policySpecs, policyIdOfRoute, identityOfRoute } = readings
   for (const route of config.routes) {
     const at = `routes[${route.index}]`
     if (route.tls && route.tls !== 'passthrough') {
@@ -98,6 +103,22 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
       identityOfRoute.set(route, upstreamIdentity(upstream, { ...(ca && { ca: ca.pem }), ...(client && { cert: client.cert.pem, key: client.keyPem }) }))
     }
   }
+  return readings
+}
+
+/**
+ * The problems in the files of a config whose rules failed (`portcullis check`, which lists them in
+ * the same run); nothing is created.
+ */
+export function fileIssues(config: Config): readonly ConfigIssue[] {
+  const files = new RouteFiles(config)
+  readRoutes(config, files)
+  return files.issues
+}
+
+export function buildSnapshot(config: Config, options: SnapshotOptions): Snapshot {
+  const files = new RouteFiles(config)
+  const { policySpecs, policyIdOfRoute, identityOfRoute } = readRoutes(config, files)
   files.throwIssues()
   const policies = new Map<string, TlsPolicy>()
   for (const [id, { firstRoute, ...spec }] of policySpecs) {

@@ -3,14 +3,19 @@
  * the config and of the certificate files it names is listed, one per line, then any warnings (which
  * do not fail the check).
  */
-import { ConfigError, formatIssue } from '../config/issues.js'
-import { loadConfig } from '../config/load.js'
+import { ConfigError, formatIssue, sortByPosition } from '../config/issues.js'
+import { ConfigLoader } from '../config/load.js'
 import { configWarnings } from '../config/warnings.js'
-import { buildSnapshot, retireSnapshot } from '../snapshot.js'
+import { buildSnapshot, fileIssues, retireSnapshot } from '../snapshot.js'
 
 export async function runCheck(file: string, out: (line: string) => void, err: (line: string) => void): Promise<number> {
   try {
-    const config = await loadConfig(file)
+    const { config, issues } = await new ConfigLoader(file).loadWithRuleIssues()
+    if (issues.length > 0) {
+      // The files' own problems too, in the same run; a file the rules already named is not named twice.
+      const named = new Set(issues.map((issue) => issue.path))
+      throw new ConfigError(sortByPosition([...issues, ...fileIssues(config).filter((issue) => !named.has(issue.path))]))
+    }
     const snapshot = buildSnapshot(config, {
       tlsHooks: { onHandshake: () => undefined, onVerified: (socket) => socket.destroy() },
       upstreamHooks: { onHandshake: () => undefined },

@@ -34,22 +34,37 @@ export class ConfigLoader {
 
   /** Async for its callers' sake; the read itself is synchronous, of a regular file (see regular-file.ts). */
   async load(): Promise<Config> {
-    let text: string
+    return this.parse(this.readText())
+  }
+
+  /**
+   * The config and the issues its rules find, without throwing on those: `portcullis check` goes on to
+   * read the files of such a config, so that one run lists them all. YAML and schema issues still throw.
+   */
+  async loadWithRuleIssues(): Promise<{ config: Config; issues: ConfigIssue[] }> {
+    return this.resolve(this.readText())
+  }
+
+  parse(text: string): Config {
+    const { config, issues } = this.resolve(text)
+    if (issues.length > 0) throw new ConfigError(sortByPosition(issues))
+    return config
+  }
+
+  private readText(): string {
     try {
-      text = readRegularFile(this.file).toString('utf8')
+      return readRegularFile(this.file).toString('utf8')
     } catch (error) {
       throw new ConfigError([{ file: this.file, path: '', message: `cannot read the config: ${(error as Error).message}` }], {
         cause: error,
       })
     }
-    return this.parse(text)
   }
 
-  parse(text: string): Config {
+  private resolve(text: string): { config: Config; issues: ConfigIssue[] } {
     const source = this.lastValid?.text === text ? this.lastValid.source : this.validSource(text)
-    const { config, issues: ruleIssues } = resolveConfig(source.value as RawConfig, this.file, source.positions)
-    if (!config) throw new ConfigError(sortByPosition(ruleIssues))
-    return deepFreeze(config)
+    const { config, issues } = resolveConfig(source.value as RawConfig, this.file, source.positions)
+    return { config: deepFreeze(config), issues }
   }
 
   private validSource(text: string): YamlSource {

@@ -17,11 +17,15 @@ const DEFAULT_CONNECT_TIMEOUT = '5s'
 const DEFAULT_RESPONSE_TIMEOUT = '30s'
 const DEFAULT_SHUTDOWN_GRACE = '25s'
 
+/**
+ * The config as far as it resolves, and every issue its rules find. A config with issues is good for
+ * nothing but reading its files for more issues (`portcullis check` lists them all in one run).
+ */
 export function resolveConfig(
   raw: RawConfig,
   file: string,
   positions: ReadonlyMap<string, Position>,
-): { config?: Config; issues: ConfigIssue[] } {
+): { config: Config; issues: ConfigIssue[] } {
   const issues: ConfigIssue[] = []
   const report = (path: string, message: string) => issues.push(issueAt(file, positions, path, message))
   const baseDir = dirname(resolvePath(file))
@@ -47,7 +51,7 @@ export function resolveConfig(
     routes,
     positions,
   }
-  return issues.length > 0 ? { issues } : { config, issues }
+  return { config, issues }
 }
 
 type Report = (path: string, message: string) => void

@@ -158,6 +158,19 @@ routes:
     assert.equal(result.code, 1)
     assert.ok(result.stderr.split('\n').filter((line) => line.startsWith(pki.dir)).length >= 2, result.stderr)
   })
+
+  it('lists the problems of the files in the same run as those of the rules', async () => {
+    const yaml = good().replace('ca: caS.crt', 'ca: missing.crt').replace('key: srv.key', 'key: cliA.key').replace('clientCAs: caAB.crt', 'clientCAs: cliA.crt')
+    const result = await check('stages', yaml)
+    assert.equal(result.code, 1)
+    const problems = result.stderr.split('\n').filter((line) => line.startsWith(pki.dir) && line.includes(' routes['))
+    assert.deepEqual(
+      problems.map((line) => line.split(' ')[1]),
+      ['routes[0].tls.key:', 'routes[0].tls.clientCAs:', 'routes[0].upstream.ca:'],
+      result.stderr,
+    )
+    assert.match(result.stderr, /: 3 problems\n$/)
+  })
 })
 
 describe('portcullis (serving)', () => {
