@@ -133,9 +133,11 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHa
   const hooks: ForwardHooks = {
     onUpstreamError(route, req, failure, error, headersSent) {
       const { reason, code } = failure
+      const status = headersSent ? undefined : failure.status
       // As nginx's error log line: who asked what of which upstream.
+      const request = { ...requestFields(req), upstream: route.config.upstream.url }
       logger.warn(
-        { route: route.name, reason, code, status: headersSent ? undefined : failure.status, ...requestFields(req), upstream: route.config.upstream.url, error: errorSummary(error) },
+        { route: route.name, reason, code, status, ...request, error: errorSummary(error) },
         headersSent ? 'upstream failed mid-response' : 'upstream request failed',
       )
     },
