@@ -46,7 +46,8 @@ export class RouteFiles {
    */
   keyPair(route: RouteConfig, at: string, files: { cert: string; key: string }, role: 'server' | 'client'): KeyPair | undefined {
     const cert = this.attempt(`${at}.cert`, this.readOnce(`cert ${files.cert}`, () => readCertificates(files.cert)))
-    const keyPem = cert && this.attempt(`${at}.key`, this.readOnce(`key ${files.cert} ${files.key}`, () => readPrivateKeyOf(cert, files.cert, files.key)))
+    const readKey = () => readPrivateKeyOf(cert!, files.cert, files.key)
+    const keyPem = cert && this.attempt(`${at}.key`, this.readOnce(`key ${files.cert} ${files.key}`, readKey))
     cert?.certificates.slice(0, 1).forEach((certificate) => this.loaded(route, `${at}.cert`, role, certificate))
     return cert && keyPem !== undefined ? { cert, keyPem } : undefined
   }

@@ -46,7 +46,9 @@ export function configWarnings(config: Config, { certificates, crls }: LoadedFil
       if (!(isIP(host) ? certificate.checkIP(host) : certificate.checkHost(host))) {
         warn(path, `does not name ${route.host} (it names ${certificate.subjectAltName ?? certificate.subject})`)
       }
-      if (!certificate.subjectAltName) warn(path, 'has no subjectAltName: browsers and Go clients refuse a host named only in the CN (RFC 6125 6.4.4)')
+      if (!certificate.subjectAltName) {
+        warn(path, 'has no subjectAltName: browsers and Go clients refuse a host named only in the CN (RFC 6125 6.4.4)')
+      }
       if (certificate.keyUsage && !certificate.keyUsage.includes(SERVER_AUTH)) warn(path, 'is not for TLS servers (its extended key usage lacks serverAuth)')
     } else {
       const invalid = validityProblem(certificate, now)
@@ -56,7 +58,10 @@ export function configWarnings(config: Config, { certificates, crls }: LoadedFil
   }
   for (const { path, nextUpdate } of crls) {
     // OpenSSL refuses a chain whose CRL is past its nextUpdate (CRL_HAS_EXPIRED), as nginx does.
-    if (nextUpdate && nextUpdate.getTime() < now) warn(path, `holds a CRL whose nextUpdate passed on ${nextUpdate.toISOString()}; every client certificate it covers is refused until it is replaced`)
+    if (nextUpdate && nextUpdate.getTime() < now) {
+      const passed = nextUpdate.toISOString()
+      warn(path, `holds a CRL whose nextUpdate passed on ${passed}; every client certificate it covers is refused until it is replaced`)
+    }
   }
   return sortByPosition(warnings)
 }
