@@ -10,9 +10,9 @@ import { buildSnapshot, fileIssues, retireSnapshot } from '../snapshot.js'
 
 export async function runCheck(file: string, out: (line: string) => void, err: (line: string) => void): Promise<number> {
   try {
-    const { config, issues } = await new ConfigLoader(file).loadWithRuleIssues()
+    const { config, issues } = await new ConfigLoader(file).loadForCheck()
     if (issues.length > 0) {
-      // The files' own problems too, in the same run; a file the rules already named is not named twice.
+      // The files' own problems too, in the same run; a file already named is not named twice.
       const named = new Set(issues.map((issue) => issue.path))
       throw new ConfigError(sortByPosition([...issues, ...fileIssues(config).filter((issue) => !named.has(issue.path))]))
     }

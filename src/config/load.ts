@@ -38,11 +38,24 @@ export class ConfigLoader {
   }
 
   /**
-   * The config and the issues its rules find, without throwing on those: `portcullis check` goes on to
-   * read the files of such a config, so that one run lists them all. YAML and schema issues still throw.
+   * For `portcullis check`: the config and the issues of the schema and the rules, without throwing on
+   * those, so that check goes on to read the files and one run lists every problem. A route the schema
+   * refuses is left out of the later checks. YAML errors, and schema errors outside the routes (the
+   * listeners, the route list itself), still throw: nothing after them can be trusted.
    */
-  async loadWithRuleIssues(): Promise<{ config: Config; issues: ConfigIssue[] }> {
-    return this.resolve(this.readText())
+  async loadForCheck(): Promise<{ config: Config; issues: ConfigIssue[] }> {
+    const source = this.parsedSource(this.readText())
+    const schemaIssues = validateAgainstSchema(source.value, this.file, source.positions, source.keyPositions)
+    const refusedRoutes = new Set<number>()
+    for (const issue of schemaIssues) {
+      const route = /^routes\[(\d+)\]/.exec(issue.path)
+      if (!route) throw new ConfigError(sortByPosition(schemaIssues))
+      refusedRoutes.add(Number(route[1]))
+    }
+    const raw = source.value as RawConfig
+    const checkable = { ...raw, routes: raw.routes.map((route, index) => (refusedRoutes.has(index) ? undefined : route)) }
+    const { config, issues } = resolveConfig(checkable, this.file, source.positions)
+    return { config: deepFreeze(config), issues: [...schemaIssues, ...issues] }
   }
 
   parse(text: string): Config {
@@ -68,12 +81,18 @@ export class ConfigLoader {
   }
 
   private validSource(text: string): YamlSource {
-    const source = parseYaml(text, this.file)
-    let issues: ConfigIssue[] = [...source.issues]
-    if (issues.length === 0 && source.value == null) issues = [{ file: this.file, path: '', message: 'the file is empty: it needs listen and routes' }]
-    if (issues.length === 0) issues = validateAgainstSchema(source.value, this.file, source.positions, source.keyPositions)
+    const source = this.parsedSource(text)
+    const issues = validateAgainstSchema(source.value, this.file, source.positions, source.keyPositions)
     if (issues.length > 0) throw new ConfigError(sortByPosition(issues))
     this.lastValid = { text, source }
+    return source
+  }
+
+  /** The YAML with positions; throws on a YAML error or an empty file. */
+  private parsedSource(text: string): YamlSource {
+    const source = parseYaml(text, this.file)
+    if (source.issues.length > 0) throw new ConfigError(sortByPosition([...source.issues]))
+    if (source.value == null) throw new ConfigError([{ file: this.file, path: '', message: 'the file is empty: it needs listen and routes' }])
     return source
   }
 }

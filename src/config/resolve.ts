@@ -17,12 +17,15 @@ const DEFAULT_CONNECT_TIMEOUT = '5s'
 const DEFAULT_RESPONSE_TIMEOUT = '30s'
 const DEFAULT_SHUTDOWN_GRACE = '25s'
 
+/** A schema-valid config, or one whose routes the schema refused are left out (`portcullis check`). */
+export type CheckableConfig = Omit<RawConfig, 'routes'> & { readonly routes: readonly (RawRoute | undefined)[] }
+
 /**
  * The config as far as it resolves, and every issue its rules find. A config with issues is good for
  * nothing but reading its files for more issues (`portcullis check` lists them all in one run).
  */
 export function resolveConfig(
-  raw: RawConfig,
+  raw: CheckableConfig,
   file: string,
   positions: ReadonlyMap<string, Position>,
 ): { config: Config; issues: ConfigIssue[] } {
@@ -39,7 +42,8 @@ export function resolveConfig(
 
   checkDuration('shutdown.grace', raw.shutdown?.grace, report)
   const listen = resolveListen(raw.listen, report)
-  const routes = raw.routes.map((route, index) => resolveRoute(route, index, filePath, report))
+  // A route left out keeps its place, so every other route keeps its index and key path.
+  const routes = raw.routes.flatMap((route, index) => (route ? [resolveRoute(route, index, filePath, report)] : []))
   checkRouteSet(routes, raw, listen, report)
 
   const config: Config = {
@@ -221,7 +225,7 @@ function resolveServerName(path: string, raw: string | undefined, hostname: stri
 }
 
 /** Rules across routes: unique host+path, one TLS policy per host, a listener for every route. */
-function checkRouteSet(routes: RouteConfig[], raw: RawConfig, listen: Config['listen'], report: Report): void {
+function checkRouteSet(routes: RouteConfig[], raw: CheckableConfig, listen: Config['listen'], report: Report): void {
   const byKey = new Map<string, RouteConfig>()
   const firstOfHost = new Map<string, RouteConfig>()
   const explicitNames = new Map<string, number>()

@@ -171,6 +171,15 @@ routes:
     )
     assert.match(result.stderr, /: 3 problems\n$/)
   })
+
+  it('checks the other routes of a config whose schema refuses one, in the same run', async () => {
+    const second = good().split('routes:\n')[1]!.replace('host: a.test', 'host: b.test').replace('key: srv.key', 'key: cliA.key')
+    const yaml = `${good().replace('connect: 2s', 'connect: 2 seconds')}${second}`
+    const result = await check('schema-and-files', yaml)
+    assert.equal(result.code, 1)
+    const problems = result.stderr.split('\n').filter((line) => line.startsWith(pki.dir) && line.includes(' routes['))
+    assert.deepEqual(problems.map((line) => line.split(' ')[1]), ['routes[0].upstream.timeouts.connect:', 'routes[1].tls.key:'], result.stderr)
+  })
 })
 
 describe('portcullis (serving)', () => {
