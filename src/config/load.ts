@@ -10,7 +10,7 @@ import type { Config } from './types.js'
 import { validateAgainstSchema } from './validate.js'
 import { parseYaml, type YamlSource } from './yaml-source.js'
 
-/** Loads `file` once (portcullis check, a worker's start). */
+/** Loads `file` once: what `portcullis` reads before it starts a gateway (the worker count, errors). */
 export function loadConfig(file: string): Promise<Config> {
   return new ConfigLoader(file).load()
 }
@@ -45,7 +45,7 @@ export class ConfigLoader {
    */
   async loadForCheck(): Promise<{ config: Config; issues: ConfigIssue[] }> {
     const source = this.parsedSource(this.readText())
-    const schemaIssues = validateAgainstSchema(source.value, this.file, source.positions, source.keyPositions)
+    const schemaIssues = this.schemaIssues(source)
     const refusedRoutes = new Set<number>()
     for (const issue of schemaIssues) {
       const route = /^routes\[(\d+)\]/.exec(issue.path)
@@ -82,10 +82,14 @@ export class ConfigLoader {
 
   private validSource(text: string): YamlSource {
     const source = this.parsedSource(text)
-    const issues = validateAgainstSchema(source.value, this.file, source.positions, source.keyPositions)
+    const issues = this.schemaIssues(source)
     if (issues.length > 0) throw new ConfigError(sortByPosition(issues))
     this.lastValid = { text, source }
     return source
+  }
+
+  private schemaIssues(source: YamlSource): ConfigIssue[] {
+    return validateAgainstSchema(source.value, this.file, source.positions, source.keyPositions)
   }
 
   /** The YAML with positions; throws on a YAML error or an empty file. */
