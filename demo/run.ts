@@ -3,6 +3,7 @@
  * the gateway's client certificate, and the gateway serving routes.yaml. Ctrl-C stops both.
  */
 import { readFileSync } from 'node:fs'
+import { ConfigLoader } from '../src/config/load.js'
 import { Gateway } from '../src/gateway.js'
 import { createLogger } from '../src/log.js'
 import { writeDevPki } from '../src/tls/pki.js'
@@ -21,7 +22,7 @@ const upstream = await startEchoUpstream({
 })
 logger.info('demo upstream on https://127.0.0.1:9443 (client certificate required)')
 
-const gateway = new Gateway({ configFile: new URL('../routes.yaml', import.meta.url).pathname, logger })
+const gateway = new Gateway({ loader: new ConfigLoader(new URL('../routes.yaml', import.meta.url).pathname), logger })
 await gateway.start()
 logger.info(
   'try: curl --cacert certs/ca.crt --cert certs/client.crt --key certs/client.key https://localhost:8443/',

@@ -10,7 +10,7 @@ import net, { type AddressInfo } from 'node:net'
 import type { Gauge } from 'prom-client'
 import { createAdminApp } from './admin/app.js'
 import { ConfigError, formatIssue, issueAt } from './config/issues.js'
-import { ConfigLoader } from './config/load.js'
+import type { ConfigLoader } from './config/load.js'
 import { configWarnings } from './config/warnings.js'
 import type { Config, ListenAddress } from './config/types.js'
 import { ErrorCodes, PortcullisError } from './errors.js'
@@ -33,7 +33,8 @@ import { buildSnapshot, retireSnapshot, type Snapshot, type SnapshotOptions, typ
 import type { HandshakeOutcome } from './tls/ingress.js'
 
 export interface GatewayOptions {
-  readonly configFile: string
+  /** routes.yaml, to load at start and reload; a loader that has read it already lends its parse. */
+  readonly loader: ConfigLoader
   readonly logger: Logger
   /** Reload when routes.yaml or a file it names changes. Default: true. */
   readonly watch?: boolean
@@ -73,7 +74,7 @@ export class Gateway {
   private warnings = new Set<string>()
 
   constructor(options: GatewayOptions) {
-    this.loader = new ConfigLoader(options.configFile)
+    this.loader = options.loader
     this.logger = options.logger
     this.logRefusal = rateLimitedLog(this.logger, 'info', 'client TLS handshake refused', MAX_CLIENT_CAUSED_LOGGED_PER_SECOND)
     const logPassthroughFailure = rateLimitedLog(this.logger, 'warn', 'passthrough upstream failed', MAX_CLIENT_CAUSED_LOGGED_PER_SECOND)

@@ -6,7 +6,7 @@ import cluster from 'node:cluster'
 import { availableParallelism } from 'node:os'
 import { runPrimary, serveAsWorker } from '../cluster.js'
 import { ConfigError, formatIssue } from '../config/issues.js'
-import { loadConfig } from '../config/load.js'
+import { ConfigLoader } from '../config/load.js'
 import type { Config } from '../config/types.js'
 import { Gateway } from '../gateway.js'
 import { configuredLogLevel, createLogger, LOG_LEVELS, type Logger } from '../log.js'
@@ -35,9 +35,11 @@ export async function runGateway(configFile: string, workersFlag: string | undef
     process.once('SIGTERM', now)
     process.once('SIGINT', now)
   })
+  // The gateway below loads it again and reuses this parse, the most of a large table's load.
+  const loader = new ConfigLoader(configFile)
   let config: Config
   try {
-    config = await loadConfig(configFile)
+    config = await loader.load()
   } catch (error) {
     return notStarted(configFile, error, err)
   }
@@ -47,7 +49,7 @@ export async function runGateway(configFile: string, workersFlag: string | undef
     return 2
   }
   if (cluster.isPrimary && workers > 1) return runPrimary(config, workers, logger, stopSignal)
-  return serve(configFile, cluster.isWorker ? logger.child({ worker: process.pid }) : logger, stopSignal, err)
+  return serve(loader, cluster.isWorker ? logger.child({ worker: process.pid }) : logger, stopSignal, err)
 }
 
 /** A config error, at parsing or when its files are read, is printed as `portcullis check` prints it. */
@@ -58,13 +60,13 @@ function notStarted(configFile: string, error: unknown, err: (line: string) => v
   return 1
 }
 
-async function serve(configFile: string, logger: Logger, stopSignal: Promise<NodeJS.Signals>, err: (line: string) => void): Promise<number> {
-  const gateway = new Gateway({ configFile, logger, admin: cluster.isPrimary })
+async function serve(loader: ConfigLoader, logger: Logger, stopSignal: Promise<NodeJS.Signals>, err: (line: string) => void): Promise<number> {
+  const gateway = new Gateway({ loader, logger, admin: cluster.isPrimary })
   try {
     await gateway.start()
   } catch (error) {
     logger.fatal({ error: { code: (error as { code?: string }).code, message: (error as Error).message } }, 'not started')
-    return error instanceof ConfigError ? notStarted(configFile, error, err) : 1
+    return error instanceof ConfigError ? notStarted(loader.file, error, err) : 1
   }
   if (cluster.isWorker) serveAsWorker(gateway)
   else process.on('SIGHUP', () => void gateway.reload({ trigger: 'SIGHUP' }))

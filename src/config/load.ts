@@ -10,11 +10,6 @@ import type { Config } from './types.js'
 import { validateAgainstSchema } from './validate.js'
 import { parseYaml, type YamlSource } from './yaml-source.js'
 
-/** Loads `file` once: what `portcullis` reads before it starts a gateway (the worker count, errors). */
-export function loadConfig(file: string): Promise<Config> {
-  return new ConfigLoader(file).load()
-}
-
 /** Parses config text as if read from `file` (relative paths resolve against its folder). */
 export function parseConfig(text: string, file: string): Config {
   return new ConfigLoader(file).parse(text)

@@ -1,5 +1,5 @@
 /**
- * The resolved config: what loadConfig returns after validation. Field names are the YAML keys, so a key
+ * The resolved config: what ConfigLoader returns after validation. Field names are the YAML keys, so a key
  * path in an error message is also a path in the code. Durations are milliseconds, files absolute paths.
  */
 import type { ForwardClientCert, TlsVersion } from './schema.js'

@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { pino } from 'pino'
 import { Gateway } from '../../src/gateway.js'
+import { ConfigLoader } from '../../src/config/load.js'
 
 export interface TestGateway {
   readonly gateway: Gateway
@@ -42,7 +43,7 @@ export async function startGatewayFromFile(configFile: string): Promise<TestGate
       done()
     },
   })
-  const gateway = new Gateway({ configFile, logger: pino({ level: 'debug' }, sink) })
+  const gateway = new Gateway({ loader: new ConfigLoader(configFile), logger: pino({ level: 'debug' }, sink) })
   await gateway.start()
   const addresses = gateway.addresses()
   return {
