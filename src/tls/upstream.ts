@@ -137,7 +137,13 @@ function onTls13Verdict(socket: TLSSocket, verdict: (refusal?: Error) => void): 
   }
   // Registered before undici's own listeners, so this sees the first bytes before undici reads them.
   const onReadable = () => socket.readableLength > 0 && settle()
-  const onError = (error: NodeJS.ErrnoException) => settle(error.code?.startsWith('UND_ERR') ? undefined : error)
+  const onError = (error: NodeJS.ErrnoException) => {
+    if (error.code?.startsWith('UND_ERR')) return settle()
+    settle(error)
+    // Node leaves the socket open after an alert; undici would then fail the request with the close
+    // that follows ('other side closed'), and the log would call a refused certificate a reset.
+    socket.destroy(error)
+  }
   const onEnd = () => settle(Object.assign(new Error('upstream closed the connection before answering'), { code: 'ECONNRESET' }))
   const onClose = () => settle()
   socket.on('readable', onReadable).once('error', onError).once('end', onEnd).once('close', onClose)

@@ -37,6 +37,9 @@ routes:
     upstream: ${upstream(good.port)}
   - { name: badup, host: bad.test, upstream: ${upstream(wrongName.port)} }
   - { name: refused, host: refused.test, upstream: ${upstream(refusing.port)} }
+  - name: anonymous
+    host: anonymous.test
+    upstream: { url: 'https://127.0.0.1:${good.port}', ca: ${pki.caS.certFile}, serverName: up.test }
 `)
   })
   after(async () => {
@@ -111,6 +114,15 @@ routes:
     assert.deepEqual(series('ok'), [])
     assert.equal(series('error').length, 1, text)
     assert.equal(Number(series('error')[0]!.split(' ')[1]), 1, 'one handshake: a refused request is not sent again')
+  })
+
+  it('logs an upstream that refuses with a TLS 1.3 alert after the handshake by the alert, not as a reset', async () => {
+    // The upstream requires a client certificate and the route presents none: certificate_required.
+    assert.equal((await httpRequest({ port: gw.ports.http!, host: 'anonymous.test' })).status, 502)
+    const logged = gw.logs.find((l) => l.route === 'anonymous' && l.msg === 'upstream request failed')
+    assert.deepEqual({ code: logged?.code, reason: logged?.reason }, { code: 'PCL_ERR_UPSTREAM_TLS', reason: 'no_client_cert' })
+    const text = await scrape()
+    assert.equal(value(text, 'portcullis_tls_handshakes_total{side="upstream",route="anonymous",result="error",reason="no_client_cert"}'), 1)
   })
 
   it('exports the expiry of every certificate in use, by route, role and subject', async () => {
