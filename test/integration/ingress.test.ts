@@ -136,6 +136,8 @@ routes:
     await refused('a.test', pki.cliNotYetValid, 'cert_not_yet_valid')
     await refused('a.test', pki.cliServerEku, 'bad_usage')
     await refused('chain.w.test', { ...pki.leafRevoked, cert: pki.leafRevoked.cert + pki.leafChain.cert.slice(pki.leaf.cert.length) }, 'revoked')
+    // A leaf without the intermediate it needs, where CRLs are checked: the missing issuer, not the CRLs.
+    await refused('chain.w.test', pki.leaf, 'unknown_ca')
   })
 
   it('aborts the handshake of a client without a certificate with a TLS alert, as OpenSSL sends it', async () => {
