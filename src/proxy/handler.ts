@@ -41,6 +41,9 @@ function selectRoute(snapshot: Snapshot, policy: TlsPolicy | undefined, req: Inc
   if (repeated) return { status: 400, detail: `more than one ${repeated} header` }
   // Asterisk-form (OPTIONS *) and authority-form targets name no route.
   if (!req.url?.startsWith('/')) return { status: 400, detail: 'request target must be a path' }
+  // RFC 9112 3.2 has no fragment in a target; where `#` ends the path is each reader's guess (nginx
+  // cuts it there, so `/api/..#` would climb out of /api upstream). Envoy refuses it too.
+  if (req.url.includes('#')) return { status: 400, detail: 'a fragment (#) in the request target' }
   const target = resolveDotSegments(req.url)
   if (target === undefined) return { status: 400, detail: 'dot segments that climb above the root or sit beside an encoded slash' }
   // Routed and forwarded alike with `.` and `..` resolved.
