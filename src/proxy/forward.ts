@@ -14,8 +14,8 @@ import { sendStatus } from './status.js'
 import { classifyUpstreamError, InvalidUpstreamResponse, type UpstreamFailure } from './upstream-errors.js'
 
 export interface ForwardHooks {
-  /** The upstream failed before or while answering `req`; `headersSent` tells whether the client got a status. */
-  readonly onUpstreamError: (route: Route, req: IncomingMessage, failure: UpstreamFailure, error: Error, headersSent: boolean) => void
+  /** The upstream failed before or while answering; `res.headersSent` tells whether the client got a status. */
+  readonly onUpstreamError: (route: Route, res: ServerResponse, failure: UpstreamFailure, error: Error) => void
   /** An upstream connection closed under the request before any answer; it is sent once more. */
   readonly onRetry: (route: Route, error: Error) => void
 }
@@ -185,7 +185,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       return
     }
     this.finished = true
-    this.hooks.onUpstreamError(this.route, this.res.req, failure, error, this.res.headersSent)
+    this.hooks.onUpstreamError(this.route, this.res, failure, error)
     if (this.res.headersSent) {
       // Mid-response: the only honest signal left is to cut the client's response short.
       this.res.destroy()

@@ -124,9 +124,13 @@ function identityOf(socket: TLSSocket, mode: ForwardClientCert): Record<string, 
   return (byMode[mode] ??= clientIdentityHeaders(mode, mode === 'xfcc' ? peerLeafCertificate(socket) : peerCertificateChain(socket)))
 }
 
-/** Who asked what, for the logs: the path without its query, which may carry tokens. */
-function requestFields(req: IncomingMessage): { method?: string; path?: string; client?: string } {
-  return { method: req.method, path: req.url?.split('?', 1)[0], client: req.socket?.remoteAddress }
+/**
+ * Who asked what, for the logs: the path without its query, which may carry tokens. The client's
+ * address is read while the request is in hand: undici unlinks a request body it has sent from its
+ * socket, and a finished response is unlinked from it too.
+ */
+function requestFields(req: IncomingMessage, client: string | undefined): { method?: string; path?: string; client?: string } {
+  return { method: req.method, path: req.url?.split('?', 1)[0], client }
 }
 
 export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHandlers {
@@ -134,11 +138,12 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHa
   const logInternalError = (route: string, error: unknown) =>
     logger.error({ route, code: ErrorCodes.INTERNAL, error: errorSummary(error as Error) }, 'request failed inside the gateway')
   const hooks: ForwardHooks = {
-    onUpstreamError(route, req, failure, error, headersSent) {
+    onUpstreamError(route, res, failure, error) {
       const { reason, code } = failure
+      const headersSent = res.headersSent
       const status = headersSent ? undefined : failure.status
       // As nginx's error log line: who asked what of which upstream.
-      const request = { ...requestFields(req), upstream: route.config.upstream.url }
+      const request = { ...requestFields(res.req, res.socket?.remoteAddress), upstream: route.config.upstream.url }
       logger.warn(
         { route: route.name, reason, code, status, ...request, error: errorSummary(error) },
         headersSent ? 'upstream failed mid-response' : 'upstream request failed',
@@ -150,19 +155,20 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHa
   }
 
   /** A request answered with `status`: counted, and logged when the config keeps an access log. */
-  const answered = (snapshot: Snapshot, req: IncomingMessage, route: string, status: number, started: number) => {
+  const answered = (snapshot: Snapshot, req: IncomingMessage, client: string | undefined, route: string, status: number, started: number) => {
     const seconds = (performance.now() - started) / 1000
     metrics.recordRequest(route, methodLabel(req.method), status, seconds)
-    if (snapshot.config.accessLog) logger.info({ route, ...requestFields(req), status, ms: Math.round(seconds * 10_000) / 10 }, 'request')
+    if (snapshot.config.accessLog) logger.info({ route, ...requestFields(req, client), status, ms: Math.round(seconds * 10_000) / 10 }, 'request')
   }
 
   return {
     request(snapshot, policy, req, res) {
       const started = performance.now()
+      const client = req.socket.remoteAddress
       let routeName = NO_ROUTE
       // Cut-short responses count too: with the status the client was sent, else 499 (nginx's code for
       // a client that left before any).
-      res.once('close', () => answered(snapshot, req, routeName, res.headersSent ? res.statusCode : CLIENT_CLOSED_REQUEST, started))
+      res.once('close', () => answered(snapshot, req, client, routeName, res.headersSent ? res.statusCode : CLIENT_CLOSED_REQUEST, started))
       try {
         const selection = selectRoute(snapshot, policy, req)
         routeName = selection.route?.name ?? NO_ROUTE
@@ -194,7 +200,8 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHa
       const started = performance.now()
       let routeName = NO_ROUTE
       // An upgrade counts as a request once answered (101 or not); the WebSocket's life is not its duration.
-      const record = (status: number) => answered(snapshot, req, routeName, status || CLIENT_CLOSED_REQUEST, started)
+      const client = req.socket.remoteAddress
+      const record = (status: number) => answered(snapshot, req, client, routeName, status || CLIENT_CLOSED_REQUEST, started)
       const proxy = async () => {
         const selection = selectRoute(snapshot, policy, req)
         routeName = selection.route?.name ?? NO_ROUTE

@@ -74,6 +74,15 @@ routes:
     assert.ok(!JSON.stringify(gw.logs).includes('secret'))
   })
 
+  it('logs the client of a request with a body, which undici unlinks from its socket once sent', async () => {
+    const post = (path: string) => httpRequest({ port: gw.ports.http!, host: 'raw.test', path, method: 'POST', body: 'abc' })
+    assert.equal((await post('/204')).status, 204)
+    const line = await eventuallyLogged(() => gw.logs.filter((l) => l.msg === 'request' && l.method === 'POST').at(-1))
+    assert.equal(line.client, '127.0.0.1')
+    assert.equal((await post('/600')).status, 502)
+    assert.equal(gw.logs.filter((l) => l.msg === 'upstream request failed').at(-1)?.client, '127.0.0.1')
+  })
+
   it('sends a head on at once when its body is still to come (event streams, long polls)', async () => {
     const req = http.get({ port: gw.ports.http!, path: '/events', headers: { host: 'raw.test' } })
     let timer: NodeJS.Timeout | undefined
