@@ -87,6 +87,24 @@ export function createRequestServer(
     const last = lastResponse.get(socket)
     return last !== undefined && last !== 'upgraded' && !last.writableFinished
   }
+  /** Connections whose refusal waits for the response ahead of it; the parser reports each later read too. */
+  const refusalQueued = new WeakSet<Duplex>()
+  /**
+   * A request refused before it was a request (malformed, a CONNECT) gets its answer in its turn: after
+   * the response still going out ahead of it, as nginx answers a bad request pipelined behind a good
+   * one. Then the connection closes.
+   */
+  const refuseInTurn = (socket: Duplex, status: number, method?: string) => {
+    if (refusalQueued.has(socket)) return
+    const refuse = () => {
+      if (!socket.writable) return
+      endWithStatus(socket, status)
+      handlers.refused(status, method)
+    }
+    if (!busy(socket)) return refuse()
+    refusalQueued.add(socket)
+    ;(lastResponse.get(socket) as http.ServerResponse).once('finish', refuse)
+  }
 
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     lastResponse.set(req.socket, res)
@@ -163,23 +181,17 @@ export function createRequestServer(
     // rest of a malformed body) are not a request to answer (RFC 9112 9.6): that response goes out, then
     // the connection closes, lingeringly.
     if (last instanceof http.ServerResponse && !last.shouldKeepAlive) return
-    // Never into a response still going out (or a WebSocket): that connection is only closed.
-    if (status === undefined || !socket.writable || last === 'upgraded' || busy(socket)) {
+    // Not into a WebSocket: that connection is only closed.
+    if (status === undefined || !socket.writable || last === 'upgraded') {
       socket.destroy()
       return
     }
-    endWithStatus(socket, status)
-    handlers.refused(status)
+    refuseInTurn(socket, status)
   })
   // A gateway, not a forward proxy: CONNECT gets 405, as from nginx, rather than Node's silent close.
   server.on('connect', (_req, socket: Duplex) => {
     socket.on('error', () => socket.destroy())
-    if (busy(socket)) {
-      socket.destroy()
-      return
-    }
-    endWithStatus(socket, 405)
-    handlers.refused(405, 'CONNECT')
+    refuseInTurn(socket, 405, 'CONNECT')
   })
 
   return {

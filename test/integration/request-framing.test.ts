@@ -148,6 +148,19 @@ routes:
     assert.deepEqual(seen, ['GET /first'])
   })
 
+  for (const [what, second, refusal] of [
+    ['malformed headers', 'GET /x HTTP/1.1\r\nHost plain.test\r\n\r\n', 'HTTP/1.1 400'],
+    ['headers too large', `GET /x HTTP/1.1\r\nHost: plain.test\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 'HTTP/1.1 431'],
+    ['a CONNECT', 'CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\n\r\n', 'HTTP/1.1 405'],
+  ] as const) {
+    it(`answers the request ahead of a pipelined one with ${what}, then refuses that one, as nginx`, async () => {
+      const reply = await rawExchange(gw.ports.http!, `GET /first HTTP/1.1\r\nHost: plain.test\r\n\r\n${second}`, 800)
+      assert.deepEqual(statusLines(reply), ['HTTP/1.1 200', refusal])
+      assert.match(reply, /^\/first$/m)
+      assert.deepEqual(seen, ['GET /first'])
+    })
+  }
+
   /**
    * A client that sends its whole body before it reads its answer (Python's http.client does): the
    * head, then 64 KiB chunks for `ms`, then it reads. Resolves with what it read.
