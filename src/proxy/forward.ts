@@ -65,6 +65,9 @@ export const CLIENT_GONE = new Error('client closed the connection')
 /** Responses that never have a body (RFC 9110 15.3.5, 15.4.5). */
 const BODILESS_STATUSES = new Set([204, 304])
 
+/** Pooled connections a request may lose under it before its failure is the client's 502. */
+const MAX_RETRIES_ON_LOST_CONNECTIONS = 8
+
 /** Requests that are safe to send twice (RFC 9110 9.2.2), when they carry no body to replay. */
 const RETRYABLE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 
@@ -78,7 +81,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   private bodyStarted = false
   /** The upstream sent something for this request, an interim 1xx included. */
   private upstreamAnswered = false
-  private retried = false
+  /** Times the request was sent again after a pooled connection closed under it. */
+  private retries = 0
   /** The upstream's answer (or the gateway's in its place) is through: nothing is left to stop. */
   private finished = false
 
@@ -178,7 +182,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     }
     const failure = classifyUpstreamError(error)
     if (failure.reason === 'connection_reset' && this.mayRetry(error)) {
-      this.retried = true
+      this.retries++
       this.onSocket = false
       this.hooks.onRetry(this.route, error)
       this.start()
@@ -197,14 +201,17 @@ class Exchange implements Dispatcher.DispatchHandler {
   /**
    * An upstream that closes idle connections without announcing when can close a pooled one just as a
    * request goes out. A reset after the request reached a connection that had already answered
-   * before, and before any answer to this one, gets one more try on another connection, as nginx gives
-   * a cached one. A new connection that closes under its first request is not retried: the request
-   * may be what killed it (or, on TLS 1.3, the upstream refused our certificate after the handshake).
+   * before, and before any answer to this one, gets another try on another connection, as nginx gives
+   * a cached one. Each pooled connection lost so is one try more, as nginx does not count a failed
+   * cached connection (after an upstream restart every idle one may be dead), up to a bound; the pool
+   * opens a new connection once its idle ones are gone. A new connection that closes under its first
+   * request is not retried: the request may be what killed it (or, on TLS 1.3, the upstream refused
+   * our certificate after the handshake).
    * A failed connect or handshake is not retried either.
    */
   private mayRetry(error: Error): boolean {
     return (
-      !this.retried &&
+      this.retries < MAX_RETRIES_ON_LOST_CONNECTIONS &&
       this.onSocket &&
       !this.upstreamAnswered &&
       this.options.body === null &&

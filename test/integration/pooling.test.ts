@@ -102,6 +102,9 @@ describe('a pooled connection the upstream closes as a request goes out', () => 
   /** Answers a first request with 103 Early Hints, then dies. */
   let hinting: net.Server
   let hintedRequests = 0
+  /** Answers the first request of each connection after 100 ms, and closes under any later one. */
+  let stale: net.Server
+  let staleConnections = 0
   let gw: TestGateway
 
   before(async () => {
@@ -153,6 +156,17 @@ describe('a pooled connection the upstream closes as a request goes out', () => 
       socket.on('error', () => undefined)
     })
     await new Promise<void>((resolve) => hinting.listen(0, '127.0.0.1', resolve))
+    stale = net.createServer((socket) => {
+      staleConnections++
+      let requests = 0
+      socket.on('data', (chunk: Buffer) => {
+        if (!chunk.includes('\r\n\r\n')) return
+        if (requests++ > 0) return void socket.destroy()
+        setTimeout(() => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'), 100)
+      })
+      socket.on('error', () => undefined)
+    })
+    await new Promise<void>((resolve) => stale.listen(0, '127.0.0.1', resolve))
     gw = await startGateway(`
 listen: { http: 127.0.0.1:0 }
 routes:
@@ -161,6 +175,7 @@ routes:
   - { name: dropping, host: dropping.test, upstream: { url: 'http://127.0.0.1:${(dropping.address() as AddressInfo).port}' } }
   - { name: unsolicited, host: unsolicited.test, upstream: { url: 'http://127.0.0.1:${(unsolicited.address() as AddressInfo).port}' } }
   - { name: hinting, host: hinting.test, upstream: { url: 'http://127.0.0.1:${(hinting.address() as AddressInfo).port}' } }
+  - { name: stale, host: stale.test, upstream: { url: 'http://127.0.0.1:${(stale.address() as AddressInfo).port}' } }
 `)
   })
   after(async () => {
@@ -170,6 +185,7 @@ routes:
     dropping.close()
     unsolicited.close()
     hinting.close()
+    stale.close()
   })
 
   const send = (method: string, body?: string, host = 'closing.test') => httpRequest({ port: gw.ports.http!, host, method, ...(body !== undefined && { body }) })
@@ -180,6 +196,16 @@ routes:
     assert.equal(connections, 1)
     assert.deepEqual(await send('GET').then((r) => [r.status, r.body]), [200, '2'])
     assert.deepEqual(await send('GET').then((r) => [r.status, r.body]), [200, '3'], 'reset on connection 2, answered on connection 3')
+  })
+
+  it('goes on past every pooled connection that closes under the request, as nginx past its cached ones', async () => {
+    // Two requests at once: two connections, each answered once, then idle in the pool.
+    const both = await Promise.all([send('GET', undefined, 'stale.test'), send('GET', undefined, 'stale.test')])
+    assert.deepEqual(both.map((r) => r.status), [200, 200])
+    assert.equal(staleConnections, 2)
+    // Both idle ones close under the next request; the third try is on a new connection.
+    assert.equal((await send('GET', undefined, 'stale.test')).status, 200)
+    assert.equal(staleConnections, 3)
   })
 
   it('does not retry a connect or handshake that fails', async () => {
