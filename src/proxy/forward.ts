@@ -16,7 +16,7 @@ import { classifyUpstreamError, InvalidUpstreamResponse, type UpstreamFailure } 
 export interface ForwardHooks {
   /** The upstream failed before or while answering; `res.headersSent` tells whether the client got a status. */
   readonly onUpstreamError: (route: Route, res: ServerResponse, failure: UpstreamFailure, error: Error) => void
-  /** An upstream connection closed under the request before any answer; it is sent once more. */
+  /** An upstream connection closed under the request before any answer; it is sent again. */
   readonly onRetry: (route: Route, error: Error) => void
 }
 

@@ -150,7 +150,7 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHa
       )
     },
     onRetry(route, error) {
-      logger.debug({ route: route.name, error: errorSummary(error) }, 'upstream connection closed before answering; sending the request once more')
+      logger.debug({ route: route.name, error: errorSummary(error) }, 'upstream connection closed before answering; sending the request again')
     },
   }
 
