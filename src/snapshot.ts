@@ -155,25 +155,33 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
     }
   })
   const table = compileRouteTable(routes)
-  // A ClientHello without SNI (or with an unknown name) gets a policy that asks for no client
-  // certificate when there is one; its requests can only reach routes of that same policy.
-  const fallback = [...policies.values()].find((p) => !p.requiresClientCert) ?? [...policies.values()][0]
-
   return {
     config,
     table,
     upstreams,
     certificates: files.certificates,
     crls: files.crls,
-    ingressFor(serverName, localAddress) {
-      const host = serverName === undefined ? addressHost(localAddress) : normalizeServerName(serverName)
-      // Every route of a host has the same TLS policy; the one with the shortest path (usually `/`)
-      // labels the handshake, which happens before any path is known.
-      const route = host === undefined ? undefined : table.routesForHost(host)?.at(-1)
-      if (route?.config.tls === 'passthrough') return { kind: 'passthrough', route }
-      if (route?.policy) return { kind: 'terminate', policy: route.policy, route }
-      return fallback ? { kind: 'terminate', policy: fallback } : { kind: 'reject' }
-    },
+    ingressFor: ingressDecider(table, [...policies.values()]),
+  }
+}
+
+/**
+ * Made outside buildSnapshot on purpose: a closure keeps every variable that any closure of its
+ * function captures, and one of buildSnapshot's captures `options`, whose `previous` would chain each
+ * snapshot to every one before it (TLS servers, keys, tables), for as long as the gateway runs.
+ */
+function ingressDecider(table: RouteTable<Route>, policies: readonly TlsPolicy[]): Snapshot['ingressFor'] {
+  // A ClientHello without SNI (or with an unknown name) gets a policy that asks for no client
+  // certificate when there is one; its requests can only reach routes of that same policy.
+  const fallback = policies.find((p) => !p.requiresClientCert) ?? policies[0]
+  return (serverName, localAddress) => {
+    const host = serverName === undefined ? addressHost(localAddress) : normalizeServerName(serverName)
+    // Every route of a host has the same TLS policy; the one with the shortest path (usually `/`)
+    // labels the handshake, which happens before any path is known.
+    const route = host === undefined ? undefined : table.routesForHost(host)?.at(-1)
+    if (route?.config.tls === 'passthrough') return { kind: 'passthrough', route }
+    if (route?.policy) return { kind: 'terminate', policy: route.policy, route }
+    return fallback ? { kind: 'terminate', policy: fallback } : { kind: 'reject' }
   }
 }
 

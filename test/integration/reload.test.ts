@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import tls from 'node:tls'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { startEchoUpstream, type EchoReply, type EchoUpstream } from '../../demo/echo-upstream.js'
 import { httpRequest } from '../helpers/client.js'
 import { eventually, startGatewayFromFile, type TestGateway } from '../helpers/gateway.js'
@@ -123,6 +125,19 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
       await copyFile(pki.cliA2.certFile, join(dir, 'client.crt'))
       await copyFile(pki.cliA2.keyFile, join(dir, 'client.key'))
       await eventually(async () => (await caller()) === 'carol', 3000, 'the new client certificate upstream')
+    })
+
+    it('lets go of the config a reload replaced, its TLS servers and keys with it', async () => {
+      setFlagsFromString('--expose-gc')
+      const gc = runInNewContext('gc') as () => void
+      assert.equal(await status(gw, 'one.test'), 200)
+      const replaced = new WeakRef((gw.gateway as unknown as { current: object }).current)
+      for (let i = 0; i < 3; i++) assert.equal((await gw.gateway.reload()).ok, true)
+      assert.equal(await status(gw, 'one.test'), 200)
+      // Timers and callbacks of the reloads settle first.
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      gc()
+      assert.equal(replaced.deref(), undefined, 'a replaced snapshot is still reachable: memory grows with every reload')
     })
 
     it('says that a changed workers count waits for the next start', async () => {
