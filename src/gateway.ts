@@ -157,8 +157,14 @@ export class Gateway {
     if (this.current) {
       await Promise.all([...this.current.upstreams.values()].map((upstream) => upstream.pool.destroy()))
     }
+    // The admin listener last: readiness probes read 503 throughout the drain. What is still open there
+    // then (a scraper's keep-alive connection, one that never sent its request) would hold the exit.
     const admin = this.listeners.get('admin')
-    if (admin) await closeServer(admin)
+    if (admin) {
+      const adminClosed = closeServer(admin)
+      if (admin instanceof http.Server) admin.closeAllConnections()
+      await adminClosed
+    }
     this.listeners.clear()
   }
 

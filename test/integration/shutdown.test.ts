@@ -100,6 +100,21 @@ routes:
     idle.destroy()
   })
 
+  it('exits once drained while admin connections are open: one silent, one part way through a request', { timeout: 20_000 }, async () => {
+    const { child, exited, listeners } = await startCli('{ http: 127.0.0.1:0, admin: 127.0.0.1:0 }')
+    const clients = ['', 'GET /metrics HTTP/1.1\r\nHost: x\r\n'].map((bytes) => {
+      const client = net.connect(listeners.admin!.port, '127.0.0.1', () => client.write(bytes))
+      client.on('error', () => {})
+      return client
+    })
+    await Promise.all(clients.map((client) => once(client, 'connect')))
+    const signalled = performance.now()
+    child.kill('SIGTERM')
+    assert.deepEqual(await exited, [0, null])
+    assert.ok(performance.now() - signalled < 4000, 'not held up to the grace period, or forever')
+    for (const client of clients) client.destroy()
+  })
+
   it('exits at once on a second signal during the drain, and says so', { timeout: 20_000 }, async () => {
     const { child, exited, logs, listeners } = await startCli('{ http: 127.0.0.1:0 }')
     const arrived = arrival()
