@@ -26,7 +26,10 @@ export function createLogger(options: { level?: string; pretty?: boolean } = {})
   if (options.pretty ?? process.stdout.isTTY) {
     return pino(base, pretty({ colorize: true, ignore: 'pid,hostname,service', translateTime: 'SYS:HH:MM:ss.l' }))
   }
-  return pino(base)
+  // Written as each line comes, as nginx writes its logs. pino's default buffers and flushes at exit,
+  // and sonic-boom 4 retries that flush forever when stdout is a closed pipe (a log collector or
+  // journald gone): the process never exits. A failed write here stops the logging instead.
+  return pino(base, pino.destination({ dest: 1, sync: true }))
 }
 
 /**

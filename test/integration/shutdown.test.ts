@@ -115,6 +115,16 @@ routes:
     for (const client of clients) client.destroy()
   })
 
+  it('exits on SIGTERM when its stdout is a pipe no one reads any more', { timeout: 20_000 }, async () => {
+    const { child, exited } = await startCli('{ http: 127.0.0.1:0 }')
+    child.stdout!.destroy()
+    child.kill('SIGTERM')
+    const timedOut = new Promise((resolve) => setTimeout(() => resolve('still running 5 s later'), 5000).unref())
+    const outcome = await Promise.race([exited, timedOut])
+    if (!Array.isArray(outcome)) child.kill('SIGKILL')
+    assert.deepEqual(outcome, [0, null])
+  })
+
   it('exits at once on a second signal during the drain, and says so', { timeout: 20_000 }, async () => {
     const { child, exited, logs, listeners } = await startCli('{ http: 127.0.0.1:0 }')
     const arrived = arrival()
