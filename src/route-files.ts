@@ -18,6 +18,8 @@ export interface LoadedCertificate {
   readonly path: string
   readonly role: CertificateRole
   readonly certificate: X509Certificate
+  /** An intermediate sent after a server or client certificate (a fullchain file), not the leaf itself. */
+  readonly intermediate: boolean
 }
 
 export interface LoadedCrl {
@@ -48,13 +50,14 @@ export class RouteFiles {
     const cert = this.attempt(`${at}.cert`, this.readOnce(`cert ${files.cert}`, () => readCertificates(files.cert)))
     const readKey = () => readPrivateKeyOf(cert!, files.cert, files.key)
     const keyPem = cert && this.attempt(`${at}.key`, this.readOnce(`key ${files.cert} ${files.key}`, readKey))
-    cert?.certificates.slice(0, 1).forEach((certificate) => this.loaded(route, `${at}.cert`, role, certificate))
+    // The intermediates too: one that expires first takes the whole chain with it.
+    cert?.certificates.forEach((certificate, i) => this.loaded(route, `${at}.cert`, role, certificate, i > 0))
     return cert && keyPem !== undefined ? { cert, keyPem } : undefined
   }
 
   caBundle(route: RouteConfig, path: string, file: string): CertificateFile | undefined {
     const bundle = this.attempt(path, this.readOnce(`ca ${file}`, () => readCaBundle(file)))
-    bundle?.certificates.forEach((certificate) => this.loaded(route, path, 'ca', certificate))
+    bundle?.certificates.forEach((certificate) => this.loaded(route, path, 'ca', certificate, false))
     return bundle
   }
 
@@ -83,8 +86,8 @@ export class RouteFiles {
     if (this.issues.length > 0) throw new ConfigError(this.issues)
   }
 
-  private loaded(route: RouteConfig, path: string, role: CertificateRole, certificate: X509Certificate): void {
-    this.certificates.push({ route: route.name, routeIndex: route.index, path, role, certificate })
+  private loaded(route: RouteConfig, path: string, role: CertificateRole, certificate: X509Certificate, intermediate: boolean): void {
+    this.certificates.push({ route: route.name, routeIndex: route.index, path, role, certificate, intermediate })
   }
 
   private readOnce<T>(key: string, read: () => T): () => T {

@@ -33,9 +33,13 @@ export function configWarnings(config: Config, { certificates, crls }: LoadedFil
     if (first === undefined) firstOfName.set(route.name, route.index)
     else warn(`routes[${route.index}]`, `has the same name as routes[${first}] (${route.name}), so their metrics and logs are one; give each a name`)
   }
-  for (const { routeIndex, path, role, certificate } of certificates) {
+  for (const { routeIndex, path, role, certificate, intermediate } of certificates) {
     const route = config.routes[routeIndex]!
-    if (role === 'ca') {
+    if (intermediate) {
+      const invalid = validityProblem(certificate, now)
+      const peers = role === 'server' ? 'clients' : 'upstreams'
+      if (invalid) warn(path, `holds an intermediate that ${invalid} (${subjectRfc2253(certificate)}); ${peers} will refuse the chain`)
+    } else if (role === 'ca') {
       const invalid = validityProblem(certificate, now)
       if (invalid) warn(path, `holds a CA certificate that ${invalid} (${subjectRfc2253(certificate)}); chains through it will not verify`)
     } else if (role === 'server') {

@@ -55,6 +55,7 @@ routes:
     await writeFile(join(pki.dir, 'garbled.crl'), garbled)
     await writeFile(join(pki.dir, 'good-then-garbled.crl'), pki.crlRootEmpty.pem + garbled)
     await writeFile(join(pki.dir, 'caS-and-expired.crt'), pki.caS.cert + pki.caExpired.cert)
+    await writeFile(join(pki.dir, 'srv-and-expired.crt'), pki.srv.cert + pki.caExpired.cert)
     const encrypted = createPrivateKey(pki.srv.key).export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'secret' })
     await writeFile(join(pki.dir, 'srv-encrypted.key'), encrypted)
     // Reading a FIFO blocks until a writer comes: it must be refused, not read.
@@ -103,7 +104,7 @@ routes:
     tls: { cert: upExpired.crt, key: upExpired.key }
     upstream: { url: 'https://127.0.0.1:9443', cert: cliServerEku.crt, key: cliServerEku.key, insecureSkipVerify: true }
   - host: x.w.test
-    tls: { cert: srv.crt, key: srv.key }
+    tls: { cert: srv-and-expired.crt, key: srv.key }
     upstream: { url: 'https://127.0.0.1:9443', ca: caS-and-expired.crt, cert: cliA.crt, key: cliA.key }
   - host: b.test
     tls: { cert: cliA.crt, key: cliA.key }
@@ -125,6 +126,7 @@ routes:
       /:6:18 routes\[0\]\.tls\.cert: does not name a\.test \(it names DNS:up\.test, DNS:localhost, IP Address:127\.0\.0\.1\)$/,
       /:7:54 routes\[0\]\.upstream\.cert: is not for TLS clients/,
       /:7:115 routes\[0\]\.upstream\.insecureSkipVerify: upstream certificate verification is off$/,
+      /:9:18 routes\[1\]\.tls\.cert: holds an intermediate that expired on \S+ \(CN=Expired CA\); clients will refuse the chain$/,
       /:10:52 routes\[1\]\.upstream\.ca: holds a CA certificate that expired on \S+ \(CN=Expired CA\); chains through it will not verify$/,
       /:12:18 routes\[2\]\.tls\.cert: does not name b\.test/,
       /:12:18 routes\[2\]\.tls\.cert: is not for TLS servers/,

@@ -37,6 +37,10 @@ routes:
     upstream: ${upstream(good.port)}
   - { name: badup, host: bad.test, upstream: ${upstream(wrongName.port)} }
   - { name: refused, host: refused.test, upstream: ${upstream(refusing.port)} }
+  - name: chained
+    host: chained.test
+    tls: { cert: ${pki.leafChain.certFile}, key: ${pki.leafChain.keyFile} }
+    upstream: ${upstream(good.port)}
   - name: anonymous
     host: anonymous.test
     upstream: { url: 'https://127.0.0.1:${good.port}', ca: ${pki.caS.certFile}, serverName: up.test }
@@ -134,6 +138,10 @@ routes:
     assert.ok(expiry('mtls', 'ca', 'CN=Test Client CA A'))
     assert.ok(expiry('mtls', 'ca', 'CN=Test Server CA'))
     assert.ok(expiry('mtls', 'client', 'CN=alice,O=A'))
+    // An intermediate served after the leaf: when it expires, so does the chain.
+    const intermediate = new (await import('node:crypto')).X509Certificate(pki.leafChain.cert.slice(pki.leaf.cert.length))
+    assert.equal(expiry('chained', 'server', 'CN=Test Intermediate CA'), Math.floor(new Date(intermediate.validTo).getTime() / 1000))
+    assert.ok(expiry('chained', 'server', 'CN=leaf'))
   })
 
   it('reports pooled upstream connections from the pools', async () => {

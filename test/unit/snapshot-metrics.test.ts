@@ -20,7 +20,7 @@ describe('certificate expiry series', () => {
       const metrics = createMetrics()
       setCertificateExpiry(
         metrics,
-        order.map((ca) => ({ route: 'r', routeIndex: 0, path: 'routes[0].tls.clientCAs', role: 'ca' as const, certificate: new X509Certificate(ca.cert) })),
+        order.map((ca) => ({ route: 'r', routeIndex: 0, path: 'routes[0].tls.clientCAs', role: 'ca' as const, certificate: new X509Certificate(ca.cert), intermediate: false })),
       )
       const { values } = await metrics.certificateExpiry.get()
       assert.deepEqual(
