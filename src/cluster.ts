@@ -139,9 +139,6 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
 
 /** The worker side: tell the primary when serving, and answer its reloads and scrapes. */
 export function serveAsWorker(gateway: Gateway): void {
-  // The primary reloads every worker on SIGHUP. A SIGHUP that reaches a worker too (sent to the whole
-  // process group) would otherwise end it with its requests in flight.
-  process.on('SIGHUP', () => undefined)
   const answers: Record<WorkerQuestion['type'], () => Promise<unknown>> = {
     'portcullis:reload': () => gateway.reload({ trigger: 'primary' }),
     'portcullis:metrics': () => gateway.metrics.registry.getMetricsAsJSON(),

@@ -25,6 +25,11 @@ export async function runGateway(configFile: string, workersFlag: string | undef
     process.on('SIGTERM', () => resolve('SIGTERM'))
     process.on('SIGINT', () => resolve('SIGINT'))
   })
+  // SIGHUP reloads a serving gateway. Listened for from the start, as nginx does: its default action
+  // ends the process, and one can come while the gateway starts (a reload sidecar, `systemctl reload`
+  // just after a restart), or reach a worker, whose primary reloads it, from the process group.
+  const hangup = { reload: () => {} }
+  process.on('SIGHUP', () => hangup.reload())
   // The first signal drains; a second one means the operator will not wait (as Caddy does). Not in a
   // worker, for the reason above; a second Ctrl-C ends the primary, and the workers with it.
   if (cluster.isPrimary) void stopSignal.then(() => {
@@ -49,7 +54,7 @@ export async function runGateway(configFile: string, workersFlag: string | undef
     return 2
   }
   if (cluster.isPrimary && workers > 1) return runPrimary(config, workers, logger, stopSignal)
-  return serve(loader, cluster.isWorker ? logger.child({ worker: process.pid }) : logger, stopSignal, err)
+  return serve(loader, cluster.isWorker ? logger.child({ worker: process.pid }) : logger, stopSignal, hangup, err)
 }
 
 /** A config error, at parsing or when its files are read, is printed as `portcullis check` prints it. */
@@ -60,7 +65,13 @@ function notStarted(configFile: string, error: unknown, err: (line: string) => v
   return 1
 }
 
-async function serve(loader: ConfigLoader, logger: Logger, stopSignal: Promise<NodeJS.Signals>, err: (line: string) => void): Promise<number> {
+async function serve(
+  loader: ConfigLoader,
+  logger: Logger,
+  stopSignal: Promise<NodeJS.Signals>,
+  hangup: { reload: () => void },
+  err: (line: string) => void,
+): Promise<number> {
   const gateway = new Gateway({ loader, logger, admin: cluster.isPrimary })
   try {
     await gateway.start()
@@ -69,7 +80,7 @@ async function serve(loader: ConfigLoader, logger: Logger, stopSignal: Promise<N
     return error instanceof ConfigError ? notStarted(loader.file, error, err) : 1
   }
   if (cluster.isWorker) serveAsWorker(gateway)
-  else process.on('SIGHUP', () => void gateway.reload({ trigger: 'SIGHUP' }))
+  else hangup.reload = () => void gateway.reload({ trigger: 'SIGHUP' })
   const signal = await stopSignal
   logger.info({ signal }, 'draining')
   await gateway.stop()

@@ -3,9 +3,10 @@
  * code and what it prints.
  */
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { createPrivateKey } from 'node:crypto'
-import { writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { promisify } from 'node:util'
@@ -202,6 +203,33 @@ routes:
     assert.equal(result.code, 1)
     assert.match(result.stderr, /mismatch\.yaml:3:\d+ routes\[0\]\.tls\.key: /)
     assert.match(result.stderr, /mismatch\.yaml: not started, 1 problem\n$/)
+  })
+
+  it('lives through a SIGHUP that comes while it starts', { skip: process.platform !== 'linux' && 'reads /proc' }, async (t) => {
+    const file = join(pki.dir, 'hangup.yaml')
+    // Enough TLS routes that starting takes a while after the signal handlers are in.
+    const routes = Array.from({ length: 300 }, (_, i) => `  - { host: h${i}.test, tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile} }, upstream: { url: 'http://127.0.0.1:9' } }`)
+    await writeFile(file, `listen: { https: 127.0.0.1:0 }\nroutes:\n${routes.join('\n')}\n`)
+    const child = spawn(process.execPath, ['--import', 'tsx', cli, '--config', file], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
+    t.after(() => child.kill('SIGKILL'))
+    let stdout = ''
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+    // SigCgt in /proc: the signals the process catches (SIGHUP is bit 0). Its default action is death.
+    const catchesHangup = async () => {
+      const status = await readFile(`/proc/${child.pid}/status`, 'utf8').catch(() => '')
+      const mask = /^SigCgt:\s*([0-9a-f]+)$/m.exec(status)?.[1]
+      return mask !== undefined && (BigInt(`0x${mask}`) & 1n) === 1n
+    }
+    while (!(await catchesHangup()) && !stdout.includes('portcullis is serving')) await new Promise((resolve) => setTimeout(resolve, 2))
+    assert.ok(!stdout.includes('portcullis is serving'), 'SIGHUP is caught before the gateway serves')
+    child.kill('SIGHUP')
+    while (!stdout.includes('portcullis is serving') && child.exitCode === null && child.signalCode === null) {
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    assert.equal(child.signalCode, null, 'killed by the SIGHUP')
+    child.kill('SIGTERM')
+    assert.deepEqual(await exited, [0, null])
   })
 
   it('refuses an unknown PORTCULLIS_LOG_LEVEL with the levels it takes', async () => {
