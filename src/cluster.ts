@@ -53,13 +53,17 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
       registries.workerExited(worker)
       if (stopping) return
       const details = { pid: worker.process.pid, code, signal }
-      if (!wasReady && !replacement) {
+      // A worker that exits by itself before it serves could not start (its errors are above). One that
+      // a signal ended (a SIGHUP for the process group, come before the worker could catch it; the OOM
+      // killer) says nothing against the config: it is started again, as one that died serving.
+      const endedBySignal = signal !== null
+      if (!wasReady && !replacement && !endedBySignal) {
         logger.fatal(details, 'a worker failed to start; stopping')
         failedToStart?.(1)
         return
       }
       let pause: number
-      if (wasReady) {
+      if (wasReady || endedBySignal) {
         pause = Date.now() - forkedAt < 10 * RESTART_PAUSE_MS ? RESTART_PAUSE_MS : 0
         logger.error(details, 'worker died; starting another')
       } else {

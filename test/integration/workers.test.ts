@@ -180,6 +180,29 @@ routes:
 })
 
 describe('workers and a signal to the process group', () => {
+  /**
+   * `workers: 2` in a process group of its own, as a terminal gives it: Ctrl-C signals every process in
+   * it. Resolves once the primary has forked the workers.
+   */
+  async function startInItsOwnGroup(dir: string, upstream: http.Server) {
+    const ports = { http: await freePort(), admin: await freePort() }
+    const configFile = join(dir, 'routes.yaml')
+    await writeFile(
+      configFile,
+      `listen: { http: 127.0.0.1:${ports.http}, admin: 127.0.0.1:${ports.admin} }
+workers: 2
+routes:
+  - { host: w.test, upstream: { url: 'http://127.0.0.1:${(upstream.address() as AddressInfo).port}' } }
+`,
+    )
+    const cli = new URL('../../src/cli.ts', import.meta.url).pathname
+    const child = spawn(process.execPath, ['--import', 'tsx', cli, '--config', configFile], { stdio: ['ignore', 'pipe', 'ignore'], detached: true })
+    const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
+    const lines = createInterface({ input: child.stdout! })
+    await new Promise<void>((resolve) => lines.on('line', (line) => (JSON.parse(line) as { msg: string }).msg === 'portcullis primary started' && resolve()))
+    return { child, exited, ports }
+  }
+
   // A terminal's Ctrl-C (SIGINT), and systemd's or dumb-init's stop (SIGTERM), signal every process in
   // the group: each worker gets the signal, then the primary's own SIGTERM.
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -189,20 +212,7 @@ describe('workers and a signal to the process group', () => {
       slow.listen(0, '127.0.0.1')
       await once(slow, 'listening')
       try {
-        const ports = { http: await freePort(), admin: await freePort() }
-        const configFile = join(dir, 'routes.yaml')
-        await writeFile(
-          configFile,
-          `listen: { http: 127.0.0.1:${ports.http}, admin: 127.0.0.1:${ports.admin} }
-workers: 2
-routes:
-  - { host: w.test, upstream: { url: 'http://127.0.0.1:${(slow.address() as AddressInfo).port}' } }
-`,
-        )
-        const cli = new URL('../../src/cli.ts', import.meta.url).pathname
-        // A process group of its own, as a terminal gives it: Ctrl-C signals every process in it.
-        const child = spawn(process.execPath, ['--import', 'tsx', cli, '--config', configFile], { stdio: 'ignore', detached: true })
-        const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
+        const { child, exited, ports } = await startInItsOwnGroup(dir, slow)
         await eventually(async () => (await httpRequest({ port: ports.admin, path: '/readyz' })).status === 200, 20_000, 'both workers ready')
         const requests = [1, 2, 3, 4].map(() => httpRequest({ port: ports.http, host: 'w.test' }).catch((error: Error) => error))
         await new Promise((resolve) => setTimeout(resolve, 300))
@@ -215,4 +225,28 @@ routes:
       }
     })
   }
+
+  it('starts again a worker that a SIGHUP for the group ended before it could catch it, and serves', { timeout: 30_000 }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portcullis-workers-'))
+    const upstream = http.createServer((_req, res) => res.end('ok\n'))
+    upstream.listen(0, '127.0.0.1')
+    await once(upstream, 'listening')
+    const { child, exited, ports } = await startInItsOwnGroup(dir, upstream)
+    try {
+      // The workers are only just forked: Node has not run a line of theirs yet.
+      process.kill(-child.pid!, 'SIGHUP')
+      const outcome = await Promise.race([
+        exited.then(([code]) => `the gateway exited with ${code}`),
+        eventually(async () => (await httpRequest({ port: ports.admin, path: '/readyz' })).status === 200, 20_000, 'ready').then(() => 'ready'),
+      ])
+      assert.equal(outcome, 'ready')
+      assert.equal((await httpRequest({ port: ports.http, host: 'w.test' })).status, 200)
+      child.kill('SIGTERM')
+      assert.deepEqual(await exited, [0, null])
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL')
+      upstream.close()
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
 })
