@@ -68,8 +68,9 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
     this.settle({ status: 101 })
     this.client.write(responseHead(101, clientResponseHeaders(headers), ['Connection: Upgrade', 'Upgrade: websocket']))
     if (this.head.length > 0) socket.write(this.head)
-    socket.on('error', () => this.client.destroy())
-    this.client.on('error', () => socket.destroy())
+    // Either end gone (an error, a reset, the drain's end destroying the client) takes the other with it.
+    socket.on('error', () => this.client.destroy()).once('close', () => this.client.destroy())
+    this.client.on('error', () => socket.destroy()).once('close', () => socket.destroy())
     socket.pipe(this.client).on('finish', () => socket.destroy())
     this.client.pipe(socket).on('finish', () => this.client.destroy())
     closeWhenIdle(this.client as Socket, socket)

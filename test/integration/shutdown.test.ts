@@ -197,6 +197,34 @@ routes:
   })
 })
 
+describe('stopping with a WebSocket open at the end of the grace period', () => {
+  it('closes its upstream side too', async () => {
+    const upstreamSockets: net.Socket[] = []
+    const upstream = http.createServer()
+    new WebSocketServer({ server: upstream }).on('connection', (_ws, req) => upstreamSockets.push(req.socket))
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
+    const gw = await startGateway(`
+listen: { http: 127.0.0.1:0 }
+routes:
+  - { host: ws.test, upstream: { url: 'http://127.0.0.1:${(upstream.address() as AddressInfo).port}' } }
+`)
+    try {
+      const ws = new WebSocket(`ws://127.0.0.1:${gw.ports.http}/`, { headers: { host: 'ws.test' } })
+      ws.on('error', () => undefined)
+      await once(ws, 'open')
+      await gw.close() // no grace left: the WebSocket is cut off
+      const [upstreamSocket] = upstreamSockets
+      const upstreamClosed = upstreamSocket!.closed ? Promise.resolve('closed') : once(upstreamSocket!, 'close').then(() => 'closed')
+      const timedOut = new Promise((resolve) => setTimeout(() => resolve('still open 2 s after the gateway stopped'), 2000).unref())
+      assert.equal(await Promise.race([upstreamClosed, timedOut]), 'closed')
+    } finally {
+      // Upgraded sockets are no longer the server's: closeAllConnections() does not reach them.
+      for (const socket of upstreamSockets) socket.destroy()
+      upstream.close()
+    }
+  })
+})
+
 describe('stopping with requests in flight', () => {
   let slow: http.Server
   const methodsSeen: string[] = []
