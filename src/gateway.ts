@@ -58,7 +58,10 @@ export class Gateway {
   private readonly logRefusal: (fields: object) => void
   private readonly loader: ConfigLoader
   private current: Snapshot | undefined
-  /** Pools a reload retired that still finish requests: the pool gauge counts their sockets too. */
+  /**
+   * Pools a reload retired that still finish requests, until each closes: the pool gauge counts their
+   * sockets too.
+   */
   private readonly retiring = new Set<Upstream>()
   private readonly listeners = new Map<ListenerName, net.Server>()
   private readonly requests: RequestServer
@@ -79,10 +82,8 @@ export class Gateway {
     this.logRefusal = rateLimitedLog(this.logger, 'info', 'client TLS handshake refused', MAX_CLIENT_CAUSED_LOGGED_PER_SECOND)
     const logPassthroughFailure = rateLimitedLog(this.logger, 'warn', 'passthrough upstream failed', MAX_CLIENT_CAUSED_LOGGED_PER_SECOND)
     this.metrics = createMetrics({
-      collectUpstreamConnections: (gauge) => {
-        for (const upstream of this.retiring) if (upstream.requests === 0) this.retiring.delete(upstream)
-        collectUpstreamConnections(gauge, [...(this.current?.upstreams.values() ?? []), ...this.retiring])
-      },
+      collectUpstreamConnections: (gauge) =>
+        collectUpstreamConnections(gauge, [...(this.current?.upstreams.values() ?? []), ...this.retiring]),
       collectClientConnections: (gauge) => this.collectClientConnections(gauge),
     })
     this.watch = options.watch ?? true
@@ -133,7 +134,8 @@ export class Gateway {
       this.logger.warn({ workers: config.workers, running: previous.config.workers }, 'workers changed; the new count applies at the next start')
     }
     this.install(buildSnapshot(config, this.snapshotOptions(previous)))
-    for (const upstream of retireSnapshot(previous, this.current)) this.retiring.add(upstream)
+    const finishing = retireSnapshot(previous, this.current, (upstream) => this.retiring.delete(upstream))
+    for (const upstream of finishing) this.retiring.add(upstream)
   }
 
   /**

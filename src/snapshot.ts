@@ -31,8 +31,8 @@ export interface Upstream {
   metricsRoute: string
   /** Requests running on the pool, retries to come included (see holdUpstream). */
   requests: number
-  /** No snapshot serves it any more: it closes when its last request ends. */
-  retired: boolean
+  /** Set once no snapshot serves it: it closes when its last request ends, and then says so. */
+  retired?: { readonly onClosed: () => void }
 }
 
 export interface Route {
@@ -195,7 +195,6 @@ function newUpstream(key: string, identity: UpstreamIdentity, onHandshake: Snaps
     serverNameToken: poolServerNameToken(identity),
     metricsRoute: '',
     requests: 0,
-    retired: false,
     pool: createUpstreamPool(identity, { onHandshake: (event) => onHandshake(upstream.metricsRoute, event) }),
   }
   return upstream
@@ -209,19 +208,22 @@ function newUpstream(key: string, identity: UpstreamIdentity, onHandshake: Snaps
 export function holdUpstream(upstream: Upstream): () => void {
   upstream.requests++
   return () => {
-    if (--upstream.requests === 0 && upstream.retired) void upstream.pool.close()
+    if (--upstream.requests !== 0 || !upstream.retired) return
+    void upstream.pool.close()
+    upstream.retired.onClosed()
   }
 }
 
 /**
  * Retires the pools of a snapshot that the next one does not carry over (all of them when there is
- * none: `check`); each closes once its last request has ended. Returns those still finishing requests.
+ * none: `check`); each closes once its last request has ended. Returns those still finishing requests,
+ * each of which calls `onClosed` when it has.
  */
-export function retireSnapshot(old: Snapshot, next: Snapshot | undefined): Upstream[] {
+export function retireSnapshot(old: Snapshot, next: Snapshot | undefined, onClosed: (upstream: Upstream) => void = () => {}): Upstream[] {
   const finishing: Upstream[] = []
   for (const upstream of old.upstreams.values()) {
     if (next?.upstreams.get(upstream.key) === upstream) continue
-    upstream.retired = true
+    upstream.retired = { onClosed: () => onClosed(upstream) }
     if (upstream.requests === 0) void upstream.pool.close()
     else finishing.push(upstream)
   }

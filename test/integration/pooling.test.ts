@@ -9,7 +9,7 @@ import net, { type AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { startEchoUpstream, type EchoReply, type EchoUpstream } from '../../demo/echo-upstream.js'
 import { httpRequest } from '../helpers/client.js'
-import { startGateway, type TestGateway } from '../helpers/gateway.js'
+import { eventually, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 
 describe('upstream pools', () => {
@@ -298,5 +298,17 @@ routes:
     assert.equal(await active(), 1, 'the request still running on the retired pool')
     assert.equal((await pending).status, 200)
     assert.equal(await active(), 0)
+  })
+
+  it('lets go of it once its last request has ended, scraped or not', async () => {
+    const retiring = (gw.gateway as unknown as { retiring: Set<unknown> }).retiring
+    for (const connect of ['4s', '5s']) {
+      const pending = get('held.test')
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      await retirePools(connect)
+      assert.equal((await pending).status, 200)
+    }
+    // No /metrics read in between: the retired pools, and the keys their connectors hold, are gone all the same.
+    await eventually(async () => retiring.size === 0, 2000, 'no retired pool held')
   })
 })
