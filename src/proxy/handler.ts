@@ -14,7 +14,7 @@ import type { Metrics } from '../metrics/metrics.js'
 import { normalizeHost } from '../routing/host.js'
 import { resolveDotSegments } from '../routing/path.js'
 import type { Route, Snapshot } from '../snapshot.js'
-import { peerCertificateChain, peerLeafCertificate, type TlsPolicy } from '../tls/ingress.js'
+import { peerLeafCertificate, type TlsPolicy } from '../tls/ingress.js'
 import { clientIdentityHeaders } from './client-identity.js'
 import { forwardRequest, type ForwardHooks } from './forward.js'
 import { endWithStatus, sendStatus } from './status.js'
@@ -57,7 +57,7 @@ function selectRoute(snapshot: Snapshot, policy: TlsPolicy | undefined, req: Inc
   // new handshake.
   if (route.policy?.id !== policy?.id) return { status: 421, detail: 'this connection cannot serve that host', route }
   const forward = policy?.requiresClientCert && route.config.tls ? route.config.tls.forwardClientCert : 'none'
-  const identity = forward === 'none' ? {} : identityOf(req.socket as TLSSocket, forward)
+  const identity = policy && forward !== 'none' ? identityOf(req.socket as TLSSocket, policy, forward) : {}
   return { route, forwarded: { proto: policy ? 'https' : 'http', host: req.headers.host! }, identity }
 }
 
@@ -118,10 +118,10 @@ function repeatedSingleField(rawHeaders: readonly string[]): string | undefined 
 /** A connection's client certificate never changes: its identity headers are built once per format. */
 const identityCache = new WeakMap<TLSSocket, Partial<Record<ForwardClientCert, Record<string, string>>>>()
 
-function identityOf(socket: TLSSocket, mode: ForwardClientCert): Record<string, string> {
+function identityOf(socket: TLSSocket, policy: TlsPolicy, mode: ForwardClientCert): Record<string, string> {
   let byMode = identityCache.get(socket)
   if (!byMode) identityCache.set(socket, (byMode = {}))
-  return (byMode[mode] ??= clientIdentityHeaders(mode, mode === 'xfcc' ? peerLeafCertificate(socket) : peerCertificateChain(socket)))
+  return (byMode[mode] ??= clientIdentityHeaders(mode, mode === 'xfcc' ? peerLeafCertificate(socket) : policy.clientChain(socket)))
 }
 
 /**

@@ -74,7 +74,16 @@ export interface TlsPolicy {
    * host of the route it was dispatched to, if any (without SNI, an IP address route's).
    */
   accept(socket: import('node:net').Socket, serverName: string | undefined, routeHost?: string): void
+  /**
+   * The client's certificate chain, leaf first. A resumed session has only the leaf (OpenSSL keeps no
+   * chain in a session or ticket), so the chain of the leaf's last full handshake is used, as
+   * BoringSSL (Envoy) keeps it in the session itself. The chains of the last REMEMBERED_CHAINS leaves
+   * to do a full handshake are remembered; an older one's resumed session gets the leaf alone.
+   */
+  clientChain(socket: TLSSocket): X509Certificate[]
 }
+
+const REMEMBERED_CHAINS = 1000
 
 /** Identical specs share one policy; the id hashes what decides client authentication. */
 export function policyId(spec: Pick<TlsPolicySpec, 'clientCAs' | 'crl' | 'minVersion'>): string {
@@ -155,9 +164,22 @@ export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks): Tls
   const defaultServer = serverFor(firstHost)
   const addressServers = new Map([...spec.hosts].filter(([host]) => isIP(host)).map(([host, pair]) => [host, serverFor(pair)] as const))
 
+  const chainOfLeaf = new Map<string, X509Certificate[]>()
   const policy: TlsPolicy = {
     id: policyId(spec),
     requiresClientCert,
+    clientChain(socket) {
+      const chain = peerCertificateChain(socket)
+      const fingerprint = chain[0]?.fingerprint256
+      if (fingerprint === undefined) return chain
+      const remembered = chainOfLeaf.get(fingerprint)
+      if (socket.isSessionReused()) return remembered ?? chain
+      // In the order of their last full handshake, the oldest first out.
+      chainOfLeaf.delete(fingerprint)
+      chainOfLeaf.set(fingerprint, chain)
+      if (chainOfLeaf.size > REMEMBERED_CHAINS) chainOfLeaf.delete(chainOfLeaf.keys().next().value!)
+      return chain
+    },
     accept(socket, serverName, routeHost) {
       // Read now: once a refused handshake has closed the socket, its addresses are gone.
       accepted.set(socket, { at: performance.now(), serverName, clientAddress: socket.remoteAddress, localAddress: socket.localAddress })
@@ -181,7 +203,7 @@ function findContext(contexts: ReadonlyMap<string, SecureContext>, serverName: s
  * that behaves the same on Node 20 and 24, and it converts every certificate to JS: call it only when
  * the chain is needed (RFC 9440 Client-Cert-Chain), and once per connection.
  */
-export function peerCertificateChain(socket: TLSSocket): X509Certificate[] {
+function peerCertificateChain(socket: TLSSocket): X509Certificate[] {
   const chain: X509Certificate[] = []
   const seen = new Set<string>()
   for (let cert = socket.getPeerCertificate(true); cert?.raw && !seen.has(cert.fingerprint256); cert = cert.issuerCertificate) {

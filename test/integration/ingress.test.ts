@@ -6,6 +6,7 @@ import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { X509Certificate } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
+import { once } from 'node:events'
 import { after, before, describe, it } from 'node:test'
 import net, { type AddressInfo } from 'node:net'
 import { join } from 'node:path'
@@ -127,6 +128,28 @@ routes:
       assert.equal(chain, `:${intermediate.raw.toString('base64')}:`, 'the intermediate the client sent, not the root')
     }
     assert.match(String(headers['x-forwarded-client-cert']), /Subject="CN=leaf"/)
+  })
+
+  it('forwards the chain on a resumed TLS session too, which carries only the leaf', async () => {
+    const chainOver = async (session?: Buffer) => {
+      const socket = tls.connect({ port: gw.ports.https!, servername: 'chain.w.test', ca: pki.caS.cert, cert: pki.leafChain.cert, key: pki.leafChain.key, ...(session && { session }) })
+      const ticket = new Promise<Buffer>((resolve) => socket.once('session', resolve))
+      await once(socket, 'secureConnect')
+      const resumed = socket.isSessionReused()
+      let reply = ''
+      socket.on('data', (chunk: Buffer) => (reply += chunk.toString()))
+      socket.write('GET / HTTP/1.1\r\nHost: chain.w.test\r\nConnection: close\r\n\r\n')
+      await once(socket, 'close')
+      // One chunk, then the last: `<size>\r\n<json>\r\n0\r\n\r\n`.
+      const { headers } = JSON.parse(/\r\n\r\n[0-9a-f]+\r\n([\s\S]*)\r\n0\r\n/.exec(reply)![1]!) as EchoReply
+      return { resumed, chain: headers['client-cert-chain'], ticket }
+    }
+    const full = await chainOver()
+    // Node 24.21 gives no chain even on a full handshake (see above): nothing to compare there.
+    if (full.chain === undefined) return
+    const resumed = await chainOver(await full.ticket)
+    assert.equal(resumed.resumed, true, 'the session was resumed')
+    assert.equal(resumed.chain, full.chain)
   })
 
   it('refuses no certificate, another CA, expired, not yet valid, serverAuth-only and revoked', async () => {
