@@ -25,6 +25,8 @@ const RESTART_PAUSE_MS = 1000
 const MAX_RESTART_PAUSE_MS = 30_000
 /** A worker that has not reloaded by then counts as failed: the admin request must not hang. */
 const RELOAD_DEADLINE_MS = 10_000
+/** How long past shutdown.grace a worker may take to exit before the primary kills it. */
+const KILL_AFTER_GRACE_MS = 5_000
 /** A scrape leaves out a worker that has not sent its metrics by then (Prometheus waits 10 s at most). */
 const METRICS_DEADLINE_MS = 2_000
 
@@ -129,6 +131,14 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
   stopping = true
   logger.info('draining the workers')
   const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined)
+  // A worker drains within shutdown.grace. One still there a while after (stopped, stuck) is killed, as
+  // nginx's master kills its workers, so that the stop cannot hang on it.
+  const overdue = setTimeout(() => {
+    for (const worker of workers.filter((w) => !w.isDead())) {
+      logger.error({ pid: worker.process.pid }, 'worker still running after the grace period; killing it')
+      worker.process.kill('SIGKILL')
+    }
+  }, config.shutdown.grace + KILL_AFTER_GRACE_MS)
   await Promise.all(
     workers.map((worker) => {
       const exited = once(worker, 'exit')
@@ -136,6 +146,7 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
       return exited
     }),
   )
+  clearTimeout(overdue)
   admin?.close()
   logger.info('stopped')
   return outcome

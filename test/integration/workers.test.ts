@@ -182,9 +182,9 @@ routes:
 describe('workers and a signal to the process group', () => {
   /**
    * `workers: 2` in a process group of its own, as a terminal gives it: Ctrl-C signals every process in
-   * it. Resolves once the primary has forked the workers.
+   * it. Resolves once the primary has forked the workers; `workers` fills as they serve.
    */
-  async function startInItsOwnGroup(dir: string, upstream: http.Server) {
+  async function startInItsOwnGroup(dir: string, upstream: http.Server, extraYaml = '') {
     const ports = { http: await freePort(), admin: await freePort() }
     const configFile = join(dir, 'routes.yaml')
     await writeFile(
@@ -193,14 +193,21 @@ describe('workers and a signal to the process group', () => {
 workers: 2
 routes:
   - { host: w.test, upstream: { url: 'http://127.0.0.1:${(upstream.address() as AddressInfo).port}' } }
-`,
+${extraYaml}`,
     )
     const cli = new URL('../../src/cli.ts', import.meta.url).pathname
     const child = spawn(process.execPath, ['--import', 'tsx', cli, '--config', configFile], { stdio: ['ignore', 'pipe', 'ignore'], detached: true })
     const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
     const lines = createInterface({ input: child.stdout! })
-    await new Promise<void>((resolve) => lines.on('line', (line) => (JSON.parse(line) as { msg: string }).msg === 'portcullis primary started' && resolve()))
-    return { child, exited, ports }
+    const workers: number[] = []
+    await new Promise<void>((resolve) =>
+      lines.on('line', (line) => {
+        const record = JSON.parse(line) as { msg: string; worker?: number }
+        if (record.msg === 'portcullis is serving' && record.worker) workers.push(record.worker)
+        if (record.msg === 'portcullis primary started') resolve()
+      }),
+    )
+    return { child, exited, ports, workers }
   }
 
   // A terminal's Ctrl-C (SIGINT), and systemd's or dumb-init's stop (SIGTERM), signal every process in
@@ -243,6 +250,27 @@ routes:
       assert.equal((await httpRequest({ port: ports.http, host: 'w.test' })).status, 200)
       child.kill('SIGTERM')
       assert.deepEqual(await exited, [0, null])
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL')
+      upstream.close()
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('kills a worker still running after the grace period, and stops', { timeout: 30_000 }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portcullis-workers-'))
+    const upstream = http.createServer((_req, res) => res.end('ok\n'))
+    upstream.listen(0, '127.0.0.1')
+    await once(upstream, 'listening')
+    const { child, exited, workers } = await startInItsOwnGroup(dir, upstream, 'shutdown: { grace: 1s }\n')
+    try {
+      await eventually(async () => workers.length === 2, 20_000, 'both workers serving')
+      process.kill(workers[0]!, 'SIGSTOP') // it can never drain
+      const signalled = performance.now()
+      child.kill('SIGTERM')
+      assert.deepEqual(await exited, [0, null])
+      assert.ok(performance.now() - signalled < 10_000, 'within the grace period and the kill margin')
+      assert.throws(() => process.kill(workers[0]!, 0), 'the stopped worker is gone')
     } finally {
       if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL')
       upstream.close()
