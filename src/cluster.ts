@@ -160,7 +160,10 @@ export function serveAsWorker(gateway: Gateway): void {
   }
   process.on('message', (message: WorkerQuestion) => {
     const answer = Object.hasOwn(answers, message.type) ? answers[message.type] : undefined
-    void answer?.().then((value) => process.send?.({ type: 'portcullis:answer', id: message.id, value } satisfies WorkerMessage))
+    // A question that fails here (a metric's collect threw) is answered by the primary's deadline for it.
+    void answer?.()
+      .then((value) => process.send?.({ type: 'portcullis:answer', id: message.id, value } satisfies WorkerMessage))
+      .catch(() => undefined)
   })
   process.send?.({ type: 'portcullis:ready' } satisfies WorkerMessage)
 }

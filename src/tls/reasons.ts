@@ -64,9 +64,9 @@ const REASON_BY_CODE: Record<string, HandshakeReason> = {
 }
 
 export function handshakeReason(error: unknown): HandshakeReason {
-  if (typeof error === 'string') return REASON_BY_CODE[error] ?? 'other'
+  if (typeof error === 'string') return Object.hasOwn(REASON_BY_CODE, error) ? REASON_BY_CODE[error]! : 'other'
   const code = (error as { code?: unknown } | null)?.code
-  if (typeof code === 'string' && code in REASON_BY_CODE) return REASON_BY_CODE[code]!
+  if (typeof code === 'string' && Object.hasOwn(REASON_BY_CODE, code)) return REASON_BY_CODE[code]!
   const cause = (error as { cause?: unknown } | null)?.cause
   return cause ? handshakeReason(cause) : 'other'
 }
