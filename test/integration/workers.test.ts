@@ -233,13 +233,25 @@ ${extraYaml}`,
     })
   }
 
-  it('starts again a worker that a SIGHUP for the group ended before it could catch it, and serves', { timeout: 30_000 }, async () => {
+  /** An upstream that answers ok and the gateway in its own group in front of it, for `use`; both gone after. */
+  async function withGroup(extraYaml: string, use: (gateway: Awaited<ReturnType<typeof startInItsOwnGroup>>) => Promise<void>) {
     const dir = await mkdtemp(join(tmpdir(), 'portcullis-workers-'))
     const upstream = http.createServer((_req, res) => res.end('ok\n'))
     upstream.listen(0, '127.0.0.1')
     await once(upstream, 'listening')
-    const { child, exited, ports } = await startInItsOwnGroup(dir, upstream)
+    const gateway = await startInItsOwnGroup(dir, upstream, extraYaml)
     try {
+      await use(gateway)
+    } finally {
+      const { child } = gateway
+      if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL')
+      upstream.close()
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+
+  it('starts again a worker that a SIGHUP for the group ended before it could catch it, and serves', { timeout: 30_000 }, () =>
+    withGroup('', async ({ child, exited, ports }) => {
       // The workers are only just forked: Node has not run a line of theirs yet.
       process.kill(-child.pid!, 'SIGHUP')
       const outcome = await Promise.race([
@@ -250,20 +262,10 @@ ${extraYaml}`,
       assert.equal((await httpRequest({ port: ports.http, host: 'w.test' })).status, 200)
       child.kill('SIGTERM')
       assert.deepEqual(await exited, [0, null])
-    } finally {
-      if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL')
-      upstream.close()
-      await rm(dir, { recursive: true, force: true })
-    }
-  })
+    }))
 
-  it('kills a worker still running after the grace period, and stops', { timeout: 30_000 }, async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'portcullis-workers-'))
-    const upstream = http.createServer((_req, res) => res.end('ok\n'))
-    upstream.listen(0, '127.0.0.1')
-    await once(upstream, 'listening')
-    const { child, exited, workers } = await startInItsOwnGroup(dir, upstream, 'shutdown: { grace: 1s }\n')
-    try {
+  it('kills a worker still running after the grace period, and stops', { timeout: 30_000 }, () =>
+    withGroup('shutdown: { grace: 1s }\n', async ({ child, exited, workers }) => {
       await eventually(async () => workers.length === 2, 20_000, 'both workers serving')
       process.kill(workers[0]!, 'SIGSTOP') // it can never drain
       const signalled = performance.now()
@@ -271,10 +273,5 @@ ${extraYaml}`,
       assert.deepEqual(await exited, [0, null])
       assert.ok(performance.now() - signalled < 10_000, 'within the grace period and the kill margin')
       assert.throws(() => process.kill(workers[0]!, 0), 'the stopped worker is gone')
-    } finally {
-      if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL')
-      upstream.close()
-      await rm(dir, { recursive: true, force: true })
-    }
-  })
+    }))
 })
