@@ -29,7 +29,8 @@ import { createProxyHandlers } from './proxy/handler.js'
 import { createRequestServer, type RequestServer } from './proxy/server.js'
 import { Reloader, type ReloadResult, type ReloadTrigger } from './reload/reloader.js'
 import { createSniDispatcher, type SniDispatcher } from './tls/sni-dispatch.js'
-import { buildSnapshot, retireSnapshot, type Snapshot, type SnapshotOptions, type Upstream } from './snapshot.js'
+import { buildSnapshot, retireSnapshot, type Snapshot, type SnapshotOptions } from './snapshot.js'
+import type { Upstream } from './upstreams.js'
 import type { HandshakeOutcome } from './tls/ingress.js'
 
 export interface GatewayOptions {
@@ -64,7 +65,7 @@ export class Gateway {
    */
   private readonly retiring = new Set<Upstream>()
   private readonly listeners = new Map<ListenerName, net.Server>()
-  private readonly requests: RequestServer
+  private readonly requestServer: RequestServer
   /** The HTTPS listener's first step: each connection's ClientHello picks its TLS policy or passthrough. */
   private readonly sni: SniDispatcher
   /** Every TCP connection accepted on a public listener, TLS passthrough included, until it closes. */
@@ -88,7 +89,7 @@ export class Gateway {
     })
     this.watch = options.watch ?? true
     this.serveAdmin = options.admin ?? true
-    this.requests = createRequestServer(() => this.current!, createProxyHandlers(this.logger, this.metrics))
+    this.requestServer = createRequestServer(() => this.current!, createProxyHandlers(this.logger, this.metrics))
     this.reloader = new Reloader({
       loader: this.loader,
       logger: this.logger,
@@ -147,13 +148,13 @@ export class Gateway {
     this.reloader.close()
     const publicListeners = [...this.listeners].filter(([name]) => name !== 'admin').map(([, server]) => server)
     const closed = Promise.all(publicListeners.map((server) => closeServer(server)))
-    this.requests.drain()
+    this.requestServer.drain()
     this.sni.closeWaiting()
     const deadline = Date.now() + graceMs
     while (this.clientSockets.size > 0 && Date.now() < deadline) await delay(50)
     // Requests cut off by the deadline end as the client's going, before the pools go under them (an
     // upstream request destroyed first would be logged and counted as an upstream failure).
-    await this.requests.close()
+    await this.requestServer.close()
     for (const socket of this.clientSockets.keys()) socket.destroy()
     await closed
     if (this.current) {
@@ -221,7 +222,7 @@ export class Gateway {
     return {
       ...(previous && { previous }),
       tlsHooks: {
-        onVerified: (socket, policy) => this.requests.accept(socket, policy),
+        onVerified: (socket, policy) => this.requestServer.accept(socket, policy),
         onHandshake: (outcome) => this.countIngressHandshake(outcome),
       },
       upstreamHooks: { onHandshake: (route, event) => recordUpstreamHandshake(metrics, route, event) },
@@ -240,7 +241,7 @@ export class Gateway {
     if (plain) {
       const server = net.createServer({ noDelay: true }, (socket) => {
         this.track(socket, 'http')
-        this.requests.accept(socket)
+        this.requestServer.accept(socket)
       })
       await this.listen('http', server, plain)
     }

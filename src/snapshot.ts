@@ -1,39 +1,16 @@
 /**
  * A Snapshot is everything one config version needs to serve: the route table, the TLS policy servers
- * and the upstream pools. It is built completely (every file read, every context created) or not at
+ * and the upstream pools (whose lives, which outlast a snapshot, are upstreams.ts's). It is built completely (every file read, every context created) or not at
  * all, then swapped in by the gateway in one assignment. A request keeps the snapshot it started on.
  */
-import type { Pool } from 'undici'
 import type { ConfigIssue } from './config/issues.js'
 import type { Config, RouteConfig } from './config/types.js'
 import { addressHost, normalizeServerName } from './routing/host.js'
 import { compileRouteTable, type RouteTable } from './routing/table.js'
 import { RouteFiles, type LoadedCertificate, type LoadedCrl } from './route-files.js'
 import { createTlsPolicy, policyId, type HostCertificate, type TlsPolicy, type TlsPolicyHooks, type TlsPolicySpec } from './tls/ingress.js'
-import {
-  createUpstreamPool,
-  identityKey,
-  poolServerNameToken,
-  upstreamIdentity,
-  type UpstreamHandshakeEvent,
-  type UpstreamIdentity,
-} from './tls/upstream.js'
-
-export interface Upstream {
-  readonly key: string
-  readonly pool: Pool
-  /** Sent as every request's servername so undici keeps one pooled name (see tls/upstream.ts). */
-  readonly serverNameToken: string
-  /**
-   * The route that labels this pool's handshake metrics. Routes with the same upstream identity share
-   * the pool, so it is the first of them in the config now serving (set when a snapshot is built).
-   */
-  metricsRoute: string
-  /** Requests running on the pool, retries to come included (see holdUpstream). */
-  requests: number
-  /** Set once no snapshot serves it: it closes when its last request ends, and then says so. */
-  retired?: { readonly onClosed: () => void }
-}
+import { identityKey, upstreamIdentity, type UpstreamHandshakeEvent, type UpstreamIdentity } from './tls/upstream.js'
+import { newUpstream, retireUpstream, type Upstream } from './upstreams.js'
 
 export interface Route {
   readonly name: string
@@ -186,35 +163,6 @@ function ingressDecider(table: RouteTable<Route>, policies: readonly TlsPolicy[]
 }
 
 /**
- * A pool outlives the snapshot that made it: its callback holds the Upstream, never `options` (and
- * through `previous`, every older snapshot).
- */
-function newUpstream(key: string, identity: UpstreamIdentity, onHandshake: SnapshotOptions['upstreamHooks']['onHandshake']): Upstream {
-  const upstream: Upstream = {
-    key,
-    serverNameToken: poolServerNameToken(identity),
-    metricsRoute: '',
-    requests: 0,
-    pool: createUpstreamPool(identity, { onHandshake: (event) => onHandshake(upstream.metricsRoute, event) }),
-  }
-  return upstream
-}
-
-/**
- * A request holds its pool open until it ends (the returned release): undici's close() refuses new
- * dispatches at once, and a request that lost its pooled connection after a reload retired the pool
- * must still be able to send itself once more on it.
- */
-export function holdUpstream(upstream: Upstream): () => void {
-  upstream.requests++
-  return () => {
-    if (--upstream.requests !== 0 || !upstream.retired) return
-    void upstream.pool.close()
-    upstream.retired.onClosed()
-  }
-}
-
-/**
  * Retires the pools of a snapshot that the next one does not carry over (all of them when there is
  * none: `check`); each closes once its last request has ended. Returns those still finishing requests,
  * each of which calls `onClosed` when it has.
@@ -223,9 +171,8 @@ export function retireSnapshot(old: Snapshot, next: Snapshot | undefined, onClos
   const finishing: Upstream[] = []
   for (const upstream of old.upstreams.values()) {
     if (next?.upstreams.get(upstream.key) === upstream) continue
-    upstream.retired = { onClosed: () => onClosed(upstream) }
-    if (upstream.requests === 0) void upstream.pool.close()
-    else finishing.push(upstream)
+    const closedAtOnce = retireUpstream(upstream, onClosed)
+    if (!closedAtOnce) finishing.push(upstream)
   }
   return finishing
 }

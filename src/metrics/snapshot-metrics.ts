@@ -6,7 +6,8 @@
  */
 import type { Gauge } from 'prom-client'
 import type { LoadedCertificate } from '../route-files.js'
-import type { Route, Upstream } from '../snapshot.js'
+import type { Route } from '../snapshot.js'
+import type { Upstream } from '../upstreams.js'
 import type { HandshakeOutcome } from '../tls/ingress.js'
 import { handshakeReason } from '../tls/reasons.js'
 import { subjectRfc2253 } from '../tls/subject.js'

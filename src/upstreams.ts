@@ -1,0 +1,63 @@
+/**
+ * An upstream pool's life, which can outlast the snapshot that made it: a snapshot that keeps the same
+ * upstream identity carries the pool over, and one that drops it retires it, to close once the
+ * requests still running on it (retries included) have ended.
+ */
+import type { Pool } from 'undici'
+import { createUpstreamPool, poolServerNameToken, type UpstreamHandshakeEvent, type UpstreamIdentity } from './tls/upstream.js'
+
+export interface Upstream {
+  readonly key: string
+  readonly pool: Pool
+  /** Sent as every request's servername so undici keeps one pooled name (see tls/upstream.ts). */
+  readonly serverNameToken: string
+  /**
+   * The route that labels this pool's handshake metrics. Routes with the same upstream identity share
+   * the pool, so it is the first of them in the config now serving (set when a snapshot is built).
+   */
+  metricsRoute: string
+  /** Requests running on the pool, retries to come included (see holdUpstream). */
+  inFlight: number
+  /** Set once no snapshot serves it: it closes when its last request ends, and then says so. */
+  retired?: { readonly onClosed: () => void }
+}
+
+/**
+ * A pool outlives the snapshot that made it: its callback holds the Upstream, never the snapshot's
+ * options (and through `previous`, every older snapshot).
+ */
+export function newUpstream(key: string, identity: UpstreamIdentity, onHandshake: (route: string, event: UpstreamHandshakeEvent) => void): Upstream {
+  const upstream: Upstream = {
+    key,
+    serverNameToken: poolServerNameToken(identity),
+    metricsRoute: '',
+    inFlight: 0,
+    pool: createUpstreamPool(identity, { onHandshake: (event) => onHandshake(upstream.metricsRoute, event) }),
+  }
+  return upstream
+}
+
+/**
+ * A request holds its pool open until it ends (the returned release): undici's close() refuses new
+ * dispatches at once, and a request that lost its pooled connection after a reload retired the pool
+ * must still be able to send itself once more on it.
+ */
+export function holdUpstream(upstream: Upstream): () => void {
+  upstream.inFlight++
+  return () => {
+    if (--upstream.inFlight !== 0 || !upstream.retired) return
+    void upstream.pool.close()
+    upstream.retired.onClosed()
+  }
+}
+
+/**
+ * Marks a pool no snapshot serves any more. It closes at once if no request runs on it (and says so:
+ * true), else once the last one ends, and then calls `onClosed`.
+ */
+export function retireUpstream(upstream: Upstream, onClosed: (upstream: Upstream) => void): boolean {
+  upstream.retired = { onClosed: () => onClosed(upstream) }
+  if (upstream.inFlight > 0) return false
+  void upstream.pool.close()
+  return true
+}
