@@ -68,8 +68,10 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
     this.settle({ status: 101 })
     this.client.write(responseHead(101, clientResponseHeaders(headers), ['Connection: Upgrade', 'Upgrade: websocket']))
     if (this.head.length > 0) socket.write(this.head)
-    // Either end gone (an error, a reset, the drain's end destroying the client) takes the other with it.
-    socket.on('error', () => this.client.destroy()).once('close', () => this.client.destroy())
+    socket.on('error', () => this.client.destroy())
+    // A client gone (an error, a reset, the drain's end destroying it) takes the upstream with it. Not
+    // the other way: an upstream that ends after its last bytes is passed on by the pipe below, which
+    // ends the client once a slow reader has had them all.
     this.client.on('error', () => socket.destroy()).once('close', () => socket.destroy())
     socket.pipe(this.client).on('finish', () => socket.destroy())
     this.client.pipe(socket).on('finish', () => this.client.destroy())

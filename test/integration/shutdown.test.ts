@@ -225,6 +225,44 @@ routes:
   })
 })
 
+describe('a WebSocket whose upstream sends its last bytes and closes', () => {
+  it('gets every byte to a client that reads slowly', { timeout: 30_000 }, async () => {
+    const PAYLOAD = 4 * 1024 * 1024
+    const upstream = http.createServer()
+    upstream.on('upgrade', (_req, socket: net.Socket) => {
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n')
+      socket.end(Buffer.alloc(PAYLOAD, 0x61))
+    })
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
+    const gw = await startGateway(`
+listen: { http: 127.0.0.1:0 }
+routes:
+  - { host: ws.test, upstream: { url: 'http://127.0.0.1:${(upstream.address() as AddressInfo).port}' } }
+`)
+    try {
+      const client = net.connect(gw.ports.http!, '127.0.0.1')
+      client.write('GET / HTTP/1.1\r\nHost: ws.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n')
+      let received = 0
+      client.on('data', (chunk: Buffer) => (received += chunk.length))
+      client.on('error', () => undefined)
+      // A slow reader: nothing for a second, then a little every 20 ms, so that the gateway's writes
+      // toward it are still queued when the upstream closes (how much queues depends on the machine).
+      client.pause()
+      await new Promise((resolve) => setTimeout(resolve, 1000))
+      const slowly = setInterval(() => {
+        client.resume()
+        setTimeout(() => client.pause(), 2)
+      }, 20)
+      await once(client, 'close')
+      clearInterval(slowly)
+      assert.ok(received > PAYLOAD, `${received} bytes, fewer than the head and the ${PAYLOAD} the upstream sent`)
+    } finally {
+      await gw.close()
+      upstream.close()
+    }
+  })
+})
+
 describe('stopping with requests in flight', () => {
   let slow: http.Server
   const methodsSeen: string[] = []
