@@ -25,8 +25,6 @@ const RESTART_PAUSE_MS = 1000
 const MAX_RESTART_PAUSE_MS = 30_000
 /** A worker that has not reloaded by then counts as failed: the admin request must not hang. */
 const RELOAD_DEADLINE_MS = 10_000
-/** How long past shutdown.grace a worker may take to exit before the primary kills it. */
-const KILL_AFTER_GRACE_MS = 5_000
 /** A scrape leaves out a worker that has not sent its metrics by then (Prometheus waits 10 s at most). */
 const METRICS_DEADLINE_MS = 2_000
 
@@ -65,17 +63,20 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
         return
       }
       let pause: number
-      if (wasReady || endedBySignal) {
+      if (wasReady) {
         pause = Date.now() - forkedAt < 10 * RESTART_PAUSE_MS ? RESTART_PAUSE_MS : 0
         logger.error(details, 'worker died; starting another')
       } else {
-        // A replacement reads the config from disk. After a bad edit that the running workers refused,
-        // it cannot start: the others keep serving, and it is tried again, less and less often.
+        // It never served: a replacement that cannot load the config on disk (after a bad edit the
+        // running workers refused; its errors are above), or a worker a signal ended as it started. The
+        // others keep serving, and it is tried again, less and less often.
         pause = restartPause
         restartPause = Math.min(2 * restartPause, MAX_RESTART_PAUSE_MS)
-        logger.error({ ...details, retryInSeconds: pause / 1000 }, 'a new worker failed to start (its errors are above); trying again')
+        logger.error({ ...details, retryInSeconds: pause / 1000 }, 'a worker ended before it served; trying again')
       }
-      setTimeout(() => stopping || fork(true), pause).unref()
+      // Not unref'd: with every worker down and no admin listener, this timer is all that keeps the
+      // primary alive to start them again.
+      setTimeout(() => stopping || fork(true), pause)
     })
   }
 
@@ -131,14 +132,6 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
   stopping = true
   logger.info('draining the workers')
   const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined)
-  // A worker drains within shutdown.grace. One still there a while after (stopped, stuck) is killed, as
-  // nginx's master kills its workers, so that the stop cannot hang on it.
-  const overdue = setTimeout(() => {
-    for (const worker of workers.filter((w) => !w.isDead())) {
-      logger.error({ pid: worker.process.pid }, 'worker still running after the grace period; killing it')
-      worker.process.kill('SIGKILL')
-    }
-  }, config.shutdown.grace + KILL_AFTER_GRACE_MS)
   await Promise.all(
     workers.map((worker) => {
       const exited = once(worker, 'exit')
@@ -146,7 +139,6 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
       return exited
     }),
   )
-  clearTimeout(overdue)
   admin?.close()
   logger.info('stopped')
   return outcome
