@@ -26,10 +26,25 @@ export function createLogger(options: { level?: string; pretty?: boolean } = {})
   if (options.pretty ?? process.stdout.isTTY) {
     return pino(base, pretty({ colorize: true, ignore: 'pid,hostname,service', translateTime: 'SYS:HH:MM:ss.l' }))
   }
-  // Written as each line comes, as nginx writes its logs. pino's default buffers and flushes at exit,
-  // and sonic-boom 4 retries that flush forever when stdout is a closed pipe (a log collector or
-  // journald gone): the process never exits. A failed write here stops the logging instead.
-  return pino(base, pino.destination({ dest: 1, sync: true }))
+  // Buffered (pino's default): a slow reader of stdout never stalls the event loop.
+  return pino(base)
+}
+
+/**
+ * Before the process exits: what the logs still hold goes out, for at most `waitMs`, then stdout is let
+ * go. pino's own exit hook would write it synchronously, and sonic-boom 4 retries that without end on
+ * a pipe that no one reads (a log collector or journald gone, or stalled): the process would not exit.
+ */
+export async function closeLogs(logger: Logger, waitMs = 1000): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, waitMs)
+    logger.flush(() => {
+      clearTimeout(timer)
+      resolve()
+    })
+  })
+  const destination = (logger as unknown as Record<symbol, { destroy?: () => void } | undefined>)[pino.symbols.streamSym]
+  destination?.destroy?.()
 }
 
 /**

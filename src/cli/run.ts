@@ -9,7 +9,7 @@ import { ConfigError, formatIssue } from '../config/issues.js'
 import { ConfigLoader } from '../config/load.js'
 import type { Config } from '../config/types.js'
 import { Gateway } from '../gateway.js'
-import { configuredLogLevel, createLogger, LOG_LEVELS, type Logger } from '../log.js'
+import { closeLogs, configuredLogLevel, createLogger, LOG_LEVELS, type Logger } from '../log.js'
 
 export async function runGateway(configFile: string, workersFlag: string | undefined, err: (line: string) => void): Promise<number> {
   const level = configuredLogLevel()
@@ -18,6 +18,14 @@ export async function runGateway(configFile: string, workersFlag: string | undef
     return 2
   }
   const logger = createLogger()
+  try {
+    return await runWithLogger(configFile, workersFlag, logger, err)
+  } finally {
+    await closeLogs(logger)
+  }
+}
+
+async function runWithLogger(configFile: string, workersFlag: string | undefined, logger: Logger, err: (line: string) => void): Promise<number> {
   // Listening for good: a later signal must not fall to the default action, which ends the process.
   // A worker gets its stop signal twice when it reaches the whole process group (Ctrl-C, systemd,
   // dumb-init): its own, then the primary's.
@@ -35,7 +43,7 @@ export async function runGateway(configFile: string, workersFlag: string | undef
   if (cluster.isPrimary) void stopSignal.then(() => {
     const now = (signal: NodeJS.Signals) => {
       logger.warn({ signal }, `second ${signal}: exiting now, without waiting for requests in flight`)
-      process.exit(1)
+      void closeLogs(logger, 200).then(() => process.exit(1))
     }
     process.once('SIGTERM', now)
     process.once('SIGINT', now)

@@ -43,11 +43,12 @@ describe('graceful shutdown', () => {
   })
 
   /** A real `portcullis` process on a config with this listen line, once it serves; its log lines are collected. */
-  async function startCli(listen: string) {
+  async function startCli(listen: string, { accessLog = false } = {}) {
     const configFile = join(dir, 'routes.yaml')
     await writeFile(
       configFile,
       `listen: ${listen}
+accessLog: ${accessLog}
 shutdown: { grace: 5s }
 routes:
   - { host: slow.test, upstream: { url: 'http://127.0.0.1:${(slow.address() as AddressInfo).port}' } }
@@ -123,6 +124,20 @@ routes:
     const outcome = await Promise.race([exited, timedOut])
     if (!Array.isArray(outcome)) child.kill('SIGKILL')
     assert.deepEqual(outcome, [0, null])
+  })
+
+  it('serves on and exits on SIGTERM while no one reads its stdout pipe any more, which stays open', { timeout: 30_000 }, async () => {
+    const { child, exited, listeners } = await startCli('{ http: 127.0.0.1:0 }', { accessLog: true })
+    child.stdout!.pause() // a log collector that has stalled: the pipe fills and stays full
+    // An access log line each: far more than a pipe holds (64 KiB).
+    for (let i = 0; i < 50; i++) {
+      const replies = await Promise.all(Array.from({ length: 40 }, () => httpRequest({ port: listeners.http!.port, host: 'nowhere.test' })))
+      assert.ok(replies.every((reply) => reply.status === 404))
+    }
+    const signalled = performance.now()
+    child.kill('SIGTERM')
+    assert.deepEqual(await exited, [0, null])
+    assert.ok(performance.now() - signalled < 5000, 'the logs it could not write do not hold the exit')
   })
 
   it('exits at once on a second signal during the drain, and says so', { timeout: 20_000 }, async () => {
