@@ -212,17 +212,22 @@ routes:
   })
 })
 
-describe('stopping with a WebSocket open at the end of the grace period', () => {
-  it('closes its upstream side too', async () => {
-    const upstreamSockets: net.Socket[] = []
-    const upstream = http.createServer()
-    new WebSocketServer({ server: upstream }).on('connection', (_ws, req) => upstreamSockets.push(req.socket))
+describe('a WebSocket relay', () => {
+  /** Listens with `upstream`, and starts a gateway with one route to it: ws.test. */
+  async function gatewayInFrontOf(upstream: http.Server): Promise<TestGateway> {
     await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
-    const gw = await startGateway(`
+    return startGateway(`
 listen: { http: 127.0.0.1:0 }
 routes:
   - { host: ws.test, upstream: { url: 'http://127.0.0.1:${(upstream.address() as AddressInfo).port}' } }
 `)
+  }
+
+  it('closes its upstream side when the end of the grace period cuts it off', async () => {
+    const upstreamSockets: net.Socket[] = []
+    const upstream = http.createServer()
+    new WebSocketServer({ server: upstream }).on('connection', (_ws, req) => upstreamSockets.push(req.socket))
+    const gw = await gatewayInFrontOf(upstream)
     try {
       const ws = new WebSocket(`ws://127.0.0.1:${gw.ports.http}/`, { headers: { host: 'ws.test' } })
       ws.on('error', () => undefined)
@@ -238,22 +243,15 @@ routes:
       upstream.close()
     }
   })
-})
 
-describe('a WebSocket whose upstream sends its last bytes and closes', () => {
-  it('gets every byte to a client that reads slowly', { timeout: 30_000 }, async () => {
+  it("gets an upstream's last bytes, sent as it closes, to a client that reads slowly", { timeout: 30_000 }, async () => {
     const PAYLOAD = 4 * 1024 * 1024
     const upstream = http.createServer()
     upstream.on('upgrade', (_req, socket: net.Socket) => {
       socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n')
       socket.end(Buffer.alloc(PAYLOAD, 0x61))
     })
-    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
-    const gw = await startGateway(`
-listen: { http: 127.0.0.1:0 }
-routes:
-  - { host: ws.test, upstream: { url: 'http://127.0.0.1:${(upstream.address() as AddressInfo).port}' } }
-`)
+    const gw = await gatewayInFrontOf(upstream)
     try {
       const client = net.connect(gw.ports.http!, '127.0.0.1')
       client.write('GET / HTTP/1.1\r\nHost: ws.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n')
