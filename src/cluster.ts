@@ -53,9 +53,9 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
       registries.workerExited(worker)
       if (stopping) return
       const details = { pid: worker.process.pid, code, signal }
-      // A worker that exits by itself before it serves could not start (its errors are above). One that
-      // a signal ended (a SIGHUP for the process group, come before the worker could catch it; the OOM
-      // killer) says nothing against the config: it is started again, as one that died serving.
+      // A first worker that exits by itself before it serves could not start (its errors are above):
+      // the config is bad. One that a signal ended (a SIGHUP for the process group, come before the
+      // worker could catch it; the OOM killer) says nothing against the config: it is tried again.
       const endedBySignal = signal !== null
       if (!wasReady && !replacement && !endedBySignal) {
         logger.fatal(details, 'a worker failed to start; stopping')
