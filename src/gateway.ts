@@ -28,7 +28,7 @@ import {
 import { createProxyHandlers } from './proxy/handler.js'
 import { createRequestServer, type RequestServer } from './proxy/server.js'
 import { Reloader, type ReloadResult, type ReloadTrigger } from './reload/reloader.js'
-import { createSniDispatcher, type SniDispatcher } from './tls/sni-dispatch.js'
+import { createSniDispatcher, type SniDispatcher } from './proxy/sni-dispatch.js'
 import { buildSnapshot, retireSnapshot, type Snapshot, type SnapshotOptions } from './snapshot.js'
 import type { Upstream } from './upstreams.js'
 import type { HandshakeOutcome } from './tls/ingress.js'

@@ -11,6 +11,7 @@ import type { Dispatcher } from 'undici'
 import type { Route } from '../snapshot.js'
 import { holdUpstream } from '../upstreams.js'
 import { clientResponseHeaders, upstreamRequestHeaders, type ForwardedFor } from './headers.js'
+import { hasBody } from './request-body.js'
 import { sendStatus } from './status.js'
 import { classifyUpstreamError, InvalidUpstreamResponse, type UpstreamFailure } from './upstream-errors.js'
 
@@ -253,10 +254,4 @@ export function relayChunk(client: Writable, controller: Dispatcher.DispatchCont
     client.off('drain', onDrain)
   }
   client.once('drain', onDrain).once('close', onClose)
-}
-
-/** Whether the request carries a body (a zero Content-Length does not count). */
-export function hasBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length']
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
 }

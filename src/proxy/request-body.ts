@@ -1,12 +1,18 @@
 /**
- * nginx's client_body_timeout: a request body that stops arriving for this long ends the connection.
- * Only the client's silence counts. While the gateway itself is not reading (the upstream applies
+ * A request's body: whether there is one, and nginx's client_body_timeout (a body that stops arriving
+ * for this long ends the connection). Only the client's silence counts. While the gateway itself is not reading (the upstream applies
  * backpressure, or the request waits for a pooled connection), the clock starts again; once the whole
  * body has arrived, it stops.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 
 export const BODY_IDLE_TIMEOUT_MS = 60_000
+
+/** Whether the request carries a body (a zero Content-Length does not count). */
+export function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length']
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
+}
 
 export function limitBodyIdle(req: IncomingMessage, res: ServerResponse, timeoutMs: number): void {
   const { socket } = req

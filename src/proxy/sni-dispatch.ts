@@ -5,10 +5,10 @@
  */
 import net from 'node:net'
 import type { IngressDecision } from '../snapshot.js'
-import { endWithStatus } from '../proxy/status.js'
-import { passThrough, type PassthroughHooks } from '../proxy/passthrough.js'
-import { parseClientHello } from './client-hello.js'
-import type { HandshakeOutcome } from './ingress.js'
+import { endWithStatus } from './status.js'
+import { passThrough, type PassthroughHooks } from './passthrough.js'
+import { parseClientHello } from '../tls/client-hello.js'
+import type { HandshakeOutcome } from '../tls/ingress.js'
 
 const CLIENT_HELLO_TIMEOUT_MS = 10_000
 
