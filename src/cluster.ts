@@ -12,7 +12,7 @@ import { createAdminApp } from './admin/app.js'
 import type { Config } from './config/types.js'
 import type { Gateway } from './gateway.js'
 import type { ReloadResult } from './reload/reloader.js'
-import type { Logger } from './log.js'
+import { errorSummary, type Logger } from './log.js'
 import { clusterSource, type RegistryJson } from './metrics/render.js'
 import { WorkerRegistries } from './metrics/worker-registries.js'
 import { WorkerRequests, type WorkerAnswer, type WorkerQuestion } from './worker-requests.js'
@@ -120,7 +120,7 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
     try {
       await once(admin, 'listening')
     } catch (error) {
-      logger.fatal({ error: { code: (error as { code?: string }).code, message: (error as Error).message } }, 'not started')
+      logger.fatal({ error: errorSummary(error as Error) }, 'not started')
       return 1
     }
   }

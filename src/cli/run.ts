@@ -9,7 +9,7 @@ import { ConfigError, formatIssue } from '../config/issues.js'
 import { ConfigLoader } from '../config/load.js'
 import type { Config } from '../config/types.js'
 import { Gateway } from '../gateway.js'
-import { closeLogs, configuredLogLevel, createLogger, LOG_LEVELS, type Logger } from '../log.js'
+import { closeLogs, configuredLogLevel, createLogger, errorSummary, LOG_LEVELS, type Logger } from '../log.js'
 
 export async function runGateway(configFile: string, workersFlag: string | undefined, err: (line: string) => void): Promise<number> {
   const level = configuredLogLevel()
@@ -84,7 +84,7 @@ async function serve(
   try {
     await gateway.start()
   } catch (error) {
-    logger.fatal({ error: { code: (error as { code?: string }).code, message: (error as Error).message } }, 'not started')
+    logger.fatal({ error: errorSummary(error as Error) }, 'not started')
     return error instanceof ConfigError ? notStarted(loader.file, error, err) : 1
   }
   if (cluster.isWorker) serveAsWorker(gateway)
