@@ -23,7 +23,6 @@ export interface Route {
   readonly upstream?: Upstream
 }
 
-
 export type IngressDecision =
   | { readonly kind: 'terminate'; readonly policy: TlsPolicy; readonly route?: Route }
   | { readonly kind: 'passthrough'; readonly route: Route }

@@ -1,8 +1,8 @@
 /**
  * A request's body: whether there is one, and nginx's client_body_timeout (a body that stops arriving
- * for this long ends the connection). Only the client's silence counts. While the gateway itself is not reading (the upstream applies
- * backpressure, or the request waits for a pooled connection), the clock starts again; once the whole
- * body has arrived, it stops.
+ * for this long ends the connection). Only the client's silence counts. While the gateway itself is
+ * not reading (the upstream applies backpressure, or the request waits for a pooled connection), the
+ * clock starts again; once the whole body has arrived, it stops.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 

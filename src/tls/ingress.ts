@@ -2,9 +2,10 @@
  * Ingress TLS policies. Node's requestCert/rejectUnauthorized are per tls.Server, not per SNI context,
  * so every distinct client-auth policy (client CA bundle, CRLs, minimum version) gets its own
  * tls.Server. The HTTPS listener reads the SNI from the ClientHello and hands the socket to the policy
- * server of that host (see proxy/sni-dispatch.ts). Separate servers also mean separate session caches and
- * ticket keys, so a session never resumes across policies (nginx CVE-2025-23419), and a reload, which
- * builds new servers, never resumes a session verified against the old trust (Envoy CVE-2022-21654).
+ * server of that host (see proxy/sni-dispatch.ts). Separate servers also mean separate session caches
+ * and ticket keys, so a session never resumes across policies (nginx CVE-2025-23419), and a reload,
+ * which builds new servers, never resumes a session verified against the old trust (Envoy
+ * CVE-2022-21654).
  */
 import { constants, createHash, X509Certificate } from 'node:crypto'
 import { isIP } from 'node:net'
