@@ -26,7 +26,7 @@ import {
   setCertificateExpiry,
 } from './metrics/snapshot-metrics.js'
 import { createProxyHandlers } from './proxy/handler.js'
-import { createRequestServer, type RequestServer } from './proxy/server.js'
+import { RequestServer } from './proxy/server.js'
 import { Reloader, type ReloadResult, type ReloadTrigger } from './reload/reloader.js'
 import { createSniDispatcher, type SniDispatcher } from './proxy/sni-dispatch.js'
 import { buildSnapshot, retireSnapshot, type Snapshot, type SnapshotOptions } from './snapshot.js'
@@ -89,7 +89,7 @@ export class Gateway {
     })
     this.watch = options.watch ?? true
     this.serveAdmin = options.admin ?? true
-    this.requestServer = createRequestServer(() => this.current!, createProxyHandlers(this.logger, this.metrics))
+    this.requestServer = new RequestServer(() => this.current!, createProxyHandlers(this.logger, this.metrics))
     this.reloader = new Reloader({
       loader: this.loader,
       logger: this.logger,

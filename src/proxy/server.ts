@@ -47,81 +47,110 @@ function refusalStatus(error: NodeJS.ErrnoException): number | undefined {
   return error.code?.startsWith('HPE_') ? 400 : undefined
 }
 
-export interface RequestServer {
+/**
+ * Accepts connections from the listeners, hands each request to `handlers` in its turn, and drains and
+ * closes the connections at shutdown.
+ */
+export class RequestServer {
+  private readonly server = http.createServer(HTTP_SERVER_OPTIONS)
+  private readonly bodyIdleTimeoutMs: number
+  /** The TLS policy each TLS socket was verified under; a plaintext socket has none. */
+  private readonly policyOf = new WeakMap<Duplex, TlsPolicy>()
+  private readonly open = new Set<Duplex>()
+  private allClosed: (() => void) | undefined
+  /** Each connection's latest response; 'upgraded' once it left HTTP. None: no request yet. */
+  private readonly lastResponse = new WeakMap<Duplex, http.ServerResponse | 'upgraded'>()
+  /** Pipelined requests whose body turned out malformed while the response ahead of them went out. */
+  private readonly malformedWhileQueued = new WeakSet<http.IncomingMessage>()
+  /**
+   * Connections whose refusal waits for the response ahead of it; the parser reports each later read
+   * too.
+   */
+  private readonly refusalQueued = new WeakSet<Duplex>()
+  private draining = false
+
+  constructor(
+    private readonly current: () => Snapshot,
+    private readonly handlers: RequestHandlers,
+    { bodyIdleTimeoutMs = BODY_IDLE_TIMEOUT_MS } = {},
+  ) {
+    this.bodyIdleTimeoutMs = bodyIdleTimeoutMs
+    const { server } = this
+    // This server never listens: connections arrive through accept(). Node starts the headersTimeout
+    // checks (slowloris) on 'listening', so emit it; close() stops them again.
+    server.emit('listening')
+    // Node drops the headers after the 2,000th without a word, Content-Length among them; the size limit
+    // (maxHeaderSize, 431) is the one bound.
+    server.maxHeadersCount = 0
+    server.on('request', (req, res) => this.onRequest(req, res))
+    // `Expect: 100-continue`: the handler sends 100 Continue once the request is routed, as nginx sends
+    // it when it starts to read the body; a refusal goes out without it, and Node then closes the
+    // connection, so the client never uploads a body to a 404 or a 421.
+    server.on('checkContinue', (req, res) => this.onRequest(req, res))
+    server.on('checkExpectation', (req, res) => this.onOtherExpectation(req, res))
+    server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head))
+    server.on('clientError', (error, socket) => this.onClientError(error, socket))
+    // A gateway, not a forward proxy: CONNECT gets 405, as from nginx, rather than Node's silent close.
+    server.on('connect', (_req, socket: Duplex) => {
+      socket.on('error', () => socket.destroy())
+      this.refuseInTurn(socket, 405, 'CONNECT')
+    })
+  }
+
   /** A plaintext socket (no policy), or a TLS socket that passed `policy`'s client authentication. */
-  accept(socket: Duplex, policy?: TlsPolicy): void
+  accept(socket: Duplex, policy?: TlsPolicy): void {
+    if (this.draining) {
+      socket.destroy()
+      return
+    }
+    if (policy) this.policyOf.set(socket, policy)
+    closeLingeringly(socket as Socket, () => {
+      const last = this.lastResponse.get(socket)
+      return last instanceof http.ServerResponse && !last.req.complete
+    })
+    this.open.add(socket)
+    socket.once('close', () => {
+      this.open.delete(socket)
+      if (this.open.size === 0) this.allClosed?.()
+    })
+    this.server.emit('connection', socket)
+  }
+
   /**
    * Closes idle keep-alive connections and those that have not sent a request now, and every other
    * one once its response in flight has gone out (WebSockets run on): a response not begun yet
    * carries `Connection: close`, and a pipelined request queued behind it is not handled.
    */
-  drain(): void
+  drain(): void {
+    this.draining = true
+    // Not Node's closeIdleConnections(): it counts a response as done once end() is called, and would
+    // cut off one still being written to a slow reader. A connection that has not sent a request yet
+    // is closed, as nginx closes it: otherwise one preconnected browser tab holds the shutdown for the
+    // whole grace period.
+    for (const socket of this.open) {
+      const res = this.lastResponse.get(socket)
+      if (res === 'upgraded') continue
+      if (res === undefined || res.writableFinished) socket.destroy()
+      else if (!res.headersSent) res.shouldKeepAlive = false
+      else res.once('finish', () => socket.end())
+    }
+  }
+
   /** Destroys every connection left, and resolves once each has closed and its response seen it go. */
-  close(): Promise<void>
-}
-
-export function createRequestServer(
-  current: () => Snapshot,
-  handlers: RequestHandlers,
-  { bodyIdleTimeoutMs = BODY_IDLE_TIMEOUT_MS } = {},
-): RequestServer {
-  const server = http.createServer(HTTP_SERVER_OPTIONS)
-  // This server never listens: connections arrive through accept(). Node starts the headersTimeout
-  // checks (slowloris) on 'listening', so emit it; close() stops them again.
-  server.emit('listening')
-  // Node drops the headers after the 2,000th without a word, Content-Length among them; the size limit
-  // (maxHeaderSize, 431) is the one bound.
-  server.maxHeadersCount = 0
-  const policyOf = new WeakMap<object, TlsPolicy>()
-  const open = new Set<Duplex>()
-  let allClosed: (() => void) | undefined
-  /** Each connection's latest response; 'upgraded' once it left HTTP. None: no request yet. */
-  const lastResponse = new WeakMap<object, http.ServerResponse | 'upgraded'>()
-  let draining = false
-  /** Pipelined requests whose body turned out malformed while the response ahead of them went out. */
-  const malformedWhileQueued = new WeakSet<http.IncomingMessage>()
-
-  /** A response is still going out on this connection (pipelined requests wait for it). */
-  const busy = (socket: Duplex) => {
-    const last = lastResponse.get(socket)
-    return last !== undefined && last !== 'upgraded' && !last.writableFinished
-  }
-  /** Connections whose refusal waits for the response ahead of it; the parser reports each later read too. */
-  const refusalQueued = new WeakSet<Duplex>()
-  /**
-   * A request refused before it was a request (malformed, a CONNECT) gets its answer in its turn: after
-   * the response still going out ahead of it, as nginx answers a bad request pipelined behind a good
-   * one. Then the connection closes.
-   */
-  const refuseInTurn = (socket: Duplex, status: number, method?: string) => {
-    if (refusalQueued.has(socket)) return
-    const refuse = () => {
-      if (!socket.writable) return
-      endWithStatus(socket, status)
-      handlers.refused(status, method)
-    }
-    if (!busy(socket)) return refuse()
-    refusalQueued.add(socket)
-    ;(lastResponse.get(socket) as http.ServerResponse).once('finish', refuse)
+  close(): Promise<void> {
+    // Stops Node's connection checks; connections arrive through accept(), never through listen().
+    this.server.close()
+    if (this.open.size === 0) return Promise.resolve()
+    // Node's own close handler runs after the one above, within the same event: by the time the
+    // promise settles, each response has emitted 'close' and stopped its upstream request.
+    const closed = new Promise<void>((resolve) => (this.allClosed = resolve))
+    for (const socket of this.open) socket.destroy()
+    return closed
   }
 
-  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
-    lastResponse.set(req.socket, res)
-    if (draining) res.shouldKeepAlive = false
-    const handle = () => {
-      if (malformedWhileQueued.has(req)) {
-        sendStatus(res, 400, 'malformed request body')
-        handlers.refused(400, req.method)
-        return
-      }
-      if (hasBody(req)) {
-        limitBodyIdle(req, res, bodyIdleTimeoutMs)
-        // The socket is taken now: Node detaches it from the request once the response has finished.
-        const { socket } = req
-        req.once('close', () => req.complete || discardRestOfBody(req, socket))
-      }
-      handlers.request(current(), policyOf.get(req.socket), req, res)
-    }
+  private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    this.lastResponse.set(req.socket, res)
+    if (this.draining) res.shouldKeepAlive = false
     // Node parses pipelined requests as they come, and gives a response its socket only once the one
     // ahead of it has gone out and the connection goes on. A request is handled then, as nginx handles
     // them one at a time: a connection never has more than one request upstream, a POST never runs
@@ -129,43 +158,60 @@ export function createRequestServer(
     // the connection is handled (RFC 9112 9.6), and nothing still queued when a drain begins.
     // A request parsed after the response ahead of it closed the connection is never handled.
     if (req.socket.writableEnded) return
-    if (res.socket) handle()
-    else res.once('socket', () => (draining ? res.destroy() : handle()))
+    if (res.socket) this.handle(req, res)
+    else res.once('socket', () => (this.draining ? res.destroy() : this.handle(req, res)))
   }
-  server.on('request', onRequest)
-  // `Expect: 100-continue`: the handler sends 100 Continue once the request is routed, as nginx sends it
-  // when it starts to read the body; a refusal goes out without it, and Node then closes the
-  // connection, so the client never uploads a body to a 404 or a 421.
-  server.on('checkContinue', onRequest)
-  // Any other expectation: 417, as Node would answer, but counted, and the connection closes after it.
-  server.on('checkExpectation', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    lastResponse.set(req.socket, res)
+
+  /** A request whose turn has come on its connection. */
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    if (this.malformedWhileQueued.has(req)) {
+      sendStatus(res, 400, 'malformed request body')
+      this.handlers.refused(400, req.method)
+      return
+    }
+    if (hasBody(req)) {
+      limitBodyIdle(req, res, this.bodyIdleTimeoutMs)
+      // The socket is taken now: Node detaches it from the request once the response has finished.
+      const { socket } = req
+      req.once('close', () => req.complete || discardRestOfBody(req, socket))
+    }
+    this.handlers.request(this.current(), this.policyOf.get(req.socket), req, res)
+  }
+
+  /**
+   * Any expectation but 100-continue: 417, as Node would answer, but counted, and the connection
+   * closes after it.
+   */
+  private onOtherExpectation(req: http.IncomingMessage, res: http.ServerResponse): void {
+    this.lastResponse.set(req.socket, res)
     res.shouldKeepAlive = false
     sendStatus(res, 417)
-    handlers.refused(417, req.method)
-  })
-  server.on('upgrade', (req, socket, head) => {
+    this.handlers.refused(417, req.method)
+  }
+
+  private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     // Node lets go of an upgraded socket, its error handler included; a plaintext socket has no other.
     socket.on('error', () => socket.destroy())
     // An Upgrade pipelined behind a response still going out would write into it, or take its socket.
-    if (busy(socket)) {
+    if (this.busy(socket)) {
       socket.destroy()
       return
     }
-    lastResponse.set(req.socket, 'upgraded')
-    const policy = policyOf.get(req.socket)
+    this.lastResponse.set(socket, 'upgraded')
+    const policy = this.policyOf.get(socket)
     // Node's parser stopped at the headers of an Upgrade request, so its body never reaches `req`:
     // refuse it rather than forward the request without it, or its bytes into a WebSocket.
     if (hasBody(req)) {
       endWithStatus(socket, 400)
-      handlers.refused(400, req.method)
-    } else if (isWebSocketUpgrade(req)) handlers.upgrade(current(), policy, req, socket, head)
-    else handlers.request(current(), policy, req, responseIgnoringUpgrade(req, socket as Socket))
-  })
-  // Node answers these itself when no one listens; here they are also counted, like every answer.
-  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+      this.handlers.refused(400, req.method)
+    } else if (isWebSocketUpgrade(req)) this.handlers.upgrade(this.current(), policy, req, socket, head)
+    else this.handlers.request(this.current(), policy, req, responseIgnoringUpgrade(req, socket as Socket))
+  }
+
+  /** Node answers these itself when no one listens; here they are also counted, like every answer. */
+  private onClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
     const status = refusalStatus(error)
-    const last = lastResponse.get(socket)
+    const last = this.lastResponse.get(socket)
     // A malformed body (a bad chunk size line) of a request whose response has not begun is refused, as
     // nginx and Envoy refuse it, and the connection closes after. The request being handled gets the
     // refusal now (the forwarder then stops its upstream request); a pipelined one still queued gets it
@@ -173,7 +219,7 @@ export function createRequestServer(
     if (status !== undefined && last instanceof http.ServerResponse && !last.req.complete && !last.headersSent) {
       last.shouldKeepAlive = false
       if (last.socket === socket) sendStatus(last, status, 'malformed request body')
-      else malformedWhileQueued.add(last.req)
+      else this.malformedWhileQueued.add(last.req)
       return
     }
     // Bytes behind a response that closes the connection (a refusal, a `Connection: close` request, the
@@ -185,56 +231,30 @@ export function createRequestServer(
       socket.destroy()
       return
     }
-    refuseInTurn(socket, status)
-  })
-  // A gateway, not a forward proxy: CONNECT gets 405, as from nginx, rather than Node's silent close.
-  server.on('connect', (_req, socket: Duplex) => {
-    socket.on('error', () => socket.destroy())
-    refuseInTurn(socket, 405, 'CONNECT')
-  })
+    this.refuseInTurn(socket, status)
+  }
 
-  return {
-    accept(socket, policy) {
-      if (draining) {
-        socket.destroy()
-        return
-      }
-      if (policy) policyOf.set(socket, policy)
-      closeLingeringly(socket as Socket, () => {
-        const last = lastResponse.get(socket)
-        return last instanceof http.ServerResponse && !last.req.complete
-      })
-      open.add(socket)
-      socket.once('close', () => {
-        open.delete(socket)
-        if (open.size === 0) allClosed?.()
-      })
-      server.emit('connection', socket)
-    },
-    drain() {
-      draining = true
-      // Not Node's closeIdleConnections(): it counts a response as done once end() is called, and would
-      // cut off one still being written to a slow reader. A connection that has not sent a request yet
-      // is closed, as nginx closes it: otherwise one preconnected browser tab holds the shutdown for the
-      // whole grace period.
-      for (const socket of open) {
-        const res = lastResponse.get(socket)
-        if (res === 'upgraded') continue
-        if (res === undefined || res.writableFinished) socket.destroy()
-        else if (!res.headersSent) res.shouldKeepAlive = false
-        else res.once('finish', () => socket.end())
-      }
-    },
-    close() {
-      // Stops Node's connection checks; connections arrive through accept(), never through listen().
-      server.close()
-      if (open.size === 0) return Promise.resolve()
-      // Node's own close handler runs after the one above, within the same event: by the time the
-      // promise settles, each response has emitted 'close' and stopped its upstream request.
-      const closed = new Promise<void>((resolve) => (allClosed = resolve))
-      for (const socket of open) socket.destroy()
-      return closed
-    },
+  /** A response is still going out on this connection (pipelined requests wait for it). */
+  private busy(socket: Duplex): boolean {
+    const last = this.lastResponse.get(socket)
+    return last !== undefined && last !== 'upgraded' && !last.writableFinished
+  }
+
+  /**
+   * A request refused before it was a request (malformed, a CONNECT) gets its answer in its turn: after
+   * the response still going out ahead of it, as nginx answers a bad request pipelined behind a good
+   * one. Then the connection closes.
+   */
+  private refuseInTurn(socket: Duplex, status: number, method?: string): void {
+    if (this.refusalQueued.has(socket)) return
+    const refuse = () => {
+      if (!socket.writable) return
+      endWithStatus(socket, status)
+      this.handlers.refused(status, method)
+    }
+    if (!this.busy(socket)) return refuse()
+    this.refusalQueued.add(socket)
+    ;(this.lastResponse.get(socket) as http.ServerResponse).once('finish', refuse)
   }
 }
 

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import net, { type AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
-import { createRequestServer } from '../../src/proxy/server.js'
+import { RequestServer } from '../../src/proxy/server.js'
 import type { Snapshot } from '../../src/snapshot.js'
 
 const IDLE_MS = 300
@@ -16,7 +16,7 @@ describe('request body timeouts', () => {
   let listener: net.Server
 
   before(async () => {
-    const requests = createRequestServer(
+    const requests = new RequestServer(
       () => ({}) as Snapshot,
       {
         // Answers with the number of body bytes received (/length: the Content-Length header seen).
