@@ -6,48 +6,20 @@
  * async resource, stream-finished tracking and an abort signal, for every request.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
-import type { Writable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { Route } from '../snapshot.js'
 import { holdUpstream } from '../upstreams.js'
-import { clientResponseHeaders, upstreamRequestHeaders, type ForwardedFor } from './headers.js'
+import { clientResponseHeaders, type ForwardedFor } from './headers.js'
 import { hasBody } from './request-body.js'
 import { sendStatus } from './status.js'
-import { classifyUpstreamError, InvalidUpstreamResponse, type UpstreamFailure } from './upstream-errors.js'
+import { classifyUpstreamError, statusNotHttp, type UpstreamFailure } from './upstream-errors.js'
+import { CLIENT_GONE, relayChunk, upstreamRequest } from './upstream-request.js'
 
 export interface ForwardHooks {
   /** The upstream failed before or while answering; `res.headersSent` tells whether the client got a status. */
   readonly onUpstreamError: (route: Route, res: ServerResponse, failure: UpstreamFailure, error: Error) => void
   /** An upstream connection closed under the request before any answer; it is sent again. */
   readonly onRetry: (route: Route, error: Error) => void
-}
-
-/** `servername` is a real undici dispatch option that its types omit. */
-type UpstreamRequest = Dispatcher.DispatchOptions & { servername: string }
-
-/**
- * What every upstream request of a route carries, WebSocket upgrades included. A pool may be shared by
- * routes with the same identity; the path prefix and timeouts are the route's.
- */
-export function upstreamRequest(
-  req: IncomingMessage,
-  route: Route,
-  forwarded: ForwardedFor,
-  identity: Readonly<Record<string, string>>,
-  body: IncomingMessage | null,
-): UpstreamRequest {
-  const { pathPrefix, timeouts } = route.config.upstream
-  return {
-    // The route's own url path prefix, then the client's target (its dot segments resolved).
-    path: pathPrefix + req.url!,
-    method: req.method as Dispatcher.HttpMethod,
-    headers: upstreamRequestHeaders(req, forwarded, identity) as Record<string, string | string[]>,
-    body,
-    servername: route.upstream!.serverNameToken,
-    headersTimeout: timeouts.response,
-    // Between body chunks; an upstream that stalls mid-response must not hold the client forever.
-    bodyTimeout: timeouts.response,
-  }
 }
 
 export function forwardRequest(
@@ -60,9 +32,6 @@ export function forwardRequest(
 ): void {
   new Exchange(res, route, upstreamRequest(req, route, forwarded, identity, hasBody(req) ? req : null), hooks).start()
 }
-
-/** Why an upstream request is aborted when its client has gone. */
-export const CLIENT_GONE = new Error('client closed the connection')
 
 /** Responses that never have a body (RFC 9110 15.3.5, 15.4.5). */
 const BODILESS_STATUSES = new Set([204, 304])
@@ -131,9 +100,9 @@ class Exchange implements Dispatcher.DispatchHandler {
       this.relayInterim(statusCode, headers)
       return
     }
-    if (statusCode > 599) {
-      // RFC 9110 15: status codes are three digits from 100 to 599; what else an upstream says is not HTTP.
-      controller.abort(new InvalidUpstreamResponse(`upstream answered status ${statusCode}`))
+    const notHttp = statusNotHttp(statusCode)
+    if (notHttp) {
+      controller.abort(notHttp)
       return
     }
     this.responseStarted = true
@@ -230,28 +199,4 @@ class Exchange implements Dispatcher.DispatchHandler {
 function lostPooledConnection(error: Error): boolean {
   const bytesRead = (error as { socket?: { bytesRead?: number } }).socket?.bytesRead
   return bytesRead !== undefined && bytesRead > 0
-}
-
-/**
- * Writes an upstream body chunk to the client; a full client socket pauses the upstream until it
- * drains. A client that has not taken the chunk within `sendTimeoutMs` is closed (nginx's
- * send_timeout), and with it the upstream request: paused, undici's body timeout does not run, and
- * the two connections would otherwise be held for as long as the client likes. A chunk is what one
- * upstream read gave (16 KiB from a TLS upstream, up to 64 KiB from a plaintext one), so a client
- * is closed when it reads less than that in the timeout, about 0.5 to 2 KiB/s at the default 30 s.
- */
-export function relayChunk(client: Writable, controller: Dispatcher.DispatchController, chunk: Buffer, sendTimeoutMs: number): void {
-  if (client.write(chunk)) return
-  controller.pause()
-  const stalled = setTimeout(() => client.destroy(), sendTimeoutMs)
-  const onDrain = () => {
-    clearTimeout(stalled)
-    client.off('close', onClose)
-    controller.resume()
-  }
-  const onClose = () => {
-    clearTimeout(stalled)
-    client.off('drain', onDrain)
-  }
-  client.once('drain', onDrain).once('close', onClose)
 }

@@ -9,10 +9,10 @@ import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { Route } from '../snapshot.js'
 import { clientResponseHeaders, type ForwardedFor } from './headers.js'
-import { CLIENT_GONE, relayChunk, upstreamRequest } from './forward.js'
 import { endWithStatus, responseHead } from './status.js'
 import { closeWhenIdle } from './tunnel.js'
-import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.js'
+import { classifyUpstreamError, statusNotHttp, type UpstreamFailure } from './upstream-errors.js'
+import { CLIENT_GONE, relayChunk, upstreamRequest } from './upstream-request.js'
 
 /** How an upgrade was answered: the status the client got (0: it left first), and why if it failed. */
 export interface UpgradeOutcome {
@@ -78,8 +78,13 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
     closeWhenIdle(this.client as Socket, socket)
   }
 
-  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     if (statusCode < 200) return
+    const notHttp = statusNotHttp(statusCode)
+    if (notHttp) {
+      controller.abort(notHttp)
+      return
+    }
     this.answered = true
     this.settle({ status: statusCode })
     // Without a 101 the connection is not upgraded: an ordinary response, then the close.

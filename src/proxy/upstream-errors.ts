@@ -19,11 +19,29 @@ export function classifyUpstreamError(error: unknown): UpstreamFailure {
   if (isInvalidResponse(error)) return { status: 502, reason: 'other', code: ErrorCodes.UPSTREAM_RESPONSE }
   const reason = handshakeReason(error)
   if (reason === 'timeout') return { status: 504, reason, code: ErrorCodes.UPSTREAM_TIMEOUT }
-  return { status: 502, reason, code: CONNECTION_REASONS.has(reason) ? ErrorCodes.UPSTREAM_CONNECT : ErrorCodes.UPSTREAM_TLS }
+  // An alert with no reason of its own (handshake_failure, bad_certificate, …) is 'other', and TLS's.
+  const tls = !CONNECTION_REASONS.has(reason) || isTlsError(error)
+  return { status: 502, reason, code: tls ? ErrorCodes.UPSTREAM_TLS : ErrorCodes.UPSTREAM_CONNECT }
+}
+
+/** OpenSSL's and Node's TLS errors (ERR_SSL_*, ERR_TLS_*), the error or one of its causes. */
+function isTlsError(error: unknown): boolean {
+  for (let at = error as { code?: unknown; cause?: unknown } | undefined; at; at = at.cause as typeof at) {
+    if (typeof at.code === 'string' && /^ERR_(SSL|TLS)_/.test(at.code)) return true
+  }
+  return false
 }
 
 /** An upstream answer that undici took but that is not HTTP either (a status above 599). */
-export class InvalidUpstreamResponse extends Error {}
+class InvalidUpstreamResponse extends Error {}
+
+/**
+ * RFC 9110 15: status codes are three digits from 100 to 599. What else an upstream answers is not
+ * HTTP: the error to stop its request with, which the client gets as 502.
+ */
+export function statusNotHttp(statusCode: number): Error | undefined {
+  return statusCode > 599 ? new InvalidUpstreamResponse(`upstream answered status ${statusCode}`) : undefined
+}
 
 /** undici's codes for an answer it read and refused: a head too large, a body that contradicts its length. */
 const INVALID_RESPONSE_CODES = new Set(['UND_ERR_HEADERS_OVERFLOW', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'UND_ERR_RES_EXCEEDED_MAX_SIZE'])

@@ -31,6 +31,7 @@ describe('upstream failures', () => {
   let wrongName: EchoUpstream
   let otherCa: EchoUpstream
   let frozen: tls.Server & { port: number }
+  let wantsCert: https.Server & { port: number }
   let dying: https.Server & { port: number }
   let slow: https.Server & { port: number }
   const slowRequestClosed: Promise<void>[] = []
@@ -45,6 +46,13 @@ describe('upstream failures', () => {
     good = await startEchoUpstream({ cert: pki.up.cert, key: pki.up.key })
     wrongName = await startEchoUpstream({ cert: pki.upWrongName.cert, key: pki.upWrongName.key })
     otherCa = await startEchoUpstream({ cert: pki.upOtherCa.cert, key: pki.upOtherCa.key })
+    // TLS 1.2 and a client certificate required: a gateway without one gets a handshake_failure alert.
+    wantsCert = await listen(
+      https.createServer(
+        { cert: pki.up.cert, key: pki.up.key, maxVersion: 'TLSv1.2', requestCert: true, rejectUnauthorized: true, ca: pki.caA.cert },
+        (_req, res) => res.end('ok'),
+      ),
+    )
     // Completes the handshake, reads the request, never answers.
     frozen = await listen(tls.createServer({ cert: pki.up.cert, key: pki.up.key }, (socket) => socket.resume()))
     // Sends headers and part of the body, then resets the connection.
@@ -94,14 +102,14 @@ describe('upstream failures', () => {
     upstream: { url: 'https://127.0.0.1:${port}', ca: ${pki.caS.certFile}, serverName: up.test, timeouts: ${timeouts} }`
     gw = await startGateway(`
 listen: { http: 127.0.0.1:0 }
-routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('otherca', otherCa.port)}${route('frozen', frozen.port, '{ connect: 1s, response: 300ms }')}${route('refused', await closedPort())}${route('dying', dying.port)}${route('slow', slow.port)}${route('endless', endless.port, '{ connect: 1s, response: 500ms }')}${route('big', big.port)}
+routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('otherca', otherCa.port)}${route('wantscert', wantsCert.port)}${route('frozen', frozen.port, '{ connect: 1s, response: 300ms }')}${route('refused', await closedPort())}${route('dying', dying.port)}${route('slow', slow.port)}${route('endless', endless.port, '{ connect: 1s, response: 500ms }')}${route('big', big.port)}
   - { name: insecure, host: insecure.test, upstream: { url: 'https://127.0.0.1:${otherCa.port}', insecureSkipVerify: true } }
 `)
   })
   after(async () => {
     await gw.close()
     for (const upstream of [good, wrongName, otherCa]) await upstream.close()
-    for (const server of [frozen, dying, slow, endless, big]) server.close()
+    for (const server of [frozen, wantsCert, dying, slow, endless, big]) server.close()
     for (const server of [dying, slow, endless, big]) server.closeAllConnections()
     await pki.cleanup()
   })
@@ -128,10 +136,17 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
     assert.equal(lastLog('otherca')?.reason, 'unknown_ca')
   })
 
+  it('logs an alert in the upstream handshake as a TLS failure, even one without a reason label of its own', async () => {
+    assert.equal((await timed('wantscert.test')).status, 502)
+    const line = lastLog('wantscert')
+    assert.equal((line?.error as { code?: string } | undefined)?.code, 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE')
+    assert.deepEqual([line?.reason, line?.code], ['other', 'PCL_ERR_UPSTREAM_TLS'])
+  })
+
   it('reaches an upstream it cannot verify only where the route says insecureSkipVerify, with a warning', async () => {
     assert.equal((await timed('insecure.test')).status, 200)
     const warning = gw.logs.find((line) => line.level === 40 && String(line.msg).includes('insecureSkipVerify'))
-    assert.match(String(warning?.msg), /^config warning: \S+:\d+:\d+ routes\[9\]\.upstream\.insecureSkipVerify: upstream certificate verification is off$/)
+    assert.match(String(warning?.msg), /^config warning: \S+:\d+:\d+ routes\[10\]\.upstream\.insecureSkipVerify: upstream certificate verification is off$/)
   })
 
   it('502 when the upstream port refuses connections', async () => {

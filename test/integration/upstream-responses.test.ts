@@ -102,6 +102,19 @@ routes:
     assert.match(String(failure?.upstream), /^http:\/\/127\.0\.0\.1:\d+$/)
   })
 
+  it('answers 502 for a status beyond 599 to a WebSocket upgrade too, and counts no such code', async () => {
+    const upgrade = [
+      'GET /600 HTTP/1.1',
+      'Host: raw.test',
+      'Connection: Upgrade',
+      'Upgrade: websocket',
+      'Sec-WebSocket-Version: 13',
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+    ]
+    assert.match(await rawExchange(gw.ports.http!, `${upgrade.join('\r\n')}\r\n\r\n`), /^HTTP\/1\.1 502 /)
+    assert.ok(!(await gw.gateway.metrics.registry.metrics()).includes('code="600"'))
+  })
+
   it('answers 502 for a head with two lengths or too large, logged as a bad answer', async () => {
     for (const path of ['/two-lengths', '/huge-head']) {
       assert.equal((await get(path)).status, 502, path)

@@ -1,0 +1,65 @@
+/**
+ * What the two upstream exchanges share, the plain request's (forward.ts) and the WebSocket
+ * upgrade's (upgrade.ts): the upstream request a route makes of the client's, and the relay of the
+ * upstream's body chunks to the client.
+ */
+import type { IncomingMessage } from 'node:http'
+import type { Writable } from 'node:stream'
+import type { Dispatcher } from 'undici'
+import type { Route } from '../snapshot.js'
+import { upstreamRequestHeaders, type ForwardedFor } from './headers.js'
+
+/** `servername` is a real undici dispatch option that its types omit. */
+type UpstreamRequest = Dispatcher.DispatchOptions & { servername: string }
+
+/**
+ * What every upstream request of a route carries, WebSocket upgrades included. A pool may be shared by
+ * routes with the same identity; the path prefix and timeouts are the route's.
+ */
+export function upstreamRequest(
+  req: IncomingMessage,
+  route: Route,
+  forwarded: ForwardedFor,
+  identity: Readonly<Record<string, string>>,
+  body: IncomingMessage | null,
+): UpstreamRequest {
+  const { pathPrefix, timeouts } = route.config.upstream
+  return {
+    // The route's own url path prefix, then the client's target (its dot segments resolved).
+    path: pathPrefix + req.url!,
+    method: req.method as Dispatcher.HttpMethod,
+    headers: upstreamRequestHeaders(req, forwarded, identity) as Record<string, string | string[]>,
+    body,
+    servername: route.upstream!.serverNameToken,
+    headersTimeout: timeouts.response,
+    // Between body chunks; an upstream that stalls mid-response must not hold the client forever.
+    bodyTimeout: timeouts.response,
+  }
+}
+
+/** Why an upstream request is aborted when its client has gone. */
+export const CLIENT_GONE = new Error('client closed the connection')
+
+/**
+ * Writes an upstream body chunk to the client; a full client socket pauses the upstream until it
+ * drains. A client that has not taken the chunk within `sendTimeoutMs` is closed (nginx's
+ * send_timeout), and with it the upstream request: paused, undici's body timeout does not run, and
+ * the two connections would otherwise be held for as long as the client likes. A chunk is what one
+ * upstream read gave (16 KiB from a TLS upstream, up to 64 KiB from a plaintext one), so a client
+ * is closed when it reads less than that in the timeout, about 0.5 to 2 KiB/s at the default 30 s.
+ */
+export function relayChunk(client: Writable, controller: Dispatcher.DispatchController, chunk: Buffer, sendTimeoutMs: number): void {
+  if (client.write(chunk)) return
+  controller.pause()
+  const stalled = setTimeout(() => client.destroy(), sendTimeoutMs)
+  const onDrain = () => {
+    clearTimeout(stalled)
+    client.off('close', onClose)
+    controller.resume()
+  }
+  const onClose = () => {
+    clearTimeout(stalled)
+    client.off('drain', onDrain)
+  }
+  client.once('drain', onDrain).once('close', onClose)
+}
