@@ -134,7 +134,9 @@ export class Gateway {
     if (config.workers !== previous.config.workers) {
       this.logger.warn({ workers: config.workers, running: previous.config.workers }, 'workers changed; the new count applies at the next start')
     }
-    this.install(buildSnapshot(config, this.snapshotOptions(previous)))
+    const snapshot = buildSnapshot(config, this.snapshotOptions(previous))
+    this.install(snapshot)
+    this.requestServer.closeOutdated((policy) => snapshot.policyIds.has(policy.id))
     const finishing = retireSnapshot(previous, this.current, (upstream) => this.retiring.delete(upstream))
     for (const upstream of finishing) this.retiring.add(upstream)
   }

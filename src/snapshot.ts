@@ -1,7 +1,8 @@
 /**
  * A Snapshot is everything one config version needs to serve: the route table, the TLS policy servers
- * and the upstream pools (whose lives, which outlast a snapshot, are upstreams.ts's). It is built completely (every file read, every context created) or not at
- * all, then swapped in by the gateway in one assignment. A request keeps the snapshot it started on.
+ * and the upstream pools (a pool may outlive its snapshot: upstreams.ts). It is built completely
+ * (every file read, every context created) or not at all, then swapped in by the gateway in one
+ * assignment. A request keeps the snapshot it started on.
  */
 import type { ConfigIssue } from './config/issues.js'
 import type { Config, RouteConfig } from './config/types.js'
@@ -34,6 +35,8 @@ export interface Snapshot {
   readonly upstreams: ReadonlyMap<string, Upstream>
   readonly certificates: readonly LoadedCertificate[]
   readonly crls: readonly LoadedCrl[]
+  /** The ids of the TLS policies this config serves under (see policyId). */
+  readonly policyIds: ReadonlySet<string>
   /**
    * Which policy (or passthrough) a ClientHello goes to: by its SNI, or without one by the address the
    * client connected to (clients send no SNI for an IP address, RFC 6066 3).
@@ -137,6 +140,7 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
     upstreams,
     certificates: files.certificates,
     crls: files.crls,
+    policyIds: new Set(policies.keys()),
     ingressFor: ingressDecider(table, [...policies.values()]),
   }
 }

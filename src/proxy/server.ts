@@ -67,6 +67,8 @@ export class RequestServer {
    * too.
    */
   private readonly refusalQueued = new WeakSet<Duplex>()
+  /** Connections that close once their response in flight has gone out; no request behind it is handled. */
+  private readonly closing = new WeakSet<Duplex>()
   private draining = false
 
   constructor(
@@ -123,16 +125,24 @@ export class RequestServer {
    */
   drain(): void {
     this.draining = true
-    // Not Node's closeIdleConnections(): it counts a response as done once end() is called, and would
-    // cut off one still being written to a slow reader. A connection that has not sent a request yet
-    // is closed, as nginx closes it: otherwise one preconnected browser tab holds the shutdown for the
-    // whole grace period.
+    // A connection that has not sent a request yet is closed too, as nginx closes it: otherwise one
+    // preconnected browser tab holds the shutdown for the whole grace period.
+    for (const socket of this.open) this.closeAfterResponse(socket)
+  }
+
+  /**
+   * After a reload: connections verified under a TLS policy (client CAs, CRLs) that is no longer
+   * current close as in a drain, as nginx's old workers close theirs, rather than answer the next
+   * request 421. Clients come back through a handshake under the new policy: after a CRL's routine
+   * re-issue, or a CA added to a bundle, every keep-alive client would otherwise get a 421 it does
+   * not retry (only browsers do). One that has not sent a request yet is left to get the 421: its
+   * request may be on its way, and a client retries a request on a new connection that closed under
+   * it even less.
+   */
+  closeOutdated(isCurrent: (policy: TlsPolicy) => boolean): void {
     for (const socket of this.open) {
-      const res = this.lastResponse.get(socket)
-      if (res === 'upgraded') continue
-      if (res === undefined || res.writableFinished) socket.destroy()
-      else if (!res.headersSent) res.shouldKeepAlive = false
-      else res.once('finish', () => socket.end())
+      const policy = this.policyOf.get(socket)
+      if (policy && !isCurrent(policy) && this.lastResponse.get(socket) !== undefined) this.closeAfterResponse(socket)
     }
   }
 
@@ -150,7 +160,7 @@ export class RequestServer {
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     this.lastResponse.set(req.socket, res)
-    if (this.draining) res.shouldKeepAlive = false
+    if (this.closing.has(req.socket)) res.shouldKeepAlive = false
     // Node parses pipelined requests as they come, and gives a response its socket only once the one
     // ahead of it has gone out and the connection goes on. A request is handled then, as nginx handles
     // them one at a time: a connection never has more than one request upstream, a POST never runs
@@ -159,7 +169,22 @@ export class RequestServer {
     // A request parsed after the response ahead of it closed the connection is never handled.
     if (req.socket.writableEnded) return
     if (res.socket) this.handle(req, res)
-    else res.once('socket', () => (this.draining ? res.destroy() : this.handle(req, res)))
+    else res.once('socket', () => (this.closing.has(req.socket) ? res.destroy() : this.handle(req, res)))
+  }
+
+  /**
+   * Closes a connection once its response in flight has gone out: at once if there is none, with
+   * `Connection: close` if it has not begun. WebSockets run on. Not Node's closeIdleConnections(): it
+   * counts a response as done once end() is called, and would cut off one still being written to a
+   * slow reader.
+   */
+  private closeAfterResponse(socket: Duplex): void {
+    const res = this.lastResponse.get(socket)
+    if (res === 'upgraded') return
+    this.closing.add(socket)
+    if (res === undefined || res.writableFinished) socket.destroy()
+    else if (!res.headersSent) res.shouldKeepAlive = false
+    else res.once('finish', () => socket.end())
   }
 
   /** A request whose turn has come on its connection. */

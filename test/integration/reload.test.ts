@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict'
 import { copyFile, mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises'
+import https from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -164,6 +165,49 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
       assert.match(moved.body, /routes\.yaml:\d+:\d+ listen: listener addresses changed; restart portcullis/, 'names the line of listen')
       await writeFile(configFile, good)
     })
+  })
+
+  it('closes keep-alive connections verified under client CAs that a reload changed, rather than answer 421', async () => {
+    const clientCAs = join(dir, 'client-cas.pem')
+    await copyFile(pki.caA.certFile, clientCAs)
+    const configFile = join(dir, 'mtls.yaml')
+    await writeFile(
+      configFile,
+      `
+listen: { https: 127.0.0.1:0, admin: 127.0.0.1:0 }
+routes:
+  - host: a.test
+    tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile}, clientCAs: ${clientCAs} }
+    upstream: { url: 'https://127.0.0.1:${upstream.port}', ca: ${pki.caS.certFile}, cert: ${pki.cliA.certFile}, key: ${pki.cliA.keyFile}, serverName: up.test }
+`,
+    )
+    const gw = await startGatewayFromFile(configFile)
+    const agent = new https.Agent({ keepAlive: true, maxSockets: 1, ca: pki.caS.cert, cert: pki.cliA.cert, key: pki.cliA.key })
+    /** The status, and the client port of the connection that carried it. */
+    const get = () =>
+      new Promise<[number, number]>((resolve, reject) => {
+        https
+          .get({ host: '127.0.0.1', port: gw.ports.https!, servername: 'a.test', headers: { host: 'a.test' }, agent }, (res) => {
+            const port = res.socket.localPort!
+            res.resume().on('end', () => resolve([res.statusCode!, port]))
+          })
+          .on('error', reject)
+      })
+    try {
+      const [, port] = await get()
+      assert.equal((await gw.gateway.reload()).ok, true)
+      assert.deepEqual(await get(), [200, port], 'the same client CAs: the connection goes on')
+      // A CA added to the bundle (or a CRL re-issued) is another TLS policy.
+      await copyFile(pki.caAB.certFile, clientCAs)
+      assert.equal((await gw.gateway.reload()).ok, true)
+      await eventually(async () => Object.keys(agent.freeSockets).length === 0, 3000, 'the idle connection closed')
+      const [status, newPort] = await get()
+      assert.equal(status, 200)
+      assert.notEqual(newPort, port)
+    } finally {
+      agent.destroy()
+      await gw.close()
+    }
   })
 
   it('serves a route added by a Kubernetes ConfigMap update (..data symlink swap)', async () => {
