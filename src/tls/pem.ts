@@ -15,7 +15,7 @@ const CRL_BLOCK = /-----BEGIN X509 CRL-----[\s\S]+?-----END X509 CRL-----/g
 
 export interface CertificateFile {
   readonly file: string
-  /** The PEM text as read, handed to node:tls unchanged. */
+  /** The certificates as PEM, one block each as OpenSSL writes them: what node:tls is given. */
   readonly pem: string
   readonly certificates: readonly X509Certificate[]
 }
@@ -38,8 +38,7 @@ function readText(file: string): string {
 
 /** One or more concatenated PEM certificates (leaf first for a served chain). */
 export function readCertificates(file: string): CertificateFile {
-  const pem = readText(file)
-  const blocks = pem.match(CERT_BLOCK) ?? []
+  const blocks = readText(file).match(CERT_BLOCK) ?? []
   if (blocks.length === 0) {
     throw new PortcullisError(ErrorCodes.CERT_READ, `${displayPath(file)} holds no PEM certificate`)
   }
@@ -54,7 +53,10 @@ export function readCertificates(file: string): CertificateFile {
       )
     }
   })
-  return { file, pem, certificates }
+  // Not the text as read: OpenSSL's PEM reader refuses a line such as `-----END CERTIFICATE-----
+  // -----BEGIN CERTIFICATE-----` (two files joined, the first without a final newline), and a `ca`
+  // option then holds no CA at all, without an error. Re-encoded, node:tls gets what was checked.
+  return { file, pem: certificates.map((cert) => cert.toString()).join(''), certificates }
 }
 
 /**

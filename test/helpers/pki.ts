@@ -36,7 +36,7 @@ export type TestPki = { readonly [name in (typeof CERT_NAMES)[number]]: CertFile
   readonly [name in (typeof CRL_NAMES)[number]]: CrlFile
 } & {
   readonly dir: string
-  /** caA and caB in one file: a client CA bundle. */
+  /** caA and caB in one file, with no line break between them: a client CA bundle. */
   readonly caAB: BundleFile
   /** leaf then int, the chain a client sends when its trust store holds only root. */
   readonly leafChain: CertFiles
@@ -115,7 +115,9 @@ async function generate(dir: string): Promise<TestPki> {
   for (const name of CERT_NAMES) certs[name] = await writePair(dir, name, issued[name].cert, issued[name].key)
   const crlFiles = {} as Record<(typeof CRL_NAMES)[number], CrlFile>
   for (const name of CRL_NAMES) crlFiles[name] = { pem: crls[name], file: await write(dir, `${name}.crl`, crls[name]) }
-  const caAB = caA.cert + caB.cert
+  // Joined as `cat caA.crt caB.crt` joins a first file without a final newline (Vault, `kubectl get
+  // secret -o jsonpath`, some editors): one line reads `-----END CERTIFICATE----------BEGIN …`.
+  const caAB = caA.cert.trimEnd() + caB.cert
   const leafChain = issued.leaf.cert + int.cert
 
   return {
