@@ -2,7 +2,7 @@
  * Parses routes.yaml with the `yaml` package and keeps the line and column of every key path, so that
  * issues found later (schema, cross-field rules, certificate files) can point into the file.
  */
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml'
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml'
 import type { ConfigIssue } from './issues.js'
 import type { Position } from './types.js'
 
@@ -38,7 +38,9 @@ export function parseYaml(text: string, file: string): YamlSource {
   const at = (offset: number): Position => lineCounter.linePos(offset)
   // Scalars point at their value (what is wrong is usually the value); maps and lists at their key.
   const walk = (node: unknown, path: string): void => {
-    if (isMap(node)) {
+    if (isAlias(node) && node.resolve(doc) === undefined) {
+      issues.push({ file, path, message: unanchoredAlias(node.source), ...at(node.range?.[0] ?? 0) })
+    } else if (isMap(node)) {
       for (const pair of node.items) {
         if (!isPair(pair) || !isScalar(pair.key)) continue
         const childPath = path ? `${path}.${String(pair.key.value)}` : String(pair.key.value)
@@ -56,10 +58,20 @@ export function parseYaml(text: string, file: string): YamlSource {
     }
   }
   walk(doc.contents, '')
+  if (issues.length > 0) return { value: undefined, positions: new Map(), keyPositions: new Map(), issues }
   try {
     return { value: doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }), positions, keyPositions, issues }
   } catch (error) {
     // Aliases that expand past the bound (a "billion laughs" file).
     return { value: undefined, positions: new Map(), keyPositions: new Map(), issues: [{ file, path: '', message: `invalid YAML: ${(error as Error).message}` }] }
   }
+}
+
+/**
+ * The library reports an alias without its anchor only when it builds the value, with no position.
+ * The usual one is a wildcard host left unquoted: `host: *.example.com` is YAML for an alias.
+ */
+function unanchoredAlias(name: string): string {
+  const hint = name.startsWith('.') ? `; a wildcard host must be quoted: "*${name}"` : ''
+  return `invalid YAML: *${name} is an alias, and no &${name} anchor comes before it${hint}`
 }
