@@ -8,6 +8,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import type { Dispatcher } from 'undici'
 import type { Route } from '../snapshot.js'
+import { connectionHadAnswered } from '../tls/upstream.js'
 import { holdUpstream } from '../upstreams.js'
 import { clientResponseHeaders, type ForwardedFor } from './headers.js'
 import { hasBody } from './request-body.js'
@@ -39,14 +40,14 @@ const BODILESS_STATUSES = new Set([204, 304])
 /** Pooled connections a request may lose under it before its failure is the client's 502. */
 const MAX_RETRIES_ON_LOST_CONNECTIONS = 8
 
-/** Requests that are safe to send twice (RFC 9110 9.2.2), when they carry no body to replay. */
+/** Requests that may be sent twice: the idempotent methods (RFC 9110 9.2.2), with no body to replay. */
 const RETRYABLE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 
 class Exchange implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | undefined
   private clientGone = false
   /** undici handed the request to a connected (and, for https, handshaken) socket. */
-  private onSocket = false
+  private requestSent = false
   private responseStarted = false
   /** A body chunk has been passed to the client's response (its head went out with the first). */
   private bodyStarted = false
@@ -83,7 +84,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   // undici tells this handler API from its legacy one by the presence of onRequestStart.
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller
-    this.onSocket = true
+    this.requestSent = true
     if (this.clientGone) controller.abort(CLIENT_GONE)
   }
 
@@ -154,7 +155,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     const failure = classifyUpstreamError(error)
     if (failure.reason === 'connection_reset' && this.mayRetry(error)) {
       this.retries++
-      this.onSocket = false
+      this.requestSent = false
       this.hooks.onRetry(this.route, error)
       this.start()
       return
@@ -183,20 +184,11 @@ class Exchange implements Dispatcher.DispatchHandler {
   private mayRetry(error: Error): boolean {
     return (
       this.retries < MAX_RETRIES_ON_LOST_CONNECTIONS &&
-      this.onSocket &&
+      this.requestSent &&
       !this.upstreamAnswered &&
       this.options.body === null &&
       RETRYABLE_METHODS.has(this.options.method) &&
-      lostPooledConnection(error)
+      connectionHadAnswered(error)
     )
   }
-}
-
-/**
- * The connection had answered before and was closed under this request. Socket errors carry the
- * socket's counters (undici's own, and the connector's); bytesRead counts response bytes.
- */
-function lostPooledConnection(error: Error): boolean {
-  const bytesRead = (error as { socket?: { bytesRead?: number } }).socket?.bytesRead
-  return bytesRead !== undefined && bytesRead > 0
 }

@@ -6,6 +6,7 @@
  * it measured twice as fast for proxying (see README, "Why undici").
  */
 import { createHash } from 'node:crypto'
+import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import { buildConnector, Pool } from 'undici'
 import type { UpstreamConfig } from '../config/types.js'
@@ -111,14 +112,51 @@ export function createUpstreamPool(identity: UpstreamIdentity, options: Upstream
           options.onHandshake?.({ durationSeconds, resumed: false, error: error! })
         }
         if (error) return callback(error, null)
-        // undici's own socket errors carry the socket's counters; an error the socket raises (a reset)
-        // gets them too, before undici sees it, so a retry can tell a connection that had answered.
-        socket!.on('error', (socketError: Error & { socket?: object }) => {
-          socketError.socket ??= { bytesRead: socket!.bytesRead }
-        })
+        trackAnswersBeforeRequests(socket as Socket)
         callback(null, socket!)
       })
     },
+  })
+}
+
+/**
+ * Whether each open upstream connection had read an answer before the request now on it was written,
+ * by the addresses undici's errors name a socket with. A pooled connection the upstream closed under
+ * a request had: sending the request again is safe. A new one that died part way through its first
+ * answer has read bytes too, but had not: the request may be what killed it.
+ */
+const answeredBeforeRequest = new Map<string, () => boolean>()
+
+interface SocketAddresses {
+  readonly localAddress?: string
+  readonly localPort?: number
+}
+
+const addressKey = ({ localAddress, localPort }: SocketAddresses) => `${localAddress}:${localPort}`
+
+/** The connection an upstream request failed on had answered an earlier request (see above). */
+export function connectionHadAnswered(error: Error): boolean {
+  const socket = (error as { socket?: SocketAddresses }).socket
+  return socket !== undefined && answeredBeforeRequest.get(addressKey(socket))?.() === true
+}
+
+function trackAnswersBeforeRequests(socket: Socket): void {
+  const addresses: SocketAddresses = { localAddress: socket.localAddress, localPort: socket.localPort }
+  const key = addressKey(addresses)
+  // undici writes a request without a body (the only kind sent again) in one write. bytesRead counts
+  // response bytes only, on a TLS socket too.
+  let readBeforeLastWrite = 0
+  const write = socket.write
+  socket.write = function (this: Socket, ...args: Parameters<Socket['write']>) {
+    readBeforeLastWrite = socket.bytesRead
+    return write.apply(this, args)
+  } as Socket['write']
+  answeredBeforeRequest.set(key, () => readBeforeLastWrite > 0)
+  // undici fails the request in its own 'close' listener, which runs after this one.
+  socket.once('close', () => setImmediate(() => answeredBeforeRequest.delete(key)))
+  // undici's own socket errors carry the addresses; one the socket raises (a reset) gets them here.
+  socket.on('error', (socketError: Error & { socket?: SocketAddresses }) => {
+    socketError.socket ??= addresses
   })
 }
 

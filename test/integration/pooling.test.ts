@@ -99,6 +99,9 @@ describe('a pooled connection the upstream closes as a request goes out', () => 
    */
   let unsolicited: net.Server
   let unsolicitedRequests = 0
+  /** Writes part of a response head, then dies: an upstream that a request crashes. */
+  let crashing: net.Server
+  let crashingRequests = 0
   /** Answers a first request with 103 Early Hints, then dies. */
   let hinting: net.Server
   let hintedRequests = 0
@@ -147,6 +150,15 @@ describe('a pooled connection the upstream closes as a request goes out', () => 
       socket.on('error', () => undefined)
     })
     await new Promise<void>((resolve) => unsolicited.listen(0, '127.0.0.1', resolve))
+    crashing = net.createServer((socket) => {
+      socket.on('data', (chunk: Buffer) => {
+        if (!chunk.includes('\r\n\r\n')) return
+        crashingRequests++
+        socket.write('HTTP/1.1 500 Internal Server Error\r\nX-Partial: ', () => setTimeout(() => socket.destroy(), 20))
+      })
+      socket.on('error', () => undefined)
+    })
+    await new Promise<void>((resolve) => crashing.listen(0, '127.0.0.1', resolve))
     hinting = net.createServer((socket) => {
       socket.on('data', (chunk: Buffer) => {
         if (!chunk.includes('\r\n\r\n')) return
@@ -174,6 +186,7 @@ routes:
   - { name: resetting, host: resetting.test, upstream: { url: 'https://127.0.0.1:${(resetting.address() as AddressInfo).port}' } }
   - { name: dropping, host: dropping.test, upstream: { url: 'http://127.0.0.1:${(dropping.address() as AddressInfo).port}' } }
   - { name: unsolicited, host: unsolicited.test, upstream: { url: 'http://127.0.0.1:${(unsolicited.address() as AddressInfo).port}' } }
+  - { name: crashing, host: crashing.test, upstream: { url: 'http://127.0.0.1:${(crashing.address() as AddressInfo).port}' } }
   - { name: hinting, host: hinting.test, upstream: { url: 'http://127.0.0.1:${(hinting.address() as AddressInfo).port}' } }
   - { name: stale, host: stale.test, upstream: { url: 'http://127.0.0.1:${(stale.address() as AddressInfo).port}' } }
 `)
@@ -184,6 +197,7 @@ routes:
     resetting.close()
     dropping.close()
     unsolicited.close()
+    crashing.close()
     hinting.close()
     stale.close()
   })
@@ -216,6 +230,11 @@ routes:
   it('does not retry when a new connection closes under its first request (it may be what killed it)', async () => {
     assert.equal((await send('GET', undefined, 'dropping.test')).status, 502)
     assert.equal(dropped, 1)
+  })
+
+  it('does not retry when a new connection dies part way through its first answer', async () => {
+    assert.equal((await send('GET', undefined, 'crashing.test')).status, 502)
+    assert.equal(crashingRequests, 1)
   })
 
   it('does not retry once the upstream has answered anything, an interim 103 included', async () => {
