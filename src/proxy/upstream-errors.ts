@@ -57,6 +57,8 @@ function isInvalidResponse(error: unknown): boolean {
   const { name, code = '', message } = error as { name?: string; code?: string; message?: string }
   return (
     name === 'HTTPParserError' ||
+    // undici's parser asserts that a status is at least 100 before a handler sees it.
+    code === 'ERR_ASSERTION' ||
     INVALID_RESPONSE_CODES.has(code) ||
     (code === 'UND_ERR_SOCKET' && (message === 'bad response' || message === 'bad upgrade'))
   )

@@ -22,6 +22,7 @@ const RAW_ANSWERS: Record<string, string> = {
   '/early': 'HTTP/1.1 401 Unauthorized\r\nContent-Length: 6\r\n\r\ndenied',
   '/cut': 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nseven b',
   '/600': 'HTTP/1.1 600 Beyond\r\nContent-Length: 0\r\n\r\n',
+  '/099': 'HTTP/1.1 099 Below\r\nContent-Length: 0\r\n\r\n',
   '/two-lengths': 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok',
   '/huge-head': `HTTP/1.1 200 OK\r\nX-Big: ${'a'.repeat(100_000)}\r\nContent-Length: 0\r\n\r\n`,
 }
@@ -115,8 +116,8 @@ routes:
     assert.ok(!(await gw.gateway.metrics.registry.metrics()).includes('code="600"'))
   })
 
-  it('answers 502 for a head with two lengths or too large, logged as a bad answer', async () => {
-    for (const path of ['/two-lengths', '/huge-head']) {
+  it('answers 502 for a head with two lengths, too large, or a status below 100, logged as a bad answer', async () => {
+    for (const path of ['/two-lengths', '/huge-head', '/099']) {
       assert.equal((await get(path)).status, 502, path)
       const failure = gw.logs.filter((line) => line.msg === 'upstream request failed').at(-1)
       assert.equal(failure?.code, 'PCL_ERR_UPSTREAM_RESPONSE', path)
