@@ -12,6 +12,7 @@ const HANDSHAKE_REASONS = [
   'revoked',
   'hostname_mismatch',
   'protocol_version',
+  'peer_rejected_cert',
   'timeout',
   'connection_refused',
   'connection_reset',
@@ -37,14 +38,19 @@ const REASON_BY_CODE: Record<string, HandshakeReason> = {
   // A missing or expired CRL (UNABLE_TO_GET_CRL, CRL_HAS_EXPIRED) fails closed as 'other': it is the
   // gateway's configuration, not a revoked client, and the refusal log names the exact code.
   ERR_TLS_CERT_ALTNAME_INVALID: 'hostname_mismatch',
-  // Alerts and handshake errors raised by OpenSSL.
+  // Handshake errors raised by OpenSSL, and alerts the peer sent (*_ALERT_*).
   ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE: 'no_client_cert',
+  // An upstream that wants the gateway's client certificate (upstream.cert).
   ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED: 'no_client_cert',
-  ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE: 'other',
-  ERR_SSL_TLSV1_ALERT_UNKNOWN_CA: 'unknown_ca',
-  ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED: 'cert_expired',
-  ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED: 'revoked',
-  ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE: 'other',
+  // The peer refused the gateway's certificate: a client the gateway's server certificate, an upstream
+  // its client certificate. The gateway's own verdict on the peer's is a verification result above.
+  ERR_SSL_TLSV1_ALERT_UNKNOWN_CA: 'peer_rejected_cert',
+  ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED: 'peer_rejected_cert',
+  ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED: 'peer_rejected_cert',
+  ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE: 'peer_rejected_cert',
+  ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN: 'peer_rejected_cert',
+  ERR_SSL_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE: 'peer_rejected_cert',
+  ERR_SSL_TLSV1_ALERT_ACCESS_DENIED: 'peer_rejected_cert',
   ERR_SSL_UNSUPPORTED_PROTOCOL: 'protocol_version',
   ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION: 'protocol_version',
   ERR_SSL_NO_PROTOCOLS_AVAILABLE: 'protocol_version',

@@ -14,7 +14,7 @@ import tls from 'node:tls'
 import { promisify } from 'node:util'
 import { startEchoUpstream, type EchoReply, type EchoUpstream } from '../../demo/echo-upstream.js'
 import { httpRequest, httpsRequest, type TlsRequestOptions } from '../helpers/client.js'
-import { startGateway, type TestGateway } from '../helpers/gateway.js'
+import { eventually, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type CertFiles, type TestPki } from '../helpers/pki.js'
 
 describe('ingress TLS and per-route mutual TLS on one port', () => {
@@ -186,6 +186,20 @@ routes:
     await assert.rejects(request('a.test', pki.cliExpired))
     const logged = gw.logs.filter((line) => line.msg === 'client TLS handshake refused').at(-1)
     assert.equal(logged?.detail, 'CERT_HAS_EXPIRED')
+  })
+
+  it('tells a client that refuses the gateway\'s certificate from a refused client certificate (openssl s_client)', async (t) => {
+    // Node's TLS client checks the chain after the handshake and sends no alert; OpenSSL's (curl,
+    // browsers, Go's alike) aborts the handshake with unknown_ca.
+    const args = ['s_client', '-connect', `127.0.0.1:${gw.ports.https}`, '-servername', 'open.test', '-CAfile', pki.caOther.certFile, '-verify_return_error']
+    const ran = await promisify(execFile)('openssl', args, { timeout: 5000 }).then(
+      () => true,
+      (error: NodeJS.ErrnoException) => error.code !== 'ENOENT',
+    )
+    if (!ran) return t.skip('openssl is not installed')
+    const logged = () => gw.logs.filter((line) => line.msg === 'client TLS handshake refused' && line.detail === 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA').at(-1)
+    await eventually(async () => logged() !== undefined, 3000, 'the refusal logged')
+    assert.equal(logged()?.reason, 'peer_rejected_cert')
   })
 
   it('refuses TLS 1.1', async () => {
