@@ -117,6 +117,7 @@ export class Gateway {
     this.reloader.loaded(config)
     this.install(buildSnapshot(config, this.snapshotOptions()))
     this.metrics.configReloads.inc({ result: 'success' })
+    this.metrics.configLastReloadSuccessful.set(1)
     await this.bind(config)
     if (this.watch) this.reloader.watch()
     this.logger.info({ listeners: this.addresses(), routes: config.routes.length }, 'portcullis is serving')

@@ -27,7 +27,7 @@ const PER_PROCESS_AGGREGATORS: ReadonlyMap<string, Aggregator> = new Map([
  * With `workers`, the primary's AggregatorRegistry sums each series over the worker processes; the
  * gauges that describe shared state take one worker's value instead: the soonest certificate expiry
  * (a worker whose reload failed still serves the older certificate, and the expiry alert must see
- * it) and the latest config load.
+ * it), the latest config load, and the worst last-reload result.
  */
 export function createMetrics(options: MetricsOptions = {}) {
   // Either text format: the admin app switches to OpenMetrics when the scraper asks for it.
@@ -115,6 +115,13 @@ export function createMetrics(options: MetricsOptions = {}) {
       help: 'When the config now serving was loaded (Unix seconds).',
       registers,
       aggregator: 'max',
+    }),
+    configLastReloadSuccessful: new Gauge({
+      name: 'portcullis_config_last_reload_successful',
+      help: 'Whether the last config load or reload succeeded (1) or failed (0).',
+      registers,
+      // With workers, 0 when any of them failed its last reload: the config on disk is not serving there.
+      aggregator: 'min',
     }),
   }
 }

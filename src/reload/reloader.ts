@@ -23,7 +23,7 @@ export type ReloadTrigger = 'file change' | 'SIGHUP' | 'POST /reload' | 'primary
 export interface ReloaderOptions {
   readonly loader: ConfigLoader
   readonly logger: Logger
-  readonly metrics: Pick<Metrics, 'configReloads'>
+  readonly metrics: Pick<Metrics, 'configReloads' | 'configLastReloadSuccessful'>
   /** Builds a snapshot of `config` and swaps it in; throws (a ConfigError) to refuse it. */
   readonly apply: (config: Config) => void
   /** The config serving now; undefined before the start. */
@@ -88,10 +88,12 @@ export class Reloader {
       apply(config)
       this.watchFiles(files, attempted)
       metrics.configReloads.inc({ result: 'success' })
+      metrics.configLastReloadSuccessful.set(1)
       logger.info({ routes: config.routes.length, trigger }, 'config reloaded')
       return { ok: true, errors: [] }
     } catch (error) {
       metrics.configReloads.inc({ result: 'failure' })
+      metrics.configLastReloadSuccessful.set(0)
       const issues = error instanceof ConfigError ? error.issues : []
       const errors = issues.length > 0 ? issues.map(formatIssue) : [(error as Error).message]
       for (const line of errors) logger.error({ file: loader.file, trigger }, `reload failed, previous config still serving: ${line}`)

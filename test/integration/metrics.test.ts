@@ -8,7 +8,9 @@ import { once } from 'node:events'
 import net, { type AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import tls from 'node:tls'
+import { AggregatorRegistry } from 'prom-client'
 import { startEchoUpstream, type EchoUpstream } from '../../demo/echo-upstream.js'
+import { createMetrics } from '../../src/metrics/metrics.js'
 import { httpRequest, httpsRequest } from '../helpers/client.js'
 import { eventually, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
@@ -249,5 +251,44 @@ ${routeNames.map((name) => `  - { name: ${name}, host: ${name}.test, upstream: {
     const series = await upstreamSeries()
     assert.ok(series.includes('portcullis_upstream_connections{route="plain",state="idle"} 1'), series.join('\n'))
     assert.ok(!series.some((line) => line.startsWith('portcullis_tls_handshakes_total') && line.includes('route="plain"')), series.join('\n'))
+  })
+})
+
+describe('the result of the last config load', () => {
+  let gw: TestGateway
+  const config = (host: string) => `
+listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
+routes:
+  - { host: ${host}, upstream: { url: 'http://127.0.0.1:1' } }
+`
+  before(async () => {
+    gw = await startGateway(config('a.test'))
+  })
+  after(() => gw.close())
+
+  const successful = async () => {
+    const text = (await httpRequest({ port: gw.ports.admin!, path: '/metrics' })).body
+    return /^portcullis_config_last_reload_successful (\S+)$/m.exec(text)?.[1]
+  }
+
+  it('is 1 after the start, 0 after a failed reload and 1 again after a good one', async () => {
+    assert.equal(await successful(), '1')
+    await writeFile(gw.configFile, `${config('a.test')}  - { host: [oops\n`)
+    assert.equal((await gw.gateway.reload()).ok, false)
+    assert.equal(await successful(), '0')
+    await writeFile(gw.configFile, config('b.test'))
+    assert.deepEqual(await gw.gateway.reload(), { ok: true, errors: [] })
+    assert.equal(await successful(), '1')
+  })
+
+  it("shows the worst of the workers' results in the primary's sum", async () => {
+    // One worker refused the last edit: the config on disk is not serving everywhere.
+    const workers = [1, 0, 1].map((result) => {
+      const metrics = createMetrics({ defaultMetrics: false })
+      metrics.configLastReloadSuccessful.set(result)
+      return metrics.registry.getMetricsAsJSON()
+    })
+    const text = await AggregatorRegistry.aggregate(await Promise.all(workers)).metrics()
+    assert.match(text, /^portcullis_config_last_reload_successful 0$/m)
   })
 })
