@@ -19,8 +19,10 @@ import { WorkerRequests, type WorkerAnswer, type WorkerQuestion } from './worker
 
 type WorkerMessage = { readonly type: 'portcullis:ready' } | WorkerAnswer
 
-/** A worker that dies this soon after its start is restarted after a pause, not in a tight loop. */
+/** The pause before a worker that died soon after its start is replaced: not in a tight loop. */
 const RESTART_PAUSE_MS = 1000
+/** A worker that served and dies this soon after its start is replaced after RESTART_PAUSE_MS. */
+const QUICK_DEATH_MS = 10_000
 /** Replacements that keep failing to start (the config on disk no longer loads) back off to this. */
 const MAX_RESTART_PAUSE_MS = 30_000
 /** A worker that has not reloaded by then counts as failed: the admin request must not hang. */
@@ -64,7 +66,7 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
       }
       let pause: number
       if (wasReady) {
-        pause = Date.now() - forkedAt < 10 * RESTART_PAUSE_MS ? RESTART_PAUSE_MS : 0
+        pause = Date.now() - forkedAt < QUICK_DEATH_MS ? RESTART_PAUSE_MS : 0
         logger.error(details, 'worker died; starting another')
       } else {
         // It never served: a replacement that cannot load the config on disk (after a bad edit the

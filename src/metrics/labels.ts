@@ -1,6 +1,7 @@
 /**
- * Closed label values. Anything a client controls (method, Host, path) is folded into a fixed set
- * before it becomes a label, so random requests cannot create new series (Caddy's metrics do the same).
+ * Closed label values. The method, the one label a client names, is folded into a fixed set, so random
+ * requests cannot create new series (Caddy's metrics do the same); Host and path only ever choose a
+ * configured route, whose name is the label.
  */
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'])
 

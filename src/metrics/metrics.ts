@@ -1,6 +1,6 @@
 /**
- * Every metric of SPEC.md, in one Registry per gateway (no prom-client global, so tests can run two
- * gateways in one process). Metric names are API: dashboards and alerts depend on them.
+ * Every metric of the README's table, in one Registry per gateway (no prom-client global, so tests can
+ * run two gateways in one process). Metric names are API: dashboards and alerts depend on them.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Aggregator, type RegistryContentType } from 'prom-client'
 import { RequestMetrics } from './requests.js'

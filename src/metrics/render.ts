@@ -23,7 +23,7 @@ export function registrySource(registry: Registry<RegistryContentType>): Metrics
       const contentType = openMetrics ? Registry.OPENMETRICS_CONTENT_TYPE : Registry.PROMETHEUS_CONTENT_TYPE
       const next = scrapes.then(async () => {
         // An OpenMetrics render strips `_total` from counter names in place (prom-client 15, fixed by
-        // the still-open siimon/prom-client#829); put the names back so text scrapes keep SPEC's names.
+        // the still-open siimon/prom-client#829); put the names back so text scrapes keep the documented names.
         const names = registry.getMetricsAsArray().map((metric) => [metric, metric.name] as const)
         registry.setContentType(contentType)
         try {

@@ -27,7 +27,7 @@ const FORWARDED_HEADERS = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-
 
 /**
  * Request headers that never go upstream: the client identity headers, and Expect, which the gateway
- * answers itself (server.ts sends 100 Continue once the request is routed) and undici refuses.
+ * answers itself (handler.ts sends 100 Continue once the request is routed) and undici refuses.
  */
 const REQUEST_ONLY_DROPPED = new Set([...CLIENT_IDENTITY_HEADERS, 'expect'])
 

@@ -1,6 +1,7 @@
 /**
- * The closed set of TLS handshake failure reasons (SPEC.md). OpenSSL and Node error codes are mapped
- * here, once; anything unknown becomes `other`, so no error text ever becomes a metric label.
+ * The closed set of TLS handshake failure reasons (the README's `reason` label). OpenSSL and Node
+ * error codes are mapped here, once; anything unknown becomes `other`, so no error text ever becomes a
+ * metric label.
  */
 const HANDSHAKE_REASONS = [
   'none',
