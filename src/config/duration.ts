@@ -2,11 +2,19 @@
 export const MAX_DURATION_MS = 2 ** 31 - 1
 export const MAX_DURATION_TEXT = '596h'
 
+/** A duration in routes.yaml: a number with a unit. The schema's pattern, and what parseDuration reads. */
+export const DURATION_PATTERN = '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$'
+const DURATION = new RegExp(DURATION_PATTERN)
+
+export const DEFAULT_CONNECT_TIMEOUT = '5s'
+export const DEFAULT_RESPONSE_TIMEOUT = '30s'
+export const DEFAULT_SHUTDOWN_GRACE = '25s'
+
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const
 
 /** '250ms' → 250, '1.5s' → 1500, '1m' → 60000; undefined when the text is not a duration with a unit. */
 export function parseDuration(text: string): number | undefined {
-  const match = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)$/.exec(text)
-  if (!match) return undefined
-  return Math.round(Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS])
+  const unit = DURATION.exec(text)?.[2] as keyof typeof UNIT_MS | undefined
+  if (unit === undefined) return undefined
+  return Math.round(Number(text.slice(0, -unit.length)) * UNIT_MS[unit])
 }

@@ -8,14 +8,17 @@ import { isIP } from 'node:net'
 import { dirname, resolve as resolvePath } from 'node:path'
 import { isRouteHost, normalizeServerName } from '../routing/host.js'
 import { routeKey } from '../routing/table.js'
-import { MAX_DURATION_MS, MAX_DURATION_TEXT, parseDuration } from './duration.js'
+import {
+  DEFAULT_CONNECT_TIMEOUT,
+  DEFAULT_RESPONSE_TIMEOUT,
+  DEFAULT_SHUTDOWN_GRACE,
+  MAX_DURATION_MS,
+  MAX_DURATION_TEXT,
+  parseDuration,
+} from './duration.js'
 import { issueAt, type ConfigIssue } from './issues.js'
 import type { RawConfig, RawRoute, RawUpstream } from './schema.js'
 import type { Config, ListenAddress, Position, RouteConfig, RouteTlsConfig, UpstreamConfig } from './types.js'
-
-const DEFAULT_CONNECT_TIMEOUT = '5s'
-const DEFAULT_RESPONSE_TIMEOUT = '30s'
-const DEFAULT_SHUTDOWN_GRACE = '25s'
 
 /** A schema-valid config, or one whose routes the schema refused are left out (`portcullis check`). */
 export type CheckableConfig = Omit<RawConfig, 'routes'> & { readonly routes: readonly (RawRoute | undefined)[] }

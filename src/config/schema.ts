@@ -4,11 +4,18 @@
  * Every `description` is user documentation; the README's reference says the same thing.
  */
 import { Type, type Static } from '@sinclair/typebox'
+import {
+  DEFAULT_CONNECT_TIMEOUT,
+  DEFAULT_RESPONSE_TIMEOUT,
+  DEFAULT_SHUTDOWN_GRACE,
+  DURATION_PATTERN,
+  MAX_DURATION_TEXT,
+} from './duration.js'
 
 const Duration = (description: string, fallback: string) =>
   Type.String({
-    pattern: '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$',
-    description: `${description} A number with a unit: ms, s, m or h (e.g. 250ms, 5s, 1m), at most 596h. Default: ${fallback}.`,
+    pattern: DURATION_PATTERN,
+    description: `${description} A number with a unit: ms, s, m or h (e.g. 250ms, 5s, 1m), at most ${MAX_DURATION_TEXT}. Default: ${fallback}.`,
     examples: [fallback],
   })
 
@@ -81,8 +88,8 @@ export const PassthroughSchema = Type.Literal('passthrough', {
 
 export const TimeoutsSchema = Type.Object(
   {
-    connect: Type.Optional(Duration('Time to open the upstream connection, TLS handshake included.', '5s')),
-    response: Type.Optional(Duration("Time from sending the request to the upstream's response headers, and the longest pause between response body chunks, from the upstream or into the client.", '30s')),
+    connect: Type.Optional(Duration('Time to open the upstream connection, TLS handshake included.', DEFAULT_CONNECT_TIMEOUT)),
+    response: Type.Optional(Duration("Time from sending the request to the upstream's response headers, and the longest pause between response body chunks, from the upstream or into the client.", DEFAULT_RESPONSE_TIMEOUT)),
   },
   { additionalProperties: false, description: 'Upstream timeouts. A timeout answers 504 Gateway Timeout.' },
 )
@@ -155,7 +162,7 @@ export const WorkersSchema = Type.Union([Type.Literal('auto'), Type.Integer({ mi
 
 export const ShutdownSchema = Type.Object(
   {
-    grace: Type.Optional(Duration('How long in-flight requests get after SIGTERM before the process exits.', '25s')),
+    grace: Type.Optional(Duration('How long in-flight requests get after SIGTERM before the process exits.', DEFAULT_SHUTDOWN_GRACE)),
   },
   { additionalProperties: false, description: 'Graceful shutdown.' },
 )

@@ -4,6 +4,7 @@
  * `tls:` mapping reads "unknown key", not three unrelated complaints.
  */
 import { Ajv, type ErrorObject } from 'ajv'
+import { DURATION_PATTERN } from './duration.js'
 import { ConfigSchema } from './schema.js'
 import { issueAt, type ConfigIssue } from './issues.js'
 import type { Position } from './types.js'
@@ -62,7 +63,7 @@ function describe(error: ErrorObject): { path: string; message: string } {
       return { path, message: `must be ${(schema?.anyOf ?? []).map(describeType).join(' or ')}` }
     case 'type':
       // `connect: 5` is a number to YAML: a duration without its unit.
-      if (isDuration(schema?.pattern)) return { path, message: notADuration(error.data) }
+      if (schema?.pattern === DURATION_PATTERN) return { path, message: notADuration(error.data) }
       return { path, message: `must be ${describeType({ type: String(error.params.type) })}` }
     case 'const':
       return { path, message: `must be ${JSON.stringify(error.params.allowedValue)}` }
@@ -74,12 +75,11 @@ function describe(error: ErrorObject): { path: string; message: string } {
 function patternMessage(error: ErrorObject): string {
   const value = JSON.stringify(error.data)
   const pattern = String(error.params.pattern)
-  if (isDuration(pattern)) return notADuration(error.data)
+  if (pattern === DURATION_PATTERN) return notADuration(error.data)
   if (pattern === '^/') return `${value} must start with /`
   return `${value} must match ${pattern}`
 }
 
-const isDuration = (pattern: string | undefined) => pattern?.includes('(ms|s|m|h)') ?? false
 
 function notADuration(value: unknown): string {
   return `${JSON.stringify(value)} is not a duration: write a number with a unit (ms, s, m, h), e.g. 5s`
