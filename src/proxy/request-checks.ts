@@ -1,0 +1,89 @@
+/**
+ * What a request must be before it is routed, beyond what Node's parser checks: the framing a proxy
+ * must not pass on, one Host, and a target that names a path every reader agrees on. The target is
+ * rewritten in place to origin form with its dot segments resolved, so that routing, the policy check
+ * and the upstream all see the same request.
+ */
+import type { IncomingMessage } from 'node:http'
+import { normalizeHost } from '../routing/host.js'
+import { resolveDotSegments } from '../routing/path.js'
+
+export interface RequestRefusal {
+  readonly status: 400 | 501 | 505
+  readonly detail: string
+}
+
+/** The request's host, normalized, once the request passed; else why it is refused. */
+export function checkRequest(req: IncomingMessage): { readonly host: string } | RequestRefusal {
+  const framing = framingProblem(req)
+  if (framing) return framing
+  toOriginForm(req)
+  const host = normalizeHost(req.headers.host)
+  if (host === undefined) return { status: 400, detail: 'missing or invalid Host header' }
+  const repeated = repeatedSingleField(req.rawHeaders)
+  if (repeated) return { status: 400, detail: `more than one ${repeated} header` }
+  // Asterisk-form (OPTIONS *) and authority-form targets name no route.
+  if (!req.url?.startsWith('/')) return { status: 400, detail: 'request target must be a path' }
+  // RFC 9112 3.2 has no fragment in a target; where `#` ends the path is each reader's guess (nginx
+  // cuts it there, so `/api/..#` would climb out of /api upstream). Envoy refuses it too.
+  if (req.url.includes('#')) return { status: 400, detail: 'a fragment (#) in the request target' }
+  const target = resolveDotSegments(req.url)
+  if (target === undefined) return { status: 400, detail: 'dot segments that climb above the root or sit beside an encoded slash' }
+  // Routed and forwarded alike with `.` and `..` resolved.
+  req.url = target
+  return { host }
+}
+
+/**
+ * What Node's parser lets through and a proxy must not pass on. RFC 9112 6.1: a transfer coding other
+ * than chunked gets 501 (nginx and Envoy answer so; undici would re-chunk the body and drop the gzip
+ * coding the bytes still carry), and Transfer-Encoding in an HTTP/1.0 request is faulty. RFC 9110
+ * 6.2: a request line naming another major version gets 505, as from nginx.
+ */
+function framingProblem(req: IncomingMessage): RequestRefusal | undefined {
+  if (req.httpVersionMajor !== 1) return { status: 505, detail: 'this listener speaks HTTP/1.x' }
+  const codings = req.headers['transfer-encoding']
+  if (codings === undefined) return undefined
+  if (req.httpVersionMinor === 0) return { status: 400, detail: 'Transfer-Encoding in an HTTP/1.0 request' }
+  if (codings.trim().toLowerCase() !== 'chunked') return { status: 501, detail: 'transfer codings other than chunked' }
+  return undefined
+}
+
+const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)(.*)$/is
+
+/**
+ * RFC 9112 3.2.2: a server must accept a target in absolute form (`GET http://a.test/x`) and take the
+ * host from it rather than from Host, as nginx and Envoy do. The request is rewritten to origin form
+ * with that Host, so that routing, the policy check and the upstream all see the same host. The path
+ * then goes the way of any other request's.
+ */
+function toOriginForm(req: IncomingMessage): void {
+  const absolute = req.url?.startsWith('/') ? undefined : ABSOLUTE_FORM.exec(req.url ?? '')
+  if (!absolute) return
+  const [, authority, rest] = absolute as unknown as [string, string, string]
+  req.headers.host = authority
+  req.url = rest.startsWith('/') ? rest : `/${rest}`
+}
+
+/**
+ * Fields a request carries once, whose repetition is answered 400, as nginx answers it ("client sent
+ * duplicate header line"). Node keeps the first of each and drops the rest, so something in front of
+ * the gateway that read the last one would disagree with the upstream about the host (RFC 9112 3.2)
+ * or about who is calling.
+ */
+const SINGLE_FIELDS = new Set(['host', 'authorization'])
+const SINGLE_FIELD_LENGTHS = new Set([...SINGLE_FIELDS].map((name) => name.length))
+
+function repeatedSingleField(rawHeaders: readonly string[]): string | undefined {
+  const seen: string[] = []
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!
+    // The length test spares lower-casing every header of every request.
+    if (!SINGLE_FIELD_LENGTHS.has(name.length)) continue
+    const field = name.toLowerCase()
+    if (!SINGLE_FIELDS.has(field)) continue
+    if (seen.includes(field)) return field
+    seen.push(field)
+  }
+  return undefined
+}

@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict'
+import type { IncomingMessage } from 'node:http'
+import { describe, test } from 'node:test'
+import { checkRequest } from '../../src/proxy/request-checks.js'
+
+/** The parts of a parsed request the checks read, as Node's parser leaves them. */
+function parsed(url: string, headers: [string, string][] = [['Host', 'a.test']], version = '1.1'): IncomingMessage {
+  const [major, minor] = version.split('.').map(Number)
+  return {
+    url,
+    httpVersionMajor: major,
+    httpVersionMinor: minor,
+    rawHeaders: headers.flat(),
+    headers: Object.fromEntries(headers.map(([name, value]) => [name.toLowerCase(), value])),
+  } as unknown as IncomingMessage
+}
+
+describe('checkRequest', () => {
+  test('passes a request with its host normalized and its dot segments resolved in place', () => {
+    const req = parsed('/api/./v1/../v2?q=/../x', [['Host', 'A.Test:443']])
+    assert.deepEqual(checkRequest(req), { host: 'a.test' })
+    assert.equal(req.url, '/api/v2?q=/../x')
+  })
+
+  test('takes the host of an absolute-form target over Host (RFC 9112 3.2.2)', () => {
+    const req = parsed('http://b.test/x', [['Host', 'a.test']])
+    assert.deepEqual(checkRequest(req), { host: 'b.test' })
+    assert.equal(req.url, '/x')
+  })
+
+  for (const [what, req, status] of [
+    ['no Host', parsed('/', []), 400],
+    ['two Host lines', parsed('/', [['Host', 'a.test'], ['host', 'b.test']]), 400],
+    ['two Authorization lines', parsed('/', [['Host', 'a.test'], ['Authorization', 'a'], ['Authorization', 'b']]), 400],
+    ['an asterisk-form target', parsed('*'), 400],
+    ['a fragment', parsed('/api/..#'), 400],
+    ['.. above the root', parsed('/../etc'), 400],
+    ['a dot segment beside an encoded slash', parsed('/api/..%2fadmin'), 400],
+    ['a transfer coding other than chunked', parsed('/', [['Host', 'a.test'], ['Transfer-Encoding', 'gzip, chunked']]), 501],
+    ['Transfer-Encoding in HTTP/1.0', parsed('/', [['Host', 'a.test'], ['Transfer-Encoding', 'chunked']], '1.0'), 400],
+    ['HTTP/2.0 on an HTTP/1 listener', parsed('/', undefined, '2.0'), 505],
+  ] as const) {
+    test(`refuses ${what} with ${status}`, () => {
+      assert.equal((checkRequest(req) as { status?: number }).status, status)
+    })
+  }
+})
