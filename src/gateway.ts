@@ -212,8 +212,7 @@ export class Gateway {
 
   /** Counted under the route its SNI (or, without one, its local address) names; a refusal is logged too. */
   private countIngressHandshake(outcome: HandshakeOutcome): void {
-    const decision = this.current?.ingressFor(outcome.serverName, outcome.localAddress)
-    const route = (decision?.kind === 'terminate' && decision.route?.name) || NO_ROUTE
+    const route = outcome.route ?? NO_ROUTE
     if (recordIngressHandshake(this.metrics, route, outcome) === 'error') {
       const { reason, detail, clientAddress: client } = outcome
       this.logRefusal({ route, reason, ...(detail && { detail }), ...(client && { client }) })

@@ -49,7 +49,7 @@ function dispatchBySni(socket: net.Socket, hooks: SniDispatchHooks, waiting: Set
   const started = performance.now()
   const { remoteAddress: clientAddress, localAddress } = socket
   const refuse = (reason: HandshakeOutcome['reason']) =>
-    hooks.onRefused({ serverName: undefined, clientAddress, localAddress, durationSeconds: (performance.now() - started) / 1000, reason, resumed: false })
+    hooks.onRefused({ route: undefined, clientAddress, durationSeconds: (performance.now() - started) / 1000, reason, resumed: false })
   // Dropped once the ClientHello is read: onClose, which lives as long as the socket, shares this scope.
   let received: Accumulator | undefined = new Accumulator()
   waiting.add(socket)
@@ -98,7 +98,7 @@ function dispatchBySni(socket: net.Socket, hooks: SniDispatchHooks, waiting: Set
       passThrough(socket, buffered, decision.route, hooks.passthrough)
     } else {
       socket.unshift(buffered)
-      decision.policy.accept(socket, hello.serverName, decision.route?.host)
+      decision.policy.accept(socket, hello.serverName, decision.route)
     }
   }
   socket.on('data', onData)

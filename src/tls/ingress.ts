@@ -46,12 +46,17 @@ export interface TlsPolicySpec {
   readonly hosts: ReadonlyMap<string, HostCertificate>
 }
 
+/** The route a ClientHello was dispatched to, as the snapshot that dispatched it knew it. */
+export interface DispatchedRoute {
+  readonly name: string
+  readonly host: string
+}
+
 export interface HandshakeOutcome {
-  readonly serverName: string | undefined
+  /** The name of the route the handshake was for; undefined when the ClientHello named none. */
+  readonly route: string | undefined
   /** The client's address, for the refusal log line. */
   readonly clientAddress: string | undefined
-  /** The address the client connected to, which routes a ClientHello without SNI. */
-  readonly localAddress: string | undefined
   readonly durationSeconds: number
   readonly reason: HandshakeReason
   /** What OpenSSL or Node reported for a refusal (an error or X509 verification code); never client text. */
@@ -71,10 +76,11 @@ export interface TlsPolicy {
   readonly requiresClientCert: boolean
   /**
    * Hands an accepted TCP socket (ClientHello bytes unshifted back) to this policy's handshake, with
-   * the SNI the ClientHello carried (OpenSSL reports none for a handshake that fails early) and the
-   * host of the route it was dispatched to, if any (without SNI, an IP address route's).
+   * the SNI the ClientHello carried and the route it was dispatched to, if any (without SNI, an IP
+   * address route): its host picks the certificate for a ClientHello without SNI, and its name labels
+   * the handshake.
    */
-  accept(socket: import('node:net').Socket, serverName: string | undefined, routeHost?: string): void
+  accept(socket: import('node:net').Socket, serverName: string | undefined, route?: DispatchedRoute): void
   /**
    * The client's certificate chain, leaf first. A resumed session has only the leaf (OpenSSL keeps no
    * chain in a session or ticket), so the chain of the leaf's last full handshake is used, as
@@ -115,14 +121,13 @@ export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks): Tls
     if (!context) contextOfPair.set(key, (context = tls.createSecureContext({ ...contextOptions, cert: pair.certPem, key: pair.keyPem })))
     contexts.set(host, context)
   }
-  const accepted = new WeakMap<object, { at: number; serverName: string | undefined; clientAddress: string | undefined; localAddress: string | undefined }>()
+  const accepted = new WeakMap<object, { at: number; route: string | undefined; clientAddress: string | undefined }>()
   // The TLSSocket wraps the TCP socket accept() saw (`_parent`).
   const acceptedAs = (socket: TLSSocket) => {
     const entry = accepted.get((socket as unknown as { _parent: object })._parent)
     return {
-      serverName: socket.servername || entry?.serverName,
+      route: entry?.route,
       clientAddress: entry?.clientAddress,
-      localAddress: entry?.localAddress,
       durationSeconds: (performance.now() - (entry?.at ?? performance.now())) / 1000,
     }
   }
@@ -181,10 +186,10 @@ export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks): Tls
       if (chainOfLeaf.size > REMEMBERED_CHAINS) chainOfLeaf.delete(chainOfLeaf.keys().next().value!)
       return chain
     },
-    accept(socket, serverName, routeHost) {
-      // Read now: once a refused handshake has closed the socket, its addresses are gone.
-      accepted.set(socket, { at: performance.now(), serverName, clientAddress: socket.remoteAddress, localAddress: socket.localAddress })
-      const server = (serverName === undefined && routeHost !== undefined && addressServers.get(routeHost)) || defaultServer
+    accept(socket, serverName, route) {
+      // Read now: once a refused handshake has closed the socket, its address is gone.
+      accepted.set(socket, { at: performance.now(), route: route?.name, clientAddress: socket.remoteAddress })
+      const server = (serverName === undefined && route !== undefined && addressServers.get(route.host)) || defaultServer
       server.emit('connection', socket)
     },
   }
