@@ -32,6 +32,7 @@ import { createSniDispatcher, type SniDispatcher } from './proxy/sni-dispatch.js
 import { buildSnapshot, retireSnapshot, type Snapshot, type SnapshotOptions } from './snapshot.js'
 import type { Upstream } from './upstreams.js'
 import type { HandshakeOutcome } from './tls/ingress.js'
+import { newTicketSecret } from './tls/ticket-keys.js'
 
 export interface GatewayOptions {
   /** routes.yaml, to load at start and reload; a loader that has read it already lends its parse. */
@@ -41,6 +42,11 @@ export interface GatewayOptions {
   readonly watch?: boolean
   /** Bind listen.admin. A cluster worker does not: the primary serves the admin listener. */
   readonly admin?: boolean
+  /**
+   * What the TLS session ticket keys derive from (tls/ticket-keys.ts): a cluster worker gets the
+   * primary's, so that a session resumes on every worker. Default: a new random one.
+   */
+  readonly ticketSecret?: Buffer
 }
 
 export type ListenerName = 'https' | 'http' | 'admin'
@@ -72,6 +78,7 @@ export class Gateway {
   private readonly clientSockets = new Map<net.Socket, PublicListenerName>()
   private readonly watch: boolean
   private readonly serveAdmin: boolean
+  private readonly ticketSecret: Buffer
   private readonly reloader: Reloader
   private draining = false
   /** Warnings of the config now serving, so that a reload logs only those it brings. */
@@ -89,6 +96,7 @@ export class Gateway {
     })
     this.watch = options.watch ?? true
     this.serveAdmin = options.admin ?? true
+    this.ticketSecret = options.ticketSecret ?? newTicketSecret()
     this.requestServer = new RequestServer(() => this.current!, createProxyHandlers(this.logger, this.metrics))
     this.reloader = new Reloader({
       loader: this.loader,
@@ -228,6 +236,7 @@ export class Gateway {
         onHandshake: (outcome) => this.countIngressHandshake(outcome),
       },
       upstreamHooks: { onHandshake: (route, event) => recordUpstreamHandshake(metrics, route, event) },
+      ticketSecret: this.ticketSecret,
     }
   }
 

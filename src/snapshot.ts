@@ -46,6 +46,8 @@ export interface Snapshot {
 
 export interface SnapshotOptions {
   readonly tlsHooks: TlsPolicyHooks
+  /** What every TLS policy's session ticket keys derive from (tls/ticket-keys.ts). */
+  readonly ticketSecret: Buffer
   readonly upstreamHooks: { readonly onHandshake: (route: string, event: UpstreamHandshakeEvent) => void }
   /** Pools of the previous snapshot are reused when their identity is unchanged. */
   readonly previous?: Snapshot
@@ -102,7 +104,7 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
   const policies = new Map<string, TlsPolicy>()
   for (const [id, { firstRoute, ...spec }] of policySpecs) {
     // OpenSSL has the last word on the contexts.
-    const policy = files.attempt(`routes[${firstRoute.index}].tls`, () => createTlsPolicy(spec, options.tlsHooks))
+    const policy = files.attempt(`routes[${firstRoute.index}].tls`, () => createTlsPolicy(spec, options.tlsHooks, options.ticketSecret))
     if (policy) policies.set(id, policy)
   }
   files.throwIssues()

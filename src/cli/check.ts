@@ -7,6 +7,7 @@ import { ConfigError, formatIssue, sortByPosition } from '../config/issues.js'
 import { ConfigLoader } from '../config/load.js'
 import { configWarnings } from '../config/warnings.js'
 import { buildSnapshot, fileIssues, retireSnapshot } from '../snapshot.js'
+import { newTicketSecret } from '../tls/ticket-keys.js'
 
 export async function runCheck(file: string, out: (line: string) => void, err: (line: string) => void): Promise<number> {
   try {
@@ -19,6 +20,7 @@ export async function runCheck(file: string, out: (line: string) => void, err: (
     const snapshot = buildSnapshot(config, {
       tlsHooks: { onHandshake: () => undefined, onVerified: (socket) => socket.destroy() },
       upstreamHooks: { onHandshake: () => undefined },
+      ticketSecret: newTicketSecret(),
     })
     retireSnapshot(snapshot, undefined)
     for (const warning of configWarnings(config, snapshot)) err(`warning: ${formatIssue(warning)}`)

@@ -2,10 +2,11 @@
  * Ingress TLS policies. Node's requestCert/rejectUnauthorized are per tls.Server, not per SNI context,
  * so every distinct client-auth policy (client CA bundle, CRLs, minimum version) gets its own
  * tls.Server. The HTTPS listener reads the SNI from the ClientHello and hands the socket to the policy
- * server of that host (see proxy/sni-dispatch.ts). Separate servers also mean separate session caches
- * and ticket keys, so a session never resumes across policies (nginx CVE-2025-23419), and a reload,
- * which builds new servers, never resumes a session verified against the old trust (Envoy
- * CVE-2022-21654).
+ * server of that host (see proxy/sni-dispatch.ts). Separate servers also mean separate session caches,
+ * and each policy's ticket keys and session id context derive from its id, so a session never resumes
+ * across policies (nginx CVE-2025-23419), and a reload that changes a policy's client CAs or CRLs,
+ * which changes its id, never resumes a session verified against the old trust (Envoy
+ * CVE-2022-21654). The same policy resumes the same tickets on every worker and after a reload.
  */
 import { constants, createHash, X509Certificate } from 'node:crypto'
 import { isIP } from 'node:net'
@@ -13,6 +14,7 @@ import tls, { type SecureContext, type TLSSocket } from 'node:tls'
 import type { TlsVersion } from '../config/schema.js'
 import { lookupHost, normalizeServerName } from '../routing/host.js'
 import { handshakeReason, type HandshakeReason } from './reasons.js'
+import { ticketKeys } from './ticket-keys.js'
 
 /** Mozilla "intermediate": AEAD suites with forward secrecy only. TLS 1.3 suites must be named too. */
 const CIPHERS = [
@@ -100,13 +102,19 @@ export function policyId(spec: Pick<TlsPolicySpec, 'clientCAs' | 'crl' | 'minVer
     .slice(0, 16)
 }
 
-/** A policy server: handshakes and verifies; a verified connection goes to `hooks.onVerified`. */
-export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks): TlsPolicy {
+/**
+ * A policy server: handshakes and verifies; a verified connection goes to `hooks.onVerified`. Its
+ * session ticket keys derive from `ticketSecret` (see ticket-keys.ts).
+ */
+export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks, ticketSecret: Buffer): TlsPolicy {
+  const id = policyId(spec)
   const requiresClientCert = spec.clientCAs !== undefined
   const contextOptions: tls.SecureContextOptions = {
     minVersion: spec.minVersion,
     ciphers: CIPHERS,
     secureOptions: SECURE_OPTIONS,
+    // On every context, the SNI ones too: which context's keys OpenSSL uses is then of no account.
+    ticketKeys: ticketKeys(ticketSecret, id),
     // The same CAs and CRLs on every context of the policy: OpenSSL verifies against the context
     // chosen by SNI, and the CertificateRequest lists that context's CAs (and only those).
     ...(requiresClientCert && { ca: spec.clientCAs, crl: [...spec.crl] }),
@@ -147,6 +155,10 @@ export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks): Tls
       // HTTP/1.0 too, as nginx selects it: otherwise a client offering only http/1.0 gets a fatal alert.
       ALPNProtocols: ['http/1.1', 'http/1.0'],
       handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+      // OpenSSL resumes only a session of the same id context. Node's default hashes process.argv,
+      // the same for every policy and for any process run with the same arguments; the policy's own
+      // id keeps sessions apart even if ticket keys ever matched, and alike on every worker.
+      sessionIdContext: id,
     })
     // Only connections whose client certificate verified (when the policy asks for one) get here.
     server.on('secureConnection', (socket: TLSSocket) => {
@@ -172,7 +184,7 @@ export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks): Tls
 
   const chainOfLeaf = new Map<string, X509Certificate[]>()
   const policy: TlsPolicy = {
-    id: policyId(spec),
+    id,
     requiresClientCert,
     clientChain(socket) {
       const chain = peerCertificateChain(socket)

@@ -1,0 +1,15 @@
+/** TLS ticket keys: the same for a policy wherever the secret is, different for another policy or secret. */
+import assert from 'node:assert/strict'
+import { it } from 'node:test'
+import { policyId } from '../../src/tls/ingress.js'
+import { newTicketSecret, ticketKeys } from '../../src/tls/ticket-keys.js'
+
+it('derives 48 bytes per policy from the secret, the same in every process that has it', () => {
+  const secret = newTicketSecret()
+  const open = policyId({ crl: [], minVersion: 'TLSv1.2' })
+  const mtls = policyId({ clientCAs: 'CA PEM', crl: [], minVersion: 'TLSv1.2' })
+  assert.equal(ticketKeys(secret, open).length, 48)
+  assert.deepEqual(ticketKeys(Buffer.from(secret), open), ticketKeys(secret, open), 'a worker with a copy of the secret')
+  assert.notDeepEqual(ticketKeys(secret, mtls), ticketKeys(secret, open), 'other client CAs')
+  assert.notDeepEqual(ticketKeys(newTicketSecret(), open), ticketKeys(secret, open), 'another start')
+})
