@@ -1,9 +1,10 @@
 /**
  * `workers: N`: a primary process forks N gateway workers with node:cluster. The workers share the
  * public listeners (the primary accepts and hands connections round-robin) and each watches and
- * reloads the config itself. The primary owns the admin listener: /metrics aggregates every worker's
- * registry into one scrape, /readyz is 200 once every worker has started and while any serves, POST
- * /reload and SIGHUP reach every worker. A worker that dies is replaced; SIGTERM drains them all.
+ * reloads the config itself; they derive their TLS ticket keys from one secret of the primary's. The
+ * primary owns the admin listener: /metrics aggregates every worker's registry into one scrape,
+ * /readyz is 200 once every worker has started and while any serves, POST /reload and SIGHUP reach
+ * every worker. A worker that dies is replaced; SIGTERM drains them all.
  */
 import cluster, { type Worker } from 'node:cluster'
 import { once } from 'node:events'
@@ -15,9 +16,12 @@ import type { ReloadResult } from './reload/reloader.js'
 import { errorSummary, type Logger } from './log.js'
 import { clusterSource, type RegistryJson } from './metrics/render.js'
 import { WorkerRegistries } from './metrics/worker-registries.js'
+import { newTicketSecret } from './tls/ticket-keys.js'
 import { WorkerRequests, type WorkerAnswer, type WorkerQuestion } from './worker-requests.js'
 
-type WorkerMessage = { readonly type: 'portcullis:ready' } | WorkerAnswer
+type WorkerMessage = { readonly type: 'portcullis:ready' } | { readonly type: 'portcullis:ticket-secret' } | WorkerAnswer
+/** The primary's answer to a worker's 'portcullis:ticket-secret'. */
+type TicketSecretMessage = { readonly type: 'portcullis:ticket-secret'; readonly secret: string }
 
 /** The pause before a worker that died soon after its start is replaced: not in a tight loop. */
 const RESTART_PAUSE_MS = 1000
@@ -39,6 +43,8 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
   let restartPause = RESTART_PAUSE_MS
   let failedToStart: ((code: number) => void) | undefined
   const startFailure = new Promise<number>((resolve) => (failedToStart = resolve))
+  // One for the primary's life, so that a TLS session resumes on every worker, replacements included.
+  const ticketSecret = newTicketSecret()
 
   const fork = (replacement: boolean) => {
     const worker = cluster.fork()
@@ -48,6 +54,10 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
     worker.on('message', (message: WorkerMessage) => {
       if (message.type === 'portcullis:ready') workerReady(worker)
       if (message.type === 'portcullis:answer') requests.answer(message.id, worker, message.value)
+      // Over the IPC channel, never the environment, which /proc shows and child processes inherit.
+      if (message.type === 'portcullis:ticket-secret') {
+        worker.send({ type: 'portcullis:ticket-secret', secret: ticketSecret.toString('base64') } satisfies TicketSecretMessage)
+      }
     })
     worker.once('exit', (code, signal) => {
       const wasReady = ready.delete(worker)
@@ -144,6 +154,22 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
   admin?.close()
   logger.info('stopped')
   return outcome
+}
+
+/**
+ * The worker side, before its first snapshot: the primary's TLS ticket secret (tls/ticket-keys.ts).
+ * Asked for rather than sent at the fork: a message that comes before the worker listens is lost.
+ */
+export function ticketSecretFromPrimary(): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const listener = (message: TicketSecretMessage) => {
+      if (message.type !== 'portcullis:ticket-secret') return
+      process.off('message', listener)
+      resolve(Buffer.from(message.secret, 'base64'))
+    }
+    process.on('message', listener)
+    process.send!({ type: 'portcullis:ticket-secret' } satisfies WorkerMessage)
+  })
 }
 
 /** The worker side: tell the primary when serving, and answer its reloads and scrapes. */

@@ -4,12 +4,13 @@
  */
 import cluster from 'node:cluster'
 import { availableParallelism } from 'node:os'
-import { runPrimary, serveAsWorker } from '../cluster.js'
+import { runPrimary, serveAsWorker, ticketSecretFromPrimary } from '../cluster.js'
 import { ConfigError, formatIssue } from '../config/issues.js'
 import { ConfigLoader } from '../config/load.js'
 import type { Config } from '../config/types.js'
 import { Gateway } from '../gateway.js'
 import { closeLogs, configuredLogLevel, createLogger, errorSummary, LOG_LEVELS, type Logger } from '../log.js'
+import { newTicketSecret } from '../tls/ticket-keys.js'
 
 export async function runGateway(configFile: string, workersFlag: string | undefined, err: (line: string) => void): Promise<number> {
   const level = configuredLogLevel()
@@ -80,7 +81,9 @@ async function serve(
   hangup: { reload: () => void },
   err: (line: string) => void,
 ): Promise<number> {
-  const gateway = new Gateway({ loader, logger, admin: cluster.isPrimary })
+  // A worker's TLS sessions must resume on the other workers: its ticket keys derive from the primary's secret.
+  const ticketSecret = cluster.isWorker ? await ticketSecretFromPrimary() : newTicketSecret()
+  const gateway = new Gateway({ loader, logger, admin: cluster.isPrimary, ticketSecret })
   try {
     await gateway.start()
   } catch (error) {

@@ -1,6 +1,7 @@
 /**
  * `workers: 2` on a real process: both workers serve, one scrape counts the requests of both, a worker
- * that dies is replaced, and a replacement that cannot load the config on disk takes nothing down.
+ * that dies is replaced, a replacement that cannot load the config on disk takes nothing down, and a
+ * TLS session resumes on every worker but never under another TLS policy.
  */
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -12,8 +13,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { after, before, describe, it } from 'node:test'
+import tls from 'node:tls'
 import { httpRequest } from '../helpers/client.js'
 import { eventually } from '../helpers/gateway.js'
+import { makeTestPki, type CertFiles, type TestPki } from '../helpers/pki.js'
 
 async function freePort(): Promise<number> {
   const server = http.createServer().listen(0, '127.0.0.1')
@@ -256,4 +259,105 @@ routes:
       child.kill('SIGTERM')
       assert.deepEqual(await exited, [0, null])
     }))
+})
+
+describe('workers and TLS sessions', () => {
+  let pki: TestPki
+  let dir: string
+  let upstream: http.Server
+  let child: ChildProcess
+  let ports: { https: number; admin: number }
+
+  before(async () => {
+    pki = await makeTestPki()
+    dir = await mkdtemp(join(tmpdir(), 'portcullis-workers-'))
+    upstream = http.createServer((_req, res) => res.end('ok\n'))
+    upstream.listen(0, '127.0.0.1')
+    await once(upstream, 'listening')
+    ports = { https: await freePort(), admin: await freePort() }
+    const configFile = join(dir, 'routes.yaml')
+    const cert = `cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile}`
+    const to = `upstream: { url: 'http://127.0.0.1:${(upstream.address() as AddressInfo).port}' }`
+    // Three policies: no client certificate, CA A, and CA A or B (cliA verifies under both).
+    await writeFile(
+      configFile,
+      `listen: { https: 127.0.0.1:${ports.https}, admin: 127.0.0.1:${ports.admin} }
+workers: 2
+routes:
+  - { host: open.test, tls: { ${cert} }, ${to} }
+  - { host: a.test, tls: { ${cert}, clientCAs: ${pki.caA.certFile} }, ${to} }
+  - { host: b.test, tls: { ${cert}, clientCAs: ${pki.caAB.certFile} }, ${to} }
+`,
+    )
+    const cli = new URL('../../src/cli.ts', import.meta.url).pathname
+    child = spawn(process.execPath, ['--import', 'tsx', cli, '--config', configFile], { stdio: ['ignore', 'ignore', 'inherit'] })
+    await eventually(async () => (await httpRequest({ port: ports.admin, path: '/readyz' })).status === 200, 20_000, 'both workers ready')
+  })
+  after(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = once(child, 'exit')
+      child.kill('SIGTERM')
+      await exited
+    }
+    upstream.close()
+    await rm(dir, { recursive: true, force: true })
+    await pki.cleanup()
+  })
+
+  /**
+   * One connection offering `session`, with a request so that TLS 1.3 tickets (sent after the handshake)
+   * arrive: whether it resumed, and the newest session the server gave (the offered one if none).
+   */
+  async function connect(servername: string, version: tls.SecureVersion, session?: Buffer, client?: CertFiles) {
+    const socket = tls.connect({
+      port: ports.https,
+      host: '127.0.0.1',
+      servername,
+      ca: pki.caS.cert,
+      minVersion: version,
+      maxVersion: version,
+      ...(client && { cert: client.cert, key: client.key }),
+      ...(session && { session }),
+    })
+    let next = session
+    socket.on('session', (ticket: Buffer) => (next = ticket))
+    await once(socket, 'secureConnect')
+    const resumed = socket.isSessionReused()
+    let reply = ''
+    socket.on('data', (chunk: Buffer) => (reply += chunk.toString()))
+    socket.write(`GET / HTTP/1.1\r\nHost: ${servername}\r\nConnection: close\r\n\r\n`)
+    await once(socket, 'close')
+    assert.match(reply, /^HTTP\/1\.1 200/)
+    return { resumed, session: next! }
+  }
+
+  for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
+    it(`resumes a ${version} session on every worker, connection after connection`, { timeout: 20_000 }, async () => {
+      for (const [host, client] of [['open.test', undefined], ['a.test', pki.cliA]] as const) {
+        let { session } = await connect(host, version, undefined, client)
+        // Round-robin: successive connections alternate between the two workers.
+        for (let i = 0; i < 6; i++) {
+          const next = await connect(host, version, session, client)
+          assert.equal(next.resumed, true, `${host}: connection ${i + 1} after the full handshake resumed`)
+          session = next.session
+        }
+      }
+    })
+
+    it(`never resumes a ${version} session under another policy, on either worker`, { timeout: 20_000 }, async () => {
+      const open = await connect('open.test', version)
+      const a = await connect('a.test', version, undefined, pki.cliA)
+      for (let i = 0; i < 2; i++) {
+        assert.equal((await connect('a.test', version, open.session, pki.cliA)).resumed, false, 'no client certificate asked for')
+        assert.equal((await connect('b.test', version, a.session, pki.cliA)).resumed, false, 'verified under other client CAs')
+        assert.equal((await connect('a.test', version, a.session, pki.cliA)).resumed, true, 'the same policy')
+      }
+    })
+  }
+
+  it('resumes a session after a reload that keeps its policy', { timeout: 20_000 }, async () => {
+    const { session } = await connect('a.test', 'TLSv1.3', undefined, pki.cliA)
+    assert.equal((await httpRequest({ port: ports.admin, method: 'POST', path: '/reload' })).status, 200)
+    for (let i = 0; i < 2; i++) assert.equal((await connect('a.test', 'TLSv1.3', session, pki.cliA)).resumed, true)
+  })
 })
