@@ -8,13 +8,12 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import type { Dispatcher } from 'undici'
 import type { Route } from '../snapshot.js'
-import { connectionHadAnswered } from '../tls/upstream.js'
 import { holdUpstream } from '../upstreams.js'
 import { clientResponseHeaders, type ForwardedFor } from './headers.js'
 import { hasBody } from './request-body.js'
 import { sendStatus } from './status.js'
 import { classifyUpstreamError, statusNotHttp, type UpstreamFailure } from './upstream-errors.js'
-import { CLIENT_GONE, relayChunk, upstreamRequest } from './upstream-request.js'
+import { CLIENT_GONE, firstAttempt, mayResend, relayChunk, upstreamRequest } from './upstream-request.js'
 
 export interface ForwardHooks {
   /** The upstream failed before or while answering; `res.headersSent` tells whether the client got a status. */
@@ -37,24 +36,13 @@ export function forwardRequest(
 /** Responses that never have a body (RFC 9110 15.3.5, 15.4.5). */
 const BODILESS_STATUSES = new Set([204, 304])
 
-/** Pooled connections a request may lose under it before its failure is the client's 502. */
-const MAX_RETRIES_ON_LOST_CONNECTIONS = 8
-
-/** Requests that may be sent twice: the idempotent methods (RFC 9110 9.2.2), with no body to replay. */
-const RETRYABLE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
-
 class Exchange implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | undefined
   private clientGone = false
-  /** undici handed the request to a connected (and, for https, handshaken) socket. */
-  private requestSent = false
   private responseStarted = false
   /** A body chunk has been passed to the client's response (its head went out with the first). */
   private bodyStarted = false
-  /** The upstream sent something for this request, an interim 1xx included. */
-  private upstreamAnswered = false
-  /** Times the request was sent again after a pooled connection closed under it. */
-  private retries = 0
+  private readonly attempt = firstAttempt()
   /** The upstream's answer (or the gateway's in its place) is through: nothing is left to stop. */
   private finished = false
 
@@ -84,12 +72,12 @@ class Exchange implements Dispatcher.DispatchHandler {
   // undici tells this handler API from its legacy one by the presence of onRequestStart.
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller
-    this.requestSent = true
+    this.attempt.requestSent = true
     if (this.clientGone) controller.abort(CLIENT_GONE)
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
-    this.upstreamAnswered = true
+    this.attempt.upstreamAnswered = true
     if (this.res.writableEnded) {
       // The request server has answered already (a malformed request body), and the response's
       // 'close', which stops this request, is still to come.
@@ -153,9 +141,9 @@ class Exchange implements Dispatcher.DispatchHandler {
       return
     }
     const failure = classifyUpstreamError(error)
-    if (failure.reason === 'connection_reset' && this.mayRetry(error)) {
-      this.retries++
-      this.requestSent = false
+    if (mayResend(this.options, this.attempt, failure, error)) {
+      this.attempt.retries++
+      this.attempt.requestSent = false
       this.hooks.onRetry(this.route, error)
       this.start()
       return
@@ -168,27 +156,5 @@ class Exchange implements Dispatcher.DispatchHandler {
     } else {
       sendStatus(this.res, failure.status)
     }
-  }
-
-  /**
-   * An upstream that closes idle connections without announcing when can close a pooled one just as a
-   * request goes out. A reset after the request reached a connection that had already answered
-   * before, and before any answer to this one, gets another try on another connection, as nginx gives
-   * a cached one. Each pooled connection lost so is one try more, as nginx does not count a failed
-   * cached connection (after an upstream restart every idle one may be dead), up to a bound; the pool
-   * opens a new connection once its idle ones are gone. A new connection that closes under its first
-   * request is not retried: the request may be what killed it (or, on TLS 1.3, the upstream refused
-   * our certificate after the handshake).
-   * A failed connect or handshake is not retried either.
-   */
-  private mayRetry(error: Error): boolean {
-    return (
-      this.retries < MAX_RETRIES_ON_LOST_CONNECTIONS &&
-      this.requestSent &&
-      !this.upstreamAnswered &&
-      this.options.body === null &&
-      RETRYABLE_METHODS.has(this.options.method) &&
-      connectionHadAnswered(error)
-    )
   }
 }

@@ -12,7 +12,7 @@ import { clientResponseHeaders, type ForwardedFor } from './headers.js'
 import { endWithStatus, responseHead } from './status.js'
 import { closeWhenIdle } from './tunnel.js'
 import { classifyUpstreamError, statusNotHttp, type UpstreamFailure } from './upstream-errors.js'
-import { CLIENT_GONE, relayChunk, upstreamRequest } from './upstream-request.js'
+import { CLIENT_GONE, firstAttempt, mayResend, relayChunk, upstreamRequest } from './upstream-request.js'
 
 /** How an upgrade was answered: the status the client got (0: it left first), and why if it failed. */
 export interface UpgradeOutcome {
@@ -36,29 +36,38 @@ export function proxyUpgrade(
     // another protocol and tunnel past routing.
     upgrade: 'websocket',
   }
-  return new Promise((settle) => route.upstream!.pool.dispatch(options, new UpgradeExchange(client, head, options.bodyTimeout!, settle)))
+  return new Promise((settle) => new UpgradeExchange(route, options, client, head, settle).start())
 }
 
 class UpgradeExchange implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | undefined
+  /** The client has its answer: the 101, or the upstream's refusal. */
   private answered = false
+  private readonly attempt = firstAttempt()
 
   constructor(
+    private readonly route: Route,
+    private readonly options: Dispatcher.DispatchOptions,
     private readonly client: Duplex,
     private readonly head: Buffer,
-    private readonly sendTimeoutMs: number,
     private readonly settle: (outcome: UpgradeOutcome) => void,
   ) {
     // A client that leaves before the upstream answers takes its upstream request with it.
     client.once('close', () => this.controller?.abort(CLIENT_GONE))
   }
 
+  start(): void {
+    this.route.upstream!.pool.dispatch(this.options, this)
+  }
+
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller
+    this.attempt.requestSent = true
     if (this.client.destroyed) controller.abort(CLIENT_GONE)
   }
 
   onRequestUpgrade(_controller: Dispatcher.DispatchController, _statusCode: number, headers: IncomingHttpHeaders, socket: Duplex): void {
+    this.attempt.upstreamAnswered = true
     this.answered = true
     if (this.client.destroyed) {
       this.settle({ status: 0 })
@@ -79,6 +88,7 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    this.attempt.upstreamAnswered = true
     if (statusCode < 200) return
     const notHttp = statusNotHttp(statusCode)
     if (notHttp) {
@@ -93,7 +103,7 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    relayChunk(this.client, controller, chunk, this.sendTimeoutMs)
+    relayChunk(this.client, controller, chunk, this.options.bodyTimeout!)
   }
 
   onResponseEnd(): void {
@@ -110,6 +120,13 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
       return
     }
     const failure = classifyUpstreamError(error)
+    // A pooled connection the upstream closed just as the upgrade went out, as for any other request.
+    if (mayResend(this.options, this.attempt, failure, error)) {
+      this.attempt.retries++
+      this.attempt.requestSent = false
+      this.start()
+      return
+    }
     endWithStatus(this.client, failure.status)
     this.settle({ status: failure.status, failure })
   }

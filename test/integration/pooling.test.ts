@@ -11,6 +11,7 @@ import { startEchoUpstream, type EchoReply, type EchoUpstream } from '../../demo
 import { httpRequest } from '../helpers/client.js'
 import { eventually, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
+import { rawExchange } from '../helpers/raw.js'
 
 describe('upstream pools', () => {
   let pki: TestPki
@@ -220,6 +221,16 @@ routes:
     // Both idle ones close under the next request; the third try is on a new connection.
     assert.equal((await send('GET', undefined, 'stale.test')).status, 200)
     assert.equal(staleConnections, 3)
+  })
+
+  it('sends a WebSocket upgrade again too when its pooled connection closes under it', async () => {
+    assert.equal((await send('GET', undefined, 'stale.test')).status, 200)
+    const before = staleConnections
+    const upgrade = 'GET / HTTP/1.1\r\nHost: stale.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'
+    // The upstream answers a connection's first request with 200: it refuses the upgrade, and that
+    // refusal is what the client gets, not a 502.
+    assert.match(await rawExchange(gw.ports.http!, upgrade), /^HTTP\/1\.1 200 /)
+    assert.equal(staleConnections, before + 1)
   })
 
   it('does not retry a connect or handshake that fails', async () => {
