@@ -33,6 +33,11 @@ export function forwardRequest(
   new Exchange(res, route, upstreamRequest(req, route, forwarded, identity, hasBody(req) ? req : null), hooks).start()
 }
 
+/** undici's own code for a response head that did not come in time: a 504. */
+const FINAL_HEAD_TIMEOUT = Object.assign(new Error('no final response after interim ones within timeouts.response'), {
+  code: 'UND_ERR_HEADERS_TIMEOUT',
+})
+
 /** Responses that never have a body (RFC 9110 15.3.5, 15.4.5). */
 const BODILESS_STATUSES = new Set([204, 304])
 
@@ -45,6 +50,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   private readonly attempt = firstAttempt()
   /** The upstream's answer (or the gateway's in its place) is through: nothing is left to stop. */
   private finished = false
+  /** Started at the first interim (1xx) answer, whose every repeat restarts undici's headers timeout. */
+  private finalHeadDeadline: NodeJS.Timeout | undefined
 
   constructor(
     private readonly res: ServerResponse,
@@ -59,6 +66,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     // starts it.
     res.on('close', () => {
       release()
+      clearTimeout(this.finalHeadDeadline)
       if (this.finished) return
       this.clientGone = true
       this.controller?.abort(CLIENT_GONE)
@@ -86,9 +94,12 @@ class Exchange implements Dispatcher.DispatchHandler {
       return
     }
     if (statusCode < 200) {
+      // An upstream that sends 102 Processing for ever gets one more response timeout for its final head.
+      this.finalHeadDeadline ??= setTimeout(() => controller.abort(FINAL_HEAD_TIMEOUT), this.options.headersTimeout!)
       this.relayInterim(statusCode, headers)
       return
     }
+    clearTimeout(this.finalHeadDeadline)
     const notHttp = statusNotHttp(statusCode)
     if (notHttp) {
       controller.abort(notHttp)
@@ -132,6 +143,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    clearTimeout(this.finalHeadDeadline)
     if (this.clientGone) return
     if (this.responseStarted && BODILESS_STATUSES.has(this.res.statusCode)) {
       // A 204 or 304 is whole once its head is sent. undici 7 fails a 304 that carries the Content-Length

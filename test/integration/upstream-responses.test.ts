@@ -40,6 +40,10 @@ describe('upstream responses passed on as they are', () => {
         const path = chunk.toString('latin1').split(' ')[1]?.split('?')[0] ?? ''
         if (path === '/slow') return
         if (path === '/events') return void socket.write('HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n')
+        if (path === '/processing') {
+          const timer = setInterval(() => socket.write('HTTP/1.1 102 Processing\r\n\r\n'), 50)
+          return void socket.once('close', () => clearInterval(timer))
+        }
         socket.end(RAW_ANSWERS[path] ?? 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n')
         if (path === '/cut') socket.destroy()
       })
@@ -52,6 +56,9 @@ routes:
   - name: raw
     host: raw.test
     upstream: { url: 'http://127.0.0.1:${(upstream.address() as AddressInfo).port}' }
+  - name: raw-quick
+    host: quick.test
+    upstream: { url: 'http://127.0.0.1:${(upstream.address() as AddressInfo).port}', timeouts: { response: 300ms } }
 `)
   })
   after(async () => {
@@ -92,6 +99,12 @@ routes:
     assert.equal(res.statusCode, 200)
     assert.equal(res.headers['content-type'], 'text/event-stream')
     req.destroy()
+  })
+
+  it('answers 504 when interim answers keep coming and the final one does not, within the response timeout', async () => {
+    const late = new Promise<undefined>((resolve) => setTimeout(resolve, 3000).unref())
+    const reply = await Promise.race([httpRequest({ port: gw.ports.http!, host: 'quick.test', path: '/processing' }), late])
+    assert.equal(reply?.status, 504, 'answered within 3 s')
   })
 
   it('answers 502 for a status beyond 599 (RFC 9110 15), rather than relay it', async () => {
