@@ -55,13 +55,16 @@ function identityOf(socket: TLSSocket, policy: TlsPolicy, mode: ForwardClientCer
   return (byMode[mode] ??= clientIdentityHeaders(mode, mode === 'xfcc' ? peerLeafCertificate(socket) : policy.clientChain(socket)))
 }
 
+/** Path parameters (`;jsessionid=…`), which, like the query, may carry session ids and tokens. */
+const PATH_PARAMETERS = /;[^/]*/g
+
 /**
- * Who asked what, for the logs: the path without its query, which may carry tokens. The client's
- * address is read while the request is in hand: undici unlinks a request body it has sent from its
- * socket, and a finished response is unlinked from it too.
+ * Who asked what, for the logs: the path without its query and path parameters. The client's address
+ * is read while the request is in hand: undici unlinks a request body it has sent from its socket,
+ * and a finished response is unlinked from it too.
  */
 function requestFields(req: IncomingMessage, client: string | undefined): { method?: string; path?: string; client?: string } {
-  return { method: req.method, path: req.url?.split('?', 1)[0], client }
+  return { method: req.method, path: req.url?.split('?', 1)[0]!.replace(PATH_PARAMETERS, ''), client }
 }
 
 export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHandlers {

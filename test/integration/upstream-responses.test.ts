@@ -80,6 +80,10 @@ routes:
     assert.deepEqual([line.route, line.method, line.status, line.client, line.level], ['raw', 'GET', 204, '127.0.0.1', 30])
     assert.equal(typeof line.ms, 'number')
     assert.ok(!JSON.stringify(gw.logs).includes('secret'))
+    await get('/app;jsessionid=secret/page;v=secret')
+    const params = await eventuallyLogged(() => gw.logs.filter((l) => l.msg === 'request' && l.path === '/app/page').at(-1))
+    assert.equal(params.status, 404)
+    assert.ok(!JSON.stringify(gw.logs).includes('secret'), 'no path parameter logged')
   })
 
   it('logs the client of a request with a body, which undici unlinks from its socket once sent', async () => {
@@ -102,7 +106,7 @@ routes:
   })
 
   it('answers 504 when interim answers keep coming and the final one does not, within the response timeout', async () => {
-    const late = new Promise<undefined>((resolve) => setTimeout(resolve, 3000).unref())
+    const late = new Promise<undefined>((resolve) => setTimeout(resolve, 3000))
     const reply = await Promise.race([httpRequest({ port: gw.ports.http!, host: 'quick.test', path: '/processing' }), late])
     assert.equal(reply?.status, 504, 'answered within 3 s')
   })
