@@ -60,6 +60,15 @@ export function configWarnings(config: Config, { certificates, crls }: LoadedFil
       if (certificate.keyUsage && !certificate.keyUsage.includes(CLIENT_AUTH)) warn(path, 'is not for TLS clients (its extended key usage lacks clientAuth)')
     }
   }
+  // OpenSSL (without partial chains, as Node and nginx run it) verifies up to a self-signed root in
+  // the bundle: one of intermediates alone verifies nothing.
+  const rootsOfBundle = new Map<string, number>()
+  for (const { path, role, certificate } of certificates) {
+    if (role === 'ca') rootsOfBundle.set(path, (rootsOfBundle.get(path) ?? 0) + (isSelfSigned(certificate) ? 1 : 0))
+  }
+  for (const [path, roots] of rootsOfBundle) {
+    if (roots === 0) warn(path, 'holds no root CA (a self-signed one), only intermediates: no chain verifies without its root; add the root CA to the file')
+  }
   for (const { path, nextUpdate } of crls) {
     // OpenSSL refuses a chain whose CRL is past its nextUpdate (CRL_HAS_EXPIRED), as nginx does.
     if (nextUpdate && nextUpdate.getTime() < now) {
@@ -68,6 +77,10 @@ export function configWarnings(config: Config, { certificates, crls }: LoadedFil
     }
   }
   return sortByPosition(warnings)
+}
+
+function isSelfSigned(certificate: X509Certificate): boolean {
+  return certificate.checkIssued(certificate) && certificate.verify(certificate.publicKey)
 }
 
 function validityProblem(certificate: X509Certificate, now: number): string | undefined {

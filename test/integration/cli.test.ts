@@ -119,6 +119,9 @@ routes:
   - host: open.test
     tls: { cert: srv.crt, key: srv.key, clientCAs: root.crt, crl: [crlRootEmpty.crl, crlRootStale.crl] }
     upstream: { url: 'http://127.0.0.1:9080' }
+  - host: a.w.test
+    tls: { cert: srv.crt, key: srv.key, clientCAs: int.crt }
+    upstream: { url: 'http://127.0.0.1:9080' }
 `,
     )
     assert.equal(result.code, 0, result.stderr)
@@ -137,6 +140,7 @@ routes:
       /:15:18 routes\[3\]\.tls\.cert: is not for TLS servers/,
       /:18:5 routes\[5\]: has the same name as routes\[4\] \(p\.test\), so their metrics and logs are one; give each a name$/,
       /:20:86 routes\[6\]\.tls\.crl\[1\]: holds a CRL whose nextUpdate passed on \S+; every client certificate it covers is refused until it is replaced$/,
+      /:23:52 routes\[7\]\.tls\.clientCAs: holds no root CA \(a self-signed one\), only intermediates: no chain verifies without its root/,
     ]
     assert.equal(warnings.length, expected.length, warnings.join('\n'))
     expected.forEach((pattern, i) => assert.match(warnings[i]!, pattern))
