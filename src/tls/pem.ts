@@ -38,9 +38,12 @@ function readText(file: string): string {
 
 /** One or more concatenated PEM certificates (leaf first for a served chain). */
 export function readCertificates(file: string): CertificateFile {
-  const blocks = readText(file).match(CERT_BLOCK) ?? []
+  const text = readText(file)
+  const blocks = text.match(CERT_BLOCK) ?? []
   if (blocks.length === 0) {
-    throw new PortcullisError(ErrorCodes.CERT_READ, `${displayPath(file)} holds no PEM certificate`)
+    // A DER file (binary, no BEGIN line) is the usual one: Windows and Java tools export it.
+    const hint = text.includes('-----BEGIN') ? '' : `; if it is DER, convert it: openssl x509 -inform DER -in ${displayPath(file)} -out cert.pem`
+    throw new PortcullisError(ErrorCodes.CERT_READ, `${displayPath(file)} holds no PEM certificate${hint}`)
   }
   const certificates = blocks.map((block, i) => {
     try {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { execFile, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { createPrivateKey } from 'node:crypto'
+import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -59,6 +59,7 @@ routes:
     await writeFile(join(pki.dir, 'srv-and-expired.crt'), pki.srv.cert + pki.caExpired.cert)
     const encrypted = createPrivateKey(pki.srv.key).export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'secret' })
     await writeFile(join(pki.dir, 'srv-encrypted.key'), encrypted)
+    await writeFile(join(pki.dir, 'srv.der'), new X509Certificate(pki.srv.cert).raw)
     // Reading a FIFO blocks until a writer comes: it must be refused, not read.
     await promisify(execFile)('mkfifo', [join(pki.dir, 'pipe.crt')])
   })
@@ -83,6 +84,7 @@ routes:
     ['a CRL OpenSSL cannot parse', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: caAB.crt\n      crl: garbled.crl'), /:9:12 routes\[0\]\.tls\.crl: .*garbled\.crl holds a CRL that cannot be parsed/],
     ['a CRL list with a bad entry', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: caAB.crt\n      crl: [garbled.crl]'), /:9:13 routes\[0\]\.tls\.crl\[0\]: .*garbled\.crl holds a CRL/],
     ['a FIFO where a certificate belongs, without hanging', (y) => y.replace('cert: srv.crt', 'cert: pipe.crt'), /:6:13 routes\[0\]\.tls\.cert: cannot read .*pipe\.crt: not a regular file/],
+    ['a DER certificate', (y) => y.replace('cert: srv.crt', 'cert: srv.der'), /:6:13 routes\[0\]\.tls\.cert: .*srv\.der holds no PEM certificate; if it is DER, convert it: openssl x509 -inform DER/],
     ['a device where a CA bundle belongs', (y) => y.replace('ca: caS.crt', 'ca: /dev/zero'), /:11:11 routes\[0\]\.upstream\.ca: cannot read \/dev\/zero: not a regular file/],
     ['a bad second CRL in one file', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: caAB.crt\n      crl: good-then-garbled.crl'), /good-then-garbled\.crl holds CRL 2 of 2 that cannot be parsed/],
   ]
