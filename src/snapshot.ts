@@ -13,6 +13,10 @@ import { createTlsPolicy, policyId, type HostCertificate, type TlsPolicy, type T
 import { identityKey, upstreamIdentity, type UpstreamHandshakeEvent, type UpstreamIdentity } from './tls/upstream.js'
 import { newUpstream, retireUpstream, type Upstream } from './upstreams.js'
 
+/**
+ * A route as it serves. `name`, `host` and `path` are its config's, the same values lifted to the top:
+ * the route table matches on host and path (RoutableRoute), and every metric and log line names it.
+ */
 export interface Route {
   readonly name: string
   readonly host: string
