@@ -11,7 +11,7 @@ import type { Gauge } from 'prom-client'
 import { createAdminApp } from './admin/app.js'
 import { ConfigError, formatIssue, issueAt } from './config/issues.js'
 import type { ConfigLoader } from './config/load.js'
-import { configWarnings } from './config/warnings.js'
+import { configWarnings } from './snapshot/warnings.js'
 import type { Config, ListenAddress } from './config/types.js'
 import { ErrorCodes, PortcullisError } from './errors.js'
 import { errorSummary, rateLimitedLog, type Logger } from './log.js'
@@ -24,13 +24,13 @@ import {
   recordPassthrough,
   recordUpstreamHandshake,
   setCertificateExpiry,
-} from './metrics/snapshot-metrics.js'
+} from './gateway-metrics.js'
 import { createProxyHandlers } from './proxy/handler.js'
 import { RequestServer } from './proxy/server.js'
 import { Reloader, type ReloadResult, type ReloadTrigger } from './reload/reloader.js'
 import { createSniDispatcher, type SniDispatcher } from './proxy/sni-dispatch.js'
-import { buildSnapshot, retireSnapshot, type Snapshot, type SnapshotOptions } from './snapshot.js'
-import type { Upstream } from './upstreams.js'
+import { buildSnapshot, retireSnapshot, type Snapshot, type SnapshotOptions } from './snapshot/snapshot.js'
+import type { Upstream } from './snapshot/upstreams.js'
 import type { HandshakeOutcome } from './tls/ingress.js'
 import { newTicketSecret } from './tls/ticket-keys.js'
 

@@ -5,8 +5,8 @@
  */
 import { ConfigError, formatIssue, sortByPosition } from '../config/issues.js'
 import { ConfigLoader } from '../config/load.js'
-import { configWarnings } from '../config/warnings.js'
-import { buildSnapshot, fileIssues, retireSnapshot } from '../snapshot.js'
+import { configWarnings } from '../snapshot/warnings.js'
+import { buildSnapshot, fileIssues, retireSnapshot } from '../snapshot/snapshot.js'
 import { newTicketSecret } from '../tls/ticket-keys.js'
 
 export async function runCheck(file: string, out: (line: string) => void, err: (line: string) => void): Promise<number> {

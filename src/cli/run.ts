@@ -4,7 +4,8 @@
  */
 import cluster from 'node:cluster'
 import { availableParallelism } from 'node:os'
-import { runPrimary, serveAsWorker, ticketSecretFromPrimary } from '../cluster.js'
+import { runPrimary } from '../cluster/primary.js'
+import { serveAsWorker, ticketSecretFromPrimary } from '../cluster/worker.js'
 import { ConfigError, formatIssue } from '../config/issues.js'
 import { ConfigLoader } from '../config/load.js'
 import type { Config } from '../config/types.js'

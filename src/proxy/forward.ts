@@ -7,8 +7,8 @@
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import type { Dispatcher } from 'undici'
-import type { Route } from '../snapshot.js'
-import { holdUpstream } from '../upstreams.js'
+import type { Route } from '../snapshot/snapshot.js'
+import { holdUpstream } from '../snapshot/upstreams.js'
 import { clientResponseHeaders, type ForwardedFor } from './headers.js'
 import { hasBody } from './request-body.js'
 import { sendStatus } from './status.js'

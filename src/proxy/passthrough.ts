@@ -4,7 +4,7 @@
  * error ends both, and an hour without a byte either way ends the tunnel.
  */
 import net from 'node:net'
-import type { Route } from '../snapshot.js'
+import type { Route } from '../snapshot/snapshot.js'
 import { closeWhenIdle } from './tunnel.js'
 
 export interface PassthroughHooks {

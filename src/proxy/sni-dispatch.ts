@@ -4,7 +4,7 @@
  * hand the socket over with the bytes put back. Nothing is decrypted here.
  */
 import net from 'node:net'
-import type { IngressDecision } from '../snapshot.js'
+import type { IngressDecision } from '../snapshot/snapshot.js'
 import { endWithStatus } from './status.js'
 import { passThrough, type PassthroughHooks } from './passthrough.js'
 import { parseClientHello } from '../tls/client-hello.js'

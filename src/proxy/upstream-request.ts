@@ -6,7 +6,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { Writable } from 'node:stream'
 import type { Dispatcher } from 'undici'
-import type { Route } from '../snapshot.js'
+import type { Route } from '../snapshot/snapshot.js'
 import { connectionHadAnswered } from '../tls/upstream.js'
 import { upstreamRequestHeaders, type ForwardedFor } from './headers.js'
 import type { UpstreamFailure } from './upstream-errors.js'

@@ -12,7 +12,7 @@ import { startEchoUpstream, type EchoReply, type EchoUpstream } from '../../demo
 import { httpRequest, httpsRequest } from '../helpers/client.js'
 import { requestsCounted, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
-import type { Snapshot } from '../../src/snapshot.js'
+import type { Snapshot } from '../../src/snapshot/snapshot.js'
 import { rawExchange } from '../helpers/raw.js'
 
 describe('proxying to a mutual TLS upstream', () => {

@@ -7,7 +7,7 @@ import { once } from 'node:events'
 import net, { type AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { RequestServer } from '../../src/proxy/server.js'
-import type { Snapshot } from '../../src/snapshot.js'
+import type { Snapshot } from '../../src/snapshot/snapshot.js'
 
 const IDLE_MS = 300
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))

@@ -7,7 +7,7 @@ import type { Worker } from 'node:cluster'
 import { describe, test } from 'node:test'
 import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client'
 import type { RegistryJson } from '../../src/metrics/render.js'
-import { WorkerRegistries } from '../../src/metrics/worker-registries.js'
+import { WorkerRegistries } from '../../src/cluster/registries.js'
 
 /** A worker's registry: `served` requests counted, and a gauge of open connections. */
 async function registry(served: number, open = 1): Promise<RegistryJson> {

@@ -7,7 +7,7 @@ import { X509Certificate } from 'node:crypto'
 import { describe, it } from 'node:test'
 import { AggregatorRegistry } from 'prom-client'
 import { createMetrics } from '../../src/metrics/metrics.js'
-import { setCertificateExpiry } from '../../src/metrics/snapshot-metrics.js'
+import { setCertificateExpiry } from '../../src/gateway-metrics.js'
 import { createCA } from '../../src/tls/pki.js'
 
 describe('certificate expiry series', () => {

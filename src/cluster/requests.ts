@@ -4,17 +4,7 @@
  * answered `missing(worker)`, so an admin request never waits on one worker for ever.
  */
 import type { Worker } from 'node:cluster'
-
-export interface WorkerQuestion {
-  readonly type: 'portcullis:reload' | 'portcullis:metrics'
-  readonly id: number
-}
-
-export interface WorkerAnswer {
-  readonly type: 'portcullis:answer'
-  readonly id: number
-  readonly value: unknown
-}
+import type { WorkerQuestion } from './messages.js'
 
 interface Pending {
   readonly workers: readonly Worker[]

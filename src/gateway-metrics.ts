@@ -5,14 +5,14 @@
  * are recorded by the proxy handlers.
  */
 import type { Gauge } from 'prom-client'
-import type { LoadedCertificate } from '../route-files.js'
-import type { Route } from '../snapshot.js'
-import type { Upstream } from '../upstreams.js'
-import type { HandshakeOutcome } from '../tls/ingress.js'
-import { handshakeReason } from '../tls/reasons.js'
-import { subjectRfc2253 } from '../tls/subject.js'
-import type { UpstreamHandshakeEvent } from '../tls/upstream.js'
-import type { Metrics } from './metrics.js'
+import type { LoadedCertificate } from './snapshot/files.js'
+import type { Route } from './snapshot/snapshot.js'
+import type { Upstream } from './snapshot/upstreams.js'
+import type { HandshakeOutcome } from './tls/ingress.js'
+import { handshakeReason } from './tls/reasons.js'
+import { subjectRfc2253 } from './tls/subject.js'
+import type { UpstreamHandshakeEvent } from './tls/upstream.js'
+import type { Metrics } from './metrics/metrics.js'
 
 /** `route` is a route name or NO_ROUTE, never the client's SNI. Returns the handshake's result label. */
 export function recordIngressHandshake(metrics: Metrics, route: string, outcome: HandshakeOutcome): 'ok' | 'error' {

@@ -5,9 +5,9 @@
  * that names the file, and every certificate and CRL read is recorded (the expiry gauge, warnings).
  */
 import type { X509Certificate } from 'node:crypto'
-import { ConfigError, issueAt, type ConfigIssue } from './config/issues.js'
-import type { Config, RouteConfig } from './config/types.js'
-import { readCaBundle, readCertificates, readCrl, readPrivateKeyOf, type CertificateFile } from './tls/pem.js'
+import { ConfigError, issueAt, type ConfigIssue } from '../config/issues.js'
+import type { Config, RouteConfig } from '../config/types.js'
+import { readCaBundle, readCertificates, readCrl, readPrivateKeyOf, type CertificateFile } from '../tls/pem.js'
 
 export type CertificateRole = 'server' | 'client' | 'ca'
 

@@ -4,13 +4,13 @@
  * (every file read, every context created) or not at all, then swapped in by the gateway in one
  * assignment. A request keeps the snapshot it started on.
  */
-import type { ConfigIssue } from './config/issues.js'
-import type { Config, RouteConfig } from './config/types.js'
-import { addressHost, normalizeServerName } from './routing/host.js'
-import { compileRouteTable, type RouteTable } from './routing/table.js'
-import { RouteFiles, type LoadedCertificate, type LoadedCrl } from './route-files.js'
-import { createTlsPolicy, policyId, type HostCertificate, type TlsPolicy, type TlsPolicyHooks, type TlsPolicySpec } from './tls/ingress.js'
-import { identityKey, upstreamIdentity, type UpstreamHandshakeEvent, type UpstreamIdentity } from './tls/upstream.js'
+import type { ConfigIssue } from '../config/issues.js'
+import type { Config, RouteConfig } from '../config/types.js'
+import { addressHost, normalizeServerName } from '../routing/host.js'
+import { compileRouteTable, type RouteTable } from '../routing/table.js'
+import { RouteFiles, type LoadedCertificate, type LoadedCrl } from './files.js'
+import { createTlsPolicy, policyId, type HostCertificate, type TlsPolicy, type TlsPolicyHooks, type TlsPolicySpec } from '../tls/ingress.js'
+import { identityKey, upstreamIdentity, type UpstreamHandshakeEvent, type UpstreamIdentity } from '../tls/upstream.js'
 import { newUpstream, retireUpstream, type Upstream } from './upstreams.js'
 
 /**

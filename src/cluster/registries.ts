@@ -7,7 +7,7 @@
  */
 import type { Worker } from 'node:cluster'
 import { AggregatorRegistry } from 'prom-client'
-import type { RegistryJson } from './render.js'
+import type { RegistryJson } from '../metrics/render.js'
 
 /** Metric types whose values only grow. prom-client's types declare a numeric enum; the values are these names. */
 const CUMULATIVE_TYPES = new Set(['counter', 'histogram'])

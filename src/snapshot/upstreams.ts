@@ -4,7 +4,7 @@
  * requests still running on it (retries included) have ended.
  */
 import type { Pool } from 'undici'
-import { createUpstreamPool, poolServerNameToken, type UpstreamHandshakeEvent, type UpstreamIdentity } from './tls/upstream.js'
+import { createUpstreamPool, poolServerNameToken, type UpstreamHandshakeEvent, type UpstreamIdentity } from '../tls/upstream.js'
 
 export interface Upstream {
   readonly key: string

@@ -1,27 +1,23 @@
 /**
- * `workers: N`: a primary process forks N gateway workers with node:cluster. The workers share the
- * public listeners (the primary accepts and hands connections round-robin) and each watches and
- * reloads the config itself; they derive their TLS ticket keys from one secret of the primary's. The
- * primary owns the admin listener: /metrics aggregates every worker's registry into one scrape,
+ * `workers: N`: a primary process forks N gateway workers (cluster/worker.ts) with node:cluster. The
+ * workers share the public listeners (the primary accepts and hands connections round-robin) and each
+ * watches and reloads the config itself; they derive their TLS ticket keys from one secret of the
+ * primary's. The primary owns the admin listener: /metrics aggregates every worker's registry into one scrape,
  * /readyz is 200 once every worker has started and while any serves, POST /reload and SIGHUP reach
  * every worker. A worker that dies is replaced; SIGTERM drains them all.
  */
 import cluster, { type Worker } from 'node:cluster'
 import { once } from 'node:events'
 import http from 'node:http'
-import { createAdminApp } from './admin/app.js'
-import type { Config } from './config/types.js'
-import type { Gateway } from './gateway.js'
-import type { ReloadResult } from './reload/reloader.js'
-import { errorSummary, type Logger } from './log.js'
-import { clusterSource, type RegistryJson } from './metrics/render.js'
-import { WorkerRegistries } from './metrics/worker-registries.js'
-import { newTicketSecret } from './tls/ticket-keys.js'
-import { WorkerRequests, type WorkerAnswer, type WorkerQuestion } from './worker-requests.js'
-
-type WorkerMessage = { readonly type: 'portcullis:ready' } | { readonly type: 'portcullis:ticket-secret' } | WorkerAnswer
-/** The primary's answer to a worker's 'portcullis:ticket-secret'. */
-type TicketSecretMessage = { readonly type: 'portcullis:ticket-secret'; readonly secret: string }
+import { createAdminApp } from '../admin/app.js'
+import type { Config } from '../config/types.js'
+import type { ReloadResult } from '../reload/reloader.js'
+import { errorSummary, type Logger } from '../log.js'
+import { clusterSource, type RegistryJson } from '../metrics/render.js'
+import { newTicketSecret } from '../tls/ticket-keys.js'
+import type { TicketSecretMessage, WorkerMessage } from './messages.js'
+import { WorkerRegistries } from './registries.js'
+import { WorkerRequests } from './requests.js'
 
 /** The pause before a worker that died soon after its start is replaced: not in a tight loop. */
 const RESTART_PAUSE_MS = 1000
@@ -154,36 +150,4 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
   admin?.close()
   logger.info('stopped')
   return outcome
-}
-
-/**
- * The worker side, before its first snapshot: the primary's TLS ticket secret (tls/ticket-keys.ts).
- * Asked for rather than sent at the fork: a message that comes before the worker listens is lost.
- */
-export function ticketSecretFromPrimary(): Promise<Buffer> {
-  return new Promise((resolve) => {
-    const listener = (message: TicketSecretMessage) => {
-      if (message.type !== 'portcullis:ticket-secret') return
-      process.off('message', listener)
-      resolve(Buffer.from(message.secret, 'base64'))
-    }
-    process.on('message', listener)
-    process.send!({ type: 'portcullis:ticket-secret' } satisfies WorkerMessage)
-  })
-}
-
-/** The worker side: tell the primary when serving, and answer its reloads and scrapes. */
-export function serveAsWorker(gateway: Gateway): void {
-  const answers: Record<WorkerQuestion['type'], () => Promise<unknown>> = {
-    'portcullis:reload': () => gateway.reload({ trigger: 'primary' }),
-    'portcullis:metrics': () => gateway.metrics.registry.getMetricsAsJSON(),
-  }
-  process.on('message', (message: WorkerQuestion) => {
-    const answer = Object.hasOwn(answers, message.type) ? answers[message.type] : undefined
-    // A question that fails here (a metric's collect threw) is answered by the primary's deadline for it.
-    void answer?.()
-      .then((value) => process.send?.({ type: 'portcullis:answer', id: message.id, value } satisfies WorkerMessage))
-      .catch(() => undefined)
-  })
-  process.send?.({ type: 'portcullis:ready' } satisfies WorkerMessage)
 }

@@ -1,0 +1,22 @@
+/** What the primary and its workers say to each other over the cluster IPC channel. */
+
+/** The primary's questions (cluster/requests.ts), each answered once by every worker. */
+export interface WorkerQuestion {
+  readonly type: 'portcullis:reload' | 'portcullis:metrics'
+  readonly id: number
+}
+
+export interface WorkerAnswer {
+  readonly type: 'portcullis:answer'
+  readonly id: number
+  readonly value: unknown
+}
+
+/** From a worker: it serves; it wants the TLS ticket secret; or an answer. */
+export type WorkerMessage = { readonly type: 'portcullis:ready' } | { readonly type: 'portcullis:ticket-secret' } | WorkerAnswer
+
+/** The primary's answer to a worker's 'portcullis:ticket-secret'. */
+export interface TicketSecretMessage {
+  readonly type: 'portcullis:ticket-secret'
+  readonly secret: string
+}

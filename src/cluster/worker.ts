@@ -1,0 +1,39 @@
+/**
+ * A cluster worker's side of `workers: N` (cluster/primary.ts): it takes the primary's TLS ticket
+ * secret before it builds its first snapshot, says when it serves, and answers the primary's reloads
+ * and scrapes.
+ */
+import type { Gateway } from '../gateway.js'
+import type { TicketSecretMessage, WorkerMessage, WorkerQuestion } from './messages.js'
+
+/**
+ * Before the first snapshot: the primary's TLS ticket secret (tls/ticket-keys.ts).
+ * Asked for rather than sent at the fork: a message that comes before the worker listens is lost.
+ */
+export function ticketSecretFromPrimary(): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const listener = (message: TicketSecretMessage) => {
+      if (message.type !== 'portcullis:ticket-secret') return
+      process.off('message', listener)
+      resolve(Buffer.from(message.secret, 'base64'))
+    }
+    process.on('message', listener)
+    process.send!({ type: 'portcullis:ticket-secret' } satisfies WorkerMessage)
+  })
+}
+
+/** Tells the primary when serving, and answers its reloads and scrapes. */
+export function serveAsWorker(gateway: Gateway): void {
+  const answers: Record<WorkerQuestion['type'], () => Promise<unknown>> = {
+    'portcullis:reload': () => gateway.reload({ trigger: 'primary' }),
+    'portcullis:metrics': () => gateway.metrics.registry.getMetricsAsJSON(),
+  }
+  process.on('message', (message: WorkerQuestion) => {
+    const answer = Object.hasOwn(answers, message.type) ? answers[message.type] : undefined
+    // A question that fails here (a metric's collect threw) is answered by the primary's deadline for it.
+    void answer?.()
+      .then((value) => process.send?.({ type: 'portcullis:answer', id: message.id, value } satisfies WorkerMessage))
+      .catch(() => undefined)
+  })
+  process.send?.({ type: 'portcullis:ready' } satisfies WorkerMessage)
+}
