@@ -8,11 +8,12 @@
  * which changes its id, never resumes a session verified against the old trust (Envoy
  * CVE-2022-21654). The same policy resumes the same tickets on every worker and after a reload.
  */
-import { constants, createHash, X509Certificate } from 'node:crypto'
+import { constants, createHash, type X509Certificate } from 'node:crypto'
 import { isIP } from 'node:net'
 import tls, { type SecureContext, type TLSSocket } from 'node:tls'
 import type { TlsVersion } from '../config/schema.js'
 import { lookupHost, normalizeServerName } from '../routing/host.js'
+import { ClientChains } from './peer-certificates.js'
 import { handshakeReason, type HandshakeReason } from './reasons.js'
 import { ticketKeys } from './ticket-keys.js'
 
@@ -83,16 +84,9 @@ export interface TlsPolicy {
    * the handshake.
    */
   accept(socket: import('node:net').Socket, serverName: string | undefined, route?: DispatchedRoute): void
-  /**
-   * The client's certificate chain, leaf first. A resumed session has only the leaf (OpenSSL keeps no
-   * chain in a session or ticket), so the chain of the leaf's last full handshake is used, as
-   * BoringSSL (Envoy) keeps it in the session itself. The chains of the last REMEMBERED_CHAINS leaves
-   * to do a full handshake are remembered; an older one's resumed session gets the leaf alone.
-   */
+  /** The client's certificate chain, leaf first, resumed sessions included (see ClientChains). */
   clientChain(socket: TLSSocket): X509Certificate[]
 }
-
-const REMEMBERED_CHAINS = 1000
 
 /** Identical specs share one policy; the id hashes what decides client authentication. */
 export function policyId(spec: Pick<TlsPolicySpec, 'clientCAs' | 'crl' | 'minVersion'>): string {
@@ -182,22 +176,11 @@ export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks, tick
   const defaultServer = serverFor(firstHost)
   const addressServers = new Map([...spec.hosts].filter(([host]) => isIP(host)).map(([host, pair]) => [host, serverFor(pair)] as const))
 
-  const chainOfLeaf = new Map<string, X509Certificate[]>()
+  const chains = new ClientChains()
   const policy: TlsPolicy = {
     id,
     requiresClientCert,
-    clientChain(socket) {
-      const chain = peerCertificateChain(socket)
-      const fingerprint = chain[0]?.fingerprint256
-      if (fingerprint === undefined) return chain
-      const remembered = chainOfLeaf.get(fingerprint)
-      if (socket.isSessionReused()) return remembered ?? chain
-      // In the order of their last full handshake, the oldest first out.
-      chainOfLeaf.delete(fingerprint)
-      chainOfLeaf.set(fingerprint, chain)
-      if (chainOfLeaf.size > REMEMBERED_CHAINS) chainOfLeaf.delete(chainOfLeaf.keys().next().value!)
-      return chain
-    },
+    clientChain: (socket) => chains.of(socket),
     accept(socket, serverName, route) {
       // Read now: once a refused handshake has closed the socket, its address is gone.
       accepted.set(socket, { at: performance.now(), route: route?.name, clientAddress: socket.remoteAddress })
@@ -213,26 +196,4 @@ export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks, tick
 function findContext(contexts: ReadonlyMap<string, SecureContext>, serverName: string): SecureContext | undefined {
   const host = normalizeServerName(serverName)
   return host === undefined ? undefined : lookupHost(contexts, host)
-}
-
-/**
- * The client certificate chain of a connection, leaf first (as the client sent it, trust anchor
- * included when OpenSSL built it). The legacy getPeerCertificate(true) object is the only chain API
- * that behaves the same on Node 20 and 24, and it converts every certificate to JS: call it only when
- * the chain is needed (RFC 9440 Client-Cert-Chain), and once per connection.
- */
-function peerCertificateChain(socket: TLSSocket): X509Certificate[] {
-  const chain: X509Certificate[] = []
-  const seen = new Set<string>()
-  for (let cert = socket.getPeerCertificate(true); cert?.raw && !seen.has(cert.fingerprint256); cert = cert.issuerCertificate) {
-    seen.add(cert.fingerprint256)
-    chain.push(new X509Certificate(cert.raw))
-  }
-  return chain
-}
-
-/** The client's own certificate: all that X-Forwarded-Client-Cert needs, without the chain's cost. */
-export function peerLeafCertificate(socket: TLSSocket): X509Certificate[] {
-  const leaf = socket.getPeerX509Certificate()
-  return leaf ? [leaf] : []
 }

@@ -1,0 +1,53 @@
+/**
+ * The client certificate of a verified connection, for the identity headers: the leaf alone for
+ * X-Forwarded-Client-Cert, the chain for RFC 9440 Client-Cert-Chain.
+ */
+import { X509Certificate } from 'node:crypto'
+import type { TLSSocket } from 'node:tls'
+
+/** Leaves whose chains a policy remembers for their resumed sessions. */
+const REMEMBERED_CHAINS = 1000
+
+/**
+ * The chains of one TLS policy's clients. A resumed session has only the leaf (OpenSSL keeps no chain
+ * in a session or ticket), so the chain of the leaf's last full handshake is used, as BoringSSL
+ * (Envoy) keeps it in the session itself. The chains of the last REMEMBERED_CHAINS leaves to do a
+ * full handshake are remembered, in this process; an older one's resumed session gets the leaf alone.
+ */
+export class ClientChains {
+  /** In the order of their last full handshake, the oldest first out. */
+  private readonly chainOfLeaf = new Map<string, X509Certificate[]>()
+
+  of(socket: TLSSocket): X509Certificate[] {
+    const chain = peerCertificateChain(socket)
+    const fingerprint = chain[0]?.fingerprint256
+    if (fingerprint === undefined) return chain
+    if (socket.isSessionReused()) return this.chainOfLeaf.get(fingerprint) ?? chain
+    this.chainOfLeaf.delete(fingerprint)
+    this.chainOfLeaf.set(fingerprint, chain)
+    if (this.chainOfLeaf.size > REMEMBERED_CHAINS) this.chainOfLeaf.delete(this.chainOfLeaf.keys().next().value!)
+    return chain
+  }
+}
+
+/**
+ * The client certificate chain of a connection, leaf first (as the client sent it, trust anchor
+ * included when OpenSSL built it). The legacy getPeerCertificate(true) object is the only chain API
+ * that behaves the same on Node 20 and 24, and it converts every certificate to JS: call it only when
+ * the chain is needed (RFC 9440 Client-Cert-Chain), and once per connection.
+ */
+function peerCertificateChain(socket: TLSSocket): X509Certificate[] {
+  const chain: X509Certificate[] = []
+  const seen = new Set<string>()
+  for (let cert = socket.getPeerCertificate(true); cert?.raw && !seen.has(cert.fingerprint256); cert = cert.issuerCertificate) {
+    seen.add(cert.fingerprint256)
+    chain.push(new X509Certificate(cert.raw))
+  }
+  return chain
+}
+
+/** The client's own certificate: all that X-Forwarded-Client-Cert needs, without the chain's cost. */
+export function peerLeafCertificate(socket: TLSSocket): X509Certificate[] {
+  const leaf = socket.getPeerX509Certificate()
+  return leaf ? [leaf] : []
+}
