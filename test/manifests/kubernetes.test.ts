@@ -14,6 +14,7 @@ import { describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor'
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment'
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy'
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget'
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap'
 import { Service } from 'kubernetes-models/v1/Service'
@@ -28,6 +29,7 @@ import type { ListenAddress } from '../../src/config/types.js'
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 const BASE = join(ROOT, 'deploy/kubernetes')
 const SERVICE_MONITOR_COMPONENT = join(BASE, 'components/servicemonitor')
+const NETWORK_POLICY_COMPONENT = join(BASE, 'components/networkpolicy')
 
 /** Every kind the manifests may use: its validating model and its TypeScript type. */
 const MODELS: Record<string, { model: new (data: never) => { validate(): void }; module: string; type: string }> = {
@@ -38,6 +40,11 @@ const MODELS: Record<string, { model: new (data: never) => { validate(): void };
     model: PodDisruptionBudget,
     module: 'kubernetes-models/policy/v1/PodDisruptionBudget',
     type: 'IPodDisruptionBudget',
+  },
+  'networking.k8s.io/v1/NetworkPolicy': {
+    model: NetworkPolicy,
+    module: 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy',
+    type: 'INetworkPolicy',
   },
   'monitoring.coreos.com/v1/ServiceMonitor': {
     model: ServiceMonitor,
@@ -187,13 +194,17 @@ describe('deploy/kubernetes manifests', () => {
     assert.ok(!resources.some((m) => m.object.kind === 'ServiceMonitor' && dirname(join(ROOT, m.file)) === BASE))
     const component = kustomizations.find((m) => dirname(join(ROOT, m.file)) === SERVICE_MONITOR_COMPONENT)
     assert.equal(component?.object.kind, 'Component')
+    assert.ok(!resources.some((m) => m.object.kind === 'NetworkPolicy' && dirname(join(ROOT, m.file)) === BASE))
+    const policyComponent = kustomizations.find((m) => dirname(join(ROOT, m.file)) === NETWORK_POLICY_COMPONENT)
+    assert.equal(policyComponent?.object.kind, 'Component')
   })
 
   test('kubectl kustomize renders the base, and the base with the ServiceMonitor component, to valid objects', (t) => {
     const rendered = kustomize(BASE)
     if (rendered === undefined) return t.skip('kubectl is not installed')
     const baseObjects = parseManifests(rendered, 'kubectl kustomize deploy/kubernetes')
-    assert.deepEqual(baseObjects.map((m) => m.object.kind).sort(), resources.filter((m) => m.object.kind !== 'ServiceMonitor').map((m) => m.object.kind).sort())
+    const optIn = new Set(['ServiceMonitor', 'NetworkPolicy'])
+    assert.deepEqual(baseObjects.map((m) => m.object.kind).sort(), resources.filter((m) => !optIn.has(m.object.kind)).map((m) => m.object.kind).sort())
     assert.deepEqual(schemaErrors(baseObjects), [])
     assert.deepEqual(unknownFieldErrors(baseObjects), [])
 
@@ -206,13 +217,14 @@ describe('deploy/kubernetes manifests', () => {
           'kind: Kustomization',
           'namespace: edge',
           `resources: [${JSON.stringify(relative(overlay, BASE))}]`,
-          `components: [${JSON.stringify(relative(overlay, SERVICE_MONITOR_COMPONENT))}]`,
+          `components: [${JSON.stringify(relative(overlay, SERVICE_MONITOR_COMPONENT))}, ${JSON.stringify(relative(overlay, NETWORK_POLICY_COMPONENT))}]`,
         ].join('\n'),
       )
       const withMonitor = parseManifests(kustomize(overlay)!, 'overlay with the servicemonitor component')
       assert.deepEqual(schemaErrors(withMonitor), [])
       const monitor = withMonitor.find((m) => m.object.kind === 'ServiceMonitor')
       assert.equal(monitor?.object.metadata.namespace, 'edge')
+      assert.equal(withMonitor.find((m) => m.object.kind === 'NetworkPolicy')?.object.metadata.namespace, 'edge')
     } finally {
       rmSync(overlay, { recursive: true, force: true })
     }
@@ -311,6 +323,17 @@ describe('deploy/kubernetes manifests', () => {
       assert.ok(matches(monitor.spec.selector.matchLabels, metricsService.metadata.labels), 'the ServiceMonitor selects no metrics Service')
       assert.ok(!matches(monitor.spec.selector.matchLabels, publicService.metadata.labels), 'the ServiceMonitor selects the public Service')
       assert.deepEqual((monitor.spec.endpoints as Obj[]).map((e) => [e.port, e.path]), [['metrics', '/metrics']])
+    })
+
+    test('the NetworkPolicy component selects the gateway pods, opens the HTTPS port and keeps the admin port to a namespace', () => {
+      const policy = only('NetworkPolicy')
+      assert.ok(matches(policy.spec.podSelector.matchLabels, deployment.spec.template.metadata.labels as Obj))
+      const rules = policy.spec.ingress as Obj[]
+      const rulesFor = (port: number) => rules.filter((r) => (r.ports as Obj[]).some((p) => containerPort(p.port) === port))
+      assert.ok(rulesFor(address('https')!.port).length > 0, 'no rule opens listen.https')
+      const admin = rulesFor(address('admin')!.port)
+      assert.ok(admin.length > 0, 'no rule opens listen.admin to Prometheus')
+      for (const rule of admin) assert.ok((rule.from as Obj[] | undefined)?.length, 'the admin port is open to every source')
     })
 
     test('TLS material comes from kubernetes.io/tls Secrets mounted read-only as folders under /etc/portcullis/certs', () => {
