@@ -7,6 +7,7 @@ import { ConfigError, formatIssue, sortByPosition } from '../config/issues.js'
 import { ConfigLoader } from '../config/load.js'
 import { configWarnings } from '../snapshot/warnings.js'
 import { buildSnapshot, fileIssues, retireSnapshot } from '../snapshot/snapshot.js'
+import { ClientChains } from '../tls/peer-certificates.js'
 import { newTicketSecret } from '../tls/ticket-keys.js'
 
 export async function runCheck(file: string, out: (line: string) => void, err: (line: string) => void): Promise<number> {
@@ -21,6 +22,7 @@ export async function runCheck(file: string, out: (line: string) => void, err: (
       tlsHooks: { onHandshake: () => undefined, onVerified: (socket) => socket.destroy() },
       upstreamHooks: { onHandshake: () => undefined },
       ticketSecret: newTicketSecret(),
+      clientChains: () => new ClientChains(),
     })
     retireSnapshot(snapshot, undefined)
     for (const warning of configWarnings(config, snapshot)) err(`warning: ${formatIssue(warning)}`)

@@ -8,9 +8,10 @@ import type { ConfigIssue } from '../config/issues.js'
 import type { Config, RouteConfig } from '../config/types.js'
 import { addressHost, normalizeServerName } from '../routing/host.js'
 import { compileRouteTable, type RouteTable } from '../routing/table.js'
-import { RouteFiles, type LoadedCertificate, type LoadedCrl } from './files.js'
 import { createTlsPolicy, policyId, type HostCertificate, type TlsPolicy, type TlsPolicyHooks, type TlsPolicySpec } from '../tls/ingress.js'
+import type { ClientChains } from '../tls/peer-certificates.js'
 import { identityKey, upstreamIdentity, type UpstreamHandshakeEvent, type UpstreamIdentity } from '../tls/upstream.js'
+import { RouteFiles, type LoadedCertificate, type LoadedCrl } from './files.js'
 import { newUpstream, retireUpstream, type Upstream } from './upstreams.js'
 
 /**
@@ -52,6 +53,8 @@ export interface SnapshotOptions {
   readonly tlsHooks: TlsPolicyHooks
   /** What every TLS policy's session ticket keys derive from (tls/ticket-keys.ts). */
   readonly ticketSecret: Buffer
+  /** The client chains a TLS policy remembers for resumed sessions, by policy id (tls/peer-certificates.ts). */
+  readonly clientChains: (policyId: string) => ClientChains
   readonly upstreamHooks: { readonly onHandshake: (route: string, event: UpstreamHandshakeEvent) => void }
   /** Pools of the previous snapshot are reused when their identity is unchanged. */
   readonly previous?: Snapshot
@@ -108,7 +111,7 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
   const policies = new Map<string, TlsPolicy>()
   for (const [id, { firstRoute, ...spec }] of policySpecs) {
     // OpenSSL has the last word on the contexts.
-    const policy = files.attempt(`routes[${firstRoute.index}].tls`, () => createTlsPolicy(spec, options.tlsHooks, options.ticketSecret))
+    const policy = files.attempt(`routes[${firstRoute.index}].tls`, () => createTlsPolicy(spec, options.tlsHooks, options.ticketSecret, options.clientChains(id)))
     if (policy) policies.set(id, policy)
   }
   files.throwIssues()

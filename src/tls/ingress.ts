@@ -98,9 +98,10 @@ export function policyId(spec: Pick<TlsPolicySpec, 'clientCAs' | 'crl' | 'minVer
 
 /**
  * A policy server: handshakes and verifies; a verified connection goes to `hooks.onVerified`. Its
- * session ticket keys derive from `ticketSecret` (see ticket-keys.ts).
+ * session ticket keys derive from `ticketSecret` (see ticket-keys.ts); `chains` are its clients'
+ * remembered chains, which outlive a reload that keeps the policy, as its sessions do.
  */
-export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks, ticketSecret: Buffer): TlsPolicy {
+export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks, ticketSecret: Buffer, chains: ClientChains): TlsPolicy {
   const id = policyId(spec)
   const requiresClientCert = spec.clientCAs !== undefined
   const contextOptions: tls.SecureContextOptions = {
@@ -176,7 +177,6 @@ export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks, tick
   const defaultServer = serverFor(firstHost)
   const addressServers = new Map([...spec.hosts].filter(([host]) => isIP(host)).map(([host, pair]) => [host, serverFor(pair)] as const))
 
-  const chains = new ClientChains()
   const policy: TlsPolicy = {
     id,
     requiresClientCert,

@@ -150,6 +150,11 @@ routes:
     const resumed = await chainOver(await full.ticket)
     assert.equal(resumed.resumed, true, 'the session was resumed')
     assert.equal(resumed.chain, full.chain)
+    // A reload that keeps the policy keeps its sessions, and the chains remembered for them.
+    assert.equal((await gw.gateway.reload()).ok, true)
+    const afterReload = await chainOver(await full.ticket)
+    assert.equal(afterReload.resumed, true, 'the session was resumed after the reload')
+    assert.equal(afterReload.chain, full.chain)
   })
 
   it('refuses no certificate, another CA, expired, not yet valid, serverAuth-only and revoked', async () => {
