@@ -8,6 +8,7 @@ import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { Route } from '../snapshot/snapshot.js'
+import { holdUpstream } from '../snapshot/upstreams.js'
 import { clientResponseHeaders, type ForwardedFor } from './headers.js'
 import { endWithStatus, responseHead } from './status.js'
 import { closeWhenIdle } from './tunnel.js'
@@ -44,6 +45,8 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
   /** The client has its answer: the 101, or the upstream's refusal. */
   private answered = false
   private readonly attempt = firstAttempt()
+  /** Holds the pool open until the exchange is over: a resend after a reload retired it needs it. */
+  private readonly release: () => void
 
   constructor(
     private readonly route: Route,
@@ -52,6 +55,7 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
     private readonly head: Buffer,
     private readonly settle: (outcome: UpgradeOutcome) => void,
   ) {
+    this.release = holdUpstream(route.upstream!)
     // A client that leaves before the upstream answers takes its upstream request with it.
     client.once('close', () => this.controller?.abort(CLIENT_GONE))
   }
@@ -67,6 +71,8 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
   }
 
   onRequestUpgrade(_controller: Dispatcher.DispatchController, _statusCode: number, headers: IncomingHttpHeaders, socket: Duplex): void {
+    // The socket leaves the pool with the 101.
+    this.release()
     this.attempt.upstreamAnswered = true
     this.answered = true
     if (this.client.destroyed) {
@@ -107,24 +113,26 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
+    this.release()
     this.client.end()
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    const failure = classifyUpstreamError(error)
+    // A pooled connection the upstream closed just as the upgrade went out, as for any other request.
+    if (!this.client.destroyed && mayResend(this.options, this.attempt, failure, error)) {
+      this.attempt.retries++
+      this.attempt.requestSent = false
+      this.start()
+      return
+    }
+    this.release()
     if (this.answered) {
       this.client.destroy()
       return
     }
     if (this.client.destroyed) {
       this.settle({ status: 0 })
-      return
-    }
-    const failure = classifyUpstreamError(error)
-    // A pooled connection the upstream closed just as the upgrade went out, as for any other request.
-    if (mayResend(this.options, this.attempt, failure, error)) {
-      this.attempt.retries++
-      this.attempt.requestSent = false
-      this.start()
       return
     }
     endWithStatus(this.client, failure.status)
