@@ -46,12 +46,14 @@ const REASON_BY_CODE: Record<string, HandshakeReason> = {
   // The peer refused the gateway's certificate: a client the gateway's server certificate, an upstream
   // its client certificate. The gateway's own verdict on the peer's is a verification result above.
   ERR_SSL_TLSV1_ALERT_UNKNOWN_CA: 'peer_rejected_cert',
-  ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED: 'peer_rejected_cert',
-  ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED: 'peer_rejected_cert',
-  ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE: 'peer_rejected_cert',
-  ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN: 'peer_rejected_cert',
-  ERR_SSL_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE: 'peer_rejected_cert',
   ERR_SSL_TLSV1_ALERT_ACCESS_DENIED: 'peer_rejected_cert',
+  ...peerRejectedCertAlerts([
+    'BAD_CERTIFICATE',
+    'CERTIFICATE_EXPIRED',
+    'CERTIFICATE_REVOKED',
+    'CERTIFICATE_UNKNOWN',
+    'UNSUPPORTED_CERTIFICATE',
+  ]),
   ERR_SSL_UNSUPPORTED_PROTOCOL: 'protocol_version',
   ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION: 'protocol_version',
   ERR_SSL_NO_PROTOCOLS_AVAILABLE: 'protocol_version',
@@ -68,6 +70,15 @@ const REASON_BY_CODE: Record<string, HandshakeReason> = {
   UND_ERR_CONNECT_TIMEOUT: 'timeout',
   UND_ERR_HEADERS_TIMEOUT: 'timeout',
   UND_ERR_BODY_TIMEOUT: 'timeout',
+}
+
+/**
+ * OpenSSL 3.2 renamed its "sslv3 alert" reasons "ssl/tls alert": Node 20 (OpenSSL 3.0) reports
+ * ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE, Node 24 ERR_SSL_SSL/TLS_ALERT_BAD_CERTIFICATE.
+ */
+function peerRejectedCertAlerts(alerts: readonly string[]): Record<string, HandshakeReason> {
+  const codes = alerts.flatMap((alert) => [`ERR_SSL_SSLV3_ALERT_${alert}`, `ERR_SSL_SSL/TLS_ALERT_${alert}`])
+  return Object.fromEntries(codes.map((code) => [code, 'peer_rejected_cert']))
 }
 
 export function handshakeReason(error: unknown): HandshakeReason {

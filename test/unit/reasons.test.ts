@@ -9,6 +9,12 @@ describe('handshakeReason', () => {
     assert.equal(handshakeReason('UNABLE_TO_GET_ISSUER_CERT_LOCALLY'), 'unknown_ca')
   })
 
+  test('tells the peer refusing the gateway\'s certificate, in either OpenSSL\'s spelling', () => {
+    for (const code of ['ERR_SSL_TLSV1_ALERT_UNKNOWN_CA', 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE', 'ERR_SSL_SSL/TLS_ALERT_BAD_CERTIFICATE', 'ERR_SSL_SSL/TLS_ALERT_CERTIFICATE_EXPIRED']) {
+      assert.equal(handshakeReason({ code }), 'peer_rejected_cert', code)
+    }
+  })
+
   test('gives other for anything unknown, names an object has by inheritance included', () => {
     for (const code of ['constructor', 'toString', '__proto__', 'ERR_SOMETHING_NEW']) {
       assert.equal(handshakeReason({ code }), 'other', code)
