@@ -124,15 +124,19 @@ export function createUpstreamPool(identity: UpstreamIdentity, options: Upstream
  * by the addresses undici's errors name a socket with. A pooled connection the upstream closed under
  * a request had: sending the request again is safe. A new one that died part way through its first
  * answer has read bytes too, but had not: the request may be what killed it.
+ * Keyed by both ends: the kernel gives one local port to connections to different upstreams.
  */
 const answeredBeforeRequest = new Map<string, () => boolean>()
 
 interface SocketAddresses {
   readonly localAddress?: string
   readonly localPort?: number
+  readonly remoteAddress?: string
+  readonly remotePort?: number
 }
 
-const addressKey = ({ localAddress, localPort }: SocketAddresses) => `${localAddress}:${localPort}`
+const addressKey = ({ localAddress, localPort, remoteAddress, remotePort }: SocketAddresses) =>
+  JSON.stringify([localAddress, localPort, remoteAddress, remotePort])
 
 /** The connection an upstream request failed on had answered an earlier request (see above). */
 export function connectionHadAnswered(error: Error): boolean {
@@ -141,7 +145,8 @@ export function connectionHadAnswered(error: Error): boolean {
 }
 
 function trackAnswersBeforeRequests(socket: Socket): void {
-  const addresses: SocketAddresses = { localAddress: socket.localAddress, localPort: socket.localPort }
+  const { localAddress, localPort, remoteAddress, remotePort } = socket
+  const addresses: SocketAddresses = { localAddress, localPort, remoteAddress, remotePort }
   const key = addressKey(addresses)
   // undici writes a request without a body (the only kind sent again) in one write. bytesRead counts
   // response bytes only, on a TLS socket too.
@@ -151,9 +156,15 @@ function trackAnswersBeforeRequests(socket: Socket): void {
     readBeforeLastWrite = socket.bytesRead
     return write.apply(this, args)
   } as Socket['write']
-  answeredBeforeRequest.set(key, () => readBeforeLastWrite > 0)
-  // undici fails the request in its own 'close' listener, which runs after this one.
-  socket.once('close', () => setImmediate(() => answeredBeforeRequest.delete(key)))
+  const answered = () => readBeforeLastWrite > 0
+  answeredBeforeRequest.set(key, answered)
+  // undici fails the request in its own 'close' listener, which runs after this one. Only this
+  // connection's entry: a later one with the same addresses may have taken the key by then.
+  socket.once('close', () =>
+    setImmediate(() => {
+      if (answeredBeforeRequest.get(key) === answered) answeredBeforeRequest.delete(key)
+    }),
+  )
   // undici's own socket errors carry the addresses; one the socket raises (a reset) gets them here.
   socket.on('error', (socketError: Error & { socket?: SocketAddresses }) => {
     socketError.socket ??= addresses
