@@ -120,11 +120,12 @@ export function createUpstreamPool(identity: UpstreamIdentity, options: Upstream
 }
 
 /**
- * Whether each open upstream connection had read an answer before the request now on it was written,
- * by the addresses undici's errors name a socket with. A pooled connection the upstream closed under
- * a request had: sending the request again is safe. A new one that died part way through its first
- * answer has read bytes too, but had not: the request may be what killed it.
- * Keyed by both ends: the kernel gives one local port to connections to different upstreams.
+ * Whether each open upstream connection had read an answer before the request now on it was written.
+ * A pooled connection the upstream closed under a request had: sending the request again is safe. A
+ * new one that died part way through its first answer has read bytes too, but had not: the request
+ * may be what killed it. undici's errors carry a copy of the socket's addresses, never the socket, so
+ * the entries are keyed by both ends of the connection (the kernel gives one local port to
+ * connections to different upstreams).
  */
 const answeredBeforeRequest = new Map<string, () => boolean>()
 
