@@ -13,7 +13,7 @@ import { clientResponseHeaders, type ForwardedFor } from './headers.js'
 import { hasBody } from './request-body.js'
 import { sendStatus } from './status.js'
 import { classifyUpstreamError, statusNotHttp, type UpstreamFailure } from './upstream-errors.js'
-import { CLIENT_GONE, firstAttempt, mayResend, relayChunk, upstreamRequest } from './upstream-request.js'
+import { CLIENT_GONE, FinalHeadDeadline, firstAttempt, mayResend, relayChunk, upstreamRequest } from './upstream-request.js'
 
 export interface ForwardHooks {
   /** The upstream failed before or while answering; `res.headersSent` tells whether the client got a status. */
@@ -33,11 +33,6 @@ export function forwardRequest(
   new Exchange(res, route, upstreamRequest(req, route, forwarded, identity, hasBody(req) ? req : null), hooks).start()
 }
 
-/** undici's own code for a response head that did not come in time: a 504. */
-const FINAL_HEAD_TIMEOUT = Object.assign(new Error('no final response after interim ones within timeouts.response'), {
-  code: 'UND_ERR_HEADERS_TIMEOUT',
-})
-
 /** Responses that never have a body (RFC 9110 15.3.5, 15.4.5). */
 const BODILESS_STATUSES = new Set([204, 304])
 
@@ -50,8 +45,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   private readonly attempt = firstAttempt()
   /** The upstream's answer (or the gateway's in its place) is through: nothing is left to stop. */
   private finished = false
-  /** Started at the first interim (1xx) answer, whose every repeat restarts undici's headers timeout. */
-  private finalHeadDeadline: NodeJS.Timeout | undefined
+  private readonly finalHead = new FinalHeadDeadline()
 
   constructor(
     private readonly res: ServerResponse,
@@ -66,7 +60,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     // starts it.
     res.on('close', () => {
       release()
-      clearTimeout(this.finalHeadDeadline)
+      this.finalHead.clear()
       if (this.finished) return
       this.clientGone = true
       this.controller?.abort(CLIENT_GONE)
@@ -94,12 +88,11 @@ class Exchange implements Dispatcher.DispatchHandler {
       return
     }
     if (statusCode < 200) {
-      // An upstream that sends 102 Processing for ever gets one more response timeout for its final head.
-      this.finalHeadDeadline ??= setTimeout(() => controller.abort(FINAL_HEAD_TIMEOUT), this.options.headersTimeout!)
+      this.finalHead.interim(controller, this.options.headersTimeout!)
       this.relayInterim(statusCode, headers)
       return
     }
-    clearTimeout(this.finalHeadDeadline)
+    this.finalHead.clear()
     const notHttp = statusNotHttp(statusCode)
     if (notHttp) {
       controller.abort(notHttp)
@@ -143,7 +136,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
-    clearTimeout(this.finalHeadDeadline)
+    this.finalHead.clear()
     if (this.clientGone) return
     if (this.responseStarted && BODILESS_STATUSES.has(this.res.statusCode)) {
       // A 204 or 304 is whole once its head is sent. undici 7 fails a 304 that carries the Content-Length

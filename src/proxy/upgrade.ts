@@ -13,7 +13,7 @@ import { clientResponseHeaders, type ForwardedFor } from './headers.js'
 import { endWithStatus, responseHead } from './status.js'
 import { closeWhenIdle } from './tunnel.js'
 import { classifyUpstreamError, statusNotHttp, type UpstreamFailure } from './upstream-errors.js'
-import { CLIENT_GONE, firstAttempt, mayResend, relayChunk, upstreamRequest } from './upstream-request.js'
+import { CLIENT_GONE, FinalHeadDeadline, firstAttempt, mayResend, relayChunk, upstreamRequest } from './upstream-request.js'
 
 /** How an upgrade was answered: the status the client got (0: it left first), and why if it failed. */
 export interface UpgradeOutcome {
@@ -47,6 +47,7 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
   private readonly attempt = firstAttempt()
   /** Holds the pool open until the exchange is over: a resend after a reload retired it needs it. */
   private readonly release: () => void
+  private readonly finalHead = new FinalHeadDeadline()
 
   constructor(
     private readonly route: Route,
@@ -57,7 +58,10 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
   ) {
     this.release = holdUpstream(route.upstream!)
     // A client that leaves before the upstream answers takes its upstream request with it.
-    client.once('close', () => this.controller?.abort(CLIENT_GONE))
+    client.once('close', () => {
+      this.finalHead.clear()
+      this.controller?.abort(CLIENT_GONE)
+    })
   }
 
   start(): void {
@@ -72,6 +76,7 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
 
   onRequestUpgrade(_controller: Dispatcher.DispatchController, _statusCode: number, headers: IncomingHttpHeaders, socket: Duplex): void {
     // The socket leaves the pool with the 101.
+    this.finalHead.clear()
     this.release()
     this.attempt.upstreamAnswered = true
     this.answered = true
@@ -95,7 +100,11 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     this.attempt.upstreamAnswered = true
-    if (statusCode < 200) return
+    if (statusCode < 200) {
+      this.finalHead.interim(controller, this.options.headersTimeout!)
+      return
+    }
+    this.finalHead.clear()
     const notHttp = statusNotHttp(statusCode)
     if (notHttp) {
       controller.abort(notHttp)
@@ -118,6 +127,7 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.finalHead.clear()
     const failure = classifyUpstreamError(error)
     // A pooled connection the upstream closed just as the upgrade went out, as for any other request.
     if (!this.client.destroyed && mayResend(this.options, this.attempt, failure, error)) {

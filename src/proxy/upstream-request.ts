@@ -79,6 +79,30 @@ export function mayResend(request: Dispatcher.DispatchOptions, attempt: Attempt,
   )
 }
 
+/** undici's own code for a response head that did not come in time: the client gets 504. */
+const FINAL_HEAD_TIMEOUT = Object.assign(new Error('no final response after interim ones within timeouts.response'), {
+  code: 'UND_ERR_HEADERS_TIMEOUT',
+})
+
+/**
+ * The wait for the final response head once an interim (1xx) one came. undici starts its headers
+ * timeout again at every 1xx, so an upstream that sends 102 Processing for ever would hold the
+ * request for ever: it gets one more response timeout from the first, then 504.
+ */
+export class FinalHeadDeadline {
+  private timer: NodeJS.Timeout | undefined
+
+  /** An interim answer came; the first one starts the clock. */
+  interim(controller: Dispatcher.DispatchController, timeoutMs: number): void {
+    this.timer ??= setTimeout(() => controller.abort(FINAL_HEAD_TIMEOUT), timeoutMs)
+  }
+
+  /** The final head came, or the request ended. */
+  clear(): void {
+    clearTimeout(this.timer)
+  }
+}
+
 /** Why an upstream request is aborted when its client has gone. */
 export const CLIENT_GONE = new Error('client closed the connection')
 

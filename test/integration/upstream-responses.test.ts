@@ -109,6 +109,9 @@ routes:
     const late = new Promise<undefined>((resolve) => setTimeout(resolve, 3000))
     const reply = await Promise.race([httpRequest({ port: gw.ports.http!, host: 'quick.test', path: '/processing' }), late])
     assert.equal(reply?.status, 504, 'answered within 3 s')
+    // A WebSocket upgrade too: rawExchange resolves once the gateway closes, or after 3 s of quiet.
+    const upgrade = 'GET /processing HTTP/1.1\r\nHost: quick.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'
+    assert.match(await rawExchange(gw.ports.http!, upgrade, 3000), /^HTTP\/1\.1 504 /)
   })
 
   it('answers 502 for a status beyond 599 (RFC 9110 15), rather than relay it', async () => {
