@@ -110,6 +110,10 @@ export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks, tick
     secureOptions: SECURE_OPTIONS,
     // On every context, the SNI ones too: which context's keys OpenSSL uses is then of no account.
     ticketKeys: ticketKeys(ticketSecret, id),
+    // OpenSSL resumes only a session of the same id context, and takes the SNI context's when the
+    // server's is its own. Node's default (the server's alone) hashes process.argv, the same for every
+    // policy; the policy's own id keeps sessions apart even if ticket keys ever matched.
+    sessionIdContext: id,
     // The same CAs and CRLs on every context of the policy: OpenSSL verifies against the context
     // chosen by SNI, and the CertificateRequest lists that context's CAs (and only those).
     ...(requiresClientCert && { ca: spec.clientCAs, crl: [...spec.crl] }),
@@ -150,10 +154,6 @@ export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks, tick
       // HTTP/1.0 too, as nginx selects it: otherwise a client offering only http/1.0 gets a fatal alert.
       ALPNProtocols: ['http/1.1', 'http/1.0'],
       handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
-      // OpenSSL resumes only a session of the same id context. Node's default hashes process.argv,
-      // the same for every policy and for any process run with the same arguments; the policy's own
-      // id keeps sessions apart even if ticket keys ever matched, and alike on every worker.
-      sessionIdContext: id,
     })
     // Only connections whose client certificate verified (when the policy asks for one) get here.
     server.on('secureConnection', (socket: TLSSocket) => {
