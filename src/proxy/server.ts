@@ -136,13 +136,13 @@ export class RequestServer {
    * request 421. Clients come back through a handshake under the new policy: after a CRL's routine
    * re-issue, or a CA added to a bundle, every keep-alive client would otherwise get a 421 it does
    * not retry (only browsers do). One that has not sent a request yet is left to get the 421: its
-   * request may be on its way, and a client retries a request on a new connection that closed under
-   * it even less.
+   * first request may already be on its way, and a client does not send that one again either.
    */
   closeOutdated(isCurrent: (policy: TlsPolicy) => boolean): void {
     for (const socket of this.open) {
       const policy = this.policyOf.get(socket)
-      if (policy && !isCurrent(policy) && this.lastResponse.get(socket) !== undefined) this.closeAfterResponse(socket)
+      const sentRequest = this.lastResponse.has(socket)
+      if (policy && !isCurrent(policy) && sentRequest) this.closeAfterResponse(socket)
     }
   }
 
@@ -173,16 +173,16 @@ export class RequestServer {
   }
 
   /**
-   * Closes a connection once its response in flight has gone out: at once if there is none, with
-   * `Connection: close` if it has not begun. WebSockets run on. Not Node's closeIdleConnections(): it
-   * counts a response as done once end() is called, and would cut off one still being written to a
-   * slow reader.
+   * Closes a connection once its response in flight has gone out: at once if there is none (lingering
+   * for the rest of a request body, see lingering-close.ts), with `Connection: close` if it has not
+   * begun. WebSockets run on. Not Node's closeIdleConnections(): it counts a response as done once
+   * end() is called, and would cut off one still being written to a slow reader.
    */
   private closeAfterResponse(socket: Duplex): void {
     const res = this.lastResponse.get(socket)
     if (res === 'upgraded') return
     this.closing.add(socket)
-    if (res === undefined || res.writableFinished) socket.destroy()
+    if (res === undefined || res.writableFinished) (socket as Socket).destroySoon()
     else if (!res.headersSent) res.shouldKeepAlive = false
     else res.once('finish', () => socket.end())
   }
