@@ -1,6 +1,6 @@
 /**
  * Reads portcullis' own counters from its admin /metrics, before and after a run: upstream TLS
- * handshakes (connections opened) and session resumptions, as SPEC.md names them.
+ * handshakes (connections opened) and session resumptions, as the README names them.
  */
 export interface PortcullisCounters {
   readonly upstreamHandshakes: number

@@ -42,6 +42,7 @@ export function parseYaml(text: string, file: string): YamlSource {
       issues.push({ file, path, message: unanchoredAlias(node.source), ...at(node.range?.[0] ?? 0) })
     } else if (isMap(node)) {
       for (const pair of node.items) {
+        if (isPair(pair) && isAlias(pair.key)) walk(pair.key, path)
         if (!isPair(pair) || !isScalar(pair.key)) continue
         const childPath = path ? `${path}.${String(pair.key.value)}` : String(pair.key.value)
         const target = isScalar(pair.value) ? pair.value : pair.key

@@ -72,6 +72,7 @@ routes:
 
   const cases: [string, (yaml: string) => string, RegExp][] = [
     ['broken YAML', (y) => y.replace('  https: 127.0.0.1:8443', '  https: [127.0.0.1:8443'), /:\d+:\d+/],
+    ['an alias without its anchor as a key', (y) => y.replace('    tls:\n', '    *nope : x\n    tls:\n'), /:5:5 routes\[0\]: invalid YAML: \*nope is an alias, and no &nope anchor comes before it$/m],
     ['an unquoted wildcard host (a YAML alias)', (y) => y.replace('host: a.test', 'host: *.a.test'), /:4:11 routes\[0\]\.host: invalid YAML: \*\.a\.test is an alias.*must be quoted: "\*\.a\.test"/],
     ['an unknown key', (y) => y.replace('      connect: 2s', '      conect: 2s'), /:13:\d+ routes\[0\]\.upstream\.timeouts\.conect: unknown key/],
     ['a missing file', (y) => y.replace('ca: caS.crt', 'ca: missing.crt'), /:11:11 routes\[0\]\.upstream\.ca.*missing\.crt/],
