@@ -32,7 +32,7 @@ import { createSniDispatcher, type SniDispatcher } from './proxy/sni-dispatch.js
 import { buildSnapshot, retireSnapshot, type Snapshot, type SnapshotOptions } from './snapshot/snapshot.js'
 import type { Upstream } from './snapshot/upstreams.js'
 import type { HandshakeOutcome } from './tls/ingress.js'
-import { ClientChains } from './tls/peer-certificates.js'
+import { ClientChainsByPolicy } from './tls/peer-certificates.js'
 import { newTicketSecret } from './tls/ticket-keys.js'
 
 export interface GatewayOptions {
@@ -80,8 +80,7 @@ export class Gateway {
   private readonly watch: boolean
   private readonly serveAdmin: boolean
   private readonly ticketSecret: Buffer
-  /** Each TLS policy's remembered client chains, by policy id: a reload that keeps a policy keeps them. */
-  private readonly clientChains = new Map<string, ClientChains>()
+  private readonly clientChains = new ClientChainsByPolicy()
   private readonly reloader: Reloader
   private draining = false
   /** Warnings of the config now serving, so that a reload logs only those it brings. */
@@ -202,7 +201,7 @@ export class Gateway {
   private install(snapshot: Snapshot): void {
     const warnings = configWarnings(snapshot.config, snapshot).map(formatIssue)
     this.current = snapshot
-    for (const id of this.clientChains.keys()) if (!snapshot.policyIds.has(id)) this.clientChains.delete(id)
+    this.clientChains.keepOnly(snapshot.policyIds)
     this.metrics.configLastReloadSuccess.set(Date.now() / 1000)
     setCertificateExpiry(this.metrics, snapshot.certificates)
     this.logWarnings(warnings)
@@ -241,11 +240,7 @@ export class Gateway {
       },
       upstreamHooks: { onHandshake: (route, event) => recordUpstreamHandshake(metrics, route, event) },
       ticketSecret: this.ticketSecret,
-      clientChains: (id) => {
-        let chains = this.clientChains.get(id)
-        if (!chains) this.clientChains.set(id, (chains = new ClientChains()))
-        return chains
-      },
+      clientChains: (id) => this.clientChains.of(id),
     }
   }
 

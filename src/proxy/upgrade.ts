@@ -68,6 +68,12 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
     this.route.upstream!.pool.dispatch(this.options, this)
   }
 
+  /** The upstream request is done with: called once, by the 101, the end or a failure not resent. */
+  private over(): void {
+    this.finalHead.clear()
+    this.release()
+  }
+
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller
     this.attempt.requestSent = true
@@ -76,8 +82,7 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
 
   onRequestUpgrade(_controller: Dispatcher.DispatchController, _statusCode: number, headers: IncomingHttpHeaders, socket: Duplex): void {
     // The socket leaves the pool with the 101.
-    this.finalHead.clear()
-    this.release()
+    this.over()
     this.attempt.upstreamAnswered = true
     this.answered = true
     if (this.client.destroyed) {
@@ -122,12 +127,11 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
-    this.release()
+    this.over()
     this.client.end()
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
-    this.finalHead.clear()
     const failure = classifyUpstreamError(error)
     // A pooled connection the upstream closed just as the upgrade went out, as for any other request.
     if (!this.client.destroyed && mayResend(this.options, this.attempt, failure, error)) {
@@ -136,7 +140,7 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
       this.start()
       return
     }
-    this.release()
+    this.over()
     if (this.answered) {
       this.client.destroy()
       return

@@ -31,6 +31,25 @@ export class ClientChains {
 }
 
 /**
+ * Every TLS policy's ClientChains, by policy id, for the life of the gateway: a reload that keeps a
+ * policy keeps its sessions, and so the chains remembered for them.
+ */
+export class ClientChainsByPolicy {
+  private readonly byId = new Map<string, ClientChains>()
+
+  of(policyId: string): ClientChains {
+    let chains = this.byId.get(policyId)
+    if (!chains) this.byId.set(policyId, (chains = new ClientChains()))
+    return chains
+  }
+
+  /** Forgets the policies a config no longer has. */
+  keepOnly(policyIds: ReadonlySet<string>): void {
+    for (const id of this.byId.keys()) if (!policyIds.has(id)) this.byId.delete(id)
+  }
+}
+
+/**
  * The client certificate chain of a connection, leaf first (as the client sent it, trust anchor
  * included when OpenSSL built it). The legacy getPeerCertificate(true) object is the only chain API
  * that behaves the same on Node 20 and 24, and it converts every certificate to JS: call it only when
