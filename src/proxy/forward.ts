@@ -12,8 +12,8 @@ import { holdUpstream } from '../snapshot/upstreams.js'
 import { clientResponseHeaders, type ForwardedFor } from './headers.js'
 import { hasBody } from './request-body.js'
 import { sendStatus } from './status.js'
-import { classifyUpstreamError, statusNotHttp, type UpstreamFailure } from './upstream-errors.js'
-import { CLIENT_GONE, FinalHeadDeadline, firstAttempt, mayResend, relayChunk, upstreamRequest } from './upstream-request.js'
+import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.js'
+import { CLIENT_GONE, firstAttempt, mayResend, relayChunk, ResponseHeads, upstreamRequest } from './upstream-request.js'
 
 export interface ForwardHooks {
   /** The upstream failed before or while answering; `res.headersSent` tells whether the client got a status. */
@@ -45,7 +45,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   private readonly attempt = firstAttempt()
   /** The upstream's answer (or the gateway's in its place) is through: nothing is left to stop. */
   private finished = false
-  private readonly finalHead = new FinalHeadDeadline()
+  private readonly heads = new ResponseHeads()
 
   constructor(
     private readonly res: ServerResponse,
@@ -60,7 +60,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     // starts it.
     res.on('close', () => {
       release()
-      this.finalHead.clear()
+      this.heads.stop()
       if (this.finished) return
       this.clientGone = true
       this.controller?.abort(CLIENT_GONE)
@@ -87,15 +87,8 @@ class Exchange implements Dispatcher.DispatchHandler {
       controller.abort(CLIENT_GONE)
       return
     }
-    if (statusCode < 200) {
-      this.finalHead.interim(controller, this.options.headersTimeout!)
-      this.relayInterim(statusCode, headers)
-      return
-    }
-    this.finalHead.clear()
-    const notHttp = statusNotHttp(statusCode)
-    if (notHttp) {
-      controller.abort(notHttp)
+    if (!this.heads.isFinal(controller, statusCode, this.options.headersTimeout!)) {
+      if (statusCode < 200) this.relayInterim(statusCode, headers)
       return
     }
     this.responseStarted = true
@@ -136,7 +129,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
-    this.finalHead.clear()
+    this.heads.stop()
     if (this.clientGone) return
     if (this.responseStarted && BODILESS_STATUSES.has(this.res.statusCode)) {
       // A 204 or 304 is whole once its head is sent. undici 7 fails a 304 that carries the Content-Length

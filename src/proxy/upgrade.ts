@@ -12,8 +12,8 @@ import { holdUpstream } from '../snapshot/upstreams.js'
 import { clientResponseHeaders, type ForwardedFor } from './headers.js'
 import { endWithStatus, responseHead } from './status.js'
 import { closeWhenIdle } from './tunnel.js'
-import { classifyUpstreamError, statusNotHttp, type UpstreamFailure } from './upstream-errors.js'
-import { CLIENT_GONE, FinalHeadDeadline, firstAttempt, mayResend, relayChunk, upstreamRequest } from './upstream-request.js'
+import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.js'
+import { CLIENT_GONE, firstAttempt, mayResend, relayChunk, ResponseHeads, upstreamRequest } from './upstream-request.js'
 
 /** How an upgrade was answered: the status the client got (0: it left first), and why if it failed. */
 export interface UpgradeOutcome {
@@ -47,7 +47,7 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
   private readonly attempt = firstAttempt()
   /** Holds the pool open until the exchange is over: a resend after a reload retired it needs it. */
   private readonly release: () => void
-  private readonly finalHead = new FinalHeadDeadline()
+  private readonly heads = new ResponseHeads()
 
   constructor(
     private readonly route: Route,
@@ -59,7 +59,7 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
     this.release = holdUpstream(route.upstream!)
     // A client that leaves before the upstream answers takes its upstream request with it.
     client.once('close', () => {
-      this.finalHead.clear()
+      this.heads.stop()
       this.controller?.abort(CLIENT_GONE)
     })
   }
@@ -70,7 +70,7 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
 
   /** The upstream request is done with: called once, by the 101, the end or a failure not resent. */
   private over(): void {
-    this.finalHead.clear()
+    this.heads.stop()
     this.release()
   }
 
@@ -105,16 +105,7 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     this.attempt.upstreamAnswered = true
-    if (statusCode < 200) {
-      this.finalHead.interim(controller, this.options.headersTimeout!)
-      return
-    }
-    this.finalHead.clear()
-    const notHttp = statusNotHttp(statusCode)
-    if (notHttp) {
-      controller.abort(notHttp)
-      return
-    }
+    if (!this.heads.isFinal(controller, statusCode, this.options.headersTimeout!)) return
     this.answered = true
     this.settle({ status: statusCode })
     // Without a 101 the connection is not upgraded: an ordinary response, then the close.

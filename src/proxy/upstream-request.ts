@@ -9,7 +9,7 @@ import type { Dispatcher } from 'undici'
 import type { Route } from '../snapshot/snapshot.js'
 import { connectionHadAnswered } from '../tls/upstream.js'
 import { upstreamRequestHeaders, type ForwardedFor } from './headers.js'
-import type { UpstreamFailure } from './upstream-errors.js'
+import { statusNotHttp, type UpstreamFailure } from './upstream-errors.js'
 
 /** `servername` is a real undici dispatch option that its types omit. */
 type UpstreamRequest = Dispatcher.DispatchOptions & { servername: string }
@@ -85,21 +85,30 @@ const FINAL_HEAD_TIMEOUT = Object.assign(new Error('no final response after inte
 })
 
 /**
- * The wait for the final response head once an interim (1xx) one came. undici starts its headers
- * timeout again at every 1xx, so an upstream that sends 102 Processing for ever would hold the
- * request for ever: it gets one more response timeout from the first, then 504.
+ * What both exchanges do with each response head undici hands them. An interim (1xx) one starts a
+ * wait for the final head: undici starts its headers timeout again at every 1xx, so an upstream that
+ * sends 102 Processing for ever would hold the request for ever; it gets one more response timeout
+ * from the first, then 504. A final head ends the wait, and one whose status is not HTTP stops the
+ * request (the client gets 502).
  */
-export class FinalHeadDeadline {
-  private timer: NodeJS.Timeout | undefined
+export class ResponseHeads {
+  private finalHeadDeadline: NodeJS.Timeout | undefined
 
-  /** An interim answer came; the first one starts the clock. */
-  interim(controller: Dispatcher.DispatchController, timeoutMs: number): void {
-    this.timer ??= setTimeout(() => controller.abort(FINAL_HEAD_TIMEOUT), timeoutMs)
+  /** Whether this head is a final one to pass on. */
+  isFinal(controller: Dispatcher.DispatchController, statusCode: number, timeoutMs: number): boolean {
+    if (statusCode < 200) {
+      this.finalHeadDeadline ??= setTimeout(() => controller.abort(FINAL_HEAD_TIMEOUT), timeoutMs)
+      return false
+    }
+    this.stop()
+    const notHttp = statusNotHttp(statusCode)
+    if (notHttp) controller.abort(notHttp)
+    return notHttp === undefined
   }
 
-  /** The final head came, or the request ended. */
-  clear(): void {
-    clearTimeout(this.timer)
+  /** The request is over: no more waiting for a head. */
+  stop(): void {
+    clearTimeout(this.finalHeadDeadline)
   }
 }
 

@@ -151,23 +151,19 @@ describe('a pooled connection the upstream closes as a request goes out', () => 
       socket.on('error', () => undefined)
     })
     await new Promise<void>((resolve) => unsolicited.listen(0, '127.0.0.1', resolve))
-    crashing = net.createServer((socket) => {
-      socket.on('data', (chunk: Buffer) => {
-        if (!chunk.includes('\r\n\r\n')) return
-        crashingRequests++
-        socket.write('HTTP/1.1 500 Internal Server Error\r\nX-Partial: ', () => setTimeout(() => socket.destroy(), 20))
+    /** Writes `answer` to each request it is sent, then dies. */
+    const dyingAfter = (answer: string, onRequest: () => void) =>
+      net.createServer((socket) => {
+        socket.on('data', (chunk: Buffer) => {
+          if (!chunk.includes('\r\n\r\n')) return
+          onRequest()
+          socket.write(answer, () => setTimeout(() => socket.destroy(), 20))
+        })
+        socket.on('error', () => undefined)
       })
-      socket.on('error', () => undefined)
-    })
+    crashing = dyingAfter('HTTP/1.1 500 Internal Server Error\r\nX-Partial: ', () => crashingRequests++)
     await new Promise<void>((resolve) => crashing.listen(0, '127.0.0.1', resolve))
-    hinting = net.createServer((socket) => {
-      socket.on('data', (chunk: Buffer) => {
-        if (!chunk.includes('\r\n\r\n')) return
-        hintedRequests++
-        socket.write('HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n', () => setTimeout(() => socket.destroy(), 20))
-      })
-      socket.on('error', () => undefined)
-    })
+    hinting = dyingAfter('HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n', () => hintedRequests++)
     await new Promise<void>((resolve) => hinting.listen(0, '127.0.0.1', resolve))
     stale = net.createServer((socket) => {
       staleConnections++
