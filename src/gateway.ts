@@ -33,7 +33,7 @@ import { buildSnapshot, retireSnapshot, type Snapshot, type SnapshotOptions } fr
 import type { Upstream } from './snapshot/upstreams.js'
 import type { HandshakeOutcome } from './tls/ingress.js'
 import { ClientChainsByPolicy } from './tls/peer-certificates.js'
-import { newTicketSecret } from './tls/ticket-keys.js'
+import { newTicketSecret, type TicketSecrets } from './tls/ticket-keys.js'
 
 export interface GatewayOptions {
   /** routes.yaml, to load at start and reload; a loader that has read it already lends its parse. */
@@ -79,7 +79,7 @@ export class Gateway {
   private readonly clientSockets = new Map<net.Socket, PublicListenerName>()
   private readonly watch: boolean
   private readonly serveAdmin: boolean
-  private readonly ticketSecret: Buffer
+  private readonly ticketSecrets: TicketSecrets
   private readonly clientChains = new ClientChainsByPolicy()
   private readonly reloader: Reloader
   private draining = false
@@ -98,7 +98,8 @@ export class Gateway {
     })
     this.watch = options.watch ?? true
     this.serveAdmin = options.admin ?? true
-    this.ticketSecret = options.ticketSecret ?? newTicketSecret()
+    const own = newTicketSecret()
+    this.ticketSecrets = { shared: options.ticketSecret ?? own, own }
     this.requestServer = new RequestServer(() => this.current!, createProxyHandlers(this.logger, this.metrics))
     this.reloader = new Reloader({
       loader: this.loader,
@@ -239,7 +240,7 @@ export class Gateway {
         onHandshake: (outcome) => this.countIngressHandshake(outcome),
       },
       upstreamHooks: { onHandshake: (route, event) => recordUpstreamHandshake(metrics, route, event) },
-      ticketSecret: this.ticketSecret,
+      ticketSecrets: this.ticketSecrets,
       clientChains: (id) => this.clientChains.of(id),
     }
   }

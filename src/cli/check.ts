@@ -21,7 +21,7 @@ export async function runCheck(file: string, out: (line: string) => void, err: (
     const snapshot = buildSnapshot(config, {
       tlsHooks: { onHandshake: () => undefined, onVerified: (socket) => socket.destroy() },
       upstreamHooks: { onHandshake: () => undefined },
-      ticketSecret: newTicketSecret(),
+      ticketSecrets: { shared: newTicketSecret(), own: newTicketSecret() },
       clientChains: () => new ClientChains(),
     })
     retireSnapshot(snapshot, undefined)

@@ -10,6 +10,7 @@ import { addressHost, normalizeServerName } from '../routing/host.js'
 import { compileRouteTable, type RouteTable } from '../routing/table.js'
 import { createTlsPolicy, policyId, type HostCertificate, type TlsPolicy, type TlsPolicyHooks, type TlsPolicySpec } from '../tls/ingress.js'
 import type { ClientChains } from '../tls/peer-certificates.js'
+import type { TicketSecrets } from '../tls/ticket-keys.js'
 import { identityKey, upstreamIdentity, type UpstreamHandshakeEvent, type UpstreamIdentity } from '../tls/upstream.js'
 import { RouteFiles, type LoadedCertificate, type LoadedCrl } from './files.js'
 import { newUpstream, retireUpstream, type Upstream } from './upstreams.js'
@@ -51,8 +52,8 @@ export interface Snapshot {
 
 export interface SnapshotOptions {
   readonly tlsHooks: TlsPolicyHooks
-  /** What every TLS policy's session ticket keys derive from (tls/ticket-keys.ts). */
-  readonly ticketSecret: Buffer
+  /** What the TLS policies' session ticket keys derive from (tls/ticket-keys.ts). */
+  readonly ticketSecrets: TicketSecrets
   /** The client chains a TLS policy remembers for resumed sessions, by policy id (tls/peer-certificates.ts). */
   readonly clientChains: (policyId: string) => ClientChains
   readonly upstreamHooks: { readonly onHandshake: (route: string, event: UpstreamHandshakeEvent) => void }
@@ -65,12 +66,14 @@ interface RouteReadings {
   /** `firstRoute` is the one blamed if OpenSSL refuses the policy's contexts. */
   readonly policySpecs: Map<string, TlsPolicySpec & { hosts: Map<string, HostCertificate>; firstRoute: RouteConfig }>
   readonly policyIdOfRoute: Map<RouteConfig, string>
+  /** Policies with a route that forwards the client's chain (see TicketSecrets). */
+  readonly chainPolicyIds: Set<string>
   readonly identityOfRoute: Map<RouteConfig, UpstreamIdentity>
 }
 
 function readRoutes(config: Config, files: RouteFiles): RouteReadings {
-  const readings: RouteReadings = { policySpecs: new Map(), policyIdOfRoute: new Map(), identityOfRoute: new Map() }
-  const { policySpecs, policyIdOfRoute, identityOfRoute } = readings
+  const readings: RouteReadings = { policySpecs: new Map(), policyIdOfRoute: new Map(), chainPolicyIds: new Set(), identityOfRoute: new Map() }
+  const { policySpecs, policyIdOfRoute, chainPolicyIds, identityOfRoute } = readings
   for (const route of config.routes) {
     const at = `routes[${route.index}]`
     if (route.tls && route.tls !== 'passthrough') {
@@ -83,6 +86,7 @@ function readRoutes(config: Config, files: RouteFiles): RouteReadings {
       if (pair) entry.hosts.set(route.host, { certPem: pair.cert.pem, keyPem: pair.keyPem })
       policySpecs.set(id, entry)
       policyIdOfRoute.set(route, id)
+      if (tls.forwardClientCert === 'rfc9440' || tls.forwardClientCert === 'both') chainPolicyIds.add(id)
     }
     if (route.tls !== 'passthrough') {
       const { upstream } = route
@@ -106,12 +110,13 @@ export function fileIssues(config: Config): readonly ConfigIssue[] {
 
 export function buildSnapshot(config: Config, options: SnapshotOptions): Snapshot {
   const files = new RouteFiles(config)
-  const { policySpecs, policyIdOfRoute, identityOfRoute } = readRoutes(config, files)
+  const { policySpecs, policyIdOfRoute, chainPolicyIds, identityOfRoute } = readRoutes(config, files)
   files.throwIssues()
   const policies = new Map<string, TlsPolicy>()
   for (const [id, { firstRoute, ...spec }] of policySpecs) {
     // OpenSSL has the last word on the contexts.
-    const policy = files.attempt(`routes[${firstRoute.index}].tls`, () => createTlsPolicy(spec, options.tlsHooks, options.ticketSecret, options.clientChains(id)))
+    const ticketSecret = chainPolicyIds.has(id) ? options.ticketSecrets.own : options.ticketSecrets.shared
+    const policy = files.attempt(`routes[${firstRoute.index}].tls`, () => createTlsPolicy(spec, options.tlsHooks, ticketSecret, options.clientChains(id)))
     if (policy) policies.set(id, policy)
   }
   files.throwIssues()

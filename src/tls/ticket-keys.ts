@@ -9,9 +9,20 @@
  */
 import { hkdfSync, randomBytes } from 'node:crypto'
 
-/** The secret every policy's ticket keys are derived from. */
+/** A secret ticket keys are derived from. */
 export function newTicketSecret(): Buffer {
   return randomBytes(32)
+}
+
+/**
+ * The secrets of a gateway process: `shared` by every worker (the primary's), `own` its alone. A
+ * policy whose routes forward the client's chain (RFC 9440 Client-Cert-Chain) takes `own`: a resumed
+ * session carries no chain, and only the worker of the full handshake remembers it
+ * (tls/peer-certificates.ts), so those sessions resume on that worker alone.
+ */
+export interface TicketSecrets {
+  readonly shared: Buffer
+  readonly own: Buffer
 }
 
 /** 48 bytes, as node:tls takes them (key name, HMAC key, AES key): HKDF-SHA256 of the secret. */
