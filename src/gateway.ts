@@ -33,7 +33,7 @@ import { buildSnapshot, retireSnapshot, type Snapshot, type SnapshotOptions } fr
 import type { Upstream } from './snapshot/upstreams.js'
 import type { HandshakeOutcome } from './tls/ingress.js'
 import { ClientChainsByPolicy } from './tls/peer-certificates.js'
-import { newTicketSecret, type TicketSecrets } from './tls/ticket-keys.js'
+import { newTicketSecret, TICKET_KEY_LIFETIME_MS, ticketKeyEpoch, type TicketSecrets } from './tls/ticket-keys.js'
 
 export interface GatewayOptions {
   /** routes.yaml, to load at start and reload; a loader that has read it already lends its parse. */
@@ -48,6 +48,8 @@ export interface GatewayOptions {
    * primary's, so that a session resumes on every worker. Default: a new random one.
    */
   readonly ticketSecret?: Buffer
+  /** How long ticket keys last (tls/ticket-keys.ts); tests shorten it. */
+  readonly ticketKeyLifetimeMs?: number
 }
 
 export type ListenerName = 'https' | 'http' | 'admin'
@@ -80,6 +82,9 @@ export class Gateway {
   private readonly watch: boolean
   private readonly serveAdmin: boolean
   private readonly ticketSecrets: TicketSecrets
+  private readonly ticketKeyLifetimeMs: number
+  private ticketEpoch: number
+  private ticketKeyRotation: NodeJS.Timeout | undefined
   private readonly clientChains = new ClientChainsByPolicy()
   private readonly reloader: Reloader
   private draining = false
@@ -100,6 +105,8 @@ export class Gateway {
     this.serveAdmin = options.admin ?? true
     const own = newTicketSecret()
     this.ticketSecrets = { shared: options.ticketSecret ?? own, own }
+    this.ticketKeyLifetimeMs = options.ticketKeyLifetimeMs ?? TICKET_KEY_LIFETIME_MS
+    this.ticketEpoch = ticketKeyEpoch(this.ticketKeyLifetimeMs)
     this.requestServer = new RequestServer(() => this.current!, createProxyHandlers(this.logger, this.metrics))
     this.reloader = new Reloader({
       loader: this.loader,
@@ -131,6 +138,7 @@ export class Gateway {
     this.metrics.configLastReloadSuccessful.set(1)
     await this.bind(config)
     if (this.watch) this.reloader.watch()
+    this.scheduleTicketKeyRotation()
     this.logger.info({ listeners: this.addresses(), routes: config.routes.length }, 'portcullis is serving')
   }
 
@@ -148,7 +156,7 @@ export class Gateway {
     }
     const snapshot = buildSnapshot(config, this.snapshotOptions(previous))
     this.install(snapshot)
-    this.requestServer.closeOutdated((policy) => snapshot.policyIds.has(policy.id))
+    this.requestServer.closeOutdated((policy) => snapshot.policies.has(policy.id))
     const finishing = retireSnapshot(previous, this.current, (upstream) => this.retiring.delete(upstream))
     for (const upstream of finishing) this.retiring.add(upstream)
   }
@@ -160,6 +168,7 @@ export class Gateway {
   async stop(graceMs = this.current?.config.shutdown.grace ?? 0): Promise<void> {
     this.draining = true
     this.reloader.close()
+    clearTimeout(this.ticketKeyRotation)
     const publicListeners = [...this.listeners].filter(([name]) => name !== 'admin').map(([, server]) => server)
     const closed = Promise.all(publicListeners.map((server) => closeServer(server)))
     this.requestServer.drain()
@@ -202,10 +211,21 @@ export class Gateway {
   private install(snapshot: Snapshot): void {
     const warnings = configWarnings(snapshot.config, snapshot).map(formatIssue)
     this.current = snapshot
-    this.clientChains.keepOnly(snapshot.policyIds)
+    this.clientChains.keepOnly(new Set(snapshot.policies.keys()))
     this.metrics.configLastReloadSuccess.set(Date.now() / 1000)
     setCertificateExpiry(this.metrics, snapshot.certificates)
     this.logWarnings(warnings)
+  }
+
+  /** At the start of each period the TLS policies serving take its ticket keys (tls/ticket-keys.ts). */
+  private scheduleTicketKeyRotation(): void {
+    const lifetime = this.ticketKeyLifetimeMs
+    const nextPeriodIn = (this.ticketEpoch + 1) * lifetime - Date.now()
+    this.ticketKeyRotation = setTimeout(() => {
+      this.ticketEpoch = ticketKeyEpoch(lifetime)
+      for (const policy of this.current?.policies.values() ?? []) policy.rotateTicketKeys(this.ticketEpoch)
+      this.scheduleTicketKeyRotation()
+    }, Math.max(nextPeriodIn, 0)).unref()
   }
 
   /**
@@ -241,6 +261,7 @@ export class Gateway {
       },
       upstreamHooks: { onHandshake: (route, event) => recordUpstreamHandshake(metrics, route, event) },
       ticketSecrets: this.ticketSecrets,
+      ticketEpoch: this.ticketEpoch,
       clientChains: (id) => this.clientChains.of(id),
     }
   }

@@ -22,6 +22,7 @@ export async function runCheck(file: string, out: (line: string) => void, err: (
       tlsHooks: { onHandshake: () => undefined, onVerified: (socket) => socket.destroy() },
       upstreamHooks: { onHandshake: () => undefined },
       ticketSecrets: { shared: newTicketSecret(), own: newTicketSecret() },
+      ticketEpoch: 0,
       clientChains: () => new ClientChains(),
     })
     retireSnapshot(snapshot, undefined)

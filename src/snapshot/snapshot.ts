@@ -41,8 +41,8 @@ export interface Snapshot {
   readonly upstreams: ReadonlyMap<string, Upstream>
   readonly certificates: readonly LoadedCertificate[]
   readonly crls: readonly LoadedCrl[]
-  /** The ids of the TLS policies this config serves under (see policyId). */
-  readonly policyIds: ReadonlySet<string>
+  /** The TLS policies this config serves under, by id (see policyId). */
+  readonly policies: ReadonlyMap<string, TlsPolicy>
   /**
    * Which policy (or passthrough) a ClientHello goes to: by its SNI, or without one by the address the
    * client connected to (clients send no SNI for an IP address, RFC 6066 3).
@@ -52,8 +52,9 @@ export interface Snapshot {
 
 export interface SnapshotOptions {
   readonly tlsHooks: TlsPolicyHooks
-  /** What the TLS policies' session ticket keys derive from (tls/ticket-keys.ts). */
+  /** What the TLS policies' session ticket keys derive from, and their period (tls/ticket-keys.ts). */
   readonly ticketSecrets: TicketSecrets
+  readonly ticketEpoch: number
   /** The client chains a TLS policy remembers for resumed sessions, by policy id (tls/peer-certificates.ts). */
   readonly clientChains: (policyId: string) => ClientChains
   readonly upstreamHooks: { readonly onHandshake: (route: string, event: UpstreamHandshakeEvent) => void }
@@ -115,8 +116,9 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
   const policies = new Map<string, TlsPolicy>()
   for (const [id, { firstRoute, ...spec }] of policySpecs) {
     // OpenSSL has the last word on the contexts.
-    const ticketSecret = chainPolicyIds.has(id) ? options.ticketSecrets.own : options.ticketSecrets.shared
-    const policy = files.attempt(`routes[${firstRoute.index}].tls`, () => createTlsPolicy(spec, options.tlsHooks, ticketSecret, options.clientChains(id)))
+    const secret = chainPolicyIds.has(id) ? options.ticketSecrets.own : options.ticketSecrets.shared
+    const tickets = { secret, epoch: options.ticketEpoch }
+    const policy = files.attempt(`routes[${firstRoute.index}].tls`, () => createTlsPolicy(spec, options.tlsHooks, tickets, options.clientChains(id)))
     if (policy) policies.set(id, policy)
   }
   files.throwIssues()
@@ -154,7 +156,7 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
     upstreams,
     certificates: files.certificates,
     crls: files.crls,
-    policyIds: new Set(policies.keys()),
+    policies,
     ingressFor: ingressDecider(table, [...policies.values()]),
   }
 }

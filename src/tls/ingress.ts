@@ -86,6 +86,8 @@ export interface TlsPolicy {
   accept(socket: import('node:net').Socket, serverName: string | undefined, route?: DispatchedRoute): void
   /** The client's certificate chain, leaf first, resumed sessions included (see ClientChains). */
   clientChain(socket: TLSSocket): X509Certificate[]
+  /** New tickets are made with the keys of `epoch`, and older ones no longer resume (ticket-keys.ts). */
+  rotateTicketKeys(epoch: number): void
 }
 
 /** Identical specs share one policy; the id hashes what decides client authentication. */
@@ -98,18 +100,21 @@ export function policyId(spec: Pick<TlsPolicySpec, 'clientCAs' | 'crl' | 'minVer
 
 /**
  * A policy server: handshakes and verifies; a verified connection goes to `hooks.onVerified`. Its
- * session ticket keys derive from `ticketSecret` (see ticket-keys.ts); `chains` are its clients'
+ * session ticket keys derive from `tickets` (see ticket-keys.ts); `chains` are its clients'
  * remembered chains, which outlive a reload that keeps the policy, as its sessions do.
  */
-export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks, ticketSecret: Buffer, chains: ClientChains): TlsPolicy {
+export function createTlsPolicy(
+  spec: TlsPolicySpec,
+  hooks: TlsPolicyHooks,
+  tickets: { readonly secret: Buffer; readonly epoch: number },
+  chains: ClientChains,
+): TlsPolicy {
   const id = policyId(spec)
   const requiresClientCert = spec.clientCAs !== undefined
   const contextOptions: tls.SecureContextOptions = {
     minVersion: spec.minVersion,
     ciphers: CIPHERS,
     secureOptions: SECURE_OPTIONS,
-    // On every context, the SNI ones too: which context's keys OpenSSL uses is then of no account.
-    ticketKeys: ticketKeys(ticketSecret, id),
     // OpenSSL resumes only a session of the same id context, and takes the SNI context's when the
     // server's is its own. Node's default (the server's alone) hashes process.argv, the same for every
     // policy; the policy's own id keeps sessions apart even if ticket keys ever matched.
@@ -154,6 +159,9 @@ export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks, tick
       // HTTP/1.0 too, as nginx selects it: otherwise a client offering only http/1.0 gets a fatal alert.
       ALPNProtocols: ['http/1.1', 'http/1.0'],
       handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+      // OpenSSL makes and reads tickets with the keys of this, the server's own context, whichever
+      // context SNI then picks.
+      ticketKeys: ticketKeys(tickets.secret, id, tickets.epoch),
     })
     // Only connections whose client certificate verified (when the policy asks for one) get here.
     server.on('secureConnection', (socket: TLSSocket) => {
@@ -181,6 +189,10 @@ export function createTlsPolicy(spec: TlsPolicySpec, hooks: TlsPolicyHooks, tick
     id,
     requiresClientCert,
     clientChain: (socket) => chains.of(socket),
+    rotateTicketKeys(epoch) {
+      const keys = ticketKeys(tickets.secret, id, epoch)
+      for (const server of [defaultServer, ...addressServers.values()]) server.setTicketKeys(keys)
+    },
     accept(socket, serverName, route) {
       // Read now: once a refused handshake has closed the socket, its address is gone.
       accepted.set(socket, { at: performance.now(), route: route?.name, clientAddress: socket.remoteAddress })

@@ -2,10 +2,10 @@
  * TLS session ticket keys. Each tls.Server would draw random keys of its own, so with `workers` a
  * session resumed only on the worker that issued its ticket (every other connection, round-robin).
  * Instead one process draws a secret at start (with workers, the primary, which hands it to each
- * worker it forks over the cluster IPC channel), and every TLS policy's keys are derived from it and
- * the policy id: the same on every worker and across a reload that keeps the policy, and different
- * for policies with other client CAs, CRLs or minVersion, whose sessions must never resume each
- * other's (nginx CVE-2025-23419). The secret is never logged nor put in the environment.
+ * worker it forks over the cluster IPC channel), and every TLS policy's keys are derived from it, the
+ * policy id and the hour: the same on every worker and across a reload that keeps the policy, and
+ * different for policies with other client CAs, CRLs or minVersion, whose sessions must never resume
+ * each other's (nginx CVE-2025-23419). The secret is never logged nor put in the environment.
  */
 import { hkdfSync, randomBytes } from 'node:crypto'
 
@@ -25,7 +25,19 @@ export interface TicketSecrets {
   readonly own: Buffer
 }
 
+/**
+ * How long one policy's ticket keys last. Leaked keys decrypt the tickets they made, and with them
+ * the sessions' secrets, so they change every hour, as nginx rotates its own. Node keeps one key, so
+ * a ticket from the hour before no longer resumes: its client does one full handshake.
+ */
+export const TICKET_KEY_LIFETIME_MS = 3_600_000
+
+/** The period ticket keys are made for: the same on every worker, which share one clock. */
+export function ticketKeyEpoch(lifetimeMs = TICKET_KEY_LIFETIME_MS, now = Date.now()): number {
+  return Math.floor(now / lifetimeMs)
+}
+
 /** 48 bytes, as node:tls takes them (key name, HMAC key, AES key): HKDF-SHA256 of the secret. */
-export function ticketKeys(secret: Buffer, policyId: string): Buffer {
-  return Buffer.from(hkdfSync('sha256', secret, '', `portcullis TLS ticket keys for policy ${policyId}`, 48))
+export function ticketKeys(secret: Buffer, policyId: string, epoch: number): Buffer {
+  return Buffer.from(hkdfSync('sha256', secret, '', `portcullis TLS ticket keys for policy ${policyId}, period ${epoch}`, 48))
 }

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { pino } from 'pino'
-import { Gateway } from '../../src/gateway.js'
+import { Gateway, type GatewayOptions } from '../../src/gateway.js'
 import { ConfigLoader } from '../../src/config/load.js'
 
 export interface TestGateway {
@@ -19,12 +19,15 @@ export interface TestGateway {
   close(): Promise<void>
 }
 
+/** Gateway options a test may set beside the config. */
+type TestOptions = Pick<GatewayOptions, 'ticketKeyLifetimeMs'>
+
 /** `yaml` is a whole routes.yaml; its listeners should use port 0. */
-export async function startGateway(yaml: string): Promise<TestGateway> {
+export async function startGateway(yaml: string, options: TestOptions = {}): Promise<TestGateway> {
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-gw-'))
   const configFile = join(dir, 'routes.yaml')
   await writeFile(configFile, yaml)
-  const gw = await startGatewayFromFile(configFile)
+  const gw = await startGatewayFromFile(configFile, options)
   return {
     ...gw,
     async close() {
@@ -34,7 +37,7 @@ export async function startGateway(yaml: string): Promise<TestGateway> {
   }
 }
 
-export async function startGatewayFromFile(configFile: string): Promise<TestGateway> {
+export async function startGatewayFromFile(configFile: string, options: TestOptions = {}): Promise<TestGateway> {
   const logs: Record<string, unknown>[] = []
   const sink = new Writable({
     write(line: Buffer, _encoding, done) {
@@ -43,7 +46,7 @@ export async function startGatewayFromFile(configFile: string): Promise<TestGate
       done()
     },
   })
-  const gateway = new Gateway({ loader: new ConfigLoader(configFile), logger: pino({ level: 'debug' }, sink) })
+  const gateway = new Gateway({ ...options, loader: new ConfigLoader(configFile), logger: pino({ level: 'debug' }, sink) })
   await gateway.start()
   const addresses = gateway.addresses()
   return {

@@ -374,3 +374,51 @@ routes:
     await assert.rejects(httpsRequest(address), /certificate required|ECONNRESET|socket hang up/, 'its client certificate policy holds')
   })
 })
+
+describe('TLS session ticket keys', () => {
+  let pki: TestPki
+  let upstream: EchoUpstream
+  let gw: TestGateway
+  const LIFETIME_MS = 1000
+  const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+  before(async () => {
+    pki = await makeTestPki()
+    upstream = await startEchoUpstream({ cert: pki.up.cert, key: pki.up.key })
+    const to = `{ url: 'https://127.0.0.1:${upstream.port}', ca: ${pki.caS.certFile}, serverName: up.test }`
+    gw = await startGateway(
+      `
+listen: { https: 127.0.0.1:0 }
+routes:
+  - { host: open.test, tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile} }, upstream: ${to} }
+`,
+      { ticketKeyLifetimeMs: LIFETIME_MS },
+    )
+  })
+  after(async () => {
+    await gw.close()
+    await upstream.close()
+    await pki.cleanup()
+  })
+
+  /** A TLS 1.2 connection offering `session`: whether it resumed, and its session. */
+  async function connect(session?: Buffer) {
+    const socket = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername: 'open.test', ca: pki.caS.cert, maxVersion: 'TLSv1.2', ...(session && { session }) })
+    await once(socket, 'secureConnect')
+    const resumed = socket.isSessionReused()
+    const next = socket.getSession()!
+    socket.destroy()
+    return { resumed, session: next }
+  }
+
+  it('change every period: a ticket of the period before does one full handshake', async () => {
+    // Just after a period starts, so that the first two connections share it.
+    await pause(LIFETIME_MS - (Date.now() % LIFETIME_MS) + 50)
+    const first = await connect()
+    assert.equal((await connect(first.session)).resumed, true, 'the same period')
+    await pause(LIFETIME_MS + 100)
+    const late = await connect(first.session)
+    assert.equal(late.resumed, false, 'the keys changed')
+    assert.equal((await connect(late.session)).resumed, true, 'the new keys resume')
+  })
+})

@@ -1,4 +1,4 @@
-/** TLS ticket keys: the same for a policy wherever the secret is, different for another policy or secret. */
+/** TLS ticket keys: the same for a policy wherever the secret is, different for another policy, secret or period. */
 import assert from 'node:assert/strict'
 import { it } from 'node:test'
 import { policyId } from '../../src/tls/ingress.js'
@@ -8,8 +8,9 @@ it('derives 48 bytes per policy from the secret, the same in every process that 
   const secret = newTicketSecret()
   const open = policyId({ crl: [], minVersion: 'TLSv1.2' })
   const mtls = policyId({ clientCAs: 'CA PEM', crl: [], minVersion: 'TLSv1.2' })
-  assert.equal(ticketKeys(secret, open).length, 48)
-  assert.deepEqual(ticketKeys(Buffer.from(secret), open), ticketKeys(secret, open), 'a worker with a copy of the secret')
-  assert.notDeepEqual(ticketKeys(secret, mtls), ticketKeys(secret, open), 'other client CAs')
-  assert.notDeepEqual(ticketKeys(newTicketSecret(), open), ticketKeys(secret, open), 'another start')
+  assert.equal(ticketKeys(secret, open, 1).length, 48)
+  assert.deepEqual(ticketKeys(Buffer.from(secret), open, 1), ticketKeys(secret, open, 1), 'a worker with a copy of the secret')
+  assert.notDeepEqual(ticketKeys(secret, mtls, 1), ticketKeys(secret, open, 1), 'other client CAs')
+  assert.notDeepEqual(ticketKeys(newTicketSecret(), open, 1), ticketKeys(secret, open, 1), 'another start')
+  assert.notDeepEqual(ticketKeys(secret, open, 2), ticketKeys(secret, open, 1), 'the next hour')
 })
