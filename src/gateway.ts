@@ -211,7 +211,7 @@ export class Gateway {
   private install(snapshot: Snapshot): void {
     const warnings = configWarnings(snapshot.config, snapshot).map(formatIssue)
     this.current = snapshot
-    this.clientChains.keepOnly(new Set(snapshot.policies.keys()))
+    this.clientChains.keepOnly(snapshot.policies)
     this.metrics.configLastReloadSuccess.set(Date.now() / 1000)
     setCertificateExpiry(this.metrics, snapshot.certificates)
     this.logWarnings(warnings)

@@ -44,7 +44,7 @@ export class ClientChainsByPolicy {
   }
 
   /** Forgets the policies a config no longer has. */
-  keepOnly(policyIds: ReadonlySet<string>): void {
+  keepOnly(policyIds: { has(id: string): boolean }): void {
     for (const id of this.byId.keys()) if (!policyIds.has(id)) this.byId.delete(id)
   }
 }
