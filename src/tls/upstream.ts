@@ -125,7 +125,8 @@ export function createUpstreamPool(identity: UpstreamIdentity, options: Upstream
  * new one that died part way through its first answer has read bytes too, but had not: the request
  * may be what killed it. undici's errors carry a copy of the socket's addresses, never the socket, so
  * the entries are keyed by both ends of the connection (the kernel gives one local port to
- * connections to different upstreams).
+ * connections to different upstreams). One map for the process: a key is one open connection, so
+ * two gateways in one process (tests) never share an entry.
  */
 const answeredBeforeRequest = new Map<string, () => boolean>()
 
