@@ -2,9 +2,9 @@
  * `workers: N`: a primary process forks N gateway workers (cluster/worker.ts) with node:cluster. The
  * workers share the public listeners (the primary accepts and hands connections round-robin) and each
  * watches and reloads the config itself; they derive their TLS ticket keys from one secret of the
- * primary's. The primary owns the admin listener: /metrics aggregates every worker's registry into one scrape,
- * /readyz is 200 once every worker has started and while any serves, POST /reload and SIGHUP reach
- * every worker. A worker that dies is replaced; SIGTERM drains them all.
+ * primary's. The primary owns the admin listener: /metrics aggregates every worker's registry into
+ * one scrape, /readyz is 200 once every worker has started and while any serves, POST /reload and
+ * SIGHUP reach every worker. A worker that dies is replaced; SIGTERM drains them all.
  */
 import cluster, { type Worker } from 'node:cluster'
 import { once } from 'node:events'

@@ -80,7 +80,6 @@ function patternMessage(error: ErrorObject): string {
   return `${value} must match ${pattern}`
 }
 
-
 function notADuration(value: unknown): string {
   return `${JSON.stringify(value)} is not a duration: write a number with a unit (ms, s, m, h), e.g. 5s`
 }

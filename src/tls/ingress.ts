@@ -6,7 +6,8 @@
  * and each policy's ticket keys and session id context derive from its id, so a session never resumes
  * across policies (nginx CVE-2025-23419), and a reload that changes a policy's client CAs or CRLs,
  * which changes its id, never resumes a session verified against the old trust (Envoy
- * CVE-2022-21654). The same policy resumes the same tickets on every worker and after a reload.
+ * CVE-2022-21654). Within the hour its keys last, the same policy resumes the same tickets on every
+ * worker and after a reload.
  */
 import { constants, createHash, type X509Certificate } from 'node:crypto'
 import { isIP } from 'node:net'
