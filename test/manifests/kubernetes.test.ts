@@ -199,7 +199,7 @@ describe('deploy/kubernetes manifests', () => {
     assert.equal(policyComponent?.object.kind, 'Component')
   })
 
-  test('kubectl kustomize renders the base, and the base with the ServiceMonitor component, to valid objects', (t) => {
+  test('kubectl kustomize renders the base, and the base with the ServiceMonitor component (without the scrape annotations), to valid objects', (t) => {
     const rendered = kustomize(BASE)
     if (rendered === undefined) return t.skip('kubectl is not installed')
     const baseObjects = parseManifests(rendered, 'kubectl kustomize deploy/kubernetes')
@@ -225,6 +225,9 @@ describe('deploy/kubernetes manifests', () => {
       const monitor = withMonitor.find((m) => m.object.kind === 'ServiceMonitor')
       assert.equal(monitor?.object.metadata.namespace, 'edge')
       assert.equal(withMonitor.find((m) => m.object.kind === 'NetworkPolicy')?.object.metadata.namespace, 'edge')
+      // Scraped by the ServiceMonitor only: annotation-based discovery would scrape each pod a second time.
+      const podAnnotations = (withMonitor.find((m) => m.object.kind === 'Deployment')?.object.spec.template.metadata.annotations ?? {}) as Obj
+      assert.deepEqual(Object.keys(podAnnotations).filter((key) => key.startsWith('prometheus.io/')), [])
     } finally {
       rmSync(overlay, { recursive: true, force: true })
     }
