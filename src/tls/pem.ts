@@ -99,10 +99,17 @@ export function readPrivateKeyOf(cert: CertificateFile, certFile: string, keyFil
       cause: error,
     })
   }
-  if (!cert.certificates[0]!.checkPrivateKey(key)) {
+  const [leaf, ...chain] = cert.certificates
+  if (!leaf!.checkPrivateKey(key)) {
+    // A chain written intermediate first: TLS sends the first certificate as the server's own.
+    const position = chain.findIndex((certificate) => certificate.checkPrivateKey(key))
+    const why =
+      position < 0
+        ? ''
+        : ` (it is the key of certificate ${position + 2} in that file, ${subjectRfc2253(chain[position]!)}: put it first, then its intermediates)`
     throw new PortcullisError(
       ErrorCodes.KEY_MISMATCH,
-      `${displayPath(keyFile)} is not the private key of ${displayPath(certFile)}`,
+      `${displayPath(keyFile)} is not the private key of ${displayPath(certFile)}${why}`,
     )
   }
   return keyPem

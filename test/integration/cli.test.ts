@@ -57,6 +57,7 @@ routes:
     await writeFile(join(pki.dir, 'good-then-garbled.crl'), pki.crlRootEmpty.pem + garbled)
     await writeFile(join(pki.dir, 'caS-and-expired.crt'), pki.caS.cert + pki.caExpired.cert)
     await writeFile(join(pki.dir, 'srv-and-expired.crt'), pki.srv.cert + pki.caExpired.cert)
+    await writeFile(join(pki.dir, 'ca-then-srv.crt'), pki.caS.cert + pki.srv.cert)
     const encrypted = createPrivateKey(pki.srv.key).export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'secret' })
     await writeFile(join(pki.dir, 'srv-encrypted.key'), encrypted)
     await writeFile(join(pki.dir, 'srv.der'), new X509Certificate(pki.srv.cert).raw)
@@ -78,6 +79,7 @@ routes:
     ['a missing file', (y) => y.replace('ca: caS.crt', 'ca: missing.crt'), /:11:11 routes\[0\]\.upstream\.ca.*missing\.crt/],
     ['a leaf certificate in a CA bundle', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: cliA.crt'), /:8:18 routes\[0\]\.tls\.clientCAs.*cliA\.crt.*not a CA/i],
     ['a key that does not match its certificate', (y) => y.replace('key: srv.key', 'key: cliA.key'), /:7:12 routes\[0\]\.tls\.key: .*cliA\.key is not the private key of .*srv\.crt/],
+    ['a chain written leaf last', (y) => y.replace('cert: srv.crt', 'cert: ca-then-srv.crt'), /:7:12 routes\[0\]\.tls\.key: .*srv\.key is not the private key of .*ca-then-srv\.crt \(it is the key of certificate 2 in that file, CN=[^:]+: put it first, then its intermediates\)/],
     ['an encrypted key', (y) => y.replace('key: srv.key', 'key: srv-encrypted.key'), /:7:12 routes\[0\]\.tls\.key: .*srv-encrypted\.key holds no readable private key \(it is encrypted/],
     ['a bad duration', (y) => y.replace('connect: 2s', 'connect: 2 seconds'), /:13:18 routes\[0\]\.upstream\.timeouts\.connect/],
     ['a CA bundle of expired CAs only', (y) => y.replace('ca: caS.crt', 'ca: caExpired.crt'), /:11:11 routes\[0\]\.upstream\.ca: .*caExpired\.crt holds only expired CA certificates/],
