@@ -1,11 +1,11 @@
 /**
  * What the gateway records about the TLS and upstream parts of the snapshot serving: each handshake
  * (ingress and upstream) with its result and reason, each passthrough connection's upstream connect,
- * the expiry of every certificate it loaded, and the sockets of its upstream pools. Request metrics
+ * the expiry of every certificate and CRL it loaded, and the sockets of its upstream pools. Request metrics
  * are recorded by the proxy handlers.
  */
 import type { Gauge } from 'prom-client'
-import type { LoadedCertificate } from './snapshot/files.js'
+import type { LoadedCertificate, LoadedCrl } from './snapshot/files.js'
 import type { Route } from './snapshot/snapshot.js'
 import type { Upstream } from './snapshot/upstreams.js'
 import type { HandshakeOutcome } from './tls/ingress.js'
@@ -42,15 +42,29 @@ export function recordPassthrough(metrics: Metrics, route: Route, error?: Error)
  * bundle) share a series, which shows the one that expires first, as the alert needs.
  */
 export function setCertificateExpiry(metrics: Metrics, certificates: readonly LoadedCertificate[]): void {
-  const soonest = new Map<string, { labels: { route: string; role: string; subject: string }; expiry: number }>()
-  for (const { route, role, certificate } of certificates) {
-    const labels = { route, role, subject: subjectRfc2253(certificate) }
-    const expiry = Math.floor(new Date(certificate.validTo).getTime() / 1000)
+  setSoonest(
+    metrics.certificateExpiry,
+    certificates.map(({ route, role, certificate }) => ({ labels: { route, role, subject: subjectRfc2253(certificate) }, date: new Date(certificate.validTo) })),
+  )
+}
+
+/** The same for each CRL's nextUpdate, by route and issuer: past it, OpenSSL refuses the clients it covers. */
+export function setCrlNextUpdate(metrics: Metrics, crls: readonly LoadedCrl[]): void {
+  setSoonest(
+    metrics.crlNextUpdate,
+    crls.flatMap(({ route, issuer, nextUpdate }) => (nextUpdate ? [{ labels: { route, issuer }, date: nextUpdate }] : [])),
+  )
+}
+
+function setSoonest<L extends string>(gauge: Gauge<L>, entries: readonly { labels: Record<L, string>; date: Date }[]): void {
+  const soonest = new Map<string, { labels: Record<L, string>; seconds: number }>()
+  for (const { labels, date } of entries) {
+    const seconds = Math.floor(date.getTime() / 1000)
     const key = JSON.stringify(labels)
-    if (expiry < (soonest.get(key)?.expiry ?? Infinity)) soonest.set(key, { labels, expiry })
+    if (seconds < (soonest.get(key)?.seconds ?? Infinity)) soonest.set(key, { labels, seconds })
   }
-  metrics.certificateExpiry.reset()
-  for (const { labels, expiry } of soonest.values()) metrics.certificateExpiry.set(labels, expiry)
+  gauge.reset()
+  for (const { labels, seconds } of soonest.values()) gauge.set(labels, seconds)
 }
 
 /**

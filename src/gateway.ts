@@ -24,6 +24,7 @@ import {
   recordPassthrough,
   recordUpstreamHandshake,
   setCertificateExpiry,
+  setCrlNextUpdate,
 } from './gateway-metrics.js'
 import { createProxyHandlers } from './proxy/handler.js'
 import { RequestServer } from './proxy/server.js'
@@ -214,6 +215,7 @@ export class Gateway {
     this.clientChains.keepOnly(snapshot.policies)
     this.metrics.configLastReloadSuccess.set(Date.now() / 1000)
     setCertificateExpiry(this.metrics, snapshot.certificates)
+    setCrlNextUpdate(this.metrics, snapshot.crls)
     this.logWarnings(warnings)
   }
 

@@ -26,8 +26,8 @@ const PER_PROCESS_AGGREGATORS: ReadonlyMap<string, Aggregator> = new Map([
 /**
  * With `workers`, the primary's AggregatorRegistry sums each series over the worker processes; the
  * gauges that describe shared state take one worker's value instead: the soonest certificate expiry
- * (a worker whose reload failed still serves the older certificate, and the expiry alert must see
- * it), the latest config load, and the worst last-reload result.
+ * and CRL nextUpdate (a worker whose reload failed still serves the older file, and the alerts must
+ * see it), the latest config load, and the worst last-reload result.
  */
 export function createMetrics(options: MetricsOptions = {}) {
   // Either text format: the admin app switches to OpenMetrics when the scraper asks for it.
@@ -107,6 +107,13 @@ export function createMetrics(options: MetricsOptions = {}) {
       name: 'portcullis_certificate_expiry_timestamp_seconds',
       help: 'Expiry (notAfter, Unix seconds) of every certificate loaded, by route, role (server|client|ca) and subject.',
       labelNames: ['route', 'role', 'subject'] as const,
+      registers,
+      aggregator: 'min',
+    }),
+    crlNextUpdate: new Gauge({
+      name: 'portcullis_crl_next_update_timestamp_seconds',
+      help: "nextUpdate (Unix seconds) of every CRL loaded, by route and issuer: past it, the route refuses every client certificate the CRL covers.",
+      labelNames: ['route', 'issuer'] as const,
       registers,
       aggregator: 'min',
     }),

@@ -7,7 +7,7 @@
 import type { X509Certificate } from 'node:crypto'
 import { ConfigError, issueAt, type ConfigIssue } from '../config/issues.js'
 import type { Config, RouteConfig } from '../config/types.js'
-import { readCaBundle, readCertificates, readCrl, readPrivateKeyOf, type CertificateFile } from '../tls/pem.js'
+import { crlIssuerSubject, readCaBundle, readCertificates, readCrl, readPrivateKeyOf, type CertificateFile } from '../tls/pem.js'
 
 export type CertificateRole = 'server' | 'client' | 'ca'
 
@@ -23,10 +23,13 @@ export interface LoadedCertificate {
 }
 
 export interface LoadedCrl {
+  readonly route: string
   readonly routeIndex: number
   /** The key that names the file (`routes[2].tls.crl[1]`). */
   readonly path: string
   readonly nextUpdate: Date | undefined
+  /** RFC 2253, as the subject of the CA that signed it (see crlIssuerSubject). */
+  readonly issuer: string
 }
 
 export interface KeyPair {
@@ -61,13 +64,16 @@ export class RouteFiles {
     return bundle
   }
 
-  /** The PEM CRLs of `files`, one per entry. */
-  crlPems(route: RouteConfig, at: string, files: readonly string[]): string[] {
+  /** The PEM CRLs of `files`, one per entry; `cas` (the route's clientCAs) name their issuers. */
+  crlPems(route: RouteConfig, at: string, files: readonly string[], cas: CertificateFile | undefined): string[] {
     // tls.crl is one file or a list: the key path names the list item only where the YAML has one.
     const pathOf = (i: number) => (this.config.positions.has(`${at}[${i}]`) ? `${at}[${i}]` : at)
     return files.flatMap((file, i) => {
       const crls = this.attempt(pathOf(i), this.readOnce(`crl ${file}`, () => readCrl(file))) ?? []
-      for (const { nextUpdate } of crls) this.crls.push({ routeIndex: route.index, path: pathOf(i), nextUpdate })
+      for (const crl of crls) {
+        const issuer = crlIssuerSubject(crl, cas?.certificates ?? [])
+        this.crls.push({ route: route.name, routeIndex: route.index, path: pathOf(i), nextUpdate: crl.nextUpdate, issuer })
+      }
       return crls.map((crl) => crl.pem)
     })
   }

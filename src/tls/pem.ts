@@ -119,6 +119,8 @@ export interface Crl {
   readonly pem: string
   /** When the issuer promises the next CRL; after it, OpenSSL refuses every certificate it covers. */
   readonly nextUpdate: Date | undefined
+  /** The issuer's name as @peculiar/x509 prints it (see crlIssuerSubject); undefined when unreadable. */
+  readonly issuer: string | undefined
 }
 
 /**
@@ -136,23 +138,38 @@ export function readCrl(file: string): Crl[] {
       const which = blocks.length > 1 ? `CRL ${i + 1} of ${blocks.length}` : 'a CRL'
       throw new PortcullisError(ErrorCodes.CERT_READ, `${displayPath(file)} holds ${which} that cannot be parsed`, { cause: error })
     }
-    return { pem, nextUpdate: crlNextUpdate(pem) }
+    return { pem, ...crlFields(pem) }
   })
 }
 
 const require = createRequire(import.meta.url)
 
 /**
- * A CRL's nextUpdate, which only a warning needs: undefined when @peculiar/x509 cannot read it. The
- * library (and the Reflect polyfill it needs first, see tls/pki.ts) is loaded at the first CRL, so a
- * gateway without CRLs never loads it.
+ * @peculiar/x509, for what node:crypto cannot read: CRLs. It (and the Reflect polyfill it needs first,
+ * see tls/pki.ts) is loaded at the first CRL, so a gateway without CRLs never loads it.
  */
-function crlNextUpdate(pem: string): Date | undefined {
+function peculiarX509(): typeof import('@peculiar/x509') {
+  require('reflect-metadata')
+  return require('@peculiar/x509') as typeof import('@peculiar/x509')
+}
+
+/** A CRL's nextUpdate and issuer, which only warnings and a gauge need: undefined when unreadable. */
+function crlFields(pem: string): Pick<Crl, 'nextUpdate' | 'issuer'> {
   try {
-    require('reflect-metadata')
-    const { X509Crl } = require('@peculiar/x509') as typeof import('@peculiar/x509')
-    return new X509Crl(pem).nextUpdate
+    const crl = new (peculiarX509().X509Crl)(pem)
+    return { nextUpdate: crl.nextUpdate, issuer: crl.issuer }
   } catch {
-    return undefined
+    return { nextUpdate: undefined, issuer: undefined }
   }
+}
+
+/**
+ * The CRL's issuer as the RFC 2253 subject of the CA in `cas` that has its name, as the expiry gauge
+ * names that CA; the library's own spelling when no CA there has it (OpenSSL then never uses the CRL).
+ */
+export function crlIssuerSubject(crl: Crl, cas: readonly X509Certificate[]): string {
+  if (crl.issuer === undefined) return ''
+  const { X509Certificate: PeculiarCertificate } = peculiarX509()
+  const ca = cas.find((certificate) => new PeculiarCertificate(certificate.raw).subject === crl.issuer)
+  return ca ? subjectRfc2253(ca) : crl.issuer
 }

@@ -36,6 +36,7 @@ export interface Validity {
 
 export interface CAOptions extends Validity {
   readonly commonName: string
+  readonly organization?: string
   /** Issuing CA for an intermediate; without it the CA is self-signed (a root). */
   readonly issuer?: Issued
   /** basicConstraints pathLenConstraint; default: none. */
@@ -75,7 +76,7 @@ const ID_CE_CRL_NUMBER = '2.5.29.20'
 
 export async function createCA(options: CAOptions): Promise<Issued> {
   const keys = await generateKeys()
-  return sign(options.issuer, subjectName(options.commonName), keys, options, [
+  return sign(options.issuer, subjectName(options.commonName, options.organization), keys, options, [
     new x509.BasicConstraintsExtension(true, options.pathLength, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
   ])

@@ -46,6 +46,10 @@ routes:
   - name: anonymous
     host: anonymous.test
     upstream: { url: 'https://127.0.0.1:${good.port}', ca: ${pki.caS.certFile}, serverName: up.test }
+  - name: revocable
+    host: revocable.test
+    tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile}, clientCAs: ${pki.root.certFile}, crl: ${pki.crlRootEmpty.file} }
+    upstream: ${upstream(good.port)}
 `)
   })
   after(async () => {
@@ -144,6 +148,12 @@ routes:
     const intermediate = new (await import('node:crypto')).X509Certificate(pki.leafChain.cert.slice(pki.leaf.cert.length))
     assert.equal(expiry('chained', 'server', 'CN=Test Intermediate CA'), Math.floor(new Date(intermediate.validTo).getTime() / 1000))
     assert.ok(expiry('chained', 'server', 'CN=leaf'))
+  })
+
+  it("exports each CRL's nextUpdate, by route and issuer", async () => {
+    const nextUpdate = value(await scrape(), 'portcullis_crl_next_update_timestamp_seconds{route="revocable",issuer="CN=Test Root CA"}')
+    // The test PKI's CRLs promise their next issue in 30 days.
+    assert.ok(nextUpdate !== undefined && Math.abs(nextUpdate - (Date.now() / 1000 + 30 * 86_400)) < 86_400, String(nextUpdate))
   })
 
   it('reports pooled upstream connections from the pools', async () => {

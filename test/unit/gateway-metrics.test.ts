@@ -1,14 +1,19 @@
 /**
  * Certificate expiry series: one per route, role and subject, so two certificates that share them (a
- * CA renewed under the same name, both in the bundle) must show the one that expires first.
+ * CA renewed under the same name, both in the bundle) must show the one that expires first. CRL
+ * nextUpdate series likewise, by route and issuer, the issuer named as the expiry series name its CA.
  */
 import assert from 'node:assert/strict'
 import { X509Certificate } from 'node:crypto'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { AggregatorRegistry } from 'prom-client'
 import { createMetrics } from '../../src/metrics/metrics.js'
-import { setCertificateExpiry } from '../../src/gateway-metrics.js'
-import { createCA } from '../../src/tls/pki.js'
+import { setCertificateExpiry, setCrlNextUpdate } from '../../src/gateway-metrics.js'
+import { createCA, createCrl } from '../../src/tls/pki.js'
+import { crlIssuerSubject, readCrl } from '../../src/tls/pem.js'
 
 describe('certificate expiry series', () => {
   it('shows the soonest expiry of the certificates that share a series, in either order', async () => {
@@ -39,5 +44,38 @@ describe('certificate expiry series', () => {
     })
     const text = await AggregatorRegistry.aggregate(await Promise.all(workers)).metrics()
     assert.match(text, /^portcullis_certificate_expiry_timestamp_seconds\{route="r",role="server",subject="CN=srv"\} 86400$/m)
+  })
+})
+
+describe('CRL nextUpdate series', () => {
+  const DAY = 24 * 60 * 60 * 1000
+
+  it('names the issuer as the subject of the CA that signed the CRL, RFC 2253 escaped and ordered', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portcullis-crl-'))
+    try {
+      const ca = await createCA({ commonName: 'Clients CA', organization: 'Example, Inc.' })
+      const other = await createCA({ commonName: 'Other CA' })
+      const file = join(dir, 'clients.crl')
+      await writeFile(file, await createCrl(ca, []))
+      const [crl] = readCrl(file)
+      const cas = [other, ca].map((issued) => new X509Certificate(issued.cert))
+      assert.equal(crlIssuerSubject(crl!, cas), 'CN=Clients CA,O=Example\\, Inc.')
+      // No CA of the route has the name (OpenSSL never uses such a CRL): the library's spelling.
+      assert.match(crlIssuerSubject(crl!, cas.slice(0, 1)), /CN=Clients CA/)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('shows the soonest nextUpdate of the CRLs of one route and issuer, and none for a CRL without one', async () => {
+    const metrics = createMetrics({ defaultMetrics: false })
+    const soon = new Date(Date.now() + DAY)
+    const crl = (issuer: string, nextUpdate: Date | undefined) => ({ route: 'r', routeIndex: 0, path: 'routes[0].tls.crl', issuer, nextUpdate })
+    setCrlNextUpdate(metrics, [crl('CN=A', new Date(Date.now() + 7 * DAY)), crl('CN=A', soon), crl('CN=B', undefined)])
+    const { values } = await metrics.crlNextUpdate.get()
+    assert.deepEqual(
+      values.map((v) => [v.labels, v.value]),
+      [[{ route: 'r', issuer: 'CN=A' }, Math.floor(soon.getTime() / 1000)]],
+    )
   })
 })
