@@ -17,6 +17,7 @@ import {
   parseDuration,
 } from './duration.js'
 import { issueAt, type ConfigIssue } from './issues.js'
+import { DEFAULT_CONNECTION_LIMIT, DEFAULT_REQUEST_LIMIT } from './limits.js'
 import type { RawConfig, RawRoute, RawUpstream } from './schema.js'
 import type { Config, ListenAddress, Position, RouteConfig, RouteTlsConfig, UpstreamConfig } from './types.js'
 
@@ -54,6 +55,10 @@ export function resolveConfig(
     listen,
     workers: raw.workers === 'auto' ? availableParallelism() : (raw.workers ?? 1),
     shutdown: { grace: parseDuration(raw.shutdown?.grace ?? DEFAULT_SHUTDOWN_GRACE)! },
+    limits: {
+      connections: raw.limits?.connections ?? DEFAULT_CONNECTION_LIMIT,
+      requests: raw.limits?.requests ?? DEFAULT_REQUEST_LIMIT,
+    },
     accessLog: raw.accessLog ?? false,
     routes,
     positions,

@@ -11,6 +11,7 @@ import {
   DURATION_PATTERN,
   MAX_DURATION_TEXT,
 } from './duration.js'
+import { DEFAULT_CONNECTION_LIMIT, DEFAULT_REQUEST_LIMIT } from './limits.js'
 
 const Duration = (description: string, fallback: string) =>
   Type.String({
@@ -167,11 +168,43 @@ export const ShutdownSchema = Type.Object(
   { additionalProperties: false, description: 'Graceful shutdown.' },
 )
 
+export const LimitsSchema = Type.Object(
+  {
+    connections: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description:
+          'Client connections one gateway process holds open at once on the https and http listeners, TLS passthrough ' +
+          'included. One more is closed at once, before any TLS work, and counted in ' +
+          `portcullis_overload_rejections_total{limit="connections"}. Default: ${DEFAULT_CONNECTION_LIMIT}.`,
+        examples: [DEFAULT_CONNECTION_LIMIT],
+      }),
+    ),
+    requests: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description:
+          'Requests one gateway process proxies at once; a WebSocket counts for its whole life. One more is answered ' +
+          '503 at once, without contacting the upstream, and counted in ' +
+          `portcullis_overload_rejections_total{limit="requests"}. Default: ${DEFAULT_REQUEST_LIMIT}.`,
+        examples: [DEFAULT_REQUEST_LIMIT],
+      }),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'Overload limits, per gateway process: with `workers`, each worker has its own (as nginx\'s worker_connections). ' +
+      'A reload applies new limits to new connections and requests; nothing already admitted is cut.',
+  },
+)
+
 export const ConfigSchema = Type.Object(
   {
     listen: ListenSchema,
     workers: Type.Optional(WorkersSchema),
     shutdown: Type.Optional(ShutdownSchema),
+    limits: Type.Optional(LimitsSchema),
     accessLog: Type.Optional(
       Type.Boolean({
         description:

@@ -62,6 +62,8 @@ export interface Config {
   }
   readonly workers: number
   readonly shutdown: { readonly grace: number }
+  /** Overload limits of this process (see LimitsSchema). */
+  readonly limits: { readonly connections: number; readonly requests: number }
   readonly accessLog: boolean
   readonly routes: readonly RouteConfig[]
   /** Line and column of every key path (`routes[2].upstream.ca`), for errors found after loading. */

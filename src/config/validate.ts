@@ -65,6 +65,10 @@ function describe(error: ErrorObject): { path: string; message: string } {
       // `connect: 5` is a number to YAML: a duration without its unit.
       if (schema?.pattern === DURATION_PATTERN) return { path, message: notADuration(error.data) }
       return { path, message: `must be ${describeType({ type: String(error.params.type) })}` }
+    case 'minimum':
+      return { path, message: `${JSON.stringify(error.data)} is too small: must be at least ${error.params.limit}` }
+    case 'maximum':
+      return { path, message: `${JSON.stringify(error.data)} is too large: must be at most ${error.params.limit}` }
     case 'const':
       return { path, message: `must be ${JSON.stringify(error.params.allowedValue)}` }
     default:

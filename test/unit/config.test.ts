@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
 import { renderJsonSchema } from '../../src/config/json-schema.js'
 import { parseDuration } from '../../src/config/duration.js'
+import { DEFAULT_CONNECTION_LIMIT, DEFAULT_REQUEST_LIMIT } from '../../src/config/limits.js'
 import { ConfigError } from '../../src/config/issues.js'
 import { ConfigLoader, parseConfig } from '../../src/config/load.js'
 import { parseListenAddress } from '../../src/config/resolve.js'
@@ -73,6 +74,8 @@ describe('parseConfig', () => {
     assert.equal(open!.upstream.port, 80)
     assert.equal(open!.upstream.serverName, '', 'an IP-literal upstream gets no SNI')
     assert.equal(config.shutdown.grace, 25_000)
+    assert.deepEqual(config.limits, { connections: DEFAULT_CONNECTION_LIMIT, requests: DEFAULT_REQUEST_LIMIT })
+    assert.deepEqual(parseConfig(`${GOOD}limits: { requests: 7 }\n`, file).limits, { connections: DEFAULT_CONNECTION_LIMIT, requests: 7 })
     assert.ok(Object.isFrozen(config.routes[0]!.upstream), 'the config is deep-frozen')
   })
 
@@ -125,6 +128,10 @@ describe('parseConfig', () => {
     ['two public listeners on one address and port', GOOD.replace('http: 127.0.0.1:8080', 'http: 0.0.0.0:8443'), ['3:9 listen.http: must not share an address and port with listen.https']],
     ['admin on a public port', GOOD.replace('admin: 127.0.0.1:9901', 'admin: 127.0.0.1:8080'), ['4:10 listen.admin: must not share a port with listen.http']],
     ['a misspelt top-level key', GOOD.replace('listen:', 'listne:'), ["-:- listen: is required", "1:1 listne: unknown key 'listne' (did you mean 'listen'?)"]],
+    ['a connection limit of 0', `${GOOD}limits: { connections: 0 }\n`, ['23:24 limits.connections: 0 is too small: must be at least 1']],
+    ['a negative request limit', `${GOOD}limits:\n  requests: -1\n`, ['24:13 limits.requests: -1 is too small: must be at least 1']],
+    ['a limit written as a string', `${GOOD}limits: { requests: "100" }\n`, ['23:21 limits.requests: must be a whole number']],
+    ['a misspelt limit', `${GOOD}limits: { conections: 10 }\n`, ["23:11 limits.conections: unknown key 'conections' (did you mean 'connections'?)"]],
     ['crl without clientCAs', GOOD.replace('      clientCAs: ca.crt\n', '      crl: a.crl\n'), ['12:12 routes[0].tls.crl: needs tls.clientCAs']],
   ]
   for (const [name, yaml, expected] of cases) {
