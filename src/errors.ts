@@ -12,6 +12,8 @@ export const ErrorCodes = {
   UPSTREAM_TIMEOUT: 'PCL_ERR_UPSTREAM_TIMEOUT',
   UPSTREAM_RESPONSE: 'PCL_ERR_UPSTREAM_RESPONSE',
   INTERNAL: 'PCL_ERR_INTERNAL',
+  /** A limit of routes.yaml `limits` was reached: a connection closed at accept, or a request answered 503. */
+  OVERLOADED: 'PCL_ERR_OVERLOADED',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]

@@ -27,6 +27,7 @@ import {
   setCrlNextUpdate,
 } from './gateway-metrics.js'
 import { createProxyHandlers } from './proxy/handler.js'
+import { Overload } from './proxy/overload.js'
 import { RequestServer } from './proxy/server.js'
 import { Reloader, type ReloadResult, type ReloadTrigger } from './reload/reloader.js'
 import { createSniDispatcher, type SniDispatcher } from './proxy/sni-dispatch.js'
@@ -78,8 +79,9 @@ export class Gateway {
   private readonly requestServer: RequestServer
   /** The HTTPS listener's first step: each connection's ClientHello picks its TLS policy or passthrough. */
   private readonly sni: SniDispatcher
-  /** Every TCP connection accepted on a public listener, TLS passthrough included, until it closes. */
+  /** Every TCP connection admitted on a public listener, TLS passthrough included, until it closes. */
   private readonly clientSockets = new Map<net.Socket, PublicListenerName>()
+  private readonly overload: Overload
   private readonly watch: boolean
   private readonly serveAdmin: boolean
   private readonly ticketSecrets: TicketSecrets
@@ -108,7 +110,8 @@ export class Gateway {
     this.ticketSecrets = { shared: options.ticketSecret ?? own, own }
     this.ticketKeyLifetimeMs = options.ticketKeyLifetimeMs ?? TICKET_KEY_LIFETIME_MS
     this.ticketEpoch = ticketKeyEpoch(this.ticketKeyLifetimeMs)
-    this.requestServer = new RequestServer(() => this.current!, createProxyHandlers(this.logger, this.metrics))
+    this.overload = new Overload(this.metrics, this.logger)
+    this.requestServer = new RequestServer(() => this.current!, createProxyHandlers(this.logger, this.metrics, this.overload))
     this.reloader = new Reloader({
       loader: this.loader,
       logger: this.logger,
@@ -272,15 +275,13 @@ export class Gateway {
     const { https, http: plain, admin } = config.listen
     if (https) {
       const server = net.createServer({ noDelay: true }, (socket) => {
-        this.track(socket, 'https')
-        this.sni.dispatch(socket)
+        if (this.admit(socket, 'https')) this.sni.dispatch(socket)
       })
       await this.listen('https', server, https)
     }
     if (plain) {
       const server = net.createServer({ noDelay: true }, (socket) => {
-        this.track(socket, 'http')
-        this.requestServer.accept(socket)
+        if (this.admit(socket, 'http')) this.requestServer.accept(socket)
       })
       await this.listen('http', server, plain)
     }
@@ -294,9 +295,22 @@ export class Gateway {
     }
   }
 
-  private track(socket: net.Socket, listener: PublicListenerName): void {
+  /**
+   * Every client connection of both public listeners passes here. One beyond limits.connections (of
+   * the config serving now) is closed at once, before a byte of it is read: no TLS work, and not a
+   * handshake (it is not in portcullis_tls_handshakes_total), as Envoy's global connection limit
+   * closes it. One admitted is tracked until it closes.
+   */
+  private admit(socket: net.Socket, listener: PublicListenerName): boolean {
+    const max = this.current!.config.limits.connections
+    if (this.clientSockets.size >= max) {
+      this.overload.rejected('connections', max)
+      socket.destroy()
+      return false
+    }
     this.clientSockets.set(socket, listener)
     socket.once('close', () => this.clientSockets.delete(socket))
+    return true
   }
 
   /** Counted at the scrape, not per connection: a gauge of every bound public listener, 0 included. */

@@ -86,3 +86,31 @@ export function errorSummary(error: Error): { code?: string; message: string } {
   const cause = error.cause as { code?: string; message?: string } | undefined
   return { ...(code && { code }), message: cause?.message ? `${error.message}: ${cause.message}` : error.message }
 }
+
+/**
+ * A warning for an event that comes in floods (a limit reached, thousands of times a second): the first
+ * at once, then at most one line every `intervalMs` while it goes on, with how many events it stands for
+ * (`count`), as nginx's "worker_connections are not enough" would be if it were not logged per accept.
+ * Metrics count every event.
+ */
+export function floodLog(logger: Logger, message: string, intervalMs: number): (fields: object) => void {
+  let window: NodeJS.Timeout | undefined
+  let since = 0
+  let last: object = {}
+  const endOfWindow = () => {
+    window = undefined
+    if (since === 0) return
+    logger.warn({ ...last, count: since }, `${message}: ${since} more in the last ${intervalMs / 1000} s`)
+    since = 0
+    window = setTimeout(endOfWindow, intervalMs).unref()
+  }
+  return (fields) => {
+    if (window) {
+      since++
+      last = fields
+      return
+    }
+    logger.warn({ ...fields, count: 1 }, message)
+    window = setTimeout(endOfWindow, intervalMs).unref()
+  }
+}

@@ -11,3 +11,7 @@ export function methodLabel(method: string | undefined): string {
 
 /** The route placeholder when no route matched (unknown SNI or Host). */
 export const NO_ROUTE = '(none)'
+
+/** The limits of routes.yaml `limits`, the `limit` label of portcullis_overload_rejections_total. */
+export const OVERLOAD_LIMITS = ['connections', 'requests'] as const
+export type OverloadLimit = (typeof OVERLOAD_LIMITS)[number]

@@ -3,6 +3,7 @@
  * run two gateways in one process). Metric names are API: dashboards and alerts depend on them.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Aggregator, type RegistryContentType } from 'prom-client'
+import { OVERLOAD_LIMITS } from './labels.js'
 import { RequestMetrics } from './requests.js'
 
 /** Handshakes take from well under a millisecond (resumed, loopback) to seconds (slow clients). */
@@ -56,9 +57,17 @@ export function createMetrics(options: MetricsOptions = {}) {
   })
   // Both series exist from the start, so increase() and alerts see the first failure too.
   for (const result of ['success', 'failure'] as const) configReloads.inc({ result }, 0)
+  const overloadRejections = new Counter({
+    name: 'portcullis_overload_rejections_total',
+    help: 'Client connections closed at accept (limit="connections") and requests answered 503 (limit="requests") because a limit of routes.yaml `limits` was reached.',
+    labelNames: ['limit'] as const,
+    registers,
+  })
+  for (const limit of OVERLOAD_LIMITS) overloadRejections.inc({ limit }, 0)
   return {
     registry,
     configReloads,
+    overloadRejections,
     tlsHandshakeDuration: new Histogram({
       name: 'portcullis_tls_handshake_duration_seconds',
       help: 'TLS handshake time: ingress from ClientHello read to completed handshake, upstream from connect to secure connection.',

@@ -4,6 +4,7 @@
  * policy: a Host that names another policy's route gets 421 Misdirected Request, as in nginx and
  * Caddy, so sending SNI of an open route and Host of an mTLS route never bypasses client auth.
  */
+import type { EventEmitter } from 'node:events'
 import type { IncomingMessage } from 'node:http'
 import type { TLSSocket } from 'node:tls'
 import type { ForwardClientCert } from '../config/schema.js'
@@ -16,6 +17,7 @@ import type { TlsPolicy } from '../tls/ingress.js'
 import { peerLeafCertificate } from '../tls/peer-certificates.js'
 import { clientIdentityHeaders } from './client-identity.js'
 import { forwardRequest, type ForwardHooks } from './forward.js'
+import { RequestSlots, type Overload } from './overload.js'
 import { endWithStatus, sendStatus } from './status.js'
 import type { ForwardedFor } from './headers.js'
 import { checkRequest } from './request-checks.js'
@@ -68,7 +70,19 @@ function requestFields(req: IncomingMessage, client: string | undefined): { meth
   return { method: req.method, path: req.url?.split('?', 1)[0]!.replace(PATH_PARAMETERS, ''), client }
 }
 
-export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHandlers {
+export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: Overload): RequestHandlers {
+  const slots = new RequestSlots()
+  /**
+   * A routed request takes one of limits.requests (of the snapshot it started on) until `holder`
+   * closes: its response, or a WebSocket's client socket. Checked after routing, so that a refusal is
+   * counted under its route, and before anything reaches the upstream.
+   */
+  const admitted = (snapshot: Snapshot, holder: EventEmitter): boolean => {
+    const max = snapshot.config.limits.requests
+    if (slots.take(max, holder)) return true
+    overload.rejected('requests', max)
+    return false
+  }
   /** A bug met by one request is that request's 500, not the end of the process and every connection. */
   const logInternalError = (route: string, error: unknown) =>
     logger.error({ route, code: ErrorCodes.INTERNAL, error: errorSummary(error as Error) }, 'request failed inside the gateway')
@@ -116,6 +130,13 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHa
           sendStatus(res, selection.status, selection.detail)
           return
         }
+        if (!admitted(snapshot, res)) {
+          // No Retry-After, as neither Envoy's circuit-breaker overflow nor HAProxy's or nginx's 503
+          // sends one: the overload may be gone in a millisecond, and one fixed delay would send every
+          // refused client back at the same moment. The connection stays open (keep-alive), as Envoy's.
+          sendStatus(res, 503, 'the gateway is at its limit of requests in flight')
+          return
+        }
         // Routed: the client may send its body now (server.ts leaves 100 Continue to this point).
         if (req.httpVersion === '1.1' && EXPECTS_CONTINUE.test(req.headers.expect ?? '')) res.writeContinue()
         forwardRequest(req, res, selection.route, selection.forwarded, selection.identity, hooks)
@@ -143,6 +164,12 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics): RequestHa
         if ('status' in selection) {
           endWithStatus(socket, selection.status)
           record(selection.status)
+          return
+        }
+        // A WebSocket holds its slot for its whole life, as long as it holds its sockets.
+        if (!admitted(snapshot, socket)) {
+          endWithStatus(socket, 503)
+          record(503)
           return
         }
         const { status, failure } = await proxyUpgrade(req, socket, head, selection.route, selection.forwarded, selection.identity)
