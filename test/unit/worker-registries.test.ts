@@ -8,6 +8,7 @@ import { describe, test } from 'node:test'
 import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client'
 import type { RegistryJson } from '../../src/metrics/render.js'
 import { WorkerRegistries } from '../../src/cluster/registries.js'
+import { createMetrics } from '../../src/metrics/metrics.js'
 
 /** A worker's registry: `served` requests counted, and a gauge of open connections. */
 async function registry(served: number, open = 1): Promise<RegistryJson> {
@@ -65,4 +66,16 @@ describe('WorkerRegistries', () => {
     assert.ok(scraped.length < many.length, `${scraped.length} registries kept apart`)
     assert.equal((await sums(scraped)).served, 20)
   })
+})
+
+test('sums portcullis_overload_rejections_total over the workers: limits are per worker, the rejections add up', async () => {
+  const worker = async (connections: number, requests: number) => {
+    const { overloadRejections, registry } = createMetrics({ defaultMetrics: false })
+    overloadRejections.inc({ limit: 'connections' }, connections)
+    overloadRejections.inc({ limit: 'requests' }, requests)
+    return registry.getMetricsAsJSON()
+  }
+  const text = await AggregatorRegistry.aggregate([await worker(2, 0), await worker(3, 7)]).metrics()
+  assert.match(text, /^portcullis_overload_rejections_total\{limit="connections"\} 5$/m)
+  assert.match(text, /^portcullis_overload_rejections_total\{limit="requests"\} 7$/m)
 })
