@@ -28,7 +28,9 @@ export function checkRequest(req: IncomingMessage): { readonly host: string } | 
   // cuts it there, so `/api/..#` would climb out of /api upstream). Envoy refuses it too.
   if (req.url.includes('#')) return { status: 400, detail: 'a fragment (#) in the request target' }
   const target = resolveDotSegments(req.url)
-  if (target === undefined) return { status: 400, detail: 'dot segments that climb above the root or sit beside an encoded slash' }
+  if (target === undefined) {
+    return { status: 400, detail: 'a path that cannot be resolved safely: .. above the root, a dot segment beside an encoded slash or a backslash or with ;parameters, or a NUL (%00)' }
+  }
   // Routed and forwarded alike with `.` and `..` resolved.
   req.url = target
   return { host }

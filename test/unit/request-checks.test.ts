@@ -44,4 +44,8 @@ describe('checkRequest', () => {
       assert.equal((checkRequest(req) as { status?: number }).status, status)
     })
   }
+
+  test('says what is wrong with a path it cannot resolve, a NUL included', () => {
+    assert.match((checkRequest(parsed('/a%00b')) as { detail: string }).detail, /NUL \(%00\)/)
+  })
 })
