@@ -23,7 +23,18 @@ const HOP_BY_HOP = new Set([
 const CLIENT_IDENTITY_HEADERS = ['x-forwarded-client-cert', 'client-cert', 'client-cert-chain'] as const
 
 /** The headers the gateway sets on every request, beside the identity ones. */
-const FORWARDED_HEADERS = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']
+const FORWARDED_HEADERS = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip']
+
+/**
+ * Forwarding claims are the gateway's to make, and it trusts no client to have made them before it, as
+ * Traefik trusts none by default: Forwarded (RFC 7239) and every X-Forwarded-* header it does not set
+ * (-Port, -Prefix, -Ssl, -Scheme, -Tls-Client-Cert, …), which frameworks read before or beside
+ * X-Forwarded-Proto (Spring takes Forwarded first, Rack X-Forwarded-Ssl), are dropped. X-Forwarded-For
+ * keeps the client's entries, with the gateway's appended after them.
+ */
+function isForwardingClaim(name: string): boolean {
+  return name === 'forwarded' || (name.startsWith('x-forwarded-') && name !== 'x-forwarded-for')
+}
 
 /**
  * Request headers that never go upstream: the client identity headers, and Expect, which the gateway
@@ -34,12 +45,14 @@ const REQUEST_ONLY_DROPPED = new Set([...CLIENT_IDENTITY_HEADERS, 'expect'])
 const GATEWAY_SET = new Set([...CLIENT_IDENTITY_HEADERS, ...FORWARDED_HEADERS])
 
 /**
- * Another spelling of a header the gateway sets, with `_` for any `-` (`X-Forwarded_For`): CGI, WSGI
- * and Rack servers read it as the same header (nginx drops every underscored name by default,
+ * Another spelling of a header the gateway sets or drops, with `_` for any `-` (`X-Forwarded_For`):
+ * CGI, WSGI and Rack servers read it as the same header (nginx drops every underscored name by default,
  * `underscores_in_headers off`).
  */
 function spellsGatewayHeader(name: string): boolean {
-  return name.includes('_') && GATEWAY_SET.has(name.replaceAll('_', '-'))
+  if (!name.includes('_')) return false
+  const dashed = name.replaceAll('_', '-')
+  return GATEWAY_SET.has(dashed) || isForwardingClaim(dashed)
 }
 
 /** Never removable by a Connection nomination: routing and framing depend on them. */
@@ -70,7 +83,7 @@ function withoutHopByHop(headers: IncomingHttpHeaders, alsoDrop?: (name: string)
   return out
 }
 
-const requestOnly = (name: string) => REQUEST_ONLY_DROPPED.has(name) || spellsGatewayHeader(name)
+const requestOnly = (name: string) => REQUEST_ONLY_DROPPED.has(name) || isForwardingClaim(name) || spellsGatewayHeader(name)
 
 export interface ForwardedFor {
   readonly proto: 'http' | 'https'
@@ -92,6 +105,8 @@ export function upstreamRequestHeaders(
   headers['x-forwarded-for'] = prior ? `${[prior].flat().join(', ')}, ${client}` : client
   headers['x-forwarded-proto'] = forwarded.proto
   headers['x-forwarded-host'] = forwarded.host
+  // The one address an upstream can take as it is, as Traefik sets it and nginx configs commonly do.
+  headers['x-real-ip'] = client
   return headers
 }
 

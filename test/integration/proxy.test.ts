@@ -134,6 +134,23 @@ routes:
     assert.equal(headers['host'], 'a.test')
   })
 
+  it("drops the forwarding claims the gateway does not make, and sets X-Real-IP to the client's address", async () => {
+    const claims = {
+      forwarded: 'for=6.6.6.6;proto=https',
+      'x-real-ip': '6.6.6.6',
+      'x-forwarded-ssl': 'on',
+      'x-forwarded-scheme': 'https',
+      'x-forwarded-port': '443',
+      'x-forwarded-prefix': '/admin',
+      'x-forwarded-tls-client-cert': 'MIIB',
+      x_forwarded_port: '443',
+    }
+    const { headers } = JSON.parse((await get({ headers: { ...claims, 'x-forwarded-for': '6.6.6.6' } })).body) as EchoReply
+    for (const name of Object.keys(claims).filter((name) => name !== 'x-real-ip')) assert.equal(headers[name], undefined, name)
+    assert.equal(headers['x-real-ip'], '127.0.0.1')
+    assert.equal(headers['x-forwarded-for'], '6.6.6.6, 127.0.0.1')
+  })
+
   it('drops the client value of X-Forwarded-For that Connection nominates, before adding its own', async () => {
     const reply = await get({ headers: { connection: 'x-forwarded-for', 'x-forwarded-for': '6.6.6.6' } })
     assert.equal((JSON.parse(reply.body) as EchoReply).headers['x-forwarded-for'], '127.0.0.1')
