@@ -1,12 +1,12 @@
 /**
  * What a request must be before it is routed, beyond what Node's parser checks: the framing a proxy
  * must not pass on, one Host, and a target that names a path every reader agrees on. The target is
- * rewritten in place to origin form with its dot segments resolved, so that routing, the policy check
- * and the upstream all see the same request.
+ * rewritten in place to origin form with its path normalized (slashes merged, dot segments resolved),
+ * so that routing, the policy check and the upstream all see the same request.
  */
 import type { IncomingMessage } from 'node:http'
 import { normalizeHost } from '../routing/host.js'
-import { resolveDotSegments } from '../routing/path.js'
+import { normalizePath } from '../routing/path.js'
 
 export interface RequestRefusal {
   readonly status: 400 | 501 | 505
@@ -27,11 +27,11 @@ export function checkRequest(req: IncomingMessage): { readonly host: string } | 
   // RFC 9112 3.2 has no fragment in a target; where `#` ends the path is each reader's guess (nginx
   // cuts it there, so `/api/..#` would climb out of /api upstream). Envoy refuses it too.
   if (req.url.includes('#')) return { status: 400, detail: 'a fragment (#) in the request target' }
-  const target = resolveDotSegments(req.url)
+  const target = normalizePath(req.url)
   if (target === undefined) {
     return { status: 400, detail: 'a path that cannot be resolved safely: .. above the root, a dot segment beside an encoded slash or a backslash or with ;parameters, or a NUL (%00)' }
   }
-  // Routed and forwarded alike with `.` and `..` resolved.
+  // Routed and forwarded alike with its slashes merged and `.` and `..` resolved.
   req.url = target
   return { host }
 }

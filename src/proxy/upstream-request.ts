@@ -27,7 +27,7 @@ export function upstreamRequest(
 ): UpstreamRequest {
   const { pathPrefix, timeouts } = route.config.upstream
   return {
-    // The route's own url path prefix, then the client's target (its dot segments resolved).
+    // The route's own url path prefix, then the client's target (its path normalized).
     path: pathPrefix + req.url!,
     method: req.method as Dispatcher.HttpMethod,
     headers: upstreamRequestHeaders(req, forwarded, identity) as Record<string, string | string[]>,

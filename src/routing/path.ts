@@ -1,15 +1,17 @@
 /**
- * Dot segments (`.`, `..`) in a request path, resolved before routing (RFC 3986 5.2.4), as nginx and
- * Envoy's normalize_path resolve them: the route's path prefix and the upstream's own path prefix are
- * how a route confines what it exposes, and `/api/../admin` must not reach `/admin` through the `/api`
- * route because the upstream resolved what the gateway did not. The request goes upstream with the
- * resolved path, so the gateway and the upstream read the same one. Every other byte of the target is
- * kept: percent-encoding, repeated slashes, the query.
+ * A request path normalized before routing, as nginx does and Envoy's edge settings (normalize_path,
+ * merge_slashes) do: repeated slashes merged, dot segments (`.`, `..`) resolved (RFC 3986 5.2.4). The
+ * route's path prefix and the upstream's own path prefix are how a route confines what it exposes:
+ * `/api/../admin` must not reach `/admin` through the `/api` route because the upstream resolved what
+ * the gateway did not, and `//admin` must not pass a route `/admin` by because the upstream merged
+ * what the gateway did not. The request goes upstream with the normalized path, so the gateway and the
+ * upstream read the same one. Every other byte of the target is kept: percent-encoding, the query.
  */
 
 /** A `.` or `..` segment, `%2e` spelling included, next to any separator an upstream might honour. */
 const DOT_SEGMENT = /(?:\/|\\|%2f|%5c)(?:\.|%2e){1,2}(?=$|\/|\\|%2f|%5c)/i
 const ENCODED_OR_BACK_SLASH = /\\|%2f|%5c/i
+const REPEATED_SLASHES = /\/{2,}/g
 /**
  * What no one reading of the path can be trusted with: a dot segment with path parameters (`..;x`,
  * which Tomcat and Jetty strip before they resolve: the nginx + Tomcat `/..;/` bypass), and a NUL
@@ -18,16 +20,18 @@ const ENCODED_OR_BACK_SLASH = /\\|%2f|%5c/i
 const UNRESOLVABLE = /(?:\/|\\|%2f|%5c)(?:\.|%2e){1,2}(?:;|%3b)|%00/i
 
 /**
- * The target with its path's dot segments resolved; the same string when it has none (nearly every
- * request). Undefined when the path cannot be resolved safely: `..` above the root (nginx answers 400),
- * dot segments beside an encoded slash or a backslash, which upstreams split on or not as they please,
- * so no one reading of the path is the upstream's, or UNRESOLVABLE's forms.
+ * The target with its path's slashes merged and dot segments resolved; the same string when it has
+ * neither (nearly every request). Undefined when the path cannot be resolved safely: `..` above the
+ * root (nginx answers 400), dot segments beside an encoded slash or a backslash, which upstreams split
+ * on or not as they please, so no one reading of the path is the upstream's, or UNRESOLVABLE's forms.
  */
-export function resolveDotSegments(target: string): string | undefined {
+export function normalizePath(target: string): string | undefined {
   const queryAt = target.indexOf('?')
-  const path = queryAt === -1 ? target : target.slice(0, queryAt)
+  const query = queryAt === -1 ? '' : target.slice(queryAt)
+  let path = queryAt === -1 ? target : target.slice(0, queryAt)
   if (UNRESOLVABLE.test(path)) return undefined
-  if (!DOT_SEGMENT.test(path)) return target
+  if (path.includes('//')) path = path.replace(REPEATED_SLASHES, '/')
+  if (!DOT_SEGMENT.test(path)) return path.length + query.length === target.length ? target : path + query
   if (ENCODED_OR_BACK_SLASH.test(path)) return undefined
   const resolved: string[] = []
   const segments = path.split('/')
@@ -44,5 +48,5 @@ export function resolveDotSegments(target: string): string | undefined {
     }
     resolved.push(segment)
   }
-  return `/${resolved.join('/')}${queryAt === -1 ? '' : target.slice(queryAt)}`
+  return `/${resolved.join('/')}${query}`
 }

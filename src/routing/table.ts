@@ -83,7 +83,7 @@ function longestPrefixRoute<R extends RoutableRoute>(byPath: ReadonlyMap<string,
 const SLASH = 0x2f
 
 /**
- * Segment-boundary prefix match on the path as the upstream receives it: dot segments already resolved
+ * Segment-boundary prefix match on the path as the upstream receives it: already normalized
  * (routing/path.ts), nothing percent-decoded, so `/api%2fx` is not under `/api/`.
  */
 function prefixMatches(prefix: string, path: string, pathEnd: number): boolean {

@@ -100,9 +100,12 @@ routes:
     assert.equal(prefixed.url, '/internal/v2/items?q=1')
   })
 
-  it('resolves dot segments before routing, and forwards the resolved path', async () => {
+  it('merges slashes and resolves dot segments before routing, and forwards the normalized path', async () => {
     const within = JSON.parse((await get({ path: '/v2/x/%2e%2E/items?q=1' })).body) as EchoReply
     assert.equal(within.url, '/internal/v2/items?q=1')
+    // Not past the /v2 route to the catch-all, whose upstream would merge the slashes itself.
+    const merged = JSON.parse((await get({ path: '//v2//items?q=//1' })).body) as EchoReply
+    assert.equal(merged.url, '/internal/v2/items?q=//1')
     // Out of the /v2 route: the catch-all route, whose upstream has no /internal prefix.
     const escaped = JSON.parse((await get({ path: '/v2/../admin' })).body) as EchoReply
     assert.equal(escaped.url, '/admin')

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { resolveDotSegments } from '../../src/routing/path.js'
+import { normalizePath } from '../../src/routing/path.js'
 
-describe('resolveDotSegments', () => {
-  test('leaves a target without dot segments as it is, byte for byte', () => {
-    for (const target of ['/', '/api/items?q=1', '/a//b', '/a%2Fb', '/.well-known/x', '/a/.../b', '/a/b.', '/file%2etxt', '/?x=/../y']) {
-      assert.equal(resolveDotSegments(target), target)
+describe('normalizePath', () => {
+  test('leaves a target without repeated slashes or dot segments as it is, byte for byte', () => {
+    for (const target of ['/', '/api/items?q=1', '/a%2Fb', '/.well-known/x', '/a/.../b', '/a/b.', '/file%2etxt', '/?x=/../y']) {
+      assert.equal(normalizePath(target), target)
     }
   })
 
@@ -19,25 +19,34 @@ describe('resolveDotSegments', () => {
       ['/a/b/../../c?q=/../', '/c?q=/../'],
       ['/api/%2e%2e/admin', '/admin'],
       ['/api/%2E./x/%2e', '/x/'],
-      ['/a//..', '/a/'],
     ]
-    for (const [target, resolved] of cases) assert.equal(resolveDotSegments(target), resolved, target)
+    for (const [target, resolved] of cases) assert.equal(normalizePath(target), resolved, target)
+  })
+
+  test('merges repeated slashes in the path, before dot segments, and leaves the query and %2F alone', () => {
+    const cases: [string, string][] = [
+      ['//admin', '/admin'],
+      ['/api///v1//x?next=//y', '/api/v1/x?next=//y'],
+      ['/a//..', '/'],
+      ['/a%2F%2Fb//c', '/a%2F%2Fb/c'],
+    ]
+    for (const [target, normalized] of cases) assert.equal(normalizePath(target), normalized, target)
   })
 
   test('refuses .. above the root', () => {
-    for (const target of ['/..', '/../x', '/a/../../x', '/%2e%2e/x']) assert.equal(resolveDotSegments(target), undefined, target)
+    for (const target of ['/..', '/../x', '/a/../../x', '/%2e%2e/x']) assert.equal(normalizePath(target), undefined, target)
   })
 
   test('refuses dot segments with path parameters (Tomcat strips them, then resolves) and NUL', () => {
     for (const target of ['/api/..;/admin', '/..;/app2/secret', '/api/%2e%2e;x/admin', '/api/..%3b/admin', '/api/.;/x', '/api/a%00.html']) {
-      assert.equal(resolveDotSegments(target), undefined, target)
+      assert.equal(normalizePath(target), undefined, target)
     }
-    assert.equal(resolveDotSegments('/api;jsessionid=1/x/../y'), '/api;jsessionid=1/y', 'parameters elsewhere are only bytes')
+    assert.equal(normalizePath('/api;jsessionid=1/x/../y'), '/api;jsessionid=1/y', 'parameters elsewhere are only bytes')
   })
 
   test('refuses dot segments beside an encoded slash or a backslash: upstreams split those differently', () => {
     for (const target of ['/api/..%2Fadmin', '/api/x%2f../admin', '/api/..%5cadmin', '/api/..\\admin', '/a%2Fb/../c']) {
-      assert.equal(resolveDotSegments(target), undefined, target)
+      assert.equal(normalizePath(target), undefined, target)
     }
   })
 })
