@@ -18,9 +18,9 @@ import { endWithStatus, sendStatus } from './status.js'
  * request (Envoy's request_timeout is off by default too): an upload may take as long as it keeps
  * moving, and one that stops is bounded by the body idle timeout below.
  */
+const HEADERS_TIMEOUT_MS = 20_000
 const HTTP_SERVER_OPTIONS: http.ServerOptions = {
   requestTimeout: 0,
-  headersTimeout: 20_000,
   // How often Node checks headersTimeout; its default of 30 s let a slow client run to 50 s.
   connectionsCheckingInterval: 1_000,
   keepAliveTimeout: 65_000,
@@ -52,7 +52,7 @@ function refusalStatus(error: NodeJS.ErrnoException): number | undefined {
  * closes the connections at shutdown.
  */
 export class RequestServer {
-  private readonly server = http.createServer(HTTP_SERVER_OPTIONS)
+  private readonly server: http.Server
   private readonly bodyIdleTimeoutMs: number
   /** The TLS policy each TLS socket was verified under; a plaintext socket has none. */
   private readonly policyOf = new WeakMap<Duplex, TlsPolicy>()
@@ -74,10 +74,10 @@ export class RequestServer {
   constructor(
     private readonly current: () => Snapshot,
     private readonly handlers: RequestHandlers,
-    { bodyIdleTimeoutMs = BODY_IDLE_TIMEOUT_MS } = {},
+    { bodyIdleTimeoutMs = BODY_IDLE_TIMEOUT_MS, headersTimeoutMs = HEADERS_TIMEOUT_MS } = {},
   ) {
     this.bodyIdleTimeoutMs = bodyIdleTimeoutMs
-    const { server } = this
+    const server = (this.server = http.createServer({ ...HTTP_SERVER_OPTIONS, headersTimeout: headersTimeoutMs }))
     // This server never listens: connections arrive through accept(). Node starts the headersTimeout
     // checks (slowloris) on 'listening', so emit it; close() stops them again.
     server.emit('listening')

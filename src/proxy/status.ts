@@ -17,11 +17,21 @@ export function sendStatus(res: ServerResponse, status: number, detail?: string)
 }
 
 /**
+ * How long a refusal of a few hundred bytes may take to go out. A client that has not taken it by then
+ * is not reading; and a TLS socket that OpenSSL stopped after a fatal alert of an unknown code
+ * (which Node reports as no error) never finishes a write at all, so without this its connection
+ * would stay open for good.
+ */
+const REFUSAL_WRITE_DEADLINE_MS = 5_000
+
+/**
  * The same answer where there is no ServerResponse (before HTTP, or on an Upgrade), then close: the
  * socket is destroyed once the answer is out, not left to a client that never closes its side.
  */
 export function endWithStatus(socket: Duplex, status: number, detail?: string): void {
   const body = statusBody(status, detail)
+  const deadline = setTimeout(() => socket.destroy(), REFUSAL_WRITE_DEADLINE_MS)
+  socket.once('close', () => clearTimeout(deadline))
   socket.once('finish', () => socket.destroy())
   const headers = { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body) }
   socket.end(responseHead(status, headers, ['Connection: close']) + body)
