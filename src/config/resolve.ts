@@ -28,6 +28,20 @@ export type CheckableConfig = Omit<RawConfig, 'routes'> & { readonly routes: rea
  * The config as far as it resolves, and every issue its rules find. A config with issues is good for
  * nothing but reading its files for more issues (`portcullis check` lists them all in one run).
  */
+/**
+ * A missing file's value as an error may show it. A key or certificate pasted where its path belongs
+ * must not be echoed into the error, the log and the POST /reload answer: PEM text, or base64 (what
+ * `kubectl get secret -o yaml` shows of tls.key: its PEM, base64-encoded, or DER). A path is never
+ * 64 characters of the base64 alphabet without a dot.
+ */
+function shownPath(value: string): string {
+  if (/[\r\n]|-----BEGIN/.test(value)) return 'this is PEM content; write the path of a file that holds it'
+  if (/^[A-Za-z0-9+/]{64,}={0,2}$/.test(value)) {
+    return "this looks like base64 content (a Kubernetes Secret's data?); decode it into a file (base64 -d) and write that file's path"
+  }
+  return value
+}
+
 export function resolveConfig(
   raw: CheckableConfig,
   file: string,
@@ -38,9 +52,7 @@ export function resolveConfig(
   const baseDir = dirname(resolvePath(file))
   const filePath = (path: string, value: string): string => {
     const absolute = resolvePath(baseDir, value)
-    // A PEM pasted where its path belongs must not be echoed into the error and the log.
-    const shown = /[\r\n]|-----BEGIN/.test(value) ? 'this is PEM content; write the path of a file that holds it' : value
-    if (!existsSync(absolute)) issues.push({ ...issueAt(file, positions, path, `file not found: ${shown}`), missingFile: absolute })
+    if (!existsSync(absolute)) issues.push({ ...issueAt(file, positions, path, `file not found: ${shownPath(value)}`), missingFile: absolute })
     return absolute
   }
 
