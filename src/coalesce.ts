@@ -21,7 +21,7 @@ interface QueuedRun<R, T> {
 }
 
 /** Wraps `job`: each call joins the run queued behind the one in progress, or queues one. */
-export function coalesce<R, T>(job: (request: R) => Promise<T>, options: CoalesceOptions<R>): (request: R) => Promise<T> {
+export function coalesce<T, R = void>(job: (request: R) => Promise<T>, options: CoalesceOptions<R>): (request: R) => Promise<T> {
   const { minIntervalMs, merge = (queued: R) => queued } = options
   let previous: Promise<unknown> = Promise.resolve()
   let lastStart = -Infinity

@@ -3,6 +3,7 @@
  * secret before it builds its first snapshot, says when it serves, and answers the primary's reloads
  * and scrapes.
  */
+import { coalesce } from '../coalesce.js'
 import type { Gateway } from '../gateway.js'
 import type { TicketSecretMessage, WorkerMessage, WorkerQuestion } from './messages.js'
 
@@ -24,9 +25,12 @@ export function ticketSecretFromPrimary(): Promise<Buffer> {
 
 /** Tells the primary when serving, and answers its reloads and scrapes. */
 export function serveAsWorker(gateway: Gateway): void {
+  // The primary asks at most once per render interval, but a worker whose event loop was busy finds
+  // every question of that time queued at once: they share one render, as the primary's scrapes do.
+  const metrics = coalesce(() => gateway.metrics.registry.getMetricsAsJSON(), { minIntervalMs: 0 })
   const answers: Record<WorkerQuestion['type'], () => Promise<unknown>> = {
     'portcullis:reload': () => gateway.reload({ trigger: 'primary' }),
-    'portcullis:metrics': () => gateway.metrics.registry.getMetricsAsJSON(),
+    'portcullis:metrics': () => metrics(),
   }
   process.on('message', (message: WorkerQuestion) => {
     const answer = Object.hasOwn(answers, message.type) ? answers[message.type] : undefined

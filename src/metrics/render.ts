@@ -3,6 +3,16 @@
  * aggregation of every worker's registry.
  */
 import { AggregatorRegistry, Registry, type RegistryContentType } from 'prom-client'
+import { coalesce } from '../coalesce.js'
+
+/**
+ * The least time between the starts of two renders of one format, whatever the rate of scrapes
+ * (coalesce.ts): a flood of them renders at most four times a second per format, a small share of
+ * one core even for a large registry, while Prometheus, which scrapes every 15 s or so and never
+ * faster than every second in practice, never waits for it. Every scrape still gets a render that
+ * started after it came in.
+ */
+export const RENDER_INTERVAL_MS = 250
 
 export interface Scrape {
   readonly contentType: string
@@ -18,24 +28,25 @@ export function registrySource(registry: Registry<RegistryContentType>): Metrics
   // prom-client fixes the format per registry; scrapes are serialised so that switching it for an
   // OpenMetrics scrape (Prometheus asks for it first) never leaks into a concurrent text scrape.
   let scrapes: Promise<unknown> = Promise.resolve()
-  return {
-    render(openMetrics) {
-      const contentType = openMetrics ? Registry.OPENMETRICS_CONTENT_TYPE : Registry.PROMETHEUS_CONTENT_TYPE
-      const next = scrapes.then(async () => {
-        // An OpenMetrics render strips `_total` from counter names in place (prom-client 15, fixed by
-        // the still-open siimon/prom-client#829); put the names back so text scrapes keep the documented names.
-        const names = registry.getMetricsAsArray().map((metric) => [metric, metric.name] as const)
-        registry.setContentType(contentType)
-        try {
-          return { contentType, body: await registry.metrics() }
-        } finally {
-          for (const [metric, name] of names) (metric as { name: string }).name = name
-        }
-      })
-      scrapes = next.catch(() => undefined)
-      return next
-    },
+  const serialised = (openMetrics: boolean): Promise<Scrape> => {
+    const contentType = openMetrics ? Registry.OPENMETRICS_CONTENT_TYPE : Registry.PROMETHEUS_CONTENT_TYPE
+    const next = scrapes.then(async () => {
+      // An OpenMetrics render strips `_total` from counter names in place (prom-client 15, fixed by
+      // the still-open siimon/prom-client#829); put the names back so text scrapes keep the documented names.
+      const names = registry.getMetricsAsArray().map((metric) => [metric, metric.name] as const)
+      registry.setContentType(contentType)
+      try {
+        return { contentType, body: await registry.metrics() }
+      } finally {
+        for (const [metric, name] of names) (metric as { name: string }).name = name
+      }
+    })
+    scrapes = next.catch(() => undefined)
+    return next
   }
+  // Coalesced per format: a text scrape cannot share an OpenMetrics render, nor wait for one's interval.
+  const formats = [false, true].map((openMetrics) => coalesce(() => serialised(openMetrics), { minIntervalMs: RENDER_INTERVAL_MS }))
+  return { render: (openMetrics) => formats[Number(openMetrics)]!() }
 }
 
 /** One process' registry as getMetricsAsJSON() gives it, which is what a worker sends the primary. */
@@ -46,9 +57,10 @@ export type RegistryJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>
  * aggregator. Text format only.
  */
 export function clusterSource(workerMetrics: () => Promise<RegistryJson[]>): MetricsSource {
-  return {
-    async render() {
-      return { contentType: Registry.PROMETHEUS_CONTENT_TYPE, body: await AggregatorRegistry.aggregate(await workerMetrics()).metrics() }
-    },
-  }
+  // One round of questions to the workers per render, whatever the rate of scrapes.
+  const render = coalesce(
+    async () => ({ contentType: Registry.PROMETHEUS_CONTENT_TYPE, body: await AggregatorRegistry.aggregate(await workerMetrics()).metrics() }),
+    { minIntervalMs: RENDER_INTERVAL_MS },
+  )
+  return { render: () => render() }
 }

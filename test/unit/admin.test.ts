@@ -6,7 +6,8 @@ import { describe, it } from 'node:test'
 import request from 'supertest'
 import { createAdminApp } from '../../src/admin/app.js'
 import { createMetrics } from '../../src/metrics/metrics.js'
-import { registrySource } from '../../src/metrics/render.js'
+import { clusterSource, registrySource, type RegistryJson } from '../../src/metrics/render.js'
+import { eventually } from '../helpers/gateway.js'
 
 describe('admin app', () => {
   const metrics = createMetrics()
@@ -55,5 +56,24 @@ describe('admin app', () => {
     reloadOk = false
     const failed = await request(app).post('/reload').expect(422)
     assert.deepEqual(failed.body.errors, ['routes.yaml:3:5 listen: bad'])
+  })
+
+  it("with workers, asks them once for every scrape that comes during one round of questions", async () => {
+    const rounds: ((answers: RegistryJson[]) => void)[] = []
+    const source = clusterSource(() => new Promise((resolve) => rounds.push(resolve)))
+    const first = source.render(false)
+    await new Promise((resolve) => setImmediate(resolve))
+    const during = Array.from({ length: 49 }, () => source.render(false))
+    rounds[0]!([])
+    await first
+    const worker = createMetrics({ defaultMetrics: false })
+    worker.requests.inc({ route: 'r', method: 'GET', code: '200' })
+    // The next round starts once the render interval from the first has passed.
+    await eventually(async () => rounds.length >= 2, 3000, 'a second round')
+    assert.equal(rounds.length, 2, 'one round for the 49 scrapes')
+    rounds[1]!([await worker.registry.getMetricsAsJSON()])
+    for (const scrape of await Promise.all(during)) {
+      assert.match(scrape.body, /^portcullis_requests_total\{route="r",method="GET",code="200"\} 1$/m, 'the answers of a round asked after the scrape came')
+    }
   })
 })
