@@ -52,6 +52,8 @@ export interface GatewayOptions {
   readonly ticketSecret?: Buffer
   /** How long ticket keys last (tls/ticket-keys.ts); tests shorten it. */
   readonly ticketKeyLifetimeMs?: number
+  /** The least time between the starts of two reloads (reload/reloader.ts); the reload soak bench sets 0. */
+  readonly reloadIntervalMs?: number
 }
 
 export type ListenerName = 'https' | 'http' | 'admin'
@@ -119,6 +121,7 @@ export class Gateway {
       apply: (config) => this.apply(config),
       serving: () => this.current?.config,
       stopping: () => this.draining,
+      minIntervalMs: options.reloadIntervalMs,
     })
     this.sni = createSniDispatcher({
       decide: (serverName, localAddress) => this.current!.ingressFor(serverName, localAddress),

@@ -10,8 +10,9 @@ import cluster, { type Worker } from 'node:cluster'
 import { once } from 'node:events'
 import http from 'node:http'
 import { createAdminApp } from '../admin/app.js'
+import { coalesce } from '../coalesce.js'
 import type { Config } from '../config/types.js'
-import type { ReloadResult } from '../reload/reloader.js'
+import { RELOAD_INTERVAL_MS, type ReloadResult } from '../reload/reloader.js'
 import { errorSummary, type Logger } from '../log.js'
 import { clusterSource, type RegistryJson } from '../metrics/render.js'
 import { newTicketSecret } from '../tls/ticket-keys.js'
@@ -96,7 +97,9 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
 
   const serving = () => [...ready].filter((worker) => worker.isConnected())
 
-  const reloadAll = async (): Promise<ReloadResult> => {
+  // Coalesced as one process' reloads are: a flood of POST /reload or SIGHUP asks the workers once a
+  // second at most, not once per request.
+  const reloadAll = coalesce(async (): Promise<ReloadResult> => {
     const workers = serving()
     if (workers.length === 0) return { ok: false, errors: ['no worker is serving'] }
     const results = await requests.ask(workers, 'portcullis:reload', RELOAD_DEADLINE_MS, (worker): ReloadResult => {
@@ -104,7 +107,7 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
       return { ok: false, errors: [worker.isDead() ? `worker ${pid} exited before it reloaded` : `worker ${pid} did not reload within ${RELOAD_DEADLINE_MS / 1000} s`] }
     })
     return { ok: results.every((r) => r.ok), errors: [...new Set(results.flatMap((r) => r.errors))] }
-  }
+  }, { minIntervalMs: RELOAD_INTERVAL_MS })
 
   /** Every serving worker's registry; one that does not answer in time counts with its last answer. */
   const workerMetrics = async (): Promise<RegistryJson[]> => {

@@ -35,6 +35,7 @@ describe('workers', () => {
   let configFile: string
   let goodConfig: string
   const logMessages: string[] = []
+  const reloadLines: { worker: number; trigger: string; requests: number }[] = []
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'portcullis-workers-'))
@@ -54,8 +55,9 @@ routes:
     child = spawn(process.execPath, ['--import', 'tsx', cli, '--config', configFile], { stdio: ['ignore', 'pipe', 'inherit'] })
     void (async () => {
       for await (const line of createInterface({ input: child.stdout! })) {
-        const record = JSON.parse(line) as { msg: string; worker?: number }
+        const record = JSON.parse(line) as { msg: string; worker?: number; trigger?: string; requests?: number }
         logMessages.push(record.msg)
+        if (record.msg === 'config reloaded') reloadLines.push(record as (typeof reloadLines)[number])
         if (record.msg === 'portcullis is serving' && record.worker) workerPids.add(record.worker)
       }
     })()
@@ -109,6 +111,21 @@ routes:
     await new Promise((resolve) => setTimeout(resolve, 500))
     assert.doesNotThrow(() => process.kill(worker!, 0), 'the worker is still running')
     assert.equal(workerPids.size, 2, 'no worker was replaced')
+  })
+
+  // A tester's wrk flood of POST /reload had the primary ask every worker for one reload per request.
+  it('asks each worker at most twice for 30 concurrent POST /reload, and answers every one', { timeout: 20_000 }, async () => {
+    const from = reloadLines.length
+    const replies = await Promise.all(Array.from({ length: 30 }, () => httpRequest({ port: ports.admin, method: 'POST', path: '/reload' })))
+    for (const reply of replies) assert.deepEqual([reply.status, JSON.parse(reply.body)], [200, { result: 'success', errors: [] }])
+    /** Per worker, how many of the primary's questions its reloads since the flood answered. */
+    const asked = () => {
+      const counts = new Map<number, number>()
+      for (const { worker, trigger, requests } of reloadLines.slice(from)) if (trigger === 'primary') counts.set(worker, (counts.get(worker) ?? 0) + requests)
+      return counts
+    }
+    await eventually(async () => asked().size === 2, 5000, 'both workers logged their reloads')
+    for (const [worker, count] of asked()) assert.ok(count <= 2, `worker ${worker} was asked ${count} times`)
   })
 
   it('replaces a worker that dies, and keeps its counts in the scrape', { timeout: 20_000 }, async () => {
