@@ -52,7 +52,7 @@ export interface GatewayOptions {
   readonly ticketSecret?: Buffer
   /** How long ticket keys last (tls/ticket-keys.ts); tests shorten it. */
   readonly ticketKeyLifetimeMs?: number
-  /** The least time between the starts of two reloads (reload/reloader.ts); the reload soak bench sets 0. */
+  /** The least time between the starts of two reloads (reload/reloader.ts); what reloads back to back (a soak bench, a test of a reload under a held request) sets 0. */
   readonly reloadIntervalMs?: number
 }
 
