@@ -33,8 +33,8 @@ export const RELOAD_INTERVAL_MS = 1000
 interface ReloadRequest {
   readonly onlyIfChanged: boolean
   readonly trigger: ReloadTrigger
-  /** How many asked for this run, for the log. */
-  readonly requests: number
+  /** How many asked for this run, by trigger, for the log. */
+  readonly requests: Partial<Record<ReloadTrigger, number>>
 }
 
 /**
@@ -43,7 +43,8 @@ interface ReloadRequest {
  */
 function joinReloadRequests(queued: ReloadRequest, joining: ReloadRequest): ReloadRequest {
   const leader = queued.onlyIfChanged && !joining.onlyIfChanged ? joining : queued
-  return { ...leader, requests: queued.requests + joining.requests }
+  const { trigger } = joining
+  return { ...leader, requests: { ...queued.requests, [trigger]: (queued.requests[trigger] ?? 0) + 1 } }
 }
 
 export interface ReloaderOptions {
@@ -97,7 +98,8 @@ export class Reloader {
    * waits, and then reads the files again, in one run with every other request of that time.
    */
   reload(options: { onlyIfChanged?: boolean; trigger?: ReloadTrigger } = {}): Promise<ReloadResult> {
-    return this.coalesced({ onlyIfChanged: options.onlyIfChanged ?? false, trigger: options.trigger ?? 'api', requests: 1 })
+    const trigger = options.trigger ?? 'api'
+    return this.coalesced({ onlyIfChanged: options.onlyIfChanged ?? false, trigger, requests: { [trigger]: 1 } })
   }
 
   private async run({ onlyIfChanged, trigger, requests }: ReloadRequest): Promise<ReloadResult> {

@@ -358,9 +358,10 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'http://127.0.0.1:1
     const replies = await Promise.all(Array.from({ length: 30 }, postReload))
     for (const reply of replies) assert.deepEqual([reply.status, JSON.parse(reply.body)], [200, { result: 'success', errors: [] }])
     assert.ok((await successes()) - before <= 2, `${(await successes()) - before} reloads`)
-    const lines = reloadedLines(logged)
+    const lines = reloadedLines(logged) as { trigger: string; requests: Record<string, number> }[]
     assert.deepEqual(new Set(lines.map((line) => line.trigger)), new Set(['POST /reload']))
-    assert.equal(lines.reduce((sum, line) => sum + Number(line.requests), 0), 30, 'every request is in the count of the run it shared')
+    // File events may join (the watcher follows the temp folder's parent too); the POSTs are all counted.
+    assert.equal(lines.reduce((sum, line) => sum + (line.requests['POST /reload'] ?? 0), 0), 30, 'every request is in the count of the run it shared')
   })
 
   it('reloads a file event and a SIGHUP that come together once, unconditionally, under the SIGHUP', async () => {
@@ -374,7 +375,7 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'http://127.0.0.1:1
     assert.equal(await successes(), before + 1)
     assert.deepEqual(
       reloadedLines(logged).map((line) => [line.trigger, line.requests]),
-      [['SIGHUP', 2]],
+      [['SIGHUP', { 'file change': 1, SIGHUP: 1 }]],
     )
   })
 

@@ -35,7 +35,7 @@ describe('workers', () => {
   let configFile: string
   let goodConfig: string
   const logMessages: string[] = []
-  const reloadLines: { worker: number; trigger: string; requests: number }[] = []
+  const reloadLines: { worker: number; requests: { primary?: number } }[] = []
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'portcullis-workers-'))
@@ -55,7 +55,7 @@ routes:
     child = spawn(process.execPath, ['--import', 'tsx', cli, '--config', configFile], { stdio: ['ignore', 'pipe', 'inherit'] })
     void (async () => {
       for await (const line of createInterface({ input: child.stdout! })) {
-        const record = JSON.parse(line) as { msg: string; worker?: number; trigger?: string; requests?: number }
+        const record = JSON.parse(line) as { msg: string; worker?: number; requests?: { primary?: number } }
         logMessages.push(record.msg)
         if (record.msg === 'config reloaded') reloadLines.push(record as (typeof reloadLines)[number])
         if (record.msg === 'portcullis is serving' && record.worker) workerPids.add(record.worker)
@@ -96,7 +96,7 @@ routes:
     /** Per worker, how many of the primary's questions its reloads since the flood answered. */
     const asked = () => {
       const counts = new Map<number, number>()
-      for (const { worker, trigger, requests } of reloadLines.slice(from)) if (trigger === 'primary') counts.set(worker, (counts.get(worker) ?? 0) + requests)
+      for (const { worker, requests } of reloadLines.slice(from)) if (requests.primary) counts.set(worker, (counts.get(worker) ?? 0) + requests.primary)
       return counts
     }
     await eventually(async () => asked().size === 2, 5000, 'both workers logged their reloads')
