@@ -8,9 +8,9 @@ import { coalesce } from '../coalesce.js'
 /**
  * The least time between the starts of two renders of one format, whatever the rate of scrapes
  * (coalesce.ts): a flood of them renders at most four times a second per format, a small share of
- * one core even for a large registry, while Prometheus, which scrapes every 15 s or so and never
- * faster than every second in practice, never waits for it. Every scrape still gets a render that
- * started after it came in.
+ * one core even for a large registry (a small one renders in half a millisecond), while a Prometheus
+ * that scrapes every second or slower (15 s is usual) never waits for it. Every scrape still gets a
+ * render that started after it came in.
  */
 export const RENDER_INTERVAL_MS = 250
 

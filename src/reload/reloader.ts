@@ -1,8 +1,8 @@
 /**
  * When and how a reload runs: one at a time, at most one a second, each reading routes.yaml and every
  * file it names again, asked for by a change in those files (watched by folder), SIGHUP, POST /reload
- * or the cluster primary. The gateway applies a loaded config (build, swap, retire); the reloader remembers which
- * files to watch and whether they changed, and counts and logs each outcome.
+ * or the cluster primary. The gateway applies a loaded config (build, swap, retire); the reloader
+ * remembers which files to watch and whether they changed, and counts and logs each outcome.
  */
 import { coalesce } from '../coalesce.js'
 import { ConfigError, formatIssue } from '../config/issues.js'
