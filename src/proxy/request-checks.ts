@@ -68,12 +68,13 @@ function toOriginForm(req: IncomingMessage): void {
 }
 
 /**
- * Fields a request carries once, whose repetition is answered 400, as nginx answers it ("client sent
- * duplicate header line"). Node keeps the first of each and drops the rest, so something in front of
- * the gateway that read the last one would disagree with the upstream about the host (RFC 9112 3.2)
- * or about who is calling.
+ * Fields a request carries once, whose repetition is answered 400, as nginx answers it for Host and
+ * Authorization ("client sent duplicate header line"). Node keeps the first of each and drops the
+ * rest, so something in front of the gateway that read the last one (a WAF) would disagree with the
+ * upstream about the host (RFC 9112 3.2), about who is calling, or about how to read the body (nginx
+ * passes every Content-Type line on; here only the first would go, so it is refused instead).
  */
-const SINGLE_FIELDS = new Set(['host', 'authorization'])
+const SINGLE_FIELDS = new Set(['host', 'authorization', 'content-type'])
 const SINGLE_FIELD_LENGTHS = new Set([...SINGLE_FIELDS].map((name) => name.length))
 
 function repeatedSingleField(rawHeaders: readonly string[]): string | undefined {

@@ -32,6 +32,7 @@ describe('checkRequest', () => {
     ['no Host', parsed('/', []), 400],
     ['two Host lines', parsed('/', [['Host', 'a.test'], ['host', 'b.test']]), 400],
     ['two Authorization lines', parsed('/', [['Host', 'a.test'], ['Authorization', 'a'], ['Authorization', 'b']]), 400],
+    ['two Content-Type lines', parsed('/', [['Host', 'a.test'], ['Content-Type', 'text/plain'], ['content-type', 'application/json']]), 400],
     ['an asterisk-form target', parsed('*'), 400],
     ['a fragment', parsed('/api/..#'), 400],
     ['.. above the root', parsed('/../etc'), 400],
