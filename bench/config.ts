@@ -20,7 +20,7 @@ export interface BenchConfig {
   readonly peers: readonly string[] | undefined
   /** wrk connections for the keep-alive scenarios (BENCH_CONNECTIONS, default 32). */
   readonly connections: number
-  /** POST /reload per second in scenario f (BENCH_RELOAD_HZ, default 5). */
+  /** POST /reload per second in scenario f (BENCH_RELOAD_HZ, default 1: portcullis runs at most one a second). */
   readonly reloadHz: number
   /** Write V8 CPU profiles of portcullis in scenarios a, b, c, d and e (BENCH_PROFILE=1). */
   readonly profile: boolean
@@ -72,7 +72,7 @@ export function loadBenchConfig(): BenchConfig {
     scenarios: scenarios as ScenarioId[],
     peers: list('BENCH_PEERS'),
     connections: Math.round(positiveNumber('BENCH_CONNECTIONS', 32)),
-    reloadHz: positiveNumber('BENCH_RELOAD_HZ', 5),
+    reloadHz: positiveNumber('BENCH_RELOAD_HZ', 1),
     profile: process.env.BENCH_PROFILE === '1',
     node: process.env.BENCH_NODE?.trim() || undefined,
     install: process.env.BENCH_INSTALL !== '0',
