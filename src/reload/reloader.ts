@@ -98,6 +98,9 @@ export class Reloader {
    * waits, and then reads the files again, in one run with every other request of that time.
    */
   reload(options: { onlyIfChanged?: boolean; trigger?: ReloadTrigger } = {}): Promise<ReloadResult> {
+    // A watcher event that changed none of the files (another file of a watched folder: a log, a
+    // temporary file) costs no run, and so holds no POST /reload back for the interval.
+    if (options.onlyIfChanged && fingerprint(this.watchedFiles) === this.lastFingerprint) return Promise.resolve({ ok: true, errors: [] })
     const trigger = options.trigger ?? 'api'
     return this.coalesced({ onlyIfChanged: options.onlyIfChanged ?? false, trigger, requests: { [trigger]: 1 } })
   }
