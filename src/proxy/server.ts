@@ -19,6 +19,15 @@ import { endWithStatus, sendStatus } from './status.js'
  * moving, and one that stops is bounded by the body idle timeout below.
  */
 const HEADERS_TIMEOUT_MS = 20_000
+/**
+ * nginx's send_timeout, for the end of a response: once its last bytes are handed to the socket, the
+ * client has this long to take them, or the connection closes. Without it a response that never
+ * finishes (a client that stopped reading; a TLS connection OpenSSL stopped after a fatal alert of an
+ * unknown code, on which no write ever completes, and Node reports no error) would hold its slot of
+ * limits.requests, its upstream pool and its connection for good. The default upstream response
+ * timeout bounds each body chunk the same way (upstream-request.ts).
+ */
+const FINISH_DEADLINE_MS = 30_000
 const HTTP_SERVER_OPTIONS: http.ServerOptions = {
   requestTimeout: 0,
   // How often Node checks headersTimeout; its default of 30 s let a slow client run to 50 s.
@@ -54,6 +63,7 @@ function refusalStatus(error: NodeJS.ErrnoException): number | undefined {
 export class RequestServer {
   private readonly server: http.Server
   private readonly bodyIdleTimeoutMs: number
+  private readonly finishDeadlineMs: number
   /** The TLS policy each TLS socket was verified under; a plaintext socket has none. */
   private readonly policyOf = new WeakMap<Duplex, TlsPolicy>()
   private readonly open = new Set<Duplex>()
@@ -74,9 +84,10 @@ export class RequestServer {
   constructor(
     private readonly current: () => Snapshot,
     private readonly handlers: RequestHandlers,
-    { bodyIdleTimeoutMs = BODY_IDLE_TIMEOUT_MS, headersTimeoutMs = HEADERS_TIMEOUT_MS } = {},
+    { bodyIdleTimeoutMs = BODY_IDLE_TIMEOUT_MS, headersTimeoutMs = HEADERS_TIMEOUT_MS, finishDeadlineMs = FINISH_DEADLINE_MS } = {},
   ) {
     this.bodyIdleTimeoutMs = bodyIdleTimeoutMs
+    this.finishDeadlineMs = finishDeadlineMs
     const server = (this.server = http.createServer({ ...HTTP_SERVER_OPTIONS, headersTimeout: headersTimeoutMs }))
     // This server never listens: connections arrive through accept(). Node starts the headersTimeout
     // checks (slowloris) on 'listening', so emit it; close() stops them again.
@@ -160,6 +171,10 @@ export class RequestServer {
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     this.lastResponse.set(req.socket, res)
+    res.once('prefinish', () => {
+      const deadline = setTimeout(() => res.destroy(), this.finishDeadlineMs)
+      res.once('close', () => clearTimeout(deadline))
+    })
     if (this.closing.has(req.socket)) res.shouldKeepAlive = false
     // Node parses pipelined requests as they come, and gives a response its socket only once the one
     // ahead of it has gone out and the connection goes on. A request is handled then, as nginx handles

@@ -17,10 +17,10 @@ export function sendStatus(res: ServerResponse, status: number, detail?: string)
 }
 
 /**
- * How long a refusal of a few hundred bytes may take to go out. A client that has not taken it by then
- * is not reading; and a TLS socket that OpenSSL stopped after a fatal alert of an unknown code
- * (which Node reports as no error) never finishes a write at all, so without this its connection
- * would stay open for good.
+ * How long a refusal of a few hundred bytes, written without a ServerResponse, may take to go out: a
+ * client that has not taken it by then is not reading, and a TLS socket that OpenSSL stopped after a
+ * fatal alert of an unknown code never finishes a write at all (responses have the same bound in
+ * server.ts).
  */
 const REFUSAL_WRITE_DEADLINE_MS = 5_000
 

@@ -16,11 +16,11 @@ function expandLabel(secret: Buffer, label: string, length: number): Buffer {
 }
 
 /**
- * Connects, handshakes with TLS_AES_128_GCM_SHA256 and writes a fatal alert with `description` as the
- * client's first application-traffic record (sequence number 0). Returns the TCP socket under the TLS
- * one: what the server does next shows on it.
+ * Connects, handshakes with TLS_AES_128_GCM_SHA256, sends `request` if given (one record, sequence
+ * number 0), and writes a fatal alert with `description` as the next application-traffic record.
+ * Returns the TCP socket under the TLS one: what the server does next shows on it.
  */
-export async function sendTlsAlert(port: number, servername: string, description: number): Promise<net.Socket> {
+export async function sendTlsAlert(port: number, servername: string, description: number, request?: string): Promise<net.Socket> {
   const raw = net.connect(port, '127.0.0.1')
   await once(raw, 'connect')
   const secured = tls.connect({ socket: raw, servername, rejectUnauthorized: false, minVersion: 'TLSv1.3', ciphers: 'TLS_AES_128_GCM_SHA256' })
@@ -33,9 +33,12 @@ export async function sendTlsAlert(port: number, servername: string, description
   await once(secured, 'secureConnect')
   // The client's Finished must be on the wire first: the TLS socket writes it after 'secureConnect'.
   await new Promise((resolve) => setTimeout(resolve, 50))
+  if (request !== undefined) await new Promise((resolve) => secured.write(request, resolve))
+  const iv = expandLabel(secret!, 'iv', 12)
+  if (request !== undefined) iv[11]! ^= 1 // the nonce of sequence number 1 (RFC 8446 5.3)
   const plaintext = Buffer.from([2, description, 0x15]) // level fatal, the code, content type alert
   const header = Buffer.from([0x17, 0x03, 0x03, 0, plaintext.length + 16]) // application_data, TLS 1.2, length
-  const cipher = createCipheriv('aes-128-gcm', expandLabel(secret!, 'key', 16), expandLabel(secret!, 'iv', 12)).setAAD(header)
+  const cipher = createCipheriv('aes-128-gcm', expandLabel(secret!, 'key', 16), iv).setAAD(header)
   raw.write(Buffer.concat([header, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]))
   return raw
 }

@@ -17,17 +17,23 @@ describe('a TLS connection stopped by an unknown fatal alert', () => {
   let pki: TestPki
   let listener: tls.Server
   const refusals: number[] = []
+  /** The responses that emitted 'close': what releases a request's slot and upstream pool. */
+  let closedResponses = 0
 
   before(async () => {
     pki = await makeTestPki()
     const requests = new RequestServer(
       () => ({}) as Snapshot,
       {
-        request: (_snapshot, _policy, _req, res) => res.end('ok'),
+        // Answers after 100 ms, as an upstream would: by then the client's alert has stopped the connection.
+        request: (_snapshot, _policy, _req, res) => {
+          res.once('close', () => closedResponses++)
+          setTimeout(() => res.end('ok'), 100)
+        },
         upgrade: (_snapshot, _policy, _req, socket) => socket.destroy(),
         refused: (status) => refusals.push(status),
       },
-      { headersTimeoutMs: 500 },
+      { headersTimeoutMs: 500, finishDeadlineMs: 500 },
     )
     listener = tls.createServer({ cert: pki.srv.cert, key: pki.srv.key }, (socket) => requests.accept(socket))
     await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve))
@@ -46,5 +52,16 @@ describe('a TLS connection stopped by an unknown fatal alert', () => {
     assert.equal(closed, true, 'the gateway kept the connection open')
     assert.deepEqual(refusals, [408])
     assert.ok(Date.now() - started >= 500)
+  })
+
+  it('is closed when its response cannot be written, which closes the response too', async () => {
+    const raw = await sendTlsAlert((listener.address() as AddressInfo).port, 'srv.test', 255, 'GET / HTTP/1.1\r\nHost: srv.test\r\n\r\n')
+    // The answer (100 ms), then the finish deadline (0.5 s).
+    const closed = await Promise.race([once(raw, 'close').then(() => true), new Promise((resolve) => setTimeout(resolve, 5_000, false))])
+    raw.destroy()
+    assert.equal(closed, true, 'the gateway kept the connection open')
+    // The server side closes just after the client sees it go.
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    assert.equal(closedResponses, 1)
   })
 })
