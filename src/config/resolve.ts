@@ -25,23 +25,29 @@ import type { Config, ListenAddress, Position, RouteConfig, RouteTlsConfig, Upst
 export type CheckableConfig = Omit<RawConfig, 'routes'> & { readonly routes: readonly (RawRoute | undefined)[] }
 
 /**
- * The config as far as it resolves, and every issue its rules find. A config with issues is good for
- * nothing but reading its files for more issues (`portcullis check` lists them all in one run).
- */
-/**
  * A missing file's value as an error may show it. A key or certificate pasted where its path belongs
- * must not be echoed into the error, the log and the POST /reload answer: PEM text, or base64 (what
- * `kubectl get secret -o yaml` shows of tls.key: its PEM, base64-encoded, or DER). A path is never
- * 64 characters of the base64 alphabet without a dot.
+ * must not be echoed into the error, the log and the POST /reload answer: PEM text, or base64 of PEM
+ * or DER (what `kubectl get secret -o yaml` shows of tls.key).
  */
 function shownPath(value: string): string {
   if (/[\r\n]|-----BEGIN/.test(value)) return 'this is PEM content; write the path of a file that holds it'
-  if (/^[A-Za-z0-9+/]{64,}={0,2}$/.test(value)) {
-    return "this looks like base64 content (a Kubernetes Secret's data?); decode it into a file (base64 -d) and write that file's path"
+  if (isBase64OfKeyOrCertificate(value)) {
+    return "this is base64 content (a Kubernetes Secret's data?); decode it into a file (base64 -d) and write that file's path"
   }
   return value
 }
 
+/** Base64 that decodes to PEM, or to DER (an ASN.1 SEQUENCE with a long-form length: any key or certificate). */
+function isBase64OfKeyOrCertificate(value: string): boolean {
+  if (!/^[A-Za-z0-9+/]{64,}={0,2}$/.test(value)) return false
+  const decoded = Buffer.from(value, 'base64')
+  return decoded.subarray(0, 10).toString('latin1') === '-----BEGIN' || (decoded[0] === 0x30 && decoded[1]! >= 0x81)
+}
+
+/**
+ * The config as far as it resolves, and every issue its rules find. A config with issues is good for
+ * nothing but reading its files for more issues (`portcullis check` lists them all in one run).
+ */
 export function resolveConfig(
   raw: CheckableConfig,
   file: string,

@@ -70,10 +70,9 @@ export class RouteFiles {
     const pathOf = (i: number) => (this.config.positions.has(`${at}[${i}]`) ? `${at}[${i}]` : at)
     return files.flatMap((file, i) => {
       const crls = this.attempt(pathOf(i), this.readOnce(`crl ${file}`, () => readCrl(file))) ?? []
-      for (const crl of crls) {
-        const issuer = crlIssuerSubject(crl, cas?.certificates ?? [])
-        this.crls.push({ route: route.name, routeIndex: route.index, path: pathOf(i), nextUpdate: crl.nextUpdate, issuer })
-      }
+      // Once per CRL file and bundle: a thousand routes often share both.
+      const issuers = this.readOnce(`crl issuers ${file} ${cas?.file}`, () => crls.map((crl) => crlIssuerSubject(crl, cas?.certificates ?? [])))()
+      crls.forEach((crl, j) => this.crls.push({ route: route.name, routeIndex: route.index, path: pathOf(i), nextUpdate: crl.nextUpdate, issuer: issuers[j]! }))
       return crls.map((crl) => crl.pem)
     })
   }

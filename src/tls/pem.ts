@@ -120,7 +120,7 @@ export interface Crl {
   /** When the issuer promises the next CRL; after it, OpenSSL refuses every certificate it covers. */
   readonly nextUpdate: Date | undefined
   /** The issuer's name as @peculiar/x509 prints it (see crlIssuerSubject); undefined when unreadable. */
-  readonly issuer: string | undefined
+  readonly issuerName: string | undefined
 }
 
 /**
@@ -154,12 +154,12 @@ function peculiarX509(): typeof import('@peculiar/x509') {
 }
 
 /** A CRL's nextUpdate and issuer, which only warnings and a gauge need: undefined when unreadable. */
-function crlFields(pem: string): Pick<Crl, 'nextUpdate' | 'issuer'> {
+function crlFields(pem: string): Pick<Crl, 'nextUpdate' | 'issuerName'> {
   try {
     const crl = new (peculiarX509().X509Crl)(pem)
-    return { nextUpdate: crl.nextUpdate, issuer: crl.issuer }
+    return { nextUpdate: crl.nextUpdate, issuerName: crl.issuer }
   } catch {
-    return { nextUpdate: undefined, issuer: undefined }
+    return { nextUpdate: undefined, issuerName: undefined }
   }
 }
 
@@ -168,8 +168,16 @@ function crlFields(pem: string): Pick<Crl, 'nextUpdate' | 'issuer'> {
  * names that CA; the library's own spelling when no CA there has it (OpenSSL then never uses the CRL).
  */
 export function crlIssuerSubject(crl: Crl, cas: readonly X509Certificate[]): string {
-  if (crl.issuer === undefined) return ''
+  if (crl.issuerName === undefined) return ''
   const { X509Certificate: PeculiarCertificate } = peculiarX509()
-  const ca = cas.find((certificate) => new PeculiarCertificate(certificate.raw).subject === crl.issuer)
-  return ca ? subjectRfc2253(ca) : crl.issuer
+  const peculiarSubject = (certificate: X509Certificate) => {
+    try {
+      return new PeculiarCertificate(certificate.raw).subject
+    } catch {
+      // One node:crypto reads and the library does not: it names no CRL here, and fails nothing.
+      return undefined
+    }
+  }
+  const ca = cas.find((certificate) => peculiarSubject(certificate) === crl.issuerName)
+  return ca ? subjectRfc2253(ca) : crl.issuerName
 }

@@ -110,7 +110,12 @@ describe('parseConfig', () => {
     [
       'a base64 key (a Kubernetes Secret data field) where its path belongs, without echoing it',
       GOOD.replace('key: cli.key', `key: ${Buffer.from('-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----\n').toString('base64')}`),
-      ["17:12 routes[0].upstream.key: file not found: this looks like base64 content (a Kubernetes Secret's data?); decode it into a file (base64 -d) and write that file's path"],
+      ["17:12 routes[0].upstream.key: file not found: this is base64 content (a Kubernetes Secret's data?); decode it into a file (base64 -d) and write that file's path"],
+    ],
+    [
+      'a missing file with a long path of base64 characters, shown as it is',
+      GOOD.replace('ca: ca.crt', 'ca: /etc/portcullis/secrets/upstreams/orders/client/certificate/current/cert'),
+      ['15:11 routes[0].upstream.ca: file not found: /etc/portcullis/secrets/upstreams/orders/client/certificate/current/cert'],
     ],
     ['a serverName with a port', GOOD.replace('key: cli.key', 'key: cli.key\n      serverName: up.test:443'), ["18:19 routes[0].upstream.serverName: 'up.test:443' is not a DNS name"]],
     ['a wildcard serverName', GOOD.replace('key: cli.key', 'key: cli.key\n      serverName: "*.up.test"'), ["18:19 routes[0].upstream.serverName: '*.up.test' is not a DNS name"]],
