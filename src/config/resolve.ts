@@ -18,6 +18,7 @@ import {
 } from './duration.js'
 import { issueAt, type ConfigIssue } from './issues.js'
 import { DEFAULT_CONNECTION_LIMIT, DEFAULT_REQUEST_LIMIT } from './limits.js'
+import { normalizePath } from '../routing/path.js'
 import type { RawConfig, RawRoute, RawUpstream } from './schema.js'
 import type { Config, ListenAddress, Position, RouteConfig, RouteTlsConfig, UpstreamConfig } from './types.js'
 
@@ -65,7 +66,8 @@ export function resolveConfig(
   checkDuration('shutdown.grace', raw.shutdown?.grace, report)
   const listen = resolveListen(raw.listen, report)
   // A route left out keeps its place, so every other route keeps its index and key path.
-  const routes = raw.routes.flatMap((route, index) => (route ? [resolveRoute(route, index, filePath, report)] : []))
+  const mergeSlashes = raw.mergeSlashes ?? true
+  const routes = raw.routes.flatMap((route, index) => (route ? [resolveRoute(route, index, filePath, report, mergeSlashes)] : []))
   checkRouteSet(routes, raw, listen, report)
 
   const config: Config = {
@@ -77,6 +79,7 @@ export function resolveConfig(
       connections: raw.limits?.connections ?? DEFAULT_CONNECTION_LIMIT,
       requests: raw.limits?.requests ?? DEFAULT_REQUEST_LIMIT,
     },
+    mergeSlashes: raw.mergeSlashes ?? true,
     accessLog: raw.accessLog ?? false,
     routes,
     positions,
@@ -139,10 +142,16 @@ function resolveRoute(
   index: number,
   filePath: (path: string, value: string) => string,
   report: Report,
+  mergeSlashes: boolean,
 ): RouteConfig {
   const at = `routes[${index}]`
   const host = raw.host.toLowerCase()
   if (!isRouteHost(host)) report(`${at}.host`, `'${raw.host}' is not a host name or a *.wildcard`)
+  // Request paths are normalized before routing: a prefix that normalizing changes matches nothing.
+  if (raw.path !== undefined && normalizePath(raw.path, { mergeSlashes }) !== raw.path) {
+    const normalized = normalizePath(raw.path, { mergeSlashes })
+    report(`${at}.path`, `never matches: request paths are normalized before routing (${mergeSlashes ? 'repeated slashes merged, ' : ''}. and .. resolved)${normalized ? `; write ${normalized}` : ''}`)
+  }
 
   let tls: RouteConfig['tls']
   if (raw.tls === 'passthrough') {

@@ -205,6 +205,14 @@ export const ConfigSchema = Type.Object(
     workers: Type.Optional(WorkersSchema),
     shutdown: Type.Optional(ShutdownSchema),
     limits: Type.Optional(LimitsSchema),
+    mergeSlashes: Type.Optional(
+      Type.Boolean({
+        description:
+          'Merge repeated slashes in request paths before routing, and send the merged path upstream, as nginx does ' +
+          '(merge_slashes): //admin cannot pass a route /admin by. false keeps them, for upstreams that carry URLs in ' +
+          'paths (image proxies: /300x200/https://…). Default: true.',
+      }),
+    ),
     accessLog: Type.Optional(
       Type.Boolean({
         description:

@@ -64,6 +64,8 @@ export interface Config {
   readonly shutdown: { readonly grace: number }
   /** Overload limits of this process (see LimitsSchema). */
   readonly limits: { readonly connections: number; readonly requests: number }
+  /** Repeated slashes in request paths are merged before routing (see the schema). */
+  readonly mergeSlashes: boolean
   readonly accessLog: boolean
   readonly routes: readonly RouteConfig[]
   /** Line and column of every key path (`routes[2].upstream.ca`), for errors found after loading. */

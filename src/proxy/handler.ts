@@ -34,7 +34,7 @@ type Selection =
 
 /** `policy` is the TLS policy the connection was verified under; undefined on the plaintext listener. */
 function selectRoute(snapshot: Snapshot, policy: TlsPolicy | undefined, req: IncomingMessage): Selection {
-  const checked = checkRequest(req)
+  const checked = checkRequest(req, snapshot.config)
   if ('status' in checked) return checked
   const route = snapshot.table.match(checked.host, req.url!)
   if (!route) return { status: 404, detail: 'no route for this host and path' }

@@ -14,7 +14,7 @@ export interface RequestRefusal {
 }
 
 /** The request's host, normalized, once the request passed; else why it is refused. */
-export function checkRequest(req: IncomingMessage): { readonly host: string } | RequestRefusal {
+export function checkRequest(req: IncomingMessage, { mergeSlashes = true } = {}): { readonly host: string } | RequestRefusal {
   const framing = framingProblem(req)
   if (framing) return framing
   toOriginForm(req)
@@ -27,7 +27,7 @@ export function checkRequest(req: IncomingMessage): { readonly host: string } | 
   // RFC 9112 3.2 has no fragment in a target; where `#` ends the path is each reader's guess (nginx
   // cuts it there, so `/api/..#` would climb out of /api upstream). Envoy refuses it too.
   if (req.url.includes('#')) return { status: 400, detail: 'a fragment (#) in the request target' }
-  const target = normalizePath(req.url)
+  const target = normalizePath(req.url, { mergeSlashes })
   if (target === undefined) {
     return { status: 400, detail: 'a path that cannot be resolved safely: .. above the root, a dot segment beside an encoded slash or a backslash or with ;parameters, or a NUL (%00)' }
   }

@@ -20,17 +20,17 @@ const REPEATED_SLASHES = /\/{2,}/g
 const UNRESOLVABLE = /(?:\/|\\|%2f|%5c)(?:\.|%2e){1,2}(?:;|%3b)|%00/i
 
 /**
- * The target with its path's slashes merged and dot segments resolved; the same string when it has
- * neither (nearly every request). Undefined when the path cannot be resolved safely: `..` above the
+ * The target with its path's slashes merged (unless `mergeSlashes` is false) and dot segments
+ * resolved; the same string when it has neither (nearly every request). Undefined when the path cannot be resolved safely: `..` above the
  * root (nginx answers 400), dot segments beside an encoded slash or a backslash, which upstreams split
  * on or not as they please, so no one reading of the path is the upstream's, or UNRESOLVABLE's forms.
  */
-export function normalizePath(target: string): string | undefined {
+export function normalizePath(target: string, { mergeSlashes = true } = {}): string | undefined {
   const queryAt = target.indexOf('?')
   const query = queryAt === -1 ? '' : target.slice(queryAt)
   let path = queryAt === -1 ? target : target.slice(0, queryAt)
   if (UNRESOLVABLE.test(path)) return undefined
-  if (path.includes('//')) path = path.replace(REPEATED_SLASHES, '/')
+  if (mergeSlashes && path.includes('//')) path = path.replace(REPEATED_SLASHES, '/')
   if (!DOT_SEGMENT.test(path)) return path.length + query.length === target.length ? target : path + query
   if (ENCODED_OR_BACK_SLASH.test(path)) return undefined
   const resolved: string[] = []

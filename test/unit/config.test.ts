@@ -117,6 +117,12 @@ describe('parseConfig', () => {
       GOOD.replace('ca: ca.crt', 'ca: /etc/portcullis/secrets/upstreams/orders/client/certificate/current/cert'),
       ['15:11 routes[0].upstream.ca: file not found: /etc/portcullis/secrets/upstreams/orders/client/certificate/current/cert'],
     ],
+    [
+      'a route path with repeated slashes, which merged request paths never match',
+      GOOD.replace('path: /api', 'path: /files//raw'),
+      ['8:11 routes[0].path: never matches: request paths are normalized before routing (repeated slashes merged, . and .. resolved); write /files/raw'],
+    ],
+    ['a route path with a dot segment', GOOD.replace('path: /api', 'path: /a/../b'), ['8:11 routes[0].path: never matches: request paths are normalized before routing (repeated slashes merged, . and .. resolved); write /b']],
     ['a serverName with a port', GOOD.replace('key: cli.key', 'key: cli.key\n      serverName: up.test:443'), ["18:19 routes[0].upstream.serverName: 'up.test:443' is not a DNS name"]],
     ['a wildcard serverName', GOOD.replace('key: cli.key', 'key: cli.key\n      serverName: "*.up.test"'), ["18:19 routes[0].upstream.serverName: '*.up.test' is not a DNS name"]],
     [
@@ -158,6 +164,10 @@ describe('parseConfig', () => {
     const laughs = ['a: &a [x, x, x, x, x, x, x, x, x, x]']
     for (let i = 1; i < 9; i++) laughs.push(`l${i}: &l${i} [${Array(10).fill(i === 1 ? '*a' : `*l${i - 1}`).join(', ')}]`)
     assert.deepEqual(issuesOf(`${laughs.join('\n')}\n`), ['-:- : invalid YAML: Excessive alias count indicates a resource exhaustion attack'])
+  })
+
+  test('takes a route path with repeated slashes when mergeSlashes is off', () => {
+    assert.deepEqual(issuesOf(`${GOOD.replace('path: /api', 'path: /files//raw')}mergeSlashes: false\n`), [])
   })
 
   test('takes two public listeners on one port of different addresses', () => {

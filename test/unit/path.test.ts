@@ -33,6 +33,11 @@ describe('normalizePath', () => {
     for (const [target, normalized] of cases) assert.equal(normalizePath(target), normalized, target)
   })
 
+  test('keeps repeated slashes with mergeSlashes off (a URL carried in the path), and still resolves dot segments', () => {
+    assert.equal(normalizePath('/unsafe/300x200/https://img.test/a.jpg', { mergeSlashes: false }), '/unsafe/300x200/https://img.test/a.jpg')
+    assert.equal(normalizePath('/a//b/../c', { mergeSlashes: false }), '/a//c')
+  })
+
   test('refuses .. above the root', () => {
     for (const target of ['/..', '/../x', '/a/../../x', '/%2e%2e/x']) assert.equal(normalizePath(target), undefined, target)
   })

@@ -22,6 +22,15 @@ describe('checkRequest', () => {
     assert.equal(req.url, '/api/v2?q=/../x')
   })
 
+  test('merges repeated slashes unless the config says mergeSlashes: false', () => {
+    const merged = parsed('//img//https://a.test/x.jpg')
+    checkRequest(merged)
+    assert.equal(merged.url, '/img/https:/a.test/x.jpg')
+    const kept = parsed('//img//https://a.test/x.jpg')
+    checkRequest(kept, { mergeSlashes: false })
+    assert.equal(kept.url, '//img//https://a.test/x.jpg')
+  })
+
   test('takes the host of an absolute-form target over Host (RFC 9112 3.2.2)', () => {
     const req = parsed('http://b.test/x', [['Host', 'a.test']])
     assert.deepEqual(checkRequest(req), { host: 'b.test' })
