@@ -37,7 +37,8 @@ export function coalesce<T, R = void>(job: (request: R) => Promise<T>, options: 
       result: previous.then(async () => {
         // Clamped: a wall clock set back must not hold the next run for longer than the interval.
         const wait = Math.min(minIntervalMs, lastStart + minIntervalMs - Date.now())
-        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
+        // Unref'd: a run waiting its turn does not keep a stopped gateway's process alive.
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait).unref())
         queued = undefined
         lastStart = Date.now()
         return job(run.request)

@@ -52,7 +52,10 @@ export interface GatewayOptions {
   readonly ticketSecret?: Buffer
   /** How long ticket keys last (tls/ticket-keys.ts); tests shorten it. */
   readonly ticketKeyLifetimeMs?: number
-  /** The least time between the starts of two reloads (reload/reloader.ts); what reloads back to back (a soak bench, a test of a reload under a held request) sets 0. */
+  /**
+   * The least time between the starts of two reloads (reload/reloader.ts). 0 for what must reload back
+   * to back: the reload soak bench, a test that reloads while a request is held.
+   */
   readonly reloadIntervalMs?: number
 }
 

@@ -94,23 +94,24 @@ export function errorSummary(error: Error): { code?: string; message: string } {
  * Metrics count every event.
  */
 export function floodLog(logger: Logger, message: string, intervalMs: number): (fields: object) => void {
-  let window: NodeJS.Timeout | undefined
-  let since = 0
-  let last: object = {}
-  const endOfWindow = () => {
-    window = undefined
-    if (since === 0) return
-    logger.warn({ ...last, count: since }, `${message}: ${since} more in the last ${intervalMs / 1000} s`)
-    since = 0
-    window = setTimeout(endOfWindow, intervalMs).unref()
+  /** Running while lines are held back; a line once it ends, if any were. */
+  let quietPeriod: NodeJS.Timeout | undefined
+  let heldBack = 0
+  let lastFields: object = {}
+  const endOfQuietPeriod = () => {
+    quietPeriod = undefined
+    if (heldBack === 0) return
+    logger.warn({ ...lastFields, count: heldBack }, `${message}: ${heldBack} more in the last ${intervalMs / 1000} s`)
+    heldBack = 0
+    quietPeriod = setTimeout(endOfQuietPeriod, intervalMs).unref()
   }
   return (fields) => {
-    if (window) {
-      since++
-      last = fields
+    if (quietPeriod) {
+      heldBack++
+      lastFields = fields
       return
     }
     logger.warn({ ...fields, count: 1 }, message)
-    window = setTimeout(endOfWindow, intervalMs).unref()
+    quietPeriod = setTimeout(endOfQuietPeriod, intervalMs).unref()
   }
 }

@@ -1,6 +1,6 @@
 /**
- * Default overload limits, per gateway process (per worker with `workers`), sized so that one process at
- * both fits well inside the 512Mi memory limit of deploy/kubernetes/deployment.yaml. Measured with
+ * Default overload limits, per gateway process (per worker with `workers`): one process with both
+ * limits reached fits well inside the 512Mi memory limit of deploy/kubernetes/deployment.yaml. Measured with
  * `npm run bench:overload-memory` (RSS of a fresh gateway before and after 500 and 1,000 of each,
  * 2-core VM): an idle keep-alive TLS client connection costs 28-43 KiB on Node 20.20 and 35-53 KiB on
  * Node 24.21; a request in flight (its client TLS connection and an upstream mTLS connection held)

@@ -45,8 +45,9 @@ export function registrySource(registry: Registry<RegistryContentType>): Metrics
     return next
   }
   // Coalesced per format: a text scrape cannot share an OpenMetrics render, nor wait for one's interval.
-  const formats = [false, true].map((openMetrics) => coalesce(() => serialised(openMetrics), { minIntervalMs: RENDER_INTERVAL_MS }))
-  return { render: (openMetrics) => formats[Number(openMetrics)]!() }
+  const text = coalesce(() => serialised(false), { minIntervalMs: RENDER_INTERVAL_MS })
+  const openMetricsText = coalesce(() => serialised(true), { minIntervalMs: RENDER_INTERVAL_MS })
+  return { render: (openMetrics) => (openMetrics ? openMetricsText() : text()) }
 }
 
 /** One process' registry as getMetricsAsJSON() gives it, which is what a worker sends the primary. */

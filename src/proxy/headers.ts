@@ -23,7 +23,7 @@ const HOP_BY_HOP = new Set([
 const CLIENT_IDENTITY_HEADERS = ['x-forwarded-client-cert', 'client-cert', 'client-cert-chain'] as const
 
 /** The headers the gateway sets on every request, beside the identity ones. */
-const FORWARDED_HEADERS = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip']
+const GATEWAY_SET_ON_EVERY_REQUEST = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip']
 
 /**
  * Forwarding claims are the gateway's to make, and it trusts no client to have made them before it, as
@@ -42,17 +42,17 @@ function isForwardingClaim(name: string): boolean {
  */
 const REQUEST_ONLY_DROPPED = new Set([...CLIENT_IDENTITY_HEADERS, 'expect'])
 
-const GATEWAY_SET = new Set([...CLIENT_IDENTITY_HEADERS, ...FORWARDED_HEADERS])
+const GATEWAY_SET = new Set([...CLIENT_IDENTITY_HEADERS, ...GATEWAY_SET_ON_EVERY_REQUEST])
 
 /**
- * Another spelling of a header the gateway sets or drops, with `_` for any `-` (`X-Forwarded_For`):
- * CGI, WSGI and Rack servers read it as the same header (nginx drops every underscored name by default,
- * `underscores_in_headers off`).
+ * A request header that never goes upstream as the client sent it: one dropped (REQUEST_ONLY_DROPPED,
+ * a forwarding claim), or another spelling of a header the gateway sets or drops, with `_` for any `-`
+ * (`X-Forwarded_For`), which CGI, WSGI and Rack servers read as the same header (nginx drops every
+ * underscored name by default, `underscores_in_headers off`).
  */
-function spellsGatewayHeader(name: string): boolean {
-  if (!name.includes('_')) return false
-  const dashed = name.replaceAll('_', '-')
-  return GATEWAY_SET.has(dashed) || isForwardingClaim(dashed)
+function requestOnly(name: string): boolean {
+  const dashed = name.includes('_') ? name.replaceAll('_', '-') : name
+  return REQUEST_ONLY_DROPPED.has(dashed) || isForwardingClaim(dashed) || (dashed !== name && GATEWAY_SET.has(dashed))
 }
 
 /** Never removable by a Connection nomination: routing and framing depend on them. */
@@ -83,7 +83,6 @@ function withoutHopByHop(headers: IncomingHttpHeaders, alsoDrop?: (name: string)
   return out
 }
 
-const requestOnly = (name: string) => REQUEST_ONLY_DROPPED.has(name) || isForwardingClaim(name) || spellsGatewayHeader(name)
 
 export interface ForwardedFor {
   readonly proto: 'http' | 'https'

@@ -30,7 +30,7 @@ const REFUSAL_WRITE_DEADLINE_MS = 5_000
  */
 export function endWithStatus(socket: Duplex, status: number, detail?: string): void {
   const body = statusBody(status, detail)
-  const deadline = setTimeout(() => socket.destroy(), REFUSAL_WRITE_DEADLINE_MS)
+  const deadline = setTimeout(() => socket.destroy(), REFUSAL_WRITE_DEADLINE_MS).unref()
   socket.once('close', () => clearTimeout(deadline))
   socket.once('finish', () => socket.destroy())
   const headers = { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body) }
