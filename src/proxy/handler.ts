@@ -4,7 +4,6 @@
  * policy: a Host that names another policy's route gets 421 Misdirected Request, as in nginx and
  * Caddy, so sending SNI of an open route and Host of an mTLS route never bypasses client auth.
  */
-import type { EventEmitter } from 'node:events'
 import type { IncomingMessage } from 'node:http'
 import type { TLSSocket } from 'node:tls'
 import type { ForwardClientCert } from '../config/schema.js'
@@ -73,13 +72,13 @@ function requestFields(req: IncomingMessage, client: string | undefined): { meth
 export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: Overload): RequestHandlers {
   const slots = new RequestSlots()
   /**
-   * A routed request takes one of limits.requests (of the snapshot it started on) until `holder`
-   * closes: its response, or a WebSocket's client socket. Checked after routing, so that a refusal is
+   * A routed request takes one of limits.requests (of the snapshot it started on) until it is over:
+   * its response closes, or a WebSocket's client socket. Checked after routing, so that a refusal is
    * counted under its route, and before anything reaches the upstream.
    */
-  const admitted = (snapshot: Snapshot, holder: EventEmitter): boolean => {
+  const admitted = (snapshot: Snapshot): boolean => {
     const max = snapshot.config.limits.requests
-    if (slots.take(max, holder)) return true
+    if (slots.take(max)) return true
     overload.rejected('requests', max)
     return false
   }
@@ -115,9 +114,13 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
       const started = performance.now()
       const client = req.socket.remoteAddress
       let routeName = NO_ROUTE
+      let holdsSlot = false
       // Cut-short responses count too: with the status the client was sent, else 499 (nginx's code for
       // a client that left before any).
-      res.once('close', () => answered(snapshot, req, client, routeName, res.headersSent ? res.statusCode : CLIENT_CLOSED_REQUEST, started))
+      res.once('close', () => {
+        if (holdsSlot) slots.release()
+        answered(snapshot, req, client, routeName, res.headersSent ? res.statusCode : CLIENT_CLOSED_REQUEST, started)
+      })
       try {
         const selection = selectRoute(snapshot, policy, req)
         routeName = selection.route?.name ?? NO_ROUTE
@@ -130,7 +133,8 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
           sendStatus(res, selection.status, selection.detail)
           return
         }
-        if (!admitted(snapshot, res)) {
+        holdsSlot = admitted(snapshot)
+        if (!holdsSlot) {
           // No Retry-After, as neither Envoy's circuit-breaker overflow nor HAProxy's or nginx's 503
           // sends one: the overload may be gone in a millisecond, and one fixed delay would send every
           // refused client back at the same moment. The connection stays open (keep-alive), as Envoy's.
@@ -166,12 +170,13 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
           record(selection.status)
           return
         }
-        // A WebSocket holds its slot for its whole life, as long as it holds its sockets.
-        if (!admitted(snapshot, socket)) {
+        if (!admitted(snapshot)) {
           endWithStatus(socket, 503)
           record(503)
           return
         }
+        // A WebSocket holds its slot for its whole life, as long as it holds its sockets.
+        socket.once('close', () => slots.release())
         const { status, failure } = await proxyUpgrade(req, socket, head, selection.route, selection.forwarded, selection.identity)
         record(status)
         if (failure) logger.warn({ route: routeName, reason: failure.reason, code: failure.code, status: failure.status }, 'upstream upgrade failed')

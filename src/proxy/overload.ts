@@ -2,7 +2,6 @@
  * The overload limits of routes.yaml `limits`, per process: what is turned away is counted every time
  * and logged at most every 10 s, since a flood of rejections must not become a flood of log lines.
  */
-import type { EventEmitter } from 'node:events'
 import { ErrorCodes } from '../errors.js'
 import { floodLog, type Logger } from '../log.js'
 import type { OverloadLimit } from '../metrics/labels.js'
@@ -39,11 +38,14 @@ export class Overload {
 export class RequestSlots {
   private taken = 0
 
-  /** Takes a slot, held until `holder` emits 'close', if fewer than `max` are taken; false otherwise. */
-  take(max: number, holder: EventEmitter): boolean {
+  /** Takes a slot if fewer than `max` are taken; whoever took it gives it back with release(). */
+  take(max: number): boolean {
     if (this.taken >= max) return false
     this.taken++
-    holder.once('close', () => this.taken--)
     return true
+  }
+
+  release(): void {
+    this.taken--
   }
 }
