@@ -79,7 +79,7 @@ export function resolveConfig(
       connections: raw.limits?.connections ?? DEFAULT_CONNECTION_LIMIT,
       requests: raw.limits?.requests ?? DEFAULT_REQUEST_LIMIT,
     },
-    mergeSlashes: raw.mergeSlashes ?? true,
+    mergeSlashes,
     accessLog: raw.accessLog ?? false,
     routes,
     positions,
@@ -148,8 +148,8 @@ function resolveRoute(
   const host = raw.host.toLowerCase()
   if (!isRouteHost(host)) report(`${at}.host`, `'${raw.host}' is not a host name or a *.wildcard`)
   // Request paths are normalized before routing: a prefix that normalizing changes matches nothing.
-  if (raw.path !== undefined && normalizePath(raw.path, { mergeSlashes }) !== raw.path) {
-    const normalized = normalizePath(raw.path, { mergeSlashes })
+  const normalized = raw.path === undefined ? undefined : normalizePath(raw.path, { mergeSlashes })
+  if (normalized !== raw.path) {
     report(`${at}.path`, `never matches: request paths are normalized before routing (${mergeSlashes ? 'repeated slashes merged, ' : ''}. and .. resolved)${normalized ? `; write ${normalized}` : ''}`)
   }
 
