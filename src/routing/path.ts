@@ -21,9 +21,10 @@ const UNRESOLVABLE = /(?:\/|\\|%2f|%5c)(?:\.|%2e){1,2}(?:;|%3b)|%00/i
 
 /**
  * The target with its path's slashes merged (unless `mergeSlashes` is false) and dot segments
- * resolved; the same string when it has neither (nearly every request). Undefined when the path cannot be resolved safely: `..` above the
- * root (nginx answers 400), dot segments beside an encoded slash or a backslash, which upstreams split
- * on or not as they please, so no one reading of the path is the upstream's, or UNRESOLVABLE's forms.
+ * resolved; the same string when it has neither (nearly every request). Undefined when the path
+ * cannot be resolved safely: `..` above the root (nginx answers 400), dot segments beside an encoded
+ * slash or a backslash, which upstreams split on or not as they please, so no one reading of the path
+ * is the upstream's, or UNRESOLVABLE's forms.
  */
 export function normalizePath(target: string, { mergeSlashes = true } = {}): string | undefined {
   const queryAt = target.indexOf('?')
