@@ -18,7 +18,7 @@ import {
 } from './duration.js'
 import { issueAt, type ConfigIssue } from './issues.js'
 import { DEFAULT_CONNECTION_LIMIT, DEFAULT_REQUEST_LIMIT } from './limits.js'
-import { normalizePath } from '../routing/path.js'
+import { normalizePath, routingPath } from '../routing/path.js'
 import type { RawConfig, RawRoute, RawUpstream } from './schema.js'
 import type { Config, ListenAddress, Position, RouteConfig, RouteTlsConfig, UpstreamConfig } from './types.js'
 
@@ -147,10 +147,14 @@ function resolveRoute(
   const at = `routes[${index}]`
   const host = raw.host.toLowerCase()
   if (!isRouteHost(host)) report(`${at}.host`, `'${raw.host}' is not a host name or a *.wildcard`)
-  // Request paths are normalized before routing: a prefix that normalizing changes matches nothing.
+  // Request paths are normalized and decoded before routing: a prefix that doing so changes matches nothing.
   const normalized = raw.path === undefined ? undefined : normalizePath(raw.path, { mergeSlashes })
-  if (normalized !== raw.path) {
-    report(`${at}.path`, `never matches: request paths are normalized before routing (${mergeSlashes ? 'repeated slashes merged, ' : ''}. and .. resolved)${normalized ? `; write ${normalized}` : ''}`)
+  const routed = normalized === undefined ? undefined : routingPath(normalized, { mergeSlashes })
+  if (routed !== raw.path) {
+    const steps = `${mergeSlashes ? 'repeated slashes merged, ' : ''}. and .. resolved, escapes of ASCII decoded`
+    report(`${at}.path`, `never matches: request paths are normalized before routing (${steps})${routed ? `; write ${routed}` : ''}`)
+  } else if (raw.path?.includes('?')) {
+    report(`${at}.path`, 'never matches: a route matches the path, and the query after ? is not part of it')
   }
 
   let tls: RouteConfig['tls']

@@ -147,8 +147,8 @@ export const RouteSchema = Type.Object(
       Type.String({
         pattern: '^/',
         description:
-          'Path prefix, matched on segment boundaries (/api matches /api and /api/x, not /apix). The longest ' +
-          'prefix wins. Default: / (everything).',
+          'Path prefix, matched on segment boundaries (/api matches /api and /api/x, not /apix) of the request path ' +
+          'normalized and decoded (/%61pi%2Fx is under /api). The longest prefix wins. Default: / (everything).',
       }),
     ),
     tls: Type.Optional(Type.Union([RouteTlsSchema, PassthroughSchema])),

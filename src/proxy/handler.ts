@@ -35,7 +35,7 @@ type Selection =
 function selectRoute(snapshot: Snapshot, policy: TlsPolicy | undefined, req: IncomingMessage): Selection {
   const checked = checkRequest(req, snapshot.config)
   if ('status' in checked) return checked
-  const route = snapshot.table.match(checked.host, req.url!)
+  const route = snapshot.table.match(checked.host, checked.path)
   if (!route) return { status: 404, detail: 'no route for this host and path' }
   if (route.config.tls === 'passthrough') return { status: 421, detail: 'host is TLS passthrough', route }
 

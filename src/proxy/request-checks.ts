@@ -2,19 +2,20 @@
  * What a request must be before it is routed, beyond what Node's parser checks: the framing a proxy
  * must not pass on, one Host, and a target that names a path every reader agrees on. The target is
  * rewritten in place to origin form with its path normalized (slashes merged, dot segments resolved),
- * so that routing, the policy check and the upstream all see the same request.
+ * and routed by that path read as an upstream that decodes it reads it (routingPath), so that the
+ * route's policy holds whichever spelling of the path the client sent.
  */
 import type { IncomingMessage } from 'node:http'
 import { normalizeHost } from '../routing/host.js'
-import { normalizePath } from '../routing/path.js'
+import { normalizePath, routingPath } from '../routing/path.js'
 
 export interface RequestRefusal {
   readonly status: 400 | 501 | 505
   readonly detail: string
 }
 
-/** The request's host, normalized, once the request passed; else why it is refused. */
-export function checkRequest(req: IncomingMessage, { mergeSlashes = true } = {}): { readonly host: string } | RequestRefusal {
+/** What the request is routed by, once it passed: its host, normalized, and its routingPath(); else why it is refused. */
+export function checkRequest(req: IncomingMessage, { mergeSlashes = true } = {}): { readonly host: string; readonly path: string } | RequestRefusal {
   const framing = framingProblem(req)
   if (framing) return framing
   toOriginForm(req)
@@ -31,9 +32,9 @@ export function checkRequest(req: IncomingMessage, { mergeSlashes = true } = {})
   if (target === undefined) {
     return { status: 400, detail: 'a path that cannot be resolved safely: .. above the root, a dot segment beside an encoded slash or a backslash or with ;parameters, or a NUL (%00)' }
   }
-  // Routed and forwarded alike with its slashes merged and `.` and `..` resolved.
+  // Forwarded with its slashes merged and `.` and `..` resolved; routed by that path decoded.
   req.url = target
-  return { host }
+  return { host, path: routingPath(target, { mergeSlashes }) }
 }
 
 /**

@@ -12,6 +12,7 @@
 const DOT_SEGMENT = /(?:\/|\\|%2f|%5c)(?:\.|%2e){1,2}(?=$|\/|\\|%2f|%5c)/i
 const ENCODED_OR_BACK_SLASH = /\\|%2f|%5c/i
 const REPEATED_SLASHES = /\/{2,}/g
+const ESCAPE = /%[0-9a-f]{2}/gi
 /**
  * What no one reading of the path can be trusted with: a dot segment with path parameters (`..;x`,
  * which Tomcat and Jetty strip before they resolve: the nginx + Tomcat `/..;/` bypass), and a NUL
@@ -50,4 +51,27 @@ export function normalizePath(target: string, { mergeSlashes = true } = {}): str
     resolved.push(segment)
   }
   return `/${resolved.join('/')}${query}`
+}
+
+/**
+ * The path a route is chosen by: the normalized target's path with its escapes of ASCII characters
+ * decoded (`%61` is `a`, `%2F` is `/`), as nginx decodes a path before it matches locations, and as
+ * most upstreams read it (Go's URL.Path, Spring, Rails), so that every spelling of a path takes the
+ * same route. Matched on the raw bytes, `/%61dmin` or `/admin%2Fusers` would miss a route `/admin` and
+ * take the catch-all route's upstream, identity and timeouts to a service that reads it as /admin.
+ * Only routing reads it: the target goes upstream with its escapes as they came. Escapes of other bytes are only upper-cased; `%3F` stays an escape, since a decoded `?`
+ * would end the path. The target itself, with its query, when it has no `%` (nearly every request).
+ */
+export function routingPath(target: string, { mergeSlashes = true } = {}): string {
+  if (!target.includes('%')) return target
+  const queryAt = target.indexOf('?')
+  const path = (queryAt === -1 ? target : target.slice(0, queryAt)).replace(ESCAPE, decodeAscii)
+  return mergeSlashes && path.includes('//') ? path.replace(REPEATED_SLASHES, '/') : path
+}
+
+const QUESTION_MARK = 0x3f
+
+function decodeAscii(escape: string): string {
+  const code = Number.parseInt(escape.slice(1), 16)
+  return code < 0x80 && code !== QUESTION_MARK ? String.fromCharCode(code) : escape.toUpperCase()
 }

@@ -83,8 +83,8 @@ function longestPrefixRoute<R extends RoutableRoute>(byPath: ReadonlyMap<string,
 const SLASH = 0x2f
 
 /**
- * Segment-boundary prefix match on the path as the upstream receives it: already normalized
- * (routing/path.ts), nothing percent-decoded, so `/api%2fx` is not under `/api/`.
+ * Segment-boundary prefix match on the path as given: the caller gives routingPath()'s (routing/path.ts),
+ * normalized and decoded. Nothing is decoded here: `/api%2fx` given as it is is not under `/api/`.
  */
 function prefixMatches(prefix: string, path: string, pathEnd: number): boolean {
   // The prefix must end inside the path: the schema lets a prefix hold `?`, and it must not match the query.

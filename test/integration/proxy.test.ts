@@ -100,12 +100,16 @@ routes:
     assert.equal(prefixed.url, '/internal/v2/items?q=1')
   })
 
-  it('merges slashes and resolves dot segments before routing, and forwards the normalized path', async () => {
+  it('merges slashes, resolves dot segments and decodes before routing, and forwards the normalized path', async () => {
     const within = JSON.parse((await get({ path: '/v2/x/%2e%2E/items?q=1' })).body) as EchoReply
     assert.equal(within.url, '/internal/v2/items?q=1')
     // Not past the /v2 route to the catch-all, whose upstream would merge the slashes itself.
     const merged = JSON.parse((await get({ path: '//v2//items?q=//1' })).body) as EchoReply
     assert.equal(merged.url, '/internal/v2/items?q=//1')
+    // Routed by the path decoded, as nginx matches locations and the upstream reads it; sent as it came.
+    for (const path of ['/%76%32/items', '/v2%2Fitems']) {
+      assert.equal((JSON.parse((await get({ path })).body) as EchoReply).url, `/internal${path}`, path)
+    }
     // Out of the /v2 route: the catch-all route, whose upstream has no /internal prefix.
     const escaped = JSON.parse((await get({ path: '/v2/../admin' })).body) as EchoReply
     assert.equal(escaped.url, '/admin')

@@ -16,6 +16,8 @@ for (const name of ['srv.crt', 'srv.key', 'ca.crt', 'cli.crt', 'cli.key', 'a.crl
 const file = join(dir, 'routes.yaml')
 after(() => rmSync(dir, { recursive: true, force: true }))
 
+const NEVER_MATCHES = 'never matches: request paths are normalized before routing (repeated slashes merged, . and .. resolved, escapes of ASCII decoded)'
+
 const GOOD = `listen:
   https: 127.0.0.1:8443
   http: 127.0.0.1:8080
@@ -120,9 +122,11 @@ describe('parseConfig', () => {
     [
       'a route path with repeated slashes, which merged request paths never match',
       GOOD.replace('path: /api', 'path: /files//raw'),
-      ['8:11 routes[0].path: never matches: request paths are normalized before routing (repeated slashes merged, . and .. resolved); write /files/raw'],
+      [`8:11 routes[0].path: ${NEVER_MATCHES}; write /files/raw`],
     ],
-    ['a route path with a dot segment', GOOD.replace('path: /api', 'path: /a/../b'), ['8:11 routes[0].path: never matches: request paths are normalized before routing (repeated slashes merged, . and .. resolved); write /b']],
+    ['a route path with a dot segment', GOOD.replace('path: /api', 'path: /a/../b'), [`8:11 routes[0].path: ${NEVER_MATCHES}; write /b`]],
+    ['a route path with an escape of ASCII', GOOD.replace('path: /api', 'path: /a%2Fb'), [`8:11 routes[0].path: ${NEVER_MATCHES}; write /a/b`]],
+    ['a route path with a query', GOOD.replace('path: /api', 'path: /search?q'), ['8:11 routes[0].path: never matches: a route matches the path, and the query after ? is not part of it']],
     ['a serverName with a port', GOOD.replace('key: cli.key', 'key: cli.key\n      serverName: up.test:443'), ["18:19 routes[0].upstream.serverName: 'up.test:443' is not a DNS name"]],
     ['a wildcard serverName', GOOD.replace('key: cli.key', 'key: cli.key\n      serverName: "*.up.test"'), ["18:19 routes[0].upstream.serverName: '*.up.test' is not a DNS name"]],
     [

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { normalizePath } from '../../src/routing/path.js'
+import { normalizePath, routingPath } from '../../src/routing/path.js'
 
 describe('normalizePath', () => {
   test('leaves a target without repeated slashes or dot segments as it is, byte for byte', () => {
@@ -53,5 +53,30 @@ describe('normalizePath', () => {
     for (const target of ['/api/..%2Fadmin', '/api/x%2f../admin', '/api/..%5cadmin', '/api/..\\admin', '/a%2Fb/../c']) {
       assert.equal(normalizePath(target), undefined, target)
     }
+  })
+})
+
+describe('routingPath', () => {
+  test('is the target itself when it has no escape', () => {
+    for (const target of ['/', '/api/items?q=1', '//a']) assert.equal(routingPath(target), target)
+  })
+
+  test('decodes escapes of ASCII in the path, merges the slashes that makes, and drops the query', () => {
+    const cases: [string, string][] = [
+      ['/%61dmin', '/admin'],
+      ['/admin%2Fusers', '/admin/users'],
+      ['/admin%2f%2F/x', '/admin/x'],
+      ['/a?q=%61', '/a'],
+      ['/%41%7e', '/A~'],
+    ]
+    for (const [target, routed] of cases) assert.equal(routingPath(target), routed, target)
+    assert.equal(routingPath('/a%2F%2Fb', { mergeSlashes: false }), '/a//b')
+  })
+
+  test('upper-cases the other escapes, keeps %3F one, and leaves what is not an escape', () => {
+    assert.equal(routingPath('/caf%c3%a9'), '/caf%C3%A9')
+    assert.equal(routingPath('/what%3fnot'), '/what%3Fnot')
+    assert.equal(routingPath('/100%'), '/100%')
+    assert.equal(routingPath('/%zz%4'), '/%zz%4')
   })
 })

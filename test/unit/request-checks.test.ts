@@ -18,8 +18,14 @@ function parsed(url: string, headers: [string, string][] = [['Host', 'a.test']],
 describe('checkRequest', () => {
   test('passes a request with its host normalized and its dot segments resolved in place', () => {
     const req = parsed('/api/./v1/../v2?q=/../x', [['Host', 'A.Test:443']])
-    assert.deepEqual(checkRequest(req), { host: 'a.test' })
+    assert.deepEqual(checkRequest(req), { host: 'a.test', path: '/api/v2?q=/../x' })
     assert.equal(req.url, '/api/v2?q=/../x')
+  })
+
+  test('routes by the path decoded, and leaves the target encoded', () => {
+    const req = parsed('/%61pi//v1%2Fx?q=%61')
+    assert.deepEqual(checkRequest(req), { host: 'a.test', path: '/api/v1/x' })
+    assert.equal(req.url, '/%61pi/v1%2Fx?q=%61')
   })
 
   test('merges repeated slashes unless the config says mergeSlashes: false', () => {
@@ -33,7 +39,7 @@ describe('checkRequest', () => {
 
   test('takes the host of an absolute-form target over Host (RFC 9112 3.2.2)', () => {
     const req = parsed('http://b.test/x', [['Host', 'a.test']])
-    assert.deepEqual(checkRequest(req), { host: 'b.test' })
+    assert.deepEqual(checkRequest(req), { host: 'b.test', path: '/x' })
     assert.equal(req.url, '/x')
   })
 

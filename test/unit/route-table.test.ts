@@ -36,7 +36,7 @@ const CASES: ReadonlyArray<readonly [readonly TestRoute[], string, string, strin
   [SEGMENTS, 'a.test', '/', undefined],
   [SEGMENTS, 'a.test', '/API', undefined],
   [SEGMENTS, 'a.test', '/x?/api', undefined],
-  // raw bytes, as the upstream will see them: no decoding, no dot-segment removal
+  // the path as given: the table decodes nothing and removes no dot segments (routing/path.ts does, before it)
   [SEGMENTS, 'a.test', '/api%2fx', undefined],
   [SEGMENTS, 'a.test', '/%61pi', undefined],
   [SEGMENTS, 'a.test', '/api/../admin', 'api'],
