@@ -14,7 +14,7 @@ import type { ConfigLoader } from './config/load.js'
 import { configWarnings } from './snapshot/warnings.js'
 import type { Config, ListenAddress } from './config/types.js'
 import { ErrorCodes, PortcullisError } from './errors.js'
-import { errorSummary, rateLimitedLog, type Logger } from './log.js'
+import { errorSummary, limitedLog, type Logger } from './log.js'
 import { NO_ROUTE } from './metrics/labels.js'
 import { createMetrics, type Metrics } from './metrics/metrics.js'
 import { registrySource } from './metrics/render.js'
@@ -67,7 +67,7 @@ const MAX_WARNINGS_LOGGED = 20
  * Refused handshakes and failed passthrough connections logged per second at most, each: a scanner
  * causes them at will. Metrics count them all.
  */
-const MAX_CLIENT_CAUSED_LOGGED_PER_SECOND = 50
+const CLIENT_CAUSED_LOG_LIMIT = { lines: 50, intervalMs: 1000 }
 
 export class Gateway {
   readonly metrics: Metrics
@@ -102,8 +102,8 @@ export class Gateway {
   constructor(options: GatewayOptions) {
     this.loader = options.loader
     this.logger = options.logger
-    this.logRefusal = rateLimitedLog(this.logger, 'info', 'client TLS handshake refused', MAX_CLIENT_CAUSED_LOGGED_PER_SECOND)
-    const logPassthroughFailure = rateLimitedLog(this.logger, 'warn', 'passthrough upstream failed', MAX_CLIENT_CAUSED_LOGGED_PER_SECOND)
+    this.logRefusal = limitedLog(this.logger, 'info', 'client TLS handshake refused', CLIENT_CAUSED_LOG_LIMIT)
+    const logPassthroughFailure = limitedLog(this.logger, 'warn', 'passthrough upstream failed', CLIENT_CAUSED_LOG_LIMIT)
     this.metrics = createMetrics({
       collectUpstreamConnections: (gauge) =>
         collectUpstreamConnections(gauge, [...(this.current?.upstreams.values() ?? []), ...this.retiring]),

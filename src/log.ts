@@ -47,39 +47,6 @@ export async function closeLogs(logger: Logger, waitMs = 1000): Promise<void> {
   destination?.destroy?.()
 }
 
-/**
- * A log line that clients can cause at will (a refused handshake, a passthrough connection to a dead
- * upstream): at most `perSecond` lines a second, so that a scanner cannot flood the log. The lines
- * left out are counted, and their number is logged with the first line of a later second. Metrics
- * count every event.
- */
-export function rateLimitedLog(
-  logger: Logger,
-  level: 'info' | 'warn',
-  message: string,
-  perSecond: number,
-  now = Date.now,
-): (fields: object) => void {
-  let windowStart = -Infinity
-  let logged = 0
-  let left = 0
-  return (fields) => {
-    const time = now()
-    if (time - windowStart >= 1000) {
-      if (left > 0) logger[level]({ notLogged: left }, `${message}: ${left} more before this were not logged`)
-      windowStart = time
-      logged = 0
-      left = 0
-    }
-    if (logged < perSecond) {
-      logged++
-      logger[level](fields, message)
-    } else {
-      left++
-    }
-  }
-}
-
 /** Code and message only: never a stack or a certificate in the log. */
 export function errorSummary(error: Error): { code?: string; message: string } {
   const code = (error as { code?: string }).code
@@ -88,30 +55,44 @@ export function errorSummary(error: Error): { code?: string; message: string } {
 }
 
 /**
- * A warning for an event that comes in floods (a limit reached, thousands of times a second): the first
- * at once, then at most one line every `intervalMs` while it goes on, with how many events it stands for
- * (`count`), as nginx's "worker_connections are not enough" would be if it were not logged per accept.
- * Metrics count every event.
+ * A log line for an event that clients can cause at will, or that comes in floods (a refused
+ * handshake, a limit reached thousands of times a second), so that a scanner cannot flood the log:
+ * at most `lines` lines at once per `intervalMs`, then, while it goes on, one line per interval with
+ * how many events it stands for (`count`, and the last event's fields), as nginx's "worker_connections
+ * are not enough" would be if it were not logged per accept. Quiet once the events stop; the next is
+ * logged at once. Metrics count every event.
  */
-export function floodLog(logger: Logger, message: string, intervalMs: number): (fields: object) => void {
-  /** Running while lines are held back; a line once it ends, if any were. */
-  let quietPeriod: NodeJS.Timeout | undefined
+export function limitedLog(
+  logger: Logger,
+  level: 'info' | 'warn',
+  message: string,
+  { lines, intervalMs }: { readonly lines: number; readonly intervalMs: number },
+): (fields: object) => void {
+  /** Running while an interval is open; the lines it logged, and the events it held back. */
+  let interval: NodeJS.Timeout | undefined
+  let logged = 0
   let heldBack = 0
   let lastFields: object = {}
-  const endOfQuietPeriod = () => {
-    quietPeriod = undefined
+  const endOfInterval = () => {
+    interval = undefined
     if (heldBack === 0) return
-    logger.warn({ ...lastFields, count: heldBack }, `${message}: ${heldBack} more in the last ${intervalMs / 1000} s`)
+    logger[level]({ ...lastFields, count: heldBack }, `${message}: ${heldBack} more in the last ${intervalMs / 1000} s`)
+    // The summary is the first line of the next interval.
     heldBack = 0
-    quietPeriod = setTimeout(endOfQuietPeriod, intervalMs).unref()
+    logged = 1
+    interval = setTimeout(endOfInterval, intervalMs).unref()
   }
   return (fields) => {
-    if (quietPeriod) {
+    if (!interval) {
+      logged = 0
+      interval = setTimeout(endOfInterval, intervalMs).unref()
+    }
+    if (logged < lines) {
+      logged++
+      logger[level]({ ...fields, count: 1 }, message)
+    } else {
       heldBack++
       lastFields = fields
-      return
     }
-    logger.warn({ ...fields, count: 1 }, message)
-    quietPeriod = setTimeout(endOfQuietPeriod, intervalMs).unref()
   }
 }

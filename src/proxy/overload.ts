@@ -3,11 +3,11 @@
  * and logged at most every 10 s, since a flood of rejections must not become a flood of log lines.
  */
 import { ErrorCodes } from '../errors.js'
-import { floodLog, type Logger } from '../log.js'
+import { limitedLog, type Logger } from '../log.js'
 import type { OverloadLimit } from '../metrics/labels.js'
 import type { Metrics } from '../metrics/metrics.js'
 
-const LOG_INTERVAL_MS = 10_000
+const LOG_LIMIT = { lines: 1, intervalMs: 10_000 }
 
 const REACHED: Record<OverloadLimit, string> = {
   connections: 'limits.connections reached: new client connections are closed',
@@ -22,8 +22,8 @@ export class Overload {
     logger: Logger,
   ) {
     this.logs = {
-      connections: floodLog(logger, REACHED.connections, LOG_INTERVAL_MS),
-      requests: floodLog(logger, REACHED.requests, LOG_INTERVAL_MS),
+      connections: limitedLog(logger, 'warn', REACHED.connections, LOG_LIMIT),
+      requests: limitedLog(logger, 'warn', REACHED.requests, LOG_LIMIT),
     }
   }
 

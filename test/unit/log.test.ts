@@ -1,38 +1,14 @@
 /**
- * Log lines that clients can cause at will are rate-limited, and what was left out is said.
+ * Log lines that clients can cause at will are limited, and what was left out is said.
  */
 import assert from 'node:assert/strict'
 import { Writable } from 'node:stream'
-import { test } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import { pino } from 'pino'
-import { floodLog, rateLimitedLog } from '../../src/log.js'
+import { limitedLog } from '../../src/log.js'
 
-test('logs at most N lines a second, then how many it left out', () => {
-  const lines: Record<string, unknown>[] = []
-  const sink = new Writable({
-    write(line: Buffer, _encoding, done) {
-      lines.push(JSON.parse(line.toString()) as Record<string, unknown>)
-      done()
-    },
-  })
-  let clock = 0
-  const log = rateLimitedLog(pino({ level: 'info' }, sink), 'info', 'refused', 3, () => clock)
-  for (let i = 0; i < 10; i++) log({ i })
-  clock = 999
-  log({ i: 10 })
-  assert.deepEqual(lines.map((line) => line.i), [0, 1, 2], 'three lines in the first second')
-  clock = 1000
-  log({ i: 11 })
-  assert.deepEqual(
-    lines.slice(3).map((line) => [line.msg, line.notLogged ?? line.i]),
-    [
-      ['refused: 8 more before this were not logged', 8],
-      ['refused', 11],
-    ],
-  )
-})
-
-test('logs a flood once at once, then one line per interval with its count, and nothing once it stops', (t) => {
+/** A limitedLog on mocked timers, and the [message, count] of each line it wrote. */
+function limited(t: TestContext, limit: { lines: number; intervalMs: number }) {
   t.mock.timers.enable({ apis: ['setTimeout'] })
   const lines: Record<string, unknown>[] = []
   const sink = new Writable({
@@ -41,8 +17,24 @@ test('logs a flood once at once, then one line per interval with its count, and 
       done()
     },
   })
-  const log = floodLog(pino({ level: 'info' }, sink), 'limit reached', 10_000)
-  const seen = () => lines.map((line) => [line.msg, line.count])
+  const log = limitedLog(pino({ level: 'info' }, sink), 'warn', 'limit reached', limit)
+  return { log, lines, seen: () => lines.map((line) => [line.msg, line.count]) }
+}
+
+test('logs N lines at once, then how many it left out when the interval ends, with the last fields', (t) => {
+  const { log, lines, seen } = limited(t, { lines: 3, intervalMs: 1000 })
+  for (let i = 0; i < 10; i++) log({ i })
+  assert.deepEqual(lines.map((line) => line.i), [0, 1, 2], 'three lines at once')
+  t.mock.timers.tick(1000)
+  assert.deepEqual(seen().at(-1), ['limit reached: 7 more in the last 1 s', 7])
+  assert.equal(lines.at(-1)!.i, 9)
+  // The summary is the first line of the next interval: two more go out at once.
+  for (let i = 10; i < 13; i++) log({ i })
+  assert.deepEqual(lines.slice(4).map((line) => line.i), [10, 11])
+})
+
+test('logs a flood once at once, then one line per interval with its count, and nothing once it stops', (t) => {
+  const { log, lines, seen } = limited(t, { lines: 1, intervalMs: 10_000 })
   for (let i = 0; i < 1000; i++) log({ limit: 'connections' })
   assert.deepEqual(seen(), [['limit reached', 1]])
   t.mock.timers.tick(10_000)
