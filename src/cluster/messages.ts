@@ -1,8 +1,11 @@
 /** What the primary and its workers say to each other over the cluster IPC channel. */
 
-/** The primary's questions (cluster/requests.ts), each answered once by every worker. */
+/**
+ * The primary's questions (cluster/requests.ts), each answered once by every worker; a ping is
+ * answered as soon as the worker's event loop turns.
+ */
 export interface WorkerQuestion {
-  readonly type: 'portcullis:reload' | 'portcullis:metrics'
+  readonly type: 'portcullis:reload' | 'portcullis:metrics' | 'portcullis:ping'
   readonly id: number
 }
 

@@ -4,7 +4,8 @@
  * watches and reloads the config itself; they derive their TLS ticket keys from one secret of the
  * primary's. The primary owns the admin listener: /metrics aggregates every worker's registry into
  * one scrape, /readyz is 200 once every worker has started and while any serves, POST /reload and
- * SIGHUP reach every worker. A worker that dies is replaced; SIGTERM drains them all.
+ * SIGHUP reach every worker. A worker that dies is replaced, and one whose event loop is stuck is
+ * killed and replaced; SIGTERM drains them all.
  */
 import cluster, { type Worker } from 'node:cluster'
 import { once } from 'node:events'
@@ -30,9 +31,21 @@ const MAX_RESTART_PAUSE_MS = 30_000
 const RELOAD_DEADLINE_MS = 10_000
 /** A scrape leaves out a worker that has not sent its metrics by then (Prometheus waits 10 s at most). */
 const METRICS_DEADLINE_MS = 2_000
+/** How often the primary pings each worker, and how long it waits for the answer. */
+const PING_INTERVAL_MS = 5_000
+/**
+ * A worker that has answered no ping for this long is killed: its event loop is stuck (a bug, a
+ * pathological input). It would hold its share of the connections, which the primary hands out
+ * round-robin, for good, while the primary's /healthz kept answering for the pod; a single process
+ * has the liveness probe for that. Envoy's watchdog kills a stuck worker thread so (kill_timeout).
+ * A serving worker is replaced; a draining one is not, and so cannot hold the shutdown either.
+ */
+const UNRESPONSIVE_MS = 30_000
 
 export async function runPrimary(config: Config, count: number, logger: Logger, stopSignal: Promise<NodeJS.Signals>): Promise<number> {
   const ready = new Set<Worker>()
+  /** When each serving worker last answered a ping (or said it serves). */
+  const lastAnswer = new Map<Worker, number>()
   const requests = new WorkerRequests()
   const registries = new WorkerRegistries()
   let stopping = false
@@ -58,6 +71,7 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
     })
     worker.once('exit', (code, signal) => {
       const wasReady = ready.delete(worker)
+      lastAnswer.delete(worker)
       requests.exited(worker)
       registries.workerExited(worker)
       if (stopping) return
@@ -91,11 +105,26 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
 
   const workerReady = (worker: Worker) => {
     ready.add(worker)
+    lastAnswer.set(worker, performance.now())
     restartPause = RESTART_PAUSE_MS
     if (ready.size === count) started = true
   }
 
   const serving = () => [...ready].filter((worker) => worker.isConnected())
+
+  const watchdog = async () => {
+    const workers = serving()
+    const answered = await requests.ask(workers, 'portcullis:ping', PING_INTERVAL_MS, () => false)
+    const now = performance.now()
+    workers.forEach((worker, i) => {
+      if (answered[i]) lastAnswer.set(worker, now)
+      else if (now - lastAnswer.get(worker)! >= UNRESPONSIVE_MS && !worker.isDead()) {
+        logger.error({ pid: worker.process.pid }, `worker answered nothing for ${UNRESPONSIVE_MS / 1000} s (its event loop is stuck); killing it`)
+        worker.process.kill('SIGKILL')
+      }
+    })
+    setTimeout(watchdog, PING_INTERVAL_MS).unref()
+  }
 
   // Coalesced as one process' reloads are: a flood of POST /reload or SIGHUP asks the workers once a
   // second at most, not once per request.
@@ -136,6 +165,7 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
     }
   }
   for (let i = 0; i < count; i++) fork(false)
+  void watchdog()
   process.on('SIGHUP', () => void reloadAll())
   logger.info({ workers: count, admin: adminAddress }, 'portcullis primary started')
 

@@ -23,7 +23,7 @@ export function ticketSecretFromPrimary(): Promise<Buffer> {
   })
 }
 
-/** Tells the primary when serving, and answers its reloads and scrapes. */
+/** Tells the primary when serving, and answers its reloads, scrapes and pings. */
 export function serveAsWorker(gateway: Gateway): void {
   // The primary asks at most once per render interval, but a worker whose event loop was busy finds
   // every question of that time queued at once: they share one render, as the primary's scrapes do.
@@ -31,6 +31,7 @@ export function serveAsWorker(gateway: Gateway): void {
   const answers: Record<WorkerQuestion['type'], () => Promise<unknown>> = {
     'portcullis:reload': () => gateway.reload({ trigger: 'primary' }),
     'portcullis:metrics': () => metrics(),
+    'portcullis:ping': () => Promise.resolve(true),
   }
   process.on('message', (message: WorkerQuestion) => {
     const answer = Object.hasOwn(answers, message.type) ? answers[message.type] : undefined

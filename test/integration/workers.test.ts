@@ -1,6 +1,6 @@
 /**
  * `workers: 2` on a real process: both workers serve, one scrape counts the requests of both, a worker
- * that dies is replaced, a replacement that cannot load the config on disk takes nothing down, and a
+ * that dies or is stuck is replaced, a replacement that cannot load the config on disk takes nothing down, and a
  * TLS session resumes on every worker but never under another TLS policy.
  */
 import assert from 'node:assert/strict'
@@ -142,6 +142,16 @@ routes:
     assert.equal(await served(), before, 'a counter never goes down (Prometheus would read a reset)')
     assert.equal((await httpRequest({ port: ports.http, host: 'w.test' })).status, 200)
     assert.equal(await served(), before + 1)
+  })
+
+  it('kills and replaces a worker that answers nothing for 30 s (stopped, as if its event loop were stuck)', { timeout: 60_000 }, async () => {
+    const victim = [...workerPids].at(-1)!
+    const before = workerPids.size
+    process.kill(victim, 'SIGSTOP')
+    await eventually(async () => workerPids.size === before + 1, 50_000, 'replaced')
+    assert.ok(logMessages.includes('worker answered nothing for 30 s (its event loop is stuck); killing it'))
+    assert.throws(() => process.kill(victim, 0), 'the stopped worker is gone')
+    for (let i = 0; i < 4; i++) assert.equal((await httpRequest({ port: ports.http, host: 'w.test' })).status, 200)
   })
 
   it('answers POST /reload when a worker dies before it reloaded', { timeout: 20_000 }, async () => {
