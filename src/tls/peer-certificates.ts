@@ -65,8 +65,15 @@ function peerCertificateChain(socket: TLSSocket): X509Certificate[] {
   return chain
 }
 
-/** The client's own certificate: all that X-Forwarded-Client-Cert needs, without the chain's cost. */
+/**
+ * The client's own certificate: all that X-Forwarded-Client-Cert needs, without the chain's cost. Not
+ * getPeerX509Certificate(): on Node 20 a server socket's call deletes an entry of OpenSSL's own peer
+ * chain (the sk_X509_delete in Node's X509Certificate::GetPeerCert, see nodejs/node#65579), and
+ * getPeerCertificate(true) then has no intermediates for the rest of the connection: for
+ * Client-Cert-Chain on a route reached after an xfcc route, and for the re-check of a WebSocket after a
+ * reload (recheck.ts).
+ */
 export function peerLeafCertificate(socket: TLSSocket): X509Certificate[] {
-  const leaf = socket.getPeerX509Certificate()
-  return leaf ? [leaf] : []
+  const leaf = socket.getPeerCertificate()
+  return leaf?.raw ? [new X509Certificate(leaf.raw)] : []
 }
