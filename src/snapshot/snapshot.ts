@@ -81,7 +81,7 @@ function readRoutes(config: Config, files: RouteFiles): RouteReadings {
       const tls = route.tls
       const pair = files.keyPair(route, `${at}.tls`, tls, 'server')
       const cas = tls.clientCAs ? files.caBundle(route, `${at}.tls.clientCAs`, tls.clientCAs) : undefined
-      const spec = { ...(cas && { clientCAs: cas.pem }), crl: files.crlPems(route, `${at}.tls.crl`, tls.crl, cas), minVersion: tls.minVersion }
+      const spec = { ...(cas && { clientCAs: cas }), crl: files.crlPems(route, `${at}.tls.crl`, tls.crl, cas), minVersion: tls.minVersion }
       const id = policyId(spec)
       const entry = policySpecs.get(id) ?? { ...spec, hosts: new Map<string, HostCertificate>(), firstRoute: route }
       if (pair) entry.hosts.set(route.host, { certPem: pair.cert.pem, keyPem: pair.keyPem })

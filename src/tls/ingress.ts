@@ -15,7 +15,9 @@ import tls, { type SecureContext, type TLSSocket } from 'node:tls'
 import type { TlsVersion } from '../config/schema.js'
 import { lookupHost, normalizeServerName } from '../routing/host.js'
 import { ClientChains } from './peer-certificates.js'
+import type { CertificateFile } from './pem.js'
 import { handshakeReason, type HandshakeReason } from './reasons.js'
+import { ClientTrust } from './recheck.js'
 import { ticketKeys } from './ticket-keys.js'
 
 /** Mozilla "intermediate": AEAD suites with forward secrecy only. TLS 1.3 suites must be named too. */
@@ -42,8 +44,8 @@ export interface HostCertificate {
 }
 
 export interface TlsPolicySpec {
-  /** PEM bundle of client CAs; absent when the policy does not ask for a client certificate. */
-  readonly clientCAs?: string
+  /** The client CA bundle (readCaBundle); absent when the policy does not ask for a client certificate. */
+  readonly clientCAs?: Pick<CertificateFile, 'pem' | 'certificates'>
   readonly crl: readonly string[]
   readonly minVersion: TlsVersion
   /** Certificates by lower-case host or `*.suffix` wildcard. */
@@ -85,6 +87,11 @@ export interface TlsPolicy {
    * the handshake.
    */
   accept(socket: import('node:net').Socket, serverName: string | undefined, route?: DispatchedRoute): void
+  /**
+   * Its client CAs and CRLs, against which a WebSocket verified under another policy is checked again
+   * after a reload (recheck.ts); undefined when it asks for no client certificate.
+   */
+  readonly clientTrust: ClientTrust | undefined
   /** The client's certificate chain, leaf first, resumed sessions included (see ClientChains). */
   clientChain(socket: TLSSocket): X509Certificate[]
   /** New tickets are made with the keys of `epoch`, and older ones no longer resume (ticket-keys.ts). */
@@ -92,9 +99,9 @@ export interface TlsPolicy {
 }
 
 /** Identical specs share one policy; the id hashes what decides client authentication. */
-export function policyId(spec: Pick<TlsPolicySpec, 'clientCAs' | 'crl' | 'minVersion'>): string {
+export function policyId(spec: { readonly clientCAs?: { readonly pem: string } } & Pick<TlsPolicySpec, 'crl' | 'minVersion'>): string {
   return createHash('sha256')
-    .update(JSON.stringify([spec.clientCAs ?? '', spec.crl, spec.minVersion]))
+    .update(JSON.stringify([spec.clientCAs?.pem ?? '', spec.crl, spec.minVersion]))
     .digest('hex')
     .slice(0, 16)
 }
@@ -122,7 +129,7 @@ export function createTlsPolicy(
     sessionIdContext: id,
     // The same CAs and CRLs on every context of the policy: OpenSSL verifies against the context
     // chosen by SNI, and the CertificateRequest lists that context's CAs (and only those).
-    ...(requiresClientCert && { ca: spec.clientCAs, crl: [...spec.crl] }),
+    ...(spec.clientCAs && { ca: spec.clientCAs.pem, crl: [...spec.crl] }),
   }
   // One context per distinct certificate, shared by every host it serves: a context costs
   // milliseconds to build, and a wildcard or multi-SAN certificate often serves hundreds of hosts.
@@ -189,6 +196,7 @@ export function createTlsPolicy(
   const policy: TlsPolicy = {
     id,
     requiresClientCert,
+    clientTrust: spec.clientCAs && new ClientTrust(spec.clientCAs.certificates, spec.crl),
     clientChain: (socket) => chains.of(socket),
     rotateTicketKeys(epoch) {
       const keys = ticketKeys(tickets.secret, id, epoch)

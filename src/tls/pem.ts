@@ -148,7 +148,7 @@ const require = createRequire(import.meta.url)
  * @peculiar/x509, for what node:crypto cannot read: CRLs. It (and the Reflect polyfill it needs first,
  * see tls/pki.ts) is loaded at the first CRL, so a gateway without CRLs never loads it.
  */
-function peculiarX509(): typeof import('@peculiar/x509') {
+export function peculiarX509(): typeof import('@peculiar/x509') {
   require('reflect-metadata')
   return require('@peculiar/x509') as typeof import('@peculiar/x509')
 }

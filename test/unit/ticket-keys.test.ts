@@ -7,7 +7,7 @@ import { newTicketSecret, ticketKeys } from '../../src/tls/ticket-keys.js'
 it('derives 48 bytes per policy from the secret, the same in every process that has it', () => {
   const secret = newTicketSecret()
   const open = policyId({ crl: [], minVersion: 'TLSv1.2' })
-  const mtls = policyId({ clientCAs: 'CA PEM', crl: [], minVersion: 'TLSv1.2' })
+  const mtls = policyId({ clientCAs: { pem: 'CA PEM' }, crl: [], minVersion: 'TLSv1.2' })
   assert.equal(ticketKeys(secret, open, 1).length, 48)
   assert.deepEqual(ticketKeys(Buffer.from(secret), open, 1), ticketKeys(secret, open, 1), 'a worker with a copy of the secret')
   assert.notDeepEqual(ticketKeys(secret, mtls, 1), ticketKeys(secret, open, 1), 'other client CAs')

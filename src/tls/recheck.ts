@@ -1,0 +1,150 @@
+/**
+ * A WebSocket outlives the TLS policy it was verified under. After a reload that changes a route's
+ * client CAs or CRLs, keep-alive connections close once their response is out and come back through a
+ * handshake under the new policy (proxy/server.ts closeOutdated); a WebSocket has no "after its
+ * response", so a client whose certificate the new CRL revokes, or whose CA left the bundle, would
+ * keep its tunnel for good. Each such tunnel is re-checked here against the policy its route has now
+ * (the one a request of its connection would be held to), and closed only if it no longer passes.
+ *
+ * Not every tunnel closed, as Caddy closes every WebSocket a config change leaves behind (at once, or
+ * after `stream_close_delay`; caddyserver/caddy#3143), and Envoy drains a changed listener and closes
+ * what is left after `--drain-time-s`: a CRL is re-issued every day or hour with nothing new revoked,
+ * and each re-issue would cut every WebSocket of the route, with every client reconnecting at once.
+ *
+ * The check is the one OpenSSL makes in the handshake, as Node sets it up for a policy server: the
+ * chain must lead, through the intermediates the client sent or the bundle's own certificates, to a
+ * self-signed CA of the new bundle (Node sets no X509_V_FLAG_PARTIAL_CHAIN), each signature verifying;
+ * with CRLs, every certificate of that chain, the CA at its end included, needs a current CRL signed
+ * by its issuer that does not list it (Node's `crl` sets X509_V_FLAG_CRL_CHECK_ALL). Validity dates
+ * and key usage were checked at the handshake and are not what a reload changes: they are not checked
+ * again. What cannot be checked fails closed.
+ */
+import type { X509Certificate } from 'node:crypto'
+import { setImmediate } from 'node:timers/promises'
+import type { TLSSocket } from 'node:tls'
+import type { X509Certificate as PeculiarCertificate, X509Crl } from '@peculiar/x509'
+import type { TlsPolicy } from './ingress.js'
+import { peculiarX509 } from './pem.js'
+import { handshakeReason, type HandshakeReason } from './reasons.js'
+
+/**
+ * `detail` is OpenSSL's verification code for the same refusal in a handshake (CERT_REVOKED,
+ * UNABLE_TO_GET_CRL…), or RECHECK_FAILED when the check itself failed; `reason` maps it as reasons.ts
+ * maps a handshake's.
+ */
+export type RecheckVerdict =
+  | { readonly pass: true }
+  | { readonly pass: false; readonly reason: HandshakeReason; readonly detail: string; readonly error?: Error }
+
+const PASS: RecheckVerdict = { pass: true }
+
+function refused(detail: string, error?: Error): RecheckVerdict {
+  return { pass: false, reason: handshakeReason(detail), detail, ...(error && { error }) }
+}
+
+/**
+ * A TLS policy's client CAs and CRLs, for re-checking a client verified under another policy. The CRLs
+ * are parsed, and each one's signature verified, only at the first re-check, once per policy: a
+ * gateway with no WebSocket to re-check never parses them.
+ */
+export class ClientTrust {
+  private parsedCrls: readonly X509Crl[] | undefined
+  /** By the issuer's SHA-256 fingerprint: its newest CRL that verifies, or why there is none. */
+  private readonly crlOfIssuer = new Map<string, Promise<X509Crl | string>>()
+
+  constructor(
+    private readonly cas: readonly X509Certificate[],
+    private readonly crlPems: readonly string[],
+  ) {}
+
+  /** `chain` is the client's, leaf first, as TlsPolicy.clientChain gives it. */
+  async check(chain: readonly X509Certificate[], now = new Date()): Promise<RecheckVerdict> {
+    const path = this.pathToCa(chain)
+    if (typeof path === 'string') return refused(path)
+    if (this.crlPems.length === 0) return PASS
+    const { X509Certificate: Peculiar } = peculiarX509()
+    const certificates = path.map((certificate) => new Peculiar(certificate.raw))
+    for (const [i, certificate] of certificates.entries()) {
+      // The CA at the end of the chain is its own issuer, and so on its own CRL.
+      const issuer = Math.min(i + 1, path.length - 1)
+      const crl = await this.crlOf(path[issuer]!, certificates[issuer]!, now)
+      if (typeof crl === 'string') return refused(crl)
+      if (crl.findRevoked(certificate)) return refused('CERT_REVOKED')
+    }
+    return PASS
+  }
+
+  /**
+   * The chain from the leaf to a self-signed CA of the bundle, or OpenSSL's code for why there is none.
+   * The bundle is searched first, as OpenSSL does (X509_V_FLAG_TRUSTED_FIRST): an intermediate the
+   * client sent along with its old root must not lead to that root.
+   */
+  private pathToCa(chain: readonly X509Certificate[]): X509Certificate[] | string {
+    const [leaf, ...sent] = chain
+    // A client of a policy that asked for no certificate, now on a route that asks for one.
+    if (!leaf) return 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE'
+    const trusted = new Set(this.cas.map((ca) => ca.fingerprint256))
+    const candidates = [...this.cas, ...sent]
+    const path = [leaf]
+    for (let certificate = leaf; ; ) {
+      if (isSelfSigned(certificate)) {
+        if (trusted.has(certificate.fingerprint256)) return path
+        return path.length === 1 ? 'DEPTH_ZERO_SELF_SIGNED_CERT' : 'SELF_SIGNED_CERT_IN_CHAIN'
+      }
+      const issuer = candidates.find(
+        (candidate) =>
+          candidate.ca &&
+          !path.some((inPath) => inPath.fingerprint256 === candidate.fingerprint256) &&
+          certificate.checkIssued(candidate) &&
+          certificate.verify(candidate.publicKey),
+      )
+      if (!issuer) return 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY'
+      path.push(issuer)
+      certificate = issuer
+    }
+  }
+
+  /** The newest CRL of `issuer` whose signature it verifies, current at `now`; else OpenSSL's code. */
+  private crlOf(issuer: X509Certificate, peculiarIssuer: PeculiarCertificate, now: Date): Promise<X509Crl | string> {
+    let found = this.crlOfIssuer.get(issuer.fingerprint256)
+    if (!found) this.crlOfIssuer.set(issuer.fingerprint256, (found = this.newestSignedBy(peculiarIssuer)))
+    return found.then((crl) => {
+      if (typeof crl === 'string') return crl
+      if (crl.thisUpdate > now) return 'CRL_NOT_YET_VALID'
+      if (crl.nextUpdate && crl.nextUpdate < now) return 'CRL_HAS_EXPIRED'
+      return crl
+    })
+  }
+
+  private async newestSignedBy(issuer: PeculiarCertificate): Promise<X509Crl | string> {
+    this.parsedCrls ??= this.crlPems.map((pem) => new (peculiarX509().X509Crl)(pem))
+    let newest: X509Crl | undefined
+    for (const crl of this.parsedCrls) {
+      // A CRL is trusted only once its issuer's key has verified it, as OpenSSL trusts one.
+      if (crl.issuer !== issuer.subject || !(await crl.verify({ publicKey: issuer }))) continue
+      if (!newest || crl.thisUpdate > newest.thisUpdate) newest = crl
+    }
+    return newest ?? 'UNABLE_TO_GET_CRL'
+  }
+}
+
+function isSelfSigned(certificate: X509Certificate): boolean {
+  return certificate.checkIssued(certificate) && certificate.verify(certificate.publicKey)
+}
+
+/**
+ * Whether a client verified under `verifiedUnder` passes `policyNow`, the policy its route has now: at
+ * once if that asks for no client certificate. A check that throws (a CRL OpenSSL reads and
+ * @peculiar/x509 does not) fails closed.
+ */
+export async function recheckClient(socket: TLSSocket, verifiedUnder: TlsPolicy, policyNow: TlsPolicy): Promise<RecheckVerdict> {
+  if (!policyNow.clientTrust) return PASS
+  // One check a turn of the event loop: each verifies a signature or more, and a reload that finds
+  // thousands of WebSockets open must not stall the requests in flight while it checks them all.
+  await setImmediate()
+  try {
+    return await policyNow.clientTrust.check(verifiedUnder.clientChain(socket))
+  } catch (error) {
+    return refused('RECHECK_FAILED', error as Error)
+  }
+}
