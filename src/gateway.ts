@@ -7,6 +7,7 @@
 import { once } from 'node:events'
 import http from 'node:http'
 import net, { type AddressInfo } from 'node:net'
+import type { TLSSocket } from 'node:tls'
 import type { Gauge } from 'prom-client'
 import { createAdminApp } from './admin/app.js'
 import { ConfigError, formatIssue, issueAt } from './config/issues.js'
@@ -30,10 +31,12 @@ import { createProxyHandlers } from './proxy/handler.js'
 import { Overload } from './proxy/overload.js'
 import { RequestServer } from './proxy/server.js'
 import { Reloader, type ReloadResult, type ReloadTrigger } from './reload/reloader.js'
+import { normalizeHost } from './routing/host.js'
 import { createSniDispatcher, type SniDispatcher } from './proxy/sni-dispatch.js'
 import { buildSnapshot, retireSnapshot, type Snapshot, type SnapshotOptions } from './snapshot/snapshot.js'
 import type { Upstream } from './snapshot/upstreams.js'
-import type { HandshakeOutcome } from './tls/ingress.js'
+import type { HandshakeOutcome, TlsPolicy } from './tls/ingress.js'
+import { recheckClient } from './tls/recheck.js'
 import { ClientChainsByPolicy } from './tls/peer-certificates.js'
 import { newTicketSecret, TICKET_KEY_LIFETIME_MS, ticketKeyEpoch, type TicketSecrets } from './tls/ticket-keys.js'
 
@@ -166,9 +169,36 @@ export class Gateway {
     }
     const snapshot = buildSnapshot(config, this.snapshotOptions(previous))
     this.install(snapshot)
-    this.requestServer.closeOutdated((policy) => snapshot.policies.has(policy.id))
+    this.requestServer.closeOutdated(
+      (policy) => snapshot.policies.has(policy.id),
+      (socket, policy, upgrade) => void this.recheckTunnel(snapshot, socket, policy, upgrade),
+    )
     const finishing = retireSnapshot(previous, this.current, (upstream) => this.retiring.delete(upstream))
     for (const upstream of finishing) this.retiring.add(upstream)
+  }
+
+  /**
+   * A WebSocket whose route (its upgrade request's Host and path, routed as now) has another TLS policy
+   * in `snapshot` than the one it was verified under: its client is checked against that one
+   * (tls/recheck.ts), and the WebSocket closed if it fails. Both ends close: upgrade.ts destroys the
+   * upstream socket with the client's. One whose route is gone, or no longer terminates TLS, runs on,
+   * as a removed route's requests in flight do.
+   */
+  private async recheckTunnel(snapshot: Snapshot, socket: TLSSocket, policy: TlsPolicy, upgrade: http.IncomingMessage): Promise<void> {
+    const host = normalizeHost(upgrade.headers.host)
+    const route = host === undefined ? undefined : snapshot.table.match(host, upgrade.url!)
+    if (!route?.policy || route.policy.id === policy.id) return
+    const verdict = await recheckClient(socket, policy, route.policy)
+    // Two reloads close together may both find it failing: it is closed, and logged, once.
+    if (verdict.pass || socket.destroyed) return
+    socket.destroy()
+    const { reason, detail, error } = verdict
+    if (error) {
+      const message = 'WebSocket closed: its client certificate could not be checked against the new TLS policy of its route (fail closed)'
+      this.logger.warn({ route: route.name, reason, detail, error: errorSummary(error) }, message)
+    } else {
+      this.logger.warn({ route: route.name, reason, detail }, 'WebSocket closed: its client certificate does not pass the new TLS policy of its route')
+    }
   }
 
   /**

@@ -7,6 +7,7 @@
 import http from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
+import type { TLSSocket } from 'node:tls'
 import type { Snapshot } from '../snapshot/snapshot.js'
 import type { TlsPolicy } from '../tls/ingress.js'
 import { BODY_IDLE_TIMEOUT_MS, hasBody, limitBodyIdle } from './request-body.js'
@@ -76,6 +77,8 @@ export class RequestServer {
   private allClosed: (() => void) | undefined
   /** Each connection's latest response; 'upgraded' once it left HTTP. None: no request yet. */
   private readonly lastResponse = new WeakMap<Duplex, http.ServerResponse | 'upgraded'>()
+  /** The request that took each upgraded connection out of HTTP. */
+  private readonly upgradeOf = new WeakMap<Duplex, http.IncomingMessage>()
   /** Pipelined requests whose body turned out malformed while the response ahead of them went out. */
   private readonly malformedWhileQueued = new WeakSet<http.IncomingMessage>()
   /**
@@ -155,12 +158,23 @@ export class RequestServer {
    * re-issue, or a CA added to a bundle, every keep-alive client would otherwise get a 421 it does
    * not retry (only browsers do). One that has not sent a request yet is left to get the 421: its
    * first request may already be on its way, and a client does not send that one again either.
+   *
+   * A WebSocket has no response to wait for, nor a next request to answer 421: each one of a TLS
+   * connection goes to `recheckTunnel` with its upgrade request, which closes it if its client no
+   * longer passes the TLS policy its route has now (tls/recheck.ts).
    */
-  closeOutdated(isCurrent: (policy: TlsPolicy) => boolean): void {
+  closeOutdated(
+    isCurrent: (policy: TlsPolicy) => boolean,
+    recheckTunnel: (socket: TLSSocket, policy: TlsPolicy, upgrade: http.IncomingMessage) => void,
+  ): void {
     for (const socket of this.open) {
       const policy = this.policyOf.get(socket)
-      const sentRequest = this.lastResponse.has(socket)
-      if (policy && !isCurrent(policy) && sentRequest) this.closeAfterResponse(socket)
+      const last = this.lastResponse.get(socket)
+      if (!policy || last === undefined) continue
+      if (last === 'upgraded') {
+        // An upgrade refused (a 421, a 503) ends its connection: only WebSockets are left to check.
+        if (!socket.writableEnded) recheckTunnel(socket as TLSSocket, policy, this.upgradeOf.get(socket)!)
+      } else if (!isCurrent(policy)) this.closeAfterResponse(socket)
     }
   }
 
@@ -254,6 +268,7 @@ export class RequestServer {
       return
     }
     this.lastResponse.set(socket, 'upgraded')
+    this.upgradeOf.set(socket, req)
     const policy = this.policyOf.get(socket)
     // Node's parser stopped at the headers of an Upgrade request, so its body never reaches `req`:
     // refuse it rather than forward the request without it, or its bytes into a WebSocket.

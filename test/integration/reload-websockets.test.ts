@@ -1,0 +1,135 @@
+/**
+ * WebSockets across a reload that changes a route's client CAs or CRLs. Before the fix a WebSocket ran
+ * on under the trust it was verified with: a client whose certificate the new CRL revoked, or whose CA
+ * left the bundle, kept its tunnel to the upstream for as long as it liked, while every keep-alive
+ * connection came back through a new handshake and was refused.
+ */
+import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import WebSocket, { WebSocketServer } from 'ws'
+import { startGatewayFromFile, type TestGateway } from '../helpers/gateway.js'
+import { makeTestPki, type TestPki } from '../helpers/pki.js'
+
+/** Time a tunnel that fails the new policy has to close after the reload. */
+const CLOSE_WITHIN_MS = 3000
+
+describe('WebSockets after a reload that changes client CAs or CRLs', () => {
+  let pki: TestPki
+  let dir: string
+  let upstream: http.Server
+  /** The upstream's end of each WebSocket, by the path the client asked for. */
+  const upstreamEnds = new Map<string, WebSocket>()
+  let gw: TestGateway
+  const files = { config: '', clientCAs: '', rootCrl: '', intCrl: '' }
+  /** routes.yaml; `swapped`: a.test asks for no client certificate, open.test for one of caA. */
+  let routesYaml: (swapped: boolean) => string
+
+  before(async () => {
+    pki = await makeTestPki()
+    dir = await mkdtemp(join(tmpdir(), 'portcullis-ws-reload-'))
+    upstream = http.createServer()
+    new WebSocketServer({ server: upstream }).on('connection', (ws, req) => {
+      upstreamEnds.set(req.url!, ws)
+      ws.on('message', (data) => ws.send(`echo ${data.toString()}`))
+    })
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
+    const to = `upstream: { url: 'http://127.0.0.1:${(upstream.address() as AddressInfo).port}' }`
+    const cert = `cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile}`
+    files.clientCAs = join(dir, 'client-cas.pem')
+    files.rootCrl = join(dir, 'root.crl')
+    files.intCrl = join(dir, 'int.crl')
+    await copyFile(pki.caAB.certFile, files.clientCAs)
+    await copyFile(pki.crlRootEmpty.file, files.rootCrl)
+    await copyFile(pki.crlIntEmpty.file, files.intCrl)
+    files.config = join(dir, 'routes.yaml')
+    const asksCaA = `tls: { ${cert}, clientCAs: ${pki.caA.certFile} }`
+    const asksNone = `tls: { ${cert} }`
+    routesYaml = (swapped) => `
+listen: { https: 127.0.0.1:0, admin: 127.0.0.1:0 }
+routes:
+  - { name: chain-ws, host: chain.w.test, tls: { ${cert}, clientCAs: ${pki.root.certFile}, crl: [${files.rootCrl}, ${files.intCrl}] }, ${to} }
+  - { name: ab-ws, host: b.test, tls: { ${cert}, clientCAs: ${files.clientCAs} }, ${to} }
+  - { name: mtls-ws, host: a.test, ${swapped ? asksNone : asksCaA}, ${to} }
+  - { name: open-ws, host: open.test, ${swapped ? asksCaA : asksNone}, ${to} }
+`
+    await writeFile(files.config, routesYaml(false))
+    gw = await startGatewayFromFile(files.config)
+  })
+  after(async () => {
+    await gw.close()
+    upstream.closeAllConnections()
+    upstream.close()
+    await pki.cleanup()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  /** A WebSocket to `host` with a client certificate (and the intermediates after it, if any), or none. */
+  const openWebSocket = async (host: string, path: string, client: { cert?: string; key?: string } = {}) => {
+    // ws hands its options to tls.connect, servername included, though its types leave that one out.
+    const options: WebSocket.ClientOptions & { servername: string } = { servername: host, headers: { host }, ca: pki.caS.cert, ...client }
+    const ws = new WebSocket(`wss://127.0.0.1:${gw.ports.https}${path}`, options)
+    await once(ws, 'open')
+    return ws
+  }
+  const echoes = async (ws: WebSocket, text: string) => {
+    ws.send(text)
+    assert.equal(String((await once(ws, 'message'))[0]), `echo ${text}`)
+  }
+  /** Resolves true once `ws` closes, false if it is still open after CLOSE_WITHIN_MS. */
+  const closesSoon = (ws: WebSocket) =>
+    Promise.race([once(ws, 'close').then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), CLOSE_WITHIN_MS))])
+  /**
+   * `change` the files and reload: `cut` must close soon, with one warn line naming `route` and
+   * `reason`, and `kept` must still echo. Returns that line.
+   */
+  const reloadCuts = async (change: () => Promise<void>, { cut, kept, route, reason }: { cut: WebSocket; kept: WebSocket; route: string; reason: string }) => {
+    try {
+      const closed = closesSoon(cut)
+      await change()
+      assert.equal((await gw.gateway.reload()).ok, true)
+      assert.equal(await closed, true, 'cut off')
+      await echoes(kept, 'still here')
+      const lines = gw.logs.filter((line) => String(line.msg).startsWith('WebSocket closed') && line.route === route)
+      assert.equal(lines.length, 1, 'logged once')
+      assert.equal(lines[0]!.level, 40, 'at warn')
+      assert.equal(lines[0]!.reason, reason)
+      return lines[0]!
+    } finally {
+      cut.terminate()
+      kept.terminate()
+    }
+  }
+
+  it('closes the WebSocket of a client the new CRL revokes, and only that one', { timeout: 10_000 }, async () => {
+    // Both clients send their intermediate: every certificate of the chain is checked against its CRL.
+    const kept = await openWebSocket('chain.w.test', '/kept', pki.leafChain)
+    const intermediate = pki.leafChain.cert.slice(pki.leaf.cert.length)
+    const cut = await openWebSocket('chain.w.test', '/revoked', { ...pki.leafRevoked, cert: pki.leafRevoked.cert + intermediate })
+    await echoes(cut, 'before')
+    const upstreamClosed = once(upstreamEnds.get('/revoked')!, 'close')
+    // The intermediate's CRL re-issued, now listing one of them.
+    const line = await reloadCuts(() => writeFile(files.intCrl, pki.crlIntRevoked.pem), { cut, kept, route: 'chain-ws', reason: 'revoked' })
+    await upstreamClosed
+    assert.equal(line.detail, 'CERT_REVOKED')
+    assert.doesNotMatch(JSON.stringify(gw.logs), /BEGIN|MII/, 'no certificate in the log')
+  })
+
+  it('closes the WebSocket of a client whose CA the bundle no longer holds', { timeout: 10_000 }, async () => {
+    const kept = await openWebSocket('b.test', '/from-b', pki.cliB)
+    const cut = await openWebSocket('b.test', '/from-a', pki.cliA)
+    await reloadCuts(() => copyFile(pki.caB.certFile, files.clientCAs), { cut, kept, route: 'ab-ws', reason: 'unknown_ca' })
+  })
+
+  it('closes the WebSocket of a client without a certificate on a route that now asks for one, not the other way', { timeout: 10_000 }, async () => {
+    // Both TLS policies outlive the reload: what changed is which route has which.
+    const kept = await openWebSocket('a.test', '/verified', pki.cliA)
+    const cut = await openWebSocket('open.test', '/anonymous')
+    await reloadCuts(() => writeFile(files.config, routesYaml(true)), { cut, kept, route: 'open-ws', reason: 'no_client_cert' })
+  })
+})
