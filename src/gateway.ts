@@ -32,6 +32,7 @@ import { Overload } from './proxy/overload.js'
 import { RequestServer } from './proxy/server.js'
 import { Reloader, type ReloadResult, type ReloadTrigger } from './reload/reloader.js'
 import { normalizeHost } from './routing/host.js'
+import { routingPath } from './routing/path.js'
 import { createSniDispatcher, type SniDispatcher } from './proxy/sni-dispatch.js'
 import { buildSnapshot, retireSnapshot, type Snapshot, type SnapshotOptions } from './snapshot/snapshot.js'
 import type { Upstream } from './snapshot/upstreams.js'
@@ -186,7 +187,7 @@ export class Gateway {
    */
   private async recheckTunnel(snapshot: Snapshot, socket: TLSSocket, policy: TlsPolicy, upgrade: http.IncomingMessage): Promise<void> {
     const host = normalizeHost(upgrade.headers.host)
-    const route = host === undefined ? undefined : snapshot.table.match(host, upgrade.url!)
+    const route = host === undefined ? undefined : snapshot.table.match(host, routingPath(upgrade.url!, snapshot.config))
     if (!route?.policy || route.policy.id === policy.id) return
     const verdict = await recheckClient(socket, policy, route.policy)
     // Two reloads close together may both find it failing: it is closed, and logged, once.
