@@ -1,8 +1,8 @@
 /**
- * WebSockets across a reload that changes a route's client CAs or CRLs. Before the fix a WebSocket ran
- * on under the trust it was verified with: a client whose certificate the new CRL revoked, or whose CA
- * left the bundle, kept its tunnel to the upstream for as long as it liked, while every keep-alive
- * connection came back through a new handshake and was refused.
+ * WebSockets across a reload that changes a route's client CAs or CRLs. A keep-alive connection comes
+ * back through a new handshake and is refused; a WebSocket has no next request, so without a re-check
+ * a client whose certificate the new CRL revoked, or whose CA left the bundle, would keep its tunnel
+ * to the upstream for as long as it liked.
  */
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
