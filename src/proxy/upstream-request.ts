@@ -36,6 +36,10 @@ export function upstreamRequest(
     headersTimeout: timeouts.response,
     // Between body chunks; an upstream that stalls mid-response must not hold the client forever.
     bodyTimeout: timeouts.response,
+    // undici closes the connection after every HEAD, in case the upstream sends a body anyway, so each
+    // HEAD (monitors send them by the thousand) would cost a TLS handshake. nginx and Envoy keep it, and
+    // so does this: bytes that come after a response and before the next request close the connection.
+    ...(req.method === 'HEAD' && { reset: false }),
   }
 }
 

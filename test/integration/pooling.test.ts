@@ -74,6 +74,16 @@ routes:${route('alice', 'cliA')}${route('alice-too', 'cliA')}${route('carol', 'c
     assert.ok(upstream.connections.includes('carol'))
   })
 
+  it('keeps the upstream connection after a HEAD request, as nginx does', async () => {
+    await get('alice.test')
+    const before = upstream.connections.length
+    for (let i = 0; i < 20; i++) {
+      assert.equal((await httpRequest({ port: gw.ports.http!, host: 'alice.test', method: 'HEAD' })).status, 200)
+      assert.equal((await get('alice.test')).clientCertCN, 'alice')
+    }
+    assert.equal(upstream.connections.length, before, 'no new upstream connection')
+  })
+
   it('resumes the TLS session when it opens a new upstream connection', async () => {
     await get('alice.test')
     upstream.server.closeAllConnections()
