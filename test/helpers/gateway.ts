@@ -20,7 +20,7 @@ export interface TestGateway {
 }
 
 /** Gateway options a test may set beside the config. */
-type TestOptions = Pick<GatewayOptions, 'ticketKeyLifetimeMs' | 'reloadIntervalMs'>
+type TestOptions = Pick<GatewayOptions, 'ticketKeyLifetimeMs' | 'reloadIntervalMs' | 'ticketSecret'>
 
 /** `yaml` is a whole routes.yaml; its listeners should use port 0. */
 export async function startGateway(yaml: string, options: TestOptions = {}): Promise<TestGateway> {

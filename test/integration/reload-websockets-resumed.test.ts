@@ -1,0 +1,99 @@
+/**
+ * A WebSocket on a resumed TLS session, re-checked at a reload that changes its route's CRLs. A session
+ * ticket carries only the leaf; the chain comes from the leaf's last full handshake in this process
+ * (peer-certificates.ts ClientChains). A session resumed on another worker (`workers`: every worker
+ * shares the ticket keys), or one whose leaf was pushed out of the 1,000 remembered, has no chain here,
+ * and the re-check cannot reach the root through the intermediate the client sent at its full handshake.
+ * Two gateways with one ticket secret stand for two workers.
+ */
+import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import tls from 'node:tls'
+import { after, before, describe, it } from 'node:test'
+import WebSocket, { WebSocketServer } from 'ws'
+import { newTicketSecret } from '../../src/tls/ticket-keys.js'
+import { startGatewayFromFile, type TestGateway } from '../helpers/gateway.js'
+import { makeTestPki, type TestPki } from '../helpers/pki.js'
+
+describe('a WebSocket on a TLS session resumed on another worker, at a reload that changes its CRLs', () => {
+  let pki: TestPki
+  let dir: string
+  let upstream: http.Server
+  let first: TestGateway
+  let second: TestGateway
+  let intCrl: string
+
+  before(async () => {
+    pki = await makeTestPki()
+    dir = await mkdtemp(join(tmpdir(), 'portcullis-ws-resumed-'))
+    upstream = http.createServer()
+    new WebSocketServer({ server: upstream }).on('connection', (ws) => ws.on('message', (data) => ws.send(`echo ${data.toString()}`)))
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
+    const rootCrl = join(dir, 'root.crl')
+    intCrl = join(dir, 'int.crl')
+    await copyFile(pki.crlRootEmpty.file, rootCrl)
+    await copyFile(pki.crlIntEmpty.file, intCrl)
+    const config = join(dir, 'routes.yaml')
+    await writeFile(
+      config,
+      `
+listen: { https: 127.0.0.1:0 }
+routes:
+  - { name: chain-ws, host: chain.w.test, tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile}, clientCAs: ${pki.root.certFile}, crl: [${rootCrl}, ${intCrl}] }, upstream: { url: 'http://127.0.0.1:${(upstream.address() as AddressInfo).port}' } }
+`,
+    )
+    // One ticket secret, as a primary gives every worker.
+    const ticketSecret = newTicketSecret()
+    first = await startGatewayFromFile(config, { ticketSecret })
+    second = await startGatewayFromFile(config, { ticketSecret })
+  })
+  after(async () => {
+    await first?.close()
+    await second?.close()
+    upstream?.closeAllConnections()
+    upstream?.close()
+    await pki.cleanup()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('keeps the WebSocket of a client that the new CRLs do not revoke', { timeout: 15_000 }, async () => {
+    // A full handshake on the first worker, with the intermediate: its session ticket.
+    const session = await new Promise<Buffer>((resolve, reject) => {
+      const socket = tls.connect({ port: first.ports.https!, host: '127.0.0.1', servername: 'chain.w.test', ca: pki.caS.cert, cert: pki.leafChain.cert, key: pki.leafChain.key })
+      socket.once('session', (ticket: Buffer) => {
+        resolve(ticket)
+        socket.destroy()
+      })
+      socket.once('error', reject)
+      socket.resume()
+    })
+    const options = { servername: 'chain.w.test', ca: pki.caS.cert, headers: { host: 'chain.w.test' }, cert: pki.leafChain.cert, key: pki.leafChain.key }
+    const resumed = new WebSocket(`wss://127.0.0.1:${second.ports.https}/resumed`, { ...options, session } as WebSocket.ClientOptions)
+    const full = new WebSocket(`wss://127.0.0.1:${second.ports.https}/full`, options as WebSocket.ClientOptions)
+    try {
+      await Promise.all([once(resumed, 'open'), once(full, 'open')])
+      const socketOf = (ws: WebSocket) => (ws as unknown as { _socket: tls.TLSSocket })._socket
+      assert.equal(socketOf(resumed).isSessionReused(), true, 'the session resumed on the second gateway')
+      assert.equal(socketOf(full).isSessionReused(), false)
+      const closed = { resumed: false, full: false }
+      resumed.once('close', () => (closed.resumed = true))
+      full.once('close', () => (closed.full = true))
+
+      // The intermediate's CRL re-issued, revoking another leaf (not this one): a new TLS policy.
+      await writeFile(intCrl, pki.crlIntRevoked.pem)
+      assert.equal((await second.gateway.reload()).ok, true)
+      await new Promise((resolve) => setTimeout(resolve, 2000))
+
+      const why = second.logs.filter((line) => String(line.msg).startsWith('WebSocket closed')).map((line) => `${line.reason} ${line.detail}`)
+      assert.deepEqual(closed, { resumed: false, full: false }, `WebSockets closed at the reload: ${why.join(', ')}`)
+    } finally {
+      resumed.terminate()
+      full.terminate()
+    }
+  })
+})
