@@ -137,14 +137,24 @@ function isSelfSigned(certificate: X509Certificate): boolean {
  * once if that asks for no client certificate. A check that throws (a CRL OpenSSL reads and
  * @peculiar/x509 does not) fails closed.
  */
-export async function recheckClient(socket: TLSSocket, verifiedUnder: TlsPolicy, policyNow: TlsPolicy): Promise<RecheckVerdict> {
-  if (!policyNow.clientTrust) return PASS
-  // One check a turn of the event loop: each verifies a signature or more, and a reload that finds
-  // thousands of WebSockets open must not stall the requests in flight while it checks them all.
-  await setImmediate()
-  try {
-    return await policyNow.clientTrust.check(verifiedUnder.clientChain(socket))
-  } catch (error) {
-    return refused('RECHECK_FAILED', error as Error)
-  }
+export function recheckClient(socket: TLSSocket, verifiedUnder: TlsPolicy, policyNow: TlsPolicy): Promise<RecheckVerdict> {
+  const trust = policyNow.clientTrust
+  if (!trust) return Promise.resolve(PASS)
+  // One check a turn of the event loop, in the order asked: each verifies a signature or more, and a
+  // reload that finds thousands of WebSockets open asks for them all at once. Each check waits for the
+  // one before it, then for an immediate of its own, which runs at the next turn: immediates asked for
+  // in one go would all run in the same turn, with no I/O between them.
+  const verdict = checks.then(async () => {
+    await setImmediate()
+    try {
+      return await trust.check(verifiedUnder.clientChain(socket))
+    } catch (error) {
+      return refused('RECHECK_FAILED', error as Error)
+    }
+  })
+  checks = verdict
+  return verdict
 }
+
+/** The last check asked for; it never rejects. */
+let checks: Promise<unknown> = Promise.resolve()
