@@ -49,8 +49,8 @@ function refused(detail: string, error?: Error): RecheckVerdict {
  */
 export class ClientTrust {
   private parsedCrls: readonly X509Crl[] | undefined
-  /** By the issuer's SHA-256 fingerprint: its newest CRL that verifies, or why there is none. */
-  private readonly crlOfIssuer = new Map<string, Promise<X509Crl | string>>()
+  /** By the issuer's SHA-256 fingerprint: its CRLs that verify, newest first. */
+  private readonly crlsOfIssuer = new Map<string, Promise<X509Crl[]>>()
 
   constructor(
     private readonly cas: readonly X509Certificate[],
@@ -104,27 +104,28 @@ export class ClientTrust {
     }
   }
 
-  /** The newest CRL of `issuer` whose signature it verifies, current at `now`; else OpenSSL's code. */
+  /**
+   * The CRL of `issuer` OpenSSL would use at `now` (get_crl_sk): of those its signature verifies, the
+   * newest that is current, before any that is not yet valid or expired; else OpenSSL's code.
+   */
   private crlOf(issuer: X509Certificate, peculiarIssuer: PeculiarCertificate, now: Date): Promise<X509Crl | string> {
-    let found = this.crlOfIssuer.get(issuer.fingerprint256)
-    if (!found) this.crlOfIssuer.set(issuer.fingerprint256, (found = this.newestSignedBy(peculiarIssuer)))
-    return found.then((crl) => {
-      if (typeof crl === 'string') return crl
-      if (crl.thisUpdate > now) return 'CRL_NOT_YET_VALID'
-      if (crl.nextUpdate && crl.nextUpdate < now) return 'CRL_HAS_EXPIRED'
-      return crl
+    let found = this.crlsOfIssuer.get(issuer.fingerprint256)
+    if (!found) this.crlsOfIssuer.set(issuer.fingerprint256, (found = this.signedBy(peculiarIssuer)))
+    return found.then(([newest, ...older]) => {
+      if (!newest) return 'UNABLE_TO_GET_CRL'
+      const current = [newest, ...older].find((crl) => crl.thisUpdate <= now && !(crl.nextUpdate && crl.nextUpdate < now))
+      return current ?? (newest.thisUpdate > now ? 'CRL_NOT_YET_VALID' : 'CRL_HAS_EXPIRED')
     })
   }
 
-  private async newestSignedBy(issuer: PeculiarCertificate): Promise<X509Crl | string> {
+  private async signedBy(issuer: PeculiarCertificate): Promise<X509Crl[]> {
     this.parsedCrls ??= this.crlPems.map((pem) => new (peculiarX509().X509Crl)(pem))
-    let newest: X509Crl | undefined
+    const signed: X509Crl[] = []
     for (const crl of this.parsedCrls) {
       // A CRL is trusted only once its issuer's key has verified it, as OpenSSL trusts one.
-      if (crl.issuer !== issuer.subject || !(await crl.verify({ publicKey: issuer }))) continue
-      if (!newest || crl.thisUpdate > newest.thisUpdate) newest = crl
+      if (crl.issuer === issuer.subject && (await crl.verify({ publicKey: issuer }))) signed.push(crl)
     }
-    return newest ?? 'UNABLE_TO_GET_CRL'
+    return signed.sort((a, b) => b.thisUpdate.getTime() - a.thisUpdate.getTime())
   }
 }
 
