@@ -119,7 +119,12 @@ export class ClientTrust {
   }
 
   private async signedBy(issuer: PeculiarCertificate): Promise<X509Crl[]> {
-    this.parsedCrls ??= this.crlPems.map((pem) => new (peculiarX509().X509Crl)(pem))
+    // asn1js refuses more than 10,000 BER nodes (about 2,450 entries) or 16 MiB by default. A CRL that
+    // OpenSSL has read is parsed whole: the PEM's length bounds both its nodes and its content.
+    this.parsedCrls ??= this.crlPems.map((pem) => {
+      const limits = { maxNodes: pem.length, maxContentLength: pem.length }
+      return new (peculiarX509().X509Crl)(pem, { berOptions: limits })
+    })
     const signed: X509Crl[] = []
     for (const crl of this.parsedCrls) {
       // A CRL is trusted only once its issuer's key has verified it, as OpenSSL trusts one.
