@@ -57,9 +57,13 @@ export class ClientTrust {
     private readonly crlPems: readonly string[],
   ) {}
 
-  /** `chain` is the client's, leaf first, as TlsPolicy.clientChain gives it. */
-  async check(chain: readonly X509Certificate[], now = new Date()): Promise<RecheckVerdict> {
+  /**
+   * `chain` is the client's, leaf first, as TlsPolicy.clientChain gives it. `resumed`: of a resumed TLS
+   * session, whose intermediates may not be known here (see leafAlone).
+   */
+  async check(chain: readonly X509Certificate[], { resumed = false, now = new Date() } = {}): Promise<RecheckVerdict> {
     const path = this.pathToCa(chain)
+    if (path === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' && resumed) return this.leafAlone(chain[0]!, now)
     if (typeof path === 'string') return refused(path)
     if (this.crlPems.length === 0) return PASS
     const { X509Certificate: Peculiar } = peculiarX509()
@@ -72,6 +76,23 @@ export class ClientTrust {
       if (crl.findRevoked(certificate)) return refused('CERT_REVOKED')
     }
     return PASS
+  }
+
+  /**
+   * A session ticket carries the leaf alone. Its chain is the one of the leaf's last full handshake in
+   * this process (ClientChains), and a session resumed on another worker, or after a thousand other
+   * leaves, has none: the path to the new bundle cannot be built, but the leaf's revocation can still
+   * be read, in the current CRL of its issuer's name. That CRL's signature cannot be verified without
+   * the issuer, which only the client had sent; the CRL is the operator's own file. A CA that left the
+   * bundle goes unnoticed here: such a WebSocket runs on.
+   */
+  private leafAlone(leaf: X509Certificate, now: Date): RecheckVerdict {
+    if (this.crlPems.length === 0) return PASS
+    const peculiarLeaf = new (peculiarX509().X509Certificate)(leaf.raw)
+    const ofIssuer = this.parsed().filter((crl) => crl.issuer === peculiarLeaf.issuer)
+    const crl = currentCrl(ofIssuer.sort(newestFirst), now)
+    if (typeof crl === 'string') return refused(crl)
+    return crl.findRevoked(peculiarLeaf) ? refused('CERT_REVOKED') : PASS
   }
 
   /**
@@ -111,32 +132,47 @@ export class ClientTrust {
   private crlOf(issuer: X509Certificate, peculiarIssuer: PeculiarCertificate, now: Date): Promise<X509Crl | string> {
     let found = this.crlsOfIssuer.get(issuer.fingerprint256)
     if (!found) this.crlsOfIssuer.set(issuer.fingerprint256, (found = this.signedBy(peculiarIssuer)))
-    return found.then(([newest, ...older]) => {
-      if (!newest) return 'UNABLE_TO_GET_CRL'
-      const current = [newest, ...older].find((crl) => crl.thisUpdate <= now && !(crl.nextUpdate && crl.nextUpdate < now))
-      return current ?? (newest.thisUpdate > now ? 'CRL_NOT_YET_VALID' : 'CRL_HAS_EXPIRED')
-    })
+    return found.then((crls) => currentCrl(crls, now))
   }
 
   private async signedBy(issuer: PeculiarCertificate): Promise<X509Crl[]> {
-    // asn1js refuses more than 10,000 BER nodes (about 2,450 entries) or 16 MiB by default. A CRL that
-    // OpenSSL has read is parsed whole: the PEM's length bounds both its nodes and its content.
-    this.parsedCrls ??= this.crlPems.map((pem) => {
-      const limits = { maxNodes: pem.length, maxContentLength: pem.length }
-      return new (peculiarX509().X509Crl)(pem, { berOptions: limits })
-    })
     const signed: X509Crl[] = []
-    for (const crl of this.parsedCrls) {
+    for (const crl of this.parsed()) {
       // A CRL is trusted only once its issuer's key has verified it, as OpenSSL trusts one.
       if (crl.issuer === issuer.subject && (await crl.verify({ publicKey: issuer }))) signed.push(crl)
     }
-    return signed.sort((a, b) => b.thisUpdate.getTime() - a.thisUpdate.getTime())
+    return signed.sort(newestFirst)
   }
+
+  private parsed(): readonly X509Crl[] {
+    // asn1js refuses more than 10,000 BER nodes (about 2,450 entries) or 16 MiB by default. A CRL that
+    // OpenSSL has read is parsed whole: the PEM's length bounds both its nodes and its content.
+    return (this.parsedCrls ??= this.crlPems.map((pem) => {
+      const limits = { maxNodes: pem.length, maxContentLength: pem.length }
+      return new (peculiarX509().X509Crl)(pem, { berOptions: limits })
+    }))
+  }
+}
+
+const newestFirst = (a: X509Crl, b: X509Crl) => b.thisUpdate.getTime() - a.thisUpdate.getTime()
+
+/**
+ * The CRL OpenSSL would use at `now` (get_crl_sk) of one issuer's, newest first: the newest that is
+ * current, before any that is not yet valid or expired; else OpenSSL's code.
+ */
+function currentCrl(crls: readonly X509Crl[], now: Date): X509Crl | string {
+  const [newest] = crls
+  if (!newest) return 'UNABLE_TO_GET_CRL'
+  const current = crls.find((crl) => crl.thisUpdate <= now && !(crl.nextUpdate && crl.nextUpdate < now))
+  return current ?? (newest.thisUpdate > now ? 'CRL_NOT_YET_VALID' : 'CRL_HAS_EXPIRED')
 }
 
 function isSelfSigned(certificate: X509Certificate): boolean {
   return certificate.checkIssued(certificate) && certificate.verify(certificate.publicKey)
 }
+
+/** The last re-check asked for, in this process; it never rejects. */
+let checks: Promise<unknown> = Promise.resolve()
 
 /**
  * Whether a client verified under `verifiedUnder` passes `policyNow`, the policy its route has now: at
@@ -153,7 +189,7 @@ export function recheckClient(socket: TLSSocket, verifiedUnder: TlsPolicy, polic
   const verdict = checks.then(async () => {
     await setImmediate()
     try {
-      return await trust.check(verifiedUnder.clientChain(socket))
+      return await trust.check(verifiedUnder.clientChain(socket), { resumed: socket.isSessionReused() })
     } catch (error) {
       return refused('RECHECK_FAILED', error as Error)
     }
@@ -161,6 +197,3 @@ export function recheckClient(socket: TLSSocket, verifiedUnder: TlsPolicy, polic
   checks = verdict
   return verdict
 }
-
-/** The last check asked for; it never rejects. */
-let checks: Promise<unknown> = Promise.resolve()

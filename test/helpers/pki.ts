@@ -30,7 +30,7 @@ const CERT_NAMES = [
   'cliA', 'cliA2', 'cliB', 'cliExpired', 'cliNotYetValid', 'cliServerEku', 'notCa', 'cliOfNotCa',
   'root', 'int', 'leaf', 'leafRevoked', 'caExpired', 'cliNoSubject', 'cliUnicode',
 ] as const
-const CRL_NAMES = ['crlRootEmpty', 'crlIntEmpty', 'crlIntRevoked', 'crlRootStale'] as const
+const CRL_NAMES = ['crlRootEmpty', 'crlIntEmpty', 'crlIntRevoked', 'crlIntRevokesLeaf', 'crlRootStale'] as const
 
 export type TestPki = { readonly [name in (typeof CERT_NAMES)[number]]: CertFiles } & {
   readonly [name in (typeof CRL_NAMES)[number]]: CrlFile
@@ -107,6 +107,7 @@ async function generate(dir: string): Promise<TestPki> {
     crlRootEmpty: await createCrl(root, []),
     crlIntEmpty: await createCrl(int, []),
     crlIntRevoked: await createCrl(int, [issued.leafRevoked]),
+    crlIntRevokesLeaf: await createCrl(int, [issued.leafRevoked, issued.leaf]),
     // Issued an hour ago, its next update due half an hour ago: OpenSSL calls it expired.
     crlRootStale: await createCrl(root, [], { nextUpdate: new Date(now - 1_800_000) }),
   }

@@ -3,8 +3,8 @@
  * ticket carries only the leaf; the chain comes from the leaf's last full handshake in this process
  * (peer-certificates.ts ClientChains). A session resumed on another worker (`workers`: every worker
  * shares the ticket keys), or one whose leaf was pushed out of the 1,000 remembered, has no chain here,
- * and the re-check cannot reach the root through the intermediate the client sent at its full handshake.
- * Two gateways with one ticket secret stand for two workers.
+ * so the re-check cannot reach the root through the intermediate the client sent at its full handshake:
+ * it reads the leaf's revocation alone. Two gateways with one ticket secret stand for two workers.
  */
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
@@ -61,8 +61,12 @@ routes:
     await rm(dir, { recursive: true, force: true })
   })
 
-  it('keeps the WebSocket of a client that the new CRLs do not revoke', { timeout: 15_000 }, async () => {
-    // A full handshake on the first worker, with the intermediate: its session ticket.
+  /**
+   * Two WebSockets of the intermediate's leaf on the second gateway: one on a session resumed from a
+   * full handshake on the first, one with a full handshake of its own. The CRL of the intermediate is
+   * then re-issued as `crl`, and the test is told which of them the reload closed.
+   */
+  async function reissueUnder(crl: string): Promise<{ resumed: boolean; full: boolean; why: string[] }> {
     const session = await new Promise<Buffer>((resolve, reject) => {
       const socket = tls.connect({ port: first.ports.https!, host: '127.0.0.1', servername: 'chain.w.test', ca: pki.caS.cert, cert: pki.leafChain.cert, key: pki.leafChain.key })
       socket.once('session', (ticket: Buffer) => {
@@ -83,17 +87,27 @@ routes:
       const closed = { resumed: false, full: false }
       resumed.once('close', () => (closed.resumed = true))
       full.once('close', () => (closed.full = true))
-
-      // The intermediate's CRL re-issued, revoking another leaf (not this one): a new TLS policy.
-      await writeFile(intCrl, pki.crlIntRevoked.pem)
+      const logged = second.logs.length
+      await writeFile(intCrl, crl)
       assert.equal((await second.gateway.reload()).ok, true)
       await new Promise((resolve) => setTimeout(resolve, 2000))
-
-      const why = second.logs.filter((line) => String(line.msg).startsWith('WebSocket closed')).map((line) => `${line.reason} ${line.detail}`)
-      assert.deepEqual(closed, { resumed: false, full: false }, `WebSockets closed at the reload: ${why.join(', ')}`)
+      const why = second.logs.slice(logged).filter((line) => String(line.msg).startsWith('WebSocket closed')).map((line) => `${line.reason} ${line.detail}`)
+      return { ...closed, why }
     } finally {
       resumed.terminate()
       full.terminate()
     }
+  }
+
+  it('keeps the WebSocket of a client that the new CRLs do not revoke', { timeout: 15_000 }, async () => {
+    // Re-issued revoking another leaf, not this one: a new TLS policy.
+    const { why, ...closed } = await reissueUnder(pki.crlIntRevoked.pem)
+    assert.deepEqual(closed, { resumed: false, full: false }, `WebSockets closed at the reload: ${why.join(', ')}`)
+  })
+
+  it('closes the WebSocket of a client that the new CRLs revoke, resumed session or not', { timeout: 15_000 }, async () => {
+    const { why, ...closed } = await reissueUnder(pki.crlIntRevokesLeaf.pem)
+    assert.deepEqual(closed, { resumed: true, full: true })
+    assert.deepEqual(why, ['revoked CERT_REVOKED', 'revoked CERT_REVOKED'])
   })
 })

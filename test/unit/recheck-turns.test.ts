@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict'
 import { X509Certificate } from 'node:crypto'
 import { after, before, it } from 'node:test'
+import type { TLSSocket } from 'node:tls'
 import type { TlsPolicy } from '../../src/tls/ingress.js'
 import { ClientTrust, recheckClient } from '../../src/tls/recheck.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
@@ -36,7 +37,8 @@ it('lets the event loop turn between the checks of the WebSockets one reload fin
     },
   } as unknown as TlsPolicy
   const policyNow = { clientTrust: trust } as unknown as TlsPolicy
-  const verdicts = await Promise.all(Array.from({ length: tunnels }, () => recheckClient(undefined as never, verifiedUnder, policyNow)))
+  const fullHandshake = { isSessionReused: () => false } as unknown as TLSSocket
+  const verdicts = await Promise.all(Array.from({ length: tunnels }, () => recheckClient(fullHandshake, verifiedUnder, policyNow)))
   await new Promise((resolve) => setTimeout(resolve, 20))
 
   assert.ok(verdicts.every((verdict) => verdict.pass))
