@@ -58,7 +58,8 @@ export function errorSummary(error: Error): { code?: string; message: string } {
  * A log line for an event that clients can cause at will, or that comes in floods (a refused
  * handshake, a limit reached thousands of times a second), so that a scanner cannot flood the log:
  * at most `lines` lines at once per `intervalMs`, then, while it goes on, one line per interval with
- * how many events it stands for (`count`, and the last event's fields), as nginx's "worker_connections
+ * how many events it stands for (`count`; not one event's fields, such as a client address, which
+ * would be taken for all of theirs), as nginx's "worker_connections
  * are not enough" would be if it were not logged per accept. Quiet once the events stop; the next is
  * logged at once. Metrics count every event.
  */
@@ -72,11 +73,10 @@ export function limitedLog(
   let interval: NodeJS.Timeout | undefined
   let logged = 0
   let heldBack = 0
-  let lastFields: object = {}
   const endOfInterval = () => {
     interval = undefined
     if (heldBack === 0) return
-    logger[level]({ ...lastFields, count: heldBack }, `${message}: ${heldBack} more in the last ${intervalMs / 1000} s`)
+    logger[level]({ count: heldBack }, `${message}: ${heldBack} more in the last ${intervalMs / 1000} s`)
     // The summary is the first line of the next interval.
     heldBack = 0
     logged = 1
@@ -92,7 +92,6 @@ export function limitedLog(
       logger[level]({ ...fields, count: 1 }, message)
     } else {
       heldBack++
-      lastFields = fields
     }
   }
 }

@@ -117,8 +117,10 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
     const answered = await requests.ask(workers, 'portcullis:ping', PING_INTERVAL_MS, () => false)
     const now = performance.now()
     workers.forEach((worker, i) => {
+      // One that exited while it was asked is gone from `ready`, and has been replaced.
+      if (!ready.has(worker)) return
       if (answered[i]) lastAnswer.set(worker, now)
-      else if (now - lastAnswer.get(worker)! >= UNRESPONSIVE_MS && !worker.isDead()) {
+      else if (now - lastAnswer.get(worker)! >= UNRESPONSIVE_MS) {
         logger.error({ pid: worker.process.pid }, `worker answered nothing for ${UNRESPONSIVE_MS / 1000} s (its event loop is stuck); killing it`)
         worker.process.kill('SIGKILL')
       }

@@ -21,13 +21,13 @@ function limited(t: TestContext, limit: { lines: number; intervalMs: number }) {
   return { log, lines, seen: () => lines.map((line) => [line.msg, line.count]) }
 }
 
-test('logs N lines at once, then how many it left out when the interval ends, with the last fields', (t) => {
+test('logs N lines at once, then how many it left out when the interval ends', (t) => {
   const { log, lines, seen } = limited(t, { lines: 3, intervalMs: 1000 })
   for (let i = 0; i < 10; i++) log({ i })
   assert.deepEqual(lines.map((line) => line.i), [0, 1, 2], 'three lines at once')
   t.mock.timers.tick(1000)
   assert.deepEqual(seen().at(-1), ['limit reached: 7 more in the last 1 s', 7])
-  assert.equal(lines.at(-1)!.i, 9)
+  assert.equal(lines.at(-1)!.i, undefined, 'no one event stands for the others')
   // The summary is the first line of the next interval: two more go out at once.
   for (let i = 10; i < 13; i++) log({ i })
   assert.deepEqual(lines.slice(4).map((line) => line.i), [10, 11])
