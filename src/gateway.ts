@@ -172,7 +172,7 @@ export class Gateway {
     this.install(snapshot)
     this.requestServer.closeOutdated(
       (policy) => snapshot.policies.has(policy.id),
-      (socket, policy, upgrade) => void this.recheckTunnel(snapshot, socket, policy, upgrade),
+      (socket, policy, upgrade) => this.recheckTunnel(snapshot, socket, policy, upgrade),
     )
     const finishing = retireSnapshot(previous, this.current, (upstream) => this.retiring.delete(upstream))
     for (const upstream of finishing) this.retiring.add(upstream)
@@ -183,15 +183,16 @@ export class Gateway {
    * in `snapshot` than the one it was verified under: its client is checked against that one
    * (tls/recheck.ts), and the WebSocket closed if it fails. Both ends close: upgrade.ts destroys the
    * upstream socket with the client's. One whose route is gone, or no longer terminates TLS, runs on,
-   * as a removed route's requests in flight do.
+   * as a removed route's requests in flight do. Resolves with the policy it passed, if it was checked.
    */
-  private async recheckTunnel(snapshot: Snapshot, socket: TLSSocket, policy: TlsPolicy, upgrade: http.IncomingMessage): Promise<void> {
+  private async recheckTunnel(snapshot: Snapshot, socket: TLSSocket, policy: TlsPolicy, upgrade: http.IncomingMessage): Promise<TlsPolicy | undefined> {
     const host = normalizeHost(upgrade.headers.host)
     const route = host === undefined ? undefined : snapshot.table.match(host, routingPath(upgrade.url!, snapshot.config))
-    if (!route?.policy || route.policy.id === policy.id) return
+    if (!route?.policy || route.policy.id === policy.id) return undefined
     const verdict = await recheckClient(socket, policy, route.policy)
+    if (verdict.pass) return route.policy
     // Two reloads close together may both find it failing: it is closed, and logged, once.
-    if (verdict.pass || socket.destroyed) return
+    if (socket.destroyed) return undefined
     socket.destroy()
     const { reason, detail, error } = verdict
     if (error) {
@@ -200,6 +201,7 @@ export class Gateway {
     } else {
       this.logger.warn({ route: route.name, reason, detail }, 'WebSocket closed: its client certificate does not pass the new TLS policy of its route')
     }
+    return undefined
   }
 
   /**

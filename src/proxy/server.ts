@@ -161,11 +161,12 @@ export class RequestServer {
    *
    * A WebSocket has no response to wait for, nor a next request to answer 421: each one of a TLS
    * connection goes to `recheckTunnel` with its upgrade request, which closes it if its client no
-   * longer passes the TLS policy its route has now (tls/recheck.ts).
+   * longer passes the TLS policy its route has now (tls/recheck.ts), and otherwise gives the policy it
+   * passed, which it is then held to: the next reload checks it again only if that one changes.
    */
   closeOutdated(
     isCurrent: (policy: TlsPolicy) => boolean,
-    recheckTunnel: (socket: TLSSocket, policy: TlsPolicy, upgrade: http.IncomingMessage) => void,
+    recheckTunnel: (socket: TLSSocket, policy: TlsPolicy, upgrade: http.IncomingMessage) => Promise<TlsPolicy | undefined>,
   ): void {
     for (const socket of this.open) {
       const policy = this.policyOf.get(socket)
@@ -173,7 +174,8 @@ export class RequestServer {
       if (!policy || last === undefined) continue
       if (last === 'upgraded') {
         // An upgrade refused (a 421, a 503) ends its connection: only WebSockets are left to check.
-        if (!socket.writableEnded) recheckTunnel(socket as TLSSocket, policy, this.upgradeOf.get(socket)!)
+        if (socket.writableEnded) continue
+        void recheckTunnel(socket as TLSSocket, policy, this.upgradeOf.get(socket)!).then((passed) => passed && this.policyOf.set(socket, passed))
       } else if (!isCurrent(policy)) this.closeAfterResponse(socket)
     }
   }
