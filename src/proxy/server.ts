@@ -175,7 +175,8 @@ export class RequestServer {
       if (last === 'upgraded') {
         // An upgrade refused (a 421, a 503) ends its connection: only WebSockets are left to check.
         if (socket.writableEnded) continue
-        void recheckTunnel(socket as TLSSocket, policy, this.upgradeOf.get(socket)!).then((passed) => passed && this.policyOf.set(socket, passed))
+        const rechecked = recheckTunnel(socket as TLSSocket, policy, this.upgradeOf.get(socket)!)
+        void rechecked.then((passed) => passed && this.policyOf.set(socket, passed))
       } else if (!isCurrent(policy)) this.closeAfterResponse(socket)
     }
   }

@@ -59,8 +59,9 @@ export function normalizePath(target: string, { mergeSlashes = true } = {}): str
  * most upstreams read it (Go's URL.Path, Spring, Rails), so that every spelling of a path takes the
  * same route. Matched on the raw bytes, `/%61dmin` or `/admin%2Fusers` would miss a route `/admin` and
  * take the catch-all route's upstream, identity and timeouts to a service that reads it as /admin.
- * Only routing reads it: the target goes upstream with its escapes as they came. Escapes of other bytes are only upper-cased; `%3F` stays an escape, since a decoded `?`
- * would end the path. The target itself, with its query, when it has no `%` (nearly every request).
+ * Only routing reads it: the target goes upstream with its escapes as they came. Escapes of other
+ * bytes are only upper-cased; `%3F` stays an escape, since a decoded `?` would end the path. The
+ * target itself, with its query, when it has no `%` (nearly every request).
  */
 export function routingPath(target: string, { mergeSlashes = true } = {}): string {
   if (!target.includes('%')) return target

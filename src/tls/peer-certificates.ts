@@ -67,10 +67,11 @@ function peerCertificateChain(socket: TLSSocket): X509Certificate[] {
 
 /**
  * Whether getPeerX509Certificate() leaves the peer chain alone. On Node 20 and 22 a server socket's
- * call deletes an entry of OpenSSL's own peer chain (the sk_X509_delete in Node's
+ * call deletes from OpenSSL's own peer chain (the sk_X509_delete in Node's
  * X509Certificate::GetPeerCert, see nodejs/node#65579), and getPeerCertificate(true) then has no
  * intermediates for the rest of the connection: none for Client-Cert-Chain on a route reached after an
- * xfcc route, nor for the re-check of a WebSocket after a reload (recheck.ts). Node 24 keeps the chain.
+ * xfcc route, nor for the re-check of a WebSocket after a reload (recheck.ts). Node 24.22 keeps the
+ * chain (ingress.test.ts shows it, and fails where it does not).
  */
 const PEER_X509_KEEPS_CHAIN = Number(process.versions.node.split('.')[0]) >= 24
 
