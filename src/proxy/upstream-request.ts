@@ -39,7 +39,7 @@ export function upstreamRequest(
     // undici closes the connection after every HEAD, in case the upstream sends a body anyway, so each
     // HEAD (monitors send them by the thousand) would cost a TLS handshake. nginx and Envoy keep it, and
     // so does this: bytes that come after a response and before the next request close the connection.
-    ...(req.method === 'HEAD' && { reset: false }),
+    reset: req.method === 'HEAD' ? false : undefined,
   }
 }
 
