@@ -1,0 +1,117 @@
+/**
+ * A WebSocket re-check (tls/recheck.ts) must read a re-issued CRL as OpenSSL reads it in the handshake,
+ * or a CRL's routine re-issue closes WebSockets that a new handshake lets through:
+ * - of an issuer's CRLs, OpenSSL (get_crl_sk) takes one whose times are valid before a newer one not
+ *   yet valid (a next CRL published beside the current one, or a CA clock a little ahead);
+ * - OpenSSL reads a CRL of a few thousand entries, which any CA that has run for a while publishes,
+ *   where @peculiar/x509 refuses BER of more than 10,000 nodes by default (about 2,450 entries).
+ */
+import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import WebSocket, { WebSocketServer } from 'ws'
+// @peculiar/x509 needs the Reflect polyfill loaded before it (see src/tls/pki.ts).
+import 'reflect-metadata'
+import * as x509 from '@peculiar/x509'
+import { createCA, createCrl, issueCert, type Issued } from '../../src/tls/pki.js'
+import { startGatewayFromFile, type TestGateway } from '../helpers/gateway.js'
+import { makeTestPki, type TestPki } from '../helpers/pki.js'
+
+const HOUR = 3_600_000
+
+/** A CRL of `issuer` numbered `crlNumber`, from `thisUpdate` on, revoking `revoked` certificates (none of the test's). */
+async function crl(issuer: Issued, { crlNumber, thisUpdate = Date.now() - HOUR, revoked = 0 }: { crlNumber: number; thisUpdate?: number; revoked?: number }): Promise<string> {
+  const generated = await x509.X509CrlGenerator.create({
+    issuer: issuer.x509.subjectName,
+    thisUpdate: new Date(thisUpdate),
+    nextUpdate: new Date(thisUpdate + 30 * 24 * HOUR),
+    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+    signingKey: issuer.keys.privateKey,
+    entries: Array.from({ length: revoked }, (_, i) => ({ serialNumber: (0x7000000 + crlNumber * revoked + i).toString(16), revocationDate: new Date(thisUpdate - HOUR) })),
+    extensions: [new x509.Extension('2.5.29.20', false, new Uint8Array([0x02, 0x01, crlNumber]))],
+  })
+  return x509.PemConverter.encode(generated.rawData, 'X509 CRL') + '\n'
+}
+
+describe('a WebSocket across a re-issue of its CRL that does not list its client', () => {
+  let pki: TestPki
+  let int: Issued
+  let leaf: Issued
+  let dir: string
+  let upstream: http.Server
+  let gw: TestGateway
+  let intCrl: string
+
+  before(async () => {
+    pki = await makeTestPki()
+    const root = await createCA({ commonName: 'Reissue Root CA' })
+    int = await createCA({ commonName: 'Reissue Intermediate CA', issuer: root, pathLength: 0 })
+    leaf = await issueCert(int, { commonName: 'reissue-leaf', usage: 'client' })
+    dir = await mkdtemp(join(tmpdir(), 'portcullis-crl-reissue-'))
+    upstream = http.createServer()
+    new WebSocketServer({ server: upstream }).on('connection', (ws) => ws.on('message', (data) => ws.send(`echo ${data.toString()}`)))
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
+    const rootCa = join(dir, 'root.crt')
+    const rootCrl = join(dir, 'root.crl')
+    intCrl = join(dir, 'int.crl')
+    await writeFile(rootCa, root.cert)
+    await writeFile(rootCrl, await createCrl(root, []))
+    await writeFile(intCrl, await createCrl(int, []))
+    const config = join(dir, 'routes.yaml')
+    await writeFile(
+      config,
+      `
+listen: { https: 127.0.0.1:0 }
+routes:
+  - { name: reissue-ws, host: chain.w.test, tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile}, clientCAs: ${rootCa}, crl: [${rootCrl}, ${intCrl}] }, upstream: { url: 'http://127.0.0.1:${(upstream.address() as AddressInfo).port}' } }
+`,
+    )
+    gw = await startGatewayFromFile(config)
+  })
+  after(async () => {
+    await gw?.close()
+    upstream?.closeAllConnections()
+    upstream?.close()
+    await pki.cleanup()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  const open = async (path: string) => {
+    const options = { servername: 'chain.w.test', headers: { host: 'chain.w.test' }, ca: pki.caS.cert, cert: leaf.cert + int.cert, key: leaf.key }
+    const ws = new WebSocket(`wss://127.0.0.1:${gw.ports.https}${path}`, options as WebSocket.ClientOptions)
+    await once(ws, 'open')
+    return ws
+  }
+
+  /** Re-issues the intermediate's CRL file as `pem`, reloads, and asserts the WebSocket open before it runs on. */
+  async function keptAcrossReissue(pem: string): Promise<void> {
+    const ws = await open('/before')
+    let closed = false
+    ws.once('close', () => (closed = true))
+    try {
+      const logged = gw.logs.length
+      await writeFile(intCrl, pem)
+      assert.equal((await gw.gateway.reload()).ok, true)
+      // OpenSSL reads the re-issued file as it should: a new handshake under it passes.
+      ;(await open('/after')).terminate()
+      await new Promise((resolve) => setTimeout(resolve, 2000))
+      const why = gw.logs.slice(logged).filter((line) => String(line.msg).startsWith('WebSocket closed')).map((line) => `${line.detail} ${JSON.stringify(line.error)}`)
+      assert.equal(closed, false, `closed at the reload: ${why.join(', ')}`)
+    } finally {
+      ws.terminate()
+    }
+  }
+
+  it('takes the current CRL over a newer one not yet valid, beside it in the file', { timeout: 15_000 }, async () => {
+    await keptAcrossReissue((await crl(int, { crlNumber: 1 })) + (await crl(int, { crlNumber: 2, thisUpdate: Date.now() + HOUR })))
+  })
+
+  it('reads a CRL of 3,000 entries', { timeout: 20_000 }, async () => {
+    await keptAcrossReissue(await crl(int, { crlNumber: 3, revoked: 3000 }))
+  })
+})
