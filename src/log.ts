@@ -59,9 +59,9 @@ export function errorSummary(error: Error): { code?: string; message: string } {
  * handshake, a limit reached thousands of times a second), so that a scanner cannot flood the log:
  * at most `lines` lines at once per `intervalMs`, then, while it goes on, one line per interval with
  * how many events it stands for (`count`; not one event's fields, such as a client address, which
- * would be taken for all of theirs), as nginx's "worker_connections
- * are not enough" would be if it were not logged per accept. Quiet once the events stop; the next is
- * logged at once. Metrics count every event.
+ * would be taken for all of theirs), as nginx's "worker_connections are not enough" would be if it
+ * were not logged per accept. Quiet once the events stop; the next is logged at once. Metrics count
+ * every event.
  */
 export function limitedLog(
   logger: Logger,
