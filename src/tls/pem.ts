@@ -153,10 +153,19 @@ export function peculiarX509(): typeof import('@peculiar/x509') {
   return require('@peculiar/x509') as typeof import('@peculiar/x509')
 }
 
+/**
+ * A PEM CRL parsed whole. asn1js, under @peculiar/x509, refuses more than 10,000 BER nodes (about 2,450
+ * entries) or 16 MiB by default; OpenSSL reads such a CRL, so it is read whole here too: the PEM's
+ * length bounds both its nodes and its content.
+ */
+export function parseCrl(pem: string): import('@peculiar/x509').X509Crl {
+  return new (peculiarX509().X509Crl)(pem, { berOptions: { maxNodes: pem.length, maxContentLength: pem.length } })
+}
+
 /** A CRL's nextUpdate and issuer, which only warnings and a gauge need: undefined when unreadable. */
 function crlFields(pem: string): Pick<Crl, 'nextUpdate' | 'issuerName'> {
   try {
-    const crl = new (peculiarX509().X509Crl)(pem)
+    const crl = parseCrl(pem)
     return { nextUpdate: crl.nextUpdate, issuerName: crl.issuer }
   } catch {
     return { nextUpdate: undefined, issuerName: undefined }

@@ -58,6 +58,8 @@ export interface LeafOptions extends Validity {
 }
 
 export interface CrlOptions {
+  /** Default: an hour ago. */
+  readonly thisUpdate?: Date
   /** Default: 30 days from now. */
   readonly nextUpdate?: Date
   /** cRLNumber (RFC 5280 5.2.3); default: seconds since the epoch, so a later CRL has a larger number. */
@@ -112,12 +114,15 @@ export async function issueCert(issuer: Issued, options: LeafOptions): Promise<I
   ])
 }
 
-/** A CRL signed by `issuer` listing `revoked`; an empty list gives the "nothing revoked" CRL. */
-export async function createCrl(issuer: Issued, revoked: readonly Issued[], options: CrlOptions = {}): Promise<string> {
+/**
+ * A CRL signed by `issuer` listing `revoked` (certificates, or only their serial numbers); an empty list
+ * gives the "nothing revoked" CRL.
+ */
+export async function createCrl(issuer: Issued, revoked: readonly Pick<Issued, 'serialNumber'>[], options: CrlOptions = {}): Promise<string> {
   const now = Date.now()
   const crl = await x509.X509CrlGenerator.create({
     issuer: issuer.x509.subjectName,
-    thisUpdate: new Date(now - HOUR),
+    thisUpdate: options.thisUpdate ?? new Date(now - HOUR),
     nextUpdate: options.nextUpdate ?? new Date(now + 30 * DAY),
     signingAlgorithm: ALGORITHM,
     signingKey: issuer.keys.privateKey,

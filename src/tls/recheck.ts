@@ -24,7 +24,7 @@ import { setImmediate } from 'node:timers/promises'
 import type { TLSSocket } from 'node:tls'
 import type { X509Certificate as PeculiarCertificate, X509Crl } from '@peculiar/x509'
 import type { TlsPolicy } from './ingress.js'
-import { peculiarX509 } from './pem.js'
+import { parseCrl, peculiarX509 } from './pem.js'
 import { handshakeReason, type HandshakeReason } from './reasons.js'
 
 /**
@@ -145,12 +145,7 @@ export class ClientTrust {
   }
 
   private parsed(): readonly X509Crl[] {
-    // asn1js refuses more than 10,000 BER nodes (about 2,450 entries) or 16 MiB by default. A CRL that
-    // OpenSSL has read is parsed whole: the PEM's length bounds both its nodes and its content.
-    return (this.parsedCrls ??= this.crlPems.map((pem) => {
-      const limits = { maxNodes: pem.length, maxContentLength: pem.length }
-      return new (peculiarX509().X509Crl)(pem, { berOptions: limits })
-    }))
+    return (this.parsedCrls ??= this.crlPems.map(parseCrl))
   }
 }
 

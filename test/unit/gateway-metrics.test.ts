@@ -67,6 +67,22 @@ describe('CRL nextUpdate series', () => {
     }
   })
 
+  it('reads the nextUpdate and issuer of a CRL of 3,000 entries, as OpenSSL reads it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portcullis-crl-'))
+    try {
+      const ca = await createCA({ commonName: 'Busy CA' })
+      const nextUpdate = new Date(Math.floor((Date.now() + DAY) / 1000) * 1000)
+      const revoked = Array.from({ length: 3000 }, (_, i) => ({ serialNumber: (0x7000000 + i).toString(16) }))
+      const file = join(dir, 'busy.crl')
+      await writeFile(file, await createCrl(ca, revoked, { nextUpdate }))
+      const [crl] = readCrl(file)
+      assert.deepEqual(crl!.nextUpdate, nextUpdate)
+      assert.equal(crlIssuerSubject(crl!, [new X509Certificate(ca.cert)]), 'CN=Busy CA')
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
   it('shows the soonest nextUpdate of the CRLs of one route and issuer, and none for a CRL without one', async () => {
     const metrics = createMetrics({ defaultMetrics: false })
     const soon = new Date(Date.now() + DAY)
