@@ -11,6 +11,7 @@ import { ConfigLoader } from '../config/load.js'
 import type { Config } from '../config/types.js'
 import { Gateway } from '../gateway.js'
 import { closeLogs, configuredLogLevel, createLogger, errorSummary, LOG_LEVELS, type Logger } from '../log.js'
+import { holdNextTickShapes } from '../next-tick-shapes.js'
 import { newTicketSecret } from '../tls/ticket-keys.js'
 
 export async function runGateway(configFile: string, workersFlag: string | undefined, err: (line: string) => void): Promise<number> {
@@ -85,6 +86,7 @@ async function serve(
   // A worker's TLS sessions must resume on the other workers: its ticket keys derive from the primary's secret.
   const ticketSecret = cluster.isWorker ? await ticketSecretFromPrimary() : newTicketSecret()
   const gateway = new Gateway({ loader, logger, admin: cluster.isPrimary, ticketSecret })
+  await holdNextTickShapes()
   try {
     await gateway.start()
   } catch (error) {
