@@ -11,10 +11,11 @@ import https from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { after, afterEach, before, describe, it } from 'node:test'
 import tls from 'node:tls'
-import WebSocket, { WebSocketServer } from 'ws'
+import WebSocket from 'ws'
 import { httpRequest } from '../helpers/client.js'
 import { eventually, requestsCounted, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
+import { echoWebSockets } from '../helpers/websocket.js'
 
 describe('overload limits', { timeout: 10_000 }, () => {
   let pki: TestPki
@@ -31,7 +32,7 @@ describe('overload limits', { timeout: 10_000 }, () => {
       if (req.url === '/slow') held.push(() => res.end('slow\n'))
       else res.end('fast\n')
     })
-    new WebSocketServer({ server: upstream }).on('connection', (ws) => ws.on('message', (data) => ws.send(`echo ${data.toString()}`)))
+    echoWebSockets(upstream)
     upstream.listen(0, '127.0.0.1')
     await once(upstream, 'listening')
   })

@@ -14,10 +14,11 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import WebSocket, { WebSocketServer } from 'ws'
+import WebSocket from 'ws'
 import { createCA, createCrl, issueCert, type Issued } from '../../src/tls/pki.js'
 import { startGatewayFromFile, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
+import { echoWebSockets } from '../helpers/websocket.js'
 
 const HOUR = 3_600_000
 
@@ -40,7 +41,7 @@ describe('a WebSocket across a re-issue of its CRL that does not list its client
     leaf = await issueCert(int, { commonName: 'reissue-leaf', usage: 'client' })
     dir = await mkdtemp(join(tmpdir(), 'portcullis-crl-reissue-'))
     upstream = http.createServer()
-    new WebSocketServer({ server: upstream }).on('connection', (ws) => ws.on('message', (data) => ws.send(`echo ${data.toString()}`)))
+    echoWebSockets(upstream)
     await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
     const rootCa = join(dir, 'root.crt')
     const rootCrl = join(dir, 'root.crl')

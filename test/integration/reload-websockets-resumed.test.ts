@@ -15,10 +15,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import tls from 'node:tls'
 import { after, before, describe, it } from 'node:test'
-import WebSocket, { WebSocketServer } from 'ws'
+import WebSocket from 'ws'
 import { newTicketSecret } from '../../src/tls/ticket-keys.js'
 import { startGatewayFromFile, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
+import { echoWebSockets } from '../helpers/websocket.js'
 
 describe('a WebSocket on a TLS session resumed on another worker, at a reload that changes its CRLs', () => {
   let pki: TestPki
@@ -32,7 +33,7 @@ describe('a WebSocket on a TLS session resumed on another worker, at a reload th
     pki = await makeTestPki()
     dir = await mkdtemp(join(tmpdir(), 'portcullis-ws-resumed-'))
     upstream = http.createServer()
-    new WebSocketServer({ server: upstream }).on('connection', (ws) => ws.on('message', (data) => ws.send(`echo ${data.toString()}`)))
+    echoWebSockets(upstream)
     await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
     const rootCrl = join(dir, 'root.crl')
     intCrl = join(dir, 'int.crl')

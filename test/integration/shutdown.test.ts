@@ -20,6 +20,7 @@ import { httpRequest } from '../helpers/client.js'
 import { rawExchange } from '../helpers/raw.js'
 import { startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
+import { echoWebSockets } from '../helpers/websocket.js'
 
 describe('graceful shutdown', () => {
   let dir: string
@@ -164,7 +165,7 @@ describe('draining connections', () => {
   before(async () => {
     pki = await makeTestPki()
     wsUpstream = http.createServer()
-    new WebSocketServer({ server: wsUpstream }).on('connection', (ws) => ws.on('message', (data) => ws.send(`echo ${data.toString()}`)))
+    echoWebSockets(wsUpstream)
     await new Promise<void>((resolve) => wsUpstream.listen(0, '127.0.0.1', resolve))
     gw = await startGateway(`
 listen: { https: 127.0.0.1:0, http: 127.0.0.1:0 }
