@@ -125,10 +125,7 @@ export class ClientTrust {
     }
   }
 
-  /**
-   * The CRL of `issuer` OpenSSL would use at `now` (get_crl_sk): of those its signature verifies, the
-   * newest that is current, before any that is not yet valid or expired; else OpenSSL's code.
-   */
+  /** Of the CRLs `issuer`'s signature verifies, the one currentCrl() picks at `now`; else OpenSSL's code. */
   private crlOf(issuer: X509Certificate, peculiarIssuer: PeculiarCertificate, now: Date): Promise<X509Crl | string> {
     let found = this.crlsOfIssuer.get(issuer.fingerprint256)
     if (!found) this.crlsOfIssuer.set(issuer.fingerprint256, (found = this.signedBy(peculiarIssuer)))
