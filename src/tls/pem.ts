@@ -8,6 +8,7 @@ import { createSecureContext } from 'node:tls'
 import { relative } from 'node:path'
 import { readRegularFile } from '../config/regular-file.js'
 import { ErrorCodes, PortcullisError } from '../errors.js'
+import { readCrlFields } from './crl-der.js'
 import { subjectRfc2253 } from './subject.js'
 
 const CERT_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g
@@ -162,11 +163,14 @@ export function parseCrl(pem: string): import('@peculiar/x509').X509Crl {
   return new (peculiarX509().X509Crl)(pem, { berOptions: { maxNodes: pem.length, maxContentLength: pem.length } })
 }
 
-/** A CRL's nextUpdate and issuer, which only warnings and a gauge need: undefined when unreadable. */
+/**
+ * A CRL's nextUpdate and issuer, which only warnings and a gauge need: undefined when unreadable. Read
+ * from the DER (crl-der.ts), not parsed whole: this runs at every load of the config.
+ */
 function crlFields(pem: string): Pick<Crl, 'nextUpdate' | 'issuerName'> {
   try {
-    const crl = parseCrl(pem)
-    return { nextUpdate: crl.nextUpdate, issuerName: crl.issuer }
+    const fields = readCrlFields(Buffer.from(pem.replace(/-----[^-]+-----/g, ''), 'base64'))
+    return { nextUpdate: fields.nextUpdate, issuerName: new (peculiarX509().Name)(new Uint8Array(fields.issuer)).toString() }
   } catch {
     return { nextUpdate: undefined, issuerName: undefined }
   }

@@ -1,0 +1,104 @@
+/**
+ * The fields of a CRL that portcullis reads besides its signature (RFC 5280 5.1): the issuer, the
+ * dates, and the serial numbers listed, taken from the DER where they lie. @peculiar/x509, which
+ * verifies the signatures (recheck.ts), decodes every entry into objects first: about 2 s and 600 MB of
+ * heap for a CA's CRL of 100,000 entries (3 MB), on the event loop at every config load, where OpenSSL
+ * reads it in 50 ms. Only DER is read (a CRL is DER; OpenSSL has parsed it before this runs), and
+ * anything else throws.
+ */
+
+const INTEGER = 0x02
+const SEQUENCE = 0x30
+const UTC_TIME = 0x17
+const GENERALIZED_TIME = 0x18
+
+export interface CrlFields {
+  /** The issuer's Name, the whole DER element. */
+  readonly issuer: Uint8Array
+  readonly thisUpdate: Date
+  readonly nextUpdate: Date | undefined
+  /** The content of revokedCertificates; empty when the CRL lists none. */
+  readonly revoked: Uint8Array
+}
+
+/** One DER element: its tag, and where its content starts and the element ends in the buffer. */
+interface Element {
+  readonly tag: number
+  readonly headerStart: number
+  readonly start: number
+  readonly end: number
+}
+
+export function readCrlFields(der: Uint8Array): CrlFields {
+  const certificateList = element(der, 0, der.length, SEQUENCE)
+  const tbs = element(der, certificateList.start, certificateList.end, SEQUENCE)
+  let field = element(der, tbs.start, tbs.end)
+  if (field.tag === INTEGER) field = element(der, field.end, tbs.end) // version, v2 only
+  expectTag(field, SEQUENCE) // the signature algorithm
+  const issuer = element(der, field.end, tbs.end, SEQUENCE)
+  const thisUpdate = element(der, issuer.end, tbs.end)
+  let nextUpdate: Date | undefined
+  let revoked: Uint8Array = new Uint8Array(0)
+  for (let at = thisUpdate.end; at < tbs.end; ) {
+    field = element(der, at, tbs.end)
+    if (isTime(field) && at === thisUpdate.end) nextUpdate = time(der, field)
+    else if (field.tag === SEQUENCE) revoked = der.subarray(field.start, field.end)
+    at = field.end // crlExtensions, [0], last
+  }
+  return { issuer: der.subarray(issuer.headerStart, issuer.end), thisUpdate: time(der, thisUpdate), nextUpdate, revoked }
+}
+
+/**
+ * The serial numbers a CRL lists, in hexadecimal as @peculiar/x509 prints a certificate's: lower case,
+ * without the sign byte DER puts before a first byte above 0x7f.
+ */
+export function revokedSerials(fields: CrlFields): Set<string> {
+  const { revoked } = fields
+  const serials = new Set<string>()
+  for (let at = 0; at < revoked.length; ) {
+    const entry = element(revoked, at, revoked.length, SEQUENCE)
+    const serial = element(revoked, entry.start, entry.end, INTEGER)
+    const signByte = serial.end - serial.start > 1 && revoked[serial.start] === 0 && revoked[serial.start + 1]! > 0x7f
+    serials.add(Buffer.from(revoked.buffer, revoked.byteOffset + serial.start + (signByte ? 1 : 0), serial.end - serial.start - (signByte ? 1 : 0)).toString('hex'))
+    at = entry.end
+  }
+  return serials
+}
+
+function element(der: Uint8Array, at: number, limit: number, tag?: number): Element {
+  if (at + 2 > limit) throw new Error('CRL ends inside an element')
+  let length = der[at + 1]!
+  let start = at + 2
+  if (length & 0x80) {
+    const bytes = length & 0x7f
+    // 0x80 is BER's indefinite length, which DER forbids; four bytes are more than any CRL needs.
+    if (bytes === 0 || bytes > 4 || start + bytes > limit) throw new Error('CRL has a length DER does not allow')
+    length = 0
+    for (let i = 0; i < bytes; i++) length = length * 256 + der[start + i]!
+    start += bytes
+  }
+  const found: Element = { tag: der[at]!, headerStart: at, start, end: start + length }
+  if (found.end > limit) throw new Error('CRL element runs past its container')
+  if (tag !== undefined) expectTag(found, tag)
+  return found
+}
+
+function expectTag(found: Element, tag: number): void {
+  if (found.tag !== tag) throw new Error(`CRL has tag 0x${found.tag.toString(16)} where 0x${tag.toString(16)} belongs`)
+}
+
+function isTime(found: Element): boolean {
+  return found.tag === UTC_TIME || found.tag === GENERALIZED_TIME
+}
+
+/** RFC 5280 4.1.2.5: YYMMDDHHMMSSZ (years 50 to 99 are 19xx) or YYYYMMDDHHMMSSZ, in UTC. */
+function time(der: Uint8Array, found: Element): Date {
+  if (!isTime(found)) throw new Error(`CRL has tag 0x${found.tag.toString(16)} where a time belongs`)
+  const text = Buffer.from(der.buffer, der.byteOffset + found.start, found.end - found.start).toString('latin1')
+  const match = /^(\d{2}|\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text)
+  const yearDigits = found.tag === UTC_TIME ? 2 : 4
+  if (!match || match[1]!.length !== yearDigits) throw new Error(`CRL has a time RFC 5280 does not allow: ${text}`)
+  const [year, month, day, hours, minutes, seconds] = match.slice(1).map(Number) as [number, number, number, number, number, number]
+  const fullYear = yearDigits === 4 ? year : year >= 50 ? 1900 + year : 2000 + year
+  return new Date(Date.UTC(fullYear, month - 1, day, hours, minutes, seconds))
+}
