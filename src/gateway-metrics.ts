@@ -1,7 +1,7 @@
 /**
  * What the gateway records about the TLS and upstream parts of the snapshot serving: each handshake
  * (ingress and upstream) with its result and reason, each passthrough connection's upstream connect,
- * the expiry of every certificate and CRL it loaded, and the sockets of its upstream pools. Request metrics
+ * each WebSocket re-checked at a reload, the expiry of every certificate and CRL it loaded, and the sockets of its upstream pools. Request metrics
  * are recorded by the proxy handlers.
  */
 import type { Gauge } from 'prom-client'
@@ -9,7 +9,7 @@ import type { LoadedCertificate, LoadedCrl } from './snapshot/files.js'
 import type { Route } from './snapshot/snapshot.js'
 import type { Upstream } from './snapshot/upstreams.js'
 import type { HandshakeOutcome } from './tls/ingress.js'
-import { handshakeReason } from './tls/reasons.js'
+import { handshakeReason, type HandshakeReason } from './tls/reasons.js'
 import { subjectRfc2253 } from './tls/subject.js'
 import type { UpstreamHandshakeEvent } from './tls/upstream.js'
 import type { Metrics } from './metrics/metrics.js'
@@ -34,6 +34,11 @@ export function recordUpstreamHandshake(metrics: Metrics, route: string, event: 
 /** A passthrough connection reached its upstream, or failed to (refused, timed out, unknown host). */
 export function recordPassthrough(metrics: Metrics, route: Route, error?: Error): void {
   metrics.passthroughConnections.inc({ route: route.name, result: error ? 'error' : 'ok', reason: error ? handshakeReason(error) : 'none' })
+}
+
+/** A WebSocket checked against its route's new client CAs and CRLs: kept, or closed for `reason`. */
+export function recordWebSocketRecheck(metrics: Metrics, route: Route, reason: HandshakeReason): void {
+  metrics.websocketRechecks.inc({ route: route.name, result: reason === 'none' ? 'ok' : 'error', reason })
 }
 
 /**

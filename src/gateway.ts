@@ -24,6 +24,7 @@ import {
   recordIngressHandshake,
   recordPassthrough,
   recordUpstreamHandshake,
+  recordWebSocketRecheck,
   setCertificateExpiry,
   setCrlNextUpdate,
 } from './gateway-metrics.js'
@@ -190,11 +191,15 @@ export class Gateway {
     const route = host === undefined ? undefined : snapshot.table.match(host, routingPath(upgrade.url!, snapshot.config))
     if (!route?.policy || route.policy.id === policy.id) return undefined
     const verdict = await recheckClient(socket, policy, route.policy)
-    if (verdict.pass) return route.policy
-    // Two reloads close together may both find it failing: it is closed, and logged, once.
+    if (verdict.pass) {
+      recordWebSocketRecheck(this.metrics, route, 'none')
+      return route.policy
+    }
+    // Two reloads close together may both find it failing: it is closed, counted and logged once.
     if (socket.destroyed) return undefined
     socket.destroy()
     const { reason, detail, error } = verdict
+    recordWebSocketRecheck(this.metrics, route, reason)
     if (error) {
       const message = 'WebSocket closed: its client certificate could not be checked against the new TLS policy of its route (fail closed)'
       this.logger.warn({ route: route.name, reason, detail, error: errorSummary(error) }, message)

@@ -94,6 +94,12 @@ export function createMetrics(options: MetricsOptions = {}) {
       labelNames: ['route', 'result', 'reason'] as const,
       registers,
     }),
+    websocketRechecks: new Counter({
+      name: 'portcullis_websocket_rechecks_total',
+      help: 'WebSockets checked again after a reload changed the client CAs or CRLs of their route, by route, result (ok: kept; error: closed) and reason (none when kept).',
+      labelNames: ['route', 'result', 'reason'] as const,
+      registers,
+    }),
     upstreamConnections: new Gauge({
       name: 'portcullis_upstream_connections',
       help: 'Upstream connections in the pools, by route and state (active|idle).',

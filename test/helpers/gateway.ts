@@ -72,9 +72,14 @@ export async function eventually(probe: () => Promise<boolean>, timeoutMs = 3000
   throw new Error(`${what} not met within ${timeoutMs} ms`)
 }
 
-/** One portcullis_requests_total series, `labels` as the text format writes them (`route="a",method="GET"`). */
-export async function requestsCounted(gw: TestGateway, labels: string, code: number): Promise<number> {
+/** The value of one series, named as the text format writes it (`portcullis_x_total{route="a"}`); 0 if absent. */
+export async function seriesValue(gw: TestGateway, series: string): Promise<number> {
   const metrics = await gw.gateway.metrics.registry.metrics()
-  const line = metrics.split('\n').find((l) => l.startsWith(`portcullis_requests_total{${labels},code="${code}"} `))
+  const line = metrics.split('\n').find((l) => l.startsWith(`${series} `))
   return Number(line?.split(' ')[1] ?? 0)
+}
+
+/** One portcullis_requests_total series, `labels` as the text format writes them (`route="a",method="GET"`). */
+export function requestsCounted(gw: TestGateway, labels: string, code: number): Promise<number> {
+  return seriesValue(gw, `portcullis_requests_total{${labels},code="${code}"}`)
 }

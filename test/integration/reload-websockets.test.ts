@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import WebSocket, { WebSocketServer } from 'ws'
-import { startGatewayFromFile, type TestGateway } from '../helpers/gateway.js'
+import { seriesValue, startGatewayFromFile, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 
 /** Time a tunnel that fails the new policy has to close after the reload. */
@@ -84,9 +84,10 @@ routes:
   /** Resolves true once `ws` closes, false if it is still open after CLOSE_WITHIN_MS. */
   const closesSoon = (ws: WebSocket) =>
     Promise.race([once(ws, 'close').then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), CLOSE_WITHIN_MS))])
+  const rechecks = (labels: string) => seriesValue(gw, `portcullis_websocket_rechecks_total{${labels}}`)
   /**
    * `change` the files and reload: `cut` must close soon, with one warn line naming `route` and
-   * `reason`, and `kept` must still echo. Returns that line.
+   * `reason` and one count of it, and `kept` must still echo. Returns that line.
    */
   const reloadCuts = async (change: () => Promise<void>, { cut, kept, route, reason }: { cut: WebSocket; kept: WebSocket; route: string; reason: string }) => {
     try {
@@ -99,6 +100,7 @@ routes:
       assert.equal(lines.length, 1, 'logged once')
       assert.equal(lines[0]!.level, 40, 'at warn')
       assert.equal(lines[0]!.reason, reason)
+      assert.equal(await rechecks(`route="${route}",result="error",reason="${reason}"`), 1, 'counted once')
       return lines[0]!
     } finally {
       cut.terminate()
@@ -117,6 +119,7 @@ routes:
     const line = await reloadCuts(() => writeFile(files.intCrl, pki.crlIntRevoked.pem), { cut, kept, route: 'chain-ws', reason: 'revoked' })
     await upstreamClosed
     assert.equal(line.detail, 'CERT_REVOKED')
+    assert.equal(await rechecks('route="chain-ws",result="ok",reason="none"'), 1, 'the kept one counted as checked')
     assert.doesNotMatch(JSON.stringify(gw.logs), /BEGIN|MII/, 'no certificate in the log')
   })
 
