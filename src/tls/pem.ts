@@ -8,7 +8,7 @@ import { createSecureContext } from 'node:tls'
 import { relative } from 'node:path'
 import { readRegularFile } from '../config/regular-file.js'
 import { ErrorCodes, PortcullisError } from '../errors.js'
-import { readCrlFields } from './crl-der.js'
+import { readCrlPem, type CrlFields } from './crl-der.js'
 import { subjectRfc2253 } from './subject.js'
 
 const CERT_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g
@@ -169,11 +169,16 @@ export function parseCrl(pem: string): import('@peculiar/x509').X509Crl {
  */
 function crlFields(pem: string): Pick<Crl, 'nextUpdate' | 'issuerName'> {
   try {
-    const fields = readCrlFields(Buffer.from(pem.replace(/-----[^-]+-----/g, ''), 'base64'))
-    return { nextUpdate: fields.nextUpdate, issuerName: new (peculiarX509().Name)(new Uint8Array(fields.issuer)).toString() }
+    const fields = readCrlPem(pem)
+    return { nextUpdate: fields.nextUpdate, issuerName: crlIssuerName(fields) }
   } catch {
     return { nextUpdate: undefined, issuerName: undefined }
   }
+}
+
+/** The issuer of a CRL as @peculiar/x509 prints a name, as it prints a certificate's subject. */
+export function crlIssuerName(fields: CrlFields): string {
+  return new (peculiarX509().Name)(new Uint8Array(fields.issuer)).toString()
 }
 
 /**

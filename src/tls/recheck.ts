@@ -22,10 +22,10 @@
 import type { X509Certificate } from 'node:crypto'
 import { setImmediate } from 'node:timers/promises'
 import type { TLSSocket } from 'node:tls'
-import type { X509Certificate as PeculiarCertificate, X509Crl } from '@peculiar/x509'
+import type { X509Certificate as PeculiarCertificate } from '@peculiar/x509'
 import type { TlsPolicy } from './ingress.js'
-import { readCrlFields, revokedSerials } from './crl-der.js'
-import { parseCrl, peculiarX509 } from './pem.js'
+import { crlSignedBy, readCrlPem, revokedSerials, type CrlFields } from './crl-der.js'
+import { crlIssuerName, parseCrl, peculiarX509 } from './pem.js'
 import { handshakeReason, type HandshakeReason } from './reasons.js'
 
 /**
@@ -43,15 +43,21 @@ function refused(detail: string, error?: Error): RecheckVerdict {
   return { pass: false, reason: handshakeReason(detail), detail, ...(error && { error }) }
 }
 
+/** A CRL of a policy as the re-check reads it: its fields from the DER (crl-der.ts), its PEM, its issuer's name. */
+interface PolicyCrl extends CrlFields {
+  readonly pem: string
+  readonly issuerName: string
+}
+
 /**
  * A TLS policy's client CAs and CRLs, for re-checking a client verified under another policy. The CRLs
- * are parsed, and each one's signature verified, only at the first re-check, once per policy: a
- * gateway with no WebSocket to re-check never parses them.
+ * are read, and each one's signature verified, only at the first re-check, once per policy: a gateway
+ * with no WebSocket to re-check never reads them.
  */
 export class ClientTrust {
-  private parsedCrls: readonly X509Crl[] | undefined
+  private readCrls: readonly PolicyCrl[] | undefined
   /** By the issuer's SHA-256 fingerprint: its CRLs that verify, newest first. */
-  private readonly crlsOfIssuer = new Map<string, Promise<X509Crl[]>>()
+  private readonly crlsOfIssuer = new Map<string, Promise<PolicyCrl[]>>()
 
   constructor(
     private readonly cas: readonly X509Certificate[],
@@ -90,7 +96,7 @@ export class ClientTrust {
   private leafAlone(leaf: X509Certificate, now: Date): RecheckVerdict {
     if (this.crlPems.length === 0) return PASS
     const peculiarLeaf = new (peculiarX509().X509Certificate)(leaf.raw)
-    const ofIssuer = this.parsed().filter((crl) => crl.issuer === peculiarLeaf.issuer)
+    const ofIssuer = this.crls().filter((crl) => crl.issuerName === peculiarLeaf.issuer)
     const crl = currentCrl(ofIssuer.sort(newestFirst), now)
     if (typeof crl === 'string') return refused(crl)
     return revokes(crl, peculiarLeaf) ? refused('CERT_REVOKED') : PASS
@@ -127,46 +133,50 @@ export class ClientTrust {
   }
 
   /** Of the CRLs `issuer`'s signature verifies, the one currentCrl() picks at `now`; else OpenSSL's code. */
-  private crlOf(issuer: X509Certificate, peculiarIssuer: PeculiarCertificate, now: Date): Promise<X509Crl | string> {
+  private crlOf(issuer: X509Certificate, peculiarIssuer: PeculiarCertificate, now: Date): Promise<PolicyCrl | string> {
     let found = this.crlsOfIssuer.get(issuer.fingerprint256)
-    if (!found) this.crlsOfIssuer.set(issuer.fingerprint256, (found = this.signedBy(peculiarIssuer)))
+    if (!found) this.crlsOfIssuer.set(issuer.fingerprint256, (found = this.signedBy(issuer, peculiarIssuer)))
     return found.then((crls) => currentCrl(crls, now))
   }
 
-  private async signedBy(issuer: PeculiarCertificate): Promise<X509Crl[]> {
-    const signed: X509Crl[] = []
-    for (const crl of this.parsed()) {
-      // A CRL is trusted only once its issuer's key has verified it, as OpenSSL trusts one.
-      if (crl.issuer === issuer.subject && (await crl.verify({ publicKey: issuer }))) signed.push(crl)
+  /**
+   * A CRL is trusted only once its issuer's key has verified it, as OpenSSL trusts one: by node:crypto,
+   * or for an algorithm crl-der.ts does not check, by @peculiar/x509 (its slow full parse).
+   */
+  private async signedBy(issuer: X509Certificate, peculiarIssuer: PeculiarCertificate): Promise<PolicyCrl[]> {
+    const signed: PolicyCrl[] = []
+    for (const crl of this.crls()) {
+      if (crl.issuerName !== peculiarIssuer.subject) continue
+      if (crlSignedBy(crl, issuer.publicKey) ?? (await parseCrl(crl.pem).verify({ publicKey: peculiarIssuer }))) signed.push(crl)
     }
     return signed.sort(newestFirst)
   }
 
-  private parsed(): readonly X509Crl[] {
-    return (this.parsedCrls ??= this.crlPems.map(parseCrl))
+  private crls(): readonly PolicyCrl[] {
+    return (this.readCrls ??= this.crlPems.map((pem) => {
+      const fields = readCrlPem(pem)
+      return { ...fields, pem, issuerName: crlIssuerName(fields) }
+    }))
   }
 }
 
-/** The serial numbers each CRL lists, read once per CRL (the CRLs are parsed once per policy). */
-const revokedSerialsOf = new WeakMap<X509Crl, ReadonlySet<string>>()
+/** The serial numbers each CRL lists, read at its first lookup. */
+const revokedSerialsOf = new WeakMap<PolicyCrl, ReadonlySet<string>>()
 
-/**
- * Whether `crl` lists `certificate`. X509Crl.findRevoked() compares with every entry in turn, and a
- * CA's CRL can list a hundred thousand: about 65 ms for each WebSocket a reload re-checks.
- */
-function revokes(crl: X509Crl, certificate: PeculiarCertificate): boolean {
+/** Whether `crl` lists `certificate`: a CA's CRL can list a hundred thousand, so by a Set, not a scan. */
+function revokes(crl: PolicyCrl, certificate: PeculiarCertificate): boolean {
   let serials = revokedSerialsOf.get(crl)
-  if (!serials) revokedSerialsOf.set(crl, (serials = revokedSerials(readCrlFields(new Uint8Array(crl.rawData)))))
+  if (!serials) revokedSerialsOf.set(crl, (serials = revokedSerials(crl)))
   return serials.has(certificate.serialNumber)
 }
 
-const newestFirst = (a: X509Crl, b: X509Crl) => b.thisUpdate.getTime() - a.thisUpdate.getTime()
+const newestFirst = (a: PolicyCrl, b: PolicyCrl) => b.thisUpdate.getTime() - a.thisUpdate.getTime()
 
 /**
  * The CRL OpenSSL would use at `now` (get_crl_sk) of one issuer's, newest first: the newest that is
  * current, before any that is not yet valid or expired; else OpenSSL's code.
  */
-function currentCrl(crls: readonly X509Crl[], now: Date): X509Crl | string {
+function currentCrl(crls: readonly PolicyCrl[], now: Date): PolicyCrl | string {
   const [newest] = crls
   if (!newest) return 'UNABLE_TO_GET_CRL'
   const current = crls.find((crl) => crl.thisUpdate <= now && !(crl.nextUpdate && crl.nextUpdate < now))
@@ -182,8 +192,8 @@ let checks: Promise<unknown> = Promise.resolve()
 
 /**
  * Whether a client verified under `verifiedUnder` passes `policyNow`, the policy its route has now: at
- * once if that asks for no client certificate. A check that throws (a CRL OpenSSL reads and
- * @peculiar/x509 does not) fails closed.
+ * once if that asks for no client certificate. A check that throws (a CRL OpenSSL reads and crl-der.ts
+ * does not) fails closed.
  */
 export function recheckClient(socket: TLSSocket, verifiedUnder: TlsPolicy, policyNow: TlsPolicy): Promise<RecheckVerdict> {
   const trust = policyNow.clientTrust

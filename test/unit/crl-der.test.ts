@@ -3,12 +3,14 @@
  * and what happens to DER that is not a CRL.
  */
 import assert from 'node:assert/strict'
+import { KeyObject, webcrypto } from 'node:crypto'
 import { before, describe, it } from 'node:test'
 import { createCA, createCrl, issueCert, type Issued } from '../../src/tls/pki.js'
-import { readCrlFields, revokedSerials } from '../../src/tls/crl-der.js'
+import { crlSignedBy, readCrlFields, readCrlPem, revokedSerials } from '../../src/tls/crl-der.js'
 import { parseCrl, peculiarX509 } from '../../src/tls/pem.js'
 
 const derOf = (pem: string) => Buffer.from(pem.replace(/-----[^-]+-----/g, ''), 'base64')
+const RSA = { modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }
 
 describe('readCrlFields and revokedSerials', () => {
   let ca: Issued
@@ -23,7 +25,7 @@ describe('readCrlFields and revokedSerials', () => {
     const serials = ['ff01', '80', '0a', '7f'].map((serialNumber) => ({ serialNumber }))
     const pem = await createCrl(ca, [revokedLeaf, ...serials], { thisUpdate: new Date('2026-01-02T03:04:05Z'), nextUpdate: new Date('2026-02-01T00:00:00Z') })
     const parsed = parseCrl(pem)
-    const fields = readCrlFields(derOf(pem))
+    const fields = readCrlPem(pem)
     assert.equal(new (peculiarX509().Name)(new Uint8Array(fields.issuer)).toString(), parsed.issuer)
     assert.equal(fields.thisUpdate.toISOString(), '2026-01-02T03:04:05.000Z')
     assert.equal(fields.nextUpdate?.toISOString(), '2026-02-01T00:00:00.000Z')
@@ -47,5 +49,26 @@ describe('readCrlFields and revokedSerials', () => {
     indefinite[1] = 0x80
     assert.throws(() => readCrlFields(indefinite), /length DER does not allow/)
     assert.throws(() => readCrlFields(Buffer.from('not a CRL')), /CRL/)
+  })
+
+  it('verifies ECDSA, RSA PKCS#1 v1.5 and Ed25519 signatures itself, and leaves any other algorithm to the library', async () => {
+    const cases: [string, webcrypto.RsaHashedKeyGenParams | webcrypto.EcKeyGenParams | webcrypto.Algorithm, boolean | undefined][] = [
+      ['ECDSA P-384', { name: 'ECDSA', namedCurve: 'P-384', hash: 'SHA-384' } as webcrypto.EcKeyGenParams, true],
+      ['RSA PKCS#1 v1.5', { name: 'RSASSA-PKCS1-v1_5', ...RSA }, true],
+      ['Ed25519', { name: 'Ed25519' }, true],
+      ['RSA-PSS', { name: 'RSA-PSS', ...RSA }, undefined],
+    ]
+    const ed25519 = KeyObject.from(((await webcrypto.subtle.generateKey({ name: 'Ed25519' }, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair).publicKey)
+    for (const [what, algorithm, verified] of cases) {
+      const generate = async () => (await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair
+      const [signer, other] = [await generate(), await generate()]
+      const signingAlgorithm = algorithm.name === 'RSA-PSS' ? { ...algorithm, saltLength: 32 } : algorithm
+      const crl = await peculiarX509().X509CrlGenerator.create({ issuer: 'CN=Signer', signingAlgorithm, signingKey: signer.privateKey, thisUpdate: new Date() })
+      const fields = readCrlFields(new Uint8Array(crl.rawData))
+      assert.equal(crlSignedBy(fields, KeyObject.from(signer.publicKey)), verified, `${what}: by its signer`)
+      if (verified === undefined) continue
+      assert.equal(crlSignedBy(fields, KeyObject.from(other.publicKey)), false, `${what}: by another key`)
+      if (algorithm.name !== 'Ed25519') assert.equal(crlSignedBy(fields, ed25519), false, `${what}: by a key of another type`)
+    }
   })
 })

@@ -3,9 +3,10 @@
  * OpenSSL checks it in the handshake: one case a row, the verdict and OpenSSL's code for it.
  */
 import assert from 'node:assert/strict'
-import { X509Certificate } from 'node:crypto'
+import { X509Certificate, webcrypto } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { createCA, createCrl } from '../../src/tls/pki.js'
+import { peculiarX509 } from '../../src/tls/pem.js'
 import { ClientTrust } from '../../src/tls/recheck.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 
@@ -48,5 +49,38 @@ describe('ClientTrust.check', () => {
   it('throws on a CRL it cannot read, for the caller to fail closed', async () => {
     const garbled = '-----BEGIN X509 CRL-----\nMAMCAQA=\n-----END X509 CRL-----\n'
     await assert.rejects(new ClientTrust(certificates(pki.root.cert), [garbled]).check(certificates(pki.leaf.cert, pki.int.cert)))
+  })
+
+  it('checks a CRL signed with an algorithm crl-der.ts leaves to the library (RSA-PSS)', async () => {
+    const x509 = peculiarX509()
+    const algorithm = { name: 'RSA-PSS', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256', saltLength: 32 }
+    const keys = (await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair
+    const validity = { notBefore: new Date(Date.now() - 3_600_000), notAfter: new Date(Date.now() + 3_600_000) }
+    const ca = await x509.X509CertificateGenerator.createSelfSigned({
+      name: 'CN=PSS CA',
+      keys,
+      signingAlgorithm: algorithm,
+      ...validity,
+      extensions: [new x509.BasicConstraintsExtension(true, undefined, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true)],
+    })
+    const leaf = await x509.X509CertificateGenerator.create({
+      serialNumber: '0a',
+      subject: 'CN=PSS leaf',
+      issuer: ca.subject,
+      publicKey: keys.publicKey,
+      signingKey: keys.privateKey,
+      signingAlgorithm: algorithm,
+      ...validity,
+    })
+    const crl = async (revoked: string[], signingKey = keys.privateKey) =>
+      x509.PemConverter.encode(
+        (await x509.X509CrlGenerator.create({ issuer: ca.subject, signingAlgorithm: algorithm, signingKey, entries: revoked.map((serialNumber) => ({ serialNumber, revocationDate: new Date() })) })).rawData,
+        'X509 CRL',
+      )
+    const check = async (crlPem: string) => new ClientTrust(certificates(ca.toString('pem')), [crlPem]).check(certificates(leaf.toString('pem')))
+    assert.deepEqual(await check(await crl([])), { pass: true })
+    assert.equal((await check(await crl(['0a']))).pass ? 'pass' : 'refused', 'refused')
+    const otherKeys = (await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair
+    assert.equal((await check(await crl([], otherKeys.privateKey))).pass, false, 'a CRL in its name that another key signed')
   })
 })
