@@ -1,8 +1,8 @@
 /**
  * What the gateway records about the TLS and upstream parts of the snapshot serving: each handshake
  * (ingress and upstream) with its result and reason, each passthrough connection's upstream connect,
- * each WebSocket re-checked at a reload, the expiry of every certificate and CRL it loaded, and the sockets of its upstream pools. Request metrics
- * are recorded by the proxy handlers.
+ * each WebSocket re-checked at a reload, the expiry of every certificate and CRL it loaded, and the
+ * sockets of its upstream pools. Request metrics are recorded by the proxy handlers.
  */
 import type { Gauge } from 'prom-client'
 import type { LoadedCertificate, LoadedCrl } from './snapshot/files.js'

@@ -68,7 +68,7 @@ export function readCrlFields(der: Uint8Array): CrlFields {
     nextUpdate,
     revoked,
     tbs: der.subarray(tbs.headerStart, tbs.end),
-    signatureAlgorithm: Buffer.from(der.buffer, der.byteOffset + oid.start, oid.end - oid.start).toString('hex'),
+    signatureAlgorithm: bytes(der, oid.start, oid.end).toString('hex'),
     signature: der.subarray(signature.start + 1, signature.end),
   }
 }
@@ -107,7 +107,7 @@ export function revokedSerials(fields: CrlFields): Set<string> {
     const entry = element(revoked, at, revoked.length, SEQUENCE)
     const serial = element(revoked, entry.start, entry.end, INTEGER)
     const signByte = serial.end - serial.start > 1 && revoked[serial.start] === 0 && revoked[serial.start + 1]! > 0x7f
-    serials.add(Buffer.from(revoked.buffer, revoked.byteOffset + serial.start + (signByte ? 1 : 0), serial.end - serial.start - (signByte ? 1 : 0)).toString('hex'))
+    serials.add(bytes(revoked, signByte ? serial.start + 1 : serial.start, serial.end).toString('hex'))
     at = entry.end
   }
   return serials
@@ -131,6 +131,11 @@ function element(der: Uint8Array, at: number, limit: number, tag?: number): Elem
   return found
 }
 
+/** The bytes from `start` to `end`, as a Buffer over the same memory (no copy), for toString(). */
+function bytes(der: Uint8Array, start: number, end: number): Buffer {
+  return Buffer.from(der.buffer, der.byteOffset + start, end - start)
+}
+
 function expectTag(found: Element, tag: number): void {
   if (found.tag !== tag) throw new Error(`CRL has tag 0x${found.tag.toString(16)} where 0x${tag.toString(16)} belongs`)
 }
@@ -142,7 +147,7 @@ function isTime(found: Element): boolean {
 /** RFC 5280 4.1.2.5: YYMMDDHHMMSSZ (years 50 to 99 are 19xx) or YYYYMMDDHHMMSSZ, in UTC. */
 function time(der: Uint8Array, found: Element): Date {
   if (!isTime(found)) throw new Error(`CRL has tag 0x${found.tag.toString(16)} where a time belongs`)
-  const text = Buffer.from(der.buffer, der.byteOffset + found.start, found.end - found.start).toString('latin1')
+  const text = bytes(der, found.start, found.end).toString('latin1')
   const match = /^(\d{2}|\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text)
   const yearDigits = found.tag === UTC_TIME ? 2 : 4
   if (!match || match[1]!.length !== yearDigits) throw new Error(`CRL has a time RFC 5280 does not allow: ${text}`)
