@@ -5,7 +5,7 @@
  * CRL of 100,000 entries (3 MB), where OpenSSL reads it in 50 ms. Only DER is read (a CRL is DER, and
  * OpenSSL has parsed it before this runs); anything else throws.
  */
-import { verify, type KeyObject } from 'node:crypto'
+import { constants, verify, type KeyObject } from 'node:crypto'
 
 const INTEGER = 0x02
 const BIT_STRING = 0x03
@@ -25,6 +25,8 @@ export interface CrlFields {
   readonly tbs: Uint8Array
   /** The signature algorithm's OID, its DER content in hexadecimal. */
   readonly signatureAlgorithm: string
+  /** The DER of the algorithm's parameters, if any: RSA-PSS has its hash and salt length there. */
+  readonly signatureParameters: Uint8Array
   readonly signature: Uint8Array
 }
 
@@ -69,13 +71,15 @@ export function readCrlFields(der: Uint8Array): CrlFields {
     revoked,
     tbs: der.subarray(tbs.headerStart, tbs.end),
     signatureAlgorithm: bytes(der, oid.start, oid.end).toString('hex'),
+    signatureParameters: der.subarray(oid.end, algorithm.end),
     signature: der.subarray(signature.start + 1, signature.end),
   }
 }
 
 /**
  * The signature algorithms checked here, by OID: the key type each needs, and its hash (none for EdDSA,
- * which hashes by itself). These are what CAs sign CRLs with; any other is undefined below.
+ * which hashes by itself). These, and RSA-PSS below, are what CAs sign CRLs with; any other is
+ * undefined below.
  */
 const SIGNATURE_ALGORITHMS = new Map<string, { readonly keyType: string; readonly hash: string | null }>([
   ['2a8648ce3d040302', { keyType: 'ec', hash: 'sha256' }], // ecdsa-with-SHA256
@@ -88,12 +92,67 @@ const SIGNATURE_ALGORITHMS = new Map<string, { readonly keyType: string; readonl
   ['2b6571', { keyType: 'ed448', hash: null }],
 ])
 
-/** Whether `publicKey` made the CRL's signature; undefined for an algorithm not in the table above. */
+const RSASSA_PSS = '2a864886f70d01010a'
+const MGF1 = '2a864886f70d010108'
+const PSS_HASHES = new Map([
+  ['608648016503040201', 'sha256'],
+  ['608648016503040202', 'sha384'],
+  ['608648016503040203', 'sha512'],
+])
+
+/** Whether `publicKey` made the CRL's signature; undefined for an algorithm not checked here. */
 export function crlSignedBy(fields: CrlFields, publicKey: KeyObject): boolean | undefined {
+  if (fields.signatureAlgorithm === RSASSA_PSS) return pssSignedBy(fields, publicKey)
   const algorithm = SIGNATURE_ALGORITHMS.get(fields.signatureAlgorithm)
   if (!algorithm) return undefined
   if (publicKey.asymmetricKeyType !== algorithm.keyType) return false
   return verify(algorithm.hash, fields.tbs, publicKey, fields.signature)
+}
+
+/** RSA-PSS with SHA-2, as node:crypto verifies it: MGF1 with the same hash; undefined for any other. */
+function pssSignedBy(fields: CrlFields, publicKey: KeyObject): boolean | undefined {
+  const parameters = pssParameters(fields.signatureParameters)
+  if (!parameters) return undefined
+  if (publicKey.asymmetricKeyType !== 'rsa' && publicKey.asymmetricKeyType !== 'rsa-pss') return false
+  const key = { key: publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: parameters.saltLength }
+  return verify(parameters.hash, fields.tbs, key, fields.signature)
+}
+
+/**
+ * RSASSA-PSS-params (RFC 4055 3.1): the hash and the salt length, when MGF1 uses that same hash and
+ * the trailer is the one defined. The hash's default, SHA-1, is not among PSS_HASHES: undefined.
+ */
+function pssParameters(der: Uint8Array): { hash: string; saltLength: number } | undefined {
+  const byTag = new Map<number, Element>()
+  const sequence = element(der, 0, der.length, SEQUENCE)
+  for (let at = sequence.start; at < sequence.end; ) {
+    const field = element(der, at, sequence.end)
+    byTag.set(field.tag, element(der, field.start, field.end)) // [n] EXPLICIT: the value inside
+    at = field.end
+  }
+  const [hash, mgf, salt, trailer] = [0xa0, 0xa1, 0xa2, 0xa3].map((tag) => byTag.get(tag))
+  if (!hash || !mgf || algorithmOid(der, mgf) !== MGF1 || (trailer && integer(der, trailer) !== 1)) return undefined
+  const hashOid = algorithmOid(der, hash)
+  const mgfHash = element(der, element(der, mgf.start, mgf.end, OBJECT_IDENTIFIER).end, mgf.end)
+  const hashName = PSS_HASHES.get(hashOid)
+  if (!hashName || algorithmOid(der, mgfHash) !== hashOid) return undefined
+  return { hash: hashName, saltLength: salt ? integer(der, salt) : 20 }
+}
+
+/** The OID of an AlgorithmIdentifier, in hexadecimal. */
+function algorithmOid(der: Uint8Array, algorithm: Element): string {
+  expectTag(algorithm, SEQUENCE)
+  const oid = element(der, algorithm.start, algorithm.end, OBJECT_IDENTIFIER)
+  return bytes(der, oid.start, oid.end).toString('hex')
+}
+
+/** A small non-negative INTEGER, as a salt length or trailer field is. */
+function integer(der: Uint8Array, found: Element): number {
+  expectTag(found, INTEGER)
+  if (found.end - found.start > 4) throw new Error('CRL has an integer too large for its field')
+  let value = 0
+  for (let at = found.start; at < found.end; at++) value = value * 256 + der[at]!
+  return value
 }
 
 /**

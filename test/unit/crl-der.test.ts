@@ -51,18 +51,22 @@ describe('readCrlFields and revokedSerials', () => {
     assert.throws(() => readCrlFields(Buffer.from('not a CRL')), /CRL/)
   })
 
-  it('verifies ECDSA, RSA PKCS#1 v1.5 and Ed25519 signatures itself, and leaves any other algorithm to the library', async () => {
-    const cases: [string, webcrypto.RsaHashedKeyGenParams | webcrypto.EcKeyGenParams | webcrypto.Algorithm, boolean | undefined][] = [
-      ['ECDSA P-384', { name: 'ECDSA', namedCurve: 'P-384', hash: 'SHA-384' } as webcrypto.EcKeyGenParams, true],
-      ['RSA PKCS#1 v1.5', { name: 'RSASSA-PKCS1-v1_5', ...RSA }, true],
-      ['Ed25519', { name: 'Ed25519' }, true],
-      ['RSA-PSS', { name: 'RSA-PSS', ...RSA }, undefined],
+  it('verifies ECDSA, RSA PKCS#1 v1.5, RSA-PSS and Ed25519 signatures itself, and leaves any other algorithm to the library', async () => {
+    type Case = [string, webcrypto.RsaHashedKeyGenParams | webcrypto.EcKeyGenParams | webcrypto.Algorithm, object, boolean | undefined]
+    const cases: Case[] = [
+      ['ECDSA P-384', { name: 'ECDSA', namedCurve: 'P-384', hash: 'SHA-384' } as webcrypto.EcKeyGenParams, {}, true],
+      ['RSA PKCS#1 v1.5', { name: 'RSASSA-PKCS1-v1_5', ...RSA }, {}, true],
+      ['RSA-PSS SHA-256, salt 32', { name: 'RSA-PSS', ...RSA }, { saltLength: 32 }, true],
+      ['RSA-PSS SHA-384, salt 0', { name: 'RSA-PSS', ...RSA, hash: 'SHA-384' }, { saltLength: 0 }, true],
+      ['Ed25519', { name: 'Ed25519' }, {}, true],
+      ['RSA PKCS#1 v1.5 with SHA-1', { name: 'RSASSA-PKCS1-v1_5', ...RSA, hash: 'SHA-1' }, {}, undefined],
+      ['RSA-PSS with SHA-1', { name: 'RSA-PSS', ...RSA, hash: 'SHA-1' }, { saltLength: 20 }, undefined],
     ]
     const ed25519 = KeyObject.from(((await webcrypto.subtle.generateKey({ name: 'Ed25519' }, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair).publicKey)
-    for (const [what, algorithm, verified] of cases) {
+    for (const [what, algorithm, signing, verified] of cases) {
       const generate = async () => (await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair
       const [signer, other] = [await generate(), await generate()]
-      const signingAlgorithm = algorithm.name === 'RSA-PSS' ? { ...algorithm, saltLength: 32 } : algorithm
+      const signingAlgorithm = { ...algorithm, ...signing }
       const crl = await peculiarX509().X509CrlGenerator.create({ issuer: 'CN=Signer', signingAlgorithm, signingKey: signer.privateKey, thisUpdate: new Date() })
       const fields = readCrlFields(new Uint8Array(crl.rawData))
       assert.equal(crlSignedBy(fields, KeyObject.from(signer.publicKey)), verified, `${what}: by its signer`)
@@ -70,5 +74,19 @@ describe('readCrlFields and revokedSerials', () => {
       assert.equal(crlSignedBy(fields, KeyObject.from(other.publicKey)), false, `${what}: by another key`)
       if (algorithm.name !== 'Ed25519') assert.equal(crlSignedBy(fields, ed25519), false, `${what}: by a key of another type`)
     }
+  })
+
+  it('leaves RSA-PSS to the library when MGF1 hashes otherwise than the signature', async () => {
+    const signingAlgorithm = { name: 'RSA-PSS', ...RSA, saltLength: 32 }
+    const keys = (await webcrypto.subtle.generateKey(signingAlgorithm, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair
+    const crl = await peculiarX509().X509CrlGenerator.create({ issuer: 'CN=Signer', signingAlgorithm, signingKey: keys.privateKey })
+    const der = Buffer.from(crl.rawData)
+    // The last SHA-256 OID is MGF1's in the outer signatureAlgorithm, which the signature does not
+    // cover; make it SHA-384's.
+    const sha256 = Buffer.from('0609608648016503040201', 'hex')
+    const mgfHash = der.lastIndexOf(sha256)
+    assert.ok(mgfHash > der.length - 300)
+    der[mgfHash + sha256.length - 1] = 0x02
+    assert.equal(crlSignedBy(readCrlFields(der), KeyObject.from(keys.publicKey)), undefined)
   })
 })

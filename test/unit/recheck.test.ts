@@ -51,36 +51,42 @@ describe('ClientTrust.check', () => {
     await assert.rejects(new ClientTrust(certificates(pki.root.cert), [garbled]).check(certificates(pki.leaf.cert, pki.int.cert)))
   })
 
-  it('checks a CRL signed with an algorithm crl-der.ts leaves to the library (RSA-PSS)', async () => {
-    const x509 = peculiarX509()
-    const algorithm = { name: 'RSA-PSS', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256', saltLength: 32 }
-    const keys = (await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair
-    const validity = { notBefore: new Date(Date.now() - 3_600_000), notAfter: new Date(Date.now() + 3_600_000) }
-    const ca = await x509.X509CertificateGenerator.createSelfSigned({
-      name: 'CN=PSS CA',
-      keys,
-      signingAlgorithm: algorithm,
-      ...validity,
-      extensions: [new x509.BasicConstraintsExtension(true, undefined, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true)],
+  const rsa = { modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]) }
+  const algorithms: [what: string, algorithm: webcrypto.RsaHashedKeyGenParams & { saltLength?: number }][] = [
+    ['RSA-PSS, which crl-der.ts checks', { name: 'RSA-PSS', ...rsa, hash: 'SHA-256', saltLength: 32 }],
+    ['RSA with SHA-1, which crl-der.ts leaves to the library', { name: 'RSASSA-PKCS1-v1_5', ...rsa, hash: 'SHA-1' }],
+  ]
+  for (const [what, algorithm] of algorithms) {
+    it(`checks a CRL signed with ${what}`, async () => {
+      const x509 = peculiarX509()
+      const keys = (await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair
+      const validity = { notBefore: new Date(Date.now() - 3_600_000), notAfter: new Date(Date.now() + 3_600_000) }
+      const ca = await x509.X509CertificateGenerator.createSelfSigned({
+        name: 'CN=Signer CA',
+        keys,
+        signingAlgorithm: algorithm,
+        ...validity,
+        extensions: [new x509.BasicConstraintsExtension(true, undefined, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true)],
+      })
+      const leaf = await x509.X509CertificateGenerator.create({
+        serialNumber: '0a',
+        subject: 'CN=Signer leaf',
+        issuer: ca.subject,
+        publicKey: keys.publicKey,
+        signingKey: keys.privateKey,
+        signingAlgorithm: algorithm,
+        ...validity,
+      })
+      const crl = async (revoked: string[], signingKey = keys.privateKey) =>
+        x509.PemConverter.encode(
+          (await x509.X509CrlGenerator.create({ issuer: ca.subject, signingAlgorithm: algorithm, signingKey, entries: revoked.map((serialNumber) => ({ serialNumber, revocationDate: new Date() })) })).rawData,
+          'X509 CRL',
+        )
+      const check = async (crlPem: string) => new ClientTrust(certificates(ca.toString('pem')), [crlPem]).check(certificates(leaf.toString('pem')))
+      assert.deepEqual(await check(await crl([])), { pass: true })
+      assert.equal((await check(await crl(['0a']))).pass ? 'pass' : 'refused', 'refused')
+      const otherKeys = (await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair
+      assert.equal((await check(await crl([], otherKeys.privateKey))).pass, false, 'a CRL in its name that another key signed')
     })
-    const leaf = await x509.X509CertificateGenerator.create({
-      serialNumber: '0a',
-      subject: 'CN=PSS leaf',
-      issuer: ca.subject,
-      publicKey: keys.publicKey,
-      signingKey: keys.privateKey,
-      signingAlgorithm: algorithm,
-      ...validity,
-    })
-    const crl = async (revoked: string[], signingKey = keys.privateKey) =>
-      x509.PemConverter.encode(
-        (await x509.X509CrlGenerator.create({ issuer: ca.subject, signingAlgorithm: algorithm, signingKey, entries: revoked.map((serialNumber) => ({ serialNumber, revocationDate: new Date() })) })).rawData,
-        'X509 CRL',
-      )
-    const check = async (crlPem: string) => new ClientTrust(certificates(ca.toString('pem')), [crlPem]).check(certificates(leaf.toString('pem')))
-    assert.deepEqual(await check(await crl([])), { pass: true })
-    assert.equal((await check(await crl(['0a']))).pass ? 'pass' : 'refused', 'refused')
-    const otherKeys = (await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair
-    assert.equal((await check(await crl([], otherKeys.privateKey))).pass, false, 'a CRL in its name that another key signed')
-  })
+  }
 })
