@@ -7,6 +7,7 @@
 import type { X509Certificate } from 'node:crypto'
 import { isIP } from 'node:net'
 import type { LoadedCertificate, LoadedCrl } from './files.js'
+import { isSelfSigned } from '../tls/pem.js'
 import { subjectRfc2253 } from '../tls/subject.js'
 import { issueAt, sortByPosition, type ConfigIssue } from '../config/issues.js'
 import type { Config } from '../config/types.js'
@@ -82,10 +83,6 @@ export function configWarnings(config: Config, { certificates, crls }: LoadedFil
     }
   }
   return sortByPosition(warnings)
-}
-
-function isSelfSigned(certificate: X509Certificate): boolean {
-  return certificate.checkIssued(certificate) && certificate.verify(certificate.publicKey)
 }
 
 function validityProblem(certificate: X509Certificate, now: number): string | undefined {

@@ -87,6 +87,11 @@ export function readCaBundle(file: string): CertificateFile {
   return bundle
 }
 
+/** A root CA's certificate: issued in its own name, and its signature made by its own key. */
+export function isSelfSigned(certificate: X509Certificate): boolean {
+  return certificate.checkIssued(certificate) && certificate.verify(certificate.publicKey)
+}
+
 /** The private key of a certificate (read by readCertificates), checked to belong to it. */
 export function readPrivateKeyOf(cert: CertificateFile, certFile: string, keyFile: string): string {
   const keyPem = readText(keyFile)

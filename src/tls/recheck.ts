@@ -25,7 +25,7 @@ import type { TLSSocket } from 'node:tls'
 import type { X509Certificate as PeculiarCertificate } from '@peculiar/x509'
 import type { TlsPolicy } from './ingress.js'
 import { crlSignedBy, readCrlPem, revokedSerials, type CrlFields } from './crl-der.js'
-import { crlIssuerName, parseCrl, peculiarX509 } from './pem.js'
+import { crlIssuerName, isSelfSigned, parseCrl, peculiarX509 } from './pem.js'
 import { handshakeReason, type HandshakeReason } from './reasons.js'
 
 /**
@@ -181,10 +181,6 @@ function currentCrl(crls: readonly PolicyCrl[], now: Date): PolicyCrl | string {
   if (!newest) return 'UNABLE_TO_GET_CRL'
   const current = crls.find((crl) => crl.thisUpdate <= now && !(crl.nextUpdate && crl.nextUpdate < now))
   return current ?? (newest.thisUpdate > now ? 'CRL_NOT_YET_VALID' : 'CRL_HAS_EXPIRED')
-}
-
-function isSelfSigned(certificate: X509Certificate): boolean {
-  return certificate.checkIssued(certificate) && certificate.verify(certificate.publicKey)
 }
 
 /** The last re-check asked for, in this process; it never rejects. */
