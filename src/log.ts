@@ -31,20 +31,31 @@ export function createLogger(options: { level?: string; pretty?: boolean } = {})
 }
 
 /**
- * Before the process exits: what the logs still hold goes out, for at most `waitMs`, then stdout is let
- * go. pino's own exit hook would write it synchronously, and sonic-boom 4 retries that without end on
- * a pipe that no one reads (a log collector or journald gone, or stalled): the process would not exit.
+ * Before the process exits: the logs are ended, so that what they still hold goes out, for at most
+ * `waitMs`, then stdout is let go. Not flush(): sonic-boom's returns at once, even with a write in
+ * flight and lines waiting behind it. Nor pino's own exit hook: it writes synchronously, which
+ * sonic-boom 4 retries without end on a pipe that no one reads (a log collector or journald gone, or
+ * stalled), and the process would not exit.
  */
 export async function closeLogs(logger: Logger, waitMs = 1000): Promise<void> {
+  const destination = (logger as unknown as Record<symbol, LogDestination | undefined>)[pino.symbols.streamSym]
+  if (!destination) return
   await new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, waitMs)
-    logger.flush(() => {
+    destination.once('close', () => {
       clearTimeout(timer)
       resolve()
     })
+    destination.end()
   })
-  const destination = (logger as unknown as Record<symbol, { destroy?: () => void } | undefined>)[pino.symbols.streamSym]
-  destination?.destroy?.()
+  destination.destroy?.()
+}
+
+/** What pino writes to: sonic-boom on stdout, or pino-pretty's stream in front of it. */
+interface LogDestination {
+  end(): void
+  once(event: 'close', listener: () => void): void
+  destroy?(): void
 }
 
 /** Code and message only: never a stack or a certificate in the log. */

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import http from 'node:http'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -43,8 +43,11 @@ describe('graceful shutdown', () => {
     await rm(dir, { recursive: true, force: true })
   })
 
-  /** A real `portcullis` process on a config with this listen line, once it serves; its log lines are collected. */
-  async function startCli(listen: string, { accessLog = false } = {}) {
+  /**
+   * A real `portcullis` process on a config with this listen line, once it serves; its log lines are
+   * collected, from a pipe, or written to `logFile` when one is given.
+   */
+  async function startCli(listen: string, { accessLog = false, logFile = '' } = {}) {
     const configFile = join(dir, 'routes.yaml')
     await writeFile(
       configFile,
@@ -56,18 +59,31 @@ routes:
 `,
     )
     const cli = new URL('../../src/cli.ts', import.meta.url).pathname
-    const child = spawn(process.execPath, ['--import', 'tsx', cli, '--config', configFile], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const stdout = logFile ? await open(logFile, 'w') : undefined
+    const child = spawn(process.execPath, ['--import', 'tsx', cli, '--config', configFile], { stdio: ['ignore', stdout?.fd ?? 'pipe', 'inherit'] })
+    await stdout?.close()
     const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
     const logs: { msg: string; listeners?: Record<string, { port: number }> }[] = []
     const serving = new Promise<Record<string, { port: number }>>((resolve, reject) => {
-      createInterface({ input: child.stdout! }).on('line', (line) => {
+      const onLine = (line: string) => {
         const record = JSON.parse(line) as (typeof logs)[number]
         logs.push(record)
         if (record.msg === 'portcullis is serving') resolve(record.listeners!)
-      })
+      }
+      if (child.stdout) createInterface({ input: child.stdout }).on('line', onLine)
+      else void untilServing(logFile).then((lines) => lines.forEach(onLine))
       void exited.then(() => reject(new Error('exited before serving')))
     })
     return { child, exited, logs, listeners: await serving }
+  }
+
+  /** The lines of a log file once it says the gateway serves. */
+  async function untilServing(logFile: string): Promise<string[]> {
+    for (;;) {
+      const lines = (await readFile(logFile, 'utf8')).split('\n').filter(Boolean)
+      if (lines.some((line) => line.includes('"portcullis is serving"'))) return lines
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
   }
 
   it('completes the request in flight, refuses new connections and exits 0', { timeout: 20_000 }, async () => {
@@ -115,6 +131,15 @@ routes:
     assert.deepEqual(await exited, [0, null])
     assert.ok(performance.now() - signalled < 4000, 'not held up to the grace period, or forever')
     for (const client of clients) client.destroy()
+  })
+
+  it('writes its last log lines before it exits when its stdout is a file', { timeout: 20_000 }, async () => {
+    const logFile = join(dir, 'stdout.log')
+    const { child, exited } = await startCli('{ http: 127.0.0.1:0 }', { logFile })
+    child.kill('SIGTERM')
+    assert.deepEqual(await exited, [0, null])
+    const messages = (await readFile(logFile, 'utf8')).trim().split('\n').map((line) => (JSON.parse(line) as { msg: string }).msg)
+    assert.deepEqual(messages.slice(-2), ['draining', 'stopped'])
   })
 
   it('exits on SIGTERM when its stdout is a pipe no one reads any more', { timeout: 20_000 }, async () => {
