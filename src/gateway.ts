@@ -184,13 +184,16 @@ export class Gateway {
    * in `snapshot` than the one it was verified under: its client is checked against that one
    * (tls/recheck.ts), and the WebSocket closed if it fails. Both ends close: upgrade.ts destroys the
    * upstream socket with the client's. One whose route is gone, or no longer terminates TLS, runs on,
-   * as a removed route's requests in flight do. Resolves with the policy it passed, if it was checked.
+   * as a removed route's requests in flight do. Resolves with the policy it passed, if it was checked;
+   * a verdict that comes after another reload is dropped, as that reload's own check decides.
    */
   private async recheckTunnel(snapshot: Snapshot, socket: TLSSocket, policy: TlsPolicy, upgrade: http.IncomingMessage): Promise<TlsPolicy | undefined> {
     const host = normalizeHost(upgrade.headers.host)
     const route = host === undefined ? undefined : snapshot.table.match(host, routingPath(upgrade.url!, snapshot.config))
     if (!route?.policy || route.policy.id === policy.id) return undefined
     const verdict = await recheckClient(socket, policy, route.policy)
+    // A reload since: it has checked this WebSocket against its own config, or found nothing to check.
+    if (snapshot !== this.current) return undefined
     if (verdict.pass) {
       recordWebSocketRecheck(this.metrics, route, 'none')
       return route.policy

@@ -59,7 +59,7 @@ routes:
   - { name: open-ws, host: open.test, ${swapped ? asksCaA : asksNone}, ${to} }
 `
     await writeFile(files.config, routesYaml(false))
-    gw = await startGatewayFromFile(files.config)
+    gw = await startGatewayFromFile(files.config, { reloadIntervalMs: 0 })
   })
   after(async () => {
     await gw.close()
@@ -134,5 +134,32 @@ routes:
     const kept = await openWebSocket('a.test', '/verified', pki.cliA)
     const cut = await openWebSocket('open.test', '/anonymous')
     await reloadCuts(() => writeFile(files.config, routesYaml(true)), { cut, kept, route: 'open-ws', reason: 'no_client_cert' })
+  })
+  it('drops the verdicts of a reload that another has overtaken: clients it takes back stay connected', { timeout: 30_000 }, async () => {
+    // Re-checks run one a turn of the event loop: enough WebSockets that some still wait for theirs
+    // when the second reload comes.
+    const count = 100
+    await writeFile(files.intCrl, pki.crlIntEmpty.pem)
+    assert.equal((await gw.gateway.reload()).ok, true)
+    const intermediate = pki.leafChain.cert.slice(pki.leaf.cert.length)
+    const client = { ...pki.leafRevoked, cert: pki.leafRevoked.cert + intermediate }
+    const sockets = await Promise.all(Array.from({ length: count }, (_, i) => openWebSocket('chain.w.test', `/overtaken-${i}`, client)))
+    const revoked = () => rechecks('route="chain-ws",result="error",reason="revoked"')
+    try {
+      const before = await revoked()
+      await writeFile(files.intCrl, pki.crlIntRevoked.pem)
+      assert.equal((await gw.gateway.reload()).ok, true)
+      await writeFile(files.intCrl, pki.crlIntEmpty.pem)
+      assert.equal((await gw.gateway.reload()).ok, true)
+      const cutBeforeSecond = (await revoked()) - before
+      assert.ok(cutBeforeSecond < count, `the second reload came while checks were waiting (${cutBeforeSecond} done)`)
+      await new Promise((resolve) => setTimeout(resolve, 1000))
+      assert.equal((await revoked()) - before, cutBeforeSecond, 'none closed on the first verdict after the second reload')
+      const open = sockets.filter((ws) => ws.readyState === WebSocket.OPEN)
+      assert.equal(open.length, count - cutBeforeSecond)
+      await echoes(open.at(-1)!, 'taken back')
+    } finally {
+      for (const ws of sockets) ws.terminate()
+    }
   })
 })
