@@ -35,19 +35,22 @@ export class ConfigLoader {
   /**
    * For `portcullis check`: the config and the issues of the schema and the rules, without throwing on
    * those, so that check goes on to read the files and one run lists every problem. A route the schema
-   * refuses is left out of the later checks. YAML errors, and schema errors outside the routes (the
-   * listeners, the route list itself), still throw: nothing after them can be trusted.
+   * refuses is left out of the later checks, and a top-level setting it refuses (`workers`, `limits`,
+   * an unknown key) has its default there. YAML errors, and schema errors in the listeners or the
+   * route list itself, still throw: nothing after them can be trusted.
    */
   async loadForCheck(): Promise<{ config: Config; issues: ConfigIssue[] }> {
     const source = this.parsedSource(this.readText())
     const schemaIssues = this.schemaIssues(source)
     const refusedRoutes = new Set<number>()
+    const refusedSettings = new Set<string>()
     for (const issue of schemaIssues) {
-      const route = /^routes\[(\d+)\]/.exec(issue.path)
-      if (!route) throw new ConfigError(sortByPosition(schemaIssues))
-      refusedRoutes.add(Number(route[1]))
+      const [, key, route] = /^(\w+)(?:\[(\d+)\])?/.exec(issue.path) ?? []
+      if (key === 'routes' && route !== undefined) refusedRoutes.add(Number(route))
+      else if (key === undefined || key === 'routes' || key === 'listen') throw new ConfigError(sortByPosition(schemaIssues))
+      else refusedSettings.add(key)
     }
-    const raw = source.value as RawConfig
+    const raw = Object.fromEntries(Object.entries(source.value as RawConfig).filter(([key]) => !refusedSettings.has(key))) as RawConfig
     const checkable = { ...raw, routes: raw.routes.map((route, index) => (refusedRoutes.has(index) ? undefined : route)) }
     const { config, issues } = resolveConfig(checkable, this.file, source.positions)
     return { config: deepFreeze(config), issues: [...schemaIssues, ...issues] }

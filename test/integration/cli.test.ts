@@ -193,6 +193,15 @@ routes:
     const problems = result.stderr.split('\n').filter((line) => line.startsWith(pki.dir) && line.includes(' routes['))
     assert.deepEqual(problems.map((line) => line.split(' ')[1]), ['routes[0].upstream.timeouts.connect:', 'routes[1].tls.key:'], result.stderr)
   })
+
+  it('checks the routes and their files of a config whose schema refuses a top-level setting, in the same run', async () => {
+    const yaml = `accessLog: yes please\nx_unknown: 1\n${good().replace('ca: caS.crt', 'ca: missing.crt')}`
+    const result = await check('settings-and-files', yaml)
+    assert.equal(result.code, 1)
+    const problems = result.stderr.split('\n').filter((line) => line.startsWith(pki.dir) && !line.endsWith(' problems'))
+    assert.deepEqual(problems.map((line) => line.split(' ')[1]), ['accessLog:', 'x_unknown:', 'routes[0].upstream.ca:'], result.stderr)
+    assert.match(result.stderr, /: 3 problems\n$/)
+  })
 })
 
 describe('portcullis (serving)', () => {
