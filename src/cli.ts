@@ -75,7 +75,7 @@ async function main(argv: string[]): Promise<number> {
       // Loaded only here: the PKI generator's libraries would add 3 MiB to every gateway's heap, and a
       // bigger heap makes each full garbage collection under load longer.
       const { runCerts } = await import('./cli/certs.js')
-      return runCerts({ out: values.out ?? 'certs', force: values.force ?? false }, out)
+      return runCerts({ out: values.out ?? 'certs', force: values.force ?? false }, out, err)
     }
     default:
       err(`unknown command '${command}'\n\n${USAGE}`)

@@ -4,12 +4,12 @@
 import { join } from 'node:path'
 import { writeDevPki } from '../tls/pki.js'
 
-export async function runCerts(args: { out: string; force?: boolean }, log: (line: string) => void): Promise<number> {
+export async function runCerts(args: { out: string; force?: boolean }, log: (line: string) => void, err: (line: string) => void): Promise<number> {
   let result
   try {
     result = await writeDevPki(args.out, { force: args.force ?? false })
   } catch (error) {
-    log(`portcullis certs: cannot write ${args.out}: ${(error as Error).message}`)
+    err(`portcullis certs: cannot write ${args.out}: ${(error as Error).message}`)
     return 1
   }
   if (result.unchanged) {

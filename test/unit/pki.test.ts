@@ -202,17 +202,22 @@ describe('writeDevPki and portcullis certs', () => {
     assert.notEqual(await readFile(join(out, 'ca.crt'), 'utf8'), before)
   })
 
-  test('runCerts prints each file and the curl hint; exit 1 with a message on failure', async () => {
+  test('runCerts prints each file and the curl hint; exit 1 with a message on stderr on failure', async () => {
     const lines: string[] = []
+    const errors: string[] = []
+    const print = (line: string) => lines.push(line)
+    const printError = (line: string) => errors.push(line)
     const out = join(dir, 'cli')
-    assert.equal(await runCerts({ out }, (line) => lines.push(line)), 0)
+    assert.equal(await runCerts({ out }, print, printError), 0)
     assert.ok(lines.includes(`wrote ${join(out, 'server.crt')}`))
     assert.equal(lines.at(-1), `try: curl --cacert ${out}/ca.crt --cert ${out}/client.crt --key ${out}/client.key https://localhost:8443/`)
+    assert.deepEqual(errors, [])
 
     const blocked = join(dir, 'a-file')
     await writeFile(blocked, '')
-    const errors: string[] = []
-    assert.equal(await runCerts({ out: join(blocked, 'certs') }, (line) => errors.push(line)), 1)
+    lines.length = 0
+    assert.equal(await runCerts({ out: join(blocked, 'certs') }, print, printError), 1)
+    assert.deepEqual(lines, [])
     assert.match(errors.join('\n'), /cannot write .*a-file\/certs/)
   })
 })
