@@ -72,15 +72,28 @@ export function compileRouteTable<R extends RoutableRoute>(routes: readonly R[])
 function longestPrefixRoute<R extends RoutableRoute>(byPath: ReadonlyMap<string, R>, path: string, pathEnd: number): R | undefined {
   const whole = byPath.get(path.slice(0, pathEnd))
   if (whole) return whole
-  for (let slash = path.lastIndexOf('/', pathEnd - 1); slash >= 0; slash = slash === 0 ? -1 : path.lastIndexOf('/', slash - 1)) {
-    // `/a/` matches `/a/b`; `/a` matches `/a/b` too (the next character is a slash).
-    const route = byPath.get(path.slice(0, slash + 1)) ?? (slash > 0 ? byPath.get(path.slice(0, slash)) : undefined)
+  for (let at = pathEnd - 1; at >= 0; at--) {
+    const code = path.charCodeAt(at)
+    if (!endsSegment(code)) continue
+    // `/a/` matches `/a/b`; `/a` matches `/a/b` too, and `/a;p` and `/a\b`.
+    const route = (code === SLASH ? byPath.get(path.slice(0, at + 1)) : undefined) ?? (at > 0 ? byPath.get(path.slice(0, at)) : undefined)
     if (route) return prefixMatches(route.path, path, pathEnd) ? route : undefined
   }
   return undefined
 }
 
 const SLASH = 0x2f
+const SEMICOLON = 0x3b
+const BACKSLASH = 0x5c
+
+/**
+ * Where a segment ends, for a prefix: a slash, or what upstreams may read as one's end: `;` (path
+ * parameters: Tomcat and Jetty read `/admin;jsessionid=1` as `/admin`) and `\` (IIS, and frameworks
+ * on Windows, read it as a slash). nginx and Envoy match prefixes by characters, and so agree.
+ */
+function endsSegment(code: number): boolean {
+  return code === SLASH || code === SEMICOLON || code === BACKSLASH
+}
 
 /**
  * Segment-boundary prefix match on the path as given: the caller gives routingPath()'s (routing/path.ts),
@@ -90,7 +103,7 @@ function prefixMatches(prefix: string, path: string, pathEnd: number): boolean {
   // The prefix must end inside the path: the schema lets a prefix hold `?`, and it must not match the query.
   if (prefix.length > pathEnd || !path.startsWith(prefix)) return false
   // `/api/` and `/` end on a boundary already; `/api` needs one after it: not `/apix`.
-  return prefix.charCodeAt(prefix.length - 1) === SLASH || prefix.length === pathEnd || path.charCodeAt(prefix.length) === SLASH
+  return prefix.charCodeAt(prefix.length - 1) === SLASH || prefix.length === pathEnd || endsSegment(path.charCodeAt(prefix.length))
 }
 
 function endOfPath(target: string): number {
