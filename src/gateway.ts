@@ -263,7 +263,7 @@ export class Gateway {
     const warnings = configWarnings(snapshot.config, snapshot).map(formatIssue)
     this.current = snapshot
     this.clientChains.keepOnly(snapshot.policies)
-    this.metrics.configLastReloadSuccess.set(Date.now() / 1000)
+    this.metrics.configLastReloadSuccessTimestamp.set(Date.now() / 1000)
     setCertificateExpiry(this.metrics, snapshot.certificates)
     setCrlNextUpdate(this.metrics, snapshot.crls)
     this.logWarnings(warnings)

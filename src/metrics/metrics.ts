@@ -132,7 +132,7 @@ export function createMetrics(options: MetricsOptions = {}) {
       registers,
       aggregator: 'min',
     }),
-    configLastReloadSuccess: new Gauge({
+    configLastReloadSuccessTimestamp: new Gauge({
       name: 'portcullis_config_last_reload_success_timestamp_seconds',
       help: 'When the config now serving was loaded (Unix seconds).',
       registers,

@@ -1,6 +1,7 @@
 /**
  * Answers from the gateway itself (no route, misdirected, upstream failed), with the standard reason
- * phrases; details go to the log, never to the client.
+ * phrases and, at most, a fixed sentence of the gateway's: error texts and upstream details go to the
+ * log, never to the client.
  */
 import { STATUS_CODES, type OutgoingHttpHeaders, type ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
