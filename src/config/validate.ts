@@ -71,6 +71,8 @@ function describe(error: ErrorObject): { path: string; message: string } {
       return { path, message: `${JSON.stringify(error.data)} is too large: must be at most ${error.params.limit}` }
     case 'const':
       return { path, message: `must be ${JSON.stringify(error.params.allowedValue)}` }
+    case 'minItems':
+      return { path, message: `needs at least ${error.params.limit} ${error.params.limit === 1 ? 'entry' : 'entries'}` }
     default:
       return { path, message: error.message ?? 'is invalid' }
   }

@@ -58,6 +58,8 @@ export function parseYaml(text: string, file: string): YamlSource {
       })
     }
   }
+  // The document itself, for what is missing at its top (`listen: is required`).
+  positions.set('', at(doc.contents?.range?.[0] ?? 0))
   walk(doc.contents, '')
   if (issues.length > 0) return { value: undefined, positions: new Map(), keyPositions: new Map(), issues }
   try {
