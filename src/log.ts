@@ -58,11 +58,11 @@ interface LogDestination {
   destroy?(): void
 }
 
-/** Code and message only: never a stack or a certificate in the log. */
+/** Code and message only: never a stack or a certificate in the log. The cause's, unless said already. */
 export function errorSummary(error: Error): { code?: string; message: string } {
   const code = (error as { code?: string }).code
-  const cause = error.cause as { code?: string; message?: string } | undefined
-  return { ...(code && { code }), message: cause?.message ? `${error.message}: ${cause.message}` : error.message }
+  const cause = (error.cause as { message?: string } | undefined)?.message
+  return { ...(code && { code }), message: cause && !error.message.includes(cause) ? `${error.message}: ${cause}` : error.message }
 }
 
 /**

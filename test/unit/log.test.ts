@@ -1,11 +1,12 @@
 /**
- * Log lines that clients can cause at will are limited, and what was left out is said.
+ * Log lines that clients can cause at will are limited, and what was left out is said. An error is
+ * logged as its code and message.
  */
 import assert from 'node:assert/strict'
 import { Writable } from 'node:stream'
 import { test, type TestContext } from 'node:test'
 import { pino } from 'pino'
-import { limitedLog } from '../../src/log.js'
+import { errorSummary, limitedLog } from '../../src/log.js'
 
 /** A limitedLog on mocked timers, and the [message, count] of each line it wrote. */
 function limited(t: TestContext, limit: { lines: number; intervalMs: number }) {
@@ -48,4 +49,11 @@ test('logs a flood once at once, then one line per interval with its count, and 
   assert.equal(lines.length, 3, 'quiet once the flood is over')
   log({ limit: 'connections' })
   assert.deepEqual(seen().at(-1), ['limit reached', 1], 'the next flood is logged at once')
+})
+
+test('errorSummary adds the cause, unless the message says it already', () => {
+  const cause = Object.assign(new Error('listen EADDRINUSE: address already in use 127.0.0.1:8443'), { code: 'EADDRINUSE' })
+  const said = Object.assign(new Error(`cannot listen on 127.0.0.1:8443: ${cause.message}`, { cause }), { code: 'PCL_ERR_LISTEN' })
+  assert.deepEqual(errorSummary(said), { code: 'PCL_ERR_LISTEN', message: `cannot listen on 127.0.0.1:8443: ${cause.message}` })
+  assert.deepEqual(errorSummary(new Error('upstream failed', { cause })), { message: `upstream failed: ${cause.message}` })
 })
