@@ -289,7 +289,8 @@ function checkRouteSet(routes: RouteConfig[], raw: CheckableConfig, listen: Conf
       else explicitNames.set(name, route.index)
     }
 
-    if (route.tls && !listen.https) report(`${at}.tls`, 'needs listen.https')
+    // One written but not host:port is reported as that, not again here.
+    if (route.tls && !listen.https && !raw.listen.https) report(`${at}.tls`, 'needs listen.https')
     if (!route.tls && !listen.http) report(at, 'has no tls and listen.http is not set, so nothing would serve it')
   }
 }

@@ -64,6 +64,10 @@ function describe(error: ErrorObject): { path: string; message: string } {
     case 'type':
       // `connect: 5` is a number to YAML: a duration without its unit.
       if (schema?.pattern === DURATION_PATTERN) return { path, message: notADuration(error.data) }
+      // `https: 8443`, as nginx's `listen 8443`: which interfaces is not said.
+      if (path.startsWith('listen.') && typeof error.data === 'number') {
+        return { path, message: `${error.data} is a port alone: write host:port, e.g. 0.0.0.0:${error.data} (all interfaces) or 127.0.0.1:${error.data}` }
+      }
       return { path, message: `must be ${describeType({ type: String(error.params.type) })}` }
     case 'minimum':
       return { path, message: `${JSON.stringify(error.data)} is too small: must be at least ${error.params.limit}` }
