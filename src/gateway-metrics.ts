@@ -9,7 +9,7 @@ import type { LoadedCertificate, LoadedCrl } from './snapshot/files.js'
 import type { Route } from './snapshot/snapshot.js'
 import type { Upstream } from './snapshot/upstreams.js'
 import type { HandshakeOutcome } from './tls/ingress.js'
-import { handshakeReason, type HandshakeReason } from './tls/reasons.js'
+import { failureReason, type FailureReason } from './tls/reasons.js'
 import { subjectRfc2253 } from './tls/subject.js'
 import type { UpstreamHandshakeEvent } from './tls/upstream.js'
 import type { Metrics } from './metrics/metrics.js'
@@ -25,7 +25,7 @@ export function recordIngressHandshake(metrics: Metrics, route: string, outcome:
 
 export function recordUpstreamHandshake(metrics: Metrics, route: string, event: UpstreamHandshakeEvent): void {
   const result = event.error ? 'error' : 'ok'
-  const reason = event.error ? handshakeReason(event.error) : 'none'
+  const reason = event.error ? failureReason(event.error) : 'none'
   metrics.tlsHandshakeDuration.observe({ side: 'upstream', route, result }, event.durationSeconds)
   metrics.tlsHandshakes.inc({ side: 'upstream', route, result, reason })
   if (event.resumed) metrics.tlsSessionResumptions.inc({ side: 'upstream', route })
@@ -33,11 +33,11 @@ export function recordUpstreamHandshake(metrics: Metrics, route: string, event: 
 
 /** A passthrough connection reached its upstream, or failed to (refused, timed out, unknown host). */
 export function recordPassthrough(metrics: Metrics, route: Route, error?: Error): void {
-  metrics.passthroughConnections.inc({ route: route.name, result: error ? 'error' : 'ok', reason: error ? handshakeReason(error) : 'none' })
+  metrics.passthroughConnections.inc({ route: route.name, result: error ? 'error' : 'ok', reason: error ? failureReason(error) : 'none' })
 }
 
 /** A WebSocket checked against its route's new client CAs and CRLs: kept, or closed for `reason`. */
-export function recordWebSocketRecheck(metrics: Metrics, route: Route, reason: HandshakeReason): void {
+export function recordWebSocketRecheck(metrics: Metrics, route: Route, reason: FailureReason): void {
   metrics.websocketRechecks.inc({ route: route.name, result: reason === 'none' ? 'ok' : 'error', reason })
 }
 

@@ -12,7 +12,7 @@ import { coalesce } from '../coalesce.js'
  * that scrapes every second or slower (15 s is usual) never waits for it. Every scrape still gets a
  * render that started after it came in.
  */
-export const RENDER_INTERVAL_MS = 250
+const RENDER_INTERVAL_MS = 250
 
 export interface Scrape {
   readonly contentType: string

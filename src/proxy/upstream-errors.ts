@@ -4,20 +4,20 @@
  * that is not HTTP undici takes) is 502.
  */
 import { ErrorCodes, type ErrorCode } from '../errors.js'
-import { handshakeReason, type HandshakeReason } from '../tls/reasons.js'
+import { failureReason, type FailureReason } from '../tls/reasons.js'
 
 export interface UpstreamFailure {
   readonly status: 502 | 504
-  readonly reason: HandshakeReason
+  readonly reason: FailureReason
   /** The stable code logged with it: timeout, TLS (verification or protocol), connection, or response. */
   readonly code: ErrorCode
 }
 
-const CONNECTION_REASONS: ReadonlySet<HandshakeReason> = new Set(['connection_refused', 'connection_reset', 'dns', 'other'])
+const CONNECTION_REASONS: ReadonlySet<FailureReason> = new Set(['connection_refused', 'connection_reset', 'dns', 'other'])
 
 export function classifyUpstreamError(error: unknown): UpstreamFailure {
   if (isInvalidResponse(error)) return { status: 502, reason: 'other', code: ErrorCodes.UPSTREAM_RESPONSE }
-  const reason = handshakeReason(error)
+  const reason = failureReason(error)
   if (reason === 'timeout') return { status: 504, reason, code: ErrorCodes.UPSTREAM_TIMEOUT }
   // An alert with no reason of its own (handshake_failure, bad_certificate, …) is 'other', and TLS's.
   const tls = !CONNECTION_REASONS.has(reason) || isTlsError(error)

@@ -16,7 +16,7 @@ import type { TlsVersion } from '../config/schema.js'
 import { lookupHost, normalizeServerName } from '../routing/host.js'
 import { ClientChains } from './peer-certificates.js'
 import type { CertificateFile } from './pem.js'
-import { handshakeReason, type HandshakeReason } from './reasons.js'
+import { failureReason, type FailureReason } from './reasons.js'
 import { ClientTrust } from './recheck.js'
 import { ticketKeys } from './ticket-keys.js'
 
@@ -64,7 +64,7 @@ export interface HandshakeOutcome {
   /** The client's address, for the refusal log line. */
   readonly clientAddress: string | undefined
   readonly durationSeconds: number
-  readonly reason: HandshakeReason
+  readonly reason: FailureReason
   /** What OpenSSL or Node reported for a refusal (an error or X509 verification code); never client text. */
   readonly detail?: string
   readonly resumed: boolean
@@ -180,7 +180,7 @@ export function createTlsPolicy(
     // itself, which it reports here as a reset, with the verification result in authorizationError.
     server.on('tlsClientError', (error, socket) => {
       const verification = socket.authorizationError as unknown as string | undefined
-      const reason = verification ? handshakeReason(verification) : handshakeReason(error)
+      const reason = verification ? failureReason(verification) : failureReason(error)
       const detail = verification ?? (error as { code?: string }).code
       hooks.onHandshake({ ...acceptedAs(socket), reason, ...(detail && { detail }), resumed: false })
       socket.destroy()

@@ -1,9 +1,10 @@
 /**
- * The closed set of TLS handshake failure reasons (the README's `reason` label). OpenSSL and Node
- * error codes are mapped here, once; anything unknown becomes `other`, so no error text ever becomes a
- * metric label.
+ * The closed set of failure reasons of TLS handshakes and of the connections they run on (the
+ * README's `reason` label, on the handshake, passthrough and WebSocket re-check counters, and on
+ * upstream failures). OpenSSL and Node error codes are mapped here, once; anything unknown becomes
+ * `other`, so no error text ever becomes a metric label.
  */
-const HANDSHAKE_REASONS = [
+const FAILURE_REASONS = [
   'none',
   'no_client_cert',
   'unknown_ca',
@@ -21,9 +22,9 @@ const HANDSHAKE_REASONS = [
   'other',
 ] as const
 
-export type HandshakeReason = (typeof HANDSHAKE_REASONS)[number]
+export type FailureReason = (typeof FAILURE_REASONS)[number]
 
-const REASON_BY_CODE: Record<string, HandshakeReason> = {
+const REASON_BY_CODE: Record<string, FailureReason> = {
   // Verification results (X509_V_ERR_* as Node names them), on either side.
   UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'unknown_ca',
   UNABLE_TO_GET_ISSUER_CERT: 'unknown_ca',
@@ -76,15 +77,15 @@ const REASON_BY_CODE: Record<string, HandshakeReason> = {
  * OpenSSL 3.2 renamed its "sslv3 alert" reasons "ssl/tls alert": Node 20 (OpenSSL 3.0) reports
  * ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE, Node 24 ERR_SSL_SSL/TLS_ALERT_BAD_CERTIFICATE.
  */
-function peerRejectedCertAlerts(alerts: readonly string[]): Record<string, HandshakeReason> {
+function peerRejectedCertAlerts(alerts: readonly string[]): Record<string, FailureReason> {
   const codes = alerts.flatMap((alert) => [`ERR_SSL_SSLV3_ALERT_${alert}`, `ERR_SSL_SSL/TLS_ALERT_${alert}`])
   return Object.fromEntries(codes.map((code) => [code, 'peer_rejected_cert']))
 }
 
-export function handshakeReason(error: unknown): HandshakeReason {
+export function failureReason(error: unknown): FailureReason {
   if (typeof error === 'string') return Object.hasOwn(REASON_BY_CODE, error) ? REASON_BY_CODE[error]! : 'other'
   const code = (error as { code?: unknown } | null)?.code
   if (typeof code === 'string' && Object.hasOwn(REASON_BY_CODE, code)) return REASON_BY_CODE[code]!
   const cause = (error as { cause?: unknown } | null)?.cause
-  return cause ? handshakeReason(cause) : 'other'
+  return cause ? failureReason(cause) : 'other'
 }

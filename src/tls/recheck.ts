@@ -26,7 +26,7 @@ import type { X509Certificate as PeculiarCertificate } from '@peculiar/x509'
 import type { TlsPolicy } from './ingress.js'
 import { crlSignedBy, readCrlPem, revokedSerials, type CrlFields } from './crl-der.js'
 import { crlIssuerName, isSelfSigned, parseCrl, peculiarX509 } from './pem.js'
-import { handshakeReason, type HandshakeReason } from './reasons.js'
+import { failureReason, type FailureReason } from './reasons.js'
 
 /**
  * `detail` is OpenSSL's verification code for the same refusal in a handshake (CERT_REVOKED,
@@ -35,12 +35,12 @@ import { handshakeReason, type HandshakeReason } from './reasons.js'
  */
 export type RecheckVerdict =
   | { readonly pass: true }
-  | { readonly pass: false; readonly reason: HandshakeReason; readonly detail: string; readonly error?: Error }
+  | { readonly pass: false; readonly reason: FailureReason; readonly detail: string; readonly error?: Error }
 
 const PASS: RecheckVerdict = { pass: true }
 
 function refused(detail: string, error?: Error): RecheckVerdict {
-  return { pass: false, reason: handshakeReason(detail), detail, ...(error && { error }) }
+  return { pass: false, reason: failureReason(detail), detail, ...(error && { error }) }
 }
 
 /** A CRL of a policy as the re-check reads it: its fields from the DER (crl-der.ts), its PEM, its issuer's name. */
