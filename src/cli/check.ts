@@ -3,7 +3,7 @@
  * the config and of the certificate files it names is listed, one per line, then any warnings (which
  * do not fail the check).
  */
-import { ConfigError, formatIssue, sortByPosition } from '../config/issues.js'
+import { ConfigError, formatIssue, problemReport, sortByPosition } from '../config/issues.js'
 import { ConfigLoader } from '../config/load.js'
 import { configWarnings } from '../snapshot/warnings.js'
 import { buildSnapshot, fileIssues, retireSnapshot } from '../snapshot/snapshot.js'
@@ -31,8 +31,7 @@ export async function runCheck(file: string, out: (line: string) => void, err: (
     return 0
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error
-    for (const issue of error.issues) err(formatIssue(issue))
-    err(`${file}: ${error.issues.length} problem${error.issues.length === 1 ? '' : 's'}`)
+    for (const line of problemReport(error, file)) err(line)
     return 1
   }
 }

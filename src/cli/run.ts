@@ -6,7 +6,7 @@ import cluster from 'node:cluster'
 import { availableParallelism } from 'node:os'
 import { runPrimary } from '../cluster/primary.js'
 import { serveAsWorker, ticketSecretFromPrimary } from '../cluster/worker.js'
-import { ConfigError, formatIssue } from '../config/issues.js'
+import { ConfigError, problemReport } from '../config/issues.js'
 import { ConfigLoader } from '../config/load.js'
 import type { Config } from '../config/types.js'
 import { Gateway } from '../gateway.js'
@@ -71,8 +71,7 @@ async function runWithLogger(configFile: string, workersFlag: string | undefined
 /** A config error, at parsing or when its files are read, is printed as `portcullis check` prints it. */
 function notStarted(configFile: string, error: unknown, err: (line: string) => void): number {
   if (!(error instanceof ConfigError)) throw error
-  for (const issue of error.issues) err(formatIssue(issue))
-  err(`${configFile}: not started, ${error.issues.length} problem${error.issues.length === 1 ? '' : 's'}`)
+  for (const line of problemReport(error, configFile, 'not started')) err(line)
   return 1
 }
 

@@ -19,6 +19,12 @@ export function formatIssue(issue: ConfigIssue): string {
   return issue.path ? `${where} ${issue.path}: ${issue.message}` : `${where}: ${issue.message}`
 }
 
+/** What `portcullis check` prints for a ConfigError: each issue, then `FILE: [outcome, ]N problems`. */
+export function problemReport(error: ConfigError, file: string, outcome?: string): string[] {
+  const count = `${error.issues.length} problem${error.issues.length === 1 ? '' : 's'}`
+  return [...error.issues.map(formatIssue), `${file}: ${outcome ? `${outcome}, ` : ''}${count}`]
+}
+
 export function issueAt(
   file: string,
   positions: ReadonlyMap<string, Position>,
