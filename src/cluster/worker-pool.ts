@@ -1,0 +1,154 @@
+/**
+ * The primary's gateway workers: it forks them, replaces one that dies (backing off while replacements
+ * cannot start), kills one whose event loop is stuck, and says which serve. A first worker that exits
+ * before it serves stops the pool: the config does not load.
+ */
+import cluster, { type Worker } from 'node:cluster'
+import { once } from 'node:events'
+import type { Logger } from '../log.js'
+import type { TicketSecretMessage, WorkerMessage } from './messages.js'
+import type { WorkerRegistries } from './registries.js'
+import type { WorkerRequests } from './requests.js'
+
+/** The pause before a worker that died soon after its start is replaced: not in a tight loop. */
+const RESTART_PAUSE_MS = 1000
+/** A worker that served and dies this soon after its start is replaced after RESTART_PAUSE_MS. */
+const QUICK_DEATH_MS = 10_000
+/** Replacements that keep failing to start (the config on disk no longer loads) back off to this. */
+const MAX_RESTART_PAUSE_MS = 30_000
+/** How often the primary pings each worker, and how long it waits for the answer. */
+const PING_INTERVAL_MS = 5_000
+/**
+ * A worker that has answered no ping for this long is killed: its event loop is stuck (a bug, a
+ * pathological input). It would hold its share of the connections, which the primary hands out
+ * round-robin, for good, while the primary's /healthz kept answering for the pod; a single process
+ * has the liveness probe for that. Envoy's watchdog kills a stuck worker thread so (kill_timeout).
+ * A serving worker is replaced; a draining one is not, and so cannot hold the shutdown either.
+ */
+const UNRESPONSIVE_MS = 30_000
+
+export interface WorkerPoolOptions {
+  readonly count: number
+  readonly logger: Logger
+  /** Where the workers' answers go; the pool asks its pings through it too. */
+  readonly requests: WorkerRequests
+  readonly registries: WorkerRegistries
+  /** One for the primary's life, so that a TLS session resumes on every worker, replacements included. */
+  readonly ticketSecret: Buffer
+}
+
+export class WorkerPool {
+  private readonly ready = new Set<Worker>()
+  /** When each serving worker last answered a ping (or said it serves). */
+  private readonly lastAnswer = new Map<Worker, number>()
+  private stopping = false
+  /** Every worker of the first fork has served. */
+  private started = false
+  private restartPause = RESTART_PAUSE_MS
+  private failedToStart: (code: number) => void = () => {}
+  /** Resolves with the exit code when a first worker exits by itself before it serves. */
+  readonly startFailure = new Promise<number>((resolve) => (this.failedToStart = resolve))
+
+  constructor(private readonly options: WorkerPoolOptions) {}
+
+  start(): void {
+    for (let i = 0; i < this.options.count; i++) this.fork(false)
+    void this.watchdog()
+  }
+
+  /** The workers that serve and can be asked. */
+  serving(): Worker[] {
+    return [...this.ready].filter((worker) => worker.isConnected())
+  }
+
+  /** /readyz: every worker has started, and one serves at least. */
+  isReady(): boolean {
+    return !this.stopping && this.started && this.ready.size > 0
+  }
+
+  /** SIGTERM to every worker, none replaced; resolves once all have exited, drained. */
+  async stop(): Promise<void> {
+    this.stopping = true
+    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined)
+    await Promise.all(
+      workers.map((worker) => {
+        const exited = once(worker, 'exit')
+        worker.process.kill('SIGTERM')
+        return exited
+      }),
+    )
+  }
+
+  private fork(replacement: boolean): void {
+    const { logger, requests, ticketSecret } = this.options
+    const worker = cluster.fork()
+    const forkedAt = Date.now()
+    // A send to a worker whose channel just closed (it is dying; 'exit' follows) emits an error here.
+    worker.on('error', (error) => logger.warn({ pid: worker.process.pid, error: error.message }, 'worker IPC failed'))
+    worker.on('message', (message: WorkerMessage) => {
+      if (message.type === 'portcullis:ready') this.workerReady(worker)
+      if (message.type === 'portcullis:answer') requests.answer(message.id, worker, message.value)
+      // Over the IPC channel, never the environment, which /proc shows and child processes inherit.
+      if (message.type === 'portcullis:ticket-secret') {
+        worker.send({ type: 'portcullis:ticket-secret', secret: ticketSecret.toString('base64') } satisfies TicketSecretMessage)
+      }
+    })
+    worker.once('exit', (code, signal) => this.workerExited(worker, { replacement, forkedAt, code, signal }))
+  }
+
+  private workerReady(worker: Worker): void {
+    this.ready.add(worker)
+    this.lastAnswer.set(worker, performance.now())
+    this.restartPause = RESTART_PAUSE_MS
+    if (this.ready.size === this.options.count) this.started = true
+  }
+
+  private workerExited(worker: Worker, exit: { replacement: boolean; forkedAt: number; code: number; signal: string | null }): void {
+    const { logger, requests, registries } = this.options
+    const wasReady = this.ready.delete(worker)
+    this.lastAnswer.delete(worker)
+    requests.exited(worker)
+    registries.workerExited(worker)
+    if (this.stopping) return
+    const details = { pid: worker.process.pid, code: exit.code, signal: exit.signal }
+    // A first worker that exits by itself before it serves could not start (its errors are above):
+    // the config is bad. One that a signal ended (a SIGHUP for the process group, come before the
+    // worker could catch it; the OOM killer) says nothing against the config: it is tried again.
+    if (!wasReady && !exit.replacement && exit.signal === null) {
+      logger.fatal(details, 'a worker failed to start; stopping')
+      this.failedToStart(1)
+      return
+    }
+    let pause: number
+    if (wasReady) {
+      pause = Date.now() - exit.forkedAt < QUICK_DEATH_MS ? RESTART_PAUSE_MS : 0
+      logger.error(details, 'worker died; starting another')
+    } else {
+      // It never served: a replacement that cannot load the config on disk (after a bad edit the
+      // running workers refused; its errors are above), or a worker a signal ended as it started. The
+      // others keep serving, and it is tried again, less and less often.
+      pause = this.restartPause
+      this.restartPause = Math.min(2 * this.restartPause, MAX_RESTART_PAUSE_MS)
+      logger.error({ ...details, retryInSeconds: pause / 1000 }, 'a worker ended before it served; trying again')
+    }
+    // Not unref'd: with every worker down and no admin listener, this timer is all that keeps the
+    // primary alive to start them again.
+    setTimeout(() => this.stopping || this.fork(true), pause)
+  }
+
+  private async watchdog(): Promise<void> {
+    const workers = this.serving()
+    const answered = await this.options.requests.ask(workers, 'portcullis:ping', PING_INTERVAL_MS, () => false)
+    const now = performance.now()
+    workers.forEach((worker, i) => {
+      // One that exited while it was asked is gone from `ready`, and has been replaced.
+      if (!this.ready.has(worker)) return
+      if (answered[i]) this.lastAnswer.set(worker, now)
+      else if (now - this.lastAnswer.get(worker)! >= UNRESPONSIVE_MS) {
+        this.options.logger.error({ pid: worker.process.pid }, `worker answered nothing for ${UNRESPONSIVE_MS / 1000} s (its event loop is stuck); killing it`)
+        worker.process.kill('SIGKILL')
+      }
+    })
+    setTimeout(() => void this.watchdog(), PING_INTERVAL_MS).unref()
+  }
+}
