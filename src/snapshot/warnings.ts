@@ -7,13 +7,10 @@
 import type { X509Certificate } from 'node:crypto'
 import { isIP } from 'node:net'
 import type { LoadedCertificate, LoadedCrl } from './files.js'
-import { isSelfSigned } from '../tls/pem.js'
+import { CLIENT_AUTH, isSelfSigned, SERVER_AUTH } from '../tls/pem.js'
 import { subjectRfc2253 } from '../tls/subject.js'
 import { issueAt, sortByPosition, type ConfigIssue } from '../config/issues.js'
 import type { Config } from '../config/types.js'
-
-const SERVER_AUTH = '1.3.6.1.5.5.7.3.1'
-const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2'
 
 /** What a snapshot build read from the files the config names. */
 interface LoadedFiles {

@@ -87,6 +87,10 @@ export function readCaBundle(file: string): CertificateFile {
   return bundle
 }
 
+/** Extended key usages (RFC 5280 4.2.1.12), as X509Certificate.keyUsage lists them. */
+export const SERVER_AUTH = '1.3.6.1.5.5.7.3.1'
+export const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2'
+
 /** A root CA's certificate: issued in its own name, and its signature made by its own key. */
 export function isSelfSigned(certificate: X509Certificate): boolean {
   return certificate.checkIssued(certificate) && certificate.verify(certificate.publicKey)

@@ -15,9 +15,10 @@
  * chain must lead, through the intermediates the client sent or the bundle's own certificates, to a
  * self-signed CA of the new bundle (Node sets no X509_V_FLAG_PARTIAL_CHAIN), each signature verifying;
  * with CRLs, every certificate of that chain, the CA at its end included, needs a current CRL signed
- * by its issuer that does not list it (Node's `crl` sets X509_V_FLAG_CRL_CHECK_ALL). Validity dates
- * and key usage were checked at the handshake and are not what a reload changes: they are not checked
- * again. What cannot be checked fails closed.
+ * by its issuer that does not list it (Node's `crl` sets X509_V_FLAG_CRL_CHECK_ALL); the leaf's
+ * extended key usage, if it has one, must hold clientAuth, and every certificate of the chain must be
+ * within its validity dates, as a new handshake would find them: the keep-alive connections the reload
+ * closes come back through one. What cannot be checked fails closed.
  */
 import type { X509Certificate } from 'node:crypto'
 import { setImmediate } from 'node:timers/promises'
@@ -25,7 +26,7 @@ import type { TLSSocket } from 'node:tls'
 import type { X509Certificate as PeculiarCertificate } from '@peculiar/x509'
 import type { TlsPolicy } from './ingress.js'
 import { crlSignedBy, readCrlPem, revokedSerials, type CrlFields } from './crl-der.js'
-import { crlIssuerName, isSelfSigned, parseCrl, peculiarX509 } from './pem.js'
+import { CLIENT_AUTH, crlIssuerName, isSelfSigned, parseCrl, peculiarX509 } from './pem.js'
 import { failureReason, type FailureReason } from './reasons.js'
 
 /**
@@ -66,23 +67,31 @@ export class ClientTrust {
 
   /**
    * `chain` is the client's, leaf first, as TlsPolicy.clientChain gives it. `resumed`: of a resumed TLS
-   * session, whose intermediates may not be known here (see leafAlone).
+   * session, whose intermediates may not be known here (see leafRevocation).
    */
   async check(chain: readonly X509Certificate[], { resumed = false, now = new Date() } = {}): Promise<RecheckVerdict> {
     const path = this.pathToCa(chain)
-    if (path === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' && resumed) return this.leafAlone(chain[0]!, now)
+    if (path === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' && resumed) {
+      const leaf = chain[0]!
+      return verdict([leaf], now, () => this.leafRevocation(leaf, now))
+    }
     if (typeof path === 'string') return refused(path)
-    if (this.crlPems.length === 0) return PASS
+    return verdict(path, now, () => this.revocation(path, now))
+  }
+
+  /** With CRLs, OpenSSL's code for the first certificate of `path` that no current CRL clears. */
+  private async revocation(path: readonly X509Certificate[], now: Date): Promise<string | undefined> {
+    if (this.crlPems.length === 0) return undefined
     const { X509Certificate: Peculiar } = peculiarX509()
     const certificates = path.map((certificate) => new Peculiar(certificate.raw))
     for (const [i, certificate] of certificates.entries()) {
       // The CA at the end of the chain is its own issuer, and so on its own CRL.
       const issuer = Math.min(i + 1, path.length - 1)
       const crl = await this.crlOf(path[issuer]!, certificates[issuer]!, now)
-      if (typeof crl === 'string') return refused(crl)
-      if (revokes(crl, certificate)) return refused('CERT_REVOKED')
+      if (typeof crl === 'string') return crl
+      if (revokes(crl, certificate)) return 'CERT_REVOKED'
     }
-    return PASS
+    return undefined
   }
 
   /**
@@ -93,13 +102,13 @@ export class ClientTrust {
    * the issuer, which only the client had sent; the CRL is the operator's own file. A CA that left the
    * bundle goes unnoticed here: such a WebSocket runs on.
    */
-  private leafAlone(leaf: X509Certificate, now: Date): RecheckVerdict {
-    if (this.crlPems.length === 0) return PASS
+  private leafRevocation(leaf: X509Certificate, now: Date): string | undefined {
+    if (this.crlPems.length === 0) return undefined
     const peculiarLeaf = new (peculiarX509().X509Certificate)(leaf.raw)
     const ofIssuer = this.crls().filter((crl) => crl.issuerName === peculiarLeaf.issuer)
     const crl = currentCrl(ofIssuer.sort(newestFirst), now)
-    if (typeof crl === 'string') return refused(crl)
-    return revokes(crl, peculiarLeaf) ? refused('CERT_REVOKED') : PASS
+    if (typeof crl === 'string') return crl
+    return revokes(crl, peculiarLeaf) ? 'CERT_REVOKED' : undefined
   }
 
   /**
@@ -181,6 +190,27 @@ function currentCrl(crls: readonly PolicyCrl[], now: Date): PolicyCrl | string {
   if (!newest) return 'UNABLE_TO_GET_CRL'
   const current = crls.find((crl) => crl.thisUpdate <= now && !(crl.nextUpdate && crl.nextUpdate < now))
   return current ?? (newest.thisUpdate > now ? 'CRL_NOT_YET_VALID' : 'CRL_HAS_EXPIRED')
+}
+
+/** In OpenSSL's order (X509_verify_cert): the leaf's purpose, the CRLs, then each certificate's dates. */
+async function verdict(
+  path: readonly X509Certificate[],
+  now: Date,
+  revocation: () => Promise<string | undefined> | string | undefined,
+): Promise<RecheckVerdict> {
+  const leaf = path[0]!
+  if (leaf.keyUsage && !leaf.keyUsage.includes(CLIENT_AUTH)) return refused('INVALID_PURPOSE')
+  const revoked = await revocation()
+  if (revoked) return refused(revoked)
+  const dated = path.map((certificate) => outsideValidity(certificate, now)).find((code) => code !== undefined)
+  return dated ? refused(dated) : PASS
+}
+
+/** OpenSSL's code when `now` is outside the certificate's validity dates. */
+function outsideValidity(certificate: X509Certificate, now: Date): string | undefined {
+  if (new Date(certificate.validTo) < now) return 'CERT_HAS_EXPIRED'
+  if (new Date(certificate.validFrom) > now) return 'CERT_NOT_YET_VALID'
+  return undefined
 }
 
 /** The last re-check asked for, in this process; it never rejects. */

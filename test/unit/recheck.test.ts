@@ -38,6 +38,10 @@ describe('ClientTrust.check', () => {
     ['no CRL of the root', () => [pki.leaf.cert, pki.int.cert], () => [pki.root.cert], () => [pki.crlIntEmpty.pem], 'other UNABLE_TO_GET_CRL'],
     ['a CRL past its nextUpdate', () => [pki.leaf.cert, pki.int.cert], () => [pki.root.cert], () => [pki.crlRootStale.pem, pki.crlIntEmpty.pem], 'other CRL_HAS_EXPIRED'],
     ['a CRL its issuer did not sign', () => [pki.leaf.cert, pki.int.cert], () => [pki.root.cert], () => [pki.crlRootEmpty.pem, forgedIntCrl], 'other UNABLE_TO_GET_CRL'],
+    // What a new handshake would find as well: the reload closes keep-alive connections into one.
+    ['a leaf that has expired', () => [pki.cliExpired.cert], () => [pki.caA.cert], () => [], 'cert_expired CERT_HAS_EXPIRED'],
+    ['a leaf not valid yet', () => [pki.cliNotYetValid.cert], () => [pki.caA.cert], () => [], 'cert_not_yet_valid CERT_NOT_YET_VALID'],
+    ['a leaf for TLS servers only', () => [pki.cliServerEku.cert], () => [pki.caA.cert], () => [], 'bad_usage INVALID_PURPOSE'],
   ]
   for (const [what, chain, cas, crls, expected] of rows) {
     it(what, async () => {
@@ -45,6 +49,14 @@ describe('ClientTrust.check', () => {
       assert.equal(verdict.pass ? undefined : `${verdict.reason} ${verdict.detail}`, expected)
     })
   }
+
+  it('checks the leaf alone of a resumed session whose chain it does not know: its CRL, usage and dates', async () => {
+    const check = (leaf: string, crls: string[]) => new ClientTrust(certificates(pki.root.cert), crls).check(certificates(leaf), { resumed: true })
+    assert.deepEqual(await check(pki.leaf.cert, [pki.crlIntEmpty.pem]), { pass: true })
+    assert.equal((await check(pki.leafRevoked.cert, [pki.crlIntRevoked.pem])).pass ? '' : 'refused', 'refused')
+    const expired = await check(pki.cliExpired.cert, [])
+    assert.equal(expired.pass ? undefined : expired.detail, 'CERT_HAS_EXPIRED')
+  })
 
   it('throws on a CRL it cannot read, for the caller to fail closed', async () => {
     const garbled = '-----BEGIN X509 CRL-----\nMAMCAQA=\n-----END X509 CRL-----\n'
