@@ -70,7 +70,7 @@ export class ClientTrust {
    * session, whose intermediates may not be known here (see leafRevocation).
    */
   async check(chain: readonly X509Certificate[], { resumed = false, now = new Date() } = {}): Promise<RecheckVerdict> {
-    const path = this.pathToCa(chain)
+    const path = this.pathToCa(chain, now)
     if (path === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' && resumed) {
       const leaf = chain[0]!
       return verdict([leaf], now, () => this.leafRevocation(leaf, now))
@@ -114,27 +114,27 @@ export class ClientTrust {
   /**
    * The chain from the leaf to a self-signed CA of the bundle, or OpenSSL's code for why there is none.
    * The bundle is searched first, as OpenSSL does (X509_V_FLAG_TRUSTED_FIRST): an intermediate the
-   * client sent along with its old root must not lead to that root.
+   * client sent along with its old root must not lead to that root. Of several issuers, the first
+   * within its dates at `now` is taken, as OpenSSL's find_issuer takes it: a CA renewed under the same
+   * name and key beside the expired one it replaces.
    */
-  private pathToCa(chain: readonly X509Certificate[]): X509Certificate[] | string {
+  private pathToCa(chain: readonly X509Certificate[], now: Date): X509Certificate[] | string {
     const [leaf, ...sent] = chain
     // A client of a policy that asked for no certificate, now on a route that asks for one.
     if (!leaf) return 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE'
     const trusted = new Set(this.cas.map((ca) => ca.fingerprint256))
-    const candidates = [...this.cas, ...sent]
     const path = [leaf]
     for (let certificate = leaf; ; ) {
       if (isSelfSigned(certificate)) {
         if (trusted.has(certificate.fingerprint256)) return path
         return path.length === 1 ? 'DEPTH_ZERO_SELF_SIGNED_CERT' : 'SELF_SIGNED_CERT_IN_CHAIN'
       }
-      const issuer = candidates.find(
-        (candidate) =>
-          candidate.ca &&
-          !path.some((inPath) => inPath.fingerprint256 === candidate.fingerprint256) &&
-          certificate.checkIssued(candidate) &&
-          certificate.verify(candidate.publicKey),
-      )
+      const issuedIt = (candidate: X509Certificate) =>
+        candidate.ca &&
+        !path.some((inPath) => inPath.fingerprint256 === candidate.fingerprint256) &&
+        certificate.checkIssued(candidate) &&
+        certificate.verify(candidate.publicKey)
+      const issuer = issuerAmong(this.cas, issuedIt, now) ?? issuerAmong(sent, issuedIt, now)
       if (!issuer) return 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY'
       path.push(issuer)
       certificate = issuer
@@ -204,6 +204,12 @@ async function verdict(
   if (revoked) return refused(revoked)
   const dated = path.map((certificate) => outsideValidity(certificate, now)).find((code) => code !== undefined)
   return dated ? refused(dated) : PASS
+}
+
+/** Of the certificates that issued it, the first within its dates at `now`, else the first. */
+function issuerAmong(candidates: readonly X509Certificate[], issuedIt: (candidate: X509Certificate) => boolean, now: Date): X509Certificate | undefined {
+  const issuers = candidates.filter(issuedIt)
+  return issuers.find((issuer) => outsideValidity(issuer, now) === undefined) ?? issuers[0]
 }
 
 /** OpenSSL's code when `now` is outside the certificate's validity dates. */

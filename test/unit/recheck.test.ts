@@ -58,6 +58,40 @@ describe('ClientTrust.check', () => {
     assert.equal(expired.pass ? undefined : expired.detail, 'CERT_HAS_EXPIRED')
   })
 
+  it('takes, of two CAs of one name and key, the one within its dates: a rotation that kept the key', async () => {
+    const x509 = peculiarX509()
+    const algorithm = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' }
+    const keys = (await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair
+    const day = 86_400_000
+    const dates = (from: number, to: number) => ({ notBefore: new Date(Date.now() + from * day), notAfter: new Date(Date.now() + to * day) })
+    const usage = x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign
+    const root = async (serialNumber: string, validity: ReturnType<typeof dates>) =>
+      (
+        await x509.X509CertificateGenerator.createSelfSigned({
+          serialNumber,
+          name: 'CN=Rotated CA',
+          keys,
+          signingAlgorithm: algorithm,
+          ...validity,
+          extensions: [new x509.BasicConstraintsExtension(true, undefined, true), new x509.KeyUsagesExtension(usage, true)],
+        })
+      ).toString('pem')
+    const [expired, renewed] = [await root('01', dates(-60, -1)), await root('02', dates(-1, 60))]
+    const leaf = await x509.X509CertificateGenerator.create({
+      serialNumber: '0a',
+      subject: 'CN=leaf of the rotated CA',
+      issuer: 'CN=Rotated CA',
+      publicKey: keys.publicKey,
+      signingKey: keys.privateKey,
+      signingAlgorithm: algorithm,
+      ...dates(-1, 1),
+    })
+    const check = (...bundle: string[]) => new ClientTrust(certificates(...bundle), []).check(certificates(leaf.toString('pem')))
+    assert.deepEqual(await check(expired, renewed), { pass: true })
+    const alone = await check(expired)
+    assert.equal(alone.pass ? undefined : alone.detail, 'CERT_HAS_EXPIRED')
+  })
+
   it('throws on a CRL it cannot read, for the caller to fail closed', async () => {
     const garbled = '-----BEGIN X509 CRL-----\nMAMCAQA=\n-----END X509 CRL-----\n'
     await assert.rejects(new ClientTrust(certificates(pki.root.cert), [garbled]).check(certificates(pki.leaf.cert, pki.int.cert)))
