@@ -41,6 +41,8 @@ export interface CAOptions extends Validity {
   readonly issuer?: Issued
   /** basicConstraints pathLenConstraint; default: none. */
   readonly pathLength?: number
+  /** An extended key usage, which OpenSSL holds a chain's CAs to as well; default: none. */
+  readonly usage?: Usage
 }
 
 export interface LeafOptions extends Validity {
@@ -81,6 +83,7 @@ export async function createCA(options: CAOptions): Promise<Issued> {
   return sign(options.issuer, subjectName(options.commonName, options.organization), keys, options, [
     new x509.BasicConstraintsExtension(true, options.pathLength, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+    ...(options.usage ? [new x509.ExtendedKeyUsageExtension(EKU[options.usage])] : []),
   ])
 }
 

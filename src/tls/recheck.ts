@@ -15,10 +15,10 @@
  * chain must lead, through the intermediates the client sent or the bundle's own certificates, to a
  * self-signed CA of the new bundle (Node sets no X509_V_FLAG_PARTIAL_CHAIN), each signature verifying;
  * with CRLs, every certificate of that chain, the CA at its end included, needs a current CRL signed
- * by its issuer that does not list it (Node's `crl` sets X509_V_FLAG_CRL_CHECK_ALL); the leaf's
- * extended key usage, if it has one, must hold clientAuth, and every certificate of the chain must be
- * within its validity dates, as a new handshake would find them: the keep-alive connections the reload
- * closes come back through one. What cannot be checked fails closed.
+ * by its issuer that does not list it (Node's `crl` sets X509_V_FLAG_CRL_CHECK_ALL); every certificate
+ * of the chain with an extended key usage must allow clientAuth, and be within its validity dates, as
+ * a new handshake would find them: the keep-alive connections the reload closes come back through one.
+ * What cannot be checked fails closed.
  */
 import type { X509Certificate } from 'node:crypto'
 import { setImmediate } from 'node:timers/promises'
@@ -79,19 +79,20 @@ export class ClientTrust {
     return verdict(path, now, () => this.revocation(path, now))
   }
 
-  /** With CRLs, OpenSSL's code for the first certificate of `path` that no current CRL clears. */
-  private async revocation(path: readonly X509Certificate[], now: Date): Promise<string | undefined> {
-    if (this.crlPems.length === 0) return undefined
+  /** With CRLs, OpenSSL's code for each certificate of `path`, from the leaf up, that no current CRL clears. */
+  private async revocation(path: readonly X509Certificate[], now: Date): Promise<string[]> {
+    if (this.crlPems.length === 0) return []
     const { X509Certificate: Peculiar } = peculiarX509()
     const certificates = path.map((certificate) => new Peculiar(certificate.raw))
+    const found: string[] = []
     for (const [i, certificate] of certificates.entries()) {
       // The CA at the end of the chain is its own issuer, and so on its own CRL.
       const issuer = Math.min(i + 1, path.length - 1)
       const crl = await this.crlOf(path[issuer]!, certificates[issuer]!, now)
-      if (typeof crl === 'string') return crl
-      if (revokes(crl, certificate)) return 'CERT_REVOKED'
+      if (typeof crl === 'string') found.push(crl)
+      else if (revokes(crl, certificate)) found.push('CERT_REVOKED')
     }
-    return undefined
+    return found
   }
 
   /**
@@ -102,21 +103,21 @@ export class ClientTrust {
    * the issuer, which only the client had sent; the CRL is the operator's own file. A CA that left the
    * bundle goes unnoticed here: such a WebSocket runs on.
    */
-  private leafRevocation(leaf: X509Certificate, now: Date): string | undefined {
-    if (this.crlPems.length === 0) return undefined
+  private leafRevocation(leaf: X509Certificate, now: Date): string[] {
+    if (this.crlPems.length === 0) return []
     const peculiarLeaf = new (peculiarX509().X509Certificate)(leaf.raw)
     const ofIssuer = this.crls().filter((crl) => crl.issuerName === peculiarLeaf.issuer)
     const crl = currentCrl(ofIssuer.sort(newestFirst), now)
-    if (typeof crl === 'string') return crl
-    return revokes(crl, peculiarLeaf) ? 'CERT_REVOKED' : undefined
+    if (typeof crl === 'string') return [crl]
+    return revokes(crl, peculiarLeaf) ? ['CERT_REVOKED'] : []
   }
 
   /**
    * The chain from the leaf to a self-signed CA of the bundle, or OpenSSL's code for why there is none.
    * The bundle is searched first, as OpenSSL does (X509_V_FLAG_TRUSTED_FIRST): an intermediate the
-   * client sent along with its old root must not lead to that root. Of several issuers, the first
-   * within its dates at `now` is taken, as OpenSSL's find_issuer takes it: a CA renewed under the same
-   * name and key beside the expired one it replaces.
+   * client sent along with its old root must not lead to that root. Of several issuers, the one
+   * OpenSSL's find_issuer takes: the first within its dates at `now` (a CA renewed under the same name
+   * and key, beside the expired one it replaces), else the one that expired last.
    */
   private pathToCa(chain: readonly X509Certificate[], now: Date): X509Certificate[] | string {
     const [leaf, ...sent] = chain
@@ -192,24 +193,33 @@ function currentCrl(crls: readonly PolicyCrl[], now: Date): PolicyCrl | string {
   return current ?? (newest.thisUpdate > now ? 'CRL_NOT_YET_VALID' : 'CRL_HAS_EXPIRED')
 }
 
-/** In OpenSSL's order (X509_verify_cert): the leaf's purpose, the CRLs, then each certificate's dates. */
+/**
+ * The verdict a handshake would give. Node's verify callback lets OpenSSL go on past every error, and
+ * the handshake reports the last one found, in X509_verify_cert's order: each certificate's purpose
+ * from the leaf up (an extended key usage without clientAuth; anyExtendedKeyUsage does not do), its
+ * revocation from the leaf up, then its dates from the CA down (internal_verify).
+ */
 async function verdict(
   path: readonly X509Certificate[],
   now: Date,
-  revocation: () => Promise<string | undefined> | string | undefined,
+  revocation: () => Promise<readonly string[]> | readonly string[],
 ): Promise<RecheckVerdict> {
-  const leaf = path[0]!
-  if (leaf.keyUsage && !leaf.keyUsage.includes(CLIENT_AUTH)) return refused('INVALID_PURPOSE')
-  const revoked = await revocation()
-  if (revoked) return refused(revoked)
-  const dated = path.map((certificate) => outsideValidity(certificate, now)).find((code) => code !== undefined)
-  return dated ? refused(dated) : PASS
+  const found: string[] = []
+  for (const certificate of path) if (certificate.keyUsage && !certificate.keyUsage.includes(CLIENT_AUTH)) found.push('INVALID_PURPOSE')
+  found.push(...(await revocation()))
+  for (const certificate of [...path].reverse()) {
+    const dated = outsideValidity(certificate, now)
+    if (dated) found.push(dated)
+  }
+  const last = found.at(-1)
+  return last ? refused(last) : PASS
 }
 
-/** Of the certificates that issued it, the first within its dates at `now`, else the first. */
+/** Of the certificates that issued it, the first within its dates at `now`, else the one that expired last. */
 function issuerAmong(candidates: readonly X509Certificate[], issuedIt: (candidate: X509Certificate) => boolean, now: Date): X509Certificate | undefined {
   const issuers = candidates.filter(issuedIt)
-  return issuers.find((issuer) => outsideValidity(issuer, now) === undefined) ?? issuers[0]
+  const expiresLast = (a: X509Certificate, b: X509Certificate) => Date.parse(b.validTo) - Date.parse(a.validTo)
+  return issuers.find((issuer) => outsideValidity(issuer, now) === undefined) ?? issuers.sort(expiresLast)[0]
 }
 
 /** OpenSSL's code when `now` is outside the certificate's validity dates. */

@@ -4,8 +4,11 @@
  */
 import assert from 'node:assert/strict'
 import { X509Certificate, webcrypto } from 'node:crypto'
+import { once } from 'node:events'
+import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
-import { createCA, createCrl } from '../../src/tls/pki.js'
+import tls from 'node:tls'
+import { createCA, createCrl, issueCert, type Issued } from '../../src/tls/pki.js'
 import { peculiarX509 } from '../../src/tls/pem.js'
 import { ClientTrust } from '../../src/tls/recheck.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
@@ -49,6 +52,49 @@ describe('ClientTrust.check', () => {
       assert.equal(verdict.pass ? undefined : `${verdict.reason} ${verdict.detail}`, expected)
     })
   }
+
+  /** What a real handshake under `bundle` says of a client sending `client` (leaf, then intermediates). */
+  const handshakeSays = async (bundle: string, client: Issued, intermediates = ''): Promise<string> => {
+    const server = tls.createServer({ key: pki.srv.key, cert: pki.srv.cert, ca: bundle, requestCert: true, rejectUnauthorized: false })
+    const verdict = once(server, 'secureConnection').then((args) => {
+      const socket = args[0] as tls.TLSSocket
+      socket.destroy()
+      return socket.authorized ? 'pass' : String(socket.authorizationError)
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const port = (server.address() as AddressInfo).port
+    const socket = tls.connect({ port, host: '127.0.0.1', key: client.key, cert: client.cert + intermediates, rejectUnauthorized: false })
+    socket.on('error', () => {})
+    try {
+      return await verdict
+    } finally {
+      socket.destroy()
+      server.close()
+    }
+  }
+  const recheckSays = async (bundle: string, client: Issued, intermediates = ''): Promise<string> => {
+    const verdict = await new ClientTrust(certificates(bundle), []).check(certificates(client.cert, ...(intermediates ? [intermediates] : [])))
+    return verdict.pass ? 'pass' : verdict.detail
+  }
+
+  it('reports, of several failures, the one a handshake reports: the last OpenSSL finds', async () => {
+    const ca = await createCA({ commonName: 'Purpose CA' })
+    const lastMonth = { notBefore: new Date(Date.now() - 60 * 86_400_000), notAfter: new Date(Date.now() - 30 * 86_400_000) }
+    // The purpose is checked first, the dates last.
+    const expiredServerOnly = await issueCert(ca, { commonName: 'old server', usage: 'server', ...lastMonth })
+    assert.equal(await recheckSays(ca.cert, expiredServerOnly), 'CERT_HAS_EXPIRED')
+    assert.equal(await handshakeSays(ca.cert, expiredServerOnly), 'CERT_HAS_EXPIRED')
+  })
+
+  it('holds every CA of the chain to clientAuth, as a handshake does', async () => {
+    const root = await createCA({ commonName: 'EKU Root' })
+    for (const [usage, expected] of [['server', 'INVALID_PURPOSE'], ['server+client', 'pass']] as const) {
+      const intermediate = await createCA({ commonName: `EKU Intermediate, ${usage}`, issuer: root, usage })
+      const leaf = await issueCert(intermediate, { commonName: 'client', usage: 'client' })
+      assert.equal(await recheckSays(root.cert, leaf, intermediate.cert), expected, usage)
+      assert.equal(await handshakeSays(root.cert, leaf, intermediate.cert), expected, `${usage}, in a handshake`)
+    }
+  })
 
   it('checks the leaf alone of a resumed session whose chain it does not know: its CRL, usage and dates', async () => {
     const check = (leaf: string, crls: string[]) => new ClientTrust(certificates(pki.root.cert), crls).check(certificates(leaf), { resumed: true })
