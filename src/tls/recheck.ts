@@ -194,10 +194,12 @@ function currentCrl(crls: readonly PolicyCrl[], now: Date): PolicyCrl | string {
 }
 
 /**
- * The verdict a handshake would give. Node's verify callback lets OpenSSL go on past every error, and
- * the handshake reports the last one found, in X509_verify_cert's order: each certificate's purpose
- * from the leaf up (an extended key usage without clientAuth; anyExtendedKeyUsage does not do), its
- * revocation from the leaf up, then its dates from the CA down (internal_verify).
+ * The verdict a handshake would give on a chain that reaches the bundle. Node's verify callback lets
+ * OpenSSL go on past every error, and the handshake reports the last one found, in X509_verify_cert's
+ * order: each certificate's purpose from the leaf up (an extended key usage without clientAuth;
+ * anyExtendedKeyUsage does not do), its revocation from the leaf up, then its dates from the CA down
+ * (internal_verify). A chain that does not reach the bundle is refused for that alone (unknown_ca),
+ * where a handshake would report a later error of the same chain, such as its leaf's expiry.
  */
 async function verdict(
   path: readonly X509Certificate[],
