@@ -1,7 +1,7 @@
 /**
  * The primary's gateway workers: it forks them, replaces one that dies (backing off while replacements
  * cannot start), kills one whose event loop is stuck, and says which serve. A first worker that exits
- * before it serves stops the pool: the config does not load.
+ * by itself before it serves (the config does not load) resolves startFailure, for the primary to stop.
  */
 import cluster, { type Worker } from 'node:cluster'
 import { once } from 'node:events'

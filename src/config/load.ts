@@ -35,8 +35,8 @@ export class ConfigLoader {
   /**
    * For `portcullis check`: the config and the issues of the schema and the rules, without throwing on
    * those, so that check goes on to read the files and one run lists every problem. A route the schema
-   * refuses is left out of the later checks, and a top-level setting it refuses (`workers`, `limits`,
-   * an unknown key) has its default there. YAML errors, and schema errors in the listeners or the
+   * refuses is left out of the later checks, a top-level setting it refuses (`workers`, `limits`) has
+   * its default there, and an unknown top-level key is left out. YAML errors, and schema errors in the listeners or the
    * route list itself, still throw: nothing after them can be trusted.
    */
   async loadForCheck(): Promise<{ config: Config; issues: ConfigIssue[] }> {
@@ -45,7 +45,7 @@ export class ConfigLoader {
     const refusedRoutes = new Set<number>()
     const refusedSettings = new Set<string>()
     for (const issue of schemaIssues) {
-      const [, key, route] = /^(\w+)(?:\[(\d+)\])?/.exec(issue.path) ?? []
+      const [, key, route] = /^([^.[]+)(?:\[(\d+)\])?/.exec(issue.path) ?? []
       if (key === 'routes' && route !== undefined) refusedRoutes.add(Number(route))
       else if (key === undefined || key === 'routes' || key === 'listen') throw new ConfigError(sortByPosition(schemaIssues))
       else refusedSettings.add(key)

@@ -289,8 +289,8 @@ function checkRouteSet(routes: RouteConfig[], raw: CheckableConfig, listen: Conf
       else explicitNames.set(name, route.index)
     }
 
-    // One written but not host:port is reported as that, not again here.
+    // A listener written but not host:port is reported as that, not again here.
     if (route.tls && !listen.https && !raw.listen.https) report(`${at}.tls`, 'needs listen.https')
-    if (!route.tls && !listen.http) report(at, 'has no tls and listen.http is not set, so nothing would serve it')
+    if (!route.tls && !listen.http && !raw.listen.http) report(at, 'has no tls and listen.http is not set, so nothing would serve it')
   }
 }

@@ -147,7 +147,7 @@ export const RouteSchema = Type.Object(
       Type.String({
         pattern: '^/',
         description:
-          'Path prefix, matched on segment boundaries (/api matches /api and /api/x, not /apix) of the request path ' +
+          'Path prefix, matched on segment boundaries (/api matches /api, /api/x and /api;p, not /apix) of the request path ' +
           'normalized and decoded (/%61pi%2Fx is under /api). The longest prefix wins. Default: / (everything).',
       }),
     ),

@@ -195,12 +195,12 @@ routes:
   })
 
   it('checks the routes and their files of a config whose schema refuses a top-level setting, in the same run', async () => {
-    const yaml = `accessLog: yes please\nx_unknown: 1\n${good().replace('ca: caS.crt', 'ca: missing.crt')}`
+    const yaml = `accessLog: yes please\nx_unknown: 1\nroutes-old: 1\n${good().replace('ca: caS.crt', 'ca: missing.crt')}`
     const result = await check('settings-and-files', yaml)
     assert.equal(result.code, 1)
     const problems = result.stderr.split('\n').filter((line) => line.startsWith(pki.dir) && !line.endsWith(' problems'))
-    assert.deepEqual(problems.map((line) => line.split(' ')[1]), ['accessLog:', 'x_unknown:', 'routes[0].upstream.ca:'], result.stderr)
-    assert.match(result.stderr, /: 3 problems\n$/)
+    assert.deepEqual(problems.map((line) => line.split(' ')[1]), ['accessLog:', 'x_unknown:', 'routes-old:', 'routes[0].upstream.ca:'], result.stderr)
+    assert.match(result.stderr, /: 4 problems\n$/)
   })
 })
 

@@ -71,19 +71,22 @@ routes:
         if (record.msg === 'portcullis is serving') resolve(record.listeners!)
       }
       if (child.stdout) createInterface({ input: child.stdout }).on('line', onLine)
-      else void untilServing(logFile).then((lines) => lines.forEach(onLine))
+      else void untilServing(logFile, exited).then((lines) => lines.forEach(onLine))
       void exited.then(() => reject(new Error('exited before serving')))
     })
     return { child, exited, logs, listeners: await serving }
   }
 
-  /** The lines of a log file once it says the gateway serves. */
-  async function untilServing(logFile: string): Promise<string[]> {
-    for (;;) {
+  /** The lines of a log file once it says the gateway serves; none if the process exits first. */
+  async function untilServing(logFile: string, exited: Promise<unknown>): Promise<string[]> {
+    let gone = false
+    void exited.then(() => (gone = true))
+    while (!gone) {
       const lines = (await readFile(logFile, 'utf8')).split('\n').filter(Boolean)
       if (lines.some((line) => line.includes('"portcullis is serving"'))) return lines
       await new Promise((resolve) => setTimeout(resolve, 50))
     }
+    return []
   }
 
   it('completes the request in flight, refuses new connections and exits 0', { timeout: 20_000 }, async () => {

@@ -148,6 +148,7 @@ describe('parseConfig', () => {
     ['two public listeners on one address and port', GOOD.replace('http: 127.0.0.1:8080', 'http: 0.0.0.0:8443'), ['3:9 listen.http: must not share an address and port with listen.https']],
     ['a listener given a port alone', GOOD.replace('https: 127.0.0.1:8443', 'https: 8443'), ['2:10 listen.https: 8443 is a port alone: write host:port, e.g. 0.0.0.0:8443']],
     ['a listener without its host, and only that', GOOD.replace('https: 127.0.0.1:8443', 'https: ":8443"'), ["2:10 listen.https: ':8443' is not host:port"]],
+    ['a plaintext listener without its host, and only that', GOOD.replace('http: 127.0.0.1:8080', 'http: ":8080"'), ["3:9 listen.http: ':8080' is not host:port"]],
     ['admin on a public port', GOOD.replace('admin: 127.0.0.1:9901', 'admin: 127.0.0.1:8080'), ['4:10 listen.admin: must not share a port with listen.http']],
     ['a misspelt top-level key', GOOD.replace('listen:', 'listne:'), ["1:1 listen: is required", "1:1 listne: unknown key 'listne' (did you mean 'listen'?)"]],
     ['a missing top-level key, at the start of the document', `# routes only\n\n${GOOD.slice(GOOD.indexOf('routes:'))}`, ['3:1 listen: is required']],
