@@ -70,13 +70,13 @@ export class ClientTrust {
    * session, whose intermediates may not be known here (see leafRevocation).
    */
   async check(chain: readonly X509Certificate[], { resumed = false, now = new Date() } = {}): Promise<RecheckVerdict> {
-    const path = this.pathToCa(chain, now)
-    if (path === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' && resumed) {
-      const leaf = chain[0]!
-      return verdict([leaf], now, () => this.leafRevocation(leaf, now))
-    }
-    if (typeof path === 'string') return refused(path)
-    return verdict(path, now, () => this.revocation(path, now))
+    const [leaf] = chain
+    // A client of a policy that asked for no certificate, now on a route that asks for one.
+    if (!leaf) return refused('ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE')
+    const { path, error } = this.pathToCa(chain, now)
+    if (error && ISSUER_NOT_FOUND.has(error) && resumed) return verdict([leaf], now, undefined, () => this.leafRevocation(leaf, now))
+    // OpenSSL checks no revocation on a chain that does not reach the bundle.
+    return verdict(path, now, error, () => (error ? [] : this.revocation(path, now)))
   }
 
   /** With CRLs, OpenSSL's code for each certificate of `path`, from the leaf up, that no current CRL clears. */
@@ -113,22 +113,19 @@ export class ClientTrust {
   }
 
   /**
-   * The chain from the leaf to a self-signed CA of the bundle, or OpenSSL's code for why there is none.
-   * The bundle is searched first, as OpenSSL does (X509_V_FLAG_TRUSTED_FIRST): an intermediate the
+   * The chain from the leaf to a self-signed CA of the bundle; or as far as it goes, with OpenSSL's code
+   * for why it goes no further, as its handshake reports it. The bundle is searched first, as OpenSSL does (X509_V_FLAG_TRUSTED_FIRST): an intermediate the
    * client sent along with its old root must not lead to that root. Of several issuers, the one
    * OpenSSL's find_issuer takes: the first within its dates at `now` (a CA renewed under the same name
    * and key, beside the expired one it replaces), else the one that expired last.
    */
-  private pathToCa(chain: readonly X509Certificate[], now: Date): X509Certificate[] | string {
-    const [leaf, ...sent] = chain
-    // A client of a policy that asked for no certificate, now on a route that asks for one.
-    if (!leaf) return 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE'
+  private pathToCa([leaf, ...sent]: readonly X509Certificate[], now: Date): { path: X509Certificate[]; error?: string } {
     const trusted = new Set(this.cas.map((ca) => ca.fingerprint256))
-    const path = [leaf]
-    for (let certificate = leaf; ; ) {
+    const path = [leaf!]
+    for (let certificate = leaf!; ; ) {
       if (isSelfSigned(certificate)) {
-        if (trusted.has(certificate.fingerprint256)) return path
-        return path.length === 1 ? 'DEPTH_ZERO_SELF_SIGNED_CERT' : 'SELF_SIGNED_CERT_IN_CHAIN'
+        if (trusted.has(certificate.fingerprint256)) return { path }
+        return { path, error: path.length === 1 ? 'DEPTH_ZERO_SELF_SIGNED_CERT' : 'SELF_SIGNED_CERT_IN_CHAIN' }
       }
       const issuedIt = (candidate: X509Certificate) =>
         candidate.ca &&
@@ -136,7 +133,7 @@ export class ClientTrust {
         certificate.checkIssued(candidate) &&
         certificate.verify(candidate.publicKey)
       const issuer = issuerAmong(this.cas, issuedIt, now) ?? issuerAmong(sent, issuedIt, now)
-      if (!issuer) return 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY'
+      if (!issuer) return { path, error: issuerNotFound(path, trusted.has(certificate.fingerprint256)) }
       path.push(issuer)
       certificate = issuer
     }
@@ -193,22 +190,34 @@ function currentCrl(crls: readonly PolicyCrl[], now: Date): PolicyCrl | string {
   return current ?? (newest.thisUpdate > now ? 'CRL_NOT_YET_VALID' : 'CRL_HAS_EXPIRED')
 }
 
+/** OpenSSL's codes for a chain that ends before a CA of the bundle: its own issuer is nowhere. */
+const ISSUER_NOT_FOUND = new Set(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY'])
+
+/** Which of those a handshake reports, by where the chain stops: at the leaf, at a CA of the bundle, or at one the client sent. */
+function issuerNotFound(path: readonly X509Certificate[], endsInBundle: boolean): string {
+  if (path.length === 1) return 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'
+  return endsInBundle ? 'UNABLE_TO_GET_ISSUER_CERT' : 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY'
+}
+
 /**
- * The verdict a handshake would give on a chain that reaches the bundle. Node's verify callback lets
- * OpenSSL go on past every error, and the handshake reports the last one found, in X509_verify_cert's
- * order: each certificate's purpose from the leaf up (an extended key usage without clientAuth;
- * anyExtendedKeyUsage does not do), its revocation from the leaf up, then its dates from the CA down
- * (internal_verify). A chain that does not reach the bundle is refused for that alone (unknown_ca),
- * where a handshake would report a later error of the same chain, such as its leaf's expiry.
+ * The verdict a handshake would give. Node's verify callback lets OpenSSL go on past every error, and
+ * the handshake reports the last one found, in X509_verify_cert's order: a self-signed certificate
+ * outside the bundle, as the chain is built; each certificate's purpose from the leaf up (an extended
+ * key usage without clientAuth; anyExtendedKeyUsage does not do); its revocation from the leaf up, on
+ * a chain that reaches the bundle; then, in internal_verify, an issuer found nowhere, and each
+ * certificate's dates from the CA down.
  */
 async function verdict(
   path: readonly X509Certificate[],
   now: Date,
+  chainError: string | undefined,
   revocation: () => Promise<readonly string[]> | readonly string[],
 ): Promise<RecheckVerdict> {
-  const found: string[] = []
+  const issuerMissing = chainError !== undefined && ISSUER_NOT_FOUND.has(chainError)
+  const found: string[] = chainError && !issuerMissing ? [chainError] : []
   for (const certificate of path) if (certificate.keyUsage && !certificate.keyUsage.includes(CLIENT_AUTH)) found.push('INVALID_PURPOSE')
   found.push(...(await revocation()))
+  if (issuerMissing) found.push(chainError)
   for (const certificate of [...path].reverse()) {
     const dated = outsideValidity(certificate, now)
     if (dated) found.push(dated)

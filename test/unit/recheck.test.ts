@@ -26,36 +26,12 @@ describe('ClientTrust.check', () => {
   })
   after(() => pki.cleanup())
 
-  type Row = [what: string, chain: () => string[], cas: () => string[], crls: () => string[], expected: string | undefined]
-  const rows: Row[] = [
-    ['a leaf of a CA of the bundle', () => [pki.cliA.cert], () => [pki.caA.cert, pki.caB.cert], () => [], undefined],
-    ['a leaf and the intermediate it sent', () => [pki.leaf.cert, pki.int.cert], () => [pki.root.cert], () => [], undefined],
-    ['no certificate, where one is now asked for', () => [], () => [pki.caA.cert], () => [], 'no_client_cert ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE'],
-    ['a CA no longer in the bundle', () => [pki.cliA.cert], () => [pki.caB.cert], () => [], 'unknown_ca UNABLE_TO_GET_ISSUER_CERT_LOCALLY'],
-    ['its old CA sent along does not count', () => [pki.cliA.cert, pki.caA.cert], () => [pki.caB.cert], () => [], 'unknown_ca SELF_SIGNED_CERT_IN_CHAIN'],
-    ['a leaf without the intermediate it needs', () => [pki.leaf.cert], () => [pki.root.cert], () => [], 'unknown_ca UNABLE_TO_GET_ISSUER_CERT_LOCALLY'],
-    ['an intermediate in the bundle, without its root', () => [pki.leaf.cert], () => [pki.int.cert], () => [], 'unknown_ca UNABLE_TO_GET_ISSUER_CERT_LOCALLY'],
-    ['CRLs that revoke someone else', () => [pki.leaf.cert, pki.int.cert], () => [pki.root.cert], () => [pki.crlRootEmpty.pem, pki.crlIntRevoked.pem], undefined],
-    ['a revoked leaf', () => [pki.leafRevoked.cert, pki.int.cert], () => [pki.root.cert], () => [pki.crlRootEmpty.pem, pki.crlIntRevoked.pem], 'revoked CERT_REVOKED'],
-    // X509_V_FLAG_CRL_CHECK_ALL: the root's CRL is needed too.
-    ['no CRL of the root', () => [pki.leaf.cert, pki.int.cert], () => [pki.root.cert], () => [pki.crlIntEmpty.pem], 'other UNABLE_TO_GET_CRL'],
-    ['a CRL past its nextUpdate', () => [pki.leaf.cert, pki.int.cert], () => [pki.root.cert], () => [pki.crlRootStale.pem, pki.crlIntEmpty.pem], 'other CRL_HAS_EXPIRED'],
-    ['a CRL its issuer did not sign', () => [pki.leaf.cert, pki.int.cert], () => [pki.root.cert], () => [pki.crlRootEmpty.pem, forgedIntCrl], 'other UNABLE_TO_GET_CRL'],
-    // What a new handshake would find as well: the reload closes keep-alive connections into one.
-    ['a leaf that has expired', () => [pki.cliExpired.cert], () => [pki.caA.cert], () => [], 'cert_expired CERT_HAS_EXPIRED'],
-    ['a leaf not valid yet', () => [pki.cliNotYetValid.cert], () => [pki.caA.cert], () => [], 'cert_not_yet_valid CERT_NOT_YET_VALID'],
-    ['a leaf for TLS servers only', () => [pki.cliServerEku.cert], () => [pki.caA.cert], () => [], 'bad_usage INVALID_PURPOSE'],
-  ]
-  for (const [what, chain, cas, crls, expected] of rows) {
-    it(what, async () => {
-      const verdict = await new ClientTrust(certificates(...cas()), crls()).check(certificates(...chain()))
-      assert.equal(verdict.pass ? undefined : `${verdict.reason} ${verdict.detail}`, expected)
-    })
-  }
-
-  /** What a real handshake under `bundle` says of a client sending `client` (leaf, then intermediates). */
-  const handshakeSays = async (bundle: string, client: Issued, intermediates = ''): Promise<string> => {
-    const server = tls.createServer({ key: pki.srv.key, cert: pki.srv.cert, ca: bundle, requestCert: true, rejectUnauthorized: false })
+  /**
+   * What a real handshake under `bundle` and `crls` says of a client that sends `chain` (leaf first)
+   * and holds `key`: OpenSSL's code, or 'pass'.
+   */
+  const handshakeSays = async (bundle: string[], key: string, chain: string[], crls: string[] = []): Promise<string> => {
+    const server = tls.createServer({ key: pki.srv.key, cert: pki.srv.cert, ca: bundle, ...(crls.length > 0 && { crl: crls }), requestCert: true, rejectUnauthorized: false })
     const verdict = once(server, 'secureConnection').then((args) => {
       const socket = args[0] as tls.TLSSocket
       socket.destroy()
@@ -63,7 +39,7 @@ describe('ClientTrust.check', () => {
     })
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     const port = (server.address() as AddressInfo).port
-    const socket = tls.connect({ port, host: '127.0.0.1', key: client.key, cert: client.cert + intermediates, rejectUnauthorized: false })
+    const socket = tls.connect({ port, host: '127.0.0.1', key, cert: chain.join(''), rejectUnauthorized: false })
     socket.on('error', () => {})
     try {
       return await verdict
@@ -72,18 +48,59 @@ describe('ClientTrust.check', () => {
       server.close()
     }
   }
-  const recheckSays = async (bundle: string, client: Issued, intermediates = ''): Promise<string> => {
-    const verdict = await new ClientTrust(certificates(bundle), []).check(certificates(client.cert, ...(intermediates ? [intermediates] : [])))
+  /** The re-check's word on the same: OpenSSL's code, or 'pass'. */
+  const recheckSays = async (bundle: string[], chain: string[], crls: string[] = []): Promise<string> => {
+    const verdict = await new ClientTrust(certificates(...bundle), crls).check(certificates(...chain))
     return verdict.pass ? 'pass' : verdict.detail
   }
+  /** The key of a certificate of the test PKI. */
+  const keyOf = (cert: string) => (Object.values(pki) as Partial<Issued>[]).find((issued) => issued?.cert === cert)!.key!
+
+  // Each row's verdict is also the one a real handshake under the same CAs and CRLs gives.
+  type Row = [what: string, chain: () => string[], cas: () => string[], crls: () => string[], expected: string | undefined]
+  const rows: Row[] = [
+    ['a leaf of a CA of the bundle', () => [pki.cliA.cert], () => [pki.caA.cert, pki.caB.cert], () => [], undefined],
+    ['a leaf and the intermediate it sent', () => [pki.leaf.cert, pki.int.cert], () => [pki.root.cert], () => [], undefined],
+    ['a CA no longer in the bundle', () => [pki.cliA.cert], () => [pki.caB.cert], () => [], 'unknown_ca UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
+    ['its old CA sent along does not count', () => [pki.cliA.cert, pki.caA.cert], () => [pki.caB.cert], () => [], 'unknown_ca SELF_SIGNED_CERT_IN_CHAIN'],
+    ['a leaf without the intermediate it needs', () => [pki.leaf.cert], () => [pki.root.cert], () => [], 'unknown_ca UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
+    ['an intermediate in the bundle, without its root', () => [pki.leaf.cert], () => [pki.int.cert], () => [], 'unknown_ca UNABLE_TO_GET_ISSUER_CERT'],
+    ['an intermediate it sent, whose root the bundle lacks', () => [pki.leaf.cert, pki.int.cert], () => [pki.caB.cert], () => [], 'unknown_ca UNABLE_TO_GET_ISSUER_CERT_LOCALLY'],
+    ['CRLs that revoke someone else', () => [pki.leaf.cert, pki.int.cert], () => [pki.root.cert], () => [pki.crlRootEmpty.pem, pki.crlIntRevoked.pem], undefined],
+    ['a revoked leaf', () => [pki.leafRevoked.cert, pki.int.cert], () => [pki.root.cert], () => [pki.crlRootEmpty.pem, pki.crlIntRevoked.pem], 'revoked CERT_REVOKED'],
+    // X509_V_FLAG_CRL_CHECK_ALL: the root's CRL is needed too.
+    ['no CRL of the root', () => [pki.leaf.cert, pki.int.cert], () => [pki.root.cert], () => [pki.crlIntEmpty.pem], 'other UNABLE_TO_GET_CRL'],
+    ['a CRL past its nextUpdate', () => [pki.leaf.cert, pki.int.cert], () => [pki.root.cert], () => [pki.crlRootStale.pem, pki.crlIntEmpty.pem], 'other CRL_HAS_EXPIRED'],
+    ['a CRL its issuer did not sign', () => [pki.leaf.cert, pki.int.cert], () => [pki.root.cert], () => [pki.crlRootEmpty.pem, forgedIntCrl], 'other UNABLE_TO_GET_CRL'],
+    ['a chain that does not reach the bundle, with CRLs', () => [pki.leaf.cert], () => [pki.root.cert], () => [pki.crlRootEmpty.pem, pki.crlIntEmpty.pem], 'unknown_ca UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
+    // What a new handshake would find as well: the reload closes keep-alive connections into one.
+    ['a leaf that has expired', () => [pki.cliExpired.cert], () => [pki.caA.cert], () => [], 'cert_expired CERT_HAS_EXPIRED'],
+    ['a leaf not valid yet', () => [pki.cliNotYetValid.cert], () => [pki.caA.cert], () => [], 'cert_not_yet_valid CERT_NOT_YET_VALID'],
+    ['a leaf for TLS servers only', () => [pki.cliServerEku.cert], () => [pki.caA.cert], () => [], 'bad_usage INVALID_PURPOSE'],
+    // Of several failures, the last OpenSSL finds: the dates come after the issuer and the purpose.
+    ['an expired leaf of a CA not in the bundle', () => [pki.cliExpired.cert], () => [pki.caB.cert], () => [], 'cert_expired CERT_HAS_EXPIRED'],
+    ['a leaf for TLS servers only, of a CA not in the bundle', () => [pki.cliServerEku.cert], () => [pki.caB.cert], () => [], 'unknown_ca UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
+  ]
+  for (const [what, chain, cas, crls, expected] of rows) {
+    it(what, async () => {
+      const verdict = await new ClientTrust(certificates(...cas()), crls()).check(certificates(...chain()))
+      assert.equal(verdict.pass ? undefined : `${verdict.reason} ${verdict.detail}`, expected)
+      assert.equal(await handshakeSays(cas(), keyOf(chain()[0]!), chain(), crls()), verdict.pass ? 'pass' : verdict.detail, 'as a handshake says')
+    })
+  }
+
+  it('refuses a client without a certificate, where one is now asked for', async () => {
+    const verdict = await new ClientTrust(certificates(pki.caA.cert), []).check([])
+    assert.equal(verdict.pass ? undefined : `${verdict.reason} ${verdict.detail}`, 'no_client_cert ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE')
+  })
 
   it('reports, of several failures, the one a handshake reports: the last OpenSSL finds', async () => {
     const ca = await createCA({ commonName: 'Purpose CA' })
     const lastMonth = { notBefore: new Date(Date.now() - 60 * 86_400_000), notAfter: new Date(Date.now() - 30 * 86_400_000) }
     // The purpose is checked first, the dates last.
     const expiredServerOnly = await issueCert(ca, { commonName: 'old server', usage: 'server', ...lastMonth })
-    assert.equal(await recheckSays(ca.cert, expiredServerOnly), 'CERT_HAS_EXPIRED')
-    assert.equal(await handshakeSays(ca.cert, expiredServerOnly), 'CERT_HAS_EXPIRED')
+    assert.equal(await recheckSays([ca.cert], [expiredServerOnly.cert]), 'CERT_HAS_EXPIRED')
+    assert.equal(await handshakeSays([ca.cert], expiredServerOnly.key, [expiredServerOnly.cert]), 'CERT_HAS_EXPIRED')
   })
 
   it('holds every CA of the chain to clientAuth, as a handshake does', async () => {
@@ -91,8 +108,8 @@ describe('ClientTrust.check', () => {
     for (const [usage, expected] of [['server', 'INVALID_PURPOSE'], ['server+client', 'pass']] as const) {
       const intermediate = await createCA({ commonName: `EKU Intermediate, ${usage}`, issuer: root, usage })
       const leaf = await issueCert(intermediate, { commonName: 'client', usage: 'client' })
-      assert.equal(await recheckSays(root.cert, leaf, intermediate.cert), expected, usage)
-      assert.equal(await handshakeSays(root.cert, leaf, intermediate.cert), expected, `${usage}, in a handshake`)
+      assert.equal(await recheckSays([root.cert], [leaf.cert, intermediate.cert]), expected, usage)
+      assert.equal(await handshakeSays([root.cert], leaf.key, [leaf.cert, intermediate.cert]), expected, `${usage}, in a handshake`)
     }
   })
 
