@@ -16,9 +16,10 @@
  * self-signed CA of the new bundle (Node sets no X509_V_FLAG_PARTIAL_CHAIN), each signature verifying;
  * with CRLs, every certificate of that chain, the CA at its end included, needs a current CRL signed
  * by its issuer that does not list it (Node's `crl` sets X509_V_FLAG_CRL_CHECK_ALL); every certificate
- * of the chain with an extended key usage must allow clientAuth, and be within its validity dates, as
- * a new handshake would find them: the keep-alive connections the reload closes come back through one.
- * What cannot be checked fails closed.
+ * of the chain must be within its validity dates, and allow clientAuth if it has an extended key
+ * usage. Of several failures, the one a handshake reports (see verdict): the keep-alive connections the
+ * reload closes come back through one, and a WebSocket is held to the same. What cannot be checked
+ * fails closed.
  */
 import type { X509Certificate } from 'node:crypto'
 import { setImmediate } from 'node:timers/promises'
