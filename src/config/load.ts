@@ -36,8 +36,8 @@ export class ConfigLoader {
    * For `portcullis check`: the config and the issues of the schema and the rules, without throwing on
    * those, so that check goes on to read the files and one run lists every problem. A route the schema
    * refuses is left out of the later checks, a top-level setting it refuses (`workers`, `limits`) has
-   * its default there, and an unknown top-level key is left out. YAML errors, and schema errors in the listeners or the
-   * route list itself, still throw: nothing after them can be trusted.
+   * its default there, and an unknown top-level key is left out. YAML errors, and schema errors in the
+   * listeners or the route list itself, still throw: nothing after them can be trusted.
    */
   async loadForCheck(): Promise<{ config: Config; issues: ConfigIssue[] }> {
     const source = this.parsedSource(this.readText())

@@ -7,7 +7,7 @@
 import type { X509Certificate } from 'node:crypto'
 import { isIP } from 'node:net'
 import type { LoadedCertificate, LoadedCrl } from './files.js'
-import { CLIENT_AUTH, isSelfSigned, SERVER_AUTH } from '../tls/pem.js'
+import { CLIENT_AUTH, isSelfSigned, outsideValidity, SERVER_AUTH } from '../tls/pem.js'
 import { subjectRfc2253 } from '../tls/subject.js'
 import { issueAt, sortByPosition, type ConfigIssue } from '../config/issues.js'
 import type { Config } from '../config/types.js'
@@ -83,9 +83,12 @@ export function configWarnings(config: Config, { certificates, crls }: LoadedFil
 }
 
 function validityProblem(certificate: X509Certificate, now: number): string | undefined {
-  const notAfter = new Date(certificate.validTo)
-  const notBefore = new Date(certificate.validFrom)
-  if (notAfter.getTime() < now) return `expired on ${notAfter.toISOString()}`
-  if (notBefore.getTime() > now) return `is not valid before ${notBefore.toISOString()}`
-  return undefined
+  switch (outsideValidity(certificate, new Date(now))) {
+    case 'CERT_HAS_EXPIRED':
+      return `expired on ${new Date(certificate.validTo).toISOString()}`
+    case 'CERT_NOT_YET_VALID':
+      return `is not valid before ${new Date(certificate.validFrom).toISOString()}`
+    default:
+      return undefined
+  }
 }

@@ -96,6 +96,13 @@ export function isSelfSigned(certificate: X509Certificate): boolean {
   return certificate.checkIssued(certificate) && certificate.verify(certificate.publicKey)
 }
 
+/** OpenSSL's code when `now` is outside the certificate's validity dates. */
+export function outsideValidity(certificate: X509Certificate, now: Date): 'CERT_HAS_EXPIRED' | 'CERT_NOT_YET_VALID' | undefined {
+  if (new Date(certificate.validTo) < now) return 'CERT_HAS_EXPIRED'
+  if (new Date(certificate.validFrom) > now) return 'CERT_NOT_YET_VALID'
+  return undefined
+}
+
 /** The private key of a certificate (read by readCertificates), checked to belong to it. */
 export function readPrivateKeyOf(cert: CertificateFile, certFile: string, keyFile: string): string {
   const keyPem = readText(keyFile)

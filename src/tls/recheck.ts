@@ -27,7 +27,7 @@ import type { TLSSocket } from 'node:tls'
 import type { X509Certificate as PeculiarCertificate } from '@peculiar/x509'
 import type { TlsPolicy } from './ingress.js'
 import { crlSignedBy, readCrlPem, revokedSerials, type CrlFields } from './crl-der.js'
-import { CLIENT_AUTH, crlIssuerName, isSelfSigned, parseCrl, peculiarX509 } from './pem.js'
+import { CLIENT_AUTH, crlIssuerName, isSelfSigned, outsideValidity, parseCrl, peculiarX509 } from './pem.js'
 import { failureReason, type FailureReason } from './reasons.js'
 
 /**
@@ -71,10 +71,10 @@ export class ClientTrust {
    * session, whose intermediates may not be known here (see leafRevocation).
    */
   async check(chain: readonly X509Certificate[], { resumed = false, now = new Date() } = {}): Promise<RecheckVerdict> {
-    const [leaf] = chain
+    const [leaf, ...sent] = chain
     // A client of a policy that asked for no certificate, now on a route that asks for one.
     if (!leaf) return refused('ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE')
-    const { path, error } = this.pathToCa(chain, now)
+    const { path, error } = this.pathToCa(leaf, sent, now)
     if (error && ISSUER_NOT_FOUND.has(error) && resumed) return verdict([leaf], now, undefined, () => this.leafRevocation(leaf, now))
     // OpenSSL checks no revocation on a chain that does not reach the bundle.
     return verdict(path, now, error, () => (error ? [] : this.revocation(path, now)))
@@ -115,15 +115,16 @@ export class ClientTrust {
 
   /**
    * The chain from the leaf to a self-signed CA of the bundle; or as far as it goes, with OpenSSL's code
-   * for why it goes no further, as its handshake reports it. The bundle is searched first, as OpenSSL does (X509_V_FLAG_TRUSTED_FIRST): an intermediate the
-   * client sent along with its old root must not lead to that root. Of several issuers, the one
+   * for why it goes no further, as its handshake reports it. The bundle is searched first, as OpenSSL
+   * does (X509_V_FLAG_TRUSTED_FIRST): an intermediate the client `sent` along with its old root must
+   * not lead to that root. Of several issuers, the one
    * OpenSSL's find_issuer takes: the first within its dates at `now` (a CA renewed under the same name
    * and key, beside the expired one it replaces), else the one that expired last.
    */
-  private pathToCa([leaf, ...sent]: readonly X509Certificate[], now: Date): { path: X509Certificate[]; error?: string } {
+  private pathToCa(leaf: X509Certificate, sent: readonly X509Certificate[], now: Date): { path: X509Certificate[]; error?: string } {
     const trusted = new Set(this.cas.map((ca) => ca.fingerprint256))
-    const path = [leaf!]
-    for (let certificate = leaf!; ; ) {
+    const path = [leaf]
+    for (let certificate = leaf; ; ) {
       if (isSelfSigned(certificate)) {
         if (trusted.has(certificate.fingerprint256)) return { path }
         return { path, error: path.length === 1 ? 'DEPTH_ZERO_SELF_SIGNED_CERT' : 'SELF_SIGNED_CERT_IN_CHAIN' }
@@ -232,13 +233,6 @@ function issuerAmong(candidates: readonly X509Certificate[], issuedIt: (candidat
   const issuers = candidates.filter(issuedIt)
   const expiresLast = (a: X509Certificate, b: X509Certificate) => Date.parse(b.validTo) - Date.parse(a.validTo)
   return issuers.find((issuer) => outsideValidity(issuer, now) === undefined) ?? issuers.sort(expiresLast)[0]
-}
-
-/** OpenSSL's code when `now` is outside the certificate's validity dates. */
-function outsideValidity(certificate: X509Certificate, now: Date): string | undefined {
-  if (new Date(certificate.validTo) < now) return 'CERT_HAS_EXPIRED'
-  if (new Date(certificate.validFrom) > now) return 'CERT_NOT_YET_VALID'
-  return undefined
 }
 
 /** The last re-check asked for, in this process; it never rejects. */
