@@ -83,7 +83,6 @@ function withoutHopByHop(headers: IncomingHttpHeaders, alsoDrop?: (name: string)
   return out
 }
 
-
 export interface ForwardedFor {
   readonly proto: 'http' | 'https'
   /** The Host the client sent (already validated). */
