@@ -30,6 +30,8 @@ export interface EchoUpstream {
   readonly port: number
   /** Client certificate CNs of every TLS connection accepted, in order. */
   readonly connections: (string | null)[]
+  /** The target (`/path?query`) of every request received, in order: what reached this upstream. */
+  readonly requests: string[]
   close(): Promise<void>
 }
 
@@ -41,6 +43,7 @@ function peerCommonName(socket: TLSSocket): string | null {
 
 export async function startEchoUpstream(options: EchoUpstreamOptions): Promise<EchoUpstream> {
   const connections: (string | null)[] = []
+  const requests: string[] = []
   const server = https.createServer(
     {
       cert: options.cert,
@@ -48,6 +51,7 @@ export async function startEchoUpstream(options: EchoUpstreamOptions): Promise<E
       ...(options.clientCA && { ca: options.clientCA, requestCert: true, rejectUnauthorized: true }),
     },
     (req, res) => {
+      requests.push(req.url ?? '')
       const chunks: Buffer[] = []
       req.on('data', (chunk: Buffer) => chunks.push(chunk))
       req.on('end', () => {
@@ -73,6 +77,7 @@ export async function startEchoUpstream(options: EchoUpstreamOptions): Promise<E
     server,
     port: (server.address() as AddressInfo).port,
     connections,
+    requests,
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections()

@@ -10,12 +10,14 @@ import { pino } from 'pino'
 import { Gateway, type GatewayOptions } from '../../src/gateway.js'
 import { ConfigLoader } from '../../src/config/load.js'
 
+type LogRecord = Record<string, unknown>
+
 export interface TestGateway {
   readonly gateway: Gateway
   readonly configFile: string
   readonly ports: { https?: number; http?: number; admin?: number }
   /** Every log record the gateway wrote, parsed; set PORTCULLIS_TEST_LOG=1 to see them too. */
-  readonly logs: Record<string, unknown>[]
+  readonly logs: LogRecord[]
   close(): Promise<void>
 }
 
@@ -38,10 +40,10 @@ export async function startGateway(yaml: string, options: TestOptions = {}): Pro
 }
 
 export async function startGatewayFromFile(configFile: string, options: TestOptions = {}): Promise<TestGateway> {
-  const logs: Record<string, unknown>[] = []
+  const logs: LogRecord[] = []
   const sink = new Writable({
     write(line: Buffer, _encoding, done) {
-      logs.push(JSON.parse(line.toString()) as Record<string, unknown>)
+      logs.push(JSON.parse(line.toString()) as LogRecord)
       if (process.env.PORTCULLIS_TEST_LOG) process.stderr.write(line)
       done()
     },
@@ -70,6 +72,17 @@ export async function eventually(probe: () => Promise<boolean>, timeoutMs = 3000
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
   throw new Error(`${what} not met within ${timeoutMs} ms`)
+}
+
+/**
+ * The latest record with message `msg` (and passing `match`) among those written after the first
+ * `since`, waited for: take `since = gw.logs.length` before the action, so that a like record an
+ * earlier test wrote never stands in for the one expected.
+ */
+export async function loggedAfter(gw: TestGateway, since: number, msg: string, match: (line: LogRecord) => boolean = () => true): Promise<LogRecord> {
+  const find = () => gw.logs.slice(since).filter((line) => line.msg === msg && match(line)).at(-1)
+  await eventually(async () => find() !== undefined, 3000, `a "${msg}" record`)
+  return find()!
 }
 
 /** The value of one series, named as the text format writes it (`portcullis_x_total{route="a"}`); 0 if absent. */

@@ -15,7 +15,7 @@ import tls from 'node:tls'
 import { promisify } from 'node:util'
 import { startEchoUpstream, type EchoReply, type EchoUpstream } from '../../demo/echo-upstream.js'
 import { httpRequest, httpsRequest, type TlsRequestOptions } from '../helpers/client.js'
-import { eventually, startGateway, type TestGateway } from '../helpers/gateway.js'
+import { loggedAfter, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type CertFiles, type TestPki } from '../helpers/pki.js'
 
 describe('ingress TLS and per-route mutual TLS on one port', () => {
@@ -69,12 +69,14 @@ routes:
       ...(client && { cert: client.cert, key: client.key }),
       ...options,
     })
+  /** Refuses the handshake, logs why, and sends nothing upstream; resolves with the log record. */
   const refused = async (servername: string, client: CertFiles | undefined, reason: string) => {
-    const before = upstream.connections.length
+    const [requestsBefore, logsBefore] = [upstream.requests.length, gw.logs.length]
     await assert.rejects(request(servername, client), /ECONNRESET|socket hang up|alert|EPIPE|disconnected/)
-    const logged = gw.logs.filter((line) => line.msg === 'client TLS handshake refused').at(-1)
-    assert.equal(logged?.reason, reason)
-    assert.equal(upstream.connections.length, before, 'no upstream contacted')
+    const logged = await loggedAfter(gw, logsBefore, 'client TLS handshake refused')
+    assert.equal(logged.reason, reason)
+    assert.equal(upstream.requests.length, requestsBefore, 'no request reached the upstream')
+    return logged
   }
 
   it('answers on a route without clientCAs with no client certificate', async () => {
@@ -204,10 +206,11 @@ routes:
 
   it('aborts the handshake of a client without a certificate with a TLS alert, as OpenSSL sends it', async () => {
     await assert.rejects(request('a.test'), /certificate required.*SSL alert number 116/)
+    const since = gw.logs.length
     await assert.rejects(request('a.test', undefined, { maxVersion: 'TLSv1.2' }), /handshake failure.*SSL alert number 40/)
-    const logged = gw.logs.filter((line) => line.msg === 'client TLS handshake refused').at(-1)
-    assert.equal(logged?.reason, 'no_client_cert')
-    assert.equal(logged?.client, '127.0.0.1', 'the log names who was refused')
+    const logged = await loggedAfter(gw, since, 'client TLS handshake refused')
+    assert.equal(logged.reason, 'no_client_cert')
+    assert.equal(logged.client, '127.0.0.1', 'the log names who was refused')
   })
 
   it('reads every CRL of a file that holds several', async () => {
@@ -216,43 +219,42 @@ routes:
   })
 
   it('fails closed when a CRL of the chain is missing, and says so rather than "revoked"', async () => {
-    await refused('crlgap.w.test', pki.leafChain, 'other')
-    const logged = gw.logs.filter((line) => line.msg === 'client TLS handshake refused').at(-1)
-    assert.equal(logged?.detail, 'UNABLE_TO_GET_CRL')
+    const logged = await refused('crlgap.w.test', pki.leafChain, 'other')
+    assert.equal(logged.detail, 'UNABLE_TO_GET_CRL')
   })
 
   it('logs the verification result of a refused certificate', async () => {
-    await assert.rejects(request('a.test', pki.cliExpired))
-    const logged = gw.logs.filter((line) => line.msg === 'client TLS handshake refused').at(-1)
-    assert.equal(logged?.detail, 'CERT_HAS_EXPIRED')
+    const logged = await refused('a.test', pki.cliExpired, 'cert_expired')
+    assert.equal(logged.detail, 'CERT_HAS_EXPIRED')
   })
 
   it('tells a client that refuses the gateway\'s certificate from a refused client certificate (openssl s_client)', async (t) => {
     // Node's TLS client checks the chain after the handshake and sends no alert; OpenSSL's (curl,
     // browsers, Go's alike) aborts the handshake with unknown_ca.
     const args = ['s_client', '-connect', `127.0.0.1:${gw.ports.https}`, '-servername', 'open.test', '-CAfile', pki.caOther.certFile, '-verify_return_error']
+    const since = gw.logs.length
     const ran = await promisify(execFile)('openssl', args, { timeout: 5000 }).then(
       () => true,
       (error: NodeJS.ErrnoException) => error.code !== 'ENOENT',
     )
     if (!ran) return t.skip('openssl is not installed')
-    const logged = () => gw.logs.filter((line) => line.msg === 'client TLS handshake refused' && line.detail === 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA').at(-1)
-    await eventually(async () => logged() !== undefined, 3000, 'the refusal logged')
-    assert.equal(logged()?.reason, 'peer_rejected_cert')
+    const logged = await loggedAfter(gw, since, 'client TLS handshake refused')
+    assert.deepEqual([logged.reason, logged.detail], ['peer_rejected_cert', 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA'])
   })
 
   it('refuses TLS 1.1', async () => {
+    const since = gw.logs.length
     await assert.rejects(request('open.test', undefined, { minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' }))
-    const logged = gw.logs.filter((line) => line.msg === 'client TLS handshake refused').at(-1)
-    assert.equal(logged?.reason, 'protocol_version', 'the gateway saw and refused the TLS 1.1 ClientHello')
+    const logged = await loggedAfter(gw, since, 'client TLS handshake refused')
+    assert.equal(logged.reason, 'protocol_version', 'the gateway saw and refused the TLS 1.1 ClientHello')
   })
 
   it('answers 421 when SNI names an open route and Host an mTLS route', async () => {
-    const before = upstream.connections.length
+    const before = upstream.requests.length
     const reply = await request('open.test', pki.cliA, { host: 'a.test' })
     assert.equal(reply.status, 421)
     assert.equal(reply.headers.connection, 'close', 'the client comes back on a new connection, through a new handshake')
-    assert.equal(upstream.connections.length, before)
+    assert.equal(upstream.requests.length, before)
   })
 
   it('answers 421 to Host of an mTLS route without SNI, and on the plain listener', async () => {

@@ -9,7 +9,7 @@ import net, { type AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { startEchoUpstream, type EchoReply, type EchoUpstream } from '../../demo/echo-upstream.js'
 import { httpRequest } from '../helpers/client.js'
-import { eventually, startGateway, type TestGateway } from '../helpers/gateway.js'
+import { eventually, loggedAfter, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 import { rawExchange } from '../helpers/raw.js'
 
@@ -266,9 +266,10 @@ routes:
     it(`does not retry an answer undici cannot take (${what}), even on a pooled connection, and says so`, async () => {
       const before = unsolicitedRequests
       assert.equal((await httpRequest({ port: gw.ports.http!, host: 'unsolicited.test' })).status, 200)
+      const since = gw.logs.length
       assert.equal((await httpRequest({ port: gw.ports.http!, host: 'unsolicited.test', path })).status, 502)
       assert.equal(unsolicitedRequests, before + 2)
-      assert.equal(gw.logs.filter((line) => line.msg === 'upstream request failed').at(-1)?.code, 'PCL_ERR_UPSTREAM_RESPONSE')
+      assert.equal((await loggedAfter(gw, since, 'upstream request failed')).code, 'PCL_ERR_UPSTREAM_RESPONSE')
     })
   }
 })

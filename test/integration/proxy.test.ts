@@ -10,7 +10,7 @@ import https from 'node:https'
 import net, { type AddressInfo } from 'node:net'
 import { startEchoUpstream, type EchoReply, type EchoUpstream } from '../../demo/echo-upstream.js'
 import { httpRequest, httpsRequest } from '../helpers/client.js'
-import { requestsCounted, startGateway, type TestGateway } from '../helpers/gateway.js'
+import { loggedAfter, requestsCounted, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 import type { Snapshot } from '../../src/snapshot/snapshot.js'
 import { rawExchange } from '../helpers/raw.js'
@@ -199,12 +199,12 @@ routes:
   })
 
   it('answers 404 for an unknown host without contacting any upstream', async () => {
-    const before = upstream.connections.length
+    const before = upstream.requests.length
     const reply = await get({ headers: { host: 'nowhere.test' } })
     assert.equal(reply.status, 404)
     const plain = await httpRequest({ port: gw.ports.http!, host: 'nowhere.test' })
     assert.equal(plain.status, 404)
-    assert.equal(upstream.connections.length, before)
+    assert.equal(upstream.requests.length, before)
   })
 
   it('proxies WebSocket upgrades', async () => {
@@ -250,14 +250,14 @@ routes:
 
   it('refuses an Upgrade that carries a body rather than forwarding it without the body, or into the tunnel', async () => {
     const refusedBefore = await requestsCounted(gw, 'route="(none)",method="POST"', 400)
-    const before = upstream.connections.length
+    const before = upstream.requests.length
     for (const request of [
       'POST /h2c HTTP/1.1\r\nHost: ip.test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\nContent-Length: 5\r\n\r\nhello',
       'POST /chat HTTP/1.1\r\nHost: ws.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nContent-Length: 5\r\n\r\nhello',
     ]) {
       assert.match(await rawExchange(gw.ports.http!, request), /^HTTP\/1\.1 400 /)
     }
-    assert.equal(upstream.connections.length, before)
+    assert.equal(upstream.requests.length, before)
     assert.equal(await requestsCounted(gw, 'route="(none)",method="POST"', 400), refusedBefore + 2)
   })
 
@@ -316,17 +316,18 @@ routes:
     assert.match(await rawExchange(port, twoCallers), /^HTTP\/1\.1 400 [\s\S]*more than one authorization header/)
     assert.equal((await get()).status, 200)
   })
+
   it('answers 500 when handling a request fails inside the gateway, and keeps serving', async () => {
     // A fault injected into the snapshot serving now stands in for a bug in the request path.
     const { table } = (gw.gateway as unknown as { current: Snapshot }).current
     const match = table.match
     Object.assign(table, { match: () => { throw new Error('injected fault') } })
     try {
+      const since = gw.logs.length
       const reply = await get()
       assert.equal(reply.status, 500)
       assert.equal(reply.headers.connection, 'close')
-      const logged = gw.logs.filter((line) => line.msg === 'request failed inside the gateway').at(-1)
-      assert.equal(logged?.code, 'PCL_ERR_INTERNAL')
+      assert.equal((await loggedAfter(gw, since, 'request failed inside the gateway')).code, 'PCL_ERR_INTERNAL')
       assert.match(await rawExchange(gw.ports.http!, 'GET / HTTP/1.1\r\nHost: ws.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'), /^HTTP\/1\.1 500/)
     } finally {
       Object.assign(table, { match })
