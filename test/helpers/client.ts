@@ -6,6 +6,12 @@ import http from 'node:http'
 import https from 'node:https'
 import tls, { type SecureVersion } from 'node:tls'
 
+/**
+ * Whether a TLS server sees the chain its client sent: Node 24.21's getPeerCertificate(true) gives the
+ * leaf without issuers (Node 20 and 24.22 give the chain), so the gateway sends no Client-Cert-Chain.
+ */
+export const serverSeesClientChain = !process.versions.node.startsWith('24.21.')
+
 export interface Reply {
   readonly status: number
   readonly headers: http.IncomingHttpHeaders

@@ -111,8 +111,7 @@ routes:
   it('closes the WebSocket of a client the new CRL revokes, and only that one', { timeout: 10_000 }, async () => {
     // Both clients send their intermediate: every certificate of the chain is checked against its CRL.
     const kept = await openWebSocket('chain.w.test', '/kept', pki.leafChain)
-    const intermediate = pki.leafChain.cert.slice(pki.leaf.cert.length)
-    const cut = await openWebSocket('chain.w.test', '/revoked', { ...pki.leafRevoked, cert: pki.leafRevoked.cert + intermediate })
+    const cut = await openWebSocket('chain.w.test', '/revoked', { ...pki.leafRevoked, cert: pki.leafRevoked.cert + pki.int.cert })
     await echoes(cut, 'before')
     const upstreamClosed = once(upstreamEnds.get('/revoked')!, 'close')
     // The intermediate's CRL re-issued, now listing one of them.
@@ -135,14 +134,14 @@ routes:
     const cut = await openWebSocket('open.test', '/anonymous')
     await reloadCuts(() => writeFile(files.config, routesYaml(true)), { cut, kept, route: 'open-ws', reason: 'no_client_cert' })
   })
+
   it('drops the verdicts of a reload that another has overtaken: clients it takes back stay connected', { timeout: 30_000 }, async () => {
     // Re-checks run one a turn of the event loop: enough WebSockets that some still wait for theirs
     // when the second reload comes.
     const count = 100
     await writeFile(files.intCrl, pki.crlIntEmpty.pem)
     assert.equal((await gw.gateway.reload()).ok, true)
-    const intermediate = pki.leafChain.cert.slice(pki.leaf.cert.length)
-    const client = { ...pki.leafRevoked, cert: pki.leafRevoked.cert + intermediate }
+    const client = { ...pki.leafRevoked, cert: pki.leafRevoked.cert + pki.int.cert }
     const sockets = await Promise.all(Array.from({ length: count }, (_, i) => openWebSocket('chain.w.test', `/overtaken-${i}`, client)))
     const revoked = () => rechecks('route="chain-ws",result="error",reason="revoked"')
     try {
