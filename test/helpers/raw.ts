@@ -5,24 +5,45 @@ import net from 'node:net'
 
 /** Writes `request` and resolves with everything received until the server closes or goes quiet. */
 export function rawExchange(port: number, request: string | Buffer, quietMs = 500): Promise<string> {
+  return exchange(port, request, { quietMs })
+}
+
+/**
+ * Writes `request` and resolves with everything received once the server closes the connection;
+ * rejects if it is still open after `withinMs`. For answers after which the connection must close.
+ */
+export function rawUntilClosed(port: number, request: string | Buffer, withinMs = 5000): Promise<string> {
+  return exchange(port, request, { closedWithinMs: withinMs })
+}
+
+/** What ends an exchange besides the server's close: a quiet spell, or a deadline for the close. */
+type Until = { readonly quietMs: number } | { readonly closedWithinMs: number }
+
+function exchange(port: number, request: string | Buffer, until: Until): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1')
     const chunks: Buffer[] = []
-    const finish = () => {
+    let timer: NodeJS.Timeout | undefined
+    const settle = (error?: Error) => {
+      clearTimeout(timer)
       socket.destroy()
-      resolve(Buffer.concat(chunks).toString('latin1'))
+      if (error) reject(error)
+      else resolve(Buffer.concat(chunks).toString('latin1'))
     }
-    let timer = setTimeout(finish, quietMs)
+    const arm = () => {
+      clearTimeout(timer)
+      timer =
+        'quietMs' in until
+          ? setTimeout(() => settle(), until.quietMs)
+          : setTimeout(() => settle(new Error(`the connection was still open ${until.closedWithinMs} ms after the request`)), until.closedWithinMs)
+    }
+    arm()
     socket.on('data', (chunk: Buffer) => {
       chunks.push(chunk)
-      clearTimeout(timer)
-      timer = setTimeout(finish, quietMs)
+      if ('quietMs' in until) arm()
     })
-    socket.on('close', () => {
-      clearTimeout(timer)
-      finish()
-    })
-    socket.on('error', (error) => (chunks.length > 0 ? finish() : reject(error)))
+    socket.on('close', () => settle())
+    socket.on('error', (error) => settle(chunks.length > 0 ? undefined : error))
     socket.write(request)
   })
 }

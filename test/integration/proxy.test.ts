@@ -13,7 +13,7 @@ import { httpRequest, httpsRequest } from '../helpers/client.js'
 import { loggedAfter, requestsCounted, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 import type { Snapshot } from '../../src/snapshot/snapshot.js'
-import { rawExchange } from '../helpers/raw.js'
+import { rawExchange, rawUntilClosed } from '../helpers/raw.js'
 
 describe('proxying to a mutual TLS upstream', () => {
   let pki: TestPki
@@ -283,7 +283,7 @@ routes:
   })
 
   it('answers an upgrade whose upstream does not answer with 504 after timeouts.response', async () => {
-    const response = await rawExchange(gw.ports.http!, 'GET / HTTP/1.1\r\nHost: stalled.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n', 1500)
+    const response = await rawUntilClosed(gw.ports.http!, 'GET / HTTP/1.1\r\nHost: stalled.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n')
     assert.match(response, /^HTTP\/1\.1 504 /)
   })
 
@@ -299,13 +299,13 @@ routes:
 
   it('answers malformed requests with 4xx and keeps serving', async () => {
     const port = gw.ports.http!
-    assert.match(await rawExchange(port, 'GARBAGE\r\n\r\n'), /^HTTP\/1\.1 400/)
+    assert.match(await rawUntilClosed(port, 'GARBAGE\r\n\r\n'), /^HTTP\/1\.1 400/)
     assert.match(
       await rawExchange(gw.ports.https!, 'GET / HTTP/1.1\r\nHost: a.test\r\n\r\n'),
       /^HTTP\/1\.1 400 Bad Request\r\n[\s\S]*\r\n\r\n400 Bad Request: plain HTTP was sent to the HTTPS port\n$/,
     )
     // A TLS record that holds no ClientHello (here a ServerHello) is TLS gone wrong, not plain HTTP.
-    assert.equal(await rawExchange(gw.ports.https!, Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05, 0x02, 0x00, 0x00, 0x01, 0x00])), '')
+    assert.equal(await rawUntilClosed(gw.ports.https!, Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05, 0x02, 0x00, 0x00, 0x01, 0x00])), '')
     assert.match(await rawExchange(port, `GET / HTTP/1.1\r\nHost: ws.test\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`), /^HTTP\/1\.1 431/)
     assert.match(await rawExchange(port, 'GET / HTTP/1.1\r\nHost: bad host!\r\n\r\n'), /^HTTP\/1\.1 400/)
     assert.match(await rawExchange(port, 'GET / HTTP/1.1\r\n\r\n'), /^HTTP\/1\.1 400/)

@@ -10,7 +10,7 @@ import net, { type AddressInfo } from 'node:net'
 import { after, before, beforeEach, describe, it } from 'node:test'
 import { eventually, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
-import { rawExchange } from '../helpers/raw.js'
+import { rawExchange, rawUntilClosed } from '../helpers/raw.js'
 
 describe('requests on one connection', () => {
   let pki: TestPki
@@ -71,7 +71,7 @@ routes:
   it('handles no request pipelined behind a response that closes the connection', async () => {
     const requests =
       'GET / HTTP/1.1\r\nHost: secure.test\r\n\r\n' + 'POST /after HTTP/1.1\r\nHost: plain.test\r\nContent-Length: 2\r\n\r\nhi'
-    const reply = await rawExchange(gw.ports.http!, requests, 800)
+    const reply = await rawUntilClosed(gw.ports.http!, requests)
     assert.deepEqual(statusLines(reply), ['HTTP/1.1 421'])
     assert.match(reply, /^Connection: close$/im)
     assert.deepEqual(seen, [])
@@ -82,7 +82,7 @@ routes:
     ['a 417', 'GET /a HTTP/1.1\r\nHost: plain.test\r\nExpect: something\r\n\r\n', 'HTTP/1.1 417'],
   ] as const) {
     it(`handles no request pipelined behind ${what}`, async () => {
-      const reply = await rawExchange(gw.ports.http!, `${first}DELETE /behind HTTP/1.1\r\nHost: plain.test\r\n\r\n`, 800)
+      const reply = await rawUntilClosed(gw.ports.http!, `${first}DELETE /behind HTTP/1.1\r\nHost: plain.test\r\n\r\n`)
       assert.deepEqual(statusLines(reply), [closes])
       assert.ok(!seen.includes('DELETE /behind'), seen.join())
     })
@@ -92,13 +92,13 @@ routes:
     const requests =
       'GET /1 HTTP/1.1\r\nHost: plain.test\r\n\r\n' +
       'GET / HTTP/1.1\r\nHost: plain.test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n'
-    const reply = await rawExchange(gw.ports.http!, requests, 800)
+    const reply = await rawUntilClosed(gw.ports.http!, requests)
     assert.doesNotMatch(reply, /^HTTP\/1\.1 (?!200)/m, 'nothing but the answer to the GET, if that')
     assert.equal(statusLines(await rawExchange(gw.ports.http!, 'GET /2 HTTP/1.1\r\nHost: plain.test\r\n\r\n')).length, 1, 'still serving')
   })
 
   it('answers a Connection: close request that stray bytes follow', async () => {
-    const reply = await rawExchange(gw.ports.http!, 'POST /closing HTTP/1.1\r\nHost: plain.test\r\nConnection: close\r\nContent-Length: 1\r\n\r\nAX', 800)
+    const reply = await rawUntilClosed(gw.ports.http!, 'POST /closing HTTP/1.1\r\nHost: plain.test\r\nConnection: close\r\nContent-Length: 1\r\n\r\nAX')
     assert.deepEqual(statusLines(reply), ['HTTP/1.1 200'])
   })
 
@@ -142,7 +142,7 @@ routes:
   it('answers the request ahead of a pipelined one whose body is malformed, then refuses that one', async () => {
     const requests =
       'GET /first HTTP/1.1\r\nHost: plain.test\r\n\r\n' + 'POST /second HTTP/1.1\r\nHost: plain.test\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\nzz\r\n'
-    const reply = await rawExchange(gw.ports.http!, requests, 800)
+    const reply = await rawUntilClosed(gw.ports.http!, requests)
     assert.deepEqual(statusLines(reply), ['HTTP/1.1 200', 'HTTP/1.1 400'])
     assert.match(reply, /^\/first$/m)
     assert.deepEqual(seen, ['GET /first'])
@@ -154,7 +154,7 @@ routes:
     ['a CONNECT', 'CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\n\r\n', 'HTTP/1.1 405'],
   ] as const) {
     it(`answers the request ahead of a pipelined one with ${what}, then refuses that one, as nginx`, async () => {
-      const reply = await rawExchange(gw.ports.http!, `GET /first HTTP/1.1\r\nHost: plain.test\r\n\r\n${second}`, 800)
+      const reply = await rawUntilClosed(gw.ports.http!, `GET /first HTTP/1.1\r\nHost: plain.test\r\n\r\n${second}`)
       assert.deepEqual(statusLines(reply), ['HTTP/1.1 200', refusal])
       assert.match(reply, /^\/first$/m)
       assert.deepEqual(seen, ['GET /first'])
@@ -197,7 +197,7 @@ routes:
     ['a request line of HTTP/2.0', 'GET / HTTP/2.0\r\nHost: plain.test\r\n\r\n', 505],
   ] as const) {
     it(`refuses ${what} with ${status}, closes, and forwards nothing`, async () => {
-      const reply = await rawExchange(gw.ports.http!, request + 'GET /next HTTP/1.1\r\nHost: plain.test\r\n\r\n')
+      const reply = await rawUntilClosed(gw.ports.http!, request + 'GET /next HTTP/1.1\r\nHost: plain.test\r\n\r\n')
       assert.deepEqual(statusLines(reply), [`HTTP/1.1 ${status}`])
       assert.match(reply, /^Connection: close$/im)
       assert.deepEqual(seen, [])
