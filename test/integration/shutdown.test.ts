@@ -18,7 +18,7 @@ import tls from 'node:tls'
 import WebSocket, { WebSocketServer } from 'ws'
 import { httpRequest } from '../helpers/client.js'
 import { rawExchange } from '../helpers/raw.js'
-import { startGateway, type TestGateway } from '../helpers/gateway.js'
+import { eventually, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 import { echoWebSockets } from '../helpers/websocket.js'
 
@@ -45,7 +45,8 @@ describe('graceful shutdown', () => {
 
   /**
    * A real `portcullis` process on a config with this listen line, once it serves; its log lines are
-   * collected, from a pipe, or written to `logFile` when one is given.
+   * collected, from a pipe, or written to `logFile` when one is given. Its grace period is longer than
+   * any test here may take: a drain that waits for it instead of for what it drains fails by timeout.
    */
   async function startCli(listen: string, { accessLog = false, logFile = '' } = {}) {
     const configFile = join(dir, 'routes.yaml')
@@ -53,7 +54,7 @@ describe('graceful shutdown', () => {
       configFile,
       `listen: ${listen}
 accessLog: ${accessLog}
-shutdown: { grace: 5s }
+shutdown: { grace: 60s }
 routes:
   - { host: slow.test, upstream: { url: 'http://127.0.0.1:${(slow.address() as AddressInfo).port}' } }
 `,
@@ -95,18 +96,14 @@ routes:
     const arrived = arrival()
     const inFlight = httpRequest({ port: ports.http, host: 'slow.test' })
     await arrived
-    const signalled = performance.now()
     child.kill('SIGTERM')
-    await new Promise((resolve) => setTimeout(resolve, 200))
-    assert.equal((await httpRequest({ port: ports.admin, path: '/readyz' })).status, 503)
+    await eventually(async () => (await httpRequest({ port: ports.admin, path: '/readyz' })).status === 503, 5000, 'not ready')
     await assert.rejects(httpRequest({ port: ports.http, host: 'slow.test' }), /ECONNREFUSED/)
 
     const reply = await inFlight
     assert.equal(reply.status, 200)
     assert.equal(reply.body, 'finished\n')
-    const [code] = await exited
-    assert.equal(code, 0)
-    assert.ok(performance.now() - signalled < 5000, 'exited within the grace period')
+    assert.deepEqual(await exited, [0, null])
   })
 
   it('finishes its drain without an admin listener holding the process up', { timeout: 20_000 }, async () => {
@@ -129,10 +126,8 @@ routes:
       return client
     })
     await Promise.all(clients.map((client) => once(client, 'connect')))
-    const signalled = performance.now()
     child.kill('SIGTERM')
     assert.deepEqual(await exited, [0, null])
-    assert.ok(performance.now() - signalled < 4000, 'not held up to the grace period, or forever')
     for (const client of clients) client.destroy()
   })
 
@@ -163,10 +158,8 @@ routes:
       const replies = await Promise.all(Array.from({ length: 40 }, () => httpRequest({ port: listeners.http!.port, host: 'nowhere.test' })))
       assert.ok(replies.every((reply) => reply.status === 404))
     }
-    const signalled = performance.now()
     child.kill('SIGTERM')
-    assert.deepEqual(await exited, [0, null])
-    assert.ok(performance.now() - signalled < 5000, 'the logs it could not write do not hold the exit')
+    assert.deepEqual(await exited, [0, null], 'the logs it could not write do not hold the exit')
   })
 
   it('exits at once on a second signal during the drain, and says so', { timeout: 20_000 }, async () => {
@@ -175,11 +168,9 @@ routes:
     const inFlight = httpRequest({ port: listeners.http!.port, host: 'slow.test' }).catch((error: Error) => error)
     await arrived
     child.kill('SIGTERM')
-    await new Promise((resolve) => setTimeout(resolve, 200))
-    const second = performance.now()
+    await eventually(async () => logs.some((line) => line.msg === 'draining'), 5000, 'draining')
     child.kill('SIGTERM')
-    assert.deepEqual(await exited, [1, null])
-    assert.ok(performance.now() - second < 1000, 'without waiting for the request in flight')
+    assert.deepEqual(await exited, [1, null], 'without waiting for the request in flight')
     assert.ok(logs.some((line) => line.msg.startsWith('second SIGTERM')), JSON.stringify(logs.map((line) => line.msg)))
     assert.ok((await inFlight) instanceof Error, 'the request in flight is cut off')
   })
@@ -332,6 +323,12 @@ routes:
   })
   afterEach(() => gw.close())
 
+  /** Resolves once the upstream has had `count` requests more than it has now. */
+  const upstreamHas = (count: number) => {
+    const target = methodsSeen.length + count
+    return eventually(async () => methodsSeen.length >= target, 3000, 'the request reached the upstream')
+  }
+
   /** A request on a keep-alive connection, which the client would reuse. */
   const slowRequest = (ms: number, agent: http.Agent) =>
     new Promise<number>((resolve, reject) => {
@@ -346,22 +343,23 @@ routes:
   it('answers the request in flight and handles none queued behind it on a pipelined connection', async () => {
     methodsSeen.length = 0
     const pipelined = 'GET /?ms=300 HTTP/1.1\r\nHost: slow.test\r\n\r\nDELETE /?ms=0 HTTP/1.1\r\nHost: slow.test\r\n\r\n'
+    const reached = upstreamHas(1)
     const reply = rawExchange(gw.ports.http!, pipelined, 1000)
-    await new Promise((resolve) => setTimeout(resolve, 100))
+    await reached
     const stopped = gw.gateway.stop(5000)
     assert.deepEqual((await reply).match(/^HTTP\/1\.1 \d{3}/gm), ['HTTP/1.1 200'])
     await stopped
     assert.deepEqual(methodsSeen, ['GET'])
   })
 
-  it('closes a keep-alive connection as soon as its response is done, not at the end of the grace period', async () => {
+  it('closes a keep-alive connection as soon as its response is done, not at the end of the grace period', { timeout: 10_000 }, async () => {
     const agent = new http.Agent({ keepAlive: true })
     try {
+      const reached = upstreamHas(1)
       const reply = slowRequest(300, agent)
-      await new Promise((resolve) => setTimeout(resolve, 100))
-      const signalled = performance.now()
-      await gw.gateway.stop(10_000)
-      assert.ok(performance.now() - signalled < 2000, `stopped ${Math.round(performance.now() - signalled)} ms after the signal`)
+      await reached
+      // A grace period beyond the test's timeout: waiting for it fails the test.
+      await gw.gateway.stop(60_000)
       assert.equal(await reply, 200)
     } finally {
       agent.destroy()
@@ -372,6 +370,7 @@ routes:
     const size = 2 * 1024 * 1024
     const client = net.connect(gw.ports.http!, '127.0.0.1')
     await once(client, 'connect')
+    const reached = upstreamHas(1)
     client.write(`GET /?bytes=${size} HTTP/1.1\r\nHost: slow.test\r\n\r\n`)
     // About 2 MB/s: the gateway has handed its last bytes to the socket long before the client has them.
     let received = 0
@@ -385,7 +384,7 @@ routes:
     const reader = setInterval(read, 50)
     const closed = once(client, 'close')
     try {
-      await new Promise((resolve) => setTimeout(resolve, 100))
+      await reached
       await gw.gateway.stop(20_000)
       await closed
     } finally {
@@ -398,8 +397,9 @@ routes:
   it('cuts a response off at the end of the grace period without calling it an upstream failure', async () => {
     const agent = new http.Agent({ keepAlive: true })
     try {
+      const reached = upstreamHas(1)
       const reply = slowRequest(3000, agent).catch((error: NodeJS.ErrnoException) => error.code)
-      await new Promise((resolve) => setTimeout(resolve, 100))
+      await reached
       await gw.gateway.stop(200)
       assert.equal(await reply, 'ECONNRESET')
       assert.deepEqual(gw.logs.filter((line) => String(line.msg).startsWith('upstream')), [])

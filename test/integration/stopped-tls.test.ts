@@ -10,6 +10,7 @@ import tls from 'node:tls'
 import { after, before, describe, it } from 'node:test'
 import { RequestServer } from '../../src/proxy/server.js'
 import type { Snapshot } from '../../src/snapshot/snapshot.js'
+import { eventually } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 import { sendTlsAlert } from '../helpers/tls-alert.js'
 
@@ -61,7 +62,6 @@ describe('a TLS connection stopped by an unknown fatal alert', () => {
     raw.destroy()
     assert.equal(closed, true, 'the gateway kept the connection open')
     // The server side closes just after the client sees it go.
-    await new Promise((resolve) => setTimeout(resolve, 100))
-    assert.equal(closedResponses, 1)
+    await eventually(async () => closedResponses === 1, 3000, 'the response closed')
   })
 })

@@ -18,12 +18,13 @@ async function listen<S extends net.Server>(server: S): Promise<S & { port: numb
   return Object.assign(server, { port: (server.address() as AddressInfo).port })
 }
 
-/** A port that was just free: connecting to it is refused. */
-async function closedPort(): Promise<number> {
-  const server = await listen(net.createServer())
-  await new Promise((resolve) => server.close(resolve))
-  return server.port
-}
+/** Nothing listens on port 1 (tcpmux) of the loopback: connecting is refused. */
+const REFUSING_PORT = 1
+/**
+ * Every route here gives its upstream 10 s to connect and handshake: a failure answered sooner than
+ * this came from the handshake itself, not from a timeout.
+ */
+const BEFORE_ANY_TIMEOUT_MS = 5000
 
 describe('upstream failures', () => {
   let pki: TestPki
@@ -96,13 +97,13 @@ describe('upstream failures', () => {
         pump()
       }),
     )
-    const route = (name: string, port: number, timeouts = '{ connect: 1s, response: 5s }') => `
+    const route = (name: string, port: number, timeouts = '{ connect: 10s, response: 5s }') => `
   - name: ${name}
     host: ${name}.test
     upstream: { url: 'https://127.0.0.1:${port}', ca: ${pki.caS.certFile}, serverName: up.test, timeouts: ${timeouts} }`
     gw = await startGateway(`
 listen: { http: 127.0.0.1:0 }
-routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('otherca', otherCa.port)}${route('wantscert', wantsCert.port)}${route('frozen', frozen.port, '{ connect: 1s, response: 300ms }')}${route('refused', await closedPort())}${route('dying', dying.port)}${route('slow', slow.port)}${route('endless', endless.port, '{ connect: 1s, response: 500ms }')}${route('big', big.port)}
+routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('otherca', otherCa.port)}${route('wantscert', wantsCert.port)}${route('frozen', frozen.port, '{ connect: 10s, response: 300ms }')}${route('refused', REFUSING_PORT)}${route('dying', dying.port)}${route('slow', slow.port)}${route('endless', endless.port, '{ connect: 10s, response: 500ms }')}${route('big', big.port)}
   - { name: insecure, host: insecure.test, upstream: { url: 'https://127.0.0.1:${otherCa.port}', insecureSkipVerify: true } }
 `)
   })
@@ -121,18 +122,18 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
   }
   const lastLog = (route: string) => gw.logs.filter((line) => line.route === route).at(-1)
 
-  it('502 within a second when the upstream certificate does not match serverName', async () => {
+  it('502 at once when the upstream certificate does not match serverName', async () => {
     const reply = await timed('wrongname.test')
     assert.equal(reply.status, 502)
-    assert.ok(reply.ms < 1000, `${reply.ms} ms`)
+    assert.ok(reply.ms < BEFORE_ANY_TIMEOUT_MS, `${reply.ms} ms`)
     assert.equal(lastLog('wrongname')?.reason, 'hostname_mismatch')
     assert.equal(lastLog('wrongname')?.code, 'PCL_ERR_UPSTREAM_TLS')
   })
 
-  it('502 within a second when the upstream certificate is signed by another CA', async () => {
+  it('502 at once when the upstream certificate is signed by another CA', async () => {
     const reply = await timed('otherca.test')
     assert.equal(reply.status, 502)
-    assert.ok(reply.ms < 1000, `${reply.ms} ms`)
+    assert.ok(reply.ms < BEFORE_ANY_TIMEOUT_MS, `${reply.ms} ms`)
     assert.equal(lastLog('otherca')?.reason, 'unknown_ca')
   })
 
@@ -160,7 +161,7 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
   it("504 after the route's response timeout when the upstream never answers", async () => {
     const reply = await timed('frozen.test')
     assert.equal(reply.status, 504)
-    assert.ok(reply.ms >= 290 && reply.ms < 2000, `${reply.ms} ms`)
+    assert.ok(reply.ms >= 290 && reply.ms < BEFORE_ANY_TIMEOUT_MS, `${reply.ms} ms: the route's 300 ms`)
     assert.equal(lastLog('frozen')?.reason, 'timeout')
     assert.equal(lastLog('frozen')?.code, 'PCL_ERR_UPSTREAM_TIMEOUT')
     // The TLS 1.3 handshake itself went through; the gateway's own timeout says nothing against it.

@@ -116,7 +116,7 @@ routes:
       assert.equal(scrape.status, 200)
       assert.equal(reloads(scrape.body), before, 'the stopped worker with its last answer')
       assert.match(scrape.body, /^portcullis_requests_total\{route="w\.test",method="GET",code="200"\} 40$/m)
-      assert.ok(performance.now() - started < 4000, 'without waiting on the stopped worker')
+      assert.ok(performance.now() - started < 9000, 'within the 10 s a Prometheus scrape waits by default')
       const reload = await httpRequest({ port: ports.admin, method: 'POST', path: '/reload' })
       assert.equal(reload.status, 422)
       assert.match(reload.body, new RegExp(`worker ${worker} did not reload within 10 s`))
