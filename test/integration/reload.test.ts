@@ -89,13 +89,16 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
       const good = await readFile(configFile, 'utf8')
       const before = await failures(gw)
       await writeFile(configFile, `${good}\n  - { host: four.test, upstream: { url: 'https://127.0.0.1:1', timeouts: { connect: 5 } } }\n`)
-      await eventually(async () => (await failures(gw)) > before, 3000, 'a failed reload')
-      assert.equal(await status(gw, 'three.test'), 200)
-      assert.equal(await status(gw, 'four.test'), 404)
-      assert.equal((await httpRequest({ port: gw.ports.admin!, path: '/readyz' })).status, 200)
-      const logged = gw.logs.find((line) => String(line.msg).includes('routes[4].upstream.timeouts.connect'))
-      assert.match(String(logged?.msg), /routes\.yaml:\d+:\d+ routes\[4\]/)
-      await writeFile(configFile, good)
+      try {
+        await eventually(async () => (await failures(gw)) > before, 3000, 'a failed reload')
+        assert.equal(await status(gw, 'three.test'), 200)
+        assert.equal(await status(gw, 'four.test'), 404)
+        assert.equal((await httpRequest({ port: gw.ports.admin!, path: '/readyz' })).status, 200)
+        const logged = gw.logs.find((line) => String(line.msg).includes('routes[4].upstream.timeouts.connect'))
+        assert.match(String(logged?.msg), /routes\.yaml:\d+:\d+ routes\[4\]/)
+      } finally {
+        await writeFile(configFile, good)
+      }
     })
 
     it('reloads when a file that only the refused config names appears (a Secret after its ConfigMap)', async () => {
@@ -103,13 +106,16 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
       const before = await failures(gw)
       const late = join(dir, 'late')
       await writeFile(configFile, `${good}  - { host: late.test, tls: { cert: ${late}/tls.crt, key: ${late}/tls.key }, upstream: { url: 'http://127.0.0.1:1' } }\n`)
-      await eventually(async () => (await failures(gw)) > before, 3000, 'a failed reload')
-      await mkdir(late)
-      await copyFile(pki.srv.certFile, join(late, 'tls.crt'))
-      await copyFile(pki.srv.keyFile, join(late, 'tls.key'))
-      // A TLS route exists once the plaintext listener answers 421 for it rather than 404.
-      await eventually(async () => (await status(gw, 'late.test')) === 421, 3000, 'the route with the new files')
-      await writeFile(configFile, good)
+      try {
+        await eventually(async () => (await failures(gw)) > before, 3000, 'a failed reload')
+        await mkdir(late)
+        await copyFile(pki.srv.certFile, join(late, 'tls.crt'))
+        await copyFile(pki.srv.keyFile, join(late, 'tls.key'))
+        // A TLS route exists once the plaintext listener answers 421 for it rather than 404.
+        await eventually(async () => (await status(gw, 'late.test')) === 421, 3000, 'the route with the new files')
+      } finally {
+        await writeFile(configFile, good)
+      }
       await eventually(async () => (await status(gw, 'late.test')) === 404, 3000, 'the route gone again')
     })
 
@@ -144,9 +150,12 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
     it('says that a changed workers count waits for the next start', async () => {
       const good = await readFile(configFile, 'utf8')
       await writeFile(configFile, good.replace('listen:', 'workers: 3\nlisten:'))
-      assert.deepEqual(await gw.gateway.reload(), { ok: true, errors: [] })
-      assert.ok(gw.logs.some((line) => line.msg === 'workers changed; the new count applies at the next start' && line.workers === 3))
-      await writeFile(configFile, good)
+      try {
+        assert.deepEqual(await gw.gateway.reload(), { ok: true, errors: [] })
+        assert.ok(gw.logs.some((line) => line.msg === 'workers changed; the new count applies at the next start' && line.workers === 3))
+      } finally {
+        await writeFile(configFile, good)
+      }
       assert.deepEqual(await gw.gateway.reload(), { ok: true, errors: [] })
     })
 
@@ -155,15 +164,18 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
       assert.equal(ok.status, 200)
       assert.equal(gw.logs.filter((line) => line.msg === 'config reloaded').at(-1)?.trigger, 'POST /reload')
       const good = await readFile(configFile, 'utf8')
-      await writeFile(configFile, good.replace('listen:', 'listne:'))
-      const bad = await httpRequest({ port: gw.ports.admin!, path: '/reload', method: 'POST' })
-      assert.equal(bad.status, 422)
-      assert.match(bad.body, /unknown key 'listne'/)
-      await writeFile(configFile, good.replace('http: 127.0.0.1:0', 'http: 127.0.0.1:1'))
-      const moved = await httpRequest({ port: gw.ports.admin!, path: '/reload', method: 'POST' })
-      assert.equal(moved.status, 422)
-      assert.match(moved.body, /routes\.yaml:\d+:\d+ listen: listener addresses changed; restart portcullis/, 'names the line of listen')
-      await writeFile(configFile, good)
+      try {
+        await writeFile(configFile, good.replace('listen:', 'listne:'))
+        const bad = await httpRequest({ port: gw.ports.admin!, path: '/reload', method: 'POST' })
+        assert.equal(bad.status, 422)
+        assert.match(bad.body, /unknown key 'listne'/)
+        await writeFile(configFile, good.replace('http: 127.0.0.1:0', 'http: 127.0.0.1:1'))
+        const moved = await httpRequest({ port: gw.ports.admin!, path: '/reload', method: 'POST' })
+        assert.equal(moved.status, 422)
+        assert.match(moved.body, /routes\.yaml:\d+:\d+ listen: listener addresses changed; restart portcullis/, 'names the line of listen')
+      } finally {
+        await writeFile(configFile, good)
+      }
     })
   })
 
