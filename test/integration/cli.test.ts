@@ -10,6 +10,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { promisify } from 'node:util'
+import { eventually } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 
 const cli = new URL('../../src/cli.ts', import.meta.url).pathname
@@ -224,7 +225,7 @@ routes:
     assert.match(result.stderr, /mismatch\.yaml: not started, 1 problem\n$/)
   })
 
-  it('lives through a SIGHUP that comes while it starts', { skip: process.platform !== 'linux' && 'reads /proc' }, async (t) => {
+  it('lives through a SIGHUP that comes while it starts, and reloads on one once it serves', { skip: process.platform !== 'linux' && 'reads /proc' }, async (t) => {
     const file = join(pki.dir, 'hangup.yaml')
     // Enough TLS routes that starting takes a while after the signal handlers are in.
     const routes = Array.from({ length: 300 }, (_, i) => `  - { host: h${i}.test, tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile} }, upstream: { url: 'http://127.0.0.1:9' } }`)
@@ -247,6 +248,9 @@ routes:
       await new Promise((resolve) => setTimeout(resolve, 20))
     }
     assert.equal(child.signalCode, null, 'killed by the SIGHUP')
+    child.kill('SIGHUP')
+    const reloaded = () => stdout.split('\n').some((line) => line.includes('"msg":"config reloaded"') && line.includes('"trigger":"SIGHUP"'))
+    await eventually(async () => reloaded(), 10_000, 'a reload on SIGHUP')
     child.kill('SIGTERM')
     assert.deepEqual(await exited, [0, null])
   })

@@ -47,6 +47,9 @@ routes:
   - { name: plain, host: plain.test, ${to} }
   - { name: passthrough, host: pass.test, tls: passthrough, upstream: { url: 'tcp://127.0.0.1:${passthroughUpstream.port}' } }
   - { name: passthrough-down, host: down.test, tls: passthrough, upstream: { url: 'tcp://127.0.0.1:1' } } # nothing listens on port 1: refused
+  - { name: no-identity, host: none.w.test, tls: { ${cert}, clientCAs: ${pki.caA.certFile}, forwardClientCert: none }, ${to} }
+  - { name: rfc9440, host: rfc.w.test, tls: { ${cert}, clientCAs: ${pki.caA.certFile}, forwardClientCert: rfc9440 }, ${to} }
+  - { name: tls13, host: tls13.w.test, tls: { ${cert}, minVersion: TLSv1.3 }, ${to} }
 `)
   })
   after(async () => {
@@ -237,6 +240,20 @@ routes:
     assert.equal(logged.reason, 'protocol_version', 'the gateway saw and refused the TLS 1.1 ClientHello')
   })
 
+  it('refuses TLS 1.2 where the route asks for TLS 1.3, and takes it where the route does not', async () => {
+    const since = gw.logs.length
+    await assert.rejects(request('tls13.w.test', undefined, { maxVersion: 'TLSv1.2' }))
+    assert.equal((await loggedAfter(gw, since, 'client TLS handshake refused')).reason, 'protocol_version')
+    assert.equal((await request('tls13.w.test')).status, 200)
+    assert.equal((await request('open.test', undefined, { maxVersion: 'TLSv1.2' })).status, 200)
+  })
+
+  it('gives an SNI name no route has the policy of the first route without client certificates', async () => {
+    assert.equal((await request('nowhere.w.test')).status, 404, 'handshake done, no certificate asked for, and no route')
+    assert.equal((await request('nowhere.w.test', undefined, { host: 'open.test' })).status, 200)
+    assert.equal((await request('nowhere.w.test', pki.cliA, { host: 'a.test' })).status, 421, 'not the policy of a.test')
+  })
+
   it('answers 421 when SNI names an open route and Host an mTLS route', async () => {
     const before = upstream.requests.length
     const reply = await request('open.test', pki.cliA, { host: 'a.test' })
@@ -264,8 +281,10 @@ routes:
     assert.equal(resumed.status, 200, 'a session verified for a.test resumes on a.test')
   })
 
+  /** A client's own copies of the identity headers, which only the gateway may set. */
+  const forged = { 'x-forwarded-client-cert': 'Subject="CN=admin"', 'client-cert': ':Zm9v:', 'client-cert-chain': ':Zm9v:' }
+
   it('forwards the verified identity in X-Forwarded-Client-Cert and drops client-sent copies', async () => {
-    const forged = { 'x-forwarded-client-cert': 'Subject="CN=admin"', 'client-cert': ':Zm9v:', 'client-cert-chain': ':Zm9v:' }
     const mtls = JSON.parse((await request('a.test', pki.cliA, { headers: forged })).body) as EchoReply
     assert.match(String(mtls.headers['x-forwarded-client-cert']), /^Hash=[0-9a-f]{64};Subject="CN=alice,O=A";URI=spiffe:\/\/a\/alice;DNS=alice\.a\.test$/)
     assert.equal(mtls.headers['client-cert'], undefined)
@@ -276,6 +295,14 @@ routes:
       const { headers } = JSON.parse(reply.body) as EchoReply
       for (const name of Object.keys(forged)) assert.equal(headers[name], undefined, name)
     }
+  })
+
+  it('forwards no identity where the route says none, and Client-Cert alone where it says rfc9440', async () => {
+    const none = JSON.parse((await request('none.w.test', pki.cliA, { headers: forged })).body) as EchoReply
+    for (const name of Object.keys(forged)) assert.equal(none.headers[name], undefined, name)
+    const rfc9440 = JSON.parse((await request('rfc.w.test', pki.cliA, { headers: forged })).body) as EchoReply
+    assert.equal(rfc9440.headers['x-forwarded-client-cert'], undefined)
+    assert.equal(rfc9440.headers['client-cert'], `:${new X509Certificate(pki.cliA.cert).raw.toString('base64')}:`)
   })
 
   it('forwards identities with an empty subject or one that is not ASCII, as Envoy prints them', async () => {

@@ -105,6 +105,7 @@ describe('upstream failures', () => {
 listen: { http: 127.0.0.1:0 }
 routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('otherca', otherCa.port)}${route('wantscert', wantsCert.port)}${route('frozen', frozen.port, '{ connect: 10s, response: 300ms }')}${route('refused', REFUSING_PORT)}${route('dying', dying.port)}${route('slow', slow.port)}${route('endless', endless.port, '{ connect: 10s, response: 500ms }')}${route('big', big.port)}
   - { name: insecure, host: insecure.test, upstream: { url: 'https://127.0.0.1:${otherCa.port}', insecureSkipVerify: true } }
+  - { name: systemtrust, host: systemtrust.test, upstream: { url: 'https://127.0.0.1:${good.port}', serverName: up.test } }
 `)
   })
   after(async () => {
@@ -143,6 +144,11 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
     // OpenSSL 3.0 (Node 20) spells it SSLV3, 3.5 (Node 24) SSL/TLS.
     assert.match(String((line?.error as { code?: string } | undefined)?.code), /^ERR_SSL_(SSLV3|SSL\/TLS)_ALERT_HANDSHAKE_FAILURE$/)
     assert.deepEqual([line?.reason, line?.code], ['other', 'PCL_ERR_UPSTREAM_TLS'])
+  })
+
+  it('verifies an upstream against the system CAs where the route names no ca: a private CA gets 502', async () => {
+    assert.equal((await timed('systemtrust.test')).status, 502)
+    assert.deepEqual([lastLog('systemtrust')?.reason, lastLog('systemtrust')?.code], ['unknown_ca', 'PCL_ERR_UPSTREAM_TLS'])
   })
 
   it('reaches an upstream it cannot verify only where the route says insecureSkipVerify, with a warning', async () => {
