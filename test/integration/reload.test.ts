@@ -3,10 +3,13 @@
  * however they are written; a bad edit keeps the last good config serving.
  */
 import assert from 'node:assert/strict'
+import { once } from 'node:events'
 import { copyFile, mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises'
+import type { IncomingMessage } from 'node:http'
 import https from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { text } from 'node:stream/consumers'
 import { after, before, describe, it } from 'node:test'
 import tls from 'node:tls'
 import { setFlagsFromString } from 'node:v8'
@@ -216,6 +219,21 @@ routes:
       const [status, newPort] = await get()
       assert.equal(status, 200)
       assert.notEqual(newPort, port)
+
+      // A request in flight at the reload (its body half sent) is answered, and its connection closed.
+      const requestsBefore = upstream.requests.length
+      const inFlight = https.request({ host: '127.0.0.1', port: gw.ports.https!, servername: 'a.test', method: 'POST', headers: { host: 'a.test' }, agent })
+      const answered = once(inFlight, 'response') as Promise<[IncomingMessage]>
+      inFlight.write('half')
+      await eventually(async () => upstream.requests.length > requestsBefore, 3000, 'the request at the upstream')
+      await copyFile(pki.caA.certFile, clientCAs)
+      assert.equal((await gw.gateway.reload()).ok, true)
+      inFlight.end(' and the rest')
+      const [response] = await answered
+      const inFlightPort = response.socket.localPort
+      const body = JSON.parse(await text(response)) as EchoReply
+      assert.deepEqual([response.statusCode, body.body, response.headers.connection], [200, 'half and the rest', 'close'])
+      assert.notEqual((await get())[1], inFlightPort, 'the next request on a new connection')
     } finally {
       agent.destroy()
       await gw.close()
