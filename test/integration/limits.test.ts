@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net'
 import { after, afterEach, before, describe, it } from 'node:test'
 import tls from 'node:tls'
 import WebSocket from 'ws'
-import { httpRequest } from '../helpers/client.js'
+import { httpRequest, httpsRequest } from '../helpers/client.js'
 import { eventually, requestsCounted, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 import { echoWebSockets } from '../helpers/websocket.js'
@@ -149,6 +149,16 @@ routes:
     assert.equal((await get(false)).status, 503, 'two in flight now: the new limit')
     releaseHeld()
     assert.deepEqual([(await first).status, (await second).status], [200, 200])
+  })
+
+  it('answers a request for no route with 404 while every slot is taken: only a routed request takes one', async () => {
+    gw = await startGateway(config('{ requests: 1 }'))
+    const { reply } = await slowRequestArrived()
+    assert.equal((await get(false)).status, 503)
+    const unrouted = await httpsRequest({ port: gw.ports.https!, servername: 'a.test', host: 'nowhere.test', ca: pki.caS.cert })
+    assert.equal(unrouted.status, 404)
+    releaseHeld()
+    assert.equal((await reply).status, 200)
   })
 
   it('counts a WebSocket against limits.requests for as long as it is open', async () => {
