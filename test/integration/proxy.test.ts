@@ -100,19 +100,20 @@ routes:
     assert.equal(prefixed.url, '/internal/v2/items?q=1')
   })
 
-  it('merges slashes, resolves dot segments and decodes before routing, and forwards the normalized path', async () => {
-    const within = JSON.parse((await get({ path: '/v2/x/%2e%2E/items?q=1' })).body) as EchoReply
-    assert.equal(within.url, '/internal/v2/items?q=1')
-    // Not past the /v2 route to the catch-all, whose upstream would merge the slashes itself.
-    const merged = JSON.parse((await get({ path: '//v2//items?q=//1' })).body) as EchoReply
-    assert.equal(merged.url, '/internal/v2/items?q=//1')
-    // Routed by the path decoded, as nginx matches locations and the upstream reads it; sent as it came.
-    for (const path of ['/%76%32/items', '/v2%2Fitems']) {
-      assert.equal((JSON.parse((await get({ path })).body) as EchoReply).url, `/internal${path}`, path)
-    }
-    // Out of the /v2 route: the catch-all route, whose upstream has no /internal prefix.
-    const escaped = JSON.parse((await get({ path: '/v2/../admin' })).body) as EchoReply
-    assert.equal(escaped.url, '/admin')
+  // The /v2 route's upstream url has the path /internal; the catch-all route's has none.
+  for (const [path, forwarded, why] of [
+    ['/v2/x/%2e%2E/items?q=1', '/internal/v2/items?q=1', 'dot segments resolved within the route'],
+    ['//v2//items?q=//1', '/internal/v2/items?q=//1', 'slashes merged, not past the /v2 route to the catch-all, whose upstream would merge them itself'],
+    ['/%76%32/items', '/internal/%76%32/items', 'routed by the path decoded, as nginx matches locations and the upstream reads it; sent as it came'],
+    ['/v2%2Fitems', '/internal/v2%2Fitems', 'routed by the path decoded; sent as it came'],
+    ['/v2/../admin', '/admin', 'out of the /v2 route: the catch-all route'],
+  ] as const) {
+    it(`forwards ${path} as ${forwarded}: ${why}`, async () => {
+      assert.equal((JSON.parse((await get({ path })).body) as EchoReply).url, forwarded)
+    })
+  }
+
+  it('refuses with 400 a path that climbs above the root, a dot segment behind an encoded slash or backslash, a fragment', async () => {
     // A fragment too: nginx upstream ends the path at `#`, and resolves `/internal/v2/..#` to /internal/.
     for (const path of ['/v2/../../internal/keys', '/v2/%2e%2e/%2E%2E/x', '/v2/..%2Fadmin', '/v2/x%5C../admin', '/v2/..#', '/v2/%2e%2e#x', '/v2?q#x']) {
       assert.equal((await get({ path })).status, 400, path)
@@ -297,25 +298,35 @@ routes:
     assert.match(await rawExchange(gw.ports.http!, 'GET http://user@ip.test/ HTTP/1.1\r\nHost: ip.test\r\n\r\n'), /^HTTP\/1\.1 400 /)
   })
 
-  it('answers malformed requests with 4xx and keeps serving', async () => {
-    const port = gw.ports.http!
-    assert.match(await rawUntilClosed(port, 'GARBAGE\r\n\r\n'), /^HTTP\/1\.1 400/)
-    assert.match(
-      await rawExchange(gw.ports.https!, 'GET / HTTP/1.1\r\nHost: a.test\r\n\r\n'),
+  const MALFORMED: readonly (readonly [what: string, listener: 'http' | 'https', request: string | Buffer, answer: RegExp])[] = [
+    ['a request line that is not HTTP', 'http', 'GARBAGE\r\n\r\n', /^HTTP\/1\.1 400 /],
+    [
+      'plain HTTP on the HTTPS port',
+      'https',
+      'GET / HTTP/1.1\r\nHost: a.test\r\n\r\n',
       /^HTTP\/1\.1 400 Bad Request\r\n[\s\S]*\r\n\r\n400 Bad Request: plain HTTP was sent to the HTTPS port\n$/,
-    )
-    // A TLS record that holds no ClientHello (here a ServerHello) is TLS gone wrong, not plain HTTP.
-    assert.equal(await rawUntilClosed(gw.ports.https!, Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05, 0x02, 0x00, 0x00, 0x01, 0x00])), '')
-    assert.match(await rawExchange(port, `GET / HTTP/1.1\r\nHost: ws.test\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`), /^HTTP\/1\.1 431/)
-    assert.match(await rawExchange(port, 'GET / HTTP/1.1\r\nHost: bad host!\r\n\r\n'), /^HTTP\/1\.1 400/)
-    assert.match(await rawExchange(port, 'GET / HTTP/1.1\r\n\r\n'), /^HTTP\/1\.1 400/)
-    assert.match(await rawExchange(port, 'OPTIONS * HTTP/1.1\r\nHost: ws.test\r\n\r\n'), /^HTTP\/1\.1 400/)
+    ],
+    // TLS gone wrong, not plain HTTP: closed unanswered.
+    ['a TLS record that holds no ClientHello (a ServerHello)', 'https', Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05, 0x02, 0x00, 0x00, 0x01, 0x00]), /^$/],
+    ['headers over 16 KiB', 'http', `GET / HTTP/1.1\r\nHost: ws.test\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, /^HTTP\/1\.1 431 /],
+    ['a Host that is no host name', 'http', 'GET / HTTP/1.1\r\nHost: bad host!\r\n\r\n', /^HTTP\/1\.1 400 /],
+    ['no Host', 'http', 'GET / HTTP/1.1\r\n\r\n', /^HTTP\/1\.1 400 /],
+    ['OPTIONS *', 'http', 'OPTIONS * HTTP/1.1\r\nHost: ws.test\r\n\r\n', /^HTTP\/1\.1 400 /],
     // RFC 9112 3.2: the gateway and the upstream could each pick a different one. The same for who calls.
-    assert.match(await rawExchange(port, 'GET / HTTP/1.1\r\nHost: ws.test\r\nhost: ip.test\r\n\r\n'), /^HTTP\/1\.1 400/)
-    const twoCallers = 'GET / HTTP/1.1\r\nHost: ip.test\r\nAuthorization: Bearer alice\r\nauthorization: Bearer mallory\r\n\r\n'
-    assert.match(await rawExchange(port, twoCallers), /^HTTP\/1\.1 400 [\s\S]*more than one authorization header/)
-    assert.equal((await get()).status, 200)
-  })
+    ['two Host headers', 'http', 'GET / HTTP/1.1\r\nHost: ws.test\r\nhost: ip.test\r\n\r\n', /^HTTP\/1\.1 400 /],
+    [
+      'two Authorization headers',
+      'http',
+      'GET / HTTP/1.1\r\nHost: ip.test\r\nAuthorization: Bearer alice\r\nauthorization: Bearer mallory\r\n\r\n',
+      /^HTTP\/1\.1 400 [\s\S]*more than one authorization header/,
+    ],
+  ]
+  for (const [what, listener, request, answer] of MALFORMED) {
+    it(`answers ${what} as malformed, closes the connection, and keeps serving`, async () => {
+      assert.match(await rawUntilClosed(gw.ports[listener]!, request), answer)
+      assert.equal((await get()).status, 200)
+    })
+  }
 
   it('answers 500 when handling a request fails inside the gateway, and keeps serving', async () => {
     // A fault injected into the snapshot serving now stands in for a bug in the request path.
