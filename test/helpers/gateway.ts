@@ -92,6 +92,15 @@ export async function seriesValue(gw: TestGateway, series: string): Promise<numb
   return Number(line?.split(' ')[1] ?? 0)
 }
 
+/** The sum of every series whose text-format line starts with `prefix` (`portcullis_x_total{route="a"`). */
+export async function seriesSum(gw: TestGateway, prefix: string): Promise<number> {
+  const metrics = await gw.gateway.metrics.registry.metrics()
+  return metrics
+    .split('\n')
+    .filter((line) => line.startsWith(prefix))
+    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0)
+}
+
 /** One portcullis_requests_total series, `labels` as the text format writes them (`route="a",method="GET"`). */
 export function requestsCounted(gw: TestGateway, labels: string, code: number): Promise<number> {
   return seriesValue(gw, `portcullis_requests_total{${labels},code="${code}"}`)

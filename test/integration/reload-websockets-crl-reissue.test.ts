@@ -16,7 +16,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import WebSocket from 'ws'
 import { createCA, createCrl, issueCert, type Issued } from '../../src/tls/pki.js'
-import { startGatewayFromFile, type TestGateway } from '../helpers/gateway.js'
+import { eventually, seriesSum, startGatewayFromFile, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 import { echoWebSockets } from '../helpers/websocket.js'
 
@@ -82,11 +82,13 @@ routes:
     ws.once('close', () => (closed = true))
     try {
       const logged = gw.logs.length
+      const checked = () => seriesSum(gw, 'portcullis_websocket_rechecks_total{route="reissue-ws"')
+      const checkedBefore = await checked()
       await writeFile(intCrl, pem)
       assert.equal((await gw.gateway.reload()).ok, true)
       // OpenSSL reads the re-issued file as it should: a new handshake under it passes.
       ;(await open('/after')).terminate()
-      await new Promise((resolve) => setTimeout(resolve, 2000))
+      await eventually(async () => (await checked()) === checkedBefore + 1, 5000, 'the WebSocket re-checked')
       const why = gw.logs.slice(logged).filter((line) => String(line.msg).startsWith('WebSocket closed')).map((line) => `${line.detail} ${JSON.stringify(line.error)}`)
       assert.equal(closed, false, `closed at the reload: ${why.join(', ')}`)
     } finally {

@@ -17,7 +17,7 @@ import tls from 'node:tls'
 import { after, before, describe, it } from 'node:test'
 import WebSocket from 'ws'
 import { newTicketSecret } from '../../src/tls/ticket-keys.js'
-import { startGatewayFromFile, type TestGateway } from '../helpers/gateway.js'
+import { eventually, seriesSum, startGatewayFromFile, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 import { echoWebSockets } from '../helpers/websocket.js'
 
@@ -89,9 +89,15 @@ routes:
       resumed.once('close', () => (closed.resumed = true))
       full.once('close', () => (closed.full = true))
       const logged = second.logs.length
+      const checked = (result = '') => seriesSum(second, `portcullis_websocket_rechecks_total{route="chain-ws",result="${result}`)
+      const [checkedBefore, failedBefore] = [await checked(), await checked('error')]
       await writeFile(intCrl, crl)
+      // Both, as every worker reloads: the next test's session comes from the first.
       assert.equal((await second.gateway.reload()).ok, true)
-      await new Promise((resolve) => setTimeout(resolve, 2000))
+      assert.equal((await first.gateway.reload()).ok, true)
+      await eventually(async () => (await checked()) === checkedBefore + 2, 5000, 'both WebSockets re-checked')
+      const failed = (await checked('error')) - failedBefore
+      await eventually(async () => Number(closed.resumed) + Number(closed.full) === failed, 3000, 'the WebSockets that failed closed')
       const why = second.logs.slice(logged).filter((line) => String(line.msg).startsWith('WebSocket closed')).map((line) => `${line.reason} ${line.detail}`)
       return { ...closed, why }
     } finally {
