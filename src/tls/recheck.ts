@@ -207,7 +207,8 @@ function issuerNotFound(path: readonly X509Certificate[], endsInBundle: boolean)
  * outside the bundle, as the chain is built; each certificate's purpose from the leaf up (an extended
  * key usage without clientAuth; anyExtendedKeyUsage does not do); its revocation from the leaf up, on
  * a chain that reaches the bundle; then, in internal_verify, an issuer found nowhere, and each
- * certificate's dates from the CA down.
+ * certificate's dates from the CA down. Of a chain that stops short of the bundle, internal_verify
+ * starts below the certificate it stops at, whose dates it never reads, unless it is the leaf.
  */
 async function verdict(
   path: readonly X509Certificate[],
@@ -220,7 +221,8 @@ async function verdict(
   for (const certificate of path) if (certificate.keyUsage && !certificate.keyUsage.includes(CLIENT_AUTH)) found.push('INVALID_PURPOSE')
   found.push(...(await revocation()))
   if (issuerMissing) found.push(chainError)
-  for (const certificate of [...path].reverse()) {
+  const dated = issuerMissing && path.length > 1 ? path.slice(0, -1) : path
+  for (const certificate of [...dated].reverse()) {
     const dated = outsideValidity(certificate, now)
     if (dated) found.push(dated)
   }

@@ -19,10 +19,16 @@ describe('ClientTrust.check', () => {
   let pki: TestPki
   /** A CRL in the intermediate's name, signed by another key. */
   let forgedIntCrl: string
+  /** Certificates of the rows below that the test PKI lacks. */
+  let more: Record<'expiredInt' | 'leafOfExpiredInt', Issued>
 
   before(async () => {
     pki = await makeTestPki()
     forgedIntCrl = await createCrl(await createCA({ commonName: 'Test Intermediate CA' }), [])
+    const lastMonth = { notBefore: new Date(Date.now() - 60 * 86_400_000), notAfter: new Date(Date.now() - 30 * 86_400_000) }
+    const root = await createCA({ commonName: 'More Root CA' })
+    const expiredInt = await createCA({ commonName: 'Expired Intermediate CA', issuer: root, ...lastMonth })
+    more = { expiredInt, leafOfExpiredInt: await issueCert(expiredInt, { commonName: 'leaf of an expired intermediate', usage: 'client' }) }
   })
   after(() => pki.cleanup())
 
@@ -54,7 +60,7 @@ describe('ClientTrust.check', () => {
     return verdict.pass ? 'pass' : verdict.detail
   }
   /** The key of a certificate of the test PKI. */
-  const keyOf = (cert: string) => (Object.values(pki) as Partial<Issued>[]).find((issued) => issued?.cert === cert)!.key!
+  const keyOf = (cert: string) => [...(Object.values(pki) as Partial<Issued>[]), ...Object.values(more)].find((issued) => issued?.cert === cert)!.key!
 
   // Each row's verdict is also the one a real handshake under the same CAs and CRLs gives.
   type Row = [what: string, chain: () => string[], cas: () => string[], crls: () => string[], expected: string | undefined]
@@ -66,6 +72,9 @@ describe('ClientTrust.check', () => {
     ['a leaf without the intermediate it needs', () => [pki.leaf.cert], () => [pki.root.cert], () => [], 'unknown_ca UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
     ['an intermediate in the bundle, without its root', () => [pki.leaf.cert], () => [pki.int.cert], () => [], 'unknown_ca UNABLE_TO_GET_ISSUER_CERT'],
     ['an intermediate it sent, whose root the bundle lacks', () => [pki.leaf.cert, pki.int.cert], () => [pki.caB.cert], () => [], 'unknown_ca UNABLE_TO_GET_ISSUER_CERT_LOCALLY'],
+    // Where the chain stops, OpenSSL reads no dates: those of the leaf only, when it stops there.
+    ['an expired intermediate in the bundle, without its root', () => [more.leafOfExpiredInt.cert], () => [more.expiredInt.cert], () => [], 'unknown_ca UNABLE_TO_GET_ISSUER_CERT'],
+    ['an expired intermediate it sent, whose root the bundle lacks', () => [more.leafOfExpiredInt.cert, more.expiredInt.cert], () => [pki.caB.cert], () => [], 'unknown_ca UNABLE_TO_GET_ISSUER_CERT_LOCALLY'],
     ['CRLs that revoke someone else', () => [pki.leaf.cert, pki.int.cert], () => [pki.root.cert], () => [pki.crlRootEmpty.pem, pki.crlIntRevoked.pem], undefined],
     ['a revoked leaf', () => [pki.leafRevoked.cert, pki.int.cert], () => [pki.root.cert], () => [pki.crlRootEmpty.pem, pki.crlIntRevoked.pem], 'revoked CERT_REVOKED'],
     // X509_V_FLAG_CRL_CHECK_ALL: the root's CRL is needed too.
