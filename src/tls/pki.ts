@@ -43,6 +43,8 @@ export interface CAOptions extends Validity {
   readonly pathLength?: number
   /** An extended key usage, which OpenSSL holds a chain's CAs to as well; default: none. */
   readonly usage?: Usage
+  /** keyUsage bits; default: keyCertSign and cRLSign. */
+  readonly keyUsage?: x509.KeyUsageFlags
 }
 
 export interface LeafOptions extends Validity {
@@ -57,6 +59,8 @@ export interface LeafOptions extends Validity {
   readonly ipAddresses?: readonly string[]
   readonly uris?: readonly string[]
   readonly usage: Usage
+  /** keyUsage bits; default: digitalSignature. */
+  readonly keyUsage?: x509.KeyUsageFlags
 }
 
 export interface CrlOptions {
@@ -82,20 +86,21 @@ export async function createCA(options: CAOptions): Promise<Issued> {
   const keys = await generateKeys()
   return sign(options.issuer, subjectName(options.commonName, options.organization), keys, options, [
     new x509.BasicConstraintsExtension(true, options.pathLength, true),
-    new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+    new x509.KeyUsagesExtension(options.keyUsage ?? x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
     ...(options.usage ? [new x509.ExtendedKeyUsageExtension(EKU[options.usage])] : []),
   ])
 }
 
 /**
  * A self-signed certificate with cA=false: what a user gets wrong when they name a leaf as a CA. It
- * keeps keyCertSign so that basicConstraints is the only thing that disqualifies it as an issuer.
+ * keeps keyCertSign by default, so that basicConstraints is the only thing that disqualifies it as an
+ * issuer.
  */
-export async function createSelfSignedNonCA(options: { commonName: string } & Validity): Promise<Issued> {
+export async function createSelfSignedNonCA(options: { commonName: string; keyUsage?: x509.KeyUsageFlags } & Validity): Promise<Issued> {
   const keys = await generateKeys()
   return sign(undefined, subjectName(options.commonName), keys, options, [
     new x509.BasicConstraintsExtension(false, undefined, true),
-    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyCertSign, true),
+    new x509.KeyUsagesExtension(options.keyUsage ?? x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyCertSign, true),
   ])
 }
 
@@ -110,7 +115,7 @@ export async function issueCert(issuer: Issued, options: LeafOptions): Promise<I
   return sign(issuer, subject, keys, options, [
     new x509.BasicConstraintsExtension(false, undefined, true),
     // An ECDSA key only signs (TLS exchanges keys by ECDHE), so keyEncipherment would mean nothing.
-    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+    new x509.KeyUsagesExtension(options.keyUsage ?? x509.KeyUsageFlags.digitalSignature, true),
     new x509.ExtendedKeyUsageExtension(EKU[options.usage]),
     // RFC 5280 4.2.1.6: critical when it is the only name.
     ...(names.length > 0 ? [new x509.SubjectAlternativeNameExtension(names, subject.length === 0)] : []),

@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { AuthorityKeyIdentifierExtension, BasicConstraintsExtension, KeyUsagesExtension, SubjectKeyIdentifierExtension } from '@peculiar/x509'
 import { runCerts } from '../../src/cli/certs.js'
-import { createCA, writeDevPki } from '../../src/tls/pki.js'
+import { createCA, createSelfSignedNonCA, issueCert, writeDevPki } from '../../src/tls/pki.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1'
@@ -97,6 +97,16 @@ describe('generated certificates, read by node:crypto', () => {
     const aki = int.x509.getExtension<AuthorityKeyIdentifierExtension>('2.5.29.35')?.keyId
     assert.equal(aki, root.x509.getExtension<SubjectKeyIdentifierExtension>('2.5.29.14')?.keyId)
     assert.equal(root.x509.getExtension('2.5.29.35'), null, 'a root carries no AKI')
+  })
+
+  test('keyUsage, when given, replaces the default bits', async () => {
+    // KeyUsageFlags: digitalSignature = 1, keyEncipherment = 4, cRLSign = 64.
+    const ca = await createCA({ commonName: 'c', keyUsage: 64 })
+    const leaf = await issueCert(ca, { commonName: 'l', usage: 'client', keyUsage: 4 })
+    const self = await createSelfSignedNonCA({ commonName: 's', keyUsage: 1 })
+    const bits = [ca, leaf, self].map((issued) => issued.x509.getExtension<KeyUsagesExtension>('2.5.29.15')?.usages)
+    assert.deepEqual(bits, [64, 4, 1])
+    assert.equal(x(ca.cert).ca, false, 'to OpenSSL (X509_check_ca), a keyUsage without keyCertSign is no CA')
   })
 
   test('CRLs are PEM "X509 CRL" blocks', () => {
