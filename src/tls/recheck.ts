@@ -17,9 +17,9 @@
  * with CRLs, every certificate of that chain, the CA at its end included, needs a current CRL signed
  * by its issuer that does not list it (Node's `crl` sets X509_V_FLAG_CRL_CHECK_ALL); every certificate
  * of the chain must be within its validity dates, and allow clientAuth if it has an extended key
- * usage. Of several failures, the one a handshake reports (see verdict): the keep-alive connections the
- * reload closes come back through one, and a WebSocket is held to the same. What cannot be checked
- * fails closed.
+ * usage; the leaf, digitalSignature or keyAgreement if it has a keyUsage. Of several failures, the
+ * one a handshake reports (see verdict): the keep-alive connections the reload closes come back through
+ * one, and a WebSocket is held to the same. What cannot be checked fails closed.
  */
 import type { X509Certificate } from 'node:crypto'
 import { setImmediate } from 'node:timers/promises'
@@ -27,7 +27,7 @@ import type { TLSSocket } from 'node:tls'
 import type { X509Certificate as PeculiarCertificate } from '@peculiar/x509'
 import type { TlsPolicy } from './ingress.js'
 import { crlSignedBy, readCrlPem, revokedSerials, type CrlFields } from './crl-der.js'
-import { CLIENT_AUTH, crlIssuerName, isSelfSigned, outsideValidity, parseCrl, peculiarX509 } from './pem.js'
+import { CLIENT_AUTH, crlIssuerName, isSelfSigned, keyUsageAllows, outsideValidity, parseCrl, peculiarCertificate } from './pem.js'
 import { failureReason, type FailureReason } from './reasons.js'
 
 /**
@@ -83,8 +83,7 @@ export class ClientTrust {
   /** With CRLs, OpenSSL's code for each certificate of `path`, from the leaf up, that no current CRL clears. */
   private async revocation(path: readonly X509Certificate[], now: Date): Promise<string[]> {
     if (this.crlPems.length === 0) return []
-    const { X509Certificate: Peculiar } = peculiarX509()
-    const certificates = path.map((certificate) => new Peculiar(certificate.raw))
+    const certificates = path.map(peculiarCertificate)
     const found: string[] = []
     for (const [i, certificate] of certificates.entries()) {
       // The CA at the end of the chain is its own issuer, and so on its own CRL.
@@ -106,7 +105,7 @@ export class ClientTrust {
    */
   private leafRevocation(leaf: X509Certificate, now: Date): string[] {
     if (this.crlPems.length === 0) return []
-    const peculiarLeaf = new (peculiarX509().X509Certificate)(leaf.raw)
+    const peculiarLeaf = peculiarCertificate(leaf)
     const ofIssuer = this.crls().filter((crl) => crl.issuerName === peculiarLeaf.issuer)
     const crl = currentCrl(ofIssuer.sort(newestFirst), now)
     if (typeof crl === 'string') return [crl]
@@ -204,8 +203,8 @@ function issuerNotFound(path: readonly X509Certificate[], endsInBundle: boolean)
 /**
  * The verdict a handshake would give. Node's verify callback lets OpenSSL go on past every error, and
  * the handshake reports the last one found, in X509_verify_cert's order: a self-signed certificate
- * outside the bundle, as the chain is built; each certificate's purpose from the leaf up (an extended
- * key usage without clientAuth; anyExtendedKeyUsage does not do); its revocation from the leaf up, on
+ * outside the bundle, as the chain is built; each certificate's purpose from the leaf up (see
+ * forTlsClients; anyExtendedKeyUsage does not do for clientAuth); its revocation from the leaf up, on
  * a chain that reaches the bundle; then, in internal_verify, an issuer found nowhere, and each
  * certificate's dates from the CA down. Of a chain that stops short of the bundle, internal_verify
  * starts below the certificate it stops at, whose dates it never reads, unless it is the leaf.
@@ -218,7 +217,7 @@ async function verdict(
 ): Promise<RecheckVerdict> {
   const issuerMissing = chainError !== undefined && ISSUER_NOT_FOUND.has(chainError)
   const found: string[] = chainError && !issuerMissing ? [chainError] : []
-  for (const certificate of path) if (certificate.keyUsage && !certificate.keyUsage.includes(CLIENT_AUTH)) found.push('INVALID_PURPOSE')
+  for (const [i, certificate] of path.entries()) if (!forTlsClients(certificate, i === 0)) found.push('INVALID_PURPOSE')
   found.push(...(await revocation()))
   if (issuerMissing) found.push(chainError)
   const dated = issuerMissing && path.length > 1 ? path.slice(0, -1) : path
@@ -228,6 +227,16 @@ async function verdict(
   }
   const last = found.at(-1)
   return last ? refused(last) : PASS
+}
+
+/**
+ * OpenSSL's purpose check of a chain's certificate for a TLS client (check_purpose_ssl_client in
+ * crypto/x509/v3_purp.c): an extended key usage, if any, with clientAuth, and the leaf's keyUsage, if
+ * any, with digitalSignature or keyAgreement.
+ */
+function forTlsClients(certificate: X509Certificate, leaf: boolean): boolean {
+  if (certificate.keyUsage && !certificate.keyUsage.includes(CLIENT_AUTH)) return false
+  return !leaf || keyUsageAllows(certificate, 'digitalSignature', 'keyAgreement')
 }
 
 /** Of the certificates that issued it, the first within its dates at `now`, else the one that expired last. */

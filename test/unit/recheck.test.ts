@@ -19,16 +19,28 @@ describe('ClientTrust.check', () => {
   let pki: TestPki
   /** A CRL in the intermediate's name, signed by another key. */
   let forgedIntCrl: string
-  /** Certificates of the rows below that the test PKI lacks. */
-  let more: Record<'expiredInt' | 'leafOfExpiredInt', Issued>
+  /** Certificates of the rows below that the test PKI lacks: `root` issued the leaves and intermediates. */
+  let more: Awaited<ReturnType<typeof makeMore>>
+
+  const makeMore = async () => {
+    const { KeyUsageFlags } = peculiarX509()
+    const lastMonth = { notBefore: new Date(Date.now() - 60 * 86_400_000), notAfter: new Date(Date.now() - 30 * 86_400_000) }
+    const root = await createCA({ commonName: 'More Root CA' })
+    const expiredInt = await createCA({ commonName: 'Expired Intermediate CA', issuer: root, ...lastMonth })
+    const leaf = (commonName: string, keyUsage: number) => issueCert(root, { commonName, usage: 'client', keyUsage })
+    return {
+      root,
+      expiredInt,
+      leafOfExpiredInt: await issueCert(expiredInt, { commonName: 'leaf of an expired intermediate', usage: 'client' }),
+      keyEncipherment: await leaf('keyEncipherment', KeyUsageFlags.keyEncipherment),
+      keyAgreement: await leaf('keyAgreement', KeyUsageFlags.keyAgreement),
+    }
+  }
 
   before(async () => {
     pki = await makeTestPki()
     forgedIntCrl = await createCrl(await createCA({ commonName: 'Test Intermediate CA' }), [])
-    const lastMonth = { notBefore: new Date(Date.now() - 60 * 86_400_000), notAfter: new Date(Date.now() - 30 * 86_400_000) }
-    const root = await createCA({ commonName: 'More Root CA' })
-    const expiredInt = await createCA({ commonName: 'Expired Intermediate CA', issuer: root, ...lastMonth })
-    more = { expiredInt, leafOfExpiredInt: await issueCert(expiredInt, { commonName: 'leaf of an expired intermediate', usage: 'client' }) }
+    more = await makeMore()
   })
   after(() => pki.cleanup())
 
@@ -86,6 +98,9 @@ describe('ClientTrust.check', () => {
     ['a leaf that has expired', () => [pki.cliExpired.cert], () => [pki.caA.cert], () => [], 'cert_expired CERT_HAS_EXPIRED'],
     ['a leaf not valid yet', () => [pki.cliNotYetValid.cert], () => [pki.caA.cert], () => [], 'cert_not_yet_valid CERT_NOT_YET_VALID'],
     ['a leaf for TLS servers only', () => [pki.cliServerEku.cert], () => [pki.caA.cert], () => [], 'bad_usage INVALID_PURPOSE'],
+    // A TLS client's keyUsage, if it has one, needs digitalSignature or keyAgreement (check_purpose_ssl_client).
+    ['a leaf whose keyUsage is keyEncipherment alone', () => [more.keyEncipherment.cert], () => [more.root.cert], () => [], 'bad_usage INVALID_PURPOSE'],
+    ['a leaf whose keyUsage is keyAgreement alone', () => [more.keyAgreement.cert], () => [more.root.cert], () => [], undefined],
     // Of several failures, the last OpenSSL finds: the dates come after the issuer and the purpose.
     ['an expired leaf of a CA not in the bundle', () => [pki.cliExpired.cert], () => [pki.caB.cert], () => [], 'cert_expired CERT_HAS_EXPIRED'],
     ['a leaf for TLS servers only, of a CA not in the bundle', () => [pki.cliServerEku.cert], () => [pki.caB.cert], () => [], 'unknown_ca UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
