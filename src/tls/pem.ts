@@ -105,9 +105,21 @@ export function keyUsageAllows(certificate: X509Certificate, ...usages: KeyUsage
   return !extension || usages.some((usage) => (extension.usages & KeyUsageFlags[usage]) !== 0)
 }
 
-/** A root CA's certificate: issued in its own name, and its signature made by its own key. */
+/**
+ * Whether `issuer` issued the certificate, as OpenSSL takes an issuer when it builds a chain
+ * (check_issued in crypto/x509/x509_vfy.c): named as its issuer, and its key made the signature.
+ * X509Certificate.checkIssued is X509_check_issued, which also says no to an issuer whose keyUsage
+ * lacks keyCertSign; OpenSSL builds the chain through that issuer, and refuses it after
+ * (KEYUSAGE_NO_CERTSIGN).
+ */
+export function signedBy(certificate: X509Certificate, issuer: X509Certificate): boolean {
+  const named = certificate.checkIssued(issuer) || (certificate.issuer === issuer.subject && !keyUsageAllows(issuer, 'keyCertSign'))
+  return named && certificate.verify(issuer.publicKey)
+}
+
+/** A root CA's certificate, or a self-signed leaf: issued in its own name, and signed by its own key. */
 export function isSelfSigned(certificate: X509Certificate): boolean {
-  return certificate.checkIssued(certificate) && certificate.verify(certificate.publicKey)
+  return signedBy(certificate, certificate)
 }
 
 /** OpenSSL's code when `now` is outside the certificate's validity dates. */

@@ -17,9 +17,10 @@
  * with CRLs, every certificate of that chain, the CA at its end included, needs a current CRL signed
  * by its issuer that does not list it (Node's `crl` sets X509_V_FLAG_CRL_CHECK_ALL); every certificate
  * of the chain must be within its validity dates, and allow clientAuth if it has an extended key
- * usage; the leaf, digitalSignature or keyAgreement if it has a keyUsage. Of several failures, the
- * one a handshake reports (see verdict): the keep-alive connections the reload closes come back through
- * one, and a WebSocket is held to the same. What cannot be checked fails closed.
+ * usage; if it has a keyUsage, the leaf's must allow digitalSignature or keyAgreement, and a CA's
+ * keyCertSign. Of several failures, the one a handshake reports (see verdict): the keep-alive
+ * connections the reload closes come back through one, and a WebSocket is held to the same. What
+ * cannot be checked fails closed.
  */
 import type { X509Certificate } from 'node:crypto'
 import { setImmediate } from 'node:timers/promises'
@@ -27,7 +28,7 @@ import type { TLSSocket } from 'node:tls'
 import type { X509Certificate as PeculiarCertificate } from '@peculiar/x509'
 import type { TlsPolicy } from './ingress.js'
 import { crlSignedBy, readCrlPem, revokedSerials, type CrlFields } from './crl-der.js'
-import { CLIENT_AUTH, crlIssuerName, isSelfSigned, keyUsageAllows, outsideValidity, parseCrl, peculiarCertificate } from './pem.js'
+import { CLIENT_AUTH, crlIssuerName, isSelfSigned, keyUsageAllows, outsideValidity, parseCrl, peculiarCertificate, signedBy } from './pem.js'
 import { failureReason, type FailureReason } from './reasons.js'
 
 /**
@@ -40,6 +41,12 @@ export type RecheckVerdict =
   | { readonly pass: false; readonly reason: FailureReason; readonly detail: string; readonly error?: Error }
 
 const PASS: RecheckVerdict = { pass: true }
+
+/**
+ * OpenSSL's KEYUSAGE_NO_CERTSIGN as a handshake reports it: Node names only some of OpenSSL's codes
+ * (X509ErrorCode, in its src/crypto/crypto_common.cc), and this one UNSPECIFIED.
+ */
+const KEYUSAGE_NO_CERTSIGN = 'UNSPECIFIED'
 
 function refused(detail: string, error?: Error): RecheckVerdict {
   return { pass: false, reason: failureReason(detail), detail, ...(error && { error }) }
@@ -128,11 +135,12 @@ export class ClientTrust {
         if (trusted.has(certificate.fingerprint256)) return { path }
         return { path, error: path.length === 1 ? 'DEPTH_ZERO_SELF_SIGNED_CERT' : 'SELF_SIGNED_CERT_IN_CHAIN' }
       }
+      // X509Certificate.ca is X509_check_ca, which also says no to a CA whose keyUsage lacks
+      // keyCertSign: OpenSSL builds the chain through it all the same (see signedBy).
       const issuedIt = (candidate: X509Certificate) =>
-        candidate.ca &&
+        (candidate.ca || !keyUsageAllows(candidate, 'keyCertSign')) &&
         !path.some((inPath) => inPath.fingerprint256 === candidate.fingerprint256) &&
-        certificate.checkIssued(candidate) &&
-        certificate.verify(candidate.publicKey)
+        signedBy(certificate, candidate)
       const issuer = issuerAmong(this.cas, issuedIt, now) ?? issuerAmong(sent, issuedIt, now)
       if (!issuer) return { path, error: issuerNotFound(path, trusted.has(certificate.fingerprint256)) }
       path.push(issuer)
@@ -205,9 +213,10 @@ function issuerNotFound(path: readonly X509Certificate[], endsInBundle: boolean)
  * the handshake reports the last one found, in X509_verify_cert's order: a self-signed certificate
  * outside the bundle, as the chain is built; each certificate's purpose from the leaf up (see
  * forTlsClients; anyExtendedKeyUsage does not do for clientAuth); its revocation from the leaf up, on
- * a chain that reaches the bundle; then, in internal_verify, an issuer found nowhere, and each
- * certificate's dates from the CA down. Of a chain that stops short of the bundle, internal_verify
- * starts below the certificate it stops at, whose dates it never reads, unless it is the leaf.
+ * a chain that reaches the bundle; then, in internal_verify, an issuer found nowhere, and from the CA
+ * down, each certificate's issuer's keyUsage (which must allow keyCertSign) and its own dates. Of a
+ * chain that stops short of the bundle, internal_verify starts below the certificate it stops at, whose
+ * dates it never reads, unless it is the leaf.
  */
 async function verdict(
   path: readonly X509Certificate[],
@@ -220,9 +229,11 @@ async function verdict(
   for (const [i, certificate] of path.entries()) if (!forTlsClients(certificate, i === 0)) found.push('INVALID_PURPOSE')
   found.push(...(await revocation()))
   if (issuerMissing) found.push(chainError)
-  const dated = issuerMissing && path.length > 1 ? path.slice(0, -1) : path
-  for (const certificate of [...dated].reverse()) {
-    const dated = outsideValidity(certificate, now)
+  const start = issuerMissing && path.length > 1 ? path.length - 2 : path.length - 1
+  for (let i = start; i >= 0; i--) {
+    const issuer = path[i + 1]
+    if (issuer && !keyUsageAllows(issuer, 'keyCertSign')) found.push(KEYUSAGE_NO_CERTSIGN)
+    const dated = outsideValidity(path[i]!, now)
     if (dated) found.push(dated)
   }
   const last = found.at(-1)
@@ -231,12 +242,13 @@ async function verdict(
 
 /**
  * OpenSSL's purpose check of a chain's certificate for a TLS client (check_purpose_ssl_client in
- * crypto/x509/v3_purp.c): an extended key usage, if any, with clientAuth, and the leaf's keyUsage, if
- * any, with digitalSignature or keyAgreement.
+ * crypto/x509/v3_purp.c): an extended key usage, if any, with clientAuth; a keyUsage, if any, with
+ * digitalSignature or keyAgreement for the leaf, keyCertSign for a CA (check_ca; OpenSSL reports
+ * INVALID_CA for that CA first, then this).
  */
 function forTlsClients(certificate: X509Certificate, leaf: boolean): boolean {
   if (certificate.keyUsage && !certificate.keyUsage.includes(CLIENT_AUTH)) return false
-  return !leaf || keyUsageAllows(certificate, 'digitalSignature', 'keyAgreement')
+  return leaf ? keyUsageAllows(certificate, 'digitalSignature', 'keyAgreement') : keyUsageAllows(certificate, 'keyCertSign')
 }
 
 /** Of the certificates that issued it, the first within its dates at `now`, else the one that expired last. */

@@ -8,7 +8,7 @@ import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import tls from 'node:tls'
-import { createCA, createCrl, issueCert, type Issued } from '../../src/tls/pki.js'
+import { createCA, createCrl, createSelfSignedNonCA, issueCert, type Issued } from '../../src/tls/pki.js'
 import { peculiarX509 } from '../../src/tls/pem.js'
 import { ClientTrust } from '../../src/tls/recheck.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
@@ -27,13 +27,26 @@ describe('ClientTrust.check', () => {
     const lastMonth = { notBefore: new Date(Date.now() - 60 * 86_400_000), notAfter: new Date(Date.now() - 30 * 86_400_000) }
     const root = await createCA({ commonName: 'More Root CA' })
     const expiredInt = await createCA({ commonName: 'Expired Intermediate CA', issuer: root, ...lastMonth })
-    const leaf = (commonName: string, keyUsage: number) => issueCert(root, { commonName, usage: 'client', keyUsage })
+    const leaf = (issuer: Issued, commonName: string, keyUsage?: number) => issueCert(issuer, { commonName, usage: 'client', keyUsage })
+    // A CA whose keyUsage lacks keyCertSign: cRLSign alone.
+    const intNoCertSign = await createCA({ commonName: 'Intermediate CA without keyCertSign', issuer: root, keyUsage: KeyUsageFlags.cRLSign })
+    const expiredIntNoCertSign = await createCA({ commonName: 'Expired Intermediate CA without keyCertSign', issuer: root, keyUsage: KeyUsageFlags.cRLSign, ...lastMonth })
+    const caNoCertSign = await createCA({ commonName: 'CA without keyCertSign', keyUsage: KeyUsageFlags.cRLSign })
+    const leafOfIntNoCertSign = await leaf(intNoCertSign, 'leaf of an intermediate without keyCertSign')
     return {
       root,
       expiredInt,
-      leafOfExpiredInt: await issueCert(expiredInt, { commonName: 'leaf of an expired intermediate', usage: 'client' }),
-      keyEncipherment: await leaf('keyEncipherment', KeyUsageFlags.keyEncipherment),
-      keyAgreement: await leaf('keyAgreement', KeyUsageFlags.keyAgreement),
+      leafOfExpiredInt: await leaf(expiredInt, 'leaf of an expired intermediate'),
+      keyEncipherment: await leaf(root, 'keyEncipherment', KeyUsageFlags.keyEncipherment),
+      keyAgreement: await leaf(root, 'keyAgreement', KeyUsageFlags.keyAgreement),
+      selfSigned: await createSelfSignedNonCA({ commonName: 'self-signed, digitalSignature', keyUsage: KeyUsageFlags.digitalSignature }),
+      intNoCertSign,
+      leafOfIntNoCertSign,
+      expiredIntNoCertSign,
+      leafOfExpiredIntNoCertSign: await leaf(expiredIntNoCertSign, 'leaf of an expired intermediate without keyCertSign'),
+      caNoCertSign,
+      leafOfCaNoCertSign: await leaf(caNoCertSign, 'leaf of a CA without keyCertSign'),
+      crls: { root: await createCrl(root, []), intNoCertSignRevokesLeaf: await createCrl(intNoCertSign, [leafOfIntNoCertSign]) },
     }
   }
 
@@ -72,7 +85,7 @@ describe('ClientTrust.check', () => {
     return verdict.pass ? 'pass' : verdict.detail
   }
   /** The key of a certificate of the test PKI. */
-  const keyOf = (cert: string) => [...(Object.values(pki) as Partial<Issued>[]), ...Object.values(more)].find((issued) => issued?.cert === cert)!.key!
+  const keyOf = (cert: string) => ([...Object.values(pki), ...Object.values(more)] as Partial<Issued>[]).find((issued) => issued?.cert === cert)!.key!
 
   // Each row's verdict is also the one a real handshake under the same CAs and CRLs gives.
   type Row = [what: string, chain: () => string[], cas: () => string[], crls: () => string[], expected: string | undefined]
@@ -101,6 +114,15 @@ describe('ClientTrust.check', () => {
     // A TLS client's keyUsage, if it has one, needs digitalSignature or keyAgreement (check_purpose_ssl_client).
     ['a leaf whose keyUsage is keyEncipherment alone', () => [more.keyEncipherment.cert], () => [more.root.cert], () => [], 'bad_usage INVALID_PURPOSE'],
     ['a leaf whose keyUsage is keyAgreement alone', () => [more.keyAgreement.cert], () => [more.root.cert], () => [], undefined],
+    // A CA's keyUsage, if it has one, needs keyCertSign. OpenSSL builds the chain through it, and then
+    // reports KEYUSAGE_NO_CERTSIGN as it verifies what it signed, which Node calls UNSPECIFIED.
+    ['an intermediate whose keyUsage lacks keyCertSign', () => [more.leafOfIntNoCertSign.cert, more.intNoCertSign.cert], () => [more.root.cert], () => [], 'other UNSPECIFIED'],
+    ['a CA of the bundle whose keyUsage lacks keyCertSign', () => [more.leafOfCaNoCertSign.cert], () => [more.caNoCertSign.cert], () => [], 'other UNSPECIFIED'],
+    ['an intermediate whose keyUsage lacks keyCertSign, whose root the bundle lacks', () => [more.leafOfIntNoCertSign.cert, more.intNoCertSign.cert], () => [pki.caB.cert], () => [], 'other UNSPECIFIED'],
+    ['a revoked leaf of an intermediate whose keyUsage lacks keyCertSign', () => [more.leafOfIntNoCertSign.cert, more.intNoCertSign.cert], () => [more.root.cert], () => [more.crls.root, more.crls.intNoCertSignRevokesLeaf], 'other UNSPECIFIED'],
+    ['an expired intermediate whose keyUsage lacks keyCertSign: its dates come before what it signed', () => [more.leafOfExpiredIntNoCertSign.cert, more.expiredIntNoCertSign.cert], () => [more.root.cert], () => [], 'other UNSPECIFIED'],
+    // Self-signed whatever its keyUsage, as OpenSSL 3 reads it.
+    ['a self-signed leaf whose keyUsage lacks keyCertSign', () => [more.selfSigned.cert], () => [more.root.cert], () => [], 'unknown_ca DEPTH_ZERO_SELF_SIGNED_CERT'],
     // Of several failures, the last OpenSSL finds: the dates come after the issuer and the purpose.
     ['an expired leaf of a CA not in the bundle', () => [pki.cliExpired.cert], () => [pki.caB.cert], () => [], 'cert_expired CERT_HAS_EXPIRED'],
     ['a leaf for TLS servers only, of a CA not in the bundle', () => [pki.cliServerEku.cert], () => [pki.caB.cert], () => [], 'unknown_ca UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
