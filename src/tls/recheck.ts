@@ -15,12 +15,12 @@
  * chain must lead, through the intermediates the client sent or the bundle's own certificates, to a
  * self-signed CA of the new bundle (Node sets no X509_V_FLAG_PARTIAL_CHAIN), each signature verifying;
  * with CRLs, every certificate of that chain, the CA at its end included, needs a current CRL signed
- * by its issuer that does not list it (Node's `crl` sets X509_V_FLAG_CRL_CHECK_ALL); every certificate
- * of the chain must be within its validity dates, and allow clientAuth if it has an extended key
- * usage; if it has a keyUsage, the leaf's must allow digitalSignature or keyAgreement, and a CA's
- * keyCertSign. Of several failures, the one a handshake reports (see verdict): the keep-alive
- * connections the reload closes come back through one, and a WebSocket is held to the same. What
- * cannot be checked fails closed.
+ * by its issuer that does not list it (Node's `crl` sets X509_V_FLAG_CRL_CHECK_ALL), an issuer whose
+ * keyUsage, if any, allows cRLSign; every certificate of the chain must be within its validity dates,
+ * and allow clientAuth if it has an extended key usage; if it has a keyUsage, the leaf's must allow
+ * digitalSignature or keyAgreement, and a CA's keyCertSign. Of several failures, the one a handshake
+ * reports (see verdict): the keep-alive connections the reload closes come back through one, and a
+ * WebSocket is held to the same. What cannot be checked fails closed.
  */
 import type { X509Certificate } from 'node:crypto'
 import { setImmediate } from 'node:timers/promises'
@@ -43,10 +43,11 @@ export type RecheckVerdict =
 const PASS: RecheckVerdict = { pass: true }
 
 /**
- * OpenSSL's KEYUSAGE_NO_CERTSIGN as a handshake reports it: Node names only some of OpenSSL's codes
- * (X509ErrorCode, in its src/crypto/crypto_common.cc), and this one UNSPECIFIED.
+ * OpenSSL's KEYUSAGE_NO_CERTSIGN and KEYUSAGE_NO_CRL_SIGN as a handshake reports them: Node names only
+ * some of OpenSSL's codes (X509ErrorCode, in its src/crypto/crypto_common.cc), and these UNSPECIFIED.
  */
 const KEYUSAGE_NO_CERTSIGN = 'UNSPECIFIED'
+const KEYUSAGE_NO_CRL_SIGN = 'UNSPECIFIED'
 
 function refused(detail: string, error?: Error): RecheckVerdict {
   return { pass: false, reason: failureReason(detail), detail, ...(error && { error }) }
@@ -96,6 +97,9 @@ export class ClientTrust {
       // The CA at the end of the chain is its own issuer, and so on its own CRL.
       const issuer = Math.min(i + 1, path.length - 1)
       const crl = await this.crlOf(path[issuer]!, certificates[issuer]!, now)
+      // OpenSSL's check_crl: a CRL found, current or not, is refused first if its issuer's keyUsage
+      // lacks cRLSign.
+      if (crl !== 'UNABLE_TO_GET_CRL' && !keyUsageAllows(path[issuer]!, 'cRLSign')) found.push(KEYUSAGE_NO_CRL_SIGN)
       if (typeof crl === 'string') found.push(crl)
       else if (revokes(crl, certificate)) found.push('CERT_REVOKED')
     }

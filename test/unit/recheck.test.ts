@@ -33,6 +33,8 @@ describe('ClientTrust.check', () => {
     const expiredIntNoCertSign = await createCA({ commonName: 'Expired Intermediate CA without keyCertSign', issuer: root, keyUsage: KeyUsageFlags.cRLSign, ...lastMonth })
     const caNoCertSign = await createCA({ commonName: 'CA without keyCertSign', keyUsage: KeyUsageFlags.cRLSign })
     const leafOfIntNoCertSign = await leaf(intNoCertSign, 'leaf of an intermediate without keyCertSign')
+    const caNoCrlSign = await createCA({ commonName: 'CA without cRLSign', keyUsage: KeyUsageFlags.keyCertSign })
+    const leafOfCaNoCrlSign = await leaf(caNoCrlSign, 'leaf of a CA without cRLSign')
     return {
       root,
       expiredInt,
@@ -46,7 +48,14 @@ describe('ClientTrust.check', () => {
       leafOfExpiredIntNoCertSign: await leaf(expiredIntNoCertSign, 'leaf of an expired intermediate without keyCertSign'),
       caNoCertSign,
       leafOfCaNoCertSign: await leaf(caNoCertSign, 'leaf of a CA without keyCertSign'),
-      crls: { root: await createCrl(root, []), intNoCertSignRevokesLeaf: await createCrl(intNoCertSign, [leafOfIntNoCertSign]) },
+      caNoCrlSign,
+      leafOfCaNoCrlSign,
+      crls: {
+        root: await createCrl(root, []),
+        intNoCertSignRevokesLeaf: await createCrl(intNoCertSign, [leafOfIntNoCertSign]),
+        caNoCrlSign: await createCrl(caNoCrlSign, []),
+        caNoCrlSignRevokesLeaf: await createCrl(caNoCrlSign, [leafOfCaNoCrlSign]),
+      },
     }
   }
 
@@ -106,6 +115,10 @@ describe('ClientTrust.check', () => {
     ['no CRL of the root', () => [pki.leaf.cert, pki.int.cert], () => [pki.root.cert], () => [pki.crlIntEmpty.pem], 'other UNABLE_TO_GET_CRL'],
     ['a CRL past its nextUpdate', () => [pki.leaf.cert, pki.int.cert], () => [pki.root.cert], () => [pki.crlRootStale.pem, pki.crlIntEmpty.pem], 'other CRL_HAS_EXPIRED'],
     ['a CRL its issuer did not sign', () => [pki.leaf.cert, pki.int.cert], () => [pki.root.cert], () => [pki.crlRootEmpty.pem, forgedIntCrl], 'other UNABLE_TO_GET_CRL'],
+    // A CRL's issuer whose keyUsage lacks cRLSign: KEYUSAGE_NO_CRL_SIGN, which Node calls UNSPECIFIED,
+    // found before what the CRL lists; the CA's own CRL is checked after its leaf's.
+    ['a CA whose keyUsage lacks cRLSign, with its CRL', () => [more.leafOfCaNoCrlSign.cert], () => [more.caNoCrlSign.cert], () => [more.crls.caNoCrlSign], 'other UNSPECIFIED'],
+    ['a CA whose keyUsage lacks cRLSign, with its CRL that revokes the leaf', () => [more.leafOfCaNoCrlSign.cert], () => [more.caNoCrlSign.cert], () => [more.crls.caNoCrlSignRevokesLeaf], 'other UNSPECIFIED'],
     ['a chain that does not reach the bundle, with CRLs', () => [pki.leaf.cert], () => [pki.root.cert], () => [pki.crlRootEmpty.pem, pki.crlIntEmpty.pem], 'unknown_ca UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
     // What a new handshake would find as well: the reload closes keep-alive connections into one.
     ['a leaf that has expired', () => [pki.cliExpired.cert], () => [pki.caA.cert], () => [], 'cert_expired CERT_HAS_EXPIRED'],
