@@ -28,7 +28,7 @@ import type { TLSSocket } from 'node:tls'
 import type { X509Certificate as PeculiarCertificate } from '@peculiar/x509'
 import type { TlsPolicy } from './ingress.js'
 import { crlSignedBy, readCrlPem, revokedSerials, type CrlFields } from './crl-der.js'
-import { CLIENT_AUTH, crlIssuerName, isSelfSigned, keyUsageAllows, outsideValidity, parseCrl, peculiarCertificate, signedBy } from './pem.js'
+import { allowsCertSign, CLIENT_AUTH, crlIssuerName, isSelfSigned, keyUsageAllows, outsideValidity, parseCrl, peculiarCertificate, signedBy } from './pem.js'
 import { failureReason, type FailureReason } from './reasons.js'
 
 /**
@@ -236,7 +236,7 @@ async function verdict(
   const start = issuerMissing && path.length > 1 ? path.length - 2 : path.length - 1
   for (let i = start; i >= 0; i--) {
     const issuer = path[i + 1]
-    if (issuer && !keyUsageAllows(issuer, 'keyCertSign')) found.push(KEYUSAGE_NO_CERTSIGN)
+    if (issuer && !allowsCertSign(issuer)) found.push(KEYUSAGE_NO_CERTSIGN)
     const dated = outsideValidity(path[i]!, now)
     if (dated) found.push(dated)
   }
@@ -252,7 +252,7 @@ async function verdict(
  */
 function forTlsClients(certificate: X509Certificate, leaf: boolean): boolean {
   if (certificate.keyUsage && !certificate.keyUsage.includes(CLIENT_AUTH)) return false
-  return leaf ? keyUsageAllows(certificate, 'digitalSignature', 'keyAgreement') : keyUsageAllows(certificate, 'keyCertSign')
+  return leaf ? keyUsageAllows(certificate, 'digitalSignature', 'keyAgreement') : allowsCertSign(certificate)
 }
 
 /** Of the certificates that issued it, the first within its dates at `now`, else the one that expired last. */
