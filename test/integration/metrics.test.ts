@@ -111,7 +111,14 @@ routes:
     let after = ''
     const added = (reason: string) => (value(after, series(reason)) ?? 0) - (value(before, series(reason)) ?? 0)
     // The last close may reach the gateway just after the client is done with it.
-    await eventually(async () => added('connection_reset', (after = await scrape())) === 1, 3000, 'the close counted')
+    await eventually(
+      async () => {
+        after = await scrape()
+        return added('connection_reset') === 1
+      },
+      3000,
+      'the close counted',
+    )
     assert.deepEqual(
       { protocol_version: added('protocol_version'), connection_reset: added('connection_reset'), timeout: added('timeout') },
       { protocol_version: 1, connection_reset: 1, timeout: 0 },
