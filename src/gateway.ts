@@ -172,7 +172,7 @@ export class Gateway {
     const snapshot = buildSnapshot(config, this.snapshotOptions(previous))
     this.install(snapshot)
     this.requestServer.closeOutdated(
-      (policy) => snapshot.policies.has(policy.id),
+      (socket, policy) => handshakeWouldGive(snapshot, socket, policy),
       (socket, policy, upgrade) => this.recheckTunnel(snapshot, socket, policy, upgrade),
     )
     const finishing = retireSnapshot(previous, this.current, (upstream) => this.retiring.delete(upstream))
@@ -390,6 +390,17 @@ export class Gateway {
       throw new ConfigError([issueAt(config.file, config.positions, 'listen', 'listener addresses changed; restart portcullis to apply them')])
     }
   }
+}
+
+/**
+ * Whether a new handshake of this connection (by its SNI, or without one the address it reached) would
+ * get `policy` under `snapshot`. That the policy is still in the snapshot is not enough: routes with the
+ * same client CAs, CRLs and minimum version share one, and another route may keep it after this
+ * connection's route has moved to another.
+ */
+function handshakeWouldGive(snapshot: Snapshot, socket: TLSSocket, policy: TlsPolicy): boolean {
+  const decision = snapshot.ingressFor(socket.servername || undefined, socket.localAddress)
+  return decision.kind === 'terminate' && decision.policy.id === policy.id
 }
 
 function closeServer(server: net.Server): Promise<void> {

@@ -182,6 +182,19 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
     })
   })
 
+  /** A keep-alive client of one connection with CA A's client certificate, so a test can tell whether its connection survived. */
+  const keepAliveAgent = () => new https.Agent({ keepAlive: true, maxSockets: 1, ca: pki.caS.cert, cert: pki.cliA.cert, key: pki.cliA.key })
+  /** The status, and the client port of the connection that carried it. */
+  const keepAliveGet = (gw: TestGateway, agent: https.Agent, host: string) =>
+    new Promise<[number, number]>((resolve, reject) => {
+      https
+        .get({ host: '127.0.0.1', port: gw.ports.https!, servername: host, headers: { host }, agent }, (res) => {
+          const port = res.socket.localPort!
+          res.resume().on('end', () => resolve([res.statusCode!, port]))
+        })
+        .on('error', reject)
+    })
+
   it('closes keep-alive connections verified under client CAs that a reload changed, rather than answer 421', async () => {
     const clientCAs = join(dir, 'client-cas.pem')
     await copyFile(pki.caA.certFile, clientCAs)
@@ -197,17 +210,8 @@ routes:
 `,
     )
     const gw = await startGatewayFromFile(configFile)
-    const agent = new https.Agent({ keepAlive: true, maxSockets: 1, ca: pki.caS.cert, cert: pki.cliA.cert, key: pki.cliA.key })
-    /** The status, and the client port of the connection that carried it. */
-    const get = () =>
-      new Promise<[number, number]>((resolve, reject) => {
-        https
-          .get({ host: '127.0.0.1', port: gw.ports.https!, servername: 'a.test', headers: { host: 'a.test' }, agent }, (res) => {
-            const port = res.socket.localPort!
-            res.resume().on('end', () => resolve([res.statusCode!, port]))
-          })
-          .on('error', reject)
-      })
+    const agent = keepAliveAgent()
+    const get = () => keepAliveGet(gw, agent, 'a.test')
     try {
       const [, port] = await get()
       assert.equal((await gw.gateway.reload()).ok, true)
@@ -236,6 +240,41 @@ routes:
       assert.notEqual((await get())[1], inFlightPort, 'the next request on a new connection')
     } finally {
       agent.destroy()
+      await gw.close()
+    }
+  })
+
+  it('closes the keep-alive connections of a route whose client CAs changed while another route keeps the old ones', async () => {
+    // Both routes trust CA A at first: one TLS policy. The reload gives a.test its own bundle; b.test
+    // keeps the old policy, so the old policy lives on.
+    const aCAs = join(dir, 'a-cas.pem')
+    await copyFile(pki.caA.certFile, aCAs)
+    const configFile = join(dir, 'shared-policy.yaml')
+    const to = `upstream: { url: 'https://127.0.0.1:${upstream.port}', ca: ${pki.caS.certFile}, cert: ${pki.cliA.certFile}, key: ${pki.cliA.keyFile}, serverName: up.test }`
+    await writeFile(
+      configFile,
+      `
+listen: { https: 127.0.0.1:0 }
+routes:
+  - { host: a.test, tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile}, clientCAs: ${aCAs} }, ${to} }
+  - { host: b.test, tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile}, clientCAs: ${pki.caA.certFile} }, ${to} }
+`,
+    )
+    const gw = await startGatewayFromFile(configFile)
+    const agents = { a: keepAliveAgent(), b: keepAliveAgent() }
+    try {
+      const [, aPort] = await keepAliveGet(gw, agents.a, 'a.test')
+      const [, bPort] = await keepAliveGet(gw, agents.b, 'b.test')
+      await copyFile(pki.caAB.certFile, aCAs)
+      assert.equal((await gw.gateway.reload()).ok, true)
+      await eventually(async () => Object.keys(agents.a.freeSockets).length === 0, 3000, "a.test's idle connection closed")
+      const [status, newPort] = await keepAliveGet(gw, agents.a, 'a.test')
+      assert.equal(status, 200, 'through a new handshake, not a 421')
+      assert.notEqual(newPort, aPort)
+      assert.deepEqual(await keepAliveGet(gw, agents.b, 'b.test'), [200, bPort], "b.test's policy did not change: its connection goes on")
+    } finally {
+      agents.a.destroy()
+      agents.b.destroy()
       await gw.close()
     }
   })
