@@ -26,7 +26,7 @@ export interface BundleFile {
 }
 
 const CERT_NAMES = [
-  'caA', 'caB', 'caS', 'caOther', 'srv', 'up', 'upWrongName', 'upOtherCa', 'upExpired',
+  'caA', 'caB', 'caS', 'caOther', 'srv', 'up', 'upWrongName', 'upOtherCa', 'upExpired', 'upCnOnly',
   'cliA', 'cliA2', 'cliB', 'cliExpired', 'cliNotYetValid', 'cliServerEku', 'notCa', 'cliOfNotCa',
   'root', 'int', 'leaf', 'leafRevoked', 'caExpired', 'cliNoSubject', 'cliUnicode',
 ] as const
@@ -84,6 +84,8 @@ async function generate(dir: string): Promise<TestPki> {
     upWrongName: await issueCert(caS, { commonName: 'wrong.test', dnsNames: ['wrong.test'], usage: 'server' }),
     upOtherCa: await issueCert(caOther, { commonName: 'up.test', ...upNames, usage: 'server' }),
     upExpired: await issueCert(caS, { commonName: 'up.test', ...upNames, ...lastMonth, usage: 'server' }),
+    // No subjectAltName: named by its CN alone, as `openssl x509 -req` without -extfile makes one.
+    upCnOnly: await issueCert(caS, { commonName: 'cn-only.test', usage: 'server' }),
     cliA: await issueCert(caA, {
       commonName: 'alice',
       organization: 'A',

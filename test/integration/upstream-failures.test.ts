@@ -31,6 +31,7 @@ describe('upstream failures', () => {
   let good: EchoUpstream
   let wrongName: EchoUpstream
   let otherCa: EchoUpstream
+  let cnOnly: EchoUpstream
   let frozen: tls.Server & { port: number }
   let wantsCert: https.Server & { port: number }
   let dying: https.Server & { port: number }
@@ -47,6 +48,7 @@ describe('upstream failures', () => {
     good = await startEchoUpstream({ cert: pki.up.cert, key: pki.up.key })
     wrongName = await startEchoUpstream({ cert: pki.upWrongName.cert, key: pki.upWrongName.key })
     otherCa = await startEchoUpstream({ cert: pki.upOtherCa.cert, key: pki.upOtherCa.key })
+    cnOnly = await startEchoUpstream({ cert: pki.upCnOnly.cert, key: pki.upCnOnly.key })
     // TLS 1.2 and a client certificate required: a gateway without one gets a handshake_failure alert.
     wantsCert = await listen(
       https.createServer(
@@ -106,11 +108,13 @@ listen: { http: 127.0.0.1:0 }
 routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('otherca', otherCa.port)}${route('wantscert', wantsCert.port)}${route('frozen', frozen.port, '{ connect: 10s, response: 300ms }')}${route('refused', REFUSING_PORT)}${route('dying', dying.port)}${route('slow', slow.port)}${route('endless', endless.port, '{ connect: 10s, response: 500ms }')}${route('big', big.port)}
   - { name: insecure, host: insecure.test, upstream: { url: 'https://127.0.0.1:${otherCa.port}', insecureSkipVerify: true } }
   - { name: systemtrust, host: systemtrust.test, upstream: { url: 'https://127.0.0.1:${good.port}', serverName: up.test } }
+  - { name: cnonly, host: cnonly.test, upstream: { url: 'https://127.0.0.1:${cnOnly.port}', ca: ${pki.caS.certFile}, serverName: cn-only.test } }
+  - { name: cnother, host: cnother.test, upstream: { url: 'https://127.0.0.1:${cnOnly.port}', ca: ${pki.caS.certFile}, serverName: other.test } }
 `)
   })
   after(async () => {
     await gw.close()
-    for (const upstream of [good, wrongName, otherCa]) await upstream.close()
+    for (const upstream of [good, wrongName, otherCa, cnOnly]) await upstream.close()
     for (const server of [frozen, wantsCert, dying, slow, endless, big]) server.close()
     for (const server of [dying, slow, endless, big]) server.closeAllConnections()
     await pki.cleanup()
@@ -149,6 +153,12 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
   it('verifies an upstream against the system CAs where the route names no ca: a private CA gets 502', async () => {
     assert.equal((await timed('systemtrust.test')).status, 502)
     assert.deepEqual([lastLog('systemtrust')?.reason, lastLog('systemtrust')?.code], ['unknown_ca', 'PCL_ERR_UPSTREAM_TLS'])
+  })
+
+  it('matches serverName against the CN of an upstream certificate without DNS names, as nginx does', async () => {
+    assert.equal((await timed('cnonly.test')).status, 200)
+    assert.equal((await timed('cnother.test')).status, 502)
+    assert.equal(lastLog('cnother')?.reason, 'hostname_mismatch')
   })
 
   it('reaches an upstream it cannot verify only where the route says insecureSkipVerify, with a warning', async () => {
