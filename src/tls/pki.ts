@@ -43,8 +43,8 @@ export interface CAOptions extends Validity {
   readonly pathLength?: number
   /** An extended key usage, which OpenSSL holds a chain's CAs to as well; default: none. */
   readonly usage?: Usage
-  /** keyUsage bits; default: keyCertSign and cRLSign. */
-  readonly keyUsage?: x509.KeyUsageFlags
+  /** keyUsage bits (see KeyUsageOption); default: keyCertSign and cRLSign. */
+  readonly keyUsage?: KeyUsageOption
 }
 
 export interface LeafOptions extends Validity {
@@ -59,9 +59,17 @@ export interface LeafOptions extends Validity {
   readonly ipAddresses?: readonly string[]
   readonly uris?: readonly string[]
   readonly usage: Usage
-  /** keyUsage bits; default: digitalSignature. */
-  readonly keyUsage?: x509.KeyUsageFlags
+  /** keyUsage bits (see KeyUsageOption); default: digitalSignature. */
+  readonly keyUsage?: KeyUsageOption
+  /** Hexadecimal; default: random (see randomSerial). */
+  readonly serialNumber?: string
 }
+
+/**
+ * keyUsage bits; or, for the tests of what OpenSSL refuses, the value (extnValue: DER, in hexadecimal)
+ * of each keyUsage extension to write as it is: none, a malformed one, or two.
+ */
+export type KeyUsageOption = x509.KeyUsageFlags | readonly string[]
 
 export interface CrlOptions {
   /** Default: an hour ago. */
@@ -70,6 +78,8 @@ export interface CrlOptions {
   readonly nextUpdate?: Date
   /** cRLNumber (RFC 5280 5.2.3); default: seconds since the epoch, so a later CRL has a larger number. */
   readonly crlNumber?: number
+  /** The issuer's name as the CRL writes it; default: the issuer's subject, byte for byte. */
+  readonly issuerName?: x509.Name
 }
 
 const HOUR = 3_600_000
@@ -81,12 +91,13 @@ const EKU: Record<Usage, string[]> = {
   'server+client': [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth],
 }
 const ID_CE_CRL_NUMBER = '2.5.29.20'
+const ID_CE_KEY_USAGE = '2.5.29.15'
 
 export async function createCA(options: CAOptions): Promise<Issued> {
   const keys = await generateKeys()
   return sign(options.issuer, subjectName(options.commonName, options.organization), keys, options, [
     new x509.BasicConstraintsExtension(true, options.pathLength, true),
-    new x509.KeyUsagesExtension(options.keyUsage ?? x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+    ...keyUsageExtensions(options.keyUsage ?? x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign),
     ...(options.usage ? [new x509.ExtendedKeyUsageExtension(EKU[options.usage])] : []),
   ])
 }
@@ -96,11 +107,11 @@ export async function createCA(options: CAOptions): Promise<Issued> {
  * keeps keyCertSign by default, so that basicConstraints is the only thing that disqualifies it as an
  * issuer.
  */
-export async function createSelfSignedNonCA(options: { commonName: string; keyUsage?: x509.KeyUsageFlags } & Validity): Promise<Issued> {
+export async function createSelfSignedNonCA(options: { commonName: string; keyUsage?: KeyUsageOption } & Validity): Promise<Issued> {
   const keys = await generateKeys()
   return sign(undefined, subjectName(options.commonName), keys, options, [
     new x509.BasicConstraintsExtension(false, undefined, true),
-    new x509.KeyUsagesExtension(options.keyUsage ?? x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyCertSign, true),
+    ...keyUsageExtensions(options.keyUsage ?? x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyCertSign),
   ])
 }
 
@@ -115,7 +126,7 @@ export async function issueCert(issuer: Issued, options: LeafOptions): Promise<I
   return sign(issuer, subject, keys, options, [
     new x509.BasicConstraintsExtension(false, undefined, true),
     // An ECDSA key only signs (TLS exchanges keys by ECDHE), so keyEncipherment would mean nothing.
-    new x509.KeyUsagesExtension(options.keyUsage ?? x509.KeyUsageFlags.digitalSignature, true),
+    ...keyUsageExtensions(options.keyUsage ?? x509.KeyUsageFlags.digitalSignature),
     new x509.ExtendedKeyUsageExtension(EKU[options.usage]),
     // RFC 5280 4.2.1.6: critical when it is the only name.
     ...(names.length > 0 ? [new x509.SubjectAlternativeNameExtension(names, subject.length === 0)] : []),
@@ -129,7 +140,7 @@ export async function issueCert(issuer: Issued, options: LeafOptions): Promise<I
 export async function createCrl(issuer: Issued, revoked: readonly Pick<Issued, 'serialNumber'>[], options: CrlOptions = {}): Promise<string> {
   const now = Date.now()
   const crl = await x509.X509CrlGenerator.create({
-    issuer: issuer.x509.subjectName,
+    issuer: options.issuerName ?? issuer.x509.subjectName,
     thisUpdate: options.thisUpdate ?? new Date(now - HOUR),
     nextUpdate: options.nextUpdate ?? new Date(now + 30 * DAY),
     signingAlgorithm: ALGORITHM,
@@ -219,18 +230,18 @@ async function sign(
   issuer: Issued | undefined,
   subject: x509.JsonName,
   keys: CryptoKeyPair,
-  validity: Validity,
+  options: Validity & { readonly serialNumber?: string },
   extensions: x509.Extension[],
 ): Promise<Issued> {
   const now = Date.now()
   const subjectKeyId = await x509.SubjectKeyIdentifierExtension.create(keys.publicKey)
   const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: randomSerial(),
+    serialNumber: options.serialNumber ?? randomSerial(),
     subject,
     // Copy the issuer's encoded name, so that name chaining compares identical bytes.
     issuer: issuer?.x509.subjectName ?? subject,
-    notBefore: validity.notBefore ?? new Date(now - HOUR),
-    notAfter: validity.notAfter ?? new Date(now + 30 * DAY),
+    notBefore: options.notBefore ?? new Date(now - HOUR),
+    notAfter: options.notAfter ?? new Date(now + 30 * DAY),
     publicKey: keys.publicKey,
     signingKey: (issuer?.keys ?? keys).privateKey,
     signingAlgorithm: ALGORITHM,
@@ -245,6 +256,12 @@ async function sign(
     keys,
     x509: cert,
   }
+}
+
+/** keyUsage as KeyUsageOption says, critical as RFC 5280 4.2.1.3 wants it. */
+function keyUsageExtensions(keyUsage: KeyUsageOption): x509.Extension[] {
+  if (typeof keyUsage === 'number') return [new x509.KeyUsagesExtension(keyUsage, true)]
+  return keyUsage.map((value) => new x509.Extension(ID_CE_KEY_USAGE, true, Uint8Array.from(Buffer.from(value, 'hex'))))
 }
 
 /** The issuer's subjectKeyIdentifier, which OpenSSL matches when it builds a chain or picks a CRL. */
