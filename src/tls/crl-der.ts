@@ -6,11 +6,8 @@
  * OpenSSL has parsed it before this runs); anything else throws.
  */
 import { constants, verify, type KeyObject } from 'node:crypto'
+import { BIT_STRING, bytes, element, expectTag, INTEGER, OBJECT_IDENTIFIER, reading, SEQUENCE, serialNumberHex, wholeElement, type Element } from './der.js'
 
-const INTEGER = 0x02
-const BIT_STRING = 0x03
-const OBJECT_IDENTIFIER = 0x06
-const SEQUENCE = 0x30
 const UTC_TIME = 0x17
 const GENERALIZED_TIME = 0x18
 
@@ -30,27 +27,23 @@ export interface CrlFields {
   readonly signature: Uint8Array
 }
 
-/** One DER element: its tag, and where its content starts and the element ends in the buffer. */
-interface Element {
-  readonly tag: number
-  readonly headerStart: number
-  readonly start: number
-  readonly end: number
-}
-
 /** One PEM block ("-----BEGIN X509 CRL-----"), as pem.ts splits a file. */
 export function readCrlPem(pem: string): CrlFields {
   return readCrlFields(Buffer.from(pem.replace(/-----[^-]+-----/g, ''), 'base64'))
 }
 
 export function readCrlFields(der: Uint8Array): CrlFields {
+  return reading('CRL', () => fieldsOf(der))
+}
+
+function fieldsOf(der: Uint8Array): CrlFields {
   const certificateList = element(der, 0, der.length, SEQUENCE)
   const tbs = element(der, certificateList.start, certificateList.end, SEQUENCE)
   const algorithm = element(der, tbs.end, certificateList.end, SEQUENCE)
   const oid = element(der, algorithm.start, algorithm.end, OBJECT_IDENTIFIER)
   const signature = element(der, algorithm.end, certificateList.end, BIT_STRING)
   // The first content byte of a BIT STRING counts the unused bits of the last: none in a signature.
-  if (signature.end === signature.start || der[signature.start] !== 0) throw new Error('CRL signature is not whole bytes')
+  if (signature.end === signature.start || der[signature.start] !== 0) throw new Error('its signature is not whole bytes')
   let field = element(der, tbs.start, tbs.end)
   if (field.tag === INTEGER) field = element(der, field.end, tbs.end) // version, v2 only
   expectTag(field, SEQUENCE) // the signature algorithm
@@ -65,11 +58,11 @@ export function readCrlFields(der: Uint8Array): CrlFields {
     at = field.end // crlExtensions, [0], last
   }
   return {
-    issuer: der.subarray(issuer.headerStart, issuer.end),
+    issuer: wholeElement(der, issuer),
     thisUpdate: time(der, thisUpdate),
     nextUpdate,
     revoked,
-    tbs: der.subarray(tbs.headerStart, tbs.end),
+    tbs: wholeElement(der, tbs),
     signatureAlgorithm: bytes(der, oid.start, oid.end).toString('hex'),
     signatureParameters: der.subarray(oid.end, algorithm.end),
     signature: der.subarray(signature.start + 1, signature.end),
@@ -155,48 +148,18 @@ function integer(der: Uint8Array, found: Element): number {
   return value
 }
 
-/**
- * The serial numbers a CRL lists, in hexadecimal as @peculiar/x509 prints a certificate's: lower case,
- * without the sign byte DER puts before a first byte above 0x7f.
- */
+/** The serial numbers a CRL lists, in hexadecimal as serialNumberHex writes a certificate's. */
 export function revokedSerials(fields: CrlFields): Set<string> {
   const { revoked } = fields
-  const serials = new Set<string>()
-  for (let at = 0; at < revoked.length; ) {
-    const entry = element(revoked, at, revoked.length, SEQUENCE)
-    const serial = element(revoked, entry.start, entry.end, INTEGER)
-    const signByte = serial.end - serial.start > 1 && revoked[serial.start] === 0 && revoked[serial.start + 1]! > 0x7f
-    serials.add(bytes(revoked, signByte ? serial.start + 1 : serial.start, serial.end).toString('hex'))
-    at = entry.end
-  }
-  return serials
-}
-
-function element(der: Uint8Array, at: number, limit: number, tag?: number): Element {
-  if (at + 2 > limit) throw new Error('CRL ends inside an element')
-  let length = der[at + 1]!
-  let start = at + 2
-  if (length & 0x80) {
-    const bytes = length & 0x7f
-    // 0x80 is BER's indefinite length, which DER forbids; four bytes are more than any CRL needs.
-    if (bytes === 0 || bytes > 4 || start + bytes > limit) throw new Error('CRL has a length DER does not allow')
-    length = 0
-    for (let i = 0; i < bytes; i++) length = length * 256 + der[start + i]!
-    start += bytes
-  }
-  const found: Element = { tag: der[at]!, headerStart: at, start, end: start + length }
-  if (found.end > limit) throw new Error('CRL element runs past its container')
-  if (tag !== undefined) expectTag(found, tag)
-  return found
-}
-
-/** The bytes from `start` to `end`, as a Buffer over the same memory (no copy), for toString(). */
-function bytes(der: Uint8Array, start: number, end: number): Buffer {
-  return Buffer.from(der.buffer, der.byteOffset + start, end - start)
-}
-
-function expectTag(found: Element, tag: number): void {
-  if (found.tag !== tag) throw new Error(`CRL has tag 0x${found.tag.toString(16)} where 0x${tag.toString(16)} belongs`)
+  return reading('CRL', () => {
+    const serials = new Set<string>()
+    for (let at = 0; at < revoked.length; ) {
+      const entry = element(revoked, at, revoked.length, SEQUENCE)
+      serials.add(serialNumberHex(revoked, element(revoked, entry.start, entry.end)))
+      at = entry.end
+    }
+    return serials
+  })
 }
 
 function isTime(found: Element): boolean {
@@ -205,11 +168,11 @@ function isTime(found: Element): boolean {
 
 /** RFC 5280 4.1.2.5: YYMMDDHHMMSSZ (years 50 to 99 are 19xx) or YYYYMMDDHHMMSSZ, in UTC. */
 function time(der: Uint8Array, found: Element): Date {
-  if (!isTime(found)) throw new Error(`CRL has tag 0x${found.tag.toString(16)} where a time belongs`)
+  if (!isTime(found)) throw new Error(`tag 0x${found.tag.toString(16)} where a time belongs`)
   const text = bytes(der, found.start, found.end).toString('latin1')
   const match = /^(\d{2}|\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text)
   const yearDigits = found.tag === UTC_TIME ? 2 : 4
-  if (!match || match[1]!.length !== yearDigits) throw new Error(`CRL has a time RFC 5280 does not allow: ${text}`)
+  if (!match || match[1]!.length !== yearDigits) throw new Error(`a time RFC 5280 does not allow: ${text}`)
   const [year, month, day, hours, minutes, seconds] = match.slice(1).map(Number) as [number, number, number, number, number, number]
   const fullYear = yearDigits === 4 ? year : year >= 50 ? 1900 + year : 2000 + year
   return new Date(Date.UTC(fullYear, month - 1, day, hours, minutes, seconds))
