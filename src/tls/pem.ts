@@ -8,7 +8,8 @@ import { createSecureContext } from 'node:tls'
 import { relative } from 'node:path'
 import { readRegularFile } from '../config/regular-file.js'
 import { ErrorCodes, PortcullisError } from '../errors.js'
-import { readCrlPem, type CrlFields } from './crl-der.js'
+import { certificateFields, hasKeyUsage, type KeyUsage } from './cert-der.js'
+import { readCrlPem } from './crl-der.js'
 import { subjectRfc2253 } from './subject.js'
 
 const CERT_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g
@@ -91,18 +92,16 @@ export function readCaBundle(file: string): CertificateFile {
 export const SERVER_AUTH = '1.3.6.1.5.5.7.3.1'
 export const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2'
 
-/** keyUsage bits (RFC 5280 4.2.1.3), by their names in @peculiar/x509's KeyUsageFlags. */
-export type KeyUsage = keyof typeof import('@peculiar/x509').KeyUsageFlags
-
 /**
  * Whether the certificate's keyUsage allows one of `usages`, or it has none: OpenSSL's ku_reject
  * (crypto/x509/v3_purp.c), negated. node:crypto reads no keyUsage (its X509Certificate.keyUsage is the
- * extended key usage), so @peculiar/x509 does.
+ * extended key usage), so cert-der.ts does. A keyUsage OpenSSL holds invalid allows nothing: such a
+ * certificate chains to nothing in a handshake (see signedBy), and this answer is never the last word.
  */
 export function keyUsageAllows(certificate: X509Certificate, ...usages: KeyUsage[]): boolean {
-  const { KeyUsageFlags, KeyUsagesExtension } = peculiarX509()
-  const extension = peculiarCertificate(certificate).getExtension(KeyUsagesExtension)
-  return !extension || usages.some((usage) => (extension.usages & KeyUsageFlags[usage]) !== 0)
+  const { keyUsage } = certificateFields(certificate)
+  if (keyUsage === 'invalid') return false
+  return keyUsage === undefined || usages.some((usage) => hasKeyUsage(keyUsage, usage))
 }
 
 /**
@@ -118,11 +117,18 @@ export function allowsCertSign(certificate: X509Certificate): boolean {
  * (check_issued in crypto/x509/x509_vfy.c): named as its issuer, and its key made the signature.
  * X509Certificate.checkIssued is X509_check_issued, which also says no to an issuer whose keyUsage
  * lacks keyCertSign; OpenSSL builds the chain through that issuer, and refuses it after
- * (KEYUSAGE_NO_CERTSIGN).
+ * (KEYUSAGE_NO_CERTSIGN). Both say no where either certificate's keyUsage is invalid
+ * (ossl_x509_likely_issued caches the extensions of both, and fails).
  */
 export function signedBy(certificate: X509Certificate, issuer: X509Certificate): boolean {
-  const named = certificate.checkIssued(issuer) || (certificate.issuer === issuer.subject && !allowsCertSign(issuer))
+  const named = certificate.checkIssued(issuer) || (certificate.issuer === issuer.subject && lacksOnlyCertSign(certificate, issuer))
   return named && certificate.verify(issuer.publicKey)
+}
+
+/** Whether X509_check_issued says no for the issuer's keyUsage alone: it lacks keyCertSign, and neither keyUsage is invalid. */
+function lacksOnlyCertSign(certificate: X509Certificate, issuer: X509Certificate): boolean {
+  const invalid = (of: X509Certificate) => certificateFields(of).keyUsage === 'invalid'
+  return !allowsCertSign(issuer) && !invalid(issuer) && !invalid(certificate)
 }
 
 /** A root CA's certificate, or a self-signed leaf: issued in its own name, and signed by its own key. */
@@ -196,12 +202,13 @@ export function readCrl(file: string): Crl[] {
 const require = createRequire(import.meta.url)
 
 /**
- * @peculiar/x509, for what node:crypto cannot read: CRLs, and keyUsage. It (and the Reflect polyfill it
- * needs first, see tls/pki.ts) is loaded at the first CRL or WebSocket re-check (recheck.ts), so a
- * gateway without either never loads it.
+ * @peculiar/x509, for what node:crypto cannot read and crl-der.ts does not: a CRL's issuer as a name
+ * is printed, and a CRL signed with an algorithm crl-der.ts does not check. It (and the Reflect
+ * polyfill it needs first, see tls/pki.ts) is loaded at the first CRL read, so a gateway without CRLs
+ * never loads it.
  */
 export function peculiarX509(): typeof import('@peculiar/x509') {
-  // Kept: require() resolves the name again at each call, about 20 µs, and the re-check asks often.
+  // Kept: require() resolves the name again at each call, about 20 µs.
   if (!peculiar) {
     require('reflect-metadata')
     peculiar = require('@peculiar/x509') as typeof import('@peculiar/x509')
@@ -213,7 +220,10 @@ let peculiar: typeof import('@peculiar/x509') | undefined
 
 const peculiarCertificates = new WeakMap<X509Certificate, import('@peculiar/x509').X509Certificate>()
 
-/** The certificate as @peculiar/x509 reads it, parsed once per X509Certificate: about 1 ms, with its extensions. */
+/**
+ * The certificate as @peculiar/x509 reads it, parsed once per X509Certificate: about 1 ms, with its
+ * extensions. Only to verify a CRL signed with an algorithm crl-der.ts does not check.
+ */
 export function peculiarCertificate(certificate: X509Certificate): import('@peculiar/x509').X509Certificate {
   let parsed = peculiarCertificates.get(certificate)
   if (!parsed) peculiarCertificates.set(certificate, (parsed = new (peculiarX509().X509Certificate)(certificate.raw)))
@@ -236,15 +246,15 @@ export function parseCrl(pem: string): import('@peculiar/x509').X509Crl {
 function crlFields(pem: string): Pick<Crl, 'nextUpdate' | 'issuerName'> {
   try {
     const fields = readCrlPem(pem)
-    return { nextUpdate: fields.nextUpdate, issuerName: crlIssuerName(fields) }
+    return { nextUpdate: fields.nextUpdate, issuerName: printedName(fields.issuer) }
   } catch {
     return { nextUpdate: undefined, issuerName: undefined }
   }
 }
 
-/** The issuer of a CRL as @peculiar/x509 prints a name, as it prints a certificate's subject. */
-export function crlIssuerName(fields: CrlFields): string {
-  return new (peculiarX509().Name)(new Uint8Array(fields.issuer)).toString()
+/** A Name (its DER), such as a CRL's issuer, as @peculiar/x509 prints a name, as it prints a certificate's subject. */
+export function printedName(name: Uint8Array): string {
+  return new (peculiarX509().Name)(new Uint8Array(name)).toString()
 }
 
 /**

@@ -25,10 +25,10 @@
 import type { X509Certificate } from 'node:crypto'
 import { setImmediate } from 'node:timers/promises'
 import type { TLSSocket } from 'node:tls'
-import type { X509Certificate as PeculiarCertificate } from '@peculiar/x509'
 import type { TlsPolicy } from './ingress.js'
+import { certificateFields } from './cert-der.js'
 import { crlSignedBy, readCrlPem, revokedSerials, type CrlFields } from './crl-der.js'
-import { allowsCertSign, CLIENT_AUTH, crlIssuerName, isSelfSigned, keyUsageAllows, outsideValidity, parseCrl, peculiarCertificate, signedBy } from './pem.js'
+import { allowsCertSign, CLIENT_AUTH, isSelfSigned, keyUsageAllows, outsideValidity, parseCrl, peculiarCertificate, printedName, signedBy } from './pem.js'
 import { failureReason, type FailureReason } from './reasons.js'
 
 /**
@@ -53,7 +53,7 @@ function refused(detail: string, error?: Error): RecheckVerdict {
   return { pass: false, reason: failureReason(detail), detail, ...(error && { error }) }
 }
 
-/** A CRL of a policy as the re-check reads it: its fields from the DER (crl-der.ts), its PEM, its issuer's name. */
+/** A CRL of a policy as the re-check reads it: its fields from the DER (crl-der.ts), its PEM, its issuer's name as @peculiar/x509 prints it. */
 interface PolicyCrl extends CrlFields {
   readonly pem: string
   readonly issuerName: string
@@ -68,6 +68,8 @@ export class ClientTrust {
   private readCrls: readonly PolicyCrl[] | undefined
   /** By the issuer's SHA-256 fingerprint: its CRLs that verify, newest first. */
   private readonly crlsOfIssuer = new Map<string, Promise<PolicyCrl[]>>()
+  /** By a Name's DER, in hexadecimal: the CRLs issued in that name, newest first. */
+  private readonly crlsOfName = new Map<string, PolicyCrl[]>()
 
   constructor(
     private readonly cas: readonly X509Certificate[],
@@ -83,7 +85,10 @@ export class ClientTrust {
     // A client of a policy that asked for no certificate, now on a route that asks for one.
     if (!leaf) return refused('ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE')
     const { path, error } = this.pathToCa(leaf, sent, now)
-    if (error && ISSUER_NOT_FOUND.has(error) && resumed) return verdict([leaf], now, undefined, () => this.leafRevocation(leaf, now))
+    // A leaf whose keyUsage OpenSSL holds invalid has no issuer anywhere (see signedBy): a handshake
+    // refuses it whatever its chain, as the check below does.
+    const chainUnknown = error && ISSUER_NOT_FOUND.has(error) && resumed && certificateFields(leaf).keyUsage !== 'invalid'
+    if (chainUnknown) return verdict([leaf], now, undefined, () => this.leafRevocation(leaf, now))
     // OpenSSL checks no revocation on a chain that does not reach the bundle.
     return verdict(path, now, error, () => (error ? [] : this.revocation(path, now)))
   }
@@ -91,12 +96,11 @@ export class ClientTrust {
   /** With CRLs, OpenSSL's code for each certificate of `path`, from the leaf up, that no current CRL clears. */
   private async revocation(path: readonly X509Certificate[], now: Date): Promise<string[]> {
     if (this.crlPems.length === 0) return []
-    const certificates = path.map(peculiarCertificate)
     const found: string[] = []
-    for (const [i, certificate] of certificates.entries()) {
+    for (const [i, certificate] of path.entries()) {
       // The CA at the end of the chain is its own issuer, and so on its own CRL.
       const issuer = Math.min(i + 1, path.length - 1)
-      const crl = await this.crlOf(path[issuer]!, certificates[issuer]!, now)
+      const crl = await this.crlOf(path[issuer]!, now)
       // OpenSSL's check_crl: a CRL found, current or not, is refused first if its issuer's keyUsage
       // lacks cRLSign.
       if (crl !== 'UNABLE_TO_GET_CRL' && !keyUsageAllows(path[issuer]!, 'cRLSign')) found.push(KEYUSAGE_NO_CRL_SIGN)
@@ -116,11 +120,9 @@ export class ClientTrust {
    */
   private leafRevocation(leaf: X509Certificate, now: Date): string[] {
     if (this.crlPems.length === 0) return []
-    const peculiarLeaf = peculiarCertificate(leaf)
-    const ofIssuer = this.crls().filter((crl) => crl.issuerName === peculiarLeaf.issuer)
-    const crl = currentCrl(ofIssuer.sort(newestFirst), now)
+    const crl = currentCrl(this.crlsNamed(certificateFields(leaf).issuer), now)
     if (typeof crl === 'string') return [crl]
-    return revokes(crl, peculiarLeaf) ? ['CERT_REVOKED'] : []
+    return revokes(crl, leaf) ? ['CERT_REVOKED'] : []
   }
 
   /**
@@ -153,29 +155,47 @@ export class ClientTrust {
   }
 
   /** Of the CRLs `issuer`'s signature verifies, the one currentCrl() picks at `now`; else OpenSSL's code. */
-  private crlOf(issuer: X509Certificate, peculiarIssuer: PeculiarCertificate, now: Date): Promise<PolicyCrl | string> {
+  private crlOf(issuer: X509Certificate, now: Date): Promise<PolicyCrl | string> {
     let found = this.crlsOfIssuer.get(issuer.fingerprint256)
-    if (!found) this.crlsOfIssuer.set(issuer.fingerprint256, (found = this.signedBy(issuer, peculiarIssuer)))
+    if (!found) this.crlsOfIssuer.set(issuer.fingerprint256, (found = this.signedBy(issuer)))
     return found.then((crls) => currentCrl(crls, now))
   }
 
   /**
-   * A CRL is trusted only once its issuer's key has verified it, as OpenSSL trusts one: by node:crypto,
-   * or for an algorithm crl-der.ts does not check, by @peculiar/x509 (its slow full parse).
+   * Of the CRLs in `issuer`'s name, newest first, those its key verifies, as OpenSSL trusts one: by
+   * node:crypto, or for an algorithm crl-der.ts does not check, by @peculiar/x509 (its slow full parse).
    */
-  private async signedBy(issuer: X509Certificate, peculiarIssuer: PeculiarCertificate): Promise<PolicyCrl[]> {
+  private async signedBy(issuer: X509Certificate): Promise<PolicyCrl[]> {
     const signed: PolicyCrl[] = []
-    for (const crl of this.crls()) {
-      if (crl.issuerName !== peculiarIssuer.subject) continue
-      if (crlSignedBy(crl, issuer.publicKey) ?? (await parseCrl(crl.pem).verify({ publicKey: peculiarIssuer }))) signed.push(crl)
+    for (const crl of this.crlsNamed(certificateFields(issuer).subject)) {
+      if (crlSignedBy(crl, issuer.publicKey) ?? (await parseCrl(crl.pem).verify({ publicKey: peculiarCertificate(issuer) }))) signed.push(crl)
     }
-    return signed.sort(newestFirst)
+    return signed
+  }
+
+  /**
+   * The CRLs issued in `name` (a Name's DER), newest first. OpenSSL compares names in a canonical form
+   * (X509_NAME_cmp: each string made UTF-8, its case and spaces folded), where a CA's CRL almost always
+   * has the very bytes of its subject. A CRL whose issuer is written otherwise is matched by the name
+   * @peculiar/x509 prints, as the re-check always has: that finds a CRL that writes the CA's name in
+   * another string type (PrintableString for UTF8String), not one that writes it in another case. Once
+   * per name and policy: the library parses the name at the first lookup only.
+   */
+  private crlsNamed(name: Uint8Array): readonly PolicyCrl[] {
+    const key = Buffer.from(name).toString('hex')
+    let named = this.crlsOfName.get(key)
+    if (!named) {
+      let printed: string | undefined
+      const issuedIn = (crl: PolicyCrl) => Buffer.compare(crl.issuer, name) === 0 || crl.issuerName === (printed ??= printedName(name))
+      this.crlsOfName.set(key, (named = this.crls().filter(issuedIn).sort(newestFirst)))
+    }
+    return named
   }
 
   private crls(): readonly PolicyCrl[] {
     return (this.readCrls ??= this.crlPems.map((pem) => {
       const fields = readCrlPem(pem)
-      return { ...fields, pem, issuerName: crlIssuerName(fields) }
+      return { ...fields, pem, issuerName: printedName(fields.issuer) }
     }))
   }
 }
@@ -184,10 +204,10 @@ export class ClientTrust {
 const revokedSerialsOf = new WeakMap<PolicyCrl, ReadonlySet<string>>()
 
 /** Whether `crl` lists `certificate`: a CA's CRL can list a hundred thousand, so by a Set, not a scan. */
-function revokes(crl: PolicyCrl, certificate: PeculiarCertificate): boolean {
+function revokes(crl: PolicyCrl, certificate: X509Certificate): boolean {
   let serials = revokedSerialsOf.get(crl)
   if (!serials) revokedSerialsOf.set(crl, (serials = revokedSerials(crl)))
-  return serials.has(certificate.serialNumber)
+  return serials.has(certificateFields(certificate).serialNumber)
 }
 
 const newestFirst = (a: PolicyCrl, b: PolicyCrl) => b.thisUpdate.getTime() - a.thisUpdate.getTime()

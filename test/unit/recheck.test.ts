@@ -8,7 +8,7 @@ import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import tls from 'node:tls'
-import { createCA, createCrl, createSelfSignedNonCA, issueCert, type Issued } from '../../src/tls/pki.js'
+import { createCA, createCrl, createSelfSignedNonCA, issueCert, type Issued, type KeyUsageOption } from '../../src/tls/pki.js'
 import { peculiarX509 } from '../../src/tls/pem.js'
 import { ClientTrust } from '../../src/tls/recheck.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
@@ -27,7 +27,7 @@ describe('ClientTrust.check', () => {
     const lastMonth = { notBefore: new Date(Date.now() - 60 * 86_400_000), notAfter: new Date(Date.now() - 30 * 86_400_000) }
     const root = await createCA({ commonName: 'More Root CA' })
     const expiredInt = await createCA({ commonName: 'Expired Intermediate CA', issuer: root, ...lastMonth })
-    const leaf = (issuer: Issued, commonName: string, keyUsage?: number) => issueCert(issuer, { commonName, usage: 'client', keyUsage })
+    const leaf = (issuer: Issued, commonName: string, keyUsage?: KeyUsageOption) => issueCert(issuer, { commonName, usage: 'client', keyUsage })
     // A CA whose keyUsage lacks keyCertSign: cRLSign alone.
     const intNoCertSign = await createCA({ commonName: 'Intermediate CA without keyCertSign', issuer: root, keyUsage: KeyUsageFlags.cRLSign })
     const expiredIntNoCertSign = await createCA({ commonName: 'Expired Intermediate CA without keyCertSign', issuer: root, keyUsage: KeyUsageFlags.cRLSign, ...lastMonth })
@@ -35,6 +35,10 @@ describe('ClientTrust.check', () => {
     const leafOfIntNoCertSign = await leaf(intNoCertSign, 'leaf of an intermediate without keyCertSign')
     const caNoCrlSign = await createCA({ commonName: 'CA without cRLSign', keyUsage: KeyUsageFlags.keyCertSign })
     const leafOfCaNoCrlSign = await leaf(caNoCrlSign, 'leaf of a CA without cRLSign')
+    // keyUsage extensions (their extnValue) that OpenSSL holds invalid (see cert-der.ts).
+    const intNoKeyUsageBit = await createCA({ commonName: 'Intermediate CA whose keyUsage has no bit set', issuer: root, keyUsage: ['030100'] })
+    // Its serial number is 00 ff 01 in the DER.
+    const signByteSerial = await issueCert(root, { commonName: 'serial number with a sign byte', usage: 'client', serialNumber: 'ff01' })
     return {
       root,
       expiredInt,
@@ -50,11 +54,27 @@ describe('ClientTrust.check', () => {
       leafOfCaNoCertSign: await leaf(caNoCertSign, 'leaf of a CA without keyCertSign'),
       caNoCrlSign,
       leafOfCaNoCrlSign,
+      keyUsageNoBit: await leaf(root, 'keyUsage without a bit set', ['030100']),
+      keyUsageNotBitString: await leaf(root, 'keyUsage that is no BIT STRING', ['040180']),
+      keyUsageEightUnusedBits: await leaf(root, 'keyUsage of eight unused bits', ['03020880']),
+      keyUsageTwice: await leaf(root, 'two keyUsage extensions', ['03020780', '03020780']),
+      keyUsageOnlyUnusedBits: await leaf(root, 'keyUsage whose bits set are all unused ones', ['0302077f']),
+      keyAgreementUnused: await leaf(root, 'keyUsage keyEncipherment, keyAgreement among the unused bits', ['03020428']),
+      keyUsageAndMore: await leaf(root, 'keyUsage digitalSignature, then bytes OpenSSL does not read', ['030207800500']),
+      keyAgreementDecipherOnly: await leaf(root, 'keyAgreement and decipherOnly', KeyUsageFlags.keyAgreement | KeyUsageFlags.decipherOnly),
+      decipherOnly: await leaf(root, 'decipherOnly', KeyUsageFlags.decipherOnly),
+      intNoKeyUsageBit,
+      leafOfIntNoKeyUsageBit: await leaf(intNoKeyUsageBit, 'leaf of an intermediate whose keyUsage has no bit set'),
+      signByteSerial,
       crls: {
         root: await createCrl(root, []),
         intNoCertSignRevokesLeaf: await createCrl(intNoCertSign, [leafOfIntNoCertSign]),
         caNoCrlSign: await createCrl(caNoCrlSign, []),
         caNoCrlSignRevokesLeaf: await createCrl(caNoCrlSign, [leafOfCaNoCrlSign]),
+        rootRevokesSignByteSerial: await createCrl(root, [signByteSerial]),
+        rootRevokesOtherSerials: await createCrl(root, ['ff', '01ff', 'ff0100', '7f01'].map((serialNumber) => ({ serialNumber }))),
+        // The root's name, which the test PKI writes as a PrintableString, as a UTF8String.
+        rootInUtf8RevokesSignByteSerial: await createCrl(root, [signByteSerial], { issuerName: new (peculiarX509().Name)([{ CN: [{ utf8String: 'More Root CA' }] }]) }),
       },
     }
   }
@@ -139,6 +159,25 @@ describe('ClientTrust.check', () => {
     // Of several failures, the last OpenSSL finds: the dates come after the issuer and the purpose.
     ['an expired leaf of a CA not in the bundle', () => [pki.cliExpired.cert], () => [pki.caB.cert], () => [], 'cert_expired CERT_HAS_EXPIRED'],
     ['a leaf for TLS servers only, of a CA not in the bundle', () => [pki.cliServerEku.cert], () => [pki.caB.cert], () => [], 'unknown_ca UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
+    // A keyUsage OpenSSL holds invalid: X509_check_issued fails on its certificate, as the one issued
+    // and as the issuer, so a chain stops there.
+    ['a leaf whose keyUsage has no bit set', () => [more.keyUsageNoBit.cert], () => [more.root.cert], () => [], 'unknown_ca UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
+    ['a leaf whose keyUsage is no BIT STRING', () => [more.keyUsageNotBitString.cert], () => [more.root.cert], () => [], 'unknown_ca UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
+    ['a leaf whose keyUsage has eight unused bits', () => [more.keyUsageEightUnusedBits.cert], () => [more.root.cert], () => [], 'unknown_ca UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
+    ['a leaf with two keyUsage extensions', () => [more.keyUsageTwice.cert], () => [more.root.cert], () => [], 'unknown_ca UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
+    ['a leaf whose keyUsage bits set are all unused ones', () => [more.keyUsageOnlyUnusedBits.cert], () => [more.root.cert], () => [], 'unknown_ca UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
+    ['an intermediate whose keyUsage has no bit set', () => [more.leafOfIntNoKeyUsageBit.cert, more.intNoKeyUsageBit.cert], () => [more.root.cert], () => [], 'unknown_ca UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
+    ['an intermediate of the bundle whose keyUsage has no bit set', () => [more.leafOfIntNoKeyUsageBit.cert], () => [more.intNoKeyUsageBit.cert], () => [], 'unknown_ca UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
+    // The bits as OpenSSL reads them: unused ones cleared, the ninth in the second byte, what follows the BIT STRING ignored.
+    ['a leaf whose keyAgreement bit stands among the unused bits', () => [more.keyAgreementUnused.cert], () => [more.root.cert], () => [], 'bad_usage INVALID_PURPOSE'],
+    ['a leaf whose keyUsage is followed by bytes OpenSSL does not read', () => [more.keyUsageAndMore.cert], () => [more.root.cert], () => [], undefined],
+    ['a leaf with keyAgreement and decipherOnly', () => [more.keyAgreementDecipherOnly.cert], () => [more.root.cert], () => [], undefined],
+    ['a leaf with decipherOnly alone', () => [more.decipherOnly.cert], () => [more.root.cert], () => [], 'bad_usage INVALID_PURPOSE'],
+    // A serial number DER writes with a sign byte (00 ff 01), which a CRL lists as a certificate has it.
+    ['a revoked leaf whose serial number has a sign byte', () => [more.signByteSerial.cert], () => [more.root.cert], () => [more.crls.rootRevokesSignByteSerial], 'revoked CERT_REVOKED'],
+    ['a leaf whose serial number has a sign byte, a CRL of serial numbers like it', () => [more.signByteSerial.cert], () => [more.root.cert], () => [more.crls.rootRevokesOtherSerials], undefined],
+    // OpenSSL compares names in a canonical form: a CA's name in another string type is the CA's.
+    ["a revoked leaf, in a CRL that writes its CA's name as a UTF8String", () => [more.signByteSerial.cert], () => [more.root.cert], () => [more.crls.rootInUtf8RevokesSignByteSerial], 'revoked CERT_REVOKED'],
   ]
   for (const [what, chain, cas, crls, expected] of rows) {
     it(what, async () => {
@@ -178,6 +217,9 @@ describe('ClientTrust.check', () => {
     assert.equal((await check(pki.leafRevoked.cert, [pki.crlIntRevoked.pem])).pass ? '' : 'refused', 'refused')
     const expired = await check(pki.cliExpired.cert, [])
     assert.equal(expired.pass ? undefined : expired.detail, 'CERT_HAS_EXPIRED')
+    // A leaf whose keyUsage OpenSSL holds invalid has no issuer anywhere, whatever its chain.
+    const invalid = await check(more.keyUsageNotBitString.cert, [])
+    assert.equal(invalid.pass ? undefined : invalid.detail, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE')
   })
 
   it('takes, of two CAs of one name and key, the one within its dates: a rotation that kept the key', async () => {
