@@ -62,9 +62,9 @@ export function reading<T>(what: string, read: () => T): T {
 }
 
 /**
- * A serial number (an INTEGER) in hexadecimal as @peculiar/x509 prints one: lower case, without the
- * sign byte DER puts before a first byte above 0x7f. A certificate's and a CRL entry's are written
- * alike, so that the one can be looked up among the others.
+ * A serial number (an INTEGER) in lower-case hexadecimal, without the sign byte DER puts before a first
+ * byte above 0x7f. A certificate's and a CRL entry's are written alike, so that the one can be looked
+ * up among the others.
  */
 export function serialNumberHex(der: Uint8Array, serial: Element): string {
   expectTag(serial, INTEGER)
