@@ -85,7 +85,7 @@ export class ClientTrust {
     // A client of a policy that asked for no certificate, now on a route that asks for one.
     if (!leaf) return refused('ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE')
     const { path, error } = this.pathToCa(leaf, sent, now)
-    // A leaf whose keyUsage OpenSSL holds invalid has no issuer anywhere (see signedBy): a handshake
+    // A leaf whose keyUsage OpenSSL holds invalid has no issuer anywhere (see signedBy in pem.ts): a handshake
     // refuses it whatever its chain, as the check below does.
     const chainUnknown = error && ISSUER_NOT_FOUND.has(error) && resumed && certificateFields(leaf).keyUsage !== 'invalid'
     if (chainUnknown) return verdict([leaf], now, undefined, () => this.leafRevocation(leaf, now))
@@ -142,7 +142,7 @@ export class ClientTrust {
         return { path, error: path.length === 1 ? 'DEPTH_ZERO_SELF_SIGNED_CERT' : 'SELF_SIGNED_CERT_IN_CHAIN' }
       }
       // X509Certificate.ca is X509_check_ca, which also says no to a CA whose keyUsage lacks
-      // keyCertSign: OpenSSL builds the chain through it all the same (see signedBy).
+      // keyCertSign: OpenSSL builds the chain through it all the same (see signedBy in pem.ts).
       const issuedIt = (candidate: X509Certificate) =>
         (candidate.ca || !keyUsageAllows(candidate, 'keyCertSign')) &&
         !path.some((inPath) => inPath.fingerprint256 === candidate.fingerprint256) &&
@@ -157,7 +157,7 @@ export class ClientTrust {
   /** Of the CRLs `issuer`'s signature verifies, the one currentCrl() picks at `now`; else OpenSSL's code. */
   private crlOf(issuer: X509Certificate, now: Date): Promise<PolicyCrl | string> {
     let found = this.crlsOfIssuer.get(issuer.fingerprint256)
-    if (!found) this.crlsOfIssuer.set(issuer.fingerprint256, (found = this.signedBy(issuer)))
+    if (!found) this.crlsOfIssuer.set(issuer.fingerprint256, (found = this.crlsSignedBy(issuer)))
     return found.then((crls) => currentCrl(crls, now))
   }
 
@@ -165,7 +165,7 @@ export class ClientTrust {
    * Of the CRLs in `issuer`'s name, newest first, those its key verifies, as OpenSSL trusts one: by
    * node:crypto, or for an algorithm crl-der.ts does not check, by @peculiar/x509 (its slow full parse).
    */
-  private async signedBy(issuer: X509Certificate): Promise<PolicyCrl[]> {
+  private async crlsSignedBy(issuer: X509Certificate): Promise<PolicyCrl[]> {
     const signed: PolicyCrl[] = []
     for (const crl of this.crlsNamed(certificateFields(issuer).subject)) {
       if (crlSignedBy(crl, issuer.publicKey) ?? (await parseCrl(crl.pem).verify({ publicKey: peculiarCertificate(issuer) }))) signed.push(crl)
