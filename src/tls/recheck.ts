@@ -85,8 +85,8 @@ export class ClientTrust {
     // A client of a policy that asked for no certificate, now on a route that asks for one.
     if (!leaf) return refused('ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE')
     const { path, error } = this.pathToCa(leaf, sent, now)
-    // A leaf whose keyUsage OpenSSL holds invalid has no issuer anywhere (see signedBy in pem.ts): a handshake
-    // refuses it whatever its chain, as the check below does.
+    // A leaf whose keyUsage OpenSSL holds invalid has no issuer anywhere (see signedBy in pem.ts): a
+    // handshake refuses it whatever its chain, as the check below does.
     const chainUnknown = error && ISSUER_NOT_FOUND.has(error) && resumed && certificateFields(leaf).keyUsage !== 'invalid'
     if (chainUnknown) return verdict([leaf], now, undefined, () => this.leafRevocation(leaf, now))
     // OpenSSL checks no revocation on a chain that does not reach the bundle.
