@@ -13,10 +13,10 @@ import net, { type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import tls from 'node:tls'
 import { promisify } from 'node:util'
-import { startEchoUpstream, type EchoReply, type EchoUpstream } from '../../demo/echo-upstream.js'
 import { httpRequest, httpsRequest, serverSeesClientChain, type TlsRequestOptions } from '../helpers/client.js'
 import { loggedAfter, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type CertFiles, type TestPki } from '../helpers/pki.js'
+import { listenOnLoopback, startEchoUpstream, type EchoReply, type EchoUpstream } from '../helpers/upstream.js'
 
 describe('ingress TLS and per-route mutual TLS on one port', () => {
   let pki: TestPki
@@ -103,7 +103,7 @@ routes:
       client.on('error', () => gateway.destroy())
       gateway.on('error', () => client.destroy())
     })
-    await new Promise<void>((resolve) => dripper.listen(0, '127.0.0.1', resolve))
+    await listenOnLoopback(dripper)
     try {
       const reply = await httpsRequest({ port: (dripper.address() as AddressInfo).port, servername: 'a.test', ca: pki.caS.cert, cert: pki.cliA.cert, key: pki.cliA.key })
       assert.equal(reply.status, 200)

@@ -10,7 +10,7 @@ import net, { type AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import tls from 'node:tls'
 import { AggregatorRegistry, Gauge } from 'prom-client'
-import { startEchoUpstream, type EchoUpstream } from '../../demo/echo-upstream.js'
+import { listenOnLoopback, startEchoUpstream, type EchoUpstream } from '../helpers/upstream.js'
 import { createMetrics } from '../../src/metrics/metrics.js'
 import { httpRequest, httpsRequest } from '../helpers/client.js'
 import { eventually, startGateway, type TestGateway } from '../helpers/gateway.js'
@@ -224,7 +224,7 @@ ${routeNames.map((name) => `  - { name: ${name}, host: ${name}.test, upstream: {
     pki = await makeTestPki()
     upstream = await startEchoUpstream({ cert: pki.up.cert, key: pki.up.key })
     plain = createServer((_req, res) => res.end('plain'))
-    await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve))
+    await listenOnLoopback(plain)
     gw = await startGateway(config(['first', 'second']))
   })
   after(async () => {

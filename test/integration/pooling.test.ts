@@ -7,11 +7,11 @@ import { writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import net, { type AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
-import { startEchoUpstream, type EchoReply, type EchoUpstream } from '../../demo/echo-upstream.js'
 import { httpRequest } from '../helpers/client.js'
 import { eventually, loggedAfter, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 import { rawExchange } from '../helpers/raw.js'
+import { listenOnLoopback, startEchoUpstream, type EchoReply, type EchoUpstream } from '../helpers/upstream.js'
 
 describe('upstream pools', () => {
   let pki: TestPki
@@ -134,13 +134,13 @@ describe('a pooled connection the upstream closes as a request goes out', () => 
       })
       socket.on('error', () => undefined)
     })
-    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
+    await listenOnLoopback(upstream)
     resetting = net.createServer((socket) => {
       resets++
       socket.on('error', () => undefined)
       socket.resetAndDestroy()
     })
-    await new Promise<void>((resolve) => resetting.listen(0, '127.0.0.1', resolve))
+    await listenOnLoopback(resetting)
     dropping = net.createServer((socket) => {
       socket.on('data', (chunk: Buffer) => {
         if (chunk.includes('\r\n\r\n')) dropped++
@@ -148,7 +148,7 @@ describe('a pooled connection the upstream closes as a request goes out', () => 
       })
       socket.on('error', () => undefined)
     })
-    await new Promise<void>((resolve) => dropping.listen(0, '127.0.0.1', resolve))
+    await listenOnLoopback(dropping)
     unsolicited = net.createServer((socket) => {
       let answered = 0
       socket.on('data', (chunk: Buffer) => {
@@ -161,7 +161,7 @@ describe('a pooled connection the upstream closes as a request goes out', () => 
       })
       socket.on('error', () => undefined)
     })
-    await new Promise<void>((resolve) => unsolicited.listen(0, '127.0.0.1', resolve))
+    await listenOnLoopback(unsolicited)
     /** Writes `answer` to each request it is sent, then dies. */
     const dyingAfter = (answer: string, onRequest: () => void) =>
       net.createServer((socket) => {
@@ -173,9 +173,9 @@ describe('a pooled connection the upstream closes as a request goes out', () => 
         socket.on('error', () => undefined)
       })
     crashing = dyingAfter('HTTP/1.1 500 Internal Server Error\r\nX-Partial: ', () => crashingRequests++)
-    await new Promise<void>((resolve) => crashing.listen(0, '127.0.0.1', resolve))
+    await listenOnLoopback(crashing)
     hinting = dyingAfter('HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n', () => hintedRequests++)
-    await new Promise<void>((resolve) => hinting.listen(0, '127.0.0.1', resolve))
+    await listenOnLoopback(hinting)
     stale = net.createServer((socket) => {
       staleConnections++
       let requests = 0
@@ -186,7 +186,7 @@ describe('a pooled connection the upstream closes as a request goes out', () => 
       })
       socket.on('error', () => undefined)
     })
-    await new Promise<void>((resolve) => stale.listen(0, '127.0.0.1', resolve))
+    await listenOnLoopback(stale)
     gw = await startGateway(`
 listen: { http: 127.0.0.1:0 }
 routes:
@@ -294,9 +294,9 @@ describe('a pool that a reload retired', () => {
       })
       socket.on('error', () => undefined)
     })
-    await new Promise<void>((resolve) => resetting.listen(0, '127.0.0.1', resolve))
+    await listenOnLoopback(resetting)
     slow = http.createServer((_req, res) => setTimeout(() => res.end('slow\n'), 600))
-    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve))
+    await listenOnLoopback(slow)
     // Each reload must come while a request is held, not wait its turn behind the last test's reload.
     gw = await startGateway(routes('1s'), { reloadIntervalMs: 0 })
   })

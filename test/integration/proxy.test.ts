@@ -8,10 +8,10 @@ import WebSocket, { WebSocketServer } from 'ws'
 import type { IncomingMessage } from 'node:http'
 import https from 'node:https'
 import net, { type AddressInfo } from 'node:net'
-import { startEchoUpstream, type EchoReply, type EchoUpstream } from '../../demo/echo-upstream.js'
 import { httpRequest, httpsRequest } from '../helpers/client.js'
 import { loggedAfter, requestsCounted, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
+import { listenOnLoopback, startEchoUpstream, type EchoReply, type EchoUpstream } from '../helpers/upstream.js'
 import type { Snapshot } from '../../src/snapshot/snapshot.js'
 import { rawExchange, rawUntilClosed } from '../helpers/raw.js'
 
@@ -30,9 +30,9 @@ describe('proxying to a mutual TLS upstream', () => {
     new WebSocketServer({ server: wsUpstream, verifyClient: ({ req }: { req: IncomingMessage }) => req.url !== '/deny' }).on('connection', (ws, req) => {
       ws.on('message', (data) => ws.send(`echo ${data.toString()} via ${req.headers['x-forwarded-proto']}`))
     })
-    await new Promise<void>((resolve) => wsUpstream.listen(0, '127.0.0.1', resolve))
+    await listenOnLoopback(wsUpstream)
     stalled = net.createServer(() => undefined)
-    await new Promise<void>((resolve) => stalled.listen(0, '127.0.0.1', resolve))
+    await listenOnLoopback(stalled)
     const upstreamBlock = (port: number) => `
       url: https://127.0.0.1:${port}
       ca: ${pki.caS.certFile}

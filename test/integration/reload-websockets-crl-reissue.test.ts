@@ -18,6 +18,7 @@ import WebSocket from 'ws'
 import { createCA, createCrl, issueCert, type Issued } from '../../src/tls/pki.js'
 import { eventually, seriesSum, startGatewayFromFile, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
+import { listenOnLoopback } from '../helpers/upstream.js'
 import { echoWebSockets } from '../helpers/websocket.js'
 
 const HOUR = 3_600_000
@@ -42,7 +43,7 @@ describe('a WebSocket across a re-issue of its CRL that does not list its client
     dir = await mkdtemp(join(tmpdir(), 'portcullis-crl-reissue-'))
     upstream = http.createServer()
     echoWebSockets(upstream)
-    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
+    await listenOnLoopback(upstream)
     const rootCa = join(dir, 'root.crt')
     const rootCrl = join(dir, 'root.crl')
     intCrl = join(dir, 'int.crl')

@@ -19,6 +19,7 @@ import WebSocket from 'ws'
 import { newTicketSecret } from '../../src/tls/ticket-keys.js'
 import { eventually, seriesSum, startGatewayFromFile, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
+import { listenOnLoopback } from '../helpers/upstream.js'
 import { echoWebSockets } from '../helpers/websocket.js'
 
 describe('a WebSocket on a TLS session resumed on another worker, at a reload that changes its CRLs', () => {
@@ -34,7 +35,7 @@ describe('a WebSocket on a TLS session resumed on another worker, at a reload th
     dir = await mkdtemp(join(tmpdir(), 'portcullis-ws-resumed-'))
     upstream = http.createServer()
     echoWebSockets(upstream)
-    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
+    await listenOnLoopback(upstream)
     const rootCrl = join(dir, 'root.crl')
     intCrl = join(dir, 'int.crl')
     await copyFile(pki.crlRootEmpty.file, rootCrl)

@@ -15,6 +15,7 @@ import { after, before, describe, it } from 'node:test'
 import WebSocket, { WebSocketServer } from 'ws'
 import { seriesValue, startGatewayFromFile, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
+import { listenOnLoopback } from '../helpers/upstream.js'
 
 /** Time a tunnel that fails the new policy has to close after the reload. */
 const CLOSE_WITHIN_MS = 3000
@@ -38,7 +39,7 @@ describe('WebSockets after a reload that changes client CAs or CRLs', () => {
       upstreamEnds.set(req.url!, ws)
       ws.on('message', (data) => ws.send(`echo ${data.toString()}`))
     })
-    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
+    await listenOnLoopback(upstream)
     const to = `upstream: { url: 'http://127.0.0.1:${(upstream.address() as AddressInfo).port}' }`
     const cert = `cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile}`
     files.clientCAs = join(dir, 'client-cas.pem')

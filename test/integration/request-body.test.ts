@@ -8,6 +8,7 @@ import net, { type AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { RequestServer } from '../../src/proxy/server.js'
 import type { Snapshot } from '../../src/snapshot/snapshot.js'
+import { listenOnLoopback } from '../helpers/upstream.js'
 
 const IDLE_MS = 300
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -38,7 +39,7 @@ describe('request body timeouts', () => {
       { bodyIdleTimeoutMs: IDLE_MS },
     )
     listener = net.createServer((socket) => requests.accept(socket))
-    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve))
+    await listenOnLoopback(listener)
   })
   after(() => listener.close())
 

@@ -11,6 +11,7 @@ import { after, before, beforeEach, describe, it } from 'node:test'
 import { eventually, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 import { rawExchange, rawUntilClosed } from '../helpers/raw.js'
+import { listenOnLoopback } from '../helpers/upstream.js'
 
 describe('requests on one connection', () => {
   let pki: TestPki
@@ -37,7 +38,7 @@ describe('requests on one connection', () => {
         res.end(`${req.url}\n`)
       }, 100)
     })
-    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
+    await listenOnLoopback(upstream)
     const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`
     gw = await startGateway(`
 listen: { http: 127.0.0.1:0, https: 127.0.0.1:0 }

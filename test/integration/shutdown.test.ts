@@ -17,9 +17,10 @@ import net from 'node:net'
 import tls from 'node:tls'
 import WebSocket, { WebSocketServer } from 'ws'
 import { httpRequest } from '../helpers/client.js'
-import { rawExchange } from '../helpers/raw.js'
 import { eventually, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
+import { rawExchange } from '../helpers/raw.js'
+import { listenOnLoopback } from '../helpers/upstream.js'
 import { echoWebSockets } from '../helpers/websocket.js'
 
 describe('graceful shutdown', () => {
@@ -36,7 +37,7 @@ describe('graceful shutdown', () => {
       arrived()
       setTimeout(() => res.end('finished\n'), 1500)
     })
-    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve))
+    await listenOnLoopback(slow)
   })
   after(async () => {
     slow.close()
@@ -185,7 +186,7 @@ describe('draining connections', () => {
     pki = await makeTestPki()
     wsUpstream = http.createServer()
     echoWebSockets(wsUpstream)
-    await new Promise<void>((resolve) => wsUpstream.listen(0, '127.0.0.1', resolve))
+    await listenOnLoopback(wsUpstream)
     gw = await startGateway(`
 listen: { https: 127.0.0.1:0, http: 127.0.0.1:0 }
 routes:
@@ -235,7 +236,7 @@ routes:
 describe('a WebSocket relay', () => {
   /** Listens with `upstream`, and starts a gateway with one route to it: ws.test. */
   async function gatewayInFrontOf(upstream: http.Server): Promise<TestGateway> {
-    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
+    await listenOnLoopback(upstream)
     return startGateway(`
 listen: { http: 127.0.0.1:0 }
 routes:
@@ -308,7 +309,7 @@ describe('stopping with requests in flight', () => {
       if (query.has('bytes')) res.end(Buffer.alloc(Number(query.get('bytes')), 'x'))
       else setTimeout(() => res.end('done\n'), Number(query.get('ms')))
     })
-    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve))
+    await listenOnLoopback(slow)
   })
   after(() => {
     slow.closeAllConnections()

@@ -13,6 +13,7 @@ import type { Snapshot } from '../../src/snapshot/snapshot.js'
 import { eventually } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 import { sendTlsAlert } from '../helpers/tls-alert.js'
+import { listenOnLoopback } from '../helpers/upstream.js'
 
 describe('a TLS connection stopped by an unknown fatal alert', () => {
   let pki: TestPki
@@ -37,7 +38,7 @@ describe('a TLS connection stopped by an unknown fatal alert', () => {
       { headersTimeoutMs: 500, finishDeadlineMs: 500 },
     )
     listener = tls.createServer({ cert: pki.srv.cert, key: pki.srv.key }, (socket) => requests.accept(socket))
-    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve))
+    await listenOnLoopback(listener)
   })
   after(async () => {
     listener.close()

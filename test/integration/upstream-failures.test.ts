@@ -5,17 +5,16 @@
 import assert from 'node:assert/strict'
 import http from 'node:http'
 import https from 'node:https'
-import net, { type AddressInfo } from 'node:net'
+import net from 'node:net'
 import tls from 'node:tls'
 import { after, before, describe, it } from 'node:test'
-import { startEchoUpstream, type EchoUpstream } from '../../demo/echo-upstream.js'
 import { httpRequest } from '../helpers/client.js'
 import { startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
+import { listenOnLoopback, startEchoUpstream, type EchoUpstream } from '../helpers/upstream.js'
 
 async function listen<S extends net.Server>(server: S): Promise<S & { port: number }> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return Object.assign(server, { port: (server.address() as AddressInfo).port })
+  return Object.assign(server, { port: await listenOnLoopback(server) })
 }
 
 /** Nothing listens on port 1 (tcpmux) of the loopback: connecting is refused. */

@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test'
 import { httpRequest } from '../helpers/client.js'
 import { eventually, loggedAfter, requestsCounted, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { rawExchange } from '../helpers/raw.js'
+import { listenOnLoopback } from '../helpers/upstream.js'
 
 /** Hand-written upstream answers, by request path. */
 const RAW_ANSWERS: Record<string, string> = {
@@ -48,7 +49,7 @@ describe('upstream responses passed on as they are', () => {
         if (path === '/cut') socket.destroy()
       })
     })
-    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
+    await listenOnLoopback(upstream)
     gw = await startGateway(`
 listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
 accessLog: true

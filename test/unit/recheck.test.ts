@@ -12,6 +12,7 @@ import { createCA, createCrl, createSelfSignedNonCA, issueCert, type Issued, typ
 import { peculiarX509 } from '../../src/tls/pem.js'
 import { ClientTrust } from '../../src/tls/recheck.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
+import { listenOnLoopback } from '../helpers/upstream.js'
 
 const certificates = (...pems: string[]) => pems.map((pem) => new X509Certificate(pem))
 
@@ -97,7 +98,7 @@ describe('ClientTrust.check', () => {
       socket.destroy()
       return socket.authorized ? 'pass' : String(socket.authorizationError)
     })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    await listenOnLoopback(server)
     const port = (server.address() as AddressInfo).port
     const socket = tls.connect({ port, host: '127.0.0.1', key, cert: chain.join(''), rejectUnauthorized: false })
     socket.on('error', () => {})

@@ -8,6 +8,7 @@ import { once } from 'node:events'
 import net, { type AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { closeWhenIdle } from '../../src/proxy/tunnel.js'
+import { listenOnLoopback } from '../helpers/upstream.js'
 
 const IDLE_MS = 200
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -17,7 +18,7 @@ describe('tunnel idle timeout', () => {
 
   before(async () => {
     server = net.createServer()
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    await listenOnLoopback(server)
   })
   after(() => server.close())
 
