@@ -16,6 +16,7 @@ import { RELOAD_INTERVAL_MS, type ReloadResult } from '../reload/reloader.js'
 import { errorSummary, type Logger } from '../log.js'
 import { clusterSource, type RegistryJson } from '../metrics/render.js'
 import { newTicketSecret } from '../tls/ticket-keys.js'
+import { createPoolMetrics } from './pool-metrics.js'
 import { WorkerPool } from './worker-pool.js'
 import { WorkerRegistries } from './registries.js'
 import { WorkerRequests } from './requests.js'
@@ -28,7 +29,8 @@ const METRICS_DEADLINE_MS = 2_000
 export async function runPrimary(config: Config, count: number, logger: Logger, stopSignal: Promise<NodeJS.Signals>): Promise<number> {
   const requests = new WorkerRequests()
   const registries = new WorkerRegistries()
-  const pool = new WorkerPool({ count, logger, requests, registries, ticketSecret: newTicketSecret() })
+  const poolMetrics = createPoolMetrics(count, () => pool.serving().length)
+  const pool = new WorkerPool({ count, logger, requests, registries, ticketSecret: newTicketSecret(), onReplacing: poolMetrics.replacing })
 
   // Coalesced as one process' reloads are: a flood of POST /reload or SIGHUP asks the workers once a
   // second at most, not once per request.
@@ -42,18 +44,21 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
     return { ok: results.every((r) => r.ok), errors: [...new Set(results.flatMap((r) => r.errors))] }
   }, { minIntervalMs: RELOAD_INTERVAL_MS })
 
-  /** Every serving worker's registry; one that does not answer in time counts with its last answer. */
-  const workerMetrics = async (): Promise<RegistryJson[]> => {
+  /**
+   * Every serving worker's registry, one that does not answer in time with its last answer, and the
+   * primary's own (pool-metrics.ts).
+   */
+  const clusterMetrics = async (): Promise<RegistryJson[]> => {
     const workers = pool.serving()
     const answers = await requests.ask(workers, 'portcullis:metrics', METRICS_DEADLINE_MS, () => undefined as RegistryJson | undefined)
-    return registries.forScrape(workers, answers)
+    return [...registries.forScrape(workers, answers), await poolMetrics.json()]
   }
 
   // Bound before any worker starts: a primary that cannot serve /readyz must not leave workers serving.
   const adminAddress = config.listen.admin
   let admin: http.Server | undefined
   if (adminAddress) {
-    admin = http.createServer(createAdminApp({ metrics: clusterSource(workerMetrics), isReady: () => pool.isReady(), reload: reloadAll }))
+    admin = http.createServer(createAdminApp({ metrics: clusterSource(clusterMetrics), isReady: () => pool.isReady(), reload: reloadAll }))
     admin.listen(adminAddress.port, adminAddress.host)
     try {
       await once(admin, 'listening')

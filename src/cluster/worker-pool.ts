@@ -35,6 +35,8 @@ export interface WorkerPoolOptions {
   readonly registries: WorkerRegistries
   /** One for the primary's life, so that a TLS session resumes on every worker, replacements included. */
   readonly ticketSecret: Buffer
+  /** A worker exited and another is to start in its place. */
+  readonly onReplacing?: () => void
 }
 
 export class WorkerPool {
@@ -131,6 +133,7 @@ export class WorkerPool {
       this.restartPause = Math.min(2 * this.restartPause, MAX_RESTART_PAUSE_MS)
       logger.error({ ...details, retryInSeconds: pause / 1000 }, 'a worker ended before it served; trying again')
     }
+    this.options.onReplacing?.()
     // Not unref'd: with every worker down and no admin listener, this timer is all that keeps the
     // primary alive to start them again.
     setTimeout(() => this.stopping || this.fork(true), pause)

@@ -72,6 +72,12 @@ routes:
     await rm(dir, { recursive: true, force: true })
   })
 
+  /** The value of one series in the primary's scrape; NaN when it is absent. */
+  const scraped = async (series: string) => {
+    const line = (await httpRequest({ port: ports.admin, path: '/metrics' })).body.split('\n').find((l) => l.startsWith(`${series} `))
+    return Number(line?.slice(series.length + 1))
+  }
+
   it('counts the requests of every worker in one scrape', { timeout: 20_000 }, async () => {
     for (let i = 0; i < 40; i++) assert.equal((await httpRequest({ port: ports.http, host: 'w.test' })).status, 200)
     const metrics = (await httpRequest({ port: ports.admin, path: '/metrics' })).body
@@ -137,11 +143,14 @@ routes:
     assert.equal(workerPids.size, 2)
     const served = async () => Number(/^portcullis_requests_total\{route="w\.test",method="GET",code="200"\} (\d+)$/m.exec((await httpRequest({ port: ports.admin, path: '/metrics' })).body)?.[1])
     const before = await served()
+    const replacedBefore = await scraped('portcullis_worker_replacements_total')
     const [victim] = workerPids
     process.kill(victim!, 'SIGKILL')
     await eventually(async () => workerPids.size === 3, 15_000, 'a new worker')
     await eventually(async () => (await httpRequest({ port: ports.admin, path: '/readyz' })).status === 200, 5000, 'ready again')
     assert.equal(await served(), before, 'a counter never goes down (Prometheus would read a reset)')
+    assert.equal(await scraped('portcullis_worker_replacements_total'), replacedBefore + 1)
+    assert.equal(await scraped('portcullis_workers{state="serving"}'), 2)
     assert.equal((await httpRequest({ port: ports.http, host: 'w.test' })).status, 200)
     assert.equal(await served(), before + 1)
   })
@@ -177,6 +186,7 @@ routes:
     await eventually(async () => logMessages.some((m) => m.startsWith('a worker ended before it served')), 10_000, 'a failed replacement')
     assert.equal((await httpRequest({ port: ports.http, host: 'w.test' })).status, 200, 'the other worker serves')
     assert.equal((await httpRequest({ port: ports.admin, path: '/readyz' })).status, 200)
+    assert.deepEqual([await scraped('portcullis_workers{state="configured"}'), await scraped('portcullis_workers{state="serving"}')], [2, 1], 'the scrape shows it')
     await writeFile(configFile, goodConfig)
     await eventually(async () => workerPids.size === before + 1, 15_000, 'the replacement started with the fixed config')
     assert.equal((await httpRequest({ port: ports.http, host: 'w.test' })).status, 200)

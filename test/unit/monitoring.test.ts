@@ -1,7 +1,7 @@
 /**
  * The monitoring files in deploy/ against the metrics the gateway really exports: the Grafana dashboard
- * and the Prometheus alerts may only name series that createMetrics() registers (a renamed metric must
- * break this test, not a dashboard in production). promtool runs the alert unit tests when installed;
+ * and the Prometheus alerts may only name series that createMetrics() or createPoolMetrics() registers
+ * (a renamed metric must break this test, not a dashboard in production). promtool runs the alert unit tests when installed;
  * scripts/check-monitoring.sh is the hard check that installs it.
  */
 import assert from 'node:assert/strict'
@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { before, describe, test } from 'node:test'
 import { parse } from 'yaml'
+import { createPoolMetrics } from '../../src/cluster/pool-metrics.js'
 import { createMetrics } from '../../src/metrics/metrics.js'
 
 const file = (path: string) => fileURLToPath(new URL(`../../${path}`, import.meta.url))
@@ -23,8 +24,10 @@ const SCRAPE_SERIES = new Set(['up'])
 /** Every series name a scrape of the admin listener can hold: histograms and summaries expand. */
 async function exportedSeries(): Promise<Set<string>> {
   const { registry } = createMetrics()
+  // With workers, the primary's own beside them.
+  const pool = createPoolMetrics(2, () => 2)
   const names = new Set<string>()
-  for (const metric of await registry.getMetricsAsJSON()) {
+  for (const metric of [...(await registry.getMetricsAsJSON()), ...(await pool.json())]) {
     // prom-client's typings say enum; at run time the type is the Prometheus type name.
     const type = metric.type as unknown as string
     names.add(metric.name)

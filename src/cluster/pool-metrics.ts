@@ -1,0 +1,34 @@
+/**
+ * The primary's own series, scraped beside its workers': how many workers it was told to keep, how
+ * many serve, and how many it has replaced. A worker that keeps failing to start (a replacement after
+ * a bad edit of routes.yaml) leaves the gateway on fewer workers while /readyz answers 200 for the
+ * others; these show it.
+ */
+import { Counter, Gauge, Registry } from 'prom-client'
+import type { RegistryJson } from '../metrics/render.js'
+
+export interface PoolMetrics {
+  /** Counts a worker replaced (it died, or the watchdog killed it). */
+  readonly replacing: () => void
+  readonly json: () => Promise<RegistryJson>
+}
+
+export function createPoolMetrics(configured: number, serving: () => number): PoolMetrics {
+  const registry = new Registry()
+  new Gauge({
+    name: 'portcullis_workers',
+    help: 'Worker processes of a gateway with workers: configured (the workers setting) and serving.',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect() {
+      this.set({ state: 'configured' }, configured)
+      this.set({ state: 'serving' }, serving())
+    },
+  })
+  const replaced = new Counter({
+    name: 'portcullis_worker_replacements_total',
+    help: 'Workers that exited (died, or were killed as stuck) and were started again.',
+    registers: [registry],
+  })
+  return { replacing: () => replaced.inc(), json: () => registry.getMetricsAsJSON() }
+}
