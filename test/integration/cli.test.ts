@@ -3,17 +3,16 @@
  * code and what it prints.
  */
 import assert from 'node:assert/strict'
-import { execFile, spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { once } from 'node:events'
 import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { promisify } from 'node:util'
+import { CLI, spawnPortcullis } from '../helpers/cli.js'
 import { eventually } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
-
-const cli = new URL('../../src/cli.ts', import.meta.url).pathname
 
 function portcullis(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return portcullisWithEnv({}, ...args)
@@ -21,7 +20,7 @@ function portcullis(...args: string[]): Promise<{ code: number; stdout: string; 
 
 async function portcullisWithEnv(env: Record<string, string>, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', cli, ...args], { env: { ...process.env, ...env } })
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', CLI, ...args], { env: { ...process.env, ...env } })
     return { code: 0, stdout, stderr }
   } catch (error) {
     const { code, stdout, stderr } = error as { code: number; stdout: string; stderr: string }
@@ -230,11 +229,11 @@ routes:
     // Enough TLS routes that starting takes a while after the signal handlers are in.
     const routes = Array.from({ length: 300 }, (_, i) => `  - { host: h${i}.test, tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile} }, upstream: { url: 'http://127.0.0.1:9' } }`)
     await writeFile(file, `listen: { https: 127.0.0.1:0 }\nroutes:\n${routes.join('\n')}\n`)
-    const child = spawn(process.execPath, ['--import', 'tsx', cli, '--config', file], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const child = spawnPortcullis(file)
     const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
     t.after(() => child.kill('SIGKILL'))
     let stdout = ''
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
     // SigCgt in /proc: the signals the process catches (SIGHUP is bit 0). Its default action is death.
     const catchesHangup = async () => {
       const status = await readFile(`/proc/${child.pid}/status`, 'utf8').catch(() => '')

@@ -4,7 +4,6 @@
  * a drain closes at once and which it lets finish.
  */
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import http from 'node:http'
 import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises'
@@ -16,6 +15,7 @@ import { after, afterEach, before, beforeEach, describe, it } from 'node:test'
 import net from 'node:net'
 import tls from 'node:tls'
 import WebSocket, { WebSocketServer } from 'ws'
+import { spawnPortcullis } from '../helpers/cli.js'
 import { httpRequest } from '../helpers/client.js'
 import { eventually, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
@@ -60,9 +60,8 @@ routes:
   - { host: slow.test, upstream: { url: 'http://127.0.0.1:${(slow.address() as AddressInfo).port}' } }
 `,
     )
-    const cli = new URL('../../src/cli.ts', import.meta.url).pathname
     const stdout = logFile ? await open(logFile, 'w') : undefined
-    const child = spawn(process.execPath, ['--import', 'tsx', cli, '--config', configFile], { stdio: ['ignore', stdout?.fd ?? 'pipe', 'inherit'] })
+    const child = spawnPortcullis(configFile, { stdio: ['ignore', stdout?.fd ?? 'pipe', 'inherit'] })
     await stdout?.close()
     const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
     const logs: { msg: string; listeners?: Record<string, { port: number }> }[] = []

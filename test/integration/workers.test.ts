@@ -4,7 +4,7 @@
  * TLS session resumes on every worker but never under another TLS policy.
  */
 import assert from 'node:assert/strict'
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import http from 'node:http'
@@ -14,6 +14,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { after, before, describe, it } from 'node:test'
 import tls from 'node:tls'
+import { spawnPortcullis } from '../helpers/cli.js'
 import { httpRequest, serverSeesClientChain } from '../helpers/client.js'
 import { eventually } from '../helpers/gateway.js'
 import { makeTestPki, type CertFiles, type TestPki } from '../helpers/pki.js'
@@ -51,8 +52,7 @@ routes:
   - { host: w.test, upstream: { url: 'http://127.0.0.1:${(upstream.address() as AddressInfo).port}' } }
 `
     await writeFile(configFile, goodConfig)
-    const cli = new URL('../../src/cli.ts', import.meta.url).pathname
-    child = spawn(process.execPath, ['--import', 'tsx', cli, '--config', configFile], { stdio: ['ignore', 'pipe', 'inherit'] })
+    child = spawnPortcullis(configFile)
     void (async () => {
       for await (const line of createInterface({ input: child.stdout! })) {
         const record = JSON.parse(line) as { msg: string; worker?: number; requests?: { primary?: number } }
@@ -209,8 +209,7 @@ routes:
   - { host: w.test, upstream: { url: 'http://127.0.0.1:9' } }
 `,
       )
-      const cli = new URL('../../src/cli.ts', import.meta.url).pathname
-      const child = spawn(process.execPath, ['--import', 'tsx', cli, '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] })
+      const child = spawnPortcullis(configFile, { stdio: ['ignore', 'pipe', 'pipe'] })
       const output: string[] = []
       child.stdout!.on('data', (chunk: Buffer) => output.push(chunk.toString()))
       const [code] = (await once(child, 'exit')) as [number | null]
@@ -240,8 +239,7 @@ routes:
   - { host: w.test, upstream: { url: 'http://127.0.0.1:${(upstream.address() as AddressInfo).port}' } }
 `,
     )
-    const cli = new URL('../../src/cli.ts', import.meta.url).pathname
-    const child = spawn(process.execPath, ['--import', 'tsx', cli, '--config', configFile], { stdio: ['ignore', 'pipe', 'ignore'], detached: true })
+    const child = spawnPortcullis(configFile, { stdio: ['ignore', 'pipe', 'ignore'], detached: true })
     const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
     const lines = createInterface({ input: child.stdout! })
     await new Promise<void>((resolve) => lines.on('line', (line) => (JSON.parse(line) as { msg: string }).msg === 'portcullis primary started' && resolve()))
@@ -334,8 +332,7 @@ routes:
   - { host: chain.w.test, tls: { ${cert}, clientCAs: ${pki.root.certFile}, forwardClientCert: rfc9440 }, ${to} }
 `,
     )
-    const cli = new URL('../../src/cli.ts', import.meta.url).pathname
-    child = spawn(process.execPath, ['--import', 'tsx', cli, '--config', configFile], { stdio: ['ignore', 'ignore', 'inherit'] })
+    child = spawnPortcullis(configFile, { stdio: ['ignore', 'ignore', 'inherit'] })
     await eventually(async () => (await httpRequest({ port: ports.admin, path: '/readyz' })).status === 200, 20_000, 'both workers ready')
   })
   after(async () => {
