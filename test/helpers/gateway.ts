@@ -85,11 +85,15 @@ export async function loggedAfter(gw: TestGateway, since: number, msg: string, m
   return find()!
 }
 
-/** The value of one series, named as the text format writes it (`portcullis_x_total{route="a"}`); 0 if absent. */
+/** The value of one series in a scrape's text, named as it writes it (`portcullis_x_total{route="a"}`). */
+export function seriesIn(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `))
+  return line === undefined ? undefined : Number(line.slice(series.length + 1))
+}
+
+/** The value of one series of the gateway's metrics, as seriesIn names it; 0 if absent. */
 export async function seriesValue(gw: TestGateway, series: string): Promise<number> {
-  const metrics = await gw.gateway.metrics.registry.metrics()
-  const line = metrics.split('\n').find((l) => l.startsWith(`${series} `))
-  return Number(line?.split(' ')[1] ?? 0)
+  return seriesIn(await gw.gateway.metrics.registry.metrics(), series) ?? 0
 }
 
 /** The sum of every series whose text-format line starts with `prefix` (`portcullis_x_total{route="a"`). */

@@ -13,7 +13,7 @@ import { AggregatorRegistry, Gauge } from 'prom-client'
 import { listenOnLoopback, startEchoUpstream, type EchoUpstream } from '../helpers/upstream.js'
 import { createMetrics } from '../../src/metrics/metrics.js'
 import { httpRequest, httpsRequest } from '../helpers/client.js'
-import { eventually, startGateway, type TestGateway } from '../helpers/gateway.js'
+import { eventually, seriesIn, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 
 describe('metrics', () => {
@@ -62,10 +62,6 @@ routes:
   })
 
   const scrape = async () => (await httpRequest({ port: gw.ports.admin!, path: '/metrics' })).body
-  const value = (text: string, series: string) => {
-    const line = text.split('\n').find((l) => l.startsWith(`${series} `))
-    return line === undefined ? undefined : Number(line.slice(series.length + 1))
-  }
   const mtls = (cert?: 'cliA') =>
     httpsRequest({ port: gw.ports.https!, servername: 'a.test', ca: pki.caS.cert, ...(cert && { cert: pki[cert].cert, key: pki[cert].key }) })
 
@@ -89,9 +85,9 @@ routes:
       'portcullis_request_duration_seconds_bucket{le="+Inf",route="badup",method="GET"}',
     ]) {
       // The first requests of a fresh gateway: each counted once.
-      assert.equal(value(text, series), 1, `${series} in\n${text}`)
+      assert.equal(seriesIn(text, series), 1, `${series} in\n${text}`)
     }
-    assert.ok(value(text, 'portcullis_tls_handshake_duration_seconds_sum{side="ingress",route="mtls",result="ok"}')! > 0)
+    assert.ok(seriesIn(text, 'portcullis_tls_handshake_duration_seconds_sum{side="ingress",route="mtls",result="ok"}')! > 0)
   })
 
   it('counts connections that never got to a handshake, except one that sent nothing', async () => {
@@ -109,7 +105,7 @@ routes:
     await send('GET / HTTP/1.1\r\nHost: a.test\r\n\r\n') // plain HTTP to the HTTPS port
     await send('\x16\x03\x01\x02\x00\x01') // the first bytes of a ClientHello, then a close
     let after = ''
-    const added = (reason: string) => (value(after, series(reason)) ?? 0) - (value(before, series(reason)) ?? 0)
+    const added = (reason: string) => (seriesIn(after, series(reason)) ?? 0) - (seriesIn(before, series(reason)) ?? 0)
     // The last close may reach the gateway just after the client is done with it.
     await eventually(
       async () => {
@@ -141,13 +137,13 @@ routes:
     const logged = gw.logs.find((l) => l.route === 'anonymous' && l.msg === 'upstream request failed')
     assert.deepEqual({ code: logged?.code, reason: logged?.reason }, { code: 'PCL_ERR_UPSTREAM_TLS', reason: 'no_client_cert' })
     const text = await scrape()
-    assert.equal(value(text, 'portcullis_tls_handshakes_total{side="upstream",route="anonymous",result="error",reason="no_client_cert"}'), 1)
+    assert.equal(seriesIn(text, 'portcullis_tls_handshakes_total{side="upstream",route="anonymous",result="error",reason="no_client_cert"}'), 1)
   })
 
   it('exports the expiry of every certificate in use, by route, role and subject', async () => {
     const text = await scrape()
     const expiry = (route: string, role: string, subject: string) =>
-      value(text, `portcullis_certificate_expiry_timestamp_seconds{route="${route}",role="${role}",subject="${subject}"}`)
+      seriesIn(text, `portcullis_certificate_expiry_timestamp_seconds{route="${route}",role="${role}",subject="${subject}"}`)
     const notAfter = (pem: string) => Math.floor(new Date(new X509Certificate(pem).validTo).getTime() / 1000)
     assert.equal(expiry('mtls', 'server', 'CN=srv'), notAfter(pki.srv.cert))
     assert.equal(expiry('mtls', 'ca', 'CN=Test Client CA A'), notAfter(pki.caA.cert))
@@ -159,18 +155,18 @@ routes:
   })
 
   it("exports each CRL's nextUpdate, by route and issuer", async () => {
-    const nextUpdate = value(await scrape(), 'portcullis_crl_next_update_timestamp_seconds{route="revocable",issuer="CN=Test Root CA"}')
+    const nextUpdate = seriesIn(await scrape(), 'portcullis_crl_next_update_timestamp_seconds{route="revocable",issuer="CN=Test Root CA"}')
     // The test PKI's CRLs promise their next issue in 30 days.
     assert.ok(nextUpdate !== undefined && Math.abs(nextUpdate - (Date.now() / 1000 + 30 * 86_400)) < 86_400, String(nextUpdate))
   })
 
   it('reports pooled upstream connections from the pools', async () => {
     const text = await scrape()
-    assert.equal((value(text, 'portcullis_upstream_connections{route="mtls",state="idle"}') ?? 0) + (value(text, 'portcullis_upstream_connections{route="mtls",state="active"}') ?? 0), 1)
+    assert.equal((seriesIn(text, 'portcullis_upstream_connections{route="mtls",state="idle"}') ?? 0) + (seriesIn(text, 'portcullis_upstream_connections{route="mtls",state="active"}') ?? 0), 1)
   })
 
   it('counts open client connections per listener, from accept to close', async () => {
-    const open = async (listener: string) => value(await scrape(), `portcullis_client_connections{listener="${listener}"}`)
+    const open = async (listener: string) => seriesIn(await scrape(), `portcullis_client_connections{listener="${listener}"}`)
     const before = { https: await open('https'), http: await open('http') }
     const tlsClient = tls.connect({ port: gw.ports.https!, servername: 'a.test', ca: pki.caS.cert, cert: pki.cliA.cert, key: pki.cliA.key })
     await once(tlsClient, 'secureConnect')

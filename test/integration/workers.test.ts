@@ -16,7 +16,7 @@ import { after, before, describe, it } from 'node:test'
 import tls from 'node:tls'
 import { spawnPortcullis } from '../helpers/cli.js'
 import { httpRequest, serverSeesClientChain } from '../helpers/client.js'
-import { eventually } from '../helpers/gateway.js'
+import { eventually, seriesIn } from '../helpers/gateway.js'
 import { makeTestPki, type CertFiles, type TestPki } from '../helpers/pki.js'
 
 async function freePort(): Promise<number> {
@@ -72,11 +72,8 @@ routes:
     await rm(dir, { recursive: true, force: true })
   })
 
-  /** The value of one series in the primary's scrape; NaN when it is absent. */
-  const scraped = async (series: string) => {
-    const line = (await httpRequest({ port: ports.admin, path: '/metrics' })).body.split('\n').find((l) => l.startsWith(`${series} `))
-    return Number(line?.slice(series.length + 1))
-  }
+  /** The value of one series in the primary's scrape. */
+  const scraped = async (series: string) => seriesIn((await httpRequest({ port: ports.admin, path: '/metrics' })).body, series)
 
   it('counts the requests of every worker in one scrape', { timeout: 20_000 }, async () => {
     for (let i = 0; i < 40; i++) assert.equal((await httpRequest({ port: ports.http, host: 'w.test' })).status, 200)
@@ -149,7 +146,7 @@ routes:
     await eventually(async () => workerPids.size === 3, 15_000, 'a new worker')
     await eventually(async () => (await httpRequest({ port: ports.admin, path: '/readyz' })).status === 200, 5000, 'ready again')
     assert.equal(await served(), before, 'a counter never goes down (Prometheus would read a reset)')
-    assert.equal(await scraped('portcullis_worker_replacements_total'), replacedBefore + 1)
+    assert.equal(await scraped('portcullis_worker_replacements_total'), (replacedBefore ?? Number.NaN) + 1)
     assert.equal(await scraped('portcullis_workers{state="serving"}'), 2)
     assert.equal((await httpRequest({ port: ports.http, host: 'w.test' })).status, 200)
     assert.equal(await served(), before + 1)
