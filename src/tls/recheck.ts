@@ -297,7 +297,7 @@ export function recheckClient(socket: TLSSocket, verifiedUnder: TlsPolicy, polic
   // reload that finds thousands of WebSockets open asks for them all at once. Each check waits for the
   // one before it, then for an immediate of its own, which runs at the next turn: immediates asked for
   // in one go would all run in the same turn, with no I/O between them.
-  const verdict = checks.then(async () => {
+  const checked = checks.then(async () => {
     await setImmediate()
     try {
       return await trust.check(verifiedUnder.clientChain(socket), { resumed: socket.isSessionReused() })
@@ -305,6 +305,6 @@ export function recheckClient(socket: TLSSocket, verifiedUnder: TlsPolicy, polic
       return refused('RECHECK_FAILED', error as Error)
     }
   })
-  checks = verdict
-  return verdict
+  checks = checked
+  return checked
 }
