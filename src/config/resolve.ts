@@ -263,7 +263,7 @@ function resolveServerName(path: string, raw: string | undefined, hostname: stri
   return name
 }
 
-/** Rules across routes: unique host+path, one TLS policy per host, a listener for every route. */
+/** Rules across routes: unique host+path, unique explicit names, one TLS policy per host, a listener for every route. */
 function checkRouteSet(routes: RouteConfig[], raw: CheckableConfig, listen: Config['listen'], report: Report): void {
   const byKey = new Map<string, RouteConfig>()
   const firstOfHost = new Map<string, RouteConfig>()

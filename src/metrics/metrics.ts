@@ -1,6 +1,7 @@
 /**
- * Every metric of the README's table, in one Registry per gateway (no prom-client global, so tests can
- * run two gateways in one process). Metric names are API: dashboards and alerts depend on them.
+ * Every metric of a gateway process, in one Registry per gateway (no prom-client global, so tests can
+ * run two gateways in one process); a cluster primary's own are in cluster/pool-metrics.ts. Metric
+ * names are API: dashboards and alerts depend on them.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Aggregator, type RegistryContentType } from 'prom-client'
 import { OVERLOAD_LIMITS } from './labels.js'

@@ -46,8 +46,9 @@ export interface RequestHandlers {
   readonly upgrade: (snapshot: Snapshot, policy: TlsPolicy | undefined, req: http.IncomingMessage, socket: Duplex, head: Buffer) => void
   /**
    * A request answered before routing, with `status`: one that Node's parser refused (malformed,
-   * headers too large or too slow: no method is known), an expectation other than 100-continue, or a
-   * CONNECT.
+   * headers too large or too slow: no method is known), an expectation other than 100-continue, a
+   * CONNECT, an Upgrade request with a body, or a pipelined request whose body turned out malformed
+   * while it waited its turn.
    */
   readonly refused: (status: number, method?: string) => void
 }

@@ -16,8 +16,8 @@ export interface SniDispatchHooks {
   readonly decide: (serverName: string | undefined, localAddress: string | undefined) => IngressDecision
   /**
    * A connection that never got to a handshake: no ClientHello within 10 s (`timeout`), plain HTTP
-   * (`protocol_version`, what OpenSSL would say), a malformed ClientHello (`other`), or a close part
-   * way through one (`connection_reset`). One that closes without sending a byte (a TCP health check)
+   * (`protocol_version`, what OpenSSL would say), a malformed ClientHello or one that no TLS policy
+   * takes (`other`), or a close part way through one (`connection_reset`). One that closes without sending a byte (a TCP health check)
    * is not a handshake, and is not reported.
    */
   readonly onRefused: (outcome: HandshakeOutcome) => void

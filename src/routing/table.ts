@@ -100,7 +100,8 @@ function endsSegment(code: number): boolean {
  * normalized and decoded. Nothing is decoded here: `/api%2fx` given as it is is not under `/api/`.
  */
 function prefixMatches(prefix: string, path: string, pathEnd: number): boolean {
-  // The prefix must end inside the path: the schema lets a prefix hold `?`, and it must not match the query.
+  // The prefix must end inside the path, never in the query: a route path with `?` is refused at load
+  // (resolve.ts), but the table takes whatever routes it is given.
   if (prefix.length > pathEnd || !path.startsWith(prefix)) return false
   // `/api/` and `/` end on a boundary already; `/api` needs one after it: not `/apix`.
   return prefix.charCodeAt(prefix.length - 1) === SLASH || prefix.length === pathEnd || endsSegment(path.charCodeAt(prefix.length))

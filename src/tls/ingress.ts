@@ -6,8 +6,8 @@
  * derive from its id (Node keeps no server-side session cache: tickets only), so a session never resumes
  * across policies (nginx CVE-2025-23419), and a reload that changes a policy's client CAs or CRLs,
  * which changes its id, never resumes a session verified against the old trust (Envoy
- * CVE-2022-21654). Within the hour its keys last, the same policy resumes the same tickets on every
- * worker and after a reload.
+ * CVE-2022-21654). Within the hour its keys last, the same policy resumes the same tickets after a
+ * reload, and on every worker unless its routes forward the client's chain (see TicketSecrets).
  */
 import { constants, createHash, type X509Certificate } from 'node:crypto'
 import { isIP } from 'node:net'

@@ -177,7 +177,7 @@ export class ClientTrust {
    * The CRLs issued in `name` (a Name's DER), newest first. OpenSSL compares names in a canonical form
    * (X509_NAME_cmp: each string made UTF-8, its case and spaces folded), where a CA's CRL almost always
    * has the very bytes of its subject. A CRL whose issuer is written otherwise is matched by the name
-   * @peculiar/x509 prints, as the re-check always has: that finds a CRL that writes the CA's name in
+   * @peculiar/x509 prints: that finds a CRL that writes the CA's name in
    * another string type (PrintableString for UTF8String), not one that writes it in another case. Once
    * per name and policy: the library parses the name at the first lookup only.
    */

@@ -2,8 +2,9 @@
  * TLS session ticket keys. Each tls.Server would draw random keys of its own, so with `workers` a
  * session resumed only on the worker that issued its ticket (every other connection, round-robin).
  * Instead one process draws a secret at start (with workers, the primary, which hands it to each
- * worker it forks over the cluster IPC channel), and every TLS policy's keys are derived from it, the
- * policy id and the hour: the same on every worker and across a reload that keeps the policy, and
+ * worker it forks over the cluster IPC channel), and every TLS policy's keys are derived from it (or,
+ * for a policy that forwards the client's chain, from a secret of the process's own: TicketSecrets),
+ * the policy id and the hour: the same on every worker and across a reload that keeps the policy, and
  * different for policies with other client CAs, CRLs or minVersion, whose sessions must never resume
  * each other's (nginx CVE-2025-23419). The secret is never logged nor put in the environment.
  */
