@@ -9,7 +9,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { Dispatcher } from 'undici'
 import type { Route } from '../snapshot/snapshot.js'
 import { holdUpstream } from '../snapshot/upstreams.js'
-import { clientResponseHeaders, type ForwardedFor } from './headers.js'
+import { clientResponseHeaders, type ForwardedProtoHost } from './headers.js'
 import { hasBody } from './request-body.js'
 import { sendStatus } from './status.js'
 import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.js'
@@ -26,7 +26,7 @@ export function forwardRequest(
   req: IncomingMessage,
   res: ServerResponse,
   route: Route,
-  forwarded: ForwardedFor,
+  forwarded: ForwardedProtoHost,
   identity: Readonly<Record<string, string>>,
   hooks: ForwardHooks,
 ): void {

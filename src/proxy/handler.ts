@@ -18,7 +18,7 @@ import { clientIdentityHeaders } from './client-identity.js'
 import { forwardRequest, type ForwardHooks } from './forward.js'
 import { RequestSlots, type Overload } from './overload.js'
 import { endWithStatus, sendStatus } from './status.js'
-import type { ForwardedFor } from './headers.js'
+import type { ForwardedProtoHost } from './headers.js'
 import { checkRequest } from './request-checks.js'
 import type { RequestHandlers } from './server.js'
 import { proxyUpgrade } from './upgrade.js'
@@ -28,7 +28,7 @@ const CLIENT_CLOSED_REQUEST = 499
 const EXPECTS_CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i
 
 type Selection =
-  | { readonly route: Route; readonly forwarded: ForwardedFor; readonly identity: Record<string, string> }
+  | { readonly route: Route; readonly forwarded: ForwardedProtoHost; readonly identity: Record<string, string> }
   | { readonly status: 400 | 404 | 421 | 501 | 505; readonly detail: string; readonly route?: Route }
 
 /** `policy` is the TLS policy the connection was verified under; undefined on the plaintext listener. */

@@ -40,19 +40,19 @@ function isForwardingClaim(name: string): boolean {
  * Request headers that never go upstream: the client identity headers, and Expect, which the gateway
  * answers itself (handler.ts sends 100 Continue once the request is routed) and undici refuses.
  */
-const REQUEST_ONLY_DROPPED = new Set([...CLIENT_IDENTITY_HEADERS, 'expect'])
+const NEVER_FORWARDED = new Set([...CLIENT_IDENTITY_HEADERS, 'expect'])
 
 const GATEWAY_SET = new Set([...CLIENT_IDENTITY_HEADERS, ...GATEWAY_SET_ON_EVERY_REQUEST])
 
 /**
- * A request header that never goes upstream as the client sent it: one dropped (REQUEST_ONLY_DROPPED,
+ * A request header that never goes upstream as the client sent it: one dropped (NEVER_FORWARDED,
  * a forwarding claim), or another spelling of a header the gateway sets or drops, with `_` for any `-`
  * (`X-Forwarded_For`), which CGI, WSGI and Rack servers read as the same header (nginx drops every
  * underscored name by default, `underscores_in_headers off`).
  */
-function requestOnly(name: string): boolean {
+function droppedFromRequest(name: string): boolean {
   const dashed = name.includes('_') ? name.replaceAll('_', '-') : name
-  return REQUEST_ONLY_DROPPED.has(dashed) || isForwardingClaim(dashed) || (dashed !== name && GATEWAY_SET.has(dashed))
+  return NEVER_FORWARDED.has(dashed) || isForwardingClaim(dashed) || (dashed !== name && GATEWAY_SET.has(dashed))
 }
 
 /** Never removable by a Connection nomination: routing and framing depend on them. */
@@ -89,7 +89,8 @@ function withoutHopByHop(headers: IncomingHttpHeaders, alsoDrop?: (name: string)
   return out
 }
 
-export interface ForwardedFor {
+/** What X-Forwarded-Proto and X-Forwarded-Host say upstream (X-Forwarded-For gets the socket's address). */
+export interface ForwardedProtoHost {
   readonly proto: 'http' | 'https'
   /** The Host the client sent (already validated). */
   readonly host: string
@@ -98,10 +99,10 @@ export interface ForwardedFor {
 /** Headers sent to the upstream for a client request; `identity` is the gateway's client identity headers. */
 export function upstreamRequestHeaders(
   req: IncomingMessage,
-  forwarded: ForwardedFor,
+  forwarded: ForwardedProtoHost,
   identity: Readonly<Record<string, string>>,
 ): OutgoingHttpHeaders {
-  const headers = withoutHopByHop(req.headers, requestOnly)
+  const headers = withoutHopByHop(req.headers, droppedFromRequest)
   for (const name in identity) headers[name] = identity[name]
   const client = req.socket.remoteAddress ?? ''
   // The client's value unless its Connection header nominated it (RFC 9110 7.6.1).

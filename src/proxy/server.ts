@@ -154,8 +154,8 @@ export class RequestServer {
 
   /**
    * After a reload: connections verified under a TLS policy (client CAs, CRLs) that a new handshake
-   * of theirs would no longer get (`isCurrent` says) close as in a drain, as nginx's old workers close
-   * theirs, rather than answer the next request 421. Clients come back through a handshake under the
+   * of theirs would no longer get (`handshakeWouldGive` says) close as in a drain, as nginx's old
+   * workers close theirs, rather than answer the next request 421. Clients come back through a handshake under the
    * new policy: after a CRL's routine re-issue, or a CA added to a bundle, every keep-alive client
    * would otherwise get a 421 it does not retry (only browsers do). One that has not sent a request
    * yet is left to get the 421: its first request may already be on its way, and a client does not
@@ -167,7 +167,7 @@ export class RequestServer {
    * passed, which it is then held to: the next reload checks it again only if that one changes.
    */
   closeOutdated(
-    isCurrent: (socket: TLSSocket, policy: TlsPolicy) => boolean,
+    handshakeWouldGive: (socket: TLSSocket, policy: TlsPolicy) => boolean,
     recheckTunnel: (socket: TLSSocket, policy: TlsPolicy, upgrade: http.IncomingMessage) => Promise<TlsPolicy | undefined>,
   ): void {
     for (const socket of this.open) {
@@ -179,7 +179,7 @@ export class RequestServer {
         if (socket.writableEnded) continue
         const rechecked = recheckTunnel(socket as TLSSocket, policy, this.upgradeOf.get(socket)!)
         void rechecked.then((passed) => passed && this.policyOf.set(socket, passed))
-      } else if (!isCurrent(socket as TLSSocket, policy)) this.closeAfterResponse(socket)
+      } else if (!handshakeWouldGive(socket as TLSSocket, policy)) this.closeAfterResponse(socket)
     }
   }
 

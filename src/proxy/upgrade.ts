@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { Route } from '../snapshot/snapshot.js'
 import { holdUpstream } from '../snapshot/upstreams.js'
-import { clientResponseHeaders, type ForwardedFor } from './headers.js'
+import { clientResponseHeaders, type ForwardedProtoHost } from './headers.js'
 import { endWithStatus, responseHead } from './status.js'
 import { closeWhenIdle } from './tunnel.js'
 import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.js'
@@ -27,7 +27,7 @@ export function proxyUpgrade(
   client: Duplex,
   head: Buffer,
   route: Route,
-  forwarded: ForwardedFor,
+  forwarded: ForwardedProtoHost,
   identity: Readonly<Record<string, string>>,
 ): Promise<UpgradeOutcome> {
   const options = {

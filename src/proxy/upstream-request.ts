@@ -8,7 +8,7 @@ import type { Writable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { Route } from '../snapshot/snapshot.js'
 import { connectionHadAnswered } from '../tls/upstream.js'
-import { upstreamRequestHeaders, type ForwardedFor } from './headers.js'
+import { upstreamRequestHeaders, type ForwardedProtoHost } from './headers.js'
 import { statusNotHttp, type UpstreamFailure } from './upstream-errors.js'
 
 /** `servername` is a real undici dispatch option that its types omit. */
@@ -21,7 +21,7 @@ type UpstreamRequest = Dispatcher.DispatchOptions & { servername: string }
 export function upstreamRequest(
   req: IncomingMessage,
   route: Route,
-  forwarded: ForwardedFor,
+  forwarded: ForwardedProtoHost,
   identity: Readonly<Record<string, string>>,
   body: IncomingMessage | null,
 ): UpstreamRequest {
