@@ -20,10 +20,9 @@ export function configuredLogLevel(): string | undefined {
   return process.env.PORTCULLIS_LOG_LEVEL?.toLowerCase()
 }
 
-export function createLogger(options: { level?: string; pretty?: boolean } = {}): Logger {
-  const level = options.level ?? configuredLogLevel() ?? 'info'
-  const base = { level, base: { service: 'portcullis' }, timestamp: pino.stdTimeFunctions.isoTime }
-  if (options.pretty ?? process.stdout.isTTY) {
+export function createLogger(): Logger {
+  const base = { level: configuredLogLevel() ?? 'info', base: { service: 'portcullis' }, timestamp: pino.stdTimeFunctions.isoTime }
+  if (process.stdout.isTTY) {
     return pino(base, pretty({ colorize: true, ignore: 'pid,hostname,service', translateTime: 'SYS:HH:MM:ss.l' }))
   }
   // Buffered (pino's default): a slow reader of stdout never stalls the event loop.

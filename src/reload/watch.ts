@@ -17,13 +17,20 @@ export interface FolderWatcher {
   close(): void
 }
 
-export function watchFolders(files: readonly string[], onChange: () => void, debounceMs = 200, maxWaitMs = 1000): FolderWatcher {
+/** A burst of events (an editor's save, a Secret's symlink swap) reloads once, this long after its last event. */
+const DEBOUNCE_MS = 200
+/**
+ * The longest a burst holds its reload back: a folder that never goes quiet (a log file written beside
+ * routes.yaml) must not hold it for ever.
+ */
+const MAX_WAIT_MS = 1000
+
+export function watchFolders(files: readonly string[], onChange: () => void): FolderWatcher {
   let watchers: FSWatcher[] = []
   let current = files
   let closed = false
   let timer: NodeJS.Timeout | undefined
-  // When the first event of this burst came: a folder that never goes quiet (a log file written beside
-  // routes.yaml) must not hold a reload back for ever.
+  // When the first event of this burst came (see MAX_WAIT_MS).
   let burstStart: number | undefined
   const fire = () => {
     burstStart = undefined
@@ -34,7 +41,7 @@ export function watchFolders(files: readonly string[], onChange: () => void, deb
   const changed = () => {
     clearTimeout(timer)
     burstStart ??= Date.now()
-    timer = setTimeout(fire, Math.min(debounceMs, burstStart + maxWaitMs - Date.now()))
+    timer = setTimeout(fire, Math.min(DEBOUNCE_MS, burstStart + MAX_WAIT_MS - Date.now()))
   }
   const unwatchAll = () => {
     for (const watcher of watchers) watcher.close()

@@ -32,7 +32,7 @@ export function newUpstream(key: string, identity: UpstreamIdentity, onHandshake
     serverNameToken: poolServerNameToken(identity),
     metricsRoute: '',
     inFlight: 0,
-    pool: createUpstreamPool(identity, { onHandshake: (event) => onHandshake(upstream.metricsRoute, event) }),
+    pool: createUpstreamPool(identity, (event) => onHandshake(upstream.metricsRoute, event)),
   }
   return upstream
 }

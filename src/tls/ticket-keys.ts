@@ -34,8 +34,8 @@ export interface TicketSecrets {
 export const TICKET_KEY_LIFETIME_MS = 3_600_000
 
 /** The period ticket keys are made for: the same on every worker, which share one clock. */
-export function ticketKeyEpoch(lifetimeMs = TICKET_KEY_LIFETIME_MS, now = Date.now()): number {
-  return Math.floor(now / lifetimeMs)
+export function ticketKeyEpoch(lifetimeMs: number): number {
+  return Math.floor(Date.now() / lifetimeMs)
 }
 
 /** 48 bytes, as node:tls takes them (key name, HMAC key, AES key): HKDF-SHA256 of the secret. */

@@ -29,11 +29,6 @@ export interface UpstreamHandshakeEvent {
   readonly error?: Error
 }
 
-export interface UpstreamPoolOptions {
-  /** Each TLS handshake (or failed connect) of an https upstream; a plaintext upstream has none. */
-  readonly onHandshake?: (event: UpstreamHandshakeEvent) => void
-}
-
 export function upstreamIdentity(
   upstream: UpstreamConfig,
   pem: { ca?: string; cert?: string; key?: string },
@@ -75,7 +70,8 @@ export function poolServerNameToken(identity: UpstreamIdentity): string {
   return identity.serverName || new URL(identity.origin).hostname
 }
 
-export function createUpstreamPool(identity: UpstreamIdentity, options: UpstreamPoolOptions = {}): Pool {
+/** `onHandshake`: each TLS handshake (or failed connect) of an https upstream; a plaintext upstream has none. */
+export function createUpstreamPool(identity: UpstreamIdentity, onHandshake: (event: UpstreamHandshakeEvent) => void): Pool {
   const connectorOptions = {
     timeout: identity.connectTimeout,
     ...(identity.ca !== undefined && { ca: identity.ca }),
@@ -104,12 +100,12 @@ export function createUpstreamPool(identity: UpstreamIdentity, options: Upstream
           tlsSocket.on('session', (ticket: Buffer) => (session = ticket))
           const resumed = tlsSocket.isSessionReused()
           if (tlsSocket.getProtocol() === 'TLSv1.3') {
-            onTls13Verdict(tlsSocket, (refusal) => options.onHandshake?.({ durationSeconds, resumed, ...(refusal && { error: refusal }) }))
+            onTls13Verdict(tlsSocket, (refusal) => onHandshake({ durationSeconds, resumed, ...(refusal && { error: refusal }) }))
           } else {
-            options.onHandshake?.({ durationSeconds, resumed })
+            onHandshake({ durationSeconds, resumed })
           }
         } else if (tls) {
-          options.onHandshake?.({ durationSeconds, resumed: false, error: error! })
+          onHandshake({ durationSeconds, resumed: false, error: error! })
         }
         if (error) return callback(error, null)
         trackAnswersBeforeRequests(socket as Socket)
