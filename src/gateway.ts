@@ -13,7 +13,7 @@ import { createAdminApp } from './admin/app.js'
 import { ConfigError, formatIssue, issueAt } from './config/issues.js'
 import type { ConfigLoader } from './config/load.js'
 import { configWarnings } from './snapshot/warnings.js'
-import type { Config, ListenAddress } from './config/types.js'
+import type { Config, ListenAddress, ListenerName } from './config/types.js'
 import { ErrorCodes, PortcullisError } from './errors.js'
 import { errorSummary, limitedLog, type Logger } from './log.js'
 import { NO_ROUTE } from './metrics/labels.js'
@@ -64,7 +64,6 @@ export interface GatewayOptions {
   readonly reloadIntervalMs?: number
 }
 
-export type ListenerName = 'https' | 'http' | 'admin'
 type PublicListenerName = Exclude<ListenerName, 'admin'>
 
 const MAX_WARNINGS_LOGGED = 20

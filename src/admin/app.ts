@@ -3,12 +3,13 @@
  */
 import express from 'express'
 import type { MetricsSource } from '../metrics/render.js'
+import type { ReloadResult } from '../reload/reloader.js'
 
 export interface AdminDeps {
   readonly metrics: MetricsSource
   /** Config loaded and every listener bound, and not draining. */
   readonly isReady: () => boolean
-  readonly reload?: () => Promise<{ ok: boolean; errors: string[] }>
+  readonly reload?: () => Promise<ReloadResult>
 }
 
 /**

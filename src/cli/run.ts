@@ -3,11 +3,12 @@
  * reloads the config. With more than one worker this process becomes the cluster primary.
  */
 import cluster from 'node:cluster'
-import { availableParallelism } from 'node:os'
 import { runPrimary } from '../cluster/primary.js'
 import { serveAsWorker, ticketSecretFromPrimary } from '../cluster/worker.js'
 import { ConfigError, problemReport } from '../config/issues.js'
 import { ConfigLoader } from '../config/load.js'
+import { workerCount } from '../config/resolve.js'
+import { MAX_WORKERS } from '../config/schema.js'
 import type { Config } from '../config/types.js'
 import { Gateway } from '../gateway.js'
 import { closeLogs, configuredLogLevel, createLogger, errorSummary, LOG_LEVELS, type Logger } from '../log.js'
@@ -61,7 +62,7 @@ async function runWithLogger(configFile: string, workersFlag: string | undefined
   }
   const workers = workersFlag === undefined ? config.workers : parseWorkers(workersFlag)
   if (workers === undefined) {
-    err(`--workers must be a number from 1 to 256 or auto, not '${workersFlag}'`)
+    err(`--workers must be a number from 1 to ${MAX_WORKERS} or auto, not '${workersFlag}'`)
     return 2
   }
   if (cluster.isPrimary && workers > 1) return runPrimary(config, workers, logger, stopSignal)
@@ -101,8 +102,9 @@ async function serve(
   return 0
 }
 
+/** --workers, held to the schema's bounds for `workers`. */
 function parseWorkers(flag: string): number | undefined {
-  if (flag === 'auto') return availableParallelism()
+  if (flag === 'auto') return workerCount('auto')
   const n = Number(flag)
-  return Number.isInteger(n) && n >= 1 && n <= 256 ? n : undefined
+  return Number.isInteger(n) && n >= 1 && n <= MAX_WORKERS ? n : undefined
 }

@@ -19,8 +19,8 @@ import {
 import { issueAt, type ConfigIssue } from './issues.js'
 import { DEFAULT_CONNECTION_LIMIT, DEFAULT_REQUEST_LIMIT } from './limits.js'
 import { normalizePath, routingPath } from '../routing/path.js'
-import type { RawConfig, RawRoute, RawUpstream } from './schema.js'
-import type { Config, ListenAddress, Position, RouteConfig, RouteTlsConfig, UpstreamConfig } from './types.js'
+import type { RawConfig, RawRoute, RawUpstream, Workers } from './schema.js'
+import type { Config, ListenAddress, ListenerName, Position, RouteConfig, RouteTlsConfig, UpstreamConfig } from './types.js'
 
 /** A schema-valid config, or one whose routes the schema refused are left out (`portcullis check`). */
 export type CheckableConfig = Omit<RawConfig, 'routes'> & { readonly routes: readonly (RawRoute | undefined)[] }
@@ -73,7 +73,7 @@ export function resolveConfig(
   const config: Config = {
     file,
     listen,
-    workers: raw.workers === 'auto' ? availableParallelism() : (raw.workers ?? 1),
+    workers: workerCount(raw.workers),
     shutdown: { grace: parseDuration(raw.shutdown?.grace ?? DEFAULT_SHUTDOWN_GRACE)! },
     limits: {
       connections: raw.limits?.connections ?? DEFAULT_CONNECTION_LIMIT,
@@ -88,6 +88,11 @@ export function resolveConfig(
 }
 
 type Report = (path: string, message: string) => void
+
+/** A `workers` setting (or --workers) as a number of processes: `auto` is one per CPU, the default one. */
+export function workerCount(workers: Workers | undefined): number {
+  return workers === 'auto' ? availableParallelism() : (workers ?? 1)
+}
 
 /** Two listeners on one port collide when their hosts are the same or either is a wildcard. */
 function overlap(a: string, b: string): boolean {
@@ -104,7 +109,7 @@ function checkDuration(path: string, text: string | undefined, report: Report, {
 
 function resolveListen(raw: RawConfig['listen'], report: Report): Config['listen'] {
   if (!raw.https && !raw.http) report('listen', 'needs at least one public listener: https or http')
-  const listen: { https?: ListenAddress; http?: ListenAddress; admin?: ListenAddress } = {}
+  const listen: Partial<Record<ListenerName, ListenAddress>> = {}
   for (const key of ['https', 'http', 'admin'] as const) {
     const text = raw[key]
     if (text === undefined) continue

@@ -157,7 +157,10 @@ export const RouteSchema = Type.Object(
   { additionalProperties: false },
 )
 
-export const WorkersSchema = Type.Union([Type.Literal('auto'), Type.Integer({ minimum: 1, maximum: 256 })], {
+/** The most worker processes `workers` and --workers may ask for. */
+export const MAX_WORKERS = 256
+
+export const WorkersSchema = Type.Union([Type.Literal('auto'), Type.Integer({ minimum: 1, maximum: MAX_WORKERS })], {
   description: 'node:cluster worker processes sharing the listeners: a number, or auto (one per CPU). Default: 1.',
 })
 
@@ -234,5 +237,6 @@ export const ConfigSchema = Type.Object(
 export type RawConfig = Static<typeof ConfigSchema>
 export type RawRoute = Static<typeof RouteSchema>
 export type RawUpstream = Static<typeof UpstreamSchema>
+export type Workers = Static<typeof WorkersSchema>
 export type TlsVersion = Static<typeof TlsVersionSchema>
 export type ForwardClientCert = Static<typeof ForwardClientCertSchema>

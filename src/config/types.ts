@@ -2,7 +2,10 @@
  * The resolved config: what ConfigLoader returns after validation. Field names are the YAML keys, so a key
  * path in an error message is also a path in the code. Durations are milliseconds, files absolute paths.
  */
-import type { ForwardClientCert, TlsVersion } from './schema.js'
+import type { ForwardClientCert, RawConfig, TlsVersion } from './schema.js'
+
+/** The keys of `listen`: the public listeners and the admin one. */
+export type ListenerName = keyof RawConfig['listen']
 
 export interface ListenAddress {
   readonly host: string
@@ -55,15 +58,11 @@ export interface RouteConfig {
 export interface Config {
   /** routes.yaml as the user named it (for messages). */
   readonly file: string
-  readonly listen: {
-    readonly https?: ListenAddress
-    readonly http?: ListenAddress
-    readonly admin?: ListenAddress
-  }
+  readonly listen: { readonly [name in ListenerName]?: ListenAddress }
   readonly workers: number
   readonly shutdown: { readonly grace: number }
   /** Overload limits of this process (see LimitsSchema). */
-  readonly limits: { readonly connections: number; readonly requests: number }
+  readonly limits: Readonly<Required<NonNullable<RawConfig['limits']>>>
   /** Repeated slashes in request paths are merged before routing (see the schema). */
   readonly mergeSlashes: boolean
   readonly accessLog: boolean
