@@ -3,13 +3,12 @@
  * the file, so the snapshot builder can turn it into a config issue at the key that named the file.
  */
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto'
-import { createRequire } from 'node:module'
 import { createSecureContext } from 'node:tls'
 import { relative } from 'node:path'
 import { readRegularFile } from '../config/regular-file.js'
 import { ErrorCodes, PortcullisError } from '../errors.js'
-import { certificateFields, hasKeyUsage, type KeyUsage } from './cert-der.js'
 import { readCrlPem } from './crl-der.js'
+import { peculiarX509, printedName } from './peculiar.js'
 import { subjectRfc2253 } from './subject.js'
 
 const CERT_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g
@@ -88,61 +87,6 @@ export function readCaBundle(file: string): CertificateFile {
   return bundle
 }
 
-/** Extended key usages (RFC 5280 4.2.1.12), as X509Certificate.keyUsage lists them. */
-export const SERVER_AUTH = '1.3.6.1.5.5.7.3.1'
-export const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2'
-
-/**
- * Whether the certificate's keyUsage allows one of `usages`, or it has none: OpenSSL's ku_reject
- * (crypto/x509/v3_purp.c), negated. node:crypto reads no keyUsage (its X509Certificate.keyUsage is the
- * extended key usage), so cert-der.ts does. A keyUsage OpenSSL holds invalid allows nothing: such a
- * certificate chains to nothing in a handshake (see signedBy), and this answer is never the last word.
- */
-export function keyUsageAllows(certificate: X509Certificate, ...usages: KeyUsage[]): boolean {
-  const { keyUsage } = certificateFields(certificate)
-  if (keyUsage === 'invalid') return false
-  return keyUsage === undefined || usages.some((usage) => hasKeyUsage(keyUsage, usage))
-}
-
-/**
- * Whether the certificate's keyUsage allows keyCertSign, or it has none. X509Certificate.ca
- * (X509_check_ca) is true only then, and spares reading it.
- */
-export function allowsCertSign(certificate: X509Certificate): boolean {
-  return certificate.ca || keyUsageAllows(certificate, 'keyCertSign')
-}
-
-/**
- * Whether `issuer` issued the certificate, as OpenSSL takes an issuer when it builds a chain
- * (check_issued in crypto/x509/x509_vfy.c): named as its issuer, and its key made the signature.
- * X509Certificate.checkIssued is X509_check_issued, which also says no to an issuer whose keyUsage
- * lacks keyCertSign; OpenSSL builds the chain through that issuer, and refuses it after
- * (KEYUSAGE_NO_CERTSIGN). Both say no where either certificate's keyUsage is invalid
- * (ossl_x509_likely_issued caches the extensions of both, and fails).
- */
-export function signedBy(certificate: X509Certificate, issuer: X509Certificate): boolean {
-  const named = certificate.checkIssued(issuer) || (certificate.issuer === issuer.subject && lacksOnlyCertSign(certificate, issuer))
-  return named && certificate.verify(issuer.publicKey)
-}
-
-/** Whether X509_check_issued says no for the issuer's keyUsage alone: it lacks keyCertSign, and neither keyUsage is invalid. */
-function lacksOnlyCertSign(certificate: X509Certificate, issuer: X509Certificate): boolean {
-  const invalid = (of: X509Certificate) => certificateFields(of).keyUsage === 'invalid'
-  return !allowsCertSign(issuer) && !invalid(issuer) && !invalid(certificate)
-}
-
-/** A root CA's certificate, or a self-signed leaf: issued in its own name, and signed by its own key. */
-export function isSelfSigned(certificate: X509Certificate): boolean {
-  return signedBy(certificate, certificate)
-}
-
-/** OpenSSL's code when `now` is outside the certificate's validity dates. */
-export function outsideValidity(certificate: X509Certificate, now: Date): 'CERT_HAS_EXPIRED' | 'CERT_NOT_YET_VALID' | undefined {
-  if (new Date(certificate.validTo) < now) return 'CERT_HAS_EXPIRED'
-  if (new Date(certificate.validFrom) > now) return 'CERT_NOT_YET_VALID'
-  return undefined
-}
-
 /** The private key of a certificate (read by readCertificates), checked to belong to it. */
 export function readPrivateKeyOf(cert: CertificateFile, certFile: string, keyFile: string): string {
   const keyPem = readText(keyFile)
@@ -199,46 +143,6 @@ export function readCrl(file: string): Crl[] {
   })
 }
 
-const require = createRequire(import.meta.url)
-
-/**
- * @peculiar/x509, for what node:crypto cannot read and crl-der.ts does not: a CRL's issuer as a name
- * is printed, and a CRL signed with an algorithm crl-der.ts does not check. It (and the Reflect
- * polyfill it needs first, see tls/pki.ts) is loaded at the first CRL read, so a gateway without CRLs
- * never loads it.
- */
-export function peculiarX509(): typeof import('@peculiar/x509') {
-  // Kept: require() resolves the name again at each call, about 20 µs.
-  if (!peculiar) {
-    require('reflect-metadata')
-    peculiar = require('@peculiar/x509') as typeof import('@peculiar/x509')
-  }
-  return peculiar
-}
-
-let peculiar: typeof import('@peculiar/x509') | undefined
-
-const peculiarCertificates = new WeakMap<X509Certificate, import('@peculiar/x509').X509Certificate>()
-
-/**
- * The certificate as @peculiar/x509 reads it, parsed once per X509Certificate: about 1 ms, with its
- * extensions. Only to verify a CRL signed with an algorithm crl-der.ts does not check.
- */
-export function peculiarCertificate(certificate: X509Certificate): import('@peculiar/x509').X509Certificate {
-  let parsed = peculiarCertificates.get(certificate)
-  if (!parsed) peculiarCertificates.set(certificate, (parsed = new (peculiarX509().X509Certificate)(certificate.raw)))
-  return parsed
-}
-
-/**
- * A PEM CRL parsed whole. asn1js, under @peculiar/x509, refuses more than 10,000 BER nodes (about 2,450
- * entries) or 16 MiB by default; OpenSSL reads such a CRL, so it is read whole here too: the PEM's
- * length bounds both its nodes and its content.
- */
-export function parseCrl(pem: string): import('@peculiar/x509').X509Crl {
-  return new (peculiarX509().X509Crl)(pem, { berOptions: { maxNodes: pem.length, maxContentLength: pem.length } })
-}
-
 /**
  * A CRL's nextUpdate and issuer, which only warnings and a gauge need: undefined when unreadable. Read
  * from the DER (crl-der.ts), not parsed whole: this runs at every load of the config.
@@ -250,11 +154,6 @@ function crlFields(pem: string): Pick<Crl, 'nextUpdate' | 'issuerName'> {
   } catch {
     return { nextUpdate: undefined, issuerName: undefined }
   }
-}
-
-/** A Name (its DER), such as a CRL's issuer, as @peculiar/x509 prints a name, as it prints a certificate's subject. */
-export function printedName(name: Uint8Array): string {
-  return new (peculiarX509().Name)(new Uint8Array(name)).toString()
 }
 
 /**

@@ -28,7 +28,8 @@ import type { TLSSocket } from 'node:tls'
 import type { TlsPolicy } from './ingress.js'
 import { certificateFields } from './cert-der.js'
 import { crlSignedBy, readCrlPem, revokedSerials, type CrlFields } from './crl-der.js'
-import { allowsCertSign, CLIENT_AUTH, isSelfSigned, keyUsageAllows, outsideValidity, parseCrl, peculiarCertificate, printedName, signedBy } from './pem.js'
+import { allowsCertSign, CLIENT_AUTH, isSelfSigned, keyUsageAllows, outsideValidity, signedBy } from './cert-checks.js'
+import { parseCrl, peculiarCertificate, printedName } from './peculiar.js'
 import { failureReason, type FailureReason } from './reasons.js'
 
 /**
@@ -85,8 +86,8 @@ export class ClientTrust {
     // A client of a policy that asked for no certificate, now on a route that asks for one.
     if (!leaf) return refused('ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE')
     const { path, error } = this.pathToCa(leaf, sent, now)
-    // A leaf whose keyUsage OpenSSL holds invalid has no issuer anywhere (see signedBy in pem.ts): a
-    // handshake refuses it whatever its chain, as the check below does.
+    // A leaf whose keyUsage OpenSSL holds invalid has no issuer anywhere (see signedBy in
+    // cert-checks.ts): a handshake refuses it whatever its chain, as the check below does.
     const chainUnknown = error && ISSUER_NOT_FOUND.has(error) && resumed && certificateFields(leaf).keyUsage !== 'invalid'
     if (chainUnknown) return verdict([leaf], now, undefined, () => this.leafRevocation(leaf, now))
     // OpenSSL checks no revocation on a chain that does not reach the bundle.
@@ -142,7 +143,7 @@ export class ClientTrust {
         return { path, error: path.length === 1 ? 'DEPTH_ZERO_SELF_SIGNED_CERT' : 'SELF_SIGNED_CERT_IN_CHAIN' }
       }
       // X509Certificate.ca is X509_check_ca, which also says no to a CA whose keyUsage lacks
-      // keyCertSign: OpenSSL builds the chain through it all the same (see signedBy in pem.ts).
+      // keyCertSign: OpenSSL builds the chain through it all the same (see signedBy in cert-checks.ts).
       const issuedIt = (candidate: X509Certificate) =>
         (candidate.ca || !keyUsageAllows(candidate, 'keyCertSign')) &&
         !path.some((inPath) => inPath.fingerprint256 === candidate.fingerprint256) &&

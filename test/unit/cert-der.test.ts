@@ -8,7 +8,7 @@ import { X509Certificate } from 'node:crypto'
 import { before, describe, it } from 'node:test'
 import { certificateFields, hasKeyUsage, KEY_USAGE_BITS, type KeyUsage } from '../../src/tls/cert-der.js'
 import { readCrlPem, revokedSerials } from '../../src/tls/crl-der.js'
-import { peculiarX509 } from '../../src/tls/pem.js'
+import { peculiarX509 } from '../../src/tls/peculiar.js'
 import { createCA, createCrl, createSelfSignedNonCA, issueCert, type Issued, type KeyUsageOption } from '../../src/tls/pki.js'
 
 const { KeyUsageFlags, Name } = peculiarX509()

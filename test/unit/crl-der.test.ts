@@ -7,7 +7,7 @@ import { KeyObject, webcrypto } from 'node:crypto'
 import { before, describe, it } from 'node:test'
 import { createCA, createCrl, issueCert, type Issued } from '../../src/tls/pki.js'
 import { crlSignedBy, readCrlFields, readCrlPem, revokedSerials } from '../../src/tls/crl-der.js'
-import { parseCrl, peculiarX509 } from '../../src/tls/pem.js'
+import { parseCrl, peculiarX509 } from '../../src/tls/peculiar.js'
 
 const derOf = (pem: string) => Buffer.from(pem.replace(/-----[^-]+-----/g, ''), 'base64')
 const RSA = { modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }
