@@ -5,7 +5,7 @@
  */
 import cluster, { type Worker } from 'node:cluster'
 import { once } from 'node:events'
-import type { Logger } from '../log.js'
+import { errorSummary, type Logger } from '../log.js'
 import type { TicketSecretMessage, WorkerMessage } from './messages.js'
 import type { WorkerRegistries } from './registries.js'
 import type { WorkerRequests } from './requests.js'
@@ -86,7 +86,7 @@ export class WorkerPool {
     const worker = cluster.fork()
     const forkedAt = Date.now()
     // A send to a worker whose channel just closed (it is dying; 'exit' follows) emits an error here.
-    worker.on('error', (error) => logger.warn({ pid: worker.process.pid, error: error.message }, 'worker IPC failed'))
+    worker.on('error', (error) => logger.warn({ pid: worker.process.pid, error: errorSummary(error) }, 'worker IPC failed'))
     worker.on('message', (message: WorkerMessage) => {
       if (message.type === 'portcullis:ready') this.workerReady(worker)
       if (message.type === 'portcullis:answer') requests.answer(message.id, worker, message.value)

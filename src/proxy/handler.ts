@@ -21,6 +21,7 @@ import { endWithStatus, sendStatus } from './status.js'
 import type { ForwardedProtoHost } from './headers.js'
 import { checkRequest } from './request-checks.js'
 import type { RequestHandlers } from './server.js'
+import type { UpstreamFailure } from './upstream-errors.js'
 import { proxyUpgrade } from './upgrade.js'
 
 const CLIENT_CLOSED_REQUEST = 499
@@ -85,17 +86,17 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
   /** A bug met by one request is that request's 500, not the end of the process and every connection. */
   const logInternalError = (route: string, error: unknown) =>
     logger.error({ route, code: ErrorCodes.INTERNAL, error: errorSummary(error as Error) }, 'request failed inside the gateway')
+  /** As nginx's error log line: who asked what of which upstream, what failed, and the status sent for it. */
+  const logUpstreamFailure = (message: string, route: Route, req: IncomingMessage, client: string | undefined, failure: UpstreamFailure, status: number | undefined, error: Error) => {
+    const { reason, code } = failure
+    const request = { ...requestFields(req, client), upstream: route.config.upstream.url }
+    logger.warn({ route: route.name, reason, code, status, ...request, error: errorSummary(error) }, message)
+  }
   const hooks: ForwardHooks = {
     onUpstreamError(route, res, failure, error) {
-      const { reason, code } = failure
       const headersSent = res.headersSent
-      const status = headersSent ? undefined : failure.status
-      // As nginx's error log line: who asked what of which upstream.
-      const request = { ...requestFields(res.req, res.socket?.remoteAddress), upstream: route.config.upstream.url }
-      logger.warn(
-        { route: route.name, reason, code, status, ...request, error: errorSummary(error) },
-        headersSent ? 'upstream failed mid-response' : 'upstream request failed',
-      )
+      const message = headersSent ? 'upstream failed mid-response' : 'upstream request failed'
+      logUpstreamFailure(message, route, res.req, res.socket?.remoteAddress, failure, headersSent ? undefined : failure.status, error)
     },
     onRetry(route, error) {
       logger.debug({ route: route.name, error: errorSummary(error) }, 'upstream connection closed before answering; sending the request again')
@@ -177,9 +178,9 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
         }
         // A WebSocket holds its slot for its whole life, as long as it holds its sockets.
         socket.once('close', () => slots.release())
-        const { status, failure } = await proxyUpgrade(req, socket, head, selection.route, selection.forwarded, selection.identity)
-        record(status)
-        if (failure) logger.warn({ route: routeName, reason: failure.reason, code: failure.code, status: failure.status }, 'upstream upgrade failed')
+        const outcome = await proxyUpgrade(req, socket, head, selection.route, selection.forwarded, selection.identity)
+        record(outcome.status)
+        if ('failure' in outcome) logUpstreamFailure('upstream upgrade failed', selection.route, req, client, outcome.failure, outcome.status, outcome.error)
       }
       // A fault comes before anything was answered: proxyUpgrade settles, and never throws, once it has.
       proxy().catch((error: unknown) => {

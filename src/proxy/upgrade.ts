@@ -15,11 +15,10 @@ import { closeWhenIdle } from './tunnel.js'
 import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.js'
 import { CLIENT_GONE, firstAttempt, mayResend, relayChunk, ResponseHeads, upstreamRequest } from './upstream-request.js'
 
-/** How an upgrade was answered: the status the client got (0: it left first), and why if it failed. */
-export interface UpgradeOutcome {
-  readonly status: number
-  readonly failure?: UpstreamFailure
-}
+/** How an upgrade was answered: the status the client got (0: it left first), and why if the upstream failed. */
+export type UpgradeOutcome =
+  | { readonly status: number }
+  | { readonly status: number; readonly failure: UpstreamFailure; readonly error: Error }
 
 /** Resolves once the client has its answer. */
 export function proxyUpgrade(
@@ -141,6 +140,6 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
       return
     }
     endWithStatus(this.client, failure.status)
-    this.settle({ status: failure.status, failure })
+    this.settle({ status: failure.status, failure, error })
   }
 }

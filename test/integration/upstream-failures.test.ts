@@ -3,13 +3,15 @@
  * timeout, never a hang; and the gateway keeps serving afterwards.
  */
 import assert from 'node:assert/strict'
+import { once } from 'node:events'
 import http from 'node:http'
 import https from 'node:https'
 import net from 'node:net'
 import tls from 'node:tls'
 import { after, before, describe, it } from 'node:test'
+import WebSocket from 'ws'
 import { httpRequest } from '../helpers/client.js'
-import { startGateway, type TestGateway } from '../helpers/gateway.js'
+import { loggedAfter, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 import { listenOnLoopback, startEchoUpstream, type EchoUpstream } from '../helpers/upstream.js'
 
@@ -171,6 +173,24 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
     assert.equal(reply.status, 502)
     assert.equal(lastLog('refused')?.reason, 'connection_refused')
     assert.equal(lastLog('refused')?.code, 'PCL_ERR_UPSTREAM_CONNECT')
+  })
+
+  it('502 for a WebSocket upgrade whose upstream refuses connections, logged as a request is: who asked what, and why', async () => {
+    const since = gw.logs.length
+    const ws = new WebSocket(`ws://127.0.0.1:${gw.ports.http}/chat?token=secret`, { headers: { host: 'refused.test' } })
+    ws.on('error', () => undefined)
+    const [, response] = (await once(ws, 'unexpected-response')) as [unknown, http.IncomingMessage]
+    assert.equal(response.statusCode, 502)
+    response.destroy()
+    const failure = await loggedAfter(gw, since, 'upstream upgrade failed')
+    assert.equal(failure.route, 'refused')
+    assert.equal(failure.reason, 'connection_refused')
+    assert.equal(failure.code, 'PCL_ERR_UPSTREAM_CONNECT')
+    assert.equal(failure.status, 502)
+    assert.equal(failure.path, '/chat')
+    assert.equal(failure.client, '127.0.0.1')
+    assert.equal(failure.upstream, `https://127.0.0.1:${REFUSING_PORT}`)
+    assert.equal((failure.error as { code?: string }).code, 'ECONNREFUSED')
   })
 
   it("504 after the route's response timeout when the upstream never answers", async () => {
