@@ -29,7 +29,7 @@ const FilePath = (description: string) =>
     description: `${description} A relative path resolves against the folder of routes.yaml.`,
   })
 
-export const ListenSchema = Type.Object(
+const ListenSchema = Type.Object(
   {
     https: Type.Optional(
       HostPort('TLS ingress. The certificate is chosen by SNI among the routes that have `tls`.', '0.0.0.0:8443'),
@@ -47,11 +47,11 @@ export const ListenSchema = Type.Object(
   { additionalProperties: false, description: 'Where the gateway listens. At least `https` or `http` is required.' },
 )
 
-export const TlsVersionSchema = Type.Union([Type.Literal('TLSv1.2'), Type.Literal('TLSv1.3')], {
+const TlsVersionSchema = Type.Union([Type.Literal('TLSv1.2'), Type.Literal('TLSv1.3')], {
   description: 'Lowest TLS version accepted from clients. Default: TLSv1.2 (older versions are never accepted).',
 })
 
-export const ForwardClientCertSchema = Type.Union(
+const ForwardClientCertSchema = Type.Union(
   [Type.Literal('xfcc'), Type.Literal('rfc9440'), Type.Literal('both'), Type.Literal('none')],
   {
     description:
@@ -61,7 +61,7 @@ export const ForwardClientCertSchema = Type.Union(
   },
 )
 
-export const RouteTlsSchema = Type.Object(
+const RouteTlsSchema = Type.Object(
   {
     cert: FilePath('PEM certificate served for this host (leaf first, then intermediates).'),
     key: FilePath('PEM private key of `cert`.'),
@@ -82,12 +82,12 @@ export const RouteTlsSchema = Type.Object(
   { additionalProperties: false, description: 'TLS termination for this host.' },
 )
 
-export const PassthroughSchema = Type.Literal('passthrough', {
+const PassthroughSchema = Type.Literal('passthrough', {
   description:
     'Forward the raw TLS stream, chosen by SNI, to `upstream.url` (tcp://host:port) without terminating it here.',
 })
 
-export const TimeoutsSchema = Type.Object(
+const TimeoutsSchema = Type.Object(
   {
     connect: Type.Optional(Duration('Time to open the upstream connection, TLS handshake included.', DEFAULT_CONNECT_TIMEOUT)),
     response: Type.Optional(Duration("Time from sending the request to the upstream's response headers, and the longest pause between response body chunks, from the upstream or into the client.", DEFAULT_RESPONSE_TIMEOUT)),
@@ -95,7 +95,7 @@ export const TimeoutsSchema = Type.Object(
   { additionalProperties: false, description: 'Upstream timeouts. A timeout answers 504 Gateway Timeout.' },
 )
 
-export const UpstreamSchema = Type.Object(
+const UpstreamSchema = Type.Object(
   {
     url: Type.String({
       minLength: 1,
@@ -129,7 +129,7 @@ export const UpstreamSchema = Type.Object(
   { additionalProperties: false, description: 'The service this route forwards to.' },
 )
 
-export const RouteSchema = Type.Object(
+const RouteSchema = Type.Object(
   {
     name: Type.Optional(
       Type.String({
@@ -160,18 +160,18 @@ export const RouteSchema = Type.Object(
 /** The most worker processes `workers` and --workers may ask for. */
 export const MAX_WORKERS = 256
 
-export const WorkersSchema = Type.Union([Type.Literal('auto'), Type.Integer({ minimum: 1, maximum: MAX_WORKERS })], {
+const WorkersSchema = Type.Union([Type.Literal('auto'), Type.Integer({ minimum: 1, maximum: MAX_WORKERS })], {
   description: 'node:cluster worker processes sharing the listeners: a number, or auto (one per CPU). Default: 1.',
 })
 
-export const ShutdownSchema = Type.Object(
+const ShutdownSchema = Type.Object(
   {
     grace: Type.Optional(Duration('How long in-flight requests get after SIGTERM before the process exits.', DEFAULT_SHUTDOWN_GRACE)),
   },
   { additionalProperties: false, description: 'Graceful shutdown.' },
 )
 
-export const LimitsSchema = Type.Object(
+const LimitsSchema = Type.Object(
   {
     connections: Type.Optional(
       Type.Integer({
