@@ -5,7 +5,7 @@
  * sockets of its upstream pools. Request metrics are recorded by the proxy handlers.
  */
 import type { Gauge } from 'prom-client'
-import type { LoadedCertificate, LoadedCrl } from './snapshot/files.js'
+import type { LoadedCertificate, LoadedCrl } from './snapshot/route-files.js'
 import type { Route } from './snapshot/snapshot.js'
 import type { Upstream } from './snapshot/upstreams.js'
 import type { HandshakeOutcome } from './tls/ingress.js'

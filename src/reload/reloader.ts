@@ -10,7 +10,7 @@ import type { ConfigLoader } from '../config/load.js'
 import type { Config } from '../config/types.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics/metrics.js'
-import { fingerprint, referencedFiles, sameFiles } from './files.js'
+import { fingerprint, referencedFiles, sameFiles } from './fingerprint.js'
 import { watchFolders, type FolderWatcher } from './watch.js'
 
 export interface ReloadResult {

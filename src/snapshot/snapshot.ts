@@ -12,7 +12,7 @@ import { createTlsPolicy, policyId, type HostCertificate, type TlsPolicy, type T
 import type { ClientChains } from '../tls/peer-certificates.js'
 import type { TicketSecrets } from '../tls/ticket-keys.js'
 import { identityKey, upstreamIdentity, type UpstreamHandshakeEvent, type UpstreamIdentity } from '../tls/upstream.js'
-import { RouteFiles, type LoadedCertificate, type LoadedCrl } from './files.js'
+import { RouteFiles, type LoadedCertificate, type LoadedCrl } from './route-files.js'
 import { newUpstream, retireUpstream, type Upstream } from './upstreams.js'
 
 /**

@@ -6,7 +6,7 @@
  */
 import type { X509Certificate } from 'node:crypto'
 import { isIP } from 'node:net'
-import type { LoadedCertificate, LoadedCrl } from './files.js'
+import type { LoadedCertificate, LoadedCrl } from './route-files.js'
 import { CLIENT_AUTH, isSelfSigned, outsideValidity, SERVER_AUTH } from '../tls/cert-checks.js'
 import { subjectRfc2253 } from '../tls/subject.js'
 import { issueAt, sortByPosition, type ConfigIssue } from '../config/issues.js'
