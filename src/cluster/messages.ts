@@ -1,7 +1,7 @@
 /** What the primary and its workers say to each other over the cluster IPC channel. */
 
 /**
- * The primary's questions (cluster/requests.ts), each answered once by every worker; a ping is
+ * The primary's questions (cluster/questions.ts), each answered once by every worker; a ping is
  * answered as soon as the worker's event loop turns.
  */
 export interface WorkerQuestion {

@@ -19,7 +19,7 @@ import { newTicketSecret } from '../tls/ticket-keys.js'
 import { createPoolMetrics } from './pool-metrics.js'
 import { WorkerPool } from './worker-pool.js'
 import { WorkerRegistries } from './registries.js'
-import { WorkerRequests } from './requests.js'
+import { WorkerQuestions } from './questions.js'
 
 /** A worker that has not reloaded by then counts as failed: the admin request must not hang. */
 const RELOAD_DEADLINE_MS = 10_000
@@ -27,17 +27,17 @@ const RELOAD_DEADLINE_MS = 10_000
 const METRICS_DEADLINE_MS = 2_000
 
 export async function runPrimary(config: Config, count: number, logger: Logger, stopSignal: Promise<NodeJS.Signals>): Promise<number> {
-  const requests = new WorkerRequests()
+  const questions = new WorkerQuestions()
   const registries = new WorkerRegistries()
   const poolMetrics = createPoolMetrics(count, () => pool.serving().length)
-  const pool = new WorkerPool({ count, logger, requests, registries, ticketSecret: newTicketSecret(), onReplacing: poolMetrics.replacing })
+  const pool = new WorkerPool({ count, logger, questions, registries, ticketSecret: newTicketSecret(), onReplacing: poolMetrics.replacing })
 
   // Coalesced as one process' reloads are: a flood of POST /reload or SIGHUP asks the workers once a
   // second at most, not once per request.
   const reloadAll = coalesce(async (): Promise<ReloadResult> => {
     const workers = pool.serving()
     if (workers.length === 0) return { ok: false, errors: ['no worker is serving'] }
-    const results = await requests.ask(workers, 'portcullis:reload', RELOAD_DEADLINE_MS, (worker): ReloadResult => {
+    const results = await questions.ask(workers, 'portcullis:reload', RELOAD_DEADLINE_MS, (worker): ReloadResult => {
       const pid = worker.process.pid
       return { ok: false, errors: [worker.isDead() ? `worker ${pid} exited before it reloaded` : `worker ${pid} did not reload within ${RELOAD_DEADLINE_MS / 1000} s`] }
     })
@@ -50,7 +50,7 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
    */
   const clusterMetrics = async (): Promise<RegistryJson[]> => {
     const workers = pool.serving()
-    const answers = await requests.ask(workers, 'portcullis:metrics', METRICS_DEADLINE_MS, () => undefined as RegistryJson | undefined)
+    const answers = await questions.ask(workers, 'portcullis:metrics', METRICS_DEADLINE_MS, () => undefined as RegistryJson | undefined)
     return [...registries.forScrape(workers, answers), await poolMetrics.json()]
   }
 

@@ -8,7 +8,7 @@ import { once } from 'node:events'
 import { errorSummary, type Logger } from '../log.js'
 import type { TicketSecretMessage, WorkerMessage } from './messages.js'
 import type { WorkerRegistries } from './registries.js'
-import type { WorkerRequests } from './requests.js'
+import type { WorkerQuestions } from './questions.js'
 
 /** The pause before a worker that died soon after its start is replaced: not in a tight loop. */
 const RESTART_PAUSE_MS = 1000
@@ -31,7 +31,7 @@ export interface WorkerPoolOptions {
   readonly count: number
   readonly logger: Logger
   /** Where the workers' answers go; the pool asks its pings through it too. */
-  readonly requests: WorkerRequests
+  readonly questions: WorkerQuestions
   readonly registries: WorkerRegistries
   /** One for the primary's life, so that a TLS session resumes on every worker, replacements included. */
   readonly ticketSecret: Buffer
@@ -82,14 +82,14 @@ export class WorkerPool {
   }
 
   private fork(replacement: boolean): void {
-    const { logger, requests, ticketSecret } = this.options
+    const { logger, questions, ticketSecret } = this.options
     const worker = cluster.fork()
     const forkedAt = Date.now()
     // A send to a worker whose channel just closed (it is dying; 'exit' follows) emits an error here.
     worker.on('error', (error) => logger.warn({ pid: worker.process.pid, error: errorSummary(error) }, 'worker IPC failed'))
     worker.on('message', (message: WorkerMessage) => {
       if (message.type === 'portcullis:ready') this.workerReady(worker)
-      if (message.type === 'portcullis:answer') requests.answer(message.id, worker, message.value)
+      if (message.type === 'portcullis:answer') questions.answer(message.id, worker, message.value)
       // Over the IPC channel, never the environment, which /proc shows and child processes inherit.
       if (message.type === 'portcullis:ticket-secret') {
         worker.send({ type: 'portcullis:ticket-secret', secret: ticketSecret.toString('base64') } satisfies TicketSecretMessage)
@@ -106,10 +106,10 @@ export class WorkerPool {
   }
 
   private workerExited(worker: Worker, exit: { replacement: boolean; forkedAt: number; code: number; signal: string | null }): void {
-    const { logger, requests, registries } = this.options
+    const { logger, questions, registries } = this.options
     const wasReady = this.ready.delete(worker)
     this.lastAnswer.delete(worker)
-    requests.exited(worker)
+    questions.exited(worker)
     registries.workerExited(worker)
     if (this.stopping) return
     const details = { pid: worker.process.pid, code: exit.code, signal: exit.signal }
@@ -141,7 +141,7 @@ export class WorkerPool {
 
   private async watchdog(): Promise<void> {
     const workers = this.serving()
-    const answered = await this.options.requests.ask(workers, 'portcullis:ping', PING_INTERVAL_MS, () => false)
+    const answered = await this.options.questions.ask(workers, 'portcullis:ping', PING_INTERVAL_MS, () => false)
     const now = performance.now()
     workers.forEach((worker, i) => {
       // One that exited while it was asked is gone from `ready`, and has been replaced.

@@ -1,5 +1,5 @@
 /**
- * The primary's questions to its workers (reload, metrics), one answer from each. A worker that exits,
+ * The primary's questions to its workers (reload, metrics, ping), one answer from each. A worker that exits,
  * or is still silent when the deadline passes (stopped, or its event loop stuck), counts as having
  * answered `missing(worker)`, so an admin request never waits on one worker for ever.
  */
@@ -15,7 +15,7 @@ interface Pending {
   readonly deadline: NodeJS.Timeout
 }
 
-export class WorkerRequests {
+export class WorkerQuestions {
   private nextId = 0
   private readonly pending = new Map<number, Pending>()
 
