@@ -67,7 +67,10 @@ export function compileRouteTable<R extends RoutableRoute>(routes: readonly R[])
 
 /**
  * Looks up only the prefixes a route could have for this path, longest first, so the cost grows with
- * the path's segments and not with the number of routes. `/a/b?q` tries `/a/b`, `/a/`, `/a`, `/`.
+ * the path's segments and not with the number of routes. `/a/b?q` tries `/a/b`, `/a/`, `/a`, `/`: each
+ * ends where a segment does, inside the path (never in the query), so whatever route one names matches.
+ * Nothing is decoded here: the caller gives routingPath()'s path (routing/path.ts), normalized and
+ * decoded, and `/api%2fx` given as it is is not under `/api/`.
  */
 function longestPrefixRoute<R extends RoutableRoute>(byPath: ReadonlyMap<string, R>, path: string, pathEnd: number): R | undefined {
   const whole = byPath.get(path.slice(0, pathEnd))
@@ -77,7 +80,7 @@ function longestPrefixRoute<R extends RoutableRoute>(byPath: ReadonlyMap<string,
     if (!endsSegment(code)) continue
     // `/a/` matches `/a/b`; `/a` matches `/a/b` too, and `/a;p` and `/a\b`.
     const route = (code === SLASH ? byPath.get(path.slice(0, at + 1)) : undefined) ?? (at > 0 ? byPath.get(path.slice(0, at)) : undefined)
-    if (route) return prefixMatches(route.path, path, pathEnd) ? route : undefined
+    if (route) return route
   }
   return undefined
 }
@@ -93,18 +96,6 @@ const BACKSLASH = 0x5c
  */
 function endsSegment(code: number): boolean {
   return code === SLASH || code === SEMICOLON || code === BACKSLASH
-}
-
-/**
- * Segment-boundary prefix match on the path as given: the caller gives routingPath()'s (routing/path.ts),
- * normalized and decoded. Nothing is decoded here: `/api%2fx` given as it is is not under `/api/`.
- */
-function prefixMatches(prefix: string, path: string, pathEnd: number): boolean {
-  // The prefix must end inside the path, never in the query: a route path with `?` is refused at load
-  // (resolve.ts), but the table takes whatever routes it is given.
-  if (prefix.length > pathEnd || !path.startsWith(prefix)) return false
-  // `/api/` and `/` end on a boundary already; `/api` needs one after it: not `/apix`.
-  return prefix.charCodeAt(prefix.length - 1) === SLASH || prefix.length === pathEnd || endsSegment(path.charCodeAt(prefix.length))
 }
 
 function endOfPath(target: string): number {
