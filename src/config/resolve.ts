@@ -2,7 +2,7 @@
  * Cross-field rules and resolution of a schema-valid config: defaults, durations to milliseconds, file
  * paths made absolute, upstream URLs parsed. Every rule that fails adds an issue; none stops the others.
  */
-import { existsSync } from 'node:fs'
+import { statSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { isIP } from 'node:net'
 import { dirname, resolve as resolvePath } from 'node:path'
@@ -45,6 +45,30 @@ function isBase64OfKeyOrCertificate(value: string): boolean {
   return decoded.subarray(0, 10).toString('latin1') === '-----BEGIN' || (decoded[0] === 0x30 && decoded[1]! >= 0x81)
 }
 
+/** Why a system call could not reach a file, where the reason is not that it is missing. */
+const UNREACHABLE: Record<string, string> = {
+  EACCES: 'permission denied on a folder of its path, for the user the gateway runs as',
+  EPERM: 'operation not permitted',
+  ELOOP: 'a loop of symbolic links',
+}
+
+/**
+ * 'missing', another reason the file cannot be reached, or undefined when it can be. A certificate in a
+ * folder the gateway's user may not enter (a Secret mounted 0700 for root) is not "not found": the
+ * user would look for a typo. The reason is worded from the error code alone: Node's message quotes
+ * the path, which may be a pasted key (see shownPath).
+ */
+function unreachable(absolute: string): string | undefined {
+  try {
+    return statSync(absolute, { throwIfNoEntry: false }) ? undefined : 'missing'
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? ''
+    // A path component that is a file, or a name too long to be a file's (PEM or base64 pasted in).
+    if (code === 'ENOTDIR' || code === 'ENAMETOOLONG') return 'missing'
+    return UNREACHABLE[code] ?? code
+  }
+}
+
 /**
  * The config as far as it resolves, and every issue its rules find. A config with issues is good for
  * nothing but reading its files for more issues (`portcullis check` lists them all in one run).
@@ -59,7 +83,9 @@ export function resolveConfig(
   const baseDir = dirname(resolvePath(file))
   const filePath = (path: string, value: string): string => {
     const absolute = resolvePath(baseDir, value)
-    if (!existsSync(absolute)) issues.push({ ...issueAt(file, positions, path, `file not found: ${shownPath(value)}`), missingFile: absolute })
+    const problem = unreachable(absolute)
+    if (problem === 'missing') issues.push({ ...issueAt(file, positions, path, `file not found: ${shownPath(value)}`), missingFile: absolute })
+    else if (problem) issues.push(issueAt(file, positions, path, `cannot read ${shownPath(value)}: ${problem}`))
     return absolute
   }
 

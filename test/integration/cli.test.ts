@@ -6,7 +6,8 @@ import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { once } from 'node:events'
 import { createPrivateKey, X509Certificate } from 'node:crypto'
-import { readFile, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { promisify } from 'node:util'
@@ -18,9 +19,17 @@ function portcullis(...args: string[]): Promise<{ code: number; stdout: string; 
   return portcullisWithEnv({}, ...args)
 }
 
-async function portcullisWithEnv(env: Record<string, string>, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function portcullisWithEnv(env: Record<string, string>, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return portcullisAs({ env }, ...args)
+}
+
+/** Run with `env` added, and as user `uid` (and its group) when given. */
+async function portcullisAs({ env = {}, uid }: { env?: Record<string, string>; uid?: number }, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', CLI, ...args], { env: { ...process.env, ...env } })
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', CLI, ...args], {
+      env: { ...process.env, ...env },
+      ...(uid !== undefined && { uid, gid: uid }),
+    })
     return { code: 0, stdout, stderr }
   } catch (error) {
     const { code, stdout, stderr } = error as { code: number; stdout: string; stderr: string }
@@ -63,6 +72,8 @@ routes:
     await writeFile(join(pki.dir, 'srv.der'), new X509Certificate(pki.srv.cert).raw)
     // Reading a FIFO blocks until a writer comes: it must be refused, not read.
     await promisify(execFile)('mkfifo', [join(pki.dir, 'pipe.crt')])
+    await symlink('loop-b.crt', join(pki.dir, 'loop-a.crt'))
+    await symlink('loop-a.crt', join(pki.dir, 'loop-b.crt'))
   })
   after(() => pki.cleanup())
 
@@ -89,6 +100,7 @@ routes:
     ['a FIFO where a certificate belongs, without hanging', (y) => y.replace('cert: srv.crt', 'cert: pipe.crt'), /:6:13 routes\[0\]\.tls\.cert: cannot read .*pipe\.crt: not a regular file/],
     ['a DER certificate', (y) => y.replace('cert: srv.crt', 'cert: srv.der'), /:6:13 routes\[0\]\.tls\.cert: .*srv\.der holds no PEM certificate; if it is DER, convert it: openssl x509 -inform DER/],
     ['a device where a CA bundle belongs', (y) => y.replace('ca: caS.crt', 'ca: /dev/zero'), /:11:11 routes\[0\]\.upstream\.ca: cannot read \/dev\/zero: not a regular file/],
+    ['a loop of symbolic links, not called missing', (y) => y.replace('cert: srv.crt', 'cert: loop-a.crt'), /:6:13 routes\[0\]\.tls\.cert: cannot read loop-a\.crt: a loop of symbolic links$/m],
     ['a bad second CRL in one file', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: caAB.crt\n      crl: good-then-garbled.crl'), /good-then-garbled\.crl holds CRL 2 of 2 that cannot be parsed/],
   ]
   for (const [what, edit, expected] of cases) {
@@ -99,6 +111,32 @@ routes:
       assert.match(result.stderr, expected)
     })
   }
+
+  // A certificate in a folder the gateway's user may not enter (a Secret volume mounted 0700 for root,
+  // the image run as another user) was reported as "file not found": the user looked for a typo.
+  it('exits 1 on files the user may not reach, saying permission denied rather than not found', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'portcullis-perm-'))
+    const closed = join(dir, 'closed')
+    await mkdir(closed)
+    await writeFile(join(closed, 'srv.crt'), pki.srv.cert)
+    await writeFile(join(closed, 'srv.key'), pki.srv.key)
+    await chmod(closed, 0)
+    t.after(async () => {
+      await chmod(closed, 0o700)
+      await rm(dir, { recursive: true, force: true })
+    })
+    const file = join(dir, 'routes.yaml')
+    await writeFile(file, 'listen: { https: 127.0.0.1:8443 }\nroutes:\n  - host: a.test\n    tls: { cert: closed/srv.crt, key: closed/srv.key }\n    upstream: { url: http://127.0.0.1:9080 }\n')
+    // root enters any folder: the check runs as nobody then, to whom the rest of the files are open.
+    const root = process.getuid?.() === 0
+    if (root) await Promise.all([chmod(dir, 0o755), chmod(file, 0o644)])
+    const result = await portcullisAs(root ? { uid: 65534 } : {}, 'check', file)
+    assert.equal(result.code, 1, result.stderr)
+    const denied = 'permission denied on a folder of its path, for the user the gateway runs as'
+    assert.ok(result.stderr.includes(`:4:18 routes[0].tls.cert: cannot read closed/srv.crt: ${denied}\n`), result.stderr)
+    assert.match(result.stderr, /:4:39 routes\[0\]\.tls\.key: cannot read closed\/srv\.key: permission denied/)
+    assert.doesNotMatch(result.stderr, /not found/)
+  })
 
   it('warns about certificates that peers will refuse and about skipped verification, and still exits 0', async () => {
     const result = await check(
