@@ -186,6 +186,11 @@ function resolveRoute(
     report(`${at}.path`, `never matches: request paths are normalized before routing (${steps})${routed ? `; write ${routed}` : ''}`)
   } else if (raw.path?.includes('?')) {
     report(`${at}.path`, 'never matches: a route matches the path, and the query after ? is not part of it')
+  } else if (raw.path?.includes('\0')) {
+    report(`${at}.path`, 'never matches: a request path with a NUL (%00) is refused')
+  } else if (raw.path !== undefined && percentEncodeNonAscii(raw.path) !== raw.path) {
+    // Clients send é as %C3%A9, and routing decodes escapes of ASCII only (routing/path.ts).
+    report(`${at}.path`, `never matches: request paths are ASCII, other characters percent-encoded; write ${percentEncodeNonAscii(raw.path)}`)
   }
 
   let tls: RouteConfig['tls']
@@ -220,6 +225,11 @@ function resolveRoute(
     tls,
     upstream: resolveUpstream(raw.upstream, `${at}.upstream`, tls === 'passthrough', filePath, report),
   }
+}
+
+/** '/café' → '/caf%C3%A9', as a client sends it (a lone surrogate becomes U+FFFD, as UTF-8 has none). */
+function percentEncodeNonAscii(path: string): string {
+  return path.replace(/[^\x00-\x7f]+/g, (text) => [...Buffer.from(text, 'utf8')].map((byte) => `%${byte.toString(16).toUpperCase()}`).join(''))
 }
 
 function resolveUpstream(

@@ -148,7 +148,8 @@ const RouteSchema = Type.Object(
         pattern: '^/',
         description:
           'Path prefix, matched on segment boundaries (/api matches /api, /api/x and /api;p, not /apix) of the request path ' +
-          'normalized and decoded (/%61pi%2Fx is under /api). The longest prefix wins. Default: / (everything).',
+          'normalized and decoded (/%61pi%2Fx is under /api); characters other than ASCII are written escaped, as clients ' +
+          'send them (/caf%C3%A9). The longest prefix wins. Default: / (everything).',
       }),
     ),
     tls: Type.Optional(Type.Union([RouteTlsSchema, PassthroughSchema])),

@@ -126,6 +126,8 @@ describe('parseConfig', () => {
     ],
     ['a route path with a dot segment', GOOD.replace('path: /api', 'path: /a/../b'), [`8:11 routes[0].path: ${NEVER_MATCHES}; write /b`]],
     ['a route path with an escape of ASCII', GOOD.replace('path: /api', 'path: /a%2Fb'), [`8:11 routes[0].path: ${NEVER_MATCHES}; write /a/b`]],
+    ['a route path that is not ASCII, as no request path is', GOOD.replace('path: /api', 'path: /café/naïve'), ['8:11 routes[0].path: never matches: request paths are ASCII, other characters percent-encoded; write /caf%C3%A9/na%C3%AFve']],
+    ['a route path with a NUL, which requests may not carry', GOOD.replace('path: /api', 'path: "/a\\0b"'), ['8:11 routes[0].path: never matches: a request path with a NUL (%00) is refused']],
     ['a route path with a query', GOOD.replace('path: /api', 'path: /search?q'), ['8:11 routes[0].path: never matches: a route matches the path, and the query after ? is not part of it']],
     ['a serverName with a port', GOOD.replace('key: cli.key', 'key: cli.key\n      serverName: up.test:443'), ["18:19 routes[0].upstream.serverName: 'up.test:443' is not a DNS name"]],
     ['a wildcard serverName', GOOD.replace('key: cli.key', 'key: cli.key\n      serverName: "*.up.test"'), ["18:19 routes[0].upstream.serverName: '*.up.test' is not a DNS name"]],
