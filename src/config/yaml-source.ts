@@ -21,6 +21,12 @@ export interface YamlSource {
  */
 const MAX_ALIAS_COUNT = 100_000
 
+/** Library messages that speak to a programmer ("please use YAML.parseAllDocuments()"), said for the user. */
+const OWN_WORDS: Partial<Record<string, string>> = {
+  MULTIPLE_DOCS: 'a second document starts here (---); routes.yaml is one document',
+  RESOURCE_EXHAUSTION: 'nested too deeply',
+}
+
 export function parseYaml(text: string, file: string): YamlSource {
   const lineCounter = new LineCounter()
   // `merge`: `<<: *defaults` merge keys, as YAML 1.1 and Compose files have them. `uniqueKeys` off:
@@ -28,10 +34,12 @@ export function parseYaml(text: string, file: string): YamlSource {
   // keys (a 600 KB file) took 40 s, in which a reload served nothing; walk() finds repeated keys in
   // one pass, and names the key path.
   const doc = parseDocument(text, { lineCounter, uniqueKeys: false, prettyErrors: true, merge: true })
-  const issues = doc.errors.map((error): ConfigIssue => {
+  // The stack runs out at each level of the nesting as the parser unwinds: one report says it.
+  const errors = doc.errors.filter((error, i) => error.code !== 'RESOURCE_EXHAUSTION' || doc.errors.findIndex((e) => e.code === error.code) === i)
+  const issues = errors.map((error): ConfigIssue => {
     const position = error.linePos?.[0]
     // The library's message repeats the position and a code excerpt after the first line.
-    const message = `invalid YAML: ${error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`
+    const message = `invalid YAML: ${OWN_WORDS[error.code] ?? error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`
     return { file, path: '', message, ...(position && { line: position.line, col: position.col }) }
   })
   if (issues.length > 0) return { value: undefined, positions: new Map(), keyPositions: new Map(), issues }

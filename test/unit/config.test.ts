@@ -95,6 +95,7 @@ describe('parseConfig', () => {
       ['19:18 routes[0].upstream.timeouts.connect: "5 seconds" is not a duration'],
     ],
     ['a duration without its unit', GOOD.replace('connect: 250ms', 'connect: 5'), ['19:18 routes[0].upstream.timeouts.connect: 5 is not a duration: write a number with a unit']],
+    ['a second document', `${GOOD}---\nlisten: {}\n`, ['23:1 : invalid YAML: a second document starts here (---); routes.yaml is one document']],
     ['an empty file', '\n# nothing yet\n', ['-:- : the file is empty: it needs listen and routes']],
     ['a zero timeout, which would turn it off', GOOD.replace('connect: 250ms', 'connect: 0s'), ['19:18 routes[0].upstream.timeouts.connect: must be more than 0']],
     [
@@ -228,6 +229,12 @@ routes:
     assert.deepEqual(issuesOf(`${GOOD}x-many:\n${keys}`), [])
     const seconds = (performance.now() - started) / 1000
     assert.ok(seconds < 5, `took ${seconds.toFixed(1)} s`)
+  })
+
+  test('refuses a value nested without bound, where the stack ran out (the column depends on the Node)', () => {
+    const issues = issuesOf(`${GOOD}x-deep: ${'['.repeat(20_000)}${']'.repeat(20_000)}\n`)
+    assert.equal(issues.length, 1, issues.join('\n'))
+    assert.match(issues[0]!, /^23:\d+ : invalid YAML: nested too deeply$/)
   })
 
   test('lists every problem at once, in file order', () => {
