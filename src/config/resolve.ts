@@ -254,6 +254,9 @@ function resolveUpstream(
     url = undefined
   } else if (url?.protocol === 'tcp:' && !url.port) {
     report(`${at}.url`, 'tcp:// needs a port')
+  } else if (url?.port === '0') {
+    // Every connection to it fails, so every request would get 502; nginx refuses it too.
+    report(`${at}.url`, "port 0 is no server's port: write the port the upstream listens on")
   }
 
   const isHttps = url?.protocol === 'https:'
