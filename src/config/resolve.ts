@@ -6,6 +6,7 @@ import { statSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { isIP } from 'node:net'
 import { dirname, resolve as resolvePath } from 'node:path'
+import { domainToASCII } from 'node:url'
 import { isRouteHost, normalizeServerName } from '../routing/host.js'
 import { routeKey } from '../routing/table.js'
 import {
@@ -177,7 +178,7 @@ function resolveRoute(
 ): RouteConfig {
   const at = `routes[${index}]`
   const host = raw.host.toLowerCase()
-  if (!isRouteHost(host)) report(`${at}.host`, `'${raw.host}' is not a host name or a *.wildcard`)
+  if (!isRouteHost(host)) report(`${at}.host`, `'${raw.host}' is not a host name or a *.wildcard${routeHostHint(host)}`)
   // Request paths are normalized and decoded before routing: a prefix that doing so changes matches nothing.
   const normalized = raw.path === undefined ? undefined : normalizePath(raw.path, { mergeSlashes })
   const routed = normalized === undefined ? undefined : routingPath(normalized, { mergeSlashes })
@@ -230,6 +231,17 @@ function resolveRoute(
 /** '/café' → '/caf%C3%A9', as a client sends it (a lone surrogate becomes U+FFFD, as UTF-8 has none). */
 function percentEncodeNonAscii(path: string): string {
   return path.replace(/[^\x00-\x7f]+/g, (text) => [...Buffer.from(text, 'utf8')].map((byte) => `%${byte.toString(16).toUpperCase()}`).join(''))
+}
+
+/** What to write instead of a route host that isRouteHost refuses, where one spelling is meant. */
+function routeHostHint(host: string): string {
+  const bare = host.replace(/^\[(.*)\]$/, '$1')
+  if (isIP(bare) === 6) return '; an IPv6 address is not taken as a route host yet'
+  // Clients send a port in Host and a trailing dot in Host or SNI; both are removed before routing.
+  const name = host.replace(/:\d+$/, '').replace(/\.$/, '')
+  // Clients send an internationalized name in its ASCII form (IDNA), in SNI and in Host alike.
+  const ascii = /[^\x00-\x7f]/.test(name) ? domainToASCII(name) : name
+  return ascii !== host && ascii && isRouteHost(ascii) ? `; write ${ascii}` : ''
 }
 
 function resolveUpstream(
