@@ -283,7 +283,7 @@ test('parseListenAddress', () => {
   assert.deepEqual(parseListenAddress('0.0.0.0:8443'), { host: '0.0.0.0', port: 8443 })
   assert.deepEqual(parseListenAddress('[::]:8443'), { host: '::', port: 8443 })
   assert.deepEqual(parseListenAddress('localhost:0'), { host: 'localhost', port: 0 })
-  for (const bad of ['8443', ':8443', '1.2.3.4:99999', '[zz]:1', 'a b:1']) assert.equal(parseListenAddress(bad), undefined, bad)
+  for (const bad of ['8443', ':8443', '1.2.3.4:99999', '[zz]:1', 'a b:1', '999.1.1.1:80', '10.0.1:80']) assert.equal(parseListenAddress(bad), undefined, bad)
 })
 
 test('schema/routes.schema.json is generated from the schema source (run npm run schema)', () => {
