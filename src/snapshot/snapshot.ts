@@ -11,7 +11,7 @@ import { compileRouteTable, type RouteTable } from '../routing/table.js'
 import { createTlsPolicy, policyId, type HostCertificate, type TlsPolicy, type TlsPolicyHooks, type TlsPolicySpec } from '../tls/ingress.js'
 import type { ClientChains } from '../tls/peer-certificates.js'
 import type { TicketSecrets } from '../tls/ticket-keys.js'
-import { identityKey, upstreamIdentity, type UpstreamHandshakeEvent, type UpstreamIdentity } from '../tls/upstream.js'
+import { checkUpstreamTls, identityKey, upstreamIdentity, type UpstreamHandshakeEvent, type UpstreamIdentity } from '../tls/upstream.js'
 import { RouteFiles, type LoadedCertificate, type LoadedCrl } from './route-files.js'
 import { newUpstream, retireUpstream, type Upstream } from './upstreams.js'
 
@@ -120,6 +120,15 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
     const tickets = { secret, epoch: options.ticketEpoch }
     const policy = files.attempt(`routes[${firstRoute.index}].tls`, () => createTlsPolicy(spec, options.tlsHooks, tickets, options.clientChains(id)))
     if (policy) policies.set(id, policy)
+  }
+  // And on the upstream client certificates and CAs, which the connector hands it at each connection:
+  // a key its security level refuses (RSA under 1024 bits: "ee key too small") would fail them all.
+  const checked = new Set<string>()
+  for (const [route, identity] of identityOfRoute) {
+    const key = identityKey(identity)
+    if (checked.has(key) || options.previous?.upstreams.has(key)) continue
+    checked.add(key)
+    files.attempt(`routes[${route.index}].upstream.${identity.cert ? 'cert' : 'ca'}`, () => checkUpstreamTls(identity))
   }
   files.throwIssues()
 

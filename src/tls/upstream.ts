@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { Socket } from 'node:net'
-import type { TLSSocket } from 'node:tls'
+import { createSecureContext, type TLSSocket } from 'node:tls'
 import { buildConnector, Pool } from 'undici'
 import type { UpstreamConfig } from '../config/types.js'
 
@@ -70,14 +70,29 @@ export function poolServerNameToken(identity: UpstreamIdentity): string {
   return identity.serverName || new URL(identity.origin).hostname
 }
 
+/** The TLS options of the identity's connections: its CA, client certificate and key. */
+function tlsOptions(identity: UpstreamIdentity) {
+  return {
+    ...(identity.ca !== undefined && { ca: identity.ca }),
+    ...(identity.cert !== undefined && { cert: identity.cert, key: identity.key }),
+    minVersion: 'TLSv1.2' as const,
+  }
+}
+
+/**
+ * Throws OpenSSL's refusal of the identity's TLS options, as its first connection would: the load
+ * refuses them rather than every request getting 502.
+ */
+export function checkUpstreamTls(identity: UpstreamIdentity): void {
+  if (identity.origin.startsWith('https:')) createSecureContext(tlsOptions(identity))
+}
+
 /** `onHandshake`: each TLS handshake (or failed connect) of an https upstream; a plaintext upstream has none. */
 export function createUpstreamPool(identity: UpstreamIdentity, onHandshake: (event: UpstreamHandshakeEvent) => void): Pool {
   const connectorOptions = {
     timeout: identity.connectTimeout,
-    ...(identity.ca !== undefined && { ca: identity.ca }),
-    ...(identity.cert !== undefined && { cert: identity.cert, key: identity.key }),
+    ...tlsOptions(identity),
     rejectUnauthorized: !identity.insecureSkipVerify,
-    minVersion: 'TLSv1.2' as const,
   }
   const servername = identity.serverName || undefined
   const tls = identity.origin.startsWith('https:')

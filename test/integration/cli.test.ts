@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { once } from 'node:events'
-import { createPrivateKey, X509Certificate } from 'node:crypto'
+import { createPrivateKey, KeyObject, webcrypto, X509Certificate } from 'node:crypto'
 import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -14,6 +14,7 @@ import { promisify } from 'node:util'
 import { CLI, spawnPortcullis } from '../helpers/cli.js'
 import { eventually } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
+import { peculiarX509 } from '../../src/tls/peculiar.js'
 
 function portcullis(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return portcullisWithEnv({}, ...args)
@@ -72,6 +73,13 @@ routes:
     await writeFile(join(pki.dir, 'srv.der'), new X509Certificate(pki.srv.cert).raw)
     // Reading a FIFO blocks until a writer comes: it must be refused, not read.
     await promisify(execFile)('mkfifo', [join(pki.dir, 'pipe.crt')])
+    // RSA-768: OpenSSL's default security level refuses keys under 1024 bits ("ee key too small").
+    const rsa768 = { name: 'RSASSA-PKCS1-v1_5', modulusLength: 768, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }
+    const keys = (await webcrypto.subtle.generateKey(rsa768, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair
+    const validity = { notBefore: new Date(Date.now() - 3_600_000), notAfter: new Date(Date.now() + 3_600_000) }
+    const weak = await peculiarX509().X509CertificateGenerator.createSelfSigned({ name: 'CN=weak', keys, signingAlgorithm: rsa768, ...validity })
+    await writeFile(join(pki.dir, 'rsa768.crt'), weak.toString('pem'))
+    await writeFile(join(pki.dir, 'rsa768.key'), KeyObject.from(keys.privateKey).export({ type: 'pkcs8', format: 'pem' }))
     await symlink('loop-b.crt', join(pki.dir, 'loop-a.crt'))
     await symlink('loop-a.crt', join(pki.dir, 'loop-b.crt'))
   })
@@ -100,6 +108,8 @@ routes:
     ['a FIFO where a certificate belongs, without hanging', (y) => y.replace('cert: srv.crt', 'cert: pipe.crt'), /:6:13 routes\[0\]\.tls\.cert: cannot read .*pipe\.crt: not a regular file/],
     ['a DER certificate', (y) => y.replace('cert: srv.crt', 'cert: srv.der'), /:6:13 routes\[0\]\.tls\.cert: .*srv\.der holds no PEM certificate; if it is DER, convert it: openssl x509 -inform DER/],
     ['a device where a CA bundle belongs', (y) => y.replace('ca: caS.crt', 'ca: /dev/zero'), /:11:11 routes\[0\]\.upstream\.ca: cannot read \/dev\/zero: not a regular file/],
+    // The connector makes its TLS context at each connection: check passed it, and every request got 502.
+    ['an upstream client key OpenSSL refuses', (y) => y.replace('ca: caS.crt', 'ca: caS.crt\n      cert: rsa768.crt\n      key: rsa768.key'), /:12:13 routes\[0\]\.upstream\.cert: .*ee key too small/],
     ['a loop of symbolic links, not called missing', (y) => y.replace('cert: srv.crt', 'cert: loop-a.crt'), /:6:13 routes\[0\]\.tls\.cert: cannot read loop-a\.crt: a loop of symbolic links$/m],
     ['a bad second CRL in one file', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: caAB.crt\n      crl: good-then-garbled.crl'), /good-then-garbled\.crl holds CRL 2 of 2 that cannot be parsed/],
   ]
