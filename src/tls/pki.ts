@@ -4,7 +4,7 @@
  * takes about a millisecond, where RSA takes tens of milliseconds per key.
  */
 import { chmod, mkdir, stat, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 // @peculiar/x509 2.x resolves its services through tsyringe, which throws at import time unless a
 // Reflect metadata polyfill is loaded first (see the package's README). ESM evaluates imports in order.
 import 'reflect-metadata'
@@ -197,7 +197,7 @@ export async function writeDevPki(outDir: string, options: { force?: boolean } =
     gateway: await issueCert(ca, { commonName: 'portcullis-gateway', usage: 'client', notAfter }),
   }
 
-  await mkdir(outDir, { recursive: true })
+  await makeDirectory(outDir)
   // 'wx' fails rather than overwrite a file that appeared since the check above.
   const flag = options.force ? 'w' : 'wx'
   for (const name of names) {
@@ -208,6 +208,19 @@ export async function writeDevPki(outDir: string, options: { force?: boolean } =
     await chmod(join(outDir, `${name}.key`), 0o600)
   }
   return { files, written: files, unchanged: false }
+}
+
+/**
+ * `mkdir -p`, one level at a time. Node's recursive mkdir never returns for a folder under /proc
+ * (Node 20 and 24): procfs answers ENOENT for a child it cannot hold, and Node takes that for a
+ * missing parent, makes the parent (EEXIST) and tries again, for ever, at 100 % CPU.
+ */
+async function makeDirectory(dir: string): Promise<void> {
+  const parent = dirname(dir)
+  if (parent !== dir && !(await exists(parent))) await makeDirectory(parent)
+  await mkdir(dir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EEXIST') throw error
+  })
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -5,6 +5,7 @@
  */
 import { once } from 'node:events'
 import { X509Certificate, createPrivateKey } from 'node:crypto'
+import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -210,6 +211,17 @@ describe('writeDevPki and portcullis certs', () => {
     const forced = await writeDevPki(out, { force: true })
     assert.equal(forced.written.length, 8)
     assert.notEqual(await readFile(join(out, 'ca.crt'), 'utf8'), before)
+  })
+
+  // Node's recursive mkdir spins for ever on a folder under /proc: `portcullis certs --out /proc/x` never ended.
+  test('fails on a folder that cannot be made under /proc, rather than spinning for ever', { skip: !existsSync('/proc/self') && 'no procfs' }, async () => {
+    let timer: NodeJS.Timeout | undefined
+    const spinning = new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('still running after 5 s')), 5000)))
+    try {
+      await assert.rejects(Promise.race([writeDevPki('/proc/portcullis-no-such-folder/certs'), spinning]), { code: 'ENOENT' })
+    } finally {
+      clearTimeout(timer)
+    }
   })
 
   test('runCerts prints each file and the curl hint; exit 1 with a message on stderr on failure', async () => {
