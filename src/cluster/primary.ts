@@ -9,9 +9,10 @@
  */
 import { once } from 'node:events'
 import http from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { createAdminApp } from '../admin/app.js'
 import { coalesce } from '../coalesce.js'
-import type { Config } from '../config/types.js'
+import type { Config, ListenAddress } from '../config/types.js'
 import { RELOAD_INTERVAL_MS, type ReloadResult } from '../reload/reloader.js'
 import { errorSummary, type Logger } from '../log.js'
 import { clusterSource, type RegistryJson } from '../metrics/render.js'
@@ -57,6 +58,7 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
   // Bound before any worker starts: a primary that cannot serve /readyz must not leave workers serving.
   const adminAddress = config.listen.admin
   let admin: http.Server | undefined
+  let adminBound: ListenAddress | undefined
   if (adminAddress) {
     admin = http.createServer(createAdminApp({ metrics: clusterSource(clusterMetrics), isReady: () => pool.isReady(), reload: reloadAll }))
     admin.listen(adminAddress.port, adminAddress.host)
@@ -66,10 +68,13 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
       logger.fatal({ error: errorSummary(error as Error) }, 'not started')
       return 1
     }
+    // The port bound, as a single process logs its listeners: the config may ask for port 0.
+    const { address, port } = admin.address() as AddressInfo
+    adminBound = { host: address, port }
   }
   pool.start()
   process.on('SIGHUP', () => void reloadAll())
-  logger.info({ workers: count, admin: adminAddress }, 'portcullis primary started')
+  logger.info({ workers: count, admin: adminBound }, 'portcullis primary started')
 
   const outcome = await Promise.race([stopSignal.then(() => 0), pool.startFailure])
   logger.info('draining the workers')
