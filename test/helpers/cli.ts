@@ -3,6 +3,8 @@
  * process of its own.
  */
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
+import { once } from 'node:events'
+import { createInterface } from 'node:readline'
 
 /** src/cli.ts, for the tests that run the command with execFile and read what it printed. */
 export const CLI = new URL('../../src/cli.ts', import.meta.url).pathname
@@ -10,4 +12,52 @@ export const CLI = new URL('../../src/cli.ts', import.meta.url).pathname
 /** `portcullis --config FILE`, running. Default stdio: none in, stdout piped (the JSON log), stderr shown. */
 export function spawnPortcullis(configFile: string, options: { stdio?: StdioOptions; detached?: boolean } = {}): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', CLI, '--config', configFile], { stdio: ['ignore', 'pipe', 'inherit'], ...options })
+}
+
+/** One line of the JSON log, parsed. */
+export type LogRecord = { msg: string } & Record<string, unknown>
+
+/** A running `portcullis` whose log a test reads as it comes. */
+export interface LoggingPortcullis {
+  readonly child: ChildProcess
+  readonly exited: Promise<[number | null, NodeJS.Signals | null]>
+  /** Every record written so far, in order. */
+  readonly logs: LogRecord[]
+  /**
+   * The first record from `logs[since]` on with message `msg` (or one that `msg` matches), and passing
+   * `match`, waited for; rejects if the process exits before it writes one. Take `since = logs.length` before an action, so that a
+   * like record written before it never stands in for the one expected.
+   */
+  logged(msg: string | RegExp, match?: (record: LogRecord) => boolean, since?: number): Promise<LogRecord>
+}
+
+/** spawnPortcullis with its stdout read line by line, for a test that waits on what it logs. */
+export function runPortcullis(configFile: string, options: { stderr?: 'inherit' | 'ignore'; detached?: boolean } = {}): LoggingPortcullis {
+  const child = spawnPortcullis(configFile, { stdio: ['ignore', 'pipe', options.stderr ?? 'inherit'], detached: options.detached ?? false })
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
+  const logs: LogRecord[] = []
+  const waiters = new Set<() => void>()
+  // Closed once the child and every process that shares its stdout (cluster workers) have exited.
+  let ended = false
+  createInterface({ input: child.stdout! })
+    .on('line', (line) => {
+      logs.push(JSON.parse(line) as LogRecord)
+      for (const waiter of waiters) waiter()
+    })
+    .on('close', () => {
+      ended = true
+      for (const waiter of waiters) waiter()
+    })
+  const logged = (msg: string | RegExp, match: (record: LogRecord) => boolean = () => true, since = 0) =>
+    new Promise<LogRecord>((resolve, reject) => {
+      const check = () => {
+        const found = logs.slice(since).find((record) => (typeof msg === 'string' ? record.msg === msg : msg.test(record.msg)) && match(record))
+        if (found || ended) waiters.delete(check)
+        if (found) resolve(found)
+        else if (ended) reject(new Error(`portcullis ended its log without a "${msg}" record`))
+      }
+      waiters.add(check)
+      check()
+    })
+  return { child, exited, logs, logged }
 }

@@ -4,87 +4,91 @@
  * TLS session resumes on every worker but never under another TLS policy.
  */
 import assert from 'node:assert/strict'
-import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { after, before, describe, it } from 'node:test'
 import tls from 'node:tls'
-import { spawnPortcullis } from '../helpers/cli.js'
+import { runPortcullis, type LoggingPortcullis, type LogRecord } from '../helpers/cli.js'
 import { httpRequest, serverSeesClientChain } from '../helpers/client.js'
 import { eventually, seriesIn } from '../helpers/gateway.js'
 import { makeTestPki, type CertFiles, type TestPki } from '../helpers/pki.js'
 
-async function freePort(): Promise<number> {
-  const server = http.createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as AddressInfo
-  server.close()
-  return port
+type Listeners = Partial<Record<'http' | 'https' | 'admin', { port: number }>>
+
+/**
+ * `portcullis` on a `workers: 2` config whose listeners ask for port 0, once its primary has started.
+ * The primary logs the admin port it bound; the workers share the public listeners through it, so
+ * every worker logs the same public ports, and `served()` waits for the first of them to.
+ */
+async function startWorkers(configFile: string, options: Parameters<typeof runPortcullis>[1] = {}) {
+  const gateway = runPortcullis(configFile, options)
+  const started = await gateway.logged('portcullis primary started')
+  const served = async () => (await gateway.logged('portcullis is serving')).listeners as Listeners
+  return { gateway, admin: (started.admin as Listeners['admin'])?.port, served }
+}
+
+/** The pids of the workers that have served and have not died since, in the order they started. */
+function liveWorkers(gateway: LoggingPortcullis): number[] {
+  const pid = (record: LogRecord) => record.msg === 'worker died; starting another' && (record.pid as number)
+  const died = new Set(gateway.logs.map(pid))
+  return gateway.logs.filter((record) => record.msg === 'portcullis is serving' && !died.has(record.worker as number)).map((record) => record.worker as number)
 }
 
 describe('workers', () => {
   let dir: string
   let upstream: http.Server
-  let child: ChildProcess
-  const workerPids = new Set<number>()
+  let gateway: LoggingPortcullis | undefined
   let ports: { http: number; admin: number }
   let configFile: string
   let goodConfig: string
-  const logMessages: string[] = []
-  const reloadLines: { worker: number; requests: { primary?: number } }[] = []
+  const requestsSeries = 'portcullis_requests_total{route="w.test",method="GET",code="200"}'
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'portcullis-workers-'))
     upstream = http.createServer((_req, res) => res.end(`${process.pid}\n`))
     upstream.listen(0, '127.0.0.1')
     await once(upstream, 'listening')
-    // Workers share listeners through the primary, so the ports are fixed before the start.
-    ports = { http: await freePort(), admin: await freePort() }
     configFile = join(dir, 'routes.yaml')
-    goodConfig = `listen: { http: 127.0.0.1:${ports.http}, admin: 127.0.0.1:${ports.admin} }
+    goodConfig = `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
 workers: 2
 routes:
   - { host: w.test, upstream: { url: 'http://127.0.0.1:${(upstream.address() as AddressInfo).port}' } }
 `
     await writeFile(configFile, goodConfig)
-    child = spawnPortcullis(configFile)
-    void (async () => {
-      for await (const line of createInterface({ input: child.stdout! })) {
-        const record = JSON.parse(line) as { msg: string; worker?: number; requests?: { primary?: number } }
-        logMessages.push(record.msg)
-        if (record.msg === 'config reloaded') reloadLines.push(record as (typeof reloadLines)[number])
-        if (record.msg === 'portcullis is serving' && record.worker) workerPids.add(record.worker)
-      }
-    })()
+    const started = await startWorkers(configFile)
+    gateway = started.gateway
+    ports = { http: (await started.served()).http!.port, admin: started.admin! }
     await eventually(async () => (await httpRequest({ port: ports.admin, path: '/readyz' })).status === 200, 20_000, 'both workers ready')
   })
   after(async () => {
-    const exited = once(child, 'exit')
-    child.kill('SIGTERM')
-    const [code] = await exited
-    assert.equal(code, 0)
+    if (gateway) {
+      gateway.child.kill('SIGTERM')
+      const [code] = await gateway.exited
+      assert.equal(code, 0)
+    }
     upstream.close()
     await rm(dir, { recursive: true, force: true })
   })
 
   /** The value of one series in the primary's scrape. */
   const scraped = async (series: string) => seriesIn((await httpRequest({ port: ports.admin, path: '/metrics' })).body, series)
+  /** The next worker to serve from `logs[since]` on: a replacement. */
+  const replacement = (since: number) => gateway!.logged('portcullis is serving', (record) => record.worker !== undefined, since)
 
   it('counts the requests of every worker in one scrape', { timeout: 20_000 }, async () => {
+    const durations = 'portcullis_request_duration_seconds_count{route="w.test",method="GET"}'
+    const before = [(await scraped(requestsSeries)) ?? 0, (await scraped(durations)) ?? 0]
     for (let i = 0; i < 40; i++) assert.equal((await httpRequest({ port: ports.http, host: 'w.test' })).status, 200)
-    const metrics = (await httpRequest({ port: ports.admin, path: '/metrics' })).body
-    assert.match(metrics, /^portcullis_requests_total\{route="w\.test",method="GET",code="200"\} 40$/m)
-    assert.match(metrics, /^portcullis_request_duration_seconds_count\{route="w\.test",method="GET"\} 40$/m)
+    assert.deepEqual([await scraped(requestsSeries), await scraped(durations)], [before[0]! + 40, before[1]! + 40])
   })
 
   it("shows a worker's own fd limit and the oldest worker's start time, not their sums", async () => {
     const metrics = (await httpRequest({ port: ports.admin, path: '/metrics' })).body
-    const [worker] = workerPids
+    const [worker] = liveWorkers(gateway!)
     const limit = /^Max open files\s+(\d+)/m.exec(await readFile(`/proc/${worker}/limits`, 'utf8'))?.[1]
     assert.match(metrics, new RegExp(`^portcullis_process_max_fds ${limit}$`, 'm'))
     // A sum of two start times would lie decades ahead.
@@ -92,16 +96,17 @@ routes:
     assert.ok(started <= Date.now() / 1000 && started > Date.now() / 1000 - 600, `start time ${started}`)
   })
 
-  // Before the tests that stop, signal or kill a worker: each would leave it a reload still to do.
   // A tester's wrk flood of POST /reload had the primary ask every worker for one reload per request.
   it('asks each worker at most twice for 30 concurrent POST /reload, and answers every one', { timeout: 20_000 }, async () => {
-    const from = reloadLines.length
+    const from = gateway!.logs.length
     const replies = await Promise.all(Array.from({ length: 30 }, () => httpRequest({ port: ports.admin, method: 'POST', path: '/reload' })))
     for (const reply of replies) assert.deepEqual([reply.status, JSON.parse(reply.body)], [200, { result: 'success', errors: [] }])
     /** Per worker, how many of the primary's questions its reloads since the flood answered. */
     const asked = () => {
       const counts = new Map<number, number>()
-      for (const { worker, requests } of reloadLines.slice(from)) if (requests.primary) counts.set(worker, (counts.get(worker) ?? 0) + requests.primary)
+      for (const { msg, worker, requests } of gateway!.logs.slice(from) as { msg: string; worker: number; requests?: { primary?: number } }[]) {
+        if (msg === 'config reloaded' && requests?.primary) counts.set(worker, (counts.get(worker) ?? 0) + requests.primary)
+      }
       return counts
     }
     await eventually(async () => asked().size === 2, 5000, 'both workers logged their reloads')
@@ -109,16 +114,17 @@ routes:
   })
 
   it('answers scrapes and reloads in time while a worker does not answer (stopped)', { timeout: 30_000 }, async () => {
-    const [worker] = workerPids
-    const reloads = (scrape: string) => /^portcullis_config_reloads_total\{result="success"\} (\d+)$/m.exec(scrape)?.[1]
-    const before = reloads((await httpRequest({ port: ports.admin, path: '/metrics' })).body)
+    const [worker] = liveWorkers(gateway!)
+    const reloads = (scrape: string) => seriesIn(scrape, 'portcullis_config_reloads_total{result="success"}')
+    const before = (await httpRequest({ port: ports.admin, path: '/metrics' })).body
+    const since = gateway!.logs.length
     process.kill(worker!, 'SIGSTOP')
     try {
       const started = performance.now()
       const scrape = await httpRequest({ port: ports.admin, path: '/metrics' })
       assert.equal(scrape.status, 200)
-      assert.equal(reloads(scrape.body), before, 'the stopped worker with its last answer')
-      assert.match(scrape.body, /^portcullis_requests_total\{route="w\.test",method="GET",code="200"\} 40$/m)
+      assert.equal(reloads(scrape.body), reloads(before), 'the stopped worker with its last answer')
+      assert.equal(seriesIn(scrape.body, requestsSeries), seriesIn(before, requestsSeries))
       assert.ok(performance.now() - started < 9000, 'within the 10 s a Prometheus scrape waits by default')
       const reload = await httpRequest({ port: ports.admin, method: 'POST', path: '/reload' })
       assert.equal(reload.status, 422)
@@ -126,66 +132,76 @@ routes:
     } finally {
       process.kill(worker!, 'SIGCONT')
     }
+    // The reload it was asked for while stopped, done late: no test after this one shall count it.
+    await gateway!.logged('config reloaded', (record) => record.worker === worker, since)
   })
 
   it('keeps a worker that a SIGHUP for the process group reaches', { timeout: 20_000 }, async () => {
-    const [worker] = workerPids
+    const [worker] = liveWorkers(gateway!)
+    const since = gateway!.logs.length
     process.kill(worker!, 'SIGHUP')
-    await new Promise((resolve) => setTimeout(resolve, 500))
+    // Both workers reload for it: the signalled one has run since, so the signal has been handled.
+    assert.equal((await httpRequest({ port: ports.admin, method: 'POST', path: '/reload' })).status, 200)
     assert.doesNotThrow(() => process.kill(worker!, 0), 'the worker is still running')
-    assert.equal(workerPids.size, 2, 'no worker was replaced')
+    assert.ok(!gateway!.logs.slice(since).some((record) => record.msg === 'worker died; starting another'), 'no worker was replaced')
   })
 
   it('replaces a worker that dies, and keeps its counts in the scrape', { timeout: 20_000 }, async () => {
-    assert.equal(workerPids.size, 2)
-    const served = async () => Number(/^portcullis_requests_total\{route="w\.test",method="GET",code="200"\} (\d+)$/m.exec((await httpRequest({ port: ports.admin, path: '/metrics' })).body)?.[1])
-    const before = await served()
+    const [victim, ...others] = liveWorkers(gateway!)
+    assert.equal(others.length, 1)
+    const before = await scraped(requestsSeries)
     const replacedBefore = await scraped('portcullis_worker_replacements_total')
-    const [victim] = workerPids
+    const since = gateway!.logs.length
     process.kill(victim!, 'SIGKILL')
-    await eventually(async () => workerPids.size === 3, 15_000, 'a new worker')
-    await eventually(async () => (await httpRequest({ port: ports.admin, path: '/readyz' })).status === 200, 5000, 'ready again')
-    assert.equal(await served(), before, 'a counter never goes down (Prometheus would read a reset)')
+    await replacement(since)
+    // Its log line comes before the primary hears from it, on another channel.
+    await eventually(async () => (await scraped('portcullis_workers{state="serving"}')) === 2, 5000, 'serving again')
+    assert.equal(await scraped(requestsSeries), before, 'a counter never goes down (Prometheus would read a reset)')
     assert.equal(await scraped('portcullis_worker_replacements_total'), (replacedBefore ?? Number.NaN) + 1)
-    assert.equal(await scraped('portcullis_workers{state="serving"}'), 2)
     assert.equal((await httpRequest({ port: ports.http, host: 'w.test' })).status, 200)
-    assert.equal(await served(), before + 1)
+    assert.equal(await scraped(requestsSeries), before! + 1)
   })
 
   it('kills and replaces a worker that answers nothing for 30 s (stopped, as if its event loop were stuck)', { timeout: 60_000 }, async () => {
-    const victim = [...workerPids].at(-1)!
-    const before = workerPids.size
+    const victim = liveWorkers(gateway!).at(-1)!
+    const since = gateway!.logs.length
     process.kill(victim, 'SIGSTOP')
-    await eventually(async () => workerPids.size === before + 1, 50_000, 'replaced')
-    assert.ok(logMessages.includes('worker answered nothing for 30 s (its event loop is stuck); killing it'))
+    // 30 s after its last answer, at the end of a round of pings: 40 s after the stop at most.
+    await gateway!.logged('worker answered nothing for 30 s (its event loop is stuck); killing it', (record) => record.pid === victim, since)
+    await replacement(since)
     assert.throws(() => process.kill(victim, 0), 'the stopped worker is gone')
     for (let i = 0; i < 4; i++) assert.equal((await httpRequest({ port: ports.http, host: 'w.test' })).status, 200)
   })
 
   it('answers POST /reload when a worker dies before it reloaded', { timeout: 20_000 }, async () => {
-    const victim = [...workerPids].at(-1)!
-    const before = workerPids.size
-    process.kill(victim, 'SIGSTOP')
+    const [other, victim] = liveWorkers(gateway!)
+    process.kill(victim!, 'SIGSTOP')
+    const since = gateway!.logs.length
     const reply = httpRequest({ port: ports.admin, method: 'POST', path: '/reload' })
-    await new Promise((resolve) => setTimeout(resolve, 300))
-    process.kill(victim, 'SIGKILL')
+    // The primary asks both at once: once the other has reloaded, the stopped one has been asked too.
+    await gateway!.logged('config reloaded', (record) => record.worker === other, since)
+    process.kill(victim!, 'SIGKILL')
     const { status, body } = await reply
     assert.equal(status, 422)
-    assert.match(body, /exited before it reloaded/)
-    await eventually(async () => workerPids.size === before + 1, 15_000, 'replaced')
+    assert.match(body, new RegExp(`worker ${victim} exited before it reloaded`))
+    await replacement(since)
   })
 
   it('keeps serving when a replacement cannot load the config on disk, and starts it once fixed', { timeout: 30_000 }, async () => {
+    const [survivor, victim] = liveWorkers(gateway!)
+    const since = gateway!.logs.length
     await writeFile(configFile, `${goodConfig}  - { host: [oops\n`)
-    await eventually(async () => logMessages.filter((m) => m.startsWith('reload failed')).length >= 2, 10_000, 'both workers refused the edit')
-    const before = workerPids.size
-    process.kill([...workerPids].at(-1)!, 'SIGKILL')
-    await eventually(async () => logMessages.some((m) => m.startsWith('a worker ended before it served')), 10_000, 'a failed replacement')
-    assert.equal((await httpRequest({ port: ports.http, host: 'w.test' })).status, 200, 'the other worker serves')
-    assert.equal((await httpRequest({ port: ports.admin, path: '/readyz' })).status, 200)
-    assert.deepEqual([await scraped('portcullis_workers{state="configured"}'), await scraped('portcullis_workers{state="serving"}')], [2, 1], 'the scrape shows it')
-    await writeFile(configFile, goodConfig)
-    await eventually(async () => workerPids.size === before + 1, 15_000, 'the replacement started with the fixed config')
+    try {
+      for (const worker of [survivor, victim]) await gateway!.logged(/^reload failed/, (record) => record.worker === worker, since)
+      process.kill(victim!, 'SIGKILL')
+      await gateway!.logged(/^a worker ended before it served/, undefined, since)
+      assert.equal((await httpRequest({ port: ports.http, host: 'w.test' })).status, 200, 'the other worker serves')
+      assert.equal((await httpRequest({ port: ports.admin, path: '/readyz' })).status, 200)
+      assert.deepEqual([await scraped('portcullis_workers{state="configured"}'), await scraped('portcullis_workers{state="serving"}')], [2, 1], 'the scrape shows it')
+    } finally {
+      await writeFile(configFile, goodConfig)
+    }
+    await replacement(since)
     assert.equal((await httpRequest({ port: ports.http, host: 'w.test' })).status, 200)
   })
 })
@@ -196,23 +212,20 @@ describe('workers when the admin port is taken', () => {
     const taken = http.createServer().listen(0, '127.0.0.1')
     await once(taken, 'listening')
     try {
-      const httpPort = await freePort()
       const configFile = join(dir, 'routes.yaml')
       await writeFile(
         configFile,
-        `listen: { http: 127.0.0.1:${httpPort}, admin: 127.0.0.1:${(taken.address() as AddressInfo).port} }
+        `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:${(taken.address() as AddressInfo).port} }
 workers: 2
 routes:
   - { host: w.test, upstream: { url: 'http://127.0.0.1:9' } }
 `,
       )
-      const child = spawnPortcullis(configFile, { stdio: ['ignore', 'pipe', 'pipe'] })
-      const output: string[] = []
-      child.stdout!.on('data', (chunk: Buffer) => output.push(chunk.toString()))
-      const [code] = (await once(child, 'exit')) as [number | null]
+      const { exited, logs } = runPortcullis(configFile, { stderr: 'ignore' })
+      const [code] = await exited
       assert.equal(code, 1)
-      assert.match(output.join(''), /"code":"EADDRINUSE".*"msg":"not started"/)
-      assert.doesNotMatch(output.join(''), /portcullis is serving/)
+      assert.equal((logs.find((record) => record.msg === 'not started')?.error as { code?: string } | undefined)?.code, 'EADDRINUSE', JSON.stringify(logs))
+      assert.ok(!logs.some((record) => record.msg === 'portcullis is serving'), JSON.stringify(logs))
     } finally {
       taken.close()
       await rm(dir, { recursive: true, force: true })
@@ -226,21 +239,16 @@ describe('workers and a signal to the process group', () => {
    * it. Resolves once the primary has forked the workers.
    */
   async function startInItsOwnGroup(dir: string, upstream: http.Server, { admin = true } = {}) {
-    const ports = { http: await freePort(), admin: await freePort() }
     const configFile = join(dir, 'routes.yaml')
     await writeFile(
       configFile,
-      `listen: { http: 127.0.0.1:${ports.http}${admin ? `, admin: 127.0.0.1:${ports.admin}` : ''} }
+      `listen: { http: 127.0.0.1:0${admin ? ', admin: 127.0.0.1:0' : ''} }
 workers: 2
 routes:
   - { host: w.test, upstream: { url: 'http://127.0.0.1:${(upstream.address() as AddressInfo).port}' } }
 `,
     )
-    const child = spawnPortcullis(configFile, { stdio: ['ignore', 'pipe', 'ignore'], detached: true })
-    const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
-    const lines = createInterface({ input: child.stdout! })
-    await new Promise<void>((resolve) => lines.on('line', (line) => (JSON.parse(line) as { msg: string }).msg === 'portcullis primary started' && resolve()))
-    return { child, exited, ports }
+    return startWorkers(configFile, { stderr: 'ignore', detached: true })
   }
 
   // A terminal's Ctrl-C (SIGINT), and systemd's or dumb-init's stop (SIGTERM), signal every process in
@@ -248,17 +256,24 @@ routes:
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     it(`drains every worker when ${signal} reaches the whole process group`, { timeout: 30_000 }, async () => {
       const dir = await mkdtemp(join(tmpdir(), 'portcullis-workers-'))
-      const slow = http.createServer((_req, res) => setTimeout(() => res.end('finished\n'), 1500))
+      let arrived = 0
+      let allArrived = () => {}
+      const inFlight = new Promise<void>((resolve) => (allArrived = resolve))
+      const slow = http.createServer((_req, res) => {
+        if (++arrived === 4) allArrived()
+        setTimeout(() => res.end('finished\n'), 1500)
+      })
       slow.listen(0, '127.0.0.1')
       await once(slow, 'listening')
       try {
-        const { child, exited, ports } = await startInItsOwnGroup(dir, slow)
-        await eventually(async () => (await httpRequest({ port: ports.admin, path: '/readyz' })).status === 200, 20_000, 'both workers ready')
-        const requests = [1, 2, 3, 4].map(() => httpRequest({ port: ports.http, host: 'w.test' }).catch((error: Error) => error))
-        await new Promise((resolve) => setTimeout(resolve, 300))
-        process.kill(-child.pid!, signal)
+        const { gateway, admin, served } = await startInItsOwnGroup(dir, slow)
+        const port = (await served()).http!.port
+        await eventually(async () => (await httpRequest({ port: admin!, path: '/readyz' })).status === 200, 20_000, 'both workers ready')
+        const requests = [1, 2, 3, 4].map(() => httpRequest({ port, host: 'w.test' }).catch((error: Error) => error))
+        await inFlight
+        process.kill(-gateway.child.pid!, signal)
         for (const reply of await Promise.all(requests)) assert.equal((reply as { status?: number }).status, 200, String(reply))
-        assert.deepEqual(await exited, [0, null])
+        assert.deepEqual(await gateway.exited, [0, null])
       } finally {
         slow.close()
         await rm(dir, { recursive: true, force: true })
@@ -273,11 +288,11 @@ routes:
     upstream.listen(0, '127.0.0.1')
     await once(upstream, 'listening')
     // No admin listener: nothing but the primary's own timers keeps it alive while no worker is up.
-    const gateway = await startInItsOwnGroup(dir, upstream, { admin: false })
+    const started = await startInItsOwnGroup(dir, upstream, { admin: false })
     try {
-      await use(gateway)
+      await use(started)
     } finally {
-      const { child } = gateway
+      const { child } = started.gateway
       if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL')
       upstream.close()
       await rm(dir, { recursive: true, force: true })
@@ -285,13 +300,15 @@ routes:
   }
 
   it('starts again a worker that a SIGHUP for the group ended before it could catch it, and serves', { timeout: 30_000 }, () =>
-    withGroup(async ({ child, exited, ports }) => {
+    withGroup(async ({ gateway: { child, exited }, served }) => {
       // The workers are only just forked: Node has not run a line of theirs yet.
       process.kill(-child.pid!, 'SIGHUP')
-      const outcome = await Promise.race([
-        exited.then(([code]) => `the gateway exited with ${code}`),
-        eventually(async () => (await httpRequest({ port: ports.http, host: 'w.test' })).status === 200, 20_000, 'serving').then(() => 'serving'),
-      ])
+      const serving = async () => {
+        const port = (await served()).http!.port
+        assert.equal((await httpRequest({ port, host: 'w.test' })).status, 200)
+        return 'serving'
+      }
+      const outcome = await Promise.race([exited.then(([code]) => `the gateway exited with ${code}`), serving()])
       assert.equal(outcome, 'serving')
       child.kill('SIGTERM')
       assert.deepEqual(await exited, [0, null])
@@ -302,7 +319,7 @@ describe('workers and TLS sessions', () => {
   let pki: TestPki
   let dir: string
   let upstream: http.Server
-  let child: ChildProcess
+  let gateway: LoggingPortcullis | undefined
   let ports: { https: number; admin: number }
 
   before(async () => {
@@ -312,7 +329,6 @@ describe('workers and TLS sessions', () => {
     upstream = http.createServer((req, res) => res.end(`chain=${req.headers['client-cert-chain'] ?? ''}\n`))
     upstream.listen(0, '127.0.0.1')
     await once(upstream, 'listening')
-    ports = { https: await freePort(), admin: await freePort() }
     const configFile = join(dir, 'routes.yaml')
     const cert = `cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile}`
     const to = `upstream: { url: 'http://127.0.0.1:${(upstream.address() as AddressInfo).port}' }`
@@ -320,7 +336,7 @@ describe('workers and TLS sessions', () => {
     // of an intermediate, whose route forwards the chain.
     await writeFile(
       configFile,
-      `listen: { https: 127.0.0.1:${ports.https}, admin: 127.0.0.1:${ports.admin} }
+      `listen: { https: 127.0.0.1:0, admin: 127.0.0.1:0 }
 workers: 2
 routes:
   - { host: open.test, tls: { ${cert} }, ${to} }
@@ -329,14 +345,15 @@ routes:
   - { host: chain.w.test, tls: { ${cert}, clientCAs: ${pki.root.certFile}, forwardClientCert: rfc9440 }, ${to} }
 `,
     )
-    child = spawnPortcullis(configFile, { stdio: ['ignore', 'ignore', 'inherit'] })
+    const started = await startWorkers(configFile)
+    gateway = started.gateway
+    ports = { https: (await started.served()).https!.port, admin: started.admin! }
     await eventually(async () => (await httpRequest({ port: ports.admin, path: '/readyz' })).status === 200, 20_000, 'both workers ready')
   })
   after(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = once(child, 'exit')
-      child.kill('SIGTERM')
-      await exited
+    if (gateway && gateway.child.exitCode === null && gateway.child.signalCode === null) {
+      gateway.child.kill('SIGTERM')
+      await gateway.exited
     }
     upstream.close()
     await rm(dir, { recursive: true, force: true })
