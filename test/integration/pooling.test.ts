@@ -282,6 +282,10 @@ describe('a pool that a reload retired', () => {
   /** Answers every request after 600 ms. */
   let slow: http.Server
   let gw: TestGateway
+  /** Called when the next request reaches an upstream, resetting or slow. */
+  let arrived = () => {}
+  /** Resolves when the next request reaches an upstream: it is in flight on a pooled connection. */
+  const arrival = () => new Promise<void>((resolve) => (arrived = resolve))
 
   before(async () => {
     resetting = net.createServer((socket) => {
@@ -289,13 +293,17 @@ describe('a pool that a reload retired', () => {
       let requests = 0
       socket.on('data', (chunk: Buffer) => {
         if (!chunk.includes('\r\n\r\n')) return
+        arrived()
         if (++requests === 1) socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${String(connection).length}\r\n\r\n${connection}`)
         else setTimeout(() => socket.resetAndDestroy(), 300)
       })
       socket.on('error', () => undefined)
     })
     await listenOnLoopback(resetting)
-    slow = http.createServer((_req, res) => setTimeout(() => res.end('slow\n'), 600))
+    slow = http.createServer((_req, res) => {
+      arrived()
+      setTimeout(() => res.end('slow\n'), 600)
+    })
     await listenOnLoopback(slow)
     // Each reload must come while a request is held, not wait its turn behind the last test's reload.
     gw = await startGateway(routes('1s'), { reloadIntervalMs: 0 })
@@ -323,15 +331,17 @@ routes:
 
   it('sends a request that lost its pooled connection once more on it: it stays open until its last request ends', async () => {
     assert.deepEqual(await get('r.test').then((r) => [r.status, r.body]), [200, '1'])
+    const sent = arrival()
     const pending = get('r.test')
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    await sent
     await retirePools('2s')
     assert.deepEqual(await pending.then((r) => [r.status, r.body]), [200, '2'])
   })
 
   it('still counts its sockets in the pool gauge while it finishes a request', async () => {
+    const sent = arrival()
     const pending = get('held.test')
-    await new Promise((resolve) => setTimeout(resolve, 100))
+    await sent
     assert.equal(await active(), 1)
     await retirePools('3s')
     assert.equal(await active(), 1, 'the request still running on the retired pool')
@@ -342,8 +352,9 @@ routes:
   it('lets go of it once its last request has ended, scraped or not', async () => {
     const retiring = (gw.gateway as unknown as { retiring: Set<unknown> }).retiring
     for (const connect of ['4s', '5s']) {
+      const sent = arrival()
       const pending = get('held.test')
-      await new Promise((resolve) => setTimeout(resolve, 100))
+      await sent
       await retirePools(connect)
       assert.equal((await pending).status, 200)
     }
