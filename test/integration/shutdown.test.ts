@@ -17,7 +17,7 @@ import tls from 'node:tls'
 import WebSocket, { WebSocketServer } from 'ws'
 import { spawnPortcullis } from '../helpers/cli.js'
 import { httpRequest } from '../helpers/client.js'
-import { eventually, startGateway, type TestGateway } from '../helpers/gateway.js'
+import { eventually, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 import { rawExchange } from '../helpers/raw.js'
 import { listenOnLoopback } from '../helpers/upstream.js'
@@ -211,7 +211,10 @@ routes:
     helloPending.write(Buffer.from([0x16, 0x03, 0x01]))
     const ws = new WebSocket(`ws://127.0.0.1:${gw.ports.http}/chat`, { headers: { host: 'ws.test' } })
     await once(ws, 'open')
-    await new Promise((resolve) => setTimeout(resolve, 100)) // both idle sockets reach the request server
+    // Each has reached the gateway: the idle TLS one through its handshake, the others accepted.
+    const reached = async (listener: string) => seriesValue(gw, `portcullis_client_connections{listener="${listener}"}`)
+    const handshakes = () => seriesValue(gw, 'portcullis_tls_handshakes_total{side="ingress",route="open",result="ok",reason="none"}')
+    await eventually(async () => (await reached('https')) === 2 && (await reached('http')) === 2 && (await handshakes()) === 1, 3000, 'every connection accepted')
 
     const stopped = gw.gateway.stop(5000)
     try {
