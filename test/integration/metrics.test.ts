@@ -327,6 +327,15 @@ routes:
     it(`renders 50 concurrent ${format} scrapes at most twice, each with the values set before it was sent`, async (t) => {
       let renders = 0
       let sent = 0
+      // The first render lasts until the last scrape has reached the admin listener, however slowly a
+      // busy machine sends them: all 50 come in while a render runs.
+      const admin = (gw.gateway as unknown as { listeners: Map<string, Server> }).listeners.get('admin')!
+      let received = 0
+      let allReceived = () => {}
+      const everyScrape = new Promise<void>((resolve) => (allReceived = resolve))
+      const onRequest = () => ++received === 50 && allReceived()
+      admin.on('request', onRequest)
+      t.after(() => admin.off('request', onRequest))
       new Gauge({
         name: 'test_scrapes_sent',
         help: 'scrapes the test had sent when a render began',
@@ -335,6 +344,7 @@ routes:
         async collect() {
           renders++
           this.set(sent)
+          if (renders === 1) await everyScrape
           await new Promise((resolve) => setTimeout(resolve, 20))
         },
       })
