@@ -47,9 +47,9 @@ async function portcullisAs({ env = {}, uid }: { env?: Record<string, string>; u
 
 /**
  * `portcullis check FILE` without a process of its own: the function the command runs, its exit code
- * and its lines as the command prints them. For the table of config problems, whose subject is the
- * report, not the command line: a process per case cost the suite some 20 s, and a minute on a busy
- * machine, where the 120 s that --test-timeout gives each test file as a whole ran out.
+ * and its lines as the command prints them. For the tests whose subject is the report, not the command
+ * line: a process each cost the suite some 25 s, and more than a minute on a busy machine, where the
+ * 120 s that --test-timeout gives each test file as a whole ran out.
  */
 async function checkInProcess(file: string): Promise<Outcome> {
   let stdout = ''
@@ -74,7 +74,9 @@ routes:
       timeouts:
         connect: 2s
 `
-  const check = async (name: string, yaml: string, run: (file: string) => Promise<Outcome> = (file) => portcullis('check', file)) => {
+  /** `portcullis check FILE`, run as a user runs it. */
+  const command = (file: string) => portcullis('check', file)
+  const check = async (name: string, yaml: string, run: (file: string) => Promise<Outcome> = checkInProcess) => {
     const file = join(pki.dir, `${name}.yaml`)
     await writeFile(file, yaml)
     return { file, ...(await run(file)) }
@@ -106,12 +108,12 @@ routes:
   after(() => pki.cleanup())
 
   it('exits 0 on a good config', async () => {
-    const result = await check('good', good())
+    const result = await check('good', good(), command)
     assert.equal(result.code, 0, result.stderr)
   })
 
-  // Checked in this process, but for the files that would hang or exhaust it were they read: those in a
-  // process of their own ('cli').
+  // The files that would hang or exhaust the test process were they read are checked by the command
+  // ('cli'), in a process of its own.
   const cases: [string, (yaml: string) => string, RegExp, 'cli'?][] = [
     ['broken YAML', (y) => y.replace('  https: 127.0.0.1:8443', '  https: [127.0.0.1:8443'), /:\d+:\d+/],
     ['an alias without its anchor as a key', (y) => y.replace('    tls:\n', '    *nope : x\n    tls:\n'), /:5:5 routes\[0\]: invalid YAML: \*nope is an alias, and no &nope anchor comes before it$/m],
@@ -137,7 +139,7 @@ routes:
   ]
   for (const [what, edit, expected, where] of cases) {
     it(`exits 1 on ${what}, naming file:line:col, key path and reason`, async () => {
-      const result = await check(what.replaceAll(' ', '-'), edit(good()), where === 'cli' ? undefined : checkInProcess)
+      const result = await check(what.replaceAll(' ', '-'), edit(good()), where === 'cli' ? command : checkInProcess)
       assert.equal(result.code, 1)
       assert.ok(result.stderr.includes(result.file), result.stderr)
       assert.match(result.stderr, expected)
