@@ -3,7 +3,16 @@
  */
 import net from 'node:net'
 
-/** Writes `request` and resolves with everything received until the server closes or goes quiet. */
+/**
+ * The longest wait for the first byte of an answer: a busy machine, or a request that first opens its
+ * upstream connection, can take longer to begin answering than a quiet spell lasts.
+ */
+const ANSWER_WITHIN_MS = 5000
+
+/**
+ * Writes `request` and resolves with everything received until the server closes, or goes quiet for
+ * `quietMs` once it has begun to answer (after ANSWER_WITHIN_MS if it never does).
+ */
 export function rawExchange(port: number, request: string | Buffer, quietMs = 500): Promise<string> {
   return exchange(port, request, { quietMs })
 }
@@ -34,7 +43,7 @@ function exchange(port: number, request: string | Buffer, until: Until): Promise
       clearTimeout(timer)
       timer =
         'quietMs' in until
-          ? setTimeout(() => settle(), until.quietMs)
+          ? setTimeout(() => settle(), chunks.length === 0 ? Math.max(until.quietMs, ANSWER_WITHIN_MS) : until.quietMs)
           : setTimeout(() => settle(new Error(`the connection was still open ${until.closedWithinMs} ms after the request`)), until.closedWithinMs)
     }
     arm()
