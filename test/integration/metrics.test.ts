@@ -161,6 +161,8 @@ routes:
   })
 
   it('reports pooled upstream connections from the pools', async () => {
+    // A request of its own: the route's pool holds its one connection, whichever tests ran before.
+    assert.equal((await mtls('cliA')).status, 200)
     const text = await scrape()
     assert.equal((seriesIn(text, 'portcullis_upstream_connections{route="mtls",state="idle"}') ?? 0) + (seriesIn(text, 'portcullis_upstream_connections{route="mtls",state="active"}') ?? 0), 1)
   })

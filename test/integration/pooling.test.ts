@@ -62,6 +62,7 @@ routes:${route('alice', 'cliA')}${route('alice-too', 'cliA')}${route('carol', 'c
   })
 
   it('shares one pool between routes with the same identity', async () => {
+    await get('alice.test')
     const before = upstream.connections.length
     for (let i = 0; i < 50; i++) await get('alice-too.test')
     assert.equal(upstream.connections.length, before, 'alice-too reuses the warm alice pool')
