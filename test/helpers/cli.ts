@@ -25,8 +25,8 @@ export interface LoggingPortcullis {
   readonly logs: LogRecord[]
   /**
    * The first record from `logs[since]` on with message `msg` (or one that `msg` matches), and passing
-   * `match`, waited for; rejects if the process exits before it writes one. Take `since = logs.length` before an action, so that a
-   * like record written before it never stands in for the one expected.
+   * `match`, waited for; rejects if the log ends without one. Take `since = logs.length` before an
+   * action, so that a like record written before it never stands in for the one expected.
    */
   logged(msg: string | RegExp, match?: (record: LogRecord) => boolean, since?: number): Promise<LogRecord>
 }
