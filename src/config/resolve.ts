@@ -130,7 +130,8 @@ function overlap(a: string, b: string): boolean {
 function checkDuration(path: string, text: string | undefined, report: Report, { positive = false } = {}): void {
   const ms = text === undefined ? undefined : parseDuration(text)
   if (ms === undefined) return
-  if (positive && ms === 0) report(path, 'must be more than 0')
+  // `0.4ms` is not zero as written, but rounds to it: the message must not call it zero.
+  if (positive && ms === 0) report(path, Number.parseFloat(text!) === 0 ? 'must be more than 0' : 'must be at least 1ms: durations count whole milliseconds')
   else if (ms > MAX_DURATION_MS) report(path, `must be at most ${MAX_DURATION_TEXT} (Node's timers hold up to 24.8 days)`)
 }
 

@@ -98,6 +98,7 @@ describe('parseConfig', () => {
     ['a second document', `${GOOD}---\nlisten: {}\n`, ['23:1 : invalid YAML: a second document starts here (---); routes.yaml is one document']],
     ['an empty file', '\n# nothing yet\n', ['-:- : the file is empty: it needs listen and routes']],
     ['a zero timeout, which would turn it off', GOOD.replace('connect: 250ms', 'connect: 0s'), ['19:18 routes[0].upstream.timeouts.connect: must be more than 0']],
+    ['a timeout under a millisecond, which rounds to 0', GOOD.replace('connect: 250ms', 'connect: 0.4ms'), ['19:18 routes[0].upstream.timeouts.connect: must be at least 1ms: durations count whole milliseconds']],
     [
       'a timeout longer than Node timers hold, which would fire after 1 ms',
       GOOD.replace('connect: 250ms', 'connect: 597h'),
