@@ -368,16 +368,11 @@ export class Gateway {
   }
 
   private async listen(name: ListenerName, server: net.Server, address: ListenAddress): Promise<void> {
-    server.listen(address.port, address.host)
     try {
-      await once(server, 'listening')
+      await listenOn(server, name, address)
     } catch (error) {
       await this.stop(0)
-      throw new PortcullisError(
-        ErrorCodes.LISTEN,
-        `cannot listen on ${address.host}:${address.port} (listen.${name}): ${(error as Error).message}`,
-        { cause: error },
-      )
+      throw error
     }
     this.listeners.set(name, server)
   }
@@ -388,6 +383,18 @@ export class Gateway {
     if (before !== JSON.stringify(config.listen)) {
       throw new ConfigError([issueAt(config.file, config.positions, 'listen', 'listener addresses changed; restart portcullis to apply them')])
     }
+  }
+}
+
+/** Binds a listener; a failure is PCL_ERR_LISTEN, naming the address and its key, for a primary's admin listener too. */
+export async function listenOn(server: net.Server, name: ListenerName, address: ListenAddress): Promise<void> {
+  server.listen(address.port, address.host)
+  try {
+    await once(server, 'listening')
+  } catch (error) {
+    throw new PortcullisError(ErrorCodes.LISTEN, `cannot listen on ${address.host}:${address.port} (listen.${name}): ${(error as Error).message}`, {
+      cause: error,
+    })
   }
 }
 

@@ -7,10 +7,10 @@
  * and while any serves, POST /reload and SIGHUP reach every worker. A worker that dies is replaced,
  * and one whose event loop is stuck is killed and replaced; SIGTERM drains them all.
  */
-import { once } from 'node:events'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createAdminApp } from '../admin/app.js'
+import { listenOn } from '../gateway.js'
 import { coalesce } from '../coalesce.js'
 import type { Config, ListenAddress } from '../config/types.js'
 import { RELOAD_INTERVAL_MS, type ReloadResult } from '../reload/reloader.js'
@@ -61,9 +61,8 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
   let adminBound: ListenAddress | undefined
   if (adminAddress) {
     admin = http.createServer(createAdminApp({ metrics: clusterSource(clusterMetrics), isReady: () => pool.isReady(), reload: reloadAll }))
-    admin.listen(adminAddress.port, adminAddress.host)
     try {
-      await once(admin, 'listening')
+      await listenOn(admin, 'admin', adminAddress)
     } catch (error) {
       logger.fatal({ error: errorSummary(error as Error) }, 'not started')
       return 1
