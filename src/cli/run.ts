@@ -21,15 +21,22 @@ export async function runGateway(configFile: string, workersFlag: string | undef
     err(`PORTCULLIS_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, not '${process.env.PORTCULLIS_LOG_LEVEL}'`)
     return 2
   }
+  // A usage error, told before the config is read, as a bad log level is.
+  const workers = workersFlag === undefined ? undefined : parseWorkers(workersFlag)
+  if (workersFlag !== undefined && workers === undefined) {
+    err(`--workers must be a number from 1 to ${MAX_WORKERS} or auto, not '${workersFlag}'`)
+    return 2
+  }
   const logger = createLogger()
   try {
-    return await runWithLogger(configFile, workersFlag, logger, err)
+    return await runWithLogger(configFile, workers, logger, err)
   } finally {
     await closeLogs(logger)
   }
 }
 
-async function runWithLogger(configFile: string, workersFlag: string | undefined, logger: Logger, err: (line: string) => void): Promise<number> {
+/** `workersFlag`: --workers, which overrides the config's `workers`. */
+async function runWithLogger(configFile: string, workersFlag: number | undefined, logger: Logger, err: (line: string) => void): Promise<number> {
   // Listening for good: a later signal must not fall to the default action, which ends the process.
   // A worker gets its stop signal twice when it reaches the whole process group (Ctrl-C, systemd,
   // dumb-init): its own, then the primary's.
@@ -60,11 +67,7 @@ async function runWithLogger(configFile: string, workersFlag: string | undefined
   } catch (error) {
     return notStarted(configFile, error, err)
   }
-  const workers = workersFlag === undefined ? config.workers : parseWorkers(workersFlag)
-  if (workers === undefined) {
-    err(`--workers must be a number from 1 to ${MAX_WORKERS} or auto, not '${workersFlag}'`)
-    return 2
-  }
+  const workers = workersFlag ?? config.workers
   if (cluster.isPrimary && workers > 1) return runPrimary(config, workers, logger, stopSignal)
   return serve(loader, cluster.isWorker ? logger.child({ worker: process.pid }) : logger, stopSignal, hangup, err)
 }
@@ -102,9 +105,9 @@ async function serve(
   return 0
 }
 
-/** --workers, held to the schema's bounds for `workers`. */
+/** --workers, held to the schema's bounds for `workers`: decimal digits (not `0x2`, `1e1` or ` 2`), or auto. */
 function parseWorkers(flag: string): number | undefined {
   if (flag === 'auto') return workerCount('auto')
-  const n = Number(flag)
-  return Number.isInteger(n) && n >= 1 && n <= MAX_WORKERS ? n : undefined
+  const n = /^[0-9]+$/.test(flag) ? Number(flag) : NaN
+  return n >= 1 && n <= MAX_WORKERS ? n : undefined
 }

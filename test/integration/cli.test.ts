@@ -332,6 +332,16 @@ routes:
     assert.equal(result.stderr, "PORTCULLIS_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, not 'bogus'\n")
   })
 
+  it('refuses a --workers that is not a count, before it reads the config', async () => {
+    for (const flag of ['0', '257', '0x2', '1e1', ' 2', '2.0', 'two']) {
+      const result = await portcullis('--workers', flag, '--config', join(pki.dir, 'unused.yaml'))
+      assert.equal(result.code, 2, flag)
+      assert.equal(result.stderr, `--workers must be a number from 1 to 256 or auto, not '${flag}'\n`)
+    }
+    const counted = await portcullis('--workers', '2', '--config', join(pki.dir, 'unused.yaml'))
+    assert.equal(counted.code, 1, 'the missing config stops it, not the count')
+  })
+
   it('takes PORTCULLIS_LOG_LEVEL in capitals too', async () => {
     const result = await portcullisWithEnv({ PORTCULLIS_LOG_LEVEL: 'WARN' }, '--config', join(pki.dir, 'unused.yaml'))
     assert.equal(result.code, 1, 'the missing config stops it, not the level')
