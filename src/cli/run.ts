@@ -35,8 +35,8 @@ export async function runGateway(configFile: string, workersFlag: string | undef
   }
 }
 
-/** `workersFlag`: --workers, which overrides the config's `workers`. */
-async function runWithLogger(configFile: string, workersFlag: number | undefined, logger: Logger, err: (line: string) => void): Promise<number> {
+/** `workersOverride`: the count --workers gave, which overrides the config's `workers`. */
+async function runWithLogger(configFile: string, workersOverride: number | undefined, logger: Logger, err: (line: string) => void): Promise<number> {
   // Listening for good: a later signal must not fall to the default action, which ends the process.
   // A worker gets its stop signal twice when it reaches the whole process group (Ctrl-C, systemd,
   // dumb-init): its own, then the primary's.
@@ -67,7 +67,7 @@ async function runWithLogger(configFile: string, workersFlag: number | undefined
   } catch (error) {
     return notStarted(configFile, error, err)
   }
-  const workers = workersFlag ?? config.workers
+  const workers = workersOverride ?? config.workers
   if (cluster.isPrimary && workers > 1) return runPrimary(config, workers, logger, stopSignal)
   return serve(loader, cluster.isWorker ? logger.child({ worker: process.pid }) : logger, stopSignal, hangup, err)
 }
