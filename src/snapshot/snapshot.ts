@@ -4,6 +4,7 @@
  * (every file read, every context created) or not at all, then swapped in by the gateway in one
  * assignment. A request keeps the snapshot it started on.
  */
+import type { SecureContext } from 'node:tls'
 import type { ConfigIssue } from '../config/issues.js'
 import type { Config, RouteConfig } from '../config/types.js'
 import { addressHost, normalizeServerName } from '../routing/host.js'
@@ -11,7 +12,7 @@ import { compileRouteTable, type RouteTable } from '../routing/table.js'
 import { createTlsPolicy, policyId, type HostCertificate, type TlsPolicy, type TlsPolicyHooks, type TlsPolicySpec } from '../tls/ingress.js'
 import type { ClientChains } from '../tls/peer-certificates.js'
 import type { TicketSecrets } from '../tls/ticket-keys.js'
-import { checkUpstreamTls, identityKey, upstreamIdentity, type UpstreamHandshakeEvent, type UpstreamIdentity } from '../tls/upstream.js'
+import { identityKey, upstreamTlsContext, upstreamIdentity, type UpstreamHandshakeEvent, type UpstreamIdentity } from '../tls/upstream.js'
 import { RouteFiles, type LoadedCertificate, type LoadedCrl } from './route-files.js'
 import { newUpstream, retireUpstream, type Upstream } from './upstreams.js'
 
@@ -121,14 +122,15 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
     const policy = files.attempt(`routes[${firstRoute.index}].tls`, () => createTlsPolicy(spec, options.tlsHooks, tickets, options.clientChains(id)))
     if (policy) policies.set(id, policy)
   }
-  // And on the upstream client certificates and CAs, which the connector hands it at each connection:
-  // a key its security level refuses (RSA under 1024 bits: "ee key too small") would fail them all.
-  const checked = new Set<string>()
+  // And on the TLS context of each upstream identity that is new, which its pool's connections will use.
+  const keyOfRoute = new Map<RouteConfig, string>()
+  const newIdentities = new Map<string, { identity: UpstreamIdentity; context: SecureContext | undefined }>()
   for (const [route, identity] of identityOfRoute) {
     const key = identityKey(identity)
-    if (checked.has(key) || options.previous?.upstreams.has(key)) continue
-    checked.add(key)
-    files.attempt(`routes[${route.index}].upstream.${identity.cert ? 'cert' : 'ca'}`, () => checkUpstreamTls(identity))
+    keyOfRoute.set(route, key)
+    if (newIdentities.has(key) || options.previous?.upstreams.has(key)) continue
+    const context = files.attempt(`routes[${route.index}].upstream.${identity.cert ? 'cert' : 'ca'}`, () => upstreamTlsContext(identity))
+    newIdentities.set(key, { identity, context })
   }
   files.throwIssues()
 
@@ -136,9 +138,8 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
   // carries over from the previous snapshot.
   const upstreams = new Map<string, Upstream>()
   const upstreamOfRoute = new Map<RouteConfig, Upstream>()
-  for (const [route, identity] of identityOfRoute) {
-    const key = identityKey(identity)
-    const shared = upstreams.get(key) ?? options.previous?.upstreams.get(key) ?? newUpstream(key, identity, options.upstreamHooks.onHandshake)
+  for (const [route, key] of keyOfRoute) {
+    const shared = upstreams.get(key) ?? options.previous?.upstreams.get(key) ?? newUpstream(key, newIdentities.get(key)!, options.upstreamHooks.onHandshake)
     upstreams.set(key, shared)
     upstreamOfRoute.set(route, shared)
   }

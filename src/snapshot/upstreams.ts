@@ -3,6 +3,7 @@
  * upstream identity carries the pool over, and one that drops it retires it, to close once the
  * requests still running on it (retries included) have ended.
  */
+import type { SecureContext } from 'node:tls'
 import type { Pool } from 'undici'
 import { createUpstreamPool, poolServerNameToken, type UpstreamHandshakeEvent, type UpstreamIdentity } from '../tls/upstream.js'
 
@@ -26,13 +27,17 @@ export interface Upstream {
  * A pool outlives the snapshot that made it: its callback holds the Upstream, never the snapshot's
  * options (and through `previous`, every older snapshot).
  */
-export function newUpstream(key: string, identity: UpstreamIdentity, onHandshake: (route: string, event: UpstreamHandshakeEvent) => void): Upstream {
+export function newUpstream(
+  key: string,
+  { identity, context }: { readonly identity: UpstreamIdentity; readonly context: SecureContext | undefined },
+  onHandshake: (route: string, event: UpstreamHandshakeEvent) => void,
+): Upstream {
   const upstream: Upstream = {
     key,
     serverNameToken: poolServerNameToken(identity),
     metricsRoute: '',
     inFlight: 0,
-    pool: createUpstreamPool(identity, (event) => onHandshake(upstream.metricsRoute, event)),
+    pool: createUpstreamPool(identity, context, (event) => onHandshake(upstream.metricsRoute, event)),
   }
   return upstream
 }

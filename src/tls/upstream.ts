@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { Socket } from 'node:net'
-import { createSecureContext, type TLSSocket } from 'node:tls'
+import { createSecureContext, type SecureContext, type TLSSocket } from 'node:tls'
 import { buildConnector, Pool } from 'undici'
 import type { UpstreamConfig } from '../config/types.js'
 
@@ -70,28 +70,33 @@ export function poolServerNameToken(identity: UpstreamIdentity): string {
   return identity.serverName || new URL(identity.origin).hostname
 }
 
-/** The TLS options of the identity's connections: its CA, client certificate and key. */
-function tlsOptions(identity: UpstreamIdentity) {
-  return {
+/**
+ * The TLS context of an https identity's connections (its CA, client certificate and key), made once,
+ * at load: OpenSSL's refusal of them (an RSA key under 1024 bits: "ee key too small") fails the load
+ * rather than every request with 502. Every connection of the identity's pool then uses it. undefined
+ * for a plaintext upstream.
+ */
+export function upstreamTlsContext(identity: UpstreamIdentity): SecureContext | undefined {
+  if (!identity.origin.startsWith('https:')) return undefined
+  return createSecureContext({
     ...(identity.ca !== undefined && { ca: identity.ca }),
     ...(identity.cert !== undefined && { cert: identity.cert, key: identity.key }),
-    minVersion: 'TLSv1.2' as const,
-  }
+    minVersion: 'TLSv1.2',
+  })
 }
 
 /**
- * Throws OpenSSL's refusal of the identity's TLS options, as its first connection would: the load
- * refuses them rather than every request getting 502.
+ * `context`: upstreamTlsContext's for the identity. `onHandshake`: each TLS handshake (or failed
+ * connect) of an https upstream; a plaintext upstream has none.
  */
-export function checkUpstreamTls(identity: UpstreamIdentity): void {
-  if (identity.origin.startsWith('https:')) createSecureContext(tlsOptions(identity))
-}
-
-/** `onHandshake`: each TLS handshake (or failed connect) of an https upstream; a plaintext upstream has none. */
-export function createUpstreamPool(identity: UpstreamIdentity, onHandshake: (event: UpstreamHandshakeEvent) => void): Pool {
+export function createUpstreamPool(
+  identity: UpstreamIdentity,
+  context: SecureContext | undefined,
+  onHandshake: (event: UpstreamHandshakeEvent) => void,
+): Pool {
   const connectorOptions = {
     timeout: identity.connectTimeout,
-    ...tlsOptions(identity),
+    ...(context && { secureContext: context }),
     rejectUnauthorized: !identity.insecureSkipVerify,
   }
   const servername = identity.serverName || undefined
