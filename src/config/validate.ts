@@ -9,7 +9,9 @@ import { ConfigSchema } from './schema.js'
 import { issueAt, type ConfigIssue } from './issues.js'
 import type { Position } from './types.js'
 
-const ajv = new Ajv({ allErrors: true, verbose: true, strict: false })
+// strictNumbers: YAML's .inf, -.inf and .nan are numbers to JavaScript, and without it Ajv takes
+// Infinity as an integer, so `limits.connections: .inf` passed as if it meant "no limit".
+const ajv = new Ajv({ allErrors: true, verbose: true, strict: false, strictNumbers: true })
 const validateSchema = ajv.compile(ConfigSchema)
 
 type JsonSchema = {
@@ -64,15 +66,19 @@ function describe(error: ErrorObject): { path: string; message: string } {
     case 'type':
       // `connect: 5` is a number to YAML: a duration without its unit.
       if (schema?.pattern === DURATION_PATTERN) return { path, message: notADuration(error.data) }
+      // Before the port hint: `https: .inf` is no port.
+      if (typeof error.data === 'number' && !Number.isFinite(error.data)) {
+        return { path, message: `${shown(error.data)} is not ${describeType({ type: String(error.params.type) })}` }
+      }
       // `https: 8443`, as nginx's `listen 8443`: which interfaces is not said.
       if (path.startsWith('listen.') && typeof error.data === 'number') {
         return { path, message: `${error.data} is a port alone: write host:port, e.g. 0.0.0.0:${error.data} (all interfaces) or 127.0.0.1:${error.data}` }
       }
       return { path, message: `must be ${describeType({ type: String(error.params.type) })}` }
     case 'minimum':
-      return { path, message: `${JSON.stringify(error.data)} is too small: must be at least ${error.params.limit}` }
+      return { path, message: `${shown(error.data)} is too small: must be at least ${error.params.limit}` }
     case 'maximum':
-      return { path, message: `${JSON.stringify(error.data)} is too large: must be at most ${error.params.limit}` }
+      return { path, message: `${shown(error.data)} is too large: must be at most ${error.params.limit}` }
     case 'const':
       return { path, message: `must be ${JSON.stringify(error.params.allowedValue)}` }
     case 'minItems':
@@ -83,7 +89,7 @@ function describe(error: ErrorObject): { path: string; message: string } {
 }
 
 function patternMessage(error: ErrorObject): string {
-  const value = JSON.stringify(error.data)
+  const value = shown(error.data)
   const pattern = String(error.params.pattern)
   if (pattern === DURATION_PATTERN) return notADuration(error.data)
   if (pattern === '^/') return `${value} must start with /`
@@ -91,7 +97,13 @@ function patternMessage(error: ErrorObject): string {
 }
 
 function notADuration(value: unknown): string {
-  return `${JSON.stringify(value)} is not a duration: write a number with a unit (ms, s, m, h), e.g. 5s`
+  return `${shown(value)} is not a duration: write a number with a unit (ms, s, m, h), e.g. 5s`
+}
+
+/** A value as the message quotes it; JSON has no spelling of its own for .inf, -.inf and .nan (it writes null). */
+function shown(value: unknown): string {
+  if (typeof value === 'number' && !Number.isFinite(value)) return Number.isNaN(value) ? '.nan' : value > 0 ? '.inf' : '-.inf'
+  return JSON.stringify(value)
 }
 
 function describeType(schema: JsonSchema): string {

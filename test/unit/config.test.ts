@@ -164,6 +164,11 @@ describe('parseConfig', () => {
     ['an empty route list', 'listen: { http: 127.0.0.1:8080 }\nroutes: []\n', ['2:1 routes: needs at least 1 entry']],
     ['a connection limit of 0', `${GOOD}limits: { connections: 0 }\n`, ['23:24 limits.connections: 0 is too small: must be at least 1']],
     ['a negative request limit', `${GOOD}limits:\n  requests: -1\n`, ['24:13 limits.requests: -1 is too small: must be at least 1']],
+    // YAML's .inf is Infinity to JavaScript, which Ajv took for an integer: `connections: .inf` loaded as if it meant "no limit".
+    ['a connection limit of .inf, which is not "no limit"', `${GOOD}limits: { connections: .inf }\n`, ['23:24 limits.connections: .inf is not a whole number']],
+    ['a request limit of -.inf', `${GOOD}limits:\n  requests: -.Inf\n`, ['24:13 limits.requests: -.inf is not a whole number']],
+    ['workers of .nan', `${GOOD}workers: .nan\n`, ['23:10 workers: .nan is not a whole number']],
+    ['a timeout of .inf', GOOD.replace('connect: 250ms', 'connect: .inf'), ['19:18 routes[0].upstream.timeouts.connect: .inf is not a duration']],
     ['a limit written as a string', `${GOOD}limits: { requests: "100" }\n`, ['23:21 limits.requests: must be a whole number']],
     ['a misspelt limit', `${GOOD}limits: { conections: 10 }\n`, ["23:11 limits.conections: unknown key 'conections' (did you mean 'connections'?)"]],
     ['crl without clientCAs', GOOD.replace('      clientCAs: ca.crt\n', '      crl: a.crl\n'), ['12:12 routes[0].tls.crl: needs tls.clientCAs']],
