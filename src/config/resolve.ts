@@ -244,7 +244,11 @@ function routeHostHint(host: string): string {
   const name = host.replace(/:\d+$/, '').replace(/\.$/, '')
   // Clients send an internationalized name in its ASCII form (IDNA), in SNI and in Host alike.
   const ascii = /[^\x00-\x7f]/.test(name) ? domainToASCII(name) : name
-  return ascii !== host && ascii && isRouteHost(ascii) ? `; write ${ascii}` : ''
+  if (ascii !== host && ascii && isRouteHost(ascii)) return `; write ${ascii}`
+  // The URL standard parses a host that ends in a number as IPv4 (`0x7f.1` too), so no name does.
+  if (/(^|\.)\d+$/.test(name)) return '; a host whose last label is a number is an IPv4 address (RFC 3696 2): four numbers of 0 to 255, without leading zeros'
+  if (/(^|\.)-|-($|\.)/.test(name)) return '; a label cannot start or end with a hyphen (RFC 1123 2.1)'
+  return ''
 }
 
 function resolveUpstream(

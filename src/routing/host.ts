@@ -47,11 +47,22 @@ export function isWildcardHost(pattern: string): boolean {
 }
 
 /**
- * What a route's `host` may be: a name exactly as normalizeHost returns it (lower case, no port, no
- * trailing dot), so that some Host header can reach it, or a one-label wildcard.
+ * What a route's `host` may be: an IPv4 address in dotted-quad form (a ClientHello without SNI is routed
+ * by the address it reached), or a DNS name or one-label wildcard of one, exactly as normalizeHost returns
+ * it (lower case, no port, no trailing dot) so that some Host header can reach it. normalizeHost takes
+ * what clients send; a route is held to DNS: no label starts or ends with a hyphen (RFC 1123 2.1), and
+ * the last is not all digits (RFC 3696 2), so `01.2.3.4` and `1.1.1.1.1` are neither name nor address.
+ * Underscores stay allowed, as normalizeHost allows them: Compose service names have them.
  */
 export function isRouteHost(host: string): boolean {
-  return isWildcardHost(host) || normalizeHost(host) === host
+  // isIPv4 takes no leading zeros (`01.2.3.4`, which WHATWG URL parsers read as octal).
+  if (isIPv4(host)) return true
+  const name = isWildcardHost(host) ? host.slice(2) : host
+  return normalizeHost(name) === name && name.split('.').every((label, i, labels) => isDnsLabel(label, i === labels.length - 1))
+}
+
+function isDnsLabel(label: string, last: boolean): boolean {
+  return !label.startsWith('-') && !label.endsWith('-') && !(last && /^\d+$/.test(label))
 }
 
 /**

@@ -154,6 +154,10 @@ describe('parseConfig', () => {
     ['a host with a port', GOOD.replace('host: open.example.com', 'host: "open.example.com:8080"'), ["20:11 routes[1].host: 'open.example.com:8080' is not a host name or a *.wildcard; write open.example.com"]],
     ['an internationalized host, with its ASCII form that clients send', GOOD.replace('host: open.example.com', 'host: "*.Bücher.example"'), ["20:11 routes[1].host: '*.Bücher.example' is not a host name or a *.wildcard; write *.xn--bcher-kva.example"]],
     ['an IPv6 host', GOOD.replace('host: open.example.com', 'host: "[fd00::1]"'), ["20:11 routes[1].host: '[fd00::1]' is not a host name or a *.wildcard; an IPv6 address is not taken as a route host yet"]],
+    // Hostile-input pass: these loaded as names; an all-digit last label makes a host an IPv4 address (the URL standard parses it so).
+    ['a host that is a hyphen', GOOD.replace('host: open.example.com', 'host: "-"'), ["20:11 routes[1].host: '-' is not a host name or a *.wildcard; a label cannot start or end with a hyphen (RFC 1123 2.1)"]],
+    ['an IPv4 host with a leading zero', GOOD.replace('host: open.example.com', 'host: 01.2.3.4'), ["20:11 routes[1].host: '01.2.3.4' is not a host name or a *.wildcard; a host whose last label is a number is an IPv4 address (RFC 3696 2): four numbers of 0 to 255, without leading zeros"]],
+    ['a dotted number of five parts', GOOD.replace('host: open.example.com', 'host: 1.1.1.1.1'), ["20:11 routes[1].host: '1.1.1.1.1' is not a host name or a *.wildcard; a host whose last label is a number is an IPv4 address"]],
     ['two public listeners on one address and port', GOOD.replace('http: 127.0.0.1:8080', 'http: 0.0.0.0:8443'), ['3:9 listen.http: must not share an address and port with listen.https']],
     ['a listener given a port alone', GOOD.replace('https: 127.0.0.1:8443', 'https: 8443'), ['2:10 listen.https: 8443 is a port alone: write host:port, e.g. 0.0.0.0:8443']],
     ['a listener without its host, and only that', GOOD.replace('https: 127.0.0.1:8443', 'https: ":8443"'), ["2:10 listen.https: ':8443' is not host:port"]],

@@ -163,12 +163,28 @@ describe('lookupHost with a wildcard entry', () => {
   })
 })
 
-// What routes.yaml accepts as `host`: exactly what normalizeHost can produce, or a wildcard.
+// What routes.yaml accepts as `host`: a DNS name as normalizeHost produces it, a wildcard of one, or an IPv4 address.
 const ROUTE_HOSTS: ReadonlyArray<readonly [string, boolean]> = [
   ['example.com', true],
   ['*.example.com', true],
-  ['a-.example.com', true],
   ['127.0.0.1', true],
+  ['internal_svc.local', true],
+  ['*.internal_svc', true],
+  ['a1.test', true],
+  ['1a.test', true],
+  ['a-b.test', true],
+  // Hostile-input pass: these loaded as names, and no client could mean them (RFC 1123 2.1, RFC 3696 2).
+  ['-', false],
+  ['a-.example.com', false],
+  ['-a.example.com', false],
+  ['*.-a.test', false],
+  ['01.2.3.4', false],
+  ['1.1.1.1.1', false],
+  ['256.1.1.1', false],
+  ['1.2.3', false],
+  ['0x7f.0.0.1', false],
+  ['a.123', false],
+  ['*.1.2.3', false],
   ['Example.com', false],
   ['example.com.', false],
   ['example.com:443', false],
