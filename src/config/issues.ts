@@ -11,6 +11,8 @@ export interface ConfigIssue {
   readonly message: string
   /** The absolute path of a file the config names and that does not exist (yet). */
   readonly missingFile?: string
+  /** This issue counts that many others, not listed one by one (YAML errors past the first few). */
+  readonly unlisted?: number
 }
 
 /** `routes.yaml:14:11 routes[2].upstream.ca: certs/leaf.pem holds a certificate that is not a CA` */
@@ -21,7 +23,8 @@ export function formatIssue(issue: ConfigIssue): string {
 
 /** What `portcullis check` prints for a ConfigError: each issue, then `FILE: [outcome, ]N problems`. */
 export function problemReport(error: ConfigError, file: string, outcome?: string): string[] {
-  const count = `${error.issues.length} problem${error.issues.length === 1 ? '' : 's'}`
+  const total = error.issues.reduce((sum, issue) => sum + (issue.unlisted ?? 1), 0)
+  const count = `${total} problem${total === 1 ? '' : 's'}`
   return [...error.issues.map(formatIssue), `${file}: ${outcome ? `${outcome}, ` : ''}${count}`]
 }
 

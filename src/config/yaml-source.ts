@@ -3,7 +3,7 @@
  * issues found later (schema, cross-field rules, certificate files) can point into the file.
  */
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml'
-import type { ConfigIssue } from './issues.js'
+import { formatIssue, sortByPosition, type ConfigIssue } from './issues.js'
 import type { Position } from './types.js'
 
 export interface YamlSource {
@@ -36,12 +36,14 @@ export function parseYaml(text: string, file: string): YamlSource {
   const doc = parseDocument(text, { lineCounter, uniqueKeys: false, prettyErrors: true, merge: true })
   // The stack runs out at each level of the nesting as the parser unwinds: one report says it.
   const errors = doc.errors.filter((error, i) => error.code !== 'RESOURCE_EXHAUSTION' || doc.errors.findIndex((e) => e.code === error.code) === i)
-  const issues = errors.map((error): ConfigIssue => {
-    const position = error.linePos?.[0]
-    // The library's message repeats the position and a code excerpt after the first line.
-    const message = `invalid YAML: ${OWN_WORDS[error.code] ?? error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`
-    return { file, path: '', message, ...(position && { line: position.line, col: position.col }) }
-  })
+  const issues = listedFirst(
+    errors.map((error): ConfigIssue => {
+      const position = error.linePos?.[0]
+      // The library's message repeats the position and a code excerpt after the first line.
+      const message = `invalid YAML: ${OWN_WORDS[error.code] ?? error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`
+      return { file, path: '', message, ...(position && { line: position.line, col: position.col }) }
+    }),
+  )
   if (issues.length > 0) return { value: undefined, positions: new Map(), keyPositions: new Map(), issues }
 
   const positions = new Map<string, Position>()
@@ -94,6 +96,29 @@ export function parseYaml(text: string, file: string): YamlSource {
     // Aliases that expand past the bound (a "billion laughs" file).
     return { value: undefined, positions: new Map(), keyPositions: new Map(), issues: [{ file, path: '', message: `invalid YAML: ${(error as Error).message}` }] }
   }
+}
+
+/** Distinct YAML errors listed one by one; the rest are counted in one line. */
+const MAX_LISTED_YAML_ERRORS = 5
+
+/**
+ * Each level of an unclosed `[[[[…` or `{a: [b, {c: [` is an error of its own to the library, most of
+ * them the same line at the same place, so a few hundred brackets printed a few hundred lines in
+ * `check` and in the reload log and the first, the cause, scrolled away. The first few distinct ones
+ * are listed, then one line that counts the rest, at the place of the last listed so it sorts after it.
+ */
+function listedFirst(issues: readonly ConfigIssue[]): ConfigIssue[] {
+  const listed = new Map<string, ConfigIssue>()
+  let unlisted = 0
+  for (const issue of sortByPosition(issues)) {
+    const text = formatIssue(issue)
+    if (listed.size < MAX_LISTED_YAML_ERRORS && !listed.has(text)) listed.set(text, issue)
+    else unlisted++
+  }
+  if (unlisted === 0) return [...listed.values()]
+  const { file, line, col } = [...listed.values()].at(-1)!
+  const message = `invalid YAML: … and ${unlisted} more YAML error${unlisted === 1 ? '' : 's'}, not listed; the first is often the cause of the rest`
+  return [...listed.values(), { file, path: '', message, ...(line !== undefined && { line, col }), unlisted }]
 }
 
 /**

@@ -252,6 +252,23 @@ routes:
     assert.match(issues[0]!, /^23:\d+ : invalid YAML: nested too deeply$/)
   })
 
+  // Each level of an unclosed [[[[… is a YAML error of its own: 300 brackets printed 300 lines, in check
+  // and in the reload log, and the first, the cause, scrolled away.
+  test('lists the first few distinct YAML errors, then one line that counts the rest', () => {
+    const unclosedSeq = 'invalid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]'
+    const unclosedMap = 'invalid YAML: Flow map in block collection must be sufficiently indented and end with a }'
+    assert.deepEqual(issuesOf(`${GOOD}x-deep: ${'['.repeat(300)}\n`), [
+      `24:1 : ${unclosedSeq}`,
+      '24:1 : invalid YAML: … and 299 more YAML errors, not listed; the first is often the cause of the rest',
+    ])
+    const lines = Array.from({ length: 200 }, (_, i) => `  d${i}, {e${i}: [`).join('\n')
+    assert.deepEqual(issuesOf(`${GOOD}x-open: {a: [b, {c: [\n${lines}\n`), [
+      `224:1 : ${unclosedSeq}`,
+      `224:1 : ${unclosedMap}`,
+      '224:1 : invalid YAML: … and 402 more YAML errors, not listed; the first is often the cause of the rest',
+    ])
+  })
+
   test('lists every problem at once, in file order', () => {
     const yaml = GOOD.replace('clientCAs: ca.crt', 'clinetCAs: ca.crt').replace('connect: 250ms', 'connect: soon')
     const issues = issuesOf(yaml)
