@@ -2,7 +2,7 @@
  * Parses routes.yaml with the `yaml` package and keeps the line and column of every key path, so that
  * issues found later (schema, cross-field rules, certificate files) can point into the file.
  */
-import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml'
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml'
 import { formatIssue, sortByPosition, type ConfigIssue } from './issues.js'
 import type { Position } from './types.js'
 
@@ -57,6 +57,12 @@ export function parseYaml(text: string, file: string): YamlSource {
       const lineOfKey = new Map<string, number>()
       for (const pair of node.items) {
         if (isPair(pair) && isAlias(pair.key)) walk(pair.key, path)
+        const collection = isPair(pair) ? collectionKey(pair.key, doc) : undefined
+        if (collection) {
+          const message = `invalid YAML: this key is a ${collection}; a key must be a name, such as host or url`
+          issues.push({ file, path, message, ...at((pair.key as Node).range?.[0] ?? 0) })
+          continue
+        }
         if (!isPair(pair) || !isScalar(pair.key)) continue
         // A merge key (`<<`) may come more than once; its value is a Symbol.
         if (typeof pair.key.value === 'symbol') {
@@ -119,6 +125,15 @@ function listedFirst(issues: readonly ConfigIssue[]): ConfigIssue[] {
   const { file, line, col } = [...listed.values()].at(-1)!
   const message = `invalid YAML: … and ${unlisted} more YAML error${unlisted === 1 ? '' : 's'}, not listed; the first is often the cause of the rest`
   return [...listed.values(), { file, path: '', message, ...(line !== undefined && { line, col }), unlisted }]
+}
+
+/**
+ * `? [a, b]`, `{[a]: 1}` or an alias of a collection as a key: toJS() would make a key of its text
+ * ("[ a, b ]"), which no position leads back to, and warn on the process's stderr.
+ */
+function collectionKey(key: unknown, doc: Document): 'list' | 'mapping' | undefined {
+  const node = isAlias(key) ? key.resolve(doc) : key
+  return isMap(node) ? 'mapping' : isSeq(node) ? 'list' : undefined
 }
 
 /**

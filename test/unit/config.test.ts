@@ -186,6 +186,11 @@ describe('parseConfig', () => {
       `${GOOD}x-defaults: { 1: a, "1": b }\n`,
       ["23:21 x-defaults.1: invalid YAML: '1' is written twice in one mapping (first on line 23)"],
     ],
+    // A list or mapping as a key became its text ("[ a, b ]") with no line and column, and a warning on stderr.
+    ['a list as a key, at the key', GOOD.replace('    upstream:\n      url: http://10.0.0.7', '    ? [a, b]\n    : 1\n    upstream:\n      url: http://10.0.0.7'), ['21:7 routes[1]: invalid YAML: this key is a list; a key must be a name, such as host or url']],
+    ['a list as a key of a flow mapping', `${GOOD}x-keys: {[a]: 1}\n`, ['23:10 x-keys: invalid YAML: this key is a list']],
+    ['a mapping as a top-level key', `${GOOD}? {a: 1}\n: 2\n`, ['23:3 : invalid YAML: this key is a mapping']],
+    ['an alias of a mapping as a key', `${GOOD}x-a: &m {a: 1}\nx-b:\n  ? *m\n  : 2\n`, ['25:5 x-b: invalid YAML: this key is a mapping']],
     ['an unknown key null, at its line', GOOD.replace('      url: http://10.0.0.7\n', '      url: http://10.0.0.7\n      ~: 1\n'), ["23:7 routes[1].upstream.: unknown key ''"]],
   ]
   for (const [name, yaml, expected] of cases) {
