@@ -16,9 +16,10 @@ export interface SniDispatchHooks {
   readonly decide: (serverName: string | undefined, localAddress: string | undefined) => IngressDecision
   /**
    * A connection that never got to a handshake: no ClientHello within 10 s (`timeout`), plain HTTP
-   * (`protocol_version`, what OpenSSL would say), a malformed ClientHello or one that no TLS policy
-   * takes (`other`), or a close part way through one (`connection_reset`). One that closes without sending a byte (a TCP health check)
-   * is not a handshake, and is not reported.
+   * (`protocol_version`, what OpenSSL would say), a malformed ClientHello (`other`, with what is wrong
+   * with it as the detail) or one that no TLS policy takes (`other`), or a close part way through one
+   * (`connection_reset`). One that closes without sending a byte (a TCP health check) is not a
+   * handshake, and is not reported.
    */
   readonly onRefused: (outcome: HandshakeOutcome) => void
   /** What happens to the connections of passthrough routes. */
@@ -48,8 +49,8 @@ export function createSniDispatcher(hooks: SniDispatchHooks): SniDispatcher {
 function dispatchBySni(socket: net.Socket, hooks: SniDispatchHooks, waiting: Set<net.Socket>): void {
   const started = performance.now()
   const { remoteAddress: clientAddress, localAddress } = socket
-  const refuse = (reason: HandshakeOutcome['reason']) =>
-    hooks.onRefused({ route: undefined, clientAddress, durationSeconds: (performance.now() - started) / 1000, reason, resumed: false })
+  const refuse = (reason: HandshakeOutcome['reason'], detail?: string) =>
+    hooks.onRefused({ route: undefined, clientAddress, durationSeconds: (performance.now() - started) / 1000, reason, ...(detail && { detail }), resumed: false })
   // Dropped once the ClientHello is read: onClose, which lives as long as the socket, shares this scope.
   let received: Accumulator | undefined = new Accumulator()
   waiting.add(socket)
@@ -86,7 +87,7 @@ function dispatchBySni(socket: net.Socket, hooks: SniDispatchHooks, waiting: Set
       return
     }
     if (hello.kind === 'invalid') {
-      refuse('other')
+      refuse('other', hello.reason)
       socket.destroy()
       return
     }

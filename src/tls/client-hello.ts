@@ -9,7 +9,11 @@
 export type ClientHelloResult =
   | { readonly kind: 'incomplete' }
   | { readonly kind: 'not-tls' }
-  | { readonly kind: 'invalid'; readonly reason: string }
+  | {
+      readonly kind: 'invalid'
+      /** What is wrong with it, for the refusal's log line. */
+      readonly reason: string
+    }
   | { readonly kind: 'hello'; readonly serverName: string | undefined }
 
 const RECORD_HEADER = 5

@@ -65,7 +65,10 @@ export interface HandshakeOutcome {
   readonly clientAddress: string | undefined
   readonly durationSeconds: number
   readonly reason: FailureReason
-  /** What OpenSSL or Node reported for a refusal (an error or X509 verification code); never client text. */
+  /**
+   * What OpenSSL or Node reported for a refusal (an error or X509 verification code), or what was
+   * wrong with a malformed ClientHello (client-hello.ts's words); never client text.
+   */
   readonly detail?: string
   readonly resumed: boolean
 }

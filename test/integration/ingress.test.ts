@@ -240,6 +240,18 @@ routes:
     assert.equal(logged.reason, 'protocol_version', 'the gateway saw and refused the TLS 1.1 ClientHello')
   })
 
+  it('logs what is wrong with a malformed ClientHello', async () => {
+    const since = gw.logs.length
+    const socket = net.connect(gw.ports.https!, '127.0.0.1')
+    socket.on('error', () => {})
+    socket.resume()
+    // A handshake record that holds a ServerHello (type 2).
+    socket.end(Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05, 0x02, 0x00, 0x00, 0x01, 0x00]))
+    await once(socket, 'close')
+    const logged = await loggedAfter(gw, since, 'client TLS handshake refused')
+    assert.deepEqual([logged.reason, logged.detail], ['other', 'first handshake message is not a ClientHello'])
+  })
+
   it('refuses TLS 1.2 where the route asks for TLS 1.3, and takes it where the route does not', async () => {
     const since = gw.logs.length
     await assert.rejects(request('tls13.w.test', undefined, { maxVersion: 'TLSv1.2' }))
