@@ -4,8 +4,24 @@
  * commas, quotes or CR LF), so every value is escaped before it enters a header (Node CVE-2021-44533).
  */
 import type { X509Certificate } from 'node:crypto'
+import type { TLSSocket } from 'node:tls'
 import type { ForwardClientCert } from '../config/schema.js'
+import type { TlsPolicy } from '../tls/ingress.js'
+import { peerLeafCertificate } from '../tls/peer-certificates.js'
 import { subjectRfc2253 } from '../tls/subject.js'
+
+/** A connection's client certificate never changes: its identity headers are built once per format. */
+const identityCache = new WeakMap<TLSSocket, Partial<Record<ForwardClientCert, Record<string, string>>>>()
+
+/**
+ * The identity headers of a connection verified under `policy`, in `mode`: the leaf alone for XFCC,
+ * the chain for RFC 9440, which costs more to read (tls/peer-certificates.ts).
+ */
+export function identityOf(socket: TLSSocket, policy: TlsPolicy, mode: ForwardClientCert): Record<string, string> {
+  let byMode = identityCache.get(socket)
+  if (!byMode) identityCache.set(socket, (byMode = {}))
+  return (byMode[mode] ??= clientIdentityHeaders(mode, mode === 'xfcc' ? peerLeafCertificate(socket) : policy.clientChain(socket)))
+}
 
 function subjectAltNames(cert: X509Certificate, kind: 'URI' | 'DNS'): string[] {
   const names: string[] = []
@@ -46,7 +62,7 @@ function byteSequence(cert: X509Certificate): string {
 }
 
 /** The headers to add for a verified client certificate chain (leaf first, trust anchor excluded). */
-export function clientIdentityHeaders(
+function clientIdentityHeaders(
   mode: ForwardClientCert,
   chain: readonly X509Certificate[],
 ): Record<string, string> {

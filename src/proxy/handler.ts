@@ -6,15 +6,13 @@
  */
 import type { IncomingMessage } from 'node:http'
 import type { TLSSocket } from 'node:tls'
-import type { ForwardClientCert } from '../config/schema.js'
 import { ErrorCodes } from '../errors.js'
 import { errorSummary, type Logger } from '../log.js'
 import { methodLabel, NO_ROUTE } from '../metrics/labels.js'
 import type { Metrics } from '../metrics/metrics.js'
 import type { Route, Snapshot } from '../snapshot/snapshot.js'
 import type { TlsPolicy } from '../tls/ingress.js'
-import { peerLeafCertificate } from '../tls/peer-certificates.js'
-import { clientIdentityHeaders } from './client-identity.js'
+import { identityOf } from './client-identity.js'
 import { forwardRequest, type ForwardHooks } from './forward.js'
 import { RequestSlots, type Overload } from './overload.js'
 import { endWithStatus, sendStatus } from './status.js'
@@ -47,15 +45,6 @@ function selectRoute(snapshot: Snapshot, policy: TlsPolicy | undefined, req: Inc
   const forward = policy?.requiresClientCert && route.config.tls ? route.config.tls.forwardClientCert : 'none'
   const identity = policy && forward !== 'none' ? identityOf(req.socket as TLSSocket, policy, forward) : {}
   return { route, forwarded: { proto: policy ? 'https' : 'http', host: req.headers.host! }, identity }
-}
-
-/** A connection's client certificate never changes: its identity headers are built once per format. */
-const identityCache = new WeakMap<TLSSocket, Partial<Record<ForwardClientCert, Record<string, string>>>>()
-
-function identityOf(socket: TLSSocket, policy: TlsPolicy, mode: ForwardClientCert): Record<string, string> {
-  let byMode = identityCache.get(socket)
-  if (!byMode) identityCache.set(socket, (byMode = {}))
-  return (byMode[mode] ??= clientIdentityHeaders(mode, mode === 'xfcc' ? peerLeafCertificate(socket) : policy.clientChain(socket)))
 }
 
 /** Path parameters (`;jsessionid=…`), which, like the query, may carry session ids and tokens. */
