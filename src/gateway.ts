@@ -38,7 +38,7 @@ import { createSniDispatcher, type SniDispatcher } from './proxy/sni-dispatch.js
 import { buildSnapshot, retireSnapshot, type Snapshot, type SnapshotOptions } from './snapshot/snapshot.js'
 import type { Upstream } from './snapshot/upstreams.js'
 import type { HandshakeOutcome, TlsPolicy } from './tls/ingress.js'
-import { recheckClient } from './tls/recheck.js'
+import { RecheckQueue } from './tls/recheck.js'
 import { ClientChainsByPolicy } from './tls/peer-certificates.js'
 import { newTicketSecret, TICKET_KEY_LIFETIME_MS, ticketKeyEpoch, type TicketSecrets } from './tls/ticket-keys.js'
 
@@ -98,6 +98,8 @@ export class Gateway {
   private ticketEpoch: number
   private ticketKeyRotation: NodeJS.Timeout | undefined
   private readonly clientChains = new ClientChainsByPolicy()
+  /** The WebSockets a reload checks again, one at a time (see recheckTunnel). */
+  private readonly rechecks = new RecheckQueue()
   private readonly reloader: Reloader
   private draining = false
   /** Warnings of the config now serving, so that a reload logs only those it brings. */
@@ -190,7 +192,7 @@ export class Gateway {
     const host = normalizeHost(upgrade.headers.host)
     const route = host === undefined ? undefined : snapshot.table.match(host, routingPath(upgrade.url!, snapshot.config))
     if (!route?.policy || route.policy.id === policy.id) return undefined
-    const verdict = await recheckClient(socket, policy, route.policy)
+    const verdict = await this.rechecks.recheckClient(socket, policy, route.policy)
     // A reload since: it has checked this WebSocket against its own config, or found nothing to check.
     if (snapshot !== this.current) return undefined
     if (verdict.pass) {

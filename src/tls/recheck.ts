@@ -283,29 +283,33 @@ function issuerAmong(candidates: readonly X509Certificate[], issuedIt: (candidat
   return issuers.find((issuer) => outsideValidity(issuer, now) === undefined) ?? issuers.sort(expiresLast)[0]
 }
 
-/** The last re-check asked for, in this process; it never rejects. */
-let checks: Promise<unknown> = Promise.resolve()
-
 /**
- * Whether a client verified under `verifiedUnder` passes `policyNow`, the policy its route has now: at
- * once if that asks for no client certificate. A check that throws (a CRL OpenSSL reads and crl-der.ts
- * does not) fails closed.
+ * The re-checks of one gateway, one a turn of the event loop, in the order asked: each verifies a
+ * signature or more, and a reload that finds thousands of WebSockets open asks for them all at once.
  */
-export function recheckClient(socket: TLSSocket, verifiedUnder: TlsPolicy, policyNow: TlsPolicy): Promise<RecheckVerdict> {
-  const trust = policyNow.clientTrust
-  if (!trust) return Promise.resolve(PASS)
-  // One check a turn of the event loop, in the order asked: each verifies a signature or more, and a
-  // reload that finds thousands of WebSockets open asks for them all at once. Each check waits for the
-  // one before it, then for an immediate of its own, which runs at the next turn: immediates asked for
-  // in one go would all run in the same turn, with no I/O between them.
-  const checked = checks.then(async () => {
-    await setImmediate()
-    try {
-      return await trust.check(verifiedUnder.clientChain(socket), { resumed: socket.isSessionReused() })
-    } catch (error) {
-      return refused('RECHECK_FAILED', error as Error)
-    }
-  })
-  checks = checked
-  return checked
+export class RecheckQueue {
+  /** The last re-check asked for; it never rejects. */
+  private last: Promise<unknown> = Promise.resolve()
+
+  /**
+   * Whether a client verified under `verifiedUnder` passes `policyNow`, the policy its route has now:
+   * at once if that asks for no client certificate. A check that throws (a CRL OpenSSL reads and
+   * crl-der.ts does not) fails closed.
+   */
+  recheckClient(socket: TLSSocket, verifiedUnder: TlsPolicy, policyNow: TlsPolicy): Promise<RecheckVerdict> {
+    const trust = policyNow.clientTrust
+    if (!trust) return Promise.resolve(PASS)
+    // Each check waits for the one before it, then for an immediate of its own, which runs at the next
+    // turn: immediates asked for in one go would all run in the same turn, with no I/O between them.
+    const checked = this.last.then(async () => {
+      await setImmediate()
+      try {
+        return await trust.check(verifiedUnder.clientChain(socket), { resumed: socket.isSessionReused() })
+      } catch (error) {
+        return refused('RECHECK_FAILED', error as Error)
+      }
+    })
+    this.last = checked
+    return checked
+  }
 }

@@ -1,5 +1,5 @@
 /**
- * recheckClient promises "one check a turn of the event loop", so that a reload that finds thousands
+ * RecheckQueue promises "one check a turn of the event loop", so that a reload that finds thousands
  * of WebSockets open does not stall the requests in flight. The gateway asks for every check in one
  * synchronous loop (proxy/server.ts closeOutdated → gateway.ts recheckTunnel), as this test does.
  */
@@ -8,7 +8,7 @@ import { X509Certificate } from 'node:crypto'
 import { after, before, it } from 'node:test'
 import type { TLSSocket } from 'node:tls'
 import type { TlsPolicy } from '../../src/tls/ingress.js'
-import { ClientTrust, recheckClient } from '../../src/tls/recheck.js'
+import { ClientTrust, RecheckQueue } from '../../src/tls/recheck.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 
 let pki: TestPki
@@ -38,7 +38,8 @@ it('lets the event loop turn between the checks of the WebSockets one reload fin
   } as unknown as TlsPolicy
   const policyNow = { clientTrust: trust } as unknown as TlsPolicy
   const fullHandshake = { isSessionReused: () => false } as unknown as TLSSocket
-  const verdicts = await Promise.all(Array.from({ length: tunnels }, () => recheckClient(fullHandshake, verifiedUnder, policyNow)))
+  const rechecks = new RecheckQueue()
+  const verdicts = await Promise.all(Array.from({ length: tunnels }, () => rechecks.recheckClient(fullHandshake, verifiedUnder, policyNow)))
   await new Promise((resolve) => setTimeout(resolve, 20))
 
   assert.ok(verdicts.every((verdict) => verdict.pass))
