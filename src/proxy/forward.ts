@@ -139,7 +139,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       return
     }
     const failure = classifyUpstreamError(error)
-    if (mayResend(this.options, this.attempt, failure, error)) {
+    if (mayResend(this.route.upstream!, this.options, this.attempt, failure, error)) {
       this.attempt.retries++
       this.attempt.requestSent = false
       this.hooks.onRetry(this.route, error)

@@ -124,7 +124,7 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
     const failure = classifyUpstreamError(error)
     // A pooled connection the upstream closed just as the upgrade went out, as for any other request.
-    if (!this.client.destroyed && mayResend(this.options, this.attempt, failure, error)) {
+    if (!this.client.destroyed && mayResend(this.route.upstream!, this.options, this.attempt, failure, error)) {
       this.attempt.retries++
       this.attempt.requestSent = false
       this.start()

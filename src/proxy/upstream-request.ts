@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Writable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { Route } from '../snapshot/snapshot.js'
-import { connectionHadAnswered } from '../tls/upstream.js'
+import type { Upstream } from '../snapshot/upstreams.js'
 import { upstreamRequestHeaders, type ForwardedProtoHost } from './headers.js'
 import { statusNotHttp, type UpstreamFailure } from './upstream-errors.js'
 
@@ -71,7 +71,7 @@ export const firstAttempt = (): Attempt => ({ retries: 0, requestSent: false, up
  * request is not retried: the request may be what killed it (or, on TLS 1.3, the upstream refused
  * our certificate after the handshake). A failed connect or handshake is not retried either.
  */
-export function mayResend(request: Dispatcher.DispatchOptions, attempt: Attempt, failure: UpstreamFailure, error: Error): boolean {
+export function mayResend(upstream: Upstream, request: Dispatcher.DispatchOptions, attempt: Attempt, failure: UpstreamFailure, error: Error): boolean {
   return (
     failure.reason === 'connection_reset' &&
     attempt.retries < MAX_RETRIES_ON_LOST_CONNECTIONS &&
@@ -79,7 +79,7 @@ export function mayResend(request: Dispatcher.DispatchOptions, attempt: Attempt,
     !attempt.upstreamAnswered &&
     request.body == null &&
     RETRYABLE_METHODS.has(request.method) &&
-    connectionHadAnswered(error)
+    upstream.answers.hadAnswered(error)
   )
 }
 

@@ -5,11 +5,13 @@
  */
 import type { SecureContext } from 'node:tls'
 import type { Pool } from 'undici'
-import { createUpstreamPool, poolServerNameToken, type UpstreamHandshakeEvent, type UpstreamIdentity } from '../tls/upstream.js'
+import { ConnectionAnswers, createUpstreamPool, poolServerNameToken, type UpstreamHandshakeEvent, type UpstreamIdentity } from '../tls/upstream.js'
 
 export interface Upstream {
   readonly key: string
   readonly pool: Pool
+  /** Which of the pool's connections had answered before their request: who may send it again. */
+  readonly answers: ConnectionAnswers
   /** Sent as every request's servername so undici keeps one pooled name (see tls/upstream.ts). */
   readonly serverNameToken: string
   /**
@@ -32,12 +34,14 @@ export function newUpstream(
   { identity, context }: { readonly identity: UpstreamIdentity; readonly context: SecureContext | undefined },
   onHandshake: (route: string, event: UpstreamHandshakeEvent) => void,
 ): Upstream {
+  const answers = new ConnectionAnswers()
   const upstream: Upstream = {
     key,
     serverNameToken: poolServerNameToken(identity),
     metricsRoute: '',
     inFlight: 0,
-    pool: createUpstreamPool(identity, context, (event) => onHandshake(upstream.metricsRoute, event)),
+    answers,
+    pool: createUpstreamPool(identity, context, (event) => onHandshake(upstream.metricsRoute, event), answers),
   }
   return upstream
 }
