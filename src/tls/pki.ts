@@ -1,7 +1,8 @@
 /**
- * Development and test PKI: CAs, leaf certificates and CRLs made with @peculiar/x509 on WebCrypto, so
- * `portcullis certs` and the tests need no openssl binary. ECDSA P-256 throughout: key generation
- * takes about a millisecond, where RSA takes tens of milliseconds per key.
+ * The development PKI of `portcullis certs`: a CA, and the server and client certificates it issues,
+ * made with @peculiar/x509 on WebCrypto, so that no openssl binary is needed. ECDSA P-256 throughout:
+ * key generation takes about a millisecond, where RSA takes tens of milliseconds per key. The tests
+ * make their certificates, every edge case of them, with issue() too (test/helpers/pki.ts).
  */
 import { chmod, mkdir, stat, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
@@ -10,8 +11,8 @@ import { dirname, join } from 'node:path'
 import 'reflect-metadata'
 import * as x509 from '@peculiar/x509'
 
-/** The role a leaf plays in a TLS handshake; each maps to its extendedKeyUsage OIDs. */
-export type Usage = 'server' | 'client' | 'server+client'
+/** The role a leaf plays in a TLS handshake; each maps to its extendedKeyUsage OID. */
+export type Usage = 'server' | 'client'
 
 /** A certificate and its key, as PEM for files and TLS options, and as objects for signing more. */
 export interface Issued {
@@ -34,125 +35,66 @@ export interface Validity {
   readonly notAfter?: Date
 }
 
-export interface CAOptions extends Validity {
-  readonly commonName: string
-  readonly organization?: string
-  /** Issuing CA for an intermediate; without it the CA is self-signed (a root). */
+/** A certificate for issue() to make, for a key pair of its own. */
+export interface CertificateRequest extends Validity {
+  readonly subject: x509.JsonName
+  /** The CA that signs it; without one, it signs itself. */
   readonly issuer?: Issued
-  /** basicConstraints pathLenConstraint; default: none. */
-  readonly pathLength?: number
-  /** An extended key usage, which OpenSSL holds a chain's CAs to as well; default: none. */
-  readonly usage?: Usage
-  /** keyUsage bits (see KeyUsageOption); default: keyCertSign and cRLSign. */
-  readonly keyUsage?: KeyUsageOption
-}
-
-export interface LeafOptions extends Validity {
-  readonly commonName: string
-  readonly organization?: string
-  /**
-   * The whole subject instead of O and CN: empty (`[]`, as SPIFFE workload certificates have, with a
-   * critical subjectAltName) or with a multi-valued RDN.
-   */
-  readonly subject?: x509.JsonName
-  readonly dnsNames?: readonly string[]
-  readonly ipAddresses?: readonly string[]
-  readonly uris?: readonly string[]
-  readonly usage: Usage
-  /** keyUsage bits (see KeyUsageOption); default: digitalSignature. */
-  readonly keyUsage?: KeyUsageOption
   /** Hexadecimal; default: random (see randomSerial). */
   readonly serialNumber?: string
+  /** Beside the subjectKeyIdentifier every certificate gets, and the authorityKeyIdentifier of one with an issuer. */
+  readonly extensions: readonly x509.Extension[]
 }
 
-/**
- * keyUsage bits; or, for the tests of what OpenSSL refuses, the value (extnValue: DER, in hexadecimal)
- * of each keyUsage extension to write as it is: none, a malformed one, or two.
- */
-export type KeyUsageOption = x509.KeyUsageFlags | readonly string[]
-
-export interface CrlOptions {
-  /** Default: an hour ago. */
-  readonly thisUpdate?: Date
-  /** Default: 30 days from now. */
-  readonly nextUpdate?: Date
-  /** cRLNumber (RFC 5280 5.2.3); default: seconds since the epoch, so a later CRL has a larger number. */
-  readonly crlNumber?: number
-  /** The issuer's name as the CRL writes it; default: the issuer's subject, byte for byte. */
-  readonly issuerName?: x509.Name
+export interface LeafOptions {
+  readonly commonName: string
+  readonly dnsNames?: readonly string[]
+  readonly ipAddresses?: readonly string[]
+  readonly usage: Usage
+  readonly notAfter?: Date
 }
 
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
-const ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const
-const EKU: Record<Usage, string[]> = {
-  server: [x509.ExtendedKeyUsage.serverAuth],
-  client: [x509.ExtendedKeyUsage.clientAuth],
-  'server+client': [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth],
-}
-const ID_CE_CRL_NUMBER = '2.5.29.20'
-const ID_CE_KEY_USAGE = '2.5.29.15'
+/** Every key pair's and signature's. */
+export const SIGNING_ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const
+const EKU: Record<Usage, string> = { server: x509.ExtendedKeyUsage.serverAuth, client: x509.ExtendedKeyUsage.clientAuth }
 
-export async function createCA(options: CAOptions): Promise<Issued> {
-  const keys = await generateKeys()
-  return sign(options.issuer, subjectName(options.commonName, options.organization), keys, options, [
-    new x509.BasicConstraintsExtension(true, options.pathLength, true),
-    ...keyUsageExtensions(options.keyUsage ?? x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign),
-    ...(options.usage ? [new x509.ExtendedKeyUsageExtension(EKU[options.usage])] : []),
-  ])
+/** A root CA: a critical basicConstraints with cA, and keyUsage keyCertSign and cRLSign. */
+export function createCA(options: { readonly commonName: string; readonly notAfter?: Date }): Promise<Issued> {
+  return issue({
+    subject: [{ CN: [options.commonName] }],
+    notAfter: options.notAfter,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+    ],
+  })
 }
 
-/**
- * A self-signed certificate with cA=false: what a user gets wrong when they name a leaf as a CA. It
- * keeps keyCertSign by default, so that basicConstraints is the only thing that disqualifies it as an
- * issuer.
- */
-export async function createSelfSignedNonCA(options: { commonName: string; keyUsage?: KeyUsageOption } & Validity): Promise<Issued> {
-  const keys = await generateKeys()
-  return sign(undefined, subjectName(options.commonName), keys, options, [
-    new x509.BasicConstraintsExtension(false, undefined, true),
-    ...keyUsageExtensions(options.keyUsage ?? x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyCertSign),
-  ])
-}
-
-export async function issueCert(issuer: Issued, options: LeafOptions): Promise<Issued> {
-  const keys = await generateKeys()
+/** A leaf for TLS servers or clients, as `usage` says, named by its CN and, if given, its subjectAltName. */
+export function issueCert(issuer: Issued, options: LeafOptions): Promise<Issued> {
   const names: x509.JsonGeneralName[] = [
     ...(options.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })),
     ...(options.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value })),
-    ...(options.uris ?? []).map((value) => ({ type: 'url' as const, value })),
   ]
-  const subject = options.subject ?? subjectName(options.commonName, options.organization)
-  return sign(issuer, subject, keys, options, [
-    new x509.BasicConstraintsExtension(false, undefined, true),
-    // An ECDSA key only signs (TLS exchanges keys by ECDHE), so keyEncipherment would mean nothing.
-    ...keyUsageExtensions(options.keyUsage ?? x509.KeyUsageFlags.digitalSignature),
-    new x509.ExtendedKeyUsageExtension(EKU[options.usage]),
-    // RFC 5280 4.2.1.6: critical when it is the only name.
-    ...(names.length > 0 ? [new x509.SubjectAlternativeNameExtension(names, subject.length === 0)] : []),
-  ])
-}
-
-/**
- * A CRL signed by `issuer` listing `revoked` (certificates, or only their serial numbers); an empty list
- * gives the "nothing revoked" CRL.
- */
-export async function createCrl(issuer: Issued, revoked: readonly Pick<Issued, 'serialNumber'>[], options: CrlOptions = {}): Promise<string> {
-  const now = Date.now()
-  const crl = await x509.X509CrlGenerator.create({
-    issuer: options.issuerName ?? issuer.x509.subjectName,
-    thisUpdate: options.thisUpdate ?? new Date(now - HOUR),
-    nextUpdate: options.nextUpdate ?? new Date(now + 30 * DAY),
-    signingAlgorithm: ALGORITHM,
-    signingKey: issuer.keys.privateKey,
-    entries: revoked.map((cert) => ({ serialNumber: cert.serialNumber, revocationDate: new Date(now - HOUR) })),
+  return issue({
+    issuer,
+    subject: [{ CN: [options.commonName] }],
+    notAfter: options.notAfter,
     extensions: [
-      authorityKeyId(issuer),
-      new x509.Extension(ID_CE_CRL_NUMBER, false, derInteger(options.crlNumber ?? Math.floor(now / 1000))),
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      // An ECDSA key only signs (TLS exchanges keys by ECDHE), so keyEncipherment would mean nothing.
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      extendedKeyUsage(options.usage),
+      ...(names.length > 0 ? [new x509.SubjectAlternativeNameExtension(names)] : []),
     ],
   })
-  // X509Crl.toString('pem') labels the block "CRL"; OpenSSL and Node want RFC 7468's "X509 CRL".
-  return withNewline(x509.PemConverter.encode(crl.rawData, 'X509 CRL'))
+}
+
+/** An extendedKeyUsage extension of `usages`. */
+export function extendedKeyUsage(...usages: Usage[]): x509.ExtendedKeyUsageExtension {
+  return new x509.ExtendedKeyUsageExtension(usages.map((usage) => EKU[usage]))
 }
 
 export interface DevPkiResult {
@@ -230,35 +172,23 @@ async function exists(path: string): Promise<boolean> {
   )
 }
 
-async function generateKeys(): Promise<CryptoKeyPair> {
-  return crypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify'])
-}
-
-/** Most general attribute first, as CAs conventionally encode it (O=…, CN=…). */
-function subjectName(commonName: string, organization?: string): x509.JsonName {
-  return [...(organization === undefined ? [] : [{ O: [organization] }]), { CN: [commonName] }]
-}
-
-async function sign(
-  issuer: Issued | undefined,
-  subject: x509.JsonName,
-  keys: CryptoKeyPair,
-  options: Validity & { readonly serialNumber?: string },
-  extensions: x509.Extension[],
-): Promise<Issued> {
+/** A new key pair, and the certificate `request` describes for it. */
+export async function issue(request: CertificateRequest): Promise<Issued> {
+  const { issuer, subject } = request
+  const keys = await crypto.subtle.generateKey(SIGNING_ALGORITHM, true, ['sign', 'verify'])
   const now = Date.now()
   const subjectKeyId = await x509.SubjectKeyIdentifierExtension.create(keys.publicKey)
   const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: options.serialNumber ?? randomSerial(),
+    serialNumber: request.serialNumber ?? randomSerial(),
     subject,
     // Copy the issuer's encoded name, so that name chaining compares identical bytes.
     issuer: issuer?.x509.subjectName ?? subject,
-    notBefore: options.notBefore ?? new Date(now - HOUR),
-    notAfter: options.notAfter ?? new Date(now + 30 * DAY),
+    notBefore: request.notBefore ?? new Date(now - HOUR),
+    notAfter: request.notAfter ?? new Date(now + 30 * DAY),
     publicKey: keys.publicKey,
     signingKey: (issuer?.keys ?? keys).privateKey,
-    signingAlgorithm: ALGORITHM,
-    extensions: [...extensions, subjectKeyId, ...(issuer ? [authorityKeyId(issuer)] : [])],
+    signingAlgorithm: SIGNING_ALGORITHM,
+    extensions: [...request.extensions, subjectKeyId, ...(issuer ? [authorityKeyId(issuer)] : [])],
   })
   const pkcs8 = await crypto.subtle.exportKey('pkcs8', keys.privateKey)
   return {
@@ -271,14 +201,8 @@ async function sign(
   }
 }
 
-/** keyUsage as KeyUsageOption says, critical as RFC 5280 4.2.1.3 wants it. */
-function keyUsageExtensions(keyUsage: KeyUsageOption): x509.Extension[] {
-  if (typeof keyUsage === 'number') return [new x509.KeyUsagesExtension(keyUsage, true)]
-  return keyUsage.map((value) => new x509.Extension(ID_CE_KEY_USAGE, true, Uint8Array.from(Buffer.from(value, 'hex'))))
-}
-
 /** The issuer's subjectKeyIdentifier, which OpenSSL matches when it builds a chain or picks a CRL. */
-function authorityKeyId(issuer: Issued): x509.AuthorityKeyIdentifierExtension {
+export function authorityKeyId(issuer: Issued): x509.AuthorityKeyIdentifierExtension {
   const ski = issuer.x509.getExtension(x509.SubjectKeyIdentifierExtension)
   if (!ski) throw new Error(`issuer ${issuer.subject} has no subjectKeyIdentifier`)
   return new x509.AuthorityKeyIdentifierExtension(ski.keyId)
@@ -294,18 +218,7 @@ function randomSerial(): string {
   return Buffer.from(bytes).toString('hex')
 }
 
-/**
- * DER INTEGER (X.690 8.3) of a non-negative number, for the cRLNumber extension, which
- * @peculiar/x509 has no class for. A leading zero octet keeps a value with its top bit set positive.
- */
-function derInteger(value: number): BufferSource {
-  let hex = BigInt(value).toString(16)
-  if (hex.length % 2 === 1) hex = `0${hex}`
-  if (Number.parseInt(hex.slice(0, 2), 16) >= 0x80) hex = `00${hex}`
-  const content = Buffer.from(hex, 'hex')
-  return Uint8Array.from([0x02, content.length, ...content])
-}
-
-function withNewline(pem: string): string {
+/** A PEM block as node:tls and concatenated bundles want it: ending in a newline. */
+export function withNewline(pem: string): string {
   return pem.endsWith('\n') ? pem : `${pem}\n`
 }

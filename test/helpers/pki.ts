@@ -1,12 +1,181 @@
 /**
  * The test PKI: a zoo of certificates, each named for the edge case it exists for, made fresh by the
- * same generator as `portcullis certs` and written to a temp dir (config files need paths). Call once
- * per test file; nothing is cached across processes, so no test depends on another's leftovers.
+ * same generator as `portcullis certs` (issue() of src/tls/pki.ts) and written to a temp dir (config
+ * files need paths). Call makeTestPki once per test file; nothing is cached across processes, so no
+ * test depends on another's leftovers. The certificates and CRLs of the edge cases are made here:
+ * intermediates, other key usages, chosen serial numbers and subjects, self-signed leaves, CRLs.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createCA, createCrl, createSelfSignedNonCA, issueCert, type Issued } from '../../src/tls/pki.js'
+import type { ExtendedKeyUsageExtension, Extension, JsonGeneralName, JsonName, KeyUsageFlags, Name } from '@peculiar/x509'
+import { authorityKeyId, extendedKeyUsage, issue, SIGNING_ALGORITHM, withNewline, type Issued, type Validity } from '../../src/tls/pki.js'
+import { peculiarX509 } from '../../src/tls/peculiar.js'
+
+export type { Issued }
+
+const x509 = peculiarX509()
+
+/** The role a certificate plays in a TLS handshake, each with its extendedKeyUsage. */
+export type Usage = 'server' | 'client' | 'server+client'
+
+/**
+ * keyUsage bits; or, for the tests of what OpenSSL refuses, the value (extnValue: DER, in hexadecimal)
+ * of each keyUsage extension to write as it is: none, a malformed one, or two.
+ */
+export type KeyUsageOption = KeyUsageFlags | readonly string[]
+
+export interface CAOptions extends Validity {
+  readonly commonName: string
+  readonly organization?: string
+  /** Issuing CA for an intermediate; without it the CA is self-signed (a root). */
+  readonly issuer?: Issued
+  /** basicConstraints pathLenConstraint; default: none. */
+  readonly pathLength?: number
+  /** An extended key usage, which OpenSSL holds a chain's CAs to as well; default: none. */
+  readonly usage?: Usage
+  /** keyUsage bits (see KeyUsageOption); default: keyCertSign and cRLSign. */
+  readonly keyUsage?: KeyUsageOption
+}
+
+export interface LeafOptions extends Validity {
+  readonly commonName: string
+  readonly organization?: string
+  /**
+   * The whole subject instead of O and CN: empty (`[]`, as SPIFFE workload certificates have, with a
+   * critical subjectAltName) or with a multi-valued RDN.
+   */
+  readonly subject?: JsonName
+  readonly dnsNames?: readonly string[]
+  readonly ipAddresses?: readonly string[]
+  readonly uris?: readonly string[]
+  readonly usage: Usage
+  /** keyUsage bits (see KeyUsageOption); default: digitalSignature. */
+  readonly keyUsage?: KeyUsageOption
+  /** Hexadecimal; default: random. */
+  readonly serialNumber?: string
+}
+
+export interface CrlOptions {
+  /** Default: an hour ago. */
+  readonly thisUpdate?: Date
+  /** Default: 30 days from now. */
+  readonly nextUpdate?: Date
+  /** cRLNumber (RFC 5280 5.2.3); default: seconds since the epoch, so a later CRL has a larger number. */
+  readonly crlNumber?: number
+  /** The issuer's name as the CRL writes it; default: the issuer's subject, byte for byte. */
+  readonly issuerName?: Name
+}
+
+const HOUR = 3_600_000
+const DAY = 24 * HOUR
+const ID_CE_CRL_NUMBER = '2.5.29.20'
+const ID_CE_KEY_USAGE = '2.5.29.15'
+
+export function createCA(options: CAOptions): Promise<Issued> {
+  const { issuer, notBefore, notAfter } = options
+  return issue({
+    issuer,
+    subject: subjectName(options.commonName, options.organization),
+    notBefore,
+    notAfter,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, options.pathLength, true),
+      ...keyUsageExtensions(options.keyUsage ?? x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign),
+      ...(options.usage ? [extendedKeyUsageOf(options.usage)] : []),
+    ],
+  })
+}
+
+/**
+ * A self-signed certificate with cA=false: what a user gets wrong when they name a leaf as a CA. It
+ * keeps keyCertSign by default, so that basicConstraints is the only thing that disqualifies it as an
+ * issuer.
+ */
+export function createSelfSignedNonCA(options: { commonName: string; keyUsage?: KeyUsageOption } & Validity): Promise<Issued> {
+  return issue({
+    subject: subjectName(options.commonName),
+    notBefore: options.notBefore,
+    notAfter: options.notAfter,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      ...keyUsageExtensions(options.keyUsage ?? x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyCertSign),
+    ],
+  })
+}
+
+export function issueCert(issuer: Issued, options: LeafOptions): Promise<Issued> {
+  const names: JsonGeneralName[] = [
+    ...(options.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })),
+    ...(options.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value })),
+    ...(options.uris ?? []).map((value) => ({ type: 'url' as const, value })),
+  ]
+  const subject = options.subject ?? subjectName(options.commonName, options.organization)
+  const { serialNumber, notBefore, notAfter } = options
+  return issue({
+    issuer,
+    subject,
+    serialNumber,
+    notBefore,
+    notAfter,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      ...keyUsageExtensions(options.keyUsage ?? x509.KeyUsageFlags.digitalSignature),
+      extendedKeyUsageOf(options.usage),
+      // RFC 5280 4.2.1.6: critical when it is the only name.
+      ...(names.length > 0 ? [new x509.SubjectAlternativeNameExtension(names, subject.length === 0)] : []),
+    ],
+  })
+}
+
+/**
+ * A CRL signed by `issuer` listing `revoked` (certificates, or only their serial numbers); an empty list
+ * gives the "nothing revoked" CRL.
+ */
+export async function createCrl(issuer: Issued, revoked: readonly Pick<Issued, 'serialNumber'>[], options: CrlOptions = {}): Promise<string> {
+  const now = Date.now()
+  const crl = await x509.X509CrlGenerator.create({
+    issuer: options.issuerName ?? issuer.x509.subjectName,
+    thisUpdate: options.thisUpdate ?? new Date(now - HOUR),
+    nextUpdate: options.nextUpdate ?? new Date(now + 30 * DAY),
+    signingAlgorithm: SIGNING_ALGORITHM,
+    signingKey: issuer.keys.privateKey,
+    entries: revoked.map((cert) => ({ serialNumber: cert.serialNumber, revocationDate: new Date(now - HOUR) })),
+    extensions: [
+      authorityKeyId(issuer),
+      new x509.Extension(ID_CE_CRL_NUMBER, false, derInteger(options.crlNumber ?? Math.floor(now / 1000))),
+    ],
+  })
+  // X509Crl.toString('pem') labels the block "CRL"; OpenSSL and Node want RFC 7468's "X509 CRL".
+  return withNewline(x509.PemConverter.encode(crl.rawData, 'X509 CRL'))
+}
+
+/** Most general attribute first, as CAs conventionally encode it (O=…, CN=…). */
+function subjectName(commonName: string, organization?: string): JsonName {
+  return [...(organization === undefined ? [] : [{ O: [organization] }]), { CN: [commonName] }]
+}
+
+function extendedKeyUsageOf(usage: Usage): ExtendedKeyUsageExtension {
+  return usage === 'server+client' ? extendedKeyUsage('server', 'client') : extendedKeyUsage(usage)
+}
+
+/** keyUsage as KeyUsageOption says, critical as RFC 5280 4.2.1.3 wants it. */
+function keyUsageExtensions(keyUsage: KeyUsageOption): Extension[] {
+  if (typeof keyUsage === 'number') return [new x509.KeyUsagesExtension(keyUsage, true)]
+  return keyUsage.map((value) => new x509.Extension(ID_CE_KEY_USAGE, true, Uint8Array.from(Buffer.from(value, 'hex'))))
+}
+
+/**
+ * DER INTEGER (X.690 8.3) of a non-negative number, for the cRLNumber extension, which
+ * @peculiar/x509 has no class for. A leading zero octet keeps a value with its top bit set positive.
+ */
+function derInteger(value: number): BufferSource {
+  let hex = BigInt(value).toString(16)
+  if (hex.length % 2 === 1) hex = `0${hex}`
+  if (Number.parseInt(hex.slice(0, 2), 16) >= 0x80) hex = `00${hex}`
+  const content = Buffer.from(hex, 'hex')
+  return Uint8Array.from([0x02, content.length, ...content])
+}
 
 export interface CertFiles {
   readonly cert: string
@@ -42,8 +211,6 @@ export type TestPki = { readonly [name in (typeof CERT_NAMES)[number]]: CertFile
   readonly leafChain: CertFiles
   cleanup(): Promise<void>
 }
-
-const DAY = 24 * 3_600_000
 
 export async function makeTestPki(): Promise<TestPki> {
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-pki-'))

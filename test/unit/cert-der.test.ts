@@ -9,7 +9,7 @@ import { before, describe, it } from 'node:test'
 import { certificateFields, hasKeyUsage, KEY_USAGE_BITS, type KeyUsage } from '../../src/tls/cert-der.js'
 import { readCrlPem, revokedSerials } from '../../src/tls/crl-der.js'
 import { peculiarX509 } from '../../src/tls/peculiar.js'
-import { createCA, createCrl, createSelfSignedNonCA, issueCert, type Issued, type KeyUsageOption } from '../../src/tls/pki.js'
+import { createCA, createCrl, createSelfSignedNonCA, issueCert, type Issued, type KeyUsageOption } from '../helpers/pki.js'
 
 const { KeyUsageFlags, Name } = peculiarX509()
 const fieldsOf = (issued: Issued) => certificateFields(new X509Certificate(issued.cert))

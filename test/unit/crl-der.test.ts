@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict'
 import { KeyObject, webcrypto } from 'node:crypto'
 import { before, describe, it } from 'node:test'
-import { createCA, createCrl, issueCert, type Issued } from '../../src/tls/pki.js'
 import { crlSignedBy, readCrlFields, readCrlPem, revokedSerials } from '../../src/tls/crl-der.js'
 import { parseCrl, peculiarX509 } from '../../src/tls/peculiar.js'
+import { createCA, createCrl, issueCert, type Issued } from '../helpers/pki.js'
 
 const derOf = (pem: string) => Buffer.from(pem.replace(/-----[^-]+-----/g, ''), 'base64')
 const RSA = { modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }

@@ -12,8 +12,8 @@ import { describe, it } from 'node:test'
 import { AggregatorRegistry } from 'prom-client'
 import { createMetrics } from '../../src/metrics/metrics.js'
 import { setCertificateExpiry, setCrlNextUpdate } from '../../src/gateway-metrics.js'
-import { createCA, createCrl } from '../../src/tls/pki.js'
 import { crlIssuerSubject, readCrl } from '../../src/tls/pem.js'
+import { createCA, createCrl } from '../helpers/pki.js'
 
 describe('certificate expiry series', () => {
   it('shows the soonest expiry of the certificates that share a series, in either order', async () => {

@@ -8,10 +8,9 @@ import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import tls from 'node:tls'
-import { createCA, createCrl, createSelfSignedNonCA, issueCert, type Issued, type KeyUsageOption } from '../../src/tls/pki.js'
 import { peculiarX509 } from '../../src/tls/peculiar.js'
 import { ClientTrust } from '../../src/tls/recheck.js'
-import { makeTestPki, type TestPki } from '../helpers/pki.js'
+import { createCA, createCrl, createSelfSignedNonCA, issueCert, makeTestPki, type Issued, type KeyUsageOption, type TestPki } from '../helpers/pki.js'
 import { listenOnLoopback } from '../helpers/upstream.js'
 
 const certificates = (...pems: string[]) => pems.map((pem) => new X509Certificate(pem))

@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict'
 import { X509Certificate } from 'node:crypto'
 import { test } from 'node:test'
-import { createCA, issueCert } from '../../src/tls/pki.js'
 import { subjectRfc2253 } from '../../src/tls/subject.js'
+import { createCA, issueCert } from '../helpers/pki.js'
 
 const CASES: readonly [string, string][] = [
   ['alice', 'CN=alice,O=A'],
