@@ -1,6 +1,6 @@
 /**
- * The client certificate of a verified connection, for the identity headers: the leaf alone for
- * X-Forwarded-Client-Cert, the chain for RFC 9440 Client-Cert-Chain.
+ * The client certificate of a verified connection: the leaf alone for X-Forwarded-Client-Cert, the
+ * chain for RFC 9440 Client-Cert-Chain and for the re-check of a WebSocket after a reload (recheck.ts).
  */
 import { X509Certificate } from 'node:crypto'
 import type { TLSSocket } from 'node:tls'
