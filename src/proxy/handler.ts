@@ -17,7 +17,7 @@ import { forwardRequest, type ForwardHooks } from './forward.js'
 import { RequestSlots, type Overload } from './overload.js'
 import { endWithStatus, sendStatus } from './status.js'
 import type { ForwardedProtoHost } from './headers.js'
-import { checkRequest } from './request-checks.js'
+import { checkRequest, type RequestRefusal } from './request-checks.js'
 import type { RequestHandlers } from './server.js'
 import type { UpstreamFailure } from './upstream-errors.js'
 import { proxyUpgrade } from './upgrade.js'
@@ -28,7 +28,7 @@ const EXPECTS_CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i
 
 type Selection =
   | { readonly route: Route; readonly forwarded: ForwardedProtoHost; readonly identity: Record<string, string> }
-  | { readonly status: 400 | 404 | 421 | 501 | 505; readonly detail: string; readonly route?: Route }
+  | { readonly status: RequestRefusal['status'] | 404 | 421; readonly detail: string; readonly route?: Route }
 
 /** `policy` is the TLS policy the connection was verified under; undefined on the plaintext listener. */
 function selectRoute(snapshot: Snapshot, policy: TlsPolicy | undefined, req: IncomingMessage): Selection {
@@ -118,7 +118,7 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
           // Only a 404 keeps the connection. After a 421 (a reload that changed the route's client-auth
           // policy) a keep-alive client must come back through a new handshake; most retry a 421 on a
           // new connection. After a 400, 501 or 505, what follows cannot be trusted to be framed as the
-          // client meant (nginx closes too).
+          // client meant (nginx closes too); nginx closes after its 405 to TRACE as well.
           if (selection.status !== 404) res.shouldKeepAlive = false
           sendStatus(res, selection.status, selection.detail)
           return

@@ -10,7 +10,7 @@ import { normalizeHost } from '../routing/host.js'
 import { normalizePath, routingPath } from '../routing/path.js'
 
 export interface RequestRefusal {
-  readonly status: 400 | 501 | 505
+  readonly status: 400 | 405 | 501 | 505
   readonly detail: string
 }
 
@@ -18,6 +18,10 @@ export interface RequestRefusal {
 export function checkRequest(req: IncomingMessage, { mergeSlashes = true } = {}): { readonly host: string; readonly path: string } | RequestRefusal {
   const framing = framingProblem(req)
   if (framing) return framing
+  // Cross-site tracing: an upstream answers TRACE with the request it got, cookies and Authorization
+  // included, readable by a script that could not read them otherwise. Refused before routing, as
+  // nginx refuses it (405 without Allow: no one method list holds for every route's upstream).
+  if (req.method === 'TRACE') return { status: 405, detail: 'TRACE is not forwarded' }
   toOriginForm(req)
   const host = normalizeHost(req.headers.host)
   if (host === undefined) return { status: 400, detail: 'missing or invalid Host header' }

@@ -46,8 +46,11 @@ export function upstreamRequest(
 /** Pooled connections a request may lose under it before its failure is the client's 502. */
 const MAX_RETRIES_ON_LOST_CONNECTIONS = 8
 
-/** Requests that may be sent twice: the idempotent methods (RFC 9110 9.2.2), with no body to replay. */
-const RETRYABLE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
+/**
+ * Requests that may be sent twice: the idempotent methods (RFC 9110 9.2.2), with no body to replay.
+ * TRACE, idempotent too, is never forwarded (request-checks.ts).
+ */
+const RETRYABLE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'])
 
 /** Where an exchange's upstream request stands, which decides whether it may be sent again. */
 export interface Attempt {

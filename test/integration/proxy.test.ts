@@ -335,6 +335,15 @@ routes:
     })
   }
 
+  it('answers TRACE over TLS with 405, and the upstream never sees it (cross-site tracing)', async () => {
+    const before = upstream.requests.length
+    const reply = await get({ method: 'TRACE', headers: { cookie: 'session=secret' } })
+    assert.equal(reply.status, 405)
+    assert.equal(reply.headers.connection, 'close')
+    assert.doesNotMatch(reply.body, /secret/)
+    assert.equal(upstream.requests.length, before)
+  })
+
   it('answers 500 when handling a request fails inside the gateway, and keeps serving', async () => {
     // A fault injected into the snapshot serving now stands in for a bug in the request path.
     const { table } = (gw.gateway as unknown as { current: Snapshot }).current

@@ -10,7 +10,7 @@ import net, { type AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { httpRequest } from '../helpers/client.js'
 import { eventually, loggedAfter, requestsCounted, startGateway, type TestGateway } from '../helpers/gateway.js'
-import { rawExchange } from '../helpers/raw.js'
+import { rawExchange, rawUntilClosed } from '../helpers/raw.js'
 import { listenOnLoopback } from '../helpers/upstream.js'
 
 /** Hand-written upstream answers, by request path. */
@@ -179,6 +179,20 @@ routes:
     const reply = await rawExchange(gw.ports.http!, 'CONNECT raw.test:443 HTTP/1.1\r\nHost: raw.test:443\r\n\r\n')
     assert.match(reply, /^HTTP\/1\.1 405 Method Not Allowed\r\n/)
     assert.equal(await requestsTotal('route="(none)",method="CONNECT"', 405), before + 1)
+  })
+
+  // Cross-site tracing: an upstream answers TRACE with the request it got, Cookie and Authorization
+  // included, for a script to read. nginx answers it 405 itself and closes; this gateway forwarded it.
+  it('answers TRACE with 405 without forwarding it, closes the connection, and counts and logs it like other refusals', async () => {
+    const before = await requestsTotal('route="(none)",method="TRACE"', 405)
+    const since = gw.logs.length
+    const reply = await rawUntilClosed(gw.ports.http!, 'TRACE /204 HTTP/1.1\r\nHost: raw.test\r\nCookie: session=secret\r\n\r\n')
+    assert.match(reply, /^HTTP\/1\.1 405 Method Not Allowed\r\n/)
+    assert.match(reply, /\r\nConnection: close\r\n/i)
+    assert.doesNotMatch(reply, /secret/)
+    assert.equal(await requestsTotal('route="(none)",method="TRACE"', 405), before + 1)
+    const line = await loggedAfter(gw, since, 'request', (l) => l.method === 'TRACE')
+    assert.deepEqual([line.route, line.path, line.status], ['(none)', '/204', 405])
   })
 
   it('counts responses cut short: with the status sent, or 499 when the client left first', async () => {
