@@ -180,9 +180,9 @@ export function createTlsPolicy(
       hooks.onVerified(socket, policy)
     })
     // Every failed handshake, including a certificate that did not verify: Node closes that connection
-    // itself, which it reports here as a reset, with the verification result in authorizationError.
+    // itself, which it reports here as a reset, with the verification result (verificationResult).
     server.on('tlsClientError', (error, socket) => {
-      const verification = socket.authorizationError as unknown as string | undefined
+      const verification = verificationResult(socket)
       const reason = verification ? failureReason(verification) : failureReason(error)
       const detail = verification ?? (error as { code?: string }).code
       hooks.onHandshake({ ...acceptedAs(socket), reason, ...(detail && { detail }), resumed: false })
@@ -214,6 +214,22 @@ export function createTlsPolicy(
   }
 
   return policy
+}
+
+/**
+ * OpenSSL's verdict on the client's certificate, as Node reports it in authorizationError once the
+ * handshake is done; for a handshake that failed before, the verdict it had recorded on the connection
+ * by then. OpenSSL checks the CRL of a leaf whose issuer the client did not send against the leaf's own
+ * key when the CRL has no authorityKeyIdentifier; with RSA keys that leaves "invalid padding" on
+ * OpenSSL's error queue, which ends the handshake (ERR_SSL_INVALID_PADDING) before Node records the
+ * missing issuer. Only once a certificate came: without one, Node's verifyError() says
+ * UNABLE_TO_GET_ISSUER_CERT.
+ */
+function verificationResult(socket: TLSSocket): string | undefined {
+  if (socket.authorizationError) return socket.authorizationError as unknown as string
+  const handle = (socket as unknown as { _handle?: { verifyError?: () => { code?: string } | null } })._handle
+  if (typeof handle?.verifyError !== 'function' || !socket.getPeerX509Certificate()) return undefined
+  return handle.verifyError()?.code
 }
 
 /** undefined: the default context (the first host's certificate), as for a ClientHello without SNI. */

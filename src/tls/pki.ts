@@ -44,6 +44,8 @@ export interface CertificateRequest extends Validity {
   readonly serialNumber?: string
   /** Beside the subjectKeyIdentifier every certificate gets, and the authorityKeyIdentifier of one with an issuer. */
   readonly extensions: readonly x509.Extension[]
+  /** The key pair to certify; default: a new one of SIGNING_ALGORITHM. */
+  readonly keys?: CryptoKeyPair
 }
 
 export interface LeafOptions {
@@ -56,7 +58,7 @@ export interface LeafOptions {
 
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
-/** Every key pair's and signature's. */
+/** Every key pair's and signature's, unless a request brings its own keys. */
 export const SIGNING_ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const
 const EKU: Record<Usage, string> = { server: x509.ExtendedKeyUsage.serverAuth, client: x509.ExtendedKeyUsage.clientAuth }
 
@@ -172,10 +174,11 @@ async function exists(path: string): Promise<boolean> {
   )
 }
 
-/** A new key pair, and the certificate `request` describes for it. */
+/** The certificate `request` describes, for a new key pair unless it brings its own. */
 export async function issue(request: CertificateRequest): Promise<Issued> {
   const { issuer, subject } = request
-  const keys = await crypto.subtle.generateKey(SIGNING_ALGORITHM, true, ['sign', 'verify'])
+  const keys = request.keys ?? (await crypto.subtle.generateKey(SIGNING_ALGORITHM, true, ['sign', 'verify']))
+  const signingKey = (issuer?.keys ?? keys).privateKey
   const now = Date.now()
   const subjectKeyId = await x509.SubjectKeyIdentifierExtension.create(keys.publicKey)
   const cert = await x509.X509CertificateGenerator.create({
@@ -186,8 +189,8 @@ export async function issue(request: CertificateRequest): Promise<Issued> {
     notBefore: request.notBefore ?? new Date(now - HOUR),
     notAfter: request.notAfter ?? new Date(now + 30 * DAY),
     publicKey: keys.publicKey,
-    signingKey: (issuer?.keys ?? keys).privateKey,
-    signingAlgorithm: SIGNING_ALGORITHM,
+    signingKey,
+    signingAlgorithm: signingAlgorithmOf(signingKey),
     extensions: [...request.extensions, subjectKeyId, ...(issuer ? [authorityKeyId(issuer)] : [])],
   })
   const pkcs8 = await crypto.subtle.exportKey('pkcs8', keys.privateKey)
@@ -199,6 +202,11 @@ export async function issue(request: CertificateRequest): Promise<Issued> {
     keys,
     x509: cert,
   }
+}
+
+/** How `signingKey` signs, whatever its kind (a request may bring its own keys): with SHA-256. */
+export function signingAlgorithmOf(signingKey: CryptoKey): { readonly name: string; readonly hash: string } {
+  return { name: signingKey.algorithm.name, hash: 'SHA-256' }
 }
 
 /** The issuer's subjectKeyIdentifier, which OpenSSL matches when it builds a chain or picks a CRL. */

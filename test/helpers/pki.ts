@@ -9,7 +9,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { ExtendedKeyUsageExtension, Extension, JsonGeneralName, JsonName, KeyUsageFlags, Name } from '@peculiar/x509'
-import { authorityKeyId, extendedKeyUsage, issue, SIGNING_ALGORITHM, withNewline, type Issued, type Validity } from '../../src/tls/pki.js'
+import { authorityKeyId, extendedKeyUsage, issue, signingAlgorithmOf, withNewline, type Issued, type Validity } from '../../src/tls/pki.js'
 import { peculiarX509 } from '../../src/tls/peculiar.js'
 
 export type { Issued }
@@ -25,8 +25,16 @@ export type Usage = 'server' | 'client' | 'server+client'
  */
 export type KeyUsageOption = KeyUsageFlags | readonly string[]
 
+/**
+ * The key a certificate is made for: ECDSA P-256 (issue()'s), or RSA 2048 for the tests of what
+ * OpenSSL does otherwise with RSA signatures. A certificate or CRL is signed as its issuer's key signs.
+ */
+export type KeyType = 'ecdsa' | 'rsa'
+
 export interface CAOptions extends Validity {
   readonly commonName: string
+  /** Default: ecdsa. */
+  readonly keyType?: KeyType
   readonly organization?: string
   /** Issuing CA for an intermediate; without it the CA is self-signed (a root). */
   readonly issuer?: Issued
@@ -40,6 +48,8 @@ export interface CAOptions extends Validity {
 
 export interface LeafOptions extends Validity {
   readonly commonName: string
+  /** Default: ecdsa. */
+  readonly keyType?: KeyType
   readonly organization?: string
   /**
    * The whole subject instead of O and CN: empty (`[]`, as SPIFFE workload certificates have, with a
@@ -65,16 +75,28 @@ export interface CrlOptions {
   readonly crlNumber?: number
   /** The issuer's name as the CRL writes it; default: the issuer's subject, byte for byte. */
   readonly issuerName?: Name
+  /**
+   * false: no authorityKeyIdentifier, as `openssl ca -gencrl` writes a CRL without crl_extensions
+   * (RFC 5280 5.2.1 asks for one); default: the issuer's subjectKeyIdentifier.
+   */
+  readonly authorityKeyIdentifier?: boolean
 }
 
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
 const ID_CE_CRL_NUMBER = '2.5.29.20'
 const ID_CE_KEY_USAGE = '2.5.29.15'
+const RSA_KEYS = { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }
 
-export function createCA(options: CAOptions): Promise<Issued> {
+/** A key pair of `keyType`; undefined for issue()'s own ECDSA one. */
+async function keysOf(keyType: KeyType = 'ecdsa'): Promise<CryptoKeyPair | undefined> {
+  return keyType === 'rsa' ? crypto.subtle.generateKey(RSA_KEYS, true, ['sign', 'verify']) : undefined
+}
+
+export async function createCA(options: CAOptions): Promise<Issued> {
   const { issuer, notBefore, notAfter } = options
   return issue({
+    keys: await keysOf(options.keyType),
     issuer,
     subject: subjectName(options.commonName, options.organization),
     notBefore,
@@ -104,7 +126,7 @@ export function createSelfSignedNonCA(options: { commonName: string; keyUsage?: 
   })
 }
 
-export function issueCert(issuer: Issued, options: LeafOptions): Promise<Issued> {
+export async function issueCert(issuer: Issued, options: LeafOptions): Promise<Issued> {
   const names: JsonGeneralName[] = [
     ...(options.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })),
     ...(options.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value })),
@@ -113,6 +135,7 @@ export function issueCert(issuer: Issued, options: LeafOptions): Promise<Issued>
   const subject = options.subject ?? subjectName(options.commonName, options.organization)
   const { serialNumber, notBefore, notAfter } = options
   return issue({
+    keys: await keysOf(options.keyType),
     issuer,
     subject,
     serialNumber,
@@ -138,11 +161,11 @@ export async function createCrl(issuer: Issued, revoked: readonly Pick<Issued, '
     issuer: options.issuerName ?? issuer.x509.subjectName,
     thisUpdate: options.thisUpdate ?? new Date(now - HOUR),
     nextUpdate: options.nextUpdate ?? new Date(now + 30 * DAY),
-    signingAlgorithm: SIGNING_ALGORITHM,
+    signingAlgorithm: signingAlgorithmOf(issuer.keys.privateKey),
     signingKey: issuer.keys.privateKey,
     entries: revoked.map((cert) => ({ serialNumber: cert.serialNumber, revocationDate: new Date(now - HOUR) })),
     extensions: [
-      authorityKeyId(issuer),
+      ...(options.authorityKeyIdentifier === false ? [] : [authorityKeyId(issuer)]),
       new x509.Extension(ID_CE_CRL_NUMBER, false, derInteger(options.crlNumber ?? Math.floor(now / 1000))),
     ],
   })
@@ -297,6 +320,33 @@ async function generate(dir: string): Promise<TestPki> {
     caAB: { cert: caAB, certFile: await write(dir, 'caAB.crt', caAB) },
     leafChain: { ...certs.leaf, cert: leafChain, certFile: await write(dir, 'leafChain.crt', leafChain) },
     cleanup: () => rm(dir, { recursive: true, force: true }),
+  }
+}
+
+/**
+ * An RSA root, an intermediate and a client leaf of it, written beside `pki`'s, and the CRLs of both
+ * CAs in one file, without authorityKeyIdentifier, as `openssl ca -gencrl` makes them by default.
+ */
+export interface RsaChain {
+  readonly root: CertFiles
+  readonly leaf: CertFiles
+  readonly crls: string
+}
+
+const NO_AKI = { authorityKeyIdentifier: false }
+
+/**
+ * For what OpenSSL does otherwise with RSA signatures than with ECDSA ones; its keys take about a
+ * tenth of a second, so only the test files that need it make it.
+ */
+export async function makeRsaChain(pki: Pick<TestPki, 'dir'>): Promise<RsaChain> {
+  const root = await createCA({ commonName: 'Test RSA Root CA', keyType: 'rsa' })
+  const int = await createCA({ commonName: 'Test RSA Intermediate CA', issuer: root, pathLength: 0, keyType: 'rsa' })
+  const leaf = await issueCert(int, { commonName: 'rsa-leaf', usage: 'client', keyType: 'rsa' })
+  return {
+    root: await writePair(pki.dir, 'rsaRoot', root.cert, root.key),
+    leaf: await writePair(pki.dir, 'rsaLeaf', leaf.cert, leaf.key),
+    crls: await write(pki.dir, 'rsaCrls.crl', (await createCrl(root, [], NO_AKI)) + (await createCrl(int, [], NO_AKI))),
   }
 }
 

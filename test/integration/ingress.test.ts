@@ -15,11 +15,12 @@ import tls from 'node:tls'
 import { promisify } from 'node:util'
 import { httpRequest, httpsRequest, serverSeesClientChain, type TlsRequestOptions } from '../helpers/client.js'
 import { loggedAfter, startGateway, type TestGateway } from '../helpers/gateway.js'
-import { makeTestPki, type CertFiles, type TestPki } from '../helpers/pki.js'
+import { makeRsaChain, makeTestPki, type CertFiles, type RsaChain, type TestPki } from '../helpers/pki.js'
 import { listenOnLoopback, startEchoUpstream, type EchoReply, type EchoUpstream } from '../helpers/upstream.js'
 
 describe('ingress TLS and per-route mutual TLS on one port', () => {
   let pki: TestPki
+  let rsa: RsaChain
   let upstream: EchoUpstream
   let passthroughUpstream: EchoUpstream
   /** A port nothing listens on: a passthrough upstream that is down. */
@@ -27,6 +28,7 @@ describe('ingress TLS and per-route mutual TLS on one port', () => {
 
   before(async () => {
     pki = await makeTestPki()
+    rsa = await makeRsaChain(pki)
     // Both CRLs of the chain in one file, as `cat root.crl intermediate.crl` makes it.
     const bothCrls = join(pki.dir, 'both.crl')
     await writeFile(bothCrls, pki.crlRootEmpty.pem + pki.crlIntRevoked.pem)
@@ -43,6 +45,7 @@ routes:
   - { name: chain, host: chain.w.test, tls: { ${cert}, clientCAs: ${pki.root.certFile}, forwardClientCert: both, crl: [${pki.crlRootEmpty.file}, ${pki.crlIntRevoked.file}] }, ${to} }
   - { name: chain-xfcc, host: xfcc.w.test, tls: { ${cert}, clientCAs: ${pki.root.certFile}, crl: [${pki.crlRootEmpty.file}, ${pki.crlIntRevoked.file}] }, ${to} }
   - { name: crl-file, host: crlfile.w.test, tls: { ${cert}, clientCAs: ${pki.root.certFile}, crl: ${bothCrls} }, ${to} }
+  - { name: rsa-chain, host: rsa.w.test, tls: { ${cert}, clientCAs: ${rsa.root.certFile}, crl: ${rsa.crls} }, ${to} }
   - { name: crl-gap, host: crlgap.w.test, tls: { ${cert}, clientCAs: ${pki.root.certFile}, crl: ${pki.crlIntRevoked.file} }, ${to} }
   - { name: plain, host: plain.test, ${to} }
   - { name: passthrough, host: pass.test, tls: passthrough, upstream: { url: 'tcp://127.0.0.1:${passthroughUpstream.port}' } }
@@ -207,6 +210,15 @@ routes:
   it('reads every CRL of a file that holds several', async () => {
     assert.equal((await request('crlfile.w.test', pki.leafChain)).status, 200)
     await refused('crlfile.w.test', { ...pki.leafRevoked, cert: pki.leafRevoked.cert + pki.int.cert }, 'revoked')
+  })
+
+  // A leaf sent without its intermediate, where the intermediate's CRL has no authorityKeyIdentifier:
+  // OpenSSL checks that CRL against the leaf's own key, which with RSA keys leaves "invalid padding" on
+  // its error queue; that ends the handshake (ERR_SSL_INVALID_PADDING) before Node records the missing
+  // issuer, and it was counted as 'other'.
+  it('refuses an RSA leaf without its intermediate as unknown_ca where the CRLs have no authorityKeyIdentifier', async () => {
+    const logged = await refused('rsa.w.test', rsa.leaf, 'unknown_ca')
+    assert.equal(logged.detail, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE')
   })
 
   it('fails closed when a CRL of the chain is missing, and says so rather than "revoked"', async () => {
