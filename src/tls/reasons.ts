@@ -42,7 +42,10 @@ const REASON_BY_CODE: Record<string, FailureReason> = {
   ERR_TLS_CERT_ALTNAME_INVALID: 'hostname_mismatch',
   // Handshake errors raised by OpenSSL, and alerts the peer sent (*_ALERT_*).
   ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE: 'no_client_cert',
-  // An upstream that wants the gateway's client certificate (upstream.cert).
+  // An upstream that wants the gateway's client certificate (upstream.cert). TLS 1.2 has no such alert:
+  // OpenSSL and BoringSSL servers send handshake_failure, the same alert, code and message as for no
+  // shared cipher, group or signature algorithm, so that one stays 'other'. (nginx sends none: it
+  // completes the handshake and answers 400.)
   ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED: 'no_client_cert',
   // The peer refused the gateway's certificate: a client the gateway's server certificate, an upstream
   // its client certificate. The gateway's own verdict on the peer's is a verification result above.
