@@ -114,7 +114,8 @@ export class RequestServer {
     server.on('checkExpectation', (req, res) => this.onOtherExpectation(req, res))
     server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head))
     server.on('clientError', (error, socket) => this.onClientError(error, socket))
-    // A gateway, not a forward proxy: CONNECT gets 405, as from nginx, rather than Node's silent close.
+    // A gateway, not a forward proxy: CONNECT gets 405 (the method is not served here; nginx answers
+    // 400, as it reads no authority-form target), rather than Node's silent close.
     server.on('connect', (_req, socket: Duplex) => {
       socket.on('error', () => socket.destroy())
       this.refuseInTurn(socket, 405, 'CONNECT')
