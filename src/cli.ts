@@ -22,6 +22,13 @@ Options:
   -v, --version       show the version
 `
 
+/** The options each command reads (the gateway's is no command); -h and -v go with any. */
+const OPTIONS_OF_COMMAND: Record<string, readonly string[]> = {
+  gateway: ['config', 'workers'],
+  check: ['config'],
+  certs: ['out', 'force'],
+}
+
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
   return pkg.version
@@ -62,6 +69,13 @@ async function main(argv: string[]): Promise<number> {
   // A stray word is a mistake to report, not something to ignore: `check` takes one file, `certs` none.
   const unexpected = (argument: string) => {
     err(`unexpected argument '${argument}'\n\n${USAGE}`)
+    return 2
+  }
+  // A flag the command would ignore is a mistake too (`check --force`), as nothing it asked for happens.
+  const commandName = command ?? 'gateway'
+  const ignored = Object.keys(values).find((option) => OPTIONS_OF_COMMAND[commandName]?.includes(option) === false)
+  if (ignored) {
+    err(`--${ignored} is not an option of ${command ?? 'the gateway'}\n\n${USAGE}`)
     return 2
   }
   switch (command) {

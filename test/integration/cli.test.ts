@@ -231,6 +231,18 @@ routes:
     }
   })
 
+  it('exits 2, with the usage, on an option the command would ignore', async () => {
+    for (const [args, message] of [
+      [['check', 'routes.yaml', '--force'], '--force is not an option of check'],
+      [['certs', '--config', 'x.yaml'], '--config is not an option of certs'],
+      [['--out', 'certs'], '--out is not an option of the gateway'],
+    ] as const) {
+      const result = await portcullis(...args)
+      assert.equal(result.code, 2, args.join(' '))
+      assert.ok(result.stderr.startsWith(`${message}\n\nUsage:`), result.stderr)
+    }
+  })
+
   it('says which file it cannot read', async () => {
     const result = await portcullis('check', join(pki.dir, 'missing.yaml'))
     assert.equal(result.code, 1)
