@@ -23,7 +23,6 @@ describe('ingress TLS and per-route mutual TLS on one port', () => {
   let rsa: RsaChain
   let upstream: EchoUpstream
   let passthroughUpstream: EchoUpstream
-  /** A port nothing listens on: a passthrough upstream that is down. */
   let gw: TestGateway
 
   before(async () => {
