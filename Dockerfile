@@ -23,14 +23,14 @@ ENV NODE_ENV=production \
     PORTCULLIS_CONFIG=/etc/portcullis/routes.yaml
 WORKDIR /app
 # Everything stays owned by root and read-only to the gateway's user: it cannot rewrite its own code
-# or config. Mount your routes.yaml over /etc/portcullis/routes.yaml (or a folder holding it, and set
-# PORTCULLIS_CONFIG) and certificates under /etc/portcullis/certs.
+# or config. Mount a folder holding your routes.yaml and its certificates (certs/) at /etc/portcullis, or
+# elsewhere and set PORTCULLIS_CONFIG; a folder, not the single file, or edits never reach the gateway.
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY schema ./schema
 # The default config: plain HTTP on 8080 and the admin listener on 0.0.0.0:9901, so the image starts
-# with no certificates mounted; see deploy/README-container.md.
+# with no certificates mounted; see docs/deployment.md.
 COPY deploy/container/routes.yaml /etc/portcullis/routes.yaml
 # uid:gid 1000:1000 is the image's `node` user. Numeric, so Kubernetes' runAsNonRoot can verify it.
 USER 1000:1000
