@@ -9,6 +9,7 @@ import { writeFile } from 'node:fs/promises'
 import https from 'node:https'
 import { once } from 'node:events'
 import { after, before, describe, it } from 'node:test'
+import { setTimeout as pause } from 'node:timers/promises'
 import net, { type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import tls from 'node:tls'
@@ -454,7 +455,6 @@ describe('TLS session ticket keys', () => {
   let upstream: EchoUpstream
   let gw: TestGateway
   const LIFETIME_MS = 1000
-  const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
   before(async () => {
     pki = await makeTestPki()

@@ -6,12 +6,12 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import net, { type AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
+import { setTimeout as pause } from 'node:timers/promises'
 import { RequestServer } from '../../src/proxy/server.js'
 import type { Snapshot } from '../../src/snapshot/snapshot.js'
 import { listenOnLoopback } from '../helpers/upstream.js'
 
 const IDLE_MS = 300
-const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 describe('request body timeouts', () => {
   let listener: net.Server

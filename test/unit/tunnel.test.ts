@@ -7,11 +7,11 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import net, { type AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
+import { setTimeout as pause } from 'node:timers/promises'
 import { closeWhenIdle } from '../../src/proxy/tunnel.js'
 import { listenOnLoopback } from '../helpers/upstream.js'
 
 const IDLE_MS = 200
-const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 describe('tunnel idle timeout', () => {
   let server: net.Server
