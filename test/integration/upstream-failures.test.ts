@@ -213,21 +213,23 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
   })
 
   it('aborts the upstream request when the client goes away', { timeout: 5000 }, async () => {
+    const arrived = once(slow, 'request')
     const req = http.request({ host: '127.0.0.1', port: gw.ports.http, headers: { host: 'slow.test' }, agent: false })
     req.on('error', () => {})
     req.end()
-    while (slowRequestClosed.length === 0) await new Promise((resolve) => setTimeout(resolve, 10))
+    await arrived
     req.destroy()
     await slowRequestClosed[0]
   })
 
   it("closes a client that stops reading for the route's response timeout, and the upstream request with it", { timeout: 10_000 }, async () => {
+    const arrived = once(endless, 'request')
     const client = net.connect(gw.ports.http!, '127.0.0.1')
     client.on('error', () => {})
     client.write('GET / HTTP/1.1\r\nHost: endless.test\r\n\r\n')
     // The client never reads: the kernel buffers fill, the gateway's writes stall.
     client.pause()
-    while (endlessResponseClosed.length === 0) await new Promise((resolve) => setTimeout(resolve, 10))
+    await arrived
     await endlessResponseClosed[0]
     client.destroy()
   })

@@ -34,12 +34,12 @@ describe('upstream responses passed on as they are', () => {
 
   before(async () => {
     // Answers as soon as it has the request line, never reads a body, and closes: one request per
-    // connection. /cut is cut short; /slow is never answered.
+    // connection. /cut is cut short; /slow is never answered, and emits 'slow' when it arrives.
     upstream = net.createServer((socket) => {
       socket.on('error', () => socket.destroy())
       socket.once('data', (chunk: Buffer) => {
         const path = chunk.toString('latin1').split(' ')[1]?.split('?')[0] ?? ''
-        if (path === '/slow') return
+        if (path === '/slow') return void upstream.emit('slow')
         if (path === '/events') return void socket.write('HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n')
         if (path === '/processing') {
           const timer = setInterval(() => socket.write('HTTP/1.1 102 Processing\r\n\r\n'), 50)
@@ -199,9 +199,10 @@ routes:
     const count = (code: number) => requestsTotal('route="raw",method="GET"', code)
     const [ok, closed] = [await count(200), await count(499)]
     await assert.rejects(get('/cut'))
+    const arrived = once(upstream, 'slow')
     const client = net.connect(gw.ports.http!, '127.0.0.1')
     client.write('GET /slow HTTP/1.1\r\nHost: raw.test\r\n\r\n')
-    await new Promise((resolve) => setTimeout(resolve, 200))
+    await arrived
     client.destroy()
     await eventually(async () => (await count(200)) === ok + 1 && (await count(499)) === closed + 1, 3000, 'a cut-short 200 and a 499')
   })
