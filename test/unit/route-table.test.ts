@@ -136,7 +136,8 @@ test('routeKey is host and path', () => {
   assert.equal(routeKey(route('x', '*.example.com', '/api')), '*.example.com /api')
 })
 
-test('1,000 routes: every route is found, and lookups stay cheap', () => {
+// How fast lookups stay with 1,000 routes is measured by the benchmark (bench/, scenario e), not here.
+test('1,000 routes: every route is found', () => {
   const routes: TestRoute[] = []
   for (let i = 0; i < 250; i++) {
     const host = i % 5 === 0 ? `*.w${i}.example.com` : `h${i}.example.com`
@@ -148,10 +149,4 @@ test('1,000 routes: every route is found, and lookups stay cheap', () => {
     return [host, r.path === '/' ? '/index.html' : `${r.path}${r.path.endsWith('/') ? '' : '/'}x?y=1`, r.id] as const
   })
   for (const [host, path, id] of requests) assert.equal(table.match(host, path)?.id, id, `${host}${path}`)
-
-  // A generous bound that only catches a gross regression; it takes tens of milliseconds.
-  const started = performance.now()
-  for (let round = 0; round < 200; round++) for (const [host, path] of requests) table.match(host, path)
-  const elapsed = performance.now() - started
-  assert.ok(elapsed < 2000, `200,000 lookups took ${elapsed.toFixed(0)} ms`)
 })
