@@ -20,7 +20,7 @@ export interface Scrape {
 }
 
 export interface MetricsSource {
-  /** OpenMetrics when asked for and supported, else the Prometheus text format. */
+  /** OpenMetrics when asked for, else the Prometheus text format. */
   render(openMetrics: boolean): Promise<Scrape>
 }
 
@@ -55,13 +55,32 @@ export type RegistryJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>
 
 /**
  * The primary's view with workers: one scrape, every worker's registry summed by each metric's
- * aggregator. Text format only.
+ * aggregator into a registry of its own, in either format.
  */
 export function clusterSource(workerMetrics: () => Promise<RegistryJson[]>): MetricsSource {
-  // One round of questions to the workers per render, whatever the rate of scrapes.
-  const render = coalesce(
-    async () => ({ contentType: Registry.PROMETHEUS_CONTENT_TYPE, body: await AggregatorRegistry.aggregate(await workerMetrics()).metrics() }),
-    { minIntervalMs: RENDER_INTERVAL_MS },
-  )
-  return { render: () => render() }
+  // One round of questions to the workers per render of a format, whatever the rate of scrapes.
+  const renderAs = (openMetrics: boolean) =>
+    coalesce(
+      async (): Promise<Scrape> => {
+        const contentType = openMetrics ? Registry.OPENMETRICS_CONTENT_TYPE : Registry.PROMETHEUS_CONTENT_TYPE
+        const answers = await workerMetrics()
+        const summed = AggregatorRegistry.aggregate(openMetrics ? answers.map(withOpenMetricsCounterNames) : answers)
+        summed.setContentType(contentType)
+        return { contentType, body: await summed.metrics() }
+      },
+      { minIntervalMs: RENDER_INTERVAL_MS },
+    )
+  const text = renderAs(false)
+  const openMetricsText = renderAs(true)
+  return { render: (openMetrics) => (openMetrics ? openMetricsText() : text()) }
+}
+
+/**
+ * OpenMetrics names a counter without `_total`, which only its samples carry. prom-client renders a
+ * registry's own counters so, but takes an aggregated counter's name as it is and adds `_total` to the
+ * samples again (`portcullis_requests_total_total`): the name it is given is the one without.
+ */
+function withOpenMetricsCounterNames(metrics: RegistryJson): RegistryJson {
+  // String(): prom-client's types declare `type` a numeric enum; the JSON holds the name, 'counter'.
+  return metrics.map((metric) => (String(metric.type) === 'counter' ? { ...metric, name: metric.name.replace(/_total$/, '') } : metric))
 }

@@ -58,6 +58,20 @@ describe('admin app', () => {
     assert.deepEqual(failed.body.errors, ['routes.yaml:3:5 listen: bad'])
   })
 
+  it('with workers, serves OpenMetrics when asked, each counter named as a single process names it', async () => {
+    const worker = createMetrics({ defaultMetrics: false })
+    worker.requests.inc({ route: 'r', method: 'GET', code: '200' })
+    const answers = [await worker.registry.getMetricsAsJSON(), await worker.registry.getMetricsAsJSON()]
+    const open = await clusterSource(async () => answers).render(true)
+    assert.match(open.contentType, /^application\/openmetrics-text/)
+    assert.match(open.body, /^# TYPE portcullis_requests counter$/m)
+    assert.match(open.body, /^portcullis_requests_total\{route="r",method="GET",code="200"\} 2$/m)
+    assert.doesNotMatch(open.body, /_total_total/)
+    assert.match(open.body, /# EOF\n$/)
+    const text = await clusterSource(async () => answers).render(false)
+    assert.match(text.body, /^# TYPE portcullis_requests_total counter$/m, 'a text scrape keeps the _total name')
+  })
+
   it("with workers, asks them once for every scrape that comes during one round of questions", async () => {
     const rounds: ((answers: RegistryJson[]) => void)[] = []
     const source = clusterSource(() => new Promise((resolve) => rounds.push(resolve)))
