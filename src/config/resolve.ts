@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os'
 import { isIP } from 'node:net'
 import { dirname, resolve as resolvePath } from 'node:path'
 import { domainToASCII } from 'node:url'
-import { isRouteHost, normalizeServerName } from '../routing/host.js'
+import { dnsNameProblem, isRouteHost, normalizeServerName, type DnsNameProblem } from '../routing/host.js'
 import { routeKey } from '../routing/table.js'
 import {
   DEFAULT_CONNECT_TIMEOUT,
@@ -245,10 +245,14 @@ function routeHostHint(host: string): string {
   // Clients send an internationalized name in its ASCII form (IDNA), in SNI and in Host alike.
   const ascii = /[^\x00-\x7f]/.test(name) ? domainToASCII(name) : name
   if (ascii !== host && ascii && isRouteHost(ascii)) return `; write ${ascii}`
+  return DNS_NAME_HINTS[dnsNameProblem(name) ?? 'none']
+}
+
+const DNS_NAME_HINTS: Record<DnsNameProblem | 'none', string> = {
   // The URL standard parses a host that ends in a number as IPv4 (`0x7f.1` too), so no name does.
-  if (/(^|\.)\d+$/.test(name)) return '; a host whose last label is a number is an IPv4 address (RFC 3696 2): four numbers of 0 to 255, without leading zeros'
-  if (/(^|\.)-|-($|\.)/.test(name)) return '; a label cannot start or end with a hyphen (RFC 1123 2.1)'
-  return ''
+  'numeric-last-label': '; a host whose last label is a number is an IPv4 address (RFC 3696 2): four numbers of 0 to 255, without leading zeros',
+  'edge-hyphen': '; a label cannot start or end with a hyphen (RFC 1123 2.1)',
+  none: '',
 }
 
 function resolveUpstream(

@@ -58,11 +58,21 @@ export function isRouteHost(host: string): boolean {
   // isIPv4 takes no leading zeros (`01.2.3.4`, which WHATWG URL parsers read as octal).
   if (isIPv4(host)) return true
   const name = isWildcardHost(host) ? host.slice(2) : host
-  return normalizeHost(name) === name && name.split('.').every((label, i, labels) => isDnsLabel(label, i === labels.length - 1))
+  return normalizeHost(name) === name && dnsNameProblem(name) === undefined
 }
 
-function isDnsLabel(label: string, last: boolean): boolean {
-  return !label.startsWith('-') && !label.endsWith('-') && !(last && /^\d+$/.test(label))
+export type DnsNameProblem = 'numeric-last-label' | 'edge-hyphen'
+
+/**
+ * What keeps a name that normalizeHost takes from being a DNS name a route may have, for isRouteHost
+ * and for the hint of its refusal: a last label of digits alone (RFC 3696 2), or a label that starts or
+ * ends with a hyphen (RFC 1123 2.1).
+ */
+export function dnsNameProblem(name: string): DnsNameProblem | undefined {
+  const labels = name.split('.')
+  if (/^\d+$/.test(labels.at(-1)!)) return 'numeric-last-label'
+  if (labels.some((label) => label.startsWith('-') || label.endsWith('-'))) return 'edge-hyphen'
+  return undefined
 }
 
 /**
