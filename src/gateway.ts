@@ -7,6 +7,7 @@
 import { once } from 'node:events'
 import http from 'node:http'
 import net, { type AddressInfo } from 'node:net'
+import { setTimeout as delay } from 'node:timers/promises'
 import type { TLSSocket } from 'node:tls'
 import type { Gauge } from 'prom-client'
 import { createAdminApp } from './admin/app.js'
@@ -413,8 +414,4 @@ function handshakeWouldGive(snapshot: Snapshot, socket: TLSSocket, policy: TlsPo
 
 function closeServer(server: net.Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()))
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
 }
