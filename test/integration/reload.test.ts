@@ -292,6 +292,65 @@ routes:
     }
   })
 
+  it('never resumes a session verified under client CAs or CRLs that a reload changed (Envoy CVE-2022-21654)', async () => {
+    const clientCAs = join(dir, 'resumed-cas.pem')
+    const intCrl = join(dir, 'resumed-int.crl')
+    await copyFile(pki.caA.certFile, clientCAs)
+    await copyFile(pki.crlIntEmpty.file, intCrl)
+    const configFile = join(dir, 'resumed.yaml')
+    const to = `upstream: { url: 'https://127.0.0.1:${upstream.port}', ca: ${pki.caS.certFile}, cert: ${pki.cliA.certFile}, key: ${pki.cliA.keyFile}, serverName: up.test }`
+    const cert = `cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile}`
+    await writeFile(
+      configFile,
+      `
+listen: { https: 127.0.0.1:0 }
+routes:
+  - { host: a.test, tls: { ${cert}, clientCAs: ${clientCAs} }, ${to} }
+  - { host: chain.w.test, tls: { ${cert}, clientCAs: ${pki.root.certFile}, crl: [${pki.crlRootEmpty.file}, ${intCrl}] }, ${to} }
+`,
+    )
+    const gw = await startGatewayFromFile(configFile)
+    /** One request on a new connection offering `session`: whether it resumed, the status (none if refused), the newest session. */
+    const connect = async (servername: string, version: tls.SecureVersion, client?: { cert: string; key: string }, session?: Buffer) => {
+      const socket = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername, ca: pki.caS.cert, minVersion: version, maxVersion: version, ...client, ...(session && { session }) })
+      let next = session
+      socket.on('session', (ticket: Buffer) => (next = ticket))
+      let reply = ''
+      socket.on('data', (chunk: Buffer) => (reply += chunk.toString()))
+      // A refused handshake ends in an error (TLS 1.3: after secureConnect); only the reply matters.
+      socket.on('error', () => {})
+      const closed = new Promise((resolve) => socket.once('close', resolve))
+      const resumed = await Promise.race([new Promise((resolve) => socket.once('secureConnect', () => resolve(socket.isSessionReused()))), closed.then(() => false)])
+      socket.write(`GET / HTTP/1.1\r\nHost: ${servername}\r\nConnection: close\r\n\r\n`)
+      await closed
+      return { resumed, status: /^HTTP\/1\.1 (\d+)/.exec(reply)?.[1], session: next }
+    }
+    try {
+      const versions = ['TLSv1.3', 'TLSv1.2'] as const
+      const sessions = []
+      for (const version of versions) {
+        const a = await connect('a.test', version, pki.cliA)
+        const chain = await connect('chain.w.test', version, pki.leafChain)
+        assert.deepEqual([a.status, chain.status], ['200', '200'])
+        // Without a certificate, as the attack offers it: before the reload, the session stands for one.
+        assert.deepEqual(await connect('a.test', version, undefined, a.session), { resumed: true, status: '200', session: a.session })
+        sessions.push({ version, a: a.session!, chain: chain.session! })
+      }
+      // CA A leaves a.test's bundle, and the intermediate's re-issued CRL revokes the leaf.
+      await copyFile(pki.caB.certFile, clientCAs)
+      await copyFile(pki.crlIntRevokesLeaf.file, intCrl)
+      assert.equal((await gw.gateway.reload()).ok, true)
+      const requestsBefore = upstream.requests.length
+      for (const { version, a, chain } of sessions) {
+        assert.deepEqual(await connect('a.test', version, undefined, a), { resumed: false, status: undefined, session: a }, `${version}: a.test`)
+        assert.deepEqual(await connect('chain.w.test', version, undefined, chain), { resumed: false, status: undefined, session: chain }, `${version}: chain.w.test`)
+      }
+      assert.equal(upstream.requests.length, requestsBefore, 'nothing reached the upstream')
+    } finally {
+      await gw.close()
+    }
+  })
+
   it('serves a route added by a Kubernetes ConfigMap update (..data symlink swap)', async () => {
     const volume = join(dir, 'configmap')
     await mkdir(join(volume, '..2026_11_28_v1'), { recursive: true })
