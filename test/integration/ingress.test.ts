@@ -53,6 +53,8 @@ routes:
   - { name: no-identity, host: none.w.test, tls: { ${cert}, clientCAs: ${pki.caA.certFile}, forwardClientCert: none }, ${to} }
   - { name: rfc9440, host: rfc.w.test, tls: { ${cert}, clientCAs: ${pki.caA.certFile}, forwardClientCert: rfc9440 }, ${to} }
   - { name: tls13, host: tls13.w.test, tls: { ${cert}, minVersion: TLSv1.3 }, ${to} }
+  - { name: own-cert, host: up.test, tls: { cert: ${pki.up.certFile}, key: ${pki.up.keyFile} }, ${to} }
+  - { name: wild-mtls, host: '*.wild.test', tls: { ${cert}, clientCAs: ${pki.caA.certFile} }, ${to} }
 `)
   })
   after(async () => {
@@ -278,11 +280,15 @@ routes:
     assert.equal((await request('nowhere.w.test', pki.cliA, { host: 'a.test' })).status, 421, 'not the policy of a.test')
   })
 
-  it('answers 421 when SNI names an open route and Host an mTLS route', async () => {
+  it('answers 421 when SNI names an open route and Host an mTLS route, however Host spells it', async () => {
     const before = upstream.requests.length
     const reply = await request('open.test', pki.cliA, { host: 'a.test' })
     assert.equal(reply.status, 421)
     assert.equal(reply.headers.connection, 'close', 'the client comes back on a new connection, through a new handshake')
+    // Host is matched as routing matches it: case, a trailing dot, a port, a wildcard route.
+    for (const host of ['A.TEST', 'a.test.', 'a.test.:8443', 'x.wild.test', 'X.Wild.Test.:443']) {
+      assert.equal((await request('open.test', undefined, { host })).status, 421, host)
+    }
     assert.equal(upstream.requests.length, before)
   })
 
@@ -303,6 +309,41 @@ routes:
     const mtlsSession = await tlsSession('a.test', pki.cliA)
     const resumed = await request('a.test', undefined, { session: mtlsSession, maxVersion: 'TLSv1.2' })
     assert.equal(resumed.status, 200, 'a session verified for a.test resumes on a.test')
+    // Without SNI, Host cannot take the session to a.test: the handshake is the fallback policy's.
+    assert.equal((await request(undefined, undefined, { session: mtlsSession, maxVersion: 'TLSv1.2', host: 'a.test' })).status, 421)
+  })
+
+  it('serves each host its own certificate, chosen by SNI in any case, and the first route\'s without SNI', async () => {
+    const servedCN = async (servername?: string) => {
+      const socket = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', ...(servername && { servername }), ca: pki.caS.cert, checkServerIdentity: () => undefined })
+      await new Promise((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject))
+      const cn = socket.getPeerCertificate().subject.CN
+      socket.destroy()
+      return cn
+    }
+    assert.deepEqual(await Promise.all(['up.test', 'UP.TEST', 'open.test', undefined].map(servedCN)), ['up.test', 'up.test', 'srv', 'srv'])
+  })
+
+  it('offers http/1.1 in ALPN and never h2: a client offering h2 alone gets no_application_protocol', async () => {
+    const offering = (ALPNProtocols: string[]) => tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername: 'open.test', ca: pki.caS.cert, ALPNProtocols })
+    const both = offering(['h2', 'http/1.1'])
+    await once(both, 'secureConnect')
+    both.destroy()
+    assert.equal(both.alpnProtocol, 'http/1.1')
+    await assert.rejects(once(offering(['h2']), 'secureConnect'), { code: 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL' })
+  })
+
+  it('refuses client-initiated renegotiation, with or without client certificates', async () => {
+    for (const [servername, client] of [['open.test', undefined], ['a.test', pki.cliA]] as const) {
+      const socket = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername, ca: pki.caS.cert, maxVersion: 'TLSv1.2', ...(client && { cert: client.cert, key: client.key }) })
+      await once(socket, 'secureConnect')
+      const outcome = await new Promise((resolve) => {
+        socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code))
+        socket.renegotiate({}, (error) => resolve((error as NodeJS.ErrnoException | null)?.code ?? 'renegotiated'))
+      })
+      socket.destroy()
+      assert.equal(outcome, 'ERR_SSL_NO_RENEGOTIATION', servername)
+    }
   })
 
   /** A client's own copies of the identity headers, which only the gateway may set. */
