@@ -32,6 +32,7 @@ describe('upstream failures', () => {
   let good: EchoUpstream
   let wrongName: EchoUpstream
   let otherCa: EchoUpstream
+  let expired: EchoUpstream
   let cnOnly: EchoUpstream
   let frozen: tls.Server & { port: number }
   let wantsCert: https.Server & { port: number }
@@ -49,6 +50,7 @@ describe('upstream failures', () => {
     good = await startEchoUpstream({ cert: pki.up.cert, key: pki.up.key })
     wrongName = await startEchoUpstream({ cert: pki.upWrongName.cert, key: pki.upWrongName.key })
     otherCa = await startEchoUpstream({ cert: pki.upOtherCa.cert, key: pki.upOtherCa.key })
+    expired = await startEchoUpstream({ cert: pki.upExpired.cert, key: pki.upExpired.key })
     cnOnly = await startEchoUpstream({ cert: pki.upCnOnly.cert, key: pki.upCnOnly.key })
     // TLS 1.2 and a client certificate required: a gateway without one gets a handshake_failure alert.
     wantsCert = await listen(
@@ -106,7 +108,7 @@ describe('upstream failures', () => {
     upstream: { url: 'https://127.0.0.1:${port}', ca: ${pki.caS.certFile}, serverName: up.test, timeouts: ${timeouts} }`
     gw = await startGateway(`
 listen: { http: 127.0.0.1:0 }
-routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('otherca', otherCa.port)}${route('wantscert', wantsCert.port)}${route('frozen', frozen.port, '{ connect: 10s, response: 300ms }')}${route('refused', REFUSING_PORT)}${route('dying', dying.port)}${route('slow', slow.port)}${route('endless', endless.port, '{ connect: 10s, response: 500ms }')}${route('big', big.port)}
+routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('otherca', otherCa.port)}${route('expired', expired.port)}${route('wantscert', wantsCert.port)}${route('frozen', frozen.port, '{ connect: 10s, response: 300ms }')}${route('refused', REFUSING_PORT)}${route('dying', dying.port)}${route('slow', slow.port)}${route('endless', endless.port, '{ connect: 10s, response: 500ms }')}${route('big', big.port)}
   - { name: insecure, host: insecure.test, upstream: { url: 'https://127.0.0.1:${otherCa.port}', insecureSkipVerify: true } }
   - { name: systemtrust, host: systemtrust.test, upstream: { url: 'https://127.0.0.1:${good.port}', serverName: up.test } }
   - { name: cnonly, host: cnonly.test, upstream: { url: 'https://127.0.0.1:${cnOnly.port}', ca: ${pki.caS.certFile}, serverName: cn-only.test } }
@@ -115,7 +117,7 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
   })
   after(async () => {
     await gw.close()
-    for (const upstream of [good, wrongName, otherCa, cnOnly]) await upstream.close()
+    for (const upstream of [good, wrongName, otherCa, expired, cnOnly]) await upstream.close()
     for (const server of [frozen, wantsCert, dying, slow, endless, big]) server.close()
     for (const server of [dying, slow, endless, big]) server.closeAllConnections()
     await pki.cleanup()
@@ -143,6 +145,13 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
     assert.equal(lastLog('otherca')?.reason, 'unknown_ca')
   })
 
+  it('502 at once when the upstream certificate has expired', async () => {
+    const reply = await timed('expired.test')
+    assert.equal(reply.status, 502)
+    assert.ok(reply.ms < BEFORE_ANY_TIMEOUT_MS, `${reply.ms} ms`)
+    assert.deepEqual([lastLog('expired')?.reason, lastLog('expired')?.code], ['cert_expired', 'PCL_ERR_UPSTREAM_TLS'])
+  })
+
   it('logs an alert in the upstream handshake as a TLS failure, even one without a reason label of its own', async () => {
     assert.equal((await timed('wantscert.test')).status, 502)
     const line = lastLog('wantscert')
@@ -165,7 +174,7 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
   it('reaches an upstream it cannot verify only where the route says insecureSkipVerify, with a warning', async () => {
     assert.equal((await timed('insecure.test')).status, 200)
     const warning = gw.logs.find((line) => line.level === 40 && String(line.msg).includes('insecureSkipVerify'))
-    assert.match(String(warning?.msg), /^config warning: \S+:\d+:\d+ routes\[10\]\.upstream\.insecureSkipVerify: upstream certificate verification is off$/)
+    assert.match(String(warning?.msg), /^config warning: \S+:\d+:\d+ routes\[11\]\.upstream\.insecureSkipVerify: upstream certificate verification is off$/)
   })
 
   it('502 when the upstream port refuses connections', async () => {
