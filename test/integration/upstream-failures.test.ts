@@ -145,6 +145,16 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
     assert.equal(lastLog('otherca')?.reason, 'unknown_ca')
   })
 
+  it('verifies upstreams even where NODE_TLS_REJECT_UNAUTHORIZED=0 would turn Node\'s default off', async () => {
+    process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0'
+    try {
+      assert.equal((await timed('otherca.test')).status, 502)
+      assert.equal((await timed('expired.test')).status, 502)
+    } finally {
+      delete process.env.NODE_TLS_REJECT_UNAUTHORIZED
+    }
+  })
+
   it('502 at once when the upstream certificate has expired', async () => {
     const reply = await timed('expired.test')
     assert.equal(reply.status, 502)
