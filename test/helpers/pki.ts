@@ -222,7 +222,7 @@ const CERT_NAMES = [
   'cliA', 'cliA2', 'cliB', 'cliExpired', 'cliNotYetValid', 'cliServerEku', 'notCa', 'cliOfNotCa',
   'root', 'int', 'leaf', 'leafRevoked', 'caExpired', 'cliNoSubject', 'cliUnicode',
 ] as const
-const CRL_NAMES = ['crlRootEmpty', 'crlIntEmpty', 'crlIntRevoked', 'crlIntRevokesLeaf', 'crlRootStale'] as const
+const CRL_NAMES = ['crlRootEmpty', 'crlRootRevokesInt', 'crlIntEmpty', 'crlIntRevoked', 'crlIntRevokesLeaf', 'crlRootStale'] as const
 
 export type TestPki = { readonly [name in (typeof CERT_NAMES)[number]]: CertFiles } & {
   readonly [name in (typeof CRL_NAMES)[number]]: CrlFile
@@ -297,6 +297,7 @@ async function generate(dir: string): Promise<TestPki> {
   }
   const crls: Record<(typeof CRL_NAMES)[number], string> = {
     crlRootEmpty: await createCrl(root, []),
+    crlRootRevokesInt: await createCrl(root, [int]),
     crlIntEmpty: await createCrl(int, []),
     crlIntRevoked: await createCrl(int, [issued.leafRevoked]),
     crlIntRevokesLeaf: await createCrl(int, [issued.leafRevoked, issued.leaf]),

@@ -46,6 +46,7 @@ routes:
   - { name: chain-xfcc, host: xfcc.w.test, tls: { ${cert}, clientCAs: ${pki.root.certFile}, crl: [${pki.crlRootEmpty.file}, ${pki.crlIntRevoked.file}] }, ${to} }
   - { name: crl-file, host: crlfile.w.test, tls: { ${cert}, clientCAs: ${pki.root.certFile}, crl: ${bothCrls} }, ${to} }
   - { name: rsa-chain, host: rsa.w.test, tls: { ${cert}, clientCAs: ${rsa.root.certFile}, crl: ${rsa.crls} }, ${to} }
+  - { name: int-revoked, host: intrevoked.w.test, tls: { ${cert}, clientCAs: ${pki.root.certFile}, crl: [${pki.crlRootRevokesInt.file}, ${pki.crlIntEmpty.file}] }, ${to} }
   - { name: crl-gap, host: crlgap.w.test, tls: { ${cert}, clientCAs: ${pki.root.certFile}, crl: ${pki.crlIntRevoked.file} }, ${to} }
   - { name: plain, host: plain.test, ${to} }
   - { name: passthrough, host: pass.test, tls: passthrough, upstream: { url: 'tcp://127.0.0.1:${passthroughUpstream.port}' } }
@@ -196,6 +197,8 @@ routes:
     await refused('a.test', pki.cliNotYetValid, 'cert_not_yet_valid')
     await refused('a.test', pki.cliServerEku, 'bad_usage')
     await refused('chain.w.test', { ...pki.leafRevoked, cert: pki.leafRevoked.cert + pki.int.cert }, 'revoked')
+    // The root's CRL revokes the intermediate: every leaf under it is refused.
+    await refused('intrevoked.w.test', pki.leafChain, 'revoked')
     // A leaf without the intermediate it needs, where CRLs are checked: the missing issuer, not the CRLs.
     await refused('chain.w.test', pki.leaf, 'unknown_ca')
   })
