@@ -135,6 +135,11 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
     it('presents a rotated upstream client certificate on new upstream connections', async () => {
       const caller = async () => (JSON.parse((await httpRequest({ port: gw.ports.http!, host: 'one.test' })).body) as EchoReply).clientCertCN
       assert.equal(await caller(), 'alice')
+      // A certificate that its key does not match is refused, and the old pair goes on.
+      const before = await failures(gw)
+      await copyFile(pki.cliB.certFile, join(dir, 'client.crt'))
+      await eventually(async () => (await failures(gw)) > before, 3000, 'the mismatched pair refused')
+      assert.equal(await caller(), 'alice')
       await copyFile(pki.cliA2.certFile, join(dir, 'client.crt'))
       await copyFile(pki.cliA2.keyFile, join(dir, 'client.key'))
       await eventually(async () => (await caller()) === 'carol', 3000, 'the new client certificate upstream')
