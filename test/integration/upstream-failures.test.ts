@@ -35,6 +35,9 @@ describe('upstream failures', () => {
   let expired: EchoUpstream
   let cnOnly: EchoUpstream
   let frozen: tls.Server & { port: number }
+  let silent: net.Server & { port: number }
+  let stalling: https.Server & { port: number }
+  const stallingResponseClosed: Promise<void>[] = []
   let wantsCert: https.Server & { port: number }
   let dying: https.Server & { port: number }
   let slow: https.Server & { port: number }
@@ -61,6 +64,16 @@ describe('upstream failures', () => {
     )
     // Completes the handshake, reads the request, never answers.
     frozen = await listen(tls.createServer({ cert: pki.up.cert, key: pki.up.key }, (socket) => socket.resume()))
+    // Takes the TCP connection and reads the ClientHello, never answers it: a handshake that stalls.
+    silent = await listen(net.createServer((socket) => socket.resume()))
+    // Sends headers and part of the body, then holds the rest; records when the gateway gives up on it.
+    stalling = await listen(
+      https.createServer({ cert: pki.up.cert, key: pki.up.key }, (_req, res) => {
+        stallingResponseClosed.push(new Promise((resolve) => res.once('close', () => resolve())))
+        res.writeHead(200, { 'content-length': '100000' })
+        res.write('partial')
+      }),
+    )
     // Sends headers and part of the body, then resets the connection.
     dying = await listen(
       https.createServer({ cert: pki.up.cert, key: pki.up.key }, (_req, res) => {
@@ -112,14 +125,14 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
   - { name: insecure, host: insecure.test, upstream: { url: 'https://127.0.0.1:${otherCa.port}', insecureSkipVerify: true } }
   - { name: systemtrust, host: systemtrust.test, upstream: { url: 'https://127.0.0.1:${good.port}', serverName: up.test } }
   - { name: cnonly, host: cnonly.test, upstream: { url: 'https://127.0.0.1:${cnOnly.port}', ca: ${pki.caS.certFile}, serverName: cn-only.test } }
-  - { name: cnother, host: cnother.test, upstream: { url: 'https://127.0.0.1:${cnOnly.port}', ca: ${pki.caS.certFile}, serverName: other.test } }
+  - { name: cnother, host: cnother.test, upstream: { url: 'https://127.0.0.1:${cnOnly.port}', ca: ${pki.caS.certFile}, serverName: other.test } }${route('silent', silent.port, '{ connect: 300ms, response: 10s }')}${route('stalling', stalling.port, '{ connect: 10s, response: 300ms }')}
 `)
   })
   after(async () => {
     await gw.close()
     for (const upstream of [good, wrongName, otherCa, expired, cnOnly]) await upstream.close()
-    for (const server of [frozen, wantsCert, dying, slow, endless, big]) server.close()
-    for (const server of [dying, slow, endless, big]) server.closeAllConnections()
+    for (const server of [frozen, silent, wantsCert, dying, stalling, slow, endless, big]) server.close()
+    for (const server of [dying, stalling, slow, endless, big]) server.closeAllConnections()
     await pki.cleanup()
   })
 
@@ -224,6 +237,21 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
       values.filter((v) => v.labels.route === 'frozen').map((v) => [v.labels.result, v.value]),
       [['ok', 1]],
     )
+  })
+
+  // undici's own connect timeout is 10 s: an answer within the test's 5 s came from the route's.
+  it("504 after the route's connect timeout when the upstream takes the connection but never answers the TLS handshake", { timeout: 5000 }, async () => {
+    const since = gw.logs.length
+    assert.equal((await httpRequest({ port: gw.ports.http!, host: 'silent.test' })).status, 504)
+    const logged = await loggedAfter(gw, since, 'upstream request failed')
+    assert.deepEqual([logged.route, logged.reason, logged.code], ['silent', 'timeout', 'PCL_ERR_UPSTREAM_TIMEOUT'])
+  })
+
+  // undici's own body timeout is 300 s: a response cut within the test's 5 s was cut by the route's.
+  it("cuts the client response short when the upstream stalls mid-body for the route's response timeout, and closes the upstream request", { timeout: 5000 }, async () => {
+    await assert.rejects(httpRequest({ port: gw.ports.http!, host: 'stalling.test' }), /aborted|ECONNRESET|socket hang up/)
+    await stallingResponseClosed[0]
+    assert.equal((await timed('good.test')).status, 200)
   })
 
   it('cuts the client response short when the upstream dies mid-response, and keeps serving', async () => {
