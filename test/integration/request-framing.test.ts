@@ -196,6 +196,20 @@ routes:
     ['a transfer coding other than chunked', 'POST / HTTP/1.1\r\nHost: plain.test\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n', 501],
     ['Transfer-Encoding in HTTP/1.0', 'POST / HTTP/1.0\r\nHost: plain.test\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n', 400],
     ['a request line of HTTP/2.0', 'GET / HTTP/2.0\r\nHost: plain.test\r\n\r\n', 505],
+    ['a transfer coding of gzip alone', 'POST / HTTP/1.1\r\nHost: plain.test\r\nTransfer-Encoding: gzip\r\n\r\n0\r\n\r\n', 501],
+    // Request smuggling shapes (HAProxy's http_transfer_encoding.vtc, Node CVE-2022-32213/32214/32215,
+    // CVE-2022-35256, CVE-2024-27982): Node's parser refuses each, as long as the gateway never asks
+    // for its insecureHTTPParser.
+    ['Content-Length and Transfer-Encoding together', 'POST / HTTP/1.1\r\nHost: plain.test\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400],
+    ['chunked twice', 'POST / HTTP/1.1\r\nHost: plain.test\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n', 400],
+    ['a transfer coding after chunked', 'POST / HTTP/1.1\r\nHost: plain.test\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n', 400],
+    ['two Content-Length headers', 'POST / HTTP/1.1\r\nHost: plain.test\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nhi', 400],
+    ['a signed Content-Length', 'POST / HTTP/1.1\r\nHost: plain.test\r\nContent-Length: +2\r\n\r\nhi', 400],
+    ['a space before the colon', 'POST / HTTP/1.1\r\nHost: plain.test\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n', 400],
+    ['an obs-folded Transfer-Encoding', 'POST / HTTP/1.1\r\nHost: plain.test\r\nTransfer-Encoding: x\r\n chunked\r\n\r\n0\r\n\r\n', 400],
+    ['bare LF line ends', 'GET / HTTP/1.1\nHost: plain.test\n\n', 400],
+    ['a NUL in a header value', 'GET / HTTP/1.1\r\nHost: plain.test\r\nX: a\x00b\r\n\r\n', 400],
+    ['a chunk size that overflows', 'POST / HTTP/1.1\r\nHost: plain.test\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff1\r\na\r\n0\r\n\r\n', 400],
   ] as const) {
     it(`refuses ${what} with ${status}, closes, and forwards nothing`, async () => {
       const reply = await rawUntilClosed(gw.ports.http!, request + 'GET /next HTTP/1.1\r\nHost: plain.test\r\n\r\n')
