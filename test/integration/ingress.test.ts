@@ -354,7 +354,8 @@ routes:
 
   it('forwards the verified identity in X-Forwarded-Client-Cert and drops client-sent copies', async () => {
     const mtls = JSON.parse((await request('a.test', pki.cliA, { headers: forged })).body) as EchoReply
-    assert.match(String(mtls.headers['x-forwarded-client-cert']), /^Hash=[0-9a-f]{64};Subject="CN=alice,O=A";URI=spiffe:\/\/a\/alice;DNS=alice\.a\.test$/)
+    const hash = new X509Certificate(pki.cliA.cert).fingerprint256.replaceAll(':', '').toLowerCase()
+    assert.equal(mtls.headers['x-forwarded-client-cert'], `Hash=${hash};Subject="CN=alice,O=A";URI=spiffe://a/alice;DNS=alice.a.test`)
     assert.equal(mtls.headers['client-cert'], undefined)
     const both = JSON.parse((await request('b.test', pki.cliB, { headers: forged })).body) as EchoReply
     assert.match(String(both.headers['client-cert']), /^:[A-Za-z0-9+/=]+:$/)
@@ -363,6 +364,17 @@ routes:
       const { headers } = JSON.parse(reply.body) as EchoReply
       for (const name of Object.keys(forged)) assert.equal(headers[name], undefined, name)
     }
+  })
+
+  it('sets its own identity and forwarding headers when Connection nominates them (Traefik CVE-2024-45410)', async () => {
+    const ours = ['x-forwarded-client-cert', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip']
+    const reply = await request('a.test', pki.cliA, { headers: { ...forged, connection: `close, ${ours.join(', ')}` } })
+    const { headers } = JSON.parse(reply.body) as EchoReply
+    assert.match(String(headers['x-forwarded-client-cert']), /^Hash=[0-9a-f]{64};Subject="CN=alice,O=A";/)
+    assert.deepEqual(
+      ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip'].map((name) => headers[name]),
+      ['127.0.0.1', 'https', 'a.test', '127.0.0.1'],
+    )
   })
 
   it('forwards no identity where the route says none, and Client-Cert alone where it says rfc9440', async () => {
