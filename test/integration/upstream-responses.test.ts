@@ -20,6 +20,7 @@ const RAW_ANSWERS: Record<string, string> = {
   '/hints': 'HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',
   // A valid Link list that Node's writeEarlyHints refuses to write.
   '/hints-list': 'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload, </b.js>; rel=preload; title="a b"\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',
+  '/hop': 'HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Hop\r\nX-Hop: upstream only\r\nKeep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nTrailer: X-Sum\r\nX-Kept: yes\r\nContent-Length: 2\r\n\r\nok',
   '/early': 'HTTP/1.1 401 Unauthorized\r\nContent-Length: 6\r\n\r\ndenied',
   '/cut': 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nseven b',
   '/600': 'HTTP/1.1 600 Beyond\r\nContent-Length: 0\r\n\r\n',
@@ -142,6 +143,14 @@ routes:
       const failure = await loggedAfter(gw, since, 'upstream request failed')
       assert.deepEqual([failure.path, failure.code], [path, 'PCL_ERR_UPSTREAM_RESPONSE'])
     }
+  })
+
+  it('removes the hop-by-hop headers of a response, and those its Connection header nominates (RFC 9110 7.6.1)', async () => {
+    const { status, headers } = await get('/hop')
+    assert.equal(status, 200)
+    assert.deepEqual([headers['x-hop'], headers['proxy-connection'], headers['trailer']], [undefined, undefined, undefined])
+    assert.notEqual(headers['keep-alive'], 'timeout=5', "the gateway's keep-alive with its client, not the upstream's")
+    assert.equal(headers['x-kept'], 'yes')
   })
 
   it('relays a 304 or 204 that carries Content-Length, and keeps the connection', async () => {
