@@ -125,11 +125,15 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
       await eventually(async () => (await status(gw, 'late.test')) === 404, 3000, 'the route gone again')
     })
 
-    it('serves a rotated server certificate to new handshakes, without a restart', async () => {
+    it('serves a rotated server certificate to new handshakes, without a restart, and exports its expiry in place of the old one', async () => {
+      const serverSubjects = async () =>
+        (await gw.gateway.metrics.certificateExpiry.get()).values.filter((v) => v.labels.role === 'server').map((v) => v.labels.subject)
       assert.equal(await servedCertificateCN(gw), 'srv')
+      assert.deepEqual(await serverSubjects(), ['CN=srv'])
       await copyFile(pki.up.certFile, join(dir, 'server.crt'))
       await copyFile(pki.up.keyFile, join(dir, 'server.key'))
       await eventually(async () => (await servedCertificateCN(gw)) === 'up.test', 3000, 'the new certificate')
+      assert.deepEqual(await serverSubjects(), ['CN=up.test'])
     })
 
     it('presents a rotated upstream client certificate on new upstream connections', async () => {
