@@ -220,7 +220,7 @@ export interface BundleFile {
 const CERT_NAMES = [
   'caA', 'caB', 'caS', 'caOther', 'srv', 'up', 'upWrongName', 'upOtherCa', 'upExpired', 'upCnOnly',
   'cliA', 'cliA2', 'cliB', 'cliExpired', 'cliNotYetValid', 'cliServerEku', 'notCa', 'cliOfNotCa',
-  'root', 'int', 'leaf', 'leafRevoked', 'caExpired', 'cliNoSubject', 'cliUnicode',
+  'root', 'int', 'leaf', 'leafRevoked', 'caExpired', 'cliNoSubject', 'cliUnicode', 'cliOddSans',
 ] as const
 const CRL_NAMES = ['crlRootEmpty', 'crlRootRevokesInt', 'crlIntEmpty', 'crlIntRevoked', 'crlIntRevokesLeaf', 'crlRootStale'] as const
 
@@ -288,6 +288,9 @@ async function generate(dir: string): Promise<TestPki> {
     // An empty subject, as SPIFFE workload certificates have, and one that is not ASCII.
     cliNoSubject: await issueCert(caA, { commonName: '', subject: [], uris: ['spiffe://a/workload'], usage: 'client' }),
     cliUnicode: await issueCert(caA, { commonName: 'łukasz Müller 中文', usage: 'client' }),
+    // subjectAltNames that Node's string of them quotes and escapes (CVE-2021-44532): one that would read
+    // as a second name if split at ', ', and one with quotes.
+    cliOddSans: await issueCert(caA, { commonName: 'odd', uris: ['spiffe://a/x, DNS:evil.test', 'spiffe://a/"q"'], dnsNames: ['ok.test'], usage: 'client' }),
     cliExpired: await issueCert(caA, { commonName: 'expired', ...lastMonth, usage: 'client' }),
     cliNotYetValid: await issueCert(caA, { commonName: 'not-yet-valid', ...nextMonth, usage: 'client' }),
     cliServerEku: await issueCert(caA, { commonName: 'server-eku', ...localhost, usage: 'server' }),

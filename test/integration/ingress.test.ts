@@ -398,6 +398,12 @@ routes:
     assert.equal((await request('a.test', pki.cliA)).status, 200, 'the gateway still serves')
   })
 
+  it('forwards each subjectAltName as the certificate has it, one that reads as two when split at commas included (CVE-2021-44532)', async () => {
+    const reply = await request('a.test', pki.cliOddSans)
+    const xfcc = String((JSON.parse(reply.body) as EchoReply).headers['x-forwarded-client-cert'])
+    assert.match(xfcc, /^Hash=[0-9a-f]{64};Subject="CN=odd";URI="spiffe:\/\/a\/x, DNS:evil\.test";URI="spiffe:\/\/a\/\\"q\\"";DNS=ok\.test$/)
+  })
+
   it('serves HTTP/1.0 clients that offer only http/1.0 in ALPN (curl --http1.0), as nginx does', async () => {
     const socket = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername: 'open.test', ca: pki.caS.cert, ALPNProtocols: ['http/1.0'] })
     await new Promise((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject))
