@@ -9,6 +9,7 @@ export const BIT_STRING = 0x03
 export const OCTET_STRING = 0x04
 export const OBJECT_IDENTIFIER = 0x06
 export const SEQUENCE = 0x30
+export const SET = 0x31
 
 /** One DER element: its tag, and where its content starts and the element ends in the buffer. */
 export interface Element {

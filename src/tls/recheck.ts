@@ -29,7 +29,8 @@ import type { TlsPolicy } from './ingress.js'
 import { certificateFields } from './cert-der.js'
 import { crlSignedBy, readCrlPem, revokedSerials, type CrlFields } from './crl-der.js'
 import { allowsCertSign, CLIENT_AUTH, isSelfSigned, keyUsageAllows, outsideValidity, signedBy } from './cert-checks.js'
-import { parseCrl, peculiarCertificate, printedName } from './peculiar.js'
+import { canonicalName } from './canonical-name.js'
+import { parseCrl, peculiarCertificate } from './peculiar.js'
 import { failureReason, type FailureReason } from './reasons.js'
 
 /**
@@ -54,10 +55,10 @@ function refused(detail: string, error?: Error): RecheckVerdict {
   return { pass: false, reason: failureReason(detail), detail, ...(error && { error }) }
 }
 
-/** A CRL of a policy as the re-check reads it: its fields from the DER (crl-der.ts), its PEM, its issuer's name as @peculiar/x509 prints it. */
+/** A CRL of a policy as the re-check reads it: its fields from the DER (crl-der.ts), its PEM, its issuer's canonical name. */
 interface PolicyCrl extends CrlFields {
   readonly pem: string
-  readonly issuerName: string
+  readonly canonicalIssuer: string
 }
 
 /**
@@ -69,7 +70,7 @@ export class ClientTrust {
   private readCrls: readonly PolicyCrl[] | undefined
   /** By the issuer's SHA-256 fingerprint: its CRLs that verify, newest first. */
   private readonly crlsOfIssuer = new Map<string, Promise<PolicyCrl[]>>()
-  /** By a Name's DER, in hexadecimal: the CRLs issued in that name, newest first. */
+  /** By a canonical name (canonical-name.ts): the CRLs issued in that name, newest first. */
   private readonly crlsOfName = new Map<string, PolicyCrl[]>()
 
   constructor(
@@ -175,28 +176,21 @@ export class ClientTrust {
   }
 
   /**
-   * The CRLs issued in `name` (a Name's DER), newest first. OpenSSL compares names in a canonical form
-   * (X509_NAME_cmp: each string made UTF-8, its case and spaces folded), where a CA's CRL almost always
-   * has the very bytes of its subject. A CRL whose issuer is written otherwise is matched by the name
-   * @peculiar/x509 prints: that finds a CRL that writes the CA's name in
-   * another string type (PrintableString for UTF8String), not one that writes it in another case. Once
-   * per name and policy: the library parses the name at the first lookup only.
+   * The CRLs issued in `name` (a Name's DER), newest first: in that name as OpenSSL compares names
+   * (canonical-name.ts), where a CRL written by other software may spell its CA's subject in another
+   * case, with other spaces or in another string type. Once per name and policy.
    */
   private crlsNamed(name: Uint8Array): readonly PolicyCrl[] {
-    const key = Buffer.from(name).toString('hex')
+    const key = canonicalName(name)
     let named = this.crlsOfName.get(key)
-    if (!named) {
-      let printed: string | undefined
-      const issuedIn = (crl: PolicyCrl) => Buffer.compare(crl.issuer, name) === 0 || crl.issuerName === (printed ??= printedName(name))
-      this.crlsOfName.set(key, (named = this.crls().filter(issuedIn).sort(newestFirst)))
-    }
+    if (!named) this.crlsOfName.set(key, (named = this.crls().filter((crl) => crl.canonicalIssuer === key).sort(newestFirst)))
     return named
   }
 
   private crls(): readonly PolicyCrl[] {
     return (this.readCrls ??= this.crlPems.map((pem) => {
       const fields = readCrlPem(pem)
-      return { ...fields, pem, issuerName: printedName(fields.issuer) }
+      return { ...fields, pem, canonicalIssuer: canonicalName(fields.issuer) }
     }))
   }
 }

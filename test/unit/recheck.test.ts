@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test'
 import tls from 'node:tls'
 import { peculiarX509 } from '../../src/tls/peculiar.js'
 import { ClientTrust } from '../../src/tls/recheck.js'
+import type { JsonAttributeObject } from '@peculiar/x509'
 import { createCA, createCrl, createSelfSignedNonCA, issueCert, makeTestPki, type Issued, type KeyUsageOption, type TestPki } from '../helpers/pki.js'
 import { listenOnLoopback } from '../helpers/upstream.js'
 
@@ -23,7 +24,9 @@ describe('ClientTrust.check', () => {
   let more: Awaited<ReturnType<typeof makeMore>>
 
   const makeMore = async () => {
-    const { KeyUsageFlags } = peculiarX509()
+    const { KeyUsageFlags, Name } = peculiarX509()
+    /** The root's name (a PrintableString in the test PKI) as a CRL may write it otherwise. */
+    const rootNamed = (commonName: JsonAttributeObject) => ({ issuerName: new Name([{ CN: [commonName] }]) })
     const lastMonth = { notBefore: new Date(Date.now() - 60 * 86_400_000), notAfter: new Date(Date.now() - 30 * 86_400_000) }
     const root = await createCA({ commonName: 'More Root CA' })
     const expiredInt = await createCA({ commonName: 'Expired Intermediate CA', issuer: root, ...lastMonth })
@@ -74,7 +77,14 @@ describe('ClientTrust.check', () => {
         rootRevokesSignByteSerial: await createCrl(root, [signByteSerial]),
         rootRevokesOtherSerials: await createCrl(root, ['ff', '01ff', 'ff0100', '7f01'].map((serialNumber) => ({ serialNumber }))),
         // The root's name, which the test PKI writes as a PrintableString, as a UTF8String.
-        rootInUtf8RevokesSignByteSerial: await createCrl(root, [signByteSerial], { issuerName: new (peculiarX509().Name)([{ CN: [{ utf8String: 'More Root CA' }] }]) }),
+        rootInUtf8RevokesSignByteSerial: await createCrl(root, [signByteSerial], rootNamed({ utf8String: 'More Root CA' })),
+        rootInLowerCase: await createCrl(root, [], rootNamed({ printableString: 'more root ca' })),
+        rootWithMoreSpaces: await createCrl(root, [], rootNamed({ printableString: '  More   Root CA ' })),
+        rootInBmpUpperCase: await createCrl(root, [], rootNamed({ bmpString: 'MORE ROOT CA' })),
+        rootInUniversalString: await createCrl(root, [], rootNamed({ universalString: 'More Root CA' })),
+        // Issued two hours ago, before the one below (an hour ago, createCrl's default).
+        rootEarlier: await createCrl(root, [], { thisUpdate: new Date(Date.now() - 7_200_000) }),
+        rootInLowerCaseRevokesSignByteSerial: await createCrl(root, [signByteSerial], rootNamed({ printableString: 'more root ca' })),
       },
     }
   }
@@ -178,6 +188,12 @@ describe('ClientTrust.check', () => {
     ['a leaf whose serial number has a sign byte, a CRL of serial numbers like it', () => [more.signByteSerial.cert], () => [more.root.cert], () => [more.crls.rootRevokesOtherSerials], undefined],
     // OpenSSL compares names in a canonical form: a CA's name in another string type is the CA's.
     ["a revoked leaf, in a CRL that writes its CA's name as a UTF8String", () => [more.signByteSerial.cert], () => [more.root.cert], () => [more.crls.rootInUtf8RevokesSignByteSerial], 'revoked CERT_REVOKED'],
+    // ... and in another case, with other spaces: ASCII letters lower-cased, white space trimmed and collapsed.
+    ["a CRL that writes its CA's name in lower case", () => [more.signByteSerial.cert], () => [more.root.cert], () => [more.crls.rootInLowerCase], undefined],
+    ["a CRL that writes its CA's name with more spaces", () => [more.signByteSerial.cert], () => [more.root.cert], () => [more.crls.rootWithMoreSpaces], undefined],
+    ["a CRL that writes its CA's name as a BMPString, in upper case", () => [more.signByteSerial.cert], () => [more.root.cert], () => [more.crls.rootInBmpUpperCase], undefined],
+    ["a CRL that writes its CA's name as a UniversalString", () => [more.signByteSerial.cert], () => [more.root.cert], () => [more.crls.rootInUniversalString], undefined],
+    ['a revoked leaf, in the newer of two CRLs of its CA, which writes its name in lower case', () => [more.signByteSerial.cert], () => [more.root.cert], () => [more.crls.rootEarlier, more.crls.rootInLowerCaseRevokesSignByteSerial], 'revoked CERT_REVOKED'],
   ]
   for (const [what, chain, cas, crls, expected] of rows) {
     it(what, async () => {
