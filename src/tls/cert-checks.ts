@@ -49,6 +49,20 @@ function lacksOnlyCertSign(certificate: X509Certificate, issuer: X509Certificate
   return !allowsCertSign(issuer) && !invalid(issuer) && !invalid(certificate)
 }
 
+/**
+ * What OpenSSL's check_ca (crypto/x509/v3_purp.c) makes of a certificate as an issuer: a CA, as
+ * X509Certificate.ca says (1); one it tolerates, without basicConstraints but with a keyUsage that
+ * allows keyCertSign (4); or none (0). A handshake refuses a chain through one above the leaf that is
+ * not a CA (INVALID_CA), and through one that is none for TLS clients too (INVALID_PURPOSE). The
+ * version 1 roots and Netscape CA types check_ca also tolerates are none here: a chain with one is
+ * refused either way (it is no CA of a bundle, readCaBundle), at most for another of its reasons.
+ */
+export function issuerKind(certificate: X509Certificate): 'ca' | 'tolerated' | 'none' {
+  if (certificate.ca) return 'ca'
+  const { basicConstraints, keyUsage } = certificateFields(certificate)
+  return !basicConstraints && keyUsage !== undefined && keyUsageAllows(certificate, 'keyCertSign') ? 'tolerated' : 'none'
+}
+
 /** A root CA's certificate, or a self-signed leaf: issued in its own name, and signed by its own key. */
 export function isSelfSigned(certificate: X509Certificate): boolean {
   return signedBy(certificate, certificate)

@@ -13,8 +13,9 @@ const VERSION = 0xa0
 const EXTENSIONS = 0xa3
 /** A BIT STRING in BER's constructed form, in pieces. */
 const CONSTRUCTED_BIT_STRING = 0x23
-/** id-ce-keyUsage, 2.5.29.15: its OID's DER content, in hexadecimal. */
+/** id-ce-keyUsage (2.5.29.15) and id-ce-basicConstraints (2.5.29.19): their OIDs' DER content, in hexadecimal. */
 const KEY_USAGE_OID = '551d0f'
+const BASIC_CONSTRAINTS_OID = '551d13'
 
 /** keyUsage's named bits (RFC 5280 4.2.1.3), numbered from the first byte's most significant bit. */
 export const KEY_USAGE_BITS = {
@@ -49,6 +50,8 @@ export interface CertificateFields {
   /** In hexadecimal, as revokedSerials (crl-der.ts) lists serial numbers. */
   readonly serialNumber: string
   readonly keyUsage: KeyUsageField
+  /** Whether it has a basicConstraints extension, whatever it says (X509Certificate.ca tells a CA). */
+  readonly basicConstraints: boolean
 }
 
 const fieldsOfCertificate = new WeakMap<X509Certificate, CertificateFields>()
@@ -88,28 +91,34 @@ function fieldsOf(der: Uint8Array): CertificateFields {
     if (field.tag === EXTENSIONS) extensions = element(der, field.start, field.end, SEQUENCE)
     at = field.end
   }
+  const values = extensions ? extensionValues(der, extensions) : new Map<string, Element[]>()
   return {
     issuer: wholeElement(der, issuer),
     subject: wholeElement(der, subject),
     serialNumber: serialNumberHex(der, serialNumber),
-    keyUsage: extensions ? keyUsageOf(der, extensions) : undefined,
+    keyUsage: keyUsageOf(der, values.get(KEY_USAGE_OID) ?? []),
+    basicConstraints: values.has(BASIC_CONSTRAINTS_OID),
   }
 }
 
-/** Of the Extensions (each { extnID, critical DEFAULT FALSE, extnValue }), keyUsage's, read. */
-function keyUsageOf(der: Uint8Array, extensions: Element): KeyUsageField {
-  const values: Element[] = []
+/** The Extensions (each { extnID, critical DEFAULT FALSE, extnValue }): each extnValue, by extnID in hexadecimal. */
+function extensionValues(der: Uint8Array, extensions: Element): Map<string, Element[]> {
+  const values = new Map<string, Element[]>()
   for (let at = extensions.start; at < extensions.end; ) {
     const extension = element(der, at, extensions.end, SEQUENCE)
     const oid = element(der, extension.start, extension.end, OBJECT_IDENTIFIER)
-    if (bytes(der, oid.start, oid.end).toString('hex') === KEY_USAGE_OID) {
-      let value = element(der, oid.end, extension.end)
-      if (value.tag === BOOLEAN) value = element(der, value.end, extension.end)
-      expectTag(value, OCTET_STRING)
-      values.push(value)
-    }
+    let value = element(der, oid.end, extension.end)
+    if (value.tag === BOOLEAN) value = element(der, value.end, extension.end)
+    expectTag(value, OCTET_STRING)
+    const id = bytes(der, oid.start, oid.end).toString('hex')
+    values.set(id, [...(values.get(id) ?? []), value])
     at = extension.end
   }
+  return values
+}
+
+/** keyUsage, of its extnValues (none, one, or more). */
+function keyUsageOf(der: Uint8Array, values: readonly Element[]): KeyUsageField {
   // X509_get_ext_d2i finds no single keyUsage in a certificate that has two.
   if (values.length > 1) return 'invalid'
   return values.length === 0 ? undefined : keyUsageBits(der, values[0]!)

@@ -13,7 +13,8 @@
  *
  * The check is the one OpenSSL makes in the handshake, as Node sets it up for a policy server: the
  * chain must lead, through the intermediates the client sent or the bundle's own certificates, to a
- * self-signed CA of the new bundle (Node sets no X509_V_FLAG_PARTIAL_CHAIN), each signature verifying;
+ * self-signed CA of the new bundle (Node sets no X509_V_FLAG_PARTIAL_CHAIN), each signature verifying,
+ * each certificate above the leaf a CA;
  * with CRLs, every certificate of that chain, the CA at its end included, needs a current CRL signed
  * by its issuer that does not list it (Node's `crl` sets X509_V_FLAG_CRL_CHECK_ALL), an issuer whose
  * keyUsage, if any, allows cRLSign; every certificate of the chain must be within its validity dates,
@@ -28,7 +29,7 @@ import type { TLSSocket } from 'node:tls'
 import type { TlsPolicy } from './ingress.js'
 import { certificateFields } from './cert-der.js'
 import { crlSignedBy, readCrlPem, revokedSerials, type CrlFields } from './crl-der.js'
-import { allowsCertSign, CLIENT_AUTH, isSelfSigned, keyUsageAllows, outsideValidity, signedBy } from './cert-checks.js'
+import { allowsCertSign, CLIENT_AUTH, isSelfSigned, issuerKind, keyUsageAllows, outsideValidity, signedBy } from './cert-checks.js'
 import { canonicalName } from './canonical-name.js'
 import { parseCrl, peculiarCertificate } from './peculiar.js'
 import { failureReason, type FailureReason } from './reasons.js'
@@ -143,12 +144,10 @@ export class ClientTrust {
         if (trusted.has(certificate.fingerprint256)) return { path }
         return { path, error: path.length === 1 ? 'DEPTH_ZERO_SELF_SIGNED_CERT' : 'SELF_SIGNED_CERT_IN_CHAIN' }
       }
-      // X509Certificate.ca is X509_check_ca, which also says no to a CA whose keyUsage lacks
-      // keyCertSign: OpenSSL builds the chain through it all the same (see signedBy in cert-checks.ts).
+      // Whether it is a CA or not: OpenSSL builds the chain through any certificate that issued it
+      // (check_issued: its name and key), and refuses one that is no CA after (see verdict).
       const issuedIt = (candidate: X509Certificate) =>
-        (candidate.ca || !keyUsageAllows(candidate, 'keyCertSign')) &&
-        !path.some((inPath) => inPath.fingerprint256 === candidate.fingerprint256) &&
-        signedBy(certificate, candidate)
+        !path.some((inPath) => inPath.fingerprint256 === candidate.fingerprint256) && signedBy(certificate, candidate)
       const issuer = issuerAmong(this.cas, issuedIt, now) ?? issuerAmong(sent, issuedIt, now)
       if (!issuer) return { path, error: issuerNotFound(path, trusted.has(certificate.fingerprint256)) }
       path.push(issuer)
@@ -230,10 +229,11 @@ function issuerNotFound(path: readonly X509Certificate[], endsInBundle: boolean)
 /**
  * The verdict a handshake would give. Node's verify callback lets OpenSSL go on past every error, and
  * the handshake reports the last one found, in X509_verify_cert's order: a self-signed certificate
- * outside the bundle, as the chain is built; each certificate's purpose from the leaf up (see
- * forTlsClients; anyExtendedKeyUsage does not do for clientAuth); its revocation from the leaf up, on
- * a chain that reaches the bundle; then, in internal_verify, an issuer found nowhere, and from the CA
- * down, each certificate's issuer's keyUsage (which must allow keyCertSign) and its own dates. Of a
+ * outside the bundle, as the chain is built; from the leaf up, whether each certificate above it is a
+ * CA (issuerKind), and each one's purpose (see forTlsClients; anyExtendedKeyUsage does not do for
+ * clientAuth); its revocation from the leaf up, on a chain that reaches the bundle; then, in
+ * internal_verify, an issuer found nowhere, and from the CA down, each certificate's issuer's
+ * keyUsage (which must allow keyCertSign) and its own dates. Of a
  * chain that stops short of the bundle, internal_verify starts below the certificate it stops at, whose
  * dates it never reads, unless it is the leaf.
  */
@@ -245,7 +245,12 @@ async function verdict(
 ): Promise<RecheckVerdict> {
   const issuerMissing = chainError !== undefined && ISSUER_NOT_FOUND.has(chainError)
   const found: string[] = chainError && !issuerMissing ? [chainError] : []
-  for (const [i, certificate] of path.entries()) if (!forTlsClients(certificate, i === 0)) found.push('INVALID_PURPOSE')
+  for (const [i, certificate] of path.entries()) {
+    // check_chain_extensions: above the leaf, a CA; the top of the chain may be one check_ca tolerates.
+    const kind = i > 0 ? issuerKind(certificate) : undefined
+    if (kind === 'none' || (kind === 'tolerated' && i < path.length - 1)) found.push('INVALID_CA')
+    if (!forTlsClients(certificate, i === 0)) found.push('INVALID_PURPOSE')
+  }
   found.push(...(await revocation()))
   if (issuerMissing) found.push(chainError)
   const start = issuerMissing && path.length > 1 ? path.length - 2 : path.length - 1
@@ -262,12 +267,12 @@ async function verdict(
 /**
  * OpenSSL's purpose check of a chain's certificate for a TLS client (check_purpose_ssl_client in
  * crypto/x509/v3_purp.c): an extended key usage, if any, with clientAuth; a keyUsage, if any, with
- * digitalSignature or keyAgreement for the leaf, keyCertSign for a CA (check_ca; OpenSSL reports
- * INVALID_CA for that CA first, then this).
+ * digitalSignature or keyAgreement for the leaf; an issuer, one that check_ca does not call none
+ * (see issuerKind).
  */
 function forTlsClients(certificate: X509Certificate, leaf: boolean): boolean {
   if (certificate.keyUsage && !certificate.keyUsage.includes(CLIENT_AUTH)) return false
-  return leaf ? keyUsageAllows(certificate, 'digitalSignature', 'keyAgreement') : allowsCertSign(certificate)
+  return leaf ? keyUsageAllows(certificate, 'digitalSignature', 'keyAgreement') : issuerKind(certificate) !== 'none'
 }
 
 /** Of the certificates that issued it, the first within its dates at `now`, else the one that expired last. */

@@ -40,6 +40,11 @@ export interface CAOptions extends Validity {
   readonly issuer?: Issued
   /** basicConstraints pathLenConstraint; default: none. */
   readonly pathLength?: number
+  /**
+   * What its basicConstraints say: `ca` (cA=true), `not-ca` (cA=false, as a leaf's), or `none` (no
+   * such extension), for the tests of an issuer that is no CA; default: `ca`.
+   */
+  readonly basicConstraints?: 'ca' | 'not-ca' | 'none'
   /** An extended key usage, which OpenSSL holds a chain's CAs to as well; default: none. */
   readonly usage?: Usage
   /** keyUsage bits (see KeyUsageOption); default: keyCertSign and cRLSign. */
@@ -102,7 +107,7 @@ export async function createCA(options: CAOptions): Promise<Issued> {
     notBefore,
     notAfter,
     extensions: [
-      new x509.BasicConstraintsExtension(true, options.pathLength, true),
+      ...basicConstraintsExtensions(options.basicConstraints ?? 'ca', options.pathLength),
       ...keyUsageExtensions(options.keyUsage ?? x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign),
       ...(options.usage ? [extendedKeyUsageOf(options.usage)] : []),
     ],
@@ -180,6 +185,10 @@ function subjectName(commonName: string, organization?: string): JsonName {
 
 function extendedKeyUsageOf(usage: Usage): ExtendedKeyUsageExtension {
   return usage === 'server+client' ? extendedKeyUsage('server', 'client') : extendedKeyUsage(usage)
+}
+
+function basicConstraintsExtensions(kind: NonNullable<CAOptions['basicConstraints']>, pathLength: number | undefined): Extension[] {
+  return kind === 'none' ? [] : [new x509.BasicConstraintsExtension(kind === 'ca', kind === 'ca' ? pathLength : undefined, true)]
 }
 
 /** keyUsage as KeyUsageOption says, critical as RFC 5280 4.2.1.3 wants it. */

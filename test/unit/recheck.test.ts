@@ -40,6 +40,10 @@ describe('ClientTrust.check', () => {
     const leafOfCaNoCrlSign = await leaf(caNoCrlSign, 'leaf of a CA without cRLSign')
     // keyUsage extensions (their extnValue) that OpenSSL holds invalid (see cert-der.ts).
     const intNoKeyUsageBit = await createCA({ commonName: 'Intermediate CA whose keyUsage has no bit set', issuer: root, keyUsage: ['030100'] })
+    // Issuers that are no CA to X509_check_ca: cA=false, or no basicConstraints (with keyCertSign, or no keyUsage).
+    const intNotCa = await createCA({ commonName: 'Intermediate whose basicConstraints say it is no CA', issuer: root, basicConstraints: 'not-ca' })
+    const intNoBasicConstraints = await createCA({ commonName: 'Intermediate without basicConstraints', issuer: root, basicConstraints: 'none' })
+    const intNoExtensions = await createCA({ commonName: 'Intermediate without basicConstraints or keyUsage', issuer: root, basicConstraints: 'none', keyUsage: [] })
     // Its serial number is 00 ff 01 in the DER.
     const signByteSerial = await issueCert(root, { commonName: 'serial number with a sign byte', usage: 'client', serialNumber: 'ff01' })
     return {
@@ -68,6 +72,12 @@ describe('ClientTrust.check', () => {
       decipherOnly: await leaf(root, 'decipherOnly', KeyUsageFlags.decipherOnly),
       intNoKeyUsageBit,
       leafOfIntNoKeyUsageBit: await leaf(intNoKeyUsageBit, 'leaf of an intermediate whose keyUsage has no bit set'),
+      intNotCa,
+      leafOfIntNotCa: await leaf(intNotCa, 'leaf of an intermediate that is no CA'),
+      intNoBasicConstraints,
+      leafOfIntNoBasicConstraints: await leaf(intNoBasicConstraints, 'leaf of an intermediate without basicConstraints'),
+      intNoExtensions,
+      leafOfIntNoExtensions: await leaf(intNoExtensions, 'leaf of an intermediate without basicConstraints or keyUsage'),
       signByteSerial,
       crls: {
         root: await createCrl(root, []),
@@ -85,6 +95,7 @@ describe('ClientTrust.check', () => {
         // Issued two hours ago, before the one below (an hour ago, createCrl's default).
         rootEarlier: await createCrl(root, [], { thisUpdate: new Date(Date.now() - 7_200_000) }),
         rootInLowerCaseRevokesSignByteSerial: await createCrl(root, [signByteSerial], rootNamed({ printableString: 'more root ca' })),
+        intNotCa: await createCrl(intNotCa, []),
       },
     }
   }
@@ -194,6 +205,12 @@ describe('ClientTrust.check', () => {
     ["a CRL that writes its CA's name as a BMPString, in upper case", () => [more.signByteSerial.cert], () => [more.root.cert], () => [more.crls.rootInBmpUpperCase], undefined],
     ["a CRL that writes its CA's name as a UniversalString", () => [more.signByteSerial.cert], () => [more.root.cert], () => [more.crls.rootInUniversalString], undefined],
     ['a revoked leaf, in the newer of two CRLs of its CA, which writes its name in lower case', () => [more.signByteSerial.cert], () => [more.root.cert], () => [more.crls.rootEarlier, more.crls.rootInLowerCaseRevokesSignByteSerial], 'revoked CERT_REVOKED'],
+    // An issuer that is no CA: OpenSSL builds the chain through it all the same, then finds INVALID_CA,
+    // and INVALID_PURPOSE unless it has keyCertSign and no basicConstraints (check_ca's 4).
+    ['an intermediate whose basicConstraints say it is no CA', () => [more.leafOfIntNotCa.cert, more.intNotCa.cert], () => [more.root.cert], () => [], 'bad_usage INVALID_PURPOSE'],
+    ['an intermediate that is no CA, with CRLs of the chain', () => [more.leafOfIntNotCa.cert, more.intNotCa.cert], () => [more.root.cert], () => [more.crls.root, more.crls.intNotCa], 'bad_usage INVALID_PURPOSE'],
+    ['an intermediate without basicConstraints, with keyCertSign', () => [more.leafOfIntNoBasicConstraints.cert, more.intNoBasicConstraints.cert], () => [more.root.cert], () => [], 'bad_usage INVALID_CA'],
+    ['an intermediate without basicConstraints or keyUsage', () => [more.leafOfIntNoExtensions.cert, more.intNoExtensions.cert], () => [more.root.cert], () => [], 'bad_usage INVALID_PURPOSE'],
   ]
   for (const [what, chain, cas, crls, expected] of rows) {
     it(what, async () => {
@@ -236,6 +253,11 @@ describe('ClientTrust.check', () => {
     // A leaf whose keyUsage OpenSSL holds invalid has no issuer anywhere, whatever its chain.
     const invalid = await check(more.keyUsageNotBitString.cert, [])
     assert.equal(invalid.pass ? undefined : invalid.detail, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE')
+  })
+
+  it("refuses a resumed session's known chain through an intermediate that is no CA, as a handshake would", async () => {
+    const verdict = await new ClientTrust(certificates(more.root.cert), []).check(certificates(more.leafOfIntNotCa.cert, more.intNotCa.cert), { resumed: true })
+    assert.equal(verdict.pass ? 'pass' : verdict.detail, 'INVALID_PURPOSE')
   })
 
   it('takes, of two CAs of one name and key, the one within its dates: a rotation that kept the key', async () => {
