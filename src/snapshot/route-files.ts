@@ -7,7 +7,8 @@
 import type { X509Certificate } from 'node:crypto'
 import { ConfigError, issueAt, type ConfigIssue } from '../config/issues.js'
 import type { Config, RouteConfig } from '../config/types.js'
-import { crlIssuerSubject, readCaBundle, readCertificates, readCrl, readPrivateKeyOf, type CertificateFile } from '../tls/pem.js'
+import { casWithoutCrl, crlIssuerSubject } from '../tls/crl-issuers.js'
+import { readCaBundle, readCertificates, readCrl, readPrivateKeyOf, type CertificateFile } from '../tls/pem.js'
 
 export type CertificateRole = 'server' | 'client' | 'ca'
 
@@ -32,6 +33,14 @@ export interface LoadedCrl {
   readonly issuer: string
 }
 
+/** A CA of a route's clientCAs that none of its CRLs is of (see casWithoutCrl): its clients are refused. */
+export interface CaWithoutCrl {
+  readonly routeIndex: number
+  /** The key that names the CRLs (`routes[2].tls.crl`). */
+  readonly path: string
+  readonly certificate: X509Certificate
+}
+
 export interface KeyPair {
   readonly cert: CertificateFile
   readonly keyPem: string
@@ -40,6 +49,7 @@ export interface KeyPair {
 export class RouteFiles {
   readonly certificates: LoadedCertificate[] = []
   readonly crls: LoadedCrl[] = []
+  readonly casWithoutCrl: CaWithoutCrl[] = []
   readonly issues: ConfigIssue[] = []
   private readonly outcomes = new Map<string, { value: unknown } | { error: unknown }>()
 
@@ -64,17 +74,26 @@ export class RouteFiles {
     return bundle
   }
 
-  /** The PEM CRLs of `files`, one per entry; `cas` (the route's clientCAs) name their issuers. */
+  /**
+   * The PEM CRLs of `files`, one per entry; `cas` (the route's clientCAs) name their issuers, and must
+   * each have one of them (casWithoutCrl).
+   */
   crlPems(route: RouteConfig, at: string, files: readonly string[], cas: CertificateFile | undefined): string[] {
     // tls.crl is one file or a list: the key path names the list item only where the YAML has one.
     const pathOf = (i: number) => (this.config.positions.has(`${at}[${i}]`) ? `${at}[${i}]` : at)
-    return files.flatMap((file, i) => {
-      const crls = this.attempt(pathOf(i), this.readOnce(`crl ${file}`, () => readCrl(file))) ?? []
-      // Once per CRL file and bundle: a thousand routes often share both.
-      const issuers = this.readOnce(`crl issuers ${file} ${cas?.file}`, () => crls.map((crl) => crlIssuerSubject(crl, cas?.certificates ?? [])))()
-      crls.forEach((crl, j) => this.crls.push({ route: route.name, routeIndex: route.index, path: pathOf(i), nextUpdate: crl.nextUpdate, issuer: issuers[j]! }))
-      return crls.map((crl) => crl.pem)
+    const read = files.map((file, i) => this.attempt(pathOf(i), this.readOnce(`crl ${file}`, () => readCrl(file))))
+    // Once per CRL file and bundle: a thousand routes often share both.
+    read.forEach((crls = [], i) => {
+      const issuers = this.readOnce(`crl issuers ${files[i]} ${cas?.file}`, () => crls.map((crl) => crlIssuerSubject(crl, cas?.certificates ?? [])))()
+      crls.forEach((crl, j) => this.crls.push({ route: route.name, routeIndex: route.index, path: pathOf(i), nextUpdate: crl.fields?.nextUpdate, issuer: issuers[j]! }))
     })
+    const crls = read.flatMap((crlsOfFile) => crlsOfFile ?? [])
+    // Not while a file is unread: it has an issue of its own, and may hold the missing CRL.
+    if (cas && crls.length > 0 && read.every(Boolean)) {
+      const without = this.attempt(at, this.readOnce(`crl gaps ${files.join('\n')} ${cas.file}`, () => casWithoutCrl(cas, crls, files)))
+      without?.forEach((certificate) => this.casWithoutCrl.push({ routeIndex: route.index, path: at, certificate }))
+    }
+    return crls.map((crl) => crl.pem)
   }
 
   /** `create`'s result, or undefined with its error as an issue at `path`. */

@@ -13,7 +13,7 @@ import { createTlsPolicy, policyId, type HostCertificate, type TlsPolicy, type T
 import type { ClientChains } from '../tls/peer-certificates.js'
 import type { TicketSecrets } from '../tls/ticket-keys.js'
 import { identityKey, upstreamTlsContext, upstreamIdentity, type UpstreamHandshakeEvent, type UpstreamIdentity } from '../tls/upstream.js'
-import { RouteFiles, type LoadedCertificate, type LoadedCrl } from './route-files.js'
+import { RouteFiles, type CaWithoutCrl, type LoadedCertificate, type LoadedCrl } from './route-files.js'
 import { newUpstream, retireUpstream, type Upstream } from './upstreams.js'
 
 /**
@@ -42,6 +42,7 @@ export interface Snapshot {
   readonly upstreams: ReadonlyMap<string, Upstream>
   readonly certificates: readonly LoadedCertificate[]
   readonly crls: readonly LoadedCrl[]
+  readonly casWithoutCrl: readonly CaWithoutCrl[]
   /** The TLS policies this config serves under, by id (see policyId). */
   readonly policies: ReadonlyMap<string, TlsPolicy>
   /**
@@ -166,6 +167,7 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
     upstreams,
     certificates: files.certificates,
     crls: files.crls,
+    casWithoutCrl: files.casWithoutCrl,
     policies,
     ingressFor: ingressDecider(table, [...policies.values()]),
   }

@@ -6,7 +6,7 @@
  */
 import type { X509Certificate } from 'node:crypto'
 import { isIP } from 'node:net'
-import type { LoadedCertificate, LoadedCrl } from './route-files.js'
+import type { CaWithoutCrl, LoadedCertificate, LoadedCrl } from './route-files.js'
 import { CLIENT_AUTH, isSelfSigned, outsideValidity, SERVER_AUTH } from '../tls/cert-checks.js'
 import { subjectRfc2253 } from '../tls/subject.js'
 import { issueAt, sortByPosition, type ConfigIssue } from '../config/issues.js'
@@ -16,9 +16,10 @@ import type { Config } from '../config/types.js'
 interface LoadedFiles {
   readonly certificates: readonly LoadedCertificate[]
   readonly crls: readonly LoadedCrl[]
+  readonly casWithoutCrl: readonly CaWithoutCrl[]
 }
 
-export function configWarnings(config: Config, { certificates, crls }: LoadedFiles, now = Date.now()): ConfigIssue[] {
+export function configWarnings(config: Config, { certificates, crls, casWithoutCrl }: LoadedFiles, now = Date.now()): ConfigIssue[] {
   const warnings: ConfigIssue[] = []
   const warn = (path: string, message: string) => warnings.push(issueAt(config.file, config.positions, path, message))
   const firstOfName = new Map<string, number>()
@@ -78,6 +79,10 @@ export function configWarnings(config: Config, { certificates, crls }: LoadedFil
       const passed = nextUpdate.toISOString()
       warn(path, `holds a CRL whose nextUpdate passed on ${passed}; every client certificate it covers is refused until it is replaced`)
     }
+  }
+  // With no root's CRL, every client would be refused: an error (casWithoutCrl). Another CA's refuses some.
+  for (const { path, certificate } of casWithoutCrl) {
+    warn(path, `has no CRL of ${subjectRfc2253(certificate)}, a CA of tls.clientCAs: every client whose chain runs through it is refused`)
   }
   return sortByPosition(warnings)
 }

@@ -7,8 +7,8 @@ import { createSecureContext } from 'node:tls'
 import { relative } from 'node:path'
 import { readRegularFile } from '../config/regular-file.js'
 import { ErrorCodes, PortcullisError } from '../errors.js'
-import { readCrlPem } from './crl-der.js'
-import { peculiarX509, printedName } from './peculiar.js'
+import { readCrlPem, type CrlFields } from './crl-der.js'
+import { printedName } from './peculiar.js'
 import { subjectRfc2253 } from './subject.js'
 
 const CERT_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g
@@ -22,7 +22,7 @@ export interface CertificateFile {
 }
 
 /** A file name as users wrote it: relative to the working directory when shorter. */
-function displayPath(file: string): string {
+export function displayPath(file: string): string {
   const rel = relative(process.cwd(), file)
   return rel.length < file.length && !rel.startsWith('..') ? rel : file
 }
@@ -118,9 +118,9 @@ export function readPrivateKeyOf(cert: CertificateFile, certFile: string, keyFil
 
 export interface Crl {
   readonly pem: string
-  /** When the issuer promises the next CRL; after it, OpenSSL refuses every certificate it covers. */
-  readonly nextUpdate: Date | undefined
-  /** The issuer's name as @peculiar/x509 prints it (see crlIssuerSubject); undefined when unreadable. */
+  /** As crl-der.ts reads it: issuer, dates, signature. Undefined where it cannot (BER that OpenSSL reads). */
+  readonly fields: CrlFields | undefined
+  /** The issuer's name as @peculiar/x509 prints it, for messages and labels; undefined as `fields` is. */
   readonly issuerName: string | undefined
 }
 
@@ -144,33 +144,14 @@ export function readCrl(file: string): Crl[] {
 }
 
 /**
- * A CRL's nextUpdate and issuer, which only warnings and a gauge need: undefined when unreadable. Read
- * from the DER (crl-der.ts), not parsed whole: this runs at every load of the config.
+ * A CRL's fields, which warnings, a gauge and the check of its issuer need: undefined when unreadable.
+ * Read from the DER (crl-der.ts), not parsed whole: this runs at every load of the config.
  */
-function crlFields(pem: string): Pick<Crl, 'nextUpdate' | 'issuerName'> {
+function crlFields(pem: string): Pick<Crl, 'fields' | 'issuerName'> {
   try {
     const fields = readCrlPem(pem)
-    return { nextUpdate: fields.nextUpdate, issuerName: printedName(fields.issuer) }
+    return { fields, issuerName: printedName(fields.issuer) }
   } catch {
-    return { nextUpdate: undefined, issuerName: undefined }
+    return { fields: undefined, issuerName: undefined }
   }
-}
-
-/**
- * The CRL's issuer as the RFC 2253 subject of the CA in `cas` that has its name, as the expiry gauge
- * names that CA; the library's own spelling when no CA there has it (OpenSSL then never uses the CRL).
- */
-export function crlIssuerSubject(crl: Crl, cas: readonly X509Certificate[]): string {
-  if (crl.issuerName === undefined) return ''
-  const { X509Certificate: PeculiarCertificate } = peculiarX509()
-  const peculiarSubject = (certificate: X509Certificate) => {
-    try {
-      return new PeculiarCertificate(certificate.raw).subject
-    } catch {
-      // One node:crypto reads and the library does not: it names no CRL here, and fails nothing.
-      return undefined
-    }
-  }
-  const ca = cas.find((certificate) => peculiarSubject(certificate) === crl.issuerName)
-  return ca ? subjectRfc2253(ca) : crl.issuerName
 }

@@ -231,7 +231,7 @@ const CERT_NAMES = [
   'cliA', 'cliA2', 'cliB', 'cliExpired', 'cliNotYetValid', 'cliServerEku', 'notCa', 'cliOfNotCa',
   'root', 'int', 'leaf', 'leafRevoked', 'caExpired', 'cliNoSubject', 'cliUnicode', 'cliOddSans',
 ] as const
-const CRL_NAMES = ['crlRootEmpty', 'crlRootRevokesInt', 'crlIntEmpty', 'crlIntRevoked', 'crlIntRevokesLeaf', 'crlRootStale'] as const
+const CRL_NAMES = ['crlRootEmpty', 'crlRootRevokesInt', 'crlIntEmpty', 'crlIntRevoked', 'crlIntRevokesLeaf', 'crlRootStale', 'crlOther'] as const
 
 export type TestPki = { readonly [name in (typeof CERT_NAMES)[number]]: CertFiles } & {
   readonly [name in (typeof CRL_NAMES)[number]]: CrlFile
@@ -315,6 +315,8 @@ async function generate(dir: string): Promise<TestPki> {
     crlIntRevokesLeaf: await createCrl(int, [issued.leafRevoked, issued.leaf]),
     // Issued an hour ago, its next update due half an hour ago: OpenSSL calls it expired.
     crlRootStale: await createCrl(root, [], { nextUpdate: new Date(now - 1_800_000) }),
+    // Of a CA no chain here runs through: a CRL file mixed up with another.
+    crlOther: await createCrl(caOther, []),
   }
 
   const certs = {} as Record<(typeof CERT_NAMES)[number], CertFiles>

@@ -90,6 +90,7 @@ routes:
     await writeFile(join(pki.dir, 'caS-and-expired.crt'), pki.caS.cert + pki.caExpired.cert)
     await writeFile(join(pki.dir, 'srv-and-expired.crt'), pki.srv.cert + pki.caExpired.cert)
     await writeFile(join(pki.dir, 'ca-then-srv.crt'), pki.caS.cert + pki.srv.cert)
+    await writeFile(join(pki.dir, 'root-and-int.crt'), pki.root.cert + pki.int.cert)
     const encrypted = createPrivateKey(pki.srv.key).export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'secret' })
     await writeFile(join(pki.dir, 'srv-encrypted.key'), encrypted)
     await writeFile(join(pki.dir, 'srv.der'), new X509Certificate(pki.srv.cert).raw)
@@ -136,6 +137,9 @@ routes:
     ['an upstream client key OpenSSL refuses', (y) => y.replace('ca: caS.crt', 'ca: caS.crt\n      cert: rsa768.crt\n      key: rsa768.key'), /:12:13 routes\[0\]\.upstream\.cert: .*ee key too small/],
     ['a loop of symbolic links, not called missing', (y) => y.replace('cert: srv.crt', 'cert: loop-a.crt'), /:6:13 routes\[0\]\.tls\.cert: cannot read loop-a\.crt: a loop of symbolic links$/m],
     ['a bad second CRL in one file', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: caAB.crt\n      crl: good-then-garbled.crl'), /good-then-garbled\.crl holds CRL 2 of 2 that cannot be parsed/],
+    // OpenSSL checks the CRL of every CA of a chain, its root's too: every client would be refused.
+    ['a CRL of a CA the route does not trust', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: caAB.crt\n      crl: crlOther.crl'), /:9:12 routes\[0\]\.tls\.crl: .*crlOther\.crl holds no CRL of a root CA of .*caAB\.crt \(CN=Test Client CA A, CN=Test Client CA B\), in its name and signed by its key, only CRLs of CN=Unrelated CA: OpenSSL checks the CRL of every CA of a client's chain, its root's too, so every client would be refused; add the root CA's CRL$/m],
+    ["CRLs without the root CA's", (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: root.crt\n      crl: [crlIntEmpty.crl, crlOther.crl]'), /:9:7 routes\[0\]\.tls\.crl: .*crlIntEmpty\.crl, .*crlOther\.crl hold no CRL of a root CA of .*root\.crt \(CN=Test Root CA\), in its name and signed by its key, only CRLs of CN=Test Intermediate CA, CN=Unrelated CA: /],
   ]
   for (const [what, edit, expected, where] of cases) {
     it(`exits 1 on ${what}, naming file:line:col, key path and reason`, async () => {
@@ -199,6 +203,9 @@ routes:
   - host: a.w.test
     tls: { cert: srv.crt, key: srv.key, clientCAs: int.crt }
     upstream: { url: 'http://127.0.0.1:9080' }
+  - host: b.w.test
+    tls: { cert: srv.crt, key: srv.key, clientCAs: root-and-int.crt, crl: crlRootEmpty.crl }
+    upstream: { url: 'http://127.0.0.1:9080' }
 `,
     )
     assert.equal(result.code, 0, result.stderr)
@@ -218,6 +225,7 @@ routes:
       /:18:5 routes\[5\]: has the same name as routes\[4\] \(p\.test\), so their metrics and logs are one; give each a name$/,
       /:20:86 routes\[6\]\.tls\.crl\[1\]: holds a CRL whose nextUpdate passed on \S+; every client certificate it covers is refused until it is replaced$/,
       /:23:52 routes\[7\]\.tls\.clientCAs: holds no root CA \(a self-signed one\), only intermediates: no chain verifies without its root/,
+      /:26:\d+ routes\[8\]\.tls\.crl: has no CRL of CN=Test Intermediate CA, a CA of tls\.clientCAs: every client whose chain runs through it is refused$/,
     ]
     assert.equal(warnings.length, expected.length, warnings.join('\n'))
     expected.forEach((pattern, i) => assert.match(warnings[i]!, pattern))

@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test'
 import tls from 'node:tls'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import { httpRequest } from '../helpers/client.js'
+import { httpRequest, httpsRequest } from '../helpers/client.js'
 import { eventually, loggedAfter, startGateway, startGatewayFromFile, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 import { startEchoUpstream, type EchoReply, type EchoUpstream } from '../helpers/upstream.js'
@@ -477,6 +477,51 @@ describe('config warnings in the log', () => {
       assert.equal(warnings().length, 22)
     } finally {
       await gw.close()
+      await pki.cleanup()
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+// A CRL set without the CRL of a root CA of the route's clientCAs: OpenSSL checks the CRL of every CA
+// of a chain, the root's too, so every client would be refused. nginx, HAProxy and Envoy load it.
+describe('a CRL set that can only refuse every client', () => {
+  it('is refused at start, and by a reload, which keeps the last good config serving', async () => {
+    const pki = await makeTestPki()
+    const upstream = await startEchoUpstream({ cert: pki.up.cert, key: pki.up.key })
+    const dir = await mkdtemp(join(tmpdir(), 'portcullis-crl-set-'))
+    const crl = join(dir, 'clients.crl')
+    const configFile = join(dir, 'routes.yaml')
+    await writeFile(
+      configFile,
+      `listen: { https: 127.0.0.1:0 }
+routes:
+  - { host: chain.w.test, tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile}, clientCAs: ${pki.root.certFile}, crl: ${crl} }, upstream: { url: 'https://127.0.0.1:${upstream.port}', ca: ${pki.caS.certFile}, serverName: up.test } }
+`,
+    )
+    const refusal = /routes\.yaml:3:\d+ routes\[0\]\.tls\.crl: .*clients\.crl holds no CRL of a root CA of .*root\.crt \(CN=Test Root CA\)/
+    let gw: TestGateway | undefined
+    try {
+      await writeFile(crl, pki.crlOther.pem)
+      const start = await startGatewayFromFile(configFile).then(
+        (started) => started.close().then(() => 'started'),
+        (error: Error) => error.message,
+      )
+      assert.match(start, refusal)
+      await writeFile(crl, pki.crlRootEmpty.pem + pki.crlIntEmpty.pem)
+      gw = await startGatewayFromFile(configFile, { reloadIntervalMs: 0 })
+      const client = { port: gw.ports.https!, servername: 'chain.w.test', ca: pki.caS.cert, cert: pki.leafChain.cert, key: pki.leafChain.key }
+      assert.equal((await httpsRequest(client)).status, 200)
+      for (const crls of [pki.crlOther.pem, pki.crlIntEmpty.pem]) {
+        await writeFile(crl, crls)
+        const { ok, errors } = await gw.gateway.reload()
+        assert.equal(ok, false)
+        assert.match(errors.join('\n'), refusal)
+        assert.equal((await httpsRequest(client)).status, 200, 'the last good config serves')
+      }
+    } finally {
+      await gw?.close()
+      await upstream.close()
       await pki.cleanup()
       await rm(dir, { recursive: true, force: true })
     }

@@ -1,0 +1,62 @@
+/**
+ * Which CA of a client CA bundle issued each CRL of a route, as OpenSSL finds a CRL for a certificate
+ * (get_crl_sk in crypto/x509/x509_vfy.c): in its issuer's name, as OpenSSL compares names, and signed
+ * by its key. With CRLs, OpenSSL checks the CRL of every CA of a client's chain, the root at its end
+ * included (Node's `crl` option sets X509_V_FLAG_CRL_CHECK_ALL, as nginx's ssl_crl, HAProxy's crl-file
+ * and Envoy's crl do): a chain through a CA without one is refused (UNABLE_TO_GET_CRL).
+ */
+import type { X509Certificate } from 'node:crypto'
+import { ErrorCodes, PortcullisError } from '../errors.js'
+import { canonicalName } from './canonical-name.js'
+import { certificateFields } from './cert-der.js'
+import { isSelfSigned, outsideValidity } from './cert-checks.js'
+import { crlSignedBy } from './crl-der.js'
+import { displayPath, type Crl, type CertificateFile } from './pem.js'
+import { subjectRfc2253 } from './subject.js'
+
+/**
+ * Whether `ca` issued `crl`: a CA of its issuer's name whose key made its signature. True where that
+ * cannot be told here (DER that crl-der.ts or cert-der.ts does not read, a signature algorithm it does
+ * not check): a config is never refused on a guess.
+ */
+function crlIssuedBy(crl: Crl, ca: X509Certificate): boolean {
+  if (!crl.fields) return true
+  try {
+    return canonicalName(crl.fields.issuer) === canonicalName(certificateFields(ca).subject) && crlSignedBy(crl.fields, ca.publicKey) !== false
+  } catch {
+    return true
+  }
+}
+
+/**
+ * The CRL's issuer as the RFC 2253 subject of the CA in `cas` that issued it, as the expiry gauge names
+ * that CA; the library's own spelling of its issuer's name when none did (an intermediate's CRL, of a
+ * CA the clients send).
+ */
+export function crlIssuerSubject(crl: Crl, cas: readonly X509Certificate[]): string {
+  if (crl.issuerName === undefined) return ''
+  const ca = cas.find((certificate) => crlIssuedBy(crl, certificate))
+  return ca ? subjectRfc2253(ca) : crl.issuerName
+}
+
+/**
+ * The CAs of `bundle`, within their dates, that no CRL of `crls` (read from `files`) is of: a client
+ * whose chain runs through one of them is refused. Every chain ends at a root of the bundle (Node sets
+ * no X509_V_FLAG_PARTIAL_CHAIN), so when no root has a CRL every client would be refused: that throws.
+ */
+export function casWithoutCrl(bundle: CertificateFile, crls: readonly Crl[], files: readonly string[]): X509Certificate[] {
+  const now = new Date()
+  const current = bundle.certificates.filter((ca) => outsideValidity(ca, now) === undefined)
+  const without = current.filter((ca) => !crls.some((crl) => crlIssuedBy(crl, ca)))
+  const roots = current.filter(isSelfSigned)
+  if (roots.length > 0 && roots.every((root) => without.includes(root))) {
+    const issuers = [...new Set(crls.map((crl) => crl.issuerName ?? 'an issuer it cannot read'))]
+    throw new PortcullisError(
+      ErrorCodes.CERT_READ,
+      `${files.map(displayPath).join(', ')} ${files.length === 1 ? 'holds' : 'hold'} no CRL of a root CA of ${displayPath(bundle.file)} ` +
+        `(${roots.map(subjectRfc2253).join(', ')}), in its name and signed by its key, only CRLs of ${issuers.join(', ')}: ` +
+        "OpenSSL checks the CRL of every CA of a client's chain, its root's too, so every client would be refused; add the root CA's CRL",
+    )
+  }
+  return without
+}
