@@ -7,7 +7,7 @@
 import type { X509Certificate } from 'node:crypto'
 import { isIP } from 'node:net'
 import type { CaWithoutCrl, LoadedCertificate, LoadedCrl } from './route-files.js'
-import { CLIENT_AUTH, isSelfSigned, outsideValidity, SERVER_AUTH } from '../tls/cert-checks.js'
+import { CLIENT_AUTH, outsideValidity, SERVER_AUTH } from '../tls/cert-checks.js'
 import { subjectRfc2253 } from '../tls/subject.js'
 import { issueAt, sortByPosition, type ConfigIssue } from '../config/issues.js'
 import type { Config } from '../config/types.js'
@@ -58,20 +58,6 @@ export function configWarnings(config: Config, { certificates, crls, casWithoutC
       if (invalid) warn(path, `${invalid}; upstreams will refuse it`)
       if (certificate.keyUsage && !certificate.keyUsage.includes(CLIENT_AUTH)) warn(path, 'is not for TLS clients (its extended key usage lacks clientAuth)')
     }
-  }
-  // OpenSSL (without partial chains, as Node and nginx run it) verifies up to a self-signed root in
-  // the bundle: one of intermediates alone verifies nothing.
-  // A bundle file that many routes name is read once (RouteFiles), so its certificates are the same
-  // objects: each signature is verified once, not once a route (70 ms for a thousand routes).
-  const selfSigned = new Map<X509Certificate, boolean>()
-  const rootsOfBundle = new Map<string, number>()
-  for (const { path, role, certificate } of certificates) {
-    if (role !== 'ca') continue
-    if (!selfSigned.has(certificate)) selfSigned.set(certificate, isSelfSigned(certificate))
-    rootsOfBundle.set(path, (rootsOfBundle.get(path) ?? 0) + (selfSigned.get(certificate) ? 1 : 0))
-  }
-  for (const [path, roots] of rootsOfBundle) {
-    if (roots === 0) warn(path, 'holds no root CA (a self-signed one), only intermediates: no chain verifies without its root; add the root CA to the file')
   }
   for (const { path, nextUpdate } of crls) {
     // OpenSSL refuses a chain whose CRL is past its nextUpdate (CRL_HAS_EXPIRED), as nginx does.

@@ -6,6 +6,7 @@ import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto'
 import { createSecureContext } from 'node:tls'
 import { relative } from 'node:path'
 import { readRegularFile } from '../config/regular-file.js'
+import { isSelfSigned } from './cert-checks.js'
 import { ErrorCodes, PortcullisError } from '../errors.js'
 import { readCrlPem, type CrlFields } from './crl-der.js'
 import { printedName } from './peculiar.js'
@@ -83,6 +84,14 @@ export function readCaBundle(file: string): CertificateFile {
   const now = new Date()
   if (bundle.certificates.every((cert) => new Date(cert.validTo) < now)) {
     throw new PortcullisError(ErrorCodes.CERT_READ, `${displayPath(file)} holds only expired CA certificates`)
+  }
+  // OpenSSL verifies a chain up to a self-signed root of the bundle (Node, like nginx, sets no
+  // X509_V_FLAG_PARTIAL_CHAIN): a bundle of intermediates alone verifies nothing.
+  if (!bundle.certificates.some(isSelfSigned)) {
+    throw new PortcullisError(
+      ErrorCodes.CERT_READ,
+      `${displayPath(file)} holds no root CA (a self-signed one), only intermediates: no chain verifies without its root; add the root CA to the file`,
+    )
   }
   return bundle
 }

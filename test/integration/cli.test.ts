@@ -126,6 +126,8 @@ routes:
     ['a chain written leaf last', (y) => y.replace('cert: srv.crt', 'cert: ca-then-srv.crt'), /:7:12 routes\[0\]\.tls\.key: .*srv\.key is not the private key of .*ca-then-srv\.crt \(it is the key of certificate 2 in that file, CN=[^:]+: put it first, then its intermediates\)/],
     ['an encrypted key', (y) => y.replace('key: srv.key', 'key: srv-encrypted.key'), /:7:12 routes\[0\]\.tls\.key: .*srv-encrypted\.key holds no readable private key \(it is encrypted/],
     ['a bad duration', (y) => y.replace('connect: 2s', 'connect: 2 seconds'), /:13:18 routes\[0\]\.upstream\.timeouts\.connect/],
+    // OpenSSL verifies up to a self-signed root of the bundle: one of intermediates alone verifies nothing.
+    ['a CA bundle of intermediates only', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: int.crt'), /:8:18 routes\[0\]\.tls\.clientCAs: .*int\.crt holds no root CA \(a self-signed one\), only intermediates: no chain verifies without its root; add the root CA to the file$/m],
     ['a CA bundle of expired CAs only', (y) => y.replace('ca: caS.crt', 'ca: caExpired.crt'), /:11:11 routes\[0\]\.upstream\.ca: .*caExpired\.crt holds only expired CA certificates/],
     ['a bad URL', (y) => y.replace('url: https://127.0.0.1:9443', 'url: htps//nowhere'), /:10:12 routes\[0\]\.upstream\.url/],
     ['a CRL OpenSSL cannot parse', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: caAB.crt\n      crl: garbled.crl'), /:9:12 routes\[0\]\.tls\.crl: .*garbled\.crl holds a CRL that cannot be parsed/],
@@ -200,9 +202,6 @@ routes:
   - host: open.test
     tls: { cert: srv.crt, key: srv.key, clientCAs: root.crt, crl: [crlRootEmpty.crl, crlRootStale.crl] }
     upstream: { url: 'http://127.0.0.1:9080' }
-  - host: a.w.test
-    tls: { cert: srv.crt, key: srv.key, clientCAs: int.crt }
-    upstream: { url: 'http://127.0.0.1:9080' }
   - host: b.w.test
     tls: { cert: srv.crt, key: srv.key, clientCAs: root-and-int.crt, crl: crlRootEmpty.crl }
     upstream: { url: 'http://127.0.0.1:9080' }
@@ -224,8 +223,7 @@ routes:
       /:15:18 routes\[3\]\.tls\.cert: is not for TLS servers/,
       /:18:5 routes\[5\]: has the same name as routes\[4\] \(p\.test\), so their metrics and logs are one; give each a name$/,
       /:20:86 routes\[6\]\.tls\.crl\[1\]: holds a CRL whose nextUpdate passed on \S+; every client certificate it covers is refused until it is replaced$/,
-      /:23:52 routes\[7\]\.tls\.clientCAs: holds no root CA \(a self-signed one\), only intermediates: no chain verifies without its root/,
-      /:26:\d+ routes\[8\]\.tls\.crl: has no CRL of CN=Test Intermediate CA, a CA of tls\.clientCAs: every client whose chain runs through it is refused$/,
+      /:23:\d+ routes\[7\]\.tls\.crl: has no CRL of CN=Test Intermediate CA, a CA of tls\.clientCAs: every client whose chain runs through it is refused$/,
     ]
     assert.equal(warnings.length, expected.length, warnings.join('\n'))
     expected.forEach((pattern, i) => assert.match(warnings[i]!, pattern))
