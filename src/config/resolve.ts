@@ -205,8 +205,7 @@ function resolveRoute(
     }
   } else if (raw.tls) {
     const t = raw.tls
-    const crl = t.crl === undefined ? [] : Array.isArray(t.crl) ? t.crl : [t.crl]
-    if (crl.length > 0 && !t.clientCAs) report(`${at}.tls.crl`, 'needs tls.clientCAs: a CRL only applies to client certificates')
+    if (t.crl !== undefined && !t.clientCAs) report(`${at}.tls.crl`, 'needs tls.clientCAs: a CRL only applies to client certificates')
     if (t.forwardClientCert && t.forwardClientCert !== 'none' && !t.clientCAs) {
       report(`${at}.tls.forwardClientCert`, 'needs tls.clientCAs: there is no verified client certificate to forward')
     }
@@ -214,7 +213,7 @@ function resolveRoute(
       cert: filePath(`${at}.tls.cert`, t.cert),
       key: filePath(`${at}.tls.key`, t.key),
       ...(t.clientCAs && { clientCAs: filePath(`${at}.tls.clientCAs`, t.clientCAs) }),
-      crl: crl.map((file, i) => filePath(Array.isArray(t.crl) ? `${at}.tls.crl[${i}]` : `${at}.tls.crl`, file)),
+      crl: crlFiles(t.crl, `${at}.tls.crl`, filePath),
       minVersion: t.minVersion ?? 'TLSv1.2',
       forwardClientCert: t.forwardClientCert ?? (t.clientCAs ? 'xfcc' : 'none'),
     }
@@ -229,6 +228,12 @@ function resolveRoute(
     tls,
     upstream: resolveUpstream(raw.upstream, `${at}.upstream`, tls === 'passthrough', filePath, report),
   }
+}
+
+/** A `crl` key, one file or a list, as absolute paths; a problem is reported at the list item where there is one. */
+function crlFiles(raw: string | readonly string[] | undefined, at: string, filePath: (path: string, value: string) => string): string[] {
+  if (raw === undefined) return []
+  return typeof raw === 'string' ? [filePath(at, raw)] : raw.map((file, i) => filePath(`${at}[${i}]`, file))
 }
 
 /** '/café' → '/caf%C3%A9', as a client sends it (a lone surrogate becomes U+FFFD, as UTF-8 has none). */
@@ -283,11 +288,14 @@ function resolveUpstream(
   }
 
   const isHttps = url?.protocol === 'https:'
-  for (const key of ['ca', 'cert', 'key', 'serverName', 'insecureSkipVerify'] as const) {
+  for (const key of ['ca', 'crl', 'cert', 'key', 'serverName', 'insecureSkipVerify'] as const) {
     if (raw[key] !== undefined && url && !isHttps) report(`${at}.${key}`, 'only applies to https:// upstreams')
   }
   // undici reads a timeout of 0 as none at all.
   for (const key of ['connect', 'response'] as const) checkDuration(`${at}.timeouts.${key}`, raw.timeouts?.[key], report, { positive: true })
+  if (raw.crl !== undefined && !raw.ca) {
+    report(`${at}.crl`, "needs upstream.ca: OpenSSL checks the CRL of every CA of the upstream's chain, its root's too, so they must be CAs whose CRLs you hold, not the built-in roots")
+  }
   if (raw.cert && !raw.key) report(`${at}.key`, 'is required with upstream.cert')
   if (raw.key && !raw.cert) report(`${at}.cert`, 'is required with upstream.key')
 
@@ -300,6 +308,7 @@ function resolveUpstream(
     port: url?.port ? Number(url.port) : defaultPort,
     pathPrefix: url && url.pathname !== '/' ? url.pathname.replace(/\/$/, '') : '',
     ...(raw.ca && { ca: filePath(`${at}.ca`, raw.ca) }),
+    crl: crlFiles(raw.crl, `${at}.crl`, filePath),
     ...(raw.cert && { cert: filePath(`${at}.cert`, raw.cert) }),
     ...(raw.key && { key: filePath(`${at}.key`, raw.key) }),
     serverName: resolveServerName(`${at}.serverName`, raw.serverName, hostname, report),

@@ -29,6 +29,10 @@ const FilePath = (description: string) =>
     description: `${description} A relative path resolves against the folder of routes.yaml.`,
   })
 
+/** `tls.crl` and `upstream.crl`: one PEM CRL file or a list, as nginx's ssl_crl takes one file of several. */
+const CrlFiles = (description: string) =>
+  Type.Union([FilePath('PEM CRL file.'), Type.Array(FilePath('PEM CRL file.'), { minItems: 1 })], { description })
+
 const ListenSchema = Type.Object(
   {
     https: Type.Optional(
@@ -71,11 +75,7 @@ const RouteTlsSchema = Type.Object(
           'Every certificate in it must be a CA (basicConstraints cA=true).',
       ),
     ),
-    crl: Type.Optional(
-      Type.Union([FilePath('PEM CRL file.'), Type.Array(FilePath('PEM CRL file.'), { minItems: 1 })], {
-        description: 'One CRL file or a list; client certificates they list are refused. Requires clientCAs.',
-      }),
-    ),
+    crl: Type.Optional(CrlFiles('One CRL file or a list; client certificates they list are refused. Requires clientCAs.')),
     minVersion: Type.Optional(TlsVersionSchema),
     forwardClientCert: Type.Optional(ForwardClientCertSchema),
   },
@@ -106,6 +106,12 @@ const UpstreamSchema = Type.Object(
     }),
     ca: Type.Optional(
       FilePath('CA bundle that verifies the upstream certificate. Default: the Mozilla roots built into Node (NODE_EXTRA_CA_CERTS adds to them). Each entry must be a CA; expired ones are warned about.'),
+    ),
+    crl: Type.Optional(
+      CrlFiles(
+        "One CRL file or a list; an upstream certificate they list is refused (502), as with nginx's proxy_ssl_crl. " +
+          "Requires `ca`: OpenSSL checks the CRL of every CA of the upstream's chain, its root's too.",
+      ),
     ),
     cert: Type.Optional(FilePath('Client certificate presented to the upstream (mutual TLS). Requires `key`.')),
     key: Type.Optional(FilePath('Private key of `cert`.')),

@@ -36,6 +36,7 @@ export interface UpstreamConfig {
   /** Path prefix from the url, prepended to the request path; '' when the url has none. */
   readonly pathPrefix: string
   readonly ca?: string
+  readonly crl: readonly string[]
   readonly cert?: string
   readonly key?: string
   /** SNI sent and name verified; '' for IP-literal upstreams without a serverName (no SNI is sent then). */

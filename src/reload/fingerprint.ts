@@ -12,7 +12,7 @@ export function referencedFiles(config: Config): string[] {
   const files = new Set<string>([resolve(config.file)])
   for (const { tls, upstream } of config.routes) {
     if (tls && tls !== 'passthrough') [tls.cert, tls.key, tls.clientCAs, ...tls.crl].forEach((f) => f && files.add(f))
-    for (const file of [upstream.ca, upstream.cert, upstream.key]) if (file) files.add(file)
+    for (const file of [upstream.ca, ...upstream.crl, upstream.cert, upstream.key]) if (file) files.add(file)
   }
   return [...files]
 }

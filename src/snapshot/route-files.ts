@@ -7,7 +7,7 @@
 import type { X509Certificate } from 'node:crypto'
 import { ConfigError, issueAt, type ConfigIssue } from '../config/issues.js'
 import type { Config, RouteConfig } from '../config/types.js'
-import { casWithoutCrl, crlIssuerSubject } from '../tls/crl-issuers.js'
+import { casWithoutCrl, crlIssuerSubject, type CrlPeer } from '../tls/crl-issuers.js'
 import { readCaBundle, readCertificates, readCrl, readPrivateKeyOf, type CertificateFile } from '../tls/pem.js'
 
 export type CertificateRole = 'server' | 'client' | 'ca'
@@ -26,18 +26,20 @@ export interface LoadedCertificate {
 export interface LoadedCrl {
   readonly route: string
   readonly routeIndex: number
-  /** The key that names the file (`routes[2].tls.crl[1]`). */
+  /** The key that names the file (`routes[2].tls.crl[1]`, `routes[2].upstream.crl`). */
   readonly path: string
+  readonly peer: CrlPeer
   readonly nextUpdate: Date | undefined
   /** RFC 2253, as the subject of the CA that signed it (see crlIssuerSubject). */
   readonly issuer: string
 }
 
-/** A CA of a route's clientCAs that none of its CRLs is of (see casWithoutCrl): its clients are refused. */
+/** A CA of a route's bundle that none of its CRLs is of (see casWithoutCrl): chains through it are refused. */
 export interface CaWithoutCrl {
   readonly routeIndex: number
-  /** The key that names the CRLs (`routes[2].tls.crl`). */
+  /** The key that names the CRLs (`routes[2].tls.crl`, `routes[2].upstream.crl`). */
   readonly path: string
+  readonly peer: CrlPeer
   readonly certificate: X509Certificate
 }
 
@@ -75,23 +77,23 @@ export class RouteFiles {
   }
 
   /**
-   * The PEM CRLs of `files`, one per entry; `cas` (the route's clientCAs) name their issuers, and must
-   * each have one of them (casWithoutCrl).
+   * The PEM CRLs of `files`, one per entry, that refuse `peer` certificates; `cas` (the route's
+   * clientCAs or upstream.ca) name their issuers, and must each have one of them (casWithoutCrl).
    */
-  crlPems(route: RouteConfig, at: string, files: readonly string[], cas: CertificateFile | undefined): string[] {
-    // tls.crl is one file or a list: the key path names the list item only where the YAML has one.
+  crlPems(route: RouteConfig, at: string, files: readonly string[], cas: CertificateFile | undefined, peer: CrlPeer): string[] {
+    // A crl key is one file or a list: the key path names the list item only where the YAML has one.
     const pathOf = (i: number) => (this.config.positions.has(`${at}[${i}]`) ? `${at}[${i}]` : at)
     const read = files.map((file, i) => this.attempt(pathOf(i), this.readOnce(`crl ${file}`, () => readCrl(file))))
     // Once per CRL file and bundle: a thousand routes often share both.
     read.forEach((crls = [], i) => {
       const issuers = this.readOnce(`crl issuers ${files[i]} ${cas?.file}`, () => crls.map((crl) => crlIssuerSubject(crl, cas?.certificates ?? [])))()
-      crls.forEach((crl, j) => this.crls.push({ route: route.name, routeIndex: route.index, path: pathOf(i), nextUpdate: crl.fields?.nextUpdate, issuer: issuers[j]! }))
+      crls.forEach((crl, j) => this.crls.push({ route: route.name, routeIndex: route.index, path: pathOf(i), peer, nextUpdate: crl.fields?.nextUpdate, issuer: issuers[j]! }))
     })
     const crls = read.flatMap((crlsOfFile) => crlsOfFile ?? [])
     // Not while a file is unread: it has an issue of its own, and may hold the missing CRL.
     if (cas && crls.length > 0 && read.every(Boolean)) {
-      const without = this.attempt(at, this.readOnce(`crl gaps ${files.join('\n')} ${cas.file}`, () => casWithoutCrl(cas, crls, files)))
-      without?.forEach((certificate) => this.casWithoutCrl.push({ routeIndex: route.index, path: at, certificate }))
+      const without = this.attempt(at, this.readOnce(`crl gaps ${peer} ${files.join('\n')} ${cas.file}`, () => casWithoutCrl(cas, crls, files, peer)))
+      without?.forEach((certificate) => this.casWithoutCrl.push({ routeIndex: route.index, path: at, peer, certificate }))
     }
     return crls.map((crl) => crl.pem)
   }

@@ -83,7 +83,7 @@ function readRoutes(config: Config, files: RouteFiles): RouteReadings {
       const tls = route.tls
       const pair = files.keyPair(route, `${at}.tls`, tls, 'server')
       const cas = tls.clientCAs ? files.caBundle(route, `${at}.tls.clientCAs`, tls.clientCAs) : undefined
-      const spec = { ...(cas && { clientCAs: cas }), crl: files.crlPems(route, `${at}.tls.crl`, tls.crl, cas), minVersion: tls.minVersion }
+      const spec = { ...(cas && { clientCAs: cas }), crl: files.crlPems(route, `${at}.tls.crl`, tls.crl, cas, 'client'), minVersion: tls.minVersion }
       const id = policyId(spec)
       const entry = policySpecs.get(id) ?? { ...spec, hosts: new Map<string, HostCertificate>(), firstRoute: route }
       if (pair) entry.hosts.set(route.host, { certPem: pair.cert.pem, keyPem: pair.keyPem })
@@ -94,8 +94,9 @@ function readRoutes(config: Config, files: RouteFiles): RouteReadings {
     if (route.tls !== 'passthrough') {
       const { upstream } = route
       const ca = upstream.ca ? files.caBundle(route, `${at}.upstream.ca`, upstream.ca) : undefined
+      const crl = files.crlPems(route, `${at}.upstream.crl`, upstream.crl, ca, 'upstream')
       const client = upstream.cert ? files.keyPair(route, `${at}.upstream`, { cert: upstream.cert, key: upstream.key! }, 'client') : undefined
-      identityOfRoute.set(route, upstreamIdentity(upstream, { ...(ca && { ca: ca.pem }), ...(client && { cert: client.cert.pem, key: client.keyPem }) }))
+      identityOfRoute.set(route, upstreamIdentity(upstream, { ...(ca && { ca: ca.pem }), crl, ...(client && { cert: client.cert.pem, key: client.keyPem }) }))
     }
   }
   return readings

@@ -59,16 +59,17 @@ export function configWarnings(config: Config, { certificates, crls, casWithoutC
       if (certificate.keyUsage && !certificate.keyUsage.includes(CLIENT_AUTH)) warn(path, 'is not for TLS clients (its extended key usage lacks clientAuth)')
     }
   }
-  for (const { path, nextUpdate } of crls) {
+  for (const { path, peer, nextUpdate } of crls) {
     // OpenSSL refuses a chain whose CRL is past its nextUpdate (CRL_HAS_EXPIRED), as nginx does.
     if (nextUpdate && nextUpdate.getTime() < now) {
       const passed = nextUpdate.toISOString()
-      warn(path, `holds a CRL whose nextUpdate passed on ${passed}; every client certificate it covers is refused until it is replaced`)
+      warn(path, `holds a CRL whose nextUpdate passed on ${passed}; every ${peer} certificate it covers is refused until it is replaced`)
     }
   }
-  // With no root's CRL, every client would be refused: an error (casWithoutCrl). Another CA's refuses some.
-  for (const { path, certificate } of casWithoutCrl) {
-    warn(path, `has no CRL of ${subjectRfc2253(certificate)}, a CA of tls.clientCAs: every client whose chain runs through it is refused`)
+  // With no root's CRL, every chain would be refused: an error (casWithoutCrl). Another CA's refuses some.
+  for (const { path, peer, certificate } of casWithoutCrl) {
+    const bundle = peer === 'client' ? 'tls.clientCAs' : 'upstream.ca'
+    warn(path, `has no CRL of ${subjectRfc2253(certificate)}, a CA of ${bundle}: every ${peer} certificate whose chain runs through it is refused`)
   }
   return sortByPosition(warnings)
 }

@@ -1,9 +1,10 @@
 /**
- * Which CA of a client CA bundle issued each CRL of a route, as OpenSSL finds a CRL for a certificate
- * (get_crl_sk in crypto/x509/x509_vfy.c): in its issuer's name, as OpenSSL compares names, and signed
- * by its key. With CRLs, OpenSSL checks the CRL of every CA of a client's chain, the root at its end
- * included (Node's `crl` option sets X509_V_FLAG_CRL_CHECK_ALL, as nginx's ssl_crl, HAProxy's crl-file
- * and Envoy's crl do): a chain through a CA without one is refused (UNABLE_TO_GET_CRL).
+ * Which CA of a route's CA bundle (tls.clientCAs, upstream.ca) issued each CRL that goes with it, as
+ * OpenSSL finds a CRL for a certificate (get_crl_sk in crypto/x509/x509_vfy.c): in its issuer's name,
+ * as OpenSSL compares names, and signed by its key. With CRLs, OpenSSL checks the CRL of every CA of a
+ * peer's chain, the root at its end included (Node's `crl` option sets X509_V_FLAG_CRL_CHECK_ALL, as
+ * nginx's ssl_crl and proxy_ssl_crl, HAProxy's crl-file and Envoy's crl do): a chain through a CA
+ * without one is refused (UNABLE_TO_GET_CRL).
  */
 import type { X509Certificate } from 'node:crypto'
 import { ErrorCodes, PortcullisError } from '../errors.js'
@@ -13,6 +14,9 @@ import { isSelfSigned, outsideValidity } from './cert-checks.js'
 import { crlSignedBy } from './crl-der.js'
 import { displayPath, type Crl, type CertificateFile } from './pem.js'
 import { subjectRfc2253 } from './subject.js'
+
+/** Whose certificates a route's CRLs refuse: its clients' (tls.crl) or its upstream's (upstream.crl). */
+export type CrlPeer = 'client' | 'upstream'
 
 /**
  * Whether `ca` issued `crl`: a CA of its issuer's name whose key made its signature. True where that
@@ -31,7 +35,7 @@ function crlIssuedBy(crl: Crl, ca: X509Certificate): boolean {
 /**
  * The CRL's issuer as the RFC 2253 subject of the CA in `cas` that issued it, as the expiry gauge names
  * that CA; the library's own spelling of its issuer's name when none did (an intermediate's CRL, of a
- * CA the clients send).
+ * CA the peer sends).
  */
 export function crlIssuerSubject(crl: Crl, cas: readonly X509Certificate[]): string {
   if (crl.issuerName === undefined) return ''
@@ -40,11 +44,11 @@ export function crlIssuerSubject(crl: Crl, cas: readonly X509Certificate[]): str
 }
 
 /**
- * The CAs of `bundle`, within their dates, that no CRL of `crls` (read from `files`) is of: a client
- * whose chain runs through one of them is refused. Every chain ends at a root of the bundle (Node sets
- * no X509_V_FLAG_PARTIAL_CHAIN), so when no root has a CRL every client would be refused: that throws.
+ * The CAs of `bundle`, within their dates, that no CRL of `crls` (read from `files`) is of: a `peer`
+ * certificate whose chain runs through one of them is refused. Every chain ends at a root of the bundle
+ * (Node sets no X509_V_FLAG_PARTIAL_CHAIN), so when no root has a CRL every one would be: that throws.
  */
-export function casWithoutCrl(bundle: CertificateFile, crls: readonly Crl[], files: readonly string[]): X509Certificate[] {
+export function casWithoutCrl(bundle: CertificateFile, crls: readonly Crl[], files: readonly string[], peer: CrlPeer): X509Certificate[] {
   const now = new Date()
   const current = bundle.certificates.filter((ca) => outsideValidity(ca, now) === undefined)
   const without = current.filter((ca) => !crls.some((crl) => crlIssuedBy(crl, ca)))
@@ -55,7 +59,7 @@ export function casWithoutCrl(bundle: CertificateFile, crls: readonly Crl[], fil
       ErrorCodes.CERT_READ,
       `${files.map(displayPath).join(', ')} ${files.length === 1 ? 'holds' : 'hold'} no CRL of a root CA of ${displayPath(bundle.file)} ` +
         `(${roots.map(subjectRfc2253).join(', ')}), in its name and signed by its key, only CRLs of ${issuers.join(', ')}: ` +
-        "OpenSSL checks the CRL of every CA of a client's chain, its root's too, so every client would be refused; add the root CA's CRL",
+        `OpenSSL checks the CRL of every CA of a chain, its root's too, so every ${peer} certificate would be refused; add the root CA's CRL`,
     )
   }
   return without

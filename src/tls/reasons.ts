@@ -37,8 +37,7 @@ const REASON_BY_CODE: Record<string, FailureReason> = {
   INVALID_PURPOSE: 'bad_usage',
   INVALID_CA: 'bad_usage',
   CERT_REVOKED: 'revoked',
-  // A missing or expired CRL (UNABLE_TO_GET_CRL, CRL_HAS_EXPIRED) fails closed as 'other': it is the
-  // gateway's configuration, not a revoked client, and the refusal log names the exact code.
+  // A CRL problem (CRL_PROBLEMS below) is 'other'.
   ERR_TLS_CERT_ALTNAME_INVALID: 'hostname_mismatch',
   // Handshake errors raised by OpenSSL, and alerts the peer sent (*_ALERT_*).
   ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE: 'no_client_cert',
@@ -75,6 +74,21 @@ const REASON_BY_CODE: Record<string, FailureReason> = {
   UND_ERR_HEADERS_TIMEOUT: 'timeout',
   UND_ERR_BODY_TIMEOUT: 'timeout',
 }
+
+/**
+ * OpenSSL's verdicts on the CRLs of a chain (X509_V_ERR_*, as Node names them). A missing or expired
+ * CRL fails closed as 'other': it is the gateway's configuration, not a revoked peer, and the refusal's
+ * log names the exact code.
+ */
+export const CRL_PROBLEMS: ReadonlySet<string> = new Set([
+  'UNABLE_TO_GET_CRL',
+  'CRL_HAS_EXPIRED',
+  'CRL_NOT_YET_VALID',
+  'CRL_SIGNATURE_FAILURE',
+  'UNABLE_TO_DECRYPT_CRL_SIGNATURE',
+  'ERROR_IN_CRL_LAST_UPDATE_FIELD',
+  'ERROR_IN_CRL_NEXT_UPDATE_FIELD',
+])
 
 /**
  * OpenSSL 3.2 renamed its "sslv3 alert" reasons "ssl/tls alert": Node 20 (OpenSSL 3.0) reports

@@ -1,6 +1,6 @@
 /**
- * One keep-alive connection pool per upstream identity: origin, serverName, CA, client cert and key,
- * verification and connect timeout. Two routes with the same identity share a pool; different
+ * One keep-alive connection pool per upstream identity: origin, serverName, CA, CRLs, client cert and
+ * key, verification and connect timeout. Two routes with the same identity share a pool; different
  * identities never share a socket, so a client certificate is never presented on another route's
  * behalf. The pool is undici's `Pool` rather than a keep-alive `https.Agent`: it proxies at twice the
  * throughput (README, "Why undici for the upstream pool").
@@ -16,6 +16,8 @@ export interface UpstreamIdentity {
   readonly origin: string
   readonly serverName: string
   readonly ca?: string
+  /** PEM CRLs, one each (pem.ts readCrl). */
+  readonly crl: readonly string[]
   readonly cert?: string
   readonly key?: string
   readonly insecureSkipVerify: boolean
@@ -31,7 +33,7 @@ export interface UpstreamHandshakeEvent {
 
 export function upstreamIdentity(
   upstream: UpstreamConfig,
-  pem: { ca?: string; cert?: string; key?: string },
+  pem: { ca?: string; crl: readonly string[]; cert?: string; key?: string },
 ): UpstreamIdentity {
   const host = upstream.hostname.includes(':') ? `[${upstream.hostname}]` : upstream.hostname
   return {
@@ -43,13 +45,18 @@ export function upstreamIdentity(
   }
 }
 
-/** Pools are shared by this key; it hashes the PEM bytes so a rotated file makes a new identity. */
+/**
+ * Pools are shared by this key; it hashes the PEM bytes so a rotated file makes a new identity. A new
+ * CA or CRL must: a pool's connections resume its TLS session, which is not verified again, so the old
+ * pool would go on reaching an upstream that the new CAs or CRLs refuse.
+ */
 export function identityKey(identity: UpstreamIdentity): string {
   const hash = createHash('sha256')
   for (const part of [
     identity.origin,
     identity.serverName,
     identity.ca ?? '',
+    JSON.stringify(identity.crl),
     identity.cert ?? '',
     identity.key ?? '',
     String(identity.insecureSkipVerify),
@@ -71,15 +78,17 @@ export function poolServerNameToken(identity: UpstreamIdentity): string {
 }
 
 /**
- * The TLS context of an https identity's connections (its CA, client certificate and key), made once,
- * at load: OpenSSL's refusal of them (an RSA key under 1024 bits: "ee key too small") fails the load
- * rather than every request with 502. Every connection of the identity's pool then uses it. undefined
- * for a plaintext upstream.
+ * The TLS context of an https identity's connections (its CA, CRLs, client certificate and key), made
+ * once, at load: OpenSSL's refusal of them (an RSA key under 1024 bits: "ee key too small") fails the
+ * load rather than every request with 502. Every connection of the identity's pool then uses it.
+ * undefined for a plaintext upstream.
  */
 export function upstreamTlsContext(identity: UpstreamIdentity): SecureContext | undefined {
   if (!identity.origin.startsWith('https:')) return undefined
   return createSecureContext({
     ...(identity.ca !== undefined && { ca: identity.ca }),
+    // With CRLs, OpenSSL checks the CRL of every CA of the upstream's chain (see tls/crl-issuers.ts).
+    crl: [...identity.crl],
     ...(identity.cert !== undefined && { cert: identity.cert, key: identity.key }),
     minVersion: 'TLSv1.2',
   })
@@ -103,7 +112,8 @@ export function createUpstreamPool(
   const servername = identity.serverName || undefined
   const tls = identity.origin.startsWith('https:')
   // undici's own session cache holds sessions through WeakRefs, so a GC drops them and new upstream
-  // connections do full handshakes. The pool keeps its latest session and offers it on every connect.
+  // connections do full handshakes. The pool keeps its latest session and offers it on every connect;
+  // it is this pool's alone (undici's cache is the connector's, built per connect), so it goes with it.
   let session: Buffer | undefined
   return new Pool(identity.origin, {
     // Keep idle upstream connections longer than undici's 4 s default: a handshake costs far more.

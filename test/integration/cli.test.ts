@@ -140,7 +140,11 @@ routes:
     ['a loop of symbolic links, not called missing', (y) => y.replace('cert: srv.crt', 'cert: loop-a.crt'), /:6:13 routes\[0\]\.tls\.cert: cannot read loop-a\.crt: a loop of symbolic links$/m],
     ['a bad second CRL in one file', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: caAB.crt\n      crl: good-then-garbled.crl'), /good-then-garbled\.crl holds CRL 2 of 2 that cannot be parsed/],
     // OpenSSL checks the CRL of every CA of a chain, its root's too: every client would be refused.
-    ['a CRL of a CA the route does not trust', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: caAB.crt\n      crl: crlOther.crl'), /:9:12 routes\[0\]\.tls\.crl: .*crlOther\.crl holds no CRL of a root CA of .*caAB\.crt \(CN=Test Client CA A, CN=Test Client CA B\), in its name and signed by its key, only CRLs of CN=Unrelated CA: OpenSSL checks the CRL of every CA of a client's chain, its root's too, so every client would be refused; add the root CA's CRL$/m],
+    ['a CRL of a CA the route does not trust', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: caAB.crt\n      crl: crlOther.crl'), /:9:12 routes\[0\]\.tls\.crl: .*crlOther\.crl holds no CRL of a root CA of .*caAB\.crt \(CN=Test Client CA A, CN=Test Client CA B\), in its name and signed by its key, only CRLs of CN=Unrelated CA: OpenSSL checks the CRL of every CA of a chain, its root's too, so every client certificate would be refused; add the root CA's CRL$/m],
+    ['an upstream CRL without upstream.ca', (y) => y.replace('      ca: caS.crt\n', '      crl: crlRootEmpty.crl\n'), /:11:12 routes\[0\]\.upstream\.crl: needs upstream\.ca: OpenSSL checks the CRL of every CA of the upstream's chain, its root's too, so they must be CAs whose CRLs you hold, not the built-in roots$/m],
+    ['a missing upstream CRL', (y) => y.replace('ca: caS.crt', 'ca: root.crt\n      crl: [crlRootEmpty.crl, missing.crl]'), /:12:\d+ routes\[0\]\.upstream\.crl\[1\]: file not found: missing\.crl$/m],
+    ['an upstream CRL OpenSSL cannot parse', (y) => y.replace('ca: caS.crt', 'ca: root.crt\n      crl: garbled.crl'), /:12:12 routes\[0\]\.upstream\.crl: .*garbled\.crl holds a CRL that cannot be parsed/],
+    ['an upstream CRL of a CA the route does not trust', (y) => y.replace('ca: caS.crt', 'ca: caS.crt\n      crl: crlOther.crl'), /:12:12 routes\[0\]\.upstream\.crl: .*crlOther\.crl holds no CRL of a root CA of .*caS\.crt \(CN=Test Server CA\), in its name and signed by its key, only CRLs of CN=Unrelated CA: OpenSSL checks the CRL of every CA of a chain, its root's too, so every upstream certificate would be refused; add the root CA's CRL$/m],
     ["CRLs without the root CA's", (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: root.crt\n      crl: [crlIntEmpty.crl, crlOther.crl]'), /:9:7 routes\[0\]\.tls\.crl: .*crlIntEmpty\.crl, .*crlOther\.crl hold no CRL of a root CA of .*root\.crt \(CN=Test Root CA\), in its name and signed by its key, only CRLs of CN=Test Intermediate CA, CN=Unrelated CA: /],
   ]
   for (const [what, edit, expected, where] of cases) {
@@ -205,6 +209,8 @@ routes:
   - host: b.w.test
     tls: { cert: srv.crt, key: srv.key, clientCAs: root-and-int.crt, crl: crlRootEmpty.crl }
     upstream: { url: 'http://127.0.0.1:9080' }
+  - host: d.test
+    upstream: { url: 'https://127.0.0.1:9443', ca: root-and-int.crt, crl: [crlRootStale.crl] }
 `,
     )
     assert.equal(result.code, 0, result.stderr)
@@ -223,7 +229,9 @@ routes:
       /:15:18 routes\[3\]\.tls\.cert: is not for TLS servers/,
       /:18:5 routes\[5\]: has the same name as routes\[4\] \(p\.test\), so their metrics and logs are one; give each a name$/,
       /:20:86 routes\[6\]\.tls\.crl\[1\]: holds a CRL whose nextUpdate passed on \S+; every client certificate it covers is refused until it is replaced$/,
-      /:23:\d+ routes\[7\]\.tls\.crl: has no CRL of CN=Test Intermediate CA, a CA of tls\.clientCAs: every client whose chain runs through it is refused$/,
+      /:23:\d+ routes\[7\]\.tls\.crl: has no CRL of CN=Test Intermediate CA, a CA of tls\.clientCAs: every client certificate whose chain runs through it is refused$/,
+      /:26:\d+ routes\[8\]\.upstream\.crl: has no CRL of CN=Test Intermediate CA, a CA of upstream\.ca: every upstream certificate whose chain runs through it is refused$/,
+      /:26:\d+ routes\[8\]\.upstream\.crl\[0\]: holds a CRL whose nextUpdate passed on \S+; every upstream certificate it covers is refused until it is replaced$/,
     ]
     assert.equal(warnings.length, expected.length, warnings.join('\n'))
     expected.forEach((pattern, i) => assert.match(warnings[i]!, pattern))

@@ -67,6 +67,8 @@ describe('parseConfig', () => {
       minVersion: 'TLSv1.2',
       forwardClientCert: 'xfcc',
     })
+    assert.deepEqual(orders!.upstream.crl, [])
+    assert.deepEqual(parseConfig(GOOD.replace('      ca: ca.crt\n', '      ca: ca.crt\n      crl: a.crl\n'), file).routes[0]!.upstream.crl, [join(dir, 'a.crl')])
     assert.equal(orders!.upstream.serverName, 'orders.internal')
     assert.equal(orders!.upstream.pathPrefix, '/v1')
     assert.equal(orders!.upstream.port, 8443)
@@ -176,6 +178,9 @@ describe('parseConfig', () => {
     ['a limit written as a string', `${GOOD}limits: { requests: "100" }\n`, ['23:21 limits.requests: must be a whole number']],
     ['a misspelt limit', `${GOOD}limits: { conections: 10 }\n`, ["23:11 limits.conections: unknown key 'conections' (did you mean 'connections'?)"]],
     ['crl without clientCAs', GOOD.replace('      clientCAs: ca.crt\n', '      crl: a.crl\n'), ['12:12 routes[0].tls.crl: needs tls.clientCAs']],
+    // With the built-in roots, the CRL of every CA of a public chain is nothing a user holds.
+    ['upstream.crl without upstream.ca', GOOD.replace('      ca: ca.crt\n', '      crl: [a.crl]\n'), ["15:7 routes[0].upstream.crl: needs upstream.ca: OpenSSL checks the CRL of every CA of the upstream's chain, its root's too"]],
+    ['upstream.crl on a plaintext upstream', GOOD.replace('      url: http://10.0.0.7\n', '      url: http://10.0.0.7\n      ca: ca.crt\n      crl: a.crl\n'), ['23:11 routes[1].upstream.ca: only applies to https:// upstreams', '24:12 routes[1].upstream.crl: only applies to https:// upstreams']],
     [
       'a key written twice, at its key path',
       GOOD.replace('    path: /api\n', '    path: /api\n    path: /v2\n'),

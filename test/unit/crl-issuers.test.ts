@@ -29,7 +29,7 @@ describe('casWithoutCrl', () => {
     await writeFile(bundle, cas.map((ca) => ca.cert).join(''))
     const files = crls.map((_, i) => join(dir, `${i}.crl`))
     await Promise.all(crls.map((crl, i) => writeFile(files[i]!, crl)))
-    return casWithoutCrl(readCaBundle(bundle), files.flatMap(readCrl), files).map((ca) => ca.subject)
+    return casWithoutCrl(readCaBundle(bundle), files.flatMap(readCrl), files, 'client').map((ca) => ca.subject)
   }
 
   it("takes a CRL that writes its root's name in another case and string type as the root's, as OpenSSL does", async () => {

@@ -87,7 +87,7 @@ describe('CRL nextUpdate series', () => {
   it('shows the soonest nextUpdate of the CRLs of one route and issuer, and none for a CRL without one', async () => {
     const metrics = createMetrics({ defaultMetrics: false })
     const soon = new Date(Date.now() + DAY)
-    const crl = (issuer: string, nextUpdate: Date | undefined) => ({ route: 'r', routeIndex: 0, path: 'routes[0].tls.crl', issuer, nextUpdate })
+    const crl = (issuer: string, nextUpdate: Date | undefined) => ({ route: 'r', routeIndex: 0, path: 'routes[0].tls.crl', peer: 'client' as const, issuer, nextUpdate })
     setCrlNextUpdate(metrics, [crl('CN=A', new Date(Date.now() + 7 * DAY)), crl('CN=A', soon), crl('CN=B', undefined)])
     const { values } = await metrics.crlNextUpdate.get()
     assert.deepEqual(

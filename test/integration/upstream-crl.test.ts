@@ -1,0 +1,153 @@
+/**
+ * upstream.crl (catalogue UV-08), as nginx's proxy_ssl_crl: an upstream whose chain a CRL revokes gets
+ * 502, as does one whose CRL is past its nextUpdate. A CRL edit takes effect at the next upstream
+ * connection: its pool is a new identity, and the retired pool's TLS session, which would resume
+ * without the chain being verified again, goes with it.
+ */
+import assert from 'node:assert/strict'
+import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { TLSSocket } from 'node:tls'
+import { after, before, describe, it } from 'node:test'
+import { httpRequest } from '../helpers/client.js'
+import { eventually, loggedAfter, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
+import { createCA, createCrl, issueCert, type Issued } from '../helpers/pki.js'
+import { startEchoUpstream, type EchoUpstream } from '../helpers/upstream.js'
+
+const HOUR = 3_600_000
+
+describe('upstream.crl', () => {
+  let dir: string
+  let upstream: EchoUpstream
+  let gw: TestGateway
+  let int: Issued
+  let leaf: Issued
+  /** Whether each TLS handshake the upstream completed resumed a session, in order. */
+  const resumedAtUpstream: boolean[] = []
+  /** TCP connections the upstream accepted. */
+  let connections = 0
+  const crls: Record<string, string> = {}
+  const staleNextUpdate = new Date(Math.floor((Date.now() - HOUR / 2) / 1000) * 1000)
+  /** The route `live` reads these two, which the tests edit. */
+  const live = { root: '', int: '' }
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'portcullis-upstream-crl-'))
+    const root = await createCA({ commonName: 'Upstream Root CA' })
+    int = await createCA({ commonName: 'Upstream Intermediate CA', issuer: root, pathLength: 0 })
+    leaf = await issueCert(int, { commonName: 'up.test', dnsNames: ['up.test'], usage: 'server' })
+    const write = async (name: string, pem: string) => {
+      crls[name] = join(dir, `${name}.crl`)
+      await writeFile(crls[name], pem)
+    }
+    await write('rootEmpty', await createCrl(root, []))
+    await write('rootRevokesInt', await createCrl(root, [int]))
+    await write('rootStale', await createCrl(root, [], { nextUpdate: staleNextUpdate }))
+    await write('intEmpty', await createCrl(int, []))
+    await write('intRevokesLeaf', await createCrl(int, [leaf]))
+    await writeFile(join(dir, 'root.crt'), root.cert)
+    live.root = join(dir, 'live-root.crl')
+    live.int = join(dir, 'live-int.crl')
+    await copyFile(crls.rootEmpty!, live.root)
+    await copyFile(crls.intEmpty!, live.int)
+
+    upstream = await startEchoUpstream({ cert: leaf.cert + int.cert, key: leaf.key })
+    upstream.server.on('connection', () => connections++)
+    upstream.server.on('secureConnection', (socket: TLSSocket) => resumedAtUpstream.push(socket.isSessionReused()))
+    const route = (name: string, crl: string[]) =>
+      `  - { name: ${name}, host: ${name}.test, upstream: { url: 'https://127.0.0.1:${upstream.port}', serverName: up.test, ca: ${join(dir, 'root.crt')}, crl: [${crl.join(', ')}] } }`
+    gw = await startGateway(
+      `listen: { http: 127.0.0.1:0 }
+routes:
+${route('ok', [crls.rootEmpty!, crls.intEmpty!])}
+${route('revoked', [crls.rootEmpty!, crls.intRevokesLeaf!])}
+${route('intrevoked', [crls.rootRevokesInt!, crls.intEmpty!])}
+${route('stale', [crls.rootStale!, crls.intEmpty!])}
+${route('live', [live.root, live.int])}
+`,
+      { reloadIntervalMs: 0 },
+    )
+  })
+  after(async () => {
+    await gw.close()
+    await upstream.close()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  const get = (route: string) => httpRequest({ port: gw.ports.http!, host: `${route}.test` })
+  const handshakes = (route: string, result: string, reason: string) =>
+    seriesValue(gw, `portcullis_tls_handshakes_total{side="upstream",route="${route}",result="${result}",reason="${reason}"}`)
+
+  it('reaches an upstream whose chain no CRL lists', async () => {
+    assert.equal((await get('ok')).status, 200)
+    assert.equal(await handshakes('ok', 'ok', 'none'), 1)
+  })
+
+  /** A request to `route` answered 502 after one handshake (no retry): its failure's log line. */
+  const refused = async (route: string) => {
+    const [since, connectionsBefore] = [gw.logs.length, connections]
+    assert.equal((await get(route)).status, 502)
+    assert.equal(connections, connectionsBefore + 1, 'one connection, not sent again')
+    return loggedAfter(gw, since, 'upstream request failed', (line) => line.route === route)
+  }
+
+  it('answers 502 for an upstream certificate its CRL revokes, counted and logged as revoked', async () => {
+    const logged = await refused('revoked')
+    assert.deepEqual([logged.reason, logged.code, logged.error], ['revoked', 'PCL_ERR_UPSTREAM_TLS', { code: 'CERT_REVOKED', message: 'certificate revoked' }])
+    assert.equal(await handshakes('revoked', 'error', 'revoked'), 1)
+    const logs = JSON.stringify(gw.logs)
+    assert.ok(!logs.includes('BEGIN') && !logs.toLowerCase().includes(leaf.serialNumber.toLowerCase()), 'no certificate in the log')
+  })
+
+  it("answers 502 for an upstream whose intermediate the root's CRL revokes", async () => {
+    assert.equal((await refused('intrevoked')).reason, 'revoked')
+    assert.equal(await handshakes('intrevoked', 'error', 'revoked'), 1)
+  })
+
+  it("answers 502 past a CRL's nextUpdate, as ingress names it: reason other, logged as CRL_HAS_EXPIRED", async () => {
+    const logged = await refused('stale')
+    assert.deepEqual([logged.reason, logged.code, (logged.error as { code: string }).code], ['other', 'PCL_ERR_UPSTREAM_TLS', 'CRL_HAS_EXPIRED'])
+    assert.equal(await handshakes('stale', 'error', 'other'), 1)
+  })
+
+  it("exports each upstream CRL's nextUpdate in the CRL gauge, by route and issuer", async () => {
+    const nextUpdate = (route: string, issuer: string) => seriesValue(gw, `portcullis_crl_next_update_timestamp_seconds{route="${route}",issuer="${issuer}"}`)
+    assert.equal(await nextUpdate('stale', 'CN=Upstream Root CA'), staleNextUpdate.getTime() / 1000)
+    assert.ok((await nextUpdate('stale', 'CN=Upstream Intermediate CA')) > Date.now() / 1000)
+  })
+
+  it('takes a CRL edit at the next upstream connection: the pooled one goes with its pool', async () => {
+    assert.equal((await get('live')).status, 200)
+    assert.equal((await get('live')).status, 200, 'on the pooled connection')
+    await copyFile(crls.intRevokesLeaf!, live.int)
+    await eventually(async () => (await get('live')).status === 502, 5000, 'the edited CRL refusing the upstream')
+    await copyFile(crls.intEmpty!, live.int)
+    await eventually(async () => (await get('live')).status === 200, 5000, 'the CRL without it letting it through again')
+  })
+
+  it('resumes no TLS session of the pool a CRL edit retired', async () => {
+    assert.equal((await get('live')).status, 200)
+    // A new connection of the same pool resumes its session (the chain is not verified again then).
+    upstream.server.closeAllConnections()
+    assert.equal((await get('live')).status, 200)
+    assert.equal(resumedAtUpstream.at(-1), true, 'the pool resumes its session')
+    // The CRL re-issued, revoking nothing more: a new pool, whose first connection verifies the chain.
+    await writeFile(live.int, await createCrl(int, []))
+    assert.deepEqual(await gw.gateway.reload(), { ok: true, errors: [] })
+    const handshakesBefore = resumedAtUpstream.length
+    assert.equal((await get('live')).status, 200)
+    assert.deepEqual(resumedAtUpstream.slice(handshakesBefore), [false], 'a full handshake')
+  })
+
+  // As for tls.crl: OpenSSL checks the CRL of every CA of the chain, the root's too, so such a set
+  // could only refuse the upstream.
+  it("refuses a reload whose CRLs hold none of a root CA of upstream.ca, and keeps the last good config", async () => {
+    const other = await createCA({ commonName: 'Unrelated CA' })
+    await writeFile(live.root, await createCrl(other, []))
+    const { ok, errors } = await gw.gateway.reload()
+    assert.equal(ok, false)
+    assert.match(errors.join('\n'), /routes\[4\]\.upstream\.crl: .*live-root\.crl, .*live-int\.crl hold no CRL of a root CA of .*root\.crt \(CN=Upstream Root CA\), in its name and signed by its key, only CRLs of CN=Unrelated CA, CN=Upstream Intermediate CA: .* so every upstream certificate would be refused/)
+    assert.equal((await get('live')).status, 200, 'the last good config serves')
+  })
+})
