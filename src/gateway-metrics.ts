@@ -53,7 +53,11 @@ export function setCertificateExpiry(metrics: Metrics, certificates: readonly Lo
   )
 }
 
-/** The same for each CRL's nextUpdate, by route and issuer: past it, OpenSSL refuses the clients it covers. */
+/**
+ * The same for each CRL's nextUpdate, by route and issuer: past it, OpenSSL refuses the clients or the
+ * upstream it covers. Ingress and upstream CRLs share the series, as clientCAs and upstream.ca share
+ * role="ca" of the expiry gauge: a route's CRLs of one issuer show the soonest, which is what the alerts need.
+ */
 export function setCrlNextUpdate(metrics: Metrics, crls: readonly LoadedCrl[]): void {
   setSoonest(
     metrics.crlNextUpdate,

@@ -128,7 +128,7 @@ export function createMetrics(options: MetricsOptions = {}) {
     }),
     crlNextUpdate: new Gauge({
       name: 'portcullis_crl_next_update_timestamp_seconds',
-      help: "nextUpdate (Unix seconds) of every CRL loaded, by route and issuer: past it, the route refuses every client certificate the CRL covers.",
+      help: "nextUpdate (Unix seconds) of every CRL loaded (tls.crl, upstream.crl), by route and issuer: past it, the route refuses every client or upstream certificate the CRL covers.",
       labelNames: ['route', 'issuer'] as const,
       registers,
       aggregator: 'min',
