@@ -25,7 +25,10 @@ export function configWarnings(config: Config, { certificates, crls, casWithoutC
   const firstOfName = new Map<string, number>()
   for (const route of config.routes) {
     if (route.tls !== 'passthrough' && route.upstream.insecureSkipVerify) {
-      warn(`routes[${route.index}].upstream.insecureSkipVerify`, 'upstream certificate verification is off')
+      // Not refused: turning verification off for a while should not mean deleting the CRLs too. But
+      // the warning says they are ignored, which nginx (proxy_ssl_verify off) does without a word.
+      const crls = route.upstream.crl.length > 0 ? ', so upstream.crl is not checked either: a revoked upstream certificate is accepted' : ''
+      warn(`routes[${route.index}].upstream.insecureSkipVerify`, `upstream certificate verification is off${crls}`)
     }
     // Explicit names are unique (an error otherwise); a defaulted one is the host, which its routes share.
     const first = firstOfName.get(route.name)

@@ -211,6 +211,8 @@ routes:
     upstream: { url: 'http://127.0.0.1:9080' }
   - host: d.test
     upstream: { url: 'https://127.0.0.1:9443', ca: root-and-int.crt, crl: [crlRootStale.crl] }
+  - host: e.test
+    upstream: { url: 'https://127.0.0.1:9443', ca: root.crt, crl: crlRootEmpty.crl, insecureSkipVerify: true }
 `,
     )
     assert.equal(result.code, 0, result.stderr)
@@ -232,6 +234,8 @@ routes:
       /:23:\d+ routes\[7\]\.tls\.crl: has no CRL of CN=Test Intermediate CA, a CA of tls\.clientCAs: every client certificate whose chain runs through it is refused$/,
       /:26:\d+ routes\[8\]\.upstream\.crl: has no CRL of CN=Test Intermediate CA, a CA of upstream\.ca: every upstream certificate whose chain runs through it is refused$/,
       /:26:\d+ routes\[8\]\.upstream\.crl\[0\]: holds a CRL whose nextUpdate passed on \S+; every upstream certificate it covers is refused until it is replaced$/,
+      // nginx ignores proxy_ssl_crl without a word when proxy_ssl_verify is off.
+      /:28:\d+ routes\[9\]\.upstream\.insecureSkipVerify: upstream certificate verification is off, so upstream\.crl is not checked either: a revoked upstream certificate is accepted$/,
     ]
     assert.equal(warnings.length, expected.length, warnings.join('\n'))
     expected.forEach((pattern, i) => assert.match(warnings[i]!, pattern))
