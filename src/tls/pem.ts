@@ -38,14 +38,18 @@ function readText(file: string): string {
   }
 }
 
+/** How to convert a file without a PEM block, which is most likely DER; nothing for one that has another block. */
+function derHint(text: string, command: string): string {
+  return text.includes('-----BEGIN') ? '' : `; if it is DER, convert it: ${command}`
+}
+
 /** One or more concatenated PEM certificates (leaf first for a served chain). */
 export function readCertificates(file: string): CertificateFile {
   const text = readText(file)
   const blocks = text.match(CERT_BLOCK) ?? []
   if (blocks.length === 0) {
     // A DER file (binary, no BEGIN line) is the usual one: Windows and Java tools export it.
-    const hint = text.includes('-----BEGIN') ? '' : `; if it is DER, convert it: openssl x509 -inform DER -in ${displayPath(file)} -out cert.pem`
-    throw new PortcullisError(ErrorCodes.CERT_READ, `${displayPath(file)} holds no PEM certificate${hint}`)
+    throw new PortcullisError(ErrorCodes.CERT_READ, `${displayPath(file)} holds no PEM certificate${derHint(text, `openssl x509 -inform DER -in ${displayPath(file)} -out cert.pem`)}`)
   }
   const certificates = blocks.map((block, i) => {
     try {
@@ -138,8 +142,12 @@ export interface Crl {
  * several (`cat root.crl intermediate.crl`, as nginx's ssl_crl takes them) must be split.
  */
 export function readCrl(file: string): Crl[] {
-  const blocks = readText(file).match(CRL_BLOCK) ?? []
-  if (blocks.length === 0) throw new PortcullisError(ErrorCodes.CERT_READ, `${displayPath(file)} holds no PEM CRL`)
+  const text = readText(file)
+  const blocks = text.match(CRL_BLOCK) ?? []
+  if (blocks.length === 0) {
+    // The CRL a CA's distribution point serves is DER (RFC 5280 4.2.1.13), as is the file fetched from it.
+    throw new PortcullisError(ErrorCodes.CERT_READ, `${displayPath(file)} holds no PEM CRL${derHint(text, `openssl crl -inform DER -in ${displayPath(file)} -out crl.pem`)}`)
+  }
   return blocks.map((pem, i) => {
     // node:crypto has no CRL parser; OpenSSL parses each here as it will for the TLS policy.
     try {

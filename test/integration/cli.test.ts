@@ -94,6 +94,7 @@ routes:
     const encrypted = createPrivateKey(pki.srv.key).export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'secret' })
     await writeFile(join(pki.dir, 'srv-encrypted.key'), encrypted)
     await writeFile(join(pki.dir, 'srv.der'), new X509Certificate(pki.srv.cert).raw)
+    await writeFile(join(pki.dir, 'root-crl.der'), Buffer.from(pki.crlRootEmpty.pem.replace(/-----[^-]+-----|\s/g, ''), 'base64'))
     // Reading a FIFO blocks until a writer comes: it must be refused, not read.
     await promisify(execFile)('mkfifo', [join(pki.dir, 'pipe.crt')])
     // RSA-768: OpenSSL's default security level refuses keys under 1024 bits ("ee key too small").
@@ -134,6 +135,8 @@ routes:
     ['a CRL list with a bad entry', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: caAB.crt\n      crl: [garbled.crl]'), /:9:13 routes\[0\]\.tls\.crl\[0\]: .*garbled\.crl holds a CRL/],
     ['a FIFO where a certificate belongs, without hanging', (y) => y.replace('cert: srv.crt', 'cert: pipe.crt'), /:6:13 routes\[0\]\.tls\.cert: cannot read .*pipe\.crt: not a regular file/, 'cli'],
     ['a DER certificate', (y) => y.replace('cert: srv.crt', 'cert: srv.der'), /:6:13 routes\[0\]\.tls\.cert: .*srv\.der holds no PEM certificate; if it is DER, convert it: openssl x509 -inform DER/],
+    // A CA's distribution point serves its CRL in DER (RFC 5280 4.2.1.13): what the CRL alerts' runbook fetches.
+    ['a DER CRL', (y) => y.replace('ca: caS.crt', 'ca: root.crt\n      crl: root-crl.der'), /:12:12 routes\[0\]\.upstream\.crl: .*root-crl\.der holds no PEM CRL; if it is DER, convert it: openssl crl -inform DER -in \S*root-crl\.der -out crl\.pem$/m],
     ['a device where a CA bundle belongs', (y) => y.replace('ca: caS.crt', 'ca: /dev/zero'), /:11:11 routes\[0\]\.upstream\.ca: cannot read \/dev\/zero: not a regular file/, 'cli'],
     // The connector makes its TLS context at each connection: check passed it, and every request got 502.
     ['an upstream client key OpenSSL refuses', (y) => y.replace('ca: caS.crt', 'ca: caS.crt\n      cert: rsa768.crt\n      key: rsa768.key'), /:12:13 routes\[0\]\.upstream\.cert: .*ee key too small/],
