@@ -4,7 +4,7 @@
  * that is not HTTP undici takes) is 502.
  */
 import { ErrorCodes, type ErrorCode } from '../errors.js'
-import { CRL_PROBLEMS, failureReason, type FailureReason } from '../tls/reasons.js'
+import { failureReason, OTHER_CHAIN_VERDICTS, type FailureReason } from '../tls/reasons.js'
 
 export interface UpstreamFailure {
   readonly status: 502 | 504
@@ -24,10 +24,10 @@ export function classifyUpstreamError(error: unknown): UpstreamFailure {
   return { status: 502, reason, code: tls ? ErrorCodes.UPSTREAM_TLS : ErrorCodes.UPSTREAM_CONNECT }
 }
 
-/** OpenSSL's and Node's TLS errors (ERR_SSL_*, ERR_TLS_*, a CRL's), the error or one of its causes. */
+/** OpenSSL's and Node's TLS errors (ERR_SSL_*, ERR_TLS_*, a verdict on the chain), the error or one of its causes. */
 function isTlsError(error: unknown): boolean {
   for (let at = error as { code?: unknown; cause?: unknown } | undefined; at; at = at.cause as typeof at) {
-    if (typeof at.code === 'string' && (/^ERR_(SSL|TLS)_/.test(at.code) || CRL_PROBLEMS.has(at.code))) return true
+    if (typeof at.code === 'string' && (/^ERR_(SSL|TLS)_/.test(at.code) || OTHER_CHAIN_VERDICTS.has(at.code))) return true
   }
   return false
 }

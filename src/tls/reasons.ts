@@ -37,7 +37,7 @@ const REASON_BY_CODE: Record<string, FailureReason> = {
   INVALID_PURPOSE: 'bad_usage',
   INVALID_CA: 'bad_usage',
   CERT_REVOKED: 'revoked',
-  // A CRL problem (CRL_PROBLEMS below) is 'other'.
+  // The other verdicts (OTHER_CHAIN_VERDICTS below) are 'other'.
   ERR_TLS_CERT_ALTNAME_INVALID: 'hostname_mismatch',
   // Handshake errors raised by OpenSSL, and alerts the peer sent (*_ALERT_*).
   ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE: 'no_client_cert',
@@ -76,11 +76,12 @@ const REASON_BY_CODE: Record<string, FailureReason> = {
 }
 
 /**
- * OpenSSL's verdicts on the CRLs of a chain (X509_V_ERR_*, as Node names them). A missing or expired
- * CRL fails closed as 'other': it is the gateway's configuration, not a revoked peer, and the refusal's
- * log names the exact code.
+ * OpenSSL's verdicts on a peer's chain (X509_V_ERR_*, as Node names them; UNSPECIFIED for one Node has
+ * no name for) that have no reason of their own: 'other', as anything unknown is. A missing or expired
+ * CRL is one: it is the gateway's configuration, not a revoked peer, and the refusal's log names the
+ * exact code. By this set upstream-errors.ts tells them, TLS failures, from a connection's 'other'.
  */
-export const CRL_PROBLEMS: ReadonlySet<string> = new Set([
+export const OTHER_CHAIN_VERDICTS: ReadonlySet<string> = new Set([
   'UNABLE_TO_GET_CRL',
   'CRL_HAS_EXPIRED',
   'CRL_NOT_YET_VALID',
@@ -88,6 +89,15 @@ export const CRL_PROBLEMS: ReadonlySet<string> = new Set([
   'UNABLE_TO_DECRYPT_CRL_SIGNATURE',
   'ERROR_IN_CRL_LAST_UPDATE_FIELD',
   'ERROR_IN_CRL_NEXT_UPDATE_FIELD',
+  'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
+  'ERROR_IN_CERT_NOT_BEFORE_FIELD',
+  'ERROR_IN_CERT_NOT_AFTER_FIELD',
+  'CERT_CHAIN_TOO_LONG',
+  'PATH_LENGTH_EXCEEDED',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'UNSPECIFIED',
 ])
 
 /**

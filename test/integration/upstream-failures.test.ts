@@ -4,15 +4,17 @@
  */
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
+import { writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import https from 'node:https'
 import net from 'node:net'
+import { join } from 'node:path'
 import tls from 'node:tls'
 import { after, before, describe, it } from 'node:test'
 import WebSocket from 'ws'
 import { httpRequest } from '../helpers/client.js'
 import { loggedAfter, startGateway, type TestGateway } from '../helpers/gateway.js'
-import { makeTestPki, type TestPki } from '../helpers/pki.js'
+import { createCA, issueCert, makeTestPki, type TestPki } from '../helpers/pki.js'
 import { listenOnLoopback, startEchoUpstream, type EchoUpstream } from '../helpers/upstream.js'
 
 async function listen<S extends net.Server>(server: S): Promise<S & { port: number }> {
@@ -34,6 +36,7 @@ describe('upstream failures', () => {
   let otherCa: EchoUpstream
   let expired: EchoUpstream
   let cnOnly: EchoUpstream
+  let pathTooLong: EchoUpstream
   let frozen: tls.Server & { port: number }
   let silent: net.Server & { port: number }
   let stalling: https.Server & { port: number }
@@ -55,6 +58,13 @@ describe('upstream failures', () => {
     otherCa = await startEchoUpstream({ cert: pki.upOtherCa.cert, key: pki.upOtherCa.key })
     expired = await startEchoUpstream({ cert: pki.upExpired.cert, key: pki.upExpired.key })
     cnOnly = await startEchoUpstream({ cert: pki.upCnOnly.cert, key: pki.upCnOnly.key })
+    // Its root allows no CA below it (pathLenConstraint 0), and its chain has one: PATH_LENGTH_EXCEEDED.
+    const rootOfNoCa = await createCA({ commonName: 'Root CA with no CA below it', pathLength: 0 })
+    const intUnderIt = await createCA({ commonName: 'Intermediate CA its root forbids', issuer: rootOfNoCa })
+    const leafUnderIt = await issueCert(intUnderIt, { commonName: 'up.test', dnsNames: ['up.test'], usage: 'server' })
+    pathTooLong = await startEchoUpstream({ cert: leafUnderIt.cert + intUnderIt.cert, key: leafUnderIt.key })
+    const rootOfNoCaFile = join(pki.dir, 'root-of-no-ca.crt')
+    await writeFile(rootOfNoCaFile, rootOfNoCa.cert)
     // TLS 1.2 and a client certificate required: a gateway without one gets a handshake_failure alert.
     wantsCert = await listen(
       https.createServer(
@@ -126,11 +136,12 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
   - { name: systemtrust, host: systemtrust.test, upstream: { url: 'https://127.0.0.1:${good.port}', serverName: up.test } }
   - { name: cnonly, host: cnonly.test, upstream: { url: 'https://127.0.0.1:${cnOnly.port}', ca: ${pki.caS.certFile}, serverName: cn-only.test } }
   - { name: cnother, host: cnother.test, upstream: { url: 'https://127.0.0.1:${cnOnly.port}', ca: ${pki.caS.certFile}, serverName: other.test } }${route('silent', silent.port, '{ connect: 300ms, response: 10s }')}${route('stalling', stalling.port, '{ connect: 10s, response: 300ms }')}
+  - { name: pathlen, host: pathlen.test, upstream: { url: 'https://127.0.0.1:${pathTooLong.port}', ca: ${rootOfNoCaFile}, serverName: up.test } }
 `)
   })
   after(async () => {
     await gw.close()
-    for (const upstream of [good, wrongName, otherCa, expired, cnOnly]) await upstream.close()
+    for (const upstream of [good, wrongName, otherCa, expired, cnOnly, pathTooLong]) await upstream.close()
     for (const server of [frozen, silent, wantsCert, dying, stalling, slow, endless, big]) server.close()
     for (const server of [dying, stalling, slow, endless, big]) server.closeAllConnections()
     await pki.cleanup()
@@ -181,6 +192,14 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
     // OpenSSL 3.0 (Node 20) spells it SSLV3, 3.5 (Node 24) SSL/TLS.
     assert.match(String((line?.error as { code?: string } | undefined)?.code), /^ERR_SSL_(SSLV3|SSL\/TLS)_ALERT_HANDSHAKE_FAILURE$/)
     assert.deepEqual([line?.reason, line?.code], ['other', 'PCL_ERR_UPSTREAM_TLS'])
+  })
+
+  // It was logged as PCL_ERR_UPSTREAM_CONNECT, sending the reader to the network: only the CRL
+  // verdicts among those without a reason of their own were known to be TLS's.
+  it('logs a verdict on the chain without a reason label of its own as a TLS failure, not a connection one', async () => {
+    assert.equal((await timed('pathlen.test')).status, 502)
+    const line = lastLog('pathlen')
+    assert.deepEqual([line?.reason, line?.code, (line?.error as { code?: string } | undefined)?.code], ['other', 'PCL_ERR_UPSTREAM_TLS', 'PATH_LENGTH_EXCEEDED'])
   })
 
   it('verifies an upstream against the system CAs where the route names no ca: a private CA gets 502', async () => {
