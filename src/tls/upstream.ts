@@ -112,8 +112,9 @@ export function createUpstreamPool(
   const servername = identity.serverName || undefined
   const tls = identity.origin.startsWith('https:')
   // undici's own session cache holds sessions through WeakRefs, so a GC drops them and new upstream
-  // connections do full handshakes. The pool keeps its latest session and offers it on every connect;
-  // it is this pool's alone (undici's cache is the connector's, built per connect), so it goes with it.
+  // connections do full handshakes. The pool keeps its latest session and offers it on every connect.
+  // No other pool offers it (the connector, and undici's cache with it, is made anew at each connect),
+  // so it is retired with its pool: a new CA or CRL is never skipped by a resumed session.
   let session: Buffer | undefined
   return new Pool(identity.origin, {
     // Keep idle upstream connections longer than undici's 4 s default: a handshake costs far more.

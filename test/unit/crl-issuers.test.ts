@@ -1,6 +1,6 @@
 /**
- * Which CA of a route's client CA bundle each CRL is of, as OpenSSL finds it (tls/crl-issuers.ts), and
- * the bundles whose CRLs could only refuse every client.
+ * Which CA of a route's CA bundle (tls.clientCAs, upstream.ca) each CRL is of, as OpenSSL finds it
+ * (tls/crl-issuers.ts), and the bundles whose CRLs could only refuse every peer.
  */
 import assert from 'node:assert/strict'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
