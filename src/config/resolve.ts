@@ -2,10 +2,8 @@
  * Cross-field rules and resolution of a schema-valid config: defaults, durations to milliseconds, file
  * paths made absolute, upstream URLs parsed. Every rule that fails adds an issue; none stops the others.
  */
-import { statSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { isIP } from 'node:net'
-import { dirname, resolve as resolvePath } from 'node:path'
 import { domainToASCII } from 'node:url'
 import { dnsNameProblem, isRouteHost, normalizeServerName, type DnsNameProblem } from '../routing/host.js'
 import { routeKey } from '../routing/table.js'
@@ -17,6 +15,7 @@ import {
   MAX_DURATION_TEXT,
   parseDuration,
 } from './duration.js'
+import { filePathResolver } from './file-paths.js'
 import { issueAt, type ConfigIssue } from './issues.js'
 import { DEFAULT_CONNECTION_LIMIT, DEFAULT_REQUEST_LIMIT } from './limits.js'
 import { normalizePath, routingPath } from '../routing/path.js'
@@ -25,50 +24,6 @@ import type { Config, ListenAddress, ListenerName, Position, RouteConfig, RouteT
 
 /** A schema-valid config, or one whose routes the schema refused are left out (`portcullis check`). */
 export type CheckableConfig = Omit<RawConfig, 'routes'> & { readonly routes: readonly (RawRoute | undefined)[] }
-
-/**
- * A missing file's value as an error may show it. A key or certificate pasted where its path belongs
- * must not be echoed into the error, the log and the POST /reload answer: PEM text, or base64 of PEM
- * or DER (what `kubectl get secret -o yaml` shows of tls.key).
- */
-function shownPath(value: string): string {
-  if (/[\r\n]|-----BEGIN/.test(value)) return 'this is PEM content; write the path of a file that holds it'
-  if (isBase64OfKeyOrCertificate(value)) {
-    return "this is base64 content (a Kubernetes Secret's data?); decode it into a file (base64 -d) and write that file's path"
-  }
-  return value
-}
-
-/** Base64 that decodes to PEM, or to DER (an ASN.1 SEQUENCE with a long-form length: any key or certificate). */
-function isBase64OfKeyOrCertificate(value: string): boolean {
-  if (!/^[A-Za-z0-9+/]{64,}={0,2}$/.test(value)) return false
-  const decoded = Buffer.from(value, 'base64')
-  return decoded.subarray(0, 10).toString('latin1') === '-----BEGIN' || (decoded[0] === 0x30 && decoded[1]! >= 0x81)
-}
-
-/** Why a system call could not reach a file, where the reason is not that it is missing. */
-const UNREACHABLE: Record<string, string> = {
-  EACCES: 'permission denied on a folder of its path, for the user the gateway runs as',
-  EPERM: 'operation not permitted',
-  ELOOP: 'a loop of symbolic links',
-}
-
-/**
- * 'missing', another reason the file cannot be reached, or undefined when it can be. A certificate in a
- * folder the gateway's user may not enter (a Secret mounted 0700 for root) is not "not found": the
- * user would look for a typo. The reason is worded from the error code alone: Node's message quotes
- * the path, which may be a pasted key (see shownPath).
- */
-function unreachable(absolute: string): string | undefined {
-  try {
-    return statSync(absolute, { throwIfNoEntry: false }) ? undefined : 'missing'
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? ''
-    // A path component that is a file, or a name too long to be a file's (PEM or base64 pasted in).
-    if (code === 'ENOTDIR' || code === 'ENAMETOOLONG') return 'missing'
-    return UNREACHABLE[code] ?? code
-  }
-}
 
 /**
  * The config as far as it resolves, and every issue its rules find. A config with issues is good for
@@ -81,14 +36,7 @@ export function resolveConfig(
 ): { config: Config; issues: ConfigIssue[] } {
   const issues: ConfigIssue[] = []
   const report = (path: string, message: string) => issues.push(issueAt(file, positions, path, message))
-  const baseDir = dirname(resolvePath(file))
-  const filePath = (path: string, value: string): string => {
-    const absolute = resolvePath(baseDir, value)
-    const problem = unreachable(absolute)
-    if (problem === 'missing') issues.push({ ...issueAt(file, positions, path, `file not found: ${shownPath(value)}`), missingFile: absolute })
-    else if (problem) issues.push(issueAt(file, positions, path, `cannot read ${shownPath(value)}: ${problem}`))
-    return absolute
-  }
+  const filePath = filePathResolver(file, positions, issues)
 
   checkDuration('shutdown.grace', raw.shutdown?.grace, report)
   const listen = resolveListen(raw.listen, report)

@@ -1,0 +1,68 @@
+/**
+ * The files a config names: each path made absolute against the folder of routes.yaml, and checked
+ * that it can be reached, with an issue that says why not (missing, or a folder the gateway's user may
+ * not enter) and never echoes a key or certificate pasted where its path belongs.
+ */
+import { statSync } from 'node:fs'
+import { dirname, resolve as resolvePath } from 'node:path'
+import { issueAt, type ConfigIssue } from './issues.js'
+import type { Position } from './types.js'
+
+/**
+ * A missing file's value as an error may show it. A key or certificate pasted where its path belongs
+ * must not be echoed into the error, the log and the POST /reload answer: PEM text, or base64 of PEM
+ * or DER (what `kubectl get secret -o yaml` shows of tls.key).
+ */
+function shownPath(value: string): string {
+  if (/[\r\n]|-----BEGIN/.test(value)) return 'this is PEM content; write the path of a file that holds it'
+  if (isBase64OfKeyOrCertificate(value)) {
+    return "this is base64 content (a Kubernetes Secret's data?); decode it into a file (base64 -d) and write that file's path"
+  }
+  return value
+}
+
+/** Base64 that decodes to PEM, or to DER (an ASN.1 SEQUENCE with a long-form length: any key or certificate). */
+function isBase64OfKeyOrCertificate(value: string): boolean {
+  if (!/^[A-Za-z0-9+/]{64,}={0,2}$/.test(value)) return false
+  const decoded = Buffer.from(value, 'base64')
+  return decoded.subarray(0, 10).toString('latin1') === '-----BEGIN' || (decoded[0] === 0x30 && decoded[1]! >= 0x81)
+}
+
+/** Why a system call could not reach a file, where the reason is not that it is missing. */
+const UNREACHABLE: Record<string, string> = {
+  EACCES: 'permission denied on a folder of its path, for the user the gateway runs as',
+  EPERM: 'operation not permitted',
+  ELOOP: 'a loop of symbolic links',
+}
+
+/**
+ * 'missing', another reason the file cannot be reached, or undefined when it can be. A certificate in a
+ * folder the gateway's user may not enter (a Secret mounted 0700 for root) is not "not found": the
+ * user would look for a typo. The reason is worded from the error code alone: Node's message quotes
+ * the path, which may be a pasted key (see shownPath).
+ */
+function unreachable(absolute: string): string | undefined {
+  try {
+    return statSync(absolute, { throwIfNoEntry: false }) ? undefined : 'missing'
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? ''
+    // A path component that is a file, or a name too long to be a file's (PEM or base64 pasted in).
+    if (code === 'ENOTDIR' || code === 'ENAMETOOLONG') return 'missing'
+    return UNREACHABLE[code] ?? code
+  }
+}
+
+/**
+ * Resolves the value of the key at `path` to an absolute path; a file it cannot reach adds an issue to
+ * `issues` (a missing one carries its absolute path, so that a refused reload watches for it).
+ */
+export function filePathResolver(file: string, positions: ReadonlyMap<string, Position>, issues: ConfigIssue[]): (path: string, value: string) => string {
+  const baseDir = dirname(resolvePath(file))
+  return (path, value) => {
+    const absolute = resolvePath(baseDir, value)
+    const problem = unreachable(absolute)
+    if (problem === 'missing') issues.push({ ...issueAt(file, positions, path, `file not found: ${shownPath(value)}`), missingFile: absolute })
+    else if (problem) issues.push(issueAt(file, positions, path, `cannot read ${shownPath(value)}: ${problem}`))
+    return absolute
+  }
+}
