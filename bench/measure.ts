@@ -101,7 +101,7 @@ async function measureOnce(env: MeasureEnv, subject: Subject, spec: LoadSpec): P
 
   const seconds = (performance.now() - t0) / 1000
   const cores = coreUsage(coresBefore, readCoreTimes())
-  // Negative when processes of the tree exited during the run (old nginx workers after SIGHUP): unknown.
+  // Not positive only if a process of the tree exited unreaped by the tree (its time is lost): unknown.
   const cpuDelta = peer.pid ? treeCpuSeconds(peer.pid) - cpuBefore : Number.NaN
   const proxyCpu = cpuDelta > 0 ? (100 * cpuDelta) / seconds : Number.NaN
   const upstream = env.connectionLog.since(logMark)

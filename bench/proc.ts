@@ -139,7 +139,10 @@ export function processTree(rootPid: number): number[] {
 
 interface ProcStat {
   readonly ppid: number
-  /** utime + stime, in seconds. */
+  /**
+   * utime + stime + cutime + cstime, in seconds: its own CPU time and that of the children it has
+   * reaped, so that a worker nginx retires after SIGHUP keeps counting in its master.
+   */
   readonly cpuSeconds: number
 }
 
@@ -148,13 +151,17 @@ function readStat(pid: number): ProcStat | undefined {
     const text = readFileSync(`/proc/${pid}/stat`, 'utf8')
     // The command name (field 2) may hold spaces and parentheses; fields after the last ')' are fixed.
     const fields = text.slice(text.lastIndexOf(')') + 2).split(' ')
-    return { ppid: Number(fields[1]), cpuSeconds: (Number(fields[11]) + Number(fields[12])) / CLK_TCK }
+    const [utime, stime, cutime, cstime] = fields.slice(11, 15).map(Number) as [number, number, number, number]
+    return { ppid: Number(fields[1]), cpuSeconds: (utime + stime + cutime + cstime) / CLK_TCK }
   } catch {
     return undefined
   }
 }
 
-/** CPU seconds used so far by a process tree (exited children of the tree are not counted). */
+/**
+ * CPU seconds used so far by a process tree, including children that exited and were reaped by a
+ * process of the tree (the reaper's cutime/cstime); a child still running is counted once, as itself.
+ */
 export function treeCpuSeconds(rootPid: number): number {
   return processTree(rootPid).reduce((sum, pid) => sum + (readStat(pid)?.cpuSeconds ?? 0), 0)
 }
