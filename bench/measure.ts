@@ -45,32 +45,46 @@ const NOISY_PERCENT = 20
 export async function measureLoad(env: MeasureEnv, subjects: readonly Subject[], spec: LoadSpec): Promise<Map<Subject, Sample[]>> {
   const samples = new Map<Subject, Sample[]>(subjects.map((s) => [s, []]))
   for (let rep = 1; rep <= env.config.repeats; rep++) {
-    // Each repeat starts with another peer: on this shared machine a run's place in the sequence moved
-    // its result by several percent (the same build measured 8 % apart, first and second).
-    const offset = (rep - 1) % subjects.length
-    for (const subject of [...subjects.slice(offset), ...subjects.slice(0, offset)]) {
-      let sample = await measureOnce(env, subject, spec)
+    for (const subject of inRepeatOrder(subjects, rep)) {
+      const once = () => measureOnce(env, subject, spec)
       // Nothing of the direct peer runs on core 0, so what happens there does not disturb it.
-      if (subject.peer.kind !== 'direct' && sample.core0Other! > NOISY_PERCENT) {
-        env.log(`    noisy (core 0 other ${sample.core0Other!.toFixed(0)} %), measuring again`)
-        sample = await measureOnce(env, subject, spec)
-      }
+      const sample = subject.peer.kind === 'direct' ? await once() : await measureUndisturbed(env.log, once)
       env.log(`  rep ${rep} ${subject.label}: ${Math.round(sample.rps!)} req/s, p99 ${sample.p99!.toFixed(2)} ms, errors ${sample.errors}`)
       samples.get(subject)!.push(sample)
     }
-    addRatios(subjects, samples, rep - 1)
+    addRatiosToNginx(subjects, samples, rep - 1, { rps: 'ratio', perCore: 'ratioPerCore' })
   }
   return samples
 }
 
-/** ratio = rps / rps of the first plain nginx subject, in the same repeat; ratioPerCore the same per proxy core. */
-function addRatios(subjects: readonly Subject[], samples: Map<Subject, Sample[]>, index: number): void {
+/**
+ * The subjects in the order of repeat `rep` (from 1): each repeat starts with the next one. On this
+ * shared machine a run's place in the sequence moved its result by several percent (the same build
+ * measured 8 % apart, first and second).
+ */
+export function inRepeatOrder<T>(subjects: readonly T[], rep: number): T[] {
+  const offset = (rep - 1) % subjects.length
+  return [...subjects.slice(offset), ...subjects.slice(0, offset)]
+}
+
+/** One measured run, taken again once if something other than the proxy kept core 0 busy. */
+export async function measureUndisturbed(log: (line: string) => void, once: () => Promise<Sample>): Promise<Sample> {
+  const sample = await once()
+  if (sample.core0Other! <= NOISY_PERCENT) return sample
+  log(`    noisy (core 0 other ${sample.core0Other!.toFixed(0)} %), measuring again`)
+  return once()
+}
+
+/**
+ * For each `metric → ratioKey`: the subject's metric ÷ that of the first nginx subject without an
+ * activity, in the same repeat. The report's ratio is then the median of these per-repeat ratios.
+ */
+export function addRatiosToNginx(subjects: readonly Subject[], samples: Map<Subject, Sample[]>, index: number, ratios: Record<string, string>): void {
   const base = subjects.find((s) => s.peer.kind === 'nginx' && !s.during)
   const baseSample = base ? samples.get(base)![index]! : undefined
   for (const subject of subjects) {
     const sample = samples.get(subject)![index]!
-    sample.ratio = sample.rps! / (baseSample?.rps ?? Number.NaN)
-    sample.ratioPerCore = sample.perCore! / (baseSample?.perCore ?? Number.NaN)
+    for (const [metric, ratioKey] of Object.entries(ratios)) sample[ratioKey] = sample[metric]! / (baseSample?.[metric] ?? Number.NaN)
   }
 }
 

@@ -8,14 +8,14 @@
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import type { HandshakeClientArgs, HandshakeClientResult } from '../handshake-client.js'
-import { median, waitForQuiet, type Sample } from '../measure.js'
+import { addRatiosToNginx, inRepeatOrder, measureUndisturbed, median, waitForQuiet, type Sample, type Subject } from '../measure.js'
 import { nginxPeer } from '../peers/nginx.js'
 import { nodeHttpsPeer } from '../peers/node-server.js'
 import { portcullisPeer } from '../peers/portcullis.js'
 import type { RunningPeer } from '../peers/types.js'
 import { scrapePortcullis } from '../portcullis-metrics.js'
 import { coreUsage, readCoreTimes, spawnPinned, treeCpuSeconds } from '../proc.js'
-import { row, withPeers } from './common.js'
+import { rowsOf, subjectsOf, withPeers } from './common.js'
 import type { Scenario, ScenarioEnv } from './types.js'
 
 const PROCESSES = 2
@@ -27,19 +27,15 @@ export const handshakeScenario: Scenario = {
   async run(env) {
     const peers = [nodeHttpsPeer, nginxPeer, portcullisPeer(env.config.profile ? { cpuProfileDir: env.profileDir } : {})]
     return withPeers(env, peers, { ingressMtls: true }, async (running) => {
-      const samples = new Map<RunningPeer, Sample[]>(running.map((p) => [p, []]))
+      const subjects = subjectsOf(running)
+      const samples = new Map<Subject, Sample[]>(subjects.map((s) => [s, []]))
       for (let rep = 1; rep <= env.config.repeats; rep++) {
-        for (const peer of running) {
-          const sample = await measureHandshakes(env, peer)
-          env.log(`  rep ${rep} ${peer.label}: ${Math.round(sample.hps!)} handshakes/s at ${Math.round(sample.proxyCpu!)} % CPU`)
-          samples.get(peer)!.push(sample)
+        for (const subject of inRepeatOrder(subjects, rep)) {
+          const sample = await measureUndisturbed(env.log, () => measureHandshakes(env, subject.peer))
+          env.log(`  rep ${rep} ${subject.label}: ${Math.round(sample.hps!)} handshakes/s at ${Math.round(sample.proxyCpu!)} % CPU`)
+          samples.get(subject)!.push(sample)
         }
-        const nginx = running.find((p) => p.kind === 'nginx')
-        for (const peer of running) {
-          const sample = samples.get(peer)![rep - 1]!
-          const base = nginx ? samples.get(nginx)![rep - 1]! : undefined
-          sample.ratio = base ? sample.perCore! / base.perCore! : Number.NaN
-        }
+        addRatiosToNginx(subjects, samples, rep - 1, { perCore: 'ratio' })
       }
       return {
         id: 'c',
@@ -55,7 +51,7 @@ export const handshakeScenario: Scenario = {
           { key: 'ratio', label: 'ratio vs nginx (per core)', digits: 2 },
           { key: 'core0Other', label: 'core 0 other %' },
         ],
-        rows: running.map((peer) => row(peer.label, samples.get(peer)!)),
+        rows: rowsOf(subjects, samples),
         notes: [
           `${PROCESSES} generator processes × ${CONCURRENCY} connections on core ${env.loadCpus}, ECDSA P-256, TLS 1.3, no session resumption; each connection sends one request (Connection: close).`,
           'node:https answers itself (3-byte body); nginx and portcullis proxy the request to the upstream over their warm keep-alive pool.',
