@@ -32,7 +32,7 @@ const REQUIREMENTS: readonly Requirement[] = [
 ]
 
 /** Looks in PATH and the sbin folders a non-root PATH often lacks. */
-export function findBinary(name: string): string | undefined {
+function findBinary(name: string): string | undefined {
   const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/sbin', '/usr/local/sbin']
   for (const dir of dirs) {
     if (!dir) continue

@@ -21,7 +21,6 @@ export interface HandshakeClientArgs {
 export interface HandshakeClientResult {
   readonly ok: number
   readonly errors: number
-  readonly seconds: number
   /** Connect to last byte of the answer, per connection. */
   readonly p50Ms: number
   readonly p99Ms: number
@@ -70,7 +69,7 @@ async function main(): Promise<void> {
   await Promise.all(Array.from({ length: args.concurrency }, loop))
   latencies.sort((a, b) => a - b)
   const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN
-  const result: HandshakeClientResult = { ok, errors, seconds: args.durationSeconds, p50Ms: at(0.5), p99Ms: at(0.99) }
+  const result: HandshakeClientResult = { ok, errors, p50Ms: at(0.5), p99Ms: at(0.99) }
   process.stdout.write(`${JSON.stringify(result)}\n`)
 }
 

@@ -119,7 +119,7 @@ async function measureOnce(env: MeasureEnv, subject: Subject, spec: LoadSpec): P
   const cpuDelta = peer.pid ? treeCpuSeconds(peer.pid) - cpuBefore : Number.NaN
   const proxyCpu = cpuDelta > 0 ? (100 * cpuDelta) / seconds : Number.NaN
   const upstream = env.connectionLog.since(logMark)
-  const counters = countersBefore && peer.admin ? diff(await scrapePortcullis(peer.admin), countersBefore) : undefined
+  const upstreamCounters = countersBefore && peer.admin ? upstreamSince(countersBefore, await scrapePortcullis(peer.admin)) : undefined
   // The proxy is alone on core 0; whatever else is busy there is another workload (or steal).
   const core0Other = Math.max(0, cores.busy[0]! - (peer.kind === 'direct' || Number.isNaN(proxyCpu) ? 0 : proxyCpu))
 
@@ -146,19 +146,17 @@ async function measureOnce(env: MeasureEnv, subject: Subject, spec: LoadSpec): P
     upOpened: upstream.opened,
     upResumed: upstream.resumed,
     upNoCert: upstream.withoutClientCert,
-    pcUpHandshakes: counters?.upstreamHandshakes ?? Number.NaN,
-    pcUpResumed: counters?.upstreamResumptions ?? Number.NaN,
+    pcUpHandshakes: upstreamCounters?.handshakes ?? Number.NaN,
+    pcUpResumed: upstreamCounters?.resumptions ?? Number.NaN,
     ...activitySample,
   }
 }
 
-function diff(after: PortcullisCounters, before: PortcullisCounters): PortcullisCounters {
+/** portcullis' own count of the upstream connections it opened (TLS handshakes) and resumed. */
+function upstreamSince(before: PortcullisCounters, after: PortcullisCounters): { handshakes: number; resumptions: number } {
   return {
-    upstreamHandshakes: after.upstreamHandshakes - before.upstreamHandshakes,
-    upstreamResumptions: after.upstreamResumptions - before.upstreamResumptions,
-    ingressHandshakes: after.ingressHandshakes - before.ingressHandshakes,
-    ingressResumptions: after.ingressResumptions - before.ingressResumptions,
-    reloadFailures: after.reloadFailures - before.reloadFailures,
+    handshakes: after.upstreamHandshakes - before.upstreamHandshakes,
+    resumptions: after.upstreamResumptions - before.upstreamResumptions,
   }
 }
 
@@ -199,9 +197,4 @@ export function medianSample(samples: readonly Sample[]): Sample {
   const out: Sample = {}
   for (const key of keys) out[key] = median(samples.map((s) => s[key] ?? Number.NaN))
   return out
-}
-
-/** Sum of a metric over all runs (errors are summed, not medianed: one bad run must show). */
-export function total(samples: readonly Sample[], key: string): number {
-  return samples.reduce((sum, s) => sum + (Number.isNaN(s[key] ?? Number.NaN) ? 0 : s[key]!), 0)
 }

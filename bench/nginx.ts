@@ -10,7 +10,7 @@ import { UPSTREAM_NAME, type BenchPki } from './pki.js'
 import { run, spawnPinned, stopProcess, waitForPort, type Spawned } from './proc.js'
 
 /** The fixed small response body (100 bytes, like the baseline). */
-export const SMALL_BODY = 'x'.repeat(99) + '\n'
+const SMALL_BODY = 'x'.repeat(99) + '\n'
 /** Large static files (scenario d): two sizes, so that a proxy's memory can be seen not to follow them. */
 export const LARGE_FILES = [
   { path: '/large/10m', mib: 10 },
@@ -25,8 +25,6 @@ export interface UpstreamPorts {
 }
 
 export interface NginxInstance {
-  readonly name: string
-  readonly dir: string
   readonly proc: Spawned
   /** Graceful reconfiguration (SIGHUP), as `nginx -s reload`. */
   reload(): void
@@ -166,8 +164,6 @@ export async function startNginx(options: {
   })
   await waitForPort(options.port, { proc })
   return {
-    name: options.name,
-    dir,
     proc,
     reload: () => proc.child.kill('SIGHUP'),
     stop: () => stopProcess(proc),

@@ -96,9 +96,9 @@ export async function stopProcess(proc: Spawned, graceMs = 5000): Promise<void> 
   clearTimeout(timer)
 }
 
-/** Resolves once a TCP connect to host:port succeeds; throws after `timeoutMs` or if `proc` exits first. */
-export async function waitForPort(port: number, options: { host?: string; timeoutMs?: number; proc?: Spawned } = {}): Promise<void> {
-  const host = options.host ?? '127.0.0.1'
+/** Resolves once a TCP connect to 127.0.0.1:port succeeds; throws after `timeoutMs` or if `proc` exits first. */
+export async function waitForPort(port: number, options: { timeoutMs?: number; proc?: Spawned } = {}): Promise<void> {
+  const host = '127.0.0.1'
   const deadline = Date.now() + (options.timeoutMs ?? 15_000)
   let exited = false
   void options.proc?.exited.then(() => (exited = true))

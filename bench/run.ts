@@ -87,7 +87,6 @@ async function main(): Promise<number> {
       workDir: config.workDir,
       repoDir: config.repoDir,
       upstream: UPSTREAM,
-      upstreamDir,
       upstreamPid: upstream.proc.pid,
       portcullisCli: build.cli,
       proxyCpus: PROXY_CPUS,

@@ -14,8 +14,6 @@ export interface PeerContext {
   readonly workDir: string
   readonly repoDir: string
   readonly upstream: UpstreamPorts
-  /** Where the upstream nginx writes its per-connection log. */
-  readonly upstreamDir: string
   /** The upstream nginx master pid (its CPU is the "proxy" CPU of the direct peer). */
   readonly upstreamPid: number
   /** portcullis' compiled entry point (dist-like build of src/). */
