@@ -1,6 +1,9 @@
 /**
- * Benchmark settings, all from the environment so that a quick run is one line:
- * `BENCH_DURATION=3 BENCH_REPEATS=1 BENCH_SCENARIOS=a,c npm run bench`.
+ * Benchmark settings, from the environment so that a quick run is one line:
+ * `BENCH_DURATION=3 BENCH_REPEATS=1 BENCH_SCENARIOS=a,c npm run bench`. A few are read where they
+ * are used: BENCH_LARGE_CONNECTIONS (scenarios/d-large.ts), BENCH_HANDSHAKE_CONCURRENCY
+ * (scenarios/c-handshakes.ts), BENCH_QUIET_WAIT (measure.ts), BENCH_NICE (proc.ts). bench/README.md
+ * lists them all.
  */
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -16,7 +19,7 @@ export interface BenchConfig {
   /** Measured runs per peer and scenario; the report takes the median (BENCH_REPEATS, default 3). */
   readonly repeats: number
   readonly scenarios: readonly ScenarioId[]
-  /** Only these peers (BENCH_PEERS=nginx,portcullis); default: every peer of each scenario. */
+  /** Only the peers whose kind starts with one of these (BENCH_PEERS=portcullis,undici); nginx always runs. Default: all. */
   readonly peers: readonly string[] | undefined
   /** wrk connections for the keep-alive scenarios (BENCH_CONNECTIONS, default 32). */
   readonly connections: number

@@ -2,7 +2,10 @@
  * The measurement loop of the keep-alive scenarios: for each repeat, each subject in turn (interleaved,
  * so slow drifts of a shared machine hit every peer alike): wait for a quiet machine, warm up, then one
  * measured wrk run with CPU, upstream connections and portcullis' counters read before and after.
- * Ratios to nginx are taken within the same repeat, then the median.
+ * The warm-up comes before every run, not once per peer: while the other peers run, a peer's idle
+ * upstream connections time out (undici closes them after 4 s by default; portcullis and undici-min
+ * set 60 s, a repeat takes longer), and the warm-up reopens them so the run sees the steady state.
+ * Ratios to nginx are taken within the same repeat; the report shows their median.
  */
 import type { BenchConfig } from './config.js'
 import type { RunningPeer } from './peers/types.js'

@@ -141,7 +141,7 @@ async function main(): Promise<number> {
   const markdown = [
     `## portcullis bench ${record.startedAt} (${record.source.commit}${record.source.dirtyFiles ? `, ${record.source.dirtyFiles} uncommitted files` : ''})`,
     '',
-    `node ${record.versions.node}, OpenSSL ${record.versions.openssl}, ${record.versions.nginx}, ${record.versions.wrk}; ${config.repeats} × ${config.duration}s per peer, medians.`,
+    `node ${record.versions.node}, OpenSSL ${record.versions.openssl}, ${record.versions.nginx}, ${record.versions.wrk}; ${config.repeats} × ${config.duration}s per peer. Each column is its own median over the runs; "(all runs)" columns are sums; a ratio vs nginx is the median of the ratios taken within each repeat.`,
     '',
     ...results.map(markdownTable),
     ...Object.entries(profiles).map(([id, profile]) => profileMarkdown(id, profile)),

@@ -26,9 +26,10 @@ export interface WrkResult {
   readonly p50Ms: number
   readonly p99Ms: number
   readonly maxMs: number
-  /** Socket errors (connect, read, write, timeout) plus responses with status >= 400. */
+  /** Socket errors (connect, read, write, timeout) plus non2xx. */
   readonly errors: number
   readonly socketErrors: { connect: number; read: number; write: number; timeout: number }
+  /** Responses with status >= 400: what wrk prints as "Non-2xx or 3xx responses" (a 3xx is not counted). */
   readonly non2xx: number
 }
 

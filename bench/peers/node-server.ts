@@ -34,5 +34,5 @@ function nodeServerPeer(kind: PeerKind, script: string, label: string): Peer {
 }
 
 export const httpProxy3Peer = nodeServerPeer('http-proxy-3', 'http-proxy-3.ts', 'http-proxy-3 + keep-alive https.Agent')
-export const undiciMinPeer = nodeServerPeer('undici-min', 'undici-min.ts', 'undici-min (Pool.stream, ~50 lines)')
+export const undiciMinPeer = nodeServerPeer('undici-min', 'undici-min.ts', 'undici-min (Pool.stream, ~40 lines)')
 export const nodeHttpsPeer = nodeServerPeer('node-https', 'node-https.ts', 'node:https answering itself (no proxy)')

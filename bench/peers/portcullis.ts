@@ -23,7 +23,7 @@ export interface PortcullisVariant {
   readonly withoutMetrics?: boolean
 }
 
-/** The path every scenario-e peer is loaded with; the route that serves it is `/bench`. */
+/** The path scenarios e and f load; the route that serves it is `/bench` (or `/` with one route). */
 export const TABLE_PATH = '/bench/item'
 export const FILLER_ROUTES = 999
 

@@ -30,7 +30,7 @@ export interface PeerOptions {
 }
 
 export interface RunningPeer {
-  /** Row label in the report, e.g. `portcullis (1000 routes, by host)`. */
+  /** Row label in the report, e.g. `portcullis (1000 routes: other hosts)`. */
   readonly label: string
   /** The peer's family, for BENCH_PEERS and for finding nginx (the ratio base). */
   readonly kind: PeerKind
@@ -42,7 +42,7 @@ export interface RunningPeer {
   readonly admin?: string
   /** Seconds from spawn to serving (portcullis only). */
   readonly startSeconds?: number
-  /** Graceful reconfiguration under load (scenario f). */
+  /** Graceful reconfiguration: timed in scenario e, under load in f (nginx: SIGHUP, 0 ms). */
   reload?(): Promise<{ ok: boolean; ms: number }>
   stop(): Promise<void>
 }

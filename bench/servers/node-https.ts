@@ -1,4 +1,4 @@
-/** node:https answering a 2-byte body itself: Node's own TLS ceiling, no proxying (scenario c). */
+/** node:https answering a 3-byte body itself: Node's own TLS ceiling, no proxying (scenario c). */
 import https from 'node:https'
 import { ingressTlsOptions, readServerArgs } from './args.js'
 
