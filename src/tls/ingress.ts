@@ -18,6 +18,7 @@ import { ClientChains } from './peer-certificates.js'
 import type { CertificateFile } from './pem.js'
 import { failureReason, type FailureReason } from './reasons.js'
 import { ClientTrust } from './recheck.js'
+import { onRenegotiationAttempt } from './renegotiation.js'
 import { ticketKeys } from './ticket-keys.js'
 
 /** Mozilla "intermediate": AEAD suites with forward secrecy only. TLS 1.3 suites must be named too. */
@@ -33,7 +34,7 @@ const CIPHERS = [
   'ECDHE-RSA-CHACHA20-POLY1305',
 ].join(':')
 
-/** Client-initiated renegotiation is a CPU-exhaustion vector and never needed for HTTP/1.1 here. */
+/** Client-initiated renegotiation is a CPU-exhaustion vector and never needed for HTTP/1.1 here; each attempt is counted (renegotiation.ts). */
 const SECURE_OPTIONS = constants.SSL_OP_NO_RENEGOTIATION | constants.SSL_OP_CIPHER_SERVER_PREFERENCE
 
 const HANDSHAKE_TIMEOUT_MS = 10_000
@@ -177,6 +178,10 @@ export function createTlsPolicy(
     // Only connections whose client certificate verified (when the policy asks for one) get here.
     server.on('secureConnection', (socket: TLSSocket) => {
       hooks.onHandshake({ ...acceptedAs(socket), reason: 'none', resumed: socket.isSessionReused() })
+      // A refused renegotiation is a refused handshake of the connection's route, and counts as each of
+      // those does: in the counter and, so that the histogram's count stays the counter's, in the
+      // duration histogram, with 0 s, as OpenSSL refuses it at its ClientHello, before any handshake work.
+      onRenegotiationAttempt(socket, () => hooks.onHandshake({ ...acceptedAs(socket), durationSeconds: 0, reason: 'renegotiation', resumed: false }))
       hooks.onVerified(socket, policy)
     })
     // Every failed handshake, including a certificate that did not verify: Node closes that connection

@@ -3,7 +3,7 @@
  * listener or session the client uses.
  */
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { X509Certificate } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import https from 'node:https'
@@ -15,7 +15,7 @@ import { join } from 'node:path'
 import tls from 'node:tls'
 import { promisify } from 'node:util'
 import { httpRequest, httpsRequest, serverSeesClientChain, type TlsRequestOptions } from '../helpers/client.js'
-import { loggedAfter, startGateway, type TestGateway } from '../helpers/gateway.js'
+import { eventually, loggedAfter, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeRsaChain, makeTestPki, type CertFiles, type RsaChain, type TestPki } from '../helpers/pki.js'
 import { listenOnLoopback, startEchoUpstream, type EchoReply, type EchoUpstream } from '../helpers/upstream.js'
 
@@ -337,17 +337,54 @@ routes:
     await assert.rejects(once(offering(['h2']), 'secureConnect'), { code: 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL' })
   })
 
-  it('refuses client-initiated renegotiation, with or without client certificates', async () => {
-    for (const [servername, client] of [['open.test', undefined], ['a.test', pki.cliA]] as const) {
+  /** Refused handshakes of `route` so far, by renegotiation: the counter and the histogram's count. */
+  const renegotiationsRefused = async (route: string) => [
+    await seriesValue(gw, `portcullis_tls_handshakes_total{side="ingress",route="${route}",result="error",reason="renegotiation"}`),
+    await seriesValue(gw, `portcullis_tls_handshake_duration_seconds_count{side="ingress",route="${route}",result="error"}`),
+  ]
+
+  it('refuses client-initiated renegotiation, with or without client certificates, and counts it under the route', async () => {
+    for (const [servername, route, client] of [['open.test', 'open', undefined], ['a.test', 'mtls', pki.cliA]] as const) {
+      const [countedBefore = 0, observedBefore = 0] = await renegotiationsRefused(route)
+      const [requestsBefore, logsBefore] = [upstream.requests.length, gw.logs.length]
       const socket = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername, ca: pki.caS.cert, maxVersion: 'TLSv1.2', ...(client && { cert: client.cert, key: client.key }) })
       await once(socket, 'secureConnect')
+      const received: Buffer[] = []
+      socket.on('data', (chunk: Buffer) => received.push(chunk))
+      // Part of a request, then the renegotiation, as nginx's ssl_sni_reneg.t sends them.
+      socket.write(`GET / HTTP/1.1\r\nHost: ${servername}\r\n`)
       const outcome = await new Promise((resolve) => {
         socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code))
         socket.renegotiate({}, (error) => resolve((error as NodeJS.ErrnoException | null)?.code ?? 'renegotiated'))
       })
       socket.destroy()
       assert.equal(outcome, 'ERR_SSL_NO_RENEGOTIATION', servername)
+      assert.deepEqual([Buffer.concat(received).toString(), upstream.requests.length], ['', requestsBefore], 'no response, nothing forwarded')
+      assert.deepEqual(await renegotiationsRefused(route), [countedBefore + 1, observedBefore + 1], route)
+      assert.equal((await loggedAfter(gw, logsBefore, 'client TLS handshake refused', (line) => line.route === route)).reason, 'renegotiation')
     }
+  })
+
+  it('counts a renegotiation openssl s_client asks for (R), and answers nothing after it', async (t) => {
+    const [countedBefore = 0] = await renegotiationsRefused('mtls')
+    const requestsBefore = upstream.requests.length
+    const args = ['s_client', '-connect', `127.0.0.1:${gw.ports.https}`, '-servername', 'a.test', '-tls1_2', '-cert', pki.cliA.certFile, '-key', pki.cliA.keyFile, '-CAfile', pki.caS.certFile]
+    const client = spawn('openssl', args)
+    const spawned = await Promise.race([once(client, 'spawn').then(() => true), once(client, 'error').then(() => false)])
+    if (!spawned) return t.skip('openssl is not installed')
+    let output = ''
+    client.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
+    client.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
+    const exited = once(client, 'exit')
+    await eventually(async () => output.includes('Verify return code'), 5000, 'the handshake')
+    // s_client renegotiates on a line that is only "R".
+    client.stdin.write('R\n')
+    await eventually(async () => (await renegotiationsRefused('mtls'))[0] === countedBefore + 1, 5000, 'the renegotiation counted')
+    client.stdin.end('GET / HTTP/1.0\r\nHost: a.test\r\n\r\n')
+    await exited
+    assert.match(output, /RENEGOTIATING[\s\S]*no renegotiation/)
+    assert.doesNotMatch(output, /HTTP\/1\.[01] \d{3}/)
+    assert.equal(upstream.requests.length, requestsBefore)
   })
 
   /** A client's own copies of the identity headers, which only the gateway may set. */
