@@ -220,6 +220,7 @@ export class Gateway {
    */
   async stop(graceMs = this.current?.config.shutdown.grace ?? 0): Promise<void> {
     this.draining = true
+    this.metrics.draining.set(1)
     this.reloader.close()
     clearTimeout(this.ticketKeyRotation)
     const publicListeners = [...this.listeners].filter(([name]) => name !== 'admin').map(([, server]) => server)

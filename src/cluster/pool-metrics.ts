@@ -1,15 +1,18 @@
 /**
  * The primary's own series, scraped beside its workers': how many workers it was told to keep, how
- * many serve, and how many it has replaced. A worker that keeps failing to start (a replacement after
+ * many serve, how many it has replaced, and whether it drains them. A worker that keeps failing to start (a replacement after
  * a bad edit of routes.yaml) leaves the gateway on fewer workers while /readyz answers 200 for the
  * others; these show it.
  */
 import { Counter, Gauge, Registry } from 'prom-client'
+import { drainingGauge } from '../metrics/metrics.js'
 import type { RegistryJson } from '../metrics/render.js'
 
 export interface PoolMetrics {
   /** Counts a worker replaced (it died, or the watchdog killed it). */
   readonly replacing: () => void
+  /** The primary drains its workers to stop. */
+  readonly draining: () => void
   readonly json: () => Promise<RegistryJson>
 }
 
@@ -30,5 +33,6 @@ export function createPoolMetrics(configured: number, serving: () => number): Po
     help: 'Workers that exited (died, or were killed as stuck) and were started again.',
     registers: [registry],
   })
-  return { replacing: () => replaced.inc(), json: () => registry.getMetricsAsJSON() }
+  const draining = drainingGauge([registry])
+  return { replacing: () => replaced.inc(), draining: () => draining.set(1), json: () => registry.getMetricsAsJSON() }
 }

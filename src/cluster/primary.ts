@@ -77,6 +77,7 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
 
   const outcome = await Promise.race([stopSignal.then(() => 0), pool.startFailure])
   logger.info('draining the workers')
+  poolMetrics.draining()
   await pool.stop()
   admin?.close()
   logger.info('stopped')

@@ -139,6 +139,7 @@ export function createMetrics(options: MetricsOptions = {}) {
       registers,
       aggregator: 'max',
     }),
+    draining: drainingGauge(registers),
     configLastReloadSuccessful: new Gauge({
       name: 'portcullis_config_last_reload_successful',
       help: 'Whether the last config load or reload succeeded (1) or failed (0).',
@@ -159,4 +160,21 @@ function requestMetrics(registers: Registry<RegistryContentType>[]) {
     /** One answered request; route and method must be closed label values. */
     recordRequest: (route: string, method: string, code: number, seconds: number) => metrics.record(route, method, code, seconds),
   }
+}
+
+/**
+ * 1 from the start of the drain (SIGTERM, stop()) until the process exits, as Envoy's
+ * listener_manager.total_listeners_draining: /readyz turns 503 then, and this says why. A cluster
+ * primary has its own (pool-metrics.ts), which covers the moments when no worker answers; the scrape
+ * shows the highest, not the number of processes draining.
+ */
+export function drainingGauge(registers: Registry<RegistryContentType>[]): Gauge {
+  const gauge = new Gauge({
+    name: 'portcullis_draining',
+    help: 'Whether the gateway is draining to stop (1) or serving (0).',
+    registers,
+    aggregator: 'max',
+  })
+  gauge.set(0)
+  return gauge
 }

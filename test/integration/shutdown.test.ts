@@ -17,7 +17,7 @@ import tls from 'node:tls'
 import WebSocket, { WebSocketServer } from 'ws'
 import { spawnPortcullis } from '../helpers/cli.js'
 import { httpRequest } from '../helpers/client.js'
-import { eventually, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
+import { eventually, seriesIn, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 import { rawExchange } from '../helpers/raw.js'
 import { listenOnLoopback } from '../helpers/upstream.js'
@@ -319,7 +319,7 @@ describe('stopping with requests in flight', () => {
   })
   beforeEach(async () => {
     gw = await startGateway(`
-listen: { http: 127.0.0.1:0 }
+listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
 routes:
   - { name: slow, host: slow.test, upstream: { url: 'http://127.0.0.1:${(slow.address() as AddressInfo).port}' } }
 `)
@@ -342,6 +342,25 @@ routes:
         })
         .on('error', reject)
     })
+
+  it('shows portcullis_draining 1 on the admin listener throughout the drain, 0 before it', async () => {
+    const admin = async (path: string) => httpRequest({ port: gw.ports.admin!, path })
+    const draining = async () => seriesIn((await admin('/metrics')).body, 'portcullis_draining')
+    assert.deepEqual([await draining(), (await admin('/readyz')).status], [0, 200])
+    const agent = new http.Agent({ keepAlive: true })
+    const reached = upstreamHas(1)
+    const reply = slowRequest(3000, agent).catch((error: NodeJS.ErrnoException) => error.code)
+    await reached
+    const stopped = gw.gateway.stop(20_000)
+    try {
+      // The request in flight holds the drain open until its client goes.
+      assert.deepEqual([await draining(), (await admin('/readyz')).status], [1, 503])
+    } finally {
+      agent.destroy()
+    }
+    await reply
+    await stopped
+  })
 
   it('answers the request in flight and handles none queued behind it on a pipelined connection', async () => {
     methodsSeen.length = 0

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { AggregatorRegistry } from 'prom-client'
+import { createPoolMetrics } from '../../src/cluster/pool-metrics.js'
 import { createMetrics } from '../../src/metrics/metrics.js'
 import { setCertificateExpiry, setCrlNextUpdate } from '../../src/gateway-metrics.js'
 import { crlIssuerSubject } from '../../src/tls/crl-issuers.js'
@@ -94,5 +95,27 @@ describe('CRL nextUpdate series', () => {
       values.map((v) => [v.labels, v.value]),
       [[{ route: 'r', issuer: 'CN=A' }, Math.floor(soon.getTime() / 1000)]],
     )
+  })
+})
+
+describe('the draining gauge', () => {
+  /** The primary's scrape: its own series and its workers', the first `drainingWorkers` of `workers` draining. */
+  const primaryScrape = async (primaryDraining: boolean, workers: number, drainingWorkers: number) => {
+    const pool = createPoolMetrics(workers, () => workers)
+    if (primaryDraining) pool.draining()
+    const registries = Array.from({ length: workers }, (_, i) => {
+      const metrics = createMetrics({ defaultMetrics: false })
+      if (i < drainingWorkers) metrics.draining.set(1)
+      return metrics.registry.getMetricsAsJSON()
+    })
+    return AggregatorRegistry.aggregate([...(await Promise.all(registries)), await pool.json()]).metrics()
+  }
+
+  it("is 1 in the primary's scrape while it or a worker drains, never the number of them, and 0 before", async () => {
+    assert.match(await primaryScrape(false, 2, 0), /^portcullis_draining 0$/m)
+    assert.match(await primaryScrape(true, 2, 2), /^portcullis_draining 1$/m)
+    // Every worker has exited, or none has had the signal yet: the primary's own says it.
+    assert.match(await primaryScrape(true, 0, 0), /^portcullis_draining 1$/m)
+    assert.match(await primaryScrape(true, 2, 0), /^portcullis_draining 1$/m)
   })
 })
