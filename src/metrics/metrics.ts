@@ -101,6 +101,18 @@ export function createMetrics(options: MetricsOptions = {}) {
       labelNames: ['route', 'result', 'reason'] as const,
       registers,
     }),
+    upstreamErrors: new Counter({
+      name: 'portcullis_upstream_errors_total',
+      help: 'Upstream requests (WebSocket upgrades included) that failed, before or during the answer, by route and reason; once per request, after any resend. A client that left is not one.',
+      labelNames: ['route', 'reason'] as const,
+      registers,
+    }),
+    upstreamRetries: new Counter({
+      name: 'portcullis_upstream_retries_total',
+      help: 'Requests sent again because a pooled upstream connection closed under them before any answer, by route.',
+      labelNames: ['route'] as const,
+      registers,
+    }),
     upstreamConnections: new Gauge({
       name: 'portcullis_upstream_connections',
       help: 'Upstream connections in the pools, by route and state (active|idle).',

@@ -20,7 +20,7 @@ import type { ForwardedProtoHost } from './headers.js'
 import { checkRequest, type RequestRefusal } from './request-checks.js'
 import type { RequestHandlers } from './server.js'
 import type { UpstreamFailure } from './upstream-errors.js'
-import { proxyUpgrade } from './upgrade.js'
+import { proxyUpgrade, type UpgradeHooks } from './upgrade.js'
 
 const CLIENT_CLOSED_REQUEST = 499
 /** Node's own test of an HTTP/1.1 request's Expect, for which it emits 'checkContinue'. */
@@ -75,19 +75,30 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
   /** A bug met by one request is that request's 500, not the end of the process and every connection. */
   const logInternalError = (route: string, error: unknown) =>
     logger.error({ route, code: ErrorCodes.INTERNAL, error: errorSummary(error as Error) }, 'request failed inside the gateway')
-  /** As nginx's error log line: who asked what of which upstream, what failed, and the status sent for it. */
-  const logUpstreamFailure = (message: string, route: Route, req: IncomingMessage, client: string | undefined, failure: UpstreamFailure, status: number | undefined, error: Error) => {
+  /**
+   * An upstream request that failed, counted once under its reason (Envoy's upstream_cx_connect_fail,
+   * upstream_rq_timeout, upstream_cx_destroy_remote_with_active_rq, by reason), and logged as nginx's
+   * error log line: who asked what of which upstream, what failed, and the status sent for it (none
+   * when the answer was cut short).
+   */
+  const upstreamFailed = (message: string, route: Route, req: IncomingMessage, client: string | undefined, failure: UpstreamFailure, status: number | undefined, error: Error) => {
     const { reason, code } = failure
+    metrics.upstreamErrors.inc({ route: route.name, reason })
     const request = { ...requestFields(req, client), upstream: route.config.upstream.url }
     logger.warn({ route: route.name, reason, code, status, ...request, error: errorSummary(error) }, message)
   }
-  const hooks: ForwardHooks = {
+  const hooks: ForwardHooks & UpgradeHooks = {
     onUpstreamError(route, res, failure, error) {
       const headersSent = res.headersSent
       const message = headersSent ? 'upstream failed mid-response' : 'upstream request failed'
-      logUpstreamFailure(message, route, res.req, res.socket?.remoteAddress, failure, headersSent ? undefined : failure.status, error)
+      upstreamFailed(message, route, res.req, res.socket?.remoteAddress, failure, headersSent ? undefined : failure.status, error)
     },
+    onAnswerCutShort(route, req, failure, error) {
+      upstreamFailed('upstream failed mid-response', route, req, req.socket.remoteAddress, failure, undefined, error)
+    },
+    /** Envoy's upstream_rq_retry. */
     onRetry(route, error) {
+      metrics.upstreamRetries.inc({ route: route.name })
       logger.debug({ route: route.name, error: errorSummary(error) }, 'upstream connection closed before answering; sending the request again')
     },
   }
@@ -167,9 +178,9 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
         }
         // A WebSocket holds its slot for its whole life, as long as it holds its sockets.
         socket.once('close', () => slots.release())
-        const outcome = await proxyUpgrade(req, socket, head, selection.route, selection.forwarded, selection.identity)
+        const outcome = await proxyUpgrade(req, socket, head, selection.route, selection.forwarded, selection.identity, hooks)
         record(outcome.status)
-        if ('failure' in outcome) logUpstreamFailure('upstream upgrade failed', selection.route, req, client, outcome.failure, outcome.status, outcome.error)
+        if ('failure' in outcome) upstreamFailed('upstream upgrade failed', selection.route, req, client, outcome.failure, outcome.status, outcome.error)
       }
       // A fault comes before anything was answered: proxyUpgrade settles, and never throws, once it has.
       proxy().catch((error: unknown) => {

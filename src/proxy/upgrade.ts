@@ -20,6 +20,14 @@ export type UpgradeOutcome =
   | { readonly status: number }
   | { readonly status: number; readonly failure: UpstreamFailure; readonly error: Error }
 
+/** What an upgrade tells besides its outcome, for the logs and metrics. */
+export interface UpgradeHooks {
+  /** A pooled upstream connection closed under the upgrade request before any answer; it is sent again. */
+  readonly onRetry: (route: Route, error: Error) => void
+  /** The upstream failed part way through the answer it refused the upgrade with, after its outcome: the client's answer is cut short. */
+  readonly onAnswerCutShort: (route: Route, req: IncomingMessage, failure: UpstreamFailure, error: Error) => void
+}
+
 /** Resolves once the client has its answer. */
 export function proxyUpgrade(
   req: IncomingMessage,
@@ -28,6 +36,7 @@ export function proxyUpgrade(
   route: Route,
   forwarded: ForwardedProtoHost,
   identity: Readonly<Record<string, string>>,
+  hooks: UpgradeHooks,
 ): Promise<UpgradeOutcome> {
   const options = {
     // Node stops reading at an Upgrade request's head: server.ts refuses one with a body.
@@ -36,7 +45,7 @@ export function proxyUpgrade(
     // another protocol and tunnel past routing.
     upgrade: 'websocket',
   }
-  return new Promise((settle) => new UpgradeExchange(route, options, client, head, settle).start())
+  return new Promise((settle) => new UpgradeExchange(route, req, options, client, head, settle, hooks).start())
 }
 
 class UpgradeExchange implements Dispatcher.DispatchHandler {
@@ -50,10 +59,12 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
 
   constructor(
     private readonly route: Route,
+    private readonly req: IncomingMessage,
     private readonly options: Dispatcher.DispatchOptions,
     private readonly client: Duplex,
     private readonly head: Buffer,
     private readonly settle: (outcome: UpgradeOutcome) => void,
+    private readonly hooks: UpgradeHooks,
   ) {
     this.release = holdUpstream(route.upstream!)
     // A client that leaves before the upstream answers takes its upstream request with it.
@@ -127,16 +138,19 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
     if (!this.client.destroyed && mayResend(this.route.upstream!, this.options, this.attempt, failure, error)) {
       this.attempt.retries++
       this.attempt.requestSent = false
+      this.hooks.onRetry(this.route, error)
       this.start()
       return
     }
     this.over()
-    if (this.answered) {
-      this.client.destroy()
+    // A client gone first took the upstream request with it (CLIENT_GONE): not the upstream's failure.
+    if (this.client.destroyed) {
+      if (!this.answered) this.settle({ status: 0 })
       return
     }
-    if (this.client.destroyed) {
-      this.settle({ status: 0 })
+    if (this.answered) {
+      this.hooks.onAnswerCutShort(this.route, this.req, failure, error)
+      this.client.destroy()
       return
     }
     endWithStatus(this.client, failure.status)

@@ -8,7 +8,7 @@ import http from 'node:http'
 import net, { type AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { httpRequest } from '../helpers/client.js'
-import { eventually, loggedAfter, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
+import { eventually, loggedAfter, seriesSum, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 import { rawExchange } from '../helpers/raw.js'
 import { listenOnLoopback, startEchoUpstream, type EchoReply, type EchoUpstream } from '../helpers/upstream.js'
@@ -96,6 +96,25 @@ routes:${route('alice', 'cliA')}${route('alice-too', 'cliA')}${route('carol', 'c
   })
 })
 
+type StaleUpstream = net.Server & { connections: number }
+
+/** Answers the first request of each connection after 100 ms, and closes under any later one; counts its connections. */
+async function staleUpstream(): Promise<StaleUpstream> {
+  const server = net.createServer((socket) => {
+    stale.connections++
+    let requests = 0
+    socket.on('data', (chunk: Buffer) => {
+      if (!chunk.includes('\r\n\r\n')) return
+      if (requests++ > 0) return void socket.destroy()
+      setTimeout(() => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'), 100)
+    })
+    socket.on('error', () => undefined)
+  })
+  const stale = Object.assign(server, { connections: 0 })
+  await listenOnLoopback(stale)
+  return stale
+}
+
 describe('a pooled connection the upstream closes as a request goes out', () => {
   /** Answers the first request of each connection (keep-alive, no idle hint); resets at the second. */
   let upstream: net.Server
@@ -119,8 +138,9 @@ describe('a pooled connection the upstream closes as a request goes out', () => 
   let hinting: net.Server
   let hintedRequests = 0
   /** Answers the first request of each connection after 100 ms, and closes under any later one. */
-  let stale: net.Server
-  let staleConnections = 0
+  let stale: StaleUpstream
+  /** The same, for the upgrade alone: a pool of one connection, which the upgrade must find stale. */
+  let staleForUpgrade: StaleUpstream
   let gw: TestGateway
 
   before(async () => {
@@ -177,17 +197,8 @@ describe('a pooled connection the upstream closes as a request goes out', () => 
     await listenOnLoopback(crashing)
     hinting = dyingAfter('HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n', () => hintedRequests++)
     await listenOnLoopback(hinting)
-    stale = net.createServer((socket) => {
-      staleConnections++
-      let requests = 0
-      socket.on('data', (chunk: Buffer) => {
-        if (!chunk.includes('\r\n\r\n')) return
-        if (requests++ > 0) return void socket.destroy()
-        setTimeout(() => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'), 100)
-      })
-      socket.on('error', () => undefined)
-    })
-    await listenOnLoopback(stale)
+    stale = await staleUpstream()
+    staleForUpgrade = await staleUpstream()
     gw = await startGateway(`
 listen: { http: 127.0.0.1:0 }
 routes:
@@ -198,6 +209,7 @@ routes:
   - { name: crashing, host: crashing.test, upstream: { url: 'http://127.0.0.1:${(crashing.address() as AddressInfo).port}' } }
   - { name: hinting, host: hinting.test, upstream: { url: 'http://127.0.0.1:${(hinting.address() as AddressInfo).port}' } }
   - { name: stale, host: stale.test, upstream: { url: 'http://127.0.0.1:${(stale.address() as AddressInfo).port}' } }
+  - { name: stale-upgrade, host: stale-upgrade.test, upstream: { url: 'http://127.0.0.1:${(staleForUpgrade.address() as AddressInfo).port}' } }
 `)
   })
   after(async () => {
@@ -209,36 +221,47 @@ routes:
     crashing.close()
     hinting.close()
     stale.close()
+    staleForUpgrade.close()
   })
 
   const send = (method: string, body?: string, host = 'closing.test') => httpRequest({ port: gw.ports.http!, host, method, ...(body !== undefined && { body }) })
+  /** A route's resends and upstream failures so far, by reason (`connection_reset` alone is expected here). */
+  const counted = async (route: string) => ({
+    retries: await seriesValue(gw, `portcullis_upstream_retries_total{route="${route}"}`),
+    errors: await seriesSum(gw, `portcullis_upstream_errors_total{route="${route}",`),
+    resets: await seriesValue(gw, `portcullis_upstream_errors_total{route="${route}",reason="connection_reset"}`),
+  })
 
-  it('retries a request without a body once on a new connection, and never a POST', async () => {
+  it('retries a request without a body once on a new connection, and never a POST, and counts each', async () => {
     assert.deepEqual(await send('GET').then((r) => [r.status, r.body]), [200, '1'])
     assert.equal((await send('POST', 'once only')).status, 502, 'a POST is not sent twice')
     assert.equal(connections, 1)
+    assert.deepEqual(await counted('closing'), { retries: 0, errors: 1, resets: 1 }, 'the POST failed, and was not sent again')
     assert.deepEqual(await send('GET').then((r) => [r.status, r.body]), [200, '2'])
     assert.deepEqual(await send('GET').then((r) => [r.status, r.body]), [200, '3'], 'reset on connection 2, answered on connection 3')
+    assert.deepEqual(await counted('closing'), { retries: 1, errors: 1, resets: 1 }, 'one resend, and no failure: its client got its answer')
   })
 
   it('goes on past every pooled connection that closes under the request, as nginx past its cached ones', async () => {
     // Two requests at once: two connections, each answered once, then idle in the pool.
     const both = await Promise.all([send('GET', undefined, 'stale.test'), send('GET', undefined, 'stale.test')])
     assert.deepEqual(both.map((r) => r.status), [200, 200])
-    assert.equal(staleConnections, 2)
+    assert.equal(stale.connections, 2)
     // Both idle ones close under the next request; the third try is on a new connection.
     assert.equal((await send('GET', undefined, 'stale.test')).status, 200)
-    assert.equal(staleConnections, 3)
+    assert.equal(stale.connections, 3)
+    assert.deepEqual(await counted('stale'), { retries: 2, errors: 0, resets: 0 })
   })
 
-  it('sends a WebSocket upgrade again too when its pooled connection closes under it', async () => {
-    assert.equal((await send('GET', undefined, 'stale.test')).status, 200)
-    const before = staleConnections
-    const upgrade = 'GET / HTTP/1.1\r\nHost: stale.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'
+  it('sends a WebSocket upgrade again too when its pooled connection closes under it, and counts it', async () => {
+    assert.equal((await send('GET', undefined, 'stale-upgrade.test')).status, 200)
+    assert.equal(staleForUpgrade.connections, 1)
+    const before = { connections: 1, ...(await counted('stale-upgrade')) }
+    const upgrade = 'GET / HTTP/1.1\r\nHost: stale-upgrade.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'
     // The upstream answers a connection's first request with 200: it refuses the upgrade, and that
     // refusal is what the client gets, not a 502.
     assert.match(await rawExchange(gw.ports.http!, upgrade), /^HTTP\/1\.1 200 /)
-    assert.equal(staleConnections, before + 1)
+    assert.deepEqual({ connections: staleForUpgrade.connections, ...(await counted('stale-upgrade')) }, { ...before, connections: 2, retries: before.retries + 1 })
   })
 
   it('does not retry a connect or handshake that fails', async () => {

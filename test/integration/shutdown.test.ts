@@ -17,7 +17,7 @@ import tls from 'node:tls'
 import WebSocket, { WebSocketServer } from 'ws'
 import { spawnPortcullis } from '../helpers/cli.js'
 import { httpRequest } from '../helpers/client.js'
-import { eventually, seriesIn, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
+import { eventually, seriesIn, seriesSum, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 import { rawExchange } from '../helpers/raw.js'
 import { listenOnLoopback } from '../helpers/upstream.js'
@@ -425,6 +425,7 @@ routes:
       await gw.gateway.stop(200)
       assert.equal(await reply, 'ECONNRESET')
       assert.deepEqual(gw.logs.filter((line) => String(line.msg).startsWith('upstream')), [])
+      assert.equal(await seriesSum(gw, 'portcullis_upstream_errors_total'), 0)
     } finally {
       agent.destroy()
     }

@@ -13,7 +13,8 @@ import tls from 'node:tls'
 import { after, before, describe, it } from 'node:test'
 import WebSocket from 'ws'
 import { httpRequest } from '../helpers/client.js'
-import { loggedAfter, startGateway, type TestGateway } from '../helpers/gateway.js'
+import { rawUntilClosed } from '../helpers/raw.js'
+import { loggedAfter, seriesSum, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { createCA, issueCert, makeTestPki, type TestPki } from '../helpers/pki.js'
 import { listenOnLoopback, startEchoUpstream, type EchoUpstream } from '../helpers/upstream.js'
 
@@ -137,6 +138,7 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
   - { name: cnonly, host: cnonly.test, upstream: { url: 'https://127.0.0.1:${cnOnly.port}', ca: ${pki.caS.certFile}, serverName: cn-only.test } }
   - { name: cnother, host: cnother.test, upstream: { url: 'https://127.0.0.1:${cnOnly.port}', ca: ${pki.caS.certFile}, serverName: other.test } }${route('silent', silent.port, '{ connect: 300ms, response: 10s }')}${route('stalling', stalling.port, '{ connect: 10s, response: 300ms }')}
   - { name: pathlen, host: pathlen.test, upstream: { url: 'https://127.0.0.1:${pathTooLong.port}', ca: ${rootOfNoCaFile}, serverName: up.test } }
+  - { name: refusedplain, host: refusedplain.test, upstream: { url: 'http://127.0.0.1:${REFUSING_PORT}' } }
 `)
   })
   after(async () => {
@@ -153,9 +155,22 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
     return { ...reply, ms: performance.now() - started }
   }
   const lastLog = (route: string) => gw.logs.filter((line) => line.route === route).at(-1)
+  /**
+   * The upstream failures `action` adds to portcullis_upstream_errors_total for `route`, by reason (a
+   * reason it does not add shows as 0): how often each failure counts, and under which reason alone.
+   */
+  const countedFailures = async (route: string, reasons: string[], action: () => Promise<unknown>) => {
+    const prefix = `portcullis_upstream_errors_total{route="${route}",`
+    const counted = async () => [await seriesSum(gw, prefix), ...(await Promise.all(reasons.map((reason) => seriesValue(gw, `${prefix}reason="${reason}"}`))))]
+    const before = await counted()
+    await action()
+    const after = await counted()
+    return Object.fromEntries([['all', after[0]! - before[0]!], ...reasons.map((reason, i) => [reason, after[i + 1]! - before[i + 1]!])])
+  }
 
   it('502 at once when the upstream certificate does not match serverName', async () => {
-    const reply = await timed('wrongname.test')
+    let reply = { status: 0, ms: 0 }
+    assert.deepEqual(await countedFailures('wrongname', ['hostname_mismatch'], async () => (reply = await timed('wrongname.test'))), { all: 1, hostname_mismatch: 1 })
     assert.equal(reply.status, 502)
     assert.ok(reply.ms < BEFORE_ANY_TIMEOUT_MS, `${reply.ms} ms`)
     assert.equal(lastLog('wrongname')?.reason, 'hostname_mismatch')
@@ -219,21 +234,27 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
     assert.match(String(warning?.msg), /^config warning: \S+:\d+:\d+ routes\[11\]\.upstream\.insecureSkipVerify: upstream certificate verification is off$/)
   })
 
-  it('502 when the upstream port refuses connections', async () => {
-    const reply = await timed('refused.test')
-    assert.equal(reply.status, 502)
-    assert.equal(lastLog('refused')?.reason, 'connection_refused')
-    assert.equal(lastLog('refused')?.code, 'PCL_ERR_UPSTREAM_CONNECT')
+  it('502 when the upstream port refuses connections, https or plain, each counted once as connection_refused', async () => {
+    for (const route of ['refused', 'refusedplain']) {
+      const counted = await countedFailures(route, ['connection_refused'], async () => assert.equal((await timed(`${route}.test`)).status, 502))
+      assert.deepEqual(counted, { all: 1, connection_refused: 1 }, route)
+      assert.equal(lastLog(route)?.reason, 'connection_refused')
+      assert.equal(lastLog(route)?.code, 'PCL_ERR_UPSTREAM_CONNECT')
+    }
   })
 
   it('502 for a WebSocket upgrade whose upstream refuses connections, logged as a request is: who asked what, and why', async () => {
     const since = gw.logs.length
-    const ws = new WebSocket(`ws://127.0.0.1:${gw.ports.http}/chat?token=secret`, { headers: { host: 'refused.test' } })
-    ws.on('error', () => undefined)
-    const [, response] = (await once(ws, 'unexpected-response')) as [unknown, http.IncomingMessage]
-    assert.equal(response.statusCode, 502)
-    response.destroy()
-    const failure = await loggedAfter(gw, since, 'upstream upgrade failed')
+    let failure: Awaited<ReturnType<typeof loggedAfter>> = {}
+    const counted = await countedFailures('refused', ['connection_refused'], async () => {
+      const ws = new WebSocket(`ws://127.0.0.1:${gw.ports.http}/chat?token=secret`, { headers: { host: 'refused.test' } })
+      ws.on('error', () => undefined)
+      const [, response] = (await once(ws, 'unexpected-response')) as [unknown, http.IncomingMessage]
+      assert.equal(response.statusCode, 502)
+      response.destroy()
+      failure = await loggedAfter(gw, since, 'upstream upgrade failed')
+    })
+    assert.deepEqual(counted, { all: 1, connection_refused: 1 })
     assert.equal(failure.route, 'refused')
     assert.equal(failure.reason, 'connection_refused')
     assert.equal(failure.code, 'PCL_ERR_UPSTREAM_CONNECT')
@@ -245,7 +266,8 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
   })
 
   it("504 after the route's response timeout when the upstream never answers", async () => {
-    const reply = await timed('frozen.test')
+    let reply = { status: 0, ms: 0 }
+    assert.deepEqual(await countedFailures('frozen', ['timeout'], async () => (reply = await timed('frozen.test'))), { all: 1, timeout: 1 })
     assert.equal(reply.status, 504)
     assert.ok(reply.ms >= 290 && reply.ms < BEFORE_ANY_TIMEOUT_MS, `${reply.ms} ms: the route's 300 ms`)
     assert.equal(lastLog('frozen')?.reason, 'timeout')
@@ -261,7 +283,8 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
   // undici's own connect timeout is 10 s: an answer within the test's 5 s came from the route's.
   it("504 after the route's connect timeout when the upstream takes the connection but never answers the TLS handshake", { timeout: 5000 }, async () => {
     const since = gw.logs.length
-    assert.equal((await httpRequest({ port: gw.ports.http!, host: 'silent.test' })).status, 504)
+    const counted = await countedFailures('silent', ['timeout'], async () => assert.equal((await httpRequest({ port: gw.ports.http!, host: 'silent.test' })).status, 504))
+    assert.deepEqual(counted, { all: 1, timeout: 1 })
     const logged = await loggedAfter(gw, since, 'upstream request failed')
     assert.deepEqual([logged.route, logged.reason, logged.code], ['silent', 'timeout', 'PCL_ERR_UPSTREAM_TIMEOUT'])
   })
@@ -273,9 +296,26 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
     assert.equal((await timed('good.test')).status, 200)
   })
 
-  it('cuts the client response short when the upstream dies mid-response, and keeps serving', async () => {
-    await assert.rejects(httpRequest({ port: gw.ports.http!, host: 'dying.test' }), /aborted|ECONNRESET|socket hang up/)
+  it('cuts the client response short when the upstream dies mid-response, counts it as a reset, and keeps serving', async () => {
+    const since = gw.logs.length
+    const counted = await countedFailures('dying', ['connection_reset'], async () => {
+      await assert.rejects(httpRequest({ port: gw.ports.http!, host: 'dying.test' }), /aborted|ECONNRESET|socket hang up/)
+      await loggedAfter(gw, since, 'upstream failed mid-response')
+    })
+    assert.deepEqual(counted, { all: 1, connection_reset: 1 })
     assert.equal((await timed('good.test')).status, 200)
+  })
+
+  it('cuts short the refusal of a WebSocket upgrade that the upstream dies part way through, and counts it once', async () => {
+    const since = gw.logs.length
+    const upgrade = 'GET /chat HTTP/1.1\r\nHost: dying.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'
+    let answer = ''
+    const counted = await countedFailures('dying', ['connection_reset'], async () => {
+      answer = await rawUntilClosed(gw.ports.http!, upgrade)
+      await loggedAfter(gw, since, 'upstream failed mid-response')
+    })
+    assert.match(answer, /^HTTP\/1\.1 200 [\s\S]*\r\n\r\npartial$/)
+    assert.deepEqual(counted, { all: 1, connection_reset: 1 })
   })
 
   it('aborts the upstream request when the client goes away', { timeout: 5000 }, async () => {
@@ -286,6 +326,7 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
     await arrived
     req.destroy()
     await slowRequestClosed[0]
+    assert.equal(await seriesSum(gw, 'portcullis_upstream_errors_total{route="slow",'), 0, 'a client that left is no upstream failure')
   })
 
   it("closes a client that stops reading for the route's response timeout, and the upstream request with it", { timeout: 10_000 }, async () => {
