@@ -49,6 +49,8 @@ function lacksOnlyCertSign(certificate: X509Certificate, issuer: X509Certificate
   return !allowsCertSign(issuer) && !invalid(issuer) && !invalid(certificate)
 }
 
+export type IssuerKind = 'ca' | 'tolerated' | 'none'
+
 /**
  * What OpenSSL's check_ca (crypto/x509/v3_purp.c) makes of a certificate as an issuer: a CA, as
  * X509Certificate.ca says (1); one it tolerates, without basicConstraints but with a keyUsage that
@@ -57,7 +59,7 @@ function lacksOnlyCertSign(certificate: X509Certificate, issuer: X509Certificate
  * version 1 roots and Netscape CA types check_ca also tolerates are none here: a chain with one is
  * refused either way (it is no CA of a bundle, readCaBundle), at most for another of its reasons.
  */
-export function issuerKind(certificate: X509Certificate): 'ca' | 'tolerated' | 'none' {
+export function issuerKind(certificate: X509Certificate): IssuerKind {
   if (certificate.ca) return 'ca'
   const { basicConstraints, keyUsage } = certificateFields(certificate)
   return !basicConstraints && keyUsage !== undefined && keyUsageAllows(certificate, 'keyCertSign') ? 'tolerated' : 'none'

@@ -14,14 +14,14 @@
  * The check is the one OpenSSL makes in the handshake, as Node sets it up for a policy server: the
  * chain must lead, through the intermediates the client sent or the bundle's own certificates, to a
  * self-signed CA of the new bundle (Node sets no X509_V_FLAG_PARTIAL_CHAIN), each signature verifying,
- * each certificate above the leaf a CA;
- * with CRLs, every certificate of that chain, the CA at its end included, needs a current CRL signed
- * by its issuer that does not list it (Node's `crl` sets X509_V_FLAG_CRL_CHECK_ALL), an issuer whose
- * keyUsage, if any, allows cRLSign; every certificate of the chain must be within its validity dates,
- * and allow clientAuth if it has an extended key usage; if it has a keyUsage, the leaf's must allow
- * digitalSignature or keyAgreement, and a CA's keyCertSign. Of several failures, the one a handshake
- * reports (see verdict): the keep-alive connections the reload closes come back through one, and a
- * WebSocket is held to the same. What cannot be checked fails closed.
+ * each certificate above the leaf a CA; with CRLs, every certificate of that chain, the CA at its end
+ * included, needs a current CRL signed by its issuer that does not list it (Node's `crl` sets
+ * X509_V_FLAG_CRL_CHECK_ALL), an issuer whose keyUsage, if any, allows cRLSign; every certificate of
+ * the chain must be within its validity dates, and allow clientAuth if it has an extended key usage; if
+ * it has a keyUsage, the leaf's must allow digitalSignature or keyAgreement, and a CA's keyCertSign. Of
+ * several failures, the one a handshake reports (see verdict): the keep-alive connections the reload
+ * closes come back through one, and a WebSocket is held to the same. What cannot be checked fails
+ * closed.
  */
 import type { X509Certificate } from 'node:crypto'
 import { setImmediate } from 'node:timers/promises'
@@ -29,7 +29,7 @@ import type { TLSSocket } from 'node:tls'
 import type { TlsPolicy } from './ingress.js'
 import { certificateFields } from './cert-der.js'
 import { crlSignedBy, readCrlPem, revokedSerials, type CrlFields } from './crl-der.js'
-import { allowsCertSign, CLIENT_AUTH, isSelfSigned, issuerKind, keyUsageAllows, outsideValidity, signedBy } from './cert-checks.js'
+import { allowsCertSign, CLIENT_AUTH, isSelfSigned, issuerKind, keyUsageAllows, outsideValidity, signedBy, type IssuerKind } from './cert-checks.js'
 import { canonicalName } from './canonical-name.js'
 import { parseCrl, peculiarCertificate } from './peculiar.js'
 import { failureReason, type FailureReason } from './reasons.js'
@@ -132,9 +132,9 @@ export class ClientTrust {
    * The chain from the leaf to a self-signed CA of the bundle; or as far as it goes, with OpenSSL's code
    * for why it goes no further, as its handshake reports it. The bundle is searched first, as OpenSSL
    * does (X509_V_FLAG_TRUSTED_FIRST): an intermediate the client `sent` along with its old root must
-   * not lead to that root. Of several issuers, the one
-   * OpenSSL's find_issuer takes: the first within its dates at `now` (a CA renewed under the same name
-   * and key, beside the expired one it replaces), else the one that expired last.
+   * not lead to that root. Of several issuers, the one OpenSSL's find_issuer takes: the first within
+   * its dates at `now` (a CA renewed under the same name and key, beside the expired one it replaces),
+   * else the one that expired last.
    */
   private pathToCa(leaf: X509Certificate, sent: readonly X509Certificate[], now: Date): { path: X509Certificate[]; error?: string } {
     const trusted = new Set(this.cas.map((ca) => ca.fingerprint256))
@@ -233,9 +233,9 @@ function issuerNotFound(path: readonly X509Certificate[], endsInBundle: boolean)
  * CA (issuerKind), and each one's purpose (see forTlsClients; anyExtendedKeyUsage does not do for
  * clientAuth); its revocation from the leaf up, on a chain that reaches the bundle; then, in
  * internal_verify, an issuer found nowhere, and from the CA down, each certificate's issuer's
- * keyUsage (which must allow keyCertSign) and its own dates. Of a
- * chain that stops short of the bundle, internal_verify starts below the certificate it stops at, whose
- * dates it never reads, unless it is the leaf.
+ * keyUsage (which must allow keyCertSign) and its own dates. Of a chain that stops short of the
+ * bundle, internal_verify starts below the certificate it stops at, whose dates it never reads, unless
+ * it is the leaf.
  */
 async function verdict(
   path: readonly X509Certificate[],
@@ -249,7 +249,7 @@ async function verdict(
     // check_chain_extensions: above the leaf, a CA; the top of the chain may be one check_ca tolerates.
     const kind = i > 0 ? issuerKind(certificate) : undefined
     if (kind === 'none' || (kind === 'tolerated' && i < path.length - 1)) found.push('INVALID_CA')
-    if (!forTlsClients(certificate, i === 0)) found.push('INVALID_PURPOSE')
+    if (!forTlsClients(certificate, kind)) found.push('INVALID_PURPOSE')
   }
   found.push(...(await revocation()))
   if (issuerMissing) found.push(chainError)
@@ -267,12 +267,12 @@ async function verdict(
 /**
  * OpenSSL's purpose check of a chain's certificate for a TLS client (check_purpose_ssl_client in
  * crypto/x509/v3_purp.c): an extended key usage, if any, with clientAuth; a keyUsage, if any, with
- * digitalSignature or keyAgreement for the leaf; an issuer, one that check_ca does not call none
- * (see issuerKind).
+ * digitalSignature or keyAgreement for the leaf; an issuer, one that check_ca does not call none.
+ * `asIssuer` is issuerKind's answer for a certificate above the leaf; undefined for the leaf.
  */
-function forTlsClients(certificate: X509Certificate, leaf: boolean): boolean {
+function forTlsClients(certificate: X509Certificate, asIssuer: IssuerKind | undefined): boolean {
   if (certificate.keyUsage && !certificate.keyUsage.includes(CLIENT_AUTH)) return false
-  return leaf ? keyUsageAllows(certificate, 'digitalSignature', 'keyAgreement') : issuerKind(certificate) !== 'none'
+  return asIssuer === undefined ? keyUsageAllows(certificate, 'digitalSignature', 'keyAgreement') : asIssuer !== 'none'
 }
 
 /** Of the certificates that issued it, the first within its dates at `now`, else the one that expired last. */
