@@ -8,7 +8,7 @@ import type { X509Certificate } from 'node:crypto'
 import { ConfigError, issueAt, type ConfigIssue } from '../config/issues.js'
 import type { Config, RouteConfig } from '../config/types.js'
 import { casWithoutCrl, crlIssuerSubject, type CrlPeer } from '../tls/crl-issuers.js'
-import { readCaBundle, readCertificates, readCrl, readPrivateKeyOf, type CertificateFile } from '../tls/pem.js'
+import { readCaBundle, readCertificates, readCrl, readPrivateKeyOf, type CaBundle, type CertificateFile } from '../tls/pem.js'
 
 export type CertificateRole = 'server' | 'client' | 'ca'
 
@@ -70,7 +70,7 @@ export class RouteFiles {
     return cert && keyPem !== undefined ? { cert, keyPem } : undefined
   }
 
-  caBundle(route: RouteConfig, path: string, file: string): CertificateFile | undefined {
+  caBundle(route: RouteConfig, path: string, file: string): CaBundle | undefined {
     const bundle = this.attempt(path, this.readOnce(`ca ${file}`, () => readCaBundle(file)))
     bundle?.certificates.forEach((certificate) => this.loaded(route, path, 'ca', certificate, false))
     return bundle
@@ -80,7 +80,7 @@ export class RouteFiles {
    * The PEM CRLs of `files`, one per entry, that refuse `peer` certificates; `cas` (the route's
    * clientCAs or upstream.ca) name their issuers, and must each have one of them (casWithoutCrl).
    */
-  crlPems(route: RouteConfig, at: string, files: readonly string[], cas: CertificateFile | undefined, peer: CrlPeer): string[] {
+  crlPems(route: RouteConfig, at: string, files: readonly string[], cas: CaBundle | undefined, peer: CrlPeer): string[] {
     // A crl key is one file or a list: the key path names the list item only where the YAML has one.
     const pathOf = (i: number) => (this.config.positions.has(`${at}[${i}]`) ? `${at}[${i}]` : at)
     const read = files.map((file, i) => this.attempt(pathOf(i), this.readOnce(`crl ${file}`, () => readCrl(file))))

@@ -10,9 +10,9 @@ import type { X509Certificate } from 'node:crypto'
 import { ErrorCodes, PortcullisError } from '../errors.js'
 import { canonicalName } from './canonical-name.js'
 import { certificateFields } from './cert-der.js'
-import { isSelfSigned, outsideValidity } from './cert-checks.js'
+import { outsideValidity } from './cert-checks.js'
 import { crlSignedBy } from './crl-der.js'
-import { displayPath, type Crl, type CertificateFile } from './pem.js'
+import { displayPath, type CaBundle, type Crl } from './pem.js'
 import { subjectRfc2253 } from './subject.js'
 
 /** Whose certificates a route's CRLs refuse: its clients' (tls.crl) or its upstream's (upstream.crl). */
@@ -48,11 +48,11 @@ export function crlIssuerSubject(crl: Crl, cas: readonly X509Certificate[]): str
  * certificate whose chain runs through one of them is refused. Every chain ends at a root of the bundle
  * (Node sets no X509_V_FLAG_PARTIAL_CHAIN), so when no root has a CRL every one would be: that throws.
  */
-export function casWithoutCrl(bundle: CertificateFile, crls: readonly Crl[], files: readonly string[], peer: CrlPeer): X509Certificate[] {
+export function casWithoutCrl(bundle: CaBundle, crls: readonly Crl[], files: readonly string[], peer: CrlPeer): X509Certificate[] {
   const now = new Date()
   const current = bundle.certificates.filter((ca) => outsideValidity(ca, now) === undefined)
   const without = current.filter((ca) => !crls.some((crl) => crlIssuedBy(crl, ca)))
-  const roots = current.filter(isSelfSigned)
+  const roots = bundle.roots.filter((root) => current.includes(root))
   if (roots.length > 0 && roots.every((root) => without.includes(root))) {
     const issuers = [...new Set(crls.map((crl) => crl.issuerName ?? 'an issuer it cannot read'))]
     throw new PortcullisError(

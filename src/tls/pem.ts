@@ -68,12 +68,17 @@ export function readCertificates(file: string): CertificateFile {
   return { file, pem: certificates.map((cert) => cert.toString()).join(''), certificates }
 }
 
+/** A CA bundle, and its roots: the self-signed CAs, at one of which every chain it verifies ends. */
+export interface CaBundle extends CertificateFile {
+  readonly roots: readonly X509Certificate[]
+}
+
 /**
  * A bundle for clientCAs or upstream.ca: every entry must be a CA certificate (RFC 5280 4.2.1.9,
  * basicConstraints cA=true). OpenSSL would reject a leaf as an issuer later anyway, but only per
  * handshake and with an opaque reason; refusing it here names the file at load time.
  */
-export function readCaBundle(file: string): CertificateFile {
+export function readCaBundle(file: string): CaBundle {
   const bundle = readCertificates(file)
   for (const cert of bundle.certificates) {
     if (!cert.ca) {
@@ -91,13 +96,14 @@ export function readCaBundle(file: string): CertificateFile {
   }
   // OpenSSL verifies a chain up to a self-signed root of the bundle (Node, like nginx, sets no
   // X509_V_FLAG_PARTIAL_CHAIN): a bundle of intermediates alone verifies nothing.
-  if (!bundle.certificates.some(isSelfSigned)) {
+  const roots = bundle.certificates.filter(isSelfSigned)
+  if (roots.length === 0) {
     throw new PortcullisError(
       ErrorCodes.CERT_READ,
       `${displayPath(file)} holds no root CA (a self-signed one), only intermediates: no chain verifies without its root; add the root CA to the file`,
     )
   }
-  return bundle
+  return { ...bundle, roots }
 }
 
 /** The private key of a certificate (read by readCertificates), checked to belong to it. */
