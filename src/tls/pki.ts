@@ -35,7 +35,7 @@ export interface Validity {
   readonly notAfter?: Date
 }
 
-/** A certificate for issue() to make, for a key pair of its own. */
+/** A certificate for issue() to make. */
 export interface CertificateRequest extends Validity {
   readonly subject: x509.JsonName
   /** The CA that signs it; without one, it signs itself. */
@@ -44,8 +44,8 @@ export interface CertificateRequest extends Validity {
   readonly serialNumber?: string
   /** Beside the subjectKeyIdentifier every certificate gets, and the authorityKeyIdentifier of one with an issuer. */
   readonly extensions: readonly x509.Extension[]
-  /** The key pair to certify; default: a new one of SIGNING_ALGORITHM. */
-  readonly keys?: CryptoKeyPair
+  /** The key pair to certify: newKeyPair()'s, or one of any kind WebCrypto signs with. */
+  readonly keys: CryptoKeyPair
 }
 
 export interface LeafOptions {
@@ -58,13 +58,13 @@ export interface LeafOptions {
 
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
-/** Every key pair's and signature's, unless a request brings its own keys. */
-export const SIGNING_ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const
+const KEY_ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256' } as const
 const EKU: Record<Usage, string> = { server: x509.ExtendedKeyUsage.serverAuth, client: x509.ExtendedKeyUsage.clientAuth }
 
 /** A root CA: a critical basicConstraints with cA, and keyUsage keyCertSign and cRLSign. */
-export function createCA(options: { readonly commonName: string; readonly notAfter?: Date }): Promise<Issued> {
+export async function createCA(options: { readonly commonName: string; readonly notAfter?: Date }): Promise<Issued> {
   return issue({
+    keys: await newKeyPair(),
     subject: [{ CN: [options.commonName] }],
     notAfter: options.notAfter,
     extensions: [
@@ -75,12 +75,13 @@ export function createCA(options: { readonly commonName: string; readonly notAft
 }
 
 /** A leaf for TLS servers or clients, as `usage` says, named by its CN and, if given, its subjectAltName. */
-export function issueCert(issuer: Issued, options: LeafOptions): Promise<Issued> {
+export async function issueCert(issuer: Issued, options: LeafOptions): Promise<Issued> {
   const names: x509.JsonGeneralName[] = [
     ...(options.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })),
     ...(options.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value })),
   ]
   return issue({
+    keys: await newKeyPair(),
     issuer,
     subject: [{ CN: [options.commonName] }],
     notAfter: options.notAfter,
@@ -174,10 +175,14 @@ async function exists(path: string): Promise<boolean> {
   )
 }
 
-/** The certificate `request` describes, for a new key pair unless it brings its own. */
+/** An ECDSA P-256 key pair, extractable so that issue() can write its private key out. */
+export function newKeyPair(): Promise<CryptoKeyPair> {
+  return crypto.subtle.generateKey(KEY_ALGORITHM, true, ['sign', 'verify'])
+}
+
+/** The certificate `request` describes, signed by its issuer's key (or its own, for a root). */
 export async function issue(request: CertificateRequest): Promise<Issued> {
-  const { issuer, subject } = request
-  const keys = request.keys ?? (await crypto.subtle.generateKey(SIGNING_ALGORITHM, true, ['sign', 'verify']))
+  const { issuer, subject, keys } = request
   const signingKey = (issuer?.keys ?? keys).privateKey
   const now = Date.now()
   const subjectKeyId = await x509.SubjectKeyIdentifierExtension.create(keys.publicKey)
@@ -204,7 +209,7 @@ export async function issue(request: CertificateRequest): Promise<Issued> {
   }
 }
 
-/** How `signingKey` signs, whatever its kind (a request may bring its own keys): with SHA-256. */
+/** How `signingKey` signs, whatever kind of key a request brought: with SHA-256. */
 export function signingAlgorithmOf(signingKey: CryptoKey): { readonly name: string; readonly hash: string } {
   return { name: signingKey.algorithm.name, hash: 'SHA-256' }
 }

@@ -9,7 +9,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { ExtendedKeyUsageExtension, Extension, JsonGeneralName, JsonName, KeyUsageFlags, Name } from '@peculiar/x509'
-import { authorityKeyId, extendedKeyUsage, issue, signingAlgorithmOf, withNewline, type Issued, type Validity } from '../../src/tls/pki.js'
+import { authorityKeyId, extendedKeyUsage, issue, newKeyPair, signingAlgorithmOf, withNewline, type Issued, type Validity } from '../../src/tls/pki.js'
 import { peculiarX509 } from '../../src/tls/peculiar.js'
 
 export type { Issued }
@@ -26,7 +26,7 @@ export type Usage = 'server' | 'client' | 'server+client'
 export type KeyUsageOption = KeyUsageFlags | readonly string[]
 
 /**
- * The key a certificate is made for: ECDSA P-256 (issue()'s), or RSA 2048 for the tests of what
+ * The key a certificate is made for: ECDSA P-256 (newKeyPair()'s), or RSA 2048 for the tests of what
  * OpenSSL does otherwise with RSA signatures. A certificate or CRL is signed as its issuer's key signs.
  */
 export type KeyType = 'ecdsa' | 'rsa'
@@ -93,9 +93,8 @@ const ID_CE_CRL_NUMBER = '2.5.29.20'
 const ID_CE_KEY_USAGE = '2.5.29.15'
 const RSA_KEYS = { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }
 
-/** A key pair of `keyType`; undefined for issue()'s own ECDSA one. */
-async function keysOf(keyType: KeyType = 'ecdsa'): Promise<CryptoKeyPair | undefined> {
-  return keyType === 'rsa' ? crypto.subtle.generateKey(RSA_KEYS, true, ['sign', 'verify']) : undefined
+async function keysOf(keyType: KeyType = 'ecdsa'): Promise<CryptoKeyPair> {
+  return keyType === 'rsa' ? crypto.subtle.generateKey(RSA_KEYS, true, ['sign', 'verify']) : newKeyPair()
 }
 
 export async function createCA(options: CAOptions): Promise<Issued> {
@@ -119,8 +118,9 @@ export async function createCA(options: CAOptions): Promise<Issued> {
  * keeps keyCertSign by default, so that basicConstraints is the only thing that disqualifies it as an
  * issuer.
  */
-export function createSelfSignedNonCA(options: { commonName: string; keyUsage?: KeyUsageOption } & Validity): Promise<Issued> {
+export async function createSelfSignedNonCA(options: { commonName: string; keyUsage?: KeyUsageOption } & Validity): Promise<Issued> {
   return issue({
+    keys: await newKeyPair(),
     subject: subjectName(options.commonName),
     notBefore: options.notBefore,
     notAfter: options.notAfter,
