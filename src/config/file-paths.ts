@@ -52,11 +52,14 @@ function unreachable(absolute: string): string | undefined {
   }
 }
 
+/** The absolute path of the file named by `value`, the value of the key at `path`. */
+export type FilePathOf = (path: string, value: string) => string
+
 /**
  * Resolves the value of the key at `path` to an absolute path; a file it cannot reach adds an issue to
  * `issues` (a missing one carries its absolute path, so that a refused reload watches for it).
  */
-export function filePathResolver(file: string, positions: ReadonlyMap<string, Position>, issues: ConfigIssue[]): (path: string, value: string) => string {
+export function filePathResolver(file: string, positions: ReadonlyMap<string, Position>, issues: ConfigIssue[]): FilePathOf {
   const baseDir = dirname(resolvePath(file))
   return (path, value) => {
     const absolute = resolvePath(baseDir, value)

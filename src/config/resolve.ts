@@ -15,11 +15,11 @@ import {
   MAX_DURATION_TEXT,
   parseDuration,
 } from './duration.js'
-import { filePathResolver } from './file-paths.js'
+import { filePathResolver, type FilePathOf } from './file-paths.js'
 import { issueAt, type ConfigIssue } from './issues.js'
 import { DEFAULT_CONNECTION_LIMIT, DEFAULT_REQUEST_LIMIT } from './limits.js'
 import { normalizePath, routingPath } from '../routing/path.js'
-import type { RawConfig, RawRoute, RawUpstream, Workers } from './schema.js'
+import type { RawConfig, RawRoute, RawRouteTls, RawUpstream, Workers } from './schema.js'
 import type { Config, ListenAddress, ListenerName, Position, RouteConfig, RouteTlsConfig, UpstreamConfig } from './types.js'
 
 /** A schema-valid config, or one whose routes the schema refused are left out (`portcullis check`). */
@@ -40,8 +40,8 @@ export function resolveConfig(
 
   checkDuration('shutdown.grace', raw.shutdown?.grace, report)
   const listen = resolveListen(raw.listen, report)
-  // A route left out keeps its place, so every other route keeps its index and key path.
   const mergeSlashes = raw.mergeSlashes ?? true
+  // A route left out keeps its place, so every other route keeps its index and key path.
   const routes = raw.routes.flatMap((route, index) => (route ? [resolveRoute(route, index, filePath, report, mergeSlashes)] : []))
   checkRouteSet(routes, raw, listen, report)
 
@@ -120,54 +120,15 @@ export function parseListenAddress(text: string): ListenAddress | undefined {
   return { host, port }
 }
 
-function resolveRoute(
-  raw: RawRoute,
-  index: number,
-  filePath: (path: string, value: string) => string,
-  report: Report,
-  mergeSlashes: boolean,
-): RouteConfig {
+function resolveRoute(raw: RawRoute, index: number, filePath: FilePathOf, report: Report, mergeSlashes: boolean): RouteConfig {
   const at = `routes[${index}]`
   const host = raw.host.toLowerCase()
   if (!isRouteHost(host)) report(`${at}.host`, `'${raw.host}' is not a host name or a *.wildcard${routeHostHint(host)}`)
-  // Request paths are normalized and decoded before routing: a prefix that doing so changes matches nothing.
-  const normalized = raw.path === undefined ? undefined : normalizePath(raw.path, { mergeSlashes })
-  const routed = normalized === undefined ? undefined : routingPath(normalized, { mergeSlashes })
-  if (routed !== raw.path) {
-    const steps = `${mergeSlashes ? 'repeated slashes merged, ' : ''}. and .. resolved, escapes of ASCII decoded`
-    report(`${at}.path`, `never matches: request paths are normalized before routing (${steps})${routed ? `; write ${routed}` : ''}`)
-  } else if (raw.path?.includes('?')) {
-    report(`${at}.path`, 'never matches: a route matches the path, and the query after ? is not part of it')
-  } else if (raw.path?.includes('\0')) {
-    report(`${at}.path`, 'never matches: a request path with a NUL (%00) is refused')
-  } else if (raw.path !== undefined && percentEncodeNonAscii(raw.path) !== raw.path) {
-    // Clients send é as %C3%A9, and routing decodes escapes of ASCII only (routing/path.ts).
-    report(`${at}.path`, `never matches: request paths are ASCII, other characters percent-encoded; write ${percentEncodeNonAscii(raw.path)}`)
+  if (raw.path !== undefined) checkRoutePath(raw.path, `${at}.path`, mergeSlashes, report)
+  if (raw.tls === 'passthrough' && raw.path !== undefined && raw.path !== '/') {
+    report(`${at}.path`, 'a passthrough route cannot match a path: the request is never decrypted here')
   }
-
-  let tls: RouteConfig['tls']
-  if (raw.tls === 'passthrough') {
-    tls = 'passthrough'
-    if (raw.path !== undefined && raw.path !== '/') {
-      report(`${at}.path`, 'a passthrough route cannot match a path: the request is never decrypted here')
-    }
-  } else if (raw.tls) {
-    const t = raw.tls
-    if (t.crl !== undefined && !t.clientCAs) report(`${at}.tls.crl`, 'needs tls.clientCAs: a CRL only applies to client certificates')
-    if (t.forwardClientCert && t.forwardClientCert !== 'none' && !t.clientCAs) {
-      report(`${at}.tls.forwardClientCert`, 'needs tls.clientCAs: there is no verified client certificate to forward')
-    }
-    const resolved: RouteTlsConfig = {
-      cert: filePath(`${at}.tls.cert`, t.cert),
-      key: filePath(`${at}.tls.key`, t.key),
-      ...(t.clientCAs && { clientCAs: filePath(`${at}.tls.clientCAs`, t.clientCAs) }),
-      crl: crlFiles(t.crl, `${at}.tls.crl`, filePath),
-      minVersion: t.minVersion ?? 'TLSv1.2',
-      forwardClientCert: t.forwardClientCert ?? (t.clientCAs ? 'xfcc' : 'none'),
-    }
-    tls = resolved
-  }
-
+  const tls = raw.tls === 'passthrough' ? 'passthrough' : raw.tls && resolveRouteTls(raw.tls, `${at}.tls`, filePath, report)
   return {
     index,
     name: raw.name ?? host,
@@ -178,8 +139,43 @@ function resolveRoute(
   }
 }
 
-/** A `crl` key, one file or a list, as absolute paths; a problem is reported at the list item where there is one. */
-function crlFiles(raw: string | readonly string[] | undefined, at: string, filePath: (path: string, value: string) => string): string[] {
+/** Request paths are normalized and decoded before routing: a prefix that doing so changes matches nothing. */
+function checkRoutePath(path: string, at: string, mergeSlashes: boolean, report: Report): void {
+  const normalized = normalizePath(path, { mergeSlashes })
+  const routed = normalized === undefined ? undefined : routingPath(normalized, { mergeSlashes })
+  if (routed !== path) {
+    const steps = `${mergeSlashes ? 'repeated slashes merged, ' : ''}. and .. resolved, escapes of ASCII decoded`
+    report(at, `never matches: request paths are normalized before routing (${steps})${routed ? `; write ${routed}` : ''}`)
+  } else if (path.includes('?')) {
+    report(at, 'never matches: a route matches the path, and the query after ? is not part of it')
+  } else if (path.includes('\0')) {
+    report(at, 'never matches: a request path with a NUL (%00) is refused')
+  } else if (percentEncodeNonAscii(path) !== path) {
+    // Clients send é as %C3%A9, and routing decodes escapes of ASCII only (routing/path.ts).
+    report(at, `never matches: request paths are ASCII, other characters percent-encoded; write ${percentEncodeNonAscii(path)}`)
+  }
+}
+
+function resolveRouteTls(raw: RawRouteTls, at: string, filePath: FilePathOf, report: Report): RouteTlsConfig {
+  if (raw.crl !== undefined && !raw.clientCAs) report(`${at}.crl`, 'needs tls.clientCAs: a CRL only applies to client certificates')
+  if (raw.forwardClientCert && raw.forwardClientCert !== 'none' && !raw.clientCAs) {
+    report(`${at}.forwardClientCert`, 'needs tls.clientCAs: there is no verified client certificate to forward')
+  }
+  return {
+    cert: filePath(`${at}.cert`, raw.cert),
+    key: filePath(`${at}.key`, raw.key),
+    ...(raw.clientCAs && { clientCAs: filePath(`${at}.clientCAs`, raw.clientCAs) }),
+    crl: crlFiles(raw.crl, `${at}.crl`, filePath),
+    minVersion: raw.minVersion ?? 'TLSv1.2',
+    forwardClientCert: raw.forwardClientCert ?? (raw.clientCAs ? 'xfcc' : 'none'),
+  }
+}
+
+/**
+ * A `crl` key, one file or a list, as absolute paths; a problem is reported at the list item where there
+ * is one (snapshot/route-files.ts names the files' key paths so too).
+ */
+function crlFiles(raw: string | readonly string[] | undefined, at: string, filePath: FilePathOf): string[] {
   if (raw === undefined) return []
   return typeof raw === 'string' ? [filePath(at, raw)] : raw.map((file, i) => filePath(`${at}[${i}]`, file))
 }
@@ -208,33 +204,8 @@ const DNS_NAME_HINTS: Record<DnsNameProblem | 'none', string> = {
   none: '',
 }
 
-function resolveUpstream(
-  raw: RawUpstream,
-  at: string,
-  passthrough: boolean,
-  filePath: (path: string, value: string) => string,
-  report: Report,
-): UpstreamConfig {
-  let url: URL | undefined
-  try {
-    url = new URL(raw.url)
-  } catch {
-    report(`${at}.url`, `'${raw.url}' is not a URL (e.g. https://orders.internal:8443)`)
-  }
-  const allowed = passthrough ? ['tcp:'] : ['http:', 'https:']
-  if (url && !allowed.includes(url.protocol)) {
-    report(`${at}.url`, passthrough ? 'a passthrough route needs tcp://host:port' : 'must be http:// or https://')
-    url = undefined
-  } else if (url && (url.username || url.password || url.search || url.hash || !url.hostname)) {
-    report(`${at}.url`, 'must be scheme://host[:port][/path] with no user, query or fragment')
-    url = undefined
-  } else if (url?.protocol === 'tcp:' && !url.port) {
-    report(`${at}.url`, 'tcp:// needs a port')
-  } else if (url?.port === '0') {
-    // Every connection to it fails, so every request would get 502; nginx refuses it too.
-    report(`${at}.url`, "port 0 is no server's port: write the port the upstream listens on")
-  }
-
+function resolveUpstream(raw: RawUpstream, at: string, passthrough: boolean, filePath: FilePathOf, report: Report): UpstreamConfig {
+  const url = upstreamUrl(raw.url, `${at}.url`, passthrough, report)
   const isHttps = url?.protocol === 'https:'
   for (const key of ['ca', 'crl', 'cert', 'key', 'serverName', 'insecureSkipVerify'] as const) {
     if (raw[key] !== undefined && url && !isHttps) report(`${at}.${key}`, 'only applies to https:// upstreams')
@@ -266,6 +237,30 @@ function resolveUpstream(
       response: parseDuration(raw.timeouts?.response ?? DEFAULT_RESPONSE_TIMEOUT)!,
     },
   }
+}
+
+/** The url parsed, or undefined where it is no URL or not of a form a route can forward to. */
+function upstreamUrl(text: string, at: string, passthrough: boolean, report: Report): URL | undefined {
+  let url: URL
+  try {
+    url = new URL(text)
+  } catch {
+    report(at, `'${text}' is not a URL (e.g. https://orders.internal:8443)`)
+    return undefined
+  }
+  const allowed = passthrough ? ['tcp:'] : ['http:', 'https:']
+  if (!allowed.includes(url.protocol)) {
+    report(at, passthrough ? 'a passthrough route needs tcp://host:port' : 'must be http:// or https://')
+    return undefined
+  }
+  if (url.username || url.password || url.search || url.hash || !url.hostname) {
+    report(at, 'must be scheme://host[:port][/path] with no user, query or fragment')
+    return undefined
+  }
+  if (url.protocol === 'tcp:' && !url.port) report(at, 'tcp:// needs a port')
+  // Every connection to it fails, so every request would get 502; nginx refuses it too.
+  else if (url.port === '0') report(at, "port 0 is no server's port: write the port the upstream listens on")
+  return url
 }
 
 /**
