@@ -81,7 +81,8 @@ export class RouteFiles {
    * clientCAs or upstream.ca) name their issuers, and must each have one of them (casWithoutCrl).
    */
   crlPems(route: RouteConfig, at: string, files: readonly string[], cas: CaBundle | undefined, peer: CrlPeer): string[] {
-    // A crl key is one file or a list: the key path names the list item only where the YAML has one.
+    // A crl key is one file or a list: the key path names the list item only where the YAML has one,
+    // as crlFiles in config/resolve.ts does (the resolved config keeps the files, not their key paths).
     const pathOf = (i: number) => (this.config.positions.has(`${at}[${i}]`) ? `${at}[${i}]` : at)
     const read = files.map((file, i) => this.attempt(pathOf(i), this.readOnce(`crl ${file}`, () => readCrl(file))))
     // Once per CRL file and bundle: a thousand routes often share both.
