@@ -114,26 +114,11 @@ export function fileIssues(config: Config): readonly ConfigIssue[] {
 
 export function buildSnapshot(config: Config, options: SnapshotOptions): Snapshot {
   const files = new RouteFiles(config)
-  const { policySpecs, policyIdOfRoute, chainPolicyIds, identityOfRoute } = readRoutes(config, files)
+  const readings = readRoutes(config, files)
   files.throwIssues()
-  const policies = new Map<string, TlsPolicy>()
-  for (const [id, { firstRoute, ...spec }] of policySpecs) {
-    // OpenSSL has the last word on the contexts.
-    const secret = chainPolicyIds.has(id) ? options.ticketSecrets.own : options.ticketSecrets.shared
-    const tickets = { secret, epoch: options.ticketEpoch }
-    const policy = files.attempt(`routes[${firstRoute.index}].tls`, () => createTlsPolicy(spec, options.tlsHooks, tickets, options.clientChains(id)))
-    if (policy) policies.set(id, policy)
-  }
-  // And on the TLS context of each upstream identity that is new, which its pool's connections will use.
-  const keyOfRoute = new Map<RouteConfig, string>()
-  const newIdentities = new Map<string, { identity: UpstreamIdentity; context: SecureContext | undefined }>()
-  for (const [route, identity] of identityOfRoute) {
-    const key = identityKey(identity)
-    keyOfRoute.set(route, key)
-    if (newIdentities.has(key) || options.previous?.upstreams.has(key)) continue
-    const context = files.attempt(`routes[${route.index}].upstream.${identity.cert ? 'cert' : 'ca'}`, () => upstreamTlsContext(identity))
-    newIdentities.set(key, { identity, context })
-  }
+  // OpenSSL has the last word on the contexts.
+  const policies = createPolicies(readings, files, options)
+  const { keyOfRoute, newIdentities } = newUpstreamContexts(readings.identityOfRoute, files, options.previous)
   files.throwIssues()
 
   // Pools last, once nothing can fail: routes with the same identity share one, and an unchanged one
@@ -150,7 +135,7 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
   for (const [route, upstream] of [...upstreamOfRoute].reverse()) upstream.metricsRoute = route.name
 
   const routes: Route[] = config.routes.map((route) => {
-    const id = policyIdOfRoute.get(route)
+    const id = readings.policyIdOfRoute.get(route)
     const upstream = upstreamOfRoute.get(route)
     return {
       name: route.name,
@@ -172,6 +157,45 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
     policies,
     ingressFor: ingressDecider(table, [...policies.values()]),
   }
+}
+
+/** A TLS policy of each spec; one that OpenSSL refuses is an issue at the tls of its first route. */
+function createPolicies({ policySpecs, chainPolicyIds }: RouteReadings, files: RouteFiles, options: SnapshotOptions): Map<string, TlsPolicy> {
+  const policies = new Map<string, TlsPolicy>()
+  for (const [id, { firstRoute, ...spec }] of policySpecs) {
+    const secret = chainPolicyIds.has(id) ? options.ticketSecrets.own : options.ticketSecrets.shared
+    const tickets = { secret, epoch: options.ticketEpoch }
+    const policy = files.attempt(`routes[${firstRoute.index}].tls`, () => createTlsPolicy(spec, options.tlsHooks, tickets, options.clientChains(id)))
+    if (policy) policies.set(id, policy)
+  }
+  return policies
+}
+
+interface NewIdentity {
+  readonly identity: UpstreamIdentity
+  readonly context: SecureContext | undefined
+}
+
+/**
+ * Each route's upstream identity key, and the TLS context of each identity that `previous` has no pool
+ * of, which the new pool's connections will use; one that OpenSSL refuses is an issue at the route's
+ * upstream.cert (or upstream.ca).
+ */
+function newUpstreamContexts(
+  identityOfRoute: ReadonlyMap<RouteConfig, UpstreamIdentity>,
+  files: RouteFiles,
+  previous: Snapshot | undefined,
+): { keyOfRoute: Map<RouteConfig, string>; newIdentities: Map<string, NewIdentity> } {
+  const keyOfRoute = new Map<RouteConfig, string>()
+  const newIdentities = new Map<string, NewIdentity>()
+  for (const [route, identity] of identityOfRoute) {
+    const key = identityKey(identity)
+    keyOfRoute.set(route, key)
+    if (newIdentities.has(key) || previous?.upstreams.has(key)) continue
+    const context = files.attempt(`routes[${route.index}].upstream.${identity.cert ? 'cert' : 'ca'}`, () => upstreamTlsContext(identity))
+    newIdentities.set(key, { identity, context })
+  }
+  return { keyOfRoute, newIdentities }
 }
 
 /**
