@@ -21,7 +21,7 @@ interface LoadedFiles {
 
 export function configWarnings(config: Config, { certificates, crls, casWithoutCrl }: LoadedFiles, now = Date.now()): ConfigIssue[] {
   const warnings: ConfigIssue[] = []
-  const warn = (path: string, message: string) => warnings.push(issueAt(config.file, config.positions, path, message))
+  const warn: Warn = (path, message) => warnings.push(issueAt(config.file, config.positions, path, message))
   const firstOfName = new Map<string, number>()
   for (const route of config.routes) {
     if (route.tls !== 'passthrough' && route.upstream.insecureSkipVerify) {
@@ -35,33 +35,7 @@ export function configWarnings(config: Config, { certificates, crls, casWithoutC
     if (first === undefined) firstOfName.set(route.name, route.index)
     else warn(`routes[${route.index}]`, `has the same name as routes[${first}] (${route.name}), so their metrics and logs are one; give each a name`)
   }
-  for (const { routeIndex, path, role, certificate, intermediate } of certificates) {
-    const route = config.routes[routeIndex]!
-    if (intermediate) {
-      const invalid = validityProblem(certificate, now)
-      const peers = role === 'server' ? 'clients' : 'upstreams'
-      if (invalid) warn(path, `holds an intermediate that ${invalid} (${subjectRfc2253(certificate)}); ${peers} will refuse the chain`)
-    } else if (role === 'ca') {
-      const invalid = validityProblem(certificate, now)
-      if (invalid) warn(path, `holds a CA certificate that ${invalid} (${subjectRfc2253(certificate)}); chains through it will not verify`)
-    } else if (role === 'server') {
-      const invalid = validityProblem(certificate, now)
-      if (invalid) warn(path, `${invalid}; clients will refuse it`)
-      // A wildcard route is checked with a name its pattern covers.
-      const host = route.host.startsWith('*.') ? `wildcard-check${route.host.slice(1)}` : route.host
-      if (!(isIP(host) ? certificate.checkIP(host) : certificate.checkHost(host))) {
-        warn(path, `does not name ${route.host} (it names ${certificate.subjectAltName ?? certificate.subject})`)
-      }
-      if (!certificate.subjectAltName) {
-        warn(path, 'has no subjectAltName: browsers and Go clients refuse a host named only in the CN (RFC 6125 6.4.4)')
-      }
-      if (certificate.keyUsage && !certificate.keyUsage.includes(SERVER_AUTH)) warn(path, 'is not for TLS servers (its extended key usage lacks serverAuth)')
-    } else {
-      const invalid = validityProblem(certificate, now)
-      if (invalid) warn(path, `${invalid}; upstreams will refuse it`)
-      if (certificate.keyUsage && !certificate.keyUsage.includes(CLIENT_AUTH)) warn(path, 'is not for TLS clients (its extended key usage lacks clientAuth)')
-    }
-  }
+  for (const loaded of certificates) certificateWarnings(loaded, config.routes[loaded.routeIndex]!.host, now, warn)
   for (const { path, peer, nextUpdate } of crls) {
     // OpenSSL refuses a chain whose CRL is past its nextUpdate (CRL_HAS_EXPIRED), as nginx does.
     if (nextUpdate && nextUpdate.getTime() < now) {
@@ -75,6 +49,33 @@ export function configWarnings(config: Config, { certificates, crls, casWithoutC
     warn(path, `has no CRL of ${subjectRfc2253(certificate)}, a CA of ${bundle}: every ${peer} certificate whose chain runs through it is refused`)
   }
   return sortByPosition(warnings)
+}
+
+type Warn = (path: string, message: string) => void
+
+/** `host`: the host of the route that names the certificate, which a server certificate must name. */
+function certificateWarnings({ path, role, certificate, intermediate }: LoadedCertificate, host: string, now: number, warn: Warn): void {
+  const invalid = validityProblem(certificate, now)
+  if (intermediate) {
+    const peers = role === 'server' ? 'clients' : 'upstreams'
+    if (invalid) warn(path, `holds an intermediate that ${invalid} (${subjectRfc2253(certificate)}); ${peers} will refuse the chain`)
+  } else if (role === 'ca') {
+    if (invalid) warn(path, `holds a CA certificate that ${invalid} (${subjectRfc2253(certificate)}); chains through it will not verify`)
+  } else if (role === 'server') {
+    if (invalid) warn(path, `${invalid}; clients will refuse it`)
+    // A wildcard route is checked with a name its pattern covers.
+    const name = host.startsWith('*.') ? `wildcard-check${host.slice(1)}` : host
+    if (!(isIP(name) ? certificate.checkIP(name) : certificate.checkHost(name))) {
+      warn(path, `does not name ${host} (it names ${certificate.subjectAltName ?? certificate.subject})`)
+    }
+    if (!certificate.subjectAltName) {
+      warn(path, 'has no subjectAltName: browsers and Go clients refuse a host named only in the CN (RFC 6125 6.4.4)')
+    }
+    if (certificate.keyUsage && !certificate.keyUsage.includes(SERVER_AUTH)) warn(path, 'is not for TLS servers (its extended key usage lacks serverAuth)')
+  } else {
+    if (invalid) warn(path, `${invalid}; upstreams will refuse it`)
+    if (certificate.keyUsage && !certificate.keyUsage.includes(CLIENT_AUTH)) warn(path, 'is not for TLS clients (its extended key usage lacks clientAuth)')
+  }
 }
 
 function validityProblem(certificate: X509Certificate, now: number): string | undefined {
