@@ -31,12 +31,30 @@ export function parseYaml(text: string, file: string): YamlSource {
   const lineCounter = new LineCounter()
   // `merge`: `<<: *defaults` merge keys, as YAML 1.1 and Compose files have them. `uniqueKeys` off:
   // the library compares each key with every key before it in its mapping, so a mapping of 40,000
-  // keys (a 600 KB file) took 40 s, in which a reload served nothing; walk() finds repeated keys in
-  // one pass, and names the key path.
+  // keys (a 600 KB file) took 40 s, in which a reload served nothing; keyPathsOf() finds repeated keys
+  // in one pass, and names the key path.
   const doc = parseDocument(text, { lineCounter, uniqueKeys: false, prettyErrors: true, merge: true })
+  const errors = yamlErrors(doc, file)
+  if (errors.length > 0) return refused(errors)
+  const { positions, keyPositions, issues } = keyPathsOf(doc, lineCounter, file)
+  if (issues.length > 0) return refused(issues)
+  try {
+    return { value: doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }), positions, keyPositions, issues }
+  } catch (error) {
+    // Aliases that expand past the bound (a "billion laughs" file).
+    return refused([{ file, path: '', message: `invalid YAML: ${(error as Error).message}` }])
+  }
+}
+
+function refused(issues: readonly ConfigIssue[]): YamlSource {
+  return { value: undefined, positions: new Map(), keyPositions: new Map(), issues }
+}
+
+/** The library's errors, worded for the user, the first few listed (see listedFirst). */
+function yamlErrors(doc: Document, file: string): ConfigIssue[] {
   // The stack runs out at each level of the nesting as the parser unwinds: one report says it.
   const errors = doc.errors.filter((error, i) => error.code !== 'RESOURCE_EXHAUSTION' || doc.errors.findIndex((e) => e.code === error.code) === i)
-  const issues = listedFirst(
+  return listedFirst(
     errors.map((error): ConfigIssue => {
       const position = error.linePos?.[0]
       // The library's message repeats the position and a code excerpt after the first line.
@@ -44,8 +62,14 @@ export function parseYaml(text: string, file: string): YamlSource {
       return { file, path: '', message, ...(position && { line: position.line, col: position.col }) }
     }),
   )
-  if (issues.length > 0) return { value: undefined, positions: new Map(), keyPositions: new Map(), issues }
+}
 
+/**
+ * The position of every key path, and the issues of a document the library parsed but that no key
+ * path can stand for: an alias without its anchor, a collection as a key, a key written twice.
+ */
+function keyPathsOf(doc: Document, lineCounter: LineCounter, file: string): Omit<YamlSource, 'value'> {
+  const issues: ConfigIssue[] = []
   const positions = new Map<string, Position>()
   const keyPositions = new Map<string, Position>()
   const at = (offset: number): Position => lineCounter.linePos(offset)
@@ -95,13 +119,7 @@ export function parseYaml(text: string, file: string): YamlSource {
   // The document itself, for what is missing at its top (`listen: is required`).
   positions.set('', at(doc.contents?.range?.[0] ?? 0))
   walk(doc.contents, '')
-  if (issues.length > 0) return { value: undefined, positions: new Map(), keyPositions: new Map(), issues }
-  try {
-    return { value: doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }), positions, keyPositions, issues }
-  } catch (error) {
-    // Aliases that expand past the bound (a "billion laughs" file).
-    return { value: undefined, positions: new Map(), keyPositions: new Map(), issues: [{ file, path: '', message: `invalid YAML: ${(error as Error).message}` }] }
-  }
+  return { positions, keyPositions, issues }
 }
 
 /** Distinct YAML errors listed one by one; the rest are counted in one line. */
