@@ -115,7 +115,7 @@ export function parseListenAddress(text: string): ListenAddress | undefined {
   if (port > 65535) return undefined
   const host = match[1] ?? match[2]!
   if (match[1] && isIP(host) !== 6) return undefined
-  // Not a name to resolve: `999.1.1.1` passed check and failed at listen() (getaddrinfo ENOTFOUND).
+  // Not a name to resolve: `999.1.1.1` would pass check and fail at listen() (getaddrinfo ENOTFOUND).
   if (/^[\d.]+$/.test(host) && isIP(host) !== 4) return undefined
   return { host, port }
 }

@@ -10,7 +10,7 @@ import { issueAt, type ConfigIssue } from './issues.js'
 import type { Position } from './types.js'
 
 // strictNumbers: YAML's .inf, -.inf and .nan are numbers to JavaScript, and without it Ajv takes
-// Infinity as an integer, so `limits.connections: .inf` passed as if it meant "no limit".
+// Infinity as an integer, and `limits.connections: .inf` would pass as if it meant "no limit".
 const ajv = new Ajv({ allErrors: true, verbose: true, strict: false, strictNumbers: true })
 const validateSchema = ajv.compile(ConfigSchema)
 

@@ -31,8 +31,8 @@ export function parseYaml(text: string, file: string): YamlSource {
   const lineCounter = new LineCounter()
   // `merge`: `<<: *defaults` merge keys, as YAML 1.1 and Compose files have them. `uniqueKeys` off:
   // the library compares each key with every key before it in its mapping, so a mapping of 40,000
-  // keys (a 600 KB file) took 40 s, in which a reload served nothing; keyPathsOf() finds repeated keys
-  // in one pass, and names the key path.
+  // keys (a 600 KB file) takes 40 s, in which a reload serves nothing; keyPathsOf() finds repeated
+  // keys in one pass, and names the key path.
   const doc = parseDocument(text, { lineCounter, uniqueKeys: false, prettyErrors: true, merge: true })
   const errors = yamlErrors(doc, file)
   if (errors.length > 0) return refused(errors)
@@ -127,8 +127,8 @@ const MAX_LISTED_YAML_ERRORS = 5
 
 /**
  * Each level of an unclosed `[[[[…` or `{a: [b, {c: [` is an error of its own to the library, most of
- * them the same line at the same place, so a few hundred brackets printed a few hundred lines in
- * `check` and in the reload log and the first, the cause, scrolled away. The first few distinct ones
+ * them the same line at the same place: a few hundred brackets would print a few hundred lines in
+ * `check` and in the reload log, and the first, the cause, would scroll away. The first few distinct ones
  * are listed, then one line that counts the rest, at the place of the last listed so it sorts after it.
  */
 function listedFirst(issues: readonly ConfigIssue[]): ConfigIssue[] {
