@@ -10,11 +10,6 @@ import type { Config } from './types.js'
 import { validateAgainstSchema } from './validate.js'
 import { parseYaml, type YamlSource } from './yaml-source.js'
 
-/** Parses config text as if read from `file` (relative paths resolve against its folder). */
-export function parseConfig(text: string, file: string): Config {
-  return new ConfigLoader(file).parse(text)
-}
-
 /**
  * Loads one routes.yaml again and again (a running gateway's start and reloads). It keeps the last text
  * that parsed and passed the schema: a reload that finds routes.yaml unchanged (a certificate rotated,
@@ -56,6 +51,7 @@ export class ConfigLoader {
     return { config: deepFreeze(config), issues: [...schemaIssues, ...issues] }
   }
 
+  /** Config text as if read from this loader's file (relative paths resolve against its folder). */
   parse(text: string): Config {
     const { config, issues } = this.resolve(text)
     if (issues.length > 0) throw new ConfigError(sortByPosition(issues))

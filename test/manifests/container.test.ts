@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { parseConfig } from '../../src/config/load.js'
+import { parseConfig } from '../helpers/config.js'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 

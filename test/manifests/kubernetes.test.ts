@@ -22,7 +22,7 @@ import ts from 'typescript'
 import { parse as parseYaml, parseAllDocuments } from 'yaml'
 import { parseDuration } from '../../src/config/duration.js'
 import { ConfigError } from '../../src/config/issues.js'
-import { parseConfig } from '../../src/config/load.js'
+import { parseConfig } from '../helpers/config.js'
 import { parseListenAddress } from '../../src/config/resolve.js'
 import type { ListenAddress } from '../../src/config/types.js'
 

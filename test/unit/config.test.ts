@@ -7,7 +7,8 @@ import { renderJsonSchema } from '../../src/config/json-schema.js'
 import { parseDuration } from '../../src/config/duration.js'
 import { DEFAULT_CONNECTION_LIMIT, DEFAULT_REQUEST_LIMIT } from '../../src/config/limits.js'
 import { ConfigError } from '../../src/config/issues.js'
-import { ConfigLoader, parseConfig } from '../../src/config/load.js'
+import { ConfigLoader } from '../../src/config/load.js'
+import { parseConfig } from '../helpers/config.js'
 import { parseListenAddress } from '../../src/config/resolve.js'
 
 // Files only need to exist for the loader; their contents are checked when the snapshot is built.
