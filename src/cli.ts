@@ -3,7 +3,7 @@
  * The portcullis command. Only this file exits the process; each command returns its exit code.
  */
 import { readFileSync } from 'node:fs'
-import { parseArgs } from 'node:util'
+import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { runCheck } from './cli/check.js'
 import { runGateway } from './cli/run.js'
 
@@ -22,6 +22,15 @@ Options:
   -v, --version       show the version
 `
 
+const OPTIONS = {
+  config: { type: 'string', short: 'c' },
+  workers: { type: 'string', short: 'w' },
+  out: { type: 'string', short: 'o' },
+  force: { type: 'boolean', short: 'f' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+} as const satisfies ParseArgsConfig['options']
+
 /** The options each command reads (the gateway's is no command); -h and -v go with any. */
 const OPTIONS_OF_COMMAND: Record<string, readonly string[]> = {
   gateway: ['config', 'workers'],
@@ -37,23 +46,15 @@ function version(): string {
 async function main(argv: string[]): Promise<number> {
   const out = (line: string) => process.stdout.write(`${line}\n`)
   const err = (line: string) => process.stderr.write(`${line}\n`)
+  const usageError = (message: string) => {
+    err(`${message}\n\n${USAGE}`)
+    return 2
+  }
   let parsed
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        config: { type: 'string', short: 'c' },
-        workers: { type: 'string', short: 'w' },
-        out: { type: 'string', short: 'o' },
-        force: { type: 'boolean', short: 'f' },
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean', short: 'v' },
-      },
-    })
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS })
   } catch (error) {
-    err(`${(error as Error).message}\n\n${USAGE}`)
-    return 2
+    return usageError((error as Error).message)
   }
   const { values, positionals } = parsed
   if (values.help) {
@@ -67,17 +68,11 @@ async function main(argv: string[]): Promise<number> {
   const defaultConfig = process.env.PORTCULLIS_CONFIG ?? 'routes.yaml'
   const [command, ...rest] = positionals
   // A stray word is a mistake to report, not something to ignore: `check` takes one file, `certs` none.
-  const unexpected = (argument: string) => {
-    err(`unexpected argument '${argument}'\n\n${USAGE}`)
-    return 2
-  }
+  const unexpected = (argument: string) => usageError(`unexpected argument '${argument}'`)
   // A flag the command would ignore is a mistake too (`check --force`), as nothing it asked for happens.
   const commandName = command ?? 'gateway'
   const ignored = Object.keys(values).find((option) => OPTIONS_OF_COMMAND[commandName]?.includes(option) === false)
-  if (ignored) {
-    err(`--${ignored} is not an option of ${command ?? 'the gateway'}\n\n${USAGE}`)
-    return 2
-  }
+  if (ignored) return usageError(`--${ignored} is not an option of ${command ?? 'the gateway'}`)
   switch (command) {
     case undefined:
       return runGateway(values.config ?? defaultConfig, values.workers, err)
@@ -92,8 +87,7 @@ async function main(argv: string[]): Promise<number> {
       return runCerts({ out: values.out ?? 'certs', force: values.force ?? false }, out, err)
     }
     default:
-      err(`unknown command '${command}'\n\n${USAGE}`)
-      return 2
+      return usageError(`unknown command '${command}'`)
   }
 }
 
