@@ -7,6 +7,7 @@
  * and while any serves, POST /reload and SIGHUP reach every worker. A worker that dies is replaced,
  * and one whose event loop is stuck is killed and replaced; SIGTERM drains them all.
  */
+import type { Worker } from 'node:cluster'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createAdminApp } from '../admin/app.js'
@@ -35,15 +36,7 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
 
   // Coalesced as one process' reloads are: a flood of POST /reload or SIGHUP asks the workers once a
   // second at most, not once per request.
-  const reloadAll = coalesce(async (): Promise<ReloadResult> => {
-    const workers = pool.serving()
-    if (workers.length === 0) return { ok: false, errors: ['no worker is serving'] }
-    const results = await questions.ask(workers, 'portcullis:reload', RELOAD_DEADLINE_MS, (worker): ReloadResult => {
-      const pid = worker.process.pid
-      return { ok: false, errors: [worker.isDead() ? `worker ${pid} exited before it reloaded` : `worker ${pid} did not reload within ${RELOAD_DEADLINE_MS / 1000} s`] }
-    })
-    return { ok: results.every((r) => r.ok), errors: [...new Set(results.flatMap((r) => r.errors))] }
-  }, { minIntervalMs: RELOAD_INTERVAL_MS })
+  const reloadAll = coalesce(() => reloadWorkers(pool.serving(), questions), { minIntervalMs: RELOAD_INTERVAL_MS })
 
   /**
    * Every serving worker's registry, one that does not answer in time with its last answer, and the
@@ -82,4 +75,14 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
   admin?.close()
   logger.info('stopped')
   return outcome
+}
+
+/** Asks `workers` to reload: the reload succeeds if each of them does, and lists each distinct error once. */
+async function reloadWorkers(workers: Worker[], questions: WorkerQuestions): Promise<ReloadResult> {
+  if (workers.length === 0) return { ok: false, errors: ['no worker is serving'] }
+  const results = await questions.ask(workers, 'portcullis:reload', RELOAD_DEADLINE_MS, (worker): ReloadResult => {
+    const pid = worker.process.pid
+    return { ok: false, errors: [worker.isDead() ? `worker ${pid} exited before it reloaded` : `worker ${pid} did not reload within ${RELOAD_DEADLINE_MS / 1000} s`] }
+  })
+  return { ok: results.every((r) => r.ok), errors: [...new Set(results.flatMap((r) => r.errors))] }
 }
