@@ -1,6 +1,6 @@
 /**
- * The files a config depends on, and a fingerprint of their bytes: a watcher event reloads only when
- * the fingerprint moved, so noise in a shared folder (/tmp, an editor's swap files) costs one hash.
+ * The files a config depends on, and a digest of each one's bytes: a watcher event reloads only when
+ * one of them moved, so noise in a shared folder (/tmp, an editor's swap files) costs a hash of each.
  */
 import { createHash } from 'node:crypto'
 import { resolve } from 'node:path'
@@ -17,20 +17,34 @@ export function referencedFiles(config: Config): string[] {
   return [...files]
 }
 
-export function sameFiles(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((file, i) => file === b[i])
+/** Each file's SHA-256, or why it could not be read, by absolute path. */
+export type FileDigests = ReadonlyMap<string, string | undefined>
+
+const UNREADABLE = 'unreadable: '
+
+function digestOf(file: string): string {
+  try {
+    return createHash('sha256').update(readRegularFile(file)).digest('hex')
+  } catch (error) {
+    return UNREADABLE + ((error as NodeJS.ErrnoException).code ?? (error as Error).message)
+  }
 }
 
-export function fingerprint(files: readonly string[]): string {
-  const hash = createHash('sha256')
-  for (const file of files) {
-    hash.update(file).update('\0')
-    try {
-      hash.update(readRegularFile(file))
-    } catch (error) {
-      hash.update(`unreadable: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`)
-    }
-    hash.update('\0')
-  }
-  return hash.digest('hex')
+/** The digests of `files`: those in `known` as they are there, the others read now. */
+export function digestsOf(files: readonly string[], known: FileDigests = new Map()): Map<string, string | undefined> {
+  return new Map(files.map((file) => [file, known.has(file) ? known.get(file) : digestOf(file)]))
+}
+
+/**
+ * The digest of a file a load found missing: as it is now, unless it has come since (none then, so
+ * that its own watcher event reloads).
+ */
+export function missingFileDigest(file: string): string | undefined {
+  const digest = digestOf(file)
+  return digest.startsWith(UNREADABLE) ? digest : undefined
+}
+
+/** Whether each of `files` has the same digest in `now` as in `then`; one with none then has changed. */
+export function sameDigests(files: readonly string[], then: FileDigests, now: FileDigests): boolean {
+  return files.every((file) => then.get(file) !== undefined && now.get(file) === then.get(file))
 }

@@ -10,7 +10,7 @@ import type { ConfigLoader } from '../config/load.js'
 import type { Config } from '../config/types.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics/metrics.js'
-import { fingerprint, referencedFiles, sameFiles } from './fingerprint.js'
+import { digestsOf, missingFileDigest, referencedFiles, sameDigests, type FileDigests } from './fingerprint.js'
 import { watchFolders, type FolderWatcher } from './watch.js'
 
 export interface ReloadResult {
@@ -64,10 +64,11 @@ export class Reloader {
   private watcher: FolderWatcher | undefined
   /**
    * The files behind the last load attempt, good or bad (after a bad one, with those of the config
-   * still serving), and their fingerprint: a watcher event that changes none of them is ignored.
+   * still serving), and the digest of each as that attempt read it: a watcher event that changes
+   * none of them is ignored.
    */
   private watchedFiles: readonly string[] = []
-  private lastFingerprint = ''
+  private digests: FileDigests = new Map()
   private readonly coalesced: (request: ReloadRequest) => Promise<ReloadResult>
 
   constructor(private readonly options: ReloaderOptions) {
@@ -80,7 +81,7 @@ export class Reloader {
    */
   loaded(config: Config): void {
     this.watchedFiles = referencedFiles(config)
-    this.lastFingerprint = fingerprint(this.watchedFiles)
+    this.digests = digestsOf(this.watchedFiles)
   }
 
   /** Reload whenever one of the files changes. */
@@ -100,7 +101,7 @@ export class Reloader {
   reload(options: { onlyIfChanged?: boolean; trigger?: ReloadTrigger } = {}): Promise<ReloadResult> {
     // A watcher event that changed none of the files (another file of a watched folder: a log, a
     // temporary file) costs no run, and so holds no POST /reload back for the interval.
-    if (options.onlyIfChanged && fingerprint(this.watchedFiles) === this.lastFingerprint) return Promise.resolve({ ok: true, errors: [] })
+    if (options.onlyIfChanged && this.unchanged(digestsOf(this.watchedFiles))) return Promise.resolve({ ok: true, errors: [] })
     const trigger = options.trigger ?? 'api'
     return this.coalesced({ onlyIfChanged: options.onlyIfChanged ?? false, trigger, requests: { [trigger]: 1 } })
   }
@@ -109,17 +110,18 @@ export class Reloader {
     const { loader, logger, metrics, apply, serving, stopping } = this.options
     const before = serving()
     if (stopping() || !before) return { ok: false, errors: ['the gateway is not running'] }
-    const files = this.watchedFiles
-    const current = fingerprint(files)
-    if (onlyIfChanged && current === this.lastFingerprint) return { ok: true, errors: [] }
-    this.lastFingerprint = current
-    let attempted: readonly string[] | undefined
+    // Read before the load reads them: a file written from here on differs at its watcher event.
+    const digests = digestsOf(this.watchedFiles)
+    if (onlyIfChanged && this.unchanged(digests)) return { ok: true, errors: [] }
+    this.digests = digests
+    let attempted: FileDigests | undefined
     try {
       const config = await loader.load()
       if (stopping()) return { ok: false, errors: ['the gateway is stopping'] }
-      attempted = referencedFiles(config)
+      // The files new to this config are read before apply() reads them, for the same reason.
+      attempted = digestsOf(referencedFiles(config), digests)
       apply(config)
-      this.watchFiles(files, attempted)
+      this.watchFiles(attempted)
       metrics.configReloads.inc({ result: 'success' })
       metrics.configLastReloadSuccessful.set(1)
       logger.info({ routes: config.routes.length, trigger, requests }, 'config reloaded')
@@ -132,22 +134,23 @@ export class Reloader {
       for (const line of errors) logger.error({ file: loader.file, trigger, requests }, `reload failed, previous config still serving: ${line}`)
       // A file that only the refused config names (a Secret that lands after its ConfigMap) is
       // watched too, so that its arrival or repair reloads.
-      const missing = issues.flatMap((issue) => issue.missingFile ?? [])
-      this.watchFiles(files, [...new Set([...referencedFiles(before), ...(attempted ?? []), ...missing])])
+      const missing = issues.flatMap((issue) => (issue.missingFile ? [[issue.missingFile, missingFileDigest(issue.missingFile)] as const] : []))
+      this.watchFiles(new Map([...digestsOf(referencedFiles(before), digests), ...(attempted ?? []), ...missing]))
       return { ok: false, errors }
     }
   }
 
+  private unchanged(now: FileDigests): boolean {
+    return sameDigests(this.watchedFiles, this.digests, now)
+  }
+
   /**
-   * The fingerprint stays the one taken before loading: a file that changed while it was loaded still
-   * differs at the next watcher event, which reloads again instead of missing the change. A new set of
-   * files has no such fingerprint; the next event reloads. The watcher is told every time: a folder
-   * that did not exist at the last attempt may exist now.
+   * The files of `digests` are watched from now on, each with the digest a load read. The watcher is
+   * told every time: a folder that did not exist at the last attempt may exist now.
    */
-  private watchFiles(previous: readonly string[], next: readonly string[]): void {
-    this.watcher?.update(next)
-    if (sameFiles(previous, next)) return
-    this.watchedFiles = next
-    this.lastFingerprint = ''
+  private watchFiles(digests: FileDigests): void {
+    this.watchedFiles = [...digests.keys()]
+    this.digests = digests
+    this.watcher?.update(this.watchedFiles)
   }
 }

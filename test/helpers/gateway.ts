@@ -22,7 +22,7 @@ export interface TestGateway {
 }
 
 /** Gateway options a test may set beside the config. */
-type TestOptions = Pick<GatewayOptions, 'ticketKeyLifetimeMs' | 'reloadIntervalMs' | 'ticketSecret'>
+type TestOptions = Pick<GatewayOptions, 'ticketKeyLifetimeMs' | 'reloadIntervalMs' | 'ticketSecret' | 'watch'>
 
 /** `yaml` is a whole routes.yaml; its listeners should use port 0. */
 export async function startGateway(yaml: string, options: TestOptions = {}): Promise<TestGateway> {

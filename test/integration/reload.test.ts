@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
-import { copyFile, mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises'
+import { appendFile, copyFile, mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises'
 import type { IncomingMessage } from 'node:http'
 import https from 'node:https'
 import { tmpdir } from 'node:os'
@@ -569,6 +569,38 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'http://127.0.0.1:1
     assert.equal(await successes(own), before)
     assert.equal((await postReload(own)).status, 200)
     assert.equal(await successes(own), before + 1)
+  })
+
+  it('reloads nothing for a file event after a reload that changed which files the config names, and sees those files change', async (t) => {
+    const pki = await makeTestPki()
+    const dir = await mkdtemp(join(tmpdir(), 'portcullis-digests-'))
+    t.after(async () => {
+      await pki.cleanup()
+      await rm(dir, { recursive: true, force: true })
+    })
+    const [one, two, configFile] = ['one.crt', 'two.crt', 'routes.yaml'].map((name) => join(dir, name)) as [string, string, string]
+    await copyFile(pki.caS.certFile, one)
+    await copyFile(pki.caS.certFile, two)
+    const naming = (ca: string) => `
+listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
+routes:
+  - { host: a.test, upstream: { url: 'https://127.0.0.1:1', ca: ${ca} } }
+`
+    await writeFile(configFile, naming(one))
+    // Reloads come from the calls below alone.
+    const own = await startGatewayFromFile(configFile, { watch: false, reloadIntervalMs: 0 })
+    t.after(() => own.close())
+    const fileEvent = () => own.gateway.reload({ onlyIfChanged: true, trigger: 'file change' })
+
+    await writeFile(configFile, naming(two))
+    assert.deepEqual(await fileEvent(), { ok: true, errors: [] })
+    const reloaded = await successes(own)
+    // An event of another file of a watched folder (the gateway's own log): nothing changed since.
+    await fileEvent()
+    assert.equal(await successes(own), reloaded, 'no second reload')
+    await appendFile(two, pki.caA.cert)
+    await fileEvent()
+    assert.equal(await successes(own), reloaded + 1, 'a change of the file new to the config reloads')
   })
 
   it('reloads a file change and a SIGHUP that come together once, under the SIGHUP', async () => {
