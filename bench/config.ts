@@ -1,9 +1,6 @@
 /**
- * Benchmark settings, from the environment so that a quick run is one line:
- * `BENCH_DURATION=3 BENCH_REPEATS=1 BENCH_SCENARIOS=a,c npm run bench`. A few are read where they
- * are used: BENCH_LARGE_CONNECTIONS (scenarios/d-large.ts), BENCH_HANDSHAKE_CONCURRENCY
- * (scenarios/c-handshakes.ts), BENCH_QUIET_WAIT (measure.ts), BENCH_NICE (proc.ts). bench/README.md
- * lists them all.
+ * Benchmark settings, all from the environment so that a quick run is one line:
+ * `BENCH_DURATION=3 BENCH_REPEATS=1 BENCH_SCENARIOS=a,c npm run bench`. bench/README.md lists them.
  */
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -18,13 +15,26 @@ export interface BenchConfig {
   readonly warmup: number
   /** Measured runs per peer and scenario; the report takes the median (BENCH_REPEATS, default 3). */
   readonly repeats: number
+  /** Which scenarios run, in this order (BENCH_SCENARIOS, default all). */
   readonly scenarios: readonly ScenarioId[]
   /** Only the peers whose kind starts with one of these (BENCH_PEERS=portcullis,undici); nginx always runs. Default: all. */
   readonly peers: readonly string[] | undefined
   /** wrk connections for the keep-alive scenarios (BENCH_CONNECTIONS, default 32). */
   readonly connections: number
+  /** wrk connections for the large responses of scenario d (BENCH_LARGE_CONNECTIONS, default 8). */
+  readonly largeConnections: number
+  /** Connections per handshake generator process in scenario c (BENCH_HANDSHAKE_CONCURRENCY, default 4). */
+  readonly handshakeConcurrency: number
   /** POST /reload per second in scenario f (BENCH_RELOAD_HZ, default 1: portcullis runs at most one a second). */
   readonly reloadHz: number
+  /** Longest wait for an idle machine before each measured run, seconds (BENCH_QUIET_WAIT, default 15). */
+  readonly quietWait: number
+  /**
+   * Niceness of every process the bench starts (BENCH_NICE; default -10 as root, else 0 = unchanged):
+   * the machine may be shared, and a higher priority keeps another workload's jobs from taking turns
+   * on the proxy's core. Every process of the run gets the same value, so no peer is favoured.
+   */
+  readonly nice: number
   /** Write V8 CPU profiles of portcullis in scenarios a, b, c, d and e (BENCH_PROFILE=1). */
   readonly profile: boolean
   /**
@@ -33,6 +43,8 @@ export interface BenchConfig {
    * The load generators keep running on this Node, so both runtimes meet the same load.
    */
   readonly node: string | undefined
+  /** portcullis' log level in the bench (PORTCULLIS_LOG_LEVEL, default info); its logs go to workDir. */
+  readonly portcullisLogLevel: string
   /** Install missing nginx/wrk/gcc with apt-get when running as root (BENCH_INSTALL=0 to refuse). */
   readonly install: boolean
   /** Where results, generated configs, logs and the PKI go (git-ignored). */
@@ -42,13 +54,15 @@ export interface BenchConfig {
   readonly repoDir: string
 }
 
-function positiveNumber(name: string, fallback: number): number {
+function numberFrom(name: string, fallback: number, expected: string, accepts: (value: number) => boolean): number {
   const raw = process.env[name]
   if (raw === undefined || raw === '') return fallback
   const value = Number(raw)
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name}=${raw}: expected a positive number`)
+  if (!Number.isFinite(value) || !accepts(value)) throw new Error(`${name}=${raw}: expected ${expected}`)
   return value
 }
+
+const positiveNumber = (name: string, fallback: number) => numberFrom(name, fallback, 'a positive number', (v) => v > 0)
 
 function list(name: string): string[] | undefined {
   const raw = process.env[name]
@@ -75,9 +89,14 @@ export function loadBenchConfig(): BenchConfig {
     scenarios: scenarios as ScenarioId[],
     peers: list('BENCH_PEERS'),
     connections: Math.round(positiveNumber('BENCH_CONNECTIONS', 32)),
+    largeConnections: Math.round(positiveNumber('BENCH_LARGE_CONNECTIONS', 8)),
+    handshakeConcurrency: Math.round(positiveNumber('BENCH_HANDSHAKE_CONCURRENCY', 4)),
     reloadHz: positiveNumber('BENCH_RELOAD_HZ', 1),
+    quietWait: numberFrom('BENCH_QUIET_WAIT', 15, 'seconds, 0 or more', (v) => v >= 0),
+    nice: numberFrom('BENCH_NICE', process.getuid?.() === 0 ? -10 : 0, 'a niceness from -20 to 19', (v) => Number.isInteger(v) && v >= -20 && v <= 19),
     profile: process.env.BENCH_PROFILE === '1',
     node: process.env.BENCH_NODE?.trim() || undefined,
+    portcullisLogLevel: process.env.PORTCULLIS_LOG_LEVEL || 'info',
     install: process.env.BENCH_INSTALL !== '0',
     resultsDir,
     workDir: join(resultsDir, 'work'),

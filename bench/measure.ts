@@ -94,7 +94,7 @@ export function addRatiosToNginx(subjects: readonly Subject[], samples: Map<Subj
 async function measureOnce(env: MeasureEnv, subject: Subject, spec: LoadSpec): Promise<Sample> {
   const { peer } = subject
   const url = `${peer.origin}${spec.path}`
-  const quietWaitSeconds = await waitForQuiet()
+  const quietWaitSeconds = await waitForQuiet(env.config.quietWait)
   const wrkOptions = {
     url,
     connections: spec.connections,
@@ -164,13 +164,13 @@ function upstreamSince(before: PortcullisCounters, after: PortcullisCounters): {
 }
 
 /**
- * Waits (up to BENCH_QUIET_WAIT seconds, default 15) until neither core is busy with something else:
- * the machine is shared, and another workload's build would otherwise land in one peer's numbers.
+ * Waits (up to `maxSeconds`, BENCH_QUIET_WAIT) until neither core is busy with something else: the
+ * machine is shared, and another workload's build would otherwise land in one peer's numbers.
  */
-export async function waitForQuiet(): Promise<number> {
+export async function waitForQuiet(maxSeconds: number): Promise<number> {
   // A workload that never stops (a hung job elsewhere) would cost the full wait before every run:
   // after two waits in a row that timed out, wait only briefly until the machine is seen quiet again.
-  const limit = loudInARow >= 2 ? 2 : Number(process.env.BENCH_QUIET_WAIT ?? 15)
+  const limit = loudInARow >= 2 ? Math.min(2, maxSeconds) : maxSeconds
   const started = performance.now()
   for (;;) {
     const before = readCoreTimes()

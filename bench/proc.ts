@@ -10,18 +10,19 @@ import net from 'node:net'
 /** Clock ticks per second of /proc/<pid>/stat and /proc/stat (getconf CLK_TCK; 100 on Linux). */
 const CLK_TCK = 100
 
-/**
- * Niceness of everything the bench starts (BENCH_NICE; default -10 as root, else unchanged): the
- * machine may be shared, and a higher priority keeps another workload's jobs from taking turns on the
- * proxy's core. Every process of the run gets the same value, so no peer is favoured.
- */
-const NICE = process.env.BENCH_NICE ?? (process.getuid?.() === 0 ? '-10' : '')
+/** Niceness of everything started from now on (config.nice); 0 leaves it unchanged. */
+let niceness = 0
+
+/** Sets the niceness of every process the bench starts after this call, so all peers get the same. */
+export function setNiceness(value: number): void {
+  niceness = value
+}
 
 /** `nice -n N taskset -c CPUS command args…`, each part only when it applies. */
 function pinned(cpus: string | undefined, command: string, args: readonly string[]): [string, string[]] {
   let argv = [command, ...args]
   if (cpus !== undefined) argv = ['taskset', '-c', cpus, ...argv]
-  if (NICE !== '' && NICE !== '0') argv = ['nice', '-n', NICE, ...argv]
+  if (niceness !== 0) argv = ['nice', '-n', String(niceness), ...argv]
   return [argv[0]!, argv.slice(1)]
 }
 
@@ -122,7 +123,7 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
 }
 
-/** The pid and all its descendants (nginx master and workers; taskset execs in place, so no extra level). */
+/** The pid and all its descendants (nginx master and workers; nice and taskset exec in place, so no extra level). */
 export function processTree(rootPid: number): number[] {
   const parentOf = new Map<number, number>()
   for (const entry of readdirSync('/proc')) {

@@ -15,7 +15,7 @@ import { startNginx, upstreamConfig, writeLargeFiles, type UpstreamPorts } from 
 import type { PeerContext } from './peers/types.js'
 import { writeBenchPki } from './pki.js'
 import { buildPortcullis } from './portcullis-build.js'
-import { killAllStarted, pinSelf, run } from './proc.js'
+import { killAllStarted, pinSelf, run, setNiceness } from './proc.js'
 import { profileMarkdown, summariseProfile, type ProfileSummary } from './profile.js'
 import { markdownTable, writeRecord } from './report.js'
 import { keepAliveScenario } from './scenarios/a-keepalive.js'
@@ -53,6 +53,7 @@ async function main(): Promise<number> {
   const startedAt = new Date()
   const stamp = startedAt.toISOString().replace(/[:.]/g, '-')
   log(`portcullis bench: scenarios ${config.scenarios.join(',')}, ${config.repeats} × ${config.duration}s (+${config.warmup}s warm-up)`)
+  setNiceness(config.nice)
 
   const tools = await ensureTools({ install: config.install, node: config.node, resultsDir: config.resultsDir, log })
   await pinSelf(LOAD_CPUS)
@@ -89,6 +90,7 @@ async function main(): Promise<number> {
       upstream: UPSTREAM,
       upstreamPid: upstream.proc.pid,
       portcullisCli: build.cli,
+      portcullisLogLevel: config.portcullisLogLevel,
       proxyCpus: PROXY_CPUS,
       nextPort: () => port++,
     }

@@ -79,7 +79,7 @@ export function portcullisPeer(variant: PortcullisVariant = {}): Peer {
       const proc = spawnPinned('portcullis', ctx.tools.node, [...nodeArgs, ctx.portcullisCli, '--config', configFile], {
         cpus: variant.cpus ?? ctx.proxyCpus,
         logFile: join(dir, 'portcullis.log'),
-        env: { PORTCULLIS_LOG_LEVEL: process.env.PORTCULLIS_LOG_LEVEL ?? 'info' },
+        env: { PORTCULLIS_LOG_LEVEL: ctx.portcullisLogLevel },
       })
       await waitForPort(port, { proc, timeoutMs: 60_000 })
       const admin = `http://127.0.0.1:${adminPort}`

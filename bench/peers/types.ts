@@ -18,6 +18,8 @@ export interface PeerContext {
   readonly upstreamPid: number
   /** portcullis' compiled entry point (dist-like build of src/). */
   readonly portcullisCli: string
+  /** PORTCULLIS_LOG_LEVEL for every portcullis peer. */
+  readonly portcullisLogLevel: string
   /** CPU list for proxies (taskset -c). */
   readonly proxyCpus: string
   /** Hands out listening ports, so that no two peers (or a leftover) share one. */

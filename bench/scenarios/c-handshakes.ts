@@ -19,7 +19,6 @@ import { rowsOf, subjectsOf, withPeers } from './common.js'
 import type { Scenario, ScenarioEnv } from './types.js'
 
 const PROCESSES = 2
-const CONCURRENCY = Number(process.env.BENCH_HANDSHAKE_CONCURRENCY ?? 4)
 
 export const handshakeScenario: Scenario = {
   id: 'c',
@@ -53,7 +52,7 @@ export const handshakeScenario: Scenario = {
         ],
         rows: rowsOf(subjects, samples),
         notes: [
-          `${PROCESSES} generator processes × ${CONCURRENCY} connections on core ${env.loadCpus}, ECDSA P-256, TLS 1.3, no session resumption; each connection sends one request (Connection: close).`,
+          `${PROCESSES} generator processes × ${env.config.handshakeConcurrency} connections on core ${env.loadCpus}, ECDSA P-256, TLS 1.3, no session resumption; each connection sends one request (Connection: close).`,
           'node:https answers itself (3-byte body); nginx and portcullis proxy the request to the upstream over their warm keep-alive pool.',
         ],
       }
@@ -62,14 +61,14 @@ export const handshakeScenario: Scenario = {
 }
 
 async function measureHandshakes(env: ScenarioEnv, peer: RunningPeer): Promise<Sample> {
-  await waitForQuiet()
+  await waitForQuiet(env.config.quietWait)
   const args: HandshakeClientArgs = {
     port: Number(new URL(peer.origin).port),
     servername: 'localhost',
     ca: env.pki.ca,
     cert: env.pki.client.cert,
     key: env.pki.client.key,
-    concurrency: CONCURRENCY,
+    concurrency: env.config.handshakeConcurrency,
     warmupSeconds: env.config.warmup,
     durationSeconds: env.config.duration,
   }

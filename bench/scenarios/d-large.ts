@@ -12,8 +12,6 @@ import { treeStatusKb } from '../proc.js'
 import { row, subjectsOf, withPeers } from './common.js'
 import type { Row, Scenario } from './types.js'
 
-const CONNECTIONS = Number(process.env.BENCH_LARGE_CONNECTIONS ?? 8)
-
 export const largeScenario: Scenario = {
   id: 'd',
   title: 'd. 10 and 100 MiB streamed responses: throughput and peak RSS of the proxy',
@@ -26,7 +24,7 @@ export const largeScenario: Scenario = {
       await withPeers(env, peers, { ingressMtls: false }, async (running) => {
         const rssAtStart = new Map(running.map((p) => [p, p.pid && p.kind !== 'direct' ? treeStatusKb(p.pid, 'VmRSS') : Number.NaN]))
         const subjects = subjectsOf(running)
-        const samples = await measureLoad(env, subjects, { path: file.path, connections: CONNECTIONS, timeoutSeconds: 60 })
+        const samples = await measureLoad(env, subjects, { path: file.path, connections: env.config.largeConnections, timeoutSeconds: 60 })
         for (const subject of subjects) {
           const { pid, kind } = subject.peer
           const peak = pid && kind !== 'direct' ? treeStatusKb(pid, 'VmHWM') / 1024 : Number.NaN
@@ -55,7 +53,7 @@ export const largeScenario: Scenario = {
       ],
       rows,
       notes: [
-        `wrk -c${CONNECTIONS} to ${LARGE_FILES.map((f) => f.path).join(' and ')} (nginx static files), --timeout 60s. MB/s = 10^6 bytes/s of response data as wrk counts it.`,
+        `wrk -c${env.config.largeConnections} to ${LARGE_FILES.map((f) => f.path).join(' and ')} (nginx static files), --timeout 60s. MB/s = 10^6 bytes/s of response data as wrk counts it.`,
         "peak RSS: VmHWM of the process tree (nginx: master + worker) at the end of each size's runs (fresh processes per size). nginx buffers to temp files (proxy_buffering on, default).",
       ],
     }
