@@ -13,7 +13,6 @@ export interface Tools {
   readonly node: string
   readonly nginx: string
   readonly wrk: string
-  readonly taskset: string
   /** undefined: no C compiler, so scenario b (ingress mTLS under wrk) is skipped. */
   readonly cc: string | undefined
 }
@@ -24,6 +23,7 @@ interface Requirement {
   readonly optional?: string
 }
 
+/** taskset is not in Tools: proc.ts runs it by name; it only has to be there. */
 const REQUIREMENTS: readonly Requirement[] = [
   { binary: 'nginx', aptPackages: ['nginx'] },
   { binary: 'wrk', aptPackages: ['wrk'] },
@@ -77,7 +77,6 @@ export async function ensureTools(options: {
     node: await peerNode(options.node, options.resultsDir, options.log),
     nginx: findBinary('nginx')!,
     wrk: findBinary('wrk')!,
-    taskset: findBinary('taskset')!,
     cc: findBinary('cc'),
   }
 }
@@ -112,8 +111,8 @@ export async function toolVersions(tools: Tools): Promise<Record<string, string>
     try {
       return (await run(command, args)).split('\n').find((l) => l.trim())?.trim() ?? ''
     } catch (error) {
-      // `wrk -v` prints its version and exits 1.
-      return /wrk \S+/.exec((error as Error).message)?.[0] ?? 'unknown'
+      // `wrk -v` prints its version and exits 1; the message starts with the command, `…/wrk -v`.
+      return /\bwrk [^-\s]\S*/.exec((error as Error).message)?.[0] ?? 'unknown'
     }
   }
   // The peers' runtime: that is what the figures measure.
