@@ -1,5 +1,6 @@
 /** Markdown tables for the terminal and the .md file, and the JSON record of a run. */
 import { writeFile } from 'node:fs/promises'
+import { profileMarkdown, type ProfileSummary } from './profile.js'
 import type { Row, ScenarioResult } from './scenarios/types.js'
 
 function cell(row: Row, key: string, digits: number, total: boolean): string {
@@ -32,7 +33,20 @@ export interface RunRecord {
   readonly source: { readonly commit: string; readonly dirtyFiles: number; readonly buildWarnings: string }
   readonly machine: { readonly cpus: number; readonly model: string; readonly proxyCpus: string; readonly loadCpus: string }
   readonly scenarios: readonly ScenarioResult[]
-  readonly profiles: Record<string, unknown>
+  readonly profiles: Record<string, ProfileSummary>
+}
+
+/** The .md file of a run: a heading with the commit, the versions and settings, then every table. */
+export function runMarkdown(record: RunRecord, settings: { readonly repeats: number; readonly duration: number }): string {
+  const { source, versions } = record
+  return [
+    `## portcullis bench ${record.startedAt} (${source.commit}${source.dirtyFiles ? `, ${source.dirtyFiles} uncommitted files` : ''})`,
+    '',
+    `node ${versions.node}, OpenSSL ${versions.openssl}, ${versions.nginx}, ${versions.wrk}; ${settings.repeats} × ${settings.duration}s per peer. Each column is its own median over the runs; "(all runs)" columns are sums; a ratio vs nginx is the median of the ratios taken within each repeat.`,
+    '',
+    ...record.scenarios.map(markdownTable),
+    ...Object.entries(record.profiles).map(([id, profile]) => profileMarkdown(id, profile)),
+  ].join('\n')
 }
 
 /** JSON has no NaN: it is written as null ("does not apply"). */

@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: sets up everything (tools, PKI, the upstream nginx, a fresh build of portcullis),
- * runs the scenarios of issue 8 against every peer in the same run, prints markdown tables and writes
- * bench/results/<timestamp>.json and .md. Settings: bench/config.ts and bench/README.md.
+ * runs the scenarios (bench/README.md) against every peer in the same run, prints markdown tables
+ * and writes bench/results/<timestamp>.json and .md. Settings: bench/config.ts and bench/README.md.
  *
  * Cores: proxies on core 0 (taskset -c 0); wrk, the upstream nginx, the load generators and this
  * runner on core 1.
@@ -9,15 +9,15 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
-import { loadBenchConfig, type ScenarioId } from './config.js'
-import { ensureTools, toolVersions } from './deps.js'
-import { startNginx, upstreamConfig, writeLargeFiles, type UpstreamPorts } from './nginx.js'
+import { loadBenchConfig, type BenchConfig, type ScenarioId } from './config.js'
+import { ensureTools, toolVersions, type Tools } from './deps.js'
+import { startNginx, upstreamConfig, writeLargeFiles, type NginxInstance, type UpstreamPorts } from './nginx.js'
 import type { PeerContext } from './peers/types.js'
-import { writeBenchPki } from './pki.js'
-import { buildPortcullis } from './portcullis-build.js'
+import { writeBenchPki, type BenchPki } from './pki.js'
+import { buildPortcullis, type PortcullisBuild } from './portcullis-build.js'
 import { killAllStarted, pinSelf, run, setNiceness } from './proc.js'
 import { profileMarkdown, summariseProfile, type ProfileSummary } from './profile.js'
-import { markdownTable, writeRecord } from './report.js'
+import { markdownTable, runMarkdown, writeRecord, type RunRecord } from './report.js'
 import { keepAliveScenario } from './scenarios/a-keepalive.js'
 import { ingressMtlsScenario } from './scenarios/b-ingress-mtls.js'
 import { handshakeScenario } from './scenarios/c-handshakes.js'
@@ -55,11 +55,47 @@ async function main(): Promise<number> {
   log(`portcullis bench: scenarios ${config.scenarios.join(',')}, ${config.repeats} × ${config.duration}s (+${config.warmup}s warm-up)`)
   setNiceness(config.nice)
 
+  const setup = await setUp(config)
+  let ran: ScenarioRuns
+  try {
+    if (setup.wrk.clientCertShim) await setup.wrk.checkClientCertShim(`https://localhost:${UPSTREAM.mtls}/`, setup.pki.client, LOAD_CPUS)
+    ran = await runScenarios(config, scenarioEnv(config, setup, join(config.resultsDir, `profile-${stamp}`)))
+  } finally {
+    await setup.upstream.stop()
+  }
+
+  const record: RunRecord = {
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    settings: { ...config, peers: config.peers ?? 'all' },
+    versions: await toolVersions(setup.tools),
+    source: { ...(await gitState(config.repoDir)), buildWarnings: setup.build.warnings },
+    machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', proxyCpus: PROXY_CPUS, loadCpus: LOAD_CPUS },
+    ...ran,
+  }
+  const jsonFile = join(config.resultsDir, `${stamp}.json`)
+  await writeRecord(jsonFile, record)
+  await writeFile(join(config.resultsDir, `${stamp}.md`), runMarkdown(record, config))
+  log(`\nwrote ${jsonFile} and ${stamp}.md`)
+  return 0
+}
+
+interface RunSetup {
+  readonly tools: Tools
+  readonly build: PortcullisBuild
+  readonly pki: BenchPki
+  readonly wrk: Wrk
+  /** The upstream nginx's folder: its config, logs and the large files. */
+  readonly upstreamDir: string
+  readonly upstream: NginxInstance
+}
+
+/** The tools, this runner on the load core, a clean work folder, a build of src/, the PKI, wrk and the upstream. */
+async function setUp(config: BenchConfig): Promise<RunSetup> {
   const tools = await ensureTools({ install: config.install, node: config.node, resultsDir: config.resultsDir, log })
   await pinSelf(LOAD_CPUS)
   await rm(config.workDir, { recursive: true, force: true })
   await mkdir(config.workDir, { recursive: true })
-  const profileRoot = join(config.resultsDir, `profile-${stamp}`)
 
   log('building portcullis from src/ …')
   const build = await buildPortcullis(config.repoDir, join(config.resultsDir, 'build'))
@@ -77,90 +113,71 @@ async function main(): Promise<number> {
     cpus: LOAD_CPUS,
     port: UPSTREAM.mtls,
   })
-  const results: ScenarioResult[] = []
-  const profiles: Record<string, ProfileSummary> = {}
-  try {
-    if (wrk.clientCertShim) await checkClientCertShim(wrk, pki.client)
-    let port = FIRST_PEER_PORT
-    const peerContext: PeerContext = {
-      tools,
-      pki,
-      workDir: config.workDir,
-      repoDir: config.repoDir,
-      upstream: UPSTREAM,
-      upstreamPid: upstream.proc.pid,
-      portcullisCli: build.cli,
-      portcullisLogLevel: config.portcullisLogLevel,
-      proxyCpus: PROXY_CPUS,
-      nextPort: () => port++,
-    }
-    const env: ScenarioEnv = {
-      config,
-      wrk,
-      connectionLog: new ConnectionLog(join(upstreamDir, 'connections.log'), UPSTREAM.mtls),
-      loadCpus: LOAD_CPUS,
-      log,
-      peerContext,
-      pki,
-      profileDir: profileRoot,
-      wants: (kind) => kind === 'nginx' || !config.peers || config.peers.some((p) => kind.startsWith(p)),
-    }
-    for (const id of config.scenarios) {
-      const scenario = SCENARIOS[id]
-      log(`\n${scenario.title}`)
-      let result: ScenarioResult
-      const profileDir = join(profileRoot, id)
-      try {
-        result = await scenario.run({ ...env, profileDir })
-      } catch (error) {
-        log(`scenario ${id} failed: ${(error as Error).stack ?? String(error)}`)
-        result = { id, title: scenario.title, columns: [], rows: [skippedRow('all peers', `failed: ${(error as Error).message}`)], notes: [] }
-      }
-      results.push(result)
-      process.stdout.write(`\n${markdownTable(result)}`)
-      const profile = config.profile ? await summariseProfile(profileDir, config.repoDir) : undefined
-      if (profile) {
-        profiles[id] = profile
-        process.stdout.write(`\n${profileMarkdown(id, profile)}`)
-      }
-    }
-  } finally {
-    await upstream.stop()
-  }
-
-  const record = {
-    startedAt: startedAt.toISOString(),
-    finishedAt: new Date().toISOString(),
-    settings: { ...config, peers: config.peers ?? 'all' },
-    versions: await toolVersions(tools),
-    source: { ...(await gitState(config.repoDir)), buildWarnings: build.warnings },
-    machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', proxyCpus: PROXY_CPUS, loadCpus: LOAD_CPUS },
-    scenarios: results,
-    profiles,
-  }
-  const jsonFile = join(config.resultsDir, `${stamp}.json`)
-  await writeRecord(jsonFile, record)
-  const markdown = [
-    `## portcullis bench ${record.startedAt} (${record.source.commit}${record.source.dirtyFiles ? `, ${record.source.dirtyFiles} uncommitted files` : ''})`,
-    '',
-    `node ${record.versions.node}, OpenSSL ${record.versions.openssl}, ${record.versions.nginx}, ${record.versions.wrk}; ${config.repeats} × ${config.duration}s per peer. Each column is its own median over the runs; "(all runs)" columns are sums; a ratio vs nginx is the median of the ratios taken within each repeat.`,
-    '',
-    ...results.map(markdownTable),
-    ...Object.entries(profiles).map(([id, profile]) => profileMarkdown(id, profile)),
-  ].join('\n')
-  await writeFile(join(config.resultsDir, `${stamp}.md`), markdown)
-  log(`\nwrote ${jsonFile} and ${stamp}.md`)
-  return 0
+  return { tools, build, pki, wrk, upstreamDir, upstream }
 }
 
-/** The shim must really present the certificate: without it the upstream answers 400, with it 200. */
-async function checkClientCertShim(wrk: Wrk, client: { cert: string; key: string }): Promise<void> {
-  const url = `https://localhost:${UPSTREAM.mtls}/`
-  const base = { url, connections: 1, durationSeconds: 1, cpus: LOAD_CPUS }
-  const without = await wrk.run(base)
-  const withCert = await wrk.run({ ...base, clientCert: client })
-  if (without.non2xx === 0 || withCert.non2xx !== 0 || withCert.requests === 0) {
-    throw new Error(`wrk client-certificate shim check failed (without: ${without.non2xx} non-2xx, with: ${withCert.non2xx} non-2xx)`)
+/** What every scenario gets: how to start peers, how to load and measure them, and which peers to run. */
+function scenarioEnv(config: BenchConfig, setup: RunSetup, profileDir: string): ScenarioEnv {
+  let port = FIRST_PEER_PORT
+  const peerContext: PeerContext = {
+    tools: setup.tools,
+    pki: setup.pki,
+    workDir: config.workDir,
+    repoDir: config.repoDir,
+    upstream: UPSTREAM,
+    upstreamPid: setup.upstream.proc.pid,
+    portcullisCli: setup.build.cli,
+    portcullisLogLevel: config.portcullisLogLevel,
+    proxyCpus: PROXY_CPUS,
+    nextPort: () => port++,
+  }
+  return {
+    config,
+    wrk: setup.wrk,
+    connectionLog: new ConnectionLog(join(setup.upstreamDir, 'connections.log'), UPSTREAM.mtls),
+    loadCpus: LOAD_CPUS,
+    log,
+    peerContext,
+    pki: setup.pki,
+    profileDir,
+    wants: (kind) => kind === 'nginx' || !config.peers || config.peers.some((p) => kind.startsWith(p)),
+  }
+}
+
+interface ScenarioRuns {
+  readonly scenarios: ScenarioResult[]
+  /** BENCH_PROFILE=1: portcullis' CPU profile summary, by scenario id. */
+  readonly profiles: Record<string, ProfileSummary>
+}
+
+/** Each scenario in turn, its table (and profile) printed as soon as it is done. */
+async function runScenarios(config: BenchConfig, env: ScenarioEnv): Promise<ScenarioRuns> {
+  const scenarios: ScenarioResult[] = []
+  const profiles: Record<string, ProfileSummary> = {}
+  for (const id of config.scenarios) {
+    // Each scenario's profiles in a folder of their own, so that the summary reads only its own.
+    const profileDir = join(env.profileDir, id)
+    const result = await runScenario(id, { ...env, profileDir })
+    scenarios.push(result)
+    process.stdout.write(`\n${markdownTable(result)}`)
+    const profile = config.profile ? await summariseProfile(profileDir, config.repoDir) : undefined
+    if (profile) {
+      profiles[id] = profile
+      process.stdout.write(`\n${profileMarkdown(id, profile)}`)
+    }
+  }
+  return { scenarios, profiles }
+}
+
+/** One scenario; if it throws, a table whose one row says so, and the run goes on with the next. */
+async function runScenario(id: ScenarioId, env: ScenarioEnv): Promise<ScenarioResult> {
+  const scenario = SCENARIOS[id]
+  log(`\n${scenario.title}`)
+  try {
+    return await scenario.run(env)
+  } catch (error) {
+    log(`scenario ${id} failed: ${(error as Error).stack ?? String(error)}`)
+    return { id, title: scenario.title, columns: [], rows: [skippedRow('all peers', `failed: ${(error as Error).message}`)], notes: [] }
   }
 }
 

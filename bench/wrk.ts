@@ -66,6 +66,16 @@ export class Wrk {
     const output = await run(this.wrk, args, { cpus: options.cpus, env, timeoutMs: (options.durationSeconds + 60) * 1000 })
     return parseWrk(output)
   }
+
+  /** The shim must really present the certificate: at `mtlsUrl`, without it a 400, with it a 200. */
+  async checkClientCertShim(mtlsUrl: string, client: PemPair, cpus: string): Promise<void> {
+    const base = { url: mtlsUrl, connections: 1, durationSeconds: 1, cpus }
+    const without = await this.run(base)
+    const withCert = await this.run({ ...base, clientCert: client })
+    if (without.non2xx === 0 || withCert.non2xx !== 0 || withCert.requests === 0) {
+      throw new Error(`wrk client-certificate shim check failed (without: ${without.non2xx} non-2xx, with: ${withCert.non2xx} non-2xx)`)
+    }
+  }
 }
 
 const TIME_UNITS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }

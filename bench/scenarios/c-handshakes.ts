@@ -3,18 +3,18 @@
  * a bare node:https server with requestCert (Node's ceiling) and nginx. The generator
  * (bench/handshake-client.ts) runs as two processes on the load core; it cannot saturate the server
  * (a client handshake costs about as much as a server one), so "per proxy core" = rate ÷ server CPU
- * share is the capacity figure, as in perf-baseline.md.
+ * share is the capacity figure, as in the research notes' perf-baseline.md.
  */
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import type { HandshakeClientArgs, HandshakeClientResult } from '../handshake-client.js'
-import { addRatiosToNginx, inRepeatOrder, measureUndisturbed, median, waitForQuiet, type Sample, type Subject } from '../measure.js'
+import { cpuSince, measureRepeats, median, nginxBase, otherOnCore0, readCpu, waitForQuiet, type Sample } from '../measure.js'
 import { nginxPeer } from '../peers/nginx.js'
 import { nodeHttpsPeer } from '../peers/node-server.js'
 import { portcullisPeer } from '../peers/portcullis.js'
 import type { RunningPeer } from '../peers/types.js'
 import { scrapePortcullis } from '../portcullis-metrics.js'
-import { coreUsage, readCoreTimes, spawnPinned, treeCpuSeconds } from '../proc.js'
+import { spawnPinned } from '../proc.js'
 import { rowsOf, subjectsOf, withPeers } from './common.js'
 import type { Scenario, ScenarioEnv } from './types.js'
 
@@ -27,15 +27,12 @@ export const handshakeScenario: Scenario = {
     const peers = [nodeHttpsPeer, nginxPeer, portcullisPeer(env.config.profile ? { cpuProfileDir: env.profileDir } : {})]
     return withPeers(env, peers, { ingressMtls: true }, async (running) => {
       const subjects = subjectsOf(running)
-      const samples = new Map<Subject, Sample[]>(subjects.map((s) => [s, []]))
-      for (let rep = 1; rep <= env.config.repeats; rep++) {
-        for (const subject of inRepeatOrder(subjects, rep)) {
-          const sample = await measureUndisturbed(env.log, () => measureHandshakes(env, subject.peer))
-          env.log(`  rep ${rep} ${subject.label}: ${Math.round(sample.hps!)} handshakes/s at ${Math.round(sample.proxyCpu!)} % CPU`)
-          samples.get(subject)!.push(sample)
-        }
-        addRatiosToNginx(subjects, samples, rep - 1, { perCore: 'ratio' })
-      }
+      const samples = await measureRepeats(env, subjects, {
+        once: (subject) => measureHandshakes(env, subject.peer),
+        describe: (sample) => `${Math.round(sample.hps!)} handshakes/s at ${Math.round(sample.proxyCpu!)} % CPU`,
+        ratios: { perCore: 'ratio' },
+        ratioBase: nginxBase(subjects),
+      })
       return {
         id: 'c',
         title: this.title,
@@ -72,37 +69,38 @@ async function measureHandshakes(env: ScenarioEnv, peer: RunningPeer): Promise<S
     warmupSeconds: env.config.warmup,
     durationSeconds: env.config.duration,
   }
-  const script = fileURLToPath(new URL('../handshake-client.ts', import.meta.url))
-  const generators = Array.from({ length: PROCESSES }, (_, i) =>
-    spawnPinned(`handshake-client-${i}`, process.execPath, ['--import', 'tsx', script, JSON.stringify(args)], {
-      cpus: env.loadCpus,
-      cwd: env.config.repoDir,
-      pipeStdout: true,
-    }),
-  )
-  const lines = generators.map((g) => createInterface({ input: g.child.stdout! })[Symbol.asyncIterator]())
+  const generators = startGenerators(env, args)
   // The first line of each is "measuring": the warm-up is over.
-  await Promise.all(lines.map((it) => it.next()))
-  const before = readCoreTimes()
-  const cpuBefore = treeCpuSeconds(peer.pid!)
+  await Promise.all(generators.map((g) => g.lines.next()))
   const countersBefore = peer.admin ? await scrapePortcullis(peer.admin) : undefined
-  const t0 = performance.now()
-  const results = await Promise.all(lines.map(async (it) => JSON.parse((await it.next()).value as string) as HandshakeClientResult))
-  const seconds = (performance.now() - t0) / 1000
-  const proxyCpu = (100 * (treeCpuSeconds(peer.pid!) - cpuBefore)) / seconds
-  const cores = coreUsage(before, readCoreTimes())
+  const cpuBefore = readCpu(peer.pid)
+  const results = await Promise.all(generators.map(async (g) => JSON.parse((await g.lines.next()).value as string) as HandshakeClientResult))
+  const { proxyCpu, cores } = cpuSince(cpuBefore, peer.pid)
   await Promise.all(generators.map((g) => g.exited))
   const resumed = countersBefore && peer.admin ? (await scrapePortcullis(peer.admin)).ingressResumptions - countersBefore.ingressResumptions : Number.NaN
-  const ok = results.reduce((sum, r) => sum + r.ok, 0)
-  const hps = ok / args.durationSeconds
+  const hps = results.reduce((sum, r) => sum + r.ok, 0) / args.durationSeconds
   return {
     hps,
     proxyCpu,
     perCore: hps / (proxyCpu / 100),
+    // Each generator has its own percentiles: the run's p50 is their median, its p99 the largest.
     p50: median(results.map((r) => r.p50Ms)),
     p99: Math.max(...results.map((r) => r.p99Ms)),
     errors: results.reduce((sum, r) => sum + r.errors, 0),
     resumed,
-    core0Other: Math.max(0, cores.busy[0]! - proxyCpu),
+    core0Other: otherOnCore0(cores, proxyCpu),
   }
+}
+
+/** PROCESSES generator processes on the load core, each with its stdout as lines. */
+function startGenerators(env: ScenarioEnv, args: HandshakeClientArgs): { lines: AsyncIterator<string>; exited: Promise<unknown> }[] {
+  const script = fileURLToPath(new URL('../handshake-client.ts', import.meta.url))
+  return Array.from({ length: PROCESSES }, (_, i) => {
+    const generator = spawnPinned(`handshake-client-${i}`, process.execPath, ['--import', 'tsx', script, JSON.stringify(args)], {
+      cpus: env.loadCpus,
+      cwd: env.config.repoDir,
+      pipeStdout: true,
+    })
+    return { lines: createInterface({ input: generator.child.stdout! })[Symbol.asyncIterator](), exited: generator.exited }
+  })
 }
