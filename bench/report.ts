@@ -42,7 +42,7 @@ export function runMarkdown(record: RunRecord, settings: { readonly repeats: num
   return [
     `## portcullis bench ${record.startedAt} (${source.commit}${source.dirtyFiles ? `, ${source.dirtyFiles} uncommitted files` : ''})`,
     '',
-    `node ${versions.node}, OpenSSL ${versions.openssl}, ${versions.nginx}, ${versions.wrk}; ${settings.repeats} × ${settings.duration}s per peer. Each column is its own median over the runs; "(all runs)" columns are sums; a ratio vs nginx is the median of the ratios taken within each repeat.`,
+    `node ${versions.node}, OpenSSL ${versions.openssl}, ${versions.nginx}, ${versions.wrk}; ${settings.repeats} × ${settings.duration}s per peer. Each column is its own median over the runs; "(all runs)" columns are sums; a ratio (vs nginx, unless its column names another base) is the median of the ratios taken within each repeat.`,
     '',
     ...record.scenarios.map(markdownTable),
     ...Object.entries(record.profiles).map(([id, profile]) => profileMarkdown(id, profile)),

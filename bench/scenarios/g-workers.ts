@@ -7,7 +7,14 @@ import { measureLoad } from '../measure.js'
 import { portcullisPeer } from '../peers/portcullis.js'
 import { processTree } from '../proc.js'
 import { KEEPALIVE_COLUMNS, rowsOf, skippedRow, subjectsOf, withPeers } from './common.js'
-import type { Scenario } from './types.js'
+import type { Column, Scenario } from './types.js'
+
+/** The keep-alive columns, with the ratios taken to the workers: 1 row (scenario g has no nginx). */
+const columns: readonly Column[] = KEEPALIVE_COLUMNS.map((column) => {
+  if (column.key === 'ratio') return { ...column, label: 'ratio vs 1 worker' }
+  if (column.key === 'ratioPerCore') return { ...column, label: 'ratio vs 1 worker per core' }
+  return column
+})
 
 export const workersScenario: Scenario = {
   id: 'g',
@@ -15,7 +22,6 @@ export const workersScenario: Scenario = {
   async run(env) {
     const probe = portcullisPeer({ workers: 2, label: 'portcullis (workers: 2)' })
     const processes = await withPeers(env, [probe], { ingressMtls: false }, async ([peer]) => (peer ? processTree(peer.pid!).length : 0))
-    const columns = KEEPALIVE_COLUMNS
     if (processes < 2) {
       return {
         id: 'g',
@@ -31,13 +37,17 @@ export const workersScenario: Scenario = {
     ]
     return withPeers(env, peers, { ingressMtls: false }, async (running) => {
       const subjects = subjectsOf(running)
-      const samples = await measureLoad(env, subjects, { path: '/', connections: env.config.connections })
+      const oneWorker = subjects[0] // the ratio base: workers: 1, first in `peers`
+      const samples = await measureLoad(env, subjects, { path: '/', connections: env.config.connections }, oneWorker)
       return {
         id: 'g',
         title: this.title,
         columns,
         rows: rowsOf(subjects, samples),
-        notes: ['workers: 2 shares core 1 with wrk and the upstream.'],
+        notes: [
+          'workers: 2 shares core 1 with wrk and the upstream.',
+          'ratio vs 1 worker: req/s (and req/s per proxy core) of each row ÷ those of workers: 1, in the same repeat, then the median; there is no nginx row. "proxy CPU %" of workers: 2 is that of all its processes, so up to 200.',
+        ],
       }
     })
   },
