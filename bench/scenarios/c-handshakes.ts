@@ -51,6 +51,7 @@ export const handshakeScenario: Scenario = {
         notes: [
           `${PROCESSES} generator processes × ${env.config.handshakeConcurrency} connections on core ${env.loadCpus}, ECDSA P-256, TLS 1.3, no session resumption; each connection sends one request (Connection: close).`,
           'node:https answers itself (3-byte body); nginx and portcullis proxy the request to the upstream over their warm keep-alive pool.',
+          `p50 and p99 ms: each generator process times its own connections (connect to the answer's last byte); a run's p50 is the median of the ${PROCESSES} processes' p50s and its p99 the largest of their p99s, then the median over the runs as for every column.`,
         ],
       }
     })
@@ -83,7 +84,7 @@ async function measureHandshakes(env: ScenarioEnv, peer: RunningPeer): Promise<S
     hps,
     proxyCpu,
     perCore: hps / (proxyCpu / 100),
-    // Each generator has its own percentiles: the run's p50 is their median, its p99 the largest.
+    // Each generator has its own percentiles: the run's p50 is their median, its p99 the largest (said in the notes).
     p50: median(results.map((r) => r.p50Ms)),
     p99: Math.max(...results.map((r) => r.p99Ms)),
     errors: results.reduce((sum, r) => sum + r.errors, 0),
