@@ -103,7 +103,7 @@ export interface ProxyPeerOptions {
 }
 
 /**
- * The reference proxy. The traps (see perf-baseline.md): nginx neither sends SNI nor verifies the
+ * The reference proxy. The traps (see the research notes' perf-baseline.md): nginx neither sends SNI nor verifies the
  * upstream by default, `proxy_ssl_name` defaults to the upstream block's name, 1.22's
  * `proxy_ssl_protocols` lacks TLSv1.3, and without HTTP/1.1 + an empty Connection header the upstream
  * keep-alive pool is never used.

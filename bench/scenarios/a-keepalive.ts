@@ -25,7 +25,7 @@ export const keepAliveScenario: Scenario = {
         notes: [
           `wrk -t1 -c${env.config.connections} -d${env.config.duration}s --latency on core ${env.loadCpus}, after ${env.config.warmup}s warm-up; proxies on core ${env.peerContext.proxyCpus}; upstream nginx on core ${env.loadCpus} with wrk.`,
           'direct: wrk to the upstream TLS port (no client cert), so its "proxy CPU" is the upstream nginx and its "upstream conns" are wrk\'s own.',
-          'upstream conns opened/resumed: from the upstream nginx log (first request of each connection), summed over all runs. The warm-up before each run fills the pools, so these are the connections a pool added or replaced under steady load: few, and each should be resumed.',
+          'upstream conns opened/resumed: from the upstream nginx log (first request of each connection), summed over all runs. The warm-up before each run fills the pools, so these are the connections a pool added or replaced under steady load: few, and each should be resumed (undici-min\'s are not: undici\'s own session cache loses its session at each full GC, see bench/README.md).',
         ],
       }
     })

@@ -1,6 +1,10 @@
 /**
- * The minimal undici proxy of perf-baseline.md: node:https in, one undici Pool (keep-alive, mutual
- * TLS) out, `pool.stream()` writing straight into the client's response. No routing, no metrics.
+ * The minimal undici proxy of the research notes' perf-baseline.md: node:https in, one undici Pool
+ * (keep-alive, mutual TLS) out, `pool.stream()` writing straight into the client's response. No
+ * routing, no metrics, and undici's own TLS session cache, as a user would have it: it holds sessions
+ * through WeakRefs, so the first full GC after a session arrives (under load, every second or two)
+ * drops it and a connection the pool adds later is a full handshake (portcullis keeps its pool's
+ * session; see bench/README.md).
  */
 import https from 'node:https'
 import { Pool, type Dispatcher } from 'undici'
