@@ -1,8 +1,8 @@
 /**
  * nginx in two roles: the upstream every peer proxies to (mutual TLS required, fixed small body and
- * 10 and 100 MiB files), and the reference peer (TLS in, mutual TLS out over a keep-alive upstream pool). Each
- * instance gets its own prefix folder with config, logs and temp paths; it runs in the foreground
- * (`daemon off`) so that the pid we spawn is the master.
+ * 10 and 100 MiB files), and the reference peer (TLS in, mutual TLS out over a keep-alive upstream
+ * pool). Each instance gets its own prefix folder with config, logs and temp paths; it runs in the
+ * foreground (`daemon off`) so that the pid we spawn is the master.
  */
 import { chmod, mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
