@@ -1,8 +1,8 @@
 /**
  * The primary's own series, scraped beside its workers': how many workers it was told to keep, how
- * many serve, how many it has replaced, and whether it drains them. A worker that keeps failing to start (a replacement after
- * a bad edit of routes.yaml) leaves the gateway on fewer workers while /readyz answers 200 for the
- * others; these show it.
+ * many serve, how many it has replaced, and whether it drains them. A worker that keeps failing to
+ * start (a replacement after a bad edit of routes.yaml) leaves the gateway on fewer workers while
+ * /readyz answers 200 for the others; these show it.
  */
 import { Counter, Gauge, Registry } from 'prom-client'
 import { drainingGauge } from '../metrics/metrics.js'
