@@ -48,7 +48,7 @@ export const routeTableScenario: Scenario = {
         rows: rowsOf(subjects, samples),
         notes: [
           `Requests go to ${TABLE_PATH}; the serving route is host localhost, path /bench (nginx: its one location /).`,
-          `"other paths": /bench0001 … /bench0999 on localhost, each a longer prefix than /bench, so every request scans all of them first. Every route has its own tls block and upstream block (same files): one pool, ${FILLER_ROUTES + 1} SecureContexts for "other hosts".`,
+          `"other paths": /bench0001 … /bench0999 on localhost, each a longer prefix than /bench, which a table that scanned its routes longest first would try before it (portcullis looks up the prefixes of the request path instead). Every route has its own tls block and upstream block (same files): one pool, ${FILLER_ROUTES + 1} SecureContexts for "other hosts".`,
           'start s: spawn to /readyz 200. POST /reload ms: median of 3 reloads before the load, a second apart (unchanged files).',
         ],
       }
