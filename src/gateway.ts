@@ -4,18 +4,16 @@
  * and the request server live as long as the process; each request is served by the snapshot current
  * when it arrives.
  */
-import { once } from 'node:events'
 import http from 'node:http'
 import net, { type AddressInfo } from 'node:net'
 import { setTimeout as delay } from 'node:timers/promises'
 import type { TLSSocket } from 'node:tls'
-import type { Gauge } from 'prom-client'
 import { createAdminApp } from './admin/app.js'
 import { ConfigError, formatIssue, issueAt } from './config/issues.js'
 import type { ConfigLoader } from './config/load.js'
 import { configWarnings } from './snapshot/warnings.js'
 import type { Config, ListenAddress, ListenerName } from './config/types.js'
-import { ErrorCodes, PortcullisError } from './errors.js'
+import { ClientConnections, closeServer, listenOn, type PublicListenerName } from './listeners.js'
 import { errorSummary, limitedLog, type Logger } from './log.js'
 import { NO_ROUTE } from './metrics/labels.js'
 import { createMetrics, type Metrics } from './metrics/metrics.js'
@@ -65,8 +63,6 @@ export interface GatewayOptions {
   readonly reloadIntervalMs?: number
 }
 
-type PublicListenerName = Exclude<ListenerName, 'admin'>
-
 const MAX_WARNINGS_LOGGED = 20
 /**
  * Refused handshakes and failed passthrough connections logged per second at most, each: a scanner
@@ -89,8 +85,7 @@ export class Gateway {
   private readonly requestServer: RequestServer
   /** The HTTPS listener's first step: each connection's ClientHello picks its TLS policy or passthrough. */
   private readonly sni: SniDispatcher
-  /** Every TCP connection admitted on a public listener, TLS passthrough included, until it closes. */
-  private readonly clientSockets = new Map<net.Socket, PublicListenerName>()
+  private readonly clientConnections: ClientConnections
   private readonly overload: Overload
   private readonly watch: boolean
   private readonly serveAdmin: boolean
@@ -114,7 +109,7 @@ export class Gateway {
     this.metrics = createMetrics({
       collectUpstreamConnections: (gauge) =>
         collectUpstreamConnections(gauge, [...(this.current?.upstreams.values() ?? []), ...this.retiring]),
-      collectClientConnections: (gauge) => this.collectClientConnections(gauge),
+      collectClientConnections: (gauge) => this.clientConnections.collect(gauge, this.listeners.keys()),
     })
     this.watch = options.watch ?? true
     this.serveAdmin = options.admin ?? true
@@ -123,6 +118,7 @@ export class Gateway {
     this.ticketKeyLifetimeMs = options.ticketKeyLifetimeMs ?? TICKET_KEY_LIFETIME_MS
     this.ticketEpoch = ticketKeyEpoch(this.ticketKeyLifetimeMs)
     this.overload = new Overload(this.metrics, this.logger)
+    this.clientConnections = new ClientConnections(this.overload)
     this.requestServer = new RequestServer(() => this.current!, createProxyHandlers(this.logger, this.metrics, this.overload))
     this.reloader = new Reloader({
       loader: this.loader,
@@ -228,11 +224,11 @@ export class Gateway {
     this.requestServer.drain()
     this.sni.closeWaiting()
     const deadline = Date.now() + graceMs
-    while (this.clientSockets.size > 0 && Date.now() < deadline) await delay(50)
+    while (this.clientConnections.size > 0 && Date.now() < deadline) await delay(50)
     // Requests cut off by the deadline end as the client's going, before the pools go under them (an
     // upstream request destroyed first would be logged and counted as an upstream failure).
     await this.requestServer.close()
-    for (const socket of this.clientSockets.keys()) socket.destroy()
+    this.clientConnections.destroyAll()
     await closed
     if (this.current) {
       await Promise.all([...this.current.upstreams.values()].map((upstream) => upstream.pool.destroy()))
@@ -345,30 +341,8 @@ export class Gateway {
     }
   }
 
-  /**
-   * Every client connection of both public listeners passes here. One beyond limits.connections (of
-   * the config serving now) is closed at once, before a byte of it is read: no TLS work, and not a
-   * handshake (it is not in portcullis_tls_handshakes_total), as Envoy's global connection limit
-   * closes it. One admitted is tracked until it closes.
-   */
   private admit(socket: net.Socket, listener: PublicListenerName): boolean {
-    const max = this.current!.config.limits.connections
-    if (this.clientSockets.size >= max) {
-      this.overload.rejected('connections', max)
-      socket.destroy()
-      return false
-    }
-    this.clientSockets.set(socket, listener)
-    socket.once('close', () => this.clientSockets.delete(socket))
-    return true
-  }
-
-  /** Counted at the scrape, not per connection: a gauge of every bound public listener, 0 included. */
-  private collectClientConnections(gauge: Gauge<'listener'>): void {
-    const open = new Map<PublicListenerName, number>()
-    for (const name of this.listeners.keys()) if (name !== 'admin') open.set(name, 0)
-    for (const listener of this.clientSockets.values()) open.set(listener, (open.get(listener) ?? 0) + 1)
-    for (const [listener, count] of open) gauge.set({ listener }, count)
+    return this.clientConnections.admit(socket, listener, this.current!.config.limits.connections)
   }
 
   private async listen(name: ListenerName, server: net.Server, address: ListenAddress): Promise<void> {
@@ -390,18 +364,6 @@ export class Gateway {
   }
 }
 
-/** Binds a listener; a failure is PCL_ERR_LISTEN, naming the address and its key, for a primary's admin listener too. */
-export async function listenOn(server: net.Server, name: ListenerName, address: ListenAddress): Promise<void> {
-  server.listen(address.port, address.host)
-  try {
-    await once(server, 'listening')
-  } catch (error) {
-    throw new PortcullisError(ErrorCodes.LISTEN, `cannot listen on ${address.host}:${address.port} (listen.${name}): ${(error as Error).message}`, {
-      cause: error,
-    })
-  }
-}
-
 /**
  * Whether a new handshake of this connection (by its SNI, or without one the address it reached) would
  * get `policy` under `snapshot`. That the policy is still in the snapshot is not enough: routes with the
@@ -411,8 +373,4 @@ export async function listenOn(server: net.Server, name: ListenerName, address: 
 function handshakeWouldGive(snapshot: Snapshot, socket: TLSSocket, policy: TlsPolicy): boolean {
   const decision = snapshot.ingressFor(socket.servername || undefined, socket.localAddress)
   return decision.kind === 'terminate' && decision.policy.id === policy.id
-}
-
-function closeServer(server: net.Server): Promise<void> {
-  return new Promise((resolve) => server.close(() => resolve()))
 }

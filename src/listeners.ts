@@ -1,0 +1,69 @@
+/**
+ * What the gateway's listening sockets share: binding one (a failure names the address and its key),
+ * closing one, and the client connections of the public listeners, each admitted against
+ * limits.connections and tracked until it closes.
+ */
+import { once } from 'node:events'
+import type net from 'node:net'
+import type { Gauge } from 'prom-client'
+import type { ListenAddress, ListenerName } from './config/types.js'
+import { ErrorCodes, PortcullisError } from './errors.js'
+import type { Overload } from './proxy/overload.js'
+
+export type PublicListenerName = Exclude<ListenerName, 'admin'>
+
+/** Binds a listener; a failure is PCL_ERR_LISTEN, naming the address and its key, for a primary's admin listener too. */
+export async function listenOn(server: net.Server, name: ListenerName, address: ListenAddress): Promise<void> {
+  server.listen(address.port, address.host)
+  try {
+    await once(server, 'listening')
+  } catch (error) {
+    throw new PortcullisError(ErrorCodes.LISTEN, `cannot listen on ${address.host}:${address.port} (listen.${name}): ${(error as Error).message}`, {
+      cause: error,
+    })
+  }
+}
+
+export function closeServer(server: net.Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()))
+}
+
+/** Every TCP connection admitted on a public listener, TLS passthrough included, until it closes. */
+export class ClientConnections {
+  private readonly open = new Map<net.Socket, PublicListenerName>()
+
+  constructor(private readonly overload: Overload) {}
+
+  get size(): number {
+    return this.open.size
+  }
+
+  /**
+   * Every client connection of both public listeners passes here. One beyond `max` (limits.connections
+   * of the config serving now) is closed at once, before a byte of it is read: no TLS work, and not a
+   * handshake (it is not in portcullis_tls_handshakes_total), as Envoy's global connection limit
+   * closes it.
+   */
+  admit(socket: net.Socket, listener: PublicListenerName, max: number): boolean {
+    if (this.open.size >= max) {
+      this.overload.rejected('connections', max)
+      socket.destroy()
+      return false
+    }
+    this.open.set(socket, listener)
+    socket.once('close', () => this.open.delete(socket))
+    return true
+  }
+
+  destroyAll(): void {
+    for (const socket of this.open.keys()) socket.destroy()
+  }
+
+  /** Counted at the scrape, not per connection: a gauge of every bound public listener, 0 included. */
+  collect(gauge: Gauge<'listener'>, listeners: Iterable<ListenerName>): void {
+    const counts = new Map<PublicListenerName, number>()
+    for (const name of listeners) if (name !== 'admin') counts.set(name, 0)
+    for (const listener of this.open.values()) counts.set(listener, (counts.get(listener) ?? 0) + 1)
+    for (const [listener, count] of counts) gauge.set({ listener }, count)
+  }
+}
