@@ -1,65 +1,26 @@
 /**
- * Per-request routing decisions: which route (by Host and path), whether this connection may reach it,
- * then forwarding. A request reaches a route only over a connection accepted under that route's TLS
- * policy: a Host that names another policy's route gets 421 Misdirected Request, as in nginx and
- * Caddy, so sending SNI of an open route and Host of an mTLS route never bypasses client auth.
+ * The proxy's request handlers: each request is routed (route-selection.ts), takes a slot of
+ * limits.requests, and is forwarded, or its WebSocket upgrade proxied; every answer is recorded once
+ * (request-records.ts).
  */
-import type { IncomingMessage } from 'node:http'
-import type { TLSSocket } from 'node:tls'
-import { ErrorCodes } from '../errors.js'
-import { errorSummary, type Logger } from '../log.js'
-import { methodLabel, NO_ROUTE } from '../metrics/labels.js'
+import type { Logger } from '../log.js'
+import { NO_ROUTE } from '../metrics/labels.js'
 import type { Metrics } from '../metrics/metrics.js'
-import type { Route, Snapshot } from '../snapshot/snapshot.js'
-import type { TlsPolicy } from '../tls/ingress.js'
-import { identityOf } from './client-identity.js'
-import { forwardRequest, type ForwardHooks } from './forward.js'
+import type { Snapshot } from '../snapshot/snapshot.js'
+import { forwardRequest } from './forward.js'
 import { RequestSlots, type Overload } from './overload.js'
-import { endWithStatus, sendStatus } from './status.js'
-import type { ForwardedProtoHost } from './headers.js'
-import { checkRequest, type RequestRefusal } from './request-checks.js'
+import { createRequestRecords } from './request-records.js'
+import { selectRoute } from './route-selection.js'
 import type { RequestHandlers } from './server.js'
-import type { UpstreamFailure } from './upstream-errors.js'
-import { proxyUpgrade, type UpgradeHooks } from './upgrade.js'
+import { endWithStatus, sendStatus } from './status.js'
+import { proxyUpgrade } from './upgrade.js'
 
 const CLIENT_CLOSED_REQUEST = 499
 /** Node's own test of an HTTP/1.1 request's Expect, for which it emits 'checkContinue'. */
 const EXPECTS_CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i
 
-type Selection =
-  | { readonly route: Route; readonly forwarded: ForwardedProtoHost; readonly identity: Record<string, string> }
-  | { readonly status: RequestRefusal['status'] | 404 | 421; readonly detail: string; readonly route?: Route }
-
-/** `policy` is the TLS policy the connection was verified under; undefined on the plaintext listener. */
-function selectRoute(snapshot: Snapshot, policy: TlsPolicy | undefined, req: IncomingMessage): Selection {
-  const checked = checkRequest(req, snapshot.config)
-  if ('status' in checked) return checked
-  const route = snapshot.table.match(checked.host, checked.path)
-  if (!route) return { status: 404, detail: 'no route for this host and path' }
-  if (route.config.tls === 'passthrough') return { status: 421, detail: 'host is TLS passthrough', route }
-
-  // Policies are compared by id (a hash of what decides client authentication), so a reload that keeps
-  // a route's client CAs keeps its keep-alive connections; one that changes them sends its clients to a
-  // new handshake.
-  if (route.policy?.id !== policy?.id) return { status: 421, detail: 'this connection cannot serve that host', route }
-  const forward = policy?.requiresClientCert && route.config.tls ? route.config.tls.forwardClientCert : 'none'
-  const identity = policy && forward !== 'none' ? identityOf(req.socket as TLSSocket, policy, forward) : {}
-  return { route, forwarded: { proto: policy ? 'https' : 'http', host: req.headers.host! }, identity }
-}
-
-/** Path parameters (`;jsessionid=…`), which, like the query, may carry session ids and tokens. */
-const PATH_PARAMETERS = /;[^/]*/g
-
-/**
- * Who asked what, for the logs: the path without its query and path parameters. The client's address
- * is read while the request is in hand: undici unlinks a request body it has sent from its socket,
- * and a finished response is unlinked from it too.
- */
-function requestFields(req: IncomingMessage, client: string | undefined): { method?: string; path?: string; client?: string } {
-  return { method: req.method, path: req.url?.split('?', 1)[0]!.replace(PATH_PARAMETERS, ''), client }
-}
-
 export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: Overload): RequestHandlers {
+  const records = createRequestRecords(logger, metrics)
   const slots = new RequestSlots()
   /**
    * A routed request takes one of limits.requests (of the snapshot it started on) until it is over:
@@ -72,43 +33,6 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
     overload.rejected('requests', max)
     return false
   }
-  /** A bug met by one request is that request's 500, not the end of the process and every connection. */
-  const logInternalError = (route: string, error: unknown) =>
-    logger.error({ route, code: ErrorCodes.INTERNAL, error: errorSummary(error as Error) }, 'request failed inside the gateway')
-  /**
-   * An upstream request that failed, counted once under its reason (Envoy's upstream_cx_connect_fail,
-   * upstream_rq_timeout, upstream_cx_destroy_remote_with_active_rq, by reason), and logged as nginx's
-   * error log line: who asked what of which upstream, what failed, and the status sent for it (none
-   * when the answer was cut short).
-   */
-  const upstreamFailed = (message: string, route: Route, req: IncomingMessage, client: string | undefined, failure: UpstreamFailure, status: number | undefined, error: Error) => {
-    const { reason, code } = failure
-    metrics.upstreamErrors.inc({ route: route.name, reason })
-    const request = { ...requestFields(req, client), upstream: route.config.upstream.url }
-    logger.warn({ route: route.name, reason, code, status, ...request, error: errorSummary(error) }, message)
-  }
-  const hooks: ForwardHooks & UpgradeHooks = {
-    onUpstreamError(route, res, failure, error) {
-      const headersSent = res.headersSent
-      const message = headersSent ? 'upstream failed mid-response' : 'upstream request failed'
-      upstreamFailed(message, route, res.req, res.socket?.remoteAddress, failure, headersSent ? undefined : failure.status, error)
-    },
-    onAnswerCutShort(route, req, failure, error) {
-      upstreamFailed('upstream failed mid-response', route, req, req.socket.remoteAddress, failure, undefined, error)
-    },
-    /** Envoy's upstream_rq_retry. */
-    onRetry(route, error) {
-      metrics.upstreamRetries.inc({ route: route.name })
-      logger.debug({ route: route.name, error: errorSummary(error) }, 'upstream connection closed before answering; sending the request again')
-    },
-  }
-
-  /** A request answered with `status`: counted, and logged when the config keeps an access log. */
-  const answered = (snapshot: Snapshot, req: IncomingMessage, client: string | undefined, route: string, status: number, started: number) => {
-    const seconds = (performance.now() - started) / 1000
-    metrics.recordRequest(route, methodLabel(req.method), status, seconds)
-    if (snapshot.config.accessLog) logger.info({ route, ...requestFields(req, client), status, ms: Math.round(seconds * 10_000) / 10 }, 'request')
-  }
 
   return {
     request(snapshot, policy, req, res) {
@@ -120,7 +44,7 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
       // a client that left before any).
       res.once('close', () => {
         if (holdsSlot) slots.release()
-        answered(snapshot, req, client, routeName, res.headersSent ? res.statusCode : CLIENT_CLOSED_REQUEST, started)
+        records.answered(snapshot, req, client, routeName, res.headersSent ? res.statusCode : CLIENT_CLOSED_REQUEST, started)
       })
       try {
         const selection = selectRoute(snapshot, policy, req)
@@ -144,25 +68,23 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
         }
         // Routed: the client may send its body now (server.ts leaves 100 Continue to this point).
         if (req.httpVersion === '1.1' && EXPECTS_CONTINUE.test(req.headers.expect ?? '')) res.writeContinue()
-        forwardRequest(req, res, selection.route, selection.forwarded, selection.identity, hooks)
+        forwardRequest(req, res, selection.route, selection.forwarded, selection.identity, records)
       } catch (error) {
-        logInternalError(routeName, error)
+        records.internalError(routeName, error)
         if (res.headersSent) return void res.destroy()
         res.shouldKeepAlive = false
         sendStatus(res, 500)
       }
     },
 
-    refused(status, method) {
-      metrics.recordRequest(NO_ROUTE, methodLabel(method), status, 0)
-    },
+    refused: records.refused,
 
     upgrade(snapshot, policy, req, socket, head) {
       const started = performance.now()
       let routeName = NO_ROUTE
       // An upgrade counts as a request once answered (101 or not); the WebSocket's life is not its duration.
       const client = req.socket.remoteAddress
-      const record = (status: number) => answered(snapshot, req, client, routeName, status || CLIENT_CLOSED_REQUEST, started)
+      const record = (status: number) => records.answered(snapshot, req, client, routeName, status || CLIENT_CLOSED_REQUEST, started)
       const proxy = async () => {
         const selection = selectRoute(snapshot, policy, req)
         routeName = selection.route?.name ?? NO_ROUTE
@@ -178,13 +100,13 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
         }
         // A WebSocket holds its slot for its whole life, as long as it holds its sockets.
         socket.once('close', () => slots.release())
-        const outcome = await proxyUpgrade(req, socket, head, selection.route, selection.forwarded, selection.identity, hooks)
+        const outcome = await proxyUpgrade(req, socket, head, selection.route, selection.forwarded, selection.identity, records)
         record(outcome.status)
-        if ('failure' in outcome) upstreamFailed('upstream upgrade failed', selection.route, req, client, outcome.failure, outcome.status, outcome.error)
+        if ('failure' in outcome) records.upgradeFailed(selection.route, req, client, outcome.failure, outcome.status, outcome.error)
       }
       // A fault comes before anything was answered: proxyUpgrade settles, and never throws, once it has.
       proxy().catch((error: unknown) => {
-        logInternalError(routeName, error)
+        records.internalError(routeName, error)
         endWithStatus(socket, 500)
         record(500)
       })

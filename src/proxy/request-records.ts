@@ -1,0 +1,82 @@
+/**
+ * What the gateway records of the requests it proxies: each answer (portcullis_requests_total, the
+ * duration histogram, and the access log line when the config keeps one), each upstream failure and
+ * resend, and each fault of the gateway's own.
+ */
+import type { IncomingMessage } from 'node:http'
+import { ErrorCodes } from '../errors.js'
+import { errorSummary, type Logger } from '../log.js'
+import { methodLabel, NO_ROUTE } from '../metrics/labels.js'
+import type { Metrics } from '../metrics/metrics.js'
+import type { Route, Snapshot } from '../snapshot/snapshot.js'
+import type { ForwardHooks } from './forward.js'
+import type { UpstreamFailure } from './upstream-errors.js'
+import type { UpgradeHooks } from './upgrade.js'
+
+export interface RequestRecords extends ForwardHooks, UpgradeHooks {
+  /** A request answered with `status`: counted, and logged when the config keeps an access log. */
+  readonly answered: (snapshot: Snapshot, req: IncomingMessage, client: string | undefined, route: string, status: number, started: number) => void
+  /** A request answered before routing (see RequestHandlers.refused). */
+  readonly refused: (status: number, method?: string) => void
+  /** The upstream failed a WebSocket upgrade; the client was sent `status`. */
+  readonly upgradeFailed: (route: Route, req: IncomingMessage, client: string | undefined, failure: UpstreamFailure, status: number, error: Error) => void
+  /** A bug met by one request, which is that request's 500, not the end of the process and every connection. */
+  readonly internalError: (route: string, error: unknown) => void
+}
+
+/** Path parameters (`;jsessionid=…`), which, like the query, may carry session ids and tokens. */
+const PATH_PARAMETERS = /;[^/]*/g
+
+/**
+ * Who asked what, for the logs: the path without its query and path parameters. The client's address
+ * is read while the request is in hand: undici unlinks a request body it has sent from its socket,
+ * and a finished response is unlinked from it too.
+ */
+function requestFields(req: IncomingMessage, client: string | undefined): { method?: string; path?: string; client?: string } {
+  return { method: req.method, path: req.url?.split('?', 1)[0]!.replace(PATH_PARAMETERS, ''), client }
+}
+
+export function createRequestRecords(logger: Logger, metrics: Metrics): RequestRecords {
+  /**
+   * An upstream request that failed, counted once under its reason (Envoy's upstream_cx_connect_fail,
+   * upstream_rq_timeout, upstream_cx_destroy_remote_with_active_rq, by reason), and logged as nginx's
+   * error log line: who asked what of which upstream, what failed, and the status sent for it (none
+   * when the answer was cut short).
+   */
+  const upstreamFailed = (message: string, route: Route, req: IncomingMessage, client: string | undefined, failure: UpstreamFailure, status: number | undefined, error: Error) => {
+    const { reason, code } = failure
+    metrics.upstreamErrors.inc({ route: route.name, reason })
+    const request = { ...requestFields(req, client), upstream: route.config.upstream.url }
+    logger.warn({ route: route.name, reason, code, status, ...request, error: errorSummary(error) }, message)
+  }
+
+  return {
+    answered(snapshot, req, client, route, status, started) {
+      const seconds = (performance.now() - started) / 1000
+      metrics.recordRequest(route, methodLabel(req.method), status, seconds)
+      if (snapshot.config.accessLog) logger.info({ route, ...requestFields(req, client), status, ms: Math.round(seconds * 10_000) / 10 }, 'request')
+    },
+    refused(status, method) {
+      metrics.recordRequest(NO_ROUTE, methodLabel(method), status, 0)
+    },
+    onUpstreamError(route, res, failure, error) {
+      const headersSent = res.headersSent
+      const message = headersSent ? 'upstream failed mid-response' : 'upstream request failed'
+      upstreamFailed(message, route, res.req, res.socket?.remoteAddress, failure, headersSent ? undefined : failure.status, error)
+    },
+    onAnswerCutShort(route, req, failure, error) {
+      upstreamFailed('upstream failed mid-response', route, req, req.socket.remoteAddress, failure, undefined, error)
+    },
+    upgradeFailed(route, req, client, failure, status, error) {
+      upstreamFailed('upstream upgrade failed', route, req, client, failure, status, error)
+    },
+    /** Envoy's upstream_rq_retry. */
+    onRetry(route, error) {
+      metrics.upstreamRetries.inc({ route: route.name })
+      logger.debug({ route: route.name, error: errorSummary(error) }, 'upstream connection closed before answering; sending the request again')
+    },
+    internalError(route, error) {
+      logger.error({ route, code: ErrorCodes.INTERNAL, error: errorSummary(error as Error) }, 'request failed inside the gateway')
+    },
+  }
+}

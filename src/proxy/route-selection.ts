@@ -1,0 +1,35 @@
+/**
+ * Which route a request goes to (by Host and path), and whether its connection may reach it. A request
+ * reaches a route only over a connection accepted under that route's TLS policy: a Host that names
+ * another policy's route gets 421 Misdirected Request, as in nginx and Caddy, so sending SNI of an open
+ * route and Host of an mTLS route never bypasses client auth.
+ */
+import type { IncomingMessage } from 'node:http'
+import type { TLSSocket } from 'node:tls'
+import type { Route, Snapshot } from '../snapshot/snapshot.js'
+import type { TlsPolicy } from '../tls/ingress.js'
+import { identityOf } from './client-identity.js'
+import type { ForwardedProtoHost } from './headers.js'
+import { checkRequest, type RequestRefusal } from './request-checks.js'
+
+/** A route and what to tell its upstream; or the status the request is refused with, and why. */
+export type Selection =
+  | { readonly route: Route; readonly forwarded: ForwardedProtoHost; readonly identity: Record<string, string> }
+  | { readonly status: RequestRefusal['status'] | 404 | 421; readonly detail: string; readonly route?: Route }
+
+/** `policy` is the TLS policy the connection was verified under; undefined on the plaintext listener. */
+export function selectRoute(snapshot: Snapshot, policy: TlsPolicy | undefined, req: IncomingMessage): Selection {
+  const checked = checkRequest(req, snapshot.config)
+  if ('status' in checked) return checked
+  const route = snapshot.table.match(checked.host, checked.path)
+  if (!route) return { status: 404, detail: 'no route for this host and path' }
+  if (route.config.tls === 'passthrough') return { status: 421, detail: 'host is TLS passthrough', route }
+
+  // Policies are compared by id (a hash of what decides client authentication), so a reload that keeps
+  // a route's client CAs keeps its keep-alive connections; one that changes them sends its clients to a
+  // new handshake.
+  if (route.policy?.id !== policy?.id) return { status: 421, detail: 'this connection cannot serve that host', route }
+  const forward = policy?.requiresClientCert && route.config.tls ? route.config.tls.forwardClientCert : 'none'
+  const identity = policy && forward !== 'none' ? identityOf(req.socket as TLSSocket, policy, forward) : {}
+  return { route, forwarded: { proto: policy ? 'https' : 'http', host: req.headers.host! }, identity }
+}
