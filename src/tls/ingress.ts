@@ -10,7 +10,7 @@
  * reload, and on every worker unless its routes forward the client's chain (see TicketSecrets).
  */
 import { constants, createHash, type X509Certificate } from 'node:crypto'
-import { isIP } from 'node:net'
+import { isIP, type Socket } from 'node:net'
 import tls, { type SecureContext, type TLSSocket } from 'node:tls'
 import type { TlsVersion } from '../config/schema.js'
 import { lookupHost, normalizeServerName } from '../routing/host.js'
@@ -90,7 +90,7 @@ export interface TlsPolicy {
    * address route): its host picks the certificate for a ClientHello without SNI, and its name labels
    * the handshake.
    */
-  accept(socket: import('node:net').Socket, serverName: string | undefined, route?: DispatchedRoute): void
+  accept(socket: Socket, serverName: string | undefined, route?: DispatchedRoute): void
   /**
    * Its client CAs and CRLs, against which a WebSocket verified under another policy is checked again
    * after a reload (recheck.ts); undefined when it asks for no client certificate.
@@ -102,8 +102,11 @@ export interface TlsPolicy {
   rotateTicketKeys(epoch: number): void
 }
 
+/** What a policy's id hashes: what decides client authentication. */
+type ClientAuthSpec = Pick<TlsPolicySpec, 'crl' | 'minVersion'> & { readonly clientCAs?: Pick<NonNullable<TlsPolicySpec['clientCAs']>, 'pem'> }
+
 /** Identical specs share one policy; the id hashes what decides client authentication. */
-export function policyId(spec: { readonly clientCAs?: { readonly pem: string } } & Pick<TlsPolicySpec, 'crl' | 'minVersion'>): string {
+export function policyId(spec: ClientAuthSpec): string {
   return createHash('sha256')
     .update(JSON.stringify([spec.clientCAs?.pem ?? '', spec.crl, spec.minVersion]))
     .digest('hex')
@@ -123,38 +126,9 @@ export function createTlsPolicy(
 ): TlsPolicy {
   const id = policyId(spec)
   const requiresClientCert = spec.clientCAs !== undefined
-  const contextOptions: tls.SecureContextOptions = {
-    minVersion: spec.minVersion,
-    ciphers: CIPHERS,
-    secureOptions: SECURE_OPTIONS,
-    // OpenSSL resumes only a session of the same id context, and takes the SNI context's when the
-    // server's is its own. Node's default (the server's alone) hashes process.argv, the same for every
-    // policy; the policy's own id keeps sessions apart even if ticket keys ever matched.
-    sessionIdContext: id,
-    // The same CAs and CRLs on every context of the policy: OpenSSL verifies against the context
-    // chosen by SNI, and the CertificateRequest lists that context's CAs (and only those).
-    ...(spec.clientCAs && { ca: spec.clientCAs.pem, crl: [...spec.crl] }),
-  }
-  // One context per distinct certificate, shared by every host it serves: a context costs
-  // milliseconds to build, and a wildcard or multi-SAN certificate often serves hundreds of hosts.
-  const contextOfPair = new Map<string, SecureContext>()
-  const contexts = new Map<string, SecureContext>()
-  for (const [host, pair] of spec.hosts) {
-    const key = `${pair.certPem}\0${pair.keyPem}`
-    let context = contextOfPair.get(key)
-    if (!context) contextOfPair.set(key, (context = tls.createSecureContext({ ...contextOptions, cert: pair.certPem, key: pair.keyPem })))
-    contexts.set(host, context)
-  }
-  const accepted = new WeakMap<object, { at: number; route: string | undefined; clientAddress: string | undefined }>()
-  // The TLSSocket wraps the TCP socket accept() saw (`_parent`).
-  const acceptedAs = (socket: TLSSocket) => {
-    const entry = accepted.get((socket as unknown as { _parent: object })._parent)
-    return {
-      route: entry?.route,
-      clientAddress: entry?.clientAddress,
-      durationSeconds: (performance.now() - (entry?.at ?? performance.now())) / 1000,
-    }
-  }
+  const contextOptions = secureContextOptions(spec, id)
+  const contexts = contextsByHost(spec.hosts, contextOptions)
+  const accepted = new AcceptedSockets()
 
   /** A policy server whose certificate for a ClientHello without SNI is `fallback`'s. */
   const serverFor = (fallback: HostCertificate | undefined) => {
@@ -175,24 +149,7 @@ export function createTlsPolicy(
       // context SNI then picks.
       ticketKeys: ticketKeys(tickets.secret, id, tickets.epoch),
     })
-    // Only connections whose client certificate verified (when the policy asks for one) get here.
-    server.on('secureConnection', (socket: TLSSocket) => {
-      hooks.onHandshake({ ...acceptedAs(socket), reason: 'none', resumed: socket.isSessionReused() })
-      // A refused renegotiation is a refused handshake of the connection's route, and counts as each of
-      // those does: in the counter and, so that the histogram's count stays the counter's, in the
-      // duration histogram, with 0 s, as OpenSSL refuses it at its ClientHello, before any handshake work.
-      onRenegotiationAttempt(socket, () => hooks.onHandshake({ ...acceptedAs(socket), durationSeconds: 0, reason: 'renegotiation', resumed: false }))
-      hooks.onVerified(socket, policy)
-    })
-    // Every failed handshake, including a certificate that did not verify: Node closes that connection
-    // itself, which it reports here as a reset, with the verification result (verificationResult).
-    server.on('tlsClientError', (error, socket) => {
-      const verification = verificationResult(socket)
-      const reason = verification ? failureReason(verification) : failureReason(error)
-      const detail = verification ?? (error as { code?: string }).code
-      hooks.onHandshake({ ...acceptedAs(socket), reason, ...(detail && { detail }), resumed: false })
-      socket.destroy()
-    })
+    reportHandshakes(server, accepted, hooks.onHandshake, (socket) => hooks.onVerified(socket, policy))
     return server
   }
   // Without SNI, the policy's first certificate; a route for an IP address (which clients reach
@@ -211,14 +168,92 @@ export function createTlsPolicy(
       for (const server of [defaultServer, ...addressServers.values()]) server.setTicketKeys(keys)
     },
     accept(socket, serverName, route) {
-      // Read now: once a refused handshake has closed the socket, its address is gone.
-      accepted.set(socket, { at: performance.now(), route: route?.name, clientAddress: socket.remoteAddress })
+      accepted.add(socket, route)
       const server = (serverName === undefined && route !== undefined && addressServers.get(route.host)) || defaultServer
       server.emit('connection', socket)
     },
   }
 
   return policy
+}
+
+/** What every context of a policy, and its servers' own, share. */
+function secureContextOptions(spec: TlsPolicySpec, id: string): tls.SecureContextOptions {
+  return {
+    minVersion: spec.minVersion,
+    ciphers: CIPHERS,
+    secureOptions: SECURE_OPTIONS,
+    // OpenSSL resumes only a session of the same id context, and takes the SNI context's when the
+    // server's is its own. Node's default (the server's alone) hashes process.argv, the same for every
+    // policy; the policy's own id keeps sessions apart even if ticket keys ever matched.
+    sessionIdContext: id,
+    // The same CAs and CRLs on every context of the policy: OpenSSL verifies against the context
+    // chosen by SNI, and the CertificateRequest lists that context's CAs (and only those).
+    ...(spec.clientCAs && { ca: spec.clientCAs.pem, crl: [...spec.crl] }),
+  }
+}
+
+/**
+ * One context per distinct certificate, shared by every host it serves: a context costs milliseconds
+ * to build, and a wildcard or multi-SAN certificate often serves hundreds of hosts.
+ */
+function contextsByHost(hosts: TlsPolicySpec['hosts'], options: tls.SecureContextOptions): Map<string, SecureContext> {
+  const contextOfPair = new Map<string, SecureContext>()
+  const contexts = new Map<string, SecureContext>()
+  for (const [host, pair] of hosts) {
+    const key = `${pair.certPem}\0${pair.keyPem}`
+    let context = contextOfPair.get(key)
+    if (!context) contextOfPair.set(key, (context = tls.createSecureContext({ ...options, cert: pair.certPem, key: pair.keyPem })))
+    contexts.set(host, context)
+  }
+  return contexts
+}
+
+/** The TCP sockets a policy accepted: when, for which route, and from which address. */
+class AcceptedSockets {
+  private readonly byTcpSocket = new WeakMap<object, { at: number; route: string | undefined; clientAddress: string | undefined }>()
+
+  add(socket: Socket, route: DispatchedRoute | undefined): void {
+    // Read now: once a refused handshake has closed the socket, its address is gone.
+    this.byTcpSocket.set(socket, { at: performance.now(), route: route?.name, clientAddress: socket.remoteAddress })
+  }
+
+  /** The outcome fields of the handshake of `socket`, which wraps an accepted TCP socket (`_parent`). */
+  outcomeFields(socket: TLSSocket): Pick<HandshakeOutcome, 'route' | 'clientAddress' | 'durationSeconds'> {
+    const entry = this.byTcpSocket.get((socket as unknown as { _parent: object })._parent)
+    return {
+      route: entry?.route,
+      clientAddress: entry?.clientAddress,
+      durationSeconds: (performance.now() - (entry?.at ?? performance.now())) / 1000,
+    }
+  }
+}
+
+/** Reports each handshake of `server`, and each renegotiation it refuses, and hands on the verified connections. */
+function reportHandshakes(
+  server: tls.Server,
+  accepted: AcceptedSockets,
+  onHandshake: TlsPolicyHooks['onHandshake'],
+  onVerified: (socket: TLSSocket) => void,
+): void {
+  // Only connections whose client certificate verified (when the policy asks for one) get here.
+  server.on('secureConnection', (socket: TLSSocket) => {
+    onHandshake({ ...accepted.outcomeFields(socket), reason: 'none', resumed: socket.isSessionReused() })
+    // A refused renegotiation is a refused handshake of the connection's route, and counts as each of
+    // those does: in the counter and, so that the histogram's count stays the counter's, in the
+    // duration histogram, with 0 s, as OpenSSL refuses it at its ClientHello, before any handshake work.
+    onRenegotiationAttempt(socket, () => onHandshake({ ...accepted.outcomeFields(socket), durationSeconds: 0, reason: 'renegotiation', resumed: false }))
+    onVerified(socket)
+  })
+  // Every failed handshake, including a certificate that did not verify: Node closes that connection
+  // itself, which it reports here as a reset, with the verification result (verificationResult).
+  server.on('tlsClientError', (error, socket) => {
+    const verification = verificationResult(socket)
+    const reason = verification ? failureReason(verification) : failureReason(error)
+    const detail = verification ?? (error as { code?: string }).code
+    onHandshake({ ...accepted.outcomeFields(socket), reason, ...(detail && { detail }), resumed: false })
+    socket.destroy()
+  })
 }
 
 /**
@@ -237,7 +272,7 @@ function verificationResult(socket: TLSSocket): string | undefined {
   return handle.verifyError()?.code
 }
 
-/** undefined: the default context (the first host's certificate), as for a ClientHello without SNI. */
+/** undefined: the server's own context, as for a ClientHello without SNI. */
 function findContext(contexts: ReadonlyMap<string, SecureContext>, serverName: string): SecureContext | undefined {
   const host = normalizeServerName(serverName)
   return host === undefined ? undefined : lookupHost(contexts, host)
