@@ -7,7 +7,7 @@ import net from 'node:net'
 import type { IngressDecision } from '../snapshot/snapshot.js'
 import { endWithStatus } from './status.js'
 import { passThrough, type PassthroughHooks } from './passthrough.js'
-import { parseClientHello } from '../tls/client-hello.js'
+import { parseClientHello, type ClientHelloResult } from '../tls/client-hello.js'
 import type { HandshakeOutcome } from '../tls/ingress.js'
 
 const CLIENT_HELLO_TIMEOUT_MS = 10_000
@@ -79,32 +79,43 @@ function dispatchBySni(socket: net.Socket, hooks: SniDispatchHooks, waiting: Set
     stopWaiting()
     socket.off('data', onData)
     socket.pause()
-
-    if (hello.kind === 'not-tls') {
-      refuse('protocol_version')
-      // nginx answers plain HTTP on its TLS port the same way.
-      endWithStatus(socket, 400, 'plain HTTP was sent to the HTTPS port')
-      return
-    }
-    if (hello.kind === 'invalid') {
-      refuse('other', hello.reason)
-      socket.destroy()
-      return
-    }
-    const decision = hooks.decide(hello.serverName, localAddress)
-    if (decision.kind === 'reject') {
-      refuse('other')
-      socket.destroy()
-    } else if (decision.kind === 'passthrough') {
-      passThrough(socket, buffered, decision.route, hooks.passthrough)
-    } else {
-      socket.unshift(buffered)
-      decision.policy.accept(socket, hello.serverName, decision.route)
-    }
+    handOver(socket, hello, buffered, localAddress, hooks, refuse)
   }
   socket.on('data', onData)
   socket.on('error', onError)
   socket.once('close', onClose)
+}
+
+/** What becomes of a connection once its ClientHello is read (`buffered`, paused, not yet handed back). */
+function handOver(
+  socket: net.Socket,
+  hello: Exclude<ClientHelloResult, { kind: 'incomplete' }>,
+  buffered: Buffer,
+  localAddress: string | undefined,
+  hooks: SniDispatchHooks,
+  refuse: (reason: HandshakeOutcome['reason'], detail?: string) => void,
+): void {
+  if (hello.kind === 'not-tls') {
+    refuse('protocol_version')
+    // nginx answers plain HTTP on its TLS port the same way.
+    endWithStatus(socket, 400, 'plain HTTP was sent to the HTTPS port')
+    return
+  }
+  if (hello.kind === 'invalid') {
+    refuse('other', hello.reason)
+    socket.destroy()
+    return
+  }
+  const decision = hooks.decide(hello.serverName, localAddress)
+  if (decision.kind === 'reject') {
+    refuse('other')
+    socket.destroy()
+  } else if (decision.kind === 'passthrough') {
+    passThrough(socket, buffered, decision.route, hooks.passthrough)
+  } else {
+    socket.unshift(buffered)
+    decision.policy.accept(socket, hello.serverName, decision.route)
+  }
 }
 
 /**
