@@ -34,21 +34,7 @@ const PER_PROCESS_AGGREGATORS: ReadonlyMap<string, Aggregator> = new Map([
 export function createMetrics(options: MetricsOptions = {}) {
   // Either text format: the admin app switches to OpenMetrics when the scraper asks for it.
   const registry = new Registry<RegistryContentType>()
-  if (options.defaultMetrics !== false) {
-    collectDefaultMetrics({ register: registry, prefix: 'portcullis_' })
-    // Gauges named *_total break Prometheus' naming rules (promtool check metrics fails on them), and
-    // each is only the sum of its per-type sibling (portcullis_nodejs_active_handles{type}, ...).
-    for (const name of ['active_handles_total', 'active_requests_total', 'active_resources_total']) {
-      registry.removeSingleMetric(`portcullis_nodejs_${name}`)
-    }
-    // Summed over workers, a per-process limit doubles and a start time means nothing (prom-client
-    // leaves it out). The fd limit and use are per process, so the scrape shows the worst worker's
-    // against it; the start time is the oldest worker's.
-    for (const [name, aggregator] of PER_PROCESS_AGGREGATORS) {
-      const metric = registry.getSingleMetric(`portcullis_${name}`) as { aggregator: Aggregator } | undefined
-      if (metric) metric.aggregator = aggregator
-    }
-  }
+  if (options.defaultMetrics !== false) collectProcessMetrics(registry)
   const registers = [registry]
   const configReloads = new Counter({
     name: 'portcullis_config_reloads_total',
@@ -163,6 +149,23 @@ export function createMetrics(options: MetricsOptions = {}) {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>
+
+/** prom-client's default process and Node.js metrics, prefixed, with the changes a scrape of workers needs. */
+function collectProcessMetrics(registry: Registry<RegistryContentType>): void {
+  collectDefaultMetrics({ register: registry, prefix: 'portcullis_' })
+  // Gauges named *_total break Prometheus' naming rules (promtool check metrics fails on them), and
+  // each is only the sum of its per-type sibling (portcullis_nodejs_active_handles{type}, ...).
+  for (const name of ['active_handles_total', 'active_requests_total', 'active_resources_total']) {
+    registry.removeSingleMetric(`portcullis_nodejs_${name}`)
+  }
+  // Summed over workers, a per-process limit doubles and a start time means nothing (prom-client
+  // leaves it out). The fd limit and use are per process, so the scrape shows the worst worker's
+  // against it; the start time is the oldest worker's.
+  for (const [name, aggregator] of PER_PROCESS_AGGREGATORS) {
+    const metric = registry.getSingleMetric(`portcullis_${name}`) as { aggregator: Aggregator } | undefined
+    if (metric) metric.aggregator = aggregator
+  }
+}
 
 /** The per-request pair: the counter as prom-client's, and `recordRequest` for the request path. */
 function requestMetrics(registers: Registry<RegistryContentType>[]) {

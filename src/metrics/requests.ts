@@ -3,7 +3,7 @@
  * are counted here in plain numbers and handed to prom-client when it is scraped. prom-client's own
  * inc() and observe() build and hash a label string on every call (even on a cached child), which
  * cost about 5 % of a proxied request in bench a; here a request costs two Map lookups on strings
- * that are already hashed and a bucket search.
+ * that are already hashed, a bucket search, and a count by status code in a Map of numbers.
  */
 import { Counter, type Metric, type Registry, type RegistryContentType } from 'prom-client'
 
