@@ -11,7 +11,7 @@ import { RequestMetrics } from './requests.js'
 const HANDSHAKE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 const REQUEST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
 
-export interface MetricsOptions {
+interface MetricsOptions {
   readonly defaultMetrics?: boolean
   /** Sets portcullis_upstream_connections from the pools' live socket counts, at every scrape. */
   readonly collectUpstreamConnections?: (gauge: Gauge<'route' | 'state'>) => void

@@ -14,7 +14,7 @@ import { coalesce } from '../coalesce.js'
  */
 const RENDER_INTERVAL_MS = 250
 
-export interface Scrape {
+interface Scrape {
   readonly contentType: string
   readonly body: string
 }

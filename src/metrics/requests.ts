@@ -18,7 +18,7 @@ interface Series {
   readonly uncounted: Map<number, number>
 }
 
-export interface RequestMetricsOptions {
+interface RequestMetricsOptions {
   readonly buckets: readonly number[]
   readonly registers: readonly Registry<RegistryContentType>[]
 }

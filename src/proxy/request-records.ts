@@ -13,7 +13,7 @@ import type { ForwardHooks } from './forward.js'
 import type { UpstreamFailure } from './upstream-errors.js'
 import type { UpgradeHooks } from './upgrade.js'
 
-export interface RequestRecords extends ForwardHooks, UpgradeHooks {
+interface RequestRecords extends ForwardHooks, UpgradeHooks {
   /** A request answered with `status`: counted, and logged when the config keeps an access log. */
   readonly answered: (snapshot: Snapshot, req: IncomingMessage, client: string | undefined, route: string, status: number, started: number) => void
   /** A request answered before routing (see RequestHandlers.refused). */

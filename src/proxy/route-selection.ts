@@ -13,7 +13,7 @@ import type { ForwardedProtoHost } from './headers.js'
 import { checkRequest, type RequestRefusal } from './request-checks.js'
 
 /** A route and what to tell its upstream; or the status the request is refused with, and why. */
-export type Selection =
+type Selection =
   | { readonly route: Route; readonly forwarded: ForwardedProtoHost; readonly identity: Record<string, string> }
   | { readonly status: RequestRefusal['status'] | 404 | 421; readonly detail: string; readonly route?: Route }
 

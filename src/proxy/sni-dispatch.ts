@@ -12,7 +12,7 @@ import type { HandshakeOutcome } from '../tls/ingress.js'
 
 const CLIENT_HELLO_TIMEOUT_MS = 10_000
 
-export interface SniDispatchHooks {
+interface SniDispatchHooks {
   readonly decide: (serverName: string | undefined, localAddress: string | undefined) => IngressDecision
   /**
    * A connection that never got to a handshake: no ClientHello within 10 s (`timeout`), plain HTTP

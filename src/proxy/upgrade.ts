@@ -16,7 +16,7 @@ import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.j
 import { CLIENT_GONE, firstAttempt, mayResend, relayChunk, ResponseHeads, upstreamRequest } from './upstream-request.js'
 
 /** How an upgrade was answered: the status the client got (0: it left first), and why if the upstream failed. */
-export type UpgradeOutcome =
+type UpgradeOutcome =
   | { readonly status: number }
   | { readonly status: number; readonly failure: UpstreamFailure; readonly error: Error }
 

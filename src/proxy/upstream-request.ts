@@ -53,7 +53,7 @@ const MAX_RETRIES_ON_LOST_CONNECTIONS = 8
 const RETRYABLE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'])
 
 /** Where an exchange's upstream request stands, which decides whether it may be sent again. */
-export interface Attempt {
+interface Attempt {
   /** Times the request was sent again after a pooled connection closed under it. */
   retries: number
   /** undici handed the request to a connected (and, for https, handshaken) socket. */

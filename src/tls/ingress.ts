@@ -54,7 +54,7 @@ export interface TlsPolicySpec {
 }
 
 /** The route a ClientHello was dispatched to, as the snapshot that dispatched it knew it. */
-export interface DispatchedRoute {
+interface DispatchedRoute {
   readonly name: string
   readonly host: string
 }
