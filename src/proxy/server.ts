@@ -156,11 +156,11 @@ export class RequestServer {
   /**
    * After a reload: connections verified under a TLS policy (client CAs, CRLs) that a new handshake
    * of theirs would no longer get (`handshakeWouldGive` says) close as in a drain, as nginx's old
-   * workers close theirs, rather than answer the next request 421. Clients come back through a handshake under the
-   * new policy: after a CRL's routine re-issue, or a CA added to a bundle, every keep-alive client
-   * would otherwise get a 421 it does not retry (only browsers do). One that has not sent a request
-   * yet is left to get the 421: its first request may already be on its way, and a client does not
-   * send that one again either.
+   * workers close theirs, rather than answer the next request 421. Clients come back through a
+   * handshake under the new policy: after a CRL's routine re-issue, or a CA added to a bundle, every
+   * keep-alive client would otherwise get a 421 it does not retry (only browsers do). One that has not
+   * sent a request yet is left to get the 421: its first request may already be on its way, and a
+   * client does not send that one again either.
    *
    * A WebSocket has no response to wait for, nor a next request to answer 421: each one of a TLS
    * connection goes to `recheckTunnel` with its upgrade request, which closes it if its client no
