@@ -11,13 +11,7 @@ import type { TLSSocket } from 'node:tls'
 import { createAdminApp } from './admin/app.js'
 import { ConfigError, formatIssue, issueAt } from './config/issues.js'
 import type { ConfigLoader } from './config/load.js'
-import { configWarnings } from './snapshot/warnings.js'
 import type { Config, ListenAddress, ListenerName } from './config/types.js'
-import { ClientConnections, closeServer, listenOn, type PublicListenerName } from './listeners.js'
-import { errorSummary, limitedLog, type Logger } from './log.js'
-import { NO_ROUTE } from './metrics/labels.js'
-import { createMetrics, type Metrics } from './metrics/metrics.js'
-import { registrySource } from './metrics/render.js'
 import {
   collectUpstreamConnections,
   recordIngressHandshake,
@@ -27,18 +21,24 @@ import {
   setCertificateExpiry,
   setCrlNextUpdate,
 } from './gateway-metrics.js'
+import { ClientConnections, closeServer, listenOn, type PublicListenerName } from './listeners.js'
+import { errorSummary, limitedLog, type Logger } from './log.js'
+import { NO_ROUTE } from './metrics/labels.js'
+import { createMetrics, type Metrics } from './metrics/metrics.js'
+import { registrySource } from './metrics/render.js'
 import { createProxyHandlers } from './proxy/handler.js'
 import { Overload } from './proxy/overload.js'
 import { RequestServer } from './proxy/server.js'
+import { createSniDispatcher, type SniDispatcher } from './proxy/sni-dispatch.js'
 import { Reloader, type ReloadResult, type ReloadTrigger } from './reload/reloader.js'
 import { normalizeHost } from './routing/host.js'
 import { routingPath } from './routing/path.js'
-import { createSniDispatcher, type SniDispatcher } from './proxy/sni-dispatch.js'
 import { buildSnapshot, retireSnapshot, type Snapshot, type SnapshotOptions } from './snapshot/snapshot.js'
 import type { Upstream } from './snapshot/upstreams.js'
+import { configWarnings } from './snapshot/warnings.js'
 import type { HandshakeOutcome, TlsPolicy } from './tls/ingress.js'
-import { RecheckQueue } from './tls/recheck.js'
 import { ClientChainsByPolicy } from './tls/peer-certificates.js'
+import { RecheckQueue } from './tls/recheck.js'
 import { newTicketSecret, TICKET_KEY_LIFETIME_MS, ticketKeyEpoch, type TicketSecrets } from './tls/ticket-keys.js'
 
 export interface GatewayOptions {
