@@ -44,7 +44,8 @@ export function missingFileDigest(file: string): string | undefined {
   return digest.startsWith(UNREADABLE) ? digest : undefined
 }
 
-/** Whether each of `files` has the same digest in `now` as in `then`; one with none then has changed. */
-export function sameDigests(files: readonly string[], then: FileDigests, now: FileDigests): boolean {
-  return files.every((file) => then.get(file) !== undefined && now.get(file) === then.get(file))
+/** Whether each file of `then` has the same digest in `now`; one with none in `then` has changed. */
+export function sameDigests(then: FileDigests, now: FileDigests): boolean {
+  for (const [file, digest] of then) if (digest === undefined || now.get(file) !== digest) return false
+  return true
 }

@@ -64,10 +64,9 @@ export class Reloader {
   private watcher: FolderWatcher | undefined
   /**
    * The files behind the last load attempt, good or bad (after a bad one, with those of the config
-   * still serving), and the digest of each as that attempt read it: a watcher event that changes
-   * none of them is ignored.
+   * still serving), each with its digest as that attempt read it: the files watched, of which a
+   * watcher event that changes none is ignored.
    */
-  private watchedFiles: readonly string[] = []
   private digests: FileDigests = new Map()
   private readonly coalesced: (request: ReloadRequest) => Promise<ReloadResult>
 
@@ -80,13 +79,12 @@ export class Reloader {
    * from here on reloads at its next event.
    */
   loaded(config: Config): void {
-    this.watchedFiles = referencedFiles(config)
-    this.digests = digestsOf(this.watchedFiles)
+    this.digests = digestsOf(referencedFiles(config))
   }
 
   /** Reload whenever one of the files changes. */
   watch(): void {
-    this.watcher = watchFolders(this.watchedFiles, () => void this.reload({ onlyIfChanged: true, trigger: 'file change' }))
+    this.watcher = watchFolders(this.watchedFiles(), () => void this.reload({ onlyIfChanged: true, trigger: 'file change' }))
   }
 
   close(): void {
@@ -101,7 +99,7 @@ export class Reloader {
   reload(options: { onlyIfChanged?: boolean; trigger?: ReloadTrigger } = {}): Promise<ReloadResult> {
     // A watcher event that changed none of the files (another file of a watched folder: a log, a
     // temporary file) costs no run, and so holds no POST /reload back for the interval.
-    if (options.onlyIfChanged && this.unchanged(digestsOf(this.watchedFiles))) return Promise.resolve({ ok: true, errors: [] })
+    if (options.onlyIfChanged && sameDigests(this.digests, digestsOf(this.watchedFiles()))) return Promise.resolve({ ok: true, errors: [] })
     const trigger = options.trigger ?? 'api'
     return this.coalesced({ onlyIfChanged: options.onlyIfChanged ?? false, trigger, requests: { [trigger]: 1 } })
   }
@@ -111,8 +109,8 @@ export class Reloader {
     const before = serving()
     if (stopping() || !before) return { ok: false, errors: ['the gateway is not running'] }
     // Read before the load reads them: a file written from here on differs at its watcher event.
-    const digests = digestsOf(this.watchedFiles)
-    if (onlyIfChanged && this.unchanged(digests)) return { ok: true, errors: [] }
+    const digests = digestsOf(this.watchedFiles())
+    if (onlyIfChanged && sameDigests(this.digests, digests)) return { ok: true, errors: [] }
     this.digests = digests
     let attempted: FileDigests | undefined
     try {
@@ -140,8 +138,8 @@ export class Reloader {
     }
   }
 
-  private unchanged(now: FileDigests): boolean {
-    return sameDigests(this.watchedFiles, this.digests, now)
+  private watchedFiles(): string[] {
+    return [...this.digests.keys()]
   }
 
   /**
@@ -149,8 +147,7 @@ export class Reloader {
    * told every time: a folder that did not exist at the last attempt may exist now.
    */
   private watchFiles(digests: FileDigests): void {
-    this.watchedFiles = [...digests.keys()]
     this.digests = digests
-    this.watcher?.update(this.watchedFiles)
+    this.watcher?.update(this.watchedFiles())
   }
 }
