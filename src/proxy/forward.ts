@@ -13,7 +13,7 @@ import { clientResponseHeaders, type ForwardedProtoHost } from './headers.js'
 import { hasBody } from './request-body.js'
 import { sendStatus } from './status.js'
 import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.js'
-import { CLIENT_GONE, firstAttempt, mayResend, relayChunk, ResponseHeads, upstreamRequest } from './upstream-request.js'
+import { CLIENT_GONE, claimResend, firstAttempt, relayChunk, ResponseHeads, upstreamRequest } from './upstream-request.js'
 
 export interface ForwardHooks {
   /** The upstream failed before or while answering; `res.headersSent` tells whether the client got a status. */
@@ -139,9 +139,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       return
     }
     const failure = classifyUpstreamError(error)
-    if (mayResend(this.route.upstream!, this.options, this.attempt, failure, error)) {
-      this.attempt.retries++
-      this.attempt.requestSent = false
+    if (claimResend(this.route.upstream!, this.options, this.attempt, failure, error)) {
       this.hooks.onRetry(this.route, error)
       this.start()
       return

@@ -13,7 +13,7 @@ import { clientResponseHeaders, type ForwardedProtoHost } from './headers.js'
 import { endWithStatus, responseHead } from './status.js'
 import { closeWhenIdle } from './tunnel.js'
 import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.js'
-import { CLIENT_GONE, firstAttempt, mayResend, relayChunk, ResponseHeads, upstreamRequest } from './upstream-request.js'
+import { CLIENT_GONE, claimResend, firstAttempt, relayChunk, ResponseHeads, upstreamRequest } from './upstream-request.js'
 
 /** How an upgrade was answered: the status the client got (0: it left first), and why if the upstream failed. */
 type UpgradeOutcome =
@@ -135,9 +135,7 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
     const failure = classifyUpstreamError(error)
     // A pooled connection the upstream closed just as the upgrade went out, as for any other request.
-    if (!this.client.destroyed && mayResend(this.route.upstream!, this.options, this.attempt, failure, error)) {
-      this.attempt.retries++
-      this.attempt.requestSent = false
+    if (!this.client.destroyed && claimResend(this.route.upstream!, this.options, this.attempt, failure, error)) {
       this.hooks.onRetry(this.route, error)
       this.start()
       return

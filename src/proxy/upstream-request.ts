@@ -73,9 +73,12 @@ export const firstAttempt = (): Attempt => ({ retries: 0, requestSent: false, up
  * opens a new connection once its idle ones are gone. A new connection that closes under its first
  * request is not retried: the request may be what killed it (or, on TLS 1.3, the upstream refused
  * our certificate after the handshake). A failed connect or handshake is not retried either.
+ *
+ * Where the request may go again, `attempt` counts the resend and is ready for it, and the caller
+ * sends it; false where it may not.
  */
-export function mayResend(upstream: Upstream, request: Dispatcher.DispatchOptions, attempt: Attempt, failure: UpstreamFailure, error: Error): boolean {
-  return (
+export function claimResend(upstream: Upstream, request: Dispatcher.DispatchOptions, attempt: Attempt, failure: UpstreamFailure, error: Error): boolean {
+  const mayResend =
     failure.reason === 'connection_reset' &&
     attempt.retries < MAX_RETRIES_ON_LOST_CONNECTIONS &&
     attempt.requestSent &&
@@ -83,7 +86,11 @@ export function mayResend(upstream: Upstream, request: Dispatcher.DispatchOption
     request.body == null &&
     RETRYABLE_METHODS.has(request.method) &&
     upstream.answers.hadAnswered(error)
-  )
+  if (mayResend) {
+    attempt.retries++
+    attempt.requestSent = false
+  }
+  return mayResend
 }
 
 /** undici's own code for a response head that did not come in time: the client gets 504. */
