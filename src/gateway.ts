@@ -169,6 +169,8 @@ export class Gateway {
     }
     const snapshot = buildSnapshot(config, this.snapshotOptions(previous))
     this.install(snapshot)
+    // Only here, once the new config serves: a reload that fails keeps every series.
+    this.metrics.dropRemovedRoutes(this.routeNames())
     this.requestServer.closeOutdated(
       (socket, policy) => handshakeWouldGive(snapshot, socket, policy),
       (socket, policy, upgrade) => this.recheckTunnel(snapshot, socket, policy, upgrade),
@@ -242,6 +244,11 @@ export class Gateway {
       await adminClosed
     }
     this.listeners.clear()
+  }
+
+  /** The names of the routes serving, which label their metrics. */
+  routeNames(): ReadonlySet<string> {
+    return new Set(this.current?.config.routes.map((route) => route.name))
   }
 
   isReady(): boolean {

@@ -5,6 +5,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Aggregator, type RegistryContentType } from 'prom-client'
 import { OVERLOAD_LIMITS } from './labels.js'
+import { dropRemovedRouteSeries } from './removed-routes.js'
 import { RequestMetrics } from './requests.js'
 
 /** Handshakes take from well under a millisecond (resumed, loopback) to seconds (slow clients). */
@@ -51,7 +52,7 @@ export function createMetrics(options: MetricsOptions = {}) {
     registers,
   })
   for (const limit of OVERLOAD_LIMITS) overloadRejections.inc({ limit }, 0)
-  return {
+  const { dropRemovedRequestRoutes, ...metrics } = {
     registry,
     configReloads,
     overloadRejections,
@@ -146,6 +147,14 @@ export function createMetrics(options: MetricsOptions = {}) {
       aggregator: 'min',
     }),
   }
+  return {
+    ...metrics,
+    /** After a successful reload: every series of a route that is none of `served` goes (removed-routes.ts). */
+    dropRemovedRoutes(served: ReadonlySet<string>): void {
+      dropRemovedRequestRoutes(served)
+      dropRemovedRouteSeries(registry, served)
+    },
+  }
 }
 
 export type Metrics = ReturnType<typeof createMetrics>
@@ -167,13 +176,17 @@ function collectProcessMetrics(registry: Registry<RegistryContentType>): void {
   }
 }
 
-/** The per-request pair: the counter as prom-client's, and `recordRequest` for the request path. */
+/**
+ * The per-request pair: the counter as prom-client's, and `recordRequest` for the request path; and
+ * the removal of a removed route's counts.
+ */
 function requestMetrics(registers: Registry<RegistryContentType>[]) {
   const metrics = new RequestMetrics({ buckets: REQUEST_BUCKETS, registers })
   return {
     requests: metrics.requests,
     /** One answered request; route and method must be closed label values. */
     recordRequest: (route: string, method: string, code: number, seconds: number) => metrics.record(route, method, code, seconds),
+    dropRemovedRequestRoutes: (served: ReadonlySet<string>) => metrics.dropRemovedRoutes(served),
   }
 }
 

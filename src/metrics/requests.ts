@@ -6,6 +6,7 @@
  * that are already hashed, a bucket search, and a count by status code in a Map of numbers.
  */
 import { Counter, type Metric, type Registry, type RegistryContentType } from 'prom-client'
+import { removedRoute } from './removed-routes.js'
 
 interface Series {
   readonly route: string
@@ -64,6 +65,11 @@ export class RequestMetrics {
     series.sum += seconds
     series.count++
     series.uncounted.set(code, (series.uncounted.get(code) ?? 0) + 1)
+  }
+
+  /** A reload removed routes (removed-routes.ts): their counts go, those not yet scraped with them. */
+  dropRemovedRoutes(served: ReadonlySet<string>): void {
+    for (const route of this.byRoute.keys()) if (removedRoute(route, served)) this.byRoute.delete(route)
   }
 
   private *allSeries(): Iterable<Series> {

@@ -91,6 +91,21 @@ export function seriesIn(text: string, series: string): number | undefined {
   return line === undefined ? undefined : Number(line.slice(series.length + 1))
 }
 
+/** Every sample line of a scrape's text that carries `route="<route>"`. */
+export function routeSeries(text: string, route: string): string[] {
+  return text.split('\n').filter((line) => !line.startsWith('#') && line.includes(`route="${route}"`))
+}
+
+/** routeSeries but the pool gauge, which follows the upstream sockets open: what a route counted. */
+export function routeCounts(text: string, route: string): string[] {
+  return routeSeries(text, route).filter((line) => !line.startsWith('portcullis_upstream_connections{'))
+}
+
+/** The metric names of sample lines (a histogram's by its _bucket, _sum and _count). */
+export function metricNames(lines: readonly string[]): Set<string> {
+  return new Set(lines.map((line) => line.slice(0, line.indexOf('{'))))
+}
+
 /** The value of one series of the gateway's metrics, as seriesIn names it; 0 if absent. */
 export async function seriesValue(gw: TestGateway, series: string): Promise<number> {
   return seriesIn(await gw.gateway.metrics.registry.metrics(), series) ?? 0
