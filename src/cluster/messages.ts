@@ -1,4 +1,5 @@
 /** What the primary and its workers say to each other over the cluster IPC channel. */
+import type { RegistryJson } from '../metrics/render.js'
 
 /**
  * The primary's questions (cluster/questions.ts), each answered once by every worker; a ping is
@@ -22,4 +23,13 @@ export type WorkerMessage = { readonly type: 'portcullis:ready' } | { readonly t
 export interface TicketSecretMessage {
   readonly type: 'portcullis:ticket-secret'
   readonly secret: string
+}
+
+/**
+ * A worker's answer to 'portcullis:metrics': its registry, and the names of the routes its config
+ * serves, by which the primary drops the removed routes' series of the workers that exited.
+ */
+export interface WorkerMetrics {
+  readonly registry: RegistryJson
+  readonly routes: readonly string[]
 }

@@ -18,6 +18,7 @@ import { RELOAD_INTERVAL_MS, type ReloadResult } from '../reload/reloader.js'
 import { errorSummary, type Logger } from '../log.js'
 import { clusterSource, type RegistryJson } from '../metrics/render.js'
 import { newTicketSecret } from '../tls/ticket-keys.js'
+import type { WorkerMetrics } from './messages.js'
 import { createPoolMetrics } from './pool-metrics.js'
 import { WorkerPool } from './worker-pool.js'
 import { WorkerRegistries } from './registries.js'
@@ -44,7 +45,7 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
    */
   const clusterMetrics = async (): Promise<RegistryJson[]> => {
     const workers = pool.serving()
-    const answers = await questions.ask(workers, 'portcullis:metrics', METRICS_DEADLINE_MS, () => undefined as RegistryJson | undefined)
+    const answers = await questions.ask(workers, 'portcullis:metrics', METRICS_DEADLINE_MS, () => undefined as WorkerMetrics | undefined)
     return [...registries.forScrape(workers, answers), await poolMetrics.json()]
   }
 

@@ -5,7 +5,7 @@
  */
 import { coalesce } from '../coalesce.js'
 import type { Gateway } from '../gateway.js'
-import type { TicketSecretMessage, WorkerMessage, WorkerQuestion } from './messages.js'
+import type { TicketSecretMessage, WorkerMessage, WorkerMetrics, WorkerQuestion } from './messages.js'
 
 /**
  * Before the first snapshot: the primary's TLS ticket secret (tls/ticket-keys.ts).
@@ -27,7 +27,10 @@ export function ticketSecretFromPrimary(): Promise<Buffer> {
 export function serveAsWorker(gateway: Gateway): void {
   // The primary asks at most once per render interval, but a worker whose event loop was busy finds
   // every question of that time queued at once: they share one render, as the primary's scrapes do.
-  const metrics = coalesce(() => gateway.metrics.registry.getMetricsAsJSON(), { minIntervalMs: 0 })
+  const metrics = coalesce(
+    async (): Promise<WorkerMetrics> => ({ registry: await gateway.metrics.registry.getMetricsAsJSON(), routes: [...gateway.routeNames()] }),
+    { minIntervalMs: 0 },
+  )
   const answers: Record<WorkerQuestion['type'], () => Promise<unknown>> = {
     'portcullis:reload': () => gateway.reload({ trigger: 'primary' }),
     'portcullis:metrics': () => metrics(),

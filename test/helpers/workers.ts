@@ -38,13 +38,13 @@ export function liveWorkers(gateway: LoggingPortcullis): number[] {
   return gateway.logs.filter((record) => record.msg === 'portcullis is serving' && !died.has(record.worker as number)).map((record) => record.worker as number)
 }
 
-/** routes.yaml for `workers: 2` in front of `upstream` as host w.test, every listener on port 0. */
-export function workersConfig(upstream: http.Server, { admin = true } = {}): string {
+/** routes.yaml for `workers: 2` in front of `upstream` as host w.test (or `hosts`), every listener on port 0. */
+export function workersConfig(upstream: http.Server, { admin = true, hosts = ['w.test'] } = {}): string {
+  const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`
   return `listen: { http: 127.0.0.1:0${admin ? ', admin: 127.0.0.1:0' : ''} }
 workers: 2
 routes:
-  - { host: w.test, upstream: { url: 'http://127.0.0.1:${(upstream.address() as AddressInfo).port}' } }
-`
+${hosts.map((host) => `  - { host: ${host}, upstream: { url: '${url}' } }\n`).join('')}`
 }
 
 export interface WorkersInFront {
@@ -58,13 +58,13 @@ export interface WorkersInFront {
 }
 
 /** `workers: 2` (workersConfig) in front of an upstream that answers 200, once both workers are ready. */
-export async function startWorkersInFront(): Promise<WorkersInFront> {
+export async function startWorkersInFront(hosts?: string[]): Promise<WorkersInFront> {
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-workers-'))
   const upstream = http.createServer((_req, res) => res.end(`${process.pid}\n`))
   upstream.listen(0, '127.0.0.1')
   await once(upstream, 'listening')
   const configFile = join(dir, 'routes.yaml')
-  const config = workersConfig(upstream)
+  const config = workersConfig(upstream, { ...(hosts && { hosts }) })
   await writeFile(configFile, config)
   const gateway = runPortcullis(configFile)
   const stop = async (signal: NodeJS.Signals) => {

@@ -7,16 +7,17 @@ import type { Worker } from 'node:cluster'
 import { describe, test } from 'node:test'
 import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client'
 import type { RegistryJson } from '../../src/metrics/render.js'
+import type { WorkerMetrics } from '../../src/cluster/messages.js'
 import { WorkerRegistries } from '../../src/cluster/registries.js'
 import { createMetrics } from '../../src/metrics/metrics.js'
 import { eventually } from '../helpers/gateway.js'
 
-/** A worker's registry: `served` requests counted, and a gauge of open connections. */
-async function registry(served: number, open = 1): Promise<RegistryJson> {
+/** A worker's answer: `served` requests counted, and a gauge of open connections. */
+async function registry(served: number, open = 1): Promise<WorkerMetrics> {
   const r = new Registry()
   new Counter({ name: 'served_total', help: 'h', registers: [r] }).inc(served)
   new Gauge({ name: 'open', help: 'h', registers: [r] }).set(open)
-  return r.getMetricsAsJSON()
+  return { registry: await r.getMetricsAsJSON(), routes: [] }
 }
 
 async function sums(registries: RegistryJson[]): Promise<{ served?: number; open?: number }> {
@@ -66,6 +67,46 @@ describe('WorkerRegistries', () => {
     await eventually(async () => registries.forScrape([], []).length < many.length, 3000, 'the exited workers summed')
     const scraped = registries.forScrape([], [])
     assert.equal((await sums(scraped)).served, 20)
+  })
+
+  describe('the series a worker that exited kept of a route removed since', () => {
+    /** A worker's answer: requests counted per route, and the routes its config serves. */
+    async function routeCounts(counts: Record<string, number>, routes = Object.keys(counts).filter((route) => route !== '(none)')): Promise<WorkerMetrics> {
+      const r = new Registry()
+      const requests = new Counter({ name: 'requests_total', help: 'h', labelNames: ['route'], registers: [r] })
+      for (const [route, count] of Object.entries(counts)) requests.inc({ route }, count)
+      return { registry: await r.getMetricsAsJSON(), routes }
+    }
+    const summed = async (registries: RegistryJson[]) =>
+      (await AggregatorRegistry.aggregate(registries).metrics()).split('\n').filter((line) => line.startsWith('requests_total{'))
+    /** Workers a and b served routes x and y; a exited. */
+    async function afterAnExit() {
+      const [a, b, c] = workers(3)
+      const registries = new WorkerRegistries()
+      registries.forScrape([a!, b!], [await routeCounts({ x: 1, y: 2, '(none)': 3 }), await routeCounts({ x: 1, y: 2, '(none)': 3 })])
+      registries.workerExited(a!)
+      return { registries, b: b!, c: c! }
+    }
+
+    test('go once no serving worker serves it, and it starts from 0 when it comes back', async () => {
+      const { registries, b } = await afterAnExit()
+      // b's reload removed y, and its own series of y with it.
+      assert.deepEqual(await summed(registries.forScrape([b], [await routeCounts({ x: 1, '(none)': 3 })])), [
+        'requests_total{route="x"} 2',
+        'requests_total{route="(none)"} 6',
+      ])
+      const back = await summed(registries.forScrape([b], [await routeCounts({ x: 1, y: 1, '(none)': 3 })]))
+      assert.ok(back.includes('requests_total{route="y"} 1'), back.join('\n'))
+    })
+
+    test('stay while a worker serves it (its reload failed), or when no worker answers', async () => {
+      const { registries, b, c } = await afterAnExit()
+      const kept = 'requests_total{route="y"} 4'
+      assert.ok((await summed(registries.forScrape([b, c], [await routeCounts({ x: 1, y: 2 }), await routeCounts({ x: 1 })]))).includes(kept))
+      registries.workerExited(b)
+      registries.workerExited(c)
+      assert.ok((await summed(registries.forScrape([], []))).includes(kept))
+    })
   })
 })
 
