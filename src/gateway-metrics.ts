@@ -2,7 +2,8 @@
  * What the gateway records about the TLS and upstream parts of the snapshot serving: each handshake
  * (ingress and upstream) with its result and reason, each passthrough connection's upstream connect,
  * each WebSocket re-checked at a reload, the expiry of every certificate and CRL it loaded, and the
- * sockets of its upstream pools. Request metrics are recorded by the proxy handlers.
+ * sockets of its upstream pools and the requests waiting for them. Request metrics are recorded by the
+ * proxy handlers.
  */
 import type { Gauge } from 'prom-client'
 import type { LoadedCertificate, LoadedCrl } from './snapshot/route-files.js'
@@ -86,4 +87,15 @@ export function collectUpstreamConnections(gauge: Gauge<'route' | 'state'>, upst
     gauge.inc({ route, state: 'active' }, pool.stats.connected - pool.stats.free)
     gauge.inc({ route, state: 'idle' }, pool.stats.free)
   }
+}
+
+/**
+ * Requests waiting for a connection of their pool (Envoy's upstream_rq_pending_active), read from
+ * undici at scrape time as the connections are, labelled and added up alike. undici's `pending`, not
+ * its `queued`: `queued` holds only the requests kept in the pool under a connection limit, which these
+ * pools do not set; `pending` adds those handed to a connection still in its TCP connect or TLS handshake.
+ */
+export function collectUpstreamPendingRequests(gauge: Gauge<'route'>, upstreams: Iterable<Upstream>): void {
+  gauge.reset()
+  for (const { pool, metricsRoute: route } of upstreams) gauge.inc({ route }, pool.stats.pending)
 }

@@ -14,6 +14,7 @@ import type { ConfigLoader } from './config/load.js'
 import type { Config, ListenAddress, ListenerName } from './config/types.js'
 import {
   collectUpstreamConnections,
+  collectUpstreamPendingRequests,
   recordIngressHandshake,
   recordPassthrough,
   recordUpstreamHandshake,
@@ -77,8 +78,8 @@ export class Gateway {
   private readonly loader: ConfigLoader
   private current: Snapshot | undefined
   /**
-   * Pools a reload retired that still finish requests, until each closes: the pool gauge counts their
-   * sockets too.
+   * Pools a reload retired that still finish requests, until each closes: the pool gauges count their
+   * sockets and waiting requests too.
    */
   private readonly retiring = new Set<Upstream>()
   private readonly listeners = new Map<ListenerName, net.Server>()
@@ -107,8 +108,8 @@ export class Gateway {
     this.logRefusal = limitedLog(this.logger, 'info', 'client TLS handshake refused', CLIENT_CAUSED_LOG_LIMIT)
     const logPassthroughFailure = limitedLog(this.logger, 'warn', 'passthrough upstream failed', CLIENT_CAUSED_LOG_LIMIT)
     this.metrics = createMetrics({
-      collectUpstreamConnections: (gauge) =>
-        collectUpstreamConnections(gauge, [...(this.current?.upstreams.values() ?? []), ...this.retiring]),
+      collectUpstreamConnections: (gauge) => collectUpstreamConnections(gauge, this.pools()),
+      collectUpstreamPendingRequests: (gauge) => collectUpstreamPendingRequests(gauge, this.pools()),
       collectClientConnections: (gauge) => this.clientConnections.collect(gauge, this.listeners.keys()),
     })
     this.watch = options.watch ?? true
@@ -263,6 +264,11 @@ export class Gateway {
       if (address) out[name] = { host: address.address, port: address.port }
     }
     return out
+  }
+
+  /** Every upstream pool open: the current snapshot's and those retiring, for the pool gauges. */
+  private pools(): Upstream[] {
+    return [...(this.current?.upstreams.values() ?? []), ...this.retiring]
   }
 
   private install(snapshot: Snapshot): void {

@@ -16,6 +16,8 @@ interface MetricsOptions {
   readonly defaultMetrics?: boolean
   /** Sets portcullis_upstream_connections from the pools' live socket counts, at every scrape. */
   readonly collectUpstreamConnections?: (gauge: Gauge<'route' | 'state'>) => void
+  /** Sets portcullis_upstream_pending_requests from the pools' own counts, at every scrape. */
+  readonly collectUpstreamPendingRequests?: (gauge: Gauge<'route'>) => void
   /** Sets portcullis_client_connections from the open client sockets of each listener, at every scrape. */
   readonly collectClientConnections?: (gauge: Gauge<'listener'>) => void
 }
@@ -107,6 +109,15 @@ export function createMetrics(options: MetricsOptions = {}) {
       registers,
       collect() {
         options.collectUpstreamConnections?.(this)
+      },
+    }),
+    upstreamPendingRequests: new Gauge({
+      name: 'portcullis_upstream_pending_requests',
+      help: 'Requests waiting for an upstream connection (while a new one is made), by route.',
+      labelNames: ['route'] as const,
+      registers,
+      collect() {
+        options.collectUpstreamPendingRequests?.(this)
       },
     }),
     clientConnections: new Gauge({

@@ -270,6 +270,60 @@ ${routeNames.map((name) => `  - { name: ${name}, host: ${name}.test, upstream: {
   })
 })
 
+describe('requests waiting for an upstream connection', () => {
+  let pki: TestPki
+  let upstream: EchoUpstream
+  /** Accepts the gateway's upstream connections and holds them, unanswered, until `release`. */
+  let gate: net.Server
+  const held: net.Socket[] = []
+  let gw: TestGateway
+
+  before(async () => {
+    pki = await makeTestPki()
+    upstream = await startEchoUpstream({ cert: pki.up.cert, key: pki.up.key })
+    gate = net.createServer((socket) => held.push(socket))
+    const gatePort = await listenOnLoopback(gate)
+    const behindGate = `{ url: 'https://127.0.0.1:${gatePort}', ca: ${pki.caS.certFile}, serverName: up.test, timeouts: { connect: 30s } }`
+    gw = await startGateway(`
+listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
+routes:
+  - { name: gated, host: gated.test, upstream: ${behindGate} }
+  - { name: alias, host: alias.test, upstream: ${behindGate} }
+`)
+  })
+  after(async () => {
+    await gw.close()
+    gate.close()
+    await upstream.close()
+    await pki.cleanup()
+  })
+
+  /** Lets the held connections through to the upstream, their TLS handshakes still to come. */
+  const release = () => {
+    for (const socket of held.splice(0)) socket.pipe(net.connect(upstream.port, '127.0.0.1')).pipe(socket)
+  }
+  const pending = async (route: string) => seriesIn((await httpRequest({ port: gw.ports.admin!, path: '/metrics' })).body, `portcullis_upstream_pending_requests{route="${route}"}`)
+
+  it('counts them while their connection is made, under the first route of the pool they share, and none after', async () => {
+    const replies = ['gated.test', 'alias.test'].map((host) => httpRequest({ port: gw.ports.http!, host }))
+    await eventually(async () => held.length === 2, 3000, 'both upstream connections held before their handshake')
+    assert.equal(await pending('gated'), 2)
+    assert.equal(await pending('alias'), undefined, 'one pool, one label')
+    release()
+    assert.deepEqual((await Promise.all(replies)).map((reply) => reply.status), [200, 200])
+    assert.equal(await pending('gated'), 0)
+  })
+
+  it("is summed over the workers in the primary's scrape", async () => {
+    const workers = [2, 3].map((waiting) => {
+      const metrics = createMetrics({ defaultMetrics: false, collectUpstreamPendingRequests: (gauge) => gauge.set({ route: 'gated' }, waiting) })
+      return metrics.registry.getMetricsAsJSON()
+    })
+    const text = await AggregatorRegistry.aggregate(await Promise.all(workers)).metrics()
+    assert.match(text, /^portcullis_upstream_pending_requests\{route="gated"\} 5$/m)
+  })
+})
+
 describe('the result of the last config load', () => {
   let gw: TestGateway
   const config = (host: string) => `

@@ -244,6 +244,7 @@ describe('Prometheus alerts deploy/prometheus/alerts.yaml', () => {
     metrics.tlsHandshakes.inc({ side: 'ingress', route: 'r', result: 'error', reason: 'renegotiation' })
     metrics.upstreamErrors.inc({ route: 'r', reason: 'timeout' })
     metrics.upstreamRetries.inc({ route: 'r' })
+    metrics.upstreamPendingRequests.set({ route: 'r' }, 1)
     metrics.draining.set(1)
     const run = spawnSync('promtool', ['check', 'metrics'], { input: await metrics.registry.metrics(), encoding: 'utf8' })
     assert.equal(run.status, 0, `promtool check metrics failed:\n${run.stdout}${run.stderr}`)
