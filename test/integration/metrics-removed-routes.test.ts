@@ -97,8 +97,10 @@ routes:
     assert.equal((await reload(withB)).status, 200)
     // Until it serves a request, its gauges alone: its certificate's expiry, and its new pool, empty.
     const gauges = routeSeries(await scrape(), 'b.test')
-    assert.deepEqual(metricNames(gauges), new Set(['portcullis_certificate_expiry_timestamp_seconds', 'portcullis_upstream_connections']))
-    assert.deepEqual(gauges.filter((line) => line.startsWith('portcullis_upstream_connections')).map((line) => line.split(' ')[1]), ['0', '0'])
+    const poolGauges = ['portcullis_upstream_connections', 'portcullis_upstream_pending_requests']
+    assert.deepEqual(metricNames(gauges), new Set(['portcullis_certificate_expiry_timestamp_seconds', ...poolGauges]))
+    const poolValues = gauges.filter((line) => poolGauges.some((name) => line.startsWith(`${name}{`))).map((line) => line.split(' ')[1])
+    assert.deepEqual(poolValues, ['0', '0', '0'])
     assert.equal((await get('b.test')).status, 200)
     const text = await scrape()
     assert.equal(seriesIn(text, 'portcullis_requests_total{route="b.test",method="GET",code="200"}'), 1)
