@@ -1,7 +1,24 @@
 /**
- * Raw bytes to a listener, for requests no well-behaved client library would send.
+ * Raw bytes to a listener, for requests no well-behaved client library would send: plaintext to a
+ * port, or over TLS to a host that SNI names.
  */
 import net from 'node:net'
+import tls from 'node:tls'
+
+/** A TLS listener's port, the name sent in SNI, and the CA that verifies its certificate. */
+export interface TlsTarget {
+  readonly port: number
+  readonly servername: string
+  readonly ca: string
+}
+
+/** A plaintext listener's port, or a TLS one. */
+export type RawTarget = number | TlsTarget
+
+/** What is written: at once, or piece by piece, PIECE_GAP_MS apart, for a server to read in several reads. */
+type RawRequest = string | Buffer | readonly string[]
+
+const PIECE_GAP_MS = 50
 
 /**
  * The longest wait for the first byte of an answer: a busy machine, or a request that first opens its
@@ -13,24 +30,25 @@ const ANSWER_WITHIN_MS = 5000
  * Writes `request` and resolves with everything received until the server closes, or goes quiet for
  * `quietMs` once it has begun to answer (after ANSWER_WITHIN_MS if it never does).
  */
-export function rawExchange(port: number, request: string | Buffer, quietMs = 500): Promise<string> {
-  return exchange(port, request, { quietMs })
+export function rawExchange(target: RawTarget, request: RawRequest, quietMs = 500): Promise<string> {
+  return exchange(target, request, { quietMs })
 }
 
 /**
  * Writes `request` and resolves with everything received once the server closes the connection;
  * rejects if it is still open after `withinMs`. For answers after which the connection must close.
  */
-export function rawUntilClosed(port: number, request: string | Buffer, withinMs = 5000): Promise<string> {
-  return exchange(port, request, { closedWithinMs: withinMs })
+export function rawUntilClosed(target: RawTarget, request: RawRequest, withinMs = 5000): Promise<string> {
+  return exchange(target, request, { closedWithinMs: withinMs })
 }
 
 /** What ends an exchange besides the server's close: a quiet spell, or a deadline for the close. */
 type Until = { readonly quietMs: number } | { readonly closedWithinMs: number }
 
-function exchange(port: number, request: string | Buffer, until: Until): Promise<string> {
+function exchange(target: RawTarget, request: RawRequest, until: Until): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1')
+    // A TLS socket holds what is written before its handshake ends, and sends it after.
+    const socket = typeof target === 'number' ? net.connect(target, '127.0.0.1') : tls.connect({ host: '127.0.0.1', ...target })
     const chunks: Buffer[] = []
     let timer: NodeJS.Timeout | undefined
     const settle = (error?: Error) => {
@@ -53,6 +71,14 @@ function exchange(port: number, request: string | Buffer, until: Until): Promise
     })
     socket.on('close', () => settle())
     socket.on('error', (error) => settle(chunks.length > 0 ? undefined : error))
-    socket.write(request)
+    if (typeof request === 'string' || Buffer.isBuffer(request)) socket.write(request)
+    else writeInPieces(socket, request)
   })
+}
+
+function writeInPieces(socket: net.Socket, pieces: readonly string[]): void {
+  const [piece, ...rest] = pieces
+  if (piece === undefined || socket.destroyed) return
+  socket.write(piece)
+  setTimeout(() => writeInPieces(socket, rest), PIECE_GAP_MS)
 }
