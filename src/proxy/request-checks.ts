@@ -8,6 +8,7 @@
 import type { IncomingMessage } from 'node:http'
 import { normalizeHost } from '../routing/host.js'
 import { normalizePath, routingPath } from '../routing/path.js'
+import { otherMajorVersionStatus } from './http-versions.js'
 
 export interface RequestRefusal {
   readonly status: 400 | 405 | 501 | 505
@@ -44,11 +45,11 @@ export function checkRequest(req: IncomingMessage, { mergeSlashes = true } = {})
 /**
  * What Node's parser lets through and a proxy must not pass on. RFC 9112 6.1: a transfer coding other
  * than chunked gets 501 (nginx and Envoy answer so; undici would re-chunk the body and drop the gzip
- * coding the bytes still carry), and Transfer-Encoding in an HTTP/1.0 request is faulty. RFC 9110
- * 6.2: a request line naming another major version gets 505, as from nginx.
+ * coding the bytes still carry), and Transfer-Encoding in an HTTP/1.0 request is faulty. A request
+ * of another major version, HTTP/0.9 included, is refused (http-versions.ts).
  */
 function framingProblem(req: IncomingMessage): RequestRefusal | undefined {
-  if (req.httpVersionMajor !== 1) return { status: 505, detail: 'this listener speaks HTTP/1.x' }
+  if (req.httpVersionMajor !== 1) return { status: otherMajorVersionStatus(req.httpVersionMajor), detail: 'this listener speaks HTTP/1.x' }
   const codings = req.headers['transfer-encoding']
   if (codings === undefined) return undefined
   if (req.httpVersionMinor === 0) return { status: 400, detail: 'Transfer-Encoding in an HTTP/1.0 request' }

@@ -11,6 +11,7 @@ import type { TLSSocket } from 'node:tls'
 import type { Snapshot } from '../snapshot/snapshot.js'
 import type { TlsPolicy } from '../tls/ingress.js'
 import { BODY_IDLE_TIMEOUT_MS, hasBody, limitBodyIdle } from './request-body.js'
+import { refuseHttp09Line } from './http09.js'
 import { closeLingeringly } from './lingering-close.js'
 import { endWithStatus, sendStatus } from './status.js'
 
@@ -139,6 +140,7 @@ export class RequestServer {
       if (this.open.size === 0) this.allClosed?.()
     })
     this.server.emit('connection', socket)
+    refuseHttp09Line(socket, (method) => this.refuseInTurn(socket, 400, method))
   }
 
   /**

@@ -2,15 +2,15 @@
  * Requests as they arrive on one connection: pipelined requests go upstream one at a time and in
  * order, none after a response that closes the connection, and framing Node's parser lets through but
  * a proxy must not pass on (transfer codings, HTTP/1.0 with Transfer-Encoding, HTTP/2.0 over HTTP/1)
- * is refused with a closed connection.
+ * is refused with a closed connection, as is HTTP/0.9, at once.
  */
 import assert from 'node:assert/strict'
 import http from 'node:http'
 import net, { type AddressInfo } from 'node:net'
 import { after, before, beforeEach, describe, it } from 'node:test'
-import { eventually, startGateway, type TestGateway } from '../helpers/gateway.js'
+import { eventually, requestsCounted, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
-import { rawExchange, rawUntilClosed } from '../helpers/raw.js'
+import { rawExchange, rawUntilClosed, type TlsTarget } from '../helpers/raw.js'
 import { listenOnLoopback } from '../helpers/upstream.js'
 
 describe('requests on one connection', () => {
@@ -44,7 +44,7 @@ describe('requests on one connection', () => {
 listen: { http: 127.0.0.1:0, https: 127.0.0.1:0 }
 routes:
   - { host: plain.test, upstream: { url: '${url}' } }
-  - { host: secure.test, tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile} }, upstream: { url: '${url}' } }
+  - { host: open.test, tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile} }, upstream: { url: '${url}' } }
 `)
   })
   beforeEach(() => {
@@ -71,7 +71,7 @@ routes:
 
   it('handles no request pipelined behind a response that closes the connection', async () => {
     const requests =
-      'GET / HTTP/1.1\r\nHost: secure.test\r\n\r\n' + 'POST /after HTTP/1.1\r\nHost: plain.test\r\nContent-Length: 2\r\n\r\nhi'
+      'GET / HTTP/1.1\r\nHost: open.test\r\n\r\n' + 'POST /after HTTP/1.1\r\nHost: plain.test\r\nContent-Length: 2\r\n\r\nhi'
     const reply = await rawUntilClosed(gw.ports.http!, requests)
     assert.deepEqual(statusLines(reply), ['HTTP/1.1 421'])
     assert.match(reply, /^Connection: close$/im)
@@ -218,4 +218,42 @@ routes:
       assert.deepEqual(seen, [])
     })
   }
+
+  describe('HTTP/0.9 request lines, over TLS', () => {
+    const secure = (): TlsTarget => ({ port: gw.ports.https!, servername: 'open.test', ca: pki.caS.cert })
+
+    // Node's parser reads a request line without a version as HTTP/0.9 and then waits for a header
+    // block, which an HTTP/0.9 client never sends: the headers timeout (20 s) would answer it, with a 408.
+    for (const [what, request, status] of [
+      ["HTTP/0.9's simple request, a request line without a version", 'GET /\r\n', 400],
+      ['a simple request ended by a bare LF, as openssl s_client sends a line typed into it', 'GET /\n', 400],
+      ['a request line of HTTP/0.9 with no header block behind it', 'GET / HTTP/0.9\r\n', 400],
+      ['a simple request and an empty line', 'GET /\r\n\r\n', 400],
+      ['a request line of HTTP/0.9 with headers', 'GET / HTTP/0.9\r\nHost: open.test\r\n\r\n', 400],
+    ] as const) {
+      it(`answers ${what} with ${status} at once, closes, and forwards nothing`, async () => {
+        const reply = await rawUntilClosed(secure(), request)
+        assert.deepEqual(statusLines(reply), [`HTTP/1.1 ${status}`])
+        assert.match(reply, /^Connection: close$/im)
+        assert.deepEqual(seen, [])
+      })
+    }
+
+    it('counts an HTTP/0.9 request as other refusals are counted', async () => {
+      const before = await requestsCounted(gw, 'route="(none)",method="GET"', 400)
+      await rawUntilClosed(secure(), 'GET /\r\n')
+      assert.equal(await requestsCounted(gw, 'route="(none)",method="GET"', 400), before + 1)
+    })
+
+    it('waits for the rest of a request whose first line came alone, or in pieces', async () => {
+      const reply = await rawExchange(secure(), ['GET /pie', 'ces HTTP/1.1\r\n', 'Host: open.test\r\n', '\r\n'])
+      assert.deepEqual(statusLines(reply), ['HTTP/1.1 200'])
+      assert.deepEqual(seen, ['GET /pieces'])
+    })
+
+    it('refuses a simple request that came in pieces', async () => {
+      const reply = await rawUntilClosed(secure(), ['GE', 'T /pie', 'ces\r\n'])
+      assert.deepEqual(statusLines(reply), ['HTTP/1.1 400'])
+    })
+  })
 })

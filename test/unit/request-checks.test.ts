@@ -55,6 +55,7 @@ describe('checkRequest', () => {
     ['a transfer coding other than chunked', parsed('/', [['Host', 'a.test'], ['Transfer-Encoding', 'gzip, chunked']]), 501],
     ['Transfer-Encoding in HTTP/1.0', parsed('/', [['Host', 'a.test'], ['Transfer-Encoding', 'chunked']], '1.0'), 400],
     ['HTTP/2.0 on an HTTP/1 listener', parsed('/', undefined, '2.0'), 505],
+    ['HTTP/0.9, in either spelling (no version, or HTTP/0.9)', parsed('/', undefined, '0.9'), 400],
     ['TRACE, which an upstream answers with the cookies it got (cross-site tracing)', Object.assign(parsed('/'), { method: 'TRACE' }), 405],
   ] as const) {
     test(`refuses ${what} with ${status}`, () => {
