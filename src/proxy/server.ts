@@ -12,6 +12,7 @@ import type { Snapshot } from '../snapshot/snapshot.js'
 import type { TlsPolicy } from '../tls/ingress.js'
 import { BODY_IDLE_TIMEOUT_MS, hasBody, limitBodyIdle } from './request-body.js'
 import { refuseHttp09Line } from './http09.js'
+import { refusedVersionStatus } from './http-versions.js'
 import { closeLingeringly } from './lingering-close.js'
 import { endWithStatus, sendStatus } from './status.js'
 
@@ -54,11 +55,15 @@ export interface RequestHandlers {
   readonly refused: (status: number, method?: string) => void
 }
 
-/** What Node's own clientError handler answers for each parser error; any other error gets none. */
+/**
+ * What Node's own clientError handler answers for each parser error, but for a later major version
+ * (505, see http-versions.ts); any other error gets none.
+ */
 function refusalStatus(error: NodeJS.ErrnoException): number | undefined {
   if (error.code === 'HPE_HEADER_OVERFLOW') return 431
   if (error.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW') return 413
   if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return 408
+  if (error.code === 'HPE_INVALID_VERSION') return refusedVersionStatus(error)
   return error.code?.startsWith('HPE_') ? 400 : undefined
 }
 

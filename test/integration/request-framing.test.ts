@@ -2,7 +2,7 @@
  * Requests as they arrive on one connection: pipelined requests go upstream one at a time and in
  * order, none after a response that closes the connection, and framing Node's parser lets through but
  * a proxy must not pass on (transfer codings, HTTP/1.0 with Transfer-Encoding, HTTP/2.0 over HTTP/1)
- * is refused with a closed connection, as is HTTP/0.9, at once.
+ * is refused with a closed connection, as are request lines of other versions, HTTP/0.9 at once.
  */
 import assert from 'node:assert/strict'
 import http from 'node:http'
@@ -219,7 +219,7 @@ routes:
     })
   }
 
-  describe('HTTP/0.9 request lines, over TLS', () => {
+  describe('request lines of other versions, over TLS', () => {
     const secure = (): TlsTarget => ({ port: gw.ports.https!, servername: 'open.test', ca: pki.caS.cert })
 
     // Node's parser reads a request line without a version as HTTP/0.9 and then waits for a header
@@ -230,6 +230,10 @@ routes:
       ['a request line of HTTP/0.9 with no header block behind it', 'GET / HTTP/0.9\r\n', 400],
       ['a simple request and an empty line', 'GET /\r\n\r\n', 400],
       ['a request line of HTTP/0.9 with headers', 'GET / HTTP/0.9\r\nHost: open.test\r\n\r\n', 400],
+      ['a request line of HTTP/3.0', 'GET / HTTP/3.0\r\nHost: open.test\r\n\r\n', 505],
+      ['a request line of HTTP/2.1', 'GET / HTTP/2.1\r\nHost: open.test\r\n\r\n', 505],
+      ['a request line of HTTP/1.2, which Node\'s parser refuses', 'GET / HTTP/1.2\r\nHost: open.test\r\n\r\n', 400],
+      ['a version that is no HTTP-version (HTTP/2.00)', 'GET / HTTP/2.00\r\nHost: open.test\r\n\r\n', 400],
     ] as const) {
       it(`answers ${what} with ${status} at once, closes, and forwards nothing`, async () => {
         const reply = await rawUntilClosed(secure(), request)
