@@ -26,8 +26,8 @@ interface NodeParser {
 /** Node's per-read callback: the bytes parsed, or the parser's error. */
 type OnExecute = (parsed: number | Error) => void
 
-/** Empty lines, which a server ignores before a request line (RFC 9112 2.2). */
-const LEADING_EMPTY_LINES = /^[\r\n]+/
+const CR = 0x0d
+const LF = 0x0a
 
 /**
  * Calls `refuse` with the method of `socket`'s first request line if the parser read it as HTTP/0.9:
@@ -43,11 +43,10 @@ export function refuseHttp09Line(socket: Duplex, refuse: (method: string) => voi
   // would begin in the middle of the request and could take a header line for the request line.
   if (socket.readableLength > 0) return
   const nodeOnExecute = parser[onExecute] as OnExecute
-  const currentRead = parser.getCurrentBuffer.bind(parser)
-  let head = ''
+  const firstLine = new FirstLine()
   const watch: OnExecute = (parsed) => {
     // A request parsed whole (the usual first read), or a parse error, ends the watch at once.
-    const line = parsed instanceof Error || parser.incoming ? '' : firstLine((head += currentRead().toString('latin1')))
+    const line = parsed instanceof Error || parser.incoming ? '' : firstLine.add(parser.getCurrentBuffer!())
     if (line !== undefined) parser[onExecute] = nodeOnExecute
     nodeOnExecute(parsed)
     if (line && isHttp09(line)) refuse(line.slice(0, line.indexOf(' ')))
@@ -55,11 +54,33 @@ export function refuseHttp09Line(socket: Duplex, refuse: (method: string) => voi
   parser[onExecute] = watch
 }
 
-/** The first request line of `head`, once its line end has come. */
-function firstLine(head: string): string | undefined {
-  const text = head.replace(LEADING_EMPTY_LINES, '')
-  const end = text.indexOf('\n')
-  return end === -1 ? undefined : text.slice(0, end).replace(/\r$/, '')
+/**
+ * A connection's first request line, read by read. Only the line is kept, and each read is looked
+ * at once: the empty lines a server ignores before it (RFC 9112 2.2) have no bound but the headers
+ * timeout, and a client could send megabytes of them.
+ */
+class FirstLine {
+  /** The line as far as it has come, from its first byte. */
+  private head = ''
+
+  /** The whole line once its end is in `read`; undefined until then. */
+  add(read: Buffer): string | undefined {
+    const start = this.head === '' ? afterEmptyLines(read) : 0
+    const end = read.indexOf(LF, start)
+    if (end === -1) {
+      this.head += read.toString('latin1', start)
+      return undefined
+    }
+    const line = this.head + read.toString('latin1', start, end)
+    return line.endsWith('\r') ? line.slice(0, -1) : line
+  }
+}
+
+/** Where a request line may begin in `read`: past the CR and LF bytes at its start. */
+function afterEmptyLines(read: Buffer): number {
+  let at = 0
+  while (at < read.length && (read[at] === CR || read[at] === LF)) at++
+  return at
 }
 
 /**

@@ -219,6 +219,14 @@ routes:
     })
   }
 
+  it('serves a request line behind many empty lines, which a server ignores (RFC 9112 2.2)', async () => {
+    // 64 MiB of them, read in many reads: watching for an HTTP/0.9 line must not cost per byte seen so far.
+    const request = Buffer.concat([Buffer.alloc(64 * 1024 * 1024, '\r\n'), Buffer.from('GET /late HTTP/1.1\r\nHost: plain.test\r\n\r\n')])
+    const reply = await rawExchange(gw.ports.http!, request)
+    assert.deepEqual(statusLines(reply), ['HTTP/1.1 200'])
+    assert.deepEqual(seen, ['GET /late'])
+  })
+
   describe('request lines of other versions, over TLS', () => {
     const secure = (): TlsTarget => ({ port: gw.ports.https!, servername: 'open.test', ca: pki.caS.cert })
 
