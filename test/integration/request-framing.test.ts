@@ -227,6 +227,13 @@ routes:
     assert.deepEqual(seen, ['GET /late'])
   })
 
+  it("answers HTTP/0.9's simple request on the plaintext listener with 400 at once, and closes", async () => {
+    const reply = await rawUntilClosed(gw.ports.http!, ['\r\n', 'GET /', '\r\n'])
+    assert.deepEqual(statusLines(reply), ['HTTP/1.1 400'])
+    assert.match(reply, /^Connection: close$/im)
+    assert.deepEqual(seen, [])
+  })
+
   describe('request lines of other versions, over TLS', () => {
     const secure = (): TlsTarget => ({ port: gw.ports.https!, servername: 'open.test', ca: pki.caS.cert })
 
