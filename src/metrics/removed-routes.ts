@@ -15,7 +15,7 @@ import type { RegistryJson } from './render.js'
 type Labels = Partial<Record<string, string | number>>
 
 /** Whether a series labelled `route` belongs to no route of the config serving (`served`'s names). */
-export function removedRoute(route: Labels[string], served: ReadonlySet<string>): boolean {
+export function isRemovedRoute(route: Labels[string], served: ReadonlySet<string>): boolean {
   return typeof route === 'string' && route !== NO_ROUTE && !served.has(route)
 }
 
@@ -29,12 +29,12 @@ export function dropRemovedRouteSeries(registry: Registry<RegistryContentType>, 
   for (const metric of registry.getMetricsAsArray()) {
     const { hashMap } = metric as unknown as { hashMap?: Record<string, { labels: Labels }> }
     for (const { labels } of Object.values(hashMap ?? {})) {
-      if (removedRoute(labels.route, served)) (metric as unknown as { remove(labels: Labels): void }).remove(labels)
+      if (isRemovedRoute(labels.route, served)) (metric as unknown as { remove(labels: Labels): void }).remove(labels)
     }
   }
 }
 
 /** A registry as a worker sent it (cluster/registries.ts), without the series of removed routes. */
 export function withoutRemovedRoutes(registry: RegistryJson, served: ReadonlySet<string>): RegistryJson {
-  return registry.map((metric) => ({ ...metric, values: metric.values.filter(({ labels }) => !removedRoute(labels.route, served)) }))
+  return registry.map((metric) => ({ ...metric, values: metric.values.filter(({ labels }) => !isRemovedRoute(labels.route, served)) }))
 }

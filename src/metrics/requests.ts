@@ -6,7 +6,7 @@
  * that are already hashed, a bucket search, and a count by status code in a Map of numbers.
  */
 import { Counter, type Metric, type Registry, type RegistryContentType } from 'prom-client'
-import { removedRoute } from './removed-routes.js'
+import { isRemovedRoute } from './removed-routes.js'
 
 interface Series {
   readonly route: string
@@ -69,7 +69,7 @@ export class RequestMetrics {
 
   /** A reload removed routes (removed-routes.ts): their counts go, those not yet scraped with them. */
   dropRemovedRoutes(served: ReadonlySet<string>): void {
-    for (const route of this.byRoute.keys()) if (removedRoute(route, served)) this.byRoute.delete(route)
+    for (const route of this.byRoute.keys()) if (isRemovedRoute(route, served)) this.byRoute.delete(route)
   }
 
   private *allSeries(): Iterable<Series> {
