@@ -27,14 +27,19 @@ const REFUSAL_WRITE_DEADLINE_MS = 5_000
 
 /**
  * The same answer where there is no ServerResponse (before HTTP, or on an Upgrade), then close: the
- * socket is destroyed once the answer is out, not left to a client that never closes its side.
+ * socket is destroyed once the answer is out, not left to a client that never closes its side. It
+ * carries Date, as a ServerResponse does and RFC 9110 6.6.1 asks of a 4xx.
  */
 export function endWithStatus(socket: Duplex, status: number, detail?: string): void {
   const body = statusBody(status, detail)
   const deadline = setTimeout(() => socket.destroy(), REFUSAL_WRITE_DEADLINE_MS).unref()
   socket.once('close', () => clearTimeout(deadline))
   socket.once('finish', () => socket.destroy())
-  const headers = { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body) }
+  const headers = {
+    Date: new Date().toUTCString(),
+    'Content-Type': 'text/plain; charset=utf-8',
+    'Content-Length': Buffer.byteLength(body),
+  }
   socket.end(responseHead(status, headers, ['Connection: close']) + body)
 }
 

@@ -264,6 +264,21 @@ routes:
       assert.equal(await requestsCounted(gw, 'route="(none)",method="GET"', 400), before + 1)
     })
 
+    // RFC 9110 6.6.1: an origin server with a clock sends Date in every 4xx, as nginx does in these;
+    // Node's ServerResponse adds it to the gateway's other answers.
+    for (const [what, target, request] of [
+      ['an HTTP/0.9 request', secure, 'GET /\r\n'],
+      ['a request line of HTTP/3.0', secure, 'GET / HTTP/3.0\r\n\r\n'],
+      ['plain HTTP on the HTTPS port', () => gw.ports.https!, 'GET / HTTP/1.1\r\nHost: open.test\r\n\r\n'],
+    ] as const) {
+      it(`dates its refusal of ${what}, written before any ServerResponse`, async () => {
+        const reply = await rawUntilClosed(target(), request)
+        const date = /^Date: (.+)$/im.exec(reply)?.[1]
+        assert.ok(date, reply)
+        assert.equal(new Date(date).toUTCString(), date, 'an IMF-fixdate')
+      })
+    }
+
     it('waits for the rest of a request whose first line came alone, or in pieces', async () => {
       const reply = await rawExchange(secure(), ['GET /pie', 'ces HTTP/1.1\r\n', 'Host: open.test\r\n', '\r\n'])
       assert.deepEqual(statusLines(reply), ['HTTP/1.1 200'])
