@@ -7,6 +7,7 @@ export const ErrorCodes = {
   CERT_NOT_CA: 'PCL_ERR_CERT_NOT_CA',
   KEY_MISMATCH: 'PCL_ERR_KEY_MISMATCH',
   LISTEN: 'PCL_ERR_LISTEN',
+  /** The upstream connection failed: refused, not resolved, or reset, before or during the answer. */
   UPSTREAM_CONNECT: 'PCL_ERR_UPSTREAM_CONNECT',
   UPSTREAM_TLS: 'PCL_ERR_UPSTREAM_TLS',
   UPSTREAM_TIMEOUT: 'PCL_ERR_UPSTREAM_TIMEOUT',
