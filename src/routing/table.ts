@@ -18,8 +18,12 @@ export interface RouteTable<R extends RoutableRoute> {
    * undefined when nothing matches, including a target that is not a path (`*`, `http://x/y`).
    */
   match(host: string, path: string): R | undefined
-  /** The routes of the host entry `match` would use, longest path first: how SNI picks a TLS policy. */
-  routesForHost(host: string): readonly R[] | undefined
+  /**
+   * The route of the host entry `match` would use that stands for the whole host where no path is known
+   * yet (a TLS handshake picks its policy by SNI and counts under it): the one with the shortest path,
+   * usually `/`, and of several as short the first in the config.
+   */
+  hostRoute(host: string): R | undefined
 }
 
 /** Identifies a route for duplicate detection: two routes with the same key can never both match. */
@@ -27,10 +31,10 @@ export function routeKey(route: RoutableRoute): string {
   return `${route.host} ${route.path}`
 }
 
-/** The routes of one host: longest path first, and by path for the lookup. */
+/** The routes of one host, by path for the lookup, and the one that stands for the host. */
 interface HostEntry<R> {
-  readonly routes: readonly R[]
   readonly byPath: ReadonlyMap<string, R>
+  readonly hostRoute: R
 }
 
 export function compileRouteTable<R extends RoutableRoute>(routes: readonly R[]): RouteTable<R> {
@@ -44,18 +48,17 @@ export function compileRouteTable<R extends RoutableRoute>(routes: readonly R[])
   }
   const entries = new Map(
     [...byHost].map(([host, list]): [string, HostEntry<R>] => {
-      // Longest prefix first. The sort is stable: equal lengths keep config order.
-      const sorted = Object.freeze([...list].sort((a, b) => b.path.length - a.path.length))
       const byPath = new Map<string, R>()
-      for (const route of sorted) if (!byPath.has(route.path)) byPath.set(route.path, route)
-      return [host, { routes: sorted, byPath }]
+      for (const route of list) if (!byPath.has(route.path)) byPath.set(route.path, route)
+      const hostRoute = list.reduce((shortest, route) => (route.path.length < shortest.path.length ? route : shortest))
+      return [host, { byPath, hostRoute }]
     }),
   )
   // An exact host that exists hides the wildcard even when none of its paths match (no fallback).
   const entryForHost = (host: string) => lookupHost(entries, host)
 
   return {
-    routesForHost: (host) => entryForHost(host)?.routes,
+    hostRoute: (host) => entryForHost(host)?.hostRoute,
     match(host, path) {
       // Absolute-form and asterisk-form targets (RFC 9112 3.2) are not routed; the caller answers 400.
       if (path.charCodeAt(0) !== SLASH) return undefined

@@ -209,9 +209,9 @@ function ingressDecider(table: RouteTable<Route>, policies: readonly TlsPolicy[]
   const fallback = policies.find((p) => !p.requiresClientCert) ?? policies[0]
   return (serverName, localAddress) => {
     const host = serverName === undefined ? addressHost(localAddress) : normalizeServerName(serverName)
-    // Every route of a host has the same TLS policy; the one with the shortest path (usually `/`)
-    // labels the handshake, which happens before any path is known.
-    const route = host === undefined ? undefined : table.routesForHost(host)?.at(-1)
+    // Every route of a host has the same TLS policy; the handshake, before any path is known, counts
+    // under the route that stands for the host.
+    const route = host === undefined ? undefined : table.hostRoute(host)
     if (route?.config.tls === 'passthrough') return { kind: 'passthrough', route }
     if (route?.policy) return { kind: 'terminate', policy: route.policy, route }
     return fallback ? { kind: 'terminate', policy: fallback } : { kind: 'reject' }
