@@ -214,8 +214,9 @@ export class Gateway {
   }
 
   /**
-   * Stops accepting (/readyz turns 503 at once), closes idle keep-alive connections, lets in-flight
-   * requests and WebSockets finish within `graceMs`, then closes everything.
+   * Stops accepting (/readyz turns 503 at once), closes each connection once it has nothing in flight
+   * (an idle one after a short window for a request already on its way: RequestServer.drain), lets
+   * in-flight requests and WebSockets finish within `graceMs`, then closes everything.
    */
   async stop(graceMs = this.current?.config.shutdown.grace ?? 0): Promise<void> {
     this.draining = true

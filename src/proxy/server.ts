@@ -34,6 +34,14 @@ const HEADERS_TIMEOUT_MS = 20_000
  */
 const FINISH_DEADLINE_MS = 30_000
 const FINISH_SWEEP_MS = 1_000
+/**
+ * How long a drain keeps open a connection with nothing in flight: its client may have sent its next
+ * request already (wrk and other clients that send back to back do, as soon as an answer is read), and
+ * closing now would reset it. One that comes in time is answered with `Connection: close`. nginx and
+ * Go's Shutdown close such a connection at once, and that request fails; Envoy keeps it open for its
+ * whole drain time and closes it after its next response.
+ */
+const DRAIN_IDLE_WINDOW_MS = 1_000
 const HTTP_SERVER_OPTIONS: http.ServerOptions = {
   requestTimeout: 0,
   // How often Node checks headersTimeout; its default of 30 s let a slow client run to 50 s.
@@ -149,25 +157,27 @@ export class RequestServer {
   }
 
   /**
-   * Closes idle keep-alive connections and those that have not sent a request now, and every other
-   * one once its response in flight has gone out (WebSockets run on): a response not begun yet
-   * carries `Connection: close`, and a pipelined request queued behind it is not handled.
+   * Closes every connection once its response in flight has gone out (WebSockets run on): a response
+   * not begun yet carries `Connection: close`, and a pipelined request queued behind it is not
+   * handled. An idle keep-alive connection, and one that has not sent a request yet, closes after
+   * DRAIN_IDLE_WINDOW_MS, or after the response to a request that comes before then.
    */
   drain(): void {
     this.draining = true
-    // A connection that has not sent a request yet is closed too, as nginx closes it: otherwise one
+    // A connection that has not sent a request yet closes too, as nginx closes it: otherwise one
     // preconnected browser tab holds the shutdown for the whole grace period.
-    for (const socket of this.open) this.closeAfterResponse(socket)
+    for (const socket of this.open) this.closeAfterResponse(socket, DRAIN_IDLE_WINDOW_MS)
   }
 
   /**
    * After a reload: connections verified under a TLS policy (client CAs, CRLs) that a new handshake
-   * of theirs would no longer get (`handshakeWouldGive` says) close as in a drain, as nginx's old
-   * workers close theirs, rather than answer the next request 421. Clients come back through a
-   * handshake under the new policy: after a CRL's routine re-issue, or a CA added to a bundle, every
-   * keep-alive client would otherwise get a 421 it does not retry (only browsers do). One that has not
-   * sent a request yet is left to get the 421: its first request may already be on its way, and a
-   * client does not send that one again either.
+   * of theirs would no longer get (`handshakeWouldGive` says) close as in a drain, but idle ones at
+   * once (a request that came on one would get the 421), as nginx's old workers close theirs, rather
+   * than answer the next request 421. Clients come back through a handshake under the new policy:
+   * after a CRL's routine re-issue, or a CA added to a bundle, every keep-alive client would
+   * otherwise get a 421 it does not retry (only browsers do). One that has not sent a request yet is
+   * left to get the 421: its first request may already be on its way, and a client does not send that
+   * one again either.
    *
    * A WebSocket has no response to wait for, nor a next request to answer 421: each one of a TLS
    * connection goes to `recheckTunnel` with its upgrade request, which closes it if its client no
@@ -231,18 +241,29 @@ export class RequestServer {
   }
 
   /**
-   * Closes a connection once its response in flight has gone out: at once if there is none (lingering
-   * for the rest of a request body, see lingering-close.ts), with `Connection: close` if it has not
-   * begun. WebSockets run on. Not Node's closeIdleConnections(): it counts a response as done once
-   * end() is called, and would cut off one still being written to a slow reader.
+   * Closes a connection once its response in flight has gone out: with `Connection: close` if it has
+   * not begun; otherwise once it is idle, as closeIdle closes it. WebSockets run on. Not Node's
+   * closeIdleConnections(): it counts a response as done once end() is called, and would cut off one
+   * still being written to a slow reader.
    */
-  private closeAfterResponse(socket: Duplex): void {
+  private closeAfterResponse(socket: Duplex, idleWindowMs = 0): void {
     const res = this.lastResponse.get(socket)
     if (res === 'upgraded') return
     this.closing.add(socket)
-    if (res === undefined || res.writableFinished) (socket as Socket).destroySoon()
+    if (res === undefined || res.writableFinished) this.closeIdle(socket, res, idleWindowMs)
     else if (!res.headersSent) res.shouldKeepAlive = false
-    else res.once('finish', () => socket.end())
+    else res.once('finish', () => this.closeIdle(socket, res, idleWindowMs))
+  }
+
+  /**
+   * Closes a connection whose last response, `res` (none: it has sent no request), has gone out: at
+   * once (lingering for the rest of a request body, see lingering-close.ts), or `windowMs` from now if
+   * it is still open and no request has come on it by then (one that comes is answered with
+   * `Connection: close`, see onRequest, and Node closes the connection after it).
+   */
+  private closeIdle(socket: Duplex, res: http.ServerResponse | undefined, windowMs: number): void {
+    if (windowMs === 0) (socket as Socket).destroySoon()
+    else setTimeout(() => this.open.has(socket) && this.lastResponse.get(socket) === res && (socket as Socket).destroySoon(), windowMs).unref()
   }
 
   /** A request whose turn has come on its connection. */

@@ -1,6 +1,6 @@
 /**
- * Real HTTPS and HTTP clients for tests: every option spelled out, nothing pooled (agent: false), so a
- * test controls SNI, Host and client certificate independently.
+ * Real HTTPS and HTTP clients for tests: every option spelled out, nothing pooled (agent: false) unless
+ * a test passes an agent of its own, so a test controls SNI, Host and client certificate independently.
  */
 import http from 'node:http'
 import https from 'node:https'
@@ -39,6 +39,8 @@ export interface TlsRequestOptions extends RequestOptions {
   readonly ciphers?: string
   /** A TLS session to resume. */
   readonly session?: Buffer
+  /** An agent that keeps its connections alive, for a test of what comes on a reused one. */
+  readonly agent?: https.Agent
 }
 
 function collect(req: http.ClientRequest, body: string | undefined): Promise<Reply> {
@@ -71,7 +73,7 @@ export function httpsRequest(options: TlsRequestOptions): Promise<Reply> {
     ...(options.maxVersion && { maxVersion: options.maxVersion }),
     ...(options.ciphers && { ciphers: options.ciphers }),
     ...(options.session && { session: options.session }),
-    agent: false,
+    agent: options.agent ?? false,
     method: options.method ?? 'GET',
     path: options.path ?? '/',
     headers: { ...(host && { host }), ...options.headers },

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import http from 'node:http'
+import https from 'node:https'
 import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -15,8 +16,8 @@ import { after, afterEach, before, beforeEach, describe, it } from 'node:test'
 import net from 'node:net'
 import tls from 'node:tls'
 import WebSocket, { WebSocketServer } from 'ws'
-import { spawnPortcullis } from '../helpers/cli.js'
-import { httpRequest } from '../helpers/client.js'
+import { runPortcullis, spawnPortcullis } from '../helpers/cli.js'
+import { httpRequest, httpsRequest } from '../helpers/client.js'
 import { eventually, seriesIn, seriesSum, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 import { rawExchange } from '../helpers/raw.js'
@@ -200,7 +201,7 @@ routes:
     await pki.cleanup()
   })
 
-  it('closes connections that never sent a request at once, and lets a WebSocket run on', { timeout: 10_000 }, async () => {
+  it('closes connections that never sent a request without waiting for the grace period, and lets a WebSocket run on', { timeout: 10_000 }, async () => {
     const tlsIdle = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername: 'open.test', ca: pki.caS.cert })
     await once(tlsIdle, 'secureConnect')
     const plainIdle = net.connect(gw.ports.http!, '127.0.0.1')
@@ -232,6 +233,86 @@ routes:
     }
     const { values } = await gw.gateway.metrics.tlsHandshakes.get()
     assert.deepEqual(values.filter((v) => v.labels.reason === 'connection_reset'), [], 'the drain closed it, not the client')
+  })
+})
+
+describe('a drain under clients that keep sending', () => {
+  let pki: TestPki
+  let upstream: http.Server
+
+  before(async () => {
+    pki = await makeTestPki()
+    upstream = http.createServer((_req, res) => res.end('ok\n'))
+    await listenOnLoopback(upstream)
+  })
+  after(async () => {
+    upstream.closeAllConnections()
+    upstream.close()
+    await pki.cleanup()
+  })
+
+  /**
+   * A real `portcullis` process with one TLS route, open.test, once it serves, and its HTTPS port. Its
+   * grace period is longer than any test here may take: a drain that waits for it fails by timeout.
+   */
+  async function startBusyGateway() {
+    const configFile = join(pki.dir, 'busy.yaml')
+    await writeFile(
+      configFile,
+      `listen: { https: 127.0.0.1:0 }
+shutdown: { grace: 60s }
+routes:
+  - { host: open.test, tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile} }, upstream: { url: 'http://127.0.0.1:${(upstream.address() as AddressInfo).port}' } }
+`,
+    )
+    const gateway = runPortcullis(configFile)
+    const { listeners } = (await gateway.logged('portcullis is serving')) as unknown as { listeners: { https: { port: number } } }
+    return { ...gateway, port: listeners.https.port }
+  }
+
+  /**
+   * GET after GET on one kept-alive TLS connection, each sent as soon as the answer before it is read,
+   * as wrk sends them, until an answer says `Connection: close`: what ended it, and on how many
+   * connections its requests went.
+   */
+  function backToBack(port: number) {
+    // With a checkServerIdentity of its own (httpsRequest passes one per request), Node 24.21 reuses a
+    // connection only if the agent has one too.
+    const agent = new https.Agent({ keepAlive: true, maxSockets: 1, checkServerIdentity: tls.checkServerIdentity })
+    const connections = new Set<unknown>()
+    agent.on('free', (socket) => connections.add(socket))
+    let answers = 0
+    const ended = (async () => {
+      try {
+        for (;;) {
+          const reply = await httpsRequest({ port, servername: 'open.test', ca: pki.caS.cert, agent })
+          answers++
+          if (reply.headers.connection === 'close') return 'Connection: close'
+        }
+      } catch (error) {
+        return `${(error as NodeJS.ErrnoException).code ?? (error as Error).message} after ${answers} answers`
+      } finally {
+        agent.destroy()
+      }
+    })()
+    return { answers: () => answers, ended: ended.then((end) => ({ end, connections: connections.size })) }
+  }
+
+  it('answers every request a keep-alive client sends, the last on each connection with Connection: close, and exits 0', { timeout: 30_000 }, async () => {
+    const gateway = await startBusyGateway()
+    try {
+      const clients = Array.from({ length: 8 }, () => backToBack(gateway.port))
+      // Each client is then past its handshake and sending its requests back to back.
+      await eventually(async () => clients.every((client) => client.answers() >= 10), 10_000, 'every client answered 10 times')
+      gateway.child.kill('SIGTERM')
+      const endings = await Promise.all(clients.map((client) => client.ended))
+      // Not a reset or an EOF for a request sent on a connection that the drain closed as it went idle,
+      // nor a refused new connection after the drain closed one without saying so.
+      assert.deepEqual(endings, Array(clients.length).fill({ end: 'Connection: close', connections: 1 }))
+      assert.deepEqual(await gateway.exited, [0, null])
+    } finally {
+      gateway.child.kill('SIGKILL')
+    }
   })
 })
 
@@ -309,7 +390,10 @@ describe('stopping with requests in flight', () => {
       methodsSeen.push(req.method!)
       const query = new URL(req.url!, 'http://upstream').searchParams
       if (query.has('bytes')) res.end(Buffer.alloc(Number(query.get('bytes')), 'x'))
-      else setTimeout(() => res.end('done\n'), Number(query.get('ms')))
+      else if (query.has('stream')) {
+        res.write('begun\n')
+        setTimeout(() => res.end('done\n'), Number(query.get('stream')))
+      } else setTimeout(() => res.end('done\n'), Number(query.get('ms')))
     })
     await listenOnLoopback(slow)
   })
@@ -332,16 +416,26 @@ routes:
     return eventually(async () => methodsSeen.length >= target, 3000, 'the request reached the upstream')
   }
 
-  /** A request on a keep-alive connection, which the client would reuse. */
-  const slowRequest = (ms: number, agent: http.Agent) =>
-    new Promise<number>((resolve, reject) => {
-      http
-        .get({ port: gw.ports.http!, host: '127.0.0.1', path: `/?ms=${ms}`, headers: { host: 'slow.test' }, agent }, (res) => {
-          res.resume()
-          res.on('end', () => resolve(res.statusCode!))
-        })
-        .on('error', reject)
+  /** The response to a GET through `agent` once its headers have come, and whether it was sent on a connection used before. */
+  const responseTo = (path: string, agent: http.Agent) =>
+    new Promise<{ res: http.IncomingMessage; reused: boolean }>((resolve, reject) => {
+      const req = http.get({ port: gw.ports.http!, host: '127.0.0.1', path, headers: { host: 'slow.test' }, agent }, (res) => resolve({ res, reused: req.reusedSocket }))
+      req.on('error', reject)
     })
+
+  /** A GET through a keep-alive agent: its status, its Connection header, and whether it was sent on a connection used before. */
+  const keepAliveGet = async (path: string, agent: http.Agent) => {
+    const { res, reused } = await responseTo(path, agent)
+    res.resume()
+    await once(res, 'end')
+    return { status: res.statusCode, connection: res.headers.connection, reused }
+  }
+
+  /** A request on a keep-alive connection, which the client would reuse. */
+  const slowRequest = async (ms: number, agent: http.Agent) => (await keepAliveGet(`/?ms=${ms}`, agent)).status
+
+  /** An agent that keeps one connection alive, as a client sending one request after another does. */
+  const oneConnection = () => new http.Agent({ keepAlive: true, maxSockets: 1 })
 
   it('shows portcullis_draining 1 on the admin listener throughout the drain, 0 before it', async () => {
     const admin = async (path: string) => httpRequest({ port: gw.ports.admin!, path })
@@ -383,6 +477,45 @@ routes:
       // A grace period beyond the test's timeout: waiting for it fails the test.
       await gw.gateway.stop(60_000)
       assert.equal(await reply, 200)
+    } finally {
+      agent.destroy()
+    }
+  })
+
+  it('answers a request sent on an idle keep-alive connection as the drain begins, with Connection: close', async () => {
+    const agent = oneConnection()
+    try {
+      assert.equal(await slowRequest(0, agent), 200)
+      const stopped = gw.gateway.stop(20_000)
+      // Sent at once on the idle connection, as a client that had just read the answer before sends it.
+      assert.deepEqual(await keepAliveGet('/?ms=0', agent), { status: 200, connection: 'close', reused: true })
+      await stopped
+    } finally {
+      agent.destroy()
+    }
+  })
+
+  it('answers the request sent as soon as a response that began before the drain ends, with Connection: close', async () => {
+    const agent = oneConnection()
+    try {
+      const { res: begun } = await responseTo('/?stream=300', agent)
+      assert.equal(begun.headers.connection, 'keep-alive', 'its headers promised the connection would stay open')
+      const stopped = gw.gateway.stop(20_000)
+      begun.resume()
+      await once(begun, 'end')
+      assert.deepEqual(await keepAliveGet('/?ms=0', agent), { status: 200, connection: 'close', reused: true })
+      await stopped
+    } finally {
+      agent.destroy()
+    }
+  })
+
+  it('closes an idle keep-alive connection whose client sends nothing more, not at the end of the grace period', { timeout: 10_000 }, async () => {
+    const agent = oneConnection()
+    try {
+      assert.equal(await slowRequest(0, agent), 200)
+      // A grace period beyond the test's timeout: waiting for it fails the test.
+      await gw.gateway.stop(60_000)
     } finally {
       agent.destroy()
     }
