@@ -138,10 +138,6 @@ export class RequestServer {
 
   /** A plaintext socket (no policy), or a TLS socket that passed `policy`'s client authentication. */
   accept(socket: Duplex, policy?: TlsPolicy): void {
-    if (this.draining) {
-      socket.destroy()
-      return
-    }
     if (policy) this.policyOf.set(socket, policy)
     closeLingeringly(socket as Socket, () => {
       const last = this.lastResponse.get(socket)
@@ -154,6 +150,8 @@ export class RequestServer {
     })
     this.server.emit('connection', socket)
     refuseHttp09Line(socket, (method) => this.refuseInTurn(socket, 400, method))
+    // A TLS handshake that ended during the drain: its client may have sent its request already.
+    if (this.draining) this.closeAfterResponse(socket, DRAIN_IDLE_WINDOW_MS)
   }
 
   /**

@@ -314,7 +314,68 @@ routes:
       gateway.child.kill('SIGKILL')
     }
   })
+
+  it('answers the request on a connection whose TLS handshake ends during the drain, with Connection: close', { timeout: 30_000 }, async () => {
+    const gateway = await startBusyGateway()
+    const relay = await relayHoldingClientFinished(gateway.port)
+    try {
+      const reply = httpsRequest({ port: relay.port, servername: 'open.test', ca: pki.caS.cert })
+      await relay.holding
+      gateway.child.kill('SIGTERM')
+      await gateway.logged('draining')
+      // The gateway's side of the handshake ends now, and the request behind it comes at once.
+      relay.release()
+      const { status, headers } = await reply
+      assert.deepEqual([status, headers.connection], [200, 'close'])
+      assert.deepEqual(await gateway.exited, [0, null])
+    } finally {
+      gateway.child.kill('SIGKILL')
+      relay.close()
+    }
+  })
 })
+
+/**
+ * A TCP relay to `port` on loopback for one TLS client, which holds what the client sends once the
+ * server has answered its ClientHello (its Finished, then its request) until release(): the client's
+ * side of the handshake is done, the server's waits. `holding` resolves once it holds something.
+ */
+async function relayHoldingClientFinished(port: number) {
+  const held: Buffer[] = []
+  let released = false
+  let toServer: net.Socket | undefined
+  let startHolding = () => {}
+  const holding = new Promise<void>((resolve) => (startHolding = resolve))
+  const relay = net.createServer((client) => {
+    const server = (toServer = net.connect(port, '127.0.0.1'))
+    let serverAnswered = false
+    server.on('data', (chunk: Buffer) => {
+      serverAnswered = true
+      client.write(chunk)
+    })
+    client.on('data', (chunk: Buffer) => {
+      if (!serverAnswered || released) server.write(chunk)
+      else {
+        held.push(chunk)
+        startHolding()
+      }
+    })
+    for (const [from, to] of [[client, server], [server, client]] as const) {
+      from.on('end', () => to.end())
+      from.on('error', () => to.destroy())
+      from.on('close', () => to.destroy())
+    }
+  })
+  return {
+    port: await listenOnLoopback(relay),
+    holding,
+    release() {
+      released = true
+      for (const chunk of held.splice(0)) toServer!.write(chunk)
+    },
+    close: () => relay.close(),
+  }
+}
 
 describe('a WebSocket relay', () => {
   /** Listens with `upstream`, and starts a gateway with one route to it: ws.test. */
