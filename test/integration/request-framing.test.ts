@@ -60,6 +60,13 @@ routes:
 
   const statusLines = (reply: string) => reply.match(/^HTTP\/1\.1 \d{3}/gm) ?? []
 
+  /** The one answer is `status`, the connection closed after it, and nothing reached the upstream. */
+  const assertRefused = (reply: string, status: number) => {
+    assert.deepEqual(statusLines(reply), [`HTTP/1.1 ${status}`])
+    assert.match(reply, /^Connection: close$/im)
+    assert.deepEqual(seen, [])
+  }
+
   it('sends pipelined requests upstream one at a time, and answers them in order', async () => {
     const requests = ['/1', '/2', '/3'].map((path) => `GET ${path} HTTP/1.1\r\nHost: plain.test\r\n\r\n`).join('')
     const reply = await rawExchange(gw.ports.http!, requests, 800)
@@ -73,9 +80,7 @@ routes:
     const requests =
       'GET / HTTP/1.1\r\nHost: open.test\r\n\r\n' + 'POST /after HTTP/1.1\r\nHost: plain.test\r\nContent-Length: 2\r\n\r\nhi'
     const reply = await rawUntilClosed(gw.ports.http!, requests)
-    assert.deepEqual(statusLines(reply), ['HTTP/1.1 421'])
-    assert.match(reply, /^Connection: close$/im)
-    assert.deepEqual(seen, [])
+    assertRefused(reply, 421)
   })
 
   for (const [what, first, closes] of [
@@ -213,9 +218,7 @@ routes:
   ] as const) {
     it(`refuses ${what} with ${status}, closes, and forwards nothing`, async () => {
       const reply = await rawUntilClosed(gw.ports.http!, request + 'GET /next HTTP/1.1\r\nHost: plain.test\r\n\r\n')
-      assert.deepEqual(statusLines(reply), [`HTTP/1.1 ${status}`])
-      assert.match(reply, /^Connection: close$/im)
-      assert.deepEqual(seen, [])
+      assertRefused(reply, status)
     })
   }
 
@@ -229,9 +232,7 @@ routes:
 
   it("answers HTTP/0.9's simple request on the plaintext listener with 400 at once, and closes", async () => {
     const reply = await rawUntilClosed(gw.ports.http!, ['\r\n', 'GET /', '\r\n'])
-    assert.deepEqual(statusLines(reply), ['HTTP/1.1 400'])
-    assert.match(reply, /^Connection: close$/im)
-    assert.deepEqual(seen, [])
+    assertRefused(reply, 400)
   })
 
   describe('request lines of other versions, over TLS', () => {
@@ -252,9 +253,7 @@ routes:
     ] as const) {
       it(`answers ${what} with ${status} at once, closes, and forwards nothing`, async () => {
         const reply = await rawUntilClosed(secure(), request)
-        assert.deepEqual(statusLines(reply), [`HTTP/1.1 ${status}`])
-        assert.match(reply, /^Connection: close$/im)
-        assert.deepEqual(seen, [])
+        assertRefused(reply, status)
       })
     }
 
