@@ -328,6 +328,20 @@ routes:
     assert.deepEqual(await Promise.all(['up.test', 'UP.TEST', 'open.test', undefined].map(servedCN)), ['up.test', 'up.test', 'srv', 'srv'])
   })
 
+  it('gives a client that lists ChaCha20 first ChaCha20, in TLS 1.2 and 1.3, and one that lists AES-GCM first AES-GCM', async () => {
+    const negotiated = async (ciphers: string, maxVersion: tls.SecureVersion) => {
+      const socket = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername: 'open.test', ca: pki.caS.cert, ciphers, maxVersion })
+      await once(socket, 'secureConnect')
+      const { name } = socket.getCipher()
+      socket.destroy()
+      return name
+    }
+    // A client without AES hardware (older phones) puts ChaCha20 first; the test certificate is ECDSA.
+    assert.equal(await negotiated('TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256', 'TLSv1.3'), 'TLS_CHACHA20_POLY1305_SHA256')
+    assert.equal(await negotiated('ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256', 'TLSv1.2'), 'ECDHE-ECDSA-CHACHA20-POLY1305')
+    assert.equal(await negotiated('TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256', 'TLSv1.3'), 'TLS_AES_128_GCM_SHA256')
+  })
+
   it('offers http/1.1 in ALPN and never h2: a client offering h2 alone gets no_application_protocol', async () => {
     const offering = (ALPNProtocols: string[]) => tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername: 'open.test', ca: pki.caS.cert, ALPNProtocols })
     const both = offering(['h2', 'http/1.1'])
