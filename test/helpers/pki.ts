@@ -26,10 +26,11 @@ export type Usage = 'server' | 'client' | 'server+client'
 export type KeyUsageOption = KeyUsageFlags | readonly string[]
 
 /**
- * The key a certificate is made for: ECDSA P-256 (newKeyPair()'s), or RSA 2048 for the tests of what
- * OpenSSL does otherwise with RSA signatures. A certificate or CRL is signed as its issuer's key signs.
+ * The key a certificate is made for: ECDSA P-256 (newKeyPair()'s), RSA 2048 for the tests of what
+ * OpenSSL does otherwise with RSA signatures, or RSA 1024, which Node takes and other TLS stacks refuse.
+ * A certificate or CRL is signed as its issuer's key signs.
  */
-export type KeyType = 'ecdsa' | 'rsa'
+export type KeyType = 'ecdsa' | 'rsa' | 'rsa-1024'
 
 export interface CAOptions extends Validity {
   readonly commonName: string
@@ -94,7 +95,8 @@ const ID_CE_KEY_USAGE = '2.5.29.15'
 const RSA_KEYS = { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }
 
 async function keysOf(keyType: KeyType = 'ecdsa'): Promise<CryptoKeyPair> {
-  return keyType === 'rsa' ? crypto.subtle.generateKey(RSA_KEYS, true, ['sign', 'verify']) : newKeyPair()
+  if (keyType === 'ecdsa') return newKeyPair()
+  return crypto.subtle.generateKey({ ...RSA_KEYS, modulusLength: keyType === 'rsa' ? 2048 : 1024 }, true, ['sign', 'verify'])
 }
 
 export async function createCA(options: CAOptions): Promise<Issued> {
@@ -229,7 +231,7 @@ export interface BundleFile {
 const CERT_NAMES = [
   'caA', 'caB', 'caS', 'caOther', 'srv', 'up', 'upWrongName', 'upOtherCa', 'upExpired', 'upCnOnly',
   'cliA', 'cliA2', 'cliB', 'cliExpired', 'cliNotYetValid', 'cliServerEku', 'notCa', 'cliOfNotCa',
-  'root', 'int', 'leaf', 'leafRevoked', 'caExpired', 'cliNoSubject', 'cliUnicode', 'cliOddSans',
+  'root', 'int', 'leaf', 'leafRevoked', 'caExpired', 'cliNoSubject', 'cliUnicode', 'cliOddSans', 'weakRsa',
 ] as const
 const CRL_NAMES = ['crlRootEmpty', 'crlRootRevokesInt', 'crlIntEmpty', 'crlIntRevoked', 'crlIntRevokesLeaf', 'crlRootStale', 'crlOther'] as const
 
@@ -306,6 +308,7 @@ async function generate(dir: string): Promise<TestPki> {
     cliOfNotCa: await issueCert(notCa, { commonName: 'client-of-not-ca', usage: 'client' }),
     leaf: await issueCert(int, { commonName: 'leaf', usage: 'client' }),
     leafRevoked: await issueCert(int, { commonName: 'revoked', usage: 'client' }),
+    weakRsa: await issueCert(caS, { commonName: 'weak-rsa', dnsNames: ['weak.test'], usage: 'server+client', keyType: 'rsa-1024' }),
   }
   const crls: Record<(typeof CRL_NAMES)[number], string> = {
     crlRootEmpty: await createCrl(root, []),

@@ -216,6 +216,9 @@ routes:
     upstream: { url: 'https://127.0.0.1:9443', ca: root-and-int.crt, crl: [crlRootStale.crl] }
   - host: e.test
     upstream: { url: 'https://127.0.0.1:9443', ca: root.crt, crl: crlRootEmpty.crl, insecureSkipVerify: true }
+  - host: weak.test
+    tls: { cert: weakRsa.crt, key: weakRsa.key }
+    upstream: { url: 'https://127.0.0.1:9443', cert: weakRsa.crt, key: weakRsa.key }
 `,
     )
     assert.equal(result.code, 0, result.stderr)
@@ -239,6 +242,8 @@ routes:
       /:26:\d+ routes\[8\]\.upstream\.crl\[0\]: holds a CRL whose nextUpdate passed on \S+; every upstream certificate it covers is refused until it is replaced$/,
       // nginx ignores proxy_ssl_crl without a word when proxy_ssl_verify is off.
       /:28:\d+ routes\[9\]\.upstream\.insecureSkipVerify: upstream certificate verification is off, so upstream\.crl is not checked either: a revoked upstream certificate is accepted$/,
+      /:30:18 routes\[10\]\.tls\.cert: has a 1024-bit RSA key, under 2048 bits: clients whose OpenSSL is at security level 2 \(Debian's and Ubuntu's curl\) refuse it$/,
+      /:31:54 routes\[10\]\.upstream\.cert: has a 1024-bit RSA key, under 2048 bits: upstreams whose OpenSSL/,
     ]
     assert.equal(warnings.length, expected.length, warnings.join('\n'))
     expected.forEach((pattern, i) => assert.match(warnings[i]!, pattern))
