@@ -212,11 +212,15 @@ export class RequestServer {
     return closed
   }
 
-  /** Closes the connections whose response has been written to its end but not taken for FINISH_DEADLINE_MS. */
+  /**
+   * Closes the connections whose response has been written to its end but not taken for
+   * FINISH_DEADLINE_MS. The response looked at is the one going out on the connection, not its latest:
+   * a pipelined request's response waits behind the stuck one, and would never end.
+   */
   private closeUntaken(): void {
     const now = performance.now()
     for (const socket of this.open) {
-      const res = this.lastResponse.get(socket)
+      const res = responseWriting(socket) ?? this.lastResponse.get(socket)
       if (!(res instanceof http.ServerResponse) || !res.writableEnded || res.writableFinished) continue
       const since = this.unfinishedSince.get(res)
       if (since === undefined) this.unfinishedSince.set(res, now)
@@ -359,6 +363,15 @@ export class RequestServer {
     this.refusalQueued.add(socket)
     ;(this.lastResponse.get(socket) as http.ServerResponse).once('finish', refuse)
   }
+}
+
+/**
+ * The response Node is writing on `socket` now (its `_httpMessage`, set while a response holds the
+ * socket, from assignSocket to detachSocket); null between responses. Undefined on a Node that no
+ * longer keeps it.
+ */
+function responseWriting(socket: Duplex): http.ServerResponse | null | undefined {
+  return (socket as Duplex & { _httpMessage?: http.ServerResponse | null })._httpMessage
 }
 
 /**

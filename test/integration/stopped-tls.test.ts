@@ -21,6 +21,8 @@ describe('a TLS connection stopped by an unknown fatal alert', () => {
   const refusals: number[] = []
   /** The responses that emitted 'close': what releases a request's slot and upstream pool. */
   let closedResponses = 0
+  /** The targets of the requests handed on. */
+  const handled: string[] = []
 
   before(async () => {
     pki = await makeTestPki()
@@ -28,7 +30,8 @@ describe('a TLS connection stopped by an unknown fatal alert', () => {
       () => ({}) as Snapshot,
       {
         // Answers after 100 ms, as an upstream would: by then the client's alert has stopped the connection.
-        request: (_snapshot, _policy, _req, res) => {
+        request: (_snapshot, _policy, req, res) => {
+          handled.push(req.url!)
           res.once('close', () => closedResponses++)
           setTimeout(() => res.end('ok'), 100)
         },
@@ -64,5 +67,16 @@ describe('a TLS connection stopped by an unknown fatal alert', () => {
     assert.equal(closed, true, 'the gateway kept the connection open')
     // The server side closes just after the client sees it go.
     await eventually(async () => closedResponses === 1, 3000, 'the response closed')
+  })
+
+  it('is closed when its response cannot be written, with a pipelined request queued behind that response', async () => {
+    const pipelined = 'GET /first HTTP/1.1\r\nHost: srv.test\r\n\r\nGET /second HTTP/1.1\r\nHost: srv.test\r\n\r\n'
+    const closedBefore = closedResponses
+    const raw = await sendTlsAlert((listener.address() as AddressInfo).port, 'srv.test', 255, pipelined)
+    const closed = await Promise.race([once(raw, 'close').then(() => true), new Promise((resolve) => setTimeout(resolve, 5_000, false))])
+    raw.destroy()
+    assert.equal(closed, true, 'the gateway kept the connection open')
+    await eventually(async () => closedResponses > closedBefore, 3000, 'the response closed')
+    assert.ok(handled.includes('/first'))
   })
 })
