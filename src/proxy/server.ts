@@ -236,10 +236,12 @@ export class RequestServer {
     // them one at a time: a connection never has more than one request upstream, a POST never runs
     // before the answer to the GET ahead of it (RFC 9112 9.3.2), nothing behind a response that closes
     // the connection is handled (RFC 9112 9.6), and nothing still queued when a drain begins.
-    // A request parsed after the response ahead of it closed the connection is never handled.
+    // A request parsed after the response ahead of it closed the connection is never handled, nor one
+    // whose connection was destroyed before its turn: Node still hands it the socket once the response
+    // ahead, cut off with its last bytes unsent, emits 'finish'.
     if (req.socket.writableEnded) return
     if (res.socket) this.handle(req, res)
-    else res.once('socket', () => (this.closing.has(req.socket) ? res.destroy() : this.handle(req, res)))
+    else res.once('socket', () => (this.closing.has(req.socket) || req.socket.destroyed ? res.destroy() : this.handle(req, res)))
   }
 
   /**

@@ -78,5 +78,6 @@ describe('a TLS connection stopped by an unknown fatal alert', () => {
     assert.equal(closed, true, 'the gateway kept the connection open')
     await eventually(async () => closedResponses > closedBefore, 3000, 'the response closed')
     assert.ok(handled.includes('/first'))
+    assert.ok(!handled.includes('/second'), 'the request queued behind it was handed on after its connection had closed')
   })
 })
