@@ -19,7 +19,7 @@ export function classifyUpstreamError(error: unknown): UpstreamFailure {
   if (isInvalidResponse(error)) return { status: 502, reason: 'other', code: ErrorCodes.UPSTREAM_RESPONSE }
   const reason = failureReason(error)
   if (reason === 'timeout') return { status: 504, reason, code: ErrorCodes.UPSTREAM_TIMEOUT }
-  // An alert with no reason of its own (handshake_failure, bad_certificate, …) is 'other', and TLS's.
+  // An alert with no reason of its own (handshake_failure, decode_error, …) is 'other', and TLS's.
   const tls = !CONNECTION_REASONS.has(reason) || isTlsError(error)
   return { status: 502, reason, code: tls ? ErrorCodes.UPSTREAM_TLS : ErrorCodes.UPSTREAM_CONNECT }
 }
