@@ -56,9 +56,9 @@ export interface RequestHandlers {
   readonly upgrade: (snapshot: Snapshot, policy: TlsPolicy | undefined, req: http.IncomingMessage, socket: Duplex, head: Buffer) => void
   /**
    * A request answered before routing, with `status`: one that Node's parser refused (malformed,
-   * headers too large or too slow: no method is known), an expectation other than 100-continue, a
-   * CONNECT, an Upgrade request with a body, or a pipelined request whose body turned out malformed
-   * while it waited its turn.
+   * headers too large or too slow: no method is known), an HTTP/0.9 request line (http09.ts), an
+   * expectation other than 100-continue, a CONNECT, an Upgrade request with a body, or a pipelined
+   * request whose body turned out malformed while it waited its turn.
    */
   readonly refused: (status: number, method?: string) => void
 }
