@@ -43,9 +43,13 @@ export function endWithStatus(socket: Duplex, status: number, detail?: string): 
   socket.end(responseHead(status, headers, ['Connection: close']) + body)
 }
 
-/** An HTTP/1.1 response head written by hand, for a socket that has no ServerResponse. */
-export function responseHead(status: number, headers: OutgoingHttpHeaders, connection: readonly string[]): string {
-  const lines = [`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}`, ...connection]
+/**
+ * An HTTP/1.1 response head written by hand, for a socket that has no ServerResponse: the status line,
+ * `connectionLines` (what becomes of the connection: `Connection: close`, or the Upgrade's two), then
+ * `headers`.
+ */
+export function responseHead(status: number, headers: OutgoingHttpHeaders, connectionLines: readonly string[]): string {
+  const lines = [`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}`, ...connectionLines]
   for (const [name, value] of Object.entries(headers)) {
     for (const v of [value ?? []].flat()) lines.push(`${name}: ${v}`)
   }
