@@ -8,17 +8,17 @@ import { createRequire } from 'node:module'
 
 const require = createRequire(import.meta.url)
 
+/** The library once required: require() resolves the name again at each call, about 20 µs. */
+let peculiar: typeof import('@peculiar/x509') | undefined
+
 /** The library, required at its first use (the Reflect polyfill first, see tls/pki.ts). */
 export function peculiarX509(): typeof import('@peculiar/x509') {
-  // Kept: require() resolves the name again at each call, about 20 µs.
   if (!peculiar) {
     require('reflect-metadata')
     peculiar = require('@peculiar/x509') as typeof import('@peculiar/x509')
   }
   return peculiar
 }
-
-let peculiar: typeof import('@peculiar/x509') | undefined
 
 const peculiarCertificates = new WeakMap<X509Certificate, import('@peculiar/x509').X509Certificate>()
 
