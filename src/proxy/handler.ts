@@ -82,8 +82,8 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
     upgrade(snapshot, policy, req, socket, head) {
       const started = performance.now()
       let routeName = NO_ROUTE
-      // An upgrade counts as a request once answered (101 or not); the WebSocket's life is not its duration.
       const client = req.socket.remoteAddress
+      // An upgrade counts as a request once answered (101 or not); the WebSocket's life is not its duration.
       const record = (status: number) => records.answered(snapshot, req, client, routeName, status || CLIENT_CLOSED_REQUEST, started)
       const proxy = async () => {
         const selection = selectRoute(snapshot, policy, req)
