@@ -4,7 +4,6 @@
  * by itself before it serves (the config does not load) resolves startFailure, for the primary to stop.
  */
 import cluster, { type Worker } from 'node:cluster'
-import { once } from 'node:events'
 import { errorSummary, type Logger } from '../log.js'
 import type { TicketSecretMessage, WorkerMessage } from './messages.js'
 import type { WorkerRegistries } from './registries.js'
@@ -74,7 +73,9 @@ export class WorkerPool {
     const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined)
     await Promise.all(
       workers.map((worker) => {
-        const exited = once(worker, 'exit')
+        // Not events.once(), which rejects at an 'error': a send that crosses a draining worker's exit
+        // emits one (see fork()), and the primary would exit under the workers still draining.
+        const exited = new Promise((resolve) => worker.once('exit', resolve))
         worker.process.kill('SIGTERM')
         return exited
       }),
