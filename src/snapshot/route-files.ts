@@ -5,7 +5,7 @@
  * that names the file, and every certificate and CRL read is recorded (the expiry gauge, warnings).
  */
 import type { X509Certificate } from 'node:crypto'
-import { ConfigError, issueAt, type ConfigIssue } from '../config/issues.js'
+import { ConfigError, issueAt, sortByPosition, type ConfigIssue } from '../config/issues.js'
 import type { Config, RouteConfig } from '../config/types.js'
 import { casWithoutCrl, crlIssuerSubject, type CrlPeer } from '../tls/crl-issuers.js'
 import { readCaBundle, readCertificates, readCrl, readPrivateKeyOf, type CaBundle, type CertificateFile } from '../tls/pem.js'
@@ -109,8 +109,9 @@ export class RouteFiles {
     }
   }
 
+  /** Every issue so far, in file order: the files are read route by route, tls before upstream. */
   throwIssues(): void {
-    if (this.issues.length > 0) throw new ConfigError(this.issues)
+    if (this.issues.length > 0) throw new ConfigError(sortByPosition(this.issues))
   }
 
   private loaded(route: RouteConfig, path: string, role: CertificateRole, certificate: X509Certificate, intermediate: boolean): void {

@@ -307,6 +307,25 @@ routes:
     assert.match(result.stderr, /: 3 problems\n$/)
   })
 
+  // The files were read tls first, then upstream, and their problems listed in that order.
+  it('lists the problems of the files in file order, a route written upstream first too', async () => {
+    const yaml = `listen:
+  https: 127.0.0.1:8443
+routes:
+  - host: a.test
+    upstream:
+      url: https://127.0.0.1:9443
+      ca: cliA.crt
+    tls:
+      cert: srv.crt
+      key: cliA.key
+`
+    const result = await check('file-order', yaml)
+    assert.equal(result.code, 1)
+    const problems = result.stderr.split('\n').filter((line) => line.startsWith(pki.dir) && line.includes(' routes['))
+    assert.deepEqual(problems.map((line) => line.split(' ')[1]), ['routes[0].upstream.ca:', 'routes[0].tls.key:'], result.stderr)
+  })
+
   it('checks the other routes of a config whose schema refuses one, in the same run', async () => {
     const second = good().split('routes:\n')[1]!.replace('host: a.test', 'host: b.test').replace('key: srv.key', 'key: cliA.key')
     const yaml = `${good().replace('connect: 2s', 'connect: 2 seconds')}${second}`
