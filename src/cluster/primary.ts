@@ -26,7 +26,7 @@ import { WorkerQuestions } from './questions.js'
 
 /** A worker that has not reloaded by then counts as failed: the admin request must not hang. */
 const RELOAD_DEADLINE_MS = 10_000
-/** A scrape leaves out a worker that has not sent its metrics by then (Prometheus waits 10 s at most). */
+/** A worker that has not sent its metrics by then counts with those it sent last (registries.ts): Prometheus waits 10 s at most. */
 const METRICS_DEADLINE_MS = 2_000
 
 export async function runPrimary(config: Config, count: number, logger: Logger, stopSignal: Promise<NodeJS.Signals>): Promise<number> {
