@@ -2,7 +2,7 @@
  * Parses routes.yaml with the `yaml` package and keeps the line and column of every key path, so that
  * issues found later (schema, cross-field rules, certificate files) can point into the file.
  */
-import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml'
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type YAMLError } from 'yaml'
 import { formatIssue, sortByPosition, type ConfigIssue } from './issues.js'
 import type { Position } from './types.js'
 
@@ -21,12 +21,6 @@ export interface YamlSource {
  */
 const MAX_ALIAS_COUNT = 100_000
 
-/** Library messages that speak to a programmer ("please use YAML.parseAllDocuments()"), said for the user. */
-const OWN_WORDS: Partial<Record<string, string>> = {
-  MULTIPLE_DOCS: 'a second document starts here (---); routes.yaml is one document',
-  RESOURCE_EXHAUSTION: 'nested too deeply',
-}
-
 export function parseYaml(text: string, file: string): YamlSource {
   const lineCounter = new LineCounter()
   // `merge`: `<<: *defaults` merge keys, as YAML 1.1 and Compose files have them. `uniqueKeys` off:
@@ -34,7 +28,7 @@ export function parseYaml(text: string, file: string): YamlSource {
   // keys (a 600 KB file) takes 40 s, in which a reload serves nothing; keyPathsOf() finds repeated
   // keys in one pass, and names the key path.
   const doc = parseDocument(text, { lineCounter, uniqueKeys: false, prettyErrors: true, merge: true })
-  const errors = yamlErrors(doc, file)
+  const errors = yamlErrors(doc, text, lineCounter, file)
   if (errors.length > 0) return refused(errors)
   const { positions, keyPositions, issues } = keyPathsOf(doc, lineCounter, file)
   if (issues.length > 0) return refused(issues)
@@ -42,7 +36,8 @@ export function parseYaml(text: string, file: string): YamlSource {
     return { value: doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }), positions, keyPositions, issues }
   } catch (error) {
     // Aliases that expand past the bound (a "billion laughs" file).
-    return refused([{ file, path: '', message: `invalid YAML: ${(error as Error).message}` }])
+    const alias = firstAliasAt(doc)
+    return refused([{ file, path: '', message: `invalid YAML: ${(error as Error).message}`, ...(alias !== undefined && lineCounter.linePos(alias)) }])
   }
 }
 
@@ -51,17 +46,94 @@ function refused(issues: readonly ConfigIssue[]): YamlSource {
 }
 
 /** The library's errors, worded for the user, the first few listed (see listedFirst). */
-function yamlErrors(doc: Document, file: string): ConfigIssue[] {
-  // The stack runs out at each level of the nesting as the parser unwinds: one report says it.
-  const errors = doc.errors.filter((error, i) => error.code !== 'RESOURCE_EXHAUSTION' || doc.errors.findIndex((e) => e.code === error.code) === i)
+function yamlErrors(doc: Document, text: string, lineCounter: LineCounter, file: string): ConfigIssue[] {
+  const errors = doc.errors.filter((error, i) => !saidBefore(error, doc.errors.slice(0, i)))
   return listedFirst(
     errors.map((error): ConfigIssue => {
-      const position = error.linePos?.[0]
-      // The library's message repeats the position and a code excerpt after the first line.
-      const message = `invalid YAML: ${OWN_WORDS[error.code] ?? error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`
-      return { file, path: '', message, ...(position && { line: position.line, col: position.col }) }
+      const { message, offset } = inOwnWords(error, doc, text)
+      return { file, path: '', message: `invalid YAML: ${message}`, ...lineCounter.linePos(offset) }
     }),
   )
+}
+
+/** An error that one before it has said already, or that follows from one before it. */
+function saidBefore(error: YAMLError, before: readonly YAMLError[]): boolean {
+  // The stack runs out at each level of the nesting as the parser unwinds: one report says it.
+  if (error.code === 'RESOURCE_EXHAUSTION') return before.some((e) => e.code === error.code)
+  // A line indented too deep makes the value above it a key that runs over two lines, to the library
+  // both a "nested mapping" and a "multi-line key", and the next line's value another, and so on down
+  // the mapping: only the first says where the mistake is.
+  if (error.code === 'BLOCK_AS_IMPLICIT_KEY' || error.code === 'MULTILINE_IMPLICIT_KEY') {
+    return before.some((e) => e.linePos?.[1]?.line === error.linePos?.[0]?.line)
+  }
+  return false
+}
+
+/**
+ * The library's message said for the user, at the place to fix, where it speaks to a programmer
+ * ("please use YAML.parseAllDocuments()", "Nested mappings are not allowed in compact mappings") or
+ * points elsewhere (an unclosed quote at the end of the file, which it swallowed).
+ */
+function inOwnWords(error: YAMLError, doc: Document, text: string): { message: string; offset: number } {
+  const offset = error.pos[0]
+  switch (error.code) {
+    case 'MULTIPLE_DOCS':
+      return { message: 'a second document starts here (---); routes.yaml is one document', offset }
+    case 'RESOURCE_EXHAUSTION':
+      return { message: 'nested too deeply', offset }
+    case 'BLOCK_AS_IMPLICIT_KEY':
+      // `host: a: b`, or a value followed by a line indented deeper than its key.
+      return /:(\s|$)/.test(restOfLine(text, offset))
+        ? { message: "this value holds ': ', which YAML reads as one more key: quote the value", offset }
+        : { message: 'the next line is indented deeper than this key, so YAML reads it as part of this value: keys of one mapping start in one column', offset }
+    case 'MULTILINE_IMPLICIT_KEY':
+      return { message: 'YAML reads this line and the next as one key: is a colon, or the space after it, missing here?', offset }
+    case 'MISSING_CHAR': {
+      const quote = /closing \S?quote$/.test(firstLine(error)) ? unclosedQuoteAt(doc, offset) : undefined
+      if (quote !== undefined) return { message: `the value quoted here has no closing ${text[quote]}`, offset: quote }
+      if (firstLine(error) === 'Sequence item without - indicator') {
+        return { message: 'this line is indented less than the keys above it and more than the - of their list item: line it up with those keys', offset }
+      }
+    }
+  }
+  return { message: firstLine(error), offset }
+}
+
+/** The library's message without the position and the code excerpt it adds. */
+function firstLine(error: YAMLError): string {
+  return error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')
+}
+
+function restOfLine(text: string, offset: number): string {
+  const end = text.indexOf('\n', offset)
+  return text.slice(offset, end === -1 ? undefined : end)
+}
+
+/** Where the quoted value that the library found unclosed opens: it ends where the error is. */
+function unclosedQuoteAt(doc: Document, end: number): number | undefined {
+  for (const node of nodesOf(doc)) {
+    if (isScalar(node) && (node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE') && node.range?.[1] === end) return node.range[0]
+  }
+  return undefined
+}
+
+/** Where the first alias is: those that expand past the bound have no place of their own. */
+function firstAliasAt(doc: Document): number | undefined {
+  let first: number | undefined
+  for (const node of nodesOf(doc)) {
+    if (isAlias(node) && node.range && (first === undefined || node.range[0] < first)) first = node.range[0]
+  }
+  return first
+}
+
+/** Every node of the document, in no order: a loop, not recursion, so that one nested thousands deep cannot run the stack out. */
+function* nodesOf(doc: Document): Generator<unknown> {
+  const nodes: unknown[] = [doc.contents]
+  while (nodes.length > 0) {
+    const node = nodes.pop()
+    yield node
+    if (isMap(node) || isSeq(node)) for (const item of node.items) nodes.push(...(isPair(item) ? [item.key, item.value] : [item]))
+  }
 }
 
 /**

@@ -87,6 +87,19 @@ describe('parseConfig', () => {
   // Each row: what is wrong, the YAML, and the issue lines expected (line:col key.path: message).
   const cases: [string, string, string[]][] = [
     ['broken YAML', 'listen:\n  https: [0.0.0.0:1\nroutes: []\n', ['3:1 : invalid YAML']],
+    // The library said "Nested mappings are not allowed in compact mappings" and "Implicit keys need to be
+    // on a single line" for each, the first twice and every key below a misplaced one again.
+    [
+      'a key indented deeper than the one above it, once',
+      GOOD.replace('      ca: ca.crt', '        ca: ca.crt'),
+      ['14:12 : invalid YAML: the next line is indented deeper than this key, so YAML reads it as part of this value: keys of one mapping start in one column'],
+    ],
+    ['a key indented less than the keys beside it, once', GOOD.replace('      ca: ca.crt', '    ca: ca.crt'), ['15:9 : invalid YAML: the next line is indented deeper than this key']],
+    ['a value with a colon and a space in it', GOOD.replace('  - name: orders', '  - name: orders: v2'), ["6:11 : invalid YAML: this value holds ': ', which YAML reads as one more key: quote the value"]],
+    ['a key without the space after its colon', GOOD.replace('path: /api', 'path:/api'), ['8:5 : invalid YAML: YAML reads this line and the next as one key: is a colon, or the space after it, missing here?']],
+    ['a line between the - of a list item and its keys', GOOD.replace('    host: Orders', '   host: Orders'), ['7:1 : invalid YAML: this line is indented less than the keys above it and more than the - of their list item: line it up with those keys', '13:1 : invalid YAML: All mapping items']],
+    // It was reported at the end of the file, which the open quote swallowed.
+    ['an unclosed quote, where it opens', GOOD.replace('host: Orders', 'host: "Orders'), ['7:11 : invalid YAML: the value quoted here has no closing "']],
     [
       'an unknown key, with a hint',
       GOOD.replace('clientCAs: ca.crt', 'clinetCAs: ca.crt'),
@@ -212,7 +225,8 @@ describe('parseConfig', () => {
     assert.deepEqual(issuesOf(`listen: { http: 127.0.0.1:8080 }\nroutes:\n${routes.join('\n')}\n`), [])
     const laughs = ['a: &a [x, x, x, x, x, x, x, x, x, x]']
     for (let i = 1; i < 9; i++) laughs.push(`l${i}: &l${i} [${Array(10).fill(i === 1 ? '*a' : `*l${i - 1}`).join(', ')}]`)
-    assert.deepEqual(issuesOf(`${laughs.join('\n')}\n`), ['-:- : invalid YAML: Excessive alias count indicates a resource exhaustion attack'])
+    // At the first alias: the library gives the error no place.
+    assert.deepEqual(issuesOf(`${laughs.join('\n')}\n`), ['2:10 : invalid YAML: Excessive alias count indicates a resource exhaustion attack'])
   })
 
   test('takes a route path with repeated slashes when mergeSlashes is off', () => {
