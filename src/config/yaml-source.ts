@@ -2,7 +2,7 @@
  * Parses routes.yaml with the `yaml` package and keeps the line and column of every key path, so that
  * issues found later (schema, cross-field rules, certificate files) can point into the file.
  */
-import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type YAMLError } from 'yaml'
+import { Composer, isAlias, isMap, isPair, isScalar, isSeq, LineCounter, Parser, YAMLParseError, type CST, type Document, type Node, type YAMLError } from 'yaml'
 import { formatIssue, sortByPosition, type ConfigIssue } from './issues.js'
 import type { Position } from './types.js'
 
@@ -21,13 +21,20 @@ export interface YamlSource {
  */
 const MAX_ALIAS_COUNT = 100_000
 
+/**
+ * How deep a value may nest; routes.yaml's deepest key is four below the top (routes[0].upstream.timeouts.connect).
+ * The library builds a value nested N deep with recursion N deep: past some 800 levels the stack runs
+ * out, which it catches, but a later such load in the process (the next reload) aborted it in V8's
+ * RegExp compiler, with nothing to catch. The parser's tokens, made without recursion, are checked first.
+ */
+const MAX_DEPTH = 100
+
 export function parseYaml(text: string, file: string): YamlSource {
   const lineCounter = new LineCounter()
-  // `merge`: `<<: *defaults` merge keys, as YAML 1.1 and Compose files have them. `uniqueKeys` off:
-  // the library compares each key with every key before it in its mapping, so a mapping of 40,000
-  // keys (a 600 KB file) takes 40 s, in which a reload serves nothing; keyPathsOf() finds repeated
-  // keys in one pass, and names the key path.
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: false, prettyErrors: true, merge: true })
+  const tokens = [...new Parser(lineCounter.addNewLine).parse(text)]
+  const tooDeep = beyondDepth(tokens, MAX_DEPTH)
+  if (tooDeep !== undefined) return refused([{ file, path: '', message: `invalid YAML: nested more than ${MAX_DEPTH} deep`, ...lineCounter.linePos(tooDeep) }])
+  const doc = firstDocument(tokens, text.length)
   const errors = yamlErrors(doc, text, lineCounter, file)
   if (errors.length > 0) return refused(errors)
   const { positions, keyPositions, issues } = keyPathsOf(doc, lineCounter, file)
@@ -45,9 +52,45 @@ function refused(issues: readonly ConfigIssue[]): YamlSource {
   return { value: undefined, positions: new Map(), keyPositions: new Map(), issues }
 }
 
+/** Where the first collection found more than `max` deep opens; undefined when there is none. */
+function beyondDepth(tokens: readonly CST.Token[], max: number): number | undefined {
+  // Each token with the depth of the collection that holds it.
+  const stack: [CST.Token | null | undefined, number][] = tokens.map((token) => [token, 0])
+  while (stack.length > 0) {
+    const [token, depth] = stack.pop()!
+    if (token?.type === 'document') stack.push([token.value, depth])
+    if (token?.type !== 'block-map' && token?.type !== 'block-seq' && token?.type !== 'flow-collection') continue
+    if (depth === max) return token.offset
+    for (const item of token.items) stack.push([item.key, depth + 1], [item.value, depth + 1])
+  }
+  return undefined
+}
+
+/**
+ * parseDocument() of the tokens parsed already: the first document, and an error at a second one.
+ * `merge`: `<<: *defaults` merge keys, as YAML 1.1 and Compose files have them. `uniqueKeys` off: the
+ * library compares each key with every key before it in its mapping, so a mapping of 40,000 keys (a
+ * 600 KB file) takes 40 s, in which a reload serves nothing; keyPathsOf() finds repeated keys in one
+ * pass, and names the key path.
+ */
+function firstDocument(tokens: readonly CST.Token[], length: number): Document.Parsed {
+  let first: Document.Parsed | undefined
+  for (const doc of new Composer({ uniqueKeys: false, merge: true }).compose(tokens, true, length)) {
+    if (first) {
+      const message = 'a second document starts here (---); routes.yaml is one document'
+      first.errors.push(new YAMLParseError([doc.range[0], doc.range[1]], 'MULTIPLE_DOCS', message))
+      break
+    }
+    first = doc
+  }
+  // compose() ends with a document, an empty one for an empty text.
+  return first!
+}
+
 /** The library's errors, worded for the user, the first few listed (see listedFirst). */
 function yamlErrors(doc: Document, text: string, lineCounter: LineCounter, file: string): ConfigIssue[] {
-  const errors = doc.errors.filter((error, i) => !saidBefore(error, doc.errors.slice(0, i)))
+  const lineOf = (offset: number) => lineCounter.linePos(offset).line
+  const errors = doc.errors.filter((error, i) => !followsFrom(error, doc.errors.slice(0, i), lineOf))
   return listedFirst(
     errors.map((error): ConfigIssue => {
       const { message, offset } = inOwnWords(error, doc, text)
@@ -56,31 +99,24 @@ function yamlErrors(doc: Document, text: string, lineCounter: LineCounter, file:
   )
 }
 
-/** An error that one before it has said already, or that follows from one before it. */
-function saidBefore(error: YAMLError, before: readonly YAMLError[]): boolean {
-  // The stack runs out at each level of the nesting as the parser unwinds: one report says it.
-  if (error.code === 'RESOURCE_EXHAUSTION') return before.some((e) => e.code === error.code)
-  // A line indented too deep makes the value above it a key that runs over two lines, to the library
-  // both a "nested mapping" and a "multi-line key", and the next line's value another, and so on down
-  // the mapping: only the first says where the mistake is.
-  if (error.code === 'BLOCK_AS_IMPLICIT_KEY' || error.code === 'MULTILINE_IMPLICIT_KEY') {
-    return before.some((e) => e.linePos?.[1]?.line === error.linePos?.[0]?.line)
-  }
-  return false
+/**
+ * An error that follows from one before it. A line indented too deep makes the value above it a key
+ * that runs over two lines, to the library both a "nested mapping" and a "multi-line key", and the next
+ * line's value another, and so on down the mapping: only the first says where the mistake is.
+ */
+function followsFrom(error: YAMLError, before: readonly YAMLError[], lineOf: (offset: number) => number): boolean {
+  if (error.code !== 'BLOCK_AS_IMPLICIT_KEY' && error.code !== 'MULTILINE_IMPLICIT_KEY') return false
+  return before.some((e) => lineOf(e.pos[1]) === lineOf(error.pos[0]))
 }
 
 /**
- * The library's message said for the user, at the place to fix, where it speaks to a programmer
- * ("please use YAML.parseAllDocuments()", "Nested mappings are not allowed in compact mappings") or
- * points elsewhere (an unclosed quote at the end of the file, which it swallowed).
+ * The library's message said for the user, at the place to fix, where it speaks of the parser's
+ * workings ("Nested mappings are not allowed in compact mappings") or points elsewhere (an unclosed
+ * quote at the end of the file, which it swallowed).
  */
 function inOwnWords(error: YAMLError, doc: Document, text: string): { message: string; offset: number } {
   const offset = error.pos[0]
   switch (error.code) {
-    case 'MULTIPLE_DOCS':
-      return { message: 'a second document starts here (---); routes.yaml is one document', offset }
-    case 'RESOURCE_EXHAUSTION':
-      return { message: 'nested too deeply', offset }
     case 'BLOCK_AS_IMPLICIT_KEY':
       // `host: a: b`, or a value followed by a line indented deeper than its key.
       return /:(\s|$)/.test(restOfLine(text, offset))
@@ -89,19 +125,14 @@ function inOwnWords(error: YAMLError, doc: Document, text: string): { message: s
     case 'MULTILINE_IMPLICIT_KEY':
       return { message: 'YAML reads this line and the next as one key: is a colon, or the space after it, missing here?', offset }
     case 'MISSING_CHAR': {
-      const quote = /closing \S?quote$/.test(firstLine(error)) ? unclosedQuoteAt(doc, offset) : undefined
+      const quote = /closing \S?quote$/.test(error.message) ? unclosedQuoteAt(doc, offset) : undefined
       if (quote !== undefined) return { message: `the value quoted here has no closing ${text[quote]}`, offset: quote }
-      if (firstLine(error) === 'Sequence item without - indicator') {
+      if (error.message === 'Sequence item without - indicator') {
         return { message: 'this line is indented less than the keys above it and more than the - of their list item: line it up with those keys', offset }
       }
     }
   }
-  return { message: firstLine(error), offset }
-}
-
-/** The library's message without the position and the code excerpt it adds. */
-function firstLine(error: YAMLError): string {
-  return error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')
+  return { message: error.message, offset }
 }
 
 function restOfLine(text: string, offset: number): string {
@@ -126,7 +157,7 @@ function firstAliasAt(doc: Document): number | undefined {
   return first
 }
 
-/** Every node of the document, in no order: a loop, not recursion, so that one nested thousands deep cannot run the stack out. */
+/** Every node of the document, in no order. */
 function* nodesOf(doc: Document): Generator<unknown> {
   const nodes: unknown[] = [doc.contents]
   while (nodes.length > 0) {
