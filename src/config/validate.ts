@@ -19,7 +19,8 @@ type JsonSchema = {
   const?: unknown
   pattern?: string
   anyOf?: JsonSchema[]
-  properties?: Record<string, unknown>
+  items?: JsonSchema
+  properties?: Record<string, JsonSchema>
   patternProperties?: Record<string, unknown>
 }
 
@@ -39,11 +40,19 @@ export function validateAgainstSchema(
 
 /** `/routes/2/upstream/ca` → `routes[2].upstream.ca` */
 function toKeyPath(instancePath: string): string {
+  return keysOf(instancePath).reduce(joinKey, '')
+}
+
+/** `/routes/2/upstream` → `['routes', '2', 'upstream']` */
+function keysOf(instancePath: string): string[] {
   return instancePath
     .split('/')
     .slice(1)
     .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'))
-    .reduce((path, part) => (/^\d+$/.test(part) ? `${path}[${part}]` : path ? `${path}.${part}` : part), '')
+}
+
+function joinKey(path: string, key: string): string {
+  return /^\d+$/.test(key) ? `${path}[${key}]` : path ? `${path}.${key}` : key
 }
 
 function describe(error: ErrorObject): { path: string; message: string } {
@@ -54,8 +63,10 @@ function describe(error: ErrorObject): { path: string; message: string } {
     case 'additionalProperties': {
       const key = String(error.params.additionalProperty)
       const hint = closest(key, Object.keys(schema?.properties ?? {}))
+      const elsewhere = mappingsWithKey(error.instancePath, key)
       const own = schema?.patternProperties?.['^x-'] ? '; keys of your own start with x-' : ''
-      return { path: join(key), message: `unknown key '${key}'${hint ? ` (did you mean '${hint}'?)` : own}` }
+      const why = hint ? ` (did you mean '${hint}'?)` : elsewhere.length > 0 ? ` (a key of ${elsewhere.join(' or ')}: check its indentation)` : own
+      return { path: join(key), message: `unknown key '${key}'${why}` }
     }
     case 'required':
       return { path: join(String(error.params.missingProperty)), message: 'is required' }
@@ -156,6 +167,38 @@ function fitsType(schema: JsonSchema, value: unknown): boolean {
     default:
       return typeof value === schema.type
   }
+}
+
+/**
+ * The mappings next to the one at `instancePath` that take `key`: its parents, and the mappings it
+ * holds. A key indented a level too deep or too shallow lands in one of them (`cert` under a route
+ * rather than its `tls`).
+ */
+function mappingsWithKey(instancePath: string, key: string): string[] {
+  const along = mappingsAlong(instancePath)
+  const [parent] = along.slice(-1)
+  const parents = along.slice(0, -1).filter(({ schema }) => schema.properties?.[key])
+  const children = Object.entries(parent?.schema.properties ?? {}).filter(([, child]) => mapping(child)?.properties?.[key])
+  return [...parents.map(({ path }) => path || 'the top level'), ...children.map(([child]) => joinKey(parent!.path, child))]
+}
+
+/** The mapping schema of each level from the top down to `instancePath`, with its key path. */
+function mappingsAlong(instancePath: string): { path: string; schema: JsonSchema }[] {
+  const along = [{ path: '', schema: ConfigSchema as JsonSchema }]
+  let schema: JsonSchema | undefined = ConfigSchema
+  let path = ''
+  for (const key of keysOf(instancePath)) {
+    schema = schema?.type === 'array' ? schema.items : mapping(schema)?.properties?.[key]
+    path = joinKey(path, key)
+    const asMapping = mapping(schema)
+    if (asMapping) along.push({ path, schema: asMapping })
+  }
+  return along
+}
+
+/** A schema that is a mapping, or the mapping among the branches of a union (`tls`: a mapping or passthrough). */
+function mapping(schema: JsonSchema | undefined): JsonSchema | undefined {
+  return schema?.type === 'object' ? schema : schema?.anyOf?.find((branch) => branch.type === 'object')
 }
 
 /** The allowed key nearest to a typo, when it is close enough to be a likely slip. */

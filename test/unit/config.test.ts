@@ -158,6 +158,23 @@ describe('parseConfig', () => {
     ['a bad URL', GOOD.replace('url: http://10.0.0.7', 'url: not a url'), ["22:12 routes[1].upstream.url: 'not a url' is not a URL"]],
     ['an upstream on port 0, where nothing listens', GOOD.replace('url: http://10.0.0.7', 'url: http://10.0.0.7:0'), ["22:12 routes[1].upstream.url: port 0 is no server's port"]],
     ['a bad scheme', GOOD.replace('url: http://10.0.0.7', 'url: ftp://x'), ['22:12 routes[1].upstream.url: must be http:// or https://']],
+    // A key a level too shallow or too deep: "unknown key" alone sent users looking for a typo.
+    [
+      'the keys of tls written at the level of the route',
+      GOOD.replace('      cert: srv.crt\n      key: srv.key\n      clientCAs: ca.crt\n', '    cert: srv.crt\n    key: srv.key\n    clientCAs: ca.crt\n'),
+      [
+        '9:9 routes[0].tls: must be a mapping or "passthrough"',
+        "10:5 routes[0].cert: unknown key 'cert' (a key of routes[0].tls or routes[0].upstream: check its indentation)",
+        "11:5 routes[0].key: unknown key 'key' (a key of routes[0].tls or routes[0].upstream: check its indentation)",
+        "12:5 routes[0].clientCAs: unknown key 'clientCAs' (a key of routes[0].tls: check its indentation)",
+      ],
+    ],
+    ['a key of upstream written at the level of the route', GOOD.replace('      timeouts:\n        connect', '    timeouts:\n      connect'), ["18:5 routes[0].timeouts: unknown key 'timeouts' (a key of routes[0].upstream: check its indentation)"]],
+    [
+      'a key of the route written inside its tls',
+      GOOD.replace(/    upstream:\n(      .*\n|        .*\n)+/, (block) => block.replace(/^(?=.)/gm, '  ')),
+      ['6:5 routes[0].upstream: is required', "13:7 routes[0].tls.upstream: unknown key 'upstream' (a key of routes[0]: check its indentation)"],
+    ],
     ['tls neither mapping nor passthrough', GOOD.replace(/tls:\n(\s+cert: srv.crt\n\s+key: srv.key\n\s+clientCAs: ca.crt\n)/, 'tls: passthru\n'), ['9:10 routes[0].tls: must be a mapping or "passthrough"']],
     ['a missing required key', GOOD.replace('      url: http://10.0.0.7\n', '      ca: ca.crt\n'), ['21:5 routes[1].upstream.url: is required']],
     ['cert without key upstream', GOOD.replace('      key: cli.key\n', ''), ['13:5 routes[0].upstream.key: is required with upstream.cert']],
