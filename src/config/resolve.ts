@@ -241,6 +241,11 @@ function resolveUpstream(raw: RawUpstream, at: string, passthrough: boolean, fil
 
 /** The url parsed, or undefined where it is no URL or not of a form a route can forward to. */
 function upstreamUrl(text: string, at: string, passthrough: boolean, report: Report): URL | undefined {
+  // host:port parses, with `host:` for its scheme.
+  if (/^(\[[0-9a-f:.]+\]|[a-z0-9_.-]+):\d+(\/\S*)?$/i.test(text)) {
+    report(at, `'${text}' has no scheme: write ${passthrough ? `tcp://${text}` : `https://${text} or http://${text}`}`)
+    return undefined
+  }
   let url: URL
   try {
     url = new URL(text)

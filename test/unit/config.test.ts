@@ -156,6 +156,9 @@ describe('parseConfig', () => {
       ['18:19 routes[0].upstream.serverName: an IP address is never sent as SNI (RFC 6066 3)'],
     ],
     ['a bad URL', GOOD.replace('url: http://10.0.0.7', 'url: not a url'), ["22:12 routes[1].upstream.url: 'not a url' is not a URL"]],
+    // The URL parser reads `localhost:` as a scheme, so this was "must be http:// or https://".
+    ['an upstream url without its scheme', GOOD.replace('url: http://10.0.0.7', 'url: localhost:8080'), ["22:12 routes[1].upstream.url: 'localhost:8080' has no scheme: write https://localhost:8080 or http://localhost:8080"]],
+    ['an upstream address without its scheme', GOOD.replace('url: http://10.0.0.7', 'url: 10.0.0.7:8080'), ["22:12 routes[1].upstream.url: '10.0.0.7:8080' has no scheme: write https://10.0.0.7:8080 or http://10.0.0.7:8080"]],
     ['an upstream on port 0, where nothing listens', GOOD.replace('url: http://10.0.0.7', 'url: http://10.0.0.7:0'), ["22:12 routes[1].upstream.url: port 0 is no server's port"]],
     ['a bad scheme', GOOD.replace('url: http://10.0.0.7', 'url: ftp://x'), ['22:12 routes[1].upstream.url: must be http:// or https://']],
     // A key a level too shallow or too deep: "unknown key" alone sent users looking for a typo.
