@@ -135,11 +135,14 @@ const UpstreamSchema = Type.Object(
   { additionalProperties: false, description: 'The service this route forwards to.' },
 )
 
+/** A route name: it labels metrics, where Prometheus takes any text, but dashboards and queries want a word. */
+export const ROUTE_NAME_PATTERN = '^[A-Za-z0-9_.:-]+$'
+
 const RouteSchema = Type.Object(
   {
     name: Type.Optional(
       Type.String({
-        pattern: '^[A-Za-z0-9_.:-]+$',
+        pattern: ROUTE_NAME_PATTERN,
         description: 'Label in metrics and logs (letters, digits, _ . : -). Default: the host.',
       }),
     ),

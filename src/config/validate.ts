@@ -5,7 +5,7 @@
  */
 import { Ajv, type ErrorObject } from 'ajv'
 import { DURATION_PATTERN } from './duration.js'
-import { ConfigSchema } from './schema.js'
+import { ConfigSchema, ROUTE_NAME_PATTERN } from './schema.js'
 import { issueAt, type ConfigIssue } from './issues.js'
 import type { Position } from './types.js'
 
@@ -85,6 +85,10 @@ function describe(error: ErrorObject): { path: string; message: string } {
       if (path.startsWith('listen.') && typeof error.data === 'number') {
         return { path, message: `${error.data} is a port alone: write host:port, e.g. 0.0.0.0:${error.data} (all interfaces) or 127.0.0.1:${error.data}` }
       }
+      // `name: 2024`, `serverName: true`: a number or a boolean to YAML, meant as text.
+      if (error.params.type === 'string' && (typeof error.data === 'number' || typeof error.data === 'boolean')) {
+        return { path, message: `${shown(error.data)} is a ${typeof error.data} to YAML: quote it ("${error.data}") to make it a string` }
+      }
       return { path, message: `must be ${describeType({ type: String(error.params.type) })}` }
     case 'minimum':
       return { path, message: `${shown(error.data)} is too small: must be at least ${error.params.limit}` }
@@ -104,6 +108,7 @@ function patternMessage(error: ErrorObject): string {
   const pattern = String(error.params.pattern)
   if (pattern === DURATION_PATTERN) return notADuration(error.data)
   if (pattern === '^/') return `${value} must start with /`
+  if (pattern === ROUTE_NAME_PATTERN) return `${value} may hold letters, digits and _ . : - only`
   return `${value} must match ${pattern}`
 }
 

@@ -186,6 +186,8 @@ describe('parseConfig', () => {
       `${GOOD}  - host: OPEN.example.com\n    upstream:\n      url: http://10.0.0.8\n`,
       ['23:5 routes[2].path: same host and path as routes[1] (open.example.com/)'],
     ],
+    ['a route name with a space', GOOD.replace('name: orders', 'name: order service'), ['6:11 routes[0].name: "order service" may hold letters, digits and _ . : - only']],
+    ['a route name YAML reads as a number', GOOD.replace('name: orders', 'name: 2024'), ['6:11 routes[0].name: 2024 is a number to YAML: quote it ("2024") to make it a string']],
     ['a bad host', GOOD.replace('host: open.example.com', 'host: "open example"'), ["20:11 routes[1].host: 'open example' is not a host name or a *.wildcard"]],
     ['a host with a trailing dot, with the spelling that routes', GOOD.replace('host: open.example.com', 'host: open.example.com.'), ["20:11 routes[1].host: 'open.example.com.' is not a host name or a *.wildcard; write open.example.com"]],
     ['a host with a port', GOOD.replace('host: open.example.com', 'host: "open.example.com:8080"'), ["20:11 routes[1].host: 'open.example.com:8080' is not a host name or a *.wildcard; write open.example.com"]],
