@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * The portcullis command. Only this file exits the process; each command returns its exit code.
+ * The portcullis command. Each command returns its exit code, which only this file exits with; the one
+ * other exit is a second stop signal's, which does not wait for the drain (cli/run.ts).
  */
 import { readFileSync } from 'node:fs'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
