@@ -85,6 +85,10 @@ function describe(error: ErrorObject): { path: string; message: string } {
       if (path.startsWith('listen.') && typeof error.data === 'number') {
         return { path, message: `${error.data} is a port alone: write host:port, e.g. 0.0.0.0:${error.data} (all interfaces) or 127.0.0.1:${error.data}` }
       }
+      // A route's keys written without the `- ` that starts a list item make a mapping.
+      if (error.params.type === 'array' && fitsType({ type: 'object' }, error.data)) {
+        return { path, message: "must be a list: each entry starts with '- ', as `  - host: …`" }
+      }
       // `name: 2024`, `serverName: true`: a number or a boolean to YAML, meant as text.
       if (error.params.type === 'string' && (typeof error.data === 'number' || typeof error.data === 'boolean')) {
         return { path, message: `${shown(error.data)} is a ${typeof error.data} to YAML: quote it ("${error.data}") to make it a string` }

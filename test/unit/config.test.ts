@@ -204,6 +204,7 @@ describe('parseConfig', () => {
     ['admin on a public port', GOOD.replace('admin: 127.0.0.1:9901', 'admin: 127.0.0.1:8080'), ['4:10 listen.admin: must not share a port with listen.http']],
     ['a misspelt top-level key', GOOD.replace('listen:', 'listne:'), ["1:1 listen: is required", "1:1 listne: unknown key 'listne' (did you mean 'listen'?)"]],
     ['a missing top-level key, at the start of the document', `# routes only\n\n${GOOD.slice(GOOD.indexOf('routes:'))}`, ['3:1 listen: is required']],
+    ['a route without the - of a list item', GOOD.replace('  - name: orders', '    name: orders').replace(/  - host: open.example.com\n    upstream:\n      url: http:\/\/10.0.0.7\n/, ''), ["5:1 routes: must be a list: each entry starts with '- ', as `  - host: …`"]],
     ['an empty route list', 'listen: { http: 127.0.0.1:8080 }\nroutes: []\n', ['2:1 routes: needs at least 1 entry']],
     ['a connection limit of 0', `${GOOD}limits: { connections: 0 }\n`, ['23:24 limits.connections: 0 is too small: must be at least 1']],
     ['a negative request limit', `${GOOD}limits:\n  requests: -1\n`, ['24:13 limits.requests: -1 is too small: must be at least 1']],
