@@ -89,24 +89,28 @@ function firstDocument(tokens: readonly CST.Token[], length: number): Document.P
 
 /** The library's errors, worded for the user, the first few listed (see listedFirst). */
 function yamlErrors(doc: Document, text: string, lineCounter: LineCounter, file: string): ConfigIssue[] {
-  const lineOf = (offset: number) => lineCounter.linePos(offset).line
-  const errors = doc.errors.filter((error, i) => !followsFrom(error, doc.errors.slice(0, i), lineOf))
+  const quoteOpening = quoteOpenings(doc)
   return listedFirst(
-    errors.map((error): ConfigIssue => {
-      const { message, offset } = inOwnWords(error, doc, text)
+    withoutFollowing(doc.errors, (offset) => lineCounter.linePos(offset).line).map((error): ConfigIssue => {
+      const { message, offset } = inOwnWords(error, text, quoteOpening)
       return { file, path: '', message: `invalid YAML: ${message}`, ...lineCounter.linePos(offset) }
     }),
   )
 }
 
 /**
- * An error that follows from one before it. A line indented too deep makes the value above it a key
- * that runs over two lines, to the library both a "nested mapping" and a "multi-line key", and the next
- * line's value another, and so on down the mapping: only the first says where the mistake is.
+ * The errors without those that follow from one before them. A line indented too deep makes the value
+ * above it a key that runs over two lines, to the library both a "nested mapping" and a "multi-line
+ * key", and the next line's value another, and so on down the mapping: only the first says where the
+ * mistake is. One pass: a file of thousands of such lines must not hold a reload.
  */
-function followsFrom(error: YAMLError, before: readonly YAMLError[], lineOf: (offset: number) => number): boolean {
-  if (error.code !== 'BLOCK_AS_IMPLICIT_KEY' && error.code !== 'MULTILINE_IMPLICIT_KEY') return false
-  return before.some((e) => lineOf(e.pos[1]) === lineOf(error.pos[0]))
+function withoutFollowing(errors: readonly YAMLError[], lineOf: (offset: number) => number): YAMLError[] {
+  const linesEnded = new Set<number>()
+  return errors.filter((error) => {
+    const follows = (error.code === 'BLOCK_AS_IMPLICIT_KEY' || error.code === 'MULTILINE_IMPLICIT_KEY') && linesEnded.has(lineOf(error.pos[0]))
+    linesEnded.add(lineOf(error.pos[1]))
+    return !follows
+  })
 }
 
 /**
@@ -114,7 +118,7 @@ function followsFrom(error: YAMLError, before: readonly YAMLError[], lineOf: (of
  * workings ("Nested mappings are not allowed in compact mappings") or points elsewhere (an unclosed
  * quote at the end of the file, which it swallowed).
  */
-function inOwnWords(error: YAMLError, doc: Document, text: string): { message: string; offset: number } {
+function inOwnWords(error: YAMLError, text: string, quoteOpening: (end: number) => number | undefined): { message: string; offset: number } {
   const offset = error.pos[0]
   switch (error.code) {
     case 'BLOCK_AS_IMPLICIT_KEY':
@@ -125,7 +129,7 @@ function inOwnWords(error: YAMLError, doc: Document, text: string): { message: s
     case 'MULTILINE_IMPLICIT_KEY':
       return { message: 'YAML reads this line and the next as one key: is a colon, or the space after it, missing here?', offset }
     case 'MISSING_CHAR': {
-      const quote = /closing \S?quote$/.test(error.message) ? unclosedQuoteAt(doc, offset) : undefined
+      const quote = /closing \S?quote$/.test(error.message) ? quoteOpening(offset) : undefined
       if (quote !== undefined) return { message: `the value quoted here has no closing ${text[quote]}`, offset: quote }
       if (error.message === 'Sequence item without - indicator') {
         return { message: 'this line is indented less than the keys above it and more than the - of their list item: line it up with those keys', offset }
@@ -140,12 +144,22 @@ function restOfLine(text: string, offset: number): string {
   return text.slice(offset, end === -1 ? undefined : end)
 }
 
-/** Where the quoted value that the library found unclosed opens: it ends where the error is. */
-function unclosedQuoteAt(doc: Document, end: number): number | undefined {
-  for (const node of nodesOf(doc)) {
-    if (isScalar(node) && (node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE') && node.range?.[1] === end) return node.range[0]
+/**
+ * Where a quoted value opens, by where it ends: the library reports an unclosed one at its end. The
+ * values are listed once, on the first question: a file can hold thousands of unclosed quotes.
+ */
+function quoteOpenings(doc: Document): (end: number) => number | undefined {
+  let openings: Map<number, number> | undefined
+  return (end) => {
+    if (!openings) {
+      openings = new Map()
+      for (const node of nodesOf(doc)) {
+        const quoted = isScalar(node) && (node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE')
+        if (quoted && node.range && !openings.has(node.range[1])) openings.set(node.range[1], node.range[0])
+      }
+    }
+    return openings.get(end)
   }
-  return undefined
 }
 
 /** Where the first alias is: those that expand past the bound have no place of their own. */
