@@ -28,12 +28,14 @@ const MAX_ALIAS_COUNT = 100_000
  * RegExp compiler, with nothing to catch. The parser's tokens, made without recursion, are checked first.
  */
 const MAX_DEPTH = 100
+/** Lines that YAML cannot read as meant nest too: 150 lines of `key: a: b` are 150 levels deep. */
+const TOO_DEEP = `nested more than ${MAX_DEPTH} deep here; if not meant, lines above are read as nested each in the one before (a value holding ': ' unquoted, or a line indented deeper than its key)`
 
 export function parseYaml(text: string, file: string): YamlSource {
   const lineCounter = new LineCounter()
   const tokens = [...new Parser(lineCounter.addNewLine).parse(text)]
   const tooDeep = beyondDepth(tokens, MAX_DEPTH)
-  if (tooDeep !== undefined) return refused([{ file, path: '', message: `invalid YAML: nested more than ${MAX_DEPTH} deep`, ...lineCounter.linePos(tooDeep) }])
+  if (tooDeep !== undefined) return refused([{ file, path: '', message: `invalid YAML: ${TOO_DEEP}`, ...lineCounter.linePos(tooDeep) }])
   const doc = firstDocument(tokens, text.length)
   const errors = yamlErrors(doc, text, lineCounter, file)
   if (errors.length > 0) return refused(errors)

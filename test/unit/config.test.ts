@@ -317,7 +317,16 @@ for (let i = 0; i < 3; i++) {
     )
     const run = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', timeout: 60_000 })
     assert.equal(run.status, 0, run.stderr.slice(0, 2000))
-    assert.equal(run.stdout, '1:108 invalid YAML: nested more than 100 deep\n'.repeat(3))
+    const lines = run.stdout.trimEnd().split('\n')
+    assert.equal(lines.length, 3, run.stdout)
+    for (const line of lines) assert.match(line, /^1:108 invalid YAML: nested more than 100 deep here; /)
+  })
+
+  test('says which lines nest without meaning to, when lines YAML cannot read pass the depth', () => {
+    const issues = issuesOf(Array.from({ length: 150 }, (_, i) => `k${i}: a: b\n`).join(''))
+    assert.deepEqual(issues, [
+      "100:6 : invalid YAML: nested more than 100 deep here; if not meant, lines above are read as nested each in the one before (a value holding ': ' unquoted, or a line indented deeper than its key)",
+    ])
   })
 
   // Each level of an unclosed [[[[… is a YAML error of its own: 90 brackets printed 90 lines, in check
