@@ -14,9 +14,11 @@ export async function runCheck(file: string, out: (line: string) => void, err: (
   try {
     const { config, issues } = await new ConfigLoader(file).loadForCheck()
     if (issues.length > 0) {
-      // The files' own problems too, in the same run; a file already named is not named twice.
-      const named = new Set(issues.map((issue) => issue.path))
-      throw new ConfigError(sortByPosition([...issues, ...fileIssues(config).filter((issue) => !named.has(issue.path))]))
+      // The files' own problems too, in the same run. The rules name a file only when they cannot reach
+      // it, and reading it then fails too: that one problem is listed once, any other of its key still is.
+      const unreachable = new Set(issues.map((issue) => issue.aboutFile))
+      const more = fileIssues(config).filter((issue) => issue.aboutFile === undefined || !unreachable.has(issue.aboutFile))
+      throw new ConfigError(sortByPosition([...issues, ...more]))
     }
     const snapshot = buildSnapshot(config, {
       tlsHooks: { onHandshake: () => undefined, onVerified: (socket) => socket.destroy() },

@@ -64,8 +64,11 @@ export function filePathResolver(file: string, positions: ReadonlyMap<string, Po
   return (path, value) => {
     const absolute = resolvePath(baseDir, value)
     const problem = unreachable(absolute)
-    if (problem === 'missing') issues.push({ ...issueAt(file, positions, path, `file not found: ${shownPath(value)}`), missingFile: absolute })
-    else if (problem) issues.push(issueAt(file, positions, path, `cannot read ${shownPath(value)}: ${problem}`))
+    if (problem === 'missing') {
+      issues.push({ ...issueAt(file, positions, path, `file not found: ${shownPath(value)}`), aboutFile: absolute, missingFile: absolute })
+    } else if (problem) {
+      issues.push({ ...issueAt(file, positions, path, `cannot read ${shownPath(value)}: ${problem}`), aboutFile: absolute })
+    }
     return absolute
   }
 }

@@ -11,6 +11,11 @@ export interface ConfigIssue {
   readonly message: string
   /** The absolute path of a file the config names and that does not exist (yet). */
   readonly missingFile?: string
+  /**
+   * The absolute path of the one file, named at `path`, that this issue is about: one the rules cannot
+   * reach (config/file-paths.ts), or one read and found wrong (snapshot/route-files.ts).
+   */
+  readonly aboutFile?: string
   /** This issue counts that many others, not listed one by one (YAML errors past the first few). */
   readonly unlisted?: number
 }

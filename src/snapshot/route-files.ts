@@ -59,19 +59,23 @@ export class RouteFiles {
 
   /**
    * `at`.cert and `at`.key (the route's tls, or its upstream's client certificate): a problem with the
-   * key file is reported at `key`, one with the certificate at `cert`.
+   * key file is reported at `key`, one with the certificate at `cert`. An upstream.cert without its key
+   * (a problem of the rules) is read alone.
    */
-  keyPair(route: RouteConfig, at: string, files: { cert: string; key: string }, role: 'server' | 'client'): KeyPair | undefined {
-    const cert = this.attempt(`${at}.cert`, this.readOnce(`cert ${files.cert}`, () => readCertificates(files.cert)))
-    const readKey = () => readPrivateKeyOf(cert!, files.cert, files.key)
-    const keyPem = cert && this.attempt(`${at}.key`, this.readOnce(`key ${files.cert} ${files.key}`, readKey))
+  keyPair(route: RouteConfig, at: string, files: { cert: string; key: string | undefined }, role: 'server' | 'client'): KeyPair | undefined {
+    const { cert: certFile, key: keyFile } = files
+    const cert = this.attempt(`${at}.cert`, this.readOnce(`cert ${certFile}`, () => readCertificates(certFile)), certFile)
+    const keyPem =
+      cert && keyFile !== undefined
+        ? this.attempt(`${at}.key`, this.readOnce(`key ${certFile} ${keyFile}`, () => readPrivateKeyOf(cert, certFile, keyFile)), keyFile)
+        : undefined
     // The intermediates too: one that expires first takes the whole chain with it.
     cert?.certificates.forEach((certificate, i) => this.loaded(route, `${at}.cert`, role, certificate, i > 0))
     return cert && keyPem !== undefined ? { cert, keyPem } : undefined
   }
 
   caBundle(route: RouteConfig, path: string, file: string): CaBundle | undefined {
-    const bundle = this.attempt(path, this.readOnce(`ca ${file}`, () => readCaBundle(file)))
+    const bundle = this.attempt(path, this.readOnce(`ca ${file}`, () => readCaBundle(file)), file)
     bundle?.certificates.forEach((certificate) => this.loaded(route, path, 'ca', certificate, false))
     return bundle
   }
@@ -84,7 +88,7 @@ export class RouteFiles {
     // A crl key is one file or a list: the key path names the list item only where the YAML has one,
     // as crlFiles in config/resolve.ts does (the resolved config keeps the files, not their key paths).
     const pathOf = (i: number) => (this.config.positions.has(`${at}[${i}]`) ? `${at}[${i}]` : at)
-    const read = files.map((file, i) => this.attempt(pathOf(i), this.readOnce(`crl ${file}`, () => readCrl(file))))
+    const read = files.map((file, i) => this.attempt(pathOf(i), this.readOnce(`crl ${file}`, () => readCrl(file)), file))
     // Once per CRL file and bundle: a thousand routes often share both.
     read.forEach((crls = [], i) => {
       const issuers = this.readOnce(`crl issuers ${files[i]} ${cas?.file}`, () => crls.map((crl) => crlIssuerSubject(crl, cas?.certificates ?? [])))()
@@ -99,12 +103,13 @@ export class RouteFiles {
     return crls.map((crl) => crl.pem)
   }
 
-  /** `create`'s result, or undefined with its error as an issue at `path`. */
-  attempt<T>(path: string, create: () => T): T | undefined {
+  /** `create`'s result, or undefined with its error as an issue at `path`, about `file` where it reads one. */
+  attempt<T>(path: string, create: () => T, file?: string): T | undefined {
     try {
       return create()
     } catch (error) {
-      this.issues.push(issueAt(this.config.file, this.config.positions, path, (error as Error).message))
+      const issue = issueAt(this.config.file, this.config.positions, path, (error as Error).message)
+      this.issues.push(file === undefined ? issue : { ...issue, aboutFile: file })
       return undefined
     }
   }

@@ -183,6 +183,8 @@ routes:
     assert.ok(result.stderr.includes(`:4:18 routes[0].tls.cert: cannot read closed/srv.crt: ${denied}\n`), result.stderr)
     assert.match(result.stderr, /:4:39 routes\[0\]\.tls\.key: cannot read closed\/srv\.key: permission denied/)
     assert.doesNotMatch(result.stderr, /not found/)
+    // Reading them fails too, for the same reason: not a problem of its own.
+    assert.match(result.stderr, /: 2 problems\n$/)
   })
 
   it('warns about certificates that peers will refuse and about skipped verification, and still exits 0', async () => {
@@ -324,6 +326,54 @@ routes:
     assert.equal(result.code, 1)
     const problems = result.stderr.split('\n').filter((line) => line.startsWith(pki.dir) && line.includes(' routes['))
     assert.deepEqual(problems.map((line) => line.split(' ')[1]), ['routes[0].upstream.ca:', 'routes[0].tls.key:'], result.stderr)
+  })
+
+  /** The problem lines of `stderr` without the config's folder, and its count line. */
+  const problemLines = (result: Outcome & { file: string }) => result.stderr.replaceAll(pki.dir, '').split('\n').filter(Boolean)
+
+  // A key with a problem of the rules hid a problem of its file until the first was fixed.
+  it('lists every problem of a key that has more than one', async () => {
+    const yaml = good()
+      .replace('      clientCAs: caAB.crt\n', '      crl: garbled.crl\n')
+      .replace('      ca: caS.crt\n', '      crl: garbled.crl\n')
+      .replace('https://127.0.0.1:9443', 'http://127.0.0.1:9080\n      cert: srv.der')
+    const result = await check('one-key-two-problems', yaml)
+    assert.equal(result.code, 1)
+    assert.deepEqual(
+      problemLines(result),
+      [
+        '/one-key-two-problems.yaml:8:12 routes[0].tls.crl: needs tls.clientCAs: a CRL only applies to client certificates',
+        '/one-key-two-problems.yaml:8:12 routes[0].tls.crl: /garbled.crl holds a CRL that cannot be parsed',
+        '/one-key-two-problems.yaml:9:5 routes[0].upstream.key: is required with upstream.cert',
+        '/one-key-two-problems.yaml:11:13 routes[0].upstream.cert: only applies to https:// upstreams',
+        '/one-key-two-problems.yaml:11:13 routes[0].upstream.cert: /srv.der holds no PEM certificate; if it is DER, convert it: openssl x509 -inform DER -in /srv.der -out cert.pem',
+        "/one-key-two-problems.yaml:12:12 routes[0].upstream.crl: only applies to https:// upstreams",
+        "/one-key-two-problems.yaml:12:12 routes[0].upstream.crl: needs upstream.ca: OpenSSL checks the CRL of every CA of the upstream's chain, its root's too, so they must be CAs whose CRLs you hold, not the built-in roots",
+        '/one-key-two-problems.yaml:12:12 routes[0].upstream.crl: /garbled.crl holds a CRL that cannot be parsed',
+        '/one-key-two-problems.yaml: 8 problems',
+      ],
+    )
+  })
+
+  // The rules find a file out of reach, and reading it fails again: one problem, listed once, and a
+  // key pasted where its path belongs is not echoed by the read. A CRL list from an anchor is named at
+  // its item by the rules and at its key by the read, and was listed twice.
+  it('lists a file it cannot reach once, at each key that names it', async () => {
+    const yaml = `x-crls: &crls [crlRootEmpty.crl, missing.crl]\n${good()}`
+      .replace('cert: srv.crt', 'cert: missing.crt')
+      .replace('key: srv.key', 'key: "-----BEGIN PRIVATE KEY-----"')
+      .replace('clientCAs: caAB.crt', 'clientCAs: root.crt\n      crl: *crls')
+      .replace('ca: caS.crt', 'ca: missing.crt\n      cert: cliA.crt')
+    const result = await check('unreachable-once', yaml)
+    assert.equal(result.code, 1)
+    assert.deepEqual(problemLines(result), [
+      '/unreachable-once.yaml:7:13 routes[0].tls.cert: file not found: missing.crt',
+      '/unreachable-once.yaml:8:12 routes[0].tls.key: file not found: this is PEM content; write the path of a file that holds it',
+      '/unreachable-once.yaml:10:7 routes[0].tls.crl[1]: file not found: missing.crl',
+      '/unreachable-once.yaml:11:5 routes[0].upstream.key: is required with upstream.cert',
+      '/unreachable-once.yaml:13:11 routes[0].upstream.ca: file not found: missing.crt',
+      '/unreachable-once.yaml: 5 problems',
+    ])
   })
 
   it('checks the other routes of a config whose schema refuses one, in the same run', async () => {
