@@ -63,8 +63,6 @@ function certificateWarnings({ path, role, certificate, intermediate }: LoadedCe
     if (invalid) warn(path, `holds a CA certificate that ${invalid} (${subjectRfc2253(certificate)}); chains through it will not verify`)
   } else if (role === 'server') {
     if (invalid) warn(path, `${invalid}; clients will refuse it`)
-    const weak = weakKeyProblem(certificate)
-    if (weak) warn(path, `${weak}: clients whose OpenSSL is at security level 2 (Debian's and Ubuntu's curl) refuse it`)
     // A wildcard route is checked with a name its pattern covers.
     const name = host.startsWith('*.') ? `wildcard-check${host.slice(1)}` : host
     if (!(isIP(name) ? certificate.checkIP(name) : certificate.checkHost(name))) {
@@ -76,24 +74,8 @@ function certificateWarnings({ path, role, certificate, intermediate }: LoadedCe
     if (certificate.keyUsage && !certificate.keyUsage.includes(SERVER_AUTH)) warn(path, 'is not for TLS servers (its extended key usage lacks serverAuth)')
   } else {
     if (invalid) warn(path, `${invalid}; upstreams will refuse it`)
-    const weak = weakKeyProblem(certificate)
-    if (weak) warn(path, `${weak}: upstreams whose OpenSSL is at security level 2 (Debian's and Ubuntu's nginx) refuse it`)
     if (certificate.keyUsage && !certificate.keyUsage.includes(CLIENT_AUTH)) warn(path, 'is not for TLS clients (its extended key usage lacks clientAuth)')
   }
-}
-
-/**
- * Node's OpenSSL (security level 1) serves an RSA key of 1024 bits, where OpenSSL at level 2, the
- * default of Debian, Ubuntu and RHEL, refuses one under 2048 (`ee key too small`), as Envoy refuses to
- * load it and no public CA issues it.
- */
-const MIN_RSA_BITS = 2048
-
-function weakKeyProblem(certificate: X509Certificate): string | undefined {
-  const { asymmetricKeyType: type, asymmetricKeyDetails: details } = certificate.publicKey
-  const bits = details?.modulusLength
-  if ((type === 'rsa' || type === 'rsa-pss') && bits !== undefined && bits < MIN_RSA_BITS) return `has a ${bits}-bit RSA key, under ${MIN_RSA_BITS} bits`
-  return undefined
 }
 
 function validityProblem(certificate: X509Certificate, now: number): string | undefined {

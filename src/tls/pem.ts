@@ -106,7 +106,15 @@ export function readCaBundle(file: string): CaBundle {
   return { ...bundle, roots }
 }
 
-/** The private key of a certificate (read by readCertificates), checked to belong to it. */
+/**
+ * The smallest RSA key the gateway serves or presents. OpenSSL at security level 2 refuses one under
+ * 2048 bits (`ee key too small`): Node 24's default, and that of the clients and upstreams of Debian,
+ * Ubuntu and RHEL (Debian's curl: `EE certificate key too weak`); Envoy will not load one. Node 20
+ * would serve a 1024-bit key that most peers refuse, Node 24 refuses it with OpenSSL's code alone.
+ */
+const MIN_RSA_BITS = 2048
+
+/** The private key of a certificate (read by readCertificates), checked to belong to it and strong enough. */
 export function readPrivateKeyOf(cert: CertificateFile, certFile: string, keyFile: string): string {
   const keyPem = readText(keyFile)
   let key: KeyObject
@@ -132,8 +140,16 @@ export function readPrivateKeyOf(cert: CertificateFile, certFile: string, keyFil
       `${displayPath(keyFile)} is not the private key of ${displayPath(certFile)}${why}`,
     )
   }
+  const bits = key.asymmetricKeyDetails?.modulusLength
+  if ((key.asymmetricKeyType === 'rsa' || key.asymmetricKeyType === 'rsa-pss') && bits !== undefined && bits < MIN_RSA_BITS) {
+    throw new PortcullisError(
+      ErrorCodes.CERT_READ,
+      `${displayPath(keyFile)} is an RSA key of ${bits} bits, under ${MIN_RSA_BITS}: make a new key and certificate (openssl req -newkey rsa:${MIN_RSA_BITS} …, or an EC key)`,
+    )
+  }
   return keyPem
 }
+
 
 export interface Crl {
   readonly pem: string

@@ -79,8 +79,8 @@ export function poolServerNameToken(identity: UpstreamIdentity): string {
 
 /**
  * The TLS context of an https identity's connections (its CA, CRLs, client certificate and key), made
- * once, at load: OpenSSL's refusal of them (an RSA key under 1024 bits: "ee key too small") fails the
- * load rather than every request with 502. Every connection of the identity's pool then uses it.
+ * once, at load: OpenSSL's refusal of them (a key or CRL it will not use) fails the load rather than
+ * every request with 502. Every connection of the identity's pool then uses it.
  * undefined for a plaintext upstream.
  */
 export function upstreamTlsContext(identity: UpstreamIdentity): SecureContext | undefined {

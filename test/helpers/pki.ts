@@ -308,7 +308,7 @@ async function generate(dir: string): Promise<TestPki> {
     cliOfNotCa: await issueCert(notCa, { commonName: 'client-of-not-ca', usage: 'client' }),
     leaf: await issueCert(int, { commonName: 'leaf', usage: 'client' }),
     leafRevoked: await issueCert(int, { commonName: 'revoked', usage: 'client' }),
-    weakRsa: await issueCert(caS, { commonName: 'weak-rsa', dnsNames: ['weak.test'], usage: 'server+client', keyType: 'rsa-1024' }),
+    weakRsa: await issueCert(caS, { commonName: 'weak-rsa', dnsNames: ['a.test'], usage: 'server', keyType: 'rsa-1024' }),
   }
   const crls: Record<(typeof CRL_NAMES)[number], string> = {
     crlRootEmpty: await createCrl(root, []),

@@ -97,7 +97,8 @@ routes:
     await writeFile(join(pki.dir, 'root-crl.der'), Buffer.from(pki.crlRootEmpty.pem.replace(/-----[^-]+-----|\s/g, ''), 'base64'))
     // Reading a FIFO blocks until a writer comes: it must be refused, not read.
     await promisify(execFile)('mkfifo', [join(pki.dir, 'pipe.crt')])
-    // RSA-768: OpenSSL's default security level refuses keys under 1024 bits ("ee key too small").
+    // RSA-768: OpenSSL's default security level refuses keys under 1024 bits ("ee key too small"), and
+    // portcullis' own check any RSA key under 2048, before OpenSSL sees it.
     const rsa768 = { name: 'RSASSA-PKCS1-v1_5', modulusLength: 768, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }
     const keys = (await webcrypto.subtle.generateKey(rsa768, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair
     const validity = { notBefore: new Date(Date.now() - 3_600_000), notAfter: new Date(Date.now() + 3_600_000) }
@@ -124,6 +125,8 @@ routes:
     ['a missing file', (y) => y.replace('ca: caS.crt', 'ca: missing.crt'), /:11:11 routes\[0\]\.upstream\.ca.*missing\.crt/],
     ['a leaf certificate in a CA bundle', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: cliA.crt'), /:8:18 routes\[0\]\.tls\.clientCAs.*cliA\.crt.*not a CA/i],
     ['a key that does not match its certificate', (y) => y.replace('key: srv.key', 'key: cliA.key'), /:7:12 routes\[0\]\.tls\.key: .*cliA\.key is not the private key of .*srv\.crt/],
+    // Node 20 serves it, Node 24 refuses it with OpenSSL's code alone (ee key too small), as clients at security level 2 do.
+    ['an RSA key of 1024 bits', (y) => y.replace('cert: srv.crt', 'cert: weakRsa.crt').replace('key: srv.key', 'key: weakRsa.key'), /:7:12 routes\[0\]\.tls\.key: .*weakRsa\.key is an RSA key of 1024 bits, under 2048: make a new key and certificate/],
     ['a chain written leaf last', (y) => y.replace('cert: srv.crt', 'cert: ca-then-srv.crt'), /:7:12 routes\[0\]\.tls\.key: .*srv\.key is not the private key of .*ca-then-srv\.crt \(it is the key of certificate 2 in that file, CN=[^:]+: put it first, then its intermediates\)/],
     ['an encrypted key', (y) => y.replace('key: srv.key', 'key: srv-encrypted.key'), /:7:12 routes\[0\]\.tls\.key: .*srv-encrypted\.key holds no readable private key \(it is encrypted/],
     ['a bad duration', (y) => y.replace('connect: 2s', 'connect: 2 seconds'), /:13:18 routes\[0\]\.upstream\.timeouts\.connect/],
@@ -139,7 +142,7 @@ routes:
     ['a DER CRL', (y) => y.replace('ca: caS.crt', 'ca: root.crt\n      crl: root-crl.der'), /:12:12 routes\[0\]\.upstream\.crl: .*root-crl\.der holds no PEM CRL; if it is DER, convert it: openssl crl -inform DER -in \S*root-crl\.der -out crl\.pem$/m],
     ['a device where a CA bundle belongs', (y) => y.replace('ca: caS.crt', 'ca: /dev/zero'), /:11:11 routes\[0\]\.upstream\.ca: cannot read \/dev\/zero: not a regular file/, 'cli'],
     // The connector makes its TLS context at each connection: check passed it, and every request got 502.
-    ['an upstream client key OpenSSL refuses', (y) => y.replace('ca: caS.crt', 'ca: caS.crt\n      cert: rsa768.crt\n      key: rsa768.key'), /:12:13 routes\[0\]\.upstream\.cert: .*ee key too small/],
+    ['an upstream client key OpenSSL refuses', (y) => y.replace('ca: caS.crt', 'ca: caS.crt\n      cert: rsa768.crt\n      key: rsa768.key'), /:13:12 routes\[0\]\.upstream\.key: .*rsa768\.key is an RSA key of 768 bits, under 2048/],
     ['a loop of symbolic links, not called missing', (y) => y.replace('cert: srv.crt', 'cert: loop-a.crt'), /:6:13 routes\[0\]\.tls\.cert: cannot read loop-a\.crt: a loop of symbolic links$/m],
     ['a bad second CRL in one file', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: caAB.crt\n      crl: good-then-garbled.crl'), /good-then-garbled\.crl holds CRL 2 of 2 that cannot be parsed/],
     // OpenSSL checks the CRL of every CA of a chain, its root's too: every client would be refused.
@@ -218,9 +221,6 @@ routes:
     upstream: { url: 'https://127.0.0.1:9443', ca: root-and-int.crt, crl: [crlRootStale.crl] }
   - host: e.test
     upstream: { url: 'https://127.0.0.1:9443', ca: root.crt, crl: crlRootEmpty.crl, insecureSkipVerify: true }
-  - host: weak.test
-    tls: { cert: weakRsa.crt, key: weakRsa.key }
-    upstream: { url: 'https://127.0.0.1:9443', cert: weakRsa.crt, key: weakRsa.key }
 `,
     )
     assert.equal(result.code, 0, result.stderr)
@@ -244,8 +244,6 @@ routes:
       /:26:\d+ routes\[8\]\.upstream\.crl\[0\]: holds a CRL whose nextUpdate passed on \S+; every upstream certificate it covers is refused until it is replaced$/,
       // nginx ignores proxy_ssl_crl without a word when proxy_ssl_verify is off.
       /:28:\d+ routes\[9\]\.upstream\.insecureSkipVerify: upstream certificate verification is off, so upstream\.crl is not checked either: a revoked upstream certificate is accepted$/,
-      /:30:18 routes\[10\]\.tls\.cert: has a 1024-bit RSA key, under 2048 bits: clients whose OpenSSL is at security level 2 \(Debian's and Ubuntu's curl\) refuse it$/,
-      /:31:54 routes\[10\]\.upstream\.cert: has a 1024-bit RSA key, under 2048 bits: upstreams whose OpenSSL/,
     ]
     assert.equal(warnings.length, expected.length, warnings.join('\n'))
     expected.forEach((pattern, i) => assert.match(warnings[i]!, pattern))
