@@ -2,7 +2,7 @@
  * Parses routes.yaml with the `yaml` package and keeps the line and column of every key path, so that
  * issues found later (schema, cross-field rules, certificate files) can point into the file.
  */
-import { Composer, isAlias, isMap, isPair, isScalar, isSeq, LineCounter, Parser, YAMLParseError, type CST, type Document, type Node, type YAMLError } from 'yaml'
+import { Composer, isAlias, isMap, isPair, isScalar, isSeq, LineCounter, Parser, visit, YAMLParseError, type CST, type Document, type Node, type YAMLError } from 'yaml'
 import { formatIssue, sortByPosition, type ConfigIssue } from './issues.js'
 import type { Position } from './types.js'
 
@@ -154,11 +154,14 @@ function quoteOpenings(doc: Document): (end: number) => number | undefined {
   let openings: Map<number, number> | undefined
   return (end) => {
     if (!openings) {
-      openings = new Map()
-      for (const node of nodesOf(doc)) {
-        const quoted = isScalar(node) && (node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE')
-        if (quoted && node.range && !openings.has(node.range[1])) openings.set(node.range[1], node.range[0])
-      }
+      const found = new Map<number, number>()
+      visit(doc, {
+        Scalar(_, node) {
+          const quoted = node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE'
+          if (quoted && node.range && !found.has(node.range[1])) found.set(node.range[1], node.range[0])
+        },
+      })
+      openings = found
     }
     return openings.get(end)
   }
@@ -167,20 +170,12 @@ function quoteOpenings(doc: Document): (end: number) => number | undefined {
 /** Where the first alias is: those that expand past the bound have no place of their own. */
 function firstAliasAt(doc: Document): number | undefined {
   let first: number | undefined
-  for (const node of nodesOf(doc)) {
-    if (isAlias(node) && node.range && (first === undefined || node.range[0] < first)) first = node.range[0]
-  }
+  visit(doc, {
+    Alias(_, node) {
+      if (node.range && (first === undefined || node.range[0] < first)) first = node.range[0]
+    },
+  })
   return first
-}
-
-/** Every node of the document, in no order. */
-function* nodesOf(doc: Document): Generator<unknown> {
-  const nodes: unknown[] = [doc.contents]
-  while (nodes.length > 0) {
-    const node = nodes.pop()
-    yield node
-    if (isMap(node) || isSeq(node)) for (const item of node.items) nodes.push(...(isPair(item) ? [item.key, item.value] : [item]))
-  }
 }
 
 /**
