@@ -78,8 +78,8 @@ export class Gateway {
   private readonly loader: ConfigLoader
   private current: Snapshot | undefined
   /**
-   * Pools a reload retired that still finish requests, until each closes: the pool gauges count their
-   * sockets and waiting requests too.
+   * Pools a reload retired, until each has closed (its last request ended, and undici's close with
+   * it): the pool gauges count their sockets and waiting requests too.
    */
   private readonly retiring = new Set<Upstream>()
   private readonly listeners = new Map<ListenerName, net.Server>()
@@ -176,8 +176,7 @@ export class Gateway {
       (socket, policy) => handshakeWouldGive(snapshot, socket, policy),
       (socket, policy, upgrade) => this.recheckTunnel(snapshot, socket, policy, upgrade),
     )
-    const finishing = retireSnapshot(previous, this.current, (upstream) => this.retiring.delete(upstream))
-    for (const upstream of finishing) this.retiring.add(upstream)
+    for (const upstream of retireSnapshot(previous, this.current, (closed) => this.retiring.delete(closed))) this.retiring.add(upstream)
   }
 
   /**

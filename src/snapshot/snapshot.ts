@@ -220,15 +220,11 @@ function ingressDecider(table: RouteTable<Route>, policies: readonly TlsPolicy[]
 
 /**
  * Retires the pools of a snapshot that the next one does not carry over (all of them when there is
- * none: `check`); each closes once its last request has ended. Returns those still finishing requests,
- * each of which calls `onClosed` when it has.
+ * none: `check`); each closes once its last request has ended. Returns them; each calls `onClosed`
+ * once it has closed, never before this returns.
  */
 export function retireSnapshot(old: Snapshot, next: Snapshot | undefined, onClosed: (upstream: Upstream) => void = () => {}): Upstream[] {
-  const finishing: Upstream[] = []
-  for (const upstream of old.upstreams.values()) {
-    if (next?.upstreams.get(upstream.key) === upstream) continue
-    const closedAtOnce = retireUpstream(upstream, onClosed)
-    if (!closedAtOnce) finishing.push(upstream)
-  }
-  return finishing
+  const retired = [...old.upstreams.values()].filter((upstream) => next?.upstreams.get(upstream.key) !== upstream)
+  for (const upstream of retired) retireUpstream(upstream, onClosed)
+  return retired
 }

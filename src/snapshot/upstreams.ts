@@ -21,7 +21,7 @@ export interface Upstream {
   metricsRoute: string
   /** Requests running on the pool, retries to come included (see holdUpstream). */
   inFlight: number
-  /** Set once no snapshot serves it: it closes when its last request ends, and then says so. */
+  /** Set once no snapshot serves it: it closes when its last request ends, and says so once closed. */
   retired?: { readonly onClosed: () => void }
 }
 
@@ -54,19 +54,21 @@ export function newUpstream(
 export function holdUpstream(upstream: Upstream): () => void {
   upstream.inFlight++
   return () => {
-    if (--upstream.inFlight !== 0 || !upstream.retired) return
-    void upstream.pool.close()
-    upstream.retired.onClosed()
+    if (--upstream.inFlight === 0 && upstream.retired) closeRetired(upstream.pool, upstream.retired.onClosed)
   }
 }
 
 /**
- * Marks a pool no snapshot serves any more. It closes at once if no request runs on it (and says so:
- * true), else once the last one ends, and then calls `onClosed`.
+ * Marks a pool no snapshot serves any more. It closes at once if no request runs on it, else once the
+ * last one ends, and calls `onClosed` when it has closed: a connect its last request left behind (its
+ * client gone) and the connection of a request being stopped are still the pool's until then.
  */
-export function retireUpstream(upstream: Upstream, onClosed: (upstream: Upstream) => void): boolean {
+export function retireUpstream(upstream: Upstream, onClosed: (upstream: Upstream) => void): void {
   upstream.retired = { onClosed: () => onClosed(upstream) }
-  if (upstream.inFlight > 0) return false
-  void upstream.pool.close()
-  return true
+  if (upstream.inFlight === 0) closeRetired(upstream.pool, upstream.retired.onClosed)
+}
+
+/** undici's close() waits for the requests it still holds, then closes every connection. */
+function closeRetired(pool: Pool, onClosed: () => void): void {
+  void pool.close().then(onClosed)
 }

@@ -8,7 +8,7 @@ import http from 'node:http'
 import net, { type AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { httpRequest } from '../helpers/client.js'
-import { eventually, loggedAfter, seriesSum, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
+import { eventually, loggedAfter, seriesIn, seriesSum, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 import { rawExchange } from '../helpers/raw.js'
 import { listenOnLoopback, startEchoUpstream, type EchoReply, type EchoUpstream } from '../helpers/upstream.js'
@@ -384,5 +384,52 @@ routes:
     }
     // No /metrics read in between: the retired pools, and the keys their connectors hold, are gone all the same.
     await eventually(async () => retiring.size === 0, 2000, 'no retired pool held')
+  })
+})
+
+describe('the pool gauges of a retired pool', () => {
+  /** Accepts TCP, reads and never answers: a TLS handshake to it waits until the socket is closed here. */
+  let silent: net.Server
+  const accepted: net.Socket[] = []
+  let gw: TestGateway
+
+  const routes = (connect: string) => `
+listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
+routes:
+  - { name: handshaking, host: hs.test, upstream: { url: 'https://127.0.0.1:${(silent.address() as AddressInfo).port}', timeouts: { connect: ${connect} } } }
+`
+  before(async () => {
+    silent = net.createServer((socket) => accepted.push(socket.on('error', () => undefined).resume()))
+    await listenOnLoopback(silent)
+    gw = await startGateway(routes('1m'), { reloadIntervalMs: 0 })
+  })
+  after(async () => {
+    await gw.close()
+    for (const socket of accepted) socket.destroy()
+    silent.close()
+  })
+
+  /** One series of a scrape of the admin listener's /metrics. */
+  const scraped = async (series: string) => seriesIn((await httpRequest({ port: gw.ports.admin!, path: '/metrics' })).body, series)
+  const pending = () => scraped('portcullis_upstream_pending_requests{route="handshaking"}')
+
+  it('keeps a connect that its last request left behind in the pending gauge until that connect ends', async () => {
+    const client = net.connect(gw.ports.http!, '127.0.0.1')
+    client.on('error', () => undefined)
+    client.write('GET / HTTP/1.1\r\nHost: hs.test\r\n\r\n')
+    await eventually(async () => accepted.length === 1, 3000, 'the connect reached the upstream')
+    assert.equal(await pending(), 1)
+    // A new connect timeout is a new upstream identity: the reload retires the pool, and the route's
+    // new one has nothing pending.
+    await writeFile(gw.configFile, routes('2m'))
+    assert.deepEqual(await gw.gateway.reload(), { ok: true, errors: [] })
+    assert.equal(await pending(), 1)
+    // The client leaves: the last request on the retired pool has ended (counted 499), its connect not.
+    client.destroy()
+    await eventually(async () => (await scraped('portcullis_requests_total{route="handshaking",method="GET",code="499"}')) === 1, 3000, 'the request counted')
+    assert.equal(await pending(), 1, "the retired pool's connect in progress")
+    accepted[0]!.destroy()
+    await eventually(async () => (await pending()) === 0, 3000, 'the retired pool closed')
+    assert.equal((gw.gateway as unknown as { retiring: Set<unknown> }).retiring.size, 0)
   })
 })
