@@ -35,7 +35,7 @@ import { Reloader, type ReloadResult, type ReloadTrigger } from './reload/reload
 import { normalizeHost } from './routing/host.js'
 import { routingPath } from './routing/path.js'
 import { buildSnapshot, retireSnapshot, type Snapshot, type SnapshotOptions } from './snapshot/snapshot.js'
-import type { Upstream } from './snapshot/upstreams.js'
+import { destroyUpstream, type Upstream } from './snapshot/upstreams.js'
 import { configWarnings } from './snapshot/warnings.js'
 import type { HandshakeOutcome, TlsPolicy } from './tls/ingress.js'
 import { ClientChainsByPolicy } from './tls/peer-certificates.js'
@@ -79,7 +79,7 @@ export class Gateway {
   private current: Snapshot | undefined
   /**
    * Pools a reload retired, until each has closed (its last request ended, and undici's close with
-   * it): the pool gauges count their sockets and waiting requests too.
+   * it): the pool gauges count their sockets and waiting requests too, and a stop destroys them.
    */
   private readonly retiring = new Set<Upstream>()
   private readonly listeners = new Map<ListenerName, net.Server>()
@@ -233,9 +233,8 @@ export class Gateway {
     await this.requestServer.close()
     this.clientConnections.destroyAll()
     await closed
-    if (this.current) {
-      await Promise.all([...this.current.upstreams.values()].map((upstream) => upstream.pool.destroy()))
-    }
+    // Every pool, retired ones still closing too, with their connects in progress (destroyUpstream).
+    await Promise.all(this.pools().map(destroyUpstream))
     // The admin listener last: readiness probes read 503 throughout the drain. What is still open there
     // then (a scraper's keep-alive connection, one that never sent its request) would hold the exit.
     const admin = this.listeners.get('admin')
@@ -266,7 +265,7 @@ export class Gateway {
     return out
   }
 
-  /** Every upstream pool open: the current snapshot's and those retiring, for the pool gauges. */
+  /** Every upstream pool open: the current snapshot's and those retiring. */
   private pools(): Upstream[] {
     return [...(this.current?.upstreams.values() ?? []), ...this.retiring]
   }

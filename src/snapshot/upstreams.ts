@@ -1,7 +1,8 @@
 /**
  * An upstream pool's life, which can outlast the snapshot that made it: a snapshot that keeps the same
  * upstream identity carries the pool over, and one that drops it retires it, to close once the
- * requests still running on it (retries included) have ended.
+ * requests still running on it (retries included) have ended. A stop destroys it, connects in
+ * progress included.
  */
 import type { SecureContext } from 'node:tls'
 import type { Pool } from 'undici'
@@ -12,6 +13,8 @@ export interface Upstream {
   readonly pool: Pool
   /** Which of the pool's connections had answered before their request: who may send it again. */
   readonly answers: ConnectionAnswers
+  /** Aborted once the pool is destroyed: it ends the sockets undici's destroy() leaves, connects in progress. */
+  readonly sockets: AbortController
   /** Sent as every request's servername so undici keeps one pooled name (see tls/upstream.ts). */
   readonly serverNameToken: string
   /**
@@ -35,13 +38,15 @@ export function newUpstream(
   onHandshake: (route: string, event: UpstreamHandshakeEvent) => void,
 ): Upstream {
   const answers = new ConnectionAnswers()
+  const sockets = new AbortController()
   const upstream: Upstream = {
     key,
     serverNameToken: poolServerNameToken(identity),
     metricsRoute: '',
     inFlight: 0,
     answers,
-    pool: createUpstreamPool(identity, context, (event) => onHandshake(upstream.metricsRoute, event), answers),
+    sockets,
+    pool: createUpstreamPool(identity, context, (event) => onHandshake(upstream.metricsRoute, event), answers, sockets.signal),
   }
   return upstream
 }
@@ -70,5 +75,15 @@ export function retireUpstream(upstream: Upstream, onClosed: (upstream: Upstream
 
 /** undici's close() waits for the requests it still holds, then closes every connection. */
 function closeRetired(pool: Pool, onClosed: () => void): void {
-  void pool.close().then(onClosed)
+  // It fails only on a pool a stop has destroyed already: closed all the same.
+  pool.close().then(onClosed, onClosed)
+}
+
+/** At stop: the pool's connections, idle or not, and its connects in progress end at once. */
+export async function destroyUpstream({ pool, sockets }: Upstream): Promise<void> {
+  const destroyed = pool.destroy()
+  // After destroy(), which has failed the requests waiting for a connection: undici then drops each
+  // connect it ends, its pool being destroyed.
+  sockets.abort()
+  await destroyed
 }

@@ -97,15 +97,21 @@ export function upstreamTlsContext(identity: UpstreamIdentity): SecureContext | 
 /**
  * `context`: upstreamTlsContext's for the identity. `onHandshake`: each TLS handshake (or failed
  * connect) of an https upstream; a plaintext upstream has none. `answers` tracks the pool's connections.
+ * `destroyed` is to abort after the pool's destroy(): it ends every socket of the pool at once, connects
+ * in progress too. undici's destroy() leaves each of those to run to its connect timeout (it drops the
+ * socket only once connected), and a stopping gateway would wait that long for its last sockets to
+ * close; Envoy and nginx abort pending upstream connects at shutdown.
  */
 export function createUpstreamPool(
   identity: UpstreamIdentity,
   context: SecureContext | undefined,
   onHandshake: (event: UpstreamHandshakeEvent) => void,
   answers: ConnectionAnswers,
+  destroyed: AbortSignal,
 ): Pool {
   const connectorOptions = {
     timeout: identity.connectTimeout,
+    signal: destroyed,
     ...(context && { secureContext: context }),
     rejectUnauthorized: !identity.insecureSkipVerify,
   }
@@ -136,7 +142,8 @@ export function createUpstreamPool(
           } else {
             onHandshake({ durationSeconds, resumed })
           }
-        } else if (tls) {
+        } else if (tls && !destroyed.aborted) {
+          // A connect the destroy ended is no handshake of the upstream's.
           onHandshake({ durationSeconds, resumed: false, error: error! })
         }
         if (error) return callback(error, null)

@@ -625,3 +625,61 @@ routes:
     }
   })
 })
+
+describe('stopping while an upstream connect is in progress', () => {
+  /** Accepts TCP, reads and never answers: a TLS handshake to it waits for the connect timeout. */
+  let silent: net.Server
+  const accepted: net.Socket[] = []
+  let gw: TestGateway
+  /** `connect`: far longer than any test here may take, so a stop that leaves the connect to it fails by the test's timeout. */
+  const routes = (connect: string) => `
+listen: { http: 127.0.0.1:0 }
+routes:
+  - { name: silent, host: silent.test, upstream: { url: 'https://127.0.0.1:${(silent.address() as AddressInfo).port}', timeouts: { connect: ${connect} } } }
+`
+
+  before(async () => {
+    silent = net.createServer((socket) => accepted.push(socket.on('error', () => undefined).resume()))
+    await listenOnLoopback(silent)
+  })
+  beforeEach(async () => {
+    accepted.length = 0
+    gw = await startGateway(routes('10m'), { reloadIntervalMs: 0 })
+  })
+  afterEach(async () => {
+    await gw.close()
+    for (const socket of accepted) socket.destroy()
+  })
+  after(() => silent.close())
+
+  /** Resolves once the gateway's connect has reached the upstream, with its socket there. */
+  const connectArrived = () => eventually(async () => accepted.length === 1, 3000, 'the connect reached the upstream').then(() => accepted[0]!)
+
+  it('ends the connect at once, after the drain cut off the request waiting for it', { timeout: 10_000 }, async () => {
+    const reply = httpRequest({ port: gw.ports.http!, host: 'silent.test' }).catch((error: NodeJS.ErrnoException) => error.code)
+    const connecting = await connectArrived()
+    const ended = once(connecting, 'close')
+    // The grace ends the client's wait for the connect; then the pools close.
+    await gw.gateway.stop(200)
+    await ended
+    assert.equal(await reply, 'ECONNRESET')
+    assert.deepEqual(gw.logs.filter((line) => String(line.msg).startsWith('upstream')), [])
+    assert.equal(await seriesSum(gw, 'portcullis_tls_handshakes_total{side="upstream"'), 0, 'a connect the stop ended is no failed handshake')
+  })
+
+  // An upgrade holds its pool until undici fails its request, which the stop's destroy of the retired
+  // pool does: the release then closes a destroyed pool, whose refusal must not go unhandled.
+  it('ends one on a pool a reload retired, under a WebSocket upgrade', { timeout: 10_000 }, async () => {
+    const client = net.connect(gw.ports.http!, '127.0.0.1')
+    client.on('error', () => undefined)
+    const clientClosed = once(client, 'close')
+    client.write('GET / HTTP/1.1\r\nHost: silent.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n')
+    const connecting = await connectArrived()
+    // A new connect timeout is a new upstream identity: the reload retires the pool the upgrade waits on.
+    await writeFile(gw.configFile, routes('11m'))
+    assert.deepEqual(await gw.gateway.reload(), { ok: true, errors: [] })
+    const ended = once(connecting, 'close')
+    await gw.gateway.stop(200)
+    await Promise.all([ended, clientClosed])
+  })
+})
