@@ -2,12 +2,12 @@
  * routes.yaml → a deep-frozen Config, or one ConfigError listing every issue in file order.
  * Certificate contents are checked later, by tls/pem.ts when the snapshot is built.
  */
+import { checkableConfig } from './checkable.js'
 import { ConfigError, sortByPosition, type ConfigIssue } from './issues.js'
 import { readRegularFile } from './regular-file.js'
 import { resolveConfig } from './resolve.js'
-import type { RawConfig } from './schema.js'
 import type { Config } from './types.js'
-import { validateAgainstSchema } from './validate.js'
+import { schemaRefusals } from './validate.js'
 import { parseYaml, type YamlSource } from './yaml-source.js'
 
 /**
@@ -28,27 +28,13 @@ export class ConfigLoader {
   }
 
   /**
-   * For `portcullis check`: the config and the issues of the schema and the rules, without throwing on
-   * those, so that check goes on to read the files and one run lists every problem. A route the schema
-   * refuses is left out of the later checks, a top-level setting it refuses (`workers`, `limits`) has
-   * its default there, and an unknown top-level key is left out. YAML errors, and schema errors in the
-   * listeners or the route list itself, still throw: nothing after them can be trusted.
+   * For `portcullis check`: the config and every issue of the schema and the rules, without throwing on
+   * those, so that check goes on to read the files and one run lists every problem. YAML errors, and
+   * schema errors in the listeners or the route list itself, still throw: nothing after them can be
+   * trusted.
    */
   async loadForCheck(): Promise<{ config: Config; issues: ConfigIssue[] }> {
-    const source = this.parsedSource(this.readText())
-    const schemaIssues = this.schemaIssues(source)
-    const refusedRoutes = new Set<number>()
-    const refusedSettings = new Set<string>()
-    for (const issue of schemaIssues) {
-      const [, key, route] = /^([^.[]+)(?:\[(\d+)\])?/.exec(issue.path) ?? []
-      if (key === 'routes' && route !== undefined) refusedRoutes.add(Number(route))
-      else if (key === undefined || key === 'routes' || key === 'listen') throw new ConfigError(sortByPosition(schemaIssues))
-      else refusedSettings.add(key)
-    }
-    const raw = Object.fromEntries(Object.entries(source.value as RawConfig).filter(([key]) => !refusedSettings.has(key))) as RawConfig
-    const checkable = { ...raw, routes: raw.routes.map((route, index) => (refusedRoutes.has(index) ? undefined : route)) }
-    const { config, issues } = resolveConfig(checkable, this.file, source.positions)
-    return { config: deepFreeze(config), issues: [...schemaIssues, ...issues] }
+    return this.resolve(this.readText())
   }
 
   /** Config text as if read from this loader's file (relative paths resolve against its folder). */
@@ -68,22 +54,17 @@ export class ConfigLoader {
     }
   }
 
+  /**
+   * The schema's issues and the rules', in one list (see checkable.ts): a refused start or reload lists
+   * the problems of a route the schema refused in part as check does.
+   */
   private resolve(text: string): { config: Config; issues: ConfigIssue[] } {
-    const source = this.lastValid?.text === text ? this.lastValid.source : this.validSource(text)
-    const { config, issues } = resolveConfig(source.value as RawConfig, this.file, source.positions)
-    return { config: deepFreeze(config), issues }
-  }
-
-  private validSource(text: string): YamlSource {
-    const source = this.parsedSource(text)
-    const issues = this.schemaIssues(source)
-    if (issues.length > 0) throw new ConfigError(sortByPosition(issues))
-    this.lastValid = { text, source }
-    return source
-  }
-
-  private schemaIssues(source: YamlSource): ConfigIssue[] {
-    return validateAgainstSchema(source.value, this.file, source.positions, source.keyPositions)
+    const cached = this.lastValid?.text === text ? this.lastValid.source : undefined
+    const source = cached ?? this.parsedSource(text)
+    const refusals = cached ? [] : schemaRefusals(source.value, this.file, source.positions, source.keyPositions)
+    if (refusals.length === 0) this.lastValid = { text, source }
+    const { config, issues } = resolveConfig(checkableConfig(source.value, refusals), this.file, source.positions)
+    return { config: deepFreeze(config), issues: [...refusals.map(({ issue }) => issue), ...issues] }
   }
 
   /** The YAML with positions; throws on a YAML error or an empty file. */

@@ -19,11 +19,9 @@ import { filePathResolver, type FilePathOf } from './file-paths.js'
 import { issueAt, type ConfigIssue } from './issues.js'
 import { DEFAULT_CONNECTION_LIMIT, DEFAULT_REQUEST_LIMIT } from './limits.js'
 import { normalizePath, routingPath } from '../routing/path.js'
-import type { RawConfig, RawRoute, RawRouteTls, RawUpstream, Workers } from './schema.js'
+import type { CheckableConfig, PartialRoute } from './checkable.js'
+import type { RawConfig, Workers } from './schema.js'
 import type { Config, ListenAddress, ListenerName, Position, RouteConfig, RouteTlsConfig, UpstreamConfig } from './types.js'
-
-/** A schema-valid config, or one whose routes the schema refused are left out (`portcullis check`). */
-export type CheckableConfig = Omit<RawConfig, 'routes'> & { readonly routes: readonly (RawRoute | undefined)[] }
 
 /**
  * The config as far as it resolves, and every issue its rules find. A config with issues is good for
@@ -42,8 +40,10 @@ export function resolveConfig(
   const listen = resolveListen(raw.listen, report)
   const mergeSlashes = raw.mergeSlashes ?? true
   // A route left out keeps its place, so every other route keeps its index and key path.
-  const routes = raw.routes.flatMap((route, index) => (route ? [resolveRoute(route, index, filePath, report, mergeSlashes)] : []))
-  checkRouteSet(routes, raw, listen, report)
+  const whole = (index: number) => !raw.partialRoutes?.has(index)
+  const routes = raw.routes.flatMap((route, index) => (route ? [resolveRoute(route, index, filePath, report, mergeSlashes, whole(index))] : []))
+  // Not a route the schema refused in part: a key it refused (a misspelt path or tls) may be what tells it apart.
+  checkRouteSet(routes.filter((route) => whole(route.index)), raw, listen, report)
 
   const config: Config = {
     file,
@@ -120,22 +120,29 @@ export function parseListenAddress(text: string): ListenAddress | undefined {
   return { host, port }
 }
 
-function resolveRoute(raw: RawRoute, index: number, filePath: FilePathOf, report: Report, mergeSlashes: boolean): RouteConfig {
+/**
+ * A route; one the schema refused in part (not `whole`) has each value it refused taken out, and gets
+ * only the checks of values that are there: a rule that asks for a key that is missing is left out,
+ * as the key the schema refused may be that one (`clinetCAs`, or a `cert` a level too shallow).
+ */
+function resolveRoute(raw: PartialRoute, index: number, filePath: FilePathOf, report: Report, mergeSlashes: boolean, whole: boolean): RouteConfig {
   const at = `routes[${index}]`
-  const host = raw.host.toLowerCase()
-  if (!isRouteHost(host)) report(`${at}.host`, `'${raw.host}' is not a host name or a *.wildcard${routeHostHint(host)}`)
+  const host = raw.host?.toLowerCase() ?? ''
+  if (raw.host !== undefined && !isRouteHost(host)) report(`${at}.host`, `'${raw.host}' is not a host name or a *.wildcard${routeHostHint(host)}`)
   if (raw.path !== undefined) checkRoutePath(raw.path, `${at}.path`, mergeSlashes, report)
   if (raw.tls === 'passthrough' && raw.path !== undefined && raw.path !== '/') {
     report(`${at}.path`, 'a passthrough route cannot match a path: the request is never decrypted here')
   }
-  const tls = raw.tls === 'passthrough' ? 'passthrough' : raw.tls && resolveRouteTls(raw.tls, `${at}.tls`, filePath, report)
+  const tls = raw.tls === 'passthrough' ? 'passthrough' : raw.tls && resolveRouteTls(raw.tls, `${at}.tls`, filePath, report, whole)
+  // Unknown where the schema refused the route's tls, or a key that may be it (`tsl: passthrough`).
+  const passthrough = raw.tls === 'passthrough' || (whole || raw.tls !== undefined ? false : undefined)
   return {
     index,
     name: raw.name ?? host,
     host,
     path: raw.path ?? '/',
     tls,
-    upstream: resolveUpstream(raw.upstream, `${at}.upstream`, tls === 'passthrough', filePath, report),
+    upstream: resolveUpstream(raw.upstream ?? {}, `${at}.upstream`, passthrough, filePath, report, whole),
   }
 }
 
@@ -156,16 +163,21 @@ function checkRoutePath(path: string, at: string, mergeSlashes: boolean, report:
   }
 }
 
-function resolveRouteTls(raw: RawRouteTls, at: string, filePath: FilePathOf, report: Report): RouteTlsConfig {
-  if (raw.crl !== undefined && !raw.clientCAs) report(`${at}.crl`, 'needs tls.clientCAs: a CRL only applies to client certificates')
-  if (raw.forwardClientCert && raw.forwardClientCert !== 'none' && !raw.clientCAs) {
+/** A route's tls mapping; undefined where the schema refused its cert or key, whose files are read as a pair. */
+function resolveRouteTls(raw: Exclude<PartialRoute['tls'], 'passthrough' | undefined>, at: string, filePath: FilePathOf, report: Report, whole: boolean): RouteTlsConfig | undefined {
+  if (whole && raw.crl !== undefined && !raw.clientCAs) report(`${at}.crl`, 'needs tls.clientCAs: a CRL only applies to client certificates')
+  if (whole && raw.forwardClientCert && raw.forwardClientCert !== 'none' && !raw.clientCAs) {
     report(`${at}.forwardClientCert`, 'needs tls.clientCAs: there is no verified client certificate to forward')
   }
+  const file = (key: 'cert' | 'key' | 'clientCAs') => raw[key] && filePath(`${at}.${key}`, raw[key])
+  const [cert, key, clientCAs] = [file('cert'), file('key'), file('clientCAs')]
+  const crl = crlFiles(raw.crl, `${at}.crl`, filePath)
+  if (cert === undefined || key === undefined) return undefined
   return {
-    cert: filePath(`${at}.cert`, raw.cert),
-    key: filePath(`${at}.key`, raw.key),
-    ...(raw.clientCAs && { clientCAs: filePath(`${at}.clientCAs`, raw.clientCAs) }),
-    crl: crlFiles(raw.crl, `${at}.crl`, filePath),
+    cert,
+    key,
+    ...(clientCAs && { clientCAs }),
+    crl,
     minVersion: raw.minVersion ?? 'TLSv1.2',
     forwardClientCert: raw.forwardClientCert ?? (raw.clientCAs ? 'xfcc' : 'none'),
   }
@@ -204,24 +216,32 @@ const DNS_NAME_HINTS: Record<DnsNameProblem | 'none', string> = {
   none: '',
 }
 
-function resolveUpstream(raw: RawUpstream, at: string, passthrough: boolean, filePath: FilePathOf, report: Report): UpstreamConfig {
-  const url = upstreamUrl(raw.url, `${at}.url`, passthrough, report)
+/** `passthrough` is undefined where it is not known (see resolveRoute), as `whole` says which rules run. */
+function resolveUpstream(
+  raw: NonNullable<PartialRoute['upstream']>,
+  at: string,
+  passthrough: boolean | undefined,
+  filePath: FilePathOf,
+  report: Report,
+  whole: boolean,
+): UpstreamConfig {
+  const url = raw.url === undefined ? undefined : upstreamUrl(raw.url, `${at}.url`, passthrough, report)
   const isHttps = url?.protocol === 'https:'
   for (const key of ['ca', 'crl', 'cert', 'key', 'serverName', 'insecureSkipVerify'] as const) {
     if (raw[key] !== undefined && url && !isHttps) report(`${at}.${key}`, 'only applies to https:// upstreams')
   }
   // undici reads a timeout of 0 as none at all.
   for (const key of ['connect', 'response'] as const) checkDuration(`${at}.timeouts.${key}`, raw.timeouts?.[key], report, { positive: true })
-  if (raw.crl !== undefined && !raw.ca) {
+  if (whole && raw.crl !== undefined && !raw.ca) {
     report(`${at}.crl`, "needs upstream.ca: OpenSSL checks the CRL of every CA of the upstream's chain, its root's too, so they must be CAs whose CRLs you hold, not the built-in roots")
   }
-  if (raw.cert && !raw.key) report(`${at}.key`, 'is required with upstream.cert')
-  if (raw.key && !raw.cert) report(`${at}.cert`, 'is required with upstream.key')
+  if (whole && raw.cert && !raw.key) report(`${at}.key`, 'is required with upstream.cert')
+  if (whole && raw.key && !raw.cert) report(`${at}.cert`, 'is required with upstream.key')
 
   const hostname = url ? url.hostname.replace(/^\[(.*)\]$/, '$1') : ''
   const defaultPort = url?.protocol === 'https:' ? 443 : 80
   return {
-    url: raw.url,
+    url: raw.url ?? '',
     protocol: (url?.protocol ?? 'https:') as UpstreamConfig['protocol'],
     hostname,
     port: url?.port ? Number(url.port) : defaultPort,
@@ -230,7 +250,7 @@ function resolveUpstream(raw: RawUpstream, at: string, passthrough: boolean, fil
     crl: crlFiles(raw.crl, `${at}.crl`, filePath),
     ...(raw.cert && { cert: filePath(`${at}.cert`, raw.cert) }),
     ...(raw.key && { key: filePath(`${at}.key`, raw.key) }),
-    serverName: resolveServerName(`${at}.serverName`, raw.serverName, hostname, report),
+    serverName: resolveServerName(`${at}.serverName`, raw.serverName, url && hostname, report),
     insecureSkipVerify: raw.insecureSkipVerify ?? false,
     timeouts: {
       connect: parseDuration(raw.timeouts?.connect ?? DEFAULT_CONNECT_TIMEOUT)!,
@@ -239,8 +259,11 @@ function resolveUpstream(raw: RawUpstream, at: string, passthrough: boolean, fil
   }
 }
 
-/** The url parsed, or undefined where it is no URL or not of a form a route can forward to. */
-function upstreamUrl(text: string, at: string, passthrough: boolean, report: Report): URL | undefined {
+/**
+ * The url parsed, or undefined where it is no URL or not of a form a route can forward to. Where
+ * `passthrough` is not known, any scheme a route takes is taken.
+ */
+function upstreamUrl(text: string, at: string, passthrough: boolean | undefined, report: Report): URL | undefined {
   // host:port parses, with `host:` for its scheme.
   if (/^(\[[0-9a-f:.]+\]|[a-z0-9_.-]+):\d+(\/\S*)?$/i.test(text)) {
     report(at, `'${text}' has no scheme: write ${passthrough ? `tcp://${text}` : `https://${text} or http://${text}`}`)
@@ -253,9 +276,9 @@ function upstreamUrl(text: string, at: string, passthrough: boolean, report: Rep
     report(at, `'${text}' is not a URL (e.g. https://orders.internal:8443)`)
     return undefined
   }
-  const allowed = passthrough ? ['tcp:'] : ['http:', 'https:']
+  const allowed = passthrough ? ['tcp:'] : passthrough === false ? ['http:', 'https:'] : ['http:', 'https:', 'tcp:']
   if (!allowed.includes(url.protocol)) {
-    report(at, passthrough ? 'a passthrough route needs tcp://host:port' : 'must be http:// or https://')
+    report(at, passthrough ? 'a passthrough route needs tcp://host:port' : `must be ${allowed.map((scheme) => `${scheme}//`).join(' or ')}`)
     return undefined
   }
   if (url.username || url.password || url.search || url.hash || !url.hostname) {
@@ -271,12 +294,14 @@ function upstreamUrl(text: string, at: string, passthrough: boolean, report: Rep
 /**
  * SNI must be a DNS name (RFC 6066 3): an IP-literal upstream gets none and is verified against the IP
  * SAN. A serverName is checked, and kept as it is compared: lower case, without a trailing dot.
+ * `hostname` is the url's, undefined where the url is not known (refused, or no URL): an IP address
+ * is then not compared with it.
  */
-function resolveServerName(path: string, raw: string | undefined, hostname: string, report: Report): string {
-  if (raw === undefined) return isIP(hostname) ? '' : hostname
+function resolveServerName(path: string, raw: string | undefined, hostname: string | undefined, report: Report): string {
+  if (raw === undefined) return hostname === undefined || isIP(hostname) ? '' : hostname
   const address = raw.replace(/^\[(.*)\]$/, '$1')
   if (isIP(address)) {
-    if (address !== hostname) report(path, 'an IP address is never sent as SNI (RFC 6066 3); leave serverName out to verify the IP of the url')
+    if (hostname !== undefined && address !== hostname) report(path, 'an IP address is never sent as SNI (RFC 6066 3); leave serverName out to verify the IP of the url')
     return ''
   }
   const name = normalizeServerName(raw)

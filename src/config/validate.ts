@@ -24,23 +24,28 @@ type JsonSchema = {
   patternProperties?: Record<string, unknown>
 }
 
+/**
+ * A problem the schema found, with the keys down to what it is about: the value it refused, the
+ * unknown key, or the key that is missing (`['routes', '2', 'upstream', 'ca']`).
+ */
+export interface SchemaRefusal {
+  readonly issue: ConfigIssue
+  readonly keys: readonly string[]
+}
+
 /** `positions` point at values (see yaml-source.ts), `keyPositions` at the keys themselves. */
-export function validateAgainstSchema(
+export function schemaRefusals(
   value: unknown,
   file: string,
   positions: ReadonlyMap<string, Position>,
   keyPositions: ReadonlyMap<string, Position>,
-): ConfigIssue[] {
+): SchemaRefusal[] {
   if (validateSchema(value)) return []
   return pickRelevantErrors(validateSchema.errors ?? []).map((error) => {
-    const { path, message } = describe(error)
-    return issueAt(file, error.keyword === 'additionalProperties' ? keyPositions : positions, path, message)
+    const { keys, message } = describe(error)
+    const issue = issueAt(file, error.keyword === 'additionalProperties' ? keyPositions : positions, keys.reduce(joinKey, ''), message)
+    return { issue, keys }
   })
-}
-
-/** `/routes/2/upstream/ca` → `routes[2].upstream.ca` */
-function toKeyPath(instancePath: string): string {
-  return keysOf(instancePath).reduce(joinKey, '')
 }
 
 /** `/routes/2/upstream` → `['routes', '2', 'upstream']` */
@@ -55,9 +60,9 @@ function joinKey(path: string, key: string): string {
   return /^\d+$/.test(key) ? `${path}[${key}]` : path ? `${path}.${key}` : key
 }
 
-function describe(error: ErrorObject): { path: string; message: string } {
-  const path = toKeyPath(error.instancePath)
-  const join = (key: string) => (path ? `${path}.${key}` : key)
+function describe(error: ErrorObject): { keys: string[]; message: string } {
+  const keys = keysOf(error.instancePath)
+  const at = (message: string) => ({ keys, message })
   const schema = error.parentSchema as JsonSchema | undefined
   switch (error.keyword) {
     case 'additionalProperties': {
@@ -66,44 +71,44 @@ function describe(error: ErrorObject): { path: string; message: string } {
       const elsewhere = mappingsWithKey(error.instancePath, key)
       const own = schema?.patternProperties?.['^x-'] ? '; keys of your own start with x-' : ''
       const why = hint ? ` (did you mean '${hint}'?)` : elsewhere.length > 0 ? ` (a key of ${elsewhere.join(' or ')}: check its indentation)` : own
-      return { path: join(key), message: `unknown key '${key}'${why}` }
+      return { keys: [...keys, key], message: `unknown key '${key}'${why}` }
     }
     case 'required':
-      return { path: join(String(error.params.missingProperty)), message: 'is required' }
+      return { keys: [...keys, String(error.params.missingProperty)], message: 'is required' }
     case 'pattern':
-      return { path, message: patternMessage(error) }
+      return at(patternMessage(error))
     case 'anyOf':
-      return { path, message: `must be ${(schema?.anyOf ?? []).map(describeType).join(' or ')}` }
+      return at(`must be ${(schema?.anyOf ?? []).map(describeType).join(' or ')}`)
     case 'type':
       // `connect: 5` is a number to YAML: a duration without its unit.
-      if (schema?.pattern === DURATION_PATTERN) return { path, message: notADuration(error.data) }
+      if (schema?.pattern === DURATION_PATTERN) return at(notADuration(error.data))
       // Before the port hint: `https: .inf` is no port.
       if (typeof error.data === 'number' && !Number.isFinite(error.data)) {
-        return { path, message: `${shown(error.data)} is not ${describeType({ type: String(error.params.type) })}` }
+        return at(`${shown(error.data)} is not ${describeType({ type: String(error.params.type) })}`)
       }
       // `https: 8443`, as nginx's `listen 8443`: which interfaces is not said.
-      if (path.startsWith('listen.') && typeof error.data === 'number') {
-        return { path, message: `${error.data} is a port alone: write host:port, e.g. 0.0.0.0:${error.data} (all interfaces) or 127.0.0.1:${error.data}` }
+      if (keys[0] === 'listen' && keys.length === 2 && typeof error.data === 'number') {
+        return at(`${error.data} is a port alone: write host:port, e.g. 0.0.0.0:${error.data} (all interfaces) or 127.0.0.1:${error.data}`)
       }
       // A route's keys written without the `- ` that starts a list item make a mapping.
       if (error.params.type === 'array' && fitsType({ type: 'object' }, error.data)) {
-        return { path, message: "must be a list: each entry starts with '- ', as `  - host: …`" }
+        return at("must be a list: each entry starts with '- ', as `  - host: …`")
       }
       // `name: 2024`, `serverName: true`: a number or a boolean to YAML, meant as text.
       if (error.params.type === 'string' && (typeof error.data === 'number' || typeof error.data === 'boolean')) {
-        return { path, message: `${shown(error.data)} is a ${typeof error.data} to YAML: quote it ("${error.data}") to make it a string` }
+        return at(`${shown(error.data)} is a ${typeof error.data} to YAML: quote it ("${error.data}") to make it a string`)
       }
-      return { path, message: `must be ${describeType({ type: String(error.params.type) })}` }
+      return at(`must be ${describeType({ type: String(error.params.type) })}`)
     case 'minimum':
-      return { path, message: `${shown(error.data)} is too small: must be at least ${error.params.limit}` }
+      return at(`${shown(error.data)} is too small: must be at least ${error.params.limit}`)
     case 'maximum':
-      return { path, message: `${shown(error.data)} is too large: must be at most ${error.params.limit}` }
+      return at(`${shown(error.data)} is too large: must be at most ${error.params.limit}`)
     case 'const':
-      return { path, message: `must be ${JSON.stringify(error.params.allowedValue)}` }
+      return at(`must be ${JSON.stringify(error.params.allowedValue)}`)
     case 'minItems':
-      return { path, message: `needs at least ${error.params.limit} ${error.params.limit === 1 ? 'entry' : 'entries'}` }
+      return at(`needs at least ${error.params.limit} ${error.params.limit === 1 ? 'entry' : 'entries'}`)
     default:
-      return { path, message: error.message ?? 'is invalid' }
+      return at(error.message ?? 'is invalid')
   }
 }
 

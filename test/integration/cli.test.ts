@@ -383,6 +383,28 @@ routes:
     assert.deepEqual(problems.map((line) => line.split(' ')[1]), ['routes[0].upstream.timeouts.connect:', 'routes[1].tls.key:'], result.stderr)
   })
 
+  // A route the schema refused was left out of the later checks: a url without a scheme, a missing
+  // file or a key that does not match its certificate showed only once its unknown key was fixed.
+  it('checks the rest of a route the schema refuses in the same run, without echoes of the keys it refused', async () => {
+    const yaml = good()
+      .replace('    tls:\n', '    cert: srv.crt\n    tls:\n')
+      .replace('key: srv.key', 'key: cliA.key')
+      // The crl alone would need clientCAs: written, but misspelt, it is the schema's one problem.
+      .replace('clientCAs: caAB.crt', 'clinetCAs: caAB.crt\n      crl: crlRootEmpty.crl')
+      .replace('url: https://127.0.0.1:9443', 'url: localhost:9443')
+      .replace('ca: caS.crt', 'ca: missing.crt')
+    const result = await check('refused-route', yaml)
+    assert.equal(result.code, 1)
+    assert.deepEqual(problemLines(result), [
+      "/refused-route.yaml:5:5 routes[0].cert: unknown key 'cert' (a key of routes[0].tls or routes[0].upstream: check its indentation)",
+      '/refused-route.yaml:8:12 routes[0].tls.key: /cliA.key is not the private key of /srv.crt',
+      "/refused-route.yaml:9:7 routes[0].tls.clinetCAs: unknown key 'clinetCAs' (did you mean 'clientCAs'?)",
+      "/refused-route.yaml:12:12 routes[0].upstream.url: 'localhost:9443' has no scheme: write https://localhost:9443 or http://localhost:9443",
+      '/refused-route.yaml:13:11 routes[0].upstream.ca: file not found: missing.crt',
+      '/refused-route.yaml: 5 problems',
+    ])
+  })
+
   it('checks the routes and their files of a config whose schema refuses a top-level setting, in the same run', async () => {
     const yaml = `accessLog: yes please\nx_unknown: 1\nroutes-old: 1\n${good().replace('ca: caS.crt', 'ca: missing.crt')}`
     const result = await check('settings-and-files', yaml)

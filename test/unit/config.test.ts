@@ -369,6 +369,24 @@ for (let i = 0; i < 3; i++) {
     assert.equal(issuesOf(bad, loader).length, 1, 'an invalid text is refused again')
   })
 
+  // The loader is a start's and a reload's too: they list these as check does.
+  test("checks the rest of a route the schema refuses, not the rules that the keys it refused would fail", () => {
+    const yaml = `${GOOD}  - host: orders.example.com
+    tsl: passthrough
+    upstream: { url: 'tcp://legacy.internal:8443' }
+  - hots: x.test
+    upstream: { url: localhost:8080, ca: missing.crt, timeouts: { connect: 0s } }
+`
+    assert.deepEqual(issuesOf(yaml), [
+      "24:5 routes[2].tsl: unknown key 'tsl' (did you mean 'tls'?)",
+      '26:5 routes[3].host: is required',
+      "26:5 routes[3].hots: unknown key 'hots' (did you mean 'host'?)",
+      "27:22 routes[3].upstream.url: 'localhost:8080' has no scheme: write https://localhost:8080 or http://localhost:8080",
+      '27:42 routes[3].upstream.ca: file not found: missing.crt',
+      '27:76 routes[3].upstream.timeouts.connect: must be more than 0',
+    ])
+  })
+
   test('every route of one host shares one TLS policy', () => {
     const yaml = `${GOOD}  - host: orders.example.com\n    path: /other\n    upstream:\n      url: http://10.0.0.9\n`
     assert.match(issuesOf(yaml).join('\n'), /routes\[2\]\.tls: must equal routes\[0\]\.tls/)

@@ -1,0 +1,65 @@
+/**
+ * What the rules (resolve.ts) get of a config the schema refused in part, so that one run lists the
+ * problems of every stage: each value the schema refused is taken out, and the rest is checked. A
+ * route keeps its other keys, and its place, so every route keeps its key paths.
+ */
+import { ConfigError, sortByPosition } from './issues.js'
+import type { RawConfig, RawRoute } from './schema.js'
+import type { SchemaRefusal } from './validate.js'
+
+/** Each key optional, down to the lists, which are taken out whole. */
+type Partly<T> = T extends readonly unknown[] ? T : T extends object ? { readonly [K in keyof T]?: Partly<T[K]> } : T
+
+/** A route the schema refused in part, without the values it refused: any key of it may be missing. */
+export type PartialRoute = Partly<RawRoute>
+
+/**
+ * A schema-valid config, or one the schema refused in part. `partialRoutes` are the indexes of the
+ * routes it refused in part; a route it refused whole (not a mapping) is undefined.
+ */
+export type CheckableConfig = Omit<RawConfig, 'routes'> & {
+  readonly routes: readonly (PartialRoute | undefined)[]
+  readonly partialRoutes?: ReadonlySet<number>
+}
+
+/**
+ * `value` (which the schema refused: `refusals`) as the rules can check it. A refused top-level setting
+ * (`workers`, `limits`) is taken out whole, so that it has its default there. Throws the schema's
+ * issues where nothing after them can be trusted: a refusal of the document, of `listen` or of the
+ * route list itself.
+ */
+export function checkableConfig(value: unknown, refusals: readonly SchemaRefusal[]): CheckableConfig {
+  if (refusals.length === 0) return value as RawConfig
+  const stops = ([key, index]: readonly string[]) => key === undefined || key === 'listen' || (key === 'routes' && index === undefined)
+  if (refusals.some(({ keys }) => stops(keys))) throw new ConfigError(sortByPosition(refusals.map(({ issue }) => issue)))
+  let config = value as Record<string, unknown>
+  const routes = [...(config.routes as unknown[])]
+  const partialRoutes = new Set<number>()
+  for (const { keys } of refusals) {
+    const [key, index, ...inRoute] = keys as [string, ...string[]]
+    if (key !== 'routes') config = without(config, [key])
+    else if (inRoute.length === 0) routes[Number(index)] = undefined
+    else {
+      routes[Number(index)] = without(routes[Number(index)], inRoute)
+      partialRoutes.add(Number(index))
+    }
+  }
+  return { ...(config as unknown as RawConfig), routes: routes as (PartialRoute | undefined)[], partialRoutes }
+}
+
+/**
+ * `value` without what lies at `keys`, copied along the way (a value from a YAML anchor may be shared).
+ * A list goes whole where the refusal is in an item: taking out the item alone would move the items
+ * after it to other key paths. A key that is not there (a missing one) leaves `value` as it is.
+ */
+function without<T>(value: T, [key, ...rest]: readonly string[]): T {
+  if (key === undefined || !isMapping(value) || !Object.hasOwn(value, key)) return value
+  const child = value[key]
+  if (rest.length > 0 && !Array.isArray(child)) return { ...value, [key]: without(child, rest) }
+  const { [key]: _refused, ...others } = value
+  return others as T
+}
+
+function isMapping(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
