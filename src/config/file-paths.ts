@@ -57,7 +57,7 @@ export type FilePathOf = (path: string, value: string) => string
 
 /**
  * Resolves the value of the key at `path` to an absolute path; a file it cannot reach adds an issue to
- * `issues` (a missing one carries its absolute path, so that a refused reload watches for it).
+ * `issues`, about that file (so that a refused reload watches it).
  */
 export function filePathResolver(file: string, positions: ReadonlyMap<string, Position>, issues: ConfigIssue[]): FilePathOf {
   const baseDir = dirname(resolvePath(file))
@@ -65,7 +65,7 @@ export function filePathResolver(file: string, positions: ReadonlyMap<string, Po
     const absolute = resolvePath(baseDir, value)
     const problem = unreachable(absolute)
     if (problem === 'missing') {
-      issues.push({ ...issueAt(file, positions, path, `file not found: ${shownPath(value)}`), aboutFile: absolute, missingFile: absolute })
+      issues.push({ ...issueAt(file, positions, path, `file not found: ${shownPath(value)}`), aboutFile: absolute })
     } else if (problem) {
       issues.push({ ...issueAt(file, positions, path, `cannot read ${shownPath(value)}: ${problem}`), aboutFile: absolute })
     }

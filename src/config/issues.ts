@@ -9,11 +9,10 @@ export interface ConfigIssue {
   /** Key path such as `routes[2].upstream.ca`; '' for the document itself. */
   readonly path: string
   readonly message: string
-  /** The absolute path of a file the config names and that does not exist (yet). */
-  readonly missingFile?: string
   /**
    * The absolute path of the one file, named at `path`, that this issue is about: one the rules cannot
-   * reach (config/file-paths.ts), or one read and found wrong (snapshot/route-files.ts).
+   * reach (config/file-paths.ts), or one read and found wrong (snapshot/route-files.ts). A refused
+   * reload watches it, so that its arrival or repair reloads.
    */
   readonly aboutFile?: string
   /** This issue counts that many others, not listed one by one (YAML errors past the first few). */

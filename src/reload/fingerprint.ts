@@ -36,10 +36,11 @@ export function digestsOf(files: readonly string[], known: FileDigests = new Map
 }
 
 /**
- * The digest of a file a load found missing: as it is now, unless it has come since (none then, so
- * that its own watcher event reloads).
+ * The digest of a file a load could not read (missing, out of reach, a folder): why it cannot be read
+ * now, so that a watcher event that leaves it so reloads nothing; none where it has come or been
+ * repaired since, so that the watcher event of that reloads.
  */
-export function missingFileDigest(file: string): string | undefined {
+export function unreadFileDigest(file: string): string | undefined {
   const digest = digestOf(file)
   return digest.startsWith(UNREADABLE) ? digest : undefined
 }

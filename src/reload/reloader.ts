@@ -10,7 +10,7 @@ import type { ConfigLoader } from '../config/load.js'
 import type { Config } from '../config/types.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics/metrics.js'
-import { digestsOf, missingFileDigest, referencedFiles, sameDigests, type FileDigests } from './fingerprint.js'
+import { digestsOf, unreadFileDigest, referencedFiles, sameDigests, type FileDigests } from './fingerprint.js'
 import { watchFolders, type FolderWatcher } from './watch.js'
 
 export interface ReloadResult {
@@ -130,10 +130,12 @@ export class Reloader {
       const issues = error instanceof ConfigError ? error.issues : []
       const errors = issues.length > 0 ? issues.map(formatIssue) : [(error as Error).message]
       for (const line of errors) logger.error({ file: loader.file, trigger, requests }, `reload failed, previous config still serving: ${line}`)
-      // A file that only the refused config names (a Secret that lands after its ConfigMap) is
-      // watched too, so that its arrival or repair reloads.
-      const missing = issues.flatMap((issue) => (issue.missingFile ? [[issue.missingFile, missingFileDigest(issue.missingFile)] as const] : []))
-      this.watchFiles(new Map([...digestsOf(referencedFiles(before), digests), ...(attempted ?? []), ...missing]))
+      // A file that only the refused config names and that it could not read is watched too, so that
+      // its arrival or repair reloads: missing (a Secret that lands after its ConfigMap), out of reach
+      // (a folder the gateway's user may not enter, a loop of symlinks) or no file (a folder). One that
+      // was read keeps the digest read before it was, as does a file that the attempt got to read.
+      const unread = issues.flatMap((issue) => (issue.aboutFile ? [[issue.aboutFile, unreadFileDigest(issue.aboutFile)] as const] : []))
+      this.watchFiles(new Map([...unread, ...digestsOf(referencedFiles(before), digests), ...(attempted ?? [])]))
       return { ok: false, errors }
     }
   }

@@ -125,6 +125,42 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
       await eventually(async () => (await status(gw, 'late.test')) === 404, 3000, 'the route gone again')
     })
 
+    // A file the refused config names but could not read for another reason than its absence (out of
+    // reach: a loop of symlinks, or for a gateway that is not root a folder it may not enter) was not
+    // watched, so its repair reloaded nothing until SIGHUP or POST /reload.
+    it('reloads when a file that only the refused config names, and that it could not read, is repaired', async () => {
+      const good = await readFile(configFile, 'utf8')
+      const looped = join(dir, 'looped.key')
+      const folder = join(dir, 'folder.crt')
+      await symlink('looped.key', looped)
+      await mkdir(folder)
+      const refusedOnce = async (since: number, what: string) => {
+        await eventually(async () => (await failures(gw)) > since, 3000, what)
+        const refused = await failures(gw)
+        // Left as it is, an unreadable file is no change: a watcher event that finds it so reloads nothing.
+        assert.deepEqual(await gw.gateway.reload({ onlyIfChanged: true }), { ok: true, errors: [] })
+        assert.equal(await failures(gw), refused)
+        return refused
+      }
+      await writeFile(configFile, `${good}  - { host: unread.test, tls: { cert: ${folder}, key: ${looped} }, upstream: { url: 'http://127.0.0.1:1' } }\n`)
+      try {
+        const first = await refusedOnce(await failures(gw), 'the reload refused at the key, a loop of symlinks')
+        await rm(looped)
+        await copyFile(pki.srv.keyFile, looped)
+        const second = await refusedOnce(first, 'a reload by the repaired key, refused at the certificate, a folder')
+        await rm(folder, { recursive: true })
+        // A file read and found wrong (this key is not the certificate's) keeps the digest it was read with.
+        await copyFile(pki.up.certFile, folder)
+        await refusedOnce(second, 'a reload by the certificate in place of the folder, refused: not the key\'s')
+        await copyFile(pki.srv.certFile, folder)
+        // A TLS route exists once the plaintext listener answers 421 for it rather than 404.
+        await eventually(async () => (await status(gw, 'unread.test')) === 421, 3000, 'the route with the repaired files')
+      } finally {
+        await writeFile(configFile, good)
+      }
+      await eventually(async () => (await status(gw, 'unread.test')) === 404, 3000, 'the route gone again')
+    })
+
     it('serves a rotated server certificate to new handshakes, without a restart, and exports its expiry in place of the old one', async () => {
       const serverSubjects = async () =>
         (await gw.gateway.metrics.certificateExpiry.get()).values.filter((v) => v.labels.role === 'server').map((v) => v.labels.subject)
