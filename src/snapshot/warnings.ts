@@ -10,6 +10,7 @@ import type { CaWithoutCrl, LoadedCertificate, LoadedCrl } from './route-files.j
 import { CLIENT_AUTH, outsideValidity, SERVER_AUTH } from '../tls/cert-checks.js'
 import { subjectRfc2253 } from '../tls/subject.js'
 import { issueAt, sortByPosition, type ConfigIssue } from '../config/issues.js'
+import { ownListenerOf } from '../config/own-listener.js'
 import type { Config } from '../config/types.js'
 
 /** What a snapshot build read from the files the config names. */
@@ -29,6 +30,12 @@ export function configWarnings(config: Config, { certificates, crls, casWithoutC
       // the warning says they are ignored, which nginx (proxy_ssl_verify off) does without a word.
       const crls = route.upstream.crl.length > 0 ? ', so upstream.crl is not checked either: a revoked upstream certificate is accepted' : ''
       warn(`routes[${route.index}].upstream.insecureSkipVerify`, `upstream certificate verification is off${crls}`)
+    }
+    // With a path prefix a request comes back on another path, which another route may take.
+    const own = route.upstream.pathPrefix === '' ? ownListenerOf(route.upstream, config.listen) : undefined
+    if (own) {
+      const message = `${route.upstream.url} is this gateway's own listen.${own}: what the route forwards comes back into the gateway, where the same route takes it again (a loop, which only limits end)`
+      warn(`routes[${route.index}].upstream.url`, message)
     }
     // Explicit names are unique (an error otherwise); a defaulted one is the host, which its routes share.
     const first = firstOfName.get(route.name)

@@ -190,8 +190,15 @@ routes:
     assert.match(result.stderr, /: 2 problems\n$/)
   })
 
+  /** The warnings `check` prints for a config it passes: it exits 0 with them. */
+  const warningsOf = async (name: string, yaml: string) => {
+    const result = await check(name, yaml)
+    assert.equal(result.code, 0, result.stderr)
+    return result.stderr.split('\n').filter((line) => line.startsWith('warning: '))
+  }
+
   it('warns about certificates that peers will refuse and about skipped verification, and still exits 0', async () => {
-    const result = await check(
+    const warnings = await warningsOf(
       'warnings',
       `listen:
   https: 127.0.0.1:8443
@@ -223,8 +230,6 @@ routes:
     upstream: { url: 'https://127.0.0.1:9443', ca: root.crt, crl: crlRootEmpty.crl, insecureSkipVerify: true }
 `,
     )
-    assert.equal(result.code, 0, result.stderr)
-    const warnings = result.stderr.split('\n').filter((line) => line.startsWith('warning: '))
     const expected = [
       /:6:18 routes\[0\]\.tls\.cert: expired on \S+; clients will refuse it$/,
       /:6:18 routes\[0\]\.tls\.cert: does not name a\.test \(it names DNS:up\.test, DNS:localhost, IP Address:127\.0\.0\.1\)$/,
@@ -247,6 +252,31 @@ routes:
     ]
     assert.equal(warnings.length, expected.length, warnings.join('\n'))
     expected.forEach((pattern, i) => assert.match(warnings[i]!, pattern))
+  })
+
+  // The README's ngrok example sent its route to https://127.0.0.1:8443, the gateway's own port in the
+  // demo: requests came back to the same route until limits.requests answered 503, and nothing said why.
+  it('warns about an upstream url that is the gateway\'s own listener, where the route would take its requests again', async () => {
+    const warnings = await warningsOf(
+      'own-listener',
+      `listen: { https: 0.0.0.0:8443, http: 127.0.0.1:8080 }
+routes:
+  - host: a.test
+    tls: { cert: srv.crt, key: srv.key }
+    upstream: { url: 'https://127.0.0.1:8443', ca: caS.crt, serverName: a.test }
+  - { host: b.test, upstream: { url: 'http://localhost:8080' } }
+  - { host: c.test, upstream: { url: 'http://127.0.0.1:8080/internal' } }
+  - { host: d.test, upstream: { url: 'http://127.0.0.1:9080' } }
+`,
+    )
+    const loop = "what the route forwards comes back into the gateway, where the same route takes it again (a loop, which only limits end)"
+    assert.deepEqual(
+      warnings.map((line) => line.replace(/^warning: \S+?(:\d+:\d+ )/, '$1')),
+      [
+        `:5:22 routes[0].upstream.url: https://127.0.0.1:8443 is this gateway's own listen.https: ${loop}`,
+        `:6:38 routes[1].upstream.url: http://localhost:8080 is this gateway's own listen.http: ${loop}`,
+      ],
+    )
   })
 
   it('exits 2, with the usage, on a word it does not expect', async () => {
