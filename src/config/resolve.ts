@@ -201,8 +201,10 @@ function percentEncodeNonAscii(path: string): string {
 function routeHostHint(host: string): string {
   const bare = host.replace(/^\[(.*)\]$/, '$1')
   if (isIP(bare) === 6) return '; an IPv6 address is not taken as a route host yet'
+  // A site address of Caddy's carries its scheme (https://example.com); a route's host does not.
+  const authority = /^[a-z][a-z\d+.-]*:\/\/([^/]+)\/?$/.exec(host)?.[1] ?? host
   // Clients send a port in Host and a trailing dot in Host or SNI; both are removed before routing.
-  const name = host.replace(/:\d+$/, '').replace(/\.$/, '')
+  const name = authority.replace(/:\d+$/, '').replace(/\.$/, '')
   // Clients send an internationalized name in its ASCII form (IDNA), in SNI and in Host alike.
   const ascii = /[^\x00-\x7f]/.test(name) ? domainToASCII(name) : name
   if (ascii !== host && ascii && isRouteHost(ascii)) return `; write ${ascii}`

@@ -191,6 +191,7 @@ describe('parseConfig', () => {
     ['a bad host', GOOD.replace('host: open.example.com', 'host: "open example"'), ["20:11 routes[1].host: 'open example' is not a host name or a *.wildcard"]],
     ['a host with a trailing dot, with the spelling that routes', GOOD.replace('host: open.example.com', 'host: open.example.com.'), ["20:11 routes[1].host: 'open.example.com.' is not a host name or a *.wildcard; write open.example.com"]],
     ['a host with a port', GOOD.replace('host: open.example.com', 'host: "open.example.com:8080"'), ["20:11 routes[1].host: 'open.example.com:8080' is not a host name or a *.wildcard; write open.example.com"]],
+    ['a host written as a site address, with its scheme', GOOD.replace('host: open.example.com', 'host: https://Open.example.com:443/'), ["20:11 routes[1].host: 'https://Open.example.com:443/' is not a host name or a *.wildcard; write open.example.com"]],
     ['an internationalized host, with its ASCII form that clients send', GOOD.replace('host: open.example.com', 'host: "*.Bücher.example"'), ["20:11 routes[1].host: '*.Bücher.example' is not a host name or a *.wildcard; write *.xn--bcher-kva.example"]],
     ['an IPv6 host', GOOD.replace('host: open.example.com', 'host: "[fd00::1]"'), ["20:11 routes[1].host: '[fd00::1]' is not a host name or a *.wildcard; an IPv6 address is not taken as a route host yet"]],
     // Hostile-input pass: these loaded as names; an all-digit last label makes a host an IPv4 address (the URL standard parses it so).
