@@ -22,6 +22,7 @@ type JsonSchema = {
   items?: JsonSchema
   properties?: Record<string, JsonSchema>
   patternProperties?: Record<string, unknown>
+  required?: string[]
 }
 
 /**
@@ -89,6 +90,11 @@ function describe(error: ErrorObject): { keys: string[]; message: string } {
       // `https: 8443`, as nginx's `listen 8443`: which interfaces is not said.
       if (keys[0] === 'listen' && keys.length === 2 && typeof error.data === 'number') {
         return at(`${error.data} is a port alone: write host:port, e.g. 0.0.0.0:${error.data} (all interfaces) or 127.0.0.1:${error.data}`)
+      }
+      // `upstream: https://…`, as Caddy's reverse_proxy and nginx's proxy_pass take a url alone: the
+      // text is the value of the mapping's one required key.
+      if (error.params.type === 'object' && typeof error.data === 'string' && schema?.required?.length === 1) {
+        return at(`must be a mapping: write ${keys.at(-1)}: {${schema.required[0]}: ${error.data}}`)
       }
       // A route's keys written without the `- ` that starts a list item make a mapping.
       if (error.params.type === 'array' && fitsType({ type: 'object' }, error.data)) {

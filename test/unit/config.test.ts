@@ -178,6 +178,7 @@ describe('parseConfig', () => {
       GOOD.replace(/    upstream:\n(      .*\n|        .*\n)+/, (block) => block.replace(/^(?=.)/gm, '  ')),
       ['6:5 routes[0].upstream: is required', "13:7 routes[0].tls.upstream: unknown key 'upstream' (a key of routes[0]: check its indentation)"],
     ],
+    ['an upstream written as its url alone', GOOD.replace('upstream:\n      url: http://10.0.0.7', 'upstream: http://10.0.0.7'), ['21:15 routes[1].upstream: must be a mapping: write upstream: {url: http://10.0.0.7}']],
     ['tls neither mapping nor passthrough', GOOD.replace(/tls:\n(\s+cert: srv.crt\n\s+key: srv.key\n\s+clientCAs: ca.crt\n)/, 'tls: passthru\n'), ['9:10 routes[0].tls: must be a mapping or "passthrough"']],
     ['a missing required key', GOOD.replace('      url: http://10.0.0.7\n', '      ca: ca.crt\n'), ['21:5 routes[1].upstream.url: is required']],
     ['cert without key upstream', GOOD.replace('      key: cli.key\n', ''), ['13:5 routes[0].upstream.key: is required with upstream.cert']],
