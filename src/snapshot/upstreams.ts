@@ -4,6 +4,7 @@
  * requests still running on it (retries included) have ended. A stop destroys it, connects in
  * progress included.
  */
+import { setMaxListeners } from 'node:events'
 import type { SecureContext } from 'node:tls'
 import type { Pool } from 'undici'
 import { ConnectionAnswers, createUpstreamPool, poolServerNameToken, type UpstreamHandshakeEvent, type UpstreamIdentity } from '../tls/upstream.js'
@@ -39,6 +40,8 @@ export function newUpstream(
 ): Upstream {
   const answers = new ConnectionAnswers()
   const sockets = new AbortController()
+  // Every socket of the pool listens to it while open: Node 20 warns of a leak past 10 listeners.
+  setMaxListeners(0, sockets.signal)
   const upstream: Upstream = {
     key,
     serverNameToken: poolServerNameToken(identity),

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict'
 import { writeFile } from 'node:fs/promises'
 import http from 'node:http'
+import https from 'node:https'
 import net, { type AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { httpRequest } from '../helpers/client.js'
@@ -431,5 +432,45 @@ routes:
     accepted[0]!.destroy()
     await eventually(async () => (await pending()) === 0, 3000, 'the retired pool closed')
     assert.equal((gw.gateway as unknown as { retiring: Set<unknown> }).retiring.size, 0)
+  })
+})
+
+describe('many connections to one upstream', () => {
+  it('opens them without a listener-leak warning: its sockets share the pool’s abort signal', async () => {
+    const pki = await makeTestPki()
+    // Holds every answer until all the requests have arrived, each on its own connection.
+    const count = 16
+    const held: http.ServerResponse[] = []
+    const upstream = https.createServer({ cert: pki.up.cert, key: pki.up.key }, (_req, res) => {
+      held.push(res)
+      if (held.length === count) for (const waiting of held) waiting.end('ok')
+    })
+    const port = await listenOnLoopback(upstream)
+    const gw = await startGateway(`
+listen: { http: 127.0.0.1:0 }
+routes:
+  - host: wide.test
+    upstream: { url: https://127.0.0.1:${port}, ca: ${pki.caS.certFile}, serverName: up.test }
+`)
+    const warnings: string[] = []
+    const onWarning = (warning: Error) => warnings.push(warning.message)
+    process.on('warning', onWarning)
+    const agent = new http.Agent({ keepAlive: true, maxSockets: count })
+    try {
+      const get = () =>
+        new Promise<number | undefined>((resolve, reject) => {
+          http.get({ host: '127.0.0.1', port: gw.ports.http, headers: { host: 'wide.test' }, agent }, (res) => res.resume().on('end', () => resolve(res.statusCode))).on('error', reject)
+        })
+      assert.deepEqual(await Promise.all(Array.from({ length: count }, get)), Array(count).fill(200))
+      await new Promise((resolve) => setImmediate(resolve))
+      assert.deepEqual(warnings, [])
+    } finally {
+      process.off('warning', onWarning)
+      agent.destroy()
+      await gw.close()
+      upstream.closeAllConnections()
+      await new Promise((resolve) => upstream.close(resolve))
+      await pki.cleanup()
+    }
   })
 })
