@@ -180,7 +180,7 @@ function firstAliasAt(doc: Document): number | undefined {
 
 /**
  * The position of every key path, and the issues of a document the library parsed but that no key
- * path can stand for: an alias without its anchor, a collection as a key, a key written twice.
+ * path can stand for: an alias without its anchor or inside it, a collection as a key, a key written twice.
  */
 function keyPathsOf(doc: Document, lineCounter: LineCounter, file: string): Omit<YamlSource, 'value'> {
   const issues: ConfigIssue[] = []
@@ -188,13 +188,17 @@ function keyPathsOf(doc: Document, lineCounter: LineCounter, file: string): Omit
   const keyPositions = new Map<string, Position>()
   const at = (offset: number): Position => lineCounter.linePos(offset)
   // Scalars point at their value (what is wrong is usually the value); maps and lists at their key.
-  const walk = (node: unknown, path: string): void => {
-    if (isAlias(node) && node.resolve(doc) === undefined) {
-      issues.push({ file, path, message: unanchoredAlias(node.source), ...at(node.range?.[0] ?? 0) })
+  // `within`: the collections that hold `node`, which an alias in it must not stand for.
+  const walk = (node: unknown, path: string, within: readonly unknown[]): void => {
+    const aliased = isAlias(node) ? node.resolve(doc) : undefined
+    if (isAlias(node) && (aliased === undefined || within.includes(aliased))) {
+      const message = aliased === undefined ? unanchoredAlias(node.source) : selfHoldingAlias(node.source)
+      issues.push({ file, path, message, ...at(node.range?.[0] ?? 0) })
     } else if (isMap(node)) {
+      const inside = [...within, node]
       const lineOfKey = new Map<string, number>()
       for (const pair of node.items) {
-        if (isPair(pair) && isAlias(pair.key)) walk(pair.key, path)
+        if (isPair(pair) && isAlias(pair.key)) walk(pair.key, path, inside)
         const collection = isPair(pair) ? collectionKey(pair.key, doc) : undefined
         if (collection) {
           const message = `invalid YAML: this key is a ${collection}; a key must be a name, such as host or url`
@@ -204,7 +208,7 @@ function keyPathsOf(doc: Document, lineCounter: LineCounter, file: string): Omit
         if (!isPair(pair) || !isScalar(pair.key)) continue
         // A merge key (`<<`) may come more than once; its value is a Symbol.
         if (typeof pair.key.value === 'symbol') {
-          walk(pair.value, path)
+          walk(pair.value, path, inside)
           continue
         }
         // The key as the JS object has it: `null:` and `~:` are '', `1` and "1" the same key.
@@ -220,19 +224,20 @@ function keyPathsOf(doc: Document, lineCounter: LineCounter, file: string): Omit
         const target = isScalar(pair.value) ? pair.value : pair.key
         positions.set(childPath, at((target as Node).range?.[0] ?? 0))
         keyPositions.set(childPath, keyAt)
-        walk(pair.value, childPath)
+        walk(pair.value, childPath, inside)
       }
     } else if (isSeq(node)) {
+      const inside = [...within, node]
       node.items.forEach((item, index) => {
         const childPath = `${path}[${index}]`
         positions.set(childPath, at((item as Node).range?.[0] ?? 0))
-        walk(item, childPath)
+        walk(item, childPath, inside)
       })
     }
   }
   // The document itself, for what is missing at its top (`listen: is required`).
   positions.set('', at(doc.contents?.range?.[0] ?? 0))
-  walk(doc.contents, '')
+  walk(doc.contents, '', [])
   return { positions, keyPositions, issues }
 }
 
@@ -266,6 +271,15 @@ function listedFirst(issues: readonly ConfigIssue[]): ConfigIssue[] {
 function collectionKey(key: unknown, doc: Document): 'list' | 'mapping' | undefined {
   const node = isAlias(key) ? key.resolve(doc) : key
   return isMap(node) ? 'mapping' : isSeq(node) ? 'list' : undefined
+}
+
+/**
+ * An alias inside the value its anchor names (`&t {connect: *t}`) makes a value that holds itself: no
+ * key of routes.yaml can take it, and the library builds it as a cycle (a merge of it recurses without
+ * end). An alias that only stands for values before it, none of them holding it, makes no cycle.
+ */
+function selfHoldingAlias(name: string): string {
+  return `invalid YAML: *${name} is inside the value that &${name} names, so that value would hold itself without end`
 }
 
 /**

@@ -236,6 +236,14 @@ describe('parseConfig', () => {
     ['a list as a key of a flow mapping', `${GOOD}x-keys: {[a]: 1}\n`, ['23:10 x-keys: invalid YAML: this key is a list']],
     ['a mapping as a top-level key', `${GOOD}? {a: 1}\n: 2\n`, ['23:3 : invalid YAML: this key is a mapping']],
     ['an alias of a mapping as a key', `${GOOD}x-a: &m {a: 1}\nx-b:\n  ? *m\n  : 2\n`, ['25:5 x-b: invalid YAML: this key is a mapping']],
+    // Its value held itself: check and a start crashed on a TypeError (circular structure to JSON) as the
+    // message quoted it, and a merge of it overflowed the stack.
+    [
+      'an alias inside the value its anchor names',
+      GOOD.replace('timeouts:\n        connect: 250ms', 'timeouts: &t\n        connect: *t'),
+      ['19:18 routes[0].upstream.timeouts.connect: invalid YAML: *t is inside the value that &t names, so that value would hold itself without end'],
+    ],
+    ['a merge of the mapping that holds it', `${GOOD}x-defaults: &d { a: 1, <<: *d }\n`, ['23:28 x-defaults: invalid YAML: *d is inside the value that &d names']],
     ['an unknown key null, at its line', GOOD.replace('      url: http://10.0.0.7\n', '      url: http://10.0.0.7\n      ~: 1\n'), ["23:7 routes[1].upstream.: unknown key ''"]],
   ]
   for (const [name, yaml, expected] of cases) {
