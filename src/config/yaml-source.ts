@@ -2,16 +2,12 @@
  * Parses routes.yaml with the `yaml` package and keeps the line and column of every key path, so that
  * issues found later (schema, cross-field rules, certificate files) can point into the file.
  */
-import { Composer, isAlias, isMap, isPair, isScalar, isSeq, LineCounter, Parser, visit, YAMLParseError, type CST, type Document, type Node, type YAMLError } from 'yaml'
+import { Composer, LineCounter, Parser, visit, YAMLParseError, type CST, type Document, type YAMLError } from 'yaml'
 import { formatIssue, sortByPosition, type ConfigIssue } from './issues.js'
-import type { Position } from './types.js'
+import { keyPathsOf, type KeyPaths } from './yaml-paths.js'
 
-export interface YamlSource {
+export interface YamlSource extends KeyPaths {
   readonly value: unknown
-  readonly positions: ReadonlyMap<string, Position>
-  /** Where each mapping key itself is: an unknown key is reported there, not at its value. */
-  readonly keyPositions: ReadonlyMap<string, Position>
-  readonly issues: readonly ConfigIssue[]
 }
 
 /**
@@ -178,69 +174,6 @@ function firstAliasAt(doc: Document): number | undefined {
   return first
 }
 
-/**
- * The position of every key path, and the issues of a document the library parsed but that no key
- * path can stand for: an alias without its anchor or inside it, a collection as a key, a key written twice.
- */
-function keyPathsOf(doc: Document, lineCounter: LineCounter, file: string): Omit<YamlSource, 'value'> {
-  const issues: ConfigIssue[] = []
-  const positions = new Map<string, Position>()
-  const keyPositions = new Map<string, Position>()
-  const at = (offset: number): Position => lineCounter.linePos(offset)
-  // Scalars point at their value (what is wrong is usually the value); maps and lists at their key.
-  // `within`: the collections that hold `node`, which an alias in it must not stand for.
-  const walk = (node: unknown, path: string, within: readonly unknown[]): void => {
-    const aliased = isAlias(node) ? node.resolve(doc) : undefined
-    if (isAlias(node) && (aliased === undefined || within.includes(aliased))) {
-      const message = aliased === undefined ? unanchoredAlias(node.source) : selfHoldingAlias(node.source)
-      issues.push({ file, path, message, ...at(node.range?.[0] ?? 0) })
-    } else if (isMap(node)) {
-      const inside = [...within, node]
-      const lineOfKey = new Map<string, number>()
-      for (const pair of node.items) {
-        if (isPair(pair) && isAlias(pair.key)) walk(pair.key, path, inside)
-        const collection = isPair(pair) ? collectionKey(pair.key, doc) : undefined
-        if (collection) {
-          const message = `invalid YAML: this key is a ${collection}; a key must be a name, such as host or url`
-          issues.push({ file, path, message, ...at((pair.key as Node).range?.[0] ?? 0) })
-          continue
-        }
-        if (!isPair(pair) || !isScalar(pair.key)) continue
-        // A merge key (`<<`) may come more than once; its value is a Symbol.
-        if (typeof pair.key.value === 'symbol') {
-          walk(pair.value, path, inside)
-          continue
-        }
-        // The key as the JS object has it: `null:` and `~:` are '', `1` and "1" the same key.
-        const key = pair.key.value === null ? '' : String(pair.key.value)
-        const childPath = path ? `${path}.${key}` : key
-        const keyAt = at(pair.key.range?.[0] ?? 0)
-        const first = lineOfKey.get(key)
-        if (first !== undefined) {
-          issues.push({ file, path: childPath, message: `invalid YAML: '${key}' is written twice in one mapping (first on line ${first})`, ...keyAt })
-          continue
-        }
-        lineOfKey.set(key, keyAt.line)
-        const target = isScalar(pair.value) ? pair.value : pair.key
-        positions.set(childPath, at((target as Node).range?.[0] ?? 0))
-        keyPositions.set(childPath, keyAt)
-        walk(pair.value, childPath, inside)
-      }
-    } else if (isSeq(node)) {
-      const inside = [...within, node]
-      node.items.forEach((item, index) => {
-        const childPath = `${path}[${index}]`
-        positions.set(childPath, at((item as Node).range?.[0] ?? 0))
-        walk(item, childPath, inside)
-      })
-    }
-  }
-  // The document itself, for what is missing at its top (`listen: is required`).
-  positions.set('', at(doc.contents?.range?.[0] ?? 0))
-  walk(doc.contents, '', [])
-  return { positions, keyPositions, issues }
-}
-
 /** Distinct YAML errors listed one by one; the rest are counted in one line. */
 const MAX_LISTED_YAML_ERRORS = 5
 
@@ -262,31 +195,4 @@ function listedFirst(issues: readonly ConfigIssue[]): ConfigIssue[] {
   const { file, line, col } = [...listed.values()].at(-1)!
   const message = `invalid YAML: … and ${unlisted} more YAML error${unlisted === 1 ? '' : 's'}, not listed; the first is often the cause of the rest`
   return [...listed.values(), { file, path: '', message, ...(line !== undefined && { line, col }), unlisted }]
-}
-
-/**
- * `? [a, b]`, `{[a]: 1}` or an alias of a collection as a key: toJS() would make a key of its text
- * ("[ a, b ]"), which no position leads back to, and warn on the process's stderr.
- */
-function collectionKey(key: unknown, doc: Document): 'list' | 'mapping' | undefined {
-  const node = isAlias(key) ? key.resolve(doc) : key
-  return isMap(node) ? 'mapping' : isSeq(node) ? 'list' : undefined
-}
-
-/**
- * An alias inside the value its anchor names (`&t {connect: *t}`) makes a value that holds itself: no
- * key of routes.yaml can take it, and the library builds it as a cycle (a merge of it recurses without
- * end). An alias that only stands for values before it, none of them holding it, makes no cycle.
- */
-function selfHoldingAlias(name: string): string {
-  return `invalid YAML: *${name} is inside the value that &${name} names, so that value would hold itself without end`
-}
-
-/**
- * The library reports an alias without its anchor only when it builds the value, with no position.
- * The usual one is a wildcard host left unquoted: `host: *.example.com` is YAML for an alias.
- */
-function unanchoredAlias(name: string): string {
-  const hint = name.startsWith('.') ? `; a wildcard host must be quoted: "*${name}"` : ''
-  return `invalid YAML: *${name} is an alias, and no &${name} anchor comes before it${hint}`
 }
