@@ -2,7 +2,7 @@
  * The key paths of a parsed routes.yaml (`routes[2].upstream.ca`) and where each is, and what the
  * library parsed but no key path can stand for.
  */
-import { isAlias, isMap, isPair, isScalar, isSeq, type Document, type LineCounter, type Node } from 'yaml'
+import { isAlias, isMap, isPair, isScalar, isSeq, type Document, type LineCounter, type Node, type Scalar, type YAMLMap } from 'yaml'
 import type { ConfigIssue } from './issues.js'
 import type { Position } from './types.js'
 
@@ -15,7 +15,8 @@ export interface KeyPaths {
 
 /**
  * The position of every key path, and the issues of a document the library parsed but that no key
- * path can stand for: an alias without its anchor or inside it, a collection as a key, a key written twice.
+ * path can stand for: an alias without its anchor or inside it, a collection as a key, a key written
+ * twice, a merge key of something other than mappings.
  */
 export function keyPathsOf(doc: Document, lineCounter: LineCounter, file: string): KeyPaths {
   const issues: ConfigIssue[] = []
@@ -43,11 +44,10 @@ export function keyPathsOf(doc: Document, lineCounter: LineCounter, file: string
         if (!isPair(pair) || !isScalar(pair.key)) continue
         // A merge key (`<<`) may come more than once; its value is a Symbol.
         if (typeof pair.key.value === 'symbol') {
-          walk(pair.value, path, inside)
+          merge(pair.value, pair.key, path, inside)
           continue
         }
-        // The key as the JS object has it: `null:` and `~:` are '', `1` and "1" the same key.
-        const key = pair.key.value === null ? '' : String(pair.key.value)
+        const key = keyName(pair.key)
         const childPath = path ? `${path}.${key}` : key
         const keyAt = at(pair.key.range?.[0] ?? 0)
         const first = lineOfKey.get(key)
@@ -70,10 +70,56 @@ export function keyPathsOf(doc: Document, lineCounter: LineCounter, file: string
       })
     }
   }
+  /**
+   * A merge key's value: a mapping, an alias of one, or a list of those (the library throws on anything
+   * else as it builds the value, with no position). A key that an alias brings has no place of its own:
+   * it is placed at the alias, unless the mapping writes it too.
+   */
+  const merge = (value: unknown, mergeKey: Node, path: string, within: readonly unknown[]): void => {
+    // The anchored value of an alias was walked where it is written; the alias itself is checked here.
+    if (isAlias(value)) walk(value, path, within)
+    const list = isAlias(value) ? value.resolve(doc) : value
+    const sources: unknown[] = isSeq(list) ? list.items : [value]
+    for (const source of sources) {
+      const written = (isAlias(value) ? value : source) as Node | null
+      const map = isAlias(source) ? source.resolve(doc) : source
+      if (isMap(map)) {
+        if (isAlias(written)) placeMerged(map, path, at(written.range?.[0] ?? 0))
+      } else if (map !== undefined) {
+        const message = `invalid YAML: << merges a mapping, an alias of one (<<: *defaults) or a list of them, not ${kindOf(map)}`
+        issues.push({ file, path: path ? `${path}.<<` : '<<', message, ...at((written ?? mergeKey).range?.[0] ?? 0) })
+        continue
+      }
+      if (!isAlias(value)) walk(source, path, isSeq(list) ? [...within, list] : within)
+    }
+  }
+  const placeMerged = (map: YAMLMap, path: string, position: Position): void => {
+    for (const pair of map.items) {
+      if (!isScalar(pair.key) || typeof pair.key.value === 'symbol') continue
+      const key = keyName(pair.key)
+      const childPath = path ? `${path}.${key}` : key
+      if (!keyPositions.has(childPath)) {
+        positions.set(childPath, position)
+        keyPositions.set(childPath, position)
+      }
+    }
+  }
   // The document itself, for what is missing at its top (`listen: is required`).
   positions.set('', at(doc.contents?.range?.[0] ?? 0))
   walk(doc.contents, '', [])
   return { positions, keyPositions, issues }
+}
+
+/** A key as the JS object has it: `null:` and `~:` are '', `1` and "1" the same key. */
+function keyName(key: Scalar): string {
+  return key.value === null ? '' : String(key.value)
+}
+
+/** A value as a message names it: `"text"`, `5`, `null`, a list. */
+function kindOf(node: unknown): string {
+  if (isSeq(node)) return 'a list'
+  if (isMap(node)) return 'a mapping'
+  return isScalar(node) && node.value !== null ? JSON.stringify(node.value) : 'null'
 }
 
 /**

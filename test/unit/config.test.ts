@@ -244,6 +244,12 @@ describe('parseConfig', () => {
       ['19:18 routes[0].upstream.timeouts.connect: invalid YAML: *t is inside the value that &t names, so that value would hold itself without end'],
     ],
     ['a merge of the mapping that holds it', `${GOOD}x-defaults: &d { a: 1, <<: *d }\n`, ['23:28 x-defaults: invalid YAML: *d is inside the value that &d names']],
+    // The library threw as it built the value, and the message had no line, no key path, and its own words.
+    ['a merge key of text', `${GOOD}x-a: { <<: text }\n`, ['23:12 x-a.<<: invalid YAML: << merges a mapping, an alias of one (<<: *defaults) or a list of them, not "text"']],
+    ['a merge key with nothing after it', `${GOOD}x-a:\n  <<:\n  b: 1\n`, ['24:6 x-a.<<: invalid YAML: << merges a mapping, an alias of one (<<: *defaults) or a list of them, not null']],
+    ['a merge key of an alias of a list', `${GOOD}x-l: &l [a]\nx-a: { <<: *l }\n`, ['24:12 x-a.<<: invalid YAML: << merges a mapping, an alias of one (<<: *defaults) or a list of them, not "a"']],
+    // It had no line: a key brought by a merge has no place of its own.
+    ['an unknown top-level key brought by a merge, at its alias', `${GOOD}x-m: &m { listne: 1 }\n<<: *m\n`, ["24:5 listne: unknown key 'listne' (did you mean 'listen'?)"]],
     ['an unknown key null, at its line', GOOD.replace('      url: http://10.0.0.7\n', '      url: http://10.0.0.7\n      ~: 1\n'), ["23:7 routes[1].upstream.: unknown key ''"]],
   ]
   for (const [name, yaml, expected] of cases) {
