@@ -6,7 +6,7 @@
 import { Ajv, type ErrorObject } from 'ajv'
 import { DURATION_PATTERN } from './duration.js'
 import { ConfigSchema, ROUTE_NAME_PATTERN } from './schema.js'
-import { issueAt, type ConfigIssue } from './issues.js'
+import type { ConfigIssue } from './issues.js'
 import type { Position } from './types.js'
 
 // strictNumbers: YAML's .inf, -.inf and .nan are numbers to JavaScript, and without it Ajv takes
@@ -44,9 +44,36 @@ export function schemaRefusals(
   if (validateSchema(value)) return []
   return pickRelevantErrors(validateSchema.errors ?? []).map((error) => {
     const { keys, message } = describe(error)
-    const issue = issueAt(file, error.keyword === 'additionalProperties' ? keyPositions : positions, keys.reduce(joinKey, ''), message)
+    const places = error.keyword === 'additionalProperties' ? keyPositions : positions
+    const issue: ConfigIssue = { file, path: keyPathOf(value, keys), message, ...nearestPlace(value, keys, places, positions) }
     return { issue, keys }
   })
+}
+
+/**
+ * `keys` as the key path yaml-source.ts writes: a list index in brackets, a mapping's key after a dot,
+ * even where it is a number (`x-ports.8443`) or holds a dot or a bracket itself.
+ */
+function keyPathOf(value: unknown, keys: readonly string[]): string {
+  let path = ''
+  let node = value
+  for (const key of keys) {
+    path = Array.isArray(node) ? `${path}[${key}]` : path ? `${path}.${key}` : key
+    node = typeof node === 'object' && node !== null && Object.hasOwn(node, key) ? (node as Record<string, unknown>)[key] : undefined
+  }
+  return path
+}
+
+/**
+ * The place of `keys` in `places`, or of the nearest key above it that has one (a missing key has
+ * none, nor a key a merge brought in), or of the document.
+ */
+function nearestPlace(value: unknown, keys: readonly string[], places: ReadonlyMap<string, Position>, positions: ReadonlyMap<string, Position>): Position | undefined {
+  for (let length = keys.length; length > 0; length--) {
+    const place = places.get(keyPathOf(value, keys.slice(0, length)))
+    if (place) return place
+  }
+  return positions.get('')
 }
 
 /** `/routes/2/upstream` → `['routes', '2', 'upstream']` */

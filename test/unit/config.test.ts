@@ -250,6 +250,13 @@ describe('parseConfig', () => {
     ['a merge key of an alias of a list', `${GOOD}x-l: &l [a]\nx-a: { <<: *l }\n`, ['24:12 x-a.<<: invalid YAML: << merges a mapping, an alias of one (<<: *defaults) or a list of them, not "a"']],
     // It had no line: a key brought by a merge has no place of its own.
     ['an unknown top-level key brought by a merge, at its alias', `${GOOD}x-m: &m { listne: 1 }\n<<: *m\n`, ["24:5 listne: unknown key 'listne' (did you mean 'listen'?)"]],
+    // These had no line, and the first the key path [0], that of a list item.
+    ['an unknown top-level key that is a number', `${GOOD}"0": 1\n`, ["23:1 0: unknown key '0'; keys of your own start with x-"]],
+    [
+      'an unknown key with a bracket, from an anchor, at the key that uses it',
+      `x-t: &t { "re[sponse": 1s }\n${GOOD.replace('timeouts:\n        connect: 250ms', 'timeouts: *t')}`,
+      ["19:7 routes[0].upstream.timeouts.re[sponse: unknown key 're[sponse' (did you mean 'response'?)"],
+    ],
     ['an unknown key null, at its line', GOOD.replace('      url: http://10.0.0.7\n', '      url: http://10.0.0.7\n      ~: 1\n'), ["23:7 routes[1].upstream.: unknown key ''"]],
   ]
   for (const [name, yaml, expected] of cases) {
