@@ -16,7 +16,7 @@ export interface KeyPaths {
 /**
  * The position of every key path, and the issues of a document the library parsed but that no key
  * path can stand for: an alias without its anchor or inside it, a collection as a key, a key written
- * twice, a merge key of something other than mappings.
+ * twice, a merge key of something other than mappings, a value of YAML 1.1's types.
  */
 export function keyPathsOf(doc: Document, lineCounter: LineCounter, file: string): KeyPaths {
   const issues: ConfigIssue[] = []
@@ -27,17 +27,21 @@ export function keyPathsOf(doc: Document, lineCounter: LineCounter, file: string
   // `within`: the collections that hold `node`, which an alias in it must not stand for.
   const walk = (node: unknown, path: string, within: readonly unknown[]): void => {
     const aliased = isAlias(node) ? node.resolve(doc) : undefined
+    const foreign = foreignValue(node)
     if (isAlias(node) && (aliased === undefined || within.includes(aliased))) {
       const message = aliased === undefined ? unanchoredAlias(node.source) : selfHoldingAlias(node.source)
       issues.push({ file, path, message, ...at(node.range?.[0] ?? 0) })
+    } else if (foreign) {
+      const message = `invalid YAML: this is ${foreign.kind}, which no key of routes.yaml takes: ${foreign.instead}`
+      issues.push({ file, path, message, ...at((node as Node).range?.[0] ?? 0) })
     } else if (isMap(node)) {
       const inside = [...within, node]
       const lineOfKey = new Map<string, number>()
       for (const pair of node.items) {
         if (isPair(pair) && isAlias(pair.key)) walk(pair.key, path, inside)
-        const collection = isPair(pair) ? collectionKey(pair.key, doc) : undefined
-        if (collection) {
-          const message = `invalid YAML: this key is a ${collection}; a key must be a name, such as host or url`
+        const notName = isPair(pair) ? keyNotName(pair.key, doc) : undefined
+        if (notName) {
+          const message = `invalid YAML: this key is ${notName}; a key must be a name, such as host or url`
           issues.push({ file, path, message, ...at((pair.key as Node).range?.[0] ?? 0) })
           continue
         }
@@ -124,11 +128,24 @@ function kindOf(node: unknown): string {
 
 /**
  * `? [a, b]`, `{[a]: 1}` or an alias of a collection as a key: toJS() would make a key of its text
- * ("[ a, b ]"), which no position leads back to, and warn on the process's stderr.
+ * ("[ a, b ]"), which no position leads back to, and warn on the process's stderr; a timestamp too.
  */
-function collectionKey(key: unknown, doc: Document): 'list' | 'mapping' | undefined {
+function keyNotName(key: unknown, doc: Document): string | undefined {
   const node = isAlias(key) ? key.resolve(doc) : key
-  return isMap(node) ? 'mapping' : isSeq(node) ? 'list' : undefined
+  return isMap(node) ? 'a mapping' : isSeq(node) ? 'a list' : foreignValue(node)?.kind
+}
+
+/**
+ * A value of YAML 1.1's types, which the library builds where they are tagged (`!!binary`), or under
+ * `%YAML 1.1` (a timestamp, 2024-01-01, unquoted), as a Buffer, a Date, a Set or a Map: the schema
+ * knows JSON's values only, and took a Buffer for a mapping whose keys were its methods.
+ */
+function foreignValue(node: unknown): { kind: string; instead: string } | undefined {
+  if (isScalar(node) && node.value instanceof Date) return { kind: 'a timestamp to YAML', instead: 'quote it to make it text' }
+  if (isScalar(node) && typeof node.value === 'object' && node.value !== null) return { kind: 'bytes (!!binary)', instead: 'write text' }
+  if (isMap(node) && node.tag === 'tag:yaml.org,2002:set') return { kind: 'a set (!!set)', instead: 'write a list' }
+  if (isSeq(node) && node.tag === 'tag:yaml.org,2002:omap') return { kind: 'an ordered mapping (!!omap)', instead: 'write a mapping' }
+  return undefined
 }
 
 /**

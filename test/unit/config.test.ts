@@ -257,6 +257,11 @@ describe('parseConfig', () => {
       `x-t: &t { "re[sponse": 1s }\n${GOOD.replace('timeouts:\n        connect: 250ms', 'timeouts: *t')}`,
       ["19:7 routes[0].upstream.timeouts.re[sponse: unknown key 're[sponse' (did you mean 'response'?)"],
     ],
+    // YAML 1.1's types, as the library builds them: a Buffer read as a mapping of its methods (a hundred
+    // unknown keys), an ordered mapping as one without its keys (url "is required"), a Date key as its text.
+    ['bytes (!!binary) where a mapping belongs', GOOD.replace('upstream:\n      url: http://10.0.0.7', 'upstream: !!binary aHR0cDovLzEwLjAuMC43'), ['21:24 routes[1].upstream: invalid YAML: this is bytes (!!binary), which no key of routes.yaml takes: write text']],
+    ['an ordered mapping (!!omap)', GOOD.replace('upstream:\n      url: http://10.0.0.7', 'upstream: !!omap [url: http://10.0.0.7]'), ['21:22 routes[1].upstream: invalid YAML: this is an ordered mapping (!!omap), which no key of routes.yaml takes: write a mapping']],
+    ['a timestamp as a key under %YAML 1.1', `%YAML 1.1\n---\n${GOOD}2024-01-01: x\n`, ['25:1 : invalid YAML: this key is a timestamp to YAML; a key must be a name, such as host or url']],
     ['an unknown key null, at its line', GOOD.replace('      url: http://10.0.0.7\n', '      url: http://10.0.0.7\n      ~: 1\n'), ["23:7 routes[1].upstream.: unknown key ''"]],
   ]
   for (const [name, yaml, expected] of cases) {
