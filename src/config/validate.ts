@@ -224,8 +224,8 @@ function fitsType(schema: JsonSchema, value: unknown): boolean {
 function mappingsWithKey(instancePath: string, key: string): string[] {
   const along = mappingsAlong(instancePath)
   const [parent] = along.slice(-1)
-  const parents = along.slice(0, -1).filter(({ schema }) => schema.properties?.[key])
-  const children = Object.entries(parent?.schema.properties ?? {}).filter(([, child]) => mapping(child)?.properties?.[key])
+  const parents = along.slice(0, -1).filter(({ schema }) => takes(schema, key))
+  const children = Object.entries(parent?.schema.properties ?? {}).filter(([, child]) => takes(mapping(child), key))
   return [...parents.map(({ path }) => path || 'the top level'), ...children.map(([child]) => joinKey(parent!.path, child))]
 }
 
@@ -243,6 +243,11 @@ function mappingsAlong(instancePath: string): { path: string; schema: JsonSchema
   return along
 }
 
+/** Whether a mapping schema has `key`, its own: `toString` is no key of routes.yaml. */
+function takes(schema: JsonSchema | undefined, key: string): boolean {
+  return schema?.properties !== undefined && Object.hasOwn(schema.properties, key)
+}
+
 /** A schema that is a mapping, or the mapping among the branches of a union (`tls`: a mapping or passthrough). */
 function mapping(schema: JsonSchema | undefined): JsonSchema | undefined {
   return schema?.type === 'object' ? schema : schema?.anyOf?.find((branch) => branch.type === 'object')
@@ -255,7 +260,8 @@ function closest(word: string, candidates: string[]): string | undefined {
     const distance = editDistance(word.toLowerCase(), candidate.toLowerCase())
     if (!best || distance < best.distance) best = { candidate, distance }
   }
-  return best && best.distance <= Math.max(2, Math.floor(word.length / 3)) ? best.candidate : undefined
+  // Not one that changes every letter: '' or '0' is no slip of 'ca'.
+  return best && best.distance <= Math.max(2, Math.floor(word.length / 3)) && best.distance < word.length ? best.candidate : undefined
 }
 
 function editDistance(a: string, b: string): number {

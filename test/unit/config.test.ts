@@ -281,6 +281,13 @@ describe('parseConfig', () => {
     assert.deepEqual(issuesOf(`${laughs.join('\n')}\n`), ['2:10 : invalid YAML: Excessive alias count indicates a resource exhaustion attack'])
   })
 
+  // The first read "(a key of the top level or routes[0].tls or routes[0].upstream: check its indentation)",
+  // as every object has a toString; the second "(did you mean 'ca'?)".
+  test('hints no key for a name every object has, nor one that changes every letter', () => {
+    assert.deepEqual(issuesOf(GOOD.replace('    path: /api\n', '    path: /api\n    toString: x\n')), ["9:5 routes[0].toString: unknown key 'toString'"])
+    assert.deepEqual(issuesOf(GOOD.replace('      url: http://10.0.0.7\n', '      url: http://10.0.0.7\n      "0": x\n')), ["23:7 routes[1].upstream.0: unknown key '0'"])
+  })
+
   test('takes a route path with repeated slashes when mergeSlashes is off', () => {
     assert.deepEqual(issuesOf(`${GOOD.replace('path: /api', 'path: /files//raw')}mergeSlashes: false\n`), [])
   })
