@@ -71,7 +71,7 @@ export class ConfigLoader {
   private parsedSource(text: string): YamlSource {
     const source = parseYaml(text, this.file)
     if (source.issues.length > 0) throw new ConfigError(sortByPosition([...source.issues]))
-    if (source.value == null) throw new ConfigError([{ file: this.file, path: '', message: 'the file is empty: it needs listen and routes' }])
+    if (source.value === undefined) throw new ConfigError([{ file: this.file, path: '', message: 'the file is empty: it needs listen and routes' }])
     return source
   }
 }

@@ -7,6 +7,7 @@ import { formatIssue, sortByPosition, type ConfigIssue } from './issues.js'
 import { keyPathsOf, type KeyPaths } from './yaml-paths.js'
 
 export interface YamlSource extends KeyPaths {
+  /** undefined where the document holds nothing (comments at most); `~` alone is null. */
   readonly value: unknown
 }
 
@@ -27,7 +28,11 @@ const MAX_DEPTH = 100
 /** Lines that YAML cannot read as meant nest too: 150 lines of `key: a: b` are 150 levels deep. */
 const TOO_DEEP = `nested more than ${MAX_DEPTH} deep here; if not meant, lines above are read as nested each in the one before (a value holding ': ' unquoted, or a line indented deeper than its key)`
 
-export function parseYaml(text: string, file: string): YamlSource {
+export function parseYaml(written: string, file: string): YamlSource {
+  // YAML takes a CR alone as a line break (1.2, 5.4), as classic Mac OS wrote them; the library reads it
+  // as part of the line, so a file of them was one comment line, "empty". One character for one: every
+  // offset stays.
+  const text = written.replace(/\r(?!\n)/g, '\n')
   const lineCounter = new LineCounter()
   const tokens = [...new Parser(lineCounter.addNewLine).parse(text)]
   const tooDeep = beyondDepth(tokens, MAX_DEPTH)
@@ -38,7 +43,7 @@ export function parseYaml(text: string, file: string): YamlSource {
   const { positions, keyPositions, issues } = keyPathsOf(doc, lineCounter, file)
   if (issues.length > 0) return refused(issues)
   try {
-    return { value: doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }), positions, keyPositions, issues }
+    return { value: doc.contents === null ? undefined : doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }), positions, keyPositions, issues }
   } catch (error) {
     // Aliases that expand past the bound (a "billion laughs" file).
     const alias = firstAliasAt(doc)

@@ -262,6 +262,9 @@ describe('parseConfig', () => {
     ['bytes (!!binary) where a mapping belongs', GOOD.replace('upstream:\n      url: http://10.0.0.7', 'upstream: !!binary aHR0cDovLzEwLjAuMC43'), ['21:24 routes[1].upstream: invalid YAML: this is bytes (!!binary), which no key of routes.yaml takes: write text']],
     ['an ordered mapping (!!omap)', GOOD.replace('upstream:\n      url: http://10.0.0.7', 'upstream: !!omap [url: http://10.0.0.7]'), ['21:22 routes[1].upstream: invalid YAML: this is an ordered mapping (!!omap), which no key of routes.yaml takes: write a mapping']],
     ['a timestamp as a key under %YAML 1.1', `%YAML 1.1\n---\n${GOOD}2024-01-01: x\n`, ['25:1 : invalid YAML: this key is a timestamp to YAML; a key must be a name, such as host or url']],
+    // Both were "the file is empty", with no line.
+    ['a document that is null', '~\n', ['1:1 : must be a mapping']],
+    ['a file whose line breaks are CR alone, read as YAML reads them', GOOD.replace('path: /api', 'path: /a//b').replace(/\n/g, '\r'), [`8:11 routes[0].path: ${NEVER_MATCHES}; write /a/b`]],
     ['an unknown key null, at its line', GOOD.replace('      url: http://10.0.0.7\n', '      url: http://10.0.0.7\n      ~: 1\n'), ["23:7 routes[1].upstream.: unknown key ''"]],
   ]
   for (const [name, yaml, expected] of cases) {
