@@ -1,0 +1,107 @@
+/**
+ * The yaml library's errors for routes.yaml, said for the user: at the place to fix, in words that say what
+ * to fix, without those that only follow from one before them, the first few listed.
+ */
+import { visit, type Document, type LineCounter, type YAMLError } from 'yaml'
+import { formatIssue, sortByPosition, type ConfigIssue } from './issues.js'
+
+/** The library's errors, worded for the user, the first few listed (see listedFirst). */
+export function yamlErrors(doc: Document, text: string, lineCounter: LineCounter, file: string): ConfigIssue[] {
+  const quoteOpening = quoteOpenings(doc)
+  return listedFirst(
+    withoutFollowing(doc.errors, (offset) => lineCounter.linePos(offset).line).map((error): ConfigIssue => {
+      const { message, offset } = inOwnWords(error, text, quoteOpening)
+      return { file, path: '', message: `invalid YAML: ${message}`, ...lineCounter.linePos(offset) }
+    }),
+  )
+}
+
+/**
+ * The errors without those that follow from one before them. A line indented too deep makes the value
+ * above it a key that runs over two lines, to the library both a "nested mapping" and a "multi-line
+ * key", and the next line's value another, and so on down the mapping: only the first says where the
+ * mistake is. One pass: a file of thousands of such lines must not hold a reload.
+ */
+function withoutFollowing(errors: readonly YAMLError[], lineOf: (offset: number) => number): YAMLError[] {
+  const linesEnded = new Set<number>()
+  return errors.filter((error) => {
+    const follows = (error.code === 'BLOCK_AS_IMPLICIT_KEY' || error.code === 'MULTILINE_IMPLICIT_KEY') && linesEnded.has(lineOf(error.pos[0]))
+    linesEnded.add(lineOf(error.pos[1]))
+    return !follows
+  })
+}
+
+/**
+ * The library's message said for the user, at the place to fix, where it speaks of the parser's
+ * workings ("Nested mappings are not allowed in compact mappings") or points elsewhere (an unclosed
+ * quote at the end of the file, which it swallowed).
+ */
+function inOwnWords(error: YAMLError, text: string, quoteOpening: (end: number) => number | undefined): { message: string; offset: number } {
+  const offset = error.pos[0]
+  switch (error.code) {
+    case 'BLOCK_AS_IMPLICIT_KEY':
+      // `host: a: b`, or a value followed by a line indented deeper than its key.
+      return /:(\s|$)/.test(restOfLine(text, offset))
+        ? { message: "this value holds ': ', which YAML reads as one more key: quote the value", offset }
+        : { message: 'the next line is indented deeper than this key, so YAML reads it as part of this value: keys of one mapping start in one column', offset }
+    case 'MULTILINE_IMPLICIT_KEY':
+      return { message: 'YAML reads this line and the next as one key: is a colon, or the space after it, missing here?', offset }
+    case 'MISSING_CHAR': {
+      const quote = /closing \S?quote$/.test(error.message) ? quoteOpening(offset) : undefined
+      if (quote !== undefined) return { message: `the value quoted here has no closing ${text[quote]}`, offset: quote }
+      if (error.message === 'Sequence item without - indicator') {
+        return { message: 'this line is indented less than the keys above it and more than the - of their list item: line it up with those keys', offset }
+      }
+    }
+  }
+  return { message: error.message, offset }
+}
+
+function restOfLine(text: string, offset: number): string {
+  const end = text.indexOf('\n', offset)
+  return text.slice(offset, end === -1 ? undefined : end)
+}
+
+/**
+ * Where a quoted value opens, by where it ends: the library reports an unclosed one at its end. The
+ * values are listed once, on the first question: a file can hold thousands of unclosed quotes.
+ */
+function quoteOpenings(doc: Document): (end: number) => number | undefined {
+  let openings: Map<number, number> | undefined
+  return (end) => {
+    if (!openings) {
+      const found = new Map<number, number>()
+      visit(doc, {
+        Scalar(_, node) {
+          const quoted = node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE'
+          if (quoted && node.range && !found.has(node.range[1])) found.set(node.range[1], node.range[0])
+        },
+      })
+      openings = found
+    }
+    return openings.get(end)
+  }
+}
+
+/** Distinct YAML errors listed one by one; the rest are counted in one line. */
+const MAX_LISTED_YAML_ERRORS = 5
+
+/**
+ * Each level of an unclosed `[[[[…` or `{a: [b, {c: [` is an error of its own to the library, most of
+ * them the same line at the same place: a few hundred brackets would print a few hundred lines in
+ * `check` and in the reload log, and the first, the cause, would scroll away. The first few distinct ones
+ * are listed, then one line that counts the rest, at the place of the last listed so it sorts after it.
+ */
+function listedFirst(issues: readonly ConfigIssue[]): ConfigIssue[] {
+  const listed = new Map<string, ConfigIssue>()
+  let unlisted = 0
+  for (const issue of sortByPosition(issues)) {
+    const text = formatIssue(issue)
+    if (listed.size < MAX_LISTED_YAML_ERRORS && !listed.has(text)) listed.set(text, issue)
+    else unlisted++
+  }
+  if (unlisted === 0) return [...listed.values()]
+  const { file, line, col } = [...listed.values()].at(-1)!
+  const message = `invalid YAML: … and ${unlisted} more YAML error${unlisted === 1 ? '' : 's'}, not listed; the first is often the cause of the rest`
+  return [...listed.values(), { file, path: '', message, ...(line !== undefined && { line, col }), unlisted }]
+}
