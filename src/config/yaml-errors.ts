@@ -2,30 +2,50 @@
  * The yaml library's errors for routes.yaml, said for the user: at the place to fix, in words that say what
  * to fix, without those that only follow from one before them, the first few listed.
  */
-import { visit, type Document, type LineCounter, type YAMLError } from 'yaml'
+import type { CST, Document, LineCounter, YAMLError } from 'yaml'
 import { formatIssue, sortByPosition, type ConfigIssue } from './issues.js'
+import type { Places } from './yaml-places.js'
+import { quoteOpenings, UNCLOSED_FLOW, unclosedFlow, unclosedFlows, type Worded } from './yaml-unclosed.js'
 
 /** The library's errors, worded for the user, the first few listed (see listedFirst). */
-export function yamlErrors(doc: Document, text: string, lineCounter: LineCounter, file: string): ConfigIssue[] {
-  const quoteOpening = quoteOpenings(doc)
+export function yamlErrors(doc: Document, places: Places, text: string, lineCounter: LineCounter, file: string): ConfigIssue[] {
+  const context: Context = { text, lineCounter, places, quoteOpening: quoteOpenings(doc), nextUnclosedFlow: unclosedFlows(places) }
   return listedFirst(
     withoutFollowing(doc.errors, (offset) => lineCounter.linePos(offset).line).map((error): ConfigIssue => {
-      const { message, offset } = inOwnWords(error, text, quoteOpening)
+      const { message, offset } = inOwnWords(error, context)
       return { file, path: '', message: `invalid YAML: ${message}`, ...lineCounter.linePos(offset) }
     }),
   )
+}
+
+/** Whether the error, on a line where one before it ends, follows from that one. */
+function mayFollow(error: YAMLError): boolean {
+  return error.code === 'BLOCK_AS_IMPLICIT_KEY' || error.code === 'MULTILINE_IMPLICIT_KEY' || FOLLOWING.has(error.message)
+}
+
+const FOLLOWING = new Set(['Implicit map keys need to be followed by map values', 'All mapping items must start at the same column'])
+
+/** What the wording of one parse's errors reads: the text, where things are, and what is left open. */
+interface Context {
+  readonly text: string
+  readonly lineCounter: LineCounter
+  readonly places: Places
+  readonly quoteOpening: (end: number) => number | undefined
+  /** Called once for each unclosed [ or { the library reports, in its order. */
+  readonly nextUnclosedFlow: () => CST.FlowCollection | undefined
 }
 
 /**
  * The errors without those that follow from one before them. A line indented too deep makes the value
  * above it a key that runs over two lines, to the library both a "nested mapping" and a "multi-line
  * key", and the next line's value another, and so on down the mapping: only the first says where the
- * mistake is. One pass: a file of thousands of such lines must not hold a reload.
+ * mistake is. The line that ends an unclosed [ is to it a key without a value (`2]`), or one indented
+ * off its mapping's column, which the [ is the cause of. One pass: a file of thousands of such lines must not hold a reload.
  */
 function withoutFollowing(errors: readonly YAMLError[], lineOf: (offset: number) => number): YAMLError[] {
   const linesEnded = new Set<number>()
   return errors.filter((error) => {
-    const follows = (error.code === 'BLOCK_AS_IMPLICIT_KEY' || error.code === 'MULTILINE_IMPLICIT_KEY') && linesEnded.has(lineOf(error.pos[0]))
+    const follows = mayFollow(error) && linesEnded.has(lineOf(error.pos[0]))
     linesEnded.add(lineOf(error.pos[1]))
     return !follows
   })
@@ -36,8 +56,16 @@ function withoutFollowing(errors: readonly YAMLError[], lineOf: (offset: number)
  * workings ("Nested mappings are not allowed in compact mappings") or points elsewhere (an unclosed
  * quote at the end of the file, which it swallowed).
  */
-function inOwnWords(error: YAMLError, text: string, quoteOpening: (end: number) => number | undefined): { message: string; offset: number } {
+function inOwnWords(error: YAMLError, context: Context): Worded {
+  const { text } = context
   const offset = error.pos[0]
+  if (UNCLOSED_FLOW.test(error.message)) {
+    // Matched to the library's report by order; one that does not open before it is not the one it means.
+    const flow = context.nextUnclosedFlow()
+    const close = error.message.at(-1)
+    if (flow && flow.offset < offset && flow.start.source === (close === ']' ? '[' : '{')) return unclosedFlow(flow, offset, text, context.lineCounter, context.places)
+    return { message: `a ${close === ']' ? 'list' : 'mapping'} opened before here has no closing ${close}`, offset }
+  }
   switch (error.code) {
     case 'BLOCK_AS_IMPLICIT_KEY':
       // `host: a: b`, or a value followed by a line indented deeper than its key.
@@ -47,7 +75,7 @@ function inOwnWords(error: YAMLError, text: string, quoteOpening: (end: number) 
     case 'MULTILINE_IMPLICIT_KEY':
       return { message: 'YAML reads this line and the next as one key: is a colon, or the space after it, missing here?', offset }
     case 'MISSING_CHAR': {
-      const quote = /closing \S?quote$/.test(error.message) ? quoteOpening(offset) : undefined
+      const quote = /closing \S?quote$/.test(error.message) ? context.quoteOpening(offset) : undefined
       if (quote !== undefined) return { message: `the value quoted here has no closing ${text[quote]}`, offset: quote }
       if (error.message === 'Sequence item without - indicator') {
         return { message: 'this line is indented less than the keys above it and more than the - of their list item: line it up with those keys', offset }
@@ -60,27 +88,6 @@ function inOwnWords(error: YAMLError, text: string, quoteOpening: (end: number) 
 function restOfLine(text: string, offset: number): string {
   const end = text.indexOf('\n', offset)
   return text.slice(offset, end === -1 ? undefined : end)
-}
-
-/**
- * Where a quoted value opens, by where it ends: the library reports an unclosed one at its end. The
- * values are listed once, on the first question: a file can hold thousands of unclosed quotes.
- */
-function quoteOpenings(doc: Document): (end: number) => number | undefined {
-  let openings: Map<number, number> | undefined
-  return (end) => {
-    if (!openings) {
-      const found = new Map<number, number>()
-      visit(doc, {
-        Scalar(_, node) {
-          const quoted = node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE'
-          if (quoted && node.range && !found.has(node.range[1])) found.set(node.range[1], node.range[0])
-        },
-      })
-      openings = found
-    }
-    return openings.get(end)
-  }
 }
 
 /** Distinct YAML errors listed one by one; the rest are counted in one line. */

@@ -6,6 +6,7 @@ import { Composer, LineCounter, Parser, visit, YAMLParseError, type CST, type Do
 import type { ConfigIssue } from './issues.js'
 import { yamlErrors } from './yaml-errors.js'
 import { keyPathsOf, type KeyPaths } from './yaml-paths.js'
+import { placesIn } from './yaml-places.js'
 
 export interface YamlSource extends KeyPaths {
   /** undefined where the document holds nothing (comments at most); `~` alone is null. */
@@ -39,7 +40,7 @@ export function parseYaml(written: string, file: string): YamlSource {
   const tooDeep = beyondDepth(tokens, MAX_DEPTH)
   if (tooDeep !== undefined) return refused([{ file, path: '', message: `invalid YAML: ${TOO_DEEP}`, ...lineCounter.linePos(tooDeep) }])
   const doc = firstDocument(tokens, text.length)
-  const errors = yamlErrors(doc, text, lineCounter, file)
+  const errors = yamlErrors(doc, placesIn(tokens), text, lineCounter, file)
   if (errors.length > 0) return refused(errors)
   const { positions, keyPositions, issues } = keyPathsOf(doc, lineCounter, file)
   if (issues.length > 0) return refused(issues)

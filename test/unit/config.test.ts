@@ -87,7 +87,7 @@ describe('parseConfig', () => {
 
   // Each row: what is wrong, the YAML, and the issue lines expected (line:col key.path: message).
   const cases: [string, string, string[]][] = [
-    ['broken YAML', 'listen:\n  https: [0.0.0.0:1\nroutes: []\n', ['3:1 : invalid YAML']],
+    ['broken YAML', 'listen:\n  https: [0.0.0.0:1\nroutes: []\n', ['2:10 : invalid YAML: the list opened here has no closing ]']],
     // The library said "Nested mappings are not allowed in compact mappings" and "Implicit keys need to be
     // on a single line" for each, the first twice and every key below a misplaced one again.
     [
@@ -369,18 +369,20 @@ for (let i = 0; i < 3; i++) {
 
   // Each level of an unclosed [[[[… is a YAML error of its own: 90 brackets printed 90 lines, in check
   // and in the reload log, and the first, the cause, scrolled away.
-  test('lists the first few distinct YAML errors, then one line that counts the rest', () => {
-    const unclosedSeq = 'invalid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]'
-    const unclosedMap = 'invalid YAML: Flow map in block collection must be sufficiently indented and end with a }'
+  test('lists the first few YAML errors, then one line that counts the rest', () => {
+    const unclosed = (at: string, what = 'list'): string => `${at} : invalid YAML: the ${what} opened here has no closing ${what === 'list' ? ']' : '}'}`
     assert.deepEqual(issuesOf(`${GOOD}x-deep: ${'['.repeat(90)}\n`), [
-      `24:1 : ${unclosedSeq}`,
-      '24:1 : invalid YAML: … and 89 more YAML errors, not listed; the first is often the cause of the rest',
+      ...['23:9', '23:10', '23:11', '23:12', '23:13'].map((at) => unclosed(at)),
+      '23:13 : invalid YAML: … and 85 more YAML errors, not listed; the first is often the cause of the rest',
     ])
     const lines = Array.from({ length: 40 }, (_, i) => `  d${i}, {e${i}: [`).join('\n')
     assert.deepEqual(issuesOf(`${GOOD}x-open: {a: [b, {c: [\n${lines}\n`), [
-      `64:1 : ${unclosedSeq}`,
-      `64:1 : ${unclosedMap}`,
-      '64:1 : invalid YAML: … and 82 more YAML errors, not listed; the first is often the cause of the rest',
+      unclosed('23:9', 'mapping'),
+      unclosed('23:13'),
+      unclosed('23:17', 'mapping'),
+      unclosed('23:21'),
+      unclosed('24:7', 'mapping'),
+      '24:7 : invalid YAML: … and 79 more YAML errors, not listed; the first is often the cause of the rest',
     ])
   })
 
