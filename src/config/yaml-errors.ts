@@ -13,7 +13,7 @@ export function yamlErrors(doc: Document, places: Places, text: string, lineCoun
   return listedFirst(
     withoutFollowing(doc.errors, (offset) => lineCounter.linePos(offset).line).map((error): ConfigIssue => {
       const { message, offset } = inOwnWords(error, context)
-      return { file, path: '', message: `invalid YAML: ${message}`, ...lineCounter.linePos(offset) }
+      return { file, path: places.keyPathAt(offset), message: `invalid YAML: ${message}`, ...lineCounter.linePos(offset) }
     }),
   )
 }

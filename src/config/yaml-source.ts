@@ -37,10 +37,11 @@ export function parseYaml(written: string, file: string): YamlSource {
   const text = written.replace(/\r(?!\n)/g, '\n')
   const lineCounter = new LineCounter()
   const tokens = [...new Parser(lineCounter.addNewLine).parse(text)]
+  const places = placesIn(tokens)
   const tooDeep = beyondDepth(tokens, MAX_DEPTH)
-  if (tooDeep !== undefined) return refused([{ file, path: '', message: `invalid YAML: ${TOO_DEEP}`, ...lineCounter.linePos(tooDeep) }])
+  if (tooDeep !== undefined) return refused([{ file, path: places.keyPathAt(tooDeep), message: `invalid YAML: ${TOO_DEEP}`, ...lineCounter.linePos(tooDeep) }])
   const doc = firstDocument(tokens, text.length)
-  const errors = yamlErrors(doc, placesIn(tokens), text, lineCounter, file)
+  const errors = yamlErrors(doc, places, text, lineCounter, file)
   if (errors.length > 0) return refused(errors)
   const { positions, keyPositions, issues } = keyPathsOf(doc, lineCounter, file)
   if (issues.length > 0) return refused(issues)
@@ -49,7 +50,8 @@ export function parseYaml(written: string, file: string): YamlSource {
   } catch (error) {
     // Aliases that expand past the bound (a "billion laughs" file).
     const alias = firstAliasAt(doc)
-    return refused([{ file, path: '', message: `invalid YAML: ${(error as Error).message}`, ...(alias !== undefined && lineCounter.linePos(alias)) }])
+    const at = alias === undefined ? { path: '' } : { path: places.keyPathAt(alias), ...lineCounter.linePos(alias) }
+    return refused([{ file, message: `invalid YAML: ${(error as Error).message}`, ...at }])
   }
 }
 

@@ -318,7 +318,7 @@ routes:
     assert.equal(result.code, 1)
     assert.equal(
       result.stderr,
-      [9, 10, 11, 12, 13].map((col) => `${result.file}:14:${col}: invalid YAML: the list opened here has no closing ]\n`).join('') +
+      [9, 10, 11, 12, 13].map((col, depth) => `${result.file}:14:${col} x-deep${'[0]'.repeat(depth)}: invalid YAML: the list opened here has no closing ]\n`).join('') +
         `${result.file}:14:13: invalid YAML: … and 85 more YAML errors, not listed; the first is often the cause of the rest\n` +
         `${result.file}: 90 problems\n`,
     )

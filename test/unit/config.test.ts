@@ -87,20 +87,20 @@ describe('parseConfig', () => {
 
   // Each row: what is wrong, the YAML, and the issue lines expected (line:col key.path: message).
   const cases: [string, string, string[]][] = [
-    ['broken YAML', 'listen:\n  https: [0.0.0.0:1\nroutes: []\n', ['2:10 : invalid YAML: the list opened here has no closing ]']],
+    ['broken YAML', 'listen:\n  https: [0.0.0.0:1\nroutes: []\n', ['2:10 listen.https: invalid YAML: the list opened here has no closing ]']],
     // The library said "Nested mappings are not allowed in compact mappings" and "Implicit keys need to be
     // on a single line" for each, the first twice and every key below a misplaced one again.
     [
       'a key indented deeper than the one above it, once',
       GOOD.replace('      ca: ca.crt', '        ca: ca.crt'),
-      ['14:12 : invalid YAML: the next line is indented deeper than this key, so YAML reads it as part of this value: keys of one mapping start in one column'],
+      ['14:12 routes[0].upstream.url: invalid YAML: the next line is indented deeper than this key, so YAML reads it as part of this value: keys of one mapping start in one column'],
     ],
-    ['a key indented less than the keys beside it, once', GOOD.replace('      ca: ca.crt', '    ca: ca.crt'), ['15:9 : invalid YAML: the next line is indented deeper than this key']],
-    ['a value with a colon and a space in it', GOOD.replace('  - name: orders', '  - name: orders: v2'), ["6:11 : invalid YAML: this value holds ': ', which YAML reads as one more key: quote the value"]],
-    ['a key without the space after its colon', GOOD.replace('path: /api', 'path:/api'), ['8:5 : invalid YAML: YAML reads this line and the next as one key: is a colon, or the space after it, missing here?']],
-    ['a line between the - of a list item and its keys', GOOD.replace('    host: Orders', '   host: Orders'), ['7:1 : invalid YAML: this line is indented less than the keys above it and more than the - of their list item: line it up with those keys', '13:1 : invalid YAML: All mapping items']],
+    ['a key indented less than the keys beside it, once', GOOD.replace('      ca: ca.crt', '    ca: ca.crt'), ['15:9 routes[0].ca: invalid YAML: the next line is indented deeper than this key']],
+    ['a value with a colon and a space in it', GOOD.replace('  - name: orders', '  - name: orders: v2'), ["6:11 routes[0].name: invalid YAML: this value holds ': ', which YAML reads as one more key: quote the value"]],
+    ['a key without the space after its colon', GOOD.replace('path: /api', 'path:/api'), ['8:5 routes[0]: invalid YAML: YAML reads this line and the next as one key: is a colon, or the space after it, missing here?']],
+    ['a line between the - of a list item and its keys', GOOD.replace('    host: Orders', '   host: Orders'), ['7:1 routes: invalid YAML: this line is indented less than the keys above it and more than the - of their list item: line it up with those keys', '13:1 routes: invalid YAML: All mapping items']],
     // It was reported at the end of the file, which the open quote swallowed.
-    ['an unclosed quote, where it opens', GOOD.replace('host: Orders', 'host: "Orders'), ['7:11 : invalid YAML: the value quoted here has no closing "']],
+    ['an unclosed quote, where it opens', GOOD.replace('host: Orders', 'host: "Orders'), ['7:11 routes[0].host: invalid YAML: the value quoted here has no closing "']],
     [
       'an unknown key, with a hint',
       GOOD.replace('clientCAs: ca.crt', 'clinetCAs: ca.crt'),
@@ -281,7 +281,7 @@ describe('parseConfig', () => {
     const laughs = ['a: &a [x, x, x, x, x, x, x, x, x, x]']
     for (let i = 1; i < 9; i++) laughs.push(`l${i}: &l${i} [${Array(10).fill(i === 1 ? '*a' : `*l${i - 1}`).join(', ')}]`)
     // At the first alias: the library gives the error no place.
-    assert.deepEqual(issuesOf(`${laughs.join('\n')}\n`), ['2:10 : invalid YAML: Excessive alias count indicates a resource exhaustion attack'])
+    assert.deepEqual(issuesOf(`${laughs.join('\n')}\n`), ['2:10 l1[0]: invalid YAML: Excessive alias count indicates a resource exhaustion attack'])
   })
 
   // The first read "(a key of the top level or routes[0].tls or routes[0].upstream: check its indentation)",
@@ -363,25 +363,25 @@ for (let i = 0; i < 3; i++) {
   test('says which lines nest without meaning to, when lines YAML cannot read pass the depth', () => {
     const issues = issuesOf(Array.from({ length: 150 }, (_, i) => `k${i}: a: b\n`).join(''))
     assert.deepEqual(issues, [
-      "100:6 : invalid YAML: nested more than 100 deep here; if not meant, lines above are read as nested each in the one before (a value holding ': ' unquoted, or a line indented deeper than its key)",
+      "100:6 k0: invalid YAML: nested more than 100 deep here; if not meant, lines above are read as nested each in the one before (a value holding ': ' unquoted, or a line indented deeper than its key)",
     ])
   })
 
   // Each level of an unclosed [[[[… is a YAML error of its own: 90 brackets printed 90 lines, in check
   // and in the reload log, and the first, the cause, scrolled away.
   test('lists the first few YAML errors, then one line that counts the rest', () => {
-    const unclosed = (at: string, what = 'list'): string => `${at} : invalid YAML: the ${what} opened here has no closing ${what === 'list' ? ']' : '}'}`
+    const unclosed = (at: string, what = 'list'): string => `${at}: invalid YAML: the ${what} opened here has no closing ${what === 'list' ? ']' : '}'}`
     assert.deepEqual(issuesOf(`${GOOD}x-deep: ${'['.repeat(90)}\n`), [
-      ...['23:9', '23:10', '23:11', '23:12', '23:13'].map((at) => unclosed(at)),
+      ...['23:9 x-deep', '23:10 x-deep[0]', '23:11 x-deep[0][0]', '23:12 x-deep[0][0][0]', '23:13 x-deep[0][0][0][0]'].map((at) => unclosed(at)),
       '23:13 : invalid YAML: … and 85 more YAML errors, not listed; the first is often the cause of the rest',
     ])
     const lines = Array.from({ length: 40 }, (_, i) => `  d${i}, {e${i}: [`).join('\n')
     assert.deepEqual(issuesOf(`${GOOD}x-open: {a: [b, {c: [\n${lines}\n`), [
-      unclosed('23:9', 'mapping'),
-      unclosed('23:13'),
-      unclosed('23:17', 'mapping'),
-      unclosed('23:21'),
-      unclosed('24:7', 'mapping'),
+      unclosed('23:9 x-open', 'mapping'),
+      unclosed('23:13 x-open.a'),
+      unclosed('23:17 x-open.a[1]', 'mapping'),
+      unclosed('23:21 x-open.a[1].c'),
+      unclosed('24:7 x-open.a[1].c[1]', 'mapping'),
       '24:7 : invalid YAML: … and 79 more YAML errors, not listed; the first is often the cause of the rest',
     ])
   })

@@ -8,35 +8,73 @@ function errorsOf(text: string): string[] {
   return parseYaml(text, 'routes.yaml').issues.map(formatIssue)
 }
 
+// A YAML error named file, line and column, but no key path: in a file of many routes, the line was all
+// there was to say which route, and which of its keys, the error is in.
+describe('YAML errors name the key path of where they are', () => {
+  // Each row: the YAML, and one of its error lines.
+  const cases: [string, string, string][] = [
+    [
+      'an unclosed quote, where it opens',
+      `listen:
+  https: 127.0.0.1:8443
+routes:
+  - host: a.example.com
+    upstream:
+      url: http://127.0.0.1:9000
+  - host: b.example.com
+    upstream:
+      url: "http://127.0.0.1:9001
+      timeouts: { connect: 5s
+`,
+      'routes.yaml:9:12 routes[1].upstream.url: invalid YAML: the value quoted here has no closing "',
+    ],
+    ['inside flow mappings', 'routes:\n  - { host: a, upstream: { url: "http://x } }\n', 'routes.yaml:2:33 routes[0].upstream.url: invalid YAML: the value quoted here has no closing "'],
+    ['by the index of a flow list item', "x-list: [a, b, 'c\n", "routes.yaml:1:16 x-list[2]: invalid YAML: the value quoted here has no closing '"],
+    ['by the index of a block list item, past a comment', "x-list:\n  - a\n  # b\n  - 'c\n", "routes.yaml:4:5 x-list[1]: invalid YAML: the value quoted here has no closing '"],
+    // The library makes a key of 1, true, << (a merge), &anchor b or ? b, but not the key as written.
+    ...['1', 'true', '<<', '&a b', '? b\n  '].map((key): [string, string, string] => [
+      `up to a key that is not a plain name (${key})`,
+      `x-a:\n  ${key}: {b: 'c\n`,
+      `routes.yaml:${key.includes("\n") ? "3:9" : `2:${key.length + 9}`} x-a: invalid YAML: the value quoted here has no closing '`,
+    ]),
+  ]
+  for (const [name, text, expected] of cases) {
+    test(name, () => {
+      const errors = errorsOf(text)
+      assert.ok(errors.includes(expected), errors.join('\n'))
+    })
+  }
+})
+
 // The library reported an unclosed [ or { at the end of the file, or at the line that ended it, in its
 // own words ("Flow sequence in block collection must be sufficiently indented and end with a ]").
 describe('an unclosed [ or { is reported where it opens', () => {
   const cases: [string, string, string[]][] = [
-    ['at the end of the file', 'routes:\n  - host: a\n    upstream: { url: http://x:1\n', ['routes.yaml:3:15: invalid YAML: the mapping opened here has no closing }']],
+    ['at the end of the file', 'routes:\n  - host: a\n    upstream: { url: http://x:1\n', ['routes.yaml:3:15 routes[0].upstream: invalid YAML: the mapping opened here has no closing }']],
     ['at the top', '[a, b\n', ['routes.yaml:1:1: invalid YAML: the list opened here has no closing ]']],
     [
       'before a line indented too little to be inside it, and that line is not also a key without its value',
       'listen:\n  https: [127.0.0.1:8443,\n  127.0.0.1:9443]\n',
-      ["routes.yaml:2:10: invalid YAML: the list opened here has no closing ] before line 3, which is indented no deeper than 'https' and so outside it: add the ], or indent the lines inside [ ] deeper than 'https'"],
+      ["routes.yaml:2:10 listen.https: invalid YAML: the list opened here has no closing ] before line 3, which is indented no deeper than 'https' and so outside it: add the ], or indent the lines inside [ ] deeper than 'https'"],
     ],
     [
       'held by a list item',
       'x-a:\n  - [1,\n  2]\n',
-      ['routes.yaml:2:5: invalid YAML: the list opened here has no closing ] before line 3, which is indented no deeper than the - of its list item and so outside it: add the ], or indent the lines inside [ ] deeper than the - of its list item'],
+      ['routes.yaml:2:5 x-a[0]: invalid YAML: the list opened here has no closing ] before line 3, which is indented no deeper than the - of its list item and so outside it: add the ], or indent the lines inside [ ] deeper than the - of its list item'],
     ],
     [
       'closed with the other bracket',
       'x-a: {b: [1, 2}\n',
-      ['routes.yaml:1:6: invalid YAML: the mapping opened here has no closing }', 'routes.yaml:1:10: invalid YAML: the list opened here is closed with } (line 1, column 15): close it with ]'],
+      ['routes.yaml:1:6 x-a: invalid YAML: the mapping opened here has no closing }', 'routes.yaml:1:10 x-a.b: invalid YAML: the list opened here is closed with } (line 1, column 15): close it with ]'],
     ],
     [
       'each of those nested, in file order',
       'x-a: {b: [c, {d: [\n',
       [
-        'routes.yaml:1:6: invalid YAML: the mapping opened here has no closing }',
-        'routes.yaml:1:10: invalid YAML: the list opened here has no closing ]',
-        'routes.yaml:1:14: invalid YAML: the mapping opened here has no closing }',
-        'routes.yaml:1:18: invalid YAML: the list opened here has no closing ]',
+        'routes.yaml:1:6 x-a: invalid YAML: the mapping opened here has no closing }',
+        'routes.yaml:1:10 x-a.b: invalid YAML: the list opened here has no closing ]',
+        'routes.yaml:1:14 x-a.b[1]: invalid YAML: the mapping opened here has no closing }',
+        'routes.yaml:1:18 x-a.b[1].d: invalid YAML: the list opened here has no closing ]',
       ],
     ],
   ]
