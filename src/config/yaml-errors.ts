@@ -4,6 +4,7 @@
  */
 import type { CST, Document, LineCounter, YAMLError } from 'yaml'
 import { formatIssue, sortByPosition, type ConfigIssue } from './issues.js'
+import { misplacedDash, misplacedKey } from './yaml-indentation.js'
 import type { Places } from './yaml-places.js'
 import { quoteOpenings, UNCLOSED_FLOW, unclosedFlow, unclosedFlows, type Worded } from './yaml-unclosed.js'
 
@@ -66,6 +67,15 @@ function inOwnWords(error: YAMLError, context: Context): Worded {
     if (flow && flow.offset < offset && flow.start.source === (close === ']' ? '[' : '{')) return unclosedFlow(flow, offset, text, context.lineCounter, context.places)
     return { message: `a ${close === ']' ? 'list' : 'mapping'} opened before here has no closing ${close}`, offset }
   }
+  const { lineCounter, places } = context
+  switch (error.message) {
+    case 'All mapping items must start at the same column':
+    case 'Sequence item without - indicator':
+      return misplacedKey(offset, places, lineCounter) ?? { message: 'this line is not lined up with the keys of its mapping: keys of one mapping start in one column', offset }
+    case 'All sequence items must start at the same column':
+    case 'A block sequence may not be used as an implicit map key':
+      return misplacedDash(offset, places, lineCounter) ?? { message: "this - is not lined up with the items of a list above: a list's items start in one column", offset }
+  }
   switch (error.code) {
     case 'BLOCK_AS_IMPLICIT_KEY':
       // `host: a: b`, or a value followed by a line indented deeper than its key.
@@ -77,9 +87,6 @@ function inOwnWords(error: YAMLError, context: Context): Worded {
     case 'MISSING_CHAR': {
       const quote = /closing \S?quote$/.test(error.message) ? context.quoteOpening(offset) : undefined
       if (quote !== undefined) return { message: `the value quoted here has no closing ${text[quote]}`, offset: quote }
-      if (error.message === 'Sequence item without - indicator') {
-        return { message: 'this line is indented less than the keys above it and more than the - of their list item: line it up with those keys', offset }
-      }
     }
   }
   return { message: error.message, offset }

@@ -171,6 +171,7 @@ function lastItemStartingAt(items: readonly CST.CollectionItem[], offset: number
   return found
 }
 
-function itemStart(item: CST.CollectionItem): number {
+/** Where an item starts: its first token, of the space and comments before it too. */
+export function itemStart(item: CST.CollectionItem): number {
   return item.start[0]?.offset ?? item.key?.offset ?? item.sep?.[0]?.offset ?? item.value?.offset ?? Infinity
 }

@@ -98,7 +98,15 @@ describe('parseConfig', () => {
     ['a key indented less than the keys beside it, once', GOOD.replace('      ca: ca.crt', '    ca: ca.crt'), ['15:9 routes[0].ca: invalid YAML: the next line is indented deeper than this key']],
     ['a value with a colon and a space in it', GOOD.replace('  - name: orders', '  - name: orders: v2'), ["6:11 routes[0].name: invalid YAML: this value holds ': ', which YAML reads as one more key: quote the value"]],
     ['a key without the space after its colon', GOOD.replace('path: /api', 'path:/api'), ['8:5 routes[0]: invalid YAML: YAML reads this line and the next as one key: is a colon, or the space after it, missing here?']],
-    ['a line between the - of a list item and its keys', GOOD.replace('    host: Orders', '   host: Orders'), ['7:1 routes: invalid YAML: this line is indented less than the keys above it and more than the - of their list item: line it up with those keys', '13:1 routes: invalid YAML: All mapping items']],
+    [
+      'a line between the - of a list item and its keys',
+      GOOD.replace('    host: Orders', '   host: Orders'),
+      [
+        "7:4 routes: invalid YAML: 'host' is indented to column 4, where no mapping above has its keys: move it to column 5 to be a key of routes[0]",
+        // The mapping YAML reads it into is one the line above made: its column is no advice.
+        "13:5 routes: invalid YAML: 'upstream' is indented to column 5, and the keys of the mapping YAML reads it into start at column 4",
+      ],
+    ],
     // It was reported at the end of the file, which the open quote swallowed.
     ['an unclosed quote, where it opens', GOOD.replace('host: Orders', 'host: "Orders'), ['7:11 routes[0].host: invalid YAML: the value quoted here has no closing "']],
     [

@@ -82,3 +82,43 @@ describe('an unclosed [ or { is reported where it opens', () => {
     test(name, () => assert.deepEqual(errorsOf(text), expected))
   }
 })
+
+// The library said "All mapping items must start at the same column" at the start of the line, or at
+// the end of the one before, and left the user to find which key it meant and where it should go.
+describe('a key or a - indented where nothing above has its column says which, and where to move it', () => {
+  const cases: [string, string, string[]][] = [
+    [
+      'a key between the keys of two mappings',
+      'routes:\n  - host: a\n    upstream:\n      url: http://x:1\n     bad: [1, 2\n',
+      [
+        "routes.yaml:5:6 routes[0]: invalid YAML: 'bad' is indented to column 6, where no mapping above has its keys: move it to column 5 to be a key of routes[0], or to column 7 to be a key of routes[0].upstream",
+        'routes.yaml:5:11 routes[0]: invalid YAML: the list opened here has no closing ]',
+      ],
+    ],
+    [
+      'a key between the top level and a mapping',
+      'x-a:\n    b: 1\n  c: 2\n',
+      ["routes.yaml:3:3: invalid YAML: 'c' is indented to column 3, where no mapping above has its keys: move it to column 1 to be a top-level key, or to column 5 to be a key of x-a"],
+    ],
+    [
+      "a key between a list item's - and its keys",
+      'routes:\n  - name: a\n   host: b\n',
+      ["routes.yaml:3:4 routes: invalid YAML: 'host' is indented to column 4, where no mapping above has its keys: move it to column 5 to be a key of routes[0]"],
+    ],
+    ["a - without its space, which makes a key", 'x-a:\n  - b: 1\n  -c: 2\n', ["routes.yaml:3:3: invalid YAML: '-c' is a key to YAML, not a list item: a list item's - has a space after it"]],
+    [
+      'a - deeper than the items of its list',
+      'x-a:\n  - b: 1\n   - c\n',
+      ['routes.yaml:3:4 x-a: invalid YAML: this - is indented to column 4, where no list above has its items: move it to column 3 to be an item of x-a'],
+    ],
+    [
+      'a - less deep than the items of its list, once',
+      'x-a:\n    - b\n  - c\n',
+      ['routes.yaml:3:3: invalid YAML: this - is indented to column 3, where no list above has its items: move it to column 5 to be an item of x-a'],
+    ],
+    ['a - among the keys of a mapping, once', 'x-a:\n  b: 1\n  - c\n', ['routes.yaml:3:3 x-a: invalid YAML: this - starts a list item among the keys of x-a: put the list under a key of its own']],
+  ]
+  for (const [name, text, expected] of cases) {
+    test(name, () => assert.deepEqual(errorsOf(text), expected))
+  }
+})

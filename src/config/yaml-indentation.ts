@@ -1,0 +1,72 @@
+/**
+ * A key, or the - of a list item, indented to a column where no mapping or list above it has its own.
+ * The library says "All mapping items must start at the same column" at the end of the line before, and
+ * leaves the user to find which key it means and where it should go: these say which key, and the
+ * columns of the mappings (or lists) open at that line that it may belong to, the nearest on each side.
+ */
+import type { CST, LineCounter } from 'yaml'
+import { itemStart, type Enclosing, type Places } from './yaml-places.js'
+import type { Worded } from './yaml-unclosed.js'
+
+/** `All mapping items must start at the same column`, or a line between a list item's - and its keys. */
+export function misplacedKey(offset: number, places: Places, lineCounter: LineCounter): Worded | undefined {
+  const found = places.enclosingAt(offset).filter(({ collection, item }) => offColumn(collection, item) !== undefined).at(-1)
+  const key = found && offColumn(found.collection, found.item)
+  if (!found || !key) return undefined
+  const name = key.type === 'scalar' && !key.source.includes('\n') ? `'${key.source}'` : 'this key'
+  const col = lineCounter.linePos(key.offset).col
+  if (name.startsWith("'-")) return { message: `${name} is a key to YAML, not a list item: a list item's - has a space after it`, offset: key.offset }
+  if (found.path === undefined) {
+    // Read into a mapping an earlier error made: its column is no advice.
+    return { message: `${name} is indented to column ${col}, and the keys of the mapping YAML reads it into start at column ${found.collection.indent + 1}`, offset: key.offset }
+  }
+  const moves = nearest(places, found.item, col - 1, 'block-map').map(({ col, path }) => `to column ${col}${path === undefined ? '' : path === '' ? ' to be a top-level key' : ` to be a key of ${path}`}`)
+  if (moves.length === 0) return undefined
+  return { message: `${name} is indented to column ${col}, where no mapping above has its keys: move it ${moves.join(', or ')}`, offset: key.offset }
+}
+
+/** `All sequence items must start at the same column`, or a `- ` item among the keys of a mapping. */
+export function misplacedDash(offset: number, places: Places, lineCounter: LineCounter): Worded | undefined {
+  const found = places.enclosingAt(offset).filter(({ collection, item }) => strayList(collection, item) !== undefined).at(-1)
+  const list = found && strayList(found.collection, found.item)
+  if (!found || !list) return undefined
+  const col = lineCounter.linePos(list.offset).col
+  const moves = found.path === undefined ? [] : nearest(places, found.item, col - 1, 'block-seq').map(({ col, path }) => `to column ${col}${path === undefined ? '' : ` to be an item of ${path || 'the top-level list'}`}`)
+  const where = `this - is indented to column ${col}, where no list above has its items`
+  if (moves.length > 0) return { message: `${where}: move it ${moves.join(', or ')}`, offset: list.offset }
+  if (found.collection.type !== 'block-map') return { message: where, offset: list.offset }
+  const keys = found.path === undefined ? 'a mapping' : found.path === '' ? 'the top level' : found.path
+  return { message: `this - starts a list item among the keys of ${keys}: put the list under a key of its own`, offset: list.offset }
+}
+
+/** The key of `item` when it is not in its mapping's column: one of a block mapping, or the first of a list item without its -. */
+function offColumn(collection: Enclosing['collection'], item: CST.CollectionItem): CST.Token | undefined {
+  const { key } = item
+  if (collection.type === 'block-map' && key && key.type !== 'block-seq' && 'indent' in key && key.indent !== collection.indent) return key
+  const dashless = collection.type === 'block-seq' && !item.start.some((token) => token.type === 'seq-item-ind')
+  return dashless && item.value?.type === 'block-map' ? (item.value.items[0]?.key ?? undefined) : undefined
+}
+
+/** The list that `item` starts where its collection has no place for one: a list item's value without its -, or a mapping's key. */
+function strayList(collection: Enclosing['collection'], item: CST.CollectionItem): CST.BlockSequence | undefined {
+  const dashless = collection.type === 'block-seq' && !item.start.some((token) => token.type === 'seq-item-ind')
+  const stray = dashless ? item.value : collection.type === 'block-map' ? item.key : undefined
+  return stray?.type === 'block-seq' ? stray : undefined
+}
+
+/**
+ * The collections of `type` open at the line of `item`, in the nearest column on each side of `indent`:
+ * those around it, and those the item before it opened. One of another type nearer on a side (the - of
+ * a list item, between its keys and the mapping around the list) leaves that side without one.
+ */
+function nearest(places: Places, item: CST.CollectionItem, indent: number, type: 'block-map' | 'block-seq'): { col: number; path: string | undefined }[] {
+  let below: Enclosing | undefined
+  let above: Enclosing | undefined
+  for (const open of places.enclosingAt(itemStart(item) - 1)) {
+    const at = open.collection.indent
+    if (open.collection.type === 'flow-collection') continue
+    if (at < indent && (!below || at >= below.collection.indent)) below = open
+    if (at > indent && (!above || at < above.collection.indent)) above = open
+  }
+  return [below, above].filter((side) => side?.collection.type === type).map((side) => ({ col: side!.collection.indent + 1, path: side!.path }))
+}
