@@ -6,6 +6,7 @@ import type { CST, Document, LineCounter, YAMLError } from 'yaml'
 import { formatIssue, sortByPosition, type ConfigIssue } from './issues.js'
 import { misplacedDash, misplacedKey } from './yaml-indentation.js'
 import type { Places } from './yaml-places.js'
+import { plainWords, restOfLine } from './yaml-plain-words.js'
 import { quoteOpenings, UNCLOSED_FLOW, unclosedFlow, unclosedFlows, type Worded } from './yaml-unclosed.js'
 
 /** The library's errors, worded for the user, the first few listed (see listedFirst). */
@@ -21,7 +22,7 @@ export function yamlErrors(doc: Document, places: Places, text: string, lineCoun
 
 /** Whether the error, on a line where one before it ends, follows from that one. */
 function mayFollow(error: YAMLError): boolean {
-  return error.code === 'BLOCK_AS_IMPLICIT_KEY' || error.code === 'MULTILINE_IMPLICIT_KEY' || FOLLOWING.has(error.message)
+  return ['BLOCK_AS_IMPLICIT_KEY', 'MULTILINE_IMPLICIT_KEY', 'BAD_DQ_ESCAPE'].includes(error.code) || FOLLOWING.has(error.message)
 }
 
 const FOLLOWING = new Set(['Implicit map keys need to be followed by map values', 'All mapping items must start at the same column'])
@@ -41,7 +42,8 @@ interface Context {
  * above it a key that runs over two lines, to the library both a "nested mapping" and a "multi-line
  * key", and the next line's value another, and so on down the mapping: only the first says where the
  * mistake is. The line that ends an unclosed [ is to it a key without a value (`2]`), or one indented
- * off its mapping's column, which the [ is the cause of. One pass: a file of thousands of such lines must not hold a reload.
+ * off its mapping's column, which the [ is the cause of. A Windows path in double quotes is one error,
+ * not one per backslash. One pass: a file of thousands of such lines must not hold a reload.
  */
 function withoutFollowing(errors: readonly YAMLError[], lineOf: (offset: number) => number): YAMLError[] {
   const linesEnded = new Set<number>()
@@ -89,12 +91,7 @@ function inOwnWords(error: YAMLError, context: Context): Worded {
       if (quote !== undefined) return { message: `the value quoted here has no closing ${text[quote]}`, offset: quote }
     }
   }
-  return { message: error.message, offset }
-}
-
-function restOfLine(text: string, offset: number): string {
-  const end = text.indexOf('\n', offset)
-  return text.slice(offset, end === -1 ? undefined : end)
+  return { message: plainWords(error, text) ?? error.message, offset }
 }
 
 /** Distinct YAML errors listed one by one; the rest are counted in one line. */

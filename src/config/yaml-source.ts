@@ -30,6 +30,9 @@ const MAX_DEPTH = 100
 /** Lines that YAML cannot read as meant nest too: 150 lines of `key: a: b` are 150 levels deep. */
 const TOO_DEEP = `nested more than ${MAX_DEPTH} deep here; if not meant, lines above are read as nested each in the one before (a value holding ': ' unquoted, or a line indented deeper than its key)`
 
+/** The library's "Excessive alias count indicates a resource exhaustion attack", said as what to fix. */
+const TOO_MANY_ALIASES = `the aliases (*name) of this file expand past ${MAX_ALIAS_COUNT.toLocaleString('en')} copies of what their anchors hold, as a file made to exhaust memory does: refer fewer times to anchors that hold aliases themselves`
+
 export function parseYaml(written: string, file: string): YamlSource {
   // YAML takes a CR alone as a line break (1.2, 5.4), as classic Mac OS wrote them; the library reads it
   // as part of the line, so a file of them was one comment line, "empty". One character for one: every
@@ -51,7 +54,8 @@ export function parseYaml(written: string, file: string): YamlSource {
     // Aliases that expand past the bound (a "billion laughs" file).
     const alias = firstAliasAt(doc)
     const at = alias === undefined ? { path: '' } : { path: places.keyPathAt(alias), ...lineCounter.linePos(alias) }
-    return refused([{ file, message: `invalid YAML: ${(error as Error).message}`, ...at }])
+    const { message } = error as Error
+    return refused([{ file, message: `invalid YAML: ${message.startsWith('Excessive alias count') ? TOO_MANY_ALIASES : message}`, ...at }])
   }
 }
 

@@ -122,3 +122,44 @@ describe('a key or a - indented where nothing above has its column says which, a
     test(name, () => assert.deepEqual(errorsOf(text), expected))
   }
 })
+
+// Each was the library's message, which speaks of its parser ("Unexpected scalar at node end").
+describe("the library's messages are said as what to fix", () => {
+  const route = (line: string): string => `routes:\n  - host: a.example.com\n    upstream:\n      ${line}\n`
+  const cases: [string, string, string[]][] = [
+    ['a key without its colon', route('url: http://x:1\n      ca'), ["routes.yaml:5:7 routes[0].upstream: invalid YAML: 'ca' has no ': ' after it: a line of a mapping is key: value"]],
+    [
+      'text after a closing quote',
+      route('url: "http://x":8443'),
+      ['routes.yaml:4:22 routes[0].upstream.url: invalid YAML: this follows the closing " of the value before it: put it inside the quotes, or write a comment as # after a space'],
+    ],
+    ['text after a closing bracket', 'x-a: [b] c\n', ['routes.yaml:1:10 x-a: invalid YAML: this follows the closing ] of the value before it: put it inside the [ ], or remove it']],
+    ['a bracket that closes nothing', 'x-a: [b]]\n', ['routes.yaml:1:9 x-a: invalid YAML: this ] closes no list: remove it']],
+    ['a value starting with @', route('url: @upstream'), ['routes.yaml:4:12 routes[0].upstream.url: invalid YAML: a value that starts with @ must be quoted: "@…"']],
+    [
+      'a wildcard host of a * alone',
+      'routes:\n  - host: *\n',
+      ['routes.yaml:2:11 routes[0].host: invalid YAML: a * alone starts an alias, which needs a name after it: quote the value if it is a text ("*")'],
+    ],
+    ['a tab as indentation', route('url: http://x:1\n\tca: ca.crt'), ['routes.yaml:5:1: invalid YAML: this line is indented with a tab: YAML indents with spaces']],
+    [
+      'a Windows path in double quotes, once',
+      route('ca: "C:\\certs\\ca.pem"'),
+      [`routes.yaml:4:14 routes[0].upstream.ca: invalid YAML: \\c is not an escape: in double quotes a \\ starts one (\\n, \\"), so write \\\\ for a backslash, or quote the value with ' instead`],
+    ],
+    [
+      'a comment without the space before it',
+      route('url: "http://x:1"# the orders service'),
+      ['routes.yaml:4:24 routes[0].upstream.url: invalid YAML: a # starts a comment only after a space: put a space before it, or quote the value if the # is part of it'],
+    ],
+    ['a comma without an item before it', 'x-a: [b, , c]\n', ['routes.yaml:1:10 x-a: invalid YAML: this , has no item before it in the list in [ ]: remove it']],
+    [
+      'a comma missing between two keys in { }',
+      route('timeouts: { connect: 1s response: 2s }'),
+      ["routes.yaml:4:28 routes[0].upstream.timeouts.connect: invalid YAML: this value holds ': ' or a - list, which YAML cannot read inside [ ] or { }: is a , missing before it, or should it be quoted?"],
+    ],
+  ]
+  for (const [name, text, expected] of cases) {
+    test(name, () => assert.deepEqual(errorsOf(text), expected))
+  }
+})

@@ -1,0 +1,56 @@
+/**
+ * The yaml library's messages that speak of its workings ("Unexpected scalar at node end", "Plain value
+ * cannot start with reserved character @"), said as what to fix, at the place the library gives.
+ */
+import type { YAMLError } from 'yaml'
+
+type Wording = (match: RegExpExecArray, text: string, offset: number) => string | undefined
+
+/** Each a message of the library, and its words. A message not here is said as the library says it. */
+const WORDINGS: [RegExp, Wording][] = [
+  [
+    /^Implicit map keys need to be followed by map values$/,
+    (_, text, offset) => {
+      const key = restOfLine(text, offset).trimEnd()
+      return `${key.length > 0 && key.length <= 40 ? `'${key}'` : 'this line'} has no ': ' after it: a line of a mapping is key: value`
+    },
+  ],
+  // `host: "a".example.com`, `url: [a] b`: text after a value that its quote or bracket closed.
+  [
+    /^Unexpected \S+ at node end$/,
+    (_, text, offset) => {
+      const before = text.slice(0, offset).trimEnd().at(-1)
+      if (before === '"' || before === "'") return `this follows the closing ${before} of the value before it: put it inside the quotes, or write a comment as # after a space`
+      if (before === ']' || before === '}') return `this follows the closing ${before} of the value before it: put it inside the ${before === ']' ? '[ ]' : '{ }'}, or remove it`
+      return undefined
+    },
+  ],
+  [/^Unexpected flow-seq-end token in YAML stream/, () => 'this ] closes no list: remove it'],
+  [/^Unexpected flow-map-end token in YAML stream/, () => 'this } closes no mapping: remove it'],
+  [/^Plain value cannot start with /, (_, text, offset) => `a value that starts with ${text[offset]} must be quoted: "${text[offset]}…"`],
+  [/^(Alias|Anchor) cannot be an empty string$/, ([, what], text, offset) => `a ${text[offset]} alone starts an ${what!.toLowerCase()}, which needs a name after it: quote the value if it is a text ("${text[offset]}")`],
+  [/^Tabs are not allowed as indentation$/, () => 'this line is indented with a tab: YAML indents with spaces'],
+  // `ca: "C:\certs\ca.pem"`: \c is no escape.
+  [/^Invalid escape sequence (\S+)$/, ([, escape]) => `${escape} is not an escape: in double quotes a \\ starts one (\\n, \\"), so write \\\\ for a backslash, or quote the value with ' instead`],
+  [/^Comments must be separated from other tokens by white space characters$/, () => 'a # starts a comment only after a space: put a space before it, or quote the value if the # is part of it'],
+  [/^Missing , between flow (sequence|map) items$/, ([, kind]) => `a , is missing before this item of the ${kind === 'map' ? 'mapping in { }' : 'list in [ ]'}`],
+  [/^Missing , or : between flow map items$/, () => 'a , or a : is missing here in the mapping in { }'],
+  [/^Unexpected , in flow (sequence|map)$/, ([, kind]) => `this , has no item before it in the ${kind === 'map' ? 'mapping in { }' : 'list in [ ]'}: remove it`],
+  // `{b: 1 c: 2}`: the value `1 c: 2` is a mapping to YAML, which it cannot read inside { }.
+  [/^Block collections are not allowed within flow collections$/, () => "this value holds ': ' or a - list, which YAML cannot read inside [ ] or { }: is a , missing before it, or should it be quoted?"],
+  [/^Unexpected empty item in flow (sequence|map)$/, ([, kind]) => `two commas with no item between them in the ${kind === 'map' ? 'mapping in { }' : 'list in [ ]'}: remove one`],
+]
+
+/** The library's message for `error` in plain words, or undefined where it has none. */
+export function plainWords(error: YAMLError, text: string): string | undefined {
+  for (const [pattern, wording] of WORDINGS) {
+    const match = pattern.exec(error.message)
+    if (match) return wording(match, text, error.pos[0])
+  }
+  return undefined
+}
+
+export function restOfLine(text: string, offset: number): string {
+  const end = text.indexOf('\n', offset)
+  return text.slice(offset, end === -1 ? undefined : end)
+}
