@@ -22,10 +22,10 @@ export function yamlErrors(doc: Document, places: Places, text: string, lineCoun
 
 /** Whether the error, on a line where one before it ends, follows from that one. */
 function mayFollow(error: YAMLError): boolean {
-  return ['BLOCK_AS_IMPLICIT_KEY', 'MULTILINE_IMPLICIT_KEY', 'BAD_DQ_ESCAPE'].includes(error.code) || FOLLOWING.has(error.message)
+  return ['BLOCK_AS_IMPLICIT_KEY', 'MULTILINE_IMPLICIT_KEY', 'BAD_DQ_ESCAPE'].includes(error.code) || FOLLOWING.test(error.message)
 }
 
-const FOLLOWING = new Set(['Implicit map keys need to be followed by map values', 'All mapping items must start at the same column'])
+const FOLLOWING = /^(?:Implicit map keys need to be followed by map values|All mapping items must start at the same column|Unexpected \S+ token|Not a YAML token)/
 
 /** What the wording of one parse's errors reads: the text, where things are, and what is left open. */
 interface Context {
@@ -42,8 +42,9 @@ interface Context {
  * above it a key that runs over two lines, to the library both a "nested mapping" and a "multi-line
  * key", and the next line's value another, and so on down the mapping: only the first says where the
  * mistake is. The line that ends an unclosed [ is to it a key without a value (`2]`), or one indented
- * off its mapping's column, which the [ is the cause of. A Windows path in double quotes is one error,
- * not one per backslash. One pass: a file of thousands of such lines must not hold a reload.
+ * off its mapping's column, which the [ is the cause of. What the parser cannot place after a stray ]
+ * is an error for each word to the end of the file. A Windows path in double quotes is one error, not
+ * one per backslash. One pass: a file of thousands of such lines must not hold a reload.
  */
 function withoutFollowing(errors: readonly YAMLError[], lineOf: (offset: number) => number): YAMLError[] {
   const linesEnded = new Set<number>()

@@ -52,7 +52,9 @@ export function placesIn(tokens: readonly CST.Token[]): Places {
 
   const enclosingAt = (offset: number): Enclosing[] => {
     const found: Enclosing[] = []
-    if (!first || (second && offset >= second.offset)) return found
+    // What follows the document's value (`b: 1` after a list that is the whole document) is in no collection.
+    const after = first?.end?.[0]?.offset ?? second?.offset ?? Infinity
+    if (!first || offset >= after) return found
     let node: CST.Token | null | undefined = first.value
     let path: string | undefined = ''
     while (isCollection(node) && offset >= node.offset && !pastClosing(node, offset)) {
@@ -128,8 +130,9 @@ function join(path: string, segment: string): string {
 function keyName(key: CST.Token | null | undefined): string | undefined {
   if (!key || !('source' in key) || key.source.includes('\n')) return undefined
   if (key.type === 'scalar') {
-    // A plain key starting with a letter is its text, but for those YAML reads as null or a boolean.
-    return /^[A-Za-z_]/.test(key.source) && !/^(?:null|Null|NULL|true|True|TRUE|false|False|FALSE)$/.test(key.source) ? key.source : undefined
+    // A word is its text, but for those YAML reads as null or a boolean; `x-up &up { url` is one key to
+    // YAML too, that no one meant.
+    return /^[A-Za-z_][\w.-]*$/.test(key.source) && !/^(?:null|Null|NULL|true|True|TRUE|false|False|FALSE)$/.test(key.source) ? key.source : undefined
   }
   if (key.type !== 'single-quoted-scalar' && key.type !== 'double-quoted-scalar') return undefined
   let broken = false

@@ -4,29 +4,32 @@
  */
 import type { YAMLError } from 'yaml'
 
-type Wording = (match: RegExpExecArray, text: string, offset: number) => string | undefined
+/** The words for a message matched, of the text from `offset` to `end` that the library points at. */
+type Wording = (match: RegExpExecArray, text: string, offset: number, end: number) => string | undefined
 
 /** Each a message of the library, and its words. A message not here is said as the library says it. */
 const WORDINGS: [RegExp, Wording][] = [
   [
     /^Implicit map keys need to be followed by map values$/,
-    (_, text, offset) => {
-      const key = restOfLine(text, offset).trimEnd()
-      return `${key.length > 0 && key.length <= 40 ? `'${key}'` : 'this line'} has no ': ' after it: a line of a mapping is key: value`
-    },
+    (_, text, offset, end) => `${quoted(text.slice(offset, end))} has no ': ' after it: a line of a mapping is key: value`,
   ],
   // `host: "a".example.com`, `url: [a] b`: text after a value that its quote or bracket closed.
   [
     /^Unexpected \S+ at node end$/,
     (_, text, offset) => {
-      const before = text.slice(0, offset).trimEnd().at(-1)
+      let at = offset - 1
+      while (text[at] === ' ' || text[at] === '\t') at--
+      const before = text[at]
       if (before === '"' || before === "'") return `this follows the closing ${before} of the value before it: put it inside the quotes, or write a comment as # after a space`
       if (before === ']' || before === '}') return `this follows the closing ${before} of the value before it: put it inside the ${before === ']' ? '[ ]' : '{ }'}, or remove it`
-      return undefined
+      return unreadable('this')
     },
   ],
   [/^Unexpected flow-seq-end token in YAML stream/, () => 'this ] closes no list: remove it'],
   [/^Unexpected flow-map-end token in YAML stream/, () => 'this } closes no mapping: remove it'],
+  // What the parser could not place once the value before it ended: the first of a run to the end of the file.
+  [/^(?:Unexpected \S+ token in YAML stream: "(.*)"|Not a YAML token: (.*))$/s, ([, streamed, token]) => unreadable(quoted(streamed ?? token!))],
+  [/^Unexpected \S+ token$/, () => unreadable('this')],
   [/^Plain value cannot start with /, (_, text, offset) => `a value that starts with ${text[offset]} must be quoted: "${text[offset]}…"`],
   [/^(Alias|Anchor) cannot be an empty string$/, ([, what], text, offset) => `a ${text[offset]} alone starts an ${what!.toLowerCase()}, which needs a name after it: quote the value if it is a text ("${text[offset]}")`],
   [/^Tabs are not allowed as indentation$/, () => 'this line is indented with a tab: YAML indents with spaces'],
@@ -41,11 +44,20 @@ const WORDINGS: [RegExp, Wording][] = [
   [/^Unexpected empty item in flow (sequence|map)$/, ([, kind]) => `two commas with no item between them in the ${kind === 'map' ? 'mapping in { }' : 'list in [ ]'}: remove one`],
 ]
 
+function unreadable(what: string): string {
+  return `YAML cannot read ${what} here, where the value before it has ended: the mistake is often just before it`
+}
+
+/** A token of the text, quoted when short and on one line. */
+function quoted(token: string): string {
+  return token.length <= 40 && !token.includes('\n') ? `'${token}'` : 'this'
+}
+
 /** The library's message for `error` in plain words, or undefined where it has none. */
 export function plainWords(error: YAMLError, text: string): string | undefined {
   for (const [pattern, wording] of WORDINGS) {
     const match = pattern.exec(error.message)
-    if (match) return wording(match, text, error.pos[0])
+    if (match) return wording(match, text, error.pos[0], error.pos[1])
   }
   return undefined
 }

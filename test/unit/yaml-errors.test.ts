@@ -31,8 +31,9 @@ routes:
     ['inside flow mappings', 'routes:\n  - { host: a, upstream: { url: "http://x } }\n', 'routes.yaml:2:33 routes[0].upstream.url: invalid YAML: the value quoted here has no closing "'],
     ['by the index of a flow list item', "x-list: [a, b, 'c\n", "routes.yaml:1:16 x-list[2]: invalid YAML: the value quoted here has no closing '"],
     ['by the index of a block list item, past a comment', "x-list:\n  - a\n  # b\n  - 'c\n", "routes.yaml:4:5 x-list[1]: invalid YAML: the value quoted here has no closing '"],
-    // The library makes a key of 1, true, << (a merge), &anchor b or ? b, but not the key as written.
-    ...['1', 'true', '<<', '&a b', '? b\n  '].map((key): [string, string, string] => [
+    // The library makes a key of 1, true, << (a merge), &anchor b or ? b, but not the key as written;
+    // and of `x-up &up { url` in `x-up &up { url: a }` (a colon missing), one that no one meant.
+    ...['1', 'true', '<<', '&a b', '? b\n  ', 'b &c { d'].map((key): [string, string, string] => [
       `up to a key that is not a plain name (${key})`,
       `x-a:\n  ${key}: {b: 'c\n`,
       `routes.yaml:${key.includes("\n") ? "3:9" : `2:${key.length + 9}`} x-a: invalid YAML: the value quoted here has no closing '`,
@@ -151,6 +152,12 @@ describe("the library's messages are said as what to fix", () => {
       'a comment without the space before it',
       route('url: "http://x:1"# the orders service'),
       ['routes.yaml:4:24 routes[0].upstream.url: invalid YAML: a # starts a comment only after a space: put a space before it, or quote the value if the # is part of it'],
+    ],
+    ['what follows a ] that closes nothing, once', 'routes:\n  - tls:\n     ] cert: a\n      key: b\n', ['routes.yaml:3:6 routes[0].tls: invalid YAML: this ] closes no list: remove it']],
+    [
+      'a key after a list that is the whole document, in no key path',
+      '- a\nb: 1\n',
+      ['routes.yaml:2:1: invalid YAML: YAML cannot read this here, where the value before it has ended: the mistake is often just before it'],
     ],
     ['a comma without an item before it', 'x-a: [b, , c]\n', ['routes.yaml:1:10 x-a: invalid YAML: this , has no item before it in the list in [ ]: remove it']],
     [
