@@ -2,16 +2,16 @@
  * The yaml library's errors for routes.yaml, said for the user: at the place to fix, in words that say what
  * to fix, without those that only follow from one before them, the first few listed.
  */
-import type { CST, Document, LineCounter, YAMLError } from 'yaml'
+import type { Document, LineCounter, YAMLError } from 'yaml'
 import { formatIssue, sortByPosition, type ConfigIssue } from './issues.js'
 import { misplacedDash, misplacedKey } from './yaml-indentation.js'
 import type { Places } from './yaml-places.js'
 import { plainWords, restOfLine } from './yaml-plain-words.js'
-import { quoteOpenings, UNCLOSED_FLOW, unclosedFlow, unclosedFlows, type Worded } from './yaml-unclosed.js'
+import { quoteOpenings, UNCLOSED_FLOW, unclosedFlows, type Worded } from './yaml-unclosed.js'
 
 /** The library's errors, worded for the user, the first few listed (see listedFirst). */
 export function yamlErrors(doc: Document, places: Places, text: string, lineCounter: LineCounter, file: string): ConfigIssue[] {
-  const context: Context = { text, lineCounter, places, quoteOpening: quoteOpenings(doc), nextUnclosedFlow: unclosedFlows(places) }
+  const context: Context = { text, lineCounter, places, quoteOpening: quoteOpenings(doc), unclosedFlow: unclosedFlows(places, text, lineCounter) }
   return listedFirst(
     withoutFollowing(doc.errors, (offset) => lineCounter.linePos(offset).line).map((error): ConfigIssue => {
       const { message, offset } = inOwnWords(error, context)
@@ -20,13 +20,6 @@ export function yamlErrors(doc: Document, places: Places, text: string, lineCoun
   )
 }
 
-/** Whether the error, on a line where one before it ends, follows from that one. */
-function mayFollow(error: YAMLError): boolean {
-  return ['BLOCK_AS_IMPLICIT_KEY', 'MULTILINE_IMPLICIT_KEY', 'BAD_DQ_ESCAPE'].includes(error.code) || FOLLOWING.test(error.message)
-}
-
-const FOLLOWING = /^(?:Implicit map keys need to be followed by map values|All mapping items must start at the same column|Unexpected \S+ token|Not a YAML token)/
-
 /** What the wording of one parse's errors reads: the text, where things are, and what is left open. */
 interface Context {
   readonly text: string
@@ -34,7 +27,7 @@ interface Context {
   readonly places: Places
   readonly quoteOpening: (end: number) => number | undefined
   /** Called once for each unclosed [ or { the library reports, in its order. */
-  readonly nextUnclosedFlow: () => CST.FlowCollection | undefined
+  readonly unclosedFlow: (error: YAMLError) => Worded
 }
 
 /**
@@ -55,22 +48,22 @@ function withoutFollowing(errors: readonly YAMLError[], lineOf: (offset: number)
   })
 }
 
+/** Whether the error, on a line where one before it ends, follows from that one. */
+function mayFollow(error: YAMLError): boolean {
+  return ['BLOCK_AS_IMPLICIT_KEY', 'MULTILINE_IMPLICIT_KEY', 'BAD_DQ_ESCAPE'].includes(error.code) || FOLLOWING.test(error.message)
+}
+
+const FOLLOWING = /^(?:Implicit map keys need to be followed by map values|All mapping items must start at the same column|Unexpected \S+ token|Not a YAML token)/
+
 /**
  * The library's message said for the user, at the place to fix, where it speaks of the parser's
  * workings ("Nested mappings are not allowed in compact mappings") or points elsewhere (an unclosed
  * quote at the end of the file, which it swallowed).
  */
 function inOwnWords(error: YAMLError, context: Context): Worded {
-  const { text } = context
+  const { text, lineCounter, places } = context
   const offset = error.pos[0]
-  if (UNCLOSED_FLOW.test(error.message)) {
-    // Matched to the library's report by order; one that does not open before it is not the one it means.
-    const flow = context.nextUnclosedFlow()
-    const close = error.message.at(-1)
-    if (flow && flow.offset < offset && flow.start.source === (close === ']' ? '[' : '{')) return unclosedFlow(flow, offset, text, context.lineCounter, context.places)
-    return { message: `a ${close === ']' ? 'list' : 'mapping'} opened before here has no closing ${close}`, offset }
-  }
-  const { lineCounter, places } = context
+  if (UNCLOSED_FLOW.test(error.message)) return context.unclosedFlow(error)
   switch (error.message) {
     case 'All mapping items must start at the same column':
     case 'Sequence item without - indicator':
@@ -99,10 +92,10 @@ function inOwnWords(error: YAMLError, context: Context): Worded {
 const MAX_LISTED_YAML_ERRORS = 5
 
 /**
- * Each level of an unclosed `[[[[…` or `{a: [b, {c: [` is an error of its own to the library, most of
- * them the same line at the same place: a few hundred brackets would print a few hundred lines in
- * `check` and in the reload log, and the first, the cause, would scroll away. The first few distinct ones
- * are listed, then one line that counts the rest, at the place of the last listed so it sorts after it.
+ * Each level of an unclosed `[[[[…` or `{a: [b, {c: [` is an error of its own, and each unclosed quote:
+ * a few hundred would print a few hundred lines in `check` and in the reload log, and the first, the
+ * cause, would scroll away. The first few distinct ones are listed, then one line that counts the rest,
+ * at the place of the last listed so it sorts after it.
  */
 function listedFirst(issues: readonly ConfigIssue[]): ConfigIssue[] {
   const listed = new Map<string, ConfigIssue>()

@@ -5,17 +5,18 @@
  * columns of the mappings (or lists) open at that line that it may belong to, the nearest on each side.
  */
 import type { CST, LineCounter } from 'yaml'
-import { itemStart, type Enclosing, type Places } from './yaml-places.js'
+import { itemStart, type Collection, type Enclosing, type Places } from './yaml-places.js'
 import type { Worded } from './yaml-unclosed.js'
 
 /** `All mapping items must start at the same column`, or a line between a list item's - and its keys. */
 export function misplacedKey(offset: number, places: Places, lineCounter: LineCounter): Worded | undefined {
-  const found = places.enclosingAt(offset).filter(({ collection, item }) => offColumn(collection, item) !== undefined).at(-1)
-  const key = found && offColumn(found.collection, found.item)
-  if (!found || !key) return undefined
-  const name = key.type === 'scalar' && !key.source.includes('\n') ? `'${key.source}'` : 'this key'
+  const off = deepest(places, offset, offColumn)
+  if (!off) return undefined
+  const { found, token: key } = off
+  const source = key.type === 'scalar' && !key.source.includes('\n') ? key.source : undefined
+  if (source?.startsWith('-')) return { message: `'${source}' is a key to YAML, not a list item: a list item's - has a space after it`, offset: key.offset }
+  const name = source === undefined ? 'this key' : `'${source}'`
   const col = lineCounter.linePos(key.offset).col
-  if (name.startsWith("'-")) return { message: `${name} is a key to YAML, not a list item: a list item's - has a space after it`, offset: key.offset }
   if (found.path === undefined) {
     // Read into a mapping an earlier error made: its column is no advice.
     return { message: `${name} is indented to column ${col}, and the keys of the mapping YAML reads it into start at column ${found.collection.indent + 1}`, offset: key.offset }
@@ -27,20 +28,29 @@ export function misplacedKey(offset: number, places: Places, lineCounter: LineCo
 
 /** `All sequence items must start at the same column`, or a `- ` item among the keys of a mapping. */
 export function misplacedDash(offset: number, places: Places, lineCounter: LineCounter): Worded | undefined {
-  const found = places.enclosingAt(offset).filter(({ collection, item }) => strayList(collection, item) !== undefined).at(-1)
-  const list = found && strayList(found.collection, found.item)
-  if (!found || !list) return undefined
+  const stray = deepest(places, offset, strayList)
+  if (!stray) return undefined
+  const { found, token: list } = stray
   const col = lineCounter.linePos(list.offset).col
-  const moves = found.path === undefined ? [] : nearest(places, found.item, col - 1, 'block-seq').map(({ col, path }) => `to column ${col}${path === undefined ? '' : ` to be an item of ${path || 'the top-level list'}`}`)
   const where = `this - is indented to column ${col}, where no list above has its items`
+  const moves = found.path === undefined ? [] : nearest(places, found.item, col - 1, 'block-seq').map(({ col, path }) => `to column ${col}${path === undefined ? '' : ` to be an item of ${path || 'the top-level list'}`}`)
   if (moves.length > 0) return { message: `${where}: move it ${moves.join(', or ')}`, offset: list.offset }
   if (found.collection.type !== 'block-map') return { message: where, offset: list.offset }
   const keys = found.path === undefined ? 'a mapping' : found.path === '' ? 'the top level' : found.path
   return { message: `this - starts a list item among the keys of ${keys}: put the list under a key of its own`, offset: list.offset }
 }
 
+/** The innermost collection around `offset` with an item that `pick` finds a token in, and the token. */
+function deepest<T>(places: Places, offset: number, pick: (collection: Collection, item: CST.CollectionItem) => T | undefined): { found: Enclosing; token: T } | undefined {
+  for (const found of places.enclosingAt(offset).reverse()) {
+    const token = pick(found.collection, found.item)
+    if (token) return { found, token }
+  }
+  return undefined
+}
+
 /** The key of `item` when it is not in its mapping's column: one of a block mapping, or the first of a list item without its -. */
-function offColumn(collection: Enclosing['collection'], item: CST.CollectionItem): CST.Token | undefined {
+function offColumn(collection: Collection, item: CST.CollectionItem): CST.Token | undefined {
   const { key } = item
   if (collection.type === 'block-map' && key && key.type !== 'block-seq' && 'indent' in key && key.indent !== collection.indent) return key
   const dashless = collection.type === 'block-seq' && !item.start.some((token) => token.type === 'seq-item-ind')
@@ -48,7 +58,7 @@ function offColumn(collection: Enclosing['collection'], item: CST.CollectionItem
 }
 
 /** The list that `item` starts where its collection has no place for one: a list item's value without its -, or a mapping's key. */
-function strayList(collection: Enclosing['collection'], item: CST.CollectionItem): CST.BlockSequence | undefined {
+function strayList(collection: Collection, item: CST.CollectionItem): CST.BlockSequence | undefined {
   const dashless = collection.type === 'block-seq' && !item.start.some((token) => token.type === 'seq-item-ind')
   const stray = dashless ? item.value : collection.type === 'block-map' ? item.key : undefined
   return stray?.type === 'block-seq' ? stray : undefined
@@ -68,5 +78,5 @@ function nearest(places: Places, item: CST.CollectionItem, indent: number, type:
     if (at < indent && (!below || at >= below.collection.indent)) below = open
     if (at > indent && (!above || at < above.collection.indent)) above = open
   }
-  return [below, above].filter((side) => side?.collection.type === type).map((side) => ({ col: side!.collection.indent + 1, path: side!.path }))
+  return [below, above].filter((side): side is Enclosing => side?.collection.type === type).map((side) => ({ col: side.collection.indent + 1, path: side.path }))
 }

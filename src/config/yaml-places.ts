@@ -7,7 +7,7 @@
  */
 import { CST } from 'yaml'
 
-type Collection = CST.BlockMap | CST.BlockSequence | CST.FlowCollection
+export type Collection = CST.BlockMap | CST.BlockSequence | CST.FlowCollection
 
 /** One collection an offset is in, and the item of it that the offset is in. */
 export interface Enclosing {
@@ -101,11 +101,11 @@ function stepInto(collection: Collection, item: CST.CollectionItem, offset: numb
   if (isSequence(collection)) {
     // A `- ` item of a block list, a value of a flow one; a `key: value` in [ ] is a mapping of its own.
     const dash = start.find((token) => token.type === 'seq-item-ind')
-    if (offset < (dash ?? key ?? sep?.[0] ?? value ?? { offset: Infinity }).offset) return { into: undefined, segment: undefined, readable: false }
+    if (offset < ((dash ?? key ?? sep?.[0] ?? value)?.offset ?? Infinity)) return { into: undefined, segment: undefined, readable: false }
     if (collection.type === 'block-seq' && !dash) return { into, segment: undefined, readable: false }
     return { into, segment: `[${itemNumber()}]`, readable: into === value && !key && !sep && !blockInFlow(collection, value) }
   }
-  if (offset < (key ?? sep?.[0] ?? value ?? { offset: Infinity }).offset) return { into: undefined, segment: undefined, readable: false }
+  if (offset < ((key ?? sep?.[0] ?? value)?.offset ?? Infinity)) return { into: undefined, segment: undefined, readable: false }
   // A `key: value` that reads one way: its key a name on one line, where the keys of its mapping start.
   const name = keyName(key)
   const lined = collection.type === 'flow-collection' || (key as CST.FlowScalar | undefined)?.indent === collection.indent

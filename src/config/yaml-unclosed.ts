@@ -3,7 +3,7 @@
  * it stopped reading: an unclosed quote at the end of the file, which it swallowed, and an unclosed [ or {
  * at the end of the file or at the line that ended it, with nothing to say where it opened.
  */
-import { visit, type CST, type Document, type LineCounter } from 'yaml'
+import { visit, type CST, type Document, type LineCounter, type YAMLError } from 'yaml'
 import type { Places } from './yaml-places.js'
 
 export interface Worded {
@@ -33,18 +33,24 @@ export function quoteOpenings(doc: Document): (end: number) => number | undefine
 }
 
 /** `Flow sequence in block collection must be sufficiently indented and end with a ]`, and at the top `Flow map must end with a }`. */
-export const UNCLOSED_FLOW = /^Flow (?:sequence|map) (?:in block collection )?must (?:be sufficiently indented and )?end with a [\]}]$/
+export const UNCLOSED_FLOW = /^Flow (?:sequence|map) (?:in block collection )?must (?:be sufficiently indented and )?end with a ([\]}])$/
 
 /**
- * The [ ] and { } collections left open, one at each call, in the order the library reports them: each
- * when it has read its items, so an inner one before the one around it. Listed once, on the first call.
+ * The library's errors for unclosed [ and {, each at its opening, given in the order the library reports
+ * them. They have no place of their own, so they are matched by that order to the collections left open,
+ * which it reports each when it has read its items: an inner one before the one around it. One that does
+ * not open before the error is not the one the library means. The collections are listed once.
  */
-export function unclosedFlows(places: Places): () => CST.FlowCollection | undefined {
+export function unclosedFlows(places: Places, text: string, lineCounter: LineCounter): (error: YAMLError) => Worded {
   let open: CST.FlowCollection[] | undefined
   let next = 0
-  return () => {
+  return (error) => {
     open ??= unclosedIn(places.document)
-    return open[next++]
+    const flow = open[next++]
+    const close = UNCLOSED_FLOW.exec(error.message)?.[1]
+    const end = error.pos[0]
+    if (flow && flow.offset < end && closingOf(flow) === close) return unclosedFlow(flow, end, text, lineCounter, places)
+    return { message: `a ${close === ']' ? 'list' : 'mapping'} opened before here has no closing ${close}`, offset: end }
   }
 }
 
@@ -68,7 +74,7 @@ function closingOf(flow: CST.FlowCollection): ']' | '}' {
  * The library's error for the unclosed `flow`, at its opening. `end` is where the library stopped: the
  * end of the file, or the first thing on a line indented too little to be inside the brackets.
  */
-export function unclosedFlow(flow: CST.FlowCollection, end: number, text: string, lineCounter: LineCounter, places: Places): Worded {
+function unclosedFlow(flow: CST.FlowCollection, end: number, text: string, lineCounter: LineCounter, places: Places): Worded {
   const close = closingOf(flow)
   const what = close === ']' ? 'list' : 'mapping'
   const opened = `the ${what} opened here has no closing ${close}`
