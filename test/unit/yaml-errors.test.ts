@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
 import { describe, test } from 'node:test'
 import { formatIssue } from '../../src/config/issues.js'
 import { parseYaml } from '../../src/config/yaml-source.js'
@@ -169,4 +170,12 @@ describe("the library's messages are said as what to fix", () => {
   for (const [name, text, expected] of cases) {
     test(name, () => assert.deepEqual(errorsOf(text), expected))
   }
+})
+
+test("the README's YAML errors are what the demo's routes.yaml with its two edits gets", () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
+  const shown = /left open and a key one column short:\n\n```\n([^`]*)```/.exec(readme)![1]!.trimEnd().split('\n')
+  const demo = readFileSync(new URL('../../routes.yaml', import.meta.url), 'utf8')
+  const edited = demo.replace('      clientCAs: certs/ca.crt', '      clientCAs: [certs/ca.crt').replace('      serverName: localhost', '     serverName: localhost')
+  assert.deepEqual([...errorsOf(edited), 'routes.yaml: 2 problems'], shown)
 })
