@@ -3,7 +3,8 @@
  * that does not parse as well: the collections around an offset, and the key path of each as far as the
  * text up to it reads one way. The library's own paths for such a document name keys that are not
  * there (the value of `host: a: b` becomes a mapping with the key a), so a key path is said only where
- * the tokens leave no doubt, and a place past a doubt is named by the last key path before it.
+ * the tokens leave no doubt, and a place past a doubt is named by the last key path before it. The key
+ * paths of a document that parsed are yaml-paths.ts's.
  */
 import { CST } from 'yaml'
 
