@@ -33,6 +33,8 @@ const UNREACHABLE: Record<string, string> = {
   EACCES: 'permission denied on a folder of its path, for the user the gateway runs as',
   EPERM: 'operation not permitted',
   ELOOP: 'a loop of symbolic links',
+  // Node's code for a path with a NUL in it.
+  ERR_INVALID_ARG_VALUE: 'no file name holds a NUL (\\u0000)',
 }
 
 /**

@@ -22,7 +22,16 @@ export interface ConfigIssue {
 /** `routes.yaml:14:11 routes[2].upstream.ca: certs/leaf.pem holds a certificate that is not a CA` */
 export function formatIssue(issue: ConfigIssue): string {
   const where = issue.line === undefined ? issue.file : `${issue.file}:${issue.line}:${issue.col ?? 1}`
-  return issue.path ? `${where} ${issue.path}: ${issue.message}` : `${where}: ${issue.message}`
+  return visible(issue.path ? `${where} ${issue.path}: ${issue.message}` : `${where}: ${issue.message}`)
+}
+
+/**
+ * The issue's line with each character of the config it quotes that prints as nothing, breaks the
+ * line, or reorders what follows (a NUL, a newline, a zero-width space, a right-to-left override) written
+ * as its escape: `check`, the log and the POST /reload answer show one line per issue, as it is in the file.
+ */
+function visible(line: string): string {
+  return line.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, (char) => `\\u${char.codePointAt(0)!.toString(16).padStart(4, '0')}`)
 }
 
 /** What `portcullis check` prints for a ConfigError: each issue, then `FILE: [outcome, ]N problems`. */

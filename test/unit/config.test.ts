@@ -301,6 +301,21 @@ describe('parseConfig', () => {
     assert.deepEqual(issuesOf(GOOD.replace('      url: http://10.0.0.7\n', '      url: http://10.0.0.7\n      "0": x\n')), ["23:7 routes[1].upstream.0: unknown key '0'"])
   })
 
+  // The NUL was "ERR_INVALID_ARG_VALUE", and each of these characters went into the terminal and the
+  // log as it is: nothing to see, a line broken in two, or the text after it reversed.
+  test('shows the characters of a quoted value that print as nothing, or break or reverse the line, as escapes', () => {
+    const linesOf = (text: string) => {
+      try {
+        new ConfigLoader(file).parse(text)
+      } catch (error) {
+        return (error as ConfigError).message.split('\n')
+      }
+      return []
+    }
+    assert.deepEqual(linesOf(GOOD.replace('ca: ca.crt', 'ca: "ca\\0\\u202e.crt"')), [`${file}:15:11 routes[0].upstream.ca: cannot read ca\\u0000\\u202e.crt: no file name holds a NUL (\\u0000)`])
+    assert.deepEqual(linesOf(GOOD.replace('host: open.example.com', 'host: "open\\n\\u200bexample"')), [`${file}:20:11 routes[1].host: 'open\\u000a\\u200bexample' is not a host name or a *.wildcard; write openexample`])
+  })
+
   test('takes a route path with repeated slashes when mergeSlashes is off', () => {
     assert.deepEqual(issuesOf(`${GOOD.replace('path: /api', 'path: /files//raw')}mergeSlashes: false\n`), [])
   })
