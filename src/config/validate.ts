@@ -120,7 +120,7 @@ function describe(error: ErrorObject): { keys: string[]; message: string } {
       }
       // `upstream: https://…`, as Caddy's reverse_proxy and nginx's proxy_pass take a url alone: the
       // text is the value of the mapping's one required key.
-      if (error.params.type === 'object' && typeof error.data === 'string' && schema?.required?.length === 1) {
+      if (error.params.type === 'object' && typeof error.data === 'string' && /:\/\//.test(error.data) && schema?.required?.length === 1) {
         return at(`must be a mapping: write ${keys.at(-1)}: {${schema.required[0]}: ${error.data}}`)
       }
       // A route's keys written without the `- ` that starts a list item make a mapping.
@@ -138,6 +138,9 @@ function describe(error: ErrorObject): { keys: string[]; message: string } {
       return at(`${shown(error.data)} is too large: must be at most ${error.params.limit}`)
     case 'const':
       return at(`must be ${JSON.stringify(error.params.allowedValue)}`)
+    case 'minLength':
+      // Each text the schema gives a least length (a host, a url, a file) is one that must not be empty.
+      return at('must not be empty')
     case 'minItems':
       return at(`needs at least ${error.params.limit} ${error.params.limit === 1 ? 'entry' : 'entries'}`)
     default:

@@ -187,6 +187,8 @@ describe('parseConfig', () => {
       ['6:5 routes[0].upstream: is required', "13:7 routes[0].tls.upstream: unknown key 'upstream' (a key of routes[0]: check its indentation)"],
     ],
     ['an upstream written as its url alone', GOOD.replace('upstream:\n      url: http://10.0.0.7', 'upstream: http://10.0.0.7'), ['21:15 routes[1].upstream: must be a mapping: write upstream: {url: http://10.0.0.7}']],
+    // Ajv's own words: "must NOT have fewer than 1 characters".
+    ['an empty file path', GOOD.replace('ca: ca.crt', 'ca: ""'), ['15:11 routes[0].upstream.ca: must not be empty']],
     ['tls neither mapping nor passthrough', GOOD.replace(/tls:\n(\s+cert: srv.crt\n\s+key: srv.key\n\s+clientCAs: ca.crt\n)/, 'tls: passthru\n'), ['9:10 routes[0].tls: must be a mapping or "passthrough"']],
     ['a missing required key', GOOD.replace('      url: http://10.0.0.7\n', '      ca: ca.crt\n'), ['21:5 routes[1].upstream.url: is required']],
     ['cert without key upstream', GOOD.replace('      key: cli.key\n', ''), ['13:5 routes[0].upstream.key: is required with upstream.cert']],
@@ -314,6 +316,11 @@ describe('parseConfig', () => {
     }
     assert.deepEqual(linesOf(GOOD.replace('ca: ca.crt', 'ca: "ca\\0\\u202e.crt"')), [`${file}:15:11 routes[0].upstream.ca: cannot read ca\\u0000\\u202e.crt: no file name holds a NUL (\\u0000)`])
     assert.deepEqual(linesOf(GOOD.replace('host: open.example.com', 'host: "open\\n\\u200bexample"')), [`${file}:20:11 routes[1].host: 'open\\u000a\\u200bexample' is not a host name or a *.wildcard; write openexample`])
+  })
+
+  // It said "must be a mapping: write upstream: {url: ca.crt}".
+  test('writes no url for an upstream of text that is no url', () => {
+    assert.deepEqual(issuesOf(GOOD.replace('upstream:\n      url: http://10.0.0.7', 'upstream: ca.crt')), ['21:15 routes[1].upstream: must be a mapping'])
   })
 
   test('takes a route path with repeated slashes when mergeSlashes is off', () => {
