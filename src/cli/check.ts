@@ -3,8 +3,9 @@
  * the config and of the certificate files it names is listed, one per line, then any warnings (which
  * do not fail the check).
  */
-import { ConfigError, formatIssue, problemReport, sortByPosition } from '../config/issues.js'
+import { ConfigError, formatIssue, problemReport, sortByPosition, type ConfigIssue } from '../config/issues.js'
 import { ConfigLoader } from '../config/load.js'
+import type { Config } from '../config/types.js'
 import { configWarnings } from '../snapshot/warnings.js'
 import { buildSnapshot, fileIssues, retireSnapshot } from '../snapshot/snapshot.js'
 import { ClientChains } from '../tls/peer-certificates.js'
@@ -12,23 +13,8 @@ import { newTicketSecret } from '../tls/ticket-keys.js'
 
 export async function runCheck(file: string, out: (line: string) => void, err: (line: string) => void): Promise<number> {
   try {
-    const { config, issues } = await new ConfigLoader(file).loadForCheck()
-    if (issues.length > 0) {
-      // The files' own problems too, in the same run. The rules name a file only when they cannot reach
-      // it, and reading it then fails too: that one problem is listed once, any other of its key still is.
-      const unreachable = new Set(issues.map((issue) => issue.aboutFile))
-      const more = fileIssues(config).filter((issue) => issue.aboutFile === undefined || !unreachable.has(issue.aboutFile))
-      throw new ConfigError(sortByPosition([...issues, ...more]))
-    }
-    const snapshot = buildSnapshot(config, {
-      tlsHooks: { onHandshake: () => undefined, onVerified: (socket) => socket.destroy() },
-      upstreamHooks: { onHandshake: () => undefined },
-      ticketSecrets: { shared: newTicketSecret(), own: newTicketSecret() },
-      ticketEpoch: 0,
-      clientChains: () => new ClientChains(),
-    })
-    retireSnapshot(snapshot, undefined)
-    for (const warning of configWarnings(config, snapshot)) err(`warning: ${formatIssue(warning)}`)
+    const { config, warnings } = await checkConfig(file)
+    for (const warning of warnings) err(`warning: ${formatIssue(warning)}`)
     out(`${file}: ok (${config.routes.length} route${config.routes.length === 1 ? '' : 's'})`)
     return 0
   } catch (error) {
@@ -36,4 +22,25 @@ export async function runCheck(file: string, out: (line: string) => void, err: (
     for (const line of problemReport(error, file)) err(line)
     return 1
   }
+}
+
+/** What `check` finds in `file`: the config and its warnings, or a ConfigError listing every problem. */
+export async function checkConfig(file: string): Promise<{ config: Config; warnings: ConfigIssue[] }> {
+  const { config, issues } = await new ConfigLoader(file).loadForCheck()
+  if (issues.length > 0) {
+    // The files' own problems too, in the same run. The rules name a file only when they cannot reach
+    // it, and reading it then fails too: that one problem is listed once, any other of its key still is.
+    const unreachable = new Set(issues.map((issue) => issue.aboutFile))
+    const more = fileIssues(config).filter((issue) => issue.aboutFile === undefined || !unreachable.has(issue.aboutFile))
+    throw new ConfigError(sortByPosition([...issues, ...more]))
+  }
+  const snapshot = buildSnapshot(config, {
+    tlsHooks: { onHandshake: () => undefined, onVerified: (socket) => socket.destroy() },
+    upstreamHooks: { onHandshake: () => undefined },
+    ticketSecrets: { shared: newTicketSecret(), own: newTicketSecret() },
+    ticketEpoch: 0,
+    clientChains: () => new ClientChains(),
+  })
+  retireSnapshot(snapshot, undefined)
+  return { config, warnings: configWarnings(config, snapshot) }
 }
