@@ -107,6 +107,37 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
       }
     })
 
+    // Shapes a fuzzer of routes.yaml found (test/unit/config-fuzz.test.ts): the first failed the reload
+    // with a TypeError's message (circular structure to JSON) and no place, the next four with the YAML
+    // library's message or a list of a Buffer's methods, none with its key path and some with no line.
+    it('keeps the last good config serving on edits the loader could not place, and answers each problem at its key path', async () => {
+      const good = await readFile(configFile, 'utf8')
+      const index = good.split('\n').filter((line) => line.startsWith('  - ')).length
+      const route = (upstream: string) => `${good}  - { host: four.test, upstream: ${upstream} }\n`
+      const edits: [string, string, string][] = [
+        [route("&u { url: 'http://127.0.0.1:1', timeouts: { connect: *u } }"), `routes[${index}].upstream.timeouts.connect`, 'invalid YAML: *u is inside the value that &u names'],
+        [`${good}x-d: &d { a: 1, <<: *d }\n`, 'x-d', 'invalid YAML: *d is inside the value that &d names'],
+        [`${good}x-a: { <<: text }\n`, 'x-a.<<', 'invalid YAML: << merges a mapping, an alias of one (<<: *defaults) or a list of them, not "text"'],
+        [route('!!binary aHR0cDovLzEyNy4wLjAuMTox'), `routes[${index}].upstream`, 'invalid YAML: this is bytes (!!binary)'],
+        [`${good}"0": 1\n`, '0', "unknown key '0'"],
+      ]
+      try {
+        for (const [text, path, message] of edits) {
+          await writeFile(configFile, text)
+          const answer = await httpRequest({ port: gw.ports.admin!, path: '/reload', method: 'POST' })
+          assert.equal(answer.status, 422, answer.body)
+          const { errors } = JSON.parse(answer.body) as { errors: string[] }
+          assert.equal(errors.length, 1, answer.body)
+          assert.ok(errors[0]!.startsWith(`${configFile}:`) && errors[0]!.includes(` ${path}: ${message}`), errors[0])
+          assert.match(errors[0]!, /^[^:]+:\d+:\d+ /, 'names the line and column')
+          assert.equal(await status(gw, 'one.test'), 200)
+          assert.equal(await status(gw, 'four.test'), 404)
+        }
+      } finally {
+        await writeFile(configFile, good)
+      }
+    })
+
     it('reloads when a file that only the refused config names appears (a Secret after its ConfigMap)', async () => {
       const good = await readFile(configFile, 'utf8')
       const before = await failures(gw)
