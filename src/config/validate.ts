@@ -8,6 +8,7 @@ import { DURATION_PATTERN } from './duration.js'
 import { ConfigSchema, ROUTE_NAME_PATTERN } from './schema.js'
 import type { ConfigIssue } from './issues.js'
 import type { Position } from './types.js'
+import { keyPathStep } from './yaml-paths.js'
 
 // strictNumbers: YAML's .inf, -.inf and .nan are numbers to JavaScript, and without it Ajv takes
 // Infinity as an integer, and `limits.connections: .inf` would pass as if it meant "no limit".
@@ -51,14 +52,14 @@ export function schemaRefusals(
 }
 
 /**
- * `keys` as the key path yaml-source.ts writes: a list index in brackets, a mapping's key after a dot,
- * even where it is a number (`x-ports.8443`) or holds a dot or a bracket itself.
+ * `keys` as the key path yaml-paths.ts writes: a key is a list's index where the value holds a list
+ * there, a mapping's key elsewhere, even where it is a number (`x-ports.8443`).
  */
 function keyPathOf(value: unknown, keys: readonly string[]): string {
   let path = ''
   let node = value
   for (const key of keys) {
-    path = Array.isArray(node) ? `${path}[${key}]` : path ? `${path}.${key}` : key
+    path = keyPathStep(path, Array.isArray(node) ? Number(key) : key)
     node = typeof node === 'object' && node !== null && Object.hasOwn(node, key) ? (node as Record<string, unknown>)[key] : undefined
   }
   return path
@@ -82,10 +83,6 @@ function keysOf(instancePath: string): string[] {
     .split('/')
     .slice(1)
     .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'))
-}
-
-function joinKey(path: string, key: string): string {
-  return /^\d+$/.test(key) ? `${path}[${key}]` : path ? `${path}.${key}` : key
 }
 
 function describe(error: ErrorObject): { keys: string[]; message: string } {
@@ -229,7 +226,7 @@ function mappingsWithKey(instancePath: string, key: string): string[] {
   const [parent] = along.slice(-1)
   const parents = along.slice(0, -1).filter(({ schema }) => takes(schema, key))
   const children = Object.entries(parent?.schema.properties ?? {}).filter(([, child]) => takes(mapping(child), key))
-  return [...parents.map(({ path }) => path || 'the top level'), ...children.map(([child]) => joinKey(parent!.path, child))]
+  return [...parents.map(({ path }) => path || 'the top level'), ...children.map(([child]) => keyPathStep(parent!.path, child))]
 }
 
 /** The mapping schema of each level from the top down to `instancePath`, with its key path. */
@@ -238,8 +235,9 @@ function mappingsAlong(instancePath: string): { path: string; schema: JsonSchema
   let schema: JsonSchema | undefined = ConfigSchema
   let path = ''
   for (const key of keysOf(instancePath)) {
-    schema = schema?.type === 'array' ? schema.items : mapping(schema)?.properties?.[key]
-    path = joinKey(path, key)
+    const inList: boolean = schema?.type === 'array'
+    path = keyPathStep(path, inList ? Number(key) : key)
+    schema = inList ? schema!.items : mapping(schema)?.properties?.[key]
     const asMapping = mapping(schema)
     if (asMapping) along.push({ path, schema: asMapping })
   }

@@ -14,6 +14,14 @@ export interface KeyPaths {
 }
 
 /**
+ * `path` one step down: into a list, its index in brackets (`routes[2]`); into a mapping, its key after
+ * a dot, none at the top (`routes[2].upstream`), whatever the key holds (`x-ports.8443`).
+ */
+export function keyPathStep(path: string, step: string | number): string {
+  return typeof step === 'number' ? `${path}[${step}]` : path ? `${path}.${step}` : step
+}
+
+/**
  * The position of every key path, and the issues of a document the library parsed but that no key
  * path can stand for: an alias without its anchor or inside it, a collection as a key, a key written
  * twice, a merge key of something other than mappings, a value of YAML 1.1's types.
@@ -52,7 +60,7 @@ export function keyPathsOf(doc: Document, lineCounter: LineCounter, file: string
           continue
         }
         const key = keyName(pair.key)
-        const childPath = path ? `${path}.${key}` : key
+        const childPath = keyPathStep(path, key)
         const keyAt = at(pair.key.range?.[0] ?? 0)
         const first = lineOfKey.get(key)
         if (first !== undefined) {
@@ -68,7 +76,7 @@ export function keyPathsOf(doc: Document, lineCounter: LineCounter, file: string
     } else if (isSeq(node)) {
       const inside = [...within, node]
       node.items.forEach((item, index) => {
-        const childPath = `${path}[${index}]`
+        const childPath = keyPathStep(path, index)
         positions.set(childPath, at((item as Node).range?.[0] ?? 0))
         walk(item, childPath, inside)
       })
@@ -91,7 +99,7 @@ export function keyPathsOf(doc: Document, lineCounter: LineCounter, file: string
         if (isAlias(written)) placeMerged(map, path, at(written.range?.[0] ?? 0))
       } else if (map !== undefined) {
         const message = `invalid YAML: << merges a mapping, an alias of one (<<: *defaults) or a list of them, not ${kindOf(map)}`
-        issues.push({ file, path: path ? `${path}.<<` : '<<', message, ...at((written ?? mergeKey).range?.[0] ?? 0) })
+        issues.push({ file, path: keyPathStep(path, '<<'), message, ...at((written ?? mergeKey).range?.[0] ?? 0) })
         continue
       }
       if (!isAlias(value)) walk(source, path, isSeq(list) ? [...within, list] : within)
@@ -100,8 +108,7 @@ export function keyPathsOf(doc: Document, lineCounter: LineCounter, file: string
   const placeMerged = (map: YAMLMap, path: string, position: Position): void => {
     for (const pair of map.items) {
       if (!isScalar(pair.key) || typeof pair.key.value === 'symbol') continue
-      const key = keyName(pair.key)
-      const childPath = path ? `${path}.${key}` : key
+      const childPath = keyPathStep(path, keyName(pair.key))
       if (!keyPositions.has(childPath)) {
         positions.set(childPath, position)
         keyPositions.set(childPath, position)

@@ -7,6 +7,7 @@
  * paths of a document that parsed are yaml-paths.ts's.
  */
 import { CST } from 'yaml'
+import { keyPathStep } from './yaml-paths.js'
 
 export type Collection = CST.BlockMap | CST.BlockSequence | CST.FlowCollection
 
@@ -64,7 +65,7 @@ export function placesIn(tokens: readonly CST.Token[]): Places {
       const item = collection.items[index]
       if (!item) break
       const { into, segment, readable } = stepInto(collection, item, offset, () => numberOf(collection, index))
-      const named: string | undefined = path !== undefined && segment !== undefined && found.length < MAX_PATH_SEGMENTS ? join(path, segment) : undefined
+      const named: string | undefined = path !== undefined && segment !== undefined && found.length < MAX_PATH_SEGMENTS ? keyPathStep(path, segment) : undefined
       found.push({ collection, item, path, itemPath: named ?? path })
       node = into
       path = readable ? named : undefined
@@ -90,7 +91,7 @@ interface Step {
   /** The item's value, or a collection as its key, that the offset is in: the next collection down. */
   readonly into: CST.Token | null | undefined
   /** The item's key or index, when the offset is in the item and the item reads one way. */
-  readonly segment: string | undefined
+  readonly segment: string | number | undefined
   /** Whether `into` is a value that reads one way too, so that what is in it has a key path. */
   readonly readable: boolean
 }
@@ -104,7 +105,7 @@ function stepInto(collection: Collection, item: CST.CollectionItem, offset: numb
     const dash = start.find((token) => token.type === 'seq-item-ind')
     if (offset < ((dash ?? key ?? sep?.[0] ?? value)?.offset ?? Infinity)) return { into: undefined, segment: undefined, readable: false }
     if (collection.type === 'block-seq' && !dash) return { into, segment: undefined, readable: false }
-    return { into, segment: `[${itemNumber()}]`, readable: into === value && !key && !sep && !blockInFlow(collection, value) }
+    return { into, segment: itemNumber(), readable: into === value && !key && !sep && !blockInFlow(collection, value) }
   }
   if (offset < ((key ?? sep?.[0] ?? value)?.offset ?? Infinity)) return { into: undefined, segment: undefined, readable: false }
   // A `key: value` that reads one way: its key a name on one line, where the keys of its mapping start.
@@ -115,16 +116,12 @@ function stepInto(collection: Collection, item: CST.CollectionItem, offset: numb
   if (name === undefined || !lined || !colon || !bare) return { into, segment: undefined, readable: false }
   // `host: a: b` holds a mapping on the key's line: what YAML reads as its keys was not meant as keys.
   const compact = (value?.type === 'block-map' || value?.type === 'block-seq') && !sep!.some((token) => token.type === 'newline')
-  return { into, segment: `.${name}`, readable: into === value && !compact && !blockInFlow(collection, value) }
+  return { into, segment: name, readable: into === value && !compact && !blockInFlow(collection, value) }
 }
 
 /** A `- ` list or `key:` lines inside [ ] or { }, which YAML refuses. */
 function blockInFlow(collection: Collection, value: CST.Token | undefined): boolean {
   return collection.type === 'flow-collection' && (value?.type === 'block-map' || value?.type === 'block-seq')
-}
-
-function join(path: string, segment: string): string {
-  return segment.startsWith('.') && path === '' ? segment.slice(1) : path + segment
 }
 
 /** The name a key is to the JS object, when it is one without doubt: a word, or a quoted text on one line. */
