@@ -66,10 +66,9 @@ export function filePathResolver(file: string, positions: ReadonlyMap<string, Po
   return (path, value) => {
     const absolute = resolvePath(baseDir, value)
     const problem = unreachable(absolute)
-    if (problem === 'missing') {
-      issues.push({ ...issueAt(file, positions, path, `file not found: ${shownPath(value)}`), aboutFile: absolute })
-    } else if (problem) {
-      issues.push({ ...issueAt(file, positions, path, `cannot read ${shownPath(value)}: ${problem}`), aboutFile: absolute })
+    if (problem) {
+      const message = problem === 'missing' ? `file not found: ${shownPath(value)}` : `cannot read ${shownPath(value)}: ${problem}`
+      issues.push({ ...issueAt(file, positions, path, message), aboutFile: absolute })
     }
     return absolute
   }

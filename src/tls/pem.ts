@@ -150,7 +150,6 @@ export function readPrivateKeyOf(cert: CertificateFile, certFile: string, keyFil
   return keyPem
 }
 
-
 export interface Crl {
   readonly pem: string
   /** As crl-der.ts reads it: issuer, dates, signature. Undefined where it cannot (BER that OpenSSL reads). */
