@@ -36,13 +36,18 @@ const WORDINGS: [RegExp, Wording][] = [
   // `ca: "C:\certs\ca.pem"`: \c is no escape.
   [/^Invalid escape sequence (\S+)$/, ([, escape]) => `${escape} is not an escape: in double quotes a \\ starts one (\\n, \\"), so write \\\\ for a backslash, or quote the value with ' instead`],
   [/^Comments must be separated from other tokens by white space characters$/, () => 'a # starts a comment only after a space: put a space before it, or quote the value if the # is part of it'],
-  [/^Missing , between flow (sequence|map) items$/, ([, kind]) => `a , is missing before this item of the ${kind === 'map' ? 'mapping in { }' : 'list in [ ]'}`],
+  [/^Missing , between flow (sequence|map) items$/, ([, kind]) => `a , is missing before this item of the ${flowOf(kind)}`],
   [/^Missing , or : between flow map items$/, () => 'a , or a : is missing here in the mapping in { }'],
-  [/^Unexpected , in flow (sequence|map)$/, ([, kind]) => `this , has no item before it in the ${kind === 'map' ? 'mapping in { }' : 'list in [ ]'}: remove it`],
+  [/^Unexpected , in flow (sequence|map)$/, ([, kind]) => `this , has no item before it in the ${flowOf(kind)}: remove it`],
   // `{b: 1 c: 2}`: the value `1 c: 2` is a mapping to YAML, which it cannot read inside { }.
   [/^Block collections are not allowed within flow collections$/, () => "this value holds ': ' or a - list, which YAML cannot read inside [ ] or { }: is a , missing before it, or should it be quoted?"],
-  [/^Unexpected empty item in flow (sequence|map)$/, ([, kind]) => `two commas with no item between them in the ${kind === 'map' ? 'mapping in { }' : 'list in [ ]'}: remove one`],
+  [/^Unexpected empty item in flow (sequence|map)$/, ([, kind]) => `two commas with no item between them in the ${flowOf(kind)}: remove one`],
 ]
+
+/** The library's `flow map` or `flow sequence`, as a user reads it. */
+function flowOf(kind: string | undefined): string {
+  return kind === 'map' ? 'mapping in { }' : 'list in [ ]'
+}
 
 function unreadable(what: string): string {
   return `YAML cannot read ${what} here, where the value before it has ended: the mistake is often just before it`
