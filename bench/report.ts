@@ -2,6 +2,7 @@
 import { writeFile } from 'node:fs/promises'
 import { profileMarkdown, type ProfileSummary } from './profile.js'
 import type { Row, ScenarioResult } from './scenarios/types.js'
+import { targetsMarkdown } from './targets.js'
 
 function cell(row: Row, key: string, digits: number, total: boolean): string {
   const value = row.median[key]
@@ -36,7 +37,12 @@ export interface RunRecord {
   readonly profiles: Record<string, ProfileSummary>
 }
 
-/** The .md file of a run: a heading with the commit, the versions and settings, then every table. */
+/** Issue 8's targets of every scenario that ran, in one table. */
+export function runTargets(scenarios: readonly ScenarioResult[]): string {
+  return targetsMarkdown(scenarios.flatMap((scenario) => scenario.targets ?? []))
+}
+
+/** The .md file of a run: a heading with the commit, the versions and settings, every table, the targets. */
 export function runMarkdown(record: RunRecord, settings: { readonly repeats: number; readonly duration: number }): string {
   const { source, versions } = record
   return [
@@ -46,6 +52,7 @@ export function runMarkdown(record: RunRecord, settings: { readonly repeats: num
     '',
     ...record.scenarios.map(markdownTable),
     ...Object.entries(record.profiles).map(([id, profile]) => profileMarkdown(id, profile)),
+    runTargets(record.scenarios),
   ].join('\n')
 }
 

@@ -17,7 +17,7 @@ import { writeBenchPki, type BenchPki } from './pki.js'
 import { buildPortcullis, type PortcullisBuild } from './portcullis-build.js'
 import { killAllStarted, pinSelf, run, setNiceness } from './proc.js'
 import { profileMarkdown, summariseProfile, type ProfileSummary } from './profile.js'
-import { markdownTable, runMarkdown, writeRecord, type RunRecord } from './report.js'
+import { markdownTable, runMarkdown, runTargets, writeRecord, type RunRecord } from './report.js'
 import { keepAliveScenario } from './scenarios/a-keepalive.js'
 import { ingressMtlsScenario } from './scenarios/b-ingress-mtls.js'
 import { handshakeScenario } from './scenarios/c-handshakes.js'
@@ -63,6 +63,7 @@ async function main(): Promise<number> {
   } finally {
     await setup.upstream.stop()
   }
+  process.stdout.write(`\n${runTargets(ran.scenarios)}`)
 
   const record: RunRecord = {
     startedAt: startedAt.toISOString(),

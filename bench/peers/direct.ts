@@ -5,12 +5,15 @@
  */
 import type { Peer } from './types.js'
 
+const label = 'direct (wrk → upstream, no proxy)'
+
 export const directPeer: Peer = {
+  label,
   kind: 'direct',
   async start(ctx, options) {
     const port = options.ingressMtls ? ctx.upstream.mtls : ctx.upstream.tls
     return {
-      label: 'direct (wrk → upstream, no proxy)',
+      label,
       kind: 'direct',
       origin: `https://localhost:${port}`,
       pid: ctx.upstreamPid,

@@ -3,7 +3,10 @@ import { join } from 'node:path'
 import { proxyPeerConfig, startNginx } from '../nginx.js'
 import type { Peer } from './types.js'
 
+const label = 'nginx (1 worker)'
+
 export const nginxPeer: Peer = {
+  label,
   kind: 'nginx',
   async start(ctx, options) {
     const port = ctx.nextPort()
@@ -17,7 +20,7 @@ export const nginxPeer: Peer = {
       port,
     })
     return {
-      label: 'nginx (1 worker)',
+      label,
       kind: 'nginx',
       origin: `https://localhost:${port}`,
       pid: instance.proc.pid,

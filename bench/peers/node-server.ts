@@ -11,6 +11,7 @@ import type { Peer, PeerKind } from './types.js'
 
 function nodeServerPeer(kind: PeerKind, script: string, label: string): Peer {
   return {
+    label,
     kind,
     async start(ctx, options) {
       const port = ctx.nextPort()

@@ -62,7 +62,9 @@ export function routesYaml(pki: BenchPki, port: number, adminPort: number, upstr
 }
 
 export function portcullisPeer(variant: PortcullisVariant = {}): Peer {
+  const label = variant.label ?? 'portcullis'
   return {
+    label,
     kind: 'portcullis',
     async start(ctx, options) {
       const port = ctx.nextPort()
@@ -86,7 +88,7 @@ export function portcullisPeer(variant: PortcullisVariant = {}): Peer {
       await waitForReady(admin)
       const startSeconds = (performance.now() - started) / 1000
       return {
-        label: variant.label ?? 'portcullis',
+        label,
         kind: 'portcullis',
         origin: `https://localhost:${port}`,
         pid: proc.pid,

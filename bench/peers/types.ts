@@ -52,6 +52,8 @@ export interface RunningPeer {
 export type PeerKind = 'direct' | 'nginx' | 'http-proxy-3' | 'undici-min' | 'portcullis' | 'node-https'
 
 export interface Peer {
+  /** Its row's label in the report (RunningPeer.label). */
+  readonly label: string
   readonly kind: PeerKind
   start(ctx: PeerContext, options: PeerOptions): Promise<RunningPeer>
 }

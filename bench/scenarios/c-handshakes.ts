@@ -16,6 +16,7 @@ import type { RunningPeer } from '../peers/types.js'
 import { scrapePortcullis } from '../portcullis-metrics.js'
 import { spawnPinned } from '../proc.js'
 import { rowsOf, subjectsOf, withPeers } from './common.js'
+import { ratioTarget, rowOf } from '../targets.js'
 import type { Scenario, ScenarioEnv } from './types.js'
 
 const PROCESSES = 2
@@ -24,7 +25,8 @@ export const handshakeScenario: Scenario = {
   id: 'c',
   title: 'c. new TLS connection per request, with client certificate (full mTLS handshakes)',
   async run(env) {
-    const peers = [nodeHttpsPeer, nginxPeer, portcullisPeer(env.config.profile ? { cpuProfileDir: env.profileDir } : {})]
+    const portcullis = portcullisPeer(env.config.profile ? { cpuProfileDir: env.profileDir } : {})
+    const peers = [nodeHttpsPeer, nginxPeer, portcullis]
     return withPeers(env, peers, { ingressMtls: true }, async (running) => {
       const subjects = subjectsOf(running)
       const samples = await measureRepeats(env, subjects, {
@@ -33,6 +35,7 @@ export const handshakeScenario: Scenario = {
         ratios: { perCore: 'ratio' },
         ratioBase: nginxBase(subjects),
       })
+      const rows = rowsOf(subjects, samples)
       return {
         id: 'c',
         title: this.title,
@@ -47,7 +50,16 @@ export const handshakeScenario: Scenario = {
           { key: 'ratio', label: 'ratio vs nginx (per core)', digits: 2 },
           { key: 'core0Other', label: 'core 0 other %' },
         ],
-        rows: rowsOf(subjects, samples),
+        rows,
+        targets: [
+          ratioTarget({
+            target: 'c: handshakes/s ≥ 0.95× bare node:https with requestCert',
+            metric: 'hps',
+            of: rowOf(rows, portcullis),
+            to: rowOf(rows, nodeHttpsPeer),
+            bound: 0.95,
+          }),
+        ],
         notes: [
           `${PROCESSES} generator processes × ${env.config.handshakeConcurrency} connections on core ${env.loadCpus}, ECDSA P-256, TLS 1.3, no session resumption; each connection sends one request (Connection: close).`,
           'node:https answers itself (3-byte body); nginx and portcullis proxy the request to the upstream over their warm keep-alive pool.',

@@ -10,7 +10,10 @@ import { httpProxy3Peer, undiciMinPeer } from '../peers/node-server.js'
 import { portcullisPeer } from '../peers/portcullis.js'
 import { treeStatusKb } from '../proc.js'
 import { row, subjectsOf, withPeers } from './common.js'
+import { peakRssTarget, rowOf, RSS_GROWTH_BOUND } from '../targets.js'
 import type { Row, Scenario } from './types.js'
+
+const sizedLabel = (label: string, mib: number) => `${label}, ${mib} MiB`
 
 export const largeScenario: Scenario = {
   id: 'd',
@@ -32,10 +35,11 @@ export const largeScenario: Scenario = {
             sample.rssStartMb = rssAtStart.get(subject.peer)! / 1024
             sample.peakRssMb = peak
           }
-          rows.push(row(`${subject.label}, ${file.mib} MiB`, samples.get(subject)!))
+          rows.push(row(sizedLabel(subject.label, file.mib), samples.get(subject)!))
         }
       })
     }
+    const [smallest, largest] = [LARGE_FILES[0]!.mib, LARGE_FILES.at(-1)!.mib]
     return {
       id: 'd',
       title: this.title,
@@ -52,6 +56,13 @@ export const largeScenario: Scenario = {
         { key: 'core0Other', label: 'core 0 other %' },
       ],
       rows,
+      targets: [
+        peakRssTarget(
+          `d: peak RSS with ${largest} MiB responses ≤ ${RSS_GROWTH_BOUND}× that with ${smallest} MiB`,
+          rowOf(rows, sizedLabel(portcullis.label, smallest)),
+          rowOf(rows, sizedLabel(portcullis.label, largest)),
+        ),
+      ],
       notes: [
         `wrk -c${env.config.largeConnections} to ${LARGE_FILES.map((f) => f.path).join(' and ')} (nginx static files), --timeout 60s. MB/s = 10^6 bytes/s of response data as wrk counts it.`,
         "peak RSS: VmHWM of the process tree (nginx: master + worker) at the end of each size's runs (fresh processes per size). nginx buffers to temp files (proxy_buffering on, default).",

@@ -3,6 +3,7 @@ import type { ScenarioId } from '../config.js'
 import type { MeasureEnv, Sample } from '../measure.js'
 import type { PeerContext } from '../peers/types.js'
 import type { BenchPki } from '../pki.js'
+import type { TargetCheck } from '../targets.js'
 
 export interface ScenarioEnv extends MeasureEnv {
   readonly peerContext: PeerContext
@@ -37,6 +38,8 @@ export interface ScenarioResult {
   readonly columns: readonly Column[]
   readonly rows: readonly Row[]
   readonly notes: readonly string[]
+  /** Issue 8's targets this scenario measures. */
+  readonly targets?: readonly TargetCheck[]
 }
 
 export interface Scenario {
