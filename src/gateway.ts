@@ -40,7 +40,7 @@ import { configWarnings } from './snapshot/warnings.js'
 import type { HandshakeOutcome, TlsPolicy } from './tls/ingress.js'
 import { ClientChainsByPolicy } from './tls/peer-certificates.js'
 import { RecheckQueue } from './tls/recheck.js'
-import { newTicketSecret, TICKET_KEY_LIFETIME_MS, ticketKeyEpoch, type TicketSecrets } from './tls/ticket-keys.js'
+import { newTicketSecret, TicketKeyRotation, type TicketSecrets } from './tls/ticket-keys.js'
 
 export interface GatewayOptions {
   /** routes.yaml, to load at start and reload; a loader that has read it already lends its parse. */
@@ -91,9 +91,7 @@ export class Gateway {
   private readonly watch: boolean
   private readonly serveAdmin: boolean
   private readonly ticketSecrets: TicketSecrets
-  private readonly ticketKeyLifetimeMs: number
-  private ticketEpoch: number
-  private ticketKeyRotation: NodeJS.Timeout | undefined
+  private readonly ticketKeys: TicketKeyRotation
   private readonly clientChains = new ClientChainsByPolicy()
   /** The WebSockets a reload checks again, one at a time (see recheckTunnel). */
   private readonly rechecks = new RecheckQueue()
@@ -116,8 +114,7 @@ export class Gateway {
     this.serveAdmin = options.admin ?? true
     const own = newTicketSecret()
     this.ticketSecrets = { shared: options.ticketSecret ?? own, own }
-    this.ticketKeyLifetimeMs = options.ticketKeyLifetimeMs ?? TICKET_KEY_LIFETIME_MS
-    this.ticketEpoch = ticketKeyEpoch(this.ticketKeyLifetimeMs)
+    this.ticketKeys = new TicketKeyRotation(options.ticketKeyLifetimeMs)
     this.overload = new Overload(this.metrics, this.logger)
     this.clientConnections = new ClientConnections(this.overload)
     this.requestServer = new RequestServer(() => this.current!, createProxyHandlers(this.logger, this.metrics, this.overload))
@@ -152,7 +149,10 @@ export class Gateway {
     this.metrics.configLastReloadSuccessful.set(1)
     await this.bind(config)
     if (this.watch) this.reloader.watch()
-    this.scheduleTicketKeyRotation()
+    // At the start of each period the TLS policies serving take its ticket keys.
+    this.ticketKeys.start((epoch) => {
+      for (const policy of this.current?.policies.values() ?? []) policy.rotateTicketKeys(epoch)
+    })
     this.logger.info({ listeners: this.addresses(), routes: config.routes.length }, 'portcullis is serving')
   }
 
@@ -221,7 +221,7 @@ export class Gateway {
     this.draining = true
     this.metrics.draining.set(1)
     this.reloader.close()
-    clearTimeout(this.ticketKeyRotation)
+    this.ticketKeys.stop()
     const publicListeners = [...this.listeners].filter(([name]) => name !== 'admin').map(([, server]) => server)
     const closed = Promise.all(publicListeners.map((server) => closeServer(server)))
     this.requestServer.drain()
@@ -280,17 +280,6 @@ export class Gateway {
     this.logWarnings(warnings)
   }
 
-  /** At the start of each period the TLS policies serving take its ticket keys (tls/ticket-keys.ts). */
-  private scheduleTicketKeyRotation(): void {
-    const lifetime = this.ticketKeyLifetimeMs
-    const nextPeriodIn = (this.ticketEpoch + 1) * lifetime - Date.now()
-    this.ticketKeyRotation = setTimeout(() => {
-      this.ticketEpoch = ticketKeyEpoch(lifetime)
-      for (const policy of this.current?.policies.values() ?? []) policy.rotateTicketKeys(this.ticketEpoch)
-      this.scheduleTicketKeyRotation()
-    }, Math.max(nextPeriodIn, 0)).unref()
-  }
-
   /**
    * Each warning when it first appears (at start, or at the reload that brings it), as many lines as
    * there are up to a limit: a table of a thousand routes with one wrong certificate reloaded five
@@ -324,7 +313,7 @@ export class Gateway {
       },
       upstreamHooks: { onHandshake: (route, event) => recordUpstreamHandshake(metrics, route, event) },
       ticketSecrets: this.ticketSecrets,
-      ticketEpoch: this.ticketEpoch,
+      ticketEpoch: this.ticketKeys.epoch,
       clientChains: (id) => this.clientChains.of(id),
     }
   }

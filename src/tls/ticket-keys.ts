@@ -31,11 +31,44 @@ export interface TicketSecrets {
  * the sessions' secrets, so they change every hour, as nginx rotates its own. Node keeps one key, so
  * a ticket from the hour before no longer resumes: its client does one full handshake.
  */
-export const TICKET_KEY_LIFETIME_MS = 3_600_000
+const TICKET_KEY_LIFETIME_MS = 3_600_000
 
 /** The period ticket keys are made for: the same on every worker, which share one clock. */
-export function ticketKeyEpoch(lifetimeMs: number): number {
+function ticketKeyEpoch(lifetimeMs: number): number {
   return Math.floor(Date.now() / lifetimeMs)
+}
+
+/**
+ * The period whose keys new tickets get, moved on as each next one begins: a snapshot built now takes
+ * `epoch`, and the policies serving take the next one's keys from `onNewPeriod`.
+ */
+export class TicketKeyRotation {
+  private period: number
+  private timer: NodeJS.Timeout | undefined
+
+  constructor(private readonly lifetimeMs = TICKET_KEY_LIFETIME_MS) {
+    this.period = ticketKeyEpoch(lifetimeMs)
+  }
+
+  /** The period now (ticketKeyEpoch). */
+  get epoch(): number {
+    return this.period
+  }
+
+  /** Calls `onNewPeriod` at the start of each period from the next on, until stop(). */
+  start(onNewPeriod: (epoch: number) => void): void {
+    const nextPeriodIn = (this.period + 1) * this.lifetimeMs - Date.now()
+    // Unref'd: it never keeps a stopped gateway's process alive.
+    this.timer = setTimeout(() => {
+      this.period = ticketKeyEpoch(this.lifetimeMs)
+      onNewPeriod(this.period)
+      this.start(onNewPeriod)
+    }, Math.max(nextPeriodIn, 0)).unref()
+  }
+
+  stop(): void {
+    clearTimeout(this.timer)
+  }
 }
 
 /** 48 bytes, as node:tls takes them (key name, HMAC key, AES key): HKDF-SHA256 of the secret. */
