@@ -13,6 +13,7 @@ import type { TlsPolicy } from '../tls/ingress.js'
 import { BODY_IDLE_TIMEOUT_MS, hasBody, limitBodyIdle } from './request-body.js'
 import { refuseHttp09Line } from './http09.js'
 import { refusedVersionStatus } from './http-versions.js'
+import { FINISH_DEADLINE_MS, FinishDeadline } from './finish-deadline.js'
 import { closeLingeringly } from './lingering-close.js'
 import { endWithStatus, sendStatus } from './status.js'
 
@@ -22,18 +23,6 @@ import { endWithStatus, sendStatus } from './status.js'
  * moving, and one that stops is bounded by the body idle timeout below.
  */
 const HEADERS_TIMEOUT_MS = 20_000
-/**
- * nginx's send_timeout, for the end of a response: once its last bytes are handed to the socket, the
- * client has this long to take them, or the connection closes. Without it a response that never
- * finishes (a client that stopped reading; a TLS connection OpenSSL stopped after a fatal alert of an
- * unknown code, on which no write ever completes, and Node reports no error) would hold its slot of
- * limits.requests, its upstream pool and its connection for good. The default upstream response
- * timeout bounds each body chunk the same way (upstream-request.ts). A sweep of the open connections
- * once a second finds such responses, rather than a timer per response, which slowed bench scenario
- * a by about 4 % (one 3-repeat run).
- */
-const FINISH_DEADLINE_MS = 30_000
-const FINISH_SWEEP_MS = 1_000
 /**
  * How long a drain keeps open a connection with nothing in flight: its client may have sent its next
  * request already (wrk and other clients that send back to back do, as soon as an answer is read), and
@@ -82,10 +71,7 @@ function refusalStatus(error: NodeJS.ErrnoException): number | undefined {
 export class RequestServer {
   private readonly server: http.Server
   private readonly bodyIdleTimeoutMs: number
-  private readonly finishDeadlineMs: number
-  /** Responses a sweep found written to the end but not taken, and when it first found them so. */
-  private readonly unfinishedSince = new WeakMap<http.ServerResponse, number>()
-  private readonly finishSweep: NodeJS.Timeout
+  private readonly finishDeadline: FinishDeadline
   /** The TLS policy each TLS socket was verified under; a plaintext socket has none. */
   private readonly policyOf = new WeakMap<Duplex, TlsPolicy>()
   private readonly open = new Set<Duplex>()
@@ -111,8 +97,7 @@ export class RequestServer {
     { bodyIdleTimeoutMs = BODY_IDLE_TIMEOUT_MS, headersTimeoutMs = HEADERS_TIMEOUT_MS, finishDeadlineMs = FINISH_DEADLINE_MS } = {},
   ) {
     this.bodyIdleTimeoutMs = bodyIdleTimeoutMs
-    this.finishDeadlineMs = finishDeadlineMs
-    this.finishSweep = setInterval(() => this.closeUntaken(), Math.min(FINISH_SWEEP_MS, finishDeadlineMs)).unref()
+    this.finishDeadline = new FinishDeadline(this.open, this.lastResponse, finishDeadlineMs)
     const server = (this.server = http.createServer({ ...HTTP_SERVER_OPTIONS, headersTimeout: headersTimeoutMs }))
     // This server never listens: connections arrive through accept(). Node starts the headersTimeout
     // checks (slowloris) on 'listening', so emit it; close() stops them again.
@@ -203,29 +188,13 @@ export class RequestServer {
   close(): Promise<void> {
     // Stops Node's connection checks; connections arrive through accept(), never through listen().
     this.server.close()
-    clearInterval(this.finishSweep)
+    this.finishDeadline.stop()
     if (this.open.size === 0) return Promise.resolve()
     // Node's own close handler runs after the one above, within the same event: by the time the
     // promise settles, each response has emitted 'close' and stopped its upstream request.
     const closed = new Promise<void>((resolve) => (this.allClosed = resolve))
     for (const socket of this.open) socket.destroy()
     return closed
-  }
-
-  /**
-   * Closes the connections whose response has been written to its end but not taken for
-   * FINISH_DEADLINE_MS. The response looked at is the one going out on the connection, not its latest:
-   * a pipelined request's response waits behind the stuck one, and would never end.
-   */
-  private closeUntaken(): void {
-    const now = performance.now()
-    for (const socket of this.open) {
-      const res = responseWriting(socket) ?? this.lastResponse.get(socket)
-      if (!(res instanceof http.ServerResponse) || !res.writableEnded || res.writableFinished) continue
-      const since = this.unfinishedSince.get(res)
-      if (since === undefined) this.unfinishedSince.set(res, now)
-      else if (now - since >= this.finishDeadlineMs) res.destroy()
-    }
   }
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -365,15 +334,6 @@ export class RequestServer {
     this.refusalQueued.add(socket)
     ;(this.lastResponse.get(socket) as http.ServerResponse).once('finish', refuse)
   }
-}
-
-/**
- * The response Node is writing on `socket` now (its `_httpMessage`, set while a response holds the
- * socket, from assignSocket to detachSocket); null between responses. Undefined on a Node that no
- * longer keeps it.
- */
-function responseWriting(socket: Duplex): http.ServerResponse | null | undefined {
-  return (socket as Duplex & { _httpMessage?: http.ServerResponse | null })._httpMessage
 }
 
 /**

@@ -20,8 +20,8 @@ export function sendStatus(res: ServerResponse, status: number, detail?: string)
 /**
  * How long a refusal of a few hundred bytes, written without a ServerResponse, may take to go out: a
  * client that has not taken it by then is not reading, and a TLS socket that OpenSSL stopped after a
- * fatal alert of an unknown code never finishes a write at all (responses have the same bound in
- * server.ts).
+ * fatal alert of an unknown code never finishes a write at all (responses have the same bound,
+ * finish-deadline.ts).
  */
 const REFUSAL_WRITE_DEADLINE_MS = 5_000
 
