@@ -1,10 +1,9 @@
 /**
- * A request's body: whether there is one, and nginx's client_body_timeout (a body that stops arriving
- * for this long ends the connection). Only the client's silence counts. While the gateway itself is
- * not reading (the upstream applies backpressure, or the request waits for a pooled connection), the
- * clock starts again; once the whole body has arrived, it stops.
+ * A request's body: whether there is one, how long the client may leave it silent, and what becomes of
+ * the rest of one the upstream did not read.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
 
 export const BODY_IDLE_TIMEOUT_MS = 60_000
 
@@ -14,6 +13,12 @@ export function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
 }
 
+/**
+ * nginx's client_body_timeout: a body that stops arriving for `timeoutMs` ends the connection. Only the
+ * client's silence counts. While the gateway itself is not reading (the upstream applies backpressure,
+ * or the request waits for a pooled connection), the clock starts again; once the whole body has
+ * arrived, it stops.
+ */
 export function limitBodyIdle(req: IncomingMessage, res: ServerResponse, timeoutMs: number): void {
   const { socket } = req
   const stop = () => {
@@ -32,4 +37,21 @@ export function limitBodyIdle(req: IncomingMessage, res: ServerResponse, timeout
   res.on('timeout', onTimeout)
   socket.setTimeout(timeoutMs)
   req.once('end', stop)
+}
+
+/**
+ * An upstream may answer before it has read the whole upload (an early 401 or 413), or fail while
+ * reading it; undici then lets go of the body stream. The rest of the body is read and dropped, as
+ * nginx does, so the client is not left stalled until the body idle timeout: Node's own dump of an
+ * unread body (`_dump`, what it does for a handler that never read one), and the socket, paused by the
+ * stream's backpressure, reads again. Without `_dump` (a Node that renamed it) the connection closes.
+ */
+export function discardRestOfBody(req: IncomingMessage, socket: Duplex): void {
+  const dump = (req as IncomingMessage & { _dump?: () => void })._dump
+  if (typeof dump !== 'function') {
+    socket.destroy()
+    return
+  }
+  dump.call(req)
+  socket.resume()
 }

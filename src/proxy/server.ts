@@ -10,7 +10,7 @@ import type { Duplex } from 'node:stream'
 import type { TLSSocket } from 'node:tls'
 import type { Snapshot } from '../snapshot/snapshot.js'
 import type { TlsPolicy } from '../tls/ingress.js'
-import { BODY_IDLE_TIMEOUT_MS, hasBody, limitBodyIdle } from './request-body.js'
+import { BODY_IDLE_TIMEOUT_MS, discardRestOfBody, hasBody, limitBodyIdle } from './request-body.js'
 import { refuseHttp09Line } from './http09.js'
 import { refusedVersionStatus } from './http-versions.js'
 import { FINISH_DEADLINE_MS, FinishDeadline } from './finish-deadline.js'
@@ -20,7 +20,7 @@ import { endWithStatus, sendStatus } from './status.js'
 /**
  * Slowloris and idle keep-alive bounds, as nginx and Envoy set them by default. No limit on the whole
  * request (Envoy's request_timeout is off by default too): an upload may take as long as it keeps
- * moving, and one that stops is bounded by the body idle timeout below.
+ * moving, and one that stops is bounded by the body idle timeout (request-body.ts).
  */
 const HEADERS_TIMEOUT_MS = 20_000
 /**
@@ -353,23 +353,6 @@ function responseIgnoringUpgrade(req: http.IncomingMessage, socket: Socket): htt
     process.nextTick(() => res.emit('close'))
   })
   return res
-}
-
-/**
- * An upstream may answer before it has read the whole upload (an early 401 or 413), or fail while
- * reading it; undici then lets go of the body stream. The rest of the body is read and dropped, as
- * nginx does, so the client is not left stalled until the body idle timeout: Node's own dump of an
- * unread body (`_dump`, what it does for a handler that never read one), and the socket, paused by the
- * stream's backpressure, reads again. Without `_dump` (a Node that renamed it) the connection closes.
- */
-function discardRestOfBody(req: http.IncomingMessage, socket: Duplex): void {
-  const dump = (req as http.IncomingMessage & { _dump?: () => void })._dump
-  if (typeof dump !== 'function') {
-    socket.destroy()
-    return
-  }
-  dump.call(req)
-  socket.resume()
 }
 
 /** RFC 6455 4.2.1: an Upgrade header that names websocket, in any case. */
