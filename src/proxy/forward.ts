@@ -11,9 +11,10 @@ import type { Route } from '../snapshot/snapshot.js'
 import { holdUpstream } from '../snapshot/upstreams.js'
 import { clientResponseHeaders, type ForwardedProtoHost } from './headers.js'
 import { hasBody } from './request-body.js'
+import { claimResend, firstAttempt } from './resend.js'
 import { sendStatus } from './status.js'
 import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.js'
-import { CLIENT_GONE, claimResend, firstAttempt, relayChunk, ResponseHeads, upstreamRequest } from './upstream-request.js'
+import { CLIENT_GONE, relayChunk, ResponseHeads, upstreamRequest } from './upstream-request.js'
 
 export interface ForwardHooks {
   /** The upstream failed before or while answering; `res.headersSent` tells whether the client got a status. */

@@ -10,10 +10,11 @@ import type { Dispatcher } from 'undici'
 import type { Route } from '../snapshot/snapshot.js'
 import { holdUpstream } from '../snapshot/upstreams.js'
 import { clientResponseHeaders, type ForwardedProtoHost } from './headers.js'
+import { claimResend, firstAttempt } from './resend.js'
 import { endWithStatus, responseHead } from './status.js'
 import { closeWhenIdle } from './tunnel.js'
 import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.js'
-import { CLIENT_GONE, claimResend, firstAttempt, relayChunk, ResponseHeads, upstreamRequest } from './upstream-request.js'
+import { CLIENT_GONE, relayChunk, ResponseHeads, upstreamRequest } from './upstream-request.js'
 
 /** How an upgrade was answered: the status the client got (0: it left first), and why if the upstream failed. */
 type UpgradeOutcome =
