@@ -28,8 +28,8 @@ export function registrySource(registry: Registry<RegistryContentType>): Metrics
   // prom-client fixes the format per registry; scrapes are serialised so that switching it for an
   // OpenMetrics scrape (Prometheus asks for it first) never leaks into a concurrent text scrape.
   let scrapes: Promise<unknown> = Promise.resolve()
-  const serialised = (openMetrics: boolean): Promise<Scrape> => {
-    const contentType = openMetrics ? Registry.OPENMETRICS_CONTENT_TYPE : Registry.PROMETHEUS_CONTENT_TYPE
+  return coalescedPerFormat((openMetrics) => {
+    const contentType = contentTypeOf(openMetrics)
     const next = scrapes.then(async () => {
       // An OpenMetrics render strips `_total` from counter names in place (prom-client 15, fixed by
       // the still-open siimon/prom-client#829); put the names back so text scrapes keep the documented names.
@@ -43,11 +43,7 @@ export function registrySource(registry: Registry<RegistryContentType>): Metrics
     })
     scrapes = next.catch(() => undefined)
     return next
-  }
-  // Coalesced per format: a text scrape cannot share an OpenMetrics render, nor wait for one's interval.
-  const text = coalesce(() => serialised(false), { minIntervalMs: RENDER_INTERVAL_MS })
-  const openMetricsText = coalesce(() => serialised(true), { minIntervalMs: RENDER_INTERVAL_MS })
-  return { render: (openMetrics) => (openMetrics ? openMetricsText() : text()) }
+  })
 }
 
 /** One process' registry as getMetricsAsJSON() gives it, which is what a worker sends the primary. */
@@ -59,20 +55,27 @@ export type RegistryJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>
  */
 export function clusterSource(workerMetrics: () => Promise<RegistryJson[]>): MetricsSource {
   // One round of questions to the workers per render of a format, whatever the rate of scrapes.
-  const renderAs = (openMetrics: boolean) =>
-    coalesce(
-      async (): Promise<Scrape> => {
-        const contentType = openMetrics ? Registry.OPENMETRICS_CONTENT_TYPE : Registry.PROMETHEUS_CONTENT_TYPE
-        const answers = await workerMetrics()
-        const summed = AggregatorRegistry.aggregate(openMetrics ? answers.map(withOpenMetricsCounterNames) : answers)
-        summed.setContentType(contentType)
-        return { contentType, body: await summed.metrics() }
-      },
-      { minIntervalMs: RENDER_INTERVAL_MS },
-    )
-  const text = renderAs(false)
-  const openMetricsText = renderAs(true)
+  return coalescedPerFormat(async (openMetrics) => {
+    const contentType = contentTypeOf(openMetrics)
+    const answers = await workerMetrics()
+    const summed = AggregatorRegistry.aggregate(openMetrics ? answers.map(withOpenMetricsCounterNames) : answers)
+    summed.setContentType(contentType)
+    return { contentType, body: await summed.metrics() }
+  })
+}
+
+/**
+ * `render` behind coalesce(), once per format: a text scrape cannot share an OpenMetrics render, nor
+ * wait for one's interval.
+ */
+function coalescedPerFormat(render: (openMetrics: boolean) => Promise<Scrape>): MetricsSource {
+  const text = coalesce(() => render(false), { minIntervalMs: RENDER_INTERVAL_MS })
+  const openMetricsText = coalesce(() => render(true), { minIntervalMs: RENDER_INTERVAL_MS })
   return { render: (openMetrics) => (openMetrics ? openMetricsText() : text()) }
+}
+
+function contentTypeOf(openMetrics: boolean): RegistryContentType {
+  return openMetrics ? Registry.OPENMETRICS_CONTENT_TYPE : Registry.PROMETHEUS_CONTENT_TYPE
 }
 
 /**
