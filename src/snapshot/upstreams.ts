@@ -14,13 +14,17 @@ export interface Upstream {
   readonly pool: Pool
   /** Which of the pool's connections had answered before their request: who may send it again. */
   readonly answers: ConnectionAnswers
-  /** Aborted once the pool is destroyed: it ends the sockets undici's destroy() leaves, connects in progress. */
-  readonly sockets: AbortController
+  /**
+   * The signal every socket of the pool is made with: aborted once the pool is destroyed, it ends the
+   * sockets undici's destroy() leaves, connects in progress.
+   */
+  readonly abortSockets: AbortController
   /** Sent as every request's servername so undici keeps one pooled name (see tls/upstream.ts). */
   readonly serverNameToken: string
   /**
-   * The route that labels this pool's handshake metrics. Routes with the same upstream identity share
-   * the pool, so it is the first of them in the config now serving (set when a snapshot is built).
+   * The route that labels this pool's series: its upstream handshakes, and its connections and waiting
+   * requests (gateway-metrics.ts). Routes with the same upstream identity share the pool, so it is the
+   * first of them in the config now serving (set when a snapshot is built).
    */
   metricsRoute: string
   /** Requests running on the pool, retries to come included (see holdUpstream). */
@@ -39,17 +43,17 @@ export function newUpstream(
   onHandshake: (route: string, event: UpstreamHandshakeEvent) => void,
 ): Upstream {
   const answers = new ConnectionAnswers()
-  const sockets = new AbortController()
+  const abortSockets = new AbortController()
   // Every socket of the pool listens to it while open: Node 20 warns of a leak past 10 listeners.
-  setMaxListeners(0, sockets.signal)
+  setMaxListeners(0, abortSockets.signal)
   const upstream: Upstream = {
     key,
     serverNameToken: poolServerNameToken(identity),
     metricsRoute: '',
     inFlight: 0,
     answers,
-    sockets,
-    pool: createUpstreamPool(identity, context, (event) => onHandshake(upstream.metricsRoute, event), answers, sockets.signal),
+    abortSockets,
+    pool: createUpstreamPool(identity, context, (event) => onHandshake(upstream.metricsRoute, event), answers, abortSockets.signal),
   }
   return upstream
 }
@@ -83,10 +87,10 @@ function closeRetired(pool: Pool, onClosed: () => void): void {
 }
 
 /** At stop: the pool's connections, idle or not, and its connects in progress end at once. */
-export async function destroyUpstream({ pool, sockets }: Upstream): Promise<void> {
+export async function destroyUpstream({ pool, abortSockets }: Upstream): Promise<void> {
   const destroyed = pool.destroy()
   // After destroy(), which has failed the requests waiting for a connection: undici then drops each
   // connect it ends, its pool being destroyed.
-  sockets.abort()
+  abortSockets.abort()
   await destroyed
 }
