@@ -76,6 +76,10 @@ export class Gateway {
   private readonly logger: Logger
   private readonly logRefusal: (fields: object) => void
   private readonly loader: ConfigLoader
+  /**
+   * The snapshot serving. Undefined only until start() installs the first, and nothing is bound before
+   * then: where a connection or request reads it (`this.current!`), it is set.
+   */
   private current: Snapshot | undefined
   /**
    * Pools a reload retired, until each has closed (its last request ended, and undici's close with
@@ -176,7 +180,7 @@ export class Gateway {
       (socket, policy) => handshakeWouldGive(snapshot, socket, policy),
       (socket, policy, upgrade) => this.recheckTunnel(snapshot, socket, policy, upgrade),
     )
-    for (const upstream of retireSnapshot(previous, this.current, (closed) => this.retiring.delete(closed))) this.retiring.add(upstream)
+    for (const upstream of retireSnapshot(previous, snapshot, (closed) => this.retiring.delete(closed))) this.retiring.add(upstream)
   }
 
   /**
