@@ -7,7 +7,6 @@
 import http from 'node:http'
 import net, { type AddressInfo } from 'node:net'
 import { setTimeout as delay } from 'node:timers/promises'
-import type { TLSSocket } from 'node:tls'
 import { createAdminApp } from './admin/app.js'
 import { ConfigError, formatIssue, issueAt } from './config/issues.js'
 import type { ConfigLoader } from './config/load.js'
@@ -18,7 +17,6 @@ import {
   recordIngressHandshake,
   recordPassthrough,
   recordUpstreamHandshake,
-  recordWebSocketRecheck,
   setCertificateExpiry,
   setCrlNextUpdate,
 } from './gateway-metrics.js'
@@ -28,18 +26,16 @@ import { NO_ROUTE } from './metrics/labels.js'
 import { createMetrics, type Metrics } from './metrics/metrics.js'
 import { registrySource } from './metrics/render.js'
 import { createProxyHandlers } from './proxy/handler.js'
+import { handshakeWouldGive, TunnelRechecks } from './outdated-connections.js'
 import { Overload } from './proxy/overload.js'
 import { RequestServer } from './proxy/server.js'
 import { createSniDispatcher, type SniDispatcher } from './proxy/sni-dispatch.js'
 import { Reloader, type ReloadResult, type ReloadTrigger } from './reload/reloader.js'
-import { normalizeHost } from './routing/host.js'
-import { routingPath } from './routing/path.js'
 import { buildSnapshot, retireSnapshot, type Snapshot, type SnapshotOptions } from './snapshot/snapshot.js'
 import { destroyUpstream, type Upstream } from './snapshot/upstreams.js'
 import { configWarnings } from './snapshot/warnings.js'
-import type { HandshakeOutcome, TlsPolicy } from './tls/ingress.js'
+import type { HandshakeOutcome } from './tls/ingress.js'
 import { ClientChainsByPolicy } from './tls/peer-certificates.js'
-import { RecheckQueue } from './tls/recheck.js'
 import { newTicketSecret, TicketKeyRotation, type TicketSecrets } from './tls/ticket-keys.js'
 
 export interface GatewayOptions {
@@ -97,8 +93,7 @@ export class Gateway {
   private readonly ticketSecrets: TicketSecrets
   private readonly ticketKeys: TicketKeyRotation
   private readonly clientChains = new ClientChainsByPolicy()
-  /** The WebSockets a reload checks again, one at a time (see recheckTunnel). */
-  private readonly rechecks = new RecheckQueue()
+  private readonly tunnelRechecks: TunnelRechecks
   private readonly reloader: Reloader
   private draining = false
   /** Warnings of the config now serving, so that a reload logs only those it brings. */
@@ -122,6 +117,7 @@ export class Gateway {
     this.overload = new Overload(this.metrics, this.logger)
     this.clientConnections = new ClientConnections(this.overload)
     this.requestServer = new RequestServer(() => this.current!, createProxyHandlers(this.logger, this.metrics, this.overload))
+    this.tunnelRechecks = new TunnelRechecks(this.metrics, this.logger, () => this.current)
     this.reloader = new Reloader({
       loader: this.loader,
       logger: this.logger,
@@ -178,42 +174,9 @@ export class Gateway {
     this.metrics.dropRemovedRoutes(this.routeNames())
     this.requestServer.closeOutdated(
       (socket, policy) => handshakeWouldGive(snapshot, socket, policy),
-      (socket, policy, upgrade) => this.recheckTunnel(snapshot, socket, policy, upgrade),
+      (socket, policy, upgrade) => this.tunnelRechecks.recheck(snapshot, socket, policy, upgrade),
     )
     for (const upstream of retireSnapshot(previous, snapshot, (closed) => this.retiring.delete(closed))) this.retiring.add(upstream)
-  }
-
-  /**
-   * A WebSocket whose route (its upgrade request's Host and path, routed as now) has another TLS policy
-   * in `snapshot` than the one it was verified under: its client is checked against that one
-   * (tls/recheck.ts), and the WebSocket closed if it fails. Both ends close: upgrade.ts destroys the
-   * upstream socket with the client's. One whose route is gone, or no longer terminates TLS, runs on,
-   * as a removed route's requests in flight do. Resolves with the policy it passed, if it was checked;
-   * a verdict that comes after another reload is dropped, as that reload's own check decides.
-   */
-  private async recheckTunnel(snapshot: Snapshot, socket: TLSSocket, policy: TlsPolicy, upgrade: http.IncomingMessage): Promise<TlsPolicy | undefined> {
-    const host = normalizeHost(upgrade.headers.host)
-    const route = host === undefined ? undefined : snapshot.table.match(host, routingPath(upgrade.url!, snapshot.config))
-    if (!route?.policy || route.policy.id === policy.id) return undefined
-    const verdict = await this.rechecks.recheckClient(socket, policy, route.policy)
-    // A reload since: it has checked this WebSocket against its own config, or found nothing to check.
-    if (snapshot !== this.current) return undefined
-    if (verdict.pass) {
-      recordWebSocketRecheck(this.metrics, route, 'none')
-      return route.policy
-    }
-    // Two reloads close together may both find it failing: it is closed, counted and logged once.
-    if (socket.destroyed) return undefined
-    socket.destroy()
-    const { reason, detail, error } = verdict
-    recordWebSocketRecheck(this.metrics, route, reason)
-    if (error) {
-      const message = 'WebSocket closed: its client certificate could not be checked against the new TLS policy of its route (fail closed)'
-      this.logger.warn({ route: route.name, reason, detail, error: errorSummary(error) }, message)
-    } else {
-      this.logger.warn({ route: route.name, reason, detail }, 'WebSocket closed: its client certificate does not pass the new TLS policy of its route')
-    }
-    return undefined
   }
 
   /**
@@ -367,15 +330,4 @@ export class Gateway {
       throw new ConfigError([issueAt(config.file, config.positions, 'listen', 'listener addresses changed; restart portcullis to apply them')])
     }
   }
-}
-
-/**
- * Whether a new handshake of this connection (by its SNI, or without one the address it reached) would
- * get `policy` under `snapshot`. That the policy is still in the snapshot is not enough: routes with the
- * same client CAs, CRLs and minimum version share one, and another route may keep it after this
- * connection's route has moved to another.
- */
-function handshakeWouldGive(snapshot: Snapshot, socket: TLSSocket, policy: TlsPolicy): boolean {
-  const decision = snapshot.ingressFor(socket.servername || undefined, socket.localAddress)
-  return decision.kind === 'terminate' && decision.policy.id === policy.id
 }

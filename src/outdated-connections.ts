@@ -1,0 +1,72 @@
+/**
+ * What a reload decides for the client connections verified under a TLS policy (client CAs, CRLs)
+ * before it: whether a keep-alive connection would still get its policy (else the request server closes
+ * it once its response is out: RequestServer.closeOutdated), and whether the client of a WebSocket,
+ * which has no response to wait for, still passes the policy its route has now (tls/recheck.ts).
+ */
+import type http from 'node:http'
+import type { TLSSocket } from 'node:tls'
+import { recordWebSocketRecheck } from './gateway-metrics.js'
+import { errorSummary, type Logger } from './log.js'
+import type { Metrics } from './metrics/metrics.js'
+import { normalizeHost } from './routing/host.js'
+import { routingPath } from './routing/path.js'
+import type { Snapshot } from './snapshot/snapshot.js'
+import type { TlsPolicy } from './tls/ingress.js'
+import { RecheckQueue } from './tls/recheck.js'
+
+/**
+ * Whether a new handshake of this connection (by its SNI, or without one the address it reached) would
+ * get `policy` under `snapshot`. That the policy is still in the snapshot is not enough: routes with the
+ * same client CAs, CRLs and minimum version share one, and another route may keep it after this
+ * connection's route has moved to another.
+ */
+export function handshakeWouldGive(snapshot: Snapshot, socket: TLSSocket, policy: TlsPolicy): boolean {
+  const decision = snapshot.ingressFor(socket.servername || undefined, socket.localAddress)
+  return decision.kind === 'terminate' && decision.policy.id === policy.id
+}
+
+/** The WebSockets of one gateway that its reloads check again, one at a time (RecheckQueue). */
+export class TunnelRechecks {
+  private readonly queue = new RecheckQueue()
+
+  constructor(
+    private readonly metrics: Metrics,
+    private readonly logger: Logger,
+    /** The snapshot serving now. */
+    private readonly current: () => Snapshot | undefined,
+  ) {}
+
+  /**
+   * A WebSocket whose route (its upgrade request's Host and path, routed as now) has another TLS policy
+   * in `snapshot` than the one it was verified under: its client is checked against that one
+   * (tls/recheck.ts), and the WebSocket closed if it fails. Both ends close: upgrade.ts destroys the
+   * upstream socket with the client's. One whose route is gone, or no longer terminates TLS, runs on,
+   * as a removed route's requests in flight do. Resolves with the policy it passed, if it was checked;
+   * a verdict that comes after another reload is dropped, as that reload's own check decides.
+   */
+  async recheck(snapshot: Snapshot, socket: TLSSocket, policy: TlsPolicy, upgrade: http.IncomingMessage): Promise<TlsPolicy | undefined> {
+    const host = normalizeHost(upgrade.headers.host)
+    const route = host === undefined ? undefined : snapshot.table.match(host, routingPath(upgrade.url!, snapshot.config))
+    if (!route?.policy || route.policy.id === policy.id) return undefined
+    const verdict = await this.queue.recheckClient(socket, policy, route.policy)
+    // A reload since: it has checked this WebSocket against its own config, or found nothing to check.
+    if (snapshot !== this.current()) return undefined
+    if (verdict.pass) {
+      recordWebSocketRecheck(this.metrics, route, 'none')
+      return route.policy
+    }
+    // Two reloads close together may both find it failing: it is closed, counted and logged once.
+    if (socket.destroyed) return undefined
+    socket.destroy()
+    const { reason, detail, error } = verdict
+    recordWebSocketRecheck(this.metrics, route, reason)
+    if (error) {
+      const message = 'WebSocket closed: its client certificate could not be checked against the new TLS policy of its route (fail closed)'
+      this.logger.warn({ route: route.name, reason, detail, error: errorSummary(error) }, message)
+    } else {
+      this.logger.warn({ route: route.name, reason, detail }, 'WebSocket closed: its client certificate does not pass the new TLS policy of its route')
+    }
+    return undefined
+  }
+}
