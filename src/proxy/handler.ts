@@ -25,9 +25,10 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
   /**
    * A routed request takes one of limits.requests (of the snapshot it started on) until it is over:
    * its response closes, or a WebSocket's client socket. Checked after routing, so that a refusal is
-   * counted under its route, and before anything reaches the upstream.
+   * counted under its route, and before anything reaches the upstream. False, and counted as an
+   * overload, when none is free.
    */
-  const admitted = (snapshot: Snapshot): boolean => {
+  const takeSlot = (snapshot: Snapshot): boolean => {
     const max = snapshot.config.limits.requests
     if (slots.take(max)) return true
     overload.rejected('requests', max)
@@ -58,7 +59,7 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
           sendStatus(res, selection.status, selection.detail)
           return
         }
-        holdsSlot = admitted(snapshot)
+        holdsSlot = takeSlot(snapshot)
         if (!holdsSlot) {
           // No Retry-After, as neither Envoy's circuit-breaker overflow nor HAProxy's or nginx's 503
           // sends one: the overload may be gone in a millisecond, and one fixed delay would send every
@@ -93,7 +94,7 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
           record(selection.status)
           return
         }
-        if (!admitted(snapshot)) {
+        if (!takeSlot(snapshot)) {
           endWithStatus(socket, 503)
           record(503)
           return
