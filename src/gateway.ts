@@ -301,6 +301,7 @@ export class Gateway {
     }
     if (admin && this.serveAdmin) {
       const app = createAdminApp({
+        logger: this.logger,
         metrics: registrySource(this.metrics.registry),
         isReady: () => this.isReady(),
         reload: () => this.reload({ trigger: 'POST /reload' }),

@@ -2,10 +2,13 @@
  * The admin listener (never the public ones): Prometheus metrics, liveness, readiness and reload.
  */
 import express from 'express'
+import { ErrorCodes } from '../errors.js'
+import { errorSummary, type Logger } from '../log.js'
 import type { MetricsSource } from '../metrics/render.js'
 import type { ReloadResult } from '../reload/reloader.js'
 
 export interface AdminDeps {
+  readonly logger: Logger
   readonly metrics: MetricsSource
   /** Config loaded and every listener bound, and not draining. */
   readonly isReady: () => boolean
@@ -62,6 +65,14 @@ export function createAdminApp(deps: AdminDeps): express.Express {
       res.status(405).set('allow', methods).type('text/plain').send(`${methods} only\n`)
     })
   }
+
+  // Express's own last handler answers with the error's stack outside NODE_ENV=production, and writes
+  // it to stderr unstructured: the caller gets a plain 500, the log gets the error's code and message.
+  app.use((error: Error, req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    deps.logger.error({ code: ErrorCodes.INTERNAL, path: req.path, error: errorSummary(error) }, 'admin request failed')
+    if (res.headersSent) res.destroy()
+    else res.status(500).type('text/plain').send('internal error\n')
+  })
 
   return app
 }

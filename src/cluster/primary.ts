@@ -54,7 +54,7 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
   let admin: http.Server | undefined
   let adminBound: ListenAddress | undefined
   if (adminAddress) {
-    admin = http.createServer(createAdminApp({ metrics: clusterSource(clusterMetrics), isReady: () => pool.isReady(), reload: reloadAll }))
+    admin = http.createServer(createAdminApp({ logger, metrics: clusterSource(clusterMetrics), isReady: () => pool.isReady(), reload: reloadAll }))
     try {
       await listenOn(admin, 'admin', adminAddress)
     } catch (error) {

@@ -2,7 +2,9 @@
  * The admin app on its own (supertest): health, readiness, metrics formats and reload answers.
  */
 import assert from 'node:assert/strict'
+import { Writable } from 'node:stream'
 import { describe, it } from 'node:test'
+import { pino } from 'pino'
 import request from 'supertest'
 import { createAdminApp } from '../../src/admin/app.js'
 import { createMetrics } from '../../src/metrics/metrics.js'
@@ -14,6 +16,7 @@ describe('admin app', () => {
   let ready = false
   let reloadOk = true
   const app = createAdminApp({
+    logger: pino({ level: 'silent' }),
     metrics: registrySource(metrics.registry),
     isReady: () => ready,
     reload: async () => (reloadOk ? { ok: true, errors: [] } : { ok: false, errors: ['routes.yaml:3:5 listen: bad'] }),
@@ -70,6 +73,33 @@ describe('admin app', () => {
     assert.match(open.body, /# EOF\n$/)
     const text = await clusterSource(async () => answers).render(false)
     assert.match(text.body, /^# TYPE portcullis_requests_total counter$/m, 'a text scrape keeps the _total name')
+  })
+
+  it('answers a handler that fails 500 in plain text, and logs the error, not its stack', async () => {
+    const lines: string[] = []
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(String(chunk))
+        done()
+      },
+    })
+    const failing = createAdminApp({
+      logger: pino(sink),
+      metrics: { render: () => Promise.reject(new Error('registry went away')) },
+      isReady: () => true,
+      reload: () => Promise.reject(new Error('reload blew up')),
+    })
+    const scrape = await request(failing).get('/metrics').expect(500, 'internal error\n')
+    assert.match(scrape.headers['content-type']!, /^text\/plain/)
+    await request(failing).post('/reload').expect(500, 'internal error\n')
+    const logged = lines.map((line) => JSON.parse(line) as { path: string; code: string; error: { message: string; stack?: string } })
+    assert.deepEqual(
+      logged.map(({ path, code, error }) => [path, code, error.message, error.stack]),
+      [
+        ['/metrics', 'PCL_ERR_INTERNAL', 'registry went away', undefined],
+        ['/reload', 'PCL_ERR_INTERNAL', 'reload blew up', undefined],
+      ],
+    )
   })
 
   it("with workers, asks them once for every scrape that comes during one round of questions", async () => {
