@@ -15,3 +15,9 @@ export const NO_ROUTE = '(none)'
 /** The limits of routes.yaml `limits`, the `limit` label of portcullis_overload_rejections_total. */
 export const OVERLOAD_LIMITS = ['connections', 'requests'] as const
 export type OverloadLimit = (typeof OVERLOAD_LIMITS)[number]
+
+/**
+ * The `stage` label of portcullis_upstream_errors_total: a failure the gateway answered for (its own
+ * 502 or 504, counted in portcullis_requests_total too), or one that cut the upstream's answer short.
+ */
+export type UpstreamFailureStage = 'before_response' | 'mid_response'

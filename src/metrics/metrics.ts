@@ -92,8 +92,8 @@ export function createMetrics(options: MetricsOptions = {}) {
     }),
     upstreamErrors: new Counter({
       name: 'portcullis_upstream_errors_total',
-      help: 'Upstream requests (WebSocket upgrades included) that failed, before or during the answer, by route and reason; once per request, after any resend. A client that left is not one.',
-      labelNames: ['route', 'reason'] as const,
+      help: 'Upstream requests (WebSocket upgrades included) that failed, by route, reason and stage (before_response: the client got the gateway\'s 502 or 504; mid_response: the upstream\'s answer was cut short); once per request, after any resend. A client that left is not one.',
+      labelNames: ['route', 'reason', 'stage'] as const,
       registers,
     }),
     upstreamRetries: new Counter({

@@ -6,7 +6,7 @@
 import type { IncomingMessage } from 'node:http'
 import { ErrorCodes } from '../errors.js'
 import { errorSummary, type Logger } from '../log.js'
-import { methodLabel, NO_ROUTE } from '../metrics/labels.js'
+import { methodLabel, NO_ROUTE, type UpstreamFailureStage } from '../metrics/labels.js'
 import type { Metrics } from '../metrics/metrics.js'
 import type { Route, Snapshot } from '../snapshot/snapshot.js'
 import type { ForwardHooks } from './forward.js'
@@ -45,7 +45,10 @@ export function createRequestRecords(logger: Logger, metrics: Metrics): RequestR
    */
   const upstreamFailed = (message: string, route: Route, req: IncomingMessage, client: string | undefined, failure: UpstreamFailure, status: number | undefined, error: Error) => {
     const { reason, code } = failure
-    metrics.upstreamErrors.inc({ route: route.name, reason })
+    // The gateway's own 502 and 504 apart from answers the upstream began: the 5xx warning leaves the
+    // former to the upstream errors alert (deploy/prometheus/alerts.yaml).
+    const stage: UpstreamFailureStage = status === undefined ? 'mid_response' : 'before_response'
+    metrics.upstreamErrors.inc({ route: route.name, reason, stage })
     const request = { ...requestFields(req, client), upstream: route.config.upstream.url }
     logger.warn({ route: route.name, reason, code, status, ...request, error: errorSummary(error) }, message)
   }

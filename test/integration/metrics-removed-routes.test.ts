@@ -105,6 +105,6 @@ routes:
     const text = await scrape()
     assert.equal(seriesIn(text, 'portcullis_requests_total{route="b.test",method="GET",code="200"}'), 1)
     assert.equal(seriesIn(text, 'portcullis_tls_handshakes_total{side="ingress",route="b.test",result="ok",reason="none"}'), 1)
-    assert.equal(seriesIn(text, 'portcullis_upstream_errors_total{route="b.test",reason="connection_refused"}'), undefined)
+    assert.equal(seriesIn(text, 'portcullis_upstream_errors_total{route="b.test",reason="connection_refused",stage="before_response"}'), undefined)
   })
 })

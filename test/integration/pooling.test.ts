@@ -230,7 +230,7 @@ routes:
   const counted = async (route: string) => ({
     retries: await seriesValue(gw, `portcullis_upstream_retries_total{route="${route}"}`),
     errors: await seriesSum(gw, `portcullis_upstream_errors_total{route="${route}",`),
-    resets: await seriesValue(gw, `portcullis_upstream_errors_total{route="${route}",reason="connection_reset"}`),
+    resets: await seriesValue(gw, `portcullis_upstream_errors_total{route="${route}",reason="connection_reset",stage="before_response"}`),
   })
 
   it('retries a request without a body once on a new connection, and never a POST, and counts each', async () => {

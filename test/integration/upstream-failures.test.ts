@@ -156,12 +156,14 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
   }
   const lastLog = (route: string) => gw.logs.filter((line) => line.route === route).at(-1)
   /**
-   * The upstream failures `action` adds to portcullis_upstream_errors_total for `route`, by reason (a
-   * reason it does not add shows as 0): how often each failure counts, and under which reason alone.
+   * The upstream failures `action` adds to portcullis_upstream_errors_total for `route`, by reason at
+   * `stage` (a reason it does not add shows as 0): how often each failure counts, and under which
+   * reason and stage alone (before_response: the gateway answered 502 or 504; mid_response: cut short).
    */
-  const countedFailures = async (route: string, reasons: string[], action: () => Promise<unknown>) => {
+  const countedFailures = async (route: string, stage: 'before_response' | 'mid_response', reasons: string[], action: () => Promise<unknown>) => {
     const prefix = `portcullis_upstream_errors_total{route="${route}",`
-    const counted = async () => [await seriesSum(gw, prefix), ...(await Promise.all(reasons.map((reason) => seriesValue(gw, `${prefix}reason="${reason}"}`))))]
+    const inStage = (reason: string) => seriesValue(gw, `${prefix}reason="${reason}",stage="${stage}"}`)
+    const counted = async () => [await seriesSum(gw, prefix), ...(await Promise.all(reasons.map(inStage)))]
     const before = await counted()
     await action()
     const after = await counted()
@@ -170,7 +172,7 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
 
   it('502 at once when the upstream certificate does not match serverName', async () => {
     let reply = { status: 0, ms: 0 }
-    assert.deepEqual(await countedFailures('wrongname', ['hostname_mismatch'], async () => (reply = await timed('wrongname.test'))), { all: 1, hostname_mismatch: 1 })
+    assert.deepEqual(await countedFailures('wrongname', 'before_response', ['hostname_mismatch'], async () => (reply = await timed('wrongname.test'))), { all: 1, hostname_mismatch: 1 })
     assert.equal(reply.status, 502)
     assert.ok(reply.ms < BEFORE_ANY_TIMEOUT_MS, `${reply.ms} ms`)
     assert.equal(lastLog('wrongname')?.reason, 'hostname_mismatch')
@@ -236,7 +238,7 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
 
   it('502 when the upstream port refuses connections, https or plain, each counted once as connection_refused', async () => {
     for (const route of ['refused', 'refusedplain']) {
-      const counted = await countedFailures(route, ['connection_refused'], async () => assert.equal((await timed(`${route}.test`)).status, 502))
+      const counted = await countedFailures(route, 'before_response', ['connection_refused'], async () => assert.equal((await timed(`${route}.test`)).status, 502))
       assert.deepEqual(counted, { all: 1, connection_refused: 1 }, route)
       assert.equal(lastLog(route)?.reason, 'connection_refused')
       assert.equal(lastLog(route)?.code, 'PCL_ERR_UPSTREAM_CONNECT')
@@ -246,7 +248,7 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
   it('502 for a WebSocket upgrade whose upstream refuses connections, logged as a request is: who asked what, and why', async () => {
     const since = gw.logs.length
     let failure: Awaited<ReturnType<typeof loggedAfter>> = {}
-    const counted = await countedFailures('refused', ['connection_refused'], async () => {
+    const counted = await countedFailures('refused', 'before_response', ['connection_refused'], async () => {
       const ws = new WebSocket(`ws://127.0.0.1:${gw.ports.http}/chat?token=secret`, { headers: { host: 'refused.test' } })
       ws.on('error', () => undefined)
       const [, response] = (await once(ws, 'unexpected-response')) as [unknown, http.IncomingMessage]
@@ -267,7 +269,7 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
 
   it("504 after the route's response timeout when the upstream never answers", async () => {
     let reply = { status: 0, ms: 0 }
-    assert.deepEqual(await countedFailures('frozen', ['timeout'], async () => (reply = await timed('frozen.test'))), { all: 1, timeout: 1 })
+    assert.deepEqual(await countedFailures('frozen', 'before_response', ['timeout'], async () => (reply = await timed('frozen.test'))), { all: 1, timeout: 1 })
     assert.equal(reply.status, 504)
     assert.ok(reply.ms >= 290 && reply.ms < BEFORE_ANY_TIMEOUT_MS, `${reply.ms} ms: the route's 300 ms`)
     assert.equal(lastLog('frozen')?.reason, 'timeout')
@@ -283,7 +285,7 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
   // undici's own connect timeout is 10 s: an answer within the test's 5 s came from the route's.
   it("504 after the route's connect timeout when the upstream takes the connection but never answers the TLS handshake", { timeout: 5000 }, async () => {
     const since = gw.logs.length
-    const counted = await countedFailures('silent', ['timeout'], async () => assert.equal((await httpRequest({ port: gw.ports.http!, host: 'silent.test' })).status, 504))
+    const counted = await countedFailures('silent', 'before_response', ['timeout'], async () => assert.equal((await httpRequest({ port: gw.ports.http!, host: 'silent.test' })).status, 504))
     assert.deepEqual(counted, { all: 1, timeout: 1 })
     const logged = await loggedAfter(gw, since, 'upstream request failed')
     assert.deepEqual([logged.route, logged.reason, logged.code], ['silent', 'timeout', 'PCL_ERR_UPSTREAM_TIMEOUT'])
@@ -298,7 +300,7 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
 
   it('cuts the client response short when the upstream dies mid-response, counts it as a reset, and keeps serving', async () => {
     const since = gw.logs.length
-    const counted = await countedFailures('dying', ['connection_reset'], async () => {
+    const counted = await countedFailures('dying', 'mid_response', ['connection_reset'], async () => {
       await assert.rejects(httpRequest({ port: gw.ports.http!, host: 'dying.test' }), /aborted|ECONNRESET|socket hang up/)
       await loggedAfter(gw, since, 'upstream failed mid-response')
     })
@@ -310,7 +312,7 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
     const since = gw.logs.length
     const upgrade = 'GET /chat HTTP/1.1\r\nHost: dying.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'
     let answer = ''
-    const counted = await countedFailures('dying', ['connection_reset'], async () => {
+    const counted = await countedFailures('dying', 'mid_response', ['connection_reset'], async () => {
       answer = await rawUntilClosed(gw.ports.http!, upgrade)
       await loggedAfter(gw, since, 'upstream failed mid-response')
     })

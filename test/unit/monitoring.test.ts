@@ -242,7 +242,7 @@ describe('Prometheus alerts deploy/prometheus/alerts.yaml', () => {
     metrics.requests.inc({ route: 'r', method: 'GET', code: '200' })
     metrics.tlsHandshakeDuration.observe({ side: 'ingress', route: 'r', result: 'ok' }, 0.002)
     metrics.tlsHandshakes.inc({ side: 'ingress', route: 'r', result: 'error', reason: 'renegotiation' })
-    metrics.upstreamErrors.inc({ route: 'r', reason: 'timeout' })
+    metrics.upstreamErrors.inc({ route: 'r', reason: 'timeout', stage: 'before_response' })
     metrics.upstreamRetries.inc({ route: 'r' })
     metrics.upstreamPendingRequests.set({ route: 'r' }, 1)
     metrics.draining.set(1)
