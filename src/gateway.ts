@@ -34,6 +34,7 @@ import { Reloader, type ReloadResult, type ReloadTrigger } from './reload/reload
 import { buildSnapshot, retireSnapshot, type Snapshot, type SnapshotOptions } from './snapshot/snapshot.js'
 import { destroyUpstream, type Upstream } from './snapshot/upstreams.js'
 import { configWarnings } from './snapshot/warnings.js'
+import { ingressCrlFiles, refusalFields } from './tls/certificate-identity.js'
 import type { HandshakeOutcome } from './tls/ingress.js'
 import { ClientChainsByPolicy } from './tls/peer-certificates.js'
 import { newTicketSecret, TicketKeyRotation, type TicketSecrets } from './tls/ticket-keys.js'
@@ -266,7 +267,9 @@ export class Gateway {
     const route = outcome.route ?? NO_ROUTE
     if (recordIngressHandshake(this.metrics, route, outcome) === 'error') {
       const { reason, detail, clientAddress: client } = outcome
-      this.logRefusal({ route, reason, ...(detail && { detail }), ...(client && { client }) })
+      const crlFiles = () => ingressCrlFiles(this.current?.config.routes.find((candidate) => candidate.name === route))
+      const refusal = refusalFields(outcome.certificate, detail, crlFiles)
+      this.logRefusal({ route, reason, ...(detail && { detail }), ...(client && { client }), ...refusal })
     }
   }
 

@@ -1,6 +1,7 @@
 /**
  * Structured JSON logs (pino); human-readable when stdout is a terminal. Certificates and keys are
- * never logged: callers log route names, reasons and error codes only.
+ * never logged: callers log route names, reasons and error codes, and a refused certificate's
+ * identity only (tls/certificate-identity.ts).
  */
 import { pino, type Logger } from 'pino'
 import pretty from 'pino-pretty'

@@ -12,6 +12,7 @@ import type { Metrics } from './metrics/metrics.js'
 import { normalizeHost } from './routing/host.js'
 import { routingPath } from './routing/path.js'
 import type { Snapshot } from './snapshot/snapshot.js'
+import { ingressCrlFiles, refusalFields } from './tls/certificate-identity.js'
 import type { TlsPolicy } from './tls/ingress.js'
 import { RecheckQueue } from './tls/recheck.js'
 
@@ -61,11 +62,12 @@ export class TunnelRechecks {
     socket.destroy()
     const { reason, detail, error } = verdict
     recordWebSocketRecheck(this.metrics, route, reason)
+    const fields = { route: route.name, reason, detail, ...refusalFields(verdict.certificate, detail, () => ingressCrlFiles(route.config)) }
     if (error) {
       const message = 'WebSocket closed: its client certificate could not be checked against the new TLS policy of its route (fail closed)'
-      this.logger.warn({ route: route.name, reason, detail, error: errorSummary(error) }, message)
+      this.logger.warn({ ...fields, error: errorSummary(error) }, message)
     } else {
-      this.logger.warn({ route: route.name, reason, detail }, 'WebSocket closed: its client certificate does not pass the new TLS policy of its route')
+      this.logger.warn(fields, 'WebSocket closed: its client certificate does not pass the new TLS policy of its route')
     }
     return undefined
   }

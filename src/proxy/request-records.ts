@@ -9,6 +9,7 @@ import { errorSummary, type Logger } from '../log.js'
 import { methodLabel, NO_ROUTE, type UpstreamFailureStage } from '../metrics/labels.js'
 import type { Metrics } from '../metrics/metrics.js'
 import type { Route, Snapshot } from '../snapshot/snapshot.js'
+import { peerCertificateOf, refusalFields } from '../tls/certificate-identity.js'
 import type { ForwardHooks } from './forward.js'
 import type { UpstreamFailure } from './upstream-errors.js'
 import type { UpgradeHooks } from './upgrade.js'
@@ -50,7 +51,10 @@ export function createRequestRecords(logger: Logger, metrics: Metrics): RequestR
     const stage: UpstreamFailureStage = status === undefined ? 'mid_response' : 'before_response'
     metrics.upstreamErrors.inc({ route: route.name, reason, stage })
     const request = { ...requestFields(req, client), upstream: route.config.upstream.url }
-    logger.warn({ route: route.name, reason, code, status, ...request, error: errorSummary(error) }, message)
+    const summary = errorSummary(error)
+    // A refused upstream certificate: which one, and which files of upstream.crl when a CRL refused it.
+    const refusal = refusalFields(peerCertificateOf(error), summary.code, () => route.config.upstream.crl)
+    logger.warn({ route: route.name, reason, code, status, ...request, ...refusal, error: summary }, message)
   }
 
   return {

@@ -11,10 +11,10 @@
  */
 import { constants, createHash, type X509Certificate } from 'node:crypto'
 import { isIP, type Socket } from 'node:net'
-import tls, { type SecureContext, type TLSSocket } from 'node:tls'
+import tls, { TLSSocket, type SecureContext } from 'node:tls'
 import type { TlsVersion } from '../config/schema.js'
 import { lookupHost, normalizeServerName } from '../routing/host.js'
-import { ClientChains } from './peer-certificates.js'
+import { chainVerdict, ClientChains } from './peer-certificates.js'
 import type { CertificateFile } from './pem.js'
 import { failureReason, type FailureReason } from './reasons.js'
 import { ClientTrust } from './recheck.js'
@@ -76,6 +76,8 @@ export interface HandshakeOutcome {
    * wrong with a malformed ClientHello (client-hello.ts's words); never client text.
    */
   readonly detail?: string
+  /** The client's certificate that verification refused, for the refusal's log line (certificate-identity.ts). */
+  readonly certificate?: X509Certificate
   readonly resumed: boolean
 }
 
@@ -141,7 +143,12 @@ export function createTlsPolicy(
       ...contextOptions,
       cert: fallback?.certPem,
       key: fallback?.keyPem,
-      SNICallback: (serverName, callback) => callback(null, findContext(contexts, serverName)),
+      // Node calls it as a method of the connection's TLSSocket (loadSNI in its lib/_tls_wrap.js): the
+      // one hook before the handshake's end that holds the connection, for its refused certificate.
+      SNICallback(this: unknown, serverName, callback) {
+        if (this instanceof TLSSocket) accepted.keepRefusedCertificate(this)
+        callback(null, findContext(contexts, serverName))
+      },
       requestCert: requiresClientCert,
       // A client without a certificate gets the handshake aborted with a TLS alert (certificate_required
       // in TLS 1.3, handshake_failure in 1.2). A certificate that does not verify cannot get one from
@@ -214,23 +221,45 @@ function contextsByHost(hosts: TlsPolicySpec['hosts'], options: tls.SecureContex
   return contexts
 }
 
-/** The TCP sockets a policy accepted: when, for which route, and from which address. */
+/** The TCP sockets a policy accepted: when, for which route, from which address, and the certificate it refused. */
 class AcceptedSockets {
-  private readonly byTcpSocket = new WeakMap<object, { at: number; route: string | undefined; clientAddress: string | undefined }>()
+  private readonly byTcpSocket = new WeakMap<object, { at: number; route: string | undefined; clientAddress: string | undefined; refused?: X509Certificate }>()
 
   add(socket: Socket, route: DispatchedRoute | undefined): void {
     // Read now: once a refused handshake has closed the socket, its address is gone.
     this.byTcpSocket.set(socket, { at: performance.now(), route: route?.name, clientAddress: socket.remoteAddress })
   }
 
-  /** The outcome fields of the handshake of `socket`, which wraps an accepted TCP socket (`_parent`). */
+  /**
+   * Node destroys a connection whose client certificate does not verify as its handshake ends, in its
+   * own 'secure' listener, and the certificate goes with it: it is read just before, from a chain
+   * OpenSSL refused only.
+   */
+  keepRefusedCertificate(socket: TLSSocket): void {
+    socket.prependOnceListener('secure', () => {
+      const entry = this.entryOf(socket)
+      if (entry && chainVerdict(socket)) entry.refused = socket.getPeerX509Certificate()
+    })
+  }
+
+  /** The outcome fields of the handshake of `socket`. */
   outcomeFields(socket: TLSSocket): Pick<HandshakeOutcome, 'route' | 'clientAddress' | 'durationSeconds'> {
-    const entry = this.byTcpSocket.get((socket as unknown as { _parent: object })._parent)
+    const entry = this.entryOf(socket)
     return {
       route: entry?.route,
       clientAddress: entry?.clientAddress,
       durationSeconds: (performance.now() - (entry?.at ?? performance.now())) / 1000,
     }
+  }
+
+  /** The client certificate that `socket`'s handshake refused: kept at its end, or still on a handshake that failed before. */
+  refusedCertificate(socket: TLSSocket): X509Certificate | undefined {
+    return this.entryOf(socket)?.refused ?? socket.getPeerX509Certificate()
+  }
+
+  /** `socket` wraps an accepted TCP socket (`_parent`). */
+  private entryOf(socket: TLSSocket) {
+    return this.byTcpSocket.get((socket as unknown as { _parent: object })._parent)
   }
 }
 
@@ -256,7 +285,8 @@ function reportHandshakes(
     const verification = verificationResult(socket)
     const reason = verification ? failureReason(verification) : failureReason(error)
     const detail = verification ?? (error as { code?: string }).code
-    onHandshake({ ...accepted.outcomeFields(socket), reason, ...(detail && { detail }), resumed: false })
+    const certificate = verification ? accepted.refusedCertificate(socket) : undefined
+    onHandshake({ ...accepted.outcomeFields(socket), reason, ...(detail && { detail }), ...(certificate && { certificate }), resumed: false })
     socket.destroy()
   })
 }
@@ -272,9 +302,7 @@ function reportHandshakes(
  */
 function verificationResult(socket: TLSSocket): string | undefined {
   if (socket.authorizationError) return socket.authorizationError as unknown as string
-  const handle = (socket as unknown as { _handle?: { verifyError?: () => { code?: string } | null } })._handle
-  if (typeof handle?.verifyError !== 'function' || !socket.getPeerX509Certificate()) return undefined
-  return handle.verifyError()?.code
+  return socket.getPeerX509Certificate() ? chainVerdict(socket) : undefined
 }
 
 /** undefined: the server's own context, as for a ClientHello without SNI. */

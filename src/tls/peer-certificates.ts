@@ -88,3 +88,14 @@ export function peerLeafCertificate(socket: TLSSocket): X509Certificate[] {
   const leaf = socket.getPeerCertificate()
   return leaf?.raw ? [new X509Certificate(leaf.raw)] : []
 }
+
+/**
+ * OpenSSL's verdict on the peer's chain so far, as Node reads it (the internal verifyError() that
+ * authorizationError is set from once the handshake is done): its code, or undefined while it passes.
+ * Read in a 'secure' listener that runs before Node's own, it says whether Node is about to destroy
+ * the connection for it, while the peer certificate can still be read.
+ */
+export function chainVerdict(socket: TLSSocket): string | undefined {
+  const handle = (socket as unknown as { _handle?: { verifyError?: () => { code?: string } | null } })._handle
+  return typeof handle?.verifyError === 'function' ? (handle.verifyError()?.code ?? undefined) : undefined
+}

@@ -79,12 +79,10 @@ const REASON_BY_CODE: Record<string, FailureReason> = {
 }
 
 /**
- * OpenSSL's verdicts on a peer's chain (X509_V_ERR_*, as Node names them; UNSPECIFIED for one Node has
- * no name for) that have no reason of their own: 'other', as anything unknown is. A missing or expired
- * CRL is one: it is the gateway's configuration, not a revoked peer, and the refusal's log names the
- * exact code. By this set upstream-errors.ts tells them, TLS failures, from a connection's 'other'.
+ * OpenSSL's verdicts on a chain for a CRL missing, out of date or unreadable (a listed certificate is
+ * CERT_REVOKED): 'other', below, and named in the refusal's log line with the CRL files.
  */
-export const OTHER_CHAIN_VERDICTS: ReadonlySet<string> = new Set([
+export const CRL_TROUBLES: readonly string[] = [
   'UNABLE_TO_GET_CRL',
   'CRL_HAS_EXPIRED',
   'CRL_NOT_YET_VALID',
@@ -92,6 +90,16 @@ export const OTHER_CHAIN_VERDICTS: ReadonlySet<string> = new Set([
   'UNABLE_TO_DECRYPT_CRL_SIGNATURE',
   'ERROR_IN_CRL_LAST_UPDATE_FIELD',
   'ERROR_IN_CRL_NEXT_UPDATE_FIELD',
+]
+
+/**
+ * OpenSSL's verdicts on a peer's chain (X509_V_ERR_*, as Node names them; UNSPECIFIED for one Node has
+ * no name for) that have no reason of their own: 'other', as anything unknown is. A missing or expired
+ * CRL is one: it is the gateway's configuration, not a revoked peer, and the refusal's log names the
+ * exact code. By this set upstream-errors.ts tells them, TLS failures, from a connection's 'other'.
+ */
+export const OTHER_CHAIN_VERDICTS: ReadonlySet<string> = new Set([
+  ...CRL_TROUBLES,
   'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
   'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
   'ERROR_IN_CERT_NOT_BEFORE_FIELD',

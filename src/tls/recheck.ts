@@ -31,6 +31,7 @@ import { certificateFields } from './cert-der.js'
 import { crlSignedBy, readCrlPem, revokedSerials, type CrlFields } from './crl-der.js'
 import { allowsCertSign, CLIENT_AUTH, isSelfSigned, issuerKind, keyUsageAllows, outsideValidity, signedBy, type IssuerKind } from './cert-checks.js'
 import { canonicalName } from './canonical-name.js'
+import { RECHECK_FAILED } from './certificate-identity.js'
 import { parseCrl, peculiarCertificate } from './peculiar.js'
 import { failureReason, type FailureReason } from './reasons.js'
 
@@ -41,7 +42,14 @@ import { failureReason, type FailureReason } from './reasons.js'
  */
 export type RecheckVerdict =
   | { readonly pass: true }
-  | { readonly pass: false; readonly reason: FailureReason; readonly detail: string; readonly error?: Error }
+  | {
+      readonly pass: false
+      readonly reason: FailureReason
+      readonly detail: string
+      readonly error?: Error
+      /** The client's own certificate, for the log line of the WebSocket closed (certificate-identity.ts). */
+      readonly certificate?: X509Certificate
+    }
 
 const PASS: RecheckVerdict = { pass: true }
 
@@ -300,13 +308,18 @@ export class RecheckQueue {
     if (!trust) return Promise.resolve(PASS)
     // Each check waits for the one before it, then for an immediate of its own, which runs at the next
     // turn: immediates asked for in one go would all run in the same turn, with no I/O between them.
-    const checked = this.last.then(async () => {
+    const checked = this.last.then(async (): Promise<RecheckVerdict> => {
       await setImmediate()
+      let chain: X509Certificate[] = []
+      let verdict: RecheckVerdict
       try {
-        return await trust.check(verifiedUnder.clientChain(socket), { resumed: socket.isSessionReused() })
+        chain = verifiedUnder.clientChain(socket)
+        verdict = await trust.check(chain, { resumed: socket.isSessionReused() })
       } catch (error) {
-        return refused('RECHECK_FAILED', error as Error)
+        verdict = refused(RECHECK_FAILED, error as Error)
       }
+      const [leaf] = chain
+      return verdict.pass || !leaf ? verdict : { ...verdict, certificate: leaf }
     })
     this.last = checked
     return checked

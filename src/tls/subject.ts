@@ -1,5 +1,6 @@
 /**
- * One way to print a certificate subject, everywhere: XFCC headers, metric labels and error messages.
+ * One way to print a certificate's names, everywhere: XFCC headers, metric labels, error messages and
+ * log lines.
  */
 import type { X509Certificate } from 'node:crypto'
 
@@ -12,6 +13,15 @@ import type { X509Certificate } from 'node:crypto'
  * certificates have) is undefined in Node, and printed as ''.
  */
 export function subjectRfc2253(cert: X509Certificate): string {
-  const rdns = (cert.subject ?? '').split('\n').filter(Boolean)
+  return nameRfc2253(cert.subject)
+}
+
+/** The issuer's name, as subjectRfc2253 prints the issuer's own subject. */
+export function issuerRfc2253(cert: X509Certificate): string {
+  return nameRfc2253(cert.issuer)
+}
+
+function nameRfc2253(printed: string | undefined): string {
+  const rdns = (printed ?? '').split('\n').filter(Boolean)
   return rdns.reverse().map((rdn) => rdn.replaceAll(' + ', '+')).join(',')
 }

@@ -5,11 +5,13 @@
  * behalf. The pool is undici's `Pool` rather than a keep-alive `https.Agent`: it proxies at twice the
  * throughput (README, "Why undici for the upstream pool").
  */
-import { createHash } from 'node:crypto'
+import { createHash, X509Certificate } from 'node:crypto'
 import type { Socket } from 'node:net'
-import { createSecureContext, type SecureContext, type TLSSocket } from 'node:tls'
+import { checkServerIdentity as nodeCheckServerIdentity, createSecureContext, type PeerCertificate, type SecureContext, type TLSSocket } from 'node:tls'
 import { buildConnector, Pool } from 'undici'
 import type { UpstreamConfig } from '../config/types.js'
+import { withPeerCertificate } from './certificate-identity.js'
+import { chainVerdict } from './peer-certificates.js'
 
 export interface UpstreamIdentity {
   /** scheme://host:port */
@@ -114,6 +116,7 @@ export function createUpstreamPool(
     signal: destroyed,
     ...(context && { secureContext: context }),
     rejectUnauthorized: !identity.insecureSkipVerify,
+    checkServerIdentity,
   }
   const servername = identity.serverName || undefined
   const tls = identity.origin.startsWith('https:')
@@ -129,8 +132,12 @@ export function createUpstreamPool(
     connect(connectOptions, callback) {
       const started = performance.now()
       const connect = buildConnector({ ...connectorOptions, ...(session && { session }) })
-      return connect({ ...connectOptions, servername }, (error, socket) => {
+      let peer: X509Certificate | undefined
+      const socket = connect({ ...connectOptions, servername }, (error, socket) => {
         const durationSeconds = (performance.now() - started) / 1000
+        // A refused chain or name: its log line names the certificate (certificate-identity.ts).
+        if (error && peer) withPeerCertificate(error, peer)
+        peer = undefined
         const tlsSocket = tls && !error ? (socket as TLSSocket) : undefined
         if (tlsSocket) {
           // TLS 1.2 has its session now; TLS 1.3 tickets arrive after the handshake.
@@ -149,9 +156,26 @@ export function createUpstreamPool(
         if (error) return callback(error, null)
         answers.track(socket as Socket)
         callback(null, socket!)
-      })
+      }) as unknown as TLSSocket | undefined
+      // undici's connector returns the socket it made (its types say void). Node refuses the upstream's
+      // chain in its own 'secure' listener, and the peer certificate is gone with the connection by the
+      // time the error comes: it is read first, from a chain OpenSSL refused only (on Node 20 and 22 that
+      // read spoils the chain that the name check reads next; see peer-certificates.ts).
+      if (tls) {
+        socket?.prependOnceListener('secure', () => {
+          if (chainVerdict(socket)) peer = socket.getPeerX509Certificate()
+        })
+      }
+      return socket
     },
   })
+}
+
+/** Node's check of the upstream's name, whose refusal keeps the certificate it refused (withPeerCertificate). */
+function checkServerIdentity(hostname: string, certificate: PeerCertificate): Error | undefined {
+  const error = nodeCheckServerIdentity(hostname, certificate)
+  if (error) withPeerCertificate(error, new X509Certificate(certificate.raw))
+  return error
 }
 
 interface SocketAddresses {

@@ -5,6 +5,7 @@
  * test depends on another's leftovers. The certificates and CRLs of the edge cases are made here:
  * intermediates, other key usages, chosen serial numbers and subjects, self-signed leaves, CRLs.
  */
+import { X509Certificate } from 'node:crypto'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -13,6 +14,16 @@ import { authorityKeyId, extendedKeyUsage, issue, newKeyPair, signingAlgorithmOf
 import { peculiarX509 } from '../../src/tls/peculiar.js'
 
 export type { Issued }
+
+/**
+ * How a refusal's log line names a certificate of these fixtures (tls/certificate-identity.ts), read
+ * with node:crypto alone: their subjects and issuers are one RDN each, which Node prints as RFC 2253
+ * does. The first certificate of `certPem`, which may have its intermediates after it.
+ */
+export function certificateNamed(certPem: string): { subject: string; serialNumber: string; issuer: string } {
+  const certificate = new X509Certificate(certPem)
+  return { subject: certificate.subject, serialNumber: certificate.serialNumber, issuer: certificate.issuer }
+}
 
 const x509 = peculiarX509()
 

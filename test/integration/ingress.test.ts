@@ -16,7 +16,7 @@ import tls from 'node:tls'
 import { promisify } from 'node:util'
 import { httpRequest, httpsRequest, serverSeesClientChain, type TlsRequestOptions } from '../helpers/client.js'
 import { eventually, loggedAfter, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
-import { makeRsaChain, makeTestPki, type CertFiles, type RsaChain, type TestPki } from '../helpers/pki.js'
+import { certificateNamed, makeRsaChain, makeTestPki, type CertFiles, type RsaChain, type TestPki } from '../helpers/pki.js'
 import { listenOnLoopback, startEchoUpstream, type EchoReply, type EchoUpstream } from '../helpers/upstream.js'
 
 describe('ingress TLS and per-route mutual TLS on one port', () => {
@@ -230,6 +230,23 @@ routes:
   it('fails closed when a CRL of the chain is missing, and says so rather than "revoked"', async () => {
     const logged = await refused('crlgap.w.test', pki.leafChain, 'other')
     assert.equal(logged.detail, 'UNABLE_TO_GET_CRL')
+  })
+
+  // "CRL log lines do not name the certificate": a refusal said CERT_REVOKED, and the operator had to
+  // find the client's certificate, and the file that listed it, by other means.
+  it('names the refused certificate in the log line (subject, serial number, issuer), and the CRL files where a CRL refused it', async () => {
+    const revoked = { ...pki.leafRevoked, cert: pki.leafRevoked.cert + pki.int.cert }
+    const byCrl = await refused('chain.w.test', revoked, 'revoked')
+    assert.deepEqual(byCrl.certificate, certificateNamed(pki.leafRevoked.cert))
+    assert.deepEqual(byCrl.crl, [pki.crlRootEmpty.file, pki.crlIntRevoked.file])
+    const noCrl = await refused('crlgap.w.test', pki.leafChain, 'other')
+    assert.deepEqual([noCrl.detail, noCrl.certificate, noCrl.crl], ['UNABLE_TO_GET_CRL', certificateNamed(pki.leafChain.cert), [pki.crlRootEmpty.file]])
+    // Refused without a CRL's say: the certificate, no CRL file; without a certificate, neither.
+    const otherCa = await refused('a.test', pki.cliB, 'unknown_ca')
+    assert.deepEqual([otherCa.certificate, otherCa.crl], [certificateNamed(pki.cliB.cert), undefined])
+    const none = await refused('a.test', undefined, 'no_client_cert')
+    assert.deepEqual([none.certificate, none.crl], [undefined, undefined])
+    assert.doesNotMatch(JSON.stringify(gw.logs), /BEGIN|MII|PRIVATE/, 'no certificate or key in the log')
   })
 
   it('logs the verification result of a refused certificate', async () => {

@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import WebSocket, { WebSocketServer } from 'ws'
 import { seriesValue, startGatewayFromFile, type TestGateway } from '../helpers/gateway.js'
-import { makeTestPki, type TestPki } from '../helpers/pki.js'
+import { certificateNamed, makeTestPki, type TestPki } from '../helpers/pki.js'
 import { listenOnLoopback } from '../helpers/upstream.js'
 
 /** Time a tunnel that fails the new policy has to close after the reload. */
@@ -119,6 +119,9 @@ routes:
     const line = await reloadCuts(() => writeFile(files.intCrl, pki.crlIntRevoked.pem), { cut, kept, route: 'chain-ws', reason: 'revoked' })
     await upstreamClosed
     assert.equal(line.detail, 'CERT_REVOKED')
+    // Which client was cut, and which files revoked it (CRL log lines did not name the certificate).
+    assert.deepEqual(line.certificate, certificateNamed(pki.leafRevoked.cert))
+    assert.deepEqual(line.crl, [files.rootCrl, files.intCrl])
     assert.equal(await rechecks('route="chain-ws",result="ok",reason="none"'), 1, 'the kept one counted as checked')
     assert.doesNotMatch(JSON.stringify(gw.logs), /BEGIN|MII/, 'no certificate in the log')
   })

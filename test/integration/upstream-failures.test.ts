@@ -15,7 +15,7 @@ import WebSocket from 'ws'
 import { httpRequest } from '../helpers/client.js'
 import { rawUntilClosed } from '../helpers/raw.js'
 import { loggedAfter, seriesSum, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
-import { createCA, issueCert, makeTestPki, type TestPki } from '../helpers/pki.js'
+import { certificateNamed, createCA, issueCert, makeTestPki, type TestPki } from '../helpers/pki.js'
 import { listenOnLoopback, startEchoUpstream, type EchoUpstream } from '../helpers/upstream.js'
 
 async function listen<S extends net.Server>(server: S): Promise<S & { port: number }> {
@@ -177,6 +177,9 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
     assert.ok(reply.ms < BEFORE_ANY_TIMEOUT_MS, `${reply.ms} ms`)
     assert.equal(lastLog('wrongname')?.reason, 'hostname_mismatch')
     assert.equal(lastLog('wrongname')?.code, 'PCL_ERR_UPSTREAM_TLS')
+    // The certificate that did not match, named; no CRL had a say.
+    assert.deepEqual(lastLog('wrongname')?.certificate, certificateNamed(pki.upWrongName.cert))
+    assert.equal(lastLog('wrongname')?.crl, undefined)
   })
 
   it('502 at once when the upstream certificate is signed by another CA', async () => {

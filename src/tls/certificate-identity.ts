@@ -1,0 +1,77 @@
+/**
+ * How a log line names a peer certificate that was refused, or whose connection was closed: what an
+ * operator needs to find it and act (its subject, its serial number as `openssl x509 -serial` prints it
+ * and a CRL lists it, its issuer), and, for a verdict of a CRL, the route's CRL files. Never the
+ * certificate itself, nor a key.
+ */
+import type { X509Certificate } from 'node:crypto'
+import type { RouteConfig } from '../config/types.js'
+import { displayPath } from './pem.js'
+import { CRL_TROUBLES } from './reasons.js'
+import { issuerRfc2253, subjectRfc2253 } from './subject.js'
+
+export interface CertificateIdentity {
+  /** RFC 2253, as the expiry gauge's `subject` label (`CN=alice,O=A`). */
+  readonly subject: string
+  /** Hexadecimal, upper case, as `openssl x509 -serial` and `openssl crl -text` print it. */
+  readonly serialNumber: string
+  readonly issuer: string
+}
+
+/**
+ * A refused client's certificate is its own text, unverified: each name is cut at this length, so that
+ * a scanner's certificate with a name of kilobytes makes no line of kilobytes.
+ */
+const MAX_NAME_LENGTH = 256
+
+export function certificateIdentity(certificate: X509Certificate): CertificateIdentity {
+  return { subject: bounded(subjectRfc2253(certificate)), serialNumber: bounded(certificate.serialNumber), issuer: bounded(issuerRfc2253(certificate)) }
+}
+
+function bounded(text: string): string {
+  return text.length > MAX_NAME_LENGTH ? `${text.slice(0, MAX_NAME_LENGTH)}…` : text
+}
+
+/** A re-check of a WebSocket's client (recheck.ts) that could not be made: a CRL it cannot read, mostly. */
+export const RECHECK_FAILED = 'RECHECK_FAILED'
+
+/** The verdicts (OpenSSL's, as Node names them) a route's CRLs may have given: the certificate listed, a CRL missing, out of date or unreadable. */
+const CRL_VERDICTS: ReadonlySet<string> = new Set(['CERT_REVOKED', ...CRL_TROUBLES, RECHECK_FAILED])
+
+/**
+ * The fields a refusal's log line gets: `certificate`, the peer's own, when one came; `crl`, the route's
+ * CRL files of that side (tls.crl or upstream.crl, as the user wrote them), when the verdict may be
+ * theirs. Each file names its CRLs' issuers, and the certificate's issuer says which one to look in.
+ */
+export function refusalFields(
+  certificate: X509Certificate | undefined,
+  verdict: string | undefined,
+  crlFiles: () => readonly string[],
+): { certificate?: CertificateIdentity; crl?: string[] } {
+  const crl = verdict !== undefined && CRL_VERDICTS.has(verdict) ? crlFiles().map(displayPath) : []
+  return { ...(certificate && { certificate: certificateIdentity(certificate) }), ...(crl.length > 0 && { crl }) }
+}
+
+/** A route's tls.crl files: what refuses its clients' certificates. */
+export function ingressCrlFiles(route: RouteConfig | undefined): readonly string[] {
+  return route?.tls && route.tls !== 'passthrough' ? route.tls.crl : []
+}
+
+/**
+ * The certificate a TLS connection refused, kept on the error that refusal raised: by the time the
+ * error is logged, the connection, and its peer certificate with it, is gone. A symbol, not a field:
+ * the error's own fields never carry it into a log line.
+ */
+const PEER_CERTIFICATE = Symbol('peer certificate')
+
+export function withPeerCertificate(error: Error, certificate: X509Certificate): void {
+  Object.defineProperty(error, PEER_CERTIFICATE, { value: certificate })
+}
+
+/** The peer certificate that `error`, or one of its causes, refused (withPeerCertificate). */
+export function peerCertificateOf(error: unknown): X509Certificate | undefined {
+  for (let at = error as { cause?: unknown; [PEER_CERTIFICATE]?: X509Certificate } | undefined; at; at = at.cause as typeof at) {
+    if (at[PEER_CERTIFICATE]) return at[PEER_CERTIFICATE]
+  }
+  return undefined
+}
