@@ -31,6 +31,7 @@ import { Overload } from './proxy/overload.js'
 import { RequestServer } from './proxy/server.js'
 import { createSniDispatcher, type SniDispatcher } from './proxy/sni-dispatch.js'
 import { Reloader, type ReloadResult, type ReloadTrigger } from './reload/reloader.js'
+import { loadConfig } from './snapshot/load-config.js'
 import { buildSnapshot, retireSnapshot, type Snapshot, type SnapshotOptions } from './snapshot/snapshot.js'
 import { destroyUpstream, type Upstream } from './snapshot/upstreams.js'
 import { configWarnings } from './snapshot/warnings.js'
@@ -143,7 +144,7 @@ export class Gateway {
 
   /** Loads the config (throws ConfigError on a bad one), then binds every listener. */
   async start(): Promise<void> {
-    const config = await this.loader.load()
+    const config = await loadConfig(this.loader)
     this.reloader.loaded(config)
     this.install(buildSnapshot(config, this.snapshotOptions()))
     this.metrics.configReloads.inc({ result: 'success' })

@@ -3,11 +3,12 @@
  * the config and of the certificate files it names is listed, one per line, then any warnings (which
  * do not fail the check).
  */
-import { ConfigError, formatIssue, problemReport, sortByPosition, type ConfigIssue } from '../config/issues.js'
+import { ConfigError, formatIssue, problemReport, type ConfigIssue } from '../config/issues.js'
 import { ConfigLoader } from '../config/load.js'
 import type { Config } from '../config/types.js'
 import { configWarnings } from '../snapshot/warnings.js'
-import { buildSnapshot, fileIssues, retireSnapshot } from '../snapshot/snapshot.js'
+import { loadConfig } from '../snapshot/load-config.js'
+import { buildSnapshot, retireSnapshot } from '../snapshot/snapshot.js'
 import { ClientChains } from '../tls/peer-certificates.js'
 import { newTicketSecret } from '../tls/ticket-keys.js'
 
@@ -26,14 +27,7 @@ export async function runCheck(file: string, out: (line: string) => void, err: (
 
 /** What `check` finds in `file`: the config and its warnings, or a ConfigError listing every problem. */
 export async function checkConfig(file: string): Promise<{ config: Config; warnings: ConfigIssue[] }> {
-  const { config, issues } = await new ConfigLoader(file).loadForCheck()
-  if (issues.length > 0) {
-    // The files' own problems too, in the same run. The rules name a file only when they cannot reach
-    // it, and reading it then fails too: that one problem is listed once, any other of its key still is.
-    const unreachable = new Set(issues.map((issue) => issue.aboutFile))
-    const more = fileIssues(config).filter((issue) => issue.aboutFile === undefined || !unreachable.has(issue.aboutFile))
-    throw new ConfigError(sortByPosition([...issues, ...more]))
-  }
+  const config = await loadConfig(new ConfigLoader(file))
   const snapshot = buildSnapshot(config, {
     tlsHooks: { onHandshake: () => undefined, onVerified: (socket) => socket.destroy() },
     upstreamHooks: { onHandshake: () => undefined },

@@ -13,6 +13,7 @@ import type { Config } from '../config/types.js'
 import { Gateway } from '../gateway.js'
 import { closeLogs, configuredLogLevel, createLogger, errorSummary, LOG_LEVELS, type Logger } from '../log.js'
 import { holdNextTickShapes } from '../next-tick-shapes.js'
+import { loadConfig } from '../snapshot/load-config.js'
 import { newTicketSecret } from '../tls/ticket-keys.js'
 
 export async function runGateway(configFile: string, workersFlag: string | undefined, err: (line: string) => void): Promise<number> {
@@ -63,7 +64,7 @@ async function runWithLogger(configFile: string, workersOverride: number | undef
   const loader = new ConfigLoader(configFile)
   let config: Config
   try {
-    config = await loader.load()
+    config = await loadConfig(loader)
   } catch (error) {
     return notStarted(configFile, error, err)
   }

@@ -1,6 +1,7 @@
 /**
- * routes.yaml → a deep-frozen Config, or one ConfigError listing every issue in file order.
- * Certificate contents are checked later, by tls/pem.ts when the snapshot is built.
+ * routes.yaml → a deep-frozen Config and every issue of its schema and rules, in file order, or one
+ * ConfigError where nothing after the YAML can be trusted. Certificate contents are checked later, by
+ * tls/pem.ts, when the snapshot is built or, for a config refused here, by snapshot/load-config.ts.
  */
 import { checkableConfig } from './checkable.js'
 import { ConfigError, sortByPosition, type ConfigIssue } from './issues.js'
@@ -22,18 +23,14 @@ export class ConfigLoader {
 
   constructor(readonly file: string) {}
 
-  /** Async for its callers' sake; the read itself is synchronous, of a regular file (see regular-file.ts). */
-  async load(): Promise<Config> {
-    return this.parse(this.readText())
-  }
-
   /**
-   * For `portcullis check`: the config and every issue of the schema and the rules, without throwing on
-   * those, so that check goes on to read the files and one run lists every problem. YAML errors, and
-   * schema errors in the listeners or the route list itself, still throw: nothing after them can be
-   * trusted.
+   * The config and every issue of the schema and the rules, without throwing on those, so that the
+   * files it names are read too and one run lists every problem (snapshot/load-config.ts). YAML errors,
+   * and schema errors in the listeners or the route list itself, still throw: nothing after them can be
+   * trusted. Async for its callers' sake; the read itself is synchronous, of a regular file (see
+   * regular-file.ts).
    */
-  async loadForCheck(): Promise<{ config: Config; issues: ConfigIssue[] }> {
+  async load(): Promise<{ config: Config; issues: ConfigIssue[] }> {
     return this.resolve(this.readText())
   }
 

@@ -10,6 +10,7 @@ import type { ConfigLoader } from '../config/load.js'
 import type { Config } from '../config/types.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics/metrics.js'
+import { loadConfig } from '../snapshot/load-config.js'
 import { digestsOf, unreadFileDigest, referencedFiles, sameDigests, type FileDigests } from './fingerprint.js'
 import { watchFolders, type FolderWatcher } from './watch.js'
 
@@ -114,7 +115,7 @@ export class Reloader {
     this.digests = digests
     let attempted: FileDigests | undefined
     try {
-      const config = await loader.load()
+      const config = await loadConfig(loader)
       if (stopping()) return { ok: false, errors: ['the gateway is stopping'] }
       // The files new to this config are read before apply() reads them, for the same reason.
       attempted = digestsOf(referencedFiles(config), digests)

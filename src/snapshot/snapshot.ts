@@ -103,8 +103,8 @@ function readRoutes(config: Config, files: RouteFiles): RouteReadings {
 }
 
 /**
- * The problems in the files of a config whose rules failed (`portcullis check`, which lists them in
- * the same run); nothing is created.
+ * The problems in the files of a config whose rules failed, which a start, a reload and `portcullis
+ * check` list in the same run (load-config.ts); nothing is created.
  */
 export function fileIssues(config: Config): readonly ConfigIssue[] {
   const files = new RouteFiles(config)

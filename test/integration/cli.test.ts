@@ -465,6 +465,31 @@ routes:
     assert.match(result.stderr, /mismatch\.yaml: not started, 1 problem\n$/)
   })
 
+  // A start the schema or the rules refused listed their problems alone: the files' (a certificate that
+  // is not PEM, a CA bundle without a CA, a key that is not its certificate's) came out at the next
+  // start, once the rules passed, where check listed them all in one run.
+  it('does not start on problems of the rules and of the files, and lists them all as check does', async () => {
+    const file = join(pki.dir, 'rules-and-files.yaml')
+    await writeFile(join(pki.dir, 'not-pem.crt'), 'not a certificate\n')
+    await writeFile(
+      file,
+      `listen: { https: 127.0.0.1:0 }
+routes:
+  - host: localhost
+    tls: { cert: not-pem.crt, key: srv.key, clientCAs: srv.crt }
+    upstream: { url: 'https://127.0.0.1:9', ca: caS.crt, cert: cliA.crt, key: srv.key, timeouts: { connect: 5 parsecs } }
+`,
+    )
+    const started = await portcullis('--config', file)
+    const checked = await checkInProcess(file)
+    assert.equal(started.code, 1)
+    const problems = (outcome: Outcome) => outcome.stderr.split('\n').slice(0, -2)
+    assert.deepEqual(problems(started), problems(checked))
+    const keys = ['tls.cert', 'tls.clientCAs', 'upstream.key', 'upstream.timeouts.connect']
+    assert.deepEqual(problems(started).map((line) => line.split(' ')[1]), keys.map((key) => `routes[0].${key}:`))
+    assert.match(started.stderr, /rules-and-files\.yaml: not started, 4 problems\n$/)
+  })
+
   it('lives through a SIGHUP that comes while it starts, and reloads on one once it serves', { skip: process.platform !== 'linux' && 'reads /proc' }, async (t) => {
     const file = join(pki.dir, 'hangup.yaml')
     // Enough TLS routes that starting takes a while after the signal handlers are in.

@@ -14,6 +14,7 @@ import { after, before, describe, it } from 'node:test'
 import tls from 'node:tls'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
+import { runCheck } from '../../src/cli/check.js'
 import { httpRequest, httpsRequest } from '../helpers/client.js'
 import { eventually, loggedAfter, startGateway, startGatewayFromFile, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
@@ -133,6 +134,34 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
           assert.equal(await status(gw, 'one.test'), 200)
           assert.equal(await status(gw, 'four.test'), 404)
         }
+      } finally {
+        await writeFile(configFile, good)
+      }
+    })
+
+    // A reload the schema or the rules refused listed their problems alone: a certificate file that is
+    // not PEM, a CA bundle without a CA and a key that is not its certificate's came out one reload
+    // later, once the rules passed, where `portcullis check` listed every one of them in one run.
+    it('answers a reload the rules refuse with every problem check lists, those of the files named too', async () => {
+      const good = await readFile(configFile, 'utf8')
+      await writeFile(join(dir, 'not-pem.crt'), 'not a certificate\n')
+      const tls = `{ cert: ${join(dir, 'not-pem.crt')}, key: ${join(dir, 'server.key')}, clientCAs: ${join(dir, 'server.crt')} }`
+      const upstreamTo = `{ url: 'https://127.0.0.1:1', ca: ${pki.caS.certFile}, cert: ${join(dir, 'client.crt')}, key: ${join(dir, 'server.key')}, timeouts: { connect: 5 parsecs } }`
+      const index = good.split('\n').filter((line) => line.startsWith('  - ')).length
+      try {
+        await writeFile(configFile, `${good}  - { host: four.test, tls: ${tls}, upstream: ${upstreamTo} }\n`)
+        const checked: string[] = []
+        assert.equal(await runCheck(configFile, () => {}, (line) => checked.push(line)), 1)
+        const problems = checked.slice(0, -1)
+        const keys = ['tls.cert', 'tls.clientCAs', 'upstream.key', 'upstream.timeouts.connect']
+        assert.deepEqual(problems.map((line) => line.split(' ')[1]), keys.map((key) => `routes[${index}].${key}:`))
+        const since = gw.logs.length
+        const answer = await httpRequest({ port: gw.ports.admin!, path: '/reload', method: 'POST' })
+        assert.equal(answer.status, 422, answer.body)
+        assert.deepEqual((JSON.parse(answer.body) as { errors: string[] }).errors, problems)
+        const logged = gw.logs.slice(since).filter((line) => line.trigger === 'POST /reload').map((line) => String(line.msg))
+        assert.deepEqual(logged, problems.map((line) => `reload failed, previous config still serving: ${line}`))
+        assert.equal(await status(gw, 'one.test'), 200)
       } finally {
         await writeFile(configFile, good)
       }

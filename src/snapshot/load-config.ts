@@ -1,0 +1,20 @@
+/**
+ * routes.yaml as a start, a reload and `portcullis check` load it, so that each lists the same problems:
+ * those of the file's text, its schema and its rules, and where these refuse it, those of the files it
+ * names too, in one run (a config they pass has its files read when its snapshot is built).
+ */
+import { ConfigError, sortByPosition } from '../config/issues.js'
+import type { ConfigLoader } from '../config/load.js'
+import type { Config } from '../config/types.js'
+import { fileIssues } from './snapshot.js'
+
+/** The config `loader` reads, or a ConfigError listing every problem found in it and in its files. */
+export async function loadConfig(loader: ConfigLoader): Promise<Config> {
+  const { config, issues } = await loader.load()
+  if (issues.length === 0) return config
+  // The rules name a file only when they cannot reach it, and reading it then fails too: that one
+  // problem is listed once, any other of its key still is.
+  const unreachable = new Set(issues.map((issue) => issue.aboutFile))
+  const more = fileIssues(config).filter((issue) => issue.aboutFile === undefined || !unreachable.has(issue.aboutFile))
+  throw new ConfigError(sortByPosition([...issues, ...more]))
+}
