@@ -7,8 +7,8 @@ import { ConfigError, sortByPosition } from './issues.js'
 import type { RawConfig, RawRoute } from './schema.js'
 import type { SchemaRefusal } from './validate.js'
 
-/** Each key optional, down to the lists, which are taken out whole. */
-type Partly<T> = T extends readonly unknown[] ? T : T extends object ? { readonly [K in keyof T]?: Partly<T[K]> } : T
+/** Each key optional, and each item of a list a hole where the schema refused it. */
+type Partly<T> = T extends readonly (infer Item)[] ? readonly (Partly<Item> | undefined)[] : T extends object ? { readonly [K in keyof T]?: Partly<T[K]> } : T
 
 /** A route the schema refused in part, without the values it refused: any key of it may be missing. */
 export type PartialRoute = Partly<RawRoute>
@@ -49,13 +49,15 @@ export function checkableConfig(value: unknown, refusals: readonly SchemaRefusal
 
 /**
  * `value` without what lies at `keys`, copied along the way (a value from a YAML anchor may be shared).
- * A list goes whole where the refusal is in an item: taking out the item alone would move the items
- * after it to other key paths. A key that is not there (a missing one) leaves `value` as it is.
+ * An item of a list becomes a hole (undefined), so that the items after it keep their key paths and are
+ * checked still (a list of CRL files with one refused). A key that is not there (a missing one) leaves
+ * `value` as it is.
  */
 function without<T>(value: T, [key, ...rest]: readonly string[]): T {
-  if (key === undefined || !isMapping(value) || !Object.hasOwn(value, key)) return value
-  const child = value[key]
-  if (rest.length > 0 && !Array.isArray(child)) return { ...value, [key]: without(child, rest) }
+  if (key === undefined) return value
+  if (Array.isArray(value)) return value.map((item, i) => (String(i) !== key ? item : rest.length > 0 ? without(item, rest) : undefined)) as T
+  if (!isMapping(value) || !Object.hasOwn(value, key)) return value
+  if (rest.length > 0) return { ...value, [key]: without(value[key], rest) }
   const { [key]: _refused, ...others } = value
   return others as T
 }

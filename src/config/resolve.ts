@@ -21,7 +21,7 @@ import { DEFAULT_CONNECTION_LIMIT, DEFAULT_REQUEST_LIMIT } from './limits.js'
 import { normalizePath, routingPath } from '../routing/path.js'
 import type { CheckableConfig, PartialRoute } from './checkable.js'
 import type { RawConfig, Workers } from './schema.js'
-import type { Config, ListenAddress, ListenerName, Position, RouteConfig, RouteTlsConfig, UpstreamConfig } from './types.js'
+import type { Config, CrlFile, ListenAddress, ListenerName, Position, RouteConfig, RouteTlsConfig, UpstreamConfig } from './types.js'
 
 /**
  * The config as far as it resolves, and every issue its rules find. A config with issues is good for
@@ -184,12 +184,14 @@ function resolveRouteTls(raw: Exclude<PartialRoute['tls'], 'passthrough' | undef
 }
 
 /**
- * A `crl` key, one file or a list, as absolute paths; a problem is reported at the list item where there
- * is one (snapshot/route-files.ts names the files' key paths so too).
+ * A `crl` key, one file or a list, as absolute paths, each with the key path that names it: the list
+ * item where there is one. An item the schema refused (checkable.ts) is a hole, which the items after
+ * it keep their indexes around.
  */
-function crlFiles(raw: string | readonly string[] | undefined, at: string, filePath: FilePathOf): string[] {
+function crlFiles(raw: string | readonly (string | undefined)[] | undefined, at: string, filePath: FilePathOf): CrlFile[] {
   if (raw === undefined) return []
-  return typeof raw === 'string' ? [filePath(at, raw)] : raw.map((file, i) => filePath(`${at}[${i}]`, file))
+  const named = typeof raw === 'string' ? [{ file: raw, path: at }] : raw.map((file, i) => ({ file, path: `${at}[${i}]` }))
+  return named.flatMap(({ file, path }) => (file === undefined ? [] : [{ file: filePath(path, file), path }]))
 }
 
 /** '/café' → '/caf%C3%A9', as a client sends it (a lone surrogate becomes U+FFFD, as UTF-8 has none). */
@@ -314,6 +316,11 @@ function resolveServerName(path: string, raw: string | undefined, hostname: stri
   return name
 }
 
+/** A route's tls as its TLS policy, to compare two routes' by: the files, not the keys that name them. */
+function tlsPolicyOf(tls: RouteConfig['tls']): string {
+  return JSON.stringify(tls === undefined || tls === 'passthrough' ? tls : { ...tls, crl: tls.crl.map(({ file }) => file) })
+}
+
 /** Rules across routes: unique host+path, unique explicit names, one TLS policy per host, a listener for every route. */
 function checkRouteSet(routes: RouteConfig[], raw: CheckableConfig, listen: Config['listen'], report: Report): void {
   const byKey = new Map<string, RouteConfig>()
@@ -329,7 +336,7 @@ function checkRouteSet(routes: RouteConfig[], raw: CheckableConfig, listen: Conf
     // SNI picks the certificate and client-auth policy before the path is known, so a host has one policy.
     const first = firstOfHost.get(route.host)
     if (!first) firstOfHost.set(route.host, route)
-    else if (JSON.stringify(first.tls) !== JSON.stringify(route.tls)) {
+    else if (tlsPolicyOf(first.tls) !== tlsPolicyOf(route.tls)) {
       report(`${at}.tls`, `must equal routes[${first.index}].tls: every route of ${route.host} shares one TLS policy`)
     }
 

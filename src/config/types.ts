@@ -17,11 +17,18 @@ export interface Position {
   readonly col: number
 }
 
+/** A CRL file that a `crl` key names. */
+export interface CrlFile {
+  readonly file: string
+  /** The key that names it: `routes[2].tls.crl[1]` in a list, `routes[2].tls.crl` where it is the one file written. */
+  readonly path: string
+}
+
 export interface RouteTlsConfig {
   readonly cert: string
   readonly key: string
   readonly clientCAs?: string
-  readonly crl: readonly string[]
+  readonly crl: readonly CrlFile[]
   readonly minVersion: TlsVersion
   readonly forwardClientCert: ForwardClientCert
 }
@@ -36,7 +43,7 @@ export interface UpstreamConfig {
   /** Path prefix from the url, prepended to the request path; '' when the url has none. */
   readonly pathPrefix: string
   readonly ca?: string
-  readonly crl: readonly string[]
+  readonly crl: readonly CrlFile[]
   readonly cert?: string
   readonly key?: string
   /** SNI sent and name verified; '' for IP-literal upstreams without a serverName (no SNI is sent then). */

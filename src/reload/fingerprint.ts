@@ -5,14 +5,15 @@
 import { createHash } from 'node:crypto'
 import { resolve } from 'node:path'
 import { readRegularFile } from '../config/regular-file.js'
-import type { Config } from '../config/types.js'
+import type { Config, CrlFile } from '../config/types.js'
 
 /** routes.yaml and every certificate, key, CA bundle and CRL it names, as absolute paths. */
 export function referencedFiles(config: Config): string[] {
   const files = new Set<string>([resolve(config.file)])
   for (const { tls, upstream } of config.routes) {
-    if (tls && tls !== 'passthrough') [tls.cert, tls.key, tls.clientCAs, ...tls.crl].forEach((f) => f && files.add(f))
-    for (const file of [upstream.ca, ...upstream.crl, upstream.cert, upstream.key]) if (file) files.add(file)
+    const crls = (named: readonly CrlFile[]) => named.map(({ file }) => file)
+    if (tls && tls !== 'passthrough') [tls.cert, tls.key, tls.clientCAs, ...crls(tls.crl)].forEach((f) => f && files.add(f))
+    for (const file of [upstream.ca, ...crls(upstream.crl), upstream.cert, upstream.key]) if (file) files.add(file)
   }
   return [...files]
 }

@@ -15,6 +15,12 @@ export async function loadConfig(loader: ConfigLoader): Promise<Config> {
   // The rules name a file only when they cannot reach it, and reading it then fails too: that one
   // problem is listed once, any other of its key still is.
   const unreachable = new Set(issues.map((issue) => issue.aboutFile))
-  const more = fileIssues(config).filter((issue) => issue.aboutFile === undefined || !unreachable.has(issue.aboutFile))
+  // A list with a problem at an item is read without it: what its files say as a whole (no CRL of the
+  // root CA among them) may be that item's to say, as the files' check of a list with an unread file
+  // does not say it either.
+  const listsWithProblems = new Set(issues.flatMap((issue) => /^(.+)\[\d+\]$/.exec(issue.path)?.[1] ?? []))
+  const more = fileIssues(config).filter(
+    (issue) => (issue.aboutFile === undefined || !unreachable.has(issue.aboutFile)) && !listsWithProblems.has(issue.path),
+  )
   throw new ConfigError(sortByPosition([...issues, ...more]))
 }

@@ -6,7 +6,7 @@
  */
 import type { X509Certificate } from 'node:crypto'
 import { ConfigError, issueAt, sortByPosition, type ConfigIssue } from '../config/issues.js'
-import type { Config, RouteConfig } from '../config/types.js'
+import type { Config, CrlFile, RouteConfig } from '../config/types.js'
 import { casWithoutCrl, crlIssuerSubject, type CrlPeer } from '../tls/crl-issuers.js'
 import { readCaBundle, readCertificates, readCrl, readPrivateKeyOf, type CaBundle, type CertificateFile } from '../tls/pem.js'
 
@@ -81,22 +81,22 @@ export class RouteFiles {
   }
 
   /**
-   * The PEM CRLs of `files`, one per entry, that refuse `peer` certificates; `cas` (the route's
-   * clientCAs or upstream.ca) name their issuers, and must each have one of them (casWithoutCrl).
+   * The PEM CRLs of `named` (the `crl` key at `at`), one per entry, that refuse `peer` certificates;
+   * `cas` (the route's clientCAs or upstream.ca) name their issuers, and must each have one of them
+   * (casWithoutCrl).
    */
-  crlPems(route: RouteConfig, at: string, files: readonly string[], cas: CaBundle | undefined, peer: CrlPeer): string[] {
-    // A crl key is one file or a list: the key path names the list item only where the YAML has one,
-    // as crlFiles in config/resolve.ts does (the resolved config keeps the files, not their key paths).
-    const pathOf = (i: number) => (this.config.positions.has(`${at}[${i}]`) ? `${at}[${i}]` : at)
-    const read = files.map((file, i) => this.attempt(pathOf(i), this.readOnce(`crl ${file}`, () => readCrl(file)), file))
+  crlPems(route: RouteConfig, at: string, named: readonly CrlFile[], cas: CaBundle | undefined, peer: CrlPeer): string[] {
+    const read = named.map(({ file, path }) => this.attempt(path, this.readOnce(`crl ${file}`, () => readCrl(file)), file))
     // Once per CRL file and bundle: a thousand routes often share both.
     read.forEach((crls = [], i) => {
-      const issuers = this.readOnce(`crl issuers ${files[i]} ${cas?.file}`, () => crls.map((crl) => crlIssuerSubject(crl, cas?.certificates ?? [])))()
-      crls.forEach((crl, j) => this.crls.push({ route: route.name, routeIndex: route.index, path: pathOf(i), peer, nextUpdate: crl.fields?.nextUpdate, issuer: issuers[j]! }))
+      const { file, path } = named[i]!
+      const issuers = this.readOnce(`crl issuers ${file} ${cas?.file}`, () => crls.map((crl) => crlIssuerSubject(crl, cas?.certificates ?? [])))()
+      crls.forEach((crl, j) => this.crls.push({ route: route.name, routeIndex: route.index, path, peer, nextUpdate: crl.fields?.nextUpdate, issuer: issuers[j]! }))
     })
     const crls = read.flatMap((crlsOfFile) => crlsOfFile ?? [])
     // Not while a file is unread: it has an issue of its own, and may hold the missing CRL.
     if (cas && crls.length > 0 && read.every(Boolean)) {
+      const files = named.map(({ file }) => file)
       const without = this.attempt(at, this.readOnce(`crl gaps ${peer} ${files.join('\n')} ${cas.file}`, () => casWithoutCrl(cas, crls, files, peer)))
       without?.forEach((certificate) => this.casWithoutCrl.push({ routeIndex: route.index, path: at, peer, certificate }))
     }

@@ -435,6 +435,25 @@ routes:
     ])
   })
 
+  // An item of a CRL list that the schema refused took the whole list out of the later checks: its other
+  // items, a missing file and files that hold no CRL, were told only once that one was fixed. The list
+  // without it is not what was written: the root CA's CRL missing from it is no problem of its own.
+  it('checks the other items of a CRL list whose one item the schema refuses, each at its own key path', async () => {
+    const yaml = good()
+      .replace('clientCAs: caAB.crt', "clientCAs: root.crt\n      crl: [crlRootEmpty.crl, '', missing.crl, garbled.crl, srv.crt]")
+      .replace('ca: caS.crt', 'ca: root.crt\n      crl:\n        - { file: crlRootEmpty.crl }\n        - crlIntEmpty.crl')
+    const result = await check('crl-items', yaml)
+    assert.equal(result.code, 1)
+    assert.deepEqual(problemLines(result), [
+      '/crl-items.yaml:9:31 routes[0].tls.crl[1]: must not be empty',
+      '/crl-items.yaml:9:35 routes[0].tls.crl[2]: file not found: missing.crl',
+      '/crl-items.yaml:9:48 routes[0].tls.crl[3]: /garbled.crl holds a CRL that cannot be parsed',
+      '/crl-items.yaml:9:61 routes[0].tls.crl[4]: /srv.crt holds no PEM CRL',
+      '/crl-items.yaml:14:11 routes[0].upstream.crl[0]: must be a string',
+      '/crl-items.yaml: 5 problems',
+    ])
+  })
+
   it('checks the routes and their files of a config whose schema refuses a top-level setting, in the same run', async () => {
     const yaml = `accessLog: yes please\nx_unknown: 1\nroutes-old: 1\n${good().replace('ca: caS.crt', 'ca: missing.crt')}`
     const result = await check('settings-and-files', yaml)

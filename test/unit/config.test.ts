@@ -70,7 +70,8 @@ describe('parseConfig', () => {
       forwardClientCert: 'xfcc',
     })
     assert.deepEqual(orders!.upstream.crl, [])
-    assert.deepEqual(parseConfig(GOOD.replace('      ca: ca.crt\n', '      ca: ca.crt\n      crl: a.crl\n'), file).routes[0]!.upstream.crl, [join(dir, 'a.crl')])
+    assert.deepEqual(parseConfig(GOOD.replace('      ca: ca.crt\n', '      ca: ca.crt\n      crl: a.crl\n'), file).routes[0]!.upstream.crl, [{ file: join(dir, 'a.crl'), path: 'routes[0].upstream.crl' }])
+    assert.deepEqual(parseConfig(GOOD.replace('      ca: ca.crt\n', '      ca: ca.crt\n      crl: [a.crl]\n'), file).routes[0]!.upstream.crl, [{ file: join(dir, 'a.crl'), path: 'routes[0].upstream.crl[0]' }])
     assert.equal(orders!.upstream.serverName, 'orders.internal')
     assert.equal(orders!.upstream.pathPrefix, '/v1')
     assert.equal(orders!.upstream.port, 8443)
