@@ -64,11 +64,10 @@ export class ConfigLoader {
     return { config: deepFreeze(config), issues: [...refusals.map(({ issue }) => issue), ...issues] }
   }
 
-  /** The YAML with positions; throws on a YAML error or an empty file. */
+  /** The YAML with positions; throws on a YAML error or a document that holds nothing. */
   private parsedSource(text: string): YamlSource {
     const source = parseYaml(text, this.file)
     if (source.issues.length > 0) throw new ConfigError(sortByPosition([...source.issues]))
-    if (source.value === undefined) throw new ConfigError([{ file: this.file, path: '', message: 'the file is empty: it needs listen and routes' }])
     return source
   }
 }

@@ -2,14 +2,14 @@
  * Parses routes.yaml with the `yaml` package and keeps the line and column of every key path, so that
  * issues found later (schema, cross-field rules, certificate files) can point into the file.
  */
-import { Composer, LineCounter, Parser, visit, YAMLParseError, type CST, type Document } from 'yaml'
+import { Composer, isScalar, LineCounter, Parser, visit, YAMLParseError, type CST, type Document } from 'yaml'
 import type { ConfigIssue } from './issues.js'
 import { yamlErrors } from './yaml-errors.js'
 import { keyPathsOf, type KeyPaths } from './yaml-paths.js'
 import { placesIn } from './yaml-places.js'
 
 export interface YamlSource extends KeyPaths {
-  /** undefined where the document holds nothing (comments at most); `~` alone is null. */
+  /** undefined where there are issues; `~` alone is null. */
   readonly value: unknown
 }
 
@@ -46,10 +46,11 @@ export function parseYaml(written: string, file: string): YamlSource {
   const doc = firstDocument(tokens, text.length)
   const errors = yamlErrors(doc, places, text, lineCounter, file)
   if (errors.length > 0) return refused(errors)
+  if (holdsNothing(doc)) return refused([emptyDocument(text, lineCounter, file)])
   const { positions, keyPositions, issues } = keyPathsOf(doc, lineCounter, file)
   if (issues.length > 0) return refused(issues)
   try {
-    return { value: doc.contents === null ? undefined : doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }), positions, keyPositions, issues }
+    return { value: doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }), positions, keyPositions, issues }
   } catch (error) {
     // Aliases that expand past the bound (a "billion laughs" file).
     const alias = firstAliasAt(doc)
@@ -57,6 +58,32 @@ export function parseYaml(written: string, file: string): YamlSource {
     const { message } = error as Error
     return refused([{ file, message: `invalid YAML: ${message.startsWith('Excessive alias count') ? TOO_MANY_ALIASES : message}`, ...at }])
   }
+}
+
+/**
+ * Whether the document holds nothing: no node, or after a --- an empty one (not `~`, nor one with a tag
+ * or an anchor, which are something written).
+ */
+function holdsNothing({ contents }: Document.Parsed): boolean {
+  return contents === null || (isScalar(contents) && contents.source === '' && !contents.tag && !contents.anchor)
+}
+
+/** A comment: a # at the start of a line or after a space (a # inside a word is part of it). */
+const COMMENT = /(?<=^|[ \t])#/m
+/** A comment that starts with a key of the top level, as one commented out starts. */
+const COMMENTED_KEY = /(?<=^|[ \t])#[ \t]*(listen|routes):/m
+
+/**
+ * The issue of a document that holds nothing, where the library gives it no place: at a listen: or
+ * routes: commented out, else at the first comment, else at the start (an empty file, a --- alone).
+ */
+function emptyDocument(text: string, lineCounter: LineCounter, file: string): ConfigIssue {
+  const needs = 'it needs listen and routes'
+  const key = COMMENTED_KEY.exec(text)
+  const comment = key ?? COMMENT.exec(text)
+  if (!comment) return { file, path: '', message: `the file is empty: ${needs}`, line: 1, col: 1 }
+  const message = `the file holds only comments: ${needs}${key ? `, and ${key[1]}: is commented out here` : ''}`
+  return { file, path: '', message, ...lineCounter.linePos(comment.index) }
 }
 
 function refused(issues: readonly ConfigIssue[]): YamlSource {

@@ -129,14 +129,12 @@ const mutant = mutantsOf(SEEDS)
 /** What is wrong with where `issue` says the problem is; undefined when it says it all. */
 function unclear(issue: ConfigIssue, file: string, text: string): string | undefined {
   if (issue.file !== file) return `names ${issue.file}`
-  // A file with nothing in it has no line to name.
-  if (issue.message.startsWith('the file is empty')) return /^(\s*(#.*)?(\r\n|\r|\n|$))*$/.test(text) ? undefined : 'calls a file with content empty'
   const lines = text.split(/\r\n|\r|\n/).length
   if (!Number.isInteger(issue.line) || issue.line! < 1 || issue.line! > lines) return `has line ${issue.line}`
   if (!Number.isInteger(issue.col) || issue.col! < 1) return `has column ${issue.col}`
   if (typeof issue.path !== 'string') return `has key path ${String(issue.path)}`
   // About the document as a whole, or its key '' (`~: 1`).
-  const documentLevel = /^(invalid YAML|must be a mapping|\S+ is not a mapping|unknown key '')/.test(issue.message)
+  const documentLevel = /^(invalid YAML|must be a mapping|\S+ is not a mapping|unknown key ''|the file is empty|the file holds only comments)/.test(issue.message)
   if (issue.path === '' && !documentLevel) return 'has no key path'
   if (!issue.message || /undefined|\[object |NaN/.test(issue.message)) return 'has an unclear message'
   return undefined

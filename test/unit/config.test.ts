@@ -122,7 +122,16 @@ describe('parseConfig', () => {
     ],
     ['a duration without its unit', GOOD.replace('connect: 250ms', 'connect: 5'), ['19:18 routes[0].upstream.timeouts.connect: 5 is not a duration: write a number with a unit']],
     ['a second document', `${GOOD}---\nlisten: {}\n`, ['23:1 : invalid YAML: a second document starts here (---); routes.yaml is one document']],
-    ['an empty file', '\n# nothing yet\n', ['-:- : the file is empty: it needs listen and routes']],
+    // These were "the file is empty", with no line.
+    ['a file of comments only, at its first', '\n  # nothing yet\n', ['2:3 : the file holds only comments: it needs listen and routes']],
+    [
+      'a file whose keys are commented out, at the first of listen and routes',
+      '# yaml-language-server: $schema=./schema/routes.schema.json\n#listen:\n#  https: 0.0.0.0:8443\n# routes:\n',
+      ['2:1 : the file holds only comments: it needs listen and routes, and listen: is commented out here'],
+    ],
+    ['a document marker and a comment', '--- # routes: to come\n', ['1:5 : the file holds only comments: it needs listen and routes, and routes: is commented out here']],
+    ['an empty file, at its start', '', ['1:1 : the file is empty: it needs listen and routes']],
+    ['a file of blank lines', '\n  \n\t\n', ['1:1 : the file is empty: it needs listen and routes']],
     ['a zero timeout, which would turn it off', GOOD.replace('connect: 250ms', 'connect: 0s'), ['19:18 routes[0].upstream.timeouts.connect: must be more than 0']],
     ['a timeout under a millisecond, which rounds to 0', GOOD.replace('connect: 250ms', 'connect: 0.4ms'), ['19:18 routes[0].upstream.timeouts.connect: must be at least 1ms: durations count whole milliseconds']],
     [
