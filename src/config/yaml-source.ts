@@ -3,10 +3,11 @@
  * issues found later (schema, cross-field rules, certificate files) can point into the file.
  */
 import { Composer, isScalar, LineCounter, Parser, visit, YAMLParseError, type CST, type Document } from 'yaml'
-import type { ConfigIssue } from './issues.js'
+import { sortByPosition, type ConfigIssue } from './issues.js'
 import { yamlErrors } from './yaml-errors.js'
 import { keyPathsOf, type KeyPaths } from './yaml-paths.js'
 import { placesIn } from './yaml-places.js'
+import { valueWarnings } from './yaml-warnings.js'
 
 export interface YamlSource extends KeyPaths {
   /** undefined where there are issues; `~` alone is null. */
@@ -48,7 +49,8 @@ export function parseYaml(written: string, file: string): YamlSource {
   if (errors.length > 0) return refused(errors)
   if (holdsNothing(doc)) return refused([emptyDocument(text, lineCounter, file)])
   const { positions, keyPositions, issues } = keyPathsOf(doc, lineCounter, file)
-  if (issues.length > 0) return refused(issues)
+  const notAsWritten = valueWarnings(doc, places, text, lineCounter, file)
+  if (issues.length > 0 || notAsWritten.length > 0) return refused(sortByPosition([...issues, ...notAsWritten]))
   try {
     return { value: doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }), positions, keyPositions, issues }
   } catch (error) {

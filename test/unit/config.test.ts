@@ -284,6 +284,20 @@ describe('parseConfig', () => {
     ['a timestamp as a key under %YAML 1.1', `%YAML 1.1\n---\n${GOOD}2024-01-01: x\n`, ['25:1 : invalid YAML: this key is a timestamp to YAML; a key must be a name, such as host or url']],
     // Both were "the file is empty", with no line.
     ['a document that is null', '~\n', ['1:1 : must be a mapping']],
+    // The library warned of these and went on with a value other than the one written, which the
+    // gateway then served: a tag that does not fit its value gave the text (a name "1"), a tag of no YAML
+    // type the text after it (a key file named TLS_KEY, a host named HOST), one on a collection nothing.
+    ['a tag that does not fit its value', `${GOOD}workers: !!float 1\n`, ['23:10 workers: invalid YAML: !!float does not fit this value, so YAML would read it as text: remove the tag']],
+    ['a name tagged as a number', GOOD.replace('name: orders', 'name: !!int orders'), ['6:11 routes[0].name: invalid YAML: !!int does not fit this value']],
+    [
+      'a tag no YAML reader resolves, as for an environment variable',
+      GOOD.replace('key: srv.key', 'key: !env TLS_KEY'),
+      ['11:12 routes[0].tls.key: invalid YAML: !env is a tag portcullis does not resolve (it reads no variables or secrets), so YAML would read this value as the text written: write the value itself'],
+    ],
+    ['a tag of text on a mapping', GOOD.replace('timeouts:\n', 'timeouts: !!str\n'), ['18:17 routes[0].upstream.timeouts: invalid YAML: !!str does not fit a mapping: remove the tag']],
+    ['a tag of bytes on a list', GOOD.replace('routes:\n', 'routes: !!binary\n'), ['5:9 routes: invalid YAML: !!binary does not fit a list: remove the tag']],
+    ['a tag of its own on a mapping', GOOD.replace('upstream:\n      url: http://10.0.0.7', 'upstream: !service\n      url: http://10.0.0.7'), ['21:15 routes[1].upstream: invalid YAML: !service is a tag portcullis does not resolve: remove it']],
+    ['a YAML version the reader does not know', `%YAML 1.0\n---\n${GOOD}`, ["1:7 : invalid YAML: this reader knows YAML 1.2 and 1.1, not 1.0, whose values may read otherwise: write %YAML 1.2 or remove the line"]],
     ['a file whose line breaks are CR alone, read as YAML reads them', GOOD.replace('path: /api', 'path: /a//b').replace(/\n/g, '\r'), [`8:11 routes[0].path: ${NEVER_MATCHES}; write /a/b`]],
     ['an unknown key null, at its line', GOOD.replace('      url: http://10.0.0.7\n', '      url: http://10.0.0.7\n      ~: 1\n'), ["23:7 routes[1].upstream.: unknown key ''"]],
   ]
@@ -294,6 +308,15 @@ describe('parseConfig', () => {
       expected.forEach((line, i) => assert.ok(issues[i]!.startsWith(line), `${issues[i]}\n  does not start with\n${line}`))
     })
   }
+
+  // The library warns of these too, and reads each value as written: YAML 1.2 (6.8) has readers ignore a
+  // directive they do not know, and an alias whose name ends in a colon stands for the anchor of that name.
+  test('takes what the YAML library warns of but reads as written', () => {
+    assert.deepEqual(issuesOf(`%PORTCULLIS 1\n---\n${GOOD}`), [])
+    const colons = `x-name: &name: orders\n${GOOD.replace('name: orders', 'name: *name:')}`
+    assert.deepEqual(issuesOf(colons), [])
+    assert.equal(parseConfig(colons, file).routes[0]!.name, 'orders')
+  })
 
   test('takes an anchor used by every route, and refuses aliases that expand without bound', () => {
     const routes = Array.from({ length: 150 }, (_, i) => `  - { host: h${i}.test, upstream: { url: 'http://10.0.0.7', timeouts: ${i === 0 ? '&t { connect: 1s }' : '*t'} } }`)
