@@ -5,7 +5,7 @@
  * certificate itself, nor a key.
  */
 import type { X509Certificate } from 'node:crypto'
-import type { RouteConfig } from '../config/types.js'
+import type { CrlFile, RouteConfig } from '../config/types.js'
 import { displayPath } from './pem.js'
 import { CRL_TROUBLES } from './reasons.js'
 import { issuerRfc2253, subjectRfc2253 } from './subject.js'
@@ -46,14 +46,14 @@ const CRL_VERDICTS: ReadonlySet<string> = new Set(['CERT_REVOKED', ...CRL_TROUBL
 export function refusalFields(
   certificate: X509Certificate | undefined,
   verdict: string | undefined,
-  crlFiles: () => readonly string[],
+  crlFiles: () => readonly CrlFile[],
 ): { certificate?: CertificateIdentity; crl?: string[] } {
-  const crl = verdict !== undefined && CRL_VERDICTS.has(verdict) ? crlFiles().map(displayPath) : []
+  const crl = verdict !== undefined && CRL_VERDICTS.has(verdict) ? crlFiles().map((crl) => displayPath(crl.file)) : []
   return { ...(certificate && { certificate: certificateIdentity(certificate) }), ...(crl.length > 0 && { crl }) }
 }
 
 /** A route's tls.crl files: what refuses its clients' certificates. */
-export function ingressCrlFiles(route: RouteConfig | undefined): readonly string[] {
+export function ingressCrlFiles(route: RouteConfig | undefined): readonly CrlFile[] {
   return route?.tls && route.tls !== 'passthrough' ? route.tls.crl : []
 }
 

@@ -27,9 +27,10 @@ test("cuts a refused client's long names at 256 characters", async () => {
 })
 
 test("gives the route's CRL files for a verdict of a CRL, or a re-check that failed, and for no other", async () => {
-  const files = () => ['/etc/portcullis/root.crl', '/etc/portcullis/int.crl']
+  const paths = ['/etc/portcullis/root.crl', '/etc/portcullis/int.crl']
+  const files = () => paths.map((file, i) => ({ file, path: `routes[0].tls.crl[${i}]` }))
   for (const verdict of ['CERT_REVOKED', 'UNABLE_TO_GET_CRL', 'CRL_HAS_EXPIRED', 'CRL_NOT_YET_VALID', 'RECHECK_FAILED']) {
-    assert.deepEqual(refusalFields(undefined, verdict, files), { crl: files() }, verdict)
+    assert.deepEqual(refusalFields(undefined, verdict, files), { crl: paths }, verdict)
   }
   for (const verdict of ['CERT_HAS_EXPIRED', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'ERR_TLS_CERT_ALTNAME_INVALID', undefined]) {
     assert.deepEqual(refusalFields(undefined, verdict, files), {}, String(verdict))
