@@ -58,10 +58,15 @@ interface LogDestination {
   destroy?(): void
 }
 
-/** Code and message only: never a stack or a certificate in the log. The cause's, unless said already. */
-export function errorSummary(error: Error): { code?: string; message: string } {
-  const code = (error as { code?: string }).code
-  const cause = (error.cause as { message?: string } | undefined)?.message
+/**
+ * Code and message only: never a stack or a certificate in the log. The cause's, unless said already.
+ * Whatever was thrown: a bug may throw a string, or null, and its summary must not throw in turn.
+ */
+export function errorSummary(thrown: unknown): { code?: string; message: string } {
+  const error = thrown as { code?: string; message?: unknown; cause?: { message?: string } } | null | undefined
+  if (typeof error?.message !== 'string') return { message: `thrown: ${String(thrown)}` }
+  const code = error.code
+  const cause = error.cause?.message
   return { ...(code && { code }), message: cause && !error.message.includes(cause) ? `${error.message}: ${cause}` : error.message }
 }
 

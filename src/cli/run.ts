@@ -94,7 +94,7 @@ async function serve(
   try {
     await gateway.start()
   } catch (error) {
-    logger.fatal({ error: errorSummary(error as Error) }, 'not started')
+    logger.fatal({ error: errorSummary(error) }, 'not started')
     return error instanceof ConfigError ? notStarted(loader.file, error, err) : 1
   }
   if (cluster.isWorker) serveAsWorker(gateway)

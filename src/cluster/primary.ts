@@ -58,7 +58,7 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
     try {
       await listenOn(admin, 'admin', adminAddress)
     } catch (error) {
-      logger.fatal({ error: errorSummary(error as Error) }, 'not started')
+      logger.fatal({ error: errorSummary(error) }, 'not started')
       return 1
     }
     // The port bound, as a single process logs its listeners: the config may ask for port 0.

@@ -83,7 +83,7 @@ export function createRequestRecords(logger: Logger, metrics: Metrics): RequestR
       logger.debug({ route: route.name, error: errorSummary(error) }, 'upstream connection closed before answering; sending the request again')
     },
     internalError(route, error) {
-      logger.error({ route, code: ErrorCodes.INTERNAL, error: errorSummary(error as Error) }, 'request failed inside the gateway')
+      logger.error({ route, code: ErrorCodes.INTERNAL, error: errorSummary(error) }, 'request failed inside the gateway')
     },
   }
 }

@@ -57,3 +57,9 @@ test('errorSummary adds the cause, unless the message says it already', () => {
   assert.deepEqual(errorSummary(said), { code: 'PCL_ERR_LISTEN', message: `cannot listen on 127.0.0.1:8443: ${cause.message}` })
   assert.deepEqual(errorSummary(new Error('upstream failed', { cause })), { message: `upstream failed: ${cause.message}` })
 })
+
+test('errorSummary of what is not an error says what was thrown, and does not throw itself', () => {
+  assert.deepEqual(errorSummary(null), { message: 'thrown: null' })
+  assert.deepEqual(errorSummary('no route table'), { message: 'thrown: no route table' })
+  assert.deepEqual(errorSummary(undefined), { message: 'thrown: undefined' })
+})
