@@ -64,10 +64,10 @@ export class RouteFiles {
    */
   keyPair(route: RouteConfig, at: string, files: { cert: string; key: string | undefined }, role: 'server' | 'client'): KeyPair | undefined {
     const { cert: certFile, key: keyFile } = files
-    const cert = this.attempt(`${at}.cert`, this.readOnce(`cert ${certFile}`, () => readCertificates(certFile)), certFile)
+    const cert = this.attempt(`${at}.cert`, this.readOnce(['cert', certFile], () => readCertificates(certFile)), certFile)
     const keyPem =
       cert && keyFile !== undefined
-        ? this.attempt(`${at}.key`, this.readOnce(`key ${certFile} ${keyFile}`, () => readPrivateKeyOf(cert, certFile, keyFile)), keyFile)
+        ? this.attempt(`${at}.key`, this.readOnce(['key', certFile, keyFile], () => readPrivateKeyOf(cert, certFile, keyFile)), keyFile)
         : undefined
     // The intermediates too: one that expires first takes the whole chain with it.
     cert?.certificates.forEach((certificate, i) => this.loaded(route, `${at}.cert`, role, certificate, i > 0))
@@ -75,7 +75,7 @@ export class RouteFiles {
   }
 
   caBundle(route: RouteConfig, path: string, file: string): CaBundle | undefined {
-    const bundle = this.attempt(path, this.readOnce(`ca ${file}`, () => readCaBundle(file)), file)
+    const bundle = this.attempt(path, this.readOnce(['ca', file], () => readCaBundle(file)), file)
     bundle?.certificates.forEach((certificate) => this.loaded(route, path, 'ca', certificate, false))
     return bundle
   }
@@ -86,18 +86,18 @@ export class RouteFiles {
    * (casWithoutCrl).
    */
   crlPems(route: RouteConfig, at: string, named: readonly CrlFile[], cas: CaBundle | undefined, peer: CrlPeer): string[] {
-    const read = named.map(({ file, path }) => this.attempt(path, this.readOnce(`crl ${file}`, () => readCrl(file)), file))
+    const read = named.map(({ file, path }) => this.attempt(path, this.readOnce(['crl', file], () => readCrl(file)), file))
     // Once per CRL file and bundle: a thousand routes often share both.
     read.forEach((crls = [], i) => {
       const { file, path } = named[i]!
-      const issuers = this.readOnce(`crl issuers ${file} ${cas?.file}`, () => crls.map((crl) => crlIssuerSubject(crl, cas?.certificates ?? [])))()
+      const issuers = this.readOnce(['crl issuers', file, cas?.file], () => crls.map((crl) => crlIssuerSubject(crl, cas?.certificates ?? [])))()
       crls.forEach((crl, j) => this.crls.push({ route: route.name, routeIndex: route.index, path, peer, nextUpdate: crl.fields?.nextUpdate, issuer: issuers[j]! }))
     })
     const crls = read.flatMap((crlsOfFile) => crlsOfFile ?? [])
     // Not while a file is unread: it has an issue of its own, and may hold the missing CRL.
     if (cas && crls.length > 0 && read.every(Boolean)) {
       const files = named.map(({ file }) => file)
-      const without = this.attempt(at, this.readOnce(`crl gaps ${peer} ${files.join('\n')} ${cas.file}`, () => casWithoutCrl(cas, crls, files, peer)))
+      const without = this.attempt(at, this.readOnce(['crl gaps', peer, files, cas.file], () => casWithoutCrl(cas, crls, files, peer)))
       without?.forEach((certificate) => this.casWithoutCrl.push({ routeIndex: route.index, path: at, peer, certificate }))
     }
     return crls.map((crl) => crl.pem)
@@ -123,7 +123,12 @@ export class RouteFiles {
     this.certificates.push({ route: route.name, routeIndex: route.index, path, role, certificate, intermediate })
   }
 
-  private readOnce<T>(key: string, read: () => T): () => T {
+  /**
+   * `read` once per load for the same `what`: what is read, and the files it reads (a list in JSON,
+   * as a path may hold any character, a space or a newline included).
+   */
+  private readOnce<T>(what: readonly unknown[], read: () => T): () => T {
+    const key = JSON.stringify(what)
     return () => {
       let outcome = this.outcomes.get(key)
       if (!outcome) {

@@ -8,7 +8,7 @@ import { once } from 'node:events'
 import { createPrivateKey, KeyObject, webcrypto, X509Certificate } from 'node:crypto'
 import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { promisify } from 'node:util'
 import { runCheck } from '../../src/cli/check.js'
@@ -461,6 +461,26 @@ routes:
     const problems = result.stderr.split('\n').filter((line) => line.startsWith(pki.dir) && !line.endsWith(' problems'))
     assert.deepEqual(problems.map((line) => line.split(' ')[1]), ['accessLog:', 'x_unknown:', 'routes-old:', 'routes[0].upstream.ca:'], result.stderr)
     assert.match(result.stderr, /: 4 problems\n$/)
+  })
+
+  it('reads each pair of certificate and key files on its own, whatever characters their paths hold', async () => {
+    // Two routes whose certificate and key paths, joined with a space, read the same: the second
+    // route's key, which is not its certificate's, must not be taken for the first's, which is.
+    const d = pki.dir
+    for (const [file, pem] of [[`${d}/y ${d}/z`, pki.srv.key], [`${d}/x ${d}/y`, pki.up.cert], [`${d}/x`, pki.srv.cert], [`${d}/z`, pki.srv.key]] as const) {
+      await mkdir(dirname(file), { recursive: true })
+      await writeFile(file, pem)
+    }
+    const { stderr } = await check(
+      'spaced-paths',
+      `listen: { https: 127.0.0.1:0 }
+routes:
+  - { host: a.test, tls: { cert: '${d}/x', key: '${d}/y ${d}/z' }, upstream: { url: 'http://127.0.0.1:9' } }
+  - { host: b.test, tls: { cert: '${d}/x ${d}/y', key: '${d}/z' }, upstream: { url: 'http://127.0.0.1:9' } }
+`,
+    )
+    assert.match(stderr, /:4:\d+ routes\[1\]\.tls\.key: .*\/z is not the private key of /)
+    assert.doesNotMatch(stderr, /routes\[0\]/)
   })
 })
 
