@@ -14,7 +14,7 @@ import { isIP, type Socket } from 'node:net'
 import tls, { TLSSocket, type SecureContext } from 'node:tls'
 import type { TlsVersion } from '../config/schema.js'
 import { lookupHost, normalizeServerName } from '../routing/host.js'
-import { chainVerdict, ClientChains } from './peer-certificates.js'
+import { chainVerdict, ClientChains, keepRefusedPeerCertificate } from './peer-certificates.js'
 import type { CertificateFile } from './pem.js'
 import { failureReason, type FailureReason } from './reasons.js'
 import { ClientTrust } from './recheck.js'
@@ -230,16 +230,10 @@ class AcceptedSockets {
     this.byTcpSocket.set(socket, { at: performance.now(), route: route?.name, clientAddress: socket.remoteAddress })
   }
 
-  /**
-   * Node destroys a connection whose client certificate does not verify as its handshake ends, in its
-   * own 'secure' listener, and the certificate goes with it: it is read just before, from a chain
-   * OpenSSL refused only.
-   */
+  /** Keeps the client certificate that verification refuses, for the refusal's log line. */
   keepRefusedCertificate(socket: TLSSocket): void {
-    socket.prependOnceListener('secure', () => {
-      const entry = this.entryOf(socket)
-      if (entry && chainVerdict(socket)) entry.refused = socket.getPeerX509Certificate()
-    })
+    const entry = this.entryOf(socket)
+    if (entry) keepRefusedPeerCertificate(socket, (certificate) => (entry.refused = certificate))
   }
 
   /** The outcome fields of the handshake of `socket`. */

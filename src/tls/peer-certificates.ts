@@ -92,10 +92,22 @@ export function peerLeafCertificate(socket: TLSSocket): X509Certificate[] {
 /**
  * OpenSSL's verdict on the peer's chain so far, as Node reads it (the internal verifyError() that
  * authorizationError is set from once the handshake is done): its code, or undefined while it passes.
- * Read in a 'secure' listener that runs before Node's own, it says whether Node is about to destroy
- * the connection for it, while the peer certificate can still be read.
  */
 export function chainVerdict(socket: TLSSocket): string | undefined {
   const handle = (socket as unknown as { _handle?: { verifyError?: () => { code?: string } | null } })._handle
   return typeof handle?.verifyError === 'function' ? (handle.verifyError()?.code ?? undefined) : undefined
+}
+
+/**
+ * Hands `keep` the peer's certificate of a handshake whose chain OpenSSL refused. Node destroys such a
+ * connection in its own 'secure' listener, and the certificate goes with it, before the error is
+ * reported: it is read in a listener that runs first, and only for a refused chain (on Node 20 and 22
+ * the read spoils the chain that a client's name check reads next).
+ */
+export function keepRefusedPeerCertificate(socket: TLSSocket, keep: (certificate: X509Certificate) => void): void {
+  socket.prependOnceListener('secure', () => {
+    if (!chainVerdict(socket)) return
+    const certificate = socket.getPeerX509Certificate()
+    if (certificate) keep(certificate)
+  })
 }

@@ -11,7 +11,7 @@ import { checkServerIdentity as nodeCheckServerIdentity, createSecureContext, ty
 import { buildConnector, Pool } from 'undici'
 import type { UpstreamConfig } from '../config/types.js'
 import { withPeerCertificate } from './certificate-identity.js'
-import { chainVerdict } from './peer-certificates.js'
+import { keepRefusedPeerCertificate } from './peer-certificates.js'
 
 export interface UpstreamIdentity {
   /** scheme://host:port */
@@ -157,15 +157,8 @@ export function createUpstreamPool(
         answers.track(socket as Socket)
         callback(null, socket!)
       }) as unknown as TLSSocket | undefined
-      // undici's connector returns the socket it made (its types say void). Node refuses the upstream's
-      // chain in its own 'secure' listener, and the peer certificate is gone with the connection by the
-      // time the error comes: it is read first, from a chain OpenSSL refused only (on Node 20 and 22 that
-      // read spoils the chain that the name check reads next; see peer-certificates.ts).
-      if (tls) {
-        socket?.prependOnceListener('secure', () => {
-          if (chainVerdict(socket)) peer = socket.getPeerX509Certificate()
-        })
-      }
+      // undici's connector returns the socket it made (its types say void).
+      if (tls && socket) keepRefusedPeerCertificate(socket, (certificate) => (peer = certificate))
       return socket
     },
   })
