@@ -22,6 +22,8 @@ export function rowOf(rows: readonly Row[], peer: Peer | string): Row | undefine
   return rows.find((row) => row.label === label && row.samples.length > 0)
 }
 
+const notMeasured = (target: string): TargetCheck => ({ target, measured: 'not measured', met: undefined })
+
 interface RatioTarget {
   readonly target: string
   readonly metric: string
@@ -34,7 +36,7 @@ interface RatioTarget {
 
 /** `of`'s metric ÷ `to`'s, within each repeat (both rows measured in the same repeats). */
 export function ratioTarget({ target, metric, of, to, bound, atMost }: RatioTarget): TargetCheck {
-  if (!of || !to) return { target, measured: 'not measured', met: undefined }
+  if (!of || !to) return notMeasured(target)
   const ratios = of.samples.map((sample, repeat) => sample[metric]! / to.samples[repeat]![metric]!)
   const value = median(ratios)
   return {
@@ -52,7 +54,7 @@ const REUSE_BOUND = 0.999
  * runs (its log, not portcullis' own count) carried at least one new request.
  */
 export function reuseTarget(target: string, row: Row | undefined, durationSeconds: number): TargetCheck {
-  if (!row) return { target, measured: 'not measured', met: undefined }
+  if (!row) return notMeasured(target)
   const requests = row.samples.reduce((sum, sample) => sum + sample.rps! * durationSeconds, 0)
   const opened = row.totals.upOpened!
   const reused = 1 - opened / requests
@@ -68,7 +70,7 @@ export const RSS_GROWTH_BOUND = 1.2
 
 /** The proxy's peak RSS with the largest body ÷ with the smallest. */
 export function peakRssTarget(target: string, small: Row | undefined, large: Row | undefined): TargetCheck {
-  if (!small || !large) return { target, measured: 'not measured', met: undefined }
+  if (!small || !large) return notMeasured(target)
   const ratio = large.median.peakRssMb! / small.median.peakRssMb!
   return {
     target,
