@@ -6,7 +6,6 @@
  */
 import http from 'node:http'
 import net, { type AddressInfo } from 'node:net'
-import { setTimeout as delay } from 'node:timers/promises'
 import { createAdminApp } from './admin/app.js'
 import { ConfigError, formatIssue, issueAt } from './config/issues.js'
 import type { ConfigLoader } from './config/load.js'
@@ -195,8 +194,7 @@ export class Gateway {
     const closed = Promise.all(publicListeners.map((server) => closeServer(server)))
     this.requestServer.drain()
     this.sni.closeWaiting()
-    const deadline = Date.now() + graceMs
-    while (this.clientConnections.size > 0 && Date.now() < deadline) await delay(50)
+    await this.clientConnections.allClosed(graceMs)
     // Requests cut off by the deadline end as the client's going, before the pools go under them (an
     // upstream request destroyed first would be logged and counted as an upstream failure).
     await this.requestServer.close()

@@ -31,12 +31,10 @@ export function closeServer(server: net.Server): Promise<void> {
 /** Every TCP connection admitted on a public listener, TLS passthrough included, until it closes. */
 export class ClientConnections {
   private readonly open = new Map<net.Socket, PublicListenerName>()
+  /** What allClosed() waits on: each is called as the last connection closes. */
+  private readonly untilEmpty = new Set<() => void>()
 
   constructor(private readonly overload: Overload) {}
-
-  get size(): number {
-    return this.open.size
-  }
 
   /**
    * Every client connection of both public listeners passes here. One beyond `max` (limits.connections
@@ -51,8 +49,25 @@ export class ClientConnections {
       return false
     }
     this.open.set(socket, listener)
-    socket.once('close', () => this.open.delete(socket))
+    socket.once('close', () => {
+      this.open.delete(socket)
+      if (this.open.size === 0) for (const wake of this.untilEmpty) wake()
+    })
     return true
+  }
+
+  /** Resolves once no connection is open, or after `ms`: what a drain waits for, without polling. */
+  allClosed(ms: number): Promise<void> {
+    if (this.open.size === 0 || ms <= 0) return Promise.resolve()
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(deadline)
+        this.untilEmpty.delete(wake)
+        resolve()
+      }
+      const deadline = setTimeout(wake, ms)
+      this.untilEmpty.add(wake)
+    })
   }
 
   destroyAll(): void {

@@ -4,6 +4,7 @@
  * a drain closes at once and which it lets finish.
  */
 import assert from 'node:assert/strict'
+import { createHook } from 'node:async_hooks'
 import { once } from 'node:events'
 import http from 'node:http'
 import https from 'node:https'
@@ -23,6 +24,17 @@ import { makeTestPki, type TestPki } from '../helpers/pki.js'
 import { rawExchange } from '../helpers/raw.js'
 import { listenOnLoopback } from '../helpers/upstream.js'
 import { echoWebSockets } from '../helpers/websocket.js'
+
+/** Counts the timers set in this process from now on, until stop(). */
+function timersCreated() {
+  let created = 0
+  const hook = createHook({
+    init(_id, type) {
+      if (type === 'Timeout') created++
+    },
+  }).enable()
+  return { count: () => created, stop: () => hook.disable() }
+}
 
 describe('graceful shutdown', () => {
   let dir: string
@@ -567,6 +579,29 @@ routes:
       assert.deepEqual(await keepAliveGet('/?ms=0', agent), { status: 200, connection: 'close', reused: true })
       await stopped
     } finally {
+      agent.destroy()
+    }
+  })
+
+  // A drain used to look every 50 ms whether its connections had gone: it ended up to 50 ms after the
+  // last one closed, and woke 20 times a second while a long request held it open.
+  it('ends as the last connection closes, with nothing waking to look for it meanwhile', async () => {
+    const agent = new http.Agent({ keepAlive: true })
+    const timers = timersCreated()
+    try {
+      const reached = upstreamHas(1)
+      const reply = slowRequest(600, agent)
+      await reached
+      const stopped = gw.gateway.stop(60_000).then(() => performance.now())
+      const since = timers.count()
+      assert.equal(await reply, 200)
+      const answered = performance.now()
+      const lag = (await stopped) - answered
+      assert.ok(lag < 30, `the drain ended ${lag.toFixed(1)} ms after the last response`)
+      const set = timers.count() - since
+      assert.ok(set < 5, `${set} timers were set during a 600 ms drain`)
+    } finally {
+      timers.stop()
       agent.destroy()
     }
   })
