@@ -88,7 +88,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       controller.abort(CLIENT_GONE)
       return
     }
-    if (!this.heads.isFinal(controller, statusCode, this.options.headersTimeout!)) {
+    if (!this.heads.isFinal(controller, statusCode, this.route.config.upstream.timeouts.response)) {
       if (statusCode < 200) this.relayInterim(statusCode, headers)
       return
     }

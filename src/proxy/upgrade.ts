@@ -116,7 +116,7 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     this.attempt.upstreamAnswered = true
-    if (!this.heads.isFinal(controller, statusCode, this.options.headersTimeout!)) return
+    if (!this.heads.isFinal(controller, statusCode, this.route.config.upstream.timeouts.response)) return
     this.answered = true
     this.settle({ status: statusCode })
     // Without a 101 the connection is not upgraded: an ordinary response, then the close.
@@ -125,7 +125,7 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    relayChunk(this.client, controller, chunk, this.options.bodyTimeout!)
+    relayChunk(this.client, controller, chunk, this.route.config.upstream.timeouts.response)
   }
 
   onResponseEnd(): void {
