@@ -14,9 +14,11 @@ export function otherMajorVersionStatus(major: number): 400 | 505 {
 }
 
 /** A parse error as Node's server reports it: the read it happened in, and where. */
-interface ParseError extends Error {
+export interface ParseError extends Error {
   readonly rawPacket?: Buffer
   readonly bytesParsed?: number
+  /** What of a connection's first request line came in earlier reads, if the error is in it (http09.ts adds it). */
+  lineBefore?: string
 }
 
 /** A request line's version, well formed, where the parser stopped. */
@@ -26,10 +28,11 @@ const LINE_END = new Set([0x0d, 0x0a])
 /**
  * The answer to a version Node's parser refused (HPE_INVALID_VERSION): 505 for a well-formed version
  * of a later major (`HTTP/2.1`, `HTTP/3.0`: the parser takes HTTP/2.0 alone), 400 for anything else.
+ * The parser refuses it in the read that ends the line, which may hold only the version's last digit.
  */
 export function refusedVersionStatus(error: ParseError): 400 | 505 {
-  const { rawPacket: read, bytesParsed: at } = error
+  const { rawPacket: read, bytesParsed: at, lineBefore = '' } = error
   if (!read || at === undefined || !LINE_END.has(read[at] ?? 0)) return 400
-  const major = VERSION_AT_END.exec(read.subarray(Math.max(0, at - 8), at).toString('latin1'))?.[1]
+  const major = VERSION_AT_END.exec(lineBefore + read.toString('latin1', Math.max(0, at - 8), at))?.[1]
   return major === undefined || Number(major) <= 1 ? 400 : otherMajorVersionStatus(Number(major))
 }

@@ -9,9 +9,11 @@
  * read's bytes can be asked for. That callback is wrapped for a connection's first request line only:
  * a client that sends its request at once costs one check on one read, and the callback is Node's own
  * again after. An HTTP/0.9 line behind a request on a keep-alive connection is left to the headers
- * timeout: no client speaks HTTP/1.1 and then HTTP/0.9.
+ * timeout: no client speaks HTTP/1.1 and then HTTP/0.9. The line kept so far also tells the answer to
+ * a version refused in a later read (http-versions.ts).
  */
 import type { Duplex } from 'node:stream'
+import type { ParseError } from './http-versions.js'
 
 /** Node's HTTP parser of a connection, as far as it is read here (internals of node:http). */
 interface NodeParser {
@@ -45,8 +47,16 @@ export function refuseHttp09Line(socket: Duplex, refuse: (method: string) => voi
   const nodeOnExecute = parser[onExecute] as OnExecute
   const firstLine = new FirstLine()
   const watch: OnExecute = (parsed) => {
-    // A request parsed whole (the usual first read), or a parse error, ends the watch at once.
-    const line = parsed instanceof Error || parser.incoming ? '' : firstLine.add(parser.getCurrentBuffer!())
+    // A parse error ends the watch, and takes what came of the line before this read, for a refused
+    // version whose first digits came in an earlier read (http-versions.ts).
+    if (parsed instanceof Error) {
+      parser[onExecute] = nodeOnExecute
+      ;(parsed as ParseError).lineBefore = firstLine.head
+      nodeOnExecute(parsed)
+      return
+    }
+    // A request parsed whole (the usual first read) ends the watch at once.
+    const line = parser.incoming ? '' : firstLine.add(parser.getCurrentBuffer!())
     if (line !== undefined) parser[onExecute] = nodeOnExecute
     nodeOnExecute(parsed)
     if (line && isHttp09(line)) refuse(line.slice(0, line.indexOf(' ')))
@@ -61,7 +71,7 @@ export function refuseHttp09Line(socket: Duplex, refuse: (method: string) => voi
  */
 class FirstLine {
   /** The line as far as it has come, from its first byte. */
-  private head = ''
+  head = ''
 
   /** The whole line once its end is in `read`; undefined until then. */
   add(read: Buffer): string | undefined {

@@ -235,6 +235,10 @@ routes:
     assertRefused(reply, 400)
   })
 
+  it('answers a request line of HTTP/2.1 whose version came in two reads with 505 on the plaintext listener, as in one', async () => {
+    assertRefused(await rawUntilClosed(gw.ports.http!, ['GET / HT', 'TP/2.1\r\nHost: plain.test\r\n\r\n']), 505)
+  })
+
   describe('request lines of other versions, over TLS', () => {
     const secure = (): TlsTarget => ({ port: gw.ports.https!, servername: 'open.test', ca: pki.caS.cert })
 
@@ -288,5 +292,16 @@ routes:
       const reply = await rawUntilClosed(secure(), ['GE', 'T /pie', 'ces\r\n'])
       assert.deepEqual(statusLines(reply), ['HTTP/1.1 400'])
     })
+
+    // The parser refuses a version in the read that ends the line: one split over two reads used to
+    // get 400, the same line in one read 505.
+    for (const [version, pieces, status] of [
+      ['HTTP/3.0', ['GET / HTTP/3.', '0\r\nHost: open.test\r\n\r\n'], 505],
+      ['HTTP/1.2', ['GET / HTTP/1.', '2\r\nHost: open.test\r\n\r\n'], 400],
+    ] as const) {
+      it(`answers a request line of ${version} whose version came in two reads with ${status}, as in one`, async () => {
+        assertRefused(await rawUntilClosed(secure(), [...pieces]), status)
+      })
+    }
   })
 })
