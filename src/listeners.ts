@@ -44,7 +44,7 @@ export class ClientConnections {
    */
   admit(socket: net.Socket, listener: PublicListenerName, max: number): boolean {
     if (this.open.size >= max) {
-      this.overload.rejected('connections', max)
+      this.overload.rejected({ limit: 'connections' }, max)
       socket.destroy()
       return false
     }

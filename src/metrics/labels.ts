@@ -12,9 +12,12 @@ export function methodLabel(method: string | undefined): string {
 /** The route placeholder when no route matched (unknown SNI or Host). */
 export const NO_ROUTE = '(none)'
 
-/** The limits of routes.yaml `limits`, the `limit` label of portcullis_overload_rejections_total. */
-export const OVERLOAD_LIMITS = ['connections', 'requests'] as const
-export type OverloadLimit = (typeof OVERLOAD_LIMITS)[number]
+/**
+ * The labels of portcullis_overload_rejections_total: the limit of routes.yaml `limits` reached, and
+ * for a request its route (a connection is turned away before it has one).
+ */
+export type OverloadRejection = { readonly limit: 'connections' } | { readonly limit: 'requests'; readonly route: string }
+export type OverloadLimit = OverloadRejection['limit']
 
 /**
  * The `stage` label of portcullis_upstream_errors_total: a failure the gateway answered for (its own

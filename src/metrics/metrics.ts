@@ -4,7 +4,6 @@
  * names are API: dashboards and alerts depend on them.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Aggregator, type RegistryContentType } from 'prom-client'
-import { OVERLOAD_LIMITS } from './labels.js'
 import { dropRemovedRouteSeries } from './removed-routes.js'
 import { RequestMetrics } from './requests.js'
 
@@ -49,11 +48,14 @@ export function createMetrics(options: MetricsOptions = {}) {
   for (const result of ['success', 'failure'] as const) configReloads.inc({ result }, 0)
   const overloadRejections = new Counter({
     name: 'portcullis_overload_rejections_total',
-    help: 'Client connections closed at accept (limit="connections") and requests answered 503 (limit="requests") because a limit of routes.yaml `limits` was reached.',
-    labelNames: ['limit'] as const,
+    help: 'Client connections closed at accept (limit="connections") and requests answered 503 (limit="requests", by route) because a limit of routes.yaml `limits` was reached.',
+    // A connection is turned away before it has a route; a request after routing, so that the 5xx
+    // alert can leave its route's 503 to the overload alert. A route's series begins at its first
+    // rejection, as its 503 in portcullis_requests_total does.
+    labelNames: ['limit', 'route'] as const,
     registers,
   })
-  for (const limit of OVERLOAD_LIMITS) overloadRejections.inc({ limit }, 0)
+  overloadRejections.inc({ limit: 'connections' }, 0)
   const { dropRemovedRequestRoutes, ...metrics } = {
     registry,
     configReloads,

@@ -26,12 +26,12 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
    * A routed request takes one of limits.requests (of the snapshot it started on) until it is over:
    * its response closes, or a WebSocket's client socket. Checked after routing, so that a refusal is
    * counted under its route, and before anything reaches the upstream. False, and counted as an
-   * overload, when none is free.
+   * overload of `route`, when none is free.
    */
-  const takeSlot = (snapshot: Snapshot): boolean => {
+  const takeSlot = (snapshot: Snapshot, route: string): boolean => {
     const max = snapshot.config.limits.requests
     if (slots.take(max)) return true
-    overload.rejected('requests', max)
+    overload.rejected({ limit: 'requests', route }, max)
     return false
   }
 
@@ -59,7 +59,7 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
           sendStatus(res, selection.status, selection.detail)
           return
         }
-        holdsSlot = takeSlot(snapshot)
+        holdsSlot = takeSlot(snapshot, routeName)
         if (!holdsSlot) {
           // No Retry-After, as neither Envoy's circuit-breaker overflow nor HAProxy's or nginx's 503
           // sends one: the overload may be gone in a millisecond, and one fixed delay would send every
@@ -94,7 +94,7 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
           record(selection.status)
           return
         }
-        if (!takeSlot(snapshot)) {
+        if (!takeSlot(snapshot, routeName)) {
           endWithStatus(socket, 503)
           record(503)
           return

@@ -4,7 +4,7 @@
  */
 import { ErrorCodes } from '../errors.js'
 import { limitedLog, type Logger } from '../log.js'
-import type { OverloadLimit } from '../metrics/labels.js'
+import type { OverloadLimit, OverloadRejection } from '../metrics/labels.js'
 import type { Metrics } from '../metrics/metrics.js'
 
 const LOG_LIMIT = { lines: 1, intervalMs: 10_000 }
@@ -28,9 +28,9 @@ export class Overload {
   }
 
   /** One connection or request turned away because `max` of them are open already. */
-  rejected(limit: OverloadLimit, max: number): void {
-    this.metrics.overloadRejections.inc({ limit })
-    this.logs[limit]({ code: ErrorCodes.OVERLOADED, limit, max })
+  rejected(rejection: OverloadRejection, max: number): void {
+    this.metrics.overloadRejections.inc(rejection)
+    this.logs[rejection.limit]({ code: ErrorCodes.OVERLOADED, limit: rejection.limit, max })
   }
 }
 

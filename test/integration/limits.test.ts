@@ -88,7 +88,8 @@ routes:
     new WebSocket(`wss://127.0.0.1:${gw!.ports.https}/`, { servername: 'a.test', ca: pki.caS.cert, headers: { host: 'a.test' } } as WebSocket.ClientOptions)
   const releaseHeld = () => held.splice(0).forEach((release) => release())
   const scrape = async () => (await httpRequest({ port: gw!.ports.admin!, path: '/metrics' })).body
-  const rejections = async (limit: string) => Number(new RegExp(`^portcullis_overload_rejections_total\\{limit="${limit}"\\} (\\d+)$`, 'm').exec(await scrape())?.[1])
+  /** The requests limits.requests turned away, counted under their route. */
+  const rejectedRequests = async () => Number(/^portcullis_overload_rejections_total\{limit="requests",route="limited"\} (\d+)$/m.exec(await scrape())?.[1])
   const overloadWarnings = () => gw!.logs.filter((line) => line.code === 'PCL_ERR_OVERLOADED')
 
   it('closes a connection beyond limits.connections before any handshake, counts it, and serves the two admitted', async () => {
@@ -128,7 +129,7 @@ routes:
     assert.equal(refused.status, 503)
     assert.equal(refused.headers['retry-after'], undefined)
     assert.equal(arrivals, arrived, 'the upstream never saw it')
-    assert.equal(await rejections('requests'), 1)
+    assert.equal(await rejectedRequests(), 1)
     assert.equal(await requestsCounted(gw, 'route="limited",method="GET"', 503), 1)
 
     releaseHeld()
@@ -173,7 +174,7 @@ routes:
     const [, response] = (await once(second, 'unexpected-response')) as [unknown, { statusCode: number }]
     assert.equal(response.statusCode, 503)
     second.on('error', () => {}).terminate()
-    assert.equal(await rejections('requests'), 2)
+    assert.equal(await rejectedRequests(), 2)
 
     ws.close()
     await once(ws, 'close')

@@ -114,10 +114,10 @@ test('sums portcullis_overload_rejections_total over the workers: limits are per
   const worker = async (connections: number, requests: number) => {
     const { overloadRejections, registry } = createMetrics({ defaultMetrics: false })
     overloadRejections.inc({ limit: 'connections' }, connections)
-    overloadRejections.inc({ limit: 'requests' }, requests)
+    overloadRejections.inc({ limit: 'requests', route: 'a' }, requests)
     return registry.getMetricsAsJSON()
   }
   const text = await AggregatorRegistry.aggregate([await worker(2, 0), await worker(3, 7)]).metrics()
   assert.match(text, /^portcullis_overload_rejections_total\{limit="connections"\} 5$/m)
-  assert.match(text, /^portcullis_overload_rejections_total\{limit="requests"\} 7$/m)
+  assert.match(text, /^portcullis_overload_rejections_total\{limit="requests",route="a"\} 7$/m)
 })
