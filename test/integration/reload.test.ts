@@ -221,6 +221,29 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
       await eventually(async () => (await status(gw, 'unread.test')) === 404, 3000, 'the route gone again')
     })
 
+    // A file that only a config the schema or the rules refused names, read and found wrong, was kept
+    // with no digest, as if it had changed: every watcher event of the folders watched (a log written
+    // beside routes.yaml) ran the refused reload again, logged its problems again and counted a failure.
+    it('reloads nothing while a file that only a refused config names is left wrong, once it watches it', async () => {
+      const good = await readFile(configFile, 'utf8')
+      const before = await failures(gw)
+      const notPem = join(dir, 'refused-not-pem.crt')
+      await writeFile(notPem, 'not a certificate\n')
+      // The duration without its unit is the schema's refusal; the certificate is read in the same run.
+      const route = `{ host: wrong.test, tls: { cert: ${notPem}, key: ${join(dir, 'server.key')} }, upstream: { url: 'http://127.0.0.1:1', timeouts: { connect: 5 } } }`
+      await writeFile(configFile, `${good}  - ${route}\n`)
+      try {
+        await eventually(async () => (await failures(gw)) > before, 3000, 'the reload refused')
+        // Not yet watched when the refused load read it: its first event reloads once more.
+        await gw.gateway.reload({ onlyIfChanged: true })
+        const refused = await failures(gw)
+        assert.deepEqual(await gw.gateway.reload({ onlyIfChanged: true }), { ok: true, errors: [] })
+        assert.equal(await failures(gw), refused)
+      } finally {
+        await writeFile(configFile, good)
+      }
+    })
+
     it('serves a rotated server certificate to new handshakes, without a restart, and exports its expiry in place of the old one', async () => {
       const serverSubjects = async () =>
         (await gw.gateway.metrics.certificateExpiry.get()).values.filter((v) => v.labels.role === 'server').map((v) => v.labels.subject)
