@@ -30,7 +30,6 @@ import { Overload } from './proxy/overload.js'
 import { RequestServer } from './proxy/server.js'
 import { createSniDispatcher, type SniDispatcher } from './proxy/sni-dispatch.js'
 import { Reloader, type ReloadResult, type ReloadTrigger } from './reload/reloader.js'
-import { loadConfig } from './snapshot/load-config.js'
 import { buildSnapshot, retireSnapshot, type Snapshot, type SnapshotOptions } from './snapshot/snapshot.js'
 import { destroyUpstream, type Upstream } from './snapshot/upstreams.js'
 import { configWarnings } from './snapshot/warnings.js'
@@ -72,7 +71,6 @@ export class Gateway {
   readonly metrics: Metrics
   private readonly logger: Logger
   private readonly logRefusal: (fields: object) => void
-  private readonly loader: ConfigLoader
   /**
    * The snapshot serving. Undefined only until start() installs the first, and nothing is bound before
    * then: where a connection or request reads it (`this.current!`), it is set.
@@ -101,7 +99,6 @@ export class Gateway {
   private warnings = new Set<string>()
 
   constructor(options: GatewayOptions) {
-    this.loader = options.loader
     this.logger = options.logger
     this.logRefusal = limitedLog(this.logger, 'info', 'client TLS handshake refused', CLIENT_CAUSED_LOG_LIMIT)
     const logPassthroughFailure = limitedLog(this.logger, 'warn', 'passthrough upstream failed', CLIENT_CAUSED_LOG_LIMIT)
@@ -120,7 +117,7 @@ export class Gateway {
     this.requestServer = new RequestServer(() => this.current!, createProxyHandlers(this.logger, this.metrics, this.overload))
     this.tunnelRechecks = new TunnelRechecks(this.metrics, this.logger, () => this.current)
     this.reloader = new Reloader({
-      loader: this.loader,
+      loader: options.loader,
       logger: this.logger,
       metrics: this.metrics,
       apply: (config) => this.apply(config),
@@ -143,8 +140,7 @@ export class Gateway {
 
   /** Loads the config (throws ConfigError on a bad one), then binds every listener. */
   async start(): Promise<void> {
-    const config = await loadConfig(this.loader)
-    this.reloader.loaded(config)
+    const config = await this.reloader.load()
     this.install(buildSnapshot(config, this.snapshotOptions()))
     this.metrics.configReloads.inc({ result: 'success' })
     this.metrics.configLastReloadSuccessful.set(1)

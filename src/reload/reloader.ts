@@ -4,6 +4,7 @@
  * or the cluster primary. The gateway applies a loaded config (build, swap, retire); the reloader
  * remembers which files to watch and whether they changed, and counts and logs each outcome.
  */
+import { resolve } from 'node:path'
 import { coalesce } from '../coalesce.js'
 import { ConfigError, formatIssue } from '../config/issues.js'
 import type { ConfigLoader } from '../config/load.js'
@@ -76,16 +77,24 @@ export class Reloader {
   }
 
   /**
-   * The config loaded at the start, before its files are read for its snapshot: a file that changes
-   * from here on reloads at its next event.
+   * The config to start with, each of its files digested before it is read (routes.yaml before the
+   * load, the files it names before the snapshot reads them), as a reload does: watch() then tells a
+   * file that changed while the gateway started.
    */
-  loaded(config: Config): void {
-    this.digests = digestsOf(referencedFiles(config))
+  async load(): Promise<Config> {
+    const { loader } = this.options
+    const before = digestsOf([resolve(loader.file)])
+    const config = await loadConfig(loader)
+    this.digests = digestsOf(referencedFiles(config), before)
+    return config
   }
 
   /** Reload whenever one of the files changes. */
   watch(): void {
-    this.watcher = watchFolders(this.watchedFiles(), () => void this.reload({ onlyIfChanged: true, trigger: 'file change' }))
+    const changed = () => void this.reload({ onlyIfChanged: true, trigger: 'file change' })
+    this.watcher = watchFolders(this.watchedFiles(), changed)
+    // An edit saved since load(), before the folders were watched, has had its event already.
+    changed()
   }
 
   close(): void {

@@ -21,8 +21,8 @@ export interface TestGateway {
   close(): Promise<void>
 }
 
-/** Gateway options a test may set beside the config. */
-type TestOptions = Pick<GatewayOptions, 'ticketKeyLifetimeMs' | 'reloadIntervalMs' | 'ticketSecret' | 'watch'>
+/** Gateway options a test may set beside the config; `loader` reads configFile (default: a ConfigLoader of it). */
+type TestOptions = Pick<GatewayOptions, 'ticketKeyLifetimeMs' | 'reloadIntervalMs' | 'ticketSecret' | 'watch'> & { readonly loader?: ConfigLoader }
 
 /** `yaml` is a whole routes.yaml; its listeners should use port 0. */
 export async function startGateway(yaml: string, options: TestOptions = {}): Promise<TestGateway> {
@@ -48,7 +48,7 @@ export async function startGatewayFromFile(configFile: string, options: TestOpti
       done()
     },
   })
-  const gateway = new Gateway({ ...options, loader: new ConfigLoader(configFile), logger: pino({ level: 'debug' }, sink) })
+  const gateway = new Gateway({ ...options, loader: options.loader ?? new ConfigLoader(configFile), logger: pino({ level: 'debug' }, sink) })
   await gateway.start()
   const addresses = gateway.addresses()
   return {

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
+import { writeFileSync } from 'node:fs'
 import { appendFile, copyFile, mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises'
 import type { IncomingMessage } from 'node:http'
 import https from 'node:https'
@@ -15,6 +16,7 @@ import tls from 'node:tls'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { runCheck } from '../../src/cli/check.js'
+import { ConfigLoader } from '../../src/config/load.js'
 import { httpRequest, httpsRequest } from '../helpers/client.js'
 import { eventually, loggedAfter, startGateway, startGatewayFromFile, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
@@ -493,6 +495,31 @@ routes:
       await rename(join(volume, '..data_tmp'), join(volume, '..data'))
       await rm(join(volume, '..2026_11_28_v1'), { recursive: true })
       await served(gw, 'k8s.test')
+    } finally {
+      await gw.close()
+    }
+  })
+
+  // routes.yaml edited while the gateway started, after its load had read the file and before its
+  // folders were watched, was never reloaded: no watcher event told of the edit, and the digest the
+  // start kept was the edited file's. With `workers`, that worker served the old routes beside the others.
+  it('reloads an edit of routes.yaml made while the gateway starts', async () => {
+    const configFile = join(dir, 'edited-at-start.yaml')
+    const routes = (hosts: string[]) => routesYaml(hosts, pki.cliA.certFile, pki.cliA.keyFile)
+    await writeFile(configFile, routes(['one.test']))
+    /** Saves an edit of its file once, just after its first load has read it. */
+    class EditedAfterItsRead extends ConfigLoader {
+      private edited = false
+      override async load() {
+        const loaded = await super.load()
+        if (!this.edited) writeFileSync(this.file, routes(['one.test', 'edited.test']))
+        this.edited = true
+        return loaded
+      }
+    }
+    const gw = await startGatewayFromFile(configFile, { loader: new EditedAfterItsRead(configFile) })
+    try {
+      await served(gw, 'edited.test')
     } finally {
       await gw.close()
     }
