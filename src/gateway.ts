@@ -51,6 +51,12 @@ export interface GatewayOptions {
    * primary's, so that a session resumes on every worker. Default: a new random one.
    */
   readonly ticketSecret?: Buffer
+  /**
+   * The listener addresses a config must have to start, where they are fixed before it: a cluster
+   * worker's are its primary's, on which every worker serves (cluster/messages.ts). A reload keeps them
+   * all the same (assertSameListeners).
+   */
+  readonly listen?: Config['listen']
   /** How long ticket keys last (tls/ticket-keys.ts); tests shorten it. */
   readonly ticketKeyLifetimeMs?: number
   /**
@@ -88,6 +94,7 @@ export class Gateway {
   private readonly clientConnections: ClientConnections
   private readonly overload: Overload
   private readonly watch: boolean
+  private readonly fixedListen: Config['listen'] | undefined
   private readonly serveAdmin: boolean
   private readonly ticketSecrets: TicketSecrets
   private readonly ticketKeys: TicketKeyRotation
@@ -108,6 +115,7 @@ export class Gateway {
       collectClientConnections: (gauge) => this.clientConnections.collect(gauge, this.listeners.keys()),
     })
     this.watch = options.watch ?? true
+    this.fixedListen = options.listen
     this.serveAdmin = options.admin ?? true
     const own = newTicketSecret()
     this.ticketSecrets = { shared: options.ticketSecret ?? own, own }
@@ -141,6 +149,7 @@ export class Gateway {
   /** Loads the config (throws ConfigError on a bad one), then binds every listener. */
   async start(): Promise<void> {
     const config = await this.reloader.load()
+    if (this.fixedListen) this.assertSameListeners(config, this.fixedListen)
     this.install(buildSnapshot(config, this.snapshotOptions()))
     this.metrics.configReloads.inc({ result: 'success' })
     this.metrics.configLastReloadSuccessful.set(1)
@@ -161,7 +170,7 @@ export class Gateway {
   /** Builds a snapshot of a reloaded config beside the current one, swaps it in, retires the old one. */
   private apply(config: Config): void {
     const previous = this.current!
-    this.assertSameListeners(config)
+    this.assertSameListeners(config, previous.config.listen)
     if (config.workers !== previous.config.workers) {
       this.logger.warn({ workers: config.workers, running: previous.config.workers }, 'workers changed; the new count applies at the next start')
     }
@@ -323,9 +332,8 @@ export class Gateway {
   }
 
   /** Listener addresses are bound once; changing them needs a restart, and saying so beats ignoring it. */
-  private assertSameListeners(config: Config): void {
-    const before = JSON.stringify(this.current?.config.listen)
-    if (before !== JSON.stringify(config.listen)) {
+  private assertSameListeners(config: Config, bound: Config['listen']): void {
+    if (JSON.stringify(bound) !== JSON.stringify(config.listen)) {
       throw new ConfigError([issueAt(config.file, config.positions, 'listen', 'listener addresses changed; restart portcullis to apply them')])
     }
   }

@@ -4,7 +4,7 @@
  */
 import cluster from 'node:cluster'
 import { runPrimary } from '../cluster/primary.js'
-import { serveAsWorker, ticketSecretFromPrimary } from '../cluster/worker.js'
+import { serveAsWorker, setupFromPrimary } from '../cluster/worker.js'
 import { ConfigError, problemReport } from '../config/issues.js'
 import { ConfigLoader } from '../config/load.js'
 import { workerCount } from '../config/resolve.js'
@@ -87,9 +87,10 @@ async function serve(
   hangup: { reload: () => void },
   err: (line: string) => void,
 ): Promise<number> {
-  // A worker's TLS sessions must resume on the other workers: its ticket keys derive from the primary's secret.
-  const ticketSecret = cluster.isWorker ? await ticketSecretFromPrimary() : newTicketSecret()
-  const gateway = new Gateway({ loader, logger, admin: cluster.isPrimary, ticketSecret })
+  // A worker's TLS sessions must resume on the other workers, and it serves on their listeners: its
+  // ticket keys derive from the primary's secret, and its config must have the primary's listen.
+  const shared = cluster.isWorker ? await setupFromPrimary() : undefined
+  const gateway = new Gateway({ loader, logger, admin: cluster.isPrimary, ticketSecret: shared?.ticketSecret ?? newTicketSecret(), listen: shared?.listen })
   await holdNextTickShapes()
   try {
     await gateway.start()

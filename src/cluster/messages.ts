@@ -1,4 +1,5 @@
 /** What the primary and its workers say to each other over the cluster IPC channel. */
+import type { Config } from '../config/types.js'
 import type { RegistryJson } from '../metrics/render.js'
 
 /**
@@ -16,13 +17,19 @@ export interface WorkerAnswer {
   readonly value: unknown
 }
 
-/** From a worker: it serves; it wants the TLS ticket secret; or an answer. */
-export type WorkerMessage = { readonly type: 'portcullis:ready' } | { readonly type: 'portcullis:ticket-secret' } | WorkerAnswer
+/** From a worker: it serves; it wants what it shares with the other workers (WorkerSetupMessage); or an answer. */
+export type WorkerMessage = { readonly type: 'portcullis:ready' } | { readonly type: 'portcullis:setup' } | WorkerAnswer
 
-/** The primary's answer to a worker's 'portcullis:ticket-secret'. */
-export interface TicketSecretMessage {
-  readonly type: 'portcullis:ticket-secret'
-  readonly secret: string
+/**
+ * The primary's answer to a worker's 'portcullis:setup'. The TLS ticket secret (base64), so that a
+ * session resumes on every worker; and the listener addresses the primary started with, which no
+ * reload changes: a worker started on others (a replacement, after an edit of listen that the
+ * workers refused) would serve beside them on other listeners, with other routes.
+ */
+export interface WorkerSetupMessage {
+  readonly type: 'portcullis:setup'
+  readonly ticketSecret: string
+  readonly listen: Config['listen']
 }
 
 /**

@@ -2,10 +2,11 @@
  * `workers: N`: a primary process forks N gateway workers (cluster/worker.ts; worker-pool.ts keeps
  * them) with node:cluster. The workers share the public listeners (the primary accepts and hands
  * connections round-robin) and each watches and reloads the config itself; they derive their TLS
- * ticket keys from one secret of the primary's. The primary owns the admin listener: /metrics
- * aggregates every worker's registry into one scrape, /readyz is 200 once every worker has started
- * and while any serves, POST /reload and SIGHUP reach every worker. A worker that dies is replaced,
- * and one whose event loop is stuck is killed and replaced; SIGTERM drains them all.
+ * ticket keys from one secret of the primary's, and start only on the listeners it started with. The
+ * primary owns the admin listener: /metrics aggregates every worker's registry into one scrape,
+ * /readyz is 200 once every worker has started and while any serves, POST /reload and SIGHUP reach
+ * every worker. A worker that dies is replaced, and one whose event loop is stuck is killed and
+ * replaced; SIGTERM drains them all.
  */
 import type { Worker } from 'node:cluster'
 import http from 'node:http'
@@ -33,7 +34,7 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
   const questions = new WorkerQuestions()
   const registries = new WorkerRegistries()
   const poolMetrics = createPoolMetrics(count, () => pool.serving().length)
-  const pool = new WorkerPool({ count, logger, questions, registries, ticketSecret: newTicketSecret(), onReplacing: poolMetrics.replacing })
+  const pool = new WorkerPool({ count, logger, questions, registries, ticketSecret: newTicketSecret(), listen: config.listen, onReplacing: poolMetrics.replacing })
 
   // Coalesced as one process' reloads are: a flood of POST /reload or SIGHUP asks the workers once a
   // second at most, not once per request.

@@ -4,8 +4,9 @@
  * by itself before it serves (the config does not load) resolves startFailure, for the primary to stop.
  */
 import cluster, { type Worker } from 'node:cluster'
+import type { Config } from '../config/types.js'
 import { errorSummary, type Logger } from '../log.js'
-import type { TicketSecretMessage, WorkerMessage } from './messages.js'
+import type { WorkerMessage, WorkerSetupMessage } from './messages.js'
 import type { WorkerRegistries } from './registries.js'
 import type { WorkerQuestions } from './questions.js'
 
@@ -34,6 +35,8 @@ export interface WorkerPoolOptions {
   readonly registries: WorkerRegistries
   /** One for the primary's life, so that a TLS session resumes on every worker, replacements included. */
   readonly ticketSecret: Buffer
+  /** The listener addresses the primary started with: every worker's, replacements included. */
+  readonly listen: Config['listen']
   /** A worker exited and another is to start in its place. */
   readonly onReplacing?: () => void
 }
@@ -83,7 +86,7 @@ export class WorkerPool {
   }
 
   private fork(replacement: boolean): void {
-    const { logger, questions, ticketSecret } = this.options
+    const { logger, questions, ticketSecret, listen } = this.options
     const worker = cluster.fork()
     const forkedAt = Date.now()
     // A send to a worker whose channel just closed (it is dying; 'exit' follows) emits an error here.
@@ -92,8 +95,8 @@ export class WorkerPool {
       if (message.type === 'portcullis:ready') this.workerReady(worker)
       if (message.type === 'portcullis:answer') questions.answer(message.id, worker, message.value)
       // Over the IPC channel, never the environment, which /proc shows and child processes inherit.
-      if (message.type === 'portcullis:ticket-secret') {
-        worker.send({ type: 'portcullis:ticket-secret', secret: ticketSecret.toString('base64') } satisfies TicketSecretMessage)
+      if (message.type === 'portcullis:setup') {
+        worker.send({ type: 'portcullis:setup', ticketSecret: ticketSecret.toString('base64'), listen } satisfies WorkerSetupMessage)
       }
     })
     worker.once('exit', (code, signal) => this.workerExited(worker, { replacement, forkedAt, code, signal }))

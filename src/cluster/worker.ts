@@ -1,25 +1,34 @@
 /**
- * A cluster worker's side of `workers: N` (cluster/primary.ts): it takes the primary's TLS ticket
- * secret before it builds its first snapshot, says when it serves, and answers the primary's reloads
- * and scrapes.
+ * A cluster worker's side of `workers: N` (cluster/primary.ts): it takes what it shares with the other
+ * workers from the primary before it builds its first snapshot, says when it serves, and answers the
+ * primary's reloads and scrapes.
  */
 import { coalesce } from '../coalesce.js'
+import type { Config } from '../config/types.js'
 import type { Gateway } from '../gateway.js'
-import type { TicketSecretMessage, WorkerMessage, WorkerMetrics, WorkerQuestion } from './messages.js'
+import type { WorkerMessage, WorkerMetrics, WorkerQuestion, WorkerSetupMessage } from './messages.js'
+
+/** What every worker shares (WorkerSetupMessage). */
+export interface WorkerSetup {
+  /** What the TLS session ticket keys derive from (tls/ticket-keys.ts). */
+  readonly ticketSecret: Buffer
+  /** The listener addresses to start on. */
+  readonly listen: Config['listen']
+}
 
 /**
- * Before the first snapshot: the primary's TLS ticket secret (tls/ticket-keys.ts).
- * Asked for rather than sent at the fork: a message that comes before the worker listens is lost.
+ * Before the first snapshot: what the primary gives every worker. Asked for rather than sent at the
+ * fork: a message that comes before the worker listens is lost.
  */
-export function ticketSecretFromPrimary(): Promise<Buffer> {
+export function setupFromPrimary(): Promise<WorkerSetup> {
   return new Promise((resolve) => {
-    const listener = (message: TicketSecretMessage) => {
-      if (message.type !== 'portcullis:ticket-secret') return
+    const listener = (message: WorkerSetupMessage) => {
+      if (message.type !== 'portcullis:setup') return
       process.off('message', listener)
-      resolve(Buffer.from(message.secret, 'base64'))
+      resolve({ ticketSecret: Buffer.from(message.ticketSecret, 'base64'), listen: message.listen })
     }
     process.on('message', listener)
-    process.send!({ type: 'portcullis:ticket-secret' } satisfies WorkerMessage)
+    process.send!({ type: 'portcullis:setup' } satisfies WorkerMessage)
   })
 }
 

@@ -156,6 +156,35 @@ describe('workers', () => {
     await replacement(since)
     assert.equal((await httpRequest({ port: ports.http, host: 'w.test' })).status, 200)
   })
+
+  // The workers refuse a reload that changes listen, which a restart applies; but a replacement started
+  // on the config on disk as its own: it served the new listener, and the edit's routes, beside a
+  // worker that served the old ones.
+  it('starts no replacement on listeners the other workers refused to change', { timeout: 30_000 }, async () => {
+    const [survivor, victim] = liveWorkers(gateway)
+    const since = gateway.logs.length
+    const moved = goodConfig.replace('http: 127.0.0.1:0', 'http: 127.0.0.2:0')
+    assert.notEqual(moved, goodConfig)
+    await writeFile(configFile, `${moved}  - { host: moved.test, upstream: { url: 'http://127.0.0.1:9' } }\n`)
+    try {
+      for (const worker of [survivor, victim]) {
+        await gateway.logged(/^reload failed.* listen: listener addresses changed/, (record) => record.worker === worker, since)
+      }
+      process.kill(victim!, 'SIGKILL')
+      const outcome = await Promise.race([
+        gateway.logged(/^a worker ended before it served/, undefined, since).then(() => 'not started'),
+        replacement(since).then((record) => `served on ${JSON.stringify(record.listeners)}`),
+      ])
+      assert.equal(outcome, 'not started')
+      const refusal = await gateway.logged('not started', (record) => record.worker !== undefined, since)
+      assert.match(String((refusal.error as { message: string }).message), /listen: listener addresses changed; restart portcullis to apply them/)
+      assert.equal((await httpRequest({ port: ports.http, host: 'w.test' })).status, 200, 'the other worker serves')
+    } finally {
+      await writeFile(configFile, goodConfig)
+    }
+    await replacement(since)
+    assert.equal((await httpRequest({ port: ports.http, host: 'w.test' })).status, 200)
+  })
 })
 
 

@@ -37,6 +37,7 @@ test('a drain waits for every worker to exit, even when one reports an IPC error
     questions: new WorkerQuestions(),
     registries: new WorkerRegistries(),
     ticketSecret: Buffer.alloc(32),
+    listen: { http: { host: '127.0.0.1', port: 0 } },
   })
   pool.start()
   await eventually(async () => pool.isReady(), 10_000, 'the worker serving')
