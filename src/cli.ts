@@ -79,6 +79,10 @@ async function main(argv: string[]): Promise<number> {
       return runGateway(values.config ?? defaultConfig, values.workers, err)
     case 'check':
       if (rest.length > 1) return unexpected(rest[1]!)
+      // One of the two would go unchecked, and a check that passes would say nothing of it.
+      if (rest[0] !== undefined && values.config !== undefined) {
+        return usageError(`check takes one config file, not both ${rest[0]} and --config ${values.config}`)
+      }
       return runCheck(rest[0] ?? values.config ?? defaultConfig, out, err)
     case 'certs': {
       if (rest.length > 0) return unexpected(rest[0]!)

@@ -290,6 +290,8 @@ routes:
   it('exits 2, with the usage, on an option the command would ignore', async () => {
     for (const [args, message] of [
       [['check', 'routes.yaml', '--force'], '--force is not an option of check'],
+      // One of the two files would go unchecked.
+      [['check', 'routes.yaml', '--config', 'other.yaml'], 'check takes one config file, not both routes.yaml and --config other.yaml'],
       [['certs', '--config', 'x.yaml'], '--config is not an option of certs'],
       [['--out', 'certs'], '--out is not an option of the gateway'],
     ] as const) {
