@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto'
 import { resolve } from 'node:path'
+import type { ConfigIssue } from '../config/issues.js'
 import { readRegularFile } from '../config/regular-file.js'
 import type { Config, CrlFile } from '../config/types.js'
 
@@ -37,11 +38,26 @@ export function digestsOf(files: readonly string[], known: FileDigests = new Map
 }
 
 /**
- * The digest of a file a load could not read (missing, out of reach, a folder): why it cannot be read
- * now, so that a watcher event that leaves it so reloads nothing; none where it has come or been
- * repaired since, so that the watcher event of that reloads.
+ * The files to watch after a refused load, with their digests. `beforeLoad`: those of the files
+ * watched then, read before the load; `attempted`: those of a config the rules passed, read before
+ * its snapshot was built (which refused it). The files of the config `serving` and of the attempt keep
+ * those digests. A file that only the refused config names, in an issue, is watched too, so that its
+ * arrival or repair reloads: missing (a Secret that lands after its ConfigMap), out of reach (a folder
+ * the gateway's user may not enter, a loop of symlinks), no file (a folder), or read and found wrong.
+ * One watched already keeps its digest of `beforeLoad`: with none, as if changed, every watcher event
+ * of its folders would run the refused reload again. One new to the watch gets why it cannot be read
+ * now, so that an event that leaves it so reloads nothing, or no digest where it can be read: it may
+ * have come, or changed, unseen, since the load read it, and the next event reloads.
  */
-export function unreadFileDigest(file: string): string | undefined {
+export function digestsAfterRefusal(
+  issues: readonly ConfigIssue[],
+  { serving, beforeLoad, attempted }: { readonly serving: Config; readonly beforeLoad: FileDigests; readonly attempted: FileDigests | undefined },
+): FileDigests {
+  const named = issues.flatMap(({ aboutFile: file }) => (file ? [[file, beforeLoad.has(file) ? beforeLoad.get(file) : unreadFileDigest(file)] as const] : []))
+  return new Map([...named, ...digestsOf(referencedFiles(serving), beforeLoad), ...(attempted ?? [])])
+}
+
+function unreadFileDigest(file: string): string | undefined {
   const digest = digestOf(file)
   return digest.startsWith(UNREADABLE) ? digest : undefined
 }

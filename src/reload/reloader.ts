@@ -12,7 +12,7 @@ import type { Config } from '../config/types.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics/metrics.js'
 import { loadConfig } from '../snapshot/load-config.js'
-import { digestsOf, unreadFileDigest, referencedFiles, sameDigests, type FileDigests } from './fingerprint.js'
+import { digestsAfterRefusal, digestsOf, referencedFiles, sameDigests, type FileDigests } from './fingerprint.js'
 import { watchFolders, type FolderWatcher } from './watch.js'
 
 export interface ReloadResult {
@@ -140,15 +140,7 @@ export class Reloader {
       const issues = error instanceof ConfigError ? error.issues : []
       const errors = issues.length > 0 ? issues.map(formatIssue) : [(error as Error).message]
       for (const line of errors) logger.error({ file: loader.file, trigger, requests }, `reload failed, previous config still serving: ${line}`)
-      // A file that only the refused config names is watched too, so that its arrival or repair
-      // reloads: missing (a Secret that lands after its ConfigMap), out of reach (a folder the gateway's
-      // user may not enter, a loop of symlinks), no file (a folder), or read and found wrong. One that
-      // was watched already keeps the digest this run read before the load; with none, as if changed,
-      // every watcher event of its folders would run this refused reload again. One new to the watch
-      // keeps why it cannot be read, or no digest where it can (it may have changed, unseen, since the
-      // load read it). The files of the config serving, and those the attempt read, keep theirs.
-      const refusedFiles = issues.flatMap(({ aboutFile: file }) => (file ? [[file, digests.has(file) ? digests.get(file) : unreadFileDigest(file)] as const] : []))
-      this.watchFiles(new Map([...refusedFiles, ...digestsOf(referencedFiles(before), digests), ...(attempted ?? [])]))
+      this.watchFiles(digestsAfterRefusal(issues, { serving: before, beforeLoad: digests, attempted }))
       return { ok: false, errors }
     }
   }
