@@ -38,6 +38,25 @@ export async function runGateway(configFile: string, workersFlag: string | undef
 
 /** `workersOverride`: the count --workers gave, which overrides the config's `workers`. */
 async function runWithLogger(configFile: string, workersOverride: number | undefined, logger: Logger, err: (line: string) => void): Promise<number> {
+  const { stopSignal, hangup } = listenForSignals(logger)
+  // The gateway below loads it again and reuses this parse, the most of a large table's load.
+  const loader = new ConfigLoader(configFile)
+  let config: Config
+  try {
+    config = await loadConfig(loader)
+  } catch (error) {
+    return notStarted(configFile, error, err)
+  }
+  const workers = workersOverride ?? config.workers
+  if (cluster.isPrimary && workers > 1) return runPrimary(config, workers, logger, stopSignal)
+  return serve(loader, cluster.isWorker ? logger.child({ worker: process.pid }) : logger, stopSignal, hangup, err)
+}
+
+/**
+ * SIGTERM and SIGINT, the first of which `stopSignal` resolves with, and SIGHUP, which calls
+ * `hangup.reload` (nothing until a gateway serves), listened for from now on.
+ */
+function listenForSignals(logger: Logger): { stopSignal: Promise<NodeJS.Signals>; hangup: { reload: () => void } } {
   // Listening for good: a later signal must not fall to the default action, which ends the process.
   // A worker gets its stop signal twice when it reaches the whole process group (Ctrl-C, systemd,
   // dumb-init): its own, then the primary's.
@@ -60,17 +79,7 @@ async function runWithLogger(configFile: string, workersOverride: number | undef
     process.once('SIGTERM', now)
     process.once('SIGINT', now)
   })
-  // The gateway below loads it again and reuses this parse, the most of a large table's load.
-  const loader = new ConfigLoader(configFile)
-  let config: Config
-  try {
-    config = await loadConfig(loader)
-  } catch (error) {
-    return notStarted(configFile, error, err)
-  }
-  const workers = workersOverride ?? config.workers
-  if (cluster.isPrimary && workers > 1) return runPrimary(config, workers, logger, stopSignal)
-  return serve(loader, cluster.isWorker ? logger.child({ worker: process.pid }) : logger, stopSignal, hangup, err)
+  return { stopSignal, hangup }
 }
 
 /** A config error, at parsing or when its files are read, is printed as `portcullis check` prints it. */
