@@ -1,3 +1,5 @@
+import type { Report } from './issues.js'
+
 /** Node's timers hold 32 bits of milliseconds (24.8 days): a longer delay fires after 1 ms. */
 export const MAX_DURATION_MS = 2 ** 31 - 1
 export const MAX_DURATION_TEXT = '596h'
@@ -17,4 +19,13 @@ export function parseDuration(text: string): number | undefined {
   const unit = DURATION.exec(text)?.[2] as keyof typeof UNIT_MS | undefined
   if (unit === undefined) return undefined
   return Math.round(Number(text.slice(0, -unit.length)) * UNIT_MS[unit])
+}
+
+/** A duration the schema took that a timer cannot: more than MAX_DURATION_MS, or 0 where it must be `positive`. */
+export function checkDuration(path: string, text: string | undefined, report: Report, { positive = false } = {}): void {
+  const ms = text === undefined ? undefined : parseDuration(text)
+  if (ms === undefined) return
+  // `0.4ms` is not zero as written, but rounds to it: the message must not call it zero.
+  if (positive && ms === 0) report(path, Number.parseFloat(text!) === 0 ? 'must be more than 0' : 'must be at least 1ms: durations count whole milliseconds')
+  else if (ms > MAX_DURATION_MS) report(path, `must be at most ${MAX_DURATION_TEXT} (Node's timers hold up to 24.8 days)`)
 }

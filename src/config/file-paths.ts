@@ -6,7 +6,7 @@
 import { statSync } from 'node:fs'
 import { dirname, resolve as resolvePath } from 'node:path'
 import { issueAt, type ConfigIssue } from './issues.js'
-import type { Position } from './types.js'
+import type { CrlFile, Position } from './types.js'
 
 /**
  * A missing file's value as an error may show it. A key or certificate pasted where its path belongs
@@ -72,4 +72,15 @@ export function filePathResolver(file: string, positions: ReadonlyMap<string, Po
     }
     return absolute
   }
+}
+
+/**
+ * A `crl` key, one file or a list, as absolute paths, each with the key path that names it: the list
+ * item where there is one. An item the schema refused (checkable.ts) is a hole, which the items after
+ * it keep their indexes around.
+ */
+export function crlFiles(raw: string | readonly (string | undefined)[] | undefined, at: string, filePath: FilePathOf): CrlFile[] {
+  if (raw === undefined) return []
+  const named = typeof raw === 'string' ? [{ file: raw, path: at }] : raw.map((file, i) => ({ file, path: `${at}[${i}]` }))
+  return named.flatMap(({ file, path }) => (file === undefined ? [] : [{ file: filePath(path, file), path }]))
 }

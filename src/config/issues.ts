@@ -41,6 +41,9 @@ export function problemReport(error: ConfigError, file: string, outcome?: string
   return [...error.issues.map(formatIssue), `${file}: ${outcome ? `${outcome}, ` : ''}${count}`]
 }
 
+/** How the rules say a problem: at a key path, in words (resolve.ts makes it an issue at its place). */
+export type Report = (path: string, message: string) => void
+
 export function issueAt(
   file: string,
   positions: ReadonlyMap<string, Position>,

@@ -5,23 +5,17 @@
 import { availableParallelism } from 'node:os'
 import { isIP } from 'node:net'
 import { domainToASCII } from 'node:url'
-import { dnsNameProblem, isRouteHost, normalizeServerName, type DnsNameProblem } from '../routing/host.js'
+import { dnsNameProblem, isRouteHost, type DnsNameProblem } from '../routing/host.js'
 import { routeKey } from '../routing/table.js'
-import {
-  DEFAULT_CONNECT_TIMEOUT,
-  DEFAULT_RESPONSE_TIMEOUT,
-  DEFAULT_SHUTDOWN_GRACE,
-  MAX_DURATION_MS,
-  MAX_DURATION_TEXT,
-  parseDuration,
-} from './duration.js'
-import { filePathResolver, type FilePathOf } from './file-paths.js'
-import { issueAt, type ConfigIssue } from './issues.js'
+import { checkDuration, DEFAULT_SHUTDOWN_GRACE, parseDuration } from './duration.js'
+import { crlFiles, filePathResolver, type FilePathOf } from './file-paths.js'
+import { issueAt, type ConfigIssue, type Report } from './issues.js'
 import { DEFAULT_CONNECTION_LIMIT, DEFAULT_REQUEST_LIMIT } from './limits.js'
 import { normalizePath, routingPath } from '../routing/path.js'
 import type { CheckableConfig, PartialRoute } from './checkable.js'
+import { resolveUpstream } from './resolve-upstream.js'
 import type { RawConfig, Workers } from './schema.js'
-import type { Config, CrlFile, ListenAddress, ListenerName, Position, RouteConfig, RouteTlsConfig, UpstreamConfig } from './types.js'
+import type { Config, ListenAddress, ListenerName, Position, RouteConfig, RouteTlsConfig } from './types.js'
 
 /**
  * The config as far as it resolves, and every issue its rules find. A config with issues is good for
@@ -62,8 +56,6 @@ export function resolveConfig(
   return { config, issues }
 }
 
-type Report = (path: string, message: string) => void
-
 /** A `workers` setting (or --workers) as a number of processes: `auto` is one per CPU, the default one. */
 export function workerCount(workers: Workers | undefined): number {
   return workers === 'auto' ? availableParallelism() : (workers ?? 1)
@@ -73,14 +65,6 @@ export function workerCount(workers: Workers | undefined): number {
 function overlap(a: string, b: string): boolean {
   const wildcard = (host: string) => host === '0.0.0.0' || host === '::'
   return a === b || wildcard(a) || wildcard(b)
-}
-
-function checkDuration(path: string, text: string | undefined, report: Report, { positive = false } = {}): void {
-  const ms = text === undefined ? undefined : parseDuration(text)
-  if (ms === undefined) return
-  // `0.4ms` is not zero as written, but rounds to it: the message must not call it zero.
-  if (positive && ms === 0) report(path, Number.parseFloat(text!) === 0 ? 'must be more than 0' : 'must be at least 1ms: durations count whole milliseconds')
-  else if (ms > MAX_DURATION_MS) report(path, `must be at most ${MAX_DURATION_TEXT} (Node's timers hold up to 24.8 days)`)
 }
 
 function resolveListen(raw: RawConfig['listen'], report: Report): Config['listen'] {
@@ -183,17 +167,6 @@ function resolveRouteTls(raw: Exclude<PartialRoute['tls'], 'passthrough' | undef
   }
 }
 
-/**
- * A `crl` key, one file or a list, as absolute paths, each with the key path that names it: the list
- * item where there is one. An item the schema refused (checkable.ts) is a hole, which the items after
- * it keep their indexes around.
- */
-function crlFiles(raw: string | readonly (string | undefined)[] | undefined, at: string, filePath: FilePathOf): CrlFile[] {
-  if (raw === undefined) return []
-  const named = typeof raw === 'string' ? [{ file: raw, path: at }] : raw.map((file, i) => ({ file, path: `${at}[${i}]` }))
-  return named.flatMap(({ file, path }) => (file === undefined ? [] : [{ file: filePath(path, file), path }]))
-}
-
 /** '/café' → '/caf%C3%A9', as a client sends it (a lone surrogate becomes U+FFFD, as UTF-8 has none). */
 function percentEncodeNonAscii(path: string): string {
   return path.replace(/[^\x00-\x7f]+/g, (text) => [...Buffer.from(text, 'utf8')].map((byte) => `%${byte.toString(16).toUpperCase()}`).join(''))
@@ -218,102 +191,6 @@ const DNS_NAME_HINTS: Record<DnsNameProblem | 'none', string> = {
   'numeric-last-label': '; a host whose last label is a number is an IPv4 address (RFC 3696 2): four numbers of 0 to 255, without leading zeros',
   'edge-hyphen': '; a label cannot start or end with a hyphen (RFC 1123 2.1)',
   none: '',
-}
-
-/** `passthrough` is undefined where it is not known (see resolveRoute), as `whole` says which rules run. */
-function resolveUpstream(
-  raw: NonNullable<PartialRoute['upstream']>,
-  at: string,
-  passthrough: boolean | undefined,
-  filePath: FilePathOf,
-  report: Report,
-  whole: boolean,
-): UpstreamConfig {
-  const url = raw.url === undefined ? undefined : upstreamUrl(raw.url, `${at}.url`, passthrough, report)
-  const isHttps = url?.protocol === 'https:'
-  for (const key of ['ca', 'crl', 'cert', 'key', 'serverName', 'insecureSkipVerify'] as const) {
-    if (raw[key] !== undefined && url && !isHttps) report(`${at}.${key}`, 'only applies to https:// upstreams')
-  }
-  // undici reads a timeout of 0 as none at all.
-  for (const key of ['connect', 'response'] as const) checkDuration(`${at}.timeouts.${key}`, raw.timeouts?.[key], report, { positive: true })
-  if (whole && raw.crl !== undefined && !raw.ca) {
-    report(`${at}.crl`, "needs upstream.ca: OpenSSL checks the CRL of every CA of the upstream's chain, its root's too, so they must be CAs whose CRLs you hold, not the built-in roots")
-  }
-  if (whole && raw.cert && !raw.key) report(`${at}.key`, 'is required with upstream.cert')
-  if (whole && raw.key && !raw.cert) report(`${at}.cert`, 'is required with upstream.key')
-
-  const hostname = url ? url.hostname.replace(/^\[(.*)\]$/, '$1') : ''
-  const defaultPort = url?.protocol === 'https:' ? 443 : 80
-  return {
-    url: raw.url ?? '',
-    protocol: (url?.protocol ?? 'https:') as UpstreamConfig['protocol'],
-    hostname,
-    port: url?.port ? Number(url.port) : defaultPort,
-    pathPrefix: url && url.pathname !== '/' ? url.pathname.replace(/\/$/, '') : '',
-    ...(raw.ca && { ca: filePath(`${at}.ca`, raw.ca) }),
-    crl: crlFiles(raw.crl, `${at}.crl`, filePath),
-    ...(raw.cert && { cert: filePath(`${at}.cert`, raw.cert) }),
-    ...(raw.key && { key: filePath(`${at}.key`, raw.key) }),
-    serverName: resolveServerName(`${at}.serverName`, raw.serverName, url && hostname, report),
-    insecureSkipVerify: raw.insecureSkipVerify ?? false,
-    timeouts: {
-      connect: parseDuration(raw.timeouts?.connect ?? DEFAULT_CONNECT_TIMEOUT)!,
-      response: parseDuration(raw.timeouts?.response ?? DEFAULT_RESPONSE_TIMEOUT)!,
-    },
-  }
-}
-
-/**
- * The url parsed, or undefined where it is no URL or not of a form a route can forward to. Where
- * `passthrough` is not known, any scheme a route takes is taken.
- */
-function upstreamUrl(text: string, at: string, passthrough: boolean | undefined, report: Report): URL | undefined {
-  // host:port parses, with `host:` for its scheme.
-  if (/^(\[[0-9a-f:.]+\]|[a-z0-9_.-]+):\d+(\/\S*)?$/i.test(text)) {
-    report(at, `'${text}' has no scheme: write ${passthrough ? `tcp://${text}` : `https://${text} or http://${text}`}`)
-    return undefined
-  }
-  let url: URL
-  try {
-    url = new URL(text)
-  } catch {
-    report(at, `'${text}' is not a URL (e.g. https://orders.internal:8443)`)
-    return undefined
-  }
-  const allowed = passthrough ? ['tcp:'] : passthrough === false ? ['http:', 'https:'] : ['http:', 'https:', 'tcp:']
-  if (!allowed.includes(url.protocol)) {
-    report(at, passthrough ? 'a passthrough route needs tcp://host:port' : `must be ${allowed.map((scheme) => `${scheme}//`).join(' or ')}`)
-    return undefined
-  }
-  if (url.username || url.password || url.search || url.hash || !url.hostname) {
-    report(at, 'must be scheme://host[:port][/path] with no user, query or fragment')
-    return undefined
-  }
-  if (url.protocol === 'tcp:' && !url.port) report(at, 'tcp:// needs a port')
-  // Every connection to it fails, so every request would get 502; nginx refuses it too.
-  else if (url.port === '0') report(at, "port 0 is no server's port: write the port the upstream listens on")
-  return url
-}
-
-/**
- * SNI must be a DNS name (RFC 6066 3): an IP-literal upstream gets none and is verified against the IP
- * SAN. A serverName is checked, and kept as it is compared: lower case, without a trailing dot.
- * `hostname` is the url's, undefined where the url is not known (refused, or no URL): an IP address
- * is then not compared with it.
- */
-function resolveServerName(path: string, raw: string | undefined, hostname: string | undefined, report: Report): string {
-  if (raw === undefined) return hostname === undefined || isIP(hostname) ? '' : hostname
-  const address = raw.replace(/^\[(.*)\]$/, '$1')
-  if (isIP(address)) {
-    if (hostname !== undefined && address !== hostname) report(path, 'an IP address is never sent as SNI (RFC 6066 3); leave serverName out to verify the IP of the url')
-    return ''
-  }
-  const name = normalizeServerName(raw)
-  if (name === undefined) {
-    report(path, `'${raw}' is not a DNS name (no port, wildcard, spaces or brackets)`)
-    return raw
-  }
-  return name
 }
 
 /** A route's tls as its TLS policy, to compare two routes' by: the files, not the keys that name them. */
