@@ -9,7 +9,7 @@ import { coalesce } from '../coalesce.js'
 import { ConfigError, formatIssue } from '../config/issues.js'
 import type { ConfigLoader } from '../config/load.js'
 import type { Config } from '../config/types.js'
-import type { Logger } from '../log.js'
+import { errorSummary, type Logger } from '../log.js'
 import type { Metrics } from '../metrics/metrics.js'
 import { loadConfig } from '../snapshot/load-config.js'
 import { digestsAfterRefusal, digestsOf, referencedFiles, sameDigests, type FileDigests } from './fingerprint.js'
@@ -138,7 +138,7 @@ export class Reloader {
       metrics.configReloads.inc({ result: 'failure' })
       metrics.configLastReloadSuccessful.set(0)
       const issues = error instanceof ConfigError ? error.issues : []
-      const errors = issues.length > 0 ? issues.map(formatIssue) : [(error as Error).message]
+      const errors = issues.length > 0 ? issues.map(formatIssue) : [errorSummary(error).message]
       for (const line of errors) logger.error({ file: loader.file, trigger, requests }, `reload failed, previous config still serving: ${line}`)
       this.watchFiles(digestsAfterRefusal(issues, { serving: before, beforeLoad: digests, attempted }))
       return { ok: false, errors }
