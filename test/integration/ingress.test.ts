@@ -359,6 +359,21 @@ routes:
     assert.equal(await negotiated('TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256', 'TLSv1.3'), 'TLS_AES_128_GCM_SHA256')
   })
 
+  it('agrees on an elliptic-curve key exchange only: a TLS 1.3 client offering finite-field groups alone is refused', async () => {
+    const groupOf = async (ecdhCurve: string) => {
+      const socket = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername: 'open.test', ca: pki.caS.cert, ecdhCurve, minVersion: 'TLSv1.3' })
+      await once(socket, 'secureConnect')
+      const { name } = socket.getEphemeralKeyInfo() as { name?: string }
+      socket.destroy()
+      return name
+    }
+    assert.deepEqual([await groupOf('X25519'), await groupOf('P-256'), await groupOf('P-384')], ['X25519', 'prime256v1', 'secp384r1'])
+    // Server-side ffdhe8192 costs far more CPU per handshake than X25519, for a client that chose it.
+    for (const group of ['ffdhe2048', 'ffdhe8192']) {
+      await assert.rejects(groupOf(group), /handshake failure|HANDSHAKE_FAILURE/, group)
+    }
+  })
+
   it('offers http/1.1 in ALPN and never h2: a client offering h2 alone gets no_application_protocol', async () => {
     const offering = (ALPNProtocols: string[]) => tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername: 'open.test', ca: pki.caS.cert, ALPNProtocols })
     const both = offering(['h2', 'http/1.1'])
