@@ -75,7 +75,7 @@ function resolveListen(raw: RawConfig['listen'], report: Report): Config['listen
     if (text === undefined) continue
     const address = parseListenAddress(text)
     if (address) listen[key] = address
-    else report(`listen.${key}`, `'${text}' is not host:port (e.g. 0.0.0.0:8443 or [::]:8443)`)
+    else report(`listen.${key}`, `'${text}' is not host:port (e.g. 0.0.0.0:8443 or '[::]:8443': quote an IPv6 one, or YAML reads its [ ] as a list)`)
   }
   const admin = listen.admin
   for (const key of ['https', 'http'] as const) {

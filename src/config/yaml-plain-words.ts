@@ -13,13 +13,19 @@ const WORDINGS: [RegExp, Wording][] = [
     /^Implicit map keys need to be followed by map values$/,
     (_, text, offset, end) => `${quoted(text.slice(offset, end))} has no ': ' after it: a line of a mapping is key: value`,
   ],
-  // `host: "a".example.com`, `url: [a] b`: text after a value that its quote or bracket closed.
+  // `host: "a".example.com`, `url: [a] b`: text after a value that its quote or bracket closed;
+  // `https: [::]:8443`, an address whose [ ] YAML reads as a list.
   [
     /^Unexpected \S+ at node end$/,
     (_, text, offset) => {
       let at = offset - 1
       while (text[at] === ' ' || text[at] === '\t') at--
       const before = text[at]
+      const port = /^:\d+/.exec(text.slice(offset))?.[0]
+      if (before === ']' && port) {
+        const address = text.slice(text.lastIndexOf('[', at), offset) + port
+        return `an IPv6 address with a port must be quoted, or YAML reads its [ ] as a list: write '${address}'`
+      }
       if (before === '"' || before === "'") return `this follows the closing ${before} of the value before it: put it inside the quotes, or write a comment as # after a space`
       if (before === ']' || before === '}') return `this follows the closing ${before} of the value before it: put it inside the ${before === ']' ? '[ ]' : '{ }'}, or remove it`
       return unreadable('this')

@@ -360,6 +360,12 @@ describe('parseConfig', () => {
     assert.deepEqual(issuesOf(`${GOOD.replace('path: /api', 'path: /files//raw')}mergeSlashes: false\n`), [])
   })
 
+  test("gives examples of a listener address that load as the message writes them, IPv6's quoted", () => {
+    const [message] = issuesOf(GOOD.replace('https: 127.0.0.1:8443', 'https: localhost'))
+    const examples = /\(e\.g\. (\S+) or ('[^']+')/.exec(message!)!.slice(1)
+    for (const example of examples) assert.deepEqual(issuesOf(GOOD.replace('https: 127.0.0.1:8443', `https: ${example}`)), [], example)
+  })
+
   test('takes two public listeners on one port of different addresses', () => {
     assert.deepEqual(issuesOf(GOOD.replace('http: 127.0.0.1:8080', 'http: 127.0.0.2:8443')), [])
   })

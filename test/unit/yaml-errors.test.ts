@@ -136,6 +136,12 @@ describe("the library's messages are said as what to fix", () => {
       ['routes.yaml:4:22 routes[0].upstream.url: invalid YAML: this follows the closing " of the value before it: put it inside the quotes, or write a comment as # after a space'],
     ],
     ['text after a closing bracket', 'x-a: [b] c\n', ['routes.yaml:1:10 x-a: invalid YAML: this follows the closing ] of the value before it: put it inside the [ ], or remove it']],
+    // As a listener's message writes it, without the quotes: YAML reads [::] as a list.
+    [
+      'an IPv6 address and port without quotes',
+      'listen:\n  https: [::]:8443\n',
+      ["routes.yaml:2:14 listen.https: invalid YAML: an IPv6 address with a port must be quoted, or YAML reads its [ ] as a list: write '[::]:8443'"],
+    ],
     ['a bracket that closes nothing', 'x-a: [b]]\n', ['routes.yaml:1:9 x-a: invalid YAML: this ] closes no list: remove it']],
     ['a value starting with @', route('url: @upstream'), ['routes.yaml:4:12 routes[0].upstream.url: invalid YAML: a value that starts with @ must be quoted: "@…"']],
     [
