@@ -66,6 +66,12 @@ export function createAdminApp(deps: AdminDeps): express.Express {
     })
   }
 
+  // Express's own 404 is an HTML page: whoever tries `curl :9901/` is told what is served.
+  const served = Object.entries(allowed).map(([path, methods]) => `${methods.split(',')[0]} ${path}`).join(', ')
+  app.use((_req, res) => {
+    res.status(404).type('text/plain').send(`not found: the admin listener serves ${served}\n`)
+  })
+
   // Express's own last handler answers with the error's stack outside NODE_ENV=production, and writes
   // it to stderr unstructured: the caller gets a plain 500, the log gets the error's code and message.
   app.use((error: Error, req: express.Request, res: express.Response, _next: express.NextFunction) => {

@@ -25,7 +25,13 @@ describe('admin app', () => {
   it('answers a method a path does not take with 405 and the methods it does', async () => {
     await request(app).get('/reload').expect(405).expect('allow', 'POST')
     await request(app).post('/metrics').expect(405).expect('allow', 'GET, HEAD')
-    await request(app).get('/nowhere').expect(404)
+  })
+
+  it('answers a path it does not serve 404 in plain text, naming the ones it does, not with an HTML page', async () => {
+    for (const path of ['/', '/nowhere']) {
+      const answer = await request(app).get(path).expect(404).expect('content-type', /^text\/plain/)
+      assert.equal(answer.text, 'not found: the admin listener serves GET /healthz, GET /readyz, GET /metrics, POST /reload\n')
+    }
   })
 
   it('/healthz answers 200 whenever the process runs', async () => {
