@@ -7,12 +7,14 @@ import { readFileSync } from 'node:fs'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { runCheck } from './cli/check.js'
 import { runGateway } from './cli/run.js'
+import { closest } from './config/closest-word.js'
 
 const USAGE = `Usage:
   portcullis [--config FILE] [--workers N|auto]
                                   run the gateway (default ./routes.yaml, or $PORTCULLIS_CONFIG)
   portcullis check [FILE]         validate a config and its certificate files; exit 0 when good, 1 otherwise
-  portcullis certs [--out DIR]    write a development PKI (CA, server, client, gateway) to DIR (default ./certs)
+  portcullis certs [--out DIR] [--force]
+                                  write a development PKI (CA, server, client, gateway) to DIR (default ./certs)
 
 Options:
   -c, --config FILE   config file for the gateway
@@ -39,6 +41,22 @@ const OPTIONS_OF_COMMAND: Record<string, readonly string[]> = {
   certs: ['out', 'force'],
 }
 
+/** ` (did you mean X?)` when one of `candidates` is near `word`, else nothing. */
+function meant(word: string, candidates: readonly string[]): string {
+  const near = closest(word, candidates)
+  return near ? ` (did you mean ${near}?)` : ''
+}
+
+/**
+ * Node's words for an unknown option go on to advise on positional arguments that start with '-',
+ * which a mistyped option is not.
+ */
+function parseError(error: Error & { code?: string }): string {
+  const option = /'([^']+)'/.exec(error.message)?.[1]
+  if (error.code !== 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || !option) return error.message
+  return `unknown option '${option}'${option.startsWith('--') ? meant(option, Object.keys(OPTIONS).map((name) => `--${name}`)) : ''}`
+}
+
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
   return pkg.version
@@ -55,7 +73,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     parsed = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS })
   } catch (error) {
-    return usageError((error as Error).message)
+    return usageError(parseError(error as Error))
   }
   const { values, positionals } = parsed
   if (values.help) {
@@ -92,7 +110,7 @@ async function main(argv: string[]): Promise<number> {
       return runCerts({ out: values.out ?? 'certs', force: values.force ?? false }, out, err)
     }
     default:
-      return usageError(`unknown command '${command}'`)
+      return usageError(`unknown command '${command}'${meant(command, ['check', 'certs'])}`)
   }
 }
 

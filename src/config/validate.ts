@@ -4,6 +4,7 @@
  * `tls:` mapping reads "unknown key", not three unrelated complaints.
  */
 import { Ajv, type ErrorObject } from 'ajv'
+import { closest } from './closest-word.js'
 import { DURATION_PATTERN } from './duration.js'
 import { ConfigSchema, ROUTE_NAME_PATTERN } from './schema.js'
 import type { ConfigIssue } from './issues.js'
@@ -252,27 +253,4 @@ function takes(schema: JsonSchema | undefined, key: string): boolean {
 /** A schema that is a mapping, or the mapping among the branches of a union (`tls`: a mapping or passthrough). */
 function mapping(schema: JsonSchema | undefined): JsonSchema | undefined {
   return schema?.type === 'object' ? schema : schema?.anyOf?.find((branch) => branch.type === 'object')
-}
-
-/** The allowed key nearest to a typo, when it is close enough to be a likely slip. */
-function closest(word: string, candidates: string[]): string | undefined {
-  let best: { candidate: string; distance: number } | undefined
-  for (const candidate of candidates) {
-    const distance = editDistance(word.toLowerCase(), candidate.toLowerCase())
-    if (!best || distance < best.distance) best = { candidate, distance }
-  }
-  // Not one that changes every letter: '' or '0' is no slip of 'ca'.
-  return best && best.distance <= Math.max(2, Math.floor(word.length / 3)) && best.distance < word.length ? best.candidate : undefined
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, i) => i)
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i]
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
-    }
-    previous = current
-  }
-  return previous[b.length]!
 }

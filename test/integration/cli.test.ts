@@ -283,8 +283,25 @@ routes:
     for (const args of [['check', 'routes.yaml', 'extra'], ['certs', 'certs'], ['chek']]) {
       const result = await portcullis(...args)
       assert.equal(result.code, 2, args.join(' '))
-      assert.match(result.stderr, /^(unexpected argument|unknown command) '(extra|certs|chek)'\n\nUsage:/)
+      assert.match(result.stderr, /^(unexpected argument|unknown command) '(extra|certs|chek)'( \(did you mean check\?\))?\n\nUsage:/)
     }
+  })
+
+  it('exits 2, with the usage, on an option or command it does not know, naming the one meant', async () => {
+    for (const [args, message] of [
+      [['--confg', 'routes.yaml'], "unknown option '--confg' (did you mean --config?)"],
+      [['certs', '--froce'], "unknown option '--froce' (did you mean --force?)"],
+      [['-x'], "unknown option '-x'"],
+      [['chek'], "unknown command 'chek' (did you mean check?)"],
+    ] as const) {
+      const result = await portcullis(...args)
+      assert.equal(result.code, 2, args.join(' '))
+      assert.ok(result.stderr.startsWith(`${message}\n\nUsage:`), result.stderr)
+    }
+  })
+
+  it('shows every option of certs in its usage line', async () => {
+    assert.match((await portcullis('--help')).stdout, /^ {2}portcullis certs \[--out DIR\] \[--force\]$/m)
   })
 
   it('exits 2, with the usage, on an option the command would ignore', async () => {
