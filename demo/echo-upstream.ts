@@ -72,7 +72,14 @@ export async function startEchoUpstream(options: EchoUpstreamOptions): Promise<E
   server.on('secureConnection', (socket: TLSSocket) => {
     connections.push(peerCommonName(socket))
   })
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve))
+  await new Promise<void>((resolve, reject) => {
+    // A port taken (the demo's is fixed) rejects, rather than crash the process as an unhandled 'error'.
+    server.once('error', reject)
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
   return {
     server,
     port: (server.address() as AddressInfo).port,

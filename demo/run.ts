@@ -3,27 +3,39 @@
  * the gateway's client certificate, and the gateway serving routes.yaml. Ctrl-C stops both.
  */
 import { readFileSync } from 'node:fs'
+import { ConfigError, problemReport } from '../src/config/issues.js'
 import { ConfigLoader } from '../src/config/load.js'
 import { Gateway } from '../src/gateway.js'
-import { createLogger } from '../src/log.js'
+import { closeLogs, createLogger, errorSummary } from '../src/log.js'
 import { writeDevPki } from '../src/tls/pki.js'
-import { startEchoUpstream } from './echo-upstream.js'
+import { startEchoUpstream, type EchoUpstream } from './echo-upstream.js'
 
 const certs = new URL('../certs/', import.meta.url).pathname
+const routes = new URL('../routes.yaml', import.meta.url).pathname
 const read = (name: string) => readFileSync(`${certs}${name}`, 'utf8')
 const logger = createLogger()
 
-await writeDevPki(certs)
-const upstream = await startEchoUpstream({
-  cert: read('server.crt'),
-  key: read('server.key'),
-  clientCA: read('ca.crt'),
-  port: 9443,
-})
-logger.info('demo upstream on https://127.0.0.1:9443 (client certificate required)')
-
-const gateway = new Gateway({ loader: new ConfigLoader(new URL('../routes.yaml', import.meta.url).pathname), logger })
-await gateway.start()
+let upstream: EchoUpstream | undefined
+let gateway: Gateway | undefined
+try {
+  await writeDevPki(certs)
+  upstream = await startEchoUpstream({
+    cert: read('server.crt'),
+    key: read('server.key'),
+    clientCA: read('ca.crt'),
+    port: 9443,
+  })
+  logger.info('demo upstream on https://127.0.0.1:9443 (client certificate required)')
+  gateway = new Gateway({ loader: new ConfigLoader(routes), logger })
+  await gateway.start()
+} catch (error) {
+  // Said as `portcullis` says it (a config as `portcullis check` lists it), not as a stack trace.
+  const lines = error instanceof ConfigError ? problemReport(error, routes, 'not started') : [`demo not started: ${errorSummary(error).message}`]
+  for (const line of lines) process.stderr.write(`${line}\n`)
+  await upstream?.close()
+  await closeLogs(logger)
+  process.exit(1)
+}
 logger.info(
   'try: curl --cacert certs/ca.crt --cert certs/client.crt --key certs/client.key https://localhost:8443/',
 )

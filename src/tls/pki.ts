@@ -5,7 +5,7 @@
  * make their certificates, every edge case of them, with issue() too (test/helpers/pki.ts).
  */
 import { chmod, mkdir, stat, writeFile } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 // @peculiar/x509 2.x resolves its services through tsyringe, which throws at import time unless a
 // Reflect metadata polyfill is loaded first (see the package's README). ESM evaluates imports in order.
 import 'reflect-metadata'
@@ -124,7 +124,8 @@ export async function writeDevPki(outDir: string, options: { force?: boolean } =
   const existing = files.filter((_, index) => present[index])
   if (!options.force && existing.length === files.length) return { files, written: [], unchanged: true }
   if (!options.force && existing.length > 0) {
-    throw new Error(`refusing to mix a new set with existing ${existing.join(', ')}; pass --force to replace them all`)
+    const missing = files.filter((_, index) => !present[index]).map((file) => basename(file))
+    throw new Error(`${outDir} lacks ${missing.join(', ')} of the set it holds: portcullis certs --force replaces the whole set`)
   }
 
   const notAfter = new Date(Date.now() + DEV_VALIDITY)
