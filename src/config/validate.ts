@@ -86,6 +86,12 @@ function keysOf(instancePath: string): string[] {
     .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'))
 }
 
+/** What the one file of a key holds that several files may seem to fit, said for a list written there. */
+function oneFileHolds(keys: readonly string[]): string | undefined {
+  const bundle = 'the CAs in one PEM bundle (cat a.crt b.crt > cas.pem)'
+  return { clientCAs: bundle, ca: bundle, cert: 'the certificate, then its intermediates, in one PEM file' }[keys.at(-1) ?? '']
+}
+
 function describe(error: ErrorObject): { keys: string[]; message: string } {
   const keys = keysOf(error.instancePath)
   const at = (message: string) => ({ keys, message })
@@ -121,6 +127,9 @@ function describe(error: ErrorObject): { keys: string[]; message: string } {
       if (error.params.type === 'object' && typeof error.data === 'string' && /:\/\//.test(error.data) && schema?.required?.length === 1) {
         return at(`must be a mapping: write ${keys.at(-1)}: {${schema.required[0]}: ${error.data}}`)
       }
+      // `clientCAs: [a.crt, b.crt]`, as ngrok's SDKs take mutual_tls_cas: here one file holds them all.
+      const oneFile = error.params.type === 'string' && Array.isArray(error.data) ? oneFileHolds(keys) : undefined
+      if (oneFile) return at(`takes one file, not a list: put ${oneFile}`)
       // A route's keys written without the `- ` that starts a list item make a mapping.
       if (error.params.type === 'array' && fitsType({ type: 'object' }, error.data)) {
         return at("must be a list: each entry starts with '- ', as `  - host: …`")

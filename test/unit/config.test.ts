@@ -227,6 +227,10 @@ describe('parseConfig', () => {
     ['a misspelt top-level key', GOOD.replace('listen:', 'listne:'), ["1:1 listen: is required", "1:1 listne: unknown key 'listne' (did you mean 'listen'?)"]],
     ['a missing top-level key, at the start of the document', `# routes only\n\n${GOOD.slice(GOOD.indexOf('routes:'))}`, ['3:1 listen: is required']],
     ['a route without the - of a list item', GOOD.replace('  - name: orders', '    name: orders').replace(/  - host: open.example.com\n    upstream:\n      url: http:\/\/10.0.0.7\n/, ''), ["5:1 routes: must be a list: each entry starts with '- ', as `  - host: …`"]],
+    // ngrok's SDKs take mutual_tls_cas as a list; here one PEM file holds every CA, as for ngrok's agent.
+    ['a list of client CA files', GOOD.replace('clientCAs: ca.crt', 'clientCAs: [ca.crt, ca.crt]'), ['12:7 routes[0].tls.clientCAs: takes one file, not a list: put the CAs in one PEM bundle (cat a.crt b.crt > cas.pem)']],
+    ['a list of upstream CA files', GOOD.replace('      ca: ca.crt', '      ca:\n        - ca.crt'), ['15:7 routes[0].upstream.ca: takes one file, not a list: put the CAs in one PEM bundle (cat a.crt b.crt > cas.pem)']],
+    ['a list for a certificate', GOOD.replace('cert: srv.crt', 'cert: [srv.crt]'), ['10:7 routes[0].tls.cert: takes one file, not a list: put the certificate, then its intermediates, in one PEM file']],
     ['an empty route list', 'listen: { http: 127.0.0.1:8080 }\nroutes: []\n', ['2:1 routes: needs at least 1 entry']],
     ['a connection limit of 0', `${GOOD}limits: { connections: 0 }\n`, ['23:24 limits.connections: 0 is too small: must be at least 1']],
     ['a negative request limit', `${GOOD}limits:\n  requests: -1\n`, ['24:13 limits.requests: -1 is too small: must be at least 1']],
