@@ -288,6 +288,7 @@ export class Gateway {
       upstreamHooks: { onHandshake: (route, event) => recordUpstreamHandshake(metrics, route, event) },
       ticketSecrets: this.ticketSecrets,
       ticketEpoch: this.ticketKeys.epoch,
+      ticketKeyLifetimeMs: this.ticketKeys.lifetimeMs,
       clientChains: (id) => this.clientChains.of(id),
     }
   }

@@ -10,7 +10,7 @@ import { configWarnings } from '../snapshot/warnings.js'
 import { loadConfig } from '../snapshot/load-config.js'
 import { buildSnapshot, retireSnapshot } from '../snapshot/snapshot.js'
 import { ClientChains } from '../tls/peer-certificates.js'
-import { newTicketSecret } from '../tls/ticket-keys.js'
+import { newTicketSecret, TICKET_KEY_LIFETIME_MS } from '../tls/ticket-keys.js'
 
 export async function runCheck(file: string, out: (line: string) => void, err: (line: string) => void): Promise<number> {
   try {
@@ -33,6 +33,7 @@ export async function checkConfig(file: string): Promise<{ config: Config; warni
     upstreamHooks: { onHandshake: () => undefined },
     ticketSecrets: { shared: newTicketSecret(), own: newTicketSecret() },
     ticketEpoch: 0,
+    ticketKeyLifetimeMs: TICKET_KEY_LIFETIME_MS,
     clientChains: () => new ClientChains(),
   })
   retireSnapshot(snapshot, undefined)

@@ -54,9 +54,10 @@ export interface Snapshot {
 
 export interface SnapshotOptions {
   readonly tlsHooks: TlsPolicyHooks
-  /** What the TLS policies' session ticket keys derive from, and their period (tls/ticket-keys.ts). */
+  /** What the TLS policies' session ticket keys derive from, their period, and how long each lasts (tls/ticket-keys.ts). */
   readonly ticketSecrets: TicketSecrets
   readonly ticketEpoch: number
+  readonly ticketKeyLifetimeMs: number
   /** The client chains a TLS policy remembers for resumed sessions, by policy id (tls/peer-certificates.ts). */
   readonly clientChains: (policyId: string) => ClientChains
   readonly upstreamHooks: { readonly onHandshake: (route: string, event: UpstreamHandshakeEvent) => void }
@@ -164,7 +165,7 @@ function createPolicies({ policySpecs, chainPolicyIds }: RouteReadings, files: R
   const policies = new Map<string, TlsPolicy>()
   for (const [id, { firstRoute, ...spec }] of policySpecs) {
     const secret = chainPolicyIds.has(id) ? options.ticketSecrets.own : options.ticketSecrets.shared
-    const tickets = { secret, epoch: options.ticketEpoch }
+    const tickets = { secret, epoch: options.ticketEpoch, keyLifetimeMs: options.ticketKeyLifetimeMs }
     const policy = files.attempt(`routes[${firstRoute.index}].tls`, () => createTlsPolicy(spec, options.tlsHooks, tickets, options.clientChains(id)))
     if (policy) policies.set(id, policy)
   }

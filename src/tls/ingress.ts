@@ -19,7 +19,7 @@ import type { CertificateFile } from './pem.js'
 import { failureReason, type FailureReason } from './reasons.js'
 import { ClientTrust } from './recheck.js'
 import { onRenegotiationAttempt } from './renegotiation.js'
-import { ticketKeys } from './ticket-keys.js'
+import { ticketKeys, ticketLifetimeSeconds } from './ticket-keys.js'
 
 /** Mozilla "intermediate": AEAD suites with forward secrecy only. TLS 1.3 suites must be named too. */
 const CIPHERS = [
@@ -127,6 +127,13 @@ export interface TlsPolicy {
   rotateTicketKeys(epoch: number): void
 }
 
+/** What a policy's ticket keys derive from, the period they are for, and how long each period's keys last. */
+export interface PolicyTickets {
+  readonly secret: Buffer
+  readonly epoch: number
+  readonly keyLifetimeMs: number
+}
+
 /** What a policy's id hashes: what decides client authentication. */
 type ClientAuthSpec = Pick<TlsPolicySpec, 'crl' | 'minVersion'> & { readonly clientCAs?: Pick<NonNullable<TlsPolicySpec['clientCAs']>, 'pem'> }
 
@@ -146,7 +153,7 @@ export function policyId(spec: ClientAuthSpec): string {
 export function createTlsPolicy(
   spec: TlsPolicySpec,
   hooks: TlsPolicyHooks,
-  tickets: { readonly secret: Buffer; readonly epoch: number },
+  tickets: PolicyTickets,
   chains: ClientChains,
 ): TlsPolicy {
   const id = policyId(spec)
@@ -178,6 +185,9 @@ export function createTlsPolicy(
       // OpenSSL makes and reads tickets with the keys of this, the server's own context, whichever
       // context SNI then picks.
       ticketKeys: ticketKeys(tickets.secret, id, tickets.epoch),
+      // OpenSSL takes a new session's timeout, and so the ticket's lifetime hint, from this context too
+      // (its session_ctx), never from the one SNI picks: set there, it would change nothing.
+      sessionTimeout: ticketLifetimeSeconds(tickets.keyLifetimeMs),
     })
     reportHandshakes(server, accepted, hooks.onHandshake, (socket) => hooks.onVerified(socket, policy))
     return server

@@ -31,7 +31,18 @@ export interface TicketSecrets {
  * the sessions' secrets, so they change every hour, as nginx rotates its own. Node keeps one key, so
  * a ticket from the hour before no longer resumes: its client does one full handshake.
  */
-const TICKET_KEY_LIFETIME_MS = 3_600_000
+export const TICKET_KEY_LIFETIME_MS = 3_600_000
+
+/**
+ * The ticket lifetime hint, in seconds, of keys that last `keyLifetimeMs`, which is also how long
+ * OpenSSL lets a session resume (the server's sessionTimeout, SSL_CTX_set_timeout). A ticket made as
+ * its keys' period starts resumes for all of it, one made later only to its end; the hint is an upper
+ * bound (RFC 8446 4.6.1), so it is the whole period. OpenSSL counts whole seconds and takes 0 for its
+ * default, 7200 s: the keys would be gone for the second hour of that.
+ */
+export function ticketLifetimeSeconds(keyLifetimeMs: number): number {
+  return Math.max(1, Math.ceil(keyLifetimeMs / 1000))
+}
 
 /** The period ticket keys are made for: the same on every worker, which share one clock. */
 function ticketKeyEpoch(lifetimeMs: number): number {
@@ -46,7 +57,7 @@ export class TicketKeyRotation {
   private period: number
   private timer: NodeJS.Timeout | undefined
 
-  constructor(private readonly lifetimeMs = TICKET_KEY_LIFETIME_MS) {
+  constructor(readonly lifetimeMs = TICKET_KEY_LIFETIME_MS) {
     this.period = ticketKeyEpoch(lifetimeMs)
   }
 

@@ -17,6 +17,7 @@ import { promisify } from 'node:util'
 import { httpRequest, httpsRequest, serverSeesClientChain, type TlsRequestOptions } from '../helpers/client.js'
 import { eventually, loggedAfter, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { certificateNamed, makeRsaChain, makeTestPki, type CertFiles, type RsaChain, type TestPki } from '../helpers/pki.js'
+import { firstTicketHint, ticketLifetimeHint } from '../helpers/ticket-hint.js'
 import { listenOnLoopback, startEchoUpstream, type EchoReply, type EchoUpstream } from '../helpers/upstream.js'
 
 describe('ingress TLS and per-route mutual TLS on one port', () => {
@@ -334,6 +335,18 @@ routes:
     assert.equal((await request(undefined, undefined, { session: mtlsSession, maxVersion: 'TLSv1.2', host: 'a.test' })).status, 421)
   })
 
+  // A helper's openssl check found tickets advertised for 7200 s (OpenSSL's default), where the keys
+  // that read them change every hour: a client keeping a ticket for two hours does a full handshake.
+  it('advertises tickets for the hour their keys last, with SNI and without, in TLS 1.2 and 1.3', async () => {
+    const hints = async (servername?: string, client?: CertFiles) => {
+      const options = { port: gw.ports.https!, host: '127.0.0.1', ...(servername && { servername }), ca: pki.caS.cert, ...(client && { cert: client.cert, key: client.key }) }
+      return Promise.all((['TLSv1.2', 'TLSv1.3'] as const).map((version) => firstTicketHint({ ...options, minVersion: version, maxVersion: version })))
+    }
+    assert.deepEqual(await hints('open.test'), [3600, 3600])
+    assert.deepEqual(await hints('a.test', pki.cliA), [3600, 3600], 'a policy with client CAs')
+    assert.deepEqual(await hints(undefined), [3600, 3600], 'no SNI: the first open policy')
+  })
+
   it('serves each host its own certificate, chosen by SNI in any case, and the first route\'s without SNI', async () => {
     const servedCN = async (servername?: string) => {
       const socket = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', ...(servername && { servername }), ca: pki.caS.cert, checkServerIdentity: () => undefined })
@@ -596,6 +609,11 @@ routes:
     assert.equal((await httpsRequest({ ...address, cert: pki.cliA.cert, key: pki.cliA.key })).status, 200)
     await assert.rejects(httpsRequest(address), /certificate required|ECONNRESET|socket hang up/, 'its client certificate policy holds')
   })
+
+  it("advertises the address route's tickets for the hour their keys last, as every policy server does", async () => {
+    const hint = await firstTicketHint({ port: gw.ports.https!, host: '127.0.0.1', ca: pki.caS.cert, cert: pki.cliA.cert, key: pki.cliA.key })
+    assert.equal(hint, 3600)
+  })
 })
 
 describe('TLS session ticket keys', () => {
@@ -637,6 +655,7 @@ routes:
     // Just after a period starts, so that the first two connections share it.
     await pause(LIFETIME_MS - (Date.now() % LIFETIME_MS) + 50)
     const first = await connect()
+    assert.equal(ticketLifetimeHint(first.session), 1, 'the hint is the keys\' lifetime')
     assert.equal((await connect(first.session)).resumed, true, 'the same period')
     await pause(LIFETIME_MS + 100)
     const late = await connect(first.session)

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict'
 import { it } from 'node:test'
 import { policyId } from '../../src/tls/ingress.js'
-import { newTicketSecret, ticketKeys } from '../../src/tls/ticket-keys.js'
+import { newTicketSecret, ticketKeys, ticketLifetimeSeconds } from '../../src/tls/ticket-keys.js'
 
 it('derives 48 bytes per policy from the secret, the same in every process that has it', () => {
   const secret = newTicketSecret()
@@ -13,4 +13,10 @@ it('derives 48 bytes per policy from the secret, the same in every process that 
   assert.notDeepEqual(ticketKeys(secret, mtls, 1), ticketKeys(secret, open, 1), 'other client CAs')
   assert.notDeepEqual(ticketKeys(newTicketSecret(), open, 1), ticketKeys(secret, open, 1), 'another start')
   assert.notDeepEqual(ticketKeys(secret, open, 2), ticketKeys(secret, open, 1), 'the next hour')
+})
+
+it('advertises tickets for as long as their keys last, in whole seconds and never 0 (OpenSSL would read 7200 s)', () => {
+  assert.equal(ticketLifetimeSeconds(3_600_000), 3600)
+  assert.equal(ticketLifetimeSeconds(1500), 2)
+  assert.equal(ticketLifetimeSeconds(200), 1)
 })
