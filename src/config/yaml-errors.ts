@@ -5,7 +5,7 @@
 import type { Document, LineCounter, YAMLError } from 'yaml'
 import { formatIssue, sortByPosition, type ConfigIssue } from './issues.js'
 import { misplacedDash, misplacedKey } from './yaml-indentation.js'
-import type { Places } from './yaml-places.js'
+import type { Enclosing, Places } from './yaml-places.js'
 import { plainWords, restOfLine } from './yaml-plain-words.js'
 import { quoteOpenings, UNCLOSED_FLOW, unclosedFlows, type Worded } from './yaml-unclosed.js'
 
@@ -15,7 +15,8 @@ export function yamlErrors(doc: Document, places: Places, text: string, lineCoun
   return listedFirst(
     withoutFollowing(doc.errors, (offset) => lineCounter.linePos(offset).line).map((error): ConfigIssue => {
       const { message, offset } = inOwnWords(error, context)
-      return { file, path: places.keyPathAt(offset), message: `invalid YAML: ${message}`, ...lineCounter.linePos(offset) }
+      const path = error.code === 'TAB_AS_INDENT' ? keyPathAbove(offset, places, text) : places.keyPathAt(offset)
+      return { file, path, message: `invalid YAML: ${message}`, ...lineCounter.linePos(offset) }
     }),
   )
 }
@@ -86,6 +87,33 @@ function inOwnWords(error: YAMLError, context: Context): Worded {
     }
   }
   return { message: plainWords(error, text) ?? error.message, offset }
+}
+
+/**
+ * The key path of a line indented with a tab, which YAML cannot measure: it reads the line as a key of
+ * the top level (no key path), or of wherever its tab and spaces land. The line above it, blank lines
+ * and comments left out, says where it was meant to go: the value of its key when that key has none
+ * yet, else the mapping or list that line is in. '' at the first line.
+ */
+function keyPathAbove(offset: number, places: Places, text: string): string {
+  let end = text.lastIndexOf('\n', offset - 1)
+  while (end > 0) {
+    const start = text.lastIndexOf('\n', end - 1) + 1
+    const line = text.slice(start, end)
+    if (/^\s*[^\s#]/.test(line)) return innermostPath(places.enclosingAt(start + line.trimEnd().length))
+    end = start - 1
+  }
+  return ''
+}
+
+/** The key path of the innermost of `enclosing` that has one: its item's, when the item is a key without a value. */
+function innermostPath(enclosing: readonly Enclosing[]): string {
+  for (const { path, item, itemPath } of [...enclosing].reverse()) {
+    const valueless = item.key && !item.value && item.sep?.some((token) => token.type === 'map-value-ind')
+    const found = valueless ? itemPath : path
+    if (found !== undefined) return found
+  }
+  return ''
 }
 
 /** Distinct YAML errors listed one by one; the rest are counted in one line. */

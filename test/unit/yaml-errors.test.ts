@@ -126,6 +126,23 @@ describe('a key or a - indented where nothing above has its column says which, a
 })
 
 // Each was the library's message, which speaks of its parser ("Unexpected scalar at node end").
+// YAML reads a line indented with a tab as a key of the top level, which has no key path: the error named
+// the line alone. It is named by the mapping of the line above it, blank lines and comments left out.
+describe('a line indented with a tab is named by the line above', () => {
+  const tabbed = 'routes:\n  - host: a.test\n    upstream: { url: http://x:1 }\n'
+  const tab = 'invalid YAML: this line is indented with a tab: YAML indents with spaces'
+  const cases: [string, string, string[]][] = [
+    ['after a key of a route', `${tabbed}\ttls: { cert: a.crt }\n`, [`routes.yaml:4:1 routes[0]: ${tab}`]],
+    ['past blank lines and comments', `${tabbed}\n  # tls next\n\n\ttls: { cert: a.crt }\n`, [`routes.yaml:7:1 routes[0]: ${tab}`]],
+    ['under a key without its value yet', 'routes:\n  - host: a.test\n    upstream:\n\turl: http://x:1\n', [`routes.yaml:4:1 routes[0].upstream: ${tab}`]],
+    ['by two tabs', 'listen:\n  https: 127.0.0.1:8443\n\t\tadmin: 127.0.0.1:9901\n', [`routes.yaml:3:1 listen: ${tab}`]],
+    ['the first line, in no key path', '\tlisten: {}\n', [`routes.yaml:1:1: ${tab}`]],
+  ]
+  for (const [name, text, expected] of cases) {
+    test(name, () => assert.deepEqual(errorsOf(text), expected))
+  }
+})
+
 describe("the library's messages are said as what to fix", () => {
   const route = (line: string): string => `routes:\n  - host: a.example.com\n    upstream:\n      ${line}\n`
   const cases: [string, string, string[]][] = [
@@ -149,7 +166,7 @@ describe("the library's messages are said as what to fix", () => {
       'routes:\n  - host: *\n',
       ['routes.yaml:2:11 routes[0].host: invalid YAML: a * alone starts an alias, which needs a name after it: quote the value if it is a text ("*")'],
     ],
-    ['a tab as indentation', route('url: http://x:1\n\tca: ca.crt'), ['routes.yaml:5:1: invalid YAML: this line is indented with a tab: YAML indents with spaces']],
+    ['a tab as indentation', route('url: http://x:1\n\tca: ca.crt'), ['routes.yaml:5:1 routes[0].upstream: invalid YAML: this line is indented with a tab: YAML indents with spaces']],
     [
       'a Windows path in double quotes, once',
       route('ca: "C:\\certs\\ca.pem"'),
