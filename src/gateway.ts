@@ -299,13 +299,13 @@ export class Gateway {
       const server = net.createServer({ noDelay: true }, (socket) => {
         if (this.admit(socket, 'https')) this.sni.dispatch(socket)
       })
-      await this.listen('https', server, https)
+      await this.listen('https', server, https, config)
     }
     if (plain) {
       const server = net.createServer({ noDelay: true }, (socket) => {
         if (this.admit(socket, 'http')) this.requestServer.accept(socket)
       })
-      await this.listen('http', server, plain)
+      await this.listen('http', server, plain, config)
     }
     if (admin && this.serveAdmin) {
       const app = createAdminApp({
@@ -314,7 +314,7 @@ export class Gateway {
         isReady: () => this.isReady(),
         reload: () => this.reload({ trigger: 'POST /reload' }),
       })
-      await this.listen('admin', http.createServer(app), admin)
+      await this.listen('admin', http.createServer(app), admin, config)
     }
   }
 
@@ -322,9 +322,9 @@ export class Gateway {
     return this.clientConnections.admit(socket, listener, this.current!.config.limits.connections)
   }
 
-  private async listen(name: ListenerName, server: net.Server, address: ListenAddress): Promise<void> {
+  private async listen(name: ListenerName, server: net.Server, address: ListenAddress, config: Config): Promise<void> {
     try {
-      await listenOn(server, name, address)
+      await listenOn(server, name, address, config)
     } catch (error) {
       await this.stop(0)
       throw error

@@ -1,26 +1,30 @@
 /**
- * What the gateway's listening sockets share: binding one (a failure names the address and its key),
+ * What the gateway's listening sockets share: binding one (a failure names the address, and the file,
+ * line and key that set it),
  * closing one, and the client connections of the public listeners, each admitted against
  * limits.connections and tracked until it closes.
  */
 import { once } from 'node:events'
 import type net from 'node:net'
 import type { Gauge } from 'prom-client'
-import type { ListenAddress, ListenerName } from './config/types.js'
+import { formatIssue, issueAt } from './config/issues.js'
+import type { Config, ListenAddress, ListenerName } from './config/types.js'
 import { ErrorCodes, PortcullisError } from './errors.js'
 import type { Overload } from './proxy/overload.js'
 
 export type PublicListenerName = Exclude<ListenerName, 'admin'>
 
-/** Binds a listener; a failure is PCL_ERR_LISTEN, naming the address and its key, for a primary's admin listener too. */
-export async function listenOn(server: net.Server, name: ListenerName, address: ListenAddress): Promise<void> {
+/**
+ * Binds a listener; a failure (a port taken, a host that does not resolve, which check cannot see) is
+ * PCL_ERR_LISTEN, said as a config issue at `listen.NAME` of `config`, for a primary's admin listener too.
+ */
+export async function listenOn(server: net.Server, name: ListenerName, address: ListenAddress, config: Pick<Config, 'file' | 'positions'>): Promise<void> {
   server.listen(address.port, address.host)
   try {
     await once(server, 'listening')
   } catch (error) {
-    throw new PortcullisError(ErrorCodes.LISTEN, `cannot listen on ${address.host}:${address.port} (listen.${name}): ${(error as Error).message}`, {
-      cause: error,
-    })
+    const issue = issueAt(config.file, config.positions, `listen.${name}`, `cannot listen on ${address.host}:${address.port}: ${(error as Error).message}`)
+    throw new PortcullisError(ErrorCodes.LISTEN, formatIssue(issue), { cause: error })
   }
 }
 

@@ -57,7 +57,7 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
   if (adminAddress) {
     admin = http.createServer(createAdminApp({ logger, metrics: clusterSource(clusterMetrics), isReady: () => pool.isReady(), reload: reloadAll }))
     try {
-      await listenOn(admin, 'admin', adminAddress)
+      await listenOn(admin, 'admin', adminAddress, config)
     } catch (error) {
       logger.fatal({ error: errorSummary(error) }, 'not started')
       return 1

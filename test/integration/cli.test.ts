@@ -523,6 +523,19 @@ routes:
     assert.match(result.stderr, /mismatch\.yaml: not started, 1 problem\n$/)
   })
 
+  // A listen host that does not resolve (check does not resolve names) was logged as `cannot listen on
+  // nowhere.invalid:0 (listen.http): getaddrinfo ENOTFOUND`: its key path, but neither file nor line.
+  it('does not start on a listen host that does not resolve, and names the file, line and key', async () => {
+    const file = join(pki.dir, 'unresolved.yaml')
+    await writeFile(file, `listen:\n  http: nowhere.invalid:0\nroutes:\n  - { host: a.test, upstream: { url: 'http://127.0.0.1:9' } }\n`)
+    const result = await portcullis('--config', file)
+    assert.equal(result.code, 1)
+    const record = result.stdout.split('\n').find((line) => line.includes('"not started"'))
+    const error = (JSON.parse(record ?? '{}') as { error?: { code?: string; message?: string } }).error
+    assert.equal(error?.code, 'PCL_ERR_LISTEN', result.stdout)
+    assert.match(error?.message ?? '', /unresolved\.yaml:2:9 listen\.http: cannot listen on nowhere\.invalid:0: getaddrinfo (ENOTFOUND|EAI_AGAIN)/)
+  })
+
   // A start the schema or the rules refused listed their problems alone: the files' (a certificate that
   // is not PEM, a CA bundle without a CA, a key that is not its certificate's) came out at the next
   // start, once the rules passed, where check listed them all in one run.

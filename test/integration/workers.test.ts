@@ -206,10 +206,10 @@ routes:
       const { exited, logs } = runPortcullis(configFile, { stderr: 'ignore' })
       const [code] = await exited
       assert.equal(code, 1)
-      // As a single process says it: the code, the address and its key.
+      // As a single process says it: the code, the address, and where routes.yaml sets it.
       const error = logs.find((record) => record.msg === 'not started')?.error as { code?: string; message?: string } | undefined
       assert.equal(error?.code, 'PCL_ERR_LISTEN', JSON.stringify(logs))
-      assert.match(error?.message ?? '', /^cannot listen on 127\.0\.0\.1:\d+ \(listen\.admin\): listen EADDRINUSE/)
+      assert.match(error?.message ?? '', /routes\.yaml:1:\d+ listen\.admin: cannot listen on 127\.0\.0\.1:\d+: listen EADDRINUSE/)
       assert.ok(!logs.some((record) => record.msg === 'portcullis is serving'), JSON.stringify(logs))
     } finally {
       taken.close()
