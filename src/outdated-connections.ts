@@ -14,7 +14,7 @@ import { routingPath } from './routing/path.js'
 import type { Snapshot } from './snapshot/snapshot.js'
 import { ingressCrlFiles, refusalFields } from './tls/certificate-identity.js'
 import type { TlsPolicy } from './tls/ingress.js'
-import { RecheckQueue } from './tls/recheck.js'
+import { RecheckQueue } from './tls/recheck-queue.js'
 
 /**
  * Whether a new handshake of this connection (by its SNI, or without one the address it reached) would

@@ -24,14 +24,10 @@
  * closed.
  */
 import type { X509Certificate } from 'node:crypto'
-import { setImmediate } from 'node:timers/promises'
-import type { TLSSocket } from 'node:tls'
-import type { TlsPolicy } from './ingress.js'
 import { certificateFields } from './cert-der.js'
 import { crlSignedBy, readCrlPem, revokedSerials, type CrlFields } from './crl-der.js'
 import { allowsCertSign, CLIENT_AUTH, isSelfSigned, issuerKind, keyUsageAllows, outsideValidity, signedBy, type IssuerKind } from './cert-checks.js'
 import { canonicalName } from './canonical-name.js'
-import { RECHECK_FAILED } from './certificate-identity.js'
 import { parseCrl, peculiarCertificate } from './peculiar.js'
 import { failureReason, type FailureReason } from './reasons.js'
 
@@ -51,7 +47,7 @@ export type RecheckVerdict =
       readonly certificate?: X509Certificate
     }
 
-const PASS: RecheckVerdict = { pass: true }
+export const PASS: RecheckVerdict = { pass: true }
 
 /**
  * OpenSSL's KEYUSAGE_NO_CERTSIGN and KEYUSAGE_NO_CRL_SIGN as a handshake reports them: Node names only
@@ -60,7 +56,7 @@ const PASS: RecheckVerdict = { pass: true }
 const KEYUSAGE_NO_CERTSIGN = 'UNSPECIFIED'
 const KEYUSAGE_NO_CRL_SIGN = 'UNSPECIFIED'
 
-function refused(detail: string, error?: Error): RecheckVerdict {
+export function refused(detail: string, error?: Error): RecheckVerdict {
   return { pass: false, reason: failureReason(detail), detail, ...(error && { error }) }
 }
 
@@ -288,40 +284,4 @@ function issuerAmong(candidates: readonly X509Certificate[], issuedIt: (candidat
   const issuers = candidates.filter(issuedIt)
   const expiresLast = (a: X509Certificate, b: X509Certificate) => Date.parse(b.validTo) - Date.parse(a.validTo)
   return issuers.find((issuer) => outsideValidity(issuer, now) === undefined) ?? issuers.sort(expiresLast)[0]
-}
-
-/**
- * The re-checks of one gateway, one a turn of the event loop, in the order asked: each verifies a
- * signature or more, and a reload that finds thousands of WebSockets open asks for them all at once.
- */
-export class RecheckQueue {
-  /** The last re-check asked for; it never rejects. */
-  private last: Promise<unknown> = Promise.resolve()
-
-  /**
-   * Whether a client verified under `verifiedUnder` passes `policyNow`, the policy its route has now:
-   * at once if that asks for no client certificate. A check that throws (a CRL OpenSSL reads and
-   * crl-der.ts does not) fails closed.
-   */
-  recheckClient(socket: TLSSocket, verifiedUnder: TlsPolicy, policyNow: TlsPolicy): Promise<RecheckVerdict> {
-    const trust = policyNow.clientTrust
-    if (!trust) return Promise.resolve(PASS)
-    // Each check waits for the one before it, then for an immediate of its own, which runs at the next
-    // turn: immediates asked for in one go would all run in the same turn, with no I/O between them.
-    const checked = this.last.then(async (): Promise<RecheckVerdict> => {
-      await setImmediate()
-      let chain: X509Certificate[] = []
-      let verdict: RecheckVerdict
-      try {
-        chain = verifiedUnder.clientChain(socket)
-        verdict = await trust.check(chain, { resumed: socket.isSessionReused() })
-      } catch (error) {
-        verdict = refused(RECHECK_FAILED, error as Error)
-      }
-      const [leaf] = chain
-      return verdict.pass || !leaf ? verdict : { ...verdict, certificate: leaf }
-    })
-    this.last = checked
-    return checked
-  }
 }

@@ -9,7 +9,8 @@ import { X509Certificate } from 'node:crypto'
 import { after, before, it } from 'node:test'
 import type { TLSSocket } from 'node:tls'
 import type { TlsPolicy } from '../../src/tls/ingress.js'
-import { ClientTrust, RecheckQueue } from '../../src/tls/recheck.js'
+import { RecheckQueue } from '../../src/tls/recheck-queue.js'
+import { ClientTrust } from '../../src/tls/recheck.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 
 let pki: TestPki

@@ -1,0 +1,42 @@
+import type { X509Certificate } from 'node:crypto'
+import { setImmediate } from 'node:timers/promises'
+import type { TLSSocket } from 'node:tls'
+import { RECHECK_FAILED } from './certificate-identity.js'
+import type { TlsPolicy } from './ingress.js'
+import { PASS, refused, type RecheckVerdict } from './recheck.js'
+
+/**
+ * The re-checks of one gateway, one a turn of the event loop, in the order asked: each verifies a
+ * signature or more, and a reload that finds thousands of WebSockets open asks for them all at once.
+ */
+export class RecheckQueue {
+  /** The last re-check asked for; it never rejects. */
+  private last: Promise<unknown> = Promise.resolve()
+
+  /**
+   * Whether a client verified under `verifiedUnder` passes `policyNow`, the policy its route has now:
+   * at once if that asks for no client certificate. A check that throws (a CRL OpenSSL reads and
+   * crl-der.ts does not) fails closed.
+   */
+  recheckClient(socket: TLSSocket, verifiedUnder: TlsPolicy, policyNow: TlsPolicy): Promise<RecheckVerdict> {
+    const trust = policyNow.clientTrust
+    if (!trust) return Promise.resolve(PASS)
+    // Each check waits for the one before it, then for an immediate of its own, which runs at the next
+    // turn: immediates asked for in one go would all run in the same turn, with no I/O between them.
+    const checked = this.last.then(async (): Promise<RecheckVerdict> => {
+      await setImmediate()
+      let chain: X509Certificate[] = []
+      let verdict: RecheckVerdict
+      try {
+        chain = verifiedUnder.clientChain(socket)
+        verdict = await trust.check(chain, { resumed: socket.isSessionReused() })
+      } catch (error) {
+        verdict = refused(RECHECK_FAILED, error as Error)
+      }
+      const [leaf] = chain
+      return verdict.pass || !leaf ? verdict : { ...verdict, certificate: leaf }
+    })
+    this.last = checked
+    return checked
+  }
+}
