@@ -7,7 +7,8 @@
 import { setMaxListeners } from 'node:events'
 import type { SecureContext } from 'node:tls'
 import type { Pool } from 'undici'
-import { ConnectionAnswers, createUpstreamPool, poolServerNameToken, type UpstreamHandshakeEvent, type UpstreamIdentity } from '../tls/upstream.js'
+import { ConnectionAnswers } from '../tls/connection-answers.js'
+import { createUpstreamPool, poolServerNameToken, type UpstreamHandshakeEvent, type UpstreamIdentity } from '../tls/upstream.js'
 
 export interface Upstream {
   readonly key: string
