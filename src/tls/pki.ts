@@ -4,7 +4,7 @@
  * key generation takes about a millisecond, where RSA takes tens of milliseconds per key. The tests
  * make their certificates, every edge case of them, with issue() too (test/helpers/pki.ts).
  */
-import { chmod, mkdir, stat, writeFile } from 'node:fs/promises'
+import { mkdir, open, stat, writeFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 // @peculiar/x509 2.x resolves its services through tsyringe, which throws at import time unless a
 // Reflect metadata polyfill is loaded first (see the package's README). ESM evaluates imports in order.
@@ -149,11 +149,24 @@ export async function writeDevPki(outDir: string, options: { force?: boolean } =
   for (const name of names) {
     const { cert, key } = issued[name]!
     await writeFile(join(outDir, `${name}.crt`), cert, { flag, mode: 0o644 })
-    await writeFile(join(outDir, `${name}.key`), key, { flag, mode: 0o600 })
-    // writeFile's mode applies only when it creates the file, not when --force overwrites one.
-    await chmod(join(outDir, `${name}.key`), 0o600)
+    await writePrivateFile(join(outDir, `${name}.key`), key, flag)
   }
   return { files, written: files, unchanged: false }
+}
+
+/**
+ * Writes `text` to a file only its owner can read. The mode of open() applies only to a file it creates:
+ * one that --force overwrites keeps its own, and a key written before a chmod would sit in a
+ * world-readable file until then, or for good if the process died in between.
+ */
+async function writePrivateFile(path: string, text: string, flag: string): Promise<void> {
+  const file = await open(path, flag, 0o600)
+  try {
+    await file.chmod(0o600)
+    await file.writeFile(text)
+  } finally {
+    await file.close()
+  }
 }
 
 /**

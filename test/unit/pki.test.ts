@@ -5,11 +5,13 @@
  */
 import { once } from 'node:events'
 import { X509Certificate, createPrivateKey } from 'node:crypto'
-import { existsSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { closeSync, constants, existsSync, openSync, readSync, statSync } from 'node:fs'
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { setImmediate } from 'node:timers/promises'
 import tls from 'node:tls'
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -197,6 +199,36 @@ describe('writeDevPki and portcullis certs', () => {
     assert.match(server.subjectAltName ?? '', /^DNS:localhost, IP Address:127\.0\.0\.1, IP Address:(::1|0:0:0:0:0:0:0:1)$/)
     assert.deepEqual(server.keyUsage, [SERVER_AUTH])
     assert.deepEqual(x(await readFile(join(out, 'client.crt'), 'utf8')).keyUsage, [CLIENT_AUTH])
+  })
+
+  test('--force over a world-readable key file makes it 0600 before the new key is in it', async () => {
+    const out = join(dir, 'readable')
+    await writeDevPki(out)
+    // ca.key, the first key written, as a FIFO left 0644: the moment the new key reaches it is the
+    // moment the test reads it (a FIFO holds what was written until it is read), and its mode then.
+    await rm(join(out, 'ca.key'))
+    execFileSync('mkfifo', ['-m', '644', join(out, 'ca.key')])
+    // Both ends, non-blocking: the gateway's open of it does not wait for a reader, nor a read for data.
+    const fifo = openSync(join(out, 'ca.key'), constants.O_RDWR | constants.O_NONBLOCK)
+    try {
+      let settled = false
+      const written = writeDevPki(out, { force: true }).finally(() => (settled = true))
+      // Once a turn of the event loop: the key is read in the first turn after its write, before
+      // anything written after it (a chmod) can have run.
+      let modeWhenWritten: number | undefined
+      while (modeWhenWritten === undefined && !settled) {
+        await setImmediate()
+        try {
+          if (readSync(fifo, Buffer.alloc(4096)) > 0) modeWhenWritten = statSync(join(out, 'ca.key')).mode & 0o777
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error
+        }
+      }
+      await written
+      assert.equal(modeWhenWritten?.toString(8), '600')
+    } finally {
+      closeSync(fifo)
+    }
   })
 
   test('keeps a complete set, refuses a partial one, replaces either with force', async () => {
