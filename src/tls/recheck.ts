@@ -25,10 +25,8 @@
  */
 import type { X509Certificate } from 'node:crypto'
 import { certificateFields } from './cert-der.js'
-import { crlSignedBy, readCrlPem, revokedSerials, type CrlFields } from './crl-der.js'
 import { allowsCertSign, CLIENT_AUTH, isSelfSigned, issuerKind, keyUsageAllows, outsideValidity, signedBy, type IssuerKind } from './cert-checks.js'
-import { canonicalName } from './canonical-name.js'
-import { parseCrl, peculiarCertificate } from './peculiar.js'
+import { PolicyCrls, revokes } from './policy-crls.js'
 import { failureReason, type FailureReason } from './reasons.js'
 
 /**
@@ -60,28 +58,16 @@ export function refused(detail: string, error?: Error): RecheckVerdict {
   return { pass: false, reason: failureReason(detail), detail, ...(error && { error }) }
 }
 
-/** A CRL of a policy as the re-check reads it: its fields from the DER (crl-der.ts), its PEM, its issuer's canonical name. */
-interface PolicyCrl extends CrlFields {
-  readonly pem: string
-  readonly canonicalIssuer: string
-}
-
-/**
- * A TLS policy's client CAs and CRLs, for re-checking a client verified under another policy. The CRLs
- * are read, and each one's signature verified, only at the first re-check, once per policy: a gateway
- * with no WebSocket to re-check never reads them.
- */
+/** A TLS policy's client CAs and CRLs, for re-checking a client verified under another policy. */
 export class ClientTrust {
-  private readCrls: readonly PolicyCrl[] | undefined
-  /** By the issuer's SHA-256 fingerprint: its CRLs that verify, newest first. */
-  private readonly crlsOfIssuer = new Map<string, Promise<PolicyCrl[]>>()
-  /** By a canonical name (canonical-name.ts): the CRLs issued in that name, newest first. */
-  private readonly crlsOfName = new Map<string, PolicyCrl[]>()
+  private readonly crls: PolicyCrls
 
   constructor(
     private readonly cas: readonly X509Certificate[],
-    private readonly crlPems: readonly string[],
-  ) {}
+    crlPems: readonly string[],
+  ) {
+    this.crls = new PolicyCrls(crlPems)
+  }
 
   /**
    * `chain` is the client's, leaf first, as TlsPolicy.clientChain gives it. `resumed`: of a resumed TLS
@@ -102,12 +88,12 @@ export class ClientTrust {
 
   /** With CRLs, OpenSSL's code for each certificate of `path`, from the leaf up, that no current CRL clears. */
   private async revocation(path: readonly X509Certificate[], now: Date): Promise<string[]> {
-    if (this.crlPems.length === 0) return []
+    if (this.crls.none) return []
     const found: string[] = []
     for (const [i, certificate] of path.entries()) {
       // The CA at the end of the chain is its own issuer, and so on its own CRL.
       const issuer = Math.min(i + 1, path.length - 1)
-      const crl = await this.crlOf(path[issuer]!, now)
+      const crl = await this.crls.signedBy(path[issuer]!, now)
       // OpenSSL's check_crl: a CRL found, current or not, is refused first if its issuer's keyUsage
       // lacks cRLSign.
       if (crl !== 'UNABLE_TO_GET_CRL' && !keyUsageAllows(path[issuer]!, 'cRLSign')) found.push(KEYUSAGE_NO_CRL_SIGN)
@@ -126,8 +112,8 @@ export class ClientTrust {
    * bundle goes unnoticed here: such a WebSocket runs on.
    */
   private leafRevocation(leaf: X509Certificate, now: Date): string[] {
-    if (this.crlPems.length === 0) return []
-    const crl = currentCrl(this.crlsNamed(certificateFields(leaf).issuer), now)
+    if (this.crls.none) return []
+    const crl = this.crls.issuedIn(certificateFields(leaf).issuer, now)
     if (typeof crl === 'string') return [crl]
     return revokes(crl, leaf) ? ['CERT_REVOKED'] : []
   }
@@ -158,67 +144,6 @@ export class ClientTrust {
       certificate = issuer
     }
   }
-
-  /** Of the CRLs `issuer`'s signature verifies, the one currentCrl() picks at `now`; else OpenSSL's code. */
-  private crlOf(issuer: X509Certificate, now: Date): Promise<PolicyCrl | string> {
-    let found = this.crlsOfIssuer.get(issuer.fingerprint256)
-    if (!found) this.crlsOfIssuer.set(issuer.fingerprint256, (found = this.crlsSignedBy(issuer)))
-    return found.then((crls) => currentCrl(crls, now))
-  }
-
-  /**
-   * Of the CRLs in `issuer`'s name, newest first, those its key verifies, as OpenSSL trusts one: by
-   * node:crypto, or for an algorithm crl-der.ts does not check, by @peculiar/x509 (its slow full parse).
-   */
-  private async crlsSignedBy(issuer: X509Certificate): Promise<PolicyCrl[]> {
-    const signed: PolicyCrl[] = []
-    for (const crl of this.crlsNamed(certificateFields(issuer).subject)) {
-      if (crlSignedBy(crl, issuer.publicKey) ?? (await parseCrl(crl.pem).verify({ publicKey: peculiarCertificate(issuer) }))) signed.push(crl)
-    }
-    return signed
-  }
-
-  /**
-   * The CRLs issued in `name` (a Name's DER), newest first: in that name as OpenSSL compares names
-   * (canonical-name.ts), where a CRL written by other software may spell its CA's subject in another
-   * case, with other spaces or in another string type. Once per name and policy.
-   */
-  private crlsNamed(name: Uint8Array): readonly PolicyCrl[] {
-    const key = canonicalName(name)
-    let named = this.crlsOfName.get(key)
-    if (!named) this.crlsOfName.set(key, (named = this.crls().filter((crl) => crl.canonicalIssuer === key).sort(newestFirst)))
-    return named
-  }
-
-  private crls(): readonly PolicyCrl[] {
-    return (this.readCrls ??= this.crlPems.map((pem) => {
-      const fields = readCrlPem(pem)
-      return { ...fields, pem, canonicalIssuer: canonicalName(fields.issuer) }
-    }))
-  }
-}
-
-/** The serial numbers each CRL lists, read at its first lookup. */
-const revokedSerialsOf = new WeakMap<PolicyCrl, ReadonlySet<string>>()
-
-/** Whether `crl` lists `certificate`: a CA's CRL can list a hundred thousand, so by a Set, not a scan. */
-function revokes(crl: PolicyCrl, certificate: X509Certificate): boolean {
-  let serials = revokedSerialsOf.get(crl)
-  if (!serials) revokedSerialsOf.set(crl, (serials = revokedSerials(crl)))
-  return serials.has(certificateFields(certificate).serialNumber)
-}
-
-const newestFirst = (a: PolicyCrl, b: PolicyCrl) => b.thisUpdate.getTime() - a.thisUpdate.getTime()
-
-/**
- * The CRL OpenSSL would use at `now` (get_crl_sk) of one issuer's, newest first: the newest that is
- * current, before any that is not yet valid or expired; else OpenSSL's code.
- */
-function currentCrl(crls: readonly PolicyCrl[], now: Date): PolicyCrl | string {
-  const [newest] = crls
-  if (!newest) return 'UNABLE_TO_GET_CRL'
-  const current = crls.find((crl) => crl.thisUpdate <= now && !(crl.nextUpdate && crl.nextUpdate < now))
-  return current ?? (newest.thisUpdate > now ? 'CRL_NOT_YET_VALID' : 'CRL_HAS_EXPIRED')
 }
 
 /** OpenSSL's codes for a chain that ends before a CA of the bundle: its own issuer is nowhere. */
