@@ -1,6 +1,8 @@
 /**
- * The client certificate of a verified connection: the leaf alone for X-Forwarded-Client-Cert, the
- * chain for RFC 9440 Client-Cert-Chain and for the re-check of a WebSocket after a reload (recheck.ts).
+ * The peer's certificate, as Node gives it on each of its versions. Of a verified client: the leaf
+ * alone for X-Forwarded-Client-Cert, the chain for RFC 9440 Client-Cert-Chain and for the re-check of a
+ * WebSocket after a reload (recheck.ts). Of a refused peer, client or upstream: OpenSSL's verdict, and
+ * the certificate, kept for the refusal's log line before Node destroys the connection.
  */
 import { X509Certificate } from 'node:crypto'
 import type { TLSSocket } from 'node:tls'
