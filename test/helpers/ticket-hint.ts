@@ -10,8 +10,21 @@ import { element, INTEGER, SEQUENCE } from '../../src/tls/der.js'
 /** OpenSSL's SSL_SESSION_ASN1 (ssl/ssl_asn1.c) holds the hint as an INTEGER under the explicit tag [9]. */
 const LIFETIME_HINT_TAG = 0xa9
 
-/** The hint in seconds of the ticket in `session` (DER, as 'session' and getSession() give it); 0 when it has none. */
-export function ticketLifetimeHint(session: Buffer): number {
+/**
+ * Node 24 hands a session out in an envelope of its own around OpenSSL's DER: this marker, the server
+ * name's length (16 bits) and the server name. Node 20 hands out the DER alone.
+ */
+const NODE_SESSION_MARKER = Buffer.from('\0nodejs:tls:session:1\0', 'latin1')
+
+function opensslSession(session: Buffer): Buffer {
+  if (!session.subarray(0, NODE_SESSION_MARKER.length).equals(NODE_SESSION_MARKER)) return session
+  const nameLength = session.readUInt16BE(NODE_SESSION_MARKER.length)
+  return session.subarray(NODE_SESSION_MARKER.length + 2 + nameLength)
+}
+
+/** The hint in seconds of the ticket in `handedOut` (as 'session' and getSession() give it); 0 when it has none. */
+export function ticketLifetimeHint(handedOut: Buffer): number {
+  const session = opensslSession(handedOut)
   const outer = element(session, 0, session.length, SEQUENCE)
   for (let at = outer.start; at < outer.end; ) {
     const field = element(session, at, outer.end)
