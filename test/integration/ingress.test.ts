@@ -33,6 +33,9 @@ describe('ingress TLS and per-route mutual TLS on one port', () => {
     // Both CRLs of the chain in one file, as `cat root.crl intermediate.crl` makes it.
     const bothCrls = join(pki.dir, 'both.crl')
     await writeFile(bothCrls, pki.crlRootEmpty.pem + pki.crlIntRevoked.pem)
+    // The root and its intermediate in one bundle: a leaf verifies without the client sending the intermediate.
+    const rootAndInt = join(pki.dir, 'root-and-int.crt')
+    await writeFile(rootAndInt, pki.root.cert + pki.int.cert)
     upstream = await startEchoUpstream({ cert: pki.up.cert, key: pki.up.key })
     passthroughUpstream = await startEchoUpstream({ cert: pki.up.cert, key: pki.up.key })
     const to = `upstream: { url: 'https://127.0.0.1:${upstream.port}', ca: ${pki.caS.certFile}, serverName: up.test }`
@@ -48,6 +51,9 @@ routes:
   - { name: crl-file, host: crlfile.w.test, tls: { ${cert}, clientCAs: ${pki.root.certFile}, crl: ${bothCrls} }, ${to} }
   - { name: rsa-chain, host: rsa.w.test, tls: { ${cert}, clientCAs: ${rsa.root.certFile}, crl: ${rsa.crls} }, ${to} }
   - { name: int-revoked, host: intrevoked.w.test, tls: { ${cert}, clientCAs: ${pki.root.certFile}, crl: [${pki.crlRootRevokesInt.file}, ${pki.crlIntEmpty.file}] }, ${to} }
+  - { name: no-crl, host: nocrl.w.test, tls: { ${cert}, clientCAs: ${pki.root.certFile} }, ${to} }
+  - { name: stale-crl, host: stalecrl.w.test, tls: { ${cert}, clientCAs: ${pki.root.certFile}, crl: [${pki.crlRootStale.file}, ${pki.crlIntEmpty.file}] }, ${to} }
+  - { name: int-in-bundle, host: intbundle.w.test, tls: { ${cert}, clientCAs: ${rootAndInt} }, ${to} }
   - { name: crl-gap, host: crlgap.w.test, tls: { ${cert}, clientCAs: ${pki.root.certFile}, crl: ${pki.crlRootEmpty.file} }, ${to} }
   - { name: plain, host: plain.test, ${to} }
   - { name: passthrough, host: pass.test, tls: passthrough, upstream: { url: 'tcp://127.0.0.1:${passthroughUpstream.port}' } }
@@ -75,9 +81,9 @@ routes:
       ...options,
     })
   /** Refuses the handshake, logs why, and sends nothing upstream; resolves with the log record. */
-  const refused = async (servername: string, client: CertFiles | undefined, reason: string) => {
+  const refused = async (servername: string, client: CertFiles | undefined, reason: string, options: Partial<TlsRequestOptions> = {}) => {
     const [requestsBefore, logsBefore] = [upstream.requests.length, gw.logs.length]
-    await assert.rejects(request(servername, client), /ECONNRESET|socket hang up|alert|EPIPE|disconnected/)
+    await assert.rejects(request(servername, client, options), /ECONNRESET|socket hang up|alert|EPIPE|disconnected/)
     const logged = await loggedAfter(gw, logsBefore, 'client TLS handshake refused')
     assert.equal(logged.reason, reason)
     assert.equal(upstream.requests.length, requestsBefore, 'no request reached the upstream')
@@ -86,6 +92,15 @@ routes:
 
   it('answers on a route without clientCAs with no client certificate', async () => {
     assert.equal((await request('open.test')).status, 200)
+  })
+
+  it('ignores a certificate a client would present on a route without clientCAs, and forwards no identity (catalogue IM-08)', async () => {
+    for (const client of [pki.cliA, pki.cliB]) {
+      const reply = await request('open.test', client)
+      assert.equal(reply.status, 200)
+      const { headers } = JSON.parse(reply.body) as EchoReply
+      assert.deepEqual([headers['x-forwarded-client-cert'], headers['client-cert']], [undefined, undefined])
+    }
   })
 
   it('reads a ClientHello that arrives a few bytes at a time', async () => {
@@ -125,6 +140,7 @@ routes:
     assert.equal((await request('b.test', pki.cliB)).status, 200)
   })
 
+  // catalogue IM-04 (root and intermediate CRLs, none revoking), IM-05 (a)
   it('accepts a chain through an intermediate the client sends', async () => {
     const reply = await request('chain.w.test', pki.leafChain)
     assert.equal(reply.status, 200)
@@ -191,10 +207,13 @@ routes:
     assert.equal(afterReload.chain, full.chain)
   })
 
+  // catalogue IM-01, IM-02, IM-03, IM-04, IM-05 (b), IM-07, IM-10 (b.test's CA, refused on a.test's port)
   it('refuses no certificate, another CA, expired, not yet valid, serverAuth-only and revoked', async () => {
     await refused('a.test', undefined, 'no_client_cert')
     await refused('a.test', pki.cliB, 'unknown_ca')
+    await refused('a.test', pki.cliB, 'unknown_ca', { maxVersion: 'TLSv1.2' })
     await refused('a.test', pki.cliExpired, 'cert_expired')
+    await refused('a.test', pki.cliExpired, 'cert_expired', { maxVersion: 'TLSv1.2' })
     await refused('a.test', pki.cliNotYetValid, 'cert_not_yet_valid')
     await refused('a.test', pki.cliServerEku, 'bad_usage')
     await refused('chain.w.test', { ...pki.leafRevoked, cert: pki.leafRevoked.cert + pki.int.cert }, 'revoked')
@@ -204,6 +223,7 @@ routes:
     await refused('chain.w.test', pki.leaf, 'unknown_ca')
   })
 
+  // catalogue IM-01
   it('aborts the handshake of a client without a certificate with a TLS alert, as OpenSSL sends it', async () => {
     await assert.rejects(request('a.test'), /certificate required.*SSL alert number 116/)
     const since = gw.logs.length
@@ -211,6 +231,17 @@ routes:
     const logged = await loggedAfter(gw, since, 'client TLS handshake refused')
     assert.equal(logged.reason, 'no_client_cert')
     assert.equal(logged.client, '127.0.0.1', 'the log names who was refused')
+  })
+
+  it('verifies a chain through the intermediate the client sends or the route bundle holds, and refuses a leaf alone without it (catalogue IM-05)', async () => {
+    assert.equal((await request('nocrl.w.test', pki.leafChain)).status, 200, 'leaf and intermediate sent, root in the bundle')
+    await refused('nocrl.w.test', pki.leaf, 'unknown_ca')
+    assert.equal((await request('intbundle.w.test', pki.leaf)).status, 200, 'leaf alone, root and intermediate in the bundle')
+  })
+
+  it('fails closed on a CRL past its nextUpdate (catalogue IM-04)', async () => {
+    const logged = await refused('stalecrl.w.test', pki.leafChain, 'other')
+    assert.equal(logged.detail, 'CRL_HAS_EXPIRED')
   })
 
   it('reads every CRL of a file that holds several', async () => {
@@ -227,7 +258,7 @@ routes:
     assert.equal(logged.detail, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE')
   })
 
-  // The root's CRL alone: the intermediate the client sends has none (check cannot know it).
+  // The root's CRL alone: the intermediate the client sends has none (check cannot know it). Catalogue IM-04.
   it('fails closed when a CRL of the chain is missing, and says so rather than "revoked"', async () => {
     const logged = await refused('crlgap.w.test', pki.leafChain, 'other')
     assert.equal(logged.detail, 'UNABLE_TO_GET_CRL')
@@ -296,12 +327,14 @@ routes:
     assert.equal((await request('open.test', undefined, { maxVersion: 'TLSv1.2' })).status, 200)
   })
 
+  // catalogue SH-02: the lenient mode (README, How a request travels 1)
   it('gives an SNI name no route has the policy of the first route without client certificates', async () => {
     assert.equal((await request('nowhere.w.test')).status, 404, 'handshake done, no certificate asked for, and no route')
     assert.equal((await request('nowhere.w.test', undefined, { host: 'open.test' })).status, 200)
     assert.equal((await request('nowhere.w.test', pki.cliA, { host: 'a.test' })).status, 421, 'not the policy of a.test')
   })
 
+  // catalogue SH-03, SH-05, SH-06
   it('answers 421 when SNI names an open route and Host an mTLS route, however Host spells it', async () => {
     const before = upstream.requests.length
     const reply = await request('open.test', pki.cliA, { host: 'a.test' })
@@ -314,17 +347,29 @@ routes:
     assert.equal(upstream.requests.length, before)
   })
 
+  it('answers 404 to a Host no route has exactly, one that holds a route name included, and forwards nothing (catalogue SH-10, SH-11)', async () => {
+    const before = upstream.requests.length
+    for (const host of ['evila.test', 'a.test.evil.com', 'a.testx', 'xa.test', 'wild.test', 'a.b.wild.test', 'unknown.test']) {
+      assert.equal((await request('open.test', undefined, { host })).status, 404, host)
+    }
+    assert.equal(upstream.requests.length, before)
+  })
+
+  // catalogue SH-07 (a)
   it('answers 421 to Host of an mTLS route without SNI, and on the plain listener', async () => {
     assert.equal((await request(undefined, pki.cliA, { host: 'a.test' })).status, 421)
     assert.equal((await httpRequest({ port: gw.ports.http!, host: 'a.test' })).status, 421)
     assert.equal((await httpRequest({ port: gw.ports.http!, host: 'plain.test' })).status, 200)
   })
 
+  // catalogue SH-04
   it('routes by Host whatever its case or port, on the connection that verified the client', async () => {
     assert.equal((await request('a.test', pki.cliA, { host: 'A.Test:443' })).status, 200)
     assert.equal((await request('a.test', pki.cliA, { host: 'b.test' })).status, 421, 'b.test has another CA bundle')
+    assert.equal((await request('a.test', pki.cliA, { host: 'x.wild.test' })).status, 200, 'x.wild.test has the same client CAs: the same policy')
   })
 
+  // catalogue IM-11, SH-07 (b)
   it('never resumes a session across routes with different client-auth policies', async () => {
     const session = await tlsSession('open.test')
     await assert.rejects(request('a.test', undefined, { session, maxVersion: 'TLSv1.2' }), /ECONNRESET|socket hang up|alert|EPIPE|disconnected/)
@@ -333,6 +378,22 @@ routes:
     assert.equal(resumed.status, 200, 'a session verified for a.test resumes on a.test')
     // Without SNI, Host cannot take the session to a.test: the handshake is the fallback policy's.
     assert.equal((await request(undefined, undefined, { session: mtlsSession, maxVersion: 'TLSv1.2', host: 'a.test' })).status, 421)
+  })
+
+  // catalogue IM-11 (nginx CVE-2025-23419): a session verified for a.test, offered without a certificate
+  // to a route of other client CAs, in either TLS version.
+  it('never resumes a session verified for one mTLS route on another, and forwards nothing for it', async () => {
+    for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
+      const verified = await exchange('a.test', version, pki.cliA)
+      assert.equal(verified.status, '200')
+      assert.deepEqual(await exchange('a.test', version, undefined, verified.session), { resumed: true, status: '200', session: verified.session }, 'the session stands for alice on a.test')
+      const requestsBefore = upstream.requests.length
+      for (const servername of ['chain.w.test', 'b.test']) {
+        const offered = await exchange(servername, version, undefined, verified.session)
+        assert.deepEqual([offered.resumed, offered.status], [false, undefined], `${version} ${servername}`)
+      }
+      assert.equal(upstream.requests.length, requestsBefore, 'nothing reached the upstream')
+    }
   })
 
   // A helper's openssl check found tickets advertised for 7200 s (OpenSSL's default), where the keys
@@ -347,6 +408,7 @@ routes:
     assert.deepEqual(await hints(undefined), [3600, 3600], 'no SNI: the first open policy')
   })
 
+  // catalogue SH-01
   it('serves each host its own certificate, chosen by SNI in any case, and the first route\'s without SNI', async () => {
     const servedCN = async (servername?: string) => {
       const socket = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', ...(servername && { servername }), ca: pki.caS.cert, checkServerIdentity: () => undefined })
@@ -387,6 +449,7 @@ routes:
     }
   })
 
+  // catalogue SH-12
   it('offers http/1.1 in ALPN and never h2: a client offering h2 alone gets no_application_protocol', async () => {
     const offering = (ALPNProtocols: string[]) => tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername: 'open.test', ca: pki.caS.cert, ALPNProtocols })
     const both = offering(['h2', 'http/1.1'])
@@ -394,6 +457,15 @@ routes:
     both.destroy()
     assert.equal(both.alpnProtocol, 'http/1.1')
     await assert.rejects(once(offering(['h2']), 'secureConnect'), { code: 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL' })
+    // A protocol it does not know is refused as h2 is; a client that offers none is served HTTP/1.1 without ALPN.
+    await assert.rejects(once(offering(['foo']), 'secureConnect'), { code: 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL' })
+    const none = offering([])
+    await once(none, 'secureConnect')
+    assert.equal(none.alpnProtocol, false)
+    none.write('GET / HTTP/1.1\r\nHost: open.test\r\nConnection: close\r\n\r\n')
+    let response = ''
+    for await (const chunk of none) response += String(chunk)
+    assert.match(response, /^HTTP\/1\.1 200 /)
   })
 
   /** Refused handshakes of `route` so far, by renegotiation: the counter and the histogram's count. */
@@ -402,6 +474,7 @@ routes:
     await seriesValue(gw, `portcullis_tls_handshake_duration_seconds_count{side="ingress",route="${route}",result="error"}`),
   ]
 
+  // catalogue IM-13
   it('refuses client-initiated renegotiation, with or without client certificates, and counts it under the route', async () => {
     for (const [servername, route, client] of [['open.test', 'open', undefined], ['a.test', 'mtls', pki.cliA]] as const) {
       const [countedBefore = 0, observedBefore = 0] = await renegotiationsRefused(route)
@@ -425,6 +498,7 @@ routes:
     }
   })
 
+  // catalogue IM-13
   it('counts a renegotiation openssl s_client asks for (R), and answers nothing after it', async (t) => {
     const [countedBefore = 0] = await renegotiationsRefused('mtls')
     const requestsBefore = upstream.requests.length
@@ -545,19 +619,48 @@ routes:
     assert.ok(logged() - loggedBefore <= 50, `${logged() - loggedBefore} lines in one second`)
   })
 
-  it('names only the route CAs in the CertificateRequest (openssl s_client)', async (t) => {
+  // catalogue IM-09
+  it('names only the route CAs in the CertificateRequest, and asks for no certificate without SNI (openssl s_client)', async (t) => {
     const run = promisify(execFile)
-    const args = ['s_client', '-connect', `127.0.0.1:${gw.ports.https}`, '-servername', 'b.test', '-CAfile', pki.caS.certFile]
-    const output = await run('openssl', args, { timeout: 5000 }).then(
-      ({ stdout }) => stdout,
-      (error: NodeJS.ErrnoException & { stdout?: string }) => (error.code === 'ENOENT' ? undefined : (error.stdout ?? '')),
-    )
-    if (output === undefined) return t.skip('openssl is not installed')
-    const names = output.split('Acceptable client certificate CA names')[1]?.split('Requested')[0] ?? ''
-    assert.match(names, /Test Client CA A/)
-    assert.match(names, /Test Client CA B/)
-    assert.doesNotMatch(names, /Test Root CA|Test Server CA/)
+    /** The CA names the CertificateRequest lists, one a line; undefined where openssl is missing. */
+    const caNames = async (sni: string[]) => {
+      const args = ['s_client', '-connect', `127.0.0.1:${gw.ports.https}`, ...sni, '-CAfile', pki.caS.certFile]
+      const output = await run('openssl', args, { timeout: 5000 }).then(
+        ({ stdout }) => stdout,
+        (error: NodeJS.ErrnoException & { stdout?: string }) => (error.code === 'ENOENT' ? undefined : (error.stdout ?? '')),
+      )
+      if (output === undefined) return undefined
+      if (output.includes('No client certificate CA names sent')) return ''
+      return output.split('Acceptable client certificate CA names\n')[1]?.split('Requested')[0]
+    }
+    const both = await caNames(['-servername', 'b.test'])
+    if (both === undefined) return t.skip('openssl is not installed')
+    assert.equal(both, 'CN = Test Client CA A\nCN = Test Client CA B\n')
+    assert.equal(await caNames(['-servername', 'a.test']), 'CN = Test Client CA A\n')
+    // The first route asks for no client certificate: no other route's CA is named.
+    assert.equal(await caNames(['-noservername']), '')
   })
+
+  /**
+   * One request on a new connection of `version` with SNI and Host `servername`, offering `session`:
+   * whether it resumed, the status (none where the handshake was refused) and the newest session.
+   */
+  async function exchange(servername: string, version: tls.SecureVersion, client?: CertFiles, session?: Buffer) {
+    const socket = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername, ca: pki.caS.cert, minVersion: version, maxVersion: version, ...(client && { cert: client.cert, key: client.key }), ...(session && { session }) })
+    let next = session
+    // TLS 1.3 tickets come after the handshake, with the answer.
+    socket.on('session', (ticket: Buffer) => (next = ticket))
+    let reply = ''
+    socket.on('data', (chunk: Buffer) => (reply += chunk.toString()))
+    // A refused handshake ends in an error (TLS 1.3: after secureConnect); only the reply matters.
+    socket.on('error', () => {})
+    // Not once(), which rejects on 'error'.
+    const closed = new Promise((resolve) => socket.once('close', resolve))
+    const resumed = await Promise.race([new Promise((resolve) => socket.once('secureConnect', () => resolve(socket.isSessionReused()))), closed.then(() => false)])
+    socket.write(`GET / HTTP/1.1\r\nHost: ${servername}\r\nConnection: close\r\n\r\n`)
+    await closed
+    return { resumed, status: /^HTTP\/1\.1 (\d+)/.exec(reply)?.[1], session: next }
+  }
 
   async function tlsSession(servername: string, client?: CertFiles): Promise<Buffer> {
     const socket = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername, ca: pki.caS.cert, ...(client && { cert: client.cert, key: client.key }), maxVersion: 'TLSv1.2' })
