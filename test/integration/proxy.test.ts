@@ -59,6 +59,9 @@ routes:
   - name: ip
     host: ip.test
     upstream: { url: 'https://127.0.0.1:${upstream.port}', ca: ${pki.caS.certFile}, cert: ${pki.cliA.certFile}, key: ${pki.cliA.keyFile} }
+  - name: by-name
+    host: name.test
+    upstream: { url: 'https://localhost:${upstream.port}', ca: ${pki.caS.certFile}, cert: ${pki.cliA.certFile}, key: ${pki.cliA.keyFile} }
   - name: ws
     host: ws.test
     upstream: { url: 'https://127.0.0.1:${(wsUpstream.address() as AddressInfo).port}', ca: ${pki.caS.certFile}, serverName: up.test }
@@ -79,6 +82,7 @@ routes:
   const get = (options: { path?: string; headers?: Record<string, string>; method?: string; body?: string } = {}) =>
     httpsRequest({ port: gw.ports.https!, servername: 'a.test', ca: pki.caS.cert, cert: pki.cliA.cert, key: pki.cliA.key, ...options })
 
+  // catalogue UM-01, UV-06 (Host a.test, SNI up.test)
   it('presents the gateway client certificate upstream and sends serverName as SNI', async () => {
     const reply = await get()
     assert.equal(reply.status, 200)
@@ -87,6 +91,13 @@ routes:
     assert.equal(echo.servername, 'up.test')
   })
 
+  it("sends the url's host name as SNI without its port where the route names no serverName, whatever the Host (catalogue UV-05, UV-06)", async () => {
+    const reply = await httpRequest({ port: gw.ports.http!, host: 'name.test:8080' })
+    assert.equal(reply.status, 200)
+    assert.equal((JSON.parse(reply.body) as EchoReply).servername, 'localhost')
+  })
+
+  // catalogue UV-04, UV-06 (Host ip.test, no SNI)
   it('verifies an IP-literal upstream against its IP SAN and sends no SNI', async () => {
     const reply = await httpRequest({ port: gw.ports.http!, host: 'ip.test' })
     assert.equal(reply.status, 200)
@@ -199,6 +210,7 @@ routes:
     assert.equal(echo.headers['expect'], undefined)
   })
 
+  // catalogue SH-11
   it('answers 404 for an unknown host without contacting any upstream', async () => {
     const before = upstream.requests.length
     const reply = await get({ headers: { host: 'nowhere.test' } })
@@ -295,6 +307,7 @@ routes:
     assert.match(response, /^HTTP\/1\.1 504 /)
   })
 
+  // catalogue SH-08
   it('routes an absolute-form target by its own host, and keeps the route policy (RFC 9112 3.2.2)', async () => {
     const reply = await rawExchange(gw.ports.http!, 'GET HTTP://ip.test/x/../y?q=1 HTTP/1.1\r\nHost: nowhere.test\r\nConnection: close\r\n\r\n')
     assert.match(reply, /^HTTP\/1\.1 200 /)
@@ -305,6 +318,7 @@ routes:
     assert.match(await rawExchange(gw.ports.http!, 'GET http://user@ip.test/ HTTP/1.1\r\nHost: ip.test\r\n\r\n'), /^HTTP\/1\.1 400 /)
   })
 
+  // catalogue SH-08 (asterisk form), SH-09 (Host missing, empty or twice)
   const MALFORMED: readonly (readonly [what: string, listener: 'http' | 'https', request: string | Buffer, answer: RegExp])[] = [
     ['a request line that is not HTTP', 'http', 'GARBAGE\r\n\r\n', /^HTTP\/1\.1 400 /],
     [
@@ -318,6 +332,7 @@ routes:
     ['headers over 16 KiB', 'http', `GET / HTTP/1.1\r\nHost: ws.test\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, /^HTTP\/1\.1 431 /],
     ['a Host that is no host name', 'http', 'GET / HTTP/1.1\r\nHost: bad host!\r\n\r\n', /^HTTP\/1\.1 400 /],
     ['no Host', 'http', 'GET / HTTP/1.1\r\n\r\n', /^HTTP\/1\.1 400 /],
+    ['an empty Host', 'http', 'GET / HTTP/1.1\r\nHost: \r\n\r\n', /^HTTP\/1\.1 400 /],
     ['OPTIONS *', 'http', 'OPTIONS * HTTP/1.1\r\nHost: ws.test\r\n\r\n', /^HTTP\/1\.1 400 /],
     // RFC 9112 3.2: the gateway and the upstream could each pick a different one. The same for who calls.
     ['two Host headers', 'http', 'GET / HTTP/1.1\r\nHost: ws.test\r\nhost: ip.test\r\n\r\n', /^HTTP\/1\.1 400 /],
