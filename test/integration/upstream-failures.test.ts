@@ -43,6 +43,9 @@ describe('upstream failures', () => {
   let stalling: https.Server & { port: number }
   const stallingResponseClosed: Promise<void>[] = []
   let wantsCert: https.Server & { port: number }
+  let rejectsCert: https.Server & { port: number }
+  let wildcard: EchoUpstream
+  let leafAlone: EchoUpstream
   let dying: https.Server & { port: number }
   let slow: https.Server & { port: number }
   const slowRequestClosed: Promise<void>[] = []
@@ -73,6 +76,23 @@ describe('upstream failures', () => {
         (_req, res) => res.end('ok'),
       ),
     )
+    // TLS 1.2, a client certificate of CA B required: the gateway's, of CA A, does not verify.
+    rejectsCert = await listen(
+      https.createServer(
+        { cert: pki.up.cert, key: pki.up.key, maxVersion: 'TLSv1.2', requestCert: true, rejectUnauthorized: true, ca: pki.caB.cert },
+        (_req, res) => res.end('ok'),
+      ),
+    )
+    // Named by a wildcard alone.
+    wildcard = await startEchoUpstream(await issueCert(rootOfNoCa, { commonName: 'wildcard', dnsNames: ['*.up.test'], usage: 'server' }))
+    // Its leaf without the intermediate that issued it (nothing is fetched: AIA is not followed).
+    const root = await createCA({ commonName: 'Root CA of an upstream chain' })
+    const intermediate = await createCA({ commonName: 'Intermediate CA the upstream leaves out', issuer: root })
+    leafAlone = await startEchoUpstream(await issueCert(intermediate, { commonName: 'up.test', dnsNames: ['up.test'], usage: 'server' }))
+    const rootFile = join(pki.dir, 'upstream-root.crt')
+    const rootAndIntFile = join(pki.dir, 'upstream-root-and-int.crt')
+    await writeFile(rootFile, root.cert)
+    await writeFile(rootAndIntFile, root.cert + intermediate.cert)
     // Completes the handshake, reads the request, never answers.
     frozen = await listen(tls.createServer({ cert: pki.up.cert, key: pki.up.key }, (socket) => socket.resume()))
     // Takes the TCP connection and reads the ClientHello, never answers it: a handshake that stalls.
@@ -137,14 +157,20 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
   - { name: systemtrust, host: systemtrust.test, upstream: { url: 'https://127.0.0.1:${good.port}', serverName: up.test } }
   - { name: cnonly, host: cnonly.test, upstream: { url: 'https://127.0.0.1:${cnOnly.port}', ca: ${pki.caS.certFile}, serverName: cn-only.test } }
   - { name: cnother, host: cnother.test, upstream: { url: 'https://127.0.0.1:${cnOnly.port}', ca: ${pki.caS.certFile}, serverName: other.test } }${route('silent', silent.port, '{ connect: 300ms, response: 10s }')}${route('stalling', stalling.port, '{ connect: 10s, response: 300ms }')}
+  - { name: rejectscert, host: rejectscert.test, upstream: { url: 'https://127.0.0.1:${rejectsCert.port}', ca: ${pki.caS.certFile}, serverName: up.test, cert: ${pki.cliA.certFile}, key: ${pki.cliA.keyFile} } }
+  - { name: wildcard, host: wildcard.test, upstream: { url: 'https://127.0.0.1:${wildcard.port}', ca: ${rootOfNoCaFile}, serverName: a.up.test } }
+  - { name: wildcard-two-labels, host: wildcard2.test, upstream: { url: 'https://127.0.0.1:${wildcard.port}', ca: ${rootOfNoCaFile}, serverName: a.b.up.test } }
+  - { name: wildcard-bare, host: wildcard0.test, upstream: { url: 'https://127.0.0.1:${wildcard.port}', ca: ${rootOfNoCaFile}, serverName: up.test } }
+  - { name: leaf-alone, host: leafalone.test, upstream: { url: 'https://127.0.0.1:${leafAlone.port}', ca: ${rootFile}, serverName: up.test } }
+  - { name: leaf-alone-int, host: leafaloneint.test, upstream: { url: 'https://127.0.0.1:${leafAlone.port}', ca: ${rootAndIntFile}, serverName: up.test } }
   - { name: pathlen, host: pathlen.test, upstream: { url: 'https://127.0.0.1:${pathTooLong.port}', ca: ${rootOfNoCaFile}, serverName: up.test } }
   - { name: refusedplain, host: refusedplain.test, upstream: { url: 'http://127.0.0.1:${REFUSING_PORT}' } }
 `)
   })
   after(async () => {
     await gw.close()
-    for (const upstream of [good, wrongName, otherCa, expired, cnOnly, pathTooLong]) await upstream.close()
-    for (const server of [frozen, silent, wantsCert, dying, stalling, slow, endless, big]) server.close()
+    for (const upstream of [good, wrongName, otherCa, expired, cnOnly, pathTooLong, wildcard, leafAlone]) await upstream.close()
+    for (const server of [frozen, silent, wantsCert, rejectsCert, dying, stalling, slow, endless, big]) server.close()
     for (const server of [dying, stalling, slow, endless, big]) server.closeAllConnections()
     await pki.cleanup()
   })
@@ -170,6 +196,7 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
     return Object.fromEntries([['all', after[0]! - before[0]!], ...reasons.map((reason, i) => [reason, after[i + 1]! - before[i + 1]!])])
   }
 
+  // catalogue UV-02
   it('502 at once when the upstream certificate does not match serverName', async () => {
     let reply = { status: 0, ms: 0 }
     assert.deepEqual(await countedFailures('wrongname', 'before_response', ['hostname_mismatch'], async () => (reply = await timed('wrongname.test'))), { all: 1, hostname_mismatch: 1 })
@@ -182,13 +209,17 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
     assert.equal(lastLog('wrongname')?.crl, undefined)
   })
 
+  // catalogue UV-01
   it('502 at once when the upstream certificate is signed by another CA', async () => {
+    const requestsBefore = otherCa.requests.length
     const reply = await timed('otherca.test')
     assert.equal(reply.status, 502)
+    assert.equal(otherCa.requests.length, requestsBefore, 'no request reached the upstream')
     assert.ok(reply.ms < BEFORE_ANY_TIMEOUT_MS, `${reply.ms} ms`)
     assert.equal(lastLog('otherca')?.reason, 'unknown_ca')
   })
 
+  // catalogue UV-01
   it('verifies upstreams even where NODE_TLS_REJECT_UNAUTHORIZED=0 would turn Node\'s default off', async () => {
     process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0'
     try {
@@ -199,13 +230,17 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
     }
   })
 
+  // catalogue UV-01
   it('502 at once when the upstream certificate has expired', async () => {
+    const requestsBefore = expired.requests.length
     const reply = await timed('expired.test')
     assert.equal(reply.status, 502)
+    assert.equal(expired.requests.length, requestsBefore, 'no request reached the upstream')
     assert.ok(reply.ms < BEFORE_ANY_TIMEOUT_MS, `${reply.ms} ms`)
     assert.deepEqual([lastLog('expired')?.reason, lastLog('expired')?.code], ['cert_expired', 'PCL_ERR_UPSTREAM_TLS'])
   })
 
+  // catalogue UM-07 in TLS 1.2 (handshake_failure, which no shared cipher also sends: reason other)
   it('logs an alert in the upstream handshake as a TLS failure, even one without a reason label of its own', async () => {
     assert.equal((await timed('wantscert.test')).status, 502)
     const line = lastLog('wantscert')
@@ -227,12 +262,42 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
     assert.deepEqual([lastLog('systemtrust')?.reason, lastLog('systemtrust')?.code], ['unknown_ca', 'PCL_ERR_UPSTREAM_TLS'])
   })
 
+  // catalogue UV-03 (CN fallback)
   it('matches serverName against the CN of an upstream certificate without DNS names, as nginx does', async () => {
     assert.equal((await timed('cnonly.test')).status, 200)
     assert.equal((await timed('cnother.test')).status, 502)
     assert.equal(lastLog('cnother')?.reason, 'hostname_mismatch')
   })
 
+  it('matches a wildcard name to one left-most label only (catalogue UV-03)', async () => {
+    assert.equal((await timed('wildcard.test')).status, 200, 'a.up.test')
+    for (const [host, route] of [['wildcard2.test', 'wildcard-two-labels'], ['wildcard0.test', 'wildcard-bare']] as const) {
+      assert.equal((await timed(host)).status, 502, route)
+      assert.equal(lastLog(route)?.reason, 'hostname_mismatch', route)
+    }
+  })
+
+  it('502 for an upstream that leaves out its intermediate, unless upstream.ca holds it (catalogue UV-07)', async () => {
+    assert.equal((await timed('leafalone.test')).status, 502)
+    assert.deepEqual([lastLog('leaf-alone')?.reason, lastLog('leaf-alone')?.code], ['unknown_ca', 'PCL_ERR_UPSTREAM_TLS'])
+    assert.equal((await timed('leafaloneint.test')).status, 200)
+  })
+
+  // Node's TLS server, as this upstream, refuses a certificate it cannot verify with a bare close, no
+  // alert (as the gateway's own ingress does): the gateway sees a reset in the handshake. An upstream
+  // that sends unknown_ca or bad_certificate is counted as peer_rejected_cert.
+  it('502 once, not sent again, when a TLS 1.2 upstream refuses the gateway client certificate (catalogue UM-02)', async () => {
+    const handshakeFailures = () => seriesSum(gw, 'portcullis_tls_handshakes_total{side="upstream",route="rejectscert",result="error"')
+    const [failedBefore, retriesBefore] = [await handshakeFailures(), await seriesValue(gw, 'portcullis_upstream_retries_total{route="rejectscert"}')]
+    let reply = { status: 0, ms: 0 }
+    const counted = await countedFailures('rejectscert', 'before_response', ['connection_reset'], async () => (reply = await timed('rejectscert.test')))
+    assert.equal(reply.status, 502)
+    assert.deepEqual(counted, { all: 1, connection_reset: 1 })
+    assert.equal(await handshakeFailures(), failedBefore + 1, 'a failed upstream handshake')
+    assert.equal(await seriesValue(gw, 'portcullis_upstream_retries_total{route="rejectscert"}'), retriesBefore, 'not sent again')
+  })
+
+  // catalogue UV-01 (verification off only where a route says so)
   it('reaches an upstream it cannot verify only where the route says insecureSkipVerify, with a warning', async () => {
     assert.equal((await timed('insecure.test')).status, 200)
     const warning = gw.logs.find((line) => line.level === 40 && String(line.msg).includes('insecureSkipVerify'))
