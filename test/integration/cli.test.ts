@@ -93,6 +93,7 @@ routes:
     await writeFile(join(pki.dir, 'root-and-int.crt'), pki.root.cert + pki.int.cert)
     const encrypted = createPrivateKey(pki.srv.key).export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'secret' })
     await writeFile(join(pki.dir, 'srv-encrypted.key'), encrypted)
+    await writeFile(join(pki.dir, 'cliA-encrypted.key'), createPrivateKey(pki.cliA.key).export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'secret' }))
     await writeFile(join(pki.dir, 'srv.der'), new X509Certificate(pki.srv.cert).raw)
     await writeFile(join(pki.dir, 'root-crl.der'), Buffer.from(pki.crlRootEmpty.pem.replace(/-----[^-]+-----|\s/g, ''), 'base64'))
     // Reading a FIFO blocks until a writer comes: it must be refused, not read.
@@ -123,11 +124,14 @@ routes:
     ['an unquoted wildcard host (a YAML alias)', (y) => y.replace('host: a.test', 'host: *.a.test'), /:4:11 routes\[0\]\.host: invalid YAML: \*\.a\.test is an alias.*must be quoted: "\*\.a\.test"/],
     ['an unknown key', (y) => y.replace('      connect: 2s', '      conect: 2s'), /:13:\d+ routes\[0\]\.upstream\.timeouts\.conect: unknown key/],
     ['a missing file', (y) => y.replace('ca: caS.crt', 'ca: missing.crt'), /:11:11 routes\[0\]\.upstream\.ca.*missing\.crt/],
+    // catalogue IM-06
     ['a leaf certificate in a CA bundle', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: cliA.crt'), /:8:18 routes\[0\]\.tls\.clientCAs.*cliA\.crt.*not a CA/i],
+    ['a self-signed certificate whose basicConstraints say it is no CA, in a CA bundle (catalogue IM-06)', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: notCa.crt'), /:8:18 routes\[0\]\.tls\.clientCAs: .*notCa\.crt holds a certificate that is not a CA \(CN=Not a CA\)$/m],
     ['a key that does not match its certificate', (y) => y.replace('key: srv.key', 'key: cliA.key'), /:7:12 routes\[0\]\.tls\.key: .*cliA\.key is not the private key of .*srv\.crt/],
     // Node 20 serves it, Node 24 refuses it with OpenSSL's code alone (ee key too small), as clients at security level 2 do.
     ['an RSA key of 1024 bits', (y) => y.replace('cert: srv.crt', 'cert: weakRsa.crt').replace('key: srv.key', 'key: weakRsa.key'), /:7:12 routes\[0\]\.tls\.key: .*weakRsa\.key is an RSA key of 1024 bits, under 2048: make a new key and certificate/],
     ['a chain written leaf last', (y) => y.replace('cert: srv.crt', 'cert: ca-then-srv.crt'), /:7:12 routes\[0\]\.tls\.key: .*srv\.key is not the private key of .*ca-then-srv\.crt \(it is the key of certificate 2 in that file, CN=[^:]+: put it first, then its intermediates\)/],
+    // catalogue UM-03: no passphrase setting (README, tls.key)
     ['an encrypted key', (y) => y.replace('key: srv.key', 'key: srv-encrypted.key'), /:7:12 routes\[0\]\.tls\.key: .*srv-encrypted\.key holds no readable private key \(it is encrypted/],
     ['a bad duration', (y) => y.replace('connect: 2s', 'connect: 2 seconds'), /:13:18 routes\[0\]\.upstream\.timeouts\.connect/],
     // OpenSSL verifies up to a self-signed root of the bundle: one of intermediates alone verifies nothing.
@@ -141,6 +145,7 @@ routes:
     // A CA's distribution point serves its CRL in DER (RFC 5280 4.2.1.13): what the CRL alerts' runbook fetches.
     ['a DER CRL', (y) => y.replace('ca: caS.crt', 'ca: root.crt\n      crl: root-crl.der'), /:12:12 routes\[0\]\.upstream\.crl: .*root-crl\.der holds no PEM CRL; if it is DER, convert it: openssl crl -inform DER -in \S*root-crl\.der -out crl\.pem$/m],
     ['a device where a CA bundle belongs', (y) => y.replace('ca: caS.crt', 'ca: /dev/zero'), /:11:11 routes\[0\]\.upstream\.ca: cannot read \/dev\/zero: not a regular file/, 'cli'],
+    ['an encrypted upstream client key (catalogue UM-03)', (y) => y.replace('ca: caS.crt', 'ca: caS.crt\n      cert: cliA.crt\n      key: cliA-encrypted.key'), /:13:12 routes\[0\]\.upstream\.key: .*cliA-encrypted\.key holds no readable private key \(it is encrypted/],
     // The connector makes its TLS context at each connection: check passed it, and every request got 502.
     ['an upstream client key OpenSSL refuses', (y) => y.replace('ca: caS.crt', 'ca: caS.crt\n      cert: rsa768.crt\n      key: rsa768.key'), /:13:12 routes\[0\]\.upstream\.key: .*rsa768\.key is an RSA key of 768 bits, under 2048/],
     ['a loop of symbolic links, not called missing', (y) => y.replace('cert: srv.crt', 'cert: loop-a.crt'), /:6:13 routes\[0\]\.tls\.cert: cannot read loop-a\.crt: a loop of symbolic links$/m],
