@@ -65,6 +65,7 @@ routes:
   const mtls = (cert?: 'cliA') =>
     httpsRequest({ port: gw.ports.https!, servername: 'a.test', ca: pki.caS.cert, ...(cert && { cert: pki[cert].cert, key: pki[cert].key }) })
 
+  // catalogue IM-01 (the no-certificate counter)
   it('counts successful and failed handshakes, ingress and upstream, with route and reason', async () => {
     assert.equal((await mtls('cliA')).status, 200)
     await assert.rejects(mtls())
@@ -121,6 +122,7 @@ routes:
     )
   })
 
+  // catalogue UM-02 (TLS 1.3)
   it('counts an upstream that refuses the gateway certificate after a TLS 1.3 handshake as a failed handshake', async () => {
     // TLS 1.3 servers check the client certificate after the client's side of the handshake is done.
     assert.equal((await httpRequest({ port: gw.ports.http!, host: 'refused.test' })).status, 502)
@@ -131,6 +133,7 @@ routes:
     assert.equal(Number(series('error')[0]!.split(' ')[1]), 1, 'one handshake: a refused request is not sent again')
   })
 
+  // catalogue UM-07
   it('logs an upstream that refuses with a TLS 1.3 alert after the handshake by the alert, not as a reset', async () => {
     // The upstream requires a client certificate and the route presents none: certificate_required.
     assert.equal((await httpRequest({ port: gw.ports.http!, host: 'anonymous.test' })).status, 502)

@@ -69,6 +69,7 @@ routes:${route('alice', 'cliA')}${route('alice-too', 'cliA')}${route('carol', 'c
     assert.equal(upstream.connections.length, before, 'alice-too reuses the warm alice pool')
   })
 
+  // catalogue UM-04
   it('never sends one identity’s requests over another identity’s socket', async () => {
     const hosts = Array.from({ length: 200 }, (_, i) => (i % 2 === 0 ? 'alice.test' : 'carol.test'))
     const replies = await Promise.all(hosts.map((host) => get(host)))

@@ -257,6 +257,7 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
       assert.deepEqual(await serverSubjects(), ['CN=up.test'])
     })
 
+    // catalogue UM-05, UM-06
     it('presents a rotated upstream client certificate on new upstream connections', async () => {
       const caller = async () => (JSON.parse((await httpRequest({ port: gw.ports.http!, host: 'one.test' })).body) as EchoReply).clientCertCN
       assert.equal(await caller(), 'alice')
@@ -422,6 +423,7 @@ routes:
     }
   })
 
+  // catalogue IM-12
   it('never resumes a session verified under client CAs or CRLs that a reload changed (Envoy CVE-2022-21654)', async () => {
     const clientCAs = join(dir, 'resumed-cas.pem')
     const intCrl = join(dir, 'resumed-int.crl')
@@ -478,6 +480,30 @@ routes:
       assert.equal(upstream.requests.length, requestsBefore, 'nothing reached the upstream')
     } finally {
       await gw.close()
+    }
+  })
+
+  it('closes the pooled upstream connections of an upstream.ca a reload changed, and verifies the next one anew (catalogue UV-09)', async () => {
+    const own = await startEchoUpstream({ cert: pki.up.cert, key: pki.up.key })
+    const upstreamCa = join(dir, 'upstream-ca.pem')
+    await copyFile(pki.caS.certFile, upstreamCa)
+    const configFile = join(dir, 'upstream-ca.yaml')
+    await writeFile(configFile, `listen: { http: 127.0.0.1:0 }\nroutes:\n  - { host: up.test, upstream: { url: 'https://127.0.0.1:${own.port}', ca: ${upstreamCa} } }\n`)
+    const gw = await startGatewayFromFile(configFile, { reloadIntervalMs: 0 })
+    const openAtUpstream = () => new Promise<number>((resolve, reject) => own.server.getConnections((error, count) => (error ? reject(error) : resolve(count))))
+    try {
+      assert.deepEqual([await status(gw, 'up.test'), await status(gw, 'up.test')], [200, 200])
+      assert.equal(await openAtUpstream(), 1, 'one pooled connection')
+      // The upstream's CA leaves the bundle: the pooled connection and its TLS session go with the old pool.
+      await copyFile(pki.caOther.certFile, upstreamCa)
+      assert.deepEqual(await gw.gateway.reload(), { ok: true, errors: [] })
+      await eventually(async () => (await openAtUpstream()) === 0, 3000, 'the pooled connection closed')
+      const requestsBefore = own.requests.length
+      assert.equal(await status(gw, 'up.test'), 502)
+      assert.equal(own.requests.length, requestsBefore, 'nothing reached the upstream')
+    } finally {
+      await gw.close()
+      await own.close()
     }
   })
 

@@ -79,6 +79,7 @@ ${route('live', [live.root, live.int])}
   const handshakes = (route: string, result: string, reason: string) =>
     seriesValue(gw, `portcullis_tls_handshakes_total{side="upstream",route="${route}",result="${result}",reason="${reason}"}`)
 
+  // catalogue UV-08
   it('reaches an upstream whose chain no CRL lists', async () => {
     assert.equal((await get('ok')).status, 200)
     assert.equal(await handshakes('ok', 'ok', 'none'), 1)
@@ -122,6 +123,7 @@ ${route('live', [live.root, live.int])}
     assert.ok((await nextUpdate('stale', 'CN=Upstream Intermediate CA')) > Date.now() / 1000)
   })
 
+  // catalogue UV-08, UV-09
   it('takes a CRL edit at the next upstream connection: the pooled one goes with its pool', async () => {
     assert.equal((await get('live')).status, 200)
     assert.equal((await get('live')).status, 200, 'on the pooled connection')
@@ -131,6 +133,7 @@ ${route('live', [live.root, live.int])}
     await eventually(async () => (await get('live')).status === 200, 5000, 'the CRL without it letting it through again')
   })
 
+  // catalogue UV-09
   it('resumes no TLS session of the pool a CRL edit retired', async () => {
     assert.equal((await get('live')).status, 200)
     // A new connection of the same pool resumes its session (the chain is not verified again then).

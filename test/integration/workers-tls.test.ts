@@ -102,6 +102,7 @@ routes:
       }
     })
 
+    // catalogue IM-11, across workers
     it(`never resumes a ${version} session under another policy, on either worker`, { timeout: 20_000 }, async () => {
       const open = await connect('open.test', version)
       const a = await connect('a.test', version, undefined, pki.cliA)
