@@ -59,6 +59,9 @@ routes:
   - name: ip
     host: ip.test
     upstream: { url: 'https://127.0.0.1:${upstream.port}', ca: ${pki.caS.certFile}, cert: ${pki.cliA.certFile}, key: ${pki.cliA.keyFile} }
+  - name: many
+    host: '*.many.test'
+    upstream: { url: 'https://127.0.0.1:${upstream.port}', ca: ${pki.caS.certFile}, cert: ${pki.cliA.certFile}, key: ${pki.cliA.keyFile} }
   - name: by-name
     host: name.test
     upstream: { url: 'https://localhost:${upstream.port}', ca: ${pki.caS.certFile}, cert: ${pki.cliA.certFile}, key: ${pki.cliA.keyFile} }
@@ -95,6 +98,17 @@ routes:
     const reply = await httpRequest({ port: gw.ports.http!, host: 'name.test:8080' })
     assert.equal(reply.status, 200)
     assert.equal((JSON.parse(reply.body) as EchoReply).servername, 'localhost')
+  })
+
+  // undici would take the SNI from each Host and drop its pooled connection whenever that changes.
+  it('keeps one pooled upstream connection and no SNI for an IP upstream, however many Hosts clients send (catalogue UV-06)', async () => {
+    const connectionsBefore = upstream.connections.length
+    for (let i = 0; i < 50; i++) {
+      const reply = await httpRequest({ port: gw.ports.http!, host: `host${i}.many.test` })
+      assert.equal(reply.status, 200)
+      assert.equal((JSON.parse(reply.body) as EchoReply).servername, null)
+    }
+    assert.ok(upstream.connections.length - connectionsBefore <= 1, `${upstream.connections.length - connectionsBefore} new upstream connections`)
   })
 
   // catalogue UV-04, UV-06 (Host ip.test, no SNI)

@@ -258,9 +258,15 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
     })
 
     // catalogue UM-05, UM-06
-    it('presents a rotated upstream client certificate on new upstream connections', async () => {
+    it('presents a rotated upstream client certificate on new upstream connections, with no request failing meanwhile', async () => {
       const caller = async () => (JSON.parse((await httpRequest({ port: gw.ports.http!, host: 'one.test' })).body) as EchoReply).clientCertCN
       assert.equal(await caller(), 'alice')
+      // Requests one after another throughout the rotation: none may fail (catalogue UM-05).
+      const statuses: number[] = []
+      let rotating = true
+      const traffic = (async () => {
+        while (rotating) statuses.push(await status(gw, 'one.test'))
+      })()
       // A certificate that its key does not match is refused, and the old pair goes on.
       const before = await failures(gw)
       await copyFile(pki.cliB.certFile, join(dir, 'client.crt'))
@@ -269,6 +275,10 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
       await copyFile(pki.cliA2.certFile, join(dir, 'client.crt'))
       await copyFile(pki.cliA2.keyFile, join(dir, 'client.key'))
       await eventually(async () => (await caller()) === 'carol', 3000, 'the new client certificate upstream')
+      rotating = false
+      await traffic
+      assert.ok(statuses.length > 0)
+      assert.deepEqual(statuses.filter((code) => code !== 200), [], `of ${statuses.length} requests`)
     })
 
     it('lets go of the config a reload replaced, its TLS servers and keys with it', async () => {
