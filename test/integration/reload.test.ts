@@ -279,6 +279,8 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
       await traffic
       assert.ok(statuses.length > 0)
       assert.deepEqual(statuses.filter((code) => code !== 200), [], `of ${statuses.length} requests`)
+      const clientSubjects = (await gw.gateway.metrics.certificateExpiry.get()).values.filter((v) => v.labels.role === 'client').map((v) => v.labels.subject)
+      assert.deepEqual([...new Set(clientSubjects)], ['CN=carol'], 'the expiry gauge follows the rotation')
     })
 
     it('lets go of the config a reload replaced, its TLS servers and keys with it', async () => {

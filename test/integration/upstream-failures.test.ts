@@ -157,6 +157,7 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
   - { name: systemtrust, host: systemtrust.test, upstream: { url: 'https://127.0.0.1:${good.port}', serverName: up.test } }
   - { name: cnonly, host: cnonly.test, upstream: { url: 'https://127.0.0.1:${cnOnly.port}', ca: ${pki.caS.certFile}, serverName: cn-only.test } }
   - { name: cnother, host: cnother.test, upstream: { url: 'https://127.0.0.1:${cnOnly.port}', ca: ${pki.caS.certFile}, serverName: other.test } }${route('silent', silent.port, '{ connect: 300ms, response: 10s }')}${route('stalling', stalling.port, '{ connect: 10s, response: 300ms }')}
+  - { name: ip-no-san, host: ipnosan.test, upstream: { url: 'https://127.0.0.1:${wrongName.port}', ca: ${pki.caS.certFile} } }
   - { name: rejectscert, host: rejectscert.test, upstream: { url: 'https://127.0.0.1:${rejectsCert.port}', ca: ${pki.caS.certFile}, serverName: up.test, cert: ${pki.cliA.certFile}, key: ${pki.cliA.keyFile} } }
   - { name: wildcard, host: wildcard.test, upstream: { url: 'https://127.0.0.1:${wildcard.port}', ca: ${rootOfNoCaFile}, serverName: a.up.test } }
   - { name: wildcard-two-labels, host: wildcard2.test, upstream: { url: 'https://127.0.0.1:${wildcard.port}', ca: ${rootOfNoCaFile}, serverName: a.b.up.test } }
@@ -207,6 +208,11 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
     // The certificate that did not match, named; no CRL had a say.
     assert.deepEqual(lastLog('wrongname')?.certificate, certificateNamed(pki.upWrongName.cert))
     assert.equal(lastLog('wrongname')?.crl, undefined)
+  })
+
+  it('502 for an IP-literal upstream whose certificate does not name that address (catalogue UV-04)', async () => {
+    assert.equal((await timed('ipnosan.test')).status, 502)
+    assert.equal(lastLog('ip-no-san')?.reason, 'hostname_mismatch')
   })
 
   // catalogue UV-01
