@@ -92,3 +92,48 @@ export function httpRequest(options: RequestOptions): Promise<Reply> {
   })
   return collect(req, options.body)
 }
+
+export interface SessionExchangeOptions {
+  readonly port: number
+  /** SNI and Host. */
+  readonly servername: string
+  readonly version: SecureVersion
+  readonly ca: string
+  readonly cert?: string
+  readonly key?: string
+  /** A TLS session to offer. */
+  readonly session?: Buffer
+}
+
+/**
+ * One request on a new TLS connection of one version, offering a session: whether it resumed, the
+ * status (none where the handshake was refused) and the newest session the server gave (the one
+ * offered if none came; TLS 1.3 tickets come after the handshake, with the answer).
+ */
+export async function sessionExchange(options: SessionExchangeOptions): Promise<{ resumed: boolean; status: string | undefined; session: Buffer | undefined }> {
+  const { servername, version, session } = options
+  const socket = tls.connect({
+    port: options.port,
+    host: '127.0.0.1',
+    servername,
+    ca: options.ca,
+    minVersion: version,
+    maxVersion: version,
+    ...(options.cert && { cert: options.cert, key: options.key }),
+    ...(session && { session }),
+  })
+  let next = session
+  socket.on('session', (ticket: Buffer) => (next = ticket))
+  let reply = ''
+  socket.on('data', (chunk: Buffer) => (reply += chunk.toString()))
+  // A refused handshake ends in an error (TLS 1.3: after secureConnect); only the reply matters.
+  socket.on('error', () => {})
+  const closed = new Promise((resolve) => socket.once('close', resolve))
+  const resumed = await Promise.race([
+    new Promise<boolean>((resolve) => socket.once('secureConnect', () => resolve(socket.isSessionReused()))),
+    closed.then(() => false),
+  ])
+  socket.write(`GET / HTTP/1.1\r\nHost: ${servername}\r\nConnection: close\r\n\r\n`)
+  await closed
+  return { resumed, status: /^HTTP\/1\.1 (\d+)/.exec(reply)?.[1], session: next }
+}

@@ -14,7 +14,7 @@ import net, { type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import tls from 'node:tls'
 import { promisify } from 'node:util'
-import { httpRequest, httpsRequest, serverSeesClientChain, type TlsRequestOptions } from '../helpers/client.js'
+import { httpRequest, httpsRequest, serverSeesClientChain, sessionExchange, type TlsRequestOptions } from '../helpers/client.js'
 import { eventually, loggedAfter, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { certificateNamed, makeRsaChain, makeTestPki, type CertFiles, type RsaChain, type TestPki } from '../helpers/pki.js'
 import { firstTicketHint, ticketLifetimeHint } from '../helpers/ticket-hint.js'
@@ -641,26 +641,8 @@ routes:
     assert.equal(await caNames(['-noservername']), '')
   })
 
-  /**
-   * One request on a new connection of `version` with SNI and Host `servername`, offering `session`:
-   * whether it resumed, the status (none where the handshake was refused) and the newest session.
-   */
-  async function exchange(servername: string, version: tls.SecureVersion, client?: CertFiles, session?: Buffer) {
-    const socket = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername, ca: pki.caS.cert, minVersion: version, maxVersion: version, ...(client && { cert: client.cert, key: client.key }), ...(session && { session }) })
-    let next = session
-    // TLS 1.3 tickets come after the handshake, with the answer.
-    socket.on('session', (ticket: Buffer) => (next = ticket))
-    let reply = ''
-    socket.on('data', (chunk: Buffer) => (reply += chunk.toString()))
-    // A refused handshake ends in an error (TLS 1.3: after secureConnect); only the reply matters.
-    socket.on('error', () => {})
-    // Not once(), which rejects on 'error'.
-    const closed = new Promise((resolve) => socket.once('close', resolve))
-    const resumed = await Promise.race([new Promise((resolve) => socket.once('secureConnect', () => resolve(socket.isSessionReused()))), closed.then(() => false)])
-    socket.write(`GET / HTTP/1.1\r\nHost: ${servername}\r\nConnection: close\r\n\r\n`)
-    await closed
-    return { resumed, status: /^HTTP\/1\.1 (\d+)/.exec(reply)?.[1], session: next }
-  }
+  const exchange = (servername: string, version: tls.SecureVersion, client?: CertFiles, session?: Buffer) =>
+    sessionExchange({ port: gw.ports.https!, servername, version, ca: pki.caS.cert, ...(client && { cert: client.cert, key: client.key }), ...(session && { session }) })
 
   async function tlsSession(servername: string, client?: CertFiles): Promise<Buffer> {
     const socket = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername, ca: pki.caS.cert, ...(client && { cert: client.cert, key: client.key }), maxVersion: 'TLSv1.2' })

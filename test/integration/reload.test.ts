@@ -17,7 +17,7 @@ import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { runCheck } from '../../src/cli/check.js'
 import { ConfigLoader } from '../../src/config/load.js'
-import { httpRequest, httpsRequest } from '../helpers/client.js'
+import { httpRequest, httpsRequest, sessionExchange } from '../helpers/client.js'
 import { eventually, loggedAfter, startGateway, startGatewayFromFile, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 import { startEchoUpstream, type EchoReply, type EchoUpstream } from '../helpers/upstream.js'
@@ -454,21 +454,8 @@ routes:
 `,
     )
     const gw = await startGatewayFromFile(configFile)
-    /** One request on a new connection offering `session`: whether it resumed, the status (none if refused), the newest session. */
-    const connect = async (servername: string, version: tls.SecureVersion, client?: { cert: string; key: string }, session?: Buffer) => {
-      const socket = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername, ca: pki.caS.cert, minVersion: version, maxVersion: version, ...client, ...(session && { session }) })
-      let next = session
-      socket.on('session', (ticket: Buffer) => (next = ticket))
-      let reply = ''
-      socket.on('data', (chunk: Buffer) => (reply += chunk.toString()))
-      // A refused handshake ends in an error (TLS 1.3: after secureConnect); only the reply matters.
-      socket.on('error', () => {})
-      const closed = new Promise((resolve) => socket.once('close', resolve))
-      const resumed = await Promise.race([new Promise((resolve) => socket.once('secureConnect', () => resolve(socket.isSessionReused()))), closed.then(() => false)])
-      socket.write(`GET / HTTP/1.1\r\nHost: ${servername}\r\nConnection: close\r\n\r\n`)
-      await closed
-      return { resumed, status: /^HTTP\/1\.1 (\d+)/.exec(reply)?.[1], session: next }
-    }
+    const connect = (servername: string, version: tls.SecureVersion, client?: { cert: string; key: string }, session?: Buffer) =>
+      sessionExchange({ port: gw.ports.https!, servername, version, ca: pki.caS.cert, ...client, ...(session && { session }) })
     try {
       const versions = ['TLSv1.3', 'TLSv1.2'] as const
       const sessions = []
