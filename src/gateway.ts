@@ -247,6 +247,7 @@ export class Gateway {
     this.current = snapshot
     this.clientChains.keepOnly(snapshot.policies)
     this.metrics.configLastReloadSuccessTimestamp.set(Date.now() / 1000)
+    this.overload.countFromZero(snapshot.config.routes)
     setCertificateExpiry(this.metrics, snapshot.certificates)
     setCrlNextUpdate(this.metrics, snapshot.crls)
     this.logWarnings(warnings)

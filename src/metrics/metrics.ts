@@ -50,8 +50,8 @@ export function createMetrics(options: MetricsOptions = {}) {
     name: 'portcullis_overload_rejections_total',
     help: 'Client connections closed at accept (limit="connections") and requests answered 503 (limit="requests", by route) because a limit of routes.yaml `limits` was reached.',
     // A connection is turned away before it has a route; a request after routing, so that the 5xx
-    // alert can leave its route's 503 to the overload alert. A route's series begins at its first
-    // rejection, as its 503 in portcullis_requests_total does.
+    // alert can leave its route's 503 to the overload alert. A route's series is there from 0 as soon
+    // as its config serves (Overload.countFromZero), so increase() sees its first rejection too.
     labelNames: ['limit', 'route'] as const,
     registers,
   })

@@ -2,6 +2,7 @@
  * The overload limits of routes.yaml `limits`, per process: what is turned away is counted every time
  * and logged at most every 10 s, since a flood of rejections must not become a flood of log lines.
  */
+import type { RouteConfig } from '../config/types.js'
 import { ErrorCodes } from '../errors.js'
 import { limitedLog, type Logger } from '../log.js'
 import type { OverloadLimit, OverloadRejection } from '../metrics/labels.js'
@@ -24,6 +25,18 @@ export class Overload {
     this.logs = {
       connections: limitedLog(logger, 'warn', REACHED.connections, LOG_LIMIT),
       requests: limitedLog(logger, 'warn', REACHED.requests, LOG_LIMIT),
+    }
+  }
+
+  /**
+   * Puts at 0 the requests series of each route a request may be refused on (passthrough routes take
+   * no slot), as its config starts to serve: a series first seen at its first rejection gives
+   * increase() no sample before it, so that rejection is missed. One that exists keeps its count; a
+   * removed route's goes with its other series (metrics/removed-routes.ts).
+   */
+  countFromZero(routes: readonly RouteConfig[]): void {
+    for (const route of routes) {
+      if (route.tls !== 'passthrough') this.metrics.overloadRejections.inc({ limit: 'requests', route: route.name }, 0)
     }
   }
 

@@ -13,7 +13,7 @@ import { after, afterEach, before, describe, it } from 'node:test'
 import tls from 'node:tls'
 import WebSocket from 'ws'
 import { httpRequest, httpsRequest } from '../helpers/client.js'
-import { eventually, requestsCounted, startGateway, type TestGateway } from '../helpers/gateway.js'
+import { eventually, requestsCounted, seriesIn, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 import { echoWebSockets } from '../helpers/websocket.js'
 
@@ -150,6 +150,22 @@ routes:
     assert.equal((await get(false)).status, 503, 'two in flight now: the new limit')
     releaseHeld()
     assert.deepEqual([(await first).status, (await second).status], [200, 200])
+  })
+
+  // A route's series began at its first rejection: Prometheus has no sample before that one, so
+  // increase() and the overload alert missed each route's first rejections.
+  it('exports the requests series of every route it may refuse at 0, from the load and from the reload that adds one', async () => {
+    const passthrough = `  - { name: tunnel, host: t.test, tls: passthrough, upstream: { url: 'tcp://127.0.0.1:1' } }\n`
+    gw = await startGateway(config('{ requests: 1 }') + passthrough)
+    const series = (route: string) => `portcullis_overload_rejections_total{limit="requests",route="${route}"}`
+    const loaded = await scrape()
+    assert.equal(seriesIn(loaded, series('limited')), 0, loaded)
+    assert.equal(seriesIn(loaded, series('tunnel')), undefined, 'a passthrough route takes no request slot')
+
+    const added = `  - { name: added, host: a.test, path: /added, tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile} }, upstream: { url: 'http://127.0.0.1:1' } }\n`
+    await writeFile(gw.configFile, config('{ requests: 1 }') + passthrough + added)
+    assert.equal((await gw.gateway.reload()).ok, true)
+    assert.equal(seriesIn(await scrape(), series('added')), 0)
   })
 
   it('answers a request for no route with 404 while every slot is taken: only a routed request takes one', async () => {

@@ -64,6 +64,7 @@ routes:
       'portcullis_upstream_errors_total',
       'portcullis_upstream_connections',
       'portcullis_certificate_expiry_timestamp_seconds',
+      'portcullis_overload_rejections_total',
     ]) {
       assert.ok(namesOfB.has(name), `${name} of b.test in\n${before}`)
     }
@@ -95,12 +96,13 @@ routes:
   it('counts a route that comes back from 0', async () => {
     assert.equal((await reload(withoutB)).status, 200)
     assert.equal((await reload(withB)).status, 200)
-    // Until it serves a request, its gauges alone: its certificate's expiry, and its new pool, empty.
+    // Until it serves a request, its gauges alone: its certificate's expiry, and its new pool, empty;
+    // and its requests refused by limits.requests, none yet.
     const gauges = routeSeries(await scrape(), 'b.test')
-    const poolGauges = ['portcullis_upstream_connections', 'portcullis_upstream_pending_requests']
-    assert.deepEqual(metricNames(gauges), new Set(['portcullis_certificate_expiry_timestamp_seconds', ...poolGauges]))
-    const poolValues = gauges.filter((line) => poolGauges.some((name) => line.startsWith(`${name}{`))).map((line) => line.split(' ')[1])
-    assert.deepEqual(poolValues, ['0', '0', '0'])
+    const fromZero = ['portcullis_upstream_connections', 'portcullis_upstream_pending_requests', 'portcullis_overload_rejections_total']
+    assert.deepEqual(metricNames(gauges), new Set(['portcullis_certificate_expiry_timestamp_seconds', ...fromZero]))
+    const zeroValues = gauges.filter((line) => fromZero.some((name) => line.startsWith(`${name}{`))).map((line) => line.split(' ')[1])
+    assert.deepEqual(zeroValues, ['0', '0', '0', '0'])
     assert.equal((await get('b.test')).status, 200)
     const text = await scrape()
     assert.equal(seriesIn(text, 'portcullis_requests_total{route="b.test",method="GET",code="200"}'), 1)

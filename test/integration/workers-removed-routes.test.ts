@@ -55,7 +55,10 @@ describe('workers: metrics of a route that a reload removed', () => {
     assert.deepEqual(routeCounts(after, 'w.test'), routeCounts(before, 'w.test'))
 
     assert.equal(await reload(withB), 200)
-    assert.deepEqual(metricNames(routeSeries(await scrape(), 'b.test')), new Set())
+    // Counted from 0 by every worker: the series of its requests refused by limits.requests alone.
+    const comeBack = await scrape()
+    assert.deepEqual(metricNames(routeSeries(comeBack, 'b.test')), new Set(['portcullis_overload_rejections_total']), comeBack)
+    assert.equal(seriesIn(comeBack, 'portcullis_overload_rejections_total{limit="requests",route="b.test"}'), 0)
     await get('b.test')
     assert.equal(requestsOf(await scrape(), 'b.test'), 1)
   })
