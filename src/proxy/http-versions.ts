@@ -17,7 +17,7 @@ export function otherMajorVersionStatus(major: number): 400 | 505 {
 export interface ParseError extends Error {
   readonly rawPacket?: Buffer
   readonly bytesParsed?: number
-  /** What of a connection's first request line came in earlier reads, if the error is in it (http09.ts adds it). */
+  /** What of the request line came in earlier reads, if the error is in it (request-lines.ts adds it). */
   lineBefore?: string
 }
 

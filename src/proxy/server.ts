@@ -11,10 +11,11 @@ import type { TLSSocket } from 'node:tls'
 import type { Snapshot } from '../snapshot/snapshot.js'
 import type { TlsPolicy } from '../tls/ingress.js'
 import { BODY_IDLE_TIMEOUT_MS, discardRestOfBody, hasBody, limitBodyIdle } from './request-body.js'
-import { refuseHttp09Line } from './http09.js'
+import { http09Method } from './http09.js'
 import { refusedVersionStatus } from './http-versions.js'
 import { FINISH_DEADLINE_MS, FinishDeadline } from './finish-deadline.js'
 import { closeLingeringly } from './lingering-close.js'
+import { watchRequestLines } from './request-lines.js'
 import { endWithStatus, sendStatus } from './status.js'
 
 /**
@@ -134,7 +135,10 @@ export class RequestServer {
       if (this.open.size === 0) this.allClosed?.()
     })
     this.server.emit('connection', socket)
-    refuseHttp09Line(socket, (method) => this.refuseInTurn(socket, 400, method))
+    watchRequestLines(socket, (firstLine) => {
+      const method = http09Method(firstLine)
+      if (method) this.refuseInTurn(socket, 400, method)
+    })
     // A TLS handshake that ended during the drain: its client may have sent its request already.
     if (this.draining) this.closeAfterResponse(socket, DRAIN_IDLE_WINDOW_MS)
   }

@@ -303,5 +303,28 @@ routes:
         assertRefused(await rawUntilClosed(secure(), [...pieces]), status)
       })
     }
+
+    // On a later request of a keep-alive connection the same split line still got 400: only the
+    // connection's first request line was watched.
+    const first = 'GET /first HTTP/1.1\r\nHost: open.test\r\n\r\n'
+    const posted = ['POST /first HTTP/1.1\r\nHost: open.test\r\nContent-Length: 5\r\n\r\n', 'hello']
+    for (const [what, before, pieces, status] of [
+      ['HTTP/3.0 behind a GET', [first], ['GET / HTTP/3.', '0\r\nHost: open.test\r\n\r\n'], 505],
+      ['HTTP/3.0 behind a POST whose body came in a read of its own', posted, ['GET / HTTP/3.', '0\r\nHost: open.test\r\n\r\n'], 505],
+      ['HTTP/1.2 behind a GET', [first], ['GET / HTTP/1.', '2\r\nHost: open.test\r\n\r\n'], 400],
+    ] as const) {
+      it(`answers a later request line of ${what}, its version in two reads, with ${status}, as in one`, async () => {
+        const reply = await rawUntilClosed(secure(), [...before, ...pieces])
+        assert.deepEqual(statusLines(reply), ['HTTP/1.1 200', `HTTP/1.1 ${status}`])
+        assert.match(reply, /^Connection: close$/im)
+        assert.deepEqual(seen, [`${before[0].slice(0, before[0].indexOf(' HTTP'))}`])
+      })
+    }
+
+    it('waits for the rest of a later request that came in pieces, the first of them behind the request before it', async () => {
+      const reply = await rawExchange(secure(), [`${first}GET /sec`, 'ond HTTP/1.1\r\nHo', 'st: open.test\r\n', '\r\n'])
+      assert.deepEqual(statusLines(reply), ['HTTP/1.1 200', 'HTTP/1.1 200'])
+      assert.deepEqual(seen, ['GET /first', 'GET /second'])
+    })
   })
 })
