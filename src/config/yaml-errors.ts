@@ -5,18 +5,27 @@
 import type { Document, LineCounter, YAMLError } from 'yaml'
 import { formatIssue, sortByPosition, type ConfigIssue } from './issues.js'
 import { misplacedDash, misplacedKey } from './yaml-indentation.js'
-import type { Enclosing, Places } from './yaml-places.js'
-import { plainWords, restOfLine } from './yaml-plain-words.js'
+import type { Places } from './yaml-places.js'
+import { holdsKeyColon, plainWords } from './yaml-plain-words.js'
+import { indentingTab, keyPathAbove, TAB_INDENTATION } from './yaml-tabs.js'
 import { quoteOpenings, UNCLOSED_FLOW, unclosedFlows, type Worded } from './yaml-unclosed.js'
 
 /** The library's errors, worded for the user, the first few listed (see listedFirst). */
 export function yamlErrors(doc: Document, places: Places, text: string, lineCounter: LineCounter, file: string): ConfigIssue[] {
   const context: Context = { text, lineCounter, places, quoteOpening: quoteOpenings(doc), unclosedFlow: unclosedFlows(places, text, lineCounter) }
+  // A line indented with a tab can bring two errors (one at the end of the line above): said once.
+  const tabs = new Set<number>()
   return listedFirst(
-    withoutFollowing(doc.errors, (offset) => lineCounter.linePos(offset).line).map((error): ConfigIssue => {
+    withoutFollowing(doc.errors, (offset) => lineCounter.linePos(offset).line).flatMap((error): ConfigIssue[] => {
+      const tab = indentingTab(error, text)
+      if (tab !== undefined) {
+        const at = lineCounter.linePos(tab)
+        if (tabs.has(at.line)) return []
+        tabs.add(at.line)
+        return [{ file, path: keyPathAbove(tab, places, text), message: `invalid YAML: ${TAB_INDENTATION}`, ...at }]
+      }
       const { message, offset } = inOwnWords(error, context)
-      const path = error.code === 'TAB_AS_INDENT' ? keyPathAbove(offset, places, text) : places.keyPathAt(offset)
-      return { file, path, message: `invalid YAML: ${message}`, ...lineCounter.linePos(offset) }
+      return [{ file, path: places.keyPathAt(offset), message: `invalid YAML: ${message}`, ...lineCounter.linePos(offset) }]
     }),
   )
 }
@@ -76,7 +85,7 @@ function inOwnWords(error: YAMLError, context: Context): Worded {
   switch (error.code) {
     case 'BLOCK_AS_IMPLICIT_KEY':
       // `host: a: b`, or a value followed by a line indented deeper than its key.
-      return /:(\s|$)/.test(restOfLine(text, offset))
+      return holdsKeyColon(text, offset)
         ? { message: "this value holds ': ', which YAML reads as one more key: quote the value", offset }
         : { message: 'the next line is indented deeper than this key, so YAML reads it as part of this value: keys of one mapping start in one column', offset }
     case 'MULTILINE_IMPLICIT_KEY':
@@ -87,33 +96,6 @@ function inOwnWords(error: YAMLError, context: Context): Worded {
     }
   }
   return { message: plainWords(error, text) ?? error.message, offset }
-}
-
-/**
- * The key path of a line indented with a tab, which YAML cannot measure: it reads the line as a key of
- * the top level (no key path), or of wherever its tab and spaces land. The line above it, blank lines
- * and comments left out, says where it was meant to go: the value of its key when that key has none
- * yet, else the mapping or list that line is in. '' at the first line.
- */
-function keyPathAbove(offset: number, places: Places, text: string): string {
-  let end = text.lastIndexOf('\n', offset - 1)
-  while (end > 0) {
-    const start = text.lastIndexOf('\n', end - 1) + 1
-    const line = text.slice(start, end)
-    if (/^\s*[^\s#]/.test(line)) return innermostPath(places.enclosingAt(start + line.trimEnd().length))
-    end = start - 1
-  }
-  return ''
-}
-
-/** The key path of the innermost of `enclosing` that has one: its item's, when the item is a key without a value. */
-function innermostPath(enclosing: readonly Enclosing[]): string {
-  for (const { path, item, itemPath } of [...enclosing].reverse()) {
-    const valueless = item.key && !item.value && item.sep?.some((token) => token.type === 'map-value-ind')
-    const found = valueless ? itemPath : path
-    if (found !== undefined) return found
-  }
-  return ''
 }
 
 /** Distinct YAML errors listed one by one; the rest are counted in one line. */

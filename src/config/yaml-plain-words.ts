@@ -38,7 +38,6 @@ const WORDINGS: [RegExp, Wording][] = [
   [/^Unexpected \S+ token$/, () => unreadable('this')],
   [/^Plain value cannot start with /, (_, text, offset) => `a value that starts with ${text[offset]} must be quoted: "${text[offset]}…"`],
   [/^(Alias|Anchor) cannot be an empty string$/, ([, what], text, offset) => `a ${text[offset]} alone starts an ${what!.toLowerCase()}, which needs a name after it: quote the value if it is a text ("${text[offset]}")`],
-  [/^Tabs are not allowed as indentation$/, () => 'this line is indented with a tab: YAML indents with spaces'],
   // `ca: "C:\certs\ca.pem"`: \c is no escape.
   [/^Invalid escape sequence (\S+)$/, ([, escape]) => `${escape} is not an escape: in double quotes a \\ starts one (\\n, \\"), so write \\\\ for a backslash, or quote the value with ' instead`],
   [/^Comments must be separated from other tokens by white space characters$/, () => 'a # starts a comment only after a space: put a space before it, or quote the value if the # is part of it'],
@@ -73,7 +72,8 @@ export function plainWords(error: YAMLError, text: string): string | undefined {
   return undefined
 }
 
-export function restOfLine(text: string, offset: number): string {
+/** Whether the value at `offset` holds ': ', which YAML reads as one more key (`host: a: b`). */
+export function holdsKeyColon(text: string, offset: number): boolean {
   const end = text.indexOf('\n', offset)
-  return text.slice(offset, end === -1 ? undefined : end)
+  return /:(\s|$)/.test(text.slice(offset, end === -1 ? undefined : end))
 }

@@ -137,6 +137,17 @@ describe('a line indented with a tab is named by the line above', () => {
     ['under a key without its value yet', 'routes:\n  - host: a.test\n    upstream:\n\turl: http://x:1\n', [`routes.yaml:4:1 routes[0].upstream: ${tab}`]],
     ['by two tabs', 'listen:\n  https: 127.0.0.1:8443\n\t\tadmin: 127.0.0.1:9901\n', [`routes.yaml:3:1 listen: ${tab}`]],
     ['the first line, in no key path', '\tlisten: {}\n', [`routes.yaml:1:1: ${tab}`]],
+    // Behind spaces YAML may read the tab as the space before the key, and spoke of the key's column
+    // (which counted the tab as one) with no key path, or of the line above as well.
+    ['behind spaces short of the keys', `${tabbed}  \ttls: { cert: a.crt }\n`, [`routes.yaml:4:3 routes[0]: ${tab}`]],
+    ['behind one space', `${tabbed} \ttls: { cert: a.crt }\n`, [`routes.yaml:4:2 routes[0]: ${tab}`]],
+    ['behind spaces to the keys', `${tabbed}    \ttls: { cert: a.crt }\n`, [`routes.yaml:4:5 routes[0]: ${tab}`]],
+    ['behind spaces, under a key without its value yet', 'routes:\n  - host: a.test\n    upstream:\n  \turl: http://x:1\n', [`routes.yaml:4:3 routes[0].upstream: ${tab}`]],
+    ['behind a space, the first key of a mapping', 'listen:\n \thttps: 127.0.0.1:8443\n', [`routes.yaml:2:2 listen: ${tab}`]],
+    ['behind a space, before a list item', 'routes:\n \t- host: a.test\n', [`routes.yaml:2:2 routes: ${tab}`]],
+    ['with spaces behind it, before a list item', 'routes:\n\t - host: a.test\n', [`routes.yaml:2:1 routes: ${tab}`]],
+    // Behind spaces deeper than the key above, YAML read the line into that key's value, and said so at the key.
+    ['behind spaces deeper than the key above', 'routes:\n  - host: a.test\n     \tupstream: { url: http://x:1 }\n', [`routes.yaml:3:6 routes[0]: ${tab}`]],
   ]
   for (const [name, text, expected] of cases) {
     test(name, () => assert.deepEqual(errorsOf(text), expected))
