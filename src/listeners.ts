@@ -1,31 +1,64 @@
 /**
  * What the gateway's listening sockets share: binding one (a failure names the address, and the file,
- * line and key that set it),
- * closing one, and the client connections of the public listeners, each admitted against
+ * line and key that set it), and what `check` can know of that without binding (whether each host
+ * resolves), closing one, and the client connections of the public listeners, each admitted against
  * limits.connections and tracked until it closes.
  */
+import { lookup } from 'node:dns/promises'
 import { once } from 'node:events'
+import { isIP } from 'node:net'
 import type net from 'node:net'
 import type { Gauge } from 'prom-client'
-import { formatIssue, issueAt } from './config/issues.js'
+import { formatIssue, issueAt, type ConfigIssue } from './config/issues.js'
 import type { Config, ListenAddress, ListenerName } from './config/types.js'
 import { ErrorCodes, PortcullisError } from './errors.js'
 import type { Overload } from './proxy/overload.js'
 
 export type PublicListenerName = Exclude<ListenerName, 'admin'>
 
+type ConfigPlaces = Pick<Config, 'file' | 'positions'>
+
 /**
- * Binds a listener; a failure (a port taken, a host that does not resolve, which check cannot see) is
- * PCL_ERR_LISTEN, said as a config issue at `listen.NAME` of `config`, for a primary's admin listener too.
+ * Binds a listener; a failure (a port taken, a host that does not resolve) is PCL_ERR_LISTEN, said as a
+ * config issue at `listen.NAME` of `config`, for a primary's admin listener too.
  */
-export async function listenOn(server: net.Server, name: ListenerName, address: ListenAddress, config: Pick<Config, 'file' | 'positions'>): Promise<void> {
+export async function listenOn(server: net.Server, name: ListenerName, address: ListenAddress, config: ConfigPlaces): Promise<void> {
   server.listen(address.port, address.host)
   try {
     await once(server, 'listening')
   } catch (error) {
-    const issue = issueAt(config.file, config.positions, `listen.${name}`, `cannot listen on ${address.host}:${address.port}: ${(error as Error).message}`)
-    throw new PortcullisError(ErrorCodes.LISTEN, formatIssue(issue), { cause: error })
+    throw new PortcullisError(ErrorCodes.LISTEN, formatIssue(listenIssue(name, address, error, config)), { cause: error })
   }
+}
+
+/**
+ * Each listen host of `config` that does not resolve, as the issue a start would fail with: looked up
+ * as listen() looks it up (dns.lookup), where isLookedUp says so.
+ */
+export async function unresolvedListenHosts(config: ConfigPlaces & Pick<Config, 'listen'>): Promise<ConfigIssue[]> {
+  const lookups = Object.entries(config.listen).map(async ([name, address]) => {
+    if (!isLookedUp(address.host)) return []
+    try {
+      await lookup(address.host)
+      return []
+    } catch (error) {
+      return [listenIssue(name as ListenerName, address, error, config)]
+    }
+  })
+  return (await Promise.all(lookups)).flat()
+}
+
+/**
+ * Whether `check` looks a listen host up: a name but localhost. An IP literal (0.0.0.0 and :: above all)
+ * needs no lookup, and localhost none worth a resolver's time: checking the usual config stays fast and
+ * works offline.
+ */
+export function isLookedUp(host: string): boolean {
+  return isIP(host) === 0 && host.toLowerCase() !== 'localhost'
+}
+
+function listenIssue(name: ListenerName, address: ListenAddress, error: unknown, config: ConfigPlaces): ConfigIssue {
+  return issueAt(config.file, config.positions, `listen.${name}`, `cannot listen on ${address.host}:${address.port}: ${(error as Error).message}`)
 }
 
 export function closeServer(server: net.Server): Promise<void> {

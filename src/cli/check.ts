@@ -1,11 +1,12 @@
 /**
- * `portcullis check [FILE]`: the same load and build as a start, stopped before listen(). Every issue of
- * the config and of the certificate files it names is listed, one per line, then any warnings (which
- * do not fail the check).
+ * `portcullis check [FILE]`: the same load and build as a start, stopped before listen(), and a lookup
+ * of each listen host, as listen() would make it. Every issue of the config, of the certificate files it
+ * names and of its listen hosts is listed, one per line, then any warnings (which do not fail the check).
  */
-import { ConfigError, formatIssue, problemReport, type ConfigIssue } from '../config/issues.js'
+import { ConfigError, formatIssue, problemReport, sortByPosition, type ConfigIssue } from '../config/issues.js'
 import { ConfigLoader } from '../config/load.js'
 import type { Config } from '../config/types.js'
+import { unresolvedListenHosts } from '../listeners.js'
 import { configWarnings } from '../snapshot/warnings.js'
 import { loadConfig } from '../snapshot/load-config.js'
 import { buildSnapshot, retireSnapshot } from '../snapshot/snapshot.js'
@@ -27,7 +28,21 @@ export async function runCheck(file: string, out: (line: string) => void, err: (
 
 /** What `check` finds in `file`: the config and its warnings, or a ConfigError listing every problem. */
 export async function checkConfig(file: string): Promise<{ config: Config; warnings: ConfigIssue[] }> {
-  const config = await loadConfig(new ConfigLoader(file))
+  const loader = new ConfigLoader(file)
+  // The config as far as it reads (a YAML error throws here), for its listen hosts, which are listed
+  // with the other problems.
+  const unresolved = await unresolvedListenHosts((await loader.load()).config)
+  const checked = await loadAndBuild(loader).catch((error: unknown) => {
+    if (error instanceof ConfigError) return error
+    throw error
+  })
+  if (unresolved.length === 0 && !(checked instanceof ConfigError)) return checked
+  throw new ConfigError(sortByPosition([...(checked instanceof ConfigError ? checked.issues : []), ...unresolved]))
+}
+
+/** The load and build of a start, up to listen(). */
+async function loadAndBuild(loader: ConfigLoader): Promise<{ config: Config; warnings: ConfigIssue[] }> {
+  const config = await loadConfig(loader)
   const snapshot = buildSnapshot(config, {
     tlsHooks: { onHandshake: () => undefined, onVerified: (socket) => socket.destroy() },
     upstreamHooks: { onHandshake: () => undefined },

@@ -323,6 +323,18 @@ routes:
     }
   })
 
+  // check bound nothing and looked nothing up: a listen host that does not resolve passed it, and the
+  // start failed on it (nginx -t says "host not found in "x" of the "listen" directive").
+  it('exits 1 on a listen host that does not resolve, at its key, in the words a start fails with, listed with the other problems', async () => {
+    const yaml = good().replace('https: 127.0.0.1:8443', 'https: nowhere.invalid:8443\n  admin: localhost:9901').replace('ca: caS.crt', 'ca: missing.crt')
+    const result = await check('unresolved-listen', yaml)
+    assert.equal(result.code, 1)
+    const lines = result.stderr.replaceAll(pki.dir, '').split('\n')
+    assert.match(lines[0]!, /^\/unresolved-listen\.yaml:2:10 listen\.https: cannot listen on nowhere\.invalid:8443: getaddrinfo (ENOTFOUND|EAI_AGAIN) nowhere\.invalid$/, result.stderr)
+    assert.match(lines[1]!, /:12:11 routes\[0\]\.upstream\.ca: file not found: missing\.crt$/, result.stderr)
+    assert.match(result.stderr, /: 2 problems\n$/)
+  })
+
   it('says which file it cannot read', async () => {
     const result = await portcullis('check', join(pki.dir, 'missing.yaml'))
     assert.equal(result.code, 1)
@@ -528,7 +540,7 @@ routes:
     assert.match(result.stderr, /mismatch\.yaml: not started, 1 problem\n$/)
   })
 
-  // A listen host that does not resolve (check does not resolve names) was logged as `cannot listen on
+  // A listen host that does not resolve (check now says so too) was logged as `cannot listen on
   // nowhere.invalid:0 (listen.http): getaddrinfo ENOTFOUND`: its key path, but neither file nor line.
   it('does not start on a listen host that does not resolve, and names the file, line and key', async () => {
     const file = join(pki.dir, 'unresolved.yaml')
