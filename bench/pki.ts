@@ -1,12 +1,12 @@
 /**
- * The benchmark's PKI, made with the project's own generator (src/tls/pki.ts, ECDSA P-256), fresh for
- * every run: one CA; the ingress certificate every peer serves (localhost); the upstream's server
+ * The benchmark's PKI, made with the project's own generator (src/tls/certificate-generator.ts, ECDSA
+ * P-256), fresh for every run: one CA; the ingress certificate every peer serves (localhost); the upstream's server
  * certificate (upstream.bench.test); the identity every proxy presents to the upstream (clientAuth);
  * and the end client's certificate for the ingress mTLS scenarios.
  */
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { createCA, issueCert, type Issued } from '../src/tls/pki.js'
+import { createCA, issueCert, type Issued } from '../src/tls/certificate-generator.js'
 
 /** The name proxies send as SNI and verify on the upstream certificate. */
 export const UPSTREAM_NAME = 'upstream.bench.test'

@@ -11,7 +11,7 @@ const require = createRequire(import.meta.url)
 /** The library once required: require() resolves the name again at each call, about 20 µs. */
 let peculiar: typeof import('@peculiar/x509') | undefined
 
-/** The library, required at its first use (the Reflect polyfill first, see tls/pki.ts). */
+/** The library, required at its first use (the Reflect polyfill first, see tls/certificate-generator.ts). */
 export function peculiarX509(): typeof import('@peculiar/x509') {
   if (!peculiar) {
     require('reflect-metadata')

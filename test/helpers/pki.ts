@@ -1,6 +1,6 @@
 /**
  * The test PKI: a zoo of certificates, each named for the edge case it exists for, made fresh by the
- * same generator as `portcullis certs` (issue() of src/tls/pki.ts) and written to a temp dir (config
+ * same generator as `portcullis certs` (issue() of src/tls/certificate-generator.ts) and written to a temp dir (config
  * files need paths). Call makeTestPki once per test file; nothing is cached across processes, so no
  * test depends on another's leftovers. The certificates and CRLs of the edge cases are made here:
  * intermediates, other key usages, chosen serial numbers and subjects, self-signed leaves, CRLs.
@@ -10,7 +10,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { ExtendedKeyUsageExtension, Extension, JsonGeneralName, JsonName, KeyUsageFlags, Name } from '@peculiar/x509'
-import { authorityKeyId, extendedKeyUsage, issue, newKeyPair, signingAlgorithmOf, withNewline, type Issued, type Validity } from '../../src/tls/pki.js'
+import { authorityKeyId, extendedKeyUsage, issue, newKeyPair, signingAlgorithmOf, withNewline, type Issued, type Validity } from '../../src/tls/certificate-generator.js'
 import { peculiarX509 } from '../../src/tls/peculiar.js'
 
 export type { Issued }
