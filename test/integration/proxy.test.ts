@@ -152,6 +152,8 @@ routes:
         'x-secret-hop': 'must not pass',
         'proxy-authorization': 'Basic Zm9vOmJhcg==',
         te: 'trailers',
+        // Not nominated by Connection, and still hop-by-hop: an upstream must not read it as an upgrade.
+        upgrade: 'h2c',
         'x-forwarded-for': '203.0.113.7',
         'x-kept': 'yes',
       },
@@ -160,6 +162,7 @@ routes:
     assert.equal(headers['x-secret-hop'], undefined)
     assert.equal(headers['proxy-authorization'], undefined)
     assert.equal(headers['te'], undefined)
+    assert.equal(headers['upgrade'], undefined)
     assert.equal(headers['x-kept'], 'yes')
     assert.equal(headers['x-forwarded-for'], '203.0.113.7, 127.0.0.1')
     assert.equal(headers['x-forwarded-proto'], 'https')
@@ -182,6 +185,15 @@ routes:
     for (const name of Object.keys(claims).filter((name) => name !== 'x-real-ip')) assert.equal(headers[name], undefined, name)
     assert.equal(headers['x-real-ip'], '127.0.0.1')
     assert.equal(headers['x-forwarded-for'], '6.6.6.6, 127.0.0.1')
+  })
+
+  it('keeps Host and Content-Length however the Connection header nominates them: routing and framing depend on them', async () => {
+    const reply = await get({ method: 'POST', headers: { connection: 'host, content-length' }, body: 'hello' })
+    const { headers, body } = JSON.parse(reply.body) as EchoReply
+    assert.equal(headers['host'], 'a.test')
+    assert.equal(headers['content-length'], '5')
+    assert.equal(headers['transfer-encoding'], undefined)
+    assert.equal(body, 'hello')
   })
 
   it('drops the client value of X-Forwarded-For that Connection nominates, before adding its own', async () => {
