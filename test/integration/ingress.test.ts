@@ -17,6 +17,7 @@ import { promisify } from 'node:util'
 import { httpRequest, httpsRequest, serverSeesClientChain, sessionExchange, type TlsRequestOptions } from '../helpers/client.js'
 import { eventually, loggedAfter, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { certificateNamed, makeRsaChain, makeTestPki, type CertFiles, type RsaChain, type TestPki } from '../helpers/pki.js'
+import { rawExchange } from '../helpers/raw.js'
 import { firstTicketHint, ticketLifetimeHint } from '../helpers/ticket-hint.js'
 import { listenOnLoopback, startEchoUpstream, type EchoReply, type EchoUpstream } from '../helpers/upstream.js'
 
@@ -662,14 +663,14 @@ describe('a TLS route for an IP address', () => {
     pki = await makeTestPki()
     upstream = await startEchoUpstream({ cert: pki.up.cert, key: pki.up.key })
     const to = `{ url: 'https://127.0.0.1:${upstream.port}', ca: ${pki.caS.certFile}, serverName: up.test }`
-    // The open route comes first: it would be the policy of a ClientHello without SNI. The two address
-    // routes share a policy (the same client CAs), each with its own certificate.
+    // The open route comes last, yet it is the policy of a ClientHello without SNI (or with a name no
+    // route has). The two address routes share a policy (the same client CAs), each with its own certificate.
     gw = await startGateway(`
 listen: { https: 0.0.0.0:0 }
 routes:
-  - { name: open, host: open.test, tls: { cert: ${pki.upWrongName.certFile}, key: ${pki.upWrongName.keyFile} }, upstream: ${to} }
   - { name: other, host: 127.0.0.2, tls: { cert: ${pki.up.certFile}, key: ${pki.up.keyFile}, clientCAs: ${pki.caA.certFile} }, upstream: ${to} }
   - { name: byip, host: 127.0.0.1, tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile}, clientCAs: ${pki.caA.certFile} }, upstream: ${to} }
+  - { name: open, host: open.test, tls: { cert: ${pki.upWrongName.certFile}, key: ${pki.upWrongName.keyFile} }, upstream: ${to} }
 `)
   })
   after(async () => {
@@ -693,6 +694,12 @@ routes:
     const address = { port: gw.ports.https!, host: '127.0.0.1', ca: pki.caS.cert }
     assert.equal((await httpsRequest({ ...address, cert: pki.cliA.cert, key: pki.cliA.key })).status, 200)
     await assert.rejects(httpsRequest(address), /certificate required|ECONNRESET|socket hang up/, 'its client certificate policy holds')
+  })
+
+  it('gives a ClientHello with a name no route has the policy that asks for no client certificate, not the first one', async () => {
+    // wrong.test: a name of the open route's certificate, and of no route.
+    const response = await rawExchange({ port: gw.ports.https!, servername: 'wrong.test', ca: pki.caS.cert }, 'GET / HTTP/1.1\r\nHost: open.test\r\nConnection: close\r\n\r\n')
+    assert.match(response, /^HTTP\/1\.1 200 /)
   })
 
   it("advertises the address route's tickets for the hour their keys last, as every policy server does", async () => {
