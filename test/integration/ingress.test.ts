@@ -377,6 +377,8 @@ routes:
     const mtlsSession = await tlsSession('a.test', pki.cliA)
     const resumed = await request('a.test', undefined, { session: mtlsSession, maxVersion: 'TLSv1.2' })
     assert.equal(resumed.status, 200, 'a session verified for a.test resumes on a.test')
+    // Nor on a route whose client CAs never verified that certificate.
+    await assert.rejects(request('chain.w.test', undefined, { session: mtlsSession, maxVersion: 'TLSv1.2' }), /ECONNRESET|socket hang up|alert|EPIPE|disconnected/)
     // Without SNI, Host cannot take the session to a.test: the handshake is the fallback policy's.
     assert.equal((await request(undefined, undefined, { session: mtlsSession, maxVersion: 'TLSv1.2', host: 'a.test' })).status, 421)
   })
