@@ -312,7 +312,7 @@ async function generate(dir: string): Promise<TestPki> {
     cliUnicode: await issueCert(caA, { commonName: 'łukasz Müller 中文', usage: 'client' }),
     // subjectAltNames that Node's string of them quotes and escapes (CVE-2021-44532): one that would read
     // as a second name if split at ', ', and one with quotes.
-    cliOddSans: await issueCert(caA, { commonName: 'odd', uris: ['spiffe://a/x, DNS:evil.test', 'spiffe://a/"q"'], dnsNames: ['ok.test'], usage: 'client' }),
+    cliOddSans: await issueCert(caA, { commonName: 'odd', uris: ['spiffe://a/x, DNS:evil.test', 'spiffe://a/"q"', 'spiffe://a/line\r\n break'], dnsNames: ['ok.test'], usage: 'client' }),
     cliExpired: await issueCert(caA, { commonName: 'expired', ...lastMonth, usage: 'client' }),
     cliNotYetValid: await issueCert(caA, { commonName: 'not-yet-valid', ...nextMonth, usage: 'client' }),
     cliServerEku: await issueCert(caA, { commonName: 'server-eku', ...localhost, usage: 'server' }),
