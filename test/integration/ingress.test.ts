@@ -357,10 +357,12 @@ routes:
   })
 
   // catalogue SH-07 (a)
-  it('answers 421 to Host of an mTLS route without SNI, and on the plain listener', async () => {
+  it('answers 421 to Host of an mTLS route without SNI, and on the plain listener, as to Host of a passthrough route there', async () => {
     assert.equal((await request(undefined, pki.cliA, { host: 'a.test' })).status, 421)
     assert.equal((await httpRequest({ port: gw.ports.http!, host: 'a.test' })).status, 421)
     assert.equal((await httpRequest({ port: gw.ports.http!, host: 'plain.test' })).status, 200)
+    // A passthrough route has no HTTP side at all.
+    assert.equal((await httpRequest({ port: gw.ports.http!, host: 'pass.test' })).status, 421)
   })
 
   // catalogue SH-04
