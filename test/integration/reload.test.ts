@@ -351,6 +351,28 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
         .on('error', reject)
     })
 
+  it('refuses an upstream that an edited upstream.ca no longer trusts, on its pooled connection too', async () => {
+    const ca = join(dir, 'upstream-ca.pem')
+    await copyFile(pki.caS.certFile, ca)
+    const gw = await startGateway(
+      `
+listen: { http: 127.0.0.1:0 }
+routes:
+  - { host: ca.test, upstream: { url: 'https://127.0.0.1:${upstream.port}', ca: ${ca}, cert: ${pki.cliA.certFile}, key: ${pki.cliA.keyFile}, serverName: up.test } }
+`,
+      { watch: false },
+    )
+    try {
+      assert.equal(await status(gw, 'ca.test'), 200)
+      // Another CA in the file's place: the upstream's certificate is no longer trusted.
+      await copyFile(pki.caA.certFile, ca)
+      assert.deepEqual(await gw.gateway.reload(), { ok: true, errors: [] })
+      assert.equal(await status(gw, 'ca.test'), 502)
+    } finally {
+      await gw.close()
+    }
+  })
+
   it('closes keep-alive connections verified under client CAs that a reload changed, rather than answer 421', async () => {
     const clientCAs = join(dir, 'client-cas.pem')
     await copyFile(pki.caA.certFile, clientCAs)
