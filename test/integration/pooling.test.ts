@@ -136,7 +136,7 @@ describe('a pooled connection the upstream closes as a request goes out', () => 
   /** Writes part of a response head, then dies: an upstream that a request crashes. */
   let crashing: net.Server
   let crashingRequests = 0
-  /** Answers a first request with 103 Early Hints, then dies. */
+  /** Answers the first request of a connection; a later one with 103 Early Hints, then dies. */
   let hinting: net.Server
   let hintedRequests = 0
   /** Answers the first request of each connection after 100 ms, and closes under any later one. */
@@ -197,7 +197,17 @@ describe('a pooled connection the upstream closes as a request goes out', () => 
       })
     crashing = dyingAfter('HTTP/1.1 500 Internal Server Error\r\nX-Partial: ', () => crashingRequests++)
     await listenOnLoopback(crashing)
-    hinting = dyingAfter('HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n', () => hintedRequests++)
+    // A connection that answered once, and so may be sent a request again, but not after this 103.
+    hinting = net.createServer((socket) => {
+      let answered = 0
+      socket.on('data', (chunk: Buffer) => {
+        if (!chunk.includes('\r\n\r\n')) return
+        hintedRequests++
+        if (answered++ === 0) return void socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')
+        socket.write('HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n', () => setTimeout(() => socket.destroy(), 20))
+      })
+      socket.on('error', () => undefined)
+    })
     await listenOnLoopback(hinting)
     stale = await staleUpstream()
     staleForUpgrade = await staleUpstream()
@@ -234,7 +244,7 @@ routes:
     resets: await seriesValue(gw, `portcullis_upstream_errors_total{route="${route}",reason="connection_reset",stage="before_response"}`),
   })
 
-  it('retries a request without a body once on a new connection, and never a POST, and counts each', async () => {
+  it('retries a request without a body once on a new connection, and never a POST or a body, and counts each', async () => {
     assert.deepEqual(await send('GET').then((r) => [r.status, r.body]), [200, '1'])
     assert.equal((await send('POST', 'once only')).status, 502, 'a POST is not sent twice')
     assert.equal(connections, 1)
@@ -242,6 +252,17 @@ routes:
     assert.deepEqual(await send('GET').then((r) => [r.status, r.body]), [200, '2'])
     assert.deepEqual(await send('GET').then((r) => [r.status, r.body]), [200, '3'], 'reset on connection 2, answered on connection 3')
     assert.deepEqual(await counted('closing'), { retries: 1, errors: 1, resets: 1 }, 'one resend, and no failure: its client got its answer')
+    // A POST without a body (`POST /orders/42/ship`) is no more idempotent than one with a body: it
+    // fails too when the pooled connection that just answered a GET closes under it.
+    assert.equal((await send('GET')).status, 200)
+    const [before, connectionsBefore] = [await counted('closing'), connections]
+    assert.equal((await send('POST')).status, 502, 'a POST without a body is not sent twice either')
+    assert.equal(connections, connectionsBefore)
+    assert.deepEqual(await counted('closing'), { ...before, errors: before.errors + 1, resets: before.resets + 1 })
+    // A PUT may be sent twice, but not its body, which went to the connection that closed.
+    assert.equal((await send('GET')).status, 200)
+    assert.equal((await send('PUT', 'once only')).status, 502, 'a PUT with a body is not sent twice')
+    assert.deepEqual(await counted('closing'), { ...before, errors: before.errors + 2, resets: before.resets + 2 })
   })
 
   it('goes on past every pooled connection that closes under the request, as nginx past its cached ones', async () => {
@@ -281,9 +302,10 @@ routes:
     assert.equal(crashingRequests, 1)
   })
 
-  it('does not retry once the upstream has answered anything, an interim 103 included', async () => {
+  it('does not retry once the upstream has answered anything, an interim 103 included, on a pooled connection too', async () => {
+    assert.equal((await send('GET', undefined, 'hinting.test')).status, 200)
     assert.equal((await send('GET', undefined, 'hinting.test')).status, 502)
-    assert.equal(hintedRequests, 1)
+    assert.equal(hintedRequests, 2)
   })
 
   for (const [what, path] of [
