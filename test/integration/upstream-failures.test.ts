@@ -105,10 +105,10 @@ describe('upstream failures', () => {
         res.write('partial')
       }),
     )
-    // Sends headers and part of the body, then resets the connection.
+    // Sends headers and part of the body (chunked for /chunked), then resets the connection.
     dying = await listen(
-      https.createServer({ cert: pki.up.cert, key: pki.up.key }, (_req, res) => {
-        res.writeHead(200, { 'content-length': '100000' })
+      https.createServer({ cert: pki.up.cert, key: pki.up.key }, (req, res) => {
+        res.writeHead(200, req.url === '/chunked' ? {} : { 'content-length': '100000' })
         res.write('partial')
         setTimeout(() => res.socket?.destroy(), 50)
       }),
@@ -380,6 +380,10 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
     })
     assert.deepEqual(counted, { all: 1, connection_reset: 1 })
     assert.equal((await timed('good.test')).status, 200)
+  })
+
+  it('cuts short a chunked response the upstream dies part way through: the client never gets its last chunk', async () => {
+    await assert.rejects(httpRequest({ port: gw.ports.http!, host: 'dying.test', path: '/chunked' }), /aborted|ECONNRESET|socket hang up/)
   })
 
   it('cuts short the refusal of a WebSocket upgrade that the upstream dies part way through, and counts it once', async () => {
