@@ -242,7 +242,7 @@ export interface BundleFile {
 const CERT_NAMES = [
   'caA', 'caB', 'caS', 'caOther', 'srv', 'up', 'upWrongName', 'upOtherCa', 'upExpired', 'upCnOnly',
   'cliA', 'cliA2', 'cliB', 'cliExpired', 'cliNotYetValid', 'cliServerEku', 'notCa', 'cliOfNotCa',
-  'root', 'int', 'leaf', 'leafRevoked', 'caExpired', 'cliNoSubject', 'cliUnicode', 'cliOddSans', 'weakRsa',
+  'root', 'int', 'leaf', 'leafRevoked', 'caExpired', 'cliNoSubject', 'cliUnicode', 'cliOddSans', 'cliEvil', 'cliNl', 'weakRsa',
 ] as const
 const CRL_NAMES = ['crlRootEmpty', 'crlRootRevokesInt', 'crlIntEmpty', 'crlIntRevoked', 'crlIntRevokesLeaf', 'crlRootStale', 'crlOther'] as const
 
@@ -313,6 +313,9 @@ async function generate(dir: string): Promise<TestPki> {
     // subjectAltNames that Node's string of them quotes and escapes (CVE-2021-44532): one that would read
     // as a second name if split at ', ', and one with quotes.
     cliOddSans: await issueCert(caA, { commonName: 'odd', uris: ['spiffe://a/x, DNS:evil.test', 'spiffe://a/"q"', 'spiffe://a/line\r\n break'], dnsNames: ['ok.test'], usage: 'client' }),
+    // Subjects that a naive printing turns into another identity or another header (catalogue HF-04, HF-05).
+    cliEvil: await issueCert(caA, { commonName: 'evil, O=Admin', organization: 'A', usage: 'client' }),
+    cliNl: await issueCert(caA, { commonName: 'evil\r\nX-Injected: 1', organization: 'A', usage: 'client' }),
     cliExpired: await issueCert(caA, { commonName: 'expired', ...lastMonth, usage: 'client' }),
     cliNotYetValid: await issueCert(caA, { commonName: 'not-yet-valid', ...nextMonth, usage: 'client' }),
     cliServerEku: await issueCert(caA, { commonName: 'server-eku', ...localhost, usage: 'server' }),

@@ -194,13 +194,15 @@ routes:
       await once(socket, 'close')
       // One chunk, then the last: `<size>\r\n<json>\r\n0\r\n\r\n`.
       const { headers } = JSON.parse(/\r\n\r\n[0-9a-f]+\r\n([\s\S]*)\r\n0\r\n/.exec(reply)![1]!) as EchoReply
-      return { resumed, chain: headers['client-cert-chain'], ticket }
+      return { resumed, chain: headers['client-cert-chain'], xfcc: headers['x-forwarded-client-cert'], ticket }
     }
     const full = await chainOver()
     assert.ok(full.chain, 'the chain forwarded on a full handshake')
     const resumed = await chainOver(await full.ticket)
     assert.equal(resumed.resumed, true, 'the session was resumed')
     assert.equal(resumed.chain, full.chain)
+    // catalogue HF-02: the identity of a resumed session is the full handshake's, byte for byte.
+    assert.equal(resumed.xfcc, full.xfcc)
     // A reload that keeps the policy keeps its sessions, and the chains remembered for them.
     assert.equal((await gw.gateway.reload()).ok, true)
     const afterReload = await chainOver(await full.ticket)
@@ -530,8 +532,12 @@ routes:
   /** A client's own copies of the identity headers, which only the gateway may set. */
   const forged = { 'x-forwarded-client-cert': 'Subject="CN=admin"', 'client-cert': ':Zm9v:', 'client-cert-chain': ':Zm9v:' }
 
+  // catalogue HF-01, HF-02, HF-10
   it('forwards the verified identity in X-Forwarded-Client-Cert and drops client-sent copies', async () => {
-    const mtls = JSON.parse((await request('a.test', pki.cliA, { headers: forged })).body) as EchoReply
+    const reply = await request('a.test', pki.cliA, { headers: forged })
+    // Upstream only: never in the client's response.
+    for (const name of Object.keys(forged)) assert.equal(reply.headers[name], undefined, name)
+    const mtls = JSON.parse(reply.body) as EchoReply
     const hash = new X509Certificate(pki.cliA.cert).fingerprint256.replaceAll(':', '').toLowerCase()
     assert.equal(mtls.headers['x-forwarded-client-cert'], `Hash=${hash};Subject="CN=alice,O=A";URI=spiffe://a/alice;DNS=alice.a.test`)
     assert.equal(mtls.headers['client-cert'], undefined)
@@ -574,6 +580,23 @@ routes:
     const unicode = await identity(pki.cliUnicode)
     assert.match(unicode, /;Subject="CN=\\\\C5\\\\82ukasz M\\\\C3\\\\BCller \\\\E4\\\\B8\\\\AD\\\\E6\\\\96\\\\87"$/)
     assert.equal((await request('a.test', pki.cliA)).status, 200, 'the gateway still serves')
+  })
+
+  // catalogue HF-04, HF-05: a CN with CR LF, and one that reads as a second attribute if joined naively.
+  it('forwards a subject that holds CR LF or ", O=Admin" escaped, never as another header or attribute', async () => {
+    for (const [client, subject] of [
+      [pki.cliNl, 'CN=evil\\\\0D\\\\0AX-Injected: 1,O=A'],
+      [pki.cliEvil, 'CN=evil\\\\, O=Admin,O=A'],
+    ] as const) {
+      // b.test forwards both formats: XFCC and the DER in Client-Cert.
+      const reply = await request('b.test', client)
+      assert.equal(reply.status, 200, reply.body)
+      const { headers } = JSON.parse(reply.body) as EchoReply
+      assert.equal(headers['x-injected'], undefined)
+      const hash = new X509Certificate(client.cert).fingerprint256.replaceAll(':', '').toLowerCase()
+      assert.equal(headers['x-forwarded-client-cert'], `Hash=${hash};Subject="${subject}"`)
+      assert.equal(headers['client-cert'], `:${new X509Certificate(client.cert).raw.toString('base64')}:`)
+    }
   })
 
   it('forwards each subjectAltName as the certificate has it, one that reads as two when split at commas included (CVE-2021-44532), without control characters and quoted where it holds a space', async () => {
