@@ -382,6 +382,7 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
     assert.equal((await timed('good.test')).status, 200)
   })
 
+  // catalogue UF-04
   it('cuts short a chunked response the upstream dies part way through: the client never gets its last chunk', async () => {
     await assert.rejects(httpRequest({ port: gw.ports.http!, host: 'dying.test', path: '/chunked' }), /aborted|ECONNRESET|socket hang up/)
   })

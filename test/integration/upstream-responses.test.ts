@@ -26,6 +26,9 @@ const RAW_ANSWERS: Record<string, string> = {
   '/600': 'HTTP/1.1 600 Beyond\r\nContent-Length: 0\r\n\r\n',
   '/099': 'HTTP/1.1 099 Below\r\nContent-Length: 0\r\n\r\n',
   '/two-lengths': 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok',
+  // HAProxy's http_transfer_encoding.vtc: a length beside chunked, then bytes that read as a second response.
+  '/cl-te': 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 30\r\n\r\n0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled',
+  '/not-http': 'HTTP/1.1 OK\r\nContent-Length: 0\r\n\r\n',
   '/huge-head': `HTTP/1.1 200 OK\r\nX-Big: ${'a'.repeat(100_000)}\r\nContent-Length: 0\r\n\r\n`,
 }
 
@@ -145,6 +148,17 @@ routes:
     }
   })
 
+  // catalogue UF-08
+  it('answers 502 for a head with both Content-Length and chunked, or a status line that is not HTTP', async () => {
+    for (const path of ['/cl-te', '/not-http']) {
+      const since = gw.logs.length
+      const reply = await get(path)
+      assert.equal(reply.status, 502, path)
+      assert.doesNotMatch(reply.body, /smuggled/)
+      assert.equal((await loggedAfter(gw, since, 'upstream request failed')).code, 'PCL_ERR_UPSTREAM_RESPONSE')
+    }
+  })
+
   it('removes the hop-by-hop headers of a response, and those its Connection header nominates (RFC 9110 7.6.1)', async () => {
     const { status, headers } = await get('/hop')
     assert.equal(status, 200)
@@ -231,5 +245,70 @@ routes:
     client.destroy()
     assert.equal(await requestsTotal(none, 400), bad + 2)
     assert.equal(await requestsTotal(none, 431), tooLarge + 1)
+  })
+})
+
+// catalogue UF-08, UF-10: what comes on a kept upstream connection beyond a response is never the
+// answer to the next request sent on it, and a response whose length says there is no body keeps it.
+describe('bytes an upstream sends beyond its response', () => {
+  /** A fake response that an upstream writes after its real one, as if for the next request. */
+  const SMUGGLED = 'HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled'
+  let upstream: net.Server
+  let connections = 0
+  let gw: TestGateway
+
+  before(async () => {
+    // Keep-alive, one answer per request head: `served <n>` (the request's number on its connection),
+    // with SMUGGLED behind it for /extra, as the body of a HEAD for /head-body, and a length and no body
+    // for any other HEAD.
+    upstream = net.createServer((socket) => {
+      connections++
+      let received = ''
+      let served = 0
+      socket.on('data', (chunk: Buffer) => {
+        received += chunk.toString('latin1')
+        for (let end = received.indexOf('\r\n\r\n'); end >= 0; end = received.indexOf('\r\n\r\n')) {
+          const [method, path] = received.slice(0, end).split(' ')
+          received = received.slice(end + 4)
+          const body = `served ${++served}`
+          if (method === 'HEAD') socket.write(path === '/head-body' ? SMUGGLED : 'HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n')
+          else socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}${path === '/extra' ? SMUGGLED : ''}`)
+        }
+      })
+      socket.on('error', () => undefined)
+    })
+    await listenOnLoopback(upstream)
+    gw = await startGateway(`
+listen: { http: 127.0.0.1:0 }
+routes:
+  - { host: kept.test, upstream: { url: 'http://127.0.0.1:${(upstream.address() as AddressInfo).port}' } }
+`)
+  })
+  after(async () => {
+    await gw.close()
+    upstream.close()
+  })
+
+  const send = (path: string, method = 'GET') => httpRequest({ port: gw.ports.http!, host: 'kept.test', path, method })
+
+  it('closes the connection that carried them, and answers the next request on another', async () => {
+    for (const [path, method] of [['/extra', 'GET'], ['/head-body', 'HEAD']] as const) {
+      for (let i = 0; i < 5; i++) {
+        assert.equal((await send(path, method)).status, 200)
+        const next = await send('/next')
+        assert.match(next.body, /^served \d+$/, `${method} ${path}, then GET: ${next.body}`)
+      }
+    }
+  })
+
+  it('keeps the connection after a HEAD whose Content-Length has no body behind it', async () => {
+    assert.equal((await send('/first')).status, 200)
+    const before = connections
+    for (let i = 0; i < 5; i++) {
+      const head = await send('/head', 'HEAD')
+      assert.deepEqual([head.status, head.headers['content-length'], head.body], [200, '1000', ''])
+      assert.match((await send('/next')).body, /^served \d+$/)
+    }
+    assert.equal(connections, before, 'no new upstream connection')
   })
 })
