@@ -103,6 +103,18 @@ routes:
     assert.equal(statusLines(await rawExchange(gw.ports.http!, 'GET /2 HTTP/1.1\r\nHost: plain.test\r\n\r\n')).length, 1, 'still serving')
   })
 
+  // catalogue LA-03: http-proxy sends DELETE and OPTIONS with Content-Length: 0 and the chunked body behind it.
+  for (const method of ['DELETE', 'OPTIONS']) {
+    it(`sends a chunked ${method} body upstream as its body, never as a request of its own`, async () => {
+      const inner = '0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: plain.test\r\n\r\n'
+      const request = `${method} /x HTTP/1.1\r\nHost: plain.test\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${inner.length.toString(16)}\r\n${inner}\r\n0\r\n\r\n`
+      assert.deepEqual(statusLines(await rawUntilClosed(gw.ports.http!, request)), ['HTTP/1.1 200'])
+      // The upstream's parser would have read a second request by now.
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      assert.deepEqual(seen, [`${method} /x`])
+    })
+  }
+
   it('answers a Connection: close request that stray bytes follow', async () => {
     const reply = await rawUntilClosed(gw.ports.http!, 'POST /closing HTTP/1.1\r\nHost: plain.test\r\nConnection: close\r\nContent-Length: 1\r\n\r\nAX')
     assert.deepEqual(statusLines(reply), ['HTTP/1.1 200'])

@@ -260,7 +260,7 @@ describe('bytes an upstream sends beyond its response', () => {
   before(async () => {
     // Keep-alive, one answer per request head: `served <n>` (the request's number on its connection),
     // with SMUGGLED behind it for /extra, as the body of a HEAD for /head-body, and a length and no body
-    // for any other HEAD.
+    // for any other HEAD; /close closes the connection after its answer, as it says.
     upstream = net.createServer((socket) => {
       connections++
       let received = ''
@@ -272,6 +272,7 @@ describe('bytes an upstream sends beyond its response', () => {
           received = received.slice(end + 4)
           const body = `served ${++served}`
           if (method === 'HEAD') socket.write(path === '/head-body' ? SMUGGLED : 'HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n')
+          else if (path === '/close') socket.end(`HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: ${body.length}\r\n\r\n${body}`)
           else socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}${path === '/extra' ? SMUGGLED : ''}`)
         }
       })
@@ -310,5 +311,12 @@ routes:
       assert.match((await send('/next')).body, /^served \d+$/)
     }
     assert.equal(connections, before, 'no new upstream connection')
+  })
+
+  it('opens a new connection after a response that said Connection: close', async () => {
+    assert.equal((await send('/close')).status, 200)
+    const before = connections
+    assert.equal((await send('/next')).body, 'served 1', 'the first request of a new connection')
+    assert.equal(connections, before + 1)
   })
 })
