@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
-import { writeFileSync } from 'node:fs'
+import { statSync, utimesSync, writeFileSync } from 'node:fs'
 import { appendFile, copyFile, mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises'
 import type { IncomingMessage } from 'node:http'
 import https from 'node:https'
@@ -255,6 +255,38 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
       await copyFile(pki.up.keyFile, join(dir, 'server.key'))
       await eventually(async () => (await servedCertificateCN(gw)) === 'up.test', 3000, 'the new certificate')
       assert.deepEqual(await serverSubjects(), ['CN=up.test'])
+    })
+
+    // catalogue RR-01: new connections and keep-alive ones, four requests at a time, across a rotation.
+    it('fails no request and refuses no connection while the server certificate rotates under load', async () => {
+      const [next, nextCN] = (await servedCertificateCN(gw)) === 'srv' ? [pki.up, 'up.test'] : [pki.srv, 'srv']
+      const agent = new https.Agent({ keepAlive: true, maxSockets: 2 })
+      const failed: string[] = []
+      let answered = 0
+      let running = true
+      const client = async (keepAlive: boolean) => {
+        while (running) {
+          const reply = await httpsRequest({ port: gw.ports.https!, servername: 'localhost', ca: pki.caS.cert, ...(keepAlive && { agent }) }).catch((error: Error) => ({ status: error.message }))
+          if (reply.status === 200) answered++
+          else failed.push(String(reply.status))
+        }
+      }
+      const clients = [client(false), client(false), client(true), client(true)]
+      try {
+        // The new pair made beside the old, then moved in, as the README's "Rotating a certificate" says.
+        await copyFile(next.certFile, join(dir, 'server.crt.new'))
+        await copyFile(next.keyFile, join(dir, 'server.key.new'))
+        await rename(join(dir, 'server.crt.new'), join(dir, 'server.crt'))
+        await rename(join(dir, 'server.key.new'), join(dir, 'server.key'))
+        await eventually(async () => (await servedCertificateCN(gw)) === nextCN, 3000, 'the rotated certificate')
+        await new Promise((resolve) => setTimeout(resolve, 300))
+      } finally {
+        running = false
+        await Promise.all(clients)
+        agent.destroy()
+      }
+      assert.deepEqual(failed, [])
+      assert.ok(answered > 20, `${answered} answered`)
     })
 
     // catalogue UM-05, UM-06
@@ -588,10 +620,17 @@ routes:
       await copyFile(pair.keyFile, join(folder, 'tls.key'))
     }
 
-    /** A gateway serving `secret`'s certificate (srv) from a config in another folder, for the test's edits. */
-    const withGateway = async (name: string, test: (gw: TestGateway, paths: Awaited<ReturnType<typeof layout>>) => Promise<void>) => {
+    /**
+     * A gateway serving `secret`'s certificate (srv, as `populate` lays it out: plain files by default)
+     * from a config in another folder, for the test's edits.
+     */
+    const withGateway = async (
+      name: string,
+      test: (gw: TestGateway, paths: Awaited<ReturnType<typeof layout>>) => Promise<void>,
+      populate = (secret: string) => fill(secret, pki.srv),
+    ) => {
       const paths = await layout(name)
-      await fill(paths.secret, pki.srv)
+      await populate(paths.secret)
       await writeFile(paths.configFile, tlsRoute(paths.secret))
       const gw = await startGatewayFromFile(paths.configFile)
       try {
@@ -620,6 +659,66 @@ routes:
         await pause()
         await fill(secret, pki.up)
         await eventually(async () => (await servedCertificateCN(gw)) === 'up.test', 3000, 'the certificate of the recreated folder')
+      }))
+
+    // catalogue RR-02: a kubernetes.io/tls Secret volume, each file a symlink through ..data, which a
+    // rename swaps to a new dated folder; a watch of the file's own path never sees it.
+    it('serves the certificate of a Secret volume whose ..data symlink is swapped (Kubernetes)', () =>
+      withGateway(
+        'secret-volume',
+        async (gw, { secret }) => {
+          assert.equal(await servedCertificateCN(gw), 'srv')
+          await fill(join(secret, '..v2'), pki.up)
+          await symlink('..v2', join(secret, '..data_tmp'))
+          await rename(join(secret, '..data_tmp'), join(secret, '..data'))
+          await rm(join(secret, '..v1'), { recursive: true })
+          await eventually(async () => (await servedCertificateCN(gw)) === 'up.test', 3000, 'the certificate of the new ..data')
+        },
+        async (secret) => {
+          await fill(join(secret, '..v1'), pki.srv)
+          await symlink('..v1', join(secret, '..data'))
+          for (const name of ['tls.crt', 'tls.key']) await symlink(join('..data', name), join(secret, name))
+        },
+      ))
+
+    // catalogue RR-03: `cat new > tls.crt` and `touch -r` to the old time: only the bytes tell.
+    it('serves a certificate rewritten in place whose files keep their old modification times', () =>
+      withGateway('in-place', async (gw, { secret }) => {
+        const pairs = [[join(secret, 'tls.crt'), pki.up.certFile], [join(secret, 'tls.key'), pki.up.keyFile]] as const
+        const contents = await Promise.all(pairs.map(([, source]) => readFile(source)))
+        // In one turn of the event loop, as `cat` and `touch -r` would have it done before any watcher looks.
+        pairs.forEach(([file], i) => {
+          const { atime, mtime } = statSync(file)
+          writeFileSync(file, contents[i]!)
+          utimesSync(file, atime, mtime)
+        })
+        await eventually(async () => (await servedCertificateCN(gw)) === 'up.test', 3000, 'the rewritten certificate')
+      }))
+
+    // catalogue RR-03: a certificate written well before its key never serves beside the old key.
+    it('serves the old pair while a new certificate waits for its key, then the new pair', () =>
+      withGateway('cert-then-key', async (gw, { secret }) => {
+        const before = await failures(gw)
+        await copyFile(pki.up.certFile, join(secret, 'tls.crt'))
+        await eventually(async () => (await failures(gw)) > before, 3000, 'the mismatched pair refused')
+        assert.equal(await servedCertificateCN(gw), 'srv')
+        await copyFile(pki.up.keyFile, join(secret, 'tls.key'))
+        await eventually(async () => (await servedCertificateCN(gw)) === 'up.test', 3000, 'the new pair')
+      }))
+
+    // catalogue RR-04
+    it('serves the old certificate when its file is emptied or its key removed, and refuses each once', () =>
+      withGateway('emptied', async (gw, { secret }) => {
+        const before = await failures(gw)
+        await writeFile(join(secret, 'tls.crt'), '')
+        await eventually(async () => (await failures(gw)) === before + 1, 3000, 'the empty certificate refused')
+        assert.equal(await servedCertificateCN(gw), 'srv')
+        await rm(join(secret, 'tls.key'))
+        await eventually(async () => (await failures(gw)) === before + 2, 3000, 'the missing key refused')
+        assert.equal(await servedCertificateCN(gw), 'srv')
+        await pause()
+        await pause()
+        assert.equal(await failures(gw), before + 2, 'no reload again while the files stay as they are')
       }))
 
     it('picks up a missing certificate whose folders are created one step at a time', () =>
