@@ -489,7 +489,7 @@ routes:
     }
   })
 
-  // catalogue IM-12
+  // catalogue IM-12, RR-06, RR-07
   it('never resumes a session verified under client CAs or CRLs that a reload changed (Envoy CVE-2022-21654)', async () => {
     const clientCAs = join(dir, 'resumed-cas.pem')
     const intCrl = join(dir, 'resumed-int.crl')
@@ -531,6 +531,10 @@ routes:
         assert.deepEqual(await connect('chain.w.test', version, undefined, chain), { resumed: false, status: undefined, session: chain }, `${version}: chain.w.test`)
       }
       assert.equal(upstream.requests.length, requestsBefore, 'nothing reached the upstream')
+      // catalogue RR-06, RR-07: full handshakes follow the new bundle and the new CRL.
+      assert.equal((await connect('a.test', 'TLSv1.3', pki.cliB)).status, '200', 'a client of the CA added')
+      assert.equal((await connect('a.test', 'TLSv1.3', pki.cliA)).status, undefined, 'a client of the CA removed')
+      assert.equal((await connect('chain.w.test', 'TLSv1.3', pki.leafChain)).status, undefined, 'a client the new CRL revokes')
     } finally {
       await gw.close()
     }
