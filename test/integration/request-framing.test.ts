@@ -103,6 +103,15 @@ routes:
     assert.equal(statusLines(await rawExchange(gw.ports.http!, 'GET /2 HTTP/1.1\r\nHost: plain.test\r\n\r\n')).length, 1, 'still serving')
   })
 
+  // catalogue LA-04: headers just under the 16 KiB limit, split across TLS records, on a keep-alive connection.
+  it('serves headers just under the limit that come in several TLS records, and the next request on that connection', async () => {
+    const big = `GET /big HTTP/1.1\r\nHost: open.test\r\nX-Big: ${'a'.repeat(14_000)}\r\n\r\n`
+    const pieces = [big.slice(0, 5000), big.slice(5000, 10_000), big.slice(10_000), 'GET /after HTTP/1.1\r\nHost: open.test\r\nConnection: close\r\n\r\n']
+    const reply = await rawUntilClosed({ port: gw.ports.https!, servername: 'open.test', ca: pki.caS.cert }, pieces)
+    assert.deepEqual(statusLines(reply), ['HTTP/1.1 200', 'HTTP/1.1 200'])
+    assert.deepEqual(seen, ['GET /big', 'GET /after'])
+  })
+
   // catalogue LA-03: http-proxy sends DELETE and OPTIONS with Content-Length: 0 and the chunked body behind it.
   for (const method of ['DELETE', 'OPTIONS']) {
     it(`sends a chunked ${method} body upstream as its body, never as a request of its own`, async () => {
