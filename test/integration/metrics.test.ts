@@ -199,6 +199,27 @@ routes:
     assert.ok(before.has('portcullis_requests_total{route="(none)",method="OTHER",code="404"}'), [...before].join('\n'))
   })
 
+  // catalogue LA-10, MT-02: attacker-chosen SNI names and hosts make no series of their own.
+  it('does not create series from random SNI names and hosts either', async () => {
+    const random = () => Math.random().toString(36).slice(2)
+    const request = async () => {
+      // The chain is not what matters here, nor does a random name match the certificate.
+      const socket = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername: `${random()}.test`, rejectUnauthorized: false })
+      socket.on('error', () => undefined)
+      await once(socket, 'secureConnect')
+      socket.end(`GET / HTTP/1.1\r\nHost: ${random()}.test\r\nConnection: close\r\n\r\n`)
+      socket.resume()
+      await once(socket, 'close')
+    }
+    const burst = () => Promise.all(Array.from({ length: 30 }, request))
+    const seriesKeys = (text: string) => new Set(text.split('\n').filter((l) => l.startsWith('portcullis_') && !/^portcullis_(process|nodejs)_/.test(l)).map((l) => l.split(' ')[0]))
+    await burst()
+    const before = seriesKeys(await scrape())
+    await burst()
+    assert.deepEqual(seriesKeys(await scrape()), before)
+    assert.ok(before.has('portcullis_requests_total{route="(none)",method="GET",code="404"}'), [...before].join('\n'))
+  })
+
   it('serves nothing of the admin app on the public listeners', async () => {
     for (const path of ['/metrics', '/healthz', '/readyz']) {
       assert.equal((await httpRequest({ port: gw.ports.http!, host: '127.0.0.1', path })).status, 404)
