@@ -15,7 +15,7 @@ import { join } from 'node:path'
 import tls from 'node:tls'
 import { promisify } from 'node:util'
 import { httpRequest, httpsRequest, serverSeesClientChain, sessionExchange, type TlsRequestOptions } from '../helpers/client.js'
-import { eventually, loggedAfter, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
+import { eventually, loggedAfter, seriesIn, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { certificateNamed, makeRsaChain, makeTestPki, type CertFiles, type RsaChain, type TestPki } from '../helpers/pki.js'
 import { rawExchange } from '../helpers/raw.js'
 import { firstTicketHint, ticketLifetimeHint } from '../helpers/ticket-hint.js'
@@ -81,12 +81,15 @@ routes:
       ...(client && { cert: client.cert, key: client.key }),
       ...options,
     })
-  /** Refuses the handshake, logs why, and sends nothing upstream; resolves with the log record. */
+  /** Refuses the handshake, logs why, counts it once, and sends nothing upstream; resolves with the log record. */
   const refused = async (servername: string, client: CertFiles | undefined, reason: string, options: Partial<TlsRequestOptions> = {}) => {
-    const [requestsBefore, logsBefore] = [upstream.requests.length, gw.logs.length]
+    const [requestsBefore, logsBefore, metricsBefore] = [upstream.requests.length, gw.logs.length, await gw.gateway.metrics.registry.metrics()]
     await assert.rejects(request(servername, client, options), /ECONNRESET|socket hang up|alert|EPIPE|disconnected/)
     const logged = await loggedAfter(gw, logsBefore, 'client TLS handshake refused')
     assert.equal(logged.reason, reason)
+    // catalogue MT-01: once, in the series of its route and reason.
+    const series = `portcullis_tls_handshakes_total{side="ingress",route="${String(logged.route)}",result="error",reason="${reason}"}`
+    assert.equal((await seriesValue(gw, series)) - (seriesIn(metricsBefore, series) ?? 0), 1, series)
     assert.equal(upstream.requests.length, requestsBefore, 'no request reached the upstream')
     return logged
   }

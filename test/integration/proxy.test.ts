@@ -145,6 +145,7 @@ routes:
     }
   })
 
+  // catalogue HF-08, HF-09
   it('removes hop-by-hop headers and sets X-Forwarded-*', async () => {
     const reply = await get({
       headers: {
@@ -154,6 +155,8 @@ routes:
         te: 'trailers',
         // Not nominated by Connection, and still hop-by-hop: an upstream must not read it as an upgrade.
         upgrade: 'h2c',
+        'keep-alive': 'timeout=99',
+        'proxy-connection': 'keep-alive',
         'x-forwarded-for': '203.0.113.7',
         'x-kept': 'yes',
       },
@@ -163,6 +166,8 @@ routes:
     assert.equal(headers['proxy-authorization'], undefined)
     assert.equal(headers['te'], undefined)
     assert.equal(headers['upgrade'], undefined)
+    assert.equal(headers['keep-alive'], undefined)
+    assert.equal(headers['proxy-connection'], undefined)
     assert.equal(headers['x-kept'], 'yes')
     assert.equal(headers['x-forwarded-for'], '203.0.113.7, 127.0.0.1')
     assert.equal(headers['x-forwarded-proto'], 'https')

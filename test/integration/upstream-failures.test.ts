@@ -399,6 +399,7 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
     assert.deepEqual(counted, { all: 1, connection_reset: 1 })
   })
 
+  // catalogue UF-09
   it('aborts the upstream request when the client goes away', { timeout: 5000 }, async () => {
     const arrived = once(slow, 'request')
     const req = http.request({ host: '127.0.0.1', port: gw.ports.http, headers: { host: 'slow.test' }, agent: false })
@@ -408,6 +409,18 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
     req.destroy()
     await slowRequestClosed[0]
     assert.equal(await seriesSum(gw, 'portcullis_upstream_errors_total{route="slow",'), 0, 'a client that left is no upstream failure')
+  })
+
+  // catalogue UF-09: the client leaves part way through its upload.
+  it('aborts the upstream request when the client goes away part way through its upload', { timeout: 5000 }, async () => {
+    const closing = slowRequestClosed.length
+    const arrived = once(slow, 'request')
+    const client = net.connect(gw.ports.http!, '127.0.0.1')
+    client.on('error', () => {})
+    client.write(`POST /upload HTTP/1.1\r\nHost: slow.test\r\nContent-Length: 100000\r\n\r\n${'x'.repeat(1000)}`)
+    await arrived
+    client.destroy()
+    await slowRequestClosed[closing]
   })
 
   it("closes a client that stops reading for the route's response timeout, and the upstream request with it", { timeout: 10_000 }, async () => {
