@@ -144,7 +144,7 @@ routes:
     assert.equal((await request('b.test', pki.cliB)).status, 200)
   })
 
-  // catalogue IM-04 (root and intermediate CRLs, none revoking), IM-05 (a)
+  // catalogue IM-04 (root and intermediate CRLs, none revoking), IM-05 (a), HF-07
   it('accepts a chain through an intermediate the client sends', async () => {
     const reply = await request('chain.w.test', pki.leafChain)
     assert.equal(reply.status, 200)
@@ -272,6 +272,7 @@ routes:
 
   // "CRL log lines do not name the certificate": a refusal said CERT_REVOKED, and the operator had to
   // find the client's certificate, and the file that listed it, by other means.
+  // catalogue HF-10
   it('names the refused certificate in the log line (subject, serial number, issuer), and the CRL files where a CRL refused it', async () => {
     const revoked = { ...pki.leafRevoked, cert: pki.leafRevoked.cert + pki.int.cert }
     const byCrl = await refused('chain.w.test', revoked, 'revoked')
@@ -313,6 +314,7 @@ routes:
     assert.equal(logged.reason, 'protocol_version', 'the gateway saw and refused the TLS 1.1 ClientHello')
   })
 
+  // catalogue LA-08
   it('logs what is wrong with a malformed ClientHello', async () => {
     const since = gw.logs.length
     const socket = net.connect(gw.ports.https!, '127.0.0.1')
@@ -459,7 +461,7 @@ routes:
     }
   })
 
-  // catalogue SH-12
+  // catalogue SH-12, LA-09
   it('offers http/1.1 in ALPN and never h2: a client offering h2 alone gets no_application_protocol', async () => {
     const offering = (ALPNProtocols: string[]) => tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername: 'open.test', ca: pki.caS.cert, ALPNProtocols })
     const both = offering(['h2', 'http/1.1'])
@@ -484,7 +486,7 @@ routes:
     await seriesValue(gw, `portcullis_tls_handshake_duration_seconds_count{side="ingress",route="${route}",result="error"}`),
   ]
 
-  // catalogue IM-13
+  // catalogue IM-13, MT-01
   it('refuses client-initiated renegotiation, with or without client certificates, and counts it under the route', async () => {
     for (const [servername, route, client] of [['open.test', 'open', undefined], ['a.test', 'mtls', pki.cliA]] as const) {
       const [countedBefore = 0, observedBefore = 0] = await renegotiationsRefused(route)
@@ -553,6 +555,7 @@ routes:
     }
   })
 
+  // catalogue HF-08
   it('sets its own identity and forwarding headers when Connection nominates them (Traefik CVE-2024-45410)', async () => {
     const ours = ['x-forwarded-client-cert', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip']
     const reply = await request('a.test', pki.cliA, { headers: { ...forged, connection: `close, ${ours.join(', ')}` } })
@@ -564,6 +567,7 @@ routes:
     )
   })
 
+  // catalogue HF-02, HF-07
   it('forwards no identity where the route says none, and Client-Cert alone where it says rfc9440', async () => {
     const none = JSON.parse((await request('none.w.test', pki.cliA, { headers: forged })).body) as EchoReply
     for (const name of Object.keys(forged)) assert.equal(none.headers[name], undefined, name)
@@ -602,6 +606,7 @@ routes:
     }
   })
 
+  // catalogue HF-06
   it('forwards each subjectAltName as the certificate has it, one that reads as two when split at commas included (CVE-2021-44532), without control characters and quoted where it holds a space', async () => {
     const reply = await request('a.test', pki.cliOddSans)
     assert.equal(reply.status, 200, reply.body)

@@ -92,6 +92,7 @@ routes:
   const rejectedRequests = async () => Number(/^portcullis_overload_rejections_total\{limit="requests",route="limited"\} (\d+)$/m.exec(await scrape())?.[1])
   const overloadWarnings = () => gw!.logs.filter((line) => line.code === 'PCL_ERR_OVERLOADED')
 
+  // catalogue LA-07
   it('closes a connection beyond limits.connections before any handshake, counts it, and serves the two admitted', async () => {
     gw = await startGateway(config('{ connections: 2 }'))
     const clients = [keepAliveClient(), keepAliveClient()]
@@ -120,6 +121,7 @@ routes:
     assert.deepEqual([overloadWarnings()[0]!.limit, overloadWarnings()[0]!.max], ['connections', 2])
   })
 
+  // catalogue LA-07
   it('answers 503 beyond limits.requests without contacting the upstream, on a connection that stays open', async () => {
     gw = await startGateway(config('{ requests: 1 }'))
     const { reply: first } = await slowRequestArrived()

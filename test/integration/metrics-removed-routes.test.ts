@@ -50,6 +50,7 @@ routes:
   }
   const get = (host: string, path = '/') => httpsRequest({ port: gw.ports.https!, servername: host, ca: pki.caS.cert, path })
 
+  // catalogue RR-09, MT-04
   it('drops every series of the removed route, and keeps those of the others', async () => {
     for (const host of ['a.test', 'b.test']) assert.equal((await get(host)).status, 200)
     assert.equal((await get('b.test', '/down')).status, 502)

@@ -65,7 +65,7 @@ routes:
   const mtls = (cert?: 'cliA') =>
     httpsRequest({ port: gw.ports.https!, servername: 'a.test', ca: pki.caS.cert, ...(cert && { cert: pki[cert].cert, key: pki[cert].key }) })
 
-  // catalogue IM-01 (the no-certificate counter)
+  // catalogue IM-01 (the no-certificate counter), MT-01
   it('counts successful and failed handshakes, ingress and upstream, with route and reason', async () => {
     assert.equal((await mtls('cliA')).status, 200)
     await assert.rejects(mtls())
@@ -91,6 +91,7 @@ routes:
     assert.ok(seriesIn(text, 'portcullis_tls_handshake_duration_seconds_sum{side="ingress",route="mtls",result="ok"}')! > 0)
   })
 
+  // catalogue MT-01, LA-08
   it('counts connections that never got to a handshake, except one that sent nothing', async () => {
     const series = (reason: string) => `portcullis_tls_handshakes_total{side="ingress",route="(none)",result="error",reason="${reason}"}`
     const before = await scrape()
@@ -143,6 +144,7 @@ routes:
     assert.equal(seriesIn(text, 'portcullis_tls_handshakes_total{side="upstream",route="anonymous",result="error",reason="no_client_cert"}'), 1)
   })
 
+  // catalogue MT-04
   it('exports the expiry of every certificate in use, by route, role and subject', async () => {
     const text = await scrape()
     const expiry = (route: string, role: string, subject: string) =>
@@ -163,6 +165,7 @@ routes:
     assert.ok(nextUpdate !== undefined && Math.abs(nextUpdate - (Date.now() / 1000 + 30 * 86_400)) < 86_400, String(nextUpdate))
   })
 
+  // catalogue MT-08
   it('reports pooled upstream connections from the pools', async () => {
     // A request of its own: the route's pool holds its one connection, whichever tests ran before.
     assert.equal((await mtls('cliA')).status, 200)
@@ -170,6 +173,7 @@ routes:
     assert.equal((seriesIn(text, 'portcullis_upstream_connections{route="mtls",state="idle"}') ?? 0) + (seriesIn(text, 'portcullis_upstream_connections{route="mtls",state="active"}') ?? 0), 1)
   })
 
+  // catalogue MT-08
   it('counts open client connections per listener, from accept to close', async () => {
     const open = async (listener: string) => seriesIn(await scrape(), `portcullis_client_connections{listener="${listener}"}`)
     const before = { https: await open('https'), http: await open('http') }
@@ -183,6 +187,7 @@ routes:
     await eventually(async () => (await open('https')) === before.https && (await open('http')) === before.http, 3000, 'both gone')
   })
 
+  // catalogue MT-02, LA-10
   it('does not create label values from random hosts, paths and methods', async () => {
     const random = () => Math.random().toString(36).slice(2)
     const burst = () =>
@@ -220,6 +225,7 @@ routes:
     assert.ok(before.has('portcullis_requests_total{route="(none)",method="GET",code="404"}'), [...before].join('\n'))
   })
 
+  // catalogue MT-07
   it('serves nothing of the admin app on the public listeners', async () => {
     for (const path of ['/metrics', '/healthz', '/readyz']) {
       assert.equal((await httpRequest({ port: gw.ports.http!, host: '127.0.0.1', path })).status, 404)
@@ -294,6 +300,7 @@ ${routeNames.map((name) => `  - { name: ${name}, host: ${name}.test, upstream: {
   })
 })
 
+// catalogue MT-08
 describe('requests waiting for an upstream connection', () => {
   let pki: TestPki
   let upstream: EchoUpstream
@@ -365,6 +372,7 @@ routes:
     return /^portcullis_config_last_reload_successful (\S+)$/m.exec(text)?.[1]
   }
 
+  // catalogue MT-03
   it('is 1 after the start, 0 after a failed reload and 1 again after a good one', async () => {
     assert.equal(await successful(), '1')
     await writeFile(gw.configFile, `${config('a.test')}  - { host: [oops\n`)
@@ -404,6 +412,7 @@ routes:
     ['Prometheus text', 'text/plain'],
     ['OpenMetrics', 'application/openmetrics-text; version=1.0.0'],
   ] as const) {
+    // catalogue MT-06
     it(`renders 50 concurrent ${format} scrapes at most twice, each with the values set before it was sent`, async (t) => {
       let renders = 0
       let sent = 0

@@ -55,6 +55,7 @@ routes:${route('alice', 'cliA')}${route('alice-too', 'cliA')}${route('carol', 'c
         .on('error', reject)
     })
 
+  // catalogue UF-10
   it('serves 1,000 sequential requests over a handful of upstream TLS connections', async () => {
     const before = upstream.connections.length
     for (let i = 0; i < 1000; i++) assert.equal((await get('alice.test')).clientCertCN, 'alice')
@@ -77,6 +78,7 @@ routes:${route('alice', 'cliA')}${route('alice-too', 'cliA')}${route('carol', 'c
     assert.ok(upstream.connections.includes('carol'))
   })
 
+  // catalogue UF-10
   it('keeps the upstream connection after a HEAD request, as nginx does', async () => {
     await get('alice.test')
     const before = upstream.connections.length
@@ -87,6 +89,7 @@ routes:${route('alice', 'cliA')}${route('alice-too', 'cliA')}${route('carol', 'c
     assert.equal(upstream.connections.length, before, 'no new upstream connection')
   })
 
+  // catalogue UF-10, MT-08
   it('resumes the TLS session when it opens a new upstream connection', async () => {
     const resumed = () => seriesValue(gw, 'portcullis_tls_session_resumptions_total{side="upstream",route="alice"}')
     await get('alice.test')
@@ -244,6 +247,7 @@ routes:
     resets: await seriesValue(gw, `portcullis_upstream_errors_total{route="${route}",reason="connection_reset",stage="before_response"}`),
   })
 
+  // catalogue UF-05, UF-06, MT-05
   it('retries a request without a body once on a new connection, and never a POST or a body, and counts each', async () => {
     assert.deepEqual(await send('GET').then((r) => [r.status, r.body]), [200, '1'])
     assert.equal((await send('POST', 'once only')).status, 502, 'a POST is not sent twice')
@@ -265,6 +269,7 @@ routes:
     assert.deepEqual(await counted('closing'), { ...before, errors: before.errors + 2, resets: before.resets + 2 })
   })
 
+  // catalogue UF-05
   it('goes on past every pooled connection that closes under the request, as nginx past its cached ones', async () => {
     // Two requests at once: two connections, each answered once, then idle in the pool.
     const both = await Promise.all([send('GET', undefined, 'stale.test'), send('GET', undefined, 'stale.test')])
@@ -287,11 +292,13 @@ routes:
     assert.deepEqual({ connections: staleForUpgrade.connections, ...(await counted('stale-upgrade')) }, { ...before, connections: 2, retries: before.retries + 1 })
   })
 
+  // catalogue UF-01
   it('does not retry a connect or handshake that fails', async () => {
     assert.equal((await send('GET', undefined, 'resetting.test')).status, 502)
     assert.equal(resets, 1)
   })
 
+  // catalogue UF-03
   it('does not retry when a new connection closes under its first request (it may be what killed it)', async () => {
     assert.equal((await send('GET', undefined, 'dropping.test')).status, 502)
     assert.equal(dropped, 1)
@@ -323,6 +330,7 @@ routes:
   }
 })
 
+// catalogue RR-09
 describe('a pool that a reload retired', () => {
   /** Answers the first request of each connection; holds the second 300 ms, then resets. */
   let resetting: net.Server

@@ -175,6 +175,7 @@ routes:
     assert.equal(headers['host'], 'a.test')
   })
 
+  // catalogue HF-09
   it("drops the forwarding claims the gateway does not make, and sets X-Real-IP to the client's address", async () => {
     const claims = {
       forwarded: 'for=6.6.6.6;proto=https',
@@ -201,11 +202,13 @@ routes:
     assert.equal(body, 'hello')
   })
 
+  // catalogue HF-08, HF-09
   it('drops the client value of X-Forwarded-For that Connection nominates, before adding its own', async () => {
     const reply = await get({ headers: { connection: 'x-forwarded-for', 'x-forwarded-for': '6.6.6.6' } })
     assert.equal((JSON.parse(reply.body) as EchoReply).headers['x-forwarded-for'], '127.0.0.1')
   })
 
+  // catalogue HF-01
   it('drops underscore spellings of the headers the gateway sets (CGI-style servers read them as the same)', async () => {
     const reply = await get({
       headers: {
@@ -282,6 +285,7 @@ routes:
     assert.deepEqual(await counted(), [before[0]! + 1, before[1]! + 1])
   })
 
+  // catalogue HF-08
   it('ignores an h2c upgrade and answers over HTTP/1.1, without passing Upgrade on', async () => {
     const served = async () =>
       Number(/^portcullis_requests_total\{route="ip",method="GET",code="200"\} (\d+)$/m.exec(await gw.gateway.metrics.registry.metrics())?.[1] ?? 0)
@@ -349,7 +353,7 @@ routes:
     assert.match(await rawExchange(gw.ports.http!, 'GET http://user@ip.test/ HTTP/1.1\r\nHost: ip.test\r\n\r\n'), /^HTTP\/1\.1 400 /)
   })
 
-  // catalogue SH-08 (asterisk form), SH-09 (Host missing, empty or twice)
+  // catalogue SH-08 (asterisk form), SH-09 (Host missing, empty or twice), LA-04 (headers over 16 KiB), LA-08 (plain HTTP, a record that is no ClientHello)
   const MALFORMED: readonly (readonly [what: string, listener: 'http' | 'https', request: string | Buffer, answer: RegExp])[] = [
     ['a request line that is not HTTP', 'http', 'GARBAGE\r\n\r\n', /^HTTP\/1\.1 400 /],
     [

@@ -109,6 +109,7 @@ routes:
     }
   }
 
+  // catalogue RR-07, RR-08
   it('closes the WebSocket of a client the new CRL revokes, and only that one', { timeout: 10_000 }, async () => {
     // Both clients send their intermediate: every certificate of the chain is checked against its CRL.
     const kept = await openWebSocket('chain.w.test', '/kept', pki.leafChain)

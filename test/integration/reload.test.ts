@@ -80,6 +80,7 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
       await served(gw, 'three.test')
     })
 
+    // catalogue RR-11
     it('reloads within a second or so while a file beside routes.yaml keeps changing', async () => {
       const good = await readFile(configFile, 'utf8')
       const noise = setInterval(() => void writeFile(join(dir, 'noise.log'), String(Date.now())), 50)
@@ -92,6 +93,7 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
       }
     })
 
+    // catalogue RR-05, MT-03
     it('keeps the last good config serving on a broken edit, and counts the failure', async () => {
       const good = await readFile(configFile, 'utf8')
       const before = await failures(gw)
@@ -144,6 +146,7 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
     // A reload the schema or the rules refused listed their problems alone: a certificate file that is
     // not PEM, a CA bundle without a CA and a key that is not its certificate's came out one reload
     // later, once the rules passed, where `portcullis check` listed every one of them in one run.
+    // catalogue RR-05
     it('answers a reload the rules refuse with every problem check lists, those of the files named too', async () => {
       const good = await readFile(configFile, 'utf8')
       await writeFile(join(dir, 'not-pem.crt'), 'not a certificate\n')
@@ -246,6 +249,7 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
       }
     })
 
+    // catalogue RR-01, MT-04
     it('serves a rotated server certificate to new handshakes, without a restart, and exports its expiry in place of the old one', async () => {
       const serverSubjects = async () =>
         (await gw.gateway.metrics.certificateExpiry.get()).values.filter((v) => v.labels.role === 'server').map((v) => v.labels.subject)
@@ -289,7 +293,7 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
       assert.ok(answered > 20, `${answered} answered`)
     })
 
-    // catalogue UM-05, UM-06
+    // catalogue UM-05, UM-06, RR-03, RR-09
     it('presents a rotated upstream client certificate on new upstream connections, with no request failing meanwhile', async () => {
       const caller = async () => (JSON.parse((await httpRequest({ port: gw.ports.http!, host: 'one.test' })).body) as EchoReply).clientCertCN
       assert.equal(await caller(), 'alice')
@@ -315,6 +319,7 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
       assert.deepEqual([...new Set(clientSubjects)], ['CN=carol'], 'the expiry gauge follows the rotation')
     })
 
+    // catalogue RR-09
     it('lets go of the config a reload replaced, its TLS servers and keys with it', async () => {
       setFlagsFromString('--expose-gc')
       const gc = runInNewContext('gc') as () => void
@@ -405,6 +410,7 @@ routes:
     }
   })
 
+  // catalogue RR-06, RR-08
   it('closes keep-alive connections verified under client CAs that a reload changed, rather than answer 421', async () => {
     const clientCAs = join(dir, 'client-cas.pem')
     await copyFile(pki.caA.certFile, clientCAs)
@@ -454,6 +460,7 @@ routes:
     }
   })
 
+  // catalogue RR-08
   it('closes the keep-alive connections of a route whose client CAs changed while another route keeps the old ones', async () => {
     // Both routes trust CA A at first: one TLS policy. The reload gives a.test its own bundle; b.test
     // keeps the old policy, so the old policy lives on.
@@ -564,6 +571,7 @@ routes:
     }
   })
 
+  // catalogue RR-02
   it('serves a route added by a Kubernetes ConfigMap update (..data symlink swap)', async () => {
     const volume = join(dir, 'configmap')
     await mkdir(join(volume, '..2026_11_28_v1'), { recursive: true })
@@ -843,6 +851,7 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'http://127.0.0.1:1
   const reloadedLines = (from: number) => gw.logs.slice(from).filter((line) => line.msg === 'config reloaded')
   const postReload = (to = gw) => httpRequest({ port: to.ports.admin!, path: '/reload', method: 'POST' })
 
+  // catalogue RR-11
   it('answers 30 concurrent POST /reload, each with the result of a reload, in at most two reloads', async () => {
     const before = await successes()
     const logged = gw.logs.length

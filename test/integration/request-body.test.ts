@@ -72,6 +72,7 @@ describe('request body timeouts', () => {
     assert.match(await upload(0, '/late-answer'), /\r\n\r\n5$/)
   })
 
+  // catalogue LA-04
   it('reads every header, not only the first 2,000 (the body length may come after them)', async () => {
     const socket = net.connect((listener.address() as AddressInfo).port, '127.0.0.1')
     socket.write(`POST /length HTTP/1.1\r\nHost: body.test\r\n${'a: b\r\n'.repeat(2100)}Content-Length: 5\r\n\r\nhello`)
@@ -80,6 +81,7 @@ describe('request body timeouts', () => {
     assert.match(answer.toString(), /^HTTP\/1\.1 200 [\s\S]*\r\n\r\n5$/)
   })
 
+  // catalogue LA-05
   it('ends the connection of an upload that stops for the idle timeout', async () => {
     assert.equal(await upload(IDLE_MS * 2), '')
   })

@@ -218,6 +218,7 @@ routes:
     assert.deepEqual(statusLines(refused), ['HTTP/1.1 501'])
   })
 
+  // catalogue LA-01, LA-02
   for (const [what, request, status] of [
     ['a transfer coding other than chunked', 'POST / HTTP/1.1\r\nHost: plain.test\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n', 501],
     ['Transfer-Encoding in HTTP/1.0', 'POST / HTTP/1.0\r\nHost: plain.test\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n', 400],

@@ -103,6 +103,7 @@ routes:
     return []
   }
 
+  // catalogue RR-10
   it('completes the request in flight, refuses new connections and exits 0', { timeout: 20_000 }, async () => {
     const { child, exited, listeners } = await startCli('{ http: 127.0.0.1:0, admin: 127.0.0.1:0 }')
     const ports = { http: listeners.http!.port, admin: listeners.admin!.port }
@@ -310,6 +311,7 @@ routes:
     return { answers: () => answers, ended: ended.then((end) => ({ end, connections: connections.size })) }
   }
 
+  // catalogue RR-10
   it('answers every request a keep-alive client sends, the last on each connection with Connection: close, and exits 0', { timeout: 30_000 }, async () => {
     const gateway = await startBusyGateway()
     try {
@@ -510,6 +512,7 @@ routes:
   /** An agent that keeps one connection alive, as a client sending one request after another does. */
   const oneConnection = () => new http.Agent({ keepAlive: true, maxSockets: 1 })
 
+  // catalogue RR-10, MT-08
   it('shows portcullis_draining 1 on the admin listener throughout the drain, 0 before it', async () => {
     const admin = async (path: string) => httpRequest({ port: gw.ports.admin!, path })
     const draining = async () => seriesIn((await admin('/metrics')).body, 'portcullis_draining')

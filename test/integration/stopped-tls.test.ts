@@ -48,6 +48,7 @@ describe('a TLS connection stopped by an unknown fatal alert', () => {
     await pki.cleanup()
   })
 
+  // catalogue LA-08
   it('is closed once its headers time out, although its 408 can never be written', async () => {
     const raw = await sendTlsAlert((listener.address() as AddressInfo).port, 'srv.test', 255)
     const started = Date.now()

@@ -123,7 +123,7 @@ ${route('live', [live.root, live.int])}
     assert.ok((await nextUpdate('stale', 'CN=Upstream Intermediate CA')) > Date.now() / 1000)
   })
 
-  // catalogue UV-08, UV-09
+  // catalogue UV-08, UV-09, RR-07
   it('takes a CRL edit at the next upstream connection: the pooled one goes with its pool', async () => {
     assert.equal((await get('live')).status, 200)
     assert.equal((await get('live')).status, 200, 'on the pooled connection')

@@ -310,6 +310,7 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
     assert.match(String(warning?.msg), /^config warning: \S+:\d+:\d+ routes\[11\]\.upstream\.insecureSkipVerify: upstream certificate verification is off$/)
   })
 
+  // catalogue UF-01, MT-05
   it('502 when the upstream port refuses connections, https or plain, each counted once as connection_refused', async () => {
     for (const route of ['refused', 'refusedplain']) {
       const counted = await countedFailures(route, 'before_response', ['connection_refused'], async () => assert.equal((await timed(`${route}.test`)).status, 502))
@@ -341,6 +342,7 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
     assert.equal((failure.error as { code?: string }).code, 'ECONNREFUSED')
   })
 
+  // catalogue UF-07
   it("504 after the route's response timeout when the upstream never answers", async () => {
     let reply = { status: 0, ms: 0 }
     assert.deepEqual(await countedFailures('frozen', 'before_response', ['timeout'], async () => (reply = await timed('frozen.test'))), { all: 1, timeout: 1 })
@@ -357,6 +359,7 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
   })
 
   // undici's own connect timeout is 10 s: an answer within the test's 5 s came from the route's.
+  // catalogue UF-02
   it("504 after the route's connect timeout when the upstream takes the connection but never answers the TLS handshake", { timeout: 5000 }, async () => {
     const since = gw.logs.length
     const counted = await countedFailures('silent', 'before_response', ['timeout'], async () => assert.equal((await httpRequest({ port: gw.ports.http!, host: 'silent.test' })).status, 504))
@@ -366,12 +369,14 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
   })
 
   // undici's own body timeout is 300 s: a response cut within the test's 5 s was cut by the route's.
+  // catalogue UF-07
   it("cuts the client response short when the upstream stalls mid-body for the route's response timeout, and closes the upstream request", { timeout: 5000 }, async () => {
     await assert.rejects(httpRequest({ port: gw.ports.http!, host: 'stalling.test' }), /aborted|ECONNRESET|socket hang up/)
     await stallingResponseClosed[0]
     assert.equal((await timed('good.test')).status, 200)
   })
 
+  // catalogue UF-04, MT-05
   it('cuts the client response short when the upstream dies mid-response, counts it as a reset, and keeps serving', async () => {
     const since = gw.logs.length
     const counted = await countedFailures('dying', 'mid_response', ['connection_reset'], async () => {
@@ -423,6 +428,7 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
     await slowRequestClosed[closing]
   })
 
+  // catalogue UF-09
   it("closes a client that stops reading for the route's response timeout, and the upstream request with it", { timeout: 10_000 }, async () => {
     const arrived = once(endless, 'request')
     const client = net.connect(gw.ports.http!, '127.0.0.1')
@@ -458,6 +464,7 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
     }
   })
 
+  // catalogue HF-10
   it('logs the route and a short reason, never a certificate or key', () => {
     const text = JSON.stringify(gw.logs)
     assert.ok(!text.includes('BEGIN'), 'no PEM in logs')

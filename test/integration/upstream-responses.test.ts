@@ -139,6 +139,7 @@ routes:
     assert.ok(!(await gw.gateway.metrics.registry.metrics()).includes('code="600"'))
   })
 
+  // catalogue UF-08
   it('answers 502 for a head with two lengths, too large, or a status below 100, logged as a bad answer', async () => {
     for (const path of ['/two-lengths', '/huge-head', '/099']) {
       const since = gw.logs.length
@@ -159,6 +160,7 @@ routes:
     }
   })
 
+  // catalogue HF-08
   it('removes the hop-by-hop headers of a response, and those its Connection header nominates (RFC 9110 7.6.1)', async () => {
     const { status, headers } = await get('/hop')
     assert.equal(status, 200)
@@ -167,6 +169,7 @@ routes:
     assert.equal(headers['x-kept'], 'yes')
   })
 
+  // catalogue UF-10
   it('relays a 304 or 204 that carries Content-Length, and keeps the connection', async () => {
     const reply = await rawExchange(gw.ports.http!, 'GET /304 HTTP/1.1\r\nHost: raw.test\r\n\r\nGET /204 HTTP/1.1\r\nHost: raw.test\r\n\r\n')
     assert.match(reply, /^HTTP\/1\.1 304 Not Modified\r\n/)
@@ -218,6 +221,7 @@ routes:
     assert.deepEqual([line.route, line.path, line.status], ['(none)', '/204', 405])
   })
 
+  // catalogue MT-05
   it('counts responses cut short: with the status sent, or 499 when the client left first', async () => {
     const count = (code: number) => requestsTotal('route="raw",method="GET"', code)
     const [ok, closed] = [await count(200), await count(499)]
@@ -230,6 +234,7 @@ routes:
     await eventually(async () => (await count(200)) === ok + 1 && (await count(499)) === closed + 1, 3000, 'a cut-short 200 and a 499')
   })
 
+  // catalogue LA-01, MT-05
   it("counts the requests that Node's parser refuses, with the answer they got", { timeout: 5000 }, async () => {
     const none = 'route="(none)",method="OTHER"'
     const [bad, tooLarge] = [await requestsTotal(none, 400), await requestsTotal(none, 431)]

@@ -45,6 +45,7 @@ describe('admin app', () => {
     await request(app).get('/readyz').expect(200)
   })
 
+  // catalogue MT-06
   it('/metrics serves the Prometheus text format, and OpenMetrics when asked', async () => {
     metrics.requests.inc({ route: 'r', method: 'GET', code: '200' })
     const text = await request(app).get('/metrics').expect(200)

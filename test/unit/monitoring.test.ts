@@ -237,6 +237,7 @@ describe('Prometheus alerts deploy/prometheus/alerts.yaml', () => {
     })
   }
 
+  // catalogue MT-06
   test('promtool check metrics accepts a scrape', { skip }, async () => {
     const metrics = createMetrics()
     metrics.requests.inc({ route: 'r', method: 'GET', code: '200' })

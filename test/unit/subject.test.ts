@@ -17,6 +17,7 @@ const CASES: readonly [string, string][] = [
   [' #lead and trail ', 'CN=\\ #lead and trail\\ ,O=A'],
 ]
 
+// catalogue HF-04, HF-05
 test('prints each subject in RFC 2253 order with its special characters escaped once', async () => {
   const ca = await createCA({ commonName: 'Subject Test CA' })
   for (const [commonName, expected] of CASES) {
