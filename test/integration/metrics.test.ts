@@ -13,7 +13,7 @@ import { AggregatorRegistry, Gauge } from 'prom-client'
 import { listenOnLoopback, startEchoUpstream, type EchoUpstream } from '../helpers/upstream.js'
 import { createMetrics } from '../../src/metrics/metrics.js'
 import { httpRequest, httpsRequest } from '../helpers/client.js'
-import { eventually, seriesIn, startGateway, type TestGateway } from '../helpers/gateway.js'
+import { eventually, seriesIn, seriesSum, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 
 describe('metrics', () => {
@@ -121,6 +121,31 @@ routes:
       { protocol_version: added('protocol_version'), connection_reset: added('connection_reset'), timeout: added('timeout') },
       { protocol_version: 1, connection_reset: 1, timeout: 0 },
     )
+  })
+
+  // catalogue MT-02: each connection lands in exactly one handshake series.
+  it('counts each connection of a mix of outcomes once, in one series', async () => {
+    const ingressHandshakes = async () => seriesSum(gw, 'portcullis_tls_handshakes_total{side="ingress",')
+    const before = await ingressHandshakes()
+    const refusedBy = (promise: Promise<unknown>) => assert.rejects(promise)
+    const raw = async (bytes: string) => {
+      const socket = net.connect(gw.ports.https!, '127.0.0.1')
+      socket.on('error', () => {})
+      socket.resume()
+      await once(socket, 'connect')
+      socket.end(bytes)
+      await once(socket, 'close')
+    }
+    for (let i = 0; i < 3; i++) assert.equal((await mtls('cliA')).status, 200)
+    await refusedBy(mtls())
+    await refusedBy(mtls())
+    await refusedBy(httpsRequest({ port: gw.ports.https!, servername: 'a.test', ca: pki.caS.cert, cert: pki.cliB.cert, key: pki.cliB.key }))
+    await raw('GET / HTTP/1.1\r\nHost: a.test\r\n\r\n')
+    await raw('\x16\x03\x01\x02\x00\x01')
+    await raw('') // a TCP health check: no handshake
+    await eventually(async () => (await ingressHandshakes()) - before >= 8, 3000, 'eight handshakes counted')
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    assert.equal((await ingressHandshakes()) - before, 8)
   })
 
   // catalogue UM-02 (TLS 1.3)
