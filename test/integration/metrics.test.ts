@@ -250,6 +250,24 @@ routes:
     assert.ok(before.has('portcullis_requests_total{route="(none)",method="GET",code="404"}'), [...before].join('\n'))
   })
 
+  // catalogue MT-06: a scrape while reloads swap the config sees each series once.
+  it('answers scrapes taken during reloads, each series in them once', async () => {
+    assert.equal((await mtls('cliA')).status, 200, 'a request, for series of every kind')
+    const reloads = Promise.all(Array.from({ length: 5 }, () => gw.gateway.reload()))
+    const scrapes = await Promise.all(
+      Array.from({ length: 10 }, async (_, i) => {
+        await new Promise((resolve) => setTimeout(resolve, i * 30))
+        return httpRequest({ port: gw.ports.admin!, path: '/metrics' })
+      }),
+    )
+    for (const { status, body } of scrapes) {
+      assert.equal(status, 200)
+      const keys = body.split('\n').filter((line) => line && !line.startsWith('#')).map((line) => line.slice(0, line.lastIndexOf(' ')))
+      assert.deepEqual(keys.filter((key, i) => keys.indexOf(key) !== i), [])
+    }
+    for (const result of await reloads) assert.equal(result.ok, true)
+  })
+
   // catalogue MT-07
   it('serves nothing of the admin app on the public listeners', async () => {
     for (const path of ['/metrics', '/healthz', '/readyz']) {
