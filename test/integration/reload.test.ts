@@ -93,6 +93,27 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
       }
     })
 
+    // catalogue RR-11: reloads start at most once a second, and the last edit is the one served.
+    it('serves the last of 20 edits made 100 ms apart, in a few reloads', async () => {
+      const good = await readFile(configFile, 'utf8')
+      const reloads = async () => (await gw.gateway.metrics.configReloads.get()).values.reduce((sum, v) => sum + v.value, 0)
+      const edited = (i: number) => good.replace('  - { host: one.test', `  - { host: edit${i}.test, upstream: { url: 'http://127.0.0.1:1' } }\n  - { host: one.test`)
+      const before = await reloads()
+      try {
+        for (let i = 1; i <= 20; i++) {
+          await writeFile(configFile, edited(i))
+          await new Promise((resolve) => setTimeout(resolve, 100))
+        }
+        await eventually(async () => (await status(gw, 'edit20.test')) === 502, 3000, 'the last edit served')
+        assert.equal(await status(gw, 'edit19.test'), 404)
+        const applied = (await reloads()) - before
+        assert.ok(applied >= 1 && applied <= 5, `${applied} reloads`)
+      } finally {
+        await writeFile(configFile, good)
+        await eventually(async () => (await status(gw, 'edit20.test')) === 404, 3000, 'the file as it was')
+      }
+    })
+
     // catalogue RR-05, MT-03
     it('keeps the last good config serving on a broken edit, and counts the failure', async () => {
       const good = await readFile(configFile, 'utf8')
