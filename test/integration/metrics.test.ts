@@ -64,6 +64,24 @@ routes:
   const scrape = async () => (await httpRequest({ port: gw.ports.admin!, path: '/metrics' })).body
   const mtls = (cert?: 'cliA') =>
     httpsRequest({ port: gw.ports.https!, servername: 'a.test', ca: pki.caS.cert, ...(cert && { cert: pki[cert].cert, key: pki[cert].key }) })
+  /** Writes `bytes` to the HTTPS port over plain TCP, closes, and waits for the gateway's close. */
+  const sendRaw = async (bytes: string) => {
+    const socket = net.connect(gw.ports.https!, '127.0.0.1')
+    socket.on('error', () => {})
+    socket.resume()
+    await once(socket, 'connect')
+    socket.end(bytes)
+    await once(socket, 'close')
+  }
+  const random = () => Math.random().toString(36).slice(2)
+  /** The series `keys` finds after a first `burst` of requests, asserted unchanged by a second one. */
+  const seriesUnchangedBy = async (burst: () => Promise<unknown>, keys: (scraped: string) => Set<string | undefined>) => {
+    await burst()
+    const before = keys(await scrape())
+    await burst()
+    assert.deepEqual(keys(await scrape()), before)
+    return before
+  }
 
   // catalogue IM-01 (the no-certificate counter), MT-01
   it('counts successful and failed handshakes, ingress and upstream, with route and reason', async () => {
@@ -95,17 +113,9 @@ routes:
   it('counts connections that never got to a handshake, except one that sent nothing', async () => {
     const series = (reason: string) => `portcullis_tls_handshakes_total{side="ingress",route="(none)",result="error",reason="${reason}"}`
     const before = await scrape()
-    const send = async (bytes: string) => {
-      const socket = net.connect(gw.ports.https!, '127.0.0.1')
-      socket.on('error', () => {})
-      socket.resume()
-      await once(socket, 'connect')
-      socket.end(bytes)
-      await once(socket, 'close')
-    }
-    await send('') // a TCP health check
-    await send('GET / HTTP/1.1\r\nHost: a.test\r\n\r\n') // plain HTTP to the HTTPS port
-    await send('\x16\x03\x01\x02\x00\x01') // the first bytes of a ClientHello, then a close
+    await sendRaw('') // a TCP health check
+    await sendRaw('GET / HTTP/1.1\r\nHost: a.test\r\n\r\n') // plain HTTP to the HTTPS port
+    await sendRaw('\x16\x03\x01\x02\x00\x01') // the first bytes of a ClientHello, then a close
     let after = ''
     const added = (reason: string) => (seriesIn(after, series(reason)) ?? 0) - (seriesIn(before, series(reason)) ?? 0)
     // The last close may reach the gateway just after the client is done with it.
@@ -128,21 +138,13 @@ routes:
     const ingressHandshakes = async () => seriesSum(gw, 'portcullis_tls_handshakes_total{side="ingress",')
     const before = await ingressHandshakes()
     const refusedBy = (promise: Promise<unknown>) => assert.rejects(promise)
-    const raw = async (bytes: string) => {
-      const socket = net.connect(gw.ports.https!, '127.0.0.1')
-      socket.on('error', () => {})
-      socket.resume()
-      await once(socket, 'connect')
-      socket.end(bytes)
-      await once(socket, 'close')
-    }
     for (let i = 0; i < 3; i++) assert.equal((await mtls('cliA')).status, 200)
     await refusedBy(mtls())
     await refusedBy(mtls())
     await refusedBy(httpsRequest({ port: gw.ports.https!, servername: 'a.test', ca: pki.caS.cert, cert: pki.cliB.cert, key: pki.cliB.key }))
-    await raw('GET / HTTP/1.1\r\nHost: a.test\r\n\r\n')
-    await raw('\x16\x03\x01\x02\x00\x01')
-    await raw('') // a TCP health check: no handshake
+    await sendRaw('GET / HTTP/1.1\r\nHost: a.test\r\n\r\n')
+    await sendRaw('\x16\x03\x01\x02\x00\x01')
+    await sendRaw('') // a TCP health check: no handshake
     await eventually(async () => (await ingressHandshakes()) - before >= 8, 3000, 'eight handshakes counted')
     await new Promise((resolve) => setTimeout(resolve, 300))
     assert.equal((await ingressHandshakes()) - before, 8)
@@ -214,7 +216,6 @@ routes:
 
   // catalogue MT-02, LA-10
   it('does not create label values from random hosts, paths and methods', async () => {
-    const random = () => Math.random().toString(36).slice(2)
     const burst = () =>
       Promise.all(
         Array.from({ length: 30 }, () =>
@@ -222,16 +223,12 @@ routes:
         ),
       )
     const seriesNames = (text: string) => new Set(text.split('\n').filter((l) => l.startsWith('portcullis_requests_total')).map((l) => l.split(' ')[0]))
-    await burst()
-    const before = seriesNames(await scrape())
-    await burst()
-    assert.deepEqual(seriesNames(await scrape()), before)
+    const before = await seriesUnchangedBy(burst, seriesNames)
     assert.ok(before.has('portcullis_requests_total{route="(none)",method="OTHER",code="404"}'), [...before].join('\n'))
   })
 
   // catalogue LA-10, MT-02: attacker-chosen SNI names and hosts make no series of their own.
   it('does not create series from random SNI names and hosts either', async () => {
-    const random = () => Math.random().toString(36).slice(2)
     const request = async () => {
       // The chain is not what matters here, nor does a random name match the certificate.
       const socket = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername: `${random()}.test`, rejectUnauthorized: false })
@@ -243,10 +240,7 @@ routes:
     }
     const burst = () => Promise.all(Array.from({ length: 30 }, request))
     const seriesKeys = (text: string) => new Set(text.split('\n').filter((l) => l.startsWith('portcullis_') && !/^portcullis_(process|nodejs)_/.test(l)).map((l) => l.split(' ')[0]))
-    await burst()
-    const before = seriesKeys(await scrape())
-    await burst()
-    assert.deepEqual(seriesKeys(await scrape()), before)
+    const before = await seriesUnchangedBy(burst, seriesKeys)
     assert.ok(before.has('portcullis_requests_total{route="(none)",method="GET",code="404"}'), [...before].join('\n'))
   })
 
