@@ -9,6 +9,7 @@ import http from 'node:http'
 import net, { type AddressInfo } from 'node:net'
 import tls from 'node:tls'
 import { after, before, describe, it } from 'node:test'
+import { captureClientHello } from '../helpers/client-hello.js'
 import { httpsRequest } from '../helpers/client.js'
 import { seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
@@ -18,22 +19,6 @@ const HANDSHAKE_TIMEOUT_MS = 10_000
 const HEADERS_TIMEOUT_MS = 20_000
 /** How late a timeout may be seen: Node checks the headers timeout once a second; a busy machine. */
 const LATE_MS = 2_500
-
-/** A ClientHello for `servername`, as Node's client writes it. */
-async function clientHello(servername: string): Promise<Buffer> {
-  const catcher = net.createServer()
-  const port = await listenOnLoopback(catcher)
-  const hello = once(catcher, 'connection').then(async (connection) => {
-    const socket = connection[0] as net.Socket
-    const [bytes] = (await once(socket, 'data')) as [Buffer]
-    socket.destroy()
-    return bytes
-  })
-  tls.connect({ port, host: '127.0.0.1', servername }).on('error', () => undefined)
-  const bytes = await hello
-  catcher.close()
-  return bytes
-}
 
 describe('slow clients', () => {
   let pki: TestPki
@@ -68,7 +53,7 @@ routes:
 
   it('closes each at its timeout, counts the handshakes as timeouts, and serves other clients meanwhile', { timeout: 60_000 }, async () => {
     const before = { none: await timeouts('(none)'), open: await timeouts('open') }
-    const hello = await clientHello('open.test')
+    const hello = await captureClientHello({ servername: 'open.test' })
     const connect = async (bytes: Buffer | string) => {
       const socket = net.connect(gw.ports.https!, '127.0.0.1')
       await once(socket, 'connect')

@@ -1,42 +1,8 @@
 import assert from 'node:assert/strict'
-import { once } from 'node:events'
-import net from 'node:net'
 import { before, describe, test } from 'node:test'
 import tls from 'node:tls'
 import { MAX_CLIENT_HELLO_BYTES, parseClientHello, type ClientHelloResult } from '../../src/tls/client-hello.js'
-
-/**
- * The first TLS record a real Node client sends, caught by a TCP server that never answers. Sockets are
- * used for this capture only; every test below runs the pure parser on bytes.
- */
-async function captureClientHello(options: tls.ConnectionOptions): Promise<Buffer> {
-  const server = net.createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  try {
-    const received = new Promise<Buffer>((resolve) => {
-      server.once('connection', (socket) => {
-        let bytes = Buffer.alloc(0)
-        socket.on('data', (chunk: Buffer) => {
-          bytes = Buffer.concat([bytes, chunk])
-          // Read the record length ourselves rather than trust the parser under test.
-          if (bytes.length >= 5 && bytes.length >= 5 + bytes.readUInt16BE(3)) {
-            socket.destroy()
-            resolve(bytes)
-          }
-        })
-      })
-    })
-    const { port } = server.address() as net.AddressInfo
-    const client = tls.connect({ host: '127.0.0.1', port, ...options })
-    client.on('error', () => {}) // the server hangs up mid-handshake, by design
-    const bytes = await received
-    client.destroy()
-    return bytes
-  } finally {
-    server.close()
-  }
-}
+import { captureClientHello } from '../helpers/client-hello.js'
 
 const ALPN = ['h2', 'http/1.1']
 
