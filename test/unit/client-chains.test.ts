@@ -1,0 +1,18 @@
+/** The client chains remembered for each TLS policy's resumed sessions, across reloads. */
+import assert from 'node:assert/strict'
+import { it } from 'node:test'
+import { policyId } from '../../src/tls/ingress.js'
+import { ClientChainsByPolicy } from '../../src/tls/peer-certificates.js'
+
+it('keeps the chains of the policies a reload keeps, and frees those of the policies it removes', () => {
+  const kept = policyId({ clientCAs: { pem: 'CA A' }, crl: [], minVersion: 'TLSv1.2' })
+  const removed = policyId({ clientCAs: { pem: 'CA B' }, crl: [], minVersion: 'TLSv1.2' })
+  const byPolicy = new ClientChainsByPolicy()
+  const keptChains = byPolicy.of(kept)
+  const removedChains = byPolicy.of(removed)
+  assert.equal(byPolicy.of(removed), removedChains, 'one set of chains per policy')
+  // The gateway passes each new snapshot's policies, a map by id.
+  byPolicy.keepOnly(new Set([kept]))
+  assert.equal(byPolicy.of(kept), keptChains)
+  assert.notEqual(byPolicy.of(removed), removedChains, 'a removed policy that comes back starts with none remembered')
+})
