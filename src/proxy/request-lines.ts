@@ -18,7 +18,7 @@ import type { ParseError } from './http-versions.js'
 /** Node's HTTP parser of a connection, as far as it is read here (internals of node:http). */
 interface NodeParser {
   readonly constructor: { readonly kOnExecute?: unknown }
-  /** The request whose head was parsed last; none yet on a connection's first request. */
+  /** The request whose head was parsed last, until it is answered and read; none before the first. */
   readonly incoming: { readonly complete: boolean } | null
   /** A copy of the read the parser just took, while its per-read callback runs. */
   readonly getCurrentBuffer?: () => Buffer
@@ -60,11 +60,12 @@ export function watchRequestLines(socket: Duplex, onFirstLine: (line: string) =>
       nodeOnExecute(parsed)
       return
     }
-    // A head parsed whole in this read (the usual case) ends its line unread.
-    const headParsed = parser.incoming !== request
+    // A head parsed whole in this read (the usual case) ends its line unread. Node lets go of a request
+    // once it is answered and read to its end: no head is parsed then.
+    const headParsed = parser.incoming !== request && parser.incoming !== null
     const whole = headParsed ? undefined : line?.add(parser.getCurrentBuffer!())
     if (headParsed || whole !== undefined) line = undefined
-    request = parser.incoming
+    if (headParsed) request = parser.incoming
     nodeOnExecute(parsed)
     // Only the first line is known to begin where a read begins: one pipelined behind a request may
     // begin in that request's last read, and what came of it later is not the whole line.
