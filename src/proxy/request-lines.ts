@@ -6,18 +6,18 @@
  * HTTP/0.9 line, to which no head follows (http09.ts), and a version the parser refuses in a read that
  * holds only its last digits (http-versions.ts), on any request of the connection.
  *
- * The callback is wrapped for the connection's life, but a read is copied only while a request line has
- * come in part: a request whose head comes in one read (nearly all of them) costs a call and a
- * comparison. Only the line is kept, and each read is looked at once: the empty lines a server ignores
- * before it (RFC 9112 2.2) have no bound but the headers timeout, and a client could send megabytes of
- * them.
+ * The callback is wrapped for the connection's life, and another is set for each request's first byte,
+ * but a read is copied only while a request's head has come in part: a request whose head comes in one
+ * read (nearly all of them) costs two calls and a few comparisons. Only the line is kept, and each read
+ * is looked at once: the empty lines a server ignores before it (RFC 9112 2.2) have no bound but the
+ * headers timeout, and a client could send megabytes of them.
  */
 import type { Duplex } from 'node:stream'
 import type { ParseError } from './http-versions.js'
 
 /** Node's HTTP parser of a connection, as far as it is read here (internals of node:http). */
 interface NodeParser {
-  readonly constructor: { readonly kOnExecute?: unknown }
+  readonly constructor: { readonly kOnExecute?: unknown; readonly kOnMessageBegin?: unknown }
   /** The request whose head was parsed last, until it is answered and read; none before the first. */
   readonly incoming: { readonly complete: boolean } | null
   /** A copy of the read the parser just took, while its per-read callback runs. */
@@ -35,13 +35,15 @@ const LF = 0x0a
  * Calls `onFirstLine` with `socket`'s first request line if it came before its head was parsed (as an
  * HTTP/0.9 line comes), and hands a parse error in a request line what of the line came in earlier
  * reads (ParseError.lineBefore). Called once Node's server has taken the socket. On a Node whose parser
- * no longer has the callback, nothing is watched: an HTTP/0.9 request gets the headers timeout's 408,
+ * no longer has the callbacks, nothing is watched: an HTTP/0.9 request gets the headers timeout's 408,
  * and a split version 400.
  */
 export function watchRequestLines(socket: Duplex, onFirstLine: (line: string) => void): void {
   const parser = (socket as Duplex & { parser?: NodeParser }).parser
-  const onExecute = parser?.constructor.kOnExecute
+  const { kOnExecute: onExecute, kOnMessageBegin: onMessageBegin } = parser?.constructor ?? {}
   if (!parser || typeof onExecute !== 'number' || typeof parser[onExecute] !== 'function' || !parser.getCurrentBuffer) return
+  // Node's server leaves the callback for a request's first byte to its users (Node 20 to 24).
+  if (typeof onMessageBegin !== 'number' || parser[onMessageBegin] != null) return
   // Bytes the socket read before the server took it reach the parser without the callback: the watch
   // would begin in the middle of the request and could take a header line for the request line.
   if (socket.readableLength > 0) return
@@ -49,6 +51,11 @@ export function watchRequestLines(socket: Duplex, onFirstLine: (line: string) =>
   /** The request whose head was parsed last (none yet), and the one whose end began `line`. */
   let request = parser.incoming
   let lineAfter = request
+  /** What the parser held when the latest request began: the request before it, unless Node let go of it. */
+  let begunBehind = request
+  parser[onMessageBegin] = () => {
+    begunBehind = parser.incoming
+  }
   /** The next request's line while it comes; none from its end until the request before it is complete. */
   let line: RequestLine | undefined = new RequestLine()
   let firstLine = true
@@ -71,7 +78,8 @@ export function watchRequestLines(socket: Duplex, onFirstLine: (line: string) =>
     // begin in that request's last read, and what came of it later is not the whole line.
     if (firstLine && whole) onFirstLine(whole)
     if (!line && request?.complete && lineAfter !== request) {
-      line = new RequestLine()
+      // The next request began in the read that completed this one if it began while this one was held.
+      line = begunBehind === request ? RequestLine.endOf(parser.getCurrentBuffer!()) : new RequestLine()
       lineAfter = request
       firstLine = false
     }
@@ -83,6 +91,17 @@ export function watchRequestLines(socket: Duplex, onFirstLine: (line: string) =>
 class RequestLine {
   /** The line as far as it has come, from its first byte. */
   head = ''
+
+  /**
+   * The line of a request that began in `read` behind the end of the request before it, whose
+   * offset the parser does not tell: the read's last line, unfinished if the request line is. It may
+   * begin with the end of a body, which a version at the line's end does not reach.
+   */
+  static endOf(read: Buffer): RequestLine {
+    const line = new RequestLine()
+    line.head = read.toString('latin1', read.lastIndexOf(LF) + 1)
+    return line
+  }
 
   /** The whole line once its end is in `read`; undefined until then. */
   add(read: Buffer): string | undefined {

@@ -337,6 +337,9 @@ routes:
       ['HTTP/3.0 behind a GET', [first], ['GET / HTTP/3.', '0\r\nHost: open.test\r\n\r\n'], 505],
       // Node lets go of a request once it is answered: the watch took that for the next head parsed.
       ['HTTP/3.0 behind a GET answered before it began', [answered], ['GET / HTTP/3.', '0\r\nHost: open.test\r\n\r\n'], 505],
+      // A line pipelined behind a request may begin in that request's last read, behind its body too.
+      ['HTTP/3.0 begun in the read of the GET before it', [], [`${first}GET / HTTP/3.`, '0\r\nHost: open.test\r\n\r\n'], 505],
+      ['HTTP/3.0 begun in the read of the POST body before it', [postHead], ['helloGET / HTTP/3.', '0\r\nHost: open.test\r\n\r\n'], 505],
       ['HTTP/3.0 behind a POST whose body came in a read of its own', posted, ['GET / HTTP/3.', '0\r\nHost: open.test\r\n\r\n'], 505],
       ['HTTP/1.2 behind a GET', [first], ['GET / HTTP/1.', '2\r\nHost: open.test\r\n\r\n'], 400],
     ] as const) {
