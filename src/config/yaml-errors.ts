@@ -7,7 +7,7 @@ import { formatIssue, sortByPosition, type ConfigIssue } from './issues.js'
 import { misplacedDash, misplacedKey } from './yaml-indentation.js'
 import type { Places } from './yaml-places.js'
 import { holdsKeyColon, plainWords } from './yaml-plain-words.js'
-import { indentingTab, keyPathAbove, TAB_INDENTATION } from './yaml-tabs.js'
+import { indentingTab, keyPathAbove, offColumn, TAB_INDENTATION } from './yaml-tabs.js'
 import { quoteOpenings, UNCLOSED_FLOW, unclosedFlows, type Worded } from './yaml-unclosed.js'
 
 /** The library's errors, worded for the user, the first few listed (see listedFirst). */
@@ -24,6 +24,9 @@ export function yamlErrors(doc: Document, places: Places, text: string, lineCoun
         tabs.add(at.line)
         return [{ file, path: keyPathAbove(tab, places, text), message: `invalid YAML: ${TAB_INDENTATION}`, ...at }]
       }
+      // YAML could not measure the tabbed line, so it finds the lines below it off the columns of where it
+      // put that line, rightly indented as they may be: the tab is the one thing to fix.
+      if (tabs.size > 0 && offColumn(error)) return []
       const { message, offset } = inOwnWords(error, context)
       return [{ file, path: places.keyPathAt(offset), message: `invalid YAML: ${message}`, ...lineCounter.linePos(offset) }]
     }),

@@ -16,6 +16,11 @@ export const TAB_INDENTATION = 'this line is indented with a tab: YAML indents w
 /** The library's messages for a key or - off its column (yaml-indentation.ts words them otherwise). */
 const OFF_COLUMN = /^(?:All (?:mapping|sequence) items must start at the same column|Sequence item without - indicator|A block sequence may not be used as an implicit map key)$/
 
+/** Whether `error` is about a key or - off its column. */
+export function offColumn(error: YAMLError): boolean {
+  return OFF_COLUMN.test(error.message)
+}
+
 /** The offset of the tab that `error` comes from, if it is about a line indented with one. */
 export function indentingTab(error: YAMLError, text: string): number | undefined {
   if (error.code === 'TAB_AS_INDENT') return error.pos[0]
@@ -37,7 +42,7 @@ function lineAbout(error: YAMLError, text: string): number | undefined {
   const lineEnd = text.indexOf('\n', offset)
   const nextLine = lineEnd === -1 ? undefined : lineEnd + 1
   if (error.code === 'BLOCK_AS_IMPLICIT_KEY') return holdsKeyColon(text, offset) ? undefined : nextLine
-  if (!OFF_COLUMN.test(error.message)) return undefined
+  if (!offColumn(error)) return undefined
   return /^\r?\n/.test(text.slice(offset, offset + 2)) ? nextLine : text.lastIndexOf('\n', offset - 1) + 1
 }
 

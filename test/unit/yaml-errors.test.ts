@@ -148,6 +148,13 @@ describe('a line indented with a tab is named by the line above', () => {
     ['with spaces behind it, before a list item', 'routes:\n\t - host: a.test\n', [`routes.yaml:2:1 routes: ${tab}`]],
     // Behind spaces deeper than the key above, YAML read the line into that key's value, and said so at the key.
     ['behind spaces deeper than the key above', 'routes:\n  - host: a.test\n     \tupstream: { url: http://x:1 }\n', [`routes.yaml:3:6 routes[0]: ${tab}`]],
+    // YAML cannot measure the tabbed line, so the lines below it, rightly indented, are off the columns
+    // of where it put that line: those are not problems of their own.
+    [
+      'before lines that are where they belong',
+      'routes:\n  - host: a.test\n\ttls:\n      cert: a.crt\n    upstream: { url: http://x:1 }\n  - host: b.test\n    upstream: { url: http://x:1 }\n',
+      [`routes.yaml:3:1 routes[0]: ${tab}`],
+    ],
   ]
   for (const [name, text, expected] of cases) {
     test(name, () => assert.deepEqual(errorsOf(text), expected))
