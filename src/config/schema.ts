@@ -246,8 +246,6 @@ export const ConfigSchema = Type.Object(
 /** routes.yaml exactly as written (after schema validation). */
 export type RawConfig = Static<typeof ConfigSchema>
 export type RawRoute = Static<typeof RouteSchema>
-export type RawRouteTls = Static<typeof RouteTlsSchema>
-export type RawUpstream = Static<typeof UpstreamSchema>
 export type Workers = Static<typeof WorkersSchema>
 export type TlsVersion = Static<typeof TlsVersionSchema>
 export type ForwardClientCert = Static<typeof ForwardClientCertSchema>
