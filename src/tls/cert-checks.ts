@@ -1,7 +1,8 @@
 /**
  * What OpenSSL holds a certificate to when it builds and verifies a chain (usages, issuer, signature,
- * validity dates), as the WebSocket re-check (recheck.ts) and the config warnings (snapshot/warnings.ts)
- * need it.
+ * validity dates), as the WebSocket re-check (recheck.ts), the config warnings (snapshot/warnings.ts)
+ * and the load-time checks of CA bundles (pem.ts: their roots) and CRLs (crl-issuers.ts: the CAs in
+ * their dates) need it.
  */
 import type { X509Certificate } from 'node:crypto'
 import { certificateFields, hasKeyUsage, type KeyUsage } from './cert-der.js'

@@ -1,9 +1,10 @@
 /**
- * What the re-check (recheck.ts) needs of a certificate that node:crypto does not give: its issuer's
- * and subject's Names as DER, its serial number as a CRL lists it, and its keyUsage as OpenSSL reads
- * it. Taken from the DER (X509Certificate.raw) where they lie (RFC 5280 4.1), once per X509Certificate.
- * @peculiar/x509 parses the whole certificate into objects, about 1 ms, and every re-check has new
- * X509Certificate objects of the client's chain.
+ * What the re-check (recheck.ts, policy-crls.ts), the certificate checks (cert-checks.ts) and the
+ * matching of CRLs to their CAs at load (crl-issuers.ts) need of a certificate that node:crypto does
+ * not give: its issuer's and subject's Names as DER, its serial number as a CRL lists it, and its
+ * keyUsage as OpenSSL reads it. Taken from the DER (X509Certificate.raw) where they lie (RFC 5280
+ * 4.1), once per X509Certificate. @peculiar/x509 parses the whole certificate into objects, about
+ * 1 ms, and every re-check has new X509Certificate objects of the client's chain.
  */
 import type { X509Certificate } from 'node:crypto'
 import { BIT_STRING, BOOLEAN, bytes, element, expectTag, OBJECT_IDENTIFIER, OCTET_STRING, reading, SEQUENCE, serialNumberHex, wholeElement, type Element } from './der.js'
