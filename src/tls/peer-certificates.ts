@@ -78,7 +78,8 @@ function peerCertificateChain(socket: TLSSocket): X509Certificate[] {
 const PEER_X509_KEEPS_CHAIN = Number(process.versions.node.split('.')[0]) >= 24
 
 /**
- * The client's own certificate: all that X-Forwarded-Client-Cert needs, without the chain's cost.
+ * The client's own certificate, as a chain of one (none without one), the shape TlsPolicy.clientChain
+ * gives: all that X-Forwarded-Client-Cert needs, without the chain's cost.
  * Where getPeerX509Certificate() would spoil the chain, from the legacy object, which costs about 60 µs
  * more per connection (a full handshake is about 2.5 ms).
  */
