@@ -25,7 +25,7 @@ import { NO_ROUTE } from './metrics/labels.js'
 import { createMetrics, type Metrics } from './metrics/metrics.js'
 import { registrySource } from './metrics/render.js'
 import { createProxyHandlers } from './proxy/handler.js'
-import { handshakeWouldGive, TunnelRechecks } from './outdated-connections.js'
+import { handshakeWouldGive, WebSocketRechecks } from './outdated-connections.js'
 import { Overload } from './proxy/overload.js'
 import { RequestServer } from './proxy/server.js'
 import { createSniDispatcher, type SniDispatcher } from './proxy/sni-dispatch.js'
@@ -99,7 +99,7 @@ export class Gateway {
   private readonly ticketSecrets: TicketSecrets
   private readonly ticketKeys: TicketKeyRotation
   private readonly clientChains = new ClientChainsByPolicy()
-  private readonly tunnelRechecks: TunnelRechecks
+  private readonly webSocketRechecks: WebSocketRechecks
   private readonly reloader: Reloader
   private draining = false
   /** Warnings of the config now serving, so that a reload logs only those it brings. */
@@ -123,7 +123,7 @@ export class Gateway {
     this.overload = new Overload(this.metrics, this.logger)
     this.clientConnections = new ClientConnections(this.overload)
     this.requestServer = new RequestServer(() => this.current!, createProxyHandlers(this.logger, this.metrics, this.overload))
-    this.tunnelRechecks = new TunnelRechecks(this.metrics, this.logger, () => this.current)
+    this.webSocketRechecks = new WebSocketRechecks(this.metrics, this.logger, () => this.current)
     this.reloader = new Reloader({
       loader: options.loader,
       logger: this.logger,
@@ -180,7 +180,7 @@ export class Gateway {
     this.metrics.dropRemovedRoutes(this.routeNames())
     this.requestServer.closeOutdated(
       (socket, policy) => handshakeWouldGive(snapshot, socket, policy),
-      (socket, policy, upgrade) => this.tunnelRechecks.recheck(snapshot, socket, policy, upgrade),
+      (socket, policy, upgrade) => this.webSocketRechecks.recheck(snapshot, socket, policy, upgrade),
     )
     for (const upstream of retireSnapshot(previous, snapshot, (closed) => this.retiring.delete(closed))) this.retiring.add(upstream)
   }

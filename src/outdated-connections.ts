@@ -28,7 +28,7 @@ export function handshakeWouldGive(snapshot: Snapshot, socket: TLSSocket, policy
 }
 
 /** The WebSockets of one gateway that its reloads check again, one at a time (RecheckQueue). */
-export class TunnelRechecks {
+export class WebSocketRechecks {
   private readonly queue = new RecheckQueue()
 
   constructor(
@@ -41,8 +41,8 @@ export class TunnelRechecks {
   /**
    * A WebSocket whose route (its upgrade request's Host and path, routed as now) has another TLS policy
    * in `snapshot` than the one it was verified under: its client is checked against that one
-   * (tls/recheck.ts), and the WebSocket closed if it fails. Both ends close: upgrade.ts destroys the
-   * upstream socket with the client's. One whose route is gone, or no longer terminates TLS, runs on,
+   * (tls/recheck.ts), and the WebSocket closed if it fails. Both ends close: proxy/upgrade.ts destroys
+   * the upstream socket with the client's. One whose route is gone, or no longer terminates TLS, runs on,
    * as a removed route's requests in flight do. Resolves with the policy it passed, if it was checked;
    * a verdict that comes after another reload is dropped, as that reload's own check decides.
    */

@@ -167,13 +167,13 @@ export class RequestServer {
    * one again either.
    *
    * A WebSocket has no response to wait for, nor a next request to answer 421: each one of a TLS
-   * connection goes to `recheckTunnel` with its upgrade request, which closes it if its client no
+   * connection goes to `recheckWebSocket` with its upgrade request, which closes it if its client no
    * longer passes the TLS policy its route has now (tls/recheck.ts), and otherwise gives the policy it
    * passed, which it is then held to: the next reload checks it again only if that one changes.
    */
   closeOutdated(
     handshakeWouldGive: (socket: TLSSocket, policy: TlsPolicy) => boolean,
-    recheckTunnel: (socket: TLSSocket, policy: TlsPolicy, upgrade: http.IncomingMessage) => Promise<TlsPolicy | undefined>,
+    recheckWebSocket: (socket: TLSSocket, policy: TlsPolicy, upgrade: http.IncomingMessage) => Promise<TlsPolicy | undefined>,
   ): void {
     for (const socket of this.open) {
       const policy = this.policyOf.get(socket)
@@ -182,7 +182,7 @@ export class RequestServer {
       if (last === 'upgraded') {
         // An upgrade refused (a 421, a 503) ends its connection: only WebSockets are left to check.
         if (socket.writableEnded) continue
-        const rechecked = recheckTunnel(socket as TLSSocket, policy, this.upgradeOf.get(socket)!)
+        const rechecked = recheckWebSocket(socket as TLSSocket, policy, this.upgradeOf.get(socket)!)
         void rechecked.then((passed) => passed && this.policyOf.set(socket, passed))
       } else if (!handshakeWouldGive(socket as TLSSocket, policy)) this.closeAfterResponse(socket)
     }

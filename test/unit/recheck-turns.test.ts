@@ -1,7 +1,7 @@
 /**
  * RecheckQueue promises "one check a turn of the event loop", so that a reload that finds thousands
  * of WebSockets open does not stall the requests in flight. The gateway asks for every check in one
- * synchronous loop (proxy/server.ts closeOutdated → outdated-connections.ts TunnelRechecks), as this
+ * synchronous loop (proxy/server.ts closeOutdated → outdated-connections.ts WebSocketRechecks), as this
  * test does.
  */
 import assert from 'node:assert/strict'
