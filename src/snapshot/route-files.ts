@@ -14,8 +14,9 @@ export type CertificateRole = 'server' | 'client' | 'ca'
 
 export interface LoadedCertificate {
   readonly route: string
-  /** The route's place in the config, and the key that names the file (`routes[2].tls.clientCAs`). */
+  /** The route's place in the config. */
   readonly routeIndex: number
+  /** The key that names the file (`routes[2].tls.clientCAs`). */
   readonly path: string
   readonly role: CertificateRole
   readonly certificate: X509Certificate
