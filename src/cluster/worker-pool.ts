@@ -10,7 +10,10 @@ import type { WorkerMessage, WorkerSetupMessage } from './messages.js'
 import type { WorkerRegistries } from './registries.js'
 import type { WorkerQuestions } from './questions.js'
 
-/** The pause before a worker that died soon after its start is replaced: not in a tight loop. */
+/**
+ * The pause before a worker that died soon after its start is replaced, not in a tight loop; and the
+ * first pause of the back-off for replacements that fail to start.
+ */
 const RESTART_PAUSE_MS = 1000
 /** A worker that served and dies this soon after its start is replaced after RESTART_PAUSE_MS. */
 const QUICK_DEATH_MS = 10_000
