@@ -1,6 +1,7 @@
 /**
- * Cross-field rules and resolution of a schema-valid config: defaults, durations to milliseconds, file
- * paths made absolute, upstream URLs parsed. Every rule that fails adds an issue; none stops the others.
+ * Cross-field rules and resolution of a config as far as the schema passed it (all of it, or with the
+ * values it refused taken out: checkable.ts): defaults, durations to milliseconds, file paths made
+ * absolute, upstream URLs parsed. Every rule that fails adds an issue; none stops the others.
  */
 import { availableParallelism } from 'node:os'
 import { isIP } from 'node:net'
