@@ -34,7 +34,11 @@ export class ConfigLoader {
     return this.resolve(this.readText())
   }
 
-  /** Config text as if read from this loader's file (relative paths resolve against its folder). */
+  /**
+   * Config text as if read from this loader's file (relative paths resolve against its folder), or a
+   * ConfigError of every issue of its schema and rules; the contents of the files it names are not
+   * checked (the snapshot build reads them). The tests' way in.
+   */
   parse(text: string): Config {
     const { config, issues } = this.resolve(text)
     if (issues.length > 0) throw new ConfigError(sortByPosition(issues))
