@@ -112,33 +112,7 @@ function describe(error: ErrorObject): { keys: string[]; message: string } {
     case 'anyOf':
       return at(`must be ${(schema?.anyOf ?? []).map(describeType).join(' or ')}`)
     case 'type':
-      // `connect: 5` is a number to YAML: a duration without its unit.
-      if (schema?.pattern === DURATION_PATTERN) return at(notADuration(error.data))
-      // Before the port hint: `https: .inf` is no port.
-      if (typeof error.data === 'number' && !Number.isFinite(error.data)) {
-        return at(`${shown(error.data)} is not ${describeType({ type: String(error.params.type) })}`)
-      }
-      // `https: 8443`, as nginx's `listen 8443`: which interfaces is not said.
-      if (keys[0] === 'listen' && keys.length === 2 && typeof error.data === 'number') {
-        return at(`${error.data} is a port alone: write host:port, e.g. 0.0.0.0:${error.data} (all interfaces) or 127.0.0.1:${error.data}`)
-      }
-      // `upstream: https://…`, as Caddy's reverse_proxy and nginx's proxy_pass take a url alone: the
-      // text is the value of the mapping's one required key.
-      if (error.params.type === 'object' && typeof error.data === 'string' && /:\/\//.test(error.data) && schema?.required?.length === 1) {
-        return at(`must be a mapping: write ${keys.at(-1)}: {${schema.required[0]}: ${error.data}}`)
-      }
-      // `clientCAs: [a.crt, b.crt]`, as ngrok's SDKs take mutual_tls_cas: here one file holds them all.
-      const oneFile = error.params.type === 'string' && Array.isArray(error.data) ? oneFileHolds(keys) : undefined
-      if (oneFile) return at(`takes one file, not a list: put ${oneFile}`)
-      // A route's keys written without the `- ` that starts a list item make a mapping.
-      if (error.params.type === 'array' && fitsType({ type: 'object' }, error.data)) {
-        return at("must be a list: each entry starts with '- ', as `  - host: …`")
-      }
-      // `name: 2024`, `serverName: true`: a number or a boolean to YAML, meant as text.
-      if (error.params.type === 'string' && (typeof error.data === 'number' || typeof error.data === 'boolean')) {
-        return at(`${shown(error.data)} is a ${typeof error.data} to YAML: quote it ("${error.data}") to make it a string`)
-      }
-      return at(`must be ${describeType({ type: String(error.params.type) })}`)
+      return at(wrongTypeMessage(error, keys, schema))
     case 'minimum':
       return at(`${shown(error.data)} is too small: must be at least ${error.params.limit}`)
     case 'maximum':
@@ -153,6 +127,37 @@ function describe(error: ErrorObject): { keys: string[]; message: string } {
     default:
       return at(error.message ?? 'is invalid')
   }
+}
+
+/** A value of the wrong type, said with the hint its value and key suggest where one fits. */
+function wrongTypeMessage(error: ErrorObject, keys: readonly string[], schema: JsonSchema | undefined): string {
+  // `connect: 5` is a number to YAML: a duration without its unit.
+  if (schema?.pattern === DURATION_PATTERN) return notADuration(error.data)
+  // Before the port hint: `https: .inf` is no port.
+  if (typeof error.data === 'number' && !Number.isFinite(error.data)) {
+    return `${shown(error.data)} is not ${describeType({ type: String(error.params.type) })}`
+  }
+  // `https: 8443`, as nginx's `listen 8443`: which interfaces is not said.
+  if (keys[0] === 'listen' && keys.length === 2 && typeof error.data === 'number') {
+    return `${error.data} is a port alone: write host:port, e.g. 0.0.0.0:${error.data} (all interfaces) or 127.0.0.1:${error.data}`
+  }
+  // `upstream: https://…`, as Caddy's reverse_proxy and nginx's proxy_pass take a url alone: the
+  // text is the value of the mapping's one required key.
+  if (error.params.type === 'object' && typeof error.data === 'string' && /:\/\//.test(error.data) && schema?.required?.length === 1) {
+    return `must be a mapping: write ${keys.at(-1)}: {${schema.required[0]}: ${error.data}}`
+  }
+  // `clientCAs: [a.crt, b.crt]`, as ngrok's SDKs take mutual_tls_cas: here one file holds them all.
+  const oneFile = error.params.type === 'string' && Array.isArray(error.data) ? oneFileHolds(keys) : undefined
+  if (oneFile) return `takes one file, not a list: put ${oneFile}`
+  // A route's keys written without the `- ` that starts a list item make a mapping.
+  if (error.params.type === 'array' && fitsType({ type: 'object' }, error.data)) {
+    return "must be a list: each entry starts with '- ', as `  - host: …`"
+  }
+  // `name: 2024`, `serverName: true`: a number or a boolean to YAML, meant as text.
+  if (error.params.type === 'string' && (typeof error.data === 'number' || typeof error.data === 'boolean')) {
+    return `${shown(error.data)} is a ${typeof error.data} to YAML: quote it ("${error.data}") to make it a string`
+  }
+  return `must be ${describeType({ type: String(error.params.type) })}`
 }
 
 function patternMessage(error: ErrorObject): string {
