@@ -68,7 +68,7 @@ export class RouteFiles {
     const cert = this.attempt(`${at}.cert`, this.readOnce(['cert', certFile], () => readCertificates(certFile)), certFile)
     const keyPem =
       cert && keyFile !== undefined
-        ? this.attempt(`${at}.key`, this.readOnce(['key', certFile, keyFile], () => readPrivateKeyOf(cert, certFile, keyFile)), keyFile)
+        ? this.attempt(`${at}.key`, this.readOnce(['key', certFile, keyFile], () => readPrivateKeyOf(cert, keyFile)), keyFile)
         : undefined
     // The intermediates too: one that expires first takes the whole chain with it.
     cert?.certificates.forEach((certificate, i) => this.loaded(route, `${at}.cert`, role, certificate, i > 0))

@@ -115,7 +115,7 @@ export function readCaBundle(file: string): CaBundle {
 const MIN_RSA_BITS = 2048
 
 /** The private key of a certificate (read by readCertificates), checked to belong to it and strong enough. */
-export function readPrivateKeyOf(cert: CertificateFile, certFile: string, keyFile: string): string {
+export function readPrivateKeyOf(cert: CertificateFile, keyFile: string): string {
   const keyPem = readText(keyFile)
   let key: KeyObject
   try {
@@ -137,7 +137,7 @@ export function readPrivateKeyOf(cert: CertificateFile, certFile: string, keyFil
         : ` (it is the key of certificate ${position + 2} in that file, ${subjectRfc2253(chain[position]!)}: put it first, then its intermediates)`
     throw new PortcullisError(
       ErrorCodes.KEY_MISMATCH,
-      `${displayPath(keyFile)} is not the private key of ${displayPath(certFile)}${why}`,
+      `${displayPath(keyFile)} is not the private key of ${displayPath(cert.file)}${why}`,
     )
   }
   const bits = key.asymmetricKeyDetails?.modulusLength
