@@ -1,7 +1,7 @@
 import type { Report } from './issues.js'
 
 /** Node's timers hold 32 bits of milliseconds (24.8 days): a longer delay fires after 1 ms. */
-export const MAX_DURATION_MS = 2 ** 31 - 1
+const MAX_DURATION_MS = 2 ** 31 - 1
 export const MAX_DURATION_TEXT = '596h'
 
 /** A duration in routes.yaml: a number with a unit. The schema's pattern, and what parseDuration reads. */
