@@ -20,7 +20,7 @@ import { errorSummary, type Logger } from '../log.js'
 import { clusterSource, type RegistryJson } from '../metrics/render.js'
 import { newTicketSecret } from '../tls/ticket-keys.js'
 import type { WorkerMetrics } from './messages.js'
-import { createPoolMetrics } from './pool-metrics.js'
+import { createWorkerPoolMetrics } from './worker-pool-metrics.js'
 import { WorkerPool } from './worker-pool.js'
 import { WorkerRegistries } from './registries.js'
 import { WorkerQuestions } from './questions.js'
@@ -33,8 +33,8 @@ const METRICS_DEADLINE_MS = 2_000
 export async function runPrimary(config: Config, count: number, logger: Logger, stopSignal: Promise<NodeJS.Signals>): Promise<number> {
   const questions = new WorkerQuestions()
   const registries = new WorkerRegistries()
-  const poolMetrics = createPoolMetrics(count, () => pool.serving().length)
-  const pool = new WorkerPool({ count, logger, questions, registries, ticketSecret: newTicketSecret(), listen: config.listen, onReplacing: poolMetrics.replacing })
+  const workerPoolMetrics = createWorkerPoolMetrics(count, () => pool.serving().length)
+  const pool = new WorkerPool({ count, logger, questions, registries, ticketSecret: newTicketSecret(), listen: config.listen, onReplacing: workerPoolMetrics.replacing })
 
   // Coalesced as one process' reloads are: a flood of POST /reload or SIGHUP asks the workers once a
   // second at most, not once per request.
@@ -42,12 +42,12 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
 
   /**
    * Every serving worker's registry, one that does not answer in time with its last answer, and the
-   * primary's own (pool-metrics.ts).
+   * primary's own (worker-pool-metrics.ts).
    */
   const clusterMetrics = async (): Promise<RegistryJson[]> => {
     const workers = pool.serving()
     const answers = await questions.ask(workers, 'portcullis:metrics', METRICS_DEADLINE_MS, () => undefined as WorkerMetrics | undefined)
-    return [...registries.forScrape(workers, answers), await poolMetrics.json()]
+    return [...registries.forScrape(workers, answers), await workerPoolMetrics.json()]
   }
 
   // Bound before any worker starts: a primary that cannot serve /readyz must not leave workers serving.
@@ -72,7 +72,7 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
 
   const outcome = await Promise.race([stopSignal.then(() => 0), pool.startFailure])
   logger.info('draining the workers')
-  poolMetrics.draining()
+  workerPoolMetrics.draining()
   await pool.stop()
   admin?.close()
   logger.info('stopped')

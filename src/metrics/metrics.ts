@@ -1,7 +1,7 @@
 /**
  * Every metric of a gateway process, in one Registry per gateway (no prom-client global, so tests can
- * run two gateways in one process); a cluster primary's own are in cluster/pool-metrics.ts. Metric
- * names are API: dashboards and alerts depend on them.
+ * run two gateways in one process); a cluster primary's own are in cluster/worker-pool-metrics.ts.
+ * Metric names are API: dashboards and alerts depend on them.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Aggregator, type RegistryContentType } from 'prom-client'
 import { dropRemovedRouteSeries } from './removed-routes.js'
@@ -206,8 +206,8 @@ function requestMetrics(registers: Registry<RegistryContentType>[]) {
 /**
  * 1 from the start of the drain (SIGTERM, stop()) until the process exits, as Envoy's
  * listener_manager.total_listeners_draining: /readyz turns 503 then, and this says why. A cluster
- * primary has its own (pool-metrics.ts), which covers the moments when no worker answers; the scrape
- * shows the highest, not the number of processes draining.
+ * primary has its own (cluster/worker-pool-metrics.ts), which covers the moments when no worker
+ * answers; the scrape shows the highest, not the number of processes draining.
  */
 export function drainingGauge(registers: Registry<RegistryContentType>[]): Gauge {
   const gauge = new Gauge({

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { AggregatorRegistry } from 'prom-client'
-import { createPoolMetrics } from '../../src/cluster/pool-metrics.js'
+import { createWorkerPoolMetrics } from '../../src/cluster/worker-pool-metrics.js'
 import { createMetrics } from '../../src/metrics/metrics.js'
 import { setCertificateExpiry, setCrlNextUpdate } from '../../src/gateway-metrics.js'
 import { crlIssuerSubject } from '../../src/tls/crl-issuers.js'
@@ -101,7 +101,7 @@ describe('CRL nextUpdate series', () => {
 describe('the draining gauge', () => {
   /** The primary's scrape: its own series and its workers', the first `drainingWorkers` of `workers` draining. */
   const primaryScrape = async (primaryDraining: boolean, workers: number, drainingWorkers: number) => {
-    const pool = createPoolMetrics(workers, () => workers)
+    const pool = createWorkerPoolMetrics(workers, () => workers)
     if (primaryDraining) pool.draining()
     const registries = Array.from({ length: workers }, (_, i) => {
       const metrics = createMetrics({ defaultMetrics: false })

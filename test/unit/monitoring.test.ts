@@ -1,6 +1,6 @@
 /**
  * The monitoring files in deploy/ against the metrics the gateway really exports: the Grafana dashboard
- * and the Prometheus alerts may only name series that createMetrics() or createPoolMetrics() registers
+ * and the Prometheus alerts may only name series that createMetrics() or createWorkerPoolMetrics() registers
  * (a renamed metric must break this test, not a dashboard in production). promtool runs the alert unit tests when installed;
  * scripts/check-monitoring.sh is the hard check that installs it.
  */
@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { before, describe, test } from 'node:test'
 import { parse } from 'yaml'
-import { createPoolMetrics } from '../../src/cluster/pool-metrics.js'
+import { createWorkerPoolMetrics } from '../../src/cluster/worker-pool-metrics.js'
 import { createMetrics } from '../../src/metrics/metrics.js'
 
 const file = (path: string) => fileURLToPath(new URL(`../../${path}`, import.meta.url))
@@ -25,7 +25,7 @@ const SCRAPE_SERIES = new Set(['up'])
 async function exportedSeries(): Promise<Set<string>> {
   const { registry } = createMetrics()
   // With workers, the primary's own beside them.
-  const pool = createPoolMetrics(2, () => 2)
+  const pool = createWorkerPoolMetrics(2, () => 2)
   const names = new Set<string>()
   for (const metric of [...(await registry.getMetricsAsJSON()), ...(await pool.json())]) {
     // prom-client's typings say enum; at run time the type is the Prometheus type name.

@@ -8,7 +8,7 @@ import { Counter, Gauge, Registry } from 'prom-client'
 import { drainingGauge } from '../metrics/metrics.js'
 import type { RegistryJson } from '../metrics/render.js'
 
-export interface PoolMetrics {
+export interface WorkerPoolMetrics {
   /** Counts a worker replaced (it died, or the watchdog killed it). */
   readonly replacing: () => void
   /** The primary drains its workers to stop. */
@@ -16,7 +16,7 @@ export interface PoolMetrics {
   readonly json: () => Promise<RegistryJson>
 }
 
-export function createPoolMetrics(configured: number, serving: () => number): PoolMetrics {
+export function createWorkerPoolMetrics(configured: number, serving: () => number): WorkerPoolMetrics {
   const registry = new Registry()
   new Gauge({
     name: 'portcullis_workers',
