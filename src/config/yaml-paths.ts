@@ -31,7 +31,6 @@ export function keyPathsOf(doc: Document, lineCounter: LineCounter, file: string
   const positions = new Map<string, Position>()
   const keyPositions = new Map<string, Position>()
   const at = (offset: number): Position => lineCounter.linePos(offset)
-  // Scalars point at their value (what is wrong is usually the value); maps and lists at their key.
   // `within`: the collections that hold `node`, which an alias in it must not stand for.
   const walk = (node: unknown, path: string, within: readonly unknown[]): void => {
     const aliased = isAlias(node) ? node.resolve(doc) : undefined
@@ -43,36 +42,7 @@ export function keyPathsOf(doc: Document, lineCounter: LineCounter, file: string
       const message = `invalid YAML: this is ${foreign.kind}, which no key of routes.yaml takes: ${foreign.instead}`
       issues.push({ file, path, message, ...at((node as Node).range?.[0] ?? 0) })
     } else if (isMap(node)) {
-      const inside = [...within, node]
-      const lineOfKey = new Map<string, number>()
-      for (const pair of node.items) {
-        if (isPair(pair) && isAlias(pair.key)) walk(pair.key, path, inside)
-        const notName = isPair(pair) ? keyNotName(pair.key, doc) : undefined
-        if (notName) {
-          const message = `invalid YAML: this key is ${notName}; a key must be a name, such as host or url`
-          issues.push({ file, path, message, ...at((pair.key as Node).range?.[0] ?? 0) })
-          continue
-        }
-        if (!isPair(pair) || !isScalar(pair.key)) continue
-        // A merge key (`<<`) may come more than once; its value is a Symbol.
-        if (typeof pair.key.value === 'symbol') {
-          merge(pair.value, pair.key, path, inside)
-          continue
-        }
-        const key = keyName(pair.key)
-        const childPath = keyPathStep(path, key)
-        const keyAt = at(pair.key.range?.[0] ?? 0)
-        const first = lineOfKey.get(key)
-        if (first !== undefined) {
-          issues.push({ file, path: childPath, message: `invalid YAML: '${key}' is written twice in one mapping (first on line ${first})`, ...keyAt })
-          continue
-        }
-        lineOfKey.set(key, keyAt.line)
-        const target = isScalar(pair.value) ? pair.value : pair.key
-        positions.set(childPath, at((target as Node).range?.[0] ?? 0))
-        keyPositions.set(childPath, keyAt)
-        walk(pair.value, childPath, inside)
-      }
+      walkMapping(node, path, within)
     } else if (isSeq(node)) {
       const inside = [...within, node]
       node.items.forEach((item, index) => {
@@ -80,6 +50,40 @@ export function keyPathsOf(doc: Document, lineCounter: LineCounter, file: string
         positions.set(childPath, at((item as Node).range?.[0] ?? 0))
         walk(item, childPath, inside)
       })
+    }
+  }
+  /** A mapping's keys: each placed, and walked into, unless it is written twice or is no name. */
+  const walkMapping = (node: YAMLMap, path: string, within: readonly unknown[]): void => {
+    const inside = [...within, node]
+    const lineOfKey = new Map<string, number>()
+    for (const pair of node.items) {
+      if (isPair(pair) && isAlias(pair.key)) walk(pair.key, path, inside)
+      const notName = isPair(pair) ? keyNotName(pair.key, doc) : undefined
+      if (notName) {
+        const message = `invalid YAML: this key is ${notName}; a key must be a name, such as host or url`
+        issues.push({ file, path, message, ...at((pair.key as Node).range?.[0] ?? 0) })
+        continue
+      }
+      if (!isPair(pair) || !isScalar(pair.key)) continue
+      // A merge key (`<<`) may come more than once; its value is a Symbol.
+      if (typeof pair.key.value === 'symbol') {
+        merge(pair.value, pair.key, path, inside)
+        continue
+      }
+      const key = keyName(pair.key)
+      const childPath = keyPathStep(path, key)
+      const keyAt = at(pair.key.range?.[0] ?? 0)
+      const first = lineOfKey.get(key)
+      if (first !== undefined) {
+        issues.push({ file, path: childPath, message: `invalid YAML: '${key}' is written twice in one mapping (first on line ${first})`, ...keyAt })
+        continue
+      }
+      lineOfKey.set(key, keyAt.line)
+      // Scalars point at their value (what is wrong is usually the value); maps and lists at their key.
+      const target = isScalar(pair.value) ? pair.value : pair.key
+      positions.set(childPath, at((target as Node).range?.[0] ?? 0))
+      keyPositions.set(childPath, keyAt)
+      walk(pair.value, childPath, inside)
     }
   }
   /**
