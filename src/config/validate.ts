@@ -36,7 +36,7 @@ export interface SchemaRefusal {
   readonly keys: readonly string[]
 }
 
-/** `positions` point at values (see yaml-source.ts), `keyPositions` at the keys themselves. */
+/** `positions` point at a scalar's value and at a collection's key (yaml-paths.ts), `keyPositions` at every key. */
 export function schemaRefusals(
   value: unknown,
   file: string,
