@@ -55,6 +55,8 @@ async function main(): Promise<number> {
   log(`portcullis bench: scenarios ${config.scenarios.join(',')}, ${config.repeats} × ${config.duration}s (+${config.warmup}s warm-up)`)
   setNiceness(config.nice)
 
+  // Read before the build: a commit made while the run goes on is not what it measured.
+  const source = await gitState(config.repoDir)
   const setup = await setUp(config)
   let ran: ScenarioRuns
   try {
@@ -70,7 +72,7 @@ async function main(): Promise<number> {
     finishedAt: new Date().toISOString(),
     settings: { ...config, peers: config.peers ?? 'all' },
     versions: await toolVersions(setup.tools),
-    source: { ...(await gitState(config.repoDir)), buildWarnings: setup.build.warnings },
+    source: { ...source, buildWarnings: setup.build.warnings },
     machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', proxyCpus: PROXY_CPUS, loadCpus: LOAD_CPUS },
     ...ran,
   }
