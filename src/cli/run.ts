@@ -105,7 +105,12 @@ async function serve(
     await gateway.start()
   } catch (error) {
     logger.fatal({ error: errorSummary(error) }, 'not started')
-    return error instanceof ConfigError ? notStarted(loader.file, error, err) : 1
+    if (error instanceof ConfigError) return notStarted(loader.file, error, err)
+    // A port that is taken, a host that does not resolve: said where a config problem is said, as
+    // nginx says a failed bind on stderr, and not only in the log.
+    err(errorSummary(error).message)
+    err(`${loader.file}: not started`)
+    return 1
   }
   if (cluster.isWorker) serveAsWorker(gateway)
   else hangup.reload = () => void gateway.reload({ trigger: 'SIGHUP' })

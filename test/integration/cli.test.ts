@@ -551,6 +551,8 @@ routes:
     const error = (JSON.parse(record ?? '{}') as { error?: { code?: string; message?: string } }).error
     assert.equal(error?.code, 'PCL_ERR_LISTEN', result.stdout)
     assert.match(error?.message ?? '', /unresolved\.yaml:2:9 listen\.http: cannot listen on nowhere\.invalid:0: getaddrinfo (ENOTFOUND|EAI_AGAIN)/)
+    // On stderr too, where a config problem is said: a terminal that hides the JSON log still tells why.
+    assert.match(result.stderr, /^\S*unresolved\.yaml:2:9 listen\.http: cannot listen on nowhere\.invalid:0: getaddrinfo (ENOTFOUND|EAI_AGAIN)[^\n]*\n\S*unresolved\.yaml: not started\n$/)
   })
 
   // A start the schema or the rules refused listed their problems alone: the files' (a certificate that
