@@ -48,7 +48,7 @@ async function runWithLogger(configFile: string, workersOverride: number | undef
     return notStarted(configFile, error, err)
   }
   const workers = workersOverride ?? config.workers
-  if (cluster.isPrimary && workers > 1) return runPrimary(config, workers, logger, stopSignal)
+  if (cluster.isPrimary && workers > 1) return runPrimary(config, workers, logger, stopSignal, (error) => listenersNotStarted(configFile, error, err))
   return serve(loader, cluster.isWorker ? logger.child({ worker: process.pid }) : logger, stopSignal, hangup, err)
 }
 
@@ -82,6 +82,15 @@ function listenForSignals(logger: Logger): { stopSignal: Promise<NodeJS.Signals>
   return { stopSignal, hangup }
 }
 
+/**
+ * A start its listeners stopped (a port that is taken, a host that does not resolve), said where a
+ * config problem is said, as nginx says a failed bind on stderr, and not only in the log.
+ */
+function listenersNotStarted(configFile: string, error: unknown, err: (line: string) => void): void {
+  err(errorSummary(error).message)
+  err(`${configFile}: not started`)
+}
+
 /** A config error, at parsing or when its files are read, is printed as `portcullis check` prints it. */
 function notStarted(configFile: string, error: unknown, err: (line: string) => void): number {
   if (!(error instanceof ConfigError)) throw error
@@ -106,10 +115,7 @@ async function serve(
   } catch (error) {
     logger.fatal({ error: errorSummary(error) }, 'not started')
     if (error instanceof ConfigError) return notStarted(loader.file, error, err)
-    // A port that is taken, a host that does not resolve: said where a config problem is said, as
-    // nginx says a failed bind on stderr, and not only in the log.
-    err(errorSummary(error).message)
-    err(`${loader.file}: not started`)
+    listenersNotStarted(loader.file, error, err)
     return 1
   }
   if (cluster.isWorker) serveAsWorker(gateway)

@@ -30,7 +30,14 @@ const RELOAD_DEADLINE_MS = 10_000
 /** A worker that has not sent its metrics by then counts with those it sent last (registries.ts): Prometheus waits 10 s at most. */
 const METRICS_DEADLINE_MS = 2_000
 
-export async function runPrimary(config: Config, count: number, logger: Logger, stopSignal: Promise<NodeJS.Signals>): Promise<number> {
+/** `sayNotStarted`: how a start that its admin listener stopped is said besides the log (on stderr). */
+export async function runPrimary(
+  config: Config,
+  count: number,
+  logger: Logger,
+  stopSignal: Promise<NodeJS.Signals>,
+  sayNotStarted: (error: unknown) => void,
+): Promise<number> {
   const questions = new WorkerQuestions()
   const registries = new WorkerRegistries()
   const workerPoolMetrics = createWorkerPoolMetrics(count, () => pool.serving().length)
@@ -60,6 +67,7 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
       await listenOn(admin, 'admin', adminAddress, config)
     } catch (error) {
       logger.fatal({ error: errorSummary(error) }, 'not started')
+      sayNotStarted(error)
       return 1
     }
     // The port bound, as a single process logs its listeners: the config may ask for port 0.

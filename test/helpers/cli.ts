@@ -32,7 +32,7 @@ export interface LoggingPortcullis {
 }
 
 /** spawnPortcullis with its stdout read line by line, for a test that waits on what it logs. */
-export function runPortcullis(configFile: string, options: { stderr?: 'inherit' | 'ignore'; detached?: boolean } = {}): LoggingPortcullis {
+export function runPortcullis(configFile: string, options: { stderr?: 'inherit' | 'ignore' | 'pipe'; detached?: boolean } = {}): LoggingPortcullis {
   const child = spawnPortcullis(configFile, { stdio: ['ignore', 'pipe', options.stderr ?? 'inherit'], detached: options.detached ?? false })
   const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
   const logs: LogRecord[] = []

@@ -203,13 +203,18 @@ routes:
   - { host: w.test, upstream: { url: 'http://127.0.0.1:9' } }
 `,
       )
-      const { exited, logs } = runPortcullis(configFile, { stderr: 'ignore' })
-      const [code] = await exited
+      const { child, logs } = runPortcullis(configFile, { stderr: 'pipe' })
+      let stderr = ''
+      child.stderr!.setEncoding('utf8').on('data', (text: string) => (stderr += text))
+      // 'close' comes once stderr is read to its end too.
+      const [code] = (await once(child, 'close')) as [number | null]
       assert.equal(code, 1)
-      // As a single process says it: the code, the address, and where routes.yaml sets it.
+      // As a single process says it: the code, the address, and where routes.yaml sets it, in the log
+      // and on stderr.
       const error = logs.find((record) => record.msg === 'not started')?.error as { code?: string; message?: string } | undefined
       assert.equal(error?.code, 'PCL_ERR_LISTEN', JSON.stringify(logs))
       assert.match(error?.message ?? '', /routes\.yaml:1:\d+ listen\.admin: cannot listen on 127\.0\.0\.1:\d+: listen EADDRINUSE/)
+      assert.match(stderr, /^\S*routes\.yaml:1:\d+ listen\.admin: cannot listen on 127\.0\.0\.1:\d+: listen EADDRINUSE[^\n]*\n\S*routes\.yaml: not started\n$/)
       assert.ok(!logs.some((record) => record.msg === 'portcullis is serving'), JSON.stringify(logs))
     } finally {
       taken.close()
