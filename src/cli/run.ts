@@ -48,7 +48,7 @@ async function runWithLogger(configFile: string, workersOverride: number | undef
     return notStarted(configFile, error, err)
   }
   const workers = workersOverride ?? config.workers
-  if (cluster.isPrimary && workers > 1) return runPrimary(config, workers, logger, stopSignal, (error) => listenersNotStarted(configFile, error, err))
+  if (cluster.isPrimary && workers > 1) return runPrimary(config, workers, logger, stopSignal, (error) => startFailed(configFile, error, err))
   return serve(loader, cluster.isWorker ? logger.child({ worker: process.pid }) : logger, stopSignal, hangup, err)
 }
 
@@ -83,10 +83,11 @@ function listenForSignals(logger: Logger): { stopSignal: Promise<NodeJS.Signals>
 }
 
 /**
- * A start its listeners stopped (a port that is taken, a host that does not resolve), said where a
- * config problem is said, as nginx says a failed bind on stderr, and not only in the log.
+ * A start stopped by something other than its config, its listeners mostly (a port that is taken, a
+ * host that does not resolve): said where a config problem is said, as nginx says a failed bind on
+ * stderr, and not only in the log.
  */
-function listenersNotStarted(configFile: string, error: unknown, err: (line: string) => void): void {
+function startFailed(configFile: string, error: unknown, err: (line: string) => void): void {
   err(errorSummary(error).message)
   err(`${configFile}: not started`)
 }
@@ -115,7 +116,7 @@ async function serve(
   } catch (error) {
     logger.fatal({ error: errorSummary(error) }, 'not started')
     if (error instanceof ConfigError) return notStarted(loader.file, error, err)
-    listenersNotStarted(loader.file, error, err)
+    startFailed(loader.file, error, err)
     return 1
   }
   if (cluster.isWorker) serveAsWorker(gateway)
