@@ -2,14 +2,13 @@
  * The first TLS record a real Node client sends, caught by a TCP server that never answers: bytes for
  * the ClientHello parser's tests, and a ClientHello to send part or all of by hand.
  */
-import { once } from 'node:events'
 import net from 'node:net'
 import tls from 'node:tls'
+import { listenOnLoopback } from './upstream.js'
 
 export async function captureClientHello(options: tls.ConnectionOptions): Promise<Buffer> {
   const server = net.createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
+  const port = await listenOnLoopback(server)
   try {
     const received = new Promise<Buffer>((resolve) => {
       server.once('connection', (socket) => {
@@ -24,7 +23,6 @@ export async function captureClientHello(options: tls.ConnectionOptions): Promis
         })
       })
     })
-    const { port } = server.address() as net.AddressInfo
     const client = tls.connect({ host: '127.0.0.1', port, ...options })
     client.on('error', () => {}) // the server hangs up mid-handshake, by design
     const bytes = await received
