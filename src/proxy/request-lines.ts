@@ -35,15 +35,14 @@ const LF = 0x0a
  * Calls `onFirstLine` with `socket`'s first request line if it came before its head was parsed (as an
  * HTTP/0.9 line comes), and hands a parse error in a request line what of the line came in earlier
  * reads (ParseError.lineBefore). Called once Node's server has taken the socket. On a Node whose parser
- * no longer has the callbacks, nothing is watched: an HTTP/0.9 request gets the headers timeout's 408,
- * and a split version 400.
+ * no longer has the per-read callback, nothing is watched: an HTTP/0.9 request gets the headers
+ * timeout's 408, and a split version 400. Without the callback for a request's first byte, only a line
+ * begun in the read that completed the request before it goes unwatched (400 for a split version).
  */
 export function watchRequestLines(socket: Duplex, onFirstLine: (line: string) => void): void {
   const parser = (socket as Duplex & { parser?: NodeParser }).parser
   const { kOnExecute: onExecute, kOnMessageBegin: onMessageBegin } = parser?.constructor ?? {}
   if (!parser || typeof onExecute !== 'number' || typeof parser[onExecute] !== 'function' || !parser.getCurrentBuffer) return
-  // Node's server leaves the callback for a request's first byte to its users (Node 20 to 24).
-  if (typeof onMessageBegin !== 'number' || parser[onMessageBegin] != null) return
   // Bytes the socket read before the server took it reach the parser without the callback: the watch
   // would begin in the middle of the request and could take a header line for the request line.
   if (socket.readableLength > 0) return
@@ -53,8 +52,11 @@ export function watchRequestLines(socket: Duplex, onFirstLine: (line: string) =>
   let lineAfter = request
   /** What the parser held when the latest request began: the request before it, unless Node let go of it. */
   let begunBehind = request
-  parser[onMessageBegin] = () => {
-    begunBehind = parser.incoming
+  // Node's server leaves the callback for a request's first byte to its users (Node 20 to 24).
+  if (typeof onMessageBegin === 'number' && parser[onMessageBegin] == null) {
+    parser[onMessageBegin] = () => {
+      begunBehind = parser.incoming
+    }
   }
   /** The next request's line while it comes; none from its end until the request before it is complete. */
   let line: RequestLine | undefined = new RequestLine()
