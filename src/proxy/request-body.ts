@@ -23,6 +23,7 @@ export function limitBodyIdle(req: IncomingMessage, res: ServerResponse, timeout
   const { socket } = req
   const stop = () => {
     res.off('timeout', onTimeout)
+    req.off('resume', restart)
     // Unless the response already finished and Node set its keep-alive timeout in its place.
     if (!res.writableFinished) socket.setTimeout(0)
   }
@@ -34,7 +35,13 @@ export function limitBodyIdle(req: IncomingMessage, res: ServerResponse, timeout
     if (gatewayNotReading) socket.setTimeout(timeoutMs)
     else socket.destroy()
   }
+  // When the gateway reads again, the client's silence until then was the gateway's doing: the bytes
+  // it held back have yet to come. Without this, a check just after the gateway resumed reading, before
+  // those bytes arrived, ended the connection. Not once the response has finished: Node has set its
+  // keep-alive timeout in its place, as stop() says.
+  const restart = () => res.writableFinished || socket.setTimeout(timeoutMs)
   res.on('timeout', onTimeout)
+  req.on('resume', restart)
   socket.setTimeout(timeoutMs)
   req.once('end', stop)
 }
