@@ -8,8 +8,9 @@ import WebSocket, { WebSocketServer } from 'ws'
 import type { IncomingMessage } from 'node:http'
 import https from 'node:https'
 import net, { type AddressInfo } from 'node:net'
+import { text } from 'node:stream/consumers'
 import { httpRequest, httpsRequest } from '../helpers/client.js'
-import { loggedAfter, requestsCounted, startGateway, type TestGateway } from '../helpers/gateway.js'
+import { eventually, loggedAfter, requestsCounted, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 import { listenOnLoopback, startEchoUpstream, type EchoReply, type EchoUpstream } from '../helpers/upstream.js'
 import type { Snapshot } from '../../src/snapshot/snapshot.js'
@@ -227,11 +228,28 @@ routes:
     assert.equal(headers['x_other'], 'kept')
   })
 
-  it('streams request bodies through', async () => {
-    const body = 'x'.repeat(256 * 1024)
-    const echo = JSON.parse((await get({ method: 'POST', body })).body) as EchoReply
+  it('streams request bodies through: the upstream has the request before the client has sent all of its body', async () => {
+    const half = 'x'.repeat(128 * 1024)
+    const req = https.request({
+      host: '127.0.0.1',
+      port: gw.ports.https!,
+      servername: 'a.test',
+      ca: pki.caS.cert,
+      cert: pki.cliA.cert,
+      key: pki.cliA.key,
+      agent: false,
+      method: 'POST',
+      path: '/streamed',
+      headers: { host: 'a.test', 'content-length': String(2 * half.length) },
+    })
+    const response = once(req, 'response') as Promise<[IncomingMessage]>
+    req.write(half)
+    await eventually(async () => upstream.requests.includes('/streamed'), 3000, 'the request at the upstream, half its body still to come')
+    req.end(half)
+    const [res] = await response
+    const echo = JSON.parse(await text(res)) as EchoReply
     assert.equal(echo.method, 'POST')
-    assert.equal(echo.body.length, body.length)
+    assert.equal(echo.body, half + half)
   })
 
   it('answers Expect: 100-continue itself and sends the body on without Expect', async () => {
