@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { isRouteHost, isWildcardHost, lookupHost, normalizeHost, normalizeServerName } from '../../src/routing/host.js'
+import { addressHost, isRouteHost, isWildcardHost, lookupHost, normalizeHost, normalizeServerName } from '../../src/routing/host.js'
 
 const label63 = 'a'.repeat(63)
 // 4 labels of 63 plus 3 dots = 255; trimmed to exactly 253 and 254.
@@ -15,11 +15,14 @@ const NORMALIZE: ReadonlyArray<readonly [string | undefined, string | undefined]
   ['internal_svc.local', 'internal_svc.local'],
   ['xn--bcher-kva.example', 'xn--bcher-kva.example'],
   ['127.0.0.1', '127.0.0.1'],
+  // the ends of each range of characters a name may hold
+  ['AZ.az.09-_', 'az.az.09-_'],
 
   // ports: 1–5 digits, at most 65535
   ['a.test:8443', 'a.test'],
   ['a.test:0', 'a.test'],
   ['a.test:65535', 'a.test'],
+  ['a.test:9090', 'a.test'],
   ['127.0.0.1:8080', '127.0.0.1'],
   ['a.test:65536', undefined],
   ['a.test:123456', undefined],
@@ -43,6 +46,7 @@ const NORMALIZE: ReadonlyArray<readonly [string | undefined, string | undefined]
   ['[::1]', '::1'],
   ['[::1]:8443', '::1'],
   ['[2001:DB8::A]', '2001:db8::a'],
+  ['[FAfa:9::1]', 'fafa:9::1'],
   ['[::ffff:127.0.0.1]:80', '::ffff:127.0.0.1'],
   ['::1', undefined],
   ['2001:db8::1:8443', undefined],
@@ -108,6 +112,14 @@ describe('normalizeServerName', () => {
   test('refuses a port or an IPv6 literal, which SNI cannot carry', () => {
     assert.equal(normalizeServerName('a.test:443'), undefined)
     assert.equal(normalizeServerName('[::1]'), undefined)
+  })
+})
+
+// The route of a ClientHello without SNI is that of the address the client connected to.
+describe('addressHost', () => {
+  test('is the IPv4 address of an IPv4-mapped one (a dual-stack listener), and any other as it is', () => {
+    assert.equal(addressHost('::ffff:10.0.0.1'), '10.0.0.1')
+    for (const address of ['10.0.0.1', '::1', '::ffff:abcd:1', undefined]) assert.equal(addressHost(address), address, String(address))
   })
 })
 

@@ -75,6 +75,7 @@ describe('routingPath', () => {
 
   test('upper-cases the other escapes, keeps %3F one, and leaves what is not an escape', () => {
     assert.equal(routingPath('/caf%c3%a9'), '/caf%C3%A9')
+    assert.equal(routingPath('/%7e%80'), '/~%80', 'ASCII decoded, the first byte beyond it not')
     assert.equal(routingPath('/what%3fnot'), '/what%3Fnot')
     assert.equal(routingPath('/100%'), '/100%')
     assert.equal(routingPath('/%zz%4'), '/%zz%4')
