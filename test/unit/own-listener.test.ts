@@ -21,6 +21,8 @@ const CASES: ReadonlyArray<readonly [string, string, string, 'https' | 'http' | 
   ['0.0.0.0:8443', '0.0.0.0:8080', 'https://0.0.0.0:8443', 'https'],
   ['[::]:8443', '[::]:8080', 'https://127.0.0.1:8443', 'https'],
   ['[::]:8443', '[::]:8080', 'https://[::1]:8443', 'https'],
+  ['[::]:8443', '[::]:8080', 'https://0.0.0.0:8443', 'https'],
+  ['[::]:8443', '[::]:8080', 'https://[::]:8443', 'https'],
   ['[::1]:8443', '[::1]:8080', 'https://localhost:8443', 'https'],
   ['0.0.0.0:443', '0.0.0.0:80', 'https://localhost', 'https'],
   ['0.0.0.0:443', '0.0.0.0:80', 'http://localhost', 'http'],
@@ -34,6 +36,7 @@ const CASES: ReadonlyArray<readonly [string, string, string, 'https' | 'http' | 
   ['0.0.0.0:8443', '0.0.0.0:8080', 'https://[::1]:8443', undefined],
   ['0.0.0.0:8443', '0.0.0.0:8080', 'https://10.0.0.5:8443', undefined],
   ['0.0.0.0:8443', '0.0.0.0:8080', 'https://orders.internal:8443', undefined],
+  ['[::]:8443', '[::]:8080', 'https://10.0.0.5:8443', undefined],
   ['127.0.0.1:0', '127.0.0.1:0', 'https://127.0.0.1:443', undefined],
 ]
 
