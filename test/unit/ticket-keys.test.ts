@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict'
 import { it } from 'node:test'
 import { policyId } from '../../src/tls/ingress.js'
-import { newTicketSecret, ticketKeys, ticketLifetimeSeconds } from '../../src/tls/ticket-keys.js'
+import { newTicketSecret, TicketKeyRotation, ticketKeys, ticketLifetimeSeconds } from '../../src/tls/ticket-keys.js'
 
 it('derives 48 bytes per policy from the secret, the same in every process that has it', () => {
   const secret = newTicketSecret()
@@ -19,4 +19,24 @@ it('advertises tickets for as long as their keys last, in whole seconds and neve
   assert.equal(ticketLifetimeSeconds(3_600_000), 3600)
   assert.equal(ticketLifetimeSeconds(1500), 2)
   assert.equal(ticketLifetimeSeconds(200), 1)
+})
+
+it('moves the keys on to each period as it begins, and at no other time', (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 10_500 })
+  const rotation = new TicketKeyRotation(1000)
+  assert.equal(rotation.epoch, 10)
+  const periods: number[] = []
+  rotation.start((epoch) => periods.push(epoch))
+  t.mock.timers.tick(499)
+  assert.deepEqual(periods, [], 'half a period to go')
+  t.mock.timers.tick(1)
+  assert.deepEqual(periods, [11])
+  t.mock.timers.tick(999)
+  assert.deepEqual(periods, [11])
+  t.mock.timers.tick(1)
+  assert.deepEqual(periods, [11, 12])
+  assert.equal(rotation.epoch, 12)
+  rotation.stop()
+  t.mock.timers.tick(5000)
+  assert.deepEqual(periods, [11, 12], 'none after stop()')
 })
