@@ -1,7 +1,7 @@
 /**
  * A TLS connection that OpenSSL stopped after a fatal alert with an unassigned code: Node reports no
  * error and never finishes a write on it again. It must still close, as Envoy and nginx close it at
- * once, rather than hold a file descriptor for good.
+ * once, rather than hold a file descriptor for good; a response that is only long must not.
  */
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test'
 import { RequestServer } from '../../src/proxy/server.js'
 import type { Snapshot } from '../../src/snapshot/snapshot.js'
 import { eventually } from '../helpers/gateway.js'
+import { rawUntilClosed } from '../helpers/raw.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 import { sendTlsAlert } from '../helpers/tls-alert.js'
 import { listenOnLoopback } from '../helpers/upstream.js'
@@ -30,10 +31,14 @@ describe('a TLS connection stopped by an unknown fatal alert', () => {
       () => ({}) as Snapshot,
       {
         // Answers after 100 ms, as an upstream would: by then the client's alert has stopped the connection.
+        // /stream is written a chunk every 100 ms for three times the finish deadline, then ended.
         request: (_snapshot, _policy, req, res) => {
           handled.push(req.url!)
           res.once('close', () => closedResponses++)
-          setTimeout(() => res.end('ok'), 100)
+          if (req.url !== '/stream') return void setTimeout(() => res.end('ok'), 100)
+          let chunks = 0
+          const writing = setInterval(() => (++chunks < 15 ? res.write(`chunk ${chunks}\n`) : res.end('last\n')), 100)
+          res.once('finish', () => clearInterval(writing)).once('close', () => clearInterval(writing))
         },
         upgrade: (_snapshot, _policy, _req, socket) => socket.destroy(),
         refused: (status) => refusals.push(status),
@@ -80,5 +85,11 @@ describe('a TLS connection stopped by an unknown fatal alert', () => {
     await eventually(async () => closedResponses > closedBefore, 3000, 'the response closed')
     assert.ok(handled.includes('/first'))
     assert.ok(!handled.includes('/second'), 'the request queued behind it was handed on after its connection had closed')
+  })
+
+  it('is told from a healthy response, which is left alone past the finish deadline while it is still being written', async () => {
+    const target = { port: (listener.address() as AddressInfo).port, servername: 'a.test', ca: pki.caS.cert }
+    const reply = await rawUntilClosed(target, 'GET /stream HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n')
+    assert.match(reply, /chunk 14\n\r\n[\s\S]*last\n\r\n0\r\n\r\n$/)
   })
 })
