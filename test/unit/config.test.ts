@@ -86,6 +86,12 @@ describe('parseConfig', () => {
     assert.ok(Object.isFrozen(config.routes[0]!.upstream), 'the config is deep-frozen')
   })
 
+  test('takes the durations at the ends of what a timer holds: a grace of 0s, 2147483647ms, and not 1ms more', () => {
+    assert.equal(parseConfig(`${GOOD}shutdown: { grace: 0s }\n`, file).shutdown.grace, 0, 'no grace: close at once')
+    assert.equal(parseConfig(GOOD.replace('connect: 250ms', 'connect: 2147483647ms'), file).routes[0]!.upstream.timeouts.connect, 2_147_483_647)
+    assert.deepEqual(issuesOf(GOOD.replace('connect: 250ms', 'connect: 2147483648ms')), ["19:18 routes[0].upstream.timeouts.connect: must be at most 596h (Node's timers hold up to 24.8 days)"])
+  })
+
   // Each row: what is wrong, the YAML, and the issue lines expected (line:col key.path: message).
   const cases: [string, string, string[]][] = [
     ['broken YAML', 'listen:\n  https: [0.0.0.0:1\nroutes: []\n', ['2:10 listen.https: invalid YAML: the list opened here has no closing ]']],
