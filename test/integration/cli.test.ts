@@ -45,6 +45,11 @@ async function portcullisAs({ env = {}, uid }: { env?: Record<string, string>; u
   }
 }
 
+/** Each case with what `run` resolved with for it, the runs all at once: a process of portcullis takes a second or more to start. */
+function runEach<C, R>(cases: readonly C[], run: (each: C) => Promise<R>): Promise<[C, R][]> {
+  return Promise.all(cases.map(async (each) => [each, await run(each)] as [C, R]))
+}
+
 /**
  * `portcullis check FILE` without a process of its own: the function the command runs, its exit code
  * and its lines as the command prints them. For the tests whose subject is the report, not the command
@@ -285,21 +290,20 @@ routes:
   })
 
   it('exits 2, with the usage, on a word it does not expect', async () => {
-    for (const args of [['check', 'routes.yaml', 'extra'], ['certs', 'certs'], ['chek']]) {
-      const result = await portcullis(...args)
+    for (const [args, result] of await runEach([['check', 'routes.yaml', 'extra'], ['certs', 'certs'], ['chek']], (args) => portcullis(...args))) {
       assert.equal(result.code, 2, args.join(' '))
       assert.match(result.stderr, /^(unexpected argument|unknown command) '(extra|certs|chek)'( \(did you mean check\?\))?\n\nUsage:/)
     }
   })
 
   it('exits 2, with the usage, on an option or command it does not know, naming the one meant', async () => {
-    for (const [args, message] of [
+    const cases = [
       [['--confg', 'routes.yaml'], "unknown option '--confg' (did you mean --config?)"],
       [['certs', '--froce'], "unknown option '--froce' (did you mean --force?)"],
       [['-x'], "unknown option '-x'"],
       [['chek'], "unknown command 'chek' (did you mean check?)"],
-    ] as const) {
-      const result = await portcullis(...args)
+    ] as const
+    for (const [[args, message], result] of await runEach(cases, ([args]) => portcullis(...args))) {
       assert.equal(result.code, 2, args.join(' '))
       assert.ok(result.stderr.startsWith(`${message}\n\nUsage:`), result.stderr)
     }
@@ -310,14 +314,14 @@ routes:
   })
 
   it('exits 2, with the usage, on an option the command would ignore', async () => {
-    for (const [args, message] of [
+    const cases = [
       [['check', 'routes.yaml', '--force'], '--force is not an option of check'],
       // One of the two files would go unchecked.
       [['check', 'routes.yaml', '--config', 'other.yaml'], 'check takes one config file, not both routes.yaml and --config other.yaml'],
       [['certs', '--config', 'x.yaml'], '--config is not an option of certs'],
       [['--out', 'certs'], '--out is not an option of the gateway'],
-    ] as const) {
-      const result = await portcullis(...args)
+    ] as const
+    for (const [[args, message], result] of await runEach(cases, ([args]) => portcullis(...args))) {
       assert.equal(result.code, 2, args.join(' '))
       assert.ok(result.stderr.startsWith(`${message}\n\nUsage:`), result.stderr)
     }
@@ -617,12 +621,12 @@ routes:
   })
 
   it('refuses a --workers that is not a count, before it reads the config', async () => {
-    for (const flag of ['0', '257', '0x2', '1e1', ' 2', '2.0', 'two']) {
-      const result = await portcullis('--workers', flag, '--config', join(pki.dir, 'unused.yaml'))
+    const withWorkers = (flag: string) => portcullis('--workers', flag, '--config', join(pki.dir, 'unused.yaml'))
+    const [refused, counted] = await Promise.all([runEach(['0', '257', '0x2', '1e1', ' 2', '2.0', 'two'], withWorkers), withWorkers('2')])
+    for (const [flag, result] of refused) {
       assert.equal(result.code, 2, flag)
       assert.equal(result.stderr, `--workers must be a number from 1 to 256 or auto, not '${flag}'\n`)
     }
-    const counted = await portcullis('--workers', '2', '--config', join(pki.dir, 'unused.yaml'))
     assert.equal(counted.code, 1, 'the missing config stops it, not the count')
   })
 
