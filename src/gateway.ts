@@ -61,7 +61,7 @@ export interface GatewayOptions {
   readonly ticketKeyLifetimeMs?: number
   /**
    * The least time between the starts of two reloads (reload/reloader.ts). 0 for what must reload back
-   * to back: the reload soak bench, a test that reloads while a request is held.
+   * to back: the reload soak bench, tests that reload one after another (a second each, else).
    */
   readonly reloadIntervalMs?: number
 }

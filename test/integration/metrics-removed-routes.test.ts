@@ -35,7 +35,8 @@ routes:
     withB = `${withoutB}  - { host: b.test, tls: ${tls}, upstream: ${upstream(upstreamB.port)} }
   - { host: b.test, path: /down, tls: ${tls}, upstream: { url: 'http://127.0.0.1:1' } }
 `
-    gw = await startGateway(withB)
+    // Reloads back to back, not a second apart.
+    gw = await startGateway(withB, { reloadIntervalMs: 0 })
   })
   after(async () => {
     await gw?.close()
