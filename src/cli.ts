@@ -1,12 +1,11 @@
 #!/usr/bin/env node
 /**
  * The portcullis command. Each command returns its exit code, which only this file exits with; the one
- * other exit is a second stop signal's, which does not wait for the drain (cli/run.ts).
+ * other exit is a second stop signal's, which does not wait for the drain (cli/run.ts). Each command's
+ * modules are loaded when it runs: --help, --version and a usage error answer without loading them.
  */
 import { readFileSync } from 'node:fs'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
-import { runCheck } from './cli/check.js'
-import { runGateway } from './cli/run.js'
 import { closest } from './config/closest-word.js'
 
 const USAGE = `Usage:
@@ -93,15 +92,19 @@ async function main(argv: string[]): Promise<number> {
   const ignored = Object.keys(values).find((option) => OPTIONS_OF_COMMAND[commandName]?.includes(option) === false)
   if (ignored) return usageError(`--${ignored} is not an option of ${command ?? 'the gateway'}`)
   switch (command) {
-    case undefined:
+    case undefined: {
+      const { runGateway } = await import('./cli/run.js')
       return runGateway(values.config ?? defaultConfig, values.workers, err)
-    case 'check':
+    }
+    case 'check': {
       if (rest.length > 1) return unexpected(rest[1]!)
       // One of the two would go unchecked, and a check that passes would say nothing of it.
       if (rest[0] !== undefined && values.config !== undefined) {
         return usageError(`check takes one config file, not both ${rest[0]} and --config ${values.config}`)
       }
+      const { runCheck } = await import('./cli/check.js')
       return runCheck(rest[0] ?? values.config ?? defaultConfig, out, err)
+    }
     case 'certs': {
       if (rest.length > 0) return unexpected(rest[0]!)
       // Loaded only here: the PKI generator's libraries would add 3 MiB to every gateway's heap, and a
