@@ -1,6 +1,7 @@
 /**
  * (c) A new TLS connection per request, with a client certificate: handshakes/s of portcullis against
- * a bare node:https server with requestCert (Node's ceiling) and nginx. The generator
+ * a bare node:https server with requestCert (Node's ceiling), nginx, and the minimal undici proxy (what
+ * a proxied request adds in Node, without portcullis' own work). The generator
  * (bench/handshake-client.ts) runs as two processes on the load core; it cannot saturate the server
  * (a client handshake costs about as much as a server one), so "per proxy core" = rate ÷ server CPU
  * share is the capacity figure, as in the research notes' perf-baseline.md.
@@ -10,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 import type { HandshakeClientArgs, HandshakeClientResult } from '../handshake-client.js'
 import { cpuSince, measureRepeats, median, nginxBase, otherOnCore0, readCpu, waitForQuiet, type Sample } from '../measure.js'
 import { nginxPeer } from '../peers/nginx.js'
-import { nodeHttpsPeer } from '../peers/node-server.js'
+import { nodeHttpsPeer, undiciMinPeer } from '../peers/node-server.js'
 import { portcullisPeer } from '../peers/portcullis.js'
 import type { RunningPeer } from '../peers/types.js'
 import { scrapePortcullis } from '../portcullis-metrics.js'
@@ -26,7 +27,7 @@ export const handshakeScenario: Scenario = {
   title: 'c. new TLS connection per request, with client certificate (full mTLS handshakes)',
   async run(env) {
     const portcullis = portcullisPeer(env.config.profile ? { cpuProfileDir: env.profileDir } : {})
-    const peers = [nodeHttpsPeer, nginxPeer, portcullis]
+    const peers = [nodeHttpsPeer, nginxPeer, undiciMinPeer, portcullis]
     return withPeers(env, peers, { ingressMtls: true }, async (running) => {
       const subjects = subjectsOf(running)
       const samples = await measureRepeats(env, subjects, {
@@ -62,7 +63,7 @@ export const handshakeScenario: Scenario = {
         ],
         notes: [
           `${PROCESSES} generator processes × ${env.config.handshakeConcurrency} connections on core ${env.loadCpus}, ECDSA P-256, TLS 1.3, no session resumption; each connection sends one request (Connection: close).`,
-          'node:https answers itself (3-byte body); nginx and portcullis proxy the request to the upstream over their warm keep-alive pool.',
+          'node:https answers itself (3-byte body); nginx, the minimal undici proxy and portcullis proxy the request to the upstream over their warm keep-alive pool.',
           `p50 and p99 ms: each generator process times its own connections (connect to the answer's last byte); a run's p50 is the median of the ${PROCESSES} processes' p50s and its p99 the largest of their p99s, then the median over the runs as for every column.`,
         ],
       }
