@@ -61,7 +61,8 @@ export interface GatewayOptions {
   readonly ticketKeyLifetimeMs?: number
   /**
    * The least time between the starts of two reloads (reload/reloader.ts). 0 for what must reload back
-   * to back: the reload soak bench, tests that reload one after another (a second each, else).
+   * to back: the reload soak bench, and tests that reload one after another, which would otherwise wait
+   * a second each.
    */
   readonly reloadIntervalMs?: number
 }
