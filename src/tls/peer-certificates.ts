@@ -17,18 +17,38 @@ const REMEMBERED_CHAINS = 1000
  * full handshake are remembered, in this process; an older one's resumed session gets the leaf alone.
  */
 export class ClientChains {
-  /** In the order of their last full handshake, the oldest first out. */
-  private readonly chainOfLeaf = new Map<string, X509Certificate[]>()
+  /** In the order of their last full handshake. */
+  private readonly chainOfLeaf = new RecentByCertificate<X509Certificate[]>(REMEMBERED_CHAINS)
 
   of(socket: TLSSocket): X509Certificate[] {
     const chain = peerCertificateChain(socket)
     const fingerprint = chain[0]?.fingerprint256
     if (fingerprint === undefined) return chain
     if (socket.isSessionReused()) return this.chainOfLeaf.get(fingerprint) ?? chain
-    this.chainOfLeaf.delete(fingerprint)
-    this.chainOfLeaf.set(fingerprint, chain)
-    if (this.chainOfLeaf.size > REMEMBERED_CHAINS) this.chainOfLeaf.delete(this.chainOfLeaf.keys().next().value!)
+    this.chainOfLeaf.remember(fingerprint, chain)
     return chain
+  }
+}
+
+/**
+ * Something of each of the last `limit` client certificates remembered, by fingerprint, the oldest
+ * first out: clients connect again and again with the same certificate, and one that stops coming
+ * does not stay.
+ */
+export class RecentByCertificate<V> {
+  private readonly byFingerprint = new Map<string, V>()
+
+  constructor(private readonly limit: number) {}
+
+  get(fingerprint: string): V | undefined {
+    return this.byFingerprint.get(fingerprint)
+  }
+
+  /** Remembers `value` as the newest. */
+  remember(fingerprint: string, value: V): void {
+    this.byFingerprint.delete(fingerprint)
+    this.byFingerprint.set(fingerprint, value)
+    if (this.byFingerprint.size > this.limit) this.byFingerprint.delete(this.byFingerprint.keys().next().value!)
   }
 }
 

@@ -1,8 +1,8 @@
-/** The client chains remembered for each TLS policy's resumed sessions, across reloads. */
+/** The client chains remembered for each TLS policy's resumed sessions, across reloads, and what is remembered by client certificate. */
 import assert from 'node:assert/strict'
 import { it } from 'node:test'
 import { policyId } from '../../src/tls/ingress.js'
-import { ClientChainsByPolicy } from '../../src/tls/peer-certificates.js'
+import { ClientChainsByPolicy, RecentByCertificate } from '../../src/tls/peer-certificates.js'
 
 it('keeps the chains of the policies a reload keeps, and frees those of the policies it removes', () => {
   const kept = policyId({ clientCAs: { pem: 'CA A' }, crl: [], minVersion: 'TLSv1.2' })
@@ -15,4 +15,13 @@ it('keeps the chains of the policies a reload keeps, and frees those of the poli
   byPolicy.keepOnly(new Set([kept]))
   assert.equal(byPolicy.of(kept), keptChains)
   assert.notEqual(byPolicy.of(removed), removedChains, 'a removed policy that comes back starts with none remembered')
+})
+
+it('remembers the last certificates it was given, and forgets the one longest unremembered', () => {
+  const recent = new RecentByCertificate<string>(2)
+  recent.remember('A', 'a')
+  recent.remember('B', 'b')
+  recent.remember('A', 'a again')
+  recent.remember('C', 'c')
+  assert.deepEqual(['A', 'B', 'C'].map((fingerprint) => recent.get(fingerprint)), ['a again', undefined, 'c'])
 })
