@@ -8,7 +8,7 @@ import { ConfigLoader } from '../config/load.js'
 import type { Config } from '../config/types.js'
 import { unresolvedListenHosts } from '../listeners.js'
 import { configWarnings } from '../snapshot/warnings.js'
-import { loadConfig } from '../snapshot/load-config.js'
+import { checkedConfig } from '../snapshot/load-config.js'
 import { buildSnapshot, retireSnapshot } from '../snapshot/snapshot.js'
 import { ClientChains } from '../tls/peer-certificates.js'
 import { newTicketSecret, TICKET_KEY_LIFETIME_MS } from '../tls/ticket-keys.js'
@@ -28,21 +28,23 @@ export async function runCheck(file: string, out: (line: string) => void, err: (
 
 /** What `check` finds in `file`: the config and its warnings, or a ConfigError listing every problem. */
 export async function checkConfig(file: string): Promise<{ config: Config; warnings: ConfigIssue[] }> {
-  const loader = new ConfigLoader(file)
   // The config as far as it reads (a YAML error throws here), for its listen hosts, which are listed
   // with the other problems.
-  const unresolved = await unresolvedListenHosts((await loader.load()).config)
-  const checked = await loadAndBuild(loader).catch((error: unknown) => {
-    if (error instanceof ConfigError) return error
-    throw error
-  })
+  const loaded = await new ConfigLoader(file).load()
+  const unresolved = await unresolvedListenHosts(loaded.config)
+  let checked: { config: Config; warnings: ConfigIssue[] } | ConfigError
+  try {
+    checked = build(checkedConfig(loaded))
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error
+    checked = error
+  }
   if (unresolved.length === 0 && !(checked instanceof ConfigError)) return checked
   throw new ConfigError(sortByPosition([...(checked instanceof ConfigError ? checked.issues : []), ...unresolved]))
 }
 
-/** The load and build of a start, up to listen(). */
-async function loadAndBuild(loader: ConfigLoader): Promise<{ config: Config; warnings: ConfigIssue[] }> {
-  const config = await loadConfig(loader)
+/** The build of a start, up to listen(). */
+function build(config: Config): { config: Config; warnings: ConfigIssue[] } {
   const snapshot = buildSnapshot(config, {
     tlsHooks: { onHandshake: () => undefined, onVerified: (socket) => socket.destroy() },
     upstreamHooks: { onHandshake: () => undefined },

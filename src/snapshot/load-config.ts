@@ -10,7 +10,11 @@ import { fileIssues } from './snapshot.js'
 
 /** The config `loader` reads, or a ConfigError listing every problem found in it and in its files. */
 export async function loadConfig(loader: ConfigLoader): Promise<Config> {
-  const { config, issues } = await loader.load()
+  return checkedConfig(await loader.load())
+}
+
+/** The config of what a loader read, or a ConfigError listing every problem found in it and in its files. */
+export function checkedConfig({ config, issues }: Awaited<ReturnType<ConfigLoader['load']>>): Config {
   if (issues.length === 0) return config
   // The rules name a file only when they cannot reach it, and reading it then fails too: that one
   // problem is listed once, any other of its key still is.
