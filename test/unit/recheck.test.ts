@@ -44,6 +44,7 @@ describe('ClientTrust.check', () => {
     const intNotCa = await createCA({ commonName: 'Intermediate whose basicConstraints say it is no CA', issuer: root, basicConstraints: 'not-ca' })
     const intNoBasicConstraints = await createCA({ commonName: 'Intermediate without basicConstraints', issuer: root, basicConstraints: 'none' })
     const intNoExtensions = await createCA({ commonName: 'Intermediate without basicConstraints or keyUsage', issuer: root, basicConstraints: 'none', keyUsage: [] })
+    const serverOnly = await issueCert(root, { commonName: 'for TLS servers only', usage: 'server' })
     // Its serial number is 00 ff 01 in the DER.
     const signByteSerial = await issueCert(root, { commonName: 'serial number with a sign byte', usage: 'client', serialNumber: 'ff01' })
     return {
@@ -59,6 +60,7 @@ describe('ClientTrust.check', () => {
       leafOfExpiredIntNoCertSign: await leaf(expiredIntNoCertSign, 'leaf of an expired intermediate without keyCertSign'),
       caNoCertSign,
       leafOfCaNoCertSign: await leaf(caNoCertSign, 'leaf of a CA without keyCertSign'),
+      expiredLeafOfCaNoCertSign: await issueCert(caNoCertSign, { commonName: 'expired leaf of a CA without keyCertSign', usage: 'client', ...lastMonth }),
       caNoCrlSign,
       leafOfCaNoCrlSign,
       keyUsageNoBit: await leaf(root, 'keyUsage without a bit set', ['030100']),
@@ -76,6 +78,8 @@ describe('ClientTrust.check', () => {
       leafOfIntNotCa: await leaf(intNotCa, 'leaf of an intermediate that is no CA'),
       intNoBasicConstraints,
       leafOfIntNoBasicConstraints: await leaf(intNoBasicConstraints, 'leaf of an intermediate without basicConstraints'),
+      serverLeafOfIntNoBasicConstraints: await issueCert(intNoBasicConstraints, { commonName: 'server leaf of an intermediate without basicConstraints', usage: 'server' }),
+      serverOnly,
       intNoExtensions,
       leafOfIntNoExtensions: await leaf(intNoExtensions, 'leaf of an intermediate without basicConstraints or keyUsage'),
       signByteSerial,
@@ -84,6 +88,8 @@ describe('ClientTrust.check', () => {
         intNoCertSignRevokesLeaf: await createCrl(intNoCertSign, [leafOfIntNoCertSign]),
         caNoCrlSign: await createCrl(caNoCrlSign, []),
         caNoCrlSignRevokesLeaf: await createCrl(caNoCrlSign, [leafOfCaNoCrlSign]),
+        caNoCrlSignStale: await createCrl(caNoCrlSign, [], { nextUpdate: new Date(Date.now() - 1_800_000) }),
+        rootRevokesServerOnly: await createCrl(root, [serverOnly]),
         rootRevokesSignByteSerial: await createCrl(root, [signByteSerial]),
         rootRevokesOtherSerials: await createCrl(root, ['ff', '01ff', 'ff0100', '7f01'].map((serialNumber) => ({ serialNumber }))),
         // The root's name, which the test PKI writes as a PrintableString, as a UTF8String.
@@ -180,6 +186,15 @@ describe('ClientTrust.check', () => {
     // Of several failures, the last OpenSSL finds: the dates come after the issuer and the purpose.
     ['an expired leaf of a CA not in the bundle', () => [pki.cliExpired.cert], () => [pki.caB.cert], () => [], 'cert_expired CERT_HAS_EXPIRED'],
     ['a leaf for TLS servers only, of a CA not in the bundle', () => [pki.cliServerEku.cert], () => [pki.caB.cert], () => [], 'unknown_ca UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
+    // The self-signed CA outside the bundle is found as the chain is built, before the purpose.
+    ['a leaf for TLS servers only, that sent its CA not in the bundle', () => [pki.cliServerEku.cert, pki.caA.cert], () => [pki.caB.cert], () => [], 'bad_usage INVALID_PURPOSE'],
+    // From the leaf up: the intermediate's INVALID_CA after the leaf's INVALID_PURPOSE.
+    ['a leaf for TLS servers only, of an intermediate without basicConstraints', () => [more.serverLeafOfIntNoBasicConstraints.cert, more.intNoBasicConstraints.cert], () => [more.root.cert], () => [], 'bad_usage INVALID_CA'],
+    // Revocation after the purpose; of one certificate, its issuer's keyCertSign before its own dates,
+    // and its CRL issuer's cRLSign before that CRL's own dates.
+    ['a revoked leaf for TLS servers only', () => [more.serverOnly.cert], () => [more.root.cert], () => [more.crls.rootRevokesServerOnly], 'revoked CERT_REVOKED'],
+    ['an expired leaf of a CA whose keyUsage lacks keyCertSign', () => [more.expiredLeafOfCaNoCertSign.cert], () => [more.caNoCertSign.cert], () => [], 'cert_expired CERT_HAS_EXPIRED'],
+    ['a CA whose keyUsage lacks cRLSign, with its CRL past its nextUpdate', () => [more.leafOfCaNoCrlSign.cert], () => [more.caNoCrlSign.cert], () => [more.crls.caNoCrlSignStale], 'other CRL_HAS_EXPIRED'],
     // A keyUsage OpenSSL holds invalid: X509_check_issued fails on its certificate, as the one issued
     // and as the issuer, so a chain stops there.
     ['a leaf whose keyUsage has no bit set', () => [more.keyUsageNoBit.cert], () => [more.root.cert], () => [], 'unknown_ca UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
@@ -250,6 +265,10 @@ describe('ClientTrust.check', () => {
     assert.equal((await check(pki.leafRevoked.cert, [pki.crlIntRevoked.pem])).pass ? '' : 'refused', 'refused')
     const expired = await check(pki.cliExpired.cert, [])
     assert.equal(expired.pass ? undefined : expired.detail, 'CERT_HAS_EXPIRED')
+    // Revoked and for TLS servers only: the revocation, found after the purpose, as a full handshake reports it.
+    const revokedServerOnly = await check(more.serverOnly.cert, [more.crls.rootRevokesServerOnly])
+    const fullHandshake = await handshakeSays([more.root.cert], more.serverOnly.key, [more.serverOnly.cert], [more.crls.rootRevokesServerOnly])
+    assert.equal(revokedServerOnly.pass ? 'pass' : revokedServerOnly.detail, fullHandshake)
     // A leaf whose keyUsage OpenSSL holds invalid has no issuer anywhere, whatever its chain.
     const invalid = await check(more.keyUsageNotBitString.cert, [])
     assert.equal(invalid.pass ? undefined : invalid.detail, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE')
