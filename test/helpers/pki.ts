@@ -81,6 +81,8 @@ export interface LeafOptions extends Validity {
   readonly keyUsage?: KeyUsageOption
   /** Hexadecimal; default: random. */
   readonly serialNumber?: string
+  /** Another certificate's key pair, as a certificate renewed with its key kept has; default: a new one. */
+  readonly keys?: CryptoKeyPair
 }
 
 export interface CrlOptions {
@@ -153,7 +155,7 @@ export async function issueCert(issuer: Issued, options: LeafOptions): Promise<I
   const subject = options.subject ?? subjectName(options.commonName, options.organization)
   const { serialNumber, notBefore, notAfter } = options
   return issue({
-    keys: await keysOf(options.keyType),
+    keys: options.keys ?? (await keysOf(options.keyType)),
     issuer,
     subject,
     serialNumber,
@@ -241,7 +243,7 @@ export interface BundleFile {
 
 const CERT_NAMES = [
   'caA', 'caB', 'caS', 'caOther', 'srv', 'up', 'upWrongName', 'upOtherCa', 'upExpired', 'upCnOnly',
-  'cliA', 'cliA2', 'cliB', 'cliExpired', 'cliNotYetValid', 'cliServerEku', 'notCa', 'cliOfNotCa',
+  'cliA', 'cliA2', 'cliA3OnKeyOfA', 'cliB', 'cliExpired', 'cliNotYetValid', 'cliServerEku', 'notCa', 'cliOfNotCa',
   'root', 'int', 'leaf', 'leafRevoked', 'caExpired', 'cliNoSubject', 'cliUnicode', 'cliOddSans', 'cliEvil', 'cliNl', 'weakRsa',
 ] as const
 const CRL_NAMES = ['crlRootEmpty', 'crlRootRevokesInt', 'crlIntEmpty', 'crlIntRevoked', 'crlIntRevokesLeaf', 'crlRootStale', 'crlOther'] as const
@@ -284,6 +286,7 @@ async function generate(dir: string): Promise<TestPki> {
   ])
   const int = await createCA({ commonName: 'Test Intermediate CA', issuer: root, pathLength: 0 })
   const caExpired = await createCA({ commonName: 'Expired CA', ...lastMonth })
+  const cliA = await issueCert(caA, { commonName: 'alice', organization: 'A', uris: ['spiffe://a/alice'], dnsNames: ['alice.a.test'], usage: 'client' })
   const issued: Record<(typeof CERT_NAMES)[number], Issued> = {
     caA, caB, caS, caOther, root, int, notCa, caExpired,
     srv: await issueCert(caS, {
@@ -298,14 +301,10 @@ async function generate(dir: string): Promise<TestPki> {
     upExpired: await issueCert(caS, { commonName: 'up.test', ...upNames, ...lastMonth, usage: 'server' }),
     // No subjectAltName: named by its CN alone, as `openssl x509 -req` without -extfile makes one.
     upCnOnly: await issueCert(caS, { commonName: 'cn-only.test', usage: 'server' }),
-    cliA: await issueCert(caA, {
-      commonName: 'alice',
-      organization: 'A',
-      uris: ['spiffe://a/alice'],
-      dnsNames: ['alice.a.test'],
-      usage: 'client',
-    }),
+    cliA,
     cliA2: await issueCert(caA, { commonName: 'carol', usage: 'client' }),
+    // Another identity on alice's key pair: a certificate reissued with its key kept.
+    cliA3OnKeyOfA: await issueCert(caA, { commonName: 'dave', usage: 'client', keys: cliA.keys }),
     cliB: await issueCert(caB, { commonName: 'bob', usage: 'client' }),
     // An empty subject, as SPIFFE workload certificates have, and one that is not ASCII.
     cliNoSubject: await issueCert(caA, { commonName: '', subject: [], uris: ['spiffe://a/workload'], usage: 'client' }),

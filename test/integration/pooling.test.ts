@@ -23,7 +23,7 @@ describe('upstream pools', () => {
   before(async () => {
     pki = await makeTestPki()
     upstream = await startEchoUpstream({ cert: pki.up.cert, key: pki.up.key, clientCA: pki.caA.cert })
-    const route = (name: string, client: 'cliA' | 'cliA2') => `
+    const route = (name: string, client: 'cliA' | 'cliA2' | 'cliA3OnKeyOfA') => `
   - name: ${name}
     host: ${name}.test
     upstream:
@@ -34,7 +34,7 @@ describe('upstream pools', () => {
       serverName: up.test`
     gw = await startGateway(`
 listen: { http: 127.0.0.1:0 }
-routes:${route('alice', 'cliA')}${route('alice-too', 'cliA')}${route('carol', 'cliA2')}
+routes:${route('alice', 'cliA')}${route('alice-too', 'cliA')}${route('carol', 'cliA2')}${route('dave', 'cliA3OnKeyOfA')}
 `)
   })
   after(async () => {
@@ -76,6 +76,12 @@ routes:${route('alice', 'cliA')}${route('alice-too', 'cliA')}${route('carol', 'c
     const replies = await Promise.all(hosts.map((host) => get(host)))
     replies.forEach((reply, i) => assert.equal(reply.clientCertCN, hosts[i] === 'alice.test' ? 'alice' : 'carol'))
     assert.ok(upstream.connections.includes('carol'))
+  })
+
+  // A certificate renewed with its key kept (certbot --reuse-key) is an identity of its own all the same.
+  it('gives two client certificates on one key a pool each', async () => {
+    assert.equal((await get('alice.test')).clientCertCN, 'alice')
+    assert.equal((await get('dave.test')).clientCertCN, 'dave')
   })
 
   // catalogue UF-10
