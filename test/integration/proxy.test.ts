@@ -19,6 +19,7 @@ import { rawExchange, rawUntilClosed } from '../helpers/raw.js'
 describe('proxying to a mutual TLS upstream', () => {
   let pki: TestPki
   let upstream: EchoUpstream
+  let ipv6Upstream: EchoUpstream
   let wsUpstream: https.Server
   /** Accepts connections and never answers. */
   let stalled: net.Server
@@ -27,6 +28,7 @@ describe('proxying to a mutual TLS upstream', () => {
   before(async () => {
     pki = await makeTestPki()
     upstream = await startEchoUpstream({ cert: pki.up.cert, key: pki.up.key, clientCA: pki.caA.cert })
+    ipv6Upstream = await startEchoUpstream({ cert: pki.up.cert, key: pki.up.key, host: '::1' })
     wsUpstream = https.createServer({ cert: pki.up.cert, key: pki.up.key })
     new WebSocketServer({ server: wsUpstream, verifyClient: ({ req }: { req: IncomingMessage }) => req.url !== '/deny' }).on('connection', (ws, req) => {
       ws.on('message', (data) => ws.send(`echo ${data.toString()} via ${req.headers['x-forwarded-proto']}`))
@@ -66,6 +68,7 @@ routes:
   - name: by-name
     host: name.test
     upstream: { url: 'https://localhost:${upstream.port}', ca: ${pki.caS.certFile}, cert: ${pki.cliA.certFile}, key: ${pki.cliA.keyFile} }
+  - { name: ipv6, host: ipv6.test, upstream: { url: 'https://[::1]:${ipv6Upstream.port}', ca: ${pki.caS.certFile}, serverName: up.test } }
   - name: ws
     host: ws.test
     upstream: { url: 'https://127.0.0.1:${(wsUpstream.address() as AddressInfo).port}', ca: ${pki.caS.certFile}, serverName: up.test }
@@ -77,6 +80,7 @@ routes:
   after(async () => {
     await gw.close()
     await upstream.close()
+    await ipv6Upstream.close()
     wsUpstream.closeAllConnections()
     wsUpstream.close()
     stalled.close()
@@ -117,6 +121,12 @@ routes:
     const reply = await httpRequest({ port: gw.ports.http!, host: 'ip.test' })
     assert.equal(reply.status, 200)
     assert.equal((JSON.parse(reply.body) as EchoReply).servername, null)
+  })
+
+  it('reaches an IPv6-literal upstream url', async () => {
+    const reply = await httpRequest({ port: gw.ports.http!, host: 'ipv6.test' })
+    assert.equal(reply.status, 200)
+    assert.equal((JSON.parse(reply.body) as EchoReply).servername, 'up.test')
   })
 
   it('passes path and query unchanged, and prepends the upstream path prefix', async () => {

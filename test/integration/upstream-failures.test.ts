@@ -146,17 +146,13 @@ describe('upstream failures', () => {
         pump()
       }),
     )
-    const route = (name: string, port: number, timeouts = '{ connect: 10s, response: 5s }') => `
-  - name: ${name}
-    host: ${name}.test
-    upstream: { url: 'https://127.0.0.1:${port}', ca: ${pki.caS.certFile}, serverName: up.test, timeouts: ${timeouts} }`
     gw = await startGateway(`
 listen: { http: 127.0.0.1:0 }
 routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('otherca', otherCa.port)}${route('expired', expired.port)}${route('wantscert', wantsCert.port)}${route('frozen', frozen.port, '{ connect: 10s, response: 300ms }')}${route('refused', REFUSING_PORT)}${route('dying', dying.port)}${route('slow', slow.port)}${route('endless', endless.port, '{ connect: 10s, response: 500ms }')}${route('big', big.port)}
   - { name: insecure, host: insecure.test, upstream: { url: 'https://127.0.0.1:${otherCa.port}', insecureSkipVerify: true } }
   - { name: systemtrust, host: systemtrust.test, upstream: { url: 'https://127.0.0.1:${good.port}', serverName: up.test } }
   - { name: cnonly, host: cnonly.test, upstream: { url: 'https://127.0.0.1:${cnOnly.port}', ca: ${pki.caS.certFile}, serverName: cn-only.test } }
-  - { name: cnother, host: cnother.test, upstream: { url: 'https://127.0.0.1:${cnOnly.port}', ca: ${pki.caS.certFile}, serverName: other.test } }${route('silent', silent.port, '{ connect: 300ms, response: 10s }')}${route('stalling', stalling.port, '{ connect: 10s, response: 300ms }')}
+  - { name: cnother, host: cnother.test, upstream: { url: 'https://127.0.0.1:${cnOnly.port}', ca: ${pki.caS.certFile}, serverName: other.test } }${route('silent-patient', silent.port)}${route('silent', silent.port, '{ connect: 300ms, response: 10s }')}${route('stalling', stalling.port, '{ connect: 10s, response: 300ms }')}
   - { name: ip-no-san, host: ipnosan.test, upstream: { url: 'https://127.0.0.1:${wrongName.port}', ca: ${pki.caS.certFile} } }
   - { name: rejectscert, host: rejectscert.test, upstream: { url: 'https://127.0.0.1:${rejectsCert.port}', ca: ${pki.caS.certFile}, serverName: up.test, cert: ${pki.cliA.certFile}, key: ${pki.cliA.keyFile} } }
   - { name: wildcard, host: wildcard.test, upstream: { url: 'https://127.0.0.1:${wildcard.port}', ca: ${rootOfNoCaFile}, serverName: a.up.test } }
@@ -166,6 +162,8 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
   - { name: leaf-alone-int, host: leafaloneint.test, upstream: { url: 'https://127.0.0.1:${leafAlone.port}', ca: ${rootAndIntFile}, serverName: up.test } }
   - { name: pathlen, host: pathlen.test, upstream: { url: 'https://127.0.0.1:${pathTooLong.port}', ca: ${rootOfNoCaFile}, serverName: up.test } }
   - { name: refusedplain, host: refusedplain.test, upstream: { url: 'http://127.0.0.1:${REFUSING_PORT}' } }
+  - { name: insecure-twin, host: insecuretwin.test, upstream: { url: 'https://127.0.0.1:${otherCa.port}' } }
+  - { name: broadcast, host: broadcast.test, upstream: { url: 'https://255.255.255.255:443' } }
 `)
   })
   after(async () => {
@@ -176,12 +174,17 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
     await pki.cleanup()
   })
 
+  /** A route to an upstream of pki.up's certificate, which it verifies. */
+  const route = (name: string, port: number, timeouts = '{ connect: 10s, response: 5s }') => `
+  - name: ${name}
+    host: ${name}.test
+    upstream: { url: 'https://127.0.0.1:${port}', ca: ${pki.caS.certFile}, serverName: up.test, timeouts: ${timeouts} }`
   const timed = async (host: string) => {
     const started = performance.now()
     const reply = await httpRequest({ port: gw.ports.http!, host })
     return { ...reply, ms: performance.now() - started }
   }
-  const lastLog = (route: string) => gw.logs.filter((line) => line.route === route).at(-1)
+  const lastLog = (route: string, of = gw) => of.logs.filter((line) => line.route === route).at(-1)
   /**
    * The upstream failures `action` adds to portcullis_upstream_errors_total for `route`, by reason at
    * `stage` (a reason it does not add shows as 0): how often each failure counts, and under which
@@ -263,6 +266,28 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
     assert.deepEqual([line?.reason, line?.code, (line?.error as { code?: string } | undefined)?.code], ['other', 'PCL_ERR_UPSTREAM_TLS', 'PATH_LENGTH_EXCEEDED'])
   })
 
+  // As nginx's proxy_ssl_protocols and Envoy's upstream TLS default: TLS 1.2 at least, whatever Node allows.
+  it('refuses an upstream older than TLS 1.2 where Node is told to allow it (--tls-min-v1.0, a cipher list at SECLEVEL=0)', async () => {
+    const legacy = await listen(
+      https.createServer({ cert: pki.up.cert, key: pki.up.key, maxVersion: 'TLSv1.1', minVersion: 'TLSv1', ciphers: 'DEFAULT@SECLEVEL=0' }, (_req, res) => res.end('ok')),
+    )
+    const nodeDefaults = { minVersion: tls.DEFAULT_MIN_VERSION, ciphers: tls.DEFAULT_CIPHERS }
+    Object.assign(tls, { DEFAULT_MIN_VERSION: 'TLSv1', DEFAULT_CIPHERS: 'DEFAULT@SECLEVEL=0' })
+    let legacyGw: TestGateway | undefined
+    try {
+      legacyGw = await startGateway(`
+listen: { http: 127.0.0.1:0 }
+routes:${route('legacy', legacy.port)}
+`)
+      assert.equal((await httpRequest({ port: legacyGw.ports.http!, host: 'legacy.test' })).status, 502)
+      assert.equal(lastLog('legacy', legacyGw)?.reason, 'protocol_version')
+    } finally {
+      Object.assign(tls, { DEFAULT_MIN_VERSION: nodeDefaults.minVersion, DEFAULT_CIPHERS: nodeDefaults.ciphers })
+      await legacyGw?.close()
+      legacy.close()
+    }
+  })
+
   it('verifies an upstream against the system CAs where the route names no ca: a private CA gets 502', async () => {
     assert.equal((await timed('systemtrust.test')).status, 502)
     assert.deepEqual([lastLog('systemtrust')?.reason, lastLog('systemtrust')?.code], ['unknown_ca', 'PCL_ERR_UPSTREAM_TLS'])
@@ -308,6 +333,19 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
     assert.equal((await timed('insecure.test')).status, 200)
     const warning = gw.logs.find((line) => line.level === 40 && String(line.msg).includes('insecureSkipVerify'))
     assert.match(String(warning?.msg), /^config warning: \S+:\d+:\d+ routes\[11\]\.upstream\.insecureSkipVerify: upstream certificate verification is off$/)
+  })
+
+  it('verifies a route whose upstream an insecureSkipVerify route reaches too: it gets no pool of that route', async () => {
+    assert.equal((await timed('insecure.test')).status, 200)
+    assert.equal((await timed('insecuretwin.test')).status, 502)
+    assert.equal(lastLog('insecure-twin')?.reason, 'unknown_ca')
+  })
+
+  // Linux refuses a TCP connect to a broadcast address with ENETUNREACH, which has no reason label.
+  it('logs a connect the network refuses as a connection failure, reason other, not a TLS one', async () => {
+    assert.equal((await timed('broadcast.test')).status, 502)
+    const line = lastLog('broadcast')
+    assert.deepEqual([line?.reason, line?.code, (line?.error as { code?: string } | undefined)?.code], ['other', 'PCL_ERR_UPSTREAM_CONNECT', 'ENETUNREACH'])
   })
 
   // catalogue UF-01, MT-05
@@ -358,7 +396,8 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
     )
   })
 
-  // undici's own connect timeout is 10 s: an answer within the test's 5 s came from the route's.
+  // undici's own connect timeout is 10 s: an answer within the test's 5 s came from the route's, and
+  // not from silent-patient's 10 s before it in the config, whose pool it does not share.
   // catalogue UF-02
   it("504 after the route's connect timeout when the upstream takes the connection but never answers the TLS handshake", { timeout: 5000 }, async () => {
     const since = gw.logs.length

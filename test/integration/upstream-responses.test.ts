@@ -23,6 +23,7 @@ const RAW_ANSWERS: Record<string, string> = {
   '/hop': 'HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Hop\r\nX-Hop: upstream only\r\nKeep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nTrailer: X-Sum\r\nX-Kept: yes\r\nContent-Length: 2\r\n\r\nok',
   '/early': 'HTTP/1.1 401 Unauthorized\r\nContent-Length: 6\r\n\r\ndenied',
   '/cut': 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nseven b',
+  '/599': 'HTTP/1.1 599 Network Connect Timeout\r\nContent-Length: 0\r\n\r\n',
   '/600': 'HTTP/1.1 600 Beyond\r\nContent-Length: 0\r\n\r\n',
   '/099': 'HTTP/1.1 099 Below\r\nContent-Length: 0\r\n\r\n',
   '/two-lengths': 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok',
@@ -117,6 +118,7 @@ routes:
   })
 
   it('answers 502 for a status beyond 599 (RFC 9110 15), rather than relay it', async () => {
+    assert.equal((await get('/599')).status, 599, '599 itself is HTTP, and relayed')
     const since = gw.logs.length
     assert.equal((await get('/600?token=secret')).status, 502)
     const failure = await loggedAfter(gw, since, 'upstream request failed')
