@@ -44,7 +44,7 @@ export function statusNotHttp(statusCode: number): Error | undefined {
 }
 
 /** undici's codes for an answer it read and refused: a head too large, a body that contradicts its length. */
-const INVALID_RESPONSE_CODES = new Set(['UND_ERR_HEADERS_OVERFLOW', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'UND_ERR_RES_EXCEEDED_MAX_SIZE'])
+const INVALID_RESPONSE_CODES = new Set(['UND_ERR_HEADERS_OVERFLOW', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH'])
 
 /**
  * The upstream answered, but not with HTTP that undici takes: a malformed head (HTTPParserError), an
