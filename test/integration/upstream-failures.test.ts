@@ -341,11 +341,13 @@ routes:${route('legacy', legacy.port)}
     assert.equal(lastLog('insecure-twin')?.reason, 'unknown_ca')
   })
 
-  // Linux refuses a TCP connect to a broadcast address with ENETUNREACH, which has no reason label.
+  // Linux refuses a TCP connect to a broadcast address (ENETUNREACH), an error with no reason label of
+  // its own; the errno itself is the machine's to choose.
   it('logs a connect the network refuses as a connection failure, reason other, not a TLS one', async () => {
     assert.equal((await timed('broadcast.test')).status, 502)
     const line = lastLog('broadcast')
-    assert.deepEqual([line?.reason, line?.code, (line?.error as { code?: string } | undefined)?.code], ['other', 'PCL_ERR_UPSTREAM_CONNECT', 'ENETUNREACH'])
+    assert.deepEqual([line?.reason, line?.code], ['other', 'PCL_ERR_UPSTREAM_CONNECT'])
+    assert.match(String((line?.error as { code?: string } | undefined)?.code), /^E[A-Z]+$/)
   })
 
   // catalogue UF-01, MT-05
