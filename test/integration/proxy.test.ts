@@ -168,6 +168,7 @@ routes:
         te: 'trailers',
         // Not nominated by Connection, and still hop-by-hop: an upstream must not read it as an upgrade.
         upgrade: 'h2c',
+        'http2-settings': 'AAMAAABkAAQCAAAAAAIAAAAA',
         'keep-alive': 'timeout=99',
         'proxy-connection': 'keep-alive',
         'x-forwarded-for': '203.0.113.7',
@@ -179,6 +180,7 @@ routes:
     assert.equal(headers['proxy-authorization'], undefined)
     assert.equal(headers['te'], undefined)
     assert.equal(headers['upgrade'], undefined)
+    assert.equal(headers['http2-settings'], undefined)
     assert.equal(headers['keep-alive'], undefined)
     assert.equal(headers['proxy-connection'], undefined)
     assert.equal(headers['x-kept'], 'yes')
@@ -231,11 +233,12 @@ routes:
         'Client-Cert_Chain': ':AAAA:',
         x_forwarded_for: '6.6.6.6',
         'x-forwarded_proto': 'http',
+        x_real_ip: '6.6.6.6',
         x_other: 'kept',
       },
     })
     const { headers } = JSON.parse(reply.body) as EchoReply
-    const spellings = ['x_forwarded_client_cert', 'x-forwarded_client-cert', 'client_cert', 'client-cert_chain', 'x_forwarded_for', 'x-forwarded_proto']
+    const spellings = ['x_forwarded_client_cert', 'x-forwarded_client-cert', 'client_cert', 'client-cert_chain', 'x_forwarded_for', 'x-forwarded_proto', 'x_real_ip']
     for (const name of spellings) assert.equal(headers[name], undefined, name)
     assert.equal(headers['x_other'], 'kept')
   })
