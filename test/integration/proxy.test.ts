@@ -378,10 +378,16 @@ routes:
   // catalogue SH-08
   it('routes an absolute-form target by its own host, and keeps the route policy (RFC 9112 3.2.2)', async () => {
     const reply = await rawExchange(gw.ports.http!, 'GET HTTP://ip.test/x/../y?q=1 HTTP/1.1\r\nHost: nowhere.test\r\nConnection: close\r\n\r\n')
+    const echoed = (reply: string) => JSON.parse(reply.slice(reply.indexOf('{'), reply.lastIndexOf('}') + 1)) as EchoReply
     assert.match(reply, /^HTTP\/1\.1 200 /)
-    const echo = JSON.parse(reply.slice(reply.indexOf('{'), reply.lastIndexOf('}') + 1)) as EchoReply
+    const echo = echoed(reply)
     assert.equal(echo.url, '/y?q=1', 'the path, dot segments resolved')
     assert.equal(echo.headers.host, 'ip.test')
+    // No path: the query alone, or nothing, makes the target's path `/`. An https URL is taken as well.
+    for (const [target, path] of [['http://ip.test?q=1', '/?q=1'], ['https://ip.test', '/']]) {
+      const served = await rawExchange(gw.ports.http!, `GET ${target} HTTP/1.1\r\nHost: nowhere.test\r\nConnection: close\r\n\r\n`)
+      assert.equal(echoed(served).url, path, target)
+    }
     assert.match(await rawExchange(gw.ports.http!, 'GET http://a.test/ HTTP/1.1\r\nHost: ip.test\r\n\r\n'), /^HTTP\/1\.1 421 /)
     assert.match(await rawExchange(gw.ports.http!, 'GET http://user@ip.test/ HTTP/1.1\r\nHost: ip.test\r\n\r\n'), /^HTTP\/1\.1 400 /)
   })

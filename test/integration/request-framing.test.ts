@@ -125,6 +125,11 @@ routes:
     })
   }
 
+  it('serves a chunked body whatever the case of its coding name (RFC 9112 7)', async () => {
+    const reply = await rawUntilClosed(gw.ports.http!, 'POST /x HTTP/1.1\r\nHost: plain.test\r\nTransfer-Encoding: Chunked\r\nConnection: close\r\n\r\n2\r\nhi\r\n0\r\n\r\n')
+    assert.deepEqual(statusLines(reply), ['HTTP/1.1 200'])
+  })
+
   it('answers a Connection: close request that stray bytes follow', async () => {
     const reply = await rawUntilClosed(gw.ports.http!, 'POST /closing HTTP/1.1\r\nHost: plain.test\r\nConnection: close\r\nContent-Length: 1\r\n\r\nAX')
     assert.deepEqual(statusLines(reply), ['HTTP/1.1 200'])
