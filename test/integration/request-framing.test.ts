@@ -144,14 +144,14 @@ routes:
     assert.deepEqual(statusLines(routed), ['HTTP/1.1 100'], 'the body is awaited')
   })
 
-  it('answers an expectation it does not know with 417, and counts it with its method', async () => {
-    const counted = async () =>
-      (await gw.gateway.metrics.requests.get()).values.find((v) => v.labels.code === '417' && v.labels.method === 'GET')?.value ?? 0
-    const before = await counted()
-    const reply = await rawExchange(gw.ports.http!, 'GET / HTTP/1.1\r\nHost: plain.test\r\nExpect: something\r\n\r\n')
-    assert.deepEqual(statusLines(reply), ['HTTP/1.1 417'])
-    assert.deepEqual(seen, [])
-    assert.equal(await counted(), before + 1)
+  it('answers an expectation it does not know with 417, and counts it with its method, one outside the closed set as OTHER', async () => {
+    for (const [method, label] of [['GET', 'GET'], ['PROPFIND', 'OTHER']]) {
+      const before = await requestsCounted(gw, `route="(none)",method="${label}"`, 417)
+      const reply = await rawExchange(gw.ports.http!, `${method} / HTTP/1.1\r\nHost: plain.test\r\nExpect: something\r\n\r\n`)
+      assert.deepEqual(statusLines(reply), ['HTTP/1.1 417'], method)
+      assert.deepEqual(seen, [])
+      assert.equal(await requestsCounted(gw, `route="(none)",method="${label}"`, 417), before + 1, method)
+    }
   })
 
   it('answers a malformed chunked body with 400 before the upstream answers, and stops the upstream request', async () => {

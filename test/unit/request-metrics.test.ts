@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict'
+import http from 'node:http'
 import { describe, it } from 'node:test'
 import { AggregatorRegistry, Counter, Histogram, Registry, type RegistryContentType } from 'prom-client'
+import { methodLabel } from '../../src/metrics/labels.js'
 import { RequestMetrics } from '../../src/metrics/requests.js'
 
 const BUCKETS = [0.001, 0.005, 0.01, 1]
@@ -71,5 +73,13 @@ describe('RequestMetrics', () => {
     const { registry } = recorded()
     registry.resetMetrics()
     assert.doesNotMatch(await registry.metrics(), /^portcullis_request/m)
+  })
+})
+
+describe('methodLabel', () => {
+  it('keeps the methods of RFC 9110 and PATCH, and folds every other method Node parses into OTHER', () => {
+    const kept = http.METHODS.filter((method) => methodLabel(method) === method)
+    assert.deepEqual(kept, ['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'TRACE'])
+    for (const method of [...http.METHODS.filter((m) => !kept.includes(m)), 'get', undefined]) assert.equal(methodLabel(method), 'OTHER', String(method))
   })
 })
