@@ -745,6 +745,27 @@ routes:
   })
 })
 
+describe('a listener of passthrough routes only', () => {
+  let gw: TestGateway
+
+  before(async () => {
+    gw = await startGateway(`
+listen: { https: 127.0.0.1:0 }
+routes:
+  - { name: tunnel, host: t.test, tls: passthrough, upstream: { url: 'tcp://127.0.0.1:1' } }
+`)
+  })
+  after(() => gw.close())
+
+  it('refuses a ClientHello for a name no route has, having no TLS policy to give it, and counts and logs the refusal', async () => {
+    const client = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername: 'nowhere.test' })
+    await assert.rejects(once(client, 'secureConnect'), /ECONNRESET|socket disconnected/)
+    assert.equal((await loggedAfter(gw, 0, 'client TLS handshake refused')).reason, 'other')
+    // A fresh gateway: this is its first handshake.
+    assert.equal(await seriesValue(gw, 'portcullis_tls_handshakes_total{side="ingress",route="(none)",result="error",reason="other"}'), 1)
+  })
+})
+
 describe('TLS session ticket keys', () => {
   let pki: TestPki
   let upstream: EchoUpstream
