@@ -39,7 +39,9 @@ export function limitBodyIdle(req: IncomingMessage, res: ServerResponse, timeout
   // it held back have yet to come. Without this, a check just after the gateway resumed reading, before
   // those bytes arrived, ended the connection. Not once the response has finished: Node has set its
   // keep-alive timeout in its place, as stop() says.
-  const restart = () => res.writableFinished || socket.setTimeout(timeoutMs)
+  const restart = () => {
+    if (!res.writableFinished) socket.setTimeout(timeoutMs)
+  }
   res.on('timeout', onTimeout)
   req.on('resume', restart)
   socket.setTimeout(timeoutMs)
