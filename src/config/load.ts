@@ -11,6 +11,12 @@ import type { Config } from './types.js'
 import { schemaRefusals } from './validate.js'
 import { parseYaml, type YamlSource } from './yaml-source.js'
 
+/** A config as read, with every issue of its schema and rules (none: it can be served). */
+export interface LoadedConfig {
+  readonly config: Config
+  readonly issues: ConfigIssue[]
+}
+
 /**
  * Loads one routes.yaml again and again (a running gateway's start and reloads). It keeps the last text
  * that parsed and passed the schema: a reload that finds routes.yaml unchanged (a certificate rotated,
@@ -30,7 +36,7 @@ export class ConfigLoader {
    * trusted. Async for its callers' sake; the read itself is synchronous, of a regular file (see
    * regular-file.ts).
    */
-  async load(): Promise<{ config: Config; issues: ConfigIssue[] }> {
+  async load(): Promise<LoadedConfig> {
     return this.resolve(this.readText())
   }
 
@@ -59,7 +65,7 @@ export class ConfigLoader {
    * The schema's issues and the rules', in one list (see checkable.ts): a refused start or reload lists
    * the problems of a route the schema refused in part as check does.
    */
-  private resolve(text: string): { config: Config; issues: ConfigIssue[] } {
+  private resolve(text: string): LoadedConfig {
     const cached = this.lastValid?.text === text ? this.lastValid.source : undefined
     const source = cached ?? this.parsedSource(text)
     const refusals = cached ? [] : schemaRefusals(source.value, this.file, source.positions, source.keyPositions)

@@ -4,7 +4,7 @@
  * names too, in one run (a config they pass has its files read when its snapshot is built).
  */
 import { ConfigError, sortByPosition } from '../config/issues.js'
-import type { ConfigLoader } from '../config/load.js'
+import type { ConfigLoader, LoadedConfig } from '../config/load.js'
 import type { Config } from '../config/types.js'
 import { fileIssues } from './snapshot.js'
 
@@ -14,7 +14,7 @@ export async function loadConfig(loader: ConfigLoader): Promise<Config> {
 }
 
 /** The config of what a loader read, or a ConfigError listing every problem found in it and in its files. */
-export function checkedConfig({ config, issues }: Awaited<ReturnType<ConfigLoader['load']>>): Config {
+export function checkedConfig({ config, issues }: LoadedConfig): Config {
   if (issues.length === 0) return config
   // The rules name a file only when they cannot reach it, and reading it then fails too: that one
   // problem is listed once, any other of its key still is.
