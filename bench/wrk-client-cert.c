@@ -1,6 +1,7 @@
 /*
  * LD_PRELOAD shim that makes wrk present a client certificate (wrk has no option for one, and
- * OpenSSL's system config cannot load certificates). Every SSL_CTX that wrk creates loads the PEM
+ * OpenSSL's system config cannot load certificates), and on request make every reconnect a full
+ * handshake (SSL_clear, below). Every SSL_CTX that wrk creates loads the PEM
  * chain in BENCH_CLIENT_CERT and the key in BENCH_CLIENT_KEY; a file that does not load stops wrk,
  * so a run never silently measures "no client certificate". Built by bench/wrk.ts with `cc -shared`.
  * No OpenSSL headers needed: the few prototypes are declared here, the symbols come from wrk's libssl.
@@ -39,4 +40,28 @@ SSL_CTX *SSL_CTX_new(const SSL_METHOD *method) {
         }
     }
     return ctx;
+}
+
+typedef struct ssl_st SSL;
+typedef struct ssl_session_st SSL_SESSION;
+
+/*
+ * With BENCH_FULL_HANDSHAKES set, every reconnect is a full handshake (scenario c). wrk keeps one SSL
+ * per connection slot and calls SSL_clear() between connections, which keeps the session, so every
+ * other reconnect would resume it; the session is dropped instead.
+ */
+int SSL_clear(SSL *ssl) {
+    static int (*real_clear)(SSL *);
+    static int (*set_session)(SSL *, SSL_SESSION *);
+    if (!real_clear) {
+        real_clear = (int (*)(SSL *))dlsym(RTLD_NEXT, "SSL_clear");
+        set_session = (int (*)(SSL *, SSL_SESSION *))dlsym(RTLD_NEXT, "SSL_set_session");
+        if (!real_clear || !set_session) {
+            fprintf(stderr, "wrk-client-cert: libssl symbols not found\n");
+            exit(2);
+        }
+    }
+    int ok = real_clear(ssl);
+    if (getenv("BENCH_FULL_HANDSHAKES")) set_session(ssl, NULL);
+    return ok;
 }

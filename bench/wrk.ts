@@ -15,6 +15,8 @@ export interface WrkOptions {
   readonly cpus: string
   /** Present this client certificate (needs the shim). */
   readonly clientCert?: PemPair
+  /** `Connection: close` on every request and a full handshake on every reconnect (needs the shim). */
+  readonly newConnectionPerRequest?: boolean
   /** Seconds before wrk counts a request as timed out (default 2; large bodies need more). */
   readonly timeoutSeconds?: number
 }
@@ -56,13 +58,16 @@ export class Wrk {
       `--timeout`,
       `${options.timeoutSeconds ?? 2}s`,
       '--latency',
+      ...(options.newConnectionPerRequest ? ['-H', 'Connection: close'] : []),
       options.url,
     ]
-    let env: NodeJS.ProcessEnv = {}
-    if (options.clientCert) {
-      if (!this.clientCertShim) throw new Error('wrk cannot present a client certificate: no C compiler for the shim')
-      env = { LD_PRELOAD: this.clientCertShim, BENCH_CLIENT_CERT: options.clientCert.cert, BENCH_CLIENT_KEY: options.clientCert.key }
+    const env: NodeJS.ProcessEnv = {}
+    if (options.clientCert || options.newConnectionPerRequest) {
+      if (!this.clientCertShim) throw new Error('wrk needs its shim for client certificates and full handshakes: no C compiler')
+      env.LD_PRELOAD = this.clientCertShim
     }
+    if (options.clientCert) Object.assign(env, { BENCH_CLIENT_CERT: options.clientCert.cert, BENCH_CLIENT_KEY: options.clientCert.key })
+    if (options.newConnectionPerRequest) env.BENCH_FULL_HANDSHAKES = '1'
     const output = await run(this.wrk, args, { cpus: options.cpus, env, timeoutMs: (options.durationSeconds + 60) * 1000 })
     return parseWrk(output)
   }

@@ -4,7 +4,9 @@
  * a proxied request adds in Node, without portcullis' own work). The generator
  * (bench/handshake-client.ts) runs as two processes on the load core; it cannot saturate the server
  * (a client handshake costs about as much as a server one), so "per proxy core" = rate ÷ server CPU
- * share is the capacity figure, as in the research notes' perf-baseline.md.
+ * share is the capacity figure, as in the research notes' perf-baseline.md. A second run per peer
+ * loads it with wrk, which in C costs less per handshake and keeps the server busy: its handshakes
+ * per server core-second show each server's own cost with less of the generator in it.
  */
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
@@ -32,7 +34,8 @@ export const handshakeScenario: Scenario = {
       const subjects = subjectsOf(running)
       const samples = await measureRepeats(env, subjects, {
         once: (subject) => measureHandshakes(env, subject.peer),
-        describe: (sample) => `${Math.round(sample.hps!)} handshakes/s at ${Math.round(sample.proxyCpu!)} % CPU`,
+        describe: (sample) =>
+          `${Math.round(sample.hps!)} handshakes/s at ${Math.round(sample.proxyCpu!)} % CPU; wrk ${Math.round(sample.wrkHps!)} at ${Math.round(sample.wrkCpu!)} %`,
         ratios: { perCore: 'ratio' },
         ratioBase: nginxBase(subjects),
       })
@@ -49,6 +52,9 @@ export const handshakeScenario: Scenario = {
           { key: 'errors', label: 'errors (all runs)', total: true },
           { key: 'resumed', label: 'resumed (portcullis)', total: true },
           { key: 'ratio', label: 'ratio vs nginx (per core)', digits: 2 },
+          { key: 'wrkHps', label: 'wrk: handshakes/s' },
+          { key: 'wrkCpu', label: 'wrk: server CPU %' },
+          { key: 'wrkPerCore', label: 'wrk: handshakes per server core-second' },
           { key: 'core0Other', label: 'core 0 other %' },
         ],
         rows,
@@ -65,6 +71,7 @@ export const handshakeScenario: Scenario = {
           `${PROCESSES} generator processes × ${env.config.handshakeConcurrency} connections on core ${env.loadCpus}, ECDSA P-256, TLS 1.3, no session resumption; each connection sends one request (Connection: close).`,
           'node:https answers itself (3-byte body); nginx, the minimal undici proxy and portcullis proxy the request to the upstream over their warm keep-alive pool.',
           `p50 and p99 ms: each generator process times its own connections (connect to the answer's last byte); a run's p50 is the median of the ${PROCESSES} processes' p50s and its p99 the largest of their p99s, then the median over the runs as for every column.`,
+          `wrk columns: right after each generator run, wrk -c${PROCESSES * env.config.handshakeConcurrency} for ${env.config.duration} s with Connection: close and its shim dropping the session before each reconnect (a full handshake every time; "resumed" counts both runs).`,
         ],
       }
     })
@@ -91,6 +98,7 @@ async function measureHandshakes(env: ScenarioEnv, peer: RunningPeer): Promise<S
   const results = await Promise.all(generators.map(async (g) => JSON.parse((await g.lines.next()).value as string) as HandshakeClientResult))
   const { proxyCpu, cores } = cpuSince(cpuBefore, peer.pid)
   await Promise.all(generators.map((g) => g.exited))
+  const withWrk = await measureWithWrk(env, peer)
   const resumed = countersBefore && peer.admin ? (await scrapePortcullis(peer.admin)).ingressResumptions - countersBefore.ingressResumptions : Number.NaN
   const hps = results.reduce((sum, r) => sum + r.ok, 0) / args.durationSeconds
   return {
@@ -100,10 +108,28 @@ async function measureHandshakes(env: ScenarioEnv, peer: RunningPeer): Promise<S
     // Each generator has its own percentiles: the run's p50 is their median, its p99 the largest (said in the notes).
     p50: median(results.map((r) => r.p50Ms)),
     p99: Math.max(...results.map((r) => r.p99Ms)),
-    errors: results.reduce((sum, r) => sum + r.errors, 0),
+    errors: results.reduce((sum, r) => sum + r.errors, 0) + withWrk.errors,
     resumed,
+    ...withWrk.sample,
     core0Other: otherOnCore0(cores, proxyCpu),
   }
+}
+
+/** The same handshakes made by wrk, which keeps the server busier: its CPU per handshake, less of the generator's. */
+async function measureWithWrk(env: ScenarioEnv, peer: RunningPeer): Promise<{ sample: Sample; errors: number }> {
+  if (!env.wrk.clientCertShim) return { sample: { wrkHps: Number.NaN, wrkCpu: Number.NaN, wrkPerCore: Number.NaN }, errors: 0 }
+  const cpuBefore = readCpu(peer.pid)
+  const result = await env.wrk.run({
+    url: `${peer.origin}/`,
+    connections: PROCESSES * env.config.handshakeConcurrency,
+    durationSeconds: env.config.duration,
+    cpus: env.loadCpus,
+    clientCert: env.pki.client,
+    newConnectionPerRequest: true,
+  })
+  const { proxyCpu } = cpuSince(cpuBefore, peer.pid)
+  const wrkHps = result.requestsPerSecond
+  return { sample: { wrkHps, wrkCpu: proxyCpu, wrkPerCore: wrkHps / (proxyCpu / 100) }, errors: result.errors }
 }
 
 /** PROCESSES generator processes on the load core, each with its stdout as lines. */
