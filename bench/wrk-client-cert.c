@@ -1,8 +1,8 @@
 /*
  * LD_PRELOAD shim that makes wrk present a client certificate (wrk has no option for one, and
- * OpenSSL's system config cannot load certificates), and on request make every reconnect a full
- * handshake (SSL_clear, below). Every SSL_CTX that wrk creates loads the PEM
- * chain in BENCH_CLIENT_CERT and the key in BENCH_CLIENT_KEY; a file that does not load stops wrk,
+ * OpenSSL's system config cannot load certificates), and that, when asked, makes every reconnect a
+ * full handshake (SSL_clear, below). Every SSL_CTX that wrk creates loads the PEM chain in
+ * BENCH_CLIENT_CERT and the key in BENCH_CLIENT_KEY; a file that does not load stops wrk,
  * so a run never silently measures "no client certificate". Built by bench/wrk.ts with `cc -shared`.
  * No OpenSSL headers needed: the few prototypes are declared here, the symbols come from wrk's libssl.
  */

@@ -35,7 +35,8 @@ export const handshakeScenario: Scenario = {
       const samples = await measureRepeats(env, subjects, {
         once: (subject) => measureHandshakes(env, subject.peer),
         describe: (sample) =>
-          `${Math.round(sample.hps!)} handshakes/s at ${Math.round(sample.proxyCpu!)} % CPU; wrk ${Math.round(sample.wrkHps!)} at ${Math.round(sample.wrkCpu!)} %`,
+          `${Math.round(sample.hps!)} handshakes/s at ${Math.round(sample.proxyCpu!)} % CPU` +
+          (Number.isNaN(sample.wrkHps) ? '' : `; wrk ${Math.round(sample.wrkHps!)} at ${Math.round(sample.wrkCpu!)} %`),
         ratios: { perCore: 'ratio' },
         ratioBase: nginxBase(subjects),
       })
