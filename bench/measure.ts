@@ -191,7 +191,7 @@ function sampleOf({ peer, result, cpu, upstream, counters, quietWait, activity }
   return {
     rps: result.requestsPerSecond,
     // What one fully busy proxy core would serve: stable even when the load core is the limit.
-    perCore: peer.kind === 'direct' ? Number.NaN : result.requestsPerSecond / (proxyCpu / 100),
+    perCore: peer.kind === 'direct' ? Number.NaN : perServerCore(result.requestsPerSecond, proxyCpu),
     mbps: result.bytesPerSecond / 1e6,
     p50: result.p50Ms,
     p99: result.p99Ms,
@@ -231,6 +231,11 @@ export interface CpuReading {
   readonly treeSeconds: number
   readonly cores: CoreTimes
   readonly at: number
+}
+
+/** What one fully busy core would do: a rate measured at `cpuPercent` of a core, scaled to 100 %. */
+export function perServerCore(rate: number, cpuPercent: number): number {
+  return rate / (cpuPercent / 100)
 }
 
 export function readCpu(pid: number | undefined): CpuReading {

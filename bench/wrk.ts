@@ -66,7 +66,10 @@ export class Wrk {
       if (!this.clientCertShim) throw new Error('wrk needs its shim for client certificates and full handshakes: no C compiler')
       env.LD_PRELOAD = this.clientCertShim
     }
-    if (options.clientCert) Object.assign(env, { BENCH_CLIENT_CERT: options.clientCert.cert, BENCH_CLIENT_KEY: options.clientCert.key })
+    if (options.clientCert) {
+      env.BENCH_CLIENT_CERT = options.clientCert.cert
+      env.BENCH_CLIENT_KEY = options.clientCert.key
+    }
     if (options.newConnectionPerRequest) env.BENCH_FULL_HANDSHAKES = '1'
     const output = await run(this.wrk, args, { cpus: options.cpus, env, timeoutMs: (options.durationSeconds + 60) * 1000 })
     return parseWrk(output)

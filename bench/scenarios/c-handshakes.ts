@@ -11,7 +11,7 @@
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import type { HandshakeClientArgs, HandshakeClientResult } from '../handshake-client.js'
-import { cpuSince, measureRepeats, median, nginxBase, otherOnCore0, readCpu, waitForQuiet, type Sample } from '../measure.js'
+import { cpuSince, measureRepeats, median, nginxBase, otherOnCore0, perServerCore, readCpu, waitForQuiet, type Sample } from '../measure.js'
 import { nginxPeer } from '../peers/nginx.js'
 import { nodeHttpsPeer, undiciMinPeer } from '../peers/node-server.js'
 import { portcullisPeer } from '../peers/portcullis.js'
@@ -105,7 +105,7 @@ async function measureHandshakes(env: ScenarioEnv, peer: RunningPeer): Promise<S
   return {
     hps,
     proxyCpu,
-    perCore: hps / (proxyCpu / 100),
+    perCore: perServerCore(hps, proxyCpu),
     // Each generator has its own percentiles: the run's p50 is their median, its p99 the largest (said in the notes).
     p50: median(results.map((r) => r.p50Ms)),
     p99: Math.max(...results.map((r) => r.p99Ms)),
@@ -130,7 +130,7 @@ async function measureWithWrk(env: ScenarioEnv, peer: RunningPeer): Promise<{ sa
   })
   const { proxyCpu } = cpuSince(cpuBefore, peer.pid)
   const wrkHps = result.requestsPerSecond
-  return { sample: { wrkHps, wrkCpu: proxyCpu, wrkPerCore: wrkHps / (proxyCpu / 100) }, errors: result.errors }
+  return { sample: { wrkHps, wrkCpu: proxyCpu, wrkPerCore: perServerCore(wrkHps, proxyCpu) }, errors: result.errors }
 }
 
 /** PROCESSES generator processes on the load core, each with its stdout as lines. */
