@@ -14,6 +14,7 @@ import { Gateway } from '../gateway.js'
 import { closeLogs, configuredLogLevel, createLogger, errorSummary, LOG_LEVELS, type Logger } from '../log.js'
 import { holdNextTickShapes } from '../next-tick-shapes.js'
 import { loadConfig } from '../snapshot/load-config.js'
+import { trustSystemRoots } from '../tls/system-roots.js'
 import { newTicketSecret } from '../tls/ticket-keys.js'
 
 export async function runGateway(configFile: string, workersFlag: string | undefined, err: (line: string) => void): Promise<number> {
@@ -109,6 +110,7 @@ async function serve(
   // A worker's TLS sessions must resume on the other workers, and it serves on their listeners: its
   // ticket keys derive from the primary's secret, and its config must have the primary's listen.
   const shared = cluster.isWorker ? await setupFromPrimary() : undefined
+  trustSystemRoots(logger)
   const gateway = new Gateway({ loader, logger, admin: cluster.isPrimary, ticketSecret: shared?.ticketSecret ?? newTicketSecret(), listen: shared?.listen })
   await holdNextTickShapes()
   try {

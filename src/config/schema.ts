@@ -105,7 +105,7 @@ const UpstreamSchema = Type.Object(
       examples: ['https://orders.internal:8443'],
     }),
     ca: Type.Optional(
-      FilePath('CA bundle that verifies the upstream certificate. Default: the Mozilla roots built into Node (NODE_EXTRA_CA_CERTS adds to them). Each entry must be a CA; expired ones are warned about.'),
+      FilePath('CA bundle that verifies the upstream certificate. Default: system roots, the trusted CAs of the system (SSL_CERT_FILE, SSL_CERT_DIR, /etc/ssl/certs; on Node 24, not 20) with the Mozilla roots built into Node and NODE_EXTRA_CA_CERTS. Each entry must be a CA; expired ones are warned about.'),
     ),
     crl: Type.Optional(
       CrlFiles(

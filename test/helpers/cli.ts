@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline'
 export const CLI = new URL('../../src/cli.ts', import.meta.url).pathname
 
 /** `portcullis --config FILE`, running. Default stdio: none in, stdout piped (the JSON log), stderr shown. */
-export function spawnPortcullis(configFile: string, options: { stdio?: StdioOptions; detached?: boolean } = {}): ChildProcess {
+export function spawnPortcullis(configFile: string, options: { stdio?: StdioOptions; detached?: boolean; env?: NodeJS.ProcessEnv } = {}): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', CLI, '--config', configFile], { stdio: ['ignore', 'pipe', 'inherit'], ...options })
 }
 
@@ -32,8 +32,15 @@ export interface LoggingPortcullis {
 }
 
 /** spawnPortcullis with its stdout read line by line, for a test that waits on what it logs. */
-export function runPortcullis(configFile: string, options: { stderr?: 'inherit' | 'ignore' | 'pipe'; detached?: boolean } = {}): LoggingPortcullis {
-  const child = spawnPortcullis(configFile, { stdio: ['ignore', 'pipe', options.stderr ?? 'inherit'], detached: options.detached ?? false })
+export function runPortcullis(
+  configFile: string,
+  options: { stderr?: 'inherit' | 'ignore' | 'pipe'; detached?: boolean; env?: NodeJS.ProcessEnv } = {},
+): LoggingPortcullis {
+  const child = spawnPortcullis(configFile, {
+    stdio: ['ignore', 'pipe', options.stderr ?? 'inherit'],
+    detached: options.detached ?? false,
+    ...(options.env && { env: options.env }),
+  })
   const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
   const logs: LogRecord[] = []
   const waiters = new Set<() => void>()
