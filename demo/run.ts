@@ -3,6 +3,7 @@
  * the gateway's client certificate, and the gateway serving routes.yaml. Ctrl-C stops both.
  */
 import { readFileSync } from 'node:fs'
+import { relative } from 'node:path'
 import { ConfigError, problemReport } from '../src/config/issues.js'
 import { ConfigLoader } from '../src/config/load.js'
 import { Gateway } from '../src/gateway.js'
@@ -11,14 +12,16 @@ import { writeDevPki } from '../src/tls/pki.js'
 import { startEchoUpstream, type EchoUpstream } from './echo-upstream.js'
 
 const certs = new URL('../certs/', import.meta.url).pathname
-const routes = new URL('../routes.yaml', import.meta.url).pathname
+// Relative, as a user names it: the problems of routes.yaml read `routes.yaml:13:7 …`, as in the README.
+const routes = relative(process.cwd(), new URL('../routes.yaml', import.meta.url).pathname)
 const read = (name: string) => readFileSync(`${certs}${name}`, 'utf8')
 const logger = createLogger()
 
 let upstream: EchoUpstream | undefined
 let gateway: Gateway | undefined
 try {
-  await writeDevPki(certs)
+  const pki = await writeDevPki(certs)
+  if (!pki.unchanged) logger.info(`wrote a development PKI to ${relative(process.cwd(), certs)}/`)
   upstream = await startEchoUpstream({
     cert: read('server.crt'),
     key: read('server.key'),
@@ -44,6 +47,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, async () => {
     await gateway.stop(1000)
     await upstream.close()
+    logger.info('demo stopped')
+    await closeLogs(logger)
     process.exit(0)
   })
 }
