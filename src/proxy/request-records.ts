@@ -29,12 +29,18 @@ interface RequestRecords extends ForwardHooks, UpgradeHooks {
 const PATH_PARAMETERS = /;[^/]*/g
 
 /**
- * Who asked what, for the logs: the path without its query and path parameters. The client's address
- * is read while the request is in hand: undici unlinks a request body it has sent from its socket,
- * and a finished response is unlinked from it too.
+ * The user and password of an absolute-form target (`GET http://user:password@host/`): a request
+ * refused before it is rewritten to origin form (request-checks.ts) is logged with its target as sent.
+ */
+const USERINFO = /^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i
+
+/**
+ * Who asked what, for the logs: the path without its query, path parameters and userinfo. The
+ * client's address is read while the request is in hand: undici unlinks a request body it has sent
+ * from its socket, and a finished response is unlinked from it too.
  */
 function requestFields(req: IncomingMessage, client: string | undefined): { method?: string; path?: string; client?: string } {
-  return { method: req.method, path: req.url?.split('?', 1)[0]!.replace(PATH_PARAMETERS, ''), client }
+  return { method: req.method, path: req.url?.split('?', 1)[0]!.replace(USERINFO, '$1').replace(PATH_PARAMETERS, ''), client }
 }
 
 export function createRequestRecords(logger: Logger, metrics: Metrics): RequestRecords {

@@ -86,6 +86,12 @@ routes:
     const params = await loggedAfter(gw, 0, 'request', (l) => l.path === '/app/page')
     assert.equal(params.status, 404)
     assert.ok(!JSON.stringify(gw.logs).includes('secret'), 'no path parameter logged')
+    // An absolute-form target with a password, refused (501) before it is rewritten to origin form.
+    const userinfo = await httpRequest({ port: gw.ports.http!, host: 'raw.test', path: 'http://alice:secret@raw.test/x', headers: { 'transfer-encoding': 'gzip' } })
+    assert.equal(userinfo.status, 501)
+    const refused = await loggedAfter(gw, 0, 'request', (l) => l.status === 501)
+    assert.equal(refused.path, 'http://raw.test/x')
+    assert.ok(!JSON.stringify(gw.logs).includes('secret'), 'no userinfo logged')
   })
 
   it('logs the client of a request with a body, which undici unlinks from its socket once sent', async () => {
