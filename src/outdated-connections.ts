@@ -47,6 +47,18 @@ export class WebSocketRechecks {
    * a verdict that comes after another reload is dropped, as that reload's own check decides.
    */
   async recheck(snapshot: Snapshot, socket: TLSSocket, policy: TlsPolicy, upgrade: http.IncomingMessage): Promise<TlsPolicy | undefined> {
+    try {
+      return await this.check(snapshot, socket, policy, upgrade)
+    } catch (error) {
+      // A fault of ours, not the client's, which must not end the gateway as an unhandled rejection:
+      // the WebSocket is closed, as one whose check cannot finish is (fail closed).
+      socket.destroy()
+      this.logger.error({ error: errorSummary(error) }, 'WebSocket closed: its re-check against the new TLS policy of its route failed')
+      return undefined
+    }
+  }
+
+  private async check(snapshot: Snapshot, socket: TLSSocket, policy: TlsPolicy, upgrade: http.IncomingMessage): Promise<TlsPolicy | undefined> {
     const host = normalizeHost(upgrade.headers.host)
     const route = host === undefined ? undefined : snapshot.table.match(host, routingPath(upgrade.url!, snapshot.config))
     if (!route?.policy || route.policy.id === policy.id) return undefined
