@@ -7,7 +7,7 @@
 import http from 'node:http'
 import net, { type AddressInfo } from 'node:net'
 import { createAdminApp } from './admin/app.js'
-import { ConfigError, formatIssue, issueAt } from './config/issues.js'
+import { ConfigError, formatIssue, issueAt, MAX_PROBLEMS_LOGGED } from './config/issues.js'
 import type { ConfigLoader } from './config/load.js'
 import type { Config, ListenAddress, ListenerName } from './config/types.js'
 import {
@@ -67,7 +67,6 @@ export interface GatewayOptions {
   readonly reloadIntervalMs?: number
 }
 
-const MAX_WARNINGS_LOGGED = 20
 /**
  * Refused handshakes and failed passthrough connections logged per second at most, each: a scanner
  * causes them at will. Metrics count them all.
@@ -262,9 +261,9 @@ export class Gateway {
   private logWarnings(warnings: readonly string[]): void {
     const fresh = warnings.filter((warning) => !this.warnings.has(warning))
     this.warnings = new Set(warnings)
-    for (const warning of fresh.slice(0, MAX_WARNINGS_LOGGED)) this.logger.warn(`config warning: ${warning}`)
-    if (fresh.length > MAX_WARNINGS_LOGGED) {
-      this.logger.warn(`config warning: ${fresh.length - MAX_WARNINGS_LOGGED} more; portcullis check lists them all`)
+    for (const warning of fresh.slice(0, MAX_PROBLEMS_LOGGED)) this.logger.warn(`config warning: ${warning}`)
+    if (fresh.length > MAX_PROBLEMS_LOGGED) {
+      this.logger.warn(`config warning: ${fresh.length - MAX_PROBLEMS_LOGGED} more; portcullis check lists them all`)
     }
   }
 

@@ -41,6 +41,13 @@ export function problemReport(error: ConfigError, file: string, outcome?: string
   return [...error.issues.map(formatIssue), `${file}: ${outcome ? `${outcome}, ` : ''}${count}`]
 }
 
+/**
+ * The most lines a config's problems, or its warnings, take in the gateway's log at one load: a CA
+ * file that 1,000 routes name would otherwise log thousands of lines at every reload. `portcullis
+ * check` lists them all.
+ */
+export const MAX_PROBLEMS_LOGGED = 20
+
 /** How the rules say a problem: at a key path, in words (resolve.ts makes it an issue at its place). */
 export type Report = (path: string, message: string) => void
 

@@ -821,6 +821,28 @@ describe('config warnings in the log', () => {
       await rm(dir, { recursive: true, force: true })
     }
   })
+
+  it('logs at most 20 lines of the problems of a failed reload, which answers with them all', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portcullis-reload-errors-'))
+    const configFile = join(dir, 'routes.yaml')
+    const route = (i: number, upstream: string) => `  - { host: h${i}.test, upstream: { url: '${upstream}' } }`
+    await writeFile(configFile, `listen: { http: 127.0.0.1:0 }\nroutes:\n${route(0, 'http://127.0.0.1:9')}\n`)
+    const gw = await startGatewayFromFile(configFile, { reloadIntervalMs: 0 })
+    const failures = () => gw.logs.filter((line) => String(line.msg).startsWith('reload failed, ')).map((line) => String(line.msg))
+    try {
+      // 25 routes whose upstream url is no url.
+      await writeFile(configFile, `listen: { http: 127.0.0.1:0 }\nroutes:\n${Array.from({ length: 25 }, (_, i) => route(i, 'nowhere')).join('\n')}\n`)
+      const result = await gw.gateway.reload()
+      assert.equal(result.ok, false)
+      assert.equal(result.errors.length, 25)
+      assert.equal(failures().length, 21)
+      assert.match(failures()[0]!, /routes\[0\]\.upstream\.url/)
+      assert.equal(failures()[20], 'reload failed, previous config still serving: 5 more problems; portcullis check lists them all')
+    } finally {
+      await gw.close()
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
 })
 
 // A CRL set without the CRL of a root CA of the route's clientCAs: OpenSSL checks the CRL of every CA
