@@ -325,7 +325,7 @@ export class Gateway {
 
   private async listen(name: ListenerName, server: net.Server, address: ListenAddress, config: Config): Promise<void> {
     try {
-      await listenOn(server, name, address, config)
+      await listenOn(server, name, address, config, this.logger)
     } catch (error) {
       await this.stop(0)
       throw error

@@ -12,6 +12,7 @@ import type { Gauge } from 'prom-client'
 import { formatIssue, issueAt, type ConfigIssue } from './config/issues.js'
 import type { Config, ListenAddress, ListenerName } from './config/types.js'
 import { ErrorCodes, PortcullisError } from './errors.js'
+import { errorSummary, type Logger } from './log.js'
 import type { Overload } from './proxy/overload.js'
 
 export type PublicListenerName = Exclude<ListenerName, 'admin'>
@@ -20,15 +21,18 @@ type ConfigPlaces = Pick<Config, 'file' | 'positions'>
 
 /**
  * Binds a listener; a failure (a port taken, a host that does not resolve) is PCL_ERR_LISTEN, said as a
- * config issue at `listen.NAME` of `config`, for a primary's admin listener too.
+ * config issue at `listen.NAME` of `config`, for a primary's admin listener too. Once bound, an error of
+ * the listener (an accept() that fails for want of kernel memory) is logged and the listener goes on,
+ * as nginx's "accept() failed": unheard, it would end the process.
  */
-export async function listenOn(server: net.Server, name: ListenerName, address: ListenAddress, config: ConfigPlaces): Promise<void> {
+export async function listenOn(server: net.Server, name: ListenerName, address: ListenAddress, config: ConfigPlaces, logger: Logger): Promise<void> {
   server.listen(address.port, address.host)
   try {
     await once(server, 'listening')
   } catch (error) {
     throw new PortcullisError(ErrorCodes.LISTEN, formatIssue(listenIssue(name, address, error, config)), { cause: error })
   }
+  server.on('error', (error) => logger.error({ listener: name, error: errorSummary(error) }, 'listener error; it goes on listening'))
 }
 
 /**

@@ -64,7 +64,7 @@ export async function runPrimary(
   if (adminAddress) {
     admin = http.createServer(createAdminApp({ logger, metrics: clusterSource(clusterMetrics), isReady: () => pool.isReady(), reload: reloadAll }))
     try {
-      await listenOn(admin, 'admin', adminAddress, config)
+      await listenOn(admin, 'admin', adminAddress, config, logger)
     } catch (error) {
       logger.fatal({ error: errorSummary(error) }, 'not started')
       sayNotStarted(error)
