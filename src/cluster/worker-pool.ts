@@ -52,6 +52,8 @@ export class WorkerPool {
   /** Every worker of the first fork has served. */
   private started = false
   private restartPause = RESTART_PAUSE_MS
+  /** The pauses before workers that ended are replaced: cleared at stop, which replaces none. */
+  private readonly restartTimers = new Set<NodeJS.Timeout>()
   private failedToStart: (code: number) => void = () => {}
   /** Resolves with the exit code when a first worker exits by itself before it serves. */
   readonly startFailure = new Promise<number>((resolve) => (this.failedToStart = resolve))
@@ -76,6 +78,7 @@ export class WorkerPool {
   /** SIGTERM to every worker, none replaced; resolves once all have exited, drained. */
   async stop(): Promise<void> {
     this.stopping = true
+    for (const timer of this.restartTimers) clearTimeout(timer)
     const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined)
     await Promise.all(
       workers.map((worker) => {
@@ -143,7 +146,11 @@ export class WorkerPool {
     this.options.onReplacing?.()
     // Not unref'd: with every worker down and no admin listener, this timer is all that keeps the
     // primary alive to start them again.
-    setTimeout(() => this.stopping || this.fork(true), pause)
+    const timer = setTimeout(() => {
+      this.restartTimers.delete(timer)
+      if (!this.stopping) this.fork(true)
+    }, pause)
+    this.restartTimers.add(timer)
   }
 
   private async watchdog(): Promise<void> {
