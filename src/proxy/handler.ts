@@ -63,7 +63,8 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
         if (!holdsSlot) {
           // No Retry-After, as neither Envoy's circuit-breaker overflow nor HAProxy's or nginx's 503
           // sends one: the overload may be gone in a millisecond, and one fixed delay would send every
-          // refused client back at the same moment. The connection stays open (keep-alive), as Envoy's.
+          // refused client back at the same moment. The connection stays open (keep-alive), as Envoy's,
+          // unless the request expected 100 Continue: Node closes it then, as the body may still come.
           sendStatus(res, 503, 'the gateway is at its limit of requests in flight')
           return
         }
