@@ -27,3 +27,15 @@ export class PortcullisError extends Error {
     this.code = code
   }
 }
+
+/** How deep errorChain() follows causes: far beyond any real chain, and an end to a cause that points back. */
+const MAX_CAUSES = 8
+
+/** `error` and its causes, outermost first: the objects of the chain, at most MAX_CAUSES of them. */
+export function* errorChain(error: unknown): Generator<{ readonly code?: unknown; readonly cause?: unknown }> {
+  let at = error
+  for (let depth = 0; depth < MAX_CAUSES && typeof at === 'object' && at !== null; depth++) {
+    yield at
+    at = (at as { cause?: unknown }).cause
+  }
+}

@@ -3,7 +3,7 @@
  * a timeout is 504, anything else that kept us from a response (refused, reset, DNS, TLS, an answer
  * that is not HTTP undici takes) is 502.
  */
-import { ErrorCodes, type ErrorCode } from '../errors.js'
+import { errorChain, ErrorCodes, type ErrorCode } from '../errors.js'
 import { failureReason, OTHER_CHAIN_VERDICTS, type FailureReason } from '../tls/reasons.js'
 
 export interface UpstreamFailure {
@@ -26,8 +26,8 @@ export function classifyUpstreamError(error: unknown): UpstreamFailure {
 
 /** OpenSSL's and Node's TLS errors (ERR_SSL_*, ERR_TLS_*, a verdict on the chain), the error or one of its causes. */
 function isTlsError(error: unknown): boolean {
-  for (let at = error as { code?: unknown; cause?: unknown } | undefined; at; at = at.cause as typeof at) {
-    if (typeof at.code === 'string' && (/^ERR_(SSL|TLS)_/.test(at.code) || OTHER_CHAIN_VERDICTS.has(at.code))) return true
+  for (const { code } of errorChain(error)) {
+    if (typeof code === 'string' && (/^ERR_(SSL|TLS)_/.test(code) || OTHER_CHAIN_VERDICTS.has(code))) return true
   }
   return false
 }

@@ -6,6 +6,7 @@
  */
 import type { X509Certificate } from 'node:crypto'
 import type { CrlFile, RouteConfig } from '../config/types.js'
+import { errorChain } from '../errors.js'
 import { displayPath } from './pem.js'
 import { CRL_TROUBLES } from './reasons.js'
 import { issuerRfc2253, subjectRfc2253 } from './subject.js'
@@ -70,8 +71,9 @@ export function withPeerCertificate(error: Error, certificate: X509Certificate):
 
 /** The peer certificate that `error`, or one of its causes, refused (withPeerCertificate). */
 export function peerCertificateOf(error: unknown): X509Certificate | undefined {
-  for (let at = error as { cause?: unknown; [PEER_CERTIFICATE]?: X509Certificate } | undefined; at; at = at.cause as typeof at) {
-    if (at[PEER_CERTIFICATE]) return at[PEER_CERTIFICATE]
+  for (const at of errorChain(error)) {
+    const certificate = (at as { [PEER_CERTIFICATE]?: X509Certificate })[PEER_CERTIFICATE]
+    if (certificate) return certificate
   }
   return undefined
 }

@@ -4,6 +4,8 @@
  * upstream failures). OpenSSL and Node error codes are mapped here, once; anything unknown becomes
  * `other`, so no error text ever becomes a metric label.
  */
+import { errorChain } from '../errors.js'
+
 const FAILURE_REASONS = [
   'none',
   'no_client_cert',
@@ -121,9 +123,7 @@ function peerRejectedCertAlerts(alerts: readonly string[]): Record<string, Failu
 }
 
 export function failureReason(error: unknown): FailureReason {
-  if (typeof error === 'string') return Object.hasOwn(REASON_BY_CODE, error) ? REASON_BY_CODE[error]! : 'other'
-  const code = (error as { code?: unknown } | null)?.code
-  if (typeof code === 'string' && Object.hasOwn(REASON_BY_CODE, code)) return REASON_BY_CODE[code]!
-  const cause = (error as { cause?: unknown } | null)?.cause
-  return cause ? failureReason(cause) : 'other'
+  const codes = typeof error === 'string' ? [error] : Array.from(errorChain(error), (at) => at.code)
+  const known = codes.find((code): code is string => typeof code === 'string' && Object.hasOwn(REASON_BY_CODE, code))
+  return known === undefined ? 'other' : REASON_BY_CODE[known]!
 }

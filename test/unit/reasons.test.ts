@@ -21,4 +21,13 @@ describe('failureReason', () => {
       assert.equal(failureReason(code), 'other', code)
     }
   })
+
+  test('ends at an error whose cause points back to it, and at a chain deeper than any real one', () => {
+    const loop: { code: string; cause?: unknown } = { code: 'ERR_SOMETHING_NEW' }
+    loop.cause = { code: 'ERR_ANOTHER', cause: loop }
+    assert.equal(failureReason(loop), 'other')
+    let deep: { code: string; cause?: unknown } = { code: 'ECONNREFUSED' }
+    for (let i = 0; i < 20; i++) deep = { code: 'ERR_WRAPPED', cause: deep }
+    assert.equal(failureReason(deep), 'other')
+  })
 })
