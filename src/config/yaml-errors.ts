@@ -4,7 +4,7 @@
  */
 import type { Document, LineCounter, YAMLError } from 'yaml'
 import { formatIssue, sortByPosition, type ConfigIssue } from './issues.js'
-import { misplacedDash, misplacedKey } from './yaml-indentation.js'
+import { lineDeeperThanKey, misplacedDash, misplacedKey } from './yaml-indentation.js'
 import type { Places } from './yaml-places.js'
 import { holdsKeyColon, plainWords } from './yaml-plain-words.js'
 import { indentingTab, keyPathAbove, offColumn, TAB_INDENTATION } from './yaml-tabs.js'
@@ -90,7 +90,7 @@ function inOwnWords(error: YAMLError, context: Context): Worded {
       // `host: a: b`, or a value followed by a line indented deeper than its key.
       return holdsKeyColon(text, offset)
         ? { message: "this value holds ': ', which YAML reads as one more key: quote the value", offset }
-        : { message: 'the next line is indented deeper than this key, so YAML reads it as part of this value: keys of one mapping start in one column', offset }
+        : (lineDeeperThanKey(text, offset, lineCounter) ?? { message: 'the next line is indented deeper than this key, so YAML reads it as part of this value', offset })
     case 'MULTILINE_IMPLICIT_KEY':
       return { message: 'YAML reads this line and the next as one key: is a colon, or the space after it, missing here?', offset }
     case 'MISSING_CHAR': {

@@ -26,6 +26,26 @@ export function misplacedKey(offset: number, places: Places, lineCounter: LineCo
   return { message: `${name} is indented to column ${col}, where no mapping above has its keys: move it ${moves.join(', or ')}`, offset: key.offset }
 }
 
+/**
+ * A value followed by a line indented deeper than its key, which YAML reads as more of that value: the
+ * key moved out of its mapping (too shallow), or the line below it in too deep. Which is the user's to
+ * say, so the message names both lines and their columns.
+ */
+export function lineDeeperThanKey(text: string, offset: number, lineCounter: LineCounter): Worded | undefined {
+  const lineStart = text.lastIndexOf('\n', offset - 1) + 1
+  const keyColumn = /^ *(?:- +)*/.exec(text.slice(lineStart, offset))![0].length + 1
+  for (let end = text.indexOf('\n', offset); end !== -1; ) {
+    const start = end + 1
+    end = text.indexOf('\n', start)
+    const line = text.slice(start, end === -1 ? undefined : end)
+    const content = line.trimStart()
+    if (content === '') continue
+    const deeper = `line ${lineCounter.linePos(start).line} is indented deeper (column ${line.length - content.length + 1}) than this key (column ${keyColumn})`
+    return { message: `${deeper}, so YAML reads it as part of this key's value: keys of one mapping start in one column`, offset }
+  }
+  return undefined
+}
+
 /** `All sequence items must start at the same column`, or a `- ` item among the keys of a mapping. */
 export function misplacedDash(offset: number, places: Places, lineCounter: LineCounter): Worded | undefined {
   const stray = deepest(places, offset, strayList)

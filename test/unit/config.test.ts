@@ -100,9 +100,14 @@ describe('parseConfig', () => {
     [
       'a key indented deeper than the one above it, once',
       GOOD.replace('      ca: ca.crt', '        ca: ca.crt'),
-      ['14:12 routes[0].upstream.url: invalid YAML: the next line is indented deeper than this key, so YAML reads it as part of this value: keys of one mapping start in one column'],
+      ["14:12 routes[0].upstream.url: invalid YAML: line 15 is indented deeper (column 9) than this key (column 7), so YAML reads it as part of this key's value: keys of one mapping start in one column"],
     ],
-    ['a key indented less than the keys beside it, once', GOOD.replace('      ca: ca.crt', '    ca: ca.crt'), ['15:9 routes[0].ca: invalid YAML: the next line is indented deeper than this key']],
+    ['a key indented less than the keys beside it, once', GOOD.replace('      ca: ca.crt', '    ca: ca.crt'), ['15:9 routes[0].ca: invalid YAML: line 16 is indented deeper (column 7) than this key (column 5)']],
+    [
+      'a key indented less than the keys beside it, a blank line below it',
+      GOOD.replace('      ca: ca.crt', '    ca: ca.crt\n'),
+      ['15:9 routes[0].ca: invalid YAML: line 17 is indented deeper (column 7) than this key (column 5)'],
+    ],
     ['a value with a colon and a space in it', GOOD.replace('  - name: orders', '  - name: orders: v2'), ["6:11 routes[0].name: invalid YAML: this value holds ': ', which YAML reads as one more key: quote the value"]],
     ['a key without the space after its colon', GOOD.replace('path: /api', 'path:/api'), ['8:5 routes[0]: invalid YAML: YAML reads this line and the next as one key: is a colon, or the space after it, missing here?']],
     [
