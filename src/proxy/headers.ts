@@ -46,13 +46,14 @@ const GATEWAY_SET = new Set([...CLIENT_IDENTITY_HEADERS, ...GATEWAY_SET_ON_EVERY
 
 /**
  * A request header that never goes upstream as the client sent it: one dropped (NEVER_FORWARDED,
- * a forwarding claim), or another spelling of a header the gateway sets or drops, with `_` for any `-`
- * (`X-Forwarded_For`), which CGI, WSGI and Rack servers read as the same header (nginx drops every
- * underscored name by default, `underscores_in_headers off`).
+ * a forwarding claim), or another spelling of a header the gateway sets or drops, hop-by-hop ones
+ * included, with `_` for any `-` (`X-Forwarded_For`, `Transfer_Encoding`), which CGI, WSGI and Rack
+ * servers read as the same header (nginx drops every underscored name by default,
+ * `underscores_in_headers off`).
  */
 function droppedFromRequest(name: string): boolean {
   const dashed = name.includes('_') ? name.replaceAll('_', '-') : name
-  return NEVER_FORWARDED.has(dashed) || isForwardingClaim(dashed) || (dashed !== name && GATEWAY_SET.has(dashed))
+  return NEVER_FORWARDED.has(dashed) || isForwardingClaim(dashed) || (dashed !== name && (GATEWAY_SET.has(dashed) || HOP_BY_HOP.has(dashed)))
 }
 
 /** Never removable by a Connection nomination: routing and framing depend on them. */
