@@ -21,6 +21,12 @@ RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --ignore-scripts --no
 FROM node:24-slim AS runtime
 ENV NODE_ENV=production \
     PORTCULLIS_CONFIG=/etc/portcullis/routes.yaml
+# The system's trusted CAs (/etc/ssl/certs), which an upstream without upstream.ca is verified against
+# beside Node's own roots; slim has none. Trust your own CA in an image built on this one:
+#   COPY corp-ca.crt /usr/local/share/ca-certificates/  then  RUN update-ca-certificates
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb
 WORKDIR /app
 # Everything stays owned by root and read-only to the gateway's user: it cannot rewrite its own code
 # or config. Mount a folder holding your routes.yaml and its certificates (certs/) at /etc/portcullis, or

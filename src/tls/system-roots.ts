@@ -30,7 +30,11 @@ export function trustSystemRoots(logger: Logger): void {
   }
   try {
     const system = stores.getCACertificates('system')
-    if (system.length > 0) stores.setDefaultCACertificates([...stores.getCACertificates('default'), ...system])
+    if (system.length === 0) {
+      logger.info("no system CA certificates found: upstreams without upstream.ca trust Node's Mozilla roots")
+      return
+    }
+    stores.setDefaultCACertificates([...stores.getCACertificates('default'), ...system])
     logger.info({ systemCertificates: system.length }, "upstreams without upstream.ca trust the system's CAs and Node's Mozilla roots")
   } catch (error) {
     // A store OpenSSL cannot read must not keep the gateway down: the default stays as Node has it.
