@@ -7,7 +7,7 @@
 import http from 'node:http'
 import net, { type AddressInfo } from 'node:net'
 import { createAdminApp } from './admin/app.js'
-import { ConfigError, formatIssue, issueAt, MAX_PROBLEMS_LOGGED } from './config/issues.js'
+import { ConfigError, issueAt } from './config/issues.js'
 import type { ConfigLoader } from './config/load.js'
 import type { Config, ListenAddress, ListenerName } from './config/types.js'
 import {
@@ -32,7 +32,7 @@ import { createSniDispatcher, type SniDispatcher } from './proxy/sni-dispatch.js
 import { Reloader, type ReloadResult, type ReloadTrigger } from './reload/reloader.js'
 import { buildSnapshot, retireSnapshot, type Snapshot, type SnapshotOptions } from './snapshot/snapshot.js'
 import { destroyUpstream, type Upstream } from './snapshot/upstreams.js'
-import { configWarnings } from './snapshot/warnings.js'
+import { configWarnings, WarningLog } from './snapshot/warnings.js'
 import { ingressCrlFiles, refusalFields } from './tls/certificate-identity.js'
 import type { HandshakeOutcome } from './tls/ingress.js'
 import { ClientChainsByPolicy } from './tls/peer-certificates.js'
@@ -102,11 +102,11 @@ export class Gateway {
   private readonly webSocketRechecks: WebSocketRechecks
   private readonly reloader: Reloader
   private draining = false
-  /** Warnings of the config now serving, so that a reload logs only those it brings. */
-  private warnings = new Set<string>()
+  private readonly warningLog: WarningLog
 
   constructor(options: GatewayOptions) {
     this.logger = options.logger
+    this.warningLog = new WarningLog(this.logger)
     this.logRefusal = limitedLog(this.logger, 'info', 'client TLS handshake refused', CLIENT_CAUSED_LOG_LIMIT)
     const logPassthroughFailure = limitedLog(this.logger, 'warn', 'passthrough upstream failed', CLIENT_CAUSED_LOG_LIMIT)
     this.metrics = createMetrics({
@@ -243,28 +243,14 @@ export class Gateway {
   }
 
   private install(snapshot: Snapshot): void {
-    const warnings = configWarnings(snapshot.config, snapshot).map(formatIssue)
+    const warnings = configWarnings(snapshot.config, snapshot)
     this.current = snapshot
     this.clientChains.keepOnly(snapshot.policies)
     this.metrics.configLastReloadSuccessTimestamp.set(Date.now() / 1000)
     this.overload.countFromZero(snapshot.config.routes)
     setCertificateExpiry(this.metrics, snapshot.certificates)
     setCrlNextUpdate(this.metrics, snapshot.crls)
-    this.logWarnings(warnings)
-  }
-
-  /**
-   * Each warning when it first appears (at start, or at the reload that brings it), as many lines as
-   * there are up to a limit: a table of a thousand routes with one wrong certificate reloaded five
-   * times a second must not flood the log. `portcullis check` lists them all.
-   */
-  private logWarnings(warnings: readonly string[]): void {
-    const fresh = warnings.filter((warning) => !this.warnings.has(warning))
-    this.warnings = new Set(warnings)
-    for (const warning of fresh.slice(0, MAX_PROBLEMS_LOGGED)) this.logger.warn(`config warning: ${warning}`)
-    if (fresh.length > MAX_PROBLEMS_LOGGED) {
-      this.logger.warn(`config warning: ${fresh.length - MAX_PROBLEMS_LOGGED} more; portcullis check lists them all`)
-    }
+    this.warningLog.log(warnings)
   }
 
   /** Counted under the route its SNI (or, without one, its local address) names; a refusal is logged too. */

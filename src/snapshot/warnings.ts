@@ -11,9 +11,10 @@ import { isIP } from 'node:net'
 import type { CaWithoutCrl, LoadedCertificate, LoadedCrl } from './route-files.js'
 import { CLIENT_AUTH, outsideValidity, SERVER_AUTH } from '../tls/cert-checks.js'
 import { subjectRfc2253 } from '../tls/subject.js'
-import { issueAt, sortByPosition, type ConfigIssue } from '../config/issues.js'
+import { formatIssue, issueAt, MAX_PROBLEMS_LOGGED, sortByPosition, type ConfigIssue } from '../config/issues.js'
 import { ownListenerOf } from '../config/own-listener.js'
 import type { Config } from '../config/types.js'
+import type { Logger } from '../log.js'
 
 /** What a snapshot build read from the files the config names. */
 interface LoadedFiles {
@@ -95,5 +96,28 @@ function validityProblem(certificate: X509Certificate, now: number): string | un
       return `is not valid before ${new Date(certificate.validFrom).toISOString()}`
     default:
       return undefined
+  }
+}
+
+/**
+ * The gateway's log of its config's warnings: each when it first appears (at start, or at the reload
+ * that brings it), as many lines as there are up to a limit: a table of a thousand routes with one
+ * wrong certificate reloaded five times a second must not flood the log. `portcullis check` lists
+ * them all.
+ */
+export class WarningLog {
+  /** The warnings of the config now serving, so that a reload logs only those it brings. */
+  private serving = new Set<string>()
+
+  constructor(private readonly logger: Logger) {}
+
+  log(warnings: readonly ConfigIssue[]): void {
+    const lines = warnings.map(formatIssue)
+    const fresh = lines.filter((line) => !this.serving.has(line))
+    this.serving = new Set(lines)
+    for (const line of fresh.slice(0, MAX_PROBLEMS_LOGGED)) this.logger.warn(`config warning: ${line}`)
+    if (fresh.length > MAX_PROBLEMS_LOGGED) {
+      this.logger.warn(`config warning: ${fresh.length - MAX_PROBLEMS_LOGGED} more; portcullis check lists them all`)
+    }
   }
 }
