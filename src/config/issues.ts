@@ -46,7 +46,13 @@ export function problemReport(error: ConfigError, file: string, outcome?: string
  * file that 1,000 routes name would otherwise log thousands of lines at every reload. `portcullis
  * check` lists them all.
  */
-export const MAX_PROBLEMS_LOGGED = 20
+const MAX_PROBLEMS_LOGGED = 20
+
+/** `lines` as the log takes them: the first MAX_PROBLEMS_LOGGED, then one that counts the rest (`N more`, with `more` its words). */
+export function cappedForLog(lines: readonly string[], more: string): string[] {
+  if (lines.length <= MAX_PROBLEMS_LOGGED) return [...lines]
+  return [...lines.slice(0, MAX_PROBLEMS_LOGGED), `${lines.length - MAX_PROBLEMS_LOGGED} ${more}; portcullis check lists them all`]
+}
 
 /** How the rules say a problem: at a key path, in words (resolve.ts makes it an issue at its place). */
 export type Report = (path: string, message: string) => void

@@ -6,7 +6,7 @@
  */
 import { resolve } from 'node:path'
 import { coalesce } from '../coalesce.js'
-import { ConfigError, formatIssue, MAX_PROBLEMS_LOGGED } from '../config/issues.js'
+import { cappedForLog, ConfigError, formatIssue } from '../config/issues.js'
 import type { ConfigLoader } from '../config/load.js'
 import type { Config } from '../config/types.js'
 import { errorSummary, type Logger } from '../log.js'
@@ -139,10 +139,8 @@ export class Reloader {
       metrics.configLastReloadSuccessful.set(0)
       const issues = error instanceof ConfigError ? error.issues : []
       const errors = issues.length > 0 ? issues.map(formatIssue) : [errorSummary(error).message]
-      const logged = { file: loader.file, trigger, requests }
-      for (const line of errors.slice(0, MAX_PROBLEMS_LOGGED)) logger.error(logged, `reload failed, previous config still serving: ${line}`)
-      if (errors.length > MAX_PROBLEMS_LOGGED) {
-        logger.error(logged, `reload failed, previous config still serving: ${errors.length - MAX_PROBLEMS_LOGGED} more problems; portcullis check lists them all`)
+      for (const line of cappedForLog(errors, 'more problems')) {
+        logger.error({ file: loader.file, trigger, requests }, `reload failed, previous config still serving: ${line}`)
       }
       this.watchFiles(digestsAfterRefusal(issues, { serving: before, beforeLoad: digests, attempted }))
       return { ok: false, errors }

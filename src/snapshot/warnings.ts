@@ -11,7 +11,7 @@ import { isIP } from 'node:net'
 import type { CaWithoutCrl, LoadedCertificate, LoadedCrl } from './route-files.js'
 import { CLIENT_AUTH, outsideValidity, SERVER_AUTH } from '../tls/cert-checks.js'
 import { subjectRfc2253 } from '../tls/subject.js'
-import { formatIssue, issueAt, MAX_PROBLEMS_LOGGED, sortByPosition, type ConfigIssue } from '../config/issues.js'
+import { cappedForLog, formatIssue, issueAt, sortByPosition, type ConfigIssue } from '../config/issues.js'
 import { ownListenerOf } from '../config/own-listener.js'
 import type { Config } from '../config/types.js'
 import type { Logger } from '../log.js'
@@ -115,9 +115,6 @@ export class WarningLog {
     const lines = warnings.map(formatIssue)
     const fresh = lines.filter((line) => !this.serving.has(line))
     this.serving = new Set(lines)
-    for (const line of fresh.slice(0, MAX_PROBLEMS_LOGGED)) this.logger.warn(`config warning: ${line}`)
-    if (fresh.length > MAX_PROBLEMS_LOGGED) {
-      this.logger.warn(`config warning: ${fresh.length - MAX_PROBLEMS_LOGGED} more; portcullis check lists them all`)
-    }
+    for (const line of cappedForLog(fresh, 'more')) this.logger.warn(`config warning: ${line}`)
   }
 }
