@@ -162,7 +162,7 @@ export function createTlsPolicy(
   const contexts = contextsByHost(spec.hosts, contextOptions)
   const accepted = new AcceptedSockets()
 
-  /** A policy server whose certificate for a ClientHello without SNI is `fallback`'s. */
+  /** A policy server whose certificate for a ClientHello without SNI is `fallback`'s (none: no certificate). */
   const serverFor = (fallback: HostCertificate | undefined) => {
     const server = tls.createServer({
       ...contextOptions,
@@ -192,11 +192,20 @@ export function createTlsPolicy(
     reportHandshakes(server, accepted, hooks.onHandshake, (socket) => hooks.onVerified(socket, policy))
     return server
   }
-  // Without SNI, the policy's first certificate; a route for an IP address (which clients reach
-  // without SNI) gets a server of its own that serves its certificate.
+  // A ClientHello whose SNI names a host of the policy goes to a server with no certificate of its
+  // own: Node 20 adds the certificate SNI picks beside the server's, in the slot of its key type, and
+  // OpenSSL would serve the server's ECDSA certificate to a client asking for a host whose one is RSA.
+  const sniServer = serverFor(undefined)
+  // Without SNI, or with a name the policy has no host for, the policy's first certificate; a route
+  // for an IP address (which clients reach without SNI) gets a server of its own that serves its
+  // certificate.
   const [firstHost] = spec.hosts.values()
   const defaultServer = serverFor(firstHost)
   const addressServers = new Map([...spec.hosts].filter(([host]) => isIP(host)).map(([host, pair]) => [host, serverFor(pair)] as const))
+  const serverOf = (serverName: string | undefined, route: DispatchedRoute | undefined) => {
+    if (serverName !== undefined) return findContext(contexts, serverName) ? sniServer : defaultServer
+    return (route !== undefined && addressServers.get(route.host)) || defaultServer
+  }
 
   const policy: TlsPolicy = {
     id,
@@ -205,12 +214,11 @@ export function createTlsPolicy(
     clientChain: (socket) => chains.of(socket),
     rotateTicketKeys(epoch) {
       const keys = ticketKeys(tickets.secret, id, epoch)
-      for (const server of [defaultServer, ...addressServers.values()]) server.setTicketKeys(keys)
+      for (const server of [sniServer, defaultServer, ...addressServers.values()]) server.setTicketKeys(keys)
     },
     accept(socket, serverName, route) {
       accepted.add(socket, route)
-      const server = (serverName === undefined && route !== undefined && addressServers.get(route.host)) || defaultServer
-      server.emit('connection', socket)
+      serverOf(serverName, route).emit('connection', socket)
     },
   }
 

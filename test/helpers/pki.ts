@@ -362,6 +362,8 @@ export interface RsaChain {
   readonly root: CertFiles
   readonly leaf: CertFiles
   readonly crls: string
+  /** A server certificate for rsa-server.test, followed by the intermediate. */
+  readonly server: CertFiles
 }
 
 const NO_AKI = { authorityKeyIdentifier: false }
@@ -374,10 +376,12 @@ export async function makeRsaChain(pki: Pick<TestPki, 'dir'>): Promise<RsaChain>
   const root = await createCA({ commonName: 'Test RSA Root CA', keyType: 'rsa' })
   const int = await createCA({ commonName: 'Test RSA Intermediate CA', issuer: root, pathLength: 0, keyType: 'rsa' })
   const leaf = await issueCert(int, { commonName: 'rsa-leaf', usage: 'client', keyType: 'rsa' })
+  const server = await issueCert(int, { commonName: 'rsa-server', dnsNames: ['rsa-server.test'], usage: 'server', keyType: 'rsa' })
   return {
     root: await writePair(pki.dir, 'rsaRoot', root.cert, root.key),
     leaf: await writePair(pki.dir, 'rsaLeaf', leaf.cert, leaf.key),
     crls: await write(pki.dir, 'rsaCrls.crl', (await createCrl(root, [], NO_AKI)) + (await createCrl(int, [], NO_AKI))),
+    server: await writePair(pki.dir, 'rsaServer', server.cert + int.cert, server.key),
   }
 }
 

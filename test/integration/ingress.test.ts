@@ -64,6 +64,7 @@ routes:
   - { name: tls13, host: tls13.w.test, tls: { ${cert}, minVersion: TLSv1.3 }, ${to} }
   - { name: own-cert, host: up.test, tls: { cert: ${pki.up.certFile}, key: ${pki.up.keyFile} }, ${to} }
   - { name: wild-mtls, host: '*.wild.test', tls: { ${cert}, clientCAs: ${pki.caA.certFile} }, ${to} }
+  - { name: rsa-cert, host: rsa-server.test, tls: { cert: ${rsa.server.certFile}, key: ${rsa.server.keyFile} }, ${to} }
 `)
   })
   after(async () => {
@@ -430,6 +431,20 @@ routes:
       return cn
     }
     assert.deepEqual(await Promise.all(['up.test', 'UP.TEST', 'open.test', undefined].map(servedCN)), ['up.test', 'up.test', 'srv', 'srv'])
+  })
+
+  it('serves an RSA host its RSA certificate where the first route of its TLS policy has an ECDSA one, and never the other way', async () => {
+    const handshake = (servername: string, options: tls.ConnectionOptions = {}) => {
+      const socket = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername, ca: [pki.caS.cert, rsa.root.cert], ...options })
+      return new Promise<string | undefined>((resolve, reject) => socket.once('error', reject).once('secureConnect', () => {
+        resolve(String(socket.getPeerCertificate().subject.CN))
+        socket.destroy()
+      }))
+    }
+    // Node 20 used to add the host's certificate beside the policy server's own, and OpenSSL took the ECDSA one.
+    for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) assert.equal(await handshake('rsa-server.test', { maxVersion }), 'rsa-server', maxVersion)
+    // A client that takes RSA certificates only gets none for an ECDSA host rather than another host's.
+    await assert.rejects(handshake('open.test', { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-AES128-GCM-SHA256', sigalgs: 'rsa_pss_rsae_sha256:rsa_pkcs1_sha256' }), /alert|handshake failure|ECONNRESET/)
   })
 
   it('gives a client that lists ChaCha20 first ChaCha20, in TLS 1.2 and 1.3, and one that lists AES-GCM first AES-GCM', async () => {
