@@ -121,6 +121,14 @@ routes:
     assert.equal(result.code, 0, result.stderr)
   })
 
+  it('checks the file of the directory npm was run from, run as `npm run portcullis -- check routes.yaml`', async () => {
+    // Two routes: the checkout's own routes.yaml has one.
+    await writeFile(join(pki.dir, 'routes.yaml'), good() + good().split('routes:\n')[1]!.replace('a.test', 'b.test'))
+    const checkout = new URL('../..', import.meta.url).pathname
+    const { stdout } = await promisify(execFile)('npm', ['--prefix', checkout, 'run', '-s', 'portcullis', '--', 'check', 'routes.yaml'], { cwd: pki.dir })
+    assert.equal(stdout, 'routes.yaml: ok (2 routes)\n')
+  })
+
   // The files that would hang or exhaust the test process were they read are checked by the command
   // ('cli'), in a process of its own.
   const cases: [string, (yaml: string) => string, RegExp, 'cli'?][] = [
