@@ -5,7 +5,7 @@
  */
 import { ConfigError, sortByPosition } from './issues.js'
 import type { RawConfig, RawRoute } from './schema.js'
-import type { SchemaRefusal } from './validate.js'
+import { refusalIssues, type SchemaRefusal } from './validate.js'
 
 /** Each key optional, and each item of a list a hole where the schema refused it. */
 type Partly<T> = T extends readonly (infer Item)[] ? readonly (Partly<Item> | undefined)[] : T extends object ? { readonly [K in keyof T]?: Partly<T[K]> } : T
@@ -31,7 +31,7 @@ export type CheckableConfig = Omit<RawConfig, 'routes'> & {
 export function checkableConfig(value: unknown, refusals: readonly SchemaRefusal[]): CheckableConfig {
   if (refusals.length === 0) return value as RawConfig
   const stops = ([key, index]: readonly string[]) => key === undefined || key === 'listen' || (key === 'routes' && index === undefined)
-  if (refusals.some(({ keys }) => stops(keys))) throw new ConfigError(sortByPosition(refusals.map(({ issue }) => issue)))
+  if (refusals.some(({ keys }) => stops(keys))) throw new ConfigError(sortByPosition(refusalIssues(refusals)))
   let config = value as Record<string, unknown>
   const routes = [...(config.routes as unknown[])]
   const partialRoutes = new Set<number>()

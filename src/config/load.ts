@@ -8,7 +8,7 @@ import { ConfigError, sortByPosition, type ConfigIssue } from './issues.js'
 import { readRegularFile } from './regular-file.js'
 import { resolveConfig } from './resolve.js'
 import type { Config } from './types.js'
-import { schemaRefusals } from './validate.js'
+import { refusalIssues, schemaRefusals } from './validate.js'
 import { parseYaml, type YamlSource } from './yaml-source.js'
 
 /** A config as read, with every issue of its schema and rules (none: it can be served). */
@@ -71,7 +71,7 @@ export class ConfigLoader {
     const refusals = cached ? [] : schemaRefusals(source.value, this.file, source.positions, source.keyPositions)
     if (refusals.length === 0) this.lastValid = { text, source }
     const { config, issues } = resolveConfig(checkableConfig(source.value, refusals), this.file, source.positions)
-    return { config: deepFreeze(config), issues: [...refusals.map(({ issue }) => issue), ...issues] }
+    return { config: deepFreeze(config), issues: [...refusalIssues(refusals), ...issues] }
   }
 
   /** The YAML with positions; throws on a YAML error or a document that holds nothing. */

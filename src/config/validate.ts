@@ -32,8 +32,14 @@ type JsonSchema = {
  * unknown key, or the key that is missing (`['routes', '2', 'upstream', 'ca']`).
  */
 export interface SchemaRefusal {
-  readonly issue: ConfigIssue
+  /** None where another refusal says it: a required key that an unknown one misspells. */
+  readonly issue?: ConfigIssue
   readonly keys: readonly string[]
+}
+
+/** The issues `refusals` are listed as. */
+export function refusalIssues(refusals: readonly SchemaRefusal[]): ConfigIssue[] {
+  return refusals.flatMap(({ issue }) => (issue ? [issue] : []))
 }
 
 /** `positions` point at a scalar's value and at a collection's key (yaml-paths.ts), `keyPositions` at every key. */
@@ -44,8 +50,11 @@ export function schemaRefusals(
   keyPositions: ReadonlyMap<string, Position>,
 ): SchemaRefusal[] {
   if (validateSchema(value)) return []
-  return pickRelevantErrors(validateSchema.errors ?? []).map((error) => {
+  const errors = pickRelevantErrors(validateSchema.errors ?? [])
+  const misspelt = misspeltRequired(errors)
+  return errors.map((error) => {
     const { keys, message } = describe(error)
+    if (misspelt.has(error)) return { keys }
     const places = error.keyword === 'additionalProperties' ? keyPositions : positions
     const issue: ConfigIssue = { file, path: keyPathOf(value, keys), message, ...nearestPlace(value, keys, places, positions) }
     return { issue, keys }
@@ -99,7 +108,7 @@ function describe(error: ErrorObject): { keys: string[]; message: string } {
   switch (error.keyword) {
     case 'additionalProperties': {
       const key = String(error.params.additionalProperty)
-      const hint = closest(key, Object.keys(schema?.properties ?? {}))
+      const hint = meantKey(error)
       const elsewhere = mappingsWithKey(error.instancePath, key)
       const own = schema?.patternProperties?.['^x-'] ? '; keys of your own start with x-' : ''
       const why = hint ? ` (did you mean '${hint}'?)` : elsewhere.length > 0 ? ` (a key of ${elsewhere.join(' or ')}: check its indentation)` : own
@@ -191,6 +200,20 @@ function describeType(schema: JsonSchema): string {
     default:
       return `a ${schema.type ?? 'value'}`
   }
+}
+
+/** The key of its mapping that an unknown key is a misspelling of, if it is close to one. */
+function meantKey(error: ErrorObject): string | undefined {
+  return closest(String(error.params.additionalProperty), Object.keys((error.parentSchema as JsonSchema | undefined)?.properties ?? {}))
+}
+
+/**
+ * The errors of required keys written misspelt. Each is one mistake, which "unknown key 'hots' (did
+ * you mean 'host'?)" says: "host: is required" beside it would say it twice.
+ */
+function misspeltRequired(errors: ErrorObject[]): Set<ErrorObject> {
+  const meant = new Set(errors.filter((e) => e.keyword === 'additionalProperties').map((e) => `${e.instancePath}/${meantKey(e)}`))
+  return new Set(errors.filter((e) => e.keyword === 'required' && meant.has(`${e.instancePath}/${String(e.params.missingProperty)}`)))
 }
 
 /**
