@@ -321,8 +321,12 @@ export class Gateway {
 
   /** Listener addresses are bound once; changing them needs a restart, and saying so beats ignoring it. */
   private assertSameListeners(config: Config, bound: Config['listen']): void {
-    if (JSON.stringify(bound) !== JSON.stringify(config.listen)) {
-      throw new ConfigError([issueAt(config.file, config.positions, 'listen', 'listener addresses changed; restart portcullis to apply them')])
+    const names = new Set([...Object.keys(bound), ...Object.keys(config.listen)] as ListenerName[])
+    const changed = [...names].filter((name) => JSON.stringify(bound[name]) !== JSON.stringify(config.listen[name]))
+    if (changed.length > 0) {
+      // At the key of each listener changed, or at listen for one removed.
+      const issues = changed.map((name) => issueAt(config.file, config.positions, `listen.${name}`, 'listener addresses changed; restart portcullis to apply them'))
+      throw new ConfigError(issues)
     }
   }
 }

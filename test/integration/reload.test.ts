@@ -357,7 +357,7 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
         await writeFile(configFile, good.replace('http: 127.0.0.1:0', 'http: 127.0.0.1:1'))
         const moved = await httpRequest({ port: gw.ports.admin!, path: '/reload', method: 'POST' })
         assert.equal(moved.status, 422)
-        assert.match(moved.body, /routes\.yaml:\d+:\d+ listen: listener addresses changed; restart portcullis/, 'names the line of listen')
+        assert.match(moved.body, /routes\.yaml:2:17 listen\.http: listener addresses changed; restart portcullis/, 'names the line of listen.http')
       } finally {
         await writeFile(configFile, good)
       }

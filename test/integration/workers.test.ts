@@ -145,7 +145,7 @@ describe('workers', () => {
     await writeFile(configFile, `${moved}  - { host: moved.test, upstream: { url: 'http://127.0.0.1:9' } }\n`)
     try {
       for (const worker of [survivor, victim]) {
-        await gateway.logged(/^reload failed.* listen: listener addresses changed/, (record) => record.worker === worker, since)
+        await gateway.logged(/^reload failed.* listen\.http: listener addresses changed/, (record) => record.worker === worker, since)
       }
       process.kill(victim!, 'SIGKILL')
       const outcome = await Promise.race([
@@ -154,7 +154,7 @@ describe('workers', () => {
       ])
       assert.equal(outcome, 'not started')
       const refusal = await gateway.logged('not started', (record) => record.worker !== undefined, since)
-      assert.match(String((refusal.error as { message: string }).message), /listen: listener addresses changed; restart portcullis to apply them/)
+      assert.match(String((refusal.error as { message: string }).message), /listen\.http: listener addresses changed; restart portcullis to apply them/)
       assert.equal((await httpRequest({ port: ports.http, host: 'w.test' })).status, 200, 'the other worker serves')
     } finally {
       await writeFile(configFile, goodConfig)
