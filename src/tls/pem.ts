@@ -133,7 +133,7 @@ export function readPrivateKeyOf(cert: CertificateFile, keyFile: string): string
     const position = chain.findIndex((certificate) => certificate.checkPrivateKey(key))
     const why =
       position < 0
-        ? ''
+        ? ': they are of different pairs; name the key the certificate was issued for'
         : ` (it is the key of certificate ${position + 2} in that file, ${subjectRfc2253(chain[position]!)}: put it first, then its intermediates)`
     throw new PortcullisError(
       ErrorCodes.KEY_MISMATCH,
