@@ -8,7 +8,7 @@ import type { X509Certificate } from 'node:crypto'
 import { ConfigError, issueAt, sortByPosition, type ConfigIssue } from '../config/issues.js'
 import type { Config, CrlFile, RouteConfig } from '../config/types.js'
 import { casWithoutCrl, crlIssuerSubject, type CrlPeer } from '../tls/crl-issuers.js'
-import { readCaBundle, readCertificates, readCrl, readPrivateKeyOf, type CaBundle, type CertificateFile } from '../tls/pem.js'
+import { keyOfCertificate, readCaBundle, readCertificates, readCrl, readPrivateKey, type CaBundle, type CertificateFile } from '../tls/pem.js'
 
 export type CertificateRole = 'server' | 'client' | 'ca'
 
@@ -66,10 +66,10 @@ export class RouteFiles {
   keyPair(route: RouteConfig, at: string, files: { cert: string; key: string | undefined }, role: 'server' | 'client'): KeyPair | undefined {
     const { cert: certFile, key: keyFile } = files
     const cert = this.attempt(`${at}.cert`, this.readOnce(['cert', certFile], () => readCertificates(certFile)), certFile)
+    // Read whatever became of the certificate, so that one run lists the problems of both.
+    const key = keyFile === undefined ? undefined : this.attempt(`${at}.key`, this.readOnce(['key', keyFile], () => readPrivateKey(keyFile)), keyFile)
     const keyPem =
-      cert && keyFile !== undefined
-        ? this.attempt(`${at}.key`, this.readOnce(['key', certFile, keyFile], () => readPrivateKeyOf(cert, keyFile)), keyFile)
-        : undefined
+      cert && key ? this.attempt(`${at}.key`, this.readOnce(['key of', certFile, key.file], () => keyOfCertificate(cert, key)), key.file) : undefined
     // The intermediates too: one that expires first takes the whole chain with it.
     cert?.certificates.forEach((certificate, i) => this.loaded(route, `${at}.cert`, role, certificate, i > 0))
     return cert && keyPem !== undefined ? { cert, keyPem } : undefined

@@ -114,31 +114,25 @@ export function readCaBundle(file: string): CaBundle {
  */
 const MIN_RSA_BITS = 2048
 
-/** The private key of a certificate (read by readCertificates), checked to belong to it and strong enough. */
-export function readPrivateKeyOf(cert: CertificateFile, keyFile: string): string {
-  const keyPem = readText(keyFile)
+/** A private key file as read: unencrypted, and an RSA key of MIN_RSA_BITS or more. */
+export interface PrivateKeyFile {
+  readonly file: string
+  readonly pem: string
+  readonly key: KeyObject
+}
+
+/** The private key in `keyFile`, whatever certificate it is for: one that cannot serve is refused here. */
+export function readPrivateKey(keyFile: string): PrivateKeyFile {
+  const pem = readText(keyFile)
   let key: KeyObject
   try {
-    key = createPrivateKey(keyPem)
+    key = createPrivateKey(pem)
   } catch (error) {
     // An encrypted key needs a passphrase, and a gateway that restarts unattended has no one to type it.
-    const why = /ENCRYPTED/.test(keyPem) ? ' (it is encrypted; portcullis reads unencrypted keys only)' : ''
+    const why = /ENCRYPTED/.test(pem) ? ' (it is encrypted; portcullis reads unencrypted keys only)' : ''
     throw new PortcullisError(ErrorCodes.CERT_READ, `${displayPath(keyFile)} holds no readable private key${why}`, {
       cause: error,
     })
-  }
-  const [leaf, ...chain] = cert.certificates
-  if (!leaf!.checkPrivateKey(key)) {
-    // A chain written intermediate first: TLS sends the first certificate as the server's own.
-    const position = chain.findIndex((certificate) => certificate.checkPrivateKey(key))
-    const why =
-      position < 0
-        ? ': they are of different pairs; name the key the certificate was issued for'
-        : ` (it is the key of certificate ${position + 2} in that file, ${subjectRfc2253(chain[position]!)}: put it first, then its intermediates)`
-    throw new PortcullisError(
-      ErrorCodes.KEY_MISMATCH,
-      `${displayPath(keyFile)} is not the private key of ${displayPath(cert.file)}${why}`,
-    )
   }
   const bits = key.asymmetricKeyDetails?.modulusLength
   if ((key.asymmetricKeyType === 'rsa' || key.asymmetricKeyType === 'rsa-pss') && bits !== undefined && bits < MIN_RSA_BITS) {
@@ -147,7 +141,22 @@ export function readPrivateKeyOf(cert: CertificateFile, keyFile: string): string
       `${displayPath(keyFile)} is an RSA key of ${bits} bits, under ${MIN_RSA_BITS}: make a new key and certificate (openssl req -newkey rsa:${MIN_RSA_BITS} …, or an EC key)`,
     )
   }
-  return keyPem
+  return { file: keyFile, pem, key }
+}
+
+/** The PEM of `key` once it is checked to be the private key of `cert`'s first certificate. */
+export function keyOfCertificate(cert: CertificateFile, key: PrivateKeyFile): string {
+  const [leaf, ...chain] = cert.certificates
+  if (!leaf!.checkPrivateKey(key.key)) {
+    // A chain written intermediate first: TLS sends the first certificate as the server's own.
+    const position = chain.findIndex((certificate) => certificate.checkPrivateKey(key.key))
+    const why =
+      position < 0
+        ? ': they are of different pairs; name the key the certificate was issued for'
+        : ` (it is the key of certificate ${position + 2} in that file, ${subjectRfc2253(chain[position]!)}: put it first, then its intermediates)`
+    throw new PortcullisError(ErrorCodes.KEY_MISMATCH, `${displayPath(key.file)} is not the private key of ${displayPath(cert.file)}${why}`)
+  }
+  return key.pem
 }
 
 export interface Crl {

@@ -431,6 +431,18 @@ routes:
     )
   })
 
+  // A key was read only once its certificate was: its problem showed only after the certificate's was fixed.
+  it("lists a certificate's problem and its key's in the same run", async () => {
+    const yaml = good().replace('cert: srv.crt', 'cert: srv.der').replace('key: srv.key', 'key: srv-encrypted.key')
+    const result = await check('cert-and-key', yaml)
+    assert.equal(result.code, 1)
+    assert.deepEqual(problemLines(result), [
+      '/cert-and-key.yaml:6:13 routes[0].tls.cert: /srv.der holds no PEM certificate; if it is DER, convert it: openssl x509 -inform DER -in /srv.der -out cert.pem',
+      '/cert-and-key.yaml:7:12 routes[0].tls.key: /srv-encrypted.key holds no readable private key (it is encrypted; portcullis reads unencrypted keys only)',
+      '/cert-and-key.yaml: 2 problems',
+    ])
+  })
+
   // The rules find a file out of reach, and reading it fails again: one problem, listed once, and a
   // key pasted where its path belongs is not echoed by the read. A CRL list from an anchor is named at
   // its item by the rules and at its key by the read, and was listed twice.
