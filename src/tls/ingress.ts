@@ -160,6 +160,9 @@ export function createTlsPolicy(
   const requiresClientCert = spec.clientCAs !== undefined
   const contextOptions = secureContextOptions(spec, id)
   const contexts = contextsByHost(spec.hosts, contextOptions)
+  // For an SNI name the policy has no host for: the first route's certificate, as without SNI.
+  const [firstHostName] = spec.hosts.keys()
+  const fallbackContext = firstHostName === undefined ? undefined : contexts.get(firstHostName)
   const accepted = new AcceptedSockets()
 
   /** A policy server whose certificate for a ClientHello without SNI is `fallback`'s (none: no certificate). */
@@ -172,7 +175,7 @@ export function createTlsPolicy(
       // one hook before the handshake's end that holds the connection, for its refused certificate.
       SNICallback(this: unknown, serverName, callback) {
         if (this instanceof TLSSocket) accepted.keepRefusedCertificate(this)
-        callback(null, findContext(contexts, serverName))
+        callback(null, findContext(contexts, serverName) ?? fallbackContext)
       },
       requestCert: requiresClientCert,
       // A client without a certificate gets the handshake aborted with a TLS alert (certificate_required
@@ -192,18 +195,18 @@ export function createTlsPolicy(
     reportHandshakes(server, accepted, hooks.onHandshake, (socket) => hooks.onVerified(socket, policy))
     return server
   }
-  // A ClientHello whose SNI names a host of the policy goes to a server with no certificate of its
-  // own: Node 20 adds the certificate SNI picks beside the server's, in the slot of its key type, and
-  // OpenSSL would serve the server's ECDSA certificate to a client asking for a host whose one is RSA.
+  // A ClientHello with SNI goes to a server with no certificate of its own, and its SNI callback
+  // picks the one certificate served: Node 20 adds the certificate SNI picks beside the server's, in
+  // the slot of its key type, and OpenSSL would serve the server's ECDSA certificate to a client
+  // asking for a host whose one is RSA.
   const sniServer = serverFor(undefined)
-  // Without SNI, or with a name the policy has no host for, the policy's first certificate; a route
-  // for an IP address (which clients reach without SNI) gets a server of its own that serves its
-  // certificate.
+  // Without SNI, the policy's first certificate; a route for an IP address (which clients reach
+  // without SNI) gets a server of its own that serves its certificate.
   const [firstHost] = spec.hosts.values()
   const defaultServer = serverFor(firstHost)
   const addressServers = new Map([...spec.hosts].filter(([host]) => isIP(host)).map(([host, pair]) => [host, serverFor(pair)] as const))
   const serverOf = (serverName: string | undefined, route: DispatchedRoute | undefined) => {
-    if (serverName !== undefined) return findContext(contexts, serverName) ? sniServer : defaultServer
+    if (serverName !== undefined) return sniServer
     return (route !== undefined && addressServers.get(route.host)) || defaultServer
   }
 
