@@ -65,6 +65,11 @@ export interface GatewayOptions {
    * a second each.
    */
   readonly reloadIntervalMs?: number
+  /**
+   * Refused handshakes logged a second at most (50). Tests that refuse dozens within a second and
+   * read one refusal's line raise it, so that line is never the one held back.
+   */
+  readonly refusalLogLines?: number
 }
 
 /**
@@ -107,7 +112,8 @@ export class Gateway {
   constructor(options: GatewayOptions) {
     this.logger = options.logger
     this.warningLog = new WarningLog(this.logger)
-    this.logRefusal = limitedLog(this.logger, 'info', 'client TLS handshake refused', CLIENT_CAUSED_LOG_LIMIT)
+    const refusalLogLimit = { ...CLIENT_CAUSED_LOG_LIMIT, lines: options.refusalLogLines ?? CLIENT_CAUSED_LOG_LIMIT.lines }
+    this.logRefusal = limitedLog(this.logger, 'info', 'client TLS handshake refused', refusalLogLimit)
     const logPassthroughFailure = limitedLog(this.logger, 'warn', 'passthrough upstream failed', CLIENT_CAUSED_LOG_LIMIT)
     this.metrics = createMetrics({
       collectUpstreamConnections: (gauge) => collectUpstreamConnections(gauge, this.pools()),

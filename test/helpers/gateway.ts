@@ -22,7 +22,7 @@ export interface TestGateway {
 }
 
 /** Gateway options a test may set beside the config; `loader` reads configFile (default: a ConfigLoader of it). */
-type TestOptions = Pick<GatewayOptions, 'ticketKeyLifetimeMs' | 'reloadIntervalMs' | 'ticketSecret' | 'watch'> & { readonly loader?: ConfigLoader }
+type TestOptions = Pick<GatewayOptions, 'ticketKeyLifetimeMs' | 'reloadIntervalMs' | 'refusalLogLines' | 'ticketSecret' | 'watch'> & { readonly loader?: ConfigLoader }
 
 /** `yaml` is a whole routes.yaml; its listeners should use port 0. */
 export async function startGateway(yaml: string, options: TestOptions = {}): Promise<TestGateway> {

@@ -65,7 +65,10 @@ routes:
   - { name: own-cert, host: up.test, tls: { cert: ${pki.up.certFile}, key: ${pki.up.keyFile} }, ${to} }
   - { name: wild-mtls, host: '*.wild.test', tls: { ${cert}, clientCAs: ${pki.caA.certFile} }, ${to} }
   - { name: rsa-cert, host: rsa-server.test, tls: { cert: ${rsa.server.certFile}, key: ${rsa.server.keyFile} }, ${to} }
-`)
+`,
+      // The tests below refuse some 60 handshakes within a second or two and read refusals' lines.
+      { refusalLogLines: 1000 },
+    )
   })
   after(async () => {
     await gw.close()
