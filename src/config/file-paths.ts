@@ -4,21 +4,29 @@
  * not enter) and never echoes a key or certificate pasted where its path belongs.
  */
 import { statSync } from 'node:fs'
-import { dirname, resolve as resolvePath } from 'node:path'
+import { dirname, relative, resolve as resolvePath } from 'node:path'
 import { issueAt, type ConfigIssue } from './issues.js'
 import type { CrlFile, Position } from './types.js'
 
+/** A file's path as messages show it: relative to the working directory when shorter. */
+export function displayPath(file: string): string {
+  const rel = relative(process.cwd(), file)
+  return rel.length < file.length && !rel.startsWith('..') ? rel : file
+}
+
 /**
- * A missing file's value as an error may show it. A key or certificate pasted where its path belongs
- * must not be echoed into the error, the log and the POST /reload answer: PEM text, or base64 of PEM
- * or DER (what `kubectl get secret -o yaml` shows of tls.key).
+ * A file that cannot be reached, as an error may show it: where the gateway looked (`absolute`, the
+ * value resolved against the folder of routes.yaml), as every other message about a file shows it. A
+ * key or certificate pasted where its path belongs (`value`) must not be echoed into the error, the log
+ * and the POST /reload answer: PEM text, or base64 of PEM or DER (what `kubectl get secret -o yaml`
+ * shows of tls.key).
  */
-function shownPath(value: string): string {
+function shownPath(value: string, absolute: string): string {
   if (/[\r\n]|-----BEGIN/.test(value)) return 'this is PEM content; write the path of a file that holds it'
   if (isBase64OfKeyOrCertificate(value)) {
     return "this is base64 content (a Kubernetes Secret's data?); decode it into a file (base64 -d) and write that file's path"
   }
-  return value
+  return displayPath(absolute)
 }
 
 /** Base64 that decodes to PEM, or to DER (an ASN.1 SEQUENCE with a long-form length: any key or certificate). */
@@ -67,7 +75,8 @@ export function filePathResolver(file: string, positions: ReadonlyMap<string, Po
     const absolute = resolvePath(baseDir, value)
     const problem = unreachable(absolute)
     if (problem) {
-      const message = problem === 'missing' ? `file not found: ${shownPath(value)}` : `cannot read ${shownPath(value)}: ${problem}`
+      const shown = shownPath(value, absolute)
+      const message = problem === 'missing' ? `file not found: ${shown}` : `cannot read ${shown}: ${problem}`
       issues.push({ ...issueAt(file, positions, path, message), aboutFile: absolute })
     }
     return absolute

@@ -5,9 +5,9 @@
  * certificate itself, nor a key.
  */
 import type { X509Certificate } from 'node:crypto'
+import { displayPath } from '../config/file-paths.js'
 import type { CrlFile, RouteConfig } from '../config/types.js'
 import { errorChain } from '../errors.js'
-import { displayPath } from './pem.js'
 import { CRL_TROUBLES } from './reasons.js'
 import { issuerRfc2253, subjectRfc2253 } from './subject.js'
 

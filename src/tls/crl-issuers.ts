@@ -7,12 +7,13 @@
  * without one is refused (UNABLE_TO_GET_CRL).
  */
 import type { X509Certificate } from 'node:crypto'
+import { displayPath } from '../config/file-paths.js'
 import { ErrorCodes, PortcullisError } from '../errors.js'
 import { canonicalName } from './canonical-name.js'
 import { certificateFields } from './cert-der.js'
 import { outsideValidity } from './cert-checks.js'
 import { crlSignedBy } from './crl-der.js'
-import { displayPath, type CaBundle, type Crl } from './pem.js'
+import type { CaBundle, Crl } from './pem.js'
 import { subjectRfc2253 } from './subject.js'
 
 /** Whose certificates a route's CRLs refuse: its clients' (tls.crl) or its upstream's (upstream.crl). */

@@ -4,7 +4,7 @@
  */
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto'
 import { createSecureContext } from 'node:tls'
-import { relative } from 'node:path'
+import { displayPath } from '../config/file-paths.js'
 import { readRegularFile } from '../config/regular-file.js'
 import { ErrorCodes, PortcullisError } from '../errors.js'
 import { isSelfSigned } from './cert-checks.js'
@@ -20,12 +20,6 @@ export interface CertificateFile {
   /** The certificates as PEM, one block each as OpenSSL writes them: what node:tls is given. */
   readonly pem: string
   readonly certificates: readonly X509Certificate[]
-}
-
-/** A file name as users wrote it: relative to the working directory when shorter. */
-export function displayPath(file: string): string {
-  const rel = relative(process.cwd(), file)
-  return rel.length < file.length && !rel.startsWith('..') ? rel : file
 }
 
 function readText(file: string): string {

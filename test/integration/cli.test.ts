@@ -8,7 +8,7 @@ import { once } from 'node:events'
 import { createPrivateKey, KeyObject, webcrypto, X509Certificate } from 'node:crypto'
 import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { promisify } from 'node:util'
 import { runCheck } from '../../src/cli/check.js'
@@ -31,11 +31,12 @@ function portcullisWithEnv(env: Record<string, string>, ...args: string[]): Prom
   return portcullisAs({ env }, ...args)
 }
 
-/** Run with `env` added, and as user `uid` (and its group) when given. */
-async function portcullisAs({ env = {}, uid }: { env?: Record<string, string>; uid?: number }, ...args: string[]): Promise<Outcome> {
+/** Run with `env` added, as user `uid` (and its group) and in folder `cwd` when given. */
+async function portcullisAs({ env = {}, uid, cwd }: { env?: Record<string, string>; uid?: number; cwd?: string }, ...args: string[]): Promise<Outcome> {
   try {
     const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', CLI, ...args], {
       env: { ...process.env, ...env },
+      ...(cwd !== undefined && { cwd }),
       ...(uid !== undefined && { uid, gid: uid }),
     })
     return { code: 0, stdout, stderr }
@@ -161,12 +162,12 @@ routes:
     ['an encrypted upstream client key (catalogue UM-03)', (y) => y.replace('ca: caS.crt', 'ca: caS.crt\n      cert: cliA.crt\n      key: cliA-encrypted.key'), /:13:12 routes\[0\]\.upstream\.key: .*cliA-encrypted\.key holds no readable private key \(it is encrypted/],
     // The connector makes its TLS context at each connection: check passed it, and every request got 502.
     ['an upstream client key OpenSSL refuses', (y) => y.replace('ca: caS.crt', 'ca: caS.crt\n      cert: rsa768.crt\n      key: rsa768.key'), /:13:12 routes\[0\]\.upstream\.key: .*rsa768\.key is an RSA key of 768 bits, under 2048/],
-    ['a loop of symbolic links, not called missing', (y) => y.replace('cert: srv.crt', 'cert: loop-a.crt'), /:6:13 routes\[0\]\.tls\.cert: cannot read loop-a\.crt: a loop of symbolic links$/m],
+    ['a loop of symbolic links, not called missing', (y) => y.replace('cert: srv.crt', 'cert: loop-a.crt'), /:6:13 routes\[0\]\.tls\.cert: cannot read \S*\/loop-a\.crt: a loop of symbolic links$/m],
     ['a bad second CRL in one file', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: caAB.crt\n      crl: good-then-garbled.crl'), /good-then-garbled\.crl holds CRL 2 of 2 that cannot be parsed/],
     // OpenSSL checks the CRL of every CA of a chain, its root's too: every client would be refused.
     ['a CRL of a CA the route does not trust', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: caAB.crt\n      crl: crlOther.crl'), /:9:12 routes\[0\]\.tls\.crl: .*crlOther\.crl holds no CRL of a root CA of .*caAB\.crt \(CN=Test Client CA A, CN=Test Client CA B\), in its name and signed by its key, only CRLs of CN=Unrelated CA: OpenSSL checks the CRL of every CA of a chain, its root's too, so every client certificate would be refused; add the root CA's CRL$/m],
     ['an upstream CRL without upstream.ca', (y) => y.replace('      ca: caS.crt\n', '      crl: crlRootEmpty.crl\n'), /:11:12 routes\[0\]\.upstream\.crl: needs upstream\.ca: OpenSSL checks the CRL of every CA of the upstream's chain, its root's too, so they must be CAs whose CRLs you hold, not the built-in roots$/m],
-    ['a missing upstream CRL', (y) => y.replace('ca: caS.crt', 'ca: root.crt\n      crl: [crlRootEmpty.crl, missing.crl]'), /:12:\d+ routes\[0\]\.upstream\.crl\[1\]: file not found: missing\.crl$/m],
+    ['a missing upstream CRL', (y) => y.replace('ca: caS.crt', 'ca: root.crt\n      crl: [crlRootEmpty.crl, missing.crl]'), /:12:\d+ routes\[0\]\.upstream\.crl\[1\]: file not found: \S*\/missing\.crl$/m],
     ['an upstream CRL OpenSSL cannot parse', (y) => y.replace('ca: caS.crt', 'ca: root.crt\n      crl: garbled.crl'), /:12:12 routes\[0\]\.upstream\.crl: .*garbled\.crl holds a CRL that cannot be parsed/],
     ['an upstream CRL of a CA the route does not trust', (y) => y.replace('ca: caS.crt', 'ca: caS.crt\n      crl: crlOther.crl'), /:12:12 routes\[0\]\.upstream\.crl: .*crlOther\.crl holds no CRL of a root CA of .*caS\.crt \(CN=Test Server CA\), in its name and signed by its key, only CRLs of CN=Unrelated CA: OpenSSL checks the CRL of every CA of a chain, its root's too, so every upstream certificate would be refused; add the root CA's CRL$/m],
     ["CRLs without the root CA's", (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: root.crt\n      crl: [crlIntEmpty.crl, crlOther.crl]'), /:9:7 routes\[0\]\.tls\.crl: .*crlIntEmpty\.crl, .*crlOther\.crl hold no CRL of a root CA of .*root\.crt \(CN=Test Root CA\), in its name and signed by its key, only CRLs of CN=Test Intermediate CA, CN=Unrelated CA: /],
@@ -201,8 +202,8 @@ routes:
     const result = await portcullisAs(root ? { uid: 65534 } : {}, 'check', file)
     assert.equal(result.code, 1, result.stderr)
     const denied = 'permission denied on a folder of its path, for the user the gateway runs as'
-    assert.ok(result.stderr.includes(`:4:18 routes[0].tls.cert: cannot read closed/srv.crt: ${denied}\n`), result.stderr)
-    assert.match(result.stderr, /:4:39 routes\[0\]\.tls\.key: cannot read closed\/srv\.key: permission denied/)
+    assert.ok(result.stderr.includes(`:4:18 routes[0].tls.cert: cannot read ${join(closed, 'srv.crt')}: ${denied}\n`), result.stderr)
+    assert.match(result.stderr, /:4:39 routes\[0\]\.tls\.key: cannot read \S*\/closed\/srv\.key: permission denied/)
     assert.doesNotMatch(result.stderr, /not found/)
     // Reading them fails too, for the same reason: not a problem of its own.
     assert.match(result.stderr, /: 2 problems\n$/)
@@ -343,8 +344,18 @@ routes:
     assert.equal(result.code, 1)
     const lines = result.stderr.replaceAll(pki.dir, '').split('\n')
     assert.match(lines[0]!, /^\/unresolved-listen\.yaml:2:10 listen\.https: cannot listen on nowhere\.invalid:8443: getaddrinfo (ENOTFOUND|EAI_AGAIN) nowhere\.invalid$/, result.stderr)
-    assert.match(lines[1]!, /:12:11 routes\[0\]\.upstream\.ca: file not found: missing\.crt$/, result.stderr)
+    assert.match(lines[1]!, /:12:11 routes\[0\]\.upstream\.ca: file not found: \S*\/missing\.crt$/, result.stderr)
     assert.match(result.stderr, /: 2 problems\n$/)
+  })
+
+  // A path in routes.yaml is read from routes.yaml's folder: run from another, the message said
+  // `missing.crt`, which the user then looked for beside them.
+  it('names a file it cannot find by where it looked, from the folder it runs in', async () => {
+    const folder = basename(pki.dir)
+    await writeFile(join(pki.dir, 'from-parent.yaml'), good().replace('ca: caS.crt', 'ca: missing.crt'))
+    const result = await portcullisAs({ cwd: dirname(pki.dir) }, 'check', join(folder, 'from-parent.yaml'))
+    assert.equal(result.code, 1)
+    assert.ok(result.stderr.startsWith(`${folder}/from-parent.yaml:11:11 routes[0].upstream.ca: file not found: ${folder}/missing.crt\n`), result.stderr)
   })
 
   it('says which file it cannot read', async () => {
@@ -455,11 +466,11 @@ routes:
     const result = await check('unreachable-once', yaml)
     assert.equal(result.code, 1)
     assert.deepEqual(problemLines(result), [
-      '/unreachable-once.yaml:7:13 routes[0].tls.cert: file not found: missing.crt',
+      '/unreachable-once.yaml:7:13 routes[0].tls.cert: file not found: /missing.crt',
       '/unreachable-once.yaml:8:12 routes[0].tls.key: file not found: this is PEM content; write the path of a file that holds it',
-      '/unreachable-once.yaml:10:7 routes[0].tls.crl[1]: file not found: missing.crl',
+      '/unreachable-once.yaml:10:7 routes[0].tls.crl[1]: file not found: /missing.crl',
       '/unreachable-once.yaml:11:5 routes[0].upstream.key: is required with upstream.cert',
-      '/unreachable-once.yaml:13:11 routes[0].upstream.ca: file not found: missing.crt',
+      '/unreachable-once.yaml:13:11 routes[0].upstream.ca: file not found: /missing.crt',
       '/unreachable-once.yaml: 5 problems',
     ])
   })
@@ -490,7 +501,7 @@ routes:
       '/refused-route.yaml:8:12 routes[0].tls.key: /cliA.key is not the private key of /srv.crt: they are of different pairs; name the key the certificate was issued for',
       "/refused-route.yaml:9:7 routes[0].tls.clinetCAs: unknown key 'clinetCAs' (did you mean 'clientCAs'?)",
       "/refused-route.yaml:12:12 routes[0].upstream.url: 'localhost:9443' has no scheme: write https://localhost:9443 or http://localhost:9443",
-      '/refused-route.yaml:13:11 routes[0].upstream.ca: file not found: missing.crt',
+      '/refused-route.yaml:13:11 routes[0].upstream.ca: file not found: /missing.crt',
       '/refused-route.yaml: 5 problems',
     ])
   })
@@ -506,7 +517,7 @@ routes:
     assert.equal(result.code, 1)
     assert.deepEqual(problemLines(result), [
       '/crl-items.yaml:9:31 routes[0].tls.crl[1]: must not be empty',
-      '/crl-items.yaml:9:35 routes[0].tls.crl[2]: file not found: missing.crl',
+      '/crl-items.yaml:9:35 routes[0].tls.crl[2]: file not found: /missing.crl',
       '/crl-items.yaml:9:48 routes[0].tls.crl[3]: /garbled.crl holds a CRL that cannot be parsed',
       '/crl-items.yaml:9:61 routes[0].tls.crl[4]: /srv.crt holds no PEM CRL',
       '/crl-items.yaml:14:11 routes[0].upstream.crl[0]: must be a string',

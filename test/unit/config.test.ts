@@ -151,7 +151,7 @@ describe('parseConfig', () => {
       ["19:18 routes[0].upstream.timeouts.connect: must be at most 596h (Node's timers hold up to 24.8 days)"],
     ],
     ['a grace longer than Node timers hold', `${GOOD}shutdown: { grace: 9999h }\n`, ['23:20 shutdown.grace: must be at most 596h']],
-    ['a missing file', GOOD.replace('ca: ca.crt', 'ca: nope.crt'), ['15:11 routes[0].upstream.ca: file not found: nope.crt']],
+    ['a missing file', GOOD.replace('ca: ca.crt', 'ca: nope.crt'), [`15:11 routes[0].upstream.ca: file not found: ${join(dir, 'nope.crt')}`]],
     [
       'a PEM pasted where its path belongs, without echoing it',
       GOOD.replace('key: cli.key', 'key: "-----BEGIN PRIVATE KEY-----\\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\\n-----END PRIVATE KEY-----\\n"'),
@@ -362,7 +362,7 @@ describe('parseConfig', () => {
       }
       return []
     }
-    assert.deepEqual(linesOf(GOOD.replace('ca: ca.crt', 'ca: "ca\\0\\u202e.crt"')), [`${file}:15:11 routes[0].upstream.ca: cannot read ca\\u0000\\u202e.crt: no file name holds a NUL (\\u0000)`])
+    assert.deepEqual(linesOf(GOOD.replace('ca: ca.crt', 'ca: "ca\\0\\u202e.crt"')), [`${file}:15:11 routes[0].upstream.ca: cannot read ${dir}/ca\\u0000\\u202e.crt: no file name holds a NUL (\\u0000)`])
     assert.deepEqual(linesOf(GOOD.replace('host: open.example.com', 'host: "open\\n\\u200bexample"')), [`${file}:20:11 routes[1].host: 'open\\u000a\\u200bexample' is not a host name or a *.wildcard; write openexample`])
   })
 
@@ -485,7 +485,7 @@ for (let i = 0; i < 3; i++) {
     assert.deepEqual(issuesOf(GOOD, loader), [])
     rmSync(join(dir, 'cli.key'))
     try {
-      assert.deepEqual(issuesOf(GOOD, loader), ['17:12 routes[0].upstream.key: file not found: cli.key'])
+      assert.deepEqual(issuesOf(GOOD, loader), [`17:12 routes[0].upstream.key: file not found: ${join(dir, 'cli.key')}`])
     } finally {
       writeFileSync(join(dir, 'cli.key'), '')
     }
@@ -507,7 +507,7 @@ for (let i = 0; i < 3; i++) {
       "24:5 routes[2].tsl: unknown key 'tsl' (did you mean 'tls'?)",
       "26:5 routes[3].hots: unknown key 'hots' (did you mean 'host'?)",
       "27:22 routes[3].upstream.url: 'localhost:8080' has no scheme: write https://localhost:8080 or http://localhost:8080",
-      '27:42 routes[3].upstream.ca: file not found: missing.crt',
+      `27:42 routes[3].upstream.ca: file not found: ${join(dir, 'missing.crt')}`,
       '27:76 routes[3].upstream.timeouts.connect: must be more than 0',
     ])
   })
