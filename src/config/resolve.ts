@@ -12,6 +12,7 @@ import { checkDuration, DEFAULT_SHUTDOWN_GRACE, parseDuration } from './duration
 import { crlFiles, filePathResolver, type FilePathOf } from './file-paths.js'
 import { issueAt, type ConfigIssue, type Report } from './issues.js'
 import { DEFAULT_CONNECTION_LIMIT, DEFAULT_REQUEST_LIMIT } from './limits.js'
+import { checkSize, parseSize } from './size.js'
 import { normalizePath, routingPath } from '../routing/path.js'
 import type { CheckableConfig, PartialRoute } from './checkable.js'
 import { resolveUpstream } from './resolve-upstream.js'
@@ -119,6 +120,10 @@ function resolveRoute(raw: PartialRoute, index: number, filePath: FilePathOf, re
     report(`${at}.path`, 'a passthrough route cannot match a path: the request is never decrypted here')
   }
   const tls = raw.tls === 'passthrough' ? 'passthrough' : raw.tls && resolveRouteTls(raw.tls, `${at}.tls`, filePath, report, whole)
+  checkSize(`${at}.maxRequestBody`, raw.maxRequestBody, report)
+  if (raw.tls === 'passthrough' && raw.maxRequestBody !== undefined) {
+    report(`${at}.maxRequestBody`, 'a passthrough route has no request bodies to limit: its requests are never decrypted here')
+  }
   // Unknown where the schema refused the route's tls, or a key that may be it (`tsl: passthrough`).
   const passthrough = raw.tls === 'passthrough' || (whole || raw.tls !== undefined ? false : undefined)
   return {
@@ -127,6 +132,7 @@ function resolveRoute(raw: PartialRoute, index: number, filePath: FilePathOf, re
     host,
     path: raw.path ?? '/',
     tls,
+    maxRequestBody: raw.maxRequestBody === undefined ? undefined : parseSize(raw.maxRequestBody),
     upstream: resolveUpstream(raw.upstream ?? {}, `${at}.upstream`, passthrough, filePath, report, whole),
   }
 }

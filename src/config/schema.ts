@@ -12,6 +12,7 @@ import {
   MAX_DURATION_TEXT,
 } from './duration.js'
 import { DEFAULT_CONNECTION_LIMIT, DEFAULT_REQUEST_LIMIT } from './limits.js'
+import { SIZE_PATTERN } from './size.js'
 
 const Duration = (description: string, fallback: string) =>
   Type.String({
@@ -162,6 +163,18 @@ const RouteSchema = Type.Object(
       }),
     ),
     tls: Type.Optional(Type.Union([RouteTlsSchema, PassthroughSchema])),
+    maxRequestBody: Type.Optional(
+      Type.String({
+        pattern: SIZE_PATTERN,
+        description:
+          'The largest request body the route takes, as nginx\'s client_max_body_size: a number with a unit, KB, MB, GB ' +
+          '(powers of 1000) or KiB, MiB, GiB (powers of 1024), e.g. 10MiB. A larger Content-Length is answered ' +
+          '413 Content Too Large before anything reaches the upstream (and before 100 Continue); a chunked body that ' +
+          'grows past it stops the upstream request and is answered 413, or cut short if the response has begun. ' +
+          'The connection closes after a 413. Default: no limit, as Envoy and Caddy.',
+        examples: ['10MiB'],
+      }),
+    ),
     upstream: UpstreamSchema,
   },
   { additionalProperties: false },

@@ -60,6 +60,8 @@ export interface RouteConfig {
   readonly host: string
   readonly path: string
   readonly tls: RouteTlsConfig | 'passthrough' | undefined
+  /** The largest request body taken, in bytes; undefined: no limit. */
+  readonly maxRequestBody: number | undefined
   readonly upstream: UpstreamConfig
 }
 

@@ -6,6 +6,7 @@
 import { Ajv, type ErrorObject } from 'ajv'
 import { closest } from './closest-word.js'
 import { DURATION_PATTERN } from './duration.js'
+import { notASize, SIZE_PATTERN } from './size.js'
 import { ConfigSchema, ROUTE_NAME_PATTERN } from './schema.js'
 import type { ConfigIssue } from './issues.js'
 import type { Position } from './types.js'
@@ -142,6 +143,8 @@ function describe(error: ErrorObject): { keys: string[]; message: string } {
 function wrongTypeMessage(error: ErrorObject, keys: readonly string[], schema: JsonSchema | undefined): string {
   // `connect: 5` is a number to YAML: a duration without its unit.
   if (schema?.pattern === DURATION_PATTERN) return notADuration(error.data)
+  // `maxRequestBody: 1048576`: a size without its unit.
+  if (schema?.pattern === SIZE_PATTERN) return notASize(shown(error.data))
   // Before the port hint: `https: .inf` is no port.
   if (typeof error.data === 'number' && !Number.isFinite(error.data)) {
     return `${shown(error.data)} is not ${describeType({ type: String(error.params.type) })}`
@@ -173,6 +176,7 @@ function patternMessage(error: ErrorObject): string {
   const value = shown(error.data)
   const pattern = String(error.params.pattern)
   if (pattern === DURATION_PATTERN) return notADuration(error.data)
+  if (pattern === SIZE_PATTERN) return notASize(value)
   if (pattern === '^/') return `${value} must start with /`
   if (pattern === ROUTE_NAME_PATTERN) return `${value} may hold letters, digits and _ . : - only`
   return `${value} must match ${pattern}`

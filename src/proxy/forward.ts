@@ -10,7 +10,7 @@ import type { Dispatcher } from 'undici'
 import type { Route } from '../snapshot/snapshot.js'
 import { holdUpstream } from '../snapshot/upstreams.js'
 import { clientResponseHeaders, type ForwardedProtoHost } from './headers.js'
-import { hasBody } from './request-body.js'
+import { bodyTooLargeDetail, hasBody, limitedBody, RequestBodyTooLarge } from './request-body.js'
 import { claimResend, firstAttempt } from './resend.js'
 import { sendStatus } from './status.js'
 import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.js'
@@ -31,7 +31,8 @@ export function forwardRequest(
   identity: Readonly<Record<string, string>>,
   hooks: ForwardHooks,
 ): void {
-  new Exchange(res, route, upstreamRequest(req, route, forwarded, identity, hasBody(req) ? req : null), hooks).start()
+  const body = hasBody(req) ? limitedBody(req, route.config.maxRequestBody) : null
+  new Exchange(res, route, upstreamRequest(req, route, forwarded, identity, body), hooks).start()
 }
 
 /** Responses that never have a body (RFC 9110 15.3.5, 15.4.5). */
@@ -129,9 +130,22 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.res.end()
   }
 
+  /**
+   * A chunked request body grew past the route's maxRequestBody: undici has stopped the upstream
+   * request. The client gets 413, and the connection closes (lingering for the rest of the body), as
+   * after nginx's; a response already begun is cut short. Not the upstream's failure.
+   */
+  private refuseBody(error: RequestBodyTooLarge): void {
+    this.finished = true
+    if (this.res.headersSent) return void this.res.destroy()
+    this.res.shouldKeepAlive = false
+    sendStatus(this.res, 413, bodyTooLargeDetail(error.limit))
+  }
+
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
     this.heads.stop()
     if (this.clientGone) return
+    if (error instanceof RequestBodyTooLarge) return this.refuseBody(error)
     if (this.responseStarted && BODILESS_STATUSES.has(this.res.statusCode)) {
       // A 204 or 304 is whole once its head is sent. undici 7 fails a 304 that carries the Content-Length
       // a 200 would have had (RFC 9110 8.6 allows it) for a body that never came.

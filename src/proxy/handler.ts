@@ -54,7 +54,8 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
           // Only a 404 keeps the connection. After a 421 (a reload that changed the route's client-auth
           // policy) a keep-alive client must come back through a new handshake; most retry a 421 on a
           // new connection. After a 400, 501 or 505, what follows cannot be trusted to be framed as the
-          // client meant (nginx closes too); nginx closes after its 405 to TRACE as well.
+          // client meant (nginx closes too); nginx closes after its 405 to TRACE as well, and after its
+          // 413, rather than read the body it refused.
           if (selection.status !== 404) res.shouldKeepAlive = false
           sendStatus(res, selection.status, selection.detail)
           return

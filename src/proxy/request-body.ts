@@ -3,7 +3,7 @@
  * the rest of one the upstream did not read.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { Duplex } from 'node:stream'
+import { Transform, type Duplex, type Readable } from 'node:stream'
 
 export const BODY_IDLE_TIMEOUT_MS = 60_000
 
@@ -11,6 +11,37 @@ export const BODY_IDLE_TIMEOUT_MS = 60_000
 export function hasBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length']
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
+}
+
+/** What a 413 tells the client of a route's maxRequestBody. */
+export function bodyTooLargeDetail(limit: number): string {
+  return `the route takes request bodies of ${limit} bytes at most`
+}
+
+/** Why a chunked request body was cut off on its way upstream: it grew past the route's maxRequestBody. */
+export class RequestBodyTooLarge extends Error {
+  constructor(readonly limit: number) {
+    super(`request body larger than maxRequestBody (${limit} bytes)`)
+  }
+}
+
+/**
+ * The request body as the upstream gets it, held to `limit` bytes (a route's maxRequestBody). One with
+ * a Content-Length is `req` itself: route-selection.ts refused it if the length is over, and Node's
+ * parser holds the body to it. A chunked one is counted as it passes, and fails with
+ * RequestBodyTooLarge once past the limit (the request's socket is not destroyed: the client gets 413).
+ */
+export function limitedBody(req: IncomingMessage, limit: number | undefined): Readable {
+  if (limit === undefined || req.headers['content-length'] !== undefined) return req
+  let received = 0
+  const counted = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      received += chunk.length
+      if (received > limit) done(new RequestBodyTooLarge(limit))
+      else done(null, chunk)
+    },
+  })
+  return req.pipe(counted)
 }
 
 /**

@@ -10,12 +10,13 @@ import type { Route, Snapshot } from '../snapshot/snapshot.js'
 import type { TlsPolicy } from '../tls/ingress.js'
 import { identityOf } from './client-identity.js'
 import type { ForwardedProtoHost } from './headers.js'
+import { bodyTooLargeDetail } from './request-body.js'
 import { checkRequest, type RequestRefusal } from './request-checks.js'
 
 /** A route and what to tell its upstream; or the status the request is refused with, and why. */
 type Selection =
   | { readonly route: Route; readonly forwarded: ForwardedProtoHost; readonly identity: Record<string, string> }
-  | { readonly status: RequestRefusal['status'] | 404 | 421; readonly detail: string; readonly route?: Route }
+  | { readonly status: RequestRefusal['status'] | 404 | 413 | 421; readonly detail: string; readonly route?: Route }
 
 /** `policy` is the TLS policy the connection was verified under; undefined on the plaintext listener. */
 export function selectRoute(snapshot: Snapshot, policy: TlsPolicy | undefined, req: IncomingMessage): Selection {
@@ -29,6 +30,12 @@ export function selectRoute(snapshot: Snapshot, policy: TlsPolicy | undefined, r
   // a route's client CAs keeps its keep-alive connections; one that changes them sends its clients to a
   // new handshake.
   if (route.policy?.id !== policy?.id) return { status: 421, detail: 'this connection cannot serve that host', route }
+  // Refused on its Content-Length before 100 Continue, so that the client never sends it; a chunked
+  // body is counted as it goes (request-body.ts).
+  const { maxRequestBody } = route.config
+  if (maxRequestBody !== undefined && Number(req.headers['content-length'] ?? 0) > maxRequestBody) {
+    return { status: 413, detail: bodyTooLargeDetail(maxRequestBody), route }
+  }
   const forward = policy?.requiresClientCert && route.config.tls ? route.config.tls.forwardClientCert : 'none'
   const identity = policy && forward !== 'none' ? identityOf(req.socket as TLSSocket, policy, forward) : {}
   return { route, forwarded: { proto: policy ? 'https' : 'http', host: req.headers.host! }, identity }

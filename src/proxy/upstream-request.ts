@@ -5,7 +5,7 @@
  * resend.ts's.
  */
 import type { IncomingMessage } from 'node:http'
-import type { Writable } from 'node:stream'
+import type { Readable, Writable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { Route } from '../snapshot/snapshot.js'
 import { upstreamRequestHeaders, type ForwardedProtoHost } from './headers.js'
@@ -23,7 +23,7 @@ export function upstreamRequest(
   route: Route,
   forwarded: ForwardedProtoHost,
   identity: Readonly<Record<string, string>>,
-  body: IncomingMessage | null,
+  body: Readable | null,
 ): UpstreamRequest {
   const { pathPrefix, timeouts } = route.config.upstream
   return {

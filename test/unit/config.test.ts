@@ -76,6 +76,9 @@ describe('parseConfig', () => {
     assert.equal(orders!.upstream.pathPrefix, '/v1')
     assert.equal(orders!.upstream.port, 8443)
     assert.deepEqual(orders!.upstream.timeouts, { connect: 250, response: 30_000 })
+    assert.equal(orders!.maxRequestBody, undefined, 'no limit')
+    const withLimit = (size: string) => parseConfig(GOOD.replace('path: /api', `path: /api\n    maxRequestBody: ${size}`), file).routes[0]!.maxRequestBody
+    assert.deepEqual(['1.5MiB', '10MB', '512B', '2kB'].map(withLimit), [1_572_864, 10_000_000, 512, 2000])
     assert.equal(open!.name, 'open.example.com')
     assert.equal(open!.path, '/')
     assert.equal(open!.upstream.port, 80)
@@ -210,6 +213,14 @@ describe('parseConfig', () => {
     ['an upstream written as its url alone', GOOD.replace('upstream:\n      url: http://10.0.0.7', 'upstream: http://10.0.0.7'), ['21:15 routes[1].upstream: must be a mapping: write upstream: {url: http://10.0.0.7}']],
     // Ajv's own words: "must NOT have fewer than 1 characters".
     ['an empty file path', GOOD.replace('ca: ca.crt', 'ca: ""'), ['15:11 routes[0].upstream.ca: must not be empty']],
+    ['a size in nginx\'s spelling', GOOD.replace('path: /api', 'path: /api\n    maxRequestBody: 10m'), ['9:21 routes[0].maxRequestBody: "10m" is not a size: write a number with a unit (B, KB, MB, GB, or KiB, MiB, GiB), e.g. 10MiB']],
+    ['a size without its unit', GOOD.replace('path: /api', 'path: /api\n    maxRequestBody: 1048576'), ['9:21 routes[0].maxRequestBody: 1048576 is not a size: write a number with a unit (B, KB, MB, GB, or KiB, MiB, GiB), e.g. 10MiB']],
+    ['a size of nothing', GOOD.replace('path: /api', 'path: /api\n    maxRequestBody: 0KiB'), ['9:21 routes[0].maxRequestBody: must be at least 1B: leave the key out for no limit']],
+    [
+      'a body limit on a passthrough route',
+      `${GOOD}  - { host: pass.example.com, tls: passthrough, maxRequestBody: 1MiB, upstream: { url: 'tcp://10.0.0.9:443' } }\n`,
+      ['23:65 routes[2].maxRequestBody: a passthrough route has no request bodies to limit: its requests are never decrypted here'],
+    ],
     ['tls neither mapping nor passthrough', GOOD.replace(/tls:\n(\s+cert: srv.crt\n\s+key: srv.key\n\s+clientCAs: ca.crt\n)/, 'tls: passthru\n'), ['9:10 routes[0].tls: must be a mapping or "passthrough"']],
     ['a missing required key', GOOD.replace('      url: http://10.0.0.7\n', '      ca: ca.crt\n'), ['21:5 routes[1].upstream.url: is required']],
     ['cert without key upstream', GOOD.replace('      key: cli.key\n', ''), ['13:5 routes[0].upstream.key: is required with upstream.cert']],
