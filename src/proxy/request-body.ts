@@ -1,6 +1,6 @@
 /**
- * A request's body: whether there is one, how long the client may leave it silent, and what becomes of
- * the rest of one the upstream did not read.
+ * A request's body: whether there is one, how large it may be, how long the client may leave it
+ * silent, and what becomes of the rest of one the upstream did not read.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Transform, type Duplex, type Readable } from 'node:stream'
@@ -41,6 +41,11 @@ export function limitedBody(req: IncomingMessage, limit: number | undefined): Re
       else done(null, chunk)
     },
   })
+  // undici lets go of the body it reads, this one, where it would of `req` (the upstream answered
+  // before reading it all, or failed, or it grew past the limit): the rest of `req` is read and
+  // dropped, as server.ts does for a body read directly.
+  const { socket } = req
+  counted.once('close', () => req.complete || discardRestOfBody(req, socket))
   return req.pipe(counted)
 }
 

@@ -18,6 +18,8 @@ describe('maxRequestBody', () => {
   /** Each request the upstream saw: its path, the body bytes it read, and whether the body ended. */
   const seen: { path: string; bytes: number; ended: boolean }[] = []
   let upstream: http.Server
+  /** Answers 401 as soon as a request comes, and never reads the body: an upload it refuses early. */
+  let refusing: net.Server
   let gw: TestGateway
 
   before(async () => {
@@ -33,17 +35,26 @@ describe('maxRequestBody', () => {
       })
     })
     const port = await listenOnLoopback(upstream)
+    refusing = net.createServer((socket) =>
+      socket.once('data', () => {
+        socket.pause()
+        socket.write('HTTP/1.1 401 Unauthorized\r\nContent-Length: 6\r\n\r\ndenied')
+      }),
+    )
+    const refusingPort = await listenOnLoopback(refusing)
     gw = await startGateway(`
 listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
 routes:
   - { name: limited, host: limited.test, maxRequestBody: 1KiB, upstream: { url: 'http://127.0.0.1:${port}' } }
   - { name: unlimited, host: open.test, upstream: { url: 'http://127.0.0.1:${port}' } }
+  - { name: refusing, host: refusing.test, maxRequestBody: 64MiB, upstream: { url: 'http://127.0.0.1:${refusingPort}' } }
 `)
   })
   after(async () => {
     await gw.close()
     upstream.closeAllConnections()
     upstream.close()
+    refusing.close()
   })
 
   /**
@@ -117,5 +128,17 @@ routes:
     const answer = await exchange(head, [`200\r\n${'x'.repeat(512)}\r\n`, `200\r\n${'x'.repeat(512)}\r\n`, '0\r\n\r\n'])
     assert.match(answer, /^HTTP\/1\.1 200 /)
     assert.match(answer, /\r\n\r\n1024$/)
+  })
+
+  // The counted body is piped into the upstream request: once undici lets go of it, the rest must
+  // still be read and dropped (request-body.ts), or the upload stalls until the body idle timeout.
+  it('reads and drops the rest of a counted chunked upload the upstream answered early', { timeout: 15_000 }, async () => {
+    const req = http.request({ port: gw.ports.http, host: '127.0.0.1', path: '/', method: 'POST', headers: { host: 'refusing.test', 'transfer-encoding': 'chunked' } })
+    const uploaded = once(req, 'finish')
+    req.end(Buffer.alloc(8 * 1024 * 1024, 'x'))
+    const [res] = (await once(req, 'response')) as [http.IncomingMessage]
+    res.resume()
+    assert.equal(res.statusCode, 401)
+    await uploaded
   })
 })
