@@ -167,9 +167,9 @@ const RouteSchema = Type.Object(
       Type.String({
         pattern: SIZE_PATTERN,
         description:
-          'The largest request body the route takes, as nginx\'s client_max_body_size: a number with a unit, KB, MB, GB ' +
-          '(powers of 1000) or KiB, MiB, GiB (powers of 1024), e.g. 10MiB. A larger Content-Length is answered ' +
-          '413 Content Too Large before anything reaches the upstream (and before 100 Continue); a chunked body that ' +
+          'The largest request body the route takes, as nginx\'s client_max_body_size: a number with a unit, B, KB, MB, ' +
+          'GB (powers of 1000) or KiB, MiB, GiB (powers of 1024), e.g. 10MiB. A larger Content-Length is answered ' +
+          '413 before anything reaches the upstream (and before 100 Continue); a chunked body that ' +
           'grows past it stops the upstream request and is answered 413, or cut short if the response has begun. ' +
           'The connection closes after a 413. Default: no limit, as Envoy and Caddy.',
         examples: ['10MiB'],

@@ -21,6 +21,7 @@ export function checkSize(path: string, text: string | undefined, report: Report
   if (text !== undefined && parseSize(text) === 0) report(path, 'must be at least 1B: leave the key out for no limit')
 }
 
+/** What is wrong with a value the schema refused as a size, `shown` as the message quotes it. */
 export function notASize(shown: string): string {
   return `${shown} is not a size: write a number with a unit (B, KB, MB, GB, or KiB, MiB, GiB), e.g. 10MiB`
 }
