@@ -130,6 +130,14 @@ routes:
     assert.match(answer, /\r\n\r\n1024$/)
   })
 
+  // Python's http.client, for one, sends the whole body before it reads the answer.
+  it('reads and drops the rest of a chunked body past the limit, so a client that sends it all first gets its 413', { timeout: 15_000 }, async () => {
+    const req = http.request({ port: gw.ports.http, host: '127.0.0.1', path: '/all-first', method: 'POST', headers: { host: 'limited.test', 'transfer-encoding': 'chunked' } })
+    const [[res]] = (await Promise.all([once(req, 'response'), once(req, 'finish'), req.end(Buffer.alloc(8 * 1024 * 1024, 'x'))])) as [[http.IncomingMessage], unknown, unknown]
+    res.resume()
+    assert.equal(res.statusCode, 413)
+  })
+
   // The counted body is piped into the upstream request: once undici lets go of it, the rest must
   // still be read and dropped (request-body.ts), or the upload stalls until the body idle timeout.
   it('reads and drops the rest of a counted chunked upload the upstream answered early', { timeout: 15_000 }, async () => {
