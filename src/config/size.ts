@@ -21,7 +21,12 @@ export function checkSize(path: string, text: string | undefined, report: Report
   if (text !== undefined && parseSize(text) === 0) report(path, 'must be at least 1B: leave the key out for no limit')
 }
 
-/** What is wrong with a value the schema refused as a size, `shown` as the message quotes it. */
-export function notASize(shown: string): string {
-  return `${shown} is not a size: write a number with a unit (B, KB, MB, GB, or KiB, MiB, GiB), e.g. 10MiB`
+/** nginx's size suffixes (client_max_body_size 10m), which are powers of 1024. */
+const NGINX_UNITS: Record<string, string> = { k: 'KiB', m: 'MiB', g: 'GiB' }
+
+/** What is wrong with `value`, which the schema refused as a size, `shown` as the message quotes it. */
+export function notASize(value: unknown, shown: string): string {
+  const nginx = typeof value === 'string' ? /^([0-9]+)([kmg])$/i.exec(value) : null
+  const meant = nginx ? `; nginx's ${value} is ${nginx[1]}${NGINX_UNITS[nginx[2]!.toLowerCase()]}` : ''
+  return `${shown} is not a size: write a number with a unit (B, KB, MB, GB, or KiB, MiB, GiB), e.g. 10MiB${meant}`
 }

@@ -144,7 +144,7 @@ function wrongTypeMessage(error: ErrorObject, keys: readonly string[], schema: J
   // `connect: 5` is a number to YAML: a duration without its unit.
   if (schema?.pattern === DURATION_PATTERN) return notADuration(error.data)
   // `maxRequestBody: 1048576`: a size without its unit.
-  if (schema?.pattern === SIZE_PATTERN) return notASize(shown(error.data))
+  if (schema?.pattern === SIZE_PATTERN) return notASize(error.data, shown(error.data))
   // Before the port hint: `https: .inf` is no port.
   if (typeof error.data === 'number' && !Number.isFinite(error.data)) {
     return `${shown(error.data)} is not ${describeType({ type: String(error.params.type) })}`
@@ -176,7 +176,7 @@ function patternMessage(error: ErrorObject): string {
   const value = shown(error.data)
   const pattern = String(error.params.pattern)
   if (pattern === DURATION_PATTERN) return notADuration(error.data)
-  if (pattern === SIZE_PATTERN) return notASize(value)
+  if (pattern === SIZE_PATTERN) return notASize(error.data, value)
   if (pattern === '^/') return `${value} must start with /`
   if (pattern === ROUTE_NAME_PATTERN) return `${value} may hold letters, digits and _ . : - only`
   return `${value} must match ${pattern}`

@@ -213,7 +213,7 @@ describe('parseConfig', () => {
     ['an upstream written as its url alone', GOOD.replace('upstream:\n      url: http://10.0.0.7', 'upstream: http://10.0.0.7'), ['21:15 routes[1].upstream: must be a mapping: write upstream: {url: http://10.0.0.7}']],
     // Ajv's own words: "must NOT have fewer than 1 characters".
     ['an empty file path', GOOD.replace('ca: ca.crt', 'ca: ""'), ['15:11 routes[0].upstream.ca: must not be empty']],
-    ['a size in nginx\'s spelling', GOOD.replace('path: /api', 'path: /api\n    maxRequestBody: 10m'), ['9:21 routes[0].maxRequestBody: "10m" is not a size: write a number with a unit (B, KB, MB, GB, or KiB, MiB, GiB), e.g. 10MiB']],
+    ['a size in nginx\'s spelling', GOOD.replace('path: /api', 'path: /api\n    maxRequestBody: 10m'), ['9:21 routes[0].maxRequestBody: "10m" is not a size: write a number with a unit (B, KB, MB, GB, or KiB, MiB, GiB), e.g. 10MiB; nginx\'s 10m is 10MiB']],
     ['a size without its unit', GOOD.replace('path: /api', 'path: /api\n    maxRequestBody: 1048576'), ['9:21 routes[0].maxRequestBody: 1048576 is not a size: write a number with a unit (B, KB, MB, GB, or KiB, MiB, GiB), e.g. 10MiB']],
     ['a size of nothing', GOOD.replace('path: /api', 'path: /api\n    maxRequestBody: 0KiB'), ['9:21 routes[0].maxRequestBody: must be at least 1B: leave the key out for no limit']],
     [
