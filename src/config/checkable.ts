@@ -17,34 +17,43 @@ export type PartialRoute = Partly<RawRoute>
  * A schema-valid config, or one the schema refused in part. `partialRoutes` are the indexes of the
  * routes it refused in part; a route it refused whole (not a mapping) is undefined.
  */
-export type CheckableConfig = Omit<RawConfig, 'routes'> & {
+export type CheckableConfig = Omit<RawConfig, 'routes' | 'listen'> & {
+  /** Undefined, or without a listener, where the schema refused it (see listenRefused). */
+  readonly listen: RawConfig['listen'] | undefined
+  /** The schema refused `listen` or a listener: the rules that ask which listeners there are are left out. */
+  readonly listenRefused?: boolean
   readonly routes: readonly (PartialRoute | undefined)[]
   readonly partialRoutes?: ReadonlySet<number>
 }
 
 /**
  * `value` (which the schema refused: `refusals`) as the rules can check it. A refused top-level setting
- * (`workers`, `limits`) is taken out whole, so that it has its default there. Throws the schema's
- * issues where nothing after them can be trusted: a refusal of the document, of `listen` or of the
- * route list itself.
+ * (`workers`, `limits`) is taken out whole, so that it has its default there; a refused listener, or a
+ * `listen` refused or missing (a misspelt `listne`), is taken out, and the routes are still checked.
+ * Throws the schema's issues where nothing after them can be trusted: a refusal of the document or of
+ * the route list itself.
  */
 export function checkableConfig(value: unknown, refusals: readonly SchemaRefusal[]): CheckableConfig {
   if (refusals.length === 0) return value as RawConfig
-  const stops = ([key, index]: readonly string[]) => key === undefined || key === 'listen' || (key === 'routes' && index === undefined)
+  const stops = ([key, index]: readonly string[]) => key === undefined || (key === 'routes' && index === undefined)
   if (refusals.some(({ keys }) => stops(keys))) throw new ConfigError(sortByPosition(refusalIssues(refusals)))
   let config = value as Record<string, unknown>
   const routes = [...(config.routes as unknown[])]
   const partialRoutes = new Set<number>()
+  let listenRefused = false
   for (const { keys } of refusals) {
     const [key, index, ...inRoute] = keys as [string, ...string[]]
-    if (key !== 'routes') config = without(config, [key])
+    if (key === 'listen') {
+      listenRefused = true
+      config = without(config, keys)
+    } else if (key !== 'routes') config = without(config, [key])
     else if (inRoute.length === 0) routes[Number(index)] = undefined
     else {
       routes[Number(index)] = without(routes[Number(index)], inRoute)
       partialRoutes.add(Number(index))
     }
   }
-  return { ...(config as unknown as RawConfig), routes: routes as (PartialRoute | undefined)[], partialRoutes }
+  return { ...(config as unknown as RawConfig), routes: routes as (PartialRoute | undefined)[], partialRoutes, listenRefused }
 }
 
 /**

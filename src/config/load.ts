@@ -32,9 +32,8 @@ export class ConfigLoader {
   /**
    * The config and every issue of the schema and the rules, without throwing on those, so that the
    * files it names are read too and one run lists every problem (snapshot/load-config.ts). YAML errors,
-   * and schema errors in the listeners or the route list itself, still throw: nothing after them can be
-   * trusted. Async for its callers' sake; the read itself is synchronous, of a regular file (see
-   * regular-file.ts).
+   * and schema errors in the route list itself, still throw: nothing after them can be trusted. Async
+   * for its callers' sake; the read itself is synchronous, of a regular file (see regular-file.ts).
    */
   async load(): Promise<LoadedConfig> {
     return this.resolve(this.readText())

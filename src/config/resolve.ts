@@ -33,13 +33,18 @@ export function resolveConfig(
   const filePath = filePathResolver(file, positions, issues)
 
   checkDuration('shutdown.grace', raw.shutdown?.grace, report)
-  const listen = resolveListen(raw.listen, report)
+  const listen = resolveListen(raw.listen ?? {}, report)
+  // Which listeners there are is not known where the schema refused one: the rules that ask are left out.
+  const listenKnown = !raw.listenRefused
+  if (listenKnown && !raw.listen?.https && !raw.listen?.http) {
+    report('listen', 'needs at least one public listener: https or http')
+  }
   const mergeSlashes = raw.mergeSlashes ?? true
   // A route left out keeps its place, so every other route keeps its index and key path.
   const whole = (index: number) => !raw.partialRoutes?.has(index)
   const routes = raw.routes.flatMap((route, index) => (route ? [resolveRoute(route, index, filePath, report, mergeSlashes, whole(index))] : []))
   // Not a route the schema refused in part: a key it refused (a misspelt path or tls) may be what tells it apart.
-  checkRouteSet(routes.filter((route) => whole(route.index)), raw, listen, report)
+  checkRouteSet(routes.filter((route) => whole(route.index)), raw, listenKnown ? listen : undefined, report)
 
   const config: Config = {
     file,
@@ -70,7 +75,6 @@ function overlap(a: string, b: string): boolean {
 }
 
 function resolveListen(raw: RawConfig['listen'], report: Report): Config['listen'] {
-  if (!raw.https && !raw.http) report('listen', 'needs at least one public listener: https or http')
   const listen: Partial<Record<ListenerName, ListenAddress>> = {}
   for (const key of ['https', 'http', 'admin'] as const) {
     const text = raw[key]
@@ -205,8 +209,11 @@ function tlsPolicyOf(tls: RouteConfig['tls']): string {
   return JSON.stringify(tls === undefined || tls === 'passthrough' ? tls : { ...tls, crl: tls.crl.map(({ file }) => file) })
 }
 
-/** Rules across routes: unique host+path, unique explicit names, one TLS policy per host, a listener for every route. */
-function checkRouteSet(routes: RouteConfig[], raw: CheckableConfig, listen: Config['listen'], report: Report): void {
+/**
+ * Rules across routes: unique host+path, unique explicit names, one TLS policy per host, a listener for
+ * every route (unless which listeners there are is not known: `listen` undefined).
+ */
+function checkRouteSet(routes: RouteConfig[], raw: CheckableConfig, listen: Config['listen'] | undefined, report: Report): void {
   const byKey = new Map<string, RouteConfig>()
   const firstOfHost = new Map<string, RouteConfig>()
   const explicitNames = new Map<string, number>()
@@ -232,7 +239,8 @@ function checkRouteSet(routes: RouteConfig[], raw: CheckableConfig, listen: Conf
     }
 
     // A listener written but not host:port is reported as that, not again here.
-    if (route.tls && !listen.https && !raw.listen.https) report(`${at}.tls`, 'needs listen.https')
-    if (!route.tls && !listen.http && !raw.listen.http) report(at, 'has no tls and listen.http is not set, so nothing would serve it')
+    if (!listen) continue
+    if (route.tls && !listen.https && !raw.listen?.https) report(`${at}.tls`, 'needs listen.https')
+    if (!route.tls && !listen.http && !raw.listen?.http) report(at, 'has no tls and listen.http is not set, so nothing would serve it')
   }
 }

@@ -247,6 +247,17 @@ describe('parseConfig', () => {
     ['a plaintext listener without its host, and only that', GOOD.replace('http: 127.0.0.1:8080', 'http: ":8080"'), ["3:9 listen.http: ':8080' is not host:port"]],
     ['admin on a public port', GOOD.replace('admin: 127.0.0.1:9901', 'admin: 127.0.0.1:8080'), ['4:10 listen.admin: must not share a port with listen.http']],
     ['a misspelt top-level key', GOOD.replace('listen:', 'listne:'), ["1:1 listne: unknown key 'listne' (did you mean 'listen'?)"]],
+    // The routes are checked still, without the rules that ask which listeners there are.
+    [
+      'a misspelt listen, with a problem of a route',
+      GOOD.replace('listen:', 'listne:').replace('ca: ca.crt', 'ca: nope.crt'),
+      ["1:1 listne: unknown key 'listne' (did you mean 'listen'?)", `15:11 routes[0].upstream.ca: file not found: ${join(dir, 'nope.crt')}`],
+    ],
+    [
+      'a plaintext listener refused, with a problem of its route',
+      GOOD.replace('http: 127.0.0.1:8080', 'http: 8080').replace('url: http://10.0.0.7', 'url: ftp://x'),
+      ['3:9 listen.http: 8080 is a port alone: write host:port, e.g. 0.0.0.0:8080 (all interfaces) or 127.0.0.1:8080', '22:12 routes[1].upstream.url: must be http:// or https://'],
+    ],
     ['a missing top-level key, at the start of the document', `# routes only\n\n${GOOD.slice(GOOD.indexOf('routes:'))}`, ['3:1 listen: is required']],
     ['a route without the - of a list item', GOOD.replace('  - name: orders', '    name: orders').replace(/  - host: open.example.com\n    upstream:\n      url: http:\/\/10.0.0.7\n/, ''), ["5:1 routes: must be a list: each entry starts with '- ', as `  - host: …`"]],
     // ngrok's SDKs take mutual_tls_cas as a list; here one PEM file holds every CA, as for ngrok's agent.
