@@ -238,8 +238,8 @@ function checkRouteSet(routes: RouteConfig[], raw: CheckableConfig, listen: Conf
       else explicitNames.set(name, route.index)
     }
 
-    // A listener written but not host:port is reported as that, not again here.
     if (!listen) continue
+    // A listener written but not host:port is reported as that, not again here.
     if (route.tls && !listen.https && !raw.listen?.https) report(`${at}.tls`, 'needs listen.https')
     if (!route.tls && !listen.http && !raw.listen?.http) report(at, 'has no tls and listen.http is not set, so nothing would serve it')
   }
