@@ -24,9 +24,8 @@ export function checkSize(path: string, text: string | undefined, report: Report
 /** nginx's size suffixes (client_max_body_size 10m), which are powers of 1024. */
 const NGINX_UNITS: Record<string, string> = { k: 'KiB', m: 'MiB', g: 'GiB' }
 
-/** What is wrong with `value`, which the schema refused as a size, `shown` as the message quotes it. */
-export function notASize(value: unknown, shown: string): string {
+/** `value` written as here, where it is a size as nginx writes one ('10m' → '10MiB'). */
+export function fromNginxSize(value: unknown): string | undefined {
   const nginx = typeof value === 'string' ? /^([0-9]+)([kmg])$/i.exec(value) : null
-  const meant = nginx ? `; nginx's ${value} is ${nginx[1]}${NGINX_UNITS[nginx[2]!.toLowerCase()]}` : ''
-  return `${shown} is not a size: write a number with a unit (B, KB, MB, GB, or KiB, MiB, GiB), e.g. 10MiB${meant}`
+  return nginx ? `${nginx[1]}${NGINX_UNITS[nginx[2]!.toLowerCase()]}` : undefined
 }

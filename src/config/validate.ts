@@ -7,7 +7,7 @@ import { Ajv, type ErrorObject } from 'ajv'
 import { closest } from './closest-word.js'
 import { DURATION_PATTERN } from './duration.js'
 import { ConfigSchema, ROUTE_NAME_PATTERN } from './schema.js'
-import { notASize, SIZE_PATTERN } from './size.js'
+import { fromNginxSize, SIZE_PATTERN } from './size.js'
 import type { ConfigIssue } from './issues.js'
 import type { Position } from './types.js'
 import { keyPathStep } from './yaml-paths.js'
@@ -144,7 +144,7 @@ function wrongTypeMessage(error: ErrorObject, keys: readonly string[], schema: J
   // `connect: 5` is a number to YAML: a duration without its unit.
   if (schema?.pattern === DURATION_PATTERN) return notADuration(error.data)
   // `maxRequestBody: 1048576`: a size without its unit.
-  if (schema?.pattern === SIZE_PATTERN) return notASize(error.data, shown(error.data))
+  if (schema?.pattern === SIZE_PATTERN) return notASize(error.data)
   // Before the port hint: `https: .inf` is no port.
   if (typeof error.data === 'number' && !Number.isFinite(error.data)) {
     return `${shown(error.data)} is not ${describeType({ type: String(error.params.type) })}`
@@ -176,7 +176,7 @@ function patternMessage(error: ErrorObject): string {
   const value = shown(error.data)
   const pattern = String(error.params.pattern)
   if (pattern === DURATION_PATTERN) return notADuration(error.data)
-  if (pattern === SIZE_PATTERN) return notASize(error.data, value)
+  if (pattern === SIZE_PATTERN) return notASize(error.data)
   if (pattern === '^/') return `${value} must start with /`
   if (pattern === ROUTE_NAME_PATTERN) return `${value} may hold letters, digits and _ . : - only`
   return `${value} must match ${pattern}`
@@ -184,6 +184,11 @@ function patternMessage(error: ErrorObject): string {
 
 function notADuration(value: unknown): string {
   return `${shown(value)} is not a duration: write a number with a unit (ms, s, m, h), e.g. 5s`
+}
+
+function notASize(value: unknown): string {
+  const nginx = fromNginxSize(value)
+  return `${shown(value)} is not a size: write a number with a unit (B, KB, MB, GB, or KiB, MiB, GiB), e.g. 10MiB${nginx ? `; nginx's ${value} is ${nginx}` : ''}`
 }
 
 /** A value as the message quotes it; JSON has no spelling of its own for .inf, -.inf and .nan (it writes null). */
