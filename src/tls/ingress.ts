@@ -161,8 +161,7 @@ export function createTlsPolicy(
   const contextOptions = secureContextOptions(spec, id)
   const contexts = contextsByHost(spec.hosts, contextOptions)
   // For an SNI name the policy has no host for: the first route's certificate, as without SNI.
-  const [firstHostName] = spec.hosts.keys()
-  const fallbackContext = firstHostName === undefined ? undefined : contexts.get(firstHostName)
+  const [fallbackContext] = contexts.values()
   const accepted = new AcceptedSockets()
 
   /** A policy server whose certificate for a ClientHello without SNI is `fallback`'s (none: no certificate). */
@@ -261,7 +260,7 @@ function contextsByHost(hosts: TlsPolicySpec['hosts'], options: tls.SecureContex
   return contexts
 }
 
-/** undefined: the server's own context, as for a ClientHello without SNI. */
+/** undefined: a name the policy has no host for. */
 function findContext(contexts: ReadonlyMap<string, SecureContext>, serverName: string): SecureContext | undefined {
   const host = normalizeServerName(serverName)
   return host === undefined ? undefined : lookupHost(contexts, host)
