@@ -77,10 +77,14 @@ export class RequestServer {
   private readonly policyOf = new WeakMap<Duplex, TlsPolicy>()
   private readonly open = new Set<Duplex>()
   private allClosed: (() => void) | undefined
-  /** Each connection's latest response; 'upgraded' once it left HTTP. None: no request yet. */
+  /**
+   * Each connection's latest response; 'upgraded' once an Upgrade request took it out of Node's HTTP
+   * parser (a WebSocket, or an upgrade refused or ignored, answered before the close). None: no
+   * request yet.
+   */
   private readonly lastResponse = new WeakMap<Duplex, http.ServerResponse | 'upgraded'>()
-  /** The request that took each upgraded connection out of HTTP. */
-  private readonly upgradeOf = new WeakMap<Duplex, http.IncomingMessage>()
+  /** The upgrade request of each connection that became a WebSocket. */
+  private readonly webSocketRequestOf = new WeakMap<Duplex, http.IncomingMessage>()
   /** Pipelined requests whose body turned out malformed while the response ahead of them went out. */
   private readonly malformedWhileQueued = new WeakSet<http.IncomingMessage>()
   /**
@@ -180,9 +184,11 @@ export class RequestServer {
       const last = this.lastResponse.get(socket)
       if (!policy || last === undefined) continue
       if (last === 'upgraded') {
-        // An upgrade refused (a 421, a 503) ends its connection: only WebSockets are left to check.
-        if (socket.writableEnded) continue
-        const rechecked = recheckWebSocket(socket as TLSSocket, policy, this.upgradeOf.get(socket)!)
+        // An upgrade refused (a 421, a 503) or ignored ends its connection after its answer: only
+        // WebSockets are left to check.
+        const upgrade = this.webSocketRequestOf.get(socket)
+        if (!upgrade || socket.writableEnded) continue
+        const rechecked = recheckWebSocket(socket as TLSSocket, policy, upgrade)
         void rechecked.then((passed) => passed && this.policyOf.set(socket, passed))
       } else if (!handshakeWouldGive(socket as TLSSocket, policy)) this.closeAfterResponse(socket)
     }
@@ -279,15 +285,23 @@ export class RequestServer {
       return
     }
     this.lastResponse.set(socket, 'upgraded')
-    this.upgradeOf.set(socket, req)
     const policy = this.policyOf.get(socket)
     // Node's parser stopped at the headers of an Upgrade request, so its body never reaches `req`:
     // refuse it rather than forward the request without it, or its bytes into a WebSocket.
     if (hasBody(req)) {
       endWithStatus(socket, 400)
       this.handlers.refused(400, req.method)
-    } else if (isWebSocketUpgrade(req)) this.handlers.upgrade(this.current(), policy, req, socket, head)
-    else this.handlers.request(this.current(), policy, req, responseIgnoringUpgrade(req, socket as Socket))
+    } else if (!isWebSocketUpgrade(req)) {
+      this.handlers.request(this.current(), policy, req, responseIgnoringUpgrade(req, socket as Socket))
+    } else if (this.draining) {
+      // Sent in the drain's window: a WebSocket begun now would hold the shutdown for the whole grace
+      // period. Its client opens it again, on a gateway that is not stopping.
+      endWithStatus(socket, 503, 'the gateway is shutting down')
+      this.handlers.refused(503, req.method)
+    } else {
+      this.webSocketRequestOf.set(socket, req)
+      this.handlers.upgrade(this.current(), policy, req, socket, head)
+    }
   }
 
   /** Node answers these itself when no one listens; here they are also counted, like every answer. */

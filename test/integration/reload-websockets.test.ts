@@ -10,10 +10,11 @@ import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
+import tls from 'node:tls'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import WebSocket, { WebSocketServer } from 'ws'
-import { seriesValue, startGatewayFromFile, type TestGateway } from '../helpers/gateway.js'
+import { eventually, seriesValue, startGatewayFromFile, type TestGateway } from '../helpers/gateway.js'
 import { certificateNamed, makeTestPki, type TestPki } from '../helpers/pki.js'
 import { listenOnLoopback } from '../helpers/upstream.js'
 
@@ -38,6 +39,11 @@ describe('WebSockets after a reload that changes client CAs or CRLs', () => {
     new WebSocketServer({ server: upstream }).on('connection', (ws, req) => {
       upstreamEnds.set(req.url!, ws)
       ws.on('message', (data) => ws.send(`echo ${data.toString()}`))
+    })
+    // A response that takes its time, for a request that is not a WebSocket.
+    upstream.on('request', (_req, res) => {
+      res.write('begun\n')
+      setTimeout(() => res.end('done\n'), 1500)
     })
     await listenOnLoopback(upstream)
     const to = `upstream: { url: 'http://127.0.0.1:${(upstream.address() as AddressInfo).port}' }`
@@ -164,6 +170,27 @@ routes:
       await echoes(open.at(-1)!, 'taken back')
     } finally {
       for (const ws of sockets) ws.terminate()
+    }
+  })
+
+  it('lets the response to an upgrade it ignored (h2c) finish, as for any request: it is not a WebSocket to re-check', { timeout: 10_000 }, async () => {
+    await copyFile(pki.caAB.certFile, files.clientCAs)
+    assert.equal((await gw.gateway.reload()).ok, true)
+    const client = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername: 'b.test', ca: pki.caS.cert, ...pki.cliB })
+    try {
+      client.write('GET /slow HTTP/1.1\r\nHost: b.test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n')
+      let received = ''
+      client.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')))
+      const closed = once(client, 'close')
+      await eventually(async () => received.includes('begun'), 3000, 'the response begun')
+      // The client's CA leaves the bundle while the response is still coming.
+      await copyFile(pki.caA.certFile, files.clientCAs)
+      assert.equal((await gw.gateway.reload()).ok, true)
+      await closed
+      assert.match(received, /^HTTP\/1\.1 200 OK\r\n[^]*begun\n[^]*done\n[^]*0\r\n\r\n$/)
+    } finally {
+      client.destroy()
+      await copyFile(pki.caAB.certFile, files.clientCAs)
     }
   })
 })

@@ -200,6 +200,9 @@ describe('draining connections', () => {
     wsUpstream = http.createServer()
     echoWebSockets(wsUpstream)
     await listenOnLoopback(wsUpstream)
+  })
+  // Each test stops its gateway.
+  beforeEach(async () => {
     gw = await startGateway(`
 listen: { https: 127.0.0.1:0, http: 127.0.0.1:0 }
 routes:
@@ -207,8 +210,8 @@ routes:
   - { name: ws, host: ws.test, upstream: { url: 'http://127.0.0.1:${(wsUpstream.address() as AddressInfo).port}' } }
 `)
   })
+  afterEach(() => gw.close())
   after(async () => {
-    await gw.close()
     wsUpstream.closeAllConnections()
     wsUpstream.close()
     await pki.cleanup()
@@ -246,6 +249,22 @@ routes:
     }
     const { values } = await gw.gateway.metrics.tlsHandshakes.get()
     assert.deepEqual(values.filter((v) => v.labels.reason === 'connection_reset'), [], 'the drain closed it, not the client')
+  })
+
+  it('refuses a WebSocket upgrade sent as the drain begins, rather than let it hold the shutdown for the grace period', { timeout: 10_000 }, async () => {
+    const client = net.connect(gw.ports.http!, '127.0.0.1')
+    await once(client, 'connect')
+    await eventually(async () => (await seriesValue(gw, 'portcullis_client_connections{listener="http"}')) === 1, 3000, 'the connection accepted')
+    const chunks: Buffer[] = []
+    client.on('data', (chunk: Buffer) => chunks.push(chunk))
+    const started = Date.now()
+    const stopped = gw.gateway.stop(5000)
+    // Within the drain's window for a request already on its way.
+    client.write(`GET /chat HTTP/1.1\r\nHost: ws.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`)
+    await once(client, 'close')
+    await stopped
+    assert.match(Buffer.concat(chunks).toString('latin1'), /^HTTP\/1\.1 503 Service Unavailable\r\nConnection: close\r\n/)
+    assert.ok(Date.now() - started < 2500, `stopped in ${Date.now() - started} ms, not at the end of the grace period`)
   })
 })
 
