@@ -35,12 +35,13 @@ const PATH_PARAMETERS = /;[^/]*/g
 const USERINFO = /^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i
 
 /**
- * Who asked what, for the logs: the path without its query, path parameters and userinfo. The
+ * Who asked what, for the logs: the path without its query, fragment (a target with one is refused,
+ * but logged), path parameters and userinfo. The
  * client's address is read while the request is in hand: undici unlinks a request body it has sent
  * from its socket, and a finished response is unlinked from it too.
  */
 function requestFields(req: IncomingMessage, client: string | undefined): { method?: string; path?: string; client?: string } {
-  return { method: req.method, path: req.url?.split('?', 1)[0]!.replace(USERINFO, '$1').replace(PATH_PARAMETERS, ''), client }
+  return { method: req.method, path: req.url?.split(/[?#]/, 1)[0]!.replace(USERINFO, '$1').replace(PATH_PARAMETERS, ''), client }
 }
 
 export function createRequestRecords(logger: Logger, metrics: Metrics): RequestRecords {

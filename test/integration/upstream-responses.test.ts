@@ -92,6 +92,11 @@ routes:
     const refused = await loggedAfter(gw, 0, 'request', (l) => l.status === 501)
     assert.equal(refused.path, 'http://raw.test/x')
     assert.ok(!JSON.stringify(gw.logs).includes('secret'), 'no userinfo logged')
+    // A fragment, which no client sends (a token in an OAuth callback's is meant for the browser alone): refused, and logged without it.
+    assert.equal((await get('/callback#access_token=secret')).status, 400)
+    const fragment = await loggedAfter(gw, 0, 'request', (l) => l.status === 400)
+    assert.equal(fragment.path, '/callback')
+    assert.ok(!JSON.stringify(gw.logs).includes('secret'), 'no fragment logged')
   })
 
   it('logs the client of a request with a body, which undici unlinks from its socket once sent', async () => {
