@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { listenForSignals } from './cli/signals.js'
 import { closest } from './config/closest-word.js'
 
 const USAGE = `Usage:
@@ -93,8 +94,10 @@ async function main(argv: string[]): Promise<number> {
   if (ignored) return usageError(`--${ignored} is not an option of ${command ?? 'the gateway'}`)
   switch (command) {
     case undefined: {
+      // Before the gateway's modules load, which takes a while: see cli/signals.ts.
+      const signals = listenForSignals()
       const { runGateway } = await import('./cli/run.js')
-      return runGateway(values.config ?? defaultConfig, values.workers, err)
+      return runGateway(values.config ?? defaultConfig, values.workers, signals, err)
     }
     case 'check': {
       if (rest.length > 1) return unexpected(rest[1]!)

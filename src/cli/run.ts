@@ -16,8 +16,10 @@ import { holdNextTickShapes } from '../next-tick-shapes.js'
 import { loadConfig } from '../snapshot/load-config.js'
 import { trustSystemRoots } from '../tls/system-roots.js'
 import { newTicketSecret } from '../tls/ticket-keys.js'
+import type { GatewaySignals } from './signals.js'
 
-export async function runGateway(configFile: string, workersFlag: string | undefined, err: (line: string) => void): Promise<number> {
+/** `signals`: listened for since before this module loaded (cli/signals.ts). */
+export async function runGateway(configFile: string, workersFlag: string | undefined, signals: GatewaySignals, err: (line: string) => void): Promise<number> {
   const level = configuredLogLevel()
   if (level !== undefined && !LOG_LEVELS.includes(level)) {
     err(`PORTCULLIS_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, not '${process.env.PORTCULLIS_LOG_LEVEL}'`)
@@ -31,15 +33,22 @@ export async function runGateway(configFile: string, workersFlag: string | undef
   }
   const logger = createLogger()
   try {
-    return await runWithLogger(configFile, workers, logger, err)
+    return await runWithLogger(configFile, workers, signals, logger, err)
   } finally {
     await closeLogs(logger)
   }
 }
 
 /** `workersOverride`: the count --workers gave, which overrides the config's `workers`. */
-async function runWithLogger(configFile: string, workersOverride: number | undefined, logger: Logger, err: (line: string) => void): Promise<number> {
-  const { stopSignal, hangup } = listenForSignals(logger)
+async function runWithLogger(
+  configFile: string,
+  workersOverride: number | undefined,
+  signals: GatewaySignals,
+  logger: Logger,
+  err: (line: string) => void,
+): Promise<number> {
+  const { stop: stopSignal, hangup } = signals
+  exitOnSecondStopSignal(stopSignal, logger)
   // The gateway below loads it again and reuses this parse, the most of a large table's load.
   const loader = new ConfigLoader(configFile)
   let config: Config
@@ -54,25 +63,13 @@ async function runWithLogger(configFile: string, workersOverride: number | undef
 }
 
 /**
- * SIGTERM and SIGINT, the first of which `stopSignal` resolves with, and SIGHUP, which calls
- * `hangup.reload` (nothing until a gateway serves), listened for from now on.
+ * The first stop signal drains; a second one means the operator will not wait (as Caddy does). Not in a
+ * worker, which gets the process group's signal besides its primary's; a second Ctrl-C ends the
+ * primary, and the workers with it.
  */
-function listenForSignals(logger: Logger): { stopSignal: Promise<NodeJS.Signals>; hangup: { reload: () => void } } {
-  // Listening for good: a later signal must not fall to the default action, which ends the process.
-  // A worker gets its stop signal twice when it reaches the whole process group (Ctrl-C, systemd,
-  // dumb-init): its own, then the primary's.
-  const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
-    process.on('SIGTERM', () => resolve('SIGTERM'))
-    process.on('SIGINT', () => resolve('SIGINT'))
-  })
-  // SIGHUP reloads a serving gateway. Listened for from the start, as nginx does: its default action
-  // ends the process, and one can come while the gateway starts (a reload sidecar, `systemctl reload`
-  // just after a restart), or reach a worker, whose primary reloads it, from the process group.
-  const hangup = { reload: () => {} }
-  process.on('SIGHUP', () => hangup.reload())
-  // The first signal drains; a second one means the operator will not wait (as Caddy does). Not in a
-  // worker, for the reason above; a second Ctrl-C ends the primary, and the workers with it.
-  if (cluster.isPrimary) void stopSignal.then(() => {
+function exitOnSecondStopSignal(stop: Promise<NodeJS.Signals>, logger: Logger): void {
+  if (cluster.isWorker) return
+  void stop.then(() => {
     const now = (signal: NodeJS.Signals) => {
       logger.warn({ signal }, `second ${signal}: exiting now, without waiting for requests in flight`)
       void closeLogs(logger, 200).then(() => process.exit(1))
@@ -80,7 +77,6 @@ function listenForSignals(logger: Logger): { stopSignal: Promise<NodeJS.Signals>
     process.once('SIGTERM', now)
     process.once('SIGINT', now)
   })
-  return { stopSignal, hangup }
 }
 
 /**

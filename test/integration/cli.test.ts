@@ -6,10 +6,12 @@ import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { once } from 'node:events'
 import { createPrivateKey, KeyObject, webcrypto, X509Certificate } from 'node:crypto'
+import { existsSync } from 'node:fs'
 import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { basename, dirname, join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { runCheck } from '../../src/cli/check.js'
 import { CLI, spawnPortcullis } from '../helpers/cli.js'
@@ -643,6 +645,23 @@ routes:
     await eventually(async () => reloaded(), 10_000, 'a reload on SIGHUP')
     child.kill('SIGTERM')
     assert.deepEqual(await exited, [0, null])
+  })
+
+  it('lives through a SIGHUP or a SIGTERM that comes while its modules load, and drains on the SIGTERM', async (t) => {
+    const file = join(pki.dir, 'early-signals.yaml')
+    await writeFile(file, `listen: { http: 127.0.0.1:0 }\nroutes:\n  - { host: a.test, upstream: { url: 'http://127.0.0.1:9' } }\n`)
+    const marker = join(pki.dir, 'gateway-modules-loading')
+    const slowImport = fileURLToPath(new URL('../helpers/slow-gateway-import.mjs', import.meta.url))
+    const child = spawnPortcullis(file, { env: { ...process.env, NODE_OPTIONS: `--import=${slowImport}`, PORTCULLIS_TEST_IMPORT_MARKER: marker } })
+    const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
+    t.after(() => child.kill('SIGKILL'))
+    let stdout = ''
+    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+    await eventually(async () => existsSync(marker), 10_000, 'the gateway modules loading')
+    child.kill('SIGHUP')
+    child.kill('SIGTERM')
+    assert.deepEqual(await exited, [0, null], 'exited 0, not killed by either signal')
+    assert.match(stdout, /"msg":"draining"/)
   })
 
   it('refuses an unknown PORTCULLIS_LOG_LEVEL with the levels it takes', async () => {
