@@ -9,6 +9,7 @@ import { displayPath } from '../config/file-paths.js'
 import type { CrlFile, RouteConfig } from '../config/types.js'
 import { errorChain } from '../errors.js'
 import { CRL_TROUBLES } from './reasons.js'
+import { RECHECK_FAILED } from './recheck.js'
 import { issuerRfc2253, subjectRfc2253 } from './subject.js'
 
 export interface CertificateIdentity {
@@ -32,9 +33,6 @@ export function certificateIdentity(certificate: X509Certificate): CertificateId
 function bounded(text: string): string {
   return text.length > MAX_NAME_LENGTH ? `${text.slice(0, MAX_NAME_LENGTH)}…` : text
 }
-
-/** A re-check of a WebSocket's client (recheck.ts) that could not be made: a CRL it cannot read, mostly. */
-export const RECHECK_FAILED = 'RECHECK_FAILED'
 
 /** The verdicts (OpenSSL's, as Node names them) a route's CRLs may have given: the certificate listed, a CRL missing, out of date or unreadable. */
 const CRL_VERDICTS: ReadonlySet<string> = new Set(['CERT_REVOKED', ...CRL_TROUBLES, RECHECK_FAILED])

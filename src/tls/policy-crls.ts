@@ -30,7 +30,7 @@ export class PolicyCrls {
   }
 
   /** Of the CRLs `issuer`'s signature verifies, the one currentCrl() picks at `now`; else OpenSSL's code. */
-  signedBy(issuer: X509Certificate, now: Date): Promise<PolicyCrl | string> {
+  currentCrlOf(issuer: X509Certificate, now: Date): Promise<PolicyCrl | string> {
     let found = this.crlsOfIssuer.get(issuer.fingerprint256)
     if (!found) this.crlsOfIssuer.set(issuer.fingerprint256, (found = this.crlsSignedBy(issuer)))
     return found.then((crls) => currentCrl(crls, now))
@@ -40,7 +40,7 @@ export class PolicyCrls {
    * The CRL currentCrl() picks at `now` of those issued in `name`, its signature unverified; else
    * OpenSSL's code.
    */
-  issuedIn(name: Uint8Array, now: Date): PolicyCrl | string {
+  currentCrlIssuedIn(name: Uint8Array, now: Date): PolicyCrl | string {
     return currentCrl(this.crlsNamed(name), now)
   }
 

@@ -1,9 +1,8 @@
 import type { X509Certificate } from 'node:crypto'
 import { setImmediate } from 'node:timers/promises'
 import type { TLSSocket } from 'node:tls'
-import { RECHECK_FAILED } from './certificate-identity.js'
 import type { TlsPolicy } from './ingress.js'
-import { PASS, refused, type RecheckVerdict } from './recheck.js'
+import { PASS, RECHECK_FAILED, refused, type RecheckVerdict } from './recheck.js'
 
 /**
  * The re-checks of one gateway, one a turn of the event loop, in the order asked: each verifies a

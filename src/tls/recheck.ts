@@ -47,6 +47,9 @@ export type RecheckVerdict =
 
 export const PASS: RecheckVerdict = { pass: true }
 
+/** The detail of a re-check that could not be made: a CRL it cannot read, mostly. */
+export const RECHECK_FAILED = 'RECHECK_FAILED'
+
 /**
  * OpenSSL's KEYUSAGE_NO_CERTSIGN and KEYUSAGE_NO_CRL_SIGN as a handshake reports them: Node names only
  * some of OpenSSL's codes (X509ErrorCode, in its src/crypto/crypto_common.cc), and these UNSPECIFIED.
@@ -93,7 +96,7 @@ export class ClientTrust {
     for (const [i, certificate] of path.entries()) {
       // The CA at the end of the chain is its own issuer, and so on its own CRL.
       const issuer = Math.min(i + 1, path.length - 1)
-      const crl = await this.crls.signedBy(path[issuer]!, now)
+      const crl = await this.crls.currentCrlOf(path[issuer]!, now)
       // OpenSSL's check_crl: a CRL found, current or not, is refused first if its issuer's keyUsage
       // lacks cRLSign.
       if (crl !== 'UNABLE_TO_GET_CRL' && !keyUsageAllows(path[issuer]!, 'cRLSign')) found.push(KEYUSAGE_NO_CRL_SIGN)
@@ -113,7 +116,7 @@ export class ClientTrust {
    */
   private leafRevocation(leaf: X509Certificate, now: Date): string[] {
     if (this.crls.none) return []
-    const crl = this.crls.issuedIn(certificateFields(leaf).issuer, now)
+    const crl = this.crls.currentCrlIssuedIn(certificateFields(leaf).issuer, now)
     if (typeof crl === 'string') return [crl]
     return revokes(crl, leaf) ? ['CERT_REVOKED'] : []
   }
