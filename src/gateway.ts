@@ -9,7 +9,7 @@ import net, { type AddressInfo } from 'node:net'
 import { createAdminApp } from './admin/app.js'
 import { ConfigError, issueAt } from './config/issues.js'
 import type { ConfigLoader } from './config/load.js'
-import type { Config, ListenAddress, ListenerName } from './config/types.js'
+import type { Config, ListenAddress, ListenerName, PublicListenerName } from './config/types.js'
 import {
   collectUpstreamConnections,
   collectUpstreamPendingRequests,
@@ -19,7 +19,7 @@ import {
   setCertificateExpiry,
   setCrlNextUpdate,
 } from './gateway-metrics.js'
-import { ClientConnections, closeServer, listenOn, type PublicListenerName } from './listeners.js'
+import { ClientConnections, closeServer, listenOn } from './listeners.js'
 import { errorSummary, limitedLog, type Logger } from './log.js'
 import { NO_ROUTE } from './metrics/labels.js'
 import { createMetrics, type Metrics } from './metrics/metrics.js'
@@ -229,6 +229,7 @@ export class Gateway {
     return new Set(this.current?.config.routes.map((route) => route.name))
   }
 
+  /** /readyz: a config serving, the listeners bound, and no drain begun. */
   isReady(): boolean {
     return !this.draining && this.current !== undefined && this.listeners.size > 0
   }

@@ -10,9 +10,9 @@ import type { ReloadResult } from '../reload/reloader.js'
 export interface AdminDeps {
   readonly logger: Logger
   readonly metrics: MetricsSource
-  /** Config loaded and every listener bound, and not draining. */
+  /** What /readyz answers: the gateway's readiness (Gateway.isReady), or the primary's of its workers. */
   readonly isReady: () => boolean
-  readonly reload?: () => Promise<ReloadResult>
+  readonly reload: () => Promise<ReloadResult>
 }
 
 /**
@@ -46,10 +46,6 @@ export function createAdminApp(deps: AdminDeps): express.Express {
     }
   })
   app.post('/reload', async (_req, res, next) => {
-    if (!deps.reload) {
-      res.status(404).end()
-      return
-    }
     try {
       const result = await deps.reload()
       res.status(result.ok ? 200 : 422).json({ result: result.ok ? 'success' : 'failure', errors: result.errors })
