@@ -10,12 +10,10 @@ import { isIP } from 'node:net'
 import type net from 'node:net'
 import type { Gauge } from 'prom-client'
 import { formatIssue, issueAt, type ConfigIssue } from './config/issues.js'
-import type { Config, ListenAddress, ListenerName } from './config/types.js'
+import type { Config, ListenAddress, ListenerName, PublicListenerName } from './config/types.js'
 import { ErrorCodes, PortcullisError } from './errors.js'
 import { errorSummary, type Logger } from './log.js'
 import type { Overload } from './proxy/overload.js'
-
-export type PublicListenerName = Exclude<ListenerName, 'admin'>
 
 type ConfigPlaces = Pick<Config, 'file' | 'positions'>
 

@@ -6,9 +6,9 @@
  * DNS: an IP literal or `localhost` against the listener's host.
  */
 import { isIP } from 'node:net'
-import type { Config, ListenAddress, UpstreamConfig } from './types.js'
+import type { Config, ListenAddress, PublicListenerName, UpstreamConfig } from './types.js'
 
-export function ownListenerOf(upstream: UpstreamConfig, listen: Config['listen']): 'https' | 'http' | undefined {
+export function ownListenerOf(upstream: UpstreamConfig, listen: Config['listen']): PublicListenerName | undefined {
   return (['https', 'http'] as const).find((name) => {
     const listener = listen[name]
     return listener !== undefined && reaches(upstream, listener)

@@ -76,8 +76,7 @@ function overlap(a: string, b: string): boolean {
 
 function resolveListen(raw: RawConfig['listen'], report: Report): Config['listen'] {
   const listen: Partial<Record<ListenerName, ListenAddress>> = {}
-  for (const key of ['https', 'http', 'admin'] as const) {
-    const text = raw[key]
+  for (const [key, text] of Object.entries(raw) as [ListenerName, string | undefined][]) {
     if (text === undefined) continue
     const address = parseListenAddress(text)
     if (address) listen[key] = address

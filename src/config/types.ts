@@ -7,6 +7,9 @@ import type { ForwardClientCert, RawConfig, TlsVersion } from './schema.js'
 /** The keys of `listen`: the public listeners and the admin one. */
 export type ListenerName = keyof RawConfig['listen']
 
+/** The listeners that serve routes. */
+export type PublicListenerName = Exclude<ListenerName, 'admin'>
+
 export interface ListenAddress {
   readonly host: string
   readonly port: number

@@ -63,7 +63,7 @@ export class RouteFiles {
    * key file is reported at `key`, one with the certificate at `cert`. An upstream.cert without its key
    * (a problem of the rules) is read alone.
    */
-  keyPair(route: RouteConfig, at: string, files: { cert: string; key: string | undefined }, role: 'server' | 'client'): KeyPair | undefined {
+  keyPair(route: RouteConfig, at: string, files: { cert: string; key: string | undefined }, role: Exclude<CertificateRole, 'ca'>): KeyPair | undefined {
     const { cert: certFile, key: keyFile } = files
     const cert = this.attempt(`${at}.cert`, this.readOnce(['cert', certFile], () => readCertificates(certFile)), certFile)
     // Read whatever became of the certificate, so that one run lists the problems of both.

@@ -10,11 +10,12 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { ListenerName } from '../../src/config/types.js'
 import { runPortcullis, type LoggingPortcullis, type LogRecord } from './cli.js'
 import { httpRequest } from './client.js'
 import { eventually } from './gateway.js'
 
-type Listeners = Partial<Record<'http' | 'https' | 'admin', { port: number }>>
+type Listeners = Partial<Record<ListenerName, { port: number }>>
 
 /**
  * `portcullis` on `configFile`, once its primary has started: its admin port, if it has one, and
