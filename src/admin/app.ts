@@ -48,7 +48,7 @@ export function createAdminApp(deps: AdminDeps): express.Express {
   app.post('/reload', async (_req, res, next) => {
     try {
       const result = await deps.reload()
-      res.status(result.ok ? 200 : 422).json({ result: result.ok ? 'success' : 'failure', errors: result.errors })
+      res.status(result.ok ? 200 : result.unavailable ? 503 : 422).json({ result: result.ok ? 'success' : 'failure', errors: result.errors })
     } catch (error) {
       next(error)
     }

@@ -89,7 +89,7 @@ export async function runPrimary(
 
 /** Asks `workers` to reload: the reload succeeds if each of them does, and lists each distinct error once. */
 async function reloadWorkers(workers: Worker[], questions: WorkerQuestions): Promise<ReloadResult> {
-  if (workers.length === 0) return { ok: false, errors: ['no worker is serving'] }
+  if (workers.length === 0) return { ok: false, unavailable: true, errors: ['no worker is serving'] }
   const results = await questions.ask(workers, 'portcullis:reload', RELOAD_DEADLINE_MS, (worker): ReloadResult => {
     const pid = worker.process.pid
     return { ok: false, errors: [worker.isDead() ? `worker ${pid} exited before it reloaded` : `worker ${pid} did not reload within ${RELOAD_DEADLINE_MS / 1000} s`] }

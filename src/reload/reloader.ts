@@ -18,6 +18,8 @@ import { watchFolders, type FolderWatcher } from './watch.js'
 export interface ReloadResult {
   readonly ok: boolean
   readonly errors: string[]
+  /** Not attempted: the gateway is draining, or (cluster) no worker serves. POST /reload answers 503. */
+  readonly unavailable?: boolean
 }
 
 /** What asked for a reload, for the log; 'api' is a caller of reload() itself (tests). */
@@ -117,7 +119,7 @@ export class Reloader {
   private async run({ onlyIfChanged, trigger, requests }: ReloadRequest): Promise<ReloadResult> {
     const { loader, logger, metrics, apply, serving, stopping } = this.options
     const before = serving()
-    if (stopping() || !before) return { ok: false, errors: ['the gateway is not running'] }
+    if (stopping() || !before) return { ok: false, unavailable: true, errors: [stopping() ? 'the gateway is draining' : 'the gateway is not serving yet'] }
     // Read before the load reads them: a file written from here on differs at its watcher event.
     const digests = digestsOf(this.watchedFiles())
     if (onlyIfChanged && sameDigests(this.digests, digests)) return { ok: true, errors: [] }

@@ -532,7 +532,7 @@ routes:
   const oneConnection = () => new http.Agent({ keepAlive: true, maxSockets: 1 })
 
   // catalogue RR-10, MT-08
-  it('shows portcullis_draining 1 on the admin listener throughout the drain, 0 before it', async () => {
+  it('shows portcullis_draining 1 on the admin listener throughout the drain, 0 before it, and answers POST /reload 503', async () => {
     const admin = async (path: string) => httpRequest({ port: gw.ports.admin!, path })
     const draining = async () => seriesIn((await admin('/metrics')).body, 'portcullis_draining')
     assert.deepEqual([await draining(), (await admin('/readyz')).status], [0, 200])
@@ -544,6 +544,8 @@ routes:
     try {
       // The request in flight holds the drain open until its client goes.
       assert.deepEqual([await draining(), (await admin('/readyz')).status], [1, 503])
+      const reload = await httpRequest({ port: gw.ports.admin!, path: '/reload', method: 'POST' })
+      assert.deepEqual([reload.status, JSON.parse(reload.body)], [503, { result: 'failure', errors: ['the gateway is draining'] }])
     } finally {
       agent.destroy()
     }
