@@ -25,7 +25,7 @@ import { NO_ROUTE } from './metrics/labels.js'
 import { createMetrics, type Metrics } from './metrics/metrics.js'
 import { registrySource } from './metrics/render.js'
 import { createProxyHandlers } from './proxy/handler.js'
-import { handshakeWouldGive, WebSocketRechecks } from './outdated-connections.js'
+import { ConnectionRechecks, policyOfNewHandshake } from './outdated-connections.js'
 import { Overload } from './proxy/overload.js'
 import { RequestServer } from './proxy/server.js'
 import { createSniDispatcher, type SniDispatcher } from './proxy/sni-dispatch.js'
@@ -104,7 +104,7 @@ export class Gateway {
   private readonly ticketSecrets: TicketSecrets
   private readonly ticketKeys: TicketKeyRotation
   private readonly clientChains = new ClientChainsByPolicy()
-  private readonly webSocketRechecks: WebSocketRechecks
+  private readonly connectionRechecks: ConnectionRechecks
   private readonly reloader: Reloader
   private draining = false
   private readonly warningLog: WarningLog
@@ -129,7 +129,7 @@ export class Gateway {
     this.overload = new Overload(this.metrics, this.logger)
     this.clientConnections = new ClientConnections(this.overload)
     this.requestServer = new RequestServer(() => this.current!, createProxyHandlers(this.logger, this.metrics, this.overload))
-    this.webSocketRechecks = new WebSocketRechecks(this.metrics, this.logger, () => this.current)
+    this.connectionRechecks = new ConnectionRechecks(this.metrics, this.logger, () => this.current)
     this.reloader = new Reloader({
       loader: options.loader,
       logger: this.logger,
@@ -184,10 +184,12 @@ export class Gateway {
     this.install(snapshot)
     // Only here, once the new config serves: a reload that fails keeps every series.
     this.metrics.dropRemovedRoutes(this.routeNames())
-    this.requestServer.closeOutdated(
-      (socket, policy) => handshakeWouldGive(snapshot, socket, policy),
-      (socket, policy, upgrade) => this.webSocketRechecks.recheck(snapshot, socket, policy, upgrade),
-    )
+    const rechecks = this.connectionRechecks
+    this.requestServer.recheckConnections({
+      policyNow: (socket) => policyOfNewHandshake(snapshot, socket),
+      clientPasses: (socket, verifiedUnder, policyNow) => rechecks.clientPasses(socket, verifiedUnder, policyNow),
+      recheckWebSocket: (socket, policy, upgrade) => rechecks.recheckWebSocket(snapshot, socket, policy, upgrade),
+    })
     for (const upstream of retireSnapshot(previous, snapshot, (closed) => this.retiring.delete(closed))) this.retiring.add(upstream)
   }
 

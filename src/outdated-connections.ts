@@ -1,8 +1,9 @@
 /**
- * What a reload decides for the client connections verified under a TLS policy (client CAs, CRLs)
- * before it: whether a keep-alive connection would still get its policy (else the request server closes
- * it once its response is out: RequestServer.closeOutdated), and whether the client of a WebSocket,
- * which has no response to wait for, still passes the policy its route has now (tls/recheck.ts).
+ * What a reload decides for the client connections verified under a TLS policy (client CAs, CRLs,
+ * minimum version) before it: whether the client of a keep-alive connection passes the policy a new
+ * handshake of its would get now, and whether the client of a WebSocket passes the policy its route has
+ * now (tls/recheck.ts). The request server keeps those that pass and closes the others
+ * (RequestServer.recheckConnections).
  */
 import type http from 'node:http'
 import type { TLSSocket } from 'node:tls'
@@ -17,18 +18,18 @@ import type { TlsPolicy } from './tls/ingress.js'
 import { RecheckQueue } from './tls/recheck-queue.js'
 
 /**
- * Whether a new handshake of this connection (by its SNI, or without one the address it reached) would
- * get `policy` under `snapshot`. That the policy is still in the snapshot is not enough: routes with the
+ * The TLS policy a new handshake of this connection would get under `snapshot`: by its SNI, or without
+ * one the address it reached. Not simply whether its policy is still in the snapshot: routes with the
  * same client CAs, CRLs and minimum version share one, and another route may keep it after this
- * connection's route has moved to another.
+ * connection's route has moved to another. Undefined: none would (the host passes TLS through now).
  */
-export function handshakeWouldGive(snapshot: Snapshot, socket: TLSSocket, policy: TlsPolicy): boolean {
+export function policyOfNewHandshake(snapshot: Snapshot, socket: TLSSocket): TlsPolicy | undefined {
   const decision = snapshot.ingressFor(socket.servername || undefined, socket.localAddress)
-  return decision.kind === 'terminate' && decision.policy.id === policy.id
+  return decision.kind === 'terminate' ? decision.policy : undefined
 }
 
-/** The WebSockets of one gateway that its reloads check again, one at a time (RecheckQueue). */
-export class WebSocketRechecks {
+/** The connections of one gateway that its reloads check again, one at a time (RecheckQueue). */
+export class ConnectionRechecks {
   private readonly queue = new RecheckQueue()
 
   constructor(
@@ -39,6 +40,15 @@ export class WebSocketRechecks {
   ) {}
 
   /**
+   * Whether the client of a keep-alive connection verified under `verifiedUnder` passes `policyNow`.
+   * One that fails is neither logged nor counted here: its connection closes, and the handshake it
+   * comes back with is refused, logged and counted.
+   */
+  async clientPasses(socket: TLSSocket, verifiedUnder: TlsPolicy, policyNow: TlsPolicy): Promise<boolean> {
+    return (await this.queue.recheckClient(socket, verifiedUnder, policyNow)).pass
+  }
+
+  /**
    * A WebSocket whose route (its upgrade request's Host and path, routed as now) has another TLS policy
    * in `snapshot` than the one it was verified under: its client is checked against that one
    * (tls/recheck.ts), and the WebSocket closed if it fails. Both ends close: proxy/upgrade.ts destroys
@@ -46,7 +56,7 @@ export class WebSocketRechecks {
    * as a removed route's requests in flight do. Resolves with the policy it passed, if it was checked;
    * a verdict that comes after another reload is dropped, as that reload's own check decides.
    */
-  async recheck(snapshot: Snapshot, socket: TLSSocket, policy: TlsPolicy, upgrade: http.IncomingMessage): Promise<TlsPolicy | undefined> {
+  async recheckWebSocket(snapshot: Snapshot, socket: TLSSocket, policy: TlsPolicy, upgrade: http.IncomingMessage): Promise<TlsPolicy | undefined> {
     try {
       return await this.check(snapshot, socket, policy, upgrade)
     } catch (error) {

@@ -53,6 +53,16 @@ export interface RequestHandlers {
   readonly refused: (status: number, method?: string) => void
 }
 
+/** What a reload that changed TLS policies tells of the connections verified under one (outdated-connections.ts). */
+export interface ReloadedPolicies {
+  /** The policy a new handshake of `socket` would get now; undefined: none would. */
+  readonly policyNow: (socket: TLSSocket) => TlsPolicy | undefined
+  /** Whether the client of `socket`, verified under `verifiedUnder`, passes `policyNow`. */
+  readonly clientPasses: (socket: TLSSocket, verifiedUnder: TlsPolicy, policyNow: TlsPolicy) => Promise<boolean>
+  /** A WebSocket's client checked against its route's policy, and closed if it fails: the policy it passed, if checked. */
+  readonly recheckWebSocket: (socket: TLSSocket, policy: TlsPolicy, upgrade: http.IncomingMessage) => Promise<TlsPolicy | undefined>
+}
+
 /**
  * What Node's own clientError handler answers for each parser error, but for a later major version
  * (505, see http-versions.ts); any other error gets none.
@@ -94,6 +104,8 @@ export class RequestServer {
   private readonly refusalQueued = new WeakSet<Duplex>()
   /** Connections that close once their response in flight has gone out; no request behind it is handled. */
   private readonly closing = new WeakSet<Duplex>()
+  /** Connections whose client a reload is checking against a new TLS policy; their requests wait for it. */
+  private readonly rechecking = new WeakMap<Duplex, Promise<void>>()
   private draining = false
 
   constructor(
@@ -161,37 +173,61 @@ export class RequestServer {
   }
 
   /**
-   * After a reload: connections verified under a TLS policy (client CAs, CRLs) that a new handshake
-   * of theirs would no longer get (`handshakeWouldGive` says) close as in a drain, but idle ones at
-   * once (a request that came on one would get the 421), as nginx's old workers close theirs, rather
-   * than answer the next request 421. Clients come back through a handshake under the new policy:
-   * after a CRL's routine re-issue, or a CA added to a bundle, every keep-alive client would
-   * otherwise get a 421 it does not retry (only browsers do). One that has not sent a request yet is
-   * left to get the 421: its first request may already be on its way, and a client does not send that
-   * one again either.
+   * After a reload: each connection verified under a TLS policy (client CAs, CRLs, minimum version)
+   * that a new handshake of its would no longer get has its client checked against the one it would
+   * get (tls/recheck.ts), as that handshake would check it. One that passes goes on under the new
+   * policy: a CRL's routine re-issue, or a CA added to a bundle, leaves every client connected, as
+   * Envoy leaves connections when their validation context changes, where closing them would reset the
+   * next request of each keep-alive client and bring them all back through full handshakes at once.
+   * One that fails closes as in a drain, but an idle one at once, as nginx's old workers close theirs
+   * (a request that came on it would get the 421). Requests that come meanwhile wait for the verdict.
+   * A connection no policy would take now (its host passes TLS through) closes the same way.
    *
-   * A WebSocket has no response to wait for, nor a next request to answer 421: each one of a TLS
-   * connection goes to `recheckWebSocket` with its upgrade request, which closes it if its client no
-   * longer passes the TLS policy its route has now (tls/recheck.ts), and otherwise gives the policy it
-   * passed, which it is then held to: the next reload checks it again only if that one changes.
+   * A WebSocket is checked against the policy its route has now (its upgrade request's Host and path),
+   * and closed there if its client fails; it is then held to the policy it passed, and the next reload
+   * checks it again only if that one changes. An upgrade answered as an ordinary response (refused, or
+   * ignored: h2c) ends its connection after it: there is nothing to check.
    */
-  closeOutdated(
-    handshakeWouldGive: (socket: TLSSocket, policy: TlsPolicy) => boolean,
-    recheckWebSocket: (socket: TLSSocket, policy: TlsPolicy, upgrade: http.IncomingMessage) => Promise<TlsPolicy | undefined>,
-  ): void {
+  recheckConnections(reloaded: ReloadedPolicies): void {
     for (const socket of this.open) {
       const policy = this.policyOf.get(socket)
-      const last = this.lastResponse.get(socket)
-      if (!policy || last === undefined) continue
-      if (last === 'upgraded') {
-        // An upgrade refused (a 421, a 503) or ignored ends its connection after its answer: only
-        // WebSockets are left to check.
+      if (!policy) continue
+      if (this.lastResponse.get(socket) === 'upgraded') {
         const upgrade = this.webSocketRequestOf.get(socket)
         if (!upgrade || socket.writableEnded) continue
-        const rechecked = recheckWebSocket(socket as TLSSocket, policy, upgrade)
+        const rechecked = reloaded.recheckWebSocket(socket as TLSSocket, policy, upgrade)
         void rechecked.then((passed) => passed && this.policyOf.set(socket, passed))
-      } else if (!handshakeWouldGive(socket as TLSSocket, policy)) this.closeAfterResponse(socket)
+        continue
+      }
+      const policyNow = reloaded.policyNow(socket as TLSSocket)
+      if (policyNow?.id === policy.id) continue
+      if (policyNow) this.recheckClient(socket as TLSSocket, policy, policyNow, reloaded)
+      else this.closeAfterResponse(socket)
     }
+  }
+
+  /** A keep-alive connection's part of recheckConnections. */
+  private recheckClient(socket: TLSSocket, verifiedUnder: TlsPolicy, policyNow: TlsPolicy, reloaded: ReloadedPolicies): void {
+    const verdict: Promise<void> = reloaded.clientPasses(socket, verifiedUnder, policyNow).then(
+      (passes) => this.recheckDone(socket, verdict, passes && policyNow),
+      () => this.recheckDone(socket, verdict, false),
+    )
+    this.rechecking.set(socket, verdict)
+  }
+
+  private recheckDone(socket: TLSSocket, verdict: Promise<void>, passed: TlsPolicy | false): void {
+    // A later reload's check has taken over: its verdict decides.
+    if (this.rechecking.get(socket) !== verdict) return
+    this.rechecking.delete(socket)
+    if (passed) this.policyOf.set(socket, passed)
+    else this.closeAfterResponse(socket)
+  }
+
+  /** Runs `next` once no check of the connection's client is under way (recheckConnections). */
+  private afterRecheck(socket: Duplex, next: () => void): void {
+    const pending = this.rechecking.get(socket)
+    if (pending) void pending.then(() => this.afterRecheck(socket, next))
+    else next()
   }
 
   /** Destroys every connection left, and resolves once each has closed and its response seen it go. */
@@ -251,6 +287,8 @@ export class RequestServer {
 
   /** A request whose turn has come on its connection. */
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    // Held to the policy the check of its client leaves its connection with.
+    if (this.rechecking.has(req.socket)) return this.afterRecheck(req.socket, () => (req.socket.destroyed ? res.destroy() : this.handle(req, res)))
     if (this.malformedWhileQueued.has(req)) {
       sendStatus(res, 400, 'malformed request body')
       this.handlers.refused(400, req.method)
@@ -285,6 +323,11 @@ export class RequestServer {
       return
     }
     this.lastResponse.set(socket, 'upgraded')
+    this.afterRecheck(socket, () => socket.destroyed || this.upgrade(req, socket, head))
+  }
+
+  /** An Upgrade request, once its connection's policy is settled (recheckConnections). */
+  private upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     const policy = this.policyOf.get(socket)
     // Node's parser stopped at the headers of an Upgrade request, so its body never reaches `req`:
     // refuse it rather than forward the request without it, or its bytes into a WebSocket.

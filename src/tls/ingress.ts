@@ -109,6 +109,8 @@ export interface TlsPolicyHooks {
 export interface TlsPolicy {
   readonly id: string
   readonly requiresClientCert: boolean
+  /** The oldest TLS version it takes. */
+  readonly minVersion: TlsVersion
   /**
    * Hands an accepted TCP socket (ClientHello bytes unshifted back) to this policy's handshake, with
    * the SNI the ClientHello carried and the route it was dispatched to, if any (without SNI, an IP
@@ -212,6 +214,7 @@ export function createTlsPolicy(
   const policy: TlsPolicy = {
     id,
     requiresClientCert,
+    minVersion: spec.minVersion,
     clientTrust: spec.clientCAs && new ClientTrust(spec.clientCAs.certificates, spec.crl),
     clientChain: (socket) => chains.of(socket),
     rotateTicketKeys(epoch) {

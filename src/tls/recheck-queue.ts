@@ -14,10 +14,12 @@ export class RecheckQueue {
 
   /**
    * Whether a client verified under `verifiedUnder` passes `policyNow`, the policy its route has now:
-   * at once if that asks for no client certificate. A check that throws (a CRL OpenSSL reads and
-   * crl-der.ts does not) fails closed.
+   * at once if its TLS version is older than that one takes, or if that one asks for no client
+   * certificate. A check that throws (a CRL OpenSSL reads and crl-der.ts does not) fails closed.
    */
   recheckClient(socket: TLSSocket, verifiedUnder: TlsPolicy, policyNow: TlsPolicy): Promise<RecheckVerdict> {
+    // What the handshake would fail with. TLS 1.2 is every policy's floor.
+    if (policyNow.minVersion === 'TLSv1.3' && socket.getProtocol() !== 'TLSv1.3') return Promise.resolve(refused('ERR_SSL_UNSUPPORTED_PROTOCOL'))
     const trust = policyNow.clientTrust
     if (!trust) return Promise.resolve(PASS)
     // Each check waits for the one before it, then for an immediate of its own, which runs at the next

@@ -1,15 +1,16 @@
 /**
- * A WebSocket outlives the TLS policy it was verified under. After a reload that changes a route's
- * client CAs or CRLs, keep-alive connections close once their response is out and come back through a
- * handshake under the new policy (proxy/server.ts closeOutdated); a WebSocket has no "after its
- * response", so a client whose certificate the new CRL revokes, or whose CA left the bundle, would
- * keep its tunnel for good. Each such tunnel is re-checked here against the policy its route has now
- * (the one a request of its connection would be held to), and closed only if it no longer passes.
+ * A connection outlives the TLS policy it was verified under. After a reload that changes a route's
+ * client CAs or CRLs, the client of each connection verified under the old ones is re-checked here
+ * against the policy it would be held to now (proxy/server.ts recheckConnections): a keep-alive
+ * connection's, the one a new handshake of its would get; a WebSocket's, the one its route has. One
+ * that no longer passes is closed: otherwise a client whose certificate the new CRL revokes, or whose
+ * CA left the bundle, would keep a WebSocket for good, and a keep-alive connection until it is idle.
  *
- * Not every tunnel closed, as Caddy closes every WebSocket a config change leaves behind (at once, or
- * after `stream_close_delay`; caddyserver/caddy#3143), and Envoy drains a changed listener and closes
- * what is left after `--drain-time-s`: a CRL is re-issued every day or hour with nothing new revoked,
- * and each re-issue would cut every WebSocket of the route, with every client reconnecting at once.
+ * Not every connection closed, as Caddy closes every WebSocket a config change leaves behind (at once,
+ * or after `stream_close_delay`; caddyserver/caddy#3143), and Envoy drains a changed listener and
+ * closes what is left after `--drain-time-s`: a CRL is re-issued every day or hour with nothing new
+ * revoked, and each re-issue would cut every connection of the route, with every client reconnecting
+ * at once.
  *
  * The check is the one OpenSSL makes in the handshake, as Node sets it up for a policy server: the
  * chain must lead, through the intermediates the client sent or the bundle's own certificates, to a
@@ -19,9 +20,8 @@
  * X509_V_FLAG_CRL_CHECK_ALL), an issuer whose keyUsage, if any, allows cRLSign; every certificate of
  * the chain must be within its validity dates, and allow clientAuth if it has an extended key usage; if
  * it has a keyUsage, the leaf's must allow digitalSignature or keyAgreement, and a CA's keyCertSign. Of
- * several failures, the one a handshake reports (see verdict): the keep-alive connections the reload
- * closes come back through one, and a WebSocket is held to the same. What cannot be checked fails
- * closed.
+ * several failures, the one a handshake reports (see verdict), as a client that comes back through one
+ * would be told. What cannot be checked fails closed.
  */
 import type { X509Certificate } from 'node:crypto'
 import { certificateFields } from './cert-der.js'

@@ -444,7 +444,7 @@ routes:
   })
 
   // catalogue RR-06, RR-08
-  it('closes keep-alive connections verified under client CAs that a reload changed, rather than answer 421', async () => {
+  it('keeps the keep-alive connections whose client passes client CAs a reload changed, and closes the others once their response is out', async () => {
     const clientCAs = join(dir, 'client-cas.pem')
     await copyFile(pki.caA.certFile, clientCAs)
     const configFile = join(dir, 'mtls.yaml')
@@ -466,36 +466,68 @@ routes:
       const [, port] = await get()
       assert.equal((await gw.gateway.reload()).ok, true)
       assert.deepEqual(await get(), [200, port], 'the same client CAs: the connection goes on')
-      // A CA added to the bundle (or a CRL re-issued) is another TLS policy.
+      // A CA added to the bundle (as a CRL re-issued) is another TLS policy, which CA A's client passes.
       await copyFile(pki.caAB.certFile, clientCAs)
       assert.equal((await gw.gateway.reload()).ok, true)
-      await eventually(async () => Object.keys(agent.freeSockets).length === 0, 3000, 'the idle connection closed')
-      const [status, newPort] = await get()
-      assert.equal(status, 200)
-      assert.notEqual(newPort, port)
+      assert.deepEqual(await get(), [200, port], 'a client that passes the new client CAs: the connection goes on')
 
-      // A request in flight at the reload (its body half sent) is answered, and its connection closed.
+      // CA A leaves the bundle while a request is in flight (its body half sent): it is answered, then
+      // its connection closes, and the client's next handshake is refused.
       const requestsBefore = upstream.requests.length
       const inFlight = https.request({ host: '127.0.0.1', port: gw.ports.https!, servername: 'a.test', method: 'POST', headers: { host: 'a.test' }, agent })
       const answered = once(inFlight, 'response') as Promise<[IncomingMessage]>
       inFlight.write('half')
       await eventually(async () => upstream.requests.length > requestsBefore, 3000, 'the request at the upstream')
-      await copyFile(pki.caA.certFile, clientCAs)
+      await copyFile(pki.caB.certFile, clientCAs)
       assert.equal((await gw.gateway.reload()).ok, true)
       inFlight.end(' and the rest')
       const [response] = await answered
-      const inFlightPort = response.socket.localPort
       const body = JSON.parse(await text(response)) as EchoReply
-      assert.deepEqual([response.statusCode, body.body, response.headers.connection], [200, 'half and the rest', 'close'])
-      assert.notEqual((await get())[1], inFlightPort, 'the next request on a new connection')
+      assert.deepEqual([response.statusCode, response.socket.localPort, body.body], [200, port, 'half and the rest'])
+      await eventually(async () => response.socket.destroyed && Object.keys(agent.freeSockets).length === 0, 3000, 'its connection closed')
+      await assert.rejects(get(), 'a handshake under the new client CAs')
     } finally {
       agent.destroy()
       await gw.close()
     }
   })
 
+  it('holds a request that comes while a reload checks the clients of a changed policy until its own check, then serves it', async () => {
+    const clientCAs = join(dir, 'checked-cas.pem')
+    await copyFile(pki.caA.certFile, clientCAs)
+    const configFile = join(dir, 'checked.yaml')
+    await writeFile(
+      configFile,
+      `
+listen: { https: 127.0.0.1:0 }
+routes:
+  - { host: a.test, tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile}, clientCAs: ${clientCAs} }, upstream: { url: 'https://127.0.0.1:${upstream.port}', ca: ${pki.caS.certFile}, cert: ${pki.cliA.certFile}, key: ${pki.cliA.keyFile}, serverName: up.test } }
+`,
+    )
+    const gw = await startGatewayFromFile(configFile)
+    // Connections checked before the agent's, one a turn of the event loop: its request comes meanwhile.
+    const others = await Promise.all(
+      Array.from({ length: 50 }, async () => {
+        const socket = tls.connect({ host: '127.0.0.1', port: gw.ports.https!, servername: 'a.test', ca: pki.caS.cert, cert: pki.cliA.cert, key: pki.cliA.key })
+        await once(socket, 'secureConnect')
+        return socket
+      }),
+    )
+    const agent = keepAliveAgent()
+    try {
+      const [, port] = await keepAliveGet(gw, agent, 'a.test')
+      await copyFile(pki.caAB.certFile, clientCAs)
+      assert.equal((await gw.gateway.reload()).ok, true)
+      assert.deepEqual(await keepAliveGet(gw, agent, 'a.test'), [200, port], 'served on its connection, not a 421')
+    } finally {
+      for (const socket of others) socket.destroy()
+      agent.destroy()
+      await gw.close()
+    }
+  })
+
   // catalogue RR-08
-  it('closes the keep-alive connections of a route whose client CAs changed while another route keeps the old ones', async () => {
+  it('closes the idle keep-alive connections of a route whose new client CAs its client fails, while another route keeps the old ones', async () => {
     // Both routes trust CA A at first: one TLS policy. The reload gives a.test its own bundle; b.test
     // keeps the old policy, so the old policy lives on.
     const aCAs = join(dir, 'a-cas.pem')
@@ -514,18 +546,42 @@ routes:
     const gw = await startGatewayFromFile(configFile)
     const agents = { a: keepAliveAgent(), b: keepAliveAgent() }
     try {
-      const [, aPort] = await keepAliveGet(gw, agents.a, 'a.test')
+      await keepAliveGet(gw, agents.a, 'a.test')
       const [, bPort] = await keepAliveGet(gw, agents.b, 'b.test')
-      await copyFile(pki.caAB.certFile, aCAs)
+      await copyFile(pki.caB.certFile, aCAs)
       assert.equal((await gw.gateway.reload()).ok, true)
       await eventually(async () => Object.keys(agents.a.freeSockets).length === 0, 3000, "a.test's idle connection closed")
-      const [status, newPort] = await keepAliveGet(gw, agents.a, 'a.test')
-      assert.equal(status, 200, 'through a new handshake, not a 421')
-      assert.notEqual(newPort, aPort)
+      await assert.rejects(keepAliveGet(gw, agents.a, 'a.test'), 'a handshake under the new client CAs')
       assert.deepEqual(await keepAliveGet(gw, agents.b, 'b.test'), [200, bPort], "b.test's policy did not change: its connection goes on")
     } finally {
       agents.a.destroy()
       agents.b.destroy()
+      await gw.close()
+    }
+  })
+
+  it('closes a TLS 1.2 keep-alive connection once a reload makes its route take TLS 1.3 alone, and keeps a TLS 1.3 one', async () => {
+    const configFile = join(dir, 'min-version.yaml')
+    const routes = (minVersion: string) => `
+listen: { https: 127.0.0.1:0 }
+routes:
+  - host: a.test
+    tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile}, clientCAs: ${pki.caA.certFile}, minVersion: ${minVersion} }
+    upstream: { url: 'https://127.0.0.1:${upstream.port}', ca: ${pki.caS.certFile}, cert: ${pki.cliA.certFile}, key: ${pki.cliA.keyFile}, serverName: up.test }
+`
+    await writeFile(configFile, routes('TLSv1.2'))
+    const gw = await startGatewayFromFile(configFile)
+    const agents = { tls12: new https.Agent({ keepAlive: true, maxSockets: 1, ca: pki.caS.cert, cert: pki.cliA.cert, key: pki.cliA.key, maxVersion: 'TLSv1.2' }), tls13: keepAliveAgent() }
+    try {
+      await keepAliveGet(gw, agents.tls12, 'a.test')
+      const [, port13] = await keepAliveGet(gw, agents.tls13, 'a.test')
+      await writeFile(configFile, routes('TLSv1.3'))
+      assert.equal((await gw.gateway.reload()).ok, true)
+      await eventually(async () => Object.keys(agents.tls12.freeSockets).length === 0, 3000, 'the TLS 1.2 connection closed')
+      assert.deepEqual(await keepAliveGet(gw, agents.tls13, 'a.test'), [200, port13], 'the TLS 1.3 connection goes on')
+    } finally {
+      agents.tls12.destroy()
+      agents.tls13.destroy()
       await gw.close()
     }
   })

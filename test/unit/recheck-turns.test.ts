@@ -1,8 +1,8 @@
 /**
  * RecheckQueue promises "one check a turn of the event loop", so that a reload that finds thousands
- * of WebSockets open does not stall the requests in flight. The gateway asks for every check in one
- * synchronous loop (proxy/server.ts closeOutdated → outdated-connections.ts WebSocketRechecks), as this
- * test does.
+ * of connections open does not stall the requests in flight. The gateway asks for every check in one
+ * synchronous loop (proxy/server.ts recheckConnections → outdated-connections.ts ConnectionRechecks), as
+ * this test does.
  */
 import assert from 'node:assert/strict'
 import { X509Certificate } from 'node:crypto'
