@@ -208,6 +208,12 @@ export class Gateway {
     this.requestServer.drain()
     this.sni.closeWaiting()
     await this.clientConnections.allClosed(graceMs)
+    const left = this.clientConnections.count
+    if (left > 0) {
+      // As nginx's alerts at worker_shutdown_timeout: what the drain's end cuts off, WebSockets above all.
+      const counts = { connections: left, webSockets: this.requestServer.webSocketCount(), grace: graceMs / 1000 }
+      this.logger.warn(counts, 'shutdown.grace is over: closing the connections still open')
+    }
     // Requests cut off by the deadline end as the client's going, before the pools go under them (an
     // upstream request destroyed first would be logged and counted as an upstream failure).
     await this.requestServer.close()

@@ -109,6 +109,10 @@ export class ClientConnections {
     })
   }
 
+  get count(): number {
+    return this.open.size
+  }
+
   destroyAll(): void {
     for (const socket of this.open.keys()) socket.destroy()
   }

@@ -230,6 +230,13 @@ export class RequestServer {
     else next()
   }
 
+  /** The WebSockets open now. */
+  webSocketCount(): number {
+    let count = 0
+    for (const socket of this.open) if (this.webSocketRequestOf.has(socket) && !socket.destroyed) count++
+    return count
+  }
+
   /** Destroys every connection left, and resolves once each has closed and its response seen it go. */
   close(): Promise<void> {
     // Stops Node's connection checks; connections arrive through accept(), never through listen().

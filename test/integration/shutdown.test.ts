@@ -421,7 +421,7 @@ routes:
 `)
   }
 
-  it('closes its upstream side when the end of the grace period cuts it off', async () => {
+  it('closes its upstream side when the end of the grace period cuts it off, and says what it cut off', async () => {
     const upstreamSockets: net.Socket[] = []
     const upstream = http.createServer()
     new WebSocketServer({ server: upstream }).on('connection', (_ws, req) => upstreamSockets.push(req.socket))
@@ -435,6 +435,12 @@ routes:
       const upstreamClosed = upstreamSocket!.closed ? Promise.resolve('closed') : once(upstreamSocket!, 'close').then(() => 'closed')
       const timedOut = new Promise((resolve) => setTimeout(() => resolve('still open 2 s after the gateway stopped'), 2000).unref())
       assert.equal(await Promise.race([upstreamClosed, timedOut]), 'closed')
+      const cutOff = gw.logs.filter((line) => line.msg === 'shutdown.grace is over: closing the connections still open')
+      assert.deepEqual(
+        cutOff.map(({ level, connections, webSockets }) => [level, connections, webSockets]),
+        [[40, 1, 1]],
+        'what the end of the grace period cut off, logged once',
+      )
     } finally {
       // Upgraded sockets are no longer the server's: closeAllConnections() does not reach them.
       for (const socket of upstreamSockets) socket.destroy()
