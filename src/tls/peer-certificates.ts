@@ -92,8 +92,9 @@ function peerCertificateChain(socket: TLSSocket): X509Certificate[] {
  * call deletes from OpenSSL's own peer chain (the sk_X509_delete in Node's
  * X509Certificate::GetPeerCert, see nodejs/node#65579), and getPeerCertificate(true) then has no
  * intermediates for the rest of the connection: none for Client-Cert-Chain on a route reached after an
- * xfcc route, nor for the re-check of a WebSocket after a reload (recheck.ts). Node 24.22 keeps the
- * chain (ingress.test.ts shows it, and fails where it does not).
+ * xfcc route, nor for the re-check of a connection after a reload (recheck.ts). Node 24 keeps the
+ * chain: checked on 24.22, where ingress.test.ts shows it and fails where it does not (24.21, the one
+ * other Node 24 these tests have run on, exposes no client chain at all: test/helpers/client.ts).
  */
 const PEER_X509_KEEPS_CHAIN = Number(process.versions.node.split('.')[0]) >= 24
 
