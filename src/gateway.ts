@@ -154,7 +154,7 @@ export class Gateway {
 
   /** Loads the config (throws ConfigError on a bad one), then binds every listener. */
   async start(): Promise<void> {
-    const config = await this.reloader.load()
+    const config = await this.reloader.loadFirst()
     if (this.fixedListen) this.assertSameListeners(config, this.fixedListen)
     this.install(buildSnapshot(config, this.snapshotOptions()))
     this.metrics.configReloads.inc({ result: 'success' })

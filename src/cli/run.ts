@@ -13,7 +13,7 @@ import type { Config } from '../config/types.js'
 import { Gateway } from '../gateway.js'
 import { closeLogs, configuredLogLevel, createLogger, errorSummary, LOG_LEVELS, type Logger } from '../log.js'
 import { holdNextTickShapes } from '../next-tick-shapes.js'
-import { loadConfig } from '../snapshot/load-config.js'
+import { loadCheckedConfig } from '../snapshot/load-config.js'
 import { trustSystemRoots } from '../tls/system-roots.js'
 import { newTicketSecret } from '../tls/ticket-keys.js'
 import type { GatewaySignals } from './signals.js'
@@ -53,7 +53,7 @@ async function runWithLogger(
   const loader = new ConfigLoader(configFile)
   let config: Config
   try {
-    config = await loadConfig(loader)
+    config = await loadCheckedConfig(loader)
   } catch (error) {
     return notStarted(configFile, error, err)
   }

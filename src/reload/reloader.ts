@@ -11,7 +11,7 @@ import type { ConfigLoader } from '../config/load.js'
 import type { Config } from '../config/types.js'
 import { errorSummary, type Logger } from '../log.js'
 import type { Metrics } from '../metrics/metrics.js'
-import { loadConfig } from '../snapshot/load-config.js'
+import { loadCheckedConfig } from '../snapshot/load-config.js'
 import { digestsAfterRefusal, digestsOf, referencedFiles, sameDigests, type FileDigests } from './fingerprint.js'
 import { watchFolders, type FolderWatcher } from './watch.js'
 
@@ -83,10 +83,10 @@ export class Reloader {
    * load, the files it names before the snapshot reads them), as a reload does: watch() then tells a
    * file that changed while the gateway started.
    */
-  async load(): Promise<Config> {
+  async loadFirst(): Promise<Config> {
     const { loader } = this.options
     const before = digestsOf([resolve(loader.file)])
-    const config = await loadConfig(loader)
+    const config = await loadCheckedConfig(loader)
     this.digests = digestsOf(referencedFiles(config), before)
     return config
   }
@@ -126,7 +126,7 @@ export class Reloader {
     this.digests = digests
     let attempted: FileDigests | undefined
     try {
-      const config = await loadConfig(loader)
+      const config = await loadCheckedConfig(loader)
       if (stopping()) return { ok: false, errors: ['the gateway is stopping'] }
       // The files new to this config are read before apply() reads them, for the same reason.
       attempted = digestsOf(referencedFiles(config), digests)

@@ -9,7 +9,7 @@ import type { Config } from '../config/types.js'
 import { fileIssues } from './snapshot.js'
 
 /** The config `loader` reads, or a ConfigError listing every problem found in it and in its files. */
-export async function loadConfig(loader: ConfigLoader): Promise<Config> {
+export async function loadCheckedConfig(loader: ConfigLoader): Promise<Config> {
   return checkedConfig(await loader.load())
 }
 
