@@ -28,7 +28,7 @@ export function certificateNamed(certPem: string): { subject: string; serialNumb
 const x509 = peculiarX509()
 
 /** The role a certificate plays in a TLS handshake, each with its extendedKeyUsage. */
-export type Usage = 'server' | 'client' | 'server+client'
+export type TestUsage = 'server' | 'client' | 'server+client'
 
 /**
  * keyUsage bits; or, for the tests of what OpenSSL refuses, the value (extnValue: DER, in hexadecimal)
@@ -43,7 +43,7 @@ export type KeyUsageOption = KeyUsageFlags | readonly string[]
  */
 export type KeyType = 'ecdsa' | 'rsa' | 'rsa-1024'
 
-export interface CAOptions extends Validity {
+export interface TestCAOptions extends Validity {
   readonly commonName: string
   /** Default: ecdsa. */
   readonly keyType?: KeyType
@@ -58,12 +58,12 @@ export interface CAOptions extends Validity {
    */
   readonly basicConstraints?: 'ca' | 'not-ca' | 'none'
   /** An extended key usage, which OpenSSL holds a chain's CAs to as well; default: none. */
-  readonly usage?: Usage
+  readonly usage?: TestUsage
   /** keyUsage bits (see KeyUsageOption); default: keyCertSign and cRLSign. */
   readonly keyUsage?: KeyUsageOption
 }
 
-export interface LeafOptions extends Validity {
+export interface TestLeafOptions extends Validity {
   readonly commonName: string
   /** Default: ecdsa. */
   readonly keyType?: KeyType
@@ -76,7 +76,7 @@ export interface LeafOptions extends Validity {
   readonly dnsNames?: readonly string[]
   readonly ipAddresses?: readonly string[]
   readonly uris?: readonly string[]
-  readonly usage: Usage
+  readonly usage: TestUsage
   /** keyUsage bits (see KeyUsageOption); default: digitalSignature. */
   readonly keyUsage?: KeyUsageOption
   /** Hexadecimal; default: random. */
@@ -112,7 +112,7 @@ async function keysOf(keyType: KeyType = 'ecdsa'): Promise<CryptoKeyPair> {
   return crypto.subtle.generateKey({ ...RSA_KEYS, modulusLength: keyType === 'rsa' ? 2048 : 1024 }, true, ['sign', 'verify'])
 }
 
-export async function createCA(options: CAOptions): Promise<Issued> {
+export async function createTestCA(options: TestCAOptions): Promise<Issued> {
   const { issuer, notBefore, notAfter } = options
   return issue({
     keys: await keysOf(options.keyType),
@@ -146,7 +146,7 @@ export async function createSelfSignedNonCA(options: { commonName: string; keyUs
   })
 }
 
-export async function issueCert(issuer: Issued, options: LeafOptions): Promise<Issued> {
+export async function issueTestCert(issuer: Issued, options: TestLeafOptions): Promise<Issued> {
   const names: JsonGeneralName[] = [
     ...(options.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })),
     ...(options.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value })),
@@ -198,11 +198,11 @@ function subjectName(commonName: string, organization?: string): JsonName {
   return [...(organization === undefined ? [] : [{ O: [organization] }]), { CN: [commonName] }]
 }
 
-function extendedKeyUsageOf(usage: Usage): ExtendedKeyUsageExtension {
+function extendedKeyUsageOf(usage: TestUsage): ExtendedKeyUsageExtension {
   return usage === 'server+client' ? extendedKeyUsage('server', 'client') : extendedKeyUsage(usage)
 }
 
-function basicConstraintsExtensions(kind: NonNullable<CAOptions['basicConstraints']>, pathLength: number | undefined): Extension[] {
+function basicConstraintsExtensions(kind: NonNullable<TestCAOptions['basicConstraints']>, pathLength: number | undefined): Extension[] {
   return kind === 'none' ? [] : [new x509.BasicConstraintsExtension(kind === 'ca', kind === 'ca' ? pathLength : undefined, true)]
 }
 
@@ -277,51 +277,51 @@ async function generate(dir: string): Promise<TestPki> {
   const upNames = { dnsNames: ['up.test', 'localhost'], ipAddresses: ['127.0.0.1'] }
 
   const [caA, caB, caS, caOther, root, notCa] = await Promise.all([
-    createCA({ commonName: 'Test Client CA A' }),
-    createCA({ commonName: 'Test Client CA B' }),
-    createCA({ commonName: 'Test Server CA' }),
-    createCA({ commonName: 'Unrelated CA' }),
-    createCA({ commonName: 'Test Root CA' }),
+    createTestCA({ commonName: 'Test Client CA A' }),
+    createTestCA({ commonName: 'Test Client CA B' }),
+    createTestCA({ commonName: 'Test Server CA' }),
+    createTestCA({ commonName: 'Unrelated CA' }),
+    createTestCA({ commonName: 'Test Root CA' }),
     createSelfSignedNonCA({ commonName: 'Not a CA' }),
   ])
-  const int = await createCA({ commonName: 'Test Intermediate CA', issuer: root, pathLength: 0 })
-  const caExpired = await createCA({ commonName: 'Expired CA', ...lastMonth })
-  const cliA = await issueCert(caA, { commonName: 'alice', organization: 'A', uris: ['spiffe://a/alice'], dnsNames: ['alice.a.test'], usage: 'client' })
+  const int = await createTestCA({ commonName: 'Test Intermediate CA', issuer: root, pathLength: 0 })
+  const caExpired = await createTestCA({ commonName: 'Expired CA', ...lastMonth })
+  const cliA = await issueTestCert(caA, { commonName: 'alice', organization: 'A', uris: ['spiffe://a/alice'], dnsNames: ['alice.a.test'], usage: 'client' })
   const issued: Record<(typeof CERT_NAMES)[number], Issued> = {
     caA, caB, caS, caOther, root, int, notCa, caExpired,
-    srv: await issueCert(caS, {
+    srv: await issueTestCert(caS, {
       commonName: 'srv',
       dnsNames: ['a.test', 'b.test', 'open.test', '*.w.test', 'localhost'],
       ipAddresses: ['127.0.0.1'],
       usage: 'server',
     }),
-    up: await issueCert(caS, { commonName: 'up.test', ...upNames, usage: 'server' }),
-    upWrongName: await issueCert(caS, { commonName: 'wrong.test', dnsNames: ['wrong.test'], usage: 'server' }),
-    upOtherCa: await issueCert(caOther, { commonName: 'up.test', ...upNames, usage: 'server' }),
-    upExpired: await issueCert(caS, { commonName: 'up.test', ...upNames, ...lastMonth, usage: 'server' }),
+    up: await issueTestCert(caS, { commonName: 'up.test', ...upNames, usage: 'server' }),
+    upWrongName: await issueTestCert(caS, { commonName: 'wrong.test', dnsNames: ['wrong.test'], usage: 'server' }),
+    upOtherCa: await issueTestCert(caOther, { commonName: 'up.test', ...upNames, usage: 'server' }),
+    upExpired: await issueTestCert(caS, { commonName: 'up.test', ...upNames, ...lastMonth, usage: 'server' }),
     // No subjectAltName: named by its CN alone, as `openssl x509 -req` without -extfile makes one.
-    upCnOnly: await issueCert(caS, { commonName: 'cn-only.test', usage: 'server' }),
+    upCnOnly: await issueTestCert(caS, { commonName: 'cn-only.test', usage: 'server' }),
     cliA,
-    cliA2: await issueCert(caA, { commonName: 'carol', usage: 'client' }),
+    cliA2: await issueTestCert(caA, { commonName: 'carol', usage: 'client' }),
     // Another identity on alice's key pair: a certificate reissued with its key kept.
-    cliA3OnKeyOfA: await issueCert(caA, { commonName: 'dave', usage: 'client', keys: cliA.keys }),
-    cliB: await issueCert(caB, { commonName: 'bob', usage: 'client' }),
+    cliA3OnKeyOfA: await issueTestCert(caA, { commonName: 'dave', usage: 'client', keys: cliA.keys }),
+    cliB: await issueTestCert(caB, { commonName: 'bob', usage: 'client' }),
     // An empty subject, as SPIFFE workload certificates have, and one that is not ASCII.
-    cliNoSubject: await issueCert(caA, { commonName: '', subject: [], uris: ['spiffe://a/workload'], usage: 'client' }),
-    cliUnicode: await issueCert(caA, { commonName: 'łukasz Müller 中文', usage: 'client' }),
+    cliNoSubject: await issueTestCert(caA, { commonName: '', subject: [], uris: ['spiffe://a/workload'], usage: 'client' }),
+    cliUnicode: await issueTestCert(caA, { commonName: 'łukasz Müller 中文', usage: 'client' }),
     // subjectAltNames that Node's string of them quotes and escapes (CVE-2021-44532): one that would read
     // as a second name if split at ', ', and one with quotes.
-    cliOddSans: await issueCert(caA, { commonName: 'odd', uris: ['spiffe://a/x, DNS:evil.test', 'spiffe://a/"q"', 'spiffe://a/line\r\n break'], dnsNames: ['ok.test'], usage: 'client' }),
+    cliOddSans: await issueTestCert(caA, { commonName: 'odd', uris: ['spiffe://a/x, DNS:evil.test', 'spiffe://a/"q"', 'spiffe://a/line\r\n break'], dnsNames: ['ok.test'], usage: 'client' }),
     // Subjects that a naive printing turns into another identity or another header (catalogue HF-04, HF-05).
-    cliEvil: await issueCert(caA, { commonName: 'evil, O=Admin', organization: 'A', usage: 'client' }),
-    cliNl: await issueCert(caA, { commonName: 'evil\r\nX-Injected: 1', organization: 'A', usage: 'client' }),
-    cliExpired: await issueCert(caA, { commonName: 'expired', ...lastMonth, usage: 'client' }),
-    cliNotYetValid: await issueCert(caA, { commonName: 'not-yet-valid', ...nextMonth, usage: 'client' }),
-    cliServerEku: await issueCert(caA, { commonName: 'server-eku', ...localhost, usage: 'server' }),
-    cliOfNotCa: await issueCert(notCa, { commonName: 'client-of-not-ca', usage: 'client' }),
-    leaf: await issueCert(int, { commonName: 'leaf', usage: 'client' }),
-    leafRevoked: await issueCert(int, { commonName: 'revoked', usage: 'client' }),
-    weakRsa: await issueCert(caS, { commonName: 'weak-rsa', dnsNames: ['a.test'], usage: 'server', keyType: 'rsa-1024' }),
+    cliEvil: await issueTestCert(caA, { commonName: 'evil, O=Admin', organization: 'A', usage: 'client' }),
+    cliNl: await issueTestCert(caA, { commonName: 'evil\r\nX-Injected: 1', organization: 'A', usage: 'client' }),
+    cliExpired: await issueTestCert(caA, { commonName: 'expired', ...lastMonth, usage: 'client' }),
+    cliNotYetValid: await issueTestCert(caA, { commonName: 'not-yet-valid', ...nextMonth, usage: 'client' }),
+    cliServerEku: await issueTestCert(caA, { commonName: 'server-eku', ...localhost, usage: 'server' }),
+    cliOfNotCa: await issueTestCert(notCa, { commonName: 'client-of-not-ca', usage: 'client' }),
+    leaf: await issueTestCert(int, { commonName: 'leaf', usage: 'client' }),
+    leafRevoked: await issueTestCert(int, { commonName: 'revoked', usage: 'client' }),
+    weakRsa: await issueTestCert(caS, { commonName: 'weak-rsa', dnsNames: ['a.test'], usage: 'server', keyType: 'rsa-1024' }),
   }
   const crls: Record<(typeof CRL_NAMES)[number], string> = {
     crlRootEmpty: await createCrl(root, []),
@@ -373,10 +373,10 @@ const NO_AKI = { authorityKeyIdentifier: false }
  * tenth of a second, so only the test files that need it make it.
  */
 export async function makeRsaChain(pki: Pick<TestPki, 'dir'>): Promise<RsaChain> {
-  const root = await createCA({ commonName: 'Test RSA Root CA', keyType: 'rsa' })
-  const int = await createCA({ commonName: 'Test RSA Intermediate CA', issuer: root, pathLength: 0, keyType: 'rsa' })
-  const leaf = await issueCert(int, { commonName: 'rsa-leaf', usage: 'client', keyType: 'rsa' })
-  const server = await issueCert(int, { commonName: 'rsa-server', dnsNames: ['rsa-server.test'], usage: 'server', keyType: 'rsa' })
+  const root = await createTestCA({ commonName: 'Test RSA Root CA', keyType: 'rsa' })
+  const int = await createTestCA({ commonName: 'Test RSA Intermediate CA', issuer: root, pathLength: 0, keyType: 'rsa' })
+  const leaf = await issueTestCert(int, { commonName: 'rsa-leaf', usage: 'client', keyType: 'rsa' })
+  const server = await issueTestCert(int, { commonName: 'rsa-server', dnsNames: ['rsa-server.test'], usage: 'server', keyType: 'rsa' })
   return {
     root: await writePair(pki.dir, 'rsaRoot', root.cert, root.key),
     leaf: await writePair(pki.dir, 'rsaLeaf', leaf.cert, leaf.key),

@@ -16,7 +16,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import WebSocket from 'ws'
 import { eventually, seriesSum, startGatewayFromFile, type TestGateway } from '../helpers/gateway.js'
-import { createCA, createCrl, issueCert, makeTestPki, type Issued, type TestPki } from '../helpers/pki.js'
+import { createTestCA, createCrl, issueTestCert, makeTestPki, type Issued, type TestPki } from '../helpers/pki.js'
 import { listenOnLoopback } from '../helpers/upstream.js'
 import { echoWebSockets } from '../helpers/websocket.js'
 
@@ -36,9 +36,9 @@ describe('a WebSocket across a re-issue of its CRL that does not list its client
 
   before(async () => {
     pki = await makeTestPki()
-    const root = await createCA({ commonName: 'Reissue Root CA' })
-    int = await createCA({ commonName: 'Reissue Intermediate CA', issuer: root, pathLength: 0 })
-    leaf = await issueCert(int, { commonName: 'reissue-leaf', usage: 'client' })
+    const root = await createTestCA({ commonName: 'Reissue Root CA' })
+    int = await createTestCA({ commonName: 'Reissue Intermediate CA', issuer: root, pathLength: 0 })
+    leaf = await issueTestCert(int, { commonName: 'reissue-leaf', usage: 'client' })
     dir = await mkdtemp(join(tmpdir(), 'portcullis-crl-reissue-'))
     upstream = http.createServer()
     echoWebSockets(upstream)

@@ -12,7 +12,7 @@ import type { TLSSocket } from 'node:tls'
 import { after, before, describe, it } from 'node:test'
 import { httpRequest } from '../helpers/client.js'
 import { eventually, loggedAfter, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
-import { createCA, createCrl, issueCert, type Issued } from '../helpers/pki.js'
+import { createTestCA, createCrl, issueTestCert, type Issued } from '../helpers/pki.js'
 import { startEchoUpstream, type EchoUpstream } from '../helpers/upstream.js'
 
 const HOUR = 3_600_000
@@ -34,9 +34,9 @@ describe('upstream.crl', () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'portcullis-upstream-crl-'))
-    const root = await createCA({ commonName: 'Upstream Root CA' })
-    int = await createCA({ commonName: 'Upstream Intermediate CA', issuer: root, pathLength: 0 })
-    leaf = await issueCert(int, { commonName: 'up.test', dnsNames: ['up.test'], usage: 'server' })
+    const root = await createTestCA({ commonName: 'Upstream Root CA' })
+    int = await createTestCA({ commonName: 'Upstream Intermediate CA', issuer: root, pathLength: 0 })
+    leaf = await issueTestCert(int, { commonName: 'up.test', dnsNames: ['up.test'], usage: 'server' })
     const write = async (name: string, pem: string) => {
       crls[name] = join(dir, `${name}.crl`)
       await writeFile(crls[name], pem)
@@ -151,7 +151,7 @@ ${route('live', [live.root, live.int])}
   // As for tls.crl: OpenSSL checks the CRL of every CA of the chain, the root's too, so such a set
   // could only refuse the upstream.
   it("refuses a reload whose CRLs hold none of a root CA of upstream.ca, and keeps the last good config", async () => {
-    const other = await createCA({ commonName: 'Unrelated CA' })
+    const other = await createTestCA({ commonName: 'Unrelated CA' })
     await writeFile(live.root, await createCrl(other, []))
     const { ok, errors } = await gw.gateway.reload()
     assert.equal(ok, false)

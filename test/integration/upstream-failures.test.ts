@@ -15,7 +15,7 @@ import WebSocket from 'ws'
 import { httpRequest } from '../helpers/client.js'
 import { rawUntilClosed } from '../helpers/raw.js'
 import { loggedAfter, seriesSum, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
-import { certificateNamed, createCA, issueCert, makeTestPki, type TestPki } from '../helpers/pki.js'
+import { certificateNamed, createTestCA, issueTestCert, makeTestPki, type TestPki } from '../helpers/pki.js'
 import { listenOnLoopback, startEchoUpstream, type EchoUpstream } from '../helpers/upstream.js'
 
 async function listen<S extends net.Server>(server: S): Promise<S & { port: number }> {
@@ -63,9 +63,9 @@ describe('upstream failures', () => {
     expired = await startEchoUpstream({ cert: pki.upExpired.cert, key: pki.upExpired.key })
     cnOnly = await startEchoUpstream({ cert: pki.upCnOnly.cert, key: pki.upCnOnly.key })
     // Its root allows no CA below it (pathLenConstraint 0), and its chain has one: PATH_LENGTH_EXCEEDED.
-    const rootOfNoCa = await createCA({ commonName: 'Root CA with no CA below it', pathLength: 0 })
-    const intUnderIt = await createCA({ commonName: 'Intermediate CA its root forbids', issuer: rootOfNoCa })
-    const leafUnderIt = await issueCert(intUnderIt, { commonName: 'up.test', dnsNames: ['up.test'], usage: 'server' })
+    const rootOfNoCa = await createTestCA({ commonName: 'Root CA with no CA below it', pathLength: 0 })
+    const intUnderIt = await createTestCA({ commonName: 'Intermediate CA its root forbids', issuer: rootOfNoCa })
+    const leafUnderIt = await issueTestCert(intUnderIt, { commonName: 'up.test', dnsNames: ['up.test'], usage: 'server' })
     pathTooLong = await startEchoUpstream({ cert: leafUnderIt.cert + intUnderIt.cert, key: leafUnderIt.key })
     const rootOfNoCaFile = join(pki.dir, 'root-of-no-ca.crt')
     await writeFile(rootOfNoCaFile, rootOfNoCa.cert)
@@ -84,11 +84,11 @@ describe('upstream failures', () => {
       ),
     )
     // Named by a wildcard alone.
-    wildcard = await startEchoUpstream(await issueCert(rootOfNoCa, { commonName: 'wildcard', dnsNames: ['*.up.test'], usage: 'server' }))
+    wildcard = await startEchoUpstream(await issueTestCert(rootOfNoCa, { commonName: 'wildcard', dnsNames: ['*.up.test'], usage: 'server' }))
     // Its leaf without the intermediate that issued it (nothing is fetched: AIA is not followed).
-    const root = await createCA({ commonName: 'Root CA of an upstream chain' })
-    const intermediate = await createCA({ commonName: 'Intermediate CA the upstream leaves out', issuer: root })
-    leafAlone = await startEchoUpstream(await issueCert(intermediate, { commonName: 'up.test', dnsNames: ['up.test'], usage: 'server' }))
+    const root = await createTestCA({ commonName: 'Root CA of an upstream chain' })
+    const intermediate = await createTestCA({ commonName: 'Intermediate CA the upstream leaves out', issuer: root })
+    leafAlone = await startEchoUpstream(await issueTestCert(intermediate, { commonName: 'up.test', dnsNames: ['up.test'], usage: 'server' }))
     const rootFile = join(pki.dir, 'upstream-root.crt')
     const rootAndIntFile = join(pki.dir, 'upstream-root-and-int.crt')
     await writeFile(rootFile, root.cert)

@@ -9,7 +9,7 @@ import { before, describe, it } from 'node:test'
 import { certificateFields, hasKeyUsage, KEY_USAGE_BITS, type KeyUsage } from '../../src/tls/cert-der.js'
 import { readCrlPem, revokedSerials } from '../../src/tls/crl-der.js'
 import { peculiarX509 } from '../../src/tls/peculiar.js'
-import { createCA, createCrl, createSelfSignedNonCA, issueCert, type Issued, type KeyUsageOption } from '../helpers/pki.js'
+import { createTestCA, createCrl, createSelfSignedNonCA, issueTestCert, type Issued, type KeyUsageOption } from '../helpers/pki.js'
 
 const { KeyUsageFlags, Name } = peculiarX509()
 const fieldsOf = (issued: Issued) => certificateFields(new X509Certificate(issued.cert))
@@ -19,9 +19,9 @@ const usagesOf = (bits: number) => USAGES.filter((usage) => hasKeyUsage(bits, us
 
 describe('certificateFields', () => {
   let ca: Issued
-  const leaf = (keyUsage: KeyUsageOption, serialNumber?: string) => issueCert(ca, { commonName: 'leaf', usage: 'client', keyUsage, serialNumber })
+  const leaf = (keyUsage: KeyUsageOption, serialNumber?: string) => issueTestCert(ca, { commonName: 'leaf', usage: 'client', keyUsage, serialNumber })
   before(async () => {
-    ca = await createCA({ commonName: 'Cert DER CA', organization: 'Portcullis, Tests' })
+    ca = await createTestCA({ commonName: 'Cert DER CA', organization: 'Portcullis, Tests' })
   })
 
   it('reads each keyUsage bit, the ninth (decipherOnly) in the second byte', async () => {
@@ -36,7 +36,7 @@ describe('certificateFields', () => {
 
   it("reads the keyUsage the test PKI's options write, on CAs and self-signed certificates too", async () => {
     assert.deepEqual(usagesOf(fieldsOf(ca).keyUsage as number), ['keyCertSign', 'cRLSign'])
-    assert.deepEqual(usagesOf(fieldsOf(await createCA({ commonName: 'CRL signer', keyUsage: KeyUsageFlags.cRLSign })).keyUsage as number), ['cRLSign'])
+    assert.deepEqual(usagesOf(fieldsOf(await createTestCA({ commonName: 'CRL signer', keyUsage: KeyUsageFlags.cRLSign })).keyUsage as number), ['cRLSign'])
     const selfSigned = await createSelfSignedNonCA({ commonName: 'self', keyUsage: KeyUsageFlags.digitalSignature | KeyUsageFlags.keyEncipherment })
     assert.deepEqual(usagesOf(fieldsOf(selfSigned).keyUsage as number), ['digitalSignature', 'keyEncipherment'])
   })

@@ -7,11 +7,11 @@ import assert from 'node:assert/strict'
 import { X509Certificate } from 'node:crypto'
 import { test } from 'node:test'
 import { certificateIdentity, refusalFields } from '../../src/tls/certificate-identity.js'
-import { createCA, issueCert } from '../helpers/pki.js'
+import { createTestCA, issueTestCert } from '../helpers/pki.js'
 
 test('names a certificate by subject and issuer in RFC 2253, and serial number in upper-case hexadecimal', async () => {
-  const ca = await createCA({ commonName: 'Identity CA', organization: 'Example' })
-  const leaf = await issueCert(ca, { commonName: 'alice', organization: 'A', usage: 'client', serialNumber: '4a0f00000000000000000000000000e1' })
+  const ca = await createTestCA({ commonName: 'Identity CA', organization: 'Example' })
+  const leaf = await issueTestCert(ca, { commonName: 'alice', organization: 'A', usage: 'client', serialNumber: '4a0f00000000000000000000000000e1' })
   assert.deepEqual(certificateIdentity(new X509Certificate(leaf.cert)), {
     subject: 'CN=alice,O=A',
     serialNumber: '4A0F00000000000000000000000000E1',
@@ -20,8 +20,8 @@ test('names a certificate by subject and issuer in RFC 2253, and serial number i
 })
 
 test("cuts a refused client's long names at 256 characters", async () => {
-  const ca = await createCA({ commonName: 'Identity CA' })
-  const leaf = await issueCert(ca, { commonName: 'x'.repeat(5000), usage: 'client' })
+  const ca = await createTestCA({ commonName: 'Identity CA' })
+  const leaf = await issueTestCert(ca, { commonName: 'x'.repeat(5000), usage: 'client' })
   const { subject } = certificateIdentity(new X509Certificate(leaf.cert))
   assert.equal(subject, `CN=${'x'.repeat(253)}…`)
 })

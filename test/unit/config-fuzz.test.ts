@@ -17,7 +17,7 @@ import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { checkConfig } from '../../src/cli/check.js'
 import { ConfigError, type ConfigIssue } from '../../src/config/issues.js'
-import { createCA, createCrl, issueCert } from '../helpers/pki.js'
+import { createTestCA, createCrl, issueTestCert } from '../helpers/pki.js'
 import { mutantsOf } from '../helpers/yaml-mutants.js'
 
 const SEED = Number(process.env.PORTCULLIS_FUZZ_SEED ?? 1)
@@ -146,10 +146,10 @@ let file: string
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'portcullis-fuzz-'))
   file = join(dir, 'routes.yaml')
-  const ca = await createCA({ commonName: 'Fuzz CA' })
+  const ca = await createTestCA({ commonName: 'Fuzz CA' })
   const names = ['orders.example.com', '*.example.com', 'pay.example.com', 'localhost']
-  const server = await issueCert(ca, { commonName: 'server', dnsNames: names, usage: 'server' })
-  const client = await issueCert(ca, { commonName: 'gateway', usage: 'client' })
+  const server = await issueTestCert(ca, { commonName: 'server', dnsNames: names, usage: 'server' })
+  const client = await issueTestCert(ca, { commonName: 'gateway', usage: 'client' })
   const files = { 'ca.crt': ca.cert, 'ca.crl': await createCrl(ca, []), 'server.crt': server.cert, 'server.key': server.key, 'client.crt': client.cert, 'client.key': client.key }
   for (const [name, content] of Object.entries(files)) await writeFile(join(dir, name), content)
 })

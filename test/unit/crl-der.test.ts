@@ -7,7 +7,7 @@ import { KeyObject, webcrypto } from 'node:crypto'
 import { before, describe, it } from 'node:test'
 import { crlSignedBy, readCrlFields, readCrlPem, revokedSerials } from '../../src/tls/crl-der.js'
 import { parseCrl, peculiarX509 } from '../../src/tls/peculiar.js'
-import { createCA, createCrl, issueCert, type Issued } from '../helpers/pki.js'
+import { createTestCA, createCrl, issueTestCert, type Issued } from '../helpers/pki.js'
 
 const derOf = (pem: string) => Buffer.from(pem.replace(/-----[^-]+-----/g, ''), 'base64')
 const RSA = { modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }
@@ -16,8 +16,8 @@ describe('readCrlFields and revokedSerials', () => {
   let ca: Issued
   let revokedLeaf: Issued
   before(async () => {
-    ca = await createCA({ commonName: 'CRL Test CA', organization: 'Portcullis, Tests' })
-    revokedLeaf = await issueCert(ca, { commonName: 'revoked', usage: 'client' })
+    ca = await createTestCA({ commonName: 'CRL Test CA', organization: 'Portcullis, Tests' })
+    revokedLeaf = await issueTestCert(ca, { commonName: 'revoked', usage: 'client' })
   })
 
   it('reads the issuer, the dates and the serial numbers as the full parse does', async () => {

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test'
 import { peculiarX509 } from '../../src/tls/peculiar.js'
 import { casWithoutCrl } from '../../src/tls/crl-issuers.js'
 import { readCaBundle, readCrl } from '../../src/tls/pem.js'
-import { createCA, createCrl, type Issued } from '../helpers/pki.js'
+import { createTestCA, createCrl, type Issued } from '../helpers/pki.js'
 
 describe('casWithoutCrl', () => {
   let dir: string
@@ -18,8 +18,8 @@ describe('casWithoutCrl', () => {
   let int: Issued
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'portcullis-crl-issuers-'))
-    root = await createCA({ commonName: 'Issuers Root CA' })
-    int = await createCA({ commonName: 'Issuers Intermediate CA', issuer: root })
+    root = await createTestCA({ commonName: 'Issuers Root CA' })
+    int = await createTestCA({ commonName: 'Issuers Intermediate CA', issuer: root })
   })
   after(() => rm(dir, { recursive: true, force: true }))
 
@@ -38,7 +38,7 @@ describe('casWithoutCrl', () => {
   })
 
   it("refuses CRLs of which none is a root's: another CA's, or one in the root's name that another key signed", async () => {
-    const other = await createCA({ commonName: 'Issuers Root CA' })
+    const other = await createTestCA({ commonName: 'Issuers Root CA' })
     await assert.rejects(without([root], [await createCrl(int, []), await createCrl(other, [])]), /hold no CRL of a root CA of .*bundle\.pem \(CN=Issuers Root CA\), in its name and signed by its key, only CRLs of CN=Issuers Intermediate CA, CN=Issuers Root CA: /)
   })
 

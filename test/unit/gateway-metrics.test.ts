@@ -15,13 +15,13 @@ import { createMetrics } from '../../src/metrics/metrics.js'
 import { setCertificateExpiry, setCrlNextUpdate } from '../../src/gateway-metrics.js'
 import { crlIssuerSubject } from '../../src/tls/crl-issuers.js'
 import { readCrl } from '../../src/tls/pem.js'
-import { createCA, createCrl } from '../helpers/pki.js'
+import { createTestCA, createCrl } from '../helpers/pki.js'
 
 describe('certificate expiry series', () => {
   it('shows the soonest expiry of the certificates that share a series, in either order', async () => {
     const DAY = 24 * 60 * 60 * 1000
-    const soon = await createCA({ commonName: 'Rotated CA', notAfter: new Date(Date.now() + 5 * DAY) })
-    const later = await createCA({ commonName: 'Rotated CA', notAfter: new Date(Date.now() + 400 * DAY) })
+    const soon = await createTestCA({ commonName: 'Rotated CA', notAfter: new Date(Date.now() + 5 * DAY) })
+    const later = await createTestCA({ commonName: 'Rotated CA', notAfter: new Date(Date.now() + 400 * DAY) })
     const soonSeconds = Math.floor(new Date(new X509Certificate(soon.cert).validTo).getTime() / 1000)
     for (const order of [[soon, later], [later, soon]]) {
       const metrics = createMetrics()
@@ -55,8 +55,8 @@ describe('CRL nextUpdate series', () => {
   it('names the issuer as the subject of the CA that signed the CRL, RFC 2253 escaped and ordered', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'portcullis-crl-'))
     try {
-      const ca = await createCA({ commonName: 'Clients CA', organization: 'Example, Inc.' })
-      const other = await createCA({ commonName: 'Other CA' })
+      const ca = await createTestCA({ commonName: 'Clients CA', organization: 'Example, Inc.' })
+      const other = await createTestCA({ commonName: 'Other CA' })
       const file = join(dir, 'clients.crl')
       await writeFile(file, await createCrl(ca, []))
       const [crl] = readCrl(file)
@@ -72,7 +72,7 @@ describe('CRL nextUpdate series', () => {
   it('reads the nextUpdate and issuer of a CRL of 3,000 entries, as OpenSSL reads it', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'portcullis-crl-'))
     try {
-      const ca = await createCA({ commonName: 'Busy CA' })
+      const ca = await createTestCA({ commonName: 'Busy CA' })
       const nextUpdate = new Date(Math.floor((Date.now() + DAY) / 1000) * 1000)
       const revoked = Array.from({ length: 3000 }, (_, i) => ({ serialNumber: (0x7000000 + i).toString(16) }))
       const file = join(dir, 'busy.crl')

@@ -18,7 +18,7 @@ import assert from 'node:assert/strict'
 import type { AuthorityKeyIdentifierExtension, BasicConstraintsExtension, KeyUsagesExtension, SubjectKeyIdentifierExtension } from '@peculiar/x509'
 import { runCerts } from '../../src/cli/certs.js'
 import { writeDevPki } from '../../src/tls/pki.js'
-import { createCA, createSelfSignedNonCA, issueCert, makeTestPki, type TestPki } from '../helpers/pki.js'
+import { createTestCA, createSelfSignedNonCA, issueTestCert, makeTestPki, type TestPki } from '../helpers/pki.js'
 
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1'
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2'
@@ -91,8 +91,8 @@ describe('generated certificates, read by node:crypto', () => {
   })
 
   test('CA extensions: critical basicConstraints with pathLength, keyCertSign + cRLSign, AKI = issuer SKI', async () => {
-    const root = await createCA({ commonName: 'r' })
-    const int = await createCA({ commonName: 'i', issuer: root, pathLength: 0 })
+    const root = await createTestCA({ commonName: 'r' })
+    const int = await createTestCA({ commonName: 'i', issuer: root, pathLength: 0 })
     const basic = int.x509.getExtension<BasicConstraintsExtension>('2.5.29.19')
     assert.deepEqual([basic?.critical, basic?.ca, basic?.pathLength], [true, true, 0])
     // KeyUsageFlags: keyCertSign = 32, cRLSign = 64.
@@ -104,8 +104,8 @@ describe('generated certificates, read by node:crypto', () => {
 
   test('keyUsage, when given, replaces the default bits', async () => {
     // KeyUsageFlags: digitalSignature = 1, keyEncipherment = 4, cRLSign = 64.
-    const ca = await createCA({ commonName: 'c', keyUsage: 64 })
-    const leaf = await issueCert(ca, { commonName: 'l', usage: 'client', keyUsage: 4 })
+    const ca = await createTestCA({ commonName: 'c', keyUsage: 64 })
+    const leaf = await issueTestCert(ca, { commonName: 'l', usage: 'client', keyUsage: 4 })
     const self = await createSelfSignedNonCA({ commonName: 's', keyUsage: 1 })
     const bits = [ca, leaf, self].map((issued) => issued.x509.getExtension<KeyUsagesExtension>('2.5.29.15')?.usages)
     assert.deepEqual(bits, [64, 4, 1])

@@ -11,7 +11,7 @@ import tls from 'node:tls'
 import { peculiarX509 } from '../../src/tls/peculiar.js'
 import { ClientTrust } from '../../src/tls/recheck.js'
 import type { JsonAttributeObject } from '@peculiar/x509'
-import { createCA, createCrl, createSelfSignedNonCA, issueCert, makeTestPki, type Issued, type KeyUsageOption, type TestPki } from '../helpers/pki.js'
+import { createTestCA, createCrl, createSelfSignedNonCA, issueTestCert, makeTestPki, type Issued, type KeyUsageOption, type TestPki } from '../helpers/pki.js'
 import { listenOnLoopback } from '../helpers/upstream.js'
 
 const certificates = (...pems: string[]) => pems.map((pem) => new X509Certificate(pem))
@@ -28,25 +28,25 @@ describe('ClientTrust.check', () => {
     /** The root's name (a PrintableString in the test PKI) as a CRL may write it otherwise. */
     const rootNamed = (commonName: JsonAttributeObject) => ({ issuerName: new Name([{ CN: [commonName] }]) })
     const lastMonth = { notBefore: new Date(Date.now() - 60 * 86_400_000), notAfter: new Date(Date.now() - 30 * 86_400_000) }
-    const root = await createCA({ commonName: 'More Root CA' })
-    const expiredInt = await createCA({ commonName: 'Expired Intermediate CA', issuer: root, ...lastMonth })
-    const leaf = (issuer: Issued, commonName: string, keyUsage?: KeyUsageOption) => issueCert(issuer, { commonName, usage: 'client', keyUsage })
+    const root = await createTestCA({ commonName: 'More Root CA' })
+    const expiredInt = await createTestCA({ commonName: 'Expired Intermediate CA', issuer: root, ...lastMonth })
+    const leaf = (issuer: Issued, commonName: string, keyUsage?: KeyUsageOption) => issueTestCert(issuer, { commonName, usage: 'client', keyUsage })
     // A CA whose keyUsage lacks keyCertSign: cRLSign alone.
-    const intNoCertSign = await createCA({ commonName: 'Intermediate CA without keyCertSign', issuer: root, keyUsage: KeyUsageFlags.cRLSign })
-    const expiredIntNoCertSign = await createCA({ commonName: 'Expired Intermediate CA without keyCertSign', issuer: root, keyUsage: KeyUsageFlags.cRLSign, ...lastMonth })
-    const caNoCertSign = await createCA({ commonName: 'CA without keyCertSign', keyUsage: KeyUsageFlags.cRLSign })
+    const intNoCertSign = await createTestCA({ commonName: 'Intermediate CA without keyCertSign', issuer: root, keyUsage: KeyUsageFlags.cRLSign })
+    const expiredIntNoCertSign = await createTestCA({ commonName: 'Expired Intermediate CA without keyCertSign', issuer: root, keyUsage: KeyUsageFlags.cRLSign, ...lastMonth })
+    const caNoCertSign = await createTestCA({ commonName: 'CA without keyCertSign', keyUsage: KeyUsageFlags.cRLSign })
     const leafOfIntNoCertSign = await leaf(intNoCertSign, 'leaf of an intermediate without keyCertSign')
-    const caNoCrlSign = await createCA({ commonName: 'CA without cRLSign', keyUsage: KeyUsageFlags.keyCertSign })
+    const caNoCrlSign = await createTestCA({ commonName: 'CA without cRLSign', keyUsage: KeyUsageFlags.keyCertSign })
     const leafOfCaNoCrlSign = await leaf(caNoCrlSign, 'leaf of a CA without cRLSign')
     // keyUsage extensions (their extnValue) that OpenSSL holds invalid (see cert-der.ts).
-    const intNoKeyUsageBit = await createCA({ commonName: 'Intermediate CA whose keyUsage has no bit set', issuer: root, keyUsage: ['030100'] })
+    const intNoKeyUsageBit = await createTestCA({ commonName: 'Intermediate CA whose keyUsage has no bit set', issuer: root, keyUsage: ['030100'] })
     // Issuers that are no CA to X509_check_ca: cA=false, or no basicConstraints (with keyCertSign, or no keyUsage).
-    const intNotCa = await createCA({ commonName: 'Intermediate whose basicConstraints say it is no CA', issuer: root, basicConstraints: 'not-ca' })
-    const intNoBasicConstraints = await createCA({ commonName: 'Intermediate without basicConstraints', issuer: root, basicConstraints: 'none' })
-    const intNoExtensions = await createCA({ commonName: 'Intermediate without basicConstraints or keyUsage', issuer: root, basicConstraints: 'none', keyUsage: [] })
-    const serverOnly = await issueCert(root, { commonName: 'for TLS servers only', usage: 'server' })
+    const intNotCa = await createTestCA({ commonName: 'Intermediate whose basicConstraints say it is no CA', issuer: root, basicConstraints: 'not-ca' })
+    const intNoBasicConstraints = await createTestCA({ commonName: 'Intermediate without basicConstraints', issuer: root, basicConstraints: 'none' })
+    const intNoExtensions = await createTestCA({ commonName: 'Intermediate without basicConstraints or keyUsage', issuer: root, basicConstraints: 'none', keyUsage: [] })
+    const serverOnly = await issueTestCert(root, { commonName: 'for TLS servers only', usage: 'server' })
     // Its serial number is 00 ff 01 in the DER.
-    const signByteSerial = await issueCert(root, { commonName: 'serial number with a sign byte', usage: 'client', serialNumber: 'ff01' })
+    const signByteSerial = await issueTestCert(root, { commonName: 'serial number with a sign byte', usage: 'client', serialNumber: 'ff01' })
     return {
       root,
       expiredInt,
@@ -60,7 +60,7 @@ describe('ClientTrust.check', () => {
       leafOfExpiredIntNoCertSign: await leaf(expiredIntNoCertSign, 'leaf of an expired intermediate without keyCertSign'),
       caNoCertSign,
       leafOfCaNoCertSign: await leaf(caNoCertSign, 'leaf of a CA without keyCertSign'),
-      expiredLeafOfCaNoCertSign: await issueCert(caNoCertSign, { commonName: 'expired leaf of a CA without keyCertSign', usage: 'client', ...lastMonth }),
+      expiredLeafOfCaNoCertSign: await issueTestCert(caNoCertSign, { commonName: 'expired leaf of a CA without keyCertSign', usage: 'client', ...lastMonth }),
       caNoCrlSign,
       leafOfCaNoCrlSign,
       keyUsageNoBit: await leaf(root, 'keyUsage without a bit set', ['030100']),
@@ -78,7 +78,7 @@ describe('ClientTrust.check', () => {
       leafOfIntNotCa: await leaf(intNotCa, 'leaf of an intermediate that is no CA'),
       intNoBasicConstraints,
       leafOfIntNoBasicConstraints: await leaf(intNoBasicConstraints, 'leaf of an intermediate without basicConstraints'),
-      serverLeafOfIntNoBasicConstraints: await issueCert(intNoBasicConstraints, { commonName: 'server leaf of an intermediate without basicConstraints', usage: 'server' }),
+      serverLeafOfIntNoBasicConstraints: await issueTestCert(intNoBasicConstraints, { commonName: 'server leaf of an intermediate without basicConstraints', usage: 'server' }),
       serverOnly,
       intNoExtensions,
       leafOfIntNoExtensions: await leaf(intNoExtensions, 'leaf of an intermediate without basicConstraints or keyUsage'),
@@ -108,7 +108,7 @@ describe('ClientTrust.check', () => {
 
   before(async () => {
     pki = await makeTestPki()
-    forgedIntCrl = await createCrl(await createCA({ commonName: 'Test Intermediate CA' }), [])
+    forgedIntCrl = await createCrl(await createTestCA({ commonName: 'Test Intermediate CA' }), [])
     more = await makeMore()
   })
   after(() => pki.cleanup())
@@ -241,19 +241,19 @@ describe('ClientTrust.check', () => {
   })
 
   it('reports, of several failures, the one a handshake reports: the last OpenSSL finds', async () => {
-    const ca = await createCA({ commonName: 'Purpose CA' })
+    const ca = await createTestCA({ commonName: 'Purpose CA' })
     const lastMonth = { notBefore: new Date(Date.now() - 60 * 86_400_000), notAfter: new Date(Date.now() - 30 * 86_400_000) }
     // The purpose is checked first, the dates last.
-    const expiredServerOnly = await issueCert(ca, { commonName: 'old server', usage: 'server', ...lastMonth })
+    const expiredServerOnly = await issueTestCert(ca, { commonName: 'old server', usage: 'server', ...lastMonth })
     assert.equal(await recheckSays([ca.cert], [expiredServerOnly.cert]), 'CERT_HAS_EXPIRED')
     assert.equal(await handshakeSays([ca.cert], expiredServerOnly.key, [expiredServerOnly.cert]), 'CERT_HAS_EXPIRED')
   })
 
   it('holds every CA of the chain to clientAuth, as a handshake does', async () => {
-    const root = await createCA({ commonName: 'EKU Root' })
+    const root = await createTestCA({ commonName: 'EKU Root' })
     for (const [usage, expected] of [['server', 'INVALID_PURPOSE'], ['server+client', 'pass']] as const) {
-      const intermediate = await createCA({ commonName: `EKU Intermediate, ${usage}`, issuer: root, usage })
-      const leaf = await issueCert(intermediate, { commonName: 'client', usage: 'client' })
+      const intermediate = await createTestCA({ commonName: `EKU Intermediate, ${usage}`, issuer: root, usage })
+      const leaf = await issueTestCert(intermediate, { commonName: 'client', usage: 'client' })
       assert.equal(await recheckSays([root.cert], [leaf.cert, intermediate.cert]), expected, usage)
       assert.equal(await handshakeSays([root.cert], leaf.key, [leaf.cert, intermediate.cert]), expected, `${usage}, in a handshake`)
     }

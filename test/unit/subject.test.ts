@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { X509Certificate } from 'node:crypto'
 import { test } from 'node:test'
 import { subjectRfc2253 } from '../../src/tls/subject.js'
-import { createCA, issueCert } from '../helpers/pki.js'
+import { createTestCA, issueTestCert } from '../helpers/pki.js'
 
 const CASES: readonly [string, string][] = [
   ['alice', 'CN=alice,O=A'],
@@ -19,17 +19,17 @@ const CASES: readonly [string, string][] = [
 
 // catalogue HF-04, HF-05
 test('prints each subject in RFC 2253 order with its special characters escaped once', async () => {
-  const ca = await createCA({ commonName: 'Subject Test CA' })
+  const ca = await createTestCA({ commonName: 'Subject Test CA' })
   for (const [commonName, expected] of CASES) {
-    const { cert } = await issueCert(ca, { commonName, organization: 'A', usage: 'client' })
+    const { cert } = await issueTestCert(ca, { commonName, organization: 'A', usage: 'client' })
     assert.equal(subjectRfc2253(new X509Certificate(cert)), expected, JSON.stringify(commonName))
   }
 })
 
 test('prints an empty subject as nothing, and a multi-valued RDN joined with +', async () => {
-  const ca = await createCA({ commonName: 'Subject Test CA' })
-  const empty = await issueCert(ca, { commonName: '', subject: [], uris: ['spiffe://a.test/ns/x'], usage: 'client' })
+  const ca = await createTestCA({ commonName: 'Subject Test CA' })
+  const empty = await issueTestCert(ca, { commonName: '', subject: [], uris: ['spiffe://a.test/ns/x'], usage: 'client' })
   assert.equal(subjectRfc2253(new X509Certificate(empty.cert)), '')
-  const multi = await issueCert(ca, { commonName: '', subject: [{ O: ['A'] }, { CN: ['bob'], O: ['Admin'] }], usage: 'client' })
+  const multi = await issueTestCert(ca, { commonName: '', subject: [{ O: ['A'] }, { CN: ['bob'], O: ['Admin'] }], usage: 'client' })
   assert.equal(subjectRfc2253(new X509Certificate(multi.cert)), 'CN=bob+O=Admin,O=A')
 })
