@@ -14,6 +14,7 @@ import { BODY_IDLE_TIMEOUT_MS, discardRestOfBody, hasBody, limitBodyIdle } from 
 import { http09Method } from './http09.js'
 import { refusedVersionStatus } from './http-versions.js'
 import { FINISH_DEADLINE_MS, FinishDeadline } from './finish-deadline.js'
+import { ConnectionPolicies } from './connection-policies.js'
 import { closeLingeringly } from './lingering-close.js'
 import { watchRequestLines } from './request-lines.js'
 import { endWithStatus, sendStatus } from './status.js'
@@ -83,8 +84,8 @@ export class RequestServer {
   private readonly server: http.Server
   private readonly bodyIdleTimeoutMs: number
   private readonly finishDeadline: FinishDeadline
-  /** The TLS policy each TLS socket was verified under; a plaintext socket has none. */
-  private readonly policyOf = new WeakMap<Duplex, TlsPolicy>()
+  /** The TLS policy each TLS socket was verified under, and the checks a reload makes of it. */
+  private readonly policies = new ConnectionPolicies()
   private readonly open = new Set<Duplex>()
   private allClosed: (() => void) | undefined
   /**
@@ -104,8 +105,6 @@ export class RequestServer {
   private readonly refusalQueued = new WeakSet<Duplex>()
   /** Connections that close once their response in flight has gone out; no request behind it is handled. */
   private readonly closing = new WeakSet<Duplex>()
-  /** Connections whose client a reload is checking against a new TLS policy; their requests wait for it. */
-  private readonly rechecking = new WeakMap<Duplex, Promise<void>>()
   private draining = false
 
   constructor(
@@ -140,7 +139,7 @@ export class RequestServer {
 
   /** A plaintext socket (no policy), or a TLS socket that passed `policy`'s client authentication. */
   accept(socket: Duplex, policy?: TlsPolicy): void {
-    if (policy) this.policyOf.set(socket, policy)
+    if (policy) this.policies.set(socket, policy)
     closeLingeringly(socket as Socket, () => {
       const last = this.lastResponse.get(socket)
       return last instanceof http.ServerResponse && !last.req.complete
@@ -190,44 +189,23 @@ export class RequestServer {
    */
   recheckConnections(reloaded: ReloadedPolicies): void {
     for (const socket of this.open) {
-      const policy = this.policyOf.get(socket)
+      const policy = this.policies.of(socket)
+      // Only a TLS connection has one.
       if (!policy) continue
+      const tlsSocket = socket as TLSSocket
       if (this.lastResponse.get(socket) === 'upgraded') {
         const upgrade = this.webSocketRequestOf.get(socket)
         if (!upgrade || socket.writableEnded) continue
-        const rechecked = reloaded.recheckWebSocket(socket as TLSSocket, policy, upgrade)
-        void rechecked.then((passed) => passed && this.policyOf.set(socket, passed))
+        const rechecked = reloaded.recheckWebSocket(tlsSocket, policy, upgrade)
+        void rechecked.then((passed) => passed && this.policies.set(socket, passed))
         continue
       }
-      const policyNow = reloaded.policyNow(socket as TLSSocket)
+      const policyNow = reloaded.policyNow(tlsSocket)
       if (policyNow?.id === policy.id) continue
-      if (policyNow) this.recheckClient(socket as TLSSocket, policy, policyNow, reloaded)
-      else this.closeAfterResponse(socket)
+      const closeIt = () => this.closeAfterResponse(socket)
+      if (policyNow) this.policies.check(tlsSocket, policyNow, reloaded.clientPasses(tlsSocket, policy, policyNow), closeIt)
+      else closeIt()
     }
-  }
-
-  /** A keep-alive connection's part of recheckConnections. */
-  private recheckClient(socket: TLSSocket, verifiedUnder: TlsPolicy, policyNow: TlsPolicy, reloaded: ReloadedPolicies): void {
-    const verdict: Promise<void> = reloaded.clientPasses(socket, verifiedUnder, policyNow).then(
-      (passes) => this.recheckDone(socket, verdict, passes && policyNow),
-      () => this.recheckDone(socket, verdict, false),
-    )
-    this.rechecking.set(socket, verdict)
-  }
-
-  private recheckDone(socket: TLSSocket, verdict: Promise<void>, passed: TlsPolicy | false): void {
-    // A later reload's check has taken over: its verdict decides.
-    if (this.rechecking.get(socket) !== verdict) return
-    this.rechecking.delete(socket)
-    if (passed) this.policyOf.set(socket, passed)
-    else this.closeAfterResponse(socket)
-  }
-
-  /** Runs `next` once no check of the connection's client is under way (recheckConnections). */
-  private afterRecheck(socket: Duplex, next: () => void): void {
-    const pending = this.rechecking.get(socket)
-    if (pending) void pending.then(() => this.afterRecheck(socket, next))
-    else next()
   }
 
   /** The WebSockets open now. */
@@ -295,7 +273,7 @@ export class RequestServer {
   /** A request whose turn has come on its connection. */
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     // Held to the policy the check of its client leaves its connection with.
-    if (this.rechecking.has(req.socket)) return this.afterRecheck(req.socket, () => (req.socket.destroyed ? res.destroy() : this.handle(req, res)))
+    if (this.policies.isChecking(req.socket)) return this.policies.whenSettled(req.socket, () => (req.socket.destroyed ? res.destroy() : this.handle(req, res)))
     if (this.malformedWhileQueued.has(req)) {
       sendStatus(res, 400, 'malformed request body')
       this.handlers.refused(400, req.method)
@@ -307,7 +285,7 @@ export class RequestServer {
       const { socket } = req
       req.once('close', () => req.complete || discardRestOfBody(req, socket))
     }
-    this.handlers.request(this.current(), this.policyOf.get(req.socket), req, res)
+    this.handlers.request(this.current(), this.policies.of(req.socket), req, res)
   }
 
   /**
@@ -330,12 +308,12 @@ export class RequestServer {
       return
     }
     this.lastResponse.set(socket, 'upgraded')
-    this.afterRecheck(socket, () => socket.destroyed || this.upgrade(req, socket, head))
+    this.policies.whenSettled(socket, () => socket.destroyed || this.upgrade(req, socket, head))
   }
 
   /** An Upgrade request, once its connection's policy is settled (recheckConnections). */
   private upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
-    const policy = this.policyOf.get(socket)
+    const policy = this.policies.of(socket)
     // Node's parser stopped at the headers of an Upgrade request, so its body never reaches `req`:
     // refuse it rather than forward the request without it, or its bytes into a WebSocket.
     if (hasBody(req)) {
