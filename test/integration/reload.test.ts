@@ -443,23 +443,20 @@ routes:
     }
   })
 
+  /** A gateway of one route, a.test, that asks for a client certificate of the CAs in `clientCAs`: CA A's until a test changes it. */
+  const gatewayOfClientCAs = async (name: string, options: { reloadIntervalMs?: number } = {}) => {
+    const clientCAs = join(dir, `${name}-cas.pem`)
+    await copyFile(pki.caA.certFile, clientCAs)
+    const configFile = join(dir, `${name}.yaml`)
+    const to = `upstream: { url: 'https://127.0.0.1:${upstream.port}', ca: ${pki.caS.certFile}, cert: ${pki.cliA.certFile}, key: ${pki.cliA.keyFile}, serverName: up.test }`
+    await writeFile(configFile, `listen: { https: 127.0.0.1:0 }\nroutes:\n  - { host: a.test, tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile}, clientCAs: ${clientCAs} }, ${to} }\n`)
+    return { gw: await startGatewayFromFile(configFile, options), clientCAs }
+  }
+
   // catalogue RR-06, RR-08
   it('keeps the keep-alive connections whose client passes client CAs a reload changed, and closes the others once their response is out', async () => {
-    const clientCAs = join(dir, 'client-cas.pem')
-    await copyFile(pki.caA.certFile, clientCAs)
-    const configFile = join(dir, 'mtls.yaml')
-    await writeFile(
-      configFile,
-      `
-listen: { https: 127.0.0.1:0, admin: 127.0.0.1:0 }
-routes:
-  - host: a.test
-    tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile}, clientCAs: ${clientCAs} }
-    upstream: { url: 'https://127.0.0.1:${upstream.port}', ca: ${pki.caS.certFile}, cert: ${pki.cliA.certFile}, key: ${pki.cliA.keyFile}, serverName: up.test }
-`,
-    )
     // Three reloads back to back, none a second after the last.
-    const gw = await startGatewayFromFile(configFile, { reloadIntervalMs: 0 })
+    const { gw, clientCAs } = await gatewayOfClientCAs('mtls', { reloadIntervalMs: 0 })
     const agent = keepAliveAgent()
     const get = () => keepAliveGet(gw, agent, 'a.test')
     try {
@@ -493,18 +490,7 @@ routes:
   })
 
   it('holds a request that comes while a reload checks the clients of a changed policy until its own check, then serves it', async () => {
-    const clientCAs = join(dir, 'checked-cas.pem')
-    await copyFile(pki.caA.certFile, clientCAs)
-    const configFile = join(dir, 'checked.yaml')
-    await writeFile(
-      configFile,
-      `
-listen: { https: 127.0.0.1:0 }
-routes:
-  - { host: a.test, tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile}, clientCAs: ${clientCAs} }, upstream: { url: 'https://127.0.0.1:${upstream.port}', ca: ${pki.caS.certFile}, cert: ${pki.cliA.certFile}, key: ${pki.cliA.keyFile}, serverName: up.test } }
-`,
-    )
-    const gw = await startGatewayFromFile(configFile)
+    const { gw, clientCAs } = await gatewayOfClientCAs('checked')
     // Connections checked before the agent's, one a turn of the event loop: its request comes meanwhile.
     const others = await Promise.all(
       Array.from({ length: 50 }, async () => {
