@@ -211,7 +211,7 @@ export class Gateway {
     const left = this.clientConnections.count
     if (left > 0) {
       // As nginx's alerts at worker_shutdown_timeout: what the drain's end cuts off, WebSockets above all.
-      const counts = { connections: left, webSockets: this.requestServer.webSocketCount(), grace: graceMs / 1000 }
+      const counts = { connections: left, webSockets: this.requestServer.webSocketCount(), graceSeconds: graceMs / 1000 }
       this.logger.warn(counts, 'shutdown.grace is over: closing the connections still open')
     }
     // Requests cut off by the deadline end as the client's going, before the pools go under them (an

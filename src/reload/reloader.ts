@@ -127,7 +127,7 @@ export class Reloader {
     let attempted: FileDigests | undefined
     try {
       const config = await loadCheckedConfig(loader)
-      if (stopping()) return { ok: false, errors: ['the gateway is stopping'] }
+      if (stopping()) return { ok: false, unavailable: true, errors: ['the gateway is draining'] }
       // The files new to this config are read before apply() reads them, for the same reason.
       attempted = digestsOf(referencedFiles(config), digests)
       apply(config)
