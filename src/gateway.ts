@@ -187,7 +187,7 @@ export class Gateway {
     const rechecks = this.connectionRechecks
     this.requestServer.recheckConnections({
       policyNow: (socket) => policyOfNewHandshake(snapshot, socket),
-      clientPasses: (socket, verifiedUnder, policyNow) => rechecks.clientPasses(socket, verifiedUnder, policyNow),
+      clientPasses: (socket, verifiedUnder, policyNow) => rechecks.clientPasses(snapshot, socket, verifiedUnder, policyNow),
       recheckWebSocket: (socket, policy, upgrade) => rechecks.recheckWebSocket(snapshot, socket, policy, upgrade),
     })
     for (const upstream of retireSnapshot(previous, snapshot, (closed) => this.retiring.delete(closed))) this.retiring.add(upstream)

@@ -8,7 +8,8 @@
 import type http from 'node:http'
 import type { TLSSocket } from 'node:tls'
 import { recordWebSocketRecheck } from './gateway-metrics.js'
-import { errorSummary, type Logger } from './log.js'
+import { errorSummary, limitedLog, type Logger } from './log.js'
+import { NO_ROUTE } from './metrics/labels.js'
 import type { Metrics } from './metrics/metrics.js'
 import { normalizeHost } from './routing/host.js'
 import { routingPath } from './routing/path.js'
@@ -31,21 +32,35 @@ export function policyOfNewHandshake(snapshot: Snapshot, socket: TLSSocket): Tls
 /** The connections of one gateway that its reloads check again, one at a time (RecheckQueue). */
 export class ConnectionRechecks {
   private readonly queue = new RecheckQueue()
+  /** A CA that leaves a bundle fails every keep-alive client of it at once. */
+  private readonly logKeepAliveFailed: (fields: object) => void
 
   constructor(
     private readonly metrics: Metrics,
     private readonly logger: Logger,
     /** The snapshot serving now. */
     private readonly current: () => Snapshot | undefined,
-  ) {}
+  ) {
+    const message = 'connection closes after its response: its client certificate does not pass the new TLS policy of its host'
+    this.logKeepAliveFailed = limitedLog(logger, 'info', message, { lines: 50, intervalMs: 1000 })
+  }
 
   /**
-   * Whether the client of a keep-alive connection verified under `verifiedUnder` passes `policyNow`.
-   * One that fails is neither logged nor counted here: its connection closes, and the handshake it
-   * comes back with is refused, logged and counted.
+   * Whether the client of a keep-alive connection verified under `verifiedUnder` passes `policyNow`,
+   * the policy a new handshake of its would get under `snapshot`. One that fails is logged with the
+   * route its SNI names, as a refused handshake is; the handshake it comes back with is refused, and
+   * counted then.
    */
-  async clientPasses(socket: TLSSocket, verifiedUnder: TlsPolicy, policyNow: TlsPolicy): Promise<boolean> {
-    return (await this.queue.recheckClient(socket, verifiedUnder, policyNow)).pass
+  async clientPasses(snapshot: Snapshot, socket: TLSSocket, verifiedUnder: TlsPolicy, policyNow: TlsPolicy): Promise<boolean> {
+    const verdict = await this.queue.recheckClient(socket, verifiedUnder, policyNow)
+    // A verdict a later reload has overtaken decides nothing (RequestServer.recheckConnections).
+    if (verdict.pass || snapshot !== this.current()) return verdict.pass
+    const decision = snapshot.ingressFor(socket.servername || undefined, socket.localAddress)
+    const route = decision.kind === 'terminate' ? decision.route : undefined
+    const { reason, detail, error } = verdict
+    const refusal = refusalFields(verdict.certificate, detail, () => ingressCrlFiles(route?.config))
+    this.logKeepAliveFailed({ route: route?.name ?? NO_ROUTE, reason, detail, ...refusal, ...(error && { error: errorSummary(error) }) })
+    return false
   }
 
   /**

@@ -482,6 +482,13 @@ routes:
       const body = JSON.parse(await text(response)) as EchoReply
       assert.deepEqual([response.statusCode, response.socket.localPort, body.body], [200, port, 'half and the rest'])
       await eventually(async () => response.socket.destroyed && Object.keys(agent.freeSockets).length === 0, 3000, 'its connection closed')
+      const closed = gw.logs.filter((line) => String(line.msg).startsWith('connection closes after its response'))
+      assert.deepEqual(
+        closed.map(({ level, route, reason }) => [level, route, reason]),
+        [[30, 'a.test', 'unknown_ca']],
+        'logged once, as a refused handshake is',
+      )
+      assert.doesNotMatch(JSON.stringify(gw.logs), /BEGIN|MII/, 'no certificate in the log')
       await assert.rejects(get(), 'a handshake under the new client CAs')
     } finally {
       agent.destroy()
