@@ -29,8 +29,8 @@ describe('WebSockets after a reload that changes client CAs or CRLs', () => {
   const upstreamEnds = new Map<string, WebSocket>()
   let gw: TestGateway
   const files = { config: '', clientCAs: '', rootCrl: '', intCrl: '' }
-  /** routes.yaml; `swapped`: a.test asks for no client certificate, open.test for one of caA. */
-  let routesYaml: (swapped: boolean) => string
+  /** routes.yaml; `swapped`: a.test asks for no client certificate, open.test for one of caA; `tls13Only`: v.w.test takes TLS 1.3 alone. */
+  let routesYaml: (swapped: boolean, tls13Only?: boolean) => string
 
   before(async () => {
     pki = await makeTestPki()
@@ -57,13 +57,14 @@ describe('WebSockets after a reload that changes client CAs or CRLs', () => {
     files.config = join(dir, 'routes.yaml')
     const asksCaA = `tls: { ${cert}, clientCAs: ${pki.caA.certFile} }`
     const asksNone = `tls: { ${cert} }`
-    routesYaml = (swapped) => `
+    routesYaml = (swapped, tls13Only = false) => `
 listen: { https: 127.0.0.1:0, admin: 127.0.0.1:0 }
 routes:
   - { name: chain-ws, host: chain.w.test, tls: { ${cert}, clientCAs: ${pki.root.certFile}, crl: [${files.rootCrl}, ${files.intCrl}] }, ${to} }
   - { name: ab-ws, host: b.test, tls: { ${cert}, clientCAs: ${files.clientCAs} }, ${to} }
   - { name: mtls-ws, host: a.test, ${swapped ? asksNone : asksCaA}, ${to} }
   - { name: open-ws, host: open.test, ${swapped ? asksCaA : asksNone}, ${to} }
+  - { name: v-ws, host: v.w.test, tls: { ${cert}, clientCAs: ${pki.caA.certFile}, minVersion: ${tls13Only ? 'TLSv1.3' : 'TLSv1.2'} }, ${to} }
 `
     await writeFile(files.config, routesYaml(false))
     gw = await startGatewayFromFile(files.config, { reloadIntervalMs: 0 })
@@ -77,7 +78,7 @@ routes:
   })
 
   /** A WebSocket to `host` with a client certificate (and the intermediates after it, if any), or none. */
-  const openWebSocket = async (host: string, path: string, client: { cert?: string; key?: string } = {}) => {
+  const openWebSocket = async (host: string, path: string, client: { cert?: string; key?: string; maxVersion?: 'TLSv1.2' } = {}) => {
     // ws hands its options to tls.connect, servername included, though its types leave that one out.
     const options: WebSocket.ClientOptions & { servername: string } = { servername: host, headers: { host }, ca: pki.caS.cert, ...client }
     const ws = new WebSocket(`wss://127.0.0.1:${gw.ports.https}${path}`, options)
@@ -144,6 +145,17 @@ routes:
     const kept = await openWebSocket('a.test', '/verified', pki.cliA)
     const cut = await openWebSocket('open.test', '/anonymous')
     await reloadCuts(() => writeFile(files.config, routesYaml(true)), { cut, kept, route: 'open-ws', reason: 'no_client_cert' })
+  })
+
+  it('closes the WebSocket of a TLS 1.2 client once its route takes TLS 1.3 alone, not a TLS 1.3 one', { timeout: 10_000 }, async () => {
+    const kept = await openWebSocket('v.w.test', '/tls13', pki.cliA)
+    const cut = await openWebSocket('v.w.test', '/tls12', { ...pki.cliA, maxVersion: 'TLSv1.2' })
+    try {
+      await reloadCuts(() => writeFile(files.config, routesYaml(false, true)), { cut, kept, route: 'v-ws', reason: 'protocol_version' })
+    } finally {
+      await writeFile(files.config, routesYaml(false))
+      assert.equal((await gw.gateway.reload()).ok, true)
+    }
   })
 
   it('drops the verdicts of a reload that another has overtaken: clients it takes back stay connected', { timeout: 30_000 }, async () => {
