@@ -42,10 +42,8 @@ export function limitedBody(req: IncomingMessage, limit: number | undefined): Re
     },
   })
   // undici lets go of the body it reads, this one, where it would of `req` (the upstream answered
-  // before reading it all, or failed, or it grew past the limit): the rest of `req` is read and
-  // dropped, as server.ts does for a body read directly.
-  const { socket } = req
-  counted.once('close', () => req.complete || discardRestOfBody(req, socket))
+  // before reading it all, or failed, or it grew past the limit).
+  discardRestAfter(counted, req)
   return req.pipe(counted)
 }
 
@@ -91,7 +89,7 @@ export function limitBodyIdle(req: IncomingMessage, res: ServerResponse, timeout
  * unread body (`_dump`, what it does for a handler that never read one), and the socket, paused by the
  * stream's backpressure, reads again. Without `_dump` (a Node that renamed it) the connection closes.
  */
-export function discardRestOfBody(req: IncomingMessage, socket: Duplex): void {
+function discardRestOfBody(req: IncomingMessage, socket: Duplex): void {
   const dump = (req as IncomingMessage & { _dump?: () => void })._dump
   if (typeof dump !== 'function') {
     socket.destroy()
@@ -99,4 +97,14 @@ export function discardRestOfBody(req: IncomingMessage, socket: Duplex): void {
   }
   dump.call(req)
   socket.resume()
+}
+
+/**
+ * Once `reader` closes, the rest of `req`'s body, if any, is read and dropped (discardRestOfBody):
+ * `reader` is what undici reads, `req` itself or the stream limitedBody puts in its place. The socket
+ * is taken now: Node detaches it from the request once the response has finished.
+ */
+export function discardRestAfter(reader: Readable, req: IncomingMessage): void {
+  const { socket } = req
+  reader.once('close', () => req.complete || discardRestOfBody(req, socket))
 }

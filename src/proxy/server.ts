@@ -10,7 +10,7 @@ import type { Duplex } from 'node:stream'
 import type { TLSSocket } from 'node:tls'
 import type { Snapshot } from '../snapshot/snapshot.js'
 import type { TlsPolicy } from '../tls/ingress.js'
-import { BODY_IDLE_TIMEOUT_MS, discardRestOfBody, hasBody, limitBodyIdle } from './request-body.js'
+import { BODY_IDLE_TIMEOUT_MS, discardRestAfter, hasBody, limitBodyIdle } from './request-body.js'
 import { http09Method } from './http09.js'
 import { refusedVersionStatus } from './http-versions.js'
 import { FINISH_DEADLINE_MS, FinishDeadline } from './finish-deadline.js'
@@ -281,9 +281,7 @@ export class RequestServer {
     }
     if (hasBody(req)) {
       limitBodyIdle(req, res, this.bodyIdleTimeoutMs)
-      // The socket is taken now: Node detaches it from the request once the response has finished.
-      const { socket } = req
-      req.once('close', () => req.complete || discardRestOfBody(req, socket))
+      discardRestAfter(req, req)
     }
     this.handlers.request(this.current(), this.policies.of(req.socket), req, res)
   }
