@@ -13,10 +13,11 @@ import { NO_ROUTE } from './metrics/labels.js'
 import type { Metrics } from './metrics/metrics.js'
 import { normalizeHost } from './routing/host.js'
 import { routingPath } from './routing/path.js'
-import type { Snapshot } from './snapshot/snapshot.js'
+import type { Route, Snapshot } from './snapshot/snapshot.js'
 import { ingressCrlFiles, refusalFields } from './tls/certificate-identity.js'
 import type { TlsPolicy } from './tls/ingress.js'
 import { RecheckQueue } from './tls/recheck-queue.js'
+import type { RecheckVerdict } from './tls/recheck.js'
 
 /**
  * The TLS policy a new handshake of this connection would get under `snapshot`: by its SNI, or without
@@ -57,9 +58,7 @@ export class ConnectionRechecks {
     if (verdict.pass || snapshot !== this.current()) return verdict.pass
     const decision = snapshot.ingressFor(socket.servername || undefined, socket.localAddress)
     const route = decision.kind === 'terminate' ? decision.route : undefined
-    const { reason, detail, error } = verdict
-    const refusal = refusalFields(verdict.certificate, detail, () => ingressCrlFiles(route?.config))
-    this.logKeepAliveFailed({ route: route?.name ?? NO_ROUTE, reason, detail, ...refusal, ...(error && { error: errorSummary(error) }) })
+    this.logKeepAliveFailed({ ...failureFields(route, verdict), ...(verdict.error && { error: errorSummary(verdict.error) }) })
     return false
   }
 
@@ -97,15 +96,23 @@ export class ConnectionRechecks {
     // Two reloads close together may both find it failing: it is closed, counted and logged once.
     if (socket.destroyed) return undefined
     socket.destroy()
-    const { reason, detail, error } = verdict
-    recordWebSocketRecheck(this.metrics, route, reason)
-    const fields = { route: route.name, reason, detail, ...refusalFields(verdict.certificate, detail, () => ingressCrlFiles(route.config)) }
-    if (error) {
+    recordWebSocketRecheck(this.metrics, route, verdict.reason)
+    const fields = failureFields(route, verdict)
+    if (verdict.error) {
       const message = 'WebSocket closed: its client certificate could not be checked against the new TLS policy of its route (fail closed)'
-      this.logger.warn({ ...fields, error: errorSummary(error) }, message)
+      this.logger.warn({ ...fields, error: errorSummary(verdict.error) }, message)
     } else {
       this.logger.warn(fields, 'WebSocket closed: its client certificate does not pass the new TLS policy of its route')
     }
     return undefined
   }
+}
+
+/**
+ * A failed re-check's log fields, as a refused handshake's: the route, the reason, OpenSSL's code, and
+ * the client's certificate and the route's CRL files where the verdict may be theirs.
+ */
+function failureFields(route: Route | undefined, verdict: Extract<RecheckVerdict, { pass: false }>): object {
+  const { reason, detail } = verdict
+  return { route: route?.name ?? NO_ROUTE, reason, detail, ...refusalFields(verdict.certificate, detail, () => ingressCrlFiles(route?.config)) }
 }
