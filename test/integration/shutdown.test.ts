@@ -23,7 +23,7 @@ import { eventually, seriesIn, seriesSum, seriesValue, startGateway, type TestGa
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 import { rawExchange } from '../helpers/raw.js'
 import { listenOnLoopback } from '../helpers/upstream.js'
-import { echoWebSockets } from '../helpers/websocket.js'
+import { echoWebSockets, gatewayInFrontOf } from '../helpers/websocket.js'
 
 /** Counts the timers set in this process from now on, until stop(). */
 function timersCreated() {
@@ -411,16 +411,6 @@ async function relayHoldingClientFinished(port: number) {
 }
 
 describe('a WebSocket relay', () => {
-  /** Listens with `upstream`, and starts a gateway with one route to it: ws.test. */
-  async function gatewayInFrontOf(upstream: http.Server): Promise<TestGateway> {
-    await listenOnLoopback(upstream)
-    return startGateway(`
-listen: { http: 127.0.0.1:0 }
-routes:
-  - { host: ws.test, upstream: { url: 'http://127.0.0.1:${(upstream.address() as AddressInfo).port}' } }
-`)
-  }
-
   it('closes its upstream side when the end of the grace period cuts it off, and says what it cut off', async () => {
     const upstreamSockets: net.Socket[] = []
     const upstream = http.createServer()
