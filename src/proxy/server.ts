@@ -18,6 +18,7 @@ import { ConnectionPolicies } from './connection-policies.js'
 import { closeLingeringly } from './lingering-close.js'
 import { watchRequestLines } from './request-lines.js'
 import { endWithStatus, sendStatus } from './status.js'
+import { closeGoingAway } from './websocket-close.js'
 
 /**
  * Slowloris and idle keep-alive bounds, as nginx and Envoy set them by default. No limit on the whole
@@ -215,7 +216,10 @@ export class RequestServer {
     return count
   }
 
-  /** Destroys every connection left, and resolves once each has closed and its response seen it go. */
+  /**
+   * Destroys every connection left, a WebSocket after a close frame to each of its ends
+   * (websocket-close.ts), and resolves once each has closed and its response seen it go.
+   */
   close(): Promise<void> {
     // Stops Node's connection checks; connections arrive through accept(), never through listen().
     this.server.close()
@@ -224,7 +228,10 @@ export class RequestServer {
     // Node's own close handler runs after the one above, within the same event: by the time the
     // promise settles, each response has emitted 'close' and stopped its upstream request.
     const closed = new Promise<void>((resolve) => (this.allClosed = resolve))
-    for (const socket of this.open) socket.destroy()
+    for (const socket of this.open) {
+      if (this.webSocketRequestOf.has(socket)) closeGoingAway(socket)
+      socket.destroy()
+    }
     return closed
   }
 

@@ -13,6 +13,7 @@ import { clientResponseHeaders, type ForwardedProtoHost } from './headers.js'
 import { claimResend, firstAttempt } from './resend.js'
 import { endWithStatus, responseHead } from './status.js'
 import { closeWhenIdle } from './tunnel.js'
+import { followFrames } from './websocket-close.js'
 import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.js'
 import { CLIENT_GONE, relayChunk, ResponseHeads, upstreamRequest } from './upstream-request.js'
 
@@ -111,6 +112,7 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
     this.client.on('error', () => socket.destroy()).once('close', () => socket.destroy())
     socket.pipe(this.client).on('finish', () => socket.destroy())
     this.client.pipe(socket).on('finish', () => this.client.destroy())
+    followFrames(this.client, socket, this.head)
     closeWhenIdle(this.client as Socket, socket)
   }
 
