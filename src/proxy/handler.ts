@@ -106,12 +106,14 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
         const outcome = await proxyUpgrade(req, socket, head, selection.route, selection.forwarded, selection.identity, records)
         record(outcome.status)
         if ('failure' in outcome) records.upgradeFailed(selection.route, req, client, outcome.failure, outcome.status, outcome.error)
+        return 'closeGoingAway' in outcome ? outcome.closeGoingAway : undefined
       }
       // A fault comes before anything was answered: proxyUpgrade settles, and never throws, once it has.
-      proxy().catch((error: unknown) => {
+      return proxy().catch((error: unknown) => {
         records.internalError(routeName, error)
         endWithStatus(socket, 500)
         record(500)
+        return undefined
       })
     },
   }

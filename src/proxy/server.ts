@@ -18,7 +18,7 @@ import { ConnectionPolicies } from './connection-policies.js'
 import { closeLingeringly } from './lingering-close.js'
 import { watchRequestLines } from './request-lines.js'
 import { endWithStatus, sendStatus } from './status.js'
-import { closeGoingAway } from './websocket-close.js'
+import type { CloseGoingAway } from './websocket-close.js'
 
 /**
  * Slowloris and idle keep-alive bounds, as nginx and Envoy set them by default. No limit on the whole
@@ -45,7 +45,8 @@ const HTTP_SERVER_OPTIONS: http.ServerOptions = {
 
 export interface RequestHandlers {
   readonly request: (snapshot: Snapshot, policy: TlsPolicy | undefined, req: http.IncomingMessage, res: http.ServerResponse) => void
-  readonly upgrade: (snapshot: Snapshot, policy: TlsPolicy | undefined, req: http.IncomingMessage, socket: Duplex, head: Buffer) => void
+  /** Resolves once the upgrade is answered: with how to end it if it became a WebSocket. */
+  readonly upgrade: (snapshot: Snapshot, policy: TlsPolicy | undefined, req: http.IncomingMessage, socket: Duplex, head: Buffer) => Promise<CloseGoingAway | undefined>
   /**
    * A request answered before routing, with `status`: one that Node's parser refused (malformed,
    * headers too large or too slow: no method is known), an HTTP/0.9 request line (http09.ts), an
@@ -95,8 +96,10 @@ export class RequestServer {
    * request yet.
    */
   private readonly lastResponse = new WeakMap<Duplex, http.ServerResponse | 'upgraded'>()
-  /** The upgrade request of each connection that became a WebSocket. */
+  /** The upgrade request of each connection that asked for a WebSocket (answered or not yet). */
   private readonly webSocketRequestOf = new WeakMap<Duplex, http.IncomingMessage>()
+  /** How each connection that became a WebSocket is ended at the end of the grace period. */
+  private readonly webSocketClose = new WeakMap<Duplex, CloseGoingAway>()
   /** Pipelined requests whose body turned out malformed while the response ahead of them went out. */
   private readonly malformedWhileQueued = new WeakSet<http.IncomingMessage>()
   /**
@@ -212,13 +215,14 @@ export class RequestServer {
   /** The WebSockets open now. */
   webSocketCount(): number {
     let count = 0
-    for (const socket of this.open) if (this.webSocketRequestOf.has(socket) && !socket.destroyed) count++
+    for (const socket of this.open) if (this.webSocketClose.has(socket) && !socket.destroyed) count++
     return count
   }
 
   /**
-   * Destroys every connection left, a WebSocket after a close frame to each of its ends
-   * (websocket-close.ts), and resolves once each has closed and its response seen it go.
+   * Destroys every connection left, a WebSocket once a close frame to each of its ends has gone out
+   * (websocket-close.ts, a second at most), and resolves once each has closed and its response seen it
+   * go.
    */
   close(): Promise<void> {
     // Stops Node's connection checks; connections arrive through accept(), never through listen().
@@ -229,8 +233,9 @@ export class RequestServer {
     // promise settles, each response has emitted 'close' and stopped its upstream request.
     const closed = new Promise<void>((resolve) => (this.allClosed = resolve))
     for (const socket of this.open) {
-      if (this.webSocketRequestOf.has(socket)) closeGoingAway(socket)
-      socket.destroy()
+      const closeGoingAway = this.webSocketClose.get(socket)
+      if (closeGoingAway) closeGoingAway()
+      else socket.destroy()
     }
     return closed
   }
@@ -333,7 +338,9 @@ export class RequestServer {
       this.handlers.refused(503, req.method)
     } else {
       this.webSocketRequestOf.set(socket, req)
-      this.handlers.upgrade(this.current(), policy, req, socket, head)
+      void this.handlers.upgrade(this.current(), policy, req, socket, head).then((closeGoingAway) => {
+        if (closeGoingAway) this.webSocketClose.set(socket, closeGoingAway)
+      })
     }
   }
 

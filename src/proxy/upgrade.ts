@@ -13,13 +13,17 @@ import { clientResponseHeaders, type ForwardedProtoHost } from './headers.js'
 import { claimResend, firstAttempt } from './resend.js'
 import { endWithStatus, responseHead } from './status.js'
 import { closeWhenIdle } from './tunnel.js'
-import { followFrames } from './websocket-close.js'
+import { followFrames, type CloseGoingAway } from './websocket-close.js'
 import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.js'
 import { CLIENT_GONE, relayChunk, ResponseHeads, upstreamRequest } from './upstream-request.js'
 
-/** How an upgrade was answered: the status the client got (0: it left first), and why if the upstream failed. */
+/**
+ * How an upgrade was answered: the status the client got (0: it left first), and why if the upstream
+ * failed; for a WebSocket (101), how to end it at the end of the grace period.
+ */
 type UpgradeOutcome =
   | { readonly status: number }
+  | { readonly status: 101; readonly closeGoingAway: CloseGoingAway }
   | { readonly status: number; readonly failure: UpstreamFailure; readonly error: Error }
 
 /** What an upgrade tells besides its outcome, for the logs and metrics. */
@@ -102,7 +106,6 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
       socket.destroy()
       return
     }
-    this.settle({ status: 101 })
     this.client.write(responseHead(101, clientResponseHeaders(headers), ['Connection: Upgrade', 'Upgrade: websocket']))
     if (this.head.length > 0) socket.write(this.head)
     socket.on('error', () => this.client.destroy())
@@ -112,8 +115,8 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
     this.client.on('error', () => socket.destroy()).once('close', () => socket.destroy())
     socket.pipe(this.client).on('finish', () => socket.destroy())
     this.client.pipe(socket).on('finish', () => this.client.destroy())
-    followFrames(this.client, socket, this.head)
     closeWhenIdle(this.client as Socket, socket)
+    this.settle({ status: 101, closeGoingAway: followFrames(this.client, socket, this.head) })
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {

@@ -4,7 +4,9 @@
  * an abnormal closure (1006). The gateway relays bytes, not frames, so each direction's frame
  * boundaries are followed from the frame headers as the bytes pass. A close frame is written only
  * between two frames, never into the middle of one (Caddy writes it wherever the stream is), and not
- * after a close frame that already went that way.
+ * after a close frame that already went that way: the relay stops, a frame under way is let finish,
+ * and the close frame follows it. The frames queued toward an end, the close frame last, get a second
+ * to go out (a client that reads too slowly may not get it), then the sockets close.
  */
 import { randomBytes } from 'node:crypto'
 import type { Duplex } from 'node:stream'
@@ -13,34 +15,74 @@ const OPCODE_CLOSE = 0x8
 const FIN = 0x80
 const MASKED = 0x80
 const GOING_AWAY = 1001
+/** How long the bytes still queued toward each end, the close frame last, get to go out. */
+const GOING_AWAY_FLUSH_MS = 1000
 
-/** Each relayed WebSocket's goodbye, by its client socket. */
-const goodbyes = new WeakMap<Duplex, () => void>()
+/** Ends a relayed WebSocket: its close frames, then both its sockets destroyed. */
+export type CloseGoingAway = () => void
 
 /**
- * Follows the frames of a WebSocket relayed between `client` and `upstream`, of which `sentUpstream`
- * (the bytes that came behind the upgrade request) already went to the upstream.
+ * Follows the frames of a WebSocket relayed (piped) between `client` and `upstream`, of which
+ * `sentUpstream` (the bytes that came behind the upgrade request) already went to the upstream.
  */
-export function followFrames(client: Duplex, upstream: Duplex, sentUpstream: Buffer): void {
-  const toClient = new FrameBoundaries()
-  const toUpstream = new FrameBoundaries()
-  toUpstream.follow(sentUpstream)
-  upstream.on('data', (chunk: Buffer) => toClient.follow(chunk))
-  client.on('data', (chunk: Buffer) => toUpstream.follow(chunk))
-  goodbyes.set(client, () => {
-    sayGoingAway(client, toClient, false)
-    // A client's frames are masked (RFC 6455 5.3), and toward the upstream the gateway is the client.
-    sayGoingAway(upstream, toUpstream, true)
-  })
+export function followFrames(client: Duplex, upstream: Duplex, sentUpstream: Buffer): CloseGoingAway {
+  const toClient = new Direction(upstream, client, false)
+  // A client's frames are masked (RFC 6455 5.3), and toward the upstream the gateway is the client.
+  const toUpstream = new Direction(client, upstream, true)
+  toUpstream.frames.follow(sentUpstream)
+  return () => {
+    const destroyBoth = () => {
+      clearTimeout(deadline)
+      client.destroy()
+      upstream.destroy()
+    }
+    const deadline = setTimeout(destroyBoth, GOING_AWAY_FLUSH_MS).unref()
+    void Promise.all([toClient.goAway(), toUpstream.goAway()]).then(destroyBoth)
+  }
 }
 
-/** Writes a close frame to each end of the WebSocket whose client socket is `client`, where it fits. */
-export function closeGoingAway(client: Duplex): void {
-  goodbyes.get(client)?.()
-}
+/** One direction of the relay, `from` → `to`, and where its frames stand. */
+class Direction {
+  readonly frames = new FrameBoundaries()
+  private readonly following = (chunk: Buffer) => this.frames.follow(chunk)
 
-function sayGoingAway(socket: Duplex, sent: FrameBoundaries, masked: boolean): void {
-  if (socket.writable && sent.betweenFrames && !sent.closeSent) socket.write(goingAwayFrame(masked))
+  constructor(
+    private readonly from: Duplex,
+    private readonly to: Duplex,
+    private readonly masked: boolean,
+  ) {
+    from.on('data', this.following)
+  }
+
+  /**
+   * Stops the relay, lets the frame under way finish, and writes the close frame after it: resolves
+   * once that has gone out, with all that was queued ahead of it. What `from` sends beyond is read and
+   * dropped: a socket closed with bytes unread sends a reset, which would drop what is still queued
+   * toward its peer.
+   */
+  goAway(): Promise<void> {
+    const { from, to, frames } = this
+    from.unpipe(to).off('data', this.following)
+    if (!to.writable || frames.closeSent) {
+      from.resume()
+      return Promise.resolve()
+    }
+    if (frames.betweenFrames) return this.writeClose()
+    return new Promise((resolve) => {
+      const finishFrame = (chunk: Buffer) => {
+        to.write(chunk.subarray(0, frames.followToFrameEnd(chunk)))
+        if (!frames.betweenFrames) return
+        from.off('data', finishFrame)
+        resolve(this.writeClose())
+      }
+      from.on('data', finishFrame).resume()
+    })
+  }
+
+  private writeClose(): Promise<void> {
+    this.from.resume()
+    return new Promise((resolve) => this.to.write(goingAwayFrame(this.masked), () => resolve()))
+  }
 }
 
 function goingAwayFrame(masked: boolean): Buffer {
@@ -64,20 +106,30 @@ class FrameBoundaries {
   }
 
   follow(chunk: Buffer): void {
+    for (let offset = 0; offset < chunk.length; ) offset += this.step(chunk, offset)
+  }
+
+  /** Follows `chunk` to the end of the frame under way, or its own end: how many bytes that took. */
+  followToFrameEnd(chunk: Buffer): number {
     let offset = 0
-    while (offset < chunk.length) {
-      if (this.payloadLeft > 0) {
-        const skipped = Math.min(this.payloadLeft, chunk.length - offset)
-        this.payloadLeft -= skipped
-        offset += skipped
-        continue
-      }
-      this.header.push(chunk[offset++]!)
-      if (this.header.length < 2 || this.header.length < headerLength(this.header)) continue
+    while (offset < chunk.length && !this.betweenFrames) offset += this.step(chunk, offset)
+    return offset
+  }
+
+  /** Follows the bytes at `offset`: one of a header, or as many of the payload under way as are there. */
+  private step(chunk: Buffer, offset: number): number {
+    if (this.payloadLeft > 0) {
+      const skipped = Math.min(this.payloadLeft, chunk.length - offset)
+      this.payloadLeft -= skipped
+      return skipped
+    }
+    this.header.push(chunk[offset]!)
+    if (this.header.length >= 2 && this.header.length === headerLength(this.header)) {
       this.payloadLeft = payloadLength(this.header)
       if ((this.header[0]! & 0x0f) === OPCODE_CLOSE) this.closeSent = true
       this.header = []
     }
+    return 1
   }
 }
 
@@ -88,6 +140,7 @@ function headerLength(header: readonly number[]): number {
   return 2 + extended + (header[1]! & MASKED ? 4 : 0)
 }
 
+/** A 64-bit length beyond 2^53 is rounded: such a frame never ends, and its direction gets no close frame. */
 function payloadLength(header: readonly number[]): number {
   const length7 = header[1]! & 0x7f
   if (length7 < 126) return length7

@@ -33,7 +33,7 @@ describe('request body timeouts', () => {
           if (req.url === '/late-read') setTimeout(read, 2 * IDLE_MS)
           else read()
         },
-        upgrade: (_snapshot, _policy, _req, socket) => socket.destroy(),
+        upgrade: async (_snapshot, _policy, _req, socket) => void socket.destroy(),
         refused: () => undefined,
       },
       { bodyIdleTimeoutMs: IDLE_MS },

@@ -40,7 +40,7 @@ describe('a TLS connection stopped by an unknown fatal alert', () => {
           const writing = setInterval(() => (++chunks < 15 ? res.write(`chunk ${chunks}\n`) : res.end('last\n')), 100)
           res.once('finish', () => clearInterval(writing)).once('close', () => clearInterval(writing))
         },
-        upgrade: (_snapshot, _policy, _req, socket) => socket.destroy(),
+        upgrade: async (_snapshot, _policy, _req, socket) => void socket.destroy(),
         refused: (status) => refusals.push(status),
       },
       { headersTimeoutMs: 500, finishDeadlineMs: 500 },

@@ -1,6 +1,7 @@
 /**
  * The end of `shutdown.grace` cuts a WebSocket off with a close frame to each end (1001, going away),
- * written only between two frames of its direction, and not after a close frame that went that way.
+ * written only between two frames of its direction (a frame under way gets a second to end), and not
+ * after a close frame that went that way.
  */
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
@@ -70,13 +71,14 @@ async function rawRelay(upstream: http.Server, port: number, upstreamSends: (soc
   })
   const client = net.connect(port, '127.0.0.1')
   client.on('error', () => undefined)
-  let clientBytes = Buffer.alloc(0)
-  client.on('data', (chunk: Buffer) => (clientBytes = Buffer.concat([clientBytes, chunk])))
+  const clientChunks: Buffer[] = []
+  client.on('data', (chunk: Buffer) => clientChunks.push(chunk))
+  const clientBytes = () => Buffer.concat(clientChunks)
   client.write(UPGRADE_REQUEST)
-  await eventually(async () => clientBytes.includes('\r\n\r\n'), 3000, "the gateway's 101")
+  await eventually(async () => clientBytes().includes('\r\n\r\n'), 3000, "the gateway's 101")
   return {
     upstreamGot: () => upstreamBytes,
-    clientGot: () => clientBytes.subarray(clientBytes.indexOf('\r\n\r\n') + 4),
+    clientGot: () => clientBytes().subarray(clientBytes().indexOf('\r\n\r\n') + 4),
     client,
     upstreamSocket: () => upstreamSocket!,
   }
@@ -111,33 +113,89 @@ describe('a WebSocket cut off by the end of the grace period', () => {
     }
   })
 
-  it('gets it only between frames, after frames of every length form, with headers split across reads', async () => {
+  it('gets it only between frames: a frame under way, of any length form, ends first, and nothing follows', async () => {
     const upstream = http.createServer()
     const gw = await gatewayInFrontOf(upstream)
-    // Upstream to client: a whole frame of 300 bytes (16-bit length, its header split), then the start
-    // of one of 70,000 (64-bit length), unfinished.
+    // Upstream to client: a whole frame of 300 bytes (16-bit length, its header split across reads),
+    // and the first 1,000 bytes of one of 70,000 (64-bit length), whose rest comes once the stop has
+    // begun, with a frame after it.
     const whole = Buffer.concat([frameHeader(BINARY, 300), Buffer.alloc(300, 0x61)])
-    const unfinished = Buffer.concat([frameHeader(BINARY, 70_000), Buffer.alloc(1000, 0x62)])
+    const begun = Buffer.concat([frameHeader(BINARY, 70_000), Buffer.alloc(1000, 0x62)])
+    const rest = Buffer.alloc(69_000, 0x62)
+    const late = Buffer.concat([frameHeader(BINARY, 10), Buffer.alloc(10, 0x64)])
     // Client to upstream: a whole masked frame of 200 bytes, its header split after the first byte.
     const fromClient = maskedFrame(BINARY, Buffer.alloc(200, 0x63))
     try {
       const relay = await rawRelay(upstream, gw.ports.http!, async (socket) => {
         await writeSplit(socket, whole, 3)
         await pause()
-        socket.write(unfinished)
+        socket.write(begun)
       })
       await writeSplit(relay.client, fromClient, 1)
-      const expectedAtClient = Buffer.concat([whole, unfinished])
-      await eventually(async () => relay.clientGot().equals(expectedAtClient) && relay.upstreamGot().equals(fromClient), 3000, 'every frame relayed')
+      const relayedBefore = Buffer.concat([whole, begun])
+      await eventually(async () => relay.clientGot().equals(relayedBefore) && relay.upstreamGot().equals(fromClient), 3000, 'every frame relayed')
 
-      const upstreamEnded = once(relay.upstreamSocket(), 'close')
       const clientEnded = once(relay.client, 'close')
-      await gw.close()
-      await Promise.all([upstreamEnded, clientEnded])
+      const stopped = gw.close()
+      await pause()
+      relay.upstreamSocket().write(Buffer.concat([rest, late]))
+      await Promise.all([stopped, clientEnded])
+      const atClient = relay.clientGot()
+      assert.ok(atClient.subarray(0, relayedBefore.length + rest.length).equals(Buffer.concat([relayedBefore, rest])), 'the frame under way, whole')
+      const afterFrames = atClient.subarray(relayedBefore.length + rest.length)
+      assert.equal(closeStatus(afterFrames), 1001, `the client's bytes after the frames: ${afterFrames.subarray(0, 16).toString('hex')}`)
+      assert.equal(afterFrames.length, 4, 'a close frame of 2 payload bytes, and no frame after it')
       const afterClientFrame = relay.upstreamGot().subarray(fromClient.length)
       assert.equal(closeStatus(afterClientFrame), 1001, `the upstream's bytes after the client's frame: ${afterClientFrame.toString('hex')}`)
-      assert.equal(afterClientFrame.length, 8, 'a masked close frame of 2 payload bytes, nothing more')
-      assert.ok(relay.clientGot().equals(expectedAtClient), 'nothing written into the unfinished frame')
+      assert.equal(afterClientFrame.length, 8, 'a masked close frame of 2 payload bytes')
+    } finally {
+      upstream.close()
+    }
+  })
+
+  it('gets none in a frame that does not end within the second the stop gives it', async () => {
+    const upstream = http.createServer()
+    const gw = await gatewayInFrontOf(upstream)
+    const unfinished = maskedFrame(BINARY, Buffer.alloc(100, 0x63)).subarray(0, 50)
+    try {
+      const relay = await rawRelay(upstream, gw.ports.http!, async () => undefined)
+      relay.client.write(unfinished)
+      await eventually(async () => relay.upstreamGot().equals(unfinished), 3000, 'the start of the frame relayed')
+      const upstreamEnded = once(relay.upstreamSocket(), 'close')
+      const started = performance.now()
+      await gw.close()
+      await upstreamEnded
+      assert.ok(performance.now() - started < 3000, 'the stop waited a second at most for the frame')
+      assert.ok(relay.upstreamGot().equals(unfinished), 'nothing written into the unfinished frame')
+      assert.equal(closeStatus(relay.clientGot()), 1001, 'the other direction still gets its close frame')
+    } finally {
+      upstream.close()
+    }
+  })
+
+  it('gets it behind the frames queued toward a client that reads slowly', async () => {
+    const FRAME = 60 * 1024
+    const upstream = http.createServer()
+    const gw = await gatewayInFrontOf(upstream)
+    const frame = Buffer.concat([frameHeader(BINARY, FRAME), Buffer.alloc(FRAME, 0x61)])
+    try {
+      const relay = await rawRelay(upstream, gw.ports.http!, async (socket) => {
+        for (let i = 0; i < 200; i++) socket.write(frame)
+      })
+      // Nothing read for now: the gateway's writes toward the client queue up.
+      relay.client.pause()
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      const clientEnded = once(relay.client, 'close')
+      const stopped = gw.close()
+      await pause()
+      relay.client.resume()
+      await Promise.all([stopped, clientEnded])
+      const atClient = relay.clientGot()
+      const wholeFrames = Math.floor(atClient.length / frame.length)
+      const afterFrames = atClient.subarray(wholeFrames * frame.length)
+      assert.ok(wholeFrames > 0, 'frames relayed before the stop')
+      assert.equal(closeStatus(afterFrames), 1001, `${wholeFrames} whole frames, then ${afterFrames.length} bytes: ${afterFrames.subarray(0, 16).toString('hex')}`)
+      assert.equal(afterFrames.length, 4)
     } finally {
       upstream.close()
     }
