@@ -8,10 +8,16 @@ import type { Duplex } from 'node:stream'
 import type { TLSSocket } from 'node:tls'
 import type { TlsPolicy } from '../tls/ingress.js'
 
+/** A check under way: `done` resolves once its verdict is in, or once it decides nothing any more. */
+interface Check {
+  readonly done: Promise<void>
+  readonly end: () => void
+}
+
 export class ConnectionPolicies {
   /** A plaintext connection has none. */
   private readonly policyOf = new WeakMap<Duplex, TlsPolicy>()
-  private readonly checking = new WeakMap<Duplex, Promise<void>>()
+  private readonly checking = new WeakMap<Duplex, Check>()
 
   of(socket: Duplex): TlsPolicy | undefined {
     return this.policyOf.get(socket)
@@ -27,27 +33,39 @@ export class ConnectionPolicies {
 
   /**
    * Whether the client of `socket` passes `policyNow`, which it is then held to: `passes` says, and
-   * `onFailed` is called if it does not. A check that a later reload's overtakes decides nothing.
+   * `onFailed` is called if it does not. It replaces a check under way, which then decides nothing.
    */
   check(socket: TLSSocket, policyNow: TlsPolicy, passes: Promise<boolean>, onFailed: () => void): void {
-    const verdict: Promise<void> = passes.then(
-      (passed) => this.settle(socket, verdict, passed && policyNow, onFailed),
-      () => this.settle(socket, verdict, false, onFailed),
-    )
-    this.checking.set(socket, verdict)
+    this.cancelCheck(socket)
+    let end!: () => void
+    const check: Check = { done: new Promise((resolve) => (end = resolve)), end }
+    this.checking.set(socket, check)
+    void passes
+      .catch(() => false)
+      .then((passed) => {
+        if (this.checking.get(socket) !== check) return
+        this.checking.delete(socket)
+        if (passed) this.policyOf.set(socket, policyNow)
+        else onFailed()
+        end()
+      })
+  }
+
+  /**
+   * The check under way, if any, decides nothing: a later reload put the connection's host back under
+   * the policy it has. Its requests waiting for the verdict go on at once.
+   */
+  cancelCheck(socket: Duplex): void {
+    const check = this.checking.get(socket)
+    if (!check) return
+    this.checking.delete(socket)
+    check.end()
   }
 
   /** Runs `next` once no check of the connection's client is under way. */
   whenSettled(socket: Duplex, next: () => void): void {
     const pending = this.checking.get(socket)
-    if (pending) void pending.then(() => this.whenSettled(socket, next))
+    if (pending) void pending.done.then(() => this.whenSettled(socket, next))
     else next()
-  }
-
-  private settle(socket: TLSSocket, verdict: Promise<void>, passed: TlsPolicy | false, onFailed: () => void): void {
-    if (this.checking.get(socket) !== verdict) return
-    this.checking.delete(socket)
-    if (passed) this.policyOf.set(socket, passed)
-    else onFailed()
   }
 }

@@ -205,7 +205,11 @@ export class RequestServer {
         continue
       }
       const policyNow = reloaded.policyNow(tlsSocket)
-      if (policyNow?.id === policy.id) continue
+      if (policyNow?.id === policy.id) {
+        // Back under the policy it has, before the check of an earlier reload came back.
+        this.policies.cancelCheck(socket)
+        continue
+      }
       const closeIt = () => this.closeAfterResponse(socket)
       if (policyNow) this.policies.check(tlsSocket, policyNow, reloaded.clientPasses(tlsSocket, policy, policyNow), closeIt)
       else closeIt()
@@ -264,8 +268,9 @@ export class RequestServer {
    */
   private closeAfterResponse(socket: Duplex, idleWindowMs = 0): void {
     const res = this.lastResponse.get(socket)
-    if (res === 'upgraded') return
+    // An Upgrade waiting for its connection's check is refused (upgrade()); a WebSocket runs on.
     this.closing.add(socket)
+    if (res === 'upgraded') return
     if (res === undefined || res.writableFinished) this.closeIdle(socket, res, idleWindowMs)
     else if (!res.headersSent) res.shouldKeepAlive = false
     else res.once('finish', () => this.closeIdle(socket, res, idleWindowMs))
@@ -336,6 +341,11 @@ export class RequestServer {
       // period. Its client opens it again, on a gateway that is not stopping.
       endWithStatus(socket, 503, 'the gateway is shutting down')
       this.handlers.refused(503, req.method)
+    } else if (this.closing.has(socket)) {
+      // Its client failed the check of a reload: as a request then, it is answered on a connection that
+      // closes, and not made a WebSocket that would run on. Its client comes back through a handshake.
+      endWithStatus(socket, 421, 'the TLS policy of this host changed: connect again')
+      this.handlers.refused(421, req.method)
     } else {
       this.webSocketRequestOf.set(socket, req)
       void this.handlers.upgrade(this.current(), policy, req, socket, head).then((closeGoingAway) => {

@@ -1,0 +1,87 @@
+/**
+ * RequestServer.recheckConnections over real sockets, with reloads whose checks the test settles by
+ * hand: two reloads close together (checks run one a turn, so with thousands of connections or a large
+ * CRL a reload's checks take seconds), and an Upgrade that waits for a check its client fails.
+ */
+import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import net from 'node:net'
+import { after, before, describe, it } from 'node:test'
+import { RequestServer, type ReloadedPolicies } from '../../src/proxy/server.js'
+import type { TlsPolicy } from '../../src/tls/ingress.js'
+
+const P0 = { id: 'p0' } as TlsPolicy
+const P1 = { id: 'p1' } as TlsPolicy
+
+/** A reload after which new handshakes get `policyNow`, whose checks pass or fail as `passes` settles. */
+function reloadTo(policyNow: TlsPolicy, passes: Promise<boolean>): ReloadedPolicies {
+  return { policyNow: () => policyNow, clientPasses: () => passes, recheckWebSocket: async () => undefined }
+}
+
+/** A promise and its resolve. */
+function verdict(): { promise: Promise<boolean>; settle: (passed: boolean) => void } {
+  let settle!: (passed: boolean) => void
+  return { promise: new Promise((resolve) => (settle = resolve)), settle }
+}
+
+/** Resolves true if `socket` ends within `ms`. */
+function endsWithin(socket: net.Socket, ms: number): Promise<boolean> {
+  const ended = once(socket, 'end').then(() => true)
+  return Promise.race([ended, new Promise<boolean>((resolve) => setTimeout(() => resolve(false), ms))])
+}
+
+describe('the re-checks of keep-alive connections after a reload', () => {
+  let listener: net.Server
+  let server: RequestServer
+  const upgrades: string[] = []
+
+  before(async () => {
+    const handlers = {
+      request: () => undefined,
+      upgrade: async () => void upgrades.push('upgrade'),
+      refused: (status: number) => void upgrades.push(`refused ${status}`),
+    }
+    server = new RequestServer(() => undefined as never, handlers)
+    listener = net.createServer((socket) => server.accept(socket, P0)).listen(0, '127.0.0.1')
+    await once(listener, 'listening')
+  })
+  after(async () => {
+    listener.close()
+    await server.close()
+  })
+
+  /** A client connection, accepted under P0. */
+  async function connect(): Promise<net.Socket> {
+    const client = net.connect((listener.address() as net.AddressInfo).port, '127.0.0.1')
+    client.on('error', () => undefined)
+    await once(client, 'connect')
+    await new Promise((resolve) => setImmediate(resolve))
+    return client
+  }
+
+  it('leaves a connection open when a second reload puts its host back under its policy before the first one’s check fails', { timeout: 5000 }, async () => {
+    const client = await connect()
+    const first = verdict()
+    server.recheckConnections(reloadTo(P1, first.promise))
+    server.recheckConnections(reloadTo(P0, Promise.resolve(true)))
+    first.settle(false)
+    assert.equal(await endsWithin(client, 500), false, 'closed by the verdict of a check against P1, which no config serves now')
+    client.destroy()
+  })
+
+  it('answers 421 to an Upgrade that waited for the check its client failed, rather than make it a WebSocket', { timeout: 5000 }, async () => {
+    upgrades.length = 0
+    const client = await connect()
+    const check = verdict()
+    server.recheckConnections(reloadTo(P1, check.promise))
+    client.write('GET /chat HTTP/1.1\r\nHost: ws.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    check.settle(false)
+    let answer = ''
+    client.setEncoding('utf8').on('data', (chunk: string) => (answer += chunk))
+    await once(client, 'end')
+    assert.match(answer, /^HTTP\/1\.1 421 /)
+    assert.deepEqual(upgrades, ['refused 421'])
+    client.destroy()
+  })
+})
