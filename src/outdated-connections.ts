@@ -33,8 +33,10 @@ export function policyOfNewHandshake(snapshot: Snapshot, socket: TLSSocket): Tls
 /** The connections of one gateway that its reloads check again, one at a time (RecheckQueue). */
 export class ConnectionRechecks {
   private readonly queue = new RecheckQueue()
-  /** A CA that leaves a bundle fails every keep-alive client of it at once. */
+  /** A CA that leaves a bundle fails every client of it at once: these log 50 lines a second at most. */
   private readonly logKeepAliveFailed: (fields: object) => void
+  private readonly logWebSocketFailed: (fields: object) => void
+  private readonly logWebSocketUncheckable: (fields: object) => void
 
   constructor(
     private readonly metrics: Metrics,
@@ -42,8 +44,13 @@ export class ConnectionRechecks {
     /** The snapshot serving now. */
     private readonly current: () => Snapshot | undefined,
   ) {
-    const message = 'connection closes after its response: its client certificate does not pass the new TLS policy of its host'
-    this.logKeepAliveFailed = limitedLog(logger, 'info', message, { lines: 50, intervalMs: 1000 })
+    const limit = { lines: 50, intervalMs: 1000 }
+    const keepAliveFailed = 'connection closes after its response: its client certificate does not pass the new TLS policy of its host'
+    this.logKeepAliveFailed = limitedLog(logger, 'info', keepAliveFailed, limit)
+    const webSocketFailed = 'WebSocket closed: its client certificate does not pass the new TLS policy of its route'
+    this.logWebSocketFailed = limitedLog(logger, 'warn', webSocketFailed, limit)
+    const webSocketUncheckable = 'WebSocket closed: its client certificate could not be checked against the new TLS policy of its route (fail closed)'
+    this.logWebSocketUncheckable = limitedLog(logger, 'warn', webSocketUncheckable, limit)
   }
 
   /**
@@ -54,8 +61,9 @@ export class ConnectionRechecks {
    */
   async clientPasses(snapshot: Snapshot, socket: TLSSocket, verifiedUnder: TlsPolicy, policyNow: TlsPolicy): Promise<boolean> {
     const verdict = await this.queue.recheckClient(socket, verifiedUnder, policyNow)
-    // A verdict a later reload has overtaken decides nothing (RequestServer.recheckConnections).
-    if (verdict.pass || snapshot !== this.current()) return verdict.pass
+    // Not logged: a verdict a later reload has overtaken, which decides nothing (ConnectionPolicies),
+    // or that of a connection closed meanwhile, which had no certificate left to check.
+    if (verdict.pass || snapshot !== this.current() || socket.destroyed) return verdict.pass
     const decision = snapshot.ingressFor(socket.servername || undefined, socket.localAddress)
     const route = decision.kind === 'terminate' ? decision.route : undefined
     this.logKeepAliveFailed({ ...failureFields(route, verdict), ...(verdict.error && { error: errorSummary(verdict.error) }) })
@@ -98,12 +106,8 @@ export class ConnectionRechecks {
     socket.destroy()
     recordWebSocketRecheck(this.metrics, route, verdict.reason)
     const fields = failureFields(route, verdict)
-    if (verdict.error) {
-      const message = 'WebSocket closed: its client certificate could not be checked against the new TLS policy of its route (fail closed)'
-      this.logger.warn({ ...fields, error: errorSummary(verdict.error) }, message)
-    } else {
-      this.logger.warn(fields, 'WebSocket closed: its client certificate does not pass the new TLS policy of its route')
-    }
+    if (verdict.error) this.logWebSocketUncheckable({ ...fields, error: errorSummary(verdict.error) })
+    else this.logWebSocketFailed(fields)
     return undefined
   }
 }
