@@ -182,6 +182,7 @@ export class Gateway {
     }
     const snapshot = buildSnapshot(config, this.snapshotOptions(previous))
     this.install(snapshot)
+    for (const upstream of retireSnapshot(previous, snapshot, (closed) => this.retiring.delete(closed))) this.retiring.add(upstream)
     // Only here, once the new config serves: a reload that fails keeps every series.
     this.metrics.dropRemovedRoutes(this.routeNames())
     const rechecks = this.connectionRechecks
@@ -190,7 +191,6 @@ export class Gateway {
       clientPasses: (socket, verifiedUnder, policyNow) => rechecks.clientPasses(snapshot, socket, verifiedUnder, policyNow),
       recheckWebSocket: (socket, policy, upgrade) => rechecks.recheckWebSocket(snapshot, socket, policy, upgrade),
     })
-    for (const upstream of retireSnapshot(previous, snapshot, (closed) => this.retiring.delete(closed))) this.retiring.add(upstream)
   }
 
   /**
