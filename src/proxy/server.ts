@@ -56,7 +56,7 @@ export interface RequestHandlers {
   readonly refused: (status: number, method?: string) => void
 }
 
-/** What a reload that changed TLS policies tells of the connections verified under one (outdated-connections.ts). */
+/** What a reload that changed TLS policies tells of the connections verified under one (connection-rechecks.ts). */
 export interface ReloadedPolicies {
   /** The policy a new handshake of `socket` would get now; undefined: none would. */
   readonly policyNow: (socket: TLSSocket) => TlsPolicy | undefined

@@ -1,7 +1,7 @@
 /**
  * RecheckQueue promises "one check a turn of the event loop", so that a reload that finds thousands
  * of connections open does not stall the requests in flight. The gateway asks for every check in one
- * synchronous loop (proxy/server.ts recheckConnections → outdated-connections.ts ConnectionRechecks), as
+ * synchronous loop (proxy/server.ts recheckConnections → connection-rechecks.ts ConnectionRechecks), as
  * this test does.
  */
 import assert from 'node:assert/strict'
