@@ -6,12 +6,16 @@ import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import { once } from 'node:events'
 import { createInterface } from 'node:readline'
 
-/** src/cli.ts, for the tests that run the command with execFile and read what it printed. */
-export const CLI = new URL('../../src/cli.ts', import.meta.url).pathname
+/**
+ * Node's arguments that run src/cli.ts, for the tests that run the command with execFile too. tsx by
+ * its resolved path: `--import tsx` is looked for from the folder the process starts in, which a test
+ * may set to one without node_modules above it.
+ */
+export const RUN_CLI = ['--import', import.meta.resolve('tsx'), new URL('../../src/cli.ts', import.meta.url).pathname] as const
 
 /** `portcullis --config FILE`, running. Default stdio: none in, stdout piped (the JSON log), stderr shown. */
 export function spawnPortcullis(configFile: string, options: { stdio?: StdioOptions; detached?: boolean; env?: NodeJS.ProcessEnv } = {}): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', CLI, '--config', configFile], { stdio: ['ignore', 'pipe', 'inherit'], ...options })
+  return spawn(process.execPath, [...RUN_CLI, '--config', configFile], { stdio: ['ignore', 'pipe', 'inherit'], ...options })
 }
 
 /** One line of the JSON log, parsed. */

@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { runCheck } from '../../src/cli/check.js'
-import { CLI, spawnPortcullis } from '../helpers/cli.js'
+import { RUN_CLI, spawnPortcullis } from '../helpers/cli.js'
 import { eventually } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 import { peculiarX509 } from '../../src/tls/peculiar.js'
@@ -36,7 +36,7 @@ function portcullisWithEnv(env: Record<string, string>, ...args: string[]): Prom
 /** Run with `env` added, as user `uid` (and its group) and in folder `cwd` when given. */
 async function portcullisAs({ env = {}, uid, cwd }: { env?: Record<string, string>; uid?: number; cwd?: string }, ...args: string[]): Promise<Outcome> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', CLI, ...args], {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [...RUN_CLI, ...args], {
       env: { ...process.env, ...env },
       ...(cwd !== undefined && { cwd }),
       ...(uid !== undefined && { uid, gid: uid }),
