@@ -20,8 +20,17 @@ export function closeLingeringly(socket: Socket, stillSending: () => boolean): v
 
 function linger(socket: Socket): void {
   socket.end()
+  dropWhatFollows(socket)
+}
+
+/**
+ * After the last answer on `socket`, ended: what its client still sends is read and dropped until it
+ * closes, for 5 s without a byte or 30 s in all, rather than answered with a reset.
+ */
+export function dropWhatFollows(socket: Socket): void {
   // Node's parser reads what comes and drops it: the rest of a body nobody reads, or bytes it already
-  // failed on (the request server ignores those errors once a response closes the connection).
+  // failed on (the request server ignores those errors once a response closes the connection). A
+  // socket without one drops what it reads.
   socket.resume()
   socket.setTimeout(LINGER_IDLE_MS, () => socket.destroy())
   const deadline = setTimeout(() => socket.destroy(), LINGER_MAX_MS)

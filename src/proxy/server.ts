@@ -103,10 +103,10 @@ export class RequestServer {
   /** Pipelined requests whose body turned out malformed while the response ahead of them went out. */
   private readonly malformedWhileQueued = new WeakSet<http.IncomingMessage>()
   /**
-   * Connections whose refusal waits for the response ahead of it; the parser reports each later read
-   * too.
+   * Connections refused before a request (refuseInTurn): the refusal is out, or waits for the response
+   * ahead of it. The parser reports each later read too, which changes nothing.
    */
-  private readonly refusalQueued = new WeakSet<Duplex>()
+  private readonly refused = new WeakSet<Duplex>()
   /** Connections that close once their response in flight has gone out; no request behind it is handled. */
   private readonly closing = new WeakSet<Duplex>()
   private draining = false
@@ -356,6 +356,7 @@ export class RequestServer {
 
   /** Node answers these itself when no one listens; here they are also counted, like every answer. */
   private onClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+    if (this.refused.has(socket)) return
     const status = refusalStatus(error)
     const last = this.lastResponse.get(socket)
     // A malformed body (a bad chunk size line) of a request whose response has not begun is refused, as
@@ -389,17 +390,17 @@ export class RequestServer {
   /**
    * A request refused before it was a request (malformed, a CONNECT) gets its answer in its turn: after
    * the response still going out ahead of it, as nginx answers a bad request pipelined behind a good
-   * one. Then the connection closes.
+   * one. Then the connection closes, lingeringly: its client may still be sending.
    */
   private refuseInTurn(socket: Duplex, status: number, method?: string): void {
-    if (this.refusalQueued.has(socket)) return
+    if (this.refused.has(socket)) return
+    this.refused.add(socket)
     const refuse = () => {
       if (!socket.writable) return
-      endWithStatus(socket, status)
+      endWithStatus(socket, status, undefined, { lingering: true })
       this.handlers.refused(status, method)
     }
     if (!this.busy(socket)) return refuse()
-    this.refusalQueued.add(socket)
     ;(this.lastResponse.get(socket) as http.ServerResponse).once('finish', refuse)
   }
 }

@@ -97,8 +97,8 @@ function handOver(
 ): void {
   if (hello.kind === 'not-tls') {
     refuse('protocol_version')
-    // nginx answers plain HTTP on its TLS port the same way.
-    endWithStatus(socket, 400, 'plain HTTP was sent to the HTTPS port')
+    // nginx answers plain HTTP on its TLS port the same way. The request's body may still be coming.
+    endWithStatus(socket, 400, 'plain HTTP was sent to the HTTPS port', { lingering: true })
     return
   }
   if (hello.kind === 'invalid') {

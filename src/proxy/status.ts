@@ -4,7 +4,9 @@
  * log, never to the client.
  */
 import { STATUS_CODES, type OutgoingHttpHeaders, type ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
+import { dropWhatFollows } from './lingering-close.js'
 
 function statusBody(status: number, detail: string | undefined): string {
   return `${status} ${STATUS_CODES[status] ?? ''}${detail ? `: ${detail}` : ''}\n`
@@ -27,14 +29,20 @@ const REFUSAL_WRITE_DEADLINE_MS = 5_000
 
 /**
  * The same answer where there is no ServerResponse (before HTTP, or on an Upgrade), then close: the
- * socket is destroyed once the answer is out, not left to a client that never closes its side. It
- * carries Date, as a ServerResponse does and RFC 9110 6.6.1 asks of a 4xx.
+ * socket is destroyed once the answer is out, not left to a client that never closes its side; or,
+ * `lingering` (a client that may still be sending: the body of a request refused at its head), once
+ * the client has stopped sending (lingering-close.ts). It carries Date, as a ServerResponse does and
+ * RFC 9110 6.6.1 asks of a 4xx.
  */
-export function endWithStatus(socket: Duplex, status: number, detail?: string): void {
+export function endWithStatus(socket: Duplex, status: number, detail?: string, { lingering = false } = {}): void {
   const body = statusBody(status, detail)
   const deadline = setTimeout(() => socket.destroy(), REFUSAL_WRITE_DEADLINE_MS).unref()
   socket.once('close', () => clearTimeout(deadline))
-  socket.once('finish', () => socket.destroy())
+  socket.once('finish', () => {
+    clearTimeout(deadline)
+    if (lingering) dropWhatFollows(socket as Socket)
+    else socket.destroy()
+  })
   const headers = {
     Date: new Date().toUTCString(),
     'Content-Type': 'text/plain; charset=utf-8',

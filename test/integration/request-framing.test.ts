@@ -198,8 +198,8 @@ routes:
    * A client that sends its whole body before it reads its answer (Python's http.client does): the
    * head, then 64 KiB chunks for `ms`, then it reads. Resolves with what it read.
    */
-  const uploadThenRead = async (head: string, ms: number) => {
-    const socket = net.connect(gw.ports.http!, '127.0.0.1')
+  const uploadThenRead = async (head: string, ms: number, port = gw.ports.http!) => {
+    const socket = net.connect(port, '127.0.0.1')
     socket.pause()
     socket.on('error', () => undefined)
     socket.write(head)
@@ -222,6 +222,11 @@ routes:
     assert.deepEqual(statusLines(malformed), ['HTTP/1.1 400'])
     const refused = await uploadThenRead('POST /up HTTP/1.1\r\nHost: plain.test\r\nTransfer-Encoding: gzip, chunked\r\n\r\n', 500)
     assert.deepEqual(statusLines(refused), ['HTTP/1.1 501'])
+    // Refused by the parser at its head, before it is a request.
+    const smuggling = await uploadThenRead('POST /up HTTP/1.1\r\nHost: plain.test\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n', 500)
+    assert.deepEqual(statusLines(smuggling), ['HTTP/1.1 400'])
+    const plainToHttps = await uploadThenRead('POST /up HTTP/1.1\r\nHost: plain.test\r\nContent-Length: 100000000\r\n\r\n', 500, gw.ports.https!)
+    assert.deepEqual(statusLines(plainToHttps), ['HTTP/1.1 400'])
   })
 
   // catalogue LA-01, LA-02
