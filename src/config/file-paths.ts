@@ -31,7 +31,7 @@ function shownPath(value: string, absolute: string): string {
 
 /** Base64 that decodes to PEM, or to DER (an ASN.1 SEQUENCE with a long-form length: any key or certificate). */
 function isBase64OfKeyOrCertificate(value: string): boolean {
-  if (!/^[A-Za-z0-9+/]{64,}={0,2}$/.test(value)) return false
+  if (!/^[A-Za-z0-9+/]{16,}={0,2}$/.test(value)) return false
   const decoded = Buffer.from(value, 'base64')
   return decoded.subarray(0, 10).toString('latin1') === '-----BEGIN' || (decoded[0] === 0x30 && decoded[1]! >= 0x81)
 }

@@ -166,6 +166,11 @@ describe('parseConfig', () => {
       ["17:12 routes[0].upstream.key: file not found: this is base64 content (a Kubernetes Secret's data?); decode it into a file (base64 -d) and write that file's path"],
     ],
     [
+      'the first line of a base64 key, cut short, without echoing it',
+      GOOD.replace('key: cli.key', `key: ${Buffer.from('-----BEGIN PRIVATE KEY-----\nMIGHAg').toString('base64').slice(0, 20)}`),
+      ["17:12 routes[0].upstream.key: file not found: this is base64 content (a Kubernetes Secret's data?); decode it into a file (base64 -d) and write that file's path"],
+    ],
+    [
       'a missing file with a long path of base64 characters, shown as it is',
       GOOD.replace('ca: ca.crt', 'ca: /etc/portcullis/secrets/upstreams/orders/client/certificate/current/cert'),
       ['15:11 routes[0].upstream.ca: file not found: /etc/portcullis/secrets/upstreams/orders/client/certificate/current/cert'],
