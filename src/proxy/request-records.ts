@@ -44,6 +44,14 @@ function requestFields(req: IncomingMessage, client: string | undefined): { meth
   return { method: req.method, path: req.url?.split(/[?#]/, 1)[0]!.replace(USERINFO, '$1').replace(PATH_PARAMETERS, ''), client }
 }
 
+/** What to change, where the reason alone says it: a certificate that does not name what was verified. */
+function hintFor(route: Route, reason: string): { hint?: string } {
+  if (reason !== 'hostname_mismatch') return {}
+  const { serverName, url } = route.config.upstream
+  const verified = serverName || new URL(url).hostname
+  return { hint: `the upstream's certificate does not name ${verified}: set upstream.serverName to a name it holds` }
+}
+
 export function createRequestRecords(logger: Logger, metrics: Metrics): RequestRecords {
   /**
    * An upstream request that failed, counted once under its reason (Envoy's upstream_cx_connect_fail,
@@ -61,7 +69,7 @@ export function createRequestRecords(logger: Logger, metrics: Metrics): RequestR
     const summary = errorSummary(error)
     // A refused upstream certificate: which one, and which files of upstream.crl when a CRL refused it.
     const refusal = refusalFields(peerCertificateOf(error), summary.code, () => route.config.upstream.crl)
-    logger.warn({ route: route.name, reason, code, status, ...request, ...refusal, error: summary }, message)
+    logger.warn({ route: route.name, reason, code, status, ...request, ...refusal, ...hintFor(route, reason), error: summary }, message)
   }
 
   return {

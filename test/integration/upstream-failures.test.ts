@@ -208,6 +208,7 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
     assert.ok(reply.ms < BEFORE_ANY_TIMEOUT_MS, `${reply.ms} ms`)
     assert.equal(lastLog('wrongname')?.reason, 'hostname_mismatch')
     assert.equal(lastLog('wrongname')?.code, 'PCL_ERR_UPSTREAM_TLS')
+    assert.equal(lastLog('wrongname')?.hint, "the upstream's certificate does not name up.test: set upstream.serverName to a name it holds")
     // The certificate that did not match, named; no CRL had a say.
     assert.deepEqual(lastLog('wrongname')?.certificate, certificateNamed(pki.upWrongName.cert))
     assert.equal(lastLog('wrongname')?.crl, undefined)
@@ -216,6 +217,7 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
   it('502 for an IP-literal upstream whose certificate does not name that address (catalogue UV-04)', async () => {
     assert.equal((await timed('ipnosan.test')).status, 502)
     assert.equal(lastLog('ip-no-san')?.reason, 'hostname_mismatch')
+    assert.match(String(lastLog('ip-no-san')?.hint), /^the upstream's certificate does not name 127\.0\.0\.1: set upstream\.serverName/)
   })
 
   // catalogue UV-01
