@@ -17,6 +17,9 @@ const CONSTRUCTED_BIT_STRING = 0x23
 /** id-ce-keyUsage (2.5.29.15) and id-ce-basicConstraints (2.5.29.19): their OIDs' DER content, in hexadecimal. */
 const KEY_USAGE_OID = '551d0f'
 const BASIC_CONSTRAINTS_OID = '551d13'
+const AUTHORITY_KEY_ID_OID = '551d23'
+/** authorityKeyIdentifier's keyIdentifier: [0] IMPLICIT OCTET STRING. */
+const KEY_IDENTIFIER = 0x80
 
 /** keyUsage's named bits (RFC 5280 4.2.1.3), numbered from the first byte's most significant bit. */
 export const KEY_USAGE_BITS = {
@@ -53,6 +56,11 @@ export interface CertificateFields {
   readonly keyUsage: KeyUsageField
   /** Whether it has a basicConstraints extension, whatever it says (X509Certificate.ca tells a CA). */
   readonly basicConstraints: boolean
+  /**
+   * The keyIdentifier of its authorityKeyIdentifier, the issuer's subjectKeyIdentifier, as `openssl
+   * x509 -text` prints both (`A1:B2:…`); undefined without one.
+   */
+  readonly authorityKeyId: string | undefined
 }
 
 const fieldsOfCertificate = new WeakMap<X509Certificate, CertificateFields>()
@@ -99,7 +107,19 @@ function fieldsOf(der: Uint8Array): CertificateFields {
     serialNumber: serialNumberHex(der, serialNumber),
     keyUsage: keyUsageOf(der, values.get(KEY_USAGE_OID) ?? []),
     basicConstraints: values.has(BASIC_CONSTRAINTS_OID),
+    authorityKeyId: authorityKeyIdOf(der, values.get(AUTHORITY_KEY_ID_OID) ?? []),
   }
+}
+
+/** AuthorityKeyIdentifier ::= SEQUENCE { keyIdentifier [0] OPTIONAL, … } (RFC 5280 4.2.1.1). */
+function authorityKeyIdOf(der: Uint8Array, values: readonly Element[]): string | undefined {
+  const [value] = values
+  if (!value) return undefined
+  const sequence = element(der, value.start, value.end, SEQUENCE)
+  if (sequence.start === sequence.end) return undefined
+  const first = element(der, sequence.start, sequence.end)
+  if (first.tag !== KEY_IDENTIFIER || first.start === first.end) return undefined
+  return [...bytes(der, first.start, first.end)].map((byte) => byte.toString(16).toUpperCase().padStart(2, '0')).join(':')
 }
 
 /** The Extensions (each { extnID, critical DEFAULT FALSE, extnValue }): each extnValue, by extnID in hexadecimal. */

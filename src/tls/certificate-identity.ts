@@ -8,6 +8,7 @@ import type { X509Certificate } from 'node:crypto'
 import { displayPath } from '../config/file-paths.js'
 import type { CrlFile, RouteConfig } from '../config/types.js'
 import { errorChain } from '../errors.js'
+import { certificateFields } from './cert-der.js'
 import { CRL_TROUBLES } from './reasons.js'
 import { RECHECK_FAILED } from './recheck.js'
 import { issuerRfc2253, subjectRfc2253 } from './subject.js'
@@ -18,6 +19,11 @@ export interface CertificateIdentity {
   /** Hexadecimal, upper case, as `openssl x509 -serial` and `openssl crl -text` print it. */
   readonly serialNumber: string
   readonly issuer: string
+  /**
+   * Its authority key identifier, which tells apart two CAs of the same name (the subjectKeyIdentifier
+   * `openssl x509 -noout -ext subjectKeyIdentifier` prints of the CA that issued it).
+   */
+  readonly issuerKeyId?: string
 }
 
 /**
@@ -27,7 +33,22 @@ export interface CertificateIdentity {
 const MAX_NAME_LENGTH = 256
 
 export function certificateIdentity(certificate: X509Certificate): CertificateIdentity {
-  return { subject: bounded(subjectRfc2253(certificate)), serialNumber: bounded(certificate.serialNumber), issuer: bounded(issuerRfc2253(certificate)) }
+  const issuerKeyId = authorityKeyIdOf(certificate)
+  return {
+    subject: bounded(subjectRfc2253(certificate)),
+    serialNumber: bounded(certificate.serialNumber),
+    issuer: bounded(issuerRfc2253(certificate)),
+    ...(issuerKeyId && { issuerKeyId: bounded(issuerKeyId) }),
+  }
+}
+
+/** A refused certificate may hold DER that OpenSSL read and cert-der.ts does not: then it has none. */
+function authorityKeyIdOf(certificate: X509Certificate): string | undefined {
+  try {
+    return certificateFields(certificate).authorityKeyId
+  } catch {
+    return undefined
+  }
 }
 
 function bounded(text: string): string {

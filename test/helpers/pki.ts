@@ -15,17 +15,29 @@ import { peculiarX509 } from '../../src/tls/peculiar.js'
 
 export type { Issued }
 
+const x509 = peculiarX509()
+
 /**
  * How a refusal's log line names a certificate of these fixtures (tls/certificate-identity.ts), read
- * with node:crypto alone: their subjects and issuers are one RDN each, which Node prints as RFC 2253
- * does. The first certificate of `certPem`, which may have its intermediates after it.
+ * with node:crypto and @peculiar/x509, not with src/tls's DER reading: their subjects and issuers are
+ * one RDN each, which Node prints as RFC 2253 does. The first certificate of `certPem`, which may have
+ * its intermediates after it.
  */
-export function certificateNamed(certPem: string): { subject: string; serialNumber: string; issuer: string } {
+export function certificateNamed(certPem: string): { subject: string; serialNumber: string; issuer: string; issuerKeyId?: string } {
   const certificate = new X509Certificate(certPem)
-  return { subject: certificate.subject, serialNumber: certificate.serialNumber, issuer: certificate.issuer }
+  const keyId = new x509.X509Certificate(certificate.raw).getExtension(x509.AuthorityKeyIdentifierExtension)?.keyId
+  return { subject: certificate.subject, serialNumber: certificate.serialNumber, issuer: certificate.issuer, ...(keyId && { issuerKeyId: opensslKeyId(keyId) }) }
 }
 
-const x509 = peculiarX509()
+/** A CA's subjectKeyIdentifier as `openssl x509 -noout -ext subjectKeyIdentifier` prints it. */
+export function subjectKeyIdOf(ca: Issued): string {
+  return opensslKeyId(ca.x509.getExtension(x509.SubjectKeyIdentifierExtension)!.keyId)
+}
+
+/** Hexadecimal bytes, upper case, colon-separated. */
+function opensslKeyId(hex: string): string {
+  return hex.toUpperCase().match(/../g)!.join(':')
+}
 
 /** The role a certificate plays in a TLS handshake, each with its extendedKeyUsage. */
 export type TestUsage = 'server' | 'client' | 'server+client'

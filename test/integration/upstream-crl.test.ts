@@ -12,7 +12,7 @@ import type { TLSSocket } from 'node:tls'
 import { after, before, describe, it } from 'node:test'
 import { httpRequest } from '../helpers/client.js'
 import { eventually, loggedAfter, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
-import { createTestCA, createCrl, issueTestCert, type Issued } from '../helpers/pki.js'
+import { createTestCA, createCrl, issueTestCert, subjectKeyIdOf, type Issued } from '../helpers/pki.js'
 import { startEchoUpstream, type EchoUpstream } from '../helpers/upstream.js'
 
 const HOUR = 3_600_000
@@ -99,7 +99,12 @@ ${route('live', [live.root, live.int])}
     const logged = await refused('revoked')
     assert.deepEqual([logged.reason, logged.code, logged.error], ['revoked', 'PCL_ERR_UPSTREAM_TLS', { code: 'CERT_REVOKED', message: 'certificate revoked' }])
     assert.equal(await handshakes('revoked', 'error', 'revoked'), 1)
-    assert.deepEqual(logged.certificate, { subject: 'CN=up.test', serialNumber: leaf.serialNumber.toUpperCase(), issuer: 'CN=Upstream Intermediate CA' })
+    assert.deepEqual(logged.certificate, {
+      subject: 'CN=up.test',
+      serialNumber: leaf.serialNumber.toUpperCase(),
+      issuer: 'CN=Upstream Intermediate CA',
+      issuerKeyId: subjectKeyIdOf(int),
+    })
     assert.deepEqual(logged.crl, [crls.rootEmpty, crls.intRevokesLeaf])
     assert.doesNotMatch(JSON.stringify(gw.logs), /BEGIN|MII|PRIVATE/, 'no certificate or key in the log')
   })

@@ -7,16 +7,27 @@ import assert from 'node:assert/strict'
 import { X509Certificate } from 'node:crypto'
 import { test } from 'node:test'
 import { certificateIdentity, refusalFields } from '../../src/tls/certificate-identity.js'
-import { createTestCA, issueTestCert } from '../helpers/pki.js'
+import { createTestCA, issueTestCert, subjectKeyIdOf, type Issued } from '../helpers/pki.js'
 
-test('names a certificate by subject and issuer in RFC 2253, and serial number in upper-case hexadecimal', async () => {
+test('names a certificate by subject and issuer in RFC 2253, serial number in upper-case hexadecimal, and its issuer’s key identifier', async () => {
   const ca = await createTestCA({ commonName: 'Identity CA', organization: 'Example' })
   const leaf = await issueTestCert(ca, { commonName: 'alice', organization: 'A', usage: 'client', serialNumber: '4a0f00000000000000000000000000e1' })
   assert.deepEqual(certificateIdentity(new X509Certificate(leaf.cert)), {
     subject: 'CN=alice,O=A',
     serialNumber: '4A0F00000000000000000000000000E1',
     issuer: 'CN=Identity CA,O=Example',
+    issuerKeyId: subjectKeyIdOf(ca),
   })
+})
+
+test('tells apart the issuers of two certificates whose CAs have the same name (the ngrok recipe’s ExampleCA), by key identifier', async () => {
+  const [trusted, impostor] = [await createTestCA({ commonName: 'ExampleCA' }), await createTestCA({ commonName: 'ExampleCA' })]
+  const named = async (ca: Issued) => certificateIdentity(new X509Certificate((await issueTestCert(ca, { commonName: 'client', usage: 'client' })).cert))
+  const [fromTrusted, fromImpostor] = [await named(trusted), await named(impostor)]
+  assert.equal(fromTrusted.issuer, fromImpostor.issuer)
+  assert.deepEqual([fromTrusted.issuerKeyId, fromImpostor.issuerKeyId], [subjectKeyIdOf(trusted), subjectKeyIdOf(impostor)])
+  assert.match(fromTrusted.issuerKeyId!, /^([0-9A-F]{2}:)+[0-9A-F]{2}$/)
+  assert.notEqual(fromTrusted.issuerKeyId, fromImpostor.issuerKeyId)
 })
 
 test("cuts a refused client's long names at 256 characters", async () => {
