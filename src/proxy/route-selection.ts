@@ -29,7 +29,10 @@ export function selectRoute(snapshot: Snapshot, policy: TlsPolicy | undefined, r
   // Policies are compared by id (a hash of what decides client authentication), so a reload that keeps
   // a route's client CAs keeps its keep-alive connections; one that changes them sends its clients to a
   // new handshake.
-  if (route.policy?.id !== policy?.id) return { status: 421, detail: 'this connection cannot serve that host', route }
+  if (route.policy?.id !== policy?.id) {
+    const detail = policy ? 'this connection cannot serve that host' : 'this host is served over HTTPS only'
+    return { status: 421, detail, route }
+  }
   // Refused on its Content-Length before 100 Continue, so that the client never sends it; a chunked
   // body is counted as it goes (request-body.ts).
   const { maxRequestBody } = route.config
