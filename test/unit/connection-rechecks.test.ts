@@ -33,13 +33,14 @@ function endsWithin(socket: net.Socket, ms: number): Promise<boolean> {
 describe('the re-checks of keep-alive connections after a reload', () => {
   let listener: net.Server
   let server: RequestServer
-  const upgrades: string[] = []
+  /** What the handlers were asked to do: proxy an upgrade, or count a refusal. */
+  const handled: string[] = []
 
   before(async () => {
     const handlers = {
       request: () => undefined,
-      upgrade: async () => void upgrades.push('upgrade'),
-      refused: (status: number) => void upgrades.push(`refused ${status}`),
+      upgrade: async () => void handled.push('upgrade'),
+      refused: (status: number) => void handled.push(`refused ${status}`),
     }
     server = new RequestServer(() => undefined as never, handlers)
     listener = net.createServer((socket) => server.accept(socket, P0)).listen(0, '127.0.0.1')
@@ -70,7 +71,7 @@ describe('the re-checks of keep-alive connections after a reload', () => {
   })
 
   it('answers 421 to an Upgrade that waited for the check its client failed, rather than make it a WebSocket', { timeout: 5000 }, async () => {
-    upgrades.length = 0
+    handled.length = 0
     const client = await connect()
     const check = verdict()
     server.recheckConnections(reloadTo(P1, check.promise))
@@ -81,7 +82,7 @@ describe('the re-checks of keep-alive connections after a reload', () => {
     client.setEncoding('utf8').on('data', (chunk: string) => (answer += chunk))
     await once(client, 'end')
     assert.match(answer, /^HTTP\/1\.1 421 /)
-    assert.deepEqual(upgrades, ['refused 421'])
+    assert.deepEqual(handled, ['refused 421'])
     client.destroy()
   })
 })
