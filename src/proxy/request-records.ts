@@ -47,8 +47,8 @@ function requestFields(req: IncomingMessage, client: string | undefined): { meth
 /** What to change, where the reason alone says it: a certificate that does not name what was verified. */
 function hintFor(route: Route, reason: string): { hint?: string } {
   if (reason !== 'hostname_mismatch') return {}
-  const { serverName, url } = route.config.upstream
-  const verified = serverName || new URL(url).hostname
+  const { serverName, hostname } = route.config.upstream
+  const verified = serverName || hostname
   return { hint: `the upstream's certificate does not name ${verified}: set upstream.serverName to a name it holds` }
 }
 
