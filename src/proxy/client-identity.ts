@@ -10,31 +10,32 @@ import type { TlsPolicy } from '../tls/ingress.js'
 import { peerLeaf, RecentByCertificate } from '../tls/peer-certificates.js'
 import { subjectRfc2253 } from '../tls/subject.js'
 
-/** A connection's client certificate never changes: its identity headers are built once per format. */
-const identityCache = new WeakMap<TLSSocket, Partial<Record<ForwardClientCert, Record<string, string>>>>()
-
 /**
- * The XFCC headers of the last 1,000 client certificates: reading a certificate again costs, on Node
- * 20, more than the rest of a proxied request.
+ * The identity headers of each connection, built once per format (a connection's client certificate
+ * never changes), and the XFCC headers of the last 1,000 client certificates: reading a certificate
+ * again costs, on Node 20, more than the rest of a proxied request.
  */
-const xfccOfCertificate = new RecentByCertificate<Record<string, string>>(1000)
+export class ClientIdentities {
+  private readonly ofSocket = new WeakMap<TLSSocket, Partial<Record<ForwardClientCert, Record<string, string>>>>()
+  private readonly xfccOfCertificate = new RecentByCertificate<Record<string, string>>(1000)
 
-/**
- * The identity headers of a connection verified under `policy`, in `mode`: the leaf alone for XFCC,
- * the chain for RFC 9440, which costs more to read (tls/peer-certificates.ts).
- */
-export function identityOf(socket: TLSSocket, policy: TlsPolicy, mode: ForwardClientCert): Record<string, string> {
-  let byMode = identityCache.get(socket)
-  if (!byMode) identityCache.set(socket, (byMode = {}))
-  return (byMode[mode] ??= mode === 'xfcc' ? xfccIdentity(socket) : clientIdentityHeaders(mode, policy.clientChain(socket)))
-}
+  /**
+   * The identity headers of a connection verified under `policy`, in `mode`: the leaf alone for XFCC,
+   * the chain for RFC 9440, which costs more to read (tls/peer-certificates.ts).
+   */
+  of(socket: TLSSocket, policy: TlsPolicy, mode: ForwardClientCert): Record<string, string> {
+    let byMode = this.ofSocket.get(socket)
+    if (!byMode) this.ofSocket.set(socket, (byMode = {}))
+    return (byMode[mode] ??= mode === 'xfcc' ? this.xfcc(socket) : clientIdentityHeaders(mode, policy.clientChain(socket)))
+  }
 
-function xfccIdentity(socket: TLSSocket): Record<string, string> {
-  const leaf = peerLeaf(socket)
-  if (!leaf) return {}
-  let headers = xfccOfCertificate.get(leaf.fingerprint256)
-  if (!headers) xfccOfCertificate.remember(leaf.fingerprint256, (headers = clientIdentityHeaders('xfcc', [leaf.certificate()])))
-  return headers
+  private xfcc(socket: TLSSocket): Record<string, string> {
+    const leaf = peerLeaf(socket)
+    if (!leaf) return {}
+    let headers = this.xfccOfCertificate.get(leaf.fingerprint256)
+    if (!headers) this.xfccOfCertificate.remember(leaf.fingerprint256, (headers = clientIdentityHeaders('xfcc', [leaf.certificate()])))
+    return headers
+  }
 }
 
 function subjectAltNames(cert: X509Certificate, kind: 'URI' | 'DNS'): string[] {

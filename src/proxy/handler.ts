@@ -7,6 +7,7 @@ import type { Logger } from '../log.js'
 import { NO_ROUTE } from '../metrics/labels.js'
 import type { Metrics } from '../metrics/metrics.js'
 import type { Snapshot } from '../snapshot/snapshot.js'
+import { ClientIdentities } from './client-identity.js'
 import { forwardRequest } from './forward.js'
 import { RequestSlots, type Overload } from './overload.js'
 import { createRequestRecords } from './request-records.js'
@@ -22,6 +23,7 @@ const EXPECTS_CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i
 export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: Overload): RequestHandlers {
   const records = createRequestRecords(logger, metrics)
   const slots = new RequestSlots()
+  const identities = new ClientIdentities()
   /**
    * A routed request takes one of limits.requests (of the snapshot it started on) until it is over:
    * its response closes, or a WebSocket's client socket. Checked after routing, so that a refusal is
@@ -48,7 +50,7 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
         records.answered(snapshot, req, client, routeName, res.headersSent ? res.statusCode : CLIENT_CLOSED_REQUEST, started)
       })
       try {
-        const selection = selectRoute(snapshot, policy, req)
+        const selection = selectRoute(snapshot, policy, req, identities)
         routeName = selection.route?.name ?? NO_ROUTE
         if ('status' in selection) {
           // Only a 404 keeps the connection. After a 421 (a reload that changed the route's client-auth
@@ -89,7 +91,7 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
       // An upgrade counts as a request once answered (101 or not); the WebSocket's life is not its duration.
       const record = (status: number) => records.answered(snapshot, req, client, routeName, status || CLIENT_CLOSED_REQUEST, started)
       const proxy = async () => {
-        const selection = selectRoute(snapshot, policy, req)
+        const selection = selectRoute(snapshot, policy, req, identities)
         routeName = selection.route?.name ?? NO_ROUTE
         if ('status' in selection) {
           endWithStatus(socket, selection.status)

@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http'
 import type { TLSSocket } from 'node:tls'
 import type { Route, Snapshot } from '../snapshot/snapshot.js'
 import type { TlsPolicy } from '../tls/ingress.js'
-import { identityOf } from './client-identity.js'
+import type { ClientIdentities } from './client-identity.js'
 import type { ForwardedProtoHost } from './headers.js'
 import { bodyTooLargeDetail } from './request-body.js'
 import { checkRequest, type RequestRefusal } from './request-checks.js'
@@ -18,8 +18,11 @@ type Selection =
   | { readonly route: Route; readonly forwarded: ForwardedProtoHost; readonly identity: Record<string, string> }
   | { readonly status: RequestRefusal['status'] | 404 | 413 | 421; readonly detail: string; readonly route?: Route }
 
-/** `policy` is the TLS policy the connection was verified under; undefined on the plaintext listener. */
-export function selectRoute(snapshot: Snapshot, policy: TlsPolicy | undefined, req: IncomingMessage): Selection {
+/**
+ * `policy` is the TLS policy the connection was verified under, undefined on the plaintext listener;
+ * `identities` builds the client identity headers a route forwards.
+ */
+export function selectRoute(snapshot: Snapshot, policy: TlsPolicy | undefined, req: IncomingMessage, identities: ClientIdentities): Selection {
   const checked = checkRequest(req, snapshot.config)
   if ('status' in checked) return checked
   const route = snapshot.table.match(checked.host, checked.path)
@@ -40,6 +43,6 @@ export function selectRoute(snapshot: Snapshot, policy: TlsPolicy | undefined, r
     return { status: 413, detail: bodyTooLargeDetail(maxRequestBody), route }
   }
   const forward = policy?.requiresClientCert && route.config.tls ? route.config.tls.forwardClientCert : 'none'
-  const identity = policy && forward !== 'none' ? identityOf(req.socket as TLSSocket, policy, forward) : {}
+  const identity = policy && forward !== 'none' ? identities.of(req.socket as TLSSocket, policy, forward) : {}
   return { route, forwarded: { proto: policy ? 'https' : 'http', host: req.headers.host! }, identity }
 }
