@@ -11,10 +11,9 @@ import type { Route } from '../snapshot/snapshot.js'
 import { holdUpstream } from '../snapshot/upstreams.js'
 import { clientResponseHeaders, type ForwardedProtoHost } from './headers.js'
 import { bodyTooLargeDetail, hasBody, limitedBody, RequestBodyTooLarge } from './request-body.js'
-import { claimResend, firstAttempt } from './resend.js'
 import { sendStatus } from './status.js'
 import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.js'
-import { CLIENT_GONE, relayChunk, ResponseHeads, upstreamRequest } from './upstream-request.js'
+import { CLIENT_GONE, relayChunk, UpstreamExchange, upstreamRequest } from './upstream-request.js'
 
 export interface ForwardHooks {
   /** The upstream failed before or while answering; `res.headersSent` tells whether the client got a status. */
@@ -38,23 +37,21 @@ export function forwardRequest(
 /** Responses that never have a body (RFC 9110 15.3.5, 15.4.5). */
 const BODILESS_STATUSES = new Set([204, 304])
 
-class Exchange implements Dispatcher.DispatchHandler {
-  private controller: Dispatcher.DispatchController | undefined
-  private clientGone = false
+class Exchange extends UpstreamExchange {
+  private clientLeft = false
   private responseStarted = false
   /** A body chunk has been passed to the client's response (its head went out with the first). */
   private bodyStarted = false
-  private readonly attempt = firstAttempt()
   /** The upstream's answer (or the gateway's in its place) is through: nothing is left to stop. */
   private finished = false
-  private readonly heads = new ResponseHeads()
 
   constructor(
     private readonly res: ServerResponse,
-    private readonly route: Route,
-    private readonly options: Dispatcher.DispatchOptions,
+    route: Route,
+    options: Dispatcher.DispatchOptions,
     private readonly hooks: ForwardHooks,
   ) {
+    super(route, options, hooks.onRetry)
     const release = holdUpstream(route.upstream!)
     // The response closed before the upstream's answer was through: the client went away, or the
     // request server answered it (a malformed request body). Stop the upstream request too, so it
@@ -64,20 +61,13 @@ class Exchange implements Dispatcher.DispatchHandler {
       release()
       this.heads.stop()
       if (this.finished) return
-      this.clientGone = true
+      this.clientLeft = true
       this.controller?.abort(CLIENT_GONE)
     })
   }
 
-  start(): void {
-    this.route.upstream!.pool.dispatch(this.options, this)
-  }
-
-  // undici tells this handler API from its legacy one by the presence of onRequestStart.
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller
-    this.attempt.requestSent = true
-    if (this.clientGone) controller.abort(CLIENT_GONE)
+  protected clientGone(): boolean {
+    return this.clientLeft
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
@@ -85,7 +75,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.res.writableEnded) {
       // The request server has answered already (a malformed request body), and the response's
       // 'close', which stops this request, is still to come.
-      this.clientGone = true
+      this.clientLeft = true
       controller.abort(CLIENT_GONE)
       return
     }
@@ -144,7 +134,7 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
     this.heads.stop()
-    if (this.clientGone) return
+    if (this.clientLeft) return
     if (error instanceof RequestBodyTooLarge) return this.refuseBody(error)
     if (this.responseStarted && BODILESS_STATUSES.has(this.res.statusCode)) {
       // A 204 or 304 is whole once its head is sent. undici 7 fails a 304 that carries the Content-Length
@@ -154,11 +144,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       return
     }
     const failure = classifyUpstreamError(error)
-    if (claimResend(this.route.upstream!, this.options, this.attempt, failure, error)) {
-      this.hooks.onRetry(this.route, error)
-      this.start()
-      return
-    }
+    if (this.resent(failure, error)) return
     this.finished = true
     this.hooks.onUpstreamError(this.route, this.res, failure, error)
     if (this.res.headersSent) {

@@ -10,12 +10,11 @@ import type { Dispatcher } from 'undici'
 import type { Route } from '../snapshot/snapshot.js'
 import { holdUpstream } from '../snapshot/upstreams.js'
 import { clientResponseHeaders, type ForwardedProtoHost } from './headers.js'
-import { claimResend, firstAttempt } from './resend.js'
 import { endWithStatus, responseHead } from './status.js'
 import { closeWhenIdle } from './tunnel.js'
 import { followFrames, type CloseGoingAway } from './websocket-close.js'
 import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.js'
-import { CLIENT_GONE, relayChunk, ResponseHeads, upstreamRequest } from './upstream-request.js'
+import { CLIENT_GONE, relayChunk, UpstreamExchange, upstreamRequest } from './upstream-request.js'
 
 /**
  * How an upgrade was answered: the status the client got (0: it left first), and why if the upstream
@@ -54,24 +53,22 @@ export function proxyUpgrade(
   return new Promise((settle) => new UpgradeExchange(route, req, options, client, head, settle, hooks).start())
 }
 
-class UpgradeExchange implements Dispatcher.DispatchHandler {
-  private controller: Dispatcher.DispatchController | undefined
+class UpgradeExchange extends UpstreamExchange {
   /** The client has its answer: the 101, or the upstream's refusal. */
   private answered = false
-  private readonly attempt = firstAttempt()
   /** Holds the pool open until the exchange is over: a resend after a reload retired it needs it. */
   private readonly release: () => void
-  private readonly heads = new ResponseHeads()
 
   constructor(
-    private readonly route: Route,
+    route: Route,
     private readonly req: IncomingMessage,
-    private readonly options: Dispatcher.DispatchOptions,
+    options: Dispatcher.DispatchOptions,
     private readonly client: Duplex,
     private readonly head: Buffer,
     private readonly settle: (outcome: UpgradeOutcome) => void,
     private readonly hooks: UpgradeHooks,
   ) {
+    super(route, options, hooks.onRetry)
     this.release = holdUpstream(route.upstream!)
     // A client that leaves before the upstream answers takes its upstream request with it.
     client.once('close', () => {
@@ -80,20 +77,14 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
     })
   }
 
-  start(): void {
-    this.route.upstream!.pool.dispatch(this.options, this)
+  protected clientGone(): boolean {
+    return this.client.destroyed
   }
 
   /** The upstream request is done with: called once, by the 101, the end or a failure not resent. */
   private over(): void {
     this.heads.stop()
     this.release()
-  }
-
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller
-    this.attempt.requestSent = true
-    if (this.client.destroyed) controller.abort(CLIENT_GONE)
   }
 
   onRequestUpgrade(_controller: Dispatcher.DispatchController, _statusCode: number, headers: IncomingHttpHeaders, socket: Duplex): void {
@@ -141,11 +132,7 @@ class UpgradeExchange implements Dispatcher.DispatchHandler {
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
     const failure = classifyUpstreamError(error)
     // A pooled connection the upstream closed just as the upgrade went out, as for any other request.
-    if (!this.client.destroyed && claimResend(this.route.upstream!, this.options, this.attempt, failure, error)) {
-      this.hooks.onRetry(this.route, error)
-      this.start()
-      return
-    }
+    if (!this.client.destroyed && this.resent(failure, error)) return
     this.over()
     // A client gone first took the upstream request with it (CLIENT_GONE): not the upstream's failure.
     if (this.client.destroyed) {

@@ -1,15 +1,16 @@
 /**
  * What the two upstream exchanges share, the plain request's (forward.ts) and the WebSocket
- * upgrade's (upgrade.ts): the upstream request a route makes of the client's, the wait for its final
- * response head, and the relay of the upstream's body chunks to the client. When it is sent again is
- * resend.ts's.
+ * upgrade's (upgrade.ts): the upstream request a route makes of the client's, its dispatch and
+ * resend, the wait for its final response head, and the relay of the upstream's body chunks to the
+ * client. When it may be sent again is resend.ts's.
  */
 import type { IncomingMessage } from 'node:http'
 import type { Readable, Writable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { Route } from '../snapshot/snapshot.js'
 import { upstreamRequestHeaders, type ForwardedProtoHost } from './headers.js'
-import { statusNotHttp } from './upstream-errors.js'
+import { claimResend, firstAttempt } from './resend.js'
+import { statusNotHttp, type UpstreamFailure } from './upstream-errors.js'
 
 /** `servername` is a real undici dispatch option that its types omit. */
 type UpstreamRequest = Dispatcher.DispatchOptions & { servername: string }
@@ -40,6 +41,45 @@ export function upstreamRequest(
     // HEAD (monitors send them by the thousand) would cost a TLS handshake. nginx and Envoy keep it, and
     // so does this: bytes that come after a response and before the next request close the connection.
     reset: req.method === 'HEAD' ? false : undefined,
+  }
+}
+
+/**
+ * An upstream request dispatched to its route's pool, as an undici dispatch handler (undici tells
+ * this API from its legacy one by the presence of onRequestStart). It notes where the request stands,
+ * which decides whether it may be sent again, and stops it if its client has gone by the time it
+ * starts.
+ */
+export abstract class UpstreamExchange implements Dispatcher.DispatchHandler {
+  protected controller: Dispatcher.DispatchController | undefined
+  protected readonly attempt = firstAttempt()
+  protected readonly heads = new ResponseHeads()
+
+  constructor(
+    protected readonly route: Route,
+    protected readonly options: Dispatcher.DispatchOptions,
+    private readonly onRetry: (route: Route, error: Error) => void,
+  ) {}
+
+  start(): void {
+    this.route.upstream!.pool.dispatch(this.options, this)
+  }
+
+  /** The client left: the request is stopped as soon as undici starts it. */
+  protected abstract clientGone(): boolean
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller
+    this.attempt.requestSent = true
+    if (this.clientGone()) controller.abort(CLIENT_GONE)
+  }
+
+  /** Sends the request again after `failure`, where resend.ts allows it; whether it did. */
+  protected resent(failure: UpstreamFailure, error: Error): boolean {
+    if (!claimResend(this.route.upstream!, this.options, this.attempt, failure, error)) return false
+    this.onRetry(this.route, error)
+    this.start()
+    return true
   }
 }
 
