@@ -73,7 +73,7 @@ function upstreamUrl(text: string, at: string, passthrough: boolean | undefined,
   }
   const allowed = passthrough ? ['tcp:'] : passthrough === false ? ['http:', 'https:'] : ['http:', 'https:', 'tcp:']
   if (!allowed.includes(url.protocol)) {
-    report(at, passthrough ? 'a passthrough route needs tcp://host:port' : `must be ${allowed.map((scheme) => `${scheme}//`).join(' or ')}`)
+    report(at, passthrough ? 'a passthrough route needs tcp://host:port' : `must be ${allowed.map((scheme) => `${scheme}//`).join(' or ')}${schemeHint(url.protocol)}`)
     return undefined
   }
   if (url.username || url.password || url.search || url.hash || !url.hostname) {
@@ -84,6 +84,13 @@ function upstreamUrl(text: string, at: string, passthrough: boolean | undefined,
   // Every connection to it fails, so every request would get 502; nginx refuses it too.
   else if (url.port === '0') report(at, "port 0 is no server's port: write the port the upstream listens on")
   return url
+}
+
+/** What a route that is not passthrough may have meant by a url of `scheme`. */
+function schemeHint(scheme: string): string {
+  if (scheme === 'tcp:') return " (tcp:// forwards the raw TLS stream: that is a route with 'tls: passthrough')"
+  if (scheme === 'wss:' || scheme === 'ws:') return ` (WebSockets go through an ${scheme === 'wss:' ? 'https' : 'http'}:// upstream)`
+  return ''
 }
 
 /**

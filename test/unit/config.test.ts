@@ -198,6 +198,12 @@ describe('parseConfig', () => {
     ['an upstream address without its scheme', GOOD.replace('url: http://10.0.0.7', 'url: 10.0.0.7:8080'), ["22:12 routes[1].upstream.url: '10.0.0.7:8080' has no scheme: write https://10.0.0.7:8080 or http://10.0.0.7:8080"]],
     ['an upstream on port 0, where nothing listens', GOOD.replace('url: http://10.0.0.7', 'url: http://10.0.0.7:0'), ["22:12 routes[1].upstream.url: port 0 is no server's port"]],
     ['a bad scheme', GOOD.replace('url: http://10.0.0.7', 'url: ftp://x'), ['22:12 routes[1].upstream.url: must be http:// or https://']],
+    [
+      'a tcp:// url on a route that terminates TLS',
+      GOOD.replace('url: http://10.0.0.7', 'url: tcp://10.0.0.7:5432'),
+      ["22:12 routes[1].upstream.url: must be http:// or https:// (tcp:// forwards the raw TLS stream: that is a route with 'tls: passthrough')"],
+    ],
+    ['a wss:// url', GOOD.replace('url: http://10.0.0.7', 'url: wss://10.0.0.7'), ['22:12 routes[1].upstream.url: must be http:// or https:// (WebSockets go through an https:// upstream)']],
     // A key a level too shallow or too deep: "unknown key" alone sent users looking for a typo.
     [
       'the keys of tls written at the level of the route',
