@@ -123,7 +123,9 @@ export function readPrivateKey(keyFile: string): PrivateKeyFile {
     key = createPrivateKey(pem)
   } catch (error) {
     // An encrypted key needs a passphrase, and a gateway that restarts unattended has no one to type it.
-    const why = /ENCRYPTED/.test(pem) ? ' (it is encrypted; portcullis reads unencrypted keys only)' : ''
+    const why = /ENCRYPTED/.test(pem)
+      ? ` (it is encrypted; portcullis reads unencrypted keys only; to write one, which asks for the passphrase: openssl pkey -in ${displayPath(keyFile)} -out key.pem)`
+      : ''
     throw new PortcullisError(ErrorCodes.CERT_READ, `${displayPath(keyFile)} holds no readable private key${why}`, {
       cause: error,
     })

@@ -451,7 +451,7 @@ routes:
     assert.equal(result.code, 1)
     assert.deepEqual(problemLines(result), [
       '/cert-and-key.yaml:6:13 routes[0].tls.cert: /srv.der holds no PEM certificate; if it is DER, convert it: openssl x509 -inform DER -in /srv.der -out cert.pem',
-      '/cert-and-key.yaml:7:12 routes[0].tls.key: /srv-encrypted.key holds no readable private key (it is encrypted; portcullis reads unencrypted keys only)',
+      '/cert-and-key.yaml:7:12 routes[0].tls.key: /srv-encrypted.key holds no readable private key (it is encrypted; portcullis reads unencrypted keys only; to write one, which asks for the passphrase: openssl pkey -in /srv-encrypted.key -out key.pem)',
       '/cert-and-key.yaml: 2 problems',
     ])
   })
