@@ -3,7 +3,7 @@
  * code and what it prints.
  */
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createPrivateKey, KeyObject, webcrypto, X509Certificate } from 'node:crypto'
 import { existsSync } from 'node:fs'
@@ -664,6 +664,26 @@ routes:
     assert.match(stdout, /"msg":"draining"/)
   })
 
+  // The script ran the gateway under `sh -c`, which passed npm's SIGTERM on to no one: npm exited and
+  // the gateway ran on, orphaned, without a drain.
+  it('drains and exits when a supervisor sends SIGTERM to `npm run portcullis`', async (t) => {
+    const file = join(pki.dir, 'under-npm.yaml')
+    await writeFile(file, `listen: { http: 127.0.0.1:0 }\nroutes:\n  - { host: a.test, upstream: { url: 'http://127.0.0.1:9' } }\n`)
+    const checkout = new URL('../..', import.meta.url).pathname
+    const npm = spawn('npm', ['--prefix', checkout, 'run', '-s', 'portcullis', '--', '--config', file], { stdio: ['ignore', 'pipe', 'inherit'], detached: true })
+    t.after(() => processGroupAlive(npm.pid!) && process.kill(-npm.pid!, 'SIGKILL'))
+    const exited = once(npm, 'exit')
+    let stdout = ''
+    npm.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+    await eventually(async () => stdout.includes('"msg":"portcullis is serving"'), 30_000, 'the gateway serving')
+    npm.kill('SIGTERM')
+    await exited
+    // What npm passed the signal to has drained and stopped, and nothing of the group is left.
+    await eventually(async () => stdout.includes('"msg":"stopped"'), 10_000, 'the gateway stopped')
+    assert.match(stdout, /"msg":"draining"/)
+    await eventually(async () => !processGroupAlive(npm.pid!), 10_000, 'no process of the group left')
+  })
+
   it('refuses an unknown PORTCULLIS_LOG_LEVEL with the levels it takes', async () => {
     const result = await portcullisWithEnv({ PORTCULLIS_LOG_LEVEL: 'bogus' }, '--config', join(pki.dir, 'unused.yaml'))
     assert.equal(result.code, 2)
@@ -686,3 +706,13 @@ routes:
     assert.doesNotMatch(result.stderr, /PORTCULLIS_LOG_LEVEL/)
   })
 })
+
+/** Whether any process of the process group `pgid` is still alive. */
+function processGroupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
