@@ -1,6 +1,7 @@
 /** What the primary and its workers say to each other over the cluster IPC channel. */
 import type { Config } from '../config/types.js'
 import type { RegistryJson } from '../metrics/render.js'
+import type { ReloadTrigger } from '../reload/reloader.js'
 
 /**
  * The primary's questions (cluster/questions.ts), each answered once by every worker; a ping is
@@ -9,6 +10,8 @@ import type { RegistryJson } from '../metrics/render.js'
 export interface WorkerQuestion {
   readonly type: 'portcullis:reload' | 'portcullis:metrics' | 'portcullis:ping'
   readonly id: number
+  /** Of a reload: what asked the primary for it (SIGHUP, POST /reload), for the worker's log line. */
+  readonly trigger?: ReloadTrigger
 }
 
 export interface WorkerAnswer {

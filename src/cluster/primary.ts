@@ -15,7 +15,7 @@ import { createAdminApp } from '../admin/app.js'
 import { listenOn } from '../listeners.js'
 import { coalesce } from '../coalesce.js'
 import type { Config, ListenAddress } from '../config/types.js'
-import { RELOAD_INTERVAL_MS, type ReloadResult } from '../reload/reloader.js'
+import { RELOAD_INTERVAL_MS, type ReloadResult, type ReloadTrigger } from '../reload/reloader.js'
 import { errorSummary, type Logger } from '../log.js'
 import { clusterSource, type RegistryJson } from '../metrics/render.js'
 import { newTicketSecret } from '../tls/ticket-keys.js'
@@ -44,8 +44,8 @@ export async function runPrimary(
   const pool = new WorkerPool({ count, logger, questions, registries, ticketSecret: newTicketSecret(), listen: config.listen, onReplacing: workerPoolMetrics.replacing })
 
   // Coalesced as one process' reloads are: a flood of POST /reload or SIGHUP asks the workers once a
-  // second at most, not once per request.
-  const reloadAll = coalesce(() => reloadWorkers(pool.serving(), questions), { minIntervalMs: RELOAD_INTERVAL_MS })
+  // second at most, not once per request, and each worker's log names what asked first.
+  const reloadAll = coalesce((trigger: ReloadTrigger) => reloadWorkers(pool.serving(), questions, trigger), { minIntervalMs: RELOAD_INTERVAL_MS })
 
   /**
    * Every serving worker's registry, one that does not answer in time with its last answer, and the
@@ -53,7 +53,7 @@ export async function runPrimary(
    */
   const clusterMetrics = async (): Promise<RegistryJson[]> => {
     const workers = pool.serving()
-    const answers = await questions.ask(workers, 'portcullis:metrics', METRICS_DEADLINE_MS, () => undefined as WorkerMetrics | undefined)
+    const answers = await questions.ask(workers, { type: 'portcullis:metrics' }, METRICS_DEADLINE_MS, () => undefined as WorkerMetrics | undefined)
     return [...registries.forScrape(workers, answers), await workerPoolMetrics.json()]
   }
 
@@ -62,7 +62,7 @@ export async function runPrimary(
   let admin: http.Server | undefined
   let adminBound: ListenAddress | undefined
   if (adminAddress) {
-    admin = http.createServer(createAdminApp({ logger, metrics: clusterSource(clusterMetrics), isReady: () => pool.isReady(), reload: reloadAll }))
+    admin = http.createServer(createAdminApp({ logger, metrics: clusterSource(clusterMetrics), isReady: () => pool.isReady(), reload: () => reloadAll('POST /reload') }))
     try {
       await listenOn(admin, 'admin', adminAddress, config, logger)
     } catch (error) {
@@ -75,7 +75,7 @@ export async function runPrimary(
     adminBound = { host: address, port }
   }
   pool.start()
-  process.on('SIGHUP', () => void reloadAll())
+  process.on('SIGHUP', () => void reloadAll('SIGHUP'))
   logger.info({ workers: count, admin: adminBound }, 'portcullis primary started')
 
   const outcome = await Promise.race([stopSignal.then(() => 0), pool.startFailure])
@@ -88,9 +88,9 @@ export async function runPrimary(
 }
 
 /** Asks `workers` to reload: the reload succeeds if each of them does, and lists each distinct error once. */
-async function reloadWorkers(workers: Worker[], questions: WorkerQuestions): Promise<ReloadResult> {
+async function reloadWorkers(workers: Worker[], questions: WorkerQuestions, trigger: ReloadTrigger): Promise<ReloadResult> {
   if (workers.length === 0) return { ok: false, unavailable: true, errors: ['no worker is serving'] }
-  const results = await questions.ask(workers, 'portcullis:reload', RELOAD_DEADLINE_MS, (worker): ReloadResult => {
+  const results = await questions.ask(workers, { type: 'portcullis:reload', trigger }, RELOAD_DEADLINE_MS, (worker): ReloadResult => {
     const pid = worker.process.pid
     return { ok: false, errors: [worker.isDead() ? `worker ${pid} exited before it reloaded` : `worker ${pid} did not reload within ${RELOAD_DEADLINE_MS / 1000} s`] }
   })

@@ -19,8 +19,8 @@ export class WorkerQuestions {
   private nextId = 0
   private readonly pending = new Map<number, Pending>()
 
-  /** Sends `type` to each worker; resolves with one answer per worker, in the order of `workers`. */
-  ask<T>(workers: readonly Worker[], type: WorkerQuestion['type'], timeoutMs: number, missing: (worker: Worker) => T): Promise<T[]> {
+  /** Sends `question` to each worker; resolves with one answer per worker, in the order of `workers`. */
+  ask<T>(workers: readonly Worker[], question: Omit<WorkerQuestion, 'id'>, timeoutMs: number, missing: (worker: Worker) => T): Promise<T[]> {
     return new Promise((resolve) => {
       if (workers.length === 0) return resolve([])
       const id = this.nextId++
@@ -28,7 +28,7 @@ export class WorkerQuestions {
         for (const worker of this.pending.get(id)?.waiting ?? []) this.answer(id, worker, missing(worker))
       }, timeoutMs)
       this.pending.set(id, { workers, waiting: new Set(workers), answers: new Array(workers.length), missing, done: resolve as (answers: unknown[]) => void, deadline })
-      for (const worker of workers) worker.send({ type, id } satisfies WorkerQuestion)
+      for (const worker of workers) worker.send({ ...question, id } satisfies WorkerQuestion)
     })
   }
 

@@ -155,7 +155,7 @@ export class WorkerPool {
 
   private async watchdog(): Promise<void> {
     const workers = this.serving()
-    const answered = await this.options.questions.ask(workers, 'portcullis:ping', PING_INTERVAL_MS, () => false)
+    const answered = await this.options.questions.ask(workers, { type: 'portcullis:ping' }, PING_INTERVAL_MS, () => false)
     const now = performance.now()
     workers.forEach((worker, i) => {
       // One that exited while it was asked is gone from `ready`, and has been replaced.

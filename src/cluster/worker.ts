@@ -40,15 +40,15 @@ export function serveAsWorker(gateway: Gateway): void {
     async (): Promise<WorkerMetrics> => ({ registry: await gateway.metrics.registry.getMetricsAsJSON(), routes: [...gateway.routeNames()] }),
     { minIntervalMs: 0 },
   )
-  const answers: Record<WorkerQuestion['type'], () => Promise<unknown>> = {
-    'portcullis:reload': () => gateway.reload({ trigger: 'primary' }),
+  const answers: Record<WorkerQuestion['type'], (question: WorkerQuestion) => Promise<unknown>> = {
+    'portcullis:reload': ({ trigger }) => gateway.reload({ ...(trigger && { trigger }) }),
     'portcullis:metrics': () => metrics(),
     'portcullis:ping': () => Promise.resolve(true),
   }
   process.on('message', (message: WorkerQuestion) => {
     const answer = Object.hasOwn(answers, message.type) ? answers[message.type] : undefined
     // A question that fails here (a metric's collect threw) is answered by the primary's deadline for it.
-    void answer?.()
+    void answer?.(message)
       .then((value) => process.send?.({ type: 'portcullis:answer', id: message.id, value } satisfies WorkerMessage))
       .catch(() => undefined)
   })

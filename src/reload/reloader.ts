@@ -23,7 +23,7 @@ export interface ReloadResult {
 }
 
 /** What asked for a reload, for the log; 'api' is a caller of reload() itself (tests). */
-export type ReloadTrigger = 'file change' | 'SIGHUP' | 'POST /reload' | 'primary' | 'api'
+export type ReloadTrigger = 'file change' | 'SIGHUP' | 'POST /reload' | 'api'
 
 /**
  * The least time between the starts of two reloads (coalesce.ts): however many POST /reload, SIGHUP

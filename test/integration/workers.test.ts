@@ -64,13 +64,23 @@ describe('workers', () => {
     /** Per worker, how many of the primary's questions its reloads since the flood answered. */
     const asked = () => {
       const counts = new Map<number, number>()
-      for (const { msg, worker, requests } of gateway.logs.slice(from) as { msg: string; worker: number; requests?: { primary?: number } }[]) {
-        if (msg === 'config reloaded' && requests?.primary) counts.set(worker, (counts.get(worker) ?? 0) + requests.primary)
+      for (const { msg, worker, requests } of gateway.logs.slice(from) as { msg: string; worker: number; requests?: { 'POST /reload'?: number } }[]) {
+        const asks = requests?.['POST /reload']
+        if (msg === 'config reloaded' && asks) counts.set(worker, (counts.get(worker) ?? 0) + asks)
       }
       return counts
     }
     await eventually(async () => asked().size === 2, 5000, 'both workers logged their reloads')
     for (const [worker, count] of asked()) assert.ok(count <= 2, `worker ${worker} was asked ${count} times`)
+  })
+
+  // Each worker's log said 'primary', whatever had asked the primary.
+  it('logs, on each worker, the SIGHUP to the primary that asked for the reload', { timeout: 20_000 }, async () => {
+    const since = gateway.logs.length
+    gateway.child.kill('SIGHUP')
+    const reloads = () => gateway.logs.slice(since).filter((record) => record.msg === 'config reloaded')
+    await eventually(async () => new Set(reloads().map((record) => record.worker)).size === 2, 5000, 'both workers logged their reloads')
+    assert.deepEqual(reloads().map((record) => record.trigger), ['SIGHUP', 'SIGHUP'])
   })
 
   it('keeps a worker that a SIGHUP for the process group reaches', { timeout: 20_000 }, async () => {
