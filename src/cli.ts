@@ -116,6 +116,8 @@ async function main(argv: string[]): Promise<number> {
       return runCerts({ out: values.out ?? 'certs', force: values.force ?? false }, out, err)
     }
     default:
+      // A config file named where nginx or Caddy take one: the gateway takes it with --config.
+      if (/\.ya?ml$/i.test(command)) return usageError(`unknown command '${command}' (to run the gateway with it: portcullis --config ${command})`)
       return usageError(`unknown command '${command}'${meant(command, ['check', 'certs'])}`)
   }
 }

@@ -313,6 +313,7 @@ routes:
       [['certs', '--froce'], "unknown option '--froce' (did you mean --force?)"],
       [['-x'], "unknown option '-x'"],
       [['chek'], "unknown command 'chek' (did you mean check?)"],
+      [['my-routes.yaml'], "unknown command 'my-routes.yaml' (to run the gateway with it: portcullis --config my-routes.yaml)"],
     ] as const
     for (const [[args, message], result] of await runEach(cases, ([args]) => portcullis(...args))) {
       assert.equal(result.code, 2, args.join(' '))
