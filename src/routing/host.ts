@@ -99,10 +99,13 @@ function normalizeIpLiteral(raw: string): string | undefined {
   return isIPv6(address) ? address.toLowerCase() : undefined
 }
 
-/** 1–5 ASCII digits from `start` to the end, at most 65535. */
+/**
+ * Up to 5 ASCII digits from `start` to the end, at most 65535. None is a port too (RFC 3986 3.2.3,
+ * RFC 9110 7.2: `a.test:` is `a.test`), as nginx and Go read it.
+ */
 function isPort(text: string, start: number): boolean {
   const length = text.length - start
-  if (length < 1 || length > 5) return false
+  if (length > 5) return false
   let value = 0
   for (let i = start; i < text.length; i++) {
     const digit = text.charCodeAt(i) - 0x30

@@ -18,7 +18,7 @@ const NORMALIZE: ReadonlyArray<readonly [string | undefined, string | undefined]
   // the ends of each range of characters a name may hold
   ['AZ.az.09-_', 'az.az.09-_'],
 
-  // ports: 1–5 digits, at most 65535
+  // ports: up to 5 digits, at most 65535; an empty one is the default (RFC 3986 3.2.3)
   ['a.test:8443', 'a.test'],
   ['a.test:0', 'a.test'],
   ['a.test:65535', 'a.test'],
@@ -26,7 +26,7 @@ const NORMALIZE: ReadonlyArray<readonly [string | undefined, string | undefined]
   ['127.0.0.1:8080', '127.0.0.1'],
   ['a.test:65536', undefined],
   ['a.test:123456', undefined],
-  ['a.test:', undefined],
+  ['a.test:', 'a.test'],
   ['a.test:+80', undefined],
   ['a.test:8x', undefined],
   ['a.test: 80', undefined],
@@ -52,7 +52,7 @@ const NORMALIZE: ReadonlyArray<readonly [string | undefined, string | undefined]
   ['2001:db8::1:8443', undefined],
   ['[::1', undefined],
   ['[::1]x', undefined],
-  ['[::1]:', undefined],
+  ['[::1]:', '::1'],
   ['[::1]:99999', undefined],
   ['[::1]]', undefined],
   ['[[::1]]', undefined],
