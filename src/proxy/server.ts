@@ -381,10 +381,15 @@ export class RequestServer {
     this.refuseInTurn(socket, status)
   }
 
-  /** A response is still going out on this connection (pipelined requests wait for it). */
+  /**
+   * A response is still going out on this connection, or still holds it (pipelined requests wait for
+   * it). It holds the socket until Node's own 'finish' handler detaches it, which can come a tick after
+   * its last write completed (writableFinished; on Node 20, a plaintext write completes at once): a
+   * request parsed in between must not take the socket from it.
+   */
   private busy(socket: Duplex): boolean {
     const last = this.lastResponse.get(socket)
-    return last !== undefined && last !== 'upgraded' && !last.writableFinished
+    return last instanceof http.ServerResponse && (!last.writableFinished || last.socket !== null)
   }
 
   /**

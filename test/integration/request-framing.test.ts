@@ -95,14 +95,22 @@ routes:
     })
   }
 
-  it('closes a connection that pipelines an Upgrade behind a response still going out, and keeps serving', async () => {
-    const requests =
-      'GET /1 HTTP/1.1\r\nHost: plain.test\r\n\r\n' +
-      'GET / HTTP/1.1\r\nHost: plain.test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n'
-    const reply = await rawUntilClosed(gw.ports.http!, requests)
-    assert.doesNotMatch(reply, /^HTTP\/1\.1 (?!200)/m, 'nothing but the answer to the GET, if that')
-    assert.equal(statusLines(await rawExchange(gw.ports.http!, 'GET /2 HTTP/1.1\r\nHost: plain.test\r\n\r\n')).length, 1, 'still serving')
-  })
+  // The 404 is answered at once: on Node 20 its write completes before Node detaches it from the
+  // socket, and the Upgrade, parsed in between, took the socket from it and threw out of the process.
+  for (const [ahead, status] of [
+    ['an upstream', 200],
+    ['the gateway itself (a 404)', 404],
+  ] as const) {
+    it(`closes a connection that pipelines an Upgrade behind a response from ${ahead} still going out, and keeps serving`, async () => {
+      const host = status === 404 ? 'nowhere.test' : 'plain.test'
+      const requests =
+        `GET /1 HTTP/1.1\r\nHost: ${host}\r\n\r\n` +
+        'GET / HTTP/1.1\r\nHost: plain.test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n'
+      const reply = await rawUntilClosed(gw.ports.http!, requests)
+      assert.doesNotMatch(reply, new RegExp(`^HTTP/1\\.1 (?!${status})`, 'm'), 'nothing but the answer to the GET, if that')
+      assert.equal(statusLines(await rawExchange(gw.ports.http!, 'GET /2 HTTP/1.1\r\nHost: plain.test\r\n\r\n')).length, 1, 'still serving')
+    })
+  }
 
   // catalogue LA-04: headers just under the 16 KiB limit, split across TLS records, on a keep-alive connection.
   it('serves headers just under the limit that come in several TLS records, and the next request on that connection', async () => {
