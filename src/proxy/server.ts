@@ -420,9 +420,17 @@ function responseIgnoringUpgrade(req: http.IncomingMessage, socket: Socket): htt
   const res = new http.ServerResponse(req)
   res.shouldKeepAlive = false
   res.assignSocket(socket)
+  // Node's server passes a full socket's 'drain' on to the response writing on it, but it has let go of
+  // this socket: without it a body larger than the socket's buffer would wait for a drain that never
+  // comes (upstream-request.ts's relayChunk).
+  const onDrain = () => res.emit('drain')
+  socket.on('drain', onDrain)
   res.once('finish', () => {
+    socket.off('drain', onDrain)
     res.detachSocket(socket)
-    socket.end()
+    // Destroyed once the answer is out, as Node's server would: nothing else watches this socket now,
+    // and a client that never closes its side would hold it, and its limits.connections slot, for good.
+    socket.destroySoon()
     // Node's server emits 'close' for the responses it made; this one is ours.
     process.nextTick(() => res.emit('close'))
   })

@@ -6,12 +6,16 @@
  */
 import assert from 'node:assert/strict'
 import http from 'node:http'
+import { once } from 'node:events'
 import net, { type AddressInfo } from 'node:net'
 import { after, before, beforeEach, describe, it } from 'node:test'
 import { eventually, requestsCounted, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 import { rawExchange, rawUntilClosed, type TlsTarget } from '../helpers/raw.js'
 import { listenOnLoopback } from '../helpers/upstream.js'
+
+/** Many times what a socket's buffers hold, so that the client's response must wait for them to drain. */
+const LARGE_BODY = 8 * 1024 * 1024
 
 describe('requests on one connection', () => {
   let pki: TestPki
@@ -36,6 +40,7 @@ describe('requests on one connection', () => {
         inFlight--
         // /stream has no Content-Length: an HTTP/1.0 client's connection must close after it.
         if (req.url === '/stream') res.write('streamed\n')
+        if (req.url === '/large') res.write(Buffer.alloc(LARGE_BODY, 'x'))
         res.end(`${req.url}\n`)
       }, req.url === '/at-once' ? 0 : 100)
     })
@@ -111,6 +116,23 @@ routes:
       assert.equal(statusLines(await rawExchange(gw.ports.http!, 'GET /2 HTTP/1.1\r\nHost: plain.test\r\n\r\n')).length, 1, 'still serving')
     })
   }
+
+  // Its response, made by the gateway on a socket Node had let go of, never heard of the socket's
+  // drain (a body over about 64 KiB was cut off at the response timeout), and its connection stayed
+  // open for as long as the client kept its side open.
+  it('sends the whole of a large answer to an Upgrade it ignored (h2c), then closes the connection whatever the client does', async () => {
+    const connections = async () => Number(/^portcullis_client_connections\{listener="http"\} (\d+)$/m.exec(await gw.gateway.metrics.registry.metrics())?.[1])
+    const before = await connections()
+    const client = net.connect({ port: gw.ports.http!, host: '127.0.0.1', allowHalfOpen: true })
+    client.write('GET /large HTTP/1.1\r\nHost: plain.test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n')
+    let received = 0
+    client.on('data', (chunk: Buffer) => (received += chunk.length))
+    await once(client, 'end')
+    assert.ok(received > LARGE_BODY, `${received} bytes`)
+    // The client has not closed its side.
+    await eventually(async () => (await connections()) === before, 3000, 'the gateway closed the connection')
+    client.destroy()
+  })
 
   // catalogue LA-04: headers just under the 16 KiB limit, split across TLS records, on a keep-alive connection.
   it('serves headers just under the limit that come in several TLS records, and the next request on that connection', async () => {
