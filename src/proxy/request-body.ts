@@ -10,7 +10,8 @@ export const BODY_IDLE_TIMEOUT_MS = 60_000
 /** Whether the request carries a body (a zero Content-Length does not count). */
 export function hasBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length']
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
+  // Node's parser takes any run of digits: `00` is no body either.
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && Number(length) !== 0)
 }
 
 /** What a 413 tells the client of a route's maxRequestBody. */

@@ -354,6 +354,12 @@ routes:
     assert.equal(await requestsCounted(gw, 'route="(none)",method="POST"', 400), refusedBefore + 2)
   })
 
+  it('takes a Content-Length of zero in any spelling as no body: an Upgrade with `Content-Length: 00` becomes a WebSocket', async () => {
+    const upgrade = (length: string) =>
+      `GET /chat HTTP/1.1\r\nHost: ws.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nContent-Length: ${length}\r\n\r\n`
+    for (const length of ['0', '00']) assert.match(await rawExchange(gw.ports.http!, upgrade(length)), /^HTTP\/1\.1 101 /, length)
+  })
+
   it('survives clients that reset the connection while the gateway answers them', async () => {
     const resetAfter = async (port: number, request: string, ms: number) => {
       const socket = net.connect(port, '127.0.0.1')
