@@ -17,6 +17,7 @@ import { endWithStatus, sendStatus } from './status.js'
 import { proxyUpgrade } from './upgrade.js'
 
 const CLIENT_CLOSED_REQUEST = 499
+const AT_REQUEST_LIMIT = 'the gateway is at its limit of requests in flight'
 /** Node's own test of an HTTP/1.1 request's Expect, for which it emits 'checkContinue'. */
 const EXPECTS_CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i
 
@@ -68,7 +69,7 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
           // sends one: the overload may be gone in a millisecond, and one fixed delay would send every
           // refused client back at the same moment. The connection stays open (keep-alive), as Envoy's,
           // unless the request expected 100 Continue: Node closes it then, as the body may still come.
-          sendStatus(res, 503, 'the gateway is at its limit of requests in flight')
+          sendStatus(res, 503, AT_REQUEST_LIMIT)
           return
         }
         // Routed: the client may send its body now (server.ts leaves 100 Continue to this point).
@@ -94,12 +95,12 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
         const selection = selectRoute(snapshot, policy, req, identities)
         routeName = selection.route?.name ?? NO_ROUTE
         if ('status' in selection) {
-          endWithStatus(socket, selection.status)
+          endWithStatus(socket, selection.status, selection.detail)
           record(selection.status)
           return
         }
         if (!takeSlot(snapshot, routeName)) {
-          endWithStatus(socket, 503)
+          endWithStatus(socket, 503, AT_REQUEST_LIMIT)
           record(503)
           return
         }

@@ -360,6 +360,13 @@ routes:
     for (const length of ['0', '00']) assert.match(await rawExchange(gw.ports.http!, upgrade(length)), /^HTTP\/1\.1 101 /, length)
   })
 
+  it('says why it refuses a WebSocket upgrade, as it says it for a request', async () => {
+    const upgrade = (host: string) =>
+      `GET /chat HTTP/1.1\r\nHost: ${host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`
+    assert.match(await rawExchange(gw.ports.http!, upgrade('nowhere.test')), /^HTTP\/1\.1 404 [^]*\r\n\r\n404 Not Found: no route for this host and path\n$/)
+    assert.match(await rawExchange(gw.ports.http!, upgrade('a.test')), /\r\n\r\n421 Misdirected Request: this host is served over HTTPS only\n$/)
+  })
+
   it('survives clients that reset the connection while the gateway answers them', async () => {
     const resetAfter = async (port: number, request: string, ms: number) => {
       const socket = net.connect(port, '127.0.0.1')
