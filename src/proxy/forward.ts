@@ -38,7 +38,12 @@ export function forwardRequest(
 const BODILESS_STATUSES = new Set([204, 304])
 
 class Exchange extends UpstreamExchange {
-  private clientLeft = false
+  /**
+   * The client's response closed (the client left), or the request server answered it (a malformed
+   * request body), before the upstream's answer was through: the upstream request is stopped, and
+   * what undici reports of it after is not the upstream's failure.
+   */
+  private stopped = false
   private responseStarted = false
   /** A body chunk has been passed to the client's response (its head went out with the first). */
   private bodyStarted = false
@@ -61,13 +66,13 @@ class Exchange extends UpstreamExchange {
       release()
       this.heads.stop()
       if (this.finished) return
-      this.clientLeft = true
+      this.stopped = true
       this.controller?.abort(CLIENT_GONE)
     })
   }
 
   protected clientGone(): boolean {
-    return this.clientLeft
+    return this.stopped
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
@@ -75,7 +80,7 @@ class Exchange extends UpstreamExchange {
     if (this.res.writableEnded) {
       // The request server has answered already (a malformed request body), and the response's
       // 'close', which stops this request, is still to come.
-      this.clientLeft = true
+      this.stopped = true
       controller.abort(CLIENT_GONE)
       return
     }
@@ -134,7 +139,7 @@ class Exchange extends UpstreamExchange {
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
     this.heads.stop()
-    if (this.clientLeft) return
+    if (this.stopped) return
     if (error instanceof RequestBodyTooLarge) return this.refuseBody(error)
     if (this.responseStarted && BODILESS_STATUSES.has(this.res.statusCode)) {
       // A 204 or 304 is whole once its head is sent. undici 7 fails a 304 that carries the Content-Length

@@ -113,6 +113,7 @@ export class ResponseHeads {
   /** The request is over: no more waiting for a head. */
   stop(): void {
     clearTimeout(this.finalHeadDeadline)
+    this.finalHeadDeadline = undefined
   }
 }
 
