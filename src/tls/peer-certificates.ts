@@ -13,8 +13,11 @@ const REMEMBERED_CHAINS = 1000
 /**
  * The chains of one TLS policy's clients. A resumed session has only the leaf (OpenSSL keeps no chain
  * in a session or ticket), so the chain of the leaf's last full handshake is used, as BoringSSL
- * (Envoy) keeps it in the session itself. The chains of the last REMEMBERED_CHAINS leaves to do a
- * full handshake are remembered, in this process; an older one's resumed session gets the leaf alone.
+ * (Envoy) keeps it in the session itself. A chain is remembered when it is read on a full handshake's
+ * connection (`of`: for a route that forwards it, or a re-check), not at every handshake, where reading
+ * it would cost a fifth of the handshake or more; of the last REMEMBERED_CHAINS leaves, in this
+ * process. Any other resumed session gets the leaf alone (see recheck.ts for what a re-check makes of
+ * that).
  */
 export class ClientChains {
   /** In the order of their last full handshake. */

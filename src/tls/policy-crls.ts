@@ -44,6 +44,15 @@ export class PolicyCrls {
     return currentCrl(this.crlsNamed(name), now)
   }
 
+  /** The PEM of every CRL not issued in `name` (a Name's DER), in a fixed order. */
+  pemsNotIssuedIn(name: Uint8Array): string[] {
+    const key = canonicalName(name)
+    return this.all()
+      .filter((crl) => crl.canonicalIssuer !== key)
+      .map((crl) => crl.pem)
+      .sort()
+  }
+
   /**
    * Of the CRLs in `issuer`'s name, newest first, those its key verifies, as OpenSSL trusts one: by
    * node:crypto, or for an algorithm crl-der.ts does not check, by @peculiar/x509 (its slow full parse).

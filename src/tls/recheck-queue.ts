@@ -30,7 +30,7 @@ export class RecheckQueue {
       let verdict: RecheckVerdict
       try {
         chain = verifiedUnder.clientChain(socket)
-        verdict = await trust.check(chain, { resumed: socket.isSessionReused() })
+        verdict = await trust.check(chain, { resumed: socket.isSessionReused(), verifiedUnder: verifiedUnder.clientTrust })
       } catch (error) {
         verdict = refused(RECHECK_FAILED, error as Error)
       }

@@ -47,8 +47,11 @@ export type RecheckVerdict =
 
 export const PASS: RecheckVerdict = { pass: true }
 
-/** The detail of a re-check that could not be made: a CRL it cannot read, mostly. */
+/** The detail of a re-check that could not be made: a CRL it cannot read, or a chain it does not know. */
 export const RECHECK_FAILED = 'RECHECK_FAILED'
+
+const CHAIN_UNKNOWN =
+  'the TLS session was resumed, and the intermediates its client sent at its full handshake are not known here, while the CAs or CRLs above its certificate changed'
 
 /**
  * OpenSSL's KEYUSAGE_NO_CERTSIGN and KEYUSAGE_NO_CRL_SIGN as a handshake reports them: Node names only
@@ -74,9 +77,13 @@ export class ClientTrust {
 
   /**
    * `chain` is the client's, leaf first, as TlsPolicy.clientChain gives it. `resumed`: of a resumed TLS
-   * session, whose intermediates may not be known here (see leafRevocation).
+   * session, whose intermediates may not be known here (see leafRevocation). `verifiedUnder`: the
+   * trust the client was verified under, against which such a session's leaf alone may do.
    */
-  async check(chain: readonly X509Certificate[], { resumed = false, now = new Date() } = {}): Promise<RecheckVerdict> {
+  async check(
+    chain: readonly X509Certificate[],
+    { resumed = false, verifiedUnder, now = new Date() }: { resumed?: boolean; verifiedUnder?: ClientTrust; now?: Date } = {},
+  ): Promise<RecheckVerdict> {
     const [leaf, ...sent] = chain
     // A client of a policy that asked for no certificate, now on a route that asks for one.
     if (!leaf) return refused('ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE')
@@ -84,7 +91,11 @@ export class ClientTrust {
     // A leaf whose keyUsage OpenSSL holds invalid has no issuer anywhere (see signedBy in
     // cert-checks.ts): a handshake refuses it whatever its chain, as the check below does.
     const chainUnknown = error && ISSUER_NOT_FOUND.has(error) && resumed && certificateFields(leaf).keyUsage !== 'invalid'
-    if (chainUnknown) return verdict([leaf], now, undefined, () => this.leafRevocation(leaf, now))
+    if (chainUnknown) {
+      // Above the leaf, only what is as it was when the client was verified is known to hold.
+      if (!verifiedUnder?.sameAbove(leaf, this)) return refused(RECHECK_FAILED, new Error(CHAIN_UNKNOWN))
+      return verdict([leaf], now, undefined, () => this.leafRevocation(leaf, now))
+    }
     // OpenSSL checks no revocation on a chain that does not reach the bundle.
     return verdict(path, now, error, () => (error ? [] : this.revocation(path, now)))
   }
@@ -107,12 +118,24 @@ export class ClientTrust {
   }
 
   /**
-   * A session ticket carries the leaf alone. Its chain is the one of the leaf's last full handshake in
-   * this process (ClientChains), and a session resumed on another worker, or after a thousand other
-   * leaves, has none: the path to the new bundle cannot be built, but the leaf's revocation can still
-   * be read, in the current CRL of its issuer's name. That CRL's signature cannot be verified without
-   * the issuer, which only the client had sent; the CRL is the operator's own file. A CA that left the
-   * bundle goes unnoticed here: such a WebSocket runs on.
+   * Whether `other` trusts what lies above `leaf` as this one does: the same CAs, and the same CRLs but
+   * those issued in the name of the leaf's issuer, which the leaf's own check reads (leafRevocation).
+   */
+  sameAbove(leaf: X509Certificate, other: ClientTrust): boolean {
+    const fingerprints = (trust: ClientTrust) => trust.cas.map((ca) => ca.fingerprint256).sort().join()
+    const issuer = certificateFields(leaf).issuer
+    return fingerprints(this) === fingerprints(other) && this.crls.pemsNotIssuedIn(issuer).join() === other.crls.pemsNotIssuedIn(issuer).join()
+  }
+
+  /**
+   * A session ticket carries the leaf alone, and its chain is known only where it was read at the
+   * leaf's last full handshake in this process (ClientChains): reading every chain at its handshake
+   * would cost a fifth of the handshake. Without it, the path to the new bundle cannot be built, but
+   * where nothing above the leaf changed (sameAbove), the leaf's revocation can still be read, in the
+   * current CRL of its issuer's name. That CRL's signature cannot be verified without the issuer, which
+   * only the client had sent; the CRL is the operator's own file. Where something above it changed (a
+   * CA left the bundle, a CRL of the CAs above revokes its intermediate), the check fails closed: the
+   * connection closes, and its client's next handshake is checked in full.
    */
   private leafRevocation(leaf: X509Certificate, now: Date): string[] {
     if (this.crls.none) return []

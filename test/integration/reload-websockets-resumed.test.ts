@@ -1,10 +1,11 @@
 /**
  * A WebSocket on a resumed TLS session, re-checked at a reload that changes its route's CRLs. A session
- * ticket carries only the leaf; the chain comes from the leaf's last full handshake in this process
- * (peer-certificates.ts ClientChains). A session resumed on another worker (`workers`: every worker
- * shares the ticket keys), or one whose leaf was pushed out of the 1,000 remembered, has no chain here,
- * so the re-check cannot reach the root through the intermediate the client sent at its full handshake:
- * it reads the leaf's revocation alone. Two gateways with one ticket secret stand for two workers.
+ * ticket carries only the leaf; the chain is known only where it was read at the leaf's last full
+ * handshake in this process (peer-certificates.ts ClientChains). A session resumed on another worker
+ * (`workers`: every worker shares the ticket keys) has none here, so the re-check cannot reach the root
+ * through the intermediate the client sent at its full handshake: it reads the leaf's revocation alone
+ * where nothing above the leaf changed, and fails closed where something did. Two gateways with one
+ * ticket secret stand for two workers.
  */
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
@@ -28,6 +29,7 @@ describe('a WebSocket on a TLS session resumed on another worker, at a reload th
   let upstream: http.Server
   let first: TestGateway
   let second: TestGateway
+  let rootCrl: string
   let intCrl: string
 
   before(async () => {
@@ -36,7 +38,7 @@ describe('a WebSocket on a TLS session resumed on another worker, at a reload th
     upstream = http.createServer()
     echoWebSockets(upstream)
     await listenOnLoopback(upstream)
-    const rootCrl = join(dir, 'root.crl')
+    rootCrl = join(dir, 'root.crl')
     intCrl = join(dir, 'int.crl')
     await copyFile(pki.crlRootEmpty.file, rootCrl)
     await copyFile(pki.crlIntEmpty.file, intCrl)
@@ -65,10 +67,11 @@ routes:
 
   /**
    * Two WebSockets of the intermediate's leaf on the second gateway: one on a session resumed from a
-   * full handshake on the first, one with a full handshake of its own. The CRL of the intermediate is
-   * then re-issued as `crl`, and the test is told which of them the reload closed.
+   * full handshake on the first, one with a full handshake of its own. The CRL in `file` (the
+   * intermediate's unless said) is then re-issued as `crl`, and the test is told which of them the
+   * reload closed.
    */
-  async function reissueUnder(crl: string): Promise<{ resumed: boolean; full: boolean; why: string[] }> {
+  async function reissueUnder(crl: string, file = intCrl): Promise<{ resumed: boolean; full: boolean; why: string[] }> {
     const session = await new Promise<Buffer>((resolve, reject) => {
       const socket = tls.connect({ port: first.ports.https!, host: '127.0.0.1', servername: 'chain.w.test', ca: pki.caS.cert, cert: pki.leafChain.cert, key: pki.leafChain.key })
       socket.once('session', (ticket: Buffer) => {
@@ -92,7 +95,7 @@ routes:
       const logged = second.logs.length
       const checked = (result = '') => seriesSum(second, `portcullis_websocket_rechecks_total{route="chain-ws",result="${result}`)
       const [checkedBefore, failedBefore] = [await checked(), await checked('error')]
-      await writeFile(intCrl, crl)
+      await writeFile(file, crl)
       // Both, as every worker reloads: the next test's session comes from the first.
       assert.equal((await second.gateway.reload()).ok, true)
       assert.equal((await first.gateway.reload()).ok, true)
@@ -117,5 +120,15 @@ routes:
     const { why, ...closed } = await reissueUnder(pki.crlIntRevokesLeaf.pem)
     assert.deepEqual(closed, { resumed: true, full: true })
     assert.deepEqual(why, ['revoked CERT_REVOKED', 'revoked CERT_REVOKED'])
+  })
+
+  // The leaf alone passed: the intermediate revoked by the root went unnoticed on the resumed session.
+  it('closes the WebSocket of a resumed session whose chain it does not know when a CRL above its leaf changes', { timeout: 15_000 }, async () => {
+    // The leaf revoked by the test before no more.
+    await writeFile(intCrl, pki.crlIntEmpty.pem)
+    for (const gateway of [first, second]) assert.equal((await gateway.gateway.reload()).ok, true)
+    const { why, ...closed } = await reissueUnder(pki.crlRootRevokesInt.pem, rootCrl)
+    assert.deepEqual(closed, { resumed: true, full: true })
+    assert.deepEqual(why.sort(), ['other RECHECK_FAILED', 'revoked CERT_REVOKED'])
   })
 })

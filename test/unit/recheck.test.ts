@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import tls from 'node:tls'
 import { peculiarX509 } from '../../src/tls/peculiar.js'
-import { ClientTrust } from '../../src/tls/recheck.js'
+import { ClientTrust, RECHECK_FAILED } from '../../src/tls/recheck.js'
 import type { JsonAttributeObject } from '@peculiar/x509'
 import { createTestCA, createCrl, createSelfSignedNonCA, issueTestCert, makeTestPki, type Issued, type KeyUsageOption, type TestPki } from '../helpers/pki.js'
 import { listenOnLoopback } from '../helpers/upstream.js'
@@ -260,7 +260,10 @@ describe('ClientTrust.check', () => {
   })
 
   it('checks the leaf alone of a resumed session whose chain it does not know: its CRL, usage and dates', async () => {
-    const check = (leaf: string, crls: string[]) => new ClientTrust(certificates(pki.root.cert), crls).check(certificates(leaf), { resumed: true })
+    const check = (leaf: string, crls: string[]) => {
+      const trust = new ClientTrust(certificates(pki.root.cert), crls)
+      return trust.check(certificates(leaf), { resumed: true, verifiedUnder: trust })
+    }
     assert.deepEqual(await check(pki.leaf.cert, [pki.crlIntEmpty.pem]), { pass: true })
     assert.equal((await check(pki.leafRevoked.cert, [pki.crlIntRevoked.pem])).pass ? '' : 'refused', 'refused')
     const expired = await check(pki.cliExpired.cert, [])
@@ -272,6 +275,25 @@ describe('ClientTrust.check', () => {
     // A leaf whose keyUsage OpenSSL holds invalid has no issuer anywhere, whatever its chain.
     const invalid = await check(more.keyUsageNotBitString.cert, [])
     assert.equal(invalid.pass ? undefined : invalid.detail, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE')
+  })
+
+  // The leaf alone passed whatever had changed above it: a root removed from the bundle, or a root's CRL
+  // that revokes the intermediate, let resumed sessions of its clients run on after the reload.
+  it('fails closed on a resumed session whose chain it does not know where the trust above its leaf changed', async () => {
+    const trust = (cas: string[], crls: string[]) => new ClientTrust(certificates(...cas), crls)
+    const verifiedUnder = trust([pki.root.cert, pki.caA.cert], [pki.crlRootEmpty.pem, pki.crlIntEmpty.pem])
+    const resumedUnder = async (now: ClientTrust, options: { verifiedUnder?: ClientTrust } = { verifiedUnder }) => {
+      const verdict = await now.check(certificates(pki.leaf.cert), { resumed: true, ...options })
+      return verdict.pass ? 'pass' : verdict.detail
+    }
+    // Only the CRL of the leaf's issuer re-issued: the leaf alone decides.
+    assert.equal(await resumedUnder(trust([pki.root.cert, pki.caA.cert], [pki.crlRootEmpty.pem, pki.crlIntRevoked.pem])), 'pass')
+    assert.equal(await resumedUnder(trust([pki.root.cert, pki.caA.cert], [pki.crlRootEmpty.pem, pki.crlIntRevokesLeaf.pem])), 'CERT_REVOKED')
+    // What the leaf cannot show: the root's CRL now revokes the intermediate; the root left the bundle.
+    assert.equal(await resumedUnder(trust([pki.root.cert, pki.caA.cert], [pki.crlRootRevokesInt.pem, pki.crlIntEmpty.pem])), RECHECK_FAILED)
+    assert.equal(await resumedUnder(trust([pki.caA.cert], [pki.crlIntEmpty.pem])), RECHECK_FAILED)
+    // Nothing to compare with.
+    assert.equal(await resumedUnder(verifiedUnder, {}), RECHECK_FAILED)
   })
 
   it("refuses a resumed session's known chain through an intermediate that is no CA, as a handshake would", async () => {
