@@ -19,20 +19,11 @@ import type { TlsPolicy } from './tls/ingress.js'
 import { RecheckQueue } from './tls/recheck-queue.js'
 import type { RecheckVerdict } from './tls/recheck.js'
 
-/**
- * The TLS policy a new handshake of this connection would get under `snapshot`: by its SNI, or without
- * one the address it reached. Not simply whether its policy is still in the snapshot: routes with the
- * same client CAs, CRLs and minimum version share one, and another route may keep it after this
- * connection's route has moved to another. Undefined: none would (the host passes TLS through now).
- */
-export function policyOfNewHandshake(snapshot: Snapshot, socket: TLSSocket): TlsPolicy | undefined {
-  const decision = snapshot.ingressFor(socket.servername || undefined, socket.localAddress)
-  return decision.kind === 'terminate' ? decision.policy : undefined
-}
-
 /** The connections of one gateway that its reloads check again, one at a time (RecheckQueue). */
 export class ConnectionRechecks {
   private readonly queue = new RecheckQueue()
+  /** The SNI each verified connection's ClientHello carried. */
+  private readonly serverNames = new WeakMap<TLSSocket, string | undefined>()
   /** A CA that leaves a bundle fails every client of it at once: these log 50 lines a second at most. */
   private readonly logKeepAliveFailed: (fields: object) => void
   private readonly logWebSocketFailed: (fields: object) => void
@@ -53,6 +44,22 @@ export class ConnectionRechecks {
     this.logWebSocketUncheckable = limitedLog(logger, 'warn', webSocketUncheckable, limit)
   }
 
+  /** A connection verified with `serverName` in its ClientHello, which a new handshake of its would send too. */
+  verified(socket: TLSSocket, serverName: string | undefined): void {
+    this.serverNames.set(socket, serverName)
+  }
+
+  /**
+   * The TLS policy a new handshake of this connection would get under `snapshot`: by its SNI, or without
+   * one the address it reached. Not simply whether its policy is still in the snapshot: routes with the
+   * same client CAs, CRLs and minimum version share one, and another route may keep it after this
+   * connection's route has moved to another. Undefined: none would (the host passes TLS through now).
+   */
+  policyOfNewHandshake(snapshot: Snapshot, socket: TLSSocket): TlsPolicy | undefined {
+    const decision = this.ingressFor(snapshot, socket)
+    return decision.kind === 'terminate' ? decision.policy : undefined
+  }
+
   /**
    * Whether the client of a keep-alive connection verified under `verifiedUnder` passes `policyNow`,
    * the policy a new handshake of its would get under `snapshot`. One that fails is logged with the
@@ -64,7 +71,7 @@ export class ConnectionRechecks {
     // Not logged: a verdict a later reload has overtaken, which decides nothing (ConnectionPolicies),
     // or that of a connection closed meanwhile, which had no certificate left to check.
     if (verdict.pass || snapshot !== this.current() || socket.destroyed) return verdict.pass
-    const decision = snapshot.ingressFor(socket.servername || undefined, socket.localAddress)
+    const decision = this.ingressFor(snapshot, socket)
     const route = decision.kind === 'terminate' ? decision.route : undefined
     this.logKeepAliveFailed({ ...failureFields(route, verdict), ...(verdict.error && { error: errorSummary(verdict.error) }) })
     return false
@@ -109,6 +116,10 @@ export class ConnectionRechecks {
     if (verdict.error) this.logWebSocketUncheckable({ ...fields, error: errorSummary(verdict.error) })
     else this.logWebSocketFailed(fields)
     return undefined
+  }
+
+  private ingressFor(snapshot: Snapshot, socket: TLSSocket) {
+    return snapshot.ingressFor(this.serverNames.get(socket), socket.localAddress)
   }
 }
 

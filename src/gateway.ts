@@ -6,6 +6,7 @@
  */
 import http from 'node:http'
 import net, { type AddressInfo } from 'node:net'
+import type { TLSSocket } from 'node:tls'
 import { createAdminApp } from './admin/app.js'
 import { ConfigError, issueAt } from './config/issues.js'
 import type { ConfigLoader } from './config/load.js'
@@ -25,16 +26,16 @@ import { NO_ROUTE } from './metrics/labels.js'
 import { createMetrics, type Metrics } from './metrics/metrics.js'
 import { registrySource } from './metrics/render.js'
 import { createProxyHandlers } from './proxy/handler.js'
-import { ConnectionRechecks, policyOfNewHandshake } from './connection-rechecks.js'
+import { ConnectionRechecks } from './connection-rechecks.js'
 import { Overload } from './proxy/overload.js'
-import { RequestServer } from './proxy/server.js'
+import { RequestServer, type ReloadedPolicies } from './proxy/server.js'
 import { createSniDispatcher, type SniDispatcher } from './proxy/sni-dispatch.js'
 import { Reloader, type ReloadResult, type ReloadTrigger } from './reload/reloader.js'
 import { buildSnapshot, retireSnapshot, type Snapshot, type SnapshotOptions } from './snapshot/snapshot.js'
 import { destroyUpstream, type Upstream } from './snapshot/upstreams.js'
 import { configWarnings, WarningLog } from './snapshot/warnings.js'
 import { ingressCrlFiles, refusalFields } from './tls/certificate-identity.js'
-import type { HandshakeOutcome } from './tls/ingress.js'
+import type { HandshakeOutcome, TlsPolicy } from './tls/ingress.js'
 import { ClientChainsByPolicy } from './tls/peer-certificates.js'
 import { newTicketSecret, TicketKeyRotation, type TicketSecrets } from './tls/ticket-keys.js'
 
@@ -185,12 +186,30 @@ export class Gateway {
     for (const upstream of retireSnapshot(previous, snapshot, (closed) => this.retiring.delete(closed))) this.retiring.add(upstream)
     // Only here, once the new config serves: a reload that fails keeps every series.
     this.metrics.dropRemovedRoutes(this.routeNames())
+    this.requestServer.recheckConnections(this.reloadedPolicies(snapshot))
+  }
+
+  /** What `snapshot` makes of the connections verified under a TLS policy before it (connection-rechecks.ts). */
+  private reloadedPolicies(snapshot: Snapshot): ReloadedPolicies {
     const rechecks = this.connectionRechecks
-    this.requestServer.recheckConnections({
-      policyNow: (socket) => policyOfNewHandshake(snapshot, socket),
+    return {
+      policyNow: (socket) => rechecks.policyOfNewHandshake(snapshot, socket),
       clientPasses: (socket, verifiedUnder, policyNow) => rechecks.clientPasses(snapshot, socket, verifiedUnder, policyNow),
       recheckWebSocket: (socket, policy, upgrade) => rechecks.recheckWebSocket(snapshot, socket, policy, upgrade),
-    })
+    }
+  }
+
+  /**
+   * A connection verified under `policy`. Its ClientHello chose the policy under the snapshot current
+   * then: a reload during its handshake, which the reload's re-check could not find, may have changed
+   * it since, and it is checked now as that re-check would have checked it (a CRL's routine re-issue
+   * would otherwise answer its first request 421).
+   */
+  private acceptVerified(socket: TLSSocket, policy: TlsPolicy, serverName: string | undefined): void {
+    this.connectionRechecks.verified(socket, serverName)
+    this.requestServer.accept(socket, policy)
+    const snapshot = this.current!
+    if (this.connectionRechecks.policyOfNewHandshake(snapshot, socket)?.id !== policy.id) this.requestServer.recheckConnection(socket, this.reloadedPolicies(snapshot))
   }
 
   /**
@@ -284,7 +303,7 @@ export class Gateway {
     return {
       ...(previous && { previous }),
       tlsHooks: {
-        onVerified: (socket, policy) => this.requestServer.accept(socket, policy),
+        onVerified: (socket, policy, serverName) => this.acceptVerified(socket, policy, serverName),
         onHandshake: (outcome) => this.countIngressHandshake(outcome),
       },
       upstreamHooks: { onHandshake: (route, event) => recordUpstreamHandshake(metrics, route, event) },

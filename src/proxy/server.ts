@@ -192,28 +192,34 @@ export class RequestServer {
    * ignored: h2c) ends its connection after it: there is nothing to check.
    */
   recheckConnections(reloaded: ReloadedPolicies): void {
-    for (const socket of this.open) {
-      const policy = this.policies.of(socket)
-      // Only a TLS connection has one.
-      if (!policy) continue
-      const tlsSocket = socket as TLSSocket
-      if (this.lastResponse.get(socket) === 'upgraded') {
-        const upgrade = this.webSocketRequestOf.get(socket)
-        if (!upgrade || socket.writableEnded) continue
-        const rechecked = reloaded.recheckWebSocket(tlsSocket, policy, upgrade)
-        void rechecked.then((passed) => passed && this.policies.set(socket, passed))
-        continue
-      }
-      const policyNow = reloaded.policyNow(tlsSocket)
-      if (policyNow?.id === policy.id) {
-        // Back under the policy it has, before the check of an earlier reload came back.
-        this.policies.cancelCheck(socket)
-        continue
-      }
-      const closeIt = () => this.closeAfterResponse(socket)
-      if (policyNow) this.policies.check(tlsSocket, policyNow, reloaded.clientPasses(tlsSocket, policy, policyNow), closeIt)
-      else closeIt()
+    for (const socket of this.open) this.recheckConnection(socket, reloaded)
+  }
+
+  /**
+   * One connection, as recheckConnections checks each: also one whose handshake was under way at the
+   * reload, which began under the policy before it.
+   */
+  recheckConnection(socket: Duplex, reloaded: ReloadedPolicies): void {
+    const policy = this.policies.of(socket)
+    // Only a TLS connection has one.
+    if (!policy) return
+    const tlsSocket = socket as TLSSocket
+    if (this.lastResponse.get(socket) === 'upgraded') {
+      const upgrade = this.webSocketRequestOf.get(socket)
+      if (!upgrade || socket.writableEnded) return
+      const rechecked = reloaded.recheckWebSocket(tlsSocket, policy, upgrade)
+      void rechecked.then((passed) => passed && this.policies.set(socket, passed))
+      return
     }
+    const policyNow = reloaded.policyNow(tlsSocket)
+    if (policyNow?.id === policy.id) {
+      // Back under the policy it has, before the check of an earlier reload came back.
+      this.policies.cancelCheck(socket)
+      return
+    }
+    const closeIt = () => this.closeAfterResponse(socket)
+    if (policyNow) this.policies.check(tlsSocket, policyNow, reloaded.clientPasses(tlsSocket, policy, policyNow), closeIt)
+    else closeIt()
   }
 
   /** The WebSockets open now. */

@@ -10,13 +10,27 @@ import { chainVerdict, keepRefusedPeerCertificate } from './peer-certificates.js
 import { failureReason } from './reasons.js'
 import { onRenegotiationAttempt } from './renegotiation.js'
 
-/** The TCP sockets a policy accepted: when, for which route, from which address, and the certificate it refused. */
+/**
+ * The TCP sockets a policy accepted: when, for which route, with which SNI, from which address, and the
+ * certificate it refused.
+ */
 export class AcceptedSockets {
-  private readonly byTcpSocket = new WeakMap<object, { at: number; route: string | undefined; clientAddress: string | undefined; refused?: X509Certificate }>()
+  private readonly byTcpSocket = new WeakMap<
+    object,
+    { at: number; route: string | undefined; serverName: string | undefined; clientAddress: string | undefined; refused?: X509Certificate }
+  >()
 
-  add(socket: Socket, route: DispatchedRoute | undefined): void {
+  add(socket: Socket, route: DispatchedRoute | undefined, serverName: string | undefined): void {
     // Read now: once a refused handshake has closed the socket, its address is gone.
-    this.byTcpSocket.set(socket, { at: performance.now(), route: route?.name, clientAddress: socket.remoteAddress })
+    this.byTcpSocket.set(socket, { at: performance.now(), route: route?.name, serverName, clientAddress: socket.remoteAddress })
+  }
+
+  /**
+   * The SNI the ClientHello of `socket` carried. Not Node's socket.servername, which Node 20 leaves
+   * empty on a resumed TLS 1.2 session.
+   */
+  serverNameOf(socket: TLSSocket): string | undefined {
+    return this.entryOf(socket)?.serverName
   }
 
   /** Keeps the client certificate that verification refuses, for the refusal's log line. */

@@ -102,8 +102,11 @@ export interface HandshakeOutcome {
 export interface TlsPolicyHooks {
   /** Called once per handshake, successful (reason 'none') or not. */
   readonly onHandshake: (outcome: HandshakeOutcome) => void
-  /** A connection that passed this policy's client authentication, ready for HTTP. */
-  readonly onVerified: (socket: TLSSocket, policy: TlsPolicy) => void
+  /**
+   * A connection that passed this policy's client authentication, ready for HTTP, with the SNI its
+   * ClientHello carried (see AcceptedSockets.serverNameOf).
+   */
+  readonly onVerified: (socket: TLSSocket, policy: TlsPolicy, serverName: string | undefined) => void
 }
 
 export interface TlsPolicy {
@@ -193,7 +196,7 @@ export function createTlsPolicy(
       // (its session_ctx), never from the one SNI picks: set there, it would change nothing.
       sessionTimeout: ticketLifetimeSeconds(tickets.keyLifetimeMs),
     })
-    reportHandshakes(server, accepted, hooks.onHandshake, (socket) => hooks.onVerified(socket, policy))
+    reportHandshakes(server, accepted, hooks.onHandshake, (socket) => hooks.onVerified(socket, policy, accepted.serverNameOf(socket)))
     return server
   }
   // A ClientHello with SNI goes to a server with no certificate of its own, and its SNI callback
@@ -222,7 +225,7 @@ export function createTlsPolicy(
       for (const server of [sniServer, defaultServer, ...addressServers.values()]) server.setTicketKeys(keys)
     },
     accept(socket, serverName, route) {
-      accepted.add(socket, route)
+      accepted.add(socket, route, serverName)
       serverOf(serverName, route).emit('connection', socket)
     },
   }
