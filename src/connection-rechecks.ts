@@ -73,7 +73,7 @@ export class ConnectionRechecks {
     if (verdict.pass || snapshot !== this.current() || socket.destroyed) return verdict.pass
     const decision = this.ingressFor(snapshot, socket)
     const route = decision.kind === 'terminate' ? decision.route : undefined
-    this.logKeepAliveFailed({ ...failureFields(route, verdict), ...(verdict.error && { error: errorSummary(verdict.error) }) })
+    this.logKeepAliveFailed({ ...failureFields(route, verdict, socket), ...(verdict.error && { error: errorSummary(verdict.error) }) })
     return false
   }
 
@@ -112,7 +112,7 @@ export class ConnectionRechecks {
     if (socket.destroyed) return undefined
     socket.destroy()
     recordWebSocketRecheck(this.metrics, route, verdict.reason)
-    const fields = failureFields(route, verdict)
+    const fields = failureFields(route, verdict, socket)
     if (verdict.error) this.logWebSocketUncheckable({ ...fields, error: errorSummary(verdict.error) })
     else this.logWebSocketFailed(fields)
     return undefined
@@ -124,10 +124,12 @@ export class ConnectionRechecks {
 }
 
 /**
- * A failed re-check's log fields, as a refused handshake's: the route, the reason, OpenSSL's code, and
- * the client's certificate and the route's CRL files where the verdict may be theirs.
+ * A failed re-check's log fields, as a refused handshake's: the route, the reason, OpenSSL's code, the
+ * client's address, and the client's certificate and the route's CRL files where the verdict may be
+ * theirs.
  */
-function failureFields(route: Route | undefined, verdict: Extract<RecheckVerdict, { pass: false }>): object {
+function failureFields(route: Route | undefined, verdict: Extract<RecheckVerdict, { pass: false }>, socket: TLSSocket): object {
   const { reason, detail } = verdict
-  return { route: route?.name ?? NO_ROUTE, reason, detail, ...refusalFields(verdict.certificate, detail, () => ingressCrlFiles(route?.config)) }
+  const client = socket.remoteAddress
+  return { route: route?.name ?? NO_ROUTE, reason, detail, ...(client && { client }), ...refusalFields(verdict.certificate, detail, () => ingressCrlFiles(route?.config)) }
 }

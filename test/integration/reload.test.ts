@@ -484,8 +484,8 @@ routes:
       await eventually(async () => response.socket.destroyed && Object.keys(agent.freeSockets).length === 0, 3000, 'its connection closed')
       const closed = gw.logs.filter((line) => String(line.msg).startsWith('connection closes after its response'))
       assert.deepEqual(
-        closed.map(({ level, route, reason }) => [level, route, reason]),
-        [[30, 'a.test', 'unknown_ca']],
+        closed.map(({ level, route, reason, client }) => [level, route, reason, client]),
+        [[30, 'a.test', 'unknown_ca', '127.0.0.1']],
         'logged once, as a refused handshake is',
       )
       assert.doesNotMatch(JSON.stringify(gw.logs), /BEGIN|MII/, 'no certificate in the log')
