@@ -7,7 +7,8 @@ import type { Socket } from 'node:net'
 import type { Server, TLSSocket } from 'node:tls'
 import type { DispatchedRoute, HandshakeOutcome, TlsPolicyHooks } from './ingress.js'
 import { chainVerdict, keepRefusedPeerCertificate } from './peer-certificates.js'
-import { failureReason } from './reasons.js'
+import { CRL_TROUBLES, failureReason } from './reasons.js'
+import type { ClientTrust } from './recheck.js'
 import { onRenegotiationAttempt } from './renegotiation.js'
 
 /**
@@ -17,7 +18,7 @@ import { onRenegotiationAttempt } from './renegotiation.js'
 export class AcceptedSockets {
   private readonly byTcpSocket = new WeakMap<
     object,
-    { at: number; route: string | undefined; serverName: string | undefined; clientAddress: string | undefined; refused?: X509Certificate }
+    { at: number; route: string | undefined; serverName: string | undefined; clientAddress: string | undefined; refused?: X509Certificate[] }
   >()
 
   add(socket: Socket, route: DispatchedRoute | undefined, serverName: string | undefined): void {
@@ -33,10 +34,13 @@ export class AcceptedSockets {
     return this.entryOf(socket)?.serverName
   }
 
-  /** Keeps the client certificate that verification refuses, for the refusal's log line. */
+  /**
+   * Keeps the client certificate that verification refuses, for the refusal's log line; with its chain
+   * where OpenSSL's verdict is a CRL's, for verificationResult.
+   */
   keepRefusedCertificate(socket: TLSSocket): void {
     const entry = this.entryOf(socket)
-    if (entry) keepRefusedPeerCertificate(socket, (certificate) => (entry.refused = certificate))
+    if (entry) keepRefusedPeerCertificate(socket, (chain) => (entry.refused = chain), (verdict) => CRL_TROUBLES.includes(verdict))
   }
 
   /** The outcome fields of the handshake of `socket`. */
@@ -51,7 +55,12 @@ export class AcceptedSockets {
 
   /** The client certificate that `socket`'s handshake refused: kept at its end, or still on a handshake that failed before. */
   refusedCertificate(socket: TLSSocket): X509Certificate | undefined {
-    return this.entryOf(socket)?.refused ?? socket.getPeerX509Certificate()
+    return this.entryOf(socket)?.refused?.[0] ?? socket.getPeerX509Certificate()
+  }
+
+  /** The chain kept of a refused handshake, where one was (keepRefusedCertificate). */
+  refusedChain(socket: TLSSocket): X509Certificate[] | undefined {
+    return this.entryOf(socket)?.refused
   }
 
   /** `socket` wraps an accepted TCP socket (`_parent`). */
@@ -60,10 +69,14 @@ export class AcceptedSockets {
   }
 }
 
-/** Reports each handshake of `server`, and each renegotiation it refuses, and hands on the verified connections. */
+/**
+ * Reports each handshake of `server`, and each renegotiation it refuses, and hands on the verified
+ * connections. `trust` is the policy's client CAs, if it asks for a certificate.
+ */
 export function reportHandshakes(
   server: Server,
   accepted: AcceptedSockets,
+  trust: ClientTrust | undefined,
   onHandshake: TlsPolicyHooks['onHandshake'],
   onVerified: (socket: TLSSocket) => void,
 ): void {
@@ -79,7 +92,7 @@ export function reportHandshakes(
   // Every failed handshake, including a certificate that did not verify: Node closes that connection
   // itself, which it reports here as a reset, with the verification result (verificationResult).
   server.on('tlsClientError', (error, socket) => {
-    const verification = verificationResult(socket)
+    const verification = verificationResult(socket, accepted, trust)
     const reason = verification ? failureReason(verification) : failureReason(error)
     const detail = verification ?? (error as { code?: string }).code
     const certificate = verification ? accepted.refusedCertificate(socket) : undefined
@@ -95,9 +108,17 @@ export function reportHandshakes(
  * key when the CRL has no authorityKeyIdentifier; with RSA keys that leaves "invalid padding" on
  * OpenSSL's error queue, which ends the handshake (ERR_SSL_INVALID_PADDING) before Node records the
  * missing issuer. Only once a certificate came: without one, Node's verifyError() says
- * UNABLE_TO_GET_ISSUER_CERT.
+ * UNABLE_TO_GET_ISSUER_CERT. OpenSSL reports the last error it found, and a CRL it finds none of, or
+ * none that verifies, for the root a client sent along with a chain that never reached the bundle
+ * comes after that chain's own: the chain's is reported, as a handshake without the root would.
  */
-function verificationResult(socket: TLSSocket): string | undefined {
-  if (socket.authorizationError) return socket.authorizationError as unknown as string
-  return socket.getPeerX509Certificate() ? chainVerdict(socket) : undefined
+function verificationResult(socket: TLSSocket, accepted: AcceptedSockets, trust: ClientTrust | undefined): string | undefined {
+  const verdict = socket.authorizationError
+    ? (socket.authorizationError as unknown as string)
+    : socket.getPeerX509Certificate()
+      ? chainVerdict(socket)
+      : undefined
+  if (verdict === undefined || !CRL_TROUBLES.includes(verdict)) return verdict
+  const chain = accepted.refusedChain(socket)
+  return (chain && trust?.chainError(chain)) ?? verdict
 }

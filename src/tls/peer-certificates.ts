@@ -133,15 +133,22 @@ export function chainVerdict(socket: TLSSocket): string | undefined {
 }
 
 /**
- * Hands `keep` the peer's certificate of a handshake whose chain OpenSSL refused. Node destroys such a
- * connection in its own 'secure' listener, and the certificate goes with it, before the error is
- * reported: it is read in a listener that runs first, and only for a refused chain (on Node 20 and 22
- * the read spoils the chain that a client's name check reads next).
+ * Hands `keep` the peer's certificate of a handshake whose chain OpenSSL refused, leaf first: the leaf
+ * alone, or where `withChain` says so of OpenSSL's verdict, the whole chain the peer sent (which costs
+ * more to read). Node destroys such a connection in its own 'secure' listener, and the certificate goes
+ * with it, before the error is reported: it is read in a listener that runs first, and only for a
+ * refused chain (on Node 20 and 22 the read spoils the chain that a client's name check reads next).
  */
-export function keepRefusedPeerCertificate(socket: TLSSocket, keep: (certificate: X509Certificate) => void): void {
+export function keepRefusedPeerCertificate(
+  socket: TLSSocket,
+  keep: (chain: X509Certificate[]) => void,
+  withChain: (verdict: string) => boolean = () => false,
+): void {
   socket.prependOnceListener('secure', () => {
-    if (!chainVerdict(socket)) return
+    const verdict = chainVerdict(socket)
+    if (!verdict) return
+    if (withChain(verdict)) return keep(peerCertificateChain(socket))
     const certificate = socket.getPeerX509Certificate()
-    if (certificate) keep(certificate)
+    if (certificate) keep([certificate])
   })
 }

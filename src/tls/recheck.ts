@@ -117,6 +117,12 @@ export class ClientTrust {
     return found
   }
 
+  /** OpenSSL's code for why `chain` (leaf first) does not reach a CA of the bundle; undefined where it does. */
+  chainError(chain: readonly X509Certificate[], now = new Date()): string | undefined {
+    const [leaf, ...sent] = chain
+    return leaf && this.pathToCa(leaf, sent, now).error
+  }
+
   /**
    * Whether `other` trusts what lies above `leaf` as this one does: the same CAs, and the same CRLs but
    * those issued in the name of the leaf's issuer, which the leaf's own check reads (leafRevocation).

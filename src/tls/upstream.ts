@@ -159,7 +159,7 @@ export function createUpstreamPool(
         callback(null, socket!)
       }) as unknown as TLSSocket | undefined
       // undici's connector returns the socket it made (its types say void).
-      if (tls && socket) keepRefusedPeerCertificate(socket, (certificate) => (peer = certificate))
+      if (tls && socket) keepRefusedPeerCertificate(socket, ([leaf]) => (peer = leaf))
       return socket
     },
   })

@@ -274,6 +274,13 @@ routes:
     assert.equal(logged.detail, 'UNABLE_TO_GET_CRL')
   })
 
+  // OpenSSL reports the last error it finds: after the chain's own, none of the route's CRLs is the
+  // client's root's. It was counted as 'other' and logged as UNABLE_TO_GET_CRL, with the CRL files.
+  it('refuses a client of another CA that sends its own root as unknown_ca, not as a missing CRL', async () => {
+    const logged = await refused('chain.w.test', { ...pki.cliB, cert: pki.cliB.cert + pki.caB.cert }, 'unknown_ca')
+    assert.deepEqual([logged.detail, logged.crl], ['SELF_SIGNED_CERT_IN_CHAIN', undefined])
+  })
+
   // "CRL log lines do not name the certificate": a refusal said CERT_REVOKED, and the operator had to
   // find the client's certificate, and the file that listed it, by other means.
   // catalogue HF-10
