@@ -55,13 +55,23 @@ export function casWithoutCrl(bundle: CaBundle, crls: readonly Crl[], files: rea
   const without = current.filter((ca) => !crls.some((crl) => crlIssuedBy(crl, ca)))
   const roots = bundle.roots.filter((root) => current.includes(root))
   if (roots.length > 0 && roots.every((root) => without.includes(root))) {
-    const issuers = [...new Set(crls.map((crl) => crl.issuerName ?? 'an issuer it cannot read'))]
+    const issuers = [...new Set(crls.map((crl) => issuerOfCrl(crl, roots)))]
     throw new PortcullisError(
       ErrorCodes.CERT_READ,
       `${files.map(displayPath).join(', ')} ${files.length === 1 ? 'holds' : 'hold'} no CRL of a root CA of ${displayPath(bundle.file)} ` +
-        `(${roots.map(subjectRfc2253).join(', ')}), in its name and signed by its key, only CRLs of ${issuers.join(', ')}: ` +
+        `(${roots.map(subjectRfc2253).join('; ')}), in its name and signed by its key, only CRLs of ${issuers.join('; ')}: ` +
         `OpenSSL checks the CRL of every CA of a chain, its root's too, so every ${peer} certificate would be refused; add the root CA's CRL`,
     )
   }
   return without
+}
+
+/**
+ * Who issued `crl`, for the message above: a root's name where the CRL is in it but another key signed
+ * it (another CA of the same name: the ngrok recipe names every CA it makes `ExampleCA`).
+ */
+function issuerOfCrl(crl: Crl, roots: readonly X509Certificate[]): string {
+  if (!crl.fields) return 'an issuer it cannot read'
+  const namesake = roots.find((root) => canonicalName(crl.fields!.issuer) === canonicalName(certificateFields(root).subject))
+  return namesake ? `${subjectRfc2253(namesake)} signed by another key than that CA's` : crl.issuerName!
 }
