@@ -9,6 +9,7 @@ import { displayPath } from '../config/file-paths.js'
 import type { CrlFile, RouteConfig } from '../config/types.js'
 import { errorChain } from '../errors.js'
 import { certificateFields } from './cert-der.js'
+import { outsideValidity } from './cert-checks.js'
 import { CRL_TROUBLES } from './reasons.js'
 import { RECHECK_FAILED } from './recheck.js'
 import { issuerRfc2253, subjectRfc2253 } from './subject.js'
@@ -24,6 +25,10 @@ export interface CertificateIdentity {
    * `openssl x509 -noout -ext subjectKeyIdentifier` prints of the CA that issued it).
    */
   readonly issuerKeyId?: string
+  /** The date it expired, where that is what refused it (ISO 8601). */
+  readonly notAfter?: string
+  /** The date it becomes valid, where that is what refused it (ISO 8601). */
+  readonly notBefore?: string
 }
 
 /**
@@ -69,7 +74,14 @@ export function refusalFields(
   crlFiles: () => readonly CrlFile[],
 ): { certificate?: CertificateIdentity; crl?: string[] } {
   const crl = verdict !== undefined && CRL_VERDICTS.has(verdict) ? crlFiles().map((crl) => displayPath(crl.file)) : []
-  return { ...(certificate && { certificate: certificateIdentity(certificate) }), ...(crl.length > 0 && { crl }) }
+  return { ...(certificate && { certificate: { ...certificateIdentity(certificate), ...datesThatRefused(certificate, verdict) } }), ...(crl.length > 0 && { crl }) }
+}
+
+/** Its own date that gave `verdict`, if one did: a verdict of dates may be of a CA of its chain. */
+function datesThatRefused(certificate: X509Certificate, verdict: string | undefined): Pick<CertificateIdentity, 'notAfter' | 'notBefore'> {
+  if (verdict === undefined || outsideValidity(certificate, new Date()) !== verdict) return {}
+  if (verdict === 'CERT_HAS_EXPIRED') return { notAfter: new Date(certificate.validTo).toISOString() }
+  return { notBefore: new Date(certificate.validFrom).toISOString() }
 }
 
 /** A route's tls.crl files: what refuses its clients' certificates. */

@@ -299,9 +299,11 @@ routes:
     assert.doesNotMatch(JSON.stringify(gw.logs), /BEGIN|MII|PRIVATE/, 'no certificate or key in the log')
   })
 
-  it('logs the verification result of a refused certificate', async () => {
+  it('logs the verification result of a refused certificate, and the date that refused it', async () => {
     const logged = await refused('a.test', pki.cliExpired, 'cert_expired')
     assert.equal(logged.detail, 'CERT_HAS_EXPIRED')
+    const notAfter = new Date(new X509Certificate(pki.cliExpired.cert).validTo).toISOString()
+    assert.deepEqual(logged.certificate, { ...certificateNamed(pki.cliExpired.cert), notAfter })
   })
 
   it('tells a client that refuses the gateway\'s certificate from a refused client certificate (openssl s_client)', async (t) => {
