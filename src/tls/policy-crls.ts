@@ -44,13 +44,23 @@ export class PolicyCrls {
     return currentCrl(this.crlsNamed(name), now)
   }
 
-  /** The PEM of every CRL not issued in `name` (a Name's DER), in a fixed order. */
-  pemsNotIssuedIn(name: Uint8Array): string[] {
-    const key = canonicalName(name)
-    return this.all()
-      .filter((crl) => crl.canonicalIssuer !== key)
-      .map((crl) => crl.pem)
-      .sort()
+  /**
+   * Whether, for every issuer but the one named `except` (a Name's DER), these CRLs revoke nothing
+   * `before`'s did not, and are current at `now` wherever `before` had a CRL: so that no certificate of
+   * those issuers that `before` let through is refused now.
+   */
+  revokeNothingMoreThan(before: PolicyCrls, except: Uint8Array, now: Date): boolean {
+    const skipped = canonicalName(except)
+    const names = new Set([...this.all(), ...before.all()].map((crl) => crl.canonicalIssuer))
+    for (const name of names) {
+      if (name === skipped) continue
+      const [crl, previous] = [currentCrl(this.crlsOfCanonicalName(name), now), currentCrl(before.crlsOfCanonicalName(name), now)]
+      if (typeof previous === 'string') continue
+      if (typeof crl === 'string') return false
+      const previouslyRevoked = revokedSerialsOf(previous)
+      for (const serial of revokedSerialsOf(crl)) if (!previouslyRevoked.has(serial)) return false
+    }
+    return true
   }
 
   /**
@@ -71,7 +81,10 @@ export class PolicyCrls {
    * case, with other spaces or in another string type. Once per name and policy.
    */
   private crlsNamed(name: Uint8Array): readonly PolicyCrl[] {
-    const key = canonicalName(name)
+    return this.crlsOfCanonicalName(canonicalName(name))
+  }
+
+  private crlsOfCanonicalName(key: string): readonly PolicyCrl[] {
     let named = this.crlsOfName.get(key)
     if (!named) this.crlsOfName.set(key, (named = this.all().filter((crl) => crl.canonicalIssuer === key).sort(newestFirst)))
     return named
@@ -86,13 +99,17 @@ export class PolicyCrls {
 }
 
 /** The serial numbers each CRL lists, read at its first lookup. */
-const revokedSerialsOf = new WeakMap<PolicyCrl, ReadonlySet<string>>()
+const revokedSerialsMemo = new WeakMap<PolicyCrl, ReadonlySet<string>>()
+
+function revokedSerialsOf(crl: PolicyCrl): ReadonlySet<string> {
+  let serials = revokedSerialsMemo.get(crl)
+  if (!serials) revokedSerialsMemo.set(crl, (serials = revokedSerials(crl)))
+  return serials
+}
 
 /** Whether `crl` lists `certificate`: a CA's CRL can list a hundred thousand, so by a Set, not a scan. */
 export function revokes(crl: PolicyCrl, certificate: X509Certificate): boolean {
-  let serials = revokedSerialsOf.get(crl)
-  if (!serials) revokedSerialsOf.set(crl, (serials = revokedSerials(crl)))
-  return serials.has(certificateFields(certificate).serialNumber)
+  return revokedSerialsOf(crl).has(certificateFields(certificate).serialNumber)
 }
 
 const newestFirst = (a: PolicyCrl, b: PolicyCrl) => b.thisUpdate.getTime() - a.thisUpdate.getTime()

@@ -67,6 +67,8 @@ export function refused(detail: string, error?: Error): RecheckVerdict {
 /** A TLS policy's client CAs and CRLs, for re-checking a client verified under another policy. */
 export class ClientTrust {
   private readonly crls: PolicyCrls
+  /** noStricterAbove's verdicts, by the trust before and the leaf issuer's name. */
+  private readonly noStricterThan = new WeakMap<ClientTrust, Map<string, boolean>>()
 
   constructor(
     private readonly cas: readonly X509Certificate[],
@@ -78,7 +80,8 @@ export class ClientTrust {
   /**
    * `chain` is the client's, leaf first, as TlsPolicy.clientChain gives it. `resumed`: of a resumed TLS
    * session, whose intermediates may not be known here (see leafRevocation). `verifiedUnder`: the
-   * trust the client was verified under, against which such a session's leaf alone may do.
+   * trust the client was verified under, against which such a session's leaf alone may do
+   * (noStricterAbove).
    */
   async check(
     chain: readonly X509Certificate[],
@@ -92,8 +95,8 @@ export class ClientTrust {
     // cert-checks.ts): a handshake refuses it whatever its chain, as the check below does.
     const chainUnknown = error && ISSUER_NOT_FOUND.has(error) && resumed && certificateFields(leaf).keyUsage !== 'invalid'
     if (chainUnknown) {
-      // Above the leaf, only what is as it was when the client was verified is known to hold.
-      if (!verifiedUnder?.sameAbove(leaf, this)) return refused(RECHECK_FAILED, new Error(CHAIN_UNKNOWN))
+      // Above the leaf, only what is no stricter than when the client was verified is known to hold.
+      if (!verifiedUnder || !this.noStricterAbove(leaf, verifiedUnder, now)) return refused(RECHECK_FAILED, new Error(CHAIN_UNKNOWN))
       return verdict([leaf], now, undefined, () => this.leafRevocation(leaf, now))
     }
     // OpenSSL checks no revocation on a chain that does not reach the bundle.
@@ -124,24 +127,37 @@ export class ClientTrust {
   }
 
   /**
-   * Whether `other` trusts what lies above `leaf` as this one does: the same CAs, and the same CRLs but
-   * those issued in the name of the leaf's issuer, which the leaf's own check reads (leafRevocation).
+   * Whether this trust takes, above `leaf`, whatever `before` took: every CA of `before` is still one of
+   * its CAs, and its CRLs but those of the leaf's issuer (which the leaf's own check reads,
+   * leafRevocation) are current and revoke nothing `before`'s did not. A CRL's routine re-issue, a CA
+   * added, pass; a CA removed, a CA's certificate newly revoked, a CRL gone or out of date, do not.
+   * Once per pair of trusts and leaf issuer: a reload may re-check thousands of connections, and a
+   * CA's CRL may list a hundred thousand serial numbers.
    */
-  sameAbove(leaf: X509Certificate, other: ClientTrust): boolean {
-    const fingerprints = (trust: ClientTrust) => trust.cas.map((ca) => ca.fingerprint256).sort().join()
+  private noStricterAbove(leaf: X509Certificate, before: ClientTrust, now: Date): boolean {
     const issuer = certificateFields(leaf).issuer
-    return fingerprints(this) === fingerprints(other) && this.crls.pemsNotIssuedIn(issuer).join() === other.crls.pemsNotIssuedIn(issuer).join()
+    let byIssuer = this.noStricterThan.get(before)
+    if (!byIssuer) this.noStricterThan.set(before, (byIssuer = new Map()))
+    const key = Buffer.from(issuer).toString('base64')
+    let verdict = byIssuer.get(key)
+    if (verdict === undefined) {
+      const fingerprints = new Set(this.cas.map((ca) => ca.fingerprint256))
+      verdict = before.cas.every((ca) => fingerprints.has(ca.fingerprint256)) && this.crls.revokeNothingMoreThan(before.crls, issuer, now)
+      byIssuer.set(key, verdict)
+    }
+    return verdict
   }
 
   /**
    * A session ticket carries the leaf alone, and its chain is known only where it was read at the
    * leaf's last full handshake in this process (ClientChains): reading every chain at its handshake
-   * would cost a fifth of the handshake. Without it, the path to the new bundle cannot be built, but
-   * where nothing above the leaf changed (sameAbove), the leaf's revocation can still be read, in the
-   * current CRL of its issuer's name. That CRL's signature cannot be verified without the issuer, which
-   * only the client had sent; the CRL is the operator's own file. Where something above it changed (a
-   * CA left the bundle, a CRL of the CAs above revokes its intermediate), the check fails closed: the
-   * connection closes, and its client's next handshake is checked in full.
+   * would cost a fifth of the handshake or more. Without it, the path to the new bundle cannot be
+   * built, but where nothing above the leaf got stricter (noStricterAbove), the leaf's revocation can
+   * still be read, in the current CRL of its issuer's name. That CRL's signature cannot be verified
+   * without the issuer, which only the client had sent; the CRL is the operator's own file. Where
+   * something above it got stricter (a CA left the bundle, a CRL of the CAs above revokes more, or is
+   * gone or out of date), the check fails closed: the connection closes, and its client's next
+   * handshake is checked in full.
    */
   private leafRevocation(leaf: X509Certificate, now: Date): string[] {
     if (this.crls.none) return []

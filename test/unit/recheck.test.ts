@@ -279,19 +279,32 @@ describe('ClientTrust.check', () => {
 
   // The leaf alone passed whatever had changed above it: a root removed from the bundle, or a root's CRL
   // that revokes the intermediate, let resumed sessions of its clients run on after the reload.
-  it('fails closed on a resumed session whose chain it does not know where the trust above its leaf changed', async () => {
+  it('fails closed on a resumed session whose chain it does not know where the trust above its leaf got stricter', async () => {
+    const root = await createTestCA({ commonName: 'Resumed Root CA' })
+    const int = await createTestCA({ commonName: 'Resumed Intermediate CA', issuer: root })
+    const leaf = await issueTestCert(int, { commonName: 'resumed client', usage: 'client' })
+    const [rootCrl, rootCrlReissued, rootCrlRevokesInt, intCrl, intCrlRevokesLeaf] = await Promise.all([
+      createCrl(root, [], { crlNumber: 1 }),
+      createCrl(root, [], { crlNumber: 2 }),
+      createCrl(root, [int], { crlNumber: 3 }),
+      createCrl(int, [], { crlNumber: 1 }),
+      createCrl(int, [leaf], { crlNumber: 2 }),
+    ])
+    const rootCrlStale = await createCrl(root, [], { crlNumber: 4, nextUpdate: new Date(Date.now() - 60_000) })
     const trust = (cas: string[], crls: string[]) => new ClientTrust(certificates(...cas), crls)
-    const verifiedUnder = trust([pki.root.cert, pki.caA.cert], [pki.crlRootEmpty.pem, pki.crlIntEmpty.pem])
+    const verifiedUnder = trust([root.cert], [rootCrl, intCrl])
     const resumedUnder = async (now: ClientTrust, options: { verifiedUnder?: ClientTrust } = { verifiedUnder }) => {
-      const verdict = await now.check(certificates(pki.leaf.cert), { resumed: true, ...options })
+      const verdict = await now.check(certificates(leaf.cert), { resumed: true, ...options })
       return verdict.pass ? 'pass' : verdict.detail
     }
-    // Only the CRL of the leaf's issuer re-issued: the leaf alone decides.
-    assert.equal(await resumedUnder(trust([pki.root.cert, pki.caA.cert], [pki.crlRootEmpty.pem, pki.crlIntRevoked.pem])), 'pass')
-    assert.equal(await resumedUnder(trust([pki.root.cert, pki.caA.cert], [pki.crlRootEmpty.pem, pki.crlIntRevokesLeaf.pem])), 'CERT_REVOKED')
-    // What the leaf cannot show: the root's CRL now revokes the intermediate; the root left the bundle.
-    assert.equal(await resumedUnder(trust([pki.root.cert, pki.caA.cert], [pki.crlRootRevokesInt.pem, pki.crlIntEmpty.pem])), RECHECK_FAILED)
-    assert.equal(await resumedUnder(trust([pki.caA.cert], [pki.crlIntEmpty.pem])), RECHECK_FAILED)
+    // Nothing above the leaf stricter: the leaf alone decides, by its issuer's CRL.
+    assert.equal(await resumedUnder(trust([root.cert], [rootCrlReissued, intCrl])), 'pass', "the root's CRL re-issued, nothing new revoked")
+    assert.equal(await resumedUnder(trust([root.cert, pki.caA.cert], [rootCrl, intCrl])), 'pass', 'a CA added')
+    assert.equal(await resumedUnder(trust([root.cert], [rootCrl, intCrlRevokesLeaf])), 'CERT_REVOKED')
+    // What the leaf cannot show: the root's CRL now revokes the intermediate, or is out of date; the root left the bundle.
+    assert.equal(await resumedUnder(trust([root.cert], [rootCrlRevokesInt, intCrl])), RECHECK_FAILED)
+    assert.equal(await resumedUnder(trust([root.cert], [rootCrlStale, intCrl])), RECHECK_FAILED)
+    assert.equal(await resumedUnder(trust([pki.caA.cert], [intCrl])), RECHECK_FAILED)
     // Nothing to compare with.
     assert.equal(await resumedUnder(verifiedUnder, {}), RECHECK_FAILED)
   })
