@@ -209,7 +209,8 @@ export class Gateway {
     this.connectionRechecks.verified(socket, serverName)
     this.requestServer.accept(socket, policy)
     const snapshot = this.current!
-    if (this.connectionRechecks.policyOfNewHandshake(snapshot, socket)?.id !== policy.id) this.requestServer.recheckConnection(socket, this.reloadedPolicies(snapshot))
+    const policyNow = this.connectionRechecks.policyOfNewHandshake(snapshot, socket)
+    if (policyNow?.id !== policy.id) this.requestServer.recheckConnection(socket, this.reloadedPolicies(snapshot))
   }
 
   /**

@@ -51,7 +51,7 @@ export const PASS: RecheckVerdict = { pass: true }
 export const RECHECK_FAILED = 'RECHECK_FAILED'
 
 const CHAIN_UNKNOWN =
-  'the TLS session was resumed, and the intermediates its client sent at its full handshake are not known here, while the CAs or CRLs above its certificate changed'
+  'the TLS session was resumed, and the intermediates its client sent at its full handshake are not known here, and the CAs or CRLs above its certificate are stricter than when it was verified'
 
 /**
  * OpenSSL's KEYUSAGE_NO_CERTSIGN and KEYUSAGE_NO_CRL_SIGN as a handshake reports them: Node names only
