@@ -27,10 +27,15 @@ export type CrlPeer = 'client' | 'upstream'
 function crlIssuedBy(crl: Crl, ca: X509Certificate): boolean {
   if (!crl.fields) return true
   try {
-    return canonicalName(crl.fields.issuer) === canonicalName(certificateFields(ca).subject) && crlSignedBy(crl.fields, ca.publicKey) !== false
+    return inNameOf(crl.fields, ca) && crlSignedBy(crl.fields, ca.publicKey) !== false
   } catch {
     return true
   }
+}
+
+/** Whether a CRL's issuer is `ca`'s name, as OpenSSL compares names. */
+function inNameOf(fields: NonNullable<Crl['fields']>, ca: X509Certificate): boolean {
+  return canonicalName(fields.issuer) === canonicalName(certificateFields(ca).subject)
 }
 
 /**
@@ -71,7 +76,8 @@ export function casWithoutCrl(bundle: CaBundle, crls: readonly Crl[], files: rea
  * it (another CA of the same name: the ngrok recipe names every CA it makes `ExampleCA`).
  */
 function issuerOfCrl(crl: Crl, roots: readonly X509Certificate[]): string {
-  if (!crl.fields) return 'an issuer it cannot read'
-  const namesake = roots.find((root) => canonicalName(crl.fields!.issuer) === canonicalName(certificateFields(root).subject))
+  const { fields } = crl
+  if (!fields) return 'an issuer it cannot read'
+  const namesake = roots.find((root) => inNameOf(fields, root))
   return namesake ? `${subjectRfc2253(namesake)} signed by another key than that CA's` : crl.issuerName!
 }
