@@ -113,12 +113,14 @@ export function reportHandshakes(
  * comes after that chain's own: the chain's is reported, as a handshake without the root would.
  */
 function verificationResult(socket: TLSSocket, accepted: AcceptedSockets, trust: ClientTrust | undefined): string | undefined {
-  const verdict = socket.authorizationError
-    ? (socket.authorizationError as unknown as string)
-    : socket.getPeerX509Certificate()
-      ? chainVerdict(socket)
-      : undefined
+  const verdict = openSslVerdict(socket)
   if (verdict === undefined || !CRL_TROUBLES.includes(verdict)) return verdict
   const chain = accepted.refusedChain(socket)
   return (chain && trust?.chainError(chain)) ?? verdict
+}
+
+/** OpenSSL's last verification error, as Node holds it once the handshake is done or as it stands. */
+function openSslVerdict(socket: TLSSocket): string | undefined {
+  if (socket.authorizationError) return socket.authorizationError as unknown as string
+  return socket.getPeerX509Certificate() ? chainVerdict(socket) : undefined
 }
