@@ -97,7 +97,7 @@ function readRoutes(config: Config, files: RouteFiles): RouteReadings {
       const ca = upstream.ca ? files.caBundle(route, `${at}.upstream.ca`, upstream.ca) : undefined
       const crl = files.crlPems(route, `${at}.upstream.crl`, upstream.crl, ca, 'upstream')
       const client = upstream.cert ? files.keyPair(route, `${at}.upstream`, { cert: upstream.cert, key: upstream.key }, 'client') : undefined
-      identityOfRoute.set(route, upstreamIdentity(upstream, { ...(ca && { ca: ca.pem }), crl, ...(client && { cert: client.cert.pem, key: client.keyPem }) }))
+      identityOfRoute.set(route, upstreamIdentity(upstream, { ...(ca && { ca: ca.pem, caCertificates: ca.certificates }), crl, ...(client && { cert: client.cert.pem, key: client.keyPem }) }))
     }
   }
   return readings

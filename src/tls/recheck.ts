@@ -25,7 +25,8 @@
  */
 import type { X509Certificate } from 'node:crypto'
 import { certificateFields } from './cert-der.js'
-import { allowsCertSign, CLIENT_AUTH, isSelfSigned, issuerKind, keyUsageAllows, outsideValidity, signedBy, type IssuerKind } from './cert-checks.js'
+import { allowsCertSign, CLIENT_AUTH, issuerKind, keyUsageAllows, outsideValidity, type IssuerKind } from './cert-checks.js'
+import { chainError, ISSUER_NOT_FOUND, pathToCa } from './chain-path.js'
 import { PolicyCrls, revokes } from './policy-crls.js'
 import { failureReason, type FailureReason } from './reasons.js'
 
@@ -90,7 +91,7 @@ export class ClientTrust {
     const [leaf, ...sent] = chain
     // A client of a policy that asked for no certificate, now on a route that asks for one.
     if (!leaf) return refused('ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE')
-    const { path, error } = this.pathToCa(leaf, sent, now)
+    const { path, error } = pathToCa(this.cas, leaf, sent, now)
     // A leaf whose keyUsage OpenSSL holds invalid has no issuer anywhere (see signedBy in
     // cert-checks.ts): a handshake refuses it whatever its chain, as the check below does.
     const chainUnknown = error && ISSUER_NOT_FOUND.has(error) && resumed && certificateFields(leaf).keyUsage !== 'invalid'
@@ -122,8 +123,7 @@ export class ClientTrust {
 
   /** OpenSSL's code for why `chain` (leaf first) does not reach a CA of the bundle; undefined where it does. */
   chainError(chain: readonly X509Certificate[], now = new Date()): string | undefined {
-    const [leaf, ...sent] = chain
-    return leaf && this.pathToCa(leaf, sent, now).error
+    return chainError(this.cas, chain, now)?.code
   }
 
   /**
@@ -166,41 +166,6 @@ export class ClientTrust {
     return revokes(crl, leaf) ? ['CERT_REVOKED'] : []
   }
 
-  /**
-   * The chain from the leaf to a self-signed CA of the bundle; or as far as it goes, with OpenSSL's code
-   * for why it goes no further, as its handshake reports it. The bundle is searched first, as OpenSSL
-   * does (X509_V_FLAG_TRUSTED_FIRST): an intermediate the client `sent` along with its old root must
-   * not lead to that root. Of several issuers, the one OpenSSL's find_issuer takes: the first within
-   * its dates at `now` (a CA renewed under the same name and key, beside the expired one it replaces),
-   * else the one that expired last.
-   */
-  private pathToCa(leaf: X509Certificate, sent: readonly X509Certificate[], now: Date): { path: X509Certificate[]; error?: string } {
-    const trusted = new Set(this.cas.map((ca) => ca.fingerprint256))
-    const path = [leaf]
-    for (let certificate = leaf; ; ) {
-      if (isSelfSigned(certificate)) {
-        if (trusted.has(certificate.fingerprint256)) return { path }
-        return { path, error: path.length === 1 ? 'DEPTH_ZERO_SELF_SIGNED_CERT' : 'SELF_SIGNED_CERT_IN_CHAIN' }
-      }
-      // Whether it is a CA or not: OpenSSL builds the chain through any certificate that issued it
-      // (check_issued: its name and key), and refuses one that is no CA after (see verdict).
-      const issuedIt = (candidate: X509Certificate) =>
-        !path.some((inPath) => inPath.fingerprint256 === candidate.fingerprint256) && signedBy(certificate, candidate)
-      const issuer = issuerAmong(this.cas, issuedIt, now) ?? issuerAmong(sent, issuedIt, now)
-      if (!issuer) return { path, error: issuerNotFound(path, trusted.has(certificate.fingerprint256)) }
-      path.push(issuer)
-      certificate = issuer
-    }
-  }
-}
-
-/** OpenSSL's codes for a chain that ends before a CA of the bundle: its own issuer is nowhere. */
-const ISSUER_NOT_FOUND = new Set(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY'])
-
-/** Which of those a handshake reports, by where the chain stops: at the leaf, at a CA of the bundle, or at one the client sent. */
-function issuerNotFound(path: readonly X509Certificate[], endsInBundle: boolean): string {
-  if (path.length === 1) return 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'
-  return endsInBundle ? 'UNABLE_TO_GET_ISSUER_CERT' : 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY'
 }
 
 /**
@@ -250,11 +215,4 @@ async function verdict(
 function forTlsClients(certificate: X509Certificate, asIssuer: IssuerKind | undefined): boolean {
   if (certificate.keyUsage && !certificate.keyUsage.includes(CLIENT_AUTH)) return false
   return asIssuer === undefined ? keyUsageAllows(certificate, 'digitalSignature', 'keyAgreement') : asIssuer !== 'none'
-}
-
-/** Of the certificates that issued it, the first within its dates at `now`, else the one that expired last. */
-function issuerAmong(candidates: readonly X509Certificate[], issuedIt: (candidate: X509Certificate) => boolean, now: Date): X509Certificate | undefined {
-  const issuers = candidates.filter(issuedIt)
-  const expiresLast = (a: X509Certificate, b: X509Certificate) => Date.parse(b.validTo) - Date.parse(a.validTo)
-  return issuers.find((issuer) => outsideValidity(issuer, now) === undefined) ?? issuers.sort(expiresLast)[0]
 }

@@ -11,14 +11,18 @@ import { checkServerIdentity as nodeCheckServerIdentity, createSecureContext, ty
 import { buildConnector, Pool } from 'undici'
 import type { UpstreamConfig } from '../config/types.js'
 import { withPeerCertificate } from './certificate-identity.js'
+import { chainError } from './chain-path.js'
 import type { ConnectionAnswers } from './connection-answers.js'
 import { keepRefusedPeerCertificate } from './peer-certificates.js'
+import { CRL_TROUBLES } from './reasons.js'
 
 export interface UpstreamIdentity {
   /** scheme://host:port */
   readonly origin: string
   readonly serverName: string
   readonly ca?: string
+  /** `ca`'s certificates, read once at load. */
+  readonly caCertificates?: readonly X509Certificate[]
   /** PEM CRLs, one each (pem.ts readCrl). */
   readonly crl: readonly string[]
   readonly cert?: string
@@ -36,7 +40,7 @@ export interface UpstreamHandshakeEvent {
 
 export function upstreamIdentity(
   upstream: UpstreamConfig,
-  pem: { ca?: string; crl: readonly string[]; cert?: string; key?: string },
+  pem: { ca?: string; caCertificates?: readonly X509Certificate[]; crl: readonly string[]; cert?: string; key?: string },
 ): UpstreamIdentity {
   const host = upstream.hostname.includes(':') ? `[${upstream.hostname}]` : upstream.hostname
   return {
@@ -133,12 +137,13 @@ export function createUpstreamPool(
     connect(connectOptions, callback) {
       const started = performance.now()
       const connect = buildConnector({ ...connectorOptions, ...(session && { session }) })
-      let peer: X509Certificate | undefined
-      const socket = connect({ ...connectOptions, servername }, (error, socket) => {
+      let refusedChain: X509Certificate[] | undefined
+      const socket = connect({ ...connectOptions, servername }, (connectError, socket) => {
         const durationSeconds = (performance.now() - started) / 1000
+        const error = connectError && chainVerdictFirst(connectError, refusedChain, identity.caCertificates)
         // A refused chain or name: its log line names the certificate (certificate-identity.ts).
-        if (error && peer) withPeerCertificate(error, peer)
-        peer = undefined
+        if (error && refusedChain) withPeerCertificate(error, refusedChain[0]!)
+        refusedChain = undefined
         const tlsSocket = tls && !error ? (socket as TLSSocket) : undefined
         if (tlsSocket) {
           // TLS 1.2 has its session now; TLS 1.3 tickets arrive after the handshake.
@@ -159,10 +164,24 @@ export function createUpstreamPool(
         callback(null, socket!)
       }) as unknown as TLSSocket | undefined
       // undici's connector returns the socket it made (its types say void).
-      if (tls && socket) keepRefusedPeerCertificate(socket, ([leaf]) => (peer = leaf))
+      if (tls && socket) keepRefusedPeerCertificate(socket, (chain) => (refusedChain = chain), isCrlTrouble)
       return socket
     },
   })
+}
+
+const isCrlTrouble = (verdict: string) => CRL_TROUBLES.includes(verdict)
+
+/**
+ * OpenSSL reports the last error it finds, and with upstream.crl, the missing CRL of a root that an
+ * upstream of another CA sent along comes after that chain's own: `error`'s CRL verdict then gives way
+ * to the chain's (an unknown_ca, not a CRL to fix), as a handshake without that root would report,
+ * and as the ingress does for a client (handshake-reports.ts). `chain`: the refused chain, whole for a
+ * CRL verdict.
+ */
+function chainVerdictFirst(error: Error, chain: readonly X509Certificate[] | undefined, cas: readonly X509Certificate[] | undefined): Error {
+  const crlVerdict = isCrlTrouble((error as NodeJS.ErrnoException).code ?? '')
+  return (crlVerdict && chain && cas && chainError(cas, chain)) || error
 }
 
 /** Node's check of the upstream's name, whose refusal keeps the certificate it refused (withPeerCertificate). */

@@ -20,6 +20,8 @@ const HOUR = 3_600_000
 describe('upstream.crl', () => {
   let dir: string
   let upstream: EchoUpstream
+  /** An upstream of another CA that sends its own root along. */
+  let stranger: EchoUpstream
   let gw: TestGateway
   let int: Issued
   let leaf: Issued
@@ -53,10 +55,13 @@ describe('upstream.crl', () => {
     await copyFile(crls.intEmpty!, live.int)
 
     upstream = await startEchoUpstream({ cert: leaf.cert + int.cert, key: leaf.key })
+    const otherRoot = await createTestCA({ commonName: 'Other Root CA' })
+    const otherLeaf = await issueTestCert(otherRoot, { commonName: 'up.test', dnsNames: ['up.test'], usage: 'server' })
+    stranger = await startEchoUpstream({ cert: otherLeaf.cert + otherRoot.cert, key: otherLeaf.key })
     upstream.server.on('connection', () => connections++)
     upstream.server.on('secureConnection', (socket: TLSSocket) => resumedAtUpstream.push(socket.isSessionReused()))
-    const route = (name: string, crl: string[]) =>
-      `  - { name: ${name}, host: ${name}.test, upstream: { url: 'https://127.0.0.1:${upstream.port}', serverName: up.test, ca: ${join(dir, 'root.crt')}, crl: [${crl.join(', ')}] } }`
+    const route = (name: string, crl: string[], port = upstream.port) =>
+      `  - { name: ${name}, host: ${name}.test, upstream: { url: 'https://127.0.0.1:${port}', serverName: up.test, ca: ${join(dir, 'root.crt')}, crl: [${crl.join(', ')}] } }`
     gw = await startGateway(
       `listen: { http: 127.0.0.1:0 }
 routes:
@@ -65,6 +70,7 @@ ${route('revoked', [crls.rootEmpty!, crls.intRevokesLeaf!])}
 ${route('intrevoked', [crls.rootRevokesInt!, crls.intEmpty!])}
 ${route('stale', [crls.rootStale!, crls.intEmpty!])}
 ${route('live', [live.root, live.int])}
+${route('stranger', [crls.rootEmpty!, crls.intEmpty!], stranger.port)}
 `,
       { reloadIntervalMs: 0 },
     )
@@ -72,6 +78,7 @@ ${route('live', [live.root, live.int])}
   after(async () => {
     await gw.close()
     await upstream.close()
+    await stranger.close()
     await rm(dir, { recursive: true, force: true })
   })
 
@@ -120,6 +127,16 @@ ${route('live', [live.root, live.int])}
     assert.equal((logged.certificate as { subject: string }).subject, 'CN=up.test')
     assert.deepEqual(logged.crl, [crls.rootStale, crls.intEmpty])
     assert.equal(await handshakes('stale', 'error', 'other'), 1)
+  })
+
+  // OpenSSL reports the last error it finds: the missing CRL of the root the upstream sent, after the
+  // chain's own (as catalogue IC-05 for a client).
+  it('answers 502 for an upstream of another CA that sends its own root as unknown_ca, not as a missing CRL', async () => {
+    const since = gw.logs.length
+    assert.equal((await get('stranger')).status, 502)
+    const logged = await loggedAfter(gw, since, 'upstream request failed', (line) => line.route === 'stranger')
+    assert.deepEqual([logged.reason, (logged.error as { code: string }).code], ['unknown_ca', 'SELF_SIGNED_CERT_IN_CHAIN'])
+    assert.equal(await handshakes('stranger', 'error', 'unknown_ca'), 1)
   })
 
   it("exports each upstream CRL's nextUpdate in the CRL gauge, by route and issuer", async () => {
