@@ -185,7 +185,7 @@ export class Gateway {
     this.install(snapshot)
     for (const upstream of retireSnapshot(previous, snapshot, (closed) => this.retiring.delete(closed))) this.retiring.add(upstream)
     // Only here, once the new config serves: a reload that fails keeps every series.
-    this.metrics.dropRemovedRoutes(this.routeNames())
+    this.dropRemovedRouteSeries()
     this.requestServer.recheckConnections(this.reloadedPolicies(snapshot))
   }
 
@@ -255,6 +255,16 @@ export class Gateway {
   /** The names of the routes serving, which label their metrics. */
   routeNames(): ReadonlySet<string> {
     return new Set(this.current?.config.routes.map((route) => route.name))
+  }
+
+  /**
+   * Drops the series of routes the config serving does not have (removed-routes.ts): at the reload
+   * that removes them, and before each scrape, for what the requests in flight at that reload, and
+   * the upstream handshakes of the pools it retired, record after it. (With workers, the primary
+   * leaves them out of its scrape: cluster/registries.ts.)
+   */
+  private dropRemovedRouteSeries(): void {
+    this.metrics.dropRemovedRoutes(this.routeNames())
   }
 
   /** /readyz: a config serving, the listeners bound, and no drain begun. */
@@ -332,7 +342,7 @@ export class Gateway {
     if (admin && this.serveAdmin) {
       const app = createAdminApp({
         logger: this.logger,
-        metrics: registrySource(this.metrics.registry),
+        metrics: registrySource(this.metrics.registry, () => this.dropRemovedRouteSeries()),
         isReady: () => this.isReady(),
         reload: () => this.reload({ trigger: 'POST /reload' }),
       })

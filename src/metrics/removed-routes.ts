@@ -2,7 +2,8 @@
  * The series of routes that a reload removed. A counter or histogram of a route keeps its series until
  * it is removed, so with routes added and removed all day /metrics would grow without bound and
  * dashboards list routes long gone: a successful reload drops every series whose route is no route of
- * the config it applied (Traefik drops those of removed routers and services; Envoy the stats of a
+ * the config it applied, and so does each scrape, for what requests in flight at the reload record
+ * after it (Traefik drops those of removed routers and services; Envoy the stats of a
  * removed cluster). A route that comes back, or a renamed one, starts again from 0, a counter reset
  * that rate() and increase() take in their stride. `(none)`, the requests and handshakes no route
  * matched, is no route of any config and always stays.

@@ -24,13 +24,15 @@ export interface MetricsSource {
   render(openMetrics: boolean): Promise<Scrape>
 }
 
-export function registrySource(registry: Registry<RegistryContentType>): MetricsSource {
+/** `beforeRender` runs at the start of each render, before any metric is read. */
+export function registrySource(registry: Registry<RegistryContentType>, beforeRender: () => void = () => {}): MetricsSource {
   // prom-client fixes the format per registry; scrapes are serialised so that switching it for an
   // OpenMetrics scrape (Prometheus asks for it first) never leaks into a concurrent text scrape.
   let scrapes: Promise<unknown> = Promise.resolve()
   return coalescedPerFormat((openMetrics) => {
     const contentType = contentTypeOf(openMetrics)
     const next = scrapes.then(async () => {
+      beforeRender()
       // An OpenMetrics render strips `_total` from counter names in place (prom-client 15, fixed by
       // the still-open siimon/prom-client#829); put the names back so text scrapes keep the documented names.
       const names = registry.getMetricsAsArray().map((metric) => [metric, metric.name] as const)

@@ -5,11 +5,12 @@
  */
 import assert from 'node:assert/strict'
 import { writeFile } from 'node:fs/promises'
+import http from 'node:http'
 import { after, before, describe, it } from 'node:test'
 import { httpRequest, httpsRequest } from '../helpers/client.js'
-import { metricNames, routeCounts, routeSeries, seriesIn, startGateway, type TestGateway } from '../helpers/gateway.js'
+import { eventually, metricNames, routeCounts, routeSeries, seriesIn, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
-import { startEchoUpstream, type EchoUpstream } from '../helpers/upstream.js'
+import { listenOnLoopback, startEchoUpstream, type EchoUpstream } from '../helpers/upstream.js'
 
 describe('metrics of a route that a reload removed', () => {
   let pki: TestPki
@@ -93,6 +94,27 @@ routes:
     const after = await scrape()
     assert.deepEqual(routeSeries(after, 'b.test'), routeSeries(before, 'b.test'))
     assert.deepEqual(routeCounts(after, 'a'), routeCounts(before, 'a'))
+  })
+
+  it('shows nothing of a removed route that its requests in flight at the reload record after it', async () => {
+    let release = () => {}
+    const held = http.createServer((_req, res) => (release = () => res.end('late')))
+    const heldPort = await listenOnLoopback(held)
+    try {
+      const withHeld = `${withoutB}  - { name: held, host: held.test, upstream: { url: 'http://127.0.0.1:${heldPort}' } }\n`
+      assert.equal((await reload(withHeld)).status, 200)
+      const inFlight = httpRequest({ port: gw.ports.http!, host: 'held.test' })
+      await eventually(async () => routeSeries(await scrape(), 'held').some((line) => line.startsWith('portcullis_upstream_connections{route="held",state="active"} 1')))
+      assert.equal((await reload(withoutB)).status, 200)
+      release()
+      assert.equal((await inFlight).status, 200, 'the request in flight is answered')
+      // Its pool, retired, closes once that request has ended; nothing of the route is left then.
+      await eventually(async () => routeSeries(await scrape(), 'held').length === 0, 5000, 'the series of the removed route gone')
+      assert.deepEqual(routeSeries(await scrape(), 'held'), [])
+    } finally {
+      held.closeAllConnections()
+      held.close()
+    }
   })
 
   it('counts a route that comes back from 0', async () => {
