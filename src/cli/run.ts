@@ -15,7 +15,6 @@ import { closeLogs, configuredLogLevel, createLogger, errorSummary, LOG_LEVELS, 
 import { holdNextTickShapes } from '../next-tick-shapes.js'
 import { loadCheckedConfig } from '../snapshot/load-config.js'
 import { trustSystemRoots } from '../tls/system-roots.js'
-import { newTicketSecret } from '../tls/ticket-keys.js'
 import type { GatewaySignals } from './signals.js'
 
 /** `signals`: listened for since before this module loaded (cli/signals.ts). */
@@ -107,7 +106,7 @@ async function serve(
   // ticket keys derive from the primary's secret, and its config must have the primary's listen.
   const shared = cluster.isWorker ? await setupFromPrimary() : undefined
   trustSystemRoots(logger)
-  const gateway = new Gateway({ loader, logger, admin: cluster.isPrimary, ticketSecret: shared?.ticketSecret ?? newTicketSecret(), listen: shared?.listen })
+  const gateway = new Gateway({ loader, logger, admin: cluster.isPrimary, ticketSecret: shared?.ticketSecret, listen: shared?.listen })
   await holdNextTickShapes()
   try {
     await gateway.start()

@@ -41,7 +41,8 @@ export function watchFolders(files: readonly string[], onChange: () => void): Fo
   const changed = () => {
     clearTimeout(timer)
     burstStart ??= Date.now()
-    timer = setTimeout(fire, Math.min(DEBOUNCE_MS, burstStart + MAX_WAIT_MS - Date.now()))
+    // Unref'd, as the watches are not persistent: a reload to come keeps no process alive.
+    timer = setTimeout(fire, Math.min(DEBOUNCE_MS, burstStart + MAX_WAIT_MS - Date.now())).unref()
   }
   const unwatchAll = () => {
     for (const watcher of watchers) watcher.close()
