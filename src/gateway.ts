@@ -155,11 +155,10 @@ export class Gateway {
 
   /** Loads the config (throws ConfigError on a bad one), then binds every listener. */
   async start(): Promise<void> {
-    const config = await this.reloader.loadFirst()
-    if (this.fixedListen) this.assertSameListeners(config, this.fixedListen)
-    this.install(buildSnapshot(config, this.snapshotOptions()))
-    this.metrics.configReloads.inc({ result: 'success' })
-    this.metrics.configLastReloadSuccessful.set(1)
+    const config = await this.reloader.loadFirst((config) => {
+      if (this.fixedListen) this.assertSameListeners(config, this.fixedListen)
+      this.install(buildSnapshot(config, this.snapshotOptions()))
+    })
     await this.bind(config)
     if (this.watch) this.reloader.watch()
     // At the start of each period the TLS policies serving take its ticket keys.

@@ -79,15 +79,18 @@ export class Reloader {
   }
 
   /**
-   * The config to start with, each of its files digested before it is read (routes.yaml before the
-   * load, the files it names before the snapshot reads them), as a reload does: watch() then tells a
-   * file that changed while the gateway started.
+   * Loads the config to start with, and hands it to `start` (which throws if it cannot serve it),
+   * counted as a reload's is. Each of its files is digested before it is read (routes.yaml before the
+   * load, the files it names before `start` reads them), as a reload does: watch() then tells a file
+   * that changed while the gateway started.
    */
-  async loadFirst(): Promise<Config> {
+  async loadFirst(start: (config: Config) => void): Promise<Config> {
     const { loader } = this.options
     const before = digestsOf([resolve(loader.file)])
     const config = await loadCheckedConfig(loader)
     this.digests = digestsOf(referencedFiles(config), before)
+    start(config)
+    this.countLoad('success')
     return config
   }
 
@@ -116,8 +119,13 @@ export class Reloader {
     return this.coalesced({ onlyIfChanged: options.onlyIfChanged ?? false, trigger, requests: { [trigger]: 1 } })
   }
 
+  private countLoad(result: 'success' | 'failure'): void {
+    this.options.metrics.configReloads.inc({ result })
+    this.options.metrics.configLastReloadSuccessful.set(result === 'success' ? 1 : 0)
+  }
+
   private async run({ onlyIfChanged, trigger, requests }: ReloadRequest): Promise<ReloadResult> {
-    const { loader, logger, metrics, apply, serving, stopping } = this.options
+    const { loader, logger, apply, serving, stopping } = this.options
     const before = serving()
     if (stopping() || !before) return { ok: false, unavailable: true, errors: [stopping() ? 'the gateway is draining' : 'the gateway is not serving yet'] }
     // Read before the load reads them: a file written from here on differs at its watcher event.
@@ -132,13 +140,11 @@ export class Reloader {
       attempted = digestsOf(referencedFiles(config), digests)
       apply(config)
       this.watchFiles(attempted)
-      metrics.configReloads.inc({ result: 'success' })
-      metrics.configLastReloadSuccessful.set(1)
+      this.countLoad('success')
       logger.info({ routes: config.routes.length, trigger, requests }, 'config reloaded')
       return { ok: true, errors: [] }
     } catch (error) {
-      metrics.configReloads.inc({ result: 'failure' })
-      metrics.configLastReloadSuccessful.set(0)
+      this.countLoad('failure')
       const issues = error instanceof ConfigError ? error.issues : []
       const errors = issues.length > 0 ? issues.map(formatIssue) : [errorSummary(error).message]
       for (const line of cappedForLog(errors, 'more problems')) {
