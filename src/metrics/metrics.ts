@@ -56,7 +56,9 @@ export function createMetrics(options: MetricsOptions = {}) {
     registers,
   })
   overloadRejections.inc({ limit: 'connections' }, 0)
-  const { dropRemovedRequestRoutes, ...metrics } = {
+  // Per request: the counter and histogram as portcullis counts them (requests.ts), not prom-client's.
+  const requestMetrics = new RequestMetrics({ buckets: REQUEST_BUCKETS, registers })
+  const metrics = {
     registry,
     configReloads,
     overloadRejections,
@@ -79,7 +81,9 @@ export function createMetrics(options: MetricsOptions = {}) {
       labelNames: ['side', 'route'] as const,
       registers,
     }),
-    ...requestMetrics(registers),
+    requests: requestMetrics.requests,
+    /** One answered request; route and method must be closed label values. */
+    recordRequest: (route: string, method: string, code: number, seconds: number) => requestMetrics.record(route, method, code, seconds),
     passthroughConnections: new Counter({
       name: 'portcullis_passthrough_connections_total',
       help: 'TLS passthrough connections by route and how the connect to their upstream went: result (ok|error), reason (none on success).',
@@ -162,9 +166,9 @@ export function createMetrics(options: MetricsOptions = {}) {
   }
   return {
     ...metrics,
-    /** After a successful reload: every series of a route that is none of `served` goes (removed-routes.ts). */
+    /** Every series of a route that is none of `served` goes (removed-routes.ts): at a reload, and before each scrape. */
     dropRemovedRoutes(served: ReadonlySet<string>): void {
-      dropRemovedRequestRoutes(served)
+      requestMetrics.dropRemovedRoutes(served)
       dropRemovedRouteSeries(registry, served)
     },
   }
@@ -186,20 +190,6 @@ function collectProcessMetrics(registry: Registry<RegistryContentType>): void {
   for (const [name, aggregator] of PER_PROCESS_AGGREGATORS) {
     const metric = registry.getSingleMetric(`portcullis_${name}`) as { aggregator: Aggregator } | undefined
     if (metric) metric.aggregator = aggregator
-  }
-}
-
-/**
- * The per-request pair: the counter as prom-client's, and `recordRequest` for the request path; and
- * the removal of a removed route's counts.
- */
-function requestMetrics(registers: Registry<RegistryContentType>[]) {
-  const metrics = new RequestMetrics({ buckets: REQUEST_BUCKETS, registers })
-  return {
-    requests: metrics.requests,
-    /** One answered request; route and method must be closed label values. */
-    recordRequest: (route: string, method: string, code: number, seconds: number) => metrics.record(route, method, code, seconds),
-    dropRemovedRequestRoutes: (served: ReadonlySet<string>) => metrics.dropRemovedRoutes(served),
   }
 }
 
