@@ -23,7 +23,7 @@ export function isRemovedRoute(route: Labels[string], served: ReadonlySet<string
 /**
  * Drops the series of removed routes from every prom-client metric of `registry`. prom-client can
  * remove a series by its labels but lists them only by rendering them (get(), asynchronous), so they
- * are read from where it keeps them (`hashMap`, in 15.x). Metrics of other kinds (RequestMetrics)
+ * are read from where it keeps them (`hashMap`, in 15.1, to which package.json holds it). Metrics of other kinds (RequestMetrics)
  * have no hashMap and drop their own.
  */
 export function dropRemovedRouteSeries(registry: Registry<RegistryContentType>, served: ReadonlySet<string>): void {
