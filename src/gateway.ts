@@ -8,6 +8,7 @@ import http from 'node:http'
 import net, { type AddressInfo } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import { createAdminApp } from './admin/app.js'
+import { ClientConnections } from './client-connections.js'
 import { ConfigError, issueAt } from './config/issues.js'
 import type { ConfigLoader } from './config/load.js'
 import type { Config, ListenAddress, ListenerName, PublicListenerName } from './config/types.js'
@@ -20,7 +21,7 @@ import {
   setCertificateExpiry,
   setCrlNextUpdate,
 } from './gateway-metrics.js'
-import { ClientConnections, closeServer, listenOn } from './listeners.js'
+import { closeServer, listenOn } from './listeners.js'
 import { errorSummary, limitedLog, type Logger } from './log.js'
 import { NO_ROUTE } from './metrics/labels.js'
 import { createMetrics, type Metrics } from './metrics/metrics.js'
