@@ -1,9 +1,10 @@
 /**
  * Every metric of a gateway process, in one Registry per gateway (no prom-client global, so tests can
- * run two gateways in one process); a cluster primary's own are in cluster/worker-pool-metrics.ts.
+ * run two gateways in one process), which the process metrics alone are shared by (processMetrics); a
+ * cluster primary's own are in cluster/worker-pool-metrics.ts.
  * Metric names are API: dashboards and alerts depend on them.
  */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Aggregator, type RegistryContentType } from 'prom-client'
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Aggregator, type Metric, type RegistryContentType } from 'prom-client'
 import { dropRemovedRouteSeries } from './removed-routes.js'
 import { RequestMetrics } from './requests.js'
 
@@ -36,7 +37,7 @@ const PER_PROCESS_AGGREGATORS: ReadonlyMap<string, Aggregator> = new Map([
 export function createMetrics(options: MetricsOptions = {}) {
   // Either text format: the admin app switches to OpenMetrics when the scraper asks for it.
   const registry = new Registry<RegistryContentType>()
-  if (options.defaultMetrics !== false) collectProcessMetrics(registry)
+  if (options.defaultMetrics !== false) for (const metric of processMetrics()) registry.registerMetric(metric)
   const registers = [registry]
   const configReloads = new Counter({
     name: 'portcullis_config_reloads_total',
@@ -176,8 +177,16 @@ export function createMetrics(options: MetricsOptions = {}) {
 
 export type Metrics = ReturnType<typeof createMetrics>
 
-/** prom-client's default process and Node.js metrics, prefixed, with the changes a scrape of workers needs. */
-function collectProcessMetrics(registry: Registry<RegistryContentType>): void {
+/**
+ * prom-client's default process and Node.js metrics, prefixed, with the changes a scrape of workers
+ * needs. Made once per process, whose metrics they are, and registered in each gateway's registry:
+ * made for a registry, they start a GC observer and an event-loop delay monitor that never stop, and
+ * that would hold the registry, the gateway whose metrics it reads, and its last config, for the life
+ * of the process.
+ */
+function processMetrics(): readonly Metric[] {
+  if (madeProcessMetrics) return madeProcessMetrics
+  const registry = new Registry<RegistryContentType>()
   collectDefaultMetrics({ register: registry, prefix: 'portcullis_' })
   // Gauges named *_total break Prometheus' naming rules (promtool check metrics fails on them), and
   // each is only the sum of its per-type sibling (portcullis_nodejs_active_handles{type}, ...).
@@ -191,7 +200,11 @@ function collectProcessMetrics(registry: Registry<RegistryContentType>): void {
     const metric = registry.getSingleMetric(`portcullis_${name}`) as { aggregator: Aggregator } | undefined
     if (metric) metric.aggregator = aggregator
   }
+  // The metrics themselves, whatever prom-client's types call them.
+  return (madeProcessMetrics = registry.getMetricsAsArray() as unknown as Metric[])
 }
+
+let madeProcessMetrics: readonly Metric[] | undefined
 
 /**
  * 1 from the start of the drain (SIGTERM, stop()) until the process exits, as Envoy's
