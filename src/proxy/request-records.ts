@@ -3,7 +3,7 @@
  * duration histogram, and the access log line when the config keeps one), each upstream failure and
  * resend, and each fault of the gateway's own.
  */
-import type { IncomingMessage } from 'node:http'
+import { IncomingMessage } from 'node:http'
 import { ErrorCodes } from '../errors.js'
 import { errorSummary, type Logger } from '../log.js'
 import { methodLabel, NO_ROUTE, type UpstreamFailureStage } from '../metrics/labels.js'
@@ -11,14 +11,15 @@ import type { Metrics } from '../metrics/metrics.js'
 import type { Route, Snapshot } from '../snapshot/snapshot.js'
 import { peerCertificateOf, refusalFields } from '../tls/certificate-identity.js'
 import type { ForwardHooks } from './forward.js'
+import type { RequestHandlers } from './server.js'
 import type { UpstreamFailure } from './upstream-errors.js'
 import type { UpgradeHooks } from './upgrade.js'
 
 interface RequestRecords extends ForwardHooks, UpgradeHooks {
   /** A request answered with `status`: counted, and logged when the config keeps an access log. */
   readonly answered: (snapshot: Snapshot, req: IncomingMessage, client: string | undefined, route: string, status: number, started: number) => void
-  /** A request answered before routing (see RequestHandlers.refused). */
-  readonly refused: (status: number, method?: string) => void
+  /** A request answered before routing (see RequestHandlers.refused): counted, and logged as `answered` logs where Node parsed it. */
+  readonly refused: RequestHandlers['refused']
   /** The upstream failed a WebSocket upgrade; the client was sent `status`. */
   readonly upgradeFailed: (route: Route, req: IncomingMessage, client: string | undefined, failure: UpstreamFailure, status: number, error: Error) => void
   /** A bug met by one request, which is that request's 500, not the end of the process and every connection. */
@@ -72,14 +73,19 @@ export function createRequestRecords(logger: Logger, metrics: Metrics): RequestR
     logger.warn({ route: route.name, reason, code, status, ...request, ...refusal, ...hintFor(route, reason), error: summary }, message)
   }
 
+  /** The access log's line of a request (`accessLog: true`), as nginx's access_log writes one. */
+  const logAccess = (route: string, req: IncomingMessage, client: string | undefined, status: number, seconds: number) =>
+    logger.info({ route, ...requestFields(req, client), status, ms: Math.round(seconds * 10_000) / 10 }, 'request')
+
   return {
     answered(snapshot, req, client, route, status, started) {
       const seconds = (performance.now() - started) / 1000
       metrics.recordRequest(route, methodLabel(req.method), status, seconds)
-      if (snapshot.config.accessLog) logger.info({ route, ...requestFields(req, client), status, ms: Math.round(seconds * 10_000) / 10 }, 'request')
+      if (snapshot.config.accessLog) logAccess(route, req, client, status, seconds)
     },
-    refused(status, method) {
-      metrics.recordRequest(NO_ROUTE, methodLabel(method), status, 0)
+    refused(snapshot, status, request) {
+      metrics.recordRequest(NO_ROUTE, methodLabel(request?.method), status, 0)
+      if (snapshot.config.accessLog && request instanceof IncomingMessage) logAccess(NO_ROUTE, request, request.socket.remoteAddress, status, 0)
     },
     onUpstreamError(route, res, failure, error) {
       const headersSent = res.headersSent

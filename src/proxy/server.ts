@@ -48,12 +48,13 @@ export interface RequestHandlers {
   /** Resolves once the upgrade is answered: with how to end it if it became a WebSocket. */
   readonly upgrade: (snapshot: Snapshot, policy: TlsPolicy | undefined, req: http.IncomingMessage, socket: Duplex, head: Buffer) => Promise<CloseGoingAway | undefined>
   /**
-   * A request answered before routing, with `status`: one that Node's parser refused (malformed,
-   * headers too large or too slow: no method is known), an HTTP/0.9 request line (http09.ts), an
-   * expectation other than 100-continue, a CONNECT, an Upgrade request with a body, or a pipelined
-   * request whose body turned out malformed while it waited its turn.
+   * A request answered before routing, with `status`: an expectation other than 100-continue, a
+   * CONNECT, an Upgrade request that cannot be one, a pipelined request whose body turned out
+   * malformed while it waited its turn; or what Node's parser refused before it was a request
+   * (malformed, headers too large or too slow: `request` undefined, as no method is known), or an
+   * HTTP/0.9 request line (http09.ts: its method alone).
    */
-  readonly refused: (status: number, method?: string) => void
+  readonly refused: (snapshot: Snapshot, status: number, request?: http.IncomingMessage | { readonly method: string }) => void
 }
 
 /** What a reload that changed TLS policies tells of the connections verified under one (connection-rechecks.ts). */
@@ -135,9 +136,9 @@ export class RequestServer {
     server.on('clientError', (error, socket) => this.onClientError(error, socket))
     // A gateway, not a forward proxy: CONNECT gets 405 (the method is not served here; nginx answers
     // 400, as it reads no authority-form target), rather than Node's silent close.
-    server.on('connect', (_req, socket: Duplex) => {
+    server.on('connect', (req, socket: Duplex) => {
       socket.on('error', () => socket.destroy())
-      this.refuseInTurn(socket, 405, 'CONNECT')
+      this.refuseInTurn(socket, 405, req)
     })
   }
 
@@ -156,7 +157,7 @@ export class RequestServer {
     this.server.emit('connection', socket)
     watchRequestLines(socket, (firstLine) => {
       const method = http09Method(firstLine)
-      if (method) this.refuseInTurn(socket, 400, method)
+      if (method) this.refuseInTurn(socket, 400, { method })
     })
     // A TLS handshake that ended during the drain: its client may have sent its request already.
     if (this.draining) this.closeAfterResponse(socket, DRAIN_IDLE_WINDOW_MS)
@@ -299,7 +300,7 @@ export class RequestServer {
     if (this.policies.isChecking(req.socket)) return this.policies.whenSettled(req.socket, () => (req.socket.destroyed ? res.destroy() : this.handle(req, res)))
     if (this.malformedWhileQueued.has(req)) {
       sendStatus(res, 400, 'malformed request body')
-      this.handlers.refused(400, req.method)
+      this.handlers.refused(this.current(), 400, req)
       return
     }
     if (hasBody(req)) {
@@ -317,7 +318,7 @@ export class RequestServer {
     this.lastResponse.set(req.socket, res)
     res.shouldKeepAlive = false
     sendStatus(res, 417)
-    this.handlers.refused(417, req.method)
+    this.handlers.refused(this.current(), 417, req)
   }
 
   private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -339,19 +340,19 @@ export class RequestServer {
     // refuse it rather than forward the request without it, or its bytes into a WebSocket.
     if (hasBody(req)) {
       endWithStatus(socket, 400)
-      this.handlers.refused(400, req.method)
+      this.handlers.refused(this.current(), 400, req)
     } else if (!isWebSocketUpgrade(req)) {
       this.handlers.request(this.current(), policy, req, responseIgnoringUpgrade(req, socket as Socket))
     } else if (this.draining) {
       // Sent in the drain's window: a WebSocket begun now would hold the shutdown for the whole grace
       // period. Its client opens it again, on a gateway that is not stopping.
       endWithStatus(socket, 503, 'the gateway is shutting down')
-      this.handlers.refused(503, req.method)
+      this.handlers.refused(this.current(), 503, req)
     } else if (this.closing.has(socket)) {
       // Its client failed the check of a reload: as a request then, it is answered on a connection that
       // closes, and not made a WebSocket that would run on. Its client comes back through a handshake.
       endWithStatus(socket, 421, 'the TLS policy of this host changed: connect again')
-      this.handlers.refused(421, req.method)
+      this.handlers.refused(this.current(), 421, req)
     } else {
       this.webSocketRequestOf.set(socket, req)
       void this.handlers.upgrade(this.current(), policy, req, socket, head).then((closeGoingAway) => {
@@ -403,13 +404,13 @@ export class RequestServer {
    * the response still going out ahead of it, as nginx answers a bad request pipelined behind a good
    * one. Then the connection closes, lingeringly: its client may still be sending.
    */
-  private refuseInTurn(socket: Duplex, status: number, method?: string): void {
+  private refuseInTurn(socket: Duplex, status: number, request?: Parameters<RequestHandlers['refused']>[2]): void {
     if (this.refused.has(socket)) return
     this.refused.add(socket)
     const refuse = () => {
       if (!socket.writable) return
       endWithStatus(socket, status, undefined, { lingering: true })
-      this.handlers.refused(status, method)
+      this.handlers.refused(this.current(), status, request)
     }
     if (!this.busy(socket)) return refuse()
     ;(this.lastResponse.get(socket) as http.ServerResponse).once('finish', refuse)

@@ -41,7 +41,7 @@ describe('a TLS connection stopped by an unknown fatal alert', () => {
           res.once('finish', () => clearInterval(writing)).once('close', () => clearInterval(writing))
         },
         upgrade: async (_snapshot, _policy, _req, socket) => void socket.destroy(),
-        refused: (status) => refusals.push(status),
+        refused: (_snapshot, status) => refusals.push(status),
       },
       { headersTimeoutMs: 500, finishDeadlineMs: 500 },
     )

@@ -235,6 +235,21 @@ routes:
     assert.deepEqual([line.route, line.path, line.status], ['(none)', '/204', 405])
   })
 
+  // Answered before routing, by the request server rather than the handler: logged all the same.
+  it('logs a CONNECT, an expectation it does not take and an Upgrade with a body, as it logs the requests it routes', async () => {
+    const refusals = [
+      ['CONNECT raw.test:443 HTTP/1.1\r\nHost: raw.test:443\r\n\r\n', 'CONNECT', 405],
+      ['GET /expect HTTP/1.1\r\nHost: raw.test\r\nExpect: teapot\r\n\r\n', 'GET', 417],
+      ['GET /upgrade HTTP/1.1\r\nHost: raw.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 1\r\n\r\nx', 'GET', 400],
+    ] as const
+    for (const [request, method, status] of refusals) {
+      const since = gw.logs.length
+      assert.match(await rawUntilClosed(gw.ports.http!, request), new RegExp(`^HTTP/1\\.1 ${status} `))
+      const line = await loggedAfter(gw, since, 'request', (l) => l.method === method && l.status === status)
+      assert.deepEqual([line.route, line.client], ['(none)', '127.0.0.1'])
+    }
+  })
+
   // catalogue MT-05
   it('counts responses cut short: with the status sent, or 499 when the client left first', async () => {
     const count = (code: number) => requestsTotal('route="raw",method="GET"', code)

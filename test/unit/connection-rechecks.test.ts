@@ -40,7 +40,7 @@ describe('the re-checks of keep-alive connections after a reload', () => {
     const handlers = {
       request: () => undefined,
       upgrade: async () => void handled.push('upgrade'),
-      refused: (status: number) => void handled.push(`refused ${status}`),
+      refused: (_snapshot: unknown, status: number) => void handled.push(`refused ${status}`),
     }
     server = new RequestServer(() => undefined as never, handlers)
     listener = net.createServer((socket) => server.accept(socket, P0)).listen(0, '127.0.0.1')
