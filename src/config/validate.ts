@@ -217,12 +217,26 @@ function meantKey(error: ErrorObject): string | undefined {
 }
 
 /**
- * The errors of required keys written misspelt. Each is one mistake, which "unknown key 'hots' (did
- * you mean 'host'?)" says: "host: is required" beside it would say it twice.
+ * The errors of required keys written misspelt, or a level too shallow or too deep. Each is one
+ * mistake, which "unknown key 'hots' (did you mean 'host'?)" or "unknown key 'cert' (a key of
+ * routes[0].tls …: check its indentation)" says: "host: is required" beside it would say it twice.
  */
 function misspeltRequired(errors: ErrorObject[]): Set<ErrorObject> {
-  const meant = new Set(errors.filter((e) => e.keyword === 'additionalProperties').map((e) => `${e.instancePath}/${meantKey(e)}`))
-  return new Set(errors.filter((e) => e.keyword === 'required' && meant.has(`${e.instancePath}/${String(e.params.missingProperty)}`)))
+  const unknown = errors.filter((e) => e.keyword === 'additionalProperties')
+  const meant = new Set(unknown.map((e) => `${e.instancePath}/${meantKey(e)}`))
+  const misplaced = new Set(
+    unknown.flatMap((e) => {
+      const key = String(e.params.additionalProperty)
+      return mappingsWithKey(e.instancePath, key).map((path) => `${path}/${key}`)
+    }),
+  )
+  return new Set(
+    errors.filter((e) => {
+      if (e.keyword !== 'required') return false
+      const key = String(e.params.missingProperty)
+      return meant.has(`${e.instancePath}/${key}`) || misplaced.has(`${mappingsAlong(e.instancePath).at(-1)!.path}/${key}`)
+    }),
+  )
 }
 
 /**

@@ -219,7 +219,13 @@ describe('parseConfig', () => {
     [
       'a key of the route written inside its tls',
       GOOD.replace(/    upstream:\n(      .*\n|        .*\n)+/, (block) => block.replace(/^(?=.)/gm, '  ')),
-      ['6:5 routes[0].upstream: is required', "13:7 routes[0].tls.upstream: unknown key 'upstream' (a key of routes[0]: check its indentation)"],
+      ["13:7 routes[0].tls.upstream: unknown key 'upstream' (a key of routes[0]: check its indentation)"],
+    ],
+    // One mistake, one problem, as for a required key misspelt: not also "routes[0].tls.cert: is required".
+    [
+      'a required key of tls written at the level of the route',
+      GOOD.replace('      cert: srv.crt\n', '').replace('    tls:\n', '    cert: srv.crt\n    tls:\n'),
+      ["9:5 routes[0].cert: unknown key 'cert' (a key of routes[0].tls or routes[0].upstream: check its indentation)"],
     ],
     ['an upstream written as its url alone', GOOD.replace('upstream:\n      url: http://10.0.0.7', 'upstream: http://10.0.0.7'), ['21:15 routes[1].upstream: must be a mapping: write upstream: {url: http://10.0.0.7}']],
     // Ajv's own words: "must NOT have fewer than 1 characters".
