@@ -24,11 +24,16 @@ export interface MetricsSource {
   render(openMetrics: boolean): Promise<Scrape>
 }
 
+/**
+ * The renders of every registry of the process, one after the other: prom-client fixes the format per
+ * registry, and an OpenMetrics render (Prometheus asks for it first) renames counters in place (below),
+ * the process metrics too, which every gateway's registry shares (metrics.ts processMetrics); a text
+ * render beside it would read, and then put back, the names it changed.
+ */
+let scrapes: Promise<unknown> = Promise.resolve()
+
 /** `beforeRender` runs at the start of each render, before any metric is read. */
 export function registrySource(registry: Registry<RegistryContentType>, beforeRender: () => void = () => {}): MetricsSource {
-  // prom-client fixes the format per registry; scrapes are serialised so that switching it for an
-  // OpenMetrics scrape (Prometheus asks for it first) never leaks into a concurrent text scrape.
-  let scrapes: Promise<unknown> = Promise.resolve()
   return coalescedPerFormat((openMetrics) => {
     const contentType = contentTypeOf(openMetrics)
     const next = scrapes.then(async () => {
