@@ -125,8 +125,9 @@ export class Gateway {
     this.watch = options.watch ?? true
     this.fixedListen = options.listen
     this.serveAdmin = options.admin ?? true
-    const own = newTicketSecret()
-    this.ticketSecrets = { shared: options.ticketSecret ?? own, own }
+    // Two secrets in a single process too: a reload that makes a policy forward the client's chain
+    // moves it to `own`, and its sessions of before, whose chain was not read, no longer resume.
+    this.ticketSecrets = { shared: options.ticketSecret ?? newTicketSecret(), own: newTicketSecret() }
     this.ticketKeys = new TicketKeyRotation(options.ticketKeyLifetimeMs)
     this.overload = new Overload(this.metrics, this.logger)
     this.clientConnections = new ClientConnections(this.overload)

@@ -630,6 +630,34 @@ routes:
     }
   })
 
+  // A session ticket carries the leaf alone, and the chain is read at a full handshake only where a
+  // route forwards it: a reload that begins to forward it must not resume the sessions of before.
+  it('resumes no session of before a reload that makes its route forward the client chain (rfc9440)', async () => {
+    const configFile = join(dir, 'chain-forwarded.yaml')
+    const config = (forwardClientCert: string) => `
+listen: { https: 127.0.0.1:0 }
+routes:
+  - host: chain.w.test
+    tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile}, clientCAs: ${pki.root.certFile}, forwardClientCert: ${forwardClientCert} }
+    upstream: { url: 'https://127.0.0.1:${upstream.port}', ca: ${pki.caS.certFile}, cert: ${pki.cliA.certFile}, key: ${pki.cliA.keyFile}, serverName: up.test }
+`
+    await writeFile(configFile, config('xfcc'))
+    const gw = await startGatewayFromFile(configFile)
+    const connect = (session?: Buffer) =>
+      sessionExchange({ port: gw.ports.https!, servername: 'chain.w.test', version: 'TLSv1.3', ca: pki.caS.cert, ...pki.leafChain, ...(session && { session }) })
+    try {
+      const first = await connect()
+      assert.equal(first.status, '200')
+      assert.equal((await connect(first.session)).resumed, true, 'resumed before the reload')
+      await writeFile(configFile, config('rfc9440'))
+      assert.equal((await gw.gateway.reload()).ok, true)
+      const after = await connect(first.session)
+      assert.deepEqual([after.resumed, after.status], [false, '200'], 'a full handshake, which reads the chain')
+    } finally {
+      await gw.close()
+    }
+  })
+
   it('closes the pooled upstream connections of an upstream.ca a reload changed, and verifies the next one anew (catalogue UV-09)', async () => {
     const own = await startEchoUpstream({ cert: pki.up.cert, key: pki.up.key })
     const upstreamCa = join(dir, 'upstream-ca.pem')
