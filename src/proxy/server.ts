@@ -48,7 +48,8 @@ export interface RequestHandlers {
   /** Resolves once the upgrade is answered: with how to end it if it became a WebSocket. */
   readonly upgrade: (snapshot: Snapshot, policy: TlsPolicy | undefined, req: http.IncomingMessage, socket: Duplex, head: Buffer) => Promise<CloseGoingAway | undefined>
   /**
-   * A request answered before routing, with `status`: an expectation other than 100-continue, a
+   * A request answered before routing, with `status`, called before the answer is written (a write to
+   * a client that has reset destroys its socket, and its address with it): an expectation other than 100-continue, a
    * CONNECT, an Upgrade request that cannot be one, a pipelined request whose body turned out
    * malformed while it waited its turn; or what Node's parser refused before it was a request
    * (malformed, headers too large or too slow: `request` undefined, as no method is known), or an
@@ -299,8 +300,8 @@ export class RequestServer {
     // Held to the policy the check of its client leaves its connection with.
     if (this.policies.isChecking(req.socket)) return this.policies.whenSettled(req.socket, () => (req.socket.destroyed ? res.destroy() : this.handle(req, res)))
     if (this.malformedWhileQueued.has(req)) {
-      sendStatus(res, 400, 'malformed request body')
       this.handlers.refused(this.current(), 400, req)
+      sendStatus(res, 400, 'malformed request body')
       return
     }
     if (hasBody(req)) {
@@ -317,8 +318,8 @@ export class RequestServer {
   private onOtherExpectation(req: http.IncomingMessage, res: http.ServerResponse): void {
     this.lastResponse.set(req.socket, res)
     res.shouldKeepAlive = false
-    sendStatus(res, 417)
     this.handlers.refused(this.current(), 417, req)
+    sendStatus(res, 417)
   }
 
   private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -339,20 +340,20 @@ export class RequestServer {
     // Node's parser stopped at the headers of an Upgrade request, so its body never reaches `req`:
     // refuse it rather than forward the request without it, or its bytes into a WebSocket.
     if (hasBody(req)) {
-      endWithStatus(socket, 400)
       this.handlers.refused(this.current(), 400, req)
+      endWithStatus(socket, 400)
     } else if (!isWebSocketUpgrade(req)) {
       this.handlers.request(this.current(), policy, req, responseIgnoringUpgrade(req, socket as Socket))
     } else if (this.draining) {
       // Sent in the drain's window: a WebSocket begun now would hold the shutdown for the whole grace
       // period. Its client opens it again, on a gateway that is not stopping.
-      endWithStatus(socket, 503, 'the gateway is shutting down')
       this.handlers.refused(this.current(), 503, req)
+      endWithStatus(socket, 503, 'the gateway is shutting down')
     } else if (this.closing.has(socket)) {
       // Its client failed the check of a reload: as a request then, it is answered on a connection that
       // closes, and not made a WebSocket that would run on. Its client comes back through a handshake.
-      endWithStatus(socket, 421, 'the TLS policy of this host changed: connect again')
       this.handlers.refused(this.current(), 421, req)
+      endWithStatus(socket, 421, 'the TLS policy of this host changed: connect again')
     } else {
       this.webSocketRequestOf.set(socket, req)
       void this.handlers.upgrade(this.current(), policy, req, socket, head).then((closeGoingAway) => {
@@ -409,8 +410,8 @@ export class RequestServer {
     this.refused.add(socket)
     const refuse = () => {
       if (!socket.writable) return
-      endWithStatus(socket, status, undefined, { lingering: true })
       this.handlers.refused(this.current(), status, request)
+      endWithStatus(socket, status, undefined, { lingering: true })
     }
     if (!this.busy(socket)) return refuse()
     ;(this.lastResponse.get(socket) as http.ServerResponse).once('finish', refuse)
