@@ -52,10 +52,10 @@ export function schemaRefusals(
 ): SchemaRefusal[] {
   if (validateSchema(value)) return []
   const errors = pickRelevantErrors(validateSchema.errors ?? [])
-  const misspelt = misspeltRequired(errors)
+  const saidElsewhere = requiredSaidElsewhere(errors)
   return errors.map((error) => {
     const { keys, message } = describe(error)
-    if (misspelt.has(error)) return { keys }
+    if (saidElsewhere.has(error)) return { keys }
     const places = error.keyword === 'additionalProperties' ? keyPositions : positions
     const issue: ConfigIssue = { file, path: keyPathOf(value, keys), message, ...nearestPlace(value, keys, places, positions) }
     return { issue, keys }
@@ -112,7 +112,8 @@ function describe(error: ErrorObject): { keys: string[]; message: string } {
       const hint = meantKey(error)
       const elsewhere = mappingsWithKey(error.instancePath, key)
       const own = schema?.patternProperties?.['^x-'] ? '; keys of your own start with x-' : ''
-      const why = hint ? ` (did you mean '${hint}'?)` : elsewhere.length > 0 ? ` (a key of ${elsewhere.join(' or ')}: check its indentation)` : own
+      const named = elsewhere.map((path) => path || 'the top level').join(' or ')
+      const why = hint ? ` (did you mean '${hint}'?)` : elsewhere.length > 0 ? ` (a key of ${named}: check its indentation)` : own
       return { keys: [...keys, key], message: `unknown key '${key}'${why}` }
     }
     case 'required':
@@ -217,17 +218,20 @@ function meantKey(error: ErrorObject): string | undefined {
 }
 
 /**
- * The errors of required keys written misspelt, or a level too shallow or too deep. Each is one
- * mistake, which "unknown key 'hots' (did you mean 'host'?)" or "unknown key 'cert' (a key of
- * routes[0].tls …: check its indentation)" says: "host: is required" beside it would say it twice.
+ * The errors of required keys written misspelt, or a level too shallow or too deep where only one
+ * mapping takes them. Each is one mistake, which "unknown key 'hots' (did you mean 'host'?)" or
+ * "unknown key 'upstream' (a key of routes[0]: check its indentation)" says: "host: is required"
+ * beside it would say it twice. Where two mappings take it (`cert`: tls or upstream), the key may be
+ * meant for the one that does not miss it, and the one that does is told.
  */
-function misspeltRequired(errors: ErrorObject[]): Set<ErrorObject> {
+function requiredSaidElsewhere(errors: ErrorObject[]): Set<ErrorObject> {
   const unknown = errors.filter((e) => e.keyword === 'additionalProperties')
   const meant = new Set(unknown.map((e) => `${e.instancePath}/${meantKey(e)}`))
   const misplaced = new Set(
     unknown.flatMap((e) => {
       const key = String(e.params.additionalProperty)
-      return mappingsWithKey(e.instancePath, key).map((path) => `${path}/${key}`)
+      const elsewhere = mappingsWithKey(e.instancePath, key)
+      return elsewhere.length === 1 ? [`${elsewhere[0]}/${key}`] : []
     }),
   )
   return new Set(
@@ -278,16 +282,16 @@ function fitsType(schema: JsonSchema, value: unknown): boolean {
 }
 
 /**
- * The mappings next to the one at `instancePath` that take `key`: its parents, and the mappings it
- * holds. A key indented a level too deep or too shallow lands in one of them (`cert` under a route
- * rather than its `tls`).
+ * The key paths ('' for the top level) of the mappings next to the one at `instancePath` that take
+ * `key`: its parents, and the mappings it holds. A key indented a level too deep or too shallow lands
+ * in one of them (`cert` under a route rather than its `tls`).
  */
 function mappingsWithKey(instancePath: string, key: string): string[] {
   const along = mappingsAlong(instancePath)
   const [parent] = along.slice(-1)
   const parents = along.slice(0, -1).filter(({ schema }) => takes(schema, key))
   const children = Object.entries(parent?.schema.properties ?? {}).filter(([, child]) => takes(mapping(child), key))
-  return [...parents.map(({ path }) => path || 'the top level'), ...children.map(([child]) => keyPathStep(parent!.path, child))]
+  return [...parents.map(({ path }) => path), ...children.map(([child]) => keyPathStep(parent!.path, child))]
 }
 
 /** The mapping schema of each level from the top down to `instancePath`, with its key path. */

@@ -221,11 +221,17 @@ describe('parseConfig', () => {
       GOOD.replace(/    upstream:\n(      .*\n|        .*\n)+/, (block) => block.replace(/^(?=.)/gm, '  ')),
       ["13:7 routes[0].tls.upstream: unknown key 'upstream' (a key of routes[0]: check its indentation)"],
     ],
-    // One mistake, one problem, as for a required key misspelt: not also "routes[0].tls.cert: is required".
+    // One mistake, one problem, as for a required key misspelt: not also "routes: is required".
     [
-      'a required key of tls written at the level of the route',
+      'the routes written inside listen',
+      GOOD.replace(/^routes:\n(.*\n)+/m, (block) => block.replace(/^(?=.)/gm, '  ')),
+      ["5:3 listen.routes: unknown key 'routes' (a key of the top level: check its indentation)"],
+    ],
+    // Both: the cert may be meant for upstream, and tls miss its own.
+    [
+      'a required key of tls written at the level of the route, where upstream takes it too',
       GOOD.replace('      cert: srv.crt\n', '').replace('    tls:\n', '    cert: srv.crt\n    tls:\n'),
-      ["9:5 routes[0].cert: unknown key 'cert' (a key of routes[0].tls or routes[0].upstream: check its indentation)"],
+      ["9:5 routes[0].cert: unknown key 'cert' (a key of routes[0].tls or routes[0].upstream: check its indentation)", '10:5 routes[0].tls.cert: is required'],
     ],
     ['an upstream written as its url alone', GOOD.replace('upstream:\n      url: http://10.0.0.7', 'upstream: http://10.0.0.7'), ['21:15 routes[1].upstream: must be a mapping: write upstream: {url: http://10.0.0.7}']],
     // Ajv's own words: "must NOT have fewer than 1 characters".
