@@ -186,7 +186,7 @@ export class Gateway {
     this.install(snapshot)
     for (const upstream of retireSnapshot(previous, snapshot, (closed) => this.retiring.delete(closed))) this.retiring.add(upstream)
     // Only here, once the new config serves: a reload that fails keeps every series.
-    this.dropRemovedRouteSeries()
+    this.forgetRemovedRoutes()
     this.requestServer.recheckConnections(this.reloadedPolicies(snapshot))
   }
 
@@ -264,7 +264,7 @@ export class Gateway {
    * the upstream handshakes of the pools it retired, record after it. (With workers, the primary
    * leaves them out of its scrape: cluster/registries.ts.)
    */
-  private dropRemovedRouteSeries(): void {
+  private forgetRemovedRoutes(): void {
     this.metrics.dropRemovedRoutes(this.routeNames())
   }
 
@@ -343,7 +343,7 @@ export class Gateway {
     if (admin && this.serveAdmin) {
       const app = createAdminApp({
         logger: this.logger,
-        metrics: registrySource(this.metrics.registry, () => this.dropRemovedRouteSeries()),
+        metrics: registrySource(this.metrics.registry, () => this.forgetRemovedRoutes()),
         isReady: () => this.isReady(),
         reload: () => this.reload({ trigger: 'POST /reload' }),
       })

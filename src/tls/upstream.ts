@@ -142,7 +142,8 @@ export function createUpstreamPool(
         const durationSeconds = (performance.now() - started) / 1000
         const error = connectError && chainVerdictFirst(connectError, refusedChain, identity.caCertificates)
         // A refused chain or name: its log line names the certificate (certificate-identity.ts).
-        if (error && refusedChain) withPeerCertificate(error, refusedChain[0]!)
+        const refusedLeaf = refusedChain?.[0]
+        if (error && refusedLeaf) withPeerCertificate(error, refusedLeaf)
         refusedChain = undefined
         const tlsSocket = tls && !error ? (socket as TLSSocket) : undefined
         if (tlsSocket) {
