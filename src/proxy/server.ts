@@ -48,12 +48,12 @@ export interface RequestHandlers {
   /** Resolves once the upgrade is answered: with how to end it if it became a WebSocket. */
   readonly upgrade: (snapshot: Snapshot, policy: TlsPolicy | undefined, req: http.IncomingMessage, socket: Duplex, head: Buffer) => Promise<CloseGoingAway | undefined>
   /**
-   * A request answered before routing, with `status`, called before the answer is written (a write to
-   * a client that has reset destroys its socket, and its address with it): an expectation other than 100-continue, a
-   * CONNECT, an Upgrade request that cannot be one, a pipelined request whose body turned out
-   * malformed while it waited its turn; or what Node's parser refused before it was a request
-   * (malformed, headers too large or too slow: `request` undefined, as no method is known), or an
-   * HTTP/0.9 request line (http09.ts: its method alone).
+   * A request answered before routing, with `status`, called before the answer is written (a write
+   * to a client that has reset destroys its socket, and its address with it): an expectation other
+   * than 100-continue, a CONNECT, an Upgrade request that cannot be one, a pipelined request whose
+   * body turned out malformed while it waited its turn; or what Node's parser refused before it was
+   * a request (malformed, headers too large or too slow: `request` undefined, as no method is
+   * known), or an HTTP/0.9 request line (http09.ts: its method alone).
    */
   readonly refused: (snapshot: Snapshot, status: number, request?: http.IncomingMessage | { readonly method: string }) => void
 }
