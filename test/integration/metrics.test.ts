@@ -244,8 +244,10 @@ routes:
     assert.ok(before.has('portcullis_requests_total{route="(none)",method="GET",code="404"}'), [...before].join('\n'))
   })
 
-  // catalogue MT-06: a scrape while reloads swap the config sees each series once.
-  it('answers scrapes taken during reloads, each series in them once', async () => {
+  // catalogue MT-06: scrapes sent as reloads swap the config see each series once. A reload swaps it
+  // in one turn of the event loop, and a render reads its series in one turn too (only an asynchronous
+  // collect() waits), so no render sees half a swap; the scrapes here come between and after them.
+  it('answers scrapes sent as reloads run, each series in them once', async () => {
     assert.equal((await mtls('cliA')).status, 200, 'a request, for series of every kind')
     const reloads = Promise.all(Array.from({ length: 5 }, () => gw.gateway.reload()))
     const scrapes = await Promise.all(

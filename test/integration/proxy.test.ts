@@ -272,7 +272,8 @@ routes:
     assert.equal(echo.body, half + half)
   })
 
-  it('answers Expect: 100-continue itself and sends the body on without Expect', async () => {
+  // The 100 Continue itself: request-framing › sends 100 Continue once a request is routed.
+  it('sends a body that came with Expect: 100-continue on without Expect', async () => {
     // curl sends Expect: 100-continue with bodies over 1 MiB; undici refuses a request that carries it.
     const body = 'x'.repeat(2 * 1024 * 1024)
     const reply = await get({ method: 'PUT', body, headers: { expect: '100-continue' } })
