@@ -80,7 +80,10 @@ async function main(): Promise<number> {
   await writeRecord(jsonFile, record)
   await writeFile(join(config.resultsDir, `${stamp}.md`), runMarkdown(record, config))
   log(`\nwrote ${jsonFile} and ${stamp}.md`)
-  return 0
+  // The report is written whatever failed, and the exit code says it did.
+  const failed = ran.scenarios.filter((scenario) => scenario.rows.some((row) => row.skipped?.startsWith(FAILED)))
+  if (failed.length > 0) log(`bench: scenario ${failed.map((scenario) => scenario.id).join(', ')} failed (see above)`)
+  return failed.length > 0 ? 1 : 0
 }
 
 interface RunSetup {
@@ -172,6 +175,8 @@ async function runScenarios(config: BenchConfig, env: ScenarioEnv): Promise<Scen
   return { scenarios, profiles }
 }
 
+const FAILED = 'failed: '
+
 /** One scenario; if it throws, a table whose one row says so, and the run goes on with the next. */
 async function runScenario(id: ScenarioId, env: ScenarioEnv): Promise<ScenarioResult> {
   const scenario = SCENARIOS[id]
@@ -180,7 +185,7 @@ async function runScenario(id: ScenarioId, env: ScenarioEnv): Promise<ScenarioRe
     return await scenario.run(env)
   } catch (error) {
     log(`scenario ${id} failed: ${(error as Error).stack ?? String(error)}`)
-    return { id, title: scenario.title, columns: [], rows: [skippedRow('all peers', `failed: ${(error as Error).message}`)], notes: [] }
+    return { id, title: scenario.title, columns: [], rows: [skippedRow('all peers', `${FAILED}${(error as Error).message}`)], notes: [] }
   }
 }
 

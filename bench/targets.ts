@@ -34,9 +34,14 @@ interface RatioTarget {
   readonly atMost?: boolean
 }
 
-/** `of`'s metric ÷ `to`'s, within each repeat (both rows measured in the same repeats). */
+/**
+ * `of`'s metric ÷ `to`'s, within each repeat (both rows measured in the same repeats). No verdict where
+ * either row counted errors: wrk counts a fast 502 as a request served.
+ */
 export function ratioTarget({ target, metric, of, to, bound, atMost }: RatioTarget): TargetCheck {
   if (!of || !to) return notMeasured(target)
+  const errors = (of.totals.errors ?? 0) + (to.totals.errors ?? 0)
+  if (errors > 0) return { target, measured: `no verdict: ${errors} errors in the runs of ${of.label} and ${to.label}`, met: false }
   const ratios = of.samples.map((sample, repeat) => sample[metric]! / to.samples[repeat]![metric]!)
   const value = median(ratios)
   return {

@@ -60,9 +60,11 @@ export const handshakeScenario: Scenario = {
         ],
         rows,
         targets: [
+          // Per server core-second, as issue 8 measured Node's and nginx's handshakes: the generator
+          // bounds the rate itself (see above), so with wrk's run where there is one.
           ratioTarget({
-            target: 'c: handshakes/s ≥ 0.95× bare node:https with requestCert',
-            metric: 'hps',
+            target: `c: handshakes per server core-second${env.wrk.clientCertShim ? ' (wrk)' : ''} ≥ 0.95× bare node:https with requestCert`,
+            metric: env.wrk.clientCertShim ? 'wrkPerCore' : 'perCore',
             of: rowOf(rows, portcullis),
             to: rowOf(rows, nodeHttpsPeer),
             bound: 0.95,
