@@ -161,6 +161,8 @@ export async function startNginx(options: {
   const proc = spawnPinned(options.name, options.nginx, ['-p', dir, '-e', join(dir, 'error.log'), '-c', conf], {
     cpus: options.cpus,
     logFile: join(dir, 'stdout.log'),
+    // A SIGKILLed master leaves its workers serving on its ports; SIGTERM makes it stop them.
+    exitSignal: 'SIGTERM',
   })
   await waitForPort(options.port, { proc })
   return {

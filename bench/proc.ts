@@ -32,6 +32,7 @@ export interface Spawned {
   readonly pid: number
   /** Resolves with the exit code (or signal) when the process ends. */
   readonly exited: Promise<number | string>
+  readonly exitSignal: NodeJS.Signals
 }
 
 export interface SpawnPinnedOptions {
@@ -43,6 +44,11 @@ export interface SpawnPinnedOptions {
   readonly cwd?: string
   /** Keep stdout readable as `child.stdout` (stderr still goes to logFile or nowhere). */
   readonly pipeStdout?: boolean
+  /**
+   * What killAllStarted sends it. Default SIGKILL; a process with children of its own that outlive a
+   * SIGKILL of it (nginx's workers) needs the signal that makes it stop them.
+   */
+  readonly exitSignal?: NodeJS.Signals
 }
 
 export function spawnPinned(name: string, command: string, args: readonly string[], options: SpawnPinnedOptions = {}): Spawned {
@@ -59,7 +65,7 @@ export function spawnPinned(name: string, command: string, args: readonly string
     child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'))
     child.once('error', () => resolve('spawn-error'))
   })
-  const spawned = { name, child, pid: child.pid, exited }
+  const spawned = { name, child, pid: child.pid, exited, exitSignal: options.exitSignal ?? 'SIGKILL' }
   live.add(spawned)
   void exited.then(() => live.delete(spawned))
   return spawned
@@ -68,9 +74,9 @@ export function spawnPinned(name: string, command: string, args: readonly string
 /** Every process spawnPinned started that is still running, so an interrupted run leaves none behind. */
 const live = new Set<Spawned>()
 
-/** SIGKILLs what is left (by the pids we started, nothing else). For exit paths. */
+/** Kills what is left (by the pids we started, nothing else), each with its exitSignal. For exit paths. */
 export function killAllStarted(): void {
-  for (const proc of live) proc.child.kill('SIGKILL')
+  for (const proc of live) proc.child.kill(proc.exitSignal)
 }
 
 /** Runs a command to completion and returns its stdout; throws with stderr on a non-zero exit. */
