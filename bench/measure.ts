@@ -33,6 +33,8 @@ export interface LoadSpec {
   readonly connections: number
   readonly clientCert?: PemPair
   readonly timeoutSeconds?: number
+  /** What the ratio to the base is taken on: requests/s, or MB/s where few large responses make it coarse. */
+  readonly ratioOf?: 'rps' | 'mbps'
 }
 
 export interface MeasureEnv {
@@ -56,7 +58,7 @@ export function measureLoad(
   return measureRepeats(env, subjects, {
     once: (subject) => measureOnce(env, subject, spec),
     describe: (sample) => `${Math.round(sample.rps!)} req/s, p99 ${sample.p99!.toFixed(2)} ms, errors ${sample.errors}`,
-    ratios: { rps: 'ratio', perCore: 'ratioPerCore' },
+    ratios: { [spec.ratioOf ?? 'rps']: 'ratio', perCore: 'ratioPerCore' },
     ratioBase,
   })
 }

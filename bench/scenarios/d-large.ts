@@ -27,7 +27,7 @@ export const largeScenario: Scenario = {
       await withPeers(env, peers, { ingressMtls: false }, async (running) => {
         const rssAtStart = new Map(running.map((p) => [p, p.pid && p.kind !== 'direct' ? treeStatusKb(p.pid, 'VmRSS') : Number.NaN]))
         const subjects = subjectsOf(running)
-        const samples = await measureLoad(env, subjects, { path: file.path, connections: env.config.largeConnections, timeoutSeconds: 60 })
+        const samples = await measureLoad(env, subjects, { path: file.path, connections: env.config.largeConnections, timeoutSeconds: 60, ratioOf: 'mbps' })
         for (const subject of subjects) {
           const { pid, kind } = subject.peer
           const peak = pid && kind !== 'direct' ? treeStatusKb(pid, 'VmHWM') / 1024 : Number.NaN
@@ -52,7 +52,7 @@ export const largeScenario: Scenario = {
         { key: 'proxyCpu', label: 'proxy CPU %' },
         { key: 'rssStartMb', label: 'RSS at start MB' },
         { key: 'peakRssMb', label: 'peak RSS MB (VmHWM)' },
-        { key: 'ratio', label: 'ratio vs nginx', digits: 2 },
+        { key: 'ratio', label: 'ratio vs nginx (MB/s)', digits: 2 },
         { key: 'core0Other', label: 'core 0 other %' },
       ],
       rows,
