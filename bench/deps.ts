@@ -120,7 +120,16 @@ export async function toolVersions(tools: Tools): Promise<Record<string, string>
   return {
     node,
     openssl,
-    nginx: (await first(tools.nginx, ['-v'])).replace(/^nginx version: /, ''),
+    nginx: `${(await first(tools.nginx, ['-v'])).replace(/^nginx version: /, '')} (OpenSSL ${await nginxOpenssl(tools.nginx)})`,
     wrk: await first(tools.wrk, ['-v']),
   }
+}
+
+/**
+ * The OpenSSL nginx runs with, which may not be the Node peers' (3.0 here, where Node 24 has 3.5):
+ * the handshakes of c compare libraries too.
+ */
+async function nginxOpenssl(nginx: string): Promise<string> {
+  const built = (await run(nginx, ['-V']).catch(() => '')).split('\n').find((line) => line.startsWith('built with OpenSSL')) ?? ''
+  return /running with OpenSSL (\S+)/.exec(built)?.[1] ?? /built with OpenSSL (\S+)/.exec(built)?.[1] ?? 'unknown'
 }
