@@ -2,10 +2,11 @@
  * How OpenSSL builds a peer's chain to a CA bundle, and what it calls a chain that gets nowhere: the
  * re-check of a client after a reload (recheck.ts) follows the same path, and a refused peer whose
  * chain never reached the bundle is reported by that chain's verdict rather than a CRL's
- * (handshake-reports.ts, upstream.ts).
+ * (chainErrorBeneathCrlVerdict: handshake-reports.ts, upstream.ts).
  */
 import type { X509Certificate } from 'node:crypto'
 import { isSelfSigned, outsideValidity, signedBy } from './cert-checks.js'
+import { isCrlTrouble } from './reasons.js'
 
 /** OpenSSL's codes for a chain that ends before a CA of the bundle: its own issuer is nowhere. */
 export const ISSUER_NOT_FOUND: ReadonlySet<string> = new Set(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY'])
@@ -52,12 +53,20 @@ export function pathToCa(
 }
 
 /**
- * Why `chain` (leaf first, as the peer sent it) does not reach a CA of `cas`, as OpenSSL's error with
- * its code and message; undefined where it does.
+ * OpenSSL reports the last error it finds, and with CRLs, the missing CRL of a root that a peer of
+ * another CA sent along comes after that chain's own. So where `verdict` is a CRL's (isCrlTrouble),
+ * this is why `chain` (leaf first, as the peer sent it) does not reach a CA of `cas`, as OpenSSL's
+ * error with its code and message: the verdict a handshake without that root would give (an
+ * unknown_ca, not a CRL to fix). Undefined where the chain does reach `cas`, or the verdict is another.
  */
-export function chainError(cas: readonly X509Certificate[], chain: readonly X509Certificate[], now = new Date()): (Error & { code: string }) | undefined {
-  const [leaf, ...sent] = chain
-  const code = leaf && pathToCa(cas, leaf, sent, now).error
+export function chainErrorBeneathCrlVerdict(
+  verdict: string | undefined,
+  chain: readonly X509Certificate[] | undefined,
+  cas: readonly X509Certificate[] | undefined,
+): (Error & { code: string }) | undefined {
+  const [leaf, ...sent] = chain ?? []
+  if (!isCrlTrouble(verdict) || !leaf || !cas) return undefined
+  const code = pathToCa(cas, leaf, sent, new Date()).error
   return code === undefined ? undefined : Object.assign(new Error(MESSAGES[code]), { code })
 }
 

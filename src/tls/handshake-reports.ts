@@ -6,9 +6,9 @@ import type { X509Certificate } from 'node:crypto'
 import type { Socket } from 'node:net'
 import type { Server, TLSSocket } from 'node:tls'
 import type { DispatchedRoute, HandshakeOutcome, TlsPolicyHooks } from './ingress.js'
+import { chainErrorBeneathCrlVerdict } from './chain-path.js'
 import { chainVerdict, keepRefusedPeerCertificate } from './peer-certificates.js'
-import { CRL_TROUBLES, failureReason } from './reasons.js'
-import type { ClientTrust } from './recheck.js'
+import { failureReason, isCrlTrouble } from './reasons.js'
 import { onRenegotiationAttempt } from './renegotiation.js'
 
 /**
@@ -40,7 +40,7 @@ export class AcceptedSockets {
    */
   keepRefusedCertificate(socket: TLSSocket): void {
     const entry = this.entryOf(socket)
-    if (entry) keepRefusedPeerCertificate(socket, (chain) => (entry.refused = chain), (verdict) => CRL_TROUBLES.includes(verdict))
+    if (entry) keepRefusedPeerCertificate(socket, (chain) => (entry.refused = chain), isCrlTrouble)
   }
 
   /** The outcome fields of the handshake of `socket`. */
@@ -71,12 +71,12 @@ export class AcceptedSockets {
 
 /**
  * Reports each handshake of `server`, and each renegotiation it refuses, and hands on the verified
- * connections. `trust` is the policy's client CAs, if it asks for a certificate.
+ * connections. `clientCAs`: the policy's, if it asks for a certificate.
  */
 export function reportHandshakes(
   server: Server,
   accepted: AcceptedSockets,
-  trust: ClientTrust | undefined,
+  clientCAs: readonly X509Certificate[] | undefined,
   onHandshake: TlsPolicyHooks['onHandshake'],
   onVerified: (socket: TLSSocket) => void,
 ): void {
@@ -92,7 +92,7 @@ export function reportHandshakes(
   // Every failed handshake, including a certificate that did not verify: Node closes that connection
   // itself, which it reports here as a reset, with the verification result (verificationResult).
   server.on('tlsClientError', (error, socket) => {
-    const verification = verificationResult(socket, accepted, trust)
+    const verification = verificationResult(socket, accepted, clientCAs)
     const reason = verification ? failureReason(verification) : failureReason(error)
     const detail = verification ?? (error as { code?: string }).code
     const certificate = verification ? accepted.refusedCertificate(socket) : undefined
@@ -108,15 +108,12 @@ export function reportHandshakes(
  * key when the CRL has no authorityKeyIdentifier; with RSA keys that leaves "invalid padding" on
  * OpenSSL's error queue, which ends the handshake (ERR_SSL_INVALID_PADDING) before Node records the
  * missing issuer. Only once a certificate came: without one, Node's verifyError() says
- * UNABLE_TO_GET_ISSUER_CERT. OpenSSL reports the last error it found, and a CRL it finds none of, or
- * none that verifies, for the root a client sent along with a chain that never reached the bundle
- * comes after that chain's own: the chain's is reported, as a handshake without the root would.
+ * UNABLE_TO_GET_ISSUER_CERT. A CRL verdict on a chain that never reached the bundle gives way to the
+ * chain's own (chainErrorBeneathCrlVerdict).
  */
-function verificationResult(socket: TLSSocket, accepted: AcceptedSockets, trust: ClientTrust | undefined): string | undefined {
+function verificationResult(socket: TLSSocket, accepted: AcceptedSockets, clientCAs: readonly X509Certificate[] | undefined): string | undefined {
   const verdict = openSslVerdict(socket)
-  if (verdict === undefined || !CRL_TROUBLES.includes(verdict)) return verdict
-  const chain = accepted.refusedChain(socket)
-  return (chain && trust?.chainError(chain)) ?? verdict
+  return chainErrorBeneathCrlVerdict(verdict, accepted.refusedChain(socket), clientCAs)?.code ?? verdict
 }
 
 /** OpenSSL's last verification error, as Node holds it once the handshake is done or as it stands. */

@@ -168,7 +168,6 @@ export function createTlsPolicy(
   // For an SNI name the policy has no host for: the first route's certificate, as without SNI.
   const [fallbackContext] = contexts.values()
   const accepted = new AcceptedSockets()
-  const clientTrust = spec.clientCAs && new ClientTrust(spec.clientCAs.certificates, spec.crl)
 
   /** A policy server whose certificate for a ClientHello without SNI is `fallback`'s (none: no certificate). */
   const serverFor = (fallback: HostCertificate | undefined) => {
@@ -197,7 +196,7 @@ export function createTlsPolicy(
       // (its session_ctx), never from the one SNI picks: set there, it would change nothing.
       sessionTimeout: ticketLifetimeSeconds(tickets.keyLifetimeMs),
     })
-    reportHandshakes(server, accepted, clientTrust, hooks.onHandshake, (socket) => hooks.onVerified(socket, policy, accepted.serverNameOf(socket)))
+    reportHandshakes(server, accepted, spec.clientCAs?.certificates, hooks.onHandshake, (socket) => hooks.onVerified(socket, policy, accepted.serverNameOf(socket)))
     return server
   }
   // A ClientHello with SNI goes to a server with no certificate of its own, and its SNI callback
@@ -219,7 +218,7 @@ export function createTlsPolicy(
     id,
     requiresClientCert,
     minVersion: spec.minVersion,
-    clientTrust,
+    clientTrust: spec.clientCAs && new ClientTrust(spec.clientCAs.certificates, spec.crl),
     clientChain: (socket) => chains.of(socket),
     rotateTicketKeys(epoch) {
       const keys = ticketKeys(tickets.secret, id, epoch)

@@ -94,6 +94,11 @@ export const CRL_TROUBLES: readonly string[] = [
   'ERROR_IN_CRL_NEXT_UPDATE_FIELD',
 ]
 
+/** Whether OpenSSL's `verdict` is one of CRL_TROUBLES. */
+export function isCrlTrouble(verdict: string | undefined): boolean {
+  return verdict !== undefined && CRL_TROUBLES.includes(verdict)
+}
+
 /**
  * OpenSSL's verdicts on a peer's chain (X509_V_ERR_*, as Node names them; UNSPECIFIED for one Node has
  * no name for) that have no reason of their own: 'other', as anything unknown is. A missing or expired

@@ -26,7 +26,7 @@
 import type { X509Certificate } from 'node:crypto'
 import { certificateFields } from './cert-der.js'
 import { allowsCertSign, CLIENT_AUTH, issuerKind, keyUsageAllows, outsideValidity, type IssuerKind } from './cert-checks.js'
-import { chainError, ISSUER_NOT_FOUND, pathToCa } from './chain-path.js'
+import { ISSUER_NOT_FOUND, pathToCa } from './chain-path.js'
 import { PolicyCrls, revokes } from './policy-crls.js'
 import { failureReason, type FailureReason } from './reasons.js'
 
@@ -119,11 +119,6 @@ export class ClientTrust {
       else if (revokes(crl, certificate)) found.push('CERT_REVOKED')
     }
     return found
-  }
-
-  /** OpenSSL's code for why `chain` (leaf first) does not reach a CA of the bundle; undefined where it does. */
-  chainError(chain: readonly X509Certificate[], now = new Date()): string | undefined {
-    return chainError(this.cas, chain, now)?.code
   }
 
   /**

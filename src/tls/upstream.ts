@@ -11,10 +11,10 @@ import { checkServerIdentity as nodeCheckServerIdentity, createSecureContext, ty
 import { buildConnector, Pool } from 'undici'
 import type { UpstreamConfig } from '../config/types.js'
 import { withPeerCertificate } from './certificate-identity.js'
-import { chainError } from './chain-path.js'
+import { chainErrorBeneathCrlVerdict } from './chain-path.js'
 import type { ConnectionAnswers } from './connection-answers.js'
 import { keepRefusedPeerCertificate } from './peer-certificates.js'
-import { CRL_TROUBLES } from './reasons.js'
+import { isCrlTrouble } from './reasons.js'
 
 export interface UpstreamIdentity {
   /** scheme://host:port */
@@ -140,7 +140,10 @@ export function createUpstreamPool(
       let refusedChain: X509Certificate[] | undefined
       const socket = connect({ ...connectOptions, servername }, (connectError, socket) => {
         const durationSeconds = (performance.now() - started) / 1000
-        const error = connectError && chainVerdictFirst(connectError, refusedChain, identity.caCertificates)
+        // A CRL verdict on a chain that never reached upstream.ca gives way to the chain's own, as the
+        // ingress reports a client's (handshake-reports.ts).
+        const code = (connectError as NodeJS.ErrnoException | null)?.code
+        const error = connectError && (chainErrorBeneathCrlVerdict(code, refusedChain, identity.caCertificates) ?? connectError)
         // A refused chain or name: its log line names the certificate (certificate-identity.ts).
         const refusedLeaf = refusedChain?.[0]
         if (error && refusedLeaf) withPeerCertificate(error, refusedLeaf)
@@ -169,20 +172,6 @@ export function createUpstreamPool(
       return socket
     },
   })
-}
-
-const isCrlTrouble = (verdict: string) => CRL_TROUBLES.includes(verdict)
-
-/**
- * OpenSSL reports the last error it finds, and with upstream.crl, the missing CRL of a root that an
- * upstream of another CA sent along comes after that chain's own: `error`'s CRL verdict then gives way
- * to the chain's (an unknown_ca, not a CRL to fix), as a handshake without that root would report,
- * and as the ingress does for a client (handshake-reports.ts). `chain`: the refused chain, whole for a
- * CRL verdict.
- */
-function chainVerdictFirst(error: Error, chain: readonly X509Certificate[] | undefined, cas: readonly X509Certificate[] | undefined): Error {
-  const crlVerdict = isCrlTrouble((error as NodeJS.ErrnoException).code ?? '')
-  return (crlVerdict && chain && cas && chainError(cas, chain)) || error
 }
 
 /** Node's check of the upstream's name, whose refusal keeps the certificate it refused (withPeerCertificate). */
