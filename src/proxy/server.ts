@@ -15,7 +15,7 @@ import { http09Method } from './http09.js'
 import { refusedVersionStatus } from './http-versions.js'
 import { FINISH_DEADLINE_MS, FinishDeadline } from './finish-deadline.js'
 import { ConnectionPolicies } from './connection-policies.js'
-import { closeLingeringly } from './lingering-close.js'
+import { closeLingeringly, limitRestOfBody } from './lingering-close.js'
 import { watchRequestLines } from './request-lines.js'
 import { endWithStatus, sendStatus } from './status.js'
 import type { CloseGoingAway } from './websocket-close.js'
@@ -307,6 +307,8 @@ export class RequestServer {
     if (hasBody(req)) {
       limitBodyIdle(req, res, this.bodyIdleTimeoutMs)
       discardRestAfter(req, req)
+      // A connection that closes after the response lingers instead (closeLingeringly).
+      res.once('finish', () => req.complete || req.socket.writableEnded || limitRestOfBody(req))
     }
     this.handlers.request(this.current(), this.policies.of(req.socket), req, res)
   }

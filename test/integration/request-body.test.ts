@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test'
 import { setTimeout as pause } from 'node:timers/promises'
 import { RequestServer } from '../../src/proxy/server.js'
 import type { Snapshot } from '../../src/snapshot/snapshot.js'
+import { eventually } from '../helpers/gateway.js'
 import { listenOnLoopback } from '../helpers/upstream.js'
 
 const IDLE_MS = 300
@@ -22,8 +23,10 @@ describe('request body timeouts', () => {
       {
         // Answers with the number of body bytes received (/length: the Content-Length header seen).
         // /late-read starts reading the body late, as when the upstream is slow to take it;
-        // /late-answer answers late, as a slow upstream does.
+        // /late-answer answers late, as a slow upstream does; /early answers at once and never reads it,
+        // as an upstream that refuses an upload early.
         request(_snapshot, _policy, req, res) {
+          if (req.url === '/early') return void res.end('early')
           let bytes = 0
           const read = () => {
             req.on('data', (chunk: Buffer) => (bytes += chunk.length))
@@ -89,5 +92,40 @@ describe('request body timeouts', () => {
   // catalogue LA-05
   it('ends the connection of an upload that stops for the idle timeout', async () => {
     assert.equal(await upload(IDLE_MS * 2), '')
+  })
+
+  describe('the rest of a body answered early', () => {
+    /** A connection that has sent the head of a 10-byte upload to /early, and one byte of its body. */
+    const answeredEarly = async () => {
+      const socket = net.connect((listener.address() as AddressInfo).port, '127.0.0.1')
+      socket.write('POST /early HTTP/1.1\r\nHost: body.test\r\nContent-Length: 10\r\n\r\nx')
+      let received = ''
+      socket.on('data', (chunk: Buffer) => (received += chunk.toString()))
+      await once(socket, 'data')
+      return { socket, received: () => received }
+    }
+
+    // nginx's lingering_timeout on a body it discards; Node would wait for its keep-alive timeout (65 s).
+    it('ends the connection once the client leaves it silent for 5 s', { timeout: 15_000 }, async () => {
+      const { socket } = await answeredEarly()
+      const started = performance.now()
+      await once(socket, 'close')
+      const seconds = (performance.now() - started) / 1000
+      assert.ok(seconds > 4 && seconds < 10, `closed after ${seconds.toFixed(1)} s`)
+    })
+
+    it('keeps the connection for the next request once the rest has come, a byte at a time', { timeout: 20_000 }, async () => {
+      const { socket, received } = await answeredEarly()
+      for (let i = 0; i < 9; i++) {
+        await pause(600)
+        socket.write('x')
+      }
+      // Past the 5 s of silence, now that the body is in: the connection is idle, under the keep-alive timeout.
+      await pause(5500)
+      socket.write('POST /length HTTP/1.1\r\nHost: body.test\r\nContent-Length: 2\r\n\r\nhi')
+      await eventually(async () => received().endsWith('\r\n\r\n2'))
+      assert.equal(received().match(/HTTP\/1\.1 200 /g)?.length, 2)
+      socket.destroy()
+    })
   })
 })
