@@ -7,11 +7,10 @@
  * client's bytes are read and dropped until it closes, 5 s pass without one, or 30 s in all (nginx's
  * lingering_timeout and lingering_time).
  */
-import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 
-const LINGER_IDLE_MS = 5_000
-const LINGER_MAX_MS = 30_000
+export const LINGER_IDLE_MS = 5_000
+export const LINGER_MAX_MS = 30_000
 
 /** From now on, closing `socket` after a response lingers while `stillSending()` says bytes are to come. */
 export function closeLingeringly(socket: Socket, stillSending: () => boolean): void {
@@ -39,23 +38,3 @@ export function dropWhatFollows(socket: Socket): void {
   socket.once('end', () => socket.destroy())
 }
 
-/**
- * `req`'s response has gone out before its body came in (an upstream that answered an upload early),
- * on a connection that stays open: Node reads the rest of the body and drops it, and the next request
- * may follow. As nginx discards such a body, the client may leave it silent for 5 s and take 30 s in
- * all; past either, the connection ends, rather than wait for Node's keep-alive timeout of 65 s.
- */
-export function limitRestOfBody(req: IncomingMessage): void {
-  const { socket } = req
-  const idle = setTimeout(() => socket.destroy(), LINGER_IDLE_MS)
-  const deadline = setTimeout(() => socket.destroy(), LINGER_MAX_MS)
-  const arrived = () => idle.refresh()
-  const stop = () => {
-    clearTimeout(idle)
-    clearTimeout(deadline)
-    socket.off('data', arrived)
-  }
-  socket.on('data', arrived)
-  req.once('end', stop)
-  socket.once('close', stop)
-}

@@ -15,7 +15,7 @@ import { http09Method } from './http09.js'
 import { refusedVersionStatus } from './http-versions.js'
 import { FINISH_DEADLINE_MS, FinishDeadline } from './finish-deadline.js'
 import { ConnectionPolicies } from './connection-policies.js'
-import { closeLingeringly, limitRestOfBody } from './lingering-close.js'
+import { closeLingeringly, LINGER_IDLE_MS, LINGER_MAX_MS } from './lingering-close.js'
 import { watchRequestLines } from './request-lines.js'
 import { endWithStatus, sendStatus } from './status.js'
 import type { CloseGoingAway } from './websocket-close.js'
@@ -34,11 +34,12 @@ const HEADERS_TIMEOUT_MS = 20_000
  * whole drain time and closes it after its next response.
  */
 const DRAIN_IDLE_WINDOW_MS = 1_000
+const KEEP_ALIVE_TIMEOUT_MS = 65_000
 const HTTP_SERVER_OPTIONS: http.ServerOptions = {
   requestTimeout: 0,
   // How often Node checks headersTimeout; its default of 30 s let a slow client run to 50 s.
   connectionsCheckingInterval: 1_000,
-  keepAliveTimeout: 65_000,
+  keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
   maxHeaderSize: 16 * 1024,
   noDelay: true,
 }
@@ -307,10 +308,30 @@ export class RequestServer {
     if (hasBody(req)) {
       limitBodyIdle(req, res, this.bodyIdleTimeoutMs)
       discardRestAfter(req, req)
-      // A connection that closes after the response lingers instead (closeLingeringly).
-      res.once('finish', () => req.complete || req.socket.writableEnded || limitRestOfBody(req))
+      res.once('finish', () => this.limitRestOfBody(req, res))
     }
     this.handlers.request(this.current(), this.policies.of(req.socket), req, res)
+  }
+
+  /**
+   * `res` has gone out before its request's body came in (an upstream that answered an upload early),
+   * on a connection that stays open: Node reads the rest of the body and drops it. As nginx discards
+   * one, the connection ends once it has been silent for 5 s (Node's request server destroys a socket
+   * that times out with no response on it), or 30 s after the response, rather than at Node's
+   * keep-alive timeout of 65 s. A connection that closes after the response lingers instead
+   * (closeLingeringly).
+   */
+  private limitRestOfBody(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const { socket } = req
+    if (req.complete || socket.writableEnded) return
+    socket.setTimeout(LINGER_IDLE_MS)
+    const deadline = setTimeout(() => socket.destroy(), LINGER_MAX_MS)
+    socket.once('close', () => clearTimeout(deadline))
+    req.once('end', () => {
+      clearTimeout(deadline)
+      // Idle now, unless the next request has begun: Node's keep-alive timeout again.
+      if (this.lastResponse.get(socket) === res) socket.setTimeout(KEEP_ALIVE_TIMEOUT_MS)
+    })
   }
 
   /**
