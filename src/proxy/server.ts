@@ -299,7 +299,7 @@ export class RequestServer {
   /** A request whose turn has come on its connection. */
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     // Held to the policy the check of its client leaves its connection with.
-    if (this.policies.isChecking(req.socket)) return this.policies.whenSettled(req.socket, () => (req.socket.destroyed ? res.destroy() : this.handle(req, res)))
+    if (this.policies.isChecking(req.socket)) return this.policies.whenSettled(req.socket, () => this.handleAfterCheck(req, res))
     if (this.malformedWhileQueued.has(req)) {
       this.handlers.refused(this.current(), 400, req)
       sendStatus(res, 400, 'malformed request body')
@@ -332,6 +332,16 @@ export class RequestServer {
       // Idle now, unless the next request has begun: Node's keep-alive timeout again.
       if (this.lastResponse.get(socket) === res) socket.setTimeout(KEEP_ALIVE_TIMEOUT_MS)
     })
+  }
+
+  /**
+   * A request that waited for its connection's check: unless the connection is gone, or the request
+   * was answered meanwhile (a malformed body, onClientError), whose handling would hold a
+   * limits.requests slot and an upstream request for a response that never closes again.
+   */
+  private handleAfterCheck(req: http.IncomingMessage, res: http.ServerResponse): void {
+    if (req.socket.destroyed) res.destroy()
+    else if (!res.writableEnded) this.handle(req, res)
   }
 
   /**

@@ -9,6 +9,7 @@ import net from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { RequestServer, type ReloadedPolicies } from '../../src/proxy/server.js'
 import type { TlsPolicy } from '../../src/tls/ingress.js'
+import { eventually } from '../helpers/gateway.js'
 
 const P0 = { id: 'p0' } as TlsPolicy
 const P1 = { id: 'p1' } as TlsPolicy
@@ -38,7 +39,7 @@ describe('the re-checks of keep-alive connections after a reload', () => {
 
   before(async () => {
     const handlers = {
-      request: () => undefined,
+      request: (_snapshot: unknown, _policy: unknown, req: { url?: string }) => void handled.push(`request ${req.url}`),
       upgrade: async () => void handled.push('upgrade'),
       refused: (_snapshot: unknown, status: number) => void handled.push(`refused ${status}`),
     }
@@ -51,9 +52,9 @@ describe('the re-checks of keep-alive connections after a reload', () => {
     await server.close()
   })
 
-  /** A client connection, accepted under P0. */
-  async function connect(): Promise<net.Socket> {
-    const client = net.connect((listener.address() as net.AddressInfo).port, '127.0.0.1')
+  /** A client connection, accepted under P0; `allowHalfOpen`: it keeps its side open once the gateway has closed its own. */
+  async function connect({ allowHalfOpen = false } = {}): Promise<net.Socket> {
+    const client = net.connect({ port: (listener.address() as net.AddressInfo).port, host: '127.0.0.1', allowHalfOpen })
     client.on('error', () => undefined)
     await once(client, 'connect')
     await new Promise((resolve) => setImmediate(resolve))
@@ -67,6 +68,24 @@ describe('the re-checks of keep-alive connections after a reload', () => {
     server.recheckConnections(reloadTo(P0, Promise.resolve(true)))
     first.settle(false)
     assert.equal(await endsWithin(client, 500), false, 'closed by the verdict of a check against P1, which no config serves now')
+    client.destroy()
+  })
+
+  // The handler went on to forward it, and took a limits.requests slot that no close of its response
+  // ever gave back.
+  it('does not handle a request that waited for the check once the request server has refused its malformed body', { timeout: 5000 }, async () => {
+    handled.length = 0
+    // Which holds the connection open after the 400, until the verdict.
+    const client = await connect({ allowHalfOpen: true })
+    const check = verdict()
+    server.recheckConnections(reloadTo(P1, check.promise))
+    let answer = ''
+    client.setEncoding('utf8').on('data', (chunk: string) => (answer += chunk))
+    client.write('POST /malformed HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n')
+    await eventually(async () => answer.startsWith('HTTP/1.1 400 '), 3000, 'the 400')
+    check.settle(true)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    assert.deepEqual(handled, [])
     client.destroy()
   })
 
