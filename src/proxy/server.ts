@@ -140,6 +140,10 @@ export class RequestServer {
     // 400, as it reads no authority-form target), rather than Node's silent close.
     server.on('connect', (req, socket: Duplex) => {
       socket.on('error', () => socket.destroy())
+      // Refused after the response still going out ahead of it, which Node has stopped telling of the
+      // socket's drain: it would wait for good with a body larger than the socket's buffer.
+      const ahead = this.lastResponse.get(socket)
+      if (ahead instanceof http.ServerResponse && this.busy(socket)) relayDrain(socket, ahead)
       this.refuseInTurn(socket, 405, req)
     })
   }
@@ -461,13 +465,8 @@ function responseIgnoringUpgrade(req: http.IncomingMessage, socket: Socket): htt
   const res = new http.ServerResponse(req)
   res.shouldKeepAlive = false
   res.assignSocket(socket)
-  // Node's server passes a full socket's 'drain' on to the response writing on it, but it has let go of
-  // this socket: without it a body larger than the socket's buffer would wait for a drain that never
-  // comes (upstream-request.ts's relayChunk).
-  const onDrain = () => res.emit('drain')
-  socket.on('drain', onDrain)
+  relayDrain(socket, res)
   res.once('finish', () => {
-    socket.off('drain', onDrain)
     res.detachSocket(socket)
     // Destroyed once the answer is out, as Node's server would: nothing else watches this socket now,
     // and a client that never closes its side would hold it, and its limits.connections slot, for good.
@@ -476,6 +475,17 @@ function responseIgnoringUpgrade(req: http.IncomingMessage, socket: Socket): htt
     process.nextTick(() => res.emit('close'))
   })
   return res
+}
+
+/**
+ * Node's server passes a full socket's 'drain' on to the response writing on it until it lets go of
+ * the socket (an Upgrade, a CONNECT): then a body larger than the socket's buffer would wait for a
+ * drain that never comes (upstream-request.ts's relayChunk).
+ */
+function relayDrain(socket: Duplex, res: http.ServerResponse): void {
+  const onDrain = () => res.emit('drain')
+  socket.on('drain', onDrain)
+  res.once('finish', () => socket.off('drain', onDrain))
 }
 
 /** RFC 6455 4.2.1: an Upgrade header that names websocket, in any case. */

@@ -230,6 +230,23 @@ routes:
     })
   }
 
+  // Node stops passing the socket's drain on to the response ahead of a CONNECT: a large one stalled
+  // until the response timeout cut it off, and the 405 never came.
+  it('sends the whole of a large answer ahead of a pipelined CONNECT that a slow reader has yet to read, then the 405', async () => {
+    const client = net.connect(gw.ports.http!, '127.0.0.1')
+    client.pause()
+    client.write('GET /large HTTP/1.1\r\nHost: plain.test\r\n\r\nCONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\n\r\n')
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    const chunks: Buffer[] = []
+    client.on('data', (chunk: Buffer) => chunks.push(chunk))
+    client.resume()
+    await once(client, 'end')
+    const reply = Buffer.concat(chunks).toString('latin1')
+    assert.deepEqual(statusLines(reply), ['HTTP/1.1 200', 'HTTP/1.1 405'])
+    assert.ok(reply.length > LARGE_BODY, `${reply.length} bytes`)
+    assert.match(reply, /\/large\n\r\n0\r\n\r\nHTTP\/1\.1 405 /, 'the last chunk, then the 405')
+  })
+
   /**
    * A client that sends its whole body before it reads its answer (Python's http.client does): the
    * head, then 64 KiB chunks for `ms`, then it reads. Resolves with what it read.
