@@ -129,7 +129,8 @@ export const CLIENT_GONE = new Error('client closed the connection')
  * is closed when it reads less than that in the timeout, about 0.5 to 2 KiB/s at the default 30 s.
  */
 export function relayChunk(client: Writable, controller: Dispatcher.DispatchController, chunk: Buffer, sendTimeoutMs: number): void {
-  if (client.write(chunk)) return
+  // A client already gone never drains, nor closes again: its close has stopped the upstream request.
+  if (client.write(chunk) || client.destroyed) return
   controller.pause()
   const stalled = setTimeout(() => client.destroy(), sendTimeoutMs)
   const onDrain = () => {
