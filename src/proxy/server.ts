@@ -378,7 +378,8 @@ export class RequestServer {
     // refuse it rather than forward the request without it, or its bytes into a WebSocket.
     if (hasBody(req)) {
       this.handlers.refused(this.current(), 400, req)
-      endWithStatus(socket, 400)
+      // Its client is still sending the body: a reset would lose the answer.
+      endWithStatus(socket, 400, undefined, { lingering: true })
     } else if (!isWebSocketUpgrade(req)) {
       this.handlers.request(this.current(), policy, req, responseIgnoringUpgrade(req, socket as Socket))
     } else if (this.draining) {

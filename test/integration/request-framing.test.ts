@@ -280,6 +280,8 @@ routes:
     assert.deepEqual(statusLines(smuggling), ['HTTP/1.1 400'])
     const plainToHttps = await uploadThenRead('POST /up HTTP/1.1\r\nHost: plain.test\r\nContent-Length: 100000000\r\n\r\n', 500, gw.ports.https!)
     assert.deepEqual(statusLines(plainToHttps), ['HTTP/1.1 400'])
+    const upgradeWithBody = await uploadThenRead('POST /up HTTP/1.1\r\nHost: plain.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 100000000\r\n\r\n', 500)
+    assert.deepEqual(statusLines(upgradeWithBody), ['HTTP/1.1 400'])
   })
 
   // catalogue LA-01, LA-02
