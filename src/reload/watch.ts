@@ -4,11 +4,12 @@
  * folder. A watch on a file would follow the old inode and miss all three; a folder watch sees each as
  * an event in the folder. The folder itself can be replaced too (`mv secrets.new secrets`, a release
  * symlink swapped, `rm -rf` and recreated, often with the same inode) or not exist yet, so each
- * folder's parent is watched as well, a missing folder by its nearest existing ancestor, and after
- * every burst of events every watch is laid again on whatever the paths name now (a few inotify
- * calls). Symlinked files add their target's folder too. Events are debounced, for at most a second.
+ * folder's parent is watched as well, and the folder of a symlink higher up, a missing folder by its
+ * nearest existing ancestor, and after every burst of events every watch is laid again on whatever
+ * the paths name now (a few inotify calls). Symlinked files add their target's folder too. Events
+ * are debounced, for at most a second.
  */
-import { watch, realpathSync, statSync, type FSWatcher } from 'node:fs'
+import { watch, lstatSync, realpathSync, statSync, type FSWatcher } from 'node:fs'
 import { dirname } from 'node:path'
 
 export interface FolderWatcher {
@@ -74,7 +75,11 @@ export function watchFolders(files: readonly string[], onChange: () => void): Fo
   }
 }
 
-/** The file's folder and its parent, and the same for the folder of its symlink target. */
+/**
+ * The file's folder and its parent, the same for the folder of its symlink target, and the folder of
+ * each symlink further up its path: a release symlink swapped above it (`current/config/routes.yaml`
+ * with `current -> releases/2`), which changes nothing in the folders below.
+ */
 function foldersOf(file: string): string[] {
   const folders = [dirname(file)]
   try {
@@ -82,7 +87,23 @@ function foldersOf(file: string): string[] {
   } catch {
     // Missing for now: the watches below see it arrive.
   }
-  return folders.flatMap((folder) => [existingAncestor(folder), existingAncestor(dirname(folder))])
+  return [...folders.flatMap((folder) => [existingAncestor(folder), existingAncestor(dirname(folder))]), ...foldersOfSymlinksAbove(file)]
+}
+
+function foldersOfSymlinksAbove(file: string): string[] {
+  const folders: string[] = []
+  for (let path = dirname(file); dirname(path) !== path; path = dirname(path)) {
+    if (isSymlink(path)) folders.push(dirname(path))
+  }
+  return folders
+}
+
+function isSymlink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink()
+  } catch {
+    return false
+  }
 }
 
 function existingAncestor(folder: string): string {

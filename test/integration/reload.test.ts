@@ -702,6 +702,24 @@ routes:
     }
   })
 
+  // Only the file's folder and the one above it were watched: a swap higher up changed nothing there.
+  it('serves a route added by swapping a release symlink two folders above routes.yaml', async () => {
+    const app = join(dir, 'app')
+    for (const [release, hosts] of [['1', ['one.test']], ['2', ['one.test', 'release.test']]] as const) {
+      await mkdir(join(app, 'releases', release, 'config'), { recursive: true })
+      await writeFile(join(app, 'releases', release, 'config', 'routes.yaml'), routesYaml([...hosts], pki.cliA.certFile, pki.cliA.keyFile))
+    }
+    await symlink(join('releases', '1'), join(app, 'current'))
+    const gw = await startGatewayFromFile(join(app, 'current', 'config', 'routes.yaml'))
+    try {
+      await symlink(join('releases', '2'), join(app, 'current.new'))
+      await rename(join(app, 'current.new'), join(app, 'current'))
+      await served(gw, 'release.test')
+    } finally {
+      await gw.close()
+    }
+  })
+
   // routes.yaml edited while the gateway started, after its load had read the file and before its
   // folders were watched, was never reloaded: no watcher event told of the edit, and the digest the
   // start kept was the edited file's. With `workers`, that worker served the old routes beside the others.
