@@ -62,19 +62,28 @@ async function runWithLogger(
 }
 
 /**
- * The first stop signal drains; a second one means the operator will not wait (as Caddy does). Not in a
- * worker, which gets the process group's signal besides its primary's; a second Ctrl-C ends the
- * primary, and the workers with it.
+ * A stop signal this soon after the first is the same one again: a signal sent to the whole process
+ * group (Ctrl-C, systemd's default KillMode, `kill -- -PGID`) reaches the gateway, and again from npm
+ * and tsx, which pass on what they got, within some tens of milliseconds.
+ */
+const RELAYED_SIGNAL_WINDOW_MS = 1000
+
+/**
+ * The first stop signal drains; a second one means the operator will not wait (as Caddy does), unless
+ * it is the first one relayed. Not in a worker, which gets the process group's signal besides its
+ * primary's; a second Ctrl-C ends the primary, and the workers with it.
  */
 function exitOnSecondStopSignal(stop: Promise<NodeJS.Signals>, logger: Logger): void {
   if (cluster.isWorker) return
   void stop.then(() => {
-    const now = (signal: NodeJS.Signals) => {
+    const first = performance.now()
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (performance.now() - first < RELAYED_SIGNAL_WINDOW_MS) return
       logger.warn({ signal }, `second ${signal}: exiting now, without waiting for requests in flight`)
       void closeLogs(logger, 200).then(() => process.exit(1))
     }
-    process.once('SIGTERM', now)
-    process.once('SIGINT', now)
+    process.on('SIGTERM', onSignal)
+    process.on('SIGINT', onSignal)
   })
 }
 

@@ -46,9 +46,10 @@ describe('graceful shutdown', () => {
     dir = await mkdtemp(join(tmpdir(), 'portcullis-shutdown-'))
     let arrived = () => {}
     arrival = () => new Promise((resolve) => (arrived = resolve))
-    slow = http.createServer((_req, res) => {
+    // /slower leaves time for a second signal a second after the first.
+    slow = http.createServer((req, res) => {
       arrived()
-      setTimeout(() => res.end('finished\n'), 1500)
+      setTimeout(() => res.end('finished\n'), req.url === '/slower' ? 4000 : 1500)
     })
     await listenOnLoopback(slow)
   })
@@ -176,13 +177,29 @@ routes:
     assert.deepEqual(await exited, [0, null], 'the logs it could not write do not hold the exit')
   })
 
+  // npm and tsx pass on the signal that their process group got too: the gateway got it twice, and cut
+  // the drain short.
+  it('takes a signal that comes right after the first for the same one relayed, and drains', { timeout: 20_000 }, async () => {
+    const { child, exited, listeners } = await startCli('{ http: 127.0.0.1:0 }')
+    const arrived = arrival()
+    const inFlight = httpRequest({ port: listeners.http!.port, host: 'slow.test' })
+    await arrived
+    child.kill('SIGTERM')
+    await new Promise((resolve) => setTimeout(resolve, 40))
+    child.kill('SIGTERM')
+    assert.equal((await inFlight).status, 200)
+    assert.deepEqual(await exited, [0, null])
+  })
+
   it('exits at once on a second signal during the drain, and says so', { timeout: 20_000 }, async () => {
     const { child, exited, logs, listeners } = await startCli('{ http: 127.0.0.1:0 }')
     const arrived = arrival()
-    const inFlight = httpRequest({ port: listeners.http!.port, host: 'slow.test' }).catch((error: Error) => error)
+    const inFlight = httpRequest({ port: listeners.http!.port, host: 'slow.test', path: '/slower' }).catch((error: Error) => error)
     await arrived
     child.kill('SIGTERM')
     await eventually(async () => logs.some((line) => line.msg === 'draining'), 5000, 'draining')
+    // Past the window in which it is taken for the first one relayed.
+    await new Promise((resolve) => setTimeout(resolve, 1100))
     child.kill('SIGTERM')
     assert.deepEqual(await exited, [1, null], 'without waiting for the request in flight')
     assert.ok(logs.some((line) => line.msg.startsWith('second SIGTERM')), JSON.stringify(logs.map((line) => line.msg)))
