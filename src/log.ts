@@ -21,13 +21,29 @@ export function configuredLogLevel(): string | undefined {
   return process.env.PORTCULLIS_LOG_LEVEL?.toLowerCase()
 }
 
-export function createLogger(): Logger {
+/**
+ * The most the log holds back for a reader of stdout that does not keep up (a log collector stalled):
+ * past it, lines are dropped, rather than kept until the process runs out of memory.
+ */
+const LOG_BUFFER_BYTES = 16 * 1024 * 1024
+
+export function createLogger(bufferBytes = LOG_BUFFER_BYTES): Logger {
   const base = { level: configuredLogLevel() ?? 'info', base: { service: 'portcullis' }, timestamp: pino.stdTimeFunctions.isoTime }
   if (process.stdout.isTTY) {
     return pino(base, pretty({ colorize: true, ignore: 'pid,hostname,service', translateTime: 'SYS:HH:MM:ss.l' }))
   }
-  // Buffered (pino's default): a slow reader of stdout never stalls the event loop.
-  return pino(base)
+  // Buffered, as pino's default is: a slow reader of stdout never stalls the event loop.
+  const destination = pino.destination({ dest: 1, sync: false, maxLength: bufferBytes })
+  const logger = pino(base, destination)
+  // Once the reader has caught up (everything held back is written), a line says what was lost.
+  let dropped = 0
+  destination.on('drop', () => dropped++)
+  destination.on('drain', () => {
+    if (dropped === 0) return
+    logger.warn({ dropped }, `${dropped} log lines dropped: stdout was not read fast enough`)
+    dropped = 0
+  })
+  return logger
 }
 
 /**

@@ -1,8 +1,10 @@
 /**
- * Log lines that clients can cause at will are limited, and what was left out is said. An error is
- * logged as its code and message.
+ * Log lines that clients can cause at will are limited, and what was left out is said; so are lines a
+ * stalled reader of stdout made the log drop. An error is logged as its code and message.
  */
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { Writable } from 'node:stream'
 import { test, type TestContext } from 'node:test'
 import { pino } from 'pino'
@@ -62,4 +64,28 @@ test('errorSummary of what is not an error says what was thrown, and does not th
   assert.deepEqual(errorSummary(null), { message: 'thrown: null' })
   assert.deepEqual(errorSummary('no route table'), { message: 'thrown: no route table' })
   assert.deepEqual(errorSummary(undefined), { message: 'thrown: undefined' })
+})
+
+// pino's buffer for a stdout that is not read grew without bound, up to the container's memory limit.
+test('drops what a stalled stdout reader leaves past the buffer, and says how many lines once it has caught up', { timeout: 30_000 }, async () => {
+  const written = 20_000
+  const script = `
+    import { closeLogs, createLogger } from ${JSON.stringify(new URL('../../src/log.ts', import.meta.url).href)}
+    const logger = createLogger(64 * 1024)
+    for (let i = 0; i < ${written}; i++) logger.info({ i }, 'a line of the flood')
+    setTimeout(() => void closeLogs(logger, 5000), 1000)
+  `
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
+  child.stdout.pause()
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  let output = ''
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk))
+  child.stdout.resume()
+  // 'close', not 'exit': the output may still be on its way when the process has exited.
+  await once(child, 'close')
+  const lines = output.trim().split('\n').map((line) => JSON.parse(line) as { msg: string; dropped?: number })
+  const flood = lines.filter((line) => line.msg === 'a line of the flood').length
+  const summary = lines.find((line) => line.dropped !== undefined)
+  assert.ok(flood < written / 2, `${flood} lines went out`)
+  assert.equal(summary?.msg, `${written - flood} log lines dropped: stdout was not read fast enough`)
 })
