@@ -29,7 +29,7 @@ import { registrySource } from './metrics/render.js'
 import { createProxyHandlers } from './proxy/handler.js'
 import { ConnectionRechecks } from './connection-rechecks.js'
 import { Overload } from './proxy/overload.js'
-import { RequestServer, type ReloadedPolicies } from './proxy/server.js'
+import { DRAIN_IDLE_WINDOW_MS, RequestServer, type ReloadedPolicies } from './proxy/server.js'
 import { createSniDispatcher, type SniDispatcher } from './proxy/sni-dispatch.js'
 import { Reloader, type ReloadResult, type ReloadTrigger } from './reload/reloader.js'
 import { buildSnapshot, retireSnapshot, type Snapshot, type SnapshotOptions } from './snapshot/snapshot.js'
@@ -227,7 +227,7 @@ export class Gateway {
     const publicListeners = [...this.listeners].filter(([name]) => name !== 'admin').map(([, server]) => server)
     const closed = Promise.all(publicListeners.map((server) => closeServer(server)))
     this.requestServer.drain()
-    this.sni.closeWaiting()
+    this.sni.closeWaiting(DRAIN_IDLE_WINDOW_MS)
     await this.clientConnections.allClosed(graceMs)
     const left = this.clientConnections.count
     if (left > 0) {

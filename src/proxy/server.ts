@@ -33,7 +33,7 @@ const HEADERS_TIMEOUT_MS = 20_000
  * Go's Shutdown close such a connection at once, and that request fails; Envoy keeps it open for its
  * whole drain time and closes it after its next response.
  */
-const DRAIN_IDLE_WINDOW_MS = 1_000
+export const DRAIN_IDLE_WINDOW_MS = 1_000
 const KEEP_ALIVE_TIMEOUT_MS = 65_000
 const HTTP_SERVER_OPTIONS: http.ServerOptions = {
   requestTimeout: 0,

@@ -28,20 +28,26 @@ interface SniDispatchHooks {
 
 export interface SniDispatcher {
   dispatch(socket: net.Socket): void
-  /** Closes the connections still waiting for their ClientHello: they have sent no request (drain). */
-  closeWaiting(): void
+  /**
+   * Closes the connections still waiting for their ClientHello `windowMs` from now: they have sent no
+   * request (drain), but one may be on its way, as on a plaintext connection (RequestServer.drain).
+   */
+  closeWaiting(windowMs: number): void
 }
 
 export function createSniDispatcher(hooks: SniDispatchHooks): SniDispatcher {
   const waiting = new Set<net.Socket>()
   return {
     dispatch: (socket) => dispatchBySni(socket, hooks, waiting),
-    closeWaiting() {
-      for (const socket of waiting) {
-        // Our close, not the client's: not a refused handshake.
-        waiting.delete(socket)
-        socket.destroy()
+    closeWaiting(windowMs) {
+      const closeThem = () => {
+        for (const socket of waiting) {
+          // Our close, not the client's: not a refused handshake.
+          waiting.delete(socket)
+          socket.destroy()
+        }
       }
+      setTimeout(closeThem, windowMs).unref()
     },
   }
 }

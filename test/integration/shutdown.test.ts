@@ -268,6 +268,24 @@ routes:
     assert.deepEqual(values.filter((v) => v.labels.reason === 'connection_reset'), [], 'the drain closed it, not the client')
   })
 
+  // It was closed as the drain began, where a plaintext connection gets a second for its request.
+  it('serves a TLS connection whose ClientHello comes within a second of the drain, and closes it after the response', { timeout: 10_000 }, async () => {
+    const tcp = net.connect(gw.ports.https!, '127.0.0.1')
+    await once(tcp, 'connect')
+    await eventually(async () => (await seriesValue(gw, 'portcullis_client_connections{listener="https"}')) === 1, 3000, 'the connection accepted')
+    const stopped = gw.gateway.stop(5000)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    const client = tls.connect({ socket: tcp, servername: 'open.test', ca: pki.caS.cert })
+    await once(client, 'secureConnect')
+    const chunks: Buffer[] = []
+    client.on('data', (chunk: Buffer) => chunks.push(chunk))
+    // Answered by the gateway itself: this upstream answers WebSockets only.
+    client.write('GET / HTTP/1.1\r\nHost: nowhere.test\r\n\r\n')
+    await once(client, 'close')
+    await stopped
+    assert.match(Buffer.concat(chunks).toString('latin1'), /^HTTP\/1\.1 404 [\s\S]*\r\nConnection: close\r\n/i)
+  })
+
   it('refuses a WebSocket upgrade sent as the drain begins, rather than let it hold the shutdown for the grace period', { timeout: 10_000 }, async () => {
     const client = net.connect(gw.ports.http!, '127.0.0.1')
     await once(client, 'connect')
