@@ -109,7 +109,7 @@ export class RequestServer {
    * Connections refused before a request (refuseInTurn): the refusal is out, or waits for the response
    * ahead of it. The parser reports each later read too, which changes nothing.
    */
-  private readonly refused = new WeakSet<Duplex>()
+  private readonly refusedBeforeRequest = new WeakSet<Duplex>()
   /** Connections that close once their response in flight has gone out; no request behind it is handled. */
   private readonly closing = new WeakSet<Duplex>()
   private draining = false
@@ -402,7 +402,7 @@ export class RequestServer {
 
   /** Node answers these itself when no one listens; here they are also counted, like every answer. */
   private onClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
-    if (this.refused.has(socket)) return
+    if (this.refusedBeforeRequest.has(socket)) return
     const status = refusalStatus(error)
     const last = this.lastResponse.get(socket)
     // A malformed body (a bad chunk size line) of a request whose response has not begun is refused, as
@@ -444,8 +444,8 @@ export class RequestServer {
    * one. Then the connection closes, lingeringly: its client may still be sending.
    */
   private refuseInTurn(socket: Duplex, status: number, request?: Parameters<RequestHandlers['refused']>[2]): void {
-    if (this.refused.has(socket)) return
-    this.refused.add(socket)
+    if (this.refusedBeforeRequest.has(socket)) return
+    this.refusedBeforeRequest.add(socket)
     const refuse = () => {
       if (!socket.writable) return
       this.handlers.refused(this.current(), status, request)

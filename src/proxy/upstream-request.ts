@@ -95,7 +95,7 @@ const FINAL_HEAD_TIMEOUT = Object.assign(new Error('no final response after inte
  * from the first, then 504. A final head ends the wait, and one whose status is not HTTP stops the
  * request (the client gets 502).
  */
-export class ResponseHeads {
+class ResponseHeads {
   private finalHeadDeadline: NodeJS.Timeout | undefined
 
   /** Whether this head is a final one to pass on. */
