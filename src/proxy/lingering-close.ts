@@ -37,4 +37,3 @@ export function dropWhatFollows(socket: Socket): void {
   socket.once('close', () => clearTimeout(deadline))
   socket.once('end', () => socket.destroy())
 }
-
