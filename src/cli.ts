@@ -92,6 +92,8 @@ async function main(argv: string[]): Promise<number> {
   const commandName = command ?? 'gateway'
   const ignored = Object.keys(values).find((option) => OPTIONS_OF_COMMAND[commandName]?.includes(option) === false)
   if (ignored) return usageError(`--${ignored} is not an option of ${command ?? 'the gateway'}`)
+  // `--config "$UNSET_VARIABLE"`: a mistake in the command line, not a file that cannot be read.
+  if (values.config === '' || (command === 'check' && rest[0] === '')) return usageError('the config file name is empty')
   switch (command) {
     case undefined: {
       // Before the gateway's modules load, which takes a while: see cli/signals.ts.

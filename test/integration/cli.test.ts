@@ -325,13 +325,15 @@ routes:
     assert.match((await portcullis('--help')).stdout, /^ {2}portcullis certs \[--out DIR\] \[--force\]$/m)
   })
 
-  it('exits 2, with the usage, on an option the command would ignore', async () => {
+  it('exits 2, with the usage, on an option the command would ignore or an empty config file name', async () => {
     const cases = [
       [['check', 'routes.yaml', '--force'], '--force is not an option of check'],
       // One of the two files would go unchecked.
       [['check', 'routes.yaml', '--config', 'other.yaml'], 'check takes one config file, not both routes.yaml and --config other.yaml'],
       [['certs', '--config', 'x.yaml'], '--config is not an option of certs'],
       [['--out', 'certs'], '--out is not an option of the gateway'],
+      [['check', ''], 'the config file name is empty'],
+      [['--config', ''], 'the config file name is empty'],
     ] as const
     for (const [[args, message], result] of await runEach(cases, ([args]) => portcullis(...args))) {
       assert.equal(result.code, 2, args.join(' '))
