@@ -35,24 +35,32 @@ export interface SniDispatcher {
   closeWaiting(windowMs: number): void
 }
 
+/** The connections still waiting for their ClientHello, and whether the drain has begun. */
+interface DispatchState {
+  readonly waiting: Set<net.Socket>
+  draining: boolean
+}
+
 export function createSniDispatcher(hooks: SniDispatchHooks): SniDispatcher {
-  const waiting = new Set<net.Socket>()
+  const state: DispatchState = { waiting: new Set(), draining: false }
   return {
-    dispatch: (socket) => dispatchBySni(socket, hooks, waiting),
+    dispatch: (socket) => dispatchBySni(socket, hooks, state),
     closeWaiting(windowMs) {
+      state.draining = true
       const closeThem = () => {
-        for (const socket of waiting) {
+        for (const socket of state.waiting) {
           // Our close, not the client's: not a refused handshake.
-          waiting.delete(socket)
+          state.waiting.delete(socket)
           socket.destroy()
         }
       }
-      setTimeout(closeThem, windowMs).unref()
+      if (state.waiting.size > 0) setTimeout(closeThem, windowMs).unref()
     },
   }
 }
 
-function dispatchBySni(socket: net.Socket, hooks: SniDispatchHooks, waiting: Set<net.Socket>): void {
+function dispatchBySni(socket: net.Socket, hooks: SniDispatchHooks, state: DispatchState): void {
+  const { waiting } = state
   const started = performance.now()
   const { remoteAddress: clientAddress, localAddress } = socket
   const refuse = (reason: HandshakeOutcome['reason'], detail?: string) =>
@@ -85,14 +93,18 @@ function dispatchBySni(socket: net.Socket, hooks: SniDispatchHooks, waiting: Set
     stopWaiting()
     socket.off('data', onData)
     socket.pause()
-    handOver(socket, hello, buffered, localAddress, hooks, refuse)
+    handOver(socket, hello, buffered, localAddress, hooks, refuse, state.draining)
   }
   socket.on('data', onData)
   socket.on('error', onError)
   socket.once('close', onClose)
 }
 
-/** What becomes of a connection once its ClientHello is read (`buffered`, paused, not yet handed back). */
+/**
+ * What becomes of a connection once its ClientHello is read (`buffered`, paused, not yet handed back).
+ * During the drain a passthrough connection is closed: a tunnel begun then would hold the shutdown for
+ * the whole grace period, as a WebSocket would.
+ */
 function handOver(
   socket: net.Socket,
   hello: Exclude<ClientHelloResult, { kind: 'incomplete' }>,
@@ -100,6 +112,7 @@ function handOver(
   localAddress: string | undefined,
   hooks: SniDispatchHooks,
   refuse: (reason: HandshakeOutcome['reason'], detail?: string) => void,
+  draining: boolean,
 ): void {
   if (hello.kind === 'not-tls') {
     refuse('protocol_version')
@@ -117,7 +130,8 @@ function handOver(
     refuse('other')
     socket.destroy()
   } else if (decision.kind === 'passthrough') {
-    passThrough(socket, buffered, decision.route, hooks.passthrough)
+    if (draining) socket.destroy()
+    else passThrough(socket, buffered, decision.route, hooks.passthrough)
   } else {
     socket.unshift(buffered)
     decision.policy.accept(socket, hello.serverName, decision.route)

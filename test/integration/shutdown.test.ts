@@ -210,6 +210,8 @@ routes:
 describe('draining connections', () => {
   let pki: TestPki
   let wsUpstream: http.Server
+  /** The passthrough route's upstream: takes each connection and holds it, silent. */
+  let holding: net.Server
   let gw: TestGateway
 
   before(async () => {
@@ -217,6 +219,8 @@ describe('draining connections', () => {
     wsUpstream = http.createServer()
     echoWebSockets(wsUpstream)
     await listenOnLoopback(wsUpstream)
+    holding = net.createServer((socket) => socket.on('error', () => undefined))
+    await listenOnLoopback(holding)
   })
   // Each test stops its gateway.
   beforeEach(async () => {
@@ -225,10 +229,12 @@ listen: { https: 127.0.0.1:0, http: 127.0.0.1:0 }
 routes:
   - { name: open, host: open.test, tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile} }, upstream: { url: 'http://127.0.0.1:${(wsUpstream.address() as AddressInfo).port}' } }
   - { name: ws, host: ws.test, upstream: { url: 'http://127.0.0.1:${(wsUpstream.address() as AddressInfo).port}' } }
+  - { name: pass, host: pass.test, tls: passthrough, upstream: { url: 'tcp://127.0.0.1:${(holding.address() as AddressInfo).port}' } }
 `)
   })
   afterEach(() => gw.close())
   after(async () => {
+    holding.close()
     wsUpstream.closeAllConnections()
     wsUpstream.close()
     await pki.cleanup()
@@ -284,6 +290,20 @@ routes:
     await once(client, 'close')
     await stopped
     assert.match(Buffer.concat(chunks).toString('latin1'), /^HTTP\/1\.1 404 [\s\S]*\r\nConnection: close\r\n/i)
+  })
+
+  // Handed over in that second, a passthrough tunnel held the shutdown for the whole grace period.
+  it('closes a passthrough connection whose ClientHello comes during the drain, rather than open its tunnel', { timeout: 10_000 }, async () => {
+    const tcp = net.connect(gw.ports.https!, '127.0.0.1')
+    tcp.on('error', () => undefined)
+    await once(tcp, 'connect')
+    await eventually(async () => (await seriesValue(gw, 'portcullis_client_connections{listener="https"}')) === 1, 3000, 'the connection accepted')
+    const started = performance.now()
+    const stopped = gw.gateway.stop(5000)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    tls.connect({ socket: tcp, servername: 'pass.test' }).on('error', () => undefined)
+    await stopped
+    assert.ok(performance.now() - started < 2500, `stopped in ${(performance.now() - started).toFixed(0)} ms, not at the end of the grace period`)
   })
 
   it('refuses a WebSocket upgrade sent as the drain begins, rather than let it hold the shutdown for the grace period', { timeout: 10_000 }, async () => {
