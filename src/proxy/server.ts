@@ -34,12 +34,11 @@ const HEADERS_TIMEOUT_MS = 20_000
  * whole drain time and closes it after its next response.
  */
 export const DRAIN_IDLE_WINDOW_MS = 1_000
-const KEEP_ALIVE_TIMEOUT_MS = 65_000
 const HTTP_SERVER_OPTIONS: http.ServerOptions = {
   requestTimeout: 0,
   // How often Node checks headersTimeout; its default of 30 s let a slow client run to 50 s.
   connectionsCheckingInterval: 1_000,
-  keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+  keepAliveTimeout: 65_000,
   maxHeaderSize: 16 * 1024,
   noDelay: true,
 }
@@ -320,21 +319,25 @@ export class RequestServer {
   /**
    * `res` has gone out before its request's body came in (an upstream that answered an upload early),
    * on a connection that stays open: Node reads the rest of the body and drops it. As nginx discards
-   * one, the connection ends once it has been silent for 5 s (Node's request server destroys a socket
-   * that times out with no response on it), or 30 s after the response, rather than at Node's
-   * keep-alive timeout of 65 s. A connection that closes after the response lingers instead
-   * (closeLingeringly).
+   * one, the connection ends once it has been silent for 5 s, or 30 s after the response, rather than
+   * at Node's keep-alive timeout. Node's request server destroys a socket that times out with no
+   * response on it, as long as nothing listens for 'timeout' on the request or the server. A
+   * connection that closes after the response lingers instead (closeLingeringly).
    */
   private limitRestOfBody(req: http.IncomingMessage, res: http.ServerResponse): void {
     const { socket } = req
     if (req.complete || socket.writableEnded) return
+    // The keep-alive timeout Node has just set (keepAliveTimeout, plus a margin on newer Nodes).
+    const keepAliveTimeout = socket.timeout ?? 0
     socket.setTimeout(LINGER_IDLE_MS)
     const deadline = setTimeout(() => socket.destroy(), LINGER_MAX_MS)
-    socket.once('close', () => clearTimeout(deadline))
+    const onClose = () => clearTimeout(deadline)
+    socket.once('close', onClose)
     req.once('end', () => {
       clearTimeout(deadline)
-      // Idle now, unless the next request has begun: Node's keep-alive timeout again.
-      if (this.lastResponse.get(socket) === res) socket.setTimeout(KEEP_ALIVE_TIMEOUT_MS)
+      socket.off('close', onClose)
+      // Idle now, unless the next request has begun: the keep-alive timeout again.
+      if (this.lastResponse.get(socket) === res) socket.setTimeout(keepAliveTimeout)
     })
   }
 

@@ -16,6 +16,8 @@ const IDLE_MS = 300
 
 describe('request body timeouts', () => {
   let listener: net.Server
+  /** The gateway's side of each connection, in the order they came. */
+  const accepted: net.Socket[] = []
 
   before(async () => {
     const requests = new RequestServer(
@@ -41,7 +43,10 @@ describe('request body timeouts', () => {
       },
       { bodyIdleTimeoutMs: IDLE_MS },
     )
-    listener = net.createServer((socket) => requests.accept(socket))
+    listener = net.createServer((socket) => {
+      accepted.push(socket)
+      requests.accept(socket)
+    })
     await listenOnLoopback(listener)
   })
   after(() => listener.close())
@@ -112,6 +117,20 @@ describe('request body timeouts', () => {
       await once(socket, 'close')
       const seconds = (performance.now() - started) / 1000
       assert.ok(seconds > 4 && seconds < 10, `closed after ${seconds.toFixed(1)} s`)
+    })
+
+    // Each left a 'close' listener on the connection, which held its request and response.
+    it('leaves nothing on the connection for each upload answered early once its rest has come', async () => {
+      const { socket, received } = await answeredEarly()
+      const gatewaySide = accepted.at(-1)!
+      const before = gatewaySide.listenerCount('close')
+      for (let answers = 1; answers < 15; answers++) {
+        socket.write('x'.repeat(9))
+        socket.write('POST /early HTTP/1.1\r\nHost: body.test\r\nContent-Length: 10\r\n\r\nx')
+        await eventually(async () => received().match(/HTTP\/1\.1 200 /g)?.length === answers + 1, 3000, `answer ${answers + 1}`)
+      }
+      assert.ok(gatewaySide.listenerCount('close') <= before + 1, `${gatewaySide.listenerCount('close')} 'close' listeners, ${before} after the first`)
+      socket.destroy()
     })
 
     it('keeps the connection for the next request once the rest has come, a byte at a time', { timeout: 20_000 }, async () => {
