@@ -104,6 +104,8 @@ export class RequestServer {
   private readonly webSocketClose = new WeakMap<Duplex, CloseGoingAway>()
   /** Pipelined requests whose body turned out malformed while the response ahead of them went out. */
   private readonly malformedWhileQueued = new WeakSet<http.IncomingMessage>()
+  /** Requests not handed to the handlers yet: they wait for their connection's check (recheckConnections). */
+  private readonly waitingForCheck = new WeakSet<http.IncomingMessage>()
   /**
    * Connections refused before a request (refuseInTurn): the refusal is out, or waits for the response
    * ahead of it. The parser reports each later read too, which changes nothing.
@@ -302,7 +304,10 @@ export class RequestServer {
   /** A request whose turn has come on its connection. */
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     // Held to the policy the check of its client leaves its connection with.
-    if (this.policies.isChecking(req.socket)) return this.policies.whenSettled(req.socket, () => this.handleAfterCheck(req, res))
+    if (this.policies.isChecking(req.socket)) {
+      this.waitingForCheck.add(req)
+      return this.policies.whenSettled(req.socket, () => this.handleAfterCheck(req, res))
+    }
     if (this.malformedWhileQueued.has(req)) {
       this.handlers.refused(this.current(), 400, req)
       sendStatus(res, 400, 'malformed request body')
@@ -347,6 +352,7 @@ export class RequestServer {
    * limits.requests slot and an upstream request for a response that never closes again.
    */
   private handleAfterCheck(req: http.IncomingMessage, res: http.ServerResponse): void {
+    this.waitingForCheck.delete(req)
     if (req.socket.destroyed) res.destroy()
     else if (!res.writableEnded) this.handle(req, res)
   }
@@ -414,8 +420,13 @@ export class RequestServer {
     // when its turn comes, after the response ahead of it.
     if (status !== undefined && last instanceof http.ServerResponse && !last.req.complete && !last.headersSent) {
       last.shouldKeepAlive = false
-      if (last.socket === socket) sendStatus(last, status, 'malformed request body')
-      else this.malformedWhileQueued.add(last.req)
+      if (last.socket === socket) {
+        // The handlers count the requests they were given; not one still waiting for its check.
+        if (this.waitingForCheck.has(last.req)) this.handlers.refused(this.current(), status, last.req)
+        sendStatus(last, status, 'malformed request body')
+      } else {
+        this.malformedWhileQueued.add(last.req)
+      }
       return
     }
     // Bytes behind a response that closes the connection (a refusal, a `Connection: close` request, the
