@@ -37,14 +37,23 @@ export function createLogger(bufferBytes = LOG_BUFFER_BYTES): Logger {
   const logger = pino(base, destination)
   // Once the reader has caught up (everything held back is written), a line says what was lost.
   let dropped = 0
-  destination.on('drop', () => dropped++)
-  destination.on('drain', () => {
+  const reportDropped = () => {
     if (dropped === 0) return
     logger.warn({ dropped }, `${dropped} log lines dropped: stdout was not read fast enough`)
     dropped = 0
+  }
+  destination.on('drop', () => dropped++)
+  destination.on('drain', reportDropped)
+  // At exit, when no drain comes any more: the last lines are kept, whatever the buffer holds.
+  beforeClose.set(destination, () => {
+    ;(destination as unknown as { maxLength: number }).maxLength = 0
+    reportDropped()
   })
   return logger
 }
+
+/** What createLogger's destination does before closeLogs ends it. */
+const beforeClose = new WeakMap<object, () => void>()
 
 /**
  * Before the process exits: the logs are ended, so that what they still hold goes out, for at most
@@ -56,6 +65,7 @@ export function createLogger(bufferBytes = LOG_BUFFER_BYTES): Logger {
 export async function closeLogs(logger: Logger, waitMs = 1000): Promise<void> {
   const destination = (logger as unknown as Record<symbol, LogDestination | undefined>)[pino.symbols.streamSym]
   if (!destination) return
+  beforeClose.get(destination)?.()
   await new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, waitMs)
     destination.once('close', () => {

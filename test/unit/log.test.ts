@@ -67,13 +67,23 @@ test('errorSummary of what is not an error says what was thrown, and does not th
 })
 
 // pino's buffer for a stdout that is not read grew without bound, up to the container's memory limit.
-test('drops what a stalled stdout reader leaves past the buffer, and says how many lines once it has caught up', { timeout: 30_000 }, async () => {
+for (const [when, closeAfterMs] of [
+  ['once it has caught up', 1000],
+  ['at exit, when it has not caught up yet', 0],
+] as const) {
+  test(`drops what a stalled stdout reader leaves past the buffer, and says how many lines ${when}`, { timeout: 30_000 }, async () => {
+    await floodBehindStalledReader(closeAfterMs)
+  })
+}
+
+/** A process that logs 20,000 lines into a 64 KiB buffer, which its reader leaves for 500 ms, and closes its logs `closeAfterMs` later. */
+async function floodBehindStalledReader(closeAfterMs: number): Promise<void> {
   const written = 20_000
   const script = `
     import { closeLogs, createLogger } from ${JSON.stringify(new URL('../../src/log.ts', import.meta.url).href)}
     const logger = createLogger(64 * 1024)
     for (let i = 0; i < ${written}; i++) logger.info({ i }, 'a line of the flood')
-    setTimeout(() => void closeLogs(logger, 5000), 1000)
+    setTimeout(() => void closeLogs(logger, 5000), ${closeAfterMs})
   `
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
   child.stdout.pause()
@@ -88,4 +98,4 @@ test('drops what a stalled stdout reader leaves past the buffer, and says how ma
   const summary = lines.find((line) => line.dropped !== undefined)
   assert.ok(flood < written / 2, `${flood} lines went out`)
   assert.equal(summary?.msg, `${written - flood} log lines dropped: stdout was not read fast enough`)
-})
+}
