@@ -704,10 +704,20 @@ routes:
 
   // Only the file's folder and the one above it were watched: a swap higher up changed nothing there.
   it('serves a route added by swapping a release symlink two folders above routes.yaml', async () => {
+    // Every file the config names sits in a quiet folder, whose parent is not app's folder either: a
+    // change in a folder watched for another file (the temp folder above them all, or the folder of
+    // `current`) would reload the config, fix or no fix.
     const app = join(dir, 'app')
+    const shared = join(dir, 'release-test-files', 'upstream')
+    await mkdir(shared, { recursive: true })
+    const files = { ca: pki.caS.certFile, cert: pki.cliA.certFile, key: pki.cliA.keyFile }
+    for (const [name, file] of Object.entries(files)) await copyFile(file, join(shared, `${name}.pem`))
+    const upstreamOf = `{ url: 'https://127.0.0.1:${upstream.port}', ca: ${join(shared, 'ca.pem')}, cert: ${join(shared, 'cert.pem')}, key: ${join(shared, 'key.pem')}, serverName: up.test }`
+    const routes = (hosts: readonly string[]) =>
+      `listen: { http: 127.0.0.1:0 }\nroutes:\n${hosts.map((host) => `  - { host: ${host}, upstream: ${upstreamOf} }`).join('\n')}\n`
     for (const [release, hosts] of [['1', ['one.test']], ['2', ['one.test', 'release.test']]] as const) {
       await mkdir(join(app, 'releases', release, 'config'), { recursive: true })
-      await writeFile(join(app, 'releases', release, 'config', 'routes.yaml'), routesYaml([...hosts], pki.cliA.certFile, pki.cliA.keyFile))
+      await writeFile(join(app, 'releases', release, 'config', 'routes.yaml'), routes(hosts))
     }
     await symlink(join('releases', '1'), join(app, 'current'))
     const gw = await startGatewayFromFile(join(app, 'current', 'config', 'routes.yaml'))
