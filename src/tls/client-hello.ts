@@ -18,7 +18,10 @@ export type ClientHelloResult =
 
 const RECORD_HEADER = 5
 const MAX_RECORD = 16 * 1024 // RFC 8446 5.1: a plaintext fragment is at most 2^14 bytes
-/** The most the parser waits for: a ClientHello not ended by then is `invalid`, so a caller that buffers until a verdict holds no more. */
+/**
+ * The most the parser waits for: a ClientHello not ended by then is `invalid`, so a caller that buffers
+ * until a verdict holds no more.
+ */
 export const MAX_CLIENT_HELLO_BYTES = MAX_RECORD + RECORD_HEADER
 
 const CONTENT_HANDSHAKE = 22
