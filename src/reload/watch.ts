@@ -9,7 +9,7 @@
  * the paths name now (a few inotify calls). Symlinked files add their target's folder too. Events
  * are debounced, for at most a second.
  */
-import { watch, lstatSync, realpathSync, statSync, type FSWatcher } from 'node:fs'
+import { watch, lstatSync, realpathSync, statSync, type FSWatcher, type Stats } from 'node:fs'
 import { dirname } from 'node:path'
 
 export interface FolderWatcher {
@@ -93,28 +93,21 @@ function foldersOf(file: string): string[] {
 function foldersOfSymlinksAbove(file: string): string[] {
   const folders: string[] = []
   for (let path = dirname(file); dirname(path) !== path; path = dirname(path)) {
-    if (isSymlink(path)) folders.push(dirname(path))
+    if (statOf(path, lstatSync)?.isSymbolicLink()) folders.push(dirname(path))
   }
   return folders
 }
 
-function isSymlink(path: string): boolean {
-  try {
-    return lstatSync(path).isSymbolicLink()
-  } catch {
-    return false
-  }
-}
-
 function existingAncestor(folder: string): string {
-  while (!isFolder(folder) && dirname(folder) !== folder) folder = dirname(folder)
+  while (!statOf(folder, statSync)?.isDirectory() && dirname(folder) !== folder) folder = dirname(folder)
   return folder
 }
 
-function isFolder(path: string): boolean {
+/** What `path` is now (`lstat`: the symlink itself), or undefined where it cannot be looked at: gone, or out of reach. */
+function statOf(path: string, stat: (path: string) => Stats): Stats | undefined {
   try {
-    return statSync(path).isDirectory()
+    return stat(path)
   } catch {
-    return false
+    return undefined
   }
 }
