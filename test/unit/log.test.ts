@@ -66,36 +66,35 @@ test('errorSummary of what is not an error says what was thrown, and does not th
   assert.deepEqual(errorSummary(undefined), { message: 'thrown: undefined' })
 })
 
-// pino's buffer for a stdout that is not read grew without bound, up to the container's memory limit.
-for (const [when, closeAfterMs] of [
-  ['once it has caught up', 1000],
-  ['at exit, when it has not caught up yet', 0],
+// pino's buffer for a stdout that does not keep up grew without bound, up to the container's memory limit.
+for (const [when, closeLogs] of [
+  ['once the reader has caught up', 'setTimeout(() => void closeLogs(logger, 5000), 1000)'],
+  ['at exit, before the reader has caught up', 'void closeLogs(logger, 5000)'],
 ] as const) {
-  test(`drops what a stalled stdout reader leaves past the buffer, and says how many lines ${when}`, { timeout: 30_000 }, async () => {
-    await floodBehindStalledReader(closeAfterMs)
+  test(`drops what stdout cannot take past the buffer, and says how many lines ${when}`, { timeout: 30_000 }, async () => {
+    const written = 20_000
+    const { flood, summary } = await floodLog(written, closeLogs)
+    assert.ok(flood < written / 2, `${flood} lines went out`)
+    assert.equal(summary, `${written - flood} log lines dropped: stdout was not read fast enough`)
   })
 }
 
-/** A process that logs 20,000 lines into a 64 KiB buffer, which its reader leaves for 500 ms, and closes its logs `closeAfterMs` later. */
-async function floodBehindStalledReader(closeAfterMs: number): Promise<void> {
-  const written = 20_000
+/**
+ * A process that logs `written` lines at once into a 64 KiB buffer, far more than its reader takes
+ * meanwhile, then runs `closeLogs`: how many of them came out, and the line that says how many did not.
+ */
+async function floodLog(written: number, closeLogs: string): Promise<{ flood: number; summary: string | undefined }> {
   const script = `
     import { closeLogs, createLogger } from ${JSON.stringify(new URL('../../src/log.ts', import.meta.url).href)}
     const logger = createLogger(64 * 1024)
     for (let i = 0; i < ${written}; i++) logger.info({ i }, 'a line of the flood')
-    setTimeout(() => void closeLogs(logger, 5000), ${closeAfterMs})
+    ${closeLogs}
   `
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
-  child.stdout.pause()
-  await new Promise((resolve) => setTimeout(resolve, 500))
   let output = ''
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk))
-  child.stdout.resume()
   // 'close', not 'exit': the output may still be on its way when the process has exited.
   await once(child, 'close')
   const lines = output.trim().split('\n').map((line) => JSON.parse(line) as { msg: string; dropped?: number })
-  const flood = lines.filter((line) => line.msg === 'a line of the flood').length
-  const summary = lines.find((line) => line.dropped !== undefined)
-  assert.ok(flood < written / 2, `${flood} lines went out`)
-  assert.equal(summary?.msg, `${written - flood} log lines dropped: stdout was not read fast enough`)
+  return { flood: lines.filter((line) => line.msg === 'a line of the flood').length, summary: lines.find((line) => line.dropped !== undefined)?.msg }
 }
