@@ -114,6 +114,7 @@ export class RequestServer {
   /** Connections that close once their response in flight has gone out; no request behind it is handled. */
   private readonly closing = new WeakSet<Duplex>()
   private draining = false
+  private closed = false
 
   constructor(
     private readonly current: () => Snapshot,
@@ -151,6 +152,11 @@ export class RequestServer {
 
   /** A plaintext socket (no policy), or a TLS socket that passed `policy`'s client authentication. */
   accept(socket: Duplex, policy?: TlsPolicy): void {
+    // A TLS handshake that ended while close() runs: close() would wait for it, and nothing is served.
+    if (this.closed) {
+      socket.destroy()
+      return
+    }
     if (policy) this.policies.set(socket, policy)
     closeLingeringly(socket as Socket, () => {
       const last = this.lastResponse.get(socket)
@@ -243,6 +249,7 @@ export class RequestServer {
    * go.
    */
   close(): Promise<void> {
+    this.closed = true
     // Stops Node's connection checks; connections arrive through accept(), never through listen().
     this.server.close()
     this.finishDeadline.stop()
