@@ -1,17 +1,17 @@
 /**
  * Ingress TLS policies. Node's requestCert/rejectUnauthorized are per tls.Server, not per SNI context,
  * so every distinct client-auth policy (client CA bundle, CRLs, minimum version) gets its own
- * tls.Server. The HTTPS listener reads the SNI from the ClientHello and hands the socket to the policy
- * server of that host (see proxy/sni-dispatch.ts). Each policy's ticket keys and session id context
- * derive from its id (Node keeps no server-side session cache: tickets only), so a session never resumes
+ * tls.Servers, one per certificate. The HTTPS listener reads the SNI from the ClientHello and hands
+ * the socket to the policy server of that host (see proxy/sni-dispatch.ts). Each policy's ticket keys
+ * and session id contexts derive from its id (Node keeps no server-side session cache: tickets only), so a session never resumes
  * across policies (nginx CVE-2025-23419), and a reload that changes a policy's client CAs or CRLs,
  * which changes its id, never resumes a session verified against the old trust (Envoy
  * CVE-2022-21654). Within the hour its keys last, the same policy resumes the same tickets after a
  * reload, and on every worker unless its routes forward the client's chain (see TicketSecrets).
  */
 import { constants, createHash, type X509Certificate } from 'node:crypto'
-import { isIP, type Socket } from 'node:net'
-import tls, { TLSSocket, type SecureContext } from 'node:tls'
+import type { Socket } from 'node:net'
+import tls, { TLSSocket } from 'node:tls'
 import type { TlsVersion } from '../config/schema.js'
 import { lookupHost, normalizeServerName } from '../routing/host.js'
 import { AcceptedSockets, reportHandshakes } from './handshake-reports.js'
@@ -163,23 +163,20 @@ export function createTlsPolicy(
 ): TlsPolicy {
   const id = policyId(spec)
   const requiresClientCert = spec.clientCAs !== undefined
-  const contextOptions = secureContextOptions(spec, id)
-  const contexts = contextsByHost(spec.hosts, contextOptions)
-  // For an SNI name the policy has no host for: the first route's certificate, as without SNI.
-  const [fallbackContext] = contexts.values()
   const accepted = new AcceptedSockets()
 
-  /** A policy server whose certificate for a ClientHello without SNI is `fallback`'s (none: no certificate). */
-  const serverFor = (fallback: HostCertificate | undefined) => {
+  /** The policy server that serves `pair`: its certificate is the server's own. */
+  const serverFor = (pair: HostCertificate) => {
     const server = tls.createServer({
-      ...contextOptions,
-      cert: fallback?.certPem,
-      key: fallback?.keyPem,
+      ...secureContextOptions(spec, id, pair),
+      cert: pair.certPem,
+      key: pair.keyPem,
       // Node calls it as a method of the connection's TLSSocket (loadSNI in its lib/_tls_wrap.js): the
       // one hook before the handshake's end that holds the connection, for its refused certificate.
-      SNICallback(this: unknown, serverName, callback) {
+      // The certificate is the server's own: no context in its place.
+      SNICallback(this: unknown, _serverName, callback) {
         if (this instanceof TLSSocket) accepted.keepRefusedCertificate(this)
-        callback(null, findContext(contexts, serverName) ?? fallbackContext)
+        callback(null, undefined)
       },
       requestCert: requiresClientCert,
       // A client without a certificate gets the handshake aborted with a TLS alert (certificate_required
@@ -189,29 +186,26 @@ export function createTlsPolicy(
       // HTTP/1.0 too, as nginx selects it: otherwise a client offering only http/1.0 gets a fatal alert.
       ALPNProtocols: ['http/1.1', 'http/1.0'],
       handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
-      // OpenSSL makes and reads tickets with the keys of this, the server's own context, whichever
-      // context SNI then picks.
       ticketKeys: ticketKeys(tickets.secret, id, tickets.epoch),
-      // OpenSSL takes a new session's timeout, and so the ticket's lifetime hint, from this context too
-      // (its session_ctx), never from the one SNI picks: set there, it would change nothing.
+      // The ticket's lifetime hint too.
       sessionTimeout: ticketLifetimeSeconds(tickets.keyLifetimeMs),
     })
     reportHandshakes(server, accepted, spec.clientCAs?.certificates, hooks.onHandshake, (socket) => hooks.onVerified(socket, policy, accepted.serverNameOf(socket)))
     return server
   }
-  // A ClientHello with SNI goes to a server with no certificate of its own, and its SNI callback
-  // picks the one certificate served: Node 20 adds the certificate SNI picks beside the server's, in
-  // the slot of its key type, and OpenSSL would serve the server's ECDSA certificate to a client
-  // asking for a host whose one is RSA.
-  const sniServer = serverFor(undefined)
-  // Without SNI, the policy's first certificate; a route for an IP address (which clients reach
-  // without SNI) gets a server of its own that serves its certificate.
-  const [firstHost] = spec.hosts.values()
-  const defaultServer = serverFor(firstHost)
-  const addressServers = new Map([...spec.hosts].filter(([host]) => isIP(host)).map(([host, pair]) => [host, serverFor(pair)] as const))
+  // One server per certificate, not one for the policy whose SNI callback picks the certificate: Node
+  // applies the context SNI picks only after OpenSSL has decided to resume a session, so a session of
+  // one host resumed on another that a different certificate serves (RFC 6066 3 forbids it), under
+  // the first host's session id context. Each server's own context is the one resumption checks.
+  const servers = serversByHost(spec.hosts, serverFor)
+  // Without SNI, or an SNI name the policy has no host for: the policy's first certificate, unless a
+  // route for the IP address the client reached (which clients reach without SNI) has one. Each route
+  // of a policy brings a certificate (a snapshot missing one fails to build, its policies unused).
+  const [defaultServer] = servers.values()
   const serverOf = (serverName: string | undefined, route: DispatchedRoute | undefined) => {
-    if (serverName !== undefined) return sniServer
-    return (route !== undefined && addressServers.get(route.host)) || defaultServer
+    if (serverName === undefined) return (route !== undefined && servers.get(route.host)) || defaultServer!
+    const host = normalizeServerName(serverName)
+    return (host !== undefined && lookupHost(servers, host)) || defaultServer!
   }
 
   const policy: TlsPolicy = {
@@ -222,7 +216,7 @@ export function createTlsPolicy(
     clientChain: (socket) => chains.of(socket),
     rotateTicketKeys(epoch) {
       const keys = ticketKeys(tickets.secret, id, epoch)
-      for (const server of [sniServer, defaultServer, ...addressServers.values()]) server.setTicketKeys(keys)
+      for (const server of new Set(servers.values())) server.setTicketKeys(keys)
     },
     accept(socket, serverName, route) {
       accepted.add(socket, route, serverName)
@@ -233,41 +227,33 @@ export function createTlsPolicy(
   return policy
 }
 
-/** What every context of a policy, and its servers' own, share. */
-function secureContextOptions(spec: TlsPolicySpec, id: string): tls.SecureContextOptions {
+/** A policy server's context options but its certificate. */
+function secureContextOptions(spec: TlsPolicySpec, id: string, pair: HostCertificate): tls.SecureContextOptions {
   return {
     minVersion: spec.minVersion,
     ciphers: CIPHERS,
     ecdhCurve: GROUPS,
     secureOptions: SECURE_OPTIONS,
-    // OpenSSL resumes only a session of the same id context, and takes the SNI context's when the
-    // server's is its own. Node's default (the server's alone) hashes process.argv, the same for every
-    // policy; the policy's own id keeps sessions apart even if ticket keys ever matched.
-    sessionIdContext: id,
-    // The same CAs and CRLs on every context of the policy: OpenSSL verifies against the context
-    // chosen by SNI, and the CertificateRequest lists that context's CAs (and only those).
+    // OpenSSL resumes only a session of the same id context. Node's default (the server's alone) hashes
+    // process.argv, the same for every policy and certificate; the policy's own id keeps sessions apart
+    // even if ticket keys ever matched, and the certificate's keeps those of its other servers apart.
+    sessionIdContext: createHash('sha256').update(id).update(pair.certPem).digest('hex').slice(0, 32),
     ...(spec.clientCAs && { ca: spec.clientCAs.pem, crl: [...spec.crl] }),
   }
 }
 
 /**
- * One context per distinct certificate, shared by every host it serves: a context costs milliseconds
- * to build, and a wildcard or multi-SAN certificate often serves hundreds of hosts.
+ * One server per distinct certificate, shared by every host it serves: a server's context costs
+ * milliseconds to build, and a wildcard or multi-SAN certificate often serves hundreds of hosts.
  */
-function contextsByHost(hosts: TlsPolicySpec['hosts'], options: tls.SecureContextOptions): Map<string, SecureContext> {
-  const contextOfPair = new Map<string, SecureContext>()
-  const contexts = new Map<string, SecureContext>()
+function serversByHost(hosts: TlsPolicySpec['hosts'], serverFor: (pair: HostCertificate) => tls.Server): Map<string, tls.Server> {
+  const serverOfPair = new Map<string, tls.Server>()
+  const servers = new Map<string, tls.Server>()
   for (const [host, pair] of hosts) {
     const key = `${pair.certPem}\0${pair.keyPem}`
-    let context = contextOfPair.get(key)
-    if (!context) contextOfPair.set(key, (context = tls.createSecureContext({ ...options, cert: pair.certPem, key: pair.keyPem })))
-    contexts.set(host, context)
+    let server = serverOfPair.get(key)
+    if (!server) serverOfPair.set(key, (server = serverFor(pair)))
+    servers.set(host, server)
   }
-  return contexts
-}
-
-/** undefined: a name the policy has no host for. */
-function findContext(contexts: ReadonlyMap<string, SecureContext>, serverName: string): SecureContext | undefined {
-  const host = normalizeServerName(serverName)
-  return host === undefined ? undefined : lookupHost(contexts, host)
+  return servers
 }

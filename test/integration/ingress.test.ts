@@ -421,6 +421,17 @@ routes:
     }
   })
 
+  // RFC 6066 3: a session is not resumed under another server name. Within one policy, a host that
+  // another certificate serves was reached by a TLS 1.2 session, its own certificate never shown.
+  it('never resumes a session on a host of the same policy that another certificate serves', async () => {
+    for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
+      const first = await exchange('open.test', version)
+      assert.equal((await exchange('open.test', version, undefined, first.session)).resumed, true, `${version}: on its own host`)
+      const elsewhere = await exchange('up.test', version, undefined, first.session)
+      assert.deepEqual([elsewhere.resumed, elsewhere.status], [false, '200'], `${version}: on another certificate's host`)
+    }
+  })
+
   // A helper's openssl check found tickets advertised for 7200 s (OpenSSL's default), where the keys
   // that read them change every hour: a client keeping a ticket for two hours does a full handshake.
   it('advertises tickets for the hour their keys last, with SNI and without, in TLS 1.2 and 1.3', async () => {
