@@ -1,13 +1,13 @@
 /**
  * Ingress TLS policies. Node's requestCert/rejectUnauthorized are per tls.Server, not per SNI context,
- * so every distinct client-auth policy (client CA bundle, CRLs, minimum version) gets its own
- * tls.Servers, one per certificate. The HTTPS listener reads the SNI from the ClientHello and hands
- * the socket to the policy server of that host (see proxy/sni-dispatch.ts). Each policy's ticket keys
- * and session id contexts derive from its id (Node keeps no server-side session cache: tickets only), so a session never resumes
- * across policies (nginx CVE-2025-23419), and a reload that changes a policy's client CAs or CRLs,
- * which changes its id, never resumes a session verified against the old trust (Envoy
- * CVE-2022-21654). Within the hour its keys last, the same policy resumes the same tickets after a
- * reload, and on every worker unless its routes forward the client's chain (see TicketSecrets).
+ * so every distinct client-auth policy (client CA bundle, CRLs, minimum version) gets tls.Servers of
+ * its own, one per certificate. The HTTPS listener reads the SNI from the ClientHello and hands the
+ * socket to the policy server of that host (see proxy/sni-dispatch.ts). Each policy's ticket keys and
+ * session id contexts derive from its id (Node keeps no server-side session cache: tickets only), so a
+ * session never resumes across policies (nginx CVE-2025-23419), and a reload that changes a policy's
+ * client CAs or CRLs, which changes its id, never resumes a session verified against the old trust
+ * (Envoy CVE-2022-21654). Within the hour its keys last, the same policy resumes the same tickets
+ * after a reload, and on every worker unless its routes forward the client's chain (see TicketSecrets).
  */
 import { constants, createHash, type X509Certificate } from 'node:crypto'
 import type { Socket } from 'node:net'
