@@ -13,7 +13,6 @@ import { constants, createHash, type X509Certificate } from 'node:crypto'
 import type { Socket } from 'node:net'
 import tls, { TLSSocket } from 'node:tls'
 import type { TlsVersion } from '../config/schema.js'
-import { lookupHost, normalizeServerName } from '../routing/host.js'
 import { AcceptedSockets, reportHandshakes } from './handshake-reports.js'
 import type { ClientChains } from './peer-certificates.js'
 import type { CertificateFile } from './pem.js'
@@ -116,9 +115,9 @@ export interface TlsPolicy {
   readonly minVersion: TlsVersion
   /**
    * Hands an accepted TCP socket (ClientHello bytes unshifted back) to this policy's handshake, with
-   * the SNI the ClientHello carried and the route it was dispatched to, if any (without SNI, an IP
-   * address route): its host picks the certificate for a ClientHello without SNI, and its name labels
-   * the handshake.
+   * the SNI the ClientHello carried and the route it was dispatched to, if any (the route of its SNI
+   * host, or without SNI an IP address route): its host picks the certificate, and its name labels the
+   * handshake.
    */
   accept(socket: Socket, serverName: string | undefined, route?: DispatchedRoute): void
   /**
@@ -198,15 +197,11 @@ export function createTlsPolicy(
   // one host resumed on another that a different certificate serves (RFC 6066 3 forbids it), under
   // the first host's session id context. Each server's own context is the one resumption checks.
   const servers = serversByHost(spec.hosts, serverFor)
-  // Without SNI, or an SNI name the policy has no host for: the policy's first certificate, unless a
-  // route for the IP address the client reached (which clients reach without SNI) has one. Each route
-  // of a policy brings a certificate (a snapshot missing one fails to build, its policies unused).
+  // The server of the route the dispatch found for the SNI name (or without SNI, for the IP address
+  // the client reached); for a name no route of the policy has, the policy's first certificate. Each
+  // route of a policy brings a certificate (a snapshot missing one fails to build, its policies unused).
   const [defaultServer] = servers.values()
-  const serverOf = (serverName: string | undefined, route: DispatchedRoute | undefined) => {
-    if (serverName === undefined) return (route !== undefined && servers.get(route.host)) || defaultServer!
-    const host = normalizeServerName(serverName)
-    return (host !== undefined && lookupHost(servers, host)) || defaultServer!
-  }
+  const serverOf = (route: DispatchedRoute | undefined) => (route !== undefined && servers.get(route.host)) || defaultServer!
 
   const policy: TlsPolicy = {
     id,
@@ -220,7 +215,7 @@ export function createTlsPolicy(
     },
     accept(socket, serverName, route) {
       accepted.add(socket, route, serverName)
-      serverOf(serverName, route).emit('connection', socket)
+      serverOf(route).emit('connection', socket)
     },
   }
 
