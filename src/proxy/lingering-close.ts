@@ -9,8 +9,8 @@
  */
 import type { Socket } from 'node:net'
 
-export const LINGER_IDLE_MS = 5_000
-export const LINGER_MAX_MS = 30_000
+const LINGER_IDLE_MS = 5_000
+const LINGER_MAX_MS = 30_000
 
 /** From now on, closing `socket` after a response lingers while `stillSending()` says bytes are to come. */
 export function closeLingeringly(socket: Socket, stillSending: () => boolean): void {
@@ -32,8 +32,24 @@ export function dropWhatFollows(socket: Socket): void {
   // failed on (the request server ignores those errors once a response closes the connection). A
   // socket without one drops what it reads.
   socket.resume()
-  socket.setTimeout(LINGER_IDLE_MS, () => socket.destroy())
-  const deadline = setTimeout(() => socket.destroy(), LINGER_MAX_MS)
-  socket.once('close', () => clearTimeout(deadline))
+  limitLinger(socket)
   socket.once('end', () => socket.destroy())
+}
+
+/**
+ * Ends `socket` once it has been silent for 5 s, or 30 s from now (its writes count as activity, so a
+ * slow reader of the answer is not cut off). The function returned lifts both limits: its caller then
+ * sets the socket's timeout it wants.
+ */
+export function limitLinger(socket: Socket): () => void {
+  const destroy = () => socket.destroy()
+  socket.setTimeout(LINGER_IDLE_MS, destroy)
+  const deadline = setTimeout(destroy, LINGER_MAX_MS)
+  const lift = () => {
+    clearTimeout(deadline)
+    socket.off('timeout', destroy)
+    socket.off('close', lift)
+  }
+  socket.once('close', lift)
+  return lift
 }

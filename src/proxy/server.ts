@@ -15,7 +15,7 @@ import { http09Method } from './http09.js'
 import { refusedVersionStatus } from './http-versions.js'
 import { FINISH_DEADLINE_MS, FinishDeadline } from './finish-deadline.js'
 import { ConnectionPolicies } from './connection-policies.js'
-import { closeLingeringly, LINGER_IDLE_MS, LINGER_MAX_MS } from './lingering-close.js'
+import { closeLingeringly, limitLinger } from './lingering-close.js'
 import { watchRequestLines } from './request-lines.js'
 import { endWithStatus, sendStatus } from './status.js'
 import type { CloseGoingAway } from './websocket-close.js'
@@ -331,23 +331,18 @@ export class RequestServer {
   /**
    * `res` has gone out before its request's body came in (an upstream that answered an upload early),
    * on a connection that stays open: Node reads the rest of the body and drops it. As nginx discards
-   * one, the connection ends once it has been silent for 5 s, or 30 s after the response, rather than
-   * at Node's keep-alive timeout. Node's request server destroys a socket that times out with no
-   * response on it, as long as nothing listens for 'timeout' on the request or the server. A
-   * connection that closes after the response lingers instead (closeLingeringly).
+   * one, the connection ends once it has been silent for 5 s, or 30 s after the response, as a
+   * lingering close does (limitLinger), rather than at Node's keep-alive timeout. A connection that
+   * closes after the response lingers instead (closeLingeringly).
    */
   private limitRestOfBody(req: http.IncomingMessage, res: http.ServerResponse): void {
     const { socket } = req
     if (req.complete || socket.writableEnded) return
     // The keep-alive timeout Node has just set (keepAliveTimeout, plus a margin on newer Nodes).
     const keepAliveTimeout = socket.timeout ?? 0
-    socket.setTimeout(LINGER_IDLE_MS)
-    const deadline = setTimeout(() => socket.destroy(), LINGER_MAX_MS)
-    const onClose = () => clearTimeout(deadline)
-    socket.once('close', onClose)
+    const lift = limitLinger(socket)
     req.once('end', () => {
-      clearTimeout(deadline)
-      socket.off('close', onClose)
+      lift()
       // Idle now, unless the next request has begun: the keep-alive timeout again.
       if (this.lastResponse.get(socket) === res) socket.setTimeout(keepAliveTimeout)
     })
