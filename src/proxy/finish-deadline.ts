@@ -14,8 +14,8 @@ import type { Duplex } from 'node:stream'
 export const FINISH_DEADLINE_MS = 30_000
 const FINISH_SWEEP_MS = 1_000
 
-/** What the request server knows of each connection's latest response ('upgraded': it left HTTP). */
-type LatestResponses = Pick<WeakMap<Duplex, http.ServerResponse | 'upgraded'>, 'get'>
+/** The request server's open connections, with each one's latest response ('upgraded': it left HTTP). */
+type Connections = ReadonlyMap<Duplex, { readonly lastResponse?: http.ServerResponse | 'upgraded' }>
 
 /** Closes the connections whose response has been written to its end but not taken for `deadlineMs`. */
 export class FinishDeadline {
@@ -24,8 +24,7 @@ export class FinishDeadline {
   private readonly sweep: NodeJS.Timeout
 
   constructor(
-    private readonly connections: ReadonlySet<Duplex>,
-    private readonly latestResponse: LatestResponses,
+    private readonly connections: Connections,
     private readonly deadlineMs = FINISH_DEADLINE_MS,
   ) {
     this.sweep = setInterval(() => this.closeUntaken(), Math.min(FINISH_SWEEP_MS, deadlineMs)).unref()
@@ -41,8 +40,8 @@ export class FinishDeadline {
    */
   private closeUntaken(): void {
     const now = performance.now()
-    for (const socket of this.connections) {
-      const res = responseWriting(socket) ?? this.latestResponse.get(socket)
+    for (const [socket, { lastResponse }] of this.connections) {
+      const res = responseWriting(socket) ?? lastResponse
       if (!(res instanceof http.ServerResponse) || !res.writableEnded || res.writableFinished) continue
       const since = this.unfinishedSince.get(res)
       if (since === undefined) this.unfinishedSince.set(res, now)

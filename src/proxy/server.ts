@@ -80,6 +80,26 @@ function refusalStatus(error: NodeJS.ErrnoException): number | undefined {
   return error.code?.startsWith('HPE_') ? 400 : undefined
 }
 
+/** What the request server keeps of each open connection. */
+interface Connection {
+  /**
+   * Its latest response; 'upgraded' once an Upgrade request took it out of Node's HTTP parser (a
+   * WebSocket, or an upgrade refused or ignored, answered before the close). None: no request yet.
+   */
+  lastResponse?: http.ServerResponse | 'upgraded'
+  /** Its upgrade request, once it asked for a WebSocket (answered or not yet). */
+  webSocketRequest?: http.IncomingMessage
+  /** How it is ended at the end of the grace period, once it became a WebSocket. */
+  closeGoingAway?: CloseGoingAway
+  /**
+   * Refused before a request (refuseInTurn): the refusal is out, or waits for the response ahead of
+   * it. The parser reports each later read too, which changes nothing.
+   */
+  refusedBeforeRequest: boolean
+  /** It closes once its response in flight has gone out; no request behind it is handled. */
+  closing: boolean
+}
+
 /**
  * Accepts connections from the listeners, hands each request to `handlers` in its turn, and drains and
  * closes the connections at shutdown.
@@ -90,29 +110,13 @@ export class RequestServer {
   private readonly finishDeadline: FinishDeadline
   /** The TLS policy each TLS socket was verified under, and the checks a reload makes of it. */
   private readonly policies = new ConnectionPolicies()
-  private readonly open = new Set<Duplex>()
+  /** The open connections, from accept() to their 'close'. */
+  private readonly connections = new Map<Duplex, Connection>()
   private allClosed: (() => void) | undefined
-  /**
-   * Each connection's latest response; 'upgraded' once an Upgrade request took it out of Node's HTTP
-   * parser (a WebSocket, or an upgrade refused or ignored, answered before the close). None: no
-   * request yet.
-   */
-  private readonly lastResponse = new WeakMap<Duplex, http.ServerResponse | 'upgraded'>()
-  /** The upgrade request of each connection that asked for a WebSocket (answered or not yet). */
-  private readonly webSocketRequestOf = new WeakMap<Duplex, http.IncomingMessage>()
-  /** How each connection that became a WebSocket is ended at the end of the grace period. */
-  private readonly webSocketClose = new WeakMap<Duplex, CloseGoingAway>()
   /** Pipelined requests whose body turned out malformed while the response ahead of them went out. */
   private readonly malformedWhileQueued = new WeakSet<http.IncomingMessage>()
   /** Requests not handed to the handlers yet: they wait for their connection's check (recheckConnections). */
   private readonly waitingForCheck = new WeakSet<http.IncomingMessage>()
-  /**
-   * Connections refused before a request (refuseInTurn): the refusal is out, or waits for the response
-   * ahead of it. The parser reports each later read too, which changes nothing.
-   */
-  private readonly refusedBeforeRequest = new WeakSet<Duplex>()
-  /** Connections that close once their response in flight has gone out; no request behind it is handled. */
-  private readonly closing = new WeakSet<Duplex>()
   private draining = false
   private closed = false
 
@@ -122,7 +126,7 @@ export class RequestServer {
     { bodyIdleTimeoutMs = BODY_IDLE_TIMEOUT_MS, headersTimeoutMs = HEADERS_TIMEOUT_MS, finishDeadlineMs = FINISH_DEADLINE_MS } = {},
   ) {
     this.bodyIdleTimeoutMs = bodyIdleTimeoutMs
-    this.finishDeadline = new FinishDeadline(this.open, this.lastResponse, finishDeadlineMs)
+    this.finishDeadline = new FinishDeadline(this.connections, finishDeadlineMs)
     const server = (this.server = http.createServer({ ...HTTP_SERVER_OPTIONS, headersTimeout: headersTimeoutMs }))
     // This server never listens: connections arrive through accept(). Node starts the headersTimeout
     // checks (slowloris) on 'listening', so emit it; close() stops them again.
@@ -144,8 +148,8 @@ export class RequestServer {
       socket.on('error', () => socket.destroy())
       // Refused after the response still going out ahead of it, which Node has stopped telling of the
       // socket's drain: it would wait for good with a body larger than the socket's buffer.
-      const ahead = this.lastResponse.get(socket)
-      if (ahead instanceof http.ServerResponse && this.busy(socket)) relayDrain(socket, ahead)
+      const connection = this.connections.get(socket)
+      if (connection?.lastResponse instanceof http.ServerResponse && busy(connection)) relayDrain(socket, connection.lastResponse)
       this.refuseInTurn(socket, 405, req)
     })
   }
@@ -158,14 +162,15 @@ export class RequestServer {
       return
     }
     if (policy) this.policies.set(socket, policy)
+    const connection: Connection = { refusedBeforeRequest: false, closing: false }
     closeLingeringly(socket as Socket, () => {
-      const last = this.lastResponse.get(socket)
+      const last = connection.lastResponse
       return last instanceof http.ServerResponse && !last.req.complete
     })
-    this.open.add(socket)
+    this.connections.set(socket, connection)
     socket.once('close', () => {
-      this.open.delete(socket)
-      if (this.open.size === 0) this.allClosed?.()
+      this.connections.delete(socket)
+      if (this.connections.size === 0) this.allClosed?.()
     })
     this.server.emit('connection', socket)
     watchRequestLines(socket, (firstLine) => {
@@ -186,7 +191,7 @@ export class RequestServer {
     this.draining = true
     // A connection that has not sent a request yet closes too, as nginx closes it: otherwise one
     // preconnected browser tab holds the shutdown for the whole grace period.
-    for (const socket of this.open) this.closeAfterResponse(socket, DRAIN_IDLE_WINDOW_MS)
+    for (const socket of this.connections.keys()) this.closeAfterResponse(socket, DRAIN_IDLE_WINDOW_MS)
   }
 
   /**
@@ -206,7 +211,7 @@ export class RequestServer {
    * ignored: h2c) ends its connection after it: there is nothing to check.
    */
   recheckConnections(reloaded: ReloadedPolicies): void {
-    for (const socket of this.open) this.recheckConnection(socket, reloaded)
+    for (const socket of this.connections.keys()) this.recheckConnection(socket, reloaded)
   }
 
   /**
@@ -215,11 +220,12 @@ export class RequestServer {
    */
   recheckConnection(socket: Duplex, reloaded: ReloadedPolicies): void {
     const policy = this.policies.of(socket)
-    // Only a TLS connection has one.
-    if (!policy) return
+    const connection = this.connections.get(socket)
+    // Only a TLS connection has a policy, and only an open one is checked.
+    if (!policy || !connection) return
     const tlsSocket = socket as TLSSocket
-    if (this.lastResponse.get(socket) === 'upgraded') {
-      const upgrade = this.webSocketRequestOf.get(socket)
+    if (connection.lastResponse === 'upgraded') {
+      const upgrade = connection.webSocketRequest
       if (!upgrade || socket.writableEnded) return
       const rechecked = reloaded.recheckWebSocket(tlsSocket, policy, upgrade)
       void rechecked.then((passed) => passed && this.policies.set(socket, passed))
@@ -239,7 +245,7 @@ export class RequestServer {
   /** The WebSockets open now. */
   webSocketCount(): number {
     let count = 0
-    for (const socket of this.open) if (this.webSocketClose.has(socket) && !socket.destroyed) count++
+    for (const [socket, { closeGoingAway }] of this.connections) if (closeGoingAway && !socket.destroyed) count++
     return count
   }
 
@@ -253,12 +259,11 @@ export class RequestServer {
     // Stops Node's connection checks; connections arrive through accept(), never through listen().
     this.server.close()
     this.finishDeadline.stop()
-    if (this.open.size === 0) return Promise.resolve()
+    if (this.connections.size === 0) return Promise.resolve()
     // Node's own close handler runs after the one above, within the same event: by the time the
     // promise settles, each response has emitted 'close' and stopped its upstream request.
     const closed = new Promise<void>((resolve) => (this.allClosed = resolve))
-    for (const socket of this.open) {
-      const closeGoingAway = this.webSocketClose.get(socket)
+    for (const [socket, { closeGoingAway }] of this.connections) {
       if (closeGoingAway) closeGoingAway()
       else socket.destroy()
     }
@@ -266,8 +271,11 @@ export class RequestServer {
   }
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
-    this.lastResponse.set(req.socket, res)
-    if (this.closing.has(req.socket)) res.shouldKeepAlive = false
+    const connection = this.connections.get(req.socket)
+    // Node's parser is done with a connection before its 'close'; this is for the type's sake.
+    if (!connection) return void res.destroy()
+    connection.lastResponse = res
+    if (connection.closing) res.shouldKeepAlive = false
     // Node parses pipelined requests as they come, and gives a response its socket only once the one
     // ahead of it has gone out and the connection goes on. A request is handled then, as nginx handles
     // them one at a time: a connection never has more than one request upstream, a POST never runs
@@ -278,7 +286,7 @@ export class RequestServer {
     // ahead, cut off with its last bytes unsent, emits 'finish'.
     if (req.socket.writableEnded) return
     if (res.socket) this.handle(req, res)
-    else res.once('socket', () => (this.closing.has(req.socket) || req.socket.destroyed ? res.destroy() : this.handle(req, res)))
+    else res.once('socket', () => (connection.closing || req.socket.destroyed ? res.destroy() : this.handle(req, res)))
   }
 
   /**
@@ -288,24 +296,27 @@ export class RequestServer {
    * still being written to a slow reader.
    */
   private closeAfterResponse(socket: Duplex, idleWindowMs = 0): void {
-    const res = this.lastResponse.get(socket)
+    const connection = this.connections.get(socket)
+    // Closed already (its client left before its check failed).
+    if (!connection) return
+    const res = connection.lastResponse
     // An Upgrade waiting for its connection's check is refused (upgrade()); a WebSocket runs on.
-    this.closing.add(socket)
+    connection.closing = true
     if (res === 'upgraded') return
-    if (res === undefined || res.writableFinished) this.closeIdle(socket, res, idleWindowMs)
+    if (res === undefined || res.writableFinished) this.closeIdle(socket, connection, res, idleWindowMs)
     else if (!res.headersSent) res.shouldKeepAlive = false
-    else res.once('finish', () => this.closeIdle(socket, res, idleWindowMs))
+    else res.once('finish', () => this.closeIdle(socket, connection, res, idleWindowMs))
   }
 
   /**
-   * Closes a connection whose last response, `res` (none: it has sent no request), has gone out: at
-   * once (lingering for the rest of a request body, see lingering-close.ts), or `windowMs` from now if
-   * it is still open and no request has come on it by then (one that comes is answered with
+   * Closes a connection whose response `res` (none: it has sent no request) has gone out: at once
+   * (lingering for the rest of a request body, see lingering-close.ts), or `windowMs` from now if it
+   * is still open and no request has come on it by then (one that comes is answered with
    * `Connection: close`, see onRequest, and Node closes the connection after it).
    */
-  private closeIdle(socket: Duplex, res: http.ServerResponse | undefined, windowMs: number): void {
+  private closeIdle(socket: Duplex, connection: Connection, res: http.ServerResponse | undefined, windowMs: number): void {
     if (windowMs === 0) (socket as Socket).destroySoon()
-    else setTimeout(() => this.open.has(socket) && this.lastResponse.get(socket) === res && (socket as Socket).destroySoon(), windowMs).unref()
+    else setTimeout(() => this.connections.has(socket) && connection.lastResponse === res && (socket as Socket).destroySoon(), windowMs).unref()
   }
 
   /** A request whose turn has come on its connection. */
@@ -344,7 +355,7 @@ export class RequestServer {
     req.once('end', () => {
       lift()
       // Idle now, unless the next request has begun: the keep-alive timeout again.
-      if (this.lastResponse.get(socket) === res) socket.setTimeout(keepAliveTimeout)
+      if (this.connections.get(socket)?.lastResponse === res) socket.setTimeout(keepAliveTimeout)
     })
   }
 
@@ -364,7 +375,8 @@ export class RequestServer {
    * closes after it.
    */
   private onOtherExpectation(req: http.IncomingMessage, res: http.ServerResponse): void {
-    this.lastResponse.set(req.socket, res)
+    const connection = this.connections.get(req.socket)
+    if (connection) connection.lastResponse = res
     res.shouldKeepAlive = false
     this.handlers.refused(this.current(), 417, req)
     sendStatus(res, 417)
@@ -373,17 +385,18 @@ export class RequestServer {
   private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     // Node lets go of an upgraded socket, its error handler included; a plaintext socket has no other.
     socket.on('error', () => socket.destroy())
+    const connection = this.connections.get(socket)
     // An Upgrade pipelined behind a response still going out would write into it, or take its socket.
-    if (this.busy(socket)) {
+    if (!connection || busy(connection)) {
       socket.destroy()
       return
     }
-    this.lastResponse.set(socket, 'upgraded')
-    this.policies.whenSettled(socket, () => socket.destroyed || this.upgrade(req, socket, head))
+    connection.lastResponse = 'upgraded'
+    this.policies.whenSettled(socket, () => socket.destroyed || this.upgrade(req, socket, connection, head))
   }
 
   /** An Upgrade request, once its connection's policy is settled (recheckConnections). */
-  private upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+  private upgrade(req: http.IncomingMessage, socket: Duplex, connection: Connection, head: Buffer): void {
     const policy = this.policies.of(socket)
     // Node's parser stopped at the headers of an Upgrade request, so its body never reaches `req`:
     // refuse it rather than forward the request without it, or its bytes into a WebSocket.
@@ -398,24 +411,26 @@ export class RequestServer {
       // period. Its client opens it again, on a gateway that is not stopping.
       this.handlers.refused(this.current(), 503, req)
       endWithStatus(socket, 503, 'the gateway is shutting down')
-    } else if (this.closing.has(socket)) {
+    } else if (connection.closing) {
       // Its client failed the check of a reload: as a request then, it is answered on a connection that
       // closes, and not made a WebSocket that would run on. Its client comes back through a handshake.
       this.handlers.refused(this.current(), 421, req)
       endWithStatus(socket, 421, 'the TLS policy of this host changed: connect again')
     } else {
-      this.webSocketRequestOf.set(socket, req)
+      connection.webSocketRequest = req
       void this.handlers.upgrade(this.current(), policy, req, socket, head).then((closeGoingAway) => {
-        if (closeGoingAway) this.webSocketClose.set(socket, closeGoingAway)
+        if (closeGoingAway) connection.closeGoingAway = closeGoingAway
       })
     }
   }
 
   /** Node answers these itself when no one listens; here they are also counted, like every answer. */
   private onClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
-    if (this.refusedBeforeRequest.has(socket)) return
+    const connection = this.connections.get(socket)
+    if (!connection) return void socket.destroy()
+    if (connection.refusedBeforeRequest) return
     const status = refusalStatus(error)
-    const last = this.lastResponse.get(socket)
+    const last = connection.lastResponse
     // A malformed body (a bad chunk size line) of a request whose response has not begun is refused, as
     // nginx and Envoy refuse it, and the connection closes after. The request being handled gets the
     // refusal now (the forwarder then stops its upstream request); a pipelined one still queued gets it
@@ -444,32 +459,33 @@ export class RequestServer {
   }
 
   /**
-   * A response is still going out on this connection, or still holds it (pipelined requests wait for
-   * it). It holds the socket until Node's own 'finish' handler detaches it, which can come a tick after
-   * its last write completed (writableFinished; on Node 20, a plaintext write completes at once): a
-   * request parsed in between must not take the socket from it.
-   */
-  private busy(socket: Duplex): boolean {
-    const last = this.lastResponse.get(socket)
-    return last instanceof http.ServerResponse && (!last.writableFinished || last.socket !== null)
-  }
-
-  /**
    * A request refused before it was a request (malformed, a CONNECT) gets its answer in its turn: after
    * the response still going out ahead of it, as nginx answers a bad request pipelined behind a good
    * one. Then the connection closes, lingeringly: its client may still be sending.
    */
   private refuseInTurn(socket: Duplex, status: number, request?: Parameters<RequestHandlers['refused']>[2]): void {
-    if (this.refusedBeforeRequest.has(socket)) return
-    this.refusedBeforeRequest.add(socket)
+    const connection = this.connections.get(socket)
+    if (!connection || connection.refusedBeforeRequest) return
+    connection.refusedBeforeRequest = true
     const refuse = () => {
       if (!socket.writable) return
       this.handlers.refused(this.current(), status, request)
       endWithStatus(socket, status, undefined, { lingering: true })
     }
-    if (!this.busy(socket)) return refuse()
-    ;(this.lastResponse.get(socket) as http.ServerResponse).once('finish', refuse)
+    if (busy(connection)) connection.lastResponse.once('finish', refuse)
+    else refuse()
   }
+}
+
+/**
+ * A response is still going out on this connection, or still holds it (pipelined requests wait for
+ * it). It holds the socket until Node's own 'finish' handler detaches it, which can come a tick after
+ * its last write completed (writableFinished; on Node 20, a plaintext write completes at once): a
+ * request parsed in between must not take the socket from it.
+ */
+function busy(connection: Connection): connection is Connection & { lastResponse: http.ServerResponse } {
+  const last = connection.lastResponse
+  return last instanceof http.ServerResponse && (!last.writableFinished || last.socket !== null)
 }
 
 /**
