@@ -30,7 +30,7 @@ import { createProxyHandlers } from './proxy/handler.js'
 import { ConnectionRechecks } from './connection-rechecks.js'
 import { Overload } from './proxy/overload.js'
 import { DRAIN_IDLE_WINDOW_MS, RequestServer, type ReloadedPolicies } from './proxy/server.js'
-import { createSniDispatcher, type SniDispatcher } from './proxy/sni-dispatch.js'
+import { SniDispatcher } from './proxy/sni-dispatch.js'
 import { Reloader, type ReloadResult, type ReloadTrigger } from './reload/reloader.js'
 import { buildSnapshot, retireSnapshot, type Snapshot, type SnapshotOptions } from './snapshot/snapshot.js'
 import { destroyUpstream, type Upstream } from './snapshot/upstreams.js'
@@ -142,7 +142,7 @@ export class Gateway {
       stopping: () => this.draining,
       minIntervalMs: options.reloadIntervalMs,
     })
-    this.sni = createSniDispatcher({
+    this.sni = new SniDispatcher({
       decide: (serverName, localAddress) => this.current!.ingressFor(serverName, localAddress),
       onRefused: (outcome) => this.countIngressHandshake(outcome),
       passthrough: {

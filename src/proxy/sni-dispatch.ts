@@ -26,115 +26,104 @@ interface SniDispatchHooks {
   readonly passthrough: PassthroughHooks
 }
 
-export interface SniDispatcher {
-  dispatch(socket: net.Socket): void
+export class SniDispatcher {
+  /** The connections still waiting for their ClientHello. */
+  private readonly waiting = new Set<net.Socket>()
+  private draining = false
+
+  constructor(private readonly hooks: SniDispatchHooks) {}
+
+  /** A new connection to the HTTPS listener: its ClientHello is read, and the connection handed on. */
+  dispatch(socket: net.Socket): void {
+    const { waiting } = this
+    const started = performance.now()
+    const { remoteAddress: clientAddress } = socket
+    const refuse = (reason: HandshakeOutcome['reason'], detail?: string) =>
+      this.hooks.onRefused({ route: undefined, clientAddress, durationSeconds: (performance.now() - started) / 1000, reason, ...(detail && { detail }), resumed: false })
+    // Dropped once the ClientHello is read: onClose, which lives as long as the socket, shares this scope.
+    let received: Accumulator | undefined = new Accumulator()
+    waiting.add(socket)
+    const timer = setTimeout(() => {
+      stopWaiting()
+      refuse('timeout')
+      socket.destroy()
+    }, CLIENT_HELLO_TIMEOUT_MS)
+    const stopWaiting = () => {
+      clearTimeout(timer)
+      waiting.delete(socket)
+    }
+    // Stays for the life of the socket: an error (a client that resets while the gateway answers it)
+    // must never go unhandled, and the TLS or passthrough side that takes over destroys the socket too.
+    const onError = () => socket.destroy()
+    // Still waiting when it closes: the client left part way through its ClientHello.
+    const onClose = () => {
+      if (waiting.has(socket) && received!.length > 0) refuse('connection_reset')
+      stopWaiting()
+    }
+    const onData = (chunk: Buffer) => {
+      const buffered = received!.append(chunk)
+      const hello = parseClientHello(buffered)
+      if (hello.kind === 'incomplete') return
+      received = undefined
+      stopWaiting()
+      socket.off('data', onData)
+      socket.pause()
+      this.handOver(socket, hello, buffered, refuse)
+    }
+    socket.on('data', onData)
+    socket.on('error', onError)
+    socket.once('close', onClose)
+  }
+
   /**
    * Closes the connections still waiting for their ClientHello `windowMs` from now: they have sent no
    * request (drain), but one may be on its way, as on a plaintext connection (RequestServer.drain).
    */
-  closeWaiting(windowMs: number): void
-}
-
-/** The connections still waiting for their ClientHello, and whether the drain has begun. */
-interface DispatchState {
-  readonly waiting: Set<net.Socket>
-  draining: boolean
-}
-
-export function createSniDispatcher(hooks: SniDispatchHooks): SniDispatcher {
-  const state: DispatchState = { waiting: new Set(), draining: false }
-  return {
-    dispatch: (socket) => dispatchBySni(socket, hooks, state),
-    closeWaiting(windowMs) {
-      state.draining = true
-      const closeThem = () => {
-        for (const socket of state.waiting) {
-          // Our close, not the client's: not a refused handshake.
-          state.waiting.delete(socket)
-          socket.destroy()
-        }
+  closeWaiting(windowMs: number): void {
+    this.draining = true
+    const closeThem = () => {
+      for (const socket of this.waiting) {
+        // Our close, not the client's: not a refused handshake.
+        this.waiting.delete(socket)
+        socket.destroy()
       }
-      if (state.waiting.size > 0) setTimeout(closeThem, windowMs).unref()
-    },
+    }
+    if (this.waiting.size > 0) setTimeout(closeThem, windowMs).unref()
   }
-}
 
-function dispatchBySni(socket: net.Socket, hooks: SniDispatchHooks, state: DispatchState): void {
-  const { waiting } = state
-  const started = performance.now()
-  const { remoteAddress: clientAddress, localAddress } = socket
-  const refuse = (reason: HandshakeOutcome['reason'], detail?: string) =>
-    hooks.onRefused({ route: undefined, clientAddress, durationSeconds: (performance.now() - started) / 1000, reason, ...(detail && { detail }), resumed: false })
-  // Dropped once the ClientHello is read: onClose, which lives as long as the socket, shares this scope.
-  let received: Accumulator | undefined = new Accumulator()
-  waiting.add(socket)
-  const timer = setTimeout(() => {
-    stopWaiting()
-    refuse('timeout')
-    socket.destroy()
-  }, CLIENT_HELLO_TIMEOUT_MS)
-  const stopWaiting = () => {
-    clearTimeout(timer)
-    waiting.delete(socket)
-  }
-  // Stays for the life of the socket: an error (a client that resets while the gateway answers it)
-  // must never go unhandled, and the TLS or passthrough side that takes over destroys the socket too.
-  const onError = () => socket.destroy()
-  // Still waiting when it closes: the client left part way through its ClientHello.
-  const onClose = () => {
-    if (waiting.has(socket) && received!.length > 0) refuse('connection_reset')
-    stopWaiting()
-  }
-  const onData = (chunk: Buffer) => {
-    const buffered = received!.append(chunk)
-    const hello = parseClientHello(buffered)
-    if (hello.kind === 'incomplete') return
-    received = undefined
-    stopWaiting()
-    socket.off('data', onData)
-    socket.pause()
-    handOver(socket, hello, buffered, localAddress, hooks, refuse, state.draining)
-  }
-  socket.on('data', onData)
-  socket.on('error', onError)
-  socket.once('close', onClose)
-}
-
-/**
- * What becomes of a connection once its ClientHello is read (`buffered`, paused, not yet handed back).
- * During the drain a passthrough connection is closed: a tunnel begun then would hold the shutdown for
- * the whole grace period, as a WebSocket would.
- */
-function handOver(
-  socket: net.Socket,
-  hello: Exclude<ClientHelloResult, { kind: 'incomplete' }>,
-  buffered: Buffer,
-  localAddress: string | undefined,
-  hooks: SniDispatchHooks,
-  refuse: (reason: HandshakeOutcome['reason'], detail?: string) => void,
-  draining: boolean,
-): void {
-  if (hello.kind === 'not-tls') {
-    refuse('protocol_version')
-    // nginx answers plain HTTP on its TLS port the same way. The request's body may still be coming.
-    endWithStatus(socket, 400, 'plain HTTP was sent to the HTTPS port', { lingering: true })
-    return
-  }
-  if (hello.kind === 'invalid') {
-    refuse('other', hello.reason)
-    socket.destroy()
-    return
-  }
-  const decision = hooks.decide(hello.serverName, localAddress)
-  if (decision.kind === 'reject') {
-    refuse('other')
-    socket.destroy()
-  } else if (decision.kind === 'passthrough') {
-    if (draining) socket.destroy()
-    else passThrough(socket, buffered, decision.route, hooks.passthrough)
-  } else {
-    socket.unshift(buffered)
-    decision.policy.accept(socket, hello.serverName, decision.route)
+  /**
+   * What becomes of a connection once its ClientHello is read (`buffered`, paused, not yet handed
+   * back). During the drain a passthrough connection is closed: a tunnel begun then would hold the
+   * shutdown for the whole grace period, as a WebSocket would.
+   */
+  private handOver(
+    socket: net.Socket,
+    hello: Exclude<ClientHelloResult, { kind: 'incomplete' }>,
+    buffered: Buffer,
+    refuse: (reason: HandshakeOutcome['reason'], detail?: string) => void,
+  ): void {
+    if (hello.kind === 'not-tls') {
+      refuse('protocol_version')
+      // nginx answers plain HTTP on its TLS port the same way. The request's body may still be coming.
+      endWithStatus(socket, 400, 'plain HTTP was sent to the HTTPS port', { lingering: true })
+      return
+    }
+    if (hello.kind === 'invalid') {
+      refuse('other', hello.reason)
+      socket.destroy()
+      return
+    }
+    const decision = this.hooks.decide(hello.serverName, socket.localAddress)
+    if (decision.kind === 'reject') {
+      refuse('other')
+      socket.destroy()
+    } else if (decision.kind === 'passthrough') {
+      if (this.draining) socket.destroy()
+      else passThrough(socket, buffered, decision.route, this.hooks.passthrough)
+    } else {
+      socket.unshift(buffered)
+      decision.policy.accept(socket, hello.serverName, decision.route)
+    }
   }
 }
 
