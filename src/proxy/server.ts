@@ -14,6 +14,7 @@ import { BODY_IDLE_TIMEOUT_MS, discardRestAfter, hasBody, limitBodyIdle } from '
 import { http09Method } from './http09.js'
 import { refusedVersionStatus } from './http-versions.js'
 import { FINISH_DEADLINE_MS, FinishDeadline } from './finish-deadline.js'
+import { isWebSocketUpgrade, relayDrain, responseIgnoringUpgrade } from './ignored-upgrade.js'
 import { ConnectionPolicies } from './connection-policies.js'
 import { closeLingeringly, limitLinger } from './lingering-close.js'
 import { watchRequestLines } from './request-lines.js'
@@ -486,44 +487,4 @@ export class RequestServer {
 function busy(connection: Connection): connection is Connection & { lastResponse: http.ServerResponse } {
   const last = connection.lastResponse
   return last instanceof http.ServerResponse && (!last.writableFinished || last.socket !== null)
-}
-
-/**
- * Node hands every Upgrade request to 'upgrade'. Only WebSocket is passed on: any other protocol (h2c
- * above all, which would tunnel past routing: "h2c smuggling") is ignored, as RFC 9110 7.8 allows and
- * Envoy does, and the request is answered over HTTP/1.1 on a connection that then closes (Node has
- * already let go of its parser). `curl --http2 http://…` asks for h2c this way.
- */
-function responseIgnoringUpgrade(req: http.IncomingMessage, socket: Socket): http.ServerResponse {
-  const res = new http.ServerResponse(req)
-  res.shouldKeepAlive = false
-  res.assignSocket(socket)
-  relayDrain(socket, res)
-  res.once('finish', () => {
-    res.detachSocket(socket)
-    // Destroyed once the answer is out, as Node's server would: nothing else watches this socket now,
-    // and a client that never closes its side would hold it, and its limits.connections slot, for good.
-    socket.destroySoon()
-    // Node's server emits 'close' for the responses it made; this one is ours.
-    process.nextTick(() => res.emit('close'))
-  })
-  return res
-}
-
-/**
- * Node's server passes a full socket's 'drain' on to the response writing on it until it lets go of
- * the socket (an Upgrade, a CONNECT): then a body larger than the socket's buffer would wait for a
- * drain that never comes (upstream-request.ts's relayChunk).
- */
-function relayDrain(socket: Duplex, res: http.ServerResponse): void {
-  const onDrain = () => res.emit('drain')
-  socket.on('drain', onDrain)
-  res.once('finish', () => socket.off('drain', onDrain))
-}
-
-/** RFC 6455 4.2.1: an Upgrade header that names websocket, in any case. */
-function isWebSocketUpgrade(req: http.IncomingMessage): boolean {
-  return String(req.headers.upgrade ?? '')
-    .split(',')
-    .some((protocol) => protocol.trim().toLowerCase() === 'websocket')
 }

@@ -1,0 +1,48 @@
+/**
+ * Upgrade requests that do not become a WebSocket. Node hands every Upgrade request to the server's
+ * 'upgrade' and lets go of its socket (a CONNECT's too): whatever answers it then writes on a socket
+ * Node's server no longer watches.
+ */
+import http from 'node:http'
+import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
+
+/** RFC 6455 4.2.1: an Upgrade header that names websocket, in any case. */
+export function isWebSocketUpgrade(req: http.IncomingMessage): boolean {
+  return String(req.headers.upgrade ?? '')
+    .split(',')
+    .some((protocol) => protocol.trim().toLowerCase() === 'websocket')
+}
+
+/**
+ * Only WebSocket is passed on: any other protocol (h2c above all, which would tunnel past routing:
+ * "h2c smuggling") is ignored, as RFC 9110 7.8 allows and Envoy does, and the request is answered over
+ * HTTP/1.1 on a connection that then closes (Node has already let go of its parser). `curl --http2
+ * http://…` asks for h2c this way.
+ */
+export function responseIgnoringUpgrade(req: http.IncomingMessage, socket: Socket): http.ServerResponse {
+  const res = new http.ServerResponse(req)
+  res.shouldKeepAlive = false
+  res.assignSocket(socket)
+  relayDrain(socket, res)
+  res.once('finish', () => {
+    res.detachSocket(socket)
+    // Destroyed once the answer is out, as Node's server would: nothing else watches this socket now,
+    // and a client that never closes its side would hold it, and its limits.connections slot, for good.
+    socket.destroySoon()
+    // Node's server emits 'close' for the responses it made; this one is ours.
+    process.nextTick(() => res.emit('close'))
+  })
+  return res
+}
+
+/**
+ * Node's server passes a full socket's 'drain' on to the response writing on it until it lets go of
+ * the socket (an Upgrade, a CONNECT): then a body larger than the socket's buffer would wait for a
+ * drain that never comes (upstream-request.ts's relayChunk).
+ */
+export function relayDrain(socket: Duplex, res: http.ServerResponse): void {
+  const onDrain = () => res.emit('drain')
+  socket.on('drain', onDrain)
+  res.once('finish', () => socket.off('drain', onDrain))
+}
