@@ -1,7 +1,8 @@
 /**
- * Upgrade requests that do not become a WebSocket. Node hands every Upgrade request to the server's
- * 'upgrade' and lets go of its socket (a CONNECT's too): whatever answers it then writes on a socket
- * Node's server no longer watches.
+ * Answers on a socket Node's HTTP server has let go of: Node hands every Upgrade request to the
+ * server's 'upgrade', and a CONNECT to 'connect', and no longer watches their sockets. An Upgrade that
+ * does not become a WebSocket is answered as an ordinary response here (responseIgnoringUpgrade); a
+ * CONNECT's refusal needs the socket's drain relayed too (relayDrain).
  */
 import http from 'node:http'
 import type { Socket } from 'node:net'

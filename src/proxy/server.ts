@@ -111,7 +111,11 @@ export class RequestServer {
   private readonly finishDeadline: FinishDeadline
   /** The TLS policy each TLS socket was verified under, and the checks a reload makes of it. */
   private readonly policies = new ConnectionPolicies()
-  /** The open connections, from accept() to their 'close'. */
+  /**
+   * The open connections, from accept() to their 'close'. Node's server has nothing more to tell of a
+   * connection after its 'close' (no bytes come then): a handler of its events that finds no record
+   * has nothing to do.
+   */
   private readonly connections = new Map<Duplex, Connection>()
   private allClosed: (() => void) | undefined
   /** Pipelined requests whose body turned out malformed while the response ahead of them went out. */
@@ -150,7 +154,7 @@ export class RequestServer {
       // Refused after the response still going out ahead of it, which Node has stopped telling of the
       // socket's drain: it would wait for good with a body larger than the socket's buffer.
       const connection = this.connections.get(socket)
-      if (connection?.lastResponse instanceof http.ServerResponse && busy(connection)) relayDrain(socket, connection.lastResponse)
+      if (connection && busy(connection)) relayDrain(socket, connection.lastResponse)
       this.refuseInTurn(socket, 405, req)
     })
   }
@@ -158,7 +162,8 @@ export class RequestServer {
   /** A plaintext socket (no policy), or a TLS socket that passed `policy`'s client authentication. */
   accept(socket: Duplex, policy?: TlsPolicy): void {
     // A TLS handshake that ended while close() runs: close() would wait for it, and nothing is served.
-    if (this.closed) {
+    // One whose client has gone already would never leave `connections`.
+    if (this.closed || socket.destroyed) {
       socket.destroy()
       return
     }
@@ -261,7 +266,7 @@ export class RequestServer {
     this.server.close()
     this.finishDeadline.stop()
     if (this.connections.size === 0) return Promise.resolve()
-    // Node's own close handler runs after the one above, within the same event: by the time the
+    // Node's own close handler runs after the one accept() added, within the same event: by the time the
     // promise settles, each response has emitted 'close' and stopped its upstream request.
     const closed = new Promise<void>((resolve) => (this.allClosed = resolve))
     for (const [socket, { closeGoingAway }] of this.connections) {
@@ -273,8 +278,7 @@ export class RequestServer {
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     const connection = this.connections.get(req.socket)
-    // Node's parser is done with a connection before its 'close'; this is for the type's sake.
-    if (!connection) return void res.destroy()
+    if (!connection) return
     connection.lastResponse = res
     if (connection.closing) res.shouldKeepAlive = false
     // Node parses pipelined requests as they come, and gives a response its socket only once the one
@@ -349,14 +353,15 @@ export class RequestServer {
    */
   private limitRestOfBody(req: http.IncomingMessage, res: http.ServerResponse): void {
     const { socket } = req
-    if (req.complete || socket.writableEnded) return
+    const connection = this.connections.get(socket)
+    if (!connection || req.complete || socket.writableEnded) return
     // The keep-alive timeout Node has just set (keepAliveTimeout, plus a margin on newer Nodes).
     const keepAliveTimeout = socket.timeout ?? 0
     const lift = limitLinger(socket)
     req.once('end', () => {
       lift()
       // Idle now, unless the next request has begun: the keep-alive timeout again.
-      if (this.connections.get(socket)?.lastResponse === res) socket.setTimeout(keepAliveTimeout)
+      if (connection.lastResponse === res) socket.setTimeout(keepAliveTimeout)
     })
   }
 
@@ -377,7 +382,8 @@ export class RequestServer {
    */
   private onOtherExpectation(req: http.IncomingMessage, res: http.ServerResponse): void {
     const connection = this.connections.get(req.socket)
-    if (connection) connection.lastResponse = res
+    if (!connection) return
+    connection.lastResponse = res
     res.shouldKeepAlive = false
     this.handlers.refused(this.current(), 417, req)
     sendStatus(res, 417)
@@ -428,8 +434,7 @@ export class RequestServer {
   /** Node answers these itself when no one listens; here they are also counted, like every answer. */
   private onClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
     const connection = this.connections.get(socket)
-    if (!connection) return void socket.destroy()
-    if (connection.refusedBeforeRequest) return
+    if (!connection || connection.refusedBeforeRequest) return
     const status = refusalStatus(error)
     const last = connection.lastResponse
     // A malformed body (a bad chunk size line) of a request whose response has not begun is refused, as
