@@ -1,6 +1,7 @@
 /**
  * RequestServer.close() over real sockets: it destroys the connections open, and one that arrives
- * while it waits for them to close (a TLS handshake that ended just then) is not served.
+ * while it waits for them to close (a TLS handshake that ended just then) is not served, nor one whose
+ * client has gone.
  */
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
@@ -28,6 +29,25 @@ test('destroys a connection handed over while it closes, and resolves without wa
     await closed
   } finally {
     for (const socket of [...clients, ...accepted]) socket.destroy()
+    listener.close()
+  }
+})
+
+test('resolves at once after a connection handed over once its client had gone', { timeout: 5000 }, async () => {
+  const handlers = { request: () => undefined, upgrade: async () => undefined, refused: () => undefined }
+  const server = new RequestServer(() => undefined as never, handlers)
+  const listener = net.createServer().listen(0, '127.0.0.1')
+  await once(listener, 'listening')
+  const client = net.connect((listener.address() as net.AddressInfo).port, '127.0.0.1')
+  const [gone] = (await once(listener, 'connection')) as [net.Socket]
+  try {
+    gone.destroy()
+    await once(gone, 'close')
+    // Its 'close' has come and gone: counted open, it would hold close() for good.
+    server.accept(gone)
+    await server.close()
+  } finally {
+    client.destroy()
     listener.close()
   }
 })
