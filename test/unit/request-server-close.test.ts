@@ -9,9 +9,14 @@ import net from 'node:net'
 import { test } from 'node:test'
 import { RequestServer } from '../../src/proxy/server.js'
 
-test('destroys a connection handed over while it closes, and resolves without waiting for it', { timeout: 5000 }, async () => {
+/** A request server whose handlers do nothing: these tests hand it connections and close it. */
+function idleRequestServer(): RequestServer {
   const handlers = { request: () => undefined, upgrade: async () => undefined, refused: () => undefined }
-  const server = new RequestServer(() => undefined as never, handlers)
+  return new RequestServer(() => undefined as never, handlers)
+}
+
+test('destroys a connection handed over while it closes, and resolves without waiting for it', { timeout: 5000 }, async () => {
+  const server = idleRequestServer()
   const accepted: net.Socket[] = []
   const listener = net.createServer((socket) => accepted.push(socket)).listen(0, '127.0.0.1')
   await once(listener, 'listening')
@@ -34,8 +39,7 @@ test('destroys a connection handed over while it closes, and resolves without wa
 })
 
 test('resolves at once after a connection handed over once its client had gone', { timeout: 5000 }, async () => {
-  const handlers = { request: () => undefined, upgrade: async () => undefined, refused: () => undefined }
-  const server = new RequestServer(() => undefined as never, handlers)
+  const server = idleRequestServer()
   const listener = net.createServer().listen(0, '127.0.0.1')
   await once(listener, 'listening')
   const client = net.connect((listener.address() as net.AddressInfo).port, '127.0.0.1')
