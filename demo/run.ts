@@ -7,7 +7,7 @@ import { relative } from 'node:path'
 import { ConfigError, problemReport } from '../src/config/issues.js'
 import { ConfigLoader } from '../src/config/load.js'
 import { Gateway } from '../src/gateway.js'
-import { closeLogs, createLogger, errorSummary } from '../src/log.js'
+import { createLog, errorSummary } from '../src/log.js'
 import { writeDevPki } from '../src/tls/pki.js'
 import { startEchoUpstream, type EchoUpstream } from './echo-upstream.js'
 
@@ -15,7 +15,8 @@ const certs = new URL('../certs/', import.meta.url).pathname
 // Relative, as a user names it: the problems of routes.yaml read `routes.yaml:13:7 …`, as in the README.
 const routes = relative(process.cwd(), new URL('../routes.yaml', import.meta.url).pathname)
 const read = (name: string) => readFileSync(`${certs}${name}`, 'utf8')
-const logger = createLogger()
+const log = createLog()
+const { logger } = log
 
 let upstream: EchoUpstream | undefined
 let gateway: Gateway | undefined
@@ -36,7 +37,7 @@ try {
   const lines = error instanceof ConfigError ? problemReport(error, routes, 'not started') : [`demo not started: ${errorSummary(error).message}`]
   for (const line of lines) process.stderr.write(`${line}\n`)
   await upstream?.close()
-  await closeLogs(logger)
+  await log.close()
   process.exit(1)
 }
 logger.info(
@@ -48,7 +49,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     await gateway.stop(1000)
     await upstream.close()
     logger.info('demo stopped')
-    await closeLogs(logger)
+    await log.close()
     process.exit(0)
   })
 }

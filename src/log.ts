@@ -27,10 +27,24 @@ export function configuredLogLevel(): string | undefined {
  */
 const LOG_BUFFER_BYTES = 16 * 1024 * 1024
 
-export function createLogger(bufferBytes = LOG_BUFFER_BYTES): Logger {
+/** The process's log: the logger, and how it ends before the process exits. */
+export interface ProcessLog {
+  readonly logger: Logger
+  /**
+   * The log is ended, so that what it still holds goes out, for at most `waitMs`, then stdout is let
+   * go. Not flush(): sonic-boom's returns at once, even with a write in flight and lines waiting behind
+   * it. Nor pino's own exit hook: it writes synchronously, which sonic-boom 4 retries without end on a
+   * pipe that no one reads (a log collector or journald gone, or stalled), and the process would not
+   * exit.
+   */
+  close(waitMs?: number): Promise<void>
+}
+
+export function createLog(bufferBytes = LOG_BUFFER_BYTES): ProcessLog {
   const base = { level: configuredLogLevel() ?? 'info', base: { service: 'portcullis' }, timestamp: pino.stdTimeFunctions.isoTime }
   if (process.stdout.isTTY) {
-    return pino(base, pretty({ colorize: true, ignore: 'pid,hostname,service', translateTime: 'SYS:HH:MM:ss.l' }))
+    const destination = pretty({ colorize: true, ignore: 'pid,hostname,service', translateTime: 'SYS:HH:MM:ss.l' })
+    return { logger: pino(base, destination), close: (waitMs) => endDestination(destination, waitMs) }
   }
   // Buffered, as pino's default is: a slow reader of stdout never stalls the event loop.
   const destination = pino.destination({ dest: 1, sync: false, maxLength: bufferBytes })
@@ -44,28 +58,19 @@ export function createLogger(bufferBytes = LOG_BUFFER_BYTES): Logger {
   }
   destination.on('drop', () => dropped++)
   destination.on('drain', reportDropped)
-  // At exit, when no drain comes any more: the last lines are kept, whatever the buffer holds.
-  beforeClose.set(destination, () => {
-    ;(destination as unknown as { maxLength: number }).maxLength = 0
-    reportDropped()
-  })
-  return logger
+  return {
+    logger,
+    close: (waitMs) => {
+      // At exit, when no drain comes any more: the last lines are kept, whatever the buffer holds.
+      ;(destination as unknown as { maxLength: number }).maxLength = 0
+      reportDropped()
+      return endDestination(destination, waitMs)
+    },
+  }
 }
 
-/** What createLogger's destination does before closeLogs ends it. */
-const beforeClose = new WeakMap<object, () => void>()
-
-/**
- * Before the process exits: the logs are ended, so that what they still hold goes out, for at most
- * `waitMs`, then stdout is let go. Not flush(): sonic-boom's returns at once, even with a write in
- * flight and lines waiting behind it. Nor pino's own exit hook: it writes synchronously, which
- * sonic-boom 4 retries without end on a pipe that no one reads (a log collector or journald gone, or
- * stalled), and the process would not exit.
- */
-export async function closeLogs(logger: Logger, waitMs = 1000): Promise<void> {
-  const destination = (logger as unknown as Record<symbol, LogDestination | undefined>)[pino.symbols.streamSym]
-  if (!destination) return
-  beforeClose.get(destination)?.()
+/** Ends sonic-boom on stdout, or pino-pretty's stream in front of it, waiting at most `waitMs` for it. */
+async function endDestination(destination: LogDestination, waitMs = 1000): Promise<void> {
   await new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, waitMs)
     destination.once('close', () => {
@@ -74,14 +79,13 @@ export async function closeLogs(logger: Logger, waitMs = 1000): Promise<void> {
     })
     destination.end()
   })
-  destination.destroy?.()
+  destination.destroy()
 }
 
-/** What pino writes to: sonic-boom on stdout, or pino-pretty's stream in front of it. */
 interface LogDestination {
   end(): void
   once(event: 'close', listener: () => void): void
-  destroy?(): void
+  destroy(): void
 }
 
 /**

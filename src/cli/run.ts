@@ -11,7 +11,7 @@ import { workerCount } from '../config/resolve.js'
 import { MAX_WORKERS } from '../config/schema.js'
 import type { Config } from '../config/types.js'
 import { Gateway } from '../gateway.js'
-import { closeLogs, configuredLogLevel, createLogger, errorSummary, LOG_LEVELS, type Logger } from '../log.js'
+import { configuredLogLevel, createLog, errorSummary, LOG_LEVELS, type Logger, type ProcessLog } from '../log.js'
 import { holdNextTickShapes } from '../next-tick-shapes.js'
 import { loadCheckedConfig } from '../snapshot/load-config.js'
 import { trustSystemRoots } from '../tls/system-roots.js'
@@ -30,24 +30,25 @@ export async function runGateway(configFile: string, workersFlag: string | undef
     err(`--workers must be a number from 1 to ${MAX_WORKERS} or auto, not '${workersFlag}'`)
     return 2
   }
-  const logger = createLogger()
+  const log = createLog()
   try {
-    return await runWithLogger(configFile, workers, signals, logger, err)
+    return await runWithLog(configFile, workers, signals, log, err)
   } finally {
-    await closeLogs(logger)
+    await log.close()
   }
 }
 
 /** `workersOverride`: the count --workers gave, which overrides the config's `workers`. */
-async function runWithLogger(
+async function runWithLog(
   configFile: string,
   workersOverride: number | undefined,
   signals: GatewaySignals,
-  logger: Logger,
+  log: ProcessLog,
   err: (line: string) => void,
 ): Promise<number> {
   const { stop: stopSignal, hangup } = signals
-  exitOnSecondStopSignal(stopSignal, logger)
+  const { logger } = log
+  exitOnSecondStopSignal(stopSignal, log)
   // The gateway below loads it again and reuses this parse, the most of a large table's load.
   const loader = new ConfigLoader(configFile)
   let config: Config
@@ -73,14 +74,14 @@ const RELAYED_SIGNAL_WINDOW_MS = 1000
  * it is the first one relayed. Not in a worker, which gets the process group's signal besides its
  * primary's; a second Ctrl-C ends the primary, and the workers with it.
  */
-function exitOnSecondStopSignal(stop: Promise<NodeJS.Signals>, logger: Logger): void {
+function exitOnSecondStopSignal(stop: Promise<NodeJS.Signals>, log: ProcessLog): void {
   if (cluster.isWorker) return
   void stop.then(() => {
     const first = performance.now()
     const onSignal = (signal: NodeJS.Signals) => {
       if (performance.now() - first < RELAYED_SIGNAL_WINDOW_MS) return
-      logger.warn({ signal }, `second ${signal}: exiting now, without waiting for requests in flight`)
-      void closeLogs(logger, 200).then(() => process.exit(1))
+      log.logger.warn({ signal }, `second ${signal}: exiting now, without waiting for requests in flight`)
+      void log.close(200).then(() => process.exit(1))
     }
     process.on('SIGTERM', onSignal)
     process.on('SIGINT', onSignal)

@@ -67,13 +67,13 @@ test('errorSummary of what is not an error says what was thrown, and does not th
 })
 
 // pino's buffer for a stdout that does not keep up grew without bound, up to the container's memory limit.
-for (const [when, closeLogs] of [
-  ['once the reader has caught up', 'setTimeout(() => void closeLogs(logger, 5000), 1000)'],
-  ['at exit, before the reader has caught up', 'void closeLogs(logger, 5000)'],
+for (const [when, closeLog] of [
+  ['once the reader has caught up', 'setTimeout(() => void log.close(5000), 1000)'],
+  ['at exit, before the reader has caught up', 'void log.close(5000)'],
 ] as const) {
   test(`drops what stdout cannot take past the buffer, and says how many lines ${when}`, { timeout: 30_000 }, async () => {
     const written = 20_000
-    const { flood, summary } = await floodLog(written, closeLogs)
+    const { flood, summary } = await floodLog(written, closeLog)
     assert.ok(flood < written / 2, `${flood} lines went out`)
     assert.equal(summary, `${written - flood} log lines dropped: stdout was not read fast enough`)
   })
@@ -81,14 +81,14 @@ for (const [when, closeLogs] of [
 
 /**
  * A process that logs `written` lines at once into a 64 KiB buffer, far more than its reader takes
- * meanwhile, then runs `closeLogs`: how many of them came out, and the line that says how many did not.
+ * meanwhile, then runs `closeLog`: how many of them came out, and the line that says how many did not.
  */
-async function floodLog(written: number, closeLogs: string): Promise<{ flood: number; summary: string | undefined }> {
+async function floodLog(written: number, closeLog: string): Promise<{ flood: number; summary: string | undefined }> {
   const script = `
-    import { closeLogs, createLogger } from ${JSON.stringify(new URL('../../src/log.ts', import.meta.url).href)}
-    const logger = createLogger(64 * 1024)
-    for (let i = 0; i < ${written}; i++) logger.info({ i }, 'a line of the flood')
-    ${closeLogs}
+    import { createLog } from ${JSON.stringify(new URL('../../src/log.ts', import.meta.url).href)}
+    const log = createLog(64 * 1024)
+    for (let i = 0; i < ${written}; i++) log.logger.info({ i }, 'a line of the flood')
+    ${closeLog}
   `
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
   let output = ''
