@@ -99,6 +99,8 @@ interface Connection {
   refusedBeforeRequest: boolean
   /** It closes once its response in flight has gone out; no request behind it is handled. */
   closing: boolean
+  /** Its pipelined requests waiting for their turn; it is not read meanwhile (see onRequest). */
+  waitingForTurn: number
 }
 
 /**
@@ -168,7 +170,7 @@ export class RequestServer {
       return
     }
     if (policy) this.policies.set(socket, policy)
-    const connection: Connection = { refusedBeforeRequest: false, closing: false }
+    const connection: Connection = { refusedBeforeRequest: false, closing: false, waitingForTurn: 0 }
     closeLingeringly(socket as Socket, () => {
       const last = connection.lastResponse
       return last instanceof http.ServerResponse && !last.req.complete
@@ -179,6 +181,10 @@ export class RequestServer {
       if (this.connections.size === 0) this.allClosed?.()
     })
     this.server.emit('connection', socket)
+    // Whatever resumes it (Node's server at the 'drain' of the writes it stopped reading for), it
+    // stays paused while a request waits: the 'resume' comes a tick after resume(), before any read,
+    // as Node's own listener, just added, relies on.
+    socket.on('resume', () => connection.waitingForTurn > 0 && socket.pause())
     watchRequestLines(socket, (firstLine) => {
       const method = http09Method(firstLine)
       if (method) this.refuseInTurn(socket, 400, { method })
@@ -290,8 +296,21 @@ export class RequestServer {
     // whose connection was destroyed before its turn: Node still hands it the socket once the response
     // ahead, cut off with its last bytes unsent, emits 'finish'.
     if (req.socket.writableEnded) return
-    if (res.socket) this.handle(req, res)
-    else res.once('socket', () => (connection.closing || req.socket.destroyed ? res.destroy() : this.handle(req, res)))
+    if (res.socket) {
+      this.handle(req, res)
+      return
+    }
+    // Node keeps a request and a response (about 2 KB) for each request waiting: a client that sends
+    // requests without reading the answers grew memory without bound (10 MB of GETs on one connection
+    // took 500 MB). As nginx and Envoy read no further than the request they answer, the connection is
+    // not read while one waits; what Node's parser has in hand (a read: up to 64 KB) it parses whole.
+    connection.waitingForTurn++
+    req.socket.pause()
+    res.once('socket', () => {
+      if (--connection.waitingForTurn === 0) req.socket.resume()
+      if (connection.closing || req.socket.destroyed) res.destroy()
+      else this.handle(req, res)
+    })
   }
 
   /**
