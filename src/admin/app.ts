@@ -45,7 +45,14 @@ export function createAdminApp(deps: AdminDeps): express.Express {
       next(error)
     }
   })
-  app.post('/reload', async (_req, res, next) => {
+  app.post('/reload', async (req, res, next) => {
+    // A browser sends Origin with every POST, curl and scripts none: a web page cannot make the gateway
+    // reload, from another site or through a name of its own rebound to the admin address (Caddy's
+    // admin API checks Origin too).
+    if (req.get('origin') !== undefined) {
+      res.status(403).type('text/plain').send('POST /reload from a web page is refused: send it without an Origin header\n')
+      return
+    }
     try {
       const result = await deps.reload()
       res.status(result.ok ? 200 : result.unavailable ? 503 : 422).json({ result: result.ok ? 'success' : 'failure', errors: result.errors })

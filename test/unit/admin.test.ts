@@ -68,6 +68,19 @@ describe('admin app', () => {
     assert.deepEqual(failed.body.errors, ['routes.yaml:3:5 listen: bad'])
   })
 
+  // A page in a browser on the gateway's machine, or one whose name its attacker rebinds to the admin
+  // address, could otherwise POST a reload: a browser sends Origin with every POST, curl none.
+  it('refuses POST /reload from a web page (with an Origin) with 403, and reloads nothing', async () => {
+    let reloads = 0
+    const counting = createAdminApp({ logger: pino({ level: 'silent' }), metrics: registrySource(metrics.registry), isReady: () => true, reload: async () => (reloads++, { ok: true, errors: [] }) })
+    for (const origin of ['http://evil.example', 'http://127.0.0.1:9901', 'null']) {
+      await request(counting).post('/reload').set('origin', origin).set('content-type', 'text/plain').expect(403, 'POST /reload from a web page is refused: send it without an Origin header\n')
+    }
+    assert.equal(reloads, 0)
+    await request(counting).post('/reload').expect(200)
+    assert.equal(reloads, 1)
+  })
+
   it('with workers, serves OpenMetrics when asked, each counter named as a single process names it', async () => {
     const worker = createMetrics({ defaultMetrics: false })
     worker.requests.inc({ route: 'r', method: 'GET', code: '200' })
