@@ -35,6 +35,14 @@ const HEADERS_TIMEOUT_MS = 20_000
  * whole drain time and closes it after its next response.
  */
 export const DRAIN_IDLE_WINDOW_MS = 1_000
+/**
+ * The pipelined requests a connection may have waiting for their turn; past them it is not read until
+ * none waits. Node keeps a request and a response (about 2 KB) for each: a client that sent requests
+ * without reading the answers grew memory without bound (10 MB of GETs on one connection took 500 MB).
+ * nginx and Envoy read no further than the request they answer; a few waiting are left as they are,
+ * so that pipelining as clients use it is read as before (a head cut off by a pause would time out).
+ */
+export const MAX_WAITING_REQUESTS = 32
 const HTTP_SERVER_OPTIONS: http.ServerOptions = {
   requestTimeout: 0,
   // How often Node checks headersTimeout; its default of 30 s let a slow client run to 50 s.
@@ -99,8 +107,10 @@ interface Connection {
   refusedBeforeRequest: boolean
   /** It closes once its response in flight has gone out; no request behind it is handled. */
   closing: boolean
-  /** Its pipelined requests waiting for their turn; it is not read meanwhile (see onRequest). */
+  /** Its pipelined requests waiting for their turn. */
   waitingForTurn: number
+  /** It is not read until none waits: more than MAX_WAITING_REQUESTS did. */
+  readsHeld: boolean
 }
 
 /**
@@ -170,7 +180,7 @@ export class RequestServer {
       return
     }
     if (policy) this.policies.set(socket, policy)
-    const connection: Connection = { refusedBeforeRequest: false, closing: false, waitingForTurn: 0 }
+    const connection: Connection = { refusedBeforeRequest: false, closing: false, waitingForTurn: 0, readsHeld: false }
     closeLingeringly(socket as Socket, () => {
       const last = connection.lastResponse
       return last instanceof http.ServerResponse && !last.req.complete
@@ -181,10 +191,10 @@ export class RequestServer {
       if (this.connections.size === 0) this.allClosed?.()
     })
     this.server.emit('connection', socket)
-    // Whatever resumes it (Node's server at the 'drain' of the writes it stopped reading for), it
-    // stays paused while a request waits: the 'resume' comes a tick after resume(), before any read,
-    // as Node's own listener, just added, relies on.
-    socket.on('resume', () => connection.waitingForTurn > 0 && socket.pause())
+    // Whatever resumes it (Node's server at the 'drain' of the writes it stopped reading for), it stays
+    // held: the 'resume' comes a tick after resume(), before any read, as Node's own listener, just
+    // added, relies on. Not once it is ending: what its client still sends is read and dropped then.
+    socket.on('resume', () => connection.readsHeld && !socket.writableEnded && socket.pause())
     watchRequestLines(socket, (firstLine) => {
       const method = http09Method(firstLine)
       if (method) this.refuseInTurn(socket, 400, { method })
@@ -300,14 +310,17 @@ export class RequestServer {
       this.handle(req, res)
       return
     }
-    // Node keeps a request and a response (about 2 KB) for each request waiting: a client that sends
-    // requests without reading the answers grew memory without bound (10 MB of GETs on one connection
-    // took 500 MB). As nginx and Envoy read no further than the request they answer, the connection is
-    // not read while one waits; what Node's parser has in hand (a read: up to 64 KB) it parses whole.
-    connection.waitingForTurn++
-    req.socket.pause()
+    // Past MAX_WAITING_REQUESTS the connection is held; what Node's parser has in hand (a read: up to
+    // 64 KB) it parses whole.
+    if (++connection.waitingForTurn > MAX_WAITING_REQUESTS && !connection.readsHeld) {
+      connection.readsHeld = true
+      req.socket.pause()
+    }
     res.once('socket', () => {
-      if (--connection.waitingForTurn === 0) req.socket.resume()
+      if (--connection.waitingForTurn === 0 && connection.readsHeld) {
+        connection.readsHeld = false
+        req.socket.resume()
+      }
       if (connection.closing || req.socket.destroyed) res.destroy()
       else this.handle(req, res)
     })
