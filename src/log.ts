@@ -44,7 +44,7 @@ export function createLog(bufferBytes = LOG_BUFFER_BYTES): ProcessLog {
   const base = { level: configuredLogLevel() ?? 'info', base: { service: 'portcullis' }, timestamp: pino.stdTimeFunctions.isoTime }
   if (process.stdout.isTTY) {
     const destination = pretty({ colorize: true, ignore: 'pid,hostname,service', translateTime: 'SYS:HH:MM:ss.l' })
-    return { logger: pino(base, destination), close: (waitMs) => endDestination(destination, waitMs) }
+    return { logger: pino(base, destination), close: once((waitMs) => endDestination(destination, waitMs)) }
   }
   // Buffered, as pino's default is: a slow reader of stdout never stalls the event loop.
   const destination = pino.destination({ dest: 1, sync: false, maxLength: bufferBytes })
@@ -60,13 +60,19 @@ export function createLog(bufferBytes = LOG_BUFFER_BYTES): ProcessLog {
   destination.on('drain', reportDropped)
   return {
     logger,
-    close: (waitMs) => {
+    close: once((waitMs) => {
       // At exit, when no drain comes any more: the last lines are kept, whatever the buffer holds.
       ;(destination as unknown as { maxLength: number }).maxLength = 0
       reportDropped()
       return endDestination(destination, waitMs)
-    },
+    }),
   }
+}
+
+/** `close`, run the first time only: a second stop signal may come while the first one's close runs. */
+function once(close: ProcessLog['close']): ProcessLog['close'] {
+  let closing: Promise<void> | undefined
+  return (waitMs) => (closing ??= close(waitMs))
 }
 
 /** Ends sonic-boom on stdout, or pino-pretty's stream in front of it, waiting at most `waitMs` for it. */
