@@ -55,11 +55,12 @@ const REASON_BY_CODE: Record<string, FailureReason> = {
   // its client certificate. The gateway's own verdict on the peer's is a verification result above.
   ERR_SSL_TLSV1_ALERT_UNKNOWN_CA: 'peer_rejected_cert',
   ERR_SSL_TLSV1_ALERT_ACCESS_DENIED: 'peer_rejected_cert',
-  // A signature the peer could not verify. OpenSSL sends it for a certificate that the CA of its
-  // issuer's name did not sign (CERT_SIGNATURE_FAILURE): one of another CA of the same name, with no
-  // authority key identifier to tell them apart, as `openssl x509 -req` makes it without `-extfile`
-  // (the server certificate of ngrok's recipe). Otherwise only for a key that is not the
-  // certificate's, which the config check refuses.
+  // A signature or MAC the peer could not verify. OpenSSL sends it mostly for a certificate that the
+  // CA of its issuer's name did not sign (CERT_SIGNATURE_FAILURE): one of another CA of the same name,
+  // with no authority key identifier to tell them apart, as `openssl x509 -req` makes it without
+  // `-extfile` (the server certificate of ngrok's recipe). Otherwise for a key that is not the
+  // certificate's (which the config check refuses), or a handshake that a middlebox altered (its
+  // Finished or a resumption's binder).
   ERR_SSL_TLSV1_ALERT_DECRYPT_ERROR: 'peer_rejected_cert',
   ...peerRejectedCertAlerts([
     'BAD_CERTIFICATE',
