@@ -118,7 +118,6 @@ export function createUpstreamPool(
 ): Pool {
   const connectorOptions = {
     timeout: identity.connectTimeout,
-    signal: destroyed,
     ...(context && { secureContext: context }),
     rejectUnauthorized: !identity.insecureSkipVerify,
     checkServerIdentity,
@@ -136,7 +135,8 @@ export function createUpstreamPool(
     keepAliveMaxTimeout: 600_000,
     connect(connectOptions, callback) {
       const started = performance.now()
-      const connect = buildConnector({ ...connectorOptions, ...(session && { session }) })
+      const aborted = socketSignal(destroyed)
+      const connect = buildConnector({ ...connectorOptions, signal: aborted.signal, ...(session && { session }) })
       let refusedChain: X509Certificate[] | undefined
       const socket = connect({ ...connectOptions, servername }, (connectError, socket) => {
         const durationSeconds = (performance.now() - started) / 1000
@@ -168,10 +168,26 @@ export function createUpstreamPool(
         callback(null, socket!)
       }) as unknown as TLSSocket | undefined
       // undici's connector returns the socket it made (its types say void).
+      if (socket) socket.once('close', aborted.release)
+      else aborted.release()
       if (tls && socket) keepRefusedPeerCertificate(socket, (chain) => (refusedChain = chain), isCrlTrouble)
       return socket
     },
   })
+}
+
+/**
+ * A signal of one socket's own, which `destroyed` aborts until `release` (at the socket's close). Not
+ * `destroyed` itself: Node 20 keeps the listener a socket adds to its signal after the socket has
+ * closed, and the pool's signal held every socket the pool ever closed, with its buffers (30,000
+ * closed upstream connections: 800 MB).
+ */
+function socketSignal(destroyed: AbortSignal): { signal: AbortSignal; release: () => void } {
+  const controller = new AbortController()
+  const abort = () => controller.abort()
+  if (destroyed.aborted) abort()
+  else destroyed.addEventListener('abort', abort, { once: true })
+  return { signal: controller.signal, release: () => destroyed.removeEventListener('abort', abort) }
 }
 
 /** Node's check of the upstream's name, whose refusal keeps the certificate it refused (withPeerCertificate). */
