@@ -16,8 +16,9 @@ export interface Upstream {
   /** Which of the pool's connections had answered before their request: who may send it again. */
   readonly answers: ConnectionAnswers
   /**
-   * The signal every socket of the pool is made with: aborted once the pool is destroyed, it ends the
-   * sockets undici's destroy() leaves, connects in progress.
+   * Aborted once the pool is destroyed, it ends the sockets undici's destroy() leaves, connects in
+   * progress: each open socket of the pool is made with a signal of its own that this one aborts
+   * (socketSignal in tls/upstream.ts).
    */
   readonly abortSockets: AbortController
   /** Sent as every request's servername so undici keeps one pooled name (see tls/upstream.ts). */

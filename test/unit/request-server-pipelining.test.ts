@@ -9,8 +9,11 @@ import type http from 'node:http'
 import net from 'node:net'
 import { test } from 'node:test'
 import { MAX_WAITING_REQUESTS, RequestServer } from '../../src/proxy/server.js'
+import { eventually } from '../helpers/gateway.js'
 
 const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: a.test\r\n\r\n`
+/** Waits for `done` to hold, at most 5 s. */
+const until = (what: string, done: () => boolean) => eventually(async () => done(), 5000, what)
 /** Requests /2 to /(count + 1), in one string. */
 const pipelined = (count: number) => Array.from({ length: count }, (_, i) => get(`/${i + 2}`)).join('')
 
@@ -30,22 +33,16 @@ async function pipeliningConnection() {
   server.accept(accepted)
   let received = ''
   client.setEncoding('utf8').on('data', (chunk: string) => (received += chunk))
-  const until = async (what: string, done: () => boolean) => {
-    for (let tries = 0; !done(); tries++) {
-      if (tries === 500) assert.fail(`waited 5 s for ${what}`)
-      await new Promise((resolve) => setTimeout(resolve, 10))
-    }
-  }
   const close = async () => {
     client.destroy()
     listener.close()
     await server.close()
   }
-  return { handled, accepted, client, received: () => received, until, close }
+  return { handled, accepted, client, received: () => received, close }
 }
 
 test('reads a connection on while as many requests as MAX_WAITING_REQUESTS wait', async () => {
-  const { handled, accepted, client, until, close } = await pipeliningConnection()
+  const { handled, accepted, client, close } = await pipeliningConnection()
   try {
     // One write, so one read: the others are parsed, and wait, before /1 is handled.
     client.write(get('/1') + pipelined(MAX_WAITING_REQUESTS))
@@ -57,7 +54,7 @@ test('reads a connection on while as many requests as MAX_WAITING_REQUESTS wait'
 })
 
 test('does not read a connection while more requests wait, and reads it again once none waits', async () => {
-  const { handled, accepted, client, received, until, close } = await pipeliningConnection()
+  const { handled, accepted, client, received, close } = await pipeliningConnection()
   const waiting = MAX_WAITING_REQUESTS + 1
   try {
     client.write(get('/1') + pipelined(waiting))
@@ -84,7 +81,7 @@ test('does not read a connection while more requests wait, and reads it again on
 // Node stops reading a connection too when a request comes while the answer ahead backs up, and reads
 // it again at the socket's 'drain'.
 test('is still not read once the answer ahead of a waiting request drains', async () => {
-  const { handled, accepted, client, until, close } = await pipeliningConnection()
+  const { handled, accepted, client, close } = await pipeliningConnection()
   try {
     client.pause()
     client.write(get('/1'))
@@ -111,7 +108,7 @@ test('is still not read once the answer ahead of a waiting request drains', asyn
 // its client still sends, and drops it, until the client's FIN (lingering-close.ts): a close with
 // unread bytes would be a reset, which can cut off the answer.
 test('reads on to the client\'s FIN once the answer ahead closes the connection', async () => {
-  const { handled, accepted, client, until, close } = await pipeliningConnection()
+  const { handled, accepted, client, close } = await pipeliningConnection()
   try {
     const upload = `POST /upload HTTP/1.1\r\nHost: a.test\r\nContent-Length: 1000\r\n\r\n${'x'.repeat(10)}`
     client.write(get('/1') + pipelined(MAX_WAITING_REQUESTS) + upload)
