@@ -17,6 +17,7 @@ import { FINISH_DEADLINE_MS, FinishDeadline } from './finish-deadline.js'
 import { isWebSocketUpgrade, relayDrain, responseIgnoringUpgrade } from './ignored-upgrade.js'
 import { ConnectionPolicies } from './connection-policies.js'
 import { closeLingeringly, limitLinger } from './lingering-close.js'
+import { holdReads, releaseReads } from './read-hold.js'
 import { watchRequestLines } from './request-lines.js'
 import { endWithStatus, sendStatus } from './status.js'
 import type { CloseGoingAway } from './websocket-close.js'
@@ -109,8 +110,6 @@ interface Connection {
   closing: boolean
   /** Its pipelined requests waiting for their turn. */
   waitingForTurn: number
-  /** It is not read until none waits: more than MAX_WAITING_REQUESTS did. */
-  readsHeld: boolean
 }
 
 /**
@@ -180,7 +179,7 @@ export class RequestServer {
       return
     }
     if (policy) this.policies.set(socket, policy)
-    const connection: Connection = { refusedBeforeRequest: false, closing: false, waitingForTurn: 0, readsHeld: false }
+    const connection: Connection = { refusedBeforeRequest: false, closing: false, waitingForTurn: 0 }
     closeLingeringly(socket as Socket, () => {
       const last = connection.lastResponse
       return last instanceof http.ServerResponse && !last.req.complete
@@ -191,10 +190,6 @@ export class RequestServer {
       if (this.connections.size === 0) this.allClosed?.()
     })
     this.server.emit('connection', socket)
-    // Whatever resumes it (Node's server at the 'drain' of the writes it stopped reading for), it stays
-    // held: the 'resume' comes a tick after resume(), before any read, as Node's own listener, just
-    // added, relies on. Not once it is ending: what its client still sends is read and dropped then.
-    socket.on('resume', () => connection.readsHeld && !socket.writableEnded && socket.pause())
     watchRequestLines(socket, (firstLine) => {
       const method = http09Method(firstLine)
       if (method) this.refuseInTurn(socket, 400, { method })
@@ -312,15 +307,9 @@ export class RequestServer {
     }
     // Past MAX_WAITING_REQUESTS the connection is held; what Node's parser has in hand (a read: up to
     // 64 KB) it parses whole.
-    if (++connection.waitingForTurn > MAX_WAITING_REQUESTS && !connection.readsHeld) {
-      connection.readsHeld = true
-      req.socket.pause()
-    }
+    if (++connection.waitingForTurn > MAX_WAITING_REQUESTS) holdReads(req.socket, 'pipelining')
     res.once('socket', () => {
-      if (--connection.waitingForTurn === 0 && connection.readsHeld) {
-        connection.readsHeld = false
-        req.socket.resume()
-      }
+      if (--connection.waitingForTurn === 0) releaseReads(req.socket, 'pipelining')
       if (connection.closing || req.socket.destroyed) res.destroy()
       else this.handle(req, res)
     })
