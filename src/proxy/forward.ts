@@ -10,7 +10,7 @@ import type { Dispatcher } from 'undici'
 import type { Route } from '../snapshot/snapshot.js'
 import { holdUpstream } from '../snapshot/upstreams.js'
 import { clientResponseHeaders, type ForwardedProtoHost } from './headers.js'
-import { bodyTooLargeDetail, hasBody, limitedBody, RequestBodyTooLarge } from './request-body.js'
+import { bodyTooLargeDetail, forwardedBody, hasBody, RequestBodyTooLarge } from './request-body.js'
 import { sendStatus } from './status.js'
 import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.js'
 import { CLIENT_GONE, relayChunk, UpstreamExchange, upstreamRequest } from './upstream-request.js'
@@ -30,7 +30,7 @@ export function forwardRequest(
   identity: Readonly<Record<string, string>>,
   hooks: ForwardHooks,
 ): void {
-  const body = hasBody(req) ? limitedBody(req, route.config.maxRequestBody) : null
+  const body = hasBody(req) ? forwardedBody(req, route.config.maxRequestBody) : null
   new Exchange(res, route, upstreamRequest(req, route, forwarded, identity, body), hooks).start()
 }
 

@@ -3,7 +3,8 @@
  * silent, and what becomes of the rest of one the upstream did not read.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { Transform, type Duplex, type Readable } from 'node:stream'
+import { Readable, type Duplex } from 'node:stream'
+import { holdReads, readsHeld, releaseReads } from './read-hold.js'
 
 export const BODY_IDLE_TIMEOUT_MS = 60_000
 
@@ -29,23 +30,80 @@ export class RequestBodyTooLarge extends Error {
 /**
  * The request body as the upstream gets it, held to `limit` bytes (a route's maxRequestBody). One with
  * a Content-Length is `req` itself: route-selection.ts refused it if the length is over, and Node's
- * parser holds the body to it. A chunked one is counted as it passes, and fails with
- * RequestBodyTooLarge once past the limit (the request's socket is not destroyed: the client gets 413).
+ * parser holds the body to it, and hands it over a read at a time. A chunked one is a ChunkedBody.
  */
-export function limitedBody(req: IncomingMessage, limit: number | undefined): Readable {
-  if (limit === undefined || req.headers['content-length'] !== undefined) return req
-  let received = 0
-  const counted = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      received += chunk.length
-      if (received > limit) done(new RequestBodyTooLarge(limit))
-      else done(null, chunk)
-    },
-  })
+export function forwardedBody(req: IncomingMessage, limit: number | undefined): Readable {
+  if (req.headers['content-length'] !== undefined) return req
+  const body = new ChunkedBody(req, limit)
   // undici lets go of the body it reads, this one, where it would of `req` (the upstream answered
   // before reading it all, or failed, or it grew past the limit).
-  discardRestAfter(counted, req)
-  return req.pipe(counted)
+  discardRestAfter(body, req)
+  return body
+}
+
+/** Chunks smaller than this are copied together before they go upstream; larger ones go as they are. */
+const SMALL_CHUNK_BYTES = 1024
+/** The most small chunks' bytes copied into one. */
+const JOINED_CHUNK_BYTES = 16 * 1024
+
+/**
+ * A chunked request body. Node's parser hands over each chunk of the chunked coding as a Buffer of its
+ * own, and a stream counts its buffer in bytes: a body of one-byte chunks that the upstream did not
+ * take as fast as it came was some 16,000 Buffers in `req` (4 MB of heap a connection), and each chunk
+ * a write of its own upstream. Here `req` is read as it comes, small chunks are copied together (so
+ * each Buffer of the parser's dies at once) and go upstream once the loop turns, and while the
+ * upstream is not taking them the client's socket is held (read-hold.ts). Past `limit` bytes it fails
+ * with RequestBodyTooLarge (the socket is not destroyed: the client gets 413).
+ */
+class ChunkedBody extends Readable {
+  private readonly joined = Buffer.allocUnsafe(JOINED_CHUNK_BYTES)
+  private joinedBytes = 0
+  private received = 0
+
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly limit = Infinity,
+  ) {
+    super()
+    req.on('data', (chunk: Buffer) => this.receive(chunk))
+    req.once('end', () => {
+      this.passOnJoined()
+      this.push(null)
+    })
+  }
+
+  private receive(chunk: Buffer): void {
+    if (this.destroyed) return
+    this.received += chunk.length
+    if (this.received > this.limit) return void this.destroy(new RequestBodyTooLarge(this.limit))
+    if (chunk.length >= SMALL_CHUNK_BYTES || this.joinedBytes + chunk.length > JOINED_CHUNK_BYTES) this.passOnJoined()
+    if (chunk.length >= SMALL_CHUNK_BYTES) return this.passOn(chunk)
+    // The parser hands over the chunks of a read one by one from C++ (the microtasks run between
+    // them), all before the loop turns.
+    if (this.joinedBytes === 0) setImmediate(() => this.passOnJoined())
+    this.joinedBytes += chunk.copy(this.joined, this.joinedBytes)
+  }
+
+  private passOnJoined(): void {
+    if (this.joinedBytes === 0) return
+    // A copy: `joined` takes the next chunks.
+    const chunk = Buffer.from(this.joined.subarray(0, this.joinedBytes))
+    this.joinedBytes = 0
+    this.passOn(chunk)
+  }
+
+  private passOn(chunk: Buffer): void {
+    if (!this.destroyed && !this.push(chunk)) holdReads(this.req.socket, 'body')
+  }
+
+  override _read(): void {
+    releaseReads(this.req.socket, 'body')
+  }
+
+  override _destroy(error: Error | null, done: (error?: Error | null) => void): void {
+    releaseReads(this.req.socket, 'body')
+    done(error)
+  }
 }
 
 /**
@@ -59,6 +117,7 @@ export function limitBodyIdle(req: IncomingMessage, res: ServerResponse, timeout
   const stop = () => {
     res.off('timeout', onTimeout)
     req.off('resume', restart)
+    socket.off('resume', restart)
     // Unless the response already finished and Node set its keep-alive timeout in its place.
     if (!res.writableFinished) socket.setTimeout(0)
   }
@@ -66,19 +125,21 @@ export function limitBodyIdle(req: IncomingMessage, res: ServerResponse, timeout
   // the response's is emitted even when the body has arrived but has not been read yet.
   const onTimeout = () => {
     if (req.complete) return stop()
-    const gatewayNotReading = req.readableFlowing !== true || req.readableLength > 0
+    const gatewayNotReading = req.readableFlowing !== true || req.readableLength > 0 || readsHeld(socket)
     if (gatewayNotReading) socket.setTimeout(timeoutMs)
     else socket.destroy()
   }
-  // When the gateway reads again, the client's silence until then was the gateway's doing: the bytes
-  // it held back have yet to come. Without this, a check just after the gateway resumed reading, before
-  // those bytes arrived, ended the connection. Not once the response has finished: Node has set its
-  // keep-alive timeout in its place, as stop() says.
+  // When the gateway reads again (the request, or its socket when a ChunkedBody held it), the client's
+  // silence until then was the gateway's doing: the bytes it held back have yet to come. Without this,
+  // a check just after the gateway resumed reading, before those bytes arrived, ended the connection.
+  // Not once the response has finished: Node has set its keep-alive timeout in its place, as stop()
+  // says.
   const restart = () => {
     if (!res.writableFinished) socket.setTimeout(timeoutMs)
   }
   res.on('timeout', onTimeout)
   req.on('resume', restart)
+  socket.on('resume', restart)
   socket.setTimeout(timeoutMs)
   req.once('end', stop)
 }
@@ -102,7 +163,7 @@ function discardRestOfBody(req: IncomingMessage, socket: Duplex): void {
 
 /**
  * Once `reader` closes, the rest of `req`'s body, if any, is read and dropped (discardRestOfBody):
- * `reader` is what undici reads, `req` itself or the stream limitedBody puts in its place. The socket
+ * `reader` is what undici reads, `req` itself or the ChunkedBody forwardedBody puts in its place. The socket
  * is taken now: Node detaches it from the request once the response has finished.
  */
 export function discardRestAfter(reader: Readable, req: IncomingMessage): void {
