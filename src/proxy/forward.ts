@@ -101,12 +101,15 @@ class Exchange extends UpstreamExchange {
   }
 
   /**
-   * RFC 9110 15.2: interim responses are passed on, except to an HTTP/1.0 client. Node writes 103 and
-   * 102 itself; one Link value it refuses to write (it is stricter than RFC 8288) is dropped, never
-   * the response. undici fails a 100 from the upstream (it never sends Expect): the client gets 502.
+   * RFC 9110 15.2: interim responses are passed on, except to an HTTP/1.0 client, and except while
+   * the client has not taken what was written to it: they are hints, and an upstream that sent 103s
+   * in a loop to a client that read nothing grew the gateway's memory by gigabytes until the final
+   * head's timeout. Node writes 103 and 102 itself; one Link value it refuses to write (it is stricter
+   * than RFC 8288) is dropped, never the response. undici fails a 100 from the upstream (it never
+   * sends Expect): the client gets 502.
    */
   private relayInterim(statusCode: number, headers: IncomingHttpHeaders): void {
-    if (this.res.req.httpVersion === '1.0') return
+    if (this.res.req.httpVersion === '1.0' || this.res.writableLength >= this.res.writableHighWaterMark) return
     try {
       if (statusCode === 103 && headers.link !== undefined) this.res.writeEarlyHints({ link: headers.link })
       if (statusCode === 102) this.res.writeProcessing()
