@@ -5,16 +5,50 @@
  * hour without a byte either way, Envoy's tcp_proxy default. (nginx's stream proxy_timeout is 10
  * minutes. Envoy's 5-minute stream idle timeout and nginx's 60 s proxy_read_timeout close quiet but
  * healthy WebSockets, a common complaint.)
+ *
+ * A side that stops reading stalls the tunnel both ways (pipe() stops reading the other side), and a
+ * stalled tunnel is as quiet as an idle one: a client that never reads, or one gone with bytes unsent
+ * (its FIN queued behind them), would hold both sockets and their buffers for the hour. A send bound
+ * closes it after a minute, as nginx closes a WebSocket.
  */
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 
 const TUNNEL_IDLE_TIMEOUT_MS = 60 * 60_000
+/** nginx's proxy_send_timeout and send_timeout, which bound a WebSocket's writes to either side. */
+const TUNNEL_SEND_TIMEOUT_MS = 60_000
 
 /** Closes both ends once `client`, which carries every byte of the tunnel, has been idle for `idleMs`. */
 export function closeWhenIdle(client: Socket, upstream: Duplex, idleMs = TUNNEL_IDLE_TIMEOUT_MS): void {
-  client.setTimeout(idleMs, () => {
-    client.destroy()
-    upstream.destroy()
+  client.setTimeout(idleMs, () => destroyBoth(client, upstream))
+}
+
+/**
+ * Closes both ends once bytes relayed to either have waited `sendMs` for it to take them: a write that
+ * returned false, and no 'drain' since. Each 'drain' starts the bound again, so a slow reader that keeps
+ * taking bytes is not cut, and a quiet tunnel has nothing waiting. Call it after the two pipe() calls.
+ */
+export function closeWhenStalled(client: Duplex, upstream: Duplex, sendMs = TUNNEL_SEND_TIMEOUT_MS): void {
+  const close = () => destroyBoth(client, upstream)
+  boundSends(client, upstream, sendMs, close)
+  boundSends(upstream, client, sendMs, close)
+}
+
+/** Calls `stalled` once the bytes relayed from `from` have waited `sendMs` for `to` to drain. */
+function boundSends(from: Duplex, to: Duplex, sendMs: number, stalled: () => void): void {
+  let timer: NodeJS.Timeout | undefined
+  const stop = () => {
+    clearTimeout(timer)
+    timer = undefined
+  }
+  // Registered after pipe()'s own 'data' listener, so this one sees whether the write it made returned false.
+  from.on('data', () => {
+    if (to.writableNeedDrain && timer === undefined) timer = setTimeout(stalled, sendMs).unref()
   })
+  to.on('drain', stop).once('close', stop)
+}
+
+function destroyBoth(client: Duplex, upstream: Duplex): void {
+  client.destroy()
+  upstream.destroy()
 }

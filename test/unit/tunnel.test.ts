@@ -1,17 +1,19 @@
 /**
- * Tunnels (WebSockets, TLS passthrough) close after a time without a byte either way, and only then.
- * Real loopback sockets: a client, the gateway's end of its connection, and an upstream connection
- * that the gateway's end relays to.
+ * Tunnels (WebSockets, TLS passthrough) close after a time without a byte either way, or once bytes
+ * relayed to one side have waited a while for it to take them, and only then. Real loopback sockets:
+ * a client, the gateway's end of its connection, and an upstream connection that the gateway's end
+ * relays to.
  */
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import net, { type AddressInfo } from 'node:net'
 import { after, before, describe, it, type TestContext } from 'node:test'
 import { setTimeout as pause } from 'node:timers/promises'
-import { closeWhenIdle } from '../../src/proxy/tunnel.js'
+import { closeWhenIdle, closeWhenStalled } from '../../src/proxy/tunnel.js'
 import { listenOnLoopback } from '../helpers/upstream.js'
 
 const IDLE_MS = 200
+const SEND_MS = 300
 
 let server: net.Server
 before(async () => {
@@ -51,6 +53,16 @@ function closing(end: net.Socket): Promise<unknown> {
   return new Promise((resolve) => end.once('close', resolve))
 }
 
+/** Writes to `end` as fast as it takes the bytes, until it closes. */
+function flood(end: net.Socket): void {
+  const chunk = Buffer.alloc(64 * 1024, 'x')
+  const pump = () => {
+    while (!end.destroyed && end.write(chunk));
+    if (!end.destroyed) end.once('drain', pump)
+  }
+  pump()
+}
+
 describe('tunnel idle timeout', () => {
   const idleTunnel = (t: TestContext) => openTunnel(t, (gatewayEnd, toUpstream) => closeWhenIdle(gatewayEnd, toUpstream, IDLE_MS))
 
@@ -76,6 +88,61 @@ describe('tunnel idle timeout', () => {
       await pause(IDLE_MS / 3)
       upstream.write('tick')
     }
+    assert.deepEqual(closed, { client: false, upstream: false })
+  })
+})
+
+describe('tunnel send bound', () => {
+  // The idle bound is the default hour here: only the send bound can close these tunnels.
+  const boundTunnel = (t: TestContext) =>
+    openTunnel(t, (gatewayEnd, toUpstream) => {
+      closeWhenIdle(gatewayEnd, toUpstream)
+      closeWhenStalled(gatewayEnd, toUpstream, SEND_MS)
+    })
+
+  // A side that stops reading stalls the relay toward it, and pipe() stops reading the other side: nothing
+  // moves, and before the send bound a client that never read (or had gone, its FIN queued behind the
+  // bytes it sent) held both sockets and their buffers until the hour's idle bound.
+  for (const stopped of ['upstream', 'client'] as const) {
+    it(`closes both ends once the ${stopped} stops reading`, { timeout: 10_000 }, async (t) => {
+      const tunnel = await boundTunnel(t)
+      const writer = stopped === 'upstream' ? tunnel.client : tunnel.upstream
+      tunnel[stopped].pause()
+      flood(writer)
+      // The gateway's two sockets close, and the writer sees it (the stopped side, which reads nothing,
+      // would not). A tunnel left open would hold the test until its timeout.
+      await Promise.all([closing(tunnel.gatewayEnd), closing(tunnel.toUpstream), closing(writer)])
+    })
+  }
+
+  it('keeps a tunnel whose reader is slower than its writer but keeps taking bytes', { timeout: 10_000 }, async (t) => {
+    const { client, upstream, toUpstream, closed } = await boundTunnel(t)
+    // The upstream reads 1 MiB every 50 ms: the writer outruns it, and the gateway's writes to it wait
+    // (each 'drain' ends a wait), but never a whole send bound.
+    let budget = 0
+    upstream.pause().on('data', (chunk: Buffer) => {
+      budget -= chunk.length
+      if (budget <= 0) upstream.pause()
+    })
+    const reader = setInterval(() => {
+      budget = 1024 * 1024
+      upstream.resume()
+    }, 50)
+    t.after(() => clearInterval(reader))
+    let drains = 0
+    toUpstream.on('drain', () => drains++)
+    flood(client)
+    await pause(5 * SEND_MS)
+    assert.deepEqual(closed, { client: false, upstream: false })
+    assert.ok(drains >= 5, `the gateway's writes to the upstream waited and drained (${drains} drains)`)
+  })
+
+  it('keeps a quiet tunnel, and one whose bytes are all taken', async (t) => {
+    const { client, upstream, closed } = await boundTunnel(t)
+    await pause(2 * SEND_MS)
+    client.write('up')
+    upstream.write('down')
+    await pause(2 * SEND_MS)
     assert.deepEqual(closed, { client: false, upstream: false })
   })
 })
