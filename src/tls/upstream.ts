@@ -13,6 +13,7 @@ import type { UpstreamConfig } from '../config/types.js'
 import { withPeerCertificate } from './certificate-identity.js'
 import { chainErrorBeneathCrlVerdict } from './chain-path.js'
 import type { ConnectionAnswers } from './connection-answers.js'
+import { resumeParserAtEnd } from './paused-parser-end.js'
 import { keepRefusedPeerCertificate } from './peer-certificates.js'
 import { isCrlTrouble } from './reasons.js'
 
@@ -168,8 +169,12 @@ export function createUpstreamPool(
         callback(null, socket!)
       }) as unknown as TLSSocket | undefined
       // undici's connector returns the socket it made (its types say void).
-      if (socket) socket.once('close', aborted.release)
-      else aborted.release()
+      if (socket) {
+        socket.once('close', aborted.release)
+        resumeParserAtEnd(socket)
+      } else {
+        aborted.release()
+      }
       if (tls && socket) keepRefusedPeerCertificate(socket, (chain) => (refusedChain = chain), isCrlTrouble)
       return socket
     },
