@@ -30,7 +30,7 @@ export function forwardRequest(
   identity: Readonly<Record<string, string>>,
   hooks: ForwardHooks,
 ): void {
-  const body = hasBody(req) ? forwardedBody(req, route.config.maxRequestBody) : null
+  const body = hasBody(req) ? forwardedBody(req, res, route.config.maxRequestBody) : null
   new Exchange(res, route, upstreamRequest(req, route, forwarded, identity, body), hooks).start()
 }
 

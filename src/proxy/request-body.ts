@@ -32,12 +32,15 @@ export class RequestBodyTooLarge extends Error {
  * a Content-Length is `req` itself: route-selection.ts refused it if the length is over, and Node's
  * parser holds the body to it, and hands it over a read at a time. A chunked one is a ChunkedBody.
  */
-export function forwardedBody(req: IncomingMessage, limit: number | undefined): Readable {
+export function forwardedBody(req: IncomingMessage, res: ServerResponse, limit: number | undefined): Readable {
   if (req.headers['content-length'] !== undefined) return req
   const body = new ChunkedBody(req, limit)
   // undici lets go of the body it reads, this one, where it would of `req` (the upstream answered
-  // before reading it all, or failed, or it grew past the limit).
+  // before reading it all, or failed while reading it, or it grew past the limit).
   discardRestAfter(body, req)
+  // A request that failed before undici began to send it (the upstream could not be reached) leaves
+  // its body as it is, and Node would not drop the rest of one it sees read: the response's end does.
+  res.once('close', () => body.destroy())
   return body
 }
 

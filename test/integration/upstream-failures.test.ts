@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test'
 import WebSocket from 'ws'
 import { httpRequest } from '../helpers/client.js'
 import { rawUntilClosed } from '../helpers/raw.js'
-import { loggedAfter, seriesSum, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
+import { eventually, loggedAfter, seriesSum, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { certificateNamed, createTestCA, issueTestCert, makeTestPki, type TestPki } from '../helpers/pki.js'
 import { listenOnLoopback, startEchoUpstream, type EchoUpstream } from '../helpers/upstream.js'
 
@@ -360,6 +360,19 @@ routes:${route('legacy', legacy.port)}
       assert.equal(lastLog(route)?.reason, 'connection_refused')
       assert.equal(lastLog(route)?.code, 'PCL_ERR_UPSTREAM_CONNECT')
     }
+  })
+
+  it('502 for a chunked upload whose upstream refuses connections, and the connection serves the next request', async () => {
+    const socket = net.connect(gw.ports.http!, '127.0.0.1')
+    let received = ''
+    socket.setEncoding('latin1').on('data', (chunk: string) => (received += chunk))
+    // More than a stream buffers (16 KiB), in 1 KiB chunks, all sent before the answer is read.
+    const chunk = `400\r\n${'x'.repeat(1024)}\r\n`
+    socket.write(`POST / HTTP/1.1\r\nHost: refusedplain.test\r\nTransfer-Encoding: chunked\r\n\r\n${chunk.repeat(64)}0\r\n\r\n`)
+    await eventually(async () => received.startsWith('HTTP/1.1 502 '), 5000, 'the 502')
+    socket.write('GET / HTTP/1.1\r\nHost: refusedplain.test\r\n\r\n')
+    await eventually(async () => received.split('HTTP/1.1 502 ').length === 3, 5000, 'the next request answered')
+    socket.destroy()
   })
 
   it('502 for a WebSocket upgrade whose upstream refuses connections, logged as a request is: who asked what, and why', async () => {

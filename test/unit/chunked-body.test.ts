@@ -20,7 +20,8 @@ const ONE_BYTE_CHUNK = '1\r\na\r\n'
 async function uploadConnection() {
   const uploads: { req: http.IncomingMessage; body: Readable }[] = []
   const handlers = {
-    request: (_snapshot: unknown, _policy: unknown, req: http.IncomingMessage) => uploads.push({ req, body: forwardedBody(req, undefined) }),
+    request: (_snapshot: unknown, _policy: unknown, req: http.IncomingMessage, res: http.ServerResponse) =>
+      uploads.push({ req, body: forwardedBody(req, res, undefined) }),
     upgrade: async () => undefined,
     refused: () => undefined,
   }
