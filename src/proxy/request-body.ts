@@ -96,15 +96,15 @@ class ChunkedBody extends Readable {
   }
 
   private passOn(chunk: Buffer): void {
-    if (!this.destroyed && !this.push(chunk)) holdReads(this.req.socket, 'body')
+    if (!this.destroyed && !this.push(chunk)) holdReads(this.req.socket, this)
   }
 
   override _read(): void {
-    releaseReads(this.req.socket, 'body')
+    releaseReads(this.req.socket, this)
   }
 
   override _destroy(error: Error | null, done: (error?: Error | null) => void): void {
-    releaseReads(this.req.socket, 'body')
+    releaseReads(this.req.socket, this)
     done(error)
   }
 }

@@ -322,9 +322,9 @@ export class RequestServer {
     }
     // Past MAX_WAITING_REQUESTS the connection is held; what Node's parser has in hand (a read: up to
     // 64 KB) it parses whole.
-    if (++connection.waitingForTurn > MAX_WAITING_REQUESTS) holdReads(req.socket, 'pipelining')
+    if (++connection.waitingForTurn > MAX_WAITING_REQUESTS) holdReads(req.socket, connection)
     res.once('socket', () => {
-      if (--connection.waitingForTurn === 0) releaseReads(req.socket, 'pipelining')
+      if (--connection.waitingForTurn === 0) releaseReads(req.socket, connection)
       if (connection.closing || req.socket.destroyed) res.destroy()
       else this.handle(req, res)
     })
