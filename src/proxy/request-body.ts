@@ -59,7 +59,8 @@ const JOINED_CHUNK_BYTES = 16 * 1024
  * with RequestBodyTooLarge (the socket is not destroyed: the client gets 413).
  */
 class ChunkedBody extends Readable {
-  private readonly joined = Buffer.allocUnsafe(JOINED_CHUNK_BYTES)
+  /** Taken at the first small chunk: a body of large chunks never needs it. */
+  private joined: Buffer | undefined
   private joinedBytes = 0
   private received = 0
 
@@ -79,18 +80,22 @@ class ChunkedBody extends Readable {
     if (this.destroyed) return
     this.received += chunk.length
     if (this.received > this.limit) return void this.destroy(new RequestBodyTooLarge(this.limit))
-    if (chunk.length >= SMALL_CHUNK_BYTES || this.joinedBytes + chunk.length > JOINED_CHUNK_BYTES) this.passOnJoined()
-    if (chunk.length >= SMALL_CHUNK_BYTES) return this.passOn(chunk)
+    if (chunk.length >= SMALL_CHUNK_BYTES) {
+      this.passOnJoined()
+      return this.passOn(chunk)
+    }
+    if (this.joinedBytes + chunk.length > JOINED_CHUNK_BYTES) this.passOnJoined()
     // The parser hands over the chunks of a read one by one from C++ (the microtasks run between
     // them), all before the loop turns.
     if (this.joinedBytes === 0) setImmediate(() => this.passOnJoined())
+    this.joined ??= Buffer.allocUnsafe(JOINED_CHUNK_BYTES)
     this.joinedBytes += chunk.copy(this.joined, this.joinedBytes)
   }
 
   private passOnJoined(): void {
     if (this.joinedBytes === 0) return
     // A copy: `joined` takes the next chunks.
-    const chunk = Buffer.from(this.joined.subarray(0, this.joinedBytes))
+    const chunk = Buffer.from(this.joined!.subarray(0, this.joinedBytes))
     this.joinedBytes = 0
     this.passOn(chunk)
   }

@@ -48,14 +48,23 @@ async function chunksOf(body: Readable): Promise<Buffer[]> {
   return chunks
 }
 
-test('passes one-byte chunks on copied together', async () => {
+/** `size` bytes counting on from `from`, each a different byte for 251 in a row. */
+const bytes = (from: number, size: number) => Buffer.from(Array.from({ length: size }, (_, i) => (from + i) % 251))
+/** One chunk of the chunked coding. */
+const codedChunk = (data: Buffer) => Buffer.concat([Buffer.from(`${data.length.toString(16)}\r\n`), data, Buffer.from('\r\n')])
+
+test('passes one-byte chunks on copied together, and every chunk in its order', async () => {
   const { upload, client, close } = await uploadConnection()
   try {
     const chunks = chunksOf(upload.body)
-    client.write(ONE_BYTE_CHUNK.repeat(20_000) + '0\r\n\r\n')
+    // 20,000 of one byte, then small and large ones mixed (1 KiB and up go on as they are), ending small.
+    const sizes = [...Array<number>(20_000).fill(1), 1023, 1024, 5000, 1, 7, 20_000, 3]
+    let sent = 0
+    const data = sizes.map((size) => bytes((sent += size) - size, size))
+    client.write(Buffer.concat([...data.map(codedChunk), Buffer.from('0\r\n\r\n')]))
     const received = await chunks
-    assert.equal(Buffer.concat(received).toString(), 'a'.repeat(20_000))
-    // One each before: 20,000.
+    assert.deepEqual(Buffer.concat(received), Buffer.concat(data))
+    // One each before: 20,007.
     assert.ok(received.length < 100, `${received.length} chunks`)
   } finally {
     await close()
