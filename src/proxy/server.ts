@@ -372,8 +372,9 @@ export class RequestServer {
   private closeIdleTooLong(): void {
     const now = performance.now()
     for (const [socket, connection] of this.connections) {
+      // A connection ending (a refusal lingering for its client's last bytes) has bounds of its own.
+      if (!idle(connection) || connection.refusedBeforeRequest || socket.writableEnded) continue
       const last = connection.lastResponse
-      if (last === 'upgraded' || (last && !(last.writableFinished && last.req.complete))) continue
       if (connection.idleAfter !== last) {
         connection.idleAfter = last
         connection.idleSince = now
@@ -540,6 +541,12 @@ export class RequestServer {
     if (busy(connection)) connection.lastResponse.once('finish', refuse)
     else refuse()
   }
+}
+
+/** Nothing in flight: no request yet, or the last response out and its request read whole. */
+function idle(connection: Connection): connection is Connection & { lastResponse?: http.ServerResponse } {
+  const last = connection.lastResponse
+  return last === undefined || (last !== 'upgraded' && last.writableFinished && last.req.complete)
 }
 
 /**
