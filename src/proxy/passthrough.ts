@@ -2,11 +2,11 @@
  * TLS passthrough: the raw stream of a connection whose SNI names a `tls: passthrough` route goes to the
  * route's upstream, the ClientHello already read first. Nothing is decrypted; either side's close or
  * error ends both, and so does an hour without a byte either way, or bytes relayed to one side that
- * wait 60 s for it to take them (tunnel.ts).
+ * wait 10 minutes for it to take them (tunnel.ts).
  */
 import net from 'node:net'
 import type { Route } from '../snapshot/snapshot.js'
-import { closeWhenIdle, closeWhenStalled } from './tunnel.js'
+import { closeWhenIdle, closeWhenStalled, PASSTHROUGH_SEND_TIMEOUT_MS } from './tunnel.js'
 
 export interface PassthroughHooks {
   readonly onConnected: (route: Route) => void
@@ -27,7 +27,7 @@ export function passThrough(client: net.Socket, hello: Buffer, route: Route, hoo
     client.pipe(upstream)
     upstream.pipe(client)
     closeWhenIdle(client, upstream)
-    closeWhenStalled(client, upstream)
+    closeWhenStalled(client, upstream, PASSTHROUGH_SEND_TIMEOUT_MS)
     client.resume()
   })
   upstream.on('error', (error) => {

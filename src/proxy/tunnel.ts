@@ -9,14 +9,17 @@
  * A side that stops reading stalls the tunnel both ways (pipe() stops reading the other side), and a
  * stalled tunnel is as quiet as an idle one: a client that never reads, or one gone with bytes unsent
  * (its FIN queued behind them), would hold both sockets and their buffers for the hour. A send bound
- * closes it after a minute, as nginx closes a WebSocket.
+ * closes it sooner: a WebSocket after a minute, as nginx's proxy_send_timeout and send_timeout close
+ * one; a passthrough connection after 10 minutes, nginx's stream proxy_timeout.
  */
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 
 const TUNNEL_IDLE_TIMEOUT_MS = 60 * 60_000
 /** nginx's proxy_send_timeout and send_timeout, which bound a WebSocket's writes to either side. */
-const TUNNEL_SEND_TIMEOUT_MS = 60_000
+export const WEBSOCKET_SEND_TIMEOUT_MS = 60_000
+/** nginx's stream proxy_timeout, which bounds a TCP proxy's reads and writes. */
+export const PASSTHROUGH_SEND_TIMEOUT_MS = 10 * 60_000
 
 /** Closes both ends once `client`, which carries every byte of the tunnel, has been idle for `idleMs`. */
 export function closeWhenIdle(client: Socket, upstream: Duplex, idleMs = TUNNEL_IDLE_TIMEOUT_MS): void {
@@ -25,10 +28,13 @@ export function closeWhenIdle(client: Socket, upstream: Duplex, idleMs = TUNNEL_
 
 /**
  * Closes both ends once bytes relayed to either have waited `sendMs` for it to take them: a write that
- * returned false, and no 'drain' since. Each 'drain' starts the bound again, so a slow reader that keeps
- * taking bytes is not cut, and a quiet tunnel has nothing waiting. Call it after the two pipe() calls.
+ * returned false, and no 'drain' since. Each 'drain' (the writes waiting have all gone out) starts the
+ * bound again, so a reader is cut only when it takes less than the gateway holds for it (16 KiB, and
+ * what one read brought, up to 64 KiB) in `sendMs`: at a minute, under about 0.3 to 1.3 KiB/s, as the
+ * HTTP responses' send bound (upstream-request.ts). A quiet tunnel has nothing waiting. Call it after
+ * the two pipe() calls.
  */
-export function closeWhenStalled(client: Duplex, upstream: Duplex, sendMs = TUNNEL_SEND_TIMEOUT_MS): void {
+export function closeWhenStalled(client: Duplex, upstream: Duplex, sendMs: number): void {
   const close = () => destroyBoth(client, upstream)
   boundSends(client, upstream, sendMs, close)
   boundSends(upstream, client, sendMs, close)

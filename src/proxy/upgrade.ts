@@ -11,7 +11,7 @@ import type { Route } from '../snapshot/snapshot.js'
 import { holdUpstream } from '../snapshot/upstreams.js'
 import { clientResponseHeaders, type ForwardedProtoHost } from './headers.js'
 import { endWithStatus, responseHead } from './status.js'
-import { closeWhenIdle, closeWhenStalled } from './tunnel.js'
+import { closeWhenIdle, closeWhenStalled, WEBSOCKET_SEND_TIMEOUT_MS } from './tunnel.js'
 import { followFrames, type CloseGoingAway } from './websocket-close.js'
 import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.js'
 import { CLIENT_GONE, relayChunk, UpstreamExchange, upstreamRequest } from './upstream-request.js'
@@ -107,7 +107,7 @@ class UpgradeExchange extends UpstreamExchange {
     socket.pipe(this.client).on('finish', () => socket.destroy())
     this.client.pipe(socket).on('finish', () => this.client.destroy())
     closeWhenIdle(this.client as Socket, socket)
-    closeWhenStalled(this.client, socket)
+    closeWhenStalled(this.client, socket, WEBSOCKET_SEND_TIMEOUT_MS)
     this.settle({ status: 101, closeGoingAway: followFrames(this.client, socket, this.head) })
   }
 
