@@ -4,41 +4,25 @@
  * Buffer per chunk (a body of tiny chunks to a slow upstream was 4 MB of heap a connection).
  */
 import assert from 'node:assert/strict'
-import { once } from 'node:events'
 import type http from 'node:http'
-import net from 'node:net'
 import type { Readable } from 'node:stream'
 import { test } from 'node:test'
 import { forwardedBody } from '../../src/proxy/request-body.js'
 import { readsHeld } from '../../src/proxy/read-hold.js'
-import { RequestServer } from '../../src/proxy/server.js'
 import { eventually } from '../helpers/gateway.js'
+import { requestServerConnection } from '../helpers/request-server.js'
 
 const ONE_BYTE_CHUNK = '1\r\na\r\n'
 
 /** A request server whose handler takes each request's body as forwardedBody makes it, and reads none of it. */
 async function uploadConnection() {
   const uploads: { req: http.IncomingMessage; body: Readable }[] = []
-  const handlers = {
-    request: (_snapshot: unknown, _policy: unknown, req: http.IncomingMessage, res: http.ServerResponse) =>
-      uploads.push({ req, body: forwardedBody(req, res, undefined) }),
-    upgrade: async () => undefined,
-    refused: () => undefined,
-  }
-  const server = new RequestServer(() => undefined as never, handlers)
-  const listener = net.createServer().listen(0, '127.0.0.1')
-  await once(listener, 'listening')
-  const client = net.connect((listener.address() as net.AddressInfo).port, '127.0.0.1')
-  const [accepted] = (await once(listener, 'connection')) as [net.Socket]
-  server.accept(accepted)
-  client.write('POST / HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n\r\n')
+  const connection = await requestServerConnection((_snapshot, _policy, req, res) => {
+    uploads.push({ req, body: forwardedBody(req, res, undefined) })
+  })
+  connection.client.write('POST / HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n\r\n')
   await eventually(async () => uploads.length === 1, 5000, 'the request')
-  const close = async () => {
-    client.destroy()
-    listener.close()
-    await server.close()
-  }
-  return { upload: uploads[0]!, accepted, client, close }
+  return { upload: uploads[0]!, ...connection }
 }
 
 /** Every chunk `body` passes on, until its end. */

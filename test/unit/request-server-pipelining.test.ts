@@ -6,10 +6,10 @@
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import type http from 'node:http'
-import net from 'node:net'
 import { test } from 'node:test'
-import { MAX_WAITING_REQUESTS, RequestServer } from '../../src/proxy/server.js'
+import { MAX_WAITING_REQUESTS } from '../../src/proxy/server.js'
 import { eventually } from '../helpers/gateway.js'
+import { requestServerConnection } from '../helpers/request-server.js'
 
 const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: a.test\r\n\r\n`
 /** Waits for `done` to hold, at most 5 s. */
@@ -20,25 +20,12 @@ const pipelined = (count: number) => Array.from({ length: count }, (_, i) => get
 /** A request server whose handler answers nothing until the test does, over one loopback connection. */
 async function pipeliningConnection() {
   const handled: { path: string | undefined; res: http.ServerResponse }[] = []
-  const handlers = {
-    request: (_snapshot: unknown, _policy: unknown, req: http.IncomingMessage, res: http.ServerResponse) => handled.push({ path: req.url, res }),
-    upgrade: async () => undefined,
-    refused: () => undefined,
-  }
-  const server = new RequestServer(() => undefined as never, handlers)
-  const listener = net.createServer().listen(0, '127.0.0.1')
-  await once(listener, 'listening')
-  const client = net.connect((listener.address() as net.AddressInfo).port, '127.0.0.1')
-  const [accepted] = (await once(listener, 'connection')) as [net.Socket]
-  server.accept(accepted)
+  const connection = await requestServerConnection((_snapshot, _policy, req, res) => {
+    handled.push({ path: req.url, res })
+  })
   let received = ''
-  client.setEncoding('utf8').on('data', (chunk: string) => (received += chunk))
-  const close = async () => {
-    client.destroy()
-    listener.close()
-    await server.close()
-  }
-  return { handled, accepted, client, received: () => received, close }
+  connection.client.setEncoding('utf8').on('data', (chunk: string) => (received += chunk))
+  return { handled, received: () => received, ...connection }
 }
 
 test('reads a connection on while as many requests as MAX_WAITING_REQUESTS wait', async () => {
