@@ -76,7 +76,8 @@ test('holds the connection while the body is not taken, and reads it all once it
     // What was read is in `body`, joined: none of it waits in `req`, a Buffer per byte (16,000 of them
     // before, some 4 MB).
     assert.equal(upload.req.readableLength, 0)
-    assert.ok(heldAt <= 64 * 1024, `${heldAt} bytes in the body`)
+    // Its buffer (16 KiB on Node 20, 64 KiB from Node 22), and what the read that filled it brought.
+    assert.ok(heldAt <= upload.body.readableHighWaterMark + 32 * 1024, `${heldAt} bytes in the body`)
     const received = Buffer.concat(await chunksOf(upload.body))
     assert.equal(received.length, chunkCount)
     assert.equal(received.toString().replaceAll('a', ''), '')
