@@ -14,6 +14,7 @@ import { BODY_IDLE_TIMEOUT_MS, discardRestAfter, hasBody, limitBodyIdle } from '
 import { http09Method } from './http09.js'
 import { refusedVersionStatus } from './http-versions.js'
 import { FINISH_DEADLINE_MS, FinishDeadline } from './finish-deadline.js'
+import { IdleDeadline } from './idle-deadline.js'
 import { isWebSocketUpgrade, relayDrain, responseIgnoringUpgrade } from './ignored-upgrade.js'
 import { ConnectionPolicies } from './connection-policies.js'
 import { closeLingeringly, limitLinger } from './lingering-close.js'
@@ -29,8 +30,6 @@ import type { CloseGoingAway } from './websocket-close.js'
  */
 const HEADERS_TIMEOUT_MS = 20_000
 const KEEP_ALIVE_TIMEOUT_MS = 65_000
-/** How often the idle connections are looked at; a tenth of the idle limit if that is shorter (tests). */
-const IDLE_SWEEP_MS = 1_000
 /**
  * How long a drain keeps open a connection with nothing in flight: its client may have sent its next
  * request already (wrk and other clients that send back to back do, as soon as an answer is read), and
@@ -112,9 +111,6 @@ interface Connection {
   closing: boolean
   /** Its pipelined requests waiting for their turn. */
   waitingForTurn: number
-  /** The response it was last seen idle after (none: no request yet), and since when (performance.now()). */
-  idleAfter?: http.ServerResponse
-  idleSince: number
 }
 
 /**
@@ -125,8 +121,7 @@ export class RequestServer {
   private readonly server: http.Server
   private readonly bodyIdleTimeoutMs: number
   private readonly finishDeadline: FinishDeadline
-  private readonly idleLimitMs: number
-  private readonly idleSweep: NodeJS.Timeout
+  private readonly idleDeadline: IdleDeadline
   /** The TLS policy each TLS socket was verified under, and the checks a reload makes of it. */
   private readonly policies = new ConnectionPolicies()
   /**
@@ -155,8 +150,7 @@ export class RequestServer {
   ) {
     this.bodyIdleTimeoutMs = bodyIdleTimeoutMs
     this.finishDeadline = new FinishDeadline(this.connections, finishDeadlineMs)
-    this.idleLimitMs = keepAliveTimeoutMs + headersTimeoutMs
-    this.idleSweep = setInterval(() => this.closeIdleTooLong(), Math.min(IDLE_SWEEP_MS, this.idleLimitMs / 10)).unref()
+    this.idleDeadline = new IdleDeadline(this.connections, keepAliveTimeoutMs + headersTimeoutMs)
     const server = (this.server = http.createServer({ ...HTTP_SERVER_OPTIONS, headersTimeout: headersTimeoutMs, keepAliveTimeout: keepAliveTimeoutMs }))
     // This server never listens: connections arrive through accept(). Node starts the headersTimeout
     // checks (slowloris) on 'listening', so emit it; close() stops them again.
@@ -193,7 +187,7 @@ export class RequestServer {
       return
     }
     if (policy) this.policies.set(socket, policy)
-    const connection: Connection = { refusedBeforeRequest: false, closing: false, waitingForTurn: 0, idleSince: performance.now() }
+    const connection: Connection = { refusedBeforeRequest: false, closing: false, waitingForTurn: 0 }
     closeLingeringly(socket as Socket, () => {
       const last = connection.lastResponse
       return last instanceof http.ServerResponse && !last.req.complete
@@ -290,7 +284,7 @@ export class RequestServer {
     // Stops Node's connection checks; connections arrive through accept(), never through listen().
     this.server.close()
     this.finishDeadline.stop()
-    clearInterval(this.idleSweep)
+    this.idleDeadline.stop()
     if (this.connections.size === 0) return Promise.resolve()
     // Node's own close handler runs after the one accept() added, within the same event: by the time the
     // promise settles, each response has emitted 'close' and stopped its upstream request.
@@ -358,30 +352,6 @@ export class RequestServer {
   private closeIdle(socket: Duplex, connection: Connection, res: http.ServerResponse | undefined, windowMs: number): void {
     if (windowMs === 0) (socket as Socket).destroySoon()
     else setTimeout(() => this.connections.has(socket) && connection.lastResponse === res && (socket as Socket).destroySoon(), windowMs).unref()
-  }
-
-  /**
-   * Closes each connection idle (new, or its last response out and its request read) for the keep-alive
-   * timeout plus the headers timeout, whatever it sent meanwhile: Node's keep-alive timer restarts at
-   * any byte, and its parser skips empty lines before a request line (RFC 9112 2.2) without beginning a
-   * request, so a client that sent "\r\n" every 50 s held its connection for good. One that begins its
-   * next request within the keep-alive timeout still has its headers timeout, as in nginx
-   * (keepalive_timeout up to the first byte, then client_header_timeout); Envoy's idle_timeout too runs
-   * until a request begins. A sweep, as FinishDeadline's, rather than a timer per response.
-   */
-  private closeIdleTooLong(): void {
-    const now = performance.now()
-    for (const [socket, connection] of this.connections) {
-      // A connection ending (a refusal lingering for its client's last bytes) has bounds of its own.
-      if (!idle(connection) || connection.refusedBeforeRequest || socket.writableEnded) continue
-      const last = connection.lastResponse
-      if (connection.idleAfter !== last) {
-        connection.idleAfter = last
-        connection.idleSince = now
-      } else if (now - connection.idleSince >= this.idleLimitMs) {
-        socket.destroy()
-      }
-    }
   }
 
   /** A request whose turn has come on its connection. */
@@ -541,12 +511,6 @@ export class RequestServer {
     if (busy(connection)) connection.lastResponse.once('finish', refuse)
     else refuse()
   }
-}
-
-/** Nothing in flight: no request yet, or the last response out and its request read whole. */
-function idle(connection: Connection): connection is Connection & { lastResponse?: http.ServerResponse } {
-  const last = connection.lastResponse
-  return last === undefined || (last !== 'upgraded' && last.writableFinished && last.req.complete)
 }
 
 /**
