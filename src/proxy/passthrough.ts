@@ -6,7 +6,7 @@
  */
 import net from 'node:net'
 import type { Route } from '../snapshot/snapshot.js'
-import { closeWhenIdle, closeWhenStalled, PASSTHROUGH_SEND_TIMEOUT_MS } from './tunnel.js'
+import { PASSTHROUGH_SEND_TIMEOUT_MS, relayTunnel } from './tunnel.js'
 
 export interface PassthroughHooks {
   readonly onConnected: (route: Route) => void
@@ -24,10 +24,7 @@ export function passThrough(client: net.Socket, hello: Buffer, route: Route, hoo
     hooks.onConnected(route)
     upstream.setTimeout(0)
     upstream.write(hello)
-    client.pipe(upstream)
-    upstream.pipe(client)
-    closeWhenIdle(client, upstream)
-    closeWhenStalled(client, upstream, PASSTHROUGH_SEND_TIMEOUT_MS)
+    relayTunnel(client, upstream, { sendMs: PASSTHROUGH_SEND_TIMEOUT_MS })
     client.resume()
   })
   upstream.on('error', (error) => {

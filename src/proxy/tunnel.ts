@@ -21,8 +21,23 @@ export const WEBSOCKET_SEND_TIMEOUT_MS = 60_000
 /** nginx's stream proxy_timeout, which bounds a TCP proxy's reads and writes. */
 export const PASSTHROUGH_SEND_TIMEOUT_MS = 10 * 60_000
 
+/** The bounds of a tunnel: how long it may be idle, and how long bytes may wait for a side to take them. */
+export interface TunnelBounds {
+  readonly sendMs: number
+  readonly idleMs?: number
+}
+
+/** Relays bytes both ways between `client` and `upstream` until either closes, within `bounds`. */
+export function relayTunnel(client: Socket, upstream: Duplex, { sendMs, idleMs = TUNNEL_IDLE_TIMEOUT_MS }: TunnelBounds): void {
+  client.pipe(upstream)
+  upstream.pipe(client)
+  closeWhenIdle(client, upstream, idleMs)
+  // After the pipes: its 'data' listeners look at what the pipes' writes left waiting.
+  closeWhenStalled(client, upstream, sendMs)
+}
+
 /** Closes both ends once `client`, which carries every byte of the tunnel, has been idle for `idleMs`. */
-export function closeWhenIdle(client: Socket, upstream: Duplex, idleMs = TUNNEL_IDLE_TIMEOUT_MS): void {
+function closeWhenIdle(client: Socket, upstream: Duplex, idleMs: number): void {
   client.setTimeout(idleMs, () => destroyBoth(client, upstream))
 }
 
@@ -31,10 +46,9 @@ export function closeWhenIdle(client: Socket, upstream: Duplex, idleMs = TUNNEL_
  * returned false, and no 'drain' since. Each 'drain' (the writes waiting have all gone out) starts the
  * bound again, so a reader is cut only when it takes less than the gateway holds for it (16 KiB, and
  * what one read brought, up to 64 KiB) in `sendMs`: at a minute, under about 0.3 to 1.3 KiB/s, as the
- * HTTP responses' send bound (upstream-request.ts). A quiet tunnel has nothing waiting. Call it after
- * the two pipe() calls.
+ * HTTP responses' send bound (upstream-request.ts). A quiet tunnel has nothing waiting.
  */
-export function closeWhenStalled(client: Duplex, upstream: Duplex, sendMs: number): void {
+function closeWhenStalled(client: Duplex, upstream: Duplex, sendMs: number): void {
   const close = () => destroyBoth(client, upstream)
   boundSends(client, upstream, sendMs, close)
   boundSends(upstream, client, sendMs, close)

@@ -11,7 +11,7 @@ import type { Route } from '../snapshot/snapshot.js'
 import { holdUpstream } from '../snapshot/upstreams.js'
 import { clientResponseHeaders, type ForwardedProtoHost } from './headers.js'
 import { endWithStatus, responseHead } from './status.js'
-import { closeWhenIdle, closeWhenStalled, WEBSOCKET_SEND_TIMEOUT_MS } from './tunnel.js'
+import { relayTunnel, WEBSOCKET_SEND_TIMEOUT_MS } from './tunnel.js'
 import { followFrames, type CloseGoingAway } from './websocket-close.js'
 import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.js'
 import { CLIENT_GONE, relayChunk, UpstreamExchange, upstreamRequest } from './upstream-request.js'
@@ -101,13 +101,12 @@ class UpgradeExchange extends UpstreamExchange {
     if (this.head.length > 0) socket.write(this.head)
     socket.on('error', () => this.client.destroy())
     // A client gone (an error, a reset, the drain's end destroying it) takes the upstream with it. Not
-    // the other way: an upstream that ends after its last bytes is passed on by the pipe below, which
+    // the other way: an upstream that ends after its last bytes is passed on by the relay below, which
     // ends the client once a slow reader has had them all.
     this.client.on('error', () => socket.destroy()).once('close', () => socket.destroy())
-    socket.pipe(this.client).on('finish', () => socket.destroy())
-    this.client.pipe(socket).on('finish', () => this.client.destroy())
-    closeWhenIdle(this.client as Socket, socket)
-    closeWhenStalled(this.client, socket, WEBSOCKET_SEND_TIMEOUT_MS)
+    this.client.on('finish', () => socket.destroy())
+    socket.on('finish', () => this.client.destroy())
+    relayTunnel(this.client as Socket, socket, { sendMs: WEBSOCKET_SEND_TIMEOUT_MS })
     this.settle({ status: 101, closeGoingAway: followFrames(this.client, socket, this.head) })
   }
 

@@ -9,7 +9,7 @@ import { once } from 'node:events'
 import net, { type AddressInfo } from 'node:net'
 import { after, before, describe, it, type TestContext } from 'node:test'
 import { setTimeout as pause } from 'node:timers/promises'
-import { closeWhenIdle, closeWhenStalled } from '../../src/proxy/tunnel.js'
+import { relayTunnel, type TunnelBounds } from '../../src/proxy/tunnel.js'
 import { listenOnLoopback } from '../helpers/upstream.js'
 
 const IDLE_MS = 200
@@ -22,8 +22,8 @@ before(async () => {
 })
 after(() => server.close())
 
-/** client → gateway end ⇄ upstream, relayed both ways, under the bounds `bind` sets; closed after `t`. */
-async function openTunnel(t: TestContext, bind: (gatewayEnd: net.Socket, toUpstream: net.Socket) => void) {
+/** client → gateway end ⇄ upstream, relayed both ways within `bounds`; closed after `t`. */
+async function openTunnel(t: TestContext, bounds: TunnelBounds) {
   const port = (server.address() as AddressInfo).port
   const accepted = once(server, 'connection')
   const client = net.connect(port, '127.0.0.1')
@@ -31,9 +31,7 @@ async function openTunnel(t: TestContext, bind: (gatewayEnd: net.Socket, toUpstr
   const upstreamAccepted = once(server, 'connection')
   const toUpstream = net.connect(port, '127.0.0.1')
   const [upstream] = (await upstreamAccepted) as [net.Socket]
-  gatewayEnd.pipe(toUpstream)
-  toUpstream.pipe(gatewayEnd)
-  bind(gatewayEnd, toUpstream)
+  relayTunnel(gatewayEnd, toUpstream, bounds)
   const ends = [client, gatewayEnd, toUpstream, upstream]
   t.after(() => ends.forEach((end) => end.destroy()))
   // A socket closed with bytes unread resets its peer, which sees an error: the tests close some so.
@@ -64,7 +62,8 @@ function flood(end: net.Socket): void {
 }
 
 describe('tunnel idle timeout', () => {
-  const idleTunnel = (t: TestContext) => openTunnel(t, (gatewayEnd, toUpstream) => closeWhenIdle(gatewayEnd, toUpstream, IDLE_MS))
+  // The send bound is an hour here: only the idle bound can close these tunnels.
+  const idleTunnel = (t: TestContext) => openTunnel(t, { idleMs: IDLE_MS, sendMs: 3_600_000 })
 
   it('keeps a tunnel that carries bytes in either direction, and closes both ends once it falls quiet', { timeout: 10_000 }, async (t) => {
     const { client, upstream, closed, bothClosed } = await idleTunnel(t)
@@ -94,11 +93,7 @@ describe('tunnel idle timeout', () => {
 
 describe('tunnel send bound', () => {
   // The idle bound is the default hour here: only the send bound can close these tunnels.
-  const boundTunnel = (t: TestContext) =>
-    openTunnel(t, (gatewayEnd, toUpstream) => {
-      closeWhenIdle(gatewayEnd, toUpstream)
-      closeWhenStalled(gatewayEnd, toUpstream, SEND_MS)
-    })
+  const boundTunnel = (t: TestContext) => openTunnel(t, { sendMs: SEND_MS })
 
   // A side that stops reading stalls the relay toward it, and pipe() stops reading the other side: nothing
   // moves, and before the send bound a client that never read (or had gone, its FIN queued behind the
