@@ -22,7 +22,7 @@ import {
   setCrlNextUpdate,
 } from './gateway-metrics.js'
 import { closeServer, listenOn } from './listeners.js'
-import { errorSummary, limitedLog, type Logger } from './log.js'
+import { CLIENT_CAUSED_LOG_LIMIT, errorSummary, limitedLog, type Logger } from './log.js'
 import { NO_ROUTE } from './metrics/labels.js'
 import { createMetrics, type Metrics } from './metrics/metrics.js'
 import { registrySource } from './metrics/render.js'
@@ -74,11 +74,6 @@ export interface GatewayOptions {
   readonly refusalLogLines?: number
 }
 
-/**
- * Refused handshakes and failed passthrough connections logged per second at most, each: a scanner
- * causes them at will. Metrics count them all.
- */
-const CLIENT_CAUSED_LOG_LIMIT = { lines: 50, intervalMs: 1000 }
 
 export class Gateway {
   readonly metrics: Metrics
@@ -117,6 +112,7 @@ export class Gateway {
     const refusalLogLimit = { ...CLIENT_CAUSED_LOG_LIMIT, lines: options.refusalLogLines ?? CLIENT_CAUSED_LOG_LIMIT.lines }
     this.logRefusal = limitedLog(this.logger, 'info', 'client TLS handshake refused', refusalLogLimit)
     const logPassthroughFailure = limitedLog(this.logger, 'warn', 'passthrough upstream failed', CLIENT_CAUSED_LOG_LIMIT)
+    const logPassthroughTimeout = limitedLog(this.logger, 'info', 'passthrough closed at its timeout', CLIENT_CAUSED_LOG_LIMIT)
     this.metrics = createMetrics({
       collectUpstreamConnections: (gauge) => collectUpstreamConnections(gauge, this.pools()),
       collectUpstreamPendingRequests: (gauge) => collectUpstreamPendingRequests(gauge, this.pools()),
@@ -151,6 +147,7 @@ export class Gateway {
           if (!connected) recordPassthrough(this.metrics, route, error)
           logPassthroughFailure({ route: route.name, connected, error: errorSummary(error) })
         },
+        onTimeout: (route, timeout) => logPassthroughTimeout({ route: route.name, timeout }),
       },
     })
   }

@@ -107,6 +107,12 @@ export function errorSummary(thrown: unknown): { code?: string; message: string 
 }
 
 /**
+ * Lines a second, each, for what clients cause at will (a refused handshake, a failed passthrough
+ * connection, a tunnel closed at its timeout): a scanner must not flood the log. Metrics count them all.
+ */
+export const CLIENT_CAUSED_LOG_LIMIT = { lines: 50, intervalMs: 1000 } as const
+
+/**
  * A log line for an event that clients can cause at will, or that comes in floods (a refused
  * handshake, a limit reached thousands of times a second), so that a scanner cannot flood the log:
  * at most `lines` lines at once per `intervalMs`, then, while it goes on, one line per interval with

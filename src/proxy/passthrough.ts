@@ -6,12 +6,14 @@
  */
 import net from 'node:net'
 import type { Route } from '../snapshot/snapshot.js'
-import { PASSTHROUGH_SEND_TIMEOUT_MS, relayTunnel } from './tunnel.js'
+import { PASSTHROUGH_SEND_TIMEOUT_MS, relayTunnel, type TunnelTimeout } from './tunnel.js'
 
 export interface PassthroughHooks {
   readonly onConnected: (route: Route) => void
   /** The upstream failed: to connect, or once `connected`. */
   readonly onError: (route: Route, error: Error, connected: boolean) => void
+  /** The gateway closed the connection at one of its bounds. */
+  readonly onTimeout: (route: Route, timeout: TunnelTimeout) => void
 }
 
 export function passThrough(client: net.Socket, hello: Buffer, route: Route, hooks: PassthroughHooks): void {
@@ -24,7 +26,7 @@ export function passThrough(client: net.Socket, hello: Buffer, route: Route, hoo
     hooks.onConnected(route)
     upstream.setTimeout(0)
     upstream.write(hello)
-    relayTunnel(client, upstream, { sendMs: PASSTHROUGH_SEND_TIMEOUT_MS })
+    relayTunnel(client, upstream, { sendMs: PASSTHROUGH_SEND_TIMEOUT_MS, onTimeout: (timeout) => hooks.onTimeout(route, timeout) })
     client.resume()
   })
   upstream.on('error', (error) => {

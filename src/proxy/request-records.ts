@@ -5,7 +5,7 @@
  */
 import { IncomingMessage } from 'node:http'
 import { ErrorCodes } from '../errors.js'
-import { errorSummary, type Logger } from '../log.js'
+import { CLIENT_CAUSED_LOG_LIMIT, errorSummary, limitedLog, type Logger } from '../log.js'
 import { methodLabel, NO_ROUTE, type UpstreamFailureStage } from '../metrics/labels.js'
 import type { Metrics } from '../metrics/metrics.js'
 import type { Route, Snapshot } from '../snapshot/snapshot.js'
@@ -73,6 +73,9 @@ export function createRequestRecords(logger: Logger, metrics: Metrics): RequestR
     logger.warn({ route: route.name, reason, code, status, ...request, ...refusal, ...hintFor(route, reason), error: summary }, message)
   }
 
+  /** nginx logs a WebSocket it closes at proxy_read_timeout or proxy_send_timeout ("timed out"). */
+  const logWebSocketTimeout = limitedLog(logger, 'info', 'websocket closed at its timeout', CLIENT_CAUSED_LOG_LIMIT)
+
   /** The access log's line of a request (`accessLog: true`), as nginx's access_log writes one. */
   const logAccess = (route: string, req: IncomingMessage, client: string | undefined, status: number, seconds: number) =>
     logger.info({ route, ...requestFields(req, client), status, ms: Math.round(seconds * 10_000) / 10 }, 'request')
@@ -97,6 +100,9 @@ export function createRequestRecords(logger: Logger, metrics: Metrics): RequestR
     },
     upgradeFailed(route, req, client, failure, status, error) {
       upstreamFailed('upstream upgrade failed', route, req, client, failure, status, error)
+    },
+    onTimeout(route, req, timeout) {
+      logWebSocketTimeout({ route: route.name, timeout, ...requestFields(req, req.socket.remoteAddress) })
     },
     /** Envoy's upstream_rq_retry. */
     onRetry(route, error) {

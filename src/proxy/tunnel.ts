@@ -21,37 +21,38 @@ export const WEBSOCKET_SEND_TIMEOUT_MS = 60_000
 /** nginx's stream proxy_timeout, which bounds a TCP proxy's reads and writes. */
 export const PASSTHROUGH_SEND_TIMEOUT_MS = 10 * 60_000
 
+/** Which bound closed a tunnel: no byte either way, or bytes that waited for one side to take them. */
+export type TunnelTimeout = 'idle' | 'client_not_reading' | 'upstream_not_reading'
+
 /** The bounds of a tunnel: how long it may be idle, and how long bytes may wait for a side to take them. */
 export interface TunnelBounds {
   readonly sendMs: number
   readonly idleMs?: number
-}
-
-/** Relays bytes both ways between `client` and `upstream` until either closes, within `bounds`. */
-export function relayTunnel(client: Socket, upstream: Duplex, { sendMs, idleMs = TUNNEL_IDLE_TIMEOUT_MS }: TunnelBounds): void {
-  client.pipe(upstream)
-  upstream.pipe(client)
-  closeWhenIdle(client, upstream, idleMs)
-  // After the pipes: its 'data' listeners look at what the pipes' writes left waiting.
-  closeWhenStalled(client, upstream, sendMs)
-}
-
-/** Closes both ends once `client`, which carries every byte of the tunnel, has been idle for `idleMs`. */
-function closeWhenIdle(client: Socket, upstream: Duplex, idleMs: number): void {
-  client.setTimeout(idleMs, () => destroyBoth(client, upstream))
+  /** Told which bound closed the tunnel, before it closes both ends (the client's address is still known). */
+  readonly onTimeout?: (timeout: TunnelTimeout) => void
 }
 
 /**
- * Closes both ends once bytes relayed to either have waited `sendMs` for it to take them: a write that
- * returned false, and no 'drain' since. Each 'drain' (the writes waiting have all gone out) starts the
- * bound again, so a reader is cut only when it takes less than the gateway holds for it (16 KiB, and
- * what one read brought, up to 64 KiB) in `sendMs`: at a minute, under about 0.3 to 1.3 KiB/s, as the
- * HTTP responses' send bound (upstream-request.ts). A quiet tunnel has nothing waiting.
+ * Relays bytes both ways between `client` and `upstream` until either closes, within `bounds`. The
+ * idle bound is `client`'s own timeout: it carries every byte of the tunnel. The send bound runs
+ * once a write returned false, and stops at the 'drain' (the writes waiting have all gone out), so a
+ * reader is cut only when it takes less than the gateway holds for it (16 KiB, and what one read
+ * brought, up to 64 KiB) in `sendMs`: at a minute, under about 0.3 to 1.3 KiB/s, as the HTTP
+ * responses' send bound (upstream-request.ts). A quiet tunnel has nothing waiting.
  */
-function closeWhenStalled(client: Duplex, upstream: Duplex, sendMs: number): void {
-  const close = () => destroyBoth(client, upstream)
-  boundSends(client, upstream, sendMs, close)
-  boundSends(upstream, client, sendMs, close)
+export function relayTunnel(client: Socket, upstream: Duplex, { sendMs, idleMs = TUNNEL_IDLE_TIMEOUT_MS, onTimeout }: TunnelBounds): void {
+  const close = (timeout: TunnelTimeout) => {
+    if (client.destroyed && upstream.destroyed) return
+    onTimeout?.(timeout)
+    client.destroy()
+    upstream.destroy()
+  }
+  client.pipe(upstream)
+  upstream.pipe(client)
+  client.setTimeout(idleMs, () => close('idle'))
+  // After the pipes: their 'data' listeners write first, and these look at what the writes left waiting.
+  boundSends(client, upstream, sendMs, () => close('upstream_not_reading'))
+  boundSends(upstream, client, sendMs, () => close('client_not_reading'))
 }
 
 /** Calls `stalled` once the bytes relayed from `from` have waited `sendMs` for `to` to drain. */
@@ -61,14 +62,8 @@ function boundSends(from: Duplex, to: Duplex, sendMs: number, stalled: () => voi
     clearTimeout(timer)
     timer = undefined
   }
-  // Registered after pipe()'s own 'data' listener, so this one sees whether the write it made returned false.
   from.on('data', () => {
     if (to.writableNeedDrain && timer === undefined) timer = setTimeout(stalled, sendMs).unref()
   })
   to.on('drain', stop).once('close', stop)
-}
-
-function destroyBoth(client: Duplex, upstream: Duplex): void {
-  client.destroy()
-  upstream.destroy()
 }

@@ -11,7 +11,7 @@ import type { Route } from '../snapshot/snapshot.js'
 import { holdUpstream } from '../snapshot/upstreams.js'
 import { clientResponseHeaders, type ForwardedProtoHost } from './headers.js'
 import { endWithStatus, responseHead } from './status.js'
-import { relayTunnel, WEBSOCKET_SEND_TIMEOUT_MS } from './tunnel.js'
+import { relayTunnel, type TunnelTimeout, WEBSOCKET_SEND_TIMEOUT_MS } from './tunnel.js'
 import { followFrames, type CloseGoingAway } from './websocket-close.js'
 import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.js'
 import { CLIENT_GONE, relayChunk, UpstreamExchange, upstreamRequest } from './upstream-request.js'
@@ -31,6 +31,8 @@ export interface UpgradeHooks {
   readonly onRetry: (route: Route, error: Error) => void
   /** The upstream failed part way through the answer it refused the upgrade with, after its outcome: the client's answer is cut short. */
   readonly onAnswerCutShort: (route: Route, req: IncomingMessage, failure: UpstreamFailure, error: Error) => void
+  /** The gateway closed the WebSocket at one of its bounds. */
+  readonly onTimeout: (route: Route, req: IncomingMessage, timeout: TunnelTimeout) => void
 }
 
 /** Resolves once the client has its answer. */
@@ -106,7 +108,8 @@ class UpgradeExchange extends UpstreamExchange {
     this.client.on('error', () => socket.destroy()).once('close', () => socket.destroy())
     this.client.on('finish', () => socket.destroy())
     socket.on('finish', () => this.client.destroy())
-    relayTunnel(this.client as Socket, socket, { sendMs: WEBSOCKET_SEND_TIMEOUT_MS })
+    const onTimeout = (timeout: TunnelTimeout) => this.hooks.onTimeout(this.route, this.req, timeout)
+    relayTunnel(this.client as Socket, socket, { sendMs: WEBSOCKET_SEND_TIMEOUT_MS, onTimeout })
     this.settle({ status: 101, closeGoingAway: followFrames(this.client, socket, this.head) })
   }
 

@@ -9,7 +9,7 @@ import { once } from 'node:events'
 import net, { type AddressInfo } from 'node:net'
 import { after, before, describe, it, type TestContext } from 'node:test'
 import { setTimeout as pause } from 'node:timers/promises'
-import { relayTunnel, type TunnelBounds } from '../../src/proxy/tunnel.js'
+import { relayTunnel, type TunnelBounds, type TunnelTimeout } from '../../src/proxy/tunnel.js'
 import { listenOnLoopback } from '../helpers/upstream.js'
 
 const IDLE_MS = 200
@@ -23,7 +23,7 @@ before(async () => {
 after(() => server.close())
 
 /** client → gateway end ⇄ upstream, relayed both ways within `bounds`; closed after `t`. */
-async function openTunnel(t: TestContext, bounds: TunnelBounds) {
+async function openTunnel(t: TestContext, bounds: Omit<TunnelBounds, 'onTimeout'>) {
   const port = (server.address() as AddressInfo).port
   const accepted = once(server, 'connection')
   const client = net.connect(port, '127.0.0.1')
@@ -31,7 +31,8 @@ async function openTunnel(t: TestContext, bounds: TunnelBounds) {
   const upstreamAccepted = once(server, 'connection')
   const toUpstream = net.connect(port, '127.0.0.1')
   const [upstream] = (await upstreamAccepted) as [net.Socket]
-  relayTunnel(gatewayEnd, toUpstream, bounds)
+  const timeouts: TunnelTimeout[] = []
+  relayTunnel(gatewayEnd, toUpstream, { ...bounds, onTimeout: (timeout) => timeouts.push(timeout) })
   const ends = [client, gatewayEnd, toUpstream, upstream]
   t.after(() => ends.forEach((end) => end.destroy()))
   // A socket closed with bytes unread resets its peer, which sees an error: the tests close some so.
@@ -43,7 +44,7 @@ async function openTunnel(t: TestContext, bounds: TunnelBounds) {
   const bothClosed = Promise.all([closing(client), closing(upstream)])
   client.on('close', () => (closed.client = true))
   upstream.on('close', () => (closed.upstream = true))
-  return { client, gatewayEnd, toUpstream, upstream, closed, bothClosed }
+  return { client, gatewayEnd, toUpstream, upstream, closed, bothClosed, timeouts }
 }
 
 /** Resolves once `end` has closed, whether or not with an error (which events.once would reject on). */
@@ -66,7 +67,7 @@ describe('tunnel idle timeout', () => {
   const idleTunnel = (t: TestContext) => openTunnel(t, { idleMs: IDLE_MS, sendMs: 3_600_000 })
 
   it('keeps a tunnel that carries bytes in either direction, and closes both ends once it falls quiet', { timeout: 10_000 }, async (t) => {
-    const { client, upstream, closed, bothClosed } = await idleTunnel(t)
+    const { client, upstream, closed, bothClosed, timeouts } = await idleTunnel(t)
     const received: string[] = []
     upstream.on('data', (chunk: Buffer) => received.push(chunk.toString()))
     // Three idle periods of traffic, alternating directions.
@@ -79,6 +80,7 @@ describe('tunnel idle timeout', () => {
     assert.ok(received.length > 0, 'bytes were relayed')
     // Both ends close once quiet; a tunnel that never did would hold the test until its timeout.
     await bothClosed
+    assert.deepEqual(timeouts, ['idle'])
   })
 
   it('counts bytes from the upstream alone as activity', async (t) => {
@@ -107,6 +109,7 @@ describe('tunnel send bound', () => {
       // The gateway's two sockets close, and the writer sees it (the stopped side, which reads nothing,
       // would not). A tunnel left open would hold the test until its timeout.
       await Promise.all([closing(tunnel.gatewayEnd), closing(tunnel.toUpstream), closing(writer)])
+      assert.deepEqual(tunnel.timeouts, [`${stopped}_not_reading`])
     })
   }
 
