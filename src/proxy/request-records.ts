@@ -1,7 +1,7 @@
 /**
  * What the gateway records of the requests it proxies: each answer (portcullis_requests_total, the
  * duration histogram, and the access log line when the config keeps one), each upstream failure and
- * resend, and each fault of the gateway's own.
+ * resend, each WebSocket it closed at a timeout, and each fault of the gateway's own.
  */
 import { IncomingMessage } from 'node:http'
 import { ErrorCodes } from '../errors.js'
