@@ -74,7 +74,6 @@ export interface GatewayOptions {
   readonly refusalLogLines?: number
 }
 
-
 export class Gateway {
   readonly metrics: Metrics
   private readonly logger: Logger
