@@ -6,6 +6,7 @@
  * (RequestServer.recheckConnections).
  */
 import type http from 'node:http'
+import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import { recordWebSocketRecheck } from './gateway-metrics.js'
 import { errorSummary, limitedLog, type Logger } from './log.js'
@@ -23,7 +24,7 @@ import type { RecheckVerdict } from './tls/recheck.js'
 export class ConnectionRechecks {
   private readonly queue = new RecheckQueue()
   /** The SNI each verified connection's ClientHello carried. */
-  private readonly serverNames = new WeakMap<TLSSocket, string | undefined>()
+  private readonly serverNames = new WeakMap<Socket, string | undefined>()
   /** A CA that leaves a bundle fails every client of it at once: these log 50 lines a second at most. */
   private readonly logKeepAliveFailed: (fields: object) => void
   private readonly logWebSocketFailed: (fields: object) => void
@@ -118,8 +119,13 @@ export class ConnectionRechecks {
     return undefined
   }
 
+  /** The SNI the ClientHello of a verified connection carried; undefined without one, or on the plaintext listener. */
+  serverNameOf(socket: Socket): string | undefined {
+    return this.serverNames.get(socket)
+  }
+
   private ingressFor(snapshot: Snapshot, socket: TLSSocket) {
-    return snapshot.ingressFor(this.serverNames.get(socket), socket.localAddress)
+    return snapshot.ingressFor(this.serverNameOf(socket), socket.localAddress)
   }
 }
 

@@ -126,8 +126,9 @@ export class Gateway {
     this.ticketKeys = new TicketKeyRotation(options.ticketKeyLifetimeMs)
     this.overload = new Overload(this.metrics, this.logger)
     this.clientConnections = new ClientConnections(this.overload)
-    this.requestServer = new RequestServer(() => this.current!, createProxyHandlers(this.logger, this.metrics, this.overload))
     this.connectionRechecks = new ConnectionRechecks(this.metrics, this.logger, () => this.current)
+    const serverNameOf = (socket: net.Socket) => this.connectionRechecks.serverNameOf(socket)
+    this.requestServer = new RequestServer(() => this.current!, createProxyHandlers(this.logger, this.metrics, this.overload, serverNameOf))
     this.reloader = new Reloader({
       loader: options.loader,
       logger: this.logger,

@@ -11,7 +11,7 @@ import { ClientIdentities } from './client-identity.js'
 import { forwardRequest } from './forward.js'
 import { RequestSlots, type Overload } from './overload.js'
 import { createRequestRecords } from './request-records.js'
-import { selectRoute } from './route-selection.js'
+import { selectRoute, type ServerNameOf } from './route-selection.js'
 import type { RequestHandlers } from './server.js'
 import { endWithStatus, sendStatus } from './status.js'
 import { proxyUpgrade } from './upgrade.js'
@@ -21,7 +21,7 @@ const AT_REQUEST_LIMIT = 'the gateway is at its limit of requests in flight'
 /** Node's own test of an HTTP/1.1 request's Expect, for which it emits 'checkContinue'. */
 const EXPECTS_CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i
 
-export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: Overload): RequestHandlers {
+export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: Overload, serverNameOf: ServerNameOf): RequestHandlers {
   const records = createRequestRecords(logger, metrics)
   const slots = new RequestSlots()
   const identities = new ClientIdentities()
@@ -51,7 +51,7 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
         records.answered(snapshot, req, client, routeName, res.headersSent ? res.statusCode : CLIENT_CLOSED_REQUEST, started)
       })
       try {
-        const selection = selectRoute(snapshot, policy, req, identities)
+        const selection = selectRoute(snapshot, policy, req, identities, serverNameOf)
         routeName = selection.route?.name ?? NO_ROUTE
         if ('status' in selection) {
           // Only a 404 keeps the connection. After a 421 (a reload that changed the route's client-auth
@@ -92,7 +92,7 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
       // An upgrade counts as a request once answered (101 or not); the WebSocket's life is not its duration.
       const record = (status: number) => records.answered(snapshot, req, client, routeName, status || CLIENT_CLOSED_REQUEST, started)
       const proxy = async () => {
-        const selection = selectRoute(snapshot, policy, req, identities)
+        const selection = selectRoute(snapshot, policy, req, identities, serverNameOf)
         routeName = selection.route?.name ?? NO_ROUTE
         if ('status' in selection) {
           endWithStatus(socket, selection.status, selection.detail)

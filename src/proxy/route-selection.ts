@@ -5,7 +5,9 @@
  * route and Host of an mTLS route never bypasses client auth.
  */
 import type { IncomingMessage } from 'node:http'
+import { isIPv6, type Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
+import { addressHost } from '../routing/host.js'
 import type { Route, Snapshot } from '../snapshot/snapshot.js'
 import type { TlsPolicy } from '../tls/ingress.js'
 import type { ClientIdentities } from './client-identity.js'
@@ -18,11 +20,24 @@ type Selection =
   | { readonly route: Route; readonly forwarded: ForwardedProtoHost; readonly identity: Record<string, string> }
   | { readonly status: RequestRefusal['status'] | 404 | 413 | 421; readonly detail: string; readonly route?: Route }
 
+/** The SNI name a connection's ClientHello carried; undefined for one without, or on the plaintext listener. */
+export type ServerNameOf = (socket: Socket) => string | undefined
+
 /**
  * `policy` is the TLS policy the connection was verified under, undefined on the plaintext listener;
  * `identities` builds the client identity headers a route forwards.
  */
-export function selectRoute(snapshot: Snapshot, policy: TlsPolicy | undefined, req: IncomingMessage, identities: ClientIdentities): Selection {
+export function selectRoute(
+  snapshot: Snapshot,
+  policy: TlsPolicy | undefined,
+  req: IncomingMessage,
+  identities: ClientIdentities,
+  serverNameOf: ServerNameOf,
+): Selection {
+  // HTTP/1.0 does not require Host (RFC 1945). A request without one is for the host its connection
+  // was made to, as nginx serves it from the server that SNI (or the address) chose. It becomes the
+  // request's Host, which the upstream, spoken to in HTTP/1.1, needs.
+  if (req.headers.host === undefined && req.httpVersion === '1.0') req.headers.host = connectionHost(req.socket, serverNameOf)
   const checked = checkRequest(req, snapshot.config)
   if ('status' in checked) return checked
   const route = snapshot.table.match(checked.host, checked.path)
@@ -45,4 +60,12 @@ export function selectRoute(snapshot: Snapshot, policy: TlsPolicy | undefined, r
   const forward = policy?.requiresClientCert && route.config.tls ? route.config.tls.forwardClientCert : 'none'
   const identity = policy && forward !== 'none' ? identities.of(req.socket as TLSSocket, policy, forward) : {}
   return { route, forwarded: { proto: policy ? 'https' : 'http', host: req.headers.host! }, identity }
+}
+
+/** The host a connection was made to: its SNI name, else the address it reached (as Snapshot.ingressFor reads it). */
+function connectionHost(socket: Socket, serverNameOf: ServerNameOf): string | undefined {
+  const serverName = serverNameOf(socket)
+  if (serverName !== undefined) return serverName
+  const address = addressHost(socket.localAddress)
+  return address !== undefined && isIPv6(address) ? `[${address}]` : address
 }

@@ -5,12 +5,11 @@
 import net from 'node:net'
 import tls from 'node:tls'
 
-/** A TLS listener's port, the name sent in SNI, and the CA that verifies its certificate. */
-export interface TlsTarget {
-  readonly port: number
-  readonly servername: string
-  readonly ca: string
-}
+/**
+ * A TLS listener's port and the CA that verifies its certificate; the name sent in SNI (none without),
+ * a client certificate, how the server's name is checked.
+ */
+export type TlsTarget = { readonly port: number; readonly ca: string } & Pick<tls.ConnectionOptions, 'servername' | 'cert' | 'key' | 'checkServerIdentity'>
 
 /** A plaintext listener's port, or a TLS one. */
 export type RawTarget = number | TlsTarget

@@ -17,7 +17,7 @@ import { promisify } from 'node:util'
 import { httpRequest, httpsRequest, serverSeesClientChain, sessionExchange, type TlsRequestOptions } from '../helpers/client.js'
 import { eventually, loggedAfter, seriesIn, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { certificateNamed, makeRsaChain, makeTestPki, type CertFiles, type RsaChain, type TestPki } from '../helpers/pki.js'
-import { rawExchange } from '../helpers/raw.js'
+import { rawExchange, rawUntilClosed, type TlsTarget } from '../helpers/raw.js'
 import { firstTicketHint, ticketLifetimeHint } from '../helpers/ticket-hint.js'
 import { listenOnLoopback, startEchoUpstream, type EchoReply, type EchoUpstream } from '../helpers/upstream.js'
 
@@ -661,6 +661,26 @@ routes:
     for await (const chunk of socket) response += String(chunk)
     assert.match(response, /^HTTP\/1\.1 200/)
     assert.match(response, /"url": "\/old"/)
+  })
+
+  // catalogue SH-09
+  it('serves an HTTP/1.0 request without Host (openssl s_client) for the host its SNI named, or else the address it reached, as nginx does', async () => {
+    const http10 = (target: Partial<TlsTarget> | number) =>
+      rawUntilClosed(typeof target === 'number' ? target : { port: gw.ports.https!, ca: pki.caS.cert, checkServerIdentity: () => undefined, ...target }, 'GET /old HTTP/1.0\r\n\r\n')
+    const echoed = (response: string) => JSON.parse(response.slice(response.indexOf('\r\n\r\n') + 4)) as EchoReply
+    for (const [servername, client] of [['open.test', undefined], ['a.test', pki.cliA]] as const) {
+      const response = await http10({ servername, ...(client && { cert: client.cert, key: client.key }) })
+      assert.match(response, /^HTTP\/1\.1 200/, servername)
+      const { url, headers } = echoed(response)
+      assert.deepEqual([url, headers.host, headers['x-forwarded-host']], ['/old', servername, servername])
+    }
+    // The policy of a.test still holds: no certificate, no request.
+    await assert.rejects(http10({ servername: 'a.test' }))
+    // No SNI, on either listener: the address, which no route has.
+    assert.match(await http10({}), /^HTTP\/1\.1 404/)
+    assert.match(await http10(gw.ports.http!), /^HTTP\/1\.1 404/)
+    // HTTP/1.1 requires Host (RFC 9112 3.2).
+    assert.match(await rawUntilClosed({ port: gw.ports.https!, servername: 'open.test', ca: pki.caS.cert }, 'GET / HTTP/1.1\r\n\r\n'), /^HTTP\/1\.1 400/)
   })
 
   it('carries a passthrough route end to end: the client sees the upstream certificate', async () => {
