@@ -81,11 +81,15 @@ export function sortByPosition(issues: readonly ConfigIssue[]): ConfigIssue[] {
   return [...issues].sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0))
 }
 
-/** Thrown when a config cannot be loaded or built; lists every issue found, in file order. */
+/**
+ * Thrown when a config cannot be loaded or built; `issues` lists every issue found, in file order. Its
+ * message, which the log takes, is capped as the log's lines are (cappedForLog): a start that 1,000
+ * routes' files failed logged all their problems in one record.
+ */
 export class ConfigError extends PortcullisError {
   readonly issues: readonly ConfigIssue[]
   constructor(issues: readonly ConfigIssue[], options?: ErrorOptions) {
-    super(ErrorCodes.CONFIG, issues.map(formatIssue).join('\n'), options)
+    super(ErrorCodes.CONFIG, cappedForLog(issues.map(formatIssue), 'more problems').join('\n'), options)
     this.issues = issues
   }
 }

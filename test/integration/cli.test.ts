@@ -620,6 +620,26 @@ routes:
     assert.match(started.stderr, /rules-and-files\.yaml: not started, 4 problems\n$/)
   })
 
+  // The log record of a start that 1,000 routes' files failed held every problem in one line, where a
+  // reload logs 20 at most, then a count of the rest. stderr lists them all, as check does.
+  it('logs at most 20 of the problems it does not start on, and lists them all on stderr', async () => {
+    const file = join(pki.dir, 'many-problems.yaml')
+    // A file's content, not its absence, which the load finds before the gateway logs anything.
+    await writeFile(join(pki.dir, 'not-pem.crt'), 'not a certificate\n')
+    const route = (i: number) => `  - { host: h${i}.test, tls: { cert: not-pem.crt, key: srv.key }, upstream: { url: 'http://127.0.0.1:9' } }`
+    await writeFile(file, `listen: { https: 127.0.0.1:0 }\nroutes:\n${Array.from({ length: 25 }, (_, i) => route(i)).join('\n')}\n`)
+    const result = await portcullis('--config', file)
+    assert.equal(result.code, 1)
+    const record = result.stdout.split('\n').find((line) => line.includes('"not started"'))
+    const message = (JSON.parse(record ?? '{}') as { error?: { message?: string } }).error?.message ?? ''
+    const lines = message.split('\n')
+    assert.equal(lines.length, 21, message)
+    assert.match(lines[0]!, /many-problems\.yaml:3:\d+ routes\[0\]\.tls\.cert: /)
+    assert.equal(lines[20], '5 more problems; portcullis check lists them all')
+    assert.match(result.stderr, /many-problems\.yaml: not started, 25 problems\n$/)
+    assert.equal(result.stderr.split('\n').filter((line) => / routes\[\d+\]\.tls\.cert: /.test(line)).length, 25)
+  })
+
   it('lives through a SIGHUP that comes while it starts, and reloads on one once it serves', { skip: process.platform !== 'linux' && 'reads /proc' }, async (t) => {
     const file = join(pki.dir, 'hangup.yaml')
     // Enough TLS routes that starting takes a while after the signal handlers are in.
