@@ -154,10 +154,17 @@ export class Gateway {
 
   /** Loads the config (throws ConfigError on a bad one), then binds every listener. */
   async start(): Promise<void> {
-    const config = await this.reloader.loadFirst((config) => {
-      if (this.fixedListen) this.assertSameListeners(config, this.fixedListen)
-      this.install(buildSnapshot(config, this.snapshotOptions()))
-    })
+    let config: Config
+    try {
+      config = await this.reloader.loadFirst((config) => {
+        if (this.fixedListen) this.assertSameListeners(config, this.fixedListen)
+        this.install(buildSnapshot(config, this.snapshotOptions()))
+      })
+    } catch (error) {
+      // As a listener that fails to bind does (listen): the request server's sweeps run from its start.
+      await this.stop(0)
+      throw error
+    }
     await this.bind(config)
     if (this.watch) this.reloader.watch()
     // At the start of each period the TLS policies serving take its ticket keys.

@@ -16,7 +16,10 @@ import { createInterface } from 'node:readline'
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test'
 import net from 'node:net'
 import tls from 'node:tls'
+import pino from 'pino'
 import WebSocket, { WebSocketServer } from 'ws'
+import { ConfigLoader } from '../../src/config/load.js'
+import { Gateway } from '../../src/gateway.js'
 import { runPortcullis, spawnPortcullis } from '../helpers/cli.js'
 import { httpRequest, httpsRequest } from '../helpers/client.js'
 import { eventually, seriesIn, seriesSum, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
@@ -25,15 +28,19 @@ import { rawExchange } from '../helpers/raw.js'
 import { listenOnLoopback } from '../helpers/upstream.js'
 import { echoWebSockets, gatewayInFrontOf } from '../helpers/websocket.js'
 
-/** Counts the timers set in this process from now on, until stop(). */
+/** Counts the timers set in this process from now on, and those of them still set, until stop(). */
 function timersCreated() {
   let created = 0
+  const set = new Set<number>()
   const hook = createHook({
-    init(_id, type) {
-      if (type === 'Timeout') created++
+    init(id, type) {
+      if (type !== 'Timeout') return
+      created++
+      set.add(id)
     },
+    destroy: (id) => set.delete(id),
   }).enable()
-  return { count: () => created, stop: () => hook.disable() }
+  return { count: () => created, stillSet: () => set.size, stop: () => hook.disable() }
 }
 
 describe('graceful shutdown', () => {
@@ -791,5 +798,25 @@ routes:
     const ended = once(connecting, 'close')
     await gw.gateway.stop(200)
     await Promise.all([ended, clientClosed])
+  })
+})
+
+// A gateway whose config failed to load left its request server's sweeps running (unref'd, so a
+// process still exits, but they held the gateway, and whatever embeds it, for the process' life).
+describe('a gateway that does not start', () => {
+  it('leaves no timer set', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portcullis-not-started-'))
+    const configFile = join(dir, 'routes.yaml')
+    await writeFile(configFile, 'listen: { http: 127.0.0.1:0 }\nroutes: []\nnot-a-key: 1\n')
+    const timers = timersCreated()
+    try {
+      const gateway = new Gateway({ loader: new ConfigLoader(configFile), logger: pino({ level: 'silent' }) })
+      await assert.rejects(gateway.start(), { code: 'PCL_ERR_CONFIG' })
+      await new Promise(setImmediate)
+      assert.equal(timers.stillSet(), 0)
+    } finally {
+      timers.stop()
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 })
