@@ -9,7 +9,7 @@ import type http from 'node:http'
 import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import { recordWebSocketRecheck } from './gateway-metrics.js'
-import { errorSummary, limitedLog, type Logger } from './log.js'
+import { CLIENT_CAUSED_LOG_LIMIT, errorSummary, limitedLog, type Logger } from './log.js'
 import { NO_ROUTE } from './metrics/labels.js'
 import type { Metrics } from './metrics/metrics.js'
 import { normalizeHost } from './routing/host.js'
@@ -25,7 +25,7 @@ export class ConnectionRechecks {
   private readonly queue = new RecheckQueue()
   /** The SNI each verified connection's ClientHello carried. */
   private readonly serverNames = new WeakMap<Socket, string | undefined>()
-  /** A CA that leaves a bundle fails every client of it at once: these log 50 lines a second at most. */
+  /** A CA that leaves a bundle fails every client of it at once: these log as a flood of refusals does. */
   private readonly logKeepAliveFailed: (fields: object) => void
   private readonly logWebSocketFailed: (fields: object) => void
   private readonly logWebSocketUncheckable: (fields: object) => void
@@ -36,7 +36,7 @@ export class ConnectionRechecks {
     /** The snapshot serving now. */
     private readonly current: () => Snapshot | undefined,
   ) {
-    const limit = { lines: 50, intervalMs: 1000 }
+    const limit = CLIENT_CAUSED_LOG_LIMIT
     const keepAliveFailed = 'connection closes after its response: its client certificate does not pass the new TLS policy of its host'
     this.logKeepAliveFailed = limitedLog(logger, 'info', keepAliveFailed, limit)
     const webSocketFailed = 'WebSocket closed: its client certificate does not pass the new TLS policy of its route'

@@ -101,9 +101,8 @@ function validityProblem(certificate: X509Certificate, now: number): string | un
 
 /**
  * The gateway's log of its config's warnings: each when it first appears (at start, or at the reload
- * that brings it), as many lines as there are up to a limit: a table of a thousand routes with one
- * wrong certificate reloaded five times a second must not flood the log. `portcullis check` lists
- * them all.
+ * that brings it), as many lines as there are up to a limit: a table of a thousand routes that one
+ * wrong certificate serves must not log a thousand lines. `portcullis check` lists them all.
  */
 export class WarningLog {
   /** The warnings of the config now serving, so that a reload logs only those it brings. */

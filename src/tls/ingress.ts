@@ -172,7 +172,9 @@ export function createTlsPolicy(
       key: pair.keyPem,
       // Node calls it as a method of the connection's TLSSocket (loadSNI in its lib/_tls_wrap.js): the
       // one hook before the handshake's end that holds the connection, for its refused certificate.
-      // The certificate is the server's own: no context in its place.
+      // Only for a ClientHello with SNI: the refusal of a client that sent none (one that connects to
+      // an IP address) is logged without its certificate. The certificate is the server's own: no
+      // context in its place.
       SNICallback(this: unknown, _serverName, callback) {
         if (this instanceof TLSSocket) accepted.keepRefusedCertificate(this)
         callback(null, undefined)

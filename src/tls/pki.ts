@@ -8,8 +8,6 @@ import { basename, dirname, join } from 'node:path'
 import { createCA, issueCert, type Issued } from './certificate-generator.js'
 
 export interface DevPkiResult {
-  /** Every file of the dev PKI, whether written now or found in place. */
-  readonly files: string[]
   /** Paths written by this call; empty when `unchanged`. */
   readonly written: string[]
   /** True when every file already existed and nothing was touched. */
@@ -29,7 +27,7 @@ export async function writeDevPki(outDir: string, options: { force?: boolean } =
   const files = names.flatMap((name) => [join(outDir, `${name}.crt`), join(outDir, `${name}.key`)])
   const present = await Promise.all(files.map(exists))
   const existing = files.filter((_, index) => present[index])
-  if (!options.force && existing.length === files.length) return { files, written: [], unchanged: true }
+  if (!options.force && existing.length === files.length) return { written: [], unchanged: true }
   if (!options.force && existing.length > 0) {
     const missing = files.filter((_, index) => !present[index]).map((file) => basename(file))
     throw new Error(`${outDir} lacks ${missing.join(', ')} of the set it holds: portcullis certs --force replaces the whole set`)
@@ -58,7 +56,7 @@ export async function writeDevPki(outDir: string, options: { force?: boolean } =
     await writeFile(join(outDir, `${name}.crt`), cert, { flag, mode: 0o644 })
     await writePrivateFile(join(outDir, `${name}.key`), key, flag)
   }
-  return { files, written: files, unchanged: false }
+  return { written: files, unchanged: false }
 }
 
 /**
