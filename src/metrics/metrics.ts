@@ -1,8 +1,9 @@
 /**
  * Every metric of a gateway process, in one Registry per gateway (no prom-client global, so tests can
- * run two gateways in one process), which the process metrics alone are shared by (processMetrics); a
- * cluster primary's own are in cluster/worker-pool-metrics.ts.
- * Metric names are API: dashboards and alerts depend on them.
+ * run two gateways in one process), which the process metrics alone are shared by (processMetrics).
+ * Named here but for portcullis_requests_total and portcullis_request_duration_seconds, which
+ * requests.ts keeps in plain numbers until a scrape, and a cluster primary's own
+ * (cluster/worker-pool-metrics.ts). Metric names are API: dashboards and alerts depend on them.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Aggregator, type Metric, type RegistryContentType } from 'prom-client'
 import { dropRemovedRouteSeries } from './removed-routes.js'
