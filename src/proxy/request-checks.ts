@@ -15,7 +15,11 @@ export interface RequestRefusal {
   readonly detail: string
 }
 
-/** What the request is routed by, once it passed: its host, normalized, and its routingPath(); else why it is refused. */
+/**
+ * What the request is routed by, once it passed: its host, normalized, and its routingPath(); else why
+ * it is refused. Rewrites `req.url` in place (and the Host of an absolute-form target): what the
+ * upstream is sent is what was checked.
+ */
 export function checkRequest(req: IncomingMessage, { mergeSlashes = true } = {}): { readonly host: string; readonly path: string } | RequestRefusal {
   const framing = framingProblem(req)
   if (framing) return framing
