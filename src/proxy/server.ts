@@ -52,6 +52,9 @@ const HTTP_SERVER_OPTIONS: http.ServerOptions = {
   connectionsCheckingInterval: 1_000,
   maxHeaderSize: 16 * 1024,
   noDelay: true,
+  // An HTTP/1.1 request without Host is refused by the handlers (request-checks.ts), counted and logged
+  // as every refusal is; Node's own check answers it with a bare 400 that nothing records.
+  requireHostHeader: false,
 }
 
 export interface RequestHandlers {

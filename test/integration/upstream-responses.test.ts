@@ -267,6 +267,17 @@ routes:
     assert.deepEqual([line.route, line.path, line.status], ['(none)', '/204', 405])
   })
 
+  // RFC 9112 3.2. Node's server answered it itself, with a bare 400 that no metric or log saw.
+  it('answers an HTTP/1.1 request without Host 400, saying why, and counts and logs it like other refusals', async () => {
+    const before = await requestsTotal('route="(none)",method="GET"', 400)
+    const since = gw.logs.length
+    const reply = await rawUntilClosed(gw.ports.http!, 'GET /no-host HTTP/1.1\r\n\r\n')
+    assert.match(reply, /^HTTP\/1\.1 400 Bad Request\r\n[\s\S]*\r\n\r\n400 Bad Request: missing or invalid Host header\n$/)
+    assert.equal(await requestsTotal('route="(none)",method="GET"', 400), before + 1)
+    const line = await loggedAfter(gw, since, 'request', (l) => l.path === '/no-host')
+    assert.deepEqual([line.route, line.status], ['(none)', 400])
+  })
+
   // Answered before routing, by the request server rather than the handler: logged all the same.
   it('logs a CONNECT, an expectation it does not take and an Upgrade with a body, as it logs the requests it routes', async () => {
     const refusals = [
