@@ -94,6 +94,16 @@ function refusalStatus(error: NodeJS.ErrnoException): number | undefined {
   return error.code?.startsWith('HPE_') ? 400 : undefined
 }
 
+/**
+ * What Node's parser found wrong, in its own words (llhttp's fixed texts, such as "Expected CRLF after
+ * version" for the bare LF of a request typed into openssl s_client without -crlf; never the client's
+ * bytes), for the refusal's body, as the gateway's own refusals say why.
+ */
+function parserDetail(error: NodeJS.ErrnoException): string | undefined {
+  const { reason } = error as { reason?: unknown }
+  return error.code?.startsWith('HPE_') && typeof reason === 'string' && reason !== '' ? reason : undefined
+}
+
 /** What the request server keeps of each open connection. */
 interface Connection {
   /**
@@ -494,7 +504,7 @@ export class RequestServer {
       socket.destroy()
       return
     }
-    this.refuseInTurn(socket, status)
+    this.refuseInTurn(socket, status, undefined, parserDetail(error))
   }
 
   /**
@@ -502,14 +512,14 @@ export class RequestServer {
    * the response still going out ahead of it, as nginx answers a bad request pipelined behind a good
    * one. Then the connection closes, lingeringly: its client may still be sending.
    */
-  private refuseInTurn(socket: Duplex, status: number, request?: Parameters<RequestHandlers['refused']>[2]): void {
+  private refuseInTurn(socket: Duplex, status: number, request?: Parameters<RequestHandlers['refused']>[2], detail?: string): void {
     const connection = this.connections.get(socket)
     if (!connection || connection.refusedBeforeRequest) return
     connection.refusedBeforeRequest = true
     const refuse = () => {
       if (!socket.writable) return
       this.handlers.refused(this.current(), status, request)
-      endWithStatus(socket, status, undefined, { lingering: true })
+      endWithStatus(socket, status, detail, { lingering: true })
     }
     if (busy(connection)) connection.lastResponse.once('finish', refuse)
     else refuse()
