@@ -4,13 +4,18 @@
  * not enter) and never echoes a key or certificate pasted where its path belongs.
  */
 import { statSync } from 'node:fs'
-import { dirname, relative, resolve as resolvePath } from 'node:path'
+import { dirname, parse, relative, resolve as resolvePath } from 'node:path'
 import { issueAt, type ConfigIssue } from './issues.js'
 import type { CrlFile, Position } from './types.js'
 
-/** A file's path as messages show it: relative to the working directory when shorter. */
+/**
+ * A file's path as messages show it: relative to the working directory when shorter, but for `/`
+ * (systemd's default), where `etc/portcullis/ca.crt` would read as relative to routes.yaml's folder.
+ */
 export function displayPath(file: string): string {
-  const rel = relative(process.cwd(), file)
+  const cwd = process.cwd()
+  if (cwd === parse(cwd).root) return file
+  const rel = relative(cwd, file)
   return rel.length < file.length && !rel.startsWith('..') ? rel : file
 }
 

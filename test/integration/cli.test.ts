@@ -363,6 +363,14 @@ routes:
     assert.ok(result.stderr.startsWith(`${folder}/from-parent.yaml:11:11 routes[0].upstream.ca: file not found: ${folder}/missing.crt\n`), result.stderr)
   })
 
+  // Run from / (systemd's default), a path relative to it read as relative to routes.yaml's folder.
+  it('names a file by its absolute path when it runs in /', async () => {
+    await writeFile(join(pki.dir, 'from-root.yaml'), good().replace('ca: caS.crt', 'ca: missing.crt'))
+    const result = await portcullisAs({ cwd: '/' }, 'check', join(pki.dir, 'from-root.yaml'))
+    assert.equal(result.code, 1)
+    assert.ok(result.stderr.startsWith(`${pki.dir}/from-root.yaml:11:11 routes[0].upstream.ca: file not found: ${pki.dir}/missing.crt\n`), result.stderr)
+  })
+
   it('says which file it cannot read', async () => {
     const result = await portcullis('check', join(pki.dir, 'missing.yaml'))
     assert.equal(result.code, 1)
