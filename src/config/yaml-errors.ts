@@ -90,7 +90,7 @@ function inOwnWords(error: YAMLError, context: Context): Worded {
       // `host: a: b`, or a value followed by a line indented deeper than its key.
       return holdsKeyColon(text, offset)
         ? { message: "this value holds ': ', which YAML reads as one more key: quote the value", offset }
-        : (lineDeeperThanKey(text, offset, lineCounter) ?? { message: 'the next line is indented deeper than this key, so YAML reads it as part of this value', offset })
+        : (lineDeeperThanKey(text, offset, lineCounter) ?? { message: 'this value cannot be read as written, which may follow from a problem above', offset })
     case 'MULTILINE_IMPLICIT_KEY':
       return { message: 'YAML reads this line and the next as one key: is a colon, or the space after it, missing here?', offset }
     case 'MISSING_CHAR': {

@@ -40,7 +40,10 @@ export function lineDeeperThanKey(text: string, offset: number, lineCounter: Lin
     const line = text.slice(start, end === -1 ? undefined : end)
     const content = line.trimStart()
     if (content === '') continue
-    const deeper = `line ${lineCounter.linePos(start).line} is indented deeper (column ${line.length - content.length + 1}) than this key (column ${keyColumn})`
+    const column = line.length - content.length + 1
+    // Not deeper: the error follows from another above (inside a [ or { left open, say).
+    if (column <= keyColumn) return undefined
+    const deeper = `line ${lineCounter.linePos(start).line} is indented deeper (column ${column}) than this key (column ${keyColumn})`
     return { message: `${deeper}, so YAML reads it as part of this key's value: keys of one mapping start in one column`, offset }
   }
   return undefined

@@ -111,6 +111,19 @@ describe('parseConfig', () => {
       GOOD.replace('      ca: ca.crt', '    ca: ca.crt\n'),
       ['15:9 routes[0].ca: invalid YAML: line 17 is indented deeper (column 7) than this key (column 5)'],
     ],
+    // The errors that follow from a [ left open said "line 12 is indented deeper (column 7) than this
+    // key (column 7)".
+    [
+      'a [ left open above the keys of a mapping',
+      GOOD.replace('    path: /api\n', '    path: /api\n   bogus: [\n'),
+      [
+        "9:4 routes: invalid YAML: 'bogus' is indented to column 4",
+        '9:11 routes: invalid YAML: the list opened here has no closing ]',
+        "11:7 routes: invalid YAML: this value holds ': '",
+        '11:13 routes: invalid YAML: this value cannot be read as written, which may follow from a problem above',
+        '15:12 routes: invalid YAML: this value cannot be read as written, which may follow from a problem above',
+      ],
+    ],
     ['a value with a colon and a space in it', GOOD.replace('  - name: orders', '  - name: orders: v2'), ["6:11 routes[0].name: invalid YAML: this value holds ': ', which YAML reads as one more key: quote the value"]],
     ['a key without the space after its colon', GOOD.replace('path: /api', 'path:/api'), ['8:5 routes[0]: invalid YAML: YAML reads this line and the next as one key: is a colon, or the space after it, missing here?']],
     [
