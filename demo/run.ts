@@ -21,7 +21,7 @@ const { logger } = log
 let upstream: EchoUpstream | undefined
 let gateway: Gateway | undefined
 try {
-  const pki = await writeDevPki(certs)
+  const pki = await writeDevPki(certs, { remedy: 'remove certs/ and the demo makes a new set' })
   if (!pki.unchanged) logger.info(`wrote a development PKI to ${relative(process.cwd(), certs)}/`)
   upstream = await startEchoUpstream({
     cert: read('server.crt'),

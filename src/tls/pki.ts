@@ -20,9 +20,13 @@ const DEV_VALIDITY = 365 * 24 * 3_600_000
 /**
  * `portcullis certs`: a CA, the gateway's server cert (localhost, 127.0.0.1, ::1), a client cert for
  * curl, and the gateway's client identity towards upstreams (routes.yaml, the demo). Existing files are
- * kept unless `force`; a partial set is refused, since new certs beside an old CA would not verify.
+ * kept unless `force`; a partial set is refused, since new certs beside an old CA would not verify,
+ * with `remedy`, which says how to replace it in the caller's own words.
  */
-export async function writeDevPki(outDir: string, options: { force?: boolean } = {}): Promise<DevPkiResult> {
+export async function writeDevPki(
+  outDir: string,
+  options: { force?: boolean; remedy?: string } = {},
+): Promise<DevPkiResult> {
   const names = ['ca', 'server', 'client', 'gateway']
   const files = names.flatMap((name) => [join(outDir, `${name}.crt`), join(outDir, `${name}.key`)])
   const present = await Promise.all(files.map(exists))
@@ -30,7 +34,7 @@ export async function writeDevPki(outDir: string, options: { force?: boolean } =
   if (!options.force && existing.length === files.length) return { written: [], unchanged: true }
   if (!options.force && existing.length > 0) {
     const missing = files.filter((_, index) => !present[index]).map((file) => basename(file))
-    throw new Error(`${outDir} lacks ${missing.join(', ')} of the set it holds: portcullis certs --force replaces the whole set`)
+    throw new Error(`${outDir} lacks ${missing.join(', ')} of the set it holds: ${options.remedy ?? 'portcullis certs --force replaces the whole set'}`)
   }
 
   const notAfter = new Date(Date.now() + DEV_VALIDITY)
