@@ -41,6 +41,11 @@ function derHint(text: string, command: string): string {
 export function readCertificates(file: string): CertificateFile {
   const text = readText(file)
   const blocks = text.match(CERT_BLOCK) ?? []
+  // A file cut short (a copy or a paste that stopped early): the blocks before the cut would be read,
+  // and a bundle would lose its last CA without a word.
+  if (text.split('-----BEGIN CERTIFICATE-----').length - 1 > blocks.length) {
+    throw new PortcullisError(ErrorCodes.CERT_READ, `${displayPath(file)} holds a -----BEGIN CERTIFICATE----- line without its -----END CERTIFICATE----- line: the file is cut short`)
+  }
   if (blocks.length === 0) {
     // A DER file (binary, no BEGIN line) is the usual one: Windows and Java tools export it.
     throw new PortcullisError(ErrorCodes.CERT_READ, `${displayPath(file)} holds no PEM certificate${derHint(text, `openssl x509 -inform DER -in ${displayPath(file)} -out cert.pem`)}`)

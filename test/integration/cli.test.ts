@@ -98,6 +98,7 @@ routes:
     await writeFile(join(pki.dir, 'caS-and-expired.crt'), pki.caS.cert + pki.caExpired.cert)
     await writeFile(join(pki.dir, 'srv-and-expired.crt'), pki.srv.cert + pki.caExpired.cert)
     await writeFile(join(pki.dir, 'ca-then-srv.crt'), pki.caS.cert + pki.srv.cert)
+    await writeFile(join(pki.dir, 'caS-and-cut.crt'), pki.caS.cert + pki.caExpired.cert.slice(0, 200))
     await writeFile(join(pki.dir, 'root-and-int.crt'), pki.root.cert + pki.int.cert)
     const encrypted = createPrivateKey(pki.srv.key).export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'secret' })
     await writeFile(join(pki.dir, 'srv-encrypted.key'), encrypted)
@@ -157,6 +158,8 @@ routes:
     ['a CRL OpenSSL cannot parse', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: caAB.crt\n      crl: garbled.crl'), /:9:12 routes\[0\]\.tls\.crl: .*garbled\.crl holds a CRL that cannot be parsed/],
     ['a CRL list with a bad entry', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: caAB.crt\n      crl: [garbled.crl]'), /:9:13 routes\[0\]\.tls\.crl\[0\]: .*garbled\.crl holds a CRL/],
     ['a FIFO where a certificate belongs, without hanging', (y) => y.replace('cert: srv.crt', 'cert: pipe.crt'), /:6:13 routes\[0\]\.tls\.cert: cannot read .*pipe\.crt: not a regular file/, 'cli'],
+    // The CA before the cut was read, and the cut one lost without a word.
+    ['a CA bundle cut short', (y) => y.replace('ca: caS.crt', 'ca: caS-and-cut.crt'), /:11:11 routes\[0\]\.upstream\.ca: .*caS-and-cut\.crt holds a -----BEGIN CERTIFICATE----- line without its -----END CERTIFICATE----- line: the file is cut short$/m],
     ['a DER certificate', (y) => y.replace('cert: srv.crt', 'cert: srv.der'), /:6:13 routes\[0\]\.tls\.cert: .*srv\.der holds no PEM certificate; if it is DER, convert it: openssl x509 -inform DER/],
     // A CA's distribution point serves its CRL in DER (RFC 5280 4.2.1.13): what the CRL alerts' runbook fetches.
     ['a DER CRL', (y) => y.replace('ca: caS.crt', 'ca: root.crt\n      crl: root-crl.der'), /:12:12 routes\[0\]\.upstream\.crl: .*root-crl\.der holds no PEM CRL; if it is DER, convert it: openssl crl -inform DER -in \S*root-crl\.der -out crl\.pem$/m],
