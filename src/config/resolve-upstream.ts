@@ -68,7 +68,8 @@ function upstreamUrl(text: string, at: string, passthrough: boolean | undefined,
   try {
     url = new URL(text)
   } catch {
-    report(at, `'${text}' is not a URL (e.g. https://orders.internal:8443)`)
+    const port = /^[a-z]+:\/\/[^/]*:(\d+)(\/|$)/i.exec(text)?.[1]
+    report(at, port !== undefined && Number(port) > 65535 ? `'${text}': port ${port} is over 65535` : `'${text}' is not a URL (e.g. https://orders.internal:8443)`)
     return undefined
   }
   const allowed = passthrough ? ['tcp:'] : passthrough === false ? ['http:', 'https:'] : ['http:', 'https:', 'tcp:']

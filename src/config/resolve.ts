@@ -80,7 +80,7 @@ function resolveListen(raw: RawConfig['listen'], report: Report): Config['listen
     if (text === undefined) continue
     const address = parseListenAddress(text)
     if (address) listen[key] = address
-    else report(`listen.${key}`, `'${text}' is not host:port (e.g. 0.0.0.0:8443 or '[::]:8443': quote an IPv6 one, or YAML reads its [ ] as a list)`)
+    else report(`listen.${key}`, listenAddressProblem(text))
   }
   const admin = listen.admin
   for (const key of ['https', 'http'] as const) {
@@ -94,6 +94,14 @@ function resolveListen(raw: RawConfig['listen'], report: Report): Config['listen
     report('listen.http', 'must not share an address and port with listen.https')
   }
   return listen
+}
+
+/** Why `text` is not host:port: the slips of Go's and Caddy's `:8443`, and a port out of range, in words. */
+function listenAddressProblem(text: string): string {
+  const port = /:(\d+)$/.exec(text)?.[1]
+  if (port !== undefined && Number(port) > 65535) return `'${text}': port ${port} is over 65535`
+  if (/^:\d+$/.test(text)) return `'${text}' has no host: write 0.0.0.0${text} for every IPv4 address, or '[::]${text}' for IPv6 and IPv4`
+  return `'${text}' is not host:port (e.g. 0.0.0.0:8443 or '[::]:8443': quote an IPv6 one, or YAML reads its [ ] as a list)`
 }
 
 /** 'host:port', '[v6]:port'; port 0 picks a free port (tests). */

@@ -124,6 +124,9 @@ describe('parseConfig', () => {
         '15:12 routes: invalid YAML: this value cannot be read as written, which may follow from a problem above',
       ],
     ],
+    // Ports out of range were "not host:port" and "not a URL".
+    ['a listen port over 65535', GOOD.replace('https: 127.0.0.1:8443', 'https: 127.0.0.1:70000'), ["2:10 listen.https: '127.0.0.1:70000': port 70000 is over 65535"]],
+    ['an upstream port over 65535', GOOD.replace('url: http://10.0.0.7', 'url: http://10.0.0.7:99999'), ["22:12 routes[1].upstream.url: 'http://10.0.0.7:99999': port 99999 is over 65535"]],
     ['a value with a colon and a space in it', GOOD.replace('  - name: orders', '  - name: orders: v2'), ["6:11 routes[0].name: invalid YAML: this value holds ': ', which YAML reads as one more key: quote the value"]],
     ['a key without the space after its colon', GOOD.replace('path: /api', 'path:/api'), ['8:5 routes[0]: invalid YAML: YAML reads this line and the next as one key: is a colon, or the space after it, missing here?']],
     [
@@ -279,8 +282,8 @@ describe('parseConfig', () => {
     ['a dotted number of five parts', GOOD.replace('host: open.example.com', 'host: 1.1.1.1.1'), ["20:11 routes[1].host: '1.1.1.1.1' is not a host name or a *.wildcard; a host whose last label is a number is an IPv4 address"]],
     ['two public listeners on one address and port', GOOD.replace('http: 127.0.0.1:8080', 'http: 0.0.0.0:8443'), ['3:9 listen.http: must not share an address and port with listen.https']],
     ['a listener given a port alone', GOOD.replace('https: 127.0.0.1:8443', 'https: 8443'), ['2:10 listen.https: 8443 is a port alone: write host:port, e.g. 0.0.0.0:8443']],
-    ['a listener without its host, and only that', GOOD.replace('https: 127.0.0.1:8443', 'https: ":8443"'), ["2:10 listen.https: ':8443' is not host:port"]],
-    ['a plaintext listener without its host, and only that', GOOD.replace('http: 127.0.0.1:8080', 'http: ":8080"'), ["3:9 listen.http: ':8080' is not host:port"]],
+    ['a listener without its host, and only that', GOOD.replace('https: 127.0.0.1:8443', 'https: ":8443"'), ["2:10 listen.https: ':8443' has no host: write 0.0.0.0:8443 for every IPv4 address, or '[::]:8443' for IPv6 and IPv4"]],
+    ['a plaintext listener without its host, and only that', GOOD.replace('http: 127.0.0.1:8080', 'http: ":8080"'), ["3:9 listen.http: ':8080' has no host: write 0.0.0.0:8080"]],
     ['admin on a public port', GOOD.replace('admin: 127.0.0.1:9901', 'admin: 127.0.0.1:8080'), ['4:10 listen.admin: must not share a port with listen.http']],
     ['a misspelt top-level key', GOOD.replace('listen:', 'listne:'), ["1:1 listne: unknown key 'listne' (did you mean 'listen'?)"]],
     // The routes are checked still, without the rules that ask which listeners there are.
