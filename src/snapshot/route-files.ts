@@ -42,6 +42,8 @@ export interface CaWithoutCrl {
   readonly path: string
   readonly peer: CrlPeer
   readonly certificate: X509Certificate
+  /** Its place in the bundle (from 1), where another CA of the bundle has its name (the ngrok recipe's `ExampleCA`). */
+  readonly namesakeAt?: number
 }
 
 export interface KeyPair {
@@ -99,7 +101,11 @@ export class RouteFiles {
     if (cas && crls.length > 0 && read.every(Boolean)) {
       const files = named.map(({ file }) => file)
       const without = this.attempt(at, this.readOnce(['crl gaps', peer, files, cas.file], () => casWithoutCrl(cas, crls, files, peer)))
-      without?.forEach((certificate) => this.casWithoutCrl.push({ routeIndex: route.index, path: at, peer, certificate }))
+      for (const certificate of without ?? []) {
+        const namesake = cas.certificates.some((other) => other !== certificate && other.subject === certificate.subject)
+        const namesakeAt = namesake ? cas.certificates.indexOf(certificate) + 1 : undefined
+        this.casWithoutCrl.push({ routeIndex: route.index, path: at, peer, certificate, ...(namesakeAt && { namesakeAt }) })
+      }
     }
     return crls.map((crl) => crl.pem)
   }

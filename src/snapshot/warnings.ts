@@ -54,9 +54,11 @@ export function configWarnings(config: Config, { certificates, crls, casWithoutC
     }
   }
   // With no root's CRL, every chain would be refused: an error (casWithoutCrl). Another CA's refuses some.
-  for (const { path, peer, certificate } of casWithoutCrl) {
+  for (const { path, peer, certificate, namesakeAt } of casWithoutCrl) {
     const bundle = peer === 'client' ? 'tls.clientCAs' : 'upstream.ca'
-    warn(path, `has no CRL of ${subjectRfc2253(certificate)}, a CA of ${bundle}: every ${peer} certificate whose chain runs through it is refused`)
+    // A CRL in its name that another CA of that name signed is not its CRL: OpenSSL refuses the chain (CRL_SIGNATURE_FAILURE).
+    const which = namesakeAt ? ` (certificate ${namesakeAt} of the file, which holds another CA of that name)` : ''
+    warn(path, `has no CRL of ${subjectRfc2253(certificate)}${which}, a CA of ${bundle}: every ${peer} certificate whose chain runs through it is refused`)
   }
   return sortByPosition(warnings)
 }

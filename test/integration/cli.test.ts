@@ -16,7 +16,7 @@ import { promisify } from 'node:util'
 import { runCheck } from '../../src/cli/check.js'
 import { RUN_CLI, spawnPortcullis } from '../helpers/cli.js'
 import { eventually } from '../helpers/gateway.js'
-import { makeTestPki, type TestPki } from '../helpers/pki.js'
+import { createTestCA, makeTestPki, type TestPki } from '../helpers/pki.js'
 import { peculiarX509 } from '../../src/tls/peculiar.js'
 
 interface Outcome {
@@ -276,6 +276,25 @@ routes:
     ]
     assert.equal(warnings.length, expected.length, warnings.join('\n'))
     expected.forEach((pattern, i) => assert.match(warnings[i]!, pattern))
+  })
+
+  // The ngrok recipe names every CA it makes ExampleCA: "has no CRL of CN=ExampleCA" beside the CRL of
+  // a CN=ExampleCA did not say which of the two was meant.
+  it('names a CA without its CRL by its place in the bundle where another CA of the bundle has its name', async () => {
+    const twin = await createTestCA({ commonName: 'Test Root CA' })
+    await writeFile(join(pki.dir, 'root-and-twin.crt'), pki.root.cert + twin.cert)
+    const warnings = await warningsOf(
+      'namesake',
+      `listen: { https: 127.0.0.1:8443 }
+routes:
+  - host: a.test
+    tls: { cert: srv.crt, key: srv.key, clientCAs: root-and-twin.crt, crl: crlRootEmpty.crl }
+    upstream: { url: 'http://127.0.0.1:9080' }
+`,
+    )
+    assert.deepEqual(warnings.map((line) => line.replace(/^.*?\.yaml:/, '')), [
+      '4:76 routes[0].tls.crl: has no CRL of CN=Test Root CA (certificate 2 of the file, which holds another CA of that name), a CA of tls.clientCAs: every client certificate whose chain runs through it is refused',
+    ])
   })
 
   // The README's ngrok example sent its route to https://127.0.0.1:8443, the gateway's own port in the
