@@ -25,6 +25,11 @@ export function resolveUpstream(
   for (const key of ['ca', 'crl', 'cert', 'key', 'serverName', 'insecureSkipVerify'] as const) {
     if (raw[key] !== undefined && url && !isHttps) report(`${at}.${key}`, 'only applies to https:// upstreams')
   }
+  // What a passthrough route would ignore: it relays bytes, with no path to add and no response to time.
+  if (url?.protocol === 'tcp:') {
+    if (url.pathname !== '' && url.pathname !== '/') report(`${at}.url`, 'tcp:// relays the raw TLS stream, which has no path: write tcp://host:port')
+    if (raw.timeouts?.response !== undefined) report(`${at}.timeouts.response`, 'only applies to http:// and https:// upstreams: a passthrough connection has no response to time')
+  }
   // undici reads a timeout of 0 as none at all.
   for (const key of ['connect', 'response'] as const) checkDuration(`${at}.timeouts.${key}`, raw.timeouts?.[key], report, { positive: true })
   if (whole && raw.crl !== undefined && !raw.ca) {
