@@ -6,7 +6,8 @@
  * between two frames, never into the middle of one (Caddy writes it wherever the stream is), and not
  * after a close frame that already went that way: the relay stops, a frame under way is let finish,
  * and the close frame follows it. The frames queued toward an end, the close frame last, get a second
- * to go out (a client that reads too slowly may not get it), then the sockets close.
+ * to go out and for the end to close in turn (a client that reads too slowly may not get it), then the
+ * sockets close.
  */
 import { randomBytes } from 'node:crypto'
 import type { Duplex } from 'node:stream'
@@ -37,8 +38,22 @@ export function followFrames(client: Duplex, upstream: Duplex, sentUpstream: Buf
       upstream.destroy()
     }
     const deadline = setTimeout(destroyBoth, GOING_AWAY_FLUSH_MS).unref()
-    void Promise.all([toClient.goAway(), toUpstream.goAway()]).then(destroyBoth)
+    void Promise.all([toClient.goAway(), toUpstream.goAway()])
+      .then(() => Promise.all([endAndAwaitClose(client), endAndAwaitClose(upstream)]))
+      .then(destroyBoth)
   }
+}
+
+/**
+ * Ends `socket` once its close frame is out, and resolves as its peer closes in turn (an end answers
+ * a close frame so). Until then what it sends is read and dropped (goAway): a socket destroyed with
+ * bytes still coming in sends a reset, and its peer loses what it has not read yet, the close frame too.
+ */
+function endAndAwaitClose(socket: Duplex): Promise<void> {
+  if (socket.destroyed) return Promise.resolve()
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+  socket.end()
+  return closed
 }
 
 /** One direction of the relay, `from` → `to`, and where its frames stand. */

@@ -113,6 +113,35 @@ describe('a WebSocket cut off by the end of the grace period', () => {
     }
   })
 
+  // Each socket was destroyed as soon as its close frame was written: one with bytes still coming in
+  // sent a reset, and the peer lost the close frame with what it had not read yet (1006 upstream).
+  it('gets a close frame at each end while both ends keep sending', async () => {
+    const upstream = http.createServer()
+    const upstreamClosed = new Promise<number>((resolve) =>
+      new WebSocketServer({ server: upstream }).on('connection', (ws) => {
+        ws.on('message', (data) => ws.send(data))
+        ws.on('error', () => undefined)
+        ws.once('close', (code) => resolve(code))
+      }),
+    )
+    const gw = await gatewayInFrontOf(upstream)
+    try {
+      const ws = new WebSocket(`ws://127.0.0.1:${gw.ports.http}/`, { headers: { host: 'ws.test' } })
+      ws.on('error', () => undefined)
+      await once(ws, 'open')
+      const clientClosed = once(ws, 'close')
+      const chunk = Buffer.alloc(150_000, 0x61)
+      const sending = setInterval(() => ws.readyState === WebSocket.OPEN && ws.send(chunk), 2)
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      await gw.close() // no grace left
+      clearInterval(sending)
+      assert.equal((await clientClosed)[0], 1001, "the client's close code")
+      assert.equal(await upstreamClosed, 1001, "the upstream's close code")
+    } finally {
+      upstream.close()
+    }
+  })
+
   it('gets it only between frames: a frame under way, of any length form, ends first, and nothing follows', async () => {
     const upstream = http.createServer()
     const gw = await gatewayInFrontOf(upstream)
