@@ -93,53 +93,45 @@ async function writeSplit(socket: net.Socket, bytes: Buffer, at: number): Promis
   socket.write(bytes.subarray(at))
 }
 
+/**
+ * The close codes each end of a WebSocket through the gateway gets when the gateway stops with no grace
+ * left. `busy`: both ends keep sending meanwhile, the client 150 KB every 2 ms and the upstream echoing it.
+ */
+async function closeCodesAtStop(busy: boolean): Promise<{ client: unknown; upstream: number }> {
+  const upstream = http.createServer()
+  const upstreamClosed = new Promise<number>((resolve) =>
+    new WebSocketServer({ server: upstream }).on('connection', (ws) => {
+      if (busy) ws.on('message', (data) => ws.send(data))
+      ws.on('error', () => undefined)
+      ws.once('close', (code) => resolve(code))
+    }),
+  )
+  const gw = await gatewayInFrontOf(upstream)
+  try {
+    const ws = new WebSocket(`ws://127.0.0.1:${gw.ports.http}/`, { headers: { host: 'ws.test' } })
+    ws.on('error', () => undefined)
+    await once(ws, 'open')
+    const clientClosed = once(ws, 'close')
+    const chunk = Buffer.alloc(150_000, 0x61)
+    const sending = busy ? setInterval(() => ws.readyState === WebSocket.OPEN && ws.send(chunk), 2) : undefined
+    if (busy) await new Promise((resolve) => setTimeout(resolve, 300))
+    await gw.close() // no grace left
+    clearInterval(sending)
+    return { client: (await clientClosed)[0], upstream: await upstreamClosed }
+  } finally {
+    upstream.close()
+  }
+}
+
 describe('a WebSocket cut off by the end of the grace period', () => {
   it('gets a close frame at each end, 1001 going away', async () => {
-    const upstream = http.createServer()
-    const upstreamClosed = new Promise<number>((resolve) =>
-      new WebSocketServer({ server: upstream }).on('connection', (ws) => ws.once('close', (code) => resolve(code))),
-    )
-    const gw = await gatewayInFrontOf(upstream)
-    try {
-      const ws = new WebSocket(`ws://127.0.0.1:${gw.ports.http}/`, { headers: { host: 'ws.test' } })
-      ws.on('error', () => undefined)
-      await once(ws, 'open')
-      const clientClosed = once(ws, 'close')
-      await gw.close() // no grace left
-      assert.equal((await clientClosed)[0], 1001, "the client's close code")
-      assert.equal(await upstreamClosed, 1001, "the upstream's close code")
-    } finally {
-      upstream.close()
-    }
+    assert.deepEqual(await closeCodesAtStop(false), { client: 1001, upstream: 1001 })
   })
 
   // Each socket was destroyed as soon as its close frame was written: one with bytes still coming in
   // sent a reset, and the peer lost the close frame with what it had not read yet (1006 upstream).
   it('gets a close frame at each end while both ends keep sending', async () => {
-    const upstream = http.createServer()
-    const upstreamClosed = new Promise<number>((resolve) =>
-      new WebSocketServer({ server: upstream }).on('connection', (ws) => {
-        ws.on('message', (data) => ws.send(data))
-        ws.on('error', () => undefined)
-        ws.once('close', (code) => resolve(code))
-      }),
-    )
-    const gw = await gatewayInFrontOf(upstream)
-    try {
-      const ws = new WebSocket(`ws://127.0.0.1:${gw.ports.http}/`, { headers: { host: 'ws.test' } })
-      ws.on('error', () => undefined)
-      await once(ws, 'open')
-      const clientClosed = once(ws, 'close')
-      const chunk = Buffer.alloc(150_000, 0x61)
-      const sending = setInterval(() => ws.readyState === WebSocket.OPEN && ws.send(chunk), 2)
-      await new Promise((resolve) => setTimeout(resolve, 300))
-      await gw.close() // no grace left
-      clearInterval(sending)
-      assert.equal((await clientClosed)[0], 1001, "the client's close code")
-      assert.equal(await upstreamClosed, 1001, "the upstream's close code")
-    } finally {
-      upstream.close()
-    }
+    assert.deepEqual(await closeCodesAtStop(true), { client: 1001, upstream: 1001 })
   })
 
   it('gets it only between frames: a frame under way, of any length form, ends first, and nothing follows', async () => {
