@@ -10,6 +10,7 @@
  */
 import http from 'node:http'
 import type { Duplex } from 'node:stream'
+import { responseWriting } from './response-writing.js'
 
 export const FINISH_DEADLINE_MS = 30_000
 const FINISH_SWEEP_MS = 1_000
@@ -48,13 +49,4 @@ export class FinishDeadline {
       else if (now - since >= this.deadlineMs) res.destroy()
     }
   }
-}
-
-/**
- * The response Node is writing on `socket` now (its `_httpMessage`, set while a response holds the
- * socket, from assignSocket to detachSocket); null between responses. Undefined on a Node that no
- * longer keeps it.
- */
-function responseWriting(socket: Duplex): http.ServerResponse | null | undefined {
-  return (socket as Duplex & { _httpMessage?: http.ServerResponse | null })._httpMessage
 }

@@ -7,6 +7,7 @@
 import http from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
+import { responseWriting } from './response-writing.js'
 
 /** RFC 6455 4.2.1: an Upgrade header that names websocket, in any case. */
 export function isWebSocketUpgrade(req: http.IncomingMessage): boolean {
@@ -40,10 +41,11 @@ export function responseIgnoringUpgrade(req: http.IncomingMessage, socket: Socke
 /**
  * Node's server passes a full socket's 'drain' on to the response writing on it until it lets go of
  * the socket (an Upgrade, a CONNECT): then a body larger than the socket's buffer would wait for a
- * drain that never comes (upstream-request.ts's relayChunk).
+ * drain that never comes (upstream-request.ts's relayChunk). Relayed until `last` has gone out, to
+ * the response writing then: one pipelined ahead of `last`, or `last` itself.
  */
-export function relayDrain(socket: Duplex, res: http.ServerResponse): void {
-  const onDrain = () => res.emit('drain')
+export function relayDrain(socket: Duplex, last: http.ServerResponse): void {
+  const onDrain = () => (responseWriting(socket) ?? last).emit('drain')
   socket.on('drain', onDrain)
-  res.once('finish', () => socket.off('drain', onDrain))
+  last.once('finish', () => socket.off('drain', onDrain))
 }

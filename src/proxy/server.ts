@@ -436,11 +436,27 @@ export class RequestServer {
     // Node lets go of an upgraded socket, its error handler included; a plaintext socket has no other.
     socket.on('error', () => socket.destroy())
     const connection = this.connections.get(socket)
-    // An Upgrade pipelined behind a response still going out would write into it, or take its socket.
-    if (!connection || busy(connection)) {
+    if (!connection) {
       socket.destroy()
       return
     }
+    if (!busy(connection)) return this.takeUpgrade(req, socket, connection, head)
+    // Pipelined behind a response still going out: handled after it, as nginx handles it, and not at
+    // all if that response closes the connection (RFC 9112 9.6). Taken at once it would write into
+    // that response, and destroying the connection instead would lose a response whose request the
+    // upstream has acted on. Node has stopped telling that response of the socket's drain.
+    const ahead = connection.lastResponse
+    relayDrain(socket, ahead)
+    ahead.once('finish', () => {
+      if (socket.writableEnded) return
+      // Node's finish handler has set its keep-alive timeout, as if no request had come.
+      ;(socket as Socket).setTimeout(0)
+      this.takeUpgrade(req, socket, connection, head)
+    })
+  }
+
+  /** An Upgrade request that has its connection to itself: once its policy is settled, upgrade(). */
+  private takeUpgrade(req: http.IncomingMessage, socket: Duplex, connection: Connection, head: Buffer): void {
     connection.lastResponse = 'upgraded'
     this.policies.whenSettled(socket, () => socket.destroyed || this.upgrade(req, socket, connection, head))
   }

@@ -13,6 +13,7 @@ import { eventually, requestsCounted, startGateway, type TestGateway } from '../
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 import { rawExchange, rawUntilClosed, type TlsTarget } from '../helpers/raw.js'
 import { listenOnLoopback } from '../helpers/upstream.js'
+import { echoWebSockets } from '../helpers/websocket.js'
 
 /** Many times what a socket's buffers hold, so that the client's response must wait for them to drain. */
 const LARGE_BODY = 8 * 1024 * 1024
@@ -30,7 +31,7 @@ describe('requests on one connection', () => {
   before(async () => {
     pki = await makeTestPki()
     let inFlight = 0
-    upstream = http.createServer((req, res) => {
+    upstream = echoWebSockets(http.createServer((req, res) => {
       seen.push(`${req.method} ${req.url}`)
       mostAtOnce = Math.max(mostAtOnce, ++inFlight)
       req.resume()
@@ -43,7 +44,7 @@ describe('requests on one connection', () => {
         if (req.url === '/large') res.write(Buffer.alloc(LARGE_BODY, 'x'))
         res.end(`${req.url}\n`)
       }, req.url === '/at-once' ? 0 : 100)
-    })
+    }))
     await listenOnLoopback(upstream)
     const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`
     gw = await startGateway(`
@@ -101,21 +102,37 @@ routes:
   }
 
   // The 404 is answered at once: on Node 20 its write completes before Node detaches it from the
-  // socket, and the Upgrade, parsed in between, took the socket from it and threw out of the process.
+  // socket, and an Upgrade taken as soon as it was parsed took the socket from it and threw out of the
+  // process. Before that, the Upgrade closed the connection, and the answer to the request ahead of it
+  // was lost, though its upstream had acted on it.
+  const h2cUpgrade = 'GET /h2c HTTP/1.1\r\nHost: plain.test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n'
   for (const [ahead, status] of [
     ['an upstream', 200],
     ['the gateway itself (a 404)', 404],
   ] as const) {
-    it(`closes a connection that pipelines an Upgrade behind a response from ${ahead} still going out, and keeps serving`, async () => {
+    it(`answers an Upgrade pipelined behind a response from ${ahead} after that response, and keeps serving`, async () => {
       const host = status === 404 ? 'nowhere.test' : 'plain.test'
-      const requests =
-        `GET /1 HTTP/1.1\r\nHost: ${host}\r\n\r\n` +
-        'GET / HTTP/1.1\r\nHost: plain.test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n'
-      const reply = await rawUntilClosed(gw.ports.http!, requests)
-      assert.doesNotMatch(reply, new RegExp(`^HTTP/1\\.1 (?!${status})`, 'm'), 'nothing but the answer to the GET, if that')
+      const reply = await rawUntilClosed(gw.ports.http!, `GET /1 HTTP/1.1\r\nHost: ${host}\r\n\r\n${h2cUpgrade}`)
+      // h2c is ignored: the request is answered as an ordinary one, on a connection that closes after it.
+      assert.deepEqual(statusLines(reply), [`HTTP/1.1 ${status}`, 'HTTP/1.1 200'])
+      assert.match(reply, /^\/h2c$/m)
       assert.equal(statusLines(await rawExchange(gw.ports.http!, 'GET /2 HTTP/1.1\r\nHost: plain.test\r\n\r\n')).length, 1, 'still serving')
     })
   }
+
+  it('makes a WebSocket of an Upgrade pipelined behind a POST once the POST is answered', async () => {
+    const upgrade = 'GET /ws HTTP/1.1\r\nHost: plain.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n'
+    const reply = await rawExchange(gw.ports.http!, `POST /pay HTTP/1.1\r\nHost: plain.test\r\nContent-Length: 2\r\n\r\nhi${upgrade}`, 800)
+    assert.deepEqual(statusLines(reply), ['HTTP/1.1 200', 'HTTP/1.1 101'])
+    assert.deepEqual(seen, ['POST /pay'])
+  })
+
+  it('sends the whole of a large answer that an Upgrade is pipelined behind, with a request between them', async () => {
+    const reply = await rawUntilClosed(gw.ports.http!, `GET /large HTTP/1.1\r\nHost: plain.test\r\n\r\nGET /2 HTTP/1.1\r\nHost: plain.test\r\n\r\n${h2cUpgrade}`, 10_000)
+    assert.deepEqual(statusLines(reply), ['HTTP/1.1 200', 'HTTP/1.1 200', 'HTTP/1.1 200'])
+    assert.ok(reply.length > LARGE_BODY, `${reply.length} characters`)
+    assert.deepEqual(seen, ['GET /large', 'GET /2', 'GET /h2c'])
+  })
 
   // Its response, made by the gateway on a socket Node had let go of, never heard of the socket's
   // drain (a body over about 64 KiB was cut off at the response timeout), and its connection stayed
