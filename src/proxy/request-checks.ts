@@ -10,8 +10,16 @@ import { normalizeHost } from '../routing/host.js'
 import { normalizePath, routingPath } from '../routing/path.js'
 import { otherMajorVersionStatus } from './http-versions.js'
 
+/**
+ * The header fields a request may have, as Envoy (max_headers_count) and HAProxy (tune.http.maxhdr, 101) bound
+ * them. Past it, the gateway's own X-Forwarded-* and client identity headers, added last, would fall
+ * beyond what an upstream reads: a Node server keeps about the first thousand, and drops the rest
+ * without a word.
+ */
+export const MAX_REQUEST_HEADER_FIELDS = 100
+
 export interface RequestRefusal {
-  readonly status: 400 | 405 | 501 | 505
+  readonly status: 400 | 405 | 431 | 501 | 505
   readonly detail: string
 }
 
@@ -23,6 +31,7 @@ export interface RequestRefusal {
 export function checkRequest(req: IncomingMessage, { mergeSlashes = true } = {}): { readonly host: string; readonly path: string } | RequestRefusal {
   const framing = framingProblem(req)
   if (framing) return framing
+  if (req.rawHeaders.length > 2 * MAX_REQUEST_HEADER_FIELDS) return { status: 431, detail: `more than ${MAX_REQUEST_HEADER_FIELDS} header fields` }
   // Cross-site tracing: an upstream answers TRACE with the request it got, cookies and Authorization
   // included, readable by a script that could not read them otherwise. Refused before routing, as
   // nginx refuses it (405 without Allow: no one method list holds for every route's upstream).
