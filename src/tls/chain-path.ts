@@ -57,7 +57,9 @@ export function pathToCa(
  * another CA sent along comes after that chain's own. So where `verdict` is a CRL's (isCrlTrouble),
  * this is why `chain` (leaf first, as the peer sent it) does not reach a CA of `cas`, as OpenSSL's
  * error with its code and message: the verdict a handshake without that root would give (an
- * unknown_ca, not a CRL to fix). Undefined where the chain does reach `cas`, or the verdict is another.
+ * unknown_ca, not a CRL to fix). Undefined where the chain does reach `cas`, or the verdict is another,
+ * or the peer's chain holds DER that OpenSSL read and cert-der.ts does not (BER's forms): the verdict
+ * of a refusal stands, and it is only reported.
  */
 export function chainErrorBeneathCrlVerdict(
   verdict: string | undefined,
@@ -66,7 +68,12 @@ export function chainErrorBeneathCrlVerdict(
 ): (Error & { code: string }) | undefined {
   const [leaf, ...sent] = chain ?? []
   if (!isCrlTrouble(verdict) || !leaf || !cas) return undefined
-  const code = pathToCa(cas, leaf, sent, new Date()).error
+  let code: string | undefined
+  try {
+    code = pathToCa(cas, leaf, sent, new Date()).error
+  } catch {
+    return undefined
+  }
   return code === undefined ? undefined : Object.assign(new Error(MESSAGES[code]), { code })
 }
 

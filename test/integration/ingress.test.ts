@@ -16,7 +16,7 @@ import tls from 'node:tls'
 import { promisify } from 'node:util'
 import { httpRequest, httpsRequest, serverSeesClientChain, sessionExchange, type TlsRequestOptions } from '../helpers/client.js'
 import { eventually, loggedAfter, seriesIn, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
-import { certificateNamed, makeRsaChain, makeTestPki, type CertFiles, type RsaChain, type TestPki } from '../helpers/pki.js'
+import { certificateNamed, createSelfSignedNonCA, makeRsaChain, makeTestPki, type CertFiles, type RsaChain, type TestPki } from '../helpers/pki.js'
 import { rawExchange, rawUntilClosed, type TlsTarget } from '../helpers/raw.js'
 import { firstTicketHint, ticketLifetimeHint } from '../helpers/ticket-hint.js'
 import { listenOnLoopback, startEchoUpstream, type EchoReply, type EchoUpstream } from '../helpers/upstream.js'
@@ -77,7 +77,7 @@ routes:
     await pki.cleanup()
   })
 
-  const request = (servername: string | undefined, client?: CertFiles, options: Partial<TlsRequestOptions> = {}) =>
+  const request = (servername: string | undefined, client?: Pick<CertFiles, 'cert' | 'key'>, options: Partial<TlsRequestOptions> = {}) =>
     httpsRequest({
       port: gw.ports.https!,
       ...(servername !== undefined && { servername }),
@@ -86,7 +86,7 @@ routes:
       ...options,
     })
   /** Refuses the handshake, logs why, counts it once, and sends nothing upstream; resolves with the log record. */
-  const refused = async (servername: string, client: CertFiles | undefined, reason: string, options: Partial<TlsRequestOptions> = {}) => {
+  const refused = async (servername: string, client: Pick<CertFiles, 'cert' | 'key'> | undefined, reason: string, options: Partial<TlsRequestOptions> = {}) => {
     const [requestsBefore, logsBefore, metricsBefore] = [upstream.requests.length, gw.logs.length, await gw.gateway.metrics.registry.metrics()]
     await assert.rejects(request(servername, client, options), /ECONNRESET|socket hang up|alert|EPIPE|disconnected/)
     const logged = await loggedAfter(gw, logsBefore, 'client TLS handshake refused')
@@ -272,6 +272,15 @@ routes:
   it('fails closed when a CRL of the chain is missing, and says so rather than "revoked"', async () => {
     const logged = await refused('crlgap.w.test', pki.leafChain, 'other')
     assert.equal(logged.detail, 'UNABLE_TO_GET_CRL')
+  })
+
+  // Its keyUsage is BER's constructed BIT STRING, which OpenSSL reads and cert-der.ts does not: finding
+  // whether the chain reached the bundle, for the refusal's reason, threw out of the process.
+  it('refuses a certificate of DER it does not read, on a route with CRLs, and serves on', async () => {
+    const ber = await createSelfSignedNonCA({ commonName: 'ber', keyUsage: ['230403020780'] })
+    const logged = await refused('crlgap.w.test', ber, 'other')
+    assert.equal(logged.detail, 'UNABLE_TO_GET_CRL')
+    assert.equal((await request('nocrl.w.test', pki.leafChain)).status, 200)
   })
 
   // OpenSSL reports the last error it finds: after the chain's own, none of the route's CRLs is the

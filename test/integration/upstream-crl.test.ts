@@ -12,7 +12,7 @@ import type { TLSSocket } from 'node:tls'
 import { after, before, describe, it } from 'node:test'
 import { httpRequest } from '../helpers/client.js'
 import { eventually, loggedAfter, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
-import { createTestCA, createCrl, issueTestCert, subjectKeyIdOf, type Issued } from '../helpers/pki.js'
+import { createSelfSignedNonCA, createTestCA, createCrl, issueTestCert, subjectKeyIdOf, type Issued } from '../helpers/pki.js'
 import { startEchoUpstream, type EchoUpstream } from '../helpers/upstream.js'
 
 const HOUR = 3_600_000
@@ -22,6 +22,8 @@ describe('upstream.crl', () => {
   let upstream: EchoUpstream
   /** An upstream of another CA that sends its own root along. */
   let stranger: EchoUpstream
+  /** An upstream whose self-signed certificate has a keyUsage in BER's constructed form (cert-der.ts reads none). */
+  let ber: EchoUpstream
   let gw: TestGateway
   let int: Issued
   let leaf: Issued
@@ -58,6 +60,8 @@ describe('upstream.crl', () => {
     const otherRoot = await createTestCA({ commonName: 'Other Root CA' })
     const otherLeaf = await issueTestCert(otherRoot, { commonName: 'up.test', dnsNames: ['up.test'], usage: 'server' })
     stranger = await startEchoUpstream({ cert: otherLeaf.cert + otherRoot.cert, key: otherLeaf.key })
+    const berCert = await createSelfSignedNonCA({ commonName: 'up.test', keyUsage: ['230403020780'] })
+    ber = await startEchoUpstream({ cert: berCert.cert, key: berCert.key })
     upstream.server.on('connection', () => connections++)
     upstream.server.on('secureConnection', (socket: TLSSocket) => resumedAtUpstream.push(socket.isSessionReused()))
     const route = (name: string, crl: string[], port = upstream.port) =>
@@ -71,6 +75,7 @@ ${route('intrevoked', [crls.rootRevokesInt!, crls.intEmpty!])}
 ${route('stale', [crls.rootStale!, crls.intEmpty!])}
 ${route('live', [live.root, live.int])}
 ${route('stranger', [crls.rootEmpty!, crls.intEmpty!], stranger.port)}
+${route('ber', [crls.rootEmpty!, crls.intEmpty!], ber.port)}
 `,
       { reloadIntervalMs: 0 },
     )
@@ -79,6 +84,7 @@ ${route('stranger', [crls.rootEmpty!, crls.intEmpty!], stranger.port)}
     await gw.close()
     await upstream.close()
     await stranger.close()
+    await ber.close()
     await rm(dir, { recursive: true, force: true })
   })
 
@@ -137,6 +143,13 @@ ${route('stranger', [crls.rootEmpty!, crls.intEmpty!], stranger.port)}
     const logged = await loggedAfter(gw, since, 'upstream request failed', (line) => line.route === 'stranger')
     assert.deepEqual([logged.reason, (logged.error as { code: string }).code], ['unknown_ca', 'SELF_SIGNED_CERT_IN_CHAIN'])
     assert.equal(await handshakes('stranger', 'error', 'unknown_ca'), 1)
+  })
+
+  // Finding whether its chain reached upstream.ca, for the refusal's reason, threw out of the process.
+  it('answers 502 for an upstream certificate of DER it does not read, and serves on', async () => {
+    assert.equal((await get('ber')).status, 502)
+    assert.equal(await handshakes('ber', 'error', 'other'), 1)
+    assert.equal((await get('ok')).status, 200)
   })
 
   it("exports each upstream CRL's nextUpdate in the CRL gauge, by route and issuer", async () => {
