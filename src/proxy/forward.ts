@@ -34,6 +34,9 @@ export function forwardRequest(
   new Exchange(res, route, upstreamRequest(req, route, forwarded, identity, body), hooks).start()
 }
 
+/** Written to send a response head alone, before its body (see onResponseStart). */
+const NO_BYTES = Buffer.alloc(0)
+
 /** Responses that never have a body (RFC 9110 15.3.5, 15.4.5). */
 const BODILESS_STATUSES = new Set([204, 304])
 
@@ -94,9 +97,11 @@ class Exchange extends UpstreamExchange {
     if (statusCode === 204) delete relayed['content-length']
     this.res.writeHead(statusCode, relayed)
     // A head whose body is not in the same read (an event stream, a long poll) goes out now, as nginx
-    // and Envoy send it; one whose body came with it goes out with the body, in one write.
+    // and Envoy send it; one whose body came with it goes out with the body, in one write. Not with
+    // flushHeaders(), which writes the head as UTF-8: undici reads header values as latin1, a character
+    // a byte, and Node writes a head as latin1 when a Buffer goes with it.
     queueMicrotask(() => {
-      if (!this.bodyStarted && !this.res.writableEnded && !this.res.destroyed) this.res.flushHeaders()
+      if (!this.bodyStarted && !this.res.writableEnded && !this.res.destroyed) this.res.write(NO_BYTES)
     })
   }
 

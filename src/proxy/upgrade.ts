@@ -99,7 +99,8 @@ class UpgradeExchange extends UpstreamExchange {
       socket.destroy()
       return
     }
-    this.client.write(responseHead(101, clientResponseHeaders(headers), ['Connection: Upgrade', 'Upgrade: websocket']))
+    // latin1, as undici read the header values: their bytes go out as they came.
+    this.client.write(responseHead(101, clientResponseHeaders(headers), ['Connection: Upgrade', 'Upgrade: websocket']), 'latin1')
     if (this.head.length > 0) socket.write(this.head)
     socket.on('error', () => this.client.destroy())
     // A client gone (an error, a reset, the drain's end destroying it) takes the upstream with it. Not
@@ -120,7 +121,7 @@ class UpgradeExchange extends UpstreamExchange {
     this.settle({ status: statusCode })
     // Without a 101 the connection is not upgraded: an ordinary response, then the close.
     this.client.once('finish', () => this.client.destroy())
-    this.client.write(responseHead(statusCode, clientResponseHeaders(headers), ['Connection: close']))
+    this.client.write(responseHead(statusCode, clientResponseHeaders(headers), ['Connection: close']), 'latin1')
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {

@@ -31,7 +31,13 @@ const RAW_ANSWERS: Record<string, string> = {
   '/cl-te': 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 30\r\n\r\n0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled',
   '/not-http': 'HTTP/1.1 OK\r\nContent-Length: 0\r\n\r\n',
   '/huge-head': `HTTP/1.1 200 OK\r\nX-Big: ${'a'.repeat(100_000)}\r\nContent-Length: 0\r\n\r\n`,
+  // Written as UTF-8, as download names commonly are; RFC 9110 5.5 leaves such bytes to the recipient.
+  '/utf8-refusal': 'HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm="日本"\r\nContent-Length: 0\r\n\r\n',
+  '/utf8-101': 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nX-Name: 日本\r\n\r\n',
 }
+
+/** A header value of UTF-8 bytes, as the gateway must relay them: byte for byte (read as latin1, as rawExchange reads). */
+const UTF8_BYTES = Buffer.from('日本', 'utf8').toString('latin1')
 
 /**
  * An early hint of 8 KiB, which /hint-flood sends HINT_FLOOD times (32 MiB) before an answer, with
@@ -54,6 +60,10 @@ describe('upstream responses passed on as they are', () => {
         const path = chunk.toString('latin1').split(' ')[1]?.split('?')[0] ?? ''
         if (path === '/slow') return void upstream.emit('slow')
         if (path === '/events') return void socket.write('HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n')
+        if (path === '/utf8-late-body') {
+          socket.write('HTTP/1.1 200 OK\r\nContent-Disposition: attachment; filename="日本.pdf"\r\nContent-Length: 2\r\n\r\n')
+          return void setTimeout(() => socket.end('ok'), 50)
+        }
         if (path === '/hint-flood') {
           const connection = chunk.includes('?kept') ? '' : 'Connection: close\r\n'
           const flood = `${HINT_8K.repeat(HINT_FLOOD)}HTTP/1.1 200 OK\r\n${connection}Content-Length: 2\r\n\r\nok`
@@ -130,6 +140,20 @@ routes:
     assert.equal(res.statusCode, 200)
     assert.equal(res.headers['content-type'], 'text/event-stream')
     req.destroy()
+  })
+
+  // Node's flushHeaders() wrote the head as UTF-8, where a head written with its body goes out as
+  // latin1: the bytes were encoded twice (日 went out as six bytes).
+  it('relays the bytes of a header value byte for byte, the head sent before its body or to an Upgrade', async () => {
+    const late = await rawUntilClosed(gw.ports.http!, 'GET /utf8-late-body HTTP/1.1\r\nHost: raw.test\r\nConnection: close\r\n\r\n')
+    assert.ok(late.includes(`filename="${UTF8_BYTES}.pdf"`), late)
+    const upgrade = (path: string) =>
+      `GET ${path} HTTP/1.1\r\nHost: raw.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`
+    const refusal = await rawExchange(gw.ports.http!, upgrade('/utf8-refusal'))
+    assert.ok(refusal.includes(`realm="${UTF8_BYTES}"`), refusal)
+    const switched = await rawExchange(gw.ports.http!, upgrade('/utf8-101'))
+    assert.match(switched, /^HTTP\/1\.1 101 /)
+    assert.ok(switched.includes(`x-name: ${UTF8_BYTES}`), switched)
   })
 
   it('answers 504 when interim answers keep coming and the final one does not, within the response timeout', async () => {
