@@ -15,7 +15,7 @@ import { http09Method } from './http09.js'
 import { refusedVersionStatus } from './http-versions.js'
 import { FINISH_DEADLINE_MS, FinishDeadline } from './finish-deadline.js'
 import { IdleDeadline } from './idle-deadline.js'
-import { isWebSocketUpgrade, relayDrain, responseIgnoringUpgrade } from './ignored-upgrade.js'
+import { closingResponse, isWebSocketUpgrade, relayDrain } from './released-sockets.js'
 import { ConnectionPolicies } from './connection-policies.js'
 import { closeLingeringly, limitLinger } from './lingering-close.js'
 import { holdReads, releaseReads } from './read-hold.js'
@@ -471,7 +471,8 @@ export class RequestServer {
       // Its client is still sending the body: a reset would lose the answer.
       endWithStatus(socket, 400, undefined, { lingering: true })
     } else if (!isWebSocketUpgrade(req)) {
-      this.handlers.request(this.current(), policy, req, responseIgnoringUpgrade(req, socket as Socket))
+      // Ignored (h2c): answered as an ordinary request.
+      this.handlers.request(this.current(), policy, req, closingResponse(req, socket as Socket))
     } else if (this.draining) {
       // Sent in the drain's window: a WebSocket begun now would hold the shutdown for the whole grace
       // period. Its client opens it again, on a gateway that is not stopping.

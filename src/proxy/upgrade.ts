@@ -3,13 +3,14 @@
  * closes. Any other answer (a 401, 403 or 426 from an upstream that refuses the upgrade) is relayed as
  * an ordinary response on a connection that then closes, as nginx and Envoy relay it.
  */
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { Route } from '../snapshot/snapshot.js'
 import { holdUpstream } from '../snapshot/upstreams.js'
 import { clientResponseHeaders, type ForwardedProtoHost } from './headers.js'
+import { closingResponse } from './released-sockets.js'
 import { endWithStatus, responseHead } from './status.js'
 import { relayTunnel, type TunnelTimeout, WEBSOCKET_SEND_TIMEOUT_MS } from './tunnel.js'
 import { followFrames, type CloseGoingAway } from './websocket-close.js'
@@ -58,6 +59,8 @@ export function proxyUpgrade(
 class UpgradeExchange extends UpstreamExchange {
   /** The client has its answer: the 101, or the upstream's refusal. */
   private answered = false
+  /** The upstream's answer when it refused the upgrade, an ordinary response. */
+  private refusal: ServerResponse | undefined
   /** Holds the pool open until the exchange is over: a resend after a reload retired it needs it. */
   private readonly release: () => void
 
@@ -120,17 +123,17 @@ class UpgradeExchange extends UpstreamExchange {
     this.answered = true
     this.settle({ status: statusCode })
     // Without a 101 the connection is not upgraded: an ordinary response, then the close.
-    this.client.once('finish', () => this.client.destroy())
-    this.client.write(responseHead(statusCode, clientResponseHeaders(headers), ['Connection: close']), 'latin1')
+    this.refusal = closingResponse(this.req, this.client as Socket)
+    this.refusal.writeHead(statusCode, clientResponseHeaders(headers))
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    relayChunk(this.client, controller, chunk, this.route.config.upstream.timeouts.response)
+    relayChunk(this.refusal!, controller, chunk, this.route.config.upstream.timeouts.response)
   }
 
   onResponseEnd(): void {
     this.over()
-    this.client.end()
+    this.refusal!.end()
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {

@@ -33,6 +33,8 @@ const RAW_ANSWERS: Record<string, string> = {
   '/huge-head': `HTTP/1.1 200 OK\r\nX-Big: ${'a'.repeat(100_000)}\r\nContent-Length: 0\r\n\r\n`,
   // Written as UTF-8, as download names commonly are; RFC 9110 5.5 leaves such bytes to the recipient.
   '/utf8-refusal': 'HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm="日本"\r\nContent-Length: 0\r\n\r\n',
+  '/refusal-chunked': 'HTTP/1.1 401 No\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nwhole\r\n0\r\n\r\n',
+  '/refusal-cut': 'HTTP/1.1 401 No\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nshort\r\n',
   '/utf8-101': 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nX-Name: 日本\r\n\r\n',
 }
 
@@ -154,6 +156,18 @@ routes:
     const switched = await rawExchange(gw.ports.http!, upgrade('/utf8-101'))
     assert.match(switched, /^HTTP\/1\.1 101 /)
     assert.ok(switched.includes(`x-name: ${UTF8_BYTES}`), switched)
+  })
+
+  // Relayed as it came but for its Transfer-Encoding (hop-by-hop), the body of a refusal cut short was
+  // delimited by the close, which looked like its end.
+  it("keeps the framing of an upstream's chunked refusal of a WebSocket, so that one cut short shows as cut", async () => {
+    const upgrade = (path: string) =>
+      `GET ${path} HTTP/1.1\r\nHost: raw.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`
+    const chunked = /^HTTP\/1\.1 401 .*\r\n(?:.*\r\n)*Transfer-Encoding: chunked\r\n(?:.*\r\n)*\r\n/
+    const whole = await rawUntilClosed(gw.ports.http!, upgrade('/refusal-chunked'))
+    assert.match(whole, new RegExp(`${chunked.source}5\r\nwhole\r\n0\r\n\r\n$`))
+    const cut = await rawUntilClosed(gw.ports.http!, upgrade('/refusal-cut'))
+    assert.match(cut, new RegExp(`${chunked.source}5\r\nshort\r\n$`), 'no last chunk')
   })
 
   it('answers 504 when interim answers keep coming and the final one does not, within the response timeout', async () => {

@@ -1,8 +1,8 @@
 /**
  * Answers on a socket Node's HTTP server has let go of: Node hands every Upgrade request to the
  * server's 'upgrade', and a CONNECT to 'connect', and no longer watches their sockets. An Upgrade that
- * does not become a WebSocket is answered as an ordinary response here (responseIgnoringUpgrade); a
- * CONNECT's refusal needs the socket's drain relayed too (relayDrain).
+ * does not become a WebSocket is answered as an ordinary response here (closingResponse); a CONNECT's
+ * refusal needs the socket's drain relayed too (relayDrain).
  */
 import http from 'node:http'
 import type { Socket } from 'node:net'
@@ -17,12 +17,16 @@ export function isWebSocketUpgrade(req: http.IncomingMessage): boolean {
 }
 
 /**
+ * An ordinary response on a socket Node's server has let go of at an Upgrade: to one the gateway
+ * ignores (below), or the upstream's answer refusing a WebSocket. Node's ServerResponse writes it, so
+ * its body is framed (chunked, or by its length) and one cut short shows as cut; the connection
+ * closes after it, as Node has let go of its parser.
+ *
  * Only WebSocket is passed on: any other protocol (h2c above all, which would tunnel past routing:
  * "h2c smuggling") is ignored, as RFC 9110 7.8 allows and Envoy does, and the request is answered over
- * HTTP/1.1 on a connection that then closes (Node has already let go of its parser). `curl --http2
- * http://…` asks for h2c this way.
+ * HTTP/1.1 this way. `curl --http2 http://…` asks for h2c so.
  */
-export function responseIgnoringUpgrade(req: http.IncomingMessage, socket: Socket): http.ServerResponse {
+export function closingResponse(req: http.IncomingMessage, socket: Socket): http.ServerResponse {
   const res = new http.ServerResponse(req)
   res.shouldKeepAlive = false
   res.assignSocket(socket)
