@@ -14,7 +14,7 @@ import { closingResponse } from './released-sockets.js'
 import { endWithStatus, responseHead } from './status.js'
 import { relayTunnel, type TunnelTimeout, WEBSOCKET_SEND_TIMEOUT_MS } from './tunnel.js'
 import { followFrames, type CloseGoingAway } from './websocket-close.js'
-import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.js'
+import { classifyUpstreamError, switchNotWebSocket, type UpstreamFailure } from './upstream-errors.js'
 import { CLIENT_GONE, relayChunk, UpstreamExchange, upstreamRequest } from './upstream-request.js'
 
 /**
@@ -92,7 +92,13 @@ class UpgradeExchange extends UpstreamExchange {
     this.release()
   }
 
-  onRequestUpgrade(_controller: Dispatcher.DispatchController, _statusCode: number, headers: IncomingHttpHeaders, socket: Duplex): void {
+  onRequestUpgrade(controller: Dispatcher.DispatchController, _statusCode: number, headers: IncomingHttpHeaders, socket: Duplex): void {
+    const notWebSocket = switchNotWebSocket(headers.upgrade)
+    if (notWebSocket) {
+      socket.destroy()
+      this.onResponseError(controller, notWebSocket)
+      return
+    }
     // The socket leaves the pool with the 101.
     this.over()
     this.attempt.upstreamAnswered = true

@@ -35,6 +35,7 @@ const RAW_ANSWERS: Record<string, string> = {
   '/utf8-refusal': 'HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm="日本"\r\nContent-Length: 0\r\n\r\n',
   '/refusal-chunked': 'HTTP/1.1 401 No\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nwhole\r\n0\r\n\r\n',
   '/refusal-cut': 'HTTP/1.1 401 No\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nshort\r\n',
+  '/h2c-101': 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n',
   '/utf8-101': 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nX-Name: 日本\r\n\r\n',
 }
 
@@ -201,6 +202,14 @@ routes:
     ]
     assert.match(await rawExchange(gw.ports.http!, `${upgrade.join('\r\n')}\r\n\r\n`), /^HTTP\/1\.1 502 /)
     assert.ok(!(await gw.gateway.metrics.registry.metrics()).includes('code="600"'))
+  })
+
+  // RFC 6455 4.1. It was tunnelled, and the client told `Upgrade: websocket`.
+  it('answers 502 for a 101 that switches a WebSocket upgrade to another protocol, logged as a bad answer', async () => {
+    const since = gw.logs.length
+    const upgrade = 'GET /h2c-101 HTTP/1.1\r\nHost: raw.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'
+    assert.match(await rawUntilClosed(gw.ports.http!, upgrade), /^HTTP\/1\.1 502 /)
+    assert.equal((await loggedAfter(gw, since, 'upstream upgrade failed')).code, 'PCL_ERR_UPSTREAM_RESPONSE')
   })
 
   // catalogue UF-08
