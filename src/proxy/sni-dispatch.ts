@@ -102,10 +102,16 @@ export class SniDispatcher {
     buffered: Buffer,
     refuse: (reason: HandshakeOutcome['reason'], detail?: string) => void,
   ): void {
-    if (hello.kind === 'not-tls') {
+    if (hello.kind === 'plain-http') {
       refuse('protocol_version')
       // nginx answers plain HTTP on its TLS port the same way. The request's body may still be coming.
       endWithStatus(socket, 400, 'plain HTTP was sent to the HTTPS port', { lingering: true })
+      return
+    }
+    if (hello.kind === 'not-tls') {
+      // As OpenSSL ends a handshake that gets no TLS record ("wrong version number"): unanswered.
+      refuse('protocol_version')
+      socket.destroy()
       return
     }
     if (hello.kind === 'invalid') {

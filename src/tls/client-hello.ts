@@ -8,6 +8,9 @@
 
 export type ClientHelloResult =
   | { readonly kind: 'incomplete' }
+  /** A letter first, as a request line begins: plain HTTP sent to the TLS port. */
+  | { readonly kind: 'plain-http' }
+  /** Neither a TLS handshake record nor plain HTTP: an SSLv2-format hello (Node speaks neither), another record, bytes of no protocol. */
   | { readonly kind: 'not-tls' }
   | {
       readonly kind: 'invalid'
@@ -31,7 +34,7 @@ const NAME_TYPE_HOST_NAME = 0
 
 export function parseClientHello(data: Buffer): ClientHelloResult {
   if (data.length === 0) return { kind: 'incomplete' }
-  // Plain HTTP on the TLS port, or an SSLv2-format hello, which Node does not speak either.
+  if (isLetter(data[0]!)) return { kind: 'plain-http' }
   if (data[0] !== CONTENT_HANDSHAKE || (data.length > 1 && data[1] !== 3)) return { kind: 'not-tls' }
   const hello = reassemble(data)
   if (!Buffer.isBuffer(hello)) return hello
@@ -41,6 +44,10 @@ export function parseClientHello(data: Buffer): ClientHelloResult {
     if (error instanceof Malformed) return { kind: 'invalid', reason: error.message }
     throw error
   }
+}
+
+function isLetter(byte: number): boolean {
+  return (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a)
 }
 
 /**

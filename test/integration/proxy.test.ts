@@ -422,6 +422,8 @@ routes:
     ],
     // TLS gone wrong, not plain HTTP: closed unanswered.
     ['a TLS record that holds no ClientHello (a ServerHello)', 'https', Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05, 0x02, 0x00, 0x00, 0x01, 0x00]), /^$/],
+    ['a TLS alert record first', 'https', Buffer.from('15030100020228', 'hex'), /^$/],
+    ['bytes of no protocol', 'https', Buffer.alloc(16), /^$/],
     ['headers over 16 KiB', 'http', `GET / HTTP/1.1\r\nHost: ws.test\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, /^HTTP\/1\.1 431 /],
     ['a Host that is no host name', 'http', 'GET / HTTP/1.1\r\nHost: bad host!\r\n\r\n', /^HTTP\/1\.1 400 /],
     ['no Host', 'http', 'GET / HTTP/1.1\r\n\r\n', /^HTTP\/1\.1 400 /],

@@ -70,7 +70,7 @@ describe('real ClientHellos', () => {
   }
 })
 
-const KINDS = new Set(['incomplete', 'not-tls', 'invalid', 'hello'])
+const KINDS = new Set(['incomplete', 'plain-http', 'not-tls', 'invalid', 'hello'])
 
 // Synthetic hellos, for what no real client sends. A TLS vector is its length in `width` bytes, then its bytes.
 function vec(width: 1 | 2 | 3, ...parts: Buffer[]): Buffer {
@@ -108,13 +108,16 @@ function paddedHello(recordLength: number): Buffer {
 
 // [name, bytes, expected kind, expected server name when a hello]
 const SYNTHETIC: ReadonlyArray<readonly [string, Buffer, ClientHelloResult['kind'], string?]> = [
-  ['plain HTTP', text('GET / HTTP/1.1\r\nHost: a.test\r\n\r\n'), 'not-tls'],
-  ['one byte of plain HTTP', text('G'), 'not-tls'],
+  ['plain HTTP', text('GET / HTTP/1.1\r\nHost: a.test\r\n\r\n'), 'plain-http'],
+  ['one byte of plain HTTP', text('G'), 'plain-http'],
+  ['a PROXY protocol v1 header, which nginx answers as HTTP too', text('PROXY TCP4 10.0.0.1 10.0.0.2 1 2\r\n'), 'plain-http'],
   ['SSLv2-format hello', Buffer.from('802b0100020012', 'hex'), 'not-tls'],
   ['handshake byte, then not version 3', Buffer.from('16ffff', 'hex'), 'not-tls'],
+  ['an alert record', Buffer.from('15030100020228', 'hex'), 'not-tls'],
+  ['a PROXY protocol v2 header', Buffer.from('0d0a0d0a000d0a515549540a21', 'hex'), 'not-tls'],
   ['lone handshake byte', u8(22), 'incomplete'],
   ['record header only', Buffer.from('1603010100', 'hex'), 'incomplete'],
-  ['random bytes', Buffer.from('5a1f9e00c3777e01d2', 'hex'), 'not-tls'],
+  ['random bytes', Buffer.from('9a1f9e00c3777e01d2', 'hex'), 'not-tls'],
 
   ['minimal hello with SNI', withExtensions(sni('a.test')), 'hello', 'a.test'],
   ['upper-case SNI is lower-cased', withExtensions(sni('A.TEST')), 'hello', 'a.test'],
