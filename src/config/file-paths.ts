@@ -26,12 +26,26 @@ export function displayPath(file: string): string {
  * and the POST /reload answer: PEM text, or base64 of PEM or DER (what `kubectl get secret -o yaml`
  * shows of tls.key).
  */
-function shownPath(value: string, absolute: string): string {
-  if (/[\r\n]|-----BEGIN/.test(value)) return 'this is PEM content; write the path of a file that holds it'
+function shownPath(path: string, value: string, absolute: string): string {
+  if (isPemText(value)) return 'this is PEM content; write the path of a file that holds it'
   if (isBase64OfKeyOrCertificate(value)) {
     return "this is base64 content (a Kubernetes Secret's data?); decode it into a file (base64 -d) and write that file's path"
   }
+  // `cert: |` with the path on the next line: a block scalar keeps the line break at its end.
+  const trimmed = value.replace(/[\r\n]+$/, '')
+  if (trimmed !== value && !/[\r\n]/.test(trimmed)) {
+    const key = /(?:^|\.)([^.[\]]+)$/.exec(path)?.[1]
+    const onItsLine = key ? ` (${key}: ${trimmed})` : ''
+    return `${displayPath(resolvePath(dirname(absolute), trimmed))} with a line break at its end, which a | or > block keeps: write |- or >-, or the path on the key's line${onItsLine}`
+  }
   return displayPath(absolute)
+}
+
+/** PEM: a -----BEGIN or -----END line, or several lines of base64 (a PEM body pasted without them). */
+function isPemText(value: string): boolean {
+  if (/-----(?:BEGIN|END)/.test(value)) return true
+  const lines = value.split(/\r\n|\r|\n/).map((line) => line.trim()).filter((line) => line !== '')
+  return lines.length >= 2 && lines.every((line) => /^[A-Za-z0-9+/]+={0,2}$/.test(line)) && lines.join('').length >= 64
 }
 
 /** Base64 that decodes to PEM, or to DER (an ASN.1 SEQUENCE with a long-form length: any key or certificate). */
@@ -80,7 +94,7 @@ export function filePathResolver(file: string, positions: ReadonlyMap<string, Po
     const absolute = resolvePath(baseDir, value)
     const problem = unreachable(absolute)
     if (problem) {
-      const shown = shownPath(value, absolute)
+      const shown = shownPath(path, value, absolute)
       const message = problem === 'missing' ? `file not found: ${shown}` : `cannot read ${shown}: ${problem}`
       issues.push({ ...issueAt(file, positions, path, message), aboutFile: absolute })
     }

@@ -200,6 +200,17 @@ describe('parseConfig', () => {
       GOOD.replace('ca: ca.crt', 'ca: /etc/portcullis/secrets/upstreams/orders/client/certificate/current/cert'),
       ['15:11 routes[0].upstream.ca: file not found: /etc/portcullis/secrets/upstreams/orders/client/certificate/current/cert'],
     ],
+    // It said "this is PEM content": any line break counted as PEM.
+    [
+      'a path on the line below `cert: |`, whose line break the block keeps',
+      GOOD.replace('cert: srv.crt', 'cert: |\n        srv.crt'),
+      [`10:13 routes[0].tls.cert: file not found: ${join(dir, 'srv.crt')} with a line break at its end, which a | or > block keeps: write |- or >-, or the path on the key's line (cert: srv.crt)`],
+    ],
+    [
+      'the lines of a PEM body pasted without its -----BEGIN line, without echoing them',
+      GOOD.replace('key: cli.key', `key: |\n        ${'MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgAbCdEfGhIjKlMnOpQrSt'}\n        ${'uVwXyZ0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWX'}`),
+      ['17:12 routes[0].upstream.key: file not found: this is PEM content; write the path of a file that holds it'],
+    ],
     [
       'a route path with repeated slashes, which merged request paths never match',
       GOOD.replace('path: /api', 'path: /files//raw'),
