@@ -6,6 +6,7 @@
 import { statSync } from 'node:fs'
 import { dirname, parse, relative, resolve as resolvePath } from 'node:path'
 import { issueAt, type ConfigIssue } from './issues.js'
+import { isBase64OfKeyOrCertificate, isPemText, secretLike } from './shown-value.js'
 import type { CrlFile, Position } from './types.js'
 
 /**
@@ -24,13 +25,15 @@ export function displayPath(file: string): string {
  * value resolved against the folder of routes.yaml), as every other message about a file shows it. A
  * key or certificate pasted where its path belongs (`value`) must not be echoed into the error, the log
  * and the POST /reload answer: PEM text, or base64 of PEM or DER (what `kubectl get secret -o yaml`
- * shows of tls.key).
+ * shows of tls.key), or another secret as shown-value.ts tells it.
  */
 function shownPath(path: string, value: string, absolute: string): string {
   if (isPemText(value)) return 'this is PEM content; write the path of a file that holds it'
-  if (isBase64OfKeyOrCertificate(value)) {
+  if (isBase64OfKeyOrCertificate(value.trim())) {
     return "this is base64 content (a Kubernetes Secret's data?); decode it into a file (base64 -d) and write that file's path"
   }
+  const looks = secretLike(value)
+  if (looks) return `this is ${looks}, not a path; write the path of a file that holds it`
   // `cert: |` with the path on the next line: a block scalar keeps the line break at its end.
   const trimmed = value.replace(/[\r\n]+$/, '')
   if (trimmed !== value && !/[\r\n]/.test(trimmed)) {
@@ -39,20 +42,6 @@ function shownPath(path: string, value: string, absolute: string): string {
     return `${displayPath(resolvePath(dirname(absolute), trimmed))} with a line break at its end, which a | or > block keeps: write |- or >-, or the path on the key's line${onItsLine}`
   }
   return displayPath(absolute)
-}
-
-/** PEM: a -----BEGIN or -----END line, or several lines of base64 (a PEM body pasted without them). */
-function isPemText(value: string): boolean {
-  if (/-----(?:BEGIN|END)/.test(value)) return true
-  const lines = value.split(/\r\n|\r|\n/).map((line) => line.trim()).filter((line) => line !== '')
-  return lines.length >= 2 && lines.every((line) => /^[A-Za-z0-9+/]+={0,2}$/.test(line)) && lines.join('').length >= 64
-}
-
-/** Base64 that decodes to PEM, or to DER (an ASN.1 SEQUENCE with a long-form length: any key or certificate). */
-function isBase64OfKeyOrCertificate(value: string): boolean {
-  if (!/^[A-Za-z0-9+/]{16,}={0,2}$/.test(value)) return false
-  const decoded = Buffer.from(value, 'base64')
-  return decoded.subarray(0, 10).toString('latin1') === '-----BEGIN' || (decoded[0] === 0x30 && decoded[1]! >= 0x81)
 }
 
 /** Why a system call could not reach a file, where the reason is not that it is missing. */

@@ -9,6 +9,7 @@ import type { PartialRoute } from './checkable.js'
 import { checkDuration, DEFAULT_CONNECT_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT, parseDuration } from './duration.js'
 import { crlFiles, type FilePathOf } from './file-paths.js'
 import type { Report } from './issues.js'
+import { shownValue, shownWhole } from './shown-value.js'
 import type { UpstreamConfig } from './types.js'
 
 /** `passthrough` is undefined where it is not known (see resolveRoute), as `whole` says which rules run. */
@@ -66,7 +67,8 @@ export function resolveUpstream(
 function upstreamUrl(text: string, at: string, passthrough: boolean | undefined, report: Report): URL | undefined {
   // host:port parses, with `host:` for its scheme.
   if (/^(\[[0-9a-f:.]+\]|[a-z0-9_.-]+):\d+(\/\S*)?$/i.test(text)) {
-    report(at, `'${text}' has no scheme: write ${passthrough ? `tcp://${text}` : `https://${text} or http://${text}`}`)
+    const write = shownWhole(text) ? (passthrough ? `tcp://${text}` : `https://${text} or http://${text}`) : passthrough ? 'tcp:// before it' : 'https:// or http:// before it'
+    report(at, `${shownValue(text)} has no scheme: write ${write}`)
     return undefined
   }
   let url: URL
@@ -74,7 +76,8 @@ function upstreamUrl(text: string, at: string, passthrough: boolean | undefined,
     url = new URL(text)
   } catch {
     const port = /^[a-z]+:\/\/[^/]*:(\d+)(\/|$)/i.exec(text)?.[1]
-    report(at, port !== undefined && Number(port) > 65535 ? `'${text}': port ${port} is over 65535` : `'${text}' is not a URL (e.g. https://orders.internal:8443)`)
+    const shown = shownValue(text)
+    report(at, port !== undefined && Number(port) > 65535 ? `${shown}: port ${port} is over 65535` : `${shown} is not a URL (e.g. https://orders.internal:8443)`)
     return undefined
   }
   const allowed = passthrough ? ['tcp:'] : passthrough === false ? ['http:', 'https:'] : ['http:', 'https:', 'tcp:']
@@ -114,7 +117,7 @@ function resolveServerName(path: string, raw: string | undefined, hostname: stri
   }
   const name = normalizeServerName(raw)
   if (name === undefined) {
-    report(path, `'${raw}' is not a DNS name (no port, wildcard, spaces or brackets)`)
+    report(path, `${shownValue(raw)} is not a DNS name (no port, wildcard, spaces or brackets)`)
     return raw
   }
   return name

@@ -16,6 +16,7 @@ import { checkSize, parseSize } from './size.js'
 import { normalizePath, routingPath } from '../routing/path.js'
 import type { CheckableConfig, PartialRoute } from './checkable.js'
 import { resolveUpstream } from './resolve-upstream.js'
+import { secretLike, shownValue } from './shown-value.js'
 import type { RawConfig, Workers } from './schema.js'
 import type { Config, ListenAddress, ListenerName, Position, RouteConfig, RouteTlsConfig } from './types.js'
 
@@ -78,7 +79,8 @@ function resolveListen(raw: RawConfig['listen'], report: Report): Config['listen
   const listen: Partial<Record<ListenerName, ListenAddress>> = {}
   for (const [key, text] of Object.entries(raw) as [ListenerName, string | undefined][]) {
     if (text === undefined) continue
-    const address = parseListenAddress(text)
+    // A secret is no host name to look up, and `check` would quote it back from getaddrinfo's error.
+    const address = secretLike(text) ? undefined : parseListenAddress(text)
     if (address) listen[key] = address
     else report(`listen.${key}`, listenAddressProblem(text))
   }
@@ -99,9 +101,10 @@ function resolveListen(raw: RawConfig['listen'], report: Report): Config['listen
 /** Why `text` is not host:port: the slips of Go's and Caddy's `:8443`, and a port out of range, in words. */
 function listenAddressProblem(text: string): string {
   const port = /:(\d+)$/.exec(text)?.[1]
-  if (port !== undefined && Number(port) > 65535) return `'${text}': port ${port} is over 65535`
-  if (/^:\d+$/.test(text)) return `'${text}' has no host: write 0.0.0.0${text} for every IPv4 address, or '[::]${text}' for IPv6 and IPv4`
-  return `'${text}' is not host:port (e.g. 0.0.0.0:8443 or '[::]:8443': quote an IPv6 one, or YAML reads its [ ] as a list)`
+  const shown = shownValue(text)
+  if (port !== undefined && Number(port) > 65535) return `${shown}: port ${port} is over 65535`
+  if (/^:\d+$/.test(text)) return `${shown} has no host: write 0.0.0.0${text} for every IPv4 address, or '[::]${text}' for IPv6 and IPv4`
+  return `${shown} is not host:port (e.g. 0.0.0.0:8443 or '[::]:8443': quote an IPv6 one, or YAML reads its [ ] as a list)`
 }
 
 /** 'host:port', '[v6]:port'; port 0 picks a free port (tests). */
@@ -125,7 +128,7 @@ export function parseListenAddress(text: string): ListenAddress | undefined {
 function resolveRoute(raw: PartialRoute, index: number, filePath: FilePathOf, report: Report, mergeSlashes: boolean, whole: boolean): RouteConfig {
   const at = `routes[${index}]`
   const host = raw.host?.toLowerCase() ?? ''
-  if (raw.host !== undefined && !isRouteHost(host)) report(`${at}.host`, `'${raw.host}' is not a host name or a *.wildcard${routeHostHint(host)}`)
+  if (raw.host !== undefined && !isRouteHost(host)) report(`${at}.host`, `${shownValue(raw.host)} is not a host name or a *.wildcard${routeHostHint(host)}`)
   if (raw.path !== undefined) checkRoutePath(raw.path, `${at}.path`, mergeSlashes, report)
   if (raw.tls === 'passthrough' && raw.path !== undefined && raw.path !== '/') {
     report(`${at}.path`, 'a passthrough route cannot match a path: the request is never decrypted here')
@@ -154,14 +157,15 @@ function checkRoutePath(path: string, at: string, mergeSlashes: boolean, report:
   const routed = normalized === undefined ? undefined : routingPath(normalized, { mergeSlashes })
   if (routed !== path) {
     const steps = `${mergeSlashes ? 'repeated slashes merged, ' : ''}. and .. resolved, escapes of ASCII decoded`
-    report(at, `never matches: request paths are normalized before routing (${steps})${routed ? `; write ${routed}` : ''}`)
+    report(at, `never matches: request paths are normalized before routing (${steps})${routed && !secretLike(routed) ? `; write ${routed}` : ''}`)
   } else if (path.includes('?')) {
     report(at, 'never matches: a route matches the path, and the query after ? is not part of it')
   } else if (path.includes('\0')) {
     report(at, 'never matches: a request path with a NUL (%00) is refused')
   } else if (percentEncodeNonAscii(path) !== path) {
     // Clients send é as %C3%A9, and routing decodes escapes of ASCII only (routing/path.ts).
-    report(at, `never matches: request paths are ASCII, other characters percent-encoded; write ${percentEncodeNonAscii(path)}`)
+    const encoded = percentEncodeNonAscii(path)
+    report(at, `never matches: request paths are ASCII, other characters percent-encoded${secretLike(encoded) ? '' : `; write ${encoded}`}`)
   }
 }
 
@@ -241,7 +245,7 @@ function checkRouteSet(routes: RouteConfig[], raw: CheckableConfig, listen: Conf
     const name = raw.routes[route.index]?.name
     if (name !== undefined) {
       const other = explicitNames.get(name)
-      if (other !== undefined) report(`${at}.name`, `'${name}' is already the name of routes[${other}]`)
+      if (other !== undefined) report(`${at}.name`, `${shownValue(name)} is already the name of routes[${other}]`)
       else explicitNames.set(name, route.index)
     }
 

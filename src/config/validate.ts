@@ -7,6 +7,7 @@ import { Ajv, type ErrorObject } from 'ajv'
 import { closest } from './closest-word.js'
 import { DURATION_PATTERN } from './duration.js'
 import { ConfigSchema, ROUTE_NAME_PATTERN } from './schema.js'
+import { shownValue, shownWhole } from './shown-value.js'
 import { fromNginxSize, SIZE_PATTERN } from './size.js'
 import type { ConfigIssue } from './issues.js'
 import type { Position } from './types.js'
@@ -157,7 +158,8 @@ function wrongTypeMessage(error: ErrorObject, keys: readonly string[], schema: J
   // `upstream: https://…`, as Caddy's reverse_proxy and nginx's proxy_pass take a url alone: the
   // text is the value of the mapping's one required key.
   if (error.params.type === 'object' && typeof error.data === 'string' && /:\/\//.test(error.data) && schema?.required?.length === 1) {
-    return `must be a mapping: write ${keys.at(-1)}: {${schema.required[0]}: ${error.data}}`
+    const url = shownWhole(error.data) ? error.data : '…'
+    return `must be a mapping: write ${keys.at(-1)}: {${schema.required[0]}: ${url}}`
   }
   // `clientCAs: [a.crt, b.crt]`, as ngrok's SDKs take mutual_tls_cas: here one file holds them all.
   const oneFile = error.params.type === 'string' && Array.isArray(error.data) ? oneFileHolds(keys) : undefined
@@ -192,10 +194,9 @@ function notASize(value: unknown): string {
   return `${shown(value)} is not a size: write a number with a unit (B, KB, MB, GB, or KiB, MiB, GiB), e.g. 10MiB${nginx ? `; nginx's ${value} is ${nginx}` : ''}`
 }
 
-/** A value as the message quotes it; JSON has no spelling of its own for .inf, -.inf and .nan (it writes null). */
+/** A value as the message quotes it: as JSON writes it, but for a secret or a long value (shown-value.ts). */
 function shown(value: unknown): string {
-  if (typeof value === 'number' && !Number.isFinite(value)) return Number.isNaN(value) ? '.nan' : value > 0 ? '.inf' : '-.inf'
-  return JSON.stringify(value)
+  return shownValue(value, '"')
 }
 
 function describeType(schema: JsonSchema): string {

@@ -4,6 +4,7 @@
  */
 import { isAlias, isMap, isPair, isScalar, isSeq, type Document, type LineCounter, type Node, type Scalar, type YAMLMap } from 'yaml'
 import type { ConfigIssue } from './issues.js'
+import { shownValue } from './shown-value.js'
 import type { Position } from './types.js'
 
 export interface KeyPaths {
@@ -130,11 +131,11 @@ function keyName(key: Scalar): string {
   return key.value === null ? '' : String(key.value)
 }
 
-/** A value as a message names it: `"text"`, `5`, `null`, a list. */
+/** A value as a message names it: `"text"`, `5`, `null`, a list (a secret in words: shown-value.ts). */
 function kindOf(node: unknown): string {
   if (isSeq(node)) return 'a list'
   if (isMap(node)) return 'a mapping'
-  return isScalar(node) && node.value !== null ? JSON.stringify(node.value) : 'null'
+  return isScalar(node) && node.value !== null ? shownValue(node.value, '"') : 'null'
 }
 
 /**

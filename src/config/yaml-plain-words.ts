@@ -3,6 +3,7 @@
  * cannot start with reserved character @"), said as what to fix, at the place the library gives.
  */
 import type { YAMLError } from 'yaml'
+import { secretLike } from './shown-value.js'
 
 /** The words for a message matched, of the text from `offset` to `end` that the library points at. */
 type Wording = (match: RegExpExecArray, text: string, offset: number, end: number) => string | undefined
@@ -58,9 +59,9 @@ function unreadable(what: string): string {
   return `YAML cannot read ${what} here, where the value before it has ended: the mistake is often just before it`
 }
 
-/** A token of the text, quoted when short and on one line. */
+/** A token of the text, quoted when short, on one line and no secret (shown-value.ts). */
 function quoted(token: string): string {
-  return token.length <= 40 && !token.includes('\n') ? `'${token}'` : 'this'
+  return token.length <= 40 && !token.includes('\n') && !secretLike(token) ? `'${token}'` : 'this'
 }
 
 /** The library's message for `error` in plain words, or undefined where it has none. */

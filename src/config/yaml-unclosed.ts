@@ -5,6 +5,7 @@
  */
 import { visit, type CST, type Document, type LineCounter, type YAMLError } from 'yaml'
 import type { Places } from './yaml-places.js'
+import { shownWhole } from './shown-value.js'
 
 export interface Worded {
   readonly message: string
@@ -101,7 +102,7 @@ function holderOf(flow: CST.FlowCollection, places: Places, lineCounter: LineCou
   const dash = start?.find((token) => token.type === 'seq-item-ind')
   if (block?.collection.type === 'block-seq' && dash) return { name: 'the - of its list item', col: lineCounter.linePos(dash.offset).col }
   if (block?.collection.type === 'block-map' && key) {
-    const name = key.type === 'scalar' && !key.source.includes('\n') ? `'${key.source}'` : 'its key'
+    const name = key.type === 'scalar' && !key.source.includes('\n') && shownWhole(key.source) ? `'${key.source}'` : 'its key'
     return { name, col: lineCounter.linePos(key.offset).col }
   }
   return undefined

@@ -510,6 +510,33 @@ routes:
     ])
   })
 
+  // A key pasted into a key of text (`url: |` and the PEM below it) was quoted back whole by check, by
+  // the POST /reload answer and in the log: `routes[0].upstream.url: '-----BEGIN PRIVATE KEY-----\u000aMIGH…`.
+  it('never quotes a key pasted into a key of text: PEM, its body alone, a line of it or its base64', async () => {
+    // The DER of an RSA key begins 30 82 04 a3 (MIIEow…); the rest is made up (and cut short), the same at every run.
+    const der = Buffer.concat([Buffer.from('308204a30201000282010100', 'hex'), Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 37 + 11) % 256))])
+    const body = der.toString('base64').match(/.{1,64}/g)!
+    const pem = `-----BEGIN RSA PRIVATE KEY-----\n${body.join('\n')}\n-----END RSA PRIVATE KEY-----\n`
+    const block = (lines: readonly string[], indent: number) => `|\n${lines.map((line) => `${' '.repeat(indent)}${line}`).join('\n')}`
+    const yaml = good()
+      .replace('https: 127.0.0.1:8443', `https: ${Buffer.from(pem).toString('base64')}:8443`)
+      .replace('host: a.test', `host: ${block(body, 6)}\n    name: ${body[0]}`)
+      .replace('url: https://127.0.0.1:9443', `url: ${block(pem.trimEnd().split('\n'), 8)}\n      serverName: ${body[1]}`)
+      .replace('connect: 2s', `connect: ${JSON.stringify(pem)}`)
+    const result = await check('pasted-key', yaml)
+    assert.equal(result.code, 1)
+    for (const line of body) assert.ok(!result.stderr.includes(line.slice(0, 16)), result.stderr)
+    assert.deepEqual(problemLines(result), [
+      "/pasted-key.yaml:2:10 listen.https: a long base64 value is not host:port (e.g. 0.0.0.0:8443 or '[::]:8443': quote an IPv6 one, or YAML reads its [ ] as a list)",
+      '/pasted-key.yaml:4:11 routes[0].host: PEM text is not a host name or a *.wildcard',
+      '/pasted-key.yaml:12:11 routes[0].name: base64 of a key or certificate may hold letters, digits and _ . : - only',
+      '/pasted-key.yaml:18:12 routes[0].upstream.url: PEM text is not a URL (e.g. https://orders.internal:8443)',
+      '/pasted-key.yaml:28:19 routes[0].upstream.serverName: a long base64 value is not a DNS name (no port, wildcard, spaces or brackets)',
+      '/pasted-key.yaml:31:18 routes[0].upstream.timeouts.connect: PEM text is not a duration: write a number with a unit (ms, s, m, h), e.g. 5s',
+      '/pasted-key.yaml: 6 problems',
+    ])
+  })
+
   it('checks the other routes of a config whose schema refuses one, in the same run', async () => {
     const second = good().split('routes:\n')[1]!.replace('host: a.test', 'host: b.test').replace('key: srv.key', 'key: cliA.key')
     const yaml = `${good().replace('connect: 2s', 'connect: 2 seconds')}${second}`

@@ -18,6 +18,9 @@ for (const name of ['srv.crt', 'srv.key', 'ca.crt', 'cli.crt', 'cli.key', 'a.crl
 const file = join(dir, 'routes.yaml')
 after(() => rmSync(dir, { recursive: true, force: true }))
 
+// A line of an RSA key (made up), and a token of mixed case and digits: secrets no message may quote.
+const KEY_LINE = 'MIIEowIBAAKCAQEAqB58kXQ2fGzH7vJ4Lm9Pn1tRs8Wy3Cd6Ek0Ua5Ob2Vi7Tg4Zh1S'
+const TOKEN = 'ghp1Xk9QmZ7rT2vL8wN3bY6cH0dJ4fS5aP'
 const NEVER_MATCHES = 'never matches: request paths are normalized before routing (repeated slashes merged, . and .. resolved, escapes of ASCII decoded)'
 
 const GOOD = `listen:
@@ -210,6 +213,34 @@ describe('parseConfig', () => {
       'the lines of a PEM body pasted without its -----BEGIN line, without echoing them',
       GOOD.replace('key: cli.key', `key: |\n        ${'MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgAbCdEfGhIjKlMnOpQrSt'}\n        ${'uVwXyZ0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWX'}`),
       ['17:12 routes[0].upstream.key: file not found: this is PEM content; write the path of a file that holds it'],
+    ],
+    // Each of these quoted the value back whole: a key pasted into a key of text went to the terminal,
+    // the log and the POST /reload answer ('-----BEGIN RSA PRIVATE KEY-----\u000aMIIEowIBAAKCAQEAqB58…).
+    [
+      'a PEM pasted into a url, without echoing it',
+      GOOD.replace('url: http://10.0.0.7', `url: |\n        -----BEGIN RSA PRIVATE KEY-----\n        ${KEY_LINE}\n        -----END RSA PRIVATE KEY-----`),
+      ['22:12 routes[1].upstream.url: PEM text is not a URL (e.g. https://orders.internal:8443)'],
+    ],
+    ['the lines of a PEM body pasted into a host', GOOD.replace('host: open.example.com', `host: |\n      ${KEY_LINE}\n      ${KEY_LINE}`), ['20:11 routes[1].host: PEM text is not a host name or a *.wildcard']],
+    ['a line of a key for a serverName', GOOD.replace('key: cli.key', `key: cli.key\n      serverName: ${KEY_LINE}`), ['18:19 routes[0].upstream.serverName: base64 of a key or certificate is not a DNS name (no port, wildcard, spaces or brackets)']],
+    ['a PEM header for a route name', GOOD.replace('name: orders', 'name: "-----BEGIN PRIVATE KEY-----"'), ['6:11 routes[0].name: PEM text may hold letters, digits and _ . : - only']],
+    ['a token for a route path', GOOD.replace('path: /api', `path: ${TOKEN}`), ['8:11 routes[0].path: a long base64 value must start with /']],
+    ['a token for a listener', GOOD.replace('https: 127.0.0.1:8443', `https: ${TOKEN}:8443`), ['2:10 listen.https: a long base64 value is not host:port']],
+    ['a PEM header for a duration', GOOD.replace('connect: 250ms', 'connect: "-----BEGIN PRIVATE KEY-----"'), ['19:18 routes[0].upstream.timeouts.connect: PEM text is not a duration']],
+    ['a list of a PEM for a size', GOOD.replace('path: /api', 'path: /api\n    maxRequestBody: ["-----BEGIN PRIVATE KEY-----"]'), ['9:5 routes[0].maxRequestBody: PEM text is not a size']],
+    ['a token in an upstream without its url key', GOOD.replace('upstream:\n      url: http://10.0.0.7', `upstream: https://${TOKEN}`), ['21:15 routes[1].upstream: must be a mapping: write upstream: {url: …}']],
+    ['a token with a port for a url', GOOD.replace('url: http://10.0.0.7', `url: ${TOKEN}:443`), ['22:12 routes[1].upstream.url: a long base64 value has no scheme: write https:// or http:// before it']],
+    ['a token for a file', GOOD.replace('ca: ca.crt', `ca: ${TOKEN}`), ['15:11 routes[0].upstream.ca: file not found: this is a long base64 value, not a path; write the path of a file that holds it']],
+    ['a PEM to merge', `${GOOD}x-a: { <<: "-----BEGIN PRIVATE KEY-----" }\n`, ['23:12 x-a.<<: invalid YAML: << merges a mapping, an alias of one (<<: *defaults) or a list of them, not PEM text']],
+    [
+      'a line of a key one column off, as a key',
+      GOOD.replace('      key: cli.key\n', `      key: cli.key\n     ${KEY_LINE}: x\n`),
+      ['18:6 routes[0]: invalid YAML: this key is indented to column 6, where no mapping above has its keys'],
+    ],
+    [
+      'a long host, cut short',
+      GOOD.replace('host: open.example.com', `host: ${'a'.repeat(70)}_`),
+      [`20:11 routes[1].host: '${'a'.repeat(59)}…' is not a host name or a *.wildcard`],
     ],
     [
       'a route path with repeated slashes, which merged request paths never match',
@@ -445,6 +476,12 @@ describe('parseConfig', () => {
     }
     assert.deepEqual(linesOf(GOOD.replace('ca: ca.crt', 'ca: "ca\\0\\u202e.crt"')), [`${file}:15:11 routes[0].upstream.ca: cannot read ${dir}/ca\\u0000\\u202e.crt: no file name holds a NUL (\\u0000)`])
     assert.deepEqual(linesOf(GOOD.replace('host: open.example.com', 'host: "open\\n\\u200bexample"')), [`${file}:20:11 routes[1].host: 'open\\u000a\\u200bexample' is not a host name or a *.wildcard; write openexample`])
+  })
+
+  // The path to write instead was the token again, with its slashes merged or its é escaped.
+  test('writes no path to use instead of a route path that holds a token', () => {
+    assert.deepEqual(issuesOf(GOOD.replace('path: /api', `path: /${TOKEN}//x`)), [`8:11 routes[0].path: ${NEVER_MATCHES}`])
+    assert.deepEqual(issuesOf(GOOD.replace('path: /api', `path: /${TOKEN}é`)), ['8:11 routes[0].path: never matches: request paths are ASCII, other characters percent-encoded'])
   })
 
   // It said "must be a mapping: write upstream: {url: ca.crt}".
