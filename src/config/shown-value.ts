@@ -16,7 +16,9 @@ const MAX_SHOWN = 60
  */
 export function shownValue(value: unknown, quote: "'" | '"' = "'"): string {
   if (typeof value === 'number' && !Number.isFinite(value)) return Number.isNaN(value) ? '.nan' : value > 0 ? '.inf' : '-.inf'
-  const text = typeof value === 'string' ? value : String(JSON.stringify(value))
+  // The yaml library gives the merge key (`!!merge <<` where a value belongs) as a Symbol, which JSON writes as undefined.
+  if (typeof value === 'symbol') return '<<'
+  const text = typeof value === 'string' ? value : String(JSON.stringify(value, (_, item: unknown) => (typeof item === 'symbol' ? '<<' : item)))
   const looks = secretLike(text)
   if (looks) return looks
   const chars = [...text]

@@ -107,6 +107,7 @@ function describe(error: ErrorObject): { keys: string[]; message: string } {
   const keys = keysOf(error.instancePath)
   const at = (message: string) => ({ keys, message })
   const schema = error.parentSchema as JsonSchema | undefined
+  if (typeof error.data === 'symbol') return at(`the merge key << stands where a value belongs (!!merge makes << that key): write ${wantedValue(error, schema)}`)
   switch (error.keyword) {
     case 'additionalProperties': {
       const key = String(error.params.additionalProperty)
@@ -139,6 +140,17 @@ function describe(error: ErrorObject): { keys: string[]; message: string } {
     default:
       return at(error.message ?? 'is invalid')
   }
+}
+
+/**
+ * What the key of a refused value takes, in words. For `grace: !!merge <<`, where the tag makes << the
+ * merge key: the yaml library gives it as a Symbol, which JSON writes as undefined.
+ */
+function wantedValue(error: ErrorObject, schema: JsonSchema | undefined): string {
+  if (schema?.pattern === DURATION_PATTERN) return 'a duration, a number with a unit (ms, s, m, h), e.g. 5s'
+  if (schema?.pattern === SIZE_PATTERN) return 'a size, a number with a unit (B, KB, MB, GB, or KiB, MiB, GiB), e.g. 10MiB'
+  if (error.keyword === 'type') return describeType({ type: String(error.params.type) })
+  return (schema?.anyOf ?? []).map(describeType).join(' or ') || 'a value'
 }
 
 /** A value of the wrong type, said with the hint its value and key suggest where one fits. */

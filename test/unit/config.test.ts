@@ -18,6 +18,8 @@ for (const name of ['srv.crt', 'srv.key', 'ca.crt', 'cli.crt', 'cli.key', 'a.crl
 const file = join(dir, 'routes.yaml')
 after(() => rmSync(dir, { recursive: true, force: true }))
 
+const MERGE_KEY_HERE = 'the merge key << stands where a value belongs (!!merge makes << that key)'
+const A_DURATION = 'a duration, a number with a unit (ms, s, m, h), e.g. 5s'
 // A line of an RSA key (made up), and a token of mixed case and digits: secrets no message may quote.
 const KEY_LINE = 'MIIEowIBAAKCAQEAqB58kXQ2fGzH7vJ4Lm9Pn1tRs8Wy3Cd6Ek0Ua5Ob2Vi7Tg4Zh1S'
 const TOKEN = 'ghp1Xk9QmZ7rT2vL8wN3bY6cH0dJ4fS5aP'
@@ -241,6 +243,15 @@ describe('parseConfig', () => {
       'a long host, cut short',
       GOOD.replace('host: open.example.com', `host: ${'a'.repeat(70)}_`),
       [`20:11 routes[1].host: '${'a'.repeat(59)}…' is not a host name or a *.wildcard`],
+    ],
+    // `!!merge <<` is the merge key, which the yaml library gives as a Symbol: these said "undefined is not a duration".
+    ['the merge key for a grace', `${GOOD}shutdown:\n  grace: !!merge <<\n`, [`24:18 shutdown.grace: ${MERGE_KEY_HERE}: write ${A_DURATION}`]],
+    ['the merge key for a connect timeout', GOOD.replace('connect: 250ms', 'connect: !!merge <<'), [`19:26 routes[0].upstream.timeouts.connect: ${MERGE_KEY_HERE}: write ${A_DURATION}`]],
+    ['the merge key for a response timeout', GOOD.replace('connect: 250ms', 'response: !!merge <<'), [`19:27 routes[0].upstream.timeouts.response: ${MERGE_KEY_HERE}: write ${A_DURATION}`]],
+    [
+      'the merge key for a size',
+      GOOD.replace('path: /api', 'path: /api\n    maxRequestBody: !!merge <<'),
+      [`9:29 routes[0].maxRequestBody: ${MERGE_KEY_HERE}: write a size, a number with a unit (B, KB, MB, GB, or KiB, MiB, GiB), e.g. 10MiB`],
     ],
     [
       'a route path with repeated slashes, which merged request paths never match',
