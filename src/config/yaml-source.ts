@@ -2,7 +2,7 @@
  * Parses routes.yaml with the `yaml` package and keeps the line and column of every key path, so that
  * issues found later (schema, cross-field rules, certificate files) can point into the file.
  */
-import { Composer, isScalar, LineCounter, Parser, visit, YAMLParseError, type CST, type Document } from 'yaml'
+import { Composer, isScalar, Lexer, LineCounter, Parser, visit, YAMLParseError, type CST, type Document } from 'yaml'
 import { sortByPosition, type ConfigIssue } from './issues.js'
 import { yamlErrors } from './yaml-errors.js'
 import { keyPathsOf, type KeyPaths } from './yaml-paths.js'
@@ -25,7 +25,10 @@ const MAX_ALIAS_COUNT = 100_000
  * How deep a value may nest; routes.yaml's deepest key is four below the top (routes[0].upstream.timeouts.connect).
  * The library builds a value nested N deep with recursion N deep: past some 800 levels the stack runs
  * out, which it catches, but a later such load in the process (the next reload) aborted it in V8's
- * RegExp compiler, with nothing to catch. The parser's tokens, made without recursion, are checked first.
+ * RegExp compiler, with nothing to catch. Its parser recurses too, once per open collection, where a
+ * line less indented closes many (some 3,000 nested keys, then one at the top: RangeError at
+ * Parser.blockMap, which nothing caught), so the tokens are read only while the parser holds a bounded
+ * number open (see tokensOf), and checked before anything is built of them.
  */
 const MAX_DEPTH = 100
 /** Lines that YAML cannot read as meant nest too: 150 lines of `key: a: b` are 150 levels deep. */
@@ -35,14 +38,13 @@ const TOO_DEEP = `nested more than ${MAX_DEPTH} deep here; if not meant, lines a
 const TOO_MANY_ALIASES = `the aliases (*name) of this file expand past ${MAX_ALIAS_COUNT.toLocaleString('en')} copies of what their anchors hold, as a file made to exhaust memory does: refer fewer times to anchors that hold aliases themselves`
 
 export function parseYaml(written: string, file: string): YamlSource {
+  const lineCounter = new LineCounter()
   // YAML takes a CR alone as a line break (1.2, 5.4), as classic Mac OS wrote them; the library reads it
   // as part of the line, so a file of them was one comment line, "empty". One character for one: every
   // offset stays.
-  const text = written.replace(/\r(?!\n)/g, '\n')
-  const lineCounter = new LineCounter()
-  const tokens = [...new Parser(lineCounter.addNewLine).parse(text)]
+  const { tokens, text, stopped } = tokensOf(written.replace(/\r(?!\n)/g, '\n'), lineCounter)
   const places = placesIn(tokens)
-  const tooDeep = beyondDepth(tokens, MAX_DEPTH)
+  const tooDeep = beyondDepth(tokens, MAX_DEPTH) ?? (stopped === 'deep' ? text.length : undefined)
   if (tooDeep !== undefined) return refused([{ file, path: places.keyPathAt(tooDeep), message: `invalid YAML: ${TOO_DEEP}`, ...lineCounter.linePos(tooDeep) }])
   const doc = firstDocument(tokens, text.length)
   const errors = yamlErrors(doc, places, text, lineCounter, file)
@@ -86,6 +88,32 @@ function emptyDocument(text: string, lineCounter: LineCounter, file: string): Co
   if (!comment) return { file, path: '', message: `the file is empty: ${needs}`, line: 1, col: 1 }
   const message = `the file holds only comments: ${needs}${key ? `, and ${key[1]}: is commented out here` : ''}`
   return { file, path: '', message, ...lineCounter.linePos(comment.index) }
+}
+
+/**
+ * The parser's tokens of `text`, read as Parser.parse() reads them, lexeme by lexeme, so that reading
+ * can stop once the parser holds more collections open than MAX_DEPTH allows ('deep': the file is
+ * refused for that, and the parser's recursion stays shallow). `text` is then what was read, which is
+ * all the later steps look at, so that no line past the stop is reported, nor counted by the LineCounter.
+ */
+function tokensOf(
+  whole: string,
+  lineCounter: LineCounter,
+): { tokens: CST.Token[]; text: string; stopped?: 'deep' } {
+  const parser = new Parser(lineCounter.addNewLine)
+  const tokens: CST.Token[] = []
+  let stopped: 'deep' | undefined
+  lineCounter.addNewLine(0)
+  for (const lexeme of new Lexer().lex(whole)) {
+    tokens.push(...parser.next(lexeme))
+    // Open: the document, the collections in one another, and a scalar last.
+    if (parser.stack.length > MAX_DEPTH + 2) {
+      stopped = 'deep'
+      break
+    }
+  }
+  tokens.push(...parser.end())
+  return { tokens, text: stopped ? whole.slice(0, parser.offset) : whole, ...(stopped && { stopped }) }
 }
 
 function refused(issues: readonly ConfigIssue[]): YamlSource {

@@ -601,6 +601,15 @@ for (let i = 0; i < 3; i++) {
     ])
   })
 
+  // Fuzzer: the yaml library's parser closes each open collection in a call of its own, one inside the
+  // other, where a line less indented closes many: 3,000 nested keys, then one at the top level, threw
+  // RangeError (Maximum call stack size exceeded at Parser.blockMap) out of check, a start and a reload.
+  test('refuses block keys nested 3,000 deep for their depth, followed by a line less indented or not', () => {
+    const nested = Array.from({ length: 3000 }, (_, j) => `${' '.repeat(j + 2)}k:`).join('\n')
+    const tooDeep = "123:102 x-deep.k.k.k.k.k.k.k.k.k: invalid YAML: nested more than 100 deep here; if not meant, lines above are read as nested each in the one before (a value holding ': ' unquoted, or a line indented deeper than its key)"
+    for (const after of ['\nx-after: 1\n', '\n', '']) assert.deepEqual(issuesOf(`${GOOD}x-deep:\n${nested}${after}`), [tooDeep], JSON.stringify(after))
+  })
+
   test('lists every problem at once, in file order', () => {
     const yaml = GOOD.replace('clientCAs: ca.crt', 'clinetCAs: ca.crt').replace('connect: 250ms', 'connect: soon')
     const issues = issuesOf(yaml)
