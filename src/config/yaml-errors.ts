@@ -10,8 +10,11 @@ import { holdsKeyColon, plainWords } from './yaml-plain-words.js'
 import { indentingTab, keyPathAbove, offColumn, TAB_INDENTATION } from './yaml-tabs.js'
 import { quoteOpenings, UNCLOSED_FLOW, unclosedFlows, type Worded } from './yaml-unclosed.js'
 
-/** The library's errors, worded for the user, the first few listed (see listedFirst). */
-export function yamlErrors(doc: Document, places: Places, text: string, lineCounter: LineCounter, file: string): ConfigIssue[] {
+/**
+ * The library's errors, worded for the user, the first few listed (see listedFirst). `stoppedAfter`:
+ * reading stopped at the end of `text`, after that many errors (see tokensOf in yaml-source.ts).
+ */
+export function yamlErrors(doc: Document, places: Places, text: string, lineCounter: LineCounter, file: string, stoppedAfter?: number): ConfigIssue[] {
   const context: Context = { text, lineCounter, places, quoteOpening: quoteOpenings(doc), unclosedFlow: unclosedFlows(places, text, lineCounter) }
   // A line indented with a tab can bring two errors (one at the end of the line above): said once.
   const tabs = new Set<number>()
@@ -30,6 +33,7 @@ export function yamlErrors(doc: Document, places: Places, text: string, lineCoun
       const { message, offset } = inOwnWords(error, context)
       return [{ file, path: places.keyPathAt(offset), message: `invalid YAML: ${message}`, ...lineCounter.linePos(offset) }]
     }),
+    stoppedAfter === undefined ? undefined : { file, after: stoppedAfter, ...lineCounter.linePos(text.length) },
   )
 }
 
@@ -108,18 +112,21 @@ const MAX_LISTED_YAML_ERRORS = 5
  * Each level of an unclosed `[[[[…` or `{a: [b, {c: [` is an error of its own, and each unclosed quote:
  * a few hundred would print a few hundred lines in `check` and in the reload log, and the first, the
  * cause, would scroll away. The first few distinct ones are listed, then one line that counts the rest,
- * at the place of the last listed so it sorts after it.
+ * at the place of the last listed so it sorts after it; where reading stopped (`stop`), that line says
+ * so, at the place it stopped.
  */
-function listedFirst(issues: readonly ConfigIssue[]): ConfigIssue[] {
+function listedFirst(issues: readonly ConfigIssue[], stop?: { file: string; after: number; line: number; col: number }): ConfigIssue[] {
   const listed = new Map<string, ConfigIssue>()
   let unlisted = 0
   for (const issue of sortByPosition(issues)) {
-    const text = formatIssue(issue)
-    if (listed.size < MAX_LISTED_YAML_ERRORS && !listed.has(text)) listed.set(text, issue)
+    const text = listed.size < MAX_LISTED_YAML_ERRORS ? formatIssue(issue) : undefined
+    if (text !== undefined && !listed.has(text)) listed.set(text, issue)
     else unlisted++
   }
-  if (unlisted === 0) return [...listed.values()]
-  const { file, line, col } = [...listed.values()].at(-1)!
-  const message = `invalid YAML: … and ${unlisted} more YAML error${unlisted === 1 ? '' : 's'}, not listed; the first is often the cause of the rest`
+  if (unlisted === 0 && !stop) return [...listed.values()]
+  const { file, line, col } = stop ?? [...listed.values()].at(-1)!
+  const more = unlisted === 0 ? '' : ` and ${unlisted} more YAML error${unlisted === 1 ? '' : 's'}, not listed;`
+  const stopped = stop ? ` YAML stops reading here, after ${stop.after.toLocaleString('en')} errors;` : ''
+  const message = `invalid YAML: …${more}${stopped} the first is often the cause of the rest`
   return [...listed.values(), { file, path: '', message, ...(line !== undefined && { line, col }), unlisted }]
 }

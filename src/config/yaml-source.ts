@@ -47,7 +47,7 @@ export function parseYaml(written: string, file: string): YamlSource {
   const tooDeep = beyondDepth(tokens, MAX_DEPTH) ?? (stopped === 'deep' ? text.length : undefined)
   if (tooDeep !== undefined) return refused([{ file, path: places.keyPathAt(tooDeep), message: `invalid YAML: ${TOO_DEEP}`, ...lineCounter.linePos(tooDeep) }])
   const doc = firstDocument(tokens, text.length)
-  const errors = yamlErrors(doc, places, text, lineCounter, file)
+  const errors = yamlErrors(doc, places, text, lineCounter, file, stopped === 'errors' ? MAX_STREAM_ERRORS : undefined)
   if (errors.length > 0) return refused(errors)
   if (holdsNothing(doc)) return refused([emptyDocument(text, lineCounter, file)])
   const { positions, keyPositions, issues } = keyPathsOf(doc, lineCounter, file)
@@ -91,26 +91,40 @@ function emptyDocument(text: string, lineCounter: LineCounter, file: string): Co
 }
 
 /**
+ * The parser's errors outside any value (`Unexpected flow-seq-end token in YAML stream`) read before it
+ * stops. Past a line the parser cannot place, as after a ] at the top level, it makes one such error
+ * for each character to the end of the file, and the library one Error, stack and all, for each: a
+ * valid config followed by 1 MB of ] took 27 s and 1.5 GB to refuse (the gateway's reload ran out of
+ * memory). nginx -t and Caddy stop at the first syntax error; this is well past the five listed, and
+ * as many take milliseconds.
+ */
+const MAX_STREAM_ERRORS = 1000
+
+/**
  * The parser's tokens of `text`, read as Parser.parse() reads them, lexeme by lexeme, so that reading
- * can stop once the parser holds more collections open than MAX_DEPTH allows ('deep': the file is
- * refused for that, and the parser's recursion stays shallow). `text` is then what was read, which is
- * all the later steps look at, so that no line past the stop is reported, nor counted by the LineCounter.
+ * can stop: once the parser holds more collections open than MAX_DEPTH allows ('deep': the file is
+ * refused for that, and the parser's recursion stays shallow), or after MAX_STREAM_ERRORS errors
+ * ('errors'). `text` is then what was read, which is all the later steps look at, so that no line
+ * past the stop is reported, nor counted by the LineCounter.
  */
 function tokensOf(
   whole: string,
   lineCounter: LineCounter,
-): { tokens: CST.Token[]; text: string; stopped?: 'deep' } {
+): { tokens: CST.Token[]; text: string; stopped?: 'deep' | 'errors' } {
   const parser = new Parser(lineCounter.addNewLine)
   const tokens: CST.Token[] = []
-  let stopped: 'deep' | undefined
+  let errors = 0
+  let stopped: 'deep' | 'errors' | undefined
   lineCounter.addNewLine(0)
   for (const lexeme of new Lexer().lex(whole)) {
-    tokens.push(...parser.next(lexeme))
-    // Open: the document, the collections in one another, and a scalar last.
-    if (parser.stack.length > MAX_DEPTH + 2) {
-      stopped = 'deep'
-      break
+    for (const token of parser.next(lexeme)) {
+      tokens.push(token)
+      if (token.type === 'error') errors++
     }
+    // Open: the document, the collections in one another, and a scalar last.
+    if (parser.stack.length > MAX_DEPTH + 2) stopped = 'deep'
+    else if (errors >= MAX_STREAM_ERRORS) stopped = 'errors'
+    if (stopped) break
   }
   tokens.push(...parser.end())
   return { tokens, text: stopped ? whole.slice(0, parser.offset) : whole, ...(stopped && { stopped }) }

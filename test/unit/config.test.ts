@@ -601,6 +601,24 @@ for (let i = 0; i < 3; i++) {
     ])
   })
 
+  // Fuzzer: a YAML error early in a file made every later character an error of its own, for each of
+  // which the yaml library built an Error, stack and all: a valid config followed by 1 MB of ] took 27 s
+  // and 1.5 GB to refuse, and a reload of it held the event loop, then ran the gateway out of memory.
+  // Reading stops after 1,000 such errors: where it stops is the count of what was read.
+  test('stops reading YAML after 1,000 errors, past a line it cannot place', () => {
+    const stopped = (at: string, more = '') => `${at} : invalid YAML: …${more} YAML stops reading here, after 1,000 errors; the first is often the cause of the rest`
+    assert.deepEqual(issuesOf(`${GOOD}${']'.repeat(1_000_000)}`), [
+      '23:1 routes[1].upstream.url: invalid YAML: this ] closes no list: remove it',
+      stopped('23:1001'),
+    ])
+    assert.deepEqual(issuesOf(`*u\nx: ${'{a: '.repeat(1_000_000)}1}${'}'.repeat(999_999)}`), [
+      '2:1 : invalid YAML: YAML cannot read this here, where the value before it has ended: the mistake is often just before it',
+      stopped('2:1335'),
+    ])
+    const issues = issuesOf(`${GOOD}${']\n'.repeat(3000)}`)
+    assert.deepEqual(issues.slice(5), [stopped('1022:2', ' and 995 more YAML errors, not listed;')])
+  })
+
   // Fuzzer: the yaml library's parser closes each open collection in a call of its own, one inside the
   // other, where a line less indented closes many: 3,000 nested keys, then one at the top level, threw
   // RangeError (Maximum call stack size exceeded at Parser.blockMap) out of check, a start and a reload.
