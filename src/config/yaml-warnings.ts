@@ -6,7 +6,7 @@
  * refused as one without its anchor; a flow collection's ] or } at its parent's column, whose value is
  * the one written.
  */
-import { isCollection, isMap, visit, type Document, type LineCounter, type Node, type YAMLWarning } from 'yaml'
+import { isCollection, isMap, isNode, visit, type Document, type LineCounter, type Node, type YAMLWarning } from 'yaml'
 import type { ConfigIssue } from './issues.js'
 import type { Places } from './yaml-places.js'
 
@@ -52,8 +52,9 @@ function inOwnWords({ code, message, pos }: YAMLWarning, taggedAfter: (offset: n
  */
 function taggedNodes(doc: Document): (offset: number) => Node | undefined {
   const tagged: Node[] = []
+  // A key left empty (`{!a: 1}`, `? !x`) is visited as null.
   visit(doc, (_, node) => {
-    if ((node as Node).tag && (node as Node).range) tagged.push(node as Node)
+    if (isNode(node) && node.tag && node.range) tagged.push(node)
   })
   tagged.sort((a, b) => a.range![0] - b.range![0])
   return (offset) => {

@@ -435,6 +435,12 @@ describe('parseConfig', () => {
     ['a tag of text on a mapping', GOOD.replace('timeouts:\n', 'timeouts: !!str\n'), ['18:17 routes[0].upstream.timeouts: invalid YAML: !!str does not fit a mapping: remove the tag']],
     ['a tag of bytes on a list', GOOD.replace('routes:\n', 'routes: !!binary\n'), ['5:9 routes: invalid YAML: !!binary does not fit a list: remove the tag']],
     ['a tag of its own on a mapping', GOOD.replace('upstream:\n      url: http://10.0.0.7', 'upstream: !service\n      url: http://10.0.0.7'), ['21:15 routes[1].upstream: invalid YAML: !service is a tag portcullis does not resolve: remove it']],
+    // Fuzzer: a tag on a key left empty crashed the wording of the tag warning (TypeError: Cannot read
+    // properties of null (reading 'tag')), printed with its stack by check and a start, and named no file
+    // in a reload's log.
+    ['a tag on an empty key of a flow mapping', `${GOOD}x-a: {!a: 1}\n`, ['23:7 x-a: invalid YAML: !a: is a tag portcullis does not resolve']],
+    ['a tag on an empty explicit key', `${GOOD}? !x\n`, ['23:3 : invalid YAML: !x is a tag portcullis does not resolve']],
+    ['a tag alone in a flow mapping', `${GOOD}x-a: {!x }\n`, ['23:7 x-a: invalid YAML: !x is a tag portcullis does not resolve']],
     ['a YAML version the reader does not know', `%YAML 1.0\n---\n${GOOD}`, ["1:7 : invalid YAML: this reader knows YAML 1.2 and 1.1, not 1.0, whose values may read otherwise: write %YAML 1.2 or remove the line"]],
     ['a file whose line breaks are CR alone, read as YAML reads them', GOOD.replace('path: /api', 'path: /a//b').replace(/\n/g, '\r'), [`8:11 routes[0].path: ${NEVER_MATCHES}; write /a/b`]],
     ['an unknown key null, at its line', GOOD.replace('      url: http://10.0.0.7\n', '      url: http://10.0.0.7\n      ~: 1\n'), ["23:7 routes[1].upstream.: unknown key ''"]],
