@@ -65,6 +65,19 @@ export class ConfigLoader {
    * the problems of a route the schema refused in part as check does.
    */
   private resolve(text: string): LoadedConfig {
+    try {
+      return this.resolveText(text)
+    } catch (error) {
+      if (error instanceof ConfigError) throw error
+      // A bug that this text runs into, here or in the yaml library (a tag on an empty key did): the one
+      // problem of the file, so that check and a start say it in a line, not a stack, and a reload names
+      // the file and keeps the previous config serving. The stack stays in `cause`.
+      const message = `internal error reading the config: ${String(error)} (please report it)`
+      throw new ConfigError([{ file: this.file, path: '', message }], { cause: error })
+    }
+  }
+
+  private resolveText(text: string): LoadedConfig {
     const cached = this.lastValid?.text === text ? this.lastValid.source : undefined
     const source = cached ?? this.parsedSource(text)
     const refusals = cached ? [] : schemaRefusals(source.value, this.file, source.positions, source.keyPositions)

@@ -15,6 +15,8 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { runCheck } from '../../src/cli/check.js'
 import { RUN_CLI, spawnPortcullis } from '../helpers/cli.js'
+
+const INTERNAL_ERROR_IMPORT = fileURLToPath(new URL('../helpers/internal-error-import.mjs', import.meta.url))
 import { eventually } from '../helpers/gateway.js'
 import { createTestCA, makeTestPki, type TestPki } from '../helpers/pki.js'
 import { peculiarX509 } from '../../src/tls/peculiar.js'
@@ -416,6 +418,21 @@ routes:
         `${result.file}:14:13: invalid YAML: … and 85 more YAML errors, not listed; the first is often the cause of the rest\n` +
         `${result.file}: 90 problems\n`,
     )
+  })
+
+  // Fuzzer: a bug that a config ran into (a tag on an empty YAML key) was printed as
+  // `portcullis: TypeError: …` and its stack, where every other error is one line; a reload of such a
+  // file logged it without its file. Each bug is injected here (test/helpers/internal-error-import.mjs).
+  it('says a bug in one line, without its stack but at debug, while reading the config or after', async () => {
+    const file = join(pki.dir, 'internal-error.yaml')
+    await writeFile(file, good())
+    const withBug = (where: string, env: Record<string, string> = {}) =>
+      portcullisWithEnv({ NODE_OPTIONS: `--import=${INTERNAL_ERROR_IMPORT}`, PORTCULLIS_TEST_THROW_IN: where, ...env }, 'check', file)
+    const [reading, after, afterAtDebug] = await Promise.all([withBug('compose'), withBug('stdout'), withBug('stdout', { PORTCULLIS_LOG_LEVEL: 'debug' })])
+    assert.deepEqual([reading.code, reading.stderr], [1, `${file}: internal error reading the config: TypeError: injected for a test (please report it)\n${file}: 1 problem\n`])
+    assert.deepEqual([after.code, after.stderr], [1, 'portcullis: internal error: TypeError: injected for a test (please report it)\n'])
+    assert.equal(afterAtDebug.code, 1)
+    assert.match(afterAtDebug.stderr, /^portcullis: internal error: TypeError: injected for a test \(please report it\)\nTypeError: injected for a test\n {4}at /)
   })
 
   it('lists the problems of the files in the same run as those of the rules', async () => {
