@@ -42,11 +42,11 @@ export function parseYaml(written: string, file: string): YamlSource {
   // YAML takes a CR alone as a line break (1.2, 5.4), as classic Mac OS wrote them; the library reads it
   // as part of the line, so a file of them was one comment line, "empty". One character for one: every
   // offset stays.
-  const { tokens, text, stopped } = tokensOf(written.replace(/\r(?!\n)/g, '\n'), lineCounter)
+  const { tokens, text, stopped } = withoutStacks(() => tokensOf(written.replace(/\r(?!\n)/g, '\n'), lineCounter))
   const places = placesIn(tokens)
   const tooDeep = beyondDepth(tokens, MAX_DEPTH) ?? (stopped === 'deep' ? text.length : undefined)
   if (tooDeep !== undefined) return refused([{ file, path: places.keyPathAt(tooDeep), message: `invalid YAML: ${TOO_DEEP}`, ...lineCounter.linePos(tooDeep) }])
-  const doc = firstDocument(tokens, text.length)
+  const doc = withoutStacks(() => firstDocument(tokens, text.length))
   const errors = yamlErrors(doc, places, text, lineCounter, file, stopped === 'errors' ? MAX_STREAM_ERRORS : undefined)
   if (errors.length > 0) return refused(errors)
   if (holdsNothing(doc)) return refused([emptyDocument(text, lineCounter, file)])
@@ -128,6 +128,21 @@ function tokensOf(
   }
   tokens.push(...parser.end())
   return { tokens, text: stopped ? whole.slice(0, parser.offset) : whole, ...(stopped && { stopped }) }
+}
+
+/**
+ * `parse()` with no stack captured for the Errors made meanwhile: the yaml library makes one for each
+ * problem it finds (one a line of a file indented with tabs), and their stacks, never read, were most
+ * of the time and memory a large broken file took to refuse.
+ */
+function withoutStacks<T>(parse: () => T): T {
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  try {
+    return parse()
+  } finally {
+    Error.stackTraceLimit = limit
+  }
 }
 
 function refused(issues: readonly ConfigIssue[]): YamlSource {
