@@ -32,14 +32,15 @@ function shownPath(path: string, value: string, absolute: string): string {
   if (isBase64OfKeyOrCertificate(value.trim())) {
     return "this is base64 content (a Kubernetes Secret's data?); decode it into a file (base64 -d) and write that file's path"
   }
-  const looks = secretLike(value)
+  // Read by its segments: a path's / is base64's own, and a path in mixed case with digits is no token.
+  const looks = value.split('/').map(secretLike).find((found) => found !== undefined)
   if (looks) return `this is ${looks}, not a path; write the path of a file that holds it`
   // `cert: |` with the path on the next line: a block scalar keeps the line break at its end.
   const trimmed = value.replace(/[\r\n]+$/, '')
   if (trimmed !== value && !/[\r\n]/.test(trimmed)) {
     const key = /(?:^|\.)([^.[\]]+)$/.exec(path)?.[1]
     const onItsLine = key ? ` (${key}: ${trimmed})` : ''
-    return `${displayPath(resolvePath(dirname(absolute), trimmed))} with a line break at its end, which a | or > block keeps: write |- or >-, or the path on the key's line${onItsLine}`
+    return `${displayPath(absolute.replace(/[\r\n]+$/, ''))} with a line break at its end, which a | or > block keeps: write |- or >-, or the path on the key's line${onItsLine}`
   }
   return displayPath(absolute)
 }

@@ -59,10 +59,11 @@ export function isBase64OfKeyOrCertificate(text: string): boolean {
 
 /**
  * A run of 32 base64 characters or more with upper case, lower case and digits in it: a token, a key
- * or a line of one. A host name is not written in mixed case, and the words of a path or a name are
- * cut into shorter runs by their . - _ (a path's / is base64's own: `/api/v1/orders` is a run without
- * upper case).
+ * or a line of one. A host name is not written in mixed case, and the words of a name are cut into
+ * shorter runs by their . - _; a run that begins with / is read as a path's segments, as / is
+ * base64's own (`/Users/alice/Projects/Portcullis2/certs` is no token).
  */
 function hasLongBase64(text: string): boolean {
-  return (text.match(/[A-Za-z0-9+/]{32,}/g) ?? []).some((run) => /[A-Z]/.test(run) && /[a-z]/.test(run) && /[0-9]/.test(run))
+  const runs = (text.match(/[A-Za-z0-9+/]{32,}/g) ?? []).flatMap((run) => (run.startsWith('/') ? run.split('/') : [run]))
+  return runs.some((run) => run.length >= 32 && /[A-Z]/.test(run) && /[a-z]/.test(run) && /[0-9]/.test(run))
 }

@@ -205,11 +205,17 @@ describe('parseConfig', () => {
       GOOD.replace('ca: ca.crt', 'ca: /etc/portcullis/secrets/upstreams/orders/client/certificate/current/cert'),
       ['15:11 routes[0].upstream.ca: file not found: /etc/portcullis/secrets/upstreams/orders/client/certificate/current/cert'],
     ],
+    // A path of mixed case with digits read as a token, and was not shown.
+    [
+      'a missing file whose path is of mixed case with digits, by its path',
+      GOOD.replace('ca: ca.crt', 'ca: /Users/alice/Projects/Portcullis2/certs/upstreamCA2024.crt'),
+      ['15:11 routes[0].upstream.ca: file not found: /Users/alice/Projects/Portcullis2/certs/upstreamCA2024.crt'],
+    ],
     // It said "this is PEM content": any line break counted as PEM.
     [
       'a path on the line below `cert: |`, whose line break the block keeps',
-      GOOD.replace('cert: srv.crt', 'cert: |\n        srv.crt'),
-      [`10:13 routes[0].tls.cert: file not found: ${join(dir, 'srv.crt')} with a line break at its end, which a | or > block keeps: write |- or >-, or the path on the key's line (cert: srv.crt)`],
+      GOOD.replace('cert: srv.crt', 'cert: |\n        tls/srv.crt'),
+      [`10:13 routes[0].tls.cert: file not found: ${join(dir, 'tls/srv.crt')} with a line break at its end, which a | or > block keeps: write |- or >-, or the path on the key's line (cert: tls/srv.crt)`],
     ],
     [
       'the lines of a PEM body pasted without its -----BEGIN line, without echoing them',
