@@ -129,10 +129,11 @@ main(process.argv.slice(2)).then(
     // Exit now rather than waiting on handles a library may keep: the gateway has drained by here.
     process.exit(code)
   },
-  (error: unknown) => {
+  async (error: unknown) => {
     // A bug: one line, as every other error is said; its stack for the report when the log level asks
     // for detail (PORTCULLIS_LOG_LEVEL=debug or trace).
-    const detail = /^(debug|trace)$/i.test(process.env.PORTCULLIS_LOG_LEVEL ?? '') && error instanceof Error && error.stack
+    const { configuredLogLevel } = await import('./log.js')
+    const detail = ['debug', 'trace'].includes(configuredLogLevel() ?? '') && error instanceof Error && error.stack
     process.stderr.write(`portcullis: internal error: ${String(error)} (please report it)\n${detail ? `${detail}\n` : ''}`)
     // Workers or listeners may be running; a failed start must not leave them serving.
     process.exit(1)

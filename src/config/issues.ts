@@ -1,4 +1,5 @@
 import { ErrorCodes, PortcullisError } from '../errors.js'
+import { secretLike } from './shown-value.js'
 import type { Position } from './types.js'
 
 /** One problem in a config: where it is and what is wrong. */
@@ -22,7 +23,16 @@ export interface ConfigIssue {
 /** `routes.yaml:14:11 routes[2].upstream.ca: certs/leaf.pem holds a certificate that is not a CA` */
 export function formatIssue(issue: ConfigIssue): string {
   const where = issue.line === undefined ? issue.file : `${issue.file}:${issue.line}:${issue.col ?? 1}`
-  return visible(issue.path ? `${where} ${issue.path}: ${issue.message}` : `${where}: ${issue.message}`)
+  const path = shownKeyPath(issue.path)
+  return visible(path ? `${where} ${path}: ${issue.message}` : `${where}: ${issue.message}`)
+}
+
+/** A key path as an issue shows it: a key that looks like a secret (a line of a key pasted as a key) as …. */
+function shownKeyPath(path: string): string {
+  return path
+    .split('.')
+    .map((key) => (secretLike(key) ? '…' : key))
+    .join('.')
 }
 
 /**

@@ -71,7 +71,7 @@ export class ConfigLoader {
       if (error instanceof ConfigError) throw error
       // A bug that this text runs into, here or in the yaml library (a tag on an empty key did): the one
       // problem of the file, so that check and a start say it in a line, not a stack, and a reload names
-      // the file and keeps the previous config serving. The stack stays in `cause`.
+      // the file and keeps the previous config serving.
       const message = `internal error reading the config: ${String(error)} (please report it)`
       throw new ConfigError([{ file: this.file, path: '', message }], { cause: error })
     }

@@ -67,7 +67,8 @@ export function resolveUpstream(
 function upstreamUrl(text: string, at: string, passthrough: boolean | undefined, report: Report): URL | undefined {
   // host:port parses, with `host:` for its scheme.
   if (/^(\[[0-9a-f:.]+\]|[a-z0-9_.-]+):\d+(\/\S*)?$/i.test(text)) {
-    const write = shownWhole(text) ? (passthrough ? `tcp://${text}` : `https://${text} or http://${text}`) : passthrough ? 'tcp:// before it' : 'https:// or http:// before it'
+    const schemes = passthrough ? ['tcp://'] : ['https://', 'http://']
+    const write = shownWhole(text) ? schemes.map((scheme) => scheme + text).join(' or ') : `${schemes.join(' or ')} before it`
     report(at, `${shownValue(text)} has no scheme: write ${write}`)
     return undefined
   }

@@ -116,7 +116,7 @@ function describe(error: ErrorObject): { keys: string[]; message: string } {
       const own = schema?.patternProperties?.['^x-'] ? '; keys of your own start with x-' : ''
       const named = elsewhere.map((path) => path || 'the top level').join(' or ')
       const why = hint ? ` (did you mean '${hint}'?)` : elsewhere.length > 0 ? ` (a key of ${named}: check its indentation)` : own
-      return { keys: [...keys, key], message: `unknown key '${key}'${why}` }
+      return { keys: [...keys, key], message: `unknown key ${shownValue(key)}${why}` }
     }
     case 'required':
       return { keys: [...keys, String(error.params.missingProperty)], message: 'is required' }
@@ -142,13 +142,17 @@ function describe(error: ErrorObject): { keys: string[]; message: string } {
   }
 }
 
+/** How a duration and a size are written, as the messages of a value refused for either say it. */
+const DURATION_FORM = 'a number with a unit (ms, s, m, h), e.g. 5s'
+const SIZE_FORM = 'a number with a unit (B, KB, MB, GB, or KiB, MiB, GiB), e.g. 10MiB'
+
 /**
  * What the key of a refused value takes, in words. For `grace: !!merge <<`, where the tag makes << the
  * merge key: the yaml library gives it as a Symbol, which JSON writes as undefined.
  */
 function wantedValue(error: ErrorObject, schema: JsonSchema | undefined): string {
-  if (schema?.pattern === DURATION_PATTERN) return 'a duration, a number with a unit (ms, s, m, h), e.g. 5s'
-  if (schema?.pattern === SIZE_PATTERN) return 'a size, a number with a unit (B, KB, MB, GB, or KiB, MiB, GiB), e.g. 10MiB'
+  if (schema?.pattern === DURATION_PATTERN) return `a duration, ${DURATION_FORM}`
+  if (schema?.pattern === SIZE_PATTERN) return `a size, ${SIZE_FORM}`
   if (error.keyword === 'type') return describeType({ type: String(error.params.type) })
   return (schema?.anyOf ?? []).map(describeType).join(' or ') || 'a value'
 }
@@ -198,12 +202,12 @@ function patternMessage(error: ErrorObject): string {
 }
 
 function notADuration(value: unknown): string {
-  return `${shown(value)} is not a duration: write a number with a unit (ms, s, m, h), e.g. 5s`
+  return `${shown(value)} is not a duration: write ${DURATION_FORM}`
 }
 
 function notASize(value: unknown): string {
   const nginx = fromNginxSize(value)
-  return `${shown(value)} is not a size: write a number with a unit (B, KB, MB, GB, or KiB, MiB, GiB), e.g. 10MiB${nginx ? `; nginx's ${value} is ${nginx}` : ''}`
+  return `${shown(value)} is not a size: write ${SIZE_FORM}${nginx ? `; nginx's ${value} is ${nginx}` : ''}`
 }
 
 /** A value as the message quotes it: as JSON writes it, but for a secret or a long value (shown-value.ts). */

@@ -7,7 +7,7 @@ import { after, describe, test } from 'node:test'
 import { renderJsonSchema } from '../../src/config/json-schema.js'
 import { parseDuration } from '../../src/config/duration.js'
 import { DEFAULT_CONNECTION_LIMIT, DEFAULT_REQUEST_LIMIT } from '../../src/config/limits.js'
-import { ConfigError } from '../../src/config/issues.js'
+import { ConfigError, formatIssue, type ConfigIssue } from '../../src/config/issues.js'
 import { ConfigLoader } from '../../src/config/load.js'
 import { parseConfig } from '../helpers/config.js'
 import { parseListenAddress } from '../../src/config/resolve.js'
@@ -50,11 +50,15 @@ routes:
 `
 
 function issuesOf(text: string, loader = new ConfigLoader(file)): string[] {
+  return configIssuesOf(text, loader).map((i) => `${i.line ?? '-'}:${i.col ?? '-'} ${i.path}: ${i.message}`)
+}
+
+function configIssuesOf(text: string, loader = new ConfigLoader(file)): readonly ConfigIssue[] {
   try {
     loader.parse(text)
   } catch (error) {
     assert.equal((error as ConfigError).code, 'PCL_ERR_CONFIG')
-    return (error as ConfigError).issues.map((i) => `${i.line ?? '-'}:${i.col ?? '-'} ${i.path}: ${i.message}`)
+    return (error as ConfigError).issues
   }
   return []
 }
@@ -244,6 +248,11 @@ describe('parseConfig', () => {
       'a line of a key one column off, as a key',
       GOOD.replace('      key: cli.key\n', `      key: cli.key\n     ${KEY_LINE}: x\n`),
       ['18:6 routes[0]: invalid YAML: this key is indented to column 6, where no mapping above has its keys'],
+    ],
+    [
+      'a line of a key at the column of keys, as an unknown key',
+      GOOD.replace('      key: cli.key\n', `      key: cli.key\n      ${KEY_LINE}: x\n`),
+      [`18:7 routes[0].upstream.${KEY_LINE}: unknown key base64 of a key or certificate`],
     ],
     [
       'a long host, cut short',
@@ -458,6 +467,11 @@ describe('parseConfig', () => {
       expected.forEach((line, i) => assert.ok(issues[i]!.startsWith(line), `${issues[i]}\n  does not start with\n${line}`))
     })
   }
+
+  test('writes a key that looks like a secret as … in the key path of an issue, as check, the log and POST /reload show it', () => {
+    const [issue] = configIssuesOf(GOOD.replace('      key: cli.key\n', `      key: cli.key\n      ${KEY_LINE}: x\n`))
+    assert.equal(formatIssue(issue!), `${file}:18:7 routes[0].upstream.…: unknown key base64 of a key or certificate`)
+  })
 
   // The library warns of these too, and reads each value as written: YAML 1.2 (6.8) has readers ignore a
   // directive they do not know, and an alias whose name ends in a colon stands for the anchor of that name.
