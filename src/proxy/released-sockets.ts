@@ -11,14 +11,8 @@ import { responseWriting } from './response-writing.js'
 
 /** RFC 6455 4.2.1: an Upgrade header that names websocket, in any case. */
 export function isWebSocketUpgrade(req: http.IncomingMessage): boolean {
-  return namesWebSocket(req.headers.upgrade)
-}
-
-/** Whether an Upgrade header's protocols include websocket, in any case. */
-export function namesWebSocket(upgrade: string | string[] | undefined): boolean {
-  return [upgrade ?? []]
-    .flat()
-    .flatMap((value) => value.split(','))
+  return String(req.headers.upgrade ?? '')
+    .split(',')
     .some((protocol) => protocol.trim().toLowerCase() === 'websocket')
 }
 

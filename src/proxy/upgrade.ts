@@ -14,7 +14,7 @@ import { closingResponse } from './released-sockets.js'
 import { endWithStatus, responseHead } from './status.js'
 import { relayTunnel, type TunnelTimeout, WEBSOCKET_SEND_TIMEOUT_MS } from './tunnel.js'
 import { followFrames, type CloseGoingAway } from './websocket-close.js'
-import { classifyUpstreamError, switchNotWebSocket, type UpstreamFailure } from './upstream-errors.js'
+import { classifyUpstreamError, invalidUpstreamResponse, type UpstreamFailure } from './upstream-errors.js'
 import { CLIENT_GONE, relayChunk, UpstreamExchange, upstreamRequest } from './upstream-request.js'
 
 /**
@@ -93,10 +93,11 @@ class UpgradeExchange extends UpstreamExchange {
   }
 
   onRequestUpgrade(controller: Dispatcher.DispatchController, _statusCode: number, headers: IncomingHttpHeaders, socket: Duplex): void {
-    const notWebSocket = switchNotWebSocket(headers.upgrade)
-    if (notWebSocket) {
+    // RFC 6455 4.1: a 101 whose Upgrade is not websocket, the one protocol asked for, is no WebSocket;
+    // tunnelled, it would carry a protocol no route was checked for under the client's `Upgrade: websocket`.
+    if (String(headers.upgrade ?? '').trim().toLowerCase() !== 'websocket') {
       socket.destroy()
-      this.onResponseError(controller, notWebSocket)
+      this.onResponseError(controller, invalidUpstreamResponse('upstream switched to a protocol other than websocket'))
       return
     }
     // The socket leaves the pool with the 101.

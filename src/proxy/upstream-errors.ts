@@ -5,7 +5,6 @@
  */
 import { errorChain, ErrorCodes, type ErrorCode } from '../errors.js'
 import { failureReason, OTHER_CHAIN_VERDICTS, type FailureReason } from '../tls/reasons.js'
-import { namesWebSocket } from './released-sockets.js'
 
 export interface UpstreamFailure {
   readonly status: 502 | 504
@@ -41,16 +40,12 @@ class InvalidUpstreamResponse extends Error {}
  * HTTP: the error to stop its request with, which the client gets as 502.
  */
 export function statusNotHttp(statusCode: number): Error | undefined {
-  return statusCode > 599 ? new InvalidUpstreamResponse(`upstream answered status ${statusCode}`) : undefined
+  return statusCode > 599 ? invalidUpstreamResponse(`upstream answered status ${statusCode}`) : undefined
 }
 
-/**
- * RFC 6455 4.1: a 101 whose Upgrade does not name websocket, the one protocol asked for, is no
- * WebSocket: the error to answer the client with, as 502, rather than tunnel a protocol no route was
- * checked for under the client's `Upgrade: websocket`.
- */
-export function switchNotWebSocket(upgrade: string | string[] | undefined): Error | undefined {
-  return namesWebSocket(upgrade) ? undefined : new InvalidUpstreamResponse('upstream switched to a protocol other than websocket')
+/** An answer the gateway refuses itself, as it refuses a status beyond 599: the client gets 502. */
+export function invalidUpstreamResponse(message: string): Error {
+  return new InvalidUpstreamResponse(message)
 }
 
 /** undici's codes for an answer it read and refused: a head too large, a body that contradicts its length. */

@@ -8,9 +8,9 @@
 
 export type ClientHelloResult =
   | { readonly kind: 'incomplete' }
-  /** A letter first, as a request line begins: plain HTTP sent to the TLS port. */
+  /** A letter first, as a request line begins (after empty lines, RFC 9112 2.2): plain HTTP sent to the TLS port. */
   | { readonly kind: 'plain-http' }
-  /** Neither a TLS handshake record nor plain HTTP: an SSLv2-format hello (Node speaks neither), another record, bytes of no protocol. */
+  /** Neither a TLS handshake record nor plain HTTP: an SSLv2-format hello, which Node does not speak, another record, bytes of no protocol. */
   | { readonly kind: 'not-tls' }
   | {
       readonly kind: 'invalid'
@@ -27,6 +27,8 @@ const MAX_RECORD = 16 * 1024 // RFC 8446 5.1: a plaintext fragment is at most 2^
  */
 export const MAX_CLIENT_HELLO_BYTES = MAX_RECORD + RECORD_HEADER
 
+const CR = 0x0d
+const LF = 0x0a
 const CONTENT_HANDSHAKE = 22
 const HANDSHAKE_CLIENT_HELLO = 1
 const EXT_SERVER_NAME = 0
@@ -34,7 +36,9 @@ const NAME_TYPE_HOST_NAME = 0
 
 export function parseClientHello(data: Buffer): ClientHelloResult {
   if (data.length === 0) return { kind: 'incomplete' }
-  if (isLetter(data[0]!)) return { kind: 'plain-http' }
+  const firstNotEmptyLine = data.findIndex((byte) => byte !== CR && byte !== LF)
+  if (firstNotEmptyLine === -1) return data.length > MAX_CLIENT_HELLO_BYTES ? { kind: 'not-tls' } : { kind: 'incomplete' }
+  if (isLetter(data[firstNotEmptyLine]!)) return { kind: 'plain-http' }
   if (data[0] !== CONTENT_HANDSHAKE || (data.length > 1 && data[1] !== 3)) return { kind: 'not-tls' }
   const hello = reassemble(data)
   if (!Buffer.isBuffer(hello)) return hello

@@ -36,6 +36,7 @@ const RAW_ANSWERS: Record<string, string> = {
   '/refusal-chunked': 'HTTP/1.1 401 No\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nwhole\r\n0\r\n\r\n',
   '/refusal-cut': 'HTTP/1.1 401 No\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nshort\r\n',
   '/h2c-101': 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n',
+  '/two-101': 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket, h2c\r\nConnection: Upgrade\r\n\r\n',
   '/utf8-101': 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nX-Name: 日本\r\n\r\n',
 }
 
@@ -206,10 +207,12 @@ routes:
 
   // RFC 6455 4.1. It was tunnelled, and the client told `Upgrade: websocket`.
   it('answers 502 for a 101 that switches a WebSocket upgrade to another protocol, logged as a bad answer', async () => {
-    const since = gw.logs.length
-    const upgrade = 'GET /h2c-101 HTTP/1.1\r\nHost: raw.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'
-    assert.match(await rawUntilClosed(gw.ports.http!, upgrade), /^HTTP\/1\.1 502 /)
-    assert.equal((await loggedAfter(gw, since, 'upstream upgrade failed')).code, 'PCL_ERR_UPSTREAM_RESPONSE')
+    for (const path of ['/h2c-101', '/two-101']) {
+      const since = gw.logs.length
+      const upgrade = `GET ${path} HTTP/1.1\r\nHost: raw.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`
+      assert.match(await rawUntilClosed(gw.ports.http!, upgrade), /^HTTP\/1\.1 502 /, path)
+      assert.equal((await loggedAfter(gw, since, 'upstream upgrade failed')).code, 'PCL_ERR_UPSTREAM_RESPONSE')
+    }
   })
 
   // catalogue UF-08
