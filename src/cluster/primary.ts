@@ -94,5 +94,7 @@ async function reloadWorkers(workers: Worker[], questions: WorkerQuestions, trig
     const pid = worker.process.pid
     return { ok: false, errors: [worker.isDead() ? `worker ${pid} exited before it reloaded` : `worker ${pid} did not reload within ${RELOAD_DEADLINE_MS / 1000} s`] }
   })
-  return { ok: results.every((r) => r.ok), errors: [...new Set(results.flatMap((r) => r.errors))] }
+  // Draining, every one of them (the stop began after the workers were asked): 503, as from one process.
+  const unavailable = results.every((r) => r.unavailable === true)
+  return { ok: results.every((r) => r.ok), errors: [...new Set(results.flatMap((r) => r.errors))], ...(unavailable && { unavailable }) }
 }

@@ -45,6 +45,9 @@ describe('workers and a signal to the process group', () => {
         const requests = [1, 2, 3, 4].map(() => httpRequest({ port, host: 'w.test' }).catch((error: Error) => error))
         await inFlight
         process.kill(-gateway.child.pid!, signal)
+        await eventually(async () => (await httpRequest({ port: admin!, path: '/readyz' })).status === 503, 5000, 'the drain begun')
+        // It answered 422, as for a bad config, where one process answers 503.
+        assert.equal((await httpRequest({ port: admin!, method: 'POST', path: '/reload' })).status, 503, 'no reload during the drain')
         for (const reply of await Promise.all(requests)) assert.equal((reply as { status?: number }).status, 200, String(reply))
         assert.deepEqual(await gateway.exited, [0, null])
       } finally {
