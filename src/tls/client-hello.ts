@@ -29,6 +29,8 @@ export const MAX_CLIENT_HELLO_BYTES = MAX_RECORD + RECORD_HEADER
 
 const CR = 0x0d
 const LF = 0x0a
+/** The empty lines a request line may follow here: a few, as clients send them; more is no HTTP worth the 400. */
+const MAX_EMPTY_LINE_BYTES = 64
 const CONTENT_HANDSHAKE = 22
 const HANDSHAKE_CLIENT_HELLO = 1
 const EXT_SERVER_NAME = 0
@@ -36,9 +38,11 @@ const NAME_TYPE_HOST_NAME = 0
 
 export function parseClientHello(data: Buffer): ClientHelloResult {
   if (data.length === 0) return { kind: 'incomplete' }
-  const firstNotEmptyLine = data.findIndex((byte) => byte !== CR && byte !== LF)
-  if (firstNotEmptyLine === -1) return data.length > MAX_CLIENT_HELLO_BYTES ? { kind: 'not-tls' } : { kind: 'incomplete' }
-  if (isLetter(data[firstNotEmptyLine]!)) return { kind: 'plain-http' }
+  let lineStart = 0
+  while (lineStart < data.length && lineStart <= MAX_EMPTY_LINE_BYTES && (data[lineStart] === CR || data[lineStart] === LF)) lineStart++
+  if (lineStart > MAX_EMPTY_LINE_BYTES) return { kind: 'not-tls' }
+  if (lineStart === data.length) return { kind: 'incomplete' }
+  if (isLetter(data[lineStart]!)) return { kind: 'plain-http' }
   if (data[0] !== CONTENT_HANDSHAKE || (data.length > 1 && data[1] !== 3)) return { kind: 'not-tls' }
   const hello = reassemble(data)
   if (!Buffer.isBuffer(hello)) return hello

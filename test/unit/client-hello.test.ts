@@ -112,7 +112,7 @@ const SYNTHETIC: ReadonlyArray<readonly [string, Buffer, ClientHelloResult['kind
   ['one byte of plain HTTP', text('G'), 'plain-http'],
   ['plain HTTP after empty lines (RFC 9112 2.2)', text('\r\n\r\nGET / HTTP/1.1\r\n'), 'plain-http'],
   ['empty lines alone so far', text('\r\n\r\n'), 'incomplete'],
-  ['empty lines past the most a hello may take', text('\r\n'.repeat(9000)), 'not-tls'],
+  ['more than 64 bytes of empty lines', text('\r\n'.repeat(40)), 'not-tls'],
   ['a PROXY protocol v1 header, which nginx answers as HTTP too', text('PROXY TCP4 10.0.0.1 10.0.0.2 1 2\r\n'), 'plain-http'],
   ['SSLv2-format hello', Buffer.from('802b0100020012', 'hex'), 'not-tls'],
   ['handshake byte, then not version 3', Buffer.from('16ffff', 'hex'), 'not-tls'],
