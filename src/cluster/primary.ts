@@ -45,7 +45,16 @@ export async function runPrimary(
 
   // Coalesced as one process' reloads are: a flood of POST /reload or SIGHUP asks the workers once a
   // second at most, not once per request, and each worker's log names what asked first.
-  const reloadAll = coalesce((trigger: ReloadTrigger) => reloadWorkers(pool.serving(), questions, trigger), { minIntervalMs: RELOAD_INTERVAL_MS })
+  // During the drain none is made, as one process makes none: 503, also for a reload the drain began
+  // under, whose workers answer they are draining, or exit first.
+  const reloadAll = coalesce(
+    async (trigger: ReloadTrigger) => {
+      if (pool.isStopping()) return DRAINING
+      const result = await reloadWorkers(pool.serving(), questions, trigger)
+      return !result.ok && pool.isStopping() ? DRAINING : result
+    },
+    { minIntervalMs: RELOAD_INTERVAL_MS },
+  )
 
   /**
    * Every serving worker's registry, one that does not answer in time with its last answer, and the
@@ -87,6 +96,9 @@ export async function runPrimary(
   return outcome
 }
 
+/** The answer to a reload during the drain. */
+const DRAINING: ReloadResult = { ok: false, unavailable: true, errors: ['the gateway is draining'] }
+
 /** Asks `workers` to reload: the reload succeeds if each of them does, and lists each distinct error once. */
 async function reloadWorkers(workers: Worker[], questions: WorkerQuestions, trigger: ReloadTrigger): Promise<ReloadResult> {
   if (workers.length === 0) return { ok: false, unavailable: true, errors: ['no worker is serving'] }
@@ -94,7 +106,5 @@ async function reloadWorkers(workers: Worker[], questions: WorkerQuestions, trig
     const pid = worker.process.pid
     return { ok: false, errors: [worker.isDead() ? `worker ${pid} exited before it reloaded` : `worker ${pid} did not reload within ${RELOAD_DEADLINE_MS / 1000} s`] }
   })
-  // Draining, every one of them (the stop began after the workers were asked): 503, as from one process.
-  const unavailable = results.every((r) => r.unavailable === true)
-  return { ok: results.every((r) => r.ok), errors: [...new Set(results.flatMap((r) => r.errors))], ...(unavailable && { unavailable }) }
+  return { ok: results.every((r) => r.ok), errors: [...new Set(results.flatMap((r) => r.errors))] }
 }

@@ -75,6 +75,11 @@ export class WorkerPool {
     return !this.stopping && this.started && this.ready.size > 0
   }
 
+  /** Whether stop() has begun: the workers drain, and none is replaced. */
+  isStopping(): boolean {
+    return this.stopping
+  }
+
   /** SIGTERM to every worker, none replaced; resolves once all have exited, drained. */
   async stop(): Promise<void> {
     this.stopping = true
