@@ -43,6 +43,10 @@ const RAW_ANSWERS: Record<string, string> = {
 /** A header value of UTF-8 bytes, as the gateway must relay them: byte for byte (read as latin1, as rawExchange reads). */
 const UTF8_BYTES = Buffer.from('日本', 'utf8').toString('latin1')
 
+/** A WebSocket upgrade request for `path` of `host`, as a browser sends it. */
+const webSocketUpgrade = (path: string, host = 'raw.test') =>
+  `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`
+
 /**
  * An early hint of 8 KiB, which /hint-flood sends HINT_FLOOD times (32 MiB) before an answer, with
  * `Connection: close` or (/hint-flood?kept) without, after which it closes the connection and emits
@@ -151,11 +155,9 @@ routes:
   it('relays the bytes of a header value byte for byte, the head sent before its body or to an Upgrade', async () => {
     const late = await rawUntilClosed(gw.ports.http!, 'GET /utf8-late-body HTTP/1.1\r\nHost: raw.test\r\nConnection: close\r\n\r\n')
     assert.ok(late.includes(`filename="${UTF8_BYTES}.pdf"`), late)
-    const upgrade = (path: string) =>
-      `GET ${path} HTTP/1.1\r\nHost: raw.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`
-    const refusal = await rawExchange(gw.ports.http!, upgrade('/utf8-refusal'))
+    const refusal = await rawExchange(gw.ports.http!, webSocketUpgrade('/utf8-refusal'))
     assert.ok(refusal.includes(`realm="${UTF8_BYTES}"`), refusal)
-    const switched = await rawExchange(gw.ports.http!, upgrade('/utf8-101'))
+    const switched = await rawExchange(gw.ports.http!, webSocketUpgrade('/utf8-101'))
     assert.match(switched, /^HTTP\/1\.1 101 /)
     assert.ok(switched.includes(`x-name: ${UTF8_BYTES}`), switched)
   })
@@ -163,12 +165,10 @@ routes:
   // Relayed as it came but for its Transfer-Encoding (hop-by-hop), the body of a refusal cut short was
   // delimited by the close, which looked like its end.
   it("keeps the framing of an upstream's chunked refusal of a WebSocket, so that one cut short shows as cut", async () => {
-    const upgrade = (path: string) =>
-      `GET ${path} HTTP/1.1\r\nHost: raw.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`
     const chunked = /^HTTP\/1\.1 401 .*\r\n(?:.*\r\n)*Transfer-Encoding: chunked\r\n(?:.*\r\n)*\r\n/
-    const whole = await rawUntilClosed(gw.ports.http!, upgrade('/refusal-chunked'))
+    const whole = await rawUntilClosed(gw.ports.http!, webSocketUpgrade('/refusal-chunked'))
     assert.match(whole, new RegExp(`${chunked.source}5\r\nwhole\r\n0\r\n\r\n$`))
-    const cut = await rawUntilClosed(gw.ports.http!, upgrade('/refusal-cut'))
+    const cut = await rawUntilClosed(gw.ports.http!, webSocketUpgrade('/refusal-cut'))
     assert.match(cut, new RegExp(`${chunked.source}5\r\nshort\r\n$`), 'no last chunk')
   })
 
@@ -177,8 +177,7 @@ routes:
     const reply = await Promise.race([httpRequest({ port: gw.ports.http!, host: 'quick.test', path: '/processing' }), late])
     assert.equal(reply?.status, 504, 'answered within 3 s')
     // A WebSocket upgrade too: rawExchange resolves once the gateway closes, or after 3 s of quiet.
-    const upgrade = 'GET /processing HTTP/1.1\r\nHost: quick.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'
-    assert.match(await rawExchange(gw.ports.http!, upgrade, 3000), /^HTTP\/1\.1 504 /)
+    assert.match(await rawExchange(gw.ports.http!, webSocketUpgrade('/processing', 'quick.test'), 3000), /^HTTP\/1\.1 504 /)
   })
 
   it('answers 502 for a status beyond 599 (RFC 9110 15), rather than relay it', async () => {
@@ -193,15 +192,7 @@ routes:
   })
 
   it('answers 502 for a status beyond 599 to a WebSocket upgrade too, and counts no such code', async () => {
-    const upgrade = [
-      'GET /600 HTTP/1.1',
-      'Host: raw.test',
-      'Connection: Upgrade',
-      'Upgrade: websocket',
-      'Sec-WebSocket-Version: 13',
-      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
-    ]
-    assert.match(await rawExchange(gw.ports.http!, `${upgrade.join('\r\n')}\r\n\r\n`), /^HTTP\/1\.1 502 /)
+    assert.match(await rawExchange(gw.ports.http!, webSocketUpgrade('/600')), /^HTTP\/1\.1 502 /)
     assert.ok(!(await gw.gateway.metrics.registry.metrics()).includes('code="600"'))
   })
 
@@ -209,8 +200,7 @@ routes:
   it('answers 502 for a 101 that switches a WebSocket upgrade to another protocol, logged as a bad answer', async () => {
     for (const path of ['/h2c-101', '/two-101']) {
       const since = gw.logs.length
-      const upgrade = `GET ${path} HTTP/1.1\r\nHost: raw.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`
-      assert.match(await rawUntilClosed(gw.ports.http!, upgrade), /^HTTP\/1\.1 502 /, path)
+      assert.match(await rawUntilClosed(gw.ports.http!, webSocketUpgrade(path)), /^HTTP\/1\.1 502 /, path)
       assert.equal((await loggedAfter(gw, since, 'upstream upgrade failed')).code, 'PCL_ERR_UPSTREAM_RESPONSE')
     }
   })
