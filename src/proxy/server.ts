@@ -440,25 +440,18 @@ export class RequestServer {
       socket.destroy()
       return
     }
-    if (!busy(connection)) return this.takeUpgrade(req, socket, connection, head)
-    // Pipelined behind a response still going out: handled after it, as nginx handles it, and not at
-    // all if that response closes the connection (RFC 9112 9.6). Taken at once it would write into
-    // that response, and destroying the connection instead would lose a response whose request the
-    // upstream has acted on. Node has stopped telling that response of the socket's drain.
-    const ahead = connection.lastResponse
-    relayDrain(socket, ahead)
-    ahead.once('finish', () => {
+    // Pipelined behind a response still going out: taken after it, as nginx takes it, and not at all if
+    // that response closes the connection (RFC 9112 9.6). Taken at once it would write into that
+    // response, and destroying the connection instead would lose a response whose request the upstream
+    // has acted on. Node has stopped telling that response of the socket's drain.
+    if (busy(connection)) relayDrain(socket, connection.lastResponse)
+    inTurn(connection, () => {
       if (socket.writableEnded) return
-      // Node's finish handler has set its keep-alive timeout, as if no request had come.
+      // A response ahead has had Node's finish handler set its keep-alive timeout, as if no request had come.
       ;(socket as Socket).setTimeout(0)
-      this.takeUpgrade(req, socket, connection, head)
+      connection.lastResponse = 'upgraded'
+      this.policies.whenSettled(socket, () => socket.destroyed || this.upgrade(req, socket, connection, head))
     })
-  }
-
-  /** An Upgrade request that has its connection to itself: once its policy is settled, upgrade(). */
-  private takeUpgrade(req: http.IncomingMessage, socket: Duplex, connection: Connection, head: Buffer): void {
-    connection.lastResponse = 'upgraded'
-    this.policies.whenSettled(socket, () => socket.destroyed || this.upgrade(req, socket, connection, head))
   }
 
   /** An Upgrade request, once its connection's policy is settled (recheckConnections). */
@@ -538,9 +531,14 @@ export class RequestServer {
       this.handlers.refused(this.current(), status, request)
       endWithStatus(socket, status, detail, { lingering: true })
     }
-    if (busy(connection)) connection.lastResponse.once('finish', refuse)
-    else refuse()
+    inTurn(connection, refuse)
   }
+}
+
+/** Runs `run` once the response going out ahead on this connection has gone out (busy), else at once. */
+function inTurn(connection: Connection, run: () => void): void {
+  if (busy(connection)) connection.lastResponse.once('finish', run)
+  else run()
 }
 
 /**
