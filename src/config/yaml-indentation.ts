@@ -5,17 +5,16 @@
  * columns of the mappings (or lists) open at that line that it may belong to, the nearest on each side.
  */
 import type { CST, LineCounter } from 'yaml'
-import { itemStart, type Collection, type Enclosing, type Places } from './yaml-places.js'
+import { itemStart, quotableKey, type Collection, type Enclosing, type Places } from './yaml-places.js'
 import type { Worded } from './yaml-unclosed.js'
-import { shownWhole } from './shown-value.js'
 
 /** `All mapping items must start at the same column`, or a line between a list item's - and its keys. */
 export function misplacedKey(offset: number, places: Places, lineCounter: LineCounter): Worded | undefined {
   const off = deepest(places, offset, offColumn)
   if (!off) return undefined
   const { found, token: key } = off
-  // A line of a PEM pasted one column off is such a key: it is named 'this key' (shown-value.ts).
-  const source = key.type === 'scalar' && !key.source.includes('\n') && shownWhole(key.source) ? key.source : undefined
+  // A line of a PEM pasted one column off is such a key: it is named 'this key'.
+  const source = quotableKey(key)
   if (source?.startsWith('-')) return { message: `'${source}' is a key to YAML, not a list item: a list item's - has a space after it`, offset: key.offset }
   const name = source === undefined ? 'this key' : `'${source}'`
   const col = lineCounter.linePos(key.offset).col

@@ -7,6 +7,7 @@
  * paths of a document that parsed are yaml-paths.ts's.
  */
 import { CST } from 'yaml'
+import { shownWhole } from './shown-value.js'
 import { keyPathStep } from './yaml-paths.js'
 
 export type Collection = CST.BlockMap | CST.BlockSequence | CST.FlowCollection
@@ -175,4 +176,9 @@ function lastItemStartingAt(items: readonly CST.CollectionItem[], offset: number
 /** Where an item starts: its first token, of the space and comments before it too. */
 export function itemStart(item: CST.CollectionItem): number {
   return item.start[0]?.offset ?? item.key?.offset ?? item.sep?.[0]?.offset ?? item.value?.offset ?? Infinity
+}
+
+/** A key's text where a message may quote it: a plain key on one line that looks like no secret (shown-value.ts). */
+export function quotableKey(key: CST.Token): string | undefined {
+  return key.type === 'scalar' && !key.source.includes('\n') && shownWhole(key.source) ? key.source : undefined
 }

@@ -4,8 +4,7 @@
  * at the end of the file or at the line that ended it, with nothing to say where it opened.
  */
 import { visit, type CST, type Document, type LineCounter, type YAMLError } from 'yaml'
-import type { Places } from './yaml-places.js'
-import { shownWhole } from './shown-value.js'
+import { quotableKey, type Places } from './yaml-places.js'
 
 export interface Worded {
   readonly message: string
@@ -102,7 +101,8 @@ function holderOf(flow: CST.FlowCollection, places: Places, lineCounter: LineCou
   const dash = start?.find((token) => token.type === 'seq-item-ind')
   if (block?.collection.type === 'block-seq' && dash) return { name: 'the - of its list item', col: lineCounter.linePos(dash.offset).col }
   if (block?.collection.type === 'block-map' && key) {
-    const name = key.type === 'scalar' && !key.source.includes('\n') && shownWhole(key.source) ? `'${key.source}'` : 'its key'
+    const source = quotableKey(key)
+    const name = source === undefined ? 'its key' : `'${source}'`
     return { name, col: lineCounter.linePos(key.offset).col }
   }
   return undefined
