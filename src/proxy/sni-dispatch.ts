@@ -7,7 +7,7 @@ import net from 'node:net'
 import type { IngressDecision } from '../snapshot/snapshot.js'
 import { endWithStatus } from './status.js'
 import { passThrough, type PassthroughHooks } from './passthrough.js'
-import { parseClientHello, type ClientHelloResult } from '../tls/client-hello.js'
+import { ClientHelloReader, type ClientHelloResult } from '../tls/client-hello.js'
 import type { HandshakeOutcome } from '../tls/ingress.js'
 
 const CLIENT_HELLO_TIMEOUT_MS = 10_000
@@ -41,7 +41,7 @@ export class SniDispatcher {
     const refuse = (reason: HandshakeOutcome['reason'], detail?: string) =>
       this.hooks.onRefused({ route: undefined, clientAddress, durationSeconds: (performance.now() - started) / 1000, reason, ...(detail && { detail }), resumed: false })
     // Dropped once the ClientHello is read: onClose, which lives as long as the socket, shares this scope.
-    let received: Accumulator | undefined = new Accumulator()
+    let received: ClientHelloReader | undefined = new ClientHelloReader()
     waiting.add(socket)
     const timer = setTimeout(() => {
       stopWaiting()
@@ -57,13 +57,13 @@ export class SniDispatcher {
     const onError = () => socket.destroy()
     // Still waiting when it closes: the client left part way through its ClientHello.
     const onClose = () => {
-      if (waiting.has(socket) && received!.length > 0) refuse('connection_reset')
+      if (waiting.has(socket) && received!.bytes.length > 0) refuse('connection_reset')
       stopWaiting()
     }
     const onData = (chunk: Buffer) => {
-      const buffered = received!.append(chunk)
-      const hello = parseClientHello(buffered)
+      const hello = received!.push(chunk)
       if (hello.kind === 'incomplete') return
+      const buffered = received!.bytes
       received = undefined
       stopWaiting()
       socket.off('data', onData)
@@ -130,31 +130,5 @@ export class SniDispatcher {
       socket.unshift(buffered)
       decision.policy.accept(socket, hello.serverName, decision.route)
     }
-  }
-}
-
-/**
- * The bytes received so far, contiguous for the parser. A ClientHello usually arrives in one chunk and
- * is used as it is; one that trickles in (a byte at a time, to hide from naive parsers or to burn CPU)
- * is copied into storage that doubles, not concatenated anew at every chunk.
- */
-class Accumulator {
-  private bytes: Buffer = Buffer.alloc(0)
-  private storage: Buffer | undefined
-
-  get length(): number {
-    return this.bytes.length
-  }
-
-  append(chunk: Buffer): Buffer {
-    if (this.bytes.length === 0) return (this.bytes = chunk)
-    const length = this.bytes.length + chunk.length
-    if (!this.storage || this.storage.length < length) {
-      const grown = Buffer.allocUnsafe(Math.max(2 * length, 1024))
-      this.bytes.copy(grown)
-      this.storage = grown
-    }
-    chunk.copy(this.storage, this.bytes.length)
-    return (this.bytes = this.storage.subarray(0, length))
   }
 }

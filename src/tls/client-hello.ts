@@ -1,9 +1,10 @@
 /**
  * Reads SNI from the first bytes of a TLS connection (RFC 8446 4.1.2, RFC 6066 3),
  * so a plain net server can choose the tls.Server that terminates the connection before any TLS is done.
- * Pure: the caller buffers and calls again on 'incomplete'. A hello whose SNI could be read two ways
- * (duplicate extensions, several host names, a NUL in the name) is refused, as OpenSSL refuses it, so the
- * name that picks the policy here is the name the TLS stack then sees.
+ * The caller pushes each chunk into a ClientHelloReader until the result is not `incomplete`. A hello
+ * whose SNI could be read two ways (duplicate extensions, several host names, a NUL in the name) is
+ * refused, as OpenSSL refuses it, so the name that picks the policy here is the name the TLS stack then
+ * sees.
  */
 
 export type ClientHelloResult =
@@ -36,40 +37,69 @@ const HANDSHAKE_CLIENT_HELLO = 1
 const EXT_SERVER_NAME = 0
 const NAME_TYPE_HOST_NAME = 0
 
-export function parseClientHello(data: Buffer): ClientHelloResult {
-  if (data.length === 0) return { kind: 'incomplete' }
-  let lineStart = 0
-  while (lineStart < data.length && lineStart <= MAX_EMPTY_LINE_BYTES && (data[lineStart] === CR || data[lineStart] === LF)) lineStart++
-  if (lineStart > MAX_EMPTY_LINE_BYTES) return { kind: 'not-tls' }
-  if (lineStart === data.length) return { kind: 'incomplete' }
-  if (isLetter(data[lineStart]!)) return { kind: 'plain-http' }
-  if (data[0] !== CONTENT_HANDSHAKE || (data.length > 1 && data[1] !== 3)) return { kind: 'not-tls' }
-  const hello = reassemble(data)
-  if (!Buffer.isBuffer(hello)) return hello
-  try {
-    return readClientHello(new Cursor(hello))
-  } catch (error) {
-    if (error instanceof Malformed) return { kind: 'invalid', reason: error.message }
-    throw error
+/**
+ * Reads a ClientHello as its bytes arrive: `push` each chunk, until the result is not 'incomplete'. Each
+ * record header is walked once, however the hello is cut: a client sending it in one-byte records, a
+ * record per packet, costs a step per record, not a walk over every record so far on each chunk.
+ */
+export class ClientHelloReader {
+  private readonly received = new Accumulator()
+  /** How far the complete records have been walked. */
+  private readonly walk: RecordWalk = { offset: 0, collected: 0, handshakeType: -1, bodyLength: 0 }
+
+  /** Every byte pushed so far, to hand on with the connection. */
+  get bytes(): Buffer {
+    return this.received.bytes
   }
+
+  push(chunk: Buffer): ClientHelloResult {
+    const data = this.received.append(chunk)
+    if (data.length === 0) return { kind: 'incomplete' }
+    let lineStart = 0
+    while (lineStart < data.length && lineStart <= MAX_EMPTY_LINE_BYTES && (data[lineStart] === CR || data[lineStart] === LF)) lineStart++
+    if (lineStart > MAX_EMPTY_LINE_BYTES) return { kind: 'not-tls' }
+    if (lineStart === data.length) return { kind: 'incomplete' }
+    if (isLetter(data[lineStart]!)) return { kind: 'plain-http' }
+    if (data[0] !== CONTENT_HANDSHAKE || (data.length > 1 && data[1] !== 3)) return { kind: 'not-tls' }
+    const hello = reassemble(data, this.walk)
+    if (!Buffer.isBuffer(hello)) return hello
+    try {
+      return readClientHello(new Cursor(hello))
+    } catch (error) {
+      if (error instanceof Malformed) return { kind: 'invalid', reason: error.message }
+      throw error
+    }
+  }
+}
+
+/** The verdict on bytes that are all there is. */
+export function parseClientHello(data: Buffer): ClientHelloResult {
+  return new ClientHelloReader().push(data)
 }
 
 function isLetter(byte: number): boolean {
   return (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a)
 }
 
+interface RecordWalk {
+  /** Where the first record not yet walked begins. */
+  offset: number
+  /** Handshake bytes in the records walked. */
+  collected: number
+  /** The handshake header (type, 24-bit body length), read as its bytes come; -1 before the first. */
+  handshakeType: number
+  bodyLength: number
+}
+
 /**
  * The ClientHello handshake message (header included), from one record or from the fragments of
  * consecutive handshake records (legal, RFC 8446 5.1, and a known way to hide SNI from naive parsers).
- * The caller parses again on every chunk, so this first walks the record headers without copying
- * anything: a client sending one-byte records costs a loop over headers per chunk, not a concat.
+ * Walks on from `walk`, which it moves past each complete record; a record still arriving is read again
+ * on the next chunk. Nothing is copied until the message is whole.
  */
-function reassemble(data: Buffer): Buffer | ClientHelloResult {
-  let offset = 0
-  let collected = 0 // handshake bytes seen so far
-  let handshakeType = -1
-  let bodyLength = 0
+function reassemble(data: Buffer, walk: RecordWalk): Buffer | ClientHelloResult {
   for (;;) {
+    const { offset } = walk
     if (offset + RECORD_HEADER > MAX_CLIENT_HELLO_BYTES) return invalid('ClientHello longer than 16 KiB')
     if (offset + RECORD_HEADER > data.length) return { kind: 'incomplete' }
     if (data[offset] !== CONTENT_HANDSHAKE) return invalid('ClientHello interleaved with another record type')
@@ -79,27 +109,29 @@ function reassemble(data: Buffer): Buffer | ClientHelloResult {
     if (length === 0 || length > MAX_RECORD) return invalid(`handshake record of ${length} bytes`)
     const end = offset + RECORD_HEADER + length
     if (end > MAX_CLIENT_HELLO_BYTES) return invalid('ClientHello longer than 16 KiB')
+    const complete = end <= data.length
+    const step = complete ? walk : { ...walk }
 
     // The 4-byte handshake header (type, 24-bit length) may itself be split across records.
     const available = Math.min(end, data.length) - offset - RECORD_HEADER
-    for (let i = 0; i < available && collected + i < 4; i++) {
+    for (let i = 0; i < available && step.collected + i < 4; i++) {
       const byte = data[offset + RECORD_HEADER + i]!
-      if (collected + i === 0) handshakeType = byte
-      else bodyLength = bodyLength * 256 + byte
+      if (step.collected + i === 0) step.handshakeType = byte
+      else step.bodyLength = step.bodyLength * 256 + byte
     }
-    collected += available
-    if (collected > 0 && handshakeType !== HANDSHAKE_CLIENT_HELLO) return invalid('first handshake message is not a ClientHello')
-    if (collected >= 4) {
-      const messageLength = 4 + bodyLength
+    step.collected += available
+    if (step.collected > 0 && step.handshakeType !== HANDSHAKE_CLIENT_HELLO) return invalid('first handshake message is not a ClientHello')
+    if (step.collected >= 4) {
+      const messageLength = 4 + step.bodyLength
       if (messageLength > MAX_RECORD) return invalid('ClientHello longer than 16 KiB')
-      if (collected >= messageLength) {
+      if (step.collected >= messageLength) {
         // The usual case, one record, needs no copy.
         if (offset === 0) return data.subarray(RECORD_HEADER, RECORD_HEADER + messageLength)
         return joinFragments(data, messageLength)
       }
     }
-    if (end > data.length) return { kind: 'incomplete' }
-    offset = end
+    if (!complete) return { kind: 'incomplete' }
+    walk.offset = end
   }
 }
 
@@ -156,6 +188,28 @@ function readServerName(body: Cursor): string {
   const bytes = name.bytes(name.remaining)
   for (const byte of bytes) if (byte < 0x21 || byte > 0x7e) throw new Malformed('server name is not printable ASCII')
   return bytes.toString('latin1').toLowerCase()
+}
+
+/**
+ * The bytes received so far, contiguous for the parser. A ClientHello usually arrives in one chunk and
+ * is used as it is; one that trickles in is copied into storage that doubles, not concatenated anew at
+ * every chunk.
+ */
+class Accumulator {
+  bytes: Buffer = Buffer.alloc(0)
+  private storage: Buffer | undefined
+
+  append(chunk: Buffer): Buffer {
+    if (this.bytes.length === 0) return (this.bytes = chunk)
+    const length = this.bytes.length + chunk.length
+    if (!this.storage || this.storage.length < length) {
+      const grown = Buffer.allocUnsafe(Math.max(2 * length, 1024))
+      this.bytes.copy(grown)
+      this.storage = grown
+    }
+    chunk.copy(this.storage, this.bytes.length)
+    return (this.bytes = this.storage.subarray(0, length))
+  }
 }
 
 function invalid(reason: string): ClientHelloResult {
