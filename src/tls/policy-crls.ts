@@ -45,20 +45,32 @@ export class PolicyCrls {
   }
 
   /**
-   * Whether, for every issuer but the one named `except` (a Name's DER), these CRLs revoke nothing
-   * `before`'s did not, and are current at `now` wherever `before` had a CRL: so that no certificate of
-   * those issuers that `before` let through is refused now.
+   * Whether, for every issuer but the one named `except` (a Name's DER), these CRLs refuse no
+   * certificate of that issuer that `before`'s let through. With CRLs, OpenSSL checks every level of the
+   * chain (Node sets X509_V_FLAG_CRL_CHECK_ALL), so an issuer `before` had no CRL of refused everything
+   * it issued, and one that has none now refuses everything. A client that passed under `before` passed
+   * one of its CRLs of each name, whichever was current at its handshake, and maybe no longer is at
+   * `now`: so the CRL current now revokes nothing that any of them did not.
    */
   revokeNothingMoreThan(before: PolicyCrls, except: Uint8Array, now: Date): boolean {
+    // No revocation checked now: nothing is refused for it.
+    if (this.none) return true
+    // Checked now and not before: whether the issuers above the leaf's have their CRLs now is unknown.
+    if (before.none) return false
     const skipped = canonicalName(except)
     const names = new Set([...this.all(), ...before.all()].map((crl) => crl.canonicalIssuer))
     for (const name of names) {
       if (name === skipped) continue
-      const [crl, previous] = [currentCrl(this.crlsOfCanonicalName(name), now), currentCrl(before.crlsOfCanonicalName(name), now)]
-      if (typeof previous === 'string') continue
+      const previous = before.crlsOfCanonicalName(name)
+      // `before` refused every certificate of this issuer.
+      if (previous.length === 0) continue
+      const crl = currentCrl(this.crlsOfCanonicalName(name), now)
       if (typeof crl === 'string') return false
-      const previouslyRevoked = revokedSerialsOf(previous)
-      for (const serial of revokedSerialsOf(crl)) if (!previouslyRevoked.has(serial)) return false
+      const revokedNow = revokedSerialsOf(crl)
+      for (const earlier of previous) {
+        const revokedThen = revokedSerialsOf(earlier)
+        for (const serial of revokedNow) if (!revokedThen.has(serial)) return false
+      }
     }
     return true
   }

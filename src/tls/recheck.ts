@@ -124,8 +124,9 @@ export class ClientTrust {
   /**
    * Whether this trust takes, above `leaf`, whatever `before` took: every CA of `before` is still one of
    * its CAs, and its CRLs but those of the leaf's issuer (which the leaf's own check reads,
-   * leafRevocation) are current and revoke nothing `before`'s did not. A CRL's routine re-issue, a CA
-   * added, pass; a CA removed, a CA's certificate newly revoked, a CRL gone or out of date, do not.
+   * leafRevocation) refuse nothing `before`'s let through (PolicyCrls.revokeNothingMoreThan). A CRL's
+   * routine re-issue, a CA added, every CRL removed, pass; a CA removed, a CA's certificate newly
+   * revoked, a CRL gone or out of date, CRLs where there were none, do not.
    * Once per pair of trusts and leaf issuer: a reload may re-check thousands of connections, and a
    * CA's CRL may list a hundred thousand serial numbers.
    */

@@ -305,6 +305,17 @@ describe('ClientTrust.check', () => {
     assert.equal(await resumedUnder(trust([root.cert], [rootCrlRevokesInt, intCrl])), RECHECK_FAILED)
     assert.equal(await resumedUnder(trust([root.cert], [rootCrlStale, intCrl])), RECHECK_FAILED)
     assert.equal(await resumedUnder(trust([pki.caA.cert], [intCrl])), RECHECK_FAILED)
+    // CRLs where there were none: the root's may revoke the intermediate, which the leaf cannot show.
+    const verifiedWithoutCrls = { verifiedUnder: trust([root.cert], []) }
+    assert.equal(await resumedUnder(trust([root.cert], [rootCrlRevokesInt, intCrl]), verifiedWithoutCrls), RECHECK_FAILED, 'CRLs added')
+    assert.equal(await resumedUnder(trust([root.cert], [rootCrl, intCrl]), verifiedWithoutCrls), RECHECK_FAILED, 'CRLs added, none revoking')
+    // The root's CRL was current at the client's handshake and is out of date by the reload: its
+    // re-issue, which revokes the intermediate, is stricter than the CRL the client passed.
+    const verifiedUnderLateCrl = { verifiedUnder: trust([root.cert], [rootCrlStale, intCrl]) }
+    assert.equal(await resumedUnder(trust([root.cert], [rootCrlRevokesInt, intCrl]), verifiedUnderLateCrl), RECHECK_FAILED, 'late re-issue revoking')
+    assert.equal(await resumedUnder(trust([root.cert], [rootCrlReissued, intCrl]), verifiedUnderLateCrl), 'pass', 'late re-issue')
+    // Every CRL removed: no revocation is checked now.
+    assert.equal(await resumedUnder(trust([root.cert], [])), 'pass', 'CRLs removed')
     // Nothing to compare with.
     assert.equal(await resumedUnder(verifiedUnder, {}), RECHECK_FAILED)
   })
