@@ -102,7 +102,8 @@ export class Gateway {
   private readonly clientChains = new ClientChainsByPolicy()
   private readonly connectionRechecks: ConnectionRechecks
   private readonly reloader: Reloader
-  private draining = false
+  /** stop()'s drain, once it has begun. */
+  private stopping: Promise<void> | undefined
   private readonly warningLog: WarningLog
 
   constructor(options: GatewayOptions) {
@@ -135,7 +136,7 @@ export class Gateway {
       metrics: this.metrics,
       apply: (config) => this.apply(config),
       serving: () => this.current?.config,
-      stopping: () => this.draining,
+      stopping: () => this.stopping !== undefined,
       minIntervalMs: options.reloadIntervalMs,
     })
     this.sni = new SniDispatcher({
@@ -223,8 +224,12 @@ export class Gateway {
    * (an idle one after a short window for a request already on its way: RequestServer.drain), lets
    * in-flight requests and WebSockets finish within `graceMs`, then closes everything.
    */
-  async stop(graceMs = this.current?.config.shutdown.grace ?? 0): Promise<void> {
-    this.draining = true
+  stop(graceMs = this.current?.config.shutdown.grace ?? 0): Promise<void> {
+    // A second call (a second signal, an embedding program's own stop) waits for the first.
+    return (this.stopping ??= this.drainAndClose(graceMs))
+  }
+
+  private async drainAndClose(graceMs: number): Promise<void> {
     this.metrics.draining.set(1)
     this.reloader.close()
     this.ticketKeys.stop()
@@ -274,7 +279,7 @@ export class Gateway {
 
   /** /readyz: a config serving, the listeners bound, and no drain begun. */
   isReady(): boolean {
-    return !this.draining && this.current !== undefined && this.listeners.size > 0
+    return this.stopping === undefined && this.current !== undefined && this.listeners.size > 0
   }
 
   /** Bound addresses, with the real port when the config asked for port 0. */

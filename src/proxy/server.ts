@@ -144,6 +144,8 @@ export class RequestServer {
    */
   private readonly connections = new Map<Duplex, Connection>()
   private allClosed: (() => void) | undefined
+  /** close()'s promise: a second call waits for the same connections. */
+  private closing: Promise<void> | undefined
   /** Pipelined requests whose body turned out malformed while the response ahead of them went out. */
   private readonly malformedWhileQueued = new WeakSet<http.IncomingMessage>()
   /** Requests not handed to the handlers yet: they wait for their connection's check (recheckConnections). */
@@ -293,6 +295,10 @@ export class RequestServer {
    * go.
    */
   close(): Promise<void> {
+    return (this.closing ??= this.closeEverything())
+  }
+
+  private closeEverything(): Promise<void> {
     this.closed = true
     // Stops Node's connection checks; connections arrive through accept(), never through listen().
     this.server.close()

@@ -611,6 +611,18 @@ routes:
     await stopped
   })
 
+  it('ends both of two stops that overlap, once the request in flight is answered', { timeout: 10_000 }, async () => {
+    const agent = oneConnection()
+    const reached = upstreamHas(1)
+    const reply = slowRequest(300, agent)
+    await reached
+    // An embedding program's stop, then a second (a second signal's handler): the first hung for ever.
+    const stops = [gw.gateway.stop(5000), gw.gateway.stop(200)]
+    assert.equal(await reply, 200)
+    await Promise.all(stops)
+    agent.destroy()
+  })
+
   it('answers the request in flight and handles none queued behind it on a pipelined connection', async () => {
     methodsSeen.length = 0
     const pipelined = 'GET /?ms=300 HTTP/1.1\r\nHost: slow.test\r\n\r\nDELETE /?ms=0 HTTP/1.1\r\nHost: slow.test\r\n\r\n'
