@@ -72,6 +72,8 @@ export interface GatewayOptions {
    * read one refusal's line raise it, so that line is never the one held back.
    */
   readonly refusalLogLines?: number
+  /** A reload applied the config on disk (reload/reloader.ts). */
+  readonly onReloaded?: () => void
 }
 
 export class Gateway {
@@ -137,6 +139,7 @@ export class Gateway {
       apply: (config) => this.apply(config),
       serving: () => this.current?.config,
       stopping: () => this.stopping !== undefined,
+      onReloaded: options.onReloaded,
       minIntervalMs: options.reloadIntervalMs,
     })
     this.sni = new SniDispatcher({

@@ -4,7 +4,7 @@
  */
 import cluster from 'node:cluster'
 import { runPrimary } from '../cluster/primary.js'
-import { serveAsWorker, setupFromPrimary } from '../cluster/worker.js'
+import { serveAsWorker, setupFromPrimary, tellPrimaryReloaded } from '../cluster/worker.js'
 import { ConfigError, problemReport } from '../config/issues.js'
 import { ConfigLoader } from '../config/load.js'
 import { workerCount } from '../config/resolve.js'
@@ -116,7 +116,14 @@ async function serve(
   // ticket keys derive from the primary's secret, and its config must have the primary's listen.
   const shared = cluster.isWorker ? await setupFromPrimary() : undefined
   trustSystemRoots(logger)
-  const gateway = new Gateway({ loader, logger, admin: cluster.isPrimary, ticketSecret: shared?.ticketSecret, listen: shared?.listen })
+  const gateway = new Gateway({
+    loader,
+    logger,
+    admin: cluster.isPrimary,
+    ticketSecret: shared?.ticketSecret,
+    listen: shared?.listen,
+    onReloaded: cluster.isWorker ? tellPrimaryReloaded : undefined,
+  })
   await holdNextTickShapes()
   try {
     await gateway.start()

@@ -20,8 +20,16 @@ export interface WorkerAnswer {
   readonly value: unknown
 }
 
-/** From a worker: it serves; it wants what it shares with the other workers (WorkerSetupMessage); or an answer. */
-export type WorkerMessage = { readonly type: 'portcullis:ready' } | { readonly type: 'portcullis:setup' } | WorkerAnswer
+/**
+ * From a worker: it serves; a reload of its (whatever asked for it, its own file watching included)
+ * applied the config on disk; it wants what it shares with the other workers (WorkerSetupMessage); or
+ * an answer.
+ */
+export type WorkerMessage =
+  | { readonly type: 'portcullis:ready' }
+  | { readonly type: 'portcullis:reloaded' }
+  | { readonly type: 'portcullis:setup' }
+  | WorkerAnswer
 
 /**
  * The primary's answer to a worker's 'portcullis:setup'. The TLS ticket secret (base64), so that a

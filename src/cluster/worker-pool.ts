@@ -1,7 +1,8 @@
 /**
  * The primary's gateway workers: it forks them, replaces one that dies (backing off while replacements
- * cannot start), kills one whose event loop is stuck, and says which serve. A first worker that exits
- * by itself before it serves (the config does not load) resolves startFailure, for the primary to stop.
+ * cannot start, until a worker reloads the config on disk), kills one whose event loop is stuck, and
+ * says which serve. A first worker that exits by itself before it serves (the config does not load)
+ * resolves startFailure, for the primary to stop.
  */
 import cluster, { type Worker } from 'node:cluster'
 import type { Config } from '../config/types.js'
@@ -52,8 +53,11 @@ export class WorkerPool {
   /** Every worker of the first fork has served. */
   private started = false
   private restartPause = RESTART_PAUSE_MS
-  /** The pauses before workers that ended are replaced: cleared at stop, which replaces none. */
-  private readonly restartTimers = new Set<NodeJS.Timeout>()
+  /**
+   * The pauses before workers that ended are replaced, each with whether it is the back-off of one that
+   * could not start: cleared at stop, which replaces none.
+   */
+  private readonly restartTimers = new Map<NodeJS.Timeout, { readonly backingOff: boolean }>()
   private failedToStart: (code: number) => void = () => {}
   /** Resolves with the exit code when a first worker exits by itself before it serves. */
   readonly startFailure = new Promise<number>((resolve) => (this.failedToStart = resolve))
@@ -83,7 +87,7 @@ export class WorkerPool {
   /** SIGTERM to every worker, none replaced; resolves once all have exited, drained. */
   async stop(): Promise<void> {
     this.stopping = true
-    for (const timer of this.restartTimers) clearTimeout(timer)
+    for (const timer of this.restartTimers.keys()) clearTimeout(timer)
     const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined)
     await Promise.all(
       workers.map((worker) => {
@@ -104,6 +108,7 @@ export class WorkerPool {
     worker.on('error', (error) => logger.warn({ pid: worker.process.pid, error: errorSummary(error) }, 'worker IPC failed'))
     worker.on('message', (message: WorkerMessage) => {
       if (message.type === 'portcullis:ready') this.workerReady(worker)
+      if (message.type === 'portcullis:reloaded') this.configReloaded()
       if (message.type === 'portcullis:answer') questions.answer(message.id, worker, message.value)
       // Over the IPC channel, never the environment, which /proc shows and child processes inherit.
       if (message.type === 'portcullis:setup') {
@@ -118,6 +123,14 @@ export class WorkerPool {
     this.lastAnswer.set(worker, performance.now())
     this.restartPause = RESTART_PAUSE_MS
     if (this.ready.size === this.options.count) this.started = true
+  }
+
+  /**
+   * A worker reloaded the config on disk, so it loads now: the replacements backing off after a bad
+   * edit start at once, where they would wait up to MAX_RESTART_PAUSE_MS for their next try.
+   */
+  private configReloaded(): void {
+    for (const [timer, { backingOff }] of this.restartTimers) if (backingOff) this.replaceNow(timer)
   }
 
   private workerExited(worker: Worker, exit: { replacement: boolean; forkedAt: number; code: number; signal: string | null }): void {
@@ -137,13 +150,14 @@ export class WorkerPool {
       return
     }
     let pause: number
+    // One that never served is a replacement that cannot load the config on disk (after a bad edit the
+    // running workers refused; its errors are above), or a worker a signal ended as it started. The
+    // others keep serving, and it is tried again, less and less often, or at once when a worker reloads.
+    const backingOff = !wasReady
     if (wasReady) {
       pause = Date.now() - exit.forkedAt < QUICK_DEATH_MS ? RESTART_PAUSE_MS : 0
       logger.error(details, 'worker died; starting another')
     } else {
-      // It never served: a replacement that cannot load the config on disk (after a bad edit the
-      // running workers refused; its errors are above), or a worker a signal ended as it started. The
-      // others keep serving, and it is tried again, less and less often.
       pause = this.restartPause
       this.restartPause = Math.min(2 * this.restartPause, MAX_RESTART_PAUSE_MS)
       logger.error({ ...details, retryInSeconds: pause / 1000 }, 'a worker ended before it served; trying again')
@@ -151,11 +165,15 @@ export class WorkerPool {
     this.options.onReplacing?.()
     // Not unref'd: with every worker down and no admin listener, this timer is all that keeps the
     // primary alive to start them again.
-    const timer = setTimeout(() => {
-      this.restartTimers.delete(timer)
-      if (!this.stopping) this.fork(true)
-    }, pause)
-    this.restartTimers.add(timer)
+    const timer = setTimeout(() => this.replaceNow(timer), pause)
+    this.restartTimers.set(timer, { backingOff })
+  }
+
+  /** Ends the pause `timer` and starts its replacement. */
+  private replaceNow(timer: NodeJS.Timeout): void {
+    clearTimeout(timer)
+    this.restartTimers.delete(timer)
+    if (!this.stopping) this.fork(true)
   }
 
   private async watchdog(): Promise<void> {

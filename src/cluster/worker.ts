@@ -54,3 +54,12 @@ export function serveAsWorker(gateway: Gateway): void {
   })
   process.send?.({ type: 'portcullis:ready' } satisfies WorkerMessage)
 }
+
+/**
+ * Tells the primary that the config on disk loads again: replacements it holds back after a bad edit
+ * start at once (worker-pool.ts). Gateway's onReloaded, so that a reload the worker's own file watching
+ * made, which the primary did not ask for, counts too.
+ */
+export function tellPrimaryReloaded(): void {
+  process.send?.({ type: 'portcullis:reloaded' } satisfies WorkerMessage)
+}

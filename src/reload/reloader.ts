@@ -60,6 +60,8 @@ export interface ReloaderOptions {
   /** The config serving now; undefined before the start. */
   readonly serving: () => Config | undefined
   readonly stopping: () => boolean
+  /** A reload applied the config on disk, which therefore loads (a cluster worker tells its primary). */
+  readonly onReloaded?: () => void
   /** Default: RELOAD_INTERVAL_MS. */
   readonly minIntervalMs?: number
 }
@@ -142,6 +144,7 @@ export class Reloader {
       this.watchFiles(attempted)
       this.countLoad('success')
       logger.info({ routes: config.routes.length, trigger, requests }, 'config reloaded')
+      this.options.onReloaded?.()
       return { ok: true, errors: [] }
     } catch (error) {
       this.countLoad('failure')

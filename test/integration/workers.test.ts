@@ -2,7 +2,8 @@
  * `workers: 2` on a real process: both workers serve, one scrape counts the requests of both, a worker
  * that dies is replaced, a replacement that cannot load the config on disk takes nothing down. A stuck
  * worker and the scrapes and reloads meanwhile (workers-watchdog), signals to the process group
- * (workers-signals) and TLS sessions (workers-tls) have files of their own: the 120 s that --test-timeout gives a file as a whole is then
+ * (workers-signals), TLS sessions (workers-tls) and a replacement's back-off after a bad edit
+ * (workers-backoff) have files of their own: the 120 s that --test-timeout gives a file as a whole is then
  * far from run out on a busy machine.
  */
 import assert from 'node:assert/strict'
