@@ -58,6 +58,8 @@ export class WorkerPool {
    * could not start: cleared at stop, which replaces none.
    */
   private readonly restartTimers = new Map<NodeJS.Timeout, { readonly backingOff: boolean }>()
+  /** Reloads of the config on disk that workers said succeeded, to tell those since a fork. */
+  private reloads = 0
   private failedToStart: (code: number) => void = () => {}
   /** Resolves with the exit code when a first worker exits by itself before it serves. */
   readonly startFailure = new Promise<number>((resolve) => (this.failedToStart = resolve))
@@ -104,6 +106,7 @@ export class WorkerPool {
     const { logger, questions, ticketSecret, listen } = this.options
     const worker = cluster.fork()
     const forkedAt = Date.now()
+    const reloadsAtFork = this.reloads
     // A send to a worker whose channel just closed (it is dying; 'exit' follows) emits an error here.
     worker.on('error', (error) => logger.warn({ pid: worker.process.pid, error: errorSummary(error) }, 'worker IPC failed'))
     worker.on('message', (message: WorkerMessage) => {
@@ -115,7 +118,7 @@ export class WorkerPool {
         worker.send({ type: 'portcullis:setup', ticketSecret: ticketSecret.toString('base64'), listen } satisfies WorkerSetupMessage)
       }
     })
-    worker.once('exit', (code, signal) => this.workerExited(worker, { replacement, forkedAt, code, signal }))
+    worker.once('exit', (code, signal) => this.workerExited(worker, { replacement, forkedAt, reloadsAtFork, code, signal }))
   }
 
   private workerReady(worker: Worker): void {
@@ -130,10 +133,11 @@ export class WorkerPool {
    * edit start at once, where they would wait up to MAX_RESTART_PAUSE_MS for their next try.
    */
   private configReloaded(): void {
+    this.reloads++
     for (const [timer, { backingOff }] of this.restartTimers) if (backingOff) this.replaceNow(timer)
   }
 
-  private workerExited(worker: Worker, exit: { replacement: boolean; forkedAt: number; code: number; signal: string | null }): void {
+  private workerExited(worker: Worker, exit: { replacement: boolean; forkedAt: number; reloadsAtFork: number; code: number; signal: string | null }): void {
     const { logger, questions, registries } = this.options
     const wasReady = this.ready.delete(worker)
     this.lastAnswer.delete(worker)
@@ -157,6 +161,10 @@ export class WorkerPool {
     if (wasReady) {
       pause = Date.now() - exit.forkedAt < QUICK_DEATH_MS ? RESTART_PAUSE_MS : 0
       logger.error(details, 'worker died; starting another')
+    } else if (exit.reloadsAtFork < this.reloads) {
+      // A reload succeeded while it started: it may have read the files before the fix that reload read.
+      pause = 0
+      logger.error({ ...details, retryInSeconds: 0 }, 'a worker ended before it served; a reload succeeded since it started, trying again')
     } else {
       pause = this.restartPause
       this.restartPause = Math.min(2 * this.restartPause, MAX_RESTART_PAUSE_MS)
