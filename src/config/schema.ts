@@ -93,7 +93,7 @@ const TimeoutsSchema = Type.Object(
     connect: Type.Optional(Duration('Time to open the upstream connection, TLS handshake included.', DEFAULT_CONNECT_TIMEOUT)),
     response: Type.Optional(Duration("Time from sending the request to the upstream's response headers, and the longest pause between response body chunks, from the upstream or into the client.", DEFAULT_RESPONSE_TIMEOUT)),
   },
-  { additionalProperties: false, description: 'Upstream timeouts. A timeout answers 504 Gateway Timeout.' },
+  { additionalProperties: false, description: 'Upstream timeouts. A timeout before the response begins answers 504 Gateway Timeout; a pause past `response` in the middle of a body cuts the response short, and a client that takes nothing for that long has its connection closed.' },
 )
 
 const UpstreamSchema = Type.Object(
@@ -128,7 +128,7 @@ const UpstreamSchema = Type.Object(
       Type.Boolean({
         description:
           'Turn off verification of the upstream certificate. Insecure: anyone on the path can impersonate the ' +
-          'upstream. Default: false. The gateway logs a warning for every route that sets it.',
+          'upstream. Default: false. The gateway logs a warning for a route that sets it, at the load that brings it.',
       }),
     ),
     timeouts: Type.Optional(TimeoutsSchema),
@@ -245,7 +245,14 @@ export const ConfigSchema = Type.Object(
           'Log one line per request at info level (route, method, path without its query, status, duration, client address), as nginx\'s access_log. Default: false.',
       }),
     ),
-    routes: Type.Array(RouteSchema, { minItems: 1, description: 'The route table. Order does not matter.' }),
+    routes: Type.Array(RouteSchema, {
+      minItems: 1,
+      description:
+        'The route table. A request takes the route of its host with the longest matching path prefix, whatever the order. ' +
+        'The order decides the rest: a ClientHello whose SNI no route has (or without SNI, to an address no route has) gets ' +
+        'the first route that asks for no client certificate, and its certificate; and a shared upstream pool, or an SNI host\'s ' +
+        'handshakes, are labelled with the first such route.',
+    }),
   },
   {
     additionalProperties: false,
