@@ -72,11 +72,6 @@ export class ClientHelloReader {
   }
 }
 
-/** The verdict on bytes that are all there is. */
-export function parseClientHello(data: Buffer): ClientHelloResult {
-  return new ClientHelloReader().push(data)
-}
-
 function isLetter(byte: number): boolean {
   return (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a)
 }
@@ -216,7 +211,7 @@ function invalid(reason: string): ClientHelloResult {
   return { kind: 'invalid', reason }
 }
 
-/** Thrown inside the parser only; parseClientHello turns it into an 'invalid' result. */
+/** Thrown inside the parser only; ClientHelloReader.push turns it into an 'invalid' result. */
 class Malformed extends Error {}
 
 /** A bounds-checked reader over `buffer[start, limit)`: reading past `limit` is a malformed hello, never a RangeError. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { before, describe, test } from 'node:test'
 import tls from 'node:tls'
-import { ClientHelloReader, MAX_CLIENT_HELLO_BYTES, parseClientHello, type ClientHelloResult } from '../../src/tls/client-hello.js'
+import { ClientHelloReader, MAX_CLIENT_HELLO_BYTES, type ClientHelloResult } from '../../src/tls/client-hello.js'
 import { captureClientHello } from '../helpers/client-hello.js'
 
 const ALPN = ['h2', 'http/1.1']
@@ -19,6 +19,11 @@ const captured = new Map<string, Buffer>()
 before(async () => {
   for (const [name, options] of CAPTURES) captured.set(name, await captureClientHello(options))
 })
+
+/** The verdict on bytes pushed at once. */
+function parseClientHello(bytes: Buffer): ClientHelloResult {
+  return new ClientHelloReader().push(bytes)
+}
 
 function hello(serverName: string | undefined): ClientHelloResult {
   return { kind: 'hello', serverName }
