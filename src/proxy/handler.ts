@@ -3,15 +3,17 @@
  * limits.requests, and is forwarded, or its WebSocket upgrade proxied; every answer is recorded once
  * (request-records.ts).
  */
+import type { IncomingMessage } from 'node:http'
 import type { Logger } from '../log.js'
 import { NO_ROUTE } from '../metrics/labels.js'
 import type { Metrics } from '../metrics/metrics.js'
 import type { Snapshot } from '../snapshot/snapshot.js'
+import type { TlsPolicy } from '../tls/ingress.js'
 import { ClientIdentities } from './client-identity.js'
 import { forwardRequest } from './forward.js'
 import { RequestSlots, type Overload } from './overload.js'
 import { createRequestRecords } from './request-records.js'
-import { selectRoute, type ServerNameOf } from './route-selection.js'
+import { selectRoute, type Routed, type RoutingRefusal, type ServerNameOf } from './route-selection.js'
 import type { RequestHandlers } from './server.js'
 import { endWithStatus, sendStatus } from './status.js'
 import { proxyUpgrade } from './upgrade.js'
@@ -20,6 +22,12 @@ const CLIENT_CLOSED_REQUEST = 499
 const AT_REQUEST_LIMIT = 'the gateway is at its limit of requests in flight'
 /** Node's own test of an HTTP/1.1 request's Expect, for which it emits 'checkContinue'. */
 const EXPECTS_CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i
+
+/**
+ * Where a request stands after routing and limits.requests: routed, holding a slot until it is over; or
+ * refused, with the status to answer. Either way `routeName` is the route it is counted under.
+ */
+type Admission = (Routed | { readonly status: RoutingRefusal['status'] | 503; readonly detail: string }) & { readonly routeName: string }
 
 export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: Overload, serverNameOf: ServerNameOf): RequestHandlers {
   const records = createRequestRecords(logger, metrics)
@@ -37,6 +45,17 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
     overload.rejected({ limit: 'requests', route }, max)
     return false
   }
+  /** Routing, then a slot: the first steps of a request and of an upgrade alike. An admitted one gives its slot back with slots.release(). */
+  const admit = (snapshot: Snapshot, policy: TlsPolicy | undefined, req: IncomingMessage): Admission => {
+    const selection = selectRoute(snapshot, policy, req, identities, serverNameOf)
+    const routeName = selection.route?.name ?? NO_ROUTE
+    if ('status' in selection) return { status: selection.status, detail: selection.detail, routeName }
+    // No Retry-After, as neither Envoy's circuit-breaker overflow nor HAProxy's or nginx's 503 sends
+    // one: the overload may be gone in a millisecond, and one fixed delay would send every refused
+    // client back at the same moment.
+    if (!takeSlot(snapshot, routeName)) return { status: 503, detail: AT_REQUEST_LIMIT, routeName }
+    return { ...selection, routeName }
+  }
 
   return {
     request(snapshot, policy, req, res) {
@@ -51,30 +70,24 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
         records.answered(snapshot, req, client, routeName, res.headersSent ? res.statusCode : CLIENT_CLOSED_REQUEST, started)
       })
       try {
-        const selection = selectRoute(snapshot, policy, req, identities, serverNameOf)
-        routeName = selection.route?.name ?? NO_ROUTE
-        if ('status' in selection) {
-          // Only a 404 keeps the connection. After a 421 (a reload that changed the route's client-auth
-          // policy) a keep-alive client must come back through a new handshake; most retry a 421 on a
-          // new connection. After a 400, 501 or 505, what follows cannot be trusted to be framed as the
-          // client meant (nginx closes too); nginx closes after its 405 to TRACE as well, and after its
-          // 413, rather than read the body it refused.
-          if (selection.status !== 404) res.shouldKeepAlive = false
-          sendStatus(res, selection.status, selection.detail)
+        const admission = admit(snapshot, policy, req)
+        routeName = admission.routeName
+        if ('status' in admission) {
+          // Only a 404 and the 503 at limits.requests keep the connection. After a 421 (a reload that
+          // changed the route's client-auth policy) a keep-alive client must come back through a new
+          // handshake; most retry a 421 on a new connection. After a 400, 501 or 505, what follows
+          // cannot be trusted to be framed as the client meant (nginx closes too); nginx closes after
+          // its 405 to TRACE as well, and after its 413, rather than read the body it refused. The 503
+          // keeps it as Envoy's does, unless the request expected 100 Continue: Node closes it then, as
+          // the body may still come.
+          if (admission.status !== 404 && admission.status !== 503) res.shouldKeepAlive = false
+          sendStatus(res, admission.status, admission.detail)
           return
         }
-        holdsSlot = takeSlot(snapshot, routeName)
-        if (!holdsSlot) {
-          // No Retry-After, as neither Envoy's circuit-breaker overflow nor HAProxy's or nginx's 503
-          // sends one: the overload may be gone in a millisecond, and one fixed delay would send every
-          // refused client back at the same moment. The connection stays open (keep-alive), as Envoy's,
-          // unless the request expected 100 Continue: Node closes it then, as the body may still come.
-          sendStatus(res, 503, AT_REQUEST_LIMIT)
-          return
-        }
+        holdsSlot = true
         // Routed: the client may send its body now (server.ts leaves 100 Continue to this point).
         if (req.httpVersion === '1.1' && EXPECTS_CONTINUE.test(req.headers.expect ?? '')) res.writeContinue()
-        forwardRequest(req, res, selection.route, selection.forwarded, selection.identity, records)
+        forwardRequest(req, res, admission.route, admission.forwarded, admission.identity, records)
       } catch (error) {
         records.internalError(routeName, error)
         if (res.headersSent) return void res.destroy()
@@ -87,28 +100,23 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
 
     upgrade(snapshot, policy, req, socket, head) {
       const started = performance.now()
-      let routeName = NO_ROUTE
       const client = req.socket.remoteAddress
+      let routeName = NO_ROUTE
       // An upgrade counts as a request once answered (101 or not); the WebSocket's life is not its duration.
       const record = (status: number) => records.answered(snapshot, req, client, routeName, status || CLIENT_CLOSED_REQUEST, started)
       const proxy = async () => {
-        const selection = selectRoute(snapshot, policy, req, identities, serverNameOf)
-        routeName = selection.route?.name ?? NO_ROUTE
-        if ('status' in selection) {
-          endWithStatus(socket, selection.status, selection.detail)
-          record(selection.status)
-          return
-        }
-        if (!takeSlot(snapshot, routeName)) {
-          endWithStatus(socket, 503, AT_REQUEST_LIMIT)
-          record(503)
+        const admission = admit(snapshot, policy, req)
+        routeName = admission.routeName
+        if ('status' in admission) {
+          endWithStatus(socket, admission.status, admission.detail)
+          record(admission.status)
           return
         }
         // A WebSocket holds its slot for its whole life, as long as it holds its sockets.
         socket.once('close', () => slots.release())
-        const outcome = await proxyUpgrade(req, socket, head, selection.route, selection.forwarded, selection.identity, records)
+        const outcome = await proxyUpgrade(req, socket, head, admission.route, admission.forwarded, admission.identity, records)
         record(outcome.status)
-        if ('failure' in outcome) records.upgradeFailed(selection.route, req, client, outcome.failure, outcome.status, outcome.error)
+        if ('failure' in outcome) records.upgradeFailed(admission.route, req, client, outcome.failure, outcome.status, outcome.error)
         return 'closeGoingAway' in outcome ? outcome.closeGoingAway : undefined
       }
       // A fault comes before anything was answered: proxyUpgrade settles, and never throws, once it has.

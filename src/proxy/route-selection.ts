@@ -15,10 +15,19 @@ import type { ForwardedProtoHost } from './headers.js'
 import { bodyTooLargeDetail } from './request-body.js'
 import { checkRequest, type RequestRefusal } from './request-checks.js'
 
-/** A route and what to tell its upstream; or the status the request is refused with, and why. */
-type Selection =
-  | { readonly route: Route; readonly forwarded: ForwardedProtoHost; readonly identity: Record<string, string> }
-  | { readonly status: RequestRefusal['status'] | 404 | 413 | 421; readonly detail: string; readonly route?: Route }
+/** A route and what to tell its upstream. */
+export interface Routed {
+  readonly route: Route
+  readonly forwarded: ForwardedProtoHost
+  readonly identity: Record<string, string>
+}
+
+/** The status a request is refused with, and why; with its route if it had one. */
+export interface RoutingRefusal {
+  readonly status: RequestRefusal['status'] | 404 | 413 | 421
+  readonly detail: string
+  readonly route?: Route
+}
 
 /** The SNI name a connection's ClientHello carried; undefined for one without, or on the plaintext listener. */
 export type ServerNameOf = (socket: Socket) => string | undefined
@@ -33,7 +42,7 @@ export function selectRoute(
   req: IncomingMessage,
   identities: ClientIdentities,
   serverNameOf: ServerNameOf,
-): Selection {
+): Routed | RoutingRefusal {
   // HTTP/1.0 does not require Host (RFC 1945). A request without one is for the host its connection
   // was made to, as nginx serves it from the server that SNI (or the address) chose. It becomes the
   // request's Host, which the upstream, spoken to in HTTP/1.1, needs.
