@@ -130,6 +130,11 @@ export function createUpstreamPool(
   // No other pool offers it (the connector, and undici's cache with it, is made anew at each connect),
   // so it is retired with its pool: a new CA or CRL is never skipped by a resumed session.
   let session: Buffer | undefined
+  const rememberSession = (tlsSocket: TLSSocket) => {
+    // TLS 1.2 has its session now; TLS 1.3 tickets arrive after the handshake.
+    session = tlsSocket.getSession() ?? session
+    tlsSocket.on('session', (ticket: Buffer) => (session = ticket))
+  }
   return new Pool(identity.origin, {
     // Keep idle upstream connections longer than undici's 4 s default: a handshake costs far more.
     keepAliveTimeout: 60_000,
@@ -141,30 +146,17 @@ export function createUpstreamPool(
       let refusedChain: X509Certificate[] | undefined
       const socket = connect({ ...connectOptions, servername }, (connectError, socket) => {
         const durationSeconds = (performance.now() - started) / 1000
-        // A CRL verdict on a chain that never reached upstream.ca gives way to the chain's own, as the
-        // ingress reports a client's (handshake-reports.ts).
-        const code = (connectError as NodeJS.ErrnoException | null)?.code
-        const error = connectError && (chainErrorBeneathCrlVerdict(code, refusedChain, identity.caCertificates) ?? connectError)
-        // A refused chain or name: its log line names the certificate (certificate-identity.ts).
-        const refusedLeaf = refusedChain?.[0]
-        if (error && refusedLeaf) withPeerCertificate(error, refusedLeaf)
+        const error = connectError && connectFailure(connectError, refusedChain, identity.caCertificates)
         refusedChain = undefined
-        const tlsSocket = tls && !error ? (socket as TLSSocket) : undefined
-        if (tlsSocket) {
-          // TLS 1.2 has its session now; TLS 1.3 tickets arrive after the handshake.
-          session = tlsSocket.getSession() ?? session
-          tlsSocket.on('session', (ticket: Buffer) => (session = ticket))
-          const resumed = tlsSocket.isSessionReused()
-          if (tlsSocket.getProtocol() === 'TLSv1.3') {
-            onTls13Verdict(tlsSocket, (refusal) => onHandshake({ durationSeconds, resumed, ...(refusal && { error: refusal }) }))
-          } else {
-            onHandshake({ durationSeconds, resumed })
-          }
-        } else if (tls && !destroyed.aborted) {
+        if (error) {
           // A connect the destroy ended is no handshake of the upstream's.
-          onHandshake({ durationSeconds, resumed: false, error: error! })
+          if (tls && !destroyed.aborted) onHandshake({ durationSeconds, resumed: false, error })
+          return callback(error, null)
         }
-        if (error) return callback(error, null)
+        if (tls) {
+          rememberSession(socket as TLSSocket)
+          reportHandshake(socket as TLSSocket, durationSeconds, onHandshake)
+        }
         answers.track(socket as Socket)
         callback(null, socket!)
       }) as unknown as TLSSocket | undefined
@@ -172,13 +164,36 @@ export function createUpstreamPool(
       if (socket) {
         socket.once('close', aborted.release)
         resumeParserAtEnd(socket)
+        if (tls) keepRefusedPeerCertificate(socket, (chain) => (refusedChain = chain), isCrlTrouble)
       } else {
         aborted.release()
       }
-      if (tls && socket) keepRefusedPeerCertificate(socket, (chain) => (refusedChain = chain), isCrlTrouble)
       return socket
     },
   })
+}
+
+/**
+ * What a failed connect reports. A CRL verdict on a chain that never reached upstream.ca gives way to
+ * the chain's own, as the ingress reports a client's (handshake-reports.ts); a refused chain or name
+ * names its certificate in the log line (certificate-identity.ts).
+ */
+function connectFailure(connectError: Error, refusedChain: readonly X509Certificate[] | undefined, caCertificates: UpstreamIdentity['caCertificates']): Error {
+  const code = (connectError as NodeJS.ErrnoException).code
+  const error = chainErrorBeneathCrlVerdict(code, refusedChain, caCertificates) ?? connectError
+  const refusedLeaf = refusedChain?.[0]
+  if (refusedLeaf) withPeerCertificate(error, refusedLeaf)
+  return error
+}
+
+/** A completed handshake, reported at once; in TLS 1.3, once the server has judged the client certificate (onTls13Verdict). */
+function reportHandshake(tlsSocket: TLSSocket, durationSeconds: number, onHandshake: (event: UpstreamHandshakeEvent) => void): void {
+  const resumed = tlsSocket.isSessionReused()
+  if (tlsSocket.getProtocol() === 'TLSv1.3') {
+    onTls13Verdict(tlsSocket, (refusal) => onHandshake({ durationSeconds, resumed, ...(refusal && { error: refusal }) }))
+  } else {
+    onHandshake({ durationSeconds, resumed })
+  }
 }
 
 /**
