@@ -2,7 +2,7 @@
  * The key paths of a parsed routes.yaml (`routes[2].upstream.ca`) and where each is, and what the
  * library parsed but no key path can stand for.
  */
-import { isAlias, isMap, isPair, isScalar, isSeq, type Document, type LineCounter, type Node, type Scalar, type YAMLMap } from 'yaml'
+import { isAlias, isMap, isPair, isScalar, isSeq, type Document, type LineCounter, type Node, type Scalar, type YAMLMap, type YAMLSeq } from 'yaml'
 import type { ConfigIssue } from './issues.js'
 import { shownValue } from './shown-value.js'
 import type { Position } from './types.js'
@@ -28,102 +28,130 @@ export function keyPathStep(path: string, step: string | number): string {
  * twice, a merge key of something other than mappings, a value of YAML 1.1's types.
  */
 export function keyPathsOf(doc: Document, lineCounter: LineCounter, file: string): KeyPaths {
-  const issues: ConfigIssue[] = []
-  const positions = new Map<string, Position>()
-  const keyPositions = new Map<string, Position>()
-  const at = (offset: number): Position => lineCounter.linePos(offset)
-  // `within`: the collections that hold `node`, which an alias in it must not stand for.
-  const walk = (node: unknown, path: string, within: readonly unknown[]): void => {
-    const aliased = isAlias(node) ? node.resolve(doc) : undefined
+  const walk = new KeyPathWalk(doc, lineCounter, file)
+  walk.fromTop()
+  return { positions: walk.positions, keyPositions: walk.keyPositions, issues: walk.issues }
+}
+
+/** keyPathsOf's walk down one document: what it has found so far, and how it goes on from a node. */
+class KeyPathWalk {
+  readonly positions = new Map<string, Position>()
+  readonly keyPositions = new Map<string, Position>()
+  readonly issues: ConfigIssue[] = []
+
+  constructor(
+    private readonly doc: Document,
+    private readonly lineCounter: LineCounter,
+    private readonly file: string,
+  ) {}
+
+  fromTop(): void {
+    // The document itself, for what is missing at its top (`listen: is required`).
+    this.positions.set('', this.startOf(this.doc.contents))
+    this.walk(this.doc.contents, '', [])
+  }
+
+  /** `within`: the collections that hold `node`, which an alias in it must not stand for. */
+  private walk(node: unknown, path: string, within: readonly unknown[]): void {
+    const aliased = isAlias(node) ? node.resolve(this.doc) : undefined
     const foreign = foreignValue(node)
     if (isAlias(node) && (aliased === undefined || within.includes(aliased))) {
-      const message = aliased === undefined ? unanchoredAlias(node.source) : selfHoldingAlias(node.source)
-      issues.push({ file, path, message, ...at(node.range?.[0] ?? 0) })
+      this.report(path, aliased === undefined ? unanchoredAlias(node.source) : selfHoldingAlias(node.source), node)
     } else if (foreign) {
-      const message = `invalid YAML: this is ${foreign.kind}, which no key of routes.yaml takes: ${foreign.instead}`
-      issues.push({ file, path, message, ...at((node as Node).range?.[0] ?? 0) })
+      this.report(path, `invalid YAML: this is ${foreign.kind}, which no key of routes.yaml takes: ${foreign.instead}`, node as Node)
     } else if (isMap(node)) {
-      walkMapping(node, path, within)
+      this.walkMapping(node, path, within)
     } else if (isSeq(node)) {
-      const inside = [...within, node]
-      node.items.forEach((item, index) => {
-        const childPath = keyPathStep(path, index)
-        positions.set(childPath, at((item as Node).range?.[0] ?? 0))
-        walk(item, childPath, inside)
-      })
+      this.walkList(node, path, within)
     }
   }
+
+  private walkList(list: YAMLSeq, path: string, within: readonly unknown[]): void {
+    const inside = [...within, list]
+    list.items.forEach((item, index) => {
+      const childPath = keyPathStep(path, index)
+      this.positions.set(childPath, this.startOf(item as Node))
+      this.walk(item, childPath, inside)
+    })
+  }
+
   /** A mapping's keys: each placed, and walked into, unless it is written twice or is no name. */
-  const walkMapping = (node: YAMLMap, path: string, within: readonly unknown[]): void => {
+  private walkMapping(node: YAMLMap, path: string, within: readonly unknown[]): void {
     const inside = [...within, node]
     const lineOfKey = new Map<string, number>()
     for (const pair of node.items) {
-      if (isPair(pair) && isAlias(pair.key)) walk(pair.key, path, inside)
-      const notName = isPair(pair) ? keyNotName(pair.key, doc) : undefined
+      if (isPair(pair) && isAlias(pair.key)) this.walk(pair.key, path, inside)
+      const notName = isPair(pair) ? keyNotName(pair.key, this.doc) : undefined
       if (notName) {
-        const message = `invalid YAML: this key is ${notName}; a key must be a name, such as host or url`
-        issues.push({ file, path, message, ...at((pair.key as Node).range?.[0] ?? 0) })
+        this.report(path, `invalid YAML: this key is ${notName}; a key must be a name, such as host or url`, pair.key as Node)
         continue
       }
       if (!isPair(pair) || !isScalar(pair.key)) continue
       // A merge key (`<<`) may come more than once; its value is a Symbol.
       if (typeof pair.key.value === 'symbol') {
-        merge(pair.value, pair.key, path, inside)
+        this.merge(pair.value, pair.key, path, inside)
         continue
       }
       const key = keyName(pair.key)
       const childPath = keyPathStep(path, key)
-      const keyAt = at(pair.key.range?.[0] ?? 0)
+      const keyAt = this.startOf(pair.key)
       const first = lineOfKey.get(key)
       if (first !== undefined) {
-        issues.push({ file, path: childPath, message: `invalid YAML: '${key}' is written twice in one mapping (first on line ${first})`, ...keyAt })
+        this.report(childPath, `invalid YAML: '${key}' is written twice in one mapping (first on line ${first})`, pair.key)
         continue
       }
       lineOfKey.set(key, keyAt.line)
       // Scalars point at their value (what is wrong is usually the value); maps and lists at their key.
       const target = isScalar(pair.value) ? pair.value : pair.key
-      positions.set(childPath, at((target as Node).range?.[0] ?? 0))
-      keyPositions.set(childPath, keyAt)
-      walk(pair.value, childPath, inside)
+      this.positions.set(childPath, this.startOf(target))
+      this.keyPositions.set(childPath, keyAt)
+      this.walk(pair.value, childPath, inside)
     }
   }
+
   /**
    * A merge key's value: a mapping, an alias of one, or a list of those (the library throws on anything
    * else as it builds the value, with no position). A key that an alias brings has no place of its own:
    * it is placed at the alias, unless the mapping writes it too.
    */
-  const merge = (value: unknown, mergeKey: Node, path: string, within: readonly unknown[]): void => {
+  private merge(value: unknown, mergeKey: Node, path: string, within: readonly unknown[]): void {
     // The anchored value of an alias was walked where it is written; the alias itself is checked here.
-    if (isAlias(value)) walk(value, path, within)
-    const list = isAlias(value) ? value.resolve(doc) : value
+    if (isAlias(value)) this.walk(value, path, within)
+    const list = isAlias(value) ? value.resolve(this.doc) : value
     const sources: unknown[] = isSeq(list) ? list.items : [value]
     for (const source of sources) {
       const written = (isAlias(value) ? value : source) as Node | null
-      const map = isAlias(source) ? source.resolve(doc) : source
+      const map = isAlias(source) ? source.resolve(this.doc) : source
       if (isMap(map)) {
-        if (isAlias(written)) placeMerged(map, path, at(written.range?.[0] ?? 0))
+        if (isAlias(written)) this.placeMerged(map, path, this.startOf(written))
       } else if (map !== undefined) {
         const message = `invalid YAML: << merges a mapping, an alias of one (<<: *defaults) or a list of them, not ${kindOf(map)}`
-        issues.push({ file, path: keyPathStep(path, '<<'), message, ...at((written ?? mergeKey).range?.[0] ?? 0) })
+        this.report(keyPathStep(path, '<<'), message, written ?? mergeKey)
         continue
       }
-      if (!isAlias(value)) walk(source, path, isSeq(list) ? [...within, list] : within)
+      if (!isAlias(value)) this.walk(source, path, isSeq(list) ? [...within, list] : within)
     }
   }
-  const placeMerged = (map: YAMLMap, path: string, position: Position): void => {
+
+  private placeMerged(map: YAMLMap, path: string, position: Position): void {
     for (const pair of map.items) {
       if (!isScalar(pair.key) || typeof pair.key.value === 'symbol') continue
       const childPath = keyPathStep(path, keyName(pair.key))
-      if (!keyPositions.has(childPath)) {
-        positions.set(childPath, position)
-        keyPositions.set(childPath, position)
+      if (!this.keyPositions.has(childPath)) {
+        this.positions.set(childPath, position)
+        this.keyPositions.set(childPath, position)
       }
     }
   }
-  // The document itself, for what is missing at its top (`listen: is required`).
-  positions.set('', at(doc.contents?.range?.[0] ?? 0))
-  walk(doc.contents, '', [])
-  return { positions, keyPositions, issues }
+
+  private report(path: string, message: string, node: Node): void {
+    this.issues.push({ file: this.file, path, message, ...this.startOf(node) })
+  }
+
+  /** Where `node` starts; the top of the file for an empty document. */
+  private startOf(node: Node | null): Position {
+    return this.lineCounter.linePos(node?.range?.[0] ?? 0)
+  }
 }
 
 /** A key as the JS object has it: `null:` and `~:` are '', `1` and "1" the same key. */
