@@ -16,7 +16,7 @@ import { otherMajorVersionStatus } from './http-versions.js'
  * beyond what an upstream reads: a Node server keeps about the first thousand, and drops the rest
  * without a word.
  */
-export const MAX_REQUEST_HEADER_FIELDS = 100
+const MAX_REQUEST_HEADER_FIELDS = 100
 
 export interface RequestRefusal {
   readonly status: 400 | 405 | 431 | 501 | 505
