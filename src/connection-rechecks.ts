@@ -1,17 +1,29 @@
 /**
- * What a reload decides for the client connections verified under a TLS policy (client CAs, CRLs,
- * minimum version) before it: whether the client of a keep-alive connection passes the policy a new
- * handshake of its would get now, and whether the client of a WebSocket passes the policy its route has
- * now (tls/recheck.ts). The request server keeps those that pass and closes the others
- * (RequestServer.recheckConnections).
+ * After a reload, the client of each connection verified under a TLS policy (client CAs, CRLs, minimum
+ * version) before it is checked again here, and its connection kept or closed. The whole path:
+ *
+ * - Gateway.apply, once the new snapshot serves, calls recheckAll: each open connection of the request
+ *   server. Gateway.acceptVerified calls recheck for a connection whose handshake ended after a reload
+ *   that began before, which recheckAll could not find.
+ * - A keep-alive connection is checked against the policy a new handshake of its would get now. The
+ *   same as its own: nothing to check. None (its host passes TLS through now): it closes after its
+ *   response. Another: its requests wait (RequestServer.holdUntilChecked, proxy/connection-policies.ts)
+ *   until clientPasses says whether its client passes that one; then they go on under it, or the
+ *   connection closes after its response.
+ * - A WebSocket is checked against the policy its route has now (recheckWebSocket), and closed at once
+ *   if its client fails.
+ * - Each check waits its turn (tls/recheck-queue.ts), then verifies the client's chain as a handshake
+ *   would (tls/recheck.ts, with the CRLs of tls/policy-crls.ts).
  */
 import type http from 'node:http'
 import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
 import type { TLSSocket } from 'node:tls'
 import { recordWebSocketRecheck } from './gateway-metrics.js'
 import { CLIENT_CAUSED_LOG_LIMIT, errorSummary, limitedLog, type Logger } from './log.js'
 import { NO_ROUTE } from './metrics/labels.js'
 import type { Metrics } from './metrics/metrics.js'
+import type { RequestServer } from './proxy/server.js'
 import { normalizeHost } from './routing/host.js'
 import { routingPath } from './routing/path.js'
 import type { Route, Snapshot } from './snapshot/snapshot.js'
@@ -35,6 +47,8 @@ export class ConnectionRechecks {
     private readonly logger: Logger,
     /** The snapshot serving now. */
     private readonly current: () => Snapshot | undefined,
+    /** Where the connections are, and what holds their requests or closes them. */
+    private readonly server: RequestServer,
   ) {
     const limit = CLIENT_CAUSED_LOG_LIMIT
     const keepAliveFailed = 'connection closes after its response: its client certificate does not pass the new TLS policy of its host'
@@ -51,12 +65,52 @@ export class ConnectionRechecks {
   }
 
   /**
+   * After a reload to `snapshot`: each connection verified under a TLS policy that a new handshake of its
+   * would no longer get has its client checked against the one it would get, as that handshake would
+   * check it. One that passes goes on under the new policy: a CRL's routine re-issue, or a CA added to a
+   * bundle, leaves every client connected, as Envoy leaves connections when their validation context
+   * changes, where closing them would reset the next request of each keep-alive client and bring them
+   * all back through full handshakes at once. One that fails closes as in a drain, but an idle one at
+   * once, as nginx's old workers close theirs (a request that came on it would get the 421). Requests
+   * that come meanwhile wait for the verdict. A connection no policy would take now (its host passes TLS
+   * through) closes the same way.
+   *
+   * A WebSocket is checked against the policy its route has now (its upgrade request's Host and path),
+   * and closed there if its client fails; it is then held to the policy it passed, and the next reload
+   * checks it again only if that one changes.
+   */
+  recheckAll(snapshot: Snapshot): void {
+    for (const socket of this.server.openConnections()) this.recheck(snapshot, socket)
+  }
+
+  /**
+   * One connection, as recheckAll checks each; also one whose handshake began under the policy before
+   * a reload and ended after it, for which a new handshake most often gets the same policy, and there is
+   * nothing to check.
+   */
+  recheck(snapshot: Snapshot, open: Duplex): void {
+    const connection = this.server.verifiedConnection(open)
+    // A plaintext or closed connection, or one with nothing to re-check.
+    if (!connection) return
+    const { socket, policy, webSocketRequest } = connection
+    if (webSocketRequest) {
+      void this.recheckWebSocket(snapshot, socket, policy, webSocketRequest)
+      return
+    }
+    const policyNow = this.policyOfNewHandshake(snapshot, socket)
+    // Back under the policy it has, before the check of an earlier reload came back: that one decides nothing.
+    if (policyNow?.id === policy.id) this.server.cancelCheck(socket)
+    else if (policyNow) this.server.holdUntilChecked(socket, policyNow, this.clientPasses(snapshot, socket, policy, policyNow))
+    else this.server.closeAfterResponse(socket)
+  }
+
+  /**
    * The TLS policy a new handshake of this connection would get under `snapshot`: by its SNI, or without
    * one the address it reached. Not simply whether its policy is still in the snapshot: routes with the
    * same client CAs, CRLs and minimum version share one, and another route may keep it after this
    * connection's route has moved to another. Undefined: none would (the host passes TLS through now).
    */
-  policyOfNewHandshake(snapshot: Snapshot, socket: TLSSocket): TlsPolicy | undefined {
+  private policyOfNewHandshake(snapshot: Snapshot, socket: TLSSocket): TlsPolicy | undefined {
     const decision = this.ingressFor(snapshot, socket)
     return decision.kind === 'terminate' ? decision.policy : undefined
   }
@@ -67,7 +121,7 @@ export class ConnectionRechecks {
    * route its SNI names, as a refused handshake is; the handshake it comes back with is refused, and
    * counted then.
    */
-  async clientPasses(snapshot: Snapshot, socket: TLSSocket, verifiedUnder: TlsPolicy, policyNow: TlsPolicy): Promise<boolean> {
+  private async clientPasses(snapshot: Snapshot, socket: TLSSocket, verifiedUnder: TlsPolicy, policyNow: TlsPolicy): Promise<boolean> {
     const verdict = await this.queue.recheckClient(socket, verifiedUnder, policyNow)
     // Not logged: a verdict a later reload has overtaken, which decides nothing (ConnectionPolicies),
     // or that of a connection closed meanwhile, which had no certificate left to check.
@@ -83,40 +137,39 @@ export class ConnectionRechecks {
    * in `snapshot` than the one it was verified under: its client is checked against that one
    * (tls/recheck.ts), and the WebSocket closed if it fails. Both ends close: proxy/upgrade.ts destroys
    * the upstream socket with the client's. One whose route is gone, or no longer terminates TLS, runs on,
-   * as a removed route's requests in flight do. Resolves with the policy it passed, if it was checked;
-   * a verdict that comes after another reload is dropped, as that reload's own check decides.
+   * as a removed route's requests in flight do. One that passes is held to the policy it passed; a
+   * verdict that comes after another reload is dropped, as that reload's own check decides.
    */
-  async recheckWebSocket(snapshot: Snapshot, socket: TLSSocket, policy: TlsPolicy, upgrade: http.IncomingMessage): Promise<TlsPolicy | undefined> {
+  private async recheckWebSocket(snapshot: Snapshot, socket: TLSSocket, policy: TlsPolicy, upgrade: http.IncomingMessage): Promise<void> {
     try {
-      return await this.check(snapshot, socket, policy, upgrade)
+      await this.checkWebSocket(snapshot, socket, policy, upgrade)
     } catch (error) {
       // A fault of ours, not the client's, which must not end the gateway as an unhandled rejection:
       // the WebSocket is closed, as one whose check cannot finish is (fail closed).
       socket.destroy()
       this.logger.error({ error: errorSummary(error) }, 'WebSocket closed: its re-check against the new TLS policy of its route failed')
-      return undefined
     }
   }
 
-  private async check(snapshot: Snapshot, socket: TLSSocket, policy: TlsPolicy, upgrade: http.IncomingMessage): Promise<TlsPolicy | undefined> {
+  private async checkWebSocket(snapshot: Snapshot, socket: TLSSocket, policy: TlsPolicy, upgrade: http.IncomingMessage): Promise<void> {
     const host = normalizeHost(upgrade.headers.host)
     const route = host === undefined ? undefined : snapshot.table.match(host, routingPath(upgrade.url!, snapshot.config))
-    if (!route?.policy || route.policy.id === policy.id) return undefined
+    if (!route?.policy || route.policy.id === policy.id) return
     const verdict = await this.queue.recheckClient(socket, policy, route.policy)
     // A reload since: it has checked this WebSocket against its own config, or found nothing to check.
-    if (snapshot !== this.current()) return undefined
+    if (snapshot !== this.current()) return
     if (verdict.pass) {
       recordWebSocketRecheck(this.metrics, route, 'none')
-      return route.policy
+      this.server.setPolicy(socket, route.policy)
+      return
     }
     // Two reloads close together may both find it failing: it is closed, counted and logged once.
-    if (socket.destroyed) return undefined
+    if (socket.destroyed) return
     socket.destroy()
     recordWebSocketRecheck(this.metrics, route, verdict.reason)
     const fields = failureFields(route, verdict, socket)
     if (verdict.error) this.logWebSocketUncheckable({ ...fields, error: errorSummary(verdict.error) })
     else this.logWebSocketFailed(fields)
-    return undefined
   }
 
   /** The SNI the ClientHello of a verified connection carried; undefined without one, or on the plaintext listener. */

@@ -29,7 +29,7 @@ import { registrySource } from './metrics/render.js'
 import { createProxyHandlers } from './proxy/handler.js'
 import { ConnectionRechecks } from './connection-rechecks.js'
 import { Overload } from './proxy/overload.js'
-import { DRAIN_IDLE_WINDOW_MS, RequestServer, type ReloadedPolicies } from './proxy/server.js'
+import { DRAIN_IDLE_WINDOW_MS, RequestServer } from './proxy/server.js'
 import { SniDispatcher } from './proxy/sni-dispatch.js'
 import { Reloader, type ReloadResult, type ReloadTrigger } from './reload/reloader.js'
 import { buildSnapshot, retireSnapshot, type Snapshot, type SnapshotOptions } from './snapshot/snapshot.js'
@@ -129,9 +129,9 @@ export class Gateway {
     this.ticketKeys = new TicketKeyRotation(options.ticketKeyLifetimeMs)
     this.overload = new Overload(this.metrics, this.logger)
     this.clientConnections = new ClientConnections(this.overload)
-    this.connectionRechecks = new ConnectionRechecks(this.metrics, this.logger, () => this.current)
     const serverNameOf = (socket: net.Socket) => this.connectionRechecks.serverNameOf(socket)
     this.requestServer = new RequestServer(() => this.current!, createProxyHandlers(this.logger, this.metrics, this.overload, serverNameOf))
+    this.connectionRechecks = new ConnectionRechecks(this.metrics, this.logger, () => this.current, this.requestServer)
     this.reloader = new Reloader({
       loader: options.loader,
       logger: this.logger,
@@ -195,17 +195,7 @@ export class Gateway {
     for (const upstream of retireSnapshot(previous, snapshot, (closed) => this.retiring.delete(closed))) this.retiring.add(upstream)
     // Only here, once the new config serves: a reload that fails keeps every series.
     this.forgetRemovedRoutes()
-    this.requestServer.recheckConnections(this.reloadedPolicies(snapshot))
-  }
-
-  /** What `snapshot` makes of the connections verified under a TLS policy before it (connection-rechecks.ts). */
-  private reloadedPolicies(snapshot: Snapshot): ReloadedPolicies {
-    const rechecks = this.connectionRechecks
-    return {
-      policyNow: (socket) => rechecks.policyOfNewHandshake(snapshot, socket),
-      clientPasses: (socket, verifiedUnder, policyNow) => rechecks.clientPasses(snapshot, socket, verifiedUnder, policyNow),
-      recheckWebSocket: (socket, policy, upgrade) => rechecks.recheckWebSocket(snapshot, socket, policy, upgrade),
-    }
+    this.connectionRechecks.recheckAll(snapshot)
   }
 
   /**
@@ -217,9 +207,7 @@ export class Gateway {
   private acceptVerified(socket: TLSSocket, policy: TlsPolicy, serverName: string | undefined): void {
     this.connectionRechecks.verified(socket, serverName)
     this.requestServer.accept(socket, policy)
-    const snapshot = this.current!
-    const policyNow = this.connectionRechecks.policyOfNewHandshake(snapshot, socket)
-    if (policyNow?.id !== policy.id) this.requestServer.recheckConnection(socket, this.reloadedPolicies(snapshot))
+    this.connectionRechecks.recheck(this.current!, socket)
   }
 
   /**

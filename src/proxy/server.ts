@@ -72,14 +72,15 @@ export interface RequestHandlers {
   readonly refused: (snapshot: Snapshot, status: number, request?: http.IncomingMessage | { readonly method: string }) => void
 }
 
-/** What a reload that changed TLS policies tells of the connections verified under one (connection-rechecks.ts). */
-export interface ReloadedPolicies {
-  /** The policy a new handshake of `socket` would get now; undefined: none would. */
-  readonly policyNow: (socket: TLSSocket) => TlsPolicy | undefined
-  /** Whether the client of `socket`, verified under `verifiedUnder`, passes `policyNow`. */
-  readonly clientPasses: (socket: TLSSocket, verifiedUnder: TlsPolicy, policyNow: TlsPolicy) => Promise<boolean>
-  /** A WebSocket's client checked against its route's policy, and closed if it fails: the policy it passed, if checked. */
-  readonly recheckWebSocket: (socket: TLSSocket, policy: TlsPolicy, upgrade: http.IncomingMessage) => Promise<TlsPolicy | undefined>
+/**
+ * An open connection verified under a TLS policy, as a reload's re-check reads it
+ * (connection-rechecks.ts): the policy its requests are held to, and its upgrade request once it became
+ * a WebSocket.
+ */
+export interface VerifiedConnection {
+  readonly socket: TLSSocket
+  readonly policy: TlsPolicy
+  readonly webSocketRequest?: http.IncomingMessage
 }
 
 /**
@@ -128,14 +129,15 @@ interface Connection {
 
 /**
  * Accepts connections from the listeners, hands each request to `handlers` in its turn, and drains and
- * closes the connections at shutdown.
+ * closes the connections at shutdown. A reload's re-checks (connection-rechecks.ts) decide what becomes
+ * of a connection verified under a TLS policy; here its requests wait for their verdict, or it closes.
  */
 export class RequestServer {
   private readonly server: http.Server
   private readonly bodyIdleTimeoutMs: number
   private readonly finishDeadline: FinishDeadline
   private readonly idleDeadline: IdleDeadline
-  /** The TLS policy each TLS socket was verified under, and the checks a reload makes of it. */
+  /** The TLS policy each TLS socket is held to, and the check of its client a reload may have under way. */
   private readonly policies = new ConnectionPolicies()
   /**
    * The open connections, from accept() to their 'close'. Node's server has nothing more to tell of a
@@ -148,7 +150,7 @@ export class RequestServer {
   private closing: Promise<void> | undefined
   /** Pipelined requests whose body turned out malformed while the response ahead of them went out. */
   private readonly malformedWhileQueued = new WeakSet<http.IncomingMessage>()
-  /** Requests not handed to the handlers yet: they wait for their connection's check (recheckConnections). */
+  /** Requests not handed to the handlers yet: they wait for their connection's check (holdUntilChecked). */
   private readonly waitingForCheck = new WeakSet<http.IncomingMessage>()
   private draining = false
   private closed = false
@@ -234,52 +236,44 @@ export class RequestServer {
     for (const socket of this.connections.keys()) this.closeAfterResponse(socket, DRAIN_IDLE_WINDOW_MS)
   }
 
-  /**
-   * After a reload: each connection verified under a TLS policy (client CAs, CRLs, minimum version)
-   * that a new handshake of its would no longer get has its client checked against the one it would
-   * get (tls/recheck.ts), as that handshake would check it. One that passes goes on under the new
-   * policy: a CRL's routine re-issue, or a CA added to a bundle, leaves every client connected, as
-   * Envoy leaves connections when their validation context changes, where closing them would reset the
-   * next request of each keep-alive client and bring them all back through full handshakes at once.
-   * One that fails closes as in a drain, but an idle one at once, as nginx's old workers close theirs
-   * (a request that came on it would get the 421). Requests that come meanwhile wait for the verdict.
-   * A connection no policy would take now (its host passes TLS through) closes the same way.
-   *
-   * A WebSocket is checked against the policy its route has now (its upgrade request's Host and path),
-   * and closed there if its client fails; it is then held to the policy it passed, and the next reload
-   * checks it again only if that one changes. An upgrade answered as an ordinary response (refused, or
-   * ignored: h2c) ends its connection after it: there is nothing to check.
-   */
-  recheckConnections(reloaded: ReloadedPolicies): void {
-    for (const socket of this.connections.keys()) this.recheckConnection(socket, reloaded)
+  /** Every open connection, for a reload to re-check those verified under a TLS policy (connection-rechecks.ts). */
+  openConnections(): Iterable<Duplex> {
+    return this.connections.keys()
   }
 
   /**
-   * One connection, as recheckConnections checks each: also one whose handshake was under way at the
-   * reload, which began under the policy before it.
+   * `socket` as a reload re-checks it, if it is open and was verified under a TLS policy. Undefined
+   * too where there is nothing to re-check: an upgrade answered as an ordinary response (refused, or
+   * ignored: h2c) ends its connection after it; one that waits for its connection's check gets that
+   * check's verdict (upgrade()); a WebSocket that has ended is gone.
    */
-  recheckConnection(socket: Duplex, reloaded: ReloadedPolicies): void {
+  verifiedConnection(socket: Duplex): VerifiedConnection | undefined {
     const policy = this.policies.of(socket)
     const connection = this.connections.get(socket)
-    // Only a TLS connection has a policy, and only an open one is checked.
-    if (!policy || !connection) return
+    if (!policy || !connection) return undefined
     const tlsSocket = socket as TLSSocket
-    if (connection.lastResponse === 'upgraded') {
-      const upgrade = connection.webSocketRequest
-      if (!upgrade || socket.writableEnded) return
-      const rechecked = reloaded.recheckWebSocket(tlsSocket, policy, upgrade)
-      void rechecked.then((passed) => passed && this.policies.set(socket, passed))
-      return
-    }
-    const policyNow = reloaded.policyNow(tlsSocket)
-    if (policyNow?.id === policy.id) {
-      // Back under the policy it has, before the check of an earlier reload came back.
-      this.policies.cancelCheck(socket)
-      return
-    }
-    const closeIt = () => this.closeAfterResponse(socket)
-    if (policyNow) this.policies.check(tlsSocket, policyNow, reloaded.clientPasses(tlsSocket, policy, policyNow), closeIt)
-    else closeIt()
+    if (connection.lastResponse !== 'upgraded') return { socket: tlsSocket, policy }
+    const { webSocketRequest } = connection
+    return webSocketRequest && !socket.writableEnded ? { socket: tlsSocket, policy, webSocketRequest } : undefined
+  }
+
+  /**
+   * Holds the requests of `socket` until `passes` settles: they are then held to `policyNow` if its
+   * client passed it, and otherwise the connection closes after its response in flight (an Upgrade
+   * waiting gets 421). Replaces a check under way, which then decides nothing.
+   */
+  holdUntilChecked(socket: TLSSocket, policyNow: TlsPolicy, passes: Promise<boolean>): void {
+    this.policies.check(socket, policyNow, passes, () => this.closeAfterResponse(socket))
+  }
+
+  /** The check under way, if any, decides nothing: the requests waiting for it go on under the policy they had. */
+  cancelCheck(socket: Duplex): void {
+    this.policies.cancelCheck(socket)
+  }
+
+  /** The policy a WebSocket's client passed at a reload, which the next reload compares its route's with. */
+  setPolicy(socket: Duplex, policy: TlsPolicy): void {
+    this.policies.set(socket, policy)
   }
 
   /** The WebSockets open now. */
@@ -349,7 +343,7 @@ export class RequestServer {
    * closeIdleConnections(): it counts a response as done once end() is called, and would cut off one
    * still being written to a slow reader.
    */
-  private closeAfterResponse(socket: Duplex, idleWindowMs = 0): void {
+  closeAfterResponse(socket: Duplex, idleWindowMs = 0): void {
     const connection = this.connections.get(socket)
     // Closed already (its client left before its check failed).
     if (!connection) return
@@ -460,7 +454,7 @@ export class RequestServer {
     })
   }
 
-  /** An Upgrade request, once its connection's policy is settled (recheckConnections). */
+  /** An Upgrade request, once its connection's policy is settled (holdUntilChecked). */
   private upgrade(req: http.IncomingMessage, socket: Duplex, connection: Connection, head: Buffer): void {
     const policy = this.policies.of(socket)
     // Node's parser stopped at the headers of an Upgrade request, so its body never reaches `req`:
