@@ -1,8 +1,8 @@
 /**
  * The TLS policy each connection was verified under, which its requests are held to (a route of
  * another policy gets 421), and the checks a reload makes of its client when a new handshake of its
- * would get another policy (RequestServer.recheckConnections). A connection whose check is under way
- * has its requests wait for the verdict: they are then held to the policy it leaves.
+ * would get another policy (connection-rechecks.ts). A connection whose check is under way has its
+ * requests wait for the verdict: they are then held to the policy it leaves.
  */
 import type { Duplex } from 'node:stream'
 import type { TLSSocket } from 'node:tls'

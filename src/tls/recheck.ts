@@ -1,10 +1,11 @@
 /**
  * A connection outlives the TLS policy it was verified under. After a reload that changes a route's
  * client CAs or CRLs, the client of each connection verified under the old ones is re-checked here
- * against the policy it would be held to now (proxy/server.ts recheckConnections): a keep-alive
- * connection's, the one a new handshake of its would get; a WebSocket's, the one its route has. One
- * that no longer passes is closed: otherwise a client whose certificate the new CRL revokes, or whose
- * CA left the bundle, would keep a WebSocket for good, and a keep-alive connection until it is idle.
+ * against the policy it would be held to now (connection-rechecks.ts, which maps the whole path): a
+ * keep-alive connection's, the one a new handshake of its would get; a WebSocket's, the one its route
+ * has. One that no longer passes is closed: otherwise a client whose certificate the new CRL revokes,
+ * or whose CA left the bundle, would keep a WebSocket for good, and a keep-alive connection until it
+ * is idle.
  *
  * Not every connection closed, as Caddy closes every WebSocket a config change leaves behind (at once,
  * or after `stream_close_delay`; caddyserver/caddy#3143), and Envoy drains a changed listener and

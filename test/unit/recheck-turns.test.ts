@@ -1,8 +1,7 @@
 /**
  * RecheckQueue promises "one check a turn of the event loop", so that a reload that finds thousands
  * of connections open does not stall the requests in flight. The gateway asks for every check in one
- * synchronous loop (proxy/server.ts recheckConnections → connection-rechecks.ts ConnectionRechecks), as
- * this test does.
+ * synchronous loop (ConnectionRechecks.recheckAll, connection-rechecks.ts), as this test does.
  */
 import assert from 'node:assert/strict'
 import { X509Certificate } from 'node:crypto'
