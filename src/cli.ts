@@ -41,6 +41,9 @@ const OPTIONS_OF_COMMAND: Record<string, readonly string[]> = {
   certs: ['out', 'force'],
 }
 
+/** Commands that run a server in other tools; portcullis runs the gateway with none. */
+const RUN_WORDS = new Set(['run', 'start', 'serve'])
+
 /** ` (did you mean X?)` when one of `candidates` is near `word`, else nothing. */
 function meant(word: string, candidates: readonly string[]): string {
   const near = closest(word, candidates)
@@ -118,6 +121,8 @@ async function main(argv: string[]): Promise<number> {
       return runCerts({ out: values.out ?? 'certs', force: values.force ?? false }, out, err)
     }
     default:
+      // `caddy run`, `caddy start`, `hugo serve`: this gateway runs with no command at all.
+      if (RUN_WORDS.has(command)) return usageError(`unknown command '${command}': the gateway runs with no command (portcullis [--config FILE] [--workers N|auto])`)
       // A config file named where nginx or Caddy take one: the gateway takes it with --config.
       if (/\.ya?ml$/i.test(command)) return usageError(`unknown command '${command}' (to run the gateway with it: portcullis --config ${command})`)
       return usageError(`unknown command '${command}'${meant(command, ['check', 'certs'])}`)

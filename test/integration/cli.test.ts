@@ -338,6 +338,8 @@ routes:
       [['-x'], "unknown option '-x'"],
       [['chek'], "unknown command 'chek' (did you mean check?)"],
       [['my-routes.yaml'], "unknown command 'my-routes.yaml' (to run the gateway with it: portcullis --config my-routes.yaml)"],
+      // `caddy run`: this gateway runs with no command.
+      [['run', '--config', 'routes.yaml'], "unknown command 'run': the gateway runs with no command (portcullis [--config FILE] [--workers N|auto])"],
     ] as const
     for (const [[args, message], result] of await runEach(cases, ([args]) => portcullis(...args))) {
       assert.equal(result.code, 2, args.join(' '))
