@@ -14,6 +14,8 @@ import { subjectRfc2253 } from './subject.js'
 
 const CERT_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g
 const CRL_BLOCK = /-----BEGIN X509 CRL-----[\s\S]+?-----END X509 CRL-----/g
+/** PKCS#8, its encrypted form, and the older RSA, EC and OpenSSH key files. */
+const PRIVATE_KEY_BEGIN = /-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----/
 
 export interface CertificateFile {
   readonly file: string
@@ -47,6 +49,8 @@ export function readCertificates(file: string): CertificateFile {
     throw new PortcullisError(ErrorCodes.CERT_READ, `${displayPath(file)} holds a -----BEGIN CERTIFICATE----- line without its -----END CERTIFICATE----- line: the file is cut short`)
   }
   if (blocks.length === 0) {
+    // A key file where the certificate belongs (cert and key swapped, or the key named for both), said without a byte of the key.
+    if (PRIVATE_KEY_BEGIN.test(text)) throw new PortcullisError(ErrorCodes.CERT_READ, `${displayPath(file)} holds a private key, not a certificate`)
     // A DER file (binary, no BEGIN line) is the usual one: Windows and Java tools export it.
     throw new PortcullisError(ErrorCodes.CERT_READ, `${displayPath(file)} holds no PEM certificate${derHint(text, `openssl x509 -inform DER -in ${displayPath(file)} -out cert.pem`)}`)
   }
@@ -127,6 +131,10 @@ export function readPrivateKey(keyFile: string): PrivateKeyFile {
   try {
     key = createPrivateKey(pem)
   } catch (error) {
+    // A certificate file where the key belongs (cert and key swapped, or the certificate named for both).
+    if (!PRIVATE_KEY_BEGIN.test(pem) && pem.includes('-----BEGIN CERTIFICATE-----')) {
+      throw new PortcullisError(ErrorCodes.CERT_READ, `${displayPath(keyFile)} holds a certificate, not a private key`, { cause: error })
+    }
     // An encrypted key needs a passphrase, and a gateway that restarts unattended has no one to type it.
     const why = /ENCRYPTED/.test(pem)
       ? ` (it is encrypted; portcullis reads unencrypted keys only; to write one, which asks for the passphrase: openssl pkey -in ${displayPath(keyFile)} -out key.pem)`

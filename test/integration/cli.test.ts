@@ -162,6 +162,10 @@ routes:
     ['a FIFO where a certificate belongs, without hanging', (y) => y.replace('cert: srv.crt', 'cert: pipe.crt'), /:6:13 routes\[0\]\.tls\.cert: cannot read .*pipe\.crt: not a regular file/, 'cli'],
     // The CA before the cut was read, and the cut one lost without a word.
     ['a CA bundle cut short', (y) => y.replace('ca: caS.crt', 'ca: caS-and-cut.crt'), /:11:11 routes\[0\]\.upstream\.ca: .*caS-and-cut\.crt holds a -----BEGIN CERTIFICATE----- line without its -----END CERTIFICATE----- line: the file is cut short$/m],
+    // Said without a byte of the key: the regexps end at the end of the line.
+    ['a private key where the certificate belongs', (y) => y.replace('cert: srv.crt', 'cert: srv.key'), /:6:13 routes\[0\]\.tls\.cert: \S*srv\.key holds a private key, not a certificate$/m],
+    ['a certificate where the key belongs', (y) => y.replace('key: srv.key', 'key: srv.crt'), /:7:12 routes\[0\]\.tls\.key: \S*srv\.crt holds a certificate, not a private key$/m],
+    ['a private key where the upstream client certificate belongs', (y) => y.replace('ca: caS.crt', 'ca: caS.crt\n      cert: cliA.key\n      key: cliA.key'), /:12:13 routes\[0\]\.upstream\.cert: \S*cliA\.key holds a private key, not a certificate$/m],
     ['a DER certificate', (y) => y.replace('cert: srv.crt', 'cert: srv.der'), /:6:13 routes\[0\]\.tls\.cert: .*srv\.der holds no PEM certificate; if it is DER, convert it: openssl x509 -inform DER/],
     // A CA's distribution point serves its CRL in DER (RFC 5280 4.2.1.13): what the CRL alerts' runbook fetches.
     ['a DER CRL', (y) => y.replace('ca: caS.crt', 'ca: root.crt\n      crl: root-crl.der'), /:12:12 routes\[0\]\.upstream\.crl: .*root-crl\.der holds no PEM CRL; if it is DER, convert it: openssl crl -inform DER -in \S*root-crl\.der -out crl\.pem$/m],
