@@ -5,7 +5,7 @@
  */
 import { checkableConfig } from './checkable.js'
 import { ConfigError, sortByPosition, type ConfigIssue } from './issues.js'
-import { readRegularFile } from './regular-file.js'
+import { readFailure, readRegularFile } from './regular-file.js'
 import { resolveConfig } from './resolve.js'
 import type { Config } from './types.js'
 import { refusalIssues, schemaRefusals } from './validate.js'
@@ -54,7 +54,7 @@ export class ConfigLoader {
     try {
       return readRegularFile(this.file).toString('utf8')
     } catch (error) {
-      throw new ConfigError([{ file: this.file, path: '', message: `cannot read the config: ${(error as Error).message}` }], {
+      throw new ConfigError([{ file: this.file, path: '', message: `cannot read the config: ${readFailure(this.file, error)}` }], {
         cause: error,
       })
     }

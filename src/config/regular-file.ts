@@ -22,6 +22,27 @@ export function readRegularFile(file: string): Buffer {
   }
 }
 
+/**
+ * Why `file` could not be read (`error`, from readRegularFile), as a message says it. Permission denied
+ * says who the gateway runs as and whose the file is: a key mounted root-owned 0600 in a container run
+ * as uid 1000 is the usual cause, and EACCES alone leaves the user to find that out.
+ */
+export function readFailure(file: string, error: unknown): string {
+  const { code, message } = error as NodeJS.ErrnoException
+  if (code !== 'EACCES') return message
+  const runsAs = process.getuid && process.getgid ? [`portcullis runs as uid ${process.getuid()}, gid ${process.getgid()}`] : []
+  let stat: Stats | undefined
+  try {
+    stat = statSync(file)
+  } catch (statError) {
+    // stat needs no permission on the file itself, only on the folders above it.
+    const onFolder = (statError as NodeJS.ErrnoException).code === 'EACCES' ? ' on a folder of its path' : ''
+    return `permission denied${onFolder}${runsAs.length > 0 ? ` (${runsAs[0]})` : ''}`
+  }
+  const mode = (stat.mode & 0o7777).toString(8).padStart(3, '0')
+  return `permission denied (${[...runsAs, `the file is owned by ${stat.uid}:${stat.gid}, mode ${mode}`].join('; ')})`
+}
+
 function checkRegular(stat: Stats): void {
   if (!stat.isFile()) throw new Error('not a regular file')
   if (stat.size > MAX_BYTES) throw new Error(`larger than ${MAX_BYTES / 1024 / 1024} MiB`)

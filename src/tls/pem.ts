@@ -5,7 +5,7 @@
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto'
 import { createSecureContext } from 'node:tls'
 import { displayPath } from '../config/file-paths.js'
-import { readRegularFile } from '../config/regular-file.js'
+import { readFailure, readRegularFile } from '../config/regular-file.js'
 import { ErrorCodes, PortcullisError } from '../errors.js'
 import { isSelfSigned } from './cert-checks.js'
 import { readCrlPem, type CrlFields } from './crl-der.js'
@@ -28,7 +28,7 @@ function readText(file: string): string {
   try {
     return readRegularFile(file).toString('utf8')
   } catch (error) {
-    throw new PortcullisError(ErrorCodes.CERT_READ, `cannot read ${displayPath(file)}: ${(error as Error).message}`, {
+    throw new PortcullisError(ErrorCodes.CERT_READ, `cannot read ${displayPath(file)}: ${readFailure(file, error)}`, {
       cause: error,
     })
   }

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { execFile, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createPrivateKey, KeyObject, webcrypto, X509Certificate } from 'node:crypto'
-import { existsSync } from 'node:fs'
+import { existsSync, statSync } from 'node:fs'
 import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { basename, dirname, join } from 'node:path'
@@ -218,6 +218,44 @@ routes:
     assert.doesNotMatch(result.stderr, /not found/)
     // Reading them fails too, for the same reason: not a problem of its own.
     assert.match(result.stderr, /: 2 problems\n$/)
+  })
+
+  // A key mounted root-owned 0600 in a container that runs the gateway as uid 1000 was said as
+  // `cannot read …/server.key: EACCES: permission denied, open '…/server.key'`: whose the file is, and
+  // who asked, were left to find out.
+  it('exits 1 on a key or routes.yaml it may not read, saying who it runs as and whose the file is', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'portcullis-perm-'))
+    const closedDir = join(dir, 'closed')
+    await mkdir(closedDir)
+    t.after(async () => {
+      await chmod(closedDir, 0o700)
+      await rm(dir, { recursive: true, force: true })
+    })
+    const [cert, key, routes, unreadable, inClosed] = ['srv.crt', 'srv.key', 'routes.yaml', 'unreadable.yaml', 'closed/routes.yaml'].map((name) => join(dir, name)) as [string, string, string, string, string]
+    await writeFile(cert, pki.srv.cert)
+    await writeFile(key, pki.srv.key)
+    const yaml = 'listen: { https: 127.0.0.1:8443 }\nroutes:\n  - host: a.test\n    tls: { cert: srv.crt, key: srv.key }\n    upstream: { url: http://127.0.0.1:9080 }\n'
+    await writeFile(routes, yaml)
+    await writeFile(unreadable, yaml)
+    await writeFile(inClosed, yaml)
+    // root reads any file: the check runs as nobody then, to whom only the folder and the 0644 files are open.
+    const root = process.getuid?.() === 0
+    const closed = root ? 0o600 : 0
+    await Promise.all([chmod(dir, 0o755), chmod(cert, 0o644), chmod(routes, 0o644), chmod(key, closed), chmod(unreadable, closed), chmod(inClosed, 0o644)])
+    await chmod(closedDir, 0)
+    const as = root ? { uid: 65534 } : {}
+    const [keyRun, configRun, folderRun] = await Promise.all([portcullisAs(as, 'check', routes), portcullisAs(as, 'check', unreadable), portcullisAs(as, 'check', inClosed)])
+    const [uid, gid] = root ? [65534, 65534] : [process.getuid?.(), process.getgid?.()]
+    const { uid: owner, gid: group } = statSync(key)
+    const mode = closed.toString(8).padStart(3, '0')
+    const denied = `permission denied (portcullis runs as uid ${uid}, gid ${gid}; the file is owned by ${owner}:${group}, mode ${mode})`
+    assert.equal(keyRun.code, 1, keyRun.stderr)
+    assert.equal(keyRun.stderr, `${routes}:4:32 routes[0].tls.key: cannot read ${key}: ${denied}\n${routes}: 1 problem\n`)
+    assert.equal(configRun.code, 1, configRun.stderr)
+    assert.equal(configRun.stderr, `${unreadable}: cannot read the config: ${denied}\n${unreadable}: 1 problem\n`)
+    // A folder it may not enter: the file, which it cannot stat, has no owner or mode to tell.
+    assert.equal(folderRun.code, 1, folderRun.stderr)
+    assert.equal(folderRun.stderr, `${inClosed}: cannot read the config: permission denied on a folder of its path (portcullis runs as uid ${uid}, gid ${gid})\n${inClosed}: 1 problem\n`)
   })
 
   /** The warnings `check` prints for a config it passes: it exits 0 with them. */

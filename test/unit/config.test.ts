@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
@@ -11,6 +11,7 @@ import { ConfigError, formatIssue, type ConfigIssue } from '../../src/config/iss
 import { ConfigLoader } from '../../src/config/load.js'
 import { parseConfig } from '../helpers/config.js'
 import { parseListenAddress } from '../../src/config/resolve.js'
+import { readFailure } from '../../src/config/regular-file.js'
 
 // Files only need to exist for the loader; their contents are checked when the snapshot is built.
 const dir = mkdtempSync(join(tmpdir(), 'portcullis-config-'))
@@ -706,6 +707,25 @@ test('parseDuration', () => {
   assert.equal(parseDuration('2m'), 120_000)
   assert.equal(parseDuration('1h'), 3_600_000)
   for (const bad of ['5', '5 s', 's', '-1s', '1d']) assert.equal(parseDuration(bad), undefined, bad)
+})
+
+// What the message says when the gateway may not read a file: the ids it runs as and the file's owner
+// and mode, or less when stat fails too. The integration test meets a real EACCES (cli.test.ts).
+test('readFailure', () => {
+  const readable = join(dir, 'mode-640.key')
+  writeFileSync(readable, '')
+  chmodSync(readable, 0o640)
+  const { uid, gid } = statSync(readable)
+  const eacces = Object.assign(new Error(`EACCES: permission denied, open '${readable}'`), { code: 'EACCES' })
+  const runsAs = `portcullis runs as uid ${process.getuid!()}, gid ${process.getgid!()}`
+  const cases: [string, Error, string][] = [
+    [readable, eacces, `permission denied (${runsAs}; the file is owned by ${uid}:${gid}, mode 640)`],
+    // stat fails as well (the file went away since): no owner or mode to tell.
+    [join(dir, 'gone.key'), eacces, `permission denied (${runsAs})`],
+    [join(dir, 'gone.key'), Object.assign(new Error('ENOENT: no such file or directory'), { code: 'ENOENT' }), 'ENOENT: no such file or directory'],
+    [readable, new Error('not a regular file'), 'not a regular file'],
+  ]
+  for (const [file, error, expected] of cases) assert.equal(readFailure(file, error), expected, file)
 })
 
 test('parseListenAddress', () => {
