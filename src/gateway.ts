@@ -9,7 +9,7 @@ import net, { type AddressInfo } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import { createAdminApp } from './admin/app.js'
 import { ClientConnections } from './client-connections.js'
-import { ConfigError, issueAt } from './config/issues.js'
+import { ConfigError, issueAt, type ConfigIssue } from './config/issues.js'
 import type { ConfigLoader } from './config/load.js'
 import type { Config, ListenAddress, ListenerName, PublicListenerName } from './config/types.js'
 import {
@@ -183,19 +183,20 @@ export class Gateway {
     return this.reloader.reload(options)
   }
 
-  /** Builds a snapshot of a reloaded config beside the current one, swaps it in, retires the old one. */
-  private apply(config: Config): void {
+  /** Builds a snapshot of a reloaded config beside the current one, swaps it in, retires the old one; gives its warnings. */
+  private apply(config: Config): ConfigIssue[] {
     const previous = this.current!
     this.assertSameListeners(config, previous.config.listen)
     if (config.workers !== previous.config.workers) {
       this.logger.warn({ workers: config.workers, running: previous.config.workers }, 'workers changed; the new count applies at the next start')
     }
     const snapshot = buildSnapshot(config, this.snapshotOptions(previous))
-    this.install(snapshot)
+    const warnings = this.install(snapshot)
     for (const upstream of retireSnapshot(previous, snapshot, (closed) => this.retiring.delete(closed))) this.retiring.add(upstream)
     // Only here, once the new config serves: a reload that fails keeps every series.
     this.forgetRemovedRoutes()
     this.connectionRechecks.recheckAll(snapshot)
+    return warnings
   }
 
   /**
@@ -288,7 +289,8 @@ export class Gateway {
     return [...(this.current?.upstreams.values() ?? []), ...this.retiring]
   }
 
-  private install(snapshot: Snapshot): void {
+  /** Serves `snapshot` from now on; gives its config's warnings, which it logs where new. */
+  private install(snapshot: Snapshot): ConfigIssue[] {
     const warnings = configWarnings(snapshot.config, snapshot)
     this.current = snapshot
     this.clientChains.keepOnly(snapshot.policies)
@@ -297,6 +299,7 @@ export class Gateway {
     setCertificateExpiry(this.metrics, snapshot.certificates)
     setCrlNextUpdate(this.metrics, snapshot.crls)
     this.warningLog.log(warnings)
+    return warnings
   }
 
   /** Counted under the route its SNI (or, without one, its local address) names; a refusal is logged too. */

@@ -55,7 +55,7 @@ export function createAdminApp(deps: AdminDeps): express.Express {
     }
     try {
       const result = await deps.reload()
-      res.status(result.ok ? 200 : result.unavailable ? 503 : 422).json({ result: result.ok ? 'success' : 'failure', errors: result.errors })
+      res.status(result.ok ? 200 : result.unavailable ? 503 : 422).json({ result: result.ok ? 'success' : 'failure', errors: result.errors, warnings: result.warnings })
     } catch (error) {
       next(error)
     }

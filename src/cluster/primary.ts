@@ -97,14 +97,18 @@ export async function runPrimary(
 }
 
 /** The answer to a reload during the drain. */
-const DRAINING: ReloadResult = { ok: false, unavailable: true, errors: ['the gateway is draining'] }
+const DRAINING: ReloadResult = { ok: false, unavailable: true, errors: ['the gateway is draining'], warnings: [] }
 
-/** Asks `workers` to reload: the reload succeeds if each of them does, and lists each distinct error once. */
+/**
+ * Asks `workers` to reload: the reload succeeds if each of them does, and lists each distinct error and
+ * warning once (the workers read one routes.yaml, and each says its warnings).
+ */
 async function reloadWorkers(workers: Worker[], questions: WorkerQuestions, trigger: ReloadTrigger): Promise<ReloadResult> {
-  if (workers.length === 0) return { ok: false, unavailable: true, errors: ['no worker is serving'] }
+  if (workers.length === 0) return { ok: false, unavailable: true, errors: ['no worker is serving'], warnings: [] }
   const results = await questions.ask(workers, { type: 'portcullis:reload', trigger }, RELOAD_DEADLINE_MS, (worker): ReloadResult => {
     const pid = worker.process.pid
-    return { ok: false, errors: [worker.isDead() ? `worker ${pid} exited before it reloaded` : `worker ${pid} did not reload within ${RELOAD_DEADLINE_MS / 1000} s`] }
+    return { ok: false, errors: [worker.isDead() ? `worker ${pid} exited before it reloaded` : `worker ${pid} did not reload within ${RELOAD_DEADLINE_MS / 1000} s`], warnings: [] }
   })
-  return { ok: results.every((r) => r.ok), errors: [...new Set(results.flatMap((r) => r.errors))] }
+  const distinct = (lines: (result: ReloadResult) => string[]) => [...new Set(results.flatMap(lines))]
+  return { ok: results.every((r) => r.ok), errors: distinct((r) => r.errors), warnings: distinct((r) => r.warnings) }
 }

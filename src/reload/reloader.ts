@@ -6,7 +6,7 @@
  */
 import { resolve } from 'node:path'
 import { coalesce } from '../coalesce.js'
-import { cappedForLog, ConfigError, formatIssue } from '../config/issues.js'
+import { cappedForLog, ConfigError, formatIssue, type ConfigIssue } from '../config/issues.js'
 import type { ConfigLoader } from '../config/load.js'
 import type { Config } from '../config/types.js'
 import { errorSummary, type Logger } from '../log.js'
@@ -18,6 +18,12 @@ import { watchFolders, type FolderWatcher } from './watch.js'
 export interface ReloadResult {
   readonly ok: boolean
   readonly errors: string[]
+  /**
+   * The warnings of the config the reload applied, each as its log line says it (`file:line:col
+   * key.path: message`), all of them where the log has only those it had not logged before; none when
+   * it applied nothing.
+   */
+  readonly warnings: string[]
   /** Not attempted: the gateway is draining, or (cluster) no worker serves. POST /reload answers 503. */
   readonly unavailable?: boolean
 }
@@ -55,8 +61,8 @@ export interface ReloaderOptions {
   readonly loader: ConfigLoader
   readonly logger: Logger
   readonly metrics: Pick<Metrics, 'configReloads' | 'configLastReloadSuccessful'>
-  /** Builds a snapshot of `config` and swaps it in; throws (a ConfigError) to refuse it. */
-  readonly apply: (config: Config) => void
+  /** Builds a snapshot of `config` and swaps it in, and gives its warnings; throws (a ConfigError) to refuse it. */
+  readonly apply: (config: Config) => readonly ConfigIssue[]
   /** The config serving now; undefined before the start. */
   readonly serving: () => Config | undefined
   readonly stopping: () => boolean
@@ -116,7 +122,7 @@ export class Reloader {
   reload(options: { onlyIfChanged?: boolean; trigger?: ReloadTrigger } = {}): Promise<ReloadResult> {
     // A watcher event that changed none of the files (another file of a watched folder: a log, a
     // temporary file) costs no run, and so holds no POST /reload back for the interval.
-    if (options.onlyIfChanged && sameDigests(this.digests, digestsOf(this.watchedFiles()))) return Promise.resolve({ ok: true, errors: [] })
+    if (options.onlyIfChanged && sameDigests(this.digests, digestsOf(this.watchedFiles()))) return Promise.resolve({ ok: true, errors: [], warnings: [] })
     const trigger = options.trigger ?? 'api'
     return this.coalesced({ onlyIfChanged: options.onlyIfChanged ?? false, trigger, requests: { [trigger]: 1 } })
   }
@@ -129,23 +135,23 @@ export class Reloader {
   private async run({ onlyIfChanged, trigger, requests }: ReloadRequest): Promise<ReloadResult> {
     const { loader, logger, apply, serving, stopping } = this.options
     const before = serving()
-    if (stopping() || !before) return { ok: false, unavailable: true, errors: [stopping() ? 'the gateway is draining' : 'the gateway is not serving yet'] }
+    if (stopping() || !before) return { ok: false, unavailable: true, errors: [stopping() ? 'the gateway is draining' : 'the gateway is not serving yet'], warnings: [] }
     // Read before the load reads them: a file written from here on differs at its watcher event.
     const digests = digestsOf(this.watchedFiles())
-    if (onlyIfChanged && sameDigests(this.digests, digests)) return { ok: true, errors: [] }
+    if (onlyIfChanged && sameDigests(this.digests, digests)) return { ok: true, errors: [], warnings: [] }
     this.digests = digests
     let attempted: FileDigests | undefined
     try {
       const config = await loadCheckedConfig(loader)
-      if (stopping()) return { ok: false, unavailable: true, errors: ['the gateway is draining'] }
+      if (stopping()) return { ok: false, unavailable: true, errors: ['the gateway is draining'], warnings: [] }
       // The files new to this config are read before apply() reads them, for the same reason.
       attempted = digestsOf(referencedFiles(config), digests)
-      apply(config)
+      const warnings = apply(config)
       this.watchFiles(attempted)
       this.countLoad('success')
       logger.info({ routes: config.routes.length, trigger, requests }, 'config reloaded')
       this.options.onReloaded?.()
-      return { ok: true, errors: [] }
+      return { ok: true, errors: [], warnings: warnings.map(formatIssue) }
     } catch (error) {
       this.countLoad('failure')
       const issues = error instanceof ConfigError ? error.issues : []
@@ -154,7 +160,7 @@ export class Reloader {
         logger.error({ file: loader.file, trigger, requests }, `reload failed, previous config still serving: ${line}`)
       }
       this.watchFiles(digestsAfterRefusal(issues, { serving: before, beforeLoad: digests, attempted }))
-      return { ok: false, errors }
+      return { ok: false, errors, warnings: [] }
     }
   }
 

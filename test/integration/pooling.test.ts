@@ -385,7 +385,7 @@ routes:
   /** A changed timeout is a new upstream identity: the reload retires every pool, requests on them included. */
   const retirePools = async (connect: string) => {
     await writeFile(gw.configFile, routes(connect))
-    assert.deepEqual(await gw.gateway.reload(), { ok: true, errors: [] })
+    assert.deepEqual(await gw.gateway.reload(), { ok: true, errors: [], warnings: [] })
   }
   const get = (host: string) => httpRequest({ port: gw.ports.http!, host })
   const active = async () =>
@@ -460,7 +460,7 @@ routes:
     // A new connect timeout is a new upstream identity: the reload retires the pool, and the route's
     // new one has nothing pending.
     await writeFile(gw.configFile, routes('2m'))
-    assert.deepEqual(await gw.gateway.reload(), { ok: true, errors: [] })
+    assert.deepEqual(await gw.gateway.reload(), { ok: true, errors: [], warnings: [] })
     assert.equal(await pending(), 1)
     // The client leaves: the last request on the retired pool has ended (counted 499), its connect not.
     client.destroy()

@@ -192,7 +192,7 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
         await eventually(async () => (await failures(gw)) > since, 3000, what)
         const refused = await failures(gw)
         // Left as it is, an unreadable file is no change: a watcher event that finds it so reloads nothing.
-        assert.deepEqual(await gw.gateway.reload({ onlyIfChanged: true }), { ok: true, errors: [] })
+        assert.deepEqual(await gw.gateway.reload({ onlyIfChanged: true }), { ok: true, errors: [], warnings: [] })
         assert.equal(await failures(gw), refused)
         return refused
       }
@@ -231,7 +231,7 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
         // Not yet watched when the refused load read it: its first event reloads once more.
         await gw.gateway.reload({ onlyIfChanged: true })
         const refused = await failures(gw)
-        assert.deepEqual(await gw.gateway.reload({ onlyIfChanged: true }), { ok: true, errors: [] })
+        assert.deepEqual(await gw.gateway.reload({ onlyIfChanged: true }), { ok: true, errors: [], warnings: [] })
         assert.equal(await failures(gw), refused)
       } finally {
         await writeFile(configFile, good)
@@ -328,12 +328,12 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
       const good = await readFile(configFile, 'utf8')
       await writeFile(configFile, good.replace('listen:', 'workers: 3\nlisten:'))
       try {
-        assert.deepEqual(await gw.gateway.reload(), { ok: true, errors: [] })
+        assert.deepEqual(await gw.gateway.reload(), { ok: true, errors: [], warnings: [] })
         assert.ok(gw.logs.some((line) => line.msg === 'workers changed; the new count applies at the next start' && line.workers === 3))
       } finally {
         await writeFile(configFile, good)
       }
-      assert.deepEqual(await gw.gateway.reload(), { ok: true, errors: [] })
+      assert.deepEqual(await gw.gateway.reload(), { ok: true, errors: [], warnings: [] })
     })
 
     it('reloads on POST /reload, and answers 422 with the errors of a bad config', async () => {
@@ -436,7 +436,7 @@ routes:
       assert.equal(await status(gw, 'ca.test'), 200)
       // Another CA in the file's place: the upstream's certificate is no longer trusted.
       await copyFile(pki.caA.certFile, ca)
-      assert.deepEqual(await gw.gateway.reload(), { ok: true, errors: [] })
+      assert.deepEqual(await gw.gateway.reload(), { ok: true, errors: [], warnings: [] })
       assert.equal(await status(gw, 'ca.test'), 502)
     } finally {
       await gw.close()
@@ -671,7 +671,7 @@ routes:
       assert.equal(await openAtUpstream(), 1, 'one pooled connection')
       // The upstream's CA leaves the bundle: the pooled connection and its TLS session go with the old pool.
       await copyFile(pki.caOther.certFile, upstreamCa)
-      assert.deepEqual(await gw.gateway.reload(), { ok: true, errors: [] })
+      assert.deepEqual(await gw.gateway.reload(), { ok: true, errors: [], warnings: [] })
       await eventually(async () => (await openAtUpstream()) === 0, 3000, 'the pooled connection closed')
       const requestsBefore = own.requests.length
       assert.equal(await status(gw, 'up.test'), 502)
@@ -914,15 +914,50 @@ describe('config warnings in the log', () => {
       assert.equal(warnings().length, 21)
       assert.match(warnings()[0]!, /routes\[0\]\.tls\.cert: does not name h0\.test/)
       assert.equal(warnings()[20], 'config warning: 5 more; portcullis check lists them all')
-      assert.deepEqual(await gw.gateway.reload(), { ok: true, errors: [] })
+      // The reload's answer lists them all, each time.
+      const reloaded = async () => {
+        const result = await gw.gateway.reload()
+        return { ok: result.ok, errors: result.errors, warnings: result.warnings.length }
+      }
+      assert.deepEqual(await reloaded(), { ok: true, errors: [], warnings: 25 })
       assert.equal(warnings().length, 21, 'an unchanged config logs nothing again')
       await writeFile(configFile, `listen: { https: 127.0.0.1:0 }\nroutes:\n${routes(26).join('\n')}\n`)
-      assert.deepEqual(await gw.gateway.reload(), { ok: true, errors: [] })
+      assert.deepEqual(await reloaded(), { ok: true, errors: [], warnings: 26 })
       assert.match(warnings().at(-1)!, /routes\[25\]\.tls\.cert: does not name h25\.test/, 'only the new one')
       assert.equal(warnings().length, 22)
     } finally {
       await gw.close()
       await pki.cleanup()
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  // POST /reload answered {"result":"success","errors":[]} while the log said that the config it loaded
+  // turned upstream verification off.
+  it('answers POST /reload with the warnings of the config it loaded, as the log says them, and none when it refuses one', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portcullis-reload-warnings-'))
+    const configFile = join(dir, 'routes.yaml')
+    const good = `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }\nroutes:\n  - { host: a.test, upstream: { url: 'http://127.0.0.1:9' } }\n`
+    await writeFile(configFile, good)
+    const gw = await startGatewayFromFile(configFile, { reloadIntervalMs: 0 })
+    const postReload = async () => {
+      const { status, body } = await httpRequest({ port: gw.ports.admin!, path: '/reload', method: 'POST' })
+      return { status, ...(JSON.parse(body) as { result: string; errors: string[]; warnings: string[] }) }
+    }
+    try {
+      await writeFile(configFile, `${good}  - { host: b.test, upstream: { url: 'https://127.0.0.1:9', insecureSkipVerify: true } }\n`)
+      const since = gw.logs.length
+      const reloaded = await postReload()
+      const logged = gw.logs.slice(since).filter((line) => String(line.msg).startsWith('config warning: ')).map((line) => String(line.msg).slice('config warning: '.length))
+      assert.deepEqual(logged, [`${configFile}:4:81 routes[1].upstream.insecureSkipVerify: upstream certificate verification is off`])
+      assert.deepEqual(reloaded, { status: 200, result: 'success', errors: [], warnings: logged })
+      // The log says a warning once, at the load that brings it; the answer says every warning of the config loaded.
+      assert.deepEqual(await postReload(), { status: 200, result: 'success', errors: [], warnings: logged })
+      await writeFile(configFile, good.replace('listen:', 'listne:'))
+      const refused = await postReload()
+      assert.deepEqual([refused.status, refused.result, refused.warnings], [422, 'failure', []])
+    } finally {
+      await gw.close()
       await rm(dir, { recursive: true, force: true })
     }
   })
@@ -1019,7 +1054,7 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'http://127.0.0.1:1
     const before = await successes()
     const logged = gw.logs.length
     const replies = await Promise.all(Array.from({ length: 30 }, postReload))
-    for (const reply of replies) assert.deepEqual([reply.status, JSON.parse(reply.body)], [200, { result: 'success', errors: [] }])
+    for (const reply of replies) assert.deepEqual([reply.status, JSON.parse(reply.body)], [200, { result: 'success', errors: [], warnings: [] }])
     assert.ok((await successes()) - before <= 2, `${(await successes()) - before} reloads`)
     const lines = reloadedLines(logged) as { trigger: string; requests: Record<string, number> }[]
     assert.deepEqual(new Set(lines.map((line) => line.trigger)), new Set(['POST /reload']))
@@ -1033,7 +1068,7 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'http://127.0.0.1:1
     const own = await startGateway(config(['a.test']), { reloadIntervalMs: 3_600_000 })
     t.after(() => own.close())
     const before = await successes(own)
-    assert.deepEqual(await own.gateway.reload({ onlyIfChanged: true, trigger: 'file change' }), { ok: true, errors: [] })
+    assert.deepEqual(await own.gateway.reload({ onlyIfChanged: true, trigger: 'file change' }), { ok: true, errors: [], warnings: [] })
     assert.equal(await successes(own), before)
     assert.equal((await postReload(own)).status, 200)
     assert.equal(await successes(own), before + 1)
@@ -1061,7 +1096,7 @@ routes:
     const fileEvent = () => own.gateway.reload({ onlyIfChanged: true, trigger: 'file change' })
 
     await writeFile(configFile, naming(two))
-    assert.deepEqual(await fileEvent(), { ok: true, errors: [] })
+    assert.deepEqual(await fileEvent(), { ok: true, errors: [], warnings: [] })
     const reloaded = await successes(own)
     // An event of another file of a watched folder (the gateway's own log): nothing changed since.
     await fileEvent()
@@ -1076,7 +1111,7 @@ routes:
     const logged = gw.logs.length
     await writeFile(gw.configFile, `${config(['a.test'])}# edited\n`)
     const results = await Promise.all([gw.gateway.reload({ onlyIfChanged: true, trigger: 'file change' }), gw.gateway.reload({ trigger: 'SIGHUP' })])
-    assert.deepEqual(results, [{ ok: true, errors: [] }, { ok: true, errors: [] }])
+    assert.deepEqual(results, [{ ok: true, errors: [], warnings: [] }, { ok: true, errors: [], warnings: [] }])
     assert.equal(await successes(), before + 1)
     // Asked for in one moment, they share one run; the watcher's own event for the edit may join it too.
     const lines = reloadedLines(logged) as { trigger: string; requests: Record<string, number> }[]

@@ -603,7 +603,7 @@ routes:
       // The request in flight holds the drain open until its client goes.
       assert.deepEqual([await draining(), (await admin('/readyz')).status], [1, 503])
       const reload = await httpRequest({ port: gw.ports.admin!, path: '/reload', method: 'POST' })
-      assert.deepEqual([reload.status, JSON.parse(reload.body)], [503, { result: 'failure', errors: ['the gateway is draining'] }])
+      assert.deepEqual([reload.status, JSON.parse(reload.body)], [503, { result: 'failure', errors: ['the gateway is draining'], warnings: [] }])
     } finally {
       agent.destroy()
     }
@@ -806,7 +806,7 @@ routes:
     const connecting = await connectArrived()
     // A new connect timeout is a new upstream identity: the reload retires the pool the upgrade waits on.
     await writeFile(gw.configFile, routes('11m'))
-    assert.deepEqual(await gw.gateway.reload(), { ok: true, errors: [] })
+    assert.deepEqual(await gw.gateway.reload(), { ok: true, errors: [], warnings: [] })
     const ended = once(connecting, 'close')
     await gw.gateway.stop(200)
     await Promise.all([ended, clientClosed])

@@ -61,7 +61,7 @@ describe('workers', () => {
   it('asks each worker at most twice for 30 concurrent POST /reload, and answers every one', { timeout: 20_000 }, async () => {
     const from = gateway.logs.length
     const replies = await Promise.all(Array.from({ length: 30 }, () => httpRequest({ port: ports.admin, method: 'POST', path: '/reload' })))
-    for (const reply of replies) assert.deepEqual([reply.status, JSON.parse(reply.body)], [200, { result: 'success', errors: [] }])
+    for (const reply of replies) assert.deepEqual([reply.status, JSON.parse(reply.body)], [200, { result: 'success', errors: [], warnings: [] }])
     /** Per worker, how many of the primary's questions its reloads since the flood answered. */
     const asked = () => {
       const counts = new Map<number, number>()
@@ -172,6 +172,28 @@ describe('workers', () => {
     }
     await replacement(since)
     assert.equal((await httpRequest({ port: ports.http, host: 'w.test' })).status, 200)
+  })
+
+  // The primary answers POST /reload from its workers' answers: each says the warnings of the config it
+  // loaded, which the primary lists once, as a single process does.
+  it('answers POST /reload with the warnings of the config the workers loaded, each once', { timeout: 20_000 }, async () => {
+    const since = gateway.logs.length
+    const postReload = async () => {
+      const { status, body } = await httpRequest({ port: ports.admin, method: 'POST', path: '/reload' })
+      return [status, JSON.parse(body)] as const
+    }
+    await writeFile(configFile, `${goodConfig}  - { host: skip.test, upstream: { url: 'https://127.0.0.1:9', insecureSkipVerify: true } }\n`)
+    try {
+      const answer = await postReload()
+      const logged = await gateway.logged(/^config warning: .*insecureSkipVerify/, undefined, since)
+      const warning = String(logged.msg).slice('config warning: '.length)
+      assert.match(warning, /routes\.yaml:5:\d+ routes\[1\]\.upstream\.insecureSkipVerify: upstream certificate verification is off$/)
+      assert.deepEqual(answer, [200, { result: 'success', errors: [], warnings: [warning] }])
+    } finally {
+      await writeFile(configFile, goodConfig)
+    }
+    // Read after the edit back: the workers' watchers then find nothing changed, and reload no more.
+    assert.deepEqual(await postReload(), [200, { result: 'success', errors: [], warnings: [] }])
   })
 })
 
