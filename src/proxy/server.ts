@@ -12,7 +12,7 @@ import type { Snapshot } from '../snapshot/snapshot.js'
 import type { TlsPolicy } from '../tls/ingress.js'
 import { BODY_IDLE_TIMEOUT_MS, discardRestAfter, hasBody, limitBodyIdle } from './request-body.js'
 import { http09Method } from './http09.js'
-import { refusedVersionStatus } from './http-versions.js'
+import { refusedVersionStatus, type ParseError } from './http-versions.js'
 import { FINISH_DEADLINE_MS, FinishDeadline } from './finish-deadline.js'
 import { IdleDeadline } from './idle-deadline.js'
 import { closingResponse, isWebSocketUpgrade, relayDrain } from './released-sockets.js'
@@ -98,11 +98,15 @@ function refusalStatus(error: NodeJS.ErrnoException): number | undefined {
 /**
  * What Node's parser found wrong, in its own words (llhttp's fixed texts, such as "Expected CRLF after
  * version" for the bare LF of a request typed into openssl s_client without -crlf; never the client's
- * bytes), for the refusal's body, as the gateway's own refusals say why.
+ * bytes), for the refusal's body, as the gateway's own refusals say why. That bare LF also gets its fix,
+ * as the parser's words read as a fault of the request line.
  */
-function parserDetail(error: NodeJS.ErrnoException): string | undefined {
+function parserDetail(error: NodeJS.ErrnoException & ParseError): string | undefined {
   const { reason } = error as { reason?: unknown }
-  return error.code?.startsWith('HPE_') && typeof reason === 'string' && reason !== '' ? reason : undefined
+  if (!error.code?.startsWith('HPE_') || typeof reason !== 'string' || reason === '') return undefined
+  // The parser stops just past the LF; "Expected CRLF after version" is also its answer to `HTTP/1.1 x`.
+  const bareLf = error.code === 'HPE_INVALID_VERSION' && error.bytesParsed !== undefined && error.rawPacket?.[error.bytesParsed - 1] === 0x0a
+  return bareLf ? `${reason} (send CRLF line ends: openssl s_client -crlf)` : reason
 }
 
 /** What the request server keeps of each open connection. */

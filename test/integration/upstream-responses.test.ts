@@ -353,7 +353,10 @@ routes:
     const smuggling = 'POST / HTTP/1.1\r\nHost: raw.test\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'
     // Each says why, in the parser's words: a request typed into openssl s_client without -crlf, too.
     assert.match(await rawExchange(gw.ports.http!, smuggling), /^HTTP\/1\.1 400 Bad Request\r\n[\s\S]*\r\n\r\n400 Bad Request: Transfer-Encoding can't be present with Content-Length\n$/)
-    assert.match(await rawExchange(gw.ports.http!, 'GET / HTTP/1.1\nHost: raw.test\n\n'), /\r\n\r\n400 Bad Request: Expected CRLF after version\n$/)
+    // The bare LF of a request typed into openssl s_client without -crlf also gets its fix; the same words
+    // for another mistake after the version do not.
+    assert.match(await rawExchange(gw.ports.http!, 'GET / HTTP/1.1\nHost: raw.test\n\n'), /\r\n\r\n400 Bad Request: Expected CRLF after version \(send CRLF line ends: openssl s_client -crlf\)\n$/)
+    assert.match(await rawExchange(gw.ports.http!, 'GET / HTTP/1.1 x\r\nHost: raw.test\r\n\r\n'), /\r\n\r\n400 Bad Request: Expected CRLF after version\n$/)
     assert.match(await rawExchange(gw.ports.http!, `GET / HTTP/1.1\r\nHost: raw.test\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`), /^HTTP\/1\.1 431 /)
     // Also as the second request of a keep-alive connection, the usual shape of a desync probe.
     const client = net.connect(gw.ports.http!, '127.0.0.1')
@@ -362,7 +365,7 @@ routes:
     client.write(smuggling)
     assert.match(String((await once(client, 'data'))[0]), /^HTTP\/1\.1 400 Bad Request\r\n/)
     client.destroy()
-    assert.equal(await requestsTotal(none, 400), bad + 3)
+    assert.equal(await requestsTotal(none, 400), bad + 4)
     assert.equal(await requestsTotal(none, 431), tooLarge + 1)
   })
 })
