@@ -17,7 +17,7 @@ const CONSTRUCTED_BIT_STRING = 0x23
 /** id-ce-keyUsage (2.5.29.15) and id-ce-basicConstraints (2.5.29.19): their OIDs' DER content, in hexadecimal. */
 const KEY_USAGE_OID = '551d0f'
 const BASIC_CONSTRAINTS_OID = '551d13'
-const AUTHORITY_KEY_ID_OID = '551d23'
+export const AUTHORITY_KEY_ID_OID = '551d23'
 /** authorityKeyIdentifier's keyIdentifier: [0] IMPLICIT OCTET STRING. */
 const KEY_IDENTIFIER = 0x80
 
@@ -111,8 +111,8 @@ function fieldsOf(der: Uint8Array): CertificateFields {
   }
 }
 
-/** AuthorityKeyIdentifier ::= SEQUENCE { keyIdentifier [0] OPTIONAL, … } (RFC 5280 4.2.1.1). */
-function authorityKeyIdOf(der: Uint8Array, values: readonly Element[]): string | undefined {
+/** AuthorityKeyIdentifier ::= SEQUENCE { keyIdentifier [0] OPTIONAL, … } (RFC 5280 4.2.1.1), of a certificate or a CRL (5.2.1). */
+export function authorityKeyIdOf(der: Uint8Array, values: readonly Element[]): string | undefined {
   const [value] = values
   if (!value) return undefined
   const sequence = element(der, value.start, value.end, SEQUENCE)
@@ -122,8 +122,8 @@ function authorityKeyIdOf(der: Uint8Array, values: readonly Element[]): string |
   return [...bytes(der, first.start, first.end)].map((byte) => byte.toString(16).toUpperCase().padStart(2, '0')).join(':')
 }
 
-/** The Extensions (each { extnID, critical DEFAULT FALSE, extnValue }): each extnValue, by extnID in hexadecimal. */
-function extensionValues(der: Uint8Array, extensions: Element): Map<string, Element[]> {
+/** The Extensions (each { extnID, critical DEFAULT FALSE, extnValue }) of a certificate or a CRL: each extnValue, by extnID in hexadecimal. */
+export function extensionValues(der: Uint8Array, extensions: Element): Map<string, Element[]> {
   const values = new Map<string, Element[]>()
   for (let at = extensions.start; at < extensions.end; ) {
     const extension = element(der, at, extensions.end, SEQUENCE)

@@ -6,16 +6,24 @@
  * OpenSSL has parsed it before this runs); anything else throws.
  */
 import { constants, verify, type KeyObject } from 'node:crypto'
+import { AUTHORITY_KEY_ID_OID, authorityKeyIdOf, extensionValues } from './cert-der.js'
 import { BIT_STRING, bytes, element, expectTag, INTEGER, OBJECT_IDENTIFIER, reading, SEQUENCE, serialNumberHex, wholeElement, type Element } from './der.js'
 
 const UTC_TIME = 0x17
 const GENERALIZED_TIME = 0x18
+/** tbsCertList's [0] EXPLICIT crlExtensions. */
+const CRL_EXTENSIONS = 0xa0
 
 export interface CrlFields {
   /** The issuer's Name, the whole DER element. */
   readonly issuer: Uint8Array
   readonly thisUpdate: Date
   readonly nextUpdate: Date | undefined
+  /**
+   * The keyIdentifier of its authorityKeyIdentifier, the subjectKeyIdentifier of the key that signed it,
+   * as cert-der.ts reads a certificate's (`A1:B2:…`); undefined without one.
+   */
+  readonly authorityKeyId: string | undefined
   /** The content of revokedCertificates; empty when the CRL lists none. */
   readonly revoked: Uint8Array
   /** What the signature covers: the whole tbsCertList element. */
@@ -51,16 +59,22 @@ function fieldsOf(der: Uint8Array): CrlFields {
   const thisUpdate = element(der, issuer.end, tbs.end)
   let nextUpdate: Date | undefined
   let revoked: Uint8Array = new Uint8Array(0)
+  let authorityKeyId: string | undefined
   for (let at = thisUpdate.end; at < tbs.end; ) {
     field = element(der, at, tbs.end)
     if (isTime(field) && at === thisUpdate.end) nextUpdate = time(der, field)
     else if (field.tag === SEQUENCE) revoked = der.subarray(field.start, field.end)
-    at = field.end // crlExtensions, [0], last
+    else if (field.tag === CRL_EXTENSIONS) {
+      const extensions = extensionValues(der, element(der, field.start, field.end, SEQUENCE))
+      authorityKeyId = authorityKeyIdOf(der, extensions.get(AUTHORITY_KEY_ID_OID) ?? [])
+    }
+    at = field.end
   }
   return {
     issuer: wholeElement(der, issuer),
     thisUpdate: time(der, thisUpdate),
     nextUpdate,
+    authorityKeyId,
     revoked,
     tbs: wholeElement(der, tbs),
     signatureAlgorithm: bytes(der, oid.start, oid.end).toString('hex'),

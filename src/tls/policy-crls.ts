@@ -1,7 +1,7 @@
 /**
- * A TLS policy's CRLs as the WebSocket re-check (recheck.ts) looks them up: by the issuer whose key
- * signed them, or by the issuer's name alone. They are read, and each one's signature verified, only
- * at the first lookup, once per policy: a gateway with no WebSocket to re-check never reads them.
+ * A TLS policy's CRLs as a reload's re-check (recheck.ts) looks them up: by the issuer whose key signed
+ * them, or by the issuer's name alone. They are read, and each one's signature verified, only at the
+ * first lookup, once per policy: a gateway whose reloads find nothing to re-check never reads them.
  */
 import type { X509Certificate } from 'node:crypto'
 import { canonicalName } from './canonical-name.js'
@@ -60,6 +60,10 @@ export class PolicyCrls {
     const skipped = canonicalName(except)
     const names = new Set([...this.all(), ...before.all()].map((crl) => crl.canonicalIssuer))
     for (const name of names) {
+      // CRLs of one name from more than one key (a CA re-keyed under its name): which of them a chain is
+      // checked against depends on the key that issued it, which the leaf alone does not tell. The
+      // leaf's issuer's name too: its CRL is read by its name (leafRevocation).
+      if (signersOf([...this.crlsOfCanonicalName(name), ...before.crlsOfCanonicalName(name)]) > 1) return false
       if (name === skipped) continue
       const previous = before.crlsOfCanonicalName(name)
       // `before` refused every certificate of this issuer.
@@ -122,6 +126,15 @@ function revokedSerialsOf(crl: PolicyCrl): ReadonlySet<string> {
 /** Whether `crl` lists `certificate`: a CA's CRL can list a hundred thousand, so by a Set, not a scan. */
 export function revokes(crl: PolicyCrl, certificate: X509Certificate): boolean {
   return revokedSerialsOf(crl).has(certificateFields(certificate).serialNumber)
+}
+
+/**
+ * How many keys `crls` name as their signer, by their authorityKeyIdentifier; one that names none counts
+ * as one more, as it may be any key's. CRLs without one, of two keys, count as one: they cannot be told
+ * apart without their issuers.
+ */
+function signersOf(crls: readonly PolicyCrl[]): number {
+  return new Set(crls.map((crl) => crl.authorityKeyId)).size
 }
 
 const newestFirst = (a: PolicyCrl, b: PolicyCrl) => b.thisUpdate.getTime() - a.thisUpdate.getTime()

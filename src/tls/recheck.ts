@@ -127,7 +127,8 @@ export class ClientTrust {
    * its CAs, and its CRLs but those of the leaf's issuer (which the leaf's own check reads,
    * leafRevocation) refuse nothing `before`'s let through (PolicyCrls.revokeNothingMoreThan). A CRL's
    * routine re-issue, a CA added, every CRL removed, pass; a CA removed, a CA's certificate newly
-   * revoked, a CRL gone or out of date, CRLs where there were none, do not.
+   * revoked, a CRL gone or out of date, CRLs where there were none, CRLs of one name from two keys, do
+   * not.
    * Once per pair of trusts and leaf issuer: a reload may re-check thousands of connections, and a
    * CA's CRL may list a hundred thousand serial numbers.
    */
@@ -153,8 +154,9 @@ export class ClientTrust {
    * still be read, in the current CRL of its issuer's name. That CRL's signature cannot be verified
    * without the issuer, which only the client had sent; the CRL is the operator's own file. Where
    * something above it got stricter (a CA left the bundle, a CRL of the CAs above revokes more, or is
-   * gone or out of date), the check fails closed: the connection closes, and its client's next
-   * handshake is checked in full.
+   * gone or out of date, CRLs where there were none) or cannot be told (CRLs of one name from two
+   * keys), the check fails closed: the connection closes, and its client's next handshake is checked
+   * in full.
    */
   private leafRevocation(leaf: X509Certificate, now: Date): string[] {
     if (this.crls.none) return []

@@ -320,6 +320,38 @@ describe('ClientTrust.check', () => {
     assert.equal(await resumedUnder(verifiedUnder, {}), RECHECK_FAILED)
   })
 
+  // A CA re-keyed under its name: the leaf alone does not tell which key's CRLs its chain is checked
+  // against, and a newer CRL of the other key hid a revocation from the check.
+  it('fails closed on a resumed session whose chain it does not know where CRLs of one name come from two keys', async () => {
+    const hour = 3_600_000
+    const at = (hoursAgo: number) => ({ thisUpdate: new Date(Date.now() - hoursAgo * hour) })
+    const resumedSays = async (before: ClientTrust, now: ClientTrust, leaf: string) => {
+      const verdict = await now.check(certificates(leaf), { resumed: true, verifiedUnder: before })
+      return verdict.pass ? 'pass' : verdict.detail
+    }
+    // Two roots of one name; the intermediate is the old key's, whose CRL now revokes it, while the new
+    // key's newer CRL revokes nothing.
+    const rootOld = await createTestCA({ commonName: 'Rolled Root CA' })
+    const rootNew = await createTestCA({ commonName: 'Rolled Root CA' })
+    const int = await createTestCA({ commonName: 'Rolled Intermediate CA', issuer: rootOld })
+    const leaf = await issueTestCert(int, { commonName: 'resumed client', usage: 'client' })
+    const intCrl = await createCrl(int, [], { crlNumber: 1 })
+    const crlsBefore = [await createCrl(rootOld, [], { crlNumber: 1, ...at(3) }), await createCrl(rootNew, [], { crlNumber: 1, ...at(3) }), intCrl]
+    const crlsNow = [await createCrl(rootOld, [int], { crlNumber: 2, ...at(2) }), await createCrl(rootNew, [], { crlNumber: 2, ...at(1) }), intCrl]
+    const roots = [rootOld.cert, rootNew.cert]
+    assert.equal(await handshakeSays(roots, leaf.key, [leaf.cert, int.cert], crlsNow), 'CERT_REVOKED')
+    assert.equal(await resumedSays(new ClientTrust(certificates(...roots), crlsBefore), new ClientTrust(certificates(...roots), crlsNow), leaf.cert), RECHECK_FAILED)
+    // The leaf's issuer re-keyed: the old key's CRL revokes the leaf, the new key's newer one nothing.
+    const root = await createTestCA({ commonName: 'Plain Root CA' })
+    const [intOld, intNew] = [await createTestCA({ commonName: 'Rolled Int CA', issuer: root }), await createTestCA({ commonName: 'Rolled Int CA', issuer: root })]
+    const leafOfOld = await issueTestCert(intOld, { commonName: 'client of the old key', usage: 'client' })
+    const rootCrl = await createCrl(root, [], { crlNumber: 1 })
+    const intCrlsNow = [rootCrl, await createCrl(intOld, [leafOfOld], { crlNumber: 2, ...at(2) }), await createCrl(intNew, [], { crlNumber: 2, ...at(1) })]
+    assert.equal(await handshakeSays([root.cert], leafOfOld.key, [leafOfOld.cert, intOld.cert], intCrlsNow), 'CERT_REVOKED')
+    const intBefore = new ClientTrust(certificates(root.cert), [rootCrl, await createCrl(intOld, [], { crlNumber: 1, ...at(3) })])
+    assert.equal(await resumedSays(intBefore, new ClientTrust(certificates(root.cert), intCrlsNow), leafOfOld.cert), RECHECK_FAILED)
+  })
+
   it("refuses a resumed session's known chain through an intermediate that is no CA, as a handshake would", async () => {
     const verdict = await new ClientTrust(certificates(more.root.cert), []).check(certificates(more.leafOfIntNotCa.cert, more.intNotCa.cert), { resumed: true })
     assert.equal(verdict.pass ? 'pass' : verdict.detail, 'INVALID_PURPOSE')
