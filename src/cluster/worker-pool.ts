@@ -130,7 +130,9 @@ export class WorkerPool {
 
   /**
    * A worker reloaded the config on disk, so it loads now: the replacements backing off after a bad
-   * edit start at once, where they would wait up to MAX_RESTART_PAUSE_MS for their next try.
+   * edit start at once, where they would wait up to MAX_RESTART_PAUSE_MS for their next try. Each worker
+   * says so for its own reload, so one edit counts once per worker: a replacement that fails for
+   * another reason is retried at once at most that many times more.
    */
   private configReloaded(): void {
     this.reloads++

@@ -61,5 +61,6 @@ export function serveAsWorker(gateway: Gateway): void {
  * made, which the primary did not ask for, counts too.
  */
 export function tellPrimaryReloaded(): void {
-  process.send?.({ type: 'portcullis:reloaded' } satisfies WorkerMessage)
+  // A send on a closed channel (the primary is gone; this worker exits after it) emits an error on process.
+  if (process.connected) process.send?.({ type: 'portcullis:reloaded' } satisfies WorkerMessage)
 }

@@ -141,17 +141,16 @@ export class Reloader {
     if (onlyIfChanged && sameDigests(this.digests, digests)) return { ok: true, errors: [], warnings: [] }
     this.digests = digests
     let attempted: FileDigests | undefined
+    let warnings: readonly ConfigIssue[]
     try {
       const config = await loadCheckedConfig(loader)
       if (stopping()) return { ok: false, unavailable: true, errors: ['the gateway is draining'], warnings: [] }
       // The files new to this config are read before apply() reads them, for the same reason.
       attempted = digestsOf(referencedFiles(config), digests)
-      const warnings = apply(config)
+      warnings = apply(config)
       this.watchFiles(attempted)
       this.countLoad('success')
       logger.info({ routes: config.routes.length, trigger, requests }, 'config reloaded')
-      this.options.onReloaded?.()
-      return { ok: true, errors: [], warnings: warnings.map(formatIssue) }
     } catch (error) {
       this.countLoad('failure')
       const issues = error instanceof ConfigError ? error.issues : []
@@ -162,6 +161,9 @@ export class Reloader {
       this.watchFiles(digestsAfterRefusal(issues, { serving: before, beforeLoad: digests, attempted }))
       return { ok: false, errors, warnings: [] }
     }
+    // Past the try: the config serves now, whatever the listener does.
+    this.options.onReloaded?.()
+    return { ok: true, errors: [], warnings: warnings.map(formatIssue) }
   }
 
   private watchedFiles(): string[] {
