@@ -39,8 +39,9 @@ const NAME_TYPE_HOST_NAME = 0
 
 /**
  * Reads a ClientHello as its bytes arrive: `push` each chunk, until the result is not 'incomplete'. Each
- * record header is walked once, however the hello is cut: a client sending it in one-byte records, a
- * record per packet, costs a step per record, not a walk over every record so far on each chunk.
+ * complete record's header is walked once, however the hello is cut: a client sending it in one-byte
+ * records, a record per packet, costs a step per record, not a walk over every record so far on each
+ * chunk.
  */
 export class ClientHelloReader {
   private readonly received = new Accumulator()
@@ -191,19 +192,23 @@ function readServerName(body: Cursor): string {
  * every chunk.
  */
 class Accumulator {
-  bytes: Buffer = Buffer.alloc(0)
+  private received: Buffer = Buffer.alloc(0)
   private storage: Buffer | undefined
 
+  get bytes(): Buffer {
+    return this.received
+  }
+
   append(chunk: Buffer): Buffer {
-    if (this.bytes.length === 0) return (this.bytes = chunk)
-    const length = this.bytes.length + chunk.length
+    if (this.received.length === 0) return (this.received = chunk)
+    const length = this.received.length + chunk.length
     if (!this.storage || this.storage.length < length) {
       const grown = Buffer.allocUnsafe(Math.max(2 * length, 1024))
-      this.bytes.copy(grown)
+      this.received.copy(grown)
       this.storage = grown
     }
-    chunk.copy(this.storage, this.bytes.length)
-    return (this.bytes = this.storage.subarray(0, length))
+    chunk.copy(this.storage, this.received.length)
+    return (this.received = this.storage.subarray(0, length))
   }
 }
 
