@@ -250,8 +250,9 @@ export const ConfigSchema = Type.Object(
       description:
         'The route table. A request takes the route of its host with the longest matching path prefix, whatever the order. ' +
         'The order decides the rest: a ClientHello whose SNI no route has (or without SNI, to an address no route has) gets ' +
-        'the first route that asks for no client certificate, and its certificate; and a shared upstream pool, or an SNI host\'s ' +
-        'handshakes, are labelled with the first such route.',
+        'the policy of the first route that asks for no client certificate (or the first policy), with the certificate of ' +
+        "that policy's first route; a shared upstream pool is labelled with the first of its routes; and an SNI host's " +
+        'handshakes with its route of the shortest path, the first of several as short.',
     }),
   },
   {
