@@ -25,6 +25,7 @@
  * would be told. What cannot be checked fails closed.
  */
 import type { X509Certificate } from 'node:crypto'
+import { canonicalName } from './canonical-name.js'
 import { certificateFields } from './cert-der.js'
 import { allowsCertSign, CLIENT_AUTH, issuerKind, keyUsageAllows, outsideValidity, type IssuerKind } from './cert-checks.js'
 import { ISSUER_NOT_FOUND, pathToCa } from './chain-path.js'
@@ -126,9 +127,9 @@ export class ClientTrust {
    * Whether this trust takes, above `leaf`, whatever `before` took: every CA of `before` is still one of
    * its CAs, and its CRLs but those of the leaf's issuer (which the leaf's own check reads,
    * leafRevocation) refuse nothing `before`'s let through (PolicyCrls.revokeNothingMoreThan). A CRL's
-   * routine re-issue, a CA added, every CRL removed, pass; a CA removed, a CA's certificate newly
-   * revoked, a CRL gone or out of date, CRLs where there were none, CRLs of one name from two keys, do
-   * not.
+   * routine re-issue, a CA added, every CRL removed, pass; a CA removed, a CA added under the name of
+   * another (addsNamesake), a CA's certificate newly revoked, a CRL gone or out of date, CRLs where
+   * there were none, CRLs of one name from two keys, do not.
    * Once per pair of trusts and leaf issuer: a reload may re-check thousands of connections, and a
    * CA's CRL may list a hundred thousand serial numbers.
    */
@@ -140,10 +141,22 @@ export class ClientTrust {
     let verdict = byIssuer.get(key)
     if (verdict === undefined) {
       const fingerprints = new Set(this.cas.map((ca) => ca.fingerprint256))
-      verdict = before.cas.every((ca) => fingerprints.has(ca.fingerprint256)) && this.crls.revokeNothingMoreThan(before.crls, issuer, now)
+      verdict =
+        before.cas.every((ca) => fingerprints.has(ca.fingerprint256)) && !this.addsNamesake(before) && this.crls.revokeNothingMoreThan(before.crls, issuer, now)
       byIssuer.set(key, verdict)
     }
     return verdict
+  }
+
+  /**
+   * Whether a CA this trust has and `before` did not shares its name with another of its CAs: a chain
+   * without key identifiers may then be built through the other one (OpenSSL's check_issued compares
+   * names and key identifiers, not signatures), and refused where it passed.
+   */
+  private addsNamesake(before: ClientTrust): boolean {
+    const had = new Set(before.cas.map((ca) => ca.fingerprint256))
+    const names = this.cas.map((ca) => canonicalName(certificateFields(ca).subject))
+    return this.cas.some((ca, i) => !had.has(ca.fingerprint256) && names.some((name, j) => j !== i && name === names[i]))
   }
 
   /**

@@ -350,6 +350,12 @@ describe('ClientTrust.check', () => {
     assert.equal(await handshakeSays([root.cert], leafOfOld.key, [leafOfOld.cert, intOld.cert], intCrlsNow), 'CERT_REVOKED')
     const intBefore = new ClientTrust(certificates(root.cert), [rootCrl, await createCrl(intOld, [], { crlNumber: 1, ...at(3) })])
     assert.equal(await resumedSays(intBefore, new ClientTrust(certificates(root.cert), intCrlsNow), leafOfOld.cert), RECHECK_FAILED)
+    // A root added under the name of one the bundle has: a chain without key identifiers may be built
+    // through it. Another root added, of its own name, changes nothing.
+    const rootCrlOld = await createCrl(rootOld, [], { crlNumber: 1 })
+    const withOldRoot = (...cas: string[]) => new ClientTrust(certificates(...cas), [rootCrlOld, intCrl])
+    assert.equal(await resumedSays(withOldRoot(rootOld.cert), withOldRoot(rootOld.cert, rootNew.cert), leaf.cert), RECHECK_FAILED)
+    assert.equal(await resumedSays(withOldRoot(rootOld.cert), withOldRoot(rootOld.cert, root.cert), leaf.cert), 'pass')
   })
 
   it("refuses a resumed session's known chain through an intermediate that is no CA, as a handshake would", async () => {
