@@ -129,6 +129,8 @@ export class Gateway {
     this.ticketKeys = new TicketKeyRotation(options.ticketKeyLifetimeMs)
     this.overload = new Overload(this.metrics, this.logger)
     this.clientConnections = new ClientConnections(this.overload)
+    // The request server and the re-checks need each other: its handlers read the SNI a connection's
+    // ClientHello carried, which the re-checks keep, made next. Nothing calls it before a connection.
     const serverNameOf = (socket: net.Socket) => this.connectionRechecks.serverNameOf(socket)
     this.requestServer = new RequestServer(() => this.current!, createProxyHandlers(this.logger, this.metrics, this.overload, serverNameOf))
     this.connectionRechecks = new ConnectionRechecks(this.metrics, this.logger, () => this.current, this.requestServer)
