@@ -45,6 +45,17 @@ export interface WorkerPoolOptions {
   readonly onReplacing?: () => void
 }
 
+/** How a worker ended, and what the pool knew of it when it was forked. */
+interface WorkerExit {
+  /** It replaced another, rather than being one of the first fork. */
+  readonly replacement: boolean
+  readonly forkedAt: number
+  /** The reloads workers had reported when it was forked (WorkerPool.reloads). */
+  readonly reloadsAtFork: number
+  readonly code: number
+  readonly signal: string | null
+}
+
 export class WorkerPool {
   private readonly ready = new Set<Worker>()
   /** When each serving worker last answered a ping (or said it serves). */
@@ -139,7 +150,7 @@ export class WorkerPool {
     for (const [timer, { backingOff }] of this.restartTimers) if (backingOff) this.replaceNow(timer)
   }
 
-  private workerExited(worker: Worker, exit: { replacement: boolean; forkedAt: number; reloadsAtFork: number; code: number; signal: string | null }): void {
+  private workerExited(worker: Worker, exit: WorkerExit): void {
     const { logger, questions, registries } = this.options
     const wasReady = this.ready.delete(worker)
     this.lastAnswer.delete(worker)
@@ -155,28 +166,36 @@ export class WorkerPool {
       this.failedToStart(1)
       return
     }
-    let pause: number
-    // One that never served is a replacement that cannot load the config on disk (after a bad edit the
-    // running workers refused; its errors are above), or a worker a signal ended as it started. The
-    // others keep serving, and it is tried again, less and less often, or at once when a worker reloads.
-    const backingOff = !wasReady
-    if (wasReady) {
-      pause = Date.now() - exit.forkedAt < QUICK_DEATH_MS ? RESTART_PAUSE_MS : 0
-      logger.error(details, 'worker died; starting another')
-    } else if (exit.reloadsAtFork < this.reloads) {
-      // A reload succeeded while it started: it may have read the files before the fix that reload read.
-      pause = 0
-      logger.error({ ...details, retryInSeconds: 0 }, 'a worker ended before it served; a reload succeeded since it started, trying again')
-    } else {
-      pause = this.restartPause
-      this.restartPause = Math.min(2 * this.restartPause, MAX_RESTART_PAUSE_MS)
-      logger.error({ ...details, retryInSeconds: pause / 1000 }, 'a worker ended before it served; trying again')
-    }
+    const pause = wasReady ? this.pauseAfterDeath(exit, details) : this.pauseAfterFailedStart(exit, details)
     this.options.onReplacing?.()
     // Not unref'd: with every worker down and no admin listener, this timer is all that keeps the
     // primary alive to start them again.
     const timer = setTimeout(() => this.replaceNow(timer), pause)
-    this.restartTimers.set(timer, { backingOff })
+    this.restartTimers.set(timer, { backingOff: !wasReady })
+  }
+
+  /** A worker that served died: replaced at once, or after a pause if it died soon after it started. */
+  private pauseAfterDeath(exit: WorkerExit, details: object): number {
+    this.options.logger.error(details, 'worker died; starting another')
+    return Date.now() - exit.forkedAt < QUICK_DEATH_MS ? RESTART_PAUSE_MS : 0
+  }
+
+  /**
+   * One that never served: a replacement that cannot load the config on disk (after a bad edit the
+   * running workers refused; its errors are above), or a worker a signal ended as it started. The others
+   * keep serving, and it is tried again, less and less often, or at once when a worker reloads.
+   */
+  private pauseAfterFailedStart(exit: WorkerExit, details: object): number {
+    const { logger } = this.options
+    if (exit.reloadsAtFork < this.reloads) {
+      // A reload succeeded while it started: it may have read the files before the fix that reload read.
+      logger.error({ ...details, retryInSeconds: 0 }, 'a worker ended before it served; a reload succeeded since it started, trying again')
+      return 0
+    }
+    const pause = this.restartPause
+    this.restartPause = Math.min(2 * this.restartPause, MAX_RESTART_PAUSE_MS)
+    logger.error({ ...details, retryInSeconds: pause / 1000 }, 'a worker ended before it served; trying again')
+    return pause
   }
 
   /** Ends the pause `timer` and starts its replacement. */
