@@ -25,9 +25,9 @@ const EXPECTS_CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i
 
 /**
  * Where a request stands after routing and limits.requests: routed, holding a slot until it is over; or
- * refused, with the status to answer. Either way `routeName` is the route it is counted under.
+ * refused, with the status to answer. Either way it is counted under its route, if it has one.
  */
-type Admission = (Routed | { readonly status: RoutingRefusal['status'] | 503; readonly detail: string }) & { readonly routeName: string }
+type Admission = Routed | (Omit<RoutingRefusal, 'status'> & { readonly status: RoutingRefusal['status'] | 503 })
 
 export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: Overload, serverNameOf: ServerNameOf): RequestHandlers {
   const records = createRequestRecords(logger, metrics)
@@ -48,13 +48,12 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
   /** Routing, then a slot: the first steps of a request and of an upgrade alike. An admitted one gives its slot back with slots.release(). */
   const admit = (snapshot: Snapshot, policy: TlsPolicy | undefined, req: IncomingMessage): Admission => {
     const selection = selectRoute(snapshot, policy, req, identities, serverNameOf)
-    const routeName = selection.route?.name ?? NO_ROUTE
-    if ('status' in selection) return { status: selection.status, detail: selection.detail, routeName }
+    if ('status' in selection) return selection
     // No Retry-After, as neither Envoy's circuit-breaker overflow nor HAProxy's or nginx's 503 sends
     // one: the overload may be gone in a millisecond, and one fixed delay would send every refused
     // client back at the same moment.
-    if (!takeSlot(snapshot, routeName)) return { status: 503, detail: AT_REQUEST_LIMIT, routeName }
-    return { ...selection, routeName }
+    if (!takeSlot(snapshot, selection.route.name)) return { status: 503, detail: AT_REQUEST_LIMIT, route: selection.route }
+    return selection
   }
 
   return {
@@ -71,7 +70,7 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
       })
       try {
         const admission = admit(snapshot, policy, req)
-        routeName = admission.routeName
+        routeName = admission.route?.name ?? NO_ROUTE
         if ('status' in admission) {
           // Only a 404 and the 503 at limits.requests keep the connection. After a 421 (a reload that
           // changed the route's client-auth policy) a keep-alive client must come back through a new
@@ -106,7 +105,7 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
       const record = (status: number) => records.answered(snapshot, req, client, routeName, status || CLIENT_CLOSED_REQUEST, started)
       const proxy = async () => {
         const admission = admit(snapshot, policy, req)
-        routeName = admission.routeName
+        routeName = admission.route?.name ?? NO_ROUTE
         if ('status' in admission) {
           endWithStatus(socket, admission.status, admission.detail)
           record(admission.status)
