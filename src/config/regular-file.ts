@@ -30,17 +30,16 @@ export function readRegularFile(file: string): Buffer {
 export function readFailure(file: string, error: unknown): string {
   const { code, message } = error as NodeJS.ErrnoException
   if (code !== 'EACCES') return message
-  const runsAs = process.getuid && process.getgid ? [`portcullis runs as uid ${process.getuid()}, gid ${process.getgid()}`] : []
-  let stat: Stats | undefined
+  const facts = process.getuid && process.getgid ? [`portcullis runs as uid ${process.getuid()}, gid ${process.getgid()}`] : []
+  let where = ''
   try {
-    stat = statSync(file)
+    const { uid, gid, mode } = statSync(file)
+    facts.push(`the file is owned by ${uid}:${gid}, mode ${(mode & 0o7777).toString(8).padStart(3, '0')}`)
   } catch (statError) {
     // stat needs no permission on the file itself, only on the folders above it.
-    const onFolder = (statError as NodeJS.ErrnoException).code === 'EACCES' ? ' on a folder of its path' : ''
-    return `permission denied${onFolder}${runsAs.length > 0 ? ` (${runsAs[0]})` : ''}`
+    if ((statError as NodeJS.ErrnoException).code === 'EACCES') where = ' on a folder of its path'
   }
-  const mode = (stat.mode & 0o7777).toString(8).padStart(3, '0')
-  return `permission denied (${[...runsAs, `the file is owned by ${stat.uid}:${stat.gid}, mode ${mode}`].join('; ')})`
+  return `permission denied${where}${facts.length > 0 ? ` (${facts.join('; ')})` : ''}`
 }
 
 function checkRegular(stat: Stats): void {
