@@ -49,10 +49,10 @@ export function serveAsWorker(gateway: Gateway): void {
     const answer = Object.hasOwn(answers, message.type) ? answers[message.type] : undefined
     // A question that fails here (a metric's collect threw) is answered by the primary's deadline for it.
     void answer?.(message)
-      .then((value) => process.send?.({ type: 'portcullis:answer', id: message.id, value } satisfies WorkerMessage))
+      .then((value) => tellPrimary({ type: 'portcullis:answer', id: message.id, value }))
       .catch(() => undefined)
   })
-  process.send?.({ type: 'portcullis:ready' } satisfies WorkerMessage)
+  tellPrimary({ type: 'portcullis:ready' })
 }
 
 /**
@@ -61,6 +61,13 @@ export function serveAsWorker(gateway: Gateway): void {
  * made, which the primary did not ask for, counts too.
  */
 export function tellPrimaryReloaded(): void {
-  // A send on a closed channel (the primary is gone; this worker exits after it) emits an error on process.
-  if (process.connected) process.send?.({ type: 'portcullis:reloaded' } satisfies WorkerMessage)
+  tellPrimary({ type: 'portcullis:reloaded' })
+}
+
+/**
+ * Over an open channel only: a send on a closed one (the primary is gone, and this worker exits after
+ * it) emits an error on process, which nothing handles.
+ */
+function tellPrimary(message: WorkerMessage): void {
+  if (process.connected) process.send?.(message)
 }
