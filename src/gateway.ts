@@ -29,6 +29,7 @@ import { registrySource } from './metrics/render.js'
 import { createProxyHandlers } from './proxy/handler.js'
 import { ConnectionRechecks } from './connection-rechecks.js'
 import { Overload } from './proxy/overload.js'
+import { answerRefusedCertificate } from './proxy/refused-certificate.js'
 import { DRAIN_IDLE_WINDOW_MS, RequestServer } from './proxy/server.js'
 import { SniDispatcher } from './proxy/sni-dispatch.js'
 import { Reloader, type ReloadResult, type ReloadTrigger } from './reload/reloader.js'
@@ -321,6 +322,7 @@ export class Gateway {
       ...(previous && { previous }),
       tlsHooks: {
         onVerified: (socket, policy, serverName) => this.acceptVerified(socket, policy, serverName),
+        onRefusedCertificate: answerRefusedCertificate,
         onHandshake: (outcome) => this.countIngressHandshake(outcome),
       },
       upstreamHooks: { onHandshake: (route, event) => recordUpstreamHandshake(metrics, route, event) },

@@ -46,7 +46,7 @@ export async function checkConfig(file: string): Promise<{ config: Config; warni
 /** The build of a start, up to listen(). */
 function build(config: Config): { config: Config; warnings: ConfigIssue[] } {
   const snapshot = buildSnapshot(config, {
-    tlsHooks: { onHandshake: () => undefined, onVerified: (socket) => socket.destroy() },
+    tlsHooks: { onHandshake: () => undefined, onVerified: (socket) => socket.destroy(), onRefusedCertificate: (socket) => socket.destroy() },
     upstreamHooks: { onHandshake: () => undefined },
     ticketSecrets: { shared: newTicketSecret(), own: newTicketSecret() },
     ticketEpoch: 0,

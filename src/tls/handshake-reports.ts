@@ -7,19 +7,13 @@ import type { Socket } from 'node:net'
 import type { Server, TLSSocket } from 'node:tls'
 import type { DispatchedRoute, HandshakeOutcome, TlsPolicyHooks } from './ingress.js'
 import { chainErrorBeneathCrlVerdict } from './chain-path.js'
-import { chainVerdict, keepRefusedPeerCertificate } from './peer-certificates.js'
+import { chainVerdict, refusedPeerCertificates } from './peer-certificates.js'
 import { failureReason, isCrlTrouble } from './reasons.js'
 import { onRenegotiationAttempt } from './renegotiation.js'
 
-/**
- * The TCP sockets a policy accepted: when, for which route, with which SNI, from which address, and the
- * certificate it refused.
- */
+/** The TCP sockets a policy accepted: when, for which route, with which SNI, from which address. */
 export class AcceptedSockets {
-  private readonly byTcpSocket = new WeakMap<
-    object,
-    { at: number; route: string | undefined; serverName: string | undefined; clientAddress: string | undefined; refused?: X509Certificate[] }
-  >()
+  private readonly byTcpSocket = new WeakMap<object, { at: number; route: string | undefined; serverName: string | undefined; clientAddress: string | undefined }>()
 
   add(socket: Socket, route: DispatchedRoute | undefined, serverName: string | undefined): void {
     // Read now: once a refused handshake has closed the socket, its address is gone.
@@ -34,15 +28,6 @@ export class AcceptedSockets {
     return this.entryOf(socket)?.serverName
   }
 
-  /**
-   * Keeps the client certificate that verification refuses, for the refusal's log line; with its chain
-   * where OpenSSL's verdict is a CRL's, for verificationResult.
-   */
-  keepRefusedCertificate(socket: TLSSocket): void {
-    const entry = this.entryOf(socket)
-    if (entry) keepRefusedPeerCertificate(socket, (chain) => (entry.refused = chain), isCrlTrouble)
-  }
-
   /** The outcome fields of the handshake of `socket`. */
   outcomeFields(socket: TLSSocket): Pick<HandshakeOutcome, 'route' | 'clientAddress' | 'durationSeconds'> {
     const entry = this.entryOf(socket)
@@ -53,20 +38,24 @@ export class AcceptedSockets {
     }
   }
 
-  /** The client certificate that `socket`'s handshake refused: kept at its end, or still on a handshake that failed before. */
-  refusedCertificate(socket: TLSSocket): X509Certificate | undefined {
-    return this.entryOf(socket)?.refused?.[0] ?? socket.getPeerX509Certificate()
-  }
-
-  /** The chain kept of a refused handshake, where one was (keepRefusedCertificate). */
-  refusedChain(socket: TLSSocket): X509Certificate[] | undefined {
-    return this.entryOf(socket)?.refused
-  }
-
   /** `socket` wraps an accepted TCP socket (`_parent`). */
   private entryOf(socket: TLSSocket) {
     return this.byTcpSocket.get((socket as unknown as { _parent: object })._parent)
   }
+}
+
+/**
+ * Lets the handshake of a client certificate that does not verify complete, for its request to be
+ * answered 400 (reportHandshakes), as nginx answers it, where Node would close the connection before
+ * reading a byte. Node can send no alert for such a certificate either way: its OpenSSL verify callback
+ * accepts every chain, and Node checks the verdict at the handshake's end, in its own 'secure'
+ * listener, which closes the connection where `_rejectUnauthorized` holds (onServerSocketSecure in
+ * Node's lib/_tls_wrap.js, Node 20 and 24). That field is read there alone: OpenSSL's verify mode,
+ * set from the same option when the socket was made, still aborts the handshake of a client without
+ * a certificate with an alert.
+ */
+export function completeRefusedHandshake(socket: TLSSocket): void {
+  ;(socket as unknown as { _rejectUnauthorized: boolean })._rejectUnauthorized = false
 }
 
 /**
@@ -77,11 +66,19 @@ export function reportHandshakes(
   server: Server,
   accepted: AcceptedSockets,
   clientCAs: readonly X509Certificate[] | undefined,
-  onHandshake: TlsPolicyHooks['onHandshake'],
+  hooks: Pick<TlsPolicyHooks, 'onHandshake' | 'onRefusedCertificate'>,
   onVerified: (socket: TLSSocket) => void,
 ): void {
-  // Only connections whose client certificate verified (when the policy asks for one) get here.
+  const { onHandshake } = hooks
   server.on('secureConnection', (socket: TLSSocket) => {
+    // A certificate that did not verify, on a connection completeRefusedHandshake kept open. Whatever
+    // kept it open, nothing but the refusal is sent on it.
+    if (clientCAs && !socket.authorized) {
+      const refused = refusal(socket, clientCAs)
+      onHandshake({ ...accepted.outcomeFields(socket), ...refused, resumed: socket.isSessionReused() })
+      hooks.onRefusedCertificate(socket, refused.reason)
+      return
+    }
     onHandshake({ ...accepted.outcomeFields(socket), reason: 'none', resumed: socket.isSessionReused() })
     // A refused renegotiation is a refused handshake of the connection's route, and counts as each of
     // those does: in the counter and, so that the histogram's count stays the counter's, in the
@@ -89,31 +86,39 @@ export function reportHandshakes(
     onRenegotiationAttempt(socket, () => onHandshake({ ...accepted.outcomeFields(socket), durationSeconds: 0, reason: 'renegotiation', resumed: false }))
     onVerified(socket)
   })
-  // Every failed handshake, including a certificate that did not verify: Node closes that connection
-  // itself, which it reports here as a reset, with the verification result (verificationResult).
+  // Every other failed handshake, a certificate that did not verify among them where Node closed the
+  // connection itself (a client that offered neither SNI nor ALPN, whose callbacks call
+  // completeRefusedHandshake), which it reports here as a reset, with the verification result.
   server.on('tlsClientError', (error, socket) => {
-    const verification = verificationResult(socket, accepted, clientCAs)
-    const reason = verification ? failureReason(verification) : failureReason(error)
-    const detail = verification ?? (error as { code?: string }).code
-    const certificate = verification ? accepted.refusedCertificate(socket) : undefined
-    onHandshake({ ...accepted.outcomeFields(socket), reason, ...(detail && { detail }), ...(certificate && { certificate }), resumed: false })
+    onHandshake({ ...accepted.outcomeFields(socket), ...refusal(socket, clientCAs, error), resumed: false })
     socket.destroy()
   })
 }
 
 /**
- * OpenSSL's verdict on the client's certificate, as Node reports it in authorizationError once the
- * handshake is done; for a handshake that failed before, the verdict it had recorded on the connection
- * by then. OpenSSL checks the CRL of a leaf whose issuer the client did not send against the leaf's own
- * key when the CRL has no authorityKeyIdentifier; with RSA keys that leaves "invalid padding" on
+ * Why a handshake was refused, and the client's certificate where its verification refused it: OpenSSL's
+ * verdict on the certificate, as Node reports it in authorizationError once the handshake is done, or
+ * for a handshake that failed before, the verdict it had recorded on the connection by then; without
+ * one, `error`. OpenSSL checks the CRL of a leaf whose issuer the client did not send against the leaf's
+ * own key when the CRL has no authorityKeyIdentifier; with RSA keys that leaves "invalid padding" on
  * OpenSSL's error queue, which ends the handshake (ERR_SSL_INVALID_PADDING) before Node records the
  * missing issuer. Only once a certificate came: without one, Node's verifyError() says
  * UNABLE_TO_GET_ISSUER_CERT. A CRL verdict on a chain that never reached the bundle gives way to the
  * chain's own (chainErrorBeneathCrlVerdict).
  */
-function verificationResult(socket: TLSSocket, accepted: AcceptedSockets, clientCAs: readonly X509Certificate[] | undefined): string | undefined {
+function refusal(socket: TLSSocket, clientCAs: readonly X509Certificate[] | undefined, error?: Error): Pick<HandshakeOutcome, 'reason' | 'detail' | 'certificate'> {
+  // The chain only at the handshake's end: before it, Node's verifyError() reads the connection's
+  // cipher, and crashes the process where there is none yet and no certificate came (openSslVerdict
+  // asks it only once one did). Read first: on Node 20 the leaf's read spoils the chain.
+  const chain = error ? undefined : refusedPeerCertificates(socket, isCrlTrouble)
   const verdict = openSslVerdict(socket)
-  return chainErrorBeneathCrlVerdict(verdict, accepted.refusedChain(socket), clientCAs)?.code ?? verdict
+  const verification = chainErrorBeneathCrlVerdict(verdict, chain, clientCAs)?.code ?? verdict
+  if (verification) {
+    const certificate = chain?.[0] ?? socket.getPeerX509Certificate()
+    return { reason: failureReason(verification), detail: verification, ...(certificate && { certificate }) }
+  }
+  const code = (error as { code?: string } | undefined)?.code
+  return { reason: error ? failureReason(error) : 'other', ...(code && { detail: code }) }
 }
 
 /** OpenSSL's last verification error, as Node holds it once the handshake is done or as it stands. */

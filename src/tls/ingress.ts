@@ -13,7 +13,7 @@ import { constants, createHash, type X509Certificate } from 'node:crypto'
 import type { Socket } from 'node:net'
 import tls, { TLSSocket } from 'node:tls'
 import type { TlsVersion } from '../config/schema.js'
-import { AcceptedSockets, reportHandshakes } from './handshake-reports.js'
+import { AcceptedSockets, completeRefusedHandshake, reportHandshakes } from './handshake-reports.js'
 import type { ClientChains } from './peer-certificates.js'
 import type { CertificateFile } from './pem.js'
 import type { FailureReason } from './reasons.js'
@@ -61,6 +61,9 @@ const SECURE_OPTIONS = constants.SSL_OP_NO_RENEGOTIATION | constants.SSL_OP_CIPH
 
 const HANDSHAKE_TIMEOUT_MS = 10_000
 
+/** The ALPN protocols the policy servers select, in the order they prefer them. */
+const HTTP_1_PROTOCOLS = ['http/1.1', 'http/1.0']
+
 export interface HostCertificate {
   readonly certPem: string
   readonly keyPem: string
@@ -106,6 +109,11 @@ export interface TlsPolicyHooks {
    * ClientHello carried (see AcceptedSockets.serverNameOf).
    */
   readonly onVerified: (socket: TLSSocket, policy: TlsPolicy, serverName: string | undefined) => void
+  /**
+   * A connection whose client certificate did not verify, its handshake complete and reported: it is
+   * to be answered with the refusal and closed, and nothing else.
+   */
+  readonly onRefusedCertificate: (socket: TLSSocket, reason: FailureReason) => void
 }
 
 export interface TlsPolicy {
@@ -170,28 +178,33 @@ export function createTlsPolicy(
       ...secureContextOptions(spec, id, pair),
       cert: pair.certPem,
       key: pair.keyPem,
-      // Node calls it as a method of the connection's TLSSocket (loadSNI in its lib/_tls_wrap.js): the
-      // one hook before the handshake's end that holds the connection, for its refused certificate.
-      // Only for a ClientHello with SNI: the refusal of a client that sent none (one that connects to
-      // an IP address) is logged without its certificate. The certificate is the server's own: no
-      // context in its place.
+      // Node calls this and the ALPN callback as methods of the connection's TLSSocket (loadSNI and
+      // callALPNCallback in its lib/_tls_wrap.js): the hooks before the handshake's end that hold the
+      // connection, so that a certificate that does not verify is answered 400. Node calls them only for
+      // a ClientHello with SNI, or with ALPN: it closes the connection of a client that sent neither
+      // (openssl s_client to an IP address) unanswered, and its refusal is logged without its
+      // certificate. The certificate is the server's own: no context in its place.
       SNICallback(this: unknown, _serverName, callback) {
-        if (this instanceof TLSSocket) accepted.keepRefusedCertificate(this)
+        if (this instanceof TLSSocket) completeRefusedHandshake(this)
         callback(null, undefined)
+      },
+      // HTTP/1.0 too, as nginx selects it: otherwise a client offering only http/1.0 gets a fatal alert.
+      // None of them: no_application_protocol, as with ALPNProtocols.
+      ALPNCallback(this: unknown, { protocols }) {
+        if (this instanceof TLSSocket) completeRefusedHandshake(this)
+        return HTTP_1_PROTOCOLS.find((protocol) => protocols.includes(protocol))
       },
       requestCert: requiresClientCert,
       // A client without a certificate gets the handshake aborted with a TLS alert (certificate_required
       // in TLS 1.3, handshake_failure in 1.2). A certificate that does not verify cannot get one from
-      // Node: OpenSSL completes the handshake and Node closes the connection before reading a byte.
+      // Node: OpenSSL completes the handshake (see completeRefusedHandshake).
       rejectUnauthorized: requiresClientCert,
-      // HTTP/1.0 too, as nginx selects it: otherwise a client offering only http/1.0 gets a fatal alert.
-      ALPNProtocols: ['http/1.1', 'http/1.0'],
       handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
       ticketKeys: ticketKeys(tickets.secret, id, tickets.epoch),
       // The ticket's lifetime hint too.
       sessionTimeout: ticketLifetimeSeconds(tickets.keyLifetimeMs),
     })
-    reportHandshakes(server, accepted, spec.clientCAs?.certificates, hooks.onHandshake, (socket) => hooks.onVerified(socket, policy, accepted.serverNameOf(socket)))
+    reportHandshakes(server, accepted, spec.clientCAs?.certificates, hooks, (socket) => hooks.onVerified(socket, policy, accepted.serverNameOf(socket)))
     return server
   }
   // One server per certificate, not one for the policy whose SNI callback picks the certificate: Node

@@ -133,11 +133,9 @@ export function chainVerdict(socket: TLSSocket): string | undefined {
 }
 
 /**
- * Hands `keep` the peer's certificate of a handshake whose chain OpenSSL refused, leaf first: the leaf
- * alone, or where `withChain` says so of OpenSSL's verdict, the whole chain the peer sent (which costs
- * more to read). Node destroys such a connection in its own 'secure' listener, and the certificate goes
- * with it, before the error is reported: it is read in a listener that runs first, and only for a
- * refused chain (on Node 20 and 22 the read spoils the chain that a client's name check reads next).
+ * Hands `keep` the peer's certificate of a handshake whose chain OpenSSL refused (refusedPeerCertificates).
+ * Node destroys such a connection in its own 'secure' listener, and the certificate goes with it, before
+ * the error is reported: it is read in a listener that runs first, and only for a refused chain.
  */
 export function keepRefusedPeerCertificate(
   socket: TLSSocket,
@@ -145,10 +143,21 @@ export function keepRefusedPeerCertificate(
   withChain: (verdict: string) => boolean = () => false,
 ): void {
   socket.prependOnceListener('secure', () => {
-    const verdict = chainVerdict(socket)
-    if (!verdict) return
-    if (withChain(verdict)) return keep(peerCertificateChain(socket))
-    const certificate = socket.getPeerX509Certificate()
-    if (certificate) keep([certificate])
+    const chain = refusedPeerCertificates(socket, withChain)
+    if (chain) keep(chain)
   })
+}
+
+/**
+ * The peer's certificate of a handshake whose chain OpenSSL refused, leaf first: the leaf alone, or
+ * where `withChain` says so of OpenSSL's verdict, the whole chain the peer sent (which costs more to
+ * read). Undefined while the chain passes, or without a certificate. Only for a refused chain: on Node
+ * 20 and 22 reading the leaf spoils the chain that a client's name check reads next.
+ */
+export function refusedPeerCertificates(socket: TLSSocket, withChain: (verdict: string) => boolean = () => false): X509Certificate[] | undefined {
+  const verdict = chainVerdict(socket)
+  if (!verdict) return undefined
+  if (withChain(verdict)) return peerCertificateChain(socket)
+  const certificate = socket.getPeerX509Certificate()
+  return certificate && [certificate]
 }

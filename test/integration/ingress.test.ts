@@ -21,6 +21,24 @@ import { rawExchange, rawUntilClosed, type TlsTarget } from '../helpers/raw.js'
 import { firstTicketHint, ticketLifetimeHint } from '../helpers/ticket-hint.js'
 import { listenOnLoopback, startEchoUpstream, type EchoReply, type EchoUpstream } from '../helpers/upstream.js'
 
+/**
+ * Completes a TLS handshake with `target`, then writes `request` after a quiet spell: what the server
+ * sent in that spell, and what it sent after the request until it closed the connection.
+ */
+async function answerAfterHandshake(target: tls.ConnectionOptions, request: string): Promise<{ early: string; answer: string }> {
+  const socket = tls.connect({ host: '127.0.0.1', ...target })
+  const chunks: Buffer[] = []
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk))
+  const closed = once(socket, 'close')
+  socket.on('error', () => undefined)
+  await once(socket, 'secureConnect')
+  await pause(300)
+  const early = Buffer.concat(chunks.splice(0)).toString('latin1')
+  socket.write(request)
+  await closed
+  return { early, answer: Buffer.concat(chunks).toString('latin1') }
+}
+
 describe('ingress TLS and per-route mutual TLS on one port', () => {
   let pki: TestPki
   let rsa: RsaChain
@@ -85,10 +103,20 @@ routes:
       ...(client && { cert: client.cert, key: client.key }),
       ...options,
     })
-  /** Refuses the handshake, logs why, counts it once, and sends nothing upstream; resolves with the log record. */
-  const refused = async (servername: string, client: Pick<CertFiles, 'cert' | 'key'> | undefined, reason: string, options: Partial<TlsRequestOptions> = {}) => {
+  /**
+   * Refuses the client, logs why, counts it once, and sends nothing upstream; resolves with the log
+   * record. A certificate that does not verify is answered 400 once its handshake is complete, as nginx
+   * answers it; a handshake that fails before its end (no certificate, `aborted`) ends the connection.
+   */
+  const refused = async (
+    servername: string,
+    client: Pick<CertFiles, 'cert' | 'key'> | undefined,
+    reason: string,
+    { aborted = client === undefined, ...options }: Partial<TlsRequestOptions> & { aborted?: boolean } = {},
+  ) => {
     const [requestsBefore, logsBefore, metricsBefore] = [upstream.requests.length, gw.logs.length, await gw.gateway.metrics.registry.metrics()]
-    await assert.rejects(request(servername, client, options), /ECONNRESET|socket hang up|alert|EPIPE|disconnected/)
+    if (aborted) await assert.rejects(request(servername, client, options), /ECONNRESET|socket hang up|alert|EPIPE|disconnected/)
+    else assert.deepEqual(await request(servername, client, options).then(({ status, body }) => [status, body]), [400, `400 Bad Request: the client certificate was refused (${reason})\n`])
     const logged = await loggedAfter(gw, logsBefore, 'client TLS handshake refused')
     assert.equal(logged.reason, reason)
     // catalogue MT-01: once, in the series of its route and reason.
@@ -243,6 +271,17 @@ routes:
     assert.equal(logged.client, '127.0.0.1', 'the log names who was refused')
   })
 
+  // catalogue IM-02. Node can send no alert for it; nginx answers the request "400 The SSL certificate error".
+  it('answers a certificate that does not verify with 400 once the request comes, and closes, in TLS 1.2 and 1.3', async () => {
+    for (const maxVersion of ['TLSv1.2', 'TLSv1.3'] as const) {
+      const target = { port: gw.ports.https!, servername: 'a.test', ca: pki.caS.cert, cert: pki.cliExpired.cert, key: pki.cliExpired.key, maxVersion }
+      const { early, answer } = await answerAfterHandshake(target, 'GET / HTTP/1.1\r\nHost: a.test\r\n\r\n')
+      assert.equal(early, '', `nothing is sent before the request (${maxVersion})`)
+      assert.match(answer, /^HTTP\/1\.1 400 Bad Request\r\nConnection: close\r\n/)
+      assert.ok(answer.endsWith('\r\n\r\n400 Bad Request: the client certificate was refused (cert_expired)\n'), answer)
+    }
+  })
+
   it('verifies a chain through the intermediate the client sends or the route bundle holds, and refuses a leaf alone without it (catalogue IM-05)', async () => {
     assert.equal((await request('nocrl.w.test', pki.leafChain)).status, 200, 'leaf and intermediate sent, root in the bundle')
     await refused('nocrl.w.test', pki.leaf, 'unknown_ca')
@@ -261,10 +300,10 @@ routes:
 
   // A leaf sent without its intermediate, where the intermediate's CRL has no authorityKeyIdentifier:
   // OpenSSL checks that CRL against the leaf's own key, which with RSA keys leaves "invalid padding" on
-  // its error queue; that ends the handshake (ERR_SSL_INVALID_PADDING) before Node records the missing
-  // issuer, and it was counted as 'other'.
+  // its error queue; with OpenSSL 3.0 (Node 20) that ends the handshake (ERR_SSL_INVALID_PADDING) before
+  // Node records the missing issuer, and it was counted as 'other'. OpenSSL 3.5 (Node 24) completes it.
   it('refuses an RSA leaf without its intermediate as unknown_ca where the CRLs have no authorityKeyIdentifier', async () => {
-    const logged = await refused('rsa.w.test', rsa.leaf, 'unknown_ca')
+    const logged = await refused('rsa.w.test', rsa.leaf, 'unknown_ca', { aborted: process.versions.openssl.startsWith('3.0.') })
     assert.equal(logged.detail, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE')
   })
 
@@ -800,6 +839,15 @@ routes:
     const address = { port: gw.ports.https!, host: '127.0.0.1', ca: pki.caS.cert }
     assert.equal((await httpsRequest({ ...address, cert: pki.cliA.cert, key: pki.cliA.key })).status, 200)
     await assert.rejects(httpsRequest(address), /certificate required|ECONNRESET|socket hang up/, 'its client certificate policy holds')
+  })
+
+  // Node calls none of the gateway's hooks before the handshake's end for a ClientHello without SNI and ALPN.
+  it('answers a certificate that does not verify with 400 where the client offers ALPN, and closes the connection where it offers neither SNI nor ALPN', async () => {
+    const target = { port: gw.ports.https!, ca: pki.caS.cert, cert: pki.cliB.cert, key: pki.cliB.key }
+    const request = 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'
+    const withAlpn = await answerAfterHandshake({ ...target, ALPNProtocols: ['http/1.1'] }, request)
+    assert.match(withAlpn.answer, /^HTTP\/1\.1 400 Bad Request\r\n[^]*the client certificate was refused \(unknown_ca\)\n$/)
+    assert.deepEqual(await answerAfterHandshake(target, request), { early: '', answer: '' })
   })
 
   it('gives a ClientHello with a name no route has the policy that asks for no client certificate, not the first one', async () => {
