@@ -126,6 +126,9 @@ export function peerLeaf(socket: TLSSocket): PeerLeaf | undefined {
 /**
  * OpenSSL's verdict on the peer's chain so far, as Node reads it (the internal verifyError() that
  * authorizationError is set from once the handshake is done): its code, or undefined while it passes.
+ * Only at the handshake's end, or once the peer's certificate came: before that, Node 20's verifyError()
+ * reads the connection's cipher without checking for one, and a connection without either crashes the
+ * process (SIGSEGV).
  */
 export function chainVerdict(socket: TLSSocket): string | undefined {
   const handle = (socket as unknown as { _handle?: { verifyError?: () => { code?: string } | null } })._handle
