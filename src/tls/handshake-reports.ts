@@ -72,10 +72,11 @@ export function reportHandshakes(
   const { onHandshake } = hooks
   server.on('secureConnection', (socket: TLSSocket) => {
     // A certificate that did not verify, on a connection completeRefusedHandshake kept open. Whatever
-    // kept it open, nothing but the refusal is sent on it.
+    // kept it open, nothing but the refusal is sent on it. A refusal is never a resumption, which counts
+    // successful handshakes alone, even where it resumed the ticket an earlier refusal got.
     if (clientCAs && !socket.authorized) {
       const refused = refusal(socket, clientCAs)
-      onHandshake({ ...accepted.outcomeFields(socket), ...refused, resumed: socket.isSessionReused() })
+      onHandshake({ ...accepted.outcomeFields(socket), ...refused, resumed: false })
       hooks.onRefusedCertificate(socket, refused.reason)
       return
     }

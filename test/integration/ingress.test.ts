@@ -23,20 +23,27 @@ import { listenOnLoopback, startEchoUpstream, type EchoReply, type EchoUpstream 
 
 /**
  * Completes a TLS handshake with `target`, then writes `request` after a quiet spell: what the server
- * sent in that spell, and what it sent after the request until it closed the connection.
+ * sent in that spell, and what it sent after the request until it closed the connection; whether the
+ * handshake resumed a session, and the last session the server gave.
  */
-async function answerAfterHandshake(target: tls.ConnectionOptions, request: string): Promise<{ early: string; answer: string }> {
+async function answerAfterHandshake(
+  target: tls.ConnectionOptions,
+  request: string,
+): Promise<{ early: string; answer: string; resumed: boolean; session: Buffer | undefined }> {
   const socket = tls.connect({ host: '127.0.0.1', ...target })
   const chunks: Buffer[] = []
   socket.on('data', (chunk: Buffer) => chunks.push(chunk))
+  let session: Buffer | undefined
+  socket.on('session', (ticket: Buffer) => (session = ticket))
   const closed = once(socket, 'close')
   socket.on('error', () => undefined)
   await once(socket, 'secureConnect')
+  const resumed = socket.isSessionReused()
   await pause(300)
   const early = Buffer.concat(chunks.splice(0)).toString('latin1')
   socket.write(request)
   await closed
-  return { early, answer: Buffer.concat(chunks).toString('latin1') }
+  return { early, answer: Buffer.concat(chunks).toString('latin1'), resumed, session }
 }
 
 describe('ingress TLS and per-route mutual TLS on one port', () => {
@@ -279,6 +286,26 @@ routes:
       assert.equal(early, '', `nothing is sent before the request (${maxVersion})`)
       assert.match(answer, /^HTTP\/1\.1 400 Bad Request\r\nConnection: close\r\n/)
       assert.ok(answer.endsWith('\r\n\r\n400 Bad Request: the client certificate was refused (cert_expired)\n'), answer)
+    }
+  })
+
+  // The refused client gets a ticket like any other, and resuming it is refused again (OpenSSL keeps the
+  // verdict in the session): a refused handshake, not one of the successful resumptions that counter counts.
+  it('answers a resumed session of a refused certificate 400 too, and counts it as refused, not as a resumption', async () => {
+    const resumptions = 'portcullis_tls_session_resumptions_total{side="ingress",route="mtls"}'
+    const refusals = 'portcullis_tls_handshakes_total{side="ingress",route="mtls",result="error",reason="unknown_ca"}'
+    for (const maxVersion of ['TLSv1.2', 'TLSv1.3'] as const) {
+      const target = { port: gw.ports.https!, servername: 'a.test', ca: pki.caS.cert, cert: pki.cliB.cert, key: pki.cliB.key, maxVersion, ALPNProtocols: ['http/1.1'] }
+      const request = 'GET / HTTP/1.1\r\nHost: a.test\r\n\r\n'
+      const { session } = await answerAfterHandshake(target, request)
+      assert.ok(session, `a ticket came (${maxVersion})`)
+      const [requestsBefore, resumptionsBefore, refusalsBefore] = [upstream.requests.length, await seriesValue(gw, resumptions), await seriesValue(gw, refusals)]
+      const again = await answerAfterHandshake({ ...target, session }, request)
+      assert.equal(again.resumed, true, maxVersion)
+      assert.match(again.answer, /^HTTP\/1\.1 400 Bad Request\r\n[^]*the client certificate was refused \(unknown_ca\)\n$/)
+      assert.equal(upstream.requests.length, requestsBefore, 'nothing reached the upstream')
+      assert.equal((await seriesValue(gw, refusals)) - refusalsBefore, 1, `${maxVersion}: refused once`)
+      assert.equal((await seriesValue(gw, resumptions)) - resumptionsBefore, 0, `${maxVersion}: not a successful resumption`)
     }
   })
 
@@ -847,7 +874,8 @@ routes:
     const request = 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'
     const withAlpn = await answerAfterHandshake({ ...target, ALPNProtocols: ['http/1.1'] }, request)
     assert.match(withAlpn.answer, /^HTTP\/1\.1 400 Bad Request\r\n[^]*the client certificate was refused \(unknown_ca\)\n$/)
-    assert.deepEqual(await answerAfterHandshake(target, request), { early: '', answer: '' })
+    const withNeither = await answerAfterHandshake(target, request)
+    assert.deepEqual([withNeither.early, withNeither.answer], ['', ''])
   })
 
   it('gives a ClientHello with a name no route has the policy that asks for no client certificate, not the first one', async () => {
