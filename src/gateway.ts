@@ -29,7 +29,7 @@ import { registrySource } from './metrics/render.js'
 import { createProxyHandlers } from './proxy/handler.js'
 import { ConnectionRechecks } from './connection-rechecks.js'
 import { Overload } from './proxy/overload.js'
-import { answerRefusedCertificate } from './proxy/refused-certificate.js'
+import { RefusedCertificates } from './proxy/refused-certificate.js'
 import { DRAIN_IDLE_WINDOW_MS, RequestServer } from './proxy/server.js'
 import { SniDispatcher } from './proxy/sni-dispatch.js'
 import { Reloader, type ReloadResult, type ReloadTrigger } from './reload/reloader.js'
@@ -96,6 +96,8 @@ export class Gateway {
   /** The HTTPS listener's first step: each connection's ClientHello picks its TLS policy or passthrough. */
   private readonly sni: SniDispatcher
   private readonly clientConnections: ClientConnections
+  /** The connections whose client certificate did not verify, until their request is answered 400. */
+  private readonly refusedCertificates = new RefusedCertificates()
   private readonly overload: Overload
   private readonly watch: boolean
   private readonly fixedListen: Config['listen'] | undefined
@@ -232,6 +234,7 @@ export class Gateway {
     const closed = Promise.all(publicListeners.map((server) => closeServer(server)))
     this.requestServer.drain()
     this.sni.closeWaiting(DRAIN_IDLE_WINDOW_MS)
+    this.refusedCertificates.closeWaiting(DRAIN_IDLE_WINDOW_MS)
     await this.clientConnections.allClosed(graceMs)
     const left = this.clientConnections.count
     if (left > 0) {
@@ -322,7 +325,7 @@ export class Gateway {
       ...(previous && { previous }),
       tlsHooks: {
         onVerified: (socket, policy, serverName) => this.acceptVerified(socket, policy, serverName),
-        onRefusedCertificate: answerRefusedCertificate,
+        onRefusedCertificate: (socket, reason) => this.refusedCertificates.answer(socket, reason),
         onHandshake: (outcome) => this.countIngressHandshake(outcome),
       },
       upstreamHooks: { onHandshake: (route, event) => recordUpstreamHandshake(metrics, route, event) },

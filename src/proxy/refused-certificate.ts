@@ -13,12 +13,36 @@ import { endWithStatus } from './status.js'
 /** How long a refused client has to start its request: as long as it had for its ClientHello (sni-dispatch.ts). */
 const REQUEST_WAIT_MS = 10_000
 
-export function answerRefusedCertificate(socket: TLSSocket, reason: FailureReason): void {
-  socket.on('error', () => socket.destroy())
-  const timer = setTimeout(() => socket.destroy(), REQUEST_WAIT_MS).unref()
-  socket.once('close', () => clearTimeout(timer))
-  socket.once('data', () => {
-    clearTimeout(timer)
-    endWithStatus(socket, 400, `the client certificate was refused (${reason})`, { lingering: true })
-  })
+export class RefusedCertificates {
+  /** The refused connections still waiting for their request. */
+  private readonly waiting = new Set<TLSSocket>()
+  /** Once a drain has begun, how long a client refused from then on has to start its request. */
+  private drainWindowMs: number | undefined
+
+  answer(socket: TLSSocket, reason: FailureReason): void {
+    socket.on('error', () => socket.destroy())
+    this.waiting.add(socket)
+    const timer = setTimeout(() => socket.destroy(), this.drainWindowMs ?? REQUEST_WAIT_MS).unref()
+    const stopWaiting = () => {
+      clearTimeout(timer)
+      this.waiting.delete(socket)
+    }
+    socket.once('close', stopWaiting)
+    socket.once('data', () => {
+      stopWaiting()
+      endWithStatus(socket, 400, `the client certificate was refused (${reason})`, { lingering: true })
+    })
+  }
+
+  /**
+   * Closes the connections still waiting for their request `windowMs` from now, as a drain closes an
+   * idle verified one (RequestServer.drain), rather than hold the drain for REQUEST_WAIT_MS.
+   */
+  closeWaiting(windowMs: number): void {
+    this.drainWindowMs = windowMs
+    const closeThem = () => {
+      for (const socket of this.waiting) socket.destroy()
+    }
+    if (this.waiting.size > 0) setTimeout(closeThem, windowMs).unref()
+  }
 }

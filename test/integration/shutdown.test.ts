@@ -235,6 +235,7 @@ describe('draining connections', () => {
 listen: { https: 127.0.0.1:0, http: 127.0.0.1:0 }
 routes:
   - { name: open, host: open.test, tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile} }, upstream: { url: 'http://127.0.0.1:${(wsUpstream.address() as AddressInfo).port}' } }
+  - { name: mtls, host: a.test, tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile}, clientCAs: ${pki.caA.certFile} }, upstream: { url: 'http://127.0.0.1:${(wsUpstream.address() as AddressInfo).port}' } }
   - { name: ws, host: ws.test, upstream: { url: 'http://127.0.0.1:${(wsUpstream.address() as AddressInfo).port}' } }
   - { name: pass, host: pass.test, tls: passthrough, upstream: { url: 'tcp://127.0.0.1:${(holding.address() as AddressInfo).port}' } }
 `)
@@ -279,6 +280,26 @@ routes:
     }
     const { values } = await gw.gateway.metrics.tlsHandshakes.get()
     assert.deepEqual(values.filter((v) => v.labels.reason === 'connection_reset'), [], 'the drain closed it, not the client')
+  })
+
+  // A refused client has 10 s to start its request (refused-certificate.ts): one that sent nothing held
+  // the drain for them, where an idle verified connection is closed after a second.
+  it('closes a connection whose certificate was refused and that sent nothing as an idle one, and answers a request sent as the drain begins', { timeout: 10_000 }, async () => {
+    const refusedClient = () =>
+      tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername: 'a.test', ca: pki.caS.cert, cert: pki.cliB.cert, key: pki.cliB.key }).on('error', () => undefined)
+    const [silent, late] = [refusedClient(), refusedClient()]
+    const closed = Promise.all([once(silent, 'close'), once(late, 'close')])
+    await Promise.all([once(silent, 'secureConnect'), once(late, 'secureConnect')])
+    const refusals = () => seriesValue(gw, 'portcullis_tls_handshakes_total{side="ingress",route="mtls",result="error",reason="unknown_ca"}')
+    await eventually(async () => (await refusals()) === 2, 3000, 'both refused')
+    const chunks: Buffer[] = []
+    late.on('data', (chunk: Buffer) => chunks.push(chunk))
+    const started = performance.now()
+    const stopped = gw.gateway.stop(5000)
+    late.write('GET / HTTP/1.1\r\nHost: a.test\r\n\r\n')
+    await Promise.all([closed, stopped])
+    assert.ok(performance.now() - started < 2500, `stopped in ${(performance.now() - started).toFixed(0)} ms, not after the refused client's wait`)
+    assert.match(Buffer.concat(chunks).toString('latin1'), /^HTTP\/1\.1 400 Bad Request\r\n[^]*the client certificate was refused \(unknown_ca\)\n$/)
   })
 
   // It was closed as the drain began, where a plaintext connection gets a second for its request.
