@@ -88,8 +88,9 @@ export function reportHandshakes(
     onVerified(socket)
   })
   // Every other failed handshake, a certificate that did not verify among them where Node closed the
-  // connection itself (a client that offered neither SNI nor ALPN, whose callbacks call
-  // completeRefusedHandshake), which it reports here as a reset, with the verification result.
+  // connection itself (no callback that calls completeRefusedHandshake ran: the client offered neither
+  // SNI nor ALPN, or resumed a session without ALPN), which it reports here as a reset, with the
+  // verification result.
   server.on('tlsClientError', (error, socket) => {
     onHandshake({ ...accepted.outcomeFields(socket), ...refusal(socket, clientCAs, error), resumed: false })
     socket.destroy()

@@ -180,10 +180,12 @@ export function createTlsPolicy(
       key: pair.keyPem,
       // Node calls this and the ALPN callback as methods of the connection's TLSSocket (loadSNI and
       // callALPNCallback in its lib/_tls_wrap.js): the hooks before the handshake's end that hold the
-      // connection, so that a certificate that does not verify is answered 400. Node calls them only for
-      // a ClientHello with SNI, or with ALPN: it closes the connection of a client that sent neither
-      // (openssl s_client to an IP address) unanswered, and its refusal is logged without its
-      // certificate. The certificate is the server's own: no context in its place.
+      // connection, so that a certificate that does not verify is answered 400. Node calls the ALPN
+      // callback for a ClientHello with ALPN, and this one only for a ClientHello with SNI on a full
+      // handshake (from OpenSSL's certificate callback, which a resumed session skips): it closes the
+      // connection of a client that sent neither (openssl s_client to an IP address), or that resumed
+      // a refused session without ALPN, unanswered, and its refusal is logged without its certificate.
+      // The certificate is the server's own: no context in its place.
       SNICallback(this: unknown, _serverName, callback) {
         if (this instanceof TLSSocket) completeRefusedHandshake(this)
         callback(null, undefined)
