@@ -2,7 +2,8 @@
  * The peer's certificate, as Node gives it on each of its versions. Of a verified client: the leaf
  * alone for X-Forwarded-Client-Cert, the chain for RFC 9440 Client-Cert-Chain and for the re-check of a
  * WebSocket after a reload (recheck.ts). Of a refused peer, client or upstream: OpenSSL's verdict, and
- * the certificate, kept for the refusal's log line before Node destroys the connection.
+ * the certificate, for the refusal's log line: an upstream's kept before Node destroys the connection,
+ * a client's read at its handshake's end.
  */
 import { X509Certificate } from 'node:crypto'
 import type { TLSSocket } from 'node:tls'
