@@ -36,13 +36,15 @@ export class RefusedCertificates {
 
   /**
    * Closes the connections still waiting for their request `windowMs` from now, as a drain closes an
-   * idle verified one (RequestServer.drain), rather than hold the drain for REQUEST_WAIT_MS.
+   * idle verified one (RequestServer.drain), rather than hold the drain for REQUEST_WAIT_MS. Those
+   * waiting now only: one refused later in the drain has `windowMs` from its refusal (answer).
    */
   closeWaiting(windowMs: number): void {
     this.drainWindowMs = windowMs
+    const waitingNow = [...this.waiting]
     const closeThem = () => {
-      for (const socket of this.waiting) socket.destroy()
+      for (const socket of waitingNow) socket.destroy()
     }
-    if (this.waiting.size > 0) setTimeout(closeThem, windowMs).unref()
+    if (waitingNow.length > 0) setTimeout(closeThem, windowMs).unref()
   }
 }

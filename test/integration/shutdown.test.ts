@@ -302,6 +302,30 @@ routes:
     assert.match(Buffer.concat(chunks).toString('latin1'), /^HTTP\/1\.1 400 Bad Request\r\n[^]*the client certificate was refused \(unknown_ca\)\n$/)
   })
 
+  // It was closed a second after the drain began, with those refused before it, however late it came.
+  it('gives a client refused during the drain a second of its own for its request', { timeout: 10_000 }, async () => {
+    const refused = { servername: 'a.test', ca: pki.caS.cert, cert: pki.cliB.cert, key: pki.cliB.key }
+    // Refused before the drain, and silent: the drain closes it a second after it began.
+    const silent = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', ...refused }).on('error', () => undefined)
+    await once(silent, 'secureConnect')
+    const tcp = net.connect(gw.ports.https!, '127.0.0.1')
+    await once(tcp, 'connect')
+    await eventually(async () => (await seriesValue(gw, 'portcullis_client_connections{listener="https"}')) === 2, 3000, 'both connections accepted')
+    const started = performance.now()
+    const stopped = gw.gateway.stop(5000)
+    await new Promise((resolve) => setTimeout(resolve, 600))
+    const late = tls.connect({ socket: tcp, ...refused }).on('error', () => undefined)
+    const closed = once(late, 'close')
+    await once(late, 'secureConnect')
+    const chunks: Buffer[] = []
+    late.on('data', (chunk: Buffer) => chunks.push(chunk))
+    // Past the second the drain gave those refused before it, within the one its refusal began.
+    await new Promise((resolve) => setTimeout(resolve, 1300 - (performance.now() - started)))
+    late.write('GET / HTTP/1.1\r\nHost: a.test\r\n\r\n')
+    await Promise.all([closed, stopped])
+    assert.match(Buffer.concat(chunks).toString('latin1'), /^HTTP\/1\.1 400 Bad Request\r\n[^]*the client certificate was refused \(unknown_ca\)\n$/)
+  })
+
   // It was closed as the drain began, where a plaintext connection gets a second for its request.
   it('serves a TLS connection whose ClientHello comes within a second of the drain, and closes it after the response', { timeout: 10_000 }, async () => {
     const tcp = net.connect(gw.ports.https!, '127.0.0.1')
