@@ -15,7 +15,7 @@ import { join } from 'node:path'
 import tls from 'node:tls'
 import { promisify } from 'node:util'
 import { httpRequest, httpsRequest, serverSeesClientChain, sessionExchange, type TlsRequestOptions } from '../helpers/client.js'
-import { eventually, loggedAfter, seriesIn, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
+import { eventually, loggedAfter, seriesIn, seriesSum, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { certificateNamed, createSelfSignedNonCA, makeRsaChain, makeTestPki, type CertFiles, type RsaChain, type TestPki } from '../helpers/pki.js'
 import { rawExchange, rawUntilClosed, type TlsTarget } from '../helpers/raw.js'
 import { firstTicketHint, ticketLifetimeHint } from '../helpers/ticket-hint.js'
@@ -280,6 +280,7 @@ routes:
 
   // catalogue IM-02. Node can send no alert for it; nginx answers the request "400 The SSL certificate error".
   it('answers a certificate that does not verify with 400 once the request comes, and closes, in TLS 1.2 and 1.3', async () => {
+    const requestsBefore = await seriesSum(gw, 'portcullis_requests_total{')
     for (const maxVersion of ['TLSv1.2', 'TLSv1.3'] as const) {
       const target = { port: gw.ports.https!, servername: 'a.test', ca: pki.caS.cert, cert: pki.cliExpired.cert, key: pki.cliExpired.key, maxVersion }
       const { early, answer } = await answerAfterHandshake(target, 'GET / HTTP/1.1\r\nHost: a.test\r\n\r\n')
@@ -287,6 +288,7 @@ routes:
       assert.match(answer, /^HTTP\/1\.1 400 Bad Request\r\nConnection: close\r\n/)
       assert.ok(answer.endsWith('\r\n\r\n400 Bad Request: the client certificate was refused (cert_expired)\n'), answer)
     }
+    assert.equal((await seriesSum(gw, 'portcullis_requests_total{')) - requestsBefore, 0, 'counted as refused handshakes, not as requests')
   })
 
   // The refused client gets a ticket like any other, and resuming it is refused again (OpenSSL keeps the
