@@ -19,6 +19,10 @@ export class RefusedCertificates {
   /** Once a drain has begun, how long a client refused from then on has to start its request. */
   private drainWindowMs: number | undefined
 
+  /**
+   * Answers `socket` with the 400 that names `reason` once its client sends, then closes it; closes it
+   * unanswered if nothing comes within REQUEST_WAIT_MS, or within a drain's window once one has begun.
+   */
   answer(socket: TLSSocket, reason: FailureReason): void {
     socket.on('error', () => socket.destroy())
     this.waiting.add(socket)

@@ -191,7 +191,8 @@ export function createTlsPolicy(
         callback(null, undefined)
       },
       // HTTP/1.0 too, as nginx selects it: otherwise a client offering only http/1.0 gets a fatal alert.
-      // None of them: no_application_protocol, as with ALPNProtocols.
+      // A client offering neither gets no_application_protocol (Node's answer to undefined), as it did
+      // from the ALPNProtocols option this callback replaces.
       ALPNCallback(this: unknown, { protocols }) {
         if (this instanceof TLSSocket) completeRefusedHandshake(this)
         return HTTP_1_PROTOCOLS.find((protocol) => protocols.includes(protocol))
