@@ -8,10 +8,11 @@
  */
 import type { TLSSocket } from 'node:tls'
 import type { FailureReason } from '../tls/reasons.js'
+import { CLIENT_HELLO_TIMEOUT_MS } from './sni-dispatch.js'
 import { endWithStatus } from './status.js'
 
-/** How long a refused client has to start its request: as long as it had for its ClientHello (sni-dispatch.ts). */
-const REQUEST_WAIT_MS = 10_000
+/** How long a refused client has to start its request: as long as it had for its ClientHello. */
+const REQUEST_WAIT_MS = CLIENT_HELLO_TIMEOUT_MS
 
 export class RefusedCertificates {
   /** The refused connections still waiting for their request. */

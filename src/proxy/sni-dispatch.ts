@@ -10,7 +10,8 @@ import { passThrough, type PassthroughHooks } from './passthrough.js'
 import { ClientHelloReader, type ClientHelloResult } from '../tls/client-hello.js'
 import type { HandshakeOutcome } from '../tls/ingress.js'
 
-const CLIENT_HELLO_TIMEOUT_MS = 10_000
+/** How long a new connection has to send its ClientHello. */
+export const CLIENT_HELLO_TIMEOUT_MS = 10_000
 
 interface SniDispatchHooks {
   readonly decide: (serverName: string | undefined, localAddress: string | undefined) => IngressDecision
