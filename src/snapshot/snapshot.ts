@@ -4,7 +4,6 @@
  * (every file read, every context created) or not at all, then swapped in by the gateway in one
  * assignment. A request keeps the snapshot it started on.
  */
-import type { SecureContext } from 'node:tls'
 import type { ConfigIssue } from '../config/issues.js'
 import type { Config, RouteConfig } from '../config/types.js'
 import { addressHost, normalizeServerName } from '../routing/host.js'
@@ -14,7 +13,7 @@ import type { ClientChains } from '../tls/peer-certificates.js'
 import type { TicketSecrets } from '../tls/ticket-keys.js'
 import { identityKey, upstreamTlsContext, upstreamIdentity, type UpstreamHandshakeEvent, type UpstreamIdentity } from '../tls/upstream.js'
 import { RouteFiles, type CaWithoutCrl, type LoadedCertificate, type LoadedCrl } from './route-files.js'
-import { newUpstream, retireUpstream, type Upstream } from './upstreams.js'
+import { newUpstream, retireUpstream, type NewIdentity, type Upstream } from './upstreams.js'
 
 /**
  * A route as it serves. `name`, `host` and `path` are its config's, the same values lifted to the top:
@@ -170,11 +169,6 @@ function createPolicies({ policySpecs, chainPolicyIds }: RouteReadings, files: R
     if (policy) policies.set(id, policy)
   }
   return policies
-}
-
-interface NewIdentity {
-  readonly identity: UpstreamIdentity
-  readonly context: SecureContext | undefined
 }
 
 /**

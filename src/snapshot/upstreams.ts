@@ -35,13 +35,19 @@ export interface Upstream {
   retired?: { readonly onClosed: () => void }
 }
 
+/** An upstream identity a new pool is made for, with the TLS context its connections use (none: plaintext). */
+export interface NewIdentity {
+  readonly identity: UpstreamIdentity
+  readonly context: SecureContext | undefined
+}
+
 /**
  * A pool outlives the snapshot that made it: its callback holds the Upstream, never the snapshot's
  * options (and through `previous`, every older snapshot).
  */
 export function newUpstream(
   key: string,
-  { identity, context }: { readonly identity: UpstreamIdentity; readonly context: SecureContext | undefined },
+  { identity, context }: NewIdentity,
   onHandshake: (route: string, event: UpstreamHandshakeEvent) => void,
 ): Upstream {
   const answers = new ConnectionAnswers()
