@@ -106,7 +106,8 @@ export class Reloader {
   watch(): void {
     const changed = () => void this.reload({ onlyIfChanged: true, trigger: 'file change' })
     this.watcher = watchFolders(this.watchedFiles(), changed)
-    // An edit saved since load(), before the folders were watched, has had its event already.
+    // An edit saved after loadFirst() digested the files but before the folders were watched raised no
+    // event here: look for one now.
     changed()
   }
 
