@@ -15,7 +15,7 @@ import { createAdminApp } from '../admin/app.js'
 import { listenOn } from '../listeners.js'
 import { coalesce } from '../coalesce.js'
 import type { Config, ListenAddress } from '../config/types.js'
-import { RELOAD_INTERVAL_MS, type ReloadResult, type ReloadTrigger } from '../reload/reloader.js'
+import { RELOAD_INTERVAL_MS, unavailableReload, type ReloadResult, type ReloadTrigger } from '../reload/reloader.js'
 import { errorSummary, type Logger } from '../log.js'
 import { clusterSource, type RegistryJson } from '../metrics/render.js'
 import { newTicketSecret } from '../tls/ticket-keys.js'
@@ -97,14 +97,14 @@ export async function runPrimary(
 }
 
 /** The answer to a reload during the drain. */
-const DRAINING: ReloadResult = { ok: false, unavailable: true, errors: ['the gateway is draining'], warnings: [] }
+const DRAINING = unavailableReload('the gateway is draining')
 
 /**
  * Asks `workers` to reload: the reload succeeds if each of them does, and lists each distinct error and
  * warning once (the workers read one routes.yaml, and each says its warnings).
  */
 async function reloadWorkers(workers: Worker[], questions: WorkerQuestions, trigger: ReloadTrigger): Promise<ReloadResult> {
-  if (workers.length === 0) return { ok: false, unavailable: true, errors: ['no worker is serving'], warnings: [] }
+  if (workers.length === 0) return unavailableReload('no worker is serving')
   const results = await questions.ask(workers, { type: 'portcullis:reload', trigger }, RELOAD_DEADLINE_MS, (worker): ReloadResult => {
     const pid = worker.process.pid
     return { ok: false, errors: [worker.isDead() ? `worker ${pid} exited before it reloaded` : `worker ${pid} did not reload within ${RELOAD_DEADLINE_MS / 1000} s`], warnings: [] }

@@ -28,6 +28,16 @@ export interface ReloadResult {
   readonly unavailable?: boolean
 }
 
+/** A reload not attempted (see ReloadResult.unavailable), and why. */
+export function unavailableReload(reason: string): ReloadResult {
+  return { ok: false, unavailable: true, errors: [reason], warnings: [] }
+}
+
+/** A reload for file changes that found none, and so applied nothing. */
+function nothingChanged(): ReloadResult {
+  return { ok: true, errors: [], warnings: [] }
+}
+
 /** What asked for a reload, for the log; 'api' is a caller of reload() itself (tests). */
 export type ReloadTrigger = 'file change' | 'SIGHUP' | 'POST /reload' | 'api'
 
@@ -38,6 +48,8 @@ export type ReloadTrigger = 'file change' | 'SIGHUP' | 'POST /reload' | 'api'
  * files after it asked, at most a second later than it would alone.
  */
 export const RELOAD_INTERVAL_MS = 1000
+
+const DRAINING = 'the gateway is draining'
 
 /** What one run was asked for with, by every request that shares it. */
 interface ReloadRequest {
@@ -123,7 +135,7 @@ export class Reloader {
   reload(options: { onlyIfChanged?: boolean; trigger?: ReloadTrigger } = {}): Promise<ReloadResult> {
     // A watcher event that changed none of the files (another file of a watched folder: a log, a
     // temporary file) costs no run, and so holds no POST /reload back for the interval.
-    if (options.onlyIfChanged && sameDigests(this.digests, digestsOf(this.watchedFiles()))) return Promise.resolve({ ok: true, errors: [], warnings: [] })
+    if (options.onlyIfChanged && sameDigests(this.digests, digestsOf(this.watchedFiles()))) return Promise.resolve(nothingChanged())
     const trigger = options.trigger ?? 'api'
     return this.coalesced({ onlyIfChanged: options.onlyIfChanged ?? false, trigger, requests: { [trigger]: 1 } })
   }
@@ -136,16 +148,16 @@ export class Reloader {
   private async run({ onlyIfChanged, trigger, requests }: ReloadRequest): Promise<ReloadResult> {
     const { loader, logger, apply, serving, stopping } = this.options
     const before = serving()
-    if (stopping() || !before) return { ok: false, unavailable: true, errors: [stopping() ? 'the gateway is draining' : 'the gateway is not serving yet'], warnings: [] }
+    if (stopping() || !before) return unavailableReload(stopping() ? DRAINING : 'the gateway is not serving yet')
     // Read before the load reads them: a file written from here on differs at its watcher event.
     const digests = digestsOf(this.watchedFiles())
-    if (onlyIfChanged && sameDigests(this.digests, digests)) return { ok: true, errors: [], warnings: [] }
+    if (onlyIfChanged && sameDigests(this.digests, digests)) return nothingChanged()
     this.digests = digests
     let attempted: FileDigests | undefined
     let warnings: readonly ConfigIssue[]
     try {
       const config = await loadCheckedConfig(loader)
-      if (stopping()) return { ok: false, unavailable: true, errors: ['the gateway is draining'], warnings: [] }
+      if (stopping()) return unavailableReload(DRAINING)
       // The files new to this config are read before apply() reads them, for the same reason.
       attempted = digestsOf(referencedFiles(config), digests)
       warnings = apply(config)
