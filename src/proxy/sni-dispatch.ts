@@ -16,11 +16,11 @@ export const CLIENT_HELLO_TIMEOUT_MS = 10_000
 interface SniDispatchHooks {
   readonly decide: (serverName: string | undefined, localAddress: string | undefined) => IngressDecision
   /**
-   * A connection that never got to a handshake: no ClientHello within 10 s (`timeout`), plain HTTP
-   * (`protocol_version`, what OpenSSL would say), a malformed ClientHello (`other`, with what is wrong
-   * with it as the detail) or one that no TLS policy takes (`other`), or a close part way through one
-   * (`connection_reset`). One that closes without sending a byte (a TCP health check) is not a
-   * handshake, and is not reported.
+   * A connection that never got to a handshake: no ClientHello within CLIENT_HELLO_TIMEOUT_MS
+   * (`timeout`), plain HTTP (`protocol_version`, what OpenSSL would say), a malformed ClientHello
+   * (`other`, with what is wrong with it as the detail) or one that no TLS policy takes (`other`), or a
+   * close part way through one (`connection_reset`). One that closes without sending a byte (a TCP
+   * health check) is not a handshake, and is not reported.
    */
   readonly onRefused: (outcome: HandshakeOutcome) => void
   /** What happens to the connections of passthrough routes. */
