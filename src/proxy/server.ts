@@ -57,6 +57,9 @@ const HTTP_SERVER_OPTIONS: http.ServerOptions = {
   requireHostHeader: false,
 }
 
+/** A request answered before routing, as far as it is known: parsed, or only the method of an HTTP/0.9 line. */
+type RefusedRequest = http.IncomingMessage | { readonly method: string }
+
 export interface RequestHandlers {
   readonly request: (snapshot: Snapshot, policy: TlsPolicy | undefined, req: http.IncomingMessage, res: http.ServerResponse) => void
   /** Resolves once the upgrade is answered: with how to end it if it became a WebSocket. */
@@ -69,7 +72,7 @@ export interface RequestHandlers {
    * a request (malformed, headers too large or too slow: `request` undefined, as no method is
    * known), or an HTTP/0.9 request line (http09.ts: its method alone).
    */
-  readonly refused: (snapshot: Snapshot, status: number, request?: http.IncomingMessage | { readonly method: string }) => void
+  readonly refused: (snapshot: Snapshot, status: number, request?: RefusedRequest) => void
 }
 
 /**
@@ -526,7 +529,7 @@ export class RequestServer {
    * the response still going out ahead of it, as nginx answers a bad request pipelined behind a good
    * one. Then the connection closes, lingeringly: its client may still be sending.
    */
-  private refuseInTurn(socket: Duplex, status: number, request?: Parameters<RequestHandlers['refused']>[2], detail?: string): void {
+  private refuseInTurn(socket: Duplex, status: number, request?: RefusedRequest, detail?: string): void {
     const connection = this.connections.get(socket)
     if (!connection || connection.refusedBeforeRequest) return
     connection.refusedBeforeRequest = true
