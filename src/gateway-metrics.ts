@@ -15,13 +15,12 @@ import { subjectRfc2253 } from './tls/subject.js'
 import type { UpstreamHandshakeEvent } from './tls/upstream.js'
 import type { Metrics } from './metrics/metrics.js'
 
-/** `route` is a route name or NO_ROUTE, never the client's SNI. Returns the handshake's result label. */
-export function recordIngressHandshake(metrics: Metrics, route: string, outcome: HandshakeOutcome): 'ok' | 'error' {
+/** `route` is a route name or NO_ROUTE, never the client's SNI. */
+export function recordIngressHandshake(metrics: Metrics, route: string, outcome: HandshakeOutcome): void {
   const result = outcome.reason === 'none' ? 'ok' : 'error'
   metrics.tlsHandshakeDuration.observe({ side: 'ingress', route, result }, outcome.durationSeconds)
   metrics.tlsHandshakes.inc({ side: 'ingress', route, result, reason: outcome.reason })
   if (outcome.resumed) metrics.tlsSessionResumptions.inc({ side: 'ingress', route })
-  return result
 }
 
 export function recordUpstreamHandshake(metrics: Metrics, route: string, event: UpstreamHandshakeEvent): void {

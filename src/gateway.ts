@@ -149,7 +149,7 @@ export class Gateway {
     })
     this.sni = new SniDispatcher({
       decide: (serverName, localAddress) => this.current!.ingressFor(serverName, localAddress),
-      onRefused: (outcome) => this.countIngressHandshake(outcome),
+      onRefused: (outcome) => this.reportIngressHandshake(outcome),
       passthrough: {
         onConnected: (route) => recordPassthrough(this.metrics, route),
         onError: (route, error, connected) => {
@@ -309,14 +309,14 @@ export class Gateway {
   }
 
   /** Counted under the route its SNI (or, without one, its local address) names; a refusal is logged too. */
-  private countIngressHandshake(outcome: HandshakeOutcome): void {
+  private reportIngressHandshake(outcome: HandshakeOutcome): void {
     const route = outcome.route ?? NO_ROUTE
-    if (recordIngressHandshake(this.metrics, route, outcome) === 'error') {
-      const { reason, detail, clientAddress: client } = outcome
-      const crlFiles = () => ingressCrlFiles(this.current?.config.routes.find((candidate) => candidate.name === route))
-      const refusal = refusalFields(outcome.certificate, detail, crlFiles)
-      this.logRefusal({ route, reason, ...(detail && { detail }), ...(client && { client }), ...refusal })
-    }
+    recordIngressHandshake(this.metrics, route, outcome)
+    if (outcome.reason === 'none') return
+    const { reason, detail, clientAddress: client } = outcome
+    const crlFiles = () => ingressCrlFiles(this.current?.config.routes.find((candidate) => candidate.name === route))
+    const refusal = refusalFields(outcome.certificate, detail, crlFiles)
+    this.logRefusal({ route, reason, ...(detail && { detail }), ...(client && { client }), ...refusal })
   }
 
   private snapshotOptions(previous?: Snapshot): SnapshotOptions {
@@ -326,7 +326,7 @@ export class Gateway {
       tlsHooks: {
         onVerified: (socket, policy, serverName) => this.acceptVerified(socket, policy, serverName),
         onRefusedCertificate: (socket, reason) => this.refusedCertificates.answer(socket, reason),
-        onHandshake: (outcome) => this.countIngressHandshake(outcome),
+        onHandshake: (outcome) => this.reportIngressHandshake(outcome),
       },
       upstreamHooks: { onHandshake: (route, event) => recordUpstreamHandshake(metrics, route, event) },
       ticketSecrets: this.ticketSecrets,
