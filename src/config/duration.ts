@@ -1,3 +1,7 @@
+/**
+ * Durations in routes.yaml (`5s`, `250ms`): the pattern the schema holds them to, their defaults, and
+ * their reading as milliseconds, bounded by what a Node timer can wait.
+ */
 import type { Report } from './issues.js'
 
 /** Node's timers hold 32 bits of milliseconds (24.8 days): a longer delay fires after 1 ms. */

@@ -1,3 +1,7 @@
+/**
+ * Config problems: ConfigIssue (file, line, column, key path, message), its one-line form that `check`,
+ * the log and POST /reload all print, and ConfigError, which carries every issue of a load.
+ */
 import { ErrorCodes, PortcullisError } from '../errors.js'
 import { secretLike } from './shown-value.js'
 import type { Position } from './types.js'

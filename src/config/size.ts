@@ -1,3 +1,7 @@
+/**
+ * Sizes in routes.yaml (`512KiB`, `10MB`): the pattern the schema holds them to and their reading as
+ * bytes, with the hint for a size written nginx's way.
+ */
 import type { Report } from './issues.js'
 
 /**

@@ -1,3 +1,7 @@
+/**
+ * Node keeps no public handle on the response that holds a socket; released-sockets.ts and
+ * finish-deadline.ts both need it, so the one read of Node's internal field is here.
+ */
 import type http from 'node:http'
 import type { Duplex } from 'node:stream'
 

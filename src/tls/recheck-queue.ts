@@ -1,3 +1,7 @@
+/**
+ * The order and pace of a reload's client re-checks (connection-rechecks.ts): one per turn of the event
+ * loop, so that thousands of them never starve the traffic the gateway serves meanwhile.
+ */
 import type { X509Certificate } from 'node:crypto'
 import { setImmediate } from 'node:timers/promises'
 import type { TLSSocket } from 'node:tls'
