@@ -36,10 +36,10 @@ const PATH_PARAMETERS = /;[^/]*/g
 const USERINFO = /^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i
 
 /**
- * Who asked what, for the logs: the path without its query, fragment (a target with one is refused,
- * but logged), path parameters and userinfo. The
- * client's address is read while the request is in hand: undici unlinks a request body it has sent
- * from its socket, and a finished response is unlinked from it too.
+ * Who asked what, for the logs: the path stripped of what may carry secrets (its query, fragment, path
+ * parameters and userinfo; a target with a fragment is refused, but logged). `client` is the address
+ * the caller read while the request was in hand: undici unlinks a request body it has sent from its
+ * socket, and a finished response is unlinked from it too.
  */
 function requestFields(req: IncomingMessage, client: string | undefined): { method?: string; path?: string; client?: string } {
   return { method: req.method, path: req.url?.split(/[?#]/, 1)[0]!.replace(USERINFO, '$1').replace(PATH_PARAMETERS, ''), client }
