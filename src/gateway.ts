@@ -266,10 +266,10 @@ export class Gateway {
   }
 
   /**
-   * Drops the series of routes the config serving does not have (removed-routes.ts): at the reload
-   * that removes them, and before each scrape, for what the requests in flight at that reload, and
-   * the upstream handshakes of the pools it retired, record after it. (With workers, the primary
-   * leaves them out of its scrape: cluster/registries.ts.)
+   * Drops the series of routes the config serving does not have (removed-routes.ts). Called at the
+   * reload that removes them and again before each scrape, because requests in flight at that reload,
+   * and the upstream handshakes of the pools it retired, still record under those routes after it.
+   * (With workers, the primary leaves them out of its scrape: cluster/registries.ts.)
    */
   private forgetRemovedRoutes(): void {
     this.metrics.dropRemovedRoutes(this.routeNames())
