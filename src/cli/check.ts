@@ -13,6 +13,12 @@ import { buildSnapshot, retireSnapshot } from '../snapshot/snapshot.js'
 import { ClientChains } from '../tls/peer-certificates.js'
 import { newTicketSecret, TICKET_KEY_LIFETIME_MS } from '../tls/ticket-keys.js'
 
+/** A config that passed the check, and its warnings. */
+interface CheckedFile {
+  readonly config: Config
+  readonly warnings: ConfigIssue[]
+}
+
 export async function runCheck(file: string, out: (line: string) => void, err: (line: string) => void): Promise<number> {
   try {
     const { config, warnings } = await checkConfig(file)
@@ -27,12 +33,12 @@ export async function runCheck(file: string, out: (line: string) => void, err: (
 }
 
 /** What `check` finds in `file`: the config and its warnings, or a ConfigError listing every problem. */
-export async function checkConfig(file: string): Promise<{ config: Config; warnings: ConfigIssue[] }> {
+export async function checkConfig(file: string): Promise<CheckedFile> {
   // The config as far as it reads (a YAML error throws here), for its listen hosts, which are listed
   // with the other problems.
   const loaded = await new ConfigLoader(file).load()
   const unresolved = await unresolvedListenHosts(loaded.config)
-  let checked: { config: Config; warnings: ConfigIssue[] } | ConfigError
+  let checked: CheckedFile | ConfigError
   try {
     checked = build(checkedConfig(loaded))
   } catch (error) {
@@ -44,7 +50,7 @@ export async function checkConfig(file: string): Promise<{ config: Config; warni
 }
 
 /** The build of a start, up to listen(). */
-function build(config: Config): { config: Config; warnings: ConfigIssue[] } {
+function build(config: Config): CheckedFile {
   const snapshot = buildSnapshot(config, {
     tlsHooks: { onHandshake: () => undefined, onVerified: (socket) => socket.destroy(), onRefusedCertificate: (socket) => socket.destroy() },
     upstreamHooks: { onHandshake: () => undefined },
