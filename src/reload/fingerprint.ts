@@ -11,10 +11,13 @@ import type { Config, CrlFile } from '../config/types.js'
 /** routes.yaml and every certificate, key, CA bundle and CRL it names, as absolute paths. */
 export function referencedFiles(config: Config): string[] {
   const files = new Set<string>([resolve(config.file)])
+  const add = (...named: (string | undefined)[]) => {
+    for (const file of named) if (file) files.add(file)
+  }
+  const crlFiles = (crl: readonly CrlFile[]) => crl.map(({ file }) => file)
   for (const { tls, upstream } of config.routes) {
-    const crls = (named: readonly CrlFile[]) => named.map(({ file }) => file)
-    if (tls && tls !== 'passthrough') [tls.cert, tls.key, tls.clientCAs, ...crls(tls.crl)].forEach((f) => f && files.add(f))
-    for (const file of [upstream.ca, ...crls(upstream.crl), upstream.cert, upstream.key]) if (file) files.add(file)
+    if (tls && tls !== 'passthrough') add(tls.cert, tls.key, tls.clientCAs, ...crlFiles(tls.crl))
+    add(upstream.ca, ...crlFiles(upstream.crl), upstream.cert, upstream.key)
   }
   return [...files]
 }
