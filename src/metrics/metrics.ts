@@ -14,6 +14,7 @@ const HANDSHAKE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
 const REQUEST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
 
 interface MetricsOptions {
+  /** Registers the process and Node.js metrics (processMetrics). Default: true. */
   readonly defaultMetrics?: boolean
   /** Sets portcullis_upstream_connections from the pools' live socket counts, at every scrape. */
   readonly collectUpstreamConnections?: (gauge: Gauge<'route' | 'state'>) => void
@@ -30,10 +31,11 @@ const PER_PROCESS_AGGREGATORS: ReadonlyMap<string, Aggregator> = new Map([
 ])
 
 /**
- * With `workers`, the primary's AggregatorRegistry sums each series over the worker processes; the
- * gauges that describe shared state take one worker's value instead: the soonest certificate expiry
- * and CRL nextUpdate (a worker whose reload failed still serves the older file, and the alerts must
- * see it), the latest config load, and the worst last-reload result.
+ * A gateway's Registry and every metric in it. With `workers`, the primary's AggregatorRegistry sums
+ * each series over the worker processes, so the gauges that describe shared state set an `aggregator`
+ * that takes one worker's value instead: the soonest certificate expiry and CRL nextUpdate (a worker
+ * whose reload failed still serves the older file, and the alerts must see it), the latest config
+ * load, and the worst last-reload result.
  */
 export function createMetrics(options: MetricsOptions = {}) {
   // Either text format: the admin app switches to OpenMetrics when the scraper asks for it.
@@ -178,6 +180,9 @@ export function createMetrics(options: MetricsOptions = {}) {
 
 export type Metrics = ReturnType<typeof createMetrics>
 
+/** processMetrics()'s, made at its first call. */
+let madeProcessMetrics: readonly Metric[] | undefined
+
 /**
  * prom-client's default process and Node.js metrics, prefixed, with the changes a scrape of workers
  * needs. Made once per process, whose metrics they are, and registered in each gateway's registry:
@@ -204,8 +209,6 @@ function processMetrics(): readonly Metric[] {
   // The metrics themselves, whatever prom-client's types call them.
   return (madeProcessMetrics = registry.getMetricsAsArray() as unknown as Metric[])
 }
-
-let madeProcessMetrics: readonly Metric[] | undefined
 
 /**
  * 1 from the start of the drain (SIGTERM, stop()) until the process exits, as Envoy's
