@@ -137,14 +137,14 @@ export function chainVerdict(socket: TLSSocket): string | undefined {
 }
 
 /**
- * Hands `keep` the peer's certificate of a handshake whose chain OpenSSL refused (refusedPeerCertificates).
+ * Hands `keep` the peer's certificates of a handshake whose chain OpenSSL refused (refusedPeerCertificates).
  * Node destroys such a connection in its own 'secure' listener, and the certificate goes with it, before
  * the error is reported: it is read in a listener that runs first, and only for a refused chain.
  */
-export function keepRefusedPeerCertificate(
+export function keepRefusedPeerCertificates(
   socket: TLSSocket,
   keep: (chain: X509Certificate[]) => void,
-  withChain: (verdict: string) => boolean = () => false,
+  withChain: (verdict: string) => boolean,
 ): void {
   socket.prependOnceListener('secure', () => {
     const chain = refusedPeerCertificates(socket, withChain)
@@ -158,7 +158,7 @@ export function keepRefusedPeerCertificate(
  * read). Undefined while the chain passes, or without a certificate. Only for a refused chain: on Node
  * 20 and 22 reading the leaf spoils the chain that a client's name check reads next.
  */
-export function refusedPeerCertificates(socket: TLSSocket, withChain: (verdict: string) => boolean = () => false): X509Certificate[] | undefined {
+export function refusedPeerCertificates(socket: TLSSocket, withChain: (verdict: string) => boolean): X509Certificate[] | undefined {
   const verdict = chainVerdict(socket)
   if (!verdict) return undefined
   if (withChain(verdict)) return peerCertificateChain(socket)

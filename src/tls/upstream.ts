@@ -14,7 +14,7 @@ import { withPeerCertificate } from './certificate-identity.js'
 import { chainErrorBeneathCrlVerdict } from './chain-path.js'
 import type { ConnectionAnswers } from './connection-answers.js'
 import { resumeParserAtEnd } from './paused-parser-end.js'
-import { keepRefusedPeerCertificate } from './peer-certificates.js'
+import { keepRefusedPeerCertificates } from './peer-certificates.js'
 import { isCrlTrouble } from './reasons.js'
 
 export interface UpstreamIdentity {
@@ -164,7 +164,7 @@ export function createUpstreamPool(
       if (socket) {
         socket.once('close', aborted.release)
         resumeParserAtEnd(socket)
-        if (tls) keepRefusedPeerCertificate(socket, (chain) => (refusedChain = chain), isCrlTrouble)
+        if (tls) keepRefusedPeerCertificates(socket, (chain) => (refusedChain = chain), isCrlTrouble)
       } else {
         aborted.release()
       }
