@@ -72,7 +72,9 @@ export interface HostCertificate {
 export interface TlsPolicySpec {
   /** The client CA bundle (readCaBundle); absent when the policy does not ask for a client certificate. */
   readonly clientCAs?: Pick<CertificateFile, 'pem' | 'certificates'>
+  /** PEM CRLs, one each, that refuse client certificates (RouteFiles.crlPems); empty without tls.crl. */
   readonly crl: readonly string[]
+  /** The oldest TLS version a client may handshake with. */
   readonly minVersion: TlsVersion
   /** Certificates by lower-case host or `*.suffix` wildcard. */
   readonly hosts: ReadonlyMap<string, HostCertificate>
