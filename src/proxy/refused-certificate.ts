@@ -1,10 +1,10 @@
 /**
- * The answer to a client whose certificate did not verify, on the connection its completed handshake
- * left open (tls/handshake-reports.ts): a 400, as nginx answers it ("The SSL certificate error"), where
- * Node would close the connection unanswered. It goes out once the client has sent the first bytes of
- * its request, not before: a client that finds an answer on a connection before it has sent a request
- * takes it for a stale one (Go's "Unsolicited response received on idle HTTP channel"). It names the
- * reason as the metric's label does (what a TLS alert would tell), never OpenSSL's words.
+ * The answer to a client whose certificate did not verify, or that sent none where no TLS alert could
+ * refuse it, on the connection its completed handshake left open (tls/handshake-reports.ts): a 400, as
+ * nginx answers it. It goes out once the client has sent the first bytes of its request, not before: a
+ * client that finds an answer on a connection before it has sent a request takes it for a stale one
+ * (Go's "Unsolicited response received on idle HTTP channel"). It names the reason as the metric's
+ * label does (what a TLS alert would tell), never OpenSSL's words.
  */
 import type { TLSSocket } from 'node:tls'
 import type { FailureReason } from '../tls/reasons.js'
@@ -35,7 +35,7 @@ export class RefusedCertificates {
     socket.once('close', stopWaiting)
     socket.once('data', () => {
       stopWaiting()
-      endWithStatus(socket, 400, `the client certificate was refused (${reason})`, { lingering: true })
+      endWithStatus(socket, 400, refusalText(reason), { lingering: true })
     })
   }
 
@@ -52,4 +52,9 @@ export class RefusedCertificates {
     }
     if (waitingNow.length > 0) setTimeout(closeThem, windowMs).unref()
   }
+}
+
+/** nginx says "No required SSL certificate was sent" where it had none, "The SSL certificate error" where it did not verify. */
+function refusalText(reason: FailureReason): string {
+  return reason === 'no_client_cert' ? 'a client certificate is required (no_client_cert)' : `the client certificate was refused (${reason})`
 }

@@ -45,17 +45,21 @@ export class AcceptedSockets {
 }
 
 /**
- * Lets the handshake of a client certificate that does not verify complete, for its request to be
- * answered 400 (reportHandshakes), as nginx answers it, where Node would close the connection before
- * reading a byte. Node can send no alert for such a certificate either way: its OpenSSL verify callback
- * accepts every chain, and Node checks the verdict at the handshake's end, in its own 'secure'
- * listener, which closes the connection where `_rejectUnauthorized` holds (onServerSocketSecure in
- * Node's lib/_tls_wrap.js, Node 20 and 24). That field is read there alone: OpenSSL's verify mode,
- * set from the same option when the socket was made, still aborts the handshake of a client without
- * a certificate with an alert.
+ * Has OpenSSL abort the handshake of a client that sends no certificate with a TLS alert
+ * (certificate_required in TLS 1.3, handshake_failure in 1.2), as the server option
+ * `rejectUnauthorized` would. A policy server leaves that option off: with it, Node would also close,
+ * at the handshake's end and in its own 'secure' listener (onServerSocketSecure in lib/_tls_wrap.js),
+ * the connection of a certificate that does not verify, before anything could answer it; without it,
+ * that connection stays open for its 400, as nginx answers (reportHandshakes). Node cannot send an
+ * alert for such a certificate: its OpenSSL verify callback accepts every chain, and Node checks the
+ * verdict afterwards. The option sets OpenSSL's verify mode when the socket is made; this sets it
+ * again, from a callback Node calls before OpenSSL asks for the certificate. Where none is called (a
+ * client that offers neither SNI nor ALPN), a client without a certificate completes its handshake
+ * and gets the 400 too.
  */
-export function completeRefusedHandshake(socket: TLSSocket): void {
-  ;(socket as unknown as { _rejectUnauthorized: boolean })._rejectUnauthorized = false
+export function requireClientCertificate(socket: TLSSocket): void {
+  const handle = (socket as unknown as { _handle?: { setVerifyMode(requestCert: boolean, rejectUnauthorized: boolean): void } })._handle
+  handle?.setVerifyMode(true, true)
 }
 
 /**
@@ -71,9 +75,10 @@ export function reportHandshakes(
 ): void {
   const { onHandshake } = hooks
   server.on('secureConnection', (socket: TLSSocket) => {
-    // A certificate that did not verify, on a connection completeRefusedHandshake kept open. Whatever
-    // kept it open, nothing but the refusal is sent on it. A refusal is never a resumption, which counts
-    // successful handshakes alone, even where it resumed the ticket an earlier refusal got.
+    // A certificate that did not verify, or none where no callback could ask for an alert
+    // (requireClientCertificate): nothing but the refusal is sent on it. A refusal is never a
+    // resumption, which counts successful handshakes alone, even where it resumed the ticket an earlier
+    // refusal got.
     if (clientCAs && !socket.authorized) {
       const refused = refusal(socket, clientCAs)
       onHandshake({ ...accepted.outcomeFields(socket), ...refused, resumed: false })
@@ -87,10 +92,8 @@ export function reportHandshakes(
     onRenegotiationAttempt(socket, () => onHandshake({ ...accepted.outcomeFields(socket), durationSeconds: 0, reason: 'renegotiation', resumed: false }))
     onVerified(socket)
   })
-  // Every other failed handshake, a certificate that did not verify among them where Node closed the
-  // connection itself (no callback that calls completeRefusedHandshake ran: the client offered neither
-  // SNI nor ALPN, or resumed a session without ALPN), which it reports here as a reset, with the
-  // verification result.
+  // Every other failed handshake: a client without a certificate, a verification that OpenSSL itself
+  // aborted (refusal), and any that broke off or timed out.
   server.on('tlsClientError', (error, socket) => {
     onHandshake({ ...accepted.outcomeFields(socket), ...refusal(socket, clientCAs, error), resumed: false })
     socket.destroy()
@@ -101,12 +104,11 @@ export function reportHandshakes(
  * Why a handshake was refused, and the client's certificate where its verification refused it: OpenSSL's
  * verdict on the certificate, as Node reports it in authorizationError once the handshake is done, or
  * for a handshake that failed before, the verdict it had recorded on the connection by then; without
- * one, `error`. OpenSSL checks the CRL of a leaf whose issuer the client did not send against the leaf's
- * own key when the CRL has no authorityKeyIdentifier; with RSA keys that leaves "invalid padding" on
- * OpenSSL's error queue, which ends the handshake (ERR_SSL_INVALID_PADDING) before Node records the
- * missing issuer. Only once a certificate came: without one, Node's verifyError() says
- * UNABLE_TO_GET_ISSUER_CERT. A CRL verdict on a chain that never reached the bundle gives way to the
- * chain's own (chainErrorBeneathCrlVerdict).
+ * one, `error`, or at the handshake's end, no certificate. OpenSSL checks the CRL of a leaf whose
+ * issuer the client did not send against the leaf's own key when the CRL has no authorityKeyIdentifier;
+ * with RSA keys that leaves "invalid padding" on OpenSSL's error queue, which ends the handshake
+ * (ERR_SSL_INVALID_PADDING) before Node records the missing issuer. A CRL verdict on a chain that never
+ * reached the bundle gives way to the chain's own (chainErrorBeneathCrlVerdict).
  */
 function refusal(socket: TLSSocket, clientCAs: readonly X509Certificate[] | undefined, error?: Error): Pick<HandshakeOutcome, 'reason' | 'detail' | 'certificate'> {
   // The chain only at the handshake's end: before it, Node's verifyError() reads the connection's
@@ -119,12 +121,17 @@ function refusal(socket: TLSSocket, clientCAs: readonly X509Certificate[] | unde
     const certificate = chain?.[0] ?? socket.getPeerX509Certificate()
     return { reason: failureReason(verification), detail: verification, ...(certificate && { certificate }) }
   }
-  const code = (error as { code?: string } | undefined)?.code
-  return { reason: error ? failureReason(error) : 'other', ...(code && { detail: code }) }
+  // A handshake that completed without a certificate: its client offered neither SNI nor ALPN.
+  if (!error) return { reason: 'no_client_cert' }
+  const code = (error as { code?: string }).code
+  return { reason: failureReason(error), ...(code && { detail: code }) }
 }
 
-/** OpenSSL's last verification error, as Node holds it once the handshake is done or as it stands. */
+/**
+ * OpenSSL's last verification error on the client's certificate, as Node holds it once the handshake is
+ * done or as it stands. None without a certificate (where Node's says UNABLE_TO_GET_ISSUER_CERT).
+ */
 function openSslVerdict(socket: TLSSocket): string | undefined {
-  if (socket.authorizationError) return socket.authorizationError as unknown as string
-  return socket.getPeerX509Certificate() ? chainVerdict(socket) : undefined
+  if (!socket.getPeerX509Certificate()) return undefined
+  return (socket.authorizationError as unknown as string | undefined) ?? chainVerdict(socket)
 }

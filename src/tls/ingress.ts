@@ -13,7 +13,7 @@ import { constants, createHash, type X509Certificate } from 'node:crypto'
 import type { Socket } from 'node:net'
 import tls, { TLSSocket } from 'node:tls'
 import type { TlsVersion } from '../config/schema.js'
-import { AcceptedSockets, completeRefusedHandshake, reportHandshakes } from './handshake-reports.js'
+import { AcceptedSockets, reportHandshakes, requireClientCertificate } from './handshake-reports.js'
 import type { ClientChains } from './peer-certificates.js'
 import type { CertificateFile } from './pem.js'
 import type { FailureReason } from './reasons.js'
@@ -181,29 +181,26 @@ export function createTlsPolicy(
       cert: pair.certPem,
       key: pair.keyPem,
       // Node calls this and the ALPN callback as methods of the connection's TLSSocket (loadSNI and
-      // callALPNCallback in its lib/_tls_wrap.js): the hooks before the handshake's end that hold the
-      // connection, so that a certificate that does not verify is answered 400. Node calls the ALPN
-      // callback for a ClientHello with ALPN, and this one only for a ClientHello with SNI on a full
-      // handshake (from OpenSSL's certificate callback, which a resumed session skips): it closes the
-      // connection of a client that sent neither (openssl s_client to an IP address), or that resumed
-      // a refused session without ALPN, unanswered, and its refusal is logged without its certificate.
-      // The certificate is the server's own: no context in its place.
+      // callALPNCallback in its lib/_tls_wrap.js), before OpenSSL asks for the client's certificate:
+      // where the policy asks for one, they have a client that sends none refused with an alert
+      // (requireClientCertificate). Node calls the ALPN callback for a ClientHello with ALPN, and this
+      // one for a ClientHello with SNI on a full handshake. The certificate is the server's own: no
+      // context in its place.
       SNICallback(this: unknown, _serverName, callback) {
-        if (this instanceof TLSSocket) completeRefusedHandshake(this)
+        if (requiresClientCert && this instanceof TLSSocket) requireClientCertificate(this)
         callback(null, undefined)
       },
       // HTTP/1.0 too, as nginx selects it: otherwise a client offering only http/1.0 gets a fatal alert.
       // A client offering neither gets no_application_protocol (Node's answer to undefined), as it did
       // from the ALPNProtocols option this callback replaces.
       ALPNCallback(this: unknown, { protocols }) {
-        if (this instanceof TLSSocket) completeRefusedHandshake(this)
+        if (requiresClientCert && this instanceof TLSSocket) requireClientCertificate(this)
         return HTTP_1_PROTOCOLS.find((protocol) => protocols.includes(protocol))
       },
       requestCert: requiresClientCert,
-      // A client without a certificate gets the handshake aborted with a TLS alert (certificate_required
-      // in TLS 1.3, handshake_failure in 1.2). A certificate that does not verify cannot get one from
-      // Node: OpenSSL completes the handshake (see completeRefusedHandshake).
-      rejectUnauthorized: requiresClientCert,
+      // Off, so that Node leaves open the connection of a certificate that does not verify, for its
+      // 400 (reportHandshakes); the callbacks above restore the alert for a missing certificate.
+      rejectUnauthorized: false,
       handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
       ticketKeys: ticketKeys(tickets.secret, id, tickets.epoch),
       // The ticket's lifetime hint too.

@@ -293,21 +293,37 @@ routes:
 
   // The refused client gets a ticket like any other, and resuming it is refused again (OpenSSL keeps the
   // verdict in the session): a refused handshake, not one of the successful resumptions that counter counts.
-  it('answers a resumed session of a refused certificate 400 too, and counts it as refused, not as a resumption', async () => {
+  // Resumed without ALPN, as Node's https.Agent does, Node calls none of the gateway's TLS callbacks.
+  it('answers a resumed session of a refused certificate 400 too, with or without ALPN, and counts it as refused, not as a resumption', async () => {
     const resumptions = 'portcullis_tls_session_resumptions_total{side="ingress",route="mtls"}'
     const refusals = 'portcullis_tls_handshakes_total{side="ingress",route="mtls",result="error",reason="unknown_ca"}'
     for (const maxVersion of ['TLSv1.2', 'TLSv1.3'] as const) {
-      const target = { port: gw.ports.https!, servername: 'a.test', ca: pki.caS.cert, cert: pki.cliB.cert, key: pki.cliB.key, maxVersion, ALPNProtocols: ['http/1.1'] }
-      const request = 'GET / HTTP/1.1\r\nHost: a.test\r\n\r\n'
-      const { session } = await answerAfterHandshake(target, request)
-      assert.ok(session, `a ticket came (${maxVersion})`)
-      const [requestsBefore, resumptionsBefore, refusalsBefore] = [upstream.requests.length, await seriesValue(gw, resumptions), await seriesValue(gw, refusals)]
-      const again = await answerAfterHandshake({ ...target, session }, request)
-      assert.equal(again.resumed, true, maxVersion)
-      assert.match(again.answer, /^HTTP\/1\.1 400 Bad Request\r\n[^]*the client certificate was refused \(unknown_ca\)\n$/)
-      assert.equal(upstream.requests.length, requestsBefore, 'nothing reached the upstream')
-      assert.equal((await seriesValue(gw, refusals)) - refusalsBefore, 1, `${maxVersion}: refused once`)
-      assert.equal((await seriesValue(gw, resumptions)) - resumptionsBefore, 0, `${maxVersion}: not a successful resumption`)
+      for (const ALPNProtocols of [['http/1.1'], undefined]) {
+        const target = { port: gw.ports.https!, servername: 'a.test', ca: pki.caS.cert, cert: pki.cliB.cert, key: pki.cliB.key, maxVersion, ALPNProtocols }
+        const request = 'GET / HTTP/1.1\r\nHost: a.test\r\n\r\n'
+        const { session } = await answerAfterHandshake(target, request)
+        assert.ok(session, `a ticket came (${maxVersion})`)
+        const [requestsBefore, resumptionsBefore, refusalsBefore] = [upstream.requests.length, await seriesValue(gw, resumptions), await seriesValue(gw, refusals)]
+        const again = await answerAfterHandshake({ ...target, session }, request)
+        const which = `${maxVersion}, ${ALPNProtocols ? 'with' : 'without'} ALPN`
+        assert.equal(again.resumed, true, which)
+        assert.match(again.answer, /^HTTP\/1\.1 400 Bad Request\r\n[^]*the client certificate was refused \(unknown_ca\)\n$/, which)
+        assert.equal(upstream.requests.length, requestsBefore, 'nothing reached the upstream')
+        assert.equal((await seriesValue(gw, refusals)) - refusalsBefore, 1, `${which}: refused once`)
+        assert.equal((await seriesValue(gw, resumptions)) - resumptionsBefore, 0, `${which}: not a successful resumption`)
+      }
+    }
+  })
+
+  it("answers each request of Node's https.Agent with a refused certificate 400, its resumed connections too", async () => {
+    const agent = new https.Agent({ keepAlive: true })
+    try {
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const { status, body } = await httpsRequest({ port: gw.ports.https!, servername: 'a.test', ca: pki.caS.cert, cert: pki.cliB.cert, key: pki.cliB.key, agent })
+        assert.deepEqual([status, body], [400, '400 Bad Request: the client certificate was refused (unknown_ca)\n'], `request ${attempt + 1}`)
+      }
+    } finally {
+      agent.destroy()
     }
   })
 
@@ -867,17 +883,26 @@ routes:
     other.destroy()
     const address = { port: gw.ports.https!, host: '127.0.0.1', ca: pki.caS.cert }
     assert.equal((await httpsRequest({ ...address, cert: pki.cliA.cert, key: pki.cliA.key })).status, 200)
-    await assert.rejects(httpsRequest(address), /certificate required|ECONNRESET|socket hang up/, 'its client certificate policy holds')
+    assert.equal((await httpsRequest(address)).status, 400, 'its client certificate policy holds')
   })
 
-  // Node calls none of the gateway's hooks before the handshake's end for a ClientHello without SNI and ALPN.
-  it('answers a certificate that does not verify with 400 where the client offers ALPN, and closes the connection where it offers neither SNI nor ALPN', async () => {
+  // Node calls none of the gateway's TLS callbacks for a ClientHello without SNI and ALPN: no alert asks
+  // for a certificate then, and a client without one gets the 400 that nginx gives it.
+  it('answers a certificate that does not verify, and no certificate where the client offers neither SNI nor ALPN, with 400', async () => {
     const target = { port: gw.ports.https!, ca: pki.caS.cert, cert: pki.cliB.cert, key: pki.cliB.key }
     const request = 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'
-    const withAlpn = await answerAfterHandshake({ ...target, ALPNProtocols: ['http/1.1'] }, request)
-    assert.match(withAlpn.answer, /^HTTP\/1\.1 400 Bad Request\r\n[^]*the client certificate was refused \(unknown_ca\)\n$/)
-    const withNeither = await answerAfterHandshake(target, request)
-    assert.deepEqual([withNeither.early, withNeither.answer], ['', ''])
+    for (const ALPNProtocols of [['http/1.1'], undefined]) {
+      const refused = await answerAfterHandshake({ ...target, ALPNProtocols }, request)
+      assert.equal(refused.early, '')
+      assert.match(refused.answer, /^HTTP\/1\.1 400 Bad Request\r\n[^]*the client certificate was refused \(unknown_ca\)\n$/)
+    }
+    const since = gw.logs.length
+    const without = await answerAfterHandshake({ port: gw.ports.https!, ca: pki.caS.cert }, request)
+    assert.match(without.answer, /^HTTP\/1\.1 400 Bad Request\r\n[^]*a client certificate is required \(no_client_cert\)\n$/)
+    assert.equal((await loggedAfter(gw, since, 'client TLS handshake refused')).reason, 'no_client_cert')
+    const withAlpn = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', ca: pki.caS.cert, ALPNProtocols: ['http/1.1'] })
+    const [alert] = (await once(withAlpn, 'error')) as [Error]
+    assert.match(alert.message, /certificate required/, 'with ALPN, the alert')
   })
 
   it('gives a ClientHello with a name no route has the policy that asks for no client certificate, not the first one', async () => {
