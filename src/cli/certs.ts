@@ -18,6 +18,7 @@ export async function runCerts(args: { out: string; force?: boolean }, log: (lin
     for (const file of result.written) log(`wrote ${file}`)
   }
   const file = (name: string) => join(args.out, name)
+  log(`with a route that serves ${file('server.crt')} and ${file('server.key')} for localhost and takes ${file('ca.crt')} as tls.clientCAs:`)
   log(`try: curl --cacert ${file('ca.crt')} --cert ${file('client.crt')} --key ${file('client.key')} https://localhost:8443/`)
   return 0
 }

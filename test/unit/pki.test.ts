@@ -267,6 +267,7 @@ describe('writeDevPki and portcullis certs', () => {
     const out = join(dir, 'cli')
     assert.equal(await runCerts({ out }, print, printError), 0)
     assert.ok(lines.includes(`wrote ${join(out, 'server.crt')}`))
+    assert.equal(lines.at(-2), `with a route that serves ${out}/server.crt and ${out}/server.key for localhost and takes ${out}/ca.crt as tls.clientCAs:`)
     assert.equal(lines.at(-1), `try: curl --cacert ${out}/ca.crt --cert ${out}/client.crt --key ${out}/client.key https://localhost:8443/`)
     assert.deepEqual(errors, [])
 
