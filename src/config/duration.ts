@@ -14,6 +14,8 @@ const DURATION = new RegExp(DURATION_PATTERN)
 
 export const DEFAULT_CONNECT_TIMEOUT = '5s'
 export const DEFAULT_RESPONSE_TIMEOUT = '30s'
+/** nginx's upstream keepalive_timeout. */
+export const DEFAULT_IDLE_TIMEOUT = '60s'
 export const DEFAULT_SHUTDOWN_GRACE = '25s'
 
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const

@@ -6,7 +6,7 @@
 import { isIP } from 'node:net'
 import { normalizeServerName } from '../routing/host.js'
 import type { PartialRoute } from './checkable.js'
-import { checkDuration, DEFAULT_CONNECT_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT, parseDuration } from './duration.js'
+import { checkDuration, DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT, parseDuration } from './duration.js'
 import { crlFiles, type FilePathOf } from './file-paths.js'
 import type { Report } from './issues.js'
 import { shownValue, shownWhole } from './shown-value.js'
@@ -30,9 +30,10 @@ export function resolveUpstream(
   if (url?.protocol === 'tcp:') {
     if (url.pathname !== '' && url.pathname !== '/') report(`${at}.url`, 'tcp:// relays the raw TLS stream, which has no path: write tcp://host:port')
     if (raw.timeouts?.response !== undefined) report(`${at}.timeouts.response`, 'only applies to http:// and https:// upstreams: a passthrough connection has no response to time')
+    if (raw.timeouts?.idle !== undefined) report(`${at}.timeouts.idle`, 'only applies to http:// and https:// upstreams: a passthrough connection is the client\'s, never kept idle')
   }
   // undici reads a timeout of 0 as none at all.
-  for (const key of ['connect', 'response'] as const) checkDuration(`${at}.timeouts.${key}`, raw.timeouts?.[key], report, { positive: true })
+  for (const key of ['connect', 'response', 'idle'] as const) checkDuration(`${at}.timeouts.${key}`, raw.timeouts?.[key], report, { positive: true })
   if (whole && raw.crl !== undefined && !raw.ca) {
     report(`${at}.crl`, "needs upstream.ca: OpenSSL checks the CRL of every CA of the upstream's chain, its root's too, so they must be CAs whose CRLs you hold, not the built-in roots")
   }
@@ -56,6 +57,7 @@ export function resolveUpstream(
     timeouts: {
       connect: parseDuration(raw.timeouts?.connect ?? DEFAULT_CONNECT_TIMEOUT)!,
       response: parseDuration(raw.timeouts?.response ?? DEFAULT_RESPONSE_TIMEOUT)!,
+      idle: parseDuration(raw.timeouts?.idle ?? DEFAULT_IDLE_TIMEOUT)!,
     },
   }
 }

@@ -6,6 +6,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import {
   DEFAULT_CONNECT_TIMEOUT,
+  DEFAULT_IDLE_TIMEOUT,
   DEFAULT_RESPONSE_TIMEOUT,
   DEFAULT_SHUTDOWN_GRACE,
   DURATION_PATTERN,
@@ -92,6 +93,9 @@ const TimeoutsSchema = Type.Object(
   {
     connect: Type.Optional(Duration('Time to open the upstream connection, TLS handshake included.', DEFAULT_CONNECT_TIMEOUT)),
     response: Type.Optional(Duration("Time from sending the request to the upstream's response headers, and the longest pause between response body chunks, from the upstream or into the client.", DEFAULT_RESPONSE_TIMEOUT)),
+    idle: Type.Optional(
+      Duration("How long an idle upstream connection is kept for the next request. Set it below the upstream's own idle timeout, so that the gateway closes an idle connection before the upstream does.", DEFAULT_IDLE_TIMEOUT),
+    ),
   },
   { additionalProperties: false, description: 'Upstream timeouts. A timeout before the response begins answers 504 Gateway Timeout; a pause past `response` in the middle of a body cuts the response short, and a client that takes nothing for that long has its connection closed.' },
 )

@@ -52,7 +52,7 @@ export interface UpstreamConfig {
   /** SNI sent and name verified; '' for IP-literal upstreams without a serverName (no SNI is sent then). */
   readonly serverName: string
   readonly insecureSkipVerify: boolean
-  readonly timeouts: { readonly connect: number; readonly response: number }
+  readonly timeouts: { readonly connect: number; readonly response: number; readonly idle: number }
 }
 
 export interface RouteConfig {

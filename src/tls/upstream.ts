@@ -30,6 +30,8 @@ export interface UpstreamIdentity {
   readonly key?: string
   readonly insecureSkipVerify: boolean
   readonly connectTimeout: number
+  /** How long an idle connection stays in the pool. */
+  readonly idleTimeout: number
 }
 
 /** What the TLS handshake of a new upstream connection reports, for handshake metrics. */
@@ -50,6 +52,7 @@ export function upstreamIdentity(
     ...pem,
     insecureSkipVerify: upstream.insecureSkipVerify,
     connectTimeout: upstream.timeouts.connect,
+    idleTimeout: upstream.timeouts.idle,
   }
 }
 
@@ -69,6 +72,7 @@ export function identityKey(identity: UpstreamIdentity): string {
     identity.key ?? '',
     String(identity.insecureSkipVerify),
     String(identity.connectTimeout),
+    String(identity.idleTimeout),
   ]) {
     hash.update(part).update('\0')
   }
@@ -136,9 +140,11 @@ export function createUpstreamPool(
     tlsSocket.on('session', (ticket: Buffer) => (session = ticket))
   }
   return new Pool(identity.origin, {
-    // Keep idle upstream connections longer than undici's 4 s default: a handshake costs far more.
-    keepAliveTimeout: 60_000,
-    keepAliveMaxTimeout: 600_000,
+    // timeouts.idle, in place of undici's 4 s: a handshake costs far more than an idle connection. An
+    // upstream's Keep-Alive hint (timeout=N) shortens it (undici keeps the connection N - 2 s), never
+    // lengthens it: the setting is there for upstreams whose idle timeout is shorter than the default.
+    keepAliveTimeout: identity.idleTimeout,
+    keepAliveMaxTimeout: identity.idleTimeout,
     connect(connectOptions, callback) {
       const started = performance.now()
       const aborted = socketSignal(destroyed)

@@ -8,6 +8,7 @@ import http from 'node:http'
 import https from 'node:https'
 import net, { type AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
+import { setTimeout as pause } from 'node:timers/promises'
 import { httpRequest } from '../helpers/client.js'
 import { eventually, loggedAfter, seriesIn, seriesSum, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
@@ -23,7 +24,7 @@ describe('upstream pools', () => {
   before(async () => {
     pki = await makeTestPki()
     upstream = await startEchoUpstream({ cert: pki.up.cert, key: pki.up.key, clientCA: pki.caA.cert })
-    const route = (name: string, client: 'cliA' | 'cliA2' | 'cliA3OnKeyOfA') => `
+    const route = (name: string, client: 'cliA' | 'cliA2' | 'cliA3OnKeyOfA', timeouts = '{}') => `
   - name: ${name}
     host: ${name}.test
     upstream:
@@ -31,10 +32,11 @@ describe('upstream pools', () => {
       ca: ${pki.caS.certFile}
       cert: ${pki[client].certFile}
       key: ${pki[client].keyFile}
-      serverName: up.test`
+      serverName: up.test
+      timeouts: ${timeouts}`
     gw = await startGateway(`
 listen: { http: 127.0.0.1:0 }
-routes:${route('alice', 'cliA')}${route('alice-too', 'cliA')}${route('carol', 'cliA2')}${route('dave', 'cliA3OnKeyOfA')}
+routes:${route('alice', 'cliA')}${route('alice-too', 'cliA')}${route('carol', 'cliA2')}${route('dave', 'cliA3OnKeyOfA')}${route('brief', 'cliA', '{ idle: 300ms }')}
 `)
   })
   after(async () => {
@@ -82,6 +84,20 @@ routes:${route('alice', 'cliA')}${route('alice-too', 'cliA')}${route('carol', 'c
   it('gives two client certificates on one key a pool each', async () => {
     assert.equal((await get('alice.test')).clientCertCN, 'alice')
     assert.equal((await get('dave.test')).clientCertCN, 'dave')
+  })
+
+  // For an upstream that closes idle connections sooner than the default 60 s (gunicorn's 2 s): a
+  // connection it closes just as a request goes out costs that request a 502 where it has a body.
+  it('closes an idle upstream connection after timeouts.idle, and keeps it for the default 60 s', async () => {
+    const openedOver = async (host: string) => {
+      await get(host)
+      const before = upstream.connections.length
+      await pause(1000)
+      await get(host)
+      return upstream.connections.length - before
+    }
+    assert.equal(await openedOver('brief.test'), 1, 'idle 300ms: the next request after 1 s opens a new connection')
+    assert.equal(await openedOver('alice.test'), 0, 'the default: the connection is still there after 1 s')
   })
 
   // catalogue UF-10

@@ -85,7 +85,7 @@ describe('parseConfig', () => {
     assert.equal(orders!.upstream.serverName, 'orders.internal')
     assert.equal(orders!.upstream.pathPrefix, '/v1')
     assert.equal(orders!.upstream.port, 8443)
-    assert.deepEqual(orders!.upstream.timeouts, { connect: 250, response: 30_000 })
+    assert.deepEqual(orders!.upstream.timeouts, { connect: 250, response: 30_000, idle: 60_000 })
     assert.equal(orders!.maxRequestBody, undefined, 'no limit')
     const withLimit = (size: string) => parseConfig(GOOD.replace('path: /api', `path: /api\n    maxRequestBody: ${size}`), file).routes[0]!.maxRequestBody
     assert.deepEqual(['1.5MiB', '10MB', '512B', '2kB'].map(withLimit), [1_572_864, 10_000_000, 512, 2000])
@@ -137,15 +137,18 @@ describe('parseConfig', () => {
     // Ports out of range were "not host:port" and "not a URL".
     ['a listen port over 65535', GOOD.replace('https: 127.0.0.1:8443', 'https: 127.0.0.1:70000'), ["2:10 listen.https: '127.0.0.1:70000': port 70000 is over 65535"]],
     ['an upstream port over 65535', GOOD.replace('url: http://10.0.0.7', 'url: http://10.0.0.7:99999'), ["22:12 routes[1].upstream.url: 'http://10.0.0.7:99999': port 99999 is over 65535"]],
-    // A passthrough route ignored both: it relays bytes, with no path to add and no response to time.
+    // A passthrough route ignored them: it relays bytes, with no path to add, no response to time, and
+    // no connection of its own to keep.
     [
-      'a path and a response timeout on a passthrough upstream',
-      "listen: { https: 127.0.0.1:8443 }\nroutes:\n  - host: p.test\n    tls: passthrough\n    upstream: { url: 'tcp://127.0.0.1:9443/pre', timeouts: { response: 1s } }\n",
+      'a path, a response timeout and an idle timeout on a passthrough upstream',
+      "listen: { https: 127.0.0.1:8443 }\nroutes:\n  - host: p.test\n    tls: passthrough\n    upstream: { url: 'tcp://127.0.0.1:9443/pre', timeouts: { response: 1s, idle: 1s } }\n",
       [
         '5:22 routes[0].upstream.url: tcp:// relays the raw TLS stream, which has no path: write tcp://host:port',
         '5:72 routes[0].upstream.timeouts.response: only applies to http:// and https:// upstreams: a passthrough connection has no response to time',
+        "5:82 routes[0].upstream.timeouts.idle: only applies to http:// and https:// upstreams: a passthrough connection is the client's, never kept idle",
       ],
     ],
+    ['an idle timeout of 0', GOOD.replace('connect: 250ms', 'idle: 0s'), ['19:15 routes[0].upstream.timeouts.idle: must be more than 0']],
     ['a value with a colon and a space in it', GOOD.replace('  - name: orders', '  - name: orders: v2'), ["6:11 routes[0].name: invalid YAML: this value holds ': ', which YAML reads as one more key: quote the value"]],
     ['a key without the space after its colon', GOOD.replace('path: /api', 'path:/api'), ['8:5 routes[0]: invalid YAML: YAML reads this line and the next as one key: is a colon, or the space after it, missing here?']],
     [

@@ -16,7 +16,7 @@ test('holds no closed connection: the pool-wide abort signal has a listener for 
   const server = http.createServer((_req, res) => res.setHeader('connection', 'close').end('ok'))
   await listenOnLoopback(server)
   const { port } = server.address() as AddressInfo
-  const identity = { origin: `http://127.0.0.1:${port}`, serverName: '', crl: [], insecureSkipVerify: false, connectTimeout: 2000 }
+  const identity = { origin: `http://127.0.0.1:${port}`, serverName: '', crl: [], insecureSkipVerify: false, connectTimeout: 2000, idleTimeout: 60_000 }
   const upstream = newUpstream('test', { identity, context: undefined }, () => undefined)
   const listeners = () => getEventListeners(upstream.abortSockets.signal, 'abort').length
   try {
