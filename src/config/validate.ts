@@ -168,8 +168,9 @@ function wrongTypeMessage(error: ErrorObject, keys: readonly string[], schema: J
     return `${shown(error.data)} is not ${describeType({ type: String(error.params.type) })}`
   }
   // `https: 8443`, as nginx's `listen 8443`: which interfaces is not said.
-  if (keys[0] === 'listen' && keys.length === 2 && typeof error.data === 'number') {
-    return `${error.data} is a port alone: write host:port, e.g. 0.0.0.0:${error.data} (all interfaces) or 127.0.0.1:${error.data}`
+  if (keys[0] === 'listen' && keys.length === 2) {
+    if (typeof error.data === 'number') return `${error.data} is a port alone: write host:port, e.g. 0.0.0.0:${error.data} (all interfaces) or 127.0.0.1:${error.data}`
+    if (typeof error.data !== 'object') return `${shown(error.data)} is no address: write host:port, e.g. 0.0.0.0:8443 (all interfaces) or 127.0.0.1:8443`
   }
   // `upstream: https://…`, as Caddy's reverse_proxy and nginx's proxy_pass take a url alone: the
   // text is the value of the mapping's one required key.
@@ -184,9 +185,12 @@ function wrongTypeMessage(error: ErrorObject, keys: readonly string[], schema: J
   if (error.params.type === 'array' && fitsType({ type: 'object' }, error.data)) {
     return "must be a list: each entry starts with '- ', as `  - host: …`"
   }
-  // `name: 2024`, `serverName: true`: a number or a boolean to YAML, meant as text.
+  // `name: 2024`, `serverName: true`: a number or a boolean to YAML, meant as text. Not where the
+  // text would be refused too (`path: 5`, which must start with /).
   if (error.params.type === 'string' && (typeof error.data === 'number' || typeof error.data === 'boolean')) {
-    return `${shown(error.data)} is a ${typeof error.data} to YAML: quote it ("${error.data}") to make it a string`
+    const asText = String(error.data)
+    if (schema?.pattern && !new RegExp(schema.pattern).test(asText)) return patternMessage({ ...error, data: asText, params: { pattern: schema.pattern } })
+    return `${shown(error.data)} is a ${typeof error.data} to YAML: quote it ("${asText}") to make it a string`
   }
   return `must be ${describeType({ type: String(error.params.type) })}`
 }

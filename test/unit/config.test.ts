@@ -148,6 +148,8 @@ describe('parseConfig', () => {
         "5:82 routes[0].upstream.timeouts.idle: only applies to http:// and https:// upstreams: a passthrough connection is the client's, never kept idle",
       ],
     ],
+    ['a number for a path, which as text would not start with / either', GOOD.replace('path: /api', 'path: 5'), ['8:11 routes[0].path: "5" must start with /']],
+    ['a boolean for a listen address', GOOD.replace('https: 127.0.0.1:8443', 'https: true'), ['2:10 listen.https: true is no address: write host:port, e.g. 0.0.0.0:8443 (all interfaces) or 127.0.0.1:8443']],
     ['an idle timeout of 0', GOOD.replace('connect: 250ms', 'idle: 0s'), ['19:15 routes[0].upstream.timeouts.idle: must be more than 0']],
     ['a value with a colon and a space in it', GOOD.replace('  - name: orders', '  - name: orders: v2'), ["6:11 routes[0].name: invalid YAML: this value holds ': ', which YAML reads as one more key: quote the value"]],
     ['a key without the space after its colon', GOOD.replace('path: /api', 'path:/api'), ['8:5 routes[0]: invalid YAML: YAML reads this line and the next as one key: is a colon, or the space after it, missing here?']],
