@@ -45,12 +45,19 @@ function requestFields(req: IncomingMessage, client: string | undefined): { meth
   return { method: req.method, path: req.url?.split(/[?#]/, 1)[0]!.replace(USERINFO, '$1').replace(PATH_PARAMETERS, ''), client }
 }
 
-/** What to change, where the reason alone says it: a certificate that does not name what was verified. */
-function hintFor(route: Route, reason: string): { hint?: string } {
-  if (reason !== 'hostname_mismatch') return {}
-  const { serverName, hostname } = route.config.upstream
-  const verified = serverName || hostname
-  return { hint: `the upstream's certificate does not name ${verified}: set upstream.serverName to a name it holds` }
+/**
+ * What to change, where the failure says it: a certificate that does not name what was verified, or an
+ * https:// upstream that answered the handshake with no TLS at all (OpenSSL's "wrong version number").
+ */
+function hintFor(route: Route, reason: string, code: string | undefined): { hint?: string } {
+  const { serverName, hostname, url } = route.config.upstream
+  if (reason === 'hostname_mismatch') {
+    return { hint: `the upstream's certificate does not name ${serverName || hostname}: set upstream.serverName to a name it holds` }
+  }
+  if (code === 'ERR_SSL_WRONG_VERSION_NUMBER') {
+    return { hint: `the upstream did not answer in TLS: if it serves plain HTTP, write upstream.url as ${url.replace(/^https:/, 'http:')}` }
+  }
+  return {}
 }
 
 export function createRequestRecords(logger: Logger, metrics: Metrics): RequestRecords {
@@ -70,7 +77,7 @@ export function createRequestRecords(logger: Logger, metrics: Metrics): RequestR
     const summary = errorSummary(error)
     // A refused upstream certificate: which one, and which files of upstream.crl when a CRL refused it.
     const refusal = refusalFields(peerCertificateOf(error), summary.code, () => route.config.upstream.crl)
-    logger.warn({ route: route.name, reason, code, status, ...request, ...refusal, ...hintFor(route, reason), error: summary }, message)
+    logger.warn({ route: route.name, reason, code, status, ...request, ...refusal, ...hintFor(route, reason, summary.code), error: summary }, message)
   }
 
   /** nginx logs a WebSocket it closes at proxy_read_timeout or proxy_send_timeout ("timed out"). */

@@ -268,6 +268,24 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
     assert.deepEqual([line?.reason, line?.code, (line?.error as { code?: string } | undefined)?.code], ['other', 'PCL_ERR_UPSTREAM_TLS', 'PATH_LENGTH_EXCEEDED'])
   })
 
+  it('says to write http:// where an https:// upstream answers in plain HTTP', async () => {
+    const plain = await listen(http.createServer((_req, res) => res.end('ok')))
+    let plainGw: TestGateway | undefined
+    try {
+      plainGw = await startGateway(`
+listen: { http: 127.0.0.1:0 }
+routes:
+  - { name: plain, host: plain.test, upstream: { url: 'https://127.0.0.1:${plain.port}', ca: ${pki.caS.certFile}, serverName: up.test } }
+`)
+      assert.equal((await httpRequest({ port: plainGw.ports.http!, host: 'plain.test' })).status, 502)
+      const hint = `the upstream did not answer in TLS: if it serves plain HTTP, write upstream.url as http://127.0.0.1:${plain.port}`
+      assert.equal(lastLog('plain', plainGw)?.hint, hint)
+    } finally {
+      await plainGw?.close()
+      plain.close()
+    }
+  })
+
   // As nginx's proxy_ssl_protocols and Envoy's upstream TLS default: TLS 1.2 at least, whatever Node allows.
   it('refuses an upstream older than TLS 1.2 where Node is told to allow it (--tls-min-v1.0, a cipher list at SECLEVEL=0)', async () => {
     const legacy = await listen(
