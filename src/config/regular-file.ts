@@ -43,6 +43,7 @@ export function readFailure(file: string, error: unknown): string {
 }
 
 function checkRegular(stat: Stats): void {
+  if (stat.isDirectory()) throw new Error('is a directory, not a file')
   if (!stat.isFile()) throw new Error('not a regular file')
   if (stat.size > MAX_BYTES) throw new Error(`larger than ${MAX_BYTES / 1024 / 1024} MiB`)
 }

@@ -170,6 +170,7 @@ routes:
     // A CA's distribution point serves its CRL in DER (RFC 5280 4.2.1.13): what the CRL alerts' runbook fetches.
     ['a DER CRL', (y) => y.replace('ca: caS.crt', 'ca: root.crt\n      crl: root-crl.der'), /:12:12 routes\[0\]\.upstream\.crl: .*root-crl\.der holds no PEM CRL; if it is DER, convert it: openssl crl -inform DER -in \S*root-crl\.der -out crl\.pem$/m],
     ['a device where a CA bundle belongs', (y) => y.replace('ca: caS.crt', 'ca: /dev/zero'), /:11:11 routes\[0\]\.upstream\.ca: cannot read \/dev\/zero: not a regular file/, 'cli'],
+    ['a folder where a CA bundle belongs', (y) => y.replace('ca: caS.crt', 'ca: /tmp'), /:11:11 routes\[0\]\.upstream\.ca: cannot read \/tmp: is a directory, not a file/, 'cli'],
     ['an encrypted upstream client key (catalogue UM-03)', (y) => y.replace('ca: caS.crt', 'ca: caS.crt\n      cert: cliA.crt\n      key: cliA-encrypted.key'), /:13:12 routes\[0\]\.upstream\.key: .*cliA-encrypted\.key holds no readable private key \(it is encrypted/],
     // The connector makes its TLS context at each connection: check passed it, and every request got 502.
     ['an upstream client key OpenSSL refuses', (y) => y.replace('ca: caS.crt', 'ca: caS.crt\n      cert: rsa768.crt\n      key: rsa768.key'), /:13:12 routes\[0\]\.upstream\.key: .*rsa768\.key is an RSA key of 768 bits, under 2048/],
