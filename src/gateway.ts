@@ -41,6 +41,9 @@ import type { HandshakeOutcome, TlsPolicy } from './tls/ingress.js'
 import { ClientChainsByPolicy } from './tls/peer-certificates.js'
 import { newTicketSecret, TicketKeyRotation, type TicketSecrets } from './tls/ticket-keys.js'
 
+/** The refusal's log line reads as the gateway's; this one is the client's, of the gateway's certificate. */
+const PEER_REJECTED_HINT = "the client refused the gateway's certificate: check that the client trusts the CA that issued the route's tls.cert, and that the certificate names the host the client asked for"
+
 export interface GatewayOptions {
   /** routes.yaml, to load at start and reload; a loader that has read it already lends its parse. */
   readonly loader: ConfigLoader
@@ -316,7 +319,8 @@ export class Gateway {
     const { reason, detail, clientAddress: client } = outcome
     const crlFiles = () => ingressCrlFiles(this.current?.config.routes.find((candidate) => candidate.name === route))
     const refusal = refusalFields(outcome.certificate, detail, crlFiles)
-    this.logRefusal({ route, reason, ...(detail && { detail }), ...(client && { client }), ...refusal })
+    const hint = reason === 'peer_rejected_cert' && { hint: PEER_REJECTED_HINT }
+    this.logRefusal({ route, reason, ...(detail && { detail }), ...(client && { client }), ...refusal, ...hint })
   }
 
   private snapshotOptions(previous?: Snapshot): SnapshotOptions {

@@ -411,6 +411,7 @@ routes:
     if (!ran) return t.skip('openssl is not installed')
     const logged = await loggedAfter(gw, since, 'client TLS handshake refused')
     assert.deepEqual([logged.reason, logged.detail], ['peer_rejected_cert', 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA'])
+    assert.match(String(logged.hint), /^the client refused the gateway's certificate: check that the client trusts the CA/)
   })
 
   it('refuses TLS 1.1', async () => {
