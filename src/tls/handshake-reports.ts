@@ -54,12 +54,12 @@ export class AcceptedSockets {
  * alert for such a certificate: its OpenSSL verify callback accepts every chain, and Node checks the
  * verdict afterwards. The option sets OpenSSL's verify mode when the socket is made; this sets it
  * again, from a callback Node calls before OpenSSL asks for the certificate. Where none is called (a
- * client that offers neither SNI nor ALPN), a client without a certificate completes its handshake
- * and gets the 400 too.
+ * client that offers neither SNI nor ALPN), or a Node without that method, a client without a
+ * certificate completes its handshake and gets the 400 too.
  */
 export function requireClientCertificate(socket: TLSSocket): void {
-  const handle = (socket as unknown as { _handle?: { setVerifyMode(requestCert: boolean, rejectUnauthorized: boolean): void } })._handle
-  handle?.setVerifyMode(true, true)
+  const handle = (socket as unknown as { _handle?: { setVerifyMode?: (requestCert: boolean, rejectUnauthorized: boolean) => void } })._handle
+  if (typeof handle?.setVerifyMode === 'function') handle.setVerifyMode(true, true)
 }
 
 /**
