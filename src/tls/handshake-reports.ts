@@ -7,7 +7,7 @@ import type { Socket } from 'node:net'
 import type { Server, TLSSocket } from 'node:tls'
 import type { DispatchedRoute, HandshakeOutcome, TlsPolicyHooks } from './ingress.js'
 import { chainErrorBeneathCrlVerdict } from './chain-path.js'
-import { chainVerdict, refusedPeerCertificates } from './peer-certificates.js'
+import { chainVerdict, peerLeaf, refusedPeerCertificates } from './peer-certificates.js'
 import { failureReason, isCrlTrouble } from './reasons.js'
 import { onRenegotiationAttempt } from './renegotiation.js'
 
@@ -79,7 +79,7 @@ export function reportHandshakes(
     // (requireClientCertificate): nothing but the refusal is sent on it. A refusal is never a
     // resumption, which counts successful handshakes alone, even where it resumed the ticket an earlier
     // refusal got.
-    if (clientCAs && !socket.authorized) {
+    if (clientCAs && !verifiedClient(socket)) {
       const refused = refusal(socket, clientCAs)
       onHandshake({ ...accepted.outcomeFields(socket), ...refused, resumed: false })
       hooks.onRefusedCertificate(socket, refused.reason)
@@ -98,6 +98,16 @@ export function reportHandshakes(
     onHandshake({ ...accepted.outcomeFields(socket), ...refusal(socket, clientCAs, error), resumed: false })
     socket.destroy()
   })
+}
+
+/**
+ * A client of a policy that asks for a certificate, verified: authorized, and with a certificate. Node
+ * 20 calls authorized a resumed TLS 1.3 session without one (its VerifyPeerCertificate passes those, for
+ * PSK), and there are such sessions: a client that offers neither SNI nor ALPN and sends no
+ * certificate completes its handshake, for its 400, and gets session tickets like any other.
+ */
+function verifiedClient(socket: TLSSocket): boolean {
+  return socket.authorized && (!socket.isSessionReused() || peerLeaf(socket) !== undefined)
 }
 
 /**

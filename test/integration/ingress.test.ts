@@ -901,6 +901,15 @@ routes:
     const without = await answerAfterHandshake({ port: gw.ports.https!, ca: pki.caS.cert }, request)
     assert.match(without.answer, /^HTTP\/1\.1 400 Bad Request\r\n[^]*a client certificate is required \(no_client_cert\)\n$/)
     assert.equal((await loggedAfter(gw, since, 'client TLS handshake refused')).reason, 'no_client_cert')
+    // Its ticket resumes a session without a certificate, which Node 20 calls authorized (TLS 1.3).
+    assert.ok(without.session, 'a ticket came')
+    const requestsBefore = upstream.requests.length
+    for (const resumedWith of [{}, { ALPNProtocols: ['http/1.1'] }]) {
+      const resumed = await answerAfterHandshake({ port: gw.ports.https!, ca: pki.caS.cert, session: without.session, ...resumedWith }, request)
+      assert.equal(resumed.resumed, true)
+      assert.match(resumed.answer, /^HTTP\/1\.1 400 Bad Request\r\n[^]*a client certificate is required \(no_client_cert\)\n$/)
+    }
+    assert.equal(upstream.requests.length, requestsBefore, 'nothing reached the upstream')
     const withAlpn = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', ca: pki.caS.cert, ALPNProtocols: ['http/1.1'] })
     const [alert] = (await once(withAlpn, 'error')) as [Error]
     assert.match(alert.message, /certificate required/, 'with ALPN, the alert')
