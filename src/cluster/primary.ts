@@ -15,7 +15,7 @@ import { createAdminApp } from '../admin/app.js'
 import { listenOn } from '../listeners.js'
 import { coalesce } from '../coalesce.js'
 import type { Config, ListenAddress } from '../config/types.js'
-import { RELOAD_INTERVAL_MS, unavailableReload, type ReloadResult, type ReloadTrigger } from '../reload/reloader.js'
+import { DRAINING_RELOAD, RELOAD_INTERVAL_MS, unavailableReload, type ReloadResult, type ReloadTrigger } from '../reload/reloader.js'
 import { errorSummary, type Logger } from '../log.js'
 import { clusterSource, type RegistryJson } from '../metrics/render.js'
 import { newTicketSecret } from '../tls/ticket-keys.js'
@@ -49,9 +49,9 @@ export async function runPrimary(
   // under, whose workers answer they are draining, or exit first.
   const reloadAll = coalesce(
     async (trigger: ReloadTrigger) => {
-      if (pool.isStopping()) return DRAINING
+      if (pool.isStopping()) return DRAINING_RELOAD
       const result = await reloadWorkers(pool.serving(), questions, trigger)
-      return !result.ok && pool.isStopping() ? DRAINING : result
+      return !result.ok && pool.isStopping() ? DRAINING_RELOAD : result
     },
     { minIntervalMs: RELOAD_INTERVAL_MS },
   )
@@ -95,9 +95,6 @@ export async function runPrimary(
   logger.info('stopped')
   return outcome
 }
-
-/** The answer to a reload during the drain. */
-const DRAINING = unavailableReload('the gateway is draining')
 
 /**
  * Asks `workers` to reload: the reload succeeds if each of them does, and lists each distinct error and

@@ -33,6 +33,9 @@ export function unavailableReload(reason: string): ReloadResult {
   return { ok: false, unavailable: true, errors: [reason], warnings: [] }
 }
 
+/** The answer to a reload asked for during the drain, by the gateway or by the primary of its workers. */
+export const DRAINING_RELOAD = unavailableReload('the gateway is draining')
+
 /** A reload for file changes that found none, and so applied nothing. */
 function nothingChanged(): ReloadResult {
   return { ok: true, errors: [], warnings: [] }
@@ -48,8 +51,6 @@ export type ReloadTrigger = 'file change' | 'SIGHUP' | 'POST /reload' | 'api'
  * files after it asked, at most a second later than it would alone.
  */
 export const RELOAD_INTERVAL_MS = 1000
-
-const DRAINING = 'the gateway is draining'
 
 /** What one run was asked for with, by every request that shares it. */
 interface ReloadRequest {
@@ -148,7 +149,8 @@ export class Reloader {
   private async run({ onlyIfChanged, trigger, requests }: ReloadRequest): Promise<ReloadResult> {
     const { loader, logger, apply, serving, stopping } = this.options
     const before = serving()
-    if (stopping() || !before) return unavailableReload(stopping() ? DRAINING : 'the gateway is not serving yet')
+    if (stopping()) return DRAINING_RELOAD
+    if (!before) return unavailableReload('the gateway is not serving yet')
     // Read before the load reads them: a file written from here on differs at its watcher event.
     const digests = digestsOf(this.watchedFiles())
     if (onlyIfChanged && sameDigests(this.digests, digests)) return nothingChanged()
@@ -157,7 +159,7 @@ export class Reloader {
     let warnings: readonly ConfigIssue[]
     try {
       const config = await loadCheckedConfig(loader)
-      if (stopping()) return unavailableReload(DRAINING)
+      if (stopping()) return DRAINING_RELOAD
       // The files new to this config are read before apply() reads them, for the same reason.
       attempted = digestsOf(referencedFiles(config), digests)
       warnings = apply(config)
