@@ -112,8 +112,9 @@ export interface TlsPolicyHooks {
    */
   readonly onVerified: (socket: TLSSocket, policy: TlsPolicy, serverName: string | undefined) => void
   /**
-   * A connection whose client certificate did not verify, its handshake complete and reported: it is
-   * to be answered with the refusal and closed, and nothing else.
+   * A connection whose client certificate did not verify, or that sent none where no alert could
+   * refuse it (requireClientCertificate), its handshake complete and reported: it is to be answered
+   * with the refusal and closed, and nothing else.
    */
   readonly onRefusedCertificate: (socket: TLSSocket, reason: FailureReason) => void
 }
