@@ -442,7 +442,7 @@ routes:
     assert.equal((await request('open.test', undefined, { maxVersion: 'TLSv1.2' })).status, 200)
   })
 
-  // catalogue SH-02: the lenient mode (README, How a request travels 1)
+  // catalogue SH-02: the lenient mode (docs/request-path.md, 1)
   it('gives an SNI name no route has the policy of the first route without client certificates', async () => {
     assert.equal((await request('nowhere.w.test')).status, 404, 'handshake done, no certificate asked for, and no route')
     assert.equal((await request('nowhere.w.test', undefined, { host: 'open.test' })).status, 200)
