@@ -266,7 +266,7 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
       }
       const clients = [client(false), client(false), client(true), client(true)]
       try {
-        // The new pair made beside the old, then moved in, as the README's "Rotating a certificate" says.
+        // The new pair made beside the old, then moved in, as docs/operations.md's "Rotating a certificate" says.
         await copyFile(next.certFile, join(dir, 'server.crt.new'))
         await copyFile(next.keyFile, join(dir, 'server.key.new'))
         await rename(join(dir, 'server.crt.new'), join(dir, 'server.crt'))
