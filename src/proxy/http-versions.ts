@@ -8,6 +8,9 @@
  * other 1.x minor versions (`HTTP/1.2`), which RFC 9112 2.3 would have served as HTTP/1.1: 400.
  */
 
+/** Why a request of another major version is refused. */
+export const HTTP1_ONLY = 'this listener speaks HTTP/1.x'
+
 /** The answer to a parsed request whose major version is not 1. */
 export function otherMajorVersionStatus(major: number): 400 | 505 {
   return major === 0 ? 400 : 505

@@ -8,7 +8,7 @@
 import type { IncomingMessage } from 'node:http'
 import { normalizeHost } from '../routing/host.js'
 import { normalizePath, routingPath } from '../routing/path.js'
-import { otherMajorVersionStatus } from './http-versions.js'
+import { HTTP1_ONLY, otherMajorVersionStatus } from './http-versions.js'
 
 /**
  * The header fields a request may have, as Envoy (max_headers_count) and HAProxy (tune.http.maxhdr, 101) bound
@@ -62,7 +62,7 @@ export function checkRequest(req: IncomingMessage, { mergeSlashes = true } = {})
  * of another major version, HTTP/0.9 included, is refused (http-versions.ts).
  */
 function framingProblem(req: IncomingMessage): RequestRefusal | undefined {
-  if (req.httpVersionMajor !== 1) return { status: otherMajorVersionStatus(req.httpVersionMajor), detail: 'this listener speaks HTTP/1.x' }
+  if (req.httpVersionMajor !== 1) return { status: otherMajorVersionStatus(req.httpVersionMajor), detail: HTTP1_ONLY }
   const codings = req.headers['transfer-encoding']
   if (codings === undefined) return undefined
   if (req.httpVersionMinor === 0) return { status: 400, detail: 'Transfer-Encoding in an HTTP/1.0 request' }

@@ -12,7 +12,7 @@ import type { Snapshot } from '../snapshot/snapshot.js'
 import type { TlsPolicy } from '../tls/ingress.js'
 import { BODY_IDLE_TIMEOUT_MS, discardRestAfter, hasBody, limitBodyIdle } from './request-body.js'
 import { http09Method } from './http09.js'
-import { refusedVersionStatus, type ParseError } from './http-versions.js'
+import { HTTP1_ONLY, refusedVersionStatus, type ParseError } from './http-versions.js'
 import { FINISH_DEADLINE_MS, FinishDeadline } from './finish-deadline.js'
 import { IdleDeadline } from './idle-deadline.js'
 import { closingResponse, isWebSocketUpgrade, relayDrain } from './released-sockets.js'
@@ -88,9 +88,12 @@ export interface VerifiedConnection {
 
 /**
  * What Node's own clientError handler answers for each parser error, but for a later major version
- * (505, see http-versions.ts); any other error gets none.
+ * (505, see http-versions.ts), HTTP/2's connection preface among them; any other error gets none.
  */
 function refusalStatus(error: NodeJS.ErrnoException): number | undefined {
+  // `PRI * HTTP/2.0`, which the parser stops at: a client with prior knowledge of HTTP/2 (curl
+  // --http2-prior-knowledge), as Go's server answers it.
+  if (error.code === 'HPE_PAUSED_H2_UPGRADE') return 505
   if (error.code === 'HPE_HEADER_OVERFLOW') return 431
   if (error.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW') return 413
   if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return 408
@@ -105,6 +108,7 @@ function refusalStatus(error: NodeJS.ErrnoException): number | undefined {
  * as the parser's words read as a fault of the request line.
  */
 function parserDetail(error: NodeJS.ErrnoException & ParseError): string | undefined {
+  if (error.code === 'HPE_PAUSED_H2_UPGRADE') return HTTP1_ONLY
   const { reason } = error as { reason?: unknown }
   if (!error.code?.startsWith('HPE_') || typeof reason !== 'string' || reason === '') return undefined
   // The parser stops just past the LF; "Expected CRLF after version" is also its answer to `HTTP/1.1 x`.

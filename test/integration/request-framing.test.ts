@@ -352,6 +352,12 @@ routes:
     assertRefused(await rawUntilClosed(gw.ports.http!, ['GET / HT', 'TP/2.1\r\nHost: plain.test\r\n\r\n']), 505)
   })
 
+  it("answers HTTP/2's connection preface (curl --http2-prior-knowledge) with 505, saying the listener speaks HTTP/1.x", async () => {
+    const reply = await rawUntilClosed(gw.ports.http!, 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')
+    assertRefused(reply, 505)
+    assert.match(reply, /this listener speaks HTTP\/1\.x/)
+  })
+
   describe('request lines of other versions, over TLS', () => {
     const secure = (): TlsTarget => ({ port: gw.ports.https!, servername: 'open.test', ca: pki.caS.cert })
 
