@@ -9,6 +9,7 @@ import { readFailure, readRegularFile } from '../config/regular-file.js'
 import { ErrorCodes, PortcullisError } from '../errors.js'
 import { isSelfSigned } from './cert-checks.js'
 import { readCrlPem, type CrlFields } from './crl-der.js'
+import { otherContentHint } from './other-content.js'
 import { printedName } from './peculiar.js'
 import { subjectRfc2253 } from './subject.js'
 
@@ -24,9 +25,11 @@ export interface CertificateFile {
   readonly certificates: readonly X509Certificate[]
 }
 
-function readText(file: string): string {
+/** A file's bytes (binary ones say what they are: otherContentHint) and its text. */
+function readFile(file: string): { bytes: Buffer; text: string } {
   try {
-    return readRegularFile(file).toString('utf8')
+    const bytes = readRegularFile(file)
+    return { bytes, text: bytes.toString('utf8') }
   } catch (error) {
     throw new PortcullisError(ErrorCodes.CERT_READ, `cannot read ${displayPath(file)}: ${readFailure(file, error)}`, {
       cause: error,
@@ -34,14 +37,10 @@ function readText(file: string): string {
   }
 }
 
-/** How to convert a file without a PEM block, which is most likely DER; nothing for one that has another block. */
-function derHint(text: string, command: string): string {
-  return text.includes('-----BEGIN') ? '' : `; if it is DER, convert it: ${command}`
-}
-
 /** One or more concatenated PEM certificates (leaf first for a served chain). */
 export function readCertificates(file: string): CertificateFile {
-  const text = readText(file)
+  const read = readFile(file)
+  const { text } = read
   const blocks = text.match(CERT_BLOCK) ?? []
   // A file cut short (a copy or a paste that stopped early): the blocks before the cut would be read,
   // and a bundle would lose its last CA without a word.
@@ -52,7 +51,7 @@ export function readCertificates(file: string): CertificateFile {
     // A key file where the certificate belongs (cert and key swapped, or the key named for both), said without a byte of the key.
     if (PRIVATE_KEY_BEGIN.test(text)) throw new PortcullisError(ErrorCodes.CERT_READ, `${displayPath(file)} holds a private key, not a certificate`)
     // A DER file (binary, no BEGIN line) is the usual one: Windows and Java tools export it.
-    throw new PortcullisError(ErrorCodes.CERT_READ, `${displayPath(file)} holds no PEM certificate${derHint(text, `openssl x509 -inform DER -in ${displayPath(file)} -out cert.pem`)}`)
+    throw new PortcullisError(ErrorCodes.CERT_READ, `${displayPath(file)} holds no PEM certificate${otherContentHint(file, read, 'certificate')}`)
   }
   const certificates = blocks.map((block, i) => {
     try {
@@ -126,7 +125,8 @@ export interface PrivateKeyFile {
 
 /** The private key in `keyFile`, whatever certificate it is for: one that cannot serve is refused here. */
 export function readPrivateKey(keyFile: string): PrivateKeyFile {
-  const pem = readText(keyFile)
+  const read = readFile(keyFile)
+  const pem = read.text
   let key: KeyObject
   try {
     key = createPrivateKey(pem)
@@ -138,7 +138,7 @@ export function readPrivateKey(keyFile: string): PrivateKeyFile {
     // An encrypted key needs a passphrase, and a gateway that restarts unattended has no one to type it.
     const why = /ENCRYPTED/.test(pem)
       ? ` (it is encrypted; portcullis reads unencrypted keys only; to write one, which asks for the passphrase: openssl pkey -in ${displayPath(keyFile)} -out key.pem)`
-      : ''
+      : otherContentHint(keyFile, read, 'key')
     throw new PortcullisError(ErrorCodes.CERT_READ, `${displayPath(keyFile)} holds no readable private key${why}`, {
       cause: error,
     })
@@ -181,11 +181,11 @@ export interface Crl {
  * several (`cat root.crl intermediate.crl`, as nginx's ssl_crl takes them) must be split.
  */
 export function readCrl(file: string): Crl[] {
-  const text = readText(file)
-  const blocks = text.match(CRL_BLOCK) ?? []
+  const read = readFile(file)
+  const blocks = read.text.match(CRL_BLOCK) ?? []
   if (blocks.length === 0) {
     // The CRL a CA's distribution point serves is DER (RFC 5280 4.2.1.13), as is the file fetched from it.
-    throw new PortcullisError(ErrorCodes.CERT_READ, `${displayPath(file)} holds no PEM CRL${derHint(text, `openssl crl -inform DER -in ${displayPath(file)} -out crl.pem`)}`)
+    throw new PortcullisError(ErrorCodes.CERT_READ, `${displayPath(file)} holds no PEM CRL${otherContentHint(file, read, 'crl')}`)
   }
   return blocks.map((pem, i) => {
     // node:crypto has no CRL parser; OpenSSL parses each here as it will for the TLS policy.

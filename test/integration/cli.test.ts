@@ -116,6 +116,8 @@ routes:
     const validity = { notBefore: new Date(Date.now() - 3_600_000), notAfter: new Date(Date.now() + 3_600_000) }
     const weak = await peculiarX509().X509CertificateGenerator.createSelfSigned({ name: 'CN=weak', keys, signingAlgorithm: rsa768, ...validity })
     await writeFile(join(pki.dir, 'rsa768.crt'), weak.toString('pem'))
+    const request = await peculiarX509().Pkcs10CertificateRequestGenerator.create({ name: 'CN=a.test', keys, signingAlgorithm: rsa768 })
+    await writeFile(join(pki.dir, 'srv.csr'), request.toString('pem'))
     await writeFile(join(pki.dir, 'rsa768.key'), KeyObject.from(keys.privateKey).export({ type: 'pkcs8', format: 'pem' }))
     await symlink('loop-b.crt', join(pki.dir, 'loop-a.crt'))
     await symlink('loop-a.crt', join(pki.dir, 'loop-b.crt'))
@@ -169,6 +171,9 @@ routes:
     ['a DER certificate', (y) => y.replace('cert: srv.crt', 'cert: srv.der'), /:6:13 routes\[0\]\.tls\.cert: .*srv\.der holds no PEM certificate; if it is DER, convert it: openssl x509 -inform DER/],
     // A CA's distribution point serves its CRL in DER (RFC 5280 4.2.1.13): what the CRL alerts' runbook fetches.
     ['a DER CRL', (y) => y.replace('ca: caS.crt', 'ca: root.crt\n      crl: root-crl.der'), /:12:12 routes\[0\]\.upstream\.crl: .*root-crl\.der holds no PEM CRL; if it is DER, convert it: openssl crl -inform DER -in \S*root-crl\.der -out crl\.pem$/m],
+    // The seeds' openssl recipe writes server.csr beside server.crt.
+    ['a certificate request where the certificate belongs', (y) => y.replace('cert: srv.crt', 'cert: srv.csr'), /:6:13 routes\[0\]\.tls\.cert: \S*srv\.csr holds no PEM certificate; it is a certificate signing request \(CSR\): name the certificate the CA signed from it$/m],
+    ['a certificate request where the key belongs', (y) => y.replace('key: srv.key', 'key: srv.csr'), /:7:12 routes\[0\]\.tls\.key: \S*srv\.csr holds no readable private key; it is a certificate signing request \(CSR\): name the private key it was made with$/m],
     ['a device where a CA bundle belongs', (y) => y.replace('ca: caS.crt', 'ca: /dev/zero'), /:11:11 routes\[0\]\.upstream\.ca: cannot read \/dev\/zero: not a regular file/, 'cli'],
     ['a folder where a CA bundle belongs', (y) => y.replace('ca: caS.crt', 'ca: /tmp'), /:11:11 routes\[0\]\.upstream\.ca: cannot read \/tmp: is a directory, not a file/, 'cli'],
     ['an encrypted upstream client key (catalogue UM-03)', (y) => y.replace('ca: caS.crt', 'ca: caS.crt\n      cert: cliA.crt\n      key: cliA-encrypted.key'), /:13:12 routes\[0\]\.upstream\.key: .*cliA-encrypted\.key holds no readable private key \(it is encrypted/],
@@ -192,6 +197,21 @@ routes:
       assert.match(result.stderr, expected)
     })
   }
+
+  // What Windows and Java tools export: one file of the certificate and its key, named for both.
+  it('exits 1 on a PKCS#12 file, saying how to write its certificate and key as PEM', async (t) => {
+    const p12 = join(pki.dir, 'srv.p12')
+    const made = await promisify(execFile)('openssl', ['pkcs12', '-export', '-in', join(pki.dir, 'srv.crt'), '-inkey', join(pki.dir, 'srv.key'), '-passout', 'pass:', '-out', p12]).then(
+      () => true,
+      () => false,
+    )
+    if (!made) return t.skip('openssl cannot make a PKCS#12 file here (is it installed?)')
+    const result = await check('pkcs12', good().replace('cert: srv.crt', 'cert: srv.p12').replace('key: srv.key', 'key: srv.p12'), checkInProcess)
+    assert.equal(result.code, 1)
+    const how = `it is a PKCS#12 file \\(\\.p12, \\.pfx\\): write its certificates as PEM with openssl pkcs12 -in \\S*srv\\.p12 -nokeys -out cert\\.pem, and its key with openssl pkcs12 -in \\S*srv\\.p12 -nocerts -nodes -out key\\.pem$`
+    assert.match(result.stderr, new RegExp(`:6:13 routes\\[0\\]\\.tls\\.cert: \\S*srv\\.p12 holds no PEM certificate; ${how}`, 'm'))
+    assert.match(result.stderr, new RegExp(`:7:12 routes\\[0\\]\\.tls\\.key: \\S*srv\\.p12 holds no readable private key; ${how}`, 'm'))
+  })
 
   // A certificate in a folder the gateway's user may not enter (a Secret volume mounted 0700 for root,
   // the image run as another user) was reported as "file not found": the user looked for a typo.
