@@ -9,7 +9,7 @@ import { CLIENT_CAUSED_LOG_LIMIT, errorSummary, limitedLog, type Logger } from '
 import { methodLabel, NO_ROUTE, type UpstreamFailureStage } from '../metrics/labels.js'
 import type { Metrics } from '../metrics/metrics.js'
 import type { Route, Snapshot } from '../snapshot/snapshot.js'
-import { peerCertificateOf, refusalFields } from '../tls/certificate-identity.js'
+import { refusalFields, refusedPeerOf } from '../tls/certificate-identity.js'
 import type { ForwardHooks } from './forward.js'
 import type { RequestHandlers } from './server.js'
 import type { UpstreamFailure } from './upstream-errors.js'
@@ -46,10 +46,12 @@ function requestFields(req: IncomingMessage, client: string | undefined): { meth
 }
 
 /**
- * What to change, where the failure says it: a certificate that does not name what was verified, or an
+ * What to change, where the failure says it: the refused certificate's own hint (a CA missing from
+ * upstream.ca, tls/unknown-issuer.ts), a certificate that does not name what was verified, or an
  * https:// upstream that answered the handshake with no TLS at all (OpenSSL's "wrong version number").
  */
-function hintFor(route: Route, reason: string, code: string | undefined): { hint?: string } {
+function hintFor(route: Route, reason: string, code: string | undefined, refusedPeerHint: string | undefined): { hint?: string } {
+  if (refusedPeerHint) return { hint: refusedPeerHint }
   const { serverName, hostname, url } = route.config.upstream
   if (reason === 'hostname_mismatch') {
     return { hint: `the upstream's certificate does not name ${serverName || hostname}: set upstream.serverName to a name it holds` }
@@ -76,8 +78,9 @@ export function createRequestRecords(logger: Logger, metrics: Metrics): RequestR
     const request = { ...requestFields(req, client), upstream: route.config.upstream.url }
     const summary = errorSummary(error)
     // A refused upstream certificate: which one, and which files of upstream.crl when a CRL refused it.
-    const refusal = refusalFields(peerCertificateOf(error), summary.code, () => route.config.upstream.crl)
-    logger.warn({ route: route.name, reason, code, status, ...request, ...refusal, ...hintFor(route, reason, summary.code), error: summary }, message)
+    const peer = refusedPeerOf(error)
+    const refusal = refusalFields(peer?.certificate, summary.code, () => route.config.upstream.crl)
+    logger.warn({ route: route.name, reason, code, status, ...request, ...refusal, ...hintFor(route, reason, summary.code, peer?.hint), error: summary }, message)
   }
 
   /** nginx logs a WebSocket it closes at proxy_read_timeout or proxy_send_timeout ("timed out"). */

@@ -89,22 +89,29 @@ export function ingressCrlFiles(route: RouteConfig | undefined): readonly CrlFil
   return route?.tls && route.tls !== 'passthrough' ? route.tls.crl : []
 }
 
+/** A peer certificate a TLS connection refused, and what to change, where the refusal says it. */
+export interface RefusedPeer {
+  readonly certificate: X509Certificate
+  readonly hint?: string
+}
+
 /**
  * The certificate a TLS connection refused, kept on the error that refusal raised: by the time the
  * error is logged, the connection, and its peer certificate with it, is gone. A symbol, not a field:
  * the error's own fields never carry it into a log line.
  */
-const PEER_CERTIFICATE = Symbol('peer certificate')
+const REFUSED_PEER = Symbol('refused peer')
 
-export function withPeerCertificate(error: Error, certificate: X509Certificate): void {
-  Object.defineProperty(error, PEER_CERTIFICATE, { value: certificate })
+export function withPeerCertificate(error: Error, certificate: X509Certificate, hint?: string): void {
+  const refused: RefusedPeer = { certificate, ...(hint && { hint }) }
+  Object.defineProperty(error, REFUSED_PEER, { value: refused })
 }
 
 /** The peer certificate that `error`, or one of its causes, refused (withPeerCertificate). */
-export function peerCertificateOf(error: unknown): X509Certificate | undefined {
+export function refusedPeerOf(error: unknown): RefusedPeer | undefined {
   for (const at of errorChain(error)) {
-    const certificate = (at as { [PEER_CERTIFICATE]?: X509Certificate })[PEER_CERTIFICATE]
-    if (certificate) return certificate
+    const refused = (at as { [REFUSED_PEER]?: RefusedPeer })[REFUSED_PEER]
+    if (refused) return refused
   }
   return undefined
 }

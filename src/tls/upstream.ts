@@ -15,7 +15,8 @@ import { chainErrorBeneathCrlVerdict } from './chain-path.js'
 import type { ConnectionAnswers } from './connection-answers.js'
 import { resumeParserAtEnd } from './paused-parser-end.js'
 import { keepRefusedPeerCertificates } from './peer-certificates.js'
-import { isCrlTrouble } from './reasons.js'
+import { failureReason, isCrlTrouble } from './reasons.js'
+import { unknownIssuerHint } from './unknown-issuer.js'
 
 export interface UpstreamIdentity {
   /** scheme://host:port */
@@ -170,7 +171,7 @@ export function createUpstreamPool(
       if (socket) {
         socket.once('close', aborted.release)
         resumeParserAtEnd(socket)
-        if (tls) keepRefusedPeerCertificates(socket, (chain) => (refusedChain = chain), isCrlTrouble)
+        if (tls) keepRefusedPeerCertificates(socket, (chain) => (refusedChain = chain), withRefusedChain)
       } else {
         aborted.release()
       }
@@ -180,15 +181,25 @@ export function createUpstreamPool(
 }
 
 /**
+ * The verdicts whose refused chain is kept whole, not the leaf alone: a CRL's (connectFailure may find
+ * the chain's own verdict beneath it) and an unknown CA's (whose hint says which CA is missing).
+ */
+const withRefusedChain = (verdict: string) => isCrlTrouble(verdict) || failureReason(verdict) === 'unknown_ca'
+
+/**
  * What a failed connect reports. A CRL verdict on a chain that never reached upstream.ca gives way to
  * the chain's own, as the ingress reports a client's (handshake-reports.ts); a refused chain or name
- * names its certificate in the log line (certificate-identity.ts).
+ * names its certificate in the log line (certificate-identity.ts), and an unknown CA's says which CA
+ * is missing (unknown-issuer.ts).
  */
 function connectFailure(connectError: Error, refusedChain: readonly X509Certificate[] | undefined, caCertificates: UpstreamIdentity['caCertificates']): Error {
   const code = (connectError as NodeJS.ErrnoException).code
   const error = chainErrorBeneathCrlVerdict(code, refusedChain, caCertificates) ?? connectError
   const refusedLeaf = refusedChain?.[0]
-  if (refusedLeaf) withPeerCertificate(error, refusedLeaf)
+  if (refusedLeaf) {
+    const hint = failureReason(error) === 'unknown_ca' ? unknownIssuerHint(refusedChain, caCertificates) : undefined
+    withPeerCertificate(error, refusedLeaf, hint)
+  }
   return error
 }
 

@@ -46,6 +46,7 @@ describe('upstream failures', () => {
   let rejectsCert: https.Server & { port: number }
   let wildcard: EchoUpstream
   let leafAlone: EchoUpstream
+  let namesake: EchoUpstream
   let dying: https.Server & { port: number }
   let slow: https.Server & { port: number }
   const slowRequestClosed: Promise<void>[] = []
@@ -89,6 +90,9 @@ describe('upstream failures', () => {
     const root = await createTestCA({ commonName: 'Root CA of an upstream chain' })
     const intermediate = await createTestCA({ commonName: 'Intermediate CA the upstream leaves out', issuer: root })
     leafAlone = await startEchoUpstream(await issueTestCert(intermediate, { commonName: 'up.test', dnsNames: ['up.test'], usage: 'server' }))
+    // Issued by a CA of the same name as the one upstream.ca holds, with another key: the openssl recipe run twice.
+    const sameNameCa = await createTestCA({ commonName: 'Test Server CA' })
+    namesake = await startEchoUpstream(await issueTestCert(sameNameCa, { commonName: 'up.test', dnsNames: ['up.test'], usage: 'server' }))
     const rootFile = join(pki.dir, 'upstream-root.crt')
     const rootAndIntFile = join(pki.dir, 'upstream-root-and-int.crt')
     await writeFile(rootFile, root.cert)
@@ -163,12 +167,12 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
   - { name: pathlen, host: pathlen.test, upstream: { url: 'https://127.0.0.1:${pathTooLong.port}', ca: ${rootOfNoCaFile}, serverName: up.test } }
   - { name: refusedplain, host: refusedplain.test, upstream: { url: 'http://127.0.0.1:${REFUSING_PORT}' } }
   - { name: insecure-twin, host: insecuretwin.test, upstream: { url: 'https://127.0.0.1:${otherCa.port}' } }
-  - { name: broadcast, host: broadcast.test, upstream: { url: 'https://255.255.255.255:443' } }
+  - { name: broadcast, host: broadcast.test, upstream: { url: 'https://255.255.255.255:443' } }${route('namesake', namesake.port)}
 `)
   })
   after(async () => {
     await gw.close()
-    for (const upstream of [good, wrongName, otherCa, expired, cnOnly, pathTooLong, wildcard, leafAlone]) await upstream.close()
+    for (const upstream of [good, wrongName, otherCa, expired, cnOnly, pathTooLong, wildcard, leafAlone, namesake]) await upstream.close()
     for (const server of [frozen, silent, wantsCert, rejectsCert, dying, stalling, slow, endless, big]) server.close()
     for (const server of [dying, stalling, slow, endless, big]) server.closeAllConnections()
     await pki.cleanup()
@@ -228,6 +232,20 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
     assert.equal(otherCa.requests.length, requestsBefore, 'no request reached the upstream')
     assert.ok(reply.ms < BEFORE_ANY_TIMEOUT_MS, `${reply.ms} ms`)
     assert.equal(lastLog('otherca')?.reason, 'unknown_ca')
+    // OpenSSL's words ("unable to verify the first certificate") name no CA: the hint does.
+    assert.equal(
+      lastLog('otherca')?.hint,
+      "the upstream's certificate is issued by CN=Unrelated CA, which upstream.ca does not hold: put that CA in upstream.ca, or, if it is an intermediate, have the upstream send it with its certificate",
+    )
+  })
+
+  it('502 for an upstream certificate of another CA of the name upstream.ca holds, with a hint that says so', async () => {
+    assert.equal((await timed('namesake.test')).status, 502)
+    assert.equal(lastLog('namesake')?.reason, 'unknown_ca')
+    assert.equal(
+      lastLog('namesake')?.hint,
+      "upstream.ca holds a CA named CN=Test Server CA, but another key signed the upstream's certificate (a CA made again under the same name?): put the CA that signed it in upstream.ca",
+    )
   })
 
   // catalogue UV-01
@@ -331,6 +349,7 @@ routes:${route('legacy', legacy.port)}
   it('502 for an upstream that leaves out its intermediate, unless upstream.ca holds it (catalogue UV-07)', async () => {
     assert.equal((await timed('leafalone.test')).status, 502)
     assert.deepEqual([lastLog('leaf-alone')?.reason, lastLog('leaf-alone')?.code], ['unknown_ca', 'PCL_ERR_UPSTREAM_TLS'])
+    assert.match(String(lastLog('leaf-alone')?.hint), /^the upstream's certificate is issued by CN=Intermediate CA the upstream leaves out, which upstream\.ca does not hold: .*have the upstream send it/)
     assert.equal((await timed('leafaloneint.test')).status, 200)
   })
 
@@ -359,6 +378,7 @@ routes:${route('legacy', legacy.port)}
     assert.equal((await timed('insecure.test')).status, 200)
     assert.equal((await timed('insecuretwin.test')).status, 502)
     assert.equal(lastLog('insecure-twin')?.reason, 'unknown_ca')
+    assert.match(String(lastLog('insecure-twin')?.hint), /^the upstream's certificate is issued by CN=Unrelated CA, which is no root the system trusts \(upstream\.ca is not set\): put that CA in upstream\.ca/)
   })
 
   // Linux refuses a TCP connect to a broadcast address (ENETUNREACH), an error with no reason label of

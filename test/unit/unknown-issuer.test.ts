@@ -1,0 +1,50 @@
+/** The hint of an upstream chain refused as unknown_ca: which CA is missing, and where it belongs. */
+import assert from 'node:assert/strict'
+import { X509Certificate } from 'node:crypto'
+import { before, describe, it } from 'node:test'
+import { unknownIssuerHint } from '../../src/tls/unknown-issuer.js'
+import { createTestCA, issueTestCert } from '../helpers/pki.js'
+
+describe('unknownIssuerHint', () => {
+  const x509 = (pem: string) => new X509Certificate(pem)
+  let root: X509Certificate
+  let intermediate: X509Certificate
+  let leaf: X509Certificate
+  let otherRoot: X509Certificate
+  let sameNameRoot: X509Certificate
+
+  before(async () => {
+    const rootCa = await createTestCA({ commonName: 'Root' })
+    const intermediateCa = await createTestCA({ commonName: 'Intermediate', issuer: rootCa })
+    root = x509(rootCa.cert)
+    intermediate = x509(intermediateCa.cert)
+    leaf = x509((await issueTestCert(intermediateCa, { commonName: 'up.test', dnsNames: ['up.test'], usage: 'server' })).cert)
+    otherRoot = x509((await createTestCA({ commonName: 'Other' })).cert)
+    sameNameRoot = x509((await createTestCA({ commonName: 'Root' })).cert)
+  })
+
+  it('gives none where the chain reaches a CA of upstream.ca', () => {
+    assert.equal(unknownIssuerHint([leaf, intermediate], [root]), undefined)
+  })
+
+  it('names the issuer of the last certificate the upstream sent that leads on from its own', () => {
+    assert.equal(
+      unknownIssuerHint([leaf, intermediate], [otherRoot]),
+      'CN=Intermediate (an intermediate the upstream sent) is issued by CN=Root, which upstream.ca does not hold: put that CA in upstream.ca, or, if it is an intermediate, have the upstream send it with its certificate',
+    )
+    assert.match(String(unknownIssuerHint([leaf], [root])), /^the upstream's certificate is issued by CN=Intermediate, which upstream\.ca does not hold/)
+    assert.match(String(unknownIssuerHint([leaf, intermediate], undefined)), /^CN=Intermediate \(an intermediate the upstream sent\) is issued by CN=Root, which is no root the system trusts \(upstream\.ca is not set\)/)
+  })
+
+  it("says where upstream.ca holds a CA of the issuer's name with another key", () => {
+    assert.match(String(unknownIssuerHint([leaf, intermediate], [sameNameRoot])), /^upstream\.ca holds a CA named CN=Root, but another key signed CN=Intermediate \(an intermediate the upstream sent\)/)
+  })
+
+  it('names a root the upstream sent that upstream.ca, or the system, does not hold', () => {
+    assert.equal(
+      unknownIssuerHint([leaf, intermediate, root], [otherRoot]),
+      "the upstream's chain ends at CN=Root, a root that upstream.ca does not hold: add it to upstream.ca",
+    )
+    assert.match(String(unknownIssuerHint([root], undefined)), /^the upstream's chain ends at CN=Root, a root the system does not trust: set upstream\.ca/)
+  })
+})
