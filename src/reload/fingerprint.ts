@@ -70,3 +70,8 @@ export function sameDigests(then: FileDigests, now: FileDigests): boolean {
   for (const [file, digest] of then) if (digest === undefined || now.get(file) !== digest) return false
   return true
 }
+
+/** The files of `now` whose digest `then` does not have: what a reload reads anew. */
+export function changedFiles(then: FileDigests, now: FileDigests): string[] {
+  return [...now].filter(([file, digest]) => digest === undefined || then.get(file) !== digest).map(([file]) => file)
+}

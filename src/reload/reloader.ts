@@ -9,10 +9,11 @@ import { coalesce } from '../coalesce.js'
 import { cappedForLog, ConfigError, formatIssue, type ConfigIssue } from '../config/issues.js'
 import type { ConfigLoader } from '../config/load.js'
 import type { Config } from '../config/types.js'
+import { displayPath } from '../config/file-paths.js'
 import { errorSummary, type Logger } from '../log.js'
 import type { Metrics } from '../metrics/metrics.js'
 import { loadCheckedConfig } from '../snapshot/load-config.js'
-import { digestsAfterRefusal, digestsOf, referencedFiles, sameDigests, type FileDigests } from './fingerprint.js'
+import { changedFiles, digestsAfterRefusal, digestsOf, referencedFiles, sameDigests, type FileDigests } from './fingerprint.js'
 import { watchFolders, type FolderWatcher } from './watch.js'
 
 export interface ReloadResult {
@@ -51,6 +52,9 @@ export type ReloadTrigger = 'file change' | 'SIGHUP' | 'POST /reload' | 'api'
  * files after it asked, at most a second later than it would alone.
  */
 export const RELOAD_INTERVAL_MS = 1000
+
+/** The most files a reload's log line names as changed; a rotation of 1,000 routes' files counts the rest. */
+const MAX_CHANGED_LOGGED = 20
 
 /** What one run was asked for with, by every request that shares it. */
 interface ReloadRequest {
@@ -154,6 +158,9 @@ export class Reloader {
     // Read before the load reads them: a file written from here on differs at its watcher event.
     const digests = digestsOf(this.watchedFiles())
     if (onlyIfChanged && sameDigests(this.digests, digests)) return nothingChanged()
+    // What the log line says the reload read anew: the rotation an operator looks for.
+    const changed = changedFiles(this.digests, digests).map(displayPath)
+    if (changed.length > MAX_CHANGED_LOGGED) changed.splice(MAX_CHANGED_LOGGED, Infinity, `${changed.length - MAX_CHANGED_LOGGED} more`)
     this.digests = digests
     let attempted: FileDigests | undefined
     let warnings: readonly ConfigIssue[]
@@ -165,14 +172,14 @@ export class Reloader {
       warnings = apply(config)
       this.watchFiles(attempted)
       this.countLoad('success')
-      logger.info({ routes: config.routes.length, trigger, requests }, 'config reloaded')
+      logger.info({ routes: config.routes.length, trigger, requests, changed }, 'config reloaded')
     } catch (error) {
       this.countLoad('failure')
       const issues = error instanceof ConfigError ? error.issues : []
       const errors = issues.length > 0 ? issues.map(formatIssue) : [errorSummary(error).message]
-      for (const line of cappedForLog(errors, 'more problems')) {
-        logger.error({ file: loader.file, trigger, requests }, `reload failed, previous config still serving: ${line}`)
-      }
+      // One line per reload, its problems in a list as POST /reload answers them: a log-based alert
+      // counts reloads, as Envoy logs one line per rejected update.
+      logger.error({ file: loader.file, trigger, requests, errors: cappedForLog(errors, 'more problems') }, 'reload failed, previous config still serving')
       this.watchFiles(digestsAfterRefusal(issues, { serving: before, beforeLoad: digests, attempted }))
       return { ok: false, errors, warnings: [] }
     }
