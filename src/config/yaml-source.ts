@@ -50,11 +50,11 @@ export function parseYaml(written: string, file: string): YamlSource {
   const errors = yamlErrors(doc, places, text, lineCounter, file, stopped === 'errors' ? MAX_STREAM_ERRORS : undefined)
   if (errors.length > 0) return refused(errors)
   if (holdsNothing(doc)) return refused([emptyDocument(text, lineCounter, file)])
-  const { positions, keyPositions, issues } = keyPathsOf(doc, lineCounter, file)
+  const paths = keyPathsOf(doc, lineCounter, file)
   const notAsWritten = valueWarnings(doc, places, text, lineCounter, file)
-  if (issues.length > 0 || notAsWritten.length > 0) return refused(sortByPosition([...issues, ...notAsWritten]))
+  if (paths.issues.length > 0 || notAsWritten.length > 0) return refused(sortByPosition([...paths.issues, ...notAsWritten]))
   try {
-    return { value: doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }), positions, keyPositions, issues }
+    return { value: doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }), ...paths }
   } catch (error) {
     // Aliases that expand past the bound (a "billion laughs" file).
     const alias = firstAliasAt(doc)
@@ -150,7 +150,7 @@ function withoutStacks<T>(compose: () => T): T {
 }
 
 function refused(issues: readonly ConfigIssue[]): YamlSource {
-  return { value: undefined, positions: new Map(), keyPositions: new Map(), issues }
+  return { value: undefined, positions: new Map(), keyPositions: new Map(), valuePositions: new Map(), issues }
 }
 
 /** Where the first collection found more than `max` deep opens; undefined when there is none. */
