@@ -1,12 +1,14 @@
 /**
  * `portcullis check [FILE]`: the same load and build as a start, stopped before listen(), and a lookup
- * of each listen host, as listen() would make it. Every issue of the config, of the certificate files it
+ * of each listen host, as listen() would make it; a PORTCULLIS_LOG_LEVEL that a start refuses is refused
+ * here too, with its words and exit code. Every issue of the config, of the certificate files it
  * names and of its listen hosts is listed, one per line, then any warnings (which do not fail the check).
  */
 import { ConfigError, formatIssue, problemReport, sortByPosition, type ConfigIssue } from '../config/issues.js'
 import { ConfigLoader } from '../config/load.js'
 import type { Config } from '../config/types.js'
 import { unresolvedListenHosts } from '../listeners.js'
+import { logLevelRefusal } from '../log.js'
 import { configWarnings } from '../snapshot/warnings.js'
 import { checkedConfig } from '../snapshot/load-config.js'
 import { buildSnapshot, retireSnapshot } from '../snapshot/snapshot.js'
@@ -20,6 +22,11 @@ interface CheckedFile {
 }
 
 export async function runCheck(file: string, out: (line: string) => void, err: (line: string) => void): Promise<number> {
+  const badLogLevel = logLevelRefusal()
+  if (badLogLevel) {
+    err(badLogLevel)
+    return 2
+  }
   try {
     const { config, warnings } = await checkConfig(file)
     for (const warning of warnings) err(`warning: ${formatIssue(warning)}`)

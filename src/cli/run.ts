@@ -11,7 +11,7 @@ import { workerCount } from '../config/resolve.js'
 import { MAX_WORKERS } from '../config/schema.js'
 import type { Config } from '../config/types.js'
 import { Gateway } from '../gateway.js'
-import { configuredLogLevel, createLog, errorSummary, LOG_LEVELS, type Logger, type ProcessLog } from '../log.js'
+import { createLog, errorSummary, logLevelRefusal, type Logger, type ProcessLog } from '../log.js'
 import { holdNextTickShapes } from '../next-tick-shapes.js'
 import { loadCheckedConfig } from '../snapshot/load-config.js'
 import { trustSystemRoots } from '../tls/system-roots.js'
@@ -19,9 +19,9 @@ import type { GatewaySignals } from './signals.js'
 
 /** `signals`: listened for since before this module loaded (cli/signals.ts). */
 export async function runGateway(configFile: string, workersFlag: string | undefined, signals: GatewaySignals, err: (line: string) => void): Promise<number> {
-  const level = configuredLogLevel()
-  if (level !== undefined && !LOG_LEVELS.includes(level)) {
-    err(`PORTCULLIS_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, not '${process.env.PORTCULLIS_LOG_LEVEL}'`)
+  const badLogLevel = logLevelRefusal()
+  if (badLogLevel) {
+    err(badLogLevel)
     return 2
   }
   // A usage error, told before the config is read, as a bad log level is.

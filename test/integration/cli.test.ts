@@ -826,10 +826,16 @@ routes:
     await eventually(async () => !processGroupAlive(npm.pid!), 10_000, 'no process of the group left')
   })
 
-  it('refuses an unknown PORTCULLIS_LOG_LEVEL with the levels it takes', async () => {
-    const result = await portcullisWithEnv({ PORTCULLIS_LOG_LEVEL: 'bogus' }, '--config', join(pki.dir, 'unused.yaml'))
-    assert.equal(result.code, 2)
-    assert.equal(result.stderr, "PORTCULLIS_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, not 'bogus'\n")
+  // check passed a config with PORTCULLIS_LOG_LEVEL=verbose (exit 0), which a start with the same
+  // environment then refused (exit 2).
+  it('refuses an unknown PORTCULLIS_LOG_LEVEL with the levels it takes, in check as in a start', async () => {
+    const file = join(pki.dir, 'log-level.yaml')
+    await writeFile(file, `listen: { http: 127.0.0.1:0 }\nroutes:\n  - { host: a.test, upstream: { url: 'http://127.0.0.1:9' } }\n`)
+    const withLevel = (args: readonly string[]) => portcullisWithEnv({ PORTCULLIS_LOG_LEVEL: 'verbose' }, ...args)
+    for (const [args, result] of await runEach([['--config', file], ['check', file]], withLevel)) {
+      assert.equal(result.code, 2, args.join(' '))
+      assert.equal(result.stderr, "PORTCULLIS_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, not 'verbose'\n")
+    }
   })
 
   it('refuses a --workers that is not a count, before it reads the config', async () => {
