@@ -4,7 +4,7 @@
  * here too, with its words and exit code. Every issue of the config, of the certificate files it
  * names and of its listen hosts is listed, one per line, then any warnings (which do not fail the check).
  */
-import { ConfigError, formatIssue, problemReport, sortByPosition, type ConfigIssue } from '../config/issues.js'
+import { ConfigError, formatIssue, sortByPosition, type ConfigIssue } from '../config/issues.js'
 import { ConfigLoader } from '../config/load.js'
 import type { Config } from '../config/types.js'
 import { unresolvedListenHosts } from '../listeners.js'
@@ -14,6 +14,7 @@ import { checkedConfig } from '../snapshot/load-config.js'
 import { buildSnapshot, retireSnapshot } from '../snapshot/snapshot.js'
 import { ClientChains } from '../tls/peer-certificates.js'
 import { newTicketSecret, TICKET_KEY_LIFETIME_MS } from '../tls/ticket-keys.js'
+import { printProblems } from './problems.js'
 
 /** A config that passed the check, and its warnings. */
 interface CheckedFile {
@@ -34,7 +35,7 @@ export async function runCheck(file: string, out: (line: string) => void, err: (
     return 0
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error
-    for (const line of problemReport(error, file)) err(line)
+    printProblems(error, file, err)
     return 1
   }
 }

@@ -5,7 +5,7 @@
 import cluster from 'node:cluster'
 import { runPrimary } from '../cluster/primary.js'
 import { serveAsWorker, setupFromPrimary, tellPrimaryReloaded } from '../cluster/worker.js'
-import { ConfigError, problemReport } from '../config/issues.js'
+import { ConfigError } from '../config/issues.js'
 import { ConfigLoader } from '../config/load.js'
 import { workerCount } from '../config/resolve.js'
 import { MAX_WORKERS } from '../config/schema.js'
@@ -15,6 +15,7 @@ import { createLog, errorSummary, logLevelRefusal, type Logger, type ProcessLog 
 import { holdNextTickShapes } from '../next-tick-shapes.js'
 import { loadCheckedConfig } from '../snapshot/load-config.js'
 import { trustSystemRoots } from '../tls/system-roots.js'
+import { printProblems } from './problems.js'
 import type { GatewaySignals } from './signals.js'
 
 /** `signals`: listened for since before this module loaded (cli/signals.ts). */
@@ -101,7 +102,7 @@ function startFailed(configFile: string, error: unknown, err: (line: string) => 
 /** A config error, at parsing or when its files are read, is printed as `portcullis check` prints it. */
 function notStarted(configFile: string, error: unknown, err: (line: string) => void): number {
   if (!(error instanceof ConfigError)) throw error
-  for (const line of problemReport(error, configFile, 'not started')) err(line)
+  printProblems(error, configFile, err, 'not started')
   return 1
 }
 
