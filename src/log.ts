@@ -9,7 +9,7 @@ import pretty from 'pino-pretty'
 export type { Logger }
 
 /** What PORTCULLIS_LOG_LEVEL may be: pino's levels, most severe first, and `silent`. */
-export const LOG_LEVELS: readonly string[] = [
+const LOG_LEVELS: readonly string[] = [
   ...Object.entries(pino.levels.values)
     .sort(([, a], [, b]) => b - a)
     .map(([name]) => name),
@@ -19,6 +19,16 @@ export const LOG_LEVELS: readonly string[] = [
 /** PORTCULLIS_LOG_LEVEL as pino spells the levels (`WARN` is `warn`). */
 export function configuredLogLevel(): string | undefined {
   return process.env.PORTCULLIS_LOG_LEVEL?.toLowerCase()
+}
+
+/**
+ * The usage error of a PORTCULLIS_LOG_LEVEL that is no level, which the gateway refuses before it reads
+ * its config, and `check` too, so that a config it passes starts.
+ */
+export function logLevelRefusal(): string | undefined {
+  const level = configuredLogLevel()
+  if (level === undefined || LOG_LEVELS.includes(level)) return undefined
+  return `PORTCULLIS_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, not '${process.env.PORTCULLIS_LOG_LEVEL}'`
 }
 
 /**

@@ -1,17 +1,20 @@
 /**
  * `portcullis check [FILE]`: the same load and build as a start, stopped before listen(), and a lookup
- * of each listen host, as listen() would make it. Every issue of the config, of the certificate files it
+ * of each listen host, as listen() would make it; a PORTCULLIS_LOG_LEVEL that a start refuses is refused
+ * here too, with its words and exit code. Every issue of the config, of the certificate files it
  * names and of its listen hosts is listed, one per line, then any warnings (which do not fail the check).
  */
-import { ConfigError, formatIssue, problemReport, sortByPosition, type ConfigIssue } from '../config/issues.js'
+import { ConfigError, formatIssue, sortByPosition, type ConfigIssue } from '../config/issues.js'
 import { ConfigLoader } from '../config/load.js'
 import type { Config } from '../config/types.js'
 import { unresolvedListenHosts } from '../listeners.js'
+import { logLevelRefusal } from '../log.js'
 import { configWarnings } from '../snapshot/warnings.js'
 import { checkedConfig } from '../snapshot/load-config.js'
 import { buildSnapshot, retireSnapshot } from '../snapshot/snapshot.js'
 import { ClientChains } from '../tls/peer-certificates.js'
 import { newTicketSecret, TICKET_KEY_LIFETIME_MS } from '../tls/ticket-keys.js'
+import { printProblems } from './problems.js'
 
 /** A config that passed the check, and its warnings. */
 interface CheckedFile {
@@ -20,6 +23,11 @@ interface CheckedFile {
 }
 
 export async function runCheck(file: string, out: (line: string) => void, err: (line: string) => void): Promise<number> {
+  const badLogLevel = logLevelRefusal()
+  if (badLogLevel) {
+    err(badLogLevel)
+    return 2
+  }
   try {
     const { config, warnings } = await checkConfig(file)
     for (const warning of warnings) err(`warning: ${formatIssue(warning)}`)
@@ -27,7 +35,7 @@ export async function runCheck(file: string, out: (line: string) => void, err: (
     return 0
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error
-    for (const line of problemReport(error, file)) err(line)
+    printProblems(error, file, err)
     return 1
   }
 }

@@ -5,23 +5,24 @@
 import cluster from 'node:cluster'
 import { runPrimary } from '../cluster/primary.js'
 import { serveAsWorker, setupFromPrimary, tellPrimaryReloaded } from '../cluster/worker.js'
-import { ConfigError, problemReport } from '../config/issues.js'
+import { ConfigError } from '../config/issues.js'
 import { ConfigLoader } from '../config/load.js'
 import { workerCount } from '../config/resolve.js'
 import { MAX_WORKERS } from '../config/schema.js'
 import type { Config } from '../config/types.js'
 import { Gateway } from '../gateway.js'
-import { configuredLogLevel, createLog, errorSummary, LOG_LEVELS, type Logger, type ProcessLog } from '../log.js'
+import { createLog, errorSummary, logLevelRefusal, type Logger, type ProcessLog } from '../log.js'
 import { holdNextTickShapes } from '../next-tick-shapes.js'
 import { loadCheckedConfig } from '../snapshot/load-config.js'
 import { trustSystemRoots } from '../tls/system-roots.js'
+import { printProblems } from './problems.js'
 import type { GatewaySignals } from './signals.js'
 
 /** `signals`: listened for since before this module loaded (cli/signals.ts). */
 export async function runGateway(configFile: string, workersFlag: string | undefined, signals: GatewaySignals, err: (line: string) => void): Promise<number> {
-  const level = configuredLogLevel()
-  if (level !== undefined && !LOG_LEVELS.includes(level)) {
-    err(`PORTCULLIS_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, not '${process.env.PORTCULLIS_LOG_LEVEL}'`)
+  const badLogLevel = logLevelRefusal()
+  if (badLogLevel) {
+    err(badLogLevel)
     return 2
   }
   // A usage error, told before the config is read, as a bad log level is.
@@ -101,7 +102,7 @@ function startFailed(configFile: string, error: unknown, err: (line: string) => 
 /** A config error, at parsing or when its files are read, is printed as `portcullis check` prints it. */
 function notStarted(configFile: string, error: unknown, err: (line: string) => void): number {
   if (!(error instanceof ConfigError)) throw error
-  for (const line of problemReport(error, configFile, 'not started')) err(line)
+  printProblems(error, configFile, err, 'not started')
   return 1
 }
 

@@ -80,7 +80,7 @@ export class ConfigLoader {
   private resolveText(text: string): LoadedConfig {
     const cached = this.lastValid?.text === text ? this.lastValid.source : undefined
     const source = cached ?? this.parsedSource(text)
-    const refusals = cached ? [] : schemaRefusals(source.value, this.file, source.positions, source.keyPositions)
+    const refusals = cached ? [] : schemaRefusals(source.value, this.file, source)
     if (refusals.length === 0) this.lastValid = { text, source }
     const { config, issues } = resolveConfig(checkableConfig(source.value, refusals), this.file, source.positions)
     return { config: deepFreeze(config), issues: [...refusalIssues(refusals), ...issues] }

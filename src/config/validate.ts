@@ -11,7 +11,7 @@ import { shownValue, shownWhole } from './shown-value.js'
 import { fromNginxSize, SIZE_PATTERN } from './size.js'
 import type { ConfigIssue } from './issues.js'
 import type { Position } from './types.js'
-import { keyPathStep } from './yaml-paths.js'
+import { keyPathStep, type KeyPaths } from './yaml-paths.js'
 
 // strictNumbers: YAML's .inf, -.inf and .nan are numbers to JavaScript, and without it Ajv takes
 // Infinity as an integer, and `limits.connections: .inf` would pass as if it meant "no limit".
@@ -44,23 +44,28 @@ export function refusalIssues(refusals: readonly SchemaRefusal[]): ConfigIssue[]
   return refusals.flatMap(({ issue }) => (issue ? [issue] : []))
 }
 
-/** `positions` point at a scalar's value and at a collection's key (yaml-paths.ts), `keyPositions` at every key. */
-export function schemaRefusals(
-  value: unknown,
-  file: string,
-  positions: ReadonlyMap<string, Position>,
-  keyPositions: ReadonlyMap<string, Position>,
-): SchemaRefusal[] {
+/** Every problem the schema finds in `value`, placed by the key paths of its YAML. */
+export function schemaRefusals(value: unknown, file: string, paths: KeyPaths): SchemaRefusal[] {
   if (validateSchema(value)) return []
   const errors = pickRelevantErrors(validateSchema.errors ?? [])
   const saidElsewhere = requiredSaidElsewhere(errors)
   return errors.map((error) => {
     const { keys, message } = describe(error)
     if (saidElsewhere.has(error)) return { keys }
-    const places = error.keyword === 'additionalProperties' ? keyPositions : positions
-    const issue: ConfigIssue = { file, path: keyPathOf(value, keys), message, ...nearestPlace(value, keys, places, positions) }
+    const issue: ConfigIssue = { file, path: keyPathOf(value, keys), message, ...nearestPlace(value, keys, placeOf(error.keyword, paths), paths.positions) }
     return { issue, keys }
   })
+}
+
+/**
+ * Where a refusal by `keyword` is placed (yaml-paths.ts): an unknown key at the key; a value of a type
+ * its key does not take (`type`, or `anyOf` where no branch's type fits) at the value, a list or a
+ * mapping as much as a scalar; the rest at a scalar's value and at a collection's key.
+ */
+function placeOf(keyword: string, { positions, keyPositions, valuePositions }: KeyPaths): (path: string) => Position | undefined {
+  if (keyword === 'additionalProperties') return (path) => keyPositions.get(path)
+  if (keyword === 'type' || keyword === 'anyOf') return (path) => valuePositions.get(path) ?? positions.get(path)
+  return (path) => positions.get(path)
 }
 
 /**
@@ -81,9 +86,9 @@ function keyPathOf(value: unknown, keys: readonly string[]): string {
  * The place of `keys` in `places`, or of the nearest key above it that has one (a missing key has
  * none, nor a key a merge brought in), or of the document.
  */
-function nearestPlace(value: unknown, keys: readonly string[], places: ReadonlyMap<string, Position>, positions: ReadonlyMap<string, Position>): Position | undefined {
+function nearestPlace(value: unknown, keys: readonly string[], places: (path: string) => Position | undefined, positions: ReadonlyMap<string, Position>): Position | undefined {
   for (let length = keys.length; length > 0; length--) {
-    const place = places.get(keyPathOf(value, keys.slice(0, length)))
+    const place = places(keyPathOf(value, keys.slice(0, length)))
     if (place) return place
   }
   return positions.get('')

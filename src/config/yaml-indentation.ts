@@ -5,6 +5,7 @@
  * columns of the mappings (or lists) open at that line that it may belong to, the nearest on each side.
  */
 import type { CST, LineCounter } from 'yaml'
+import { dashKeyMessage } from './yaml-dashes.js'
 import { itemStart, quotableKey, type Collection, type Enclosing, type Places } from './yaml-places.js'
 import type { Worded } from './yaml-unclosed.js'
 
@@ -15,7 +16,7 @@ export function misplacedKey(offset: number, places: Places, lineCounter: LineCo
   const { found, token: key } = off
   // A line of a PEM pasted one column off is such a key: it is named 'this key'.
   const source = quotableKey(key)
-  if (source?.startsWith('-')) return { message: `'${source}' is a key to YAML, not a list item: a list item's - has a space after it`, offset: key.offset }
+  if (source?.startsWith('-')) return { message: dashKeyMessage(source), offset: key.offset }
   const name = source === undefined ? 'this key' : `'${source}'`
   const col = lineCounter.linePos(key.offset).col
   if (found.path === undefined) {

@@ -2,7 +2,7 @@
  * The key paths of a parsed routes.yaml (`routes[2].upstream.ca`) and where each is, and what the
  * library parsed but no key path can stand for.
  */
-import { isAlias, isMap, isPair, isScalar, isSeq, type Document, type LineCounter, type Node, type Scalar, type YAMLMap, type YAMLSeq } from 'yaml'
+import { isAlias, isMap, isNode, isPair, isScalar, isSeq, type Document, type LineCounter, type Node, type Scalar, type YAMLMap, type YAMLSeq } from 'yaml'
 import type { ConfigIssue } from './issues.js'
 import { shownValue } from './shown-value.js'
 import type { Position } from './types.js'
@@ -11,6 +11,11 @@ export interface KeyPaths {
   readonly positions: ReadonlyMap<string, Position>
   /** Where each mapping key itself is: an unknown key is reported there, not at its value. */
   readonly keyPositions: ReadonlyMap<string, Position>
+  /**
+   * Where a key's value starts, where `positions` has the key instead (a mapping, a list, an alias): a
+   * value of the wrong type (`path: [api]`) is reported at the value, as a scalar of the wrong type is.
+   */
+  readonly valuePositions: ReadonlyMap<string, Position>
   readonly issues: readonly ConfigIssue[]
 }
 
@@ -30,13 +35,14 @@ export function keyPathStep(path: string, step: string | number): string {
 export function keyPathsOf(doc: Document, lineCounter: LineCounter, file: string): KeyPaths {
   const walk = new KeyPathWalk(doc, lineCounter, file)
   walk.fromTop()
-  return { positions: walk.positions, keyPositions: walk.keyPositions, issues: walk.issues }
+  return { positions: walk.positions, keyPositions: walk.keyPositions, valuePositions: walk.valuePositions, issues: walk.issues }
 }
 
 /** keyPathsOf's walk down one document: what it has found so far, and how it goes on from a node. */
 class KeyPathWalk {
   readonly positions = new Map<string, Position>()
   readonly keyPositions = new Map<string, Position>()
+  readonly valuePositions = new Map<string, Position>()
   readonly issues: ConfigIssue[] = []
 
   constructor(
@@ -105,6 +111,7 @@ class KeyPathWalk {
       const target = isScalar(pair.value) ? pair.value : pair.key
       this.positions.set(childPath, this.startOf(target))
       this.keyPositions.set(childPath, keyAt)
+      if (isNode(pair.value) && target !== pair.value) this.valuePositions.set(childPath, this.startOf(pair.value))
       this.walk(pair.value, childPath, inside)
     }
   }

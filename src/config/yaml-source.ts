@@ -4,6 +4,7 @@
  */
 import { Composer, isScalar, Lexer, LineCounter, Parser, visit, YAMLParseError, type CST, type Document } from 'yaml'
 import { sortByPosition, type ConfigIssue } from './issues.js'
+import { withDashesSpaced, type YamlReading } from './yaml-dashes.js'
 import { yamlErrors } from './yaml-errors.js'
 import { keyPathsOf, type KeyPaths } from './yaml-paths.js'
 import { placesIn } from './yaml-places.js'
@@ -38,23 +39,18 @@ const TOO_DEEP = `nested more than ${MAX_DEPTH} deep here; if not meant, lines a
 const TOO_MANY_ALIASES = `the aliases (*name) of this file expand past ${MAX_ALIAS_COUNT.toLocaleString('en')} copies of what their anchors hold, as a file made to exhaust memory does: refer fewer times to anchors that hold aliases themselves`
 
 export function parseYaml(written: string, file: string): YamlSource {
-  const lineCounter = new LineCounter()
   // YAML takes a CR alone as a line break (1.2, 5.4), as classic Mac OS wrote them; the library reads it
   // as part of the line, so a file of them was one comment line, "empty". One character for one: every
   // offset stays.
-  const { tokens, text, stopped } = tokensOf(written.replace(/\r(?!\n)/g, '\n'), lineCounter)
-  const places = placesIn(tokens)
-  const tooDeep = beyondDepth(tokens, MAX_DEPTH) ?? (stopped === 'deep' ? text.length : undefined)
-  if (tooDeep !== undefined) return refused([{ file, path: places.keyPathAt(tooDeep), message: `invalid YAML: ${TOO_DEEP}`, ...lineCounter.linePos(tooDeep) }])
-  const doc = withoutStacks(() => firstDocument(tokens, text.length))
-  const errors = yamlErrors(doc, places, text, lineCounter, file, stopped === 'errors' ? MAX_STREAM_ERRORS : undefined)
-  if (errors.length > 0) return refused(errors)
+  const reading = readYaml(written.replace(/\r(?!\n)/g, '\n'), file)
+  const { doc, places, text, lineCounter } = reading
+  if (!doc || reading.issues.length > 0) return refused(withDashesSpaced(reading, file, (spaced) => readYaml(spaced, file)))
   if (holdsNothing(doc)) return refused([emptyDocument(text, lineCounter, file)])
-  const { positions, keyPositions, issues } = keyPathsOf(doc, lineCounter, file)
+  const paths = keyPathsOf(doc, lineCounter, file)
   const notAsWritten = valueWarnings(doc, places, text, lineCounter, file)
-  if (issues.length > 0 || notAsWritten.length > 0) return refused(sortByPosition([...issues, ...notAsWritten]))
+  if (paths.issues.length > 0 || notAsWritten.length > 0) return refused(sortByPosition([...paths.issues, ...notAsWritten]))
   try {
-    return { value: doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }), positions, keyPositions, issues }
+    return { value: doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }), ...paths }
   } catch (error) {
     // Aliases that expand past the bound (a "billion laughs" file).
     const alias = firstAliasAt(doc)
@@ -62,6 +58,18 @@ export function parseYaml(written: string, file: string): YamlSource {
     const { message } = error as Error
     return refused([{ file, message: `invalid YAML: ${message.startsWith('Excessive alias count') ? TOO_MANY_ALIASES : message}`, ...at }])
   }
+}
+
+/** `text` as YAML reads it: where things are, its document (none where it nests too deep) and its YAML errors. */
+function readYaml(whole: string, file: string): YamlReading & { readonly doc?: Document.Parsed } {
+  const lineCounter = new LineCounter()
+  const { tokens, text, stopped } = tokensOf(whole, lineCounter)
+  const places = placesIn(tokens)
+  const tooDeep = beyondDepth(tokens, MAX_DEPTH) ?? (stopped === 'deep' ? text.length : undefined)
+  const read = { text, lineCounter, places, readToEnd: stopped === undefined }
+  if (tooDeep !== undefined) return { ...read, issues: [{ file, path: places.keyPathAt(tooDeep), message: `invalid YAML: ${TOO_DEEP}`, ...lineCounter.linePos(tooDeep) }] }
+  const doc = withoutStacks(() => firstDocument(tokens, text.length))
+  return { ...read, doc, issues: yamlErrors(doc, places, text, lineCounter, file, stopped === 'errors' ? MAX_STREAM_ERRORS : undefined) }
 }
 
 /**
@@ -150,7 +158,7 @@ function withoutStacks<T>(compose: () => T): T {
 }
 
 function refused(issues: readonly ConfigIssue[]): YamlSource {
-  return { value: undefined, positions: new Map(), keyPositions: new Map(), issues }
+  return { value: undefined, positions: new Map(), keyPositions: new Map(), valuePositions: new Map(), issues }
 }
 
 /** Where the first collection found more than `max` deep opens; undefined when there is none. */

@@ -14,12 +14,16 @@ import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { runCheck } from '../../src/cli/check.js'
+import { displayPath } from '../../src/config/file-paths.js'
 import { RUN_CLI, spawnPortcullis } from '../helpers/cli.js'
 
 const INTERNAL_ERROR_IMPORT = fileURLToPath(new URL('../helpers/internal-error-import.mjs', import.meta.url))
 import { eventually } from '../helpers/gateway.js'
 import { createTestCA, makeTestPki, type TestPki } from '../helpers/pki.js'
 import { peculiarX509 } from '../../src/tls/peculiar.js'
+
+/** What check says under missing certificate files other than the demo's. */
+const MAKE_CERTS_HINT = 'hint: portcullis certs --out DIR writes a development PKI to try a config with: ca, server, client and gateway .crt and .key in DIR'
 
 interface Outcome {
   readonly code: number
@@ -439,7 +443,7 @@ routes:
     const lines = result.stderr.replaceAll(pki.dir, '').split('\n')
     assert.match(lines[0]!, /^\/unresolved-listen\.yaml:2:10 listen\.https: cannot listen on nowhere\.invalid:8443: getaddrinfo (ENOTFOUND|EAI_AGAIN) nowhere\.invalid$/, result.stderr)
     assert.match(lines[1]!, /:12:11 routes\[0\]\.upstream\.ca: file not found: \S*\/missing\.crt$/, result.stderr)
-    assert.match(result.stderr, /: 2 problems\n$/)
+    assert.deepEqual(lines.slice(2), ['/unresolved-listen.yaml: 2 problems', MAKE_CERTS_HINT, ''])
   })
 
   // A path in routes.yaml is read from routes.yaml's folder: run from another, the message said
@@ -510,7 +514,7 @@ routes:
       ['routes[0].tls.key:', 'routes[0].tls.clientCAs:', 'routes[0].upstream.ca:'],
       result.stderr,
     )
-    assert.match(result.stderr, /: 3 problems\n$/)
+    assert.ok(result.stderr.endsWith(`: 3 problems\n${MAKE_CERTS_HINT}\n`), result.stderr)
   })
 
   // The files were read tls first, then upstream, and their problems listed in that order.
@@ -532,8 +536,23 @@ routes:
     assert.deepEqual(problems.map((line) => line.split(' ')[1]), ['routes[0].upstream.ca:', 'routes[0].tls.key:'], result.stderr)
   })
 
-  /** The problem lines of `stderr` without the config's folder, and its count line. */
+  /** The problem lines of `stderr` without the config's folder, its count line, and a hint under them. */
   const problemLines = (result: Outcome & { file: string }) => result.stderr.replaceAll(pki.dir, '').split('\n').filter(Boolean)
+
+  // A fresh checkout has no certs/: check listed the six files the demo's routes.yaml names there, and
+  // nothing of how to make them.
+  it("says once how to make missing certificate files: the demo's with npm run demo, others with portcullis certs", async () => {
+    const demoCerts = fileURLToPath(new URL('../../certs', import.meta.url))
+    const demo = await check('demo-certs', good().replace('cert: srv.crt', `cert: ${demoCerts}/absent.crt`).replace('key: srv.key', `key: ${demoCerts}/absent.key`))
+    const dir = displayPath(demoCerts)
+    const demoHint = `hint: these files are the demo's development PKI: npm run demo writes it to ${dir}/ before it starts, and portcullis certs --out ${dir} writes it without starting the demo`
+    assert.deepEqual(problemLines(demo).slice(-2), ['/demo-certs.yaml: 2 problems', demoHint])
+    const other = await check('absent-certs', good().replace('cert: srv.crt', 'cert: absent.crt').replace('key: srv.key', 'key: absent.key').replace('ca: caS.crt', 'ca: absent-ca.crt'))
+    assert.deepEqual(problemLines(other).slice(-2), ['/absent-certs.yaml: 3 problems', MAKE_CERTS_HINT])
+    // `portcullis certs` writes no CRL.
+    const crl = await check('absent-crl', good().replace('clientCAs: caAB.crt', 'clientCAs: root.crt\n      crl: absent.crl'))
+    assert.deepEqual(problemLines(crl).slice(-1), ['/absent-crl.yaml: 1 problem'])
+  })
 
   // A key with a problem of the rules hid a problem of its file until the first was fixed.
   it('lists every problem of a key that has more than one', async () => {
@@ -589,6 +608,7 @@ routes:
       '/unreachable-once.yaml:11:5 routes[0].upstream.key: is required with upstream.cert',
       '/unreachable-once.yaml:13:11 routes[0].upstream.ca: file not found: /missing.crt',
       '/unreachable-once.yaml: 5 problems',
+      MAKE_CERTS_HINT,
     ])
   })
 
@@ -647,6 +667,7 @@ routes:
       "/refused-route.yaml:12:12 routes[0].upstream.url: 'localhost:9443' has no scheme: write https://localhost:9443 or http://localhost:9443",
       '/refused-route.yaml:13:11 routes[0].upstream.ca: file not found: /missing.crt',
       '/refused-route.yaml: 5 problems',
+      MAKE_CERTS_HINT,
     ])
   })
 
@@ -675,7 +696,7 @@ routes:
     assert.equal(result.code, 1)
     const problems = result.stderr.split('\n').filter((line) => line.startsWith(pki.dir) && !line.endsWith(' problems'))
     assert.deepEqual(problems.map((line) => line.split(' ')[1]), ['accessLog:', 'x_unknown:', 'routes-old:', 'routes[0].upstream.ca:'], result.stderr)
-    assert.match(result.stderr, /: 4 problems\n$/)
+    assert.ok(result.stderr.endsWith(`: 4 problems\n${MAKE_CERTS_HINT}\n`), result.stderr)
   })
 
   it('reads each pair of certificate and key files on its own, whatever characters their paths hold', async () => {
@@ -846,10 +867,16 @@ routes:
     await eventually(async () => !processGroupAlive(npm.pid!), 10_000, 'no process of the group left')
   })
 
-  it('refuses an unknown PORTCULLIS_LOG_LEVEL with the levels it takes', async () => {
-    const result = await portcullisWithEnv({ PORTCULLIS_LOG_LEVEL: 'bogus' }, '--config', join(pki.dir, 'unused.yaml'))
-    assert.equal(result.code, 2)
-    assert.equal(result.stderr, "PORTCULLIS_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, not 'bogus'\n")
+  // check passed a config with PORTCULLIS_LOG_LEVEL=verbose (exit 0), which a start with the same
+  // environment then refused (exit 2).
+  it('refuses an unknown PORTCULLIS_LOG_LEVEL with the levels it takes, in check as in a start', async () => {
+    const file = join(pki.dir, 'log-level.yaml')
+    await writeFile(file, `listen: { http: 127.0.0.1:0 }\nroutes:\n  - { host: a.test, upstream: { url: 'http://127.0.0.1:9' } }\n`)
+    const withLevel = (args: readonly string[]) => portcullisWithEnv({ PORTCULLIS_LOG_LEVEL: 'verbose' }, ...args)
+    for (const [args, result] of await runEach([['--config', file], ['check', file]], withLevel)) {
+      assert.equal(result.code, 2, args.join(' '))
+      assert.equal(result.stderr, "PORTCULLIS_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, not 'verbose'\n")
+    }
   })
 
   it('refuses a --workers that is not a count, before it reads the config', async () => {

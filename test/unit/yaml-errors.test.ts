@@ -107,7 +107,10 @@ describe('a key or a - indented where nothing above has its column says which, a
       'routes:\n  - name: a\n   host: b\n',
       ["routes.yaml:3:4 routes: invalid YAML: 'host' is indented to column 4, where no mapping above has its keys: move it to column 5 to be a key of routes[0]"],
     ],
-    ["a - without its space, which makes a key", 'x-a:\n  - b: 1\n  -c: 2\n', ["routes.yaml:3:3: invalid YAML: '-c' is a key to YAML, not a list item: a list item's - has a space after it"]],
+    // YAML leaves it a key of the top level, which had no key path.
+    ["a - without its space, which makes a key", 'x-a:\n  - b: 1\n  -c: 2\n', ["routes.yaml:3:3 x-a[1]: invalid YAML: '-c' is a key to YAML, not a list item: a list item's - has a space after it"]],
+    // One more -, which YAML reads as the item it is, but lacks its space too: nothing says how to fix it.
+    ["a - doubled, which is no list item's -", 'x-a:\n  - b: 1\n  --c: 2\n', ["routes.yaml:3:3: invalid YAML: '--c' is a key to YAML, not a list item: a list item's - has a space after it"]],
     [
       'a - deeper than the items of its list',
       'x-a:\n  - b: 1\n   - c\n',
@@ -119,6 +122,38 @@ describe('a key or a - indented where nothing above has its column says which, a
       ['routes.yaml:3:3: invalid YAML: this - is indented to column 3, where no list above has its items: move it to column 5 to be an item of x-a'],
     ],
     ['a - among the keys of a mapping, once', 'x-a:\n  b: 1\n  - c\n', ['routes.yaml:3:3 x-a: invalid YAML: this - starts a list item among the keys of x-a: put the list under a key of its own']],
+  ]
+  for (const [name, text, expected] of cases) {
+    test(name, () => assert.deepEqual(errorsOf(text), expected))
+  }
+})
+
+// A one-character typo, `-name: foo`, made a key of `-name`, and the lines of its route and the routes
+// after it errors of their own: "line 9 is indented deeper (column 5) than this key (column 3)" at the
+// value of -name, "'upstream' is indented to column 5", "this - starts a list item among the keys of a
+// mapping", most with no key path, and the missing space was said in none of them, or in one among them.
+describe("a list item's - without its space is one error, at the -, with the item's key path", () => {
+  const demo = readFileSync(new URL('../../routes.yaml', import.meta.url), 'utf8')
+  const dashKey = (key: string) => `invalid YAML: '${key}' is a key to YAML, not a list item: a list item's - has a space after it`
+  const route = (name: string, dash = '- ') => `  ${dash}name: ${name}\n    host: ${name}.test\n    upstream:\n      url: http://127.0.0.1:9000\n`
+  const cases: [string, string, string[]][] = [
+    ["in the demo's routes.yaml", demo.replace('  - name: demo', '  -name: demo'), [`routes.yaml:8:3 routes[0]: ${dashKey('-name')}`]],
+    ['between two routes', `routes:\n${route('a')}${route('b', '-')}${route('c')}`, [`routes.yaml:6:3 routes[1]: ${dashKey('-name')}`]],
+    ['in the last route', `routes:\n${route('a')}${route('b', '-')}`, [`routes.yaml:6:3 routes[1]: ${dashKey('-name')}`]],
+    ['in two routes, each', `routes:\n${route('a', '-')}${route('b', '-')}`, [`routes.yaml:2:3 routes[0]: ${dashKey('-name')}`, `routes.yaml:6:3 routes[1]: ${dashKey('-name')}`]],
+    ['in a list of a route', `routes:\n${route('a')}    tls:\n      crl:\n        -file: a.crl\n          x: 1\n`, [`routes.yaml:8:9 routes[0].tls.crl[0]: ${dashKey('-file')}`]],
+    // What the text with the space still has is listed, at its place in the file: one column less past the - on its line.
+    [
+      'with mistakes of their own, on its line and below it',
+      `routes:\n${route('a')}  -upstream: [a] b\n    host: b.test\n${route('c').replace('url: http://127.0.0.1:9000', 'url: "http://127.0.0.1:9000')}`,
+      [
+        `routes.yaml:6:3 routes[1]: ${dashKey('-upstream')}`,
+        'routes.yaml:6:18 routes[1].upstream: invalid YAML: this follows the closing ] of the value before it: put it inside the [ ], or remove it',
+        'routes.yaml:11:12 routes[2].upstream.url: invalid YAML: the value quoted here has no closing "',
+      ],
+    ],
+    // A key of one's own may start with a -: where a space would not leave fewer errors, it is no typo.
+    ['not a key of x- that starts with a -', 'x-a:\n  -b: 1\n  c: 2\nx-b: "d\n', ['routes.yaml:4:6 x-b: invalid YAML: the value quoted here has no closing "']],
   ]
   for (const [name, text, expected] of cases) {
     test(name, () => assert.deepEqual(errorsOf(text), expected))

@@ -1,0 +1,69 @@
+/**
+ * A list item's - without the space after it (`-name: a`), which YAML reads as part of a key, `-name`.
+ * The lines of the item below it and the items after it are then off the columns YAML expects, and each
+ * was an error of its own (a line indented deeper than its key, a key off the column of its mapping, a -
+ * among the keys of a mapping), most with no key path, which buried the one character to fix. Where a
+ * space after each such - leaves fewer errors, the file is said to lack those spaces, and then to have
+ * what the text with them still has, at its place in the file.
+ */
+import { CST, type LineCounter } from 'yaml'
+import { sortByPosition, type ConfigIssue } from './issues.js'
+import { quotableKey, type Places } from './yaml-places.js'
+
+/** A text as yaml-source.ts reads it: where things are, and its YAML errors in words. */
+export interface YamlReading {
+  readonly text: string
+  readonly lineCounter: LineCounter
+  readonly places: Places
+  /** Whether reading went on to the end of the text: it stops where it nests too deep, or after too many errors. */
+  readonly readToEnd: boolean
+  readonly issues: readonly ConfigIssue[]
+}
+
+/** A key that starts with a - (`source` where a message may quote it), said as the list item it was meant to be. */
+export function dashKeyMessage(source: string | undefined): string {
+  return `${source === undefined ? 'this key' : `'${source}'`} is a key to YAML, not a list item: a list item's - has a space after it`
+}
+
+/**
+ * The YAML errors of `reading`, or where keys start with a - that lacks its space, those and the errors
+ * of the text with the spaces, which `reread` reads as `reading` was read. Not of a reading that stopped:
+ * the rest of the text, unread, would go unsaid.
+ */
+export function withDashesSpaced(reading: YamlReading, file: string, reread: (text: string) => YamlReading): readonly ConfigIssue[] {
+  const keys = reading.readToEnd ? dashKeys(reading) : []
+  if (keys.length === 0) return reading.issues
+  // From the last: a space put in moves what follows it.
+  const spaced = reread(keys.reduceRight((text, key) => `${text.slice(0, key.offset + 1)} ${text.slice(key.offset + 1)}`, reading.text))
+  if (counted(spaced.issues) >= counted(reading.issues)) return reading.issues
+  const dashColumns = new Map<number, number>()
+  const dashes = keys.map((key, before): ConfigIssue => {
+    const at = reading.lineCounter.linePos(key.offset)
+    dashColumns.set(at.line, at.col)
+    return { file, path: spaced.places.keyPathAt(key.offset + before), message: `invalid YAML: ${dashKeyMessage(quotableKey(key))}`, ...at }
+  })
+  return sortByPosition([...dashes, ...spaced.issues.map((issue) => unspaced(issue, dashColumns))])
+}
+
+/** The plain keys that start with a - not followed by a space (nor by another -), each the first thing on its line. */
+function dashKeys({ places, text }: YamlReading): CST.FlowScalar[] {
+  const keys: CST.FlowScalar[] = []
+  if (!places.document) return keys
+  CST.visit(places.document, ({ key }) => {
+    if (key?.type !== 'scalar' || !/^-[^\s-]/.test(key.source)) return
+    const lineStart = text.lastIndexOf('\n', key.offset - 1) + 1
+    if (/^ *$/.test(text.slice(lineStart, key.offset))) keys.push(key)
+  })
+  return keys.sort((a, b) => a.offset - b.offset)
+}
+
+/** How many errors `issues` stand for, those one line counts among them. */
+function counted(issues: readonly ConfigIssue[]): number {
+  return issues.reduce((sum, issue) => sum + (issue.unlisted ?? 1), 0)
+}
+
+/** An issue of the text with the spaces at its place in the file: a column less past a space put in on its line. */
+function unspaced(issue: ConfigIssue, dashColumns: ReadonlyMap<number, number>): ConfigIssue {
+  const dash = issue.line === undefined ? undefined : dashColumns.get(issue.line)
+  return dash !== undefined && issue.col !== undefined && issue.col > dash + 1 ? { ...issue, col: issue.col - 1 } : issue
+}
