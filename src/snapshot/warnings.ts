@@ -1,13 +1,14 @@
 /**
- * What a config may do but probably should not: serve a certificate that clients will refuse, present
- * one that upstreams will refuse, skip upstream verification, forward to the gateway's own listener,
- * give two routes one name (and so one set of series), or refuse peers with a CRL past its nextUpdate
- * or a CA of a bundle without its CRL. Warnings never stop a start or a reload (nginx loads an expired
+ * What a config may do but probably should not: serve a certificate that clients will refuse (or its
+ * chain without an intermediate, incomplete-chains.ts), present one that upstreams will refuse, skip
+ * upstream verification, forward to the gateway's own listener, give two routes one name (and so one
+ * set of series), or refuse peers with a CRL past its nextUpdate or a CA of a bundle without its CRL. Warnings never stop a start or a reload (nginx loads an expired
  * certificate too, and a rotation may be on its way); `check` prints them all and the gateway logs each
  * when it first appears, in the same file:line:col form as errors.
  */
 import type { X509Certificate } from 'node:crypto'
 import { isIP } from 'node:net'
+import { incompleteChains } from './incomplete-chains.js'
 import type { CaWithoutCrl, LoadedCertificate, LoadedCrl } from './route-files.js'
 import { CLIENT_AUTH, outsideValidity, SERVER_AUTH } from '../tls/cert-checks.js'
 import { subjectRfc2253 } from '../tls/subject.js'
@@ -46,6 +47,7 @@ export function configWarnings(config: Config, { certificates, crls, casWithoutC
     else warn(`routes[${route.index}]`, `has the same name as routes[${first}] (${route.name}), so their metrics and logs are one; give each a name`)
   }
   for (const loaded of certificates) certificateWarnings(loaded, config.routes[loaded.routeIndex]!.host, now, warn)
+  for (const { path, message } of incompleteChains(certificates)) warn(path, message)
   for (const { path, peer, nextUpdate } of crls) {
     // OpenSSL refuses a chain whose CRL is past its nextUpdate (CRL_HAS_EXPIRED), as nginx does.
     if (nextUpdate && nextUpdate.getTime() < now) {

@@ -95,6 +95,8 @@ export interface TestLeafOptions extends Validity {
   readonly serialNumber?: string
   /** Another certificate's key pair, as a certificate renewed with its key kept has; default: a new one. */
   readonly keys?: CryptoKeyPair
+  /** Where its issuer's certificate is published (authorityInfoAccess caIssuers), as a public CA's leaf says. */
+  readonly caIssuers?: string
 }
 
 export interface CrlOptions {
@@ -179,6 +181,7 @@ export async function issueTestCert(issuer: Issued, options: TestLeafOptions): P
       extendedKeyUsageOf(options.usage),
       // RFC 5280 4.2.1.6: critical when it is the only name.
       ...(names.length > 0 ? [new x509.SubjectAlternativeNameExtension(names, subject.length === 0)] : []),
+      ...(options.caIssuers ? [new x509.AuthorityInfoAccessExtension({ caIssuers: new x509.GeneralName('url', options.caIssuers) })] : []),
     ],
   })
 }

@@ -19,7 +19,7 @@ import { RUN_CLI, spawnPortcullis } from '../helpers/cli.js'
 
 const INTERNAL_ERROR_IMPORT = fileURLToPath(new URL('../helpers/internal-error-import.mjs', import.meta.url))
 import { eventually } from '../helpers/gateway.js'
-import { createTestCA, makeTestPki, type TestPki } from '../helpers/pki.js'
+import { createTestCA, issueTestCert, makeTestPki, type TestPki } from '../helpers/pki.js'
 import { peculiarX509 } from '../../src/tls/peculiar.js'
 
 /** What check says under missing certificate files other than the demo's. */
@@ -363,6 +363,33 @@ routes:
     )
     assert.deepEqual(warnings.map((line) => line.replace(/^.*?\.yaml:/, '')), [
       '4:76 routes[0].tls.crl: has no CRL of CN=Test Root CA (certificate 2 of the file, which holds another CA of that name), a CA of tls.clientCAs: every client certificate whose chain runs through it is refused',
+    ])
+  })
+
+  // certbot's cert.pem named where its fullchain.pem belongs: curl, Go and Node clients refuse the chain.
+  it('warns about a served certificate without the intermediate that issued it, where that is known', async () => {
+    const root = await createTestCA({ commonName: 'Chain Root CA' })
+    const int = await createTestCA({ commonName: 'Chain Intermediate CA', issuer: root })
+    const leafOf = (caIssuers?: string) => issueTestCert(int, { commonName: 'a.test', dnsNames: ['a.test', 'b.test'], usage: 'server', ...(caIssuers && { caIssuers }) })
+    const [leaf, published] = await Promise.all([leafOf(), leafOf('http://int.example/ca.crt')])
+    await writeFile(join(pki.dir, 'chain-root-and-int.crt'), root.cert + int.cert)
+    await writeFile(join(pki.dir, 'int-leaf.crt'), leaf.cert)
+    await writeFile(join(pki.dir, 'int-leaf-full.crt'), leaf.cert + int.cert)
+    await writeFile(join(pki.dir, 'int-leaf.key'), leaf.key)
+    await writeFile(join(pki.dir, 'published-leaf.crt'), published.cert)
+    await writeFile(join(pki.dir, 'published-leaf.key'), published.key)
+    const route = (host: string, tls: string) => `  - { host: ${host}, tls: { ${tls} }, upstream: { url: 'http://127.0.0.1:9080' } }\n`
+    const warningsOfRoutes = async (name: string, routes: string) =>
+      (await warningsOf(name, `listen: { https: 127.0.0.1:8443 }\nroutes:\n${routes}`)).map((line) => line.replace(/^.*?\.yaml:\d+:\d+ /, ''))
+    const fix = "append its certificate after CN=a.test (a full chain: the certificate, then its intermediates, as certbot's fullchain.pem)"
+    // The config's own bundle holds the intermediate; b.test serves it after its certificate.
+    assert.deepEqual(
+      await warningsOfRoutes('intermediate-known', route('a.test', 'cert: int-leaf.crt, key: int-leaf.key, clientCAs: chain-root-and-int.crt') + route('b.test', 'cert: int-leaf-full.crt, key: int-leaf.key')),
+      [`routes[0].tls.cert: leaves out CN=Chain Intermediate CA, the intermediate CA that issued CN=a.test: clients that trust only its root refuse the chain; ${fix}`],
+    )
+    // The certificate names where its issuer is published; b.test's issuer is in no file, nor published: nothing is known.
+    assert.deepEqual(await warningsOfRoutes('intermediate-published', route('a.test', 'cert: published-leaf.crt, key: published-leaf.key') + route('b.test', 'cert: int-leaf.crt, key: int-leaf.key')), [
+      `routes[0].tls.cert: leaves out CN=Chain Intermediate CA, which issued CN=a.test and is no root of Node's trust store (Mozilla's): clients other than browsers do not fetch it from the certificate's caIssuers, and refuse the chain; ${fix}`,
     ])
   })
 
