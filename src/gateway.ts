@@ -319,8 +319,8 @@ export class Gateway {
     const { reason, detail, clientAddress: client } = outcome
     const crlFiles = () => ingressCrlFiles(this.current?.config.routes.find((candidate) => candidate.name === route))
     const refusal = refusalFields(outcome.certificate, detail, crlFiles)
-    const hint = reason === 'peer_rejected_cert' && { hint: PEER_REJECTED_HINT }
-    this.logRefusal({ route, reason, ...(detail && { detail }), ...(client && { client }), ...refusal, ...hint })
+    const hint = outcome.hint ?? (reason === 'peer_rejected_cert' ? PEER_REJECTED_HINT : undefined)
+    this.logRefusal({ route, reason, ...(detail && { detail }), ...(client && { client }), ...refusal, ...(hint && { hint }) })
   }
 
   private snapshotOptions(previous?: Snapshot): SnapshotOptions {

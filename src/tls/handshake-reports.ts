@@ -8,6 +8,7 @@ import type { Server, TLSSocket } from 'node:tls'
 import type { DispatchedRoute, HandshakeOutcome, TlsPolicyHooks } from './ingress.js'
 import { chainErrorBeneathCrlVerdict } from './chain-path.js'
 import { chainVerdict, peerLeaf, refusedPeerCertificates } from './peer-certificates.js'
+import { unknownIssuerHint } from './unknown-issuer.js'
 import { failureReason, isCrlTrouble } from './reasons.js'
 import { onRenegotiationAttempt } from './renegotiation.js'
 
@@ -120,7 +121,7 @@ function verifiedClient(socket: TLSSocket): boolean {
  * (ERR_SSL_INVALID_PADDING) before Node records the missing issuer. A CRL verdict on a chain that never
  * reached the bundle gives way to the chain's own (chainErrorBeneathCrlVerdict).
  */
-function refusal(socket: TLSSocket, clientCAs: readonly X509Certificate[] | undefined, error?: Error): Pick<HandshakeOutcome, 'reason' | 'detail' | 'certificate'> {
+function refusal(socket: TLSSocket, clientCAs: readonly X509Certificate[] | undefined, error?: Error): Pick<HandshakeOutcome, 'reason' | 'detail' | 'certificate' | 'hint'> {
   // The chain only at the handshake's end: before it, Node's verifyError() reads the connection's
   // cipher, and crashes the process where there is none yet and no certificate came (openSslVerdict
   // asks it only once one did). Read first: on Node 20 the leaf's read spoils the chain.
@@ -129,7 +130,10 @@ function refusal(socket: TLSSocket, clientCAs: readonly X509Certificate[] | unde
   const verification = chainErrorBeneathCrlVerdict(verdict, chain, clientCAs)?.code ?? verdict
   if (verification) {
     const certificate = chain?.[0] ?? socket.getPeerX509Certificate()
-    return { reason: failureReason(verification), detail: verification, ...(certificate && { certificate }) }
+    const reason = failureReason(verification)
+    // The leaf alone where the chain was not read: a CA of its issuer's name with another key is what it tells.
+    const hint = reason === 'unknown_ca' && certificate ? unknownIssuerHint(chain ?? [certificate], clientCAs, 'client') : undefined
+    return { reason, detail: verification, ...(certificate && { certificate }), ...(hint && { hint }) }
   }
   // A handshake that completed without a certificate: its client offered neither SNI nor ALPN.
   if (!error) return { reason: 'no_client_cert' }

@@ -100,6 +100,8 @@ export interface HandshakeOutcome {
   readonly detail?: string
   /** The client's certificate that verification refused, for the refusal's log line (certificate-identity.ts). */
   readonly certificate?: X509Certificate
+  /** What to change, where the refusal says it (unknown-issuer.ts), for the refusal's log line. */
+  readonly hint?: string
   readonly resumed: boolean
 }
 

@@ -1,20 +1,28 @@
 /**
- * What to change when an upstream's chain reaches no CA the gateway trusts (unknown_ca): the `hint` of
- * the upstream failure's log line. OpenSSL's words ("unable to verify the first certificate",
- * "certificate signature failure") say what failed, not which CA is missing or where to put it.
+ * What to change when a peer's chain reaches no CA the gateway trusts (unknown_ca): the `hint` of the
+ * upstream failure's log line, or of a refused client's. OpenSSL's words ("unable to verify the first
+ * certificate", "certificate signature failure") say what failed, not which CA is missing or where to
+ * put it.
  */
 import type { X509Certificate } from 'node:crypto'
 import { isSelfSigned } from './cert-checks.js'
 import { pathToCa } from './chain-path.js'
 import { issuerRfc2253, subjectRfc2253 } from './subject.js'
 
+/** How each side's hint names what it speaks of. */
+const WORDS = {
+  upstream: { bundle: 'upstream.ca', certificate: "the upstream's certificate", sender: 'the upstream' },
+  client: { bundle: 'tls.clientCAs', certificate: "the client's certificate", sender: 'the client' },
+}
+
 /**
- * The hint for a refused `chain` (leaf first, as the upstream sent it), checked against upstream.ca's
- * `cas` (undefined: the system roots, which this does not search); undefined where it reaches them.
- * A CA of the issuer's name with another key (ngrok's openssl recipe run twice makes two CAs of one
- * name) is named as such: the names in the log line alone would look right.
+ * The hint for a refused `chain` (leaf first, as the peer sent it), checked against the CAs that
+ * verify it (`cas`; undefined: the system roots, which this does not search); undefined where it
+ * reaches them. A CA of the issuer's name with another key (ngrok's openssl recipe run twice makes two
+ * CAs of one name) is named as such: the names in the log line alone would look right. A client's
+ * certificate gets that hint alone: one of a CA the gateway does not know is what unknown_ca means.
  */
-export function unknownIssuerHint(chain: readonly X509Certificate[], cas: readonly X509Certificate[] | undefined): string | undefined {
+export function unknownIssuerHint(chain: readonly X509Certificate[], cas: readonly X509Certificate[] | undefined, peer: keyof typeof WORDS): string | undefined {
   const [leaf, ...sent] = chain
   if (!leaf) return undefined
   let stop: ReturnType<typeof pathToCa>
@@ -26,18 +34,20 @@ export function unknownIssuerHint(chain: readonly X509Certificate[], cas: readon
   }
   const { path, error } = stop
   if (error === undefined) return undefined
-  // Where the chain stops: the leaf, or the last CA the upstream sent that leads on from it.
+  // Where the chain stops: the leaf, or the last CA the peer sent that leads on from it.
   const top = path.at(-1)!
+  const { bundle, sender } = WORDS[peer]
+  const issuer = issuerRfc2253(top)
+  const certificate = top === leaf ? WORDS[peer].certificate : `${subjectRfc2253(top)} (an intermediate ${sender} sent)`
+  if (cas?.some((ca) => ca.subject === top.issuer)) {
+    return `${bundle} holds a CA named ${issuer}, but another key signed ${certificate} (a CA made again under the same name?): put the CA that signed it in ${bundle}`
+  }
+  if (peer === 'client') return undefined
   if (isSelfSigned(top)) {
     const root = subjectRfc2253(top)
     return cas
       ? `the upstream's chain ends at ${root}, a root that upstream.ca does not hold: add it to upstream.ca`
       : `the upstream's chain ends at ${root}, a root the system does not trust: set upstream.ca to a bundle that holds it`
-  }
-  const issuer = issuerRfc2253(top)
-  const certificate = top === leaf ? "the upstream's certificate" : `${subjectRfc2253(top)} (an intermediate the upstream sent)`
-  if (cas?.some((ca) => ca.subject === top.issuer)) {
-    return `upstream.ca holds a CA named ${issuer}, but another key signed ${certificate} (a CA made again under the same name?): put the CA that signed it in upstream.ca`
   }
   const missing = cas ? 'which upstream.ca does not hold' : 'which is no root the system trusts (upstream.ca is not set)'
   return `${certificate} is issued by ${issuer}, ${missing}: put that CA in upstream.ca, or, if it is an intermediate, have the upstream send it with its certificate`

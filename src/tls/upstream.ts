@@ -197,7 +197,7 @@ function connectFailure(connectError: Error, refusedChain: readonly X509Certific
   const error = chainErrorBeneathCrlVerdict(code, refusedChain, caCertificates) ?? connectError
   const refusedLeaf = refusedChain?.[0]
   if (refusedLeaf) {
-    const hint = failureReason(error) === 'unknown_ca' ? unknownIssuerHint(refusedChain, caCertificates) : undefined
+    const hint = failureReason(error) === 'unknown_ca' ? unknownIssuerHint(refusedChain, caCertificates, 'upstream') : undefined
     withPeerCertificate(error, refusedLeaf, hint)
   }
   return error

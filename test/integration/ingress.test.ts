@@ -16,7 +16,7 @@ import tls from 'node:tls'
 import { promisify } from 'node:util'
 import { httpRequest, httpsRequest, serverSeesClientChain, sessionExchange, type TlsRequestOptions } from '../helpers/client.js'
 import { eventually, loggedAfter, seriesIn, seriesSum, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
-import { certificateNamed, createSelfSignedNonCA, makeRsaChain, makeTestPki, type CertFiles, type RsaChain, type TestPki } from '../helpers/pki.js'
+import { certificateNamed, createSelfSignedNonCA, createTestCA, issueTestCert, makeRsaChain, makeTestPki, type CertFiles, type RsaChain, type TestPki } from '../helpers/pki.js'
 import { rawExchange, rawUntilClosed, type TlsTarget } from '../helpers/raw.js'
 import { firstTicketHint, ticketLifetimeHint } from '../helpers/ticket-hint.js'
 import { listenOnLoopback, startEchoUpstream, type EchoReply, type EchoUpstream } from '../helpers/upstream.js'
@@ -386,10 +386,21 @@ routes:
     assert.deepEqual([noCrl.detail, noCrl.certificate, noCrl.crl], ['UNABLE_TO_GET_CRL', certificateNamed(pki.leafChain.cert), [pki.crlRootEmpty.file]])
     // Refused without a CRL's say: the certificate, no CRL file; without a certificate, neither.
     const otherCa = await refused('a.test', pki.cliB, 'unknown_ca')
-    assert.deepEqual([otherCa.certificate, otherCa.crl], [certificateNamed(pki.cliB.cert), undefined])
+    assert.deepEqual([otherCa.certificate, otherCa.crl, otherCa.hint], [certificateNamed(pki.cliB.cert), undefined, undefined])
     const none = await refused('a.test', undefined, 'no_client_cert')
     assert.deepEqual([none.certificate, none.crl], [undefined, undefined])
     assert.doesNotMatch(JSON.stringify(gw.logs), /BEGIN|MII|PRIVATE/, 'no certificate or key in the log')
+  })
+
+  // ngrok's openssl recipe run twice makes two CAs named ExampleCA: the log line's names alone look right.
+  it('says where a refused certificate is of another CA of the name a CA of tls.clientCAs has', async () => {
+    const namesake = await createTestCA({ commonName: 'Test Client CA A' })
+    const client = await issueTestCert(namesake, { commonName: 'alice', usage: 'client' })
+    const logged = await refused('a.test', client, 'unknown_ca')
+    assert.equal(
+      logged.hint,
+      `tls.clientCAs holds a CA named CN=Test Client CA A, but another key signed the client's certificate (a CA made again under the same name?): put the CA that signed it in tls.clientCAs`,
+    )
   })
 
   it('logs the verification result of a refused certificate, and the date that refused it', async () => {

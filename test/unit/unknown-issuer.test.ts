@@ -1,4 +1,4 @@
-/** The hint of an upstream chain refused as unknown_ca: which CA is missing, and where it belongs. */
+/** The hint of a chain refused as unknown_ca: which CA is missing, and where it belongs. */
 import assert from 'node:assert/strict'
 import { X509Certificate } from 'node:crypto'
 import { before, describe, it } from 'node:test'
@@ -24,27 +24,32 @@ describe('unknownIssuerHint', () => {
   })
 
   it('gives none where the chain reaches a CA of upstream.ca', () => {
-    assert.equal(unknownIssuerHint([leaf, intermediate], [root]), undefined)
+    assert.equal(unknownIssuerHint([leaf, intermediate], [root], 'upstream'), undefined)
   })
 
   it('names the issuer of the last certificate the upstream sent that leads on from its own', () => {
     assert.equal(
-      unknownIssuerHint([leaf, intermediate], [otherRoot]),
+      unknownIssuerHint([leaf, intermediate], [otherRoot], 'upstream'),
       'CN=Intermediate (an intermediate the upstream sent) is issued by CN=Root, which upstream.ca does not hold: put that CA in upstream.ca, or, if it is an intermediate, have the upstream send it with its certificate',
     )
-    assert.match(String(unknownIssuerHint([leaf], [root])), /^the upstream's certificate is issued by CN=Intermediate, which upstream\.ca does not hold/)
-    assert.match(String(unknownIssuerHint([leaf, intermediate], undefined)), /^CN=Intermediate \(an intermediate the upstream sent\) is issued by CN=Root, which is no root the system trusts \(upstream\.ca is not set\)/)
+    assert.match(String(unknownIssuerHint([leaf], [root], 'upstream')), /^the upstream's certificate is issued by CN=Intermediate, which upstream\.ca does not hold/)
+    assert.match(String(unknownIssuerHint([leaf, intermediate], undefined, 'upstream')), /^CN=Intermediate \(an intermediate the upstream sent\) is issued by CN=Root, which is no root the system trusts \(upstream\.ca is not set\)/)
   })
 
   it("says where upstream.ca holds a CA of the issuer's name with another key", () => {
-    assert.match(String(unknownIssuerHint([leaf, intermediate], [sameNameRoot])), /^upstream\.ca holds a CA named CN=Root, but another key signed CN=Intermediate \(an intermediate the upstream sent\)/)
+    assert.match(String(unknownIssuerHint([leaf, intermediate], [sameNameRoot], 'upstream')), /^upstream\.ca holds a CA named CN=Root, but another key signed CN=Intermediate \(an intermediate the upstream sent\)/)
+  })
+
+  it("gives a client's certificate the hint of a CA of the issuer's name alone: another CA's is what unknown_ca means", () => {
+    assert.equal(unknownIssuerHint([leaf, intermediate], [otherRoot], 'client'), undefined)
+    assert.match(String(unknownIssuerHint([leaf, intermediate], [sameNameRoot], 'client')), /^tls\.clientCAs holds a CA named CN=Root, but another key signed CN=Intermediate \(an intermediate the client sent\)/)
   })
 
   it('names a root the upstream sent that upstream.ca, or the system, does not hold', () => {
     assert.equal(
-      unknownIssuerHint([leaf, intermediate, root], [otherRoot]),
+      unknownIssuerHint([leaf, intermediate, root], [otherRoot], 'upstream'),
       "the upstream's chain ends at CN=Root, a root that upstream.ca does not hold: add it to upstream.ca",
     )
-    assert.match(String(unknownIssuerHint([root], undefined)), /^the upstream's chain ends at CN=Root, a root the system does not trust: set upstream\.ca/)
+    assert.match(String(unknownIssuerHint([root], undefined, 'upstream')), /^the upstream's chain ends at CN=Root, a root the system does not trust: set upstream\.ca/)
   })
 })
