@@ -34,12 +34,17 @@ import { DRAIN_IDLE_WINDOW_MS, RequestServer } from './proxy/server.js'
 import { SniDispatcher } from './proxy/sni-dispatch.js'
 import { Reloader, type ReloadResult, type ReloadTrigger } from './reload/reloader.js'
 import { buildSnapshot, retireSnapshot, type Snapshot, type SnapshotOptions } from './snapshot/snapshot.js'
+import { newCertificates } from './snapshot/new-certificates.js'
+import type { LoadedCertificate } from './snapshot/route-files.js'
 import { destroyUpstream, type Upstream } from './snapshot/upstreams.js'
 import { configWarnings, WarningLog } from './snapshot/warnings.js'
-import { ingressCrlFiles, refusalFields } from './tls/certificate-identity.js'
+import { certificateIdentity, ingressCrlFiles, refusalFields } from './tls/certificate-identity.js'
 import type { HandshakeOutcome, TlsPolicy } from './tls/ingress.js'
 import { ClientChainsByPolicy } from './tls/peer-certificates.js'
 import { newTicketSecret, TicketKeyRotation, type TicketSecrets } from './tls/ticket-keys.js'
+
+/** The most certificates a reload names in the log, one line each; a rotation of every route's files counts the rest. */
+const MAX_NEW_CERTIFICATES_LOGGED = 20
 
 /** The refusal's log line reads as the gateway's; this one is the client's, of the gateway's certificate. */
 const PEER_REJECTED_HINT = "the client refused the gateway's certificate: check that the client trusts the CA that issued the route's tls.cert, and that the certificate names the host the client asked for"
@@ -200,6 +205,7 @@ export class Gateway {
     }
     const snapshot = buildSnapshot(config, this.snapshotOptions(previous))
     const warnings = this.install(snapshot)
+    this.logNewCertificates(newCertificates(previous.certificates, snapshot.certificates))
     for (const upstream of retireSnapshot(previous, snapshot, (closed) => this.retiring.delete(closed))) this.retiring.add(upstream)
     // Only here, once the new config serves: a reload that fails keeps every series.
     this.forgetRemovedRoutes()
@@ -309,6 +315,15 @@ export class Gateway {
     setCrlNextUpdate(this.metrics, snapshot.crls)
     this.warningLog.log(warnings)
     return warnings
+  }
+
+  /** A line for each certificate a reload brought, so that a rotation shows in the log; a rotation of many files, 20 and a count. */
+  private logNewCertificates(certificates: readonly LoadedCertificate[]): void {
+    for (const { route, path, role, certificate } of certificates.slice(0, MAX_NEW_CERTIFICATES_LOGGED)) {
+      this.logger.info({ route, key: path, role, ...certificateIdentity(certificate), notAfter: new Date(certificate.validTo).toISOString() }, 'certificate loaded')
+    }
+    const more = certificates.length - MAX_NEW_CERTIFICATES_LOGGED
+    if (more > 0) this.logger.info({ more }, 'more certificates loaded')
   }
 
   /** Counted under the route its SNI (or, without one, its local address) names; a refusal is logged too. */

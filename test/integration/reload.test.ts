@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
+import { X509Certificate } from 'node:crypto'
 import { statSync, utimesSync, writeFileSync } from 'node:fs'
 import { appendFile, copyFile, mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises'
 import type { IncomingMessage } from 'node:http'
@@ -19,7 +20,7 @@ import { runCheck } from '../../src/cli/check.js'
 import { ConfigLoader } from '../../src/config/load.js'
 import { httpRequest, httpsRequest, sessionExchange } from '../helpers/client.js'
 import { eventually, loggedAfter, startGateway, startGatewayFromFile, type TestGateway } from '../helpers/gateway.js'
-import { makeTestPki, type TestPki } from '../helpers/pki.js'
+import { certificateNamed, makeTestPki, type TestPki } from '../helpers/pki.js'
 import { startEchoUpstream, type EchoReply, type EchoUpstream } from '../helpers/upstream.js'
 
 describe('live reload', () => {
@@ -268,6 +269,7 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
         }
       }
       const clients = [client(false), client(false), client(true), client(true)]
+      const since = gw.logs.length
       try {
         // The new pair made beside the old, then moved in, as docs/operations.md's "Rotating a certificate" says.
         await copyFile(next.certFile, join(dir, 'server.crt.new'))
@@ -283,6 +285,10 @@ ${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'https://127.0.0.1:
       }
       assert.deepEqual(failed, [])
       assert.ok(answered > 20, `${answered} answered`)
+      // The log says which certificate the rotation brought.
+      const loaded = await loggedAfter(gw, since, 'certificate loaded', (line) => line.key === 'routes[0].tls.cert')
+      const { subject, serialNumber } = certificateNamed(next.cert)
+      assert.deepEqual([loaded.role, loaded.subject, loaded.serialNumber, loaded.notAfter], ['server', subject, serialNumber, new Date(new X509Certificate(next.cert).validTo).toISOString()])
     })
 
     // catalogue UM-05, UM-06, RR-03, RR-09
