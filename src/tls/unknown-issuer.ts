@@ -38,7 +38,7 @@ export function unknownIssuerHint(chain: readonly X509Certificate[], cas: readon
   const top = path.at(-1)!
   const { bundle, sender } = WORDS[peer]
   const issuer = issuerRfc2253(top)
-  const certificate = top === leaf ? WORDS[peer].certificate : `${subjectRfc2253(top)} (an intermediate ${sender} sent)`
+  const certificate = top === leaf ? WORDS[peer].certificate : `${subjectRfc2253(top)} (${isSelfSigned(top) ? 'a root' : 'an intermediate'} ${sender} sent)`
   if (cas?.some((ca) => ca.subject === top.issuer)) {
     return `${bundle} holds a CA named ${issuer}, but another key signed ${certificate} (a CA made again under the same name?): put the CA that signed it in ${bundle}`
   }

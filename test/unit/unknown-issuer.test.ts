@@ -12,6 +12,7 @@ describe('unknownIssuerHint', () => {
   let leaf: X509Certificate
   let otherRoot: X509Certificate
   let sameNameRoot: X509Certificate
+  let leafOfSameNameRoot: X509Certificate
 
   before(async () => {
     const rootCa = await createTestCA({ commonName: 'Root' })
@@ -20,7 +21,9 @@ describe('unknownIssuerHint', () => {
     intermediate = x509(intermediateCa.cert)
     leaf = x509((await issueTestCert(intermediateCa, { commonName: 'up.test', dnsNames: ['up.test'], usage: 'server' })).cert)
     otherRoot = x509((await createTestCA({ commonName: 'Other' })).cert)
-    sameNameRoot = x509((await createTestCA({ commonName: 'Root' })).cert)
+    const sameNameRootCa = await createTestCA({ commonName: 'Root' })
+    sameNameRoot = x509(sameNameRootCa.cert)
+    leafOfSameNameRoot = x509((await issueTestCert(sameNameRootCa, { commonName: 'up.test', dnsNames: ['up.test'], usage: 'server' })).cert)
   })
 
   it('gives none where the chain reaches a CA of upstream.ca', () => {
@@ -43,6 +46,10 @@ describe('unknownIssuerHint', () => {
   it("gives a client's certificate the hint of a CA of the issuer's name alone: another CA's is what unknown_ca means", () => {
     assert.equal(unknownIssuerHint([leaf, intermediate], [otherRoot], 'client'), undefined)
     assert.match(String(unknownIssuerHint([leaf, intermediate], [sameNameRoot], 'client')), /^tls\.clientCAs holds a CA named CN=Root, but another key signed CN=Intermediate \(an intermediate the client sent\)/)
+  })
+
+  it('says a root the peer sent is a root, where upstream.ca holds another CA of its name', () => {
+    assert.match(String(unknownIssuerHint([leafOfSameNameRoot, sameNameRoot], [root], 'upstream')), /^upstream\.ca holds a CA named CN=Root, but another key signed CN=Root \(a root the upstream sent\)/)
   })
 
   it('names a root the upstream sent that upstream.ca, or the system, does not hold', () => {
