@@ -9,6 +9,14 @@ import { isSelfSigned } from './cert-checks.js'
 import { pathToCa } from './chain-path.js'
 import { issuerRfc2253, subjectRfc2253 } from './subject.js'
 
+/**
+ * The longest chain a hint is worked out for: a real one has two to five certificates. pathToCa checks
+ * a signature between each certificate and every other of its issuer's name, and an upstream (or anyone
+ * on the way to it) that sent 300 certificates of one name, each signed by the next one's key, held the
+ * event loop for seconds at each connection.
+ */
+const MAX_HINTED_CHAIN = 10
+
 /** How each side's hint names what it speaks of. */
 const WORDS = {
   upstream: { bundle: 'upstream.ca', certificate: "the upstream's certificate", sender: 'the upstream' },
@@ -24,7 +32,7 @@ const WORDS = {
  */
 export function unknownIssuerHint(chain: readonly X509Certificate[], cas: readonly X509Certificate[] | undefined, peer: keyof typeof WORDS): string | undefined {
   const [leaf, ...sent] = chain
-  if (!leaf) return undefined
+  if (!leaf || chain.length > MAX_HINTED_CHAIN) return undefined
   let stop: ReturnType<typeof pathToCa>
   try {
     stop = pathToCa(cas ?? [], leaf, sent, new Date())

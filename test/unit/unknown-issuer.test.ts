@@ -45,6 +45,20 @@ describe('unknownIssuerHint', () => {
     assert.match(String(unknownIssuerHint([leaf, intermediate], [sameNameRoot], 'client')), /^tls\.clientCAs holds a CA named CN=Root, but another key signed CN=Intermediate \(an intermediate the client sent\)/)
   })
 
+  // An upstream, or anyone on the way to it, that sent hundreds of certificates of one name, each signed
+  // by the next one's key, held the event loop for seconds at each connection while the hint looked for
+  // a path through them: a chain longer than any real one gets none.
+  it('gives none for a chain longer than ten certificates', async () => {
+    let ca = await createTestCA({ commonName: 'CA 0' })
+    const chain: X509Certificate[] = []
+    for (let i = 1; i <= 11; i++) {
+      ca = await createTestCA({ commonName: `CA ${i}`, issuer: ca })
+      chain.unshift(x509(ca.cert))
+    }
+    assert.match(String(unknownIssuerHint(chain.slice(-10), [otherRoot], 'upstream')), /^CN=CA 1 \(an intermediate the upstream sent\) is issued by CN=CA 0/)
+    assert.equal(unknownIssuerHint(chain, [otherRoot], 'upstream'), undefined)
+  })
+
   it('names a root the upstream sent that upstream.ca, or the system, does not hold', () => {
     assert.equal(
       unknownIssuerHint([leaf, intermediate, root], [otherRoot], 'upstream'),
