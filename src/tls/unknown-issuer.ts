@@ -7,7 +7,7 @@
 import type { X509Certificate } from 'node:crypto'
 import { isSelfSigned } from './cert-checks.js'
 import { pathToCa } from './chain-path.js'
-import { issuerRfc2253, subjectRfc2253 } from './subject.js'
+import { boundedForLog, issuerRfc2253, subjectRfc2253 } from './subject.js'
 
 /**
  * The longest chain a hint is worked out for: a real one has two to five certificates. pathToCa checks
@@ -45,17 +45,18 @@ export function unknownIssuerHint(chain: readonly X509Certificate[], cas: readon
   // Where the chain stops: the leaf, or the last CA the peer sent that leads on from it.
   const top = path.at(-1)!
   const { bundle, sender } = WORDS[peer]
-  const issuer = issuerRfc2253(top)
-  const certificate = top === leaf ? WORDS[peer].certificate : `${subjectRfc2253(top)} (an intermediate ${sender} sent)`
+  // The peer's own text, unverified: cut as the log line's other names are.
+  const issuer = boundedForLog(issuerRfc2253(top))
+  const subject = boundedForLog(subjectRfc2253(top))
+  const certificate = top === leaf ? WORDS[peer].certificate : `${subject} (an intermediate ${sender} sent)`
   if (cas?.some((ca) => ca.subject === top.issuer)) {
     return `${bundle} holds a CA named ${issuer}, but another key signed ${certificate} (a CA made again under the same name?): put the CA that signed it in ${bundle}`
   }
   if (peer === 'client') return undefined
   if (isSelfSigned(top)) {
-    const root = subjectRfc2253(top)
     return cas
-      ? `the upstream's chain ends at ${root}, a root that upstream.ca does not hold: add it to upstream.ca`
-      : `the upstream's chain ends at ${root}, a root the system does not trust: set upstream.ca to a bundle that holds it`
+      ? `the upstream's chain ends at ${subject}, a root that upstream.ca does not hold: add it to upstream.ca`
+      : `the upstream's chain ends at ${subject}, a root the system does not trust: set upstream.ca to a bundle that holds it`
   }
   const missing = cas ? 'which upstream.ca does not hold' : 'which is no root the system trusts (upstream.ca is not set)'
   return `${certificate} is issued by ${issuer}, ${missing}: put that CA in upstream.ca, or, if it is an intermediate, have the upstream send it with its certificate`

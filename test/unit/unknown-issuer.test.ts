@@ -45,6 +45,13 @@ describe('unknownIssuerHint', () => {
     assert.match(String(unknownIssuerHint([leaf, intermediate], [sameNameRoot], 'client')), /^tls\.clientCAs holds a CA named CN=Root, but another key signed CN=Intermediate \(an intermediate the client sent\)/)
   })
 
+  // A certificate is the peer's own text: a name of kilobytes made a hint of kilobytes in each log line.
+  it("cuts a long name as the log line cuts the certificate's own", async () => {
+    const long = await createTestCA({ commonName: 'L'.repeat(2000) })
+    const issued = x509((await issueTestCert(long, { commonName: 'up.test', dnsNames: ['up.test'], usage: 'server' })).cert)
+    assert.match(String(unknownIssuerHint([issued], [otherRoot], 'upstream')), /^the upstream's certificate is issued by CN=L{253}…, which upstream\.ca does not hold/)
+  })
+
   // An upstream, or anyone on the way to it, that sent hundreds of certificates of one name, each signed
   // by the next one's key, held the event loop for seconds at each connection while the hint looked for
   // a path through them: a chain longer than any real one gets none.
