@@ -42,13 +42,15 @@ export function unknownIssuerHint(chain: readonly X509Certificate[], cas: readon
   }
   const { path, error } = stop
   if (error === undefined) return undefined
-  // Where the chain stops: the leaf, or the last CA the peer sent that leads on from it.
+  // Where the chain stops: the leaf, or the last CA that leads on from it, which the peer sent, or which
+  // the bundle holds without its issuer (a bundle of several CAs, one of them an intermediate).
   const top = path.at(-1)!
   const { bundle, sender } = WORDS[peer]
   // The peer's own text, unverified: cut as the log line's other names are.
   const issuer = boundedForLog(issuerRfc2253(top))
   const subject = boundedForLog(subjectRfc2253(top))
-  const certificate = top === leaf ? WORDS[peer].certificate : `${subject} (an intermediate ${sender} sent)`
+  const source = sent.includes(top) ? `an intermediate ${sender} sent` : `an intermediate of ${bundle}`
+  const certificate = top === leaf ? WORDS[peer].certificate : `${subject} (${source})`
   if (cas?.some((ca) => ca.subject === top.issuer)) {
     return `${bundle} holds a CA named ${issuer}, but another key signed ${certificate} (a CA made again under the same name?): put the CA that signed it in ${bundle}`
   }

@@ -45,6 +45,11 @@ describe('unknownIssuerHint', () => {
     assert.match(String(unknownIssuerHint([leaf, intermediate], [sameNameRoot], 'client')), /^tls\.clientCAs holds a CA named CN=Root, but another key signed CN=Intermediate \(an intermediate the client sent\)/)
   })
 
+  // A bundle of several CAs may hold an intermediate without its root: the hint said the upstream sent it.
+  it('says where the chain stops at an intermediate of upstream.ca', () => {
+    assert.match(String(unknownIssuerHint([leaf], [otherRoot, intermediate], 'upstream')), /^CN=Intermediate \(an intermediate of upstream\.ca\) is issued by CN=Root, which upstream\.ca does not hold/)
+  })
+
   // A certificate is the peer's own text: a name of kilobytes made a hint of kilobytes in each log line.
   it("cuts a long name as the log line cuts the certificate's own", async () => {
     const long = await createTestCA({ commonName: 'L'.repeat(2000) })
