@@ -6,16 +6,8 @@
  */
 import type { X509Certificate } from 'node:crypto'
 import { isSelfSigned } from './cert-checks.js'
-import { pathToCa } from './chain-path.js'
+import { MAX_FOLLOWED_CHAIN, pathToCa } from './chain-path.js'
 import { boundedForLog, issuerRfc2253, subjectRfc2253 } from './subject.js'
-
-/**
- * The longest chain a hint is worked out for: a real one has two to five certificates. pathToCa checks
- * a signature between each certificate and every other of its issuer's name, and an upstream (or anyone
- * on the way to it) that sent 300 certificates of one name, each signed by the next one's key, held the
- * event loop for seconds at each connection.
- */
-const MAX_HINTED_CHAIN = 10
 
 /** How each side's hint names what it speaks of. */
 const WORDS = {
@@ -29,10 +21,11 @@ const WORDS = {
  * reaches them. A CA of the issuer's name with another key (ngrok's openssl recipe run twice makes two
  * CAs of one name) is named as such: the names in the log line alone would look right. A client's
  * certificate gets that hint alone: one of a CA the gateway does not know is what unknown_ca means.
+ * None for a chain longer than MAX_FOLLOWED_CHAIN.
  */
 export function unknownIssuerHint(chain: readonly X509Certificate[], cas: readonly X509Certificate[] | undefined, peer: keyof typeof WORDS): string | undefined {
   const [leaf, ...sent] = chain
-  if (!leaf || chain.length > MAX_HINTED_CHAIN) return undefined
+  if (!leaf || chain.length > MAX_FOLLOWED_CHAIN) return undefined
   let stop: ReturnType<typeof pathToCa>
   try {
     stop = pathToCa(cas ?? [], leaf, sent, new Date())
