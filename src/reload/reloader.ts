@@ -97,6 +97,12 @@ export class Reloader {
    * watcher event that changes none is ignored.
    */
   private digests: FileDigests = new Map()
+  /**
+   * The files of the config serving, each with its digest as its load read it: what a reload's log line
+   * says it read anew is against these, not against a refused attempt since (which read a new routes.yaml
+   * that a reload applies only once the certificate it names has come).
+   */
+  private servedDigests: FileDigests = new Map()
   private readonly coalesced: (request: ReloadRequest) => Promise<ReloadResult>
 
   constructor(private readonly options: ReloaderOptions) {
@@ -114,6 +120,7 @@ export class Reloader {
     const before = digestsOf([resolve(loader.file)])
     const config = await loadCheckedConfig(loader)
     this.digests = digestsOf(referencedFiles(config), before)
+    this.servedDigests = this.digests
     start(config)
     this.countLoad('success')
     return config
@@ -158,9 +165,6 @@ export class Reloader {
     // Read before the load reads them: a file written from here on differs at its watcher event.
     const digests = digestsOf(this.watchedFiles())
     if (onlyIfChanged && sameDigests(this.digests, digests)) return nothingChanged()
-    // What the log line says the reload read anew: the rotation an operator looks for.
-    const changed = changedFiles(this.digests, digests).map(displayPath)
-    if (changed.length > MAX_CHANGED_LOGGED) changed.splice(MAX_CHANGED_LOGGED, Infinity, `${changed.length - MAX_CHANGED_LOGGED} more`)
     this.digests = digests
     let attempted: FileDigests | undefined
     let warnings: readonly ConfigIssue[]
@@ -172,7 +176,8 @@ export class Reloader {
       warnings = apply(config)
       this.watchFiles(attempted)
       this.countLoad('success')
-      logger.info({ routes: config.routes.length, trigger, requests, changed }, 'config reloaded')
+      logger.info({ routes: config.routes.length, trigger, requests, changed: this.changedSinceServed(attempted) }, 'config reloaded')
+      this.servedDigests = attempted
     } catch (error) {
       this.countLoad('failure')
       const issues = error instanceof ConfigError ? error.issues : []
@@ -186,6 +191,13 @@ export class Reloader {
     // Past the try: the config serves now, whatever the listener does.
     this.options.onReloaded?.()
     return { ok: true, errors: [], warnings: warnings.map(formatIssue) }
+  }
+
+  /** What the log line says a reload read anew, against the config served until it: the rotation an operator looks for. */
+  private changedSinceServed(serving: FileDigests): string[] {
+    const changed = changedFiles(this.servedDigests, serving).map(displayPath)
+    if (changed.length > MAX_CHANGED_LOGGED) changed.splice(MAX_CHANGED_LOGGED, Infinity, `${changed.length - MAX_CHANGED_LOGGED} more`)
+    return changed
   }
 
   private watchedFiles(): string[] {

@@ -42,7 +42,11 @@ export function incompleteChains(certificates: readonly LoadedCertificate[]): { 
 
 function missingIssuer(top: X509Certificate, configCas: readonly X509Certificate[], peers: 'clients' | 'upstreams'): string | undefined {
   try {
-    if (isSelfSigned(top)) return undefined
+    // A cross-signed copy of a root (Sectigo's USERTrust under AAA Certificate Services): a client that
+    // trusts the root of that name and key stops there (OpenSSL's default X509_V_FLAG_TRUSTED_FIRST, Go,
+    // Java), and needs nothing above it.
+    const copyOfTop = (root: X509Certificate) => root.subject === top.subject && root.publicKey.equals(top.publicKey)
+    if (isSelfSigned(top) || trustedRoots().some(copyOfTop) || configCas.some((ca) => copyOfTop(ca) && isSelfSigned(ca))) return undefined
     const issuedTop = (ca: X509Certificate) => signedBy(top, ca)
     const issuer = issuerRfc2253(top)
     const fix = `append its certificate after ${subjectRfc2253(top)} (a full chain: the certificate, then its intermediates, as certbot's fullchain.pem)`

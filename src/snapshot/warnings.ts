@@ -2,9 +2,10 @@
  * What a config may do but probably should not: serve a certificate that clients will refuse (or its
  * chain without an intermediate, incomplete-chains.ts), present one that upstreams will refuse, skip
  * upstream verification, forward to the gateway's own listener, give two routes one name (and so one
- * set of series), or refuse peers with a CRL past its nextUpdate or a CA of a bundle without its CRL. Warnings never stop a start or a reload (nginx loads an expired
- * certificate too, and a rotation may be on its way); `check` prints them all and the gateway logs each
- * when it first appears, in the same file:line:col form as errors.
+ * set of series), or refuse peers with a CRL past its nextUpdate or a CA of a bundle without its CRL.
+ * Warnings never stop a start or a reload (nginx loads an expired certificate too, and a rotation may be
+ * on its way); `check` prints them all and the gateway logs each when it first appears, in the same
+ * file:line:col form as errors.
  */
 import type { X509Certificate } from 'node:crypto'
 import { isIP } from 'node:net'

@@ -12,7 +12,7 @@ import { certificateFields } from './cert-der.js'
 import { outsideValidity } from './cert-checks.js'
 import { CRL_TROUBLES } from './reasons.js'
 import { RECHECK_FAILED } from './recheck.js'
-import { issuerRfc2253, subjectRfc2253 } from './subject.js'
+import { boundedForLog, issuerRfc2253, subjectRfc2253 } from './subject.js'
 
 export interface CertificateIdentity {
   /** RFC 2253, as the expiry gauge's `subject` label (`CN=alice,O=A`). */
@@ -31,19 +31,13 @@ export interface CertificateIdentity {
   readonly notBefore?: string
 }
 
-/**
- * A refused client's certificate is its own text, unverified: each name is cut at this length, so that
- * a scanner's certificate with a name of kilobytes makes no line of kilobytes.
- */
-const MAX_NAME_LENGTH = 256
-
 export function certificateIdentity(certificate: X509Certificate): CertificateIdentity {
   const issuerKeyId = authorityKeyIdOf(certificate)
   return {
-    subject: bounded(subjectRfc2253(certificate)),
-    serialNumber: bounded(certificate.serialNumber),
-    issuer: bounded(issuerRfc2253(certificate)),
-    ...(issuerKeyId && { issuerKeyId: bounded(issuerKeyId) }),
+    subject: boundedForLog(subjectRfc2253(certificate)),
+    serialNumber: boundedForLog(certificate.serialNumber),
+    issuer: boundedForLog(issuerRfc2253(certificate)),
+    ...(issuerKeyId && { issuerKeyId: boundedForLog(issuerKeyId) }),
   }
 }
 
@@ -54,10 +48,6 @@ function authorityKeyIdOf(certificate: X509Certificate): string | undefined {
   } catch {
     return undefined
   }
-}
-
-function bounded(text: string): string {
-  return text.length > MAX_NAME_LENGTH ? `${text.slice(0, MAX_NAME_LENGTH)}…` : text
 }
 
 /** The verdicts (OpenSSL's, as Node names them) a route's CRLs may have given: the certificate listed, a CRL missing, out of date or unreadable. */

@@ -8,6 +8,14 @@ import type { X509Certificate } from 'node:crypto'
 import { isSelfSigned, outsideValidity, signedBy } from './cert-checks.js'
 import { isCrlTrouble } from './reasons.js'
 
+/**
+ * The longest refused chain that is followed to say why it was refused (chainErrorBeneathCrlVerdict,
+ * unknown-issuer.ts): a real one has two to five certificates. pathToCa checks a signature between each
+ * certificate and every other of its issuer's name, and a peer that sent 200 certificates of one name,
+ * each signed by the next one's key, held the event loop for over a second at each handshake.
+ */
+export const MAX_FOLLOWED_CHAIN = 10
+
 /** OpenSSL's codes for a chain that ends before a CA of the bundle: its own issuer is nowhere. */
 export const ISSUER_NOT_FOUND: ReadonlySet<string> = new Set(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY'])
 
@@ -58,8 +66,8 @@ export function pathToCa(
  * this is why `chain` (leaf first, as the peer sent it) does not reach a CA of `cas`, as OpenSSL's
  * error with its code and message: the verdict a handshake without that root would give (an
  * unknown_ca, not a CRL to fix). Undefined where the chain does reach `cas`, or the verdict is another,
- * or the peer's chain holds DER that OpenSSL read and cert-der.ts does not (BER's forms): the verdict
- * of a refusal stands, and it is only reported.
+ * or the peer's chain holds DER that OpenSSL read and cert-der.ts does not (BER's forms), or more than
+ * MAX_FOLLOWED_CHAIN certificates: the verdict of a refusal stands, and it is only reported.
  */
 export function chainErrorBeneathCrlVerdict(
   verdict: string | undefined,
@@ -67,7 +75,7 @@ export function chainErrorBeneathCrlVerdict(
   cas: readonly X509Certificate[] | undefined,
 ): (Error & { code: string }) | undefined {
   const [leaf, ...sent] = chain ?? []
-  if (!isCrlTrouble(verdict) || !leaf || !cas) return undefined
+  if (!isCrlTrouble(verdict) || !leaf || !cas || chain!.length > MAX_FOLLOWED_CHAIN) return undefined
   let code: string | undefined
   try {
     code = pathToCa(cas, leaf, sent, new Date()).error

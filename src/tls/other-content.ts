@@ -26,16 +26,22 @@ const FIXES = {
   crl: { fromCsr: ', not a CRL', fromDer: 'openssl crl -inform DER -in FILE -out crl.pem' },
 }
 
+/** Text alone: printable ASCII and line breaks, which a DER file, of lengths and OIDs in binary, never is. */
+const PLAIN_TEXT = /^[\t\n\r\x20-\x7e]*$/
+
 /**
  * What a file without the PEM block it should hold holds instead, and how to get that block from it:
- * a certificate request (the seeds' recipe writes server.csr beside server.crt), a PKCS#12 bundle of
- * a certificate and its key (what Windows and Java tools export), or DER. Nothing for other PEM blocks.
+ * nothing (a file written empty, a Secret's key left blank), a certificate request (`openssl req -new`
+ * writes server.csr beside the key, and the CA's server.crt lands beside it), a PKCS#12 bundle of a
+ * certificate and its key (what Windows and Java tools export), or DER. Nothing for other PEM blocks,
+ * nor for other text.
  */
 export function otherContentHint(file: string, { bytes, text }: { bytes: Buffer; text: string }, wanted: keyof typeof FIXES): string {
   const path = displayPath(file)
+  if (text.trim() === '') return '; the file is empty'
   if (CSR_BEGIN.test(text)) return `; it is a certificate signing request (CSR)${FIXES[wanted].fromCsr}`
   if (isPkcs12(bytes)) {
     return `; it is a PKCS#12 file (.p12, .pfx): write its certificates as PEM with openssl pkcs12 -in ${path} -nokeys -out cert.pem, and its key with openssl pkcs12 -in ${path} -nocerts -nodes -out key.pem`
   }
-  return text.includes('-----BEGIN') ? '' : `; if it is DER, convert it: ${FIXES[wanted].fromDer.replace('FILE', path)}`
+  return text.includes('-----BEGIN') || PLAIN_TEXT.test(text) ? '' : `; if it is DER, convert it: ${FIXES[wanted].fromDer.replace('FILE', path)}`
 }

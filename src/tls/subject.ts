@@ -21,6 +21,17 @@ export function issuerRfc2253(cert: X509Certificate): string {
   return nameRfc2253(cert.issuer)
 }
 
+/**
+ * A peer's certificate is its own text, unverified: where a log line names one, each name is cut at
+ * this length, so that a scanner's certificate with a name of kilobytes makes no line of kilobytes.
+ */
+const MAX_NAME_LENGTH = 256
+
+/** `text` (a name, a serial number) of a peer's certificate, cut at MAX_NAME_LENGTH for a log line. */
+export function boundedForLog(text: string): string {
+  return text.length > MAX_NAME_LENGTH ? `${text.slice(0, MAX_NAME_LENGTH)}…` : text
+}
+
 function nameRfc2253(printed: string | undefined): string {
   const rdns = (printed ?? '').split('\n').filter(Boolean)
   return rdns.reverse().map((rdn) => rdn.replaceAll(' + ', '+')).join(',')

@@ -6,8 +6,8 @@
  */
 import type { X509Certificate } from 'node:crypto'
 import { isSelfSigned } from './cert-checks.js'
-import { pathToCa } from './chain-path.js'
-import { issuerRfc2253, subjectRfc2253 } from './subject.js'
+import { MAX_FOLLOWED_CHAIN, pathToCa } from './chain-path.js'
+import { boundedForLog, issuerRfc2253, subjectRfc2253 } from './subject.js'
 
 /** How each side's hint names what it speaks of. */
 const WORDS = {
@@ -21,10 +21,11 @@ const WORDS = {
  * reaches them. A CA of the issuer's name with another key (ngrok's openssl recipe run twice makes two
  * CAs of one name) is named as such: the names in the log line alone would look right. A client's
  * certificate gets that hint alone: one of a CA the gateway does not know is what unknown_ca means.
+ * None for a chain longer than MAX_FOLLOWED_CHAIN.
  */
 export function unknownIssuerHint(chain: readonly X509Certificate[], cas: readonly X509Certificate[] | undefined, peer: keyof typeof WORDS): string | undefined {
   const [leaf, ...sent] = chain
-  if (!leaf) return undefined
+  if (!leaf || chain.length > MAX_FOLLOWED_CHAIN) return undefined
   let stop: ReturnType<typeof pathToCa>
   try {
     stop = pathToCa(cas ?? [], leaf, sent, new Date())
@@ -34,20 +35,23 @@ export function unknownIssuerHint(chain: readonly X509Certificate[], cas: readon
   }
   const { path, error } = stop
   if (error === undefined) return undefined
-  // Where the chain stops: the leaf, or the last CA the peer sent that leads on from it.
+  // Where the chain stops: the leaf, or the last CA that leads on from it, which the peer sent, or which
+  // the bundle holds without its issuer (a bundle of several CAs, one of them an intermediate).
   const top = path.at(-1)!
   const { bundle, sender } = WORDS[peer]
-  const issuer = issuerRfc2253(top)
-  const certificate = top === leaf ? WORDS[peer].certificate : `${subjectRfc2253(top)} (${isSelfSigned(top) ? 'a root' : 'an intermediate'} ${sender} sent)`
+  // The peer's own text, unverified: cut as the log line's other names are.
+  const issuer = boundedForLog(issuerRfc2253(top))
+  const subject = boundedForLog(subjectRfc2253(top))
+  const source = sent.includes(top) ? `${isSelfSigned(top) ? 'a root' : 'an intermediate'} ${sender} sent` : `an intermediate of ${bundle}`
+  const certificate = top === leaf ? WORDS[peer].certificate : `${subject} (${source})`
   if (cas?.some((ca) => ca.subject === top.issuer)) {
     return `${bundle} holds a CA named ${issuer}, but another key signed ${certificate} (a CA made again under the same name?): put the CA that signed it in ${bundle}`
   }
   if (peer === 'client') return undefined
   if (isSelfSigned(top)) {
-    const root = subjectRfc2253(top)
     return cas
-      ? `the upstream's chain ends at ${root}, a root that upstream.ca does not hold: add it to upstream.ca`
-      : `the upstream's chain ends at ${root}, a root the system does not trust: set upstream.ca to a bundle that holds it`
+      ? `the upstream's chain ends at ${subject}, a root that upstream.ca does not hold: add it to upstream.ca`
+      : `the upstream's chain ends at ${subject}, a root the system does not trust: set upstream.ca to a bundle that holds it`
   }
   const missing = cas ? 'which upstream.ca does not hold' : 'which is no root the system trusts (upstream.ca is not set)'
   return `${certificate} is issued by ${issuer}, ${missing}: put that CA in upstream.ca, or, if it is an intermediate, have the upstream send it with its certificate`

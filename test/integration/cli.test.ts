@@ -175,7 +175,7 @@ routes:
     ['a DER certificate', (y) => y.replace('cert: srv.crt', 'cert: srv.der'), /:6:13 routes\[0\]\.tls\.cert: .*srv\.der holds no PEM certificate; if it is DER, convert it: openssl x509 -inform DER/],
     // A CA's distribution point serves its CRL in DER (RFC 5280 4.2.1.13): what the CRL alerts' runbook fetches.
     ['a DER CRL', (y) => y.replace('ca: caS.crt', 'ca: root.crt\n      crl: root-crl.der'), /:12:12 routes\[0\]\.upstream\.crl: .*root-crl\.der holds no PEM CRL; if it is DER, convert it: openssl crl -inform DER -in \S*root-crl\.der -out crl\.pem$/m],
-    // The seeds' openssl recipe writes server.csr beside server.crt.
+    // openssl req -new writes server.csr beside the key, and the CA's server.crt lands beside it.
     ['a certificate request where the certificate belongs', (y) => y.replace('cert: srv.crt', 'cert: srv.csr'), /:6:13 routes\[0\]\.tls\.cert: \S*srv\.csr holds no PEM certificate; it is a certificate signing request \(CSR\): name the certificate the CA signed from it$/m],
     ['a certificate request where the key belongs', (y) => y.replace('key: srv.key', 'key: srv.csr'), /:7:12 routes\[0\]\.tls\.key: \S*srv\.csr holds no readable private key; it is a certificate signing request \(CSR\): name the private key it was made with$/m],
     ['a device where a CA bundle belongs', (y) => y.replace('ca: caS.crt', 'ca: /dev/zero'), /:11:11 routes\[0\]\.upstream\.ca: cannot read \/dev\/zero: not a regular file/, 'cli'],

@@ -452,6 +452,25 @@ routes:
     }
   })
 
+  // A routes.yaml that names a CA bundle yet to come is refused; the reload once it came named the bundle
+  // alone as read anew, though it applied the new routes.yaml too: `changed` was against the refused attempt.
+  it("names as changed every file that differs from the config served before, a refused reload's edit too", async () => {
+    const configFile = join(dir, 'changed-since-served.yaml')
+    const lateCa = join(dir, 'late-ca.pem')
+    await writeFile(configFile, `listen: { http: 127.0.0.1:0 }\nroutes:\n  - { host: a.test, upstream: { url: 'http://127.0.0.1:9' } }\n`)
+    const gw = await startGatewayFromFile(configFile, { watch: false, reloadIntervalMs: 0 })
+    try {
+      await writeFile(configFile, `listen: { http: 127.0.0.1:0 }\nroutes:\n  - { host: a.test, upstream: { url: 'https://127.0.0.1:9', ca: ${lateCa} } }\n`)
+      assert.equal((await gw.gateway.reload()).ok, false)
+      await copyFile(pki.caS.certFile, lateCa)
+      const since = gw.logs.length
+      assert.equal((await gw.gateway.reload()).ok, true)
+      assert.deepEqual((await loggedAfter(gw, since, 'config reloaded')).changed, [configFile, lateCa])
+    } finally {
+      await gw.close()
+    }
+  })
+
   /** A gateway of one route, a.test, that asks for a client certificate of the CAs in `clientCAs`: CA A's until a test changes it. */
   const gatewayOfClientCAs = async (name: string, options: { reloadIntervalMs?: number } = {}) => {
     const clientCAs = join(dir, `${name}-cas.pem`)

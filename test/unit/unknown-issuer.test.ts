@@ -52,6 +52,32 @@ describe('unknownIssuerHint', () => {
     assert.match(String(unknownIssuerHint([leafOfSameNameRoot, sameNameRoot], [root], 'upstream')), /^upstream\.ca holds a CA named CN=Root, but another key signed CN=Root \(a root the upstream sent\)/)
   })
 
+  // A bundle of several CAs may hold an intermediate without its root: the hint said the upstream sent it.
+  it('says where the chain stops at an intermediate of upstream.ca', () => {
+    assert.match(String(unknownIssuerHint([leaf], [otherRoot, intermediate], 'upstream')), /^CN=Intermediate \(an intermediate of upstream\.ca\) is issued by CN=Root, which upstream\.ca does not hold/)
+  })
+
+  // A certificate is the peer's own text: a name of kilobytes made a hint of kilobytes in each log line.
+  it("cuts a long name as the log line cuts the certificate's own", async () => {
+    const long = await createTestCA({ commonName: 'L'.repeat(2000) })
+    const issued = x509((await issueTestCert(long, { commonName: 'up.test', dnsNames: ['up.test'], usage: 'server' })).cert)
+    assert.match(String(unknownIssuerHint([issued], [otherRoot], 'upstream')), /^the upstream's certificate is issued by CN=L{253}…, which upstream\.ca does not hold/)
+  })
+
+  // An upstream, or anyone on the way to it, that sent hundreds of certificates of one name, each signed
+  // by the next one's key, held the event loop for seconds at each connection while the hint looked for
+  // a path through them: a chain longer than any real one gets none.
+  it('gives none for a chain longer than ten certificates', async () => {
+    let ca = await createTestCA({ commonName: 'CA 0' })
+    const chain: X509Certificate[] = []
+    for (let i = 1; i <= 11; i++) {
+      ca = await createTestCA({ commonName: `CA ${i}`, issuer: ca })
+      chain.unshift(x509(ca.cert))
+    }
+    assert.match(String(unknownIssuerHint(chain.slice(-10), [otherRoot], 'upstream')), /^CN=CA 1 \(an intermediate the upstream sent\) is issued by CN=CA 0/)
+    assert.equal(unknownIssuerHint(chain, [otherRoot], 'upstream'), undefined)
+  })
+
   it('names a root the upstream sent that upstream.ca, or the system, does not hold', () => {
     assert.equal(
       unknownIssuerHint([leaf, intermediate, root], [otherRoot], 'upstream'),
