@@ -41,7 +41,11 @@ export function otherContentHint(file: string, { bytes, text }: { bytes: Buffer;
   if (text.trim() === '') return '; the file is empty'
   if (CSR_BEGIN.test(text)) return `; it is a certificate signing request (CSR)${FIXES[wanted].fromCsr}`
   if (isPkcs12(bytes)) {
-    return `; it is a PKCS#12 file (.p12, .pfx): write its certificates as PEM with openssl pkcs12 -in ${path} -nokeys -out cert.pem, and its key with openssl pkcs12 -in ${path} -nocerts -nodes -out key.pem`
+    const pkcs12 = `openssl pkcs12 -in ${path}`
+    return (
+      `; it is a PKCS#12 file (.p12, .pfx): write its certificate, then its intermediates, as PEM with ${pkcs12} -clcerts -nokeys -out cert.pem && ` +
+      `${pkcs12} -cacerts -nokeys >> cert.pem, and its key with ${pkcs12} -nocerts -nodes -out key.pem (add -legacy for one of older Windows or Java tools)`
+    )
   }
   return text.includes('-----BEGIN') || PLAIN_TEXT.test(text) ? '' : `; if it is DER, convert it: ${FIXES[wanted].fromDer.replace('FILE', path)}`
 }

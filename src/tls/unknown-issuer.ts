@@ -19,7 +19,9 @@ const WORDS = {
  * The hint for a refused `chain` (leaf first, as the peer sent it), checked against the CAs that
  * verify it (`cas`; undefined: the system roots, which this does not search); undefined where it
  * reaches them. A CA of the issuer's name with another key (ngrok's openssl recipe run twice makes two
- * CAs of one name) is named as such: the names in the log line alone would look right. A client's
+ * CAs of one name) is named as such: the names in the log line alone would look right. It is said as
+ * a question, not a finding: a certificate may name a CA it was not issued by (a scanner's names one of
+ * those the gateway lists in its handshake). A client's
  * certificate gets that hint alone: one of a CA the gateway does not know is what unknown_ca means.
  * None for a chain longer than MAX_FOLLOWED_CHAIN.
  */
@@ -45,7 +47,7 @@ export function unknownIssuerHint(chain: readonly X509Certificate[], cas: readon
   const source = sent.includes(top) ? `${isSelfSigned(top) ? 'a root' : 'an intermediate'} ${sender} sent` : `an intermediate of ${bundle}`
   const certificate = top === leaf ? WORDS[peer].certificate : `${subject} (${source})`
   if (cas?.some((ca) => ca.subject === top.issuer)) {
-    return `${bundle} holds a CA named ${issuer}, but another key signed ${certificate} (a CA made again under the same name?): put the CA that signed it in ${bundle}`
+    return `${bundle} holds a CA named ${issuer}, but not the key that signed ${certificate}: if that CA was made again under the same name, put the new one in ${bundle}`
   }
   if (peer === 'client') return undefined
   if (isSelfSigned(top)) {

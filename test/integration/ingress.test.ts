@@ -399,7 +399,7 @@ routes:
     const logged = await refused('a.test', client, 'unknown_ca')
     assert.equal(
       logged.hint,
-      `tls.clientCAs holds a CA named CN=Test Client CA A, but another key signed the client's certificate (a CA made again under the same name?): put the CA that signed it in tls.clientCAs`,
+      `tls.clientCAs holds a CA named CN=Test Client CA A, but not the key that signed the client's certificate: if that CA was made again under the same name, put the new one in tls.clientCAs`,
     )
   })
 

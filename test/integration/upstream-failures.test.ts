@@ -244,7 +244,7 @@ routes:${route('good', good.port)}${route('wrongname', wrongName.port)}${route('
     assert.equal(lastLog('namesake')?.reason, 'unknown_ca')
     assert.equal(
       lastLog('namesake')?.hint,
-      "upstream.ca holds a CA named CN=Test Server CA, but another key signed the upstream's certificate (a CA made again under the same name?): put the CA that signed it in upstream.ca",
+      "upstream.ca holds a CA named CN=Test Server CA, but not the key that signed the upstream's certificate: if that CA was made again under the same name, put the new one in upstream.ca",
     )
   })
 

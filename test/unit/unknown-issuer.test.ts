@@ -40,16 +40,16 @@ describe('unknownIssuerHint', () => {
   })
 
   it("says where upstream.ca holds a CA of the issuer's name with another key", () => {
-    assert.match(String(unknownIssuerHint([leaf, intermediate], [sameNameRoot], 'upstream')), /^upstream\.ca holds a CA named CN=Root, but another key signed CN=Intermediate \(an intermediate the upstream sent\)/)
+    assert.match(String(unknownIssuerHint([leaf, intermediate], [sameNameRoot], 'upstream')), /^upstream\.ca holds a CA named CN=Root, but not the key that signed CN=Intermediate \(an intermediate the upstream sent\)/)
   })
 
   it("gives a client's certificate the hint of a CA of the issuer's name alone: another CA's is what unknown_ca means", () => {
     assert.equal(unknownIssuerHint([leaf, intermediate], [otherRoot], 'client'), undefined)
-    assert.match(String(unknownIssuerHint([leaf, intermediate], [sameNameRoot], 'client')), /^tls\.clientCAs holds a CA named CN=Root, but another key signed CN=Intermediate \(an intermediate the client sent\)/)
+    assert.match(String(unknownIssuerHint([leaf, intermediate], [sameNameRoot], 'client')), /^tls\.clientCAs holds a CA named CN=Root, but not the key that signed CN=Intermediate \(an intermediate the client sent\)/)
   })
 
   it('says a root the peer sent is a root, where upstream.ca holds another CA of its name', () => {
-    assert.match(String(unknownIssuerHint([leafOfSameNameRoot, sameNameRoot], [root], 'upstream')), /^upstream\.ca holds a CA named CN=Root, but another key signed CN=Root \(a root the upstream sent\)/)
+    assert.match(String(unknownIssuerHint([leafOfSameNameRoot, sameNameRoot], [root], 'upstream')), /^upstream\.ca holds a CA named CN=Root, but not the key that signed CN=Root \(a root the upstream sent\)/)
   })
 
   // A bundle of several CAs may hold an intermediate without its root: the hint said the upstream sent it.
