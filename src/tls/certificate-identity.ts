@@ -97,7 +97,7 @@ export function withPeerCertificate(error: Error, certificate: X509Certificate, 
   Object.defineProperty(error, REFUSED_PEER, { value: refused })
 }
 
-/** The peer certificate that `error`, or one of its causes, refused (withPeerCertificate). */
+/** The peer certificate that `error`, or one of its causes, refused, with its hint (withPeerCertificate). */
 export function refusedPeerOf(error: unknown): RefusedPeer | undefined {
   for (const at of errorChain(error)) {
     const refused = (at as { [REFUSED_PEER]?: RefusedPeer })[REFUSED_PEER]
