@@ -22,7 +22,7 @@ import {
   setCrlNextUpdate,
 } from './gateway-metrics.js'
 import { closeServer, listenOn } from './listeners.js'
-import { CLIENT_CAUSED_LOG_LIMIT, errorSummary, limitedLog, type Logger } from './log.js'
+import { CLIENT_CAUSED_LOG_LIMIT, errorSummary, limitedLog, MAX_LOGGED_AT_A_LOAD, type Logger } from './log.js'
 import { NO_ROUTE } from './metrics/labels.js'
 import { createMetrics, type Metrics } from './metrics/metrics.js'
 import { registrySource } from './metrics/render.js'
@@ -42,9 +42,6 @@ import { certificateIdentity, ingressCrlFiles, refusalFields } from './tls/certi
 import type { HandshakeOutcome, TlsPolicy } from './tls/ingress.js'
 import { ClientChainsByPolicy } from './tls/peer-certificates.js'
 import { newTicketSecret, TicketKeyRotation, type TicketSecrets } from './tls/ticket-keys.js'
-
-/** The most certificates a reload names in the log, one line each; a rotation of every route's files counts the rest. */
-const MAX_NEW_CERTIFICATES_LOGGED = 20
 
 /** The refusal's log line reads as the gateway's; this one is the client's, of the gateway's certificate. */
 const PEER_REJECTED_HINT = "the client refused the gateway's certificate: check that the client trusts the CA that issued the route's tls.cert, and that the certificate names the host the client asked for"
@@ -319,10 +316,10 @@ export class Gateway {
 
   /** A line for each certificate a reload brought, so that a rotation shows in the log; a rotation of many files, 20 and a count. */
   private logNewCertificates(certificates: readonly LoadedCertificate[]): void {
-    for (const { route, path, role, certificate } of certificates.slice(0, MAX_NEW_CERTIFICATES_LOGGED)) {
+    for (const { route, path, role, certificate } of certificates.slice(0, MAX_LOGGED_AT_A_LOAD)) {
       this.logger.info({ route, key: path, role, ...certificateIdentity(certificate), notAfter: new Date(certificate.validTo).toISOString() }, 'certificate loaded')
     }
-    const more = certificates.length - MAX_NEW_CERTIFICATES_LOGGED
+    const more = certificates.length - MAX_LOGGED_AT_A_LOAD
     if (more > 0) this.logger.info({ more }, 'more certificates loaded')
   }
 

@@ -117,6 +117,18 @@ export function errorSummary(thrown: unknown): { code?: string; message: string 
 }
 
 /**
+ * The most lines (or list entries) of one kind a config load or reload puts in the log: a CA file that
+ * 1,000 routes name, or a rotation of every route's files, would otherwise log thousands at each reload.
+ */
+export const MAX_LOGGED_AT_A_LOAD = 20
+
+/** `lines` as the log takes them: the first MAX_LOGGED_AT_A_LOAD, then one that counts the rest (`N ${more}`). */
+export function cappedForLog(lines: readonly string[], more: string): string[] {
+  if (lines.length <= MAX_LOGGED_AT_A_LOAD) return [...lines]
+  return [...lines.slice(0, MAX_LOGGED_AT_A_LOAD), `${lines.length - MAX_LOGGED_AT_A_LOAD} ${more}`]
+}
+
+/**
  * Lines a second, each, for what clients cause at will (a refused handshake, a failed passthrough
  * connection, a tunnel closed at its timeout): a scanner must not flood the log. Metrics count them all.
  */

@@ -3,6 +3,7 @@
  * the log and POST /reload all print, and ConfigError, which carries every issue of a load.
  */
 import { ErrorCodes, PortcullisError } from '../errors.js'
+import { cappedForLog } from '../log.js'
 import { secretLike } from './shown-value.js'
 import type { Position } from './types.js'
 
@@ -55,17 +56,9 @@ export function problemReport(error: ConfigError, file: string, outcome?: string
   return [...error.issues.map(formatIssue), `${file}: ${outcome ? `${outcome}, ` : ''}${count}`]
 }
 
-/**
- * The most lines a config's problems, or its warnings, take in the gateway's log at one load: a CA
- * file that 1,000 routes name would otherwise log thousands of lines at every reload. `portcullis
- * check` lists them all.
- */
-const MAX_PROBLEMS_LOGGED = 20
-
-/** `lines` as the log takes them: the first MAX_PROBLEMS_LOGGED, then one that counts the rest (`N more`, with `more` its words). */
-export function cappedForLog(lines: readonly string[], more: string): string[] {
-  if (lines.length <= MAX_PROBLEMS_LOGGED) return [...lines]
-  return [...lines.slice(0, MAX_PROBLEMS_LOGGED), `${lines.length - MAX_PROBLEMS_LOGGED} ${more}; portcullis check lists them all`]
+/** A config's problems, or its warnings, as the log takes them (cappedForLog): `portcullis check` lists them all. */
+export function cappedIssuesForLog(lines: readonly string[], more: string): string[] {
+  return cappedForLog(lines, `${more}; portcullis check lists them all`)
 }
 
 /** How the rules say a problem: at a key path, in words (resolve.ts makes it an issue at its place). */
@@ -97,13 +90,13 @@ export function sortByPosition(issues: readonly ConfigIssue[]): ConfigIssue[] {
 
 /**
  * Thrown when a config cannot be loaded or built; `issues` lists every issue found, in file order. Its
- * message, which the log takes, is capped as the log's lines are (cappedForLog): a start that 1,000
+ * message, which the log takes, is capped as the log's lines are (cappedIssuesForLog): a start that 1,000
  * routes' files failed logged all their problems in one record.
  */
 export class ConfigError extends PortcullisError {
   readonly issues: readonly ConfigIssue[]
   constructor(issues: readonly ConfigIssue[], options?: ErrorOptions) {
-    super(ErrorCodes.CONFIG, cappedForLog(issues.map(formatIssue), 'more problems').join('\n'), options)
+    super(ErrorCodes.CONFIG, cappedIssuesForLog(issues.map(formatIssue), 'more problems').join('\n'), options)
     this.issues = issues
   }
 }

@@ -6,11 +6,11 @@
  */
 import { resolve } from 'node:path'
 import { coalesce } from '../coalesce.js'
-import { cappedForLog, ConfigError, formatIssue, type ConfigIssue } from '../config/issues.js'
+import { cappedIssuesForLog, ConfigError, formatIssue, type ConfigIssue } from '../config/issues.js'
 import type { ConfigLoader } from '../config/load.js'
 import type { Config } from '../config/types.js'
 import { displayPath } from '../config/file-paths.js'
-import { errorSummary, type Logger } from '../log.js'
+import { cappedForLog, errorSummary, type Logger } from '../log.js'
 import type { Metrics } from '../metrics/metrics.js'
 import { loadCheckedConfig } from '../snapshot/load-config.js'
 import { changedFiles, digestsAfterRefusal, digestsOf, referencedFiles, sameDigests, type FileDigests } from './fingerprint.js'
@@ -52,9 +52,6 @@ export type ReloadTrigger = 'file change' | 'SIGHUP' | 'POST /reload' | 'api'
  * files after it asked, at most a second later than it would alone.
  */
 export const RELOAD_INTERVAL_MS = 1000
-
-/** The most files a reload's log line names as changed; a rotation of 1,000 routes' files counts the rest. */
-const MAX_CHANGED_LOGGED = 20
 
 /** What one run was asked for with, by every request that shares it. */
 interface ReloadRequest {
@@ -184,7 +181,7 @@ export class Reloader {
       const errors = issues.length > 0 ? issues.map(formatIssue) : [errorSummary(error).message]
       // One line per reload, its problems in a list as POST /reload answers them: a log-based alert
       // counts reloads, as Envoy logs one line per rejected update.
-      logger.error({ file: loader.file, trigger, requests, errors: cappedForLog(errors, 'more problems') }, 'reload failed, previous config still serving')
+      logger.error({ file: loader.file, trigger, requests, errors: cappedIssuesForLog(errors, 'more problems') }, 'reload failed, previous config still serving')
       this.watchFiles(digestsAfterRefusal(issues, { serving: before, beforeLoad: digests, attempted }))
       return { ok: false, errors, warnings: [] }
     }
@@ -195,9 +192,7 @@ export class Reloader {
 
   /** What the log line says a reload read anew, against the config served until it: the rotation an operator looks for. */
   private changedSinceServed(serving: FileDigests): string[] {
-    const changed = changedFiles(this.servedDigests, serving).map(displayPath)
-    if (changed.length > MAX_CHANGED_LOGGED) changed.splice(MAX_CHANGED_LOGGED, Infinity, `${changed.length - MAX_CHANGED_LOGGED} more`)
-    return changed
+    return cappedForLog(changedFiles(this.servedDigests, serving).map(displayPath), 'more')
   }
 
   private watchedFiles(): string[] {

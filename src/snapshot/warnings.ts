@@ -13,7 +13,7 @@ import { incompleteChains } from './incomplete-chains.js'
 import type { CaWithoutCrl, LoadedCertificate, LoadedCrl } from './route-files.js'
 import { CLIENT_AUTH, outsideValidity, SERVER_AUTH } from '../tls/cert-checks.js'
 import { subjectRfc2253 } from '../tls/subject.js'
-import { cappedForLog, formatIssue, issueAt, sortByPosition, type ConfigIssue } from '../config/issues.js'
+import { cappedIssuesForLog, formatIssue, issueAt, sortByPosition, type ConfigIssue } from '../config/issues.js'
 import { ownListenerOf } from '../config/own-listener.js'
 import type { Config } from '../config/types.js'
 import type { Logger } from '../log.js'
@@ -119,6 +119,6 @@ export class WarningLog {
     const lines = warnings.map(formatIssue)
     const fresh = lines.filter((line) => !this.serving.has(line))
     this.serving = new Set(lines)
-    for (const line of cappedForLog(fresh, 'more')) this.logger.warn(`config warning: ${line}`)
+    for (const line of cappedIssuesForLog(fresh, 'more')) this.logger.warn(`config warning: ${line}`)
   }
 }
