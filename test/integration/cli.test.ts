@@ -581,6 +581,28 @@ routes:
     assert.deepEqual(problemLines(crl).slice(-1), ['/absent-crl.yaml: 1 problem'])
   })
 
+  // check printed no warning while the config had a problem, where nginx -t prints its warnings beside
+  // its errors: a certificate that did not name its host went unsaid until a missing key was found.
+  it('lists the warnings known beside the problems, after them, and still exits 1', async () => {
+    const warned = good().replace('host: a.test', 'host: c.test')
+    const names = 'DNS:a.test, DNS:b.test, DNS:open.test, DNS:*.w.test, DNS:localhost, IP Address:127.0.0.1'
+    const notNamed = (name: string) => `warning: /${name}.yaml:6:13 routes[0].tls.cert: does not name c.test (it names ${names})`
+    const cases = [
+      ['warned-missing-key', warned.replace('key: srv.key', 'key: missing.key'), '7:12 routes[0].tls.key: file not found: /missing.key'],
+      ['warned-other-key', warned.replace('key: srv.key', 'key: up.key'), '7:12 routes[0].tls.key: /up.key is not the private key of /srv.crt'],
+      ['warned-unresolved', warned.replace('https: 127.0.0.1:8443', 'https: nowhere.invalid:8443'), '2:10 listen.https: cannot listen on nowhere.invalid:8443: getaddrinfo'],
+    ] as const
+    for (const [[name, , problem], result] of await runEach(cases, ([name, yaml]) => check(name, yaml))) {
+      assert.equal(result.code, 1, result.stderr)
+      const [first, ...rest] = problemLines(result)
+      assert.ok(first!.startsWith(`/${name}.yaml:${problem}`), result.stderr)
+      assert.deepEqual(rest.slice(0, 2), [notNamed(name), `/${name}.yaml: 1 problem`], result.stderr)
+    }
+    // A value the schema refused is read as its default: warnings of that config could be of one never written.
+    const refused = await check('warned-refused', warned.replace('connect: 2s', 'connect: 2 parsecs').replace('key: srv.key', 'key: missing.key'))
+    assert.equal(problemLines(refused).some((line) => line.startsWith('warning: ')), false, refused.stderr)
+  })
+
   // A key with a problem of the rules hid a problem of its file until the first was fixed.
   it('lists every problem of a key that has more than one', async () => {
     const yaml = good()
@@ -765,6 +787,19 @@ routes:
     assert.equal(result.code, 1)
     assert.match(result.stderr, /mismatch\.yaml:3:\d+ routes\[0\]\.tls\.key: /)
     assert.match(result.stderr, /mismatch\.yaml: not started, 1 problem\n$/)
+  })
+
+  // check lists the warnings known beside a config's problems; a start refused on the same problems did not.
+  it('does not start on a problem of its files, and prints the warnings known beside it, as check does', async () => {
+    const file = join(pki.dir, 'warned-mismatch.yaml')
+    const route = `{ host: c.test, tls: { cert: ${pki.srv.certFile}, key: ${pki.up.keyFile} }, upstream: { url: 'http://127.0.0.1:9' } }`
+    await writeFile(file, `listen: { https: 127.0.0.1:0 }\nroutes:\n  - ${route}\n`)
+    const started = await portcullis('--config', file)
+    const checked = await checkInProcess(file)
+    assert.equal(started.code, 1)
+    const problems = (outcome: Outcome) => outcome.stderr.split('\n').slice(0, -2)
+    assert.deepEqual(problems(started), problems(checked))
+    assert.match(started.stderr, /\nwarning: \S+:3:\d+ routes\[0\]\.tls\.cert: does not name c\.test [^\n]+\n\S+: not started, 1 problem\n$/)
   })
 
   // A listen host that does not resolve (check now says so too) was logged as `cannot listen on
