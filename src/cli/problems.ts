@@ -4,7 +4,7 @@
  */
 import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { displayPath, isMissingFile } from '../config/file-paths.js'
+import { displayPath } from '../config/file-paths.js'
 import { problemReport, type ConfigError, type ConfigIssue } from '../config/issues.js'
 
 /** Where `npm run demo` writes its development PKI (demo/run.ts), which the demo's routes.yaml names. */
@@ -22,7 +22,7 @@ export function printProblems(error: ConfigError, file: string, err: (line: stri
  * `portcullis certs` does not write.
  */
 function missingCertificatesHint(issues: readonly ConfigIssue[]): string | undefined {
-  const missing = issues.filter((issue) => isMissingFile(issue) && !/\.crl(?:\[\d+\])?$/.test(issue.path)).map((issue) => issue.aboutFile!)
+  const missing = issues.filter((issue) => issue.kind === 'missing-file' && !/\.crl(?:\[\d+\])?$/.test(issue.path)).map((issue) => issue.aboutFile!)
   if (missing.length === 0) return undefined
   if (missing.every((file) => dirname(file) === DEMO_CERTS)) {
     const dir = displayPath(DEMO_CERTS)

@@ -71,14 +71,6 @@ function unreachable(absolute: string): string | undefined {
   }
 }
 
-/** How an issue of a file that does not exist starts. */
-const NOT_FOUND = 'file not found: '
-
-/** Whether `issue` is of a file the config names that does not exist. */
-export function isMissingFile(issue: ConfigIssue): boolean {
-  return issue.aboutFile !== undefined && issue.message.startsWith(NOT_FOUND)
-}
-
 /** The absolute path of the file named by `value`, the value of the key at `path`. */
 export type FilePathOf = (path: string, value: string) => string
 
@@ -93,8 +85,9 @@ export function filePathResolver(file: string, positions: ReadonlyMap<string, Po
     const problem = unreachable(absolute)
     if (problem) {
       const shown = shownPath(path, value, absolute)
-      const message = problem === 'missing' ? `${NOT_FOUND}${shown}` : `cannot read ${shown}: ${problem}`
-      issues.push({ ...issueAt(file, positions, path, message), aboutFile: absolute })
+      const missing = problem === 'missing'
+      const message = missing ? `file not found: ${shown}` : `cannot read ${shown}: ${problem}`
+      issues.push({ ...issueAt(file, positions, path, message), aboutFile: absolute, ...(missing && { kind: 'missing-file' as const }) })
     }
     return absolute
   }

@@ -23,7 +23,14 @@ export interface ConfigIssue {
   readonly aboutFile?: string
   /** This issue counts that many others, not listed one by one (YAML errors past the first few). */
   readonly unlisted?: number
+  /**
+   * What the issue is, for code that tells some apart (cli/problems.ts), set where it is found: its
+   * message may be reworded. 'missing-file': `aboutFile` does not exist.
+   */
+  readonly kind?: IssueKind
 }
+
+export type IssueKind = 'missing-file'
 
 /** `routes.yaml:14:11 routes[2].upstream.ca: certs/leaf.pem holds a certificate that is not a CA` */
 export function formatIssue(issue: ConfigIssue): string {
