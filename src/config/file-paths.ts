@@ -5,7 +5,7 @@
  */
 import { statSync } from 'node:fs'
 import { dirname, parse, relative, resolve as resolvePath } from 'node:path'
-import { issueAt, type ConfigIssue } from './issues.js'
+import { issueAt, type ConfigIssue, type IssueKind } from './issues.js'
 import { isBase64OfKeyOrCertificate, isPemText, secretLike } from './shown-value.js'
 import type { CrlFile, Position } from './types.js'
 
@@ -71,6 +71,20 @@ function unreachable(absolute: string): string | undefined {
   }
 }
 
+/**
+ * Whether the folder of a missing file is missing too, as where a volume or Secret is not mounted. Not
+ * said of a value shown as other than its path (pasted PEM), whose "folder" is no folder of anyone's.
+ */
+function missingKind(absolute: string, shown: string): IssueKind {
+  if (shown !== displayPath(absolute)) return 'missing-file'
+  try {
+    return statSync(dirname(absolute), { throwIfNoEntry: false }) ? 'missing-file' : 'missing-folder'
+  } catch {
+    // Unreadable for another reason: not known to be missing.
+    return 'missing-file'
+  }
+}
+
 /** The absolute path of the file named by `value`, the value of the key at `path`. */
 export type FilePathOf = (path: string, value: string) => string
 
@@ -87,7 +101,7 @@ export function filePathResolver(file: string, positions: ReadonlyMap<string, Po
       const shown = shownPath(path, value, absolute)
       const missing = problem === 'missing'
       const message = missing ? `file not found: ${shown}` : `cannot read ${shown}: ${problem}`
-      issues.push({ ...issueAt(file, positions, path, message), aboutFile: absolute, ...(missing && { kind: 'missing-file' as const }) })
+      issues.push({ ...issueAt(file, positions, path, message), aboutFile: absolute, ...(missing && { kind: missingKind(absolute, shown) }) })
     }
     return absolute
   }

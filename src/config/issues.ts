@@ -25,12 +25,13 @@ export interface ConfigIssue {
   readonly unlisted?: number
   /**
    * What the issue is, for code that tells some apart (cli/problems.ts), set where it is found: its
-   * message may be reworded. 'missing-file': `aboutFile` does not exist.
+   * message may be reworded. 'missing-file': `aboutFile` does not exist; 'missing-folder': nor does its
+   * folder (config/file-paths.ts).
    */
   readonly kind?: IssueKind
 }
 
-export type IssueKind = 'missing-file'
+export type IssueKind = 'missing-file' | 'missing-folder'
 
 /** `routes.yaml:14:11 routes[2].upstream.ca: certs/leaf.pem holds a certificate that is not a CA` */
 export function formatIssue(issue: ConfigIssue): string {
