@@ -4,7 +4,7 @@
  * here too, with its words and exit code. Every issue of the config, of the certificate files it
  * names and of its listen hosts is listed, one per line, then any warnings (which do not fail the check).
  */
-import { ConfigError, formatIssue, sortByPosition, type ConfigIssue } from '../config/issues.js'
+import { ConfigError, formatWarning, sortByPosition, type ConfigIssue } from '../config/issues.js'
 import { ConfigLoader } from '../config/load.js'
 import type { Config } from '../config/types.js'
 import { unresolvedListenHosts } from '../listeners.js'
@@ -30,7 +30,7 @@ export async function runCheck(file: string, out: (line: string) => void, err: (
   }
   try {
     const { config, warnings } = await checkConfig(file)
-    for (const warning of warnings) err(`warning: ${formatIssue(warning)}`)
+    for (const warning of warnings) err(formatWarning(warning))
     out(`${file}: ok (${config.routes.length} route${config.routes.length === 1 ? '' : 's'})`)
     return 0
   } catch (error) {
@@ -54,7 +54,8 @@ export async function checkConfig(file: string): Promise<CheckedFile> {
     checked = error
   }
   if (unresolved.length === 0 && !(checked instanceof ConfigError)) return checked
-  throw new ConfigError(sortByPosition([...(checked instanceof ConfigError ? checked.issues : []), ...unresolved]))
+  const issues = checked instanceof ConfigError ? checked.issues : []
+  throw new ConfigError(sortByPosition([...issues, ...unresolved]), { warnings: checked.warnings })
 }
 
 /** The build of a start, up to listen(). */

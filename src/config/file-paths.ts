@@ -5,7 +5,7 @@
  */
 import { statSync } from 'node:fs'
 import { dirname, parse, relative, resolve as resolvePath } from 'node:path'
-import { issueAt, type ConfigIssue } from './issues.js'
+import { issueAt, type ConfigIssue, type IssueKind } from './issues.js'
 import { isBase64OfKeyOrCertificate, isPemText, secretLike } from './shown-value.js'
 import type { CrlFile, Position } from './types.js'
 
@@ -71,12 +71,18 @@ function unreachable(absolute: string): string | undefined {
   }
 }
 
-/** How an issue of a file that does not exist starts. */
-const NOT_FOUND = 'file not found: '
-
-/** Whether `issue` is of a file the config names that does not exist. */
-export function isMissingFile(issue: ConfigIssue): boolean {
-  return issue.aboutFile !== undefined && issue.message.startsWith(NOT_FOUND)
+/**
+ * Whether the folder of a missing file is missing too, as where a volume or Secret is not mounted. Not
+ * said of a value shown as other than its path (pasted PEM), whose "folder" is no folder of anyone's.
+ */
+function missingKind(absolute: string, shown: string): IssueKind {
+  if (shown !== displayPath(absolute)) return 'missing-file'
+  try {
+    return statSync(dirname(absolute), { throwIfNoEntry: false }) ? 'missing-file' : 'missing-folder'
+  } catch {
+    // Unreadable for another reason: not known to be missing.
+    return 'missing-file'
+  }
 }
 
 /** The absolute path of the file named by `value`, the value of the key at `path`. */
@@ -93,8 +99,9 @@ export function filePathResolver(file: string, positions: ReadonlyMap<string, Po
     const problem = unreachable(absolute)
     if (problem) {
       const shown = shownPath(path, value, absolute)
-      const message = problem === 'missing' ? `${NOT_FOUND}${shown}` : `cannot read ${shown}: ${problem}`
-      issues.push({ ...issueAt(file, positions, path, message), aboutFile: absolute })
+      const missing = problem === 'missing'
+      const message = missing ? `file not found: ${shown}` : `cannot read ${shown}: ${problem}`
+      issues.push({ ...issueAt(file, positions, path, message), aboutFile: absolute, ...(missing && { kind: missingKind(absolute, shown) }) })
     }
     return absolute
   }

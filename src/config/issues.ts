@@ -23,7 +23,15 @@ export interface ConfigIssue {
   readonly aboutFile?: string
   /** This issue counts that many others, not listed one by one (YAML errors past the first few). */
   readonly unlisted?: number
+  /**
+   * What the issue is, for code that tells some apart (cli/problems.ts), set where it is found: its
+   * message may be reworded. 'missing-file': `aboutFile` does not exist; 'missing-folder': nor does its
+   * folder (config/file-paths.ts).
+   */
+  readonly kind?: IssueKind
 }
+
+export type IssueKind = 'missing-file' | 'missing-folder'
 
 /** `routes.yaml:14:11 routes[2].upstream.ca: certs/leaf.pem holds a certificate that is not a CA` */
 export function formatIssue(issue: ConfigIssue): string {
@@ -49,11 +57,19 @@ function visible(line: string): string {
   return line.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, (char) => `\\u${char.codePointAt(0)!.toString(16).padStart(4, '0')}`)
 }
 
-/** What `portcullis check` prints for a ConfigError: each issue, then `FILE: [outcome, ]N problems`. */
+/** `warning: routes.yaml:9:13 routes[0].tls.cert: expired on …`, as `check` prints a warning. */
+export function formatWarning(warning: ConfigIssue): string {
+  return `warning: ${formatIssue(warning)}`
+}
+
+/**
+ * What `portcullis check` prints for a ConfigError: each issue, then each warning known beside them (as
+ * `nginx -t` prints its warnings beside its errors), then `FILE: [outcome, ]N problems`.
+ */
 export function problemReport(error: ConfigError, file: string, outcome?: string): string[] {
   const total = error.issues.reduce((sum, issue) => sum + (issue.unlisted ?? 1), 0)
   const count = `${total} problem${total === 1 ? '' : 's'}`
-  return [...error.issues.map(formatIssue), `${file}: ${outcome ? `${outcome}, ` : ''}${count}`]
+  return [...error.issues.map(formatIssue), ...error.warnings.map(formatWarning), `${file}: ${outcome ? `${outcome}, ` : ''}${count}`]
 }
 
 /** A config's problems, or its warnings, as the log takes them (cappedForLog): `portcullis check` lists them all. */
@@ -95,8 +111,15 @@ export function sortByPosition(issues: readonly ConfigIssue[]): ConfigIssue[] {
  */
 export class ConfigError extends PortcullisError {
   readonly issues: readonly ConfigIssue[]
-  constructor(issues: readonly ConfigIssue[], options?: ErrorOptions) {
+  /**
+   * The config's warnings, where they can be known beside its errors: those of a config read as written
+   * whose errors are in the files it names or its listen hosts (snapshot/load-config.ts, cli/check.ts).
+   * None where a value was refused, which is then read as its default or not at all.
+   */
+  readonly warnings: readonly ConfigIssue[]
+  constructor(issues: readonly ConfigIssue[], options?: ErrorOptions & { warnings?: readonly ConfigIssue[] }) {
     super(ErrorCodes.CONFIG, cappedIssuesForLog(issues.map(formatIssue), 'more problems').join('\n'), options)
     this.issues = issues
+    this.warnings = options?.warnings ?? []
   }
 }

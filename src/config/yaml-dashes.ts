@@ -15,8 +15,8 @@ export interface YamlReading {
   readonly text: string
   readonly lineCounter: LineCounter
   readonly places: Places
-  /** Whether reading went on to the end of the text: it stops where it nests too deep, or after too many errors. */
-  readonly readToEnd: boolean
+  /** Where reading stopped before the end of the text: where it nests too deep, or after too many errors. */
+  readonly stopped?: 'deep' | 'errors'
   readonly issues: readonly ConfigIssue[]
 }
 
@@ -27,14 +27,20 @@ export function dashKeyMessage(source: string | undefined): string {
 
 /**
  * The YAML errors of `reading`, or where keys start with a - that lacks its space, those and the errors
- * of the text with the spaces, which `reread` reads as `reading` was read. Not of a reading that stopped:
- * the rest of the text, unread, would go unsaid.
+ * of `whole` (the text that `reading` read, or began to) with the spaces, which `reread` reads as
+ * `reading` was read. Not of a reading stopped after too many errors: the rest of the text, unread,
+ * would go unsaid. A reading stopped where it nests too deep may have stopped for these keys: each
+ * `-name:` nests the routes below it a level or two deeper, so some 50 of them passed the depth before
+ * any was said. Their spaces are put in and the whole text read again, which says the rest.
  */
-export function withDashesSpaced(reading: YamlReading, file: string, reread: (text: string) => YamlReading): readonly ConfigIssue[] {
-  const keys = reading.readToEnd ? dashKeys(reading) : []
+export function withDashesSpaced(reading: YamlReading, whole: string, file: string, reread: (text: string) => YamlReading): readonly ConfigIssue[] {
+  const keys = reading.stopped === 'errors' ? [] : dashKeys(reading)
   if (keys.length === 0) return reading.issues
-  const spaced = reread(withSpaces(reading.text, keys))
-  if (counted(spaced.issues) >= counted(reading.issues)) return reading.issues
+  const spaced = reread(withSpaces(whole, keys))
+  // A reading stopped deep said one error for all it did not read: the spaces help if it reads further.
+  const better =
+    reading.stopped === 'deep' ? spaced.text.length - keys.length > reading.text.length : counted(spaced.issues) < counted(reading.issues)
+  if (!better) return reading.issues
   const dashColumns = new Map<number, number>()
   const dashes = keys.map((key, before): ConfigIssue => {
     const at = reading.lineCounter.linePos(key.offset)

@@ -42,9 +42,10 @@ export function parseYaml(written: string, file: string): YamlSource {
   // YAML takes a CR alone as a line break (1.2, 5.4), as classic Mac OS wrote them; the library reads it
   // as part of the line, so a file of them was one comment line, "empty". One character for one: every
   // offset stays.
-  const reading = readYaml(written.replace(/\r(?!\n)/g, '\n'), file)
+  const whole = written.replace(/\r(?!\n)/g, '\n')
+  const reading = readYaml(whole, file)
   const { doc, places, text, lineCounter } = reading
-  if (!doc || reading.issues.length > 0) return refused(withDashesSpaced(reading, file, (spaced) => readYaml(spaced, file)))
+  if (!doc || reading.issues.length > 0) return refused(withDashesSpaced(reading, whole, file, (spaced) => readYaml(spaced, file)))
   if (holdsNothing(doc)) return refused([emptyDocument(text, lineCounter, file)])
   const paths = keyPathsOf(doc, lineCounter, file)
   const notAsWritten = valueWarnings(doc, places, text, lineCounter, file)
@@ -66,7 +67,7 @@ function readYaml(whole: string, file: string): YamlReading & { readonly doc?: D
   const { tokens, text, stopped } = tokensOf(whole, lineCounter)
   const places = placesIn(tokens)
   const tooDeep = beyondDepth(tokens, MAX_DEPTH) ?? (stopped === 'deep' ? text.length : undefined)
-  const read = { text, lineCounter, places, readToEnd: stopped === undefined }
+  const read = { text, lineCounter, places, ...(stopped && { stopped }) }
   if (tooDeep !== undefined) return { ...read, issues: [{ file, path: places.keyPathAt(tooDeep), message: `invalid YAML: ${TOO_DEEP}`, ...lineCounter.linePos(tooDeep) }] }
   const doc = withoutStacks(() => firstDocument(tokens, text.length))
   return { ...read, doc, issues: yamlErrors(doc, places, text, lineCounter, file, stopped === 'errors' ? MAX_STREAM_ERRORS : undefined) }

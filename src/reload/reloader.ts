@@ -21,8 +21,8 @@ export interface ReloadResult {
   readonly errors: string[]
   /**
    * The warnings of the config the reload applied, each as its log line says it (`file:line:col
-   * key.path: message`), all of them where the log has only those it had not logged before; none when
-   * it applied nothing.
+   * key.path: message`), all of them where the log has only those it had not logged before; of a config
+   * it refused, those known beside its errors (ConfigError.warnings); none when it read nothing.
    */
   readonly warnings: string[]
   /** Not attempted: the gateway is draining, or (cluster) no worker serves. POST /reload answers 503. */
@@ -179,11 +179,21 @@ export class Reloader {
       this.countLoad('failure')
       const issues = error instanceof ConfigError ? error.issues : []
       const errors = issues.length > 0 ? issues.map(formatIssue) : [errorSummary(error).message]
+      const refusedWarnings = error instanceof ConfigError ? error.warnings.map(formatIssue) : []
       // One line per reload, its problems in a list as POST /reload answers them: a log-based alert
       // counts reloads, as Envoy logs one line per rejected update.
-      logger.error({ file: loader.file, trigger, requests, errors: cappedIssuesForLog(errors, 'more problems') }, 'reload failed, previous config still serving')
+      logger.error(
+        {
+          file: loader.file,
+          trigger,
+          requests,
+          errors: cappedIssuesForLog(errors, 'more problems'),
+          ...(refusedWarnings.length > 0 && { warnings: cappedIssuesForLog(refusedWarnings, 'more') }),
+        },
+        'reload failed, previous config still serving',
+      )
       this.watchFiles(digestsAfterRefusal(issues, { serving: before, beforeLoad: digests, attempted }))
-      return { ok: false, errors, warnings: [] }
+      return { ok: false, errors, warnings: refusedWarnings }
     }
     // Past the try: the config serves now, whatever the listener does.
     this.options.onReloaded?.()

@@ -5,7 +5,7 @@
  * that names the file, and every certificate and CRL read is recorded (the expiry gauge, warnings).
  */
 import type { X509Certificate } from 'node:crypto'
-import { ConfigError, issueAt, sortByPosition, type ConfigIssue } from '../config/issues.js'
+import { issueAt, type ConfigIssue } from '../config/issues.js'
 import type { Config, CrlFile, RouteConfig } from '../config/types.js'
 import { casWithoutCrl, crlIssuerSubject, type CrlPeer } from '../tls/crl-issuers.js'
 import { keyOfCertificate, readCaBundle, readCertificates, readCrl, readPrivateKey, type CaBundle, type CertificateFile } from '../tls/pem.js'
@@ -119,11 +119,6 @@ export class RouteFiles {
       this.issues.push(file === undefined ? issue : { ...issue, aboutFile: file })
       return undefined
     }
-  }
-
-  /** Every issue so far, in file order: the files are read route by route, tls before upstream. */
-  throwIssues(): void {
-    if (this.issues.length > 0) throw new ConfigError(sortByPosition(this.issues))
   }
 
   private loaded(route: RouteConfig, path: string, role: CertificateRole, certificate: X509Certificate, intermediate: boolean): void {

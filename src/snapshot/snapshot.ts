@@ -4,7 +4,7 @@
  * (every file read, every context created) or not at all, then swapped in by the gateway in one
  * assignment. A request keeps the snapshot it started on.
  */
-import type { ConfigIssue } from '../config/issues.js'
+import { ConfigError, sortByPosition } from '../config/issues.js'
 import type { Config, RouteConfig } from '../config/types.js'
 import { addressHost, normalizeServerName } from '../routing/host.js'
 import { compileRouteTable, type RouteTable } from '../routing/table.js'
@@ -14,6 +14,7 @@ import type { TicketSecrets } from '../tls/ticket-keys.js'
 import { identityKey, upstreamTlsContext, upstreamIdentity, type UpstreamHandshakeEvent, type UpstreamIdentity } from '../tls/upstream.js'
 import { RouteFiles, type CaWithoutCrl, type LoadedCertificate, type LoadedCrl } from './route-files.js'
 import { newUpstream, retireUpstream, type NewIdentity, type Upstream } from './upstreams.js'
+import { configWarnings } from './warnings.js'
 
 /**
  * A route as it serves. `name`, `host` and `path` are its config's, the same values lifted to the top:
@@ -103,23 +104,23 @@ function readRoutes(config: Config, files: RouteFiles): RouteReadings {
 }
 
 /**
- * The problems in the files of a config whose rules failed, which a start, a reload and `portcullis
- * check` list in the same run (load-config.ts); nothing is created.
+ * The files of a config whose rules failed, read for their problems (and its warnings), which a start, a
+ * reload and `portcullis check` list in the same run (load-config.ts); nothing is created.
  */
-export function fileIssues(config: Config): readonly ConfigIssue[] {
+export function readFiles(config: Config): RouteFiles {
   const files = new RouteFiles(config)
   readRoutes(config, files)
-  return files.issues
+  return files
 }
 
 export function buildSnapshot(config: Config, options: SnapshotOptions): Snapshot {
   const files = new RouteFiles(config)
   const readings = readRoutes(config, files)
-  files.throwIssues()
+  throwIssues(config, files)
   // OpenSSL has the last word on the contexts.
   const policies = createPolicies(readings, files, options)
   const { keyOfRoute, newIdentities } = newUpstreamContexts(readings.identityOfRoute, files, options.previous)
-  files.throwIssues()
+  throwIssues(config, files)
 
   // Pools last, once nothing can fail: routes with the same identity share one, and an unchanged one
   // carries over from the previous snapshot.
@@ -157,6 +158,14 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
     policies,
     ingressFor: ingressDecider(table, [...policies.values()]),
   }
+}
+
+/**
+ * Every issue of the files so far, in file order (read route by route, tls before upstream), with the
+ * warnings of what they hold: a config that passed its rules is read as written.
+ */
+function throwIssues(config: Config, files: RouteFiles): void {
+  if (files.issues.length > 0) throw new ConfigError(sortByPosition(files.issues), { warnings: configWarnings(config, files) })
 }
 
 /** A TLS policy of each spec; one that OpenSSL refuses is an issue at the tls of its first route. */

@@ -6,6 +6,7 @@
 import { mkdir, open, stat, writeFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { createCA, issueCert, type Issued } from './certificate-generator.js'
+import { DEV_PKI_NAMES, devPkiFiles } from './dev-pki-files.js'
 
 export interface DevPkiResult {
   /** Paths written by this call; empty when `unchanged`. */
@@ -27,8 +28,7 @@ export async function writeDevPki(
   outDir: string,
   options: { force?: boolean; remedy?: string } = {},
 ): Promise<DevPkiResult> {
-  const names = ['ca', 'server', 'client', 'gateway']
-  const files = names.flatMap((name) => [join(outDir, `${name}.crt`), join(outDir, `${name}.key`)])
+  const files = devPkiFiles(outDir)
   const present = await Promise.all(files.map(exists))
   const existing = files.filter((_, index) => present[index])
   if (!options.force && existing.length === files.length) return { written: [], unchanged: true }
@@ -55,7 +55,7 @@ export async function writeDevPki(
   await makeDirectory(outDir)
   // 'wx' fails rather than overwrite a file that appeared since the check above.
   const flag = options.force ? 'w' : 'wx'
-  for (const name of names) {
+  for (const name of DEV_PKI_NAMES) {
     const { cert, key } = issued[name]!
     await writeFile(join(outDir, `${name}.crt`), cert, { flag, mode: 0o644 })
     await writePrivateFile(join(outDir, `${name}.key`), key, flag)

@@ -15,15 +15,14 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { runCheck } from '../../src/cli/check.js'
 import { displayPath } from '../../src/config/file-paths.js'
+import { ConfigError, type ConfigIssue } from '../../src/config/issues.js'
+import { printProblems } from '../../src/cli/problems.js'
 import { RUN_CLI, spawnPortcullis } from '../helpers/cli.js'
 
 const INTERNAL_ERROR_IMPORT = fileURLToPath(new URL('../helpers/internal-error-import.mjs', import.meta.url))
 import { eventually } from '../helpers/gateway.js'
 import { createTestCA, issueTestCert, makeTestPki, type TestPki } from '../helpers/pki.js'
 import { peculiarX509 } from '../../src/tls/peculiar.js'
-
-/** What check says under missing certificate files other than the demo's. */
-const MAKE_CERTS_HINT = 'hint: portcullis certs --out DIR writes a development PKI to try a config with: ca, server, client and gateway .crt and .key in DIR'
 
 interface Outcome {
   readonly code: number
@@ -470,7 +469,7 @@ routes:
     const lines = result.stderr.replaceAll(pki.dir, '').split('\n')
     assert.match(lines[0]!, /^\/unresolved-listen\.yaml:2:10 listen\.https: cannot listen on nowhere\.invalid:8443: getaddrinfo (ENOTFOUND|EAI_AGAIN) nowhere\.invalid$/, result.stderr)
     assert.match(lines[1]!, /:12:11 routes\[0\]\.upstream\.ca: file not found: \S*\/missing\.crt$/, result.stderr)
-    assert.deepEqual(lines.slice(2), ['/unresolved-listen.yaml: 2 problems', MAKE_CERTS_HINT, ''])
+    assert.deepEqual(lines.slice(2), ['/unresolved-listen.yaml: 2 problems', ''])
   })
 
   // A path in routes.yaml is read from routes.yaml's folder: run from another, the message said
@@ -541,7 +540,7 @@ routes:
       ['routes[0].tls.key:', 'routes[0].tls.clientCAs:', 'routes[0].upstream.ca:'],
       result.stderr,
     )
-    assert.ok(result.stderr.endsWith(`: 3 problems\n${MAKE_CERTS_HINT}\n`), result.stderr)
+    assert.ok(result.stderr.endsWith(': 3 problems\n'), result.stderr)
   })
 
   // The files were read tls first, then upstream, and their problems listed in that order.
@@ -567,18 +566,57 @@ routes:
   const problemLines = (result: Outcome & { file: string }) => result.stderr.replaceAll(pki.dir, '').split('\n').filter(Boolean)
 
   // A fresh checkout has no certs/: check listed the six files the demo's routes.yaml names there, and
-  // nothing of how to make them.
-  it("says once how to make missing certificate files: the demo's with npm run demo, others with portcullis certs", async () => {
+  // nothing of how to make them. The hint under other missing files, that `portcullis certs --out DIR`
+  // writes a development PKI, showed under /etc/portcullis/tls/tls.crt too (a Secret not mounted), and misled.
+  it("says how to make the demo's missing files, asks about a volume where the folders are missing too, and says nothing otherwise", async () => {
     const demoCerts = fileURLToPath(new URL('../../certs', import.meta.url))
-    const demo = await check('demo-certs', good().replace('cert: srv.crt', `cert: ${demoCerts}/absent.crt`).replace('key: srv.key', `key: ${demoCerts}/absent.key`))
     const dir = displayPath(demoCerts)
     const demoHint = `hint: these files are the demo's development PKI: npm run demo writes it to ${dir}/ before it starts, and portcullis certs --out ${dir} writes it without starting the demo`
-    assert.deepEqual(problemLines(demo).slice(-2), ['/demo-certs.yaml: 2 problems', demoHint])
+    // The demo's files are there once the demo has run: its hint is checked with the issues a load would find without them.
+    const hintsOf = (...files: string[]) => {
+      const issue = (file: string, i: number): ConfigIssue => ({ file: 'routes.yaml', path: `routes[${i}].tls.cert`, message: 'file not found', aboutFile: file, kind: 'missing-file' })
+      const lines: string[] = []
+      printProblems(new ConfigError(files.map(issue)), 'routes.yaml', (line) => lines.push(line))
+      return lines.filter((line) => line.startsWith('hint: '))
+    }
+    assert.deepEqual(hintsOf(join(demoCerts, 'server.crt'), join(demoCerts, 'gateway.key')), [demoHint])
+    assert.deepEqual(hintsOf(join(demoCerts, 'server.crt'), join(demoCerts, 'absent.key')), [], 'a file the demo does not write')
     const other = await check('absent-certs', good().replace('cert: srv.crt', 'cert: absent.crt').replace('key: srv.key', 'key: absent.key').replace('ca: caS.crt', 'ca: absent-ca.crt'))
-    assert.deepEqual(problemLines(other).slice(-2), ['/absent-certs.yaml: 3 problems', MAKE_CERTS_HINT])
-    // `portcullis certs` writes no CRL.
+    assert.deepEqual(problemLines(other).slice(-1), ['/absent-certs.yaml: 3 problems'])
+    const unmounted = await check('unmounted', good().replace('cert: srv.crt', 'cert: tls/tls.crt').replace('key: srv.key', 'key: tls/tls.key'))
+    assert.deepEqual(problemLines(unmounted).slice(-2), ['/unmounted.yaml: 2 problems', 'hint: the folders of these files do not exist either: is the volume or Secret meant to hold them mounted?'])
+    const one = await check('unmounted-one', good().replace('ca: caS.crt', 'ca: /no-such-folder/ca.crt'))
+    assert.deepEqual(problemLines(one).slice(-1), ['hint: the folder of this file does not exist either: is the volume or Secret meant to hold it mounted?'])
+    // Pasted PEM with a / in it names no folder.
+    const pasted = await check('pasted', good().replace('key: srv.key', 'key: "-----BEGIN PRIVATE KEY-----\\nMIG/AgEA\\n-----END PRIVATE KEY-----"'))
+    assert.deepEqual(problemLines(pasted).slice(-2), [
+      '/pasted.yaml:7:12 routes[0].tls.key: file not found: this is PEM content; write the path of a file that holds it',
+      '/pasted.yaml: 1 problem',
+    ])
     const crl = await check('absent-crl', good().replace('clientCAs: caAB.crt', 'clientCAs: root.crt\n      crl: absent.crl'))
     assert.deepEqual(problemLines(crl).slice(-1), ['/absent-crl.yaml: 1 problem'])
+  })
+
+  // check printed no warning while the config had a problem, where nginx -t prints its warnings beside
+  // its errors: a certificate that did not name its host went unsaid until a missing key was found.
+  it('lists the warnings known beside the problems, after them, and still exits 1', async () => {
+    const warned = good().replace('host: a.test', 'host: c.test')
+    const names = 'DNS:a.test, DNS:b.test, DNS:open.test, DNS:*.w.test, DNS:localhost, IP Address:127.0.0.1'
+    const notNamed = (name: string) => `warning: /${name}.yaml:6:13 routes[0].tls.cert: does not name c.test (it names ${names})`
+    const cases = [
+      ['warned-missing-key', warned.replace('key: srv.key', 'key: missing.key'), '7:12 routes[0].tls.key: file not found: /missing.key'],
+      ['warned-other-key', warned.replace('key: srv.key', 'key: up.key'), '7:12 routes[0].tls.key: /up.key is not the private key of /srv.crt'],
+      ['warned-unresolved', warned.replace('https: 127.0.0.1:8443', 'https: nowhere.invalid:8443'), '2:10 listen.https: cannot listen on nowhere.invalid:8443: getaddrinfo'],
+    ] as const
+    for (const [[name, , problem], result] of await runEach(cases, ([name, yaml]) => check(name, yaml))) {
+      assert.equal(result.code, 1, result.stderr)
+      const [first, ...rest] = problemLines(result)
+      assert.ok(first!.startsWith(`/${name}.yaml:${problem}`), result.stderr)
+      assert.deepEqual(rest.slice(0, 2), [notNamed(name), `/${name}.yaml: 1 problem`], result.stderr)
+    }
+    // A value the schema refused is read as its default: warnings of that config could be of one never written.
+    const refused = await check('warned-refused', warned.replace('connect: 2s', 'connect: 2 parsecs').replace('key: srv.key', 'key: missing.key'))
+    assert.equal(problemLines(refused).some((line) => line.startsWith('warning: ')), false, refused.stderr)
   })
 
   // A key with a problem of the rules hid a problem of its file until the first was fixed.
@@ -635,7 +673,6 @@ routes:
       '/unreachable-once.yaml:11:5 routes[0].upstream.key: is required with upstream.cert',
       '/unreachable-once.yaml:13:11 routes[0].upstream.ca: file not found: /missing.crt',
       '/unreachable-once.yaml: 5 problems',
-      MAKE_CERTS_HINT,
     ])
   })
 
@@ -694,7 +731,6 @@ routes:
       "/refused-route.yaml:12:12 routes[0].upstream.url: 'localhost:9443' has no scheme: write https://localhost:9443 or http://localhost:9443",
       '/refused-route.yaml:13:11 routes[0].upstream.ca: file not found: /missing.crt',
       '/refused-route.yaml: 5 problems',
-      MAKE_CERTS_HINT,
     ])
   })
 
@@ -723,7 +759,7 @@ routes:
     assert.equal(result.code, 1)
     const problems = result.stderr.split('\n').filter((line) => line.startsWith(pki.dir) && !line.endsWith(' problems'))
     assert.deepEqual(problems.map((line) => line.split(' ')[1]), ['accessLog:', 'x_unknown:', 'routes-old:', 'routes[0].upstream.ca:'], result.stderr)
-    assert.ok(result.stderr.endsWith(`: 4 problems\n${MAKE_CERTS_HINT}\n`), result.stderr)
+    assert.ok(result.stderr.endsWith(': 4 problems\n'), result.stderr)
   })
 
   it('reads each pair of certificate and key files on its own, whatever characters their paths hold', async () => {
@@ -765,6 +801,19 @@ routes:
     assert.equal(result.code, 1)
     assert.match(result.stderr, /mismatch\.yaml:3:\d+ routes\[0\]\.tls\.key: /)
     assert.match(result.stderr, /mismatch\.yaml: not started, 1 problem\n$/)
+  })
+
+  // check lists the warnings known beside a config's problems; a start refused on the same problems did not.
+  it('does not start on a problem of its files, and prints the warnings known beside it, as check does', async () => {
+    const file = join(pki.dir, 'warned-mismatch.yaml')
+    const route = `{ host: c.test, tls: { cert: ${pki.srv.certFile}, key: ${pki.up.keyFile} }, upstream: { url: 'http://127.0.0.1:9' } }`
+    await writeFile(file, `listen: { https: 127.0.0.1:0 }\nroutes:\n  - ${route}\n`)
+    const started = await portcullis('--config', file)
+    const checked = await checkInProcess(file)
+    assert.equal(started.code, 1)
+    const problems = (outcome: Outcome) => outcome.stderr.split('\n').slice(0, -2)
+    assert.deepEqual(problems(started), problems(checked))
+    assert.match(started.stderr, /\nwarning: \S+:3:\d+ routes\[0\]\.tls\.cert: does not name c\.test [^\n]+\n\S+: not started, 1 problem\n$/)
   })
 
   // A listen host that does not resolve (check now says so too) was logged as `cannot listen on

@@ -962,7 +962,7 @@ describe('config warnings in the log', () => {
 
   // POST /reload answered {"result":"success","errors":[]} while the log said that the config it loaded
   // turned upstream verification off.
-  it('answers POST /reload with the warnings of the config it loaded, as the log says them, and none when it refuses one', async () => {
+  it('answers POST /reload with the warnings of the config it loaded, as the log says them, and of one it refuses those known beside its problems', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'portcullis-reload-warnings-'))
     const configFile = join(dir, 'routes.yaml')
     const good = `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }\nroutes:\n  - { host: a.test, upstream: { url: 'http://127.0.0.1:9' } }\n`
@@ -981,9 +981,19 @@ describe('config warnings in the log', () => {
       assert.deepEqual(reloaded, { status: 200, result: 'success', errors: [], warnings: logged })
       // The log says a warning once, at the load that brings it; the answer says every warning of the config loaded.
       assert.deepEqual(await postReload(), { status: 200, result: 'success', errors: [], warnings: logged })
+      // A value the schema refused is read as its default: warnings of that config could be of one never written.
       await writeFile(configFile, good.replace('listen:', 'listne:'))
       const refused = await postReload()
       assert.deepEqual([refused.status, refused.result, refused.warnings], [422, 'failure', []])
+      // A file missing leaves the config as written: its warnings are known, and said with the problem, in the log too.
+      const skipping = `  - { host: b.test, upstream: { url: 'https://127.0.0.1:9', insecureSkipVerify: true, cert: missing.crt, key: missing.key } }\n`
+      await writeFile(configFile, `${good}${skipping}`)
+      const beforeMissing = gw.logs.length
+      const missing = await postReload()
+      const warning = `${configFile}:4:81 routes[1].upstream.insecureSkipVerify: upstream certificate verification is off`
+      assert.deepEqual([missing.status, missing.errors.length, missing.warnings], [422, 2, [warning]])
+      const record = gw.logs.slice(beforeMissing).find((line) => line.msg === 'reload failed, previous config still serving')
+      assert.deepEqual(record?.warnings, [warning])
     } finally {
       await gw.close()
       await rm(dir, { recursive: true, force: true })

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
@@ -684,6 +684,21 @@ for (let i = 0; i < 3; i++) {
     const bad = GOOD.replace('connect: 250ms', 'connect: soon')
     assert.equal(issuesOf(bad, loader).length, 1)
     assert.equal(issuesOf(bad, loader).length, 1, 'an invalid text is refused again')
+  })
+
+  // A missing file was told by the words its issue starts with (`file not found: `): rewording them
+  // would have taken away check's hint under missing certificate files, with no test to say so.
+  test('marks the issue of a file that does not exist as such where it finds it, and not that of a file it cannot reach otherwise', () => {
+    symlinkSync('loop-b.crt', join(dir, 'loop-a.crt'))
+    symlinkSync('loop-a.crt', join(dir, 'loop-b.crt'))
+    const issues = configIssuesOf(GOOD.replace('ca: ca.crt', 'ca: nope.crt').replace('cert: cli.crt', 'cert: loop-a.crt'))
+    assert.deepEqual(
+      issues.map(({ path, kind }) => [path, kind]),
+      [
+        ['routes[0].upstream.ca', 'missing-file'],
+        ['routes[0].upstream.cert', undefined],
+      ],
+    )
   })
 
   // The loader is a start's and a reload's too: they list these as check does.

@@ -159,6 +159,16 @@ describe("a list item's - without its space is one error, at the -, with the ite
     test(name, () => assert.deepEqual(errorsOf(text), expected))
   }
 
+  // Each `-name:` nests the routes below it deeper: some 50 of them, and the file was refused as "nested
+  // more than 100 deep" at the 50th route, with no word of the missing spaces.
+  test('in routes enough to nest past the depth, each that reading reached, and not the depth', () => {
+    const errors = errorsOf(`routes:\n${Array.from({ length: 60 }, (_, i) => route(`r${i}`, '-')).join('')}`)
+    const dashes = errors.filter((error) => error.endsWith(dashKey('-name')))
+    assert.deepEqual(dashes.slice(0, 2), [`routes.yaml:2:3 routes[0]: ${dashKey('-name')}`, `routes.yaml:6:3 routes[1]: ${dashKey('-name')}`])
+    assert.ok(dashes.length >= 40, errors.join('\n'))
+    assert.equal(errors.filter((error) => error.includes('nested more than')).length, 0, errors.join('\n'))
+  })
+
   // The text with the spaces was made by slicing the whole text again at each key: a 250 KB file of
   // 20,000 keys that start with a -, and a YAML error, took 25 s to check, and a reload as long.
   test('in a file of many keys that start with a -, in a time that grows with the file', () => {
