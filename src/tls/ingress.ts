@@ -194,8 +194,9 @@ export function createTlsPolicy(
         callback(null, undefined)
       },
       // HTTP/1.0 too, as nginx selects it: otherwise a client offering only http/1.0 gets a fatal alert.
-      // A client offering neither gets no_application_protocol (Node's answer to undefined), as it did
-      // from the ALPNProtocols option this callback replaces.
+      // A client offering neither gets no_application_protocol (Node's answer to undefined), as Node's
+      // ALPNProtocols option would refuse it. A callback, not that option, so that requireClientCertificate
+      // runs here too.
       ALPNCallback(this: unknown, { protocols }) {
         if (requiresClientCert && this instanceof TLSSocket) requireClientCertificate(this)
         return HTTP_1_PROTOCOLS.find((protocol) => protocols.includes(protocol))
