@@ -194,16 +194,7 @@ export class RequestServer {
     server.on('checkExpectation', (req, res) => this.onOtherExpectation(req, res))
     server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head))
     server.on('clientError', (error, socket) => this.onClientError(error, socket))
-    // A gateway, not a forward proxy: CONNECT gets 405 (the method is not served here; nginx answers
-    // 400, as it reads no authority-form target), rather than Node's silent close.
-    server.on('connect', (req, socket: Duplex) => {
-      socket.on('error', () => socket.destroy())
-      // Refused after the response still going out ahead of it, which Node has stopped telling of the
-      // socket's drain: it would wait for good with a body larger than the socket's buffer.
-      const connection = this.connections.get(socket)
-      if (connection && busy(connection)) relayDrain(socket, connection.lastResponse)
-      this.refuseInTurn(socket, 405, req)
-    })
+    server.on('connect', (req, socket: Duplex) => this.onConnect(req, socket))
   }
 
   /** A plaintext socket (no policy), or a TLS socket that passed `policy`'s client authentication. */
@@ -441,6 +432,21 @@ export class RequestServer {
     res.shouldKeepAlive = false
     this.handlers.refused(this.current(), 417, req)
     sendStatus(res, 417)
+  }
+
+  /**
+   * A gateway, not a forward proxy: CONNECT gets 405 (the method is not served here; nginx answers 400,
+   * as it reads no authority-form target), rather than Node's silent close.
+   */
+  private onConnect(req: http.IncomingMessage, socket: Duplex): void {
+    // Node lets go of a CONNECT's socket, its error handler included, as of an upgraded one.
+    socket.on('error', () => socket.destroy())
+    // Pipelined behind a response still going out, the refusal waits for it (refuseInTurn). Node no
+    // longer passes the socket's drain on to that response, which would wait for good once its body
+    // filled the socket's buffer.
+    const connection = this.connections.get(socket)
+    if (connection && busy(connection)) relayDrain(socket, connection.lastResponse)
+    this.refuseInTurn(socket, 405, req)
   }
 
   private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
