@@ -12,12 +12,12 @@ import type { Snapshot } from '../snapshot/snapshot.js'
 import type { TlsPolicy } from '../tls/ingress.js'
 import { BODY_IDLE_TIMEOUT_MS, discardRestAfter, hasBody, limitBodyIdle } from './request-body.js'
 import { http09Method } from './http09.js'
-import { HTTP1_ONLY, refusedVersionStatus, type ParseError } from './http-versions.js'
 import { FINISH_DEADLINE_MS, FinishDeadline } from './finish-deadline.js'
 import { IdleDeadline } from './idle-deadline.js'
 import { closingResponse, isWebSocketUpgrade, relayDrain } from './released-sockets.js'
 import { ConnectionPolicies } from './connection-policies.js'
 import { closeLingeringly, limitLinger } from './lingering-close.js'
+import { parserErrorDetail, parserErrorStatus } from './parser-errors.js'
 import { holdReads, releaseReads } from './read-hold.js'
 import { watchRequestLines } from './request-lines.js'
 import { endWithStatus, sendStatus } from './status.js'
@@ -84,36 +84,6 @@ export interface VerifiedConnection {
   readonly socket: TLSSocket
   readonly policy: TlsPolicy
   readonly webSocketRequest?: http.IncomingMessage
-}
-
-/**
- * What Node's own clientError handler answers for each parser error, but for a later major version
- * (505, see http-versions.ts), HTTP/2's connection preface among them; any other error gets none.
- */
-function refusalStatus(error: NodeJS.ErrnoException): number | undefined {
-  // `PRI * HTTP/2.0`, which the parser stops at: a client with prior knowledge of HTTP/2 (curl
-  // --http2-prior-knowledge), as Go's server answers it.
-  if (error.code === 'HPE_PAUSED_H2_UPGRADE') return 505
-  if (error.code === 'HPE_HEADER_OVERFLOW') return 431
-  if (error.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW') return 413
-  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return 408
-  if (error.code === 'HPE_INVALID_VERSION') return refusedVersionStatus(error)
-  return error.code?.startsWith('HPE_') ? 400 : undefined
-}
-
-/**
- * What Node's parser found wrong, in its own words (llhttp's fixed texts, such as "Expected CRLF after
- * version" for the bare LF of a request typed into openssl s_client without -crlf; never the client's
- * bytes), for the refusal's body, as the gateway's own refusals say why. That bare LF also gets its fix,
- * as the parser's words read as a fault of the request line.
- */
-function parserDetail(error: NodeJS.ErrnoException & ParseError): string | undefined {
-  if (error.code === 'HPE_PAUSED_H2_UPGRADE') return HTTP1_ONLY
-  const { reason } = error as { reason?: unknown }
-  if (!error.code?.startsWith('HPE_') || typeof reason !== 'string' || reason === '') return undefined
-  // The parser stops just past the LF; "Expected CRLF after version" is also its answer to `HTTP/1.1 x`.
-  const bareLf = error.code === 'HPE_INVALID_VERSION' && error.bytesParsed !== undefined && error.rawPacket?.[error.bytesParsed - 1] === 0x0a
-  return bareLf ? `${reason} (send CRLF line ends: openssl s_client -crlf)` : reason
 }
 
 /** What the request server keeps of each open connection. */
@@ -505,7 +475,7 @@ export class RequestServer {
   private onClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
     const connection = this.connections.get(socket)
     if (!connection || connection.refusedBeforeRequest) return
-    const status = refusalStatus(error)
+    const status = parserErrorStatus(error)
     const last = connection.lastResponse
     // A malformed body (a bad chunk size line) of a request whose response has not begun is refused, as
     // nginx and Envoy refuse it, and the connection closes after. The request being handled gets the
@@ -531,7 +501,7 @@ export class RequestServer {
       socket.destroy()
       return
     }
-    this.refuseInTurn(socket, status, undefined, parserDetail(error))
+    this.refuseInTurn(socket, status, undefined, parserErrorDetail(error))
   }
 
   /**
