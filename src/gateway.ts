@@ -178,7 +178,8 @@ export class Gateway {
         this.install(buildSnapshot(config, this.snapshotOptions()))
       })
     } catch (error) {
-      // As a listener that fails to bind does (listen): the request server's sweeps run from its start.
+      // A failed start leaves nothing running, as a failed bind does (listen): the request server, made
+      // in the constructor, already runs its sweeps.
       await this.stop(0)
       throw error
     }
