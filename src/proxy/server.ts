@@ -126,9 +126,10 @@ export class RequestServer {
    * has nothing to do.
    */
   private readonly connections = new Map<Duplex, Connection>()
-  private allClosed: (() => void) | undefined
   /** close()'s promise: a second call waits for the same connections. */
-  private closing: Promise<void> | undefined
+  private whenAllClosed: Promise<void> | undefined
+  /** Settles whenAllClosed, as the last connection closes. */
+  private onAllClosed: (() => void) | undefined
   /** Pipelined requests whose body turned out malformed while the response ahead of them went out. */
   private readonly malformedWhileQueued = new WeakSet<http.IncomingMessage>()
   /** Requests not handed to the handlers yet: they wait for their connection's check (holdUntilChecked). */
@@ -184,7 +185,7 @@ export class RequestServer {
     this.connections.set(socket, connection)
     socket.once('close', () => {
       this.connections.delete(socket)
-      if (this.connections.size === 0) this.allClosed?.()
+      if (this.connections.size === 0) this.onAllClosed?.()
     })
     this.server.emit('connection', socket)
     watchRequestLines(socket, (firstLine) => {
@@ -261,7 +262,7 @@ export class RequestServer {
    * go.
    */
   close(): Promise<void> {
-    return (this.closing ??= this.closeEverything())
+    return (this.whenAllClosed ??= this.closeEverything())
   }
 
   private closeEverything(): Promise<void> {
@@ -273,7 +274,7 @@ export class RequestServer {
     if (this.connections.size === 0) return Promise.resolve()
     // Node's own close handler runs after the one accept() added, within the same event: by the time the
     // promise settles, each response has emitted 'close' and stopped its upstream request.
-    const closed = new Promise<void>((resolve) => (this.allClosed = resolve))
+    const closed = new Promise<void>((resolve) => (this.onAllClosed = resolve))
     for (const [socket, { closeGoingAway }] of this.connections) {
       if (closeGoingAway) closeGoingAway()
       else socket.destroy()
