@@ -87,7 +87,11 @@ export interface DispatchedRoute {
 }
 
 export interface HandshakeOutcome {
-  /** The name of the route the handshake was for; undefined when the ClientHello named none. */
+  /**
+   * The name of the route the handshake was for: the one of its SNI host, or without SNI of the address
+   * the client reached. Undefined where no route has that host, or the connection never got to a
+   * handshake (proxy/sni-dispatch.ts).
+   */
   readonly route: string | undefined
   /** The client's address, for the refusal log line. */
   readonly clientAddress: string | undefined
