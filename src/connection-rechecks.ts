@@ -16,13 +16,13 @@
  *   would (tls/recheck.ts, with the CRLs of tls/policy-crls.ts).
  */
 import type http from 'node:http'
-import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { TLSSocket } from 'node:tls'
 import { recordWebSocketRecheck } from './gateway-metrics.js'
 import { CLIENT_CAUSED_LOG_LIMIT, errorSummary, limitedLog, type Logger } from './log.js'
 import { NO_ROUTE } from './metrics/labels.js'
 import type { Metrics } from './metrics/metrics.js'
+import type { ServerNameOf } from './proxy/route-selection.js'
 import type { RequestServer } from './proxy/server.js'
 import { normalizeHost } from './routing/host.js'
 import { routingPath } from './routing/path.js'
@@ -35,8 +35,6 @@ import type { RecheckVerdict } from './tls/recheck.js'
 /** The connections of one gateway that its reloads check again, one at a time (RecheckQueue). */
 export class ConnectionRechecks {
   private readonly queue = new RecheckQueue()
-  /** The SNI each verified connection's ClientHello carried. */
-  private readonly serverNames = new WeakMap<Socket, string | undefined>()
   /** A CA that leaves a bundle fails every client of it at once: these log as a flood of refusals does. */
   private readonly logKeepAliveFailed: (fields: object) => void
   private readonly logWebSocketFailed: (fields: object) => void
@@ -49,6 +47,8 @@ export class ConnectionRechecks {
     private readonly current: () => Snapshot | undefined,
     /** Where the connections are, and what holds their requests or closes them. */
     private readonly server: RequestServer,
+    /** The SNI a verified connection's ClientHello carried, which a new handshake of its would send too. */
+    private readonly serverNameOf: ServerNameOf,
   ) {
     const limit = CLIENT_CAUSED_LOG_LIMIT
     const keepAliveFailed = 'connection closes after its response: its client certificate does not pass the new TLS policy of its host'
@@ -57,11 +57,6 @@ export class ConnectionRechecks {
     this.logWebSocketFailed = limitedLog(logger, 'warn', webSocketFailed, limit)
     const webSocketUncheckable = 'WebSocket closed: its client certificate could not be checked against the new TLS policy of its route (fail closed)'
     this.logWebSocketUncheckable = limitedLog(logger, 'warn', webSocketUncheckable, limit)
-  }
-
-  /** A connection verified with `serverName` in its ClientHello, which a new handshake of its would send too. */
-  verified(socket: TLSSocket, serverName: string | undefined): void {
-    this.serverNames.set(socket, serverName)
   }
 
   /**
@@ -170,11 +165,6 @@ export class ConnectionRechecks {
     const fields = failureFields(route, verdict, socket)
     if (verdict.error) this.logWebSocketUncheckable({ ...fields, error: errorSummary(verdict.error) })
     else this.logWebSocketFailed(fields)
-  }
-
-  /** The SNI the ClientHello of a verified connection carried; undefined without one, or on the plaintext listener. */
-  serverNameOf(socket: Socket): string | undefined {
-    return this.serverNames.get(socket)
   }
 
   private ingressFor(snapshot: Snapshot, socket: TLSSocket) {

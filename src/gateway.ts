@@ -110,6 +110,11 @@ export class Gateway {
   private readonly ticketSecrets: TicketSecrets
   private readonly ticketKeys: TicketKeyRotation
   private readonly clientChains = new ClientChainsByPolicy()
+  /**
+   * The SNI each verified connection's ClientHello carried: the host of an HTTP/1.0 request without
+   * Host, and what a reload re-checks the connection by (the policy a new handshake of its would get).
+   */
+  private readonly serverNames = new WeakMap<net.Socket, string | undefined>()
   private readonly connectionRechecks: ConnectionRechecks
   private readonly reloader: Reloader
   /** stop()'s drain, once it has begun. */
@@ -137,11 +142,9 @@ export class Gateway {
     this.ticketKeys = new TicketKeyRotation(options.ticketKeyLifetimeMs)
     this.overload = new Overload(this.metrics, this.logger)
     this.clientConnections = new ClientConnections(this.overload)
-    // The request server and the re-checks need each other: its handlers read the SNI a connection's
-    // ClientHello carried, which the re-checks keep, made next. Nothing calls it before a connection.
-    const serverNameOf = (socket: net.Socket) => this.connectionRechecks.serverNameOf(socket)
+    const serverNameOf = (socket: net.Socket) => this.serverNames.get(socket)
     this.requestServer = new RequestServer(() => this.current!, createProxyHandlers(this.logger, this.metrics, this.overload, serverNameOf))
-    this.connectionRechecks = new ConnectionRechecks(this.metrics, this.logger, () => this.current, this.requestServer)
+    this.connectionRechecks = new ConnectionRechecks(this.metrics, this.logger, () => this.current, this.requestServer, serverNameOf)
     this.reloader = new Reloader({
       loader: options.loader,
       logger: this.logger,
@@ -175,7 +178,8 @@ export class Gateway {
         this.install(buildSnapshot(config, this.snapshotOptions()))
       })
     } catch (error) {
-      // As a listener that fails to bind does (listen): the request server's sweeps run from its start.
+      // A failed start leaves nothing running, as a failed bind does (listen): the request server, made
+      // in the constructor, already runs its sweeps.
       await this.stop(0)
       throw error
     }
@@ -217,7 +221,7 @@ export class Gateway {
    * would otherwise answer its first request 421).
    */
   private acceptVerified(socket: TLSSocket, policy: TlsPolicy, serverName: string | undefined): void {
-    this.connectionRechecks.verified(socket, serverName)
+    this.serverNames.set(socket, serverName)
     this.requestServer.accept(socket, policy)
     this.connectionRechecks.recheck(this.current!, socket)
   }

@@ -12,12 +12,12 @@ import type { Snapshot } from '../snapshot/snapshot.js'
 import type { TlsPolicy } from '../tls/ingress.js'
 import { BODY_IDLE_TIMEOUT_MS, discardRestAfter, hasBody, limitBodyIdle } from './request-body.js'
 import { http09Method } from './http09.js'
-import { HTTP1_ONLY, refusedVersionStatus, type ParseError } from './http-versions.js'
 import { FINISH_DEADLINE_MS, FinishDeadline } from './finish-deadline.js'
 import { IdleDeadline } from './idle-deadline.js'
 import { closingResponse, isWebSocketUpgrade, relayDrain } from './released-sockets.js'
 import { ConnectionPolicies } from './connection-policies.js'
 import { closeLingeringly, limitLinger } from './lingering-close.js'
+import { parserErrorDetail, parserErrorStatus } from './parser-errors.js'
 import { holdReads, releaseReads } from './read-hold.js'
 import { watchRequestLines } from './request-lines.js'
 import { endWithStatus, sendStatus } from './status.js'
@@ -86,36 +86,6 @@ export interface VerifiedConnection {
   readonly webSocketRequest?: http.IncomingMessage
 }
 
-/**
- * What Node's own clientError handler answers for each parser error, but for a later major version
- * (505, see http-versions.ts), HTTP/2's connection preface among them; any other error gets none.
- */
-function refusalStatus(error: NodeJS.ErrnoException): number | undefined {
-  // `PRI * HTTP/2.0`, which the parser stops at: a client with prior knowledge of HTTP/2 (curl
-  // --http2-prior-knowledge), as Go's server answers it.
-  if (error.code === 'HPE_PAUSED_H2_UPGRADE') return 505
-  if (error.code === 'HPE_HEADER_OVERFLOW') return 431
-  if (error.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW') return 413
-  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return 408
-  if (error.code === 'HPE_INVALID_VERSION') return refusedVersionStatus(error)
-  return error.code?.startsWith('HPE_') ? 400 : undefined
-}
-
-/**
- * What Node's parser found wrong, in its own words (llhttp's fixed texts, such as "Expected CRLF after
- * version" for the bare LF of a request typed into openssl s_client without -crlf; never the client's
- * bytes), for the refusal's body, as the gateway's own refusals say why. That bare LF also gets its fix,
- * as the parser's words read as a fault of the request line.
- */
-function parserDetail(error: NodeJS.ErrnoException & ParseError): string | undefined {
-  if (error.code === 'HPE_PAUSED_H2_UPGRADE') return HTTP1_ONLY
-  const { reason } = error as { reason?: unknown }
-  if (!error.code?.startsWith('HPE_') || typeof reason !== 'string' || reason === '') return undefined
-  // The parser stops just past the LF; "Expected CRLF after version" is also its answer to `HTTP/1.1 x`.
-  const bareLf = error.code === 'HPE_INVALID_VERSION' && error.bytesParsed !== undefined && error.rawPacket?.[error.bytesParsed - 1] === 0x0a
-  return bareLf ? `${reason} (send CRLF line ends: openssl s_client -crlf)` : reason
-}
-
 /** What the request server keeps of each open connection. */
 interface Connection {
   /**
@@ -156,9 +126,10 @@ export class RequestServer {
    * has nothing to do.
    */
   private readonly connections = new Map<Duplex, Connection>()
-  private allClosed: (() => void) | undefined
   /** close()'s promise: a second call waits for the same connections. */
-  private closing: Promise<void> | undefined
+  private whenAllClosed: Promise<void> | undefined
+  /** Settles whenAllClosed, as the last connection closes. */
+  private onAllClosed: (() => void) | undefined
   /** Pipelined requests whose body turned out malformed while the response ahead of them went out. */
   private readonly malformedWhileQueued = new WeakSet<http.IncomingMessage>()
   /** Requests not handed to the handlers yet: they wait for their connection's check (holdUntilChecked). */
@@ -194,16 +165,7 @@ export class RequestServer {
     server.on('checkExpectation', (req, res) => this.onOtherExpectation(req, res))
     server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head))
     server.on('clientError', (error, socket) => this.onClientError(error, socket))
-    // A gateway, not a forward proxy: CONNECT gets 405 (the method is not served here; nginx answers
-    // 400, as it reads no authority-form target), rather than Node's silent close.
-    server.on('connect', (req, socket: Duplex) => {
-      socket.on('error', () => socket.destroy())
-      // Refused after the response still going out ahead of it, which Node has stopped telling of the
-      // socket's drain: it would wait for good with a body larger than the socket's buffer.
-      const connection = this.connections.get(socket)
-      if (connection && busy(connection)) relayDrain(socket, connection.lastResponse)
-      this.refuseInTurn(socket, 405, req)
-    })
+    server.on('connect', (req, socket: Duplex) => this.onConnect(req, socket))
   }
 
   /** A plaintext socket (no policy), or a TLS socket that passed `policy`'s client authentication. */
@@ -223,7 +185,7 @@ export class RequestServer {
     this.connections.set(socket, connection)
     socket.once('close', () => {
       this.connections.delete(socket)
-      if (this.connections.size === 0) this.allClosed?.()
+      if (this.connections.size === 0) this.onAllClosed?.()
     })
     this.server.emit('connection', socket)
     watchRequestLines(socket, (firstLine) => {
@@ -300,7 +262,7 @@ export class RequestServer {
    * go.
    */
   close(): Promise<void> {
-    return (this.closing ??= this.closeEverything())
+    return (this.whenAllClosed ??= this.closeEverything())
   }
 
   private closeEverything(): Promise<void> {
@@ -312,7 +274,7 @@ export class RequestServer {
     if (this.connections.size === 0) return Promise.resolve()
     // Node's own close handler runs after the one accept() added, within the same event: by the time the
     // promise settles, each response has emitted 'close' and stopped its upstream request.
-    const closed = new Promise<void>((resolve) => (this.allClosed = resolve))
+    const closed = new Promise<void>((resolve) => (this.onAllClosed = resolve))
     for (const [socket, { closeGoingAway }] of this.connections) {
       if (closeGoingAway) closeGoingAway()
       else socket.destroy()
@@ -443,6 +405,21 @@ export class RequestServer {
     sendStatus(res, 417)
   }
 
+  /**
+   * A gateway, not a forward proxy: CONNECT gets 405 (the method is not served here; nginx answers 400,
+   * as it reads no authority-form target), rather than Node's silent close.
+   */
+  private onConnect(req: http.IncomingMessage, socket: Duplex): void {
+    // Node lets go of a CONNECT's socket, its error handler included, as of an upgraded one.
+    socket.on('error', () => socket.destroy())
+    // Pipelined behind a response still going out, the refusal waits for it (refuseInTurn). Node no
+    // longer passes the socket's drain on to that response, which would wait for good once its body
+    // filled the socket's buffer.
+    const connection = this.connections.get(socket)
+    if (connection && busy(connection)) relayDrain(socket, connection.lastResponse)
+    this.refuseInTurn(socket, 405, req)
+  }
+
   private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     // Node lets go of an upgraded socket, its error handler included; a plaintext socket has no other.
     socket.on('error', () => socket.destroy())
@@ -499,7 +476,7 @@ export class RequestServer {
   private onClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
     const connection = this.connections.get(socket)
     if (!connection || connection.refusedBeforeRequest) return
-    const status = refusalStatus(error)
+    const status = parserErrorStatus(error)
     const last = connection.lastResponse
     // A malformed body (a bad chunk size line) of a request whose response has not begun is refused, as
     // nginx and Envoy refuse it, and the connection closes after. The request being handled gets the
@@ -525,7 +502,7 @@ export class RequestServer {
       socket.destroy()
       return
     }
-    this.refuseInTurn(socket, status, undefined, parserDetail(error))
+    this.refuseInTurn(socket, status, undefined, parserErrorDetail(error))
   }
 
   /**

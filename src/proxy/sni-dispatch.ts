@@ -27,6 +27,9 @@ interface SniDispatchHooks {
   readonly passthrough: PassthroughHooks
 }
 
+/** Reports a connection refused before its handshake (SniDispatchHooks.onRefused), timed from its accept. */
+type Refuse = (reason: HandshakeOutcome['reason'], detail?: string) => void
+
 export class SniDispatcher {
   /** The connections still waiting for their ClientHello. */
   private readonly waiting = new Set<net.Socket>()
@@ -39,7 +42,7 @@ export class SniDispatcher {
     const { waiting } = this
     const started = performance.now()
     const { remoteAddress: clientAddress } = socket
-    const refuse = (reason: HandshakeOutcome['reason'], detail?: string) =>
+    const refuse: Refuse = (reason, detail) =>
       this.hooks.onRefused({ route: undefined, clientAddress, durationSeconds: (performance.now() - started) / 1000, reason, ...(detail && { detail }), resumed: false })
     // Dropped once the ClientHello is read: onClose, which lives as long as the socket, shares this scope.
     let received: ClientHelloReader | undefined = new ClientHelloReader()
@@ -101,7 +104,7 @@ export class SniDispatcher {
     socket: net.Socket,
     hello: Exclude<ClientHelloResult, { kind: 'incomplete' }>,
     buffered: Buffer,
-    refuse: (reason: HandshakeOutcome['reason'], detail?: string) => void,
+    refuse: Refuse,
   ): void {
     if (hello.kind === 'plain-http') {
       refuse('protocol_version')

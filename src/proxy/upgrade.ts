@@ -61,8 +61,11 @@ class UpgradeExchange extends UpstreamExchange {
   private answered = false
   /** The upstream's answer when it refused the upgrade, an ordinary response. */
   private refusal: ServerResponse | undefined
-  /** Holds the pool open until the exchange is over: a resend after a reload retired it needs it. */
-  private readonly release: () => void
+  /**
+   * Holds the pool open until the exchange is over (over()): a resend after a reload retired it needs
+   * it. Undefined once released.
+   */
+  private release: (() => void) | undefined
 
   constructor(
     route: Route,
@@ -75,9 +78,11 @@ class UpgradeExchange extends UpstreamExchange {
   ) {
     super(route, options, hooks.onRetry)
     this.release = holdUpstream(route.upstream!)
-    // A client that leaves before the upstream answers takes its upstream request with it.
+    // A client that leaves before the upstream answers takes its upstream request with it, which is not
+    // sent again. Its hold on the pool ends there too, as a forwarded request's ends at its response's
+    // close: it never outlives the client, even where a fault kept the request from being dispatched.
     client.once('close', () => {
-      this.heads.stop()
+      this.over()
       this.controller?.abort(CLIENT_GONE)
     })
   }
@@ -86,10 +91,11 @@ class UpgradeExchange extends UpstreamExchange {
     return this.client.destroyed
   }
 
-  /** The upstream request is done with: called once, by the 101, the end or a failure not resent. */
+  /** The upstream request is done with: at the 101, the end, a failure not resent, or the client's close. */
   private over(): void {
     this.heads.stop()
-    this.release()
+    this.release?.()
+    this.release = undefined
   }
 
   onRequestUpgrade(controller: Dispatcher.DispatchController, _statusCode: number, headers: IncomingHttpHeaders, socket: Duplex): void {

@@ -87,7 +87,11 @@ export interface DispatchedRoute {
 }
 
 export interface HandshakeOutcome {
-  /** The name of the route the handshake was for; undefined when the ClientHello named none. */
+  /**
+   * The name of the route the handshake was for: the one of its SNI host, or without SNI of the address
+   * the client reached. Undefined where no route has that host, or the connection never got to a
+   * handshake (proxy/sni-dispatch.ts).
+   */
   readonly route: string | undefined
   /** The client's address, for the refusal log line. */
   readonly clientAddress: string | undefined
@@ -194,8 +198,9 @@ export function createTlsPolicy(
         callback(null, undefined)
       },
       // HTTP/1.0 too, as nginx selects it: otherwise a client offering only http/1.0 gets a fatal alert.
-      // A client offering neither gets no_application_protocol (Node's answer to undefined), as it did
-      // from the ALPNProtocols option this callback replaces.
+      // A client offering neither gets no_application_protocol (Node's answer to undefined), as Node's
+      // ALPNProtocols option would refuse it. A callback, not that option, so that requireClientCertificate
+      // runs here too.
       ALPNCallback(this: unknown, { protocols }) {
         if (requiresClientCert && this instanceof TLSSocket) requireClientCertificate(this)
         return HTTP_1_PROTOCOLS.find((protocol) => protocols.includes(protocol))

@@ -1,9 +1,9 @@
 /**
  * One keep-alive connection pool per upstream identity: origin, serverName, CA, CRLs, client cert and
- * key, verification and connect timeout. Two routes with the same identity share a pool; different
- * identities never share a socket, so a client certificate is never presented on another route's
- * behalf. The pool is undici's `Pool` rather than a keep-alive `https.Agent`: it proxies at twice the
- * throughput (README, "Why undici for the upstream pool").
+ * key, verification, and connect and idle timeouts (identityKey). Two routes with the same identity
+ * share a pool; different identities never share a socket, so a client certificate is never presented
+ * on another route's behalf. The pool is undici's `Pool` rather than a keep-alive `https.Agent`: it
+ * proxies at twice the throughput (README, "Why undici for the upstream pool").
  */
 import { createHash, X509Certificate } from 'node:crypto'
 import type { Socket } from 'node:net'

@@ -473,8 +473,9 @@ routes:
     assert.equal(await requestsCounted(gw, 'route="(none)",method="GET"', 500), 2)
   })
 
-  it('answers 500 when sending a routed request upstream fails inside the gateway, WebSockets included', async () => {
-    const pools = [...(gw.gateway as unknown as { current: Snapshot }).current.upstreams.values()].map((upstream) => upstream.pool)
+  it('answers 500 when sending a routed request upstream fails inside the gateway, WebSockets included, and holds the pool no longer', async () => {
+    const upstreams = [...(gw.gateway as unknown as { current: Snapshot }).current.upstreams.values()]
+    const pools = upstreams.map((upstream) => upstream.pool)
     const dispatches = pools.map((pool) => pool.dispatch)
     for (const pool of pools) Object.assign(pool, { dispatch: () => { throw new Error('injected fault') } })
     try {
@@ -485,6 +486,9 @@ routes:
     }
     assert.equal(await requestsCounted(gw, 'route="mtls",method="GET"', 500), 1)
     assert.equal(await requestsCounted(gw, 'route="ws",method="GET"', 500), 1)
+    // Neither holds its pool after its 500: a pool a reload retires closes once none does, and one that
+    // the failed WebSocket upgrade kept held would never have closed.
+    await eventually(async () => upstreams.every((upstream) => upstream.inFlight === 0), 3000, 'no request holding its pool')
     assert.equal((await get()).status, 200)
   })
 

@@ -63,7 +63,7 @@ describe('the re-checks of keep-alive connections after a reload', () => {
     }
     server = new RequestServer(() => undefined as never, handlers)
     serving = snapshotOf(P0)
-    rechecks = new ConnectionRechecks(createMetrics({ defaultMetrics: false }), pino({ level: 'silent' }), () => serving, server)
+    rechecks = new ConnectionRechecks(createMetrics({ defaultMetrics: false }), pino({ level: 'silent' }), () => serving, server, () => undefined)
     listener = tls.createServer({ key: pki.srv.key, cert: pki.srv.cert }, (socket) => server.accept(socket, P0)).listen(0, '127.0.0.1')
     await once(listener, 'listening')
   })
