@@ -63,13 +63,18 @@ function hintFor(route: Route, reason: string, code: string | undefined, refused
 }
 
 export function createRequestRecords(logger: Logger, metrics: Metrics): RequestRecords {
+  const logRequestFailed = limitedLog(logger, 'warn', 'upstream request failed', CLIENT_CAUSED_LOG_LIMIT)
+  const logFailedMidResponse = limitedLog(logger, 'warn', 'upstream failed mid-response', CLIENT_CAUSED_LOG_LIMIT)
+  const logUpgradeFailed = limitedLog(logger, 'warn', 'upstream upgrade failed', CLIENT_CAUSED_LOG_LIMIT)
   /**
    * An upstream request that failed, counted once under its reason (Envoy's upstream_cx_connect_fail,
    * upstream_rq_timeout, upstream_cx_destroy_remote_with_active_rq, by reason), and logged as nginx's
    * error log line: who asked what of which upstream, what failed, and the status sent for it (none
-   * when the answer was cut short).
+   * when the answer was cut short). At most CLIENT_CAUSED_LOG_LIMIT lines a second of each kind: an
+   * upstream down under load would log a line per request (about 2,500 a second), and a client can make
+   * slow requests time out at will; the metric counts every one.
    */
-  const upstreamFailed = (message: string, route: Route, req: IncomingMessage, client: string | undefined, failure: UpstreamFailure, status: number | undefined, error: Error) => {
+  const upstreamFailed = (log: (fields: object) => void, route: Route, req: IncomingMessage, client: string | undefined, failure: UpstreamFailure, status: number | undefined, error: Error) => {
     const { reason, code } = failure
     // The gateway's own 502 and 504 apart from answers the upstream began: the 5xx warning leaves the
     // former to the upstream errors alert (deploy/prometheus/alerts.yaml).
@@ -80,7 +85,7 @@ export function createRequestRecords(logger: Logger, metrics: Metrics): RequestR
     // A refused upstream certificate: which one, and which files of upstream.crl when a CRL refused it.
     const peer = refusedPeerOf(error)
     const refusal = refusalFields(peer?.certificate, summary.code, () => route.config.upstream.crl)
-    logger.warn({ route: route.name, reason, code, status, ...request, ...refusal, ...hintFor(route, reason, summary.code, peer?.hint), error: summary }, message)
+    log({ route: route.name, reason, code, status, ...request, ...refusal, ...hintFor(route, reason, summary.code, peer?.hint), error: summary })
   }
 
   /** nginx logs a WebSocket it closes at proxy_read_timeout or proxy_send_timeout ("timed out"). */
@@ -102,14 +107,13 @@ export function createRequestRecords(logger: Logger, metrics: Metrics): RequestR
     },
     onUpstreamError(route, res, failure, error) {
       const headersSent = res.headersSent
-      const message = headersSent ? 'upstream failed mid-response' : 'upstream request failed'
-      upstreamFailed(message, route, res.req, res.socket?.remoteAddress, failure, headersSent ? undefined : failure.status, error)
+      upstreamFailed(headersSent ? logFailedMidResponse : logRequestFailed, route, res.req, res.socket?.remoteAddress, failure, headersSent ? undefined : failure.status, error)
     },
     onAnswerCutShort(route, req, failure, error) {
-      upstreamFailed('upstream failed mid-response', route, req, req.socket.remoteAddress, failure, undefined, error)
+      upstreamFailed(logFailedMidResponse, route, req, req.socket.remoteAddress, failure, undefined, error)
     },
     upgradeFailed(route, req, client, failure, status, error) {
-      upstreamFailed('upstream upgrade failed', route, req, client, failure, status, error)
+      upstreamFailed(logUpgradeFailed, route, req, client, failure, status, error)
     },
     onTimeout(route, req, timeout) {
       logWebSocketTimeout({ route: route.name, timeout, ...requestFields(req, req.socket.remoteAddress) })

@@ -400,6 +400,20 @@ routes:${route('legacy', legacy.port)}
     }
   })
 
+  // An upstream down under load fails every request: each is counted, and the log takes 50 a second.
+  it('logs upstream failures at a bounded rate: the first 50 in a second, then one line that counts the rest', async () => {
+    // A second without failures first: the tests before logged some in the log's current second.
+    await new Promise((resolve) => setTimeout(resolve, 1100))
+    const since = gw.logs.length
+    const counted = await countedFailures('refusedplain', 'before_response', ['connection_refused'], () =>
+      Promise.all(Array.from({ length: 60 }, async () => assert.equal((await timed('refusedplain.test')).status, 502))),
+    )
+    assert.deepEqual(counted, { all: 60, connection_refused: 60 })
+    const lines = gw.logs.slice(since).filter((line) => line.msg === 'upstream request failed')
+    assert.equal(lines.length, 50, 'each of the first 50 its own line')
+    assert.equal((await loggedAfter(gw, since, 'upstream request failed: 10 more in the last 1 s')).count, 10, 'the rest summed up')
+  })
+
   it('502 for a chunked upload whose upstream refuses connections, and the connection serves the next request', async () => {
     const socket = net.connect(gw.ports.http!, '127.0.0.1')
     let received = ''
@@ -564,7 +578,8 @@ routes:${route('legacy', legacy.port)}
     assert.equal((await timed('wrongname.test')).status, 502)
     const text = JSON.stringify(gw.logs)
     assert.ok(!text.includes('BEGIN'), 'no PEM in logs')
-    const failures = gw.logs.filter((l) => /^upstream .*failed/.test(String(l.msg)))
+    // Each failure's own line, not the lines that count those held back at the log's rate.
+    const failures = gw.logs.filter((l) => /^upstream .*failed/.test(String(l.msg)) && !String(l.msg).includes(' more in the last '))
     assert.notEqual(failures.length, 0)
     for (const line of failures) {
       assert.equal(typeof line.route, 'string')
