@@ -102,8 +102,12 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
       const started = performance.now()
       const client = req.socket.remoteAddress
       let routeName = NO_ROUTE
+      let answered = false
       // An upgrade counts as a request once answered (101 or not); the WebSocket's life is not its duration.
-      const record = (status: number) => records.answered(snapshot, req, client, routeName, status || CLIENT_CLOSED_REQUEST, started)
+      const record = (status: number) => {
+        answered = true
+        records.answered(snapshot, req, client, routeName, status || CLIENT_CLOSED_REQUEST, started)
+      }
       const proxy = async () => {
         const admission = admit(snapshot, policy, req)
         routeName = admission.route?.name ?? NO_ROUTE
@@ -119,9 +123,12 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
         if ('failure' in outcome) records.upgradeFailed(admission.route, req, client, outcome.failure, outcome.status, outcome.error)
         return 'closeGoingAway' in outcome ? outcome.closeGoingAway : undefined
       }
-      // A fault comes before anything was answered: proxyUpgrade settles, and never throws, once it has.
+      // proxyUpgrade settles, and never throws, once it has answered: a fault after that is in recording
+      // the answer, which the client has (a 101, and its WebSocket may be open), and closes the
+      // connection, as a request's fault after its head was sent does; it is not counted again.
       return proxy().catch((error: unknown) => {
         records.internalError(routeName, error)
+        if (answered) return void socket.destroy()
         endWithStatus(socket, 500)
         record(500)
         return undefined

@@ -492,6 +492,34 @@ routes:
     assert.equal((await get()).status, 200)
   })
 
+  it('closes a WebSocket whose answer fails to be recorded inside the gateway, with nothing more written to it and no second count', async () => {
+    const metrics = gw.gateway.metrics
+    const recordRequest = metrics.recordRequest
+    // A fault injected into counting the 101 stands in for a bug there, after the client has its answer.
+    let faults = 0
+    Object.assign(metrics, {
+      recordRequest: (route: string, method: string, code: number, seconds: number) => {
+        if (route === 'ws' && faults++ === 0) throw new Error('injected fault')
+        recordRequest(route, method, code, seconds)
+      },
+    })
+    const before = await requestsCounted(gw, 'route="ws",method="GET"', 500)
+    try {
+      const since = gw.logs.length
+      const ws = new WebSocket(`ws://127.0.0.1:${gw.ports.http}/chat`, { headers: { host: 'ws.test' } })
+      const errors: Error[] = []
+      ws.on('error', (error) => errors.push(error))
+      const [code] = (await once(ws, 'close')) as [number]
+      // A 500 written into the open WebSocket would reach ws as a frame it refuses (1002, with an error).
+      assert.deepEqual([code, errors.map((error) => error.message)], [1006, []])
+      assert.equal((await loggedAfter(gw, since, 'request failed inside the gateway')).code, 'PCL_ERR_INTERNAL')
+    } finally {
+      Object.assign(metrics, { recordRequest })
+    }
+    assert.equal(await requestsCounted(gw, 'route="ws",method="GET"', 500), before)
+    assert.equal((await get()).status, 200)
+  })
+
   it('keeps no access log unless the config asks for one', () => {
     assert.ok(gw.logs.length > 0)
     assert.equal(gw.logs.filter((line) => line.msg === 'request').length, 0)
