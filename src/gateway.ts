@@ -21,6 +21,7 @@ import {
   setCertificateExpiry,
   setCrlNextUpdate,
 } from './gateway-metrics.js'
+import { ErrorCodes, PortcullisError } from './errors.js'
 import { closeServer, listenOn } from './listeners.js'
 import { CLIENT_CAUSED_LOG_LIMIT, errorSummary, limitedLog, MAX_LOGGED_AT_A_LOAD, type Logger } from './log.js'
 import { NO_ROUTE } from './metrics/labels.js'
@@ -169,7 +170,10 @@ export class Gateway {
     })
   }
 
-  /** Loads the config (throws ConfigError on a bad one), then binds every listener. */
+  /**
+   * Loads the config (throws ConfigError on a bad one), then binds every listener. A stop() before it
+   * is done ends it with PCL_ERR_STOPPED, nothing left bound.
+   */
   async start(): Promise<void> {
     let config: Config
     try {
@@ -391,6 +395,11 @@ export class Gateway {
     } catch (error) {
       await this.stop(0)
       throw error
+    }
+    // A stop() during start() closed the listeners bound before it; this one it never saw.
+    if (this.stopping) {
+      await closeServer(server)
+      throw new PortcullisError(ErrorCodes.STOPPED, `stopped while starting: ${name} listener closed`)
     }
     this.listeners.set(name, server)
   }

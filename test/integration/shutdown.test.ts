@@ -876,4 +876,24 @@ describe('a gateway that does not start', () => {
       await rm(dir, { recursive: true, force: true })
     }
   })
+
+  // An embedding program's stop() during start(): the listeners bound after it stayed open.
+  it('ends a start that a stop came during, with no listener left bound', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portcullis-stopped-starting-'))
+    const configFile = join(dir, 'routes.yaml')
+    await writeFile(configFile, 'listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }\nroutes:\n  - { name: a, host: a.test, upstream: { url: http://127.0.0.1:9 } }\n')
+    const listening = () => process.getActiveResourcesInfo().filter((resource) => resource === 'TCPServerWrap').length
+    const before = listening()
+    try {
+      const gateway = new Gateway({ loader: new ConfigLoader(configFile), logger: pino({ level: 'silent' }) })
+      // The stop comes while start() reads the config, before it binds anything.
+      const started = gateway.start()
+      await gateway.stop(0)
+      await assert.rejects(started, { code: 'PCL_ERR_STOPPED' })
+      // A closed listener's handle goes a little after its close callback; a listener left bound stays.
+      await eventually(async () => listening() === before, 2000, 'no listener left bound')
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
 })
