@@ -247,8 +247,8 @@ export class Gateway {
     const publicListeners = [...this.listeners].filter(([name]) => name !== 'admin').map(([, server]) => server)
     const closed = Promise.all(publicListeners.map((server) => closeServer(server)))
     this.requestServer.drain()
-    this.sni.closeWaiting(DRAIN_IDLE_WINDOW_MS)
-    this.refusedCertificates.closeWaiting(DRAIN_IDLE_WINDOW_MS)
+    this.sni.drain(DRAIN_IDLE_WINDOW_MS)
+    this.refusedCertificates.drain(DRAIN_IDLE_WINDOW_MS)
     await this.clientConnections.allClosed(graceMs)
     const left = this.clientConnections.count
     if (left > 0) {

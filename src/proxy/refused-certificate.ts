@@ -40,11 +40,11 @@ export class RefusedCertificates {
   }
 
   /**
-   * Closes the connections still waiting for their request `windowMs` from now, as a drain closes an
-   * idle verified one (RequestServer.drain), rather than hold the drain for REQUEST_WAIT_MS. Those
-   * waiting now only: one refused later in the drain has `windowMs` from its refusal (answer).
+   * The drain begins: the connections still waiting for their request close `windowMs` from now, as
+   * an idle verified one does (RequestServer.drain), rather than hold the drain for REQUEST_WAIT_MS.
+   * Those waiting now only: one refused later in the drain has `windowMs` from its refusal (answer).
    */
-  closeWaiting(windowMs: number): void {
+  drain(windowMs: number): void {
     this.drainWindowMs = windowMs
     const waitingNow = [...this.waiting]
     const closeThem = () => {

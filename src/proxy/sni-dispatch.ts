@@ -80,10 +80,10 @@ export class SniDispatcher {
   }
 
   /**
-   * Closes the connections still waiting for their ClientHello `windowMs` from now: they have sent no
-   * request (drain), but one may be on its way, as on a plaintext connection (RequestServer.drain).
+   * The drain begins: the connections still waiting for their ClientHello close `windowMs` from now
+   * (they have sent no request, but one may be on its way, as RequestServer.drain allows for).
    */
-  closeWaiting(windowMs: number): void {
+  drain(windowMs: number): void {
     this.draining = true
     const closeThem = () => {
       for (const socket of this.waiting) {
