@@ -24,14 +24,15 @@ export interface ConfigIssue {
   /** This issue counts that many others, not listed one by one (YAML errors past the first few). */
   readonly unlisted?: number
   /**
-   * What the issue is, for code that tells some apart (cli/problems.ts), set where it is found: its
-   * message may be reworded. 'missing-file': `aboutFile` does not exist; 'missing-folder': nor does its
-   * folder (config/file-paths.ts).
+   * What the issue is, for code that tells some apart (cli/problems.ts, reload/reloader.ts), set where
+   * it is found: its message may be reworded. 'missing-file': `aboutFile` does not exist;
+   * 'missing-folder': nor does its folder (config/file-paths.ts); 'key-mismatch': the key file
+   * `aboutFile` is not the private key of its certificate (snapshot/route-files.ts).
    */
   readonly kind?: IssueKind
 }
 
-export type IssueKind = 'missing-file' | 'missing-folder'
+export type IssueKind = 'missing-file' | 'missing-folder' | 'key-mismatch'
 
 /** `routes.yaml:14:11 routes[2].upstream.ca: certs/leaf.pem holds a certificate that is not a CA` */
 export function formatIssue(issue: ConfigIssue): string {

@@ -53,6 +53,15 @@ export type ReloadTrigger = 'file change' | 'SIGHUP' | 'POST /reload' | 'api'
  */
 export const RELOAD_INTERVAL_MS = 1000
 
+/**
+ * How long a reload for a file change, refused only because a key is not its certificate's, waits
+ * before that failure is counted and logged: a certificate and its key replaced one after the other
+ * (`cp new.crt tls.crt; cp new.key tls.key`, seconds apart) are a pair again by then, their next
+ * reload succeeds, and no failure is counted. Envoy and Traefik count each step's rejection, and an
+ * alert on failed reloads fires for a rotation done right; a pair that stays wrong is counted here.
+ */
+export const KEY_MISMATCH_SETTLE_MS = 5000
+
 /** What one run was asked for with, by every request that shares it. */
 interface ReloadRequest {
   readonly onlyIfChanged: boolean
@@ -101,6 +110,8 @@ export class Reloader {
    */
   private servedDigests: FileDigests = new Map()
   private readonly coalesced: (request: ReloadRequest) => Promise<ReloadResult>
+  /** The failure of a file change's reload waiting for KEY_MISMATCH_SETTLE_MS, and its report. */
+  private heldFailure: { readonly timer: NodeJS.Timeout; report: () => void } | undefined
 
   constructor(private readonly options: ReloaderOptions) {
     this.coalesced = coalesce((request) => this.run(request), { minIntervalMs: options.minIntervalMs ?? RELOAD_INTERVAL_MS, merge: joinReloadRequests })
@@ -134,6 +145,7 @@ export class Reloader {
 
   close(): void {
     this.watcher?.close()
+    clearTimeout(this.heldFailure?.timer)
   }
 
   /**
@@ -172,32 +184,69 @@ export class Reloader {
       attempted = digestsOf(referencedFiles(config), digests)
       warnings = apply(config)
       this.watchFiles(attempted)
+      this.dropHeldFailure()
       this.countLoad('success')
       logger.info({ routes: config.routes.length, trigger, requests, changed: this.changedSinceServed(attempted) }, 'config reloaded')
       this.servedDigests = attempted
     } catch (error) {
-      this.countLoad('failure')
       const issues = error instanceof ConfigError ? error.issues : []
       const errors = issues.length > 0 ? issues.map(formatIssue) : [errorSummary(error).message]
       const refusedWarnings = error instanceof ConfigError ? error.warnings.map(formatIssue) : []
-      // One line per reload, its problems in a list as POST /reload answers them: a log-based alert
-      // counts reloads, as Envoy logs one line per rejected update.
-      logger.error(
-        {
-          file: loader.file,
-          trigger,
-          requests,
-          errors: cappedIssuesForLog(errors, 'more problems'),
-          ...(refusedWarnings.length > 0 && { warnings: cappedIssuesForLog(refusedWarnings, 'more') }),
-        },
-        'reload failed, previous config still serving',
-      )
+      const loggedErrors = cappedIssuesForLog(errors, 'more problems')
+      const report = () => {
+        this.countLoad('failure')
+        // One line per reload, its problems in a list as POST /reload answers them: a log-based alert
+        // counts reloads, as Envoy logs one line per rejected update.
+        logger.error(
+          {
+            file: loader.file,
+            trigger,
+            requests,
+            errors: loggedErrors,
+            ...(refusedWarnings.length > 0 && { warnings: cappedIssuesForLog(refusedWarnings, 'more') }),
+          },
+          'reload failed, previous config still serving',
+        )
+      }
+      // Only a file change's: a reload someone asked for answers them with its outcome.
+      if (onlyIfChanged && issues.length > 0 && issues.every((issue) => issue.kind === 'key-mismatch')) {
+        const settleSeconds = KEY_MISMATCH_SETTLE_MS / 1000
+        logger.info({ file: loader.file, errors: loggedErrors, settleSeconds }, 'reload waits for a key that matches its certificate')
+        this.holdFailure(report)
+      } else {
+        this.dropHeldFailure()
+        report()
+      }
       this.watchFiles(digestsAfterRefusal(issues, { serving: before, beforeLoad: digests, attempted }))
       return { ok: false, errors, warnings: refusedWarnings }
     }
     // Past the try: the config serves now, whatever the listener does.
     this.options.onReloaded?.()
     return { ok: true, errors: [], warnings: warnings.map(formatIssue) }
+  }
+
+  /**
+   * Reports `report`'s failure KEY_MISMATCH_SETTLE_MS after the first failure held, unless a reload
+   * loads a config before then (dropHeldFailure). A later one held meanwhile takes its place but not its
+   * deadline: a pair that keeps changing and stays wrong is still reported in time.
+   */
+  private holdFailure(report: () => void): void {
+    if (this.heldFailure) {
+      this.heldFailure.report = report
+      return
+    }
+    const timer = setTimeout(() => {
+      const held = this.heldFailure!
+      this.heldFailure = undefined
+      held.report()
+    }, KEY_MISMATCH_SETTLE_MS).unref()
+    this.heldFailure = { timer, report }
+  }
+
+  /** A reload loaded a config: a failure held before it is news no longer. */
+  private dropHeldFailure(): void {
+    clearTimeout(this.heldFailure?.timer)
+    this.heldFailure = undefined
   }
 
   /** What the log line says a reload read anew, against the config served until it: the rotation an operator looks for. */

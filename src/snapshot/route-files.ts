@@ -6,6 +6,7 @@
  */
 import type { X509Certificate } from 'node:crypto'
 import { issueAt, type ConfigIssue } from '../config/issues.js'
+import { ErrorCodes, PortcullisError } from '../errors.js'
 import type { Config, CrlFile, RouteConfig } from '../config/types.js'
 import { casWithoutCrl, crlIssuerSubject, type CrlPeer } from '../tls/crl-issuers.js'
 import { keyOfCertificate, readCaBundle, readCertificates, readCrl, readPrivateKey, type CaBundle, type CertificateFile } from '../tls/pem.js'
@@ -116,7 +117,8 @@ export class RouteFiles {
       return create()
     } catch (error) {
       const issue = issueAt(this.config.file, this.config.positions, path, (error as Error).message)
-      this.issues.push(file === undefined ? issue : { ...issue, aboutFile: file })
+      const keyMismatch = error instanceof PortcullisError && error.code === ErrorCodes.KEY_MISMATCH
+      this.issues.push({ ...issue, ...(file !== undefined && { aboutFile: file }), ...(keyMismatch && { kind: 'key-mismatch' as const }) })
       return undefined
     }
   }
