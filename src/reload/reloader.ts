@@ -243,7 +243,7 @@ export class Reloader {
     this.heldFailure = { timer, report }
   }
 
-  /** A reload loaded a config: a failure held before it is news no longer. */
+  /** A reload that loaded a config, or whose own failure is reported now: one held before it is news no longer. */
   private dropHeldFailure(): void {
     clearTimeout(this.heldFailure?.timer)
     this.heldFailure = undefined
