@@ -5,7 +5,7 @@
 import cluster from 'node:cluster'
 import { runPrimary } from '../cluster/primary.js'
 import { serveAsWorker, setupFromPrimary, tellPrimaryReloaded } from '../cluster/worker.js'
-import { ConfigError } from '../config/issues.js'
+import { cappedIssuesForLog, ConfigError, formatIssue } from '../config/issues.js'
 import { ConfigLoader } from '../config/load.js'
 import { workerCount } from '../config/resolve.js'
 import { MAX_WORKERS } from '../config/schema.js'
@@ -129,7 +129,9 @@ async function serve(
   try {
     await gateway.start()
   } catch (error) {
-    logger.fatal({ error: errorSummary(error) }, 'not started')
+    // The warnings known beside a config's problems too, as stderr says them and a refused reload logs them.
+    const warnings = error instanceof ConfigError ? error.warnings.map(formatIssue) : []
+    logger.fatal({ error: errorSummary(error), ...(warnings.length > 0 && { warnings: cappedIssuesForLog(warnings, 'more') }) }, 'not started')
     if (error instanceof ConfigError) return notStarted(loader.file, error, err)
     startFailed(loader.file, error, err)
     return 1

@@ -814,6 +814,9 @@ routes:
     const problems = (outcome: Outcome) => outcome.stderr.split('\n').slice(0, -2)
     assert.deepEqual(problems(started), problems(checked))
     assert.match(started.stderr, /\nwarning: \S+:3:\d+ routes\[0\]\.tls\.cert: does not name c\.test [^\n]+\n\S+: not started, 1 problem\n$/)
+    // And in the log's record of it, as a refused reload's.
+    const record = JSON.parse(started.stdout.split('\n').find((line) => line.includes('"not started"')) ?? '{}') as { warnings?: string[] }
+    assert.match(record.warnings?.join('\n') ?? '', /^\S+:3:\d+ routes\[0\]\.tls\.cert: does not name c\.test /, started.stdout)
   })
 
   // A listen host that does not resolve (check now says so too) was logged as `cannot listen on
