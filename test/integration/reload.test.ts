@@ -881,14 +881,20 @@ routes:
         await eventually(async () => (await servedCertificateCN(gw)) === 'up.test', 3000, 'the rewritten certificate')
       }))
 
+    /** Writes a new certificate without its key, and waits for the reload it makes, which waits for a key that matches. */
+    const newCertificateAlone = async (gw: TestGateway, secret: string) => {
+      const before = await failures(gw)
+      const since = gw.logs.length
+      await copyFile(pki.up.certFile, join(secret, 'tls.crt'))
+      await loggedAfter(gw, since, 'reload waits for a key that matches its certificate')
+      return { before, since }
+    }
+
     // catalogue RR-03: a certificate written well before its key never serves beside the old key, and
     // `cp tls.crt; sleep 1; cp tls.key` is no failed reload (an alert on those would fire).
     it('serves the old pair while a new certificate waits for its key, then the new pair, and counts no failure', () =>
       withGateway('cert-then-key', async (gw, { secret }) => {
-        const before = await failures(gw)
-        const since = gw.logs.length
-        await copyFile(pki.up.certFile, join(secret, 'tls.crt'))
-        await loggedAfter(gw, since, 'reload waits for a key that matches its certificate')
+        const { before, since } = await newCertificateAlone(gw, secret)
         assert.equal(await servedCertificateCN(gw), 'srv')
         await new Promise((resolve) => setTimeout(resolve, 1000))
         await copyFile(pki.up.keyFile, join(secret, 'tls.key'))
@@ -901,10 +907,7 @@ routes:
 
     it('counts and logs a certificate left without its key once the time a key may take is over', () =>
       withGateway('cert-alone', async (gw, { secret }) => {
-        const before = await failures(gw)
-        const since = gw.logs.length
-        await copyFile(pki.up.certFile, join(secret, 'tls.crt'))
-        await loggedAfter(gw, since, 'reload waits for a key that matches its certificate')
+        const { before, since } = await newCertificateAlone(gw, secret)
         assert.equal(await failures(gw), before)
         await eventually(async () => (await failures(gw)) === before + 1, KEY_MISMATCH_SETTLE_MS + 3000, 'the refusal counted')
         const failed = await loggedAfter(gw, since, 'reload failed, previous config still serving')
