@@ -192,37 +192,47 @@ export class Reloader {
       const issues = error instanceof ConfigError ? error.issues : []
       const errors = issues.length > 0 ? issues.map(formatIssue) : [errorSummary(error).message]
       const refusedWarnings = error instanceof ConfigError ? error.warnings.map(formatIssue) : []
-      const loggedErrors = cappedIssuesForLog(errors, 'more problems')
-      const report = () => {
-        this.countLoad('failure')
-        // One line per reload, its problems in a list as POST /reload answers them: a log-based alert
-        // counts reloads, as Envoy logs one line per rejected update.
-        logger.error(
-          {
-            file: loader.file,
-            trigger,
-            requests,
-            errors: loggedErrors,
-            ...(refusedWarnings.length > 0 && { warnings: cappedIssuesForLog(refusedWarnings, 'more') }),
-          },
-          'reload failed, previous config still serving',
-        )
-      }
-      // Only a file change's: a reload someone asked for answers them with its outcome.
-      if (onlyIfChanged && issues.length > 0 && issues.every((issue) => issue.kind === 'key-mismatch')) {
-        const settleSeconds = KEY_MISMATCH_SETTLE_MS / 1000
-        logger.info({ file: loader.file, errors: loggedErrors, settleSeconds }, 'reload waits for a key that matches its certificate')
-        this.holdFailure(report)
-      } else {
-        this.dropHeldFailure()
-        report()
-      }
+      // Only a file change's may wait: a reload someone asked for answers them with its outcome.
+      const keyMayCome = onlyIfChanged && issues.length > 0 && issues.every((issue) => issue.kind === 'key-mismatch')
+      this.refused({ trigger, requests, errors, warnings: refusedWarnings }, keyMayCome)
       this.watchFiles(digestsAfterRefusal(issues, { serving: before, beforeLoad: digests, attempted }))
       return { ok: false, errors, warnings: refusedWarnings }
     }
     // Past the try: the config serves now, whatever the listener does.
     this.options.onReloaded?.()
     return { ok: true, errors: [], warnings: warnings.map(formatIssue) }
+  }
+
+  /**
+   * Counts and logs a refused reload, at once, or where `keyMayCome` (its only problems are keys that do
+   * not match their certificates, after a file change) once KEY_MISMATCH_SETTLE_MS have passed without a
+   * reload that loads (holdFailure).
+   */
+  private refused(failure: { trigger: ReloadTrigger; requests: ReloadRequest['requests']; errors: string[]; warnings: string[] }, keyMayCome: boolean): void {
+    const { loader, logger } = this.options
+    const errors = cappedIssuesForLog(failure.errors, 'more problems')
+    const report = () => {
+      this.countLoad('failure')
+      // One line per reload, its problems in a list as POST /reload answers them: a log-based alert
+      // counts reloads, as Envoy logs one line per rejected update.
+      logger.error(
+        {
+          file: loader.file,
+          trigger: failure.trigger,
+          requests: failure.requests,
+          errors,
+          ...(failure.warnings.length > 0 && { warnings: cappedIssuesForLog(failure.warnings, 'more') }),
+        },
+        'reload failed, previous config still serving',
+      )
+    }
+    if (keyMayCome) {
+      logger.info({ file: loader.file, errors, settleSeconds: KEY_MISMATCH_SETTLE_MS / 1000 }, 'reload waits for a key that matches its certificate')
+      this.holdFailure(report)
+    } else {
+      this.dropHeldFailure()
+      report()
+    }
   }
 
   /**
