@@ -2,7 +2,8 @@
  * When and how a reload runs: one at a time, at most one a second, each reading routes.yaml and every
  * file it names again, asked for by a change in those files (watched by folder), SIGHUP, POST /reload
  * or the cluster primary. The gateway applies a loaded config (build, swap, retire); the reloader
- * remembers which files to watch and whether they changed, and counts and logs each outcome.
+ * remembers which files to watch and whether they changed, and counts and logs each outcome (a key
+ * that does not match its certificate yet, a few seconds late: KEY_MISMATCH_SETTLE_MS).
  */
 import { resolve } from 'node:path'
 import { coalesce } from '../coalesce.js'
