@@ -83,6 +83,11 @@ export interface GatewayOptions {
   readonly onReloaded?: () => void
 }
 
+/** What start() throws once a stop() has come during it (the stop has closed, or closes, what it bound). */
+function stoppedWhileStarting(): PortcullisError {
+  return new PortcullisError(ErrorCodes.STOPPED, 'stopped while starting')
+}
+
 export class Gateway {
   readonly metrics: Metrics
   private readonly logger: Logger
@@ -188,6 +193,8 @@ export class Gateway {
       throw error
     }
     await this.bind(config)
+    // A stop() since the last bind has closed every listener: nothing more starts.
+    if (this.stopping) throw stoppedWhileStarting()
     if (this.watch) this.reloader.watch()
     // At the start of each period the TLS policies serving take its ticket keys.
     this.ticketKeys.start((epoch) => {
@@ -399,7 +406,7 @@ export class Gateway {
     // A stop() during start() closed the listeners bound before it; this one it never saw.
     if (this.stopping) {
       await closeServer(server)
-      throw new PortcullisError(ErrorCodes.STOPPED, `stopped while starting: ${name} listener closed`)
+      throw stoppedWhileStarting()
     }
     this.listeners.set(name, server)
   }
