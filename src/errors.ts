@@ -15,7 +15,7 @@ export const ErrorCodes = {
   INTERNAL: 'PCL_ERR_INTERNAL',
   /** A limit of routes.yaml `limits` was reached: a connection closed at accept, or a request answered 503. */
   OVERLOADED: 'PCL_ERR_OVERLOADED',
-  /** Gateway.stop() came before start() had bound every listener: start() ends, having bound nothing more. */
+  /** Gateway.stop() came before start() was done: start() ends, leaving nothing bound or watched. */
   STOPPED: 'PCL_ERR_STOPPED',
 } as const
 
