@@ -123,6 +123,8 @@ export class Gateway {
   private readonly serverNames = new WeakMap<net.Socket, string | undefined>()
   private readonly connectionRechecks: ConnectionRechecks
   private readonly reloader: Reloader
+  /** start()'s loading and binding (loadAndBind), which a stop() waits for. */
+  private starting: Promise<Config> | undefined
   /** stop()'s drain, once it has begun. */
   private stopping: Promise<void> | undefined
   private readonly warningLog: WarningLog
@@ -180,20 +182,18 @@ export class Gateway {
    * is done ends it with PCL_ERR_STOPPED, nothing left bound.
    */
   async start(): Promise<void> {
+    const starting = this.loadAndBind()
+    this.starting = starting
     let config: Config
     try {
-      config = await this.reloader.loadFirst((config) => {
-        if (this.fixedListen) this.assertSameListeners(config, this.fixedListen)
-        this.install(buildSnapshot(config, this.snapshotOptions()))
-      })
+      config = await starting
     } catch (error) {
-      // A failed start leaves nothing running, as a failed bind does (listen): the request server, made
-      // in the constructor, already runs its sweeps.
+      // A failed start leaves nothing running, what it bound before the failure included: the request
+      // server, made in the constructor, already runs its sweeps.
       await this.stop(0)
       throw error
     }
-    await this.bind(config)
-    // A stop() since the last bind has closed every listener: nothing more starts.
+    // A stop() during the start waited for it, and closes every listener it bound: nothing more starts.
     if (this.stopping) throw stoppedWhileStarting()
     if (this.watch) this.reloader.watch()
     // At the start of each period the TLS policies serving take its ticket keys.
@@ -201,6 +201,17 @@ export class Gateway {
       for (const policy of this.current?.policies.values() ?? []) policy.rotateTicketKeys(epoch)
     })
     this.logger.info({ listeners: this.addresses(), routes: config.routes.length }, 'portcullis is serving')
+  }
+
+  /** Loads and installs the config, then binds each listener; before each step, ends if a stop() has begun. */
+  private async loadAndBind(): Promise<Config> {
+    const config = await this.reloader.loadFirst((config) => {
+      if (this.stopping) throw stoppedWhileStarting()
+      if (this.fixedListen) this.assertSameListeners(config, this.fixedListen)
+      this.install(buildSnapshot(config, this.snapshotOptions()))
+    })
+    await this.bind(config)
+    return config
   }
 
   /** A reload (see Reloader): on any error the config serving now keeps serving. */
@@ -251,6 +262,9 @@ export class Gateway {
     this.metrics.draining.set(1)
     this.reloader.close()
     this.ticketKeys.stop()
+    // A start() under way binds nothing more once it sees the stop: the listeners it bound are then
+    // all known, and close with the rest, so that each port is free once stop() resolves.
+    await this.starting?.catch(() => {})
     const publicListeners = [...this.listeners].filter(([name]) => name !== 'admin').map(([, server]) => server)
     const closed = Promise.all(publicListeners.map((server) => closeServer(server)))
     this.requestServer.drain()
@@ -397,17 +411,8 @@ export class Gateway {
   }
 
   private async listen(name: ListenerName, server: net.Server, address: ListenAddress, config: Config): Promise<void> {
-    try {
-      await listenOn(server, name, address, config, this.logger)
-    } catch (error) {
-      await this.stop(0)
-      throw error
-    }
-    // A stop() during start() closed the listeners bound before it; this one it never saw.
-    if (this.stopping) {
-      await closeServer(server)
-      throw stoppedWhileStarting()
-    }
+    if (this.stopping) throw stoppedWhileStarting()
+    await listenOn(server, name, address, config, this.logger)
     this.listeners.set(name, server)
   }
 
