@@ -81,6 +81,17 @@ export interface GatewayOptions {
   readonly refusalLogLines?: number
   /** A reload applied the config on disk (reload/reloader.ts). */
   readonly onReloaded?: () => void
+  /** What a reload that changes `workers` says of the processes serving. Default: this one alone. */
+  readonly workers?: WorkerCount
+}
+
+/**
+ * The gateway processes serving: the workers of a cluster, or one alone. Their number is fixed at the
+ * start, by --workers where it is given (cli/run.ts), and no reload changes it.
+ */
+export interface WorkerCount {
+  readonly running: number
+  readonly fromFlag: boolean
 }
 
 /** What start() throws once a stop() has come during it (the stop has closed, or closes, what it bound). */
@@ -128,6 +139,7 @@ export class Gateway {
   /** stop()'s drain, once it has begun. */
   private stopping: Promise<void> | undefined
   private readonly warningLog: WarningLog
+  private readonly workers: WorkerCount
 
   constructor(options: GatewayOptions) {
     this.logger = options.logger
@@ -143,6 +155,7 @@ export class Gateway {
     })
     this.watch = options.watch ?? true
     this.fixedListen = options.listen
+    this.workers = options.workers ?? { running: 1, fromFlag: false }
     this.serveAdmin = options.admin ?? true
     // Two secrets in a single process too: a reload that makes a policy forward the client's chain
     // moves it to `own`, and its sessions of before, whose chain was not read, no longer resume.
@@ -223,9 +236,6 @@ export class Gateway {
   private apply(config: Config): ConfigIssue[] {
     const previous = this.current!
     this.assertSameListeners(config, previous.config.listen)
-    if (config.workers !== previous.config.workers) {
-      this.logger.warn({ workers: config.workers, running: previous.config.workers }, 'workers changed; the new count applies at the next start')
-    }
     const snapshot = buildSnapshot(config, this.snapshotOptions(previous))
     const warnings = this.install(snapshot)
     this.logNewCertificates(newCertificates(previous.certificates, snapshot.certificates))
@@ -233,7 +243,15 @@ export class Gateway {
     // Only here, once the new config serves: a reload that fails keeps every series.
     this.forgetRemovedRoutes()
     this.connectionRechecks.recheckAll(snapshot)
+    if (config.workers !== previous.config.workers) this.logWorkersChanged(config.workers)
     return warnings
+  }
+
+  /** An edit of `workers` that the reload applied all but: the number of processes serving stays. */
+  private logWorkersChanged(workers: number): void {
+    const { running, fromFlag } = this.workers
+    const msg = fromFlag ? 'workers changed; --workers overrides it at every start' : 'workers changed; the new count applies at the next start'
+    this.logger.warn({ workers, running }, msg)
   }
 
   /**

@@ -60,7 +60,9 @@ async function runWithLog(
   }
   const workers = workersOverride ?? config.workers
   if (cluster.isPrimary && workers > 1) return runPrimary(config, workers, logger, stopSignal, (error) => startFailed(configFile, error, err))
-  return serve(loader, cluster.isWorker ? logger.child({ worker: process.pid }) : logger, stopSignal, hangup, err)
+  // A worker runs with its primary's arguments, --workers among them.
+  const workersFromFlag = workersOverride !== undefined
+  return serve(loader, cluster.isWorker ? logger.child({ worker: process.pid }) : logger, workersFromFlag, stopSignal, hangup, err)
 }
 
 /**
@@ -109,6 +111,7 @@ function notStarted(configFile: string, error: unknown, err: (line: string) => v
 async function serve(
   loader: ConfigLoader,
   logger: Logger,
+  workersFromFlag: boolean,
   stopSignal: Promise<NodeJS.Signals>,
   hangup: { reload: () => void },
   err: (line: string) => void,
@@ -124,6 +127,7 @@ async function serve(
     ticketSecret: shared?.ticketSecret,
     listen: shared?.listen,
     onReloaded: cluster.isWorker ? tellPrimaryReloaded : undefined,
+    workers: { running: shared?.workers ?? 1, fromFlag: workersFromFlag },
   })
   await holdNextTickShapes()
   try {

@@ -41,6 +41,8 @@ export interface WorkerSetupMessage {
   readonly type: 'portcullis:setup'
   readonly ticketSecret: string
   readonly listen: Config['listen']
+  /** How many workers the primary runs. */
+  readonly workers: number
 }
 
 /**

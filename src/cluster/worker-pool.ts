@@ -114,7 +114,7 @@ export class WorkerPool {
   }
 
   private fork(replacement: boolean): void {
-    const { logger, questions, ticketSecret, listen } = this.options
+    const { count, logger, questions, ticketSecret, listen } = this.options
     const worker = cluster.fork()
     const forkedAt = Date.now()
     const reloadsAtFork = this.reloads
@@ -126,7 +126,7 @@ export class WorkerPool {
       if (message.type === 'portcullis:answer') questions.answer(message.id, worker, message.value)
       // Over the IPC channel, never the environment, which /proc shows and child processes inherit.
       if (message.type === 'portcullis:setup') {
-        worker.send({ type: 'portcullis:setup', ticketSecret: ticketSecret.toString('base64'), listen } satisfies WorkerSetupMessage)
+        worker.send({ type: 'portcullis:setup', ticketSecret: ticketSecret.toString('base64'), listen, workers: count } satisfies WorkerSetupMessage)
       }
     })
     worker.once('exit', (code, signal) => this.workerExited(worker, { replacement, forkedAt, reloadsAtFork, code, signal }))

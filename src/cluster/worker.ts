@@ -14,6 +14,8 @@ export interface WorkerSetup {
   readonly ticketSecret: Buffer
   /** The listener addresses to start on. */
   readonly listen: Config['listen']
+  /** How many workers the primary runs. */
+  readonly workers: number
 }
 
 /**
@@ -25,7 +27,7 @@ export function setupFromPrimary(): Promise<WorkerSetup> {
     const listener = (message: WorkerSetupMessage) => {
       if (message.type !== 'portcullis:setup') return
       process.off('message', listener)
-      resolve({ ticketSecret: Buffer.from(message.ticketSecret, 'base64'), listen: message.listen })
+      resolve({ ticketSecret: Buffer.from(message.ticketSecret, 'base64'), listen: message.listen, workers: message.workers })
     }
     process.on('message', listener)
     process.send!({ type: 'portcullis:setup' } satisfies WorkerMessage)

@@ -13,9 +13,15 @@ import { createInterface } from 'node:readline'
  */
 export const RUN_CLI = ['--import', import.meta.resolve('tsx'), new URL('../../src/cli.ts', import.meta.url).pathname] as const
 
-/** `portcullis --config FILE`, running. Default stdio: none in, stdout piped (the JSON log), stderr shown. */
-export function spawnPortcullis(configFile: string, options: { stdio?: StdioOptions; detached?: boolean; env?: NodeJS.ProcessEnv } = {}): ChildProcess {
-  return spawn(process.execPath, [...RUN_CLI, '--config', configFile], { stdio: ['ignore', 'pipe', 'inherit'], ...options })
+/**
+ * `portcullis [ARGS] --config FILE`, running. Default stdio: none in, stdout piped (the JSON log),
+ * stderr shown.
+ */
+export function spawnPortcullis(
+  configFile: string,
+  { args = [], ...options }: { args?: readonly string[]; stdio?: StdioOptions; detached?: boolean; env?: NodeJS.ProcessEnv } = {},
+): ChildProcess {
+  return spawn(process.execPath, [...RUN_CLI, ...args, '--config', configFile], { stdio: ['ignore', 'pipe', 'inherit'], ...options })
 }
 
 /** One line of the JSON log, parsed. */
@@ -38,9 +44,10 @@ export interface LoggingPortcullis {
 /** spawnPortcullis with its stdout read line by line, for a test that waits on what it logs. */
 export function runPortcullis(
   configFile: string,
-  options: { stderr?: 'inherit' | 'ignore' | 'pipe'; detached?: boolean; env?: NodeJS.ProcessEnv } = {},
+  options: { args?: readonly string[]; stderr?: 'inherit' | 'ignore' | 'pipe'; detached?: boolean; env?: NodeJS.ProcessEnv } = {},
 ): LoggingPortcullis {
   const child = spawnPortcullis(configFile, {
+    ...(options.args && { args: options.args }),
     stdio: ['ignore', 'pipe', options.stderr ?? 'inherit'],
     detached: options.detached ?? false,
     ...(options.env && { env: options.env }),

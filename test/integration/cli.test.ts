@@ -17,7 +17,7 @@ import { runCheck } from '../../src/cli/check.js'
 import { displayPath } from '../../src/config/file-paths.js'
 import { ConfigError, type ConfigIssue } from '../../src/config/issues.js'
 import { printProblems } from '../../src/cli/problems.js'
-import { RUN_CLI, spawnPortcullis } from '../helpers/cli.js'
+import { RUN_CLI, runPortcullis, spawnPortcullis } from '../helpers/cli.js'
 
 const INTERNAL_ERROR_IMPORT = fileURLToPath(new URL('../helpers/internal-error-import.mjs', import.meta.url))
 import { eventually } from '../helpers/gateway.js'
@@ -966,6 +966,23 @@ routes:
       assert.equal(result.stderr, `--workers must be a number from 1 to 256 or auto, not '${flag}'\n`)
     }
     assert.equal(counted.code, 1, 'the missing config stops it, not the count')
+  })
+
+  // A reload of an edit of workers said the new count applied at the next start, which --workers overrides.
+  it('says that --workers overrides an edit of workers', async () => {
+    const file = join(pki.dir, 'workers-flag.yaml')
+    const config = `listen: { http: 127.0.0.1:0 }\nroutes:\n  - { host: a.test, upstream: { url: 'http://127.0.0.1:9' } }\n`
+    await writeFile(file, config)
+    const gateway = runPortcullis(file, { args: ['--workers', '1'] })
+    try {
+      await gateway.logged('portcullis is serving')
+      await writeFile(file, `workers: 2\n${config}`)
+      const changed = await gateway.logged(/^workers changed/)
+      assert.deepEqual([changed.msg, changed.workers, changed.running], ['workers changed; --workers overrides it at every start', 2, 1])
+    } finally {
+      gateway.child.kill('SIGTERM')
+      await gateway.exited
+    }
   })
 
   it('takes PORTCULLIS_LOG_LEVEL in capitals too', async () => {

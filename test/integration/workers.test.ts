@@ -175,6 +175,26 @@ describe('workers', () => {
     assert.equal((await httpRequest({ port: ports.http, host: 'w.test' })).status, 200)
   })
 
+  // The second edit's line named the first edit's count as running.
+  it('says, at each edit of workers, that the workers the primary started serve on', { timeout: 20_000 }, async () => {
+    /** The `workers changed` line of each worker that reloaded `count` since `since`. */
+    const changedTo = (count: number, since: number) => gateway.logs.slice(since).filter((record) => record.msg.startsWith('workers changed') && record.workers === count)
+    try {
+      for (const count of [3, 4]) {
+        const since = gateway.logs.length
+        await writeFile(configFile, goodConfig.replace('workers: 2', `workers: ${count}`))
+        assert.equal((await httpRequest({ port: ports.admin, method: 'POST', path: '/reload' })).status, 200)
+        await eventually(async () => changedTo(count, since).length === 2, 5000, `both workers logged workers: ${count}`)
+        for (const record of changedTo(count, since)) {
+          assert.deepEqual([record.msg, record.running], ['workers changed; the new count applies at the next start', 2])
+        }
+      }
+    } finally {
+      await writeFile(configFile, goodConfig)
+    }
+    assert.equal((await httpRequest({ port: ports.admin, method: 'POST', path: '/reload' })).status, 200)
+  })
+
   // The primary answers POST /reload from its workers' answers: each says the warnings of the config it
   // loaded, which the primary lists once, as a single process does.
   it('answers POST /reload with the warnings of the config the workers loaded, each once', { timeout: 20_000 }, async () => {
