@@ -138,10 +138,20 @@ export class Reloader {
   /** Reload whenever one of the files changes. */
   watch(): void {
     const changed = () => void this.reload({ onlyIfChanged: true, trigger: 'file change' })
-    this.watcher = watchFolders(this.watchedFiles(), changed)
+    this.watcher = watchFolders(this.watchedFiles(), changed, (folder, error) => this.logUnwatchable(folder, error))
     // An edit saved after loadFirst() digested the files but before the folders were watched raised no
     // event here: look for one now.
     changed()
+  }
+
+  /** Edits there go unseen: said, or the operator finds out at the first edit that does not apply. */
+  private logUnwatchable(folder: string, error: Error): void {
+    const limit = (error as NodeJS.ErrnoException).code === 'ENOSPC'
+    const hint = limit ? "the host's inotify watch limit is reached: raise sysctl fs.inotify.max_user_watches" : undefined
+    this.options.logger.warn(
+      { folder: displayPath(folder), error: errorSummary(error), ...(hint && { hint }) },
+      'cannot watch a folder of the config: its edits reload only on SIGHUP or POST /reload',
+    )
   }
 
   close(): void {

@@ -7,7 +7,8 @@
  * folder's parent is watched as well, and the folder of a symlink higher up, a missing folder by its
  * nearest existing ancestor, and after every burst of events every watch is laid again on whatever
  * the paths name now (a few inotify calls). Symlinked files add their target's folder too. Events
- * are debounced, for at most a second.
+ * are debounced, for at most a second. A folder that exists but cannot be watched (the host's inotify
+ * watch limit reached, above all) is reported, once until it can be watched again.
  */
 import { watch, lstatSync, realpathSync, statSync, type FSWatcher, type Stats } from 'node:fs'
 import { dirname } from 'node:path'
@@ -26,8 +27,13 @@ const DEBOUNCE_MS = 200
  */
 const MAX_WAIT_MS = 1000
 
-export function watchFolders(files: readonly string[], onChange: () => void): FolderWatcher {
+/** Watch errors that mean the folder went: its parent's watch reports that. */
+const GONE = new Set(['ENOENT', 'ENOTDIR'])
+
+export function watchFolders(files: readonly string[], onChange: () => void, onUnwatchable: (folder: string, error: Error) => void): FolderWatcher {
   let watchers: FSWatcher[] = []
+  // The folders the last update could not watch, each reported when it first could not.
+  let unwatchable = new Set<string>()
   let current = files
   let closed = false
   let timer: NodeJS.Timeout | undefined
@@ -54,14 +60,19 @@ export function watchFolders(files: readonly string[], onChange: () => void): Fo
     if (closed) return
     current = next
     unwatchAll()
+    const failed = new Set<string>()
     for (const folder of new Set(next.flatMap(foldersOf))) {
       try {
         // A folder that disappears ends its watch; its parent's watch reports that.
         watchers.push(watch(folder, { persistent: false }, changed).on('error', () => undefined))
-      } catch {
+      } catch (error) {
         // Gone between the lookup and the watch: its parent's watch reports it.
+        if (GONE.has((error as NodeJS.ErrnoException).code ?? '')) continue
+        failed.add(folder)
+        if (!unwatchable.has(folder)) onUnwatchable(folder, error as Error)
       }
     }
+    unwatchable = failed
   }
   update(files)
 

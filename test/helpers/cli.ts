@@ -13,15 +13,21 @@ import { createInterface } from 'node:readline'
  */
 export const RUN_CLI = ['--import', import.meta.resolve('tsx'), new URL('../../src/cli.ts', import.meta.url).pathname] as const
 
+/** How a test runs portcullis: `launcher` is a command that runs the rest of its arguments (unshare, sh -c). */
+export interface PortcullisProcessOptions {
+  readonly args?: readonly string[]
+  readonly launcher?: readonly string[]
+  readonly detached?: boolean
+  readonly env?: NodeJS.ProcessEnv
+}
+
 /**
- * `portcullis [ARGS] --config FILE`, running. Default stdio: none in, stdout piped (the JSON log),
- * stderr shown.
+ * `[LAUNCHER] portcullis [ARGS] --config FILE`, running. Default stdio: none in, stdout piped (the JSON
+ * log), stderr shown.
  */
-export function spawnPortcullis(
-  configFile: string,
-  { args = [], ...options }: { args?: readonly string[]; stdio?: StdioOptions; detached?: boolean; env?: NodeJS.ProcessEnv } = {},
-): ChildProcess {
-  return spawn(process.execPath, [...RUN_CLI, ...args, '--config', configFile], { stdio: ['ignore', 'pipe', 'inherit'], ...options })
+export function spawnPortcullis(configFile: string, { args = [], launcher = [], ...options }: PortcullisProcessOptions & { stdio?: StdioOptions } = {}): ChildProcess {
+  const [command, ...commandArgs] = [...launcher, process.execPath, ...RUN_CLI, ...args, '--config', configFile]
+  return spawn(command!, commandArgs, { stdio: ['ignore', 'pipe', 'inherit'], ...options })
 }
 
 /** One line of the JSON log, parsed. */
@@ -44,14 +50,9 @@ export interface LoggingPortcullis {
 /** spawnPortcullis with its stdout read line by line, for a test that waits on what it logs. */
 export function runPortcullis(
   configFile: string,
-  options: { args?: readonly string[]; stderr?: 'inherit' | 'ignore' | 'pipe'; detached?: boolean; env?: NodeJS.ProcessEnv } = {},
+  { stderr = 'inherit', ...options }: PortcullisProcessOptions & { stderr?: 'inherit' | 'ignore' | 'pipe' } = {},
 ): LoggingPortcullis {
-  const child = spawnPortcullis(configFile, {
-    ...(options.args && { args: options.args }),
-    stdio: ['ignore', 'pipe', options.stderr ?? 'inherit'],
-    detached: options.detached ?? false,
-    ...(options.env && { env: options.env }),
-  })
+  const child = spawnPortcullis(configFile, { ...options, stdio: ['ignore', 'pipe', stderr] })
   const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
   const logs: LogRecord[] = []
   const waiters = new Set<() => void>()

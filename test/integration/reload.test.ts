@@ -3,6 +3,7 @@
  * however they are written; a bad edit keeps the last good config serving.
  */
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
 import { once } from 'node:events'
 import { X509Certificate } from 'node:crypto'
 import { statSync, utimesSync, writeFileSync } from 'node:fs'
@@ -19,6 +20,7 @@ import { runInNewContext } from 'node:vm'
 import { runCheck } from '../../src/cli/check.js'
 import { ConfigLoader } from '../../src/config/load.js'
 import { KEY_MISMATCH_SETTLE_MS } from '../../src/reload/reloader.js'
+import { runPortcullis } from '../helpers/cli.js'
 import { httpRequest, httpsRequest, sessionExchange } from '../helpers/client.js'
 import { eventually, loggedAfter, startGateway, startGatewayFromFile, type TestGateway } from '../helpers/gateway.js'
 import { certificateNamed, makeTestPki, type TestPki } from '../helpers/pki.js'
@@ -1193,5 +1195,49 @@ routes:
     await writeFile(gw.configFile, config(['a.test', 'b.test']))
     assert.equal((await postReload()).status, 200)
     assert.equal((await httpRequest({ port: gw.ports.http!, host: 'b.test' })).status, 502, 'routed to its (closed) upstream, not 404')
+  })
+})
+
+/**
+ * unshare(1) into a user namespace of its own with an inotify watch limit of 0, as a host whose limit
+ * is reached; undefined where this machine cannot make one.
+ */
+function launcherWithoutInotifyWatches(): string[] | undefined {
+  const launcher = ['unshare', '--user', '--map-root-user', 'sh', '-c', 'echo 0 > /proc/sys/user/max_inotify_watches && exec "$@"', 'sh']
+  return spawnSync(launcher[0]!, [...launcher.slice(1), 'true']).status === 0 ? launcher : undefined
+}
+
+describe('config folders that cannot be watched', () => {
+  const launcher = launcherWithoutInotifyWatches()
+
+  // A host's inotify watch limit reached (ENOSPC) left every edit unapplied, and nothing said why.
+  it('says which and why, once, and reloads on SIGHUP', { skip: !launcher && 'needs unshare(1) and a user namespace' }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portcullis-unwatched-'))
+    const file = join(dir, 'routes.yaml')
+    await writeFile(file, "listen: { http: 127.0.0.1:0 }\nroutes:\n  - { host: a.test, upstream: { url: 'http://127.0.0.1:9' } }\n")
+    const gateway = runPortcullis(file, { launcher })
+    const unwatchable = (since = 0) => gateway.logs.slice(since).filter((record) => record.msg.startsWith('cannot watch a folder of the config'))
+    try {
+      await gateway.logged('portcullis is serving')
+      const [warning] = unwatchable().filter((record) => record.folder === dir)
+      assert.deepEqual(
+        [warning?.msg, (warning?.error as { code?: string } | undefined)?.code, warning?.hint],
+        [
+          'cannot watch a folder of the config: its edits reload only on SIGHUP or POST /reload',
+          'ENOSPC',
+          "the host's inotify watch limit is reached: raise sysctl fs.inotify.max_user_watches",
+        ],
+      )
+      // Each reload lays the watches again, and finds the same folders it could not watch: said once.
+      const since = gateway.logs.length
+      await writeFile(file, "listen: { http: 127.0.0.1:0 }\nroutes:\n  - { host: b.test, upstream: { url: 'http://127.0.0.1:9' } }\n")
+      gateway.child.kill('SIGHUP')
+      await gateway.logged('config reloaded', undefined, since)
+      assert.deepEqual(unwatchable(since), [])
+    } finally {
+      gateway.child.kill('SIGTERM')
+      await gateway.exited
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 })
