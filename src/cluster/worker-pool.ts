@@ -101,7 +101,9 @@ export class WorkerPool {
   async stop(): Promise<void> {
     this.stopping = true
     for (const timer of this.restartTimers.keys()) clearTimeout(timer)
-    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined)
+    // cluster.workers keeps a worker that has exited until its IPC channel's close is seen too: one
+    // that exited already emits no 'exit' to wait for.
+    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && !w.isDead())
     await Promise.all(
       workers.map((worker) => {
         // Not events.once(), which rejects at an 'error': a send that crosses a draining worker's exit
