@@ -13,7 +13,7 @@ import { clientResponseHeaders, type ForwardedProtoHost } from './headers.js'
 import { bodyTooLargeDetail, forwardedBody, hasBody, RequestBodyTooLarge } from './request-body.js'
 import { sendStatus } from './status.js'
 import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.js'
-import { CLIENT_GONE, relayChunk, UpstreamExchange, upstreamRequest } from './upstream-request.js'
+import { BODILESS_STATUSES, CLIENT_GONE, relayChunk, UpstreamExchange, upstreamRequest } from './upstream-request.js'
 
 export interface ForwardHooks {
   /** The upstream failed before or while answering; `res.headersSent` tells whether the client got a status. */
@@ -36,9 +36,6 @@ export function forwardRequest(
 
 /** Written to send a response head alone, before its body (see onResponseStart). */
 const NO_BYTES = Buffer.alloc(0)
-
-/** Responses that never have a body (RFC 9110 15.3.5, 15.4.5). */
-const BODILESS_STATUSES = new Set([204, 304])
 
 class Exchange extends UpstreamExchange {
   /**
@@ -92,10 +89,7 @@ class Exchange extends UpstreamExchange {
       return
     }
     this.responseStarted = true
-    const relayed = clientResponseHeaders(headers)
-    // RFC 9110 8.6: a 204 carries no Content-Length (a 304 may).
-    if (statusCode === 204) delete relayed['content-length']
-    this.res.writeHead(statusCode, relayed)
+    this.res.writeHead(statusCode, clientResponseHeaders(headers, statusCode))
     // A head whose body is not in the same read (an event stream, a long poll) goes out now, as nginx
     // and Envoy send it; one whose body came with it goes out with the body, in one write. Not with
     // flushHeaders(), which writes the head as UTF-8: undici reads header values as latin1, a character
@@ -150,8 +144,7 @@ class Exchange extends UpstreamExchange {
     if (this.stopped) return
     if (error instanceof RequestBodyTooLarge) return this.refuseBody(error)
     if (this.responseStarted && BODILESS_STATUSES.has(this.res.statusCode)) {
-      // A 204 or 304 is whole once its head is sent. undici 7 fails a 304 that carries the Content-Length
-      // a 200 would have had (RFC 9110 8.6 allows it) for a body that never came.
+      // Whole once its head is sent, whatever undici says of its Content-Length.
       this.finished = true
       this.res.end()
       return

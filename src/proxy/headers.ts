@@ -116,7 +116,10 @@ export function upstreamRequestHeaders(
   return headers
 }
 
-/** Headers sent to the client for an upstream response. */
-export function clientResponseHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
-  return withoutHopByHop(headers)
+/** Headers sent to the client for an upstream response, of `statusCode` if it is a final one. */
+export function clientResponseHeaders(headers: IncomingHttpHeaders, statusCode?: number): OutgoingHttpHeaders {
+  const relayed = withoutHopByHop(headers)
+  // RFC 9110 8.6: a 204 carries no Content-Length (a 304 may).
+  if (statusCode === 204) delete relayed['content-length']
+  return relayed
 }

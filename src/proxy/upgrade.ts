@@ -15,7 +15,7 @@ import { endWithStatus, responseHead } from './status.js'
 import { relayTunnel, type TunnelTimeout, WEBSOCKET_SEND_TIMEOUT_MS } from './tunnel.js'
 import { followFrames, type CloseGoingAway } from './websocket-close.js'
 import { classifyUpstreamError, invalidUpstreamResponse, type UpstreamFailure } from './upstream-errors.js'
-import { CLIENT_GONE, relayChunk, UpstreamExchange, upstreamRequest } from './upstream-request.js'
+import { BODILESS_STATUSES, CLIENT_GONE, relayChunk, UpstreamExchange, upstreamRequest } from './upstream-request.js'
 
 /**
  * How an upgrade was answered: the status the client got (0: it left first), and why if the upstream
@@ -137,7 +137,7 @@ class UpgradeExchange extends UpstreamExchange {
     this.settle({ status: statusCode })
     // Without a 101 the connection is not upgraded: an ordinary response, then the close.
     this.refusal = closingResponse(this.req, this.client as Socket)
-    this.refusal.writeHead(statusCode, clientResponseHeaders(headers))
+    this.refusal.writeHead(statusCode, clientResponseHeaders(headers, statusCode))
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -160,6 +160,8 @@ class UpgradeExchange extends UpstreamExchange {
       return
     }
     if (this.answered) {
+      // A refusal of 204 or 304 is whole with its head, whatever undici says of its Content-Length.
+      if (this.refusal && BODILESS_STATUSES.has(this.refusal.statusCode)) return void this.refusal.end()
       this.hooks.onAnswerCutShort(this.route, this.req, failure, error)
       this.client.destroy()
       return

@@ -83,6 +83,13 @@ export abstract class UpstreamExchange implements Dispatcher.DispatchHandler {
   }
 }
 
+/**
+ * Responses that never have a body (RFC 9110 15.3.5, 15.4.5): whole once their head is sent. undici 7
+ * fails a 304 that carries the Content-Length a 200 would have had (RFC 9110 8.6 allows it), or a 204
+ * that carries one, for a body that never came; both exchanges pass them on whole all the same.
+ */
+export const BODILESS_STATUSES: ReadonlySet<number> = new Set([204, 304])
+
 /** undici's own code for a response head that did not come in time: the client gets 504. */
 const FINAL_HEAD_TIMEOUT = Object.assign(new Error('no final response after interim ones within timeouts.response'), {
   code: 'UND_ERR_HEADERS_TIMEOUT',

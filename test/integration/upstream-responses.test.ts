@@ -246,6 +246,19 @@ routes:
     assert.doesNotMatch(noContent, /content-length/i, 'RFC 9110 8.6: never on a 204')
   })
 
+  // undici fails them for the body their Content-Length announces: the client got no answer at all,
+  // and the upstream was counted as failed mid-response.
+  it('relays a 304 or 204 that carries Content-Length in refusal of a WebSocket upgrade, as a request gets it', async () => {
+    const since = gw.logs.length
+    const notModified = await rawUntilClosed(gw.ports.http!, webSocketUpgrade('/304'))
+    assert.match(notModified, /^HTTP\/1\.1 304 Not Modified\r\n/)
+    assert.match(notModified, /\r\netag: "v1"\r\n/i)
+    const noContent = await rawUntilClosed(gw.ports.http!, webSocketUpgrade('/204'))
+    assert.match(noContent, /^HTTP\/1\.1 204 No Content\r\n/)
+    assert.doesNotMatch(noContent, /content-length/i, 'RFC 9110 8.6: never on a 204')
+    assert.ok(!gw.logs.slice(since).some((line) => line.msg === 'upstream failed mid-response'), 'not an upstream failure')
+  })
+
   it('passes 103 Early Hints on before the final response', async () => {
     const reply = await rawExchange(gw.ports.http!, 'GET /hints HTTP/1.1\r\nHost: raw.test\r\nConnection: close\r\n\r\n')
     assert.match(reply, /^HTTP\/1\.1 103 Early Hints\r\nLink: <\/style\.css>; rel=preload\r\n\r\nHTTP\/1\.1 200 OK\r\n/i)
