@@ -84,7 +84,7 @@ class Exchange extends UpstreamExchange {
       controller.abort(CLIENT_GONE)
       return
     }
-    if (!this.heads.isFinal(controller, statusCode, this.route.config.upstream.timeouts.response)) {
+    if (!this.heads.isFinal(controller, statusCode, headers, this.route.config.upstream.timeouts.response)) {
       if (statusCode < 200) this.relayInterim(statusCode, headers)
       return
     }

@@ -132,7 +132,7 @@ class UpgradeExchange extends UpstreamExchange {
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     this.attempt.upstreamAnswered = true
-    if (!this.heads.isFinal(controller, statusCode, this.route.config.upstream.timeouts.response)) return
+    if (!this.heads.isFinal(controller, statusCode, headers, this.route.config.upstream.timeouts.response)) return
     this.answered = true
     this.settle({ status: statusCode })
     // Without a 101 the connection is not upgraded: an ordinary response, then the close.

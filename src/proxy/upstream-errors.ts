@@ -3,6 +3,7 @@
  * a timeout is 504, anything else that kept us from a response (refused, reset, DNS, TLS, an answer
  * that is not HTTP undici takes) is 502.
  */
+import type { IncomingHttpHeaders } from 'node:http'
 import { errorChain, ErrorCodes, type ErrorCode } from '../errors.js'
 import { failureReason, OTHER_CHAIN_VERDICTS, type FailureReason } from '../tls/reasons.js'
 
@@ -41,6 +42,19 @@ class InvalidUpstreamResponse extends Error {}
  */
 export function statusNotHttp(statusCode: number): Error | undefined {
   return statusCode > 599 ? invalidUpstreamResponse(`upstream answered status ${statusCode}`) : undefined
+}
+
+/**
+ * RFC 9112 6.1: a transfer coding is the message's, and Transfer-Encoding is hop-by-hop, so the body
+ * goes to the client without it. undici decodes chunked alone: under any other coding (gzip) the
+ * bytes relayed would still carry it, and the client would take them for the content. nginx answers
+ * such an upstream 502 ("upstream sent unknown Transfer-Encoding"), as the gateway answers a client's
+ * 501 (request-checks.ts).
+ */
+export function codingNotRelayable(headers: IncomingHttpHeaders): Error | undefined {
+  const codings = headers['transfer-encoding']
+  if (codings === undefined || [codings].flat().join(',').trim().toLowerCase() === 'chunked') return undefined
+  return invalidUpstreamResponse('upstream answered with a transfer coding other than chunked')
 }
 
 /** An answer the gateway refuses itself, as it refuses a status beyond 599: the client gets 502. */

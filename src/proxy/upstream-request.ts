@@ -4,13 +4,13 @@
  * resend, the wait for its final response head, and the relay of the upstream's body chunks to the
  * client. When it may be sent again is resend.ts's.
  */
-import type { IncomingMessage } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import type { Readable, Writable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { Route } from '../snapshot/snapshot.js'
 import { upstreamRequestHeaders, type ForwardedProtoHost } from './headers.js'
 import { claimResend, firstAttempt } from './resend.js'
-import { statusNotHttp, type UpstreamFailure } from './upstream-errors.js'
+import { codingNotRelayable, statusNotHttp, type UpstreamFailure } from './upstream-errors.js'
 
 /** `servername` is a real undici dispatch option that its types omit. */
 type UpstreamRequest = Dispatcher.DispatchOptions & { servername: string }
@@ -99,22 +99,22 @@ const FINAL_HEAD_TIMEOUT = Object.assign(new Error('no final response after inte
  * What both exchanges do with each response head undici hands them. An interim (1xx) one starts a
  * wait for the final head: undici starts its headers timeout again at every 1xx, so an upstream that
  * sends 102 Processing for ever would hold the request for ever; it gets one more response timeout
- * from the first, then 504. A final head ends the wait, and one whose status is not HTTP stops the
- * request (the client gets 502).
+ * from the first, then 504. A final head ends the wait, and one whose status is not HTTP, or whose
+ * body cannot be relayed as it is (codingNotRelayable), stops the request (the client gets 502).
  */
 class ResponseHeads {
   private finalHeadDeadline: NodeJS.Timeout | undefined
 
   /** Whether this head is a final one to pass on. */
-  isFinal(controller: Dispatcher.DispatchController, statusCode: number, timeoutMs: number): boolean {
+  isFinal(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, timeoutMs: number): boolean {
     if (statusCode < 200) {
       this.finalHeadDeadline ??= setTimeout(() => controller.abort(FINAL_HEAD_TIMEOUT), timeoutMs)
       return false
     }
     this.stop()
-    const notHttp = statusNotHttp(statusCode)
-    if (notHttp) controller.abort(notHttp)
-    return notHttp === undefined
+    const refused = statusNotHttp(statusCode) ?? codingNotRelayable(headers)
+    if (refused) controller.abort(refused)
+    return refused === undefined
   }
 
   /** The request is over: no more waiting for a head. */

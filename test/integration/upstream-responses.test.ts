@@ -30,6 +30,9 @@ const RAW_ANSWERS: Record<string, string> = {
   // HAProxy's http_transfer_encoding.vtc: a length beside chunked, then bytes that read as a second response.
   '/cl-te': 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 30\r\n\r\n0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled',
   '/not-http': 'HTTP/1.1 OK\r\nContent-Length: 0\r\n\r\n',
+  // gzip as a transfer coding, alone (the body ends at the close) or under chunked: the bytes carry it.
+  '/te-gzip': 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nnot plain text',
+  '/te-gzip-chunked': 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nnot\r\n0\r\n\r\n',
   '/huge-head': `HTTP/1.1 200 OK\r\nX-Big: ${'a'.repeat(100_000)}\r\nContent-Length: 0\r\n\r\n`,
   // Written as UTF-8, as download names commonly are; RFC 9110 5.5 leaves such bytes to the recipient.
   '/utf8-refusal': 'HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm="日本"\r\nContent-Length: 0\r\n\r\n',
@@ -223,6 +226,17 @@ routes:
       assert.equal(reply.status, 502, path)
       assert.doesNotMatch(reply.body, /smuggled/)
       assert.equal((await loggedAfter(gw, since, 'upstream request failed')).code, 'PCL_ERR_UPSTREAM_RESPONSE')
+    }
+  })
+
+  // Transfer-Encoding is hop-by-hop: relayed without it, the gzip bytes passed for the body itself.
+  it('answers 502 for a transfer coding other than chunked, as nginx does, to a request and a WebSocket upgrade', async () => {
+    for (const path of ['/te-gzip', '/te-gzip-chunked']) {
+      const since = gw.logs.length
+      const reply = await get(path)
+      assert.equal(reply.status, 502, path)
+      assert.equal((await loggedAfter(gw, since, 'upstream request failed')).code, 'PCL_ERR_UPSTREAM_RESPONSE')
+      assert.match(await rawUntilClosed(gw.ports.http!, webSocketUpgrade(path)), /^HTTP\/1\.1 502 /, path)
     }
   })
 
