@@ -47,9 +47,9 @@ export function statusNotHttp(statusCode: number): Error | undefined {
 /**
  * RFC 9112 6.1: a transfer coding is the message's, and Transfer-Encoding is hop-by-hop, so the body
  * goes to the client without it. undici decodes chunked alone: under any other coding (gzip) the
- * bytes relayed would still carry it, and the client would take them for the content. nginx answers
- * such an upstream 502 ("upstream sent unknown Transfer-Encoding"), as the gateway answers a client's
- * 501 (request-checks.ts).
+ * bytes relayed would still carry it, and the client would take them for the content. nginx (1.23
+ * on) answers such an upstream 502 ("upstream sent unknown Transfer-Encoding"), as the gateway answers
+ * a client's 501 (request-checks.ts).
  */
 export function codingNotRelayable(headers: IncomingHttpHeaders): Error | undefined {
   const codings = headers['transfer-encoding']
