@@ -42,7 +42,10 @@ export function parseYaml(written: string, file: string): YamlSource {
   // YAML takes a CR alone as a line break (1.2, 5.4), as classic Mac OS wrote them; the library reads it
   // as part of the line, so a file of them was one comment line, "empty". One character for one: every
   // offset stays.
-  const whole = written.replace(/\r(?!\n)/g, '\n')
+  // A byte order mark (Notepad's UTF-8) is no character of the YAML, and no editor counts it as a
+  // column: kept, it moved every place of the first line one column right, and hid a comment after it
+  // (a file of comments was "empty").
+  const whole = written.replace(/^\uFEFF/, '').replace(/\r(?!\n)/g, '\n')
   const reading = readYaml(whole, file)
   const { doc, places, text, lineCounter } = reading
   if (!doc || reading.issues.length > 0) return refused(withDashesSpaced(reading, whole, file, (spaced) => readYaml(spaced, file)))

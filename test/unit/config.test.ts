@@ -369,6 +369,10 @@ describe('parseConfig', () => {
     ['a plaintext listener without its host, and only that', GOOD.replace('http: 127.0.0.1:8080', 'http: ":8080"'), ["3:9 listen.http: ':8080' has no host: write 0.0.0.0:8080"]],
     ['admin on a public port', GOOD.replace('admin: 127.0.0.1:9901', 'admin: 127.0.0.1:8080'), ['4:10 listen.admin: must not share a port with listen.http']],
     ['a misspelt top-level key', GOOD.replace('listen:', 'listne:'), ["1:1 listne: unknown key 'listne' (did you mean 'listen'?)"]],
+    // Notepad and some Windows editors begin a UTF-8 file with a byte order mark, which no editor counts as a column.
+    ['a misspelt top-level key after a byte order mark, at the column an editor shows', `\uFEFF${GOOD.replace('listen:', 'listne:')}`, ["1:1 listne: unknown key 'listne' (did you mean 'listen'?)"]],
+    ['a value of the first line after a byte order mark', `\uFEFF${GOOD.replace(/^listen:\n( .*\n)+/, 'listen: { https: 127.0.0.1:70000, http: 127.0.0.1:8080 }\n')}`, ["1:18 listen.https: '127.0.0.1:70000': port 70000 is over 65535"]],
+    ['a file of a byte order mark and comments only', '\uFEFF# routes: to come\n', ['1:1 : the file holds only comments: it needs listen and routes, and routes: is commented out here']],
     // The routes are checked still, without the rules that ask which listeners there are.
     [
       'a misspelt listen, with a problem of a route',
