@@ -197,8 +197,18 @@ function wrongTypeMessage(error: ErrorObject, keys: readonly string[], schema: J
     if (schema?.pattern && !new RegExp(schema.pattern).test(asText)) return patternMessage({ ...error, data: asText, params: { pattern: schema.pattern } })
     return `${shown(error.data)} is a ${typeof error.data} to YAML: quote it ("${asText}") to make it a string`
   }
+  if (error.params.type === 'boolean' && typeof error.data === 'string') {
+    const meant = BOOLEAN_WORDS.get(error.data.toLowerCase())
+    // `mergeSlashes: no`: a boolean to YAML 1.1 (and to Ansible's and older Compose files' readers),
+    // text to YAML 1.2; `"true"` is text for its quotes. "must be a boolean" alone left the user sure it was one.
+    if (meant !== undefined && /^(true|false)$/i.test(error.data)) return `${shown(error.data)} is text, as it is quoted: write ${meant}, without quotes`
+    if (meant !== undefined) return `${shown(error.data)} is text to YAML 1.2, not a boolean (yes, no, on and off were booleans in YAML 1.1): write ${meant}`
+  }
   return `must be ${describeType({ type: String(error.params.type) })}`
 }
+
+/** The words of a boolean in YAML 1.1 and 1.2, in lower case, and the boolean each means. */
+const BOOLEAN_WORDS = new Map(Object.entries({ true: true, false: false, yes: true, no: false, y: true, n: false, on: true, off: false }))
 
 function patternMessage(error: ErrorObject): string {
   const value = shown(error.data)

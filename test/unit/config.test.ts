@@ -401,6 +401,9 @@ describe('parseConfig', () => {
     ['a request limit of -.inf', `${GOOD}limits:\n  requests: -.Inf\n`, ['24:13 limits.requests: -.inf is not a whole number']],
     ['workers of .nan', `${GOOD}workers: .nan\n`, ['23:10 workers: .nan is not a whole number']],
     ['a timeout of .inf', GOOD.replace('connect: 250ms', 'connect: .inf'), ['19:18 routes[0].upstream.timeouts.connect: .inf is not a duration']],
+    // YAML 1.1 (and the readers of Ansible and of older Compose files) took yes, no, on and off as booleans; YAML 1.2 reads them as text.
+    ['a boolean written as YAML 1.1 wrote it', `${GOOD}mergeSlashes: no\n`, ['23:15 mergeSlashes: "no" is text to YAML 1.2, not a boolean (yes, no, on and off were booleans in YAML 1.1): write false']],
+    ['a boolean quoted', `${GOOD}accessLog: "true"\n`, ['23:12 accessLog: "true" is text, as it is quoted: write true, without quotes']],
     ['a limit written as a string', `${GOOD}limits: { requests: "100" }\n`, ['23:21 limits.requests: must be a whole number']],
     ['a misspelt limit', `${GOOD}limits: { conections: 10 }\n`, ["23:11 limits.conections: unknown key 'conections' (did you mean 'connections'?)"]],
     ['crl without clientCAs', GOOD.replace('      clientCAs: ca.crt\n', '      crl: a.crl\n'), ['12:12 routes[0].tls.crl: needs tls.clientCAs']],
