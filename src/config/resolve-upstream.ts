@@ -67,8 +67,12 @@ export function resolveUpstream(
  * `passthrough` is not known, any scheme a route takes is taken.
  */
 function upstreamUrl(text: string, at: string, passthrough: boolean | undefined, report: Report): URL | undefined {
-  // host:port parses, with `host:` for its scheme.
-  if (/^(\[[0-9a-f:.]+\]|[a-z0-9_.-]+):\d+(\/\S*)?$/i.test(text)) {
+  // host:port parses, with `host:` for its scheme. A host alone (`orders`, as a Kubernetes Service is
+  // named) does not, and is said as lacking its scheme too, but on a passthrough route, whose tcp://
+  // needs a port as well; not a number alone, which is no host, nor a scheme without its colon
+  // (`http//orders`).
+  const bare = /^(\[[0-9a-f:.]+\]|[a-z0-9_.-]+)(:\d+)?(\/(?!\/)\S*)?$/i.exec(text)
+  if (bare && (bare[2] !== undefined || (!passthrough && (/[a-z]/i.test(bare[1]!) || isIP(bare[1]!) !== 0)))) {
     const schemes = passthrough ? ['tcp://'] : ['https://', 'http://']
     const write = shownWhole(text) ? schemes.map((scheme) => scheme + text).join(' or ') : `${schemes.join(' or ')} before it`
     report(at, `${shownValue(text)} has no scheme: write ${write}`)

@@ -295,6 +295,11 @@ describe('parseConfig', () => {
     // The URL parser reads `localhost:` as a scheme, so this was "must be http:// or https://".
     ['an upstream url without its scheme', GOOD.replace('url: http://10.0.0.7', 'url: localhost:8080'), ["22:12 routes[1].upstream.url: 'localhost:8080' has no scheme: write https://localhost:8080 or http://localhost:8080"]],
     ['an upstream address without its scheme', GOOD.replace('url: http://10.0.0.7', 'url: 10.0.0.7:8080'), ["22:12 routes[1].upstream.url: '10.0.0.7:8080' has no scheme: write https://10.0.0.7:8080 or http://10.0.0.7:8080"]],
+    // A Kubernetes Service is named alone (orders, orders.shop.svc), as Traefik's and Caddy's upstreams take it.
+    ['an upstream url of a host alone, without its scheme', GOOD.replace('url: http://10.0.0.7', 'url: orders'), ["22:12 routes[1].upstream.url: 'orders' has no scheme: write https://orders or http://orders"]],
+    ['an upstream url of a host and path, without its scheme', GOOD.replace('url: http://10.0.0.7', 'url: orders.shop.svc/api'), ["22:12 routes[1].upstream.url: 'orders.shop.svc/api' has no scheme: write https://orders.shop.svc/api or http://orders.shop.svc/api"]],
+    ['an upstream url of a number alone', GOOD.replace('url: http://10.0.0.7', 'url: "8080"'), ["22:12 routes[1].upstream.url: '8080' is not a URL"]],
+    ['an upstream url whose scheme lacks its colon', GOOD.replace('url: http://10.0.0.7', 'url: http//orders'), ["22:12 routes[1].upstream.url: 'http//orders' is not a URL"]],
     ['an upstream on port 0, where nothing listens', GOOD.replace('url: http://10.0.0.7', 'url: http://10.0.0.7:0'), ["22:12 routes[1].upstream.url: port 0 is no server's port"]],
     ['a bad scheme', GOOD.replace('url: http://10.0.0.7', 'url: ftp://x'), ['22:12 routes[1].upstream.url: must be http:// or https://']],
     [
