@@ -97,6 +97,12 @@ async function main(argv: string[]): Promise<number> {
   if (ignored) return usageError(`--${ignored} is not an option of ${command ?? 'the gateway'}`)
   // `--config "$UNSET_VARIABLE"`: a mistake in the command line, not a file that cannot be read.
   if (values.config === '' || (command === 'check' && rest[0] === '')) return usageError('the config file name is empty')
+  // `PORTCULLIS_CONFIG: ${CONFIG}` in a Compose file with CONFIG unset is the same mistake: read as the
+  // file '', it was said with no file name at all.
+  const configNamed = values.config !== undefined || (command === 'check' && rest[0] !== undefined)
+  if (process.env.PORTCULLIS_CONFIG === '' && !configNamed && (command === undefined || command === 'check')) {
+    return usageError('PORTCULLIS_CONFIG is empty: set it to the config file, or unset it for ./routes.yaml')
+  }
   switch (command) {
     case undefined: {
       // Before the gateway's modules load, which takes a while: see cli/signals.ts.

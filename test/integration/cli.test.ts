@@ -460,6 +460,18 @@ routes:
     }
   })
 
+  // `PORTCULLIS_CONFIG: ${CONFIG}` in a Compose file with CONFIG unset: read as the file '', said as
+  // ": cannot read the config: ENOENT: no such file or directory, stat ''", with no file name at all.
+  it('exits 2, with the usage, on a PORTCULLIS_CONFIG that is empty, where no config file is named', async () => {
+    const results = await runEach([['check'], []], (args) => portcullisWithEnv({ PORTCULLIS_CONFIG: '' }, ...args))
+    for (const [args, result] of results) {
+      assert.equal(result.code, 2, args.join(' '))
+      assert.ok(result.stderr.startsWith('PORTCULLIS_CONFIG is empty: set it to the config file, or unset it for ./routes.yaml\n\nUsage:'), result.stderr)
+    }
+    const named = await portcullisWithEnv({ PORTCULLIS_CONFIG: '' }, 'check', join(pki.dir, 'missing.yaml'))
+    assert.equal(named.code, 1, 'a file named on the command line is the one checked')
+  })
+
   // check bound nothing and looked nothing up: a listen host that does not resolve passed it, and the
   // start failed on it (nginx -t says "host not found in "x" of the "listen" directive").
   it('exits 1 on a listen host that does not resolve, at its key, in the words a start fails with, listed with the other problems', async () => {
