@@ -96,7 +96,7 @@ export function createMetrics(options: MetricsOptions = {}) {
     }),
     websocketRechecks: new Counter({
       name: 'portcullis_websocket_rechecks_total',
-      help: 'WebSockets checked again after a reload changed the client CAs or CRLs of their route, by route, result (ok: kept; error: closed) and reason (none when kept).',
+      help: 'WebSockets checked again after a reload changed the client CAs, CRLs or minVersion of their route, by route, result (ok: kept; error: closed) and reason (none when kept).',
       labelNames: ['route', 'result', 'reason'] as const,
       registers,
     }),
