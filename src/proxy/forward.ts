@@ -103,14 +103,14 @@ class Exchange extends UpstreamExchange {
    * RFC 9110 15.2: interim responses are passed on, except to an HTTP/1.0 client, and except while
    * the client has not taken what was written to it: they are hints, and an upstream that sent 103s
    * in a loop to a client that read nothing grew the gateway's memory by gigabytes until the final
-   * head's timeout. Node writes 103 and 102 itself; one Link value it refuses to write (it is stricter
-   * than RFC 8288) is dropped, never the response. undici fails a 100 from the upstream (it never
-   * sends Expect): the client gets 502.
+   * head's timeout. Node writes 103 and 102 itself; a hint with a Link value it refuses to write (it is
+   * stricter than RFC 8288: a quoted parameter with a space) is dropped, never the response. undici
+   * fails a 100 from the upstream (it never sends Expect): the client gets 502.
    */
   private relayInterim(statusCode: number, headers: IncomingHttpHeaders): void {
     if (this.res.req.httpVersion === '1.0' || this.res.writableLength >= this.res.writableHighWaterMark) return
     try {
-      if (statusCode === 103 && headers.link !== undefined) this.res.writeEarlyHints({ link: headers.link })
+      if (statusCode === 103 && headers.link !== undefined) this.res.writeEarlyHints({ link: linkValues(headers.link) })
       if (statusCode === 102) this.res.writeProcessing()
     } catch {
       // An early hint is only a hint.
@@ -160,4 +160,35 @@ class Exchange extends UpstreamExchange {
       sendStatus(this.res, failure.status)
     }
   }
+}
+
+/**
+ * The link-values of a Link field (RFC 8288 3), split at the commas between them, not at one inside a
+ * URI reference (<...>) or a quoted string. Node's writeEarlyHints checks a string as one link-value,
+ * so the list a Node upstream's own writeEarlyHints (or Rails) writes on one line, `</a.css>;
+ * rel=preload, </b.js>; rel=preload`, would be refused whole; it checks each value of an array alone.
+ */
+function linkValues(field: string | string[]): string[] {
+  const values: string[] = []
+  for (const line of [field].flat()) {
+    let start = 0
+    let inUri = false
+    let inQuotes = false
+    for (let i = 0; i < line.length; i++) {
+      const char = line[i]
+      if (inQuotes) {
+        if (char === '\\') i++
+        else if (char === '"') inQuotes = false
+      } else if (char === '"' && !inUri) inQuotes = true
+      else if (char === '<') inUri = true
+      else if (char === '>') inUri = false
+      else if (char === ',' && !inUri) {
+        values.push(line.slice(start, i))
+        start = i + 1
+      }
+    }
+    values.push(line.slice(start))
+  }
+  // RFC 9110 5.6.1: a list may have empty elements, which are no link.
+  return values.map((value) => value.trim()).filter((value) => value !== '')
 }

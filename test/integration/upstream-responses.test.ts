@@ -18,6 +18,8 @@ const RAW_ANSWERS: Record<string, string> = {
   '/304': 'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\nContent-Length: 1234\r\n\r\n',
   '/204': 'HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n',
   '/hints': 'HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',
+  // Two preloads on one Link line, as Node's own writeEarlyHints (given a list) and Rails write them.
+  '/hints-two': 'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload; as=style, </b.js>; rel=preload; as=script\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',
   // A valid Link list that Node's writeEarlyHints refuses to write.
   '/hints-list': 'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload, </b.js>; rel=preload; title="a b"\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',
   '/hop': 'HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Hop\r\nX-Hop: upstream only\r\nKeep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nTrailer: X-Sum\r\nProxy-Authenticate: Basic realm="up"\r\nX-Kept: yes\r\nX-Forwarded-Proto: https\r\nContent-Length: 2\r\n\r\nok',
@@ -280,6 +282,12 @@ routes:
     // Never to an HTTP/1.0 client (RFC 9110 15.2), and a hint Node cannot write costs only the hint.
     assert.match(await rawExchange(gw.ports.http!, 'GET /hints HTTP/1.0\r\nHost: raw.test\r\n\r\n'), /^HTTP\/1\.1 200 OK\r\n[\s\S]*ok$/)
     assert.match(await rawExchange(gw.ports.http!, 'GET /hints-list HTTP/1.1\r\nHost: raw.test\r\nConnection: close\r\n\r\n'), /HTTP\/1\.1 200 OK\r\n[\s\S]*ok$/)
+  })
+
+  it('passes on an Early Hints list of several preloads on one Link line, as a Node upstream writes it', async () => {
+    const reply = await rawExchange(gw.ports.http!, 'GET /hints-two HTTP/1.1\r\nHost: raw.test\r\nConnection: close\r\n\r\n')
+    assert.match(reply, /^HTTP\/1\.1 103 Early Hints\r\nLink: <\/a\.css>; rel=preload; as=style, <\/b\.js>; rel=preload; as=script\r\n\r\nHTTP\/1\.1 200 OK\r\n/i)
+    assert.match(reply, /\r\n\r\nok$/)
   })
 
   // The gateway holds the upstream's answer paused for the client when the upstream closes: undici 7
