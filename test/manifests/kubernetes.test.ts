@@ -328,6 +328,40 @@ describe('deploy/kubernetes manifests', () => {
       assert.deepEqual((monitor.spec.endpoints as Obj[]).map((e) => [e.port, e.path]), [['metrics', '/metrics']])
     })
 
+    test("prometheus.yaml's kubernetes_sd example keeps the gateway pods' admin port, and no other", () => {
+      // The commented-out example under the portcullis job, as a reader uncomments it.
+      const text = readFileSync(join(ROOT, 'deploy/prometheus/prometheus.yaml'), 'utf8').split('\n')
+      const start = text.findIndex((line) => /^\s*#\s*kubernetes_sd_configs:/.test(line))
+      assert.ok(start >= 0, 'deploy/prometheus/prometheus.yaml has no kubernetes_sd_configs example')
+      const block: string[] = []
+      for (const line of text.slice(start)) {
+        const uncommented = /^\s*# ?(.*)$/.exec(line)
+        if (!uncommented) break
+        block.push(uncommented[1]!)
+      }
+      const example = parseYaml(block.join('\n')) as Obj
+      assert.equal(example.kubernetes_sd_configs?.[0]?.role, 'pod')
+      // What Prometheus' pod discovery gives each declared container port: the pod's labels, their
+      // names with every character outside [a-zA-Z0-9_] as _, and the port.
+      const labels = deployment.spec.template.metadata.labels as Obj
+      const targetOf = (port: Obj): Record<string, string> => ({
+        ...Object.fromEntries(Object.entries(labels).map(([key, value]) => [`__meta_kubernetes_pod_label_${key.replace(/[^a-zA-Z0-9_]/g, '_')}`, String(value)])),
+        __meta_kubernetes_pod_container_name: container.name,
+        __meta_kubernetes_pod_container_port_name: port.name ?? '',
+        __meta_kubernetes_pod_container_port_number: String(port.containerPort),
+      })
+      const kept = (target: Record<string, string>) =>
+        (example.relabel_configs as Obj[]).every((rule) => {
+          const value = (rule.source_labels as string[]).map((name) => target[name] ?? '').join(rule.separator ?? ';')
+          const matched = new RegExp(`^(?:${rule.regex ?? '(.*)'})$`).test(value)
+          if (rule.action === 'keep') return matched
+          if (rule.action === 'drop') return !matched
+          return true
+        })
+      const keptPorts = (container.ports as Obj[]).filter((port) => kept(targetOf(port))).map((port) => port.containerPort)
+      assert.deepEqual(keptPorts, [address('admin')!.port], 'the example keeps no gateway pod, or a port other than listen.admin')
+    })
+
     test('the NetworkPolicy component selects the gateway pods, opens the HTTPS port and keeps the admin port to a namespace', () => {
       const policy = only('NetworkPolicy')
       assert.ok(matches(policy.spec.podSelector.matchLabels, deployment.spec.template.metadata.labels as Obj))
