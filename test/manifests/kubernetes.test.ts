@@ -429,6 +429,10 @@ describe('deploy/kubernetes manifests', () => {
       const pdb = only('PodDisruptionBudget')
       assert.equal(pdb.spec.minAvailable, 1)
       assert.ok(matches(pdb.spec.selector.matchLabels, labels))
+      // With the default (IfHealthyBudget), pods that are running but not ready count against the budget:
+      // every replica crash-looping on a bad routes.yaml (refused by the pods serving, read by every pod
+      // that starts after) would block every node drain while none of them serves.
+      assert.equal(pdb.spec.unhealthyPodEvictionPolicy, 'AlwaysAllow')
     })
   })
 })
