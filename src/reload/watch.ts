@@ -59,7 +59,12 @@ export function watchFolders(files: readonly string[], onChange: () => void, onU
   const update = (next: readonly string[]) => {
     if (closed) return
     current = next
-    unwatchAll()
+    // The old watches close only once the new ones are laid. A folder watched before and after keeps
+    // its inotify watch, which libuv shares between the two, and with it the events not read yet: a file
+    // written while a reload ran (its digests read, its files loaded, all in one turn of the event loop)
+    // has its event waiting there, and a watch closed first would drop it, the edit unseen for good.
+    const previous = watchers
+    watchers = []
     const failed = new Set<string>()
     for (const folder of new Set(next.flatMap(foldersOf))) {
       try {
@@ -72,6 +77,7 @@ export function watchFolders(files: readonly string[], onChange: () => void, onU
         if (!unwatchable.has(folder)) onUnwatchable(folder, error as Error)
       }
     }
+    for (const watcher of previous) watcher.close()
     unwatchable = failed
   }
   update(files)

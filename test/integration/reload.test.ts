@@ -791,6 +791,35 @@ routes:
     }
   })
 
+  // A reload closed every watch and laid it again at its end, all in the turn of the event loop that read
+  // the files: the event of a file written meanwhile, waiting to be read, went with the closed watch,
+  // and that edit was never reloaded (a key copied in just after its certificate, the reload of which
+  // was under way).
+  it('reloads an edit saved while a reload reads the files', async () => {
+    // Folders of their own, two deep: no other test's file events wake the watcher by chance.
+    const folder = join(dir, 'edited-during-reload', 'conf')
+    await mkdir(folder, { recursive: true })
+    const configFile = join(folder, 'routes.yaml')
+    const routes = (hosts: string[]) => `listen: { http: 127.0.0.1:0 }\nroutes:\n${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'http://127.0.0.1:9' } }\n`).join('')}`
+    await writeFile(configFile, routes(['one.test']))
+    /** Saves an edit of its file once, just after a reload's load has read it. */
+    class EditedAfterAReloadRead extends ConfigLoader {
+      private loads = 0
+      override async load() {
+        const loaded = await super.load()
+        if (++this.loads === 2) writeFileSync(this.file, routes(['one.test', 'edited.test']))
+        return loaded
+      }
+    }
+    const gw = await startGatewayFromFile(configFile, { loader: new EditedAfterAReloadRead(configFile), reloadIntervalMs: 0 })
+    try {
+      assert.equal((await gw.gateway.reload()).ok, true)
+      await eventually(async () => (await status(gw, 'edited.test')) !== 404, 3000, 'edited.test routed')
+    } finally {
+      await gw.close()
+    }
+  })
+
   describe('of certificate folders away from routes.yaml', () => {
     /** Longer than the watcher's debounce: each step is an event of its own. */
     const pause = () => new Promise((resolve) => setTimeout(resolve, 400))
