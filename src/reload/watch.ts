@@ -6,12 +6,13 @@
  * symlink swapped, `rm -rf` and recreated, often with the same inode) or not exist yet, so each
  * folder's parent is watched as well, and the folder of a symlink higher up, a missing folder by its
  * nearest existing ancestor, and after every burst of events every watch is laid again on whatever
- * the paths name now (a few inotify calls). Symlinked files add their target's folder too. Events
- * are debounced, for at most a second. A folder that exists but cannot be watched (the host's inotify
- * watch limit reached, above all) is reported, once until it can be watched again.
+ * the paths name now (a few inotify calls). Symlinked files add their target's folder too, or where
+ * it is gone, its nearest existing ancestor. Events are debounced, for at most a second. A folder that
+ * exists but cannot be watched (the host's inotify watch limit reached, above all) is reported, once
+ * until it can be watched again.
  */
-import { watch, lstatSync, realpathSync, statSync, type FSWatcher, type Stats } from 'node:fs'
-import { dirname } from 'node:path'
+import { watch, lstatSync, readlinkSync, realpathSync, statSync, type FSWatcher, type Stats } from 'node:fs'
+import { basename, dirname, join, resolve } from 'node:path'
 
 export interface FolderWatcher {
   /** Watch the folders of this new set of files instead. */
@@ -98,13 +99,39 @@ export function watchFolders(files: readonly string[], onChange: () => void, onU
  * with `current -> releases/2`), which changes nothing in the folders below.
  */
 function foldersOf(file: string): string[] {
-  const folders = [dirname(file)]
-  try {
-    folders.push(dirname(realpathSync(file)))
-  } catch {
-    // Missing for now: the watches below see it arrive.
-  }
+  const folders = [dirname(file), dirname(linkTarget(file))]
   return [...folders.flatMap((folder) => [existingAncestor(folder), existingAncestor(dirname(folder))]), ...foldersOfSymlinksAbove(file)]
+}
+
+/** Symlinks followed at most on the way to a file, as Linux follows 40: a loop of them ends. */
+const MAX_SYMLINKS = 40
+
+/**
+ * The real path of `path`; where it does not exist, the path its symlinks lead to as far as they can be
+ * followed, the rest as written. A symlink whose target's folder is gone (removed, to be created again;
+ * a volume not mounted yet) leads there, and the nearest existing ancestor of that folder, watched,
+ * sees it come back: the symlink's own folder never does.
+ */
+function linkTarget(path: string, hops = { left: MAX_SYMLINKS }): string {
+  try {
+    return realpathSync(path)
+  } catch {
+    // Missing, or out of reach: followed a part at a time.
+  }
+  const parent = dirname(path)
+  if (parent === path) return path
+  const followed = join(linkTarget(parent, hops), basename(path))
+  const link = statOf(followed, lstatSync)?.isSymbolicLink() && hops.left-- > 0 ? readLink(followed) : undefined
+  return link === undefined ? followed : linkTarget(resolve(dirname(followed), link), hops)
+}
+
+/** What the symlink `path` names, or undefined if it went meanwhile. */
+function readLink(path: string): string | undefined {
+  try {
+    return readlinkSync(path)
+  } catch {
+    return undefined
+  }
 }
 
 function foldersOfSymlinksAbove(file: string): string[] {

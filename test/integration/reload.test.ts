@@ -878,6 +878,26 @@ routes:
         await eventually(async () => (await servedCertificateCN(gw)) === 'up.test', 3000, 'the certificate of the recreated folder')
       }))
 
+    // The folder of a symlinked certificate's target was watched while it existed only: once it was
+    // removed, the watches were laid on the symlinks' folder, where nothing moves when it comes back.
+    it('keeps watching the folder a certificate is symlinked into when it is removed and created again', () =>
+      withGateway(
+        'symlinked-recreated',
+        async (gw, { root }) => {
+          const target = join(root, 'vault', 'tls')
+          await rm(target, { recursive: true })
+          await pause()
+          await fill(target, pki.up)
+          await eventually(async () => (await servedCertificateCN(gw)) === 'up.test', 3000, 'the certificate of the recreated folder')
+        },
+        async (secret) => {
+          const target = join(dirname(dirname(secret)), 'vault', 'tls')
+          await fill(target, pki.srv)
+          await mkdir(secret, { recursive: true })
+          for (const name of ['tls.crt', 'tls.key']) await symlink(join(target, name), join(secret, name))
+        },
+      ))
+
     // catalogue RR-02: a kubernetes.io/tls Secret volume, each file a symlink through ..data, which a
     // rename swaps to a new dated folder; a watch of the file's own path never sees it.
     it('serves the certificate of a Secret volume whose ..data symlink is swapped (Kubernetes)', () =>
