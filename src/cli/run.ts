@@ -84,6 +84,10 @@ function exitOnSecondStopSignal(stop: Promise<NodeJS.Signals>, log: ProcessLog):
     const onSignal = (signal: NodeJS.Signals) => {
       if (performance.now() - first < RELAYED_SIGNAL_WINDOW_MS) return
       log.logger.warn({ signal }, `second ${signal}: exiting now, without waiting for requests in flight`)
+      // A primary's workers with it: a worker that is well exits as its IPC channel closes, but one whose
+      // event loop is stuck, what holds a drain up and makes an operator send this signal, never sees
+      // that and would run on, an orphan.
+      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL')
       void log.close(200).then(() => process.exit(1))
     }
     process.on('SIGTERM', onSignal)

@@ -2,13 +2,13 @@
  * `workers: 2` with a worker that answers nothing (stopped, as if its event loop were stuck): the primary
  * answers scrapes and reloads in time meanwhile, and its watchdog kills and replaces the worker after
  * the 30 s of silence it allows (cluster/worker-pool.ts). Both tests share the one stop: the first runs
- * while the watchdog's 30 s run out.
+ * while the watchdog's 30 s run out. A second stop signal during the drain leaves it behind no more.
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import type { LoggingPortcullis } from '../helpers/cli.js'
 import { httpRequest } from '../helpers/client.js'
-import { seriesIn } from '../helpers/gateway.js'
+import { eventually, seriesIn } from '../helpers/gateway.js'
 import { liveWorkers, startWorkersInFront, type WorkersInFront } from '../helpers/workers.js'
 
 describe('workers and a stuck worker', () => {
@@ -60,5 +60,37 @@ describe('workers and a stuck worker', () => {
     await gateway.logged('portcullis is serving', (record) => record.worker !== undefined, since)
     assert.throws(() => process.kill(victim, 0), 'the stopped worker is gone')
     for (let i = 0; i < 4; i++) assert.equal((await httpRequest({ port: ports.http, host: 'w.test' })).status, 200)
+  })
+})
+
+// A second stop signal ended the primary at once and left the workers to exit as their IPC channel
+// closed: a stuck one, which is what holds a drain up and makes an operator send it, never saw that and
+// ran on, an orphan.
+describe('workers and a second stop signal', () => {
+  it('leaves no worker behind, a stuck one included', { timeout: 30_000 }, async () => {
+    const workers = await startWorkersInFront()
+    const { gateway } = workers
+    const victim = liveWorkers(gateway).at(-1)!
+    const alive = () => {
+      try {
+        process.kill(victim, 0)
+        return true
+      } catch {
+        return false
+      }
+    }
+    try {
+      process.kill(victim, 'SIGSTOP')
+      gateway.child.kill('SIGTERM')
+      await gateway.logged('draining the workers')
+      // Past the second within which a signal is taken for the first one relayed.
+      await new Promise((resolve) => setTimeout(resolve, 1200))
+      gateway.child.kill('SIGTERM')
+      assert.deepEqual(await gateway.exited, [1, null])
+      await eventually(async () => !alive(), 3000, 'the stuck worker gone')
+    } finally {
+      if (alive()) process.kill(victim, 'SIGKILL')
+      await workers.stop()
+    }
   })
 })
