@@ -3,6 +3,7 @@
  * ConfigError where nothing after the YAML can be trusted. Certificate contents are checked later, by
  * tls/pem.ts, when the snapshot is built or, for a config refused here, by snapshot/load-config.ts.
  */
+import { resolve } from 'node:path'
 import { checkableConfig } from './checkable.js'
 import { ConfigError, sortByPosition, type ConfigIssue } from './issues.js'
 import { readFailure, readRegularFile } from './regular-file.js'
@@ -26,8 +27,17 @@ export interface LoadedConfig {
  */
 export class ConfigLoader {
   private lastValid: { readonly text: string; readonly source: YamlSource } | undefined
+  /**
+   * The file by its absolute path, as at the start. Read by a relative one (`./routes.yaml`, the
+   * default) it would be looked for in the working folder the process holds, not in the folder of that
+   * name: once that folder is removed and created again, every reload would fail to find a routes.yaml
+   * there, while the watcher, which resolves it (reload/fingerprint.ts), saw each edit.
+   */
+  private readonly path: string
 
-  constructor(readonly file: string) {}
+  constructor(readonly file: string) {
+    this.path = resolve(file)
+  }
 
   /**
    * The config and every issue of the schema and the rules, without throwing on those, so that the
@@ -52,9 +62,9 @@ export class ConfigLoader {
 
   private readText(): string {
     try {
-      return readRegularFile(this.file).toString('utf8')
+      return readRegularFile(this.path).toString('utf8')
     } catch (error) {
-      throw new ConfigError([{ file: this.file, path: '', message: `cannot read the config: ${readFailure(this.file, error)}` }], {
+      throw new ConfigError([{ file: this.file, path: '', message: `cannot read the config: ${readFailure(this.path, error)}` }], {
         cause: error,
       })
     }

@@ -19,6 +19,8 @@ export interface PortcullisProcessOptions {
   readonly launcher?: readonly string[]
   readonly detached?: boolean
   readonly env?: NodeJS.ProcessEnv
+  /** The folder it runs in, where a relative --config is looked for. */
+  readonly cwd?: string
 }
 
 /**

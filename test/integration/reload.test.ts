@@ -820,6 +820,27 @@ routes:
     }
   })
 
+  // `./routes.yaml`, the default, was read by its path relative to the working folder: once that
+  // folder was removed and created again, the process still held the old one, where no routes.yaml was
+  // left, and every reload failed (ENOENT), SIGHUP and POST /reload too, until a restart.
+  it('reloads a relative routes.yaml whose folder, the working folder, is removed and created again', async () => {
+    const folder = join(dir, 'working-folder-recreated', 'portcullis')
+    const routes = (hosts: string[]) => `listen: { http: 127.0.0.1:0 }\nroutes:\n${hosts.map((host) => `  - { host: ${host}, upstream: { url: 'http://127.0.0.1:9' } }\n`).join('')}`
+    await mkdir(folder, { recursive: true })
+    await writeFile(join(folder, 'routes.yaml'), routes(['one.test']))
+    const gateway = runPortcullis('routes.yaml', { cwd: folder })
+    try {
+      const { http: { port } } = (await gateway.logged('portcullis is serving')).listeners as { http: { port: number } }
+      await rm(folder, { recursive: true })
+      await mkdir(folder)
+      await writeFile(join(folder, 'routes.yaml'), routes(['one.test', 'edited.test']))
+      await eventually(async () => (await httpRequest({ port, host: 'edited.test' })).status !== 404, 3000, 'edited.test routed')
+    } finally {
+      gateway.child.kill('SIGTERM')
+      await gateway.exited
+    }
+  })
+
   describe('of certificate folders away from routes.yaml', () => {
     /** Longer than the watcher's debounce: each step is an event of its own. */
     const pause = () => new Promise((resolve) => setTimeout(resolve, 400))
