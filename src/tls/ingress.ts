@@ -38,8 +38,10 @@ const CIPHERS = [
  * post-quantum hybrid X25519MLKEM768 where OpenSSL has it (3.5, Node 24). OpenSSL's default list also
  * takes ffdhe2048 to ffdhe8192 in TLS 1.3: a client that offers nothing else makes the server pay a
  * finite-field exchange per handshake, milliseconds of CPU for ffdhe8192 where X25519 takes a tenth of one.
+ * P-521 comes last, for client certificates: in TLS 1.2 OpenSSL refuses a client's EC key on a curve
+ * that is not in this list (WRONG_CURVE, an illegal_parameter alert), and nginx's default list has it.
  */
-const GROUPS = ['X25519MLKEM768', 'X25519', 'P-256', 'P-384'].filter(knownToOpenSsl).join(':')
+const GROUPS = ['X25519MLKEM768', 'X25519', 'P-256', 'P-384', 'P-521'].filter(knownToOpenSsl).join(':')
 
 /** OpenSSL refuses a whole group list that names one group it does not know. */
 function knownToOpenSsl(group: string): boolean {

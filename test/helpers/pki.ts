@@ -49,11 +49,11 @@ export type TestUsage = 'server' | 'client' | 'server+client'
 export type KeyUsageOption = KeyUsageFlags | readonly string[]
 
 /**
- * The key a certificate is made for: ECDSA P-256 (newKeyPair()'s), RSA 2048 for the tests of what
- * OpenSSL does otherwise with RSA signatures, or RSA 1024, which Node takes and other TLS stacks refuse.
- * A certificate or CRL is signed as its issuer's key signs.
+ * The key a certificate is made for: ECDSA P-256 (newKeyPair()'s), ECDSA P-521 (`openssl ecparam -name
+ * secp521r1`), RSA 2048 for the tests of what OpenSSL does otherwise with RSA signatures, or RSA 1024,
+ * which Node takes and other TLS stacks refuse. A certificate or CRL is signed as its issuer's key signs.
  */
-export type KeyType = 'ecdsa' | 'rsa' | 'rsa-1024'
+export type KeyType = 'ecdsa' | 'ecdsa-p521' | 'rsa' | 'rsa-1024'
 
 export interface TestCAOptions extends Validity {
   readonly commonName: string
@@ -123,6 +123,7 @@ const RSA_KEYS = { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponen
 
 async function keysOf(keyType: KeyType = 'ecdsa'): Promise<CryptoKeyPair> {
   if (keyType === 'ecdsa') return newKeyPair()
+  if (keyType === 'ecdsa-p521') return crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-521' }, true, ['sign', 'verify'])
   return crypto.subtle.generateKey({ ...RSA_KEYS, modulusLength: keyType === 'rsa' ? 2048 : 1024 }, true, ['sign', 'verify'])
 }
 
@@ -258,7 +259,7 @@ export interface BundleFile {
 
 const CERT_NAMES = [
   'caA', 'caB', 'caS', 'caOther', 'srv', 'up', 'upWrongName', 'upOtherCa', 'upExpired', 'upCnOnly',
-  'cliA', 'cliA2', 'cliA3OnKeyOfA', 'cliB', 'cliExpired', 'cliNotYetValid', 'cliServerEku', 'notCa', 'cliOfNotCa',
+  'cliA', 'cliA2', 'cliA3OnKeyOfA', 'cliB', 'cliExpired', 'cliNotYetValid', 'cliServerEku', 'cliP521', 'notCa', 'cliOfNotCa',
   'root', 'int', 'leaf', 'leafRevoked', 'caExpired', 'cliNoSubject', 'cliUnicode', 'cliOddSans', 'cliEvil', 'cliNl', 'weakRsa',
 ] as const
 const CRL_NAMES = ['crlRootEmpty', 'crlRootRevokesInt', 'crlIntEmpty', 'crlIntRevoked', 'crlIntRevokesLeaf', 'crlRootStale', 'crlOther'] as const
@@ -333,6 +334,7 @@ async function generate(dir: string): Promise<TestPki> {
     cliExpired: await issueTestCert(caA, { commonName: 'expired', ...lastMonth, usage: 'client' }),
     cliNotYetValid: await issueTestCert(caA, { commonName: 'not-yet-valid', ...nextMonth, usage: 'client' }),
     cliServerEku: await issueTestCert(caA, { commonName: 'server-eku', ...localhost, usage: 'server' }),
+    cliP521: await issueTestCert(caA, { commonName: 'p521', usage: 'client', keyType: 'ecdsa-p521' }),
     cliOfNotCa: await issueTestCert(notCa, { commonName: 'client-of-not-ca', usage: 'client' }),
     leaf: await issueTestCert(int, { commonName: 'leaf', usage: 'client' }),
     leafRevoked: await issueTestCert(int, { commonName: 'revoked', usage: 'client' }),

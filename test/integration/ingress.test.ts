@@ -183,6 +183,15 @@ routes:
     assert.equal((await request('b.test', pki.cliB)).status, 200)
   })
 
+  it('accepts a client certificate of a P-521 key in TLS 1.2 as in TLS 1.3, though no key exchange needs that curve', async () => {
+    // OpenSSL refuses a TLS 1.2 client's EC key whose curve is not one of the server's groups (WRONG_CURVE).
+    for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
+      const reply = await request('a.test', pki.cliP521, { maxVersion })
+      assert.equal(reply.status, 200, maxVersion)
+      assert.match(String((JSON.parse(reply.body) as EchoReply).headers['x-forwarded-client-cert']), /Subject="CN=p521"/, maxVersion)
+    }
+  })
+
   // catalogue IM-04 (root and intermediate CRLs, none revoking), IM-05 (a), HF-07
   it('accepts a chain through an intermediate the client sends', async () => {
     const reply = await request('chain.w.test', pki.leafChain)
