@@ -8,6 +8,7 @@ import { displayPath } from '../config/file-paths.js'
 import { readFailure, readRegularFile } from '../config/regular-file.js'
 import { ErrorCodes, PortcullisError } from '../errors.js'
 import { isSelfSigned } from './cert-checks.js'
+import { certificateFields } from './cert-der.js'
 import { readCrlPem, type CrlFields } from './crl-der.js'
 import { otherContentHint } from './other-content.js'
 import { printedName } from './peculiar.js'
@@ -86,7 +87,7 @@ export function readCaBundle(file: string): CaBundle {
     if (!cert.ca) {
       throw new PortcullisError(
         ErrorCodes.CERT_NOT_CA,
-        `${displayPath(file)} holds a certificate that is not a CA (${subjectRfc2253(cert)})`,
+        `${displayPath(file)} holds a certificate that is not a CA (${subjectRfc2253(cert)})${withoutBasicConstraints(cert)}`,
       )
     }
   }
@@ -106,6 +107,21 @@ export function readCaBundle(file: string): CaBundle {
     )
   }
   return { ...bundle, roots }
+}
+
+/**
+ * How to make a CA of a certificate with no basicConstraints at all, which the refusal alone leaves a
+ * mystery: a version 1 certificate, as `openssl x509 -req` signs without -extfile (`-signkey` for a
+ * root), or `openssl req -x509` under a config with no v3_ca section. Reissued on the same key, the
+ * certificates it signed still verify. Empty for a leaf (cA=false), and where cert-der.ts cannot read the DER.
+ */
+function withoutBasicConstraints(cert: X509Certificate): string {
+  try {
+    if (certificateFields(cert).basicConstraints) return ''
+  } catch {
+    return ''
+  }
+  return `: it has no basicConstraints extension, and a CA's must say cA=true (RFC 5280 4.2.1.9); issue it again on the same key with one, as openssl req -x509 -key … -addext "basicConstraints=critical,CA:TRUE" or openssl x509 -req … -extfile <(printf "basicConstraints=critical,CA:TRUE") writes it`
 }
 
 /**

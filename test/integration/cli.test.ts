@@ -105,6 +105,8 @@ routes:
     await writeFile(join(pki.dir, 'ca-then-srv.crt'), pki.caS.cert + pki.srv.cert)
     await writeFile(join(pki.dir, 'caS-and-cut.crt'), pki.caS.cert + pki.caExpired.cert.slice(0, 200))
     await writeFile(join(pki.dir, 'root-and-int.crt'), pki.root.cert + pki.int.cert)
+    // No extensions at all, as `openssl x509 -req -signkey` makes a root (a version 1 certificate).
+    await writeFile(join(pki.dir, 'v1-ca.crt'), (await createTestCA({ commonName: 'V1 CA', basicConstraints: 'none', keyUsage: [] })).cert)
     const encrypted = createPrivateKey(pki.srv.key).export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'secret' })
     await writeFile(join(pki.dir, 'srv-encrypted.key'), encrypted)
     await writeFile(join(pki.dir, 'cliA-encrypted.key'), createPrivateKey(pki.cliA.key).export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'secret' }))
@@ -151,6 +153,7 @@ routes:
     // catalogue IM-06
     ['a leaf certificate in a CA bundle', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: cliA.crt'), /:8:18 routes\[0\]\.tls\.clientCAs.*cliA\.crt.*not a CA/i],
     ['a self-signed certificate whose basicConstraints say it is no CA, in a CA bundle (catalogue IM-06)', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: notCa.crt'), /:8:18 routes\[0\]\.tls\.clientCAs: .*notCa\.crt holds a certificate that is not a CA \(CN=Not a CA\)$/m],
+    ['a CA certificate without basicConstraints, in a CA bundle, with how to issue it again', (y) => y.replace('clientCAs: caAB.crt', 'clientCAs: v1-ca.crt'), /:8:18 routes\[0\]\.tls\.clientCAs: .*v1-ca\.crt holds a certificate that is not a CA \(CN=V1 CA\): it has no basicConstraints extension, and a CA's must say cA=true \(RFC 5280 4\.2\.1\.9\); issue it again on the same key with one, as openssl req -x509 -key … -addext "basicConstraints=critical,CA:TRUE" or openssl x509 -req … -extfile <\(printf "basicConstraints=critical,CA:TRUE"\) writes it$/m],
     ['a key that does not match its certificate', (y) => y.replace('key: srv.key', 'key: cliA.key'), /:7:12 routes\[0\]\.tls\.key: .*cliA\.key is not the private key of .*srv\.crt: they are of different pairs; name the key the certificate was issued for/],
     // Node 20 serves it, Node 24 refuses it with OpenSSL's code alone (ee key too small), as clients at security level 2 do.
     ['an RSA key of 1024 bits', (y) => y.replace('cert: srv.crt', 'cert: weakRsa.crt').replace('key: srv.key', 'key: weakRsa.key'), /:7:12 routes\[0\]\.tls\.key: .*weakRsa\.key is an RSA key of 1024 bits, under 2048: make a new key and certificate/],
