@@ -84,7 +84,9 @@ function certificateWarnings({ path, role, certificate, intermediate }: LoadedCe
       warn(path, `does not name ${host} (it names ${certificate.subjectAltName ?? certificate.subject})`)
     }
     if (!certificate.subjectAltName) {
-      warn(path, 'has no subjectAltName: browsers and Go clients refuse a host named only in the CN (RFC 6125 6.4.4)')
+      // The ngrok recipe's `openssl x509 -req` without -extfile makes one: say what to add to it.
+      const san = `${isIP(host) ? 'IP' : 'DNS'}:${host}`
+      warn(path, `has no subjectAltName: browsers and Go clients refuse a host named only in the CN (RFC 6125 6.4.4); sign it again with one that names ${host}: openssl x509 -req … -extfile <(printf "subjectAltName=${san}")`)
     }
     if (certificate.keyUsage && !certificate.keyUsage.includes(SERVER_AUTH)) warn(path, 'is not for TLS servers (its extended key usage lacks serverAuth)')
   } else {

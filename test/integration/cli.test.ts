@@ -335,7 +335,7 @@ routes:
       /:12:18 routes\[2\]\.tls\.cert: does not name b\.test/,
       /:12:18 routes\[2\]\.tls\.cert: is not for TLS servers/,
       /:15:18 routes\[3\]\.tls\.cert: does not name c\.test \(it names CN=carol\)$/,
-      /:15:18 routes\[3\]\.tls\.cert: has no subjectAltName: browsers and Go clients refuse a host named only in the CN/,
+      /:15:18 routes\[3\]\.tls\.cert: has no subjectAltName: browsers and Go clients refuse a host named only in the CN \(RFC 6125 6\.4\.4\); sign it again with one that names c\.test: openssl x509 -req … -extfile <\(printf "subjectAltName=DNS:c\.test"\)$/,
       /:15:18 routes\[3\]\.tls\.cert: is not for TLS servers/,
       /:18:5 routes\[5\]: has the same name as routes\[4\] \(p\.test\), so their metrics and logs are one; give each a name$/,
       /:20:86 routes\[6\]\.tls\.crl\[1\]: holds a CRL whose nextUpdate passed on \S+; every client certificate it covers is refused until it is replaced$/,
