@@ -6,6 +6,7 @@ import type { X509Certificate } from 'node:crypto'
 import type { Socket } from 'node:net'
 import type { Server, TLSSocket } from 'node:tls'
 import type { DispatchedRoute, HandshakeOutcome, TlsPolicyHooks } from './ingress.js'
+import { CLIENT_AUTH } from './cert-checks.js'
 import { chainErrorBeneathCrlVerdict } from './chain-path.js'
 import { chainVerdict, peerLeaf, refusedPeerCertificates } from './peer-certificates.js'
 import { unknownIssuerHint } from './unknown-issuer.js'
@@ -121,6 +122,17 @@ function verifiedClient(socket: TLSSocket): boolean {
  * (ERR_SSL_INVALID_PADDING) before Node records the missing issuer. A CRL verdict on a chain that never
  * reached the bundle gives way to the chain's own (chainErrorBeneathCrlVerdict).
  */
+/**
+ * What to change where OpenSSL refused the client's leaf for its extended key usage: a certificate
+ * signed for servers only (`extendedKeyUsage = serverAuth`, or a server's certificate reused), which
+ * step 8 of the ngrok recipe signs with clientAuth. Undefined where the leaf has clientAuth, or none
+ * (any usage): then a CA of the chain is the one its usage refused.
+ */
+function clientUsageHint(certificate: X509Certificate): string | undefined {
+  if (!certificate.keyUsage || certificate.keyUsage.includes(CLIENT_AUTH)) return undefined
+  return 'the client certificate\'s extended key usage lacks clientAuth: sign it again with it, as openssl x509 -req … -extfile <(printf "extendedKeyUsage = clientAuth") does'
+}
+
 function refusal(socket: TLSSocket, clientCAs: readonly X509Certificate[] | undefined, error?: Error): Pick<HandshakeOutcome, 'reason' | 'detail' | 'certificate' | 'hint'> {
   // The chain only at the handshake's end: before it, Node's verifyError() reads the connection's
   // cipher, and crashes the process where there is none yet and no certificate came (openSslVerdict
@@ -132,7 +144,12 @@ function refusal(socket: TLSSocket, clientCAs: readonly X509Certificate[] | unde
     const certificate = chain?.[0] ?? socket.getPeerX509Certificate()
     const reason = failureReason(verification)
     // The leaf alone where the chain was not read: a CA of its issuer's name with another key is what it tells.
-    const hint = reason === 'unknown_ca' && certificate ? unknownIssuerHint(chain ?? [certificate], clientCAs, 'client') : undefined
+    const hint =
+      reason === 'unknown_ca' && certificate
+        ? unknownIssuerHint(chain ?? [certificate], clientCAs, 'client')
+        : verification === 'INVALID_PURPOSE' && certificate
+          ? clientUsageHint(certificate)
+          : undefined
     return { reason, detail: verification, ...(certificate && { certificate }), ...(hint && { hint }) }
   }
   // A handshake that completed without a certificate: its client offered neither SNI nor ALPN.

@@ -269,7 +269,8 @@ routes:
     await refused('a.test', pki.cliExpired, 'cert_expired')
     await refused('a.test', pki.cliExpired, 'cert_expired', { maxVersion: 'TLSv1.2' })
     await refused('a.test', pki.cliNotYetValid, 'cert_not_yet_valid')
-    await refused('a.test', pki.cliServerEku, 'bad_usage')
+    const serverEku = await refused('a.test', pki.cliServerEku, 'bad_usage')
+    assert.equal(serverEku.hint, 'the client certificate\'s extended key usage lacks clientAuth: sign it again with it, as openssl x509 -req … -extfile <(printf "extendedKeyUsage = clientAuth") does')
     await refused('chain.w.test', { ...pki.leafRevoked, cert: pki.leafRevoked.cert + pki.int.cert }, 'revoked')
     // The root's CRL revokes the intermediate: every leaf under it is refused.
     await refused('intrevoked.w.test', pki.leafChain, 'revoked')
