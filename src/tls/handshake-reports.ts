@@ -122,17 +122,6 @@ function verifiedClient(socket: TLSSocket): boolean {
  * (ERR_SSL_INVALID_PADDING) before Node records the missing issuer. A CRL verdict on a chain that never
  * reached the bundle gives way to the chain's own (chainErrorBeneathCrlVerdict).
  */
-/**
- * What to change where OpenSSL refused the client's leaf for its extended key usage: a certificate
- * signed for servers only (`extendedKeyUsage = serverAuth`, or a server's certificate reused), which
- * step 8 of the ngrok recipe signs with clientAuth. Undefined where the leaf has clientAuth, or none
- * (any usage): then a CA of the chain is the one its usage refused.
- */
-function clientUsageHint(certificate: X509Certificate): string | undefined {
-  if (!certificate.keyUsage || certificate.keyUsage.includes(CLIENT_AUTH)) return undefined
-  return 'the client certificate\'s extended key usage lacks clientAuth: sign it again with it, as openssl x509 -req … -extfile <(printf "extendedKeyUsage = clientAuth") does'
-}
-
 function refusal(socket: TLSSocket, clientCAs: readonly X509Certificate[] | undefined, error?: Error): Pick<HandshakeOutcome, 'reason' | 'detail' | 'certificate' | 'hint'> {
   // The chain only at the handshake's end: before it, Node's verifyError() reads the connection's
   // cipher, and crashes the process where there is none yet and no certificate came (openSslVerdict
@@ -156,6 +145,17 @@ function refusal(socket: TLSSocket, clientCAs: readonly X509Certificate[] | unde
   if (!error) return { reason: 'no_client_cert' }
   const code = (error as { code?: string }).code
   return { reason: failureReason(error), ...(code && { detail: code }) }
+}
+
+/**
+ * What to change where OpenSSL refused the client's leaf for its extended key usage: a certificate
+ * signed for servers only (`extendedKeyUsage = serverAuth`, or a server's certificate reused), which
+ * step 8 of the ngrok recipe signs with clientAuth. Undefined where the leaf has clientAuth, or none
+ * (any usage): then a CA of the chain is the one its usage refused.
+ */
+function clientUsageHint(certificate: X509Certificate): string | undefined {
+  if (!certificate.keyUsage || certificate.keyUsage.includes(CLIENT_AUTH)) return undefined
+  return 'the client certificate\'s extended key usage lacks clientAuth: sign it again with it, as openssl x509 -req … -extfile <(printf "extendedKeyUsage = clientAuth") does'
 }
 
 /**
