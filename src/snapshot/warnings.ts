@@ -11,7 +11,7 @@ import type { X509Certificate } from 'node:crypto'
 import { isIP } from 'node:net'
 import { incompleteChains } from './incomplete-chains.js'
 import type { CaWithoutCrl, LoadedCertificate, LoadedCrl } from './route-files.js'
-import { CLIENT_AUTH, outsideValidity, SERVER_AUTH } from '../tls/cert-checks.js'
+import { CLIENT_AUTH, extendedUsageLacks, outsideValidity, SERVER_AUTH } from '../tls/cert-checks.js'
 import { subjectRfc2253 } from '../tls/subject.js'
 import { cappedIssuesForLog, formatIssue, issueAt, sortByPosition, type ConfigIssue } from '../config/issues.js'
 import { ownListenerOf } from '../config/own-listener.js'
@@ -88,10 +88,10 @@ function certificateWarnings({ path, role, certificate, intermediate }: LoadedCe
       const san = `${isIP(host) ? 'IP' : 'DNS'}:${host}`
       warn(path, `has no subjectAltName: browsers and Go clients refuse a host named only in the CN (RFC 6125 6.4.4); sign it again with one that names ${host}: openssl x509 -req … -extfile <(printf "subjectAltName=${san}")`)
     }
-    if (certificate.keyUsage && !certificate.keyUsage.includes(SERVER_AUTH)) warn(path, 'is not for TLS servers (its extended key usage lacks serverAuth)')
+    if (extendedUsageLacks(certificate, SERVER_AUTH)) warn(path, 'is not for TLS servers (its extended key usage lacks serverAuth)')
   } else {
     if (invalid) warn(path, `${invalid}; upstreams will refuse it`)
-    if (certificate.keyUsage && !certificate.keyUsage.includes(CLIENT_AUTH)) warn(path, 'is not for TLS clients (its extended key usage lacks clientAuth)')
+    if (extendedUsageLacks(certificate, CLIENT_AUTH)) warn(path, 'is not for TLS clients (its extended key usage lacks clientAuth)')
   }
 }
 

@@ -11,6 +11,11 @@ import { certificateFields, hasKeyUsage, type KeyUsage } from './cert-der.js'
 export const SERVER_AUTH = '1.3.6.1.5.5.7.3.1'
 export const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2'
 
+/** Whether the certificate has an extended key usage that leaves `usage` out: none allows every usage. */
+export function extendedUsageLacks(certificate: X509Certificate, usage: typeof SERVER_AUTH | typeof CLIENT_AUTH): boolean {
+  return certificate.keyUsage?.includes(usage) === false
+}
+
 /**
  * Whether the certificate's keyUsage allows one of `usages`, or it has none: OpenSSL's ku_reject
  * (crypto/x509/v3_purp.c), negated. node:crypto reads no keyUsage (its X509Certificate.keyUsage is the

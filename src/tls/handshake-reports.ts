@@ -6,7 +6,7 @@ import type { X509Certificate } from 'node:crypto'
 import type { Socket } from 'node:net'
 import type { Server, TLSSocket } from 'node:tls'
 import type { DispatchedRoute, HandshakeOutcome, TlsPolicyHooks } from './ingress.js'
-import { CLIENT_AUTH } from './cert-checks.js'
+import { CLIENT_AUTH, extendedUsageLacks } from './cert-checks.js'
 import { chainErrorBeneathCrlVerdict } from './chain-path.js'
 import { chainVerdict, peerLeaf, refusedPeerCertificates } from './peer-certificates.js'
 import { unknownIssuerHint } from './unknown-issuer.js'
@@ -154,7 +154,7 @@ function refusal(socket: TLSSocket, clientCAs: readonly X509Certificate[] | unde
  * (any usage): then a CA of the chain is the one its usage refused.
  */
 function clientUsageHint(certificate: X509Certificate): string | undefined {
-  if (!certificate.keyUsage || certificate.keyUsage.includes(CLIENT_AUTH)) return undefined
+  if (!extendedUsageLacks(certificate, CLIENT_AUTH)) return undefined
   return 'the client certificate\'s extended key usage lacks clientAuth: sign it again with it, as openssl x509 -req … -extfile <(printf "extendedKeyUsage = clientAuth") does'
 }
 

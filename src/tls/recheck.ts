@@ -27,7 +27,7 @@
 import type { X509Certificate } from 'node:crypto'
 import { canonicalName } from './canonical-name.js'
 import { certificateFields } from './cert-der.js'
-import { allowsCertSign, CLIENT_AUTH, issuerKind, keyUsageAllows, outsideValidity, type IssuerKind } from './cert-checks.js'
+import { allowsCertSign, CLIENT_AUTH, extendedUsageLacks, issuerKind, keyUsageAllows, outsideValidity, type IssuerKind } from './cert-checks.js'
 import { ISSUER_NOT_FOUND, pathToCa } from './chain-path.js'
 import { PolicyCrls, revokes } from './policy-crls.js'
 import { failureReason, type FailureReason } from './reasons.js'
@@ -225,6 +225,6 @@ async function verdict(
  * `asIssuer` is issuerKind's answer for a certificate above the leaf; undefined for the leaf.
  */
 function forTlsClients(certificate: X509Certificate, asIssuer: IssuerKind | undefined): boolean {
-  if (certificate.keyUsage && !certificate.keyUsage.includes(CLIENT_AUTH)) return false
+  if (extendedUsageLacks(certificate, CLIENT_AUTH)) return false
   return asIssuer === undefined ? keyUsageAllows(certificate, 'digitalSignature', 'keyAgreement') : asIssuer !== 'none'
 }
