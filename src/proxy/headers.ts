@@ -116,6 +116,15 @@ export function upstreamRequestHeaders(
   return headers
 }
 
+/**
+ * Whether a message's Transfer-Encoding (present) is chunked alone, the one coding the gateway
+ * decodes and codes again (undici and Node's server): what a request and a response may come under.
+ */
+export function isChunkedAlone(codings: string | string[]): boolean {
+  // Exactly `chunked` on nearly every message: no allocation for it.
+  return codings === 'chunked' || [codings].flat().join(',').trim().toLowerCase() === 'chunked'
+}
+
 /** Headers sent to the client for an upstream response, of `statusCode` if it is a final one. */
 export function clientResponseHeaders(headers: IncomingHttpHeaders, statusCode?: number): OutgoingHttpHeaders {
   const relayed = withoutHopByHop(headers)

@@ -8,6 +8,7 @@
 import type { IncomingMessage } from 'node:http'
 import { normalizeHost } from '../routing/host.js'
 import { normalizePath, routingPath } from '../routing/path.js'
+import { isChunkedAlone } from './headers.js'
 import { HTTP1_ONLY, otherMajorVersionStatus } from './http-versions.js'
 
 /**
@@ -66,7 +67,7 @@ function framingProblem(req: IncomingMessage): RequestRefusal | undefined {
   const codings = req.headers['transfer-encoding']
   if (codings === undefined) return undefined
   if (req.httpVersionMinor === 0) return { status: 400, detail: 'Transfer-Encoding in an HTTP/1.0 request' }
-  if (codings.trim().toLowerCase() !== 'chunked') return { status: 501, detail: 'transfer codings other than chunked' }
+  if (!isChunkedAlone(codings)) return { status: 501, detail: 'transfer codings other than chunked' }
   return undefined
 }
 

@@ -6,6 +6,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { errorChain, ErrorCodes, type ErrorCode } from '../errors.js'
 import { failureReason, OTHER_CHAIN_VERDICTS, type FailureReason } from '../tls/reasons.js'
+import { isChunkedAlone } from './headers.js'
 
 export interface UpstreamFailure {
   readonly status: 502 | 504
@@ -53,8 +54,7 @@ export function statusNotHttp(statusCode: number): Error | undefined {
  */
 export function codingNotRelayable(headers: IncomingHttpHeaders): Error | undefined {
   const codings = headers['transfer-encoding']
-  // The usual two first, as they come on nearly every response: no allocation for them.
-  if (codings === undefined || codings === 'chunked' || [codings].flat().join(',').trim().toLowerCase() === 'chunked') return undefined
+  if (codings === undefined || isChunkedAlone(codings)) return undefined
   return invalidUpstreamResponse('upstream answered with a transfer coding other than chunked')
 }
 
