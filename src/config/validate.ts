@@ -201,7 +201,7 @@ function wrongTypeMessage(error: ErrorObject, keys: readonly string[], schema: J
     const meant = BOOLEAN_WORDS.get(error.data.toLowerCase())
     // `mergeSlashes: no`: a boolean to YAML 1.1 (and to Ansible's and older Compose files' readers),
     // text to YAML 1.2; `"true"` is text for its quotes. "must be a boolean" alone left the user sure it was one.
-    if (meant !== undefined && /^(true|false)$/i.test(error.data)) return `${shown(error.data)} is text, as it is quoted: write ${meant}, without quotes`
+    if (meant !== undefined && error.data.toLowerCase() === String(meant)) return `${shown(error.data)} is text, as it is quoted: write ${meant}, without quotes`
     if (meant !== undefined) return `${shown(error.data)} is text to YAML 1.2, not a boolean (yes, no, on and off were booleans in YAML 1.1): write ${meant}`
   }
   return `must be ${describeType({ type: String(error.params.type) })}`
