@@ -69,10 +69,14 @@ export function workerCount(workers: Workers | undefined): number {
   return workers === 'auto' ? availableParallelism() : (workers ?? 1)
 }
 
-/** Two listeners on one port collide when their hosts are the same or either is a wildcard. */
+/**
+ * Two listeners on one port collide when their hosts are the same, either is a wildcard, or one is
+ * localhost, which the bind resolves to a loopback address (127.0.0.1 or ::1, as /etc/hosts orders them).
+ */
 function overlap(a: string, b: string): boolean {
   const wildcard = (host: string) => host === '0.0.0.0' || host === '::'
-  return a === b || wildcard(a) || wildcard(b)
+  const addresses = (host: string) => (host.toLowerCase() === 'localhost' ? ['127.0.0.1', '::1'] : [host.toLowerCase()])
+  return wildcard(a) || wildcard(b) || addresses(a).some((address) => addresses(b).includes(address))
 }
 
 function resolveListen(raw: RawConfig['listen'], report: Report): Config['listen'] {

@@ -369,6 +369,8 @@ describe('parseConfig', () => {
     ['an IPv4 host with a leading zero', GOOD.replace('host: open.example.com', 'host: 01.2.3.4'), ["20:11 routes[1].host: '01.2.3.4' is not a host name or a *.wildcard; a host whose last label is a number is an IPv4 address (RFC 3696 2): four numbers of 0 to 255, without leading zeros"]],
     ['a dotted number of five parts', GOOD.replace('host: open.example.com', 'host: 1.1.1.1.1'), ["20:11 routes[1].host: '1.1.1.1.1' is not a host name or a *.wildcard; a host whose last label is a number is an IPv4 address"]],
     ['two public listeners on one address and port', GOOD.replace('http: 127.0.0.1:8080', 'http: 0.0.0.0:8443'), ['3:9 listen.http: must not share an address and port with listen.https']],
+    // The bind resolves localhost to 127.0.0.1 or ::1: check told nothing, the start failed with EADDRINUSE.
+    ['a public listener on localhost and one on its loopback address', GOOD.replace('http: 127.0.0.1:8080', 'http: LocalHost:8443'), ['3:9 listen.http: must not share an address and port with listen.https']],
     ['a listener given a port alone', GOOD.replace('https: 127.0.0.1:8443', 'https: 8443'), ['2:10 listen.https: 8443 is a port alone: write host:port, e.g. 0.0.0.0:8443']],
     ['a listener without its host, and only that', GOOD.replace('https: 127.0.0.1:8443', 'https: ":8443"'), ["2:10 listen.https: ':8443' has no host: write 0.0.0.0:8443 for every IPv4 address, or '[::]:8443' for IPv6 and IPv4"]],
     ['a plaintext listener without its host, and only that', GOOD.replace('http: 127.0.0.1:8080', 'http: ":8080"'), ["3:9 listen.http: ':8080' has no host: write 0.0.0.0:8080"]],
