@@ -56,6 +56,8 @@ export class RouteFiles {
   readonly certificates: LoadedCertificate[] = []
   readonly crls: LoadedCrl[] = []
   readonly casWithoutCrl: CaWithoutCrl[] = []
+  /** The keys (`routes[2].tls.clientCAs`) that name a CA bundle holding a private key too. */
+  readonly caBundlesWithKey: string[] = []
   readonly issues: ConfigIssue[] = []
   private readonly outcomes = new Map<string, { value: unknown } | { error: unknown }>()
 
@@ -81,6 +83,7 @@ export class RouteFiles {
   caBundle(route: RouteConfig, path: string, file: string): CaBundle | undefined {
     const bundle = this.attempt(path, this.readOnce(['ca', file], () => readCaBundle(file)), file)
     bundle?.certificates.forEach((certificate) => this.loaded(route, path, 'ca', certificate, false))
+    if (bundle?.holdsPrivateKey) this.caBundlesWithKey.push(path)
     return bundle
   }
 

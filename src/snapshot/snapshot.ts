@@ -43,6 +43,7 @@ export interface Snapshot {
   readonly certificates: readonly LoadedCertificate[]
   readonly crls: readonly LoadedCrl[]
   readonly casWithoutCrl: readonly CaWithoutCrl[]
+  readonly caBundlesWithKey: readonly string[]
   /** The TLS policies this config serves under, by id (see policyId). */
   readonly policies: ReadonlyMap<string, TlsPolicy>
   /**
@@ -155,6 +156,7 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
     certificates: files.certificates,
     crls: files.crls,
     casWithoutCrl: files.casWithoutCrl,
+    caBundlesWithKey: files.caBundlesWithKey,
     policies,
     ingressFor: ingressDecider(table, [...policies.values()]),
   }

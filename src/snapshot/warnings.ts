@@ -2,7 +2,8 @@
  * What a config may do but probably should not: serve a certificate that clients will refuse (or its
  * chain without an intermediate, incomplete-chains.ts), present one that upstreams will refuse, skip
  * upstream verification, forward to the gateway's own listener, give two routes one name (and so one
- * set of series), or refuse peers with a CRL past its nextUpdate or a CA of a bundle without its CRL.
+ * set of series), refuse peers with a CRL past its nextUpdate or a CA of a bundle without its CRL, or
+ * keep a private key in a CA bundle.
  * Warnings never stop a start or a reload (nginx loads an expired certificate too, and a rotation may be
  * on its way); `check` prints them all and the gateway logs each when it first appears, in the same
  * file:line:col form as errors.
@@ -23,9 +24,10 @@ interface LoadedFiles {
   readonly certificates: readonly LoadedCertificate[]
   readonly crls: readonly LoadedCrl[]
   readonly casWithoutCrl: readonly CaWithoutCrl[]
+  readonly caBundlesWithKey: readonly string[]
 }
 
-export function configWarnings(config: Config, { certificates, crls, casWithoutCrl }: LoadedFiles, now = Date.now()): ConfigIssue[] {
+export function configWarnings(config: Config, { certificates, crls, casWithoutCrl, caBundlesWithKey }: LoadedFiles, now = Date.now()): ConfigIssue[] {
   const warnings: ConfigIssue[] = []
   const warn: Warn = (path, message) => warnings.push(issueAt(config.file, config.positions, path, message))
   const firstOfName = new Map<string, number>()
@@ -62,6 +64,10 @@ export function configWarnings(config: Config, { certificates, crls, casWithoutC
     // A CRL in its name that another CA of that name signed is not its CRL: OpenSSL refuses the chain (CRL_SIGNATURE_FAILURE).
     const which = namesakeAt ? ` (certificate ${namesakeAt} of the file, which holds another CA of that name)` : ''
     warn(path, `has no CRL of ${subjectRfc2253(certificate)}${which}, a CA of ${bundle}: every ${peer} certificate whose chain runs through it is refused`)
+  }
+  // A CA's key and certificate written to one file (`cat ca.crt ca.key > ca.pem`): the key is never read.
+  for (const path of caBundlesWithKey) {
+    warn(path, "holds a private key beside its CA certificates; the gateway reads only the certificates, and whoever can read a CA's key can issue certificates it trusts: keep the key off the gateway")
   }
   return sortByPosition(warnings)
 }

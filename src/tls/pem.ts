@@ -24,6 +24,8 @@ export interface CertificateFile {
   /** The certificates as PEM, one block each as OpenSSL writes them: what node:tls is given. */
   readonly pem: string
   readonly certificates: readonly X509Certificate[]
+  /** A private key block beside the certificates: a combined file, as HAProxy's crt takes one. */
+  readonly holdsPrivateKey: boolean
 }
 
 /** A file's bytes (binary ones say what they are: otherContentHint) and its text. */
@@ -68,7 +70,8 @@ export function readCertificates(file: string): CertificateFile {
   // Not the text as read: OpenSSL's PEM reader refuses a line such as `-----END CERTIFICATE-----
   // -----BEGIN CERTIFICATE-----` (two files joined, the first without a final newline), and a `ca`
   // option then holds no CA at all, without an error. Re-encoded, node:tls gets what was checked.
-  return { file, pem: certificates.map((cert) => cert.toString()).join(''), certificates }
+  const pem = certificates.map((cert) => cert.toString()).join('')
+  return { file, pem, certificates, holdsPrivateKey: PRIVATE_KEY_BEGIN.test(text) }
 }
 
 /** A CA bundle, and its roots: the self-signed CAs, at one of which every chain it verifies ends. */

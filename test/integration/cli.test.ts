@@ -105,6 +105,7 @@ routes:
     await writeFile(join(pki.dir, 'ca-then-srv.crt'), pki.caS.cert + pki.srv.cert)
     await writeFile(join(pki.dir, 'caS-and-cut.crt'), pki.caS.cert + pki.caExpired.cert.slice(0, 200))
     await writeFile(join(pki.dir, 'root-and-int.crt'), pki.root.cert + pki.int.cert)
+    await writeFile(join(pki.dir, 'caA-and-key.pem'), pki.caA.cert + pki.caA.key)
     // No extensions at all, as `openssl x509 -req -signkey` makes a root (a version 1 certificate).
     await writeFile(join(pki.dir, 'v1-ca.crt'), (await createTestCA({ commonName: 'V1 CA', basicConstraints: 'none', keyUsage: [] })).cert)
     const encrypted = createPrivateKey(pki.srv.key).export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'secret' })
@@ -323,6 +324,9 @@ routes:
     upstream: { url: 'https://127.0.0.1:9443', ca: root-and-int.crt, crl: [crlRootStale.crl] }
   - host: e.test
     upstream: { url: 'https://127.0.0.1:9443', ca: root.crt, crl: crlRootEmpty.crl, insecureSkipVerify: true }
+  - host: f.w.test
+    tls: { cert: srv.crt, key: srv.key, clientCAs: caA-and-key.pem }
+    upstream: { url: 'http://127.0.0.1:9080' }
 `,
     )
     const expected = [
@@ -344,6 +348,8 @@ routes:
       /:26:\d+ routes\[8\]\.upstream\.crl\[0\]: holds a CRL whose nextUpdate passed on \S+; every upstream certificate it covers is refused until it is replaced$/,
       // nginx ignores proxy_ssl_crl without a word when proxy_ssl_verify is off.
       /:28:\d+ routes\[9\]\.upstream\.insecureSkipVerify: upstream certificate verification is off, so upstream\.crl is not checked either: a revoked upstream certificate is accepted$/,
+      // The key is never read, nor written in the warning.
+      /:30:\d+ routes\[10\]\.tls\.clientCAs: holds a private key beside its CA certificates; the gateway reads only the certificates, and whoever can read a CA's key can issue certificates it trusts: keep the key off the gateway$/,
     ]
     assert.equal(warnings.length, expected.length, warnings.join('\n'))
     expected.forEach((pattern, i) => assert.match(warnings[i]!, pattern))
