@@ -41,7 +41,7 @@ export async function runPrimary(
   const questions = new WorkerQuestions()
   const registries = new WorkerRegistries()
   const workerPoolMetrics = createWorkerPoolMetrics(count, () => pool.serving().length)
-  const pool = new WorkerPool({ count, logger, questions, registries, ticketSecret: newTicketSecret(), listen: config.listen, onReplacing: workerPoolMetrics.replacing })
+  const pool = new WorkerPool({ count, logger, questions, registries, ticketSecret: newTicketSecret(), listen: config.listen, cwd: process.cwd(), onReplacing: workerPoolMetrics.replacing })
 
   // Coalesced as one process' reloads are: a flood of POST /reload or SIGHUP asks the workers once a
   // second at most, not once per request, and each worker's log names what asked first.

@@ -1,7 +1,7 @@
 /**
- * The primary's gateway workers: it forks them, replaces one that dies (backing off while replacements
- * cannot start, until a worker reloads the config on disk), kills one whose event loop is stuck, and
- * says which serve. A first worker that exits by itself before it serves (the config does not load)
+ * The primary's gateway workers: it forks them, replaces one that dies or could not be spawned (backing
+ * off while replacements cannot start, until a worker reloads the config on disk), kills one whose event
+ * loop is stuck (serving or starting), and says which serve. A first worker that exits by itself before it serves (the config does not load)
  * resolves startFailure, for the primary to stop.
  */
 import cluster, { type Worker } from 'node:cluster'
@@ -23,11 +23,12 @@ const MAX_RESTART_PAUSE_MS = 30_000
 /** How often the primary pings each worker, and how long it waits for the answer. */
 const PING_INTERVAL_MS = 5_000
 /**
- * A worker that has answered no ping for this long is killed: its event loop is stuck (a bug, a
- * pathological input). It would hold its share of the connections, which the primary hands out
+ * A worker that has answered no ping for this long (since its fork, for one that is starting) is killed:
+ * its event loop is stuck (a bug, a pathological input). It would hold its share of the connections, which the primary hands out
  * round-robin, for good, while the primary's /healthz goes on answering for the pod; a single process
  * has the liveness probe for that. Envoy's watchdog kills a stuck worker thread so (kill_timeout).
- * A serving worker is replaced; a draining one is not, and so cannot hold the shutdown either.
+ * A serving worker is replaced; a draining one is not, and so cannot hold the shutdown either. A first
+ * worker stuck as it starts would hold /readyz at 503 for good: it is killed and tried again.
  */
 const UNRESPONSIVE_MS = 30_000
 
@@ -41,6 +42,12 @@ export interface WorkerPoolOptions {
   readonly ticketSecret: Buffer
   /** The listener addresses the primary started with: every worker's, replacements included. */
   readonly listen: Config['listen']
+  /**
+   * The folder the primary started in, where every worker starts, by its path: a worker forked after the
+   * folder was replaced (a deploy) starts in the new one, not in the deleted one the primary still holds,
+   * where a relative config path no longer resolves.
+   */
+  readonly cwd: string
   /** A worker exited and another is to start in its place. */
   readonly onReplacing?: () => void
 }
@@ -57,8 +64,10 @@ interface WorkerExit {
 }
 
 export class WorkerPool {
+  /** Every worker forked and not yet exited: starting, serving or draining. */
+  private readonly live = new Set<Worker>()
   private readonly ready = new Set<Worker>()
-  /** When each serving worker last answered a ping (or said it serves). */
+  /** When each live worker last answered a ping (or said it serves, or was forked). */
   private readonly lastAnswer = new Map<Worker, number>()
   private stopping = false
   /** Every worker of the first fork has served. */
@@ -78,6 +87,7 @@ export class WorkerPool {
   constructor(private readonly options: WorkerPoolOptions) {}
 
   start(): void {
+    cluster.setupPrimary({ cwd: this.options.cwd })
     for (let i = 0; i < this.options.count; i++) this.fork(false)
     void this.watchdog()
   }
@@ -101,11 +111,8 @@ export class WorkerPool {
   async stop(): Promise<void> {
     this.stopping = true
     for (const timer of this.restartTimers.keys()) clearTimeout(timer)
-    // cluster.workers keeps a worker that has exited until its IPC channel's close is seen too: one
-    // that exited already emits no 'exit' to wait for.
-    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && !w.isDead())
     await Promise.all(
-      workers.map((worker) => {
+      [...this.live].map((worker) => {
         // Not events.once(), which rejects at an 'error': a send that crosses a draining worker's exit
         // emits one (see fork()), and the primary would exit under the workers still draining.
         const exited = new Promise((resolve) => worker.once('exit', resolve))
@@ -117,11 +124,23 @@ export class WorkerPool {
 
   private fork(replacement: boolean): void {
     const { count, logger, questions, ticketSecret, listen } = this.options
-    const worker = cluster.fork()
+    let worker: Worker
+    try {
+      worker = cluster.fork()
+    } catch (error) {
+      // No process: too many processes or too little memory for one (EAGAIN, ENOMEM).
+      return this.spawnFailed(error)
+    }
+    this.live.add(worker)
+    this.lastAnswer.set(worker, performance.now())
     const forkedAt = Date.now()
     const reloadsAtFork = this.reloads
-    // A send to a worker whose channel just closed (it is dying; 'exit' follows) emits an error here.
-    worker.on('error', (error) => logger.warn({ pid: worker.process.pid, error: errorSummary(error) }, 'worker IPC failed'))
+    worker.on('error', (error) => {
+      // No process either (the start folder is gone: ENOENT): no 'exit' follows.
+      if (worker.process.pid === undefined) return this.spawnFailed(error, worker)
+      // A send to a worker whose channel just closed (it is dying; 'exit' follows) emits an error here.
+      logger.warn({ pid: worker.process.pid, error: errorSummary(error) }, 'worker IPC failed')
+    })
     worker.on('message', (message: WorkerMessage) => {
       if (message.type === 'portcullis:ready') this.workerReady(worker)
       if (message.type === 'portcullis:reloaded') this.configReloaded()
@@ -153,11 +172,8 @@ export class WorkerPool {
   }
 
   private workerExited(worker: Worker, exit: WorkerExit): void {
-    const { logger, questions, registries } = this.options
-    const wasReady = this.ready.delete(worker)
-    this.lastAnswer.delete(worker)
-    questions.exited(worker)
-    registries.workerExited(worker)
+    const { logger } = this.options
+    const wasReady = this.forget(worker)
     if (this.stopping) return
     const details = { pid: worker.process.pid, code: exit.code, signal: exit.signal }
     // A first worker that exits by itself before it serves could not start (its errors are above):
@@ -169,11 +185,37 @@ export class WorkerPool {
       return
     }
     const pause = wasReady ? this.pauseAfterDeath(exit, details) : this.pauseAfterFailedStart(exit, details)
+    this.replaceAfter(pause, !wasReady)
+  }
+
+  /** Whether the worker, which exited or never ran, had served; the pool and its questions forget it. */
+  private forget(worker: Worker): boolean {
+    this.live.delete(worker)
+    this.lastAnswer.delete(worker)
+    this.options.questions.exited(worker)
+    this.options.registries.workerExited(worker)
+    return this.ready.delete(worker)
+  }
+
+  /**
+   * No process could be spawned for a worker: that says nothing against the config, and it is tried
+   * again with the back-off of a failed start, a first worker included.
+   */
+  private spawnFailed(error: unknown, worker?: Worker): void {
+    if (worker) this.forget(worker)
+    if (this.stopping) return
+    const pause = this.nextBackOff()
+    this.options.logger.error({ error: errorSummary(error), retryInSeconds: pause / 1000 }, 'a worker process could not be spawned; trying again')
+    this.replaceAfter(pause, true)
+  }
+
+  /** Starts a worker in place of one that ended, after `pause`; `backingOff` if it could not start. */
+  private replaceAfter(pause: number, backingOff: boolean): void {
     this.options.onReplacing?.()
     // Not unref'd: with every worker down and no admin listener, this timer is all that keeps the
     // primary alive to start them again.
     const timer = setTimeout(() => this.replaceNow(timer), pause)
-    this.restartTimers.set(timer, { backingOff: !wasReady })
+    this.restartTimers.set(timer, { backingOff })
   }
 
   /** A worker that served died: replaced at once, or after a pause if it died soon after it started. */
@@ -194,9 +236,15 @@ export class WorkerPool {
       logger.error({ ...details, retryInSeconds: 0 }, 'a worker ended before it served; a reload succeeded since it started, trying again')
       return 0
     }
+    const pause = this.nextBackOff()
+    logger.error({ ...details, retryInSeconds: pause / 1000 }, 'a worker ended before it served; trying again')
+    return pause
+  }
+
+  /** The pause before the next try of a worker that could not start; each doubles the next, up to the max. */
+  private nextBackOff(): number {
     const pause = this.restartPause
     this.restartPause = Math.min(2 * this.restartPause, MAX_RESTART_PAUSE_MS)
-    logger.error({ ...details, retryInSeconds: pause / 1000 }, 'a worker ended before it served; trying again')
     return pause
   }
 
@@ -208,12 +256,12 @@ export class WorkerPool {
   }
 
   private async watchdog(): Promise<void> {
-    const workers = this.serving()
+    const workers = [...this.live].filter((worker) => worker.isConnected())
     const answered = await this.options.questions.ask(workers, { type: 'portcullis:ping' }, PING_INTERVAL_MS, () => false)
     const now = performance.now()
     workers.forEach((worker, i) => {
-      // One that exited while it was asked is gone from `ready`, and has been replaced.
-      if (!this.ready.has(worker)) return
+      // One that exited while it was asked is gone from `live`, and has been replaced.
+      if (!this.live.has(worker)) return
       if (answered[i]) this.lastAnswer.set(worker, now)
       else if (now - this.lastAnswer.get(worker)! >= UNRESPONSIVE_MS) {
         this.options.logger.error({ pid: worker.process.pid }, `worker answered nothing for ${UNRESPONSIVE_MS / 1000} s (its event loop is stuck); killing it`)

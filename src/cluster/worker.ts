@@ -20,9 +20,11 @@ export interface WorkerSetup {
 
 /**
  * Before the first snapshot: what the primary gives every worker. Asked for rather than sent at the
- * fork: a message that comes before the worker listens is lost.
+ * fork: a message that comes before the worker listens is lost. From here on the worker answers the
+ * primary's pings, which kill a worker stuck as it starts as well as one stuck as it serves.
  */
 export function setupFromPrimary(): Promise<WorkerSetup> {
+  answerPings()
   return new Promise((resolve) => {
     const listener = (message: WorkerSetupMessage) => {
       if (message.type !== 'portcullis:setup') return
@@ -34,7 +36,14 @@ export function setupFromPrimary(): Promise<WorkerSetup> {
   })
 }
 
-/** Tells the primary when serving, and answers its reloads, scrapes and pings. */
+/** A ping is answered as soon as the event loop turns: that it turns is the answer. */
+function answerPings(): void {
+  process.on('message', (message: WorkerQuestion) => {
+    if (message.type === 'portcullis:ping') tellPrimary({ type: 'portcullis:answer', id: message.id, value: true })
+  })
+}
+
+/** Tells the primary when serving, and answers its reloads and scrapes. */
 export function serveAsWorker(gateway: Gateway): void {
   // The primary asks at most once per render interval, but a worker whose event loop was busy finds
   // every question of that time queued at once: they share one render, as the primary's scrapes do.
@@ -42,10 +51,10 @@ export function serveAsWorker(gateway: Gateway): void {
     async (): Promise<WorkerMetrics> => ({ registry: await gateway.metrics.registry.getMetricsAsJSON(), routes: [...gateway.routeNames()] }),
     { minIntervalMs: 0 },
   )
-  const answers: Record<WorkerQuestion['type'], (question: WorkerQuestion) => Promise<unknown>> = {
+  // Pings are answered from the setup on (answerPings).
+  const answers: Partial<Record<WorkerQuestion['type'], (question: WorkerQuestion) => Promise<unknown>>> = {
     'portcullis:reload': ({ trigger }) => gateway.reload({ ...(trigger && { trigger }) }),
     'portcullis:metrics': () => metrics(),
-    'portcullis:ping': () => Promise.resolve(true),
   }
   process.on('message', (message: WorkerQuestion) => {
     const answer = Object.hasOwn(answers, message.type) ? answers[message.type] : undefined

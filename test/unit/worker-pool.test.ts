@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict'
 import cluster, { type Worker } from 'node:cluster'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
@@ -20,10 +20,21 @@ import { eventually } from '../helpers/gateway.js'
 const dir = mkdtempSync(join(tmpdir(), 'portcullis-worker-pool-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
 
-/** A pool of `count` workers of the script cluster.setupPrimary() set. */
-function workerPool(count: number, logger: Logger): WorkerPool {
+/** A pool of `count` workers of the script cluster.setupPrimary() set, started in `cwd`. */
+function workerPool(count: number, logger: Logger, cwd = process.cwd()): WorkerPool {
   const listen = { http: { host: '127.0.0.1', port: 0 } }
-  return new WorkerPool({ count, logger, questions: new WorkerQuestions(), registries: new WorkerRegistries(), ticketSecret: Buffer.alloc(32), listen })
+  return new WorkerPool({ count, logger, questions: new WorkerQuestions(), registries: new WorkerRegistries(), ticketSecret: Buffer.alloc(32), listen, cwd })
+}
+
+/** A logger whose records land in `logs`. */
+function loggingTo(logs: LogRecord[]): Logger {
+  const sink = new Writable({
+    write(line: Buffer, _encoding, done) {
+      logs.push(JSON.parse(line.toString()) as LogRecord)
+      done()
+    },
+  })
+  return pino(sink)
 }
 
 /** Serves at once; at SIGTERM closes its IPC channel first and exits a moment later, as a drain ends. */
@@ -83,13 +94,7 @@ test('a replacement that fails while a reload of the fixed config succeeds is tr
   writeFileSync(script, configWorker(good))
   cluster.setupPrimary({ exec: script, silent: true })
   const logs: LogRecord[] = []
-  const sink = new Writable({
-    write(line: Buffer, _encoding, done) {
-      logs.push(JSON.parse(line.toString()) as LogRecord)
-      done()
-    },
-  })
-  const pool = workerPool(2, pino(sink))
+  const pool = workerPool(2, loggingTo(logs))
   pool.start()
   try {
     await eventually(async () => pool.serving().length === 2, 10_000, 'both workers serving')
@@ -108,6 +113,27 @@ test('a replacement that fails while a reload of the fixed config succeeds is tr
     await eventually(async () => pool.serving().length === 2, 10_000, 'the next replacement serving')
     const failed = logs.find((record) => record.msg.startsWith('a worker ended before it served'))
     assert.equal(failed?.retryInSeconds, 0, 'tried again without its back-off')
+  } finally {
+    await pool.stop()
+  }
+})
+
+// The primary's start folder, replaced by a deploy, is gone for a moment: no process can be spawned in
+// it (ENOENT), and the worker is tried again until one can, in the new folder.
+test('a worker that could not be spawned is tried again, and starts in the start folder once it is back', async () => {
+  const script = join(dir, 'worker.mjs')
+  writeFileSync(script, WORKER)
+  // Without the test's `--import tsx`, which resolves from the worker's folder: the script is JavaScript.
+  cluster.setupPrimary({ exec: script, silent: true, execArgv: [] })
+  const startFolder = join(dir, 'start-folder')
+  const logs: LogRecord[] = []
+  const pool = workerPool(1, loggingTo(logs), startFolder)
+  pool.start()
+  try {
+    await eventually(async () => logs.some((record) => record.msg === 'a worker process could not be spawned; trying again'), 10_000, 'the spawn failure said')
+    assert.equal(pool.isReady(), false)
+    mkdirSync(startFolder)
+    await eventually(async () => pool.isReady(), 10_000, 'the worker tried again and serving')
   } finally {
     await pool.stop()
   }
