@@ -173,8 +173,11 @@ function checkRoutePath(path: string, at: string, mergeSlashes: boolean, report:
   }
 }
 
-/** A route's tls mapping; undefined where the schema refused its cert or key, whose files are read as a pair. */
-function resolveRouteTls(raw: Exclude<PartialRoute['tls'], 'passthrough' | undefined>, at: string, filePath: FilePathOf, report: Report, whole: boolean): RouteTlsConfig | undefined {
+/**
+ * A route's tls mapping. One whose cert or key the schema refused keeps the other, and its other files,
+ * so that one run of check lists their problems too.
+ */
+function resolveRouteTls(raw: Exclude<PartialRoute['tls'], 'passthrough' | undefined>, at: string, filePath: FilePathOf, report: Report, whole: boolean): RouteTlsConfig {
   if (whole && raw.crl !== undefined && !raw.clientCAs) report(`${at}.crl`, 'needs tls.clientCAs: a CRL only applies to client certificates')
   if (whole && raw.forwardClientCert && raw.forwardClientCert !== 'none' && !raw.clientCAs) {
     report(`${at}.forwardClientCert`, 'needs tls.clientCAs: there is no verified client certificate to forward')
@@ -182,7 +185,6 @@ function resolveRouteTls(raw: Exclude<PartialRoute['tls'], 'passthrough' | undef
   const file = (key: 'cert' | 'key' | 'clientCAs') => raw[key] && filePath(`${at}.${key}`, raw[key])
   const [cert, key, clientCAs] = [file('cert'), file('key'), file('clientCAs')]
   const crl = crlFiles(raw.crl, `${at}.crl`, filePath)
-  if (cert === undefined || key === undefined) return undefined
   return {
     cert,
     key,

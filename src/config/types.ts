@@ -28,8 +28,12 @@ export interface CrlFile {
 }
 
 export interface RouteTlsConfig {
-  readonly cert: string
-  readonly key: string
+  /**
+   * Both are there in a config that loads. In one the schema refused, either may be missing: the other,
+   * and the route's other files, are still read for their problems (resolve.ts).
+   */
+  readonly cert: string | undefined
+  readonly key: string | undefined
   readonly clientCAs?: string
   readonly crl: readonly CrlFile[]
   readonly minVersion: TlsVersion

@@ -65,12 +65,12 @@ export class RouteFiles {
 
   /**
    * `at`.cert and `at`.key (the route's tls, or its upstream's client certificate): a problem with the
-   * key file is reported at `key`, one with the certificate at `cert`. An upstream.cert without its key
-   * (a problem of the rules) is read alone.
+   * key file is reported at `key`, one with the certificate at `cert`. A certificate without its key, or
+   * a key without its certificate (a problem of the rules), is read alone.
    */
-  keyPair(route: RouteConfig, at: string, files: { cert: string; key: string | undefined }, role: Exclude<CertificateRole, 'ca'>): KeyPair | undefined {
+  keyPair(route: RouteConfig, at: string, files: { cert: string | undefined; key: string | undefined }, role: Exclude<CertificateRole, 'ca'>): KeyPair | undefined {
     const { cert: certFile, key: keyFile } = files
-    const cert = this.attempt(`${at}.cert`, this.readOnce(['cert', certFile], () => readCertificates(certFile)), certFile)
+    const cert = certFile === undefined ? undefined : this.attempt(`${at}.cert`, this.readOnce(['cert', certFile], () => readCertificates(certFile)), certFile)
     // Read whatever became of the certificate, so that one run lists the problems of both.
     const key = keyFile === undefined ? undefined : this.attempt(`${at}.key`, this.readOnce(['key', keyFile], () => readPrivateKey(keyFile)), keyFile)
     const keyPem =

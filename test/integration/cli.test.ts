@@ -755,6 +755,23 @@ routes:
     ])
   })
 
+  // A tls without its key (or its certificate) was left out whole: the certificate and the client CAs
+  // named beside it were read only once the missing key was written.
+  for (const missing of ['key', 'cert'] as const) {
+    it(`checks the other files of a tls block without its ${missing}, in the same run`, async () => {
+      const yaml = good()
+        .replace(missing === 'key' ? '      key: srv.key\n' : '      cert: srv.crt\n', '')
+        .replace('cert: srv.crt', 'cert: srv.csr')
+        .replace('key: srv.key', 'key: srv.crt')
+        .replace('clientCAs: caAB.crt', 'clientCAs: garbled.crl')
+      const result = await check(`tls-without-${missing}`, yaml)
+      assert.equal(result.code, 1)
+      const problems = problemLines(result).slice(0, -1)
+      assert.deepEqual(problems.map((line) => line.split(' ')[1]), [`routes[0].tls.${missing}:`, `routes[0].tls.${missing === 'key' ? 'cert' : 'key'}:`, 'routes[0].tls.clientCAs:'], result.stderr)
+      assert.match(problems[0]!, /is required$/)
+    })
+  }
+
   // An item of a CRL list that the schema refused took the whole list out of the later checks: its other
   // items, a missing file and files that hold no CRL, were told only once that one was fixed. The list
   // without it is not what was written: the root CA's CRL missing from it is no problem of its own.
