@@ -11,16 +11,15 @@ import type { TLSSocket } from 'node:tls'
 import type { Snapshot } from '../snapshot/snapshot.js'
 import type { TlsPolicy } from '../tls/ingress.js'
 import { BODY_IDLE_TIMEOUT_MS, discardRestAfter, hasBody, limitBodyIdle } from './request-body.js'
-import { http09Method } from './http09.js'
 import { FINISH_DEADLINE_MS, FinishDeadline } from './finish-deadline.js'
 import { IdleDeadline } from './idle-deadline.js'
 import { closingResponse, isWebSocketUpgrade, relayDrain } from './released-sockets.js'
 import { ConnectionPolicies } from './connection-policies.js'
+import { EarlyRefusals, type RefusedRequest } from './early-refusals.js'
 import { closeLingeringly, limitLinger } from './lingering-close.js'
-import { parserErrorDetail, parserErrorStatus } from './parser-errors.js'
 import { holdReads, releaseReads } from './read-hold.js'
-import { watchRequestLines } from './request-lines.js'
-import { endWithStatus, sendStatus } from './status.js'
+import { endWithStatus } from './status.js'
+import { busy, inTurn } from './turns.js'
 import type { CloseGoingAway } from './websocket-close.js'
 
 /**
@@ -56,9 +55,6 @@ const HTTP_SERVER_OPTIONS: http.ServerOptions = {
   // as every refusal is; Node's own check answers it with a bare 400 that nothing records.
   requireHostHeader: false,
 }
-
-/** A request answered before routing, as far as it is known: parsed, or only the method of an HTTP/0.9 line. */
-type RefusedRequest = http.IncomingMessage | { readonly method: string }
 
 export interface RequestHandlers {
   readonly request: (snapshot: Snapshot, policy: TlsPolicy | undefined, req: http.IncomingMessage, res: http.ServerResponse) => void
@@ -98,8 +94,8 @@ interface Connection {
   /** How it is ended at the end of the grace period, once it became a WebSocket. */
   closeGoingAway?: CloseGoingAway
   /**
-   * Refused before a request (refuseInTurn): the refusal is out, or waits for the response ahead of
-   * it. The parser reports each later read too, which changes nothing.
+   * Refused before a request (early-refusals.ts): the refusal is out, or waits for the response ahead
+   * of it.
    */
   refusedBeforeRequest: boolean
   /** It closes once its response in flight has gone out; no request behind it is handled. */
@@ -130,8 +126,7 @@ export class RequestServer {
   private whenAllClosed: Promise<void> | undefined
   /** Settles whenAllClosed, as the last connection closes. */
   private onAllClosed: (() => void) | undefined
-  /** Pipelined requests whose body turned out malformed while the response ahead of them went out. */
-  private readonly malformedWhileQueued = new WeakSet<http.IncomingMessage>()
+  private readonly earlyRefusals: EarlyRefusals
   /** Requests not handed to the handlers yet: they wait for their connection's check (holdUntilChecked). */
   private readonly waitingForCheck = new WeakSet<http.IncomingMessage>()
   private draining = false
@@ -150,6 +145,11 @@ export class RequestServer {
     this.bodyIdleTimeoutMs = bodyIdleTimeoutMs
     this.finishDeadline = new FinishDeadline(this.connections, finishDeadlineMs)
     this.idleDeadline = new IdleDeadline(this.connections, keepAliveTimeoutMs + headersTimeoutMs)
+    this.earlyRefusals = new EarlyRefusals(
+      this.connections,
+      (status, request) => this.handlers.refused(this.current(), status, request),
+      (req) => this.waitingForCheck.has(req),
+    )
     const server = (this.server = http.createServer({ ...HTTP_SERVER_OPTIONS, headersTimeout: headersTimeoutMs, keepAliveTimeout: keepAliveTimeoutMs }))
     // This server never listens: connections arrive through accept(). Node starts the headersTimeout
     // checks (slowloris) on 'listening', so emit it; close() stops them again.
@@ -162,10 +162,8 @@ export class RequestServer {
     // it when it starts to read the body; a refusal goes out without it, and Node then closes the
     // connection, so the client never uploads a body to a 404 or a 421.
     server.on('checkContinue', (req, res) => this.onRequest(req, res))
-    server.on('checkExpectation', (req, res) => this.onOtherExpectation(req, res))
     server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head))
-    server.on('clientError', (error, socket) => this.onClientError(error, socket))
-    server.on('connect', (req, socket: Duplex) => this.onConnect(req, socket))
+    this.earlyRefusals.listenTo(server)
   }
 
   /** A plaintext socket (no policy), or a TLS socket that passed `policy`'s client authentication. */
@@ -188,10 +186,7 @@ export class RequestServer {
       if (this.connections.size === 0) this.onAllClosed?.()
     })
     this.server.emit('connection', socket)
-    watchRequestLines(socket, (firstLine) => {
-      const method = http09Method(firstLine)
-      if (method) this.refuseInTurn(socket, 400, { method })
-    })
+    this.earlyRefusals.watch(socket)
     // A TLS handshake that ended during the drain: its client may have sent its request already.
     if (this.draining) this.closeAfterResponse(socket, DRAIN_IDLE_WINDOW_MS)
   }
@@ -347,11 +342,7 @@ export class RequestServer {
       this.waitingForCheck.add(req)
       return this.policies.whenSettled(req.socket, () => this.handleAfterCheck(req, res))
     }
-    if (this.malformedWhileQueued.has(req)) {
-      this.handlers.refused(this.current(), 400, req)
-      sendStatus(res, 400, 'malformed request body')
-      return
-    }
+    if (this.earlyRefusals.refusedWhileQueued(req, res)) return
     if (hasBody(req)) {
       limitBodyIdle(req, res, this.bodyIdleTimeoutMs)
       discardRestAfter(req, req)
@@ -390,34 +381,6 @@ export class RequestServer {
     this.waitingForCheck.delete(req)
     if (req.socket.destroyed) res.destroy()
     else if (!res.writableEnded) this.handle(req, res)
-  }
-
-  /**
-   * Any expectation but 100-continue: 417, as Node would answer, but counted, and the connection
-   * closes after it.
-   */
-  private onOtherExpectation(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const connection = this.connections.get(req.socket)
-    if (!connection) return
-    connection.lastResponse = res
-    res.shouldKeepAlive = false
-    this.handlers.refused(this.current(), 417, req)
-    sendStatus(res, 417)
-  }
-
-  /**
-   * A gateway, not a forward proxy: CONNECT gets 405 (the method is not served here; nginx answers 400,
-   * as it reads no authority-form target), rather than Node's silent close.
-   */
-  private onConnect(req: http.IncomingMessage, socket: Duplex): void {
-    // Node lets go of a CONNECT's socket, its error handler included, as of an upgraded one.
-    socket.on('error', () => socket.destroy())
-    // Pipelined behind a response still going out, the refusal waits for it (refuseInTurn). Node no
-    // longer passes the socket's drain on to that response, which would wait for good once its body
-    // filled the socket's buffer.
-    const connection = this.connections.get(socket)
-    if (connection && busy(connection)) relayDrain(socket, connection.lastResponse)
-    this.refuseInTurn(socket, 405, req)
   }
 
   private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -471,71 +434,4 @@ export class RequestServer {
       })
     }
   }
-
-  /** Node answers these itself when no one listens; here they are also counted, like every answer. */
-  private onClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
-    const connection = this.connections.get(socket)
-    if (!connection || connection.refusedBeforeRequest) return
-    const status = parserErrorStatus(error)
-    const last = connection.lastResponse
-    // A malformed body (a bad chunk size line) of a request whose response has not begun is refused, as
-    // nginx and Envoy refuse it, and the connection closes after. The request being handled gets the
-    // refusal now (the forwarder then stops its upstream request); a pipelined one still queued gets it
-    // when its turn comes, after the response ahead of it.
-    if (status !== undefined && last instanceof http.ServerResponse && !last.req.complete && !last.headersSent) {
-      last.shouldKeepAlive = false
-      if (last.socket === socket) {
-        // The handlers count the requests they were given; not one still waiting for its check.
-        if (this.waitingForCheck.has(last.req)) this.handlers.refused(this.current(), status, last.req)
-        sendStatus(last, status, 'malformed request body')
-      } else {
-        this.malformedWhileQueued.add(last.req)
-      }
-      return
-    }
-    // Bytes behind a response that closes the connection (a refusal, a `Connection: close` request, the
-    // rest of a malformed body) are not a request to answer (RFC 9112 9.6): that response goes out, then
-    // the connection closes, lingeringly.
-    if (last instanceof http.ServerResponse && !last.shouldKeepAlive) return
-    // Not into a WebSocket: that connection is only closed.
-    if (status === undefined || !socket.writable || last === 'upgraded') {
-      socket.destroy()
-      return
-    }
-    this.refuseInTurn(socket, status, undefined, parserErrorDetail(error))
-  }
-
-  /**
-   * A request refused before it was a request (malformed, a CONNECT) gets its answer in its turn: after
-   * the response still going out ahead of it, as nginx answers a bad request pipelined behind a good
-   * one. Then the connection closes, lingeringly: its client may still be sending.
-   */
-  private refuseInTurn(socket: Duplex, status: number, request?: RefusedRequest, detail?: string): void {
-    const connection = this.connections.get(socket)
-    if (!connection || connection.refusedBeforeRequest) return
-    connection.refusedBeforeRequest = true
-    const refuse = () => {
-      if (!socket.writable) return
-      this.handlers.refused(this.current(), status, request)
-      endWithStatus(socket, status, detail, { lingering: true })
-    }
-    inTurn(connection, refuse)
-  }
-}
-
-/** Runs `run` once the response going out ahead on this connection has gone out (busy), else at once. */
-function inTurn(connection: Connection, run: () => void): void {
-  if (busy(connection)) connection.lastResponse.once('finish', run)
-  else run()
-}
-
-/**
- * A response is still going out on this connection, or still holds it (pipelined requests wait for
- * it). It holds the socket until Node's own 'finish' handler detaches it, which can come a tick after
- * its last write completed (writableFinished; on Node 20, a plaintext write completes at once): a
- * request parsed in between must not take the socket from it.
- */
-function busy(connection: Connection): connection is Connection & { lastResponse: http.ServerResponse } {
-  const last = connection.lastResponse
-  return last instanceof http.ServerResponse && (!last.writableFinished || last.socket !== null)
 }
