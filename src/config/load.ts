@@ -46,7 +46,7 @@ export class ConfigLoader {
    * for its callers' sake; the read itself is synchronous, of a regular file (see regular-file.ts).
    */
   async load(): Promise<LoadedConfig> {
-    return this.resolve(this.readText())
+    return this.fromText(this.readText())
   }
 
   /**
@@ -55,7 +55,7 @@ export class ConfigLoader {
    * checked (the snapshot build reads them). The tests' way in.
    */
   parse(text: string): Config {
-    const { config, issues } = this.resolve(text)
+    const { config, issues } = this.fromText(text)
     if (issues.length > 0) throw new ConfigError(sortByPosition(issues))
     return config
   }
@@ -74,7 +74,7 @@ export class ConfigLoader {
    * The schema's issues and the rules', in one list (see checkable.ts): a refused start or reload lists
    * the problems of a route the schema refused in part as check does.
    */
-  private resolve(text: string): LoadedConfig {
+  private fromText(text: string): LoadedConfig {
     try {
       return this.resolveText(text)
     } catch (error) {

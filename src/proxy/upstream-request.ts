@@ -65,7 +65,11 @@ export abstract class UpstreamExchange implements Dispatcher.DispatchHandler {
     this.route.upstream!.pool.dispatch(this.options, this)
   }
 
-  /** The client left: the request is stopped as soon as undici starts it. */
+  /**
+   * Nothing waits for the answer any more: the client left, or (a forwarded request) the request server
+   * answered it itself, for a malformed body. A request undici had not started then (queued for a
+   * connection, or about to be sent again) is aborted as soon as it starts.
+   */
   protected abstract clientGone(): boolean
 
   onRequestStart(controller: Dispatcher.DispatchController): void {

@@ -76,13 +76,13 @@ export class RouteFiles {
     const keyPem =
       cert && key ? this.attempt(`${at}.key`, this.readOnce(['key of', certFile, key.file], () => keyOfCertificate(cert, key)), key.file) : undefined
     // The intermediates too: one that expires first takes the whole chain with it.
-    cert?.certificates.forEach((certificate, i) => this.loaded(route, `${at}.cert`, role, certificate, i > 0))
+    cert?.certificates.forEach((certificate, i) => this.recordCertificate(route, `${at}.cert`, role, certificate, i > 0))
     return cert && keyPem !== undefined ? { cert, keyPem } : undefined
   }
 
   caBundle(route: RouteConfig, path: string, file: string): CaBundle | undefined {
     const bundle = this.attempt(path, this.readOnce(['ca', file], () => readCaBundle(file)), file)
-    bundle?.certificates.forEach((certificate) => this.loaded(route, path, 'ca', certificate, false))
+    bundle?.certificates.forEach((certificate) => this.recordCertificate(route, path, 'ca', certificate, false))
     if (bundle?.holdsPrivateKey) this.caBundlesWithKey.push(path)
     return bundle
   }
@@ -126,7 +126,8 @@ export class RouteFiles {
     }
   }
 
-  private loaded(route: RouteConfig, path: string, role: CertificateRole, certificate: X509Certificate, intermediate: boolean): void {
+  /** A certificate read, for the warnings, the expiry gauges and the `certificate loaded` lines. */
+  private recordCertificate(route: RouteConfig, path: string, role: CertificateRole, certificate: X509Certificate, intermediate: boolean): void {
     this.certificates.push({ route: route.name, routeIndex: route.index, path, role, certificate, intermediate })
   }
 
