@@ -1,8 +1,8 @@
 /**
  * The primary's gateway workers: it forks them, replaces one that dies or could not be spawned (backing
  * off while replacements cannot start, until a worker reloads the config on disk), kills one whose event
- * loop is stuck (serving or starting), and says which serve. A first worker that exits by itself before it serves (the config does not load)
- * resolves startFailure, for the primary to stop.
+ * loop is stuck (serving or starting), and says which serve. A first worker that exits by itself before
+ * it serves (the config does not load) resolves startFailure, for the primary to stop.
  */
 import cluster, { type Worker } from 'node:cluster'
 import type { Config } from '../config/types.js'
@@ -23,10 +23,10 @@ const MAX_RESTART_PAUSE_MS = 30_000
 /** How often the primary pings each worker, and how long it waits for the answer. */
 const PING_INTERVAL_MS = 5_000
 /**
- * A worker that has answered no ping for this long (since its fork, for one that is starting) is killed:
- * its event loop is stuck (a bug, a pathological input). It would hold its share of the connections, which the primary hands out
- * round-robin, for good, while the primary's /healthz goes on answering for the pod; a single process
- * has the liveness probe for that. Envoy's watchdog kills a stuck worker thread so (kill_timeout).
+ * A worker that has answered no ping for this long (since its fork, for one that is starting) is
+ * killed: its event loop is stuck (a bug, a pathological input). It would hold its share of the
+ * connections, which the primary hands out round-robin, for good, while the primary's /healthz goes on
+ * answering for the pod; a single process has the liveness probe for that. Envoy's watchdog kills a stuck worker thread so (kill_timeout).
  * A serving worker is replaced; a draining one is not, and so cannot hold the shutdown either. A first
  * worker stuck as it starts would hold /readyz at 503 for good: it is killed and tried again.
  */
