@@ -1,7 +1,7 @@
 /**
  * The answer to what Node's HTTP parser refused (a malformed request line, header or chunked body, a
- * head too large, one too slow to come), which the request server gives (RequestServer.onClientError):
- * its status, and the parser's own words for its body.
+ * head too large, one too slow to come), which early-refusals.ts gives: its status, and the parser's
+ * own words for its body.
  */
 import { HTTP1_ONLY, refusedVersionStatus, type ParseError } from './http-versions.js'
 

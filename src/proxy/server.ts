@@ -374,7 +374,7 @@ export class RequestServer {
 
   /**
    * A request that waited for its connection's check: unless the connection is gone, or the request
-   * was answered meanwhile (a malformed body, onClientError), whose handling would hold a
+   * was answered meanwhile (a malformed body, early-refusals.ts), whose handling would hold a
    * limits.requests slot and an upstream request for a response that never closes again.
    */
   private handleAfterCheck(req: http.IncomingMessage, res: http.ServerResponse): void {
