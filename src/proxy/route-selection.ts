@@ -22,7 +22,11 @@ export interface Routed {
   readonly identity: Record<string, string>
 }
 
-/** The status a request is refused with, and why; with its route if it had one. */
+/**
+ * The status a request is refused with, and why; with its route if it reached one. A 421 has none: its
+ * connection may not reach the route its Host names, and a client without that route's certificate
+ * must not count among that route's requests (and thin out its 5xx ratio).
+ */
 export interface RoutingRefusal {
   readonly status: RequestRefusal['status'] | 404 | 413 | 421
   readonly detail: string
@@ -51,14 +55,14 @@ export function selectRoute(
   if ('status' in checked) return checked
   const route = snapshot.table.match(checked.host, checked.path)
   if (!route) return { status: 404, detail: 'no route for this host and path' }
-  if (route.config.tls === 'passthrough') return { status: 421, detail: 'host is TLS passthrough', route }
+  if (route.config.tls === 'passthrough') return { status: 421, detail: 'host is TLS passthrough' }
 
   // Policies are compared by id (a hash of what decides client authentication), so a reload that keeps
   // a route's client CAs keeps its keep-alive connections; one that changes them sends its clients to a
   // new handshake.
   if (route.policy?.id !== policy?.id) {
     const detail = policy ? 'this connection cannot serve that host' : 'this host is served over HTTPS only'
-    return { status: 421, detail, route }
+    return { status: 421, detail }
   }
   // Refused on its Content-Length before 100 Continue, so that the client never sends it; a chunked
   // body is counted as it goes (request-body.ts).

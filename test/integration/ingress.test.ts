@@ -471,10 +471,15 @@ routes:
   })
 
   // catalogue SH-03, SH-05, SH-06
-  it('answers 421 when SNI names an open route and Host an mTLS route, however Host spells it', async () => {
+  it('answers 421 when SNI names an open route and Host an mTLS route, however Host spells it, counted under no route', async () => {
     const before = upstream.requests.length
+    const counted = (route: string) => seriesValue(gw, `portcullis_requests_total{route="${route}",method="GET",code="421"}`)
+    const [noRouteBefore, mtlsBefore] = [await counted('(none)'), await counted('mtls')]
     const reply = await request('open.test', pki.cliA, { host: 'a.test' })
     assert.equal(reply.status, 421)
+    // A client without the mTLS route's certificate does not count among its requests.
+    assert.equal((await counted('(none)')) - noRouteBefore, 1)
+    assert.equal(await counted('mtls'), mtlsBefore)
     assert.equal(reply.headers.connection, 'close', 'the client comes back on a new connection, through a new handshake')
     // Host is matched as routing matches it: case, a trailing dot, a port, a wildcard route.
     for (const host of ['A.TEST', 'a.test.', 'a.test.:8443', 'x.wild.test', 'X.Wild.Test.:443']) {
