@@ -14,6 +14,8 @@ check=${CONTAINER_CHECK:-$(cd "$root/.." && pwd)/shared/tools/container-check}
 tag=localhost/portcullis:check
 [ -x "$check" ] || { echo "container-check not found at $check (set CONTAINER_CHECK)" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "container-check needs root (rootful buildah and podman)" >&2; exit 2; }
+# The second run's certificates come from `portcullis certs`, run from source: checked before the build.
+[ -d "$root/node_modules/tsx" ] || { echo "the dependencies are not installed: run npm ci first" >&2; exit 2; }
 
 echo "== 1/2 the image as built (default config, no certificates)" >&2
 "$check" -t "$tag" "$@" "$root" http://127.0.0.1:9901/healthz --expect '^ok'
