@@ -77,6 +77,11 @@ export function reportHandshakes(
 ): void {
   const { onHandshake } = hooks
   server.on('secureConnection', (socket: TLSSocket) => {
+    // A refused renegotiation is a refused handshake of the connection's route, and counts as each of
+    // those does: in the counter and, so that the histogram's count stays the counter's, in the
+    // duration histogram, with 0 s, as OpenSSL refuses it at its ClientHello, before any handshake work.
+    // On a connection refused for its certificate too, which stays open for the refusal's 400.
+    onRenegotiationAttempt(socket, () => onHandshake({ ...accepted.outcomeFields(socket), durationSeconds: 0, reason: 'renegotiation', resumed: false }))
     // A certificate that did not verify, or none where no callback could ask for an alert
     // (requireClientCertificate): nothing but the refusal is sent on it. A refusal is never a
     // resumption, which counts successful handshakes alone, even where it resumed the ticket an earlier
@@ -88,10 +93,6 @@ export function reportHandshakes(
       return
     }
     onHandshake({ ...accepted.outcomeFields(socket), reason: 'none', resumed: socket.isSessionReused() })
-    // A refused renegotiation is a refused handshake of the connection's route, and counts as each of
-    // those does: in the counter and, so that the histogram's count stays the counter's, in the
-    // duration histogram, with 0 s, as OpenSSL refuses it at its ClientHello, before any handshake work.
-    onRenegotiationAttempt(socket, () => onHandshake({ ...accepted.outcomeFields(socket), durationSeconds: 0, reason: 'renegotiation', resumed: false }))
     onVerified(socket)
   })
   // Every other failed handshake: a client without a certificate, a verification that OpenSSL itself

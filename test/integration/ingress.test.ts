@@ -668,6 +668,19 @@ routes:
     }
   })
 
+  it('counts a renegotiation on a connection refused for its certificate, which stays open for its 400', async () => {
+    const [countedBefore = 0] = await renegotiationsRefused('mtls')
+    const socket = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername: 'a.test', ca: pki.caS.cert, maxVersion: 'TLSv1.2', cert: pki.cliB.cert, key: pki.cliB.key })
+    await once(socket, 'secureConnect')
+    const outcome = await new Promise<Error | null>((resolve) => {
+      socket.once('error', resolve)
+      socket.renegotiate({}, resolve)
+    })
+    socket.destroy()
+    assert.match(`${(outcome as NodeJS.ErrnoException | null)?.code} ${outcome?.message}`, /ERR_SSL_NO_RENEGOTIATION|no renegotiation/)
+    assert.equal((await renegotiationsRefused('mtls'))[0], countedBefore + 1)
+  })
+
   // catalogue IM-13
   it('counts a renegotiation openssl s_client asks for (R), and answers nothing after it', async (t) => {
     const [countedBefore = 0] = await renegotiationsRefused('mtls')
