@@ -11,6 +11,7 @@ import http from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import type { LoggingPortcullis } from '../helpers/cli.js'
 import { httpRequest } from '../helpers/client.js'
 import { eventually } from '../helpers/gateway.js'
 import { liveWorkers, startWorkers, workersConfig } from '../helpers/workers.js'
@@ -33,6 +34,8 @@ const alive = (pid: number) => {
 describe('workers as they start', () => {
   let dir: string
   let upstream: http.Server
+  /** Each gateway a test started, killed with its workers after the tests if one failed before its stop. */
+  const gateways: LoggingPortcullis[] = []
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'portcullis-workers-'))
@@ -41,6 +44,10 @@ describe('workers as they start', () => {
     await once(upstream, 'listening')
   })
   after(async () => {
+    for (const { child } of gateways.filter(({ child }) => child.exitCode === null && child.signalCode === null)) {
+      for (const worker of await childrenOf(child.pid!).catch(() => [])) process.kill(worker, 'SIGKILL')
+      child.kill('SIGKILL')
+    }
     upstream.close()
     await rm(dir, { recursive: true, force: true })
   })
@@ -49,6 +56,7 @@ describe('workers as they start', () => {
     const configFile = join(dir, 'stuck.yaml')
     await writeFile(configFile, workersConfig(upstream))
     const { gateway, admin } = await startWorkers(configFile, { stderr: 'ignore' })
+    gateways.push(gateway)
     let victim: number | undefined
     try {
       ;[victim] = await childrenOf(gateway.child.pid!)
@@ -70,6 +78,7 @@ describe('workers as they start', () => {
     const config = workersConfig(upstream)
     await writeFile(join(folder, 'routes.yaml'), config)
     const { gateway, admin } = await startWorkers('routes.yaml', { stderr: 'ignore', cwd: folder })
+    gateways.push(gateway)
     try {
       await eventually(async () => (await httpRequest({ port: admin!, path: '/readyz' })).status === 200, 20_000, 'both workers ready')
       // A deploy that replaces the folder: the processes' working folder is now a deleted one.
