@@ -26,7 +26,8 @@ const PING_INTERVAL_MS = 5_000
  * A worker that has answered no ping for this long (since its fork, for one that is starting) is
  * killed: its event loop is stuck (a bug, a pathological input). It would hold its share of the
  * connections, which the primary hands out round-robin, for good, while the primary's /healthz goes on
- * answering for the pod; a single process has the liveness probe for that. Envoy's watchdog kills a stuck worker thread so (kill_timeout).
+ * answering for the pod; a single process has the liveness probe for that. Envoy's watchdog kills a
+ * stuck worker thread so (kill_timeout).
  * A serving worker is replaced; a draining one is not, and so cannot hold the shutdown either. A first
  * worker stuck as it starts would hold /readyz at 503 for good: it is killed and tried again.
  */

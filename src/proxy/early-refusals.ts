@@ -12,13 +12,14 @@ import { parserErrorDetail, parserErrorStatus } from './parser-errors.js'
 import { relayDrain } from './released-sockets.js'
 import { watchRequestLines } from './request-lines.js'
 import { endWithStatus, sendStatus } from './status.js'
-import { busy, inTurn, type ResponseAhead } from './turns.js'
+import { busy, inTurn } from './turns.js'
 
 /** A request answered before routing, as far as it is known: parsed, or only the method of an HTTP/0.9 line. */
 export type RefusedRequest = http.IncomingMessage | { readonly method: string }
 
 /** What the refusals read and mark of a connection (RequestServer's record of it). */
-interface RefusableConnection extends ResponseAhead {
+interface RefusableConnection {
+  /** Its latest response (set here for a refusal); 'upgraded' once out of Node's HTTP parser. */
   lastResponse?: http.ServerResponse | 'upgraded'
   /**
    * Refused before a request (refuseInTurn): the refusal is out, or waits for the response ahead of

@@ -39,6 +39,16 @@ export function liveWorkers(gateway: LoggingPortcullis): number[] {
   return gateway.logs.filter((record) => record.msg === 'portcullis is serving' && !died.has(record.worker as number)).map((record) => record.worker as number)
 }
 
+/** Whether process `pid` still runs (a stopped one does; one that has exited and been reaped does not). */
+export function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
 /** routes.yaml for `workers: 2` in front of `upstream` as host w.test (or `hosts`), every listener on port 0. */
 export function workersConfig(upstream: http.Server, { admin = true, hosts = ['w.test'] } = {}): string {
   const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`

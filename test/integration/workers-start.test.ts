@@ -14,21 +14,12 @@ import { after, before, describe, it } from 'node:test'
 import type { LoggingPortcullis } from '../helpers/cli.js'
 import { httpRequest } from '../helpers/client.js'
 import { eventually } from '../helpers/gateway.js'
-import { liveWorkers, startWorkers, workersConfig } from '../helpers/workers.js'
+import { isRunning, liveWorkers, startWorkers, workersConfig } from '../helpers/workers.js'
 
 /** The pids of a process' children: the primary's workers. */
 async function childrenOf(pid: number): Promise<number[]> {
   const children = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8')
   return children.split(' ').filter(Boolean).map(Number)
-}
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
 }
 
 describe('workers as they start', () => {
@@ -64,9 +55,9 @@ describe('workers as they start', () => {
       await gateway.logged('worker answered nothing for 30 s (its event loop is stuck); killing it', (record) => record.pid === victim)
       await gateway.logged('a worker ended before it served; trying again', (record) => record.pid === victim && record.signal === 'SIGKILL')
       await eventually(async () => (await httpRequest({ port: admin!, path: '/readyz' })).status === 200, 20_000, 'both workers ready')
-      assert.equal(alive(victim!), false, 'the stuck worker is gone')
+      assert.equal(isRunning(victim!), false, 'the stuck worker is gone')
     } finally {
-      if (victim !== undefined && alive(victim)) process.kill(victim, 'SIGKILL')
+      if (victim !== undefined && isRunning(victim)) process.kill(victim, 'SIGKILL')
       gateway.child.kill('SIGTERM')
       assert.deepEqual(await gateway.exited, [0, null])
     }

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test'
 import type { LoggingPortcullis } from '../helpers/cli.js'
 import { httpRequest } from '../helpers/client.js'
 import { eventually, seriesIn } from '../helpers/gateway.js'
-import { liveWorkers, startWorkersInFront, type WorkersInFront } from '../helpers/workers.js'
+import { isRunning, liveWorkers, startWorkersInFront, type WorkersInFront } from '../helpers/workers.js'
 
 describe('workers and a stuck worker', () => {
   let workers: WorkersInFront | undefined
@@ -71,14 +71,6 @@ describe('workers and a second stop signal', () => {
     const workers = await startWorkersInFront()
     const { gateway } = workers
     const victim = liveWorkers(gateway).at(-1)!
-    const alive = () => {
-      try {
-        process.kill(victim, 0)
-        return true
-      } catch {
-        return false
-      }
-    }
     try {
       process.kill(victim, 'SIGSTOP')
       gateway.child.kill('SIGTERM')
@@ -87,9 +79,9 @@ describe('workers and a second stop signal', () => {
       await new Promise((resolve) => setTimeout(resolve, 1200))
       gateway.child.kill('SIGTERM')
       assert.deepEqual(await gateway.exited, [1, null])
-      await eventually(async () => !alive(), 3000, 'the stuck worker gone')
+      await eventually(async () => !isRunning(victim), 3000, 'the stuck worker gone')
     } finally {
-      if (alive()) process.kill(victim, 'SIGKILL')
+      if (isRunning(victim)) process.kill(victim, 'SIGKILL')
       await workers.stop()
     }
   })
