@@ -58,7 +58,7 @@ describe('workers and a stuck worker', () => {
     // 30 s after its last answer, at the end of a round of pings: 40 s after the stop at most.
     await gateway.logged('worker answered nothing for 30 s (its event loop is stuck); killing it', (record) => record.pid === victim, since)
     await gateway.logged('portcullis is serving', (record) => record.worker !== undefined, since)
-    assert.throws(() => process.kill(victim, 0), 'the stopped worker is gone')
+    assert.equal(isRunning(victim), false, 'the stopped worker is gone')
     for (let i = 0; i < 4; i++) assert.equal((await httpRequest({ port: ports.http, host: 'w.test' })).status, 200)
   })
 })
