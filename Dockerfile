@@ -42,9 +42,9 @@ COPY deploy/container/routes.yaml /etc/portcullis/routes.yaml
 USER 1000:1000
 # HTTPS ingress (a mounted config's listen.https), HTTP ingress, admin (/metrics, /healthz, /readyz).
 EXPOSE 8443 8080 9901
-# slim has no curl: Node's fetch probes the admin listener. It assumes listen.admin is on port 9901.
+# Probes /healthz on the admin listener that $PORTCULLIS_CONFIG names in listen.admin (slim has no curl).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:9901/healthz',{signal:AbortSignal.timeout(2500)}).then((r)=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+  CMD ["node", "dist/healthcheck.js"]
 # The gateway handles SIGTERM itself (it is PID 1: stop accepting, drain for shutdown.grace, exit 0).
 # Give `docker stop` at least that long: docker stop -t 30 (its default is 10s).
 STOPSIGNAL SIGTERM

@@ -5,7 +5,8 @@
 #   1. as built, default config, no certificates: /healthz answers, the image's HEALTHCHECK passes,
 #      the user is not root, SIGTERM makes the gateway drain and exit 0.
 #   2. a routes.yaml and a development PKI mounted at /etc/portcullis, as docs/deployment.md
-#      shows: HTTPS with mutual TLS comes up and /readyz answers "ready".
+#      shows: HTTPS with mutual TLS comes up and /readyz answers "ready"; the admin listener is moved
+#      to 9902, where the HEALTHCHECK (which reads listen.admin) finds it.
 # Extra arguments go to container-check (e.g. --no-cache). CONTAINER_CHECK overrides the tool's path.
 set -euo pipefail
 
@@ -28,7 +29,7 @@ mkdir -p "$work/etc/certs"
 cat > "$work/etc/routes.yaml" <<'EOF'
 listen:
   https: 0.0.0.0:8443
-  admin: 0.0.0.0:9901
+  admin: 0.0.0.0:9902
 routes:
   - name: check
     host: localhost
@@ -41,4 +42,4 @@ routes:
 EOF
 # The gateway runs as uid 1000 and the key files are 0600: give them to that uid, as a host would.
 chown 1000:1000 "$work"/etc/certs/*.key
-"$check" -t "$tag" "$@" -v "$work/etc:/etc/portcullis:ro" "$root" http://127.0.0.1:9901/readyz --expect '^ready'
+"$check" -t "$tag" "$@" -v "$work/etc:/etc/portcullis:ro" "$root" http://127.0.0.1:9902/readyz --expect '^ready'

@@ -11,6 +11,7 @@ import { routeKey } from '../routing/table.js'
 import { checkDuration, DEFAULT_SHUTDOWN_GRACE, parseDuration } from './duration.js'
 import { crlFiles, filePathResolver, type FilePathOf } from './file-paths.js'
 import { issueAt, type ConfigIssue, type Report } from './issues.js'
+import { parseListenAddress } from './listen-address.js'
 import { DEFAULT_CONNECTION_LIMIT, DEFAULT_REQUEST_LIMIT } from './limits.js'
 import { checkSize, parseSize } from './size.js'
 import { normalizePath, routingPath } from '../routing/path.js'
@@ -109,19 +110,6 @@ function listenAddressProblem(text: string): string {
   if (port !== undefined && Number(port) > 65535) return `${shown}: port ${port} is over 65535`
   if (/^:\d+$/.test(text)) return `${shown} has no host: write 0.0.0.0${text} for every IPv4 address, or '[::]${text}' for IPv6 and IPv4`
   return `${shown} is not host:port (e.g. 0.0.0.0:8443 or '[::]:8443': quote an IPv6 one, or YAML reads its [ ] as a list)`
-}
-
-/** 'host:port', '[v6]:port'; port 0 picks a free port (tests). */
-export function parseListenAddress(text: string): ListenAddress | undefined {
-  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(text)
-  if (!match) return undefined
-  const port = Number(match[3])
-  if (port > 65535) return undefined
-  const host = match[1] ?? match[2]!
-  if (match[1] && isIP(host) !== 6) return undefined
-  // Not a name to resolve: `999.1.1.1` would pass check and fail at listen() (getaddrinfo ENOTFOUND).
-  if (/^[\d.]+$/.test(host) && isIP(host) !== 4) return undefined
-  return { host, port }
 }
 
 /**

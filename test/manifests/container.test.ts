@@ -6,7 +6,7 @@
  * and the build context has every file the Dockerfile copies but no key, certificate or test.
  */
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
@@ -107,14 +107,17 @@ describe('container image', () => {
     assert.ok(config.routes.every((route) => route.tls === undefined && !route.upstream.ca && !route.upstream.cert))
   })
 
-  test('HEALTHCHECK probes /healthz on listen.admin, which binds all interfaces and is exposed', () => {
+  test('HEALTHCHECK runs dist/healthcheck.js, and listen.admin binds all interfaces and is exposed', () => {
     const config = parseConfig(defaultConfigText, env.get('PORTCULLIS_CONFIG') ?? 'routes.yaml')
     const admin = config.listen.admin
     assert.ok(admin, 'the default config needs listen.admin for the HEALTHCHECK and Prometheus')
     assert.equal(admin.host, '0.0.0.0')
+    assert.equal(admin.port, 9901, "the port src/healthcheck.ts probes where routes.yaml gives no listen.admin")
     const healthcheck = all('HEALTHCHECK').at(-1)?.args ?? ''
     assert.match(healthcheck, /CMD \[/, 'HEALTHCHECK in exec form')
-    assert.match(healthcheck, new RegExp(`http://127\\.0\\.0\\.1:${admin.port}/healthz`))
+    // src/healthcheck.ts, built into dist/ with the rest: it reads listen.admin from PORTCULLIS_CONFIG.
+    assert.match(healthcheck, /CMD \["node", "dist\/healthcheck\.js"\]/)
+    assert.ok(existsSync(join(ROOT, 'src/healthcheck.ts')))
     const exposed = all('EXPOSE').flatMap((i) => i.args.split(/\s+/)).map((p) => Number(p.replace(/\/tcp$/, '')))
     for (const address of [config.listen.http, config.listen.https, admin]) {
       if (address) assert.ok(exposed.includes(address.port), `EXPOSE ${address.port}`)

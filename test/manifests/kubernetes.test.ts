@@ -23,7 +23,7 @@ import { parse as parseYaml, parseAllDocuments } from 'yaml'
 import { parseDuration } from '../../src/config/duration.js'
 import { ConfigError } from '../../src/config/issues.js'
 import { parseConfig } from '../helpers/config.js'
-import { parseListenAddress } from '../../src/config/resolve.js'
+import { parseListenAddress } from '../../src/config/listen-address.js'
 import type { ListenAddress } from '../../src/config/types.js'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')

@@ -10,7 +10,7 @@ import { DEFAULT_CONNECTION_LIMIT, DEFAULT_REQUEST_LIMIT } from '../../src/confi
 import { ConfigError, formatIssue, type ConfigIssue } from '../../src/config/issues.js'
 import { ConfigLoader } from '../../src/config/load.js'
 import { parseConfig } from '../helpers/config.js'
-import { parseListenAddress } from '../../src/config/resolve.js'
+import { parseListenAddress } from '../../src/config/listen-address.js'
 import { readFailure } from '../../src/config/regular-file.js'
 
 // Files only need to exist for the loader; their contents are checked when the snapshot is built.

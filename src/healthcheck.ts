@@ -1,0 +1,65 @@
+/**
+ * The container image's HEALTHCHECK (Dockerfile): exits 0 when the gateway's admin listener answers
+ * GET /healthz, 1 otherwise, as Docker reads them. The listener is the one routes.yaml names in
+ * listen.admin ($PORTCULLIS_CONFIG, the file the gateway reads), so a config that moves it needs no
+ * --health-cmd, as `traefik healthcheck` reads its own static config.
+ *
+ * The file is read as YAML only, and what of it parses is enough: a bad edit leaves the last good config
+ * serving, and a reload never moves a listener, so the edit must not make a serving gateway unhealthy
+ * (Swarm would restart it into that edit). Where the file gives no address, the image's default
+ * config's is probed.
+ */
+import { readFile } from 'node:fs/promises'
+import { parseDocument } from 'yaml'
+import { parseListenAddress } from './config/listen-address.js'
+import type { ListenAddress } from './config/types.js'
+
+/** listen.admin of the image's default config (deploy/container/routes.yaml), as reached from inside. */
+const IMAGE_ADMIN: ListenAddress = { host: '127.0.0.1', port: 9901 }
+
+/** Under the HEALTHCHECK's --timeout=3s: a gateway that does not answer is reported in words, not killed. */
+const PROBE_TIMEOUT_MS = 2500
+
+interface AdminAddress {
+  readonly address: ListenAddress
+  /** Why the image's default is probed, when it is. */
+  readonly fallback?: string
+}
+
+async function adminAddress(configFile: string): Promise<AdminAddress> {
+  let text: string
+  try {
+    text = await readFile(configFile, 'utf8')
+  } catch (error) {
+    return { address: IMAGE_ADMIN, fallback: `${configFile} could not be read (${(error as NodeJS.ErrnoException).code})` }
+  }
+  const admin = parseDocument(text).getIn(['listen', 'admin'])
+  const address = typeof admin === 'string' ? parseListenAddress(admin) : undefined
+  return address ? { address } : { address: IMAGE_ADMIN, fallback: `${configFile} gives no listen.admin address` }
+}
+
+/** A wildcard address is reached on loopback (Node's `::` takes IPv4 too). */
+function healthzUrl({ host, port }: ListenAddress): string {
+  const reachable = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host
+  return `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}/healthz`
+}
+
+async function main(): Promise<number> {
+  const configFile = process.env.PORTCULLIS_CONFIG || 'routes.yaml'
+  const { address, fallback } = await adminAddress(configFile)
+  const url = healthzUrl(address)
+  const unhealthy = (why: string) => {
+    process.stderr.write(`unhealthy: ${url} ${why}${fallback ? ` (the image's default address: ${fallback})` : ''}\n`)
+    return 1
+  }
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) })
+    await res.arrayBuffer()
+    return res.ok ? 0 : unhealthy(`answered ${res.status}`)
+  } catch (error) {
+    const { message, cause } = error as Error & { cause?: Error }
+    return unhealthy(`did not answer: ${cause?.message ?? message}`)
+  }
+}
+
+process.exitCode = await main()
