@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { appendFile } from 'node:fs/promises'
+import { appendFile, writeFile } from 'node:fs/promises'
 import net from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { promisify } from 'node:util'
@@ -59,6 +59,11 @@ routes:
 
   it('still finds the admin listener while a bad edit elsewhere keeps the last good config serving', async () => {
     await appendFile(gw.configFile, '  - { host: b.test, upstream: [unclosed\n')
+    assert.deepEqual(await healthcheck(gw.configFile), { code: 0, stderr: '' })
+  })
+
+  it('finds listen.admin in a document written in flow style', async () => {
+    await writeFile(gw.configFile, `{ listen: { http: '127.0.0.1:0', admin: '127.0.0.1:${adminPort}' }, routes: [] }\n`)
     assert.deepEqual(await healthcheck(gw.configFile), { code: 0, stderr: '' })
   })
 
