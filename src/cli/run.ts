@@ -67,8 +67,8 @@ async function runWithLog(
 
 /**
  * A stop signal this soon after the first is the same one again: a signal sent to the whole process
- * group (Ctrl-C, systemd's default KillMode, `kill -- -PGID`) reaches the gateway, and again from npm
- * and tsx, which pass on what they got, within some tens of milliseconds.
+ * group (Ctrl-C, systemd's default KillMode, `kill -- -PGID`) reaches the gateway, and again from npm,
+ * which passes on what it got, within some tens of milliseconds.
  */
 const RELAYED_SIGNAL_WINDOW_MS = 1000
 
