@@ -11,7 +11,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import { parseDocument } from 'yaml'
-import { parseListenAddress } from './config/listen-address.js'
+import { isWildcardHost, parseListenAddress } from './config/listen-address.js'
 import type { ListenAddress } from './config/types.js'
 
 /** listen.admin of the image's default config (deploy/container/routes.yaml), as reached from inside. */
@@ -56,9 +56,9 @@ function listenBlock(text: string): string | undefined {
   return lines.slice(start, end === -1 ? undefined : end).join('\n')
 }
 
-/** A wildcard address is reached on loopback (Node's `::` takes IPv4 too). */
+/** A wildcard address is reached on loopback, on 127.0.0.1 for both. */
 function healthzUrl({ host, port }: ListenAddress): string {
-  const reachable = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host
+  const reachable = isWildcardHost(host) ? '127.0.0.1' : host
   return `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}/healthz`
 }
 

@@ -17,3 +17,8 @@ export function parseListenAddress(text: string): ListenAddress | undefined {
   if (/^[\d.]+$/.test(host) && isIP(host) !== 4) return undefined
   return { host, port }
 }
+
+/** A host that binds every address of its family: `0.0.0.0`, or `::` (which Node binds for IPv4 too). */
+export function isWildcardHost(host: string): boolean {
+  return host === '0.0.0.0' || host === '::'
+}

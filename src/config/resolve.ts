@@ -11,7 +11,7 @@ import { routeKey } from '../routing/table.js'
 import { checkDuration, DEFAULT_SHUTDOWN_GRACE, parseDuration } from './duration.js'
 import { crlFiles, filePathResolver, type FilePathOf } from './file-paths.js'
 import { issueAt, type ConfigIssue, type Report } from './issues.js'
-import { parseListenAddress } from './listen-address.js'
+import { isWildcardHost, parseListenAddress } from './listen-address.js'
 import { DEFAULT_CONNECTION_LIMIT, DEFAULT_REQUEST_LIMIT } from './limits.js'
 import { checkSize, parseSize } from './size.js'
 import { normalizePath, routingPath } from '../routing/path.js'
@@ -75,9 +75,8 @@ export function workerCount(workers: Workers | undefined): number {
  * localhost, which the bind resolves to a loopback address (127.0.0.1 or ::1, as /etc/hosts orders them).
  */
 function overlap(a: string, b: string): boolean {
-  const wildcard = (host: string) => host === '0.0.0.0' || host === '::'
   const addresses = (host: string) => (host.toLowerCase() === 'localhost' ? ['127.0.0.1', '::1'] : [host.toLowerCase()])
-  return wildcard(a) || wildcard(b) || addresses(a).some((address) => addresses(b).includes(address))
+  return isWildcardHost(a) || isWildcardHost(b) || addresses(a).some((address) => addresses(b).includes(address))
 }
 
 function resolveListen(raw: RawConfig['listen'], report: Report): Config['listen'] {
