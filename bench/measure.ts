@@ -93,13 +93,16 @@ export async function measureRepeats(env: MeasureEnv, subjects: readonly Subject
 }
 
 /**
- * The subjects in the order of repeat `rep` (from 1): each repeat starts with the next one. On this
- * shared machine a run's place in the sequence moved its result by several percent (the same build
- * measured 8 % apart, first and second).
+ * The subjects in the order of repeat `rep` (from 1): each repeat starts with the next one, and every
+ * other repeat goes through them backwards. On this shared machine a run's place in the sequence moved
+ * its result by several percent (the same build measured 8 % apart, first and second); rotating alone
+ * kept every subject right behind the same one in every repeat (portcullis behind the minimal proxy).
  */
 function inRepeatOrder<T>(subjects: readonly T[], rep: number): T[] {
-  const offset = (rep - 1) % subjects.length
-  return [...subjects.slice(offset), ...subjects.slice(0, offset)]
+  const count = subjects.length
+  const start = (rep - 1) % count
+  const step = rep % 2 === 1 ? 1 : count - 1
+  return subjects.map((_, i) => subjects[(start + i * step) % count]!)
 }
 
 /** One measured run, taken again once if something other than the proxy kept core 0 busy. */
