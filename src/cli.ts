@@ -5,7 +5,8 @@
  * modules are loaded when it runs: --help, --version and a usage error answer without loading them.
  */
 import { readFileSync } from 'node:fs'
-import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { parseArgs } from 'node:util'
+import { OPTIONS } from './cli/options.js'
 import { listenForSignals } from './cli/signals.js'
 import { closest } from './config/closest-word.js'
 
@@ -24,15 +25,6 @@ Options:
   -h, --help          show this help
   -v, --version       show the version
 `
-
-const OPTIONS = {
-  config: { type: 'string', short: 'c' },
-  workers: { type: 'string', short: 'w' },
-  out: { type: 'string', short: 'o' },
-  force: { type: 'boolean', short: 'f' },
-  help: { type: 'boolean', short: 'h' },
-  version: { type: 'boolean', short: 'v' },
-} as const satisfies ParseArgsConfig['options']
 
 /** The options each command reads (the gateway's is no command); -h and -v go with any. */
 const OPTIONS_OF_COMMAND: Record<string, readonly string[]> = {

@@ -1,8 +1,8 @@
 /**
  * The container image's HEALTHCHECK (Dockerfile): exits 0 when the gateway's admin listener answers
  * GET /healthz, 1 otherwise, as Docker reads them. The listener is the one routes.yaml names in
- * listen.admin ($PORTCULLIS_CONFIG, the file the gateway reads), so a config that moves it needs no
- * --health-cmd, as `traefik healthcheck` reads its own static config.
+ * listen.admin (the file the gateway reads: its --config, or $PORTCULLIS_CONFIG), so a config that
+ * moves it needs no --health-cmd, as `traefik healthcheck` reads its own static config.
  *
  * The file is read as YAML only, and what of it parses is enough: a bad edit leaves the last good config
  * serving, and a reload never moves a listener, so the edit must not make a serving gateway unhealthy
@@ -10,12 +10,18 @@
  * config's is probed.
  */
 import { readFile } from 'node:fs/promises'
+import { extname } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { parseDocument } from 'yaml'
+import { configOfProcess } from './cli/config-of-process.js'
 import { isWildcardHost, parseListenAddress } from './config/listen-address.js'
 import type { ListenAddress } from './config/types.js'
 
 /** listen.admin of the image's default config (deploy/container/routes.yaml), as reached from inside. */
 const IMAGE_ADMIN: ListenAddress = { host: '127.0.0.1', port: 9901 }
+
+/** The gateway beside this probe: dist/cli.js (src/cli.ts from source), as the container runs it. */
+const GATEWAY_ENTRY = fileURLToPath(new URL(`./cli${extname(import.meta.url)}`, import.meta.url))
 
 /** Under the HEALTHCHECK's --timeout=3s: a gateway that does not answer is reported in words, not killed. */
 const PROBE_TIMEOUT_MS = 2500
@@ -63,7 +69,9 @@ function healthzUrl({ host, port }: ListenAddress): string {
 }
 
 async function main(): Promise<number> {
-  const configFile = process.env.PORTCULLIS_CONFIG || 'routes.yaml'
+  // The file the gateway reads: the one its command line names (the container's first process), else
+  // PORTCULLIS_CONFIG, else ./routes.yaml, as cli.ts chooses it.
+  const configFile = (await configOfProcess(1, GATEWAY_ENTRY)) ?? (process.env.PORTCULLIS_CONFIG || 'routes.yaml')
   const { address, fallback } = await adminAddress(configFile)
   const url = healthzUrl(address)
   const unhealthy = (why: string) => {

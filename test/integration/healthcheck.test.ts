@@ -1,13 +1,19 @@
 /**
  * The image's HEALTHCHECK (src/healthcheck.ts), run as Docker runs it: a process of its own, with
- * PORTCULLIS_CONFIG naming routes.yaml, against a real gateway whose admin listener is not on 9901.
+ * PORTCULLIS_CONFIG naming routes.yaml, against a real gateway whose admin listener is not on 9901;
+ * and how it reads the config file that the gateway's command line names instead (config-of-process.ts),
+ * from real processes' /proc entries.
  */
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
-import { appendFile, writeFile } from 'node:fs/promises'
+import { execFile, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { appendFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
 import net from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { promisify } from 'node:util'
+import { configOfProcess } from '../../src/cli/config-of-process.js'
 import { startGateway, type TestGateway } from '../helpers/gateway.js'
 import { listenOnLoopback } from '../helpers/upstream.js'
 
@@ -78,5 +84,47 @@ routes:
     const { code, stderr } = await healthcheck(gw.configFile)
     assert.equal(code, 1)
     assert.match(stderr, new RegExp(`^unhealthy: http://127\\.0\\.0\\.1:${adminPort}/healthz did not answer: connect ECONNREFUSED`))
+  })
+})
+
+describe("the HEALTHCHECK's reading of the gateway's command line", () => {
+  const gatewayEntry = new URL('../../src/cli.ts', import.meta.url).pathname
+  let dir: string
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'portcullis-cmdline-'))
+  })
+  after(() => rm(dir, { recursive: true, force: true }))
+
+  /** What configOfProcess reads of a live process started in `dir` with this command line (after node's own arguments). */
+  async function configOf(args: readonly string[]): Promise<string | undefined> {
+    const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)', ...args], { cwd: dir, stdio: 'ignore' })
+    await once(child, 'spawn')
+    try {
+      return await configOfProcess(child.pid!, gatewayEntry)
+    } finally {
+      child.kill()
+    }
+  }
+
+  it('takes --config, --config=, -c and -cFILE as the CLI does, relative to the working folder of the gateway', async () => {
+    assert.equal(await configOf([gatewayEntry, '--config', 'conf/routes.yaml']), join(dir, 'conf/routes.yaml'))
+    assert.equal(await configOf([gatewayEntry, '--workers', '2', '--config=/etc/gw/routes.yaml']), '/etc/gw/routes.yaml')
+    assert.equal(await configOf([gatewayEntry, '-c', 'a.yaml']), join(dir, 'a.yaml'))
+    assert.equal(await configOf([gatewayEntry, '-cb.yaml']), join(dir, 'b.yaml'))
+  })
+
+  it('finds the gateway started through a symlink to it, as the npm bin is', async () => {
+    await mkdir(join(dir, 'bin'), { recursive: true })
+    await symlink(gatewayEntry, join(dir, 'bin', 'portcullis'))
+    assert.equal(await configOf(['bin/portcullis', '--config', 'routes.yaml']), join(dir, 'routes.yaml'))
+  })
+
+  it('takes nothing from another program, a command other than the gateway, or a gateway without --config', async () => {
+    await writeFile(join(dir, 'cli.ts'), '')
+    assert.equal(await configOf([join(dir, 'cli.ts'), '--config', 'routes.yaml']), undefined)
+    assert.equal(await configOf([gatewayEntry, 'check', '--config', 'routes.yaml']), undefined)
+    assert.equal(await configOf([gatewayEntry, '--workers', '2']), undefined)
+    assert.equal(await configOf(['--config', 'routes.yaml']), undefined)
   })
 })
