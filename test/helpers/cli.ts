@@ -6,12 +6,22 @@ import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import { once } from 'node:events'
 import { createInterface } from 'node:readline'
 
+/** The path of `file` in src/. */
+export function sourcePath(file: string): string {
+  return new URL(`../../src/${file}`, import.meta.url).pathname
+}
+
 /**
- * Node's arguments that run src/cli.ts, for the tests that run the command with execFile too. tsx by
+ * Node's arguments that run `file` of src/ from source, for the tests that run it with execFile. tsx by
  * its resolved path: `--import tsx` is looked for from the folder the process starts in, which a test
  * may set to one without node_modules above it.
  */
-export const RUN_CLI = ['--import', import.meta.resolve('tsx'), new URL('../../src/cli.ts', import.meta.url).pathname] as const
+export function runFromSource(file: string): readonly string[] {
+  return ['--import', import.meta.resolve('tsx'), sourcePath(file)]
+}
+
+/** Node's arguments that run src/cli.ts. */
+export const RUN_CLI = runFromSource('cli.ts')
 
 /** How a test runs portcullis: `launcher` is a command that runs the rest of its arguments (unshare, sh -c). */
 export interface PortcullisProcessOptions {

@@ -14,10 +14,11 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { promisify } from 'node:util'
 import { configOfProcess } from '../../src/cli/config-of-process.js'
+import { runFromSource, sourcePath } from '../helpers/cli.js'
 import { startGateway, type TestGateway } from '../helpers/gateway.js'
 import { listenOnLoopback } from '../helpers/upstream.js'
 
-const HEALTHCHECK = ['--import', import.meta.resolve('tsx'), new URL('../../src/healthcheck.ts', import.meta.url).pathname]
+const HEALTHCHECK = runFromSource('healthcheck.ts')
 
 interface Outcome {
   readonly code: number
@@ -88,7 +89,7 @@ routes:
 })
 
 describe("the HEALTHCHECK's reading of the gateway's command line", () => {
-  const gatewayEntry = new URL('../../src/cli.ts', import.meta.url).pathname
+  const gatewayEntry = sourcePath('cli.ts')
   let dir: string
 
   before(async () => {

@@ -115,7 +115,7 @@ describe('container image', () => {
     assert.equal(admin.port, 9901, "the port src/healthcheck.ts probes where routes.yaml gives no listen.admin")
     const healthcheck = all('HEALTHCHECK').at(-1)?.args ?? ''
     assert.match(healthcheck, /CMD \[/, 'HEALTHCHECK in exec form')
-    // src/healthcheck.ts, built into dist/ with the rest: it reads listen.admin from PORTCULLIS_CONFIG.
+    // src/healthcheck.ts, built into dist/ with the rest: it reads listen.admin from the gateway's config.
     assert.match(healthcheck, /CMD \["node", "dist\/healthcheck\.js"\]/)
     assert.ok(existsSync(join(ROOT, 'src/healthcheck.ts')))
     const exposed = all('EXPOSE').flatMap((i) => i.args.split(/\s+/)).map((p) => Number(p.replace(/\/tcp$/, '')))
