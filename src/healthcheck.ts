@@ -12,7 +12,7 @@
 import { readFile } from 'node:fs/promises'
 import { extname } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseDocument } from 'yaml'
+import { isAlias, isScalar, parseDocument } from 'yaml'
 import { configOfProcess } from './cli/config-of-process.js'
 import { isWildcardHost, parseListenAddress } from './config/listen-address.js'
 import type { ListenAddress } from './config/types.js'
@@ -45,8 +45,15 @@ async function adminAddress(configFile: string): Promise<AdminAddress> {
   return address ? { address } : { address: IMAGE_ADMIN, fallback: `${configFile} gives no listen.admin address` }
 }
 
+/**
+ * listen.admin's value, where it is an alias (`admin: *adminAddress`) its anchor's, as the gateway reads
+ * it. Undefined where the anchor is not in `yaml` (outside the `listen:` block cut out of the file).
+ */
 function listenAdmin(yaml: string): unknown {
-  return parseDocument(yaml).getIn(['listen', 'admin'])
+  const document = parseDocument(yaml)
+  const node = document.getIn(['listen', 'admin'], true)
+  const value = isAlias(node) ? node.resolve(document) : node
+  return isScalar(value) ? value.value : undefined
 }
 
 /**

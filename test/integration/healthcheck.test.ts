@@ -74,6 +74,14 @@ routes:
     assert.deepEqual(await healthcheck(gw.configFile), { code: 0, stderr: '' })
   })
 
+  it('follows an alias to the anchor of listen.admin outside the listen block, as the gateway reads it', async () => {
+    await writeFile(
+      gw.configFile,
+      `x-admin: &admin '127.0.0.1:${adminPort}'\nlisten:\n  http: 127.0.0.1:0\n  admin: *admin\nroutes: []\n`,
+    )
+    assert.deepEqual(await healthcheck(gw.configFile), { code: 0, stderr: '' })
+  })
+
   it("probes the image's default address, and says why, when routes.yaml cannot be read", async () => {
     const { code, stderr } = await healthcheck(`${gw.configFile}.missing`)
     assert.equal(code, 1)
