@@ -8,7 +8,7 @@ import type { Server, TLSSocket } from 'node:tls'
 import type { DispatchedRoute, HandshakeOutcome, TlsPolicyHooks } from './ingress.js'
 import { CLIENT_AUTH, extendedUsageLacks } from './cert-checks.js'
 import { chainErrorBeneathCrlVerdict } from './chain-path.js'
-import { chainVerdict, peerLeaf, refusedPeerCertificates } from './peer-certificates.js'
+import { chainVerdict, peerLeaf, peerLeafAlone, refusedPeerCertificates } from './peer-certificates.js'
 import { unknownIssuerHint } from './unknown-issuer.js'
 import { failureReason, isCrlTrouble } from './reasons.js'
 import { onRenegotiationAttempt } from './renegotiation.js'
@@ -126,12 +126,12 @@ function verifiedClient(socket: TLSSocket): boolean {
 function refusal(socket: TLSSocket, clientCAs: readonly X509Certificate[] | undefined, error?: Error): Pick<HandshakeOutcome, 'reason' | 'detail' | 'certificate' | 'hint'> {
   // The chain only at the handshake's end: before it, Node's verifyError() reads the connection's
   // cipher, and crashes the process where there is none yet and no certificate came (openSslVerdict
-  // asks it only once one did). Read first: on Node 20 the leaf's read spoils the chain.
+  // asks it only once one did).
   const chain = error ? undefined : refusedPeerCertificates(socket, isCrlTrouble)
   const verdict = openSslVerdict(socket)
   const verification = chainErrorBeneathCrlVerdict(verdict, chain, clientCAs)?.code ?? verdict
   if (verification) {
-    const certificate = chain?.[0] ?? socket.getPeerX509Certificate()
+    const certificate = chain?.[0] ?? peerLeafAlone(socket)
     const reason = failureReason(verification)
     // The leaf alone where the chain was not read: a CA of its issuer's name with another key is what it tells.
     const hint =
@@ -164,6 +164,6 @@ function clientUsageHint(certificate: X509Certificate): string | undefined {
  * done or as it stands. None without a certificate (where Node's says UNABLE_TO_GET_ISSUER_CERT).
  */
 function openSslVerdict(socket: TLSSocket): string | undefined {
-  if (!socket.getPeerX509Certificate()) return undefined
+  if (!socket.getPeerCertificate()?.raw) return undefined
   return (socket.authorizationError as unknown as string | undefined) ?? chainVerdict(socket)
 }

@@ -7,6 +7,7 @@
  */
 import { X509Certificate } from 'node:crypto'
 import type { TLSSocket } from 'node:tls'
+import { MAX_FOLLOWED_CHAIN } from './chain-path.js'
 
 /** Leaves whose chains a policy remembers for their resumed sessions. */
 const REMEMBERED_CHAINS = 1000
@@ -77,18 +78,29 @@ export class ClientChainsByPolicy {
 
 /**
  * The client certificate chain of a connection, leaf first (as the client sent it, trust anchor
- * included when OpenSSL built it). The legacy getPeerCertificate(true) object is the only chain API
- * that behaves the same on Node 20 and 24, and it converts every certificate to JS: call it only when
- * the chain is needed (RFC 9440 Client-Cert-Chain), and once per connection.
+ * included when OpenSSL built it), of `limit` certificates at most. The legacy getPeerCertificate(true)
+ * object is the only chain API that behaves the same on Node 20 and 24, and it converts every
+ * certificate to JS: call it only when the chain is needed (RFC 9440 Client-Cert-Chain), and once per
+ * connection.
  */
-function peerCertificateChain(socket: TLSSocket): X509Certificate[] {
+function peerCertificateChain(socket: TLSSocket, limit = Infinity): X509Certificate[] {
   const chain: X509Certificate[] = []
   const seen = new Set<string>()
-  for (let cert = socket.getPeerCertificate(true); cert?.raw && !seen.has(cert.fingerprint256); cert = cert.issuerCertificate) {
+  for (let cert = socket.getPeerCertificate(true); cert?.raw && !seen.has(cert.fingerprint256) && chain.length < limit; cert = cert.issuerCertificate) {
     seen.add(cert.fingerprint256)
     chain.push(new X509Certificate(cert.raw))
   }
   return chain
+}
+
+/**
+ * The peer's own certificate, from the legacy object: getPeerX509Certificate() copies every certificate
+ * the peer sent (and on Node 20 takes them out of the chain), which a refused peer may have made
+ * hundreds.
+ */
+export function peerLeafAlone(socket: TLSSocket): X509Certificate | undefined {
+  const leaf = socket.getPeerCertificate()
+  return leaf?.raw ? new X509Certificate(leaf.raw) : undefined
 }
 
 /**
@@ -154,14 +166,15 @@ export function keepRefusedPeerCertificates(
 
 /**
  * The peer's certificate of a handshake whose chain OpenSSL refused, leaf first: the leaf alone, or
- * where `withChain` says so of OpenSSL's verdict, the whole chain the peer sent (which costs more to
- * read). Undefined while the chain passes, or without a certificate. Only for a refused chain: on Node
- * 20 and 22 reading the leaf spoils the chain that a client's name check reads next.
+ * where `withChain` says so of OpenSSL's verdict, the chain the peer sent (which costs more to read), of
+ * MAX_FOLLOWED_CHAIN + 1 certificates at most: a longer one is not followed (chain-path.ts), and a peer
+ * that sent 200 certificates held the event loop for some 100 ms at each handshake while they were
+ * read. Undefined while the chain passes, or without a certificate.
  */
 export function refusedPeerCertificates(socket: TLSSocket, withChain: (verdict: string) => boolean): X509Certificate[] | undefined {
   const verdict = chainVerdict(socket)
   if (!verdict) return undefined
-  if (withChain(verdict)) return peerCertificateChain(socket)
-  const certificate = socket.getPeerX509Certificate()
+  if (withChain(verdict)) return peerCertificateChain(socket, MAX_FOLLOWED_CHAIN + 1)
+  const certificate = peerLeafAlone(socket)
   return certificate && [certificate]
 }
