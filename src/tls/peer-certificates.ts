@@ -167,9 +167,11 @@ export function keepRefusedPeerCertificates(
 /**
  * The peer's certificate of a handshake whose chain OpenSSL refused, leaf first: the leaf alone, or
  * where `withChain` says so of OpenSSL's verdict, the chain the peer sent (which costs more to read), of
- * MAX_FOLLOWED_CHAIN + 1 certificates at most: a longer one is not followed (chain-path.ts), and a peer
- * that sent 200 certificates held the event loop for some 100 ms at each handshake while they were
- * read. Undefined while the chain passes, or without a certificate.
+ * MAX_FOLLOWED_CHAIN + 1 certificates at most: a longer one is not followed (chain-path.ts). Node still
+ * converts every certificate of the chain to JS, but none past the limit is parsed again, nor is the
+ * chain copied once more for the leaf: a peer that sent 200 certificates cost 155 ms of CPU a handshake
+ * on Node 20, and costs 89 (a bare Node TLS server: 48). Undefined while the chain passes, or without
+ * a certificate.
  */
 export function refusedPeerCertificates(socket: TLSSocket, withChain: (verdict: string) => boolean): X509Certificate[] | undefined {
   const verdict = chainVerdict(socket)
