@@ -128,10 +128,10 @@ function refusal(socket: TLSSocket, clientCAs: readonly X509Certificate[] | unde
   // cipher, and crashes the process where there is none yet and no certificate came (openSslVerdict
   // asks it only once one did).
   const chain = error ? undefined : refusedPeerCertificates(socket, isCrlTrouble)
-  const verdict = openSslVerdict(socket)
+  const certificate = chain?.[0] ?? peerLeafAlone(socket)
+  const verdict = openSslVerdict(socket, certificate)
   const verification = chainErrorBeneathCrlVerdict(verdict, chain, clientCAs)?.code ?? verdict
   if (verification) {
-    const certificate = chain?.[0] ?? peerLeafAlone(socket)
     const reason = failureReason(verification)
     // The leaf alone where the chain was not read: a CA of its issuer's name with another key is what it tells.
     const hint =
@@ -160,10 +160,10 @@ function clientUsageHint(certificate: X509Certificate): string | undefined {
 }
 
 /**
- * OpenSSL's last verification error on the client's certificate, as Node holds it once the handshake is
- * done or as it stands. None without a certificate (where Node's says UNABLE_TO_GET_ISSUER_CERT).
+ * OpenSSL's last verification error on the client's `certificate`, as Node holds it once the handshake
+ * is done or as it stands. None without a certificate (where Node's says UNABLE_TO_GET_ISSUER_CERT).
  */
-function openSslVerdict(socket: TLSSocket): string | undefined {
-  if (!socket.getPeerCertificate()?.raw) return undefined
+function openSslVerdict(socket: TLSSocket, certificate: X509Certificate | undefined): string | undefined {
+  if (!certificate) return undefined
   return (socket.authorizationError as unknown as string | undefined) ?? chainVerdict(socket)
 }
