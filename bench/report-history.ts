@@ -40,9 +40,11 @@ function historyRow(name: string, report: string): string | undefined {
   return `| ${[name.replace(/\.md$/, ''), commit && `\`${commit}\``, node, scenarios, repeats, ...figures].join(' | ')} |`
 }
 
-const header = ['report', 'code', 'Node', 'scenarios', 'repeats', ...COLUMNS.map(({ heading }) => heading)]
-console.log(`| ${header.join(' | ')} |`)
-console.log(`|${header.map((_, i) => (i < 5 ? '---' : '---:')).join('|')}|`)
+/** What identifies each run, before its figures. */
+const RUN_COLUMNS = ['report', 'code', 'Node', 'scenarios', 'repeats']
+
+console.log(`| ${[...RUN_COLUMNS, ...COLUMNS.map(({ heading }) => heading)].join(' | ')} |`)
+console.log(`|${[...RUN_COLUMNS.map(() => '---'), ...COLUMNS.map(() => '---:')].join('|')}|`)
 for (const name of readdirSync(REPORTS).filter((file) => file.endsWith('.md')).sort()) {
   const row = historyRow(name, readFileSync(REPORTS + name, 'utf8'))
   if (row) console.log(row)
