@@ -21,8 +21,8 @@ const COLUMNS = [
 ] as const
 
 /** The figure a report's targets table gives for a row, with `*` where the target was missed. */
-function figure(report: string, row: string): string {
-  const line = report.split('\n').find((text) => text.startsWith(`| ${row}`))
+function figure(lines: readonly string[], row: string): string {
+  const line = lines.find((text) => text.startsWith(`| ${row}`))
   const cells = line?.split('|').map((cell) => cell.trim())
   const ratio = cells?.[2]?.match(/^[\d.]+[×%]/)?.[0]
   if (!ratio) return ''
@@ -35,7 +35,8 @@ function historyRow(name: string, report: string): string | undefined {
   const node = /^node v(\d+)\./m.exec(report)?.[1] ?? ''
   const scenarios = [...report.matchAll(/^### ([a-g])\. /gm)].map((match) => match[1]).join(',')
   const repeats = /(\d+) × \d+s per peer/.exec(report)?.[1] ?? ''
-  const figures = COLUMNS.map(({ row }) => figure(report, row))
+  const lines = report.split('\n')
+  const figures = COLUMNS.map(({ row }) => figure(lines, row))
   if (figures.every((cell) => cell === '')) return undefined
   return `| ${[name.replace(/\.md$/, ''), commit && `\`${commit}\``, node, scenarios, repeats, ...figures].join(' | ')} |`
 }
