@@ -10,6 +10,7 @@ import { dnsNameProblem, isRouteHost, type DnsNameProblem } from '../routing/hos
 import { routeKey } from '../routing/table.js'
 import { checkDuration, DEFAULT_SHUTDOWN_GRACE, parseDuration } from './duration.js'
 import { crlFiles, filePathResolver, type FilePathOf } from './file-paths.js'
+import { resolveRouteHeaders } from './header-changes.js'
 import { issueAt, type ConfigIssue, type Report } from './issues.js'
 import { isWildcardHost, parseListenAddress } from './listen-address.js'
 import { DEFAULT_CONNECTION_LIMIT, DEFAULT_REQUEST_LIMIT } from './limits.js'
@@ -129,6 +130,9 @@ function resolveRoute(raw: PartialRoute, index: number, filePath: FilePathOf, re
   if (raw.tls === 'passthrough' && raw.maxRequestBody !== undefined) {
     report(`${at}.maxRequestBody`, 'a passthrough route has no request bodies to limit: its requests are never decrypted here')
   }
+  if (raw.tls === 'passthrough' && raw.headers !== undefined) {
+    report(`${at}.headers`, 'a passthrough route has no headers to change: its requests are never decrypted here')
+  }
   // Unknown where the schema refused the route's tls, or a key that may be it (`tsl: passthrough`).
   const passthrough = raw.tls === 'passthrough' || (whole || raw.tls !== undefined ? false : undefined)
   return {
@@ -138,6 +142,7 @@ function resolveRoute(raw: PartialRoute, index: number, filePath: FilePathOf, re
     path: raw.path ?? '/',
     tls,
     maxRequestBody: raw.maxRequestBody === undefined ? undefined : parseSize(raw.maxRequestBody),
+    headers: resolveRouteHeaders(raw.headers, `${at}.headers`, report),
     upstream: resolveUpstream(raw.upstream ?? {}, `${at}.upstream`, passthrough, filePath, report, whole),
   }
 }

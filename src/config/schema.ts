@@ -140,6 +140,49 @@ const UpstreamSchema = Type.Object(
   { additionalProperties: false, description: 'The service this route forwards to.' },
 )
 
+/** What a route changes of one side's headers: `headers.request` or `headers.response`. */
+const HeaderChangesSchema = (message: string, example: Record<string, string>, removed: string) =>
+  Type.Object(
+    {
+      set: Type.Optional(
+        Type.Record(Type.String(), Type.String(), {
+          description:
+            `Headers set on every ${message}: each replaces any value of its name there, or is added. Names are ` +
+            'case-insensitive; a value is visible ASCII, spaces and tabs. Quote a value YAML would read as a number or a boolean.',
+          examples: [example],
+        }),
+      ),
+      remove: Type.Optional(
+        Type.Array(Type.String({ minLength: 1 }), {
+          description: `Header names removed from every ${message}. Case-insensitive.`,
+          examples: [[removed]],
+        }),
+      ),
+    },
+    { additionalProperties: false, description: `Changes to the headers of every ${message}: remove, then set.` },
+  )
+
+const RouteHeadersSchema = Type.Object(
+  {
+    request: Type.Optional(HeaderChangesSchema('request this route sends upstream, WebSocket upgrades included', { 'X-Env': 'production' }, 'Cookie')),
+    response: Type.Optional(
+      HeaderChangesSchema(
+        "upstream response this route relays (not the gateway's own answers: 404, 502, 504)",
+        { 'Strict-Transport-Security': 'max-age=31536000' },
+        'Server',
+      ),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description:
+      "Header changes, as Envoy's request_headers_to_add and response_headers_to_remove, Caddy's header_up and header_down, " +
+      "nginx's proxy_set_header and proxy_hide_header. The headers the gateway manages itself (hop-by-hop ones, Host, " +
+      'Content-Length, X-Forwarded-For, -Proto and -Host, X-Real-IP, Expect and the client certificate headers) cannot ' +
+      'be changed. Not on a passthrough route.',
+  },
+)
+
 /** A route name: it labels metrics, where Prometheus takes any text, but dashboards and queries want a word. */
 export const ROUTE_NAME_PATTERN = '^[A-Za-z0-9_.:-]+$'
 
@@ -179,6 +222,7 @@ const RouteSchema = Type.Object(
         examples: ['10MiB'],
       }),
     ),
+    headers: Type.Optional(RouteHeadersSchema),
     upstream: UpstreamSchema,
   },
   { additionalProperties: false },
@@ -271,6 +315,7 @@ export const ConfigSchema = Type.Object(
 /** routes.yaml exactly as written (after schema validation). */
 export type RawConfig = Static<typeof ConfigSchema>
 export type RawRoute = Static<typeof RouteSchema>
+export type RawHeaderChanges = Static<ReturnType<typeof HeaderChangesSchema>>
 export type Workers = Static<typeof WorkersSchema>
 export type TlsVersion = Static<typeof TlsVersionSchema>
 export type ForwardClientCert = Static<typeof ForwardClientCertSchema>

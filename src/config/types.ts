@@ -59,6 +59,12 @@ export interface UpstreamConfig {
   readonly timeouts: { readonly connect: number; readonly response: number; readonly idle: number }
 }
 
+/** What a route changes of one side's headers (`headers.request`, `headers.response`); names in lower case. */
+export interface HeaderChanges {
+  readonly remove: readonly string[]
+  readonly set: readonly (readonly [name: string, value: string])[]
+}
+
 export interface RouteConfig {
   /** Position in routes[], for key paths in messages. */
   readonly index: number
@@ -69,6 +75,8 @@ export interface RouteConfig {
   readonly tls: RouteTlsConfig | 'passthrough' | undefined
   /** The largest request body taken, in bytes; undefined: no limit. */
   readonly maxRequestBody: number | undefined
+  /** Its changes to the headers of the requests it sends upstream and of the responses it relays; none where undefined. */
+  readonly headers: { readonly request?: HeaderChanges; readonly response?: HeaderChanges }
   readonly upstream: UpstreamConfig
 }
 

@@ -1,29 +1,13 @@
 /**
  * Header rewriting between client and upstream (RFC 9110 §7.6.1): hop-by-hop headers and every header
- * the Connection header nominates are removed, then the gateway adds its own. Nominated headers are
- * stripped first, so `Connection: X-Forwarded-For` cannot delete what we add (Traefik CVE-2024-45410).
+ * the Connection header nominates are removed, the route's own changes (`headers`) are made, then the
+ * gateway adds its own. Nominated headers are stripped first, so `Connection: X-Forwarded-For` cannot
+ * delete what we add (Traefik CVE-2024-45410); a route cannot change what the gateway manages
+ * (managed-headers.ts).
  */
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http'
-
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  // The settings of an h2c upgrade, which is never passed on (RFC 9113 3.2.1 makes it hop-by-hop).
-  'http2-settings',
-])
-
-/** Client identity headers only the gateway may set (OpenShift CVE-2026-46579; Envoy's SANITIZE). */
-const CLIENT_IDENTITY_HEADERS = ['x-forwarded-client-cert', 'client-cert', 'client-cert-chain'] as const
-
-/** The headers the gateway sets on every request, beside the identity ones. */
-const GATEWAY_SET_ON_EVERY_REQUEST = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip']
+import type { HeaderChanges } from '../config/types.js'
+import { CLIENT_IDENTITY_HEADERS, GATEWAY_SET_ON_EVERY_REQUEST, HOP_BY_HOP, ROUTING_AND_FRAMING } from '../managed-headers.js'
 
 /**
  * Forwarding claims are the gateway's to make, and it trusts no client to have made them before it, as
@@ -56,9 +40,6 @@ function droppedFromRequest(name: string): boolean {
   return NEVER_FORWARDED.has(dashed) || isForwardingClaim(dashed) || (dashed !== name && (GATEWAY_SET.has(dashed) || HOP_BY_HOP.has(dashed)))
 }
 
-/** Never removable by a Connection nomination: routing and framing depend on them. */
-const PROTECTED = new Set(['host', 'content-length'])
-
 /**
  * What nearly every message's Connection header says, which nominates nothing: tested as a whole rather
  * than split, trimmed and lower-cased twice a request (about 20 ns a call instead of 125).
@@ -72,7 +53,7 @@ function nominated(connection: string | string[] | undefined): Set<string> | und
   for (const value of typeof connection === 'string' ? [connection] : connection) {
     for (const token of value.split(',')) {
       const name = token.trim().toLowerCase()
-      if (!name || PROTECTED.has(name) || HOP_BY_HOP.has(name) || name === 'close') continue
+      if (!name || ROUTING_AND_FRAMING.has(name) || HOP_BY_HOP.has(name) || name === 'close') continue
       names ??= new Set()
       names.add(name)
     }
@@ -97,13 +78,17 @@ export interface ForwardedProtoHost {
   readonly host: string
 }
 
-/** Headers sent to the upstream for a client request; `identity` is the gateway's client identity headers. */
+/**
+ * Headers sent to the upstream for a client request; `identity` is the gateway's client identity
+ * headers, `changes` the route's own (none of them a header the gateway manages).
+ */
 export function upstreamRequestHeaders(
   req: IncomingMessage,
   forwarded: ForwardedProtoHost,
   identity: Readonly<Record<string, string>>,
+  changes: HeaderChanges | undefined,
 ): OutgoingHttpHeaders {
-  const headers = withoutHopByHop(req.headers, droppedFromRequest)
+  const headers = withRouteChanges(withoutHopByHop(req.headers, droppedFromRequest), changes)
   for (const name in identity) headers[name] = identity[name]
   const client = req.socket.remoteAddress ?? ''
   // The client's value unless its Connection header nominated it (RFC 9110 7.6.1).
@@ -125,10 +110,18 @@ export function isChunkedAlone(codings: string | string[]): boolean {
   return codings === 'chunked' || [codings].flat().join(',').trim().toLowerCase() === 'chunked'
 }
 
-/** Headers sent to the client for an upstream response, of `statusCode` if it is a final one. */
-export function clientResponseHeaders(headers: IncomingHttpHeaders, statusCode?: number): OutgoingHttpHeaders {
-  const relayed = withoutHopByHop(headers)
+/** Headers sent to the client for an upstream response, with the route's `changes`, of `statusCode` if it is a final one. */
+export function clientResponseHeaders(headers: IncomingHttpHeaders, changes: HeaderChanges | undefined, statusCode?: number): OutgoingHttpHeaders {
+  const relayed = withRouteChanges(withoutHopByHop(headers), changes)
   // RFC 9110 8.6: a 204 carries no Content-Length (a 304 may).
   if (statusCode === 204) delete relayed['content-length']
   return relayed
+}
+
+/** A route's changes applied to `headers` (lower-case names): its removals, then what it sets. */
+function withRouteChanges(headers: OutgoingHttpHeaders, changes: HeaderChanges | undefined): OutgoingHttpHeaders {
+  if (changes === undefined) return headers
+  for (const name of changes.remove) delete headers[name]
+  for (const [name, value] of changes.set) headers[name] = value
+  return headers
 }

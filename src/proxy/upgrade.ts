@@ -116,7 +116,7 @@ class UpgradeExchange extends UpstreamExchange {
       return
     }
     // latin1, as undici read the header values: their bytes go out as they came.
-    this.client.write(responseHead(101, clientResponseHeaders(headers), ['Connection: Upgrade', 'Upgrade: websocket']), 'latin1')
+    this.client.write(responseHead(101, clientResponseHeaders(headers, this.route.config.headers.response), ['Connection: Upgrade', 'Upgrade: websocket']), 'latin1')
     if (this.head.length > 0) socket.write(this.head)
     socket.on('error', () => this.client.destroy())
     // A client gone (an error, a reset, the drain's end destroying it) takes the upstream with it. Not
@@ -137,7 +137,7 @@ class UpgradeExchange extends UpstreamExchange {
     this.settle({ status: statusCode })
     // Without a 101 the connection is not upgraded: an ordinary response, then the close.
     this.refusal = closingResponse(this.req, this.client as Socket)
-    this.refusal.writeHead(statusCode, clientResponseHeaders(headers, statusCode))
+    this.refusal.writeHead(statusCode, clientResponseHeaders(headers, this.route.config.headers.response, statusCode))
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {

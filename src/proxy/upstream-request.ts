@@ -31,7 +31,7 @@ export function upstreamRequest(
     // The route's own url path prefix, then the client's target (its path normalized).
     path: pathPrefix + req.url!,
     method: req.method as Dispatcher.HttpMethod,
-    headers: upstreamRequestHeaders(req, forwarded, identity) as Record<string, string | string[]>,
+    headers: upstreamRequestHeaders(req, forwarded, identity, route.config.headers.request) as Record<string, string | string[]>,
     body,
     servername: route.upstream!.serverNameToken,
     headersTimeout: timeouts.response,

@@ -89,6 +89,12 @@ describe('parseConfig', () => {
     assert.equal(orders!.maxRequestBody, undefined, 'no limit')
     const withLimit = (size: string) => parseConfig(GOOD.replace('path: /api', `path: /api\n    maxRequestBody: ${size}`), file).routes[0]!.maxRequestBody
     assert.deepEqual(['1.5MiB', '10MB', '512B', '2kB'].map(withLimit), [1_572_864, 10_000_000, 512, 2000])
+    assert.deepEqual(orders!.headers, {}, 'no header changes')
+    const changes = `    headers:\n      request: { set: { X-Env: prod, Authorization: 'Bearer t' }, remove: [Cookie] }\n      response: { remove: [Server, X-Powered-By] }\n`
+    assert.deepEqual(parseConfig(GOOD.replace('    upstream:\n      url: http://10.0.0.7', `${changes}    upstream:\n      url: http://10.0.0.7`), file).routes[1]!.headers, {
+      request: { remove: ['cookie'], set: [['x-env', 'prod'], ['authorization', 'Bearer t']] },
+      response: { remove: ['server', 'x-powered-by'], set: [] },
+    })
     assert.equal(open!.name, 'open.example.com')
     assert.equal(open!.path, '/')
     assert.equal(open!.upstream.port, 80)
@@ -347,6 +353,31 @@ describe('parseConfig', () => {
       'a body limit on a passthrough route',
       `${GOOD}  - { host: pass.example.com, tls: passthrough, maxRequestBody: 1MiB, upstream: { url: 'tcp://10.0.0.9:443' } }\n`,
       ['23:65 routes[2].maxRequestBody: a passthrough route has no request bodies to limit: its requests are never decrypted here'],
+    ],
+    [
+      'header changes a route may not make, each said without its value',
+      GOOD.replace('host: open.example.com\n', `host: open.example.com\n    headers:\n      request:\n        set: { 'X Env': a, x-forwarded-for: b, Authorization: "Bearer ${TOKEN}\\n", X-Num: 5, X-Dup: a, x-dup: b }\n        remove: [Connection, X_Forwarded_Client_Cert, authorization]\n      response: { set: { Content-Length: '0' }, remove: [Transfer-Encoding] }\n`),
+      [
+        "23:25 routes[1].headers.request.set.X Env: 'X Env' is not a header name",
+        "23:45 routes[1].headers.request.set.x-forwarded-for: x-forwarded-for is the gateway's: it sets X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host and X-Real-IP on every request",
+        '23:63 routes[1].headers.request.set.Authorization: holds a line break, a control character or a character other than ASCII',
+        '23:117 routes[1].headers.request.set.X-Num: 5 is a number to YAML: quote it ("5") to make it a string',
+        '23:137 routes[1].headers.request.set.x-dup: x-dup is set twice: X-Dup is the same header (names are case-insensitive)',
+        '24:18 routes[1].headers.request.remove[0]: Connection is hop-by-hop (RFC 9110 7.6.1): the gateway never passes it on',
+        '24:30 routes[1].headers.request.remove[1]: X_Forwarded_Client_Cert (read as X-Forwarded-Client-Cert by servers that take _ for -) carries the client certificate',
+        '25:42 routes[1].headers.response.set.Content-Length: Content-Length frames or routes the message',
+        '25:58 routes[1].headers.response.remove[0]: Transfer-Encoding is hop-by-hop',
+      ],
+    ],
+    [
+      'a header both set and removed',
+      GOOD.replace('host: open.example.com\n', 'host: open.example.com\n    headers: { response: { set: { Server: gw }, remove: [server] } }\n'),
+      ['21:58 routes[1].headers.response.remove[0]: server is set too (routes[1].headers.response.set.Server): a header is either set or removed'],
+    ],
+    [
+      'header changes on a passthrough route',
+      `${GOOD}  - { host: pass.example.com, tls: passthrough, headers: { request: { remove: [Cookie] } }, upstream: { url: 'tcp://10.0.0.9:443' } }\n`,
+      ['23:49 routes[2].headers: a passthrough route has no headers to change: its requests are never decrypted here'],
     ],
     ['tls neither mapping nor passthrough', GOOD.replace(/tls:\n(\s+cert: srv.crt\n\s+key: srv.key\n\s+clientCAs: ca.crt\n)/, 'tls: passthru\n'), ['9:10 routes[0].tls: must be a mapping or "passthrough"']],
     ['a missing required key', GOOD.replace('      url: http://10.0.0.7\n', '      ca: ca.crt\n'), ['21:5 routes[1].upstream.url: is required']],

@@ -1,0 +1,73 @@
+/**
+ * A route's `headers`: the header changes of the requests it sends upstream and of the responses it
+ * relays. Each name must be a header name (RFC 9110 5.1) that the gateway does not manage itself, named
+ * once; each value must be what Node and undici write as it is. The changes keep lower-case names,
+ * as Node and undici give a message's headers.
+ */
+import { managedRequestHeader, managedResponseHeader, type ManagedHeader } from '../managed-headers.js'
+import type { PartialRoute } from './checkable.js'
+import type { Report } from './issues.js'
+import { shownValue } from './shown-value.js'
+import type { HeaderChanges, RouteConfig } from './types.js'
+import { keyPathStep } from './yaml-paths.js'
+
+/** RFC 9110 5.1: a field name is a token. */
+const FIELD_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+
+/** Visible ASCII, spaces and tabs: what RFC 9110 5.5 allows but obs-text, which undici refuses to send. */
+const FIELD_VALUE = /^[\t\x20-\x7e]*$/
+
+const WHY_MANAGED: Record<ManagedHeader, string> = {
+  'hop-by-hop': 'is hop-by-hop (RFC 9110 7.6.1): the gateway never passes it on',
+  framing: 'frames or routes the message: the gateway writes it',
+  forwarding: "is the gateway's: it sets X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host and X-Real-IP on every request",
+  'client-certificate': 'carries the client certificate: tls.forwardClientCert decides it',
+  expect: 'is answered by the gateway itself (100 Continue) and never sent upstream',
+}
+
+type RawRouteHeaders = NonNullable<PartialRoute['headers']>
+type RawChanges = NonNullable<RawRouteHeaders['request']>
+
+export function resolveRouteHeaders(raw: RawRouteHeaders | undefined, at: string, report: Report): RouteConfig['headers'] {
+  const request = raw?.request && headerChanges(raw.request, `${at}.request`, managedRequestHeader, report)
+  const response = raw?.response && headerChanges(raw.response, `${at}.response`, managedResponseHeader, report)
+  return { ...(request && { request }), ...(response && { response }) }
+}
+
+/** One side's changes; undefined where they change nothing. */
+function headerChanges(raw: RawChanges, at: string, managed: (name: string) => ManagedHeader | undefined, report: Report): HeaderChanges | undefined {
+  /** The name in lower case, or undefined (reported) where it is no name a route may change. */
+  const changeable = (name: string, path: string): string | undefined => {
+    if (!FIELD_NAME.test(name)) {
+      report(path, `${shownValue(name)} is not a header name: one word of letters, digits and ! # $ % & ' * + - . ^ _ \` | ~`)
+      return undefined
+    }
+    const why = managed(name.toLowerCase())
+    // CGI, WSGI and Rack servers read X_Forwarded_For as X-Forwarded-For (headers.ts, droppedFromRequest).
+    const readAs = name.includes('_') ? ` (read as ${name.replaceAll('_', '-')} by servers that take _ for -)` : ''
+    if (why) report(path, `${name}${readAs} ${WHY_MANAGED[why]}`)
+    return why ? undefined : name.toLowerCase()
+  }
+  const set = new Map<string, { name: string; value: string }>()
+  for (const [name, value] of Object.entries(raw.set ?? {})) {
+    const path = keyPathStep(`${at}.set`, name)
+    const lower = changeable(name, path)
+    if (lower === undefined || value === undefined) continue
+    const twin = set.get(lower)
+    // The value is not quoted: one set for an upstream is often a credential (Authorization).
+    if (twin) report(path, `${name} is set twice: ${twin.name} is the same header (names are case-insensitive)`)
+    else if (!FIELD_VALUE.test(value)) report(path, 'holds a line break, a control character or a character other than ASCII: write visible ASCII, spaces and tabs')
+    else set.set(lower, { name, value })
+  }
+  const remove = new Set<string>()
+  raw.remove?.forEach((name, index) => {
+    const path = keyPathStep(`${at}.remove`, index)
+    const lower = name === undefined ? undefined : changeable(name, path)
+    if (lower === undefined) return
+    const alsoSet = set.get(lower)
+    if (alsoSet) report(path, `${name} is set too (${keyPathStep(`${at}.set`, alsoSet.name)}): a header is either set or removed`)
+    else remove.add(lower)
+  })
+  if (set.size === 0 && remove.size === 0) return undefined
+  return { remove: [...remove], set: [...set].map(([lower, { value }]) => [lower, value] as const) }
+}
