@@ -27,8 +27,11 @@ export const CLIENT_IDENTITY_HEADERS = ['x-forwarded-client-cert', 'client-cert'
 /** The headers the gateway sets on every request, beside the identity ones. */
 export const GATEWAY_SET_ON_EVERY_REQUEST: readonly string[] = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip']
 
-/** The gateway's own part in a header, for which a route's `headers` may not change it. */
-export type ManagedHeader = 'hop-by-hop' | 'framing' | 'forwarding' | 'client-certificate' | 'expect'
+/**
+ * The gateway's own part in a header, for which a route's `headers` may not change it; 'host' may be
+ * set, as the host the upstream is asked for, but not removed.
+ */
+export type ManagedHeader = 'hop-by-hop' | 'host' | 'framing' | 'forwarding' | 'client-certificate' | 'expect'
 
 /**
  * The gateway's own part in the request header `name` (lower-case); undefined where a route may set or
@@ -38,7 +41,8 @@ export type ManagedHeader = 'hop-by-hop' | 'framing' | 'forwarding' | 'client-ce
 export function managedRequestHeader(name: string): ManagedHeader | undefined {
   const dashed = name.replaceAll('_', '-')
   if (HOP_BY_HOP.has(dashed)) return 'hop-by-hop'
-  if (ROUTING_AND_FRAMING.has(dashed)) return 'framing'
+  if (dashed === 'host') return 'host'
+  if (dashed === 'content-length') return 'framing'
   if (GATEWAY_SET_ON_EVERY_REQUEST.includes(dashed)) return 'forwarding'
   if ((CLIENT_IDENTITY_HEADERS as readonly string[]).includes(dashed)) return 'client-certificate'
   // Answered by the gateway (100 Continue), never sent upstream.

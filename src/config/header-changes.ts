@@ -1,8 +1,8 @@
 /**
  * A route's `headers`: the header changes of the requests it sends upstream and of the responses it
- * relays. Each name must be a header name (RFC 9110 5.1) that the gateway does not manage itself, named
- * once; each value must be what Node and undici write as it is. The changes keep lower-case names,
- * as Node and undici give a message's headers.
+ * relays. Each name must be a header name (RFC 9110 5.1) that the gateway does not manage itself (but
+ * a request's Host, which may be set to a host), named once; each value must be what Node and undici
+ * write as it is. The changes keep lower-case names, as Node and undici give a message's headers.
  */
 import { managedRequestHeader, managedResponseHeader, type ManagedHeader } from '../managed-headers.js'
 import type { PartialRoute } from './checkable.js'
@@ -17,9 +17,13 @@ const FIELD_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 /** Visible ASCII, spaces and tabs: what RFC 9110 5.5 allows but obs-text, which undici refuses to send. */
 const FIELD_VALUE = /^[\t\x20-\x7e]*$/
 
+/** RFC 9110 7.2: a host (a name, an IPv4 address or a bracketed IPv6 one), with a port or not. */
+const HOST_VALUE = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)(?::\d{1,5})?$/
+
 const WHY_MANAGED: Record<ManagedHeader, string> = {
   'hop-by-hop': 'is hop-by-hop (RFC 9110 7.6.1): the gateway never passes it on',
-  framing: 'frames or routes the message: the gateway writes it',
+  host: 'cannot be removed: every HTTP/1.1 request carries it (set it to ask the upstream for another host)',
+  framing: 'frames the message: it passes as the client or the upstream sent it',
   forwarding: "is the gateway's: it sets X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host and X-Real-IP on every request",
   'client-certificate': 'carries the client certificate: tls.forwardClientCert decides it',
   expect: 'is answered by the gateway itself (100 Continue) and never sent upstream',
@@ -36,13 +40,15 @@ export function resolveRouteHeaders(raw: RawRouteHeaders | undefined, at: string
 
 /** One side's changes; undefined where they change nothing. */
 function headerChanges(raw: RawChanges, at: string, managed: (name: string) => ManagedHeader | undefined, report: Report): HeaderChanges | undefined {
-  /** The name in lower case, or undefined (reported) where it is no name a route may change. */
-  const changeable = (name: string, path: string): string | undefined => {
+  /** The name in lower case, or undefined (reported) where it is no name a route may change so. */
+  const changeable = (name: string, path: string, change: 'set' | 'remove'): string | undefined => {
     if (!FIELD_NAME.test(name)) {
       report(path, `${shownValue(name)} is not a header name: one word of letters, digits and ! # $ % & ' * + - . ^ _ \` | ~`)
       return undefined
     }
-    const why = managed(name.toLowerCase())
+    const managedAs = managed(name.toLowerCase())
+    // Host is set as nginx's proxy_set_header Host and Caddy's header_up Host set it.
+    const why = managedAs === 'host' && change === 'set' ? undefined : managedAs
     // CGI, WSGI and Rack servers read X_Forwarded_For as X-Forwarded-For (headers.ts, droppedFromRequest).
     const readAs = name.includes('_') ? ` (read as ${name.replaceAll('_', '-')} by servers that take _ for -)` : ''
     if (why) report(path, `${name}${readAs} ${WHY_MANAGED[why]}`)
@@ -51,18 +57,19 @@ function headerChanges(raw: RawChanges, at: string, managed: (name: string) => M
   const set = new Map<string, { name: string; value: string }>()
   for (const [name, value] of Object.entries(raw.set ?? {})) {
     const path = keyPathStep(`${at}.set`, name)
-    const lower = changeable(name, path)
+    const lower = changeable(name, path, 'set')
     if (lower === undefined || value === undefined) continue
     const twin = set.get(lower)
-    // The value is not quoted: one set for an upstream is often a credential (Authorization).
     if (twin) report(path, `${name} is set twice: ${twin.name} is the same header (names are case-insensitive)`)
+    // Not quoted: a value set for an upstream is often a credential (Authorization).
     else if (!FIELD_VALUE.test(value)) report(path, 'holds a line break, a control character or a character other than ASCII: write visible ASCII, spaces and tabs')
+    else if (lower === 'host' && !HOST_VALUE.test(value)) report(path, `${shownValue(value)} is not a host: write a host name or address, with :port or not (api.example.com, 10.0.0.7:8080)`)
     else set.set(lower, { name, value })
   }
   const remove = new Set<string>()
   raw.remove?.forEach((name, index) => {
     const path = keyPathStep(`${at}.remove`, index)
-    const lower = name === undefined ? undefined : changeable(name, path)
+    const lower = name === undefined ? undefined : changeable(name, path, 'remove')
     if (lower === undefined) return
     const alsoSet = set.get(lower)
     if (alsoSet) report(path, `${name} is set too (${keyPathStep(`${at}.set`, alsoSet.name)}): a header is either set or removed`)

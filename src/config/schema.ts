@@ -177,9 +177,9 @@ const RouteHeadersSchema = Type.Object(
     additionalProperties: false,
     description:
       "Header changes, as Envoy's request_headers_to_add and response_headers_to_remove, Caddy's header_up and header_down, " +
-      "nginx's proxy_set_header and proxy_hide_header. The headers the gateway manages itself (hop-by-hop ones, Host, " +
-      'Content-Length, X-Forwarded-For, -Proto and -Host, X-Real-IP, Expect and the client certificate headers) cannot ' +
-      'be changed. Not on a passthrough route.',
+      "nginx's proxy_set_header and proxy_hide_header. A request's Host may be set (the host the upstream is asked for), " +
+      'not removed; the other headers the gateway manages itself (hop-by-hop ones, Content-Length, X-Forwarded-For, ' +
+      '-Proto and -Host, X-Real-IP, Expect and the client certificate headers) cannot be changed. Not on a passthrough route.',
   },
 )
 

@@ -1,7 +1,8 @@
 /**
  * A route's `headers`: what it sets and removes reaches the upstream in each request (WebSocket
- * upgrades included) and the client in each relayed response, replacing the sender's values; routes
- * without it pass headers on as before, and a reload applies new changes to the next request.
+ * upgrades included; Host too, X-Forwarded-Host keeping the client's) and the client in each relayed
+ * response, replacing the sender's values; routes without it pass headers on as before, and a reload
+ * applies new changes to the next request.
  */
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
@@ -26,7 +27,7 @@ ${headers}
 
 const CHANGES = `
       request:
-        set: { X-Env: production, Authorization: 'Bearer gateway' }
+        set: { X-Env: production, Authorization: 'Bearer gateway', Host: 'backend.internal:8080' }
         remove: [Cookie, x-debug]
       response:
         set: { Strict-Transport-Security: max-age=31536000, Cache-Control: public }
@@ -75,8 +76,9 @@ describe('route headers', () => {
     assert.equal(seen.cookie, undefined)
     assert.equal(seen['x-debug'], undefined)
     assert.equal(seen['x-kept'], 'yes')
+    assert.equal(seen.host, 'backend.internal:8080')
     assert.equal(seen['x-forwarded-for'], '127.0.0.1')
-    assert.equal(seen['x-forwarded-host'], 'changed.test')
+    assert.equal(seen['x-forwarded-host'], 'changed.test', 'the host the client asked for')
   })
 
   it('removes and sets response headers, replacing the upstream values', async () => {
@@ -122,6 +124,7 @@ describe('route headers', () => {
     const reply = await ask('changed.test')
     const seen = JSON.parse(reply.body) as http.IncomingHttpHeaders
     assert.equal(seen['x-env'], 'staging')
+    assert.equal(seen.host, 'changed.test', 'as the client sent it again')
     assert.equal(seen.cookie, 'session=1', 'no longer removed')
     assert.equal(reply.headers.server, 'upstream/1.0', 'no longer removed')
   })

@@ -90,9 +90,9 @@ describe('parseConfig', () => {
     const withLimit = (size: string) => parseConfig(GOOD.replace('path: /api', `path: /api\n    maxRequestBody: ${size}`), file).routes[0]!.maxRequestBody
     assert.deepEqual(['1.5MiB', '10MB', '512B', '2kB'].map(withLimit), [1_572_864, 10_000_000, 512, 2000])
     assert.deepEqual(orders!.headers, {}, 'no header changes')
-    const changes = `    headers:\n      request: { set: { X-Env: prod, Authorization: 'Bearer t' }, remove: [Cookie] }\n      response: { remove: [Server, X-Powered-By] }\n`
+    const changes = `    headers:\n      request: { set: { X-Env: prod, Authorization: 'Bearer t', Host: 'orders.internal:8080' }, remove: [Cookie] }\n      response: { remove: [Server, X-Powered-By] }\n`
     assert.deepEqual(parseConfig(GOOD.replace('    upstream:\n      url: http://10.0.0.7', `${changes}    upstream:\n      url: http://10.0.0.7`), file).routes[1]!.headers, {
-      request: { remove: ['cookie'], set: [['x-env', 'prod'], ['authorization', 'Bearer t']] },
+      request: { remove: ['cookie'], set: [['x-env', 'prod'], ['authorization', 'Bearer t'], ['host', 'orders.internal:8080']] },
       response: { remove: ['server', 'x-powered-by'], set: [] },
     })
     assert.equal(open!.name, 'open.example.com')
@@ -365,8 +365,16 @@ describe('parseConfig', () => {
         '23:137 routes[1].headers.request.set.x-dup: x-dup is set twice: X-Dup is the same header (names are case-insensitive)',
         '24:18 routes[1].headers.request.remove[0]: Connection is hop-by-hop (RFC 9110 7.6.1): the gateway never passes it on',
         '24:30 routes[1].headers.request.remove[1]: X_Forwarded_Client_Cert (read as X-Forwarded-Client-Cert by servers that take _ for -) carries the client certificate',
-        '25:42 routes[1].headers.response.set.Content-Length: Content-Length frames or routes the message',
+        '25:42 routes[1].headers.response.set.Content-Length: Content-Length frames the message: it passes as the client or the upstream sent it',
         '25:58 routes[1].headers.response.remove[0]: Transfer-Encoding is hop-by-hop',
+      ],
+    ],
+    [
+      'a Host set to no host, and Host removed',
+      `${GOOD.replace('host: open.example.com\n', "host: open.example.com\n    headers: { request: { set: { Host: 'a b' } } }\n")}  - { host: other.example.com, headers: { request: { remove: [Host] } }, upstream: { url: 'http://10.0.0.8' } }\n`,
+      [
+        "21:40 routes[1].headers.request.set.Host: 'a b' is not a host: write a host name or address, with :port or not",
+        '24:63 routes[2].headers.request.remove[0]: Host cannot be removed: every HTTP/1.1 request carries it (set it to ask the upstream for another host)',
       ],
     ],
     [
