@@ -130,6 +130,10 @@ function resolveRoute(raw: PartialRoute, index: number, filePath: FilePathOf, re
   if (raw.tls === 'passthrough' && raw.maxRequestBody !== undefined) {
     report(`${at}.maxRequestBody`, 'a passthrough route has no request bodies to limit: its requests are never decrypted here')
   }
+  // Not where the schema refused the route in part: the path it took out may be the route's.
+  if (raw.stripPath && (raw.path === '/' || (whole && raw.path === undefined))) {
+    report(`${at}.stripPath`, 'needs a path: a route without one has no prefix to strip')
+  }
   if (raw.tls === 'passthrough' && raw.headers !== undefined) {
     report(`${at}.headers`, 'a passthrough route has no headers to change: its requests are never decrypted here')
   }
@@ -141,6 +145,7 @@ function resolveRoute(raw: PartialRoute, index: number, filePath: FilePathOf, re
     host,
     path: raw.path ?? '/',
     tls,
+    stripPath: raw.stripPath ?? false,
     maxRequestBody: raw.maxRequestBody === undefined ? undefined : parseSize(raw.maxRequestBody),
     headers: resolveRouteHeaders(raw.headers, `${at}.headers`, report),
     upstream: resolveUpstream(raw.upstream ?? {}, `${at}.upstream`, passthrough, filePath, report, whole),

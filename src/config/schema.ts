@@ -209,6 +209,15 @@ const RouteSchema = Type.Object(
           'send them (/caf%C3%A9). The longest prefix wins. Default: / (everything).',
       }),
     ),
+    stripPath: Type.Optional(
+      Type.Boolean({
+        description:
+          "true: the path goes upstream without the route's `path`, as with Kong's strip_path and Traefik's StripPrefix " +
+          '(/api/orders?x under path /api goes as /orders?x, and /api as /); the upstream url\'s own path is put before ' +
+          "what is left, as Envoy's prefix_rewrite and nginx's proxy_pass with a URI replace the prefix. Needs `path`. " +
+          'Default: false (the path goes as it came).',
+      }),
+    ),
     tls: Type.Optional(Type.Union([RouteTlsSchema, PassthroughSchema])),
     maxRequestBody: Type.Optional(
       Type.String({

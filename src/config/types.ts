@@ -73,6 +73,8 @@ export interface RouteConfig {
   readonly host: string
   readonly path: string
   readonly tls: RouteTlsConfig | 'passthrough' | undefined
+  /** The path goes upstream without the route's `path` (before the upstream url's own). */
+  readonly stripPath: boolean
   /** The largest request body taken, in bytes; undefined: no limit. */
   readonly maxRequestBody: number | undefined
   /** Its changes to the headers of the requests it sends upstream and of the responses it relays; none where undefined. */

@@ -9,8 +9,9 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { Dispatcher } from 'undici'
 import type { Route } from '../snapshot/snapshot.js'
 import { holdUpstream } from '../snapshot/upstreams.js'
-import { clientResponseHeaders, type ForwardedProtoHost } from './headers.js'
+import { clientResponseHeaders } from './headers.js'
 import { bodyTooLargeDetail, forwardedBody, hasBody, RequestBodyTooLarge } from './request-body.js'
+import type { Routed } from './route-selection.js'
 import { sendStatus } from './status.js'
 import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.js'
 import { BODILESS_STATUSES, CLIENT_GONE, relayChunk, UpstreamExchange, upstreamRequest } from './upstream-request.js'
@@ -22,16 +23,10 @@ export interface ForwardHooks {
   readonly onRetry: (route: Route, error: Error) => void
 }
 
-export function forwardRequest(
-  req: IncomingMessage,
-  res: ServerResponse,
-  route: Route,
-  forwarded: ForwardedProtoHost,
-  identity: Readonly<Record<string, string>>,
-  hooks: ForwardHooks,
-): void {
+export function forwardRequest(req: IncomingMessage, res: ServerResponse, routed: Routed, hooks: ForwardHooks): void {
+  const { route } = routed
   const body = hasBody(req) ? forwardedBody(req, res, route.config.maxRequestBody) : null
-  new Exchange(res, route, upstreamRequest(req, route, forwarded, identity, body), hooks).start()
+  new Exchange(res, route, upstreamRequest(req, routed, body), hooks).start()
 }
 
 /** Written to send a response head alone, before its body (see onResponseStart). */

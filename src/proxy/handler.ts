@@ -86,7 +86,7 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
         holdsSlot = true
         // Routed: the client may send its body now (server.ts leaves 100 Continue to this point).
         if (req.httpVersion === '1.1' && EXPECTS_CONTINUE.test(req.headers.expect ?? '')) res.writeContinue()
-        forwardRequest(req, res, admission.route, admission.forwarded, admission.identity, records)
+        forwardRequest(req, res, admission, records)
       } catch (error) {
         records.internalError(routeName, error)
         if (res.headersSent) return void res.destroy()
@@ -117,7 +117,7 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
         }
         // A WebSocket holds its slot for its whole life, as long as it holds its sockets.
         socket.once('close', () => slots.release())
-        const outcome = await proxyUpgrade(req, socket, head, admission.route, admission.forwarded, admission.identity, records)
+        const outcome = await proxyUpgrade(req, socket, head, admission, records)
         record(outcome.status)
         if ('failure' in outcome) records.upgradeFailed(admission.route, req, client, outcome.failure, outcome.status, outcome.error)
         return 'closeGoingAway' in outcome ? outcome.closeGoingAway : undefined

@@ -8,6 +8,7 @@ import type { IncomingMessage } from 'node:http'
 import { isIPv6, type Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import { addressHost } from '../routing/host.js'
+import { withoutRoutePath } from '../routing/path.js'
 import type { Route, Snapshot } from '../snapshot/snapshot.js'
 import type { TlsPolicy } from '../tls/ingress.js'
 import type { ClientIdentities } from './client-identity.js'
@@ -18,6 +19,11 @@ import { checkRequest, type RequestRefusal } from './request-checks.js'
 /** A route and what to tell its upstream. */
 export interface Routed {
   readonly route: Route
+  /**
+   * The request target the upstream gets after its url's path: the client's, normalized, without the
+   * route's path where the route strips it (stripPath).
+   */
+  readonly target: string
   readonly forwarded: ForwardedProtoHost
   readonly identity: Record<string, string>
 }
@@ -72,7 +78,8 @@ export function selectRoute(
   }
   const forward = policy?.requiresClientCert && route.config.tls ? route.config.tls.forwardClientCert : 'none'
   const identity = policy && forward !== 'none' ? identities.of(req.socket as TLSSocket, policy, forward) : {}
-  return { route, forwarded: { proto: policy ? 'https' : 'http', host: req.headers.host! }, identity }
+  const target = route.config.stripPath ? withoutRoutePath(req.url!, route.config.path, snapshot.config) : req.url!
+  return { route, target, forwarded: { proto: policy ? 'https' : 'http', host: req.headers.host! }, identity }
 }
 
 /** The host a connection was made to: its SNI name, else the address it reached (as Snapshot.ingressFor reads it). */

@@ -9,8 +9,9 @@ import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { Route } from '../snapshot/snapshot.js'
 import { holdUpstream } from '../snapshot/upstreams.js'
-import { clientResponseHeaders, type ForwardedProtoHost } from './headers.js'
+import { clientResponseHeaders } from './headers.js'
 import { closingResponse } from './released-sockets.js'
+import type { Routed } from './route-selection.js'
 import { endWithStatus, responseHead } from './status.js'
 import { relayTunnel, type TunnelTimeout, WEBSOCKET_SEND_TIMEOUT_MS } from './tunnel.js'
 import { followFrames, type CloseGoingAway } from './websocket-close.js'
@@ -41,14 +42,13 @@ export function proxyUpgrade(
   req: IncomingMessage,
   client: Duplex,
   head: Buffer,
-  route: Route,
-  forwarded: ForwardedProtoHost,
-  identity: Readonly<Record<string, string>>,
+  routed: Routed,
   hooks: UpgradeHooks,
 ): Promise<UpgradeOutcome> {
+  const { route } = routed
   const options = {
     // Node stops reading at an Upgrade request's head: server.ts refuses one with a body.
-    ...upstreamRequest(req, route, forwarded, identity, null),
+    ...upstreamRequest(req, routed, null),
     // Only WebSocket reaches here; a client's list (`h2c, websocket`) must not let the upstream pick
     // another protocol and tunnel past routing.
     upgrade: 'websocket',

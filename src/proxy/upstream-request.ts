@@ -8,8 +8,9 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import type { Readable, Writable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { Route } from '../snapshot/snapshot.js'
-import { upstreamRequestHeaders, type ForwardedProtoHost } from './headers.js'
+import { upstreamRequestHeaders } from './headers.js'
 import { claimResend, firstAttempt } from './resend.js'
+import type { Routed } from './route-selection.js'
 import { codingNotRelayable, statusNotHttp, type UpstreamFailure } from './upstream-errors.js'
 
 /** `servername` is a real undici dispatch option that its types omit. */
@@ -19,17 +20,12 @@ type UpstreamRequest = Dispatcher.DispatchOptions & { servername: string }
  * What every upstream request of a route carries, WebSocket upgrades included. A pool may be shared by
  * routes with the same identity; the path prefix and timeouts are the route's.
  */
-export function upstreamRequest(
-  req: IncomingMessage,
-  route: Route,
-  forwarded: ForwardedProtoHost,
-  identity: Readonly<Record<string, string>>,
-  body: Readable | null,
-): UpstreamRequest {
+export function upstreamRequest(req: IncomingMessage, { route, forwarded, identity, target }: Routed, body: Readable | null): UpstreamRequest {
   const { pathPrefix, timeouts } = route.config.upstream
   return {
-    // The route's own url path prefix, then the client's target (its path normalized).
-    path: pathPrefix + req.url!,
+    // The upstream url's path prefix, then the client's target (its path normalized, and without the
+    // route's path where the route strips it).
+    path: pathPrefix + target,
     method: req.method as Dispatcher.HttpMethod,
     headers: upstreamRequestHeaders(req, forwarded, identity, route.config.headers.request) as Record<string, string | string[]>,
     body,

@@ -70,6 +70,31 @@ export function routingPath(target: string, { mergeSlashes = true } = {}): strin
   return mergeSlashes && path.includes('//') ? path.replace(REPEATED_SLASHES, '/') : path
 }
 
+/**
+ * `target` (normalized) without the route path `prefix` that its routing path begins with, for a route
+ * that strips its path: cut where the prefix ends in the target as it came, escapes and all, so that
+ * the rest goes upstream as the client wrote it (`/%61pi/x?q` without `/api` is `/x?q`). What is left
+ * starts with a slash, one put there if need be (`/api` and `/api?q` leave `/` and `/?q`).
+ */
+export function withoutRoutePath(target: string, prefix: string, { mergeSlashes = true } = {}): string {
+  if (prefix === '/') return target
+  let routed = 0
+  let at = 0
+  let previous = ''
+  while (routed < prefix.length && at < target.length) {
+    const escape = target[at] === '%' ? /^%[0-9a-f]{2}/i.exec(target.slice(at, at + 3))?.[0] : undefined
+    // As routingPath reads it: an escape of ASCII is its character, another one its three.
+    const char = escape ? decodeAscii(escape) : target[at]!
+    at += escape ? 3 : 1
+    // A slash after a slash was merged away in the routing path (when mergeSlashes).
+    if (mergeSlashes && char === '/' && previous === '/') continue
+    routed += char.length
+    previous = char
+  }
+  const rest = target.slice(at)
+  return rest.startsWith('/') ? rest : `/${rest}`
+}
+
 const QUESTION_MARK = 0x3f
 
 function decodeAscii(escape: string): string {

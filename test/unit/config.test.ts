@@ -90,6 +90,8 @@ describe('parseConfig', () => {
     const withLimit = (size: string) => parseConfig(GOOD.replace('path: /api', `path: /api\n    maxRequestBody: ${size}`), file).routes[0]!.maxRequestBody
     assert.deepEqual(['1.5MiB', '10MB', '512B', '2kB'].map(withLimit), [1_572_864, 10_000_000, 512, 2000])
     assert.deepEqual(orders!.headers, {}, 'no header changes')
+    assert.equal(orders!.stripPath, false)
+    assert.equal(parseConfig(GOOD.replace('path: /api', 'path: /api\n    stripPath: true'), file).routes[0]!.stripPath, true)
     const changes = `    headers:\n      request: { set: { X-Env: prod, Authorization: 'Bearer t', Host: 'orders.internal:8080' }, remove: [Cookie] }\n      response: { remove: [Server, X-Powered-By] }\n`
     assert.deepEqual(parseConfig(GOOD.replace('    upstream:\n      url: http://10.0.0.7', `${changes}    upstream:\n      url: http://10.0.0.7`), file).routes[1]!.headers, {
       request: { remove: ['cookie'], set: [['x-env', 'prod'], ['authorization', 'Bearer t'], ['host', 'orders.internal:8080']] },
@@ -369,6 +371,7 @@ describe('parseConfig', () => {
         '25:58 routes[1].headers.response.remove[0]: Transfer-Encoding is hop-by-hop',
       ],
     ],
+    ['a path to strip on a route without one', GOOD.replace('host: open.example.com\n', 'host: open.example.com\n    stripPath: true\n'), ['21:16 routes[1].stripPath: needs a path: a route without one has no prefix to strip']],
     [
       'a Host set to no host, and Host removed',
       `${GOOD.replace('host: open.example.com\n', "host: open.example.com\n    headers: { request: { set: { Host: 'a b' } } }\n")}  - { host: other.example.com, headers: { request: { remove: [Host] } }, upstream: { url: 'http://10.0.0.8' } }\n`,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { normalizePath, routingPath } from '../../src/routing/path.js'
+import { normalizePath, routingPath, withoutRoutePath } from '../../src/routing/path.js'
 
 describe('normalizePath', () => {
   test('leaves a target without repeated slashes or dot segments as it is, byte for byte', () => {
@@ -79,5 +79,30 @@ describe('routingPath', () => {
     assert.equal(routingPath('/what%3fnot'), '/what%3Fnot')
     assert.equal(routingPath('/100%'), '/100%')
     assert.equal(routingPath('/%zz%4'), '/%zz%4')
+  })
+})
+
+describe('withoutRoutePath', () => {
+  test('cuts the route path where it ends in the target as sent, escapes and all, and keeps the query', () => {
+    const cases: [string, string, string][] = [
+      ['/api/orders?x=1', '/api', '/orders?x=1'],
+      ['/api', '/api', '/'],
+      ['/api?x=1', '/api', '/?x=1'],
+      ['/api/', '/api', '/'],
+      ['/api/v1/x', '/api/v1', '/x'],
+      ['/api/x', '/api/', '/x'],
+      ['/%61pi/%78', '/api', '/%78'],
+      ['/api%2Fx/y', '/api/x', '/y'],
+      ['/caf%C3%A9/menu', '/caf%C3%A9', '/menu'],
+      ['/caf%c3%a9/menu', '/caf%C3%A9', '/menu'],
+      ['/api;v=2/x', '/api', '/;v=2/x'],
+      ['/anything', '/', '/anything'],
+    ]
+    for (const [target, prefix, rest] of cases) assert.equal(withoutRoutePath(target, prefix), rest, `${target} without ${prefix}`)
+  })
+
+  test('counts slashes routing merged as one, unless mergeSlashes is off', () => {
+    assert.equal(withoutRoutePath('/a/%2Fb/c', '/a/b'), '/c')
+    assert.equal(withoutRoutePath('/a/%2Fb/c', '/a/', { mergeSlashes: false }), '/%2Fb/c')
   })
 })
