@@ -324,7 +324,6 @@ export const ConfigSchema = Type.Object(
 /** routes.yaml exactly as written (after schema validation). */
 export type RawConfig = Static<typeof ConfigSchema>
 export type RawRoute = Static<typeof RouteSchema>
-export type RawHeaderChanges = Static<ReturnType<typeof HeaderChangesSchema>>
 export type Workers = Static<typeof WorkersSchema>
 export type TlsVersion = Static<typeof TlsVersionSchema>
 export type ForwardClientCert = Static<typeof ForwardClientCertSchema>
