@@ -60,6 +60,7 @@ export function resolveConfig(
     },
     mergeSlashes,
     accessLog: raw.accessLog ?? false,
+    requestId: raw.requestId ?? false,
     routes,
     positions,
   }

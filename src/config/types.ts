@@ -93,6 +93,8 @@ export interface Config {
   /** Repeated slashes in request paths are merged before routing (see the schema). */
   readonly mergeSlashes: boolean
   readonly accessLog: boolean
+  /** Each routed request carries an X-Request-Id (proxy/request-id.ts). */
+  readonly requestId: boolean
   readonly routes: readonly RouteConfig[]
   /** Line and column of every key path (`routes[2].upstream.ca`), for errors found after loading. */
   readonly positions: ReadonlyMap<string, Position>

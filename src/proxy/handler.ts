@@ -12,6 +12,7 @@ import type { TlsPolicy } from '../tls/ingress.js'
 import { ClientIdentities } from './client-identity.js'
 import { forwardRequest } from './forward.js'
 import { RequestSlots, type Overload } from './overload.js'
+import { assignRequestId, REQUEST_ID_HEADER } from './request-id.js'
 import { createRequestRecords } from './request-records.js'
 import { selectRoute, type Routed, type RoutingRefusal, type ServerNameOf } from './route-selection.js'
 import type { RequestHandlers } from './server.js'
@@ -60,6 +61,8 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
     request(snapshot, policy, req, res) {
       const started = performance.now()
       const client = req.socket.remoteAddress
+      // On every answer, the gateway's own (a 404, a 502) as well as the upstream's.
+      if (snapshot.config.requestId) res.setHeader(REQUEST_ID_HEADER, assignRequestId(req))
       let routeName = NO_ROUTE
       let holdsSlot = false
       // Cut-short responses count too: with the status the client was sent, else 499 (nginx's code for
@@ -100,6 +103,7 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
     upgrade(snapshot, policy, req, socket, head) {
       const started = performance.now()
       const client = req.socket.remoteAddress
+      if (snapshot.config.requestId) assignRequestId(req)
       let routeName = NO_ROUTE
       let answered = false
       // An upgrade counts as a request once answered (101 or not); the WebSocket's life is not its duration.

@@ -11,6 +11,7 @@ import type { Metrics } from '../metrics/metrics.js'
 import type { Route, Snapshot } from '../snapshot/snapshot.js'
 import { refusalFields, refusedPeerOf } from '../tls/certificate-identity.js'
 import type { ForwardHooks } from './forward.js'
+import { requestIdOf } from './request-id.js'
 import type { RequestHandlers } from './server.js'
 import type { UpstreamFailure } from './upstream-errors.js'
 import type { UpgradeHooks } from './upgrade.js'
@@ -41,8 +42,9 @@ const USERINFO = /^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i
  * the caller read while the request was in hand: undici unlinks a request body it has sent from its
  * socket, and a finished response is unlinked from it too.
  */
-function requestFields(req: IncomingMessage, client: string | undefined): { method?: string; path?: string; client?: string } {
-  return { method: req.method, path: req.url?.split(/[?#]/, 1)[0]!.replace(USERINFO, '$1').replace(PATH_PARAMETERS, ''), client }
+function requestFields(req: IncomingMessage, client: string | undefined): { method?: string; path?: string; client?: string; requestId?: string } {
+  const requestId = requestIdOf(req)
+  return { method: req.method, path: req.url?.split(/[?#]/, 1)[0]!.replace(USERINFO, '$1').replace(PATH_PARAMETERS, ''), client, ...(requestId && { requestId }) }
 }
 
 /**

@@ -104,6 +104,8 @@ describe('parseConfig', () => {
     assert.equal(config.shutdown.grace, 25_000)
     assert.deepEqual(config.limits, { connections: DEFAULT_CONNECTION_LIMIT, requests: DEFAULT_REQUEST_LIMIT })
     assert.deepEqual(parseConfig(`${GOOD}limits: { requests: 7 }\n`, file).limits, { connections: DEFAULT_CONNECTION_LIMIT, requests: 7 })
+    assert.equal(config.requestId, false)
+    assert.equal(parseConfig(`${GOOD}requestId: true\n`, file).requestId, true)
     assert.ok(Object.isFrozen(config.routes[0]!.upstream), 'the config is deep-frozen')
   })
 
