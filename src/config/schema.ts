@@ -305,7 +305,7 @@ export const ConfigSchema = Type.Object(
     requestId: Type.Optional(
       Type.Boolean({
         description:
-          'true: every request the gateway routes carries an X-Request-Id to the upstream and back to the client, and its ' +
+          'true: every request that reaches routing carries an X-Request-Id to the upstream and back to the client, and its ' +
           'log lines say it (requestId). One the client sent is kept where it is an id (8 to 200 letters, digits and + / = . _ : -), ' +
           'as Kong and Heroku keep it; any other is replaced by a new UUID. Default: false.',
       }),
