@@ -5,6 +5,7 @@
  * write as it is. The changes keep lower-case names, as Node and undici give a message's headers.
  */
 import { managedRequestHeader, managedResponseHeader, type ManagedHeader } from '../managed-headers.js'
+import { normalizeHost } from '../routing/host.js'
 import type { PartialRoute } from './checkable.js'
 import type { Report } from './issues.js'
 import { shownValue } from './shown-value.js'
@@ -16,9 +17,6 @@ const FIELD_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 
 /** Visible ASCII, spaces and tabs: what RFC 9110 5.5 allows but obs-text, which undici refuses to send. */
 const FIELD_VALUE = /^[\t\x20-\x7e]*$/
-
-/** RFC 9110 7.2: a host (a name, an IPv4 address or a bracketed IPv6 one), with a port or not. */
-const HOST_VALUE = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)(?::\d{1,5})?$/
 
 const WHY_MANAGED: Record<ManagedHeader, string> = {
   'hop-by-hop': 'is hop-by-hop (RFC 9110 7.6.1): the gateway never passes it on',
@@ -46,13 +44,14 @@ function headerChanges(raw: RawChanges, at: string, managed: (name: string) => M
       report(path, `${shownValue(name)} is not a header name: one word of letters, digits and ! # $ % & ' * + - . ^ _ \` | ~`)
       return undefined
     }
-    const managedAs = managed(name.toLowerCase())
+    const lower = name.toLowerCase()
+    const managedAs = managed(lower)
     // Host is set as nginx's proxy_set_header Host and Caddy's header_up Host set it.
     const why = managedAs === 'host' && change === 'set' ? undefined : managedAs
     // CGI, WSGI and Rack servers read X_Forwarded_For as X-Forwarded-For (headers.ts, droppedFromRequest).
     const readAs = name.includes('_') ? ` (read as ${name.replaceAll('_', '-')} by servers that take _ for -)` : ''
     if (why) report(path, `${name}${readAs} ${WHY_MANAGED[why]}`)
-    return why ? undefined : name.toLowerCase()
+    return why ? undefined : lower
   }
   const set = new Map<string, { name: string; value: string }>()
   for (const [name, value] of Object.entries(raw.set ?? {})) {
@@ -63,7 +62,8 @@ function headerChanges(raw: RawChanges, at: string, managed: (name: string) => M
     if (twin) report(path, `${name} is set twice: ${twin.name} is the same header (names are case-insensitive)`)
     // Not quoted: a value set for an upstream is often a credential (Authorization).
     else if (!FIELD_VALUE.test(value)) report(path, 'holds a line break, a control character or a character other than ASCII: write visible ASCII, spaces and tabs')
-    else if (lower === 'host' && !HOST_VALUE.test(value)) report(path, `${shownValue(value)} is not a host: write a host name or address, with :port or not (api.example.com, 10.0.0.7:8080)`)
+    // A Host the gateway would take from a client (routing/host.ts), and no other.
+    else if (lower === 'host' && normalizeHost(value) === undefined) report(path, `${shownValue(value)} is not a host: write a host name or address, with :port or not (api.example.com, 10.0.0.7:8080)`)
     else set.set(lower, { name, value })
   }
   const remove = new Set<string>()
