@@ -42,6 +42,9 @@ export function resolveConfig(
   if (listenKnown && !raw.listen?.https && !raw.listen?.http) {
     report('listen', 'needs at least one public listener: https or http')
   }
+  if (listenKnown && raw.httpsRedirect !== undefined && !(raw.listen?.https && raw.listen.http)) {
+    report('httpsRedirect', 'needs listen.http, whose requests it redirects, and listen.https, where they go')
+  }
   const mergeSlashes = raw.mergeSlashes ?? true
   // A route left out keeps its place, so every other route keeps its index and key path.
   const whole = (index: number) => !raw.partialRoutes?.has(index)
@@ -61,6 +64,7 @@ export function resolveConfig(
     mergeSlashes,
     accessLog: raw.accessLog ?? false,
     requestId: raw.requestId ?? false,
+    httpsRedirect: raw.httpsRedirect,
     routes,
     positions,
   }

@@ -41,7 +41,10 @@ const ListenSchema = Type.Object(
       HostPort('TLS ingress. The certificate is chosen by SNI among the routes that have `tls`.', '0.0.0.0:8443'),
     ),
     http: Type.Optional(
-      HostPort('Plaintext ingress. It serves only routes without `tls`; others get 421 Misdirected Request.', '0.0.0.0:8080'),
+      HostPort(
+        'Plaintext ingress. It serves only routes without `tls`; others get 421 Misdirected Request, or a redirect to HTTPS with httpsRedirect.',
+        '0.0.0.0:8080',
+      ),
     ),
     admin: Type.Optional(
       HostPort(
@@ -308,6 +311,18 @@ export const ConfigSchema = Type.Object(
           'true: every request that reaches routing carries an X-Request-Id to the upstream and back to the client, and its ' +
           'log lines say it (requestId). One the client sent is kept where it is an id (8 to 200 letters, digits and + / = . _ : -), ' +
           'as Kong and Heroku keep it; any other is replaced by a new UUID. Default: false.',
+      }),
+    ),
+    httpsRedirect: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 65535,
+        description:
+          'The public port of the https listener (443 behind a load balancer or a Kubernetes Service). With it, the http ' +
+          'listener answers a request for a route with `tls` 308 Permanent Redirect to https://its-host:this-port/its-path ' +
+          '(no port for 443), as Caddy does by default and nginx with return 308 https://$host$request_uri. Requires ' +
+          'listen.http and listen.https. Default: none (such a request gets 421 Misdirected Request).',
+        examples: [443],
       }),
     ),
     routes: Type.Array(RouteSchema, {

@@ -95,6 +95,8 @@ export interface Config {
   readonly accessLog: boolean
   /** Each routed request carries an X-Request-Id (proxy/request-id.ts). */
   readonly requestId: boolean
+  /** The public https port the http listener redirects requests for TLS routes to; undefined: it answers them 421. */
+  readonly httpsRedirect: number | undefined
   readonly routes: readonly RouteConfig[]
   /** Line and column of every key path (`routes[2].upstream.ca`), for errors found after loading. */
   readonly positions: ReadonlyMap<string, Position>

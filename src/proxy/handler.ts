@@ -75,14 +75,15 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
         const admission = admit(snapshot, policy, req)
         routeName = admission.route?.name ?? NO_ROUTE
         if ('status' in admission) {
-          // Only a 404 and the 503 at limits.requests keep the connection. After a 421 (a host that the
-          // connection's TLS policy does not serve, as after a reload that changed the route's) a
-          // keep-alive client must come back through a new handshake; most retry a 421 on a new
-          // connection. After a 400, 431, 501 or 505, what follows cannot be trusted to be framed as the
-          // client meant (nginx closes too); nginx closes after its 405 to TRACE as well, and after its
-          // 413, rather than read the body it refused. The 503 keeps it as Envoy's does, unless the
+          // Only a 404, a 308 to HTTPS and the 503 at limits.requests keep the connection. After a 421
+          // (a host that the connection's TLS policy does not serve, as after a reload that changed the
+          // route's) a keep-alive client must come back through a new handshake; most retry a 421 on a
+          // new connection. After a 400, 431, 501 or 505, what follows cannot be trusted to be framed as
+          // the client meant (nginx closes too); nginx closes after its 405 to TRACE as well, and after
+          // its 413, rather than read the body it refused. The 503 keeps it as Envoy's does, unless the
           // request expected 100 Continue: Node closes it then, as the body may still come.
-          if (admission.status !== 404 && admission.status !== 503) res.shouldKeepAlive = false
+          if (admission.status !== 404 && admission.status !== 308 && admission.status !== 503) res.shouldKeepAlive = false
+          if (admission.location) res.setHeader('location', admission.location)
           sendStatus(res, admission.status, admission.detail)
           return
         }
@@ -115,7 +116,7 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
         const admission = admit(snapshot, policy, req)
         routeName = admission.route?.name ?? NO_ROUTE
         if ('status' in admission) {
-          endWithStatus(socket, admission.status, admission.detail)
+          endWithStatus(socket, admission.status, admission.detail, { location: admission.location })
           record(admission.status)
           return
         }

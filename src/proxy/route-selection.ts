@@ -31,12 +31,14 @@ export interface Routed {
 /**
  * The status a request is refused with, and why; with its route if it reached one. A 421 has none: its
  * connection may not reach the route its Host names, and a client without that route's certificate
- * must not count among that route's requests (and thin out its 5xx ratio).
+ * must not count among that route's requests (and thin out its 5xx ratio). Nor has a 308, the 421's
+ * place on the http listener with httpsRedirect; its `location` is where the client is sent.
  */
 export interface RoutingRefusal {
-  readonly status: RequestRefusal['status'] | 404 | 413 | 421
+  readonly status: RequestRefusal['status'] | 308 | 404 | 413 | 421
   readonly detail: string
   readonly route?: Route
+  readonly location?: string
 }
 
 /** The SNI name a connection's ClientHello carried; undefined for one without, or on the plaintext listener. */
@@ -61,6 +63,10 @@ export function selectRoute(
   if ('status' in checked) return checked
   const route = snapshot.table.match(checked.host, checked.path)
   if (!route) return { status: 404, detail: 'no route for this host and path' }
+  const { httpsRedirect } = snapshot.config
+  if (!policy && route.config.tls && httpsRedirect !== undefined) {
+    return { status: 308, detail: 'this host is served over HTTPS', location: httpsLocation(checked.host, httpsRedirect, req.url!) }
+  }
   if (route.config.tls === 'passthrough') return { status: 421, detail: 'host is TLS passthrough' }
 
   // Policies are compared by id (a hash of what decides client authentication), so a reload that keeps
@@ -80,6 +86,14 @@ export function selectRoute(
   const identity = policy && forward !== 'none' ? identities.of(req.socket as TLSSocket, policy, forward) : {}
   const target = route.config.stripPath ? withoutRoutePath(req.url!, route.config.path, snapshot.config) : req.url!
   return { route, target, forwarded: { proto: policy ? 'https' : 'http', host: req.headers.host! }, identity }
+}
+
+/**
+ * Where a request for a TLS route is sent from the http listener: the same host (a route's, so a DNS
+ * name or an IPv4 address) and target, checked and normalized, on the public https port.
+ */
+function httpsLocation(host: string, port: number, target: string): string {
+  return `https://${host}${port === 443 ? '' : `:${port}`}${target}`
 }
 
 /** The host a connection was made to: its SNI name, else the address it reached (as Snapshot.ingressFor reads it). */

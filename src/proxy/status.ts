@@ -32,9 +32,9 @@ const REFUSAL_WRITE_DEADLINE_MS = 5_000
  * socket is destroyed once the answer is out, not left to a client that never closes its side; or,
  * `lingering` (a client that may still be sending: the body of a request refused at its head), once
  * the client has stopped sending (lingering-close.ts). It carries Date, as a ServerResponse does and
- * RFC 9110 6.6.1 asks of a 4xx.
+ * RFC 9110 6.6.1 asks of a 4xx, and a redirect's `location`.
  */
-export function endWithStatus(socket: Duplex, status: number, detail?: string, { lingering = false } = {}): void {
+export function endWithStatus(socket: Duplex, status: number, detail?: string, { lingering = false, location }: { lingering?: boolean; location?: string } = {}): void {
   const body = statusBody(status, detail)
   const deadline = setTimeout(() => socket.destroy(), REFUSAL_WRITE_DEADLINE_MS).unref()
   socket.once('close', () => clearTimeout(deadline))
@@ -47,6 +47,7 @@ export function endWithStatus(socket: Duplex, status: number, detail?: string, {
     Date: new Date().toUTCString(),
     'Content-Type': 'text/plain; charset=utf-8',
     'Content-Length': Buffer.byteLength(body),
+    ...(location === undefined ? {} : { Location: location }),
   }
   socket.end(responseHead(status, headers, ['Connection: close']) + body)
 }

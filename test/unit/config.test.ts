@@ -106,6 +106,8 @@ describe('parseConfig', () => {
     assert.deepEqual(parseConfig(`${GOOD}limits: { requests: 7 }\n`, file).limits, { connections: DEFAULT_CONNECTION_LIMIT, requests: 7 })
     assert.equal(config.requestId, false)
     assert.equal(parseConfig(`${GOOD}requestId: true\n`, file).requestId, true)
+    assert.equal(config.httpsRedirect, undefined)
+    assert.equal(parseConfig(`${GOOD}httpsRedirect: 443\n`, file).httpsRedirect, 443)
     assert.ok(Object.isFrozen(config.routes[0]!.upstream), 'the config is deep-frozen')
   })
 
@@ -418,6 +420,8 @@ describe('parseConfig', () => {
     ['a listener given a port alone', GOOD.replace('https: 127.0.0.1:8443', 'https: 8443'), ['2:10 listen.https: 8443 is a port alone: write host:port, e.g. 0.0.0.0:8443']],
     ['a listener without its host, and only that', GOOD.replace('https: 127.0.0.1:8443', 'https: ":8443"'), ["2:10 listen.https: ':8443' has no host: write 0.0.0.0:8443 for every IPv4 address, or '[::]:8443' for IPv6 and IPv4"]],
     ['a plaintext listener without its host, and only that', GOOD.replace('http: 127.0.0.1:8080', 'http: ":8080"'), ["3:9 listen.http: ':8080' has no host: write 0.0.0.0:8080"]],
+    ['httpsRedirect without the http listener it is for', `${GOOD.replace('  http: 127.0.0.1:8080\n', '').replace('  - host: open.example.com', '  - host: open.example.com\n    tls: { cert: srv.crt, key: srv.key }')}httpsRedirect: 443\n`, ['23:16 httpsRedirect: needs listen.http, whose requests it redirects, and listen.https, where they go']],
+    ['httpsRedirect to a port over 65535', `${GOOD}httpsRedirect: 70000\n`, ['23:16 httpsRedirect: 70000 is too large: must be at most 65535']],
     ['admin on a public port', GOOD.replace('admin: 127.0.0.1:9901', 'admin: 127.0.0.1:8080'), ['4:10 listen.admin: must not share a port with listen.http']],
     ['a misspelt top-level key', GOOD.replace('listen:', 'listne:'), ["1:1 listne: unknown key 'listne' (did you mean 'listen'?)"]],
     // Notepad and some Windows editors begin a UTF-8 file with a byte order mark, which no editor counts as a column.
