@@ -12,7 +12,7 @@ import type { TlsPolicy } from '../tls/ingress.js'
 import { ClientIdentities } from './client-identity.js'
 import { forwardRequest } from './forward.js'
 import { RequestSlots, type Overload } from './overload.js'
-import { assignRequestId, REQUEST_ID_HEADER } from './request-id.js'
+import { assignRequestId, REQUEST_ID_HEADER, requestIdHeaders } from './request-id.js'
 import { createRequestRecords } from './request-records.js'
 import { selectRoute, type Routed, type RoutingRefusal, type ServerNameOf } from './route-selection.js'
 import type { RequestHandlers } from './server.js'
@@ -116,7 +116,8 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
         const admission = admit(snapshot, policy, req)
         routeName = admission.route?.name ?? NO_ROUTE
         if ('status' in admission) {
-          endWithStatus(socket, admission.status, admission.detail, { location: admission.location })
+          const location = admission.location === undefined ? {} : { Location: admission.location }
+          endWithStatus(socket, admission.status, admission.detail, { headers: { ...requestIdHeaders(req), ...location } })
           record(admission.status)
           return
         }
@@ -133,7 +134,7 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
       return proxy().catch((error: unknown) => {
         records.internalError(routeName, error)
         if (answered) return void socket.destroy()
-        endWithStatus(socket, 500)
+        endWithStatus(socket, 500, undefined, { headers: requestIdHeaders(req) })
         record(500)
         return undefined
       })

@@ -5,7 +5,7 @@
  * and Heroku's router keep it too; Envoy's edge replaces it); any other gets a new one, a UUID.
  */
 import { randomUUID } from 'node:crypto'
-import type { IncomingMessage } from 'node:http'
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http'
 
 export const REQUEST_ID_HEADER = 'x-request-id'
 
@@ -31,4 +31,13 @@ export function assignRequestId(req: IncomingMessage): string {
 /** The id assignRequestId gave the request, for its log lines; none where `requestId` is off. */
 export function requestIdOf(req: IncomingMessage): string | undefined {
   return (req as WithId)[ASSIGNED]
+}
+
+/**
+ * The X-Request-Id of an answer written without the handler's ServerResponse (an upgrade's), which a
+ * header of the same name from the upstream replaces, as it does on a request's; none where it is off.
+ */
+export function requestIdHeaders(req: IncomingMessage): OutgoingHttpHeaders {
+  const id = requestIdOf(req)
+  return id === undefined ? {} : { [REQUEST_ID_HEADER]: id }
 }

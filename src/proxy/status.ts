@@ -32,9 +32,9 @@ const REFUSAL_WRITE_DEADLINE_MS = 5_000
  * socket is destroyed once the answer is out, not left to a client that never closes its side; or,
  * `lingering` (a client that may still be sending: the body of a request refused at its head), once
  * the client has stopped sending (lingering-close.ts). It carries Date, as a ServerResponse does and
- * RFC 9110 6.6.1 asks of a 4xx, and a redirect's `location`.
+ * RFC 9110 6.6.1 asks of a 4xx, and `headers` of the request's own (a redirect's Location, its X-Request-Id).
  */
-export function endWithStatus(socket: Duplex, status: number, detail?: string, { lingering = false, location }: { lingering?: boolean; location?: string } = {}): void {
+export function endWithStatus(socket: Duplex, status: number, detail?: string, { lingering = false, headers = {} }: { lingering?: boolean; headers?: OutgoingHttpHeaders } = {}): void {
   const body = statusBody(status, detail)
   const deadline = setTimeout(() => socket.destroy(), REFUSAL_WRITE_DEADLINE_MS).unref()
   socket.once('close', () => clearTimeout(deadline))
@@ -43,13 +43,13 @@ export function endWithStatus(socket: Duplex, status: number, detail?: string, {
     if (lingering) dropWhatFollows(socket as Socket)
     else socket.destroy()
   })
-  const headers = {
+  const head = {
     Date: new Date().toUTCString(),
     'Content-Type': 'text/plain; charset=utf-8',
     'Content-Length': Buffer.byteLength(body),
-    ...(location === undefined ? {} : { Location: location }),
+    ...headers,
   }
-  socket.end(responseHead(status, headers, ['Connection: close']) + body)
+  socket.end(responseHead(status, head, ['Connection: close']) + body)
 }
 
 /**

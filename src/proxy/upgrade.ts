@@ -11,6 +11,7 @@ import type { Route } from '../snapshot/snapshot.js'
 import { holdUpstream } from '../snapshot/upstreams.js'
 import { clientResponseHeaders } from './headers.js'
 import { closingResponse } from './released-sockets.js'
+import { requestIdHeaders } from './request-id.js'
 import type { Routed } from './route-selection.js'
 import { endWithStatus, responseHead } from './status.js'
 import { relayTunnel, type TunnelTimeout, WEBSOCKET_SEND_TIMEOUT_MS } from './tunnel.js'
@@ -116,7 +117,8 @@ class UpgradeExchange extends UpstreamExchange {
       return
     }
     // latin1, as undici read the header values: their bytes go out as they came.
-    this.client.write(responseHead(101, clientResponseHeaders(headers, this.route.config.headers.response), ['Connection: Upgrade', 'Upgrade: websocket']), 'latin1')
+    const head = { ...requestIdHeaders(this.req), ...clientResponseHeaders(headers, this.route.config.headers.response) }
+    this.client.write(responseHead(101, head, ['Connection: Upgrade', 'Upgrade: websocket']), 'latin1')
     if (this.head.length > 0) socket.write(this.head)
     socket.on('error', () => this.client.destroy())
     // A client gone (an error, a reset, the drain's end destroying it) takes the upstream with it. Not
@@ -137,7 +139,7 @@ class UpgradeExchange extends UpstreamExchange {
     this.settle({ status: statusCode })
     // Without a 101 the connection is not upgraded: an ordinary response, then the close.
     this.refusal = closingResponse(this.req, this.client as Socket)
-    this.refusal.writeHead(statusCode, clientResponseHeaders(headers, this.route.config.headers.response, statusCode))
+    this.refusal.writeHead(statusCode, { ...requestIdHeaders(this.req), ...clientResponseHeaders(headers, this.route.config.headers.response, statusCode) })
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -166,7 +168,7 @@ class UpgradeExchange extends UpstreamExchange {
       this.client.destroy()
       return
     }
-    endWithStatus(this.client, failure.status)
+    endWithStatus(this.client, failure.status, undefined, { headers: requestIdHeaders(this.req) })
     this.settle({ status: failure.status, failure, error })
   }
 }

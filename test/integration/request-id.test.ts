@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test'
 import WebSocket, { WebSocketServer } from 'ws'
 import { httpRequest } from '../helpers/client.js'
 import { eventually, startGateway, type TestGateway } from '../helpers/gateway.js'
+import { rawUntilClosed } from '../helpers/raw.js'
 import { listenOnLoopback } from '../helpers/upstream.js'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
@@ -74,11 +75,23 @@ routes:
     await eventually(async () => gw.logs.some((line) => line.msg === 'request' && line.requestId === 'failing-request-1' && line.status === 502), 3000, 'the access line')
   })
 
-  it('gives a WebSocket upgrade one upstream', async () => {
+  it('gives a WebSocket upgrade one, upstream and in its 101', async () => {
     const ws = new WebSocket(`ws://127.0.0.1:${gw.ports.http}/`, { headers: { host: 'up.test' } })
-    await once(ws, 'open')
+    // 'open' follows 'upgrade' in the same tick.
+    const [[response]] = (await Promise.all([once(ws, 'upgrade'), once(ws, 'open')])) as [[http.IncomingMessage], unknown]
     ws.close()
     assert.match(String(upgradeId), UUID)
+    assert.equal(response.headers['x-request-id'], upgradeId)
+  })
+
+  it("gives an upgrade the gateway refuses one in the refusal, and one that fails upstream in the 502", async () => {
+    const upgrade = (host: string) =>
+      rawUntilClosed(gw.ports.http!, `GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nX-Request-Id: upgrade-id-1\r\n\r\n`)
+    for (const [host, status] of [['nowhere.test', 404], ['down.test', 502]] as const) {
+      const answer = await upgrade(host)
+      assert.match(answer, new RegExp(`^HTTP/1\\.1 ${status} `), host)
+      assert.match(answer, /\r\nx-request-id: upgrade-id-1\r\n/i, host)
+    }
   })
 
   it('off, passes a client X-Request-Id as any header, and adds none', async () => {
