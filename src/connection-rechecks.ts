@@ -31,6 +31,7 @@ import { ingressCrlFiles, refusalFields } from './tls/certificate-identity.js'
 import type { TlsPolicy } from './tls/ingress.js'
 import { RecheckQueue } from './tls/recheck-queue.js'
 import type { RecheckVerdict } from './tls/recheck.js'
+import { clientAddressOf } from './client-address.js'
 
 /** The connections of one gateway that its reloads check again, one at a time (RecheckQueue). */
 export class ConnectionRechecks {
@@ -179,6 +180,6 @@ export class ConnectionRechecks {
  */
 function failureFields(route: Route | undefined, verdict: Extract<RecheckVerdict, { pass: false }>, socket: TLSSocket): object {
   const { reason, detail } = verdict
-  const client = socket.remoteAddress
+  const client = clientAddressOf(socket)
   return { route: route?.name ?? NO_ROUTE, reason, detail, ...(client && { client }), ...refusalFields(verdict.certificate, detail, () => ingressCrlFiles(route?.config)) }
 }

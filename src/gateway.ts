@@ -9,6 +9,7 @@ import net, { type AddressInfo } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import { createAdminApp } from './admin/app.js'
 import { ClientConnections } from './client-connections.js'
+import { setClientAddress } from './client-address.js'
 import { ConfigError, issueAt, type ConfigIssue } from './config/issues.js'
 import type { ConfigLoader } from './config/load.js'
 import type { Config, ListenAddress, ListenerName, PublicListenerName } from './config/types.js'
@@ -30,6 +31,7 @@ import { registrySource } from './metrics/render.js'
 import { createProxyHandlers } from './proxy/handler.js'
 import { ConnectionRechecks } from './connection-rechecks.js'
 import { Overload } from './proxy/overload.js'
+import { readProxyHeader } from './proxy/proxy-protocol.js'
 import { RefusedCertificates } from './proxy/refused-certificate.js'
 import { DRAIN_IDLE_WINDOW_MS, RequestServer } from './proxy/server.js'
 import { SniDispatcher } from './proxy/sni-dispatch.js'
@@ -103,6 +105,7 @@ export class Gateway {
   readonly metrics: Metrics
   private readonly logger: Logger
   private readonly logRefusal: (fields: object) => void
+  private readonly logProxyHeaderRefused: (fields: object) => void
   /**
    * The snapshot serving. Undefined only until start() installs the first, and nothing is bound before
    * then: where a connection or request reads it (`this.current!`), it is set.
@@ -146,6 +149,8 @@ export class Gateway {
     this.warningLog = new WarningLog(this.logger)
     const refusalLogLimit = { ...CLIENT_CAUSED_LOG_LIMIT, lines: options.refusalLogLines ?? CLIENT_CAUSED_LOG_LIMIT.lines }
     this.logRefusal = limitedLog(this.logger, 'info', 'client TLS handshake refused', refusalLogLimit)
+    // A balancer without the PROXY protocol turned on sends no header on any connection.
+    this.logProxyHeaderRefused = limitedLog(this.logger, 'warn', 'PROXY protocol header refused; connection closed', CLIENT_CAUSED_LOG_LIMIT)
     const logPassthroughFailure = limitedLog(this.logger, 'warn', 'passthrough upstream failed', CLIENT_CAUSED_LOG_LIMIT)
     const logPassthroughTimeout = limitedLog(this.logger, 'info', 'passthrough closed at its timeout', CLIENT_CAUSED_LOG_LIMIT)
     this.metrics = createMetrics({
@@ -403,13 +408,20 @@ export class Gateway {
     const { https, http: plain, admin } = config.listen
     if (https) {
       const server = net.createServer({ noDelay: true }, (socket) => {
-        if (this.admit(socket, 'https')) this.sni.dispatch(socket)
+        if (!this.admit(socket, 'https')) return
+        this.afterProxyHeader(socket, 'https', (rest) => {
+          if (rest === undefined) return this.sni.dispatch(socket)
+          socket.unshift(rest)
+          this.sni.dispatch(socket)
+          // Paused when its header was read: a 'data' listener does not resume a socket paused so.
+          socket.resume()
+        })
       })
       await this.listen('https', server, https, config)
     }
     if (plain) {
       const server = net.createServer({ noDelay: true }, (socket) => {
-        if (this.admit(socket, 'http')) this.requestServer.accept(socket)
+        if (this.admit(socket, 'http')) this.afterProxyHeader(socket, 'http', (rest) => this.requestServer.accept(socket, undefined, rest))
       })
       await this.listen('http', server, plain, config)
     }
@@ -426,6 +438,21 @@ export class Gateway {
 
   private admit(socket: net.Socket, listener: PublicListenerName): boolean {
     return this.clientConnections.admit(socket, listener, this.current!.config.limits.connections)
+  }
+
+  /**
+   * A connection from a source that proxyProtocol trusts goes on once its PROXY header is read, with
+   * the client address the header names and the bytes read after it (`rest`, for the listener to take
+   * first); any other goes on at once, as it came.
+   */
+  private afterProxyHeader(socket: net.Socket, listener: PublicListenerName, next: (rest?: Buffer) => void): void {
+    const peer = socket.remoteAddress
+    if (!this.current!.sendsProxyHeader(peer)) return next()
+    const onHeader = (source: string | undefined, rest: Buffer) => {
+      if (source !== undefined) setClientAddress(socket, source)
+      next(rest)
+    }
+    readProxyHeader(socket, onHeader, (reason) => this.logProxyHeaderRefused({ listener, peer, reason }))
   }
 
   private async listen(name: ListenerName, server: net.Server, address: ListenAddress, config: Config): Promise<void> {

@@ -12,6 +12,7 @@ import { checkDuration, DEFAULT_SHUTDOWN_GRACE, parseDuration } from './duration
 import { crlFiles, filePathResolver, type FilePathOf } from './file-paths.js'
 import { resolveRouteHeaders } from './header-changes.js'
 import { issueAt, type ConfigIssue, type Report } from './issues.js'
+import { parseIpRange, type IpRange } from './ip-ranges.js'
 import { isWildcardHost, parseListenAddress } from './listen-address.js'
 import { DEFAULT_CONNECTION_LIMIT, DEFAULT_REQUEST_LIMIT } from './limits.js'
 import { checkSize, parseSize } from './size.js'
@@ -64,6 +65,7 @@ export function resolveConfig(
     mergeSlashes,
     accessLog: raw.accessLog ?? false,
     requestId: raw.requestId ?? false,
+    proxyProtocol: raw.proxyProtocol && { trustedIPs: resolveIpRanges(raw.proxyProtocol.trustedIPs, 'proxyProtocol.trustedIPs', report) },
     httpsRedirect: raw.httpsRedirect,
     routes,
     positions,
@@ -106,6 +108,14 @@ function resolveListen(raw: RawConfig['listen'], report: Report): Config['listen
     report('listen.http', 'must not share an address and port with listen.https')
   }
   return listen
+}
+
+function resolveIpRanges(texts: readonly string[], at: string, report: Report): IpRange[] {
+  return texts.flatMap((text, index) => {
+    const range = parseIpRange(text)
+    if (!range) report(`${at}[${index}]`, `${shownValue(text)} is not an IP address or a CIDR range (e.g. 10.0.0.0/8, 192.0.2.7 or 2001:db8::/32)`)
+    return range ? [range] : []
+  })
 }
 
 /** Why `text` is not host:port: the slips of Go's and Caddy's `:8443`, and a port out of range, in words. */

@@ -313,6 +313,25 @@ export const ConfigSchema = Type.Object(
           'as Kong and Heroku keep it; any other is replaced by a new UUID. Default: false.',
       }),
     ),
+    proxyProtocol: Type.Optional(
+      Type.Object(
+        {
+          trustedIPs: Type.Array(Type.String({ minLength: 1, description: 'An IPv4 or IPv6 address, or a CIDR range.', examples: ['10.0.0.0/8'] }), {
+            minItems: 1,
+            description:
+              'The load balancers in front of the gateway: a connection from one of these addresses must begin with a PROXY ' +
+              'protocol header (version 1 or 2), whose client address the gateway then uses (logs, X-Forwarded-For, X-Real-IP). ' +
+              'Connections from other addresses are served as they come, without one.',
+          }),
+        },
+        {
+          additionalProperties: false,
+          description:
+            'PROXY protocol on the https and http listeners, as nginx\'s listen … proxy_protocol with set_real_ip_from, and ' +
+            'Traefik\'s proxyProtocol.trustedIPs. A reload applies it to new connections. Default: none (no header is read).',
+        },
+      ),
+    ),
     httpsRedirect: Type.Optional(
       Type.Integer({
         minimum: 1,

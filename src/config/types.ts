@@ -2,6 +2,7 @@
  * The resolved config: what ConfigLoader returns after validation. Field names are the YAML keys, so a key
  * path in an error message is also a path in the code. Durations are milliseconds, files absolute paths.
  */
+import type { IpRange } from './ip-ranges.js'
 import type { ForwardClientCert, RawConfig, TlsVersion } from './schema.js'
 
 /** The keys of `listen`: the public listeners and the admin one. */
@@ -95,6 +96,8 @@ export interface Config {
   readonly accessLog: boolean
   /** Each routed request carries an X-Request-Id (proxy/request-id.ts). */
   readonly requestId: boolean
+  /** The sources whose connections begin with a PROXY protocol header (proxy/proxy-protocol.ts); undefined: none. */
+  readonly proxyProtocol: { readonly trustedIPs: readonly IpRange[] } | undefined
   /** The public https port the http listener redirects requests for TLS routes to; undefined: it answers them 421. */
   readonly httpsRedirect: number | undefined
   readonly routes: readonly RouteConfig[]

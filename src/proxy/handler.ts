@@ -18,6 +18,7 @@ import { selectRoute, type Routed, type RoutingRefusal, type ServerNameOf } from
 import type { RequestHandlers } from './server.js'
 import { endWithStatus, sendStatus } from './status.js'
 import { proxyUpgrade } from './upgrade.js'
+import { clientAddressOf } from '../client-address.js'
 
 const CLIENT_CLOSED_REQUEST = 499
 const AT_REQUEST_LIMIT = 'the gateway is at its limit of requests in flight'
@@ -60,7 +61,7 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
   return {
     request(snapshot, policy, req, res) {
       const started = performance.now()
-      const client = req.socket.remoteAddress
+      const client = clientAddressOf(req.socket)
       // On every answer, the gateway's own (a 404, a 502) as well as the upstream's.
       if (snapshot.config.requestId) res.setHeader(REQUEST_ID_HEADER, assignRequestId(req))
       let routeName = NO_ROUTE
@@ -103,7 +104,7 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
 
     upgrade(snapshot, policy, req, socket, head) {
       const started = performance.now()
-      const client = req.socket.remoteAddress
+      const client = clientAddressOf(req.socket)
       if (snapshot.config.requestId) assignRequestId(req)
       let routeName = NO_ROUTE
       let answered = false

@@ -8,6 +8,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http'
 import type { HeaderChanges } from '../config/types.js'
 import { CLIENT_IDENTITY_HEADERS, GATEWAY_SET_ON_EVERY_REQUEST, HOP_BY_HOP, ROUTING_AND_FRAMING } from '../managed-headers.js'
+import { clientAddressOf } from '../client-address.js'
 
 /**
  * Forwarding claims are the gateway's to make, and it trusts no client to have made them before it, as
@@ -90,7 +91,7 @@ export function upstreamRequestHeaders(
 ): OutgoingHttpHeaders {
   const headers = withRouteChanges(withoutHopByHop(req.headers, droppedFromRequest), changes)
   for (const name in identity) headers[name] = identity[name]
-  const client = req.socket.remoteAddress ?? ''
+  const client = clientAddressOf(req.socket) ?? ''
   // The client's value unless its Connection header nominated it (RFC 9110 7.6.1).
   const prior = headers['x-forwarded-for']
   headers['x-forwarded-for'] = prior ? `${[prior].flat().join(', ')}, ${client}` : client

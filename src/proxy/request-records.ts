@@ -15,6 +15,7 @@ import { requestIdOf } from './request-id.js'
 import type { RequestHandlers } from './server.js'
 import type { UpstreamFailure } from './upstream-errors.js'
 import type { UpgradeHooks } from './upgrade.js'
+import { clientAddressOf } from '../client-address.js'
 
 interface RequestRecords extends ForwardHooks, UpgradeHooks {
   /** A request answered with `status`: counted, and logged when the config keeps an access log. */
@@ -105,20 +106,20 @@ export function createRequestRecords(logger: Logger, metrics: Metrics): RequestR
     },
     refused(snapshot, status, request) {
       metrics.recordRequest(NO_ROUTE, methodLabel(request?.method), status, 0)
-      if (snapshot.config.accessLog && request instanceof IncomingMessage) logAccess(NO_ROUTE, request, request.socket.remoteAddress, status, 0)
+      if (snapshot.config.accessLog && request instanceof IncomingMessage) logAccess(NO_ROUTE, request, clientAddressOf(request.socket), status, 0)
     },
     onUpstreamError(route, res, failure, error) {
       const headersSent = res.headersSent
-      upstreamFailed(headersSent ? logFailedMidResponse : logRequestFailed, route, res.req, res.socket?.remoteAddress, failure, headersSent ? undefined : failure.status, error)
+      upstreamFailed(headersSent ? logFailedMidResponse : logRequestFailed, route, res.req, res.socket ? clientAddressOf(res.socket) : undefined, failure, headersSent ? undefined : failure.status, error)
     },
     onAnswerCutShort(route, req, failure, error) {
-      upstreamFailed(logFailedMidResponse, route, req, req.socket.remoteAddress, failure, undefined, error)
+      upstreamFailed(logFailedMidResponse, route, req, clientAddressOf(req.socket), failure, undefined, error)
     },
     upgradeFailed(route, req, client, failure, status, error) {
       upstreamFailed(logUpgradeFailed, route, req, client, failure, status, error)
     },
     onTimeout(route, req, timeout) {
-      logWebSocketTimeout({ route: route.name, timeout, ...requestFields(req, req.socket.remoteAddress) })
+      logWebSocketTimeout({ route: route.name, timeout, ...requestFields(req, clientAddressOf(req.socket)) })
     },
     /** Envoy's upstream_rq_retry. */
     onRetry(route, error) {

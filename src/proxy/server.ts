@@ -166,8 +166,12 @@ export class RequestServer {
     this.earlyRefusals.listenTo(server)
   }
 
-  /** A plaintext socket (no policy), or a TLS socket that passed `policy`'s client authentication. */
-  accept(socket: Duplex, policy?: TlsPolicy): void {
+  /**
+   * A plaintext socket (no policy), or a TLS socket that passed `policy`'s client authentication.
+   * `head`: bytes of a plaintext socket read before (after its PROXY header), paused, for the server
+   * to parse first.
+   */
+  accept(socket: Duplex, policy?: TlsPolicy, head?: Buffer): void {
     // A TLS handshake that ended while close() runs: close() would wait for it, and nothing is served.
     // One whose client has gone already would never leave `connections`.
     if (this.closed || socket.destroyed) {
@@ -186,7 +190,12 @@ export class RequestServer {
       if (this.connections.size === 0) this.onAllClosed?.()
     })
     this.server.emit('connection', socket)
-    this.earlyRefusals.watch(socket)
+    // Node's server parses in C++ what it reads from the socket itself, which bytes put back with
+    // unshift() never reach; its listener takes them as a read. The request-line watch sees only the
+    // server's own reads, and would begin mid-request: it is left out then.
+    if (head !== undefined && head.length > 0) socket.emit('data', head)
+    else this.earlyRefusals.watch(socket)
+    if (head !== undefined) socket.resume()
     // A TLS handshake that ended during the drain: its client may have sent its request already.
     if (this.draining) this.closeAfterResponse(socket, DRAIN_IDLE_WINDOW_MS)
   }

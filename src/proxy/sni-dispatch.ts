@@ -9,6 +9,7 @@ import { endWithStatus } from './status.js'
 import { passThrough, type PassthroughHooks } from './passthrough.js'
 import { ClientHelloReader, type ClientHelloResult } from '../tls/client-hello.js'
 import type { HandshakeOutcome } from '../tls/ingress.js'
+import { clientAddressOf } from '../client-address.js'
 
 /** How long a new connection has to send its ClientHello. */
 export const CLIENT_HELLO_TIMEOUT_MS = 10_000
@@ -41,7 +42,7 @@ export class SniDispatcher {
   dispatch(socket: net.Socket): void {
     const { waiting } = this
     const started = performance.now()
-    const { remoteAddress: clientAddress } = socket
+    const clientAddress = clientAddressOf(socket)
     const refuse: Refuse = (reason, detail) =>
       this.hooks.onRefused({ route: undefined, clientAddress, durationSeconds: (performance.now() - started) / 1000, reason, ...(detail && { detail }), resumed: false })
     // Dropped once the ClientHello is read: onClose, which lives as long as the socket, shares this scope.

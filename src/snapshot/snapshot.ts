@@ -5,6 +5,7 @@
  * assignment. A request keeps the snapshot it started on.
  */
 import { ConfigError, sortByPosition } from '../config/issues.js'
+import { inRanges } from '../config/ip-ranges.js'
 import type { Config, RouteConfig } from '../config/types.js'
 import { addressHost, normalizeServerName } from '../routing/host.js'
 import { compileRouteTable, type RouteTable } from '../routing/table.js'
@@ -51,6 +52,8 @@ export interface Snapshot {
    * client connected to (clients send no SNI for an IP address, RFC 6066 3).
    */
   ingressFor(serverName: string | undefined, localAddress?: string): IngressDecision
+  /** Whether a connection from this peer address begins with a PROXY protocol header (proxyProtocol.trustedIPs). */
+  sendsProxyHeader(peerAddress: string | undefined): boolean
 }
 
 export interface SnapshotOptions {
@@ -159,6 +162,7 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
     caBundlesWithKey: files.caBundlesWithKey,
     policies,
     ingressFor: ingressDecider(table, [...policies.values()]),
+    sendsProxyHeader: inRanges(config.proxyProtocol?.trustedIPs ?? []),
   }
 }
 

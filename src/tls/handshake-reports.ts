@@ -12,6 +12,7 @@ import { chainVerdict, peerLeaf, peerLeafAlone, refusedPeerCertificates } from '
 import { unknownIssuerHint } from './unknown-issuer.js'
 import { failureReason, isCrlTrouble } from './reasons.js'
 import { onRenegotiationAttempt } from './renegotiation.js'
+import { clientAddressOf, tcpSocketOf } from '../client-address.js'
 
 /** The TCP sockets a policy accepted: when, for which route, with which SNI, from which address. */
 export class AcceptedSockets {
@@ -19,7 +20,7 @@ export class AcceptedSockets {
 
   add(socket: Socket, route: DispatchedRoute | undefined, serverName: string | undefined): void {
     // Read now: once a refused handshake has closed the socket, its address is gone.
-    this.byTcpSocket.set(socket, { at: performance.now(), route: route?.name, serverName, clientAddress: socket.remoteAddress })
+    this.byTcpSocket.set(socket, { at: performance.now(), route: route?.name, serverName, clientAddress: clientAddressOf(socket) })
   }
 
   /**
@@ -40,9 +41,9 @@ export class AcceptedSockets {
     }
   }
 
-  /** `socket` wraps an accepted TCP socket (`_parent`). */
+  /** `socket` wraps an accepted TCP socket. */
   private entryOf(socket: TLSSocket) {
-    return this.byTcpSocket.get((socket as unknown as { _parent: object })._parent)
+    return this.byTcpSocket.get(tcpSocketOf(socket))
   }
 }
 

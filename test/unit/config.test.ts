@@ -107,6 +107,10 @@ describe('parseConfig', () => {
     assert.equal(config.requestId, false)
     assert.equal(parseConfig(`${GOOD}requestId: true\n`, file).requestId, true)
     assert.equal(config.httpsRedirect, undefined)
+    assert.equal(config.proxyProtocol, undefined)
+    assert.deepEqual(parseConfig(`${GOOD}proxyProtocol: { trustedIPs: ['2001:db8::/32', 192.0.2.7] }\n`, file).proxyProtocol, {
+      trustedIPs: [{ address: '2001:db8::', prefix: 32, family: 'ipv6' }, { address: '192.0.2.7', prefix: 32, family: 'ipv4' }],
+    })
     assert.equal(parseConfig(`${GOOD}httpsRedirect: 443\n`, file).httpsRedirect, 443)
     assert.ok(Object.isFrozen(config.routes[0]!.upstream), 'the config is deep-frozen')
   })
@@ -422,6 +426,10 @@ describe('parseConfig', () => {
     ['a plaintext listener without its host, and only that', GOOD.replace('http: 127.0.0.1:8080', 'http: ":8080"'), ["3:9 listen.http: ':8080' has no host: write 0.0.0.0:8080"]],
     ['httpsRedirect without the http listener it is for', `${GOOD.replace('  http: 127.0.0.1:8080\n', '').replace('  - host: open.example.com', '  - host: open.example.com\n    tls: { cert: srv.crt, key: srv.key }')}httpsRedirect: 443\n`, ['23:16 httpsRedirect: needs listen.http, whose requests it redirects, and listen.https, where they go']],
     ['httpsRedirect to a port over 65535', `${GOOD}httpsRedirect: 70000\n`, ['23:16 httpsRedirect: 70000 is too large: must be at most 65535']],
+    ['a trusted PROXY protocol source that is no address', `${GOOD}proxyProtocol: { trustedIPs: [10.0.0.0/8, 10.0.0.0/33, lb.internal] }\n`, [
+      "23:43 proxyProtocol.trustedIPs[1]: '10.0.0.0/33' is not an IP address or a CIDR range (e.g. 10.0.0.0/8, 192.0.2.7 or 2001:db8::/32)",
+      "23:56 proxyProtocol.trustedIPs[2]: 'lb.internal' is not an IP address or a CIDR range (e.g. 10.0.0.0/8, 192.0.2.7 or 2001:db8::/32)",
+    ]],
     ['admin on a public port', GOOD.replace('admin: 127.0.0.1:9901', 'admin: 127.0.0.1:8080'), ['4:10 listen.admin: must not share a port with listen.http']],
     ['a misspelt top-level key', GOOD.replace('listen:', 'listne:'), ["1:1 listne: unknown key 'listne' (did you mean 'listen'?)"]],
     // Notepad and some Windows editors begin a UTF-8 file with a byte order mark, which no editor counts as a column.

@@ -27,7 +27,7 @@ describe('the Node internals portcullis uses', () => {
   })
   after(() => pki.cleanup())
 
-  it('a TLS server connection: SNICallback called on its TLSSocket (tls/ingress.ts), _parent (tls/handshake-reports.ts), _handle.verifyError (tls/peer-certificates.ts), _handle.onhandshakestart (tls/renegotiation.ts)', async () => {
+  it('a TLS server connection: SNICallback called on its TLSSocket (tls/ingress.ts), _parent (client-address.ts), _handle.verifyError (tls/peer-certificates.ts), _handle.onhandshakestart (tls/renegotiation.ts)', async () => {
     let sniThis: unknown
     const tlsServer = tls.createServer({
       cert: pki.srv.cert,
