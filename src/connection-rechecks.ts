@@ -18,6 +18,7 @@
 import type http from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { TLSSocket } from 'node:tls'
+import { clientAddressOf } from './client-address.js'
 import { recordWebSocketRecheck } from './gateway-metrics.js'
 import { CLIENT_CAUSED_LOG_LIMIT, errorSummary, limitedLog, type Logger } from './log.js'
 import { NO_ROUTE } from './metrics/labels.js'
@@ -31,7 +32,6 @@ import { ingressCrlFiles, refusalFields } from './tls/certificate-identity.js'
 import type { TlsPolicy } from './tls/ingress.js'
 import { RecheckQueue } from './tls/recheck-queue.js'
 import type { RecheckVerdict } from './tls/recheck.js'
-import { clientAddressOf } from './client-address.js'
 
 /** The connections of one gateway that its reloads check again, one at a time (RecheckQueue). */
 export class ConnectionRechecks {

@@ -4,6 +4,7 @@
  * (request-records.ts).
  */
 import type { IncomingMessage } from 'node:http'
+import { clientAddressOf } from '../client-address.js'
 import type { Logger } from '../log.js'
 import { NO_ROUTE } from '../metrics/labels.js'
 import type { Metrics } from '../metrics/metrics.js'
@@ -18,7 +19,6 @@ import { selectRoute, type Routed, type RoutingRefusal, type ServerNameOf } from
 import type { RequestHandlers } from './server.js'
 import { endWithStatus, sendStatus } from './status.js'
 import { proxyUpgrade } from './upgrade.js'
-import { clientAddressOf } from '../client-address.js'
 
 const CLIENT_CLOSED_REQUEST = 499
 const AT_REQUEST_LIMIT = 'the gateway is at its limit of requests in flight'

@@ -6,9 +6,9 @@
  * (managed-headers.ts).
  */
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http'
+import { clientAddressOf } from '../client-address.js'
 import type { HeaderChanges } from '../config/types.js'
 import { CLIENT_IDENTITY_HEADERS, GATEWAY_SET_ON_EVERY_REQUEST, HOP_BY_HOP, ROUTING_AND_FRAMING } from '../managed-headers.js'
-import { clientAddressOf } from '../client-address.js'
 
 /**
  * Forwarding claims are the gateway's to make, and it trusts no client to have made them before it, as

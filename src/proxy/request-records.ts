@@ -4,6 +4,7 @@
  * resend, each WebSocket it closed at a timeout, and each fault of the gateway's own.
  */
 import { IncomingMessage } from 'node:http'
+import { clientAddressOf } from '../client-address.js'
 import { ErrorCodes } from '../errors.js'
 import { CLIENT_CAUSED_LOG_LIMIT, errorSummary, limitedLog, type Logger } from '../log.js'
 import { methodLabel, NO_ROUTE, type UpstreamFailureStage } from '../metrics/labels.js'
@@ -15,7 +16,6 @@ import { requestIdOf } from './request-id.js'
 import type { RequestHandlers } from './server.js'
 import type { UpstreamFailure } from './upstream-errors.js'
 import type { UpgradeHooks } from './upgrade.js'
-import { clientAddressOf } from '../client-address.js'
 
 interface RequestRecords extends ForwardHooks, UpgradeHooks {
   /** A request answered with `status`: counted, and logged when the config keeps an access log. */

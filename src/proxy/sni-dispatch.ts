@@ -4,12 +4,12 @@
  * hand the socket over with the bytes put back. Nothing is decrypted here.
  */
 import net from 'node:net'
+import { clientAddressOf } from '../client-address.js'
 import type { IngressDecision } from '../snapshot/snapshot.js'
 import { endWithStatus } from './status.js'
 import { passThrough, type PassthroughHooks } from './passthrough.js'
 import { ClientHelloReader, type ClientHelloResult } from '../tls/client-hello.js'
 import type { HandshakeOutcome } from '../tls/ingress.js'
-import { clientAddressOf } from '../client-address.js'
 
 /** How long a new connection has to send its ClientHello. */
 export const CLIENT_HELLO_TIMEOUT_MS = 10_000

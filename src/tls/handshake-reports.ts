@@ -5,6 +5,7 @@
 import type { X509Certificate } from 'node:crypto'
 import type { Socket } from 'node:net'
 import type { Server, TLSSocket } from 'node:tls'
+import { clientAddressOf, tcpSocketOf } from '../client-address.js'
 import type { DispatchedRoute, HandshakeOutcome, TlsPolicyHooks } from './ingress.js'
 import { CLIENT_AUTH, extendedUsageLacks } from './cert-checks.js'
 import { chainErrorBeneathCrlVerdict } from './chain-path.js'
@@ -12,7 +13,6 @@ import { chainVerdict, peerLeaf, peerLeafAlone, refusedPeerCertificates } from '
 import { unknownIssuerHint } from './unknown-issuer.js'
 import { failureReason, isCrlTrouble } from './reasons.js'
 import { onRenegotiationAttempt } from './renegotiation.js'
-import { clientAddressOf, tcpSocketOf } from '../client-address.js'
 
 /** The TCP sockets a policy accepted: when, for which route, with which SNI, from which address. */
 export class AcceptedSockets {
