@@ -302,7 +302,7 @@ export const ConfigSchema = Type.Object(
     accessLog: Type.Optional(
       Type.Boolean({
         description:
-          'Log one line per request at info level (route, method, path without its query, status, duration, client address), as nginx\'s access_log. Default: false.',
+          'Log one line per request at info level (route, method, host, path without its query, status, duration, client address), as nginx\'s access_log. Default: false.',
       }),
     ),
     requestId: Type.Optional(

@@ -9,6 +9,7 @@ import { ErrorCodes } from '../errors.js'
 import { CLIENT_CAUSED_LOG_LIMIT, errorSummary, limitedLog, type Logger } from '../log.js'
 import { methodLabel, NO_ROUTE, type UpstreamFailureStage } from '../metrics/labels.js'
 import type { Metrics } from '../metrics/metrics.js'
+import { normalizeHost } from '../routing/host.js'
 import type { Route, Snapshot } from '../snapshot/snapshot.js'
 import { refusalFields, refusedPeerOf } from '../tls/certificate-identity.js'
 import type { ForwardHooks } from './forward.js'
@@ -38,14 +39,18 @@ const PATH_PARAMETERS = /;[^/]*/g
 const USERINFO = /^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i
 
 /**
- * Who asked what, for the logs: the path stripped of what may carry secrets (its query, fragment, path
- * parameters and userinfo; a target with a fragment is refused, but logged). `client` is the address
- * the caller read while the request was in hand: undici unlinks a request body it has sent from its
- * socket, and a finished response is unlinked from it too.
+ * Who asked what, for the logs: the host as routing reads it (none where it is not a host: the Host an
+ * absolute-form target with userinfo became), as nginx's access log has `$host`, and the path stripped
+ * of what may carry secrets (its query, fragment, path parameters and userinfo; a target with a
+ * fragment is refused, but logged). `client` is the address the caller read while the request was in
+ * hand: undici unlinks a request body it has sent from its socket, and a finished response is
+ * unlinked from it too.
  */
-function requestFields(req: IncomingMessage, client: string | undefined): { method?: string; path?: string; client?: string; requestId?: string } {
+function requestFields(req: IncomingMessage, client: string | undefined): { method?: string; host?: string; path?: string; client?: string; requestId?: string } {
   const requestId = requestIdOf(req)
-  return { method: req.method, path: req.url?.split(/[?#]/, 1)[0]!.replace(USERINFO, '$1').replace(PATH_PARAMETERS, ''), client, ...(requestId && { requestId }) }
+  const host = normalizeHost(req.headers.host)
+  const path = req.url?.split(/[?#]/, 1)[0]!.replace(USERINFO, '$1').replace(PATH_PARAMETERS, '')
+  return { method: req.method, ...(host && { host }), path, client, ...(requestId && { requestId }) }
 }
 
 /**

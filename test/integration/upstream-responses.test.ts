@@ -115,7 +115,7 @@ routes:
     // The access log line is written when the response closes, which may come just after the client has it.
     assert.equal((await get('/204?token=secret')).status, 204)
     const line = await loggedAfter(gw, 0, 'request', (l) => l.path === '/204')
-    assert.deepEqual([line.route, line.method, line.status, line.client, line.level], ['raw', 'GET', 204, '127.0.0.1', 30])
+    assert.deepEqual([line.route, line.method, line.host, line.status, line.client, line.level], ['raw', 'GET', 'raw.test', 204, '127.0.0.1', 30])
     assert.equal(typeof line.ms, 'number')
     assert.ok(!JSON.stringify(gw.logs).includes('secret'))
     await get('/app;jsessionid=secret/page;v=secret')
@@ -128,6 +128,12 @@ routes:
     const refused = await loggedAfter(gw, 0, 'request', (l) => l.status === 501)
     assert.equal(refused.path, 'http://raw.test/x')
     assert.ok(!JSON.stringify(gw.logs).includes('secret'), 'no userinfo logged')
+    // Rewritten to origin form, its userinfo became the Host, which is no host (400): logged without one.
+    const since = gw.logs.length
+    assert.equal((await httpRequest({ port: gw.ports.http!, host: 'raw.test', path: 'http://alice:secret@raw.test/y' })).status, 400)
+    const noHost = await loggedAfter(gw, since, 'request', (l) => l.status === 400)
+    assert.deepEqual([noHost.host, noHost.path], [undefined, '/y'])
+    assert.ok(!JSON.stringify(gw.logs).includes('secret'), 'no userinfo logged as the host')
     // A fragment, which no client sends (a token in an OAuth callback's is meant for the browser alone): refused, and logged without it.
     assert.equal((await get('/callback#access_token=secret')).status, 400)
     const fragment = await loggedAfter(gw, 0, 'request', (l) => l.status === 400)
