@@ -5,6 +5,7 @@
  * that sends none is closed, and an untrusted one's header is no request at all.
  */
 import assert from 'node:assert/strict'
+import { readFile, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import https from 'node:https'
 import net from 'node:net'
@@ -106,5 +107,11 @@ routes:
     assert.match(await rawUntilClosed(untrusting.ports.http!, `${V1_HEADER}GET / HTTP/1.1\r\nHost: plain.test\r\n\r\n`), /^HTTP\/1\.1 400 /)
     assert.equal((await throughBalancer(untrusting, 'http', 'plain.test')).headers['x-forwarded-for'], '127.0.0.1')
     await assert.rejects(throughBalancer(untrusting, 'https', 'open.test', V2_HEADER))
+  })
+
+  it('applies a reload that trusts the source to its next connections', async () => {
+    await writeFile(untrusting.configFile, (await readFile(untrusting.configFile, 'utf8')).replace('trustedIPs: [10.0.0.0/8]', 'trustedIPs: [127.0.0.0/8]'))
+    assert.equal((await untrusting.gateway.reload()).ok, true)
+    assert.equal((await throughBalancer(untrusting, 'https', 'open.test', V2_HEADER)).headers['x-forwarded-for'], '2001:db8::7')
   })
 })
