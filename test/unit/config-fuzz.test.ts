@@ -45,6 +45,10 @@ limits:
   requests: 1024
 mergeSlashes: true
 accessLog: false
+requestId: true
+httpsRedirect: 443
+proxyProtocol:
+  trustedIPs: [10.0.0.0/8, '2001:db8::/32']
 routes:
   - name: orders
     host: orders.example.com
