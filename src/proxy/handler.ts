@@ -84,8 +84,7 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
           // its 413, rather than read the body it refused. The 503 keeps it as Envoy's does, unless the
           // request expected 100 Continue: Node closes it then, as the body may still come.
           if (admission.status !== 404 && admission.status !== 308 && admission.status !== 503) res.shouldKeepAlive = false
-          if (admission.location) res.setHeader('location', admission.location)
-          sendStatus(res, admission.status, admission.detail)
+          sendStatus(res, admission.status, admission.detail, admission.headers)
           return
         }
         holdsSlot = true
@@ -117,8 +116,7 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
         const admission = admit(snapshot, policy, req)
         routeName = admission.route?.name ?? NO_ROUTE
         if ('status' in admission) {
-          const location = admission.location === undefined ? {} : { Location: admission.location }
-          endWithStatus(socket, admission.status, admission.detail, { headers: { ...requestIdHeaders(req), ...location } })
+          endWithStatus(socket, admission.status, admission.detail, { headers: { ...requestIdHeaders(req), ...admission.headers } })
           record(admission.status)
           return
         }

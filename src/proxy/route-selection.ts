@@ -4,7 +4,7 @@
  * another policy's route gets 421 Misdirected Request, as in nginx and Caddy, so sending SNI of an open
  * route and Host of an mTLS route never bypasses client auth.
  */
-import type { IncomingMessage } from 'node:http'
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http'
 import { isIPv6, type Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import { addressHost } from '../routing/host.js'
@@ -32,13 +32,13 @@ export interface Routed {
  * The status a request is refused with, and why; with its route if it reached one. A 421 has none: its
  * connection may not reach the route its Host names, and a client without that route's certificate
  * must not count among that route's requests (and thin out its 5xx ratio). Nor has a 308, the 421's
- * place on the http listener with httpsRedirect; its `location` is where the client is sent.
+ * place on the http listener with httpsRedirect; its `headers` (a Location) go with the answer.
  */
 export interface RoutingRefusal {
   readonly status: RequestRefusal['status'] | 308 | 404 | 413 | 421
   readonly detail: string
   readonly route?: Route
-  readonly location?: string
+  readonly headers?: OutgoingHttpHeaders
 }
 
 /** The SNI name a connection's ClientHello carried; undefined for one without, or on the plaintext listener. */
@@ -65,7 +65,8 @@ export function selectRoute(
   if (!route) return { status: 404, detail: 'no route for this host and path' }
   const { httpsRedirect } = snapshot.config
   if (!policy && route.config.tls && httpsRedirect !== undefined) {
-    return { status: 308, detail: 'this host is served over HTTPS', location: httpsLocation(checked.host, httpsRedirect, req.url!) }
+    const location = httpsLocation(checked.host, httpsRedirect, req.url!)
+    return { status: 308, detail: 'this host is served over HTTPS', headers: { Location: location } }
   }
   if (route.config.tls === 'passthrough') return { status: 421, detail: 'host is TLS passthrough' }
 

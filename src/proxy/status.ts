@@ -12,10 +12,10 @@ function statusBody(status: number, detail: string | undefined): string {
   return `${status} ${STATUS_CODES[status] ?? ''}${detail ? `: ${detail}` : ''}\n`
 }
 
-/** A short plain-text answer. */
-export function sendStatus(res: ServerResponse, status: number, detail?: string): void {
+/** A short plain-text answer, with `headers` of the request's own (a redirect's Location). */
+export function sendStatus(res: ServerResponse, status: number, detail?: string, headers: OutgoingHttpHeaders = {}): void {
   const body = statusBody(status, detail)
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) })
+  res.writeHead(status, { ...headers, 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) })
   res.end(body)
 }
 
@@ -34,7 +34,12 @@ const REFUSAL_WRITE_DEADLINE_MS = 5_000
  * the client has stopped sending (lingering-close.ts). It carries Date, as a ServerResponse does and
  * RFC 9110 6.6.1 asks of a 4xx, and `headers` of the request's own (a redirect's Location, its X-Request-Id).
  */
-export function endWithStatus(socket: Duplex, status: number, detail?: string, { lingering = false, headers = {} }: { lingering?: boolean; headers?: OutgoingHttpHeaders } = {}): void {
+export function endWithStatus(
+  socket: Duplex,
+  status: number,
+  detail?: string,
+  { lingering = false, headers = {} }: { lingering?: boolean; headers?: OutgoingHttpHeaders } = {},
+): void {
   const body = statusBody(status, detail)
   const deadline = setTimeout(() => socket.destroy(), REFUSAL_WRITE_DEADLINE_MS).unref()
   socket.once('close', () => clearTimeout(deadline))

@@ -3,7 +3,7 @@
  * closes. Any other answer (a 401, 403 or 426 from an upstream that refuses the upgrade) is relayed as
  * an ordinary response on a connection that then closes, as nginx and Envoy relay it.
  */
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
@@ -117,8 +117,7 @@ class UpgradeExchange extends UpstreamExchange {
       return
     }
     // latin1, as undici read the header values: their bytes go out as they came.
-    const head = { ...requestIdHeaders(this.req), ...clientResponseHeaders(headers, this.route.config.headers.response) }
-    this.client.write(responseHead(101, head, ['Connection: Upgrade', 'Upgrade: websocket']), 'latin1')
+    this.client.write(responseHead(101, this.answerHeaders(headers), ['Connection: Upgrade', 'Upgrade: websocket']), 'latin1')
     if (this.head.length > 0) socket.write(this.head)
     socket.on('error', () => this.client.destroy())
     // A client gone (an error, a reset, the drain's end destroying it) takes the upstream with it. Not
@@ -139,7 +138,15 @@ class UpgradeExchange extends UpstreamExchange {
     this.settle({ status: statusCode })
     // Without a 101 the connection is not upgraded: an ordinary response, then the close.
     this.refusal = closingResponse(this.req, this.client as Socket)
-    this.refusal.writeHead(statusCode, { ...requestIdHeaders(this.req), ...clientResponseHeaders(headers, this.route.config.headers.response, statusCode) })
+    this.refusal.writeHead(statusCode, this.answerHeaders(headers, statusCode))
+  }
+
+  /**
+   * The upstream's answer's headers as the client gets them: with the request's id (unless the
+   * upstream sent one) and the route's changes.
+   */
+  private answerHeaders(headers: IncomingHttpHeaders, statusCode?: number): OutgoingHttpHeaders {
+    return { ...requestIdHeaders(this.req), ...clientResponseHeaders(headers, this.route.config.headers.response, statusCode) }
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
