@@ -152,6 +152,7 @@ export class Gateway {
     // A balancer without the PROXY protocol turned on sends no header on any connection.
     this.logProxyHeaderRefused = limitedLog(this.logger, 'warn', 'PROXY protocol header refused; connection closed', CLIENT_CAUSED_LOG_LIMIT)
     const logPassthroughFailure = limitedLog(this.logger, 'warn', 'passthrough upstream failed', CLIENT_CAUSED_LOG_LIMIT)
+    const logPassthroughUnreachable = limitedLog(this.logger, 'warn', 'passthrough upstream url unreachable; the connection goes to the next url', CLIENT_CAUSED_LOG_LIMIT)
     const logPassthroughTimeout = limitedLog(this.logger, 'info', 'passthrough closed at its timeout', CLIENT_CAUSED_LOG_LIMIT)
     this.metrics = createMetrics({
       collectUpstreamConnections: (gauge) => collectUpstreamConnections(gauge, this.pools()),
@@ -186,9 +187,13 @@ export class Gateway {
       onRefused: (outcome) => this.reportIngressHandshake(outcome),
       passthrough: {
         onConnected: (route) => recordPassthrough(this.metrics, route),
-        onError: (route, error, connected) => {
+        onError: (route, url, error, connected) => {
           if (!connected) recordPassthrough(this.metrics, route, error)
-          logPassthroughFailure({ route: route.name, connected, error: errorSummary(error) })
+          logPassthroughFailure({ route: route.name, upstream: url.url, connected, error: errorSummary(error) })
+        },
+        onUnreachable: (route, url, error) => {
+          recordPassthrough(this.metrics, route, error)
+          logPassthroughUnreachable({ route: route.name, upstream: url.url, error: errorSummary(error) })
         },
         onTimeout: (route, timeout) => logPassthroughTimeout({ route: route.name, timeout }),
       },

@@ -6,16 +6,16 @@
  * DNS: an IP literal or `localhost` against the listener's host.
  */
 import { isIP } from 'node:net'
-import type { Config, ListenAddress, PublicListenerName, UpstreamConfig } from './types.js'
+import type { Config, ListenAddress, PublicListenerName, UpstreamUrl } from './types.js'
 
-export function ownListenerOf(upstream: UpstreamConfig, listen: Config['listen']): PublicListenerName | undefined {
+export function ownListenerOf(upstream: UpstreamUrl, listen: Config['listen']): PublicListenerName | undefined {
   return (['https', 'http'] as const).find((name) => {
     const listener = listen[name]
     return listener !== undefined && reaches(upstream, listener)
   })
 }
 
-function reaches(upstream: UpstreamConfig, listener: ListenAddress): boolean {
+function reaches(upstream: UpstreamUrl, listener: ListenAddress): boolean {
   // Port 0 is a free port picked at listen(): no url written beforehand can name it.
   if (listener.port === 0 || upstream.port !== listener.port) return false
   const target = canonical(upstream.hostname)

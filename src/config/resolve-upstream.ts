@@ -21,14 +21,17 @@ export function resolveUpstream(
   report: Report,
   whole: boolean,
 ): UpstreamConfig {
-  const url = raw.url === undefined ? undefined : upstreamUrl(raw.url, `${at}.url`, passthrough, report)
-  const isHttps = url?.protocol === 'https:'
+  const urls = upstreamUrls(raw.url, `${at}.url`, passthrough, report)
+  const first = urls[0]?.parsed
+  const isHttps = first?.protocol === 'https:'
   for (const key of ['ca', 'crl', 'cert', 'key', 'serverName', 'insecureSkipVerify'] as const) {
-    if (raw[key] !== undefined && url && !isHttps) report(`${at}.${key}`, 'only applies to https:// upstreams')
+    if (raw[key] !== undefined && first && !isHttps) report(`${at}.${key}`, 'only applies to https:// upstreams')
   }
   // What a passthrough route would ignore: it relays bytes, with no path to add and no response to time.
-  if (url?.protocol === 'tcp:') {
-    if (url.pathname !== '' && url.pathname !== '/') report(`${at}.url`, 'tcp:// relays the raw TLS stream, which has no path: write tcp://host:port')
+  if (first?.protocol === 'tcp:') {
+    for (const { parsed, path } of urls) {
+      if (parsed.pathname !== '' && parsed.pathname !== '/') report(path, 'tcp:// relays the raw TLS stream, which has no path: write tcp://host:port')
+    }
     if (raw.timeouts?.response !== undefined) report(`${at}.timeouts.response`, 'only applies to http:// and https:// upstreams: a passthrough connection has no response to time')
     if (raw.timeouts?.idle !== undefined) report(`${at}.timeouts.idle`, 'only applies to http:// and https:// upstreams: a passthrough connection is the client\'s, never kept idle')
   }
@@ -40,19 +43,24 @@ export function resolveUpstream(
   if (whole && raw.cert && !raw.key) report(`${at}.key`, 'is required with upstream.cert')
   if (whole && raw.key && !raw.cert) report(`${at}.cert`, 'is required with upstream.key')
 
-  const hostname = url ? url.hostname.replace(/^\[(.*)\]$/, '$1') : ''
-  const defaultPort = url?.protocol === 'https:' ? 443 : 80
+  const hostnames = urls.map(({ parsed }) => parsed.hostname.replace(/^\[(.*)\]$/, '$1'))
+  const serverName = raw.serverName === undefined ? undefined : configuredServerName(`${at}.serverName`, raw.serverName, hostnames, report)
+  const defaultPort = first?.protocol === 'https:' ? 443 : 80
   return {
-    url: raw.url ?? '',
-    protocol: (url?.protocol ?? 'https:') as UpstreamConfig['protocol'],
-    hostname,
-    port: url?.port ? Number(url.port) : defaultPort,
-    pathPrefix: url && url.pathname !== '/' ? url.pathname.replace(/\/$/, '') : '',
+    urls: urls.map(({ text, path, parsed }, i) => ({
+      url: text,
+      path,
+      hostname: hostnames[i]!,
+      port: parsed.port ? Number(parsed.port) : defaultPort,
+      // SNI must be a DNS name (RFC 6066 3): an IP-literal upstream gets none and is verified against the IP SAN.
+      serverName: serverName ?? (isIP(hostnames[i]!) ? '' : hostnames[i]!),
+    })),
+    protocol: (first?.protocol ?? 'https:') as UpstreamConfig['protocol'],
+    pathPrefix: first ? pathPrefix(first) : '',
     ...(raw.ca && { ca: filePath(`${at}.ca`, raw.ca) }),
     crl: crlFiles(raw.crl, `${at}.crl`, filePath),
     ...(raw.cert && { cert: filePath(`${at}.cert`, raw.cert) }),
     ...(raw.key && { key: filePath(`${at}.key`, raw.key) }),
-    serverName: resolveServerName(`${at}.serverName`, raw.serverName, url && hostname, report),
     insecureSkipVerify: raw.insecureSkipVerify ?? false,
     timeouts: {
       connect: parseDuration(raw.timeouts?.connect ?? DEFAULT_CONNECT_TIMEOUT)!,
@@ -60,6 +68,40 @@ export function resolveUpstream(
       idle: parseDuration(raw.timeouts?.idle ?? DEFAULT_IDLE_TIMEOUT)!,
     },
   }
+}
+
+/**
+ * The urls that parse, of `url` written as one or a list, each with the key that names it. Those of a
+ * list must agree with the first on what the route's requests share (their scheme and path), and
+ * name another upstream each: listed twice, one would take twice the requests.
+ */
+function upstreamUrls(
+  raw: string | readonly (string | undefined)[] | undefined,
+  at: string,
+  passthrough: boolean | undefined,
+  report: Report,
+): { text: string; path: string; parsed: URL }[] {
+  if (raw === undefined) return []
+  const written = typeof raw === 'string' ? [{ text: raw, path: at }] : raw.flatMap((text, i) => (text === undefined ? [] : [{ text, path: `${at}[${i}]` }]))
+  const urls = written.flatMap(({ text, path }) => {
+    const parsed = upstreamUrl(text, path, passthrough, report)
+    return parsed ? [{ text, path, parsed }] : []
+  })
+  const first = urls[0]?.parsed
+  const seen = new Map<string, string>()
+  return urls.filter(({ path, parsed }) => {
+    if (parsed.protocol !== first!.protocol) return void report(path, `every url of the list has the scheme of the first, ${first!.protocol}//`)
+    if (pathPrefix(parsed) !== pathPrefix(first!)) return void report(path, `every url of the list has the path of the first, ${first!.pathname}`)
+    const twin = seen.get(parsed.host)
+    if (twin !== undefined) return void report(path, `names the same upstream as ${twin}`)
+    seen.set(parsed.host, path)
+    return true
+  })
+}
+
+/** The path a url puts before each request's: '' for none. */
+function pathPrefix(url: URL): string {
+  return url.pathname.replace(/\/$/, '')
 }
 
 /**
@@ -110,16 +152,14 @@ function schemeHint(scheme: string): string {
 }
 
 /**
- * SNI must be a DNS name (RFC 6066 3): an IP-literal upstream gets none and is verified against the IP
- * SAN. A serverName is checked, and kept as it is compared: lower case, without a trailing dot.
- * `hostname` is the url's, undefined where the url is not known (refused, or no URL): an IP address
- * is then not compared with it.
+ * A serverName, checked, and kept as it is compared: lower case, without a trailing dot. An IP address
+ * is never sent as SNI (RFC 6066 3): one the urls do not all name is refused, and one they do gives
+ * '' (no SNI; the IP SAN is verified).
  */
-function resolveServerName(path: string, raw: string | undefined, hostname: string | undefined, report: Report): string {
-  if (raw === undefined) return hostname === undefined || isIP(hostname) ? '' : hostname
+function configuredServerName(path: string, raw: string, hostnames: readonly string[], report: Report): string {
   const address = raw.replace(/^\[(.*)\]$/, '$1')
   if (isIP(address)) {
-    if (hostname !== undefined && address !== hostname) report(path, 'an IP address is never sent as SNI (RFC 6066 3); leave serverName out to verify the IP of the url')
+    if (hostnames.some((hostname) => hostname !== address)) report(path, 'an IP address is never sent as SNI (RFC 6066 3); leave serverName out to verify the IP of the url')
     return ''
   }
   const name = normalizeServerName(raw)

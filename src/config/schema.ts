@@ -92,6 +92,8 @@ const PassthroughSchema = Type.Literal('passthrough', {
     'Forward the raw TLS stream, chosen by SNI, to `upstream.url` (tcp://host:port) without terminating it here.',
 })
 
+const UpstreamUrl = Type.String({ minLength: 1, description: 'An upstream url.' })
+
 const TimeoutsSchema = Type.Object(
   {
     connect: Type.Optional(Duration('Time to open the upstream connection, TLS handshake included.', DEFAULT_CONNECT_TIMEOUT)),
@@ -105,12 +107,14 @@ const TimeoutsSchema = Type.Object(
 
 const UpstreamSchema = Type.Object(
   {
-    url: Type.String({
-      minLength: 1,
+    url: Type.Union([UpstreamUrl, Type.Array(UpstreamUrl, { minItems: 1 })], {
       description:
         'Where requests go: http://host:port or https://host:port, optionally with a path prefix that is prepended ' +
-        '(tcp://host:port for passthrough routes).',
-      examples: ['https://orders.internal:8443'],
+        '(tcp://host:port for passthrough routes). A list shares the requests (or passthrough connections) among its ' +
+        'urls in turn, as nginx\'s upstream block does; a url whose connection or TLS handshake fails is left out for ' +
+        '10 s, and what could not reach it goes to the next. The urls of a list have the same scheme and path, and ' +
+        'every other key of `upstream`.',
+      examples: ['https://orders.internal:8443', ['https://orders-1.internal:8443', 'https://orders-2.internal:8443']],
     }),
     ca: Type.Optional(
       FilePath('CA bundle that verifies the upstream certificate. Default: system roots, the trusted CAs of the system (SSL_CERT_FILE, SSL_CERT_DIR, /etc/ssl/certs; on Node 24, not 20) with the Mozilla roots built into Node and NODE_EXTRA_CA_CERTS. Each entry must be a CA; expired ones are warned about.'),

@@ -41,21 +41,32 @@ export interface RouteTlsConfig {
   readonly forwardClientCert: ForwardClientCert
 }
 
-export interface UpstreamConfig {
+/** One url of a route's upstream: where its requests (or its passthrough connections) may go. */
+export interface UpstreamUrl {
   /** The url as written, for logs. */
   readonly url: string
-  readonly protocol: 'http:' | 'https:' | 'tcp:'
+  /** The key that names it: `routes[2].upstream.url`, or `routes[2].upstream.url[1]` in a list. */
+  readonly path: string
   /** Host name or IP literal, without IPv6 brackets. */
   readonly hostname: string
   readonly port: number
+  /** SNI sent and name verified; '' for IP-literal upstreams without a serverName (no SNI is sent then). */
+  readonly serverName: string
+}
+
+export interface UpstreamConfig {
+  /**
+   * `url`, one or a list, in the order written: the requests of the route are shared among them
+   * (proxy/balancer.ts). They have the scheme and the path prefix below, and every other key, in common.
+   */
+  readonly urls: readonly UpstreamUrl[]
+  readonly protocol: 'http:' | 'https:' | 'tcp:'
   /** Path prefix from the url, prepended to the request path; '' when the url has none. */
   readonly pathPrefix: string
   readonly ca?: string
   readonly crl: readonly CrlFile[]
   readonly cert?: string
   readonly key?: string
-  /** SNI sent and name verified; '' for IP-literal upstreams without a serverName (no SNI is sent then). */
-  readonly serverName: string
   readonly insecureSkipVerify: boolean
   readonly timeouts: { readonly connect: number; readonly response: number; readonly idle: number }
 }

@@ -90,7 +90,7 @@ export function createMetrics(options: MetricsOptions = {}) {
     recordRequest: (route: string, method: string, code: number, seconds: number) => requestMetrics.record(route, method, code, seconds),
     passthroughConnections: new Counter({
       name: 'portcullis_passthrough_connections_total',
-      help: 'TLS passthrough connections by route and how the connect to their upstream went: result (ok|error), reason (none on success).',
+      help: 'Connects of TLS passthrough connections to their upstream by route and how each went: result (ok|error), reason (none on success). A connection whose url could not be reached, and that went to the next url, counts each connect.',
       labelNames: ['route', 'result', 'reason'] as const,
       registers,
     }),
@@ -108,7 +108,7 @@ export function createMetrics(options: MetricsOptions = {}) {
     }),
     upstreamRetries: new Counter({
       name: 'portcullis_upstream_retries_total',
-      help: 'Requests sent again because a pooled upstream connection closed under them before any answer, by route.',
+      help: 'Requests sent again, by route: because a pooled upstream connection closed under them before any answer, or to the next url of the route because theirs could not be reached.',
       labelNames: ['route'] as const,
       registers,
     }),

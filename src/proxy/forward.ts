@@ -7,20 +7,18 @@
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import type { Dispatcher } from 'undici'
+import type { UpstreamUrl } from '../config/types.js'
 import type { Route } from '../snapshot/snapshot.js'
-import { holdUpstream } from '../snapshot/upstreams.js'
 import { clientResponseHeaders } from './headers.js'
 import { bodyTooLargeDetail, forwardedBody, hasBody, RequestBodyTooLarge } from './request-body.js'
 import type { Routed } from './route-selection.js'
 import { sendStatus } from './status.js'
 import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.js'
-import { BODILESS_STATUSES, CLIENT_GONE, relayChunk, UpstreamExchange, upstreamRequest } from './upstream-request.js'
+import { BODILESS_STATUSES, CLIENT_GONE, relayChunk, UpstreamExchange, upstreamRequest, type ResendHooks, type UpstreamRequest } from './upstream-request.js'
 
-export interface ForwardHooks {
-  /** The upstream failed before or while answering; `res.headersSent` tells whether the client got a status. */
-  readonly onUpstreamError: (route: Route, res: ServerResponse, failure: UpstreamFailure, error: Error) => void
-  /** An upstream connection closed under the request before any answer; it is sent again. */
-  readonly onRetry: (route: Route, error: Error) => void
+export interface ForwardHooks extends ResendHooks {
+  /** The upstream at `url` failed before or while answering; `res.headersSent` tells whether the client got a status. */
+  readonly onUpstreamError: (route: Route, url: UpstreamUrl, res: ServerResponse, failure: UpstreamFailure, error: Error) => void
 }
 
 export function forwardRequest(req: IncomingMessage, res: ServerResponse, routed: Routed, hooks: ForwardHooks): void {
@@ -48,17 +46,16 @@ class Exchange extends UpstreamExchange {
   constructor(
     private readonly res: ServerResponse,
     route: Route,
-    options: Dispatcher.DispatchOptions,
+    options: UpstreamRequest,
     private readonly hooks: ForwardHooks,
   ) {
-    super(route, options, hooks.onRetry)
-    const release = holdUpstream(route.upstream!)
+    super(route, options, hooks)
     // The response closed before the upstream's answer was through: the client went away, or the
     // request server answered it (a malformed request body). Stop the upstream request too, so it
     // frees its connection. A request still queued for a connection is stopped as soon as undici
     // starts it.
     res.on('close', () => {
-      release()
+      this.releaseUpstream()
       this.heads.stop()
       if (this.finished) return
       this.stopped = true
@@ -147,7 +144,7 @@ class Exchange extends UpstreamExchange {
     const failure = classifyUpstreamError(error)
     if (this.resent(failure, error)) return
     this.finished = true
-    this.hooks.onUpstreamError(this.route, this.res, failure, error)
+    this.hooks.onUpstreamError(this.route, this.url, this.res, failure, error)
     if (this.res.headersSent) {
       // Mid-response: the only honest signal left is to cut the client's response short.
       this.res.destroy()

@@ -124,7 +124,7 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
         socket.once('close', () => slots.release())
         const outcome = await proxyUpgrade(req, socket, head, admission, records)
         record(outcome.status)
-        if ('failure' in outcome) records.upgradeFailed(admission.route, req, client, outcome.failure, outcome.status, outcome.error)
+        if ('failure' in outcome) records.upgradeFailed(admission.route, outcome.url, req, client, outcome.failure, outcome.status, outcome.error)
         return 'closeGoingAway' in outcome ? outcome.closeGoingAway : undefined
       }
       // proxyUpgrade settles, and never throws, once it has answered: a fault after that is in recording

@@ -2,38 +2,60 @@
  * TLS passthrough: the raw stream of a connection whose SNI names a `tls: passthrough` route goes to the
  * route's upstream, the ClientHello already read first. Nothing is decrypted; either side's close or
  * error ends both, and so does an hour without a byte either way, or bytes relayed to one side that
- * wait 10 minutes for it to take them (tunnel.ts).
+ * wait 10 minutes for it to take them (tunnel.ts). The route's balancer picks the url; one that
+ * refuses the connect (or lets it time out) rests, and the connection goes to the next, as a request does.
  */
 import net from 'node:net'
+import type { UpstreamUrl } from '../config/types.js'
 import type { Route } from '../snapshot/snapshot.js'
 import { PASSTHROUGH_SEND_TIMEOUT_MS, relayTunnel, type TunnelTimeout } from './tunnel.js'
 
 export interface PassthroughHooks {
   readonly onConnected: (route: Route) => void
-  /** The upstream failed: to connect, or once `connected`. */
-  readonly onError: (route: Route, error: Error, connected: boolean) => void
+  /** The upstream at `url` failed: to connect, or once `connected`. */
+  readonly onError: (route: Route, url: UpstreamUrl, error: Error, connected: boolean) => void
+  /** `url` could not be reached; the connection goes to the route's next url. */
+  readonly onUnreachable: (route: Route, url: UpstreamUrl, error: Error) => void
   /** The gateway closed the connection at one of its bounds. */
   readonly onTimeout: (route: Route, timeout: TunnelTimeout) => void
 }
 
 export function passThrough(client: net.Socket, hello: Buffer, route: Route, hooks: PassthroughHooks): void {
-  const { hostname, port, timeouts } = route.config.upstream
-  const upstream = net.connect({ host: hostname, port, noDelay: true, timeout: timeouts.connect })
-  upstream.once('timeout', () => upstream.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })))
-  let connected = false
-  upstream.once('connect', () => {
-    connected = true
-    hooks.onConnected(route)
-    upstream.setTimeout(0)
-    upstream.write(hello)
-    relayTunnel(client, upstream, { sendMs: PASSTHROUGH_SEND_TIMEOUT_MS, onTimeout: (timeout) => hooks.onTimeout(route, timeout) })
-    client.resume()
-  })
-  upstream.on('error', (error) => {
-    hooks.onError(route, error, connected)
-    client.destroy()
-  })
-  client.on('error', () => upstream.destroy())
-  client.on('close', () => upstream.destroy())
-  upstream.on('close', () => client.destroy())
+  const unreachable = new Set<number>()
+  let closed = false
+  client.once('close', () => (closed = true))
+  const connect = (urlIndex: number) => {
+    const url = route.config.upstream.urls[urlIndex]!
+    const upstream = net.connect({ host: url.hostname, port: url.port, noDelay: true, timeout: route.config.upstream.timeouts.connect })
+    upstream.once('timeout', () => upstream.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })))
+    let connected = false
+    upstream.once('connect', () => {
+      connected = true
+      hooks.onConnected(route)
+      upstream.setTimeout(0)
+      upstream.write(hello)
+      relayTunnel(client, upstream, { sendMs: PASSTHROUGH_SEND_TIMEOUT_MS, onTimeout: (timeout) => hooks.onTimeout(route, timeout) })
+      client.resume()
+    })
+    upstream.on('error', (error) => {
+      const next = connected || closed ? undefined : nextUrl(route, urlIndex, unreachable)
+      if (next !== undefined) {
+        hooks.onUnreachable(route, url, error)
+        return connect(next)
+      }
+      hooks.onError(route, url, error, connected)
+      client.destroy()
+    })
+    client.on('error', () => upstream.destroy())
+    client.on('close', () => upstream.destroy())
+    upstream.on('close', () => connected && client.destroy())
+  }
+  connect(route.balancer.pick()!)
+}
+
+/** After the connect to `urlIndex` failed: it rests, and the url to try next, if one is left. */
+function nextUrl(route: Route, urlIndex: number, unreachable: Set<number>): number | undefined {
+  route.balancer.unreachable(urlIndex)
+  unreachable.add(urlIndex)
+  return route.balancer.pick(unreachable)
 }

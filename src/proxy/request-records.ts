@@ -10,6 +10,7 @@ import { CLIENT_CAUSED_LOG_LIMIT, errorSummary, limitedLog, type Logger } from '
 import { methodLabel, NO_ROUTE, type UpstreamFailureStage } from '../metrics/labels.js'
 import type { Metrics } from '../metrics/metrics.js'
 import { normalizeHost } from '../routing/host.js'
+import type { UpstreamUrl } from '../config/types.js'
 import type { Route, Snapshot } from '../snapshot/snapshot.js'
 import { refusalFields, refusedPeerOf } from '../tls/certificate-identity.js'
 import type { ForwardHooks } from './forward.js'
@@ -23,8 +24,8 @@ interface RequestRecords extends ForwardHooks, UpgradeHooks {
   readonly answered: (snapshot: Snapshot, req: IncomingMessage, client: string | undefined, route: string, status: number, started: number) => void
   /** A request answered before routing (see RequestHandlers.refused): counted, and logged as `answered` logs where Node parsed it. */
   readonly refused: RequestHandlers['refused']
-  /** The upstream failed a WebSocket upgrade; the client was sent `status`. */
-  readonly upgradeFailed: (route: Route, req: IncomingMessage, client: string | undefined, failure: UpstreamFailure, status: number, error: Error) => void
+  /** The upstream at `url` failed a WebSocket upgrade; the client was sent `status`. */
+  readonly upgradeFailed: (route: Route, url: UpstreamUrl, req: IncomingMessage, client: string | undefined, failure: UpstreamFailure, status: number, error: Error) => void
   /** A bug met by one request, which is that request's 500, not the end of the process and every connection. */
   readonly internalError: (route: string, error: unknown) => void
 }
@@ -58,9 +59,8 @@ function requestFields(req: IncomingMessage, client: string | undefined): { meth
  * upstream.ca, tls/unknown-issuer.ts), a certificate that does not name what was verified, or an
  * https:// upstream that answered the handshake with no TLS at all (OpenSSL's "wrong version number").
  */
-function hintFor(route: Route, reason: string, code: string | undefined, refusedPeerHint: string | undefined): { hint?: string } {
+function hintFor({ serverName, hostname, url }: UpstreamUrl, reason: string, code: string | undefined, refusedPeerHint: string | undefined): { hint?: string } {
   if (refusedPeerHint) return { hint: refusedPeerHint }
-  const { serverName, hostname, url } = route.config.upstream
   if (reason === 'hostname_mismatch') {
     return { hint: `the upstream's certificate does not name ${serverName || hostname}: set upstream.serverName to a name it holds` }
   }
@@ -82,19 +82,30 @@ export function createRequestRecords(logger: Logger, metrics: Metrics): RequestR
    * upstream down under load would log a line per request (about 2,500 a second), and a client can make
    * slow requests time out at will; the metric counts every one.
    */
-  const upstreamFailed = (log: (fields: object) => void, route: Route, req: IncomingMessage, client: string | undefined, failure: UpstreamFailure, status: number | undefined, error: Error) => {
+  const upstreamFailed = (
+    log: (fields: object) => void,
+    route: Route,
+    url: UpstreamUrl,
+    req: IncomingMessage,
+    client: string | undefined,
+    failure: UpstreamFailure,
+    status: number | undefined,
+    error: Error,
+  ) => {
     const { reason, code } = failure
     // The gateway's own 502 and 504 apart from answers the upstream began: the 5xx warning leaves the
     // former to the upstream errors alert (deploy/prometheus/alerts.yaml).
     const stage: UpstreamFailureStage = status === undefined ? 'mid_response' : 'before_response'
     metrics.upstreamErrors.inc({ route: route.name, reason, stage })
-    const request = { ...requestFields(req, client), upstream: route.config.upstream.url }
+    const request = { ...requestFields(req, client), upstream: url.url }
     const summary = errorSummary(error)
     // A refused upstream certificate: which one, and which files of upstream.crl when a CRL refused it.
     const peer = refusedPeerOf(error)
     const refusal = refusalFields(peer?.certificate, summary.code, () => route.config.upstream.crl)
-    log({ route: route.name, reason, code, status, ...request, ...refusal, ...hintFor(route, reason, summary.code, peer?.hint), error: summary })
+    log({ route: route.name, reason, code, status, ...request, ...refusal, ...hintFor(url, reason, summary.code, peer?.hint), error: summary })
   }
+
+  const logUnreachable = limitedLog(logger, 'warn', 'upstream url unreachable; the request goes to the next url', CLIENT_CAUSED_LOG_LIMIT)
 
   /** nginx logs a WebSocket it closes at proxy_read_timeout or proxy_send_timeout ("timed out"). */
   const logWebSocketTimeout = limitedLog(logger, 'info', 'websocket closed at its timeout', CLIENT_CAUSED_LOG_LIMIT)
@@ -113,15 +124,16 @@ export function createRequestRecords(logger: Logger, metrics: Metrics): RequestR
       metrics.recordRequest(NO_ROUTE, methodLabel(request?.method), status, 0)
       if (snapshot.config.accessLog && request instanceof IncomingMessage) logAccess(NO_ROUTE, request, clientAddressOf(request.socket), status, 0)
     },
-    onUpstreamError(route, res, failure, error) {
+    onUpstreamError(route, url, res, failure, error) {
       const headersSent = res.headersSent
-      upstreamFailed(headersSent ? logFailedMidResponse : logRequestFailed, route, res.req, res.socket ? clientAddressOf(res.socket) : undefined, failure, headersSent ? undefined : failure.status, error)
+      const client = res.socket ? clientAddressOf(res.socket) : undefined
+      upstreamFailed(headersSent ? logFailedMidResponse : logRequestFailed, route, url, res.req, client, failure, headersSent ? undefined : failure.status, error)
     },
-    onAnswerCutShort(route, req, failure, error) {
-      upstreamFailed(logFailedMidResponse, route, req, clientAddressOf(req.socket), failure, undefined, error)
+    onAnswerCutShort(route, url, req, failure, error) {
+      upstreamFailed(logFailedMidResponse, route, url, req, clientAddressOf(req.socket), failure, undefined, error)
     },
-    upgradeFailed(route, req, client, failure, status, error) {
-      upstreamFailed(logUpgradeFailed, route, req, client, failure, status, error)
+    upgradeFailed(route, url, req, client, failure, status, error) {
+      upstreamFailed(logUpgradeFailed, route, url, req, client, failure, status, error)
     },
     onTimeout(route, req, timeout) {
       logWebSocketTimeout({ route: route.name, timeout, ...requestFields(req, clientAddressOf(req.socket)) })
@@ -130,6 +142,11 @@ export function createRequestRecords(logger: Logger, metrics: Metrics): RequestR
     onRetry(route, error) {
       metrics.upstreamRetries.inc({ route: route.name })
       logger.debug({ route: route.name, error: errorSummary(error) }, 'upstream connection closed before answering; sending the request again')
+    },
+    /** Counted as a retry too (Envoy's upstream_rq_retry counts a retry to another host); logged as nginx logs a connect() that failed, which it then tries on the next server. */
+    onUnreachable(route, url, { reason, code }, error) {
+      metrics.upstreamRetries.inc({ route: route.name })
+      logUnreachable({ route: route.name, upstream: url.url, reason, code, error: errorSummary(error) })
     },
     internalError(route, error) {
       logger.error({ route, code: ErrorCodes.INTERNAL, error: errorSummary(error) }, 'request failed inside the gateway')

@@ -7,8 +7,8 @@ import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerR
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
+import type { UpstreamUrl } from '../config/types.js'
 import type { Route } from '../snapshot/snapshot.js'
-import { holdUpstream } from '../snapshot/upstreams.js'
 import { clientResponseHeaders } from './headers.js'
 import { closingResponse } from './released-sockets.js'
 import { requestIdHeaders } from './request-id.js'
@@ -17,23 +17,21 @@ import { endWithStatus, responseHead } from './status.js'
 import { relayTunnel, type TunnelTimeout, WEBSOCKET_SEND_TIMEOUT_MS } from './tunnel.js'
 import { followFrames, type CloseGoingAway } from './websocket-close.js'
 import { classifyUpstreamError, invalidUpstreamResponse, type UpstreamFailure } from './upstream-errors.js'
-import { BODILESS_STATUSES, CLIENT_GONE, relayChunk, UpstreamExchange, upstreamRequest } from './upstream-request.js'
+import { BODILESS_STATUSES, CLIENT_GONE, relayChunk, UpstreamExchange, upstreamRequest, type ResendHooks, type UpstreamRequest } from './upstream-request.js'
 
 /**
  * How an upgrade was answered: the status the client got (0: it left first), and why if the upstream
- * failed; for a WebSocket (101), how to end it at the end of the grace period.
+ * (at `url`) failed; for a WebSocket (101), how to end it at the end of the grace period.
  */
 type UpgradeOutcome =
   | { readonly status: number }
   | { readonly status: 101; readonly closeGoingAway: CloseGoingAway }
-  | { readonly status: number; readonly failure: UpstreamFailure; readonly error: Error }
+  | { readonly status: number; readonly url: UpstreamUrl; readonly failure: UpstreamFailure; readonly error: Error }
 
 /** What an upgrade tells besides its outcome, for the logs and metrics. */
-export interface UpgradeHooks {
-  /** A pooled upstream connection closed under the upgrade request before any answer; it is sent again. */
-  readonly onRetry: (route: Route, error: Error) => void
-  /** The upstream failed part way through the answer it refused the upgrade with, after its outcome: the client's answer is cut short. */
-  readonly onAnswerCutShort: (route: Route, req: IncomingMessage, failure: UpstreamFailure, error: Error) => void
+export interface UpgradeHooks extends ResendHooks {
+  /** The upstream at `url` failed part way through the answer it refused the upgrade with, after its outcome: the client's answer is cut short. */
+  readonly onAnswerCutShort: (route: Route, url: UpstreamUrl, req: IncomingMessage, failure: UpstreamFailure, error: Error) => void
   /** The gateway closed the WebSocket at one of its bounds. */
   readonly onTimeout: (route: Route, req: IncomingMessage, timeout: TunnelTimeout) => void
 }
@@ -62,23 +60,17 @@ class UpgradeExchange extends UpstreamExchange {
   private answered = false
   /** The upstream's answer when it refused the upgrade, an ordinary response. */
   private refusal: ServerResponse | undefined
-  /**
-   * Holds the pool open until the exchange is over (over()): a resend after a reload retired it needs
-   * it. Undefined once released.
-   */
-  private release: (() => void) | undefined
 
   constructor(
     route: Route,
     private readonly req: IncomingMessage,
-    options: Dispatcher.DispatchOptions,
+    options: UpstreamRequest,
     private readonly client: Duplex,
     private readonly head: Buffer,
     private readonly settle: (outcome: UpgradeOutcome) => void,
     private readonly hooks: UpgradeHooks,
   ) {
-    super(route, options, hooks.onRetry)
-    this.release = holdUpstream(route.upstream!)
+    super(route, options, hooks)
     // A client that leaves before the upstream answers takes its upstream request with it, which is not
     // sent again. Its hold on the pool ends there too, as a forwarded request's ends at its response's
     // close: it never outlives the client, even where a fault kept the request from being dispatched.
@@ -95,8 +87,7 @@ class UpgradeExchange extends UpstreamExchange {
   /** The upstream request is done with: at the 101, the end, a failure not resent, or the client's close. */
   private over(): void {
     this.heads.stop()
-    this.release?.()
-    this.release = undefined
+    this.releaseUpstream()
   }
 
   onRequestUpgrade(controller: Dispatcher.DispatchController, _statusCode: number, headers: IncomingHttpHeaders, socket: Duplex): void {
@@ -171,11 +162,11 @@ class UpgradeExchange extends UpstreamExchange {
     if (this.answered) {
       // A refusal of 204 or 304 is whole with its head, whatever undici says of its Content-Length.
       if (this.refusal && BODILESS_STATUSES.has(this.refusal.statusCode)) return void this.refusal.end()
-      this.hooks.onAnswerCutShort(this.route, this.req, failure, error)
+      this.hooks.onAnswerCutShort(this.route, this.url, this.req, failure, error)
       this.client.destroy()
       return
     }
     endWithStatus(this.client, failure.status, undefined, { headers: requestIdHeaders(this.req) })
-    this.settle({ status: failure.status, failure, error })
+    this.settle({ status: failure.status, url: this.url, failure, error })
   }
 }

@@ -7,14 +7,25 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import type { Readable, Writable } from 'node:stream'
 import type { Dispatcher } from 'undici'
+import type { UpstreamUrl } from '../config/types.js'
 import type { Route } from '../snapshot/snapshot.js'
+import { holdUpstream, type Upstream } from '../snapshot/upstreams.js'
+import { isConnectFailure } from '../tls/upstream.js'
 import { upstreamRequestHeaders } from './headers.js'
 import { claimResend, firstAttempt } from './resend.js'
 import type { Routed } from './route-selection.js'
 import { codingNotRelayable, statusNotHttp, type UpstreamFailure } from './upstream-errors.js'
 
+/** What both exchanges tell of an upstream request sent again, for the logs and metrics. */
+export interface ResendHooks {
+  /** A pooled upstream connection closed under the request before any answer; it is sent again. */
+  readonly onRetry: (route: Route, error: Error) => void
+  /** `url` could not be reached (a connect or TLS handshake failed); the request goes to the route's next url. */
+  readonly onUnreachable: (route: Route, url: UpstreamUrl, failure: UpstreamFailure, error: Error) => void
+}
+
 /** `servername` is a real undici dispatch option that its types omit. */
-type UpstreamRequest = Dispatcher.DispatchOptions & { servername: string }
+export type UpstreamRequest = Dispatcher.DispatchOptions & { servername: string }
 
 /**
  * What every upstream request of a route carries, WebSocket upgrades included. A pool may be shared by
@@ -29,7 +40,8 @@ export function upstreamRequest(req: IncomingMessage, { route, forwarded, identi
     method: req.method as Dispatcher.HttpMethod,
     headers: upstreamRequestHeaders(req, forwarded, identity, route.config.headers.request) as Record<string, string | string[]>,
     body,
-    servername: route.upstream!.serverNameToken,
+    // The pool's own, set as each attempt is sent (UpstreamExchange.start).
+    servername: '',
     headersTimeout: timeouts.response,
     // Between body chunks; an upstream that stalls mid-response must not hold the client forever.
     bodyTimeout: timeouts.response,
@@ -41,24 +53,53 @@ export function upstreamRequest(req: IncomingMessage, { route, forwarded, identi
 }
 
 /**
- * An upstream request dispatched to its route's pool, as an undici dispatch handler (undici tells
- * this API from its legacy one by the presence of onRequestStart). It notes where the request stands,
- * which decides whether it may be sent again, and stops it if its client has gone by the time it
- * starts.
+ * An upstream request dispatched to the pool of one of its route's urls (the route's balancer picks
+ * it), as an undici dispatch handler (undici tells this API from its legacy one by the presence of
+ * onRequestStart). It notes where the request stands, which decides whether it may be sent again, and
+ * stops it if its client has gone by the time it starts.
  */
 export abstract class UpstreamExchange implements Dispatcher.DispatchHandler {
   protected controller: Dispatcher.DispatchController | undefined
   protected readonly attempt = firstAttempt()
   protected readonly heads = new ResponseHeads()
+  /** The url the request goes to: its index in the route's upstream urls and pools. */
+  private urlIndex: number
+  /** The urls the request could not reach, once there is one. */
+  private unreachable: Set<number> | undefined
+  /**
+   * Holds the url's pool open until the exchange is done with it (releaseUpstream): a resend after a
+   * reload retired the pool needs it. Undefined once released.
+   */
+  private release: (() => void) | undefined
 
   constructor(
     protected readonly route: Route,
-    protected readonly options: Dispatcher.DispatchOptions,
-    private readonly onRetry: (route: Route, error: Error) => void,
-  ) {}
+    protected readonly options: UpstreamRequest,
+    private readonly resendHooks: ResendHooks,
+  ) {
+    this.urlIndex = route.balancer.pick()!
+    this.release = holdUpstream(this.upstream)
+  }
+
+  private get upstream(): Upstream {
+    return this.route.upstreams![this.urlIndex]!
+  }
+
+  /** The url the request goes to, as configured. */
+  protected get url(): UpstreamUrl {
+    return this.route.config.upstream.urls[this.urlIndex]!
+  }
 
   start(): void {
-    this.route.upstream!.pool.dispatch(this.options, this)
+    const { pool, serverNameToken } = this.upstream
+    this.options.servername = serverNameToken
+    pool.dispatch(this.options, this)
+  }
+
+  /** The exchange is done with the upstream: its pool may close, if a reload retired it. */
+  protected releaseUpstream(): void {
+    this.release?.()
+    this.release = undefined
   }
 
   /**
@@ -74,10 +115,36 @@ export abstract class UpstreamExchange implements Dispatcher.DispatchHandler {
     if (this.clientGone()) controller.abort(CLIENT_GONE)
   }
 
-  /** Sends the request again after `failure`, where resend.ts allows it; whether it did. */
+  /**
+   * Sends the request again after `failure`, where it may be: to the route's next url if this one
+   * could not be reached, else on another connection of the pool where resend.ts allows it. Whether
+   * it did.
+   */
   protected resent(failure: UpstreamFailure, error: Error): boolean {
-    if (!claimResend(this.route.upstream!, this.options, this.attempt, failure, error)) return false
-    this.onRetry(this.route, error)
+    if (this.sentToNextUrl(failure, error)) return true
+    if (!claimResend(this.upstream, this.options, this.attempt, failure, error)) return false
+    this.resendHooks.onRetry(this.route, error)
+    this.start()
+    return true
+  }
+
+  /**
+   * A url the pool could not connect to rests (balancer.ts); the request, which never reached it, goes
+   * to the next url not tried, with its body if none of it has been read. False when there is no
+   * such url or body.
+   */
+  private sentToNextUrl(failure: UpstreamFailure, error: Error): boolean {
+    if (this.attempt.requestSent || !isConnectFailure(error)) return false
+    this.route.balancer.unreachable(this.urlIndex)
+    const body = this.options.body as Readable | null
+    if (body && (body.readableDidRead || body.destroyed)) return false
+    ;(this.unreachable ??= new Set()).add(this.urlIndex)
+    const next = this.route.balancer.pick(this.unreachable)
+    if (next === undefined) return false
+    this.resendHooks.onUnreachable(this.route, this.url, failure, error)
+    this.releaseUpstream()
+    this.urlIndex = next
+    this.release = holdUpstream(this.upstream)
     this.start()
     return true
   }

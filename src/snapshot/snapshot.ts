@@ -7,6 +7,7 @@
 import { ConfigError, sortByPosition } from '../config/issues.js'
 import { inRanges } from '../config/ip-ranges.js'
 import type { Config, RouteConfig } from '../config/types.js'
+import { Balancer } from '../routing/balancer.js'
 import { addressHost, normalizeServerName } from '../routing/host.js'
 import { compileRouteTable, type RouteTable } from '../routing/table.js'
 import { createTlsPolicy, policyId, type HostCertificate, type TlsPolicy, type TlsPolicyHooks, type TlsPolicySpec } from '../tls/ingress.js'
@@ -28,8 +29,10 @@ export interface Route {
   readonly config: RouteConfig
   /** The TLS policy of a terminated route; undefined for plaintext and passthrough routes. */
   readonly policy?: TlsPolicy
-  /** The pool of an HTTP route; undefined for passthrough routes. */
-  readonly upstream?: Upstream
+  /** The pool of each url of an HTTP route's upstream, in the order of `config.upstream.urls`; undefined for passthrough routes. */
+  readonly upstreams?: readonly Upstream[]
+  /** Which url of the upstream each request or passthrough connection goes to. */
+  readonly balancer: Balancer
 }
 
 export type IngressDecision =
@@ -76,12 +79,13 @@ interface RouteReadings {
   readonly policyIdOfRoute: Map<RouteConfig, string>
   /** Policies with a route that forwards the client's chain (see TicketSecrets). */
   readonly chainPolicyIds: Set<string>
-  readonly identityOfRoute: Map<RouteConfig, UpstreamIdentity>
+  /** The identity of each url of a route's upstream, in order. */
+  readonly identitiesOfRoute: Map<RouteConfig, UpstreamIdentity[]>
 }
 
 function readRoutes(config: Config, files: RouteFiles): RouteReadings {
-  const readings: RouteReadings = { policySpecs: new Map(), policyIdOfRoute: new Map(), chainPolicyIds: new Set(), identityOfRoute: new Map() }
-  const { policySpecs, policyIdOfRoute, chainPolicyIds, identityOfRoute } = readings
+  const readings: RouteReadings = { policySpecs: new Map(), policyIdOfRoute: new Map(), chainPolicyIds: new Set(), identitiesOfRoute: new Map() }
+  const { policySpecs, policyIdOfRoute, chainPolicyIds, identitiesOfRoute } = readings
   for (const route of config.routes) {
     const at = `routes[${route.index}]`
     if (route.tls && route.tls !== 'passthrough') {
@@ -101,7 +105,8 @@ function readRoutes(config: Config, files: RouteFiles): RouteReadings {
       const ca = upstream.ca ? files.caBundle(route, `${at}.upstream.ca`, upstream.ca) : undefined
       const crl = files.crlPems(route, `${at}.upstream.crl`, upstream.crl, ca, 'upstream')
       const client = upstream.cert ? files.keyPair(route, `${at}.upstream`, { cert: upstream.cert, key: upstream.key }, 'client') : undefined
-      identityOfRoute.set(route, upstreamIdentity(upstream, { ...(ca && { ca: ca.pem, caCertificates: ca.certificates }), crl, ...(client && { cert: client.cert.pem, key: client.keyPem }) }))
+      const pem = { ...(ca && { ca: ca.pem, caCertificates: ca.certificates }), crl, ...(client && { cert: client.cert.pem, key: client.keyPem }) }
+      identitiesOfRoute.set(route, upstream.urls.map((url) => upstreamIdentity(upstream, url, pem)))
     }
   }
   return readings
@@ -123,32 +128,36 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
   throwIssues(config, files)
   // OpenSSL has the last word on the contexts.
   const policies = createPolicies(readings, files, options)
-  const { keyOfRoute, newIdentities } = newUpstreamContexts(readings.identityOfRoute, files, options.previous)
+  const { keysOfRoute, newIdentities } = newUpstreamContexts(readings.identitiesOfRoute, files, options.previous)
   throwIssues(config, files)
 
   // Pools last, once nothing can fail: routes with the same identity share one, and an unchanged one
   // carries over from the previous snapshot.
   const upstreams = new Map<string, Upstream>()
-  const upstreamOfRoute = new Map<RouteConfig, Upstream>()
-  for (const [route, key] of keyOfRoute) {
-    const shared = upstreams.get(key) ?? options.previous?.upstreams.get(key) ?? newUpstream(key, newIdentities.get(key)!, options.upstreamHooks.onHandshake)
-    upstreams.set(key, shared)
-    upstreamOfRoute.set(route, shared)
+  const upstreamsOfRoute = new Map<RouteConfig, Upstream[]>()
+  for (const [route, keys] of keysOfRoute) {
+    const pools = keys.map((key) => {
+      const shared = upstreams.get(key) ?? options.previous?.upstreams.get(key) ?? newUpstream(key, newIdentities.get(key)!, options.upstreamHooks.onHandshake)
+      upstreams.set(key, shared)
+      return shared
+    })
+    upstreamsOfRoute.set(route, pools)
   }
 
   // Only now that the snapshot is complete, and in reverse: the first route that uses a pool names it.
-  for (const [route, upstream] of [...upstreamOfRoute].reverse()) upstream.metricsRoute = route.name
+  for (const [route, pools] of [...upstreamsOfRoute].reverse()) for (const upstream of pools) upstream.metricsRoute = route.name
 
   const routes: Route[] = config.routes.map((route) => {
     const id = readings.policyIdOfRoute.get(route)
-    const upstream = upstreamOfRoute.get(route)
+    const pools = upstreamsOfRoute.get(route)
     return {
       name: route.name,
       host: route.host,
       path: route.path,
       config: route,
       ...(id && { policy: policies.get(id)! }),
-      ...(upstream && { upstream }),
+      ...(pools && { upstreams: pools }),
+      balancer: new Balancer(route.upstream.urls.length),
     }
   })
   const table = compileRouteTable(routes)
@@ -187,25 +196,28 @@ function createPolicies({ policySpecs, chainPolicyIds }: RouteReadings, files: R
 }
 
 /**
- * Each route's upstream identity key, and the TLS context of each identity that `previous` has no pool
- * of, which the new pool's connections will use; one that OpenSSL refuses is an issue at the route's
- * upstream.cert (or upstream.ca).
+ * The identity key of each url of each route's upstream, and the TLS context of each identity that
+ * `previous` has no pool of, which the new pool's connections will use; one that OpenSSL refuses is an
+ * issue at the route's upstream.cert (or upstream.ca).
  */
 function newUpstreamContexts(
-  identityOfRoute: ReadonlyMap<RouteConfig, UpstreamIdentity>,
+  identitiesOfRoute: ReadonlyMap<RouteConfig, readonly UpstreamIdentity[]>,
   files: RouteFiles,
   previous: Snapshot | undefined,
-): { keyOfRoute: Map<RouteConfig, string>; newIdentities: Map<string, NewIdentity> } {
-  const keyOfRoute = new Map<RouteConfig, string>()
+): { keysOfRoute: Map<RouteConfig, string[]>; newIdentities: Map<string, NewIdentity> } {
+  const keysOfRoute = new Map<RouteConfig, string[]>()
   const newIdentities = new Map<string, NewIdentity>()
-  for (const [route, identity] of identityOfRoute) {
-    const key = identityKey(identity)
-    keyOfRoute.set(route, key)
-    if (newIdentities.has(key) || previous?.upstreams.has(key)) continue
-    const context = files.attempt(`routes[${route.index}].upstream.${identity.cert ? 'cert' : 'ca'}`, () => upstreamTlsContext(identity))
-    newIdentities.set(key, { identity, context })
+  for (const [route, identities] of identitiesOfRoute) {
+    const keys = identities.map(identityKey)
+    keysOfRoute.set(route, keys)
+    for (const [i, identity] of identities.entries()) {
+      const key = keys[i]!
+      if (newIdentities.has(key) || previous?.upstreams.has(key)) continue
+      const context = files.attempt(`routes[${route.index}].upstream.${identity.cert ? 'cert' : 'ca'}`, () => upstreamTlsContext(identity))
+      newIdentities.set(key, { identity, context })
+    }
   }
-  return { keyOfRoute, newIdentities }
+  return { keysOfRoute, newIdentities }
 }
 
 /**

@@ -39,10 +39,9 @@ export function configWarnings(config: Config, { certificates, crls, casWithoutC
       warn(`routes[${route.index}].upstream.insecureSkipVerify`, `upstream certificate verification is off${crls}`)
     }
     // With a path prefix a request comes back on another path, which another route may take.
-    const own = route.upstream.pathPrefix === '' ? ownListenerOf(route.upstream, config.listen) : undefined
-    if (own) {
-      const message = `${route.upstream.url} is this gateway's own listen.${own}: what the route forwards comes back into the gateway, where the same route takes it again (a loop, which only limits end)`
-      warn(`routes[${route.index}].upstream.url`, message)
+    for (const url of route.upstream.pathPrefix === '' ? route.upstream.urls : []) {
+      const own = ownListenerOf(url, config.listen)
+      if (own) warn(url.path, `${url.url} is this gateway's own listen.${own}: what the route forwards comes back into the gateway, where the same route takes it again (a loop, which only limits end)`)
     }
     // Explicit names are unique (an error otherwise); a defaulted one is the host, which its routes share.
     const first = firstOfName.get(route.name)

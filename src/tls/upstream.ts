@@ -9,7 +9,7 @@ import { createHash, X509Certificate } from 'node:crypto'
 import type { Socket } from 'node:net'
 import { checkServerIdentity as nodeCheckServerIdentity, createSecureContext, type PeerCertificate, type SecureContext, type TLSSocket } from 'node:tls'
 import { buildConnector, Pool } from 'undici'
-import type { UpstreamConfig } from '../config/types.js'
+import type { UpstreamConfig, UpstreamUrl } from '../config/types.js'
 import { withPeerCertificate } from './certificate-identity.js'
 import { chainErrorBeneathCrlVerdict } from './chain-path.js'
 import type { ConnectionAnswers } from './connection-answers.js'
@@ -42,14 +42,16 @@ export interface UpstreamHandshakeEvent {
   readonly error?: Error
 }
 
+/** The identity of one url of `upstream`, with the PEM of the files it names. */
 export function upstreamIdentity(
   upstream: UpstreamConfig,
+  { hostname, port, serverName }: UpstreamUrl,
   pem: { ca?: string; caCertificates?: readonly X509Certificate[]; crl: readonly string[]; cert?: string; key?: string },
 ): UpstreamIdentity {
-  const host = upstream.hostname.includes(':') ? `[${upstream.hostname}]` : upstream.hostname
+  const host = hostname.includes(':') ? `[${hostname}]` : hostname
   return {
-    origin: `${upstream.protocol}//${host}:${upstream.port}`,
-    serverName: upstream.serverName,
+    origin: `${upstream.protocol}//${host}:${port}`,
+    serverName,
     ...pem,
     insecureSkipVerify: upstream.insecureSkipVerify,
     connectTimeout: upstream.timeouts.connect,
@@ -156,8 +158,11 @@ export function createUpstreamPool(
         const error = connectError && connectFailure(connectError, refusedChain, identity.caCertificates)
         refusedChain = undefined
         if (error) {
-          // A connect the destroy ended is no handshake of the upstream's.
-          if (tls && !destroyed.aborted) onHandshake({ durationSeconds, resumed: false, error })
+          // A connect the destroy ended is no handshake of the upstream's, nor a failure to reach it.
+          if (!destroyed.aborted) {
+            connectFailures.add(error)
+            if (tls) onHandshake({ durationSeconds, resumed: false, error })
+          }
           return callback(error, null)
         }
         if (tls) {
@@ -178,6 +183,17 @@ export function createUpstreamPool(
       return socket
     },
   })
+}
+
+/** The errors of connects that failed: undici fails the requests waiting for the connection with them. */
+const connectFailures = new WeakSet<Error>()
+
+/**
+ * Whether a request failed because its pool could not open a connection (refused, timed out, no such
+ * host, a TLS handshake that failed): the upstream never had it.
+ */
+export function isConnectFailure(error: Error): boolean {
+  return connectFailures.has(error)
 }
 
 /**

@@ -82,9 +82,9 @@ describe('parseConfig', () => {
     assert.deepEqual(orders!.upstream.crl, [])
     assert.deepEqual(parseConfig(GOOD.replace('      ca: ca.crt\n', '      ca: ca.crt\n      crl: a.crl\n'), file).routes[0]!.upstream.crl, [{ file: join(dir, 'a.crl'), path: 'routes[0].upstream.crl' }])
     assert.deepEqual(parseConfig(GOOD.replace('      ca: ca.crt\n', '      ca: ca.crt\n      crl: [a.crl]\n'), file).routes[0]!.upstream.crl, [{ file: join(dir, 'a.crl'), path: 'routes[0].upstream.crl[0]' }])
-    assert.equal(orders!.upstream.serverName, 'orders.internal')
+    assert.equal(orders!.upstream.urls[0]!.serverName, 'orders.internal')
     assert.equal(orders!.upstream.pathPrefix, '/v1')
-    assert.equal(orders!.upstream.port, 8443)
+    assert.equal(orders!.upstream.urls[0]!.port, 8443)
     assert.deepEqual(orders!.upstream.timeouts, { connect: 250, response: 30_000, idle: 60_000 })
     assert.equal(orders!.maxRequestBody, undefined, 'no limit')
     const withLimit = (size: string) => parseConfig(GOOD.replace('path: /api', `path: /api\n    maxRequestBody: ${size}`), file).routes[0]!.maxRequestBody
@@ -99,8 +99,14 @@ describe('parseConfig', () => {
     })
     assert.equal(open!.name, 'open.example.com')
     assert.equal(open!.path, '/')
-    assert.equal(open!.upstream.port, 80)
-    assert.equal(open!.upstream.serverName, '', 'an IP-literal upstream gets no SNI')
+    assert.equal(open!.upstream.urls[0]!.port, 80)
+    assert.equal(open!.upstream.urls[0]!.serverName, '', 'an IP-literal upstream gets no SNI')
+    const listed = parseConfig(GOOD.replace('url: http://10.0.0.7', "url: ['http://10.0.0.7/v2', 'http://orders.internal:8080/v2/']"), file).routes[1]!.upstream
+    assert.deepEqual(listed.urls, [
+      { url: 'http://10.0.0.7/v2', path: 'routes[1].upstream.url[0]', hostname: '10.0.0.7', port: 80, serverName: '' },
+      { url: 'http://orders.internal:8080/v2/', path: 'routes[1].upstream.url[1]', hostname: 'orders.internal', port: 8080, serverName: 'orders.internal' },
+    ])
+    assert.equal(listed.pathPrefix, '/v2')
     assert.equal(config.shutdown.grace, 25_000)
     assert.deepEqual(config.limits, { connections: DEFAULT_CONNECTION_LIMIT, requests: DEFAULT_REQUEST_LIMIT })
     assert.deepEqual(parseConfig(`${GOOD}limits: { requests: 7 }\n`, file).limits, { connections: DEFAULT_CONNECTION_LIMIT, requests: 7 })
@@ -324,6 +330,11 @@ describe('parseConfig', () => {
       ["22:12 routes[1].upstream.url: must be http:// or https:// (tcp:// forwards the raw TLS stream: that is a route with 'tls: passthrough')"],
     ],
     ['a wss:// url', GOOD.replace('url: http://10.0.0.7', 'url: wss://10.0.0.7'), ['22:12 routes[1].upstream.url: must be http:// or https:// (WebSockets go through an https:// upstream)']],
+    ['a list of urls of two schemes', GOOD.replace('url: http://10.0.0.7', 'url: [http://10.0.0.7, https://10.0.0.8]'), ['22:30 routes[1].upstream.url[1]: every url of the list has the scheme of the first, http://']],
+    ['a list of urls of two paths', GOOD.replace('url: http://10.0.0.7', 'url: [http://10.0.0.7/a, http://10.0.0.8/b]'), ['22:32 routes[1].upstream.url[1]: every url of the list has the path of the first, /a']],
+    ['a url listed twice', GOOD.replace('url: http://10.0.0.7', 'url: [http://10.0.0.7, "http://10.0.0.7:80/"]'), ['22:30 routes[1].upstream.url[1]: names the same upstream as routes[1].upstream.url[0]']],
+    ['a list with a url without its scheme', GOOD.replace('url: http://10.0.0.7', 'url: [http://10.0.0.7, orders]'), ["22:30 routes[1].upstream.url[1]: 'orders' has no scheme: write https://orders or http://orders"]],
+    ['an empty list of urls', GOOD.replace('url: http://10.0.0.7', 'url: []'), ['22:7 routes[1].upstream.url: needs at least 1 entry']],
     // A key a level too shallow or too deep: "unknown key" alone sent users looking for a typo.
     [
       'the keys of tls written at the level of the route',
@@ -622,13 +633,13 @@ describe('parseConfig', () => {
   test('takes an IP serverName that is the url own, IPv6 too, and sends no SNI for it', () => {
     for (const [url, serverName] of [['https://10.0.0.5', '10.0.0.5'], ['https://[fd00::1]', 'fd00::1'], ['https://[fd00::1]', '"[fd00::1]"']]) {
       const config = parseConfig(GOOD.replace('url: https://orders.internal:8443/v1/', `url: ${url}`).replace('key: cli.key', `key: cli.key\n      serverName: ${serverName}`), file)
-      assert.equal(config.routes[0]!.upstream.serverName, '', serverName)
+      assert.equal(config.routes[0]!.upstream.urls[0]!.serverName, '', serverName)
     }
   })
 
   test('keeps serverName as SNI compares it: lower case, without a trailing dot', () => {
     const config = parseConfig(GOOD.replace('key: cli.key', 'key: cli.key\n      serverName: Orders.Internal.'), file)
-    assert.equal(config.routes[0]!.upstream.serverName, 'orders.internal')
+    assert.equal(config.routes[0]!.upstream.urls[0]!.serverName, 'orders.internal')
   })
 
   test('takes merge keys and keys of the user own (x-) as a place for anchors', () => {

@@ -46,6 +46,6 @@ test('an upstream url is known as the gateway\'s own listener from the addresses
 routes:
   - {host: a.test, upstream: {url: '${url}'}}
 `)
-    assert.equal(ownListenerOf(config.routes[0]!.upstream, config.listen), expected, `${url} with https ${https}, http ${http}`)
+    assert.equal(ownListenerOf(config.routes[0]!.upstream.urls[0]!, config.listen), expected, `${url} with https ${https}, http ${http}`)
   }
 })

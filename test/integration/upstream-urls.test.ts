@@ -1,0 +1,136 @@
+/**
+ * An upstream of several urls: requests take them in turn; a url that cannot be reached (refused, a TLS
+ * handshake that fails) rests while what could not reach it goes to the next url, bodies and WebSocket
+ * upgrades included, and passthrough connections too; only when no url can be reached does the client
+ * get 502.
+ */
+import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import http from 'node:http'
+import tls from 'node:tls'
+import { after, before, describe, it } from 'node:test'
+import WebSocket, { WebSocketServer } from 'ws'
+import { httpRequest } from '../helpers/client.js'
+import { loggedAfter, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
+import { makeTestPki, type CertFiles, type TestPki } from '../helpers/pki.js'
+import { listenOnLoopback, startEchoUpstream, type EchoReply, type EchoUpstream } from '../helpers/upstream.js'
+
+/** Nothing listens on port 1 (tcpmux) of the loopback: connecting is refused. */
+const REFUSED = 'http://127.0.0.1:1'
+
+describe('an upstream of several urls', () => {
+  let pki: TestPki
+  let named: EchoUpstream
+  let numbered: EchoUpstream
+  let wrongName: EchoUpstream
+  /** Plain upstreams that answer with their own name and the body they got. */
+  const plain: { server: http.Server; port: number }[] = []
+  let gw: TestGateway
+
+  before(async () => {
+    pki = await makeTestPki()
+    const start = ({ cert, key }: CertFiles) => startEchoUpstream({ cert, key })
+    ;[named, numbered, wrongName] = await Promise.all([start(pki.up), start(pki.up), start(pki.upWrongName)])
+    for (const name of ['one', 'two']) {
+      const server = http.createServer((req, res) => {
+        const chunks: Buffer[] = []
+        req.on('data', (chunk: Buffer) => chunks.push(chunk)).on('end', () => res.end(`${name} ${Buffer.concat(chunks).toString()}`.trim()))
+      })
+      new WebSocketServer({ server })
+      plain.push({ server, port: await listenOnLoopback(server) })
+    }
+    const [one, two] = plain.map(({ port }) => `http://127.0.0.1:${port}`)
+    const ca = `ca: ${pki.caS.certFile}`
+    gw = await startGateway(`
+listen: { https: 127.0.0.1:0, http: 127.0.0.1:0 }
+routes:
+  - { name: turns, host: turns.test, upstream: { url: ['${one}', '${two}'] } }
+  - { name: failover, host: failover.test, upstream: { url: ['${REFUSED}', '${one}'] } }
+  - { name: chunked-failover, host: chunked-failover.test, upstream: { url: ['${REFUSED}', '${one}'] } }
+  - { name: ws-failover, host: ws-failover.test, upstream: { url: ['${REFUSED}', '${one}'] } }
+  - { name: none, host: none.test, upstream: { url: ['${REFUSED}', 'http://127.0.0.2:1'] } }
+  - { name: names, host: names.test, upstream: { url: ['https://localhost:${named.port}', 'https://127.0.0.1:${numbered.port}'], ${ca} } }
+  - { name: bad-tls, host: bad-tls.test, upstream: { url: ['https://127.0.0.1:${wrongName.port}', 'https://127.0.0.1:${named.port}'], ${ca}, serverName: up.test } }
+  - { name: pass, host: pass.test, tls: passthrough, upstream: { url: ['tcp://127.0.0.1:1', 'tcp://127.0.0.1:${named.port}'] } }
+`)
+  })
+  after(async () => {
+    await gw.close()
+    for (const upstream of [named, numbered, wrongName]) await upstream.close()
+    for (const { server } of plain) {
+      server.closeAllConnections()
+      server.close()
+    }
+    await pki.cleanup()
+  })
+
+  const get = (host: string, options: { method?: string; body?: string } = {}) => httpRequest({ port: gw.ports.http!, host, path: '/', ...options })
+
+  it('sends requests to each url in turn', async () => {
+    const answers = []
+    for (let i = 0; i < 6; i++) answers.push((await get('turns.test')).body)
+    assert.deepEqual([...answers].sort(), ['one', 'one', 'one', 'two', 'two', 'two'])
+    assert.notEqual(answers[0], answers[1])
+  })
+
+  it('sends what could not reach a url to the next, with its body, and leaves the url out for a while', async () => {
+    const since = gw.logs.length
+    const retriesBefore = await seriesValue(gw, 'portcullis_upstream_retries_total{route="failover"}')
+    const first = await get('failover.test', { method: 'POST', body: 'the body' })
+    assert.equal(first.status, 200)
+    assert.equal(first.body, 'one the body')
+    const logged = await loggedAfter(gw, since, 'upstream url unreachable; the request goes to the next url')
+    assert.equal(logged.upstream, REFUSED)
+    assert.equal(logged.reason, 'connection_refused')
+    for (let i = 0; i < 5; i++) assert.equal((await get('failover.test')).body, 'one')
+    // The refused url rests: the requests after the first went straight to the other.
+    assert.equal((await seriesValue(gw, 'portcullis_upstream_retries_total{route="failover"}')) - retriesBefore, 1)
+  })
+
+  it('sends a chunked body to the next url too', async () => {
+    const reply = await httpRequest({ port: gw.ports.http!, host: 'chunked-failover.test', method: 'PUT', headers: { 'transfer-encoding': 'chunked' }, body: 'in chunks' })
+    assert.equal(reply.body, 'one in chunks')
+    assert.equal(await seriesValue(gw, 'portcullis_upstream_retries_total{route="chunked-failover"}'), 1)
+  })
+
+  it('answers 502 when no url can be reached, naming the last one tried', async () => {
+    const since = gw.logs.length
+    assert.equal((await get('none.test')).status, 502)
+    const logged = await loggedAfter(gw, since, 'upstream request failed', (line) => line.route === 'none')
+    assert.match(String(logged.upstream), /^http:\/\/127\.0\.0\.[12]:1$/)
+    // Both urls rest now, and are tried all the same: still 502, not a refusal of the gateway's own.
+    assert.equal((await get('none.test')).status, 502)
+  })
+
+  it("gives each url of an https upstream its own host as SNI, and none to an IP address's", async () => {
+    const servernames = new Set<string | null>()
+    for (let i = 0; i < 4; i++) servernames.add((JSON.parse((await get('names.test')).body) as EchoReply).servername)
+    assert.deepEqual([...servernames].sort(), ['localhost', null])
+  })
+
+  it('takes a failed TLS handshake for a url that cannot be reached', async () => {
+    for (let i = 0; i < 4; i++) {
+      const reply = await get('bad-tls.test')
+      assert.equal(reply.status, 200)
+      assert.equal((JSON.parse(reply.body) as EchoReply).servername, 'up.test')
+    }
+    assert.equal(wrongName.requests.length, 0)
+  })
+
+  it('sends a WebSocket upgrade to the next url too', async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${gw.ports.http}/live`, { headers: { host: 'ws-failover.test' } })
+    await once(ws, 'open')
+    ws.close()
+    assert.equal(await seriesValue(gw, 'portcullis_upstream_retries_total{route="ws-failover"}'), 1)
+  })
+
+  it('sends a passthrough connection to the next url', async () => {
+    const socket = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername: 'pass.test', ca: pki.caS.cert, checkServerIdentity: () => undefined })
+    await once(socket, 'secureConnect')
+    // The certificate of the url that took it: no TLS ends at the gateway.
+    assert.equal(socket.getPeerCertificate().subject.CN, 'up.test')
+    socket.destroy()
+    assert.equal(await seriesValue(gw, 'portcullis_passthrough_connections_total{route="pass",result="error",reason="connection_refused"}'), 1)
+    assert.equal(await seriesValue(gw, 'portcullis_passthrough_connections_total{route="pass",result="ok",reason="none"}'), 1)
+  })
+})

@@ -1,0 +1,47 @@
+/**
+ * How a route's balancer picks among its upstream urls: in turn, leaving out a url that could not be
+ * reached for UNREACHABLE_URL_REST_MS, all of them in turn when every one rests, and none once a
+ * request has tried them all.
+ */
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { Balancer, UNREACHABLE_URL_REST_MS } from '../../src/routing/balancer.js'
+
+/** A balancer of `size` urls on a clock the test moves. */
+function balancerOf(size: number): { balancer: Balancer; pass: (ms: number) => void } {
+  let now = 1_000
+  return { balancer: new Balancer(size, () => now), pass: (ms) => (now += ms) }
+}
+
+const picks = (balancer: Balancer, count: number) => Array.from({ length: count }, () => balancer.pick())
+
+test('takes the urls in turn', () => {
+  assert.deepEqual(picks(balancerOf(3).balancer, 7), [0, 1, 2, 0, 1, 2, 0])
+  assert.deepEqual(picks(balancerOf(1).balancer, 3), [0, 0, 0])
+})
+
+test('leaves out a url that could not be reached until its rest is over', () => {
+  const { balancer, pass } = balancerOf(3)
+  balancer.unreachable(1)
+  assert.deepEqual(picks(balancer, 4), [0, 2, 0, 2])
+  pass(UNREACHABLE_URL_REST_MS - 1)
+  assert.deepEqual(picks(balancer, 2), [0, 2])
+  pass(1)
+  assert.deepEqual(picks(balancer, 3), [0, 1, 2])
+})
+
+test('takes resting urls in turn when every url rests', () => {
+  const { balancer } = balancerOf(2)
+  balancer.unreachable(0)
+  balancer.unreachable(1)
+  assert.deepEqual(picks(balancer, 3), [0, 1, 0])
+})
+
+test('gives a request that tried some urls the next it has not, a resting one last, and none once it tried them all', () => {
+  const { balancer } = balancerOf(3)
+  balancer.unreachable(2)
+  assert.equal(balancer.pick(new Set([0])), 1)
+  assert.equal(balancer.pick(new Set([0, 1])), 2, 'a resting url rather than none')
+  assert.equal(balancer.pick(new Set([0, 1, 2])), undefined)
+  assert.equal(balancerOf(1).balancer.pick(new Set([0])), undefined)
+})
