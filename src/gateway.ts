@@ -153,6 +153,7 @@ export class Gateway {
     this.logProxyHeaderRefused = limitedLog(this.logger, 'warn', 'PROXY protocol header refused; connection closed', CLIENT_CAUSED_LOG_LIMIT)
     const logPassthroughFailure = limitedLog(this.logger, 'warn', 'passthrough upstream failed', CLIENT_CAUSED_LOG_LIMIT)
     const logPassthroughUnreachable = limitedLog(this.logger, 'warn', 'passthrough upstream url unreachable; the connection goes to the next url', CLIENT_CAUSED_LOG_LIMIT)
+    const logPassthroughForbidden = limitedLog(this.logger, 'warn', "passthrough connection closed: the route's allowedIPs do not take its address", CLIENT_CAUSED_LOG_LIMIT)
     const logPassthroughTimeout = limitedLog(this.logger, 'info', 'passthrough closed at its timeout', CLIENT_CAUSED_LOG_LIMIT)
     this.metrics = createMetrics({
       collectUpstreamConnections: (gauge) => collectUpstreamConnections(gauge, this.pools()),
@@ -196,6 +197,7 @@ export class Gateway {
           logPassthroughUnreachable({ route: route.name, upstream: url.url, error: errorSummary(error) })
         },
         onTimeout: (route, timeout) => logPassthroughTimeout({ route: route.name, timeout }),
+        onForbidden: (route, client) => logPassthroughForbidden({ route: route.name, client }),
       },
     })
   }

@@ -110,8 +110,9 @@ function resolveListen(raw: RawConfig['listen'], report: Report): Config['listen
   return listen
 }
 
-function resolveIpRanges(texts: readonly string[], at: string, report: Report): IpRange[] {
+function resolveIpRanges(texts: readonly (string | undefined)[], at: string, report: Report): IpRange[] {
   return texts.flatMap((text, index) => {
+    if (text === undefined) return []
     const range = parseIpRange(text)
     if (!range) report(`${at}[${index}]`, `${shownValue(text)} is not an IP address or a CIDR range (e.g. 10.0.0.0/8, 192.0.2.7 or 2001:db8::/32)`)
     return range ? [range] : []
@@ -163,6 +164,7 @@ function resolveRoute(raw: PartialRoute, index: number, filePath: FilePathOf, re
     stripPath: raw.stripPath ?? false,
     maxRequestBody: raw.maxRequestBody === undefined ? undefined : parseSize(raw.maxRequestBody),
     headers: resolveRouteHeaders(raw.headers, `${at}.headers`, report),
+    allowedIPs: raw.allowedIPs && resolveIpRanges(raw.allowedIPs, `${at}.allowedIPs`, report),
     upstream: resolveUpstream(raw.upstream ?? {}, `${at}.upstream`, passthrough, filePath, report, whole),
   }
 }

@@ -147,6 +147,8 @@ const UpstreamSchema = Type.Object(
   { additionalProperties: false, description: 'The service this route forwards to.' },
 )
 
+const IpRangeText = Type.String({ minLength: 1, description: 'An IPv4 or IPv6 address, or a CIDR range.', examples: ['10.0.0.0/8'] })
+
 /** What a route changes of one side's headers: `headers.request` or `headers.response`. */
 const HeaderChangesSchema = (message: string, example: Record<string, string>, removed: string) =>
   Type.Object(
@@ -239,6 +241,17 @@ const RouteSchema = Type.Object(
       }),
     ),
     headers: Type.Optional(RouteHeadersSchema),
+    allowedIPs: Type.Optional(
+      Type.Array(IpRangeText, {
+        minItems: 1,
+        description:
+          "The client addresses the route serves, as nginx's allow (with deny all), Traefik's ipAllowList and Kong's " +
+          'ip-restriction: a request from any other address is answered 403 Forbidden, and a passthrough connection ' +
+          "closed. The address is the connection's peer, or the client a trusted load balancer's PROXY header names " +
+          '(proxyProtocol.trustedIPs); never X-Forwarded-For. Default: every address.',
+        examples: [['10.0.0.0/8', '192.0.2.7']],
+      }),
+    ),
     upstream: UpstreamSchema,
   },
   { additionalProperties: false },
@@ -320,7 +333,7 @@ export const ConfigSchema = Type.Object(
     proxyProtocol: Type.Optional(
       Type.Object(
         {
-          trustedIPs: Type.Array(Type.String({ minLength: 1, description: 'An IPv4 or IPv6 address, or a CIDR range.', examples: ['10.0.0.0/8'] }), {
+          trustedIPs: Type.Array(IpRangeText, {
             minItems: 1,
             description:
               'The load balancers in front of the gateway: a connection from one of these addresses must begin with a PROXY ' +

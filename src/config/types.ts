@@ -91,6 +91,8 @@ export interface RouteConfig {
   readonly maxRequestBody: number | undefined
   /** Its changes to the headers of the requests it sends upstream and of the responses it relays; none where undefined. */
   readonly headers: { readonly request?: HeaderChanges; readonly response?: HeaderChanges }
+  /** The client addresses it serves; undefined: every address. */
+  readonly allowedIPs: readonly IpRange[] | undefined
   readonly upstream: UpstreamConfig
 }
 

@@ -21,6 +21,8 @@ import { endWithStatus, sendStatus } from './status.js'
 import { proxyUpgrade } from './upgrade.js'
 
 const CLIENT_CLOSED_REQUEST = 499
+/** The refusals after which a connection is kept (see request()). */
+const KEPT_AFTER: ReadonlySet<number> = new Set([403, 404, 308, 503])
 const AT_REQUEST_LIMIT = 'the gateway is at its limit of requests in flight'
 /** Node's own test of an HTTP/1.1 request's Expect, for which it emits 'checkContinue'. */
 const EXPECTS_CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i
@@ -76,14 +78,15 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
         const admission = admit(snapshot, policy, req)
         routeName = admission.route?.name ?? NO_ROUTE
         if ('status' in admission) {
-          // Only a 404, a 308 to HTTPS and the 503 at limits.requests keep the connection. After a 421
-          // (a host that the connection's TLS policy does not serve, as after a reload that changed the
-          // route's) a keep-alive client must come back through a new handshake; most retry a 421 on a
-          // new connection. After a 400, 431, 501 or 505, what follows cannot be trusted to be framed as
+          // Only a 403 (an address allowedIPs refuses, as nginx keeps it after its deny), a 404, a 308
+          // to HTTPS and the 503 at limits.requests keep the connection. After a 421 (a host that the
+          // connection's TLS policy does not serve, as after a reload that changed the route's) a
+          // keep-alive client must come back through a new handshake; most retry a 421 on a new
+          // connection. After a 400, 431, 501 or 505, what follows cannot be trusted to be framed as
           // the client meant (nginx closes too); nginx closes after its 405 to TRACE as well, and after
           // its 413, rather than read the body it refused. The 503 keeps it as Envoy's does, unless the
           // request expected 100 Continue: Node closes it then, as the body may still come.
-          if (admission.status !== 404 && admission.status !== 308 && admission.status !== 503) res.shouldKeepAlive = false
+          if (!KEPT_AFTER.has(admission.status)) res.shouldKeepAlive = false
           sendStatus(res, admission.status, admission.detail, admission.headers)
           return
         }

@@ -4,8 +4,10 @@
  * error ends both, and so does an hour without a byte either way, or bytes relayed to one side that
  * wait 10 minutes for it to take them (tunnel.ts). The route's balancer picks the url; one that
  * refuses the connect (or lets it time out) rests, and the connection goes to the next, as a request does.
+ * A client whose address the route's allowedIPs do not take is closed before any upstream is reached.
  */
 import net from 'node:net'
+import { clientAddressOf } from '../client-address.js'
 import type { UpstreamUrl } from '../config/types.js'
 import type { Route } from '../snapshot/snapshot.js'
 import { PASSTHROUGH_SEND_TIMEOUT_MS, relayTunnel, type TunnelTimeout } from './tunnel.js'
@@ -18,9 +20,17 @@ export interface PassthroughHooks {
   readonly onUnreachable: (route: Route, url: UpstreamUrl, error: Error) => void
   /** The gateway closed the connection at one of its bounds. */
   readonly onTimeout: (route: Route, timeout: TunnelTimeout) => void
+  /** The route's allowedIPs do not take the client's address: the connection is closed. */
+  readonly onForbidden: (route: Route, client: string | undefined) => void
 }
 
 export function passThrough(client: net.Socket, hello: Buffer, route: Route, hooks: PassthroughHooks): void {
+  const address = clientAddressOf(client)
+  if (!route.allowsClient(address)) {
+    hooks.onForbidden(route, address)
+    client.destroy()
+    return
+  }
   const unreachable = new Set<number>()
   let closed = false
   client.once('close', () => (closed = true))

@@ -2,11 +2,13 @@
  * Which route a request goes to (by Host and path), and whether its connection may reach it. A request
  * reaches a route only over a connection accepted under that route's TLS policy: a Host that names
  * another policy's route gets 421 Misdirected Request, as in nginx and Caddy, so sending SNI of an open
- * route and Host of an mTLS route never bypasses client auth.
+ * route and Host of an mTLS route never bypasses client auth. Nor does any Host bypass a route's
+ * allowedIPs (403).
  */
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http'
 import { isIPv6, type Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
+import { clientAddressOf } from '../client-address.js'
 import { addressHost } from '../routing/host.js'
 import { withoutRoutePath } from '../routing/path.js'
 import type { Route, Snapshot } from '../snapshot/snapshot.js'
@@ -35,7 +37,7 @@ export interface Routed {
  * place on the http listener with httpsRedirect; its `headers` (a Location) go with the answer.
  */
 export interface RoutingRefusal {
-  readonly status: RequestRefusal['status'] | 308 | 404 | 413 | 421
+  readonly status: RequestRefusal['status'] | 308 | 403 | 404 | 413 | 421
   readonly detail: string
   readonly route?: Route
   readonly headers?: OutgoingHttpHeaders
@@ -77,6 +79,7 @@ export function selectRoute(
     const detail = policy ? 'this connection cannot serve that host' : 'this host is served over HTTPS only'
     return { status: 421, detail }
   }
+  if (!route.allowsClient(clientAddressOf(req.socket))) return { status: 403, detail: 'this route does not serve your address', route }
   // Refused on its Content-Length before 100 Continue, so that the client never sends it; a chunked
   // body is counted as it goes (request-body.ts).
   const { maxRequestBody } = route.config

@@ -33,6 +33,8 @@ export interface Route {
   readonly upstreams?: readonly Upstream[]
   /** Which url of the upstream each request or passthrough connection goes to. */
   readonly balancer: Balancer
+  /** Whether it serves a client of this address (its allowedIPs; every address without them). */
+  readonly allowsClient: (address: string | undefined) => boolean
 }
 
 export type IngressDecision =
@@ -158,6 +160,7 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
       ...(id && { policy: policies.get(id)! }),
       ...(pools && { upstreams: pools }),
       balancer: new Balancer(route.upstream.urls.length),
+      allowsClient: route.allowedIPs ? inRanges(route.allowedIPs) : everyClient,
     }
   })
   const table = compileRouteTable(routes)
@@ -174,6 +177,8 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
     sendsProxyHeader: inRanges(config.proxyProtocol?.trustedIPs ?? []),
   }
 }
+
+const everyClient = () => true
 
 /**
  * Every issue of the files so far, in file order (read route by route, tls before upstream), with the

@@ -74,12 +74,16 @@ routes:
       timeouts: {connect: 250ms}
   - host: legacy.example.com
     tls: passthrough
+    allowedIPs: [10.0.0.0/8]
     upstream:
-      url: tcp://legacy.internal:8443
+      url: [tcp://legacy-1.internal:8443, tcp://legacy-2.internal:8443]
   - host: open.example.com
     path: /
+    allowedIPs: [192.0.2.7, '2001:db8::/32']
     upstream:
-      url: http://127.0.0.1:9000
+      url:
+        - http://127.0.0.1:9000
+        - http://127.0.0.1:9001
       timeouts: *timeouts
 `
 
