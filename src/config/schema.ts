@@ -111,9 +111,9 @@ const UpstreamSchema = Type.Object(
       description:
         'Where requests go: http://host:port or https://host:port, optionally with a path prefix that is prepended ' +
         '(tcp://host:port for passthrough routes). A list shares the requests (or passthrough connections) among its ' +
-        'urls in turn, as nginx\'s upstream block does; a url whose connection or TLS handshake fails is left out for ' +
-        '10 s, and what could not reach it goes to the next. The urls of a list have the same scheme and path, and ' +
-        'every other key of `upstream`.',
+        'urls in turn, as nginx\'s upstream block does; a url whose connection or TLS handshake fails rests for ' +
+        '10 s, and what could not reach it goes to the next url that does not rest. The urls of a list have the ' +
+        'same scheme and path, and every other key of `upstream`.',
       examples: ['https://orders.internal:8443', ['https://orders-1.internal:8443', 'https://orders-2.internal:8443']],
     }),
     ca: Type.Optional(

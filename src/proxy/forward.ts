@@ -49,7 +49,7 @@ class Exchange extends UpstreamExchange {
     options: UpstreamRequest,
     private readonly hooks: ForwardHooks,
   ) {
-    super(route, options, hooks)
+    super(route, res.req, options, hooks)
     // The response closed before the upstream's answer was through: the client went away, or the
     // request server answered it (a malformed request body). Stop the upstream request too, so it
     // frees its connection. A request still queued for a connection is stopped as soon as undici

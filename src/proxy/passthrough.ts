@@ -60,12 +60,12 @@ export function passThrough(client: net.Socket, hello: Buffer, route: Route, hoo
     client.on('close', () => upstream.destroy())
     upstream.on('close', () => connected && client.destroy())
   }
-  connect(route.balancer.pick()!)
+  connect(route.balancer.pick())
 }
 
 /** After the connect to `urlIndex` failed: it rests, and the url to try next, if one is left. */
 function nextUrl(route: Route, urlIndex: number, unreachable: Set<number>): number | undefined {
   route.balancer.unreachable(urlIndex)
   unreachable.add(urlIndex)
-  return route.balancer.pick(unreachable)
+  return route.balancer.next(unreachable)
 }

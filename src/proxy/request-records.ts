@@ -18,6 +18,7 @@ import { requestIdOf } from './request-id.js'
 import type { RequestHandlers } from './server.js'
 import type { UpstreamFailure } from './upstream-errors.js'
 import type { UpgradeHooks } from './upgrade.js'
+import { upstreamUrlOf } from './upstream-request.js'
 
 interface RequestRecords extends ForwardHooks, UpgradeHooks {
   /** A request answered with `status`: counted, and logged when the config keeps an access log. */
@@ -110,9 +111,14 @@ export function createRequestRecords(logger: Logger, metrics: Metrics): RequestR
   /** nginx logs a WebSocket it closes at proxy_read_timeout or proxy_send_timeout ("timed out"). */
   const logWebSocketTimeout = limitedLog(logger, 'info', 'websocket closed at its timeout', CLIENT_CAUSED_LOG_LIMIT)
 
-  /** The access log's line of a request (`accessLog: true`), as nginx's access_log writes one. */
-  const logAccess = (route: string, req: IncomingMessage, client: string | undefined, status: number, seconds: number) =>
-    logger.info({ route, ...requestFields(req, client), status, ms: Math.round(seconds * 10_000) / 10 }, 'request')
+  /**
+   * The access log's line of a request (`accessLog: true`), as nginx's access_log writes one, with the
+   * upstream url it went to (the last one tried), as Envoy's default format has its upstream host.
+   */
+  const logAccess = (route: string, req: IncomingMessage, client: string | undefined, status: number, seconds: number) => {
+    const upstream = upstreamUrlOf(req)
+    logger.info({ route, ...requestFields(req, client), ...(upstream && { upstream }), status, ms: Math.round(seconds * 10_000) / 10 }, 'request')
+  }
 
   return {
     answered(snapshot, req, client, route, status, started) {

@@ -63,14 +63,14 @@ class UpgradeExchange extends UpstreamExchange {
 
   constructor(
     route: Route,
-    private readonly req: IncomingMessage,
+    req: IncomingMessage,
     options: UpstreamRequest,
     private readonly client: Duplex,
     private readonly head: Buffer,
     private readonly settle: (outcome: UpgradeOutcome) => void,
     private readonly hooks: UpgradeHooks,
   ) {
-    super(route, options, hooks)
+    super(route, req, options, hooks)
     // A client that leaves before the upstream answers takes its upstream request with it, which is not
     // sent again. Its hold on the pool ends there too, as a forwarded request's ends at its response's
     // close: it never outlives the client, even where a fault kept the request from being dispatched.

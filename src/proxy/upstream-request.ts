@@ -24,6 +24,14 @@ export interface ResendHooks {
   readonly onUnreachable: (route: Route, url: UpstreamUrl, failure: UpstreamFailure, error: Error) => void
 }
 
+/** The url each request was last sent to, for its access log line. */
+const sentTo = new WeakMap<IncomingMessage, UpstreamUrl>()
+
+/** The url (as configured) the request was last sent to; undefined for one that reached no upstream. */
+export function upstreamUrlOf(req: IncomingMessage): string | undefined {
+  return sentTo.get(req)?.url
+}
+
 /** `servername` is a real undici dispatch option that its types omit. */
 export type UpstreamRequest = Dispatcher.DispatchOptions & { servername: string }
 
@@ -74,10 +82,12 @@ export abstract class UpstreamExchange implements Dispatcher.DispatchHandler {
 
   constructor(
     protected readonly route: Route,
+    /** The client's request. */
+    protected readonly req: IncomingMessage,
     protected readonly options: UpstreamRequest,
     private readonly resendHooks: ResendHooks,
   ) {
-    this.urlIndex = route.balancer.pick()!
+    this.urlIndex = route.balancer.pick()
     this.release = holdUpstream(this.upstream)
   }
 
@@ -93,6 +103,7 @@ export abstract class UpstreamExchange implements Dispatcher.DispatchHandler {
   start(): void {
     const { pool, serverNameToken } = this.upstream
     this.options.servername = serverNameToken
+    sentTo.set(this.req, this.url)
     pool.dispatch(this.options, this)
   }
 
@@ -130,8 +141,8 @@ export abstract class UpstreamExchange implements Dispatcher.DispatchHandler {
 
   /**
    * A url the pool could not connect to rests (balancer.ts); the request, which never reached it, goes
-   * to the next url not tried, with its body if none of it has been read. False when there is no
-   * such url or body.
+   * to the next url that does not rest, with its body if none of it has been read. False when there
+   * is no such url or body.
    */
   private sentToNextUrl(failure: UpstreamFailure, error: Error): boolean {
     if (this.attempt.requestSent || !isConnectFailure(error)) return false
@@ -139,7 +150,7 @@ export abstract class UpstreamExchange implements Dispatcher.DispatchHandler {
     const body = this.options.body as Readable | null
     if (body && (body.readableDidRead || body.destroyed)) return false
     ;(this.unreachable ??= new Set()).add(this.urlIndex)
-    const next = this.route.balancer.pick(this.unreachable)
+    const next = this.route.balancer.next(this.unreachable)
     if (next === undefined) return false
     this.resendHooks.onUnreachable(this.route, this.url, failure, error)
     this.releaseUpstream()

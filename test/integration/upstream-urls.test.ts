@@ -25,6 +25,9 @@ describe('an upstream of several urls', () => {
   let wrongName: EchoUpstream
   /** Plain upstreams that answer with their own name and the body they got. */
   const plain: { server: http.Server; port: number }[] = []
+  /** Their urls. */
+  let one: string
+  let two: string
   let gw: TestGateway
 
   before(async () => {
@@ -39,10 +42,11 @@ describe('an upstream of several urls', () => {
       new WebSocketServer({ server })
       plain.push({ server, port: await listenOnLoopback(server) })
     }
-    const [one, two] = plain.map(({ port }) => `http://127.0.0.1:${port}`)
+    ;[one, two] = plain.map(({ port }) => `http://127.0.0.1:${port}`) as [string, string]
     const ca = `ca: ${pki.caS.certFile}`
     gw = await startGateway(`
 listen: { https: 127.0.0.1:0, http: 127.0.0.1:0 }
+accessLog: true
 routes:
   - { name: turns, host: turns.test, upstream: { url: ['${one}', '${two}'] } }
   - { name: failover, host: failover.test, upstream: { url: ['${REFUSED}', '${one}'] } }
@@ -85,6 +89,16 @@ routes:
     for (let i = 0; i < 5; i++) assert.equal((await get('failover.test')).body, 'one')
     // The refused url rests: the requests after the first went straight to the other.
     assert.equal((await seriesValue(gw, 'portcullis_upstream_retries_total{route="failover"}')) - retriesBefore, 1)
+  })
+
+  it('logs the url each request went to', async () => {
+    const since = gw.logs.length
+    await get('failover.test', { method: 'POST', body: 'x' })
+    const logged = await loggedAfter(gw, since, 'request', (line) => line.route === 'failover')
+    assert.equal(logged.upstream, one)
+    await get('no-route.test')
+    const refused = await loggedAfter(gw, since, 'request', (line) => line.status === 404)
+    assert.equal(refused.upstream, undefined, 'a request that reached no upstream')
   })
 
   it('sends a chunked body to the next url too', async () => {

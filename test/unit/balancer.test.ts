@@ -1,7 +1,7 @@
 /**
  * How a route's balancer picks among its upstream urls: in turn, leaving out a url that could not be
- * reached for UNREACHABLE_URL_REST_MS, all of them in turn when every one rests, and none once a
- * request has tried them all.
+ * reached for UNREACHABLE_URL_REST_MS, all of them in turn when every one rests; and for a request
+ * that could not reach its url, only one that does not rest.
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
@@ -37,11 +37,11 @@ test('takes resting urls in turn when every url rests', () => {
   assert.deepEqual(picks(balancer, 3), [0, 1, 0])
 })
 
-test('gives a request that tried some urls the next it has not, a resting one last, and none once it tried them all', () => {
+test('gives a request that could not reach some urls the next that does not rest, and none once every other rests or was tried', () => {
   const { balancer } = balancerOf(3)
   balancer.unreachable(2)
-  assert.equal(balancer.pick(new Set([0])), 1)
-  assert.equal(balancer.pick(new Set([0, 1])), 2, 'a resting url rather than none')
-  assert.equal(balancer.pick(new Set([0, 1, 2])), undefined)
-  assert.equal(balancerOf(1).balancer.pick(new Set([0])), undefined)
+  assert.equal(balancer.next(new Set([0])), 1)
+  assert.equal(balancer.next(new Set([0, 1])), undefined, 'not the resting one')
+  assert.equal(balancer.next(new Set([0, 1, 2])), undefined)
+  assert.equal(balancerOf(1).balancer.next(new Set([0])), undefined)
 })
