@@ -89,6 +89,19 @@ export function collectUpstreamConnections(gauge: Gauge<'route' | 'state'>, upst
 }
 
 /**
+ * The state of every url of the routes serving, read from their balancers at scrape time: 0 while a
+ * url rests (routing/balancer.ts), as Traefik's traefik_service_server_up and Envoy's ejected hosts
+ * tell an upstream left out. A url rests only once a request or connection found it unreachable, so
+ * a url nothing was sent to reads 1, whatever its state.
+ */
+export function collectUpstreamUrls(gauge: Gauge<'route' | 'url'>, routes: readonly Route[]): void {
+  gauge.reset()
+  for (const { name, balancer, config } of routes) {
+    config.upstream.urls.forEach(({ url }, index) => gauge.set({ route: name, url }, balancer.isAwake(index) ? 1 : 0))
+  }
+}
+
+/**
  * Requests waiting for a connection of their pool (Envoy's upstream_rq_pending_active), read from
  * undici at scrape time as the connections are, labelled and added up alike. undici's `pending`, not
  * its `queued`: `queued` holds only the requests kept in the pool under a connection limit, which these

@@ -15,6 +15,7 @@ import type { ConfigLoader } from './config/load.js'
 import type { Config, ListenAddress, ListenerName, PublicListenerName } from './config/types.js'
 import {
   collectUpstreamConnections,
+  collectUpstreamUrls,
   collectUpstreamPendingRequests,
   recordIngressHandshake,
   recordPassthrough,
@@ -158,6 +159,7 @@ export class Gateway {
     this.metrics = createMetrics({
       collectUpstreamConnections: (gauge) => collectUpstreamConnections(gauge, this.pools()),
       collectUpstreamPendingRequests: (gauge) => collectUpstreamPendingRequests(gauge, this.pools()),
+      collectUpstreamUrls: (gauge) => collectUpstreamUrls(gauge, this.current?.routes ?? []),
       collectClientConnections: (gauge) => this.clientConnections.collect(gauge, this.listeners.keys()),
     })
     this.watch = options.watch ?? true

@@ -20,6 +20,8 @@ interface MetricsOptions {
   readonly collectUpstreamConnections?: (gauge: Gauge<'route' | 'state'>) => void
   /** Sets portcullis_upstream_pending_requests from the pools' own counts, at every scrape. */
   readonly collectUpstreamPendingRequests?: (gauge: Gauge<'route'>) => void
+  /** Sets portcullis_upstream_url_up from the routes' balancers, at every scrape. */
+  readonly collectUpstreamUrls?: (gauge: Gauge<'route' | 'url'>) => void
   /** Sets portcullis_client_connections from the open client sockets of each listener, at every scrape. */
   readonly collectClientConnections?: (gauge: Gauge<'listener'>) => void
 }
@@ -128,6 +130,17 @@ export function createMetrics(options: MetricsOptions = {}) {
       registers,
       collect() {
         options.collectUpstreamPendingRequests?.(this)
+      },
+    }),
+    upstreamUrlUp: new Gauge({
+      name: 'portcullis_upstream_url_up',
+      help: "Whether each url of a route's upstream is chosen in turn (1) or rests after its connect or TLS handshake failed (0), by route and url.",
+      labelNames: ['route', 'url'] as const,
+      registers,
+      // With workers, 0 while any of them rests the url.
+      aggregator: 'min',
+      collect() {
+        options.collectUpstreamUrls?.(this)
       },
     }),
     clientConnections: new Gauge({

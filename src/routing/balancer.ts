@@ -37,6 +37,11 @@ export class Balancer {
     return url === undefined ? undefined : this.take(url)
   }
 
+  /** Whether the url is chosen in turn now, not resting. */
+  isAwake(url: number): boolean {
+    return this.restsUntil[url]! <= this.now()
+  }
+
   /** The url could not be reached: it rests. */
   unreachable(url: number): void {
     this.restsUntil[url] = this.now() + UNREACHABLE_URL_REST_MS

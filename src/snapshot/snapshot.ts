@@ -44,6 +44,8 @@ export type IngressDecision =
 
 export interface Snapshot {
   readonly config: Config
+  /** Every route, in the config's order. */
+  readonly routes: readonly Route[]
   readonly table: RouteTable<Route>
   readonly upstreams: ReadonlyMap<string, Upstream>
   readonly certificates: readonly LoadedCertificate[]
@@ -166,6 +168,7 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
   const table = compileRouteTable(routes)
   return {
     config,
+    routes,
     table,
     upstreams,
     certificates: files.certificates,

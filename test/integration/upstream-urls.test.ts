@@ -11,7 +11,7 @@ import tls from 'node:tls'
 import { after, before, describe, it } from 'node:test'
 import WebSocket, { WebSocketServer } from 'ws'
 import { httpRequest } from '../helpers/client.js'
-import { loggedAfter, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
+import { loggedAfter, seriesIn, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type CertFiles, type TestPki } from '../helpers/pki.js'
 import { listenOnLoopback, startEchoUpstream, type EchoReply, type EchoUpstream } from '../helpers/upstream.js'
 
@@ -89,6 +89,9 @@ routes:
     for (let i = 0; i < 5; i++) assert.equal((await get('failover.test')).body, 'one')
     // The refused url rests: the requests after the first went straight to the other.
     assert.equal((await seriesValue(gw, 'portcullis_upstream_retries_total{route="failover"}')) - retriesBefore, 1)
+    const scrape = await gw.gateway.metrics.registry.metrics()
+    const up = (url: string) => seriesIn(scrape, `portcullis_upstream_url_up{route="failover",url="${url}"}`)
+    assert.deepEqual([up(REFUSED), up(one)], [0, 1])
   })
 
   it('logs the url each request went to', async () => {

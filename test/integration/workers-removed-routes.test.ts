@@ -55,9 +55,10 @@ describe('workers: metrics of a route that a reload removed', () => {
     assert.deepEqual(routeCounts(after, 'w.test'), routeCounts(before, 'w.test'))
 
     assert.equal(await reload(withB), 200)
-    // Counted from 0 by every worker: the series of its requests refused by limits.requests alone.
+    // Counted from 0 by every worker: the series of its requests refused by limits.requests alone,
+    // beside the state of its url.
     const comeBack = await scrape()
-    assert.deepEqual(metricNames(routeSeries(comeBack, 'b.test')), new Set(['portcullis_overload_rejections_total']), comeBack)
+    assert.deepEqual(metricNames(routeSeries(comeBack, 'b.test')), new Set(['portcullis_overload_rejections_total', 'portcullis_upstream_url_up']), comeBack)
     assert.equal(seriesIn(comeBack, 'portcullis_overload_rejections_total{limit="requests",route="b.test"}'), 0)
     await get('b.test')
     assert.equal(requestsOf(await scrape(), 'b.test'), 1)

@@ -26,8 +26,10 @@ test('leaves out a url that could not be reached until its rest is over', () => 
   assert.deepEqual(picks(balancer, 4), [0, 2, 0, 2])
   pass(UNREACHABLE_URL_REST_MS - 1)
   assert.deepEqual(picks(balancer, 2), [0, 2])
+  assert.deepEqual([0, 1, 2].map((url) => balancer.isAwake(url)), [true, false, true])
   pass(1)
   assert.deepEqual(picks(balancer, 3), [0, 1, 2])
+  assert.equal(balancer.isAwake(1), true)
 })
 
 test('takes resting urls in turn when every url rests', () => {
