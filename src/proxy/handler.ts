@@ -50,8 +50,8 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
     return false
   }
   /** Routing, then a slot: the first steps of a request and of an upgrade alike. An admitted one gives its slot back with slots.release(). */
-  const admit = (snapshot: Snapshot, policy: TlsPolicy | undefined, req: IncomingMessage): Admission => {
-    const selection = selectRoute(snapshot, policy, req, identities, serverNameOf)
+  const admit = (snapshot: Snapshot, policy: TlsPolicy | undefined, req: IncomingMessage, client: string | undefined): Admission => {
+    const selection = selectRoute(snapshot, policy, req, client, identities, serverNameOf)
     if ('status' in selection) return selection
     // No Retry-After, as neither Envoy's circuit-breaker overflow nor HAProxy's or nginx's 503 sends
     // one: the overload may be gone in a millisecond, and one fixed delay would send every refused
@@ -75,7 +75,7 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
         records.answered(snapshot, req, client, routeName, res.headersSent ? res.statusCode : CLIENT_CLOSED_REQUEST, started)
       })
       try {
-        const admission = admit(snapshot, policy, req)
+        const admission = admit(snapshot, policy, req, client)
         routeName = admission.route?.name ?? NO_ROUTE
         if ('status' in admission) {
           // Only a 403 (an address allowedIPs refuses, as nginx keeps it after its deny), a 404, a 308
@@ -116,7 +116,7 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
         records.answered(snapshot, req, client, routeName, status || CLIENT_CLOSED_REQUEST, started)
       }
       const proxy = async () => {
-        const admission = admit(snapshot, policy, req)
+        const admission = admit(snapshot, policy, req, client)
         routeName = admission.route?.name ?? NO_ROUTE
         if ('status' in admission) {
           endWithStatus(socket, admission.status, admission.detail, { headers: { ...requestIdHeaders(req), ...admission.headers } })

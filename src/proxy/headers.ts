@@ -6,7 +6,6 @@
  * (managed-headers.ts).
  */
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http'
-import { clientAddressOf } from '../client-address.js'
 import type { HeaderChanges } from '../config/types.js'
 import { CLIENT_IDENTITY_HEADERS, GATEWAY_SET_ON_EVERY_REQUEST, HOP_BY_HOP, ROUTING_AND_FRAMING } from '../managed-headers.js'
 
@@ -72,8 +71,10 @@ function withoutHopByHop(headers: IncomingHttpHeaders, alsoDrop?: (name: string)
   return out
 }
 
-/** What X-Forwarded-Proto and X-Forwarded-Host say upstream (X-Forwarded-For gets the socket's address). */
-export interface ForwardedProtoHost {
+/** What X-Forwarded-For (with X-Real-IP), X-Forwarded-Proto and X-Forwarded-Host say upstream. */
+export interface ForwardedFields {
+  /** The client's address (client-address.ts), read once for the request. */
+  readonly for: string | undefined
   readonly proto: 'http' | 'https'
   /** The Host the client sent (already validated). */
   readonly host: string
@@ -85,13 +86,13 @@ export interface ForwardedProtoHost {
  */
 export function upstreamRequestHeaders(
   req: IncomingMessage,
-  forwarded: ForwardedProtoHost,
+  forwarded: ForwardedFields,
   identity: Readonly<Record<string, string>>,
   changes: HeaderChanges | undefined,
 ): OutgoingHttpHeaders {
   const headers = withRouteChanges(withoutHopByHop(req.headers, droppedFromRequest), changes)
   for (const name in identity) headers[name] = identity[name]
-  const client = clientAddressOf(req.socket) ?? ''
+  const client = forwarded.for ?? ''
   // The client's value unless its Connection header nominated it (RFC 9110 7.6.1).
   const prior = headers['x-forwarded-for']
   headers['x-forwarded-for'] = prior ? `${[prior].flat().join(', ')}, ${client}` : client

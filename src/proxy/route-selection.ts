@@ -8,13 +8,12 @@
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http'
 import { isIPv6, type Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
-import { clientAddressOf } from '../client-address.js'
 import { addressHost } from '../routing/host.js'
 import { withoutRoutePath } from '../routing/path.js'
 import type { Route, Snapshot } from '../snapshot/snapshot.js'
 import type { TlsPolicy } from '../tls/ingress.js'
 import type { ClientIdentities } from './client-identity.js'
-import type { ForwardedProtoHost } from './headers.js'
+import type { ForwardedFields } from './headers.js'
 import { bodyTooLargeDetail } from './request-body.js'
 import { checkRequest, type RequestRefusal } from './request-checks.js'
 
@@ -26,7 +25,7 @@ export interface Routed {
    * route's path where the route strips it (stripPath).
    */
   readonly target: string
-  readonly forwarded: ForwardedProtoHost
+  readonly forwarded: ForwardedFields
   readonly identity: Record<string, string>
 }
 
@@ -48,12 +47,14 @@ export type ServerNameOf = (socket: Socket) => string | undefined
 
 /**
  * `policy` is the TLS policy the connection was verified under, undefined on the plaintext listener;
- * `identities` builds the client identity headers a route forwards.
+ * `client` the client's address (client-address.ts); `identities` builds the client identity headers
+ * a route forwards.
  */
 export function selectRoute(
   snapshot: Snapshot,
   policy: TlsPolicy | undefined,
   req: IncomingMessage,
+  client: string | undefined,
   identities: ClientIdentities,
   serverNameOf: ServerNameOf,
 ): Routed | RoutingRefusal {
@@ -79,7 +80,7 @@ export function selectRoute(
     const detail = policy ? 'this connection cannot serve that host' : 'this host is served over HTTPS only'
     return { status: 421, detail }
   }
-  if (!route.allowsClient(clientAddressOf(req.socket))) return { status: 403, detail: 'this route does not serve your address', route }
+  if (!route.allowsClient(client)) return { status: 403, detail: 'this route does not serve your address', route }
   // Refused on its Content-Length before 100 Continue, so that the client never sends it; a chunked
   // body is counted as it goes (request-body.ts).
   const { maxRequestBody } = route.config
@@ -89,7 +90,7 @@ export function selectRoute(
   const forward = policy?.requiresClientCert && route.config.tls ? route.config.tls.forwardClientCert : 'none'
   const identity = policy && forward !== 'none' ? identities.of(req.socket as TLSSocket, policy, forward) : {}
   const target = route.config.stripPath ? withoutRoutePath(req.url!, route.config.path, snapshot.config) : req.url!
-  return { route, target, forwarded: { proto: policy ? 'https' : 'http', host: req.headers.host! }, identity }
+  return { route, target, forwarded: { for: client, proto: policy ? 'https' : 'http', host: req.headers.host! }, identity }
 }
 
 /**
