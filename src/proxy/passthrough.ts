@@ -48,7 +48,7 @@ export function passThrough(client: net.Socket, hello: Buffer, route: Route, hoo
       client.resume()
     })
     upstream.on('error', (error) => {
-      const next = connected || closed ? undefined : nextUrl(route, urlIndex, unreachable)
+      const next = connected || closed ? undefined : route.balancer.nextAfterUnreachable(urlIndex, unreachable)
       if (next !== undefined) {
         hooks.onUnreachable(route, url, error)
         return connect(next)
@@ -63,9 +63,3 @@ export function passThrough(client: net.Socket, hello: Buffer, route: Route, hoo
   connect(route.balancer.pick())
 }
 
-/** After the connect to `urlIndex` failed: it rests, and the url to try next, if one is left. */
-function nextUrl(route: Route, urlIndex: number, unreachable: Set<number>): number | undefined {
-  route.balancer.unreachable(urlIndex)
-  unreachable.add(urlIndex)
-  return route.balancer.next(unreachable)
-}

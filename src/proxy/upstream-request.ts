@@ -146,12 +146,9 @@ export abstract class UpstreamExchange implements Dispatcher.DispatchHandler {
    */
   private sentToNextUrl(failure: UpstreamFailure, error: Error): boolean {
     if (this.attempt.requestSent || !isConnectFailure(error)) return false
-    this.route.balancer.unreachable(this.urlIndex)
+    const next = this.route.balancer.nextAfterUnreachable(this.urlIndex, (this.unreachable ??= new Set()))
     const body = this.options.body as Readable | null
-    if (body && (body.readableDidRead || body.destroyed)) return false
-    ;(this.unreachable ??= new Set()).add(this.urlIndex)
-    const next = this.route.balancer.next(this.unreachable)
-    if (next === undefined) return false
+    if (next === undefined || (body && (body.readableDidRead || body.destroyed))) return false
     this.resendHooks.onUnreachable(this.route, this.url, failure, error)
     this.releaseUpstream()
     this.urlIndex = next

@@ -28,13 +28,19 @@ export class Balancer {
   /** The url (its index) for a new request: the next in turn that does not rest, else the next in turn. */
   pick(): number {
     if (this.size === 1) return 0
-    return this.take(this.nextAwake(new Set()) ?? this.turn)
+    return this.take(this.nextAwake() ?? this.turn)
   }
 
-  /** The url for a request that could not reach those it `tried`: the next in turn that does not rest; undefined if none. */
-  next(tried: ReadonlySet<number>): number | undefined {
-    const url = this.nextAwake(tried)
-    return url === undefined ? undefined : this.take(url)
+  /**
+   * `url` could not be reached by a request that `tried` it (and the urls already in `tried`): it
+   * rests, and joins `tried`. The url to try next: the next in turn that neither rests nor was tried;
+   * undefined if none.
+   */
+  nextAfterUnreachable(url: number, tried: Set<number>): number | undefined {
+    this.unreachable(url)
+    tried.add(url)
+    const next = this.nextAwake(tried)
+    return next === undefined ? undefined : this.take(next)
   }
 
   /** Whether the url is chosen in turn now, not resting. */
@@ -47,11 +53,10 @@ export class Balancer {
     this.restsUntil[url] = this.now() + UNREACHABLE_URL_REST_MS
   }
 
-  private nextAwake(tried: ReadonlySet<number>): number | undefined {
-    const now = this.now()
+  private nextAwake(tried?: ReadonlySet<number>): number | undefined {
     for (let step = 0; step < this.size; step++) {
       const url = (this.turn + step) % this.size
-      if (!tried.has(url) && this.restsUntil[url]! <= now) return url
+      if (!tried?.has(url) && this.isAwake(url)) return url
     }
     return undefined
   }
