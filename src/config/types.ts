@@ -57,7 +57,7 @@ export interface UpstreamUrl {
 export interface UpstreamConfig {
   /**
    * `url`, one or a list, in the order written: the requests of the route are shared among them
-   * (proxy/balancer.ts). They have the scheme and the path prefix below, and every other key, in common.
+   * (routing/balancer.ts). They have the scheme and the path prefix below, and every other key, in common.
    */
   readonly urls: readonly UpstreamUrl[]
   readonly protocol: 'http:' | 'https:' | 'tcp:'
