@@ -6,6 +6,7 @@
  * proxy handlers.
  */
 import type { Gauge } from 'prom-client'
+import type { UpstreamUrl } from './config/types.js'
 import type { LoadedCertificate, LoadedCrl } from './snapshot/route-files.js'
 import type { Route } from './snapshot/snapshot.js'
 import type { Upstream } from './snapshot/upstreams.js'
@@ -13,6 +14,7 @@ import type { HandshakeOutcome } from './tls/ingress.js'
 import { failureReason, type FailureReason } from './tls/reasons.js'
 import { subjectRfc2253 } from './tls/subject.js'
 import type { UpstreamHandshakeEvent } from './tls/upstream.js'
+import type { HealthCheckFailure } from './upstream-health-checks.js'
 import type { Metrics } from './metrics/metrics.js'
 
 /** `route` is a route name or NO_ROUTE, never the client's SNI. */
@@ -34,6 +36,11 @@ export function recordUpstreamHandshake(metrics: Metrics, route: string, event: 
 /** A passthrough connection reached its upstream, or failed to (refused, timed out, unknown host). */
 export function recordPassthrough(metrics: Metrics, route: Route, error?: Error): void {
   metrics.passthroughConnections.inc({ route: route.name, result: error ? 'error' : 'ok', reason: error ? failureReason(error) : 'none' })
+}
+
+/** An active health check of one url of a route (upstream-health-checks.ts). */
+export function recordHealthCheck(metrics: Metrics, route: Route, url: UpstreamUrl, failure: HealthCheckFailure | undefined): void {
+  metrics.upstreamHealthChecks.inc({ route: route.name, url: url.url, result: failure ? 'fail' : 'pass' })
 }
 
 /** A WebSocket checked against its route's new client CAs and CRLs: kept, or closed for `reason`. */
@@ -90,9 +97,9 @@ export function collectUpstreamConnections(gauge: Gauge<'route' | 'state'>, upst
 
 /**
  * The state of every url of the routes serving, read from their balancers at scrape time: 0 while a
- * url rests (routing/balancer.ts), as Traefik's traefik_service_server_up and Envoy's ejected hosts
- * tell an upstream left out. A url rests only once a request or connection found it unreachable, so
- * a url nothing was sent to reads 1, whatever its state.
+ * url rests or fails its health check (routing/balancer.ts), as Traefik's traefik_service_server_up
+ * and Envoy's ejected hosts tell an upstream left out. Without health checks a url rests only once a
+ * request or connection found it unreachable, so a url nothing was sent to reads 1, whatever its state.
  */
 export function collectUpstreamUrls(gauge: Gauge<'route' | 'url'>, routes: readonly Route[]): void {
   gauge.reset()

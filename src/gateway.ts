@@ -17,6 +17,7 @@ import {
   collectUpstreamConnections,
   collectUpstreamUrls,
   collectUpstreamPendingRequests,
+  recordHealthCheck,
   recordIngressHandshake,
   recordPassthrough,
   recordUpstreamHandshake,
@@ -46,6 +47,7 @@ import { certificateIdentity, ingressCrlFiles, refusalFields } from './tls/certi
 import type { HandshakeOutcome, TlsPolicy } from './tls/ingress.js'
 import { ClientChainsByPolicy } from './tls/peer-certificates.js'
 import { newTicketSecret, TicketKeyRotation, type TicketSecrets } from './tls/ticket-keys.js'
+import { logHealthCheckChange, UpstreamHealthChecks } from './upstream-health-checks.js'
 
 /** The refusal's log line reads as the gateway's; this one is the client's, of the gateway's certificate. */
 const PEER_REJECTED_HINT = "the client refused the gateway's certificate: check that the client trusts the CA that issued the route's tls.cert, and that the certificate names the host the client asked for"
@@ -137,6 +139,7 @@ export class Gateway {
    */
   private readonly serverNames = new WeakMap<net.Socket, string | undefined>()
   private readonly connectionRechecks: ConnectionRechecks
+  private readonly healthChecks: UpstreamHealthChecks
   private readonly reloader: Reloader
   /** start()'s loading and binding (loadAndBind), which a stop() waits for. */
   private starting: Promise<Config> | undefined
@@ -175,6 +178,10 @@ export class Gateway {
     const serverNameOf = (socket: net.Socket) => this.serverNames.get(socket)
     this.requestServer = new RequestServer(() => this.current!, createProxyHandlers(this.logger, this.metrics, this.overload, serverNameOf))
     this.connectionRechecks = new ConnectionRechecks(this.metrics, this.logger, () => this.current, this.requestServer, serverNameOf)
+    this.healthChecks = new UpstreamHealthChecks({
+      onChecked: (route, url, failure) => recordHealthCheck(this.metrics, route, url, failure),
+      onChanged: (route, url, failure) => logHealthCheckChange(this.logger, route, url, failure),
+    })
     this.reloader = new Reloader({
       loader: options.loader,
       logger: this.logger,
@@ -294,6 +301,7 @@ export class Gateway {
     this.metrics.draining.set(1)
     this.reloader.close()
     this.ticketKeys.stop()
+    this.healthChecks.stop()
     // A start() under way binds nothing more once it sees the stop: the listeners it bound are then
     // all known, and close with the rest, so that each port is free once stop() resolves.
     await this.starting?.catch(() => {})
@@ -366,6 +374,7 @@ export class Gateway {
   private install(snapshot: Snapshot): ConfigIssue[] {
     const warnings = configWarnings(snapshot.config, snapshot)
     this.current = snapshot
+    this.healthChecks.follow(snapshot)
     this.clientChains.keepOnly(snapshot.policies)
     this.metrics.configLastReloadSuccessTimestamp.set(Date.now() / 1000)
     this.overload.countFromZero(snapshot.config.routes)

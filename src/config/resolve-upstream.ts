@@ -6,11 +6,19 @@
 import { isIP } from 'node:net'
 import { normalizeServerName } from '../routing/host.js'
 import type { PartialRoute } from './checkable.js'
-import { checkDuration, DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT, parseDuration } from './duration.js'
+import {
+  checkDuration,
+  DEFAULT_CONNECT_TIMEOUT,
+  DEFAULT_HEALTH_CHECK_INTERVAL,
+  DEFAULT_HEALTH_CHECK_TIMEOUT,
+  DEFAULT_IDLE_TIMEOUT,
+  DEFAULT_RESPONSE_TIMEOUT,
+  parseDuration,
+} from './duration.js'
 import { crlFiles, type FilePathOf } from './file-paths.js'
 import type { Report } from './issues.js'
 import { shownValue, shownWhole } from './shown-value.js'
-import type { UpstreamConfig } from './types.js'
+import type { HealthCheck, UpstreamConfig } from './types.js'
 
 /** `passthrough` is undefined where it is not known (see resolveRoute), as `whole` says which rules run. */
 export function resolveUpstream(
@@ -34,6 +42,7 @@ export function resolveUpstream(
     }
     if (raw.timeouts?.response !== undefined) report(`${at}.timeouts.response`, 'only applies to http:// and https:// upstreams: a passthrough connection has no response to time')
     if (raw.timeouts?.idle !== undefined) report(`${at}.timeouts.idle`, 'only applies to http:// and https:// upstreams: a passthrough connection is the client\'s, never kept idle')
+    if (raw.healthCheck !== undefined) report(`${at}.healthCheck`, 'only applies to http:// and https:// upstreams: a passthrough route never reads what its upstream answers')
   }
   // undici reads a timeout of 0 as none at all.
   for (const key of ['connect', 'response', 'idle'] as const) checkDuration(`${at}.timeouts.${key}`, raw.timeouts?.[key], report, { positive: true })
@@ -67,6 +76,21 @@ export function resolveUpstream(
       response: parseDuration(raw.timeouts?.response ?? DEFAULT_RESPONSE_TIMEOUT)!,
       idle: parseDuration(raw.timeouts?.idle ?? DEFAULT_IDLE_TIMEOUT)!,
     },
+    ...(raw.healthCheck?.path !== undefined && { healthCheck: healthCheck(raw.healthCheck.path, raw.healthCheck, `${at}.healthCheck`, report) }),
+  }
+}
+
+type RawHealthCheck = NonNullable<NonNullable<PartialRoute['upstream']>['healthCheck']>
+
+/** `path` is raw.path, there: a check without one (the schema refused it) is none. */
+function healthCheck(path: string, raw: RawHealthCheck, at: string, report: Report): HealthCheck {
+  // undici refuses to send a path with a space or a control character.
+  if (!/^\/[!-~]*$/.test(path)) report(`${at}.path`, `${shownValue(path)} is not a request path: visible ASCII, other characters percent-encoded`)
+  for (const key of ['interval', 'timeout'] as const) checkDuration(`${at}.${key}`, raw[key], report, { positive: true })
+  return {
+    path,
+    interval: parseDuration(raw.interval ?? DEFAULT_HEALTH_CHECK_INTERVAL)!,
+    timeout: parseDuration(raw.timeout ?? DEFAULT_HEALTH_CHECK_TIMEOUT)!,
   }
 }
 

@@ -6,6 +6,8 @@
 import { Type, type Static } from '@sinclair/typebox'
 import {
   DEFAULT_CONNECT_TIMEOUT,
+  DEFAULT_HEALTH_CHECK_INTERVAL,
+  DEFAULT_HEALTH_CHECK_TIMEOUT,
   DEFAULT_IDLE_TIMEOUT,
   DEFAULT_RESPONSE_TIMEOUT,
   DEFAULT_SHUTDOWN_GRACE,
@@ -105,6 +107,28 @@ const TimeoutsSchema = Type.Object(
   { additionalProperties: false, description: 'Upstream timeouts. A timeout before the response begins answers 504 Gateway Timeout; a pause past `response` in the middle of a body cuts the response short, and a client that takes nothing for that long has its connection closed.' },
 )
 
+const HealthCheckSchema = Type.Object(
+  {
+    path: Type.String({
+      pattern: '^/',
+      description:
+        "The path each url is asked for with GET, as written: the url's own path is not put before it. " +
+        'A 2xx or 3xx answer within `timeout` passes; any other answer, a failed connect or TLS handshake, or no answer fails.',
+      examples: ['/healthz'],
+    }),
+    interval: Type.Optional(Duration('Time from the end of one check of a url to the start of the next.', DEFAULT_HEALTH_CHECK_INTERVAL)),
+    timeout: Type.Optional(Duration('Time a check has to connect and answer.', DEFAULT_HEALTH_CHECK_TIMEOUT)),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'Active health checks: each url is checked at the start and then every `interval`, through its own keep-alive pool ' +
+      '(the same TLS, client certificate and verification as requests). A url that fails its check is left out of the ' +
+      'turn until a check passes, as with Caddy\'s health_uri and Traefik\'s healthCheck; when every url fails, each ' +
+      'request still gets the next in turn. Not for passthrough routes.',
+  },
+)
+
 const UpstreamSchema = Type.Object(
   {
     url: Type.Union([UpstreamUrl, Type.Array(UpstreamUrl, { minItems: 1 })], {
@@ -143,6 +167,7 @@ const UpstreamSchema = Type.Object(
       }),
     ),
     timeouts: Type.Optional(TimeoutsSchema),
+    healthCheck: Type.Optional(HealthCheckSchema),
   },
   { additionalProperties: false, description: 'The service this route forwards to.' },
 )

@@ -69,6 +69,15 @@ export interface UpstreamConfig {
   readonly key?: string
   readonly insecureSkipVerify: boolean
   readonly timeouts: { readonly connect: number; readonly response: number; readonly idle: number }
+  /** Active health checks of each url (upstream-health-checks.ts); undefined: none. */
+  readonly healthCheck?: HealthCheck
+}
+
+export interface HealthCheck {
+  /** Asked of each url as written, without the url's path prefix. */
+  readonly path: string
+  readonly interval: number
+  readonly timeout: number
 }
 
 /** What a route changes of one side's headers (`headers.request`, `headers.response`); names in lower case. */

@@ -114,6 +114,12 @@ export function createMetrics(options: MetricsOptions = {}) {
       labelNames: ['route'] as const,
       registers,
     }),
+    upstreamHealthChecks: new Counter({
+      name: 'portcullis_upstream_health_checks_total',
+      help: "Active health checks of the urls of routes with upstream.healthCheck, by route, url and result (pass: a 2xx or 3xx answer in time; fail: any other answer, or none).",
+      labelNames: ['route', 'url', 'result'] as const,
+      registers,
+    }),
     upstreamConnections: new Gauge({
       name: 'portcullis_upstream_connections',
       help: 'Upstream connections in the pools, by route and state (active|idle).',
@@ -134,7 +140,7 @@ export function createMetrics(options: MetricsOptions = {}) {
     }),
     upstreamUrlUp: new Gauge({
       name: 'portcullis_upstream_url_up',
-      help: "Whether each url of a route's upstream is chosen in turn (1) or rests after its connect or TLS handshake failed (0), by route and url.",
+      help: "Whether each url of a route's upstream is chosen in turn (1) or left out (0): resting after its connect or TLS handshake failed, or failing its health check. By route and url.",
       labelNames: ['route', 'url'] as const,
       registers,
       // With workers, 0 while any of them rests the url.

@@ -5,6 +5,8 @@
  * rest, as with nginx's defaults (max_fails=1, fail_timeout=10s, proxy_next_upstream error). When
  * every url rests, each request still gets the next in turn, as Envoy does under its panic threshold:
  * an outage that is over is served at once, and one that is not costs each request one attempt.
+ * A route with health checks (upstream-health-checks.ts) also leaves out each url whose last check
+ * failed, in the same way.
  *
  * One per route and snapshot: a reload starts every url afresh, as nginx's does.
  */
@@ -16,6 +18,8 @@ export class Balancer {
   private turn = 0
   /** When each url that could not be reached may be chosen again (by `now`). */
   private readonly restsUntil: number[]
+  /** Whether each url's last health check failed. */
+  private readonly failsHealthCheck: boolean[]
 
   /** `now` is the clock rests are measured by (milliseconds). */
   constructor(
@@ -23,6 +27,7 @@ export class Balancer {
     private readonly now: () => number = () => performance.now(),
   ) {
     this.restsUntil = new Array<number>(size).fill(0)
+    this.failsHealthCheck = new Array<boolean>(size).fill(false)
   }
 
   /** The url (its index) for a new request: the next in turn that does not rest, else the next in turn. */
@@ -43,9 +48,14 @@ export class Balancer {
     return next === undefined ? undefined : this.take(next)
   }
 
-  /** Whether the url is chosen in turn now, not resting. */
+  /** Whether the url is chosen in turn now: not resting, and not failing its health check. */
   isAwake(url: number): boolean {
-    return this.restsUntil[url]! <= this.now()
+    return this.restsUntil[url]! <= this.now() && !this.failsHealthCheck[url]
+  }
+
+  /** The url's latest health check passed (true) or failed. */
+  healthChecked(url: number, passed: boolean): void {
+    this.failsHealthCheck[url] = !passed
   }
 
   /** The url could not be reached: it rests. */

@@ -86,6 +86,10 @@ describe('parseConfig', () => {
     assert.equal(orders!.upstream.pathPrefix, '/v1')
     assert.equal(orders!.upstream.urls[0]!.port, 8443)
     assert.deepEqual(orders!.upstream.timeouts, { connect: 250, response: 30_000, idle: 60_000 })
+    assert.equal(orders!.upstream.healthCheck, undefined)
+    const checked = (check: string) => parseConfig(GOOD.replace('url: http://10.0.0.7', `url: http://10.0.0.7\n      healthCheck: ${check}`), file).routes[1]!.upstream.healthCheck
+    assert.deepEqual(checked('{ path: /healthz }'), { path: '/healthz', interval: 10_000, timeout: 5_000 })
+    assert.deepEqual(checked('{ path: /ready?full=1, interval: 2s, timeout: 250ms }'), { path: '/ready?full=1', interval: 2_000, timeout: 250 })
     assert.equal(orders!.maxRequestBody, undefined, 'no limit')
     const withLimit = (size: string) => parseConfig(GOOD.replace('path: /api', `path: /api\n    maxRequestBody: ${size}`), file).routes[0]!.maxRequestBody
     assert.deepEqual(['1.5MiB', '10MB', '512B', '2kB'].map(withLimit), [1_572_864, 10_000_000, 512, 2000])
@@ -168,6 +172,19 @@ describe('parseConfig', () => {
         '5:22 routes[0].upstream.url: tcp:// relays the raw TLS stream, which has no path: write tcp://host:port',
         '5:72 routes[0].upstream.timeouts.response: only applies to http:// and https:// upstreams: a passthrough connection has no response to time',
         "5:82 routes[0].upstream.timeouts.idle: only applies to http:// and https:// upstreams: a passthrough connection is the client's, never kept idle",
+      ],
+    ],
+    [
+      'a health check on a passthrough upstream, and checks whose path or durations cannot be used',
+      "listen: { https: 127.0.0.1:8443, http: 127.0.0.1:8080 }\nroutes:\n  - host: p.test\n    tls: passthrough\n    upstream: { url: 'tcp://127.0.0.1:9443', healthCheck: { path: /healthz } }\n" +
+        "  - host: a.test\n    upstream: { url: 'http://127.0.0.1:9000', healthCheck: { path: '/health z', interval: 0s } }\n" +
+        "  - host: b.test\n    upstream: { url: 'http://127.0.0.1:9000', healthCheck: { path: healthz, timeout: 5 } }\n",
+      [
+        '5:46 routes[0].upstream.healthCheck: only applies to http:// and https:// upstreams: a passthrough route never reads what its upstream answers',
+        "7:68 routes[1].upstream.healthCheck.path: '/health z' is not a request path: visible ASCII, other characters percent-encoded",
+        '7:91 routes[1].upstream.healthCheck.interval: must be more than 0',
+        '9:68 routes[2].upstream.healthCheck.path: "healthz" must start with /',
+        '9:86 routes[2].upstream.healthCheck.timeout: 5 is not a duration: write a number with a unit (ms, s, m, h), e.g. 5s',
       ],
     ],
     ['a number for a path, which as text would not start with / either', GOOD.replace('path: /api', 'path: 5'), ['8:11 routes[0].path: "5" must start with /']],

@@ -1,0 +1,116 @@
+/**
+ * Active health checks (upstream.healthCheck): each url of a route that has them is asked for the
+ * check's path with GET at the start and then every interval, through the url's own keep-alive pool,
+ * so with the TLS, client certificate and verification its requests get. A url whose check fails is
+ * left out of the route's turn (routing/balancer.ts) until one passes, as Caddy's health_uri and
+ * Traefik's healthCheck do. Passive rests (a connect that failed) go on beside them: a url that could
+ * not be reached rests even where its last check passed.
+ *
+ * The checks are the serving snapshot's: a reload stops them and starts the new snapshot's, each url
+ * taken as passing until its first check (which runs at once) says otherwise. With workers, each
+ * worker checks for itself.
+ */
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Dispatcher } from 'undici'
+import type { HealthCheck, UpstreamUrl } from './config/types.js'
+import { errorSummary, type Logger } from './log.js'
+import type { Route, Snapshot } from './snapshot/snapshot.js'
+import { holdUpstream, type Upstream } from './snapshot/upstreams.js'
+import { failureReason } from './tls/reasons.js'
+
+/** Why a check failed: the upstream's answer, or what kept it from answering. */
+export type HealthCheckFailure = { readonly status: number } | { readonly error: Error }
+
+export interface HealthCheckHooks {
+  /** Every check, passed (`failure` undefined) or failed. */
+  readonly onChecked: (route: Route, url: UpstreamUrl, failure: HealthCheckFailure | undefined) => void
+  /** A check whose result is not the url's last one: the url leaves the turn, or is back in it. */
+  readonly onChanged: (route: Route, url: UpstreamUrl, failure: HealthCheckFailure | undefined) => void
+}
+
+/** Sent with each check, so that the upstream's logs tell the checks from requests. */
+const USER_AGENT = 'portcullis-health-check'
+
+export class UpstreamHealthChecks {
+  /** Aborted when the snapshot whose urls are being checked is no longer served. */
+  private checking: AbortController | undefined
+
+  constructor(private readonly hooks: HealthCheckHooks) {}
+
+  /** From now on, checks the urls of `snapshot`'s routes that have a health check, and no other. */
+  follow(snapshot: Snapshot): void {
+    this.stop()
+    const checking = new AbortController()
+    this.checking = checking
+    for (const route of snapshot.routes) {
+      const check = route.config.upstream.healthCheck
+      if (!check || !route.upstreams) continue
+      for (const index of route.upstreams.keys()) void this.checkEvery(route, index, check, checking.signal)
+    }
+  }
+
+  /** Stops every check, a check under way too. */
+  stop(): void {
+    this.checking?.abort()
+    this.checking = undefined
+  }
+
+  private async checkEvery(route: Route, index: number, check: HealthCheck, stopped: AbortSignal): Promise<void> {
+    const url = route.config.upstream.urls[index]!
+    let passing = true
+    while (!stopped.aborted) {
+      const failure = await checkOnce(route.upstreams![index]!, url, check, stopped)
+      if (stopped.aborted) return
+      route.balancer.healthChecked(index, failure === undefined)
+      this.hooks.onChecked(route, url, failure)
+      if ((failure === undefined) !== passing) {
+        passing = failure === undefined
+        this.hooks.onChanged(route, url, failure)
+      }
+      // Unreferenced: the checks never keep a stopping process alive.
+      await sleep(check.interval, undefined, { signal: stopped, ref: false }).catch(() => {})
+    }
+  }
+}
+
+/** One check of one url: undefined if it passed. */
+async function checkOnce(upstream: Upstream, url: UpstreamUrl, check: HealthCheck, stopped: AbortSignal): Promise<HealthCheckFailure | undefined> {
+  // The pool stays open until the check ends, as for a request (a reload may retire it meanwhile).
+  const release = holdUpstream(upstream)
+  const abort = new AbortController()
+  const timer = setTimeout(() => abort.abort(Object.assign(new Error(`no answer within the check's timeout, ${check.timeout} ms`), { code: 'ETIMEDOUT' })), check.timeout)
+  const stop = () => abort.abort()
+  stopped.addEventListener('abort', stop)
+  try {
+    const { statusCode, body } = await upstream.pool.request({
+      path: check.path,
+      method: 'GET',
+      headers: { host: hostOf(url), 'user-agent': USER_AGENT },
+      // The pool's own, as every request of it carries (tls/upstream.ts poolServerNameToken).
+      servername: upstream.serverNameToken,
+      signal: abort.signal,
+    } as Dispatcher.RequestOptions)
+    await body.dump()
+    return statusCode >= 200 && statusCode < 400 ? undefined : { status: statusCode }
+  } catch (error) {
+    return { error: error as Error }
+  } finally {
+    clearTimeout(timer)
+    stopped.removeEventListener('abort', stop)
+    release()
+  }
+}
+
+/** The Host a check asks for: the name the upstream is verified against, else the url's host, with the url's port. */
+function hostOf({ hostname, port, serverName }: UpstreamUrl): string {
+  const host = serverName || (hostname.includes(':') ? `[${hostname}]` : hostname)
+  return `${host}:${port}`
+}
+
+/** The log line of a url that leaves the turn (with why) or is back in it. */
+export function logHealthCheckChange(logger: Logger, route: Route, url: UpstreamUrl, failure: HealthCheckFailure | undefined): void {
+  const fields = { route: route.name, upstream: url.url, check: route.config.upstream.healthCheck!.path }
+  if (!failure) return logger.info(fields, 'upstream url passed its health check; it is back in turn')
+  const why = 'status' in failure ? { status: failure.status } : { reason: failureReason(failure.error), error: errorSummary(failure.error) }
+  logger.warn({ ...fields, ...why }, 'upstream url failed its health check; it is left out until a check passes')
+}

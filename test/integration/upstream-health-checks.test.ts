@@ -1,0 +1,144 @@
+/**
+ * Active health checks of an upstream's urls: a url whose check fails (an answer other than 2xx or
+ * 3xx, none within the timeout, a TLS handshake that fails) is left out of the turn with nothing sent
+ * to it, and is back once a check passes; the checks go through the url's pool, with the route's CA,
+ * name and client certificate; a reload that drops them stops them.
+ */
+import assert from 'node:assert/strict'
+import { writeFile } from 'node:fs/promises'
+import http from 'node:http'
+import { after, before, describe, it } from 'node:test'
+import { httpRequest } from '../helpers/client.js'
+import { eventually, loggedAfter, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
+import { makeTestPki, type TestPki } from '../helpers/pki.js'
+import { listenOnLoopback, startEchoUpstream, type EchoUpstream } from '../helpers/upstream.js'
+
+const CHECK = 'healthCheck: { path: /healthz, interval: 100ms, timeout: 300ms }'
+
+/** A plain upstream that answers with its name, and its health check with `healthStatus` (or never, with 0). */
+interface PlainUpstream {
+  readonly url: string
+  healthStatus: number
+  /** The checks it got: their target, Host and User-Agent. */
+  readonly checks: { target: string; host: string; userAgent: string }[]
+  readonly server: http.Server
+}
+
+async function startPlainUpstream(name: string): Promise<PlainUpstream> {
+  const upstream: Omit<PlainUpstream, 'url'> = {
+    healthStatus: 200,
+    checks: [],
+    server: http.createServer((req, res) => {
+      if (req.url !== '/healthz') return res.end(name)
+      upstream.checks.push({ target: req.url, host: req.headers.host ?? '', userAgent: req.headers['user-agent'] ?? '' })
+      if (upstream.healthStatus !== 0) res.writeHead(upstream.healthStatus).end()
+    }),
+  }
+  const port = await listenOnLoopback(upstream.server)
+  return Object.assign(upstream, { url: `http://127.0.0.1:${port}` })
+}
+
+describe('upstream health checks', () => {
+  let pki: TestPki
+  let one: PlainUpstream
+  let two: PlainUpstream
+  let silent: PlainUpstream
+  let mutual: EchoUpstream
+  let wrongName: EchoUpstream
+  let gw: TestGateway
+  const config = (checked: string) => `
+listen: { http: 127.0.0.1:0 }
+routes:
+  - { name: checked, host: checked.test, upstream: { url: ['${one.url}/base', '${two.url}/base'], ${checked} } }
+  - { name: silent, host: silent.test, upstream: { url: ['${silent.url}', '${one.url}'], healthCheck: { path: /healthz, interval: 100ms, timeout: 200ms } } }
+  - name: tls
+    host: tls.test
+    upstream:
+      url: ['https://127.0.0.1:${mutual.port}', 'https://127.0.0.1:${wrongName.port}']
+      serverName: up.test
+      ca: ${pki.caS.certFile}
+      cert: ${pki.cliA.certFile}
+      key: ${pki.cliA.keyFile}
+      ${CHECK}
+`
+
+  before(async () => {
+    pki = await makeTestPki()
+    ;[one, two, silent] = await Promise.all(['one', 'two', 'silent'].map(startPlainUpstream)) as [PlainUpstream, PlainUpstream, PlainUpstream]
+    silent.healthStatus = 0
+    mutual = await startEchoUpstream({ cert: pki.up.cert, key: pki.up.key, clientCA: pki.caA.cert })
+    wrongName = await startEchoUpstream({ cert: pki.upWrongName.cert, key: pki.upWrongName.key })
+    gw = await startGateway(config(CHECK))
+  })
+  after(async () => {
+    await gw.close()
+    for (const { server } of [one, two, silent]) {
+      server.closeAllConnections()
+      server.close()
+    }
+    await Promise.all([mutual.close(), wrongName.close()])
+    await pki.cleanup()
+  })
+
+  const get = async (host: string) => (await httpRequest({ port: gw.ports.http!, host, path: '/' })).body
+  const answers = async (host: string, count: number) => {
+    const bodies = []
+    for (let i = 0; i < count; i++) bodies.push(await get(host))
+    return bodies.sort()
+  }
+  const up = (route: string, url: string) => seriesValue(gw, `portcullis_upstream_url_up{route="${route}",url="${url}"}`)
+  const isUp = async (route: string, url: string, expected: 0 | 1) => (await up(route, url)) === expected
+
+  it('asks each url for the path as written, with its host and a user agent of its own', async () => {
+    await eventually(async () => one.checks.length > 0 && two.checks.length > 0)
+    assert.deepEqual(one.checks[0], { target: '/healthz', host: one.url.slice('http://'.length), userAgent: 'portcullis-health-check' })
+    assert.deepEqual(await answers('checked.test', 4), ['one', 'one', 'two', 'two'])
+  })
+
+  it('leaves out a url whose check fails until one passes', async () => {
+    const since = gw.logs.length
+    two.healthStatus = 503
+    const failed = await loggedAfter(gw, since, 'upstream url failed its health check; it is left out until a check passes', (line) => line.route === 'checked')
+    assert.deepEqual([failed.upstream, failed.check, failed.status], [`${two.url}/base`, '/healthz', 503])
+    assert.equal(await up('checked', `${two.url}/base`), 0)
+    assert.ok((await seriesValue(gw, `portcullis_upstream_health_checks_total{route="checked",url="${two.url}/base",result="fail"}`)) >= 1)
+    assert.deepEqual(await answers('checked.test', 4), ['one', 'one', 'one', 'one'])
+
+    two.healthStatus = 302
+    const passed = await loggedAfter(gw, since, 'upstream url passed its health check; it is back in turn', (line) => line.route === 'checked')
+    assert.equal(passed.upstream, `${two.url}/base`)
+    assert.equal(await up('checked', `${two.url}/base`), 1, 'a redirect passes')
+    assert.deepEqual(await answers('checked.test', 4), ['one', 'one', 'two', 'two'])
+  })
+
+  it('fails a url that does not answer its check within the timeout', async () => {
+    const failed = await loggedAfter(gw, 0, 'upstream url failed its health check; it is left out until a check passes', (line) => line.route === 'silent')
+    assert.deepEqual([failed.upstream, failed.reason], [silent.url, 'timeout'])
+    assert.equal(await up('silent', silent.url), 0)
+    assert.deepEqual(await answers('silent.test', 3), ['one', 'one', 'one'])
+  })
+
+  it("checks an https url through its pool: the route's CA, server name and client certificate", async () => {
+    await eventually(() => isUp('tls', `https://127.0.0.1:${wrongName.port}`, 0))
+    const failed = await loggedAfter(gw, 0, 'upstream url failed its health check; it is left out until a check passes', (line) => line.route === 'tls')
+    assert.equal(failed.reason, 'hostname_mismatch')
+    assert.equal(wrongName.requests.length, 0)
+    assert.equal(await up('tls', `https://127.0.0.1:${mutual.port}`), 1)
+    assert.ok(mutual.requests.includes('/healthz'))
+    assert.equal(mutual.connections[0], 'alice', 'the check presented the route\'s client certificate')
+    for (let i = 0; i < 3; i++) assert.equal(JSON.parse(await get('tls.test')).clientCertCN, 'alice')
+    assert.equal(wrongName.requests.length, 0, 'no request was sent to the url that fails its check')
+  })
+
+  it('stops the checks a reload drops, and takes their urls back in turn', async () => {
+    two.healthStatus = 500
+    await eventually(() => isUp('checked', `${two.url}/base`, 0))
+    await writeFile(gw.configFile, config(''))
+    assert.equal((await gw.gateway.reload()).ok, true)
+    assert.equal(await up('checked', `${two.url}/base`), 1)
+    assert.deepEqual(await answers('checked.test', 4), ['one', 'one', 'two', 'two'])
+    const checks = two.checks.length
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    assert.equal(two.checks.length, checks, 'no check after the reload')
+  })
+})
