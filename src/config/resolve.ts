@@ -66,6 +66,7 @@ export function resolveConfig(
     accessLog: raw.accessLog ?? false,
     requestId: raw.requestId ?? false,
     proxyProtocol: raw.proxyProtocol && { trustedIPs: resolveIpRanges(raw.proxyProtocol.trustedIPs, 'proxyProtocol.trustedIPs', report) },
+    forwardedFor: raw.forwardedFor && { trustedIPs: resolveIpRanges(raw.forwardedFor.trustedIPs, 'forwardedFor.trustedIPs', report) },
     httpsRedirect: raw.httpsRedirect,
     routes,
     positions,

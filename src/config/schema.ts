@@ -272,8 +272,8 @@ const RouteSchema = Type.Object(
         description:
           "The client addresses the route serves, as nginx's allow (with deny all), Traefik's ipAllowList and Kong's " +
           'ip-restriction: a request from any other address is answered 403 Forbidden, and a passthrough connection ' +
-          "closed. The address is the connection's peer, or the client a trusted load balancer's PROXY header names " +
-          '(proxyProtocol.trustedIPs); never X-Forwarded-For. Default: every address.',
+          "closed. The address is the connection's peer, the client a trusted load balancer's PROXY header names " +
+          "(proxyProtocol.trustedIPs), or the client a trusted proxy's X-Forwarded-For names (forwardedFor.trustedIPs). Default: every address.",
         examples: [['10.0.0.0/8', '192.0.2.7']],
       }),
     ),
@@ -371,6 +371,27 @@ export const ConfigSchema = Type.Object(
           description:
             'PROXY protocol on the https and http listeners, as nginx\'s listen … proxy_protocol with set_real_ip_from, and ' +
             'Traefik\'s proxyProtocol.trustedIPs. A reload applies it to new connections. Default: none (no header is read).',
+        },
+      ),
+    ),
+    forwardedFor: Type.Optional(
+      Type.Object(
+        {
+          trustedIPs: Type.Array(IpRangeText, {
+            minItems: 1,
+            description:
+              'The proxies in front of the gateway whose X-Forwarded-For it believes. A request from one of these addresses (the ' +
+              "connection's peer, or the client its PROXY header names) has for its client the rightmost address of its " +
+              'X-Forwarded-For that is not in this list; allowedIPs, X-Real-IP and the logs take it. The peer is still appended ' +
+              'to X-Forwarded-For.',
+          }),
+        },
+        {
+          additionalProperties: false,
+          description:
+            "Read the client's address from X-Forwarded-For behind an HTTP load balancer, as nginx's set_real_ip_from with " +
+            "real_ip_recursive on, and Traefik's ipStrategy. An entry that is no IP address ends the reading at the last trusted " +
+            'one. A reload applies it to the next request. Default: none (X-Forwarded-For is never read).',
         },
       ),
     ),

@@ -120,6 +120,8 @@ export interface Config {
   readonly requestId: boolean
   /** The sources whose connections begin with a PROXY protocol header (proxy/proxy-protocol.ts); undefined: none. */
   readonly proxyProtocol: { readonly trustedIPs: readonly IpRange[] } | undefined
+  /** The proxies whose X-Forwarded-For names the client (proxy/forwarded-for.ts); undefined: none. */
+  readonly forwardedFor: { readonly trustedIPs: readonly IpRange[] } | undefined
   /** The public https port the http listener redirects requests for TLS routes to; undefined: it answers them 421. */
   readonly httpsRedirect: number | undefined
   readonly routes: readonly RouteConfig[]

@@ -4,13 +4,13 @@
  * (request-records.ts).
  */
 import type { IncomingMessage } from 'node:http'
-import { clientAddressOf } from '../client-address.js'
 import type { Logger } from '../log.js'
 import { NO_ROUTE } from '../metrics/labels.js'
 import type { Metrics } from '../metrics/metrics.js'
 import type { Snapshot } from '../snapshot/snapshot.js'
 import type { TlsPolicy } from '../tls/ingress.js'
 import { ClientIdentities } from './client-identity.js'
+import { requestClient, type RequestClient } from './forwarded-for.js'
 import { forwardRequest } from './forward.js'
 import { RequestSlots, type Overload } from './overload.js'
 import { assignRequestId, REQUEST_ID_HEADER, requestIdHeaders } from './request-id.js'
@@ -50,7 +50,7 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
     return false
   }
   /** Routing, then a slot: the first steps of a request and of an upgrade alike. An admitted one gives its slot back with slots.release(). */
-  const admit = (snapshot: Snapshot, policy: TlsPolicy | undefined, req: IncomingMessage, client: string | undefined): Admission => {
+  const admit = (snapshot: Snapshot, policy: TlsPolicy | undefined, req: IncomingMessage, client: RequestClient): Admission => {
     const selection = selectRoute(snapshot, policy, req, client, identities, serverNameOf)
     if ('status' in selection) return selection
     // No Retry-After, as neither Envoy's circuit-breaker overflow nor HAProxy's or nginx's 503 sends
@@ -63,7 +63,7 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
   return {
     request(snapshot, policy, req, res) {
       const started = performance.now()
-      const client = clientAddressOf(req.socket)
+      const client = requestClient(req, snapshot.trustsForwardedFor)
       // On every answer, the gateway's own (a 404, a 502) as well as the upstream's.
       if (snapshot.config.requestId) res.setHeader(REQUEST_ID_HEADER, assignRequestId(req))
       let routeName = NO_ROUTE
@@ -72,7 +72,7 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
       // a client that left before any).
       res.once('close', () => {
         if (holdsSlot) slots.release()
-        records.answered(snapshot, req, client, routeName, res.headersSent ? res.statusCode : CLIENT_CLOSED_REQUEST, started)
+        records.answered(snapshot, req, client.address, routeName, res.headersSent ? res.statusCode : CLIENT_CLOSED_REQUEST, started)
       })
       try {
         const admission = admit(snapshot, policy, req, client)
@@ -106,14 +106,14 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
 
     upgrade(snapshot, policy, req, socket, head) {
       const started = performance.now()
-      const client = clientAddressOf(req.socket)
+      const client = requestClient(req, snapshot.trustsForwardedFor)
       if (snapshot.config.requestId) assignRequestId(req)
       let routeName = NO_ROUTE
       let answered = false
       // An upgrade counts as a request once answered (101 or not); the WebSocket's life is not its duration.
       const record = (status: number) => {
         answered = true
-        records.answered(snapshot, req, client, routeName, status || CLIENT_CLOSED_REQUEST, started)
+        records.answered(snapshot, req, client.address, routeName, status || CLIENT_CLOSED_REQUEST, started)
       }
       const proxy = async () => {
         const admission = admit(snapshot, policy, req, client)
@@ -127,7 +127,7 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
         socket.once('close', () => slots.release())
         const outcome = await proxyUpgrade(req, socket, head, admission, records)
         record(outcome.status)
-        if ('failure' in outcome) records.upgradeFailed(admission.route, outcome.url, req, client, outcome.failure, outcome.status, outcome.error)
+        if ('failure' in outcome) records.upgradeFailed(admission.route, outcome.url, req, client.address, outcome.failure, outcome.status, outcome.error)
         return 'closeGoingAway' in outcome ? outcome.closeGoingAway : undefined
       }
       // proxyUpgrade settles, and never throws, once it has answered: a fault after that is in recording

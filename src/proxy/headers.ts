@@ -73,8 +73,10 @@ function withoutHopByHop(headers: IncomingHttpHeaders, alsoDrop?: (name: string)
 
 /** What X-Forwarded-For (with X-Real-IP), X-Forwarded-Proto and X-Forwarded-Host say upstream. */
 export interface ForwardedFields {
-  /** The client's address (client-address.ts), read once for the request. */
+  /** The connection's client (client-address.ts), appended to X-Forwarded-For. */
   readonly for: string | undefined
+  /** Who sent the request (forwarded-for.ts): X-Real-IP. The same as `for` but from a proxy forwardedFor trusts. */
+  readonly realIp: string | undefined
   readonly proto: 'http' | 'https'
   /** The Host the client sent (already validated). */
   readonly host: string
@@ -92,14 +94,14 @@ export function upstreamRequestHeaders(
 ): OutgoingHttpHeaders {
   const headers = withRouteChanges(withoutHopByHop(req.headers, droppedFromRequest), changes)
   for (const name in identity) headers[name] = identity[name]
-  const client = forwarded.for ?? ''
+  const peer = forwarded.for ?? ''
   // The client's value unless its Connection header nominated it (RFC 9110 7.6.1).
   const prior = headers['x-forwarded-for']
-  headers['x-forwarded-for'] = prior ? `${[prior].flat().join(', ')}, ${client}` : client
+  headers['x-forwarded-for'] = prior ? `${[prior].flat().join(', ')}, ${peer}` : peer
   headers['x-forwarded-proto'] = forwarded.proto
   headers['x-forwarded-host'] = forwarded.host
   // The one address an upstream can take as it is, as Traefik sets it and nginx configs commonly do.
-  headers['x-real-ip'] = client
+  headers['x-real-ip'] = forwarded.realIp ?? ''
   return headers
 }
 

@@ -13,6 +13,7 @@ import { withoutRoutePath } from '../routing/path.js'
 import type { Route, Snapshot } from '../snapshot/snapshot.js'
 import type { TlsPolicy } from '../tls/ingress.js'
 import type { ClientIdentities } from './client-identity.js'
+import type { RequestClient } from './forwarded-for.js'
 import type { ForwardedFields } from './headers.js'
 import { bodyTooLargeDetail } from './request-body.js'
 import { checkRequest, type RequestRefusal } from './request-checks.js'
@@ -47,14 +48,14 @@ export type ServerNameOf = (socket: Socket) => string | undefined
 
 /**
  * `policy` is the TLS policy the connection was verified under, undefined on the plaintext listener;
- * `client` the client's address (client-address.ts); `identities` builds the client identity headers
+ * `client` who sent the request (forwarded-for.ts); `identities` builds the client identity headers
  * a route forwards.
  */
 export function selectRoute(
   snapshot: Snapshot,
   policy: TlsPolicy | undefined,
   req: IncomingMessage,
-  client: string | undefined,
+  client: RequestClient,
   identities: ClientIdentities,
   serverNameOf: ServerNameOf,
 ): Routed | RoutingRefusal {
@@ -80,7 +81,7 @@ export function selectRoute(
     const detail = policy ? 'this connection cannot serve that host' : 'this host is served over HTTPS only'
     return { status: 421, detail }
   }
-  if (!route.allowsClient(client)) return { status: 403, detail: 'this route does not serve your address', route }
+  if (!route.allowsClient(client.address)) return { status: 403, detail: 'this route does not serve your address', route }
   // Refused on its Content-Length before 100 Continue, so that the client never sends it; a chunked
   // body is counted as it goes (request-body.ts).
   const { maxRequestBody } = route.config
@@ -90,7 +91,7 @@ export function selectRoute(
   const forward = policy?.requiresClientCert && route.config.tls ? route.config.tls.forwardClientCert : 'none'
   const identity = policy && forward !== 'none' ? identities.of(req.socket as TLSSocket, policy, forward) : {}
   const target = route.config.stripPath ? withoutRoutePath(req.url!, route.config.path, snapshot.config) : req.url!
-  return { route, target, forwarded: { for: client, proto: policy ? 'https' : 'http', host: req.headers.host! }, identity }
+  return { route, target, forwarded: { for: client.peer, realIp: client.address, proto: policy ? 'https' : 'http', host: req.headers.host! }, identity }
 }
 
 /**

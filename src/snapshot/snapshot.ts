@@ -61,6 +61,8 @@ export interface Snapshot {
   ingressFor(serverName: string | undefined, localAddress?: string): IngressDecision
   /** Whether a connection from this peer address begins with a PROXY protocol header (proxyProtocol.trustedIPs). */
   sendsProxyHeader(peerAddress: string | undefined): boolean
+  /** Whether a request from this client address names its own client in X-Forwarded-For (forwardedFor.trustedIPs). */
+  trustsForwardedFor(address: string | undefined): boolean
 }
 
 export interface SnapshotOptions {
@@ -178,6 +180,7 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
     policies,
     ingressFor: ingressDecider(table, [...policies.values()]),
     sendsProxyHeader: inRanges(config.proxyProtocol?.trustedIPs ?? []),
+    trustsForwardedFor: inRanges(config.forwardedFor?.trustedIPs ?? []),
   }
 }
 

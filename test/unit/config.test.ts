@@ -458,6 +458,9 @@ describe('parseConfig', () => {
       "23:43 proxyProtocol.trustedIPs[1]: '10.0.0.0/33' is not an IP address or a CIDR range (e.g. 10.0.0.0/8, 192.0.2.7 or 2001:db8::/32)",
       "23:56 proxyProtocol.trustedIPs[2]: 'lb.internal' is not an IP address or a CIDR range (e.g. 10.0.0.0/8, 192.0.2.7 or 2001:db8::/32)",
     ]],
+    ['a trusted X-Forwarded-For source that is no address', `${GOOD}forwardedFor: { trustedIPs: [10.0.0.0/33] }\n`, [
+      "23:30 forwardedFor.trustedIPs[0]: '10.0.0.0/33' is not an IP address or a CIDR range (e.g. 10.0.0.0/8, 192.0.2.7 or 2001:db8::/32)",
+    ]],
     ['admin on a public port', GOOD.replace('admin: 127.0.0.1:9901', 'admin: 127.0.0.1:8080'), ['4:10 listen.admin: must not share a port with listen.http']],
     ['a misspelt top-level key', GOOD.replace('listen:', 'listne:'), ["1:1 listne: unknown key 'listne' (did you mean 'listen'?)"]],
     // Notepad and some Windows editors begin a UTF-8 file with a byte order mark, which no editor counts as a column.
