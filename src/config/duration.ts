@@ -17,6 +17,7 @@ export const DEFAULT_RESPONSE_TIMEOUT = '30s'
 /** nginx's upstream keepalive_timeout. */
 export const DEFAULT_IDLE_TIMEOUT = '60s'
 export const DEFAULT_SHUTDOWN_GRACE = '25s'
+export const DEFAULT_RATE_LIMIT_PERIOD = '1s'
 /** As long as a url that could not be reached rests (routing/balancer.ts). */
 export const DEFAULT_HEALTH_CHECK_INTERVAL = '10s'
 /** Caddy's and Traefik's health check timeout. */

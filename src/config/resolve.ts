@@ -8,7 +8,7 @@ import { isIP } from 'node:net'
 import { domainToASCII } from 'node:url'
 import { dnsNameProblem, isRouteHost, type DnsNameProblem } from '../routing/host.js'
 import { routeKey } from '../routing/table.js'
-import { checkDuration, DEFAULT_SHUTDOWN_GRACE, parseDuration } from './duration.js'
+import { checkDuration, DEFAULT_RATE_LIMIT_PERIOD, DEFAULT_SHUTDOWN_GRACE, parseDuration } from './duration.js'
 import { crlFiles, filePathResolver, type FilePathOf } from './file-paths.js'
 import { resolveRouteHeaders } from './header-changes.js'
 import { issueAt, type ConfigIssue, type Report } from './issues.js'
@@ -21,7 +21,7 @@ import type { CheckableConfig, PartialRoute } from './checkable.js'
 import { resolveUpstream } from './resolve-upstream.js'
 import { secretLike, shownValue } from './shown-value.js'
 import type { RawConfig, Workers } from './schema.js'
-import type { Config, ListenAddress, ListenerName, Position, RouteConfig, RouteTlsConfig } from './types.js'
+import type { Config, ListenAddress, ListenerName, Position, RateLimit, RouteConfig, RouteTlsConfig } from './types.js'
 
 /**
  * The config as far as it resolves, and every issue its rules find. A config with issues is good for
@@ -120,6 +120,11 @@ function resolveIpRanges(texts: readonly (string | undefined)[], at: string, rep
   })
 }
 
+/** `requests` is raw.requests, there: a rateLimit without it (the schema refused it) is none. */
+function rateLimit(requests: number, raw: NonNullable<PartialRoute['rateLimit']>): RateLimit {
+  return { requests, per: parseDuration(raw.per ?? DEFAULT_RATE_LIMIT_PERIOD)!, burst: raw.burst ?? requests }
+}
+
 /** Why `text` is not host:port: the slips of Go's and Caddy's `:8443`, and a port out of range, in words. */
 function listenAddressProblem(text: string): string {
   const port = /:(\d+)$/.exec(text)?.[1]
@@ -154,6 +159,10 @@ function resolveRoute(raw: PartialRoute, index: number, filePath: FilePathOf, re
   if (raw.tls === 'passthrough' && raw.headers !== undefined) {
     report(`${at}.headers`, 'a passthrough route has no headers to change: its requests are never decrypted here')
   }
+  if (raw.tls === 'passthrough' && raw.rateLimit !== undefined) {
+    report(`${at}.rateLimit`, 'a passthrough route has no requests to count: they are never decrypted here')
+  }
+  checkDuration(`${at}.rateLimit.per`, raw.rateLimit?.per, report, { positive: true })
   // Unknown where the schema refused the route's tls, or a key that may be it (`tsl: passthrough`).
   const passthrough = raw.tls === 'passthrough' || (whole || raw.tls !== undefined ? false : undefined)
   return {
@@ -165,6 +174,7 @@ function resolveRoute(raw: PartialRoute, index: number, filePath: FilePathOf, re
     stripPath: raw.stripPath ?? false,
     maxRequestBody: raw.maxRequestBody === undefined ? undefined : parseSize(raw.maxRequestBody),
     headers: resolveRouteHeaders(raw.headers, `${at}.headers`, report),
+    rateLimit: raw.rateLimit?.requests === undefined ? undefined : rateLimit(raw.rateLimit.requests, raw.rateLimit),
     allowedIPs: raw.allowedIPs && resolveIpRanges(raw.allowedIPs, `${at}.allowedIPs`, report),
     upstream: resolveUpstream(raw.upstream ?? {}, `${at}.upstream`, passthrough, filePath, report, whole),
   }

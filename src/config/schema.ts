@@ -9,6 +9,7 @@ import {
   DEFAULT_HEALTH_CHECK_INTERVAL,
   DEFAULT_HEALTH_CHECK_TIMEOUT,
   DEFAULT_IDLE_TIMEOUT,
+  DEFAULT_RATE_LIMIT_PERIOD,
   DEFAULT_RESPONSE_TIMEOUT,
   DEFAULT_SHUTDOWN_GRACE,
   DURATION_PATTERN,
@@ -172,6 +173,23 @@ const UpstreamSchema = Type.Object(
   { additionalProperties: false, description: 'The service this route forwards to.' },
 )
 
+const RateLimitSchema = Type.Object(
+  {
+    requests: Type.Integer({ minimum: 1, description: 'How many requests each client address may send per `per`.', examples: [100] }),
+    per: Type.Optional(Duration('The time `requests` are counted over.', DEFAULT_RATE_LIMIT_PERIOD)),
+    burst: Type.Optional(
+      Type.Integer({ minimum: 1, description: 'How many requests a client may send at once, after a quiet while. Default: `requests`.' }),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description:
+      "Requests each client address may send, as Traefik's rateLimit and nginx's limit_req (with nodelay): a token bucket " +
+      'per address that holds `burst` requests and fills at `requests` per `per`. A request that finds it empty is answered ' +
+      '429 Too Many Requests with Retry-After, and reaches no upstream. Per gateway process. Not for passthrough routes.',
+  },
+)
+
 const IpRangeText = Type.String({ minLength: 1, description: 'An IPv4 or IPv6 address, or a CIDR range.', examples: ['10.0.0.0/8'] })
 
 /** What a route changes of one side's headers: `headers.request` or `headers.response`. */
@@ -253,6 +271,7 @@ const RouteSchema = Type.Object(
       }),
     ),
     tls: Type.Optional(Type.Union([RouteTlsSchema, PassthroughSchema])),
+    rateLimit: Type.Optional(RateLimitSchema),
     maxRequestBody: Type.Optional(
       Type.String({
         pattern: SIZE_PATTERN,

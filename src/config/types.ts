@@ -86,6 +86,13 @@ export interface HeaderChanges {
   readonly set: readonly (readonly [name: string, value: string])[]
 }
 
+/** A route's rateLimit: a bucket of `burst` requests per client address, filled at `requests` per `per` milliseconds. */
+export interface RateLimit {
+  readonly requests: number
+  readonly per: number
+  readonly burst: number
+}
+
 export interface RouteConfig {
   /** Position in routes[], for key paths in messages. */
   readonly index: number
@@ -100,6 +107,8 @@ export interface RouteConfig {
   readonly maxRequestBody: number | undefined
   /** Its changes to the headers of the requests it sends upstream and of the responses it relays; none where undefined. */
   readonly headers: { readonly request?: HeaderChanges; readonly response?: HeaderChanges }
+  /** How many requests each client address may send (proxy/rate-limit.ts); undefined: no limit. */
+  readonly rateLimit: RateLimit | undefined
   /** The client addresses it serves; undefined: every address. */
   readonly allowedIPs: readonly IpRange[] | undefined
   readonly upstream: UpstreamConfig

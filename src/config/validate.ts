@@ -197,6 +197,9 @@ function wrongTypeMessage(error: ErrorObject, keys: readonly string[], schema: J
     if (schema?.pattern && !new RegExp(schema.pattern).test(asText)) return patternMessage({ ...error, data: asText, params: { pattern: schema.pattern } })
     return `${shown(error.data)} is a ${typeof error.data} to YAML: quote it ("${asText}") to make it a string`
   }
+  // `requests: 10r/s`, nginx's limit_req rate written whole.
+  const rate = keys.at(-2) === 'rateLimit' && keys.at(-1) === 'requests' && typeof error.data === 'string' ? /^(\d+)\s*r?\s*\/\s*(s|m|h)$/i.exec(error.data) : null
+  if (rate) return `${shown(error.data)} is a rate: write requests: ${rate[1]} and per: 1${rate[2]!.toLowerCase()}`
   if (error.params.type === 'boolean' && typeof error.data === 'string') {
     const meant = BOOLEAN_WORDS.get(error.data.toLowerCase())
     // `mergeSlashes: no`: a boolean to YAML 1.1 (and to Ansible's and older Compose files' readers),

@@ -102,6 +102,12 @@ export function createMetrics(options: MetricsOptions = {}) {
       labelNames: ['route', 'result', 'reason'] as const,
       registers,
     }),
+    rateLimited: new Counter({
+      name: 'portcullis_rate_limited_requests_total',
+      help: "Requests (WebSocket upgrades included) answered 429 by the gateway because their client address had sent its route's rateLimit, by route.",
+      labelNames: ['route'] as const,
+      registers,
+    }),
     upstreamErrors: new Counter({
       name: 'portcullis_upstream_errors_total',
       help: 'Upstream requests (WebSocket upgrades included) that failed, by route, reason and stage (before_response: the client got the gateway\'s 502 or 504; mid_response: the upstream\'s answer was cut short); once per request, after any resend. A client that left is not one.',

@@ -22,7 +22,7 @@ import { proxyUpgrade } from './upgrade.js'
 
 const CLIENT_CLOSED_REQUEST = 499
 /** The refusals after which a connection is kept (see request()). */
-const KEPT_AFTER: ReadonlySet<number> = new Set([403, 404, 308, 503])
+const KEPT_AFTER: ReadonlySet<number> = new Set([403, 404, 308, 429, 503])
 const AT_REQUEST_LIMIT = 'the gateway is at its limit of requests in flight'
 /** Node's own test of an HTTP/1.1 request's Expect, for which it emits 'checkContinue'. */
 const EXPECTS_CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i
@@ -31,7 +31,7 @@ const EXPECTS_CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i
  * Where a request stands after routing and limits.requests: routed, holding a slot until it is over; or
  * refused, with the status to answer. Either way it is counted under its route, if it has one.
  */
-type Admission = Routed | (Omit<RoutingRefusal, 'status'> & { readonly status: RoutingRefusal['status'] | 503 })
+type Admission = Routed | (Omit<RoutingRefusal, 'status'> & { readonly status: RoutingRefusal['status'] | 429 | 503 })
 
 export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: Overload, serverNameOf: ServerNameOf): RequestHandlers {
   const records = createRequestRecords(logger, metrics)
@@ -49,14 +49,25 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
     overload.rejected({ limit: 'requests', route }, max)
     return false
   }
-  /** Routing, then a slot: the first steps of a request and of an upgrade alike. An admitted one gives its slot back with slots.release(). */
+  /**
+   * Routing, the route's rateLimit, then a slot: the first steps of a request and of an upgrade alike.
+   * An admitted one gives its slot back with slots.release().
+   */
   const admit = (snapshot: Snapshot, policy: TlsPolicy | undefined, req: IncomingMessage, client: RequestClient): Admission => {
     const selection = selectRoute(snapshot, policy, req, client, identities, serverNameOf)
     if ('status' in selection) return selection
+    const { route } = selection
+    const wait = route.rateLimiter?.admit(client.address)
+    if (wait) {
+      // With when a token is back, as Traefik's and Envoy's rate limits answer.
+      metrics.rateLimited.inc({ route: route.name })
+      const seconds = Math.ceil(wait / 1000)
+      return { status: 429, detail: `this route takes no more requests from your address for now; retry in ${seconds} s`, route, headers: { 'Retry-After': seconds } }
+    }
     // No Retry-After, as neither Envoy's circuit-breaker overflow nor HAProxy's or nginx's 503 sends
     // one: the overload may be gone in a millisecond, and one fixed delay would send every refused
     // client back at the same moment.
-    if (!takeSlot(snapshot, selection.route.name)) return { status: 503, detail: AT_REQUEST_LIMIT, route: selection.route }
+    if (!takeSlot(snapshot, route.name)) return { status: 503, detail: AT_REQUEST_LIMIT, route }
     return selection
   }
 
@@ -79,7 +90,7 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
         routeName = admission.route?.name ?? NO_ROUTE
         if ('status' in admission) {
           // Only a 403 (an address allowedIPs refuses, as nginx keeps it after its deny), a 404, a 308
-          // to HTTPS and the 503 at limits.requests keep the connection. After a 421 (a host that the
+          // to HTTPS, the 429 of a rateLimit and the 503 at limits.requests keep the connection. After a 421 (a host that the
           // connection's TLS policy does not serve, as after a reload that changed the route's) a
           // keep-alive client must come back through a new handshake; most retry a 421 on a new
           // connection. After a 400, 431, 501 or 505, what follows cannot be trusted to be framed as

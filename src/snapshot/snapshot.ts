@@ -6,10 +6,11 @@
  */
 import { ConfigError, sortByPosition } from '../config/issues.js'
 import { inRanges } from '../config/ip-ranges.js'
-import type { Config, RouteConfig } from '../config/types.js'
+import type { Config, RateLimit, RouteConfig } from '../config/types.js'
+import { RateLimiter } from '../proxy/rate-limit.js'
 import { Balancer } from '../routing/balancer.js'
 import { addressHost, normalizeServerName } from '../routing/host.js'
-import { compileRouteTable, type RouteTable } from '../routing/table.js'
+import { compileRouteTable, routeKey, type RouteTable } from '../routing/table.js'
 import { createTlsPolicy, policyId, type HostCertificate, type TlsPolicy, type TlsPolicyHooks, type TlsPolicySpec } from '../tls/ingress.js'
 import type { ClientChains } from '../tls/peer-certificates.js'
 import type { TicketSecrets } from '../tls/ticket-keys.js'
@@ -35,6 +36,8 @@ export interface Route {
   readonly balancer: Balancer
   /** Whether it serves a client of this address (its allowedIPs; every address without them). */
   readonly allowsClient: (address: string | undefined) => boolean
+  /** Its rateLimit's buckets; undefined without one. */
+  readonly rateLimiter?: RateLimiter
 }
 
 export type IngressDecision =
@@ -153,6 +156,7 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
   // Only now that the snapshot is complete, and in reverse: the first route that uses a pool names it.
   for (const [route, pools] of [...upstreamsOfRoute].reverse()) for (const upstream of pools) upstream.metricsRoute = route.name
 
+  const previousLimiters = new Map(options.previous?.routes.flatMap((route) => (route.rateLimiter ? [[routeKey(route), route.rateLimiter] as const] : [])))
   const routes: Route[] = config.routes.map((route) => {
     const id = readings.policyIdOfRoute.get(route)
     const pools = upstreamsOfRoute.get(route)
@@ -165,6 +169,7 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
       ...(pools && { upstreams: pools }),
       balancer: new Balancer(route.upstream.urls.length),
       allowsClient: route.allowedIPs ? inRanges(route.allowedIPs) : everyClient,
+      ...(route.rateLimit && { rateLimiter: rateLimiterOf(route.rateLimit, previousLimiters.get(routeKey(route))) }),
     }
   })
   const table = compileRouteTable(routes)
@@ -185,6 +190,16 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
 }
 
 const everyClient = () => true
+
+/**
+ * The limiter the previous snapshot had for the route (by host and path), where its limit is the
+ * same, so that a reload (a certificate rotated) does not refill every bucket, as nginx's limit_req
+ * zones outlive its reloads; else a new one.
+ */
+function rateLimiterOf(limit: RateLimit, kept: RateLimiter | undefined): RateLimiter {
+  const same = kept && kept.limit.requests === limit.requests && kept.limit.per === limit.per && kept.limit.burst === limit.burst
+  return same ? kept : new RateLimiter(limit)
+}
 
 /**
  * Every issue of the files so far, in file order (read route by route, tls before upstream), with the

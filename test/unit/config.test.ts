@@ -87,6 +87,10 @@ describe('parseConfig', () => {
     assert.equal(orders!.upstream.urls[0]!.port, 8443)
     assert.deepEqual(orders!.upstream.timeouts, { connect: 250, response: 30_000, idle: 60_000 })
     assert.equal(orders!.upstream.healthCheck, undefined)
+    assert.equal(orders!.rateLimit, undefined)
+    const limited = (limit: string) => parseConfig(GOOD.replace('path: /api', `path: /api\n    rateLimit: ${limit}`), file).routes[0]!.rateLimit
+    assert.deepEqual(limited('{ requests: 100 }'), { requests: 100, per: 1_000, burst: 100 })
+    assert.deepEqual(limited('{ requests: 600, per: 1m, burst: 20 }'), { requests: 600, per: 60_000, burst: 20 })
     const checked = (check: string) => parseConfig(GOOD.replace('url: http://10.0.0.7', `url: http://10.0.0.7\n      healthCheck: ${check}`), file).routes[1]!.upstream.healthCheck
     assert.deepEqual(checked('{ path: /healthz }'), { path: '/healthz', interval: 10_000, timeout: 5_000 })
     assert.deepEqual(checked('{ path: /ready?full=1, interval: 2s, timeout: 250ms }'), { path: '/ready?full=1', interval: 2_000, timeout: 250 })
@@ -185,6 +189,19 @@ describe('parseConfig', () => {
         '7:91 routes[1].upstream.healthCheck.interval: must be more than 0',
         '9:68 routes[2].upstream.healthCheck.path: "healthz" must start with /',
         '9:86 routes[2].upstream.healthCheck.timeout: 5 is not a duration: write a number with a unit (ms, s, m, h), e.g. 5s',
+      ],
+    ],
+    [
+      'a rateLimit on a passthrough route, and limits that cannot be used',
+      "listen: { https: 127.0.0.1:8443, http: 127.0.0.1:8080 }\nroutes:\n  - host: p.test\n    tls: passthrough\n    rateLimit: { requests: 5 }\n    upstream: { url: 'tcp://127.0.0.1:9443' }\n" +
+        "  - host: a.test\n    rateLimit: { requests: 0, per: 0s, burst: 1.5 }\n    upstream: { url: 'http://127.0.0.1:9000' }\n" +
+        "  - host: b.test\n    rateLimit: { requests: 10r/s }\n    upstream: { url: 'http://127.0.0.1:9000' }\n",
+      [
+        '5:5 routes[0].rateLimit: a passthrough route has no requests to count: they are never decrypted here',
+        '8:28 routes[1].rateLimit.requests: 0 is too small: must be at least 1',
+        '8:36 routes[1].rateLimit.per: must be more than 0',
+        '8:47 routes[1].rateLimit.burst: must be a whole number',
+        '11:28 routes[2].rateLimit.requests: "10r/s" is a rate: write requests: 10 and per: 1s',
       ],
     ],
     ['a number for a path, which as text would not start with / either', GOOD.replace('path: /api', 'path: 5'), ['8:11 routes[0].path: "5" must start with /']],
