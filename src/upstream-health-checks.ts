@@ -1,9 +1,9 @@
 /**
  * Active health checks (upstream.healthCheck): each url of a route that has them is asked for the
  * check's path with GET at the start and then every interval, through the url's own keep-alive pool,
- * so with the TLS, client certificate and verification its requests get. A url whose check fails is
- * left out of the route's turn (routing/balancer.ts) until one passes, as Caddy's health_uri and
- * Traefik's healthCheck do. Passive rests (a connect that failed) go on beside them: a url that could
+ * so with the TLS, client certificate and verification its requests get. A url whose checks fail
+ * (`fails` in a row) is left out of the route's turn (routing/balancer.ts) until they pass (`passes`
+ * in a row), as Caddy's health_uri and Traefik's healthCheck do. Passive rests (a connect that failed) go on beside them: a url that could
  * not be reached rests even where its last check passed.
  *
  * The checks are the serving snapshot's: a reload stops them and starts the new snapshot's, each url
@@ -24,7 +24,7 @@ export type HealthCheckFailure = { readonly status: number } | { readonly error:
 export interface HealthCheckHooks {
   /** Every check, passed (`failure` undefined) or failed. */
   readonly onChecked: (route: Route, url: UpstreamUrl, failure: HealthCheckFailure | undefined) => void
-  /** A check whose result is not the url's last one: the url leaves the turn, or is back in it. */
+  /** The check that turns the url's state: it leaves the turn, or is back in it. */
   readonly onChanged: (route: Route, url: UpstreamUrl, failure: HealthCheckFailure | undefined) => void
 }
 
@@ -58,13 +58,18 @@ export class UpstreamHealthChecks {
   private async checkEvery(route: Route, index: number, check: HealthCheck, stopped: AbortSignal): Promise<void> {
     const url = route.config.upstream.urls[index]!
     let passing = true
+    /** Checks in a row whose result is not `passing`'s. */
+    let against = 0
     while (!stopped.aborted) {
       const failure = await checkOnce(route.upstreams![index]!, url, check, stopped)
       if (stopped.aborted) return
-      route.balancer.healthChecked(index, failure === undefined)
       this.hooks.onChecked(route, url, failure)
-      if ((failure === undefined) !== passing) {
-        passing = failure === undefined
+      const passed = failure === undefined
+      against = passed === passing ? 0 : against + 1
+      if (against === (passing ? check.fails : check.passes)) {
+        passing = passed
+        against = 0
+        route.balancer.healthChecked(index, passed)
         this.hooks.onChanged(route, url, failure)
       }
       // Unreferenced: the checks never keep a stopping process alive.

@@ -91,6 +91,8 @@ function healthCheck(path: string, raw: RawHealthCheck, at: string, report: Repo
     path,
     interval: parseDuration(raw.interval ?? DEFAULT_HEALTH_CHECK_INTERVAL)!,
     timeout: parseDuration(raw.timeout ?? DEFAULT_HEALTH_CHECK_TIMEOUT)!,
+    fails: raw.fails ?? 1,
+    passes: raw.passes ?? 1,
   }
 }
 

@@ -119,6 +119,12 @@ const HealthCheckSchema = Type.Object(
     }),
     interval: Type.Optional(Duration('Time from the end of one check of a url to the start of the next.', DEFAULT_HEALTH_CHECK_INTERVAL)),
     timeout: Type.Optional(Duration('Time a check has to connect and answer.', DEFAULT_HEALTH_CHECK_TIMEOUT)),
+    fails: Type.Optional(
+      Type.Integer({ minimum: 1, description: 'How many checks in a row must fail before a url is left out. Default: 1.' }),
+    ),
+    passes: Type.Optional(
+      Type.Integer({ minimum: 1, description: 'How many checks in a row must pass before a url left out is back in turn. Default: 1.' }),
+    ),
   },
   {
     additionalProperties: false,

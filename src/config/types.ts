@@ -78,6 +78,10 @@ export interface HealthCheck {
   readonly path: string
   readonly interval: number
   readonly timeout: number
+  /** Checks in a row that must fail before a url is left out. */
+  readonly fails: number
+  /** Checks in a row that must pass before a url left out is back. */
+  readonly passes: number
 }
 
 /** What a route changes of one side's headers (`headers.request`, `headers.response`); names in lower case. */

@@ -19,8 +19,8 @@ const CHECK = 'healthCheck: { path: /healthz, interval: 100ms, timeout: 300ms }'
 interface PlainUpstream {
   readonly url: string
   healthStatus: number
-  /** The checks it got: their target, Host and User-Agent. */
-  readonly checks: { target: string; host: string; userAgent: string }[]
+  /** The checks it got: their target, Host and User-Agent, and when (Date.now()). */
+  readonly checks: { target: string; host: string; userAgent: string; at: number }[]
   readonly server: http.Server
 }
 
@@ -30,7 +30,7 @@ async function startPlainUpstream(name: string): Promise<PlainUpstream> {
     checks: [],
     server: http.createServer((req, res) => {
       if (req.url !== '/healthz') return res.end(name)
-      upstream.checks.push({ target: req.url, host: req.headers.host ?? '', userAgent: req.headers['user-agent'] ?? '' })
+      upstream.checks.push({ target: req.url, host: req.headers.host ?? '', userAgent: req.headers['user-agent'] ?? '', at: Date.now() })
       if (upstream.healthStatus !== 0) res.writeHead(upstream.healthStatus).end()
     }),
   }
@@ -43,6 +43,7 @@ describe('upstream health checks', () => {
   let one: PlainUpstream
   let two: PlainUpstream
   let silent: PlainUpstream
+  let three: PlainUpstream
   let mutual: EchoUpstream
   let wrongName: EchoUpstream
   let gw: TestGateway
@@ -50,6 +51,7 @@ describe('upstream health checks', () => {
 listen: { http: 127.0.0.1:0 }
 routes:
   - { name: checked, host: checked.test, upstream: { url: ['${one.url}/base', '${two.url}/base'], ${checked} } }
+  - { name: steady, host: steady.test, upstream: { url: ['${three.url}', '${one.url}'], healthCheck: { path: /healthz, interval: 50ms, fails: 3, passes: 2 } } }
   - { name: silent, host: silent.test, upstream: { url: ['${silent.url}', '${one.url}'], healthCheck: { path: /healthz, interval: 100ms, timeout: 200ms } } }
   - name: tls
     host: tls.test
@@ -64,7 +66,7 @@ routes:
 
   before(async () => {
     pki = await makeTestPki()
-    ;[one, two, silent] = await Promise.all(['one', 'two', 'silent'].map(startPlainUpstream)) as [PlainUpstream, PlainUpstream, PlainUpstream]
+    ;[one, two, silent, three] = await Promise.all(['one', 'two', 'silent', 'three'].map(startPlainUpstream)) as PlainUpstream[] as [PlainUpstream, PlainUpstream, PlainUpstream, PlainUpstream]
     silent.healthStatus = 0
     mutual = await startEchoUpstream({ cert: pki.up.cert, key: pki.up.key, clientCA: pki.caA.cert })
     wrongName = await startEchoUpstream({ cert: pki.upWrongName.cert, key: pki.upWrongName.key })
@@ -72,7 +74,7 @@ routes:
   })
   after(async () => {
     await gw.close()
-    for (const { server } of [one, two, silent]) {
+    for (const { server } of [one, two, silent, three]) {
       server.closeAllConnections()
       server.close()
     }
@@ -91,7 +93,8 @@ routes:
 
   it('asks each url for the path as written, with its host and a user agent of its own', async () => {
     await eventually(async () => one.checks.length > 0 && two.checks.length > 0)
-    assert.deepEqual(one.checks[0], { target: '/healthz', host: one.url.slice('http://'.length), userAgent: 'portcullis-health-check' })
+    const { at: _at, ...first } = one.checks[0]!
+    assert.deepEqual(first, { target: '/healthz', host: one.url.slice('http://'.length), userAgent: 'portcullis-health-check' })
     assert.deepEqual(await answers('checked.test', 4), ['one', 'one', 'two', 'two'])
   })
 
@@ -109,6 +112,20 @@ routes:
     assert.equal(passed.upstream, `${two.url}/base`)
     assert.equal(await up('checked', `${two.url}/base`), 1, 'a redirect passes')
     assert.deepEqual(await answers('checked.test', 4), ['one', 'one', 'two', 'two'])
+  })
+
+  it('leaves a url out after `fails` failed checks in a row, and takes it back after `passes`', async () => {
+    const since = gw.logs.length
+    /** The checks `three` answered since the `from`th, up to the time of a log line (which follows its last check). */
+    const checksUntil = (from: number, line: Record<string, unknown>) => three.checks.slice(from).filter(({ at }) => at <= Number(line.time)).length
+    const healthy = three.checks.length
+    three.healthStatus = 503
+    const failed = await loggedAfter(gw, since, 'upstream url failed its health check; it is left out until a check passes', (line) => line.route === 'steady')
+    assert.equal(checksUntil(healthy, failed), 3)
+    const failing = three.checks.length
+    three.healthStatus = 200
+    const passed = await loggedAfter(gw, since, 'upstream url passed its health check; it is back in turn', (line) => line.route === 'steady')
+    assert.equal(checksUntil(failing, passed), 2)
   })
 
   it('fails a url that does not answer its check within the timeout', async () => {

@@ -92,8 +92,8 @@ describe('parseConfig', () => {
     assert.deepEqual(limited('{ requests: 100 }'), { requests: 100, per: 1_000, burst: 100 })
     assert.deepEqual(limited('{ requests: 600, per: 1m, burst: 20 }'), { requests: 600, per: 60_000, burst: 20 })
     const checked = (check: string) => parseConfig(GOOD.replace('url: http://10.0.0.7', `url: http://10.0.0.7\n      healthCheck: ${check}`), file).routes[1]!.upstream.healthCheck
-    assert.deepEqual(checked('{ path: /healthz }'), { path: '/healthz', interval: 10_000, timeout: 5_000 })
-    assert.deepEqual(checked('{ path: /ready?full=1, interval: 2s, timeout: 250ms }'), { path: '/ready?full=1', interval: 2_000, timeout: 250 })
+    assert.deepEqual(checked('{ path: /healthz }'), { path: '/healthz', interval: 10_000, timeout: 5_000, fails: 1, passes: 1 })
+    assert.deepEqual(checked('{ path: /ready?full=1, interval: 2s, timeout: 250ms, fails: 3, passes: 2 }'), { path: '/ready?full=1', interval: 2_000, timeout: 250, fails: 3, passes: 2 })
     assert.equal(orders!.maxRequestBody, undefined, 'no limit')
     const withLimit = (size: string) => parseConfig(GOOD.replace('path: /api', `path: /api\n    maxRequestBody: ${size}`), file).routes[0]!.maxRequestBody
     assert.deepEqual(['1.5MiB', '10MB', '512B', '2kB'].map(withLimit), [1_572_864, 10_000_000, 512, 2000])
