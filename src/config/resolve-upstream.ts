@@ -42,6 +42,7 @@ export function resolveUpstream(
     }
     if (raw.timeouts?.response !== undefined) report(`${at}.timeouts.response`, 'only applies to http:// and https:// upstreams: a passthrough connection has no response to time')
     if (raw.timeouts?.idle !== undefined) report(`${at}.timeouts.idle`, 'only applies to http:// and https:// upstreams: a passthrough connection is the client\'s, never kept idle')
+    if (raw.balance !== undefined) report(`${at}.balance`, 'only applies to http:// and https:// upstreams: passthrough connections are shared in turn')
     if (raw.healthCheck !== undefined) report(`${at}.healthCheck`, 'only applies to http:// and https:// upstreams: a passthrough route never reads what its upstream answers')
   }
   // undici reads a timeout of 0 as none at all.
@@ -65,6 +66,7 @@ export function resolveUpstream(
       serverName: serverName ?? (isIP(hostnames[i]!) ? '' : hostnames[i]!),
     })),
     protocol: (first?.protocol ?? 'https:') as UpstreamConfig['protocol'],
+    balance: raw.balance ?? 'roundRobin',
     pathPrefix: first ? pathPrefix(first) : '',
     ...(raw.ca && { ca: filePath(`${at}.ca`, raw.ca) }),
     crl: crlFiles(raw.crl, `${at}.crl`, filePath),

@@ -147,6 +147,14 @@ const UpstreamSchema = Type.Object(
         'same scheme and path, and every other key of `upstream`.',
       examples: ['https://orders.internal:8443', ['https://orders-1.internal:8443', 'https://orders-2.internal:8443']],
     }),
+    balance: Type.Optional(
+      Type.Union([Type.Literal('roundRobin'), Type.Literal('leastRequests')], {
+        description:
+          "How the urls of a list share the requests: `roundRobin`, each request to the next url in turn (nginx's and Envoy's " +
+          "default); `leastRequests`, to the url with the fewest requests in flight from this process, ties in turn (nginx's " +
+          "least_conn, Envoy's LEAST_REQUEST), for requests that take uneven time. Not for passthrough routes. Default: roundRobin.",
+      }),
+    ),
     ca: Type.Optional(
       FilePath('CA bundle that verifies the upstream certificate. Default: system roots, the trusted CAs of the system (SSL_CERT_FILE, SSL_CERT_DIR, /etc/ssl/certs; on Node 24, not 20) with the Mozilla roots built into Node and NODE_EXTRA_CA_CERTS. Each entry must be a CA; expired ones are warned about.'),
     ),

@@ -61,6 +61,8 @@ export interface UpstreamConfig {
    */
   readonly urls: readonly UpstreamUrl[]
   readonly protocol: 'http:' | 'https:' | 'tcp:'
+  /** How the urls share the requests (routing/balancer.ts). */
+  readonly balance: 'roundRobin' | 'leastRequests'
   /** Path prefix from the url, prepended to the request path; '' when the url has none. */
   readonly pathPrefix: string
   readonly ca?: string

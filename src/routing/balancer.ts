@@ -1,6 +1,8 @@
 /**
  * How a route shares its requests (or passthrough connections) among the urls of its upstream: in
- * turn, as nginx's round robin and Envoy's default do. A url that could not be reached (its connect or
+ * turn, as nginx's round robin and Envoy's default do, or, given each url's load (upstream.balance:
+ * leastRequests), to the url with the fewest requests in flight, ties in turn, as nginx's least_conn
+ * and Envoy's LEAST_REQUEST do. A url that could not be reached (its connect or
  * TLS handshake failed) rests for a while, and what failed there goes to the next url that does not
  * rest, as with nginx's defaults (max_fails=1, fail_timeout=10s, proxy_next_upstream error). When
  * every url rests, each request still gets the next in turn, as Envoy does under its panic threshold:
@@ -21,30 +23,41 @@ export class Balancer {
   /** Whether each url's last health check failed. */
   private readonly failsHealthCheck: boolean[]
 
-  /** `now` is the clock rests are measured by (milliseconds). */
+  private readonly now: () => number
+  private readonly load: ((url: number) => number) | undefined
+
+  /**
+   * `load` is each url's requests in flight, for leastRequests; `now` the clock rests are measured by
+   * (milliseconds).
+   */
   constructor(
     private readonly size: number,
-    private readonly now: () => number = () => performance.now(),
+    { load, now = () => performance.now() }: { load?: (url: number) => number; now?: () => number } = {},
   ) {
+    this.now = now
+    this.load = load
     this.restsUntil = new Array<number>(size).fill(0)
     this.failsHealthCheck = new Array<boolean>(size).fill(false)
   }
 
-  /** The url (its index) for a new request: the next in turn that does not rest, else the next in turn. */
+  /**
+   * The url (its index) for a new request: of those that do not rest, the next in turn (with `load`,
+   * the least loaded, the first in turn of those); when all rest, the next in turn.
+   */
   pick(): number {
     if (this.size === 1) return 0
-    return this.take(this.nextAwake() ?? this.turn)
+    return this.take(this.next() ?? this.turn)
   }
 
   /**
    * `url` could not be reached by a request that `tried` it (and the urls already in `tried`): it
-   * rests, and joins `tried`. The url to try next: the next in turn that neither rests nor was tried;
-   * undefined if none.
+   * rests, and joins `tried`. The url to try next, chosen as pick() chooses among the urls that neither
+   * rest nor were tried; undefined if none.
    */
   nextAfterUnreachable(url: number, tried: Set<number>): number | undefined {
     this.unreachable(url)
     tried.add(url)
-    const next = this.nextAwake(tried)
+    const next = this.next(tried)
     return next === undefined ? undefined : this.take(next)
   }
 
@@ -63,12 +76,21 @@ export class Balancer {
     this.restsUntil[url] = this.now() + UNREACHABLE_URL_REST_MS
   }
 
-  private nextAwake(tried?: ReadonlySet<number>): number | undefined {
+  /** Of the urls awake and not tried, the first in turn, or with `load` the least loaded; undefined if none. */
+  private next(tried?: ReadonlySet<number>): number | undefined {
+    let chosen: number | undefined
+    let least = Infinity
     for (let step = 0; step < this.size; step++) {
       const url = (this.turn + step) % this.size
-      if (!tried?.has(url) && this.isAwake(url)) return url
+      if (tried?.has(url) || !this.isAwake(url)) continue
+      if (!this.load) return url
+      const load = this.load(url)
+      if (load < least) {
+        chosen = url
+        least = load
+      }
     }
-    return undefined
+    return chosen
   }
 
   private take(url: number): number {

@@ -167,7 +167,7 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
       config: route,
       ...(id && { policy: policies.get(id)! }),
       ...(pools && { upstreams: pools }),
-      balancer: new Balancer(route.upstream.urls.length),
+      balancer: new Balancer(route.upstream.urls.length, pools && route.upstream.balance === 'leastRequests' ? { load: inFlightOf(pools) } : {}),
       allowsClient: route.allowedIPs ? inRanges(route.allowedIPs) : everyClient,
       ...(route.rateLimit && { rateLimiter: rateLimiterOf(route.rateLimit, previousLimiters.get(routeKey(route))) }),
     }
@@ -190,6 +190,14 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
 }
 
 const everyClient = () => true
+
+/**
+ * Each url's requests in flight, for leastRequests: its pool's, which routes of the same identity share.
+ * Made outside buildSnapshot, as ingressDecider is (a closure there would keep `options.previous`).
+ */
+function inFlightOf(pools: readonly Upstream[]): (url: number) => number {
+  return (url) => pools[url]!.inFlight
+}
 
 /**
  * The limiter the previous snapshot had for the route (by host and path), where its limit is the

@@ -11,7 +11,7 @@ import tls from 'node:tls'
 import { after, before, describe, it } from 'node:test'
 import WebSocket, { WebSocketServer } from 'ws'
 import { httpRequest } from '../helpers/client.js'
-import { loggedAfter, seriesIn, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
+import { eventually, loggedAfter, seriesIn, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type CertFiles, type TestPki } from '../helpers/pki.js'
 import { listenOnLoopback, startEchoUpstream, type EchoReply, type EchoUpstream } from '../helpers/upstream.js'
 
@@ -28,6 +28,8 @@ describe('an upstream of several urls', () => {
   /** Their urls. */
   let one: string
   let two: string
+  /** A plain upstream that holds each request for /hold until the test lets it go, and answers others at once. */
+  let holding: { url: string; server: http.Server; release: () => void }
   let gw: TestGateway
 
   before(async () => {
@@ -43,6 +45,9 @@ describe('an upstream of several urls', () => {
       plain.push({ server, port: await listenOnLoopback(server) })
     }
     ;[one, two] = plain.map(({ port }) => `http://127.0.0.1:${port}`) as [string, string]
+    const held: http.ServerResponse[] = []
+    const holder = http.createServer((req, res) => (req.url === '/hold' ? held.push(res) : res.end('holding')))
+    holding = { url: `http://127.0.0.1:${await listenOnLoopback(holder)}`, server: holder, release: () => held.splice(0).forEach((res) => res.end('held')) }
     const ca = `ca: ${pki.caS.certFile}`
     gw = await startGateway(`
 listen: { https: 127.0.0.1:0, http: 127.0.0.1:0 }
@@ -52,6 +57,7 @@ routes:
   - { name: failover, host: failover.test, upstream: { url: ['${REFUSED}', '${one}'] } }
   - { name: chunked-failover, host: chunked-failover.test, upstream: { url: ['${REFUSED}', '${one}'] } }
   - { name: ws-failover, host: ws-failover.test, upstream: { url: ['${REFUSED}', '${one}'] } }
+  - { name: least, host: least.test, upstream: { url: ['${holding.url}', '${one}'], balance: leastRequests } }
   - { name: none, host: none.test, upstream: { url: ['${REFUSED}', 'http://127.0.0.2:1'] } }
   - { name: names, host: names.test, upstream: { url: ['https://localhost:${named.port}', 'https://127.0.0.1:${numbered.port}'], ${ca} } }
   - { name: bad-tls, host: bad-tls.test, upstream: { url: ['https://127.0.0.1:${wrongName.port}', 'https://127.0.0.1:${named.port}'], ${ca}, serverName: up.test } }
@@ -61,7 +67,7 @@ routes:
   after(async () => {
     await gw.close()
     for (const upstream of [named, numbered, wrongName]) await upstream.close()
-    for (const { server } of plain) {
+    for (const { server } of [...plain, holding]) {
       server.closeAllConnections()
       server.close()
     }
@@ -75,6 +81,19 @@ routes:
     for (let i = 0; i < 6; i++) answers.push((await get('turns.test')).body)
     assert.deepEqual([...answers].sort(), ['one', 'one', 'one', 'two', 'two', 'two'])
     assert.notEqual(answers[0], answers[1])
+  })
+
+  it('with balance: leastRequests, sends requests to the url with the fewest in flight', async () => {
+    const heldRequest = httpRequest({ port: gw.ports.http!, host: 'least.test', path: '/hold' })
+    await eventually(async () => (await seriesValue(gw, 'portcullis_upstream_connections{route="least",state="active"}')) === 1)
+    const answers = []
+    for (let i = 0; i < 4; i++) answers.push((await get('least.test')).body)
+    assert.deepEqual(answers, ['one', 'one', 'one', 'one'], 'not to the url that holds a request')
+    holding.release()
+    assert.equal((await heldRequest).body, 'held')
+    const even = []
+    for (let i = 0; i < 4; i++) even.push((await get('least.test')).body)
+    assert.deepEqual(even.sort(), ['holding', 'holding', 'one', 'one'], 'in turn when the loads are even')
   })
 
   it('sends what could not reach a url to the next, with its body, and leaves the url out for a while', async () => {

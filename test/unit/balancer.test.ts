@@ -10,7 +10,7 @@ import { Balancer, UNREACHABLE_URL_REST_MS } from '../../src/routing/balancer.js
 /** A balancer of `size` urls on a clock the test moves. */
 function balancerOf(size: number): { balancer: Balancer; pass: (ms: number) => void } {
   let now = 1_000
-  return { balancer: new Balancer(size, () => now), pass: (ms) => (now += ms) }
+  return { balancer: new Balancer(size, { now: () => now }), pass: (ms) => (now += ms) }
 }
 
 const picks = (balancer: Balancer, count: number) => Array.from({ length: count }, () => balancer.pick())
@@ -65,4 +65,18 @@ test('leaves out a url that failed its health check until one passes, whatever i
   balancer.healthChecked(0, false)
   balancer.healthChecked(2, false)
   assert.deepEqual(picks(balancer, 3), [0, 1, 2], 'every url left out: each in turn')
+})
+
+test('with each url\'s load, takes the least loaded that does not rest, ties in turn', () => {
+  const inFlight = [0, 0, 0]
+  const balancer = new Balancer(3, { load: (url) => inFlight[url]! })
+  assert.deepEqual(picks(balancer, 4), [0, 1, 2, 0], 'even loads: in turn')
+  inFlight[0] = 5
+  inFlight[1] = 2
+  assert.deepEqual(picks(balancer, 2), [2, 2])
+  inFlight[2] = 3
+  assert.equal(balancer.pick(), 1)
+  balancer.unreachable(1)
+  assert.equal(balancer.pick(), 2, 'not a resting url, however light')
+  assert.equal(balancer.nextAfterUnreachable(2, new Set()), 0, 'the least loaded of those left')
 })

@@ -87,6 +87,7 @@ describe('parseConfig', () => {
     assert.equal(orders!.upstream.urls[0]!.port, 8443)
     assert.deepEqual(orders!.upstream.timeouts, { connect: 250, response: 30_000, idle: 60_000 })
     assert.equal(orders!.upstream.healthCheck, undefined)
+    assert.equal(orders!.upstream.balance, 'roundRobin')
     assert.equal(orders!.rateLimit, undefined)
     const limited = (limit: string) => parseConfig(GOOD.replace('path: /api', `path: /api\n    rateLimit: ${limit}`), file).routes[0]!.rateLimit
     assert.deepEqual(limited('{ requests: 100 }'), { requests: 100, per: 1_000, burst: 100 })
@@ -202,6 +203,15 @@ describe('parseConfig', () => {
         '8:36 routes[1].rateLimit.per: must be more than 0',
         '8:47 routes[1].rateLimit.burst: must be a whole number',
         '11:28 routes[2].rateLimit.requests: "10r/s" is a rate: write requests: 10 and per: 1s',
+      ],
+    ],
+    [
+      'a balance on a passthrough upstream, and one that is none',
+      "listen: { https: 127.0.0.1:8443, http: 127.0.0.1:8080 }\nroutes:\n  - host: p.test\n    tls: passthrough\n    upstream: { url: 'tcp://127.0.0.1:9443', balance: roundRobin }\n" +
+        "  - host: a.test\n    upstream: { url: ['http://127.0.0.1:9000', 'http://127.0.0.1:9001'], balance: least_conn }\n",
+      [
+        '5:55 routes[0].upstream.balance: only applies to http:// and https:// upstreams: passthrough connections are shared in turn',
+        '7:83 routes[1].upstream.balance: must be "roundRobin" or "leastRequests"',
       ],
     ],
     ['a number for a path, which as text would not start with / either', GOOD.replace('path: /api', 'path: 5'), ['8:11 routes[0].path: "5" must start with /']],
