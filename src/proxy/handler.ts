@@ -62,7 +62,8 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
       // With when a token is back, as Traefik's and Envoy's rate limits answer.
       metrics.rateLimited.inc({ route: route.name })
       const seconds = Math.ceil(wait / 1000)
-      return { status: 429, detail: `this route takes no more requests from your address for now; retry in ${seconds} s`, route, headers: { 'Retry-After': seconds } }
+      const detail = `this route takes no more requests from your address for now; retry in ${seconds} s`
+      return { status: 429, detail, route, headers: { 'Retry-After': seconds } }
     }
     // No Retry-After, as neither Envoy's circuit-breaker overflow nor HAProxy's or nginx's 503 sends
     // one: the overload may be gone in a millisecond, and one fixed delay would send every refused
@@ -90,10 +91,10 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
         routeName = admission.route?.name ?? NO_ROUTE
         if ('status' in admission) {
           // Only a 403 (an address allowedIPs refuses, as nginx keeps it after its deny), a 404, a 308
-          // to HTTPS, the 429 of a rateLimit and the 503 at limits.requests keep the connection. After a 421 (a host that the
-          // connection's TLS policy does not serve, as after a reload that changed the route's) a
-          // keep-alive client must come back through a new handshake; most retry a 421 on a new
-          // connection. After a 400, 431, 501 or 505, what follows cannot be trusted to be framed as
+          // to HTTPS, the 429 of a rateLimit and the 503 at limits.requests keep the connection. After
+          // a 421 (a host that the connection's TLS policy does not serve, as after a reload that
+          // changed the route's) a keep-alive client must come back through a new handshake; most
+          // retry a 421 on a new connection. After a 400, 431, 501 or 505, what follows cannot be trusted to be framed as
           // the client meant (nginx closes too); nginx closes after its 405 to TRACE as well, and after
           // its 413, rather than read the body it refused. The 503 keeps it as Envoy's does, unless the
           // request expected 100 Continue: Node closes it then, as the body may still come.

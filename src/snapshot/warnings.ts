@@ -2,8 +2,8 @@
  * What a config may do but probably should not: serve a certificate that clients will refuse (or its
  * chain without an intermediate, incomplete-chains.ts), present one that upstreams will refuse, skip
  * upstream verification, forward to the gateway's own listener, give two routes one name (and so one
- * set of series), refuse peers with a CRL past its nextUpdate or a CA of a bundle without its CRL, or
- * keep a private key in a CA bundle.
+ * set of series), refuse peers with a CRL past its nextUpdate or a CA of a bundle without its CRL,
+ * keep a private key in a CA bundle, or trust every address to name the client (a /0 in trustedIPs).
  * Warnings never stop a start or a reload (nginx loads an expired certificate too, and a rotation may be
  * on its way); `check` prints them all and the gateway logs each when it first appears, in the same
  * file:line:col form as errors.
@@ -47,6 +47,13 @@ export function configWarnings(config: Config, { certificates, crls, casWithoutC
     const first = firstOfName.get(route.name)
     if (first === undefined) firstOfName.set(route.name, route.index)
     else warn(`routes[${route.index}]`, `has the same name as routes[${first}] (${route.name}), so their metrics and logs are one; give each a name`)
+  }
+  // nginx takes set_real_ip_from 0.0.0.0/0 too: right where nothing but the balancers can reach the gateway.
+  for (const [key, header] of [['proxyProtocol', 'a PROXY header'], ['forwardedFor', 'its X-Forwarded-For']] as const) {
+    config[key]?.trustedIPs.forEach(({ prefix, family }, index) => {
+      const every = family === 'ipv4' ? 'IPv4' : 'IPv6'
+      if (prefix === 0) warn(`${key}.trustedIPs[${index}]`, `trusts every ${every} address: any client that reaches the gateway can name another address in ${header}; list only your balancers, unless nothing else can reach the gateway`)
+    })
   }
   for (const loaded of certificates) certificateWarnings(loaded, config.routes[loaded.routeIndex]!.host, now, warn)
   for (const { path, message } of incompleteChains(certificates)) warn(path, message)

@@ -426,6 +426,26 @@ routes:
     )
   })
 
+  it('warns about trusted sources that take every address, which lets any client name another', async () => {
+    const warnings = await warningsOf(
+      'trust-everyone',
+      `listen: { http: 127.0.0.1:8080 }
+proxyProtocol: { trustedIPs: [10.0.0.0/8, '::/0'] }
+forwardedFor: { trustedIPs: [0.0.0.0/0] }
+routes:
+  - { host: a.test, upstream: { url: 'http://127.0.0.1:9080' } }
+`,
+    )
+    const advice = 'list only your balancers, unless nothing else can reach the gateway'
+    assert.deepEqual(
+      warnings.map((line) => line.replace(/^warning: \S+?(:\d+:\d+ )/, '$1')),
+      [
+        `:2:43 proxyProtocol.trustedIPs[1]: trusts every IPv6 address: any client that reaches the gateway can name another address in a PROXY header; ${advice}`,
+        `:3:30 forwardedFor.trustedIPs[0]: trusts every IPv4 address: any client that reaches the gateway can name another address in its X-Forwarded-For; ${advice}`,
+      ],
+    )
+  })
+
   it('exits 2, with the usage, on a word it does not expect', async () => {
     for (const [args, result] of await runEach([['check', 'routes.yaml', 'extra'], ['certs', 'certs'], ['chek']], (args) => portcullis(...args))) {
       assert.equal(result.code, 2, args.join(' '))
