@@ -62,7 +62,7 @@ export interface UpstreamConfig {
   readonly urls: readonly UpstreamUrl[]
   readonly protocol: 'http:' | 'https:' | 'tcp:'
   /** How the urls share the requests (routing/balancer.ts). */
-  readonly balance: 'roundRobin' | 'leastRequests'
+  readonly balance: 'roundRobin' | 'leastRequests' | 'clientIPHash'
   /** Path prefix from the url, prepended to the request path; '' when the url has none. */
   readonly pathPrefix: string
   readonly ca?: string

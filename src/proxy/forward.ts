@@ -24,7 +24,7 @@ export interface ForwardHooks extends ResendHooks {
 export function forwardRequest(req: IncomingMessage, res: ServerResponse, routed: Routed, hooks: ForwardHooks): void {
   const { route } = routed
   const body = hasBody(req) ? forwardedBody(req, res, route.config.maxRequestBody) : null
-  new Exchange(res, route, upstreamRequest(req, routed, body), hooks).start()
+  new Exchange(res, route, routed.forwarded.realIp, upstreamRequest(req, routed, body), hooks).start()
 }
 
 /** Written to send a response head alone, before its body (see onResponseStart). */
@@ -46,10 +46,11 @@ class Exchange extends UpstreamExchange {
   constructor(
     private readonly res: ServerResponse,
     route: Route,
+    clientAddress: string | undefined,
     options: UpstreamRequest,
     private readonly hooks: ForwardHooks,
   ) {
-    super(route, res.req, options, hooks)
+    super(route, res.req, clientAddress, options, hooks)
     // The response closed before the upstream's answer was through: the client went away, or the
     // request server answered it (a malformed request body). Stop the upstream request too, so it
     // frees its connection. A request still queued for a connection is stopped as soon as undici

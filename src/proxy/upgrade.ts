@@ -52,7 +52,7 @@ export function proxyUpgrade(
     // another protocol and tunnel past routing.
     upgrade: 'websocket',
   }
-  return new Promise((settle) => new UpgradeExchange(route, req, options, client, head, settle, hooks).start())
+  return new Promise((settle) => new UpgradeExchange(route, req, routed.forwarded.realIp, options, client, head, settle, hooks).start())
 }
 
 class UpgradeExchange extends UpstreamExchange {
@@ -64,13 +64,14 @@ class UpgradeExchange extends UpstreamExchange {
   constructor(
     route: Route,
     req: IncomingMessage,
+    clientAddress: string | undefined,
     options: UpstreamRequest,
     private readonly client: Duplex,
     private readonly head: Buffer,
     private readonly settle: (outcome: UpgradeOutcome) => void,
     private readonly hooks: UpgradeHooks,
   ) {
-    super(route, req, options, hooks)
+    super(route, req, clientAddress, options, hooks)
     // A client that leaves before the upstream answers takes its upstream request with it, which is not
     // sent again. Its hold on the pool ends there too, as a forwarded request's ends at its response's
     // close: it never outlives the client, even where a fault kept the request from being dispatched.

@@ -84,10 +84,12 @@ export abstract class UpstreamExchange implements Dispatcher.DispatchHandler {
     protected readonly route: Route,
     /** The client's request. */
     protected readonly req: IncomingMessage,
+    /** Who sent it (forwarded-for.ts), which clientIPHash balances by. */
+    private readonly clientAddress: string | undefined,
     protected readonly options: UpstreamRequest,
     private readonly resendHooks: ResendHooks,
   ) {
-    this.urlIndex = route.balancer.pick()
+    this.urlIndex = route.balancer.pick(clientAddress)
     this.release = holdUpstream(this.upstream)
   }
 
@@ -146,7 +148,7 @@ export abstract class UpstreamExchange implements Dispatcher.DispatchHandler {
    */
   private sentToNextUrl(failure: UpstreamFailure, error: Error): boolean {
     if (this.attempt.requestSent || !isConnectFailure(error)) return false
-    const next = this.route.balancer.nextAfterUnreachable(this.urlIndex, (this.unreachable ??= new Set()))
+    const next = this.route.balancer.nextAfterUnreachable(this.urlIndex, (this.unreachable ??= new Set()), this.clientAddress)
     const body = this.options.body as Readable | null
     if (next === undefined || (body && (body.readableDidRead || body.destroyed))) return false
     this.resendHooks.onUnreachable(this.route, this.url, failure, error)

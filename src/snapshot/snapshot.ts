@@ -6,9 +6,9 @@
  */
 import { ConfigError, sortByPosition } from '../config/issues.js'
 import { inRanges } from '../config/ip-ranges.js'
-import type { Config, RateLimit, RouteConfig } from '../config/types.js'
+import type { Config, RateLimit, RouteConfig, UpstreamConfig } from '../config/types.js'
 import { RateLimiter } from '../proxy/rate-limit.js'
-import { Balancer } from '../routing/balancer.js'
+import { Balancer, clientAddressHash, type UrlScore } from '../routing/balancer.js'
 import { addressHost, normalizeServerName } from '../routing/host.js'
 import { compileRouteTable, routeKey, type RouteTable } from '../routing/table.js'
 import { createTlsPolicy, policyId, type HostCertificate, type TlsPolicy, type TlsPolicyHooks, type TlsPolicySpec } from '../tls/ingress.js'
@@ -167,7 +167,7 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
       config: route,
       ...(id && { policy: policies.get(id)! }),
       ...(pools && { upstreams: pools }),
-      balancer: new Balancer(route.upstream.urls.length, pools && route.upstream.balance === 'leastRequests' ? { load: inFlightOf(pools) } : {}),
+      balancer: new Balancer(route.upstream.urls.length, pools ? { score: urlScore(route.upstream, pools) } : {}),
       allowsClient: route.allowedIPs ? inRanges(route.allowedIPs) : everyClient,
       ...(route.rateLimit && { rateLimiter: rateLimiterOf(route.rateLimit, previousLimiters.get(routeKey(route))) }),
     }
@@ -192,11 +192,14 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
 const everyClient = () => true
 
 /**
- * Each url's requests in flight, for leastRequests: its pool's, which routes of the same identity share.
+ * How the balancer scores a url under upstream.balance (routing/balancer.ts); none: in turn. For
+ * leastRequests, each url's requests in flight are its pool's, which routes of the same identity share.
  * Made outside buildSnapshot, as ingressDecider is (a closure there would keep `options.previous`).
  */
-function inFlightOf(pools: readonly Upstream[]): (url: number) => number {
-  return (url) => pools[url]!.inFlight
+function urlScore({ balance, urls }: UpstreamConfig, pools: readonly Upstream[]): UrlScore | undefined {
+  if (balance === 'leastRequests') return (url) => -pools[url]!.inFlight
+  if (balance === 'clientIPHash') return clientAddressHash(urls.map(({ url }) => url))
+  return undefined
 }
 
 /**

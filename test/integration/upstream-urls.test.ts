@@ -52,11 +52,13 @@ describe('an upstream of several urls', () => {
     gw = await startGateway(`
 listen: { https: 127.0.0.1:0, http: 127.0.0.1:0 }
 accessLog: true
+forwardedFor: { trustedIPs: [127.0.0.1] }
 routes:
   - { name: turns, host: turns.test, upstream: { url: ['${one}', '${two}'] } }
   - { name: failover, host: failover.test, upstream: { url: ['${REFUSED}', '${one}'] } }
   - { name: chunked-failover, host: chunked-failover.test, upstream: { url: ['${REFUSED}', '${one}'] } }
   - { name: ws-failover, host: ws-failover.test, upstream: { url: ['${REFUSED}', '${one}'] } }
+  - { name: sticky, host: sticky.test, upstream: { url: ['${one}', '${two}'], balance: clientIPHash } }
   - { name: least, host: least.test, upstream: { url: ['${holding.url}', '${one}'], balance: leastRequests } }
   - { name: none, host: none.test, upstream: { url: ['${REFUSED}', 'http://127.0.0.2:1'] } }
   - { name: names, host: names.test, upstream: { url: ['https://localhost:${named.port}', 'https://127.0.0.1:${numbered.port}'], ${ca} } }
@@ -94,6 +96,14 @@ routes:
     const even = []
     for (let i = 0; i < 4; i++) even.push((await get('least.test')).body)
     assert.deepEqual(even.sort(), ['holding', 'holding', 'one', 'one'], 'in turn when the loads are even')
+  })
+
+  it('with balance: clientIPHash, sends each client address to one url', async () => {
+    const from = async (client: string) => (await httpRequest({ port: gw.ports.http!, host: 'sticky.test', headers: { 'x-forwarded-for': client } })).body
+    const urlOf = new Map<string, string>()
+    for (let i = 0; i < 16; i++) urlOf.set(`198.51.100.${i}`, await from(`198.51.100.${i}`))
+    for (const [client, url] of urlOf) for (let i = 0; i < 2; i++) assert.equal(await from(client), url)
+    assert.deepEqual(new Set(urlOf.values()), new Set(['one', 'two']), 'the clients spread over the urls')
   })
 
   it('sends what could not reach a url to the next, with its body, and leaves the url out for a while', async () => {

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { Balancer, UNREACHABLE_URL_REST_MS } from '../../src/routing/balancer.js'
+import { Balancer, clientAddressHash, UNREACHABLE_URL_REST_MS } from '../../src/routing/balancer.js'
 
 /** A balancer of `size` urls on a clock the test moves. */
 function balancerOf(size: number): { balancer: Balancer; pass: (ms: number) => void } {
@@ -67,9 +67,9 @@ test('leaves out a url that failed its health check until one passes, whatever i
   assert.deepEqual(picks(balancer, 3), [0, 1, 2], 'every url left out: each in turn')
 })
 
-test('with each url\'s load, takes the least loaded that does not rest, ties in turn', () => {
+test('with a score of each url (the fewest in flight), takes the highest scored that does not rest, ties in turn', () => {
   const inFlight = [0, 0, 0]
-  const balancer = new Balancer(3, { load: (url) => inFlight[url]! })
+  const balancer = new Balancer(3, { score: (url) => -inFlight[url]! })
   assert.deepEqual(picks(balancer, 4), [0, 1, 2, 0], 'even loads: in turn')
   inFlight[0] = 5
   inFlight[1] = 2
@@ -79,4 +79,23 @@ test('with each url\'s load, takes the least loaded that does not rest, ties in 
   balancer.unreachable(1)
   assert.equal(balancer.pick(), 2, 'not a resting url, however light')
   assert.equal(balancer.nextAfterUnreachable(2, new Set()), 0, 'the least loaded of those left')
+})
+
+test('with clientIPHash, keeps each client on one url, and moves only the clients of a url left out', () => {
+  const urls = ['http://10.0.0.1:8080', 'http://10.0.0.2:8080', 'http://10.0.0.3:8080']
+  const balancer = new Balancer(3, { score: clientAddressHash(urls) })
+  const clients = Array.from({ length: 300 }, (_, i) => `198.51.${i >> 8}.${i & 255}`)
+  const urlOf = new Map(clients.map((client) => [client, balancer.pick(client)]))
+  for (const client of clients) assert.equal(balancer.pick(client), urlOf.get(client), 'the same url every time')
+  const counts = [0, 1, 2].map((url) => clients.filter((client) => urlOf.get(client) === url).length)
+  assert.ok(counts.every((count) => count > 60), `spread over the urls: ${counts}`)
+  balancer.healthChecked(1, false)
+  for (const client of clients) {
+    const url = balancer.pick(client)
+    if (urlOf.get(client) === 1) assert.notEqual(url, 1)
+    else assert.equal(url, urlOf.get(client), 'a client of another url stays')
+  }
+  const moved = clients.find((client) => urlOf.get(client) === 1)!
+  const second = balancer.pick(moved)
+  assert.equal(balancer.nextAfterUnreachable(second, new Set(), moved), second === 0 ? 2 : 0, 'where its second cannot be reached, the one left')
 })

@@ -211,7 +211,7 @@ describe('parseConfig', () => {
         "  - host: a.test\n    upstream: { url: ['http://127.0.0.1:9000', 'http://127.0.0.1:9001'], balance: least_conn }\n",
       [
         '5:55 routes[0].upstream.balance: only applies to http:// and https:// upstreams: passthrough connections are shared in turn',
-        '7:83 routes[1].upstream.balance: must be "roundRobin" or "leastRequests"',
+        '7:83 routes[1].upstream.balance: must be "roundRobin" or "leastRequests" or "clientIPHash"',
       ],
     ],
     ['a number for a path, which as text would not start with / either', GOOD.replace('path: /api', 'path: 5'), ['8:11 routes[0].path: "5" must start with /']],
