@@ -7,9 +7,9 @@
 import { ConfigError, sortByPosition } from '../config/issues.js'
 import { inRanges } from '../config/ip-ranges.js'
 import type { Config, RateLimit, RouteConfig, UpstreamConfig } from '../config/types.js'
-import { RateLimiter } from '../proxy/rate-limit.js'
 import { Balancer, clientAddressHash, type UrlScore } from '../routing/balancer.js'
 import { addressHost, normalizeServerName } from '../routing/host.js'
+import { RateLimiter } from '../routing/rate-limit.js'
 import { compileRouteTable, routeKey, type RouteTable } from '../routing/table.js'
 import { createTlsPolicy, policyId, type HostCertificate, type TlsPolicy, type TlsPolicyHooks, type TlsPolicySpec } from '../tls/ingress.js'
 import type { ClientChains } from '../tls/peer-certificates.js'
@@ -156,7 +156,7 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
   // Only now that the snapshot is complete, and in reverse: the first route that uses a pool names it.
   for (const [route, pools] of [...upstreamsOfRoute].reverse()) for (const upstream of pools) upstream.metricsRoute = route.name
 
-  const previousLimiters = new Map(options.previous?.routes.flatMap((route) => (route.rateLimiter ? [[routeKey(route), route.rateLimiter] as const] : [])))
+  const limitedBefore = new Map(options.previous?.routes.flatMap((route) => (route.rateLimiter ? [[routeKey(route), route] as const] : [])))
   const routes: Route[] = config.routes.map((route) => {
     const id = readings.policyIdOfRoute.get(route)
     const pools = upstreamsOfRoute.get(route)
@@ -169,7 +169,7 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
       ...(pools && { upstreams: pools }),
       balancer: new Balancer(route.upstream.urls.length, pools ? { score: urlScore(route.upstream, pools) } : {}),
       allowsClient: route.allowedIPs ? inRanges(route.allowedIPs) : everyClient,
-      ...(route.rateLimit && { rateLimiter: rateLimiterOf(route.rateLimit, previousLimiters.get(routeKey(route))) }),
+      ...(route.rateLimit && { rateLimiter: rateLimiterOf(route.rateLimit, limitedBefore.get(routeKey(route))) }),
     }
   })
   const table = compileRouteTable(routes)
@@ -207,9 +207,10 @@ function urlScore({ balance, urls }: UpstreamConfig, pools: readonly Upstream[])
  * same, so that a reload (a certificate rotated) does not refill every bucket, as nginx's limit_req
  * zones outlive its reloads; else a new one.
  */
-function rateLimiterOf(limit: RateLimit, kept: RateLimiter | undefined): RateLimiter {
-  const same = kept && kept.limit.requests === limit.requests && kept.limit.per === limit.per && kept.limit.burst === limit.burst
-  return same ? kept : new RateLimiter(limit)
+function rateLimiterOf(limit: RateLimit, previous: Route | undefined): RateLimiter {
+  const before = previous?.config.rateLimit
+  const same = before && before.requests === limit.requests && before.per === limit.per && before.burst === limit.burst
+  return same ? previous.rateLimiter! : new RateLimiter(limit.per / limit.requests, limit.burst)
 }
 
 /**

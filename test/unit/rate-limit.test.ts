@@ -4,12 +4,12 @@
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { MAX_TRACKED_ADDRESSES, RateLimiter } from '../../src/proxy/rate-limit.js'
+import { MAX_TRACKED_ADDRESSES, RateLimiter } from '../../src/routing/rate-limit.js'
 
 /** A limiter on a clock the test moves. */
 function limiterOf(requests: number, per: number, burst = requests): { limiter: RateLimiter; pass: (ms: number) => void } {
   let now = 1_000
-  return { limiter: new RateLimiter({ requests, per, burst }, () => now), pass: (ms) => (now += ms) }
+  return { limiter: new RateLimiter(per / requests, burst, () => now), pass: (ms) => (now += ms) }
 }
 
 const admits = (limiter: RateLimiter, address: string, count: number) => Array.from({ length: count }, () => limiter.admit(address))

@@ -8,28 +8,28 @@
  * as nginx's limit_req zone forgets its least recently used state when full, and buckets that have
  * filled again are swept out as new addresses come.
  */
-import type { RateLimit } from '../config/types.js'
-
 /** The most addresses one route's limiter remembers (about 100 bytes each). */
 export const MAX_TRACKED_ADDRESSES = 100_000
 /** How often, at most, the buckets that have filled again are swept out, when a new address comes. */
 const SWEEP_INTERVAL_MS = 10_000
 
 export class RateLimiter {
-  /** Per request: `per` / `requests`, in milliseconds. */
-  private readonly interval: number
   /** How far ahead of now a bucket's full time may be and still take a request: burst - 1 intervals. */
   private readonly tolerance: number
   /** When each address's bucket is full again (GCRA's theoretical arrival time), by `now`. */
   private readonly fullAt = new Map<string, number>()
   private sweptAt: number
 
+  /**
+   * `interval`: the milliseconds a request takes from a bucket to fill again (`per` / `requests`);
+   * `burst`: how many a full bucket holds; `now`: the clock (milliseconds).
+   */
   constructor(
-    readonly limit: RateLimit,
+    private readonly interval: number,
+    burst: number,
     private readonly now: () => number = () => performance.now(),
   ) {
-    this.interval = limit.per / limit.requests
-    this.tolerance = (limit.burst - 1) * this.interval
+    this.tolerance = (burst - 1) * interval
     this.sweptAt = now()
   }
 
