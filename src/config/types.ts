@@ -113,7 +113,7 @@ export interface RouteConfig {
   readonly maxRequestBody: number | undefined
   /** Its changes to the headers of the requests it sends upstream and of the responses it relays; none where undefined. */
   readonly headers: { readonly request?: HeaderChanges; readonly response?: HeaderChanges }
-  /** How many requests each client address may send (proxy/rate-limit.ts); undefined: no limit. */
+  /** How many requests each client address may send (routing/rate-limit.ts); undefined: no limit. */
   readonly rateLimit: RateLimit | undefined
   /** The client addresses it serves; undefined: every address. */
   readonly allowedIPs: readonly IpRange[] | undefined
