@@ -8,6 +8,7 @@
  * as nginx's limit_req zone forgets its least recently used state when full, and buckets that have
  * filled again are swept out as new addresses come.
  */
+
 /** The most addresses one route's limiter remembers (about 100 bytes each). */
 export const MAX_TRACKED_ADDRESSES = 100_000
 /** How often, at most, the buckets that have filled again are swept out, when a new address comes. */
