@@ -1,7 +1,8 @@
 /**
  * Active health checks (upstream.healthCheck): each url of a route that has them is asked for the
  * check's path with GET at the start and then every interval, through the url's own keep-alive pool,
- * so with the TLS, client certificate and verification its requests get. A url whose checks fail
+ * so with the TLS, client certificate and verification its requests get (a passthrough route's url
+ * is connected to, and no more). A url whose checks fail
  * (`fails` in a row) is left out of the route's turn (routing/balancer.ts) until they pass (`passes`
  * in a row), as Caddy's health_uri and Traefik's healthCheck do. Passive rests (a connect that failed) go on beside them: a url that could
  * not be reached rests even where its last check passed.
@@ -10,6 +11,7 @@
  * taken as passing until its first check (which runs at once) says otherwise. With workers, each
  * worker checks for itself.
  */
+import net from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Dispatcher } from 'undici'
 import type { HealthCheck, UpstreamUrl } from './config/types.js'
@@ -44,8 +46,8 @@ export class UpstreamHealthChecks {
     this.checking = checking
     for (const route of snapshot.routes) {
       const check = route.config.upstream.healthCheck
-      if (!check || !route.upstreams) continue
-      for (const index of route.upstreams.keys()) void this.checkEvery(route, index, check, checking.signal)
+      if (!check) continue
+      for (const index of route.config.upstream.urls.keys()) void this.checkEvery(route, index, check, checking.signal)
     }
   }
 
@@ -61,7 +63,9 @@ export class UpstreamHealthChecks {
     /** Checks in a row whose result is not `passing`'s. */
     let against = 0
     while (!stopped.aborted) {
-      const failure = await checkOnce(route.upstreams![index]!, url, check, stopped)
+      // A passthrough route has no pools: its check is a TCP connect.
+      const pool = route.upstreams?.[index]
+      const failure = await (pool ? httpCheck(pool, url, check, stopped) : tcpCheck(url, check.timeout, stopped))
       if (stopped.aborted) return
       this.hooks.onChecked(route, url, failure)
       const passed = failure === undefined
@@ -78,17 +82,18 @@ export class UpstreamHealthChecks {
   }
 }
 
-/** One check of one url: undefined if it passed. */
-async function checkOnce(upstream: Upstream, url: UpstreamUrl, check: HealthCheck, stopped: AbortSignal): Promise<HealthCheckFailure | undefined> {
+/** One check of one url of an HTTP route: undefined if it passed. */
+async function httpCheck(upstream: Upstream, url: UpstreamUrl, check: HealthCheck, stopped: AbortSignal): Promise<HealthCheckFailure | undefined> {
   // The pool stays open until the check ends, as for a request (a reload may retire it meanwhile).
   const release = holdUpstream(upstream)
   const abort = new AbortController()
-  const timer = setTimeout(() => abort.abort(Object.assign(new Error(`no answer within the check's timeout, ${check.timeout} ms`), { code: 'ETIMEDOUT' })), check.timeout)
+  const timer = setTimeout(() => abort.abort(checkTimedOut(check.timeout)), check.timeout)
   const stop = () => abort.abort()
   stopped.addEventListener('abort', stop)
   try {
     const { statusCode, body } = await upstream.pool.request({
-      path: check.path,
+      // There on every route that has pools (config/types.ts HealthCheck).
+      path: check.path!,
       method: 'GET',
       headers: { host: hostOf(url), 'user-agent': USER_AGENT },
       // The pool's own, as every request of it carries (tls/upstream.ts poolServerNameToken).
@@ -106,6 +111,25 @@ async function checkOnce(upstream: Upstream, url: UpstreamUrl, check: HealthChec
   }
 }
 
+/**
+ * One check of one url of a passthrough route: a TCP connect within `timeout`, closed at once (as
+ * HAProxy's default check; a TLS upstream may log a connection closed before its handshake).
+ */
+function tcpCheck({ hostname, port }: UpstreamUrl, timeout: number, stopped: AbortSignal): Promise<HealthCheckFailure | undefined> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: hostname, port, timeout, signal: stopped })
+    const done = (failure?: HealthCheckFailure) => {
+      socket.destroy()
+      resolve(failure)
+    }
+    socket.once('connect', () => done())
+    socket.once('timeout', () => done({ error: checkTimedOut(timeout) }))
+    socket.once('error', (error) => done({ error }))
+  })
+}
+
+const checkTimedOut = (timeout: number) => Object.assign(new Error(`the check took longer than its timeout, ${timeout} ms`), { code: 'ETIMEDOUT' })
+
 /** The Host a check asks for: the name the upstream is verified against, else the url's host, with the url's port. */
 function hostOf({ hostname, port, serverName }: UpstreamUrl): string {
   const host = serverName || (hostname.includes(':') ? `[${hostname}]` : hostname)
@@ -114,7 +138,7 @@ function hostOf({ hostname, port, serverName }: UpstreamUrl): string {
 
 /** The log line of a url that leaves the turn (with why) or is back in it. */
 export function logHealthCheckChange(logger: Logger, route: Route, url: UpstreamUrl, failure: HealthCheckFailure | undefined): void {
-  const fields = { route: route.name, upstream: url.url, check: route.config.upstream.healthCheck!.path }
+  const fields = { route: route.name, upstream: url.url, check: route.config.upstream.healthCheck!.path ?? 'tcp connect' }
   if (!failure) return logger.info(fields, 'upstream url passed its health check; it is back in turn')
   const why = 'status' in failure ? { status: failure.status } : { reason: failureReason(failure.error), error: errorSummary(failure.error) }
   logger.warn({ ...fields, ...why }, 'upstream url failed its health check; it is left out until a check passes')

@@ -43,7 +43,7 @@ export function resolveUpstream(
     if (raw.timeouts?.response !== undefined) report(`${at}.timeouts.response`, 'only applies to http:// and https:// upstreams: a passthrough connection has no response to time')
     if (raw.timeouts?.idle !== undefined) report(`${at}.timeouts.idle`, 'only applies to http:// and https:// upstreams: a passthrough connection is the client\'s, never kept idle')
     if (raw.balance !== undefined) report(`${at}.balance`, 'only applies to http:// and https:// upstreams: passthrough connections are shared in turn')
-    if (raw.healthCheck !== undefined) report(`${at}.healthCheck`, 'only applies to http:// and https:// upstreams: a passthrough route never reads what its upstream answers')
+    if (raw.healthCheck?.path !== undefined) report(`${at}.healthCheck.path`, "a passthrough route's check is a TCP connect, which asks for no path: leave it out")
   }
   // undici reads a timeout of 0 as none at all.
   for (const key of ['connect', 'response', 'idle'] as const) checkDuration(`${at}.timeouts.${key}`, raw.timeouts?.[key], report, { positive: true })
@@ -78,19 +78,21 @@ export function resolveUpstream(
       response: parseDuration(raw.timeouts?.response ?? DEFAULT_RESPONSE_TIMEOUT)!,
       idle: parseDuration(raw.timeouts?.idle ?? DEFAULT_IDLE_TIMEOUT)!,
     },
-    ...(raw.healthCheck?.path !== undefined && { healthCheck: healthCheck(raw.healthCheck.path, raw.healthCheck, `${at}.healthCheck`, report) }),
+    ...(raw.healthCheck && { healthCheck: healthCheck(raw.healthCheck, `${at}.healthCheck`, first?.protocol === 'tcp:', report, whole) }),
   }
 }
 
 type RawHealthCheck = NonNullable<NonNullable<PartialRoute['upstream']>['healthCheck']>
 
-/** `path` is raw.path, there: a check without one (the schema refused it) is none. */
-function healthCheck(path: string, raw: RawHealthCheck, at: string, report: Report): HealthCheck {
+/** `tcp`: the check of a passthrough route, a TCP connect without a path. */
+function healthCheck(raw: RawHealthCheck, at: string, tcp: boolean, report: Report, whole: boolean): HealthCheck {
+  const { path } = raw
+  if (whole && path === undefined && !tcp) report(`${at}.path`, 'is required: the path each url is asked for (e.g. /healthz)')
   // undici refuses to send a path with a space or a control character.
-  if (!/^\/[!-~]*$/.test(path)) report(`${at}.path`, `${shownValue(path)} is not a request path: visible ASCII, other characters percent-encoded`)
+  if (path !== undefined && !/^\/[!-~]*$/.test(path)) report(`${at}.path`, `${shownValue(path)} is not a request path: visible ASCII, other characters percent-encoded`)
   for (const key of ['interval', 'timeout'] as const) checkDuration(`${at}.${key}`, raw[key], report, { positive: true })
   return {
-    path,
+    path: tcp ? undefined : path,
     interval: parseDuration(raw.interval ?? DEFAULT_HEALTH_CHECK_INTERVAL)!,
     timeout: parseDuration(raw.timeout ?? DEFAULT_HEALTH_CHECK_TIMEOUT)!,
     fails: raw.fails ?? 1,

@@ -110,13 +110,16 @@ const TimeoutsSchema = Type.Object(
 
 const HealthCheckSchema = Type.Object(
   {
-    path: Type.String({
-      pattern: '^/',
-      description:
-        "The path each url is asked for with GET, as written: the url's own path is not put before it. " +
-        'A 2xx or 3xx answer within `timeout` passes; any other answer, a failed connect or TLS handshake, or no answer fails.',
-      examples: ['/healthz'],
-    }),
+    path: Type.Optional(
+      Type.String({
+        pattern: '^/',
+        description:
+          "The path each url is asked for with GET, as written: the url's own path is not put before it. " +
+          'A 2xx or 3xx answer within `timeout` passes; any other answer, a failed connect or TLS handshake, or no answer fails. ' +
+          "Required for http:// and https:// upstreams; a passthrough route's check is a TCP connect, and takes none.",
+        examples: ['/healthz'],
+      }),
+    ),
     interval: Type.Optional(Duration('Time from the end of one check of a url to the start of the next.', DEFAULT_HEALTH_CHECK_INTERVAL)),
     timeout: Type.Optional(Duration('Time a check has to connect and answer.', DEFAULT_HEALTH_CHECK_TIMEOUT)),
     fails: Type.Optional(
@@ -132,7 +135,7 @@ const HealthCheckSchema = Type.Object(
       'Active health checks: each url is checked at the start and then every `interval`, through its own keep-alive pool ' +
       '(the same TLS, client certificate and verification as requests). A url that fails its check is left out of the ' +
       'turn until a check passes, as with Caddy\'s health_uri and Traefik\'s healthCheck; when every url fails, each ' +
-      'request still gets the next in turn. Not for passthrough routes.',
+      'request still gets the next in turn. On a passthrough route, each check is a TCP connect (HAProxy\'s check).',
   },
 )
 

@@ -76,8 +76,8 @@ export interface UpstreamConfig {
 }
 
 export interface HealthCheck {
-  /** Asked of each url as written, without the url's path prefix. */
-  readonly path: string
+  /** Asked of each url as written, without the url's path prefix; undefined on a passthrough route, whose check is a TCP connect. */
+  readonly path: string | undefined
   readonly interval: number
   readonly timeout: number
   /** Checks in a row that must fail before a url is left out. */

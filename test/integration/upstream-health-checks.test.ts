@@ -6,7 +6,9 @@
  */
 import assert from 'node:assert/strict'
 import { writeFile } from 'node:fs/promises'
+import { once } from 'node:events'
 import http from 'node:http'
+import tls from 'node:tls'
 import { after, before, describe, it } from 'node:test'
 import { httpRequest } from '../helpers/client.js'
 import { eventually, loggedAfter, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
@@ -48,11 +50,12 @@ describe('upstream health checks', () => {
   let wrongName: EchoUpstream
   let gw: TestGateway
   const config = (checked: string) => `
-listen: { http: 127.0.0.1:0 }
+listen: { http: 127.0.0.1:0, https: 127.0.0.1:0 }
 routes:
   - { name: checked, host: checked.test, upstream: { url: ['${one.url}/base', '${two.url}/base'], ${checked} } }
   - { name: steady, host: steady.test, upstream: { url: ['${three.url}', '${one.url}'], healthCheck: { path: /healthz, interval: 50ms, fails: 3, passes: 2 } } }
   - { name: silent, host: silent.test, upstream: { url: ['${silent.url}', '${one.url}'], healthCheck: { path: /healthz, interval: 100ms, timeout: 200ms } } }
+  - { name: pass, host: pass.test, tls: passthrough, upstream: { url: ['tcp://127.0.0.1:1', 'tcp://127.0.0.1:${wrongName.port}'], healthCheck: { interval: 100ms } } }
   - name: tls
     host: tls.test
     upstream:
@@ -145,6 +148,21 @@ routes:
     assert.equal(mutual.connections[0], 'alice', 'the check presented the route\'s client certificate')
     for (let i = 0; i < 3; i++) assert.equal(JSON.parse(await get('tls.test')).clientCertCN, 'alice')
     assert.equal(wrongName.requests.length, 0, 'no request was sent to the url that fails its check')
+  })
+
+  it("checks a passthrough route's urls with a TCP connect, and sends its connections to the urls that pass", async () => {
+    await eventually(() => isUp('pass', 'tcp://127.0.0.1:1', 0))
+    const failed = await loggedAfter(gw, 0, 'upstream url failed its health check; it is left out until a check passes', (line) => line.route === 'pass')
+    assert.deepEqual([failed.check, failed.reason], ['tcp connect', 'connection_refused'])
+    for (let i = 0; i < 2; i++) {
+      const socket = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername: 'pass.test', ca: pki.caS.cert, checkServerIdentity: () => undefined })
+      await once(socket, 'secureConnect')
+      assert.equal(socket.getPeerCertificate().subject.CN, 'wrong.test')
+      socket.destroy()
+    }
+    assert.equal(await seriesValue(gw, 'portcullis_passthrough_connections_total{route="pass",result="ok",reason="none"}'), 2)
+    const unreachable = (await gw.gateway.metrics.registry.metrics()).includes('portcullis_passthrough_connections_total{route="pass",result="error"')
+    assert.equal(unreachable, false, 'no connection tried the url left out')
   })
 
   it('stops the checks a reload drops, and takes their urls back in turn', async () => {

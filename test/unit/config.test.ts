@@ -95,6 +95,8 @@ describe('parseConfig', () => {
     const checked = (check: string) => parseConfig(GOOD.replace('url: http://10.0.0.7', `url: http://10.0.0.7\n      healthCheck: ${check}`), file).routes[1]!.upstream.healthCheck
     assert.deepEqual(checked('{ path: /healthz }'), { path: '/healthz', interval: 10_000, timeout: 5_000, fails: 1, passes: 1 })
     assert.deepEqual(checked('{ path: /ready?full=1, interval: 2s, timeout: 250ms, fails: 3, passes: 2 }'), { path: '/ready?full=1', interval: 2_000, timeout: 250, fails: 3, passes: 2 })
+    const tcp = parseConfig("listen: { https: 127.0.0.1:8443 }\nroutes:\n  - { host: p.test, tls: passthrough, upstream: { url: 'tcp://10.0.0.7:443', healthCheck: { interval: 3s } } }\n", file)
+    assert.deepEqual(tcp.routes[0]!.upstream.healthCheck, { path: undefined, interval: 3_000, timeout: 5_000, fails: 1, passes: 1 }, 'a TCP connect')
     assert.equal(orders!.maxRequestBody, undefined, 'no limit')
     const withLimit = (size: string) => parseConfig(GOOD.replace('path: /api', `path: /api\n    maxRequestBody: ${size}`), file).routes[0]!.maxRequestBody
     assert.deepEqual(['1.5MiB', '10MB', '512B', '2kB'].map(withLimit), [1_572_864, 10_000_000, 512, 2000])
@@ -180,16 +182,18 @@ describe('parseConfig', () => {
       ],
     ],
     [
-      'a health check on a passthrough upstream, and checks whose path or durations cannot be used',
+      'a health check path on a passthrough upstream, none on another, and checks whose path or durations cannot be used',
       "listen: { https: 127.0.0.1:8443, http: 127.0.0.1:8080 }\nroutes:\n  - host: p.test\n    tls: passthrough\n    upstream: { url: 'tcp://127.0.0.1:9443', healthCheck: { path: /healthz } }\n" +
         "  - host: a.test\n    upstream: { url: 'http://127.0.0.1:9000', healthCheck: { path: '/health z', interval: 0s } }\n" +
-        "  - host: b.test\n    upstream: { url: 'http://127.0.0.1:9000', healthCheck: { path: healthz, timeout: 5 } }\n",
+        "  - host: b.test\n    upstream: { url: 'http://127.0.0.1:9000', healthCheck: { path: healthz, timeout: 5 } }\n" +
+        "  - host: c.test\n    upstream: { url: 'http://127.0.0.1:9000', healthCheck: { interval: 1s } }\n",
       [
-        '5:46 routes[0].upstream.healthCheck: only applies to http:// and https:// upstreams: a passthrough route never reads what its upstream answers',
+        "5:67 routes[0].upstream.healthCheck.path: a passthrough route's check is a TCP connect, which asks for no path: leave it out",
         "7:68 routes[1].upstream.healthCheck.path: '/health z' is not a request path: visible ASCII, other characters percent-encoded",
         '7:91 routes[1].upstream.healthCheck.interval: must be more than 0',
         '9:68 routes[2].upstream.healthCheck.path: "healthz" must start with /',
         '9:86 routes[2].upstream.healthCheck.timeout: 5 is not a duration: write a number with a unit (ms, s, m, h), e.g. 5s',
+        '11:47 routes[3].upstream.healthCheck.path: is required: the path each url is asked for (e.g. /healthz)',
       ],
     ],
     [
