@@ -127,8 +127,11 @@ function describe(error: ErrorObject): { keys: string[]; message: string } {
       return { keys: [...keys, String(error.params.missingProperty)], message: 'is required' }
     case 'pattern':
       return at(patternMessage(error))
-    case 'anyOf':
-      return at(`must be ${(schema?.anyOf ?? []).map(describeType).join(' or ')}`)
+    case 'anyOf': {
+      const branches = schema?.anyOf ?? []
+      const meant = typeof error.data === 'string' ? meantValue(error.data, branches.flatMap(({ const: value }) => (typeof value === 'string' ? [value] : []))) : undefined
+      return at(`must be ${branches.map(describeType).join(' or ')}${meant ? ` (did you mean ${JSON.stringify(meant)}?)` : ''}`)
+    }
     case 'type':
       return at(wrongTypeMessage(error, keys, schema))
     case 'minimum':
@@ -249,6 +252,23 @@ function describeType(schema: JsonSchema): string {
     default:
       return `a ${schema.type ?? 'value'}`
   }
+}
+
+/**
+ * What the peers call a value of ours (`least_conn` is nginx's and Caddy's leastRequests), by its
+ * letters in lower case without `_` and `-`.
+ */
+const PEERS_VALUE_NAMES: ReadonlyMap<string, string> = new Map([
+  ['leastconn', 'leastRequests'],
+  ['leastrequest', 'leastRequests'],
+  ['iphash', 'clientIPHash'],
+])
+
+/** The value of a list of names that `text` was meant as: written in another case or style, another proxy's name, or a slip. */
+function meantValue(text: string, values: readonly string[]): string | undefined {
+  const squashed = (value: string) => value.toLowerCase().replace(/[_-]/g, '')
+  const peers = PEERS_VALUE_NAMES.get(squashed(text))
+  return values.find((value) => squashed(value) === squashed(text)) ?? (peers && values.includes(peers) ? peers : closest(text, values))
 }
 
 /** The key of its mapping that an unknown key is a misspelling of, if it is close to one. */

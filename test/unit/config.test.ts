@@ -215,7 +215,17 @@ describe('parseConfig', () => {
         "  - host: a.test\n    upstream: { url: ['http://127.0.0.1:9000', 'http://127.0.0.1:9001'], balance: least_conn }\n",
       [
         '5:55 routes[0].upstream.balance: only applies to http:// and https:// upstreams: passthrough connections are shared in turn',
-        '7:83 routes[1].upstream.balance: must be "roundRobin" or "leastRequests" or "clientIPHash"',
+        '7:83 routes[1].upstream.balance: must be "roundRobin" or "leastRequests" or "clientIPHash" (did you mean "leastRequests"?)',
+      ],
+    ],
+    [
+      "values of a list of names written another way, or by another proxy's name",
+      "listen: { http: 127.0.0.1:8080 }\nroutes:\n" +
+        "  - host: a.test\n    upstream: { url: ['http://127.0.0.1:9000', 'http://127.0.0.1:9001'], balance: ip_hash }\n" +
+        "  - host: b.test\n    upstream: { url: ['http://127.0.0.1:9000', 'http://127.0.0.1:9001'], balance: Round_Robin }\n",
+      [
+        '4:83 routes[0].upstream.balance: must be "roundRobin" or "leastRequests" or "clientIPHash" (did you mean "clientIPHash"?)',
+        '6:83 routes[1].upstream.balance: must be "roundRobin" or "leastRequests" or "clientIPHash" (did you mean "roundRobin"?)',
       ],
     ],
     ['a number for a path, which as text would not start with / either', GOOD.replace('path: /api', 'path: 5'), ['8:11 routes[0].path: "5" must start with /']],
@@ -608,6 +618,11 @@ describe('parseConfig', () => {
       expected.forEach((line, i) => assert.ok(issues[i]!.startsWith(line), `${issues[i]}\n  does not start with\n${line}`))
     })
   }
+
+  test('suggests no value where the one written is like none of the names', () => {
+    const yaml = "listen: { http: 127.0.0.1:8080 }\nroutes:\n  - host: a.test\n    upstream: { url: ['http://127.0.0.1:9000', 'http://127.0.0.1:9001'], balance: random }\n"
+    assert.deepEqual(issuesOf(yaml), ['4:83 routes[0].upstream.balance: must be "roundRobin" or "leastRequests" or "clientIPHash"'])
+  })
 
   test('writes a key that looks like a secret as … in the key path of an issue, as check, the log and POST /reload show it', () => {
     const [issue] = configIssuesOf(GOOD.replace('      key: cli.key\n', `      key: cli.key\n      ${KEY_LINE}: x\n`))
