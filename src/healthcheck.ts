@@ -16,6 +16,7 @@ import { isAlias, isScalar, parseDocument } from 'yaml'
 import { configOfProcess } from './cli/config-of-process.js'
 import { isWildcardHost, parseListenAddress } from './config/listen-address.js'
 import type { ListenAddress } from './config/types.js'
+import { hostInUrl } from './routing/host.js'
 
 /** listen.admin of the image's default config (deploy/container/routes.yaml), as reached from inside. */
 const IMAGE_ADMIN: ListenAddress = { host: '127.0.0.1', port: 9901 }
@@ -72,7 +73,7 @@ function listenBlock(text: string): string | undefined {
 /** A wildcard address is reached on loopback, on 127.0.0.1 for both. */
 function healthzUrl({ host, port }: ListenAddress): string {
   const reachable = isWildcardHost(host) ? '127.0.0.1' : host
-  return `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}/healthz`
+  return `http://${hostInUrl(reachable)}:${port}/healthz`
 }
 
 async function main(): Promise<number> {

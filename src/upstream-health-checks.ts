@@ -2,10 +2,10 @@
  * Active health checks (upstream.healthCheck): each url of a route that has them is asked for the
  * check's path with GET at the start and then every interval, through the url's own keep-alive pool,
  * so with the TLS, client certificate and verification its requests get (a passthrough route's url
- * is connected to, and no more). A url whose checks fail
- * (`fails` in a row) is left out of the route's turn (routing/balancer.ts) until they pass (`passes`
- * in a row), as Caddy's health_uri and Traefik's healthCheck do. Passive rests (a connect that failed) go on beside them: a url that could
- * not be reached rests even where its last check passed.
+ * is connected to, and no more). A url whose checks fail (`fails` in a row) is left out of the
+ * route's turn (routing/balancer.ts) until they pass (`passes` in a row), as Caddy's health_uri and
+ * Traefik's healthCheck do. Passive rests (a connect that failed) go on beside them: a url that
+ * could not be reached rests even where its last check passed.
  *
  * The checks are the serving snapshot's: a reload stops them and starts the new snapshot's, each url
  * taken as passing until its first check (which runs at once) says otherwise. With workers, each
@@ -16,6 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Dispatcher } from 'undici'
 import type { HealthCheck, UpstreamUrl } from './config/types.js'
 import { errorSummary, type Logger } from './log.js'
+import { hostInUrl } from './routing/host.js'
 import type { Route, Snapshot } from './snapshot/snapshot.js'
 import { holdUpstream, type Upstream } from './snapshot/upstreams.js'
 import { failureReason } from './tls/reasons.js'
@@ -132,8 +133,7 @@ const checkTimedOut = (timeout: number) => Object.assign(new Error(`the check to
 
 /** The Host a check asks for: the name the upstream is verified against, else the url's host, with the url's port. */
 function hostOf({ hostname, port, serverName }: UpstreamUrl): string {
-  const host = serverName || (hostname.includes(':') ? `[${hostname}]` : hostname)
-  return `${host}:${port}`
+  return `${serverName || hostInUrl(hostname)}:${port}`
 }
 
 /** The log line of a url that leaves the turn (with why) or is back in it. */

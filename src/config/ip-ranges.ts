@@ -1,7 +1,7 @@
 /**
- * IP addresses and CIDR ranges in the config (`proxyProtocol.trustedIPs`, `routes[].allowedIPs`), as
- * nginx's set_real_ip_from and allow and Traefik's trustedIPs take them: `10.0.0.0/8`,
- * `2001:db8::/32`, or one address.
+ * IP addresses and CIDR ranges in the config (`proxyProtocol.trustedIPs`, `forwardedFor.trustedIPs`,
+ * `routes[].allowedIPs`), as nginx's set_real_ip_from and allow and Traefik's trustedIPs take them:
+ * `10.0.0.0/8`, `2001:db8::/32`, or one address.
  */
 import { BlockList, isIP, isIPv6 } from 'node:net'
 

@@ -62,4 +62,3 @@ export function passThrough(client: net.Socket, hello: Buffer, route: Route, hoo
   }
   connect(route.balancer.pick())
 }
-

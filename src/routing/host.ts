@@ -150,3 +150,8 @@ function isHexDigit(c: number): boolean {
 export function addressHost(address: string | undefined): string | undefined {
   return address?.startsWith('::ffff:') && isIPv4(address.slice(7)) ? address.slice(7) : address
 }
+
+/** A host name or IP address as a URL or a Host header writes it: an IPv6 address in brackets. */
+export function hostInUrl(host: string): string {
+  return host.includes(':') ? `[${host}]` : host
+}

@@ -10,6 +10,7 @@ import type { Socket } from 'node:net'
 import { checkServerIdentity as nodeCheckServerIdentity, createSecureContext, type PeerCertificate, type SecureContext, type TLSSocket } from 'node:tls'
 import { buildConnector, Pool } from 'undici'
 import type { UpstreamConfig, UpstreamUrl } from '../config/types.js'
+import { hostInUrl } from '../routing/host.js'
 import { withPeerCertificate } from './certificate-identity.js'
 import { chainErrorBeneathCrlVerdict } from './chain-path.js'
 import type { ConnectionAnswers } from './connection-answers.js'
@@ -48,9 +49,8 @@ export function upstreamIdentity(
   { hostname, port, serverName }: UpstreamUrl,
   pem: { ca?: string; caCertificates?: readonly X509Certificate[]; crl: readonly string[]; cert?: string; key?: string },
 ): UpstreamIdentity {
-  const host = hostname.includes(':') ? `[${hostname}]` : hostname
   return {
-    origin: `${upstream.protocol}//${host}:${port}`,
+    origin: `${upstream.protocol}//${hostInUrl(hostname)}:${port}`,
     serverName,
     ...pem,
     insecureSkipVerify: upstream.insecureSkipVerify,
