@@ -7,9 +7,12 @@
  * Traefik's healthCheck do. Passive rests (a connect that failed) go on beside them: a url that
  * could not be reached rests even where its last check passed.
  *
- * The checks are the serving snapshot's: a reload stops them and starts the new snapshot's, each url
- * taken as passing until its first check (which runs at once) says otherwise. With workers, each
- * worker checks for itself.
+ * The checks are the serving snapshot's: a reload stops them and starts the new snapshot's, the first
+ * at once. What the checks said of a url is kept across the reload while the route (host and path),
+ * the url and the check's path stay the same, as Caddy keeps its hosts' health and nginx Plus with
+ * `persistent`: with `fails` or `passes` above 1, starting afresh would send requests to a url known
+ * to fail for that many intervals, or keep out one known to pass. A url new to the checks is taken as
+ * passing until its first check says otherwise. With workers, each worker checks for itself.
  */
 import net from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -17,6 +20,7 @@ import type { Dispatcher } from 'undici'
 import type { HealthCheck, UpstreamUrl } from './config/types.js'
 import { errorSummary, type Logger } from './log.js'
 import { hostInUrl } from './routing/host.js'
+import { routeKey } from './routing/table.js'
 import type { Route, Snapshot } from './snapshot/snapshot.js'
 import { holdUpstream, type Upstream } from './snapshot/upstreams.js'
 import { failureReason } from './tls/reasons.js'
@@ -31,12 +35,22 @@ export interface HealthCheckHooks {
   readonly onChanged: (route: Route, url: UpstreamUrl, failure: HealthCheckFailure | undefined) => void
 }
 
+/** What the checks of one url have said: carried from one snapshot's checks to the next. */
+interface UrlHealth {
+  /** Whether the url is in turn: its checks passed, or it has not been checked yet. */
+  passing: boolean
+  /** Checks in a row whose result is not `passing`'s. */
+  against: number
+}
+
 /** Sent with each check, so that the upstream's logs tell the checks from requests. */
 const USER_AGENT = 'portcullis-health-check'
 
 export class UpstreamHealthChecks {
   /** Aborted when the snapshot whose urls are being checked is no longer served. */
   private checking: AbortController | undefined
+  /** By route, url and check path (healthKey): the urls of the snapshot followed, and no other. */
+  private health = new Map<string, UrlHealth>()
 
   constructor(private readonly hooks: HealthCheckHooks) {}
 
@@ -45,10 +59,19 @@ export class UpstreamHealthChecks {
     this.stop()
     const checking = new AbortController()
     this.checking = checking
+    const before = this.health
+    this.health = new Map()
     for (const route of snapshot.routes) {
       const check = route.config.upstream.healthCheck
       if (!check) continue
-      for (const index of route.config.upstream.urls.keys()) void this.checkEvery(route, index, check, checking.signal)
+      for (const [index, url] of route.config.upstream.urls.entries()) {
+        const key = healthKey(route, url, check)
+        const health = before.get(key) ?? { passing: true, against: 0 }
+        this.health.set(key, health)
+        // Before the snapshot serves a request: install() follows it in the same turn.
+        if (!health.passing) route.balancer.healthChecked(index, false)
+        void this.checkEvery(route, index, check, health, checking.signal)
+      }
     }
   }
 
@@ -58,11 +81,9 @@ export class UpstreamHealthChecks {
     this.checking = undefined
   }
 
-  private async checkEvery(route: Route, index: number, check: HealthCheck, stopped: AbortSignal): Promise<void> {
+  /** Checks the url every interval until `stopped`, keeping what the checks said in `health`. */
+  private async checkEvery(route: Route, index: number, check: HealthCheck, health: UrlHealth, stopped: AbortSignal): Promise<void> {
     const url = route.config.upstream.urls[index]!
-    let passing = true
-    /** Checks in a row whose result is not `passing`'s. */
-    let against = 0
     while (!stopped.aborted) {
       // A passthrough route has no pools: its check is a TCP connect.
       const pool = route.upstreams?.[index]
@@ -70,10 +91,11 @@ export class UpstreamHealthChecks {
       if (stopped.aborted) return
       this.hooks.onChecked(route, url, failure)
       const passed = failure === undefined
-      against = passed === passing ? 0 : against + 1
-      if (against === (passing ? check.fails : check.passes)) {
-        passing = passed
-        against = 0
+      health.against = passed === health.passing ? 0 : health.against + 1
+      // At least: a reload may have lowered `fails` or `passes` below the checks already counted.
+      if (health.against >= (health.passing ? check.fails : check.passes)) {
+        health.passing = passed
+        health.against = 0
         route.balancer.healthChecked(index, passed)
         this.hooks.onChanged(route, url, failure)
       }
@@ -127,6 +149,11 @@ function tcpCheck({ hostname, port }: UpstreamUrl, timeout: number, stopped: Abo
     socket.once('timeout', () => done({ error: checkTimedOut(timeout) }))
     socket.once('error', (error) => done({ error }))
   })
+}
+
+/** The key a url's health is kept under across reloads: a changed route, url or check path starts afresh. */
+function healthKey(route: Route, url: UpstreamUrl, check: HealthCheck): string {
+  return `${routeKey(route)} ${url.url} ${check.path ?? 'tcp connect'}`
 }
 
 const checkTimedOut = (timeout: number) => Object.assign(new Error(`the check took longer than its timeout, ${timeout} ms`), { code: 'ETIMEDOUT' })

@@ -11,7 +11,8 @@
  * not costs each request one attempt. A route with health checks (upstream-health-checks.ts) also
  * leaves out each url whose last check failed, in the same way.
  *
- * One per route and snapshot: a reload starts every url afresh, as nginx's does.
+ * One per route and snapshot: a reload starts every rest afresh, as nginx's does (what a url's
+ * health checks said is carried over by upstream-health-checks.ts).
  */
 
 /** A url's score for a request from `client`: the url of the highest score is chosen. */

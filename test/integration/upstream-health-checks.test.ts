@@ -2,7 +2,8 @@
  * Active health checks of an upstream's urls: a url whose check fails (an answer other than 2xx or
  * 3xx, none within the timeout, a TLS handshake that fails) is left out of the turn with nothing sent
  * to it, and is back once a check passes; the checks go through the url's pool, with the route's CA,
- * name and client certificate; a reload that drops them stops them.
+ * name and client certificate; a reload keeps what they said of a url while its check stays, and
+ * stops the checks it drops.
  */
 import assert from 'node:assert/strict'
 import { writeFile } from 'node:fs/promises'
@@ -163,6 +164,25 @@ routes:
     assert.equal(await seriesValue(gw, 'portcullis_passthrough_connections_total{route="pass",result="ok",reason="none"}'), 2)
     const unreachable = (await gw.gateway.metrics.registry.metrics()).includes('portcullis_passthrough_connections_total{route="pass",result="error"')
     assert.equal(unreachable, false, 'no connection tried the url left out')
+  })
+
+  // A check that hangs for its timeout after the reload: until it ends, only what was kept decides.
+  it('keeps a url out across a reload that keeps its check, and checks it afresh where the path changed', async () => {
+    const reloadWith = async (check: string) => {
+      await writeFile(gw.configFile, config(check))
+      assert.equal((await gw.gateway.reload()).ok, true)
+    }
+    two.healthStatus = 0
+    await eventually(() => isUp('checked', `${two.url}/base`, 0))
+    await reloadWith('healthCheck: { path: /healthz, interval: 150ms, timeout: 300ms }')
+    assert.equal(await up('checked', `${two.url}/base`), 0)
+    assert.deepEqual(await answers('checked.test', 4), ['one', 'one', 'one', 'one'])
+
+    await reloadWith('healthCheck: { path: /ready, interval: 150ms, timeout: 300ms }')
+    assert.equal(await up('checked', `${two.url}/base`), 1)
+    assert.deepEqual(await answers('checked.test', 4), ['one', 'one', 'two', 'two'])
+    two.healthStatus = 200
+    await reloadWith(CHECK)
   })
 
   it('stops the checks a reload drops, and takes their urls back in turn', async () => {
