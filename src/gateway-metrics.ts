@@ -43,6 +43,11 @@ export function recordHealthCheck(metrics: Metrics, route: Route, url: UpstreamU
   metrics.upstreamHealthChecks.inc({ route: route.name, url: url.url, result: failure ? 'fail' : 'pass' })
 }
 
+/** A url a route no longer checks: its series go, as a removed route's do (metrics/removed-routes.ts). */
+export function forgetHealthChecks(metrics: Metrics, route: string, url: string): void {
+  for (const result of ['pass', 'fail']) metrics.upstreamHealthChecks.remove({ route, url, result })
+}
+
 /** A WebSocket checked against its route's new client CAs and CRLs: kept, or closed for `reason`. */
 export function recordWebSocketRecheck(metrics: Metrics, route: Route, reason: FailureReason): void {
   metrics.websocketRechecks.inc({ route: route.name, result: reason === 'none' ? 'ok' : 'error', reason })

@@ -17,6 +17,7 @@ import {
   collectUpstreamConnections,
   collectUpstreamUrls,
   collectUpstreamPendingRequests,
+  forgetHealthChecks,
   recordHealthCheck,
   recordIngressHandshake,
   recordPassthrough,
@@ -181,6 +182,7 @@ export class Gateway {
     this.healthChecks = new UpstreamHealthChecks({
       onChecked: (route, url, failure) => recordHealthCheck(this.metrics, route, url, failure),
       onChanged: (route, url, failure) => logHealthCheckChange(this.logger, route, url, failure),
+      onUnchecked: (route, url) => forgetHealthChecks(this.metrics, route, url),
     })
     this.reloader = new Reloader({
       loader: options.loader,

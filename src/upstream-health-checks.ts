@@ -33,6 +33,8 @@ export interface HealthCheckHooks {
   readonly onChecked: (route: Route, url: UpstreamUrl, failure: HealthCheckFailure | undefined) => void
   /** The check that turns the url's state: it leaves the turn, or is back in it. */
   readonly onChanged: (route: Route, url: UpstreamUrl, failure: HealthCheckFailure | undefined) => void
+  /** A url that a reload stopped checking (its route, the url or the check gone), by its route's name. */
+  readonly onUnchecked: (route: string, url: string) => void
 }
 
 /** What the checks of one url have said: carried from one snapshot's checks to the next. */
@@ -51,6 +53,8 @@ export class UpstreamHealthChecks {
   private checking: AbortController | undefined
   /** By route, url and check path (healthKey): the urls of the snapshot followed, and no other. */
   private health = new Map<string, UrlHealth>()
+  /** The route name and url of each check of the snapshot followed (JSON), as its metrics label them. */
+  private checked = new Set<string>()
 
   constructor(private readonly hooks: HealthCheckHooks) {}
 
@@ -60,7 +64,9 @@ export class UpstreamHealthChecks {
     const checking = new AbortController()
     this.checking = checking
     const before = this.health
+    const checkedBefore = this.checked
     this.health = new Map()
+    this.checked = new Set()
     for (const route of snapshot.routes) {
       const check = route.config.upstream.healthCheck
       if (!check) continue
@@ -68,10 +74,16 @@ export class UpstreamHealthChecks {
         const key = healthKey(route, url, check)
         const health = before.get(key) ?? { passing: true, against: 0 }
         this.health.set(key, health)
+        this.checked.add(JSON.stringify([route.name, url.url]))
         // Before the snapshot serves a request: install() follows it in the same turn.
         if (!health.passing) route.balancer.healthChecked(index, false)
         void this.checkEvery(route, index, check, health, checking.signal)
       }
+    }
+    for (const labels of checkedBefore) {
+      if (this.checked.has(labels)) continue
+      const [route, url] = JSON.parse(labels) as [string, string]
+      this.hooks.onUnchecked(route, url)
     }
   }
 

@@ -3,7 +3,7 @@
  * 3xx, none within the timeout, a TLS handshake that fails) is left out of the turn with nothing sent
  * to it, and is back once a check passes; the checks go through the url's pool, with the route's CA,
  * name and client certificate; a reload keeps what they said of a url while its check stays, and
- * stops the checks it drops.
+ * stops the checks it drops, with their series.
  */
 import assert from 'node:assert/strict'
 import { writeFile } from 'node:fs/promises'
@@ -12,7 +12,7 @@ import http from 'node:http'
 import tls from 'node:tls'
 import { after, before, describe, it } from 'node:test'
 import { httpRequest } from '../helpers/client.js'
-import { eventually, loggedAfter, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
+import { eventually, loggedAfter, seriesSum, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type TestPki } from '../helpers/pki.js'
 import { listenOnLoopback, startEchoUpstream, type EchoUpstream } from '../helpers/upstream.js'
 
@@ -185,12 +185,16 @@ routes:
     await reloadWith(CHECK)
   })
 
-  it('stops the checks a reload drops, and takes their urls back in turn', async () => {
+  it('stops the checks a reload drops, takes their urls back in turn, and drops their series', async () => {
     two.healthStatus = 500
     await eventually(() => isUp('checked', `${two.url}/base`, 0))
+    const checkSeries = `portcullis_upstream_health_checks_total{route="checked",url="${two.url}/base"`
+    assert.ok((await seriesSum(gw, checkSeries)) > 0)
     await writeFile(gw.configFile, config(''))
     assert.equal((await gw.gateway.reload()).ok, true)
     assert.equal(await up('checked', `${two.url}/base`), 1)
+    assert.equal((await gw.gateway.metrics.registry.metrics()).includes(checkSeries), false, 'the series of the checks dropped are gone')
+    assert.ok((await seriesSum(gw, 'portcullis_upstream_health_checks_total{route="steady"')) > 0, 'the checks kept keep theirs')
     assert.deepEqual(await answers('checked.test', 4), ['one', 'one', 'two', 'two'])
     const checks = two.checks.length
     await new Promise((resolve) => setTimeout(resolve, 300))
