@@ -53,6 +53,7 @@ export function resolveUpstream(
   if (whole && raw.cert && !raw.key) report(`${at}.key`, 'is required with upstream.cert')
   if (whole && raw.key && !raw.cert) report(`${at}.cert`, 'is required with upstream.key')
 
+  const weights = raw.weights && urlWeights(raw.weights, raw.url, `${at}.weights`, report)
   const hostnames = urls.map(({ parsed }) => parsed.hostname.replace(/^\[(.*)\]$/, '$1'))
   const serverName = raw.serverName === undefined ? undefined : configuredServerName(`${at}.serverName`, raw.serverName, hostnames, report)
   const defaultPort = first?.protocol === 'https:' ? 443 : 80
@@ -64,6 +65,7 @@ export function resolveUpstream(
       port: parsed.port ? Number(parsed.port) : defaultPort,
       // SNI must be a DNS name (RFC 6066 3): an IP-literal upstream gets none and is verified against the IP SAN.
       serverName: serverName ?? (isIP(hostnames[i]!) ? '' : hostnames[i]!),
+      weight: weights?.[i] ?? 1,
     })),
     protocol: (first?.protocol ?? 'https:') as UpstreamConfig['protocol'],
     balance: raw.balance ?? 'roundRobin',
@@ -127,6 +129,18 @@ function upstreamUrls(
     seen.set(parsed.host, path)
     return true
   })
+}
+
+/** The weights, where there is one for each url of the list as written. */
+function urlWeights(
+  raw: readonly (number | undefined)[],
+  url: string | readonly (string | undefined)[] | undefined,
+  at: string,
+  report: Report,
+): readonly (number | undefined)[] | undefined {
+  if (typeof url === 'string') return void report(at, 'shares the requests of a list of urls: url is one url')
+  if (url && url.length !== raw.length) return void report(at, `has ${raw.length} weights for ${url.length} urls: write one for each url, in their order`)
+  return raw
 }
 
 /** The path a url puts before each request's: '' for none. */

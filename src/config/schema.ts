@@ -160,6 +160,17 @@ const UpstreamSchema = Type.Object(
           'memory. Not for passthrough routes. Default: roundRobin.',
       }),
     ),
+    weights: Type.Optional(
+      Type.Array(Type.Integer({ minimum: 1, maximum: 1000 }), {
+        minItems: 2,
+        description:
+          "The weight of each url of the list, in its order: a url of weight 9 takes nine times the requests of one of " +
+          "weight 1 (nginx's server weight=, Caddy's weighted_round_robin, Traefik's weighted services), as for a canary. " +
+          'With leastRequests, requests in flight are counted against the weight; with clientIPHash, a url of twice the ' +
+          'weight keeps twice the clients. Default: 1 each.',
+        examples: [[9, 1]],
+      }),
+    ),
     ca: Type.Optional(
       FilePath('CA bundle that verifies the upstream certificate. Default: system roots, the trusted CAs of the system (SSL_CERT_FILE, SSL_CERT_DIR, /etc/ssl/certs; on Node 24, not 20) with the Mozilla roots built into Node and NODE_EXTRA_CA_CERTS. Each entry must be a CA; expired ones are warned about.'),
     ),

@@ -52,6 +52,8 @@ export interface UpstreamUrl {
   readonly port: number
   /** SNI sent and name verified; '' for IP-literal upstreams without a serverName (no SNI is sent then). */
   readonly serverName: string
+  /** Its share of the route's requests against the other urls' (upstream.weights); 1 by default. */
+  readonly weight: number
 }
 
 export interface UpstreamConfig {

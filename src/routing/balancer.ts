@@ -3,13 +3,15 @@
  * turn, as nginx's round robin and Envoy's default do; or by a score of each url (upstream.balance),
  * the highest winning and ties going in turn: the fewest requests in flight (leastRequests, nginx's
  * least_conn, Envoy's LEAST_REQUEST), or a hash of the client's address and the url (clientIPHash,
- * rendezvous hashing, as nginx's ip_hash and Envoy's ring hash keep a client on one url). A url that
- * could not be reached (its connect or TLS handshake failed) rests for a while, and what failed there
- * goes to the next url that does not rest, as with nginx's defaults (max_fails=1, fail_timeout=10s,
- * proxy_next_upstream error). When every url rests, each request still gets the next in turn, as
- * Envoy does under its panic threshold: an outage that is over is served at once, and one that is
- * not costs each request one attempt. A route with health checks (upstream-health-checks.ts) also
- * leaves out each url whose last check failed, in the same way.
+ * rendezvous hashing, as nginx's ip_hash and Envoy's ring hash keep a client on one url). The turn
+ * is nginx's smooth weighted round robin: a url of weight 3 (upstream.weights) takes three turns
+ * where one of weight 1 takes one, spread out (a a b a, not a a a b); with equal weights it is plain
+ * round robin. A url that could not be reached (its connect or TLS handshake failed) rests for a
+ * while, and what failed there goes to the next url that does not rest, as with nginx's defaults
+ * (max_fails=1, fail_timeout=10s, proxy_next_upstream error). When every url rests, each request
+ * still gets the next in turn, as Envoy does under its panic threshold: an outage that is over is
+ * served at once, and one that is not costs each request one attempt. A route with health checks
+ * (upstream-health-checks.ts) also leaves out each url whose last check failed, in the same way.
  *
  * One per route and snapshot: a reload starts every rest afresh, as nginx's does (what a url's
  * health checks said is carried over by upstream-health-checks.ts).
@@ -21,8 +23,12 @@ export type UrlScore = (url: number, client: string | undefined) => number
 /** How long a url that could not be reached is left out. */
 export const UNREACHABLE_URL_REST_MS = 10_000
 
+const anyUrl = () => true
+
 export class Balancer {
-  private turn = 0
+  private readonly size: number
+  /** Smooth weighted round robin's running weight of each url (nginx's current_weight): the turn. */
+  private readonly turn: number[]
   /** When each url that could not be reached may be chosen again (by `now`). */
   private readonly restsUntil: number[]
   /** Whether each url's last health check failed. */
@@ -30,25 +36,32 @@ export class Balancer {
 
   private readonly now: () => number
   private readonly score: UrlScore | undefined
+  /** isAwake, made once rather than for each request. */
+  private readonly awake = (url: number) => this.isAwake(url)
 
-  /** Without `score`, in turn; `now` is the clock rests are measured by (milliseconds). */
+  /**
+   * One url per weight (1 each, for plain turns). Without `score`, in turn; `now` is the clock rests
+   * are measured by (milliseconds).
+   */
   constructor(
-    private readonly size: number,
+    private readonly weights: readonly number[],
     { score, now = () => performance.now() }: { score?: UrlScore; now?: () => number } = {},
   ) {
+    this.size = weights.length
     this.now = now
     this.score = score
-    this.restsUntil = new Array<number>(size).fill(0)
-    this.failsHealthCheck = new Array<boolean>(size).fill(false)
+    this.turn = new Array<number>(this.size).fill(0)
+    this.restsUntil = new Array<number>(this.size).fill(0)
+    this.failsHealthCheck = new Array<boolean>(this.size).fill(false)
   }
 
   /**
-   * The url (its index) for a new request from `client`: of those that do not rest, the next in turn
-   * (with `score`, the highest scored, the first in turn of those); when all rest, the next in turn.
+   * The url (its index) for a new request from `client`: of those that do not rest, the highest
+   * scored (without `score`, all), the next in turn of those; when all rest, the next in turn.
    */
   pick(client?: string): number {
     if (this.size === 1) return 0
-    return this.take(this.next(client) ?? this.turn)
+    return this.next(client, this.awake) ?? this.next(undefined, anyUrl)!
   }
 
   /**
@@ -59,8 +72,7 @@ export class Balancer {
   nextAfterUnreachable(url: number, tried: Set<number>, client?: string): number | undefined {
     this.unreachable(url)
     tried.add(url)
-    const next = this.next(client, tried)
-    return next === undefined ? undefined : this.take(next)
+    return this.next(client, (other) => !tried.has(other) && this.isAwake(other))
   }
 
   /** Whether the url is chosen in turn now: not resting, and not failing its health check. */
@@ -78,37 +90,37 @@ export class Balancer {
     this.restsUntil[url] = this.now() + UNREACHABLE_URL_REST_MS
   }
 
-  /** Of the urls awake and not tried, the first in turn, or with `score` the highest scored; undefined if none. */
-  private next(client: string | undefined, tried?: ReadonlySet<number>): number | undefined {
+  /**
+   * Of the `eligible` urls of the highest score (without `score`, every eligible url), the next in
+   * turn: each gains its weight, the one ahead is chosen and gives back what they gained together.
+   * Undefined if none is eligible.
+   */
+  private next(client: string | undefined, eligible: (url: number) => boolean): number | undefined {
+    const scores = this.score && Array.from({ length: this.size }, (_, url) => (eligible(url) ? this.score!(url, client) : -Infinity))
+    const best = scores ? Math.max(...scores) : undefined
     let chosen: number | undefined
-    let best = -Infinity
-    for (let step = 0; step < this.size; step++) {
-      const url = (this.turn + step) % this.size
-      if (tried?.has(url) || !this.isAwake(url)) continue
-      if (!this.score) return url
-      const score = this.score(url, client)
-      if (score > best) {
-        chosen = url
-        best = score
-      }
+    let gained = 0
+    for (let url = 0; url < this.size; url++) {
+      if (!eligible(url) || (scores && scores[url] !== best)) continue
+      this.turn[url]! += this.weights[url]!
+      gained += this.weights[url]!
+      if (chosen === undefined || this.turn[url]! > this.turn[chosen]!) chosen = url
     }
+    if (chosen !== undefined) this.turn[chosen]! -= gained
     return chosen
-  }
-
-  private take(url: number): number {
-    this.turn = (url + 1) % this.size
-    return url
   }
 }
 
 /**
  * clientIPHash's score: a hash of the client's address and the url (FNV-1a of each, mixed with
- * murmur3's finalizer). The url of the highest is the client's while the urls stay; when one leaves
- * (it rests, fails its check, or a reload drops it), only its clients move, each to its next highest.
+ * murmur3's finalizer), weighted as rendezvous hashing weighs (-weight / ln h, h the hash in (0, 1)),
+ * so that a url of weight 3 is the highest for three times the clients of one of weight 1. The url of
+ * the highest is the client's while the urls stay; when one leaves (it rests, fails its check, or a
+ * reload drops it), only its clients move, each to its next highest.
  */
-export function clientAddressHash(urls: readonly string[]): UrlScore {
-  const urlHashes = urls.map((url) => fnv1a(url))
-  return (url, client) => finalMix(fnv1a(client ?? '') ^ urlHashes[url]!)
+export function clientAddressHash(urls: readonly { readonly url: string; readonly weight: number }[]): UrlScore {
+  const urlHashes = urls.map(({ url }) => fnv1a(url))
+  return (url, client) => -urls[url]!.weight / Math.log((finalMix(fnv1a(client ?? '') ^ urlHashes[url]!) + 0.5) / 2 ** 32)
 }
 
 function fnv1a(text: string): number {

@@ -167,7 +167,10 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
       config: route,
       ...(id && { policy: policies.get(id)! }),
       ...(pools && { upstreams: pools }),
-      balancer: new Balancer(route.upstream.urls.length, pools ? { score: urlScore(route.upstream, pools) } : {}),
+      balancer: new Balancer(
+        route.upstream.urls.map(({ weight }) => weight),
+        pools ? { score: urlScore(route.upstream, pools) } : {},
+      ),
       allowsClient: route.allowedIPs ? inRanges(route.allowedIPs) : everyClient,
       ...(route.rateLimit && { rateLimiter: rateLimiterOf(route.rateLimit, limitedBefore.get(routeKey(route))) }),
     }
@@ -193,12 +196,13 @@ const everyClient = () => true
 
 /**
  * How the balancer scores a url under upstream.balance (routing/balancer.ts); none: in turn. For
- * leastRequests, each url's requests in flight are its pool's, which routes of the same identity share.
+ * leastRequests, each url's requests in flight are its pool's, which routes of the same identity
+ * share, against its weight (nginx's least_conn compares conns / weight).
  * Made outside buildSnapshot, as ingressDecider is (a closure there would keep `options.previous`).
  */
 function urlScore({ balance, urls }: UpstreamConfig, pools: readonly Upstream[]): UrlScore | undefined {
-  if (balance === 'leastRequests') return (url) => -pools[url]!.inFlight
-  if (balance === 'clientIPHash') return clientAddressHash(urls.map(({ url }) => url))
+  if (balance === 'leastRequests') return (url) => -pools[url]!.inFlight / urls[url]!.weight
+  if (balance === 'clientIPHash') return clientAddressHash(urls)
   return undefined
 }
 

@@ -1,5 +1,5 @@
 /**
- * An upstream of several urls: requests take them in turn; a url that cannot be reached (refused, a TLS
+ * An upstream of several urls: requests take them in turn (by their weights); a url that cannot be reached (refused, a TLS
  * handshake that fails) rests while what could not reach it goes to the next url, bodies and WebSocket
  * upgrades included, and passthrough connections too; only when no url can be reached does the client
  * get 502.
@@ -58,6 +58,7 @@ routes:
   - { name: failover, host: failover.test, upstream: { url: ['${REFUSED}', '${one}'] } }
   - { name: chunked-failover, host: chunked-failover.test, upstream: { url: ['${REFUSED}', '${one}'] } }
   - { name: ws-failover, host: ws-failover.test, upstream: { url: ['${REFUSED}', '${one}'] } }
+  - { name: weighted, host: weighted.test, upstream: { url: ['${one}', '${two}'], weights: [3, 1] } }
   - { name: sticky, host: sticky.test, upstream: { url: ['${one}', '${two}'], balance: clientIPHash } }
   - { name: least, host: least.test, upstream: { url: ['${holding.url}', '${one}'], balance: leastRequests } }
   - { name: none, host: none.test, upstream: { url: ['${REFUSED}', 'http://127.0.0.2:1'] } }
@@ -83,6 +84,12 @@ routes:
     for (let i = 0; i < 6; i++) answers.push((await get('turns.test')).body)
     assert.deepEqual([...answers].sort(), ['one', 'one', 'one', 'two', 'two', 'two'])
     assert.notEqual(answers[0], answers[1])
+  })
+
+  it('with weights, gives each url its share of the requests, spread out', async () => {
+    const answers = []
+    for (let i = 0; i < 8; i++) answers.push((await get('weighted.test')).body)
+    assert.deepEqual(answers, ['one', 'one', 'two', 'one', 'one', 'one', 'two', 'one'])
   })
 
   it('with balance: leastRequests, sends requests to the url with the fewest in flight', async () => {

@@ -1,5 +1,5 @@
 /**
- * How a route's balancer picks among its upstream urls: in turn, leaving out a url that could not be
+ * How a route's balancer picks among its upstream urls: in turn (weighted, with weights), leaving out a url that could not be
  * reached for UNREACHABLE_URL_REST_MS, all of them in turn when every one rests; and for a request
  * that could not reach its url, only one that does not rest.
  */
@@ -7,10 +7,10 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { Balancer, clientAddressHash, UNREACHABLE_URL_REST_MS } from '../../src/routing/balancer.js'
 
-/** A balancer of `size` urls on a clock the test moves. */
-function balancerOf(size: number): { balancer: Balancer; pass: (ms: number) => void } {
+/** A balancer of `size` urls (of weight 1, or `weights`) on a clock the test moves. */
+function balancerOf(size: number, weights = new Array<number>(size).fill(1)): { balancer: Balancer; pass: (ms: number) => void } {
   let now = 1_000
-  return { balancer: new Balancer(size, { now: () => now }), pass: (ms) => (now += ms) }
+  return { balancer: new Balancer(weights, { now: () => now }), pass: (ms) => (now += ms) }
 }
 
 const picks = (balancer: Balancer, count: number) => Array.from({ length: count }, () => balancer.pick())
@@ -18,6 +18,17 @@ const picks = (balancer: Balancer, count: number) => Array.from({ length: count 
 test('takes the urls in turn', () => {
   assert.deepEqual(picks(balancerOf(3).balancer, 7), [0, 1, 2, 0, 1, 2, 0])
   assert.deepEqual(picks(balancerOf(1).balancer, 3), [0, 0, 0])
+})
+
+test('gives each url turns in proportion to its weight, spread out', () => {
+  assert.deepEqual(picks(balancerOf(2, [3, 1]).balancer, 8), [0, 0, 1, 0, 0, 0, 1, 0])
+  const counts = [0, 0, 0]
+  for (const url of picks(balancerOf(3, [9, 1, 5]).balancer, 150)) counts[url]!++
+  assert.deepEqual(counts, [90, 10, 50])
+  const { balancer } = balancerOf(3, [9, 1, 5])
+  balancer.healthChecked(0, false)
+  const left = picks(balancer, 12)
+  assert.deepEqual([left.filter((url) => url === 1).length, left.filter((url) => url === 2).length], [2, 10], 'the others share what is left by their weights')
 })
 
 test('leaves out a url that could not be reached until its rest is over', () => {
@@ -69,7 +80,7 @@ test('leaves out a url that failed its health check until one passes, whatever i
 
 test('with a score of each url (the fewest in flight), takes the highest scored that does not rest, ties in turn', () => {
   const inFlight = [0, 0, 0]
-  const balancer = new Balancer(3, { score: (url) => -inFlight[url]! })
+  const balancer = new Balancer([1, 1, 1], { score: (url) => -inFlight[url]! })
   assert.deepEqual(picks(balancer, 4), [0, 1, 2, 0], 'even loads: in turn')
   inFlight[0] = 5
   inFlight[1] = 2
@@ -82,8 +93,8 @@ test('with a score of each url (the fewest in flight), takes the highest scored 
 })
 
 test('with clientIPHash, keeps each client on one url, and moves only the clients of a url left out', () => {
-  const urls = ['http://10.0.0.1:8080', 'http://10.0.0.2:8080', 'http://10.0.0.3:8080']
-  const balancer = new Balancer(3, { score: clientAddressHash(urls) })
+  const urls = ['http://10.0.0.1:8080', 'http://10.0.0.2:8080', 'http://10.0.0.3:8080'].map((url) => ({ url, weight: 1 }))
+  const balancer = new Balancer([1, 1, 1], { score: clientAddressHash(urls) })
   const clients = Array.from({ length: 300 }, (_, i) => `198.51.${i >> 8}.${i & 255}`)
   const urlOf = new Map(clients.map((client) => [client, balancer.pick(client)]))
   for (const client of clients) assert.equal(balancer.pick(client), urlOf.get(client), 'the same url every time')
@@ -98,4 +109,25 @@ test('with clientIPHash, keeps each client on one url, and moves only the client
   const moved = clients.find((client) => urlOf.get(client) === 1)!
   const second = balancer.pick(moved)
   assert.equal(balancer.nextAfterUnreachable(second, new Set(), moved), second === 0 ? 2 : 0, 'where its second cannot be reached, the one left')
+})
+
+test('with weights and a score, counts in-flight requests against the weight and breaks ties by weighted turns', () => {
+  const inFlight = [0, 0]
+  const weights = [3, 1]
+  const balancer = new Balancer(weights, { score: (url) => -inFlight[url]! / weights[url]! })
+  assert.deepEqual(picks(balancer, 4), [0, 0, 1, 0], 'idle: by weight')
+  inFlight[0] = 3
+  inFlight[1] = 1
+  assert.deepEqual(picks(balancer, 4), [0, 0, 1, 0], 'as loaded for their weights: by weight')
+  inFlight[0] = 4
+  assert.equal(balancer.pick(), 1)
+})
+
+test('with clientIPHash and weights, a url of three times the weight keeps about three times the clients', () => {
+  const urls = [{ url: 'http://10.0.0.1:8080', weight: 3 }, { url: 'http://10.0.0.2:8080', weight: 1 }]
+  const balancer = new Balancer([3, 1], { score: clientAddressHash(urls) })
+  const clients = Array.from({ length: 4000 }, (_, i) => `203.0.${i >> 8}.${i & 255}`)
+  const heavy = clients.filter((client) => balancer.pick(client) === 0).length
+  assert.ok(heavy > 2800 && heavy < 3200, `${heavy} of 4000 clients on the url of weight 3`)
+  for (const client of clients.slice(0, 50)) assert.equal(balancer.pick(client), balancer.pick(client), 'a client keeps its url')
 })

@@ -112,11 +112,12 @@ describe('parseConfig', () => {
     assert.equal(open!.path, '/')
     assert.equal(open!.upstream.urls[0]!.port, 80)
     assert.equal(open!.upstream.urls[0]!.serverName, '', 'an IP-literal upstream gets no SNI')
-    const listed = parseConfig(GOOD.replace('url: http://10.0.0.7', "url: ['http://10.0.0.7/v2', 'http://orders.internal:8080/v2/']"), file).routes[1]!.upstream
+    const listed = parseConfig(GOOD.replace('url: http://10.0.0.7', "url: ['http://10.0.0.7/v2', 'http://orders.internal:8080/v2/']\n      weights: [3, 1]"), file).routes[1]!.upstream
     assert.deepEqual(listed.urls, [
-      { url: 'http://10.0.0.7/v2', path: 'routes[1].upstream.url[0]', hostname: '10.0.0.7', port: 80, serverName: '' },
-      { url: 'http://orders.internal:8080/v2/', path: 'routes[1].upstream.url[1]', hostname: 'orders.internal', port: 8080, serverName: 'orders.internal' },
+      { url: 'http://10.0.0.7/v2', path: 'routes[1].upstream.url[0]', hostname: '10.0.0.7', port: 80, serverName: '', weight: 3 },
+      { url: 'http://orders.internal:8080/v2/', path: 'routes[1].upstream.url[1]', hostname: 'orders.internal', port: 8080, serverName: 'orders.internal', weight: 1 },
     ])
+    assert.equal(open!.upstream.urls[0]!.weight, 1, 'the default weight')
     assert.equal(listed.pathPrefix, '/v2')
     assert.equal(config.shutdown.grace, 25_000)
     assert.deepEqual(config.limits, { connections: DEFAULT_CONNECTION_LIMIT, requests: DEFAULT_REQUEST_LIMIT })
@@ -216,6 +217,18 @@ describe('parseConfig', () => {
       [
         '5:55 routes[0].upstream.balance: only applies to http:// and https:// upstreams: passthrough connections are shared in turn',
         '7:83 routes[1].upstream.balance: must be "roundRobin" or "leastRequests" or "clientIPHash" (did you mean "leastRequests"?)',
+      ],
+    ],
+    [
+      'weights for one url, a count of weights that is not the count of urls, and a weight of 0',
+      "listen: { http: 127.0.0.1:8080 }\nroutes:\n" +
+        "  - host: a.test\n    upstream: { url: 'http://127.0.0.1:9000', weights: [1, 2] }\n" +
+        "  - host: b.test\n    upstream: { url: ['http://127.0.0.1:9000', 'http://127.0.0.1:9001'], weights: [1, 2, 3] }\n" +
+        "  - host: c.test\n    upstream: { url: ['http://127.0.0.1:9000', 'http://127.0.0.1:9001'], weights: [0, 2] }\n",
+      [
+        '4:47 routes[0].upstream.weights: shares the requests of a list of urls: url is one url',
+        '6:74 routes[1].upstream.weights: has 3 weights for 2 urls: write one for each url, in their order',
+        '8:84 routes[2].upstream.weights[0]: 0 is too small: must be at least 1',
       ],
     ],
     [
