@@ -204,6 +204,9 @@ function checkRoutePath(path: string, at: string, mergeSlashes: boolean, report:
  */
 function resolveRouteTls(raw: Exclude<PartialRoute['tls'], 'passthrough' | undefined>, at: string, filePath: FilePathOf, report: Report, whole: boolean): RouteTlsConfig {
   if (whole && raw.crl !== undefined && !raw.clientCAs) report(`${at}.crl`, 'needs tls.clientCAs: a CRL only applies to client certificates')
+  if (whole && raw.clientCertRequired !== undefined && !raw.clientCAs) {
+    report(`${at}.clientCertRequired`, 'needs tls.clientCAs: without them no client certificate is asked for')
+  }
   if (whole && raw.forwardClientCert && raw.forwardClientCert !== 'none' && !raw.clientCAs) {
     report(`${at}.forwardClientCert`, 'needs tls.clientCAs: there is no verified client certificate to forward')
   }
@@ -214,6 +217,7 @@ function resolveRouteTls(raw: Exclude<PartialRoute['tls'], 'passthrough' | undef
     cert,
     key,
     ...(clientCAs && { clientCAs }),
+    clientCertRequired: raw.clientCertRequired ?? true,
     crl,
     minVersion: raw.minVersion ?? 'TLSv1.2',
     forwardClientCert: raw.forwardClientCert ?? (raw.clientCAs ? 'xfcc' : 'none'),

@@ -83,6 +83,14 @@ const RouteTlsSchema = Type.Object(
           'Every certificate in it must be a CA (basicConstraints cA=true).',
       ),
     ),
+    clientCertRequired: Type.Optional(
+      Type.Boolean({
+        description:
+          'false: a client that sends no certificate is served too, and its requests reach the upstream without a client ' +
+          "identity; one that sends a certificate must pass clientCAs and crl (nginx's ssl_verify_client optional, Caddy's " +
+          'verify_if_given). Requires clientCAs. Default: true.',
+      }),
+    ),
     crl: Type.Optional(CrlFiles('One CRL file or a list; client certificates they list are refused. Requires clientCAs.')),
     minVersion: Type.Optional(TlsVersionSchema),
     forwardClientCert: Type.Optional(ForwardClientCertSchema),

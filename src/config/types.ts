@@ -36,6 +36,8 @@ export interface RouteTlsConfig {
   readonly cert: string | undefined
   readonly key: string | undefined
   readonly clientCAs?: string
+  /** With clientCAs: false serves a client without a certificate too (one with a certificate is verified). */
+  readonly clientCertRequired: boolean
   readonly crl: readonly CrlFile[]
   readonly minVersion: TlsVersion
   readonly forwardClientCert: ForwardClientCert

@@ -88,7 +88,8 @@ export function selectRoute(
   if (maxRequestBody !== undefined && Number(req.headers['content-length'] ?? 0) > maxRequestBody) {
     return { status: 413, detail: bodyTooLargeDetail(maxRequestBody), route }
   }
-  const forward = policy?.requiresClientCert && route.config.tls ? route.config.tls.forwardClientCert : 'none'
+  // Where the policy asks for a certificate; a client that sent none (clientCertRequired: false) has no identity to forward.
+  const forward = policy?.clientTrust && route.config.tls ? route.config.tls.forwardClientCert : 'none'
   const identity = policy && forward !== 'none' ? identities.of(req.socket as TLSSocket, policy, forward) : {}
   const target = route.config.stripPath ? withoutRoutePath(req.url!, route.config.path, snapshot.config) : req.url!
   return { route, target, forwarded: { for: client.peer, realIp: client.address, proto: policy ? 'https' : 'http', host: req.headers.host! }, identity }

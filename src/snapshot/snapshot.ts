@@ -101,7 +101,12 @@ function readRoutes(config: Config, files: RouteFiles): RouteReadings {
       const tls = route.tls
       const pair = files.keyPair(route, `${at}.tls`, tls, 'server')
       const cas = tls.clientCAs ? files.caBundle(route, `${at}.tls.clientCAs`, tls.clientCAs) : undefined
-      const spec = { ...(cas && { clientCAs: cas }), crl: files.crlPems(route, `${at}.tls.crl`, tls.crl, cas, 'client'), minVersion: tls.minVersion }
+      const spec = {
+        ...(cas && { clientCAs: cas }),
+        clientCertRequired: tls.clientCertRequired,
+        crl: files.crlPems(route, `${at}.tls.crl`, tls.crl, cas, 'client'),
+        minVersion: tls.minVersion,
+      }
       const id = policyId(spec)
       const entry = policySpecs.get(id) ?? { ...spec, hosts: new Map<string, HostCertificate>(), firstRoute: route }
       if (pair) entry.hosts.set(route.host, { certPem: pair.cert.pem, keyPem: pair.keyPem })
@@ -270,7 +275,7 @@ function newUpstreamContexts(
 function ingressDecider(table: RouteTable<Route>, policies: readonly TlsPolicy[]): Snapshot['ingressFor'] {
   // A ClientHello without SNI (or with an unknown name) gets a policy that asks for no client
   // certificate when there is one; its requests can only reach routes of that same policy.
-  const fallback = policies.find((p) => !p.requiresClientCert) ?? policies[0]
+  const fallback = policies.find((p) => !p.clientTrust) ?? policies[0]
   return (serverName, localAddress) => {
     const host = serverName === undefined ? addressHost(localAddress) : normalizeServerName(serverName)
     // Every route of a host has the same TLS policy; the handshake, before any path is known, counts

@@ -67,12 +67,13 @@ export function requireClientCertificate(socket: TLSSocket): void {
 
 /**
  * Reports each handshake of `server`, and each renegotiation it refuses, and hands on the verified
- * connections. `clientCAs`: the policy's, if it asks for a certificate.
+ * connections. `clientAuth`: the policy's client CAs, and whether a certificate is required, if it
+ * asks for one.
  */
 export function reportHandshakes(
   server: Server,
   accepted: AcceptedSockets,
-  clientCAs: readonly X509Certificate[] | undefined,
+  clientAuth: { readonly cas: readonly X509Certificate[]; readonly required: boolean } | undefined,
   hooks: Pick<TlsPolicyHooks, 'onHandshake' | 'onRefusedCertificate'>,
   onVerified: (socket: TLSSocket) => void,
 ): void {
@@ -87,8 +88,9 @@ export function reportHandshakes(
     // (requireClientCertificate): nothing but the refusal is sent on it. A refusal is never a
     // resumption, which counts successful handshakes alone, even where it resumed the ticket an earlier
     // refusal got.
-    if (clientCAs && !verifiedClient(socket)) {
-      const refused = refusal(socket, clientCAs)
+    // Where a certificate is optional, a client that sent none is served without an identity.
+    if (clientAuth && !verifiedClient(socket) && (clientAuth.required || sentCertificate(socket))) {
+      const refused = refusal(socket, clientAuth.cas)
       onHandshake({ ...accepted.outcomeFields(socket), ...refused, resumed: false })
       hooks.onRefusedCertificate(socket, refused.reason)
       return
@@ -99,7 +101,7 @@ export function reportHandshakes(
   // Every other failed handshake: a client without a certificate, a verification that OpenSSL itself
   // aborted (refusal), and any that broke off or timed out.
   server.on('tlsClientError', (error, socket) => {
-    onHandshake({ ...accepted.outcomeFields(socket), ...refusal(socket, clientCAs, error), resumed: false })
+    onHandshake({ ...accepted.outcomeFields(socket), ...refusal(socket, clientAuth?.cas, error), resumed: false })
     socket.destroy()
   })
 }
@@ -112,6 +114,11 @@ export function reportHandshakes(
  */
 function verifiedClient(socket: TLSSocket): boolean {
   return socket.authorized && (!socket.isSessionReused() || peerLeaf(socket) !== undefined)
+}
+
+/** The client sent a certificate (or, in a resumed session, had sent one in the session's handshake). */
+function sentCertificate(socket: TLSSocket): boolean {
+  return socket.getPeerCertificate()?.raw !== undefined
 }
 
 /**

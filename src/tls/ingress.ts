@@ -74,6 +74,8 @@ export interface HostCertificate {
 export interface TlsPolicySpec {
   /** The client CA bundle (readCaBundle); absent when the policy does not ask for a client certificate. */
   readonly clientCAs?: Pick<CertificateFile, 'pem' | 'certificates'>
+  /** With clientCAs: false serves a client that sends no certificate too (tls.clientCertRequired). */
+  readonly clientCertRequired: boolean
   /** PEM CRLs, one each, that refuse client certificates (RouteFiles.crlPems); empty without tls.crl. */
   readonly crl: readonly string[]
   /** The oldest TLS version a client may handshake with. */
@@ -129,6 +131,7 @@ export interface TlsPolicyHooks {
 
 export interface TlsPolicy {
   readonly id: string
+  /** It refuses a client without a certificate (clientCAs, and clientCertRequired). */
   readonly requiresClientCert: boolean
   /** The oldest TLS version it takes. */
   readonly minVersion: TlsVersion
@@ -158,12 +161,12 @@ export interface PolicyTickets {
 }
 
 /** What a policy's id hashes: what decides client authentication. */
-type ClientAuthSpec = Pick<TlsPolicySpec, 'crl' | 'minVersion'> & { readonly clientCAs?: Pick<NonNullable<TlsPolicySpec['clientCAs']>, 'pem'> }
+type ClientAuthSpec = Pick<TlsPolicySpec, 'clientCertRequired' | 'crl' | 'minVersion'> & { readonly clientCAs?: Pick<NonNullable<TlsPolicySpec['clientCAs']>, 'pem'> }
 
 /** Identical specs share one policy; the id hashes what decides client authentication. */
 export function policyId(spec: ClientAuthSpec): string {
   return createHash('sha256')
-    .update(JSON.stringify([spec.clientCAs?.pem ?? '', spec.crl, spec.minVersion]))
+    .update(JSON.stringify([spec.clientCAs?.pem ?? '', spec.clientCertRequired, spec.crl, spec.minVersion]))
     .digest('hex')
     .slice(0, 16)
 }
@@ -180,7 +183,8 @@ export function createTlsPolicy(
   chains: ClientChains,
 ): TlsPolicy {
   const id = policyId(spec)
-  const requiresClientCert = spec.clientCAs !== undefined
+  const asksClientCert = spec.clientCAs !== undefined
+  const requiresClientCert = asksClientCert && spec.clientCertRequired
   const accepted = new AcceptedSockets()
 
   /** The policy server that serves `pair`: its certificate is the server's own. */
@@ -207,16 +211,18 @@ export function createTlsPolicy(
         if (requiresClientCert && this instanceof TLSSocket) requireClientCertificate(this)
         return HTTP_1_PROTOCOLS.find((protocol) => protocols.includes(protocol))
       },
-      requestCert: requiresClientCert,
+      requestCert: asksClientCert,
       // Off, so that Node leaves open the connection of a certificate that does not verify, for its
-      // 400 (reportHandshakes); the callbacks above restore the alert for a missing certificate.
+      // 400 (reportHandshakes); the callbacks above restore the alert for a missing certificate, where
+      // one is required.
       rejectUnauthorized: false,
       handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
       ticketKeys: ticketKeys(tickets.secret, id, tickets.epoch),
       // The ticket's lifetime hint too.
       sessionTimeout: ticketLifetimeSeconds(tickets.keyLifetimeMs),
     })
-    reportHandshakes(server, accepted, spec.clientCAs?.certificates, hooks, (socket) => hooks.onVerified(socket, policy, accepted.serverNameOf(socket)))
+    const clientAuth = spec.clientCAs && { cas: spec.clientCAs.certificates, required: spec.clientCertRequired }
+    reportHandshakes(server, accepted, clientAuth, hooks, (socket) => hooks.onVerified(socket, policy, accepted.serverNameOf(socket)))
     return server
   }
   // One server per certificate, not one for the policy whose SNI callback picks the certificate: Node

@@ -5,8 +5,8 @@ import { policyId } from '../../src/tls/ingress.js'
 import { ClientChainsByPolicy, RecentByCertificate } from '../../src/tls/peer-certificates.js'
 
 it('keeps the chains of the policies a reload keeps, and frees those of the policies it removes', () => {
-  const kept = policyId({ clientCAs: { pem: 'CA A' }, crl: [], minVersion: 'TLSv1.2' })
-  const removed = policyId({ clientCAs: { pem: 'CA B' }, crl: [], minVersion: 'TLSv1.2' })
+  const kept = policyId({ clientCAs: { pem: 'CA A' }, clientCertRequired: true, crl: [], minVersion: 'TLSv1.2' })
+  const removed = policyId({ clientCAs: { pem: 'CA B' }, clientCertRequired: true, crl: [], minVersion: 'TLSv1.2' })
   const byPolicy = new ClientChainsByPolicy()
   const keptChains = byPolicy.of(kept)
   const removedChains = byPolicy.of(removed)

@@ -75,6 +75,7 @@ describe('parseConfig', () => {
       cert: join(dir, 'srv.crt'),
       key: join(dir, 'srv.key'),
       clientCAs: join(dir, 'ca.crt'),
+      clientCertRequired: true,
       crl: [],
       minVersion: 'TLSv1.2',
       forwardClientCert: 'xfcc',
@@ -218,6 +219,11 @@ describe('parseConfig', () => {
         '5:55 routes[0].upstream.balance: only applies to http:// and https:// upstreams: passthrough connections are shared in turn',
         '7:83 routes[1].upstream.balance: must be "roundRobin" or "leastRequests" or "clientIPHash" (did you mean "leastRequests"?)',
       ],
+    ],
+    [
+      'clientCertRequired without clientCAs',
+      "listen: { https: 127.0.0.1:8443 }\nroutes:\n  - host: a.test\n    tls: { cert: srv.crt, key: srv.key, clientCertRequired: false }\n    upstream: { url: 'http://127.0.0.1:9000' }\n",
+      ['4:61 routes[0].tls.clientCertRequired: needs tls.clientCAs: without them no client certificate is asked for'],
     ],
     [
       'weights for one url, a count of weights that is not the count of urls, and a weight of 0',

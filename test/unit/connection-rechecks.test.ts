@@ -25,7 +25,7 @@ const P0 = { id: 'p0', clientChain: () => [] } as unknown as TlsPolicy
 
 /** A policy whose check of a client passes or fails as `passes` settles. */
 function checkedBy(passes: Promise<boolean>): TlsPolicy {
-  return { id: 'p1', clientTrust: { check: async () => ((await passes) ? PASS : refused('CERT_REVOKED')) } } as unknown as TlsPolicy
+  return { id: 'p1', requiresClientCert: true, clientTrust: { check: async () => ((await passes) ? PASS : refused('CERT_REVOKED')) } } as unknown as TlsPolicy
 }
 
 /** A snapshot under which every new handshake gets `policy`. */

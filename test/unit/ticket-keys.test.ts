@@ -6,11 +6,13 @@ import { newTicketSecret, TicketKeyRotation, ticketKeys, ticketLifetimeSeconds }
 
 it('derives 48 bytes per policy from the secret, the same in every process that has it', () => {
   const secret = newTicketSecret()
-  const open = policyId({ crl: [], minVersion: 'TLSv1.2' })
-  const mtls = policyId({ clientCAs: { pem: 'CA PEM' }, crl: [], minVersion: 'TLSv1.2' })
+  const open = policyId({ clientCertRequired: true, crl: [], minVersion: 'TLSv1.2' })
+  const mtls = policyId({ clientCAs: { pem: 'CA PEM' }, clientCertRequired: true, crl: [], minVersion: 'TLSv1.2' })
+  const optional = policyId({ clientCAs: { pem: 'CA PEM' }, clientCertRequired: false, crl: [], minVersion: 'TLSv1.2' })
   assert.equal(ticketKeys(secret, open, 1).length, 48)
   assert.deepEqual(ticketKeys(Buffer.from(secret), open, 1), ticketKeys(secret, open, 1), 'a worker with a copy of the secret')
   assert.notDeepEqual(ticketKeys(secret, mtls, 1), ticketKeys(secret, open, 1), 'other client CAs')
+  assert.notDeepEqual(ticketKeys(secret, optional, 1), ticketKeys(secret, mtls, 1), 'a certificate optional, not required')
   assert.notDeepEqual(ticketKeys(newTicketSecret(), open, 1), ticketKeys(secret, open, 1), 'another start')
   assert.notDeepEqual(ticketKeys(secret, open, 2), ticketKeys(secret, open, 1), 'the next hour')
 })

@@ -1,0 +1,134 @@
+/**
+ * tls.clientCertRequired: false, nginx's `ssl_verify_client optional`: a client without a certificate
+ * is served, and no client identity reaches the upstream, not even one the client wrote; a client that
+ * sends a certificate is verified as on any mutual-TLS route, and refused if it fails. The route that
+ * requires one, on the same port, still refuses a client without.
+ */
+import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import { writeFile } from 'node:fs/promises'
+import tls from 'node:tls'
+import { after, before, describe, it } from 'node:test'
+import { httpsRequest, sessionExchange } from '../helpers/client.js'
+import { seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
+import { makeTestPki, type CertFiles, type TestPki } from '../helpers/pki.js'
+import { startEchoUpstream, type EchoReply, type EchoUpstream } from '../helpers/upstream.js'
+
+describe('a route where the client certificate is optional', () => {
+  let pki: TestPki
+  let upstream: EchoUpstream
+  let gw: TestGateway
+  const OPTIONAL = () => `, clientCAs: ${pki.caA.certFile}, clientCertRequired: false`
+  const REQUIRED = () => `, clientCAs: ${pki.caA.certFile}`
+  /** The optional route's client authentication, as the tls mapping's last keys. */
+  const config = (clientAuth: string) => `
+listen: { https: 127.0.0.1:0 }
+routes:
+  - name: optional
+    host: opt.w.test
+    tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile}${clientAuth} }
+    upstream: { url: 'https://127.0.0.1:${upstream.port}', ca: ${pki.caS.certFile}, serverName: up.test }
+  - name: required
+    host: req.w.test
+    tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile}, clientCAs: ${pki.caA.certFile} }
+    upstream: { url: 'https://127.0.0.1:${upstream.port}', ca: ${pki.caS.certFile}, serverName: up.test }
+`
+
+  before(async () => {
+    pki = await makeTestPki()
+    upstream = await startEchoUpstream({ cert: pki.up.cert, key: pki.up.key })
+    gw = await startGateway(config(OPTIONAL()), { watch: false, reloadIntervalMs: 0 })
+  })
+  after(async () => {
+    await gw?.close()
+    await upstream?.close()
+    await pki?.cleanup()
+  })
+
+  const request = (servername: string, client?: CertFiles, options: { maxVersion?: tls.SecureVersion; headers?: Record<string, string> } = {}) =>
+    httpsRequest({ port: gw.ports.https!, servername, ca: pki.caS.cert, ...(client && { cert: client.cert, key: client.key }), ...options })
+
+  it('serves a client without a certificate, in TLS 1.3 and 1.2, and forwards no identity, not even one the client wrote', async () => {
+    const okBefore = await seriesValue(gw, 'portcullis_tls_handshakes_total{side="ingress",route="optional",result="ok",reason="none"}')
+    for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
+      const spoofed = { 'x-forwarded-client-cert': 'Hash=00;Subject="CN=admin"', 'client-cert': ':AAAA:' }
+      const reply = await request('opt.w.test', undefined, { maxVersion, headers: spoofed })
+      assert.equal(reply.status, 200, maxVersion)
+      const { headers } = JSON.parse(reply.body) as EchoReply
+      assert.equal(headers['x-forwarded-client-cert'], undefined)
+      assert.equal(headers['client-cert'], undefined)
+    }
+    const okAfter = await seriesValue(gw, 'portcullis_tls_handshakes_total{side="ingress",route="optional",result="ok",reason="none"}')
+    assert.equal(okAfter - okBefore, 2, 'counted as handshakes that passed')
+  })
+
+  it('verifies a certificate the client sends: forwards one that passes, refuses one of another CA and an expired one', async () => {
+    const alice = await request('opt.w.test', pki.cliA)
+    assert.equal(alice.status, 200)
+    assert.match(String((JSON.parse(alice.body) as EchoReply).headers['x-forwarded-client-cert']), /Subject="CN=alice,O=A"/)
+    for (const [client, reason] of [[pki.cliB, 'unknown_ca'], [pki.cliExpired, 'cert_expired']] as const) {
+      const before = await seriesValue(gw, `portcullis_tls_handshakes_total{side="ingress",route="optional",result="error",reason="${reason}"}`)
+      assert.equal((await request('opt.w.test', client)).status, 400, reason)
+      assert.equal(await seriesValue(gw, `portcullis_tls_handshakes_total{side="ingress",route="optional",result="error",reason="${reason}"}`), before + 1)
+    }
+  })
+
+  it('resumes the session of a client without a certificate, and refuses that of a certificate refused, in TLS 1.3 and 1.2', async () => {
+    for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
+      const exchange = { port: gw.ports.https!, servername: 'opt.w.test', version, ca: pki.caS.cert }
+      const first = await sessionExchange(exchange)
+      assert.deepEqual([first.resumed, first.status], [false, '200'], version)
+      const second = await sessionExchange({ ...exchange, session: first.session })
+      assert.deepEqual([second.resumed, second.status], [true, '200'], version)
+      // The session of a certificate refused stays refused: resumed, it is no client without one.
+      const refused = await sessionExchange({ ...exchange, cert: pki.cliB.cert, key: pki.cliB.key })
+      assert.equal(refused.status, '400', version)
+      const again = await sessionExchange({ ...exchange, session: refused.session })
+      assert.deepEqual([again.resumed, again.status], [true, '400'], version)
+    }
+  })
+
+  it('still refuses a client without a certificate, with an alert, on the route that requires one', async () => {
+    await assert.rejects(request('req.w.test'), /certificate required.*SSL alert number 116/)
+    assert.equal((await request('req.w.test', pki.cliA)).status, 200)
+  })
+
+  const LAST_REQUEST = 'GET / HTTP/1.1\r\nHost: opt.w.test\r\nConnection: close\r\n\r\n'
+  /** What `socket` answers `request` with (its first read), or 'closed'. */
+  const answer = (socket: tls.TLSSocket, request: string) =>
+    new Promise<string>((resolve) => {
+      socket.once('data', (chunk: Buffer) => resolve(chunk.toString()))
+      socket.once('close', () => resolve('closed'))
+      socket.write(request)
+    })
+  /** A connection to the optional route that got one answer and is kept open. */
+  const keptConnection = async (client?: CertFiles) => {
+    const socket = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername: 'opt.w.test', ca: pki.caS.cert, ...(client && { cert: client.cert, key: client.key }) })
+    await once(socket, 'secureConnect')
+    assert.match(await answer(socket, 'GET / HTTP/1.1\r\nHost: opt.w.test\r\n\r\n'), /^HTTP\/1\.1 200/)
+    return socket
+  }
+  const reloadWith = async (clientAuth: string) => {
+    await writeFile(gw.configFile, config(clientAuth))
+    assert.equal((await gw.gateway.reload()).ok, true)
+  }
+
+  it('closes the kept connection of a client without a certificate when a reload requires one, and keeps one with', async () => {
+    const without = await keptConnection()
+    const withCertificate = await keptConnection(pki.cliA)
+    const closed = once(without, 'close')
+    await reloadWith(REQUIRED())
+    await closed
+    assert.match(await answer(withCertificate, LAST_REQUEST), /^HTTP\/1\.1 200/, 'a client with a certificate passes the new policy')
+    withCertificate.destroy()
+    await assert.rejects(request('opt.w.test'), /certificate required/, 'and a new handshake without one is refused')
+  })
+
+  it('keeps the kept connection of a client without a certificate when a reload makes a route that asked for none ask for an optional one', async () => {
+    await reloadWith('')
+    const socket = await keptConnection()
+    await reloadWith(OPTIONAL())
+    assert.match(await answer(socket, LAST_REQUEST), /^HTTP\/1\.1 200/)
+    socket.destroy()
+  })
+})
