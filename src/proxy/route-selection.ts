@@ -12,6 +12,7 @@ import { addressHost } from '../routing/host.js'
 import { withoutRoutePath } from '../routing/path.js'
 import type { Route, Snapshot } from '../snapshot/snapshot.js'
 import type { TlsPolicy } from '../tls/ingress.js'
+import { sentCertificate } from '../tls/peer-certificates.js'
 import type { ClientIdentities } from './client-identity.js'
 import type { RequestClient } from './forwarded-for.js'
 import type { ForwardedFields } from './headers.js'
@@ -81,6 +82,9 @@ export function selectRoute(
     const detail = policy ? 'this connection cannot serve that host' : 'this host is served over HTTPS only'
     return { status: 421, detail }
   }
+  if (lacksRequiredCertificate(route, policy, req.socket as TLSSocket)) {
+    return { status: 403, detail: 'this route requires a client certificate, and this connection sent none', route }
+  }
   if (!route.allowsClient(client.address)) return { status: 403, detail: 'this route does not serve your address', route }
   // Refused on its Content-Length before 100 Continue, so that the client never sends it; a chunked
   // body is counted as it goes (request-body.ts).
@@ -93,6 +97,17 @@ export function selectRoute(
   const identity = policy && forward !== 'none' ? identities.of(req.socket as TLSSocket, policy, forward) : {}
   const target = route.config.stripPath ? withoutRoutePath(req.url!, route.config.path, snapshot.config) : req.url!
   return { route, target, forwarded: { for: client.peer, realIp: client.address, proto: policy ? 'https' : 'http', host: req.headers.host! }, identity }
+}
+
+/**
+ * Whether the client of a connection under `policy` sent no certificate, where `route` requires one:
+ * only on a host whose handshake takes a client without one (another of its routes has
+ * clientCertRequired false); where the handshake requires one, there is one.
+ */
+export function lacksRequiredCertificate(route: Route, policy: TlsPolicy | undefined, socket: TLSSocket): boolean {
+  const { tls } = route.config
+  if (!policy?.clientTrust || policy.requiresClientCert || typeof tls !== 'object' || !tls.clientCertRequired) return false
+  return !sentCertificate(socket)
 }
 
 /**

@@ -95,6 +95,7 @@ interface RouteReadings {
 function readRoutes(config: Config, files: RouteFiles): RouteReadings {
   const readings: RouteReadings = { policySpecs: new Map(), policyIdOfRoute: new Map(), chainPolicyIds: new Set(), identitiesOfRoute: new Map() }
   const { policySpecs, policyIdOfRoute, chainPolicyIds, identitiesOfRoute } = readings
+  const optional = hostsTakingClientsWithoutCertificate(config)
   for (const route of config.routes) {
     const at = `routes[${route.index}]`
     if (route.tls && route.tls !== 'passthrough') {
@@ -103,7 +104,7 @@ function readRoutes(config: Config, files: RouteFiles): RouteReadings {
       const cas = tls.clientCAs ? files.caBundle(route, `${at}.tls.clientCAs`, tls.clientCAs) : undefined
       const spec = {
         ...(cas && { clientCAs: cas }),
-        clientCertRequired: tls.clientCertRequired,
+        clientCertRequired: !optional.has(route.host),
         crl: files.crlPems(route, `${at}.tls.crl`, tls.crl, cas, 'client'),
         minVersion: tls.minVersion,
       }
@@ -265,6 +266,16 @@ function newUpstreamContexts(
     }
   }
   return { keysOfRoute, newIdentities }
+}
+
+/**
+ * The hosts whose handshake takes a client without a certificate: one of their routes with clientCAs
+ * has clientCertRequired false. A route of such a host that requires one checks it at each request.
+ */
+function hostsTakingClientsWithoutCertificate(config: Config): Set<string> {
+  const hosts = new Set<string>()
+  for (const { host, tls } of config.routes) if (typeof tls === 'object' && tls.clientCAs && !tls.clientCertRequired) hosts.add(host)
+  return hosts
 }
 
 /**

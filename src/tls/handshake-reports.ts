@@ -9,7 +9,7 @@ import { clientAddressOf, tcpSocketOf } from '../client-address.js'
 import type { DispatchedRoute, HandshakeOutcome, TlsPolicyHooks } from './ingress.js'
 import { CLIENT_AUTH, extendedUsageLacks } from './cert-checks.js'
 import { chainErrorBeneathCrlVerdict } from './chain-path.js'
-import { chainVerdict, peerLeaf, peerLeafAlone, refusedPeerCertificates } from './peer-certificates.js'
+import { chainVerdict, peerLeaf, peerLeafAlone, refusedPeerCertificates, sentCertificate } from './peer-certificates.js'
 import { unknownIssuerHint } from './unknown-issuer.js'
 import { failureReason, isCrlTrouble } from './reasons.js'
 import { onRenegotiationAttempt } from './renegotiation.js'
@@ -114,11 +114,6 @@ export function reportHandshakes(
  */
 function verifiedClient(socket: TLSSocket): boolean {
   return socket.authorized && (!socket.isSessionReused() || peerLeaf(socket) !== undefined)
-}
-
-/** The client sent a certificate (or, in a resumed session, had sent one in the session's handshake). */
-function sentCertificate(socket: TLSSocket): boolean {
-  return socket.getPeerCertificate()?.raw !== undefined
 }
 
 /**

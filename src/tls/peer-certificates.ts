@@ -103,6 +103,11 @@ export function peerLeafAlone(socket: TLSSocket): X509Certificate | undefined {
   return leaf?.raw ? new X509Certificate(leaf.raw) : undefined
 }
 
+/** The client sent a certificate (or, in a resumed session, had sent one in the session's handshake). */
+export function sentCertificate(socket: TLSSocket): boolean {
+  return socket.getPeerCertificate()?.raw !== undefined
+}
+
 /**
  * Whether getPeerX509Certificate() leaves the peer chain alone. On Node 20 and 22 a server socket's
  * call deletes from OpenSSL's own peer chain (the sk_X509_delete in Node's

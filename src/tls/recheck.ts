@@ -63,6 +63,9 @@ const CHAIN_UNKNOWN =
 const KEYUSAGE_NO_CERTSIGN = 'UNSPECIFIED'
 const KEYUSAGE_NO_CRL_SIGN = 'UNSPECIFIED'
 
+/** The verdict's detail for a client that sent no certificate, as OpenSSL's refusal names it. */
+export const NO_CERTIFICATE = 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE'
+
 export function refused(detail: string, error?: Error): RecheckVerdict {
   return { pass: false, reason: failureReason(detail), detail, ...(error && { error }) }
 }
@@ -92,7 +95,7 @@ export class ClientTrust {
   ): Promise<RecheckVerdict> {
     const [leaf, ...sent] = chain
     // A client of a policy that asked for no certificate, now on a route that asks for one.
-    if (!leaf) return refused('ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE')
+    if (!leaf) return refused(NO_CERTIFICATE)
     const { path, error } = pathToCa(this.cas, leaf, sent, now)
     // A leaf whose keyUsage OpenSSL holds invalid has no issuer anywhere (see signedBy in
     // cert-checks.ts): a handshake refuses it whatever its chain, as the check below does.

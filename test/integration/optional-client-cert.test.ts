@@ -2,17 +2,22 @@
  * tls.clientCertRequired: false, nginx's `ssl_verify_client optional`: a client without a certificate
  * is served, and no client identity reaches the upstream, not even one the client wrote; a client that
  * sends a certificate is verified as on any mutual-TLS route, and refused if it fails. The route that
- * requires one, on the same port, still refuses a client without.
+ * requires one, on the same port, still refuses a client without; and on one host, a route that
+ * requires one answers a client without 403.
  */
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { writeFile } from 'node:fs/promises'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
 import tls from 'node:tls'
 import { after, before, describe, it } from 'node:test'
+import { setTimeout as pause } from 'node:timers/promises'
 import { httpsRequest, sessionExchange } from '../helpers/client.js'
 import { seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type CertFiles, type TestPki } from '../helpers/pki.js'
-import { startEchoUpstream, type EchoReply, type EchoUpstream } from '../helpers/upstream.js'
+import { listenOnLoopback, startEchoUpstream, type EchoReply, type EchoUpstream } from '../helpers/upstream.js'
+import { echoWebSockets } from '../helpers/websocket.js'
 
 describe('a route where the client certificate is optional', () => {
   let pki: TestPki
@@ -131,4 +136,92 @@ routes:
     assert.match(await answer(socket, LAST_REQUEST), /^HTTP\/1\.1 200/)
     socket.destroy()
   })
+})
+
+// One host, a path for every client and a path for clients with certificates (Traefik #9202,
+// ingress-nginx #4688): the handshake asks for a certificate and lets a client without one through,
+// and the route that requires one answers such a client 403.
+describe('a host whose routes differ in clientCertRequired', () => {
+  let pki: TestPki
+  let upstream: EchoUpstream
+  /** The partner route's upstream: plain HTTP, with WebSockets, answering a request with its headers. */
+  let partnerUpstream: http.Server
+  let gw: TestGateway
+  const config = (partner: string) => `
+listen: { https: 127.0.0.1:0 }
+routes:
+  - name: public
+    host: mix.w.test
+    tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile}, clientCAs: ${pki.caA.certFile}, clientCertRequired: false }
+    upstream: { url: 'https://127.0.0.1:${upstream.port}', ca: ${pki.caS.certFile}, serverName: up.test }
+  - name: partner
+    host: mix.w.test
+    path: /partner
+    tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile}, clientCAs: ${pki.caA.certFile}${partner} }
+    upstream: { url: 'http://127.0.0.1:${(partnerUpstream.address() as AddressInfo).port}' }
+`
+
+  before(async () => {
+    pki = await makeTestPki()
+    upstream = await startEchoUpstream({ cert: pki.up.cert, key: pki.up.key })
+    partnerUpstream = echoWebSockets(http.createServer((req, res) => res.end(JSON.stringify({ headers: req.headers }))))
+    await listenOnLoopback(partnerUpstream)
+    gw = await startGateway(config(''), { watch: false, reloadIntervalMs: 0 })
+  })
+  after(async () => {
+    await gw?.close()
+    await upstream?.close()
+    partnerUpstream?.closeAllConnections()
+    partnerUpstream?.close()
+    await pki?.cleanup()
+  })
+
+  const connect = async (client?: CertFiles) => {
+    const socket = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername: 'mix.w.test', ca: pki.caS.cert, ...(client && { cert: client.cert, key: client.key }) })
+    await once(socket, 'secureConnect')
+    return socket
+  }
+  /** The status line `socket` answers a request for `path` with (its first read), or 'closed'. */
+  const statusOf = (socket: tls.TLSSocket, path: string, headers = '') =>
+    new Promise<string>((resolve) => {
+      socket.once('data', (chunk: Buffer) => resolve(chunk.toString().split('\r\n')[0]!))
+      socket.once('close', () => resolve('closed'))
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: mix.w.test\r\n${headers}\r\n`)
+    })
+
+  it('answers a client without a certificate 403 on the route that requires one, keeps its connection, and serves it the other', async () => {
+    const socket = await connect()
+    assert.equal(await statusOf(socket, '/partner/orders'), 'HTTP/1.1 403 Forbidden')
+    assert.equal(await statusOf(socket, '/'), 'HTTP/1.1 200 OK', 'on the same connection')
+    socket.destroy()
+    assert.equal(await seriesValue(gw, 'portcullis_requests_total{route="partner",method="GET",code="403"}'), 1)
+    const upgrade = await connect()
+    assert.equal(await statusOf(upgrade, '/partner/ws', 'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n'), 'HTTP/1.1 403 Forbidden')
+    upgrade.destroy()
+  })
+
+  it('serves a client with a certificate on both routes, with its identity, and refuses one that does not verify', async () => {
+    const alice = await request('/partner/orders', pki.cliA)
+    assert.equal(alice.status, 200)
+    assert.match(String((JSON.parse(alice.body) as EchoReply).headers['x-forwarded-client-cert']), /CN=alice/)
+    assert.equal((await request('/', pki.cliA)).status, 200)
+    assert.equal((await request('/', pki.cliB)).status, 400, 'a certificate of another CA is refused on the open route too')
+  })
+
+  it('closes a WebSocket without a certificate on a route a reload makes require one', async () => {
+    await reloadWith(', clientCertRequired: false')
+    const socket = await connect()
+    const upgraded = await statusOf(socket, '/partner/ws', 'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n')
+    assert.equal(upgraded, 'HTTP/1.1 101 Switching Protocols')
+    const closed = once(socket, 'close')
+    await reloadWith('')
+    await Promise.race([closed, pause(5000).then(() => assert.fail('the WebSocket is still open 5 s after the reload'))])
+  })
+
+  const request = (path: string, client: CertFiles) =>
+    httpsRequest({ port: gw.ports.https!, servername: 'mix.w.test', path, ca: pki.caS.cert, cert: client.cert, key: client.key })
+  const reloadWith = async (partner: string) => {
+    await writeFile(gw.configFile, config(partner))
+    assert.equal((await gw.gateway.reload()).ok, true)
+  }
 })
