@@ -1,7 +1,7 @@
 /**
  * Ingress TLS policies. Node's requestCert/rejectUnauthorized are per tls.Server, not per SNI context,
- * so every distinct client-auth policy (client CA bundle, CRLs, minimum version) gets tls.Servers of
- * its own, one per certificate. The HTTPS listener reads the SNI from the ClientHello and hands the
+ * so every distinct client-auth policy (client CA bundle, whether a certificate is required, CRLs,
+ * minimum version) gets tls.Servers of its own, one per certificate. The HTTPS listener reads the SNI from the ClientHello and hands the
  * socket to the policy server of that host (see proxy/sni-dispatch.ts). Each policy's ticket keys and
  * session id contexts derive from its id (Node keeps no server-side session cache: tickets only), so a
  * session never resumes across policies (nginx CVE-2025-23419), and a reload that changes a policy's
@@ -195,7 +195,7 @@ export function createTlsPolicy(
       key: pair.keyPem,
       // Node calls this and the ALPN callback as methods of the connection's TLSSocket (loadSNI and
       // callALPNCallback in its lib/_tls_wrap.js), before OpenSSL asks for the client's certificate:
-      // where the policy asks for one, they have a client that sends none refused with an alert
+      // where the policy requires one, they have a client that sends none refused with an alert
       // (requireClientCertificate). Node calls the ALPN callback for a ClientHello with ALPN, and this
       // one for a ClientHello with SNI on a full handshake. The certificate is the server's own: no
       // context in its place.

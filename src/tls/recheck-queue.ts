@@ -19,7 +19,8 @@ export class RecheckQueue {
   /**
    * Whether a client verified under `verifiedUnder` passes `policyNow`, the policy its route has now:
    * at once if its TLS version is older than that one takes, or if that one asks for no client
-   * certificate; a client without one passes a policy where it is optional. A check that throws (a CRL OpenSSL reads and crl-der.ts does not) fails closed.
+   * certificate; a client without one passes a policy where it is optional. A check that throws (a
+   * CRL OpenSSL reads and crl-der.ts does not) fails closed.
    */
   recheckClient(socket: TLSSocket, verifiedUnder: TlsPolicy, policyNow: TlsPolicy): Promise<RecheckVerdict> {
     // What the handshake would fail with. TLS 1.2 is every policy's floor.

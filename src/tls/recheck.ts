@@ -94,7 +94,7 @@ export class ClientTrust {
     { resumed = false, verifiedUnder, now = new Date() }: { resumed?: boolean; verifiedUnder?: ClientTrust; now?: Date } = {},
   ): Promise<RecheckVerdict> {
     const [leaf, ...sent] = chain
-    // A client of a policy that asked for no certificate, now on a route that asks for one.
+    // A client that sent none (its policy asked for none, or made it optional), now under one that requires one.
     if (!leaf) return refused(NO_CERTIFICATE)
     const { path, error } = pathToCa(this.cas, leaf, sent, now)
     // A leaf whose keyUsage OpenSSL holds invalid has no issuer anywhere (see signedBy in
