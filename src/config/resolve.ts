@@ -122,7 +122,7 @@ function resolveIpRanges(texts: readonly (string | undefined)[], at: string, rep
 
 /** `requests` is raw.requests, there: a rateLimit without it (the schema refused it) is none. */
 function rateLimit(requests: number, raw: NonNullable<PartialRoute['rateLimit']>): RateLimit {
-  return { requests, per: parseDuration(raw.per ?? DEFAULT_RATE_LIMIT_PERIOD)!, burst: raw.burst ?? requests }
+  return { requests, per: parseDuration(raw.per ?? DEFAULT_RATE_LIMIT_PERIOD)!, burst: raw.burst ?? requests, by: raw.by ?? 'address' }
 }
 
 /** Why `text` is not host:port: the slips of Go's and Caddy's `:8443`, and a port out of range, in words. */
@@ -163,6 +163,9 @@ function resolveRoute(raw: PartialRoute, index: number, filePath: FilePathOf, re
     report(`${at}.rateLimit`, 'a passthrough route has no requests to count: they are never decrypted here')
   }
   checkDuration(`${at}.rateLimit.per`, raw.rateLimit?.per, report, { positive: true })
+  if (whole && raw.rateLimit?.by === 'clientCert' && !(typeof raw.tls === 'object' && raw.tls.clientCAs)) {
+    report(`${at}.rateLimit.by`, 'clientCert needs tls.clientCAs: without them no client certificate is asked for')
+  }
   // Unknown where the schema refused the route's tls, or a key that may be it (`tsl: passthrough`).
   const passthrough = raw.tls === 'passthrough' || (whole || raw.tls !== undefined ? false : undefined)
   return {

@@ -218,12 +218,20 @@ const RateLimitSchema = Type.Object(
     burst: Type.Optional(
       Type.Integer({ minimum: 1, description: 'How many requests a client may send at once, after a quiet while. Default: `requests`.' }),
     ),
+    by: Type.Optional(
+      Type.Union([Type.Literal('address'), Type.Literal('clientCert')], {
+        description:
+          "Whom a bucket is for: `address`, each client address; `clientCert`, each client certificate (nginx's limit_req_zone " +
+          'on $ssl_client_fingerprint), so that a partner is one client whatever its addresses, and partners behind one NAT are ' +
+          'several; a client that sent none is counted by its address. `clientCert` needs tls.clientCAs. Default: address.',
+      }),
+    ),
   },
   {
     additionalProperties: false,
     description:
-      "Requests each client address may send, as Traefik's rateLimit and nginx's limit_req (with nodelay): a token bucket " +
-      'per address that holds `burst` requests and fills at `requests` per `per`. A request that finds it empty is answered ' +
+      "Requests each client address (or certificate, with `by`) may send, as Traefik's rateLimit and nginx's limit_req " +
+      '(with nodelay): a token bucket per client that holds `burst` requests and fills at `requests` per `per`. A request that finds it empty is answered ' +
       '429 Too Many Requests with Retry-After, and reaches no upstream. Per gateway process. Not for passthrough routes.',
   },
 )

@@ -96,11 +96,13 @@ export interface HeaderChanges {
   readonly set: readonly (readonly [name: string, value: string])[]
 }
 
-/** A route's rateLimit: a bucket of `burst` requests per client address, filled at `requests` per `per` milliseconds. */
+/** A route's rateLimit: a bucket of `burst` requests per client (`by`), filled at `requests` per `per` milliseconds. */
 export interface RateLimit {
   readonly requests: number
   readonly per: number
   readonly burst: number
+  /** A bucket per client address, or per client certificate (the address for a client that sent none). */
+  readonly by: 'address' | 'clientCert'
 }
 
 export interface RouteConfig {

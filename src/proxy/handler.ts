@@ -14,6 +14,7 @@ import { requestClient, type RequestClient } from './forwarded-for.js'
 import { forwardRequest } from './forward.js'
 import { RequestSlots, type Overload } from './overload.js'
 import { assignRequestId, REQUEST_ID_HEADER, requestIdHeaders } from './request-id.js'
+import { rateLimitedClient } from './rate-limit-key.js'
 import { createRequestRecords } from './request-records.js'
 import { selectRoute, type Routed, type RoutingRefusal, type ServerNameOf } from './route-selection.js'
 import type { RequestHandlers } from './server.js'
@@ -57,13 +58,16 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
     const selection = selectRoute(snapshot, policy, req, client, identities, serverNameOf)
     if ('status' in selection) return selection
     const { route } = selection
-    const wait = route.rateLimiter?.admit(client.address)
-    if (wait) {
-      // With when a token is back, as Traefik's and Envoy's rate limits answer.
-      metrics.rateLimited.inc({ route: route.name })
-      const seconds = Math.ceil(wait / 1000)
-      const detail = `this route takes no more requests from your address for now; retry in ${seconds} s`
-      return { status: 429, detail, route, headers: { 'Retry-After': seconds } }
+    if (route.rateLimiter) {
+      const limited = rateLimitedClient(route, req, client.address)
+      const wait = route.rateLimiter.admit(limited.key)
+      if (wait) {
+        // With when a token is back, as Traefik's and Envoy's rate limits answer.
+        metrics.rateLimited.inc({ route: route.name })
+        const seconds = Math.ceil(wait / 1000)
+        const detail = `this route takes no more requests from your ${limited.as} for now; retry in ${seconds} s`
+        return { status: 429, detail, route, headers: { 'Retry-After': seconds } }
+      }
     }
     // No Retry-After, as neither Envoy's circuit-breaker overflow nor HAProxy's or nginx's 503 sends
     // one: the overload may be gone in a millisecond, and one fixed delay would send every refused

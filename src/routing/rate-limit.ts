@@ -1,7 +1,8 @@
 /**
- * A route's rateLimit: how many requests each client address may send, as a token bucket per address
- * (Traefik's rateLimit, Envoy's local rate limit, nginx's limit_req with nodelay): a bucket holds
- * `burst` requests and fills at `requests` per `per`; a request that finds it empty is answered 429.
+ * A route's rateLimit: how many requests each client address (or client certificate, with `by:
+ * clientCert`: proxy/rate-limit-key.ts) may send, as a token bucket per address (Traefik's rateLimit,
+ * Envoy's local rate limit, nginx's limit_req with nodelay): a bucket holds `burst` requests and
+ * fills at `requests` per `per`; a request that finds it empty is answered 429.
  *
  * Each bucket is kept as the one time GCRA needs (when it will be full again), so an address costs a
  * Map entry. The table is bounded: past MAX_TRACKED_ADDRESSES the address seen first is forgotten,
@@ -34,9 +35,9 @@ export class RateLimiter {
     this.sweptAt = now()
   }
 
-  /** Takes a request of `address`: 0 if it may go, else the milliseconds until one may. */
-  admit(address: string | undefined): number {
-    const key = address ?? ''
+  /** Takes a request of `client` (its address, or its certificate's key): 0 if it may go, else the milliseconds until one may. */
+  admit(client: string | undefined): number {
+    const key = client ?? ''
     const now = this.now()
     const known = this.fullAt.get(key)
     const fullAt = known === undefined || known < now ? now : known

@@ -219,7 +219,7 @@ function urlScore({ balance, urls }: UpstreamConfig, pools: readonly Upstream[])
  */
 function rateLimiterOf(limit: RateLimit, previous: Route | undefined): RateLimiter {
   const before = previous?.config.rateLimit
-  const same = before && before.requests === limit.requests && before.per === limit.per && before.burst === limit.burst
+  const same = before && before.requests === limit.requests && before.per === limit.per && before.burst === limit.burst && before.by === limit.by
   return same ? previous.rateLimiter! : new RateLimiter(limit.per / limit.requests, limit.burst)
 }
 

@@ -37,6 +37,11 @@ routes:
     host: req.w.test
     tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile}, clientCAs: ${pki.caA.certFile} }
     upstream: { url: 'https://127.0.0.1:${upstream.port}', ca: ${pki.caS.certFile}, serverName: up.test }
+  - name: limited
+    host: limited.w.test
+    tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile}, clientCAs: ${pki.caA.certFile}, clientCertRequired: false }
+    rateLimit: { requests: 1, per: 1m, by: clientCert }
+    upstream: { url: 'https://127.0.0.1:${upstream.port}', ca: ${pki.caS.certFile}, serverName: up.test }
 `
 
   before(async () => {
@@ -91,6 +96,20 @@ routes:
       const again = await sessionExchange({ ...exchange, session: refused.session })
       assert.deepEqual([again.resumed, again.status], [true, '400'], version)
     }
+  })
+
+  it('with rateLimit by clientCert, gives each certificate its bucket, whatever its address, and a client without one its address\'s', async () => {
+    const limited = async (client: CertFiles | undefined, status: number, from?: RegExp) => {
+      const reply = await request('limited.w.test', client)
+      assert.equal(reply.status, status, client ? 'with a certificate' : 'without')
+      if (from) assert.match(reply.body, from)
+    }
+    await limited(pki.cliA, 200)
+    await limited(pki.cliA, 429, /no more requests from your client certificate/)
+    await limited(pki.cliA2, 200, /carol/)
+    await limited(undefined, 200)
+    await limited(undefined, 429, /no more requests from your address/)
+    await limited(pki.cliA2, 429)
   })
 
   it('still refuses a client without a certificate, with an alert, on the route that requires one', async () => {

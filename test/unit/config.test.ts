@@ -91,8 +91,8 @@ describe('parseConfig', () => {
     assert.equal(orders!.upstream.balance, 'roundRobin')
     assert.equal(orders!.rateLimit, undefined)
     const limited = (limit: string) => parseConfig(GOOD.replace('path: /api', `path: /api\n    rateLimit: ${limit}`), file).routes[0]!.rateLimit
-    assert.deepEqual(limited('{ requests: 100 }'), { requests: 100, per: 1_000, burst: 100 })
-    assert.deepEqual(limited('{ requests: 600, per: 1m, burst: 20 }'), { requests: 600, per: 60_000, burst: 20 })
+    assert.deepEqual(limited('{ requests: 100 }'), { requests: 100, per: 1_000, burst: 100, by: 'address' })
+    assert.deepEqual(limited('{ requests: 600, per: 1m, burst: 20, by: clientCert }'), { requests: 600, per: 60_000, burst: 20, by: 'clientCert' })
     const checked = (check: string) => parseConfig(GOOD.replace('url: http://10.0.0.7', `url: http://10.0.0.7\n      healthCheck: ${check}`), file).routes[1]!.upstream.healthCheck
     assert.deepEqual(checked('{ path: /healthz }'), { path: '/healthz', interval: 10_000, timeout: 5_000, fails: 1, passes: 1 })
     assert.deepEqual(checked('{ path: /ready?full=1, interval: 2s, timeout: 250ms, fails: 3, passes: 2 }'), { path: '/ready?full=1', interval: 2_000, timeout: 250, fails: 3, passes: 2 })
@@ -219,6 +219,11 @@ describe('parseConfig', () => {
         '5:55 routes[0].upstream.balance: only applies to http:// and https:// upstreams: passthrough connections are shared in turn',
         '7:83 routes[1].upstream.balance: must be "roundRobin" or "leastRequests" or "clientIPHash" (did you mean "leastRequests"?)',
       ],
+    ],
+    [
+      'a rateLimit by clientCert on a route without clientCAs',
+      "listen: { https: 127.0.0.1:8443 }\nroutes:\n  - host: a.test\n    tls: { cert: srv.crt, key: srv.key }\n    rateLimit: { requests: 5, by: clientCert }\n    upstream: { url: 'http://127.0.0.1:9000' }\n",
+      ['5:35 routes[0].rateLimit.by: clientCert needs tls.clientCAs: without them no client certificate is asked for'],
     ],
     [
       'clientCertRequired without clientCAs',
