@@ -2,8 +2,8 @@
  * tls.clientCertRequired: false, nginx's `ssl_verify_client optional`: a client without a certificate
  * is served, and no client identity reaches the upstream, not even one the client wrote; a client that
  * sends a certificate is verified as on any mutual-TLS route, and refused if it fails. The route that
- * requires one, on the same port, still refuses a client without; and on one host, a route that
- * requires one answers a client without 403.
+ * requires one, on the same port, still refuses a client without; on one host, a route that
+ * requires one answers a client without 403; and a rateLimit by clientCert counts each certificate.
  */
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
@@ -18,6 +18,28 @@ import { seriesValue, startGateway, type TestGateway } from '../helpers/gateway.
 import { makeTestPki, type CertFiles, type TestPki } from '../helpers/pki.js'
 import { listenOnLoopback, startEchoUpstream, type EchoReply, type EchoUpstream } from '../helpers/upstream.js'
 import { echoWebSockets } from '../helpers/websocket.js'
+
+/** A TLS connection to `gw`'s HTTPS listener for `servername`, with `client`'s certificate if given. */
+async function connectTo(gw: TestGateway, pki: TestPki, servername: string, client?: CertFiles): Promise<tls.TLSSocket> {
+  const socket = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername, ca: pki.caS.cert, ...(client && { cert: client.cert, key: client.key }) })
+  await once(socket, 'secureConnect')
+  return socket
+}
+
+/** What `socket` answers `request` with (its first read), or 'closed'. */
+function answer(socket: tls.TLSSocket, request: string): Promise<string> {
+  return new Promise((resolve) => {
+    socket.once('data', (chunk: Buffer) => resolve(chunk.toString()))
+    socket.once('close', () => resolve('closed'))
+    socket.write(request)
+  })
+}
+
+/** Writes `yaml` as `gw`'s config, and reloads it. */
+async function reloadWith(gw: TestGateway, yaml: string): Promise<void> {
+  await writeFile(gw.configFile, yaml)
+  assert.equal((await gw.gateway.reload()).ok, true)
+}
 
 describe('a route where the client certificate is optional', () => {
   let pki: TestPki
@@ -118,30 +140,18 @@ routes:
   })
 
   const LAST_REQUEST = 'GET / HTTP/1.1\r\nHost: opt.w.test\r\nConnection: close\r\n\r\n'
-  /** What `socket` answers `request` with (its first read), or 'closed'. */
-  const answer = (socket: tls.TLSSocket, request: string) =>
-    new Promise<string>((resolve) => {
-      socket.once('data', (chunk: Buffer) => resolve(chunk.toString()))
-      socket.once('close', () => resolve('closed'))
-      socket.write(request)
-    })
   /** A connection to the optional route that got one answer and is kept open. */
   const keptConnection = async (client?: CertFiles) => {
-    const socket = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername: 'opt.w.test', ca: pki.caS.cert, ...(client && { cert: client.cert, key: client.key }) })
-    await once(socket, 'secureConnect')
+    const socket = await connectTo(gw, pki, 'opt.w.test', client)
     assert.match(await answer(socket, 'GET / HTTP/1.1\r\nHost: opt.w.test\r\n\r\n'), /^HTTP\/1\.1 200/)
     return socket
-  }
-  const reloadWith = async (clientAuth: string) => {
-    await writeFile(gw.configFile, config(clientAuth))
-    assert.equal((await gw.gateway.reload()).ok, true)
   }
 
   it('closes the kept connection of a client without a certificate when a reload requires one, and keeps one with', async () => {
     const without = await keptConnection()
     const withCertificate = await keptConnection(pki.cliA)
     const closed = once(without, 'close')
-    await reloadWith(REQUIRED())
+    await reloadWith(gw, config(REQUIRED()))
     await closed
     assert.match(await answer(withCertificate, LAST_REQUEST), /^HTTP\/1\.1 200/, 'a client with a certificate passes the new policy')
     withCertificate.destroy()
@@ -149,9 +159,9 @@ routes:
   })
 
   it('keeps the kept connection of a client without a certificate when a reload makes a route that asked for none ask for an optional one', async () => {
-    await reloadWith('')
+    await reloadWith(gw, config(''))
     const socket = await keptConnection()
-    await reloadWith(OPTIONAL())
+    await reloadWith(gw, config(OPTIONAL()))
     assert.match(await answer(socket, LAST_REQUEST), /^HTTP\/1\.1 200/)
     socket.destroy()
   })
@@ -195,18 +205,10 @@ routes:
     await pki?.cleanup()
   })
 
-  const connect = async (client?: CertFiles) => {
-    const socket = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername: 'mix.w.test', ca: pki.caS.cert, ...(client && { cert: client.cert, key: client.key }) })
-    await once(socket, 'secureConnect')
-    return socket
-  }
-  /** The status line `socket` answers a request for `path` with (its first read), or 'closed'. */
-  const statusOf = (socket: tls.TLSSocket, path: string, headers = '') =>
-    new Promise<string>((resolve) => {
-      socket.once('data', (chunk: Buffer) => resolve(chunk.toString().split('\r\n')[0]!))
-      socket.once('close', () => resolve('closed'))
-      socket.write(`GET ${path} HTTP/1.1\r\nHost: mix.w.test\r\n${headers}\r\n`)
-    })
+  const connect = (client?: CertFiles) => connectTo(gw, pki, 'mix.w.test', client)
+  /** The status line `socket` answers a request for `path` with, or 'closed'. */
+  const statusOf = async (socket: tls.TLSSocket, path: string, headers = '') =>
+    (await answer(socket, `GET ${path} HTTP/1.1\r\nHost: mix.w.test\r\n${headers}\r\n`)).split('\r\n')[0]!
 
   it('answers a client without a certificate 403 on the route that requires one, keeps its connection, and serves it the other', async () => {
     const socket = await connect()
@@ -228,19 +230,15 @@ routes:
   })
 
   it('closes a WebSocket without a certificate on a route a reload makes require one', async () => {
-    await reloadWith(', clientCertRequired: false')
+    await reloadWith(gw, config(', clientCertRequired: false'))
     const socket = await connect()
     const upgraded = await statusOf(socket, '/partner/ws', 'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n')
     assert.equal(upgraded, 'HTTP/1.1 101 Switching Protocols')
     const closed = once(socket, 'close')
-    await reloadWith('')
+    await reloadWith(gw, config(''))
     await Promise.race([closed, pause(5000).then(() => assert.fail('the WebSocket is still open 5 s after the reload'))])
   })
 
   const request = (path: string, client: CertFiles) =>
     httpsRequest({ port: gw.ports.https!, servername: 'mix.w.test', path, ca: pki.caS.cert, cert: client.cert, key: client.key })
-  const reloadWith = async (partner: string) => {
-    await writeFile(gw.configFile, config(partner))
-    assert.equal((await gw.gateway.reload()).ok, true)
-  }
 })
