@@ -43,6 +43,7 @@ export function resolveUpstream(
     if (raw.timeouts?.response !== undefined) report(`${at}.timeouts.response`, 'only applies to http:// and https:// upstreams: a passthrough connection has no response to time')
     if (raw.timeouts?.idle !== undefined) report(`${at}.timeouts.idle`, 'only applies to http:// and https:// upstreams: a passthrough connection is the client\'s, never kept idle')
     if (raw.balance !== undefined) report(`${at}.balance`, 'only applies to http:// and https:// upstreams: passthrough connections are shared in turn')
+    if (raw.stickyCookie !== undefined) report(`${at}.stickyCookie`, 'only applies to http:// and https:// upstreams: a passthrough connection carries no cookie the gateway reads')
     if (raw.healthCheck?.path !== undefined) report(`${at}.healthCheck.path`, "a passthrough route's check is a TCP connect, which asks for no path: leave it out")
   }
   // undici reads a timeout of 0 as none at all.
@@ -54,6 +55,7 @@ export function resolveUpstream(
   if (whole && raw.key && !raw.cert) report(`${at}.cert`, 'is required with upstream.key')
 
   const weights = raw.weights && urlWeights(raw.weights, raw.url, `${at}.weights`, report)
+  if (raw.stickyCookie !== undefined && typeof raw.url === 'string') report(`${at}.stickyCookie`, 'keeps a client on one url of a list: url is one url')
   const hostnames = urls.map(({ parsed }) => parsed.hostname.replace(/^\[(.*)\]$/, '$1'))
   const serverName = raw.serverName === undefined ? undefined : configuredServerName(`${at}.serverName`, raw.serverName, hostnames, report)
   const defaultPort = first?.protocol === 'https:' ? 443 : 80
@@ -69,6 +71,7 @@ export function resolveUpstream(
     })),
     protocol: (first?.protocol ?? 'https:') as UpstreamConfig['protocol'],
     balance: raw.balance ?? 'roundRobin',
+    ...(raw.stickyCookie !== undefined && { stickyCookie: raw.stickyCookie }),
     pathPrefix: first ? pathPrefix(first) : '',
     ...(raw.ca && { ca: filePath(`${at}.ca`, raw.ca) }),
     crl: crlFiles(raw.crl, `${at}.crl`, filePath),

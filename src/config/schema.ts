@@ -147,6 +147,9 @@ const HealthCheckSchema = Type.Object(
   },
 )
 
+/** A cookie's name: an RFC 9110 token (RFC 6265 4.1.1). */
+export const COOKIE_NAME_PATTERN = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
+
 const UpstreamSchema = Type.Object(
   {
     url: Type.Union([UpstreamUrl, Type.Array(UpstreamUrl, { minItems: 1 })], {
@@ -166,6 +169,17 @@ const UpstreamSchema = Type.Object(
           "least_conn, Envoy's LEAST_REQUEST), for requests that take uneven time; `clientIPHash`, each client address to " +
           "one url while that url is in turn (nginx's ip_hash, Caddy's client_ip_hash), for upstreams that keep sessions in " +
           'memory. Not for passthrough routes. Default: roundRobin.',
+      }),
+    ),
+    stickyCookie: Type.Optional(
+      Type.String({
+        pattern: COOKIE_NAME_PATTERN,
+        description:
+          "The name of a cookie that keeps each client on the url it was first sent to (Traefik's sticky cookie, nginx Plus's " +
+          "sticky cookie): the gateway sets it on the response, naming the url by a hash; a request that carries it goes to " +
+          'that url while it is in turn, and any other is balanced as `balance` says. For upstreams that keep sessions in ' +
+          'memory, where clients share or change addresses. Not for passthrough routes.',
+        examples: ['portcullis_url'],
       }),
     ),
     weights: Type.Optional(

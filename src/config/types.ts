@@ -67,6 +67,8 @@ export interface UpstreamConfig {
   readonly protocol: 'http:' | 'https:' | 'tcp:'
   /** How the urls share the requests (routing/balancer.ts). */
   readonly balance: 'roundRobin' | 'leastRequests' | 'clientIPHash'
+  /** The name of the cookie that keeps a client on its url (proxy/sticky-cookie.ts); undefined: none. */
+  readonly stickyCookie?: string
   /** Path prefix from the url, prepended to the request path; '' when the url has none. */
   readonly pathPrefix: string
   readonly ca?: string

@@ -82,7 +82,7 @@ class Exchange extends UpstreamExchange {
       return
     }
     this.responseStarted = true
-    this.res.writeHead(statusCode, clientResponseHeaders(headers, this.route.config.headers.response, statusCode))
+    this.res.writeHead(statusCode, this.withStickyCookie(clientResponseHeaders(headers, this.route.config.headers.response, statusCode)))
     // A head whose body is not in the same read (an event stream, a long poll) goes out now, as nginx
     // and Envoy send it; one whose body came with it goes out with the body, in one write. Not with
     // flushHeaders(), which writes the head as UTF-8: undici reads header values as latin1, a character

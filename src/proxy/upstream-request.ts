@@ -4,7 +4,7 @@
  * resend, the wait for its final response head, and the relay of the upstream's body chunks to the
  * client. When it may be sent again is resend.ts's.
  */
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http'
 import type { Readable, Writable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { UpstreamUrl } from '../config/types.js'
@@ -14,6 +14,7 @@ import { isConnectFailure } from '../tls/upstream.js'
 import { upstreamRequestHeaders } from './headers.js'
 import { claimResend, firstAttempt } from './resend.js'
 import type { Routed } from './route-selection.js'
+import { stickyUrl, withStickyCookie } from './sticky-cookie.js'
 import { codingNotRelayable, statusNotHttp, type UpstreamFailure } from './upstream-errors.js'
 
 /** What both exchanges tell of an upstream request sent again, for the logs and metrics. */
@@ -89,7 +90,7 @@ export abstract class UpstreamExchange implements Dispatcher.DispatchHandler {
     protected readonly options: UpstreamRequest,
     private readonly resendHooks: ResendHooks,
   ) {
-    this.urlIndex = route.balancer.pick(clientAddress)
+    this.urlIndex = route.balancer.pick(clientAddress, stickyUrl(route.config.upstream, req))
     this.release = holdUpstream(this.upstream)
   }
 
@@ -107,6 +108,11 @@ export abstract class UpstreamExchange implements Dispatcher.DispatchHandler {
     this.options.servername = serverNameToken
     sentTo.set(this.req, this.url)
     pool.dispatch(this.options, this)
+  }
+
+  /** The response's headers, with the cookie of the url it came from where the route has stickyCookie. */
+  protected withStickyCookie(headers: OutgoingHttpHeaders): OutgoingHttpHeaders {
+    return withStickyCookie(headers, this.route.config.upstream, this.req, this.urlIndex)
   }
 
   /** The exchange is done with the upstream: its pool may close, if a reload retired it. */

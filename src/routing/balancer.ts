@@ -56,11 +56,13 @@ export class Balancer {
   }
 
   /**
-   * The url (its index) for a new request from `client`: of those that do not rest, the highest
-   * scored (without `score`, all), the next in turn of those; when all rest, the next in turn.
+   * The url (its index) for a new request from `client`: `sticky` (the url its sticky cookie names)
+   * if it does not rest; else of those that do not rest, the highest scored (without `score`, all),
+   * the next in turn of those; when all rest, the next in turn.
    */
-  pick(client?: string): number {
+  pick(client?: string, sticky?: number): number {
     if (this.size === 1) return 0
+    if (sticky !== undefined && this.isAwake(sticky)) return sticky
     return this.next(client, this.awake) ?? this.next(undefined, anyUrl)!
   }
 

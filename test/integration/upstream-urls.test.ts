@@ -5,6 +5,7 @@
  * get 502.
  */
 import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
 import { once } from 'node:events'
 import http from 'node:http'
 import tls from 'node:tls'
@@ -59,6 +60,8 @@ routes:
   - { name: chunked-failover, host: chunked-failover.test, upstream: { url: ['${REFUSED}', '${one}'] } }
   - { name: ws-failover, host: ws-failover.test, upstream: { url: ['${REFUSED}', '${one}'] } }
   - { name: weighted, host: weighted.test, upstream: { url: ['${one}', '${two}'], weights: [3, 1] } }
+  - { name: cookie, host: cookie.test, upstream: { url: ['${one}', '${two}'], stickyCookie: portcullis_url } }
+  - { name: cookie-failover, host: cookie-failover.test, upstream: { url: ['${REFUSED}', '${one}'], stickyCookie: portcullis_url } }
   - { name: sticky, host: sticky.test, upstream: { url: ['${one}', '${two}'], balance: clientIPHash } }
   - { name: least, host: least.test, upstream: { url: ['${holding.url}', '${one}'], balance: leastRequests } }
   - { name: none, host: none.test, upstream: { url: ['${REFUSED}', 'http://127.0.0.2:1'] } }
@@ -90,6 +93,26 @@ routes:
     const answers = []
     for (let i = 0; i < 8; i++) answers.push((await get('weighted.test')).body)
     assert.deepEqual(answers, ['one', 'one', 'two', 'one', 'one', 'one', 'two', 'one'])
+  })
+
+  it('with stickyCookie, names the url in a cookie, and sends each request that carries it there', async () => {
+    const withCookie = (host: string, cookie?: string) => httpRequest({ port: gw.ports.http!, host, path: '/', headers: cookie ? { cookie } : {} })
+    const first = await withCookie('cookie.test')
+    const [cookie] = first.headers['set-cookie'] ?? []
+    assert.match(String(cookie), /^portcullis_url=[0-9a-f]{16}; Path=\/; HttpOnly; SameSite=Lax$/)
+    const named = String(cookie).split(';')[0]!
+    for (let i = 0; i < 4; i++) {
+      const again = await withCookie('cookie.test', `theme=dark; ${named}`)
+      assert.deepEqual([again.body, again.headers['set-cookie']], [first.body, undefined], 'the same url, and no new cookie')
+    }
+    const unknown = await withCookie('cookie.test', 'portcullis_url=0123456789abcdef')
+    assert.match(String(unknown.headers['set-cookie']), /^portcullis_url=[0-9a-f]{16};/, 'a value naming no url is balanced, and given a cookie')
+    // The cookie of a url that cannot be reached: the request goes to the next, and the client to it.
+    const refusedToken = createHash('sha256').update(REFUSED).digest('hex').slice(0, 16)
+    const moved = await withCookie('cookie-failover.test', `portcullis_url=${refusedToken}`)
+    assert.equal(moved.body, 'one')
+    assert.match(String(moved.headers['set-cookie']), /^portcullis_url=[0-9a-f]{16};/)
+    assert.notEqual(String(moved.headers['set-cookie']).split(';')[0], `portcullis_url=${refusedToken}`)
   })
 
   it('with balance: leastRequests, sends requests to the url with the fewest in flight', async () => {

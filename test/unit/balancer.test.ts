@@ -31,6 +31,14 @@ test('gives each url turns in proportion to its weight, spread out', () => {
   assert.deepEqual([left.filter((url) => url === 1).length, left.filter((url) => url === 2).length], [2, 10], 'the others share what is left by their weights')
 })
 
+test('takes the url a sticky cookie names while it is awake, without moving the turn', () => {
+  const { balancer } = balancerOf(3)
+  assert.deepEqual([balancer.pick(undefined, 2), balancer.pick(undefined, 2)], [2, 2])
+  assert.deepEqual(picks(balancer, 3), [0, 1, 2], 'the turn as it was')
+  balancer.unreachable(2)
+  assert.equal(balancer.pick(undefined, 2), 0, 'a resting url is not taken')
+})
+
 test('leaves out a url that could not be reached until its rest is over', () => {
   const { balancer, pass } = balancerOf(3)
   balancer.unreachable(1)

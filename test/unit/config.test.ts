@@ -221,6 +221,17 @@ describe('parseConfig', () => {
       ],
     ],
     [
+      'a stickyCookie on a passthrough route, for one url, and a name that is no cookie name',
+      "listen: { https: 127.0.0.1:8443, http: 127.0.0.1:8080 }\nroutes:\n  - host: p.test\n    tls: passthrough\n    upstream: { url: ['tcp://127.0.0.1:9443', 'tcp://127.0.0.1:9444'], stickyCookie: s }\n" +
+        "  - host: a.test\n    upstream: { url: 'http://127.0.0.1:9000', stickyCookie: s }\n" +
+        "  - host: b.test\n    upstream: { url: ['http://127.0.0.1:9000', 'http://127.0.0.1:9001'], stickyCookie: 'my cookie' }\n",
+      [
+        '5:86 routes[0].upstream.stickyCookie: only applies to http:// and https:// upstreams: a passthrough connection carries no cookie the gateway reads',
+        '7:61 routes[1].upstream.stickyCookie: keeps a client on one url of a list: url is one url',
+        "9:88 routes[2].upstream.stickyCookie: \"my cookie\" is no cookie name: letters, digits and ! # $ % & ' * + - . ^ _ ` | ~, without spaces",
+      ],
+    ],
+    [
       'a rateLimit by clientCert on a route without clientCAs',
       "listen: { https: 127.0.0.1:8443 }\nroutes:\n  - host: a.test\n    tls: { cert: srv.crt, key: srv.key }\n    rateLimit: { requests: 5, by: clientCert }\n    upstream: { url: 'http://127.0.0.1:9000' }\n",
       ['5:35 routes[0].rateLimit.by: clientCert needs tls.clientCAs: without them no client certificate is asked for'],
