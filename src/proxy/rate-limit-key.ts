@@ -18,6 +18,7 @@ export interface RateLimitedClient {
 /** Each connection's certificate fingerprint, read once: a keep-alive client sends many requests on it. */
 const fingerprints = new WeakMap<Socket, string | undefined>()
 
+/** The bucket `req` takes from, on `route` (which has a rateLimit), sent by `address`. */
 export function rateLimitedClient(route: Route, req: IncomingMessage, address: string | undefined): RateLimitedClient {
   if (route.config.rateLimit?.by !== 'clientCert') return { key: address, as: 'address' }
   const socket = req.socket
