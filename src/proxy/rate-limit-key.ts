@@ -4,10 +4,9 @@
  * optional), as nginx's limit_req_zone keys on $binary_remote_addr or $ssl_client_fingerprint.
  */
 import type { IncomingMessage } from 'node:http'
-import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import type { Route } from '../snapshot/snapshot.js'
-import { peerLeaf } from '../tls/peer-certificates.js'
+import { clientFingerprint } from '../tls/peer-certificates.js'
 
 /** The bucket's key, and what it is, for the 429's words. */
 export interface RateLimitedClient {
@@ -15,15 +14,10 @@ export interface RateLimitedClient {
   readonly as: 'address' | 'client certificate'
 }
 
-/** Each connection's certificate fingerprint, read once: a keep-alive client sends many requests on it. */
-const fingerprints = new WeakMap<Socket, string | undefined>()
-
 /** The bucket `req` takes from, on `route` (which has a rateLimit), sent by `address`. */
 export function rateLimitedClient(route: Route, req: IncomingMessage, address: string | undefined): RateLimitedClient {
   if (route.config.rateLimit?.by !== 'clientCert') return { key: address, as: 'address' }
-  const socket = req.socket
-  if (!fingerprints.has(socket)) fingerprints.set(socket, peerLeaf(socket as TLSSocket)?.fingerprint256)
-  const fingerprint = fingerprints.get(socket)
+  const fingerprint = clientFingerprint(req.socket as TLSSocket)
   // Apart from every address: a fingerprint is 32 hex pairs, an address never carries a space.
   return fingerprint === undefined ? { key: address, as: 'address' } : { key: `certificate ${fingerprint}`, as: 'client certificate' }
 }

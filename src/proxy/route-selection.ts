@@ -12,7 +12,7 @@ import { addressHost } from '../routing/host.js'
 import { withoutRoutePath } from '../routing/path.js'
 import type { Route, Snapshot } from '../snapshot/snapshot.js'
 import type { TlsPolicy } from '../tls/ingress.js'
-import { sentCertificate } from '../tls/peer-certificates.js'
+import { clientFingerprint } from '../tls/peer-certificates.js'
 import type { ClientIdentities } from './client-identity.js'
 import type { RequestClient } from './forwarded-for.js'
 import type { ForwardedFields } from './headers.js'
@@ -107,7 +107,7 @@ export function selectRoute(
 export function lacksRequiredCertificate(route: Route, policy: TlsPolicy | undefined, socket: TLSSocket): boolean {
   const { tls } = route.config
   if (!policy?.clientTrust || policy.requiresClientCert || typeof tls !== 'object' || !tls.clientCertRequired) return false
-  return !sentCertificate(socket)
+  return clientFingerprint(socket) === undefined
 }
 
 /**

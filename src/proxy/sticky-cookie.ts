@@ -35,12 +35,18 @@ export function stickyUrl(upstream: UpstreamConfig, req: IncomingMessage): numbe
 }
 
 /**
- * The response's headers with the cookie that names `url`, where the request's did not: Path=/, for
- * the session (no expiry), HttpOnly, SameSite=Lax, and Secure where the client came over TLS.
+ * The response's headers with the cookie that names `url`, where the request's did not (`named`, its
+ * stickyUrl): Path=/, for the session (no expiry), HttpOnly, SameSite=Lax, and Secure where the client
+ * came over TLS.
  */
-export function withStickyCookie(headers: OutgoingHttpHeaders, upstream: UpstreamConfig, req: IncomingMessage, url: number): OutgoingHttpHeaders {
+export function withStickyCookie(
+  headers: OutgoingHttpHeaders,
+  upstream: UpstreamConfig,
+  req: IncomingMessage,
+  { url, named }: { url: number; named: number | undefined },
+): OutgoingHttpHeaders {
   const name = upstream.stickyCookie
-  if (name === undefined || stickyUrl(upstream, req) === url) return headers
+  if (name === undefined || named === url) return headers
   const secure = (req.socket as TLSSocket).encrypted ? '; Secure' : ''
   const cookie = `${name}=${urlTokens(upstream)[url]}; Path=/; HttpOnly; SameSite=Lax${secure}`
   const upstreams = headers['set-cookie']

@@ -73,6 +73,8 @@ export abstract class UpstreamExchange implements Dispatcher.DispatchHandler {
   protected readonly heads = new ResponseHeads()
   /** The url the request goes to: its index in the route's upstream urls and pools. */
   private urlIndex: number
+  /** The url the request's sticky cookie names (stickyCookie), if any. */
+  private readonly stickyUrl: number | undefined
   /** The urls the request could not reach, once there is one. */
   private unreachable: Set<number> | undefined
   /**
@@ -90,7 +92,8 @@ export abstract class UpstreamExchange implements Dispatcher.DispatchHandler {
     protected readonly options: UpstreamRequest,
     private readonly resendHooks: ResendHooks,
   ) {
-    this.urlIndex = route.balancer.pick(clientAddress, stickyUrl(route.config.upstream, req))
+    this.stickyUrl = stickyUrl(route.config.upstream, req)
+    this.urlIndex = route.balancer.pick(clientAddress, this.stickyUrl)
     this.release = holdUpstream(this.upstream)
   }
 
@@ -112,7 +115,7 @@ export abstract class UpstreamExchange implements Dispatcher.DispatchHandler {
 
   /** The response's headers, with the cookie of the url it came from where the route has stickyCookie. */
   protected withStickyCookie(headers: OutgoingHttpHeaders): OutgoingHttpHeaders {
-    return withStickyCookie(headers, this.route.config.upstream, this.req, this.urlIndex)
+    return withStickyCookie(headers, this.route.config.upstream, this.req, { url: this.urlIndex, named: this.stickyUrl })
   }
 
   /** The exchange is done with the upstream: its pool may close, if a reload retired it. */

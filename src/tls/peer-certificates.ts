@@ -108,6 +108,19 @@ export function sentCertificate(socket: TLSSocket): boolean {
   return socket.getPeerCertificate()?.raw !== undefined
 }
 
+/** Each verified connection's client certificate fingerprint; undefined where the client sent none. */
+const fingerprintOfConnection = new WeakMap<TLSSocket, string | undefined>()
+
+/**
+ * The fingerprint of the certificate the client of a verified connection sent, undefined if none:
+ * read once a connection, as a keep-alive client sends many requests on it and its certificate never
+ * changes (renegotiation is refused).
+ */
+export function clientFingerprint(socket: TLSSocket): string | undefined {
+  if (!fingerprintOfConnection.has(socket)) fingerprintOfConnection.set(socket, peerLeaf(socket)?.fingerprint256)
+  return fingerprintOfConnection.get(socket)
+}
+
 /**
  * Whether getPeerX509Certificate() leaves the peer chain alone. On Node 20 and 22 a server socket's
  * call deletes from OpenSSL's own peer chain (the sk_X509_delete in Node's
