@@ -163,9 +163,12 @@ function tcpCheck({ hostname, port }: UpstreamUrl, timeout: number, stopped: Abo
   })
 }
 
+/** What a check asks for: its path, or on a passthrough route a TCP connect. */
+const checkName = ({ path }: HealthCheck) => path ?? 'tcp connect'
+
 /** The key a url's health is kept under across reloads: a changed route, url or check path starts afresh. */
 function healthKey(route: Route, url: UpstreamUrl, check: HealthCheck): string {
-  return `${routeKey(route)} ${url.url} ${check.path ?? 'tcp connect'}`
+  return `${routeKey(route)} ${url.url} ${checkName(check)}`
 }
 
 const checkTimedOut = (timeout: number) => Object.assign(new Error(`the check took longer than its timeout, ${timeout} ms`), { code: 'ETIMEDOUT' })
@@ -177,7 +180,7 @@ function hostOf({ hostname, port, serverName }: UpstreamUrl): string {
 
 /** The log line of a url that leaves the turn (with why) or is back in it. */
 export function logHealthCheckChange(logger: Logger, route: Route, url: UpstreamUrl, failure: HealthCheckFailure | undefined): void {
-  const fields = { route: route.name, upstream: url.url, check: route.config.upstream.healthCheck!.path ?? 'tcp connect' }
+  const fields = { route: route.name, upstream: url.url, check: checkName(route.config.upstream.healthCheck!) }
   if (!failure) return logger.info(fields, 'upstream url passed its health check; it is back in turn')
   const why = 'status' in failure ? { status: failure.status } : { reason: failureReason(failure.error), error: errorSummary(failure.error) }
   logger.warn({ ...fields, ...why }, 'upstream url failed its health check; it is left out until a check passes')
