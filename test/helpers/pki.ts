@@ -39,8 +39,8 @@ function opensslKeyId(hex: string): string {
   return hex.toUpperCase().match(/../g)!.join(':')
 }
 
-/** The role a certificate plays in a TLS handshake, each with its extendedKeyUsage. */
-export type TestUsage = 'server' | 'client' | 'server+client'
+/** The role a certificate plays in a TLS handshake (or for an OCSP responder), each with its extendedKeyUsage. */
+export type TestUsage = 'server' | 'client' | 'server+client' | 'ocspSigning'
 
 /**
  * keyUsage bits; or, for the tests of what OpenSSL refuses, the value (extnValue: DER, in hexadecimal)
@@ -97,6 +97,8 @@ export interface TestLeafOptions extends Validity {
   readonly keys?: CryptoKeyPair
   /** Where its issuer's certificate is published (authorityInfoAccess caIssuers), as a public CA's leaf says. */
   readonly caIssuers?: string
+  /** Its CA's OCSP responder (authorityInfoAccess OCSP). */
+  readonly ocsp?: string
 }
 
 export interface CrlOptions {
@@ -182,7 +184,14 @@ export async function issueTestCert(issuer: Issued, options: TestLeafOptions): P
       extendedKeyUsageOf(options.usage),
       // RFC 5280 4.2.1.6: critical when it is the only name.
       ...(names.length > 0 ? [new x509.SubjectAlternativeNameExtension(names, subject.length === 0)] : []),
-      ...(options.caIssuers ? [new x509.AuthorityInfoAccessExtension({ caIssuers: new x509.GeneralName('url', options.caIssuers) })] : []),
+      ...(options.caIssuers || options.ocsp
+        ? [
+            new x509.AuthorityInfoAccessExtension({
+              ...(options.caIssuers && { caIssuers: new x509.GeneralName('url', options.caIssuers) }),
+              ...(options.ocsp && { ocsp: new x509.GeneralName('url', options.ocsp) }),
+            }),
+          ]
+        : []),
     ],
   })
 }
@@ -215,6 +224,7 @@ function subjectName(commonName: string, organization?: string): JsonName {
 }
 
 function extendedKeyUsageOf(usage: TestUsage): ExtendedKeyUsageExtension {
+  if (usage === 'ocspSigning') return new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.ocspSigning])
   return usage === 'server+client' ? extendedKeyUsage('server', 'client') : extendedKeyUsage(usage)
 }
 
