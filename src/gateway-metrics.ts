@@ -11,6 +11,7 @@ import type { LoadedCertificate, LoadedCrl } from './snapshot/route-files.js'
 import type { Route } from './snapshot/snapshot.js'
 import type { Upstream } from './snapshot/upstreams.js'
 import type { HandshakeOutcome } from './tls/ingress.js'
+import type { OcspLookupResult } from './tls/ocsp-lookups.js'
 import { failureReason, type FailureReason } from './tls/reasons.js'
 import { subjectRfc2253 } from './tls/subject.js'
 import type { UpstreamHandshakeEvent } from './tls/upstream.js'
@@ -46,6 +47,11 @@ export function recordHealthCheck(metrics: Metrics, route: Route, url: UpstreamU
 /** A url a route no longer checks: its series go, as a removed route's do (metrics/removed-routes.ts). */
 export function forgetHealthChecks(metrics: Metrics, route: string, url: string): void {
   for (const result of ['pass', 'fail']) metrics.upstreamHealthChecks.remove({ route, url, result })
+}
+
+/** An OCSP lookup of a client certificate sent to its responder (tls/ocsp-lookups.ts). */
+export function recordOcspLookup(metrics: Metrics, result: OcspLookupResult): void {
+  metrics.ocspLookups.inc({ result })
 }
 
 /** A WebSocket checked against its route's new client CAs and CRLs: kept, or closed for `reason`. */

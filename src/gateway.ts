@@ -20,6 +20,7 @@ import {
   forgetHealthChecks,
   recordHealthCheck,
   recordIngressHandshake,
+  recordOcspLookup,
   recordPassthrough,
   recordUpstreamHandshake,
   setCertificateExpiry,
@@ -46,6 +47,7 @@ import { destroyUpstream, type Upstream } from './snapshot/upstreams.js'
 import { configWarnings, WarningLog } from './snapshot/warnings.js'
 import { certificateIdentity, ingressCrlFiles, refusalFields } from './tls/certificate-identity.js'
 import type { HandshakeOutcome, TlsPolicy } from './tls/ingress.js'
+import { OcspLookups } from './tls/ocsp-lookups.js'
 import { ClientChainsByPolicy } from './tls/peer-certificates.js'
 import { newTicketSecret, TicketKeyRotation, type TicketSecrets } from './tls/ticket-keys.js'
 import { logHealthCheckChange, UpstreamHealthChecks } from './upstream-health-checks.js'
@@ -134,6 +136,8 @@ export class Gateway {
   private readonly ticketSecrets: TicketSecrets
   private readonly ticketKeys: TicketKeyRotation
   private readonly clientChains = new ClientChainsByPolicy()
+  /** What OCSP responders said of client certificates (tls.ocsp), across reloads. */
+  private readonly ocspLookups: OcspLookups
   /**
    * The SNI each verified connection's ClientHello carried: the host of an HTTP/1.0 request without
    * Host, and what a reload re-checks the connection by (the policy a new handshake of its would get).
@@ -156,6 +160,13 @@ export class Gateway {
     this.logRefusal = limitedLog(this.logger, 'info', 'client TLS handshake refused', refusalLogLimit)
     // A balancer without the PROXY protocol turned on sends no header on any connection.
     this.logProxyHeaderRefused = limitedLog(this.logger, 'warn', 'PROXY protocol header refused; connection closed', CLIENT_CAUSED_LOG_LIMIT)
+    const logOcspFailure = limitedLog(this.logger, 'warn', 'OCSP lookup of a client certificate failed: no answer that verifies', CLIENT_CAUSED_LOG_LIMIT)
+    this.ocspLookups = new OcspLookups({
+      onLookup: (result, durationSeconds, outcome, responder) => {
+        recordOcspLookup(this.metrics, result)
+        if (outcome.failure) logOcspFailure({ responder, detail: outcome.failure, error: errorSummary(outcome.error), durationSeconds })
+      },
+    })
     const logPassthroughFailure = limitedLog(this.logger, 'warn', 'passthrough upstream failed', CLIENT_CAUSED_LOG_LIMIT)
     const logPassthroughUnreachable = limitedLog(this.logger, 'warn', 'passthrough upstream url unreachable; the connection goes to the next url', CLIENT_CAUSED_LOG_LIMIT)
     const logPassthroughForbidden = limitedLog(this.logger, 'warn', "passthrough connection closed: the route's allowedIPs do not take its address", CLIENT_CAUSED_LOG_LIMIT)
@@ -421,6 +432,7 @@ export class Gateway {
       ticketEpoch: this.ticketKeys.epoch,
       ticketKeyLifetimeMs: this.ticketKeys.lifetimeMs,
       clientChains: (id) => this.clientChains.of(id),
+      ocspLookups: this.ocspLookups,
     }
   }
 

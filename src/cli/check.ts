@@ -12,6 +12,7 @@ import { logLevelRefusal } from '../log.js'
 import { configWarnings } from '../snapshot/warnings.js'
 import { checkedConfig } from '../snapshot/load-config.js'
 import { buildSnapshot, retireSnapshot } from '../snapshot/snapshot.js'
+import { OcspLookups } from '../tls/ocsp-lookups.js'
 import { ClientChains } from '../tls/peer-certificates.js'
 import { newTicketSecret, TICKET_KEY_LIFETIME_MS } from '../tls/ticket-keys.js'
 import { printProblems } from './problems.js'
@@ -67,6 +68,7 @@ function build(config: Config): CheckedFile {
     ticketEpoch: 0,
     ticketKeyLifetimeMs: TICKET_KEY_LIFETIME_MS,
     clientChains: () => new ClientChains(),
+    ocspLookups: new OcspLookups({ onLookup: () => undefined }),
   })
   retireSnapshot(snapshot, undefined)
   return { config, warnings: configWarnings(config, snapshot) }

@@ -22,6 +22,8 @@ export const DEFAULT_RATE_LIMIT_PERIOD = '1s'
 export const DEFAULT_HEALTH_CHECK_INTERVAL = '10s'
 /** Caddy's and Traefik's health check timeout. */
 export const DEFAULT_HEALTH_CHECK_TIMEOUT = '5s'
+/** As long as an upstream has to connect: a client waits for the answer in its handshake. */
+export const DEFAULT_OCSP_TIMEOUT = '5s'
 
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const
 

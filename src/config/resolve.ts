@@ -8,7 +8,7 @@ import { isIP } from 'node:net'
 import { domainToASCII } from 'node:url'
 import { dnsNameProblem, isRouteHost, type DnsNameProblem } from '../routing/host.js'
 import { routeKey } from '../routing/table.js'
-import { checkDuration, DEFAULT_RATE_LIMIT_PERIOD, DEFAULT_SHUTDOWN_GRACE, parseDuration } from './duration.js'
+import { checkDuration, DEFAULT_OCSP_TIMEOUT, DEFAULT_RATE_LIMIT_PERIOD, DEFAULT_SHUTDOWN_GRACE, parseDuration } from './duration.js'
 import { crlFiles, filePathResolver, type FilePathOf } from './file-paths.js'
 import { resolveRouteHeaders } from './header-changes.js'
 import { issueAt, type ConfigIssue, type Report } from './issues.js'
@@ -207,6 +207,10 @@ function checkRoutePath(path: string, at: string, mergeSlashes: boolean, report:
  */
 function resolveRouteTls(raw: Exclude<PartialRoute['tls'], 'passthrough' | undefined>, at: string, filePath: FilePathOf, report: Report, whole: boolean): RouteTlsConfig {
   if (whole && raw.crl !== undefined && !raw.clientCAs) report(`${at}.crl`, 'needs tls.clientCAs: a CRL only applies to client certificates')
+  if (whole && raw.ocsp !== undefined && !raw.clientCAs) report(`${at}.ocsp`, 'needs tls.clientCAs: OCSP is asked about client certificates')
+  if (raw.ocsp) checkDuration(`${at}.ocsp.timeout`, raw.ocsp.timeout, report, { positive: true })
+  const responder = raw.ocsp?.responder
+  if (responder !== undefined && /^https?:\/\//.test(responder) && !URL.canParse(responder)) report(`${at}.ocsp.responder`, `${shownValue(responder)} is not a url that parses`)
   if (whole && raw.clientCertRequired !== undefined && !raw.clientCAs) {
     report(`${at}.clientCertRequired`, 'needs tls.clientCAs: without them no client certificate is asked for')
   }
@@ -222,6 +226,13 @@ function resolveRouteTls(raw: Exclude<PartialRoute['tls'], 'passthrough' | undef
     ...(clientCAs && { clientCAs }),
     clientCertRequired: raw.clientCertRequired ?? true,
     crl,
+    ...(raw.ocsp && {
+      ocsp: {
+        ...(raw.ocsp.responder && { responder: raw.ocsp.responder }),
+        unreachable: raw.ocsp.unreachable ?? 'refuse',
+        timeoutMs: parseDuration(raw.ocsp.timeout ?? DEFAULT_OCSP_TIMEOUT)!,
+      },
+    }),
     minVersion: raw.minVersion ?? 'TLSv1.2',
     forwardClientCert: raw.forwardClientCert ?? (raw.clientCAs ? 'xfcc' : 'none'),
   }

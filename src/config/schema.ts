@@ -9,6 +9,7 @@ import {
   DEFAULT_HEALTH_CHECK_INTERVAL,
   DEFAULT_HEALTH_CHECK_TIMEOUT,
   DEFAULT_IDLE_TIMEOUT,
+  DEFAULT_OCSP_TIMEOUT,
   DEFAULT_RATE_LIMIT_PERIOD,
   DEFAULT_RESPONSE_TIMEOUT,
   DEFAULT_SHUTDOWN_GRACE,
@@ -73,6 +74,36 @@ const ForwardClientCertSchema = Type.Union(
   },
 )
 
+export const HTTP_URL_PATTERN = '^https?://'
+
+const OcspSchema = Type.Object(
+  {
+    responder: Type.Optional(
+      Type.String({
+        pattern: HTTP_URL_PATTERN,
+        description: "The OCSP responder asked (http:// or https://). Default: the url in each client certificate's authorityInfoAccess.",
+        examples: ['http://ocsp.internal:8080/'],
+      }),
+    ),
+    unreachable: Type.Optional(
+      Type.Union([Type.Literal('refuse'), Type.Literal('allow')], {
+        description:
+          'What becomes of a client whose certificate status cannot be had: no responder to ask, none that answers in time, ' +
+          'or an answer that is not valid (unsigned, about another certificate, out of date). `refuse` (fail closed, as ' +
+          "nginx's ssl_ocsp) or `allow` (fail open). A `revoked` or `unknown` answer is refused either way. Default: refuse.",
+      }),
+    ),
+    timeout: Type.Optional(Duration('Time the responder has to answer; the client waits for it in its handshake.', DEFAULT_OCSP_TIMEOUT)),
+  },
+  {
+    additionalProperties: false,
+    description:
+      "OCSP (RFC 6960): the status of each client certificate is asked of its CA's responder at its first handshake, and " +
+      "remembered until the answer's nextUpdate (an hour without one); a revoked certificate is refused as a CRL refuses it. " +
+      "The certificate alone, not its CAs (nginx's `ssl_ocsp leaf`). Requires clientCAs. `ocsp: {}` asks each certificate's own responder.",
+  },
+)
+
 const RouteTlsSchema = Type.Object(
   {
     cert: FilePath('PEM certificate served for this host (leaf first, then intermediates).'),
@@ -92,6 +123,7 @@ const RouteTlsSchema = Type.Object(
       }),
     ),
     crl: Type.Optional(CrlFiles('One CRL file or a list; client certificates they list are refused. Requires clientCAs.')),
+    ocsp: Type.Optional(OcspSchema),
     minVersion: Type.Optional(TlsVersionSchema),
     forwardClientCert: Type.Optional(ForwardClientCertSchema),
   },

@@ -39,8 +39,19 @@ export interface RouteTlsConfig {
   /** With clientCAs: false serves a client without a certificate too (one with a certificate is verified). */
   readonly clientCertRequired: boolean
   readonly crl: readonly CrlFile[]
+  /** With clientCAs: the OCSP lookups of client certificates. */
+  readonly ocsp?: OcspConfig
   readonly minVersion: TlsVersion
   readonly forwardClientCert: ForwardClientCert
+}
+
+/** tls.ocsp, resolved. */
+export interface OcspConfig {
+  /** The responder asked; without one, each certificate's own (its authorityInfoAccess OCSP url). */
+  readonly responder?: string
+  /** What becomes of a client whose certificate's status could not be had. */
+  readonly unreachable: 'refuse' | 'allow'
+  readonly timeoutMs: number
 }
 
 /** One url of a route's upstream: where its requests (or its passthrough connections) may go. */

@@ -98,7 +98,7 @@ export function createMetrics(options: MetricsOptions = {}) {
     }),
     websocketRechecks: new Counter({
       name: 'portcullis_websocket_rechecks_total',
-      help: 'WebSockets checked again after a reload changed the client CAs, CRLs or minVersion of their route, by route, result (ok: kept; error: closed) and reason (none when kept).',
+      help: 'WebSockets checked again after a reload changed the client CAs, CRLs, OCSP lookups or minVersion of their route, by route, result (ok: kept; error: closed) and reason (none when kept).',
       labelNames: ['route', 'result', 'reason'] as const,
       registers,
     }),
@@ -124,6 +124,12 @@ export function createMetrics(options: MetricsOptions = {}) {
       name: 'portcullis_upstream_health_checks_total',
       help: "Active health checks of the urls of routes with upstream.healthCheck, by route, url and result (pass: a 2xx or 3xx answer in time, or on a passthrough route a TCP connect; fail: any other answer, or none).",
       labelNames: ['route', 'url', 'result'] as const,
+      registers,
+    }),
+    ocspLookups: new Counter({
+      name: 'portcullis_ocsp_lookups_total',
+      help: 'OCSP lookups of client certificates (tls.ocsp) sent to responders, by result: good, revoked, unknown (answers, remembered until their nextUpdate) or failed (no answer that verifies in time; not remembered).',
+      labelNames: ['result'] as const,
       registers,
     }),
     upstreamConnections: new Gauge({

@@ -13,6 +13,7 @@ import { RateLimiter } from '../routing/rate-limit.js'
 import { compileRouteTable, routeKey, type RouteTable } from '../routing/table.js'
 import { createTlsPolicy, policyId, type HostCertificate, type TlsPolicy, type TlsPolicyHooks, type TlsPolicySpec } from '../tls/ingress.js'
 import type { ClientChains } from '../tls/peer-certificates.js'
+import type { OcspLookups } from '../tls/ocsp-lookups.js'
 import type { TicketSecrets } from '../tls/ticket-keys.js'
 import { identityKey, upstreamTlsContext, upstreamIdentity, type UpstreamHandshakeEvent, type UpstreamIdentity } from '../tls/upstream.js'
 import { RouteFiles, type CaWithoutCrl, type LoadedCertificate, type LoadedCrl } from './route-files.js'
@@ -76,6 +77,8 @@ export interface SnapshotOptions {
   readonly ticketKeyLifetimeMs: number
   /** The client chains a TLS policy remembers for resumed sessions, by policy id (tls/peer-certificates.ts). */
   readonly clientChains: (policyId: string) => ClientChains
+  /** The OCSP answers about client certificates the gateway has had (tls.ocsp). */
+  readonly ocspLookups: OcspLookups
   readonly upstreamHooks: { readonly onHandshake: (route: string, event: UpstreamHandshakeEvent) => void }
   /** Pools of the previous snapshot are reused when their identity is unchanged. */
   readonly previous?: Snapshot
@@ -86,7 +89,10 @@ interface RouteReadings {
   /** `firstRoute` is the one blamed if OpenSSL refuses the policy's contexts. */
   readonly policySpecs: Map<string, TlsPolicySpec & { hosts: Map<string, HostCertificate>; firstRoute: RouteConfig }>
   readonly policyIdOfRoute: Map<RouteConfig, string>
-  /** Policies with a route that forwards the client's chain (see TicketSecrets). */
+  /**
+   * Policies with a route that forwards the client's chain, or that ask OCSP about its certificate,
+   * which the chain's issuer answers for (see TicketSecrets).
+   */
   readonly chainPolicyIds: Set<string>
   /** The identity of each url of a route's upstream, in order. */
   readonly identitiesOfRoute: Map<RouteConfig, UpstreamIdentity[]>
@@ -107,13 +113,14 @@ function readRoutes(config: Config, files: RouteFiles): RouteReadings {
         clientCertRequired: !optional.has(route.host),
         crl: files.crlPems(route, `${at}.tls.crl`, tls.crl, cas, 'client'),
         minVersion: tls.minVersion,
+        ...(cas && tls.ocsp && { ocsp: tls.ocsp }),
       }
       const id = policyId(spec)
       const entry = policySpecs.get(id) ?? { ...spec, hosts: new Map<string, HostCertificate>(), firstRoute: route }
       if (pair) entry.hosts.set(route.host, { certPem: pair.cert.pem, keyPem: pair.keyPem })
       policySpecs.set(id, entry)
       policyIdOfRoute.set(route, id)
-      if (tls.forwardClientCert === 'rfc9440' || tls.forwardClientCert === 'both') chainPolicyIds.add(id)
+      if (tls.forwardClientCert === 'rfc9440' || tls.forwardClientCert === 'both' || spec.ocsp) chainPolicyIds.add(id)
     }
     if (route.tls !== 'passthrough') {
       const { upstream } = route
@@ -237,7 +244,7 @@ function createPolicies({ policySpecs, chainPolicyIds }: RouteReadings, files: R
   for (const [id, { firstRoute, ...spec }] of policySpecs) {
     const secret = chainPolicyIds.has(id) ? options.ticketSecrets.own : options.ticketSecrets.shared
     const tickets = { secret, epoch: options.ticketEpoch, keyLifetimeMs: options.ticketKeyLifetimeMs }
-    const policy = files.attempt(`routes[${firstRoute.index}].tls`, () => createTlsPolicy(spec, options.tlsHooks, tickets, options.clientChains(id)))
+    const policy = files.attempt(`routes[${firstRoute.index}].tls`, () => createTlsPolicy(spec, options.tlsHooks, tickets, options.clientChains(id), options.ocspLookups))
     if (policy) policies.set(id, policy)
   }
   return policies

@@ -12,6 +12,7 @@ import { chainErrorBeneathCrlVerdict } from './chain-path.js'
 import { chainVerdict, peerLeaf, peerLeafAlone, refusedPeerCertificates, sentCertificate } from './peer-certificates.js'
 import { unknownIssuerHint } from './unknown-issuer.js'
 import { failureReason, isCrlTrouble } from './reasons.js'
+import { RECHECK_FAILED, type RecheckVerdict } from './recheck.js'
 import { onRenegotiationAttempt } from './renegotiation.js'
 
 /** The TCP sockets a policy accepted: when, for which route, with which SNI, from which address. */
@@ -66,6 +67,16 @@ export function requireClientCertificate(socket: TLSSocket): void {
 }
 
 /**
+ * A policy's client authentication: its client CAs, whether a certificate is required, and with
+ * tls.ocsp, the OCSP verdict on the certificate of a client its handshake verified.
+ */
+export interface ClientAuth {
+  readonly cas: readonly X509Certificate[]
+  readonly required: boolean
+  readonly ocspVerdict?: (socket: TLSSocket) => Promise<RecheckVerdict>
+}
+
+/**
  * Reports each handshake of `server`, and each renegotiation it refuses, and hands on the verified
  * connections. `clientAuth`: the policy's client CAs, and whether a certificate is required, if it
  * asks for one.
@@ -73,7 +84,7 @@ export function requireClientCertificate(socket: TLSSocket): void {
 export function reportHandshakes(
   server: Server,
   accepted: AcceptedSockets,
-  clientAuth: { readonly cas: readonly X509Certificate[]; readonly required: boolean } | undefined,
+  clientAuth: ClientAuth | undefined,
   hooks: Pick<TlsPolicyHooks, 'onHandshake' | 'onRefusedCertificate'>,
   onVerified: (socket: TLSSocket) => void,
 ): void {
@@ -89,14 +100,27 @@ export function reportHandshakes(
     // resumption, which counts successful handshakes alone, even where it resumed the ticket an earlier
     // refusal got.
     // Where a certificate is optional, a client that sent none is served without an identity.
-    if (clientAuth && !verifiedClient(socket) && (clientAuth.required || sentCertificate(socket))) {
-      const refused = refusal(socket, clientAuth.cas)
+    const refuse = (refused: Pick<HandshakeOutcome, 'reason' | 'detail' | 'certificate' | 'hint'>) => {
       onHandshake({ ...accepted.outcomeFields(socket), ...refused, resumed: false })
       hooks.onRefusedCertificate(socket, refused.reason)
-      return
     }
-    onHandshake({ ...accepted.outcomeFields(socket), reason: 'none', resumed: socket.isSessionReused() })
-    onVerified(socket)
+    if (clientAuth && !verifiedClient(socket) && (clientAuth.required || sentCertificate(socket))) return refuse(refusal(socket, clientAuth.cas))
+    const verified = () => {
+      onHandshake({ ...accepted.outcomeFields(socket), reason: 'none', resumed: socket.isSessionReused() })
+      onVerified(socket)
+    }
+    // With tls.ocsp, a client certificate's status is asked before the handshake is reported: it
+    // counts in the handshake's duration, as nginx's ssl_ocsp holds the handshake for it. Nothing reads
+    // the connection meanwhile.
+    const ocsp = clientAuth?.ocspVerdict
+    if (!ocsp || !sentCertificate(socket)) return verified()
+    ocsp(socket).then(
+      (verdict) => {
+        if (verdict.pass) verified()
+        else refuse({ reason: verdict.reason, detail: verdict.detail, certificate: verdict.certificate, ...(verdict.error && { hint: verdict.error.message }) })
+      },
+      (error: Error) => refuse({ reason: 'other', detail: RECHECK_FAILED, hint: error.message }),
+    )
   })
   // Every other failed handshake: a client without a certificate, a verification that OpenSSL itself
   // aborted (refusal), and any that broke off or timed out.

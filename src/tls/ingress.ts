@@ -1,7 +1,7 @@
 /**
  * Ingress TLS policies. Node's requestCert/rejectUnauthorized are per tls.Server, not per SNI context,
  * so every distinct client-auth policy (client CA bundle, whether a certificate is required, CRLs,
- * minimum version) gets tls.Servers of its own, one per certificate. The HTTPS listener reads the SNI from the ClientHello and hands the
+ * OCSP, minimum version) gets tls.Servers of its own, one per certificate. The HTTPS listener reads the SNI from the ClientHello and hands the
  * socket to the policy server of that host (see proxy/sni-dispatch.ts). Each policy's ticket keys and
  * session id contexts derive from its id (Node keeps no server-side session cache: tickets only), so a
  * session never resumes across policies (nginx CVE-2025-23419), and a reload that changes a policy's
@@ -13,7 +13,8 @@ import { constants, createHash, type X509Certificate } from 'node:crypto'
 import type { Socket } from 'node:net'
 import tls, { TLSSocket } from 'node:tls'
 import type { TlsVersion } from '../config/schema.js'
-import { AcceptedSockets, reportHandshakes, requireClientCertificate } from './handshake-reports.js'
+import { AcceptedSockets, reportHandshakes, requireClientCertificate, type ClientAuth } from './handshake-reports.js'
+import type { OcspLookups, OcspSettings } from './ocsp-lookups.js'
 import type { ClientChains } from './peer-certificates.js'
 import type { CertificateFile } from './pem.js'
 import type { FailureReason } from './reasons.js'
@@ -80,6 +81,8 @@ export interface TlsPolicySpec {
   readonly crl: readonly string[]
   /** The oldest TLS version a client may handshake with. */
   readonly minVersion: TlsVersion
+  /** With clientCAs: the OCSP lookups of client certificates (tls.ocsp). */
+  readonly ocsp?: OcspSettings
   /** Certificates by lower-case host or `*.suffix` wildcard. */
   readonly hosts: ReadonlyMap<string, HostCertificate>
 }
@@ -161,12 +164,12 @@ export interface PolicyTickets {
 }
 
 /** What a policy's id hashes: what decides client authentication. */
-type ClientAuthSpec = Pick<TlsPolicySpec, 'clientCertRequired' | 'crl' | 'minVersion'> & { readonly clientCAs?: Pick<NonNullable<TlsPolicySpec['clientCAs']>, 'pem'> }
+type ClientAuthSpec = Pick<TlsPolicySpec, 'clientCertRequired' | 'crl' | 'minVersion' | 'ocsp'> & { readonly clientCAs?: Pick<NonNullable<TlsPolicySpec['clientCAs']>, 'pem'> }
 
 /** Identical specs share one policy; the id hashes what decides client authentication. */
 export function policyId(spec: ClientAuthSpec): string {
   return createHash('sha256')
-    .update(JSON.stringify([spec.clientCAs?.pem ?? '', spec.clientCertRequired, spec.crl, spec.minVersion]))
+    .update(JSON.stringify([spec.clientCAs?.pem ?? '', spec.clientCertRequired, spec.crl, spec.minVersion, spec.ocsp ?? null]))
     .digest('hex')
     .slice(0, 16)
 }
@@ -174,18 +177,28 @@ export function policyId(spec: ClientAuthSpec): string {
 /**
  * A policy server: handshakes and verifies; a verified connection goes to `hooks.onVerified`. Its
  * session ticket keys derive from `tickets` (see ticket-keys.ts); `chains` are its clients'
- * remembered chains, which outlive a reload that keeps the policy, as its sessions do.
+ * remembered chains, which outlive a reload that keeps the policy, as its sessions do; with tls.ocsp,
+ * `ocspLookups` asks and remembers its clients' certificate status.
  */
 export function createTlsPolicy(
   spec: TlsPolicySpec,
   hooks: TlsPolicyHooks,
   tickets: PolicyTickets,
   chains: ClientChains,
+  ocspLookups: OcspLookups,
 ): TlsPolicy {
   const id = policyId(spec)
   const asksClientCert = spec.clientCAs !== undefined
   const requiresClientCert = asksClientCert && spec.clientCertRequired
   const accepted = new AcceptedSockets()
+  const clientTrust = spec.clientCAs && new ClientTrust(spec.clientCAs.certificates, spec.crl, spec.ocsp && { lookups: ocspLookups, settings: spec.ocsp })
+  // The chain, read at each full handshake (and so remembered for the session's resumptions), gives
+  // the issuer the OCSP question names.
+  const clientAuth: ClientAuth | undefined = spec.clientCAs && {
+    cas: spec.clientCAs.certificates,
+    required: spec.clientCertRequired,
+    ...(spec.ocsp && clientTrust && { ocspVerdict: (socket: TLSSocket) => clientTrust.ocspVerdict(chains.of(socket)) }),
+  }
 
   /** The policy server that serves `pair`: its certificate is the server's own. */
   const serverFor = (pair: HostCertificate) => {
@@ -221,7 +234,6 @@ export function createTlsPolicy(
       // The ticket's lifetime hint too.
       sessionTimeout: ticketLifetimeSeconds(tickets.keyLifetimeMs),
     })
-    const clientAuth = spec.clientCAs && { cas: spec.clientCAs.certificates, required: spec.clientCertRequired }
     reportHandshakes(server, accepted, clientAuth, hooks, (socket) => hooks.onVerified(socket, policy, accepted.serverNameOf(socket)))
     return server
   }
@@ -240,7 +252,7 @@ export function createTlsPolicy(
     id,
     requiresClientCert,
     minVersion: spec.minVersion,
-    clientTrust: spec.clientCAs && new ClientTrust(spec.clientCAs.certificates, spec.crl),
+    clientTrust,
     clientChain: (socket) => chains.of(socket),
     rotateTicketKeys(epoch) {
       const keys = ticketKeys(tickets.secret, id, epoch)

@@ -14,6 +14,9 @@ const FAILURE_REASONS = [
   'cert_not_yet_valid',
   'bad_usage',
   'revoked',
+  // OCSP (tls.ocsp): the responder does not know the client's certificate, or no answer could be had.
+  'ocsp_unknown',
+  'ocsp_unavailable',
   'hostname_mismatch',
   'protocol_version',
   // A client's renegotiation of an established TLS 1.2 connection, which the ingress refuses
@@ -42,6 +45,14 @@ const REASON_BY_CODE: Record<string, FailureReason> = {
   INVALID_PURPOSE: 'bad_usage',
   INVALID_CA: 'bad_usage',
   CERT_REVOKED: 'revoked',
+  // What an OCSP lookup of a client certificate found (tls/ocsp-lookups.ts).
+  OCSP_CERT_REVOKED: 'revoked',
+  OCSP_CERT_UNKNOWN: 'ocsp_unknown',
+  OCSP_NO_RESPONDER: 'ocsp_unavailable',
+  OCSP_RESPONDER_UNREACHABLE: 'ocsp_unavailable',
+  OCSP_RESPONDER_ERROR: 'ocsp_unavailable',
+  OCSP_RESPONSE_INVALID: 'ocsp_unavailable',
+  OCSP_ISSUER_UNKNOWN: 'ocsp_unavailable',
   // The other verdicts (OTHER_CHAIN_VERDICTS below) are 'other'.
   ERR_TLS_CERT_ALTNAME_INVALID: 'hostname_mismatch',
   // Handshake errors raised by OpenSSL, and alerts the peer sent (*_ALERT_*).

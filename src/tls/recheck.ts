@@ -1,11 +1,11 @@
 /**
  * A connection outlives the TLS policy it was verified under. After a reload that changes a route's
- * client CAs or CRLs, the client of each connection verified under the old ones is re-checked here
- * against the policy it would be held to now (connection-rechecks.ts, which maps the whole path): a
- * keep-alive connection's, the one a new handshake of its would get; a WebSocket's, the one its route
- * has. One that no longer passes is closed: otherwise a client whose certificate the new CRL revokes,
- * or whose CA left the bundle, would keep a WebSocket for good, and a keep-alive connection until it
- * is idle.
+ * client CAs, CRLs or OCSP lookups, the client of each connection verified under the old ones is
+ * re-checked here against the policy it would be held to now (connection-rechecks.ts, which maps the
+ * whole path): a keep-alive connection's, the one a new handshake of its would get; a WebSocket's,
+ * the one its route has. One that no longer passes is closed: otherwise a client whose certificate the
+ * new CRL revokes, or whose CA left the bundle, would keep a WebSocket for good, and a keep-alive
+ * connection until it is idle.
  *
  * Not every connection closed, as Caddy closes every WebSocket a config change leaves behind (at once,
  * or after `stream_close_delay`; caddyserver/caddy#3143), and Envoy drains a changed listener and
@@ -22,13 +22,15 @@
  * the chain must be within its validity dates, and allow clientAuth if it has an extended key usage; if
  * it has a keyUsage, the leaf's must allow digitalSignature or keyAgreement, and a CA's keyCertSign. Of
  * several failures, the one a handshake reports (see verdict), as a client that comes back through one
- * would be told. What cannot be checked fails closed.
+ * would be told. What cannot be checked fails closed. Then, with tls.ocsp, the leaf's OCSP answer, as
+ * the handshake asks for it after OpenSSL's checks (handshake-reports.ts).
  */
 import type { X509Certificate } from 'node:crypto'
 import { canonicalName } from './canonical-name.js'
 import { certificateFields } from './cert-der.js'
-import { allowsCertSign, CLIENT_AUTH, extendedUsageLacks, issuerKind, keyUsageAllows, outsideValidity, type IssuerKind } from './cert-checks.js'
+import { allowsCertSign, CLIENT_AUTH, extendedUsageLacks, isSelfSigned, issuerKind, keyUsageAllows, outsideValidity, type IssuerKind } from './cert-checks.js'
 import { ISSUER_NOT_FOUND, pathToCa } from './chain-path.js'
+import type { OcspLookups, OcspOutcome, OcspSettings } from './ocsp-lookups.js'
 import { PolicyCrls, revokes } from './policy-crls.js'
 import { failureReason, type FailureReason } from './reasons.js'
 
@@ -70,7 +72,16 @@ export function refused(detail: string, error?: Error): RecheckVerdict {
   return { pass: false, reason: failureReason(detail), detail, ...(error && { error }) }
 }
 
-/** A TLS policy's client CAs and CRLs, for re-checking a client verified under another policy. */
+/** A policy's OCSP lookups of its clients' certificates (tls.ocsp): where they are made, and how. */
+export interface ClientOcsp {
+  readonly lookups: OcspLookups
+  readonly settings: OcspSettings
+}
+
+/**
+ * A TLS policy's client CAs, CRLs and OCSP lookups: for re-checking a client verified under another
+ * policy, and for the OCSP lookup of a client its handshake verified (ocspVerdict).
+ */
 export class ClientTrust {
   private readonly crls: PolicyCrls
   /** noStricterAbove's verdicts, by the trust before and the leaf issuer's name. */
@@ -79,8 +90,26 @@ export class ClientTrust {
   constructor(
     private readonly cas: readonly X509Certificate[],
     crlPems: readonly string[],
+    readonly ocsp?: ClientOcsp,
   ) {
     this.crls = new PolicyCrls(crlPems)
+  }
+
+  /**
+   * What the OCSP responder says of the leaf of `chain`, a chain this trust's CAs verified: PASS for
+   * a good one, and without tls.ocsp. Where no answer could be had, as `unreachable` says; where the
+   * leaf's issuer is not known (a resumed session whose intermediates are not, see leafRevocation),
+   * as if none could be had, unless an answer is remembered.
+   */
+  async ocspVerdict(chain: readonly X509Certificate[], now = new Date()): Promise<RecheckVerdict> {
+    const [leaf, ...sent] = chain
+    // A client CA of the bundle itself, the leaf has no issuer to answer for it.
+    if (!this.ocsp || !leaf || isSelfSigned(leaf)) return PASS
+    const issuerOf = () => pathToCa(this.cas, leaf, sent, now).path[1]
+    const outcome: OcspOutcome = await this.ocsp.lookups.status(leaf, issuerOf, this.ocsp.settings)
+    if (outcome.answer?.status === 'good' || (outcome.failure && this.ocsp.settings.unreachable === 'allow')) return PASS
+    const detail = outcome.answer ? (outcome.answer.status === 'revoked' ? 'OCSP_CERT_REVOKED' : 'OCSP_CERT_UNKNOWN') : outcome.failure
+    return { pass: false, reason: failureReason(detail), detail, certificate: leaf, ...(outcome.error && { error: outcome.error }) }
   }
 
   /**
@@ -103,10 +132,12 @@ export class ClientTrust {
     if (chainUnknown) {
       // Above the leaf, only what is no stricter than when the client was verified is known to hold.
       if (!verifiedUnder || !this.noStricterAbove(leaf, verifiedUnder, now)) return refused(RECHECK_FAILED, new Error(CHAIN_UNKNOWN))
-      return verdict([leaf], now, undefined, () => this.leafRevocation(leaf, now))
+      const leafVerdict = await verdict([leaf], now, undefined, () => this.leafRevocation(leaf, now))
+      return leafVerdict.pass ? this.ocspVerdict([leaf], now) : leafVerdict
     }
     // OpenSSL checks no revocation on a chain that does not reach the bundle.
-    return verdict(path, now, error, () => (error ? [] : this.revocation(path, now)))
+    const chainVerdict = await verdict(path, now, error, () => (error ? [] : this.revocation(path, now)))
+    return chainVerdict.pass ? this.ocspVerdict(path, now) : chainVerdict
   }
 
   /** With CRLs, OpenSSL's code for each certificate of `path`, from the leaf up, that no current CRL clears. */

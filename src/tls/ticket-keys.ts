@@ -3,7 +3,7 @@
  * session resumed only on the worker that issued its ticket (every other connection, round-robin).
  * Instead one process draws a secret at start (with workers, the primary, which hands it to each
  * worker it forks over the cluster IPC channel), and every TLS policy's keys are derived from it (or,
- * for a policy that forwards the client's chain, from a secret of the process's own: TicketSecrets),
+ * for a policy that needs the client's chain, from a secret of the process's own: TicketSecrets),
  * the policy id and the hour: the same on every worker and across a reload that keeps the policy, and
  * different for policies with other client CAs, CRLs or minVersion, whose sessions must never resume
  * each other's (nginx CVE-2025-23419). The secret is never logged nor put in the environment.
@@ -17,9 +17,10 @@ export function newTicketSecret(): Buffer {
 
 /**
  * The secrets of a gateway process: `shared` by every worker (the primary's), `own` its alone. A
- * policy whose routes forward the client's chain (RFC 9440 Client-Cert-Chain) takes `own`: a resumed
- * session carries no chain, and only the worker of the full handshake remembers it
- * (tls/peer-certificates.ts), so those sessions resume on that worker alone.
+ * policy whose routes forward the client's chain (RFC 9440 Client-Cert-Chain), or ask OCSP about the
+ * client's certificate (whose issuer the chain gives), takes `own`: a resumed session carries no
+ * chain, and only the worker of the full handshake remembers it (tls/peer-certificates.ts), so those
+ * sessions resume on that worker alone.
  */
 export interface TicketSecrets {
   readonly shared: Buffer

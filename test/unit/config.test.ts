@@ -242,6 +242,18 @@ describe('parseConfig', () => {
       ['4:61 routes[0].tls.clientCertRequired: needs tls.clientCAs: without them no client certificate is asked for'],
     ],
     [
+      'ocsp without clientCAs, a responder that is no http url, an unreachable that is neither, and a timeout of 0',
+      "listen: { https: 127.0.0.1:8443 }\nroutes:\n" +
+        "  - host: a.test\n    tls: { cert: srv.crt, key: srv.key, ocsp: {} }\n    upstream: { url: 'http://127.0.0.1:9000' }\n" +
+        "  - host: b.test\n    tls: { cert: srv.crt, key: srv.key, clientCAs: ca.crt, ocsp: { responder: 'ldap://ocsp', unreachable: fail_open, timeout: 0s } }\n    upstream: { url: 'http://127.0.0.1:9000' }\n",
+      [
+        '4:41 routes[0].tls.ocsp: needs tls.clientCAs: OCSP is asked about client certificates',
+        '7:79 routes[1].tls.ocsp.responder: "ldap://ocsp" is no http:// or https:// url',
+        '7:107 routes[1].tls.ocsp.unreachable: must be "refuse" or "allow"',
+        '7:127 routes[1].tls.ocsp.timeout: must be more than 0',
+      ],
+    ],
+    [
       'weights for one url, a count of weights that is not the count of urls, and a weight of 0',
       "listen: { http: 127.0.0.1:8080 }\nroutes:\n" +
         "  - host: a.test\n    upstream: { url: 'http://127.0.0.1:9000', weights: [1, 2] }\n" +
