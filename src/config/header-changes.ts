@@ -10,6 +10,7 @@ import type { PartialRoute } from './checkable.js'
 import type { Report } from './issues.js'
 import { shownValue } from './shown-value.js'
 import type { HeaderChanges, RouteConfig } from './types.js'
+import { headerValue, placeholdersOf, type HeaderValue, type Placeholder } from './header-placeholders.js'
 import { keyPathStep } from './yaml-paths.js'
 
 /** RFC 9110 5.1: a field name is a token. */
@@ -30,14 +31,33 @@ const WHY_MANAGED: Record<ManagedHeader, string> = {
 type RawRouteHeaders = NonNullable<PartialRoute['headers']>
 type RawChanges = NonNullable<RawRouteHeaders['request']>
 
-export function resolveRouteHeaders(raw: RawRouteHeaders | undefined, at: string, report: Report): RouteConfig['headers'] {
-  const request = raw?.request && headerChanges(raw.request, `${at}.request`, managedRequestHeader, report)
-  const response = raw?.response && headerChanges(raw.response, `${at}.response`, managedResponseHeader, report)
+/**
+ * What the connection of a route's requests has for the placeholders of headers.request.set: TLS
+ * (`tls` a mapping), and client certificates (`tls.clientCAs`). Undefined where that is not known (the
+ * schema refused the route's tls): no placeholder is refused for it then.
+ */
+export interface PlaceholderScope {
+  readonly tls: boolean
+  readonly clientCertificates: boolean
+}
+
+export function resolveRouteHeaders(raw: RawRouteHeaders | undefined, at: string, report: Report, scope: PlaceholderScope | undefined): RouteConfig['headers'] {
+  const request = raw?.request && headerChanges(raw.request, `${at}.request`, managedRequestHeader, report, scope ?? { tls: true, clientCertificates: true })
+  const response = raw?.response && headerChanges(raw.response, `${at}.response`, managedResponseHeader, report, undefined)
   return { ...(request && { request }), ...(response && { response }) }
 }
 
-/** One side's changes; undefined where they change nothing. */
-function headerChanges(raw: RawChanges, at: string, managed: (name: string) => ManagedHeader | undefined, report: Report): HeaderChanges | undefined {
+/**
+ * One side's changes; undefined where they change nothing. `placeholders`: what the values may hold
+ * placeholders of (the request side's); undefined where they may hold none (the response side).
+ */
+function headerChanges(
+  raw: RawChanges,
+  at: string,
+  managed: (name: string) => ManagedHeader | undefined,
+  report: Report,
+  placeholders: PlaceholderScope | undefined,
+): HeaderChanges | undefined {
   /** The name in lower case, or undefined (reported) where it is no name a route may change so. */
   const changeable = (name: string, path: string, change: 'set' | 'remove'): string | undefined => {
     if (!FIELD_NAME.test(name)) {
@@ -53,18 +73,25 @@ function headerChanges(raw: RawChanges, at: string, managed: (name: string) => M
     if (why) report(path, `${name}${readAs} ${WHY_MANAGED[why]}`)
     return why ? undefined : lower
   }
-  const set = new Map<string, { name: string; value: string }>()
-  for (const [name, value] of Object.entries(raw.set ?? {})) {
+  const set = new Map<string, { name: string; value: HeaderValue }>()
+  for (const [name, text] of Object.entries(raw.set ?? {})) {
     const path = keyPathStep(`${at}.set`, name)
     const lower = changeable(name, path, 'set')
-    if (lower === undefined || value === undefined) continue
+    if (lower === undefined || text === undefined) continue
     const twin = set.get(lower)
+    const parsed = headerValue(text)
     if (twin) report(path, `${name} is set twice: ${twin.name} is the same header (names are case-insensitive)`)
     // Not quoted: a value set for an upstream is often a credential (Authorization).
-    else if (!FIELD_VALUE.test(value)) report(path, 'holds a line break, a control character or a character other than ASCII: write visible ASCII, spaces and tabs')
+    else if (!FIELD_VALUE.test(text)) report(path, 'holds a line break, a control character or a character other than ASCII: write visible ASCII, spaces and tabs')
     // A Host the gateway would take from a client (routing/host.ts), and no other.
-    else if (lower === 'host' && normalizeHost(value) === undefined) report(path, `${shownValue(value)} is not a host: write a host name or address, with :port or not (api.example.com, 10.0.0.7:8080)`)
-    else set.set(lower, { name, value })
+    else if (lower === 'host' && normalizeHost(text) === undefined) report(path, `${shownValue(text)} is not a host: write a host name or address, with :port or not (api.example.com, 10.0.0.7:8080)`)
+    else if ('problem' in parsed) report(path, parsed.problem)
+    else if (placeholdersOf(parsed.value).length > 0 && !placeholders) report(path, 'holds a placeholder: placeholders are filled in the requests sent upstream (headers.request) alone')
+    else {
+      const unfillable = placeholders && placeholdersOf(parsed.value).find((placeholder) => !fillable(placeholder, placeholders))
+      if (unfillable) report(path, `{${unfillable}} ${unfillable === 'tls.version' ? 'needs tls: the route\'s requests come in plaintext' : 'needs tls.clientCAs: without them no client certificate is asked for'}`)
+      else set.set(lower, { name, value: parsed.value })
+    }
   }
   const remove = new Set<string>()
   raw.remove?.forEach((name, index) => {
@@ -77,4 +104,10 @@ function headerChanges(raw: RawChanges, at: string, managed: (name: string) => M
   })
   if (set.size === 0 && remove.size === 0) return undefined
   return { remove: [...remove], set: [...set].map(([lower, { value }]) => [lower, value] as const) }
+}
+
+/** Whether a route's requests have what `placeholder` is filled from. */
+function fillable(placeholder: Placeholder, scope: PlaceholderScope): boolean {
+  if (placeholder === 'tls.version') return scope.tls
+  return !placeholder.startsWith('tls.client.') || scope.clientCertificates
 }

@@ -10,7 +10,7 @@ import { dnsNameProblem, isRouteHost, type DnsNameProblem } from '../routing/hos
 import { routeKey } from '../routing/table.js'
 import { checkDuration, DEFAULT_OCSP_TIMEOUT, DEFAULT_RATE_LIMIT_PERIOD, DEFAULT_SHUTDOWN_GRACE, parseDuration } from './duration.js'
 import { crlFiles, filePathResolver, type FilePathOf } from './file-paths.js'
-import { resolveRouteHeaders } from './header-changes.js'
+import { resolveRouteHeaders, type PlaceholderScope } from './header-changes.js'
 import { issueAt, type ConfigIssue, type Report } from './issues.js'
 import { parseIpRange, type IpRange } from './ip-ranges.js'
 import { isWildcardHost, parseListenAddress } from './listen-address.js'
@@ -176,7 +176,7 @@ function resolveRoute(raw: PartialRoute, index: number, filePath: FilePathOf, re
     tls,
     stripPath: raw.stripPath ?? false,
     maxRequestBody: raw.maxRequestBody === undefined ? undefined : parseSize(raw.maxRequestBody),
-    headers: resolveRouteHeaders(raw.headers, `${at}.headers`, report),
+    headers: resolveRouteHeaders(raw.headers, `${at}.headers`, report, placeholderScope(raw.tls, whole)),
     rateLimit: raw.rateLimit?.requests === undefined ? undefined : rateLimit(raw.rateLimit.requests, raw.rateLimit),
     allowedIPs: raw.allowedIPs && resolveIpRanges(raw.allowedIPs, `${at}.allowedIPs`, report),
     upstream: resolveUpstream(raw.upstream ?? {}, `${at}.upstream`, passthrough, filePath, report, whole),
@@ -236,6 +236,15 @@ function resolveRouteTls(raw: Exclude<PartialRoute['tls'], 'passthrough' | undef
     minVersion: raw.minVersion ?? 'TLSv1.2',
     forwardClientCert: raw.forwardClientCert ?? (raw.clientCAs ? 'xfcc' : 'none'),
   }
+}
+
+/**
+ * What a route's requests have for the placeholders of its headers (header-changes.ts); unknown where
+ * the schema refused its tls, or a key that may be it.
+ */
+function placeholderScope(tls: PartialRoute['tls'], whole: boolean): PlaceholderScope | undefined {
+  if (!whole && tls === undefined) return undefined
+  return { tls: typeof tls === 'object', clientCertificates: typeof tls === 'object' && tls.clientCAs !== undefined }
 }
 
 /** '/café' → '/caf%C3%A9', as a client sends it (a lone surrogate becomes U+FFFD, as UTF-8 has none). */

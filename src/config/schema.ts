@@ -16,6 +16,7 @@ import {
   DURATION_PATTERN,
   MAX_DURATION_TEXT,
 } from './duration.js'
+import { PLACEHOLDERS } from './header-placeholders.js'
 import { DEFAULT_CONNECTION_LIMIT, DEFAULT_REQUEST_LIMIT } from './limits.js'
 import { SIZE_PATTERN } from './size.js'
 
@@ -285,14 +286,15 @@ const RateLimitSchema = Type.Object(
 const IpRangeText = Type.String({ minLength: 1, description: 'An IPv4 or IPv6 address, or a CIDR range.', examples: ['10.0.0.0/8'] })
 
 /** What a route changes of one side's headers: `headers.request` or `headers.response`. */
-const HeaderChangesSchema = (message: string, example: Record<string, string>, removed: string) =>
+const HeaderChangesSchema = (message: string, example: Record<string, string>, removed: string, placeholdersText = '') =>
   Type.Object(
     {
       set: Type.Optional(
         Type.Record(Type.String(), Type.String(), {
           description:
             `Headers set on every ${message}: each replaces any value of its name there, or is added. Names are ` +
-            'case-insensitive; a value is visible ASCII, spaces and tabs. Quote a value YAML would read as a number or a boolean.',
+            'case-insensitive; a value is visible ASCII, spaces and tabs. Quote a value YAML would read as a number or a boolean.' +
+            placeholdersText,
           examples: [example],
         }),
       ),
@@ -308,7 +310,15 @@ const HeaderChangesSchema = (message: string, example: Record<string, string>, r
 
 const RouteHeadersSchema = Type.Object(
   {
-    request: Type.Optional(HeaderChangesSchema('request this route sends upstream, WebSocket upgrades included', { 'X-Env': 'production' }, 'Cookie')),
+    request: Type.Optional(
+      HeaderChangesSchema(
+        'request this route sends upstream, WebSocket upgrades included',
+        { 'X-Env': 'production', 'X-Client-Subject': '{tls.client.subject}' },
+        'Cookie',
+        ` A value may hold placeholders, filled per request: ${PLACEHOLDERS.map((placeholder) => `{${placeholder}}`).join(' ')} ` +
+          "(the client certificate's: with clientCAs). A header left empty (no client certificate) is not sent.",
+      ),
+    ),
     response: Type.Optional(
       HeaderChangesSchema(
         "upstream response this route relays (not the gateway's own answers: 404, 502, 504)",

@@ -2,6 +2,7 @@
  * The resolved config: what ConfigLoader returns after validation. Field names are the YAML keys, so a key
  * path in an error message is also a path in the code. Durations are milliseconds, files absolute paths.
  */
+import type { HeaderValue } from './header-placeholders.js'
 import type { IpRange } from './ip-ranges.js'
 import type { ForwardClientCert, RawConfig, TlsVersion } from './schema.js'
 
@@ -106,7 +107,8 @@ export interface HealthCheck {
 /** What a route changes of one side's headers (`headers.request`, `headers.response`); names in lower case. */
 export interface HeaderChanges {
   readonly remove: readonly string[]
-  readonly set: readonly (readonly [name: string, value: string])[]
+  /** A value of headers.request.set may hold placeholders, filled per request (header-placeholders.ts). */
+  readonly set: readonly (readonly [name: string, value: HeaderValue])[]
 }
 
 /** A route's rateLimit: a bucket of `burst` requests per client (`by`), filled at `requests` per `per` milliseconds. */

@@ -38,7 +38,8 @@ export class ClientIdentities {
   }
 }
 
-function subjectAltNames(cert: X509Certificate, kind: 'URI' | 'DNS'): string[] {
+/** The certificate's subjectAltName entries of one kind, in order, as Node prints them (quoted ones unquoted). */
+export function subjectAltNames(cert: X509Certificate, kind: 'URI' | 'DNS'): string[] {
   const names: string[] = []
   for (const entry of (cert.subjectAltName ?? '').split(/, (?=[A-Za-z ]+:)/)) {
     if (!entry.startsWith(`${kind}:`)) continue
@@ -49,13 +50,17 @@ function subjectAltNames(cert: X509Certificate, kind: 'URI' | 'DNS'): string[] {
 }
 
 /**
- * A value in XFCC: quoted when it holds a separator, with `"` and `\` escaped (Envoy's rules). A header
- * carries ASCII only (undici refuses other characters, and Latin-1 ones would go out as other bytes),
- * so each UTF-8 byte of a non-ASCII character is written \XX, as OpenSSL's RFC 2253 printing (and so
- * Envoy's XFCC) writes it.
+ * Certificate text as a header carries it: control characters left out, and ASCII only (undici refuses
+ * other characters, and Latin-1 ones would go out as other bytes), each UTF-8 byte of a non-ASCII
+ * character written \XX, as OpenSSL's RFC 2253 printing (and so Envoy's XFCC) writes it.
  */
+export function headerSafe(value: string): string {
+  return value.replace(/[\x00-\x1f\x7f]/g, '').replace(/[^\x00-\x7f]+/g, hexEscapedUtf8)
+}
+
+/** A value in XFCC: header-safe, and quoted when it holds a separator, with `"` and `\` escaped (Envoy's rules). */
 function xfccValue(value: string): string {
-  const safe = value.replace(/[\x00-\x1f\x7f]/g, '').replace(/[^\x00-\x7f]+/g, hexEscapedUtf8)
+  const safe = headerSafe(value)
   return /[,;="\\ ]/.test(safe) ? `"${safe.replace(/["\\]/g, (c) => `\\${c}`)}"` : safe
 }
 

@@ -8,6 +8,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http'
 import type { HeaderChanges } from '../config/types.js'
 import { CLIENT_IDENTITY_HEADERS, GATEWAY_SET_ON_EVERY_REQUEST, HOP_BY_HOP, ROUTING_AND_FRAMING } from '../managed-headers.js'
+import { filledTemplate, type PlaceholderSources } from './placeholder-values.js'
 
 /**
  * Forwarding claims are the gateway's to make, and it trusts no client to have made them before it, as
@@ -92,7 +93,8 @@ export function upstreamRequestHeaders(
   identity: Readonly<Record<string, string>>,
   changes: HeaderChanges | undefined,
 ): OutgoingHttpHeaders {
-  const headers = withRouteChanges(withoutHopByHop(req.headers, droppedFromRequest), changes)
+  const sources = changes && { socket: req.socket, clientAddress: forwarded.realIp }
+  const headers = withRouteChanges(withoutHopByHop(req.headers, droppedFromRequest), changes, sources)
   for (const name in identity) headers[name] = identity[name]
   const peer = forwarded.for ?? ''
   // The client's value unless its Connection header nominated it (RFC 9110 7.6.1).
@@ -122,10 +124,19 @@ export function clientResponseHeaders(headers: IncomingHttpHeaders, changes: Hea
   return relayed
 }
 
-/** A route's changes applied to `headers` (lower-case names): its removals, then what it sets. */
-function withRouteChanges(headers: OutgoingHttpHeaders, changes: HeaderChanges | undefined): OutgoingHttpHeaders {
+/**
+ * A route's changes applied to `headers` (lower-case names): its removals, then what it sets, its
+ * placeholders filled from `sources` (a request's: a response's changes hold none). A header whose
+ * value is left empty is not sent, as nginx's proxy_set_header leaves it out: a client without a
+ * certificate sends no {tls.client.subject}, nor its own copy of that header.
+ */
+function withRouteChanges(headers: OutgoingHttpHeaders, changes: HeaderChanges | undefined, sources?: PlaceholderSources): OutgoingHttpHeaders {
   if (changes === undefined) return headers
   for (const name of changes.remove) delete headers[name]
-  for (const [name, value] of changes.set) headers[name] = value
+  for (const [name, value] of changes.set) {
+    const filled = typeof value === 'string' ? value : sources ? filledTemplate(value, sources) : ''
+    if (filled === '') delete headers[name]
+    else headers[name] = filled
+  }
   return headers
 }

@@ -254,6 +254,23 @@ describe('parseConfig', () => {
       ],
     ],
     [
+      'header placeholders misspelt, unknown, in a response, in Host, and of a TLS or client certificate a route does not have',
+      "listen: { https: 127.0.0.1:8443, http: 127.0.0.1:8080 }\nroutes:\n" +
+        "  - host: a.test\n    headers:\n      request: { set: { X-A: '{tls.client.subjet}', X-B: '{tls.version}', X-C: '{tls.client.serial}', Host: '{client.address}' } }\n" +
+        "      response: { set: { X-D: '{client.address}' } }\n    upstream: { url: 'http://127.0.0.1:9000' }\n" +
+        "  - host: b.test\n    tls: { cert: srv.crt, key: srv.key }\n    headers:\n      request: { set: { X-E: '{tls.client.uri}', X-F: '{tls.version}', X-G: '{nope.nope}' } }\n" +
+        "    upstream: { url: 'http://127.0.0.1:9000' }\n",
+      [
+        '5:30 routes[0].headers.request.set.X-A: {tls.client.subjet} is no placeholder (did you mean {tls.client.subject}?): the placeholders are {client.address} {tls.version} {tls.client.subject} {tls.client.commonName} {tls.client.fingerprint} {tls.client.serial} {tls.client.uri} {tls.client.dns}',
+        "5:58 routes[0].headers.request.set.X-B: {tls.version} needs tls: the route's requests come in plaintext",
+        '5:80 routes[0].headers.request.set.X-C: {tls.client.serial} needs tls.clientCAs: without them no client certificate is asked for',
+        "5:109 routes[0].headers.request.set.Host: '{client.address}' is not a host: write a host name or address, with :port or not (api.example.com, 10.0.0.7:8080)",
+        '6:31 routes[0].headers.response.set.X-D: holds a placeholder: placeholders are filled in the requests sent upstream (headers.request) alone',
+        '11:30 routes[1].headers.request.set.X-E: {tls.client.uri} needs tls.clientCAs: without them no client certificate is asked for',
+        '11:77 routes[1].headers.request.set.X-G: {nope.nope} is no placeholder: the placeholders are {client.address} {tls.version} {tls.client.subject} {tls.client.commonName} {tls.client.fingerprint} {tls.client.serial} {tls.client.uri} {tls.client.dns}',
+      ],
+    ],
+    [
       'weights for one url, a count of weights that is not the count of urls, and a weight of 0',
       "listen: { http: 127.0.0.1:8080 }\nroutes:\n" +
         "  - host: a.test\n    upstream: { url: 'http://127.0.0.1:9000', weights: [1, 2] }\n" +
