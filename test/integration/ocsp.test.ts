@@ -9,6 +9,7 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { writeFile } from 'node:fs/promises'
 import http from 'node:http'
+import net from 'node:net'
 import { join } from 'node:path'
 import tls from 'node:tls'
 import { after, before, describe, it } from 'node:test'
@@ -203,6 +204,21 @@ routes:${route('checked', checked)}${route('open', `, ocsp: { responder: '${resp
       [200, 200, 200],
     )
     assert.equal(responder.requests - asked, 1)
+  })
+
+  it('survives a client that resets its connection while its certificate is asked about', async () => {
+    const client = await newClient()
+    await answeringAs({ delayMs: 200 }, async () => {
+      const tcp = net.connect({ port: gw.ports.https!, host: '127.0.0.1' })
+      const socket = tls.connect({ socket: tcp, servername: 'checked.w.test', ca: pki.caS.cert, ...client })
+      socket.on('error', () => {})
+      await once(socket, 'secureConnect')
+      socket.write('GET / HTTP/1.1\r\nHost: checked.w.test\r\n\r\n')
+      tcp.resetAndDestroy()
+      await once(socket, 'close')
+      await new Promise((resolve) => setTimeout(resolve, 300))
+    })
+    assert.equal((await request('checked', client)).status, 200, 'the gateway still serves')
   })
 
   it("asks the responder a certificate names (authorityInfoAccess) where tls.ocsp names none, and refuses one that names none", async () => {
