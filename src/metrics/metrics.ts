@@ -128,7 +128,7 @@ export function createMetrics(options: MetricsOptions = {}) {
     }),
     ocspLookups: new Counter({
       name: 'portcullis_ocsp_lookups_total',
-      help: 'OCSP lookups of client certificates (tls.ocsp) sent to responders, by result: good, revoked, unknown (answers, remembered until their nextUpdate) or failed (no answer that verifies in time; not remembered).',
+      help: 'OCSP lookups of client certificates (tls.ocsp), by result: good, revoked, unknown (answers, remembered until their nextUpdate) or failed (no responder to ask, or no answer that verifies in time; not remembered).',
       labelNames: ['result'] as const,
       registers,
     }),
