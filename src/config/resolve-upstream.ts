@@ -143,6 +143,7 @@ function urlWeights(
 ): readonly (number | undefined)[] | undefined {
   if (typeof url === 'string') return void report(at, 'shares the requests of a list of urls: url is one url')
   if (url && url.length !== raw.length) return void report(at, `has ${raw.length} weights for ${url.length} urls: write one for each url, in their order`)
+  if (raw.every((weight) => weight === 0)) return void report(at, 'are all 0: no url would take a new client (a weight of 0 drains one url of the list)')
   return raw
 }
 

@@ -216,13 +216,14 @@ const UpstreamSchema = Type.Object(
       }),
     ),
     weights: Type.Optional(
-      Type.Array(Type.Integer({ minimum: 1, maximum: 1000 }), {
+      Type.Array(Type.Integer({ minimum: 0, maximum: 1000 }), {
         minItems: 2,
         description:
           "The weight of each url of the list, in its order: a url of weight 9 takes nine times the requests of one of " +
           "weight 1 (nginx's server weight=, Caddy's weighted_round_robin, Traefik's weighted services), as for a canary. " +
           'With leastRequests, requests in flight are counted against the weight; with clientIPHash, a url of twice the ' +
-          'weight keeps twice the clients. Default: 1 each.',
+          "weight keeps twice the clients. 0 drains a url, as HAProxy's weight 0: no new client goes to it, and one its " +
+          'stickyCookie keeps there still does; one url at least has a weight above 0. Default: 1 each.',
         examples: [[9, 1]],
       }),
     ),

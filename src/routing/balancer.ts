@@ -6,7 +6,8 @@
  * rendezvous hashing, as nginx's ip_hash and Envoy's ring hash keep a client on one url). The turn
  * is nginx's smooth weighted round robin: a url of weight 3 (upstream.weights) takes three turns
  * where one of weight 1 takes one, spread out (a a b a, not a a a b); with equal weights it is plain
- * round robin. A url that could not be reached (its connect or TLS handshake failed) rests for a
+ * round robin. A url of weight 0 is drained, as HAProxy's `weight 0` drains a server: no new client
+ * goes to it, and one its sticky cookie keeps there still does. A url that could not be reached (its connect or TLS handshake failed) rests for a
  * while, and what failed there goes to the next url that does not rest, as with nginx's defaults
  * (max_fails=1, fail_timeout=10s, proxy_next_upstream error). When every url rests, each request
  * still gets the next in turn, as Envoy does under its panic threshold: an outage that is over is
@@ -23,8 +24,6 @@ export type UrlScore = (url: number, client: string | undefined) => number
 /** How long a url that could not be reached is left out. */
 export const UNREACHABLE_URL_REST_MS = 10_000
 
-const anyUrl = () => true
-
 export class Balancer {
   private readonly size: number
   /** Smooth weighted round robin's running weight of each url (nginx's current_weight): the turn. */
@@ -36,8 +35,10 @@ export class Balancer {
 
   private readonly now: () => number
   private readonly score: UrlScore | undefined
-  /** isAwake, made once rather than for each request. */
-  private readonly awake = (url: number) => this.isAwake(url)
+  /** Whether a url takes new clients in turn (isAwake, and not drained), made once rather than for each request. */
+  private readonly inTurn = (url: number) => this.weights[url]! > 0 && this.isAwake(url)
+  /** A url not drained. */
+  private readonly weighted = (url: number) => this.weights[url]! > 0
 
   /**
    * One url per weight (1 each, for plain turns). Without `score`, in turn; `now` is the clock rests
@@ -57,13 +58,13 @@ export class Balancer {
 
   /**
    * The url (its index) for a new request from `client`: `sticky` (the url its sticky cookie names)
-   * if it does not rest; else of those that do not rest, the highest scored (without `score`, all),
-   * the next in turn of those; when all rest, the next in turn.
+   * if it does not rest, drained or not; else of those in turn, the highest scored (without `score`,
+   * all), the next in turn of those; when all rest, the next in turn of those not drained.
    */
   pick(client?: string, sticky?: number): number {
     if (this.size === 1) return 0
     if (sticky !== undefined && this.isAwake(sticky)) return sticky
-    return this.next(client, this.awake) ?? this.next(undefined, anyUrl)!
+    return this.next(client, this.inTurn) ?? this.next(undefined, this.weighted)!
   }
 
   /**
@@ -74,7 +75,7 @@ export class Balancer {
   nextAfterUnreachable(url: number, tried: Set<number>, client?: string): number | undefined {
     this.unreachable(url)
     tried.add(url)
-    return this.next(client, (other) => !tried.has(other) && this.isAwake(other))
+    return this.next(client, (other) => !tried.has(other) && this.inTurn(other))
   }
 
   /** Whether the url is chosen in turn now: not resting, and not failing its health check. */

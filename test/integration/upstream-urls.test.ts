@@ -61,6 +61,7 @@ routes:
   - { name: ws-failover, host: ws-failover.test, upstream: { url: ['${REFUSED}', '${one}'] } }
   - { name: weighted, host: weighted.test, upstream: { url: ['${one}', '${two}'], weights: [3, 1] } }
   - { name: cookie, host: cookie.test, upstream: { url: ['${one}', '${two}'], stickyCookie: portcullis_url } }
+  - { name: drained, host: drained.test, upstream: { url: ['${one}', '${two}'], weights: [1, 0], stickyCookie: portcullis_url } }
   - { name: cookie-failover, host: cookie-failover.test, upstream: { url: ['${REFUSED}', '${one}'], stickyCookie: portcullis_url } }
   - { name: sticky, host: sticky.test, upstream: { url: ['${one}', '${two}'], balance: clientIPHash } }
   - { name: least, host: least.test, upstream: { url: ['${holding.url}', '${one}'], balance: leastRequests } }
@@ -113,6 +114,15 @@ routes:
     assert.equal(moved.body, 'one')
     assert.match(String(moved.headers['set-cookie']), /^portcullis_url=[0-9a-f]{16};/)
     assert.notEqual(String(moved.headers['set-cookie']).split(';')[0], `portcullis_url=${refusedToken}`)
+  })
+
+  it('with a weight of 0, sends no new client to its url, and still the clients its sticky cookie keeps there', async () => {
+    const answers = []
+    for (let i = 0; i < 4; i++) answers.push((await get('drained.test')).body)
+    assert.deepEqual(answers, ['one', 'one', 'one', 'one'])
+    const twoToken = createHash('sha256').update(two).digest('hex').slice(0, 16)
+    const kept = await httpRequest({ port: gw.ports.http!, host: 'drained.test', path: '/', headers: { cookie: `portcullis_url=${twoToken}` } })
+    assert.deepEqual([kept.body, kept.headers['set-cookie']], ['two', undefined])
   })
 
   it('with balance: leastRequests, sends requests to the url with the fewest in flight', async () => {

@@ -31,6 +31,17 @@ test('gives each url turns in proportion to its weight, spread out', () => {
   assert.deepEqual([left.filter((url) => url === 1).length, left.filter((url) => url === 2).length], [2, 10], 'the others share what is left by their weights')
 })
 
+test('never gives a url of weight 0 a turn, even when every other rests, but takes it where a sticky cookie names it', () => {
+  for (const balance of [undefined, (url: number) => -url] as const) {
+    const balancer = new Balancer([0, 1, 2], balance ? { score: balance } : {})
+    assert.ok(!picks(balancer, 30).includes(0), 'drained')
+    assert.equal(balancer.pick(undefined, 0), 0, 'sticky')
+    assert.equal(balancer.nextAfterUnreachable(1, new Set()), 2, 'the next url after one unreachable is not the drained one')
+    balancer.unreachable(2)
+    assert.ok(!picks(balancer, 6).includes(0), 'every url in turn resting: still not the drained one')
+  }
+})
+
 test('takes the url a sticky cookie names while it is awake, without moving the turn', () => {
   const { balancer } = balancerOf(3)
   assert.deepEqual([balancer.pick(undefined, 2), balancer.pick(undefined, 2)], [2, 2])

@@ -271,15 +271,15 @@ describe('parseConfig', () => {
       ],
     ],
     [
-      'weights for one url, a count of weights that is not the count of urls, and a weight of 0',
+      'weights for one url, a count of weights that is not the count of urls, and weights all 0',
       "listen: { http: 127.0.0.1:8080 }\nroutes:\n" +
         "  - host: a.test\n    upstream: { url: 'http://127.0.0.1:9000', weights: [1, 2] }\n" +
         "  - host: b.test\n    upstream: { url: ['http://127.0.0.1:9000', 'http://127.0.0.1:9001'], weights: [1, 2, 3] }\n" +
-        "  - host: c.test\n    upstream: { url: ['http://127.0.0.1:9000', 'http://127.0.0.1:9001'], weights: [0, 2] }\n",
+        "  - host: c.test\n    upstream: { url: ['http://127.0.0.1:9000', 'http://127.0.0.1:9001'], weights: [0, 0] }\n",
       [
         '4:47 routes[0].upstream.weights: shares the requests of a list of urls: url is one url',
         '6:74 routes[1].upstream.weights: has 3 weights for 2 urls: write one for each url, in their order',
-        '8:84 routes[2].upstream.weights[0]: 0 is too small: must be at least 1',
+        '8:74 routes[2].upstream.weights: are all 0: no url would take a new client (a weight of 0 drains one url of the list)',
       ],
     ],
     [
