@@ -80,6 +80,8 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
     request(snapshot, policy, req, res) {
       const started = performance.now()
       const client = requestClient(req, snapshot.trustsForwardedFor)
+      // Read now: a finished response is unlinked from its connection.
+      const { socket } = req
       // On every answer, the gateway's own (a 404, a 502) as well as the upstream's.
       if (snapshot.config.requestId) res.setHeader(REQUEST_ID_HEADER, assignRequestId(req))
       let routeName = NO_ROUTE
@@ -88,7 +90,7 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
       // a client that left before any).
       res.once('close', () => {
         if (holdsSlot) slots.release()
-        records.answered(snapshot, req, client.address, routeName, res.headersSent ? res.statusCode : CLIENT_CLOSED_REQUEST, started)
+        records.answered(snapshot, req, client.address, routeName, res.headersSent ? res.statusCode : CLIENT_CLOSED_REQUEST, started, socket)
       })
       try {
         const admission = admit(snapshot, policy, req, client)
@@ -130,7 +132,7 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
       // An upgrade counts as a request once answered (101 or not); the WebSocket's life is not its duration.
       const record = (status: number) => {
         answered = true
-        records.answered(snapshot, req, client.address, routeName, status || CLIENT_CLOSED_REQUEST, started)
+        records.answered(snapshot, req, client.address, routeName, status || CLIENT_CLOSED_REQUEST, started, socket)
       }
       const proxy = async () => {
         const admission = admit(snapshot, policy, req, client)

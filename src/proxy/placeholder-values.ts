@@ -1,11 +1,13 @@
 /**
  * The values of the placeholders of `headers.request.set` (config/header-placeholders.ts) for one
- * request. Those of the client certificate are read once per connection, as its certificate never
+ * request, and the client certificate's fields the access log names. Those of the client certificate
+ * are read once per connection, as its certificate never
  * changes; without one (a plaintext connection, or a client certificate that is optional and was not
  * sent) they are empty. Certificate fields are the CA's text, checked by nobody for what a header
  * takes: each is made header-safe as XFCC makes it (client-identity.ts).
  */
 import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
 import { TLSSocket } from 'node:tls'
 import type { HeaderTemplate, Placeholder } from '../config/header-placeholders.js'
 import { peerLeaf } from '../tls/peer-certificates.js'
@@ -21,7 +23,7 @@ export interface PlaceholderSources {
   readonly clientAddress: string | undefined
 }
 
-const certificateValuesOfSocket = new WeakMap<TLSSocket, Readonly<Record<CertificatePlaceholder, string>>>()
+const certificateValuesOfSocket = new WeakMap<TLSSocket, Readonly<Record<CertificatePlaceholder, string>> | undefined>()
 
 /** `template` filled for one request. */
 export function filledTemplate(template: HeaderTemplate, sources: PlaceholderSources): string {
@@ -34,18 +36,22 @@ function placeholderValue(placeholder: Placeholder, { socket, clientAddress }: P
   if (placeholder === 'client.address') return clientAddress ?? ''
   if (!(socket instanceof TLSSocket)) return ''
   if (placeholder === 'tls.version') return socket.getProtocol() ?? ''
-  return certificateValues(socket)[placeholder]
+  return clientCertificateFields(socket)?.[placeholder] ?? ''
 }
 
-function certificateValues(socket: TLSSocket): Readonly<Record<CertificatePlaceholder, string>> {
-  let values = certificateValuesOfSocket.get(socket)
-  if (!values) certificateValuesOfSocket.set(socket, (values = readCertificate(socket)))
-  return values
+/**
+ * The fields of the client certificate of a connection (the access log's too), read once per
+ * connection; undefined where it has none.
+ */
+export function clientCertificateFields(socket: Duplex): Readonly<Record<CertificatePlaceholder, string>> | undefined {
+  if (!(socket instanceof TLSSocket)) return undefined
+  if (!certificateValuesOfSocket.has(socket)) certificateValuesOfSocket.set(socket, readCertificate(socket))
+  return certificateValuesOfSocket.get(socket)
 }
 
-function readCertificate(socket: TLSSocket): Readonly<Record<CertificatePlaceholder, string>> {
+function readCertificate(socket: TLSSocket): Readonly<Record<CertificatePlaceholder, string>> | undefined {
   const leaf = peerLeaf(socket)?.certificate()
-  if (!leaf) return { 'tls.client.subject': '', 'tls.client.commonName': '', 'tls.client.fingerprint': '', 'tls.client.serial': '', 'tls.client.uri': '', 'tls.client.dns': '' }
+  if (!leaf) return undefined
   // Node prints the subject one attribute a line, escaped as RFC 2253 asks; the first CN is the one.
   const commonName = (leaf.subject ?? '').split('\n').find((line) => line.startsWith('CN='))?.slice(3) ?? ''
   return {

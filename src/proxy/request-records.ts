@@ -4,6 +4,7 @@
  * resend, each WebSocket it closed at a timeout, and each fault of the gateway's own.
  */
 import { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
 import { clientAddressOf } from '../client-address.js'
 import { ErrorCodes } from '../errors.js'
 import { CLIENT_CAUSED_LOG_LIMIT, errorSummary, limitedLog, type Logger } from '../log.js'
@@ -14,6 +15,7 @@ import type { UpstreamUrl } from '../config/types.js'
 import type { Route, Snapshot } from '../snapshot/snapshot.js'
 import { refusalFields, refusedPeerOf } from '../tls/certificate-identity.js'
 import type { ForwardHooks } from './forward.js'
+import { clientCertificateFields } from './placeholder-values.js'
 import { requestIdOf } from './request-id.js'
 import type { RequestHandlers } from './server.js'
 import type { UpstreamFailure } from './upstream-errors.js'
@@ -21,8 +23,11 @@ import type { UpgradeHooks } from './upgrade.js'
 import { upstreamUrlOf } from './upstream-request.js'
 
 interface RequestRecords extends ForwardHooks, UpgradeHooks {
-  /** A request answered with `status`: counted, and logged when the config keeps an access log. */
-  readonly answered: (snapshot: Snapshot, req: IncomingMessage, client: string | undefined, route: string, status: number, started: number) => void
+  /**
+   * A request answered with `status`: counted, and logged when the config keeps an access log. `socket`:
+   * its connection, as it was when the request came.
+   */
+  readonly answered: (snapshot: Snapshot, req: IncomingMessage, client: string | undefined, route: string, status: number, started: number, socket: Duplex) => void
   /** A request answered before routing (see RequestHandlers.refused): counted, and logged as `answered` logs where Node parsed it. */
   readonly refused: RequestHandlers['refused']
   /** The upstream at `url` failed a WebSocket upgrade; the client was sent `status`. */
@@ -113,22 +118,26 @@ export function createRequestRecords(logger: Logger, metrics: Metrics): RequestR
 
   /**
    * The access log's line of a request (`accessLog: true`), as nginx's access_log writes one, with the
-   * upstream url it went to (the last one tried), as Envoy's default format has its upstream host.
+   * upstream url it went to (the last one tried), as Envoy's default format has its upstream host, and
+   * the client certificate of its connection, as an nginx log_format with $ssl_client_s_dn and
+   * $ssl_client_fingerprint names it (subject and SHA-256 fingerprint, never the certificate).
    */
-  const logAccess = (route: string, req: IncomingMessage, client: string | undefined, status: number, seconds: number) => {
+  const logAccess = (route: string, req: IncomingMessage, client: string | undefined, status: number, seconds: number, socket: Duplex | null) => {
     const upstream = upstreamUrlOf(req)
-    logger.info({ route, ...requestFields(req, client), ...(upstream && { upstream }), status, ms: Math.round(seconds * 10_000) / 10 }, 'request')
+    const certificate = socket && clientCertificateFields(socket)
+    const clientCertificate = certificate && { subject: certificate['tls.client.subject'], fingerprint: certificate['tls.client.fingerprint'] }
+    logger.info({ route, ...requestFields(req, client), ...(upstream && { upstream }), ...(clientCertificate && { clientCertificate }), status, ms: Math.round(seconds * 10_000) / 10 }, 'request')
   }
 
   return {
-    answered(snapshot, req, client, route, status, started) {
+    answered(snapshot, req, client, route, status, started, socket) {
       const seconds = (performance.now() - started) / 1000
       metrics.recordRequest(route, methodLabel(req.method), status, seconds)
-      if (snapshot.config.accessLog) logAccess(route, req, client, status, seconds)
+      if (snapshot.config.accessLog) logAccess(route, req, client, status, seconds, socket)
     },
     refused(snapshot, status, request) {
       metrics.recordRequest(NO_ROUTE, methodLabel(request?.method), status, 0)
-      if (snapshot.config.accessLog && request instanceof IncomingMessage) logAccess(NO_ROUTE, request, clientAddressOf(request.socket), status, 0)
+      if (snapshot.config.accessLog && request instanceof IncomingMessage) logAccess(NO_ROUTE, request, clientAddressOf(request.socket), status, 0, request.socket)
     },
     onUpstreamError(route, url, res, failure, error) {
       const headersSent = res.headersSent

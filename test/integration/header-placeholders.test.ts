@@ -2,13 +2,14 @@
  * Placeholders in headers.request.set: the client certificate's subject, common name, fingerprint,
  * serial number and first URI and DNS names, the TLS version and the client's address reach the
  * upstream in the headers a route sets, made header-safe; a client without a certificate sends none of
- * them, not even its own copies, and literal braces stay text.
+ * them, not even its own copies, and literal braces stay text. The access log names the certificate
+ * too (its subject and fingerprint).
  */
 import assert from 'node:assert/strict'
 import { X509Certificate } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { httpsRequest } from '../helpers/client.js'
-import { startGateway, type TestGateway } from '../helpers/gateway.js'
+import { eventually, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type CertFiles, type TestPki } from '../helpers/pki.js'
 import { startEchoUpstream, type EchoReply, type EchoUpstream } from '../helpers/upstream.js'
 
@@ -22,6 +23,7 @@ describe('placeholders in the headers a route sets upstream', () => {
     upstream = await startEchoUpstream({ cert: pki.up.cert, key: pki.up.key })
     gw = await startGateway(`
 listen: { https: 127.0.0.1:0 }
+accessLog: true
 routes:
   - name: placeholders
     host: opt.w.test
@@ -71,6 +73,17 @@ routes:
     const seen = await headersSeen(undefined, spoofed)
     for (const name of ['x-client-subject', 'x-client-cn', 'x-client-fingerprint', 'x-client-serial', 'x-client-uri', 'x-client-dns']) assert.equal(seen[name], undefined, name)
     assert.equal(seen['x-connection'], 'TLSv1.3 from 127.0.0.1')
+  })
+
+  it("names the client certificate's subject and fingerprint in the access log, and none for a client without one", async () => {
+    const alice = new X509Certificate(pki.cliA.cert)
+    const fingerprint = alice.fingerprint256.replaceAll(':', '').toLowerCase()
+    await headersSeen(pki.cliA, { 'x-trace': 'with' })
+    await headersSeen(undefined, { 'x-trace': 'without' })
+    await eventually(async () => gw.logs.filter((line) => line.msg === 'request').length >= 2, 3000, 'the access lines')
+    const lines = gw.logs.filter((line) => line.msg === 'request' && line.route === 'placeholders')
+    assert.ok(lines.some((line) => JSON.stringify(line.clientCertificate) === JSON.stringify({ subject: 'CN=alice,O=A', fingerprint })))
+    assert.ok(lines.some((line) => line.clientCertificate === undefined))
   })
 
   it('makes certificate text header-safe: no line break gets through, and other characters than ASCII are written \\XX', async () => {
