@@ -102,7 +102,8 @@ export function reportHandshakes(
     // Where a certificate is optional, a client that sent none is served without an identity.
     const refuse = (refused: Pick<HandshakeOutcome, 'reason' | 'detail' | 'certificate' | 'hint'>) => {
       onHandshake({ ...accepted.outcomeFields(socket), ...refused, resumed: false })
-      hooks.onRefusedCertificate(socket, refused.reason)
+      // One whose client left while its OCSP status was asked has no one to answer, nor a close to come.
+      if (!socket.destroyed) hooks.onRefusedCertificate(socket, refused.reason)
     }
     if (clientAuth && !verifiedClient(socket) && (clientAuth.required || sentCertificate(socket))) return refuse(refusal(socket, clientAuth.cas))
     const verified = () => {

@@ -206,19 +206,23 @@ routes:${route('checked', checked)}${route('open', `, ocsp: { responder: '${resp
     assert.equal(responder.requests - asked, 1)
   })
 
-  it('survives a client that resets its connection while its certificate is asked about', async () => {
-    const client = await newClient()
+  it('survives clients that reset their connections while their certificates are asked about, a good one and a revoked one', async () => {
+    const [good, revoked] = [await newClient(), await newClient()]
+    responder.say(revoked.cert, 'revoked')
     await answeringAs({ delayMs: 200 }, async () => {
-      const tcp = net.connect({ port: gw.ports.https!, host: '127.0.0.1' })
-      const socket = tls.connect({ socket: tcp, servername: 'checked.w.test', ca: pki.caS.cert, ...client })
-      socket.on('error', () => {})
-      await once(socket, 'secureConnect')
-      socket.write('GET / HTTP/1.1\r\nHost: checked.w.test\r\n\r\n')
-      tcp.resetAndDestroy()
-      await once(socket, 'close')
+      for (const client of [good, revoked]) {
+        const tcp = net.connect({ port: gw.ports.https!, host: '127.0.0.1' })
+        const socket = tls.connect({ socket: tcp, servername: 'checked.w.test', ca: pki.caS.cert, ...client })
+        socket.on('error', () => {})
+        await once(socket, 'secureConnect')
+        socket.write('GET / HTTP/1.1\r\nHost: checked.w.test\r\n\r\n')
+        tcp.resetAndDestroy()
+        await once(socket, 'close')
+      }
       await new Promise((resolve) => setTimeout(resolve, 300))
     })
-    assert.equal((await request('checked', client)).status, 200, 'the gateway still serves')
+    assert.equal((await request('checked', good)).status, 200, 'the gateway still serves')
+    assert.equal((await request('checked', revoked)).status, 400)
   })
 
   it("asks the responder a certificate names (authorityInfoAccess) where tls.ocsp names none, and refuses one that names none", async () => {
