@@ -13,8 +13,9 @@ import { constants, createHash, type X509Certificate } from 'node:crypto'
 import type { Socket } from 'node:net'
 import tls, { TLSSocket } from 'node:tls'
 import type { TlsVersion } from '../config/schema.js'
+import type { OcspConfig } from '../config/types.js'
 import { AcceptedSockets, reportHandshakes, requireClientCertificate, type ClientAuth } from './handshake-reports.js'
-import type { OcspLookups, OcspSettings } from './ocsp-lookups.js'
+import type { OcspLookups } from './ocsp-lookups.js'
 import type { ClientChains } from './peer-certificates.js'
 import type { CertificateFile } from './pem.js'
 import type { FailureReason } from './reasons.js'
@@ -82,7 +83,7 @@ export interface TlsPolicySpec {
   /** The oldest TLS version a client may handshake with. */
   readonly minVersion: TlsVersion
   /** With clientCAs: the OCSP lookups of client certificates (tls.ocsp). */
-  readonly ocsp?: OcspSettings
+  readonly ocsp?: OcspConfig
   /** Certificates by lower-case host or `*.suffix` wildcard. */
   readonly hosts: ReadonlyMap<string, HostCertificate>
 }

@@ -11,9 +11,6 @@ import type { OcspConfig } from '../config/types.js'
 import { RecentByCertificate } from './peer-certificates.js'
 import { OcspError, ocspQuestion, readOcspResponse, type OcspAnswer, type OcspFailure } from './ocsp.js'
 
-/** tls.ocsp of a policy's routes. */
-export type OcspSettings = OcspConfig
-
 /**
  * Why a lookup gave no answer: the response's (OcspFailure), no responder to ask, none that answered
  * in time, or no issuer known to ask about the certificate (a resumed session, see ClientTrust.ocspVerdict).
@@ -47,7 +44,7 @@ export class OcspLookups {
    * What the responder says of `certificate`: remembered, or asked now about it and the issuer
    * `issuerOf` finds, which is looked for only then (it verifies signatures).
    */
-  async status(certificate: X509Certificate, issuerOf: () => X509Certificate | undefined, settings: OcspSettings): Promise<OcspOutcome> {
+  async status(certificate: X509Certificate, issuerOf: () => X509Certificate | undefined, settings: OcspConfig): Promise<OcspOutcome> {
     const responder = settings.responder ?? responderOf(certificate)
     const key = `${responder ?? ''}\n${certificate.fingerprint256}`
     const remembered = this.answers.get(key)

@@ -26,11 +26,12 @@
  * the handshake asks for it after OpenSSL's checks (handshake-reports.ts).
  */
 import type { X509Certificate } from 'node:crypto'
+import type { OcspConfig } from '../config/types.js'
 import { canonicalName } from './canonical-name.js'
 import { certificateFields } from './cert-der.js'
 import { allowsCertSign, CLIENT_AUTH, extendedUsageLacks, isSelfSigned, issuerKind, keyUsageAllows, outsideValidity, type IssuerKind } from './cert-checks.js'
 import { ISSUER_NOT_FOUND, pathToCa } from './chain-path.js'
-import type { OcspLookups, OcspOutcome, OcspSettings } from './ocsp-lookups.js'
+import type { OcspLookups, OcspOutcome } from './ocsp-lookups.js'
 import { PolicyCrls, revokes } from './policy-crls.js'
 import { failureReason, type FailureReason } from './reasons.js'
 
@@ -75,7 +76,7 @@ export function refused(detail: string, error?: Error): RecheckVerdict {
 /** A policy's OCSP lookups of its clients' certificates (tls.ocsp): where they are made, and how. */
 export interface ClientOcsp {
   readonly lookups: OcspLookups
-  readonly settings: OcspSettings
+  readonly settings: OcspConfig
 }
 
 /**
