@@ -68,9 +68,14 @@ function hexEscapedUtf8(text: string): string {
   return [...Buffer.from(text, 'utf8')].map((byte) => `\\${byte.toString(16).toUpperCase()}`).join('')
 }
 
+/** The certificate's SHA-256 fingerprint as XFCC's Hash writes it: lower-case hex, without colons. */
+export function fingerprintHex(cert: X509Certificate): string {
+  return cert.fingerprint256.replaceAll(':', '').toLowerCase()
+}
+
 function xfccHeader(chain: readonly X509Certificate[]): string {
   const leaf = chain[0]!
-  const parts = [`Hash=${leaf.fingerprint256.replace(/:/g, '').toLowerCase()}`, `Subject=${xfccValue(subjectRfc2253(leaf))}`]
+  const parts = [`Hash=${fingerprintHex(leaf)}`, `Subject=${xfccValue(subjectRfc2253(leaf))}`]
   for (const uri of subjectAltNames(leaf, 'URI')) parts.push(`URI=${xfccValue(uri)}`)
   for (const dns of subjectAltNames(leaf, 'DNS')) parts.push(`DNS=${xfccValue(dns)}`)
   return parts.join(';')

@@ -1,10 +1,10 @@
 /**
  * The values of the placeholders of `headers.request.set` (config/header-placeholders.ts) for one
  * request, and the client certificate's fields the access log names. Those of the client certificate
- * are read once per connection, as its certificate never
- * changes; without one (a plaintext connection, or a client certificate that is optional and was not
- * sent) they are empty. Certificate fields are the CA's text, checked by nobody for what a header
- * takes: each is made header-safe as XFCC makes it (client-identity.ts).
+ * are read once per connection, as its certificate never changes; without one (a plaintext
+ * connection, or a client certificate that is optional and was not sent) they are empty. Certificate
+ * fields are the CA's text, checked by nobody for what a header takes: each is made header-safe as
+ * XFCC makes it (client-identity.ts).
  */
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
@@ -12,7 +12,7 @@ import { TLSSocket } from 'node:tls'
 import type { HeaderTemplate, Placeholder } from '../config/header-placeholders.js'
 import { peerLeaf } from '../tls/peer-certificates.js'
 import { subjectRfc2253 } from '../tls/subject.js'
-import { headerSafe, subjectAltNames } from './client-identity.js'
+import { fingerprintHex, headerSafe, subjectAltNames } from './client-identity.js'
 
 type CertificatePlaceholder = Extract<Placeholder, `tls.client.${string}`>
 
@@ -57,7 +57,7 @@ function readCertificate(socket: TLSSocket): Readonly<Record<CertificatePlacehol
   return {
     'tls.client.subject': headerSafe(subjectRfc2253(leaf)),
     'tls.client.commonName': headerSafe(commonName),
-    'tls.client.fingerprint': leaf.fingerprint256.replaceAll(':', '').toLowerCase(),
+    'tls.client.fingerprint': fingerprintHex(leaf),
     'tls.client.serial': leaf.serialNumber,
     'tls.client.uri': headerSafe(subjectAltNames(leaf, 'URI')[0] ?? ''),
     'tls.client.dns': headerSafe(subjectAltNames(leaf, 'DNS')[0] ?? ''),

@@ -7,12 +7,13 @@
  * is nginx's smooth weighted round robin: a url of weight 3 (upstream.weights) takes three turns
  * where one of weight 1 takes one, spread out (a a b a, not a a a b); with equal weights it is plain
  * round robin. A url of weight 0 is drained, as HAProxy's `weight 0` drains a server: no new client
- * goes to it, and one its sticky cookie keeps there still does. A url that could not be reached (its connect or TLS handshake failed) rests for a
- * while, and what failed there goes to the next url that does not rest, as with nginx's defaults
- * (max_fails=1, fail_timeout=10s, proxy_next_upstream error). When every url rests, each request
- * still gets the next in turn, as Envoy does under its panic threshold: an outage that is over is
- * served at once, and one that is not costs each request one attempt. A route with health checks
- * (upstream-health-checks.ts) also leaves out each url whose last check failed, in the same way.
+ * goes to it, and one its sticky cookie keeps there still does. A url that could not be reached (its
+ * connect or TLS handshake failed) rests for a while, and what failed there goes to the next url that
+ * does not rest, as with nginx's defaults (max_fails=1, fail_timeout=10s, proxy_next_upstream error).
+ * When every url rests, each request still gets the next in turn, as Envoy does under its panic
+ * threshold: an outage that is over is served at once, and one that is not costs each request one
+ * attempt. A route with health checks (upstream-health-checks.ts) also leaves out each url whose last
+ * check failed, in the same way.
  *
  * One per route and snapshot: a reload starts every rest afresh, as nginx's does (what a url's
  * health checks said is carried over by upstream-health-checks.ts).
