@@ -11,7 +11,7 @@ import type { LoadedCertificate, LoadedCrl } from './snapshot/route-files.js'
 import type { Route } from './snapshot/snapshot.js'
 import type { Upstream } from './snapshot/upstreams.js'
 import type { HandshakeOutcome } from './tls/ingress.js'
-import type { OcspLookupResult } from './tls/ocsp-lookups.js'
+import type { OcspOutcome } from './tls/ocsp-lookups.js'
 import { failureReason, type FailureReason } from './tls/reasons.js'
 import { subjectRfc2253 } from './tls/subject.js'
 import type { UpstreamHandshakeEvent } from './tls/upstream.js'
@@ -49,9 +49,9 @@ export function forgetHealthChecks(metrics: Metrics, route: string, url: string)
   for (const result of ['pass', 'fail']) metrics.upstreamHealthChecks.remove({ route, url, result })
 }
 
-/** An OCSP lookup of a client certificate sent to its responder (tls/ocsp-lookups.ts). */
-export function recordOcspLookup(metrics: Metrics, result: OcspLookupResult): void {
-  metrics.ocspLookups.inc({ result })
+/** An OCSP lookup of a client certificate (tls/ocsp-lookups.ts): the answer's status, or failed. */
+export function recordOcspLookup(metrics: Metrics, outcome: OcspOutcome): void {
+  metrics.ocspLookups.inc({ result: outcome.answer?.status ?? 'failed' })
 }
 
 /** A WebSocket checked against its route's new client CAs and CRLs: kept, or closed for `reason`. */

@@ -162,8 +162,8 @@ export class Gateway {
     this.logProxyHeaderRefused = limitedLog(this.logger, 'warn', 'PROXY protocol header refused; connection closed', CLIENT_CAUSED_LOG_LIMIT)
     const logOcspFailure = limitedLog(this.logger, 'warn', 'OCSP lookup of a client certificate failed: no answer that verifies', CLIENT_CAUSED_LOG_LIMIT)
     this.ocspLookups = new OcspLookups({
-      onLookup: (result, durationSeconds, outcome, responder) => {
-        recordOcspLookup(this.metrics, result)
+      onLookup: (outcome, durationSeconds, responder) => {
+        recordOcspLookup(this.metrics, outcome)
         if (outcome.failure) logOcspFailure({ responder, detail: outcome.failure, error: errorSummary(outcome.error), durationSeconds })
       },
     })

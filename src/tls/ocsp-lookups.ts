@@ -17,14 +17,11 @@ import { OcspError, ocspQuestion, readOcspResponse, type OcspAnswer, type OcspFa
  */
 export type OcspLookupFailure = OcspFailure | 'OCSP_NO_RESPONDER' | 'OCSP_RESPONDER_UNREACHABLE' | 'OCSP_ISSUER_UNKNOWN'
 
-/** The outcome of a lookup, as portcullis_ocsp_lookups_total counts it. */
-export type OcspLookupResult = OcspAnswer['status'] | 'failed'
-
 export type OcspOutcome = { readonly answer: OcspAnswer; readonly failure?: never; readonly error?: never } | { readonly answer?: never; readonly failure: OcspLookupFailure; readonly error: Error }
 
 export interface OcspLookupHooks {
-  /** Each lookup sent to a responder (or that found none to ask), with its result and duration. */
-  readonly onLookup: (result: OcspLookupResult, durationSeconds: number, outcome: OcspOutcome, responder: string | undefined) => void
+  /** Each lookup sent to a responder (or that found none to ask), with its outcome and duration. */
+  readonly onLookup: (outcome: OcspOutcome, durationSeconds: number, responder: string | undefined) => void
 }
 
 /** Certificates whose answers are remembered; the oldest asked goes first. */
@@ -64,7 +61,7 @@ export class OcspLookups {
   private async ask(certificate: X509Certificate, issuer: X509Certificate, responder: string | undefined, timeoutMs: number): Promise<OcspOutcome> {
     const started = performance.now()
     const outcome = await lookUp(certificate, issuer, responder, timeoutMs)
-    this.hooks.onLookup(outcome.answer?.status ?? 'failed', (performance.now() - started) / 1000, outcome, responder)
+    this.hooks.onLookup(outcome, (performance.now() - started) / 1000, responder)
     return outcome
   }
 }
