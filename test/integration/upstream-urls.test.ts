@@ -14,7 +14,7 @@ import WebSocket, { WebSocketServer } from 'ws'
 import { httpRequest } from '../helpers/client.js'
 import { eventually, loggedAfter, seriesIn, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { makeTestPki, type CertFiles, type TestPki } from '../helpers/pki.js'
-import { listenOnLoopback, startEchoUpstream, type EchoReply, type EchoUpstream } from '../helpers/upstream.js'
+import { listenOnLoopback, startEchoUpstream, startHoldingUpstream, type EchoReply, type EchoUpstream, type HoldingUpstream } from '../helpers/upstream.js'
 
 /** Nothing listens on port 1 (tcpmux) of the loopback: connecting is refused. */
 const REFUSED = 'http://127.0.0.1:1'
@@ -30,7 +30,7 @@ describe('an upstream of several urls', () => {
   let one: string
   let two: string
   /** A plain upstream that holds each request for /hold until the test lets it go, and answers others at once. */
-  let holding: { url: string; server: http.Server; release: () => void }
+  let holding: HoldingUpstream
   let gw: TestGateway
 
   before(async () => {
@@ -46,9 +46,7 @@ describe('an upstream of several urls', () => {
       plain.push({ server, port: await listenOnLoopback(server) })
     }
     ;[one, two] = plain.map(({ port }) => `http://127.0.0.1:${port}`) as [string, string]
-    const held: http.ServerResponse[] = []
-    const holder = http.createServer((req, res) => (req.url === '/hold' ? held.push(res) : res.end('holding')))
-    holding = { url: `http://127.0.0.1:${await listenOnLoopback(holder)}`, server: holder, release: () => held.splice(0).forEach((res) => res.end('held')) }
+    holding = await startHoldingUpstream('holding')
     const ca = `ca: ${pki.caS.certFile}`
     gw = await startGateway(`
 listen: { https: 127.0.0.1:0, http: 127.0.0.1:0 }
@@ -74,10 +72,11 @@ routes:
   after(async () => {
     await gw.close()
     for (const upstream of [named, numbered, wrongName]) await upstream.close()
-    for (const { server } of [...plain, holding]) {
+    for (const { server } of plain) {
       server.closeAllConnections()
       server.close()
     }
+    holding.close()
     await pki.cleanup()
   })
 
@@ -132,7 +131,7 @@ routes:
     for (let i = 0; i < 4; i++) answers.push((await get('least.test')).body)
     assert.deepEqual(answers, ['one', 'one', 'one', 'one'], 'not to the url that holds a request')
     holding.release()
-    assert.equal((await heldRequest).body, 'held')
+    assert.equal((await heldRequest).body, 'holding held')
     const even = []
     for (let i = 0; i < 4; i++) even.push((await get('least.test')).body)
     assert.deepEqual(even.sort(), ['holding', 'holding', 'one', 'one'], 'in turn when the loads are even')
