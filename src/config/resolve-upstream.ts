@@ -44,6 +44,7 @@ export function resolveUpstream(
     if (raw.timeouts?.idle !== undefined) report(`${at}.timeouts.idle`, 'only applies to http:// and https:// upstreams: a passthrough connection is the client\'s, never kept idle')
     if (raw.balance !== undefined) report(`${at}.balance`, 'only applies to http:// and https:// upstreams: passthrough connections are shared in turn')
     if (raw.stickyCookie !== undefined) report(`${at}.stickyCookie`, 'only applies to http:// and https:// upstreams: a passthrough connection carries no cookie the gateway reads')
+    if (raw.maxRequests !== undefined) report(`${at}.maxRequests`, 'only applies to http:// and https:// upstreams: a passthrough connection is no request')
     if (raw.healthCheck?.path !== undefined) report(`${at}.healthCheck.path`, "a passthrough route's check is a TCP connect, which asks for no path: leave it out")
   }
   // undici reads a timeout of 0 as none at all.
@@ -72,6 +73,7 @@ export function resolveUpstream(
     protocol: (first?.protocol ?? 'https:') as UpstreamConfig['protocol'],
     balance: raw.balance ?? 'roundRobin',
     ...(raw.stickyCookie !== undefined && { stickyCookie: raw.stickyCookie }),
+    ...(raw.maxRequests !== undefined && { maxRequests: raw.maxRequests }),
     pathPrefix: first ? pathPrefix(first) : '',
     ...(raw.ca && { ca: filePath(`${at}.ca`, raw.ca) }),
     crl: crlFiles(raw.crl, `${at}.crl`, filePath),

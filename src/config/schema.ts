@@ -227,6 +227,20 @@ const UpstreamSchema = Type.Object(
         examples: [[9, 1]],
       }),
     ),
+    maxRequests: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description:
+          "How many requests each url takes at once from this gateway process, as nginx's server max_conns, HAProxy's " +
+          "server maxconn and Envoy's circuit breaker max_requests cap what an upstream is sent: a url that has as many " +
+          'in flight is passed over (its sticky clients too) until one ends, and a request that finds every url of the ' +
+          'list at it is answered 503 Service Unavailable at once, without reaching an upstream, as Envoy answers past its ' +
+          'circuit breaker. Counted in portcullis_overload_rejections_total{limit="upstream"}. A url\'s count includes the ' +
+          "requests of other routes to it with the same upstream TLS settings, which share its pool; health checks and open " +
+          'WebSockets are not counted. Per gateway process (per worker with `workers`). Not for passthrough routes. Default: no limit.',
+        examples: [100],
+      }),
+    ),
     ca: Type.Optional(
       FilePath('CA bundle that verifies the upstream certificate. Default: system roots, the trusted CAs of the system (SSL_CERT_FILE, SSL_CERT_DIR, /etc/ssl/certs; on Node 24, not 20) with the Mozilla roots built into Node and NODE_EXTRA_CA_CERTS. Each entry must be a CA; expired ones are warned about.'),
     ),

@@ -13,10 +13,11 @@ export function methodLabel(method: string | undefined): string {
 export const NO_ROUTE = '(none)'
 
 /**
- * The labels of portcullis_overload_rejections_total: the limit of routes.yaml `limits` reached, and
- * for a request its route (a connection is turned away before it has one).
+ * The labels of portcullis_overload_rejections_total: the limit reached, of routes.yaml `limits` or a
+ * route's upstream.maxRequests (`upstream`), and for a request its route (a connection is turned away
+ * before it has one).
  */
-export type OverloadRejection = { readonly limit: 'connections' } | { readonly limit: 'requests'; readonly route: string }
+export type OverloadRejection = { readonly limit: 'connections' } | { readonly limit: 'requests' | 'upstream'; readonly route: string }
 export type OverloadLimit = OverloadRejection['limit']
 
 /**

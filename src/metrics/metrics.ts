@@ -54,7 +54,7 @@ export function createMetrics(options: MetricsOptions = {}) {
   for (const result of ['success', 'failure'] as const) configReloads.inc({ result }, 0)
   const overloadRejections = new Counter({
     name: 'portcullis_overload_rejections_total',
-    help: 'Client connections closed at accept (limit="connections") and requests answered 503 (limit="requests", by route) because a limit of routes.yaml `limits` was reached.',
+    help: 'Client connections closed at accept (limit="connections") and requests answered 503 (limit="requests", by route) because a limit of routes.yaml `limits` was reached, or (limit="upstream", by route) because every url of the route was at its upstream.maxRequests.',
     // A connection is turned away before it has a route; a request after routing, so that the 5xx
     // alert can leave its route's 503 to the overload alert. A route's series is there from 0 as soon
     // as its config serves (Overload.countFromZero), so increase() sees its first rejection too.

@@ -11,20 +11,18 @@ import type { UpstreamUrl } from '../config/types.js'
 import type { Route } from '../snapshot/snapshot.js'
 import { clientResponseHeaders } from './headers.js'
 import { bodyTooLargeDetail, forwardedBody, hasBody, RequestBodyTooLarge } from './request-body.js'
-import type { Routed } from './route-selection.js'
 import { sendStatus } from './status.js'
 import { classifyUpstreamError, type UpstreamFailure } from './upstream-errors.js'
-import { BODILESS_STATUSES, CLIENT_GONE, relayChunk, UpstreamExchange, upstreamRequest, type ResendHooks, type UpstreamRequest } from './upstream-request.js'
+import { BODILESS_STATUSES, CLIENT_GONE, relayChunk, UpstreamExchange, upstreamRequest, type Dispatched, type ResendHooks, type UpstreamRequest } from './upstream-request.js'
 
 export interface ForwardHooks extends ResendHooks {
   /** The upstream at `url` failed before or while answering; `res.headersSent` tells whether the client got a status. */
   readonly onUpstreamError: (route: Route, url: UpstreamUrl, res: ServerResponse, failure: UpstreamFailure, error: Error) => void
 }
 
-export function forwardRequest(req: IncomingMessage, res: ServerResponse, routed: Routed, hooks: ForwardHooks): void {
-  const { route } = routed
-  const body = hasBody(req) ? forwardedBody(req, res, route.config.maxRequestBody) : null
-  new Exchange(res, route, routed.forwarded.realIp, upstreamRequest(req, routed, body), hooks).start()
+export function forwardRequest(req: IncomingMessage, res: ServerResponse, dispatched: Dispatched, hooks: ForwardHooks): void {
+  const body = hasBody(req) ? forwardedBody(req, res, dispatched.route.config.maxRequestBody) : null
+  new Exchange(res, dispatched, upstreamRequest(req, dispatched, body), hooks).start()
 }
 
 /** Written to send a response head alone, before its body (see onResponseStart). */
@@ -45,12 +43,11 @@ class Exchange extends UpstreamExchange {
 
   constructor(
     private readonly res: ServerResponse,
-    route: Route,
-    clientAddress: string | undefined,
+    dispatched: Dispatched,
     options: UpstreamRequest,
     private readonly hooks: ForwardHooks,
   ) {
-    super(route, res.req, clientAddress, options, hooks)
+    super(dispatched, res.req, options, hooks)
     // The response closed before the upstream's answer was through: the client went away, or the
     // request server answered it (a malformed request body). Stop the upstream request too, so it
     // frees its connection. A request still queued for a connection is stopped as soon as undici

@@ -1,7 +1,7 @@
 /**
- * The proxy's request handlers: each request is routed (route-selection.ts), takes a slot of
- * limits.requests, and is forwarded, or its WebSocket upgrade proxied; every answer is recorded once
- * (request-records.ts).
+ * The proxy's request handlers: each request is routed (route-selection.ts), given a url of its
+ * route's upstream, takes a slot of limits.requests, and is forwarded, or its WebSocket upgrade
+ * proxied; every answer is recorded once (request-records.ts).
  */
 import type { IncomingMessage } from 'node:http'
 import type { Logger } from '../log.js'
@@ -16,23 +16,26 @@ import { RequestSlots, type Overload } from './overload.js'
 import { rateLimitedClient } from './rate-limit-key.js'
 import { assignRequestId, REQUEST_ID_HEADER, requestIdHeaders } from './request-id.js'
 import { createRequestRecords } from './request-records.js'
-import { selectRoute, type Routed, type RoutingRefusal, type ServerNameOf } from './route-selection.js'
+import { selectRoute, type RoutingRefusal, type ServerNameOf } from './route-selection.js'
 import type { RequestHandlers } from './server.js'
 import { endWithStatus, sendStatus } from './status.js'
 import { proxyUpgrade } from './upgrade.js'
+import { chooseUrl, type Dispatched } from './upstream-request.js'
 
 const CLIENT_CLOSED_REQUEST = 499
 /** The refusals after which a connection is kept (see request()). */
 const KEPT_AFTER: ReadonlySet<number> = new Set([403, 404, 308, 429, 503])
 const AT_REQUEST_LIMIT = 'the gateway is at its limit of requests in flight'
+const AT_UPSTREAM_LIMIT = "the route's upstream is at its limit of requests in flight"
 /** Node's own test of an HTTP/1.1 request's Expect, for which it emits 'checkContinue'. */
 const EXPECTS_CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i
 
 /**
- * Where a request stands after routing and limits.requests: routed, holding a slot until it is over; or
- * refused, with the status to answer. Either way it is counted under its route, if it has one.
+ * Where a request stands after routing, its upstream's url and limits.requests: dispatched to a url,
+ * holding a slot until it is over; or refused, with the status to answer. Either way it is counted
+ * under its route, if it has one.
  */
-type Admission = Routed | (Omit<RoutingRefusal, 'status'> & { readonly status: RoutingRefusal['status'] | 429 | 503 })
+type Admission = Dispatched | (Omit<RoutingRefusal, 'status'> & { readonly status: RoutingRefusal['status'] | 429 | 503 })
 
 export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: Overload, serverNameOf: ServerNameOf): RequestHandlers {
   const records = createRequestRecords(logger, metrics)
@@ -51,8 +54,9 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
     return false
   }
   /**
-   * Routing, the route's rateLimit, then a slot: the first steps of a request and of an upgrade alike.
-   * An admitted one gives its slot back with slots.release().
+   * Routing, the route's rateLimit, a url of its upstream with room (upstream.maxRequests), then a
+   * slot: the first steps of a request and of an upgrade alike. An admitted one gives its slot back
+   * with slots.release(); the url is held by the exchange that is made of it at once.
    */
   const admit = (snapshot: Snapshot, policy: TlsPolicy | undefined, req: IncomingMessage, client: RequestClient): Admission => {
     const selection = selectRoute(snapshot, policy, req, client, identities, serverNameOf)
@@ -69,11 +73,16 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
         return { status: 429, detail, route, headers: { 'Retry-After': seconds } }
       }
     }
-    // No Retry-After, as neither Envoy's circuit-breaker overflow nor HAProxy's or nginx's 503 sends
-    // one: the overload may be gone in a millisecond, and one fixed delay would send every refused
-    // client back at the same moment.
+    // No Retry-After on either 503, as neither Envoy's circuit-breaker overflow nor HAProxy's or nginx's
+    // 503 sends one: the overload may be gone in a millisecond, and one fixed delay would send every
+    // refused client back at the same moment.
+    const choice = chooseUrl(route, req, selection.forwarded.realIp)
+    if (!choice) {
+      overload.rejected({ limit: 'upstream', route: route.name }, route.config.upstream.maxRequests!)
+      return { status: 503, detail: AT_UPSTREAM_LIMIT, route }
+    }
     if (!takeSlot(snapshot, route.name)) return { status: 503, detail: AT_REQUEST_LIMIT, route }
-    return selection
+    return { ...selection, choice }
   }
 
   return {
@@ -98,10 +107,10 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
         if ('status' in admission) {
           // Only a 403 (an address allowedIPs refuses, as nginx keeps it after its deny, or a client
           // without the certificate its route requires), a 404, a 308 to HTTPS, the 429 of a rateLimit
-          // and the 503 at limits.requests keep the connection. After a 421 (a host that the
-          // connection's TLS policy does not serve, as after a reload that changed the route's) a
-          // keep-alive client must come back through a new handshake; most retry a 421 on a new
-          // connection. After a 400, 431, 501 or 505, what follows cannot be trusted to be framed as the
+          // and the 503 at limits.requests or upstream.maxRequests keep the connection. After a 421 (a
+          // host that the connection's TLS policy does not serve, as after a reload that changed the
+          // route's) a keep-alive client must come back through a new handshake; most retry a 421 on a
+          // new connection. After a 400, 431, 501 or 505, what follows cannot be trusted to be framed as the
           // client meant (nginx closes too); nginx closes after its 405 to TRACE as well, and after its
           // 413, rather than read the body it refused. The 503 keeps it as Envoy's does, unless the
           // request expected 100 Continue: Node closes it then, as the body may still come.

@@ -60,5 +60,6 @@ export function passThrough(client: net.Socket, hello: Buffer, route: Route, hoo
     client.on('close', () => upstream.destroy())
     upstream.on('close', () => connected && client.destroy())
   }
-  connect(route.balancer.pick())
+  // A passthrough route has no upstream.maxRequests: none of its urls is ever full.
+  connect(route.balancer.pick()!)
 }

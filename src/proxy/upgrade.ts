@@ -12,12 +12,11 @@ import type { Route } from '../snapshot/snapshot.js'
 import { clientResponseHeaders } from './headers.js'
 import { closingResponse } from './released-sockets.js'
 import { requestIdHeaders } from './request-id.js'
-import type { Routed } from './route-selection.js'
 import { endWithStatus, responseHead } from './status.js'
 import { relayTunnel, type TunnelTimeout, WEBSOCKET_SEND_TIMEOUT_MS } from './tunnel.js'
 import { followFrames, type CloseGoingAway } from './websocket-close.js'
 import { classifyUpstreamError, invalidUpstreamResponse, type UpstreamFailure } from './upstream-errors.js'
-import { BODILESS_STATUSES, CLIENT_GONE, relayChunk, UpstreamExchange, upstreamRequest, type ResendHooks, type UpstreamRequest } from './upstream-request.js'
+import { BODILESS_STATUSES, CLIENT_GONE, relayChunk, UpstreamExchange, upstreamRequest, type Dispatched, type ResendHooks, type UpstreamRequest } from './upstream-request.js'
 
 /**
  * How an upgrade was answered: the status the client got (0: it left first), and why if the upstream
@@ -41,18 +40,17 @@ export function proxyUpgrade(
   req: IncomingMessage,
   client: Duplex,
   head: Buffer,
-  routed: Routed,
+  dispatched: Dispatched,
   hooks: UpgradeHooks,
 ): Promise<UpgradeOutcome> {
-  const { route } = routed
   const options = {
     // Node stops reading at an Upgrade request's head: server.ts refuses one with a body.
-    ...upstreamRequest(req, routed, null),
+    ...upstreamRequest(req, dispatched, null),
     // Only WebSocket reaches here; a client's list (`h2c, websocket`) must not let the upstream pick
     // another protocol and tunnel past routing.
     upgrade: 'websocket',
   }
-  return new Promise((settle) => new UpgradeExchange(route, req, routed.forwarded.realIp, options, client, head, settle, hooks).start())
+  return new Promise((settle) => new UpgradeExchange(dispatched, req, options, client, head, settle, hooks).start())
 }
 
 class UpgradeExchange extends UpstreamExchange {
@@ -62,16 +60,15 @@ class UpgradeExchange extends UpstreamExchange {
   private refusal: ServerResponse | undefined
 
   constructor(
-    route: Route,
+    dispatched: Dispatched,
     req: IncomingMessage,
-    clientAddress: string | undefined,
     options: UpstreamRequest,
     private readonly client: Duplex,
     private readonly head: Buffer,
     private readonly settle: (outcome: UpgradeOutcome) => void,
     private readonly hooks: UpgradeHooks,
   ) {
-    super(route, req, clientAddress, options, hooks)
+    super(dispatched, req, options, hooks)
     // A client that leaves before the upstream answers takes its upstream request with it, which is not
     // sent again. Its hold on the pool ends there too, as a forwarded request's ends at its response's
     // close: it never outlives the client, even where a fault kept the request from being dispatched.

@@ -9,7 +9,7 @@ import type { Readable, Writable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { UpstreamUrl } from '../config/types.js'
 import type { Route } from '../snapshot/snapshot.js'
-import { holdUpstream, type Upstream } from '../snapshot/upstreams.js'
+import { holdUpstreamForRequest, type Upstream } from '../snapshot/upstreams.js'
 import { isConnectFailure } from '../tls/upstream.js'
 import { upstreamRequestHeaders } from './headers.js'
 import { claimResend, firstAttempt } from './resend.js'
@@ -31,6 +31,27 @@ const sentTo = new WeakMap<IncomingMessage, UpstreamUrl>()
 /** The url (as configured) the request was last sent to; undefined for one that reached no upstream. */
 export function upstreamUrlOf(req: IncomingMessage): string | undefined {
   return sentTo.get(req)?.url
+}
+
+/** The url a request goes to, its index in the route's urls and pools; and the one its sticky cookie names, if any. */
+export interface UrlChoice {
+  readonly url: number
+  readonly sticky: number | undefined
+}
+
+/** A request routed, and the url it goes to. */
+export interface Dispatched extends Routed {
+  readonly choice: UrlChoice
+}
+
+/**
+ * The url for a request from `clientAddress` (forwarded-for.ts, which clientIPHash balances by), as
+ * its route's balancer picks it; undefined when every url is full (upstream.maxRequests).
+ */
+export function chooseUrl(route: Route, req: IncomingMessage, clientAddress: string | undefined): UrlChoice | undefined {
+  const sticky = stickyUrl(route.config.upstream, req)
+  const url = route.balancer.pick(clientAddress, sticky)
+  return url === undefined ? undefined : { url, sticky }
 }
 
 /** `servername` is a real undici dispatch option that its types omit. */
@@ -62,10 +83,10 @@ export function upstreamRequest(req: IncomingMessage, { route, forwarded, identi
 }
 
 /**
- * An upstream request dispatched to the pool of one of its route's urls (the route's balancer picks
- * it), as an undici dispatch handler (undici tells this API from its legacy one by the presence of
- * onRequestStart). It notes where the request stands, which decides whether it may be sent again, and
- * stops it if its client has gone by the time it starts.
+ * An upstream request dispatched to the pool of one of its route's urls (chooseUrl), as an undici
+ * dispatch handler (undici tells this API from its legacy one by the presence of onRequestStart). It
+ * notes where the request stands, which decides whether it may be sent again, and stops it if its
+ * client has gone by the time it starts.
  */
 export abstract class UpstreamExchange implements Dispatcher.DispatchHandler {
   protected controller: Dispatcher.DispatchController | undefined
@@ -83,18 +104,22 @@ export abstract class UpstreamExchange implements Dispatcher.DispatchHandler {
    */
   private release: (() => void) | undefined
 
+  protected readonly route: Route
+  /** Who sent the request (forwarded-for.ts), which clientIPHash balances by. */
+  private readonly clientAddress: string | undefined
+
   constructor(
-    protected readonly route: Route,
+    { route, forwarded, choice }: Dispatched,
     /** The client's request. */
     protected readonly req: IncomingMessage,
-    /** Who sent it (forwarded-for.ts), which clientIPHash balances by. */
-    private readonly clientAddress: string | undefined,
     protected readonly options: UpstreamRequest,
     private readonly resendHooks: ResendHooks,
   ) {
-    this.stickyUrl = stickyUrl(route.config.upstream, req)
-    this.urlIndex = route.balancer.pick(clientAddress, this.stickyUrl)
-    this.release = holdUpstream(this.upstream)
+    this.route = route
+    this.clientAddress = forwarded.realIp
+    this.urlIndex = choice.url
+    this.stickyUrl = choice.sticky
+    this.release = holdUpstreamForRequest(this.upstream)
   }
 
   private get upstream(): Upstream {
@@ -163,7 +188,7 @@ export abstract class UpstreamExchange implements Dispatcher.DispatchHandler {
     this.resendHooks.onUnreachable(this.route, this.url, failure, error)
     this.releaseUpstream()
     this.urlIndex = next
-    this.release = holdUpstream(this.upstream)
+    this.release = holdUpstreamForRequest(this.upstream)
     this.start()
     return true
   }

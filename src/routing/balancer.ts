@@ -13,7 +13,10 @@
  * When every url rests, each request still gets the next in turn, as Envoy does under its panic
  * threshold: an outage that is over is served at once, and one that is not costs each request one
  * attempt. A route with health checks (upstream-health-checks.ts) also leaves out each url whose last
- * check failed, in the same way.
+ * check failed, in the same way. A url that is full (upstream.maxRequests) is passed over whether it
+ * rests or not, its sticky clients' requests too, as nginx passes over a server at its max_conns; when
+ * every url is full there is none to pick, and the request is refused, as Envoy's circuit breakers
+ * refuse it.
  *
  * One per route and snapshot: a reload starts every rest afresh, as nginx's does (what a url's
  * health checks said is carried over by upstream-health-checks.ts).
@@ -21,6 +24,9 @@
 
 /** A url's score for a request from `client`: the url of the highest score is chosen. */
 export type UrlScore = (url: number, client: string | undefined) => number
+
+/** Whether a url takes no more requests now (upstream.maxRequests). */
+export type UrlFull = (url: number) => boolean
 
 /** How long a url that could not be reached is left out. */
 export const UNREACHABLE_URL_REST_MS = 10_000
@@ -36,22 +42,24 @@ export class Balancer {
 
   private readonly now: () => number
   private readonly score: UrlScore | undefined
-  /** Whether a url takes new clients in turn (isAwake, and not drained), made once rather than for each request. */
-  private readonly inTurn = (url: number) => this.weights[url]! > 0 && this.isAwake(url)
-  /** A url not drained. */
-  private readonly weighted = (url: number) => this.weights[url]! > 0
+  private readonly hasRoom: (url: number) => boolean
+  /** Whether a url takes new clients in turn (isAwake, not drained, not full), made once rather than for each request. */
+  private readonly inTurn = (url: number) => this.weights[url]! > 0 && this.isAwake(url) && this.hasRoom(url)
+  /** A url neither drained nor full. */
+  private readonly weighted = (url: number) => this.weights[url]! > 0 && this.hasRoom(url)
 
   /**
-   * One url per weight (1 each, for plain turns). Without `score`, in turn; `now` is the clock rests
-   * are measured by (milliseconds).
+   * One url per weight (1 each, for plain turns). Without `score`, in turn; without `full`, no url is
+   * ever full; `now` is the clock rests are measured by (milliseconds).
    */
   constructor(
     private readonly weights: readonly number[],
-    { score, now = () => performance.now() }: { score?: UrlScore; now?: () => number } = {},
+    { score, full, now = () => performance.now() }: { score?: UrlScore; full?: UrlFull; now?: () => number } = {},
   ) {
     this.size = weights.length
     this.now = now
     this.score = score
+    this.hasRoom = full ? (url) => !full(url) : () => true
     this.turn = new Array<number>(this.size).fill(0)
     this.restsUntil = new Array<number>(this.size).fill(0)
     this.failsHealthCheck = new Array<boolean>(this.size).fill(false)
@@ -59,19 +67,20 @@ export class Balancer {
 
   /**
    * The url (its index) for a new request from `client`: `sticky` (the url its sticky cookie names)
-   * if it does not rest, drained or not; else of those in turn, the highest scored (without `score`,
-   * all), the next in turn of those; when all rest, the next in turn of those not drained.
+   * if it neither rests nor is full, drained or not; else of those in turn, the highest scored (without
+   * `score`, all), the next in turn of those; when all rest, the next in turn of those neither drained
+   * nor full. Undefined when every url is full.
    */
-  pick(client?: string, sticky?: number): number {
-    if (this.size === 1) return 0
-    if (sticky !== undefined && this.isAwake(sticky)) return sticky
-    return this.next(client, this.inTurn) ?? this.next(undefined, this.weighted)!
+  pick(client?: string, sticky?: number): number | undefined {
+    if (this.size === 1) return this.hasRoom(0) ? 0 : undefined
+    if (sticky !== undefined && this.isAwake(sticky) && this.hasRoom(sticky)) return sticky
+    return this.next(client, this.inTurn) ?? this.next(undefined, this.weighted)
   }
 
   /**
    * `url` could not be reached by a request that `tried` it (and the urls already in `tried`): it
    * rests, and joins `tried`. The url to try next, chosen as pick() chooses among the urls that neither
-   * rest nor were tried; undefined if none.
+   * rest, nor are full, nor were tried; undefined if none.
    */
   nextAfterUnreachable(url: number, tried: Set<number>, client?: string): number | undefined {
     this.unreachable(url)

@@ -7,7 +7,7 @@
 import { ConfigError, sortByPosition } from '../config/issues.js'
 import { inRanges } from '../config/ip-ranges.js'
 import type { Config, RateLimit, RouteConfig, UpstreamConfig } from '../config/types.js'
-import { Balancer, clientAddressHash, type UrlScore } from '../routing/balancer.js'
+import { Balancer, clientAddressHash, type UrlFull, type UrlScore } from '../routing/balancer.js'
 import { addressHost, normalizeServerName } from '../routing/host.js'
 import { RateLimiter } from '../routing/rate-limit.js'
 import { compileRouteTable, routeKey, type RouteTable } from '../routing/table.js'
@@ -182,7 +182,7 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
       ...(pools && { upstreams: pools }),
       balancer: new Balancer(
         route.upstream.urls.map(({ weight }) => weight),
-        pools ? { score: urlScore(route.upstream, pools) } : {},
+        pools ? { score: urlScore(route.upstream, pools), full: urlFull(route.upstream, pools) } : {},
       ),
       allowsClient: route.allowedIPs ? inRanges(route.allowedIPs) : everyClient,
       ...(route.rateLimit && { rateLimiter: rateLimiterOf(route.rateLimit, limitedBefore.get(routeKey(route))) }),
@@ -214,9 +214,14 @@ const everyClient = () => true
  * Made outside buildSnapshot, as ingressDecider is (a closure there would keep `options.previous`).
  */
 function urlScore({ balance, urls }: UpstreamConfig, pools: readonly Upstream[]): UrlScore | undefined {
-  if (balance === 'leastRequests') return (url) => -pools[url]!.inFlight / urls[url]!.weight
+  if (balance === 'leastRequests') return (url) => -pools[url]!.requests / urls[url]!.weight
   if (balance === 'clientIPHash') return clientAddressHash(urls)
   return undefined
+}
+
+/** Whether a url has upstream.maxRequests in flight, its pool's requests (which routes of the same identity share); none: never. */
+function urlFull({ maxRequests }: UpstreamConfig, pools: readonly Upstream[]): UrlFull | undefined {
+  return maxRequests === undefined ? undefined : (url) => pools[url]!.requests >= maxRequests
 }
 
 /**

@@ -29,8 +29,10 @@ export interface Upstream {
    * first of them in the config now serving (set when a snapshot is built).
    */
   metricsRoute: string
-  /** Requests running on the pool, retries to come included (see holdUpstream). */
-  inFlight: number
+  /** What holds the pool open (holdUpstream): requests running on it, retries to come included, and health checks. */
+  holds: number
+  /** Of those, the clients' requests (holdUpstreamForRequest): what leastRequests and upstream.maxRequests count. */
+  requests: number
   /** Set once no snapshot serves it: it closes when its last request ends, and says so once closed. */
   retired?: { readonly onClosed: () => void }
 }
@@ -58,7 +60,8 @@ export function newUpstream(
     key,
     serverNameToken: poolServerNameToken(identity),
     metricsRoute: '',
-    inFlight: 0,
+    holds: 0,
+    requests: 0,
     answers,
     abortSockets,
     pool: createUpstreamPool(identity, context, (event) => onHandshake(upstream.metricsRoute, event), answers, abortSockets.signal),
@@ -72,9 +75,19 @@ export function newUpstream(
  * must still be able to send itself once more on it.
  */
 export function holdUpstream(upstream: Upstream): () => void {
-  upstream.inFlight++
+  upstream.holds++
   return () => {
-    if (--upstream.inFlight === 0 && upstream.retired) closeRetired(upstream.pool, upstream.retired.onClosed)
+    if (--upstream.holds === 0 && upstream.retired) closeRetired(upstream.pool, upstream.retired.onClosed)
+  }
+}
+
+/** A client's request holds the pool (holdUpstream), and counts among its requests until the returned release. */
+export function holdUpstreamForRequest(upstream: Upstream): () => void {
+  const release = holdUpstream(upstream)
+  upstream.requests++
+  return () => {
+    upstream.requests--
+    release()
   }
 }
 
@@ -85,7 +98,7 @@ export function holdUpstream(upstream: Upstream): () => void {
  */
 export function retireUpstream(upstream: Upstream, onClosed: (upstream: Upstream) => void): void {
   upstream.retired = { onClosed: () => onClosed(upstream) }
-  if (upstream.inFlight === 0) closeRetired(upstream.pool, upstream.retired.onClosed)
+  if (upstream.holds === 0) closeRetired(upstream.pool, upstream.retired.onClosed)
 }
 
 /** undici's close() waits for the requests it still holds, then closes every connection. */

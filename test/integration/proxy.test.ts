@@ -488,7 +488,7 @@ routes:
     assert.equal(await requestsCounted(gw, 'route="ws",method="GET"', 500), 1)
     // Neither holds its pool after its 500: a pool a reload retires closes once none does, and one that
     // the failed WebSocket upgrade kept held would never have closed.
-    await eventually(async () => upstreams.every((upstream) => upstream.inFlight === 0), 3000, 'no request holding its pool')
+    await eventually(async () => upstreams.every((upstream) => upstream.holds === 0), 3000, 'no request holding its pool')
     assert.equal((await get()).status, 200)
   })
 

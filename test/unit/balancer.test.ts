@@ -1,7 +1,7 @@
 /**
  * How a route's balancer picks among its upstream urls: in turn (weighted, with weights), leaving out a url that could not be
  * reached for UNREACHABLE_URL_REST_MS, all of them in turn when every one rests; and for a request
- * that could not reach its url, only one that does not rest.
+ * that could not reach its url, only one that does not rest; never a full url (upstream.maxRequests).
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
@@ -23,7 +23,7 @@ test('takes the urls in turn', () => {
 test('gives each url turns in proportion to its weight, spread out', () => {
   assert.deepEqual(picks(balancerOf(2, [3, 1]).balancer, 8), [0, 0, 1, 0, 0, 0, 1, 0])
   const counts = [0, 0, 0]
-  for (const url of picks(balancerOf(3, [9, 1, 5]).balancer, 150)) counts[url]!++
+  for (const url of picks(balancerOf(3, [9, 1, 5]).balancer, 150)) counts[url!]!++
   assert.deepEqual(counts, [90, 10, 50])
   const { balancer } = balancerOf(3, [9, 1, 5])
   balancer.healthChecked(0, false)
@@ -126,7 +126,7 @@ test('with clientIPHash, keeps each client on one url, and moves only the client
     else assert.equal(url, urlOf.get(client), 'a client of another url stays')
   }
   const moved = clients.find((client) => urlOf.get(client) === 1)!
-  const second = balancer.pick(moved)
+  const second = balancer.pick(moved)!
   assert.equal(balancer.nextAfterUnreachable(second, new Set(), moved), second === 0 ? 2 : 0, 'where its second cannot be reached, the one left')
 })
 
@@ -140,6 +140,23 @@ test('with weights and a score, counts in-flight requests against the weight and
   assert.deepEqual(picks(balancer, 4), [0, 0, 1, 0], 'as loaded for their weights: by weight')
   inFlight[0] = 4
   assert.equal(balancer.pick(), 1)
+})
+
+test('passes over a full url, for its sticky clients too, and picks none when every url is full', () => {
+  const inFlight = [1, 0, 0]
+  const balancer = new Balancer([1, 1, 1], { full: (url) => inFlight[url]! >= 1 })
+  assert.deepEqual(picks(balancer, 4), [1, 2, 1, 2])
+  assert.notEqual(balancer.pick(undefined, 0), 0, 'the url a sticky cookie names is full: another')
+  inFlight[1] = 1
+  assert.deepEqual(picks(balancer, 2), [2, 2])
+  inFlight[2] = 1
+  assert.deepEqual([balancer.pick(), balancer.pick(undefined, 2)], [undefined, undefined])
+  inFlight[0] = 0
+  assert.equal(balancer.pick(), 0, 'a url with room again')
+  for (const url of [0, 1, 2]) balancer.unreachable(url)
+  assert.equal(balancer.pick(), 0, 'when every url rests, still only one with room')
+  assert.equal(balancer.nextAfterUnreachable(0, new Set()), undefined, 'nor after an unreachable url')
+  assert.equal(new Balancer([1], { full: () => true }).pick(), undefined, 'a single url')
 })
 
 test('with clientIPHash and weights, a url of three times the weight keeps about three times the clients', () => {

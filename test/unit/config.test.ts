@@ -232,6 +232,17 @@ describe('parseConfig', () => {
       ],
     ],
     [
+      'a maxRequests on a passthrough route, and ones that are no count',
+      "listen: { https: 127.0.0.1:8443, http: 127.0.0.1:8080 }\nroutes:\n  - host: p.test\n    tls: passthrough\n    upstream: { url: 'tcp://127.0.0.1:9443', maxRequests: 10 }\n" +
+        "  - host: a.test\n    upstream: { url: 'http://127.0.0.1:9000', maxRequests: 0 }\n" +
+        "  - host: b.test\n    upstream: { url: 'http://127.0.0.1:9000', maxRequests: 2.5 }\n",
+      [
+        '5:59 routes[0].upstream.maxRequests: only applies to http:// and https:// upstreams: a passthrough connection is no request',
+        '7:60 routes[1].upstream.maxRequests: 0 is too small: must be at least 1',
+        '9:60 routes[2].upstream.maxRequests: must be a whole number',
+      ],
+    ],
+    [
       'a rateLimit by clientCert on a route without clientCAs',
       "listen: { https: 127.0.0.1:8443 }\nroutes:\n  - host: a.test\n    tls: { cert: srv.crt, key: srv.key }\n    rateLimit: { requests: 5, by: clientCert }\n    upstream: { url: 'http://127.0.0.1:9000' }\n",
       ['5:35 routes[0].rateLimit.by: clientCert needs tls.clientCAs: without them no client certificate is asked for'],
