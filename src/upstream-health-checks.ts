@@ -9,10 +9,10 @@
  *
  * The checks are the serving snapshot's: a reload stops them and starts the new snapshot's, the first
  * at once. What the checks said of a url is kept across the reload while the route (host and path),
- * the url and the check's path stay the same, as Caddy keeps its hosts' health and nginx Plus with
- * `persistent`: with `fails` or `passes` above 1, starting afresh would send requests to a url known
- * to fail for that many intervals, or keep out one known to pass. A url new to the checks is taken as
- * passing until its first check says otherwise. With workers, each worker checks for itself.
+ * the url and the check's path and statuses stay the same, as Caddy keeps its hosts' health and nginx
+ * Plus with `persistent`: with `fails` or `passes` above 1, starting afresh would send requests to a
+ * url known to fail for that many intervals, or keep out one known to pass. A url new to the checks is
+ * taken as passing until its first check says otherwise. With workers, each worker checks for itself.
  */
 import net from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -136,7 +136,8 @@ async function httpCheck(upstream: Upstream, url: UpstreamUrl, check: HealthChec
       signal: abort.signal,
     } as Dispatcher.RequestOptions)
     await body.dump()
-    return statusCode >= 200 && statusCode < 400 ? undefined : { status: statusCode }
+    const passes = check.statuses ? check.statuses.includes(statusCode) : statusCode >= 200 && statusCode < 400
+    return passes ? undefined : { status: statusCode }
   } catch (error) {
     return { error: error as Error }
   } finally {
@@ -166,9 +167,9 @@ function tcpCheck({ hostname, port }: UpstreamUrl, timeout: number, stopped: Abo
 /** What a check asks for: its path, or on a passthrough route a TCP connect. */
 const checkName = ({ path }: HealthCheck) => path ?? 'tcp connect'
 
-/** The key a url's health is kept under across reloads: a changed route, url or check path starts afresh. */
+/** The key a url's health is kept under across reloads: a changed route, url, check path or statuses start afresh. */
 function healthKey(route: Route, url: UpstreamUrl, check: HealthCheck): string {
-  return `${routeKey(route)} ${url.url} ${checkName(check)}`
+  return `${routeKey(route)} ${url.url} ${checkName(check)} ${check.statuses ?? ''}`
 }
 
 const checkTimedOut = (timeout: number) => Object.assign(new Error(`the check took longer than its timeout, ${timeout} ms`), { code: 'ETIMEDOUT' })

@@ -46,6 +46,7 @@ export function resolveUpstream(
     if (raw.stickyCookie !== undefined) report(`${at}.stickyCookie`, 'only applies to http:// and https:// upstreams: a passthrough connection carries no cookie the gateway reads')
     if (raw.maxRequests !== undefined) report(`${at}.maxRequests`, 'only applies to http:// and https:// upstreams: a passthrough connection is no request')
     if (raw.healthCheck?.path !== undefined) report(`${at}.healthCheck.path`, "a passthrough route's check is a TCP connect, which asks for no path: leave it out")
+    if (raw.healthCheck?.status !== undefined) report(`${at}.healthCheck.status`, "a passthrough route's check is a TCP connect, which gets no status: leave it out")
   }
   // undici reads a timeout of 0 as none at all.
   for (const key of ['connect', 'response', 'idle'] as const) checkDuration(`${at}.timeouts.${key}`, raw.timeouts?.[key], report, { positive: true })
@@ -98,8 +99,10 @@ function healthCheck(raw: RawHealthCheck, at: string, tcp: boolean, report: Repo
   // undici refuses to send a path with a space or a control character.
   if (path !== undefined && !/^\/[!-~]*$/.test(path)) report(`${at}.path`, `${shownValue(path)} is not a request path: visible ASCII, other characters percent-encoded`)
   for (const key of ['interval', 'timeout'] as const) checkDuration(`${at}.${key}`, raw[key], report, { positive: true })
+  const statuses = raw.status === undefined || tcp ? undefined : [raw.status].flat().filter((status): status is number => status !== undefined)
   return {
     path: tcp ? undefined : path,
+    ...(statuses && { statuses }),
     interval: parseDuration(raw.interval ?? DEFAULT_HEALTH_CHECK_INTERVAL)!,
     timeout: parseDuration(raw.timeout ?? DEFAULT_HEALTH_CHECK_TIMEOUT)!,
     fails: raw.fails ?? 1,

@@ -149,6 +149,9 @@ const TimeoutsSchema = Type.Object(
   { additionalProperties: false, description: 'Upstream timeouts. A timeout before the response begins answers 504 Gateway Timeout; a pause past `response` in the middle of a body cuts the response short, and a client that takes nothing for that long has its connection closed.' },
 )
 
+/** A final status a health check's answer may pass with. */
+const HealthCheckStatus = Type.Integer({ minimum: 200, maximum: 599 })
+
 const HealthCheckSchema = Type.Object(
   {
     path: Type.Optional(
@@ -156,9 +159,17 @@ const HealthCheckSchema = Type.Object(
         pattern: '^/',
         description:
           "The path each url is asked for with GET, as written: the url's own path is not put before it. " +
-          'A 2xx or 3xx answer within `timeout` passes; any other answer, a failed connect or TLS handshake, or no answer fails. ' +
+          'A 2xx or 3xx answer (with `status`, one of its statuses) within `timeout` passes; any other answer, a failed connect or TLS handshake, or no answer fails. ' +
           "Required for http:// and https:// upstreams; a passthrough route's check is a TCP connect, and takes none.",
         examples: ['/healthz'],
+      }),
+    ),
+    status: Type.Optional(
+      Type.Union([HealthCheckStatus, Type.Array(HealthCheckStatus, { minItems: 1 })], {
+        description:
+          "The statuses an answer passes with, one or a list (Traefik's healthCheck status, Caddy's health_status, Envoy's " +
+          'expected_statuses): any other fails, as a 3xx to a login page should. Not for passthrough routes. Default: any 2xx or 3xx.',
+        examples: [200, [200, 204]],
       }),
     ),
     interval: Type.Optional(Duration('Time from the end of one check of a url to the start of the next.', DEFAULT_HEALTH_CHECK_INTERVAL)),

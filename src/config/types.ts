@@ -98,6 +98,8 @@ export interface UpstreamConfig {
 export interface HealthCheck {
   /** Asked of each url as written, without the url's path prefix; undefined on a passthrough route, whose check is a TCP connect. */
   readonly path: string | undefined
+  /** The statuses that pass; undefined: any 2xx or 3xx. */
+  readonly statuses?: readonly number[]
   readonly interval: number
   readonly timeout: number
   /** Checks in a row that must fail before a url is left out. */

@@ -1,6 +1,6 @@
 /**
  * Active health checks of an upstream's urls: a url whose check fails (an answer other than 2xx or
- * 3xx, none within the timeout, a TLS handshake that fails) is left out of the turn with nothing sent
+ * 3xx, or than its `status`, none within the timeout, a TLS handshake that fails) is left out of the turn with nothing sent
  * to it, and is back once a check passes; the checks go through the url's pool, with the route's CA,
  * name and client certificate; a reload keeps what they said of a url while its check stays, and
  * stops the checks it drops, with their series.
@@ -47,6 +47,7 @@ describe('upstream health checks', () => {
   let two: PlainUpstream
   let silent: PlainUpstream
   let three: PlainUpstream
+  let four: PlainUpstream
   let mutual: EchoUpstream
   let wrongName: EchoUpstream
   let gw: TestGateway
@@ -55,6 +56,7 @@ listen: { http: 127.0.0.1:0, https: 127.0.0.1:0 }
 routes:
   - { name: checked, host: checked.test, upstream: { url: ['${one.url}/base', '${two.url}/base'], ${checked} } }
   - { name: steady, host: steady.test, upstream: { url: ['${three.url}', '${one.url}'], healthCheck: { path: /healthz, interval: 50ms, fails: 3, passes: 2 } } }
+  - { name: strict, host: strict.test, upstream: { url: ['${four.url}', '${one.url}'], healthCheck: { path: /healthz, interval: 100ms, status: [200, 204] } } }
   - { name: silent, host: silent.test, upstream: { url: ['${silent.url}', '${one.url}'], healthCheck: { path: /healthz, interval: 100ms, timeout: 200ms } } }
   - { name: pass, host: pass.test, tls: passthrough, upstream: { url: ['tcp://127.0.0.1:1', 'tcp://127.0.0.1:${wrongName.port}'], healthCheck: { interval: 100ms } } }
   - name: tls
@@ -70,7 +72,7 @@ routes:
 
   before(async () => {
     pki = await makeTestPki()
-    ;[one, two, silent, three] = await Promise.all(['one', 'two', 'silent', 'three'].map(startPlainUpstream)) as PlainUpstream[] as [PlainUpstream, PlainUpstream, PlainUpstream, PlainUpstream]
+    ;[one, two, silent, three, four] = (await Promise.all(['one', 'two', 'silent', 'three', 'four'].map(startPlainUpstream))) as [PlainUpstream, PlainUpstream, PlainUpstream, PlainUpstream, PlainUpstream]
     silent.healthStatus = 0
     mutual = await startEchoUpstream({ cert: pki.up.cert, key: pki.up.key, clientCA: pki.caA.cert })
     wrongName = await startEchoUpstream({ cert: pki.upWrongName.cert, key: pki.upWrongName.key })
@@ -78,7 +80,7 @@ routes:
   })
   after(async () => {
     await gw.close()
-    for (const { server } of [one, two, silent, three]) {
+    for (const { server } of [one, two, silent, three, four]) {
       server.closeAllConnections()
       server.close()
     }
@@ -116,6 +118,17 @@ routes:
     assert.equal(passed.upstream, `${two.url}/base`)
     assert.equal(await up('checked', `${two.url}/base`), 1, 'a redirect passes')
     assert.deepEqual(await answers('checked.test', 4), ['one', 'one', 'two', 'two'])
+  })
+
+  it('with status, passes only those statuses: a redirect fails', async () => {
+    const since = gw.logs.length
+    four.healthStatus = 302
+    const failed = await loggedAfter(gw, since, 'upstream url failed its health check; it is left out until a check passes', (line) => line.route === 'strict')
+    assert.equal(failed.status, 302)
+    assert.deepEqual(await answers('strict.test', 2), ['one', 'one'])
+    four.healthStatus = 204
+    await loggedAfter(gw, since, 'upstream url passed its health check; it is back in turn', (line) => line.route === 'strict')
+    assert.deepEqual(await answers('strict.test', 2), ['four', 'one'])
   })
 
   it('leaves a url out after `fails` failed checks in a row, and takes it back after `passes`', async () => {
