@@ -48,6 +48,10 @@ export function resolveUpstream(
     if (raw.healthCheck?.path !== undefined) report(`${at}.healthCheck.path`, "a passthrough route's check is a TCP connect, which asks for no path: leave it out")
     if (raw.healthCheck?.status !== undefined) report(`${at}.healthCheck.status`, "a passthrough route's check is a TCP connect, which gets no status: leave it out")
   }
+  checkDuration(`${at}.slowStart`, raw.slowStart, report, { positive: true })
+  if (raw.slowStart !== undefined && raw.balance === 'clientIPHash') {
+    report(`${at}.slowStart`, "does not go with clientIPHash: each client's url is its hash's, which no weight of the moment may change (nginx refuses slow_start with ip_hash too)")
+  }
   // undici reads a timeout of 0 as none at all.
   for (const key of ['connect', 'response', 'idle'] as const) checkDuration(`${at}.timeouts.${key}`, raw.timeouts?.[key], report, { positive: true })
   if (whole && raw.crl !== undefined && !raw.ca) {
@@ -58,6 +62,7 @@ export function resolveUpstream(
 
   const weights = raw.weights && urlWeights(raw.weights, raw.url, `${at}.weights`, report)
   if (raw.stickyCookie !== undefined && typeof raw.url === 'string') report(`${at}.stickyCookie`, 'keeps a client on one url of a list: url is one url')
+  if (raw.slowStart !== undefined && typeof raw.url === 'string') report(`${at}.slowStart`, "ramps up a url's share of a list's requests: url is one url")
   const hostnames = urls.map(({ parsed }) => parsed.hostname.replace(/^\[(.*)\]$/, '$1'))
   const serverName = raw.serverName === undefined ? undefined : configuredServerName(`${at}.serverName`, raw.serverName, hostnames, report)
   const defaultPort = first?.protocol === 'https:' ? 443 : 80
@@ -74,6 +79,7 @@ export function resolveUpstream(
     protocol: (first?.protocol ?? 'https:') as UpstreamConfig['protocol'],
     balance: raw.balance ?? 'roundRobin',
     ...(raw.stickyCookie !== undefined && { stickyCookie: raw.stickyCookie }),
+    ...(raw.slowStart !== undefined && { slowStart: parseDuration(raw.slowStart) }),
     ...(raw.maxRequests !== undefined && { maxRequests: raw.maxRequests }),
     pathPrefix: first ? pathPrefix(first) : '',
     ...(raw.ca && { ca: filePath(`${at}.ca`, raw.ca) }),

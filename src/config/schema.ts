@@ -20,11 +20,11 @@ import { PLACEHOLDERS } from './header-placeholders.js'
 import { DEFAULT_CONNECTION_LIMIT, DEFAULT_REQUEST_LIMIT } from './limits.js'
 import { SIZE_PATTERN } from './size.js'
 
-const Duration = (description: string, fallback: string) =>
+const Duration = (description: string, fallback: string, example = fallback) =>
   Type.String({
     pattern: DURATION_PATTERN,
     description: `${description} A number with a unit: ms, s, m or h (e.g. 250ms, 5s, 1m), at most ${MAX_DURATION_TEXT}. Default: ${fallback}.`,
-    examples: [fallback],
+    examples: [example],
   })
 
 const HostPort = (description: string, example: string) =>
@@ -237,6 +237,16 @@ const UpstreamSchema = Type.Object(
           'stickyCookie keeps there still does; one url at least has a weight above 0. Default: 1 each.',
         examples: [[9, 1]],
       }),
+    ),
+    slowStart: Type.Optional(
+      Duration(
+        "How long a url that comes back (its rest after a failed connect is over, or its health check passes after failing) " +
+          "takes to get its whole weight, from a tenth of it, as nginx Plus's slow_start, HAProxy's slowstart and Envoy's " +
+          'slow_start_config ramp it: an upstream just started, with a cold cache or a JIT not yet warm, is not handed its full ' +
+          'share at once. With leastRequests, its requests in flight count against its weight of the moment. Not with clientIPHash.',
+        'none, the whole weight at once',
+        '30s',
+      ),
     ),
     maxRequests: Type.Optional(
       Type.Integer({

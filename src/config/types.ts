@@ -81,6 +81,8 @@ export interface UpstreamConfig {
   readonly balance: 'roundRobin' | 'leastRequests' | 'clientIPHash'
   /** The name of the cookie that keeps a client on its url (proxy/sticky-cookie.ts); undefined: none. */
   readonly stickyCookie?: string
+  /** Milliseconds a url that comes back takes to get its whole weight (routing/balancer.ts); undefined: at once. */
+  readonly slowStart?: number
   /** Requests each url takes at once from this process (routing/balancer.ts); undefined: no limit. */
   readonly maxRequests?: number
   /** Path prefix from the url, prepended to the request path; '' when the url has none. */

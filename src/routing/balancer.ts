@@ -18,18 +18,26 @@
  * every url is full there is none to pick, and the request is refused, as Envoy's circuit breakers
  * refuse it.
  *
+ * With upstream.slowStart, a url that comes back (its rest is over, or a health check passes after
+ * failing ones) has its weight ramp up from a tenth to the whole over that time, as nginx Plus's
+ * slow_start, HAProxy's slowstart and Envoy's slow_start_config do, so that an upstream that has just
+ * started (a cold cache, a JIT not yet warm) is not handed its full share at once.
+ *
  * One per route and snapshot: a reload starts every rest afresh, as nginx's does (what a url's
  * health checks said is carried over by upstream-health-checks.ts).
  */
 
-/** A url's score for a request from `client`: the url of the highest score is chosen. */
-export type UrlScore = (url: number, client: string | undefined) => number
+/** A url's score for a request from `client`, with its weight now: the url of the highest score is chosen. */
+export type UrlScore = (url: number, client: string | undefined, weight: number) => number
 
 /** Whether a url takes no more requests now (upstream.maxRequests). */
 export type UrlFull = (url: number) => boolean
 
 /** How long a url that could not be reached is left out. */
 export const UNREACHABLE_URL_REST_MS = 10_000
+
+/** The share of its weight a url has as its slow start begins: Envoy's default min_weight_percent. */
+export const SLOW_START_FIRST_SHARE = 0.1
 
 export class Balancer {
   private readonly size: number
@@ -39,9 +47,12 @@ export class Balancer {
   private readonly restsUntil: number[]
   /** Whether each url's last health check failed. */
   private readonly failsHealthCheck: boolean[]
+  /** When each url came back in turn, its slow start's beginning (by `now`); -Infinity: it never left. */
+  private readonly backAt: number[]
 
   private readonly now: () => number
   private readonly score: UrlScore | undefined
+  private readonly slowStart: number | undefined
   private readonly hasRoom: (url: number) => boolean
   /** Whether a url takes new clients in turn (isAwake, not drained, not full), made once rather than for each request. */
   private readonly inTurn = (url: number) => this.weights[url]! > 0 && this.isAwake(url) && this.hasRoom(url)
@@ -50,19 +61,22 @@ export class Balancer {
 
   /**
    * One url per weight (1 each, for plain turns). Without `score`, in turn; without `full`, no url is
-   * ever full; `now` is the clock rests are measured by (milliseconds).
+   * ever full; without `slowStart` (milliseconds), a url is back at its whole weight; `now` is the
+   * clock rests are measured by (milliseconds).
    */
   constructor(
     private readonly weights: readonly number[],
-    { score, full, now = () => performance.now() }: { score?: UrlScore; full?: UrlFull; now?: () => number } = {},
+    { score, full, slowStart, now = () => performance.now() }: { score?: UrlScore; full?: UrlFull; slowStart?: number; now?: () => number } = {},
   ) {
     this.size = weights.length
     this.now = now
     this.score = score
+    this.slowStart = slowStart
     this.hasRoom = full ? (url) => !full(url) : () => true
     this.turn = new Array<number>(this.size).fill(0)
     this.restsUntil = new Array<number>(this.size).fill(0)
     this.failsHealthCheck = new Array<boolean>(this.size).fill(false)
+    this.backAt = new Array<number>(this.size).fill(-Infinity)
   }
 
   /**
@@ -95,28 +109,40 @@ export class Balancer {
 
   /** The url's latest health check passed (true) or failed. */
   healthChecked(url: number, passed: boolean): void {
+    if (passed && this.failsHealthCheck[url]) this.backAt[url] = Math.max(this.backAt[url]!, this.now())
     this.failsHealthCheck[url] = !passed
   }
 
-  /** The url could not be reached: it rests. */
+  /** The url could not be reached: it rests, and comes back at the rest's end. */
   unreachable(url: number): void {
     this.restsUntil[url] = this.now() + UNREACHABLE_URL_REST_MS
+    this.backAt[url] = this.restsUntil[url]
+  }
+
+  /** The url's weight now: its whole weight, or in its slow start a share that grows from SLOW_START_FIRST_SHARE. */
+  private weightNow(url: number): number {
+    const weight = this.weights[url]!
+    if (this.slowStart === undefined) return weight
+    const since = this.now() - this.backAt[url]!
+    return since >= this.slowStart ? weight : weight * Math.max(SLOW_START_FIRST_SHARE, since / this.slowStart)
   }
 
   /**
    * Of the `eligible` urls of the highest score (without `score`, every eligible url), the next in
-   * turn: each gains its weight, the one ahead is chosen and gives back what they gained together.
+   * turn: each gains its weight now, the one ahead is chosen and gives back what they gained together
+   * (nginx's smooth weighted round robin, which takes weights that change, as its effective_weight).
    * Undefined if none is eligible.
    */
   private next(client: string | undefined, eligible: (url: number) => boolean): number | undefined {
-    const scores = this.score && Array.from({ length: this.size }, (_, url) => (eligible(url) ? this.score!(url, client) : -Infinity))
+    const scores = this.score && Array.from({ length: this.size }, (_, url) => (eligible(url) ? this.score!(url, client, this.weightNow(url)) : -Infinity))
     const best = scores ? Math.max(...scores) : undefined
     let chosen: number | undefined
     let gained = 0
     for (let url = 0; url < this.size; url++) {
       if (!eligible(url) || (scores && scores[url] !== best)) continue
-      this.turn[url]! += this.weights[url]!
-      gained += this.weights[url]!
+      const weight = this.weightNow(url)
+      this.turn[url]! += weight
+      gained += weight
       if (chosen === undefined || this.turn[url]! > this.turn[chosen]!) chosen = url
     }
     if (chosen !== undefined) this.turn[chosen]! -= gained
@@ -131,9 +157,9 @@ export class Balancer {
  * the highest is the client's while the urls stay; when one leaves (it rests, fails its check, or a
  * reload drops it), only its clients move, each to its next highest.
  */
-export function clientAddressHash(urls: readonly { readonly url: string; readonly weight: number }[]): UrlScore {
+export function clientAddressHash(urls: readonly { readonly url: string }[]): UrlScore {
   const urlHashes = urls.map(({ url }) => fnv1a(url))
-  return (url, client) => -urls[url]!.weight / Math.log((finalMix(fnv1a(client ?? '') ^ urlHashes[url]!) + 0.5) / 2 ** 32)
+  return (url, client, weight) => -weight / Math.log((finalMix(fnv1a(client ?? '') ^ urlHashes[url]!) + 0.5) / 2 ** 32)
 }
 
 function fnv1a(text: string): number {

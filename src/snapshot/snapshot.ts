@@ -173,6 +173,7 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
   const routes: Route[] = config.routes.map((route) => {
     const id = readings.policyIdOfRoute.get(route)
     const pools = upstreamsOfRoute.get(route)
+    const { slowStart } = route.upstream
     return {
       name: route.name,
       host: route.host,
@@ -182,7 +183,7 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
       ...(pools && { upstreams: pools }),
       balancer: new Balancer(
         route.upstream.urls.map(({ weight }) => weight),
-        pools ? { score: urlScore(route.upstream, pools), full: urlFull(route.upstream, pools) } : {},
+        pools ? { score: urlScore(route.upstream, pools), full: urlFull(route.upstream, pools), slowStart } : { slowStart },
       ),
       allowsClient: route.allowedIPs ? inRanges(route.allowedIPs) : everyClient,
       ...(route.rateLimit && { rateLimiter: rateLimiterOf(route.rateLimit, limitedBefore.get(routeKey(route))) }),
@@ -214,7 +215,7 @@ const everyClient = () => true
  * Made outside buildSnapshot, as ingressDecider is (a closure there would keep `options.previous`).
  */
 function urlScore({ balance, urls }: UpstreamConfig, pools: readonly Upstream[]): UrlScore | undefined {
-  if (balance === 'leastRequests') return (url) => -pools[url]!.requests / urls[url]!.weight
+  if (balance === 'leastRequests') return (url, _client, weight) => -pools[url]!.requests / weight
   if (balance === 'clientIPHash') return clientAddressHash(urls)
   return undefined
 }

@@ -1,9 +1,10 @@
 /**
  * Active health checks of an upstream's urls: a url whose check fails (an answer other than 2xx or
- * 3xx, or than its `status`, none within the timeout, a TLS handshake that fails) is left out of the turn with nothing sent
- * to it, and is back once a check passes; the checks go through the url's pool, with the route's CA,
- * name and client certificate; a reload keeps what they said of a url while its check stays, and
- * stops the checks it drops, with their series.
+ * 3xx, or than its `status`, none within the timeout, a TLS handshake that fails) is left out of the
+ * turn with nothing sent to it, and is back once a check passes (with slowStart, at a tenth of its
+ * share at first); the checks go through the url's pool, with the route's CA, name and client
+ * certificate; a reload keeps what they said of a url while its check stays, and stops the checks it
+ * drops, with their series.
  */
 import assert from 'node:assert/strict'
 import { writeFile } from 'node:fs/promises'
@@ -56,6 +57,7 @@ listen: { http: 127.0.0.1:0, https: 127.0.0.1:0 }
 routes:
   - { name: checked, host: checked.test, upstream: { url: ['${one.url}/base', '${two.url}/base'], ${checked} } }
   - { name: steady, host: steady.test, upstream: { url: ['${three.url}', '${one.url}'], healthCheck: { path: /healthz, interval: 50ms, fails: 3, passes: 2 } } }
+  - { name: warming, host: warming.test, upstream: { url: ['${four.url}', '${one.url}'], slowStart: 1h, healthCheck: { path: /healthz, interval: 100ms } } }
   - { name: strict, host: strict.test, upstream: { url: ['${four.url}', '${one.url}'], healthCheck: { path: /healthz, interval: 100ms, status: [200, 204] } } }
   - { name: silent, host: silent.test, upstream: { url: ['${silent.url}', '${one.url}'], healthCheck: { path: /healthz, interval: 100ms, timeout: 200ms } } }
   - { name: pass, host: pass.test, tls: passthrough, upstream: { url: ['tcp://127.0.0.1:1', 'tcp://127.0.0.1:${wrongName.port}'], healthCheck: { interval: 100ms } } }
@@ -129,6 +131,17 @@ routes:
     four.healthStatus = 204
     await loggedAfter(gw, since, 'upstream url passed its health check; it is back in turn', (line) => line.route === 'strict')
     assert.deepEqual(await answers('strict.test', 2), ['four', 'one'])
+  })
+
+  it('with slowStart, gives a url whose check passes after failing a tenth of its share at first', async () => {
+    const since = gw.logs.length
+    const onWarming = (line: Record<string, unknown>) => line.route === 'warming'
+    four.healthStatus = 503
+    await loggedAfter(gw, since, 'upstream url failed its health check; it is left out until a check passes', onWarming)
+    four.healthStatus = 200
+    await loggedAfter(gw, since, 'upstream url passed its health check; it is back in turn', onWarming)
+    const toFour = (await answers('warming.test', 22)).filter((body) => body === 'four').length
+    assert.ok(toFour >= 1 && toFour <= 3, `about 2 of 22 requests, not 11: ${toFour}`)
   })
 
   it('leaves a url out after `fails` failed checks in a row, and takes it back after `passes`', async () => {

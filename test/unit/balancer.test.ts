@@ -133,13 +133,48 @@ test('with clientIPHash, keeps each client on one url, and moves only the client
 test('with weights and a score, counts in-flight requests against the weight and breaks ties by weighted turns', () => {
   const inFlight = [0, 0]
   const weights = [3, 1]
-  const balancer = new Balancer(weights, { score: (url) => -inFlight[url]! / weights[url]! })
+  const balancer = new Balancer(weights, { score: (url, _client, weight) => -inFlight[url]! / weight })
   assert.deepEqual(picks(balancer, 4), [0, 0, 1, 0], 'idle: by weight')
   inFlight[0] = 3
   inFlight[1] = 1
   assert.deepEqual(picks(balancer, 4), [0, 0, 1, 0], 'as loaded for their weights: by weight')
   inFlight[0] = 4
   assert.equal(balancer.pick(), 1)
+})
+
+test('with slowStart, ramps the weight of a url that comes back up from a tenth to the whole', () => {
+  let now = 1_000
+  const balancer = new Balancer([1, 1], { slowStart: 10_000, now: () => now })
+  /** How many of `count` picks go to url 1. */
+  const toOne = (count: number) => picks(balancer, count).filter((url) => url === 1).length
+  assert.equal(toOne(100), 50, 'at the start, none is slow')
+  balancer.unreachable(1)
+  now += UNREACHABLE_URL_REST_MS
+  const first = toOne(110)
+  assert.ok(first >= 9 && first <= 11, `a tenth of its weight as its rest ends: ${first} of 110`)
+  now += 5_000
+  const half = toOne(150)
+  assert.ok(half >= 49 && half <= 51, `half of it halfway: ${half} of 150`)
+  now += 5_000
+  assert.equal(toOne(100), 50, 'the whole of it after slowStart')
+  balancer.healthChecked(0, false)
+  balancer.healthChecked(1, true)
+  assert.equal(toOne(10), 10, 'a url failing its check is out; one passing again and again never left')
+  balancer.healthChecked(0, true)
+  const back = 110 - toOne(110)
+  assert.ok(back >= 9 && back <= 11, `a url whose check passes after failing starts slow: ${back} of 110`)
+})
+
+test('with slowStart and a score, counts the requests in flight of a url that comes back against its weight now', () => {
+  let now = 1_000
+  const inFlight = [1, 0]
+  const balancer = new Balancer([1, 1], { score: (url, _client, weight) => -inFlight[url]! / weight, slowStart: 10_000, now: () => now })
+  balancer.unreachable(1)
+  now += UNREACHABLE_URL_REST_MS
+  assert.equal(balancer.pick(), 1, 'none in flight: the fewest')
+  inFlight[1] = 1
+  inFlight[0] = 9
+  assert.equal(balancer.pick(), 0, 'one in flight at a tenth of its weight weighs as ten')
 })
 
 test('passes over a full url, for its sticky clients too, and picks none when every url is full', () => {

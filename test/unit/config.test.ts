@@ -96,6 +96,8 @@ describe('parseConfig', () => {
     const checked = (check: string) => parseConfig(GOOD.replace('url: http://10.0.0.7', `url: http://10.0.0.7\n      healthCheck: ${check}`), file).routes[1]!.upstream.healthCheck
     assert.deepEqual(checked('{ path: /healthz }'), { path: '/healthz', interval: 10_000, timeout: 5_000, fails: 1, passes: 1 })
     assert.deepEqual(checked('{ path: /ready?full=1, interval: 2s, timeout: 250ms, fails: 3, passes: 2 }'), { path: '/ready?full=1', interval: 2_000, timeout: 250, fails: 3, passes: 2 })
+    const upstreamOf = (keys: string) => parseConfig(GOOD.replace('url: http://10.0.0.7', `url: [http://10.0.0.7, http://10.0.0.8]\n      ${keys}`), file).routes[1]!.upstream
+    assert.deepEqual([upstreamOf('slowStart: 30s').slowStart, upstreamOf('maxRequests: 100').maxRequests], [30_000, 100])
     assert.deepEqual([checked('{ path: /healthz, status: 200 }')?.statuses, checked('{ path: /healthz, status: [200, 204] }')?.statuses], [[200], [200, 204]])
     const tcp = parseConfig("listen: { https: 127.0.0.1:8443 }\nroutes:\n  - { host: p.test, tls: passthrough, upstream: { url: 'tcp://10.0.0.7:443', healthCheck: { interval: 3s } } }\n", file)
     assert.deepEqual(tcp.routes[0]!.upstream.healthCheck, { path: undefined, interval: 3_000, timeout: 5_000, fails: 1, passes: 1 }, 'a TCP connect')
@@ -235,6 +237,17 @@ describe('parseConfig', () => {
         '5:86 routes[0].upstream.stickyCookie: only applies to http:// and https:// upstreams: a passthrough connection carries no cookie the gateway reads',
         '7:61 routes[1].upstream.stickyCookie: keeps a client on one url of a list: url is one url',
         "9:88 routes[2].upstream.stickyCookie: \"my cookie\" is no cookie name: letters, digits and ! # $ % & ' * + - . ^ _ ` | ~, without spaces",
+      ],
+    ],
+    [
+      'a slowStart for one url, with clientIPHash, and of 0',
+      "listen: { http: 127.0.0.1:8080 }\nroutes:\n  - host: a.test\n    upstream: { url: 'http://127.0.0.1:9000', slowStart: 30s }\n" +
+        "  - host: b.test\n    upstream: { url: ['http://127.0.0.1:9000', 'http://127.0.0.1:9001'], balance: clientIPHash, slowStart: 30s }\n" +
+        "  - host: c.test\n    upstream: { url: ['http://127.0.0.1:9000', 'http://127.0.0.1:9001'], slowStart: 0s }\n",
+      [
+        "4:58 routes[0].upstream.slowStart: ramps up a url's share of a list's requests: url is one url",
+        "6:108 routes[1].upstream.slowStart: does not go with clientIPHash: each client's url is its hash's, which no weight of the moment may change (nginx refuses slow_start with ip_hash too)",
+        '8:85 routes[2].upstream.slowStart: must be more than 0',
       ],
     ],
     [
