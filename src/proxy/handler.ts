@@ -110,10 +110,10 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
           // and the 503 at limits.requests or upstream.maxRequests keep the connection. After a 421 (a
           // host that the connection's TLS policy does not serve, as after a reload that changed the
           // route's) a keep-alive client must come back through a new handshake; most retry a 421 on a
-          // new connection. After a 400, 431, 501 or 505, what follows cannot be trusted to be framed as the
-          // client meant (nginx closes too); nginx closes after its 405 to TRACE as well, and after its
-          // 413, rather than read the body it refused. The 503 keeps it as Envoy's does, unless the
-          // request expected 100 Continue: Node closes it then, as the body may still come.
+          // new connection. After a 400, 431, 501 or 505, what follows cannot be trusted to be framed
+          // as the client meant (nginx closes too); nginx closes after its 405 to TRACE as well, and
+          // after its 413, rather than read the body it refused. The 503 keeps it as Envoy's does,
+          // unless the request expected 100 Continue: Node closes it then, as the body may still come.
           if (!KEPT_AFTER.has(admission.status)) res.shouldKeepAlive = false
           sendStatus(res, admission.status, admission.detail, admission.headers)
           return

@@ -14,7 +14,7 @@ const LOG_LIMIT = { lines: 1, intervalMs: 10_000 }
 const REACHED: Record<OverloadLimit, string> = {
   connections: 'limits.connections reached: new client connections are closed',
   requests: 'limits.requests reached: new requests are answered 503',
-  upstream: "upstream.maxRequests reached at every url of a route: its new requests are answered 503",
+  upstream: 'upstream.maxRequests reached at every url of a route: its new requests are answered 503',
 }
 
 export class Overload {

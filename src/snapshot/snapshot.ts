@@ -211,7 +211,8 @@ const everyClient = () => true
 /**
  * How the balancer scores a url under upstream.balance (routing/balancer.ts); none: in turn. For
  * leastRequests, each url's requests in flight are its pool's, which routes of the same identity
- * share, against its weight (nginx's least_conn compares conns / weight).
+ * share, against its weight of the moment (nginx's least_conn compares conns / weight; slowStart
+ * lowers the weight of a url that has just come back).
  * Made outside buildSnapshot, as ingressDecider is (a closure there would keep `options.previous`).
  */
 function urlScore({ balance, urls }: UpstreamConfig, pools: readonly Upstream[]): UrlScore | undefined {
