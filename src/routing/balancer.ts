@@ -37,7 +37,7 @@ export type UrlFull = (url: number) => boolean
 export const UNREACHABLE_URL_REST_MS = 10_000
 
 /** The share of its weight a url has as its slow start begins: Envoy's default min_weight_percent. */
-export const SLOW_START_FIRST_SHARE = 0.1
+const SLOW_START_FIRST_SHARE = 0.1
 
 export class Balancer {
   private readonly size: number
