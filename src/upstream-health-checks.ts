@@ -9,10 +9,11 @@
  *
  * The checks are the serving snapshot's: a reload stops them and starts the new snapshot's, the first
  * at once. What the checks said of a url is kept across the reload while the route (host and path),
- * the url and the check's path and statuses stay the same, as Caddy keeps its hosts' health and nginx
- * Plus with `persistent`: with `fails` or `passes` above 1, starting afresh would send requests to a
- * url known to fail for that many intervals, or keep out one known to pass. A url new to the checks is
- * taken as passing until its first check says otherwise. With workers, each worker checks for itself.
+ * the url and the check's path, Host and statuses stay the same, as Caddy keeps its hosts' health and
+ * nginx Plus with `persistent`: with `fails` or `passes` above 1, starting afresh would send requests
+ * to a url known to fail for that many intervals, or keep out one known to pass. A url new to the
+ * checks is taken as passing until its first check says otherwise. With workers, each worker checks
+ * for itself.
  */
 import net from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -130,7 +131,7 @@ async function httpCheck(upstream: Upstream, url: UpstreamUrl, check: HealthChec
       // There on every route that has pools (config/types.ts HealthCheck).
       path: check.path!,
       method: 'GET',
-      headers: { host: hostOf(url), 'user-agent': USER_AGENT },
+      headers: { host: check.host ?? hostOf(url), 'user-agent': USER_AGENT },
       // The pool's own, as every request of it carries (tls/upstream.ts poolServerNameToken).
       servername: upstream.serverNameToken,
       signal: abort.signal,
@@ -167,9 +168,9 @@ function tcpCheck({ hostname, port }: UpstreamUrl, timeout: number, stopped: Abo
 /** What a check asks for: its path, or on a passthrough route a TCP connect. */
 const checkName = ({ path }: HealthCheck) => path ?? 'tcp connect'
 
-/** The key a url's health is kept under across reloads: a changed route, url, check path or statuses start afresh. */
+/** The key a url's health is kept under across reloads: a changed route, url, or check path, Host or statuses start afresh. */
 function healthKey(route: Route, url: UpstreamUrl, check: HealthCheck): string {
-  return `${routeKey(route)} ${url.url} ${checkName(check)} ${check.statuses ?? ''}`
+  return `${routeKey(route)} ${url.url} ${checkName(check)} ${check.host ?? ''} ${check.statuses ?? ''}`
 }
 
 const checkTimedOut = (timeout: number) => Object.assign(new Error(`the check took longer than its timeout, ${timeout} ms`), { code: 'ETIMEDOUT' })

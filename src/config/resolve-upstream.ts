@@ -47,6 +47,7 @@ export function resolveUpstream(
     if (raw.maxRequests !== undefined) report(`${at}.maxRequests`, 'only applies to http:// and https:// upstreams: a passthrough connection is no request')
     if (raw.healthCheck?.path !== undefined) report(`${at}.healthCheck.path`, "a passthrough route's check is a TCP connect, which asks for no path: leave it out")
     if (raw.healthCheck?.status !== undefined) report(`${at}.healthCheck.status`, "a passthrough route's check is a TCP connect, which gets no status: leave it out")
+    if (raw.healthCheck?.host !== undefined) report(`${at}.healthCheck.host`, "a passthrough route's check is a TCP connect, which sends no Host: leave it out")
   }
   checkDuration(`${at}.slowStart`, raw.slowStart, report, { positive: true })
   if (raw.slowStart !== undefined && raw.balance === 'clientIPHash') {
@@ -108,6 +109,7 @@ function healthCheck(raw: RawHealthCheck, at: string, tcp: boolean, report: Repo
   const statuses = raw.status === undefined || tcp ? undefined : [raw.status].flat().filter((status): status is number => status !== undefined)
   return {
     path: tcp ? undefined : path,
+    ...(raw.host !== undefined && !tcp && { host: raw.host }),
     ...(statuses && { statuses }),
     interval: parseDuration(raw.interval ?? DEFAULT_HEALTH_CHECK_INTERVAL)!,
     timeout: parseDuration(raw.timeout ?? DEFAULT_HEALTH_CHECK_TIMEOUT)!,

@@ -149,6 +149,9 @@ const TimeoutsSchema = Type.Object(
   { additionalProperties: false, description: 'Upstream timeouts. A timeout before the response begins answers 504 Gateway Timeout; a pause past `response` in the middle of a body cuts the response short, and a client that takes nothing for that long has its connection closed.' },
 )
 
+/** A Host header's value: a DNS name or IPv4 address, or an IPv6 address in brackets, with an optional port. */
+export const HOST_HEADER_PATTERN = '^([A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*|\\[[0-9A-Fa-f:.]+\\])(:[0-9]{1,5})?$'
+
 /** A final status a health check's answer may pass with. */
 const HealthCheckStatus = Type.Integer({ minimum: 200, maximum: 599 })
 
@@ -162,6 +165,16 @@ const HealthCheckSchema = Type.Object(
           'A 2xx or 3xx answer (with `status`, one of its statuses) within `timeout` passes; any other answer, a failed connect or TLS handshake, or no answer fails. ' +
           "Required for http:// and https:// upstreams; a passthrough route's check is a TCP connect, and takes none.",
         examples: ['/healthz'],
+      }),
+    ),
+    host: Type.Optional(
+      Type.String({
+        pattern: HOST_HEADER_PATTERN,
+        description:
+          "The Host each check is sent with, a name with an optional port (Traefik's healthCheck hostname, Caddy's " +
+          "health_headers Host): for an upstream that serves by name, as the route's requests carry the client's Host. " +
+          "Not for passthrough routes. Default: the url's host and port (serverName and the port, where it is set).",
+        examples: ['api.example.com'],
       }),
     ),
     status: Type.Optional(

@@ -100,6 +100,8 @@ export interface UpstreamConfig {
 export interface HealthCheck {
   /** Asked of each url as written, without the url's path prefix; undefined on a passthrough route, whose check is a TCP connect. */
   readonly path: string | undefined
+  /** The Host each check is sent with; undefined: the url's (upstream-health-checks.ts). */
+  readonly host?: string
   /** The statuses that pass; undefined: any 2xx or 3xx. */
   readonly statuses?: readonly number[]
   readonly interval: number

@@ -6,7 +6,7 @@
 import { Ajv, type ErrorObject } from 'ajv'
 import { closest } from './closest-word.js'
 import { DURATION_PATTERN } from './duration.js'
-import { ConfigSchema, COOKIE_NAME_PATTERN, HTTP_URL_PATTERN, ROUTE_NAME_PATTERN } from './schema.js'
+import { ConfigSchema, COOKIE_NAME_PATTERN, HOST_HEADER_PATTERN, HTTP_URL_PATTERN, ROUTE_NAME_PATTERN } from './schema.js'
 import { shownValue, shownWhole } from './shown-value.js'
 import { fromNginxSize, SIZE_PATTERN } from './size.js'
 import type { ConfigIssue } from './issues.js'
@@ -224,6 +224,7 @@ function patternMessage(error: ErrorObject): string {
   if (pattern === '^/') return `${value} must start with /`
   if (pattern === HTTP_URL_PATTERN) return `${value} is no http:// or https:// url`
   if (pattern === ROUTE_NAME_PATTERN) return `${value} may hold letters, digits and _ . : - only`
+  if (pattern === HOST_HEADER_PATTERN) return `${value} is no host: a name or an address, with a port or not (api.example.com, api.example.com:8443)`
   if (pattern === COOKIE_NAME_PATTERN) return `${value} is no cookie name: letters, digits and ! # $ % & ' * + - . ^ _ \` | ~, without spaces`
   return `${value} must match ${pattern}`
 }

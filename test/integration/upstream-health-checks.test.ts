@@ -58,7 +58,7 @@ routes:
   - { name: checked, host: checked.test, upstream: { url: ['${one.url}/base', '${two.url}/base'], ${checked} } }
   - { name: steady, host: steady.test, upstream: { url: ['${three.url}', '${one.url}'], healthCheck: { path: /healthz, interval: 50ms, fails: 3, passes: 2 } } }
   - { name: warming, host: warming.test, upstream: { url: ['${four.url}', '${one.url}'], slowStart: 1h, healthCheck: { path: /healthz, interval: 100ms } } }
-  - { name: strict, host: strict.test, upstream: { url: ['${four.url}', '${one.url}'], healthCheck: { path: /healthz, interval: 100ms, status: [200, 204] } } }
+  - { name: strict, host: strict.test, upstream: { url: ['${four.url}', '${one.url}'], healthCheck: { path: /healthz, interval: 100ms, status: [200, 204], host: api.example.com } } }
   - { name: silent, host: silent.test, upstream: { url: ['${silent.url}', '${one.url}'], healthCheck: { path: /healthz, interval: 100ms, timeout: 200ms } } }
   - { name: pass, host: pass.test, tls: passthrough, upstream: { url: ['tcp://127.0.0.1:1', 'tcp://127.0.0.1:${wrongName.port}'], healthCheck: { interval: 100ms } } }
   - name: tls
@@ -120,6 +120,11 @@ routes:
     assert.equal(passed.upstream, `${two.url}/base`)
     assert.equal(await up('checked', `${two.url}/base`), 1, 'a redirect passes')
     assert.deepEqual(await answers('checked.test', 4), ['one', 'one', 'two', 'two'])
+  })
+
+  it('with host, sends each check with that Host', async () => {
+    await eventually(async () => four.checks.some(({ host }) => host === 'api.example.com'))
+    assert.ok(four.checks.some(({ host }) => host === four.url.slice('http://'.length)), "the checks of another route's, with the url's")
   })
 
   it('with status, passes only those statuses: a redirect fails', async () => {
