@@ -16,6 +16,11 @@ import { keyPathStep } from './yaml-paths.js'
 /** RFC 9110 5.1: a field name is a token. */
 const FIELD_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 
+/** Why `name` is no header name (RFC 9110 5.1); undefined where it is one. */
+export function headerNameProblem(name: string): string | undefined {
+  return FIELD_NAME.test(name) ? undefined : `${shownValue(name)} is not a header name: one word of letters, digits and ! # $ % & ' * + - . ^ _ \` | ~`
+}
+
 /** Visible ASCII, spaces and tabs: what RFC 9110 5.5 allows but obs-text, which undici refuses to send. */
 const FIELD_VALUE = /^[\t\x20-\x7e]*$/
 
@@ -60,8 +65,9 @@ function headerChanges(
 ): HeaderChanges | undefined {
   /** The name in lower case, or undefined (reported) where it is no name a route may change so. */
   const changeable = (name: string, path: string, change: 'set' | 'remove'): string | undefined => {
-    if (!FIELD_NAME.test(name)) {
-      report(path, `${shownValue(name)} is not a header name: one word of letters, digits and ! # $ % & ' * + - . ^ _ \` | ~`)
+    const problem = headerNameProblem(name)
+    if (problem) {
+      report(path, problem)
       return undefined
     }
     const lower = name.toLowerCase()

@@ -10,7 +10,7 @@ import { dnsNameProblem, isRouteHost, type DnsNameProblem } from '../routing/hos
 import { routeKey } from '../routing/table.js'
 import { checkDuration, DEFAULT_OCSP_TIMEOUT, DEFAULT_RATE_LIMIT_PERIOD, DEFAULT_SHUTDOWN_GRACE, parseDuration } from './duration.js'
 import { crlFiles, filePathResolver, type FilePathOf } from './file-paths.js'
-import { resolveRouteHeaders, type PlaceholderScope } from './header-changes.js'
+import { headerNameProblem, resolveRouteHeaders, type PlaceholderScope } from './header-changes.js'
 import { issueAt, type ConfigIssue, type Report } from './issues.js'
 import { parseIpRange, type IpRange } from './ip-ranges.js'
 import { isWildcardHost, parseListenAddress } from './listen-address.js'
@@ -122,7 +122,14 @@ function resolveIpRanges(texts: readonly (string | undefined)[], at: string, rep
 
 /** `requests` is raw.requests, there: a rateLimit without it (the schema refused it) is none. */
 function rateLimit(requests: number, raw: NonNullable<PartialRoute['rateLimit']>): RateLimit {
-  return { requests, per: parseDuration(raw.per ?? DEFAULT_RATE_LIMIT_PERIOD)!, burst: raw.burst ?? requests, by: raw.by ?? 'address' }
+  const by = raw.by ?? 'address'
+  return {
+    requests,
+    per: parseDuration(raw.per ?? DEFAULT_RATE_LIMIT_PERIOD)!,
+    burst: raw.burst ?? requests,
+    by,
+    ...(by === 'header' && raw.header !== undefined && { header: raw.header.toLowerCase() }),
+  }
 }
 
 /** Why `text` is not host:port: the slips of Go's and Caddy's `:8443`, and a port out of range, in words. */
@@ -166,6 +173,11 @@ function resolveRoute(raw: PartialRoute, index: number, filePath: FilePathOf, re
   if (whole && raw.rateLimit?.by === 'clientCert' && !(typeof raw.tls === 'object' && raw.tls.clientCAs)) {
     report(`${at}.rateLimit.by`, 'clientCert needs tls.clientCAs: without them no client certificate is asked for')
   }
+  const header = raw.rateLimit?.header
+  if (whole && raw.rateLimit?.by === 'header' && header === undefined) report(`${at}.rateLimit.header`, 'is required with by: header: the name of the header whose value is the bucket (e.g. X-API-Key)')
+  if (header !== undefined && raw.rateLimit?.by !== 'header') report(`${at}.rateLimit.header`, 'only applies with by: header')
+  const headerProblem = header === undefined ? undefined : headerNameProblem(header)
+  if (headerProblem) report(`${at}.rateLimit.header`, headerProblem)
   // Unknown where the schema refused the route's tls, or a key that may be it (`tsl: passthrough`).
   const passthrough = raw.tls === 'passthrough' || (whole || raw.tls !== undefined ? false : undefined)
   return {

@@ -315,11 +315,21 @@ const RateLimitSchema = Type.Object(
       Type.Integer({ minimum: 1, description: 'How many requests a client may send at once, after a quiet while. Default: `requests`.' }),
     ),
     by: Type.Optional(
-      Type.Union([Type.Literal('address'), Type.Literal('clientCert')], {
+      Type.Union([Type.Literal('address'), Type.Literal('clientCert'), Type.Literal('header')], {
         description:
           "Whom a bucket is for: `address`, each client address; `clientCert`, each client certificate (nginx's limit_req_zone " +
           'on $ssl_client_fingerprint), so that a partner is one client whatever its addresses, and partners behind one NAT are ' +
-          'several; a client that sent none is counted by its address. `clientCert` needs tls.clientCAs. Default: address.',
+          "several; `header`, each value of the request header `header` names (an API key: Traefik's sourceCriterion " +
+          "requestHeaderName, nginx's limit_req_zone on $http_x_api_key), a quota per key for clients that send their own key, " +
+          'no bound on one that sends a new value each time. A client that sent no certificate, or no such header, is counted by ' +
+          'its address. `clientCert` needs tls.clientCAs, `header` the `header` key. Default: address.',
+      }),
+    ),
+    header: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: 'With `by: header`, the name of the request header whose value is the bucket (case-insensitive).',
+        examples: ['X-API-Key'],
       }),
     ),
   },

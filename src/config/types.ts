@@ -124,8 +124,10 @@ export interface RateLimit {
   readonly requests: number
   readonly per: number
   readonly burst: number
-  /** A bucket per client address, or per client certificate (the address for a client that sent none). */
-  readonly by: 'address' | 'clientCert'
+  /** A bucket per client address, per client certificate or per value of a header (the address for a client that sent none). */
+  readonly by: 'address' | 'clientCert' | 'header'
+  /** With `by: header`, the header's name, in lower case. */
+  readonly header?: string
 }
 
 export interface RouteConfig {

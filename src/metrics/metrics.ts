@@ -104,7 +104,7 @@ export function createMetrics(options: MetricsOptions = {}) {
     }),
     rateLimited: new Counter({
       name: 'portcullis_rate_limited_requests_total',
-      help: "Requests (WebSocket upgrades included) answered 429 by the gateway because their client (its address, or its certificate with rateLimit.by) had sent its route's rateLimit, by route.",
+      help: "Requests (WebSocket upgrades included) answered 429 by the gateway because their client (its address, or with rateLimit.by its certificate or a header's value) had sent its route's rateLimit, by route.",
       labelNames: ['route'] as const,
       registers,
     }),

@@ -233,7 +233,7 @@ function urlFull({ maxRequests }: UpstreamConfig, pools: readonly Upstream[]): U
  */
 function rateLimiterOf(limit: RateLimit, previous: Route | undefined): RateLimiter {
   const before = previous?.config.rateLimit
-  const same = before && before.requests === limit.requests && before.per === limit.per && before.burst === limit.burst && before.by === limit.by
+  const same = before && before.requests === limit.requests && before.per === limit.per && before.burst === limit.burst && before.by === limit.by && before.header === limit.header
   return same ? previous.rateLimiter! : new RateLimiter(limit.per / limit.requests, limit.burst)
 }
 

@@ -1,7 +1,8 @@
 /**
- * A route's rateLimit: each client address gets its burst, then 429 with Retry-After on a connection
- * that stays open, WebSocket upgrades included, with nothing sent upstream; other addresses and
- * routes are not touched; and a reload keeps the buckets of a limit it leaves as it was.
+ * A route's rateLimit: each client address (or value of a header, with by: header) gets its burst,
+ * then 429 with Retry-After on a connection that stays open, WebSocket upgrades included, with
+ * nothing sent upstream; other addresses and routes are not touched; and a reload keeps the buckets of
+ * a limit it leaves as it was.
  */
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
@@ -10,6 +11,7 @@ import http from 'node:http'
 import type net from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import WebSocket, { WebSocketServer } from 'ws'
+import { httpRequest } from '../helpers/client.js'
 import { seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { listenOnLoopback } from '../helpers/upstream.js'
 
@@ -22,6 +24,7 @@ listen: { http: 127.0.0.1:0 }
 routes:
   - { name: limited, host: limited.test, rateLimit: ${limit}, upstream: { url: 'http://127.0.0.1:${(upstream.address() as net.AddressInfo).port}' } }
   - { name: ws, host: ws.test, rateLimit: { requests: 1, per: 1m }, upstream: { url: 'http://127.0.0.1:${(upstream.address() as net.AddressInfo).port}' } }
+  - { name: keyed, host: keyed.test, rateLimit: { requests: 1, per: 1m, by: header, header: X-API-Key }, upstream: { url: 'http://127.0.0.1:${(upstream.address() as net.AddressInfo).port}' } }
   - { name: open, host: open.test, upstream: { url: 'http://127.0.0.1:${(upstream.address() as net.AddressInfo).port}' } }
 `
 
@@ -65,6 +68,16 @@ routes:
   it('counts each address and each route apart', async () => {
     assert.equal((await get('limited.test', '127.0.0.2')).status, 200)
     assert.equal((await get('open.test')).status, 200)
+  })
+
+  it('with by: header, counts each value of the header apart, and a request without it by its address', async () => {
+    const keyed = (key?: string) => httpRequest({ port: gw.ports.http!, host: 'keyed.test', headers: key ? { 'x-api-key': key } : {} })
+    assert.equal((await keyed('key-a')).status, 200)
+    const refused = await keyed('key-a')
+    assert.deepEqual([refused.status, refused.body], [429, '429 Too Many Requests: this route takes no more requests from your x-api-key header for now; retry in 60 s\n'])
+    assert.equal((await keyed('key-b')).status, 200, 'another key, from the same address')
+    assert.equal((await keyed()).status, 200)
+    assert.match((await keyed()).body, /from your address/)
   })
 
   it('refuses a WebSocket upgrade past the limit', async () => {

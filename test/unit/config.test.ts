@@ -93,6 +93,7 @@ describe('parseConfig', () => {
     const limited = (limit: string) => parseConfig(GOOD.replace('path: /api', `path: /api\n    rateLimit: ${limit}`), file).routes[0]!.rateLimit
     assert.deepEqual(limited('{ requests: 100 }'), { requests: 100, per: 1_000, burst: 100, by: 'address' })
     assert.deepEqual(limited('{ requests: 600, per: 1m, burst: 20, by: clientCert }'), { requests: 600, per: 60_000, burst: 20, by: 'clientCert' })
+    assert.deepEqual(limited('{ requests: 10, by: header, header: X-API-Key }'), { requests: 10, per: 1_000, burst: 10, by: 'header', header: 'x-api-key' })
     const checked = (check: string) => parseConfig(GOOD.replace('url: http://10.0.0.7', `url: http://10.0.0.7\n      healthCheck: ${check}`), file).routes[1]!.upstream.healthCheck
     assert.deepEqual(checked('{ path: /healthz }'), { path: '/healthz', interval: 10_000, timeout: 5_000, fails: 1, passes: 1 })
     assert.deepEqual(checked('{ path: /ready?full=1, interval: 2s, timeout: 250ms, fails: 3, passes: 2 }'), { path: '/ready?full=1', interval: 2_000, timeout: 250, fails: 3, passes: 2 })
@@ -264,6 +265,17 @@ describe('parseConfig', () => {
         '5:59 routes[0].upstream.maxRequests: only applies to http:// and https:// upstreams: a passthrough connection is no request',
         '7:60 routes[1].upstream.maxRequests: 0 is too small: must be at least 1',
         '9:60 routes[2].upstream.maxRequests: must be a whole number',
+      ],
+    ],
+    [
+      'a rateLimit by header without the header, a header without by: header, and one that is no header name',
+      "listen: { http: 127.0.0.1:8080 }\nroutes:\n  - host: a.test\n    rateLimit: { requests: 5, by: header }\n    upstream: { url: 'http://127.0.0.1:9000' }\n" +
+        "  - host: b.test\n    rateLimit: { requests: 5, header: X-API-Key }\n    upstream: { url: 'http://127.0.0.1:9000' }\n" +
+        "  - host: c.test\n    rateLimit: { requests: 5, by: header, header: 'X API Key' }\n    upstream: { url: 'http://127.0.0.1:9000' }\n",
+      [
+        '4:5 routes[0].rateLimit.header: is required with by: header: the name of the header whose value is the bucket (e.g. X-API-Key)',
+        '7:39 routes[1].rateLimit.header: only applies with by: header',
+        "10:51 routes[2].rateLimit.header: 'X API Key' is not a header name: one word of letters, digits and ! # $ % & ' * + - . ^ _ ` | ~",
       ],
     ],
     [
