@@ -171,7 +171,7 @@ const HealthCheckSchema = Type.Object(
       Type.String({
         pattern: HOST_HEADER_PATTERN,
         description:
-          "The Host each check is sent with, a name with an optional port (Traefik's healthCheck hostname, Caddy's " +
+          "The Host each check is sent with, a name or an address with an optional port (Traefik's healthCheck hostname, Caddy's " +
           "health_headers Host): for an upstream that serves by name, as the route's requests carry the client's Host. " +
           "Not for passthrough routes. Default: the url's host and port (serverName and the port, where it is set).",
         examples: ['api.example.com'],

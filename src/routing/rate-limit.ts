@@ -1,8 +1,8 @@
 /**
- * A route's rateLimit: how many requests each client address (or client certificate, with `by:
- * clientCert`: proxy/rate-limit-key.ts) may send, as a token bucket per address (Traefik's rateLimit,
- * Envoy's local rate limit, nginx's limit_req with nodelay): a bucket holds `burst` requests and
- * fills at `requests` per `per`; a request that finds it empty is answered 429.
+ * A route's rateLimit: how many requests each client address (or client certificate, or value of a
+ * header, with `by`: proxy/rate-limit-key.ts) may send, as a token bucket per address (Traefik's
+ * rateLimit, Envoy's local rate limit, nginx's limit_req with nodelay): a bucket holds `burst`
+ * requests and fills at `requests` per `per`; a request that finds it empty is answered 429.
  *
  * Each bucket is kept as the one time GCRA needs (when it will be full again), so an address costs a
  * Map entry. The table is bounded: past MAX_TRACKED_ADDRESSES the address seen first is forgotten,
