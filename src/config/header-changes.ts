@@ -21,6 +21,24 @@ export function headerNameProblem(name: string): string | undefined {
   return FIELD_NAME.test(name) ? undefined : `${shownValue(name)} is not a header name: one word of letters, digits and ! # $ % & ' * + - . ^ _ \` | ~`
 }
 
+/**
+ * A key that names the request header one value of another key reads (rateLimit's `by: header`,
+ * upstream's `balance: headerHash`): required with that value (where the route is `whole`), refused
+ * without it, and a header name.
+ */
+export function checkReadHeader(
+  at: string,
+  name: string | undefined,
+  { chosen, choice, what, whole }: { chosen: boolean; choice: string; what: string; whole: boolean },
+  report: Report,
+): void {
+  if (whole && chosen && name === undefined) report(at, `is required with ${choice}: the name of the header whose value ${what}`)
+  if (name === undefined) return
+  if (!chosen) report(at, `only applies with ${choice}`)
+  const problem = headerNameProblem(name)
+  if (problem) report(at, problem)
+}
+
 /** Visible ASCII, spaces and tabs: what RFC 9110 5.5 allows but obs-text, which undici refuses to send. */
 const FIELD_VALUE = /^[\t\x20-\x7e]*$/
 

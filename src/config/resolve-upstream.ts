@@ -16,6 +16,7 @@ import {
   parseDuration,
 } from './duration.js'
 import { crlFiles, type FilePathOf } from './file-paths.js'
+import { checkReadHeader } from './header-changes.js'
 import type { Report } from './issues.js'
 import { shownValue, shownWhole } from './shown-value.js'
 import type { HealthCheck, UpstreamConfig } from './types.js'
@@ -49,9 +50,15 @@ export function resolveUpstream(
     if (raw.healthCheck?.status !== undefined) report(`${at}.healthCheck.status`, "a passthrough route's check is a TCP connect, which gets no status: leave it out")
     if (raw.healthCheck?.host !== undefined) report(`${at}.healthCheck.host`, "a passthrough route's check is a TCP connect, which sends no Host: leave it out")
   }
+  checkReadHeader(
+    `${at}.hashHeader`,
+    raw.hashHeader,
+    { chosen: raw.balance === 'headerHash', choice: 'balance: headerHash', what: 'chooses the url (e.g. X-Tenant-ID)', whole },
+    report,
+  )
   checkDuration(`${at}.slowStart`, raw.slowStart, report, { positive: true })
-  if (raw.slowStart !== undefined && raw.balance === 'clientIPHash') {
-    report(`${at}.slowStart`, "does not go with clientIPHash: each client's url is its hash's, which no weight of the moment may change (nginx refuses slow_start with ip_hash too)")
+  if (raw.slowStart !== undefined && (raw.balance === 'clientIPHash' || raw.balance === 'headerHash')) {
+    report(`${at}.slowStart`, `does not go with ${raw.balance}: a request's url is its hash's, which no weight of the moment may change (nginx refuses slow_start with ip_hash and hash too)`)
   }
   // undici reads a timeout of 0 as none at all.
   for (const key of ['connect', 'response', 'idle'] as const) checkDuration(`${at}.timeouts.${key}`, raw.timeouts?.[key], report, { positive: true })
@@ -79,6 +86,7 @@ export function resolveUpstream(
     })),
     protocol: (first?.protocol ?? 'https:') as UpstreamConfig['protocol'],
     balance: raw.balance ?? 'roundRobin',
+    ...(raw.balance === 'headerHash' && raw.hashHeader !== undefined && { hashHeader: raw.hashHeader.toLowerCase() }),
     ...(raw.stickyCookie !== undefined && { stickyCookie: raw.stickyCookie }),
     ...(raw.slowStart !== undefined && { slowStart: parseDuration(raw.slowStart) }),
     ...(raw.maxRequests !== undefined && { maxRequests: raw.maxRequests }),

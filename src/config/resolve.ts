@@ -10,7 +10,7 @@ import { dnsNameProblem, isRouteHost, type DnsNameProblem } from '../routing/hos
 import { routeKey } from '../routing/table.js'
 import { checkDuration, DEFAULT_OCSP_TIMEOUT, DEFAULT_RATE_LIMIT_PERIOD, DEFAULT_SHUTDOWN_GRACE, parseDuration } from './duration.js'
 import { crlFiles, filePathResolver, type FilePathOf } from './file-paths.js'
-import { headerNameProblem, resolveRouteHeaders, type PlaceholderScope } from './header-changes.js'
+import { checkReadHeader, resolveRouteHeaders, type PlaceholderScope } from './header-changes.js'
 import { issueAt, type ConfigIssue, type Report } from './issues.js'
 import { parseIpRange, type IpRange } from './ip-ranges.js'
 import { isWildcardHost, parseListenAddress } from './listen-address.js'
@@ -173,11 +173,12 @@ function resolveRoute(raw: PartialRoute, index: number, filePath: FilePathOf, re
   if (whole && raw.rateLimit?.by === 'clientCert' && !(typeof raw.tls === 'object' && raw.tls.clientCAs)) {
     report(`${at}.rateLimit.by`, 'clientCert needs tls.clientCAs: without them no client certificate is asked for')
   }
-  const header = raw.rateLimit?.header
-  if (whole && raw.rateLimit?.by === 'header' && header === undefined) report(`${at}.rateLimit.header`, 'is required with by: header: the name of the header whose value is the bucket (e.g. X-API-Key)')
-  if (header !== undefined && raw.rateLimit?.by !== 'header') report(`${at}.rateLimit.header`, 'only applies with by: header')
-  const headerProblem = header === undefined ? undefined : headerNameProblem(header)
-  if (headerProblem) report(`${at}.rateLimit.header`, headerProblem)
+  checkReadHeader(
+    `${at}.rateLimit.header`,
+    raw.rateLimit?.header,
+    { chosen: raw.rateLimit?.by === 'header', choice: 'by: header', what: 'is the bucket (e.g. X-API-Key)', whole },
+    report,
+  )
   // Unknown where the schema refused the route's tls, or a key that may be it (`tsl: passthrough`).
   const passthrough = raw.tls === 'passthrough' || (whole || raw.tls !== undefined ? false : undefined)
   return {

@@ -219,13 +219,22 @@ const UpstreamSchema = Type.Object(
       examples: ['https://orders.internal:8443', ['https://orders-1.internal:8443', 'https://orders-2.internal:8443']],
     }),
     balance: Type.Optional(
-      Type.Union([Type.Literal('roundRobin'), Type.Literal('leastRequests'), Type.Literal('clientIPHash')], {
+      Type.Union([Type.Literal('roundRobin'), Type.Literal('leastRequests'), Type.Literal('clientIPHash'), Type.Literal('headerHash')], {
         description:
           "How the urls of a list share the requests: `roundRobin`, each request to the next url in turn (nginx's and Envoy's " +
           "default); `leastRequests`, to the url with the fewest requests in flight from this process, ties in turn (nginx's " +
           "least_conn, Envoy's LEAST_REQUEST), for requests that take uneven time; `clientIPHash`, each client address to " +
           "one url while that url is in turn (nginx's ip_hash, Caddy's client_ip_hash), for upstreams that keep sessions in " +
-          'memory. Not for passthrough routes. Default: roundRobin.',
+          "memory; `headerHash`, each value of the `hashHeader` request header (a tenant, a user) to one url the same way " +
+          "(HAProxy's balance hdr(), Caddy's header policy, Envoy's hash_policy header), a request without it in turn. " +
+          'Not for passthrough routes. Default: roundRobin.',
+      }),
+    ),
+    hashHeader: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: 'With `balance: headerHash`, the name of the request header whose value chooses the url (case-insensitive).',
+        examples: ['X-Tenant-ID'],
       }),
     ),
     stickyCookie: Type.Optional(

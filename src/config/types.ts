@@ -78,7 +78,9 @@ export interface UpstreamConfig {
   readonly urls: readonly UpstreamUrl[]
   readonly protocol: 'http:' | 'https:' | 'tcp:'
   /** How the urls share the requests (routing/balancer.ts). */
-  readonly balance: 'roundRobin' | 'leastRequests' | 'clientIPHash'
+  readonly balance: 'roundRobin' | 'leastRequests' | 'clientIPHash' | 'headerHash'
+  /** With headerHash, the request header (lower case) whose value chooses the url; undefined otherwise. */
+  readonly hashHeader?: string
   /** The name of the cookie that keeps a client on its url (proxy/sticky-cookie.ts); undefined: none. */
   readonly stickyCookie?: string
   /** Milliseconds a url that comes back takes to get its whole weight (routing/balancer.ts); undefined: at once. */

@@ -265,6 +265,8 @@ const PEERS_VALUE_NAMES: ReadonlyMap<string, string> = new Map([
   ['leastconn', 'leastRequests'],
   ['leastrequest', 'leastRequests'],
   ['iphash', 'clientIPHash'],
+  ['header', 'headerHash'],
+  ['hdr', 'headerHash'],
 ])
 
 /** The value of a list of names that `text` was meant as: written in another case or style, another proxy's name, or a slip. */

@@ -7,7 +7,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http'
 import type { Readable, Writable } from 'node:stream'
 import type { Dispatcher } from 'undici'
-import type { UpstreamUrl } from '../config/types.js'
+import type { UpstreamConfig, UpstreamUrl } from '../config/types.js'
 import type { Route } from '../snapshot/snapshot.js'
 import { holdUpstreamForRequest, type Upstream } from '../snapshot/upstreams.js'
 import { isConnectFailure } from '../tls/upstream.js'
@@ -33,10 +33,14 @@ export function upstreamUrlOf(req: IncomingMessage): string | undefined {
   return sentTo.get(req)?.url
 }
 
-/** The url a request goes to, its index in the route's urls and pools; and the one its sticky cookie names, if any. */
+/**
+ * The url a request goes to, its index in the route's urls and pools; the one its sticky cookie names,
+ * if any; and the key its balancer hashed, if any (balanceKey), for the url it goes to next.
+ */
 export interface UrlChoice {
   readonly url: number
   readonly sticky: number | undefined
+  readonly key: string | undefined
 }
 
 /** A request routed, and the url it goes to. */
@@ -45,13 +49,26 @@ export interface Dispatched extends Routed {
 }
 
 /**
- * The url for a request from `clientAddress` (forwarded-for.ts, which clientIPHash balances by), as
- * its route's balancer picks it; undefined when every url is full (upstream.maxRequests).
+ * The url for a request from `clientAddress` (forwarded-for.ts), as its route's balancer picks it;
+ * undefined when every url is full (upstream.maxRequests).
  */
 export function chooseUrl(route: Route, req: IncomingMessage, clientAddress: string | undefined): UrlChoice | undefined {
-  const sticky = stickyUrl(route.config.upstream, req)
-  const url = route.balancer.pick(clientAddress, sticky)
-  return url === undefined ? undefined : { url, sticky }
+  const { upstream } = route.config
+  const sticky = stickyUrl(upstream, req)
+  const key = balanceKey(upstream, req, clientAddress)
+  const url = route.balancer.pick(key, sticky)
+  return url === undefined ? undefined : { url, sticky, key }
+}
+
+/**
+ * What the route's balancer hashes: with headerHash, the value of its hashHeader (undefined where the
+ * request has none or an empty one, which goes in turn); else the client's address, which only
+ * clientIPHash reads.
+ */
+function balanceKey({ balance, hashHeader }: UpstreamConfig, req: IncomingMessage, clientAddress: string | undefined): string | undefined {
+  if (balance !== 'headerHash') return clientAddress
+  const value = req.headers[hashHeader!]
+  return value ? String(value) : undefined
 }
 
 /** `servername` is a real undici dispatch option that its types omit. */
@@ -105,18 +122,18 @@ export abstract class UpstreamExchange implements Dispatcher.DispatchHandler {
   private release: (() => void) | undefined
 
   protected readonly route: Route
-  /** Who sent the request (forwarded-for.ts), which clientIPHash balances by. */
-  private readonly clientAddress: string | undefined
+  /** The key the route's balancer hashed for the request (chooseUrl), if any. */
+  private readonly balanceKey: string | undefined
 
   constructor(
-    { route, forwarded, choice }: Dispatched,
+    { route, choice }: Dispatched,
     /** The client's request. */
     protected readonly req: IncomingMessage,
     protected readonly options: UpstreamRequest,
     private readonly resendHooks: ResendHooks,
   ) {
     this.route = route
-    this.clientAddress = forwarded.realIp
+    this.balanceKey = choice.key
     this.urlIndex = choice.url
     this.stickyUrl = choice.sticky
     this.release = holdUpstreamForRequest(this.upstream)
@@ -182,7 +199,7 @@ export abstract class UpstreamExchange implements Dispatcher.DispatchHandler {
    */
   private sentToNextUrl(failure: UpstreamFailure, error: Error): boolean {
     if (this.attempt.requestSent || !isConnectFailure(error)) return false
-    const next = this.route.balancer.nextAfterUnreachable(this.urlIndex, (this.unreachable ??= new Set()), this.clientAddress)
+    const next = this.route.balancer.nextAfterUnreachable(this.urlIndex, (this.unreachable ??= new Set()), this.balanceKey)
     const body = this.options.body as Readable | null
     if (next === undefined || (body && (body.readableDidRead || body.destroyed))) return false
     this.resendHooks.onUnreachable(this.route, this.url, failure, error)

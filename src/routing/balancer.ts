@@ -2,8 +2,9 @@
  * How a route shares its requests (or passthrough connections) among the urls of its upstream: in
  * turn, as nginx's round robin and Envoy's default do; or by a score of each url (upstream.balance),
  * the highest winning and ties going in turn: the fewest requests in flight (leastRequests, nginx's
- * least_conn, Envoy's LEAST_REQUEST), or a hash of the client's address and the url (clientIPHash,
- * rendezvous hashing, as nginx's ip_hash and Envoy's ring hash keep a client on one url). The turn
+ * least_conn, Envoy's LEAST_REQUEST), or a hash of a key of the request and the url (rendezvous
+ * hashing, as nginx's ip_hash and hash and Envoy's ring hash keep a client on one url): the client's
+ * address (clientIPHash) or a header's value (headerHash); a request without one goes in turn. The turn
  * is nginx's smooth weighted round robin: a url of weight 3 (upstream.weights) takes three turns
  * where one of weight 1 takes one, spread out (a a b a, not a a a b); with equal weights it is plain
  * round robin. A url of weight 0 is drained, as HAProxy's `weight 0` drains a server: no new client
@@ -27,8 +28,8 @@
  * health checks said is carried over by upstream-health-checks.ts).
  */
 
-/** A url's score for a request from `client`, with its weight now: the url of the highest score is chosen. */
-export type UrlScore = (url: number, client: string | undefined, weight: number) => number
+/** A url's score for a request whose key (its client's address, or a header's value) is `key`, with its weight now: the url of the highest score is chosen. */
+export type UrlScore = (url: number, key: string | undefined, weight: number) => number
 
 /** Whether a url takes no more requests now (upstream.maxRequests). */
 export type UrlFull = (url: number) => boolean
@@ -80,15 +81,16 @@ export class Balancer {
   }
 
   /**
-   * The url (its index) for a new request from `client`: `sticky` (the url its sticky cookie names)
-   * if it neither rests nor is full, drained or not; else of those in turn, the highest scored (without
-   * `score`, all), the next in turn of those; when all rest, the next in turn of those neither drained
-   * nor full. Undefined when every url is full.
+   * The url (its index) for a new request of `key` (its client's address or a header's value, which a
+   * hashing score reads): `sticky` (the url its sticky cookie names) if it neither rests nor is full,
+   * drained or not; else of those in turn, the highest scored (without `score`, all), the next in turn
+   * of those; when all rest, the next in turn of those neither drained nor full. Undefined when every
+   * url is full.
    */
-  pick(client?: string, sticky?: number): number | undefined {
+  pick(key?: string, sticky?: number): number | undefined {
     if (this.size === 1) return this.hasRoom(0) ? 0 : undefined
     if (sticky !== undefined && this.isAwake(sticky) && this.hasRoom(sticky)) return sticky
-    return this.next(client, this.inTurn) ?? this.next(undefined, this.weighted)
+    return this.next(key, this.inTurn) ?? this.next(undefined, this.weighted)
   }
 
   /**
@@ -96,10 +98,10 @@ export class Balancer {
    * rests, and joins `tried`. The url to try next, chosen as pick() chooses among the urls that neither
    * rest, nor are full, nor were tried; undefined if none.
    */
-  nextAfterUnreachable(url: number, tried: Set<number>, client?: string): number | undefined {
+  nextAfterUnreachable(url: number, tried: Set<number>, key?: string): number | undefined {
     this.unreachable(url)
     tried.add(url)
-    return this.next(client, (other) => !tried.has(other) && this.inTurn(other))
+    return this.next(key, (other) => !tried.has(other) && this.inTurn(other))
   }
 
   /** Whether the url is chosen in turn now: not resting, and not failing its health check. */
@@ -133,8 +135,8 @@ export class Balancer {
    * (nginx's smooth weighted round robin, which takes weights that change, as its effective_weight).
    * Undefined if none is eligible.
    */
-  private next(client: string | undefined, eligible: (url: number) => boolean): number | undefined {
-    const scores = this.score && Array.from({ length: this.size }, (_, url) => (eligible(url) ? this.score!(url, client, this.weightNow(url)) : -Infinity))
+  private next(key: string | undefined, eligible: (url: number) => boolean): number | undefined {
+    const scores = this.score && Array.from({ length: this.size }, (_, url) => (eligible(url) ? this.score!(url, key, this.weightNow(url)) : -Infinity))
     const best = scores ? Math.max(...scores) : undefined
     let chosen: number | undefined
     let gained = 0
@@ -151,15 +153,16 @@ export class Balancer {
 }
 
 /**
- * clientIPHash's score: a hash of the client's address and the url (FNV-1a of each, mixed with
- * murmur3's finalizer), weighted as rendezvous hashing weighs (-weight / ln h, h the hash in (0, 1)),
- * so that a url of weight 3 is the highest for three times the clients of one of weight 1. The url of
- * the highest is the client's while the urls stay; when one leaves (it rests, fails its check, or a
- * reload drops it), only its clients move, each to its next highest.
+ * clientIPHash's and headerHash's score: a hash of the request's key and the url (FNV-1a of each,
+ * mixed with murmur3's finalizer), weighted as rendezvous hashing weighs (-weight / ln h, h the hash
+ * in (0, 1)), so that a url of weight 3 is the highest for three times the keys of one of weight 1.
+ * The url of the highest is the key's while the urls stay; when one leaves (it rests, fails its
+ * check, or a reload drops it), only its keys move, each to its next highest. Without a key every url
+ * scores the same, and the request goes in turn, as HAProxy's balance hdr() sends it round robin.
  */
-export function clientAddressHash(urls: readonly { readonly url: string }[]): UrlScore {
+export function keyHash(urls: readonly { readonly url: string }[]): UrlScore {
   const urlHashes = urls.map(({ url }) => fnv1a(url))
-  return (url, client, weight) => -weight / Math.log((finalMix(fnv1a(client ?? '') ^ urlHashes[url]!) + 0.5) / 2 ** 32)
+  return (url, key, weight) => (key === undefined ? 0 : -weight / Math.log((finalMix(fnv1a(key) ^ urlHashes[url]!) + 0.5) / 2 ** 32))
 }
 
 function fnv1a(text: string): number {

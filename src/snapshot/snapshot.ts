@@ -7,7 +7,7 @@
 import { ConfigError, sortByPosition } from '../config/issues.js'
 import { inRanges } from '../config/ip-ranges.js'
 import type { Config, RateLimit, RouteConfig, UpstreamConfig } from '../config/types.js'
-import { Balancer, clientAddressHash, type UrlFull, type UrlScore } from '../routing/balancer.js'
+import { Balancer, keyHash, type UrlFull, type UrlScore } from '../routing/balancer.js'
 import { addressHost, normalizeServerName } from '../routing/host.js'
 import { RateLimiter } from '../routing/rate-limit.js'
 import { compileRouteTable, routeKey, type RouteTable } from '../routing/table.js'
@@ -216,8 +216,8 @@ const everyClient = () => true
  * Made outside buildSnapshot, as ingressDecider is (a closure there would keep `options.previous`).
  */
 function urlScore({ balance, urls }: UpstreamConfig, pools: readonly Upstream[]): UrlScore | undefined {
-  if (balance === 'leastRequests') return (url, _client, weight) => -pools[url]!.requests / weight
-  if (balance === 'clientIPHash') return clientAddressHash(urls)
+  if (balance === 'leastRequests') return (url, _key, weight) => -pools[url]!.requests / weight
+  if (balance === 'clientIPHash' || balance === 'headerHash') return keyHash(urls)
   return undefined
 }
 

@@ -62,6 +62,7 @@ routes:
   - { name: drained, host: drained.test, upstream: { url: ['${one}', '${two}'], weights: [1, 0], stickyCookie: portcullis_url } }
   - { name: cookie-failover, host: cookie-failover.test, upstream: { url: ['${REFUSED}', '${one}'], stickyCookie: portcullis_url } }
   - { name: sticky, host: sticky.test, upstream: { url: ['${one}', '${two}'], balance: clientIPHash } }
+  - { name: tenants, host: tenants.test, upstream: { url: ['${one}', '${two}'], balance: headerHash, hashHeader: X-Tenant } }
   - { name: least, host: least.test, upstream: { url: ['${holding.url}', '${one}'], balance: leastRequests } }
   - { name: none, host: none.test, upstream: { url: ['${REFUSED}', 'http://127.0.0.2:1'] } }
   - { name: names, host: names.test, upstream: { url: ['https://localhost:${named.port}', 'https://127.0.0.1:${numbered.port}'], ${ca} } }
@@ -143,6 +144,16 @@ routes:
     for (let i = 0; i < 16; i++) urlOf.set(`198.51.100.${i}`, await from(`198.51.100.${i}`))
     for (const [client, url] of urlOf) for (let i = 0; i < 2; i++) assert.equal(await from(client), url)
     assert.deepEqual(new Set(urlOf.values()), new Set(['one', 'two']), 'the clients spread over the urls')
+  })
+
+  it('with balance: headerHash, sends each value of the header to one url, and a request without it in turn', async () => {
+    const of = async (tenant?: string) => (await httpRequest({ port: gw.ports.http!, host: 'tenants.test', headers: tenant ? { 'x-tenant': tenant } : {} })).body
+    const urlOf = new Map<string, string>()
+    for (let i = 0; i < 16; i++) urlOf.set(`tenant-${i}`, await of(`tenant-${i}`))
+    for (const [tenant, url] of urlOf) for (let i = 0; i < 2; i++) assert.equal(await of(tenant), url)
+    assert.deepEqual(new Set(urlOf.values()), new Set(['one', 'two']), 'the tenants spread over the urls')
+    const unnamed = [await of(), await of()]
+    assert.deepEqual(unnamed.sort(), ['one', 'two'])
   })
 
   it('sends what could not reach a url to the next, with its body, and leaves the url out for a while', async () => {

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { Balancer, clientAddressHash, UNREACHABLE_URL_REST_MS } from '../../src/routing/balancer.js'
+import { Balancer, keyHash, UNREACHABLE_URL_REST_MS } from '../../src/routing/balancer.js'
 
 /** A balancer of `size` urls (of weight 1, or `weights`) on a clock the test moves. */
 function balancerOf(size: number, weights = new Array<number>(size).fill(1)): { balancer: Balancer; pass: (ms: number) => void } {
@@ -113,7 +113,7 @@ test('with a score of each url (the fewest in flight), takes the highest scored 
 
 test('with clientIPHash, keeps each client on one url, and moves only the clients of a url left out', () => {
   const urls = ['http://10.0.0.1:8080', 'http://10.0.0.2:8080', 'http://10.0.0.3:8080'].map((url) => ({ url, weight: 1 }))
-  const balancer = new Balancer([1, 1, 1], { score: clientAddressHash(urls) })
+  const balancer = new Balancer([1, 1, 1], { score: keyHash(urls) })
   const clients = Array.from({ length: 300 }, (_, i) => `198.51.${i >> 8}.${i & 255}`)
   const urlOf = new Map(clients.map((client) => [client, balancer.pick(client)]))
   for (const client of clients) assert.equal(balancer.pick(client), urlOf.get(client), 'the same url every time')
@@ -128,6 +128,14 @@ test('with clientIPHash, keeps each client on one url, and moves only the client
   const moved = clients.find((client) => urlOf.get(client) === 1)!
   const second = balancer.pick(moved)!
   assert.equal(balancer.nextAfterUnreachable(second, new Set(), moved), second === 0 ? 2 : 0, 'where its second cannot be reached, the one left')
+})
+
+test('with a key hash, sends a request without a key in turn, by the weights', () => {
+  const urls = [{ url: 'http://10.0.0.1:8080' }, { url: 'http://10.0.0.2:8080' }]
+  const balancer = new Balancer([2, 1], { score: keyHash(urls) })
+  const keyed = balancer.pick('tenant-a')
+  assert.deepEqual(picks(balancer, 6), [0, 1, 0, 0, 1, 0], 'smooth weighted turns, not all on one url')
+  assert.equal(balancer.pick('tenant-a'), keyed, 'a key keeps its url between them')
 })
 
 test('with weights and a score, counts in-flight requests against the weight and breaks ties by weighted turns', () => {
@@ -196,7 +204,7 @@ test('passes over a full url, for its sticky clients too, and picks none when ev
 
 test('with clientIPHash and weights, a url of three times the weight keeps about three times the clients', () => {
   const urls = [{ url: 'http://10.0.0.1:8080', weight: 3 }, { url: 'http://10.0.0.2:8080', weight: 1 }]
-  const balancer = new Balancer([3, 1], { score: clientAddressHash(urls) })
+  const balancer = new Balancer([3, 1], { score: keyHash(urls) })
   const clients = Array.from({ length: 4000 }, (_, i) => `203.0.${i >> 8}.${i & 255}`)
   const heavy = clients.filter((client) => balancer.pick(client) === 0).length
   assert.ok(heavy > 2800 && heavy < 3200, `${heavy} of 4000 clients on the url of weight 3`)

@@ -99,6 +99,7 @@ describe('parseConfig', () => {
     assert.deepEqual(checked('{ path: /ready?full=1, interval: 2s, timeout: 250ms, fails: 3, passes: 2 }'), { path: '/ready?full=1', interval: 2_000, timeout: 250, fails: 3, passes: 2 })
     const upstreamOf = (keys: string) => parseConfig(GOOD.replace('url: http://10.0.0.7', `url: [http://10.0.0.7, http://10.0.0.8]\n      ${keys}`), file).routes[1]!.upstream
     assert.deepEqual([upstreamOf('slowStart: 30s').slowStart, upstreamOf('maxRequests: 100').maxRequests], [30_000, 100])
+    assert.deepEqual([upstreamOf('balance: headerHash\n      hashHeader: X-Tenant-ID')].map(({ balance, hashHeader }) => [balance, hashHeader]), [['headerHash', 'x-tenant-id']])
     assert.deepEqual(['api.example.com', 'api.example.com:8443', '[::1]:8080'].map((host) => checked(`{ path: /healthz, host: '${host}' }`)?.host), ['api.example.com', 'api.example.com:8443', '[::1]:8080'])
     assert.deepEqual([checked('{ path: /healthz, status: 200 }')?.statuses, checked('{ path: /healthz, status: [200, 204] }')?.statuses], [[200], [200, 204]])
     const tcp = parseConfig("listen: { https: 127.0.0.1:8443 }\nroutes:\n  - { host: p.test, tls: passthrough, upstream: { url: 'tcp://10.0.0.7:443', healthCheck: { interval: 3s } } }\n", file)
@@ -231,7 +232,7 @@ describe('parseConfig', () => {
         "  - host: a.test\n    upstream: { url: ['http://127.0.0.1:9000', 'http://127.0.0.1:9001'], balance: least_conn }\n",
       [
         '5:55 routes[0].upstream.balance: only applies to http:// and https:// upstreams: passthrough connections are shared in turn',
-        '7:83 routes[1].upstream.balance: must be "roundRobin" or "leastRequests" or "clientIPHash" (did you mean "leastRequests"?)',
+        '7:83 routes[1].upstream.balance: must be "roundRobin" or "leastRequests" or "clientIPHash" or "headerHash" (did you mean "leastRequests"?)',
       ],
     ],
     [
@@ -252,8 +253,21 @@ describe('parseConfig', () => {
         "  - host: c.test\n    upstream: { url: ['http://127.0.0.1:9000', 'http://127.0.0.1:9001'], slowStart: 0s }\n",
       [
         "4:58 routes[0].upstream.slowStart: ramps up a url's share of a list's requests: url is one url",
-        "6:108 routes[1].upstream.slowStart: does not go with clientIPHash: each client's url is its hash's, which no weight of the moment may change (nginx refuses slow_start with ip_hash too)",
+        "6:108 routes[1].upstream.slowStart: does not go with clientIPHash: a request's url is its hash's, which no weight of the moment may change (nginx refuses slow_start with ip_hash and hash too)",
         '8:85 routes[2].upstream.slowStart: must be more than 0',
+      ],
+    ],
+    [
+      'a headerHash without its hashHeader, a hashHeader without headerHash, one that is no header name, and a slowStart with it',
+      "listen: { http: 127.0.0.1:8080 }\nroutes:\n  - host: a.test\n    upstream: { url: ['http://127.0.0.1:9000', 'http://127.0.0.1:9001'], balance: headerHash }\n" +
+        "  - host: b.test\n    upstream: { url: ['http://127.0.0.1:9000', 'http://127.0.0.1:9001'], hashHeader: X-Tenant-ID }\n" +
+        "  - host: c.test\n    upstream: { url: ['http://127.0.0.1:9000', 'http://127.0.0.1:9001'], balance: headerHash, hashHeader: 'X Tenant' }\n" +
+        "  - host: d.test\n    upstream: { url: ['http://127.0.0.1:9000', 'http://127.0.0.1:9001'], balance: headerHash, hashHeader: X-Tenant-ID, slowStart: 30s }\n",
+      [
+        '4:5 routes[0].upstream.hashHeader: is required with balance: headerHash: the name of the header whose value chooses the url (e.g. X-Tenant-ID)',
+        '6:86 routes[1].upstream.hashHeader: only applies with balance: headerHash',
+        "8:107 routes[2].upstream.hashHeader: 'X Tenant' is not a header name: one word of letters, digits and ! # $ % & ' * + - . ^ _ ` | ~",
+        "10:131 routes[3].upstream.slowStart: does not go with headerHash: a request's url is its hash's",
       ],
     ],
     [
@@ -333,10 +347,12 @@ describe('parseConfig', () => {
       "values of a list of names written another way, or by another proxy's name",
       "listen: { http: 127.0.0.1:8080 }\nroutes:\n" +
         "  - host: a.test\n    upstream: { url: ['http://127.0.0.1:9000', 'http://127.0.0.1:9001'], balance: ip_hash }\n" +
-        "  - host: b.test\n    upstream: { url: ['http://127.0.0.1:9000', 'http://127.0.0.1:9001'], balance: Round_Robin }\n",
+        "  - host: b.test\n    upstream: { url: ['http://127.0.0.1:9000', 'http://127.0.0.1:9001'], balance: Round_Robin }\n" +
+        "  - host: c.test\n    upstream: { url: ['http://127.0.0.1:9000', 'http://127.0.0.1:9001'], balance: hdr }\n",
       [
-        '4:83 routes[0].upstream.balance: must be "roundRobin" or "leastRequests" or "clientIPHash" (did you mean "clientIPHash"?)',
-        '6:83 routes[1].upstream.balance: must be "roundRobin" or "leastRequests" or "clientIPHash" (did you mean "roundRobin"?)',
+        '4:83 routes[0].upstream.balance: must be "roundRobin" or "leastRequests" or "clientIPHash" or "headerHash" (did you mean "clientIPHash"?)',
+        '6:83 routes[1].upstream.balance: must be "roundRobin" or "leastRequests" or "clientIPHash" or "headerHash" (did you mean "roundRobin"?)',
+        '8:83 routes[2].upstream.balance: must be "roundRobin" or "leastRequests" or "clientIPHash" or "headerHash" (did you mean "headerHash"?)',
       ],
     ],
     ['a number for a path, which as text would not start with / either', GOOD.replace('path: /api', 'path: 5'), ['8:11 routes[0].path: "5" must start with /']],
@@ -732,7 +748,7 @@ describe('parseConfig', () => {
 
   test('suggests no value where the one written is like none of the names', () => {
     const yaml = "listen: { http: 127.0.0.1:8080 }\nroutes:\n  - host: a.test\n    upstream: { url: ['http://127.0.0.1:9000', 'http://127.0.0.1:9001'], balance: random }\n"
-    assert.deepEqual(issuesOf(yaml), ['4:83 routes[0].upstream.balance: must be "roundRobin" or "leastRequests" or "clientIPHash"'])
+    assert.deepEqual(issuesOf(yaml), ['4:83 routes[0].upstream.balance: must be "roundRobin" or "leastRequests" or "clientIPHash" or "headerHash"'])
   })
 
   test('writes a key that looks like a secret as … in the key path of an issue, as check, the log and POST /reload show it', () => {
