@@ -9,13 +9,14 @@
  *
  * The checks are the serving snapshot's: a reload stops them and starts the new snapshot's, the first
  * at once. What the checks said of a url is kept across the reload while the route (host and path),
- * the url and the check's path, Host and statuses stay the same, as Caddy keeps its hosts' health and
+ * the url and the check's path, Host, statuses and body stay the same, as Caddy keeps its hosts' health and
  * nginx Plus with `persistent`: with `fails` or `passes` above 1, starting afresh would send requests
  * to a url known to fail for that many intervals, or keep out one known to pass. A url new to the
  * checks is taken as passing until its first check says otherwise. With workers, each worker checks
  * for itself.
  */
 import net from 'node:net'
+import type { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Dispatcher } from 'undici'
 import type { HealthCheck, UpstreamUrl } from './config/types.js'
@@ -26,8 +27,11 @@ import type { Route, Snapshot } from './snapshot/snapshot.js'
 import { holdUpstream, type Upstream } from './snapshot/upstreams.js'
 import { failureReason } from './tls/reasons.js'
 
-/** Why a check failed: the upstream's answer, or what kept it from answering. */
-export type HealthCheckFailure = { readonly status: number } | { readonly error: Error }
+/**
+ * Why a check failed: the upstream's answer (its status, and where the status passed, a body that did
+ * not match the check's `body`), or what kept it from answering.
+ */
+export type HealthCheckFailure = { readonly status: number; readonly bodyUnmatched?: true } | { readonly error: Error }
 
 export interface HealthCheckHooks {
   /** Every check, passed (`failure` undefined) or failed. */
@@ -97,10 +101,11 @@ export class UpstreamHealthChecks {
   /** Checks the url every interval until `stopped`, keeping what the checks said in `health`. */
   private async checkEvery(route: Route, index: number, check: HealthCheck, health: UrlHealth, stopped: AbortSignal): Promise<void> {
     const url = route.config.upstream.urls[index]!
+    const body = check.body === undefined ? undefined : new RegExp(check.body)
     while (!stopped.aborted) {
       // A passthrough route has no pools: its check is a TCP connect.
       const pool = route.upstreams?.[index]
-      const failure = await (pool ? httpCheck(pool, url, check, stopped) : tcpCheck(url, check.timeout, stopped))
+      const failure = await (pool ? httpCheck(pool, url, check, body, stopped) : tcpCheck(url, check.timeout, stopped))
       if (stopped.aborted) return
       this.hooks.onChecked(route, url, failure)
       const passed = failure === undefined
@@ -118,8 +123,14 @@ export class UpstreamHealthChecks {
   }
 }
 
-/** One check of one url of an HTTP route: undefined if it passed. */
-async function httpCheck(upstream: Upstream, url: UpstreamUrl, check: HealthCheck, stopped: AbortSignal): Promise<HealthCheckFailure | undefined> {
+/** One check of one url of an HTTP route, whose answer's body must match `body` (check.body compiled), if any: undefined if it passed. */
+async function httpCheck(
+  upstream: Upstream,
+  url: UpstreamUrl,
+  check: HealthCheck,
+  body: RegExp | undefined,
+  stopped: AbortSignal,
+): Promise<HealthCheckFailure | undefined> {
   // The pool stays open until the check ends, as for a request (a reload may retire it meanwhile).
   const release = holdUpstream(upstream)
   const abort = new AbortController()
@@ -127,7 +138,7 @@ async function httpCheck(upstream: Upstream, url: UpstreamUrl, check: HealthChec
   const stop = () => abort.abort()
   stopped.addEventListener('abort', stop)
   try {
-    const { statusCode, body } = await upstream.pool.request({
+    const answer = await upstream.pool.request({
       // There on every route that has pools (config/types.ts HealthCheck).
       path: check.path!,
       method: 'GET',
@@ -136,9 +147,13 @@ async function httpCheck(upstream: Upstream, url: UpstreamUrl, check: HealthChec
       servername: upstream.serverNameToken,
       signal: abort.signal,
     } as Dispatcher.RequestOptions)
-    await body.dump()
-    const passes = check.statuses ? check.statuses.includes(statusCode) : statusCode >= 200 && statusCode < 400
-    return passes ? undefined : { status: statusCode }
+    const { statusCode: status } = answer
+    const passes = check.statuses ? check.statuses.includes(status) : status >= 200 && status < 400
+    if (!passes || !body) {
+      await answer.body.dump()
+      return passes ? undefined : { status }
+    }
+    return body.test(await bodyStart(answer.body)) ? undefined : { status, bodyUnmatched: true }
   } catch (error) {
     return { error: error as Error }
   } finally {
@@ -146,6 +161,24 @@ async function httpCheck(upstream: Upstream, url: UpstreamUrl, check: HealthChec
     stopped.removeEventListener('abort', stop)
     release()
   }
+}
+
+/** How much of an answer's body a check's `body` is matched against. */
+const CHECKED_BODY_BYTES = 64 * 1024
+
+/**
+ * The first CHECKED_BODY_BYTES of a body, as UTF-8 text. A longer body is not read to its end: its
+ * connection closes, as Caddy's and HAProxy's checks read no more than their buffer.
+ */
+async function bodyStart(body: Readable): Promise<string> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of body) {
+    chunks.push(chunk as Buffer)
+    size += (chunk as Buffer).length
+    if (size >= CHECKED_BODY_BYTES) break
+  }
+  return Buffer.concat(chunks).subarray(0, CHECKED_BODY_BYTES).toString('utf8')
 }
 
 /**
@@ -168,9 +201,9 @@ function tcpCheck({ hostname, port }: UpstreamUrl, timeout: number, stopped: Abo
 /** What a check asks for: its path, or on a passthrough route a TCP connect. */
 const checkName = ({ path }: HealthCheck) => path ?? 'tcp connect'
 
-/** The key a url's health is kept under across reloads: a changed route, url, or check path, Host or statuses start afresh. */
+/** The key a url's health is kept under across reloads: a changed route, url, or check path, Host, statuses or body start afresh. */
 function healthKey(route: Route, url: UpstreamUrl, check: HealthCheck): string {
-  return `${routeKey(route)} ${url.url} ${checkName(check)} ${check.host ?? ''} ${check.statuses ?? ''}`
+  return JSON.stringify([routeKey(route), url.url, checkName(check), check.host, check.statuses, check.body])
 }
 
 const checkTimedOut = (timeout: number) => Object.assign(new Error(`the check took longer than its timeout, ${timeout} ms`), { code: 'ETIMEDOUT' })
@@ -184,6 +217,6 @@ function hostOf({ hostname, port, serverName }: UpstreamUrl): string {
 export function logHealthCheckChange(logger: Logger, route: Route, url: UpstreamUrl, failure: HealthCheckFailure | undefined): void {
   const fields = { route: route.name, upstream: url.url, check: checkName(route.config.upstream.healthCheck!) }
   if (!failure) return logger.info(fields, 'upstream url passed its health check; it is back in turn')
-  const why = 'status' in failure ? { status: failure.status } : { reason: failureReason(failure.error), error: errorSummary(failure.error) }
+  const why = 'status' in failure ? { status: failure.status, ...(failure.bodyUnmatched && { body: 'did not match' }) } : { reason: failureReason(failure.error), error: errorSummary(failure.error) }
   logger.warn({ ...fields, ...why }, 'upstream url failed its health check; it is left out until a check passes')
 }

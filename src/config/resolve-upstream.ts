@@ -49,6 +49,7 @@ export function resolveUpstream(
     if (raw.healthCheck?.path !== undefined) report(`${at}.healthCheck.path`, "a passthrough route's check is a TCP connect, which asks for no path: leave it out")
     if (raw.healthCheck?.status !== undefined) report(`${at}.healthCheck.status`, "a passthrough route's check is a TCP connect, which gets no status: leave it out")
     if (raw.healthCheck?.host !== undefined) report(`${at}.healthCheck.host`, "a passthrough route's check is a TCP connect, which sends no Host: leave it out")
+    if (raw.healthCheck?.body !== undefined) report(`${at}.healthCheck.body`, "a passthrough route's check is a TCP connect, which gets no body: leave it out")
   }
   checkReadHeader(
     `${at}.hashHeader`,
@@ -114,15 +115,28 @@ function healthCheck(raw: RawHealthCheck, at: string, tcp: boolean, report: Repo
   // undici refuses to send a path with a space or a control character.
   if (path !== undefined && !/^\/[!-~]*$/.test(path)) report(`${at}.path`, `${shownValue(path)} is not a request path: visible ASCII, other characters percent-encoded`)
   for (const key of ['interval', 'timeout'] as const) checkDuration(`${at}.${key}`, raw[key], report, { positive: true })
+  const bodyProblem = raw.body === undefined ? undefined : regularExpressionProblem(raw.body)
+  if (bodyProblem) report(`${at}.body`, bodyProblem)
   const statuses = raw.status === undefined || tcp ? undefined : [raw.status].flat().filter((status): status is number => status !== undefined)
   return {
     path: tcp ? undefined : path,
     ...(raw.host !== undefined && !tcp && { host: raw.host }),
     ...(statuses && { statuses }),
+    ...(raw.body !== undefined && !tcp && { body: raw.body }),
     interval: parseDuration(raw.interval ?? DEFAULT_HEALTH_CHECK_INTERVAL)!,
     timeout: parseDuration(raw.timeout ?? DEFAULT_HEALTH_CHECK_TIMEOUT)!,
     fails: raw.fails ?? 1,
     passes: raw.passes ?? 1,
+  }
+}
+
+/** Why `source` is no regular expression, in JavaScript's words; undefined where it is one. */
+function regularExpressionProblem(source: string): string | undefined {
+  try {
+    new RegExp(source)
+    return undefined
+  } catch (error) {
+    return `${shownValue(source)} is not a regular expression: ${(error as Error).message.replace(/^Invalid regular expression: \/.*\/\w*: /, '')}`
   }
 }
 

@@ -185,6 +185,16 @@ const HealthCheckSchema = Type.Object(
         examples: [200, [200, 204]],
       }),
     ),
+    body: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          "A regular expression (JavaScript's) that the answer's body must match to pass, beside its status, as Caddy's " +
+          "health_body and HAProxy's http-check expect rstring: for a health endpoint that answers 200 with what is wrong. " +
+          'The first 64 KiB of the body are matched. Not for passthrough routes. Default: any body.',
+        examples: ['"status":\\s*"UP"'],
+      }),
+    ),
     interval: Type.Optional(Duration('Time from the end of one check of a url to the start of the next.', DEFAULT_HEALTH_CHECK_INTERVAL)),
     timeout: Type.Optional(Duration('Time a check has to connect and answer.', DEFAULT_HEALTH_CHECK_TIMEOUT)),
     fails: Type.Optional(

@@ -106,6 +106,8 @@ export interface HealthCheck {
   readonly host?: string
   /** The statuses that pass; undefined: any 2xx or 3xx. */
   readonly statuses?: readonly number[]
+  /** The regular expression (its source) the answer's body must match to pass; undefined: any body. */
+  readonly body?: string
   readonly interval: number
   readonly timeout: number
   /** Checks in a row that must fail before a url is left out. */

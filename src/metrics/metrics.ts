@@ -122,7 +122,7 @@ export function createMetrics(options: MetricsOptions = {}) {
     }),
     upstreamHealthChecks: new Counter({
       name: 'portcullis_upstream_health_checks_total',
-      help: "Active health checks of the urls of routes with upstream.healthCheck, by route, url and result (pass: a 2xx or 3xx answer, or one of its status, in time, or on a passthrough route a TCP connect; fail: any other answer, or none).",
+      help: "Active health checks of the urls of routes with upstream.healthCheck, by route, url and result (pass: a 2xx or 3xx answer, or one of its status, in time, with a body its body matches, or on a passthrough route a TCP connect; fail: any other answer, or none).",
       labelNames: ['route', 'url', 'result'] as const,
       registers,
     }),

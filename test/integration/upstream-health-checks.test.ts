@@ -1,8 +1,8 @@
 /**
  * Active health checks of an upstream's urls: a url whose check fails (an answer other than 2xx or
- * 3xx, or than its `status`, none within the timeout, a TLS handshake that fails) is left out of the
- * turn with nothing sent to it, and is back once a check passes (with slowStart, at a tenth of its
- * share at first); the checks go through the url's pool, with the route's CA, name and client
+ * 3xx, or than its `status`, a body its `body` does not match, none within the timeout, a TLS
+ * handshake that fails) is left out of the turn with nothing sent to it, and is back once a check
+ * passes (with slowStart, at a tenth of its share at first); the checks go through the url's pool, with the route's CA, name and client
  * certificate; a reload keeps what they said of a url while its check stays, and stops the checks it
  * drops, with their series.
  */
@@ -19,10 +19,11 @@ import { listenOnLoopback, startEchoUpstream, type EchoUpstream } from '../helpe
 
 const CHECK = 'healthCheck: { path: /healthz, interval: 100ms, timeout: 300ms }'
 
-/** A plain upstream that answers with its name, and its health check with `healthStatus` (or never, with 0). */
+/** A plain upstream that answers with its name, and its health check with `healthStatus` (or never, with 0) and `healthBody`. */
 interface PlainUpstream {
   readonly url: string
   healthStatus: number
+  healthBody: string
   /** The checks it got: their target, Host and User-Agent, and when (Date.now()). */
   readonly checks: { target: string; host: string; userAgent: string; at: number }[]
   readonly server: http.Server
@@ -31,11 +32,12 @@ interface PlainUpstream {
 async function startPlainUpstream(name: string): Promise<PlainUpstream> {
   const upstream: Omit<PlainUpstream, 'url'> = {
     healthStatus: 200,
+    healthBody: '{"status":"UP"}',
     checks: [],
     server: http.createServer((req, res) => {
       if (req.url !== '/healthz') return res.end(name)
       upstream.checks.push({ target: req.url, host: req.headers.host ?? '', userAgent: req.headers['user-agent'] ?? '', at: Date.now() })
-      if (upstream.healthStatus !== 0) res.writeHead(upstream.healthStatus).end()
+      if (upstream.healthStatus !== 0) res.writeHead(upstream.healthStatus).end(upstream.healthBody)
     }),
   }
   const port = await listenOnLoopback(upstream.server)
@@ -49,6 +51,7 @@ describe('upstream health checks', () => {
   let silent: PlainUpstream
   let three: PlainUpstream
   let four: PlainUpstream
+  let five: PlainUpstream
   let mutual: EchoUpstream
   let wrongName: EchoUpstream
   let gw: TestGateway
@@ -59,6 +62,7 @@ routes:
   - { name: steady, host: steady.test, upstream: { url: ['${three.url}', '${one.url}'], healthCheck: { path: /healthz, interval: 50ms, fails: 3, passes: 2 } } }
   - { name: warming, host: warming.test, upstream: { url: ['${four.url}', '${one.url}'], slowStart: 1h, healthCheck: { path: /healthz, interval: 100ms } } }
   - { name: strict, host: strict.test, upstream: { url: ['${four.url}', '${one.url}'], healthCheck: { path: /healthz, interval: 100ms, status: [200, 204], host: api.example.com } } }
+  - { name: bodied, host: bodied.test, upstream: { url: ['${five.url}', '${one.url}'], healthCheck: { path: /healthz, interval: 100ms, body: '"status":\\s*"UP"' } } }
   - { name: silent, host: silent.test, upstream: { url: ['${silent.url}', '${one.url}'], healthCheck: { path: /healthz, interval: 100ms, timeout: 200ms } } }
   - { name: pass, host: pass.test, tls: passthrough, upstream: { url: ['tcp://127.0.0.1:1', 'tcp://127.0.0.1:${wrongName.port}'], healthCheck: { interval: 100ms } } }
   - name: tls
@@ -74,7 +78,7 @@ routes:
 
   before(async () => {
     pki = await makeTestPki()
-    ;[one, two, silent, three, four] = (await Promise.all(['one', 'two', 'silent', 'three', 'four'].map(startPlainUpstream))) as [PlainUpstream, PlainUpstream, PlainUpstream, PlainUpstream, PlainUpstream]
+    ;[one, two, silent, three, four, five] = (await Promise.all(['one', 'two', 'silent', 'three', 'four', 'five'].map(startPlainUpstream))) as [PlainUpstream, PlainUpstream, PlainUpstream, PlainUpstream, PlainUpstream, PlainUpstream]
     silent.healthStatus = 0
     mutual = await startEchoUpstream({ cert: pki.up.cert, key: pki.up.key, clientCA: pki.caA.cert })
     wrongName = await startEchoUpstream({ cert: pki.upWrongName.cert, key: pki.upWrongName.key })
@@ -82,7 +86,7 @@ routes:
   })
   after(async () => {
     await gw.close()
-    for (const { server } of [one, two, silent, three, four]) {
+    for (const { server } of [one, two, silent, three, four, five]) {
       server.closeAllConnections()
       server.close()
     }
@@ -136,6 +140,19 @@ routes:
     four.healthStatus = 204
     await loggedAfter(gw, since, 'upstream url passed its health check; it is back in turn', (line) => line.route === 'strict')
     assert.deepEqual(await answers('strict.test', 2), ['four', 'one'])
+  })
+
+  it('with body, passes only an answer whose body matches it', async () => {
+    const since = gw.logs.length
+    await eventually(async () => five.checks.length > 0)
+    assert.deepEqual(await answers('bodied.test', 2), ['five', 'one'], 'in turn while its body matches')
+    five.healthBody = '{"status":"DOWN"}'
+    const failed = await loggedAfter(gw, since, 'upstream url failed its health check; it is left out until a check passes', (line) => line.route === 'bodied')
+    assert.deepEqual([failed.status, failed.body], [200, 'did not match'])
+    assert.deepEqual(await answers('bodied.test', 2), ['one', 'one'])
+    five.healthBody = `{"status": "UP", "padding": "${'x'.repeat(100_000)}"}`
+    await loggedAfter(gw, since, 'upstream url passed its health check; it is back in turn', (line) => line.route === 'bodied')
+    assert.deepEqual(await answers('bodied.test', 2), ['five', 'one'], 'a match in the first 64 KiB of a longer body')
   })
 
   it('with slowStart, gives a url whose check passes after failing a tenth of its share at first', async () => {

@@ -102,6 +102,7 @@ describe('parseConfig', () => {
     assert.deepEqual([upstreamOf('balance: headerHash\n      hashHeader: X-Tenant-ID')].map(({ balance, hashHeader }) => [balance, hashHeader]), [['headerHash', 'x-tenant-id']])
     assert.deepEqual(['api.example.com', 'api.example.com:8443', '[::1]:8080'].map((host) => checked(`{ path: /healthz, host: '${host}' }`)?.host), ['api.example.com', 'api.example.com:8443', '[::1]:8080'])
     assert.deepEqual([checked('{ path: /healthz, status: 200 }')?.statuses, checked('{ path: /healthz, status: [200, 204] }')?.statuses], [[200], [200, 204]])
+    assert.equal(checked(`{ path: /healthz, body: '"status":\\s*"UP"' }`)?.body, '"status":\\s*"UP"')
     const tcp = parseConfig("listen: { https: 127.0.0.1:8443 }\nroutes:\n  - { host: p.test, tls: passthrough, upstream: { url: 'tcp://10.0.0.7:443', healthCheck: { interval: 3s } } }\n", file)
     assert.deepEqual(tcp.routes[0]!.upstream.healthCheck, { path: undefined, interval: 3_000, timeout: 5_000, fails: 1, passes: 1 }, 'a TCP connect')
     assert.equal(orders!.maxRequestBody, undefined, 'no limit')
@@ -190,7 +191,7 @@ describe('parseConfig', () => {
       ],
     ],
     [
-      'a health check path, status or host on a passthrough upstream, no path on another, and checks whose path, durations, statuses or host cannot be used',
+      'a health check path, status, host or body on a passthrough upstream, no path on another, and checks whose path, durations, statuses, host or body cannot be used',
       "listen: { https: 127.0.0.1:8443, http: 127.0.0.1:8080 }\nroutes:\n  - host: p.test\n    tls: passthrough\n    upstream: { url: 'tcp://127.0.0.1:9443', healthCheck: { path: /healthz } }\n" +
         "  - host: a.test\n    upstream: { url: 'http://127.0.0.1:9000', healthCheck: { path: '/health z', interval: 0s } }\n" +
         "  - host: b.test\n    upstream: { url: 'http://127.0.0.1:9000', healthCheck: { path: healthz, timeout: 5 } }\n" +
@@ -198,7 +199,9 @@ describe('parseConfig', () => {
         "  - host: d.test\n    tls: passthrough\n    upstream: { url: 'tcp://127.0.0.1:9443', healthCheck: { status: 200 } }\n" +
         "  - host: e.test\n    upstream: { url: 'http://127.0.0.1:9000', healthCheck: { path: /healthz, status: [200, 2xx, 102] } }\n" +
         "  - host: f.test\n    tls: passthrough\n    upstream: { url: 'tcp://127.0.0.1:9443', healthCheck: { host: api.test } }\n" +
-        "  - host: g.test\n    upstream: { url: 'http://127.0.0.1:9000', healthCheck: { path: /healthz, host: 'api test' } }\n",
+        "  - host: g.test\n    upstream: { url: 'http://127.0.0.1:9000', healthCheck: { path: /healthz, host: 'api test' } }\n" +
+        "  - host: h.test\n    tls: passthrough\n    upstream: { url: 'tcp://127.0.0.1:9443', healthCheck: { body: UP } }\n" +
+        "  - host: i.test\n    upstream: { url: 'http://127.0.0.1:9000', healthCheck: { path: /healthz, body: '\"status\": (UP' } }\n",
       [
         "5:67 routes[0].upstream.healthCheck.path: a passthrough route's check is a TCP connect, which asks for no path: leave it out",
         "7:68 routes[1].upstream.healthCheck.path: '/health z' is not a request path: visible ASCII, other characters percent-encoded",
@@ -211,6 +214,8 @@ describe('parseConfig', () => {
         '16:97 routes[5].upstream.healthCheck.status[2]: 102 is too small: must be at least 200',
         "19:67 routes[6].upstream.healthCheck.host: a passthrough route's check is a TCP connect, which sends no Host: leave it out",
         '21:84 routes[7].upstream.healthCheck.host: "api test" is no host: a name or an address, with a port or not (api.example.com, api.example.com:8443)',
+        "24:67 routes[8].upstream.healthCheck.body: a passthrough route's check is a TCP connect, which gets no body: leave it out",
+        `26:84 routes[9].upstream.healthCheck.body: '"status": (UP' is not a regular expression: Unterminated group`,
       ],
     ],
     [
