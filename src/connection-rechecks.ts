@@ -24,6 +24,7 @@ import { CLIENT_CAUSED_LOG_LIMIT, errorSummary, limitedLog, type Logger } from '
 import { NO_ROUTE } from './metrics/labels.js'
 import type { Metrics } from './metrics/metrics.js'
 import { lacksRequiredCertificate, type ServerNameOf } from './proxy/route-selection.js'
+import { routeClientCaRefusal } from './proxy/route-client-cas.js'
 import type { RequestServer } from './proxy/server.js'
 import { normalizeHost } from './routing/host.js'
 import { routingPath } from './routing/path.js'
@@ -150,10 +151,12 @@ export class ConnectionRechecks {
   private async checkWebSocket(snapshot: Snapshot, socket: TLSSocket, policy: TlsPolicy, upgrade: http.IncomingMessage): Promise<void> {
     const host = normalizeHost(upgrade.headers.host)
     const route = host === undefined ? undefined : snapshot.table.match(host, routingPath(upgrade.url!, snapshot.config))
-    // A client without a certificate on a route that requires one now, its host taking such clients.
+    // A client without a certificate on a route that requires one now, its host taking such clients; or
+    // one whose certificate the route's own client CAs no longer take, its host taking those of others.
     const lacksCertificate = route?.policy !== undefined && lacksRequiredCertificate(route, route.policy, socket)
-    if (!route?.policy || (route.policy.id === policy.id && !lacksCertificate)) return
-    const verdict = lacksCertificate ? refused(NO_CERTIFICATE) : await this.queue.recheckClient(socket, policy, route.policy)
+    const outsideCAs = route?.policy && routeClientCaRefusal(route, route.policy, socket)
+    if (!route?.policy || (route.policy.id === policy.id && !lacksCertificate && !outsideCAs)) return
+    const verdict = lacksCertificate ? refused(NO_CERTIFICATE) : outsideCAs ? refused(outsideCAs) : await this.queue.recheckClient(socket, policy, route.policy)
     // A reload since: it has checked this WebSocket against its own config, or found nothing to check.
     if (snapshot !== this.current()) return
     if (verdict.pass) {

@@ -289,8 +289,13 @@ const DNS_NAME_HINTS: Record<DnsNameProblem | 'none', string> = {
 /** A route's tls as its TLS policy, to compare two routes' by: the files, not the keys that name them. */
 function tlsPolicyOf(tls: RouteConfig['tls']): string {
   // clientCertRequired may differ: the host's handshake then takes a client without a certificate, and
-  // each route that requires one refuses such a client's requests (proxy/route-selection.ts).
-  const shared = tls === undefined || tls === 'passthrough' ? tls : { ...tls, clientCertRequired: undefined, crl: tls.crl.map(({ file }) => file) }
+  // each route that requires one refuses such a client's requests (proxy/route-selection.ts). So may
+  // clientCAs, where every route has some: the handshake takes the clients of each, and each route
+  // refuses those of the others (proxy/route-client-cas.ts).
+  const shared =
+    tls === undefined || tls === 'passthrough'
+      ? tls
+      : { ...tls, clientCertRequired: undefined, clientCAs: tls.clientCAs !== undefined, crl: tls.crl.map(({ file }) => file) }
   return JSON.stringify(shared)
 }
 
@@ -313,7 +318,7 @@ function checkRouteSet(routes: RouteConfig[], raw: CheckableConfig, listen: Conf
     const first = firstOfHost.get(route.host)
     if (!first) firstOfHost.set(route.host, route)
     else if (tlsPolicyOf(first.tls) !== tlsPolicyOf(route.tls)) {
-      report(`${at}.tls`, `must equal routes[${first.index}].tls (but for clientCertRequired): every route of ${route.host} shares one TLS policy`)
+      report(`${at}.tls`, `must equal routes[${first.index}].tls (but for clientCAs and clientCertRequired): every route of ${route.host} shares one TLS policy`)
     }
 
     const name = raw.routes[route.index]?.name

@@ -4,6 +4,7 @@
  * (every file read, every context created) or not at all, then swapped in by the gateway in one
  * assignment. A request keeps the snapshot it started on.
  */
+import type { X509Certificate } from 'node:crypto'
 import { ConfigError, sortByPosition } from '../config/issues.js'
 import { inRanges } from '../config/ip-ranges.js'
 import type { Config, RateLimit, RouteConfig, UpstreamConfig } from '../config/types.js'
@@ -13,6 +14,7 @@ import { RateLimiter } from '../routing/rate-limit.js'
 import { compileRouteTable, routeKey, type RouteTable } from '../routing/table.js'
 import { createTlsPolicy, policyId, type HostCertificate, type TlsPolicy, type TlsPolicyHooks, type TlsPolicySpec } from '../tls/ingress.js'
 import type { OcspLookups } from '../tls/ocsp-lookups.js'
+import { caBundleUnion, type CaBundle } from '../tls/pem.js'
 import type { ClientChains } from '../tls/peer-certificates.js'
 import type { TicketSecrets } from '../tls/ticket-keys.js'
 import { identityKey, upstreamTlsContext, upstreamIdentity, type UpstreamHandshakeEvent, type UpstreamIdentity } from '../tls/upstream.js'
@@ -39,6 +41,12 @@ export interface Route {
   readonly allowsClient: (address: string | undefined) => boolean
   /** Its rateLimit's buckets; undefined without one. */
   readonly rateLimiter?: RateLimiter
+  /**
+   * Its own tls.clientCAs, where its host's handshake takes those of its other routes too (their
+   * union, `ofHost`): a client must have a certificate of its own (proxy/route-client-cas.ts).
+   * Undefined where its CAs are its host's.
+   */
+  readonly clientCAs?: { readonly own: readonly X509Certificate[]; readonly ofHost: readonly X509Certificate[] }
 }
 
 export type IngressDecision =
@@ -91,23 +99,36 @@ interface RouteReadings {
   readonly policyIdOfRoute: Map<RouteConfig, string>
   /**
    * Policies with a route that forwards the client's chain, or that ask OCSP about its certificate,
-   * which the chain's issuer answers for (see TicketSecrets).
+   * which the chain's issuer answers for, or with routes of their own client CAs, which the chain
+   * leads to (see TicketSecrets).
    */
   readonly chainPolicyIds: Set<string>
   /** The identity of each url of a route's upstream, in order. */
   readonly identitiesOfRoute: Map<RouteConfig, UpstreamIdentity[]>
+  /** Route.clientCAs of each route of a host whose routes take different client CAs. */
+  readonly clientCAsOfRoute: Map<RouteConfig, NonNullable<Route['clientCAs']>>
 }
 
 function readRoutes(config: Config, files: RouteFiles): RouteReadings {
-  const readings: RouteReadings = { policySpecs: new Map(), policyIdOfRoute: new Map(), chainPolicyIds: new Set(), identitiesOfRoute: new Map() }
-  const { policySpecs, policyIdOfRoute, chainPolicyIds, identitiesOfRoute } = readings
+  const readings: RouteReadings = {
+    policySpecs: new Map(),
+    policyIdOfRoute: new Map(),
+    chainPolicyIds: new Set(),
+    identitiesOfRoute: new Map(),
+    clientCAsOfRoute: new Map(),
+  }
+  const { policySpecs, policyIdOfRoute, chainPolicyIds, identitiesOfRoute, clientCAsOfRoute } = readings
   const optional = hostsTakingClientsWithoutCertificate(config)
+  const clientCAs = clientCAsOfHosts(config, files)
   for (const route of config.routes) {
     const at = `routes[${route.index}]`
     if (route.tls && route.tls !== 'passthrough') {
       const tls = route.tls
       const pair = files.keyPair(route, `${at}.tls`, tls, 'server')
-      const cas = tls.clientCAs ? files.caBundle(route, `${at}.tls.clientCAs`, tls.clientCAs) : undefined
+      const own = clientCAs.ofRoute.get(route)
+      const ofHost = clientCAs.ofHost.get(route.host)
+      const cas = ofHost ?? own
+      if (own && ofHost) clientCAsOfRoute.set(route, { own: own.certificates, ofHost: ofHost.certificates })
       const spec = {
         ...(cas && { clientCAs: cas }),
         clientCertRequired: !optional.has(route.host),
@@ -120,7 +141,8 @@ function readRoutes(config: Config, files: RouteFiles): RouteReadings {
       if (pair) entry.hosts.set(route.host, { certPem: pair.cert.pem, keyPem: pair.keyPem })
       policySpecs.set(id, entry)
       policyIdOfRoute.set(route, id)
-      if (tls.forwardClientCert === 'rfc9440' || tls.forwardClientCert === 'both' || spec.ocsp) chainPolicyIds.add(id)
+      // A route of its own client CAs reads the chain of each client too.
+      if (tls.forwardClientCert === 'rfc9440' || tls.forwardClientCert === 'both' || spec.ocsp || ofHost) chainPolicyIds.add(id)
     }
     if (route.tls !== 'passthrough') {
       const { upstream } = route
@@ -187,6 +209,7 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
       ),
       allowsClient: route.allowedIPs ? inRanges(route.allowedIPs) : everyClient,
       ...(route.rateLimit && { rateLimiter: rateLimiterOf(route.rateLimit, limitedBefore.get(routeKey(route))) }),
+      ...(readings.clientCAsOfRoute.has(route) && { clientCAs: readings.clientCAsOfRoute.get(route)! }),
     }
   })
   const table = compileRouteTable(routes)
@@ -280,6 +303,29 @@ function newUpstreamContexts(
     }
   }
   return { keysOfRoute, newIdentities }
+}
+
+/**
+ * Each route's tls.clientCAs, read; and the union of those of each host whose routes take different
+ * ones, which its handshake verifies clients against (each route then takes its own alone,
+ * proxy/route-client-cas.ts). A bundle that could not be read is an issue of its own, and leaves its
+ * host without a union.
+ */
+function clientCAsOfHosts(config: Config, files: RouteFiles): { ofRoute: Map<RouteConfig, CaBundle>; ofHost: Map<string, CaBundle> } {
+  const ofRoute = new Map<RouteConfig, CaBundle>()
+  const bundlesOfHost = new Map<string, (CaBundle | undefined)[]>()
+  for (const route of config.routes) {
+    if (typeof route.tls !== 'object' || !route.tls.clientCAs) continue
+    const bundle = files.caBundle(route, `routes[${route.index}].tls.clientCAs`, route.tls.clientCAs)
+    if (bundle) ofRoute.set(route, bundle)
+    bundlesOfHost.set(route.host, [...(bundlesOfHost.get(route.host) ?? []), bundle])
+  }
+  const ofHost = new Map<string, CaBundle>()
+  for (const [host, bundles] of bundlesOfHost) {
+    const read = bundles.filter((bundle) => bundle !== undefined)
+    if (read.length === bundles.length && new Set(read.map(({ pem }) => pem)).size > 1) ofHost.set(host, caBundleUnion(read))
+  }
+  return { ofRoute, ofHost }
 }
 
 /**

@@ -80,6 +80,22 @@ export interface CaBundle extends CertificateFile {
 }
 
 /**
+ * The CAs of several bundles, each once, as one bundle: the handshake's of a host whose routes take
+ * different client CAs. Its `file` names them all, for messages.
+ */
+export function caBundleUnion(bundles: readonly CaBundle[]): CaBundle {
+  const once = (certificates: readonly X509Certificate[]) => [...new Map(certificates.map((cert) => [cert.fingerprint256, cert])).values()]
+  const certificates = once(bundles.flatMap((bundle) => bundle.certificates))
+  return {
+    file: [...new Set(bundles.map(({ file }) => displayPath(file)))].join(' and '),
+    pem: certificates.map((cert) => cert.toString()).join(''),
+    certificates,
+    roots: once(bundles.flatMap((bundle) => bundle.roots)),
+    holdsPrivateKey: bundles.some((bundle) => bundle.holdsPrivateKey),
+  }
+}
+
+/**
  * A bundle for clientCAs or upstream.ca: every entry must be a CA certificate (RFC 5280 4.2.1.9,
  * basicConstraints cA=true). OpenSSL would reject a leaf as an issuer later anyway, but only per
  * handshake and with an opaque reason; refusing it here names the file at load time.

@@ -103,6 +103,8 @@ export interface SessionExchangeOptions {
   readonly key?: string
   /** A TLS session to offer. */
   readonly session?: Buffer
+  /** The request's path; default /. */
+  readonly path?: string
 }
 
 /**
@@ -133,7 +135,7 @@ export async function sessionExchange(options: SessionExchangeOptions): Promise<
     new Promise<boolean>((resolve) => socket.once('secureConnect', () => resolve(socket.isSessionReused()))),
     closed.then(() => false),
   ])
-  socket.write(`GET / HTTP/1.1\r\nHost: ${servername}\r\nConnection: close\r\n\r\n`)
+  socket.write(`GET ${options.path ?? '/'} HTTP/1.1\r\nHost: ${servername}\r\nConnection: close\r\n\r\n`)
   await closed
   return { resumed, status: /^HTTP\/1\.1 (\d+)/.exec(reply)?.[1], session: next }
 }

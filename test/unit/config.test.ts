@@ -997,12 +997,14 @@ for (let i = 0; i < 3; i++) {
     ])
   })
 
-  test('every route of one host shares one TLS policy, but for clientCertRequired', () => {
+  test('every route of one host shares one TLS policy, but for clientCAs and clientCertRequired', () => {
     const yaml = `${GOOD}  - host: orders.example.com\n    path: /other\n    upstream:\n      url: http://10.0.0.9\n`
     assert.match(issuesOf(yaml).join('\n'), /routes\[2\]\.tls: must equal routes\[0\]\.tls/)
     const partner = (extra: string) =>
       `${GOOD}  - host: orders.example.com\n    path: /public\n    tls: { cert: srv.crt, key: srv.key, clientCAs: ca.crt${extra} }\n    upstream:\n      url: http://10.0.0.9\n`
     assert.deepEqual(issuesOf(partner(', clientCertRequired: false')), [], 'clientCertRequired may differ')
+    assert.deepEqual(issuesOf(partner('').replace('clientCAs: ca.crt }', 'clientCAs: cli.crt }')), [], 'clientCAs may differ')
+    assert.match(issuesOf(partner('').replace(', clientCAs: ca.crt }', ' }')).join('\n'), /routes\[2\]\.tls: must equal routes\[0\]\.tls \(but for clientCAs and clientCertRequired\)/, 'but not be left out')
     assert.match(issuesOf(partner(', clientCertRequired: false, minVersion: TLSv1.3')).join('\n'), /routes\[2\]\.tls: must equal routes\[0\]\.tls/)
   })
 })
