@@ -163,6 +163,9 @@ function resolveRoute(raw: PartialRoute, index: number, filePath: FilePathOf, re
   if (raw.stripPath && (raw.path === '/' || (whole && raw.path === undefined))) {
     report(`${at}.stripPath`, 'needs a path: a route without one has no prefix to strip')
   }
+  if (raw.tls === 'passthrough' && raw.compress !== undefined) {
+    report(`${at}.compress`, 'a passthrough route has no responses to compress: they are never decrypted here')
+  }
   if (raw.tls === 'passthrough' && raw.headers !== undefined) {
     report(`${at}.headers`, 'a passthrough route has no headers to change: its requests are never decrypted here')
   }
@@ -189,6 +192,7 @@ function resolveRoute(raw: PartialRoute, index: number, filePath: FilePathOf, re
     tls,
     stripPath: raw.stripPath ?? false,
     maxRequestBody: raw.maxRequestBody === undefined ? undefined : parseSize(raw.maxRequestBody),
+    compress: raw.compress ?? false,
     headers: resolveRouteHeaders(raw.headers, `${at}.headers`, report, placeholderScope(raw.tls, whole)),
     rateLimit: raw.rateLimit?.requests === undefined ? undefined : rateLimit(raw.rateLimit.requests, raw.rateLimit),
     allowedIPs: raw.allowedIPs && resolveIpRanges(raw.allowedIPs, `${at}.allowedIPs`, report),

@@ -450,6 +450,15 @@ const RouteSchema = Type.Object(
           'Default: false (the path goes as it came).',
       }),
     ),
+    compress: Type.Optional(
+      Type.Boolean({
+        description:
+          "true: a response the upstream sent uncompressed is compressed for a client that accepts it (Brotli or gzip, " +
+          "by its Accept-Encoding), as Caddy's encode, Traefik's compress and nginx's gzip: text, JSON, JavaScript, XML, " +
+          'SVG and WebAssembly bodies of 1 KiB or more (or of no length given), each chunk flushed as it comes; with ' +
+          '`Vary: Accept-Encoding`. Not for passthrough routes. Default: false (the body goes as the upstream sent it).',
+      }),
+    ),
     tls: Type.Optional(Type.Union([RouteTlsSchema, PassthroughSchema])),
     rateLimit: Type.Optional(RateLimitSchema),
     maxRequestBody: Type.Optional(

@@ -146,6 +146,8 @@ export interface RouteConfig {
   readonly stripPath: boolean
   /** The largest request body taken, in bytes; undefined: no limit. */
   readonly maxRequestBody: number | undefined
+  /** Responses are compressed for the clients that accept it (proxy/compression.ts). */
+  readonly compress: boolean
   /** Its changes to the headers of the requests it sends upstream and of the responses it relays; none where undefined. */
   readonly headers: { readonly request?: HeaderChanges; readonly response?: HeaderChanges }
   /** How many requests each client address may send (routing/rate-limit.ts); undefined: no limit. */

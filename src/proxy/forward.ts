@@ -9,6 +9,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { Dispatcher } from 'undici'
 import type { UpstreamUrl } from '../config/types.js'
 import type { Route } from '../snapshot/snapshot.js'
+import { acceptedCoding, compressedHead, compressible, compressingInto, type CompressingStream } from './compression.js'
 import { clientResponseHeaders } from './headers.js'
 import { bodyTooLargeDetail, forwardedBody, hasBody, RequestBodyTooLarge } from './request-body.js'
 import { sendStatus } from './status.js'
@@ -40,6 +41,8 @@ class Exchange extends UpstreamExchange {
   private bodyStarted = false
   /** The upstream's answer (or the gateway's in its place) is through: nothing is left to stop. */
   private finished = false
+  /** The encoder the upstream's body is written to, into the client's response, where it is compressed (routes[].compress). */
+  private encoder: CompressingStream | undefined
 
   constructor(
     private readonly res: ServerResponse,
@@ -79,7 +82,13 @@ class Exchange extends UpstreamExchange {
       return
     }
     this.responseStarted = true
-    this.res.writeHead(statusCode, this.withStickyCookie(clientResponseHeaders(headers, this.route.config.headers.response, statusCode)))
+    const head = this.withStickyCookie(clientResponseHeaders(headers, this.route.config.headers.response, statusCode))
+    if (this.route.config.compress && compressible(this.req.method, statusCode, headers)) {
+      const coding = acceptedCoding(this.req.headers['accept-encoding'])
+      compressedHead(head, coding)
+      if (coding) this.encoder = compressingInto(this.res, coding)
+    }
+    this.res.writeHead(statusCode, head)
     // A head whose body is not in the same read (an event stream, a long poll) goes out now, as nginx
     // and Envoy send it; one whose body came with it goes out with the body, in one write. Not with
     // flushHeaders(), which writes the head as UTF-8: undici reads header values as latin1, a character
@@ -109,12 +118,15 @@ class Exchange extends UpstreamExchange {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     this.bodyStarted = true
-    relayChunk(this.res, controller, chunk, this.route.config.upstream.timeouts.response)
+    relayChunk(this.encoder ?? this.res, controller, chunk, this.route.config.upstream.timeouts.response)
+    // Out at once, as it came: a streamed response must not wait for the encoder's window to fill.
+    this.encoder?.flushed()
   }
 
   onResponseEnd(): void {
     this.finished = true
-    this.res.end()
+    if (this.encoder) this.encoder.end()
+    else this.res.end()
   }
 
   /**

@@ -111,6 +111,7 @@ describe('parseConfig', () => {
     assert.deepEqual(orders!.headers, {}, 'no header changes')
     assert.equal(orders!.stripPath, false)
     assert.equal(parseConfig(GOOD.replace('path: /api', 'path: /api\n    stripPath: true'), file).routes[0]!.stripPath, true)
+    assert.deepEqual([orders!.compress, parseConfig(GOOD.replace('path: /api', 'path: /api\n    compress: true'), file).routes[0]!.compress], [false, true])
     const changes = `    headers:\n      request: { set: { X-Env: prod, Authorization: 'Bearer t', Host: 'orders.internal:8080' }, remove: [Cookie] }\n      response: { remove: [Server, X-Powered-By] }\n`
     assert.deepEqual(parseConfig(GOOD.replace('    upstream:\n      url: http://10.0.0.7', `${changes}    upstream:\n      url: http://10.0.0.7`), file).routes[1]!.headers, {
       request: { remove: ['cookie'], set: [['x-env', 'prod'], ['authorization', 'Bearer t'], ['host', 'orders.internal:8080']] },
@@ -598,6 +599,11 @@ describe('parseConfig', () => {
       'header changes on a passthrough route',
       `${GOOD}  - { host: pass.example.com, tls: passthrough, headers: { request: { remove: [Cookie] } }, upstream: { url: 'tcp://10.0.0.9:443' } }\n`,
       ['23:49 routes[2].headers: a passthrough route has no headers to change: its requests are never decrypted here'],
+    ],
+    [
+      'compress on a passthrough route',
+      `${GOOD}  - { host: pass.example.com, tls: passthrough, compress: true, upstream: { url: 'tcp://10.0.0.9:443' } }\n`,
+      ['23:59 routes[2].compress: a passthrough route has no responses to compress: they are never decrypted here'],
     ],
     ['tls neither mapping nor passthrough', GOOD.replace(/tls:\n(\s+cert: srv.crt\n\s+key: srv.key\n\s+clientCAs: ca.crt\n)/, 'tls: passthru\n'), ['9:10 routes[0].tls: must be a mapping or "passthrough"']],
     ['a missing required key', GOOD.replace('      url: http://10.0.0.7\n', '      ca: ca.crt\n'), ['21:5 routes[1].upstream.url: is required']],
