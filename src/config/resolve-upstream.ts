@@ -46,6 +46,7 @@ export function resolveUpstream(
     if (raw.balance !== undefined) report(`${at}.balance`, 'only applies to http:// and https:// upstreams: passthrough connections are shared in turn')
     if (raw.stickyCookie !== undefined) report(`${at}.stickyCookie`, 'only applies to http:// and https:// upstreams: a passthrough connection carries no cookie the gateway reads')
     if (raw.maxRequests !== undefined) report(`${at}.maxRequests`, 'only applies to http:// and https:// upstreams: a passthrough connection is no request')
+    if (raw.retryOn !== undefined) report(`${at}.retryOn`, 'only applies to http:// and https:// upstreams: a passthrough connection gets no status')
     if (raw.healthCheck?.path !== undefined) report(`${at}.healthCheck.path`, "a passthrough route's check is a TCP connect, which asks for no path: leave it out")
     if (raw.healthCheck?.status !== undefined) report(`${at}.healthCheck.status`, "a passthrough route's check is a TCP connect, which gets no status: leave it out")
     if (raw.healthCheck?.host !== undefined) report(`${at}.healthCheck.host`, "a passthrough route's check is a TCP connect, which sends no Host: leave it out")
@@ -72,6 +73,10 @@ export function resolveUpstream(
   const weights = raw.weights && urlWeights(raw.weights, raw.url, `${at}.weights`, report)
   if (raw.stickyCookie !== undefined && typeof raw.url === 'string') report(`${at}.stickyCookie`, 'keeps a client on one url of a list: url is one url')
   if (raw.slowStart !== undefined && typeof raw.url === 'string') report(`${at}.slowStart`, "ramps up a url's share of a list's requests: url is one url")
+  if (raw.retryOn !== undefined && typeof raw.url === 'string') report(`${at}.retryOn`, 'sends a request to the next url of a list: url is one url')
+  raw.retryOn?.forEach((status, i) => {
+    if (status !== undefined && status < 500 && status !== 429) report(`${at}.retryOn[${i}]`, `${status} answers the request as it was sent, wherever it goes: only 429 and 500 to 599 are retried`)
+  })
   const hostnames = urls.map(({ parsed }) => parsed.hostname.replace(/^\[(.*)\]$/, '$1'))
   const serverName = raw.serverName === undefined ? undefined : configuredServerName(`${at}.serverName`, raw.serverName, hostnames, report)
   const defaultPort = first?.protocol === 'https:' ? 443 : 80
@@ -90,6 +95,7 @@ export function resolveUpstream(
     ...(raw.balance === 'headerHash' && raw.hashHeader !== undefined && { hashHeader: raw.hashHeader.toLowerCase() }),
     ...(raw.stickyCookie !== undefined && { stickyCookie: raw.stickyCookie }),
     ...(raw.slowStart !== undefined && { slowStart: parseDuration(raw.slowStart) }),
+    ...(raw.retryOn !== undefined && { retryOn: raw.retryOn.filter((status): status is number => status !== undefined) }),
     ...(raw.maxRequests !== undefined && { maxRequests: raw.maxRequests }),
     pathPrefix: first ? pathPrefix(first) : '',
     ...(raw.ca && { ca: filePath(`${at}.ca`, raw.ca) }),

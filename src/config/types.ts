@@ -85,6 +85,8 @@ export interface UpstreamConfig {
   readonly stickyCookie?: string
   /** Milliseconds a url that comes back takes to get its whole weight (routing/balancer.ts); undefined: at once. */
   readonly slowStart?: number
+  /** Statuses whose answer is dropped for the next url's, for a request that may be sent twice (proxy/upstream-request.ts); undefined: none. */
+  readonly retryOn?: readonly number[]
   /** Requests each url takes at once from this process (routing/balancer.ts); undefined: no limit. */
   readonly maxRequests?: number
   /** Path prefix from the url, prepended to the request path; '' when the url has none. */

@@ -116,7 +116,7 @@ export function createMetrics(options: MetricsOptions = {}) {
     }),
     upstreamRetries: new Counter({
       name: 'portcullis_upstream_retries_total',
-      help: 'Requests sent again, by route: because a pooled upstream connection closed under them before any answer, or to the next url of the route because theirs could not be reached.',
+      help: 'Requests sent again, by route: because a pooled upstream connection closed under them before any answer, or to the next url of the route because theirs could not be reached or answered a status of its upstream.retryOn.',
       labelNames: ['route'] as const,
       registers,
     }),

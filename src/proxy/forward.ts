@@ -81,6 +81,7 @@ class Exchange extends UpstreamExchange {
       if (statusCode < 200) this.relayInterim(statusCode, headers)
       return
     }
+    if (this.dropsAnswer(controller, statusCode)) return
     this.responseStarted = true
     const head = this.withStickyCookie(clientResponseHeaders(headers, this.route.config.headers.response, statusCode))
     if (this.route.config.compress && compressible(this.req.method, statusCode, headers)) {

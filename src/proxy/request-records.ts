@@ -112,6 +112,7 @@ export function createRequestRecords(logger: Logger, metrics: Metrics): RequestR
   }
 
   const logUnreachable = limitedLog(logger, 'warn', 'upstream url unreachable; the request goes to the next url', CLIENT_CAUSED_LOG_LIMIT)
+  const logAnswerDropped = limitedLog(logger, 'warn', 'upstream url answered a status of upstream.retryOn; the request goes to the next url', CLIENT_CAUSED_LOG_LIMIT)
 
   /** nginx logs a WebSocket it closes at proxy_read_timeout or proxy_send_timeout ("timed out"). */
   const logWebSocketTimeout = limitedLog(logger, 'info', 'websocket closed at its timeout', CLIENT_CAUSED_LOG_LIMIT)
@@ -162,6 +163,11 @@ export function createRequestRecords(logger: Logger, metrics: Metrics): RequestR
     onUnreachable(route, url, { reason, code }, error) {
       metrics.upstreamRetries.inc({ route: route.name })
       logUnreachable({ route: route.name, upstream: url.url, reason, code, error: errorSummary(error) })
+    },
+    /** Counted as a retry, as Envoy counts one on its retriable_status_codes; logged as nginx logs the server it leaves for the next. */
+    onAnswerDropped(route, url, status) {
+      metrics.upstreamRetries.inc({ route: route.name })
+      logAnswerDropped({ route: route.name, upstream: url.url, status })
     },
     internalError(route, error) {
       logger.error({ route, code: ErrorCodes.INTERNAL, error: errorSummary(error) }, 'request failed inside the gateway')

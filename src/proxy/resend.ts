@@ -1,6 +1,7 @@
 /**
  * When an upstream request is sent again: after a pooled connection closed under it before any answer,
- * for a request that may be sent twice. Both exchanges (forward.ts, upgrade.ts) ask here.
+ * for a request that may be sent twice. Both exchanges (forward.ts, upgrade.ts) ask here. (To the
+ * route's next url after a failed connect, or an answer of upstream.retryOn: upstream-request.ts.)
  */
 import type { Dispatcher } from 'undici'
 import type { Upstream } from '../snapshot/upstreams.js'
@@ -27,6 +28,11 @@ interface Attempt {
 
 export const firstAttempt = (): Attempt => ({ retries: 0, requestSent: false, upstreamAnswered: false })
 
+/** Whether a request may be sent twice: an idempotent method, and no body to replay. */
+export function mayBeSentTwice(request: Dispatcher.DispatchOptions): boolean {
+  return request.body == null && RETRYABLE_METHODS.has(request.method)
+}
+
 /**
  * An upstream that closes idle connections without announcing when can close a pooled one just as a
  * request goes out. A reset after the request reached a connection that had already answered
@@ -46,8 +52,7 @@ export function claimResend(upstream: Upstream, request: Dispatcher.DispatchOpti
     attempt.retries < MAX_RETRIES_ON_LOST_CONNECTIONS &&
     attempt.requestSent &&
     !attempt.upstreamAnswered &&
-    request.body == null &&
-    RETRYABLE_METHODS.has(request.method) &&
+    mayBeSentTwice(request) &&
     upstream.answers.hadAnswered(error)
   if (mayResend) {
     attempt.retries++

@@ -12,7 +12,7 @@ import type { Route } from '../snapshot/snapshot.js'
 import { holdUpstreamForRequest, type Upstream } from '../snapshot/upstreams.js'
 import { isConnectFailure } from '../tls/upstream.js'
 import { upstreamRequestHeaders } from './headers.js'
-import { claimResend, firstAttempt } from './resend.js'
+import { claimResend, firstAttempt, mayBeSentTwice } from './resend.js'
 import type { Routed } from './route-selection.js'
 import { stickyUrl, withStickyCookie } from './sticky-cookie.js'
 import { codingNotRelayable, statusNotHttp, type UpstreamFailure } from './upstream-errors.js'
@@ -23,7 +23,12 @@ export interface ResendHooks {
   readonly onRetry: (route: Route, error: Error) => void
   /** `url` could not be reached (a connect or TLS handshake failed); the request goes to the route's next url. */
   readonly onUnreachable: (route: Route, url: UpstreamUrl, failure: UpstreamFailure, error: Error) => void
+  /** `url` answered `status`, one of the route's upstream.retryOn; the answer is dropped, and the request goes to the route's next url. */
+  readonly onAnswerDropped: (route: Route, url: UpstreamUrl, status: number) => void
 }
+
+/** Why an upstream request is aborted when its answer is dropped for the next url's (upstream.retryOn). */
+const ANSWER_DROPPED = new Error('the answer was dropped for the next url')
 
 /** The url each request was last sent to, for its access log line. */
 const sentTo = new WeakMap<IncomingMessage, UpstreamUrl>()
@@ -113,8 +118,10 @@ export abstract class UpstreamExchange implements Dispatcher.DispatchHandler {
   private urlIndex: number
   /** The url the request's sticky cookie names (stickyCookie), if any. */
   private readonly stickyUrl: number | undefined
-  /** The urls the request could not reach, once there is one. */
+  /** The urls the request could not reach (or whose answer it dropped), once there is one. */
   private unreachable: Set<number> | undefined
+  /** The url an answer was dropped for (dropsAnswer), until the abort that drops it sends the request there. */
+  private nextAfterDropped: number | undefined
   /**
    * Holds the url's pool open until the exchange is done with it (releaseUpstream): a resend after a
    * reload retired the pool needs it. Undefined once released.
@@ -185,6 +192,11 @@ export abstract class UpstreamExchange implements Dispatcher.DispatchHandler {
    * it did.
    */
   protected resent(failure: UpstreamFailure, error: Error): boolean {
+    if (error === ANSWER_DROPPED && this.nextAfterDropped !== undefined) {
+      this.sendTo(this.nextAfterDropped)
+      this.nextAfterDropped = undefined
+      return true
+    }
     if (this.sentToNextUrl(failure, error)) return true
     if (!claimResend(this.upstream, this.options, this.attempt, failure, error)) return false
     this.resendHooks.onRetry(this.route, error)
@@ -203,11 +215,35 @@ export abstract class UpstreamExchange implements Dispatcher.DispatchHandler {
     const body = this.options.body as Readable | null
     if (next === undefined || (body && (body.readableDidRead || body.destroyed))) return false
     this.resendHooks.onUnreachable(this.route, this.url, failure, error)
+    this.sendTo(next)
+    return true
+  }
+
+  /**
+   * A final answer of one of the route's upstream.retryOn statuses, to a request that may be sent twice:
+   * its url rests as one that could not be reached, and where another url neither rests nor was tried,
+   * the answer is dropped (the upstream request aborted, and its connection with it) and the request
+   * goes there once undici reports the abort (resent), as nginx's proxy_next_upstream http_503, which
+   * counts such an answer as a failed attempt. Whether it is dropped.
+   */
+  protected dropsAnswer(controller: Dispatcher.DispatchController, statusCode: number): boolean {
+    if (!this.route.config.upstream.retryOn?.includes(statusCode) || !mayBeSentTwice(this.options)) return false
+    const next = this.route.balancer.nextAfterUnreachable(this.urlIndex, (this.unreachable ??= new Set()), this.balanceKey)
+    if (next === undefined) return false
+    this.resendHooks.onAnswerDropped(this.route, this.url, statusCode)
+    this.nextAfterDropped = next
+    controller.abort(ANSWER_DROPPED)
+    return true
+  }
+
+  /** Sends the request, afresh, to the route's url `next`. */
+  private sendTo(next: number): void {
     this.releaseUpstream()
     this.urlIndex = next
     this.release = holdUpstreamForRequest(this.upstream)
+    this.attempt.requestSent = false
+    this.attempt.upstreamAnswered = false
     this.start()
-    return true
   }
 }
 

@@ -31,6 +31,9 @@ describe('an upstream of several urls', () => {
   let two: string
   /** A plain upstream that holds each request for /hold until the test lets it go, and answers others at once. */
   let holding: HoldingUpstream
+  /** Plain upstreams that answer every request 503, and how many they got. */
+  const busy: http.Server[] = []
+  let busyArrivals = 0
   let gw: TestGateway
 
   before(async () => {
@@ -47,6 +50,16 @@ describe('an upstream of several urls', () => {
     }
     ;[one, two] = plain.map(({ port }) => `http://127.0.0.1:${port}`) as [string, string]
     holding = await startHoldingUpstream('holding')
+    const busyUrls = []
+    for (let i = 0; i < 2; i++) {
+      const server = http.createServer((_req, res) => {
+        busyArrivals++
+        res.writeHead(503, { 'content-type': 'text/plain' }).end('busy')
+      })
+      busy.push(server)
+      busyUrls.push(`http://127.0.0.1:${await listenOnLoopback(server)}`)
+    }
+    const [busyUrl, busyUrl2] = busyUrls
     const ca = `ca: ${pki.caS.certFile}`
     gw = await startGateway(`
 listen: { https: 127.0.0.1:0, http: 127.0.0.1:0 }
@@ -64,6 +77,8 @@ routes:
   - { name: sticky, host: sticky.test, upstream: { url: ['${one}', '${two}'], balance: clientIPHash } }
   - { name: tenants, host: tenants.test, upstream: { url: ['${one}', '${two}'], balance: headerHash, hashHeader: X-Tenant } }
   - { name: least, host: least.test, upstream: { url: ['${holding.url}', '${one}'], balance: leastRequests } }
+  - { name: retry, host: retry.test, upstream: { url: ['${busyUrl}', '${one}'], retryOn: [502, 503] } }
+  - { name: retry-all-busy, host: retry-all-busy.test, upstream: { url: ['${busyUrl}', '${busyUrl2}'], retryOn: [503] } }
   - { name: none, host: none.test, upstream: { url: ['${REFUSED}', 'http://127.0.0.2:1'] } }
   - { name: names, host: names.test, upstream: { url: ['https://localhost:${named.port}', 'https://127.0.0.1:${numbered.port}'], ${ca} } }
   - { name: bad-tls, host: bad-tls.test, upstream: { url: ['https://127.0.0.1:${wrongName.port}', 'https://127.0.0.1:${named.port}'], ${ca}, serverName: up.test } }
@@ -78,6 +93,10 @@ routes:
       server.close()
     }
     holding.close()
+    for (const server of busy) {
+      server.closeAllConnections()
+      server.close()
+    }
     await pki.cleanup()
   })
 
@@ -154,6 +173,20 @@ routes:
     assert.deepEqual(new Set(urlOf.values()), new Set(['one', 'two']), 'the tenants spread over the urls')
     const unnamed = [await of(), await of()]
     assert.deepEqual(unnamed.sort(), ['one', 'two'])
+  })
+
+  it('with retryOn, sends a request the url answered 503 to the next, which then takes the turns, and passes on the answer of a request with a body', async () => {
+    const retries = await seriesValue(gw, 'portcullis_upstream_retries_total{route="retry"}')
+    const arrivals = busyArrivals
+    assert.deepEqual([await get('retry.test'), await get('retry.test')].map(({ status, body }) => [status, body]), [[200, 'one'], [200, 'one']])
+    assert.equal(busyArrivals - arrivals, 1, 'the url that answered 503 rests')
+    assert.equal(await seriesValue(gw, 'portcullis_upstream_retries_total{route="retry"}'), retries + 1)
+    const logged = gw.logs.find((line) => line.msg === 'upstream url answered a status of upstream.retryOn; the request goes to the next url')
+    assert.deepEqual([logged?.route, logged?.status], ['retry', 503])
+    const all = await get('retry-all-busy.test')
+    assert.deepEqual([all.status, all.body, busyArrivals - arrivals], [503, 'busy', 3], "each url once, the last one's answer the client's")
+    const posted = await get('retry-all-busy.test', { method: 'POST', body: 'order' })
+    assert.deepEqual([posted.status, busyArrivals - arrivals], [503, 4], 'a request with a body is not sent twice')
   })
 
   it('sends what could not reach a url to the next, with its body, and leaves the url out for a while', async () => {

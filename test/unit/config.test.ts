@@ -99,6 +99,7 @@ describe('parseConfig', () => {
     assert.deepEqual(checked('{ path: /ready?full=1, interval: 2s, timeout: 250ms, fails: 3, passes: 2 }'), { path: '/ready?full=1', interval: 2_000, timeout: 250, fails: 3, passes: 2 })
     const upstreamOf = (keys: string) => parseConfig(GOOD.replace('url: http://10.0.0.7', `url: [http://10.0.0.7, http://10.0.0.8]\n      ${keys}`), file).routes[1]!.upstream
     assert.deepEqual([upstreamOf('slowStart: 30s').slowStart, upstreamOf('maxRequests: 100').maxRequests], [30_000, 100])
+    assert.deepEqual(upstreamOf('retryOn: [502, 503, 429]').retryOn, [502, 503, 429])
     assert.deepEqual([upstreamOf('balance: headerHash\n      hashHeader: X-Tenant-ID')].map(({ balance, hashHeader }) => [balance, hashHeader]), [['headerHash', 'x-tenant-id']])
     assert.deepEqual(['api.example.com', 'api.example.com:8443', '[::1]:8080'].map((host) => checked(`{ path: /healthz, host: '${host}' }`)?.host), ['api.example.com', 'api.example.com:8443', '[::1]:8080'])
     assert.deepEqual([checked('{ path: /healthz, status: 200 }')?.statuses, checked('{ path: /healthz, status: [200, 204] }')?.statuses], [[200], [200, 204]])
@@ -274,6 +275,17 @@ describe('parseConfig', () => {
         '6:86 routes[1].upstream.hashHeader: only applies with balance: headerHash',
         "8:107 routes[2].upstream.hashHeader: 'X Tenant' is not a header name: one word of letters, digits and ! # $ % & ' * + - . ^ _ ` | ~",
         "10:131 routes[3].upstream.slowStart: does not go with headerHash: a request's url is its hash's",
+      ],
+    ],
+    [
+      'a retryOn on a passthrough route, for one url, and of a status that is no failure',
+      "listen: { https: 127.0.0.1:8443, http: 127.0.0.1:8080 }\nroutes:\n  - host: p.test\n    tls: passthrough\n    upstream: { url: ['tcp://127.0.0.1:9443', 'tcp://127.0.0.1:9444'], retryOn: [503] }\n" +
+        "  - host: a.test\n    upstream: { url: 'http://127.0.0.1:9000', retryOn: [503] }\n" +
+        "  - host: b.test\n    upstream: { url: ['http://127.0.0.1:9000', 'http://127.0.0.1:9001'], retryOn: [404] }\n",
+      [
+        '5:72 routes[0].upstream.retryOn: only applies to http:// and https:// upstreams: a passthrough connection gets no status',
+        '7:47 routes[1].upstream.retryOn: sends a request to the next url of a list: url is one url',
+        '9:84 routes[2].upstream.retryOn[0]: 404 answers the request as it was sent, wherever it goes: only 429 and 500 to 599 are retried',
       ],
     ],
     [
