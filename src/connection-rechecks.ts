@@ -24,7 +24,7 @@ import { CLIENT_CAUSED_LOG_LIMIT, errorSummary, limitedLog, type Logger } from '
 import { NO_ROUTE } from './metrics/labels.js'
 import type { Metrics } from './metrics/metrics.js'
 import { lacksRequiredCertificate, type ServerNameOf } from './proxy/route-selection.js'
-import { routeClientCaRefusal } from './proxy/route-client-cas.js'
+import { routeClientRefusal } from './proxy/route-client-checks.js'
 import type { RequestServer } from './proxy/server.js'
 import { normalizeHost } from './routing/host.js'
 import { routingPath } from './routing/path.js'
@@ -152,11 +152,11 @@ export class ConnectionRechecks {
     const host = normalizeHost(upgrade.headers.host)
     const route = host === undefined ? undefined : snapshot.table.match(host, routingPath(upgrade.url!, snapshot.config))
     // A client without a certificate on a route that requires one now, its host taking such clients; or
-    // one whose certificate the route's own client CAs no longer take, its host taking those of others.
+    // one whose certificate the route no longer takes (its own client CAs, its allowedClients).
     const lacksCertificate = route?.policy !== undefined && lacksRequiredCertificate(route, route.policy, socket)
-    const outsideCAs = route?.policy && routeClientCaRefusal(route, route.policy, socket)
-    if (!route?.policy || (route.policy.id === policy.id && !lacksCertificate && !outsideCAs)) return
-    const verdict = lacksCertificate ? refused(NO_CERTIFICATE) : outsideCAs ? refused(outsideCAs) : await this.queue.recheckClient(socket, policy, route.policy)
+    const notTaken = route?.policy && routeClientRefusal(route, route.policy, socket)
+    if (!route?.policy || (route.policy.id === policy.id && !lacksCertificate && !notTaken)) return
+    const verdict = lacksCertificate ? refused(NO_CERTIFICATE) : notTaken ? refused(notTaken.code) : await this.queue.recheckClient(socket, policy, route.policy)
     // A reload since: it has checked this WebSocket against its own config, or found nothing to check.
     if (snapshot !== this.current()) return
     if (verdict.pass) {

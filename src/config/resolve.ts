@@ -21,7 +21,7 @@ import type { CheckableConfig, PartialRoute } from './checkable.js'
 import { resolveUpstream } from './resolve-upstream.js'
 import { secretLike, shownValue } from './shown-value.js'
 import type { RawConfig, Workers } from './schema.js'
-import type { Config, ListenAddress, ListenerName, Position, RateLimit, RouteConfig, RouteTlsConfig } from './types.js'
+import type { AllowedClients, Config, ListenAddress, ListenerName, Position, RateLimit, RouteConfig, RouteTlsConfig } from './types.js'
 
 /**
  * The config as far as it resolves, and every issue its rules find. A config with issues is good for
@@ -234,6 +234,15 @@ function resolveRouteTls(raw: Exclude<PartialRoute['tls'], 'passthrough' | undef
   if (whole && raw.forwardClientCert && raw.forwardClientCert !== 'none' && !raw.clientCAs) {
     report(`${at}.forwardClientCert`, 'needs tls.clientCAs: there is no verified client certificate to forward')
   }
+  if (whole && raw.allowedClients !== undefined && !raw.clientCAs) report(`${at}.allowedClients`, 'needs tls.clientCAs: without them no client certificate is asked for')
+  if (raw.allowedClients !== undefined && raw.clientCertRequired === false) {
+    report(`${at}.allowedClients`, 'needs a client certificate: with clientCertRequired: false, a client without one would be served')
+  }
+  raw.allowedClients?.fingerprint?.forEach((fingerprint, i) => {
+    if (fingerprint !== undefined && !SHA256_FINGERPRINT.test(fingerprint)) {
+      report(`${at}.allowedClients.fingerprint[${i}]`, `${shownValue(fingerprint)} is no SHA-256 fingerprint: 64 hex digits, with or without colons (openssl x509 -noout -fingerprint -sha256)`)
+    }
+  })
   const file = (key: 'cert' | 'key' | 'clientCAs') => raw[key] && filePath(`${at}.${key}`, raw[key])
   const [cert, key, clientCAs] = [file('cert'), file('key'), file('clientCAs')]
   const crl = crlFiles(raw.crl, `${at}.crl`, filePath)
@@ -243,6 +252,7 @@ function resolveRouteTls(raw: Exclude<PartialRoute['tls'], 'passthrough' | undef
     ...(clientCAs && { clientCAs }),
     clientCertRequired: raw.clientCertRequired ?? true,
     crl,
+    ...(raw.allowedClients && { allowedClients: allowedClients(raw.allowedClients) }),
     ...(raw.ocsp && {
       ocsp: {
         ...(raw.ocsp.responder && { responder: raw.ocsp.responder }),
@@ -252,6 +262,19 @@ function resolveRouteTls(raw: Exclude<PartialRoute['tls'], 'passthrough' | undef
     }),
     minVersion: raw.minVersion ?? 'TLSv1.2',
     forwardClientCert: raw.forwardClientCert ?? (raw.clientCAs ? 'xfcc' : 'none'),
+  }
+}
+
+/** A SHA-256 fingerprint as OpenSSL prints it (AB:CD:…) or as hex alone. */
+const SHA256_FINGERPRINT = /^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f]{64}$/
+
+function allowedClients(raw: NonNullable<Exclude<PartialRoute['tls'], 'passthrough' | undefined>['allowedClients']>): AllowedClients {
+  const names = (list: readonly (string | undefined)[] | undefined) => (list ?? []).filter((name): name is string => name !== undefined)
+  return {
+    uri: names(raw.uri),
+    dns: names(raw.dns).map((name) => name.toLowerCase()),
+    commonName: names(raw.commonName),
+    fingerprint: names(raw.fingerprint).map((fingerprint) => fingerprint.replaceAll(':', '').toLowerCase()),
   }
 }
 
@@ -295,11 +318,12 @@ function tlsPolicyOf(tls: RouteConfig['tls']): string {
   // clientCertRequired may differ: the host's handshake then takes a client without a certificate, and
   // each route that requires one refuses such a client's requests (proxy/route-selection.ts). So may
   // clientCAs, where every route has some: the handshake takes the clients of each, and each route
-  // refuses those of the others (proxy/route-client-cas.ts).
+  // refuses those of the others; and allowedClients, which each route holds its requests to
+  // (proxy/route-client-checks.ts).
   const shared =
     tls === undefined || tls === 'passthrough'
       ? tls
-      : { ...tls, clientCertRequired: undefined, clientCAs: tls.clientCAs !== undefined, crl: tls.crl.map(({ file }) => file) }
+      : { ...tls, clientCertRequired: undefined, clientCAs: tls.clientCAs !== undefined, allowedClients: undefined, crl: tls.crl.map(({ file }) => file) }
   return JSON.stringify(shared)
 }
 
@@ -322,7 +346,7 @@ function checkRouteSet(routes: RouteConfig[], raw: CheckableConfig, listen: Conf
     const first = firstOfHost.get(route.host)
     if (!first) firstOfHost.set(route.host, route)
     else if (tlsPolicyOf(first.tls) !== tlsPolicyOf(route.tls)) {
-      report(`${at}.tls`, `must equal routes[${first.index}].tls (but for clientCAs and clientCertRequired): every route of ${route.host} shares one TLS policy`)
+      report(`${at}.tls`, `must equal routes[${first.index}].tls (but for clientCAs, clientCertRequired and allowedClients): every route of ${route.host} shares one TLS policy`)
     }
 
     const name = raw.routes[route.index]?.name

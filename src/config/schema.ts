@@ -105,6 +105,31 @@ const OcspSchema = Type.Object(
   },
 )
 
+/** Names of one kind a client certificate may carry, for allowedClients: exact, or ending in * (a prefix). */
+const ClientNames = (description: string, example: string) =>
+  Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description, examples: [[example]] }))
+
+const AllowedClientsSchema = Type.Object(
+  {
+    uri: ClientNames("URI subjectAltNames (SPIFFE ids), as Envoy's match_typed_subject_alt_names URI.", 'spiffe://example.org/ns/prod/sa/orders'),
+    dns: ClientNames('DNS subjectAltNames (case-insensitive).', 'billing.internal'),
+    commonName: ClientNames("The subject's common name (CN), for certificates that carry no subjectAltName.", 'alice'),
+    fingerprint: ClientNames(
+      "SHA-256 fingerprints of certificates (hex, with or without colons, as `openssl x509 -fingerprint -sha256` prints them), as Envoy's verify_certificate_hash and Caddy's trusted_leaf_certs pin them.",
+      'AB:CD:…',
+    ),
+  },
+  {
+    additionalProperties: false,
+    minProperties: 1,
+    description:
+      'Which clients of `clientCAs` this route serves: one whose certificate carries a name listed here (of any kind), or ' +
+      'whose fingerprint is listed. A name ending in * matches every name it begins (spiffe://example.org/ns/prod/*). ' +
+      "Any other client is answered 403 on this route, its connection kept for the host's other routes. May differ " +
+      'between the routes of a host. Requires clientCAs, and a certificate required. Default: every client of clientCAs.',
+  },
+)
+
 const RouteTlsSchema = Type.Object(
   {
     cert: FilePath('PEM certificate served for this host (leaf first, then intermediates).'),
@@ -124,6 +149,7 @@ const RouteTlsSchema = Type.Object(
       }),
     ),
     crl: Type.Optional(CrlFiles('One CRL file or a list; client certificates they list are refused. Requires clientCAs.')),
+    allowedClients: Type.Optional(AllowedClientsSchema),
     ocsp: Type.Optional(OcspSchema),
     minVersion: Type.Optional(TlsVersionSchema),
     forwardClientCert: Type.Optional(ForwardClientCertSchema),

@@ -40,10 +40,23 @@ export interface RouteTlsConfig {
   /** With clientCAs: false serves a client without a certificate too (one with a certificate is verified). */
   readonly clientCertRequired: boolean
   readonly crl: readonly CrlFile[]
+  /** With clientCAs: which of their clients the route serves (proxy/route-client-checks.ts); undefined: all. */
+  readonly allowedClients?: AllowedClients
   /** With clientCAs: the OCSP lookups of client certificates. */
   readonly ocsp?: OcspConfig
   readonly minVersion: TlsVersion
   readonly forwardClientCert: ForwardClientCert
+}
+
+/**
+ * tls.allowedClients, resolved: names as written but DNS names in lower case, fingerprints in lower-case
+ * hex without colons. A name ending in * matches every name it begins.
+ */
+export interface AllowedClients {
+  readonly uri: readonly string[]
+  readonly dns: readonly string[]
+  readonly commonName: readonly string[]
+  readonly fingerprint: readonly string[]
 }
 
 /** tls.ocsp, resolved. */

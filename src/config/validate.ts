@@ -145,6 +145,8 @@ function describe(error: ErrorObject): { keys: string[]; message: string } {
       return at('must not be empty')
     case 'minItems':
       return at(`needs at least ${error.params.limit} ${error.params.limit === 1 ? 'entry' : 'entries'}`)
+    case 'minProperties':
+      return at(`needs at least one of its keys: ${Object.keys((error.parentSchema as JsonSchema | undefined)?.properties ?? {}).join(', ')}`)
     default:
       return at(error.message ?? 'is invalid')
   }

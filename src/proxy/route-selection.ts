@@ -18,7 +18,7 @@ import type { RequestClient } from './forwarded-for.js'
 import type { ForwardedFields } from './headers.js'
 import { bodyTooLargeDetail } from './request-body.js'
 import { checkRequest, type RequestRefusal } from './request-checks.js'
-import { routeClientCaRefusal } from './route-client-cas.js'
+import { routeClientRefusal } from './route-client-checks.js'
 
 /** A route and what to tell its upstream. */
 export interface Routed {
@@ -86,9 +86,8 @@ export function selectRoute(
   if (lacksRequiredCertificate(route, policy, req.socket as TLSSocket)) {
     return { status: 403, detail: 'this route requires a client certificate, and this connection sent none', route }
   }
-  if (routeClientCaRefusal(route, policy, req.socket as TLSSocket)) {
-    return { status: 403, detail: "this route does not take certificates of your client certificate's CA", route }
-  }
+  const refusal = routeClientRefusal(route, policy, req.socket as TLSSocket)
+  if (refusal) return { status: 403, detail: refusal.detail, route }
   if (!route.allowsClient(client.address)) return { status: 403, detail: 'this route does not serve your address', route }
   // Refused on its Content-Length before 100 Continue, so that the client never sends it; a chunked
   // body is counted as it goes (request-body.ts).

@@ -43,7 +43,7 @@ export interface Route {
   readonly rateLimiter?: RateLimiter
   /**
    * Its own tls.clientCAs, where its host's handshake takes those of its other routes too (their
-   * union, `ofHost`): a client must have a certificate of its own (proxy/route-client-cas.ts).
+   * union, `ofHost`): a client must have a certificate of its own (proxy/route-client-checks.ts).
    * Undefined where its CAs are its host's.
    */
   readonly clientCAs?: { readonly own: readonly X509Certificate[]; readonly ofHost: readonly X509Certificate[] }
@@ -308,7 +308,7 @@ function newUpstreamContexts(
 /**
  * Each route's tls.clientCAs, read; and the union of those of each host whose routes take different
  * ones, which its handshake verifies clients against (each route then takes its own alone,
- * proxy/route-client-cas.ts). A bundle that could not be read is an issue of its own, and leaves its
+ * proxy/route-client-checks.ts). A bundle that could not be read is an issue of its own, and leaves its
  * host without a union.
  */
 function clientCAsOfHosts(config: Config, files: RouteFiles): { ofRoute: Map<RouteConfig, CaBundle>; ofHost: Map<string, CaBundle> } {

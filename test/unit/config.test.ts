@@ -81,6 +81,14 @@ describe('parseConfig', () => {
       forwardClientCert: 'xfcc',
     })
     assert.deepEqual(orders!.upstream.crl, [])
+    const allowing = (keys: string) => parseConfig(GOOD.replace('      clientCAs: ca.crt\n', `      clientCAs: ca.crt\n      allowedClients: ${keys}\n`), file).routes[0]!.tls
+    const pin = 'AB:'.repeat(31) + 'CD'
+    assert.deepEqual((allowing(`{ uri: ['spiffe://a/*'], dns: [Billing.Internal], commonName: [alice], fingerprint: ['${pin}'] }`) as { allowedClients: unknown }).allowedClients, {
+      uri: ['spiffe://a/*'],
+      dns: ['billing.internal'],
+      commonName: ['alice'],
+      fingerprint: ['ab'.repeat(31) + 'cd'],
+    })
     assert.deepEqual(parseConfig(GOOD.replace('      ca: ca.crt\n', '      ca: ca.crt\n      crl: a.crl\n'), file).routes[0]!.upstream.crl, [{ file: join(dir, 'a.crl'), path: 'routes[0].upstream.crl' }])
     assert.deepEqual(parseConfig(GOOD.replace('      ca: ca.crt\n', '      ca: ca.crt\n      crl: [a.crl]\n'), file).routes[0]!.upstream.crl, [{ file: join(dir, 'a.crl'), path: 'routes[0].upstream.crl[0]' }])
     assert.equal(orders!.upstream.urls[0]!.serverName, 'orders.internal')
@@ -286,6 +294,20 @@ describe('parseConfig', () => {
         '5:72 routes[0].upstream.retryOn: only applies to http:// and https:// upstreams: a passthrough connection gets no status',
         '7:47 routes[1].upstream.retryOn: sends a request to the next url of a list: url is one url',
         '9:84 routes[2].upstream.retryOn[0]: 404 answers the request as it was sent, wherever it goes: only 429 and 500 to 599 are retried',
+      ],
+    ],
+    [
+      'allowedClients without clientCAs, with a certificate optional, empty, and with a fingerprint that is none',
+      "listen: { https: 127.0.0.1:8443 }\nroutes:\n" +
+        "  - host: a.test\n    tls: { cert: srv.crt, key: srv.key, allowedClients: { commonName: [alice] } }\n    upstream: { url: 'http://127.0.0.1:9000' }\n" +
+        "  - host: b.test\n    tls: { cert: srv.crt, key: srv.key, clientCAs: ca.crt, clientCertRequired: false, allowedClients: { commonName: [alice] } }\n    upstream: { url: 'http://127.0.0.1:9000' }\n" +
+        "  - host: c.test\n    tls: { cert: srv.crt, key: srv.key, clientCAs: ca.crt, allowedClients: {} }\n    upstream: { url: 'http://127.0.0.1:9000' }\n" +
+        "  - host: d.test\n    tls: { cert: srv.crt, key: srv.key, clientCAs: ca.crt, allowedClients: { fingerprint: [abc] } }\n    upstream: { url: 'http://127.0.0.1:9000' }\n",
+      [
+        '4:41 routes[0].tls.allowedClients: needs tls.clientCAs: without them no client certificate is asked for',
+        '7:87 routes[1].tls.allowedClients: needs a client certificate: with clientCertRequired: false, a client without one would be served',
+        '10:60 routes[2].tls.allowedClients: needs at least one of its keys: uri, dns, commonName, fingerprint',
+        "13:92 routes[3].tls.allowedClients.fingerprint[0]: 'abc' is no SHA-256 fingerprint",
       ],
     ],
     [
@@ -1015,14 +1037,15 @@ for (let i = 0; i < 3; i++) {
     ])
   })
 
-  test('every route of one host shares one TLS policy, but for clientCAs and clientCertRequired', () => {
+  test('every route of one host shares one TLS policy, but for clientCAs, clientCertRequired and allowedClients', () => {
     const yaml = `${GOOD}  - host: orders.example.com\n    path: /other\n    upstream:\n      url: http://10.0.0.9\n`
     assert.match(issuesOf(yaml).join('\n'), /routes\[2\]\.tls: must equal routes\[0\]\.tls/)
     const partner = (extra: string) =>
       `${GOOD}  - host: orders.example.com\n    path: /public\n    tls: { cert: srv.crt, key: srv.key, clientCAs: ca.crt${extra} }\n    upstream:\n      url: http://10.0.0.9\n`
     assert.deepEqual(issuesOf(partner(', clientCertRequired: false')), [], 'clientCertRequired may differ')
     assert.deepEqual(issuesOf(partner('').replace('clientCAs: ca.crt }', 'clientCAs: cli.crt }')), [], 'clientCAs may differ')
-    assert.match(issuesOf(partner('').replace(', clientCAs: ca.crt }', ' }')).join('\n'), /routes\[2\]\.tls: must equal routes\[0\]\.tls \(but for clientCAs and clientCertRequired\)/, 'but not be left out')
+    assert.deepEqual(issuesOf(partner(', allowedClients: { uri: [spiffe://a/*] }')), [], 'allowedClients may differ')
+    assert.match(issuesOf(partner('').replace(', clientCAs: ca.crt }', ' }')).join('\n'), /routes\[2\]\.tls: must equal routes\[0\]\.tls \(but for clientCAs, clientCertRequired and allowedClients\)/, 'but not be left out')
     assert.match(issuesOf(partner(', clientCertRequired: false, minVersion: TLSv1.3')).join('\n'), /routes\[2\]\.tls: must equal routes\[0\]\.tls/)
   })
 })

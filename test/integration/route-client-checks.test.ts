@@ -1,10 +1,12 @@
 /**
- * Routes of one host with client CAs of their own (traefik#9202): the handshake takes a client of any
- * of them, and each route serves only the clients of its own CAs, a client of another route's CA
- * getting 403 on its connection, full or resumed, whatever path it took; a reload that changes a
- * route's CAs holds the kept connections and WebSockets to the new ones.
+ * What a route asks of client certificates beyond its host's handshake. Client CAs of its own
+ * (traefik#9202): the handshake takes a client of any route's CAs, and each route serves only the
+ * clients of its own, a client of another route's CA getting 403 on its connection, full or resumed,
+ * whatever path it took. allowedClients: only a certificate of a name or fingerprint listed. A reload
+ * that changes either holds the kept connections and WebSockets to the new ones.
  */
 import assert from 'node:assert/strict'
+import { X509Certificate } from 'node:crypto'
 import { once } from 'node:events'
 import { writeFile } from 'node:fs/promises'
 import http from 'node:http'
@@ -18,12 +20,12 @@ import { makeTestPki, type CertFiles, type TestPki } from '../helpers/pki.js'
 import { listenOnLoopback } from '../helpers/upstream.js'
 import { echoWebSockets } from '../helpers/websocket.js'
 
-describe('a host whose routes take different client CAs', () => {
+describe('a host whose routes take different client CAs and clients', () => {
   let pki: TestPki
   /** Answers each request with its path and the client identity it got. */
   let upstream: http.Server
   let gw: TestGateway
-  const config = (partnerCAs = pki.caB.certFile) => `
+  const config = (partnerCAs = pki.caB.certFile, named = 'spiffe://a/*') => `
 listen: { https: 127.0.0.1:0 }
 routes:
   - name: staff
@@ -39,6 +41,16 @@ routes:
     host: cas.w.test
     path: /everyone
     tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile}, clientCAs: ${pki.caAB.certFile} }
+    upstream: { url: 'http://127.0.0.1:${(upstream.address() as AddressInfo).port}' }
+  - name: named
+    host: cas.w.test
+    path: /named
+    tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile}, clientCAs: ${pki.caA.certFile}, allowedClients: { uri: ['${named}'] } }
+    upstream: { url: 'http://127.0.0.1:${(upstream.address() as AddressInfo).port}' }
+  - name: pinned
+    host: cas.w.test
+    path: /pinned
+    tls: { cert: ${pki.srv.certFile}, key: ${pki.srv.keyFile}, clientCAs: ${pki.caA.certFile}, allowedClients: { commonName: [nobody], fingerprint: ['${new X509Certificate(pki.cliA2.cert).fingerprint256}'] } }
     upstream: { url: 'http://127.0.0.1:${(upstream.address() as AddressInfo).port}' }
   - name: chained
     host: cas.w.test
@@ -76,6 +88,13 @@ routes:
     assert.equal(await seriesValue(gw, 'portcullis_requests_total{route="partners",method="GET",code="403"}'), 3)
   })
 
+  it('with allowedClients, serves only a certificate of a name or fingerprint listed', async () => {
+    assert.deepEqual(await Promise.all([pki.cliA, pki.cliA2].map((client) => statusOf('/named', client))), [200, 403])
+    assert.deepEqual(await Promise.all([pki.cliA, pki.cliA2].map((client) => statusOf('/pinned', client))), [403, 200])
+    assert.match((await request('/named', pki.cliA2)).body, /this route does not take your client certificate/)
+    assert.equal(await statusOf('/', pki.cliA2), 200, 'the route beside it takes every client of its CA')
+  })
+
   it('refuses at the handshake a client of none of the CAs, and one without a certificate', async () => {
     assert.equal(await statusOf('/everyone', pki.cliOfNotCa), 400)
     await assert.rejects(request('/everyone'), /certificate required/)
@@ -106,9 +125,12 @@ routes:
     const bob = await keptConnection(pki.cliB, 'GET /partners/ws HTTP/1.1\r\nHost: cas.w.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n')
     assert.equal(bob.status, 'HTTP/1.1 101 Switching Protocols')
     const closed = once(bob.socket, 'close')
-    await writeFile(gw.configFile, config(pki.caA.certFile))
+    const named = await keptConnection(pki.cliA, 'GET /named HTTP/1.1\r\nHost: cas.w.test\r\n\r\n')
+    assert.equal(named.status, 'HTTP/1.1 200 OK')
+    await writeFile(gw.configFile, config(pki.caA.certFile, 'spiffe://b/*'))
     assert.equal((await gw.gateway.reload()).ok, true)
     assert.equal(await answer(alice.socket, 'GET /partners HTTP/1.1\r\nHost: cas.w.test\r\nConnection: close\r\n\r\n'), 'HTTP/1.1 200 OK')
+    assert.equal(await answer(named.socket, 'GET /named HTTP/1.1\r\nHost: cas.w.test\r\nConnection: close\r\n\r\n'), 'HTTP/1.1 403 Forbidden')
     await Promise.race([closed, pause(5000).then(() => assert.fail('the WebSocket is still open 5 s after the reload'))])
   })
 })
