@@ -5,6 +5,7 @@
  */
 import { isIP } from 'node:net'
 import { normalizeServerName } from '../routing/host.js'
+import { certificateNames } from './certificate-names.js'
 import type { PartialRoute } from './checkable.js'
 import {
   checkDuration,
@@ -33,7 +34,7 @@ export function resolveUpstream(
   const urls = upstreamUrls(raw.url, `${at}.url`, passthrough, report)
   const first = urls[0]?.parsed
   const isHttps = first?.protocol === 'https:'
-  for (const key of ['ca', 'crl', 'cert', 'key', 'serverName', 'insecureSkipVerify'] as const) {
+  for (const key of ['ca', 'crl', 'cert', 'key', 'serverName', 'subjectAltNames', 'insecureSkipVerify'] as const) {
     if (raw[key] !== undefined && first && !isHttps) report(`${at}.${key}`, 'only applies to https:// upstreams')
   }
   // What a passthrough route would ignore: it relays bytes, with no path to add and no response to time.
@@ -73,6 +74,9 @@ export function resolveUpstream(
   const weights = raw.weights && urlWeights(raw.weights, raw.url, `${at}.weights`, report)
   if (raw.stickyCookie !== undefined && typeof raw.url === 'string') report(`${at}.stickyCookie`, 'keeps a client on one url of a list: url is one url')
   if (raw.slowStart !== undefined && typeof raw.url === 'string') report(`${at}.slowStart`, "ramps up a url's share of a list's requests: url is one url")
+  if (raw.subjectAltNames !== undefined && raw.insecureSkipVerify) {
+    report(`${at}.subjectAltNames`, 'names what the upstream is verified by: insecureSkipVerify turns verification off')
+  }
   if (raw.retryOn !== undefined && typeof raw.url === 'string') report(`${at}.retryOn`, 'sends a request to the next url of a list: url is one url')
   raw.retryOn?.forEach((status, i) => {
     if (status !== undefined && status < 500 && status !== 429) report(`${at}.retryOn[${i}]`, `${status} answers the request as it was sent, wherever it goes: only 429 and 500 to 599 are retried`)
@@ -102,6 +106,7 @@ export function resolveUpstream(
     crl: crlFiles(raw.crl, `${at}.crl`, filePath),
     ...(raw.cert && { cert: filePath(`${at}.cert`, raw.cert) }),
     ...(raw.key && { key: filePath(`${at}.key`, raw.key) }),
+    ...(raw.subjectAltNames && { subjectAltNames: certificateNames(raw.subjectAltNames) }),
     insecureSkipVerify: raw.insecureSkipVerify ?? false,
     timeouts: {
       connect: parseDuration(raw.timeouts?.connect ?? DEFAULT_CONNECT_TIMEOUT)!,

@@ -18,6 +18,7 @@ import { DEFAULT_CONNECTION_LIMIT, DEFAULT_REQUEST_LIMIT } from './limits.js'
 import { checkSize, parseSize } from './size.js'
 import { normalizePath, routingPath } from '../routing/path.js'
 import type { CheckableConfig, PartialRoute } from './checkable.js'
+import { certificateNames, writtenNames } from './certificate-names.js'
 import { resolveUpstream } from './resolve-upstream.js'
 import { secretLike, shownValue } from './shown-value.js'
 import type { RawConfig, Workers } from './schema.js'
@@ -269,12 +270,10 @@ function resolveRouteTls(raw: Exclude<PartialRoute['tls'], 'passthrough' | undef
 const SHA256_FINGERPRINT = /^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f]{64}$/
 
 function allowedClients(raw: NonNullable<Exclude<PartialRoute['tls'], 'passthrough' | undefined>['allowedClients']>): AllowedClients {
-  const names = (list: readonly (string | undefined)[] | undefined) => (list ?? []).filter((name): name is string => name !== undefined)
   return {
-    uri: names(raw.uri),
-    dns: names(raw.dns).map((name) => name.toLowerCase()),
-    commonName: names(raw.commonName),
-    fingerprint: names(raw.fingerprint).map((fingerprint) => fingerprint.replaceAll(':', '').toLowerCase()),
+    ...certificateNames(raw),
+    commonName: writtenNames(raw.commonName),
+    fingerprint: writtenNames(raw.fingerprint).map((fingerprint) => fingerprint.replaceAll(':', '').toLowerCase()),
   }
 }
 

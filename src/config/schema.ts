@@ -351,6 +351,23 @@ const UpstreamSchema = Type.Object(
           "The client's Host header never changes it.",
       }),
     ),
+    subjectAltNames: Type.Optional(
+      Type.Object(
+        {
+          uri: ClientNames('URI subjectAltNames (SPIFFE ids).', 'spiffe://example.org/ns/prod/sa/orders'),
+          dns: ClientNames('DNS subjectAltNames (case-insensitive).', 'orders.internal'),
+        },
+        {
+          additionalProperties: false,
+          minProperties: 1,
+          description:
+            "The names the upstream's certificate is verified by, in place of the url's host (or serverName): it must carry one of " +
+            'them, as Gateway API\'s BackendTLSPolicy subjectAltNames, Traefik\'s peerCertSANs and Envoy\'s ' +
+            'match_typed_subject_alt_names check it; for upstreams whose certificate names a workload (a SPIFFE id) rather ' +
+            'than a host. A name ending in * matches every name it begins. serverName is still sent as SNI. Default: the url\'s host.',
+        },
+      ),
+    ),
     insecureSkipVerify: Type.Optional(
       Type.Boolean({
         description:

@@ -49,13 +49,17 @@ export interface RouteTlsConfig {
 }
 
 /**
- * tls.allowedClients, resolved: names as written but DNS names in lower case, fingerprints in lower-case
- * hex without colons. A name ending in * matches every name it begins.
+ * Names a certificate may carry, of each kind (tls/certificate-names.ts): as written but DNS names in
+ * lower case. A name ending in * matches every name it begins. Undefined or empty: none of that kind.
  */
-export interface AllowedClients {
-  readonly uri: readonly string[]
-  readonly dns: readonly string[]
-  readonly commonName: readonly string[]
+export interface CertificateNames {
+  readonly uri?: readonly string[]
+  readonly dns?: readonly string[]
+  readonly commonName?: readonly string[]
+}
+
+/** tls.allowedClients, resolved: its names, and its fingerprints in lower-case hex without colons. */
+export interface AllowedClients extends CertificateNames {
   readonly fingerprint: readonly string[]
 }
 
@@ -108,6 +112,8 @@ export interface UpstreamConfig {
   readonly crl: readonly CrlFile[]
   readonly cert?: string
   readonly key?: string
+  /** The names the upstream's certificate is verified by, in place of its url's (tls/upstream.ts); undefined: the url's. */
+  readonly subjectAltNames?: CertificateNames
   readonly insecureSkipVerify: boolean
   readonly timeouts: { readonly connect: number; readonly response: number; readonly idle: number }
   /** Active health checks of each url (upstream-health-checks.ts); undefined: none. */

@@ -8,6 +8,7 @@ import type { TLSSocket } from 'node:tls'
 import type { ForwardClientCert } from '../config/schema.js'
 import type { TlsPolicy } from '../tls/ingress.js'
 import { peerLeaf, RecentByCertificate } from '../tls/peer-certificates.js'
+import { subjectAltNames } from '../tls/certificate-names.js'
 import { subjectRfc2253 } from '../tls/subject.js'
 
 /**
@@ -36,17 +37,6 @@ export class ClientIdentities {
     if (!headers) this.xfccOfCertificate.remember(leaf.fingerprint256, (headers = clientIdentityHeaders('xfcc', [leaf.certificate()])))
     return headers
   }
-}
-
-/** The certificate's subjectAltName entries of one kind, in order, as Node prints them (quoted ones unquoted). */
-export function subjectAltNames(cert: X509Certificate, kind: 'URI' | 'DNS'): string[] {
-  const names: string[] = []
-  for (const entry of (cert.subjectAltName ?? '').split(/, (?=[A-Za-z ]+:)/)) {
-    if (!entry.startsWith(`${kind}:`)) continue
-    const value = entry.slice(kind.length + 1)
-    names.push(value.startsWith('"') ? (JSON.parse(value) as string) : value)
-  }
-  return names
 }
 
 /**

@@ -12,7 +12,8 @@ import { TLSSocket } from 'node:tls'
 import type { HeaderTemplate, Placeholder } from '../config/header-placeholders.js'
 import { peerLeaf } from '../tls/peer-certificates.js'
 import { subjectRfc2253 } from '../tls/subject.js'
-import { fingerprintHex, headerSafe, subjectAltNames } from './client-identity.js'
+import { subjectAltNames } from '../tls/certificate-names.js'
+import { fingerprintHex, headerSafe } from './client-identity.js'
 
 type CertificatePlaceholder = Extract<Placeholder, `tls.client.${string}`>
 

@@ -18,11 +18,11 @@ import type { X509Certificate } from 'node:crypto'
 import type { TLSSocket } from 'node:tls'
 import type { AllowedClients } from '../config/types.js'
 import type { Route } from '../snapshot/snapshot.js'
+import { carriesName } from '../tls/certificate-names.js'
 import { pathToCa } from '../tls/chain-path.js'
 import type { TlsPolicy } from '../tls/ingress.js'
 import { peerLeaf } from '../tls/peer-certificates.js'
 import { NO_CERTIFICATE } from '../tls/recheck.js'
-import { subjectAltNames } from './client-identity.js'
 
 /** Why a route does not take a client: the 403's words, and a code for the log, as OpenSSL would name it. */
 export interface ClientRefusal {
@@ -75,16 +75,5 @@ function outsideOwnCAs(clientCAs: NonNullable<Route['clientCAs']>, [leaf, ...sen
 
 /** Whether the certificate carries a name of `allowed`, or has one of its fingerprints (`fingerprint256`, OpenSSL's colon-separated hex). */
 function isAllowed(allowed: AllowedClients, certificate: X509Certificate, fingerprint256: string): boolean {
-  const commonNames = (certificate.subject ?? '').split('\n').flatMap((line) => (line.startsWith('CN=') ? [line.slice(3)] : []))
-  return (
-    allowed.fingerprint.includes(fingerprint256.replaceAll(':', '').toLowerCase()) ||
-    matchesAny(allowed.uri, subjectAltNames(certificate, 'URI')) ||
-    matchesAny(allowed.dns, subjectAltNames(certificate, 'DNS').map((name) => name.toLowerCase())) ||
-    matchesAny(allowed.commonName, commonNames)
-  )
-}
-
-/** Whether one of `names` is a pattern of `patterns`: the same, or begun by one that ends in *. */
-function matchesAny(patterns: readonly string[], names: readonly string[]): boolean {
-  return patterns.some((pattern) => names.some((name) => (pattern.endsWith('*') ? name.startsWith(pattern.slice(0, -1)) : name === pattern)))
+  return allowed.fingerprint.includes(fingerprint256.replaceAll(':', '').toLowerCase()) || carriesName(allowed, certificate)
 }

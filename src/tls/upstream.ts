@@ -9,14 +9,16 @@ import { createHash, X509Certificate } from 'node:crypto'
 import type { Socket } from 'node:net'
 import { checkServerIdentity as nodeCheckServerIdentity, createSecureContext, type PeerCertificate, type SecureContext, type TLSSocket } from 'node:tls'
 import { buildConnector, Pool } from 'undici'
-import type { UpstreamConfig, UpstreamUrl } from '../config/types.js'
+import type { CertificateNames, UpstreamConfig, UpstreamUrl } from '../config/types.js'
 import { hostInUrl } from '../routing/host.js'
 import { withPeerCertificate } from './certificate-identity.js'
+import { carriesName, subjectAltNames } from './certificate-names.js'
 import { chainErrorBeneathCrlVerdict } from './chain-path.js'
 import type { ConnectionAnswers } from './connection-answers.js'
 import { resumeParserAtEnd } from './paused-parser-end.js'
 import { keepRefusedPeerCertificates } from './peer-certificates.js'
 import { failureReason, isCrlTrouble } from './reasons.js'
+import { boundedForLog } from './subject.js'
 import { unknownIssuerHint } from './unknown-issuer.js'
 
 export interface UpstreamIdentity {
@@ -30,6 +32,8 @@ export interface UpstreamIdentity {
   readonly crl: readonly string[]
   readonly cert?: string
   readonly key?: string
+  /** The names its certificate is verified by, in place of serverName (upstream.subjectAltNames). */
+  readonly subjectAltNames?: CertificateNames
   readonly insecureSkipVerify: boolean
   readonly connectTimeout: number
   /** How long an idle connection stays in the pool. */
@@ -53,6 +57,7 @@ export function upstreamIdentity(
     origin: `${upstream.protocol}//${hostInUrl(hostname)}:${port}`,
     serverName,
     ...pem,
+    ...(upstream.subjectAltNames && { subjectAltNames: upstream.subjectAltNames }),
     insecureSkipVerify: upstream.insecureSkipVerify,
     connectTimeout: upstream.timeouts.connect,
     idleTimeout: upstream.timeouts.idle,
@@ -73,6 +78,7 @@ export function identityKey(identity: UpstreamIdentity): string {
     JSON.stringify(identity.crl),
     identity.cert ?? '',
     identity.key ?? '',
+    JSON.stringify(identity.subjectAltNames ?? null),
     String(identity.insecureSkipVerify),
     String(identity.connectTimeout),
     String(identity.idleTimeout),
@@ -128,7 +134,7 @@ export function createUpstreamPool(
     timeout: identity.connectTimeout,
     ...(context && { secureContext: context }),
     rejectUnauthorized: !identity.insecureSkipVerify,
-    checkServerIdentity,
+    checkServerIdentity: identity.subjectAltNames ? carriesOneOf(identity.subjectAltNames) : checkServerIdentity,
   }
   const servername = identity.serverName || undefined
   const tls = identity.origin.startsWith('https:')
@@ -248,6 +254,23 @@ function checkServerIdentity(hostname: string, certificate: PeerCertificate): Er
   const error = nodeCheckServerIdentity(hostname, certificate)
   if (error) withPeerCertificate(error, new X509Certificate(certificate.raw))
   return error
+}
+
+/**
+ * upstream.subjectAltNames' check of the upstream's certificate, in place of Node's by name: it must
+ * carry one of `names`. A refusal is Node's own error for a name that does not match, with the
+ * certificate it refused, so that it is counted and logged as one (hostname_mismatch).
+ */
+function carriesOneOf(names: CertificateNames): (hostname: string, certificate: PeerCertificate) => Error | undefined {
+  return (_hostname, certificate) => {
+    const x509 = new X509Certificate(certificate.raw)
+    if (carriesName(names, x509)) return undefined
+    const listed = [...(names.uri ?? []), ...(names.dns ?? [])].join(', ')
+    const error = Object.assign(new Error(`the upstream's certificate carries none of upstream.subjectAltNames (${listed})`), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' })
+    const carried = [...subjectAltNames(x509, 'URI'), ...subjectAltNames(x509, 'DNS')].join(', ') || 'no URI or DNS name'
+    withPeerCertificate(error, x509, `it carries ${boundedForLog(carried)}: list one in upstream.subjectAltNames, or have it issued for one listed`)
+    return error
+  }
 }
 
 /**

@@ -108,6 +108,8 @@ describe('parseConfig', () => {
     const upstreamOf = (keys: string) => parseConfig(GOOD.replace('url: http://10.0.0.7', `url: [http://10.0.0.7, http://10.0.0.8]\n      ${keys}`), file).routes[1]!.upstream
     assert.deepEqual([upstreamOf('slowStart: 30s').slowStart, upstreamOf('maxRequests: 100').maxRequests], [30_000, 100])
     assert.deepEqual(upstreamOf('retryOn: [502, 503, 429]').retryOn, [502, 503, 429])
+    const verified = parseConfig(GOOD.replace('      ca: ca.crt\n', "      ca: ca.crt\n      subjectAltNames: { uri: ['spiffe://a/*'], dns: [Orders.Internal] }\n"), file).routes[0]!.upstream
+    assert.deepEqual(verified.subjectAltNames, { uri: ['spiffe://a/*'], dns: ['orders.internal'] })
     assert.deepEqual([upstreamOf('balance: headerHash\n      hashHeader: X-Tenant-ID')].map(({ balance, hashHeader }) => [balance, hashHeader]), [['headerHash', 'x-tenant-id']])
     assert.deepEqual(['api.example.com', 'api.example.com:8443', '[::1]:8080'].map((host) => checked(`{ path: /healthz, host: '${host}' }`)?.host), ['api.example.com', 'api.example.com:8443', '[::1]:8080'])
     assert.deepEqual([checked('{ path: /healthz, status: 200 }')?.statuses, checked('{ path: /healthz, status: [200, 204] }')?.statuses], [[200], [200, 204]])
@@ -308,6 +310,15 @@ describe('parseConfig', () => {
         '7:87 routes[1].tls.allowedClients: needs a client certificate: with clientCertRequired: false, a client without one would be served',
         '10:60 routes[2].tls.allowedClients: needs at least one of its keys: uri, dns, commonName, fingerprint',
         "13:92 routes[3].tls.allowedClients.fingerprint[0]: 'abc' is no SHA-256 fingerprint",
+      ],
+    ],
+    [
+      'subjectAltNames for a plain upstream, and beside insecureSkipVerify',
+      "listen: { http: 127.0.0.1:8080 }\nroutes:\n  - host: a.test\n    upstream: { url: 'http://127.0.0.1:9000', subjectAltNames: { dns: [a.internal] } }\n" +
+        "  - host: b.test\n    upstream: { url: 'https://127.0.0.1:9000', subjectAltNames: { dns: [a.internal] }, insecureSkipVerify: true }\n",
+      [
+        '4:47 routes[0].upstream.subjectAltNames: only applies to https:// upstreams',
+        '6:48 routes[1].upstream.subjectAltNames: names what the upstream is verified by: insecureSkipVerify turns verification off',
       ],
     ],
     [
