@@ -24,6 +24,8 @@ export const DEFAULT_HEALTH_CHECK_INTERVAL = '10s'
 export const DEFAULT_HEALTH_CHECK_TIMEOUT = '5s'
 /** As long as an upstream has to connect: a client waits for the answer in its handshake. */
 export const DEFAULT_OCSP_TIMEOUT = '5s'
+/** nginx's auth_request has its proxy_read_timeout (60 s); an auth service answers in milliseconds, and a login waits on none. */
+export const DEFAULT_FORWARD_AUTH_TIMEOUT = '5s'
 
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const
 

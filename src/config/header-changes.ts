@@ -39,6 +39,22 @@ export function checkReadHeader(
   if (problem) report(at, problem)
 }
 
+/** Why the request header `name` may not be set by a route (by its headers, or its forwardAuth's answer); undefined where it may. */
+export function requestHeaderSetProblem(name: string): string | undefined {
+  return headerNameProblem(name) ?? managedProblem(name, managedRequestHeader, 'set')
+}
+
+/** Why `name`, a header name, may not be changed so, where the gateway manages it (`managed`). */
+function managedProblem(name: string, managed: (name: string) => ManagedHeader | undefined, change: 'set' | 'remove'): string | undefined {
+  const managedAs = managed(name.toLowerCase())
+  // Host is set as nginx's proxy_set_header Host and Caddy's header_up Host set it.
+  const why = managedAs === 'host' && change === 'set' ? undefined : managedAs
+  if (!why) return undefined
+  // CGI, WSGI and Rack servers read X_Forwarded_For as X-Forwarded-For (headers.ts, droppedFromRequest).
+  const readAs = name.includes('_') ? ` (read as ${name.replaceAll('_', '-')} by servers that take _ for -)` : ''
+  return `${name}${readAs} ${WHY_MANAGED[why]}`
+}
+
 /** Visible ASCII, spaces and tabs: what RFC 9110 5.5 allows but obs-text, which undici refuses to send. */
 const FIELD_VALUE = /^[\t\x20-\x7e]*$/
 
@@ -83,19 +99,9 @@ function headerChanges(
 ): HeaderChanges | undefined {
   /** The name in lower case, or undefined (reported) where it is no name a route may change so. */
   const changeable = (name: string, path: string, change: 'set' | 'remove'): string | undefined => {
-    const problem = headerNameProblem(name)
-    if (problem) {
-      report(path, problem)
-      return undefined
-    }
-    const lower = name.toLowerCase()
-    const managedAs = managed(lower)
-    // Host is set as nginx's proxy_set_header Host and Caddy's header_up Host set it.
-    const why = managedAs === 'host' && change === 'set' ? undefined : managedAs
-    // CGI, WSGI and Rack servers read X_Forwarded_For as X-Forwarded-For (headers.ts, droppedFromRequest).
-    const readAs = name.includes('_') ? ` (read as ${name.replaceAll('_', '-')} by servers that take _ for -)` : ''
-    if (why) report(path, `${name}${readAs} ${WHY_MANAGED[why]}`)
-    return why ? undefined : lower
+    const problem = headerNameProblem(name) ?? managedProblem(name, managed, change)
+    if (problem) report(path, problem)
+    return problem ? undefined : name.toLowerCase()
   }
   const set = new Map<string, { name: string; value: HeaderValue }>()
   for (const [name, text] of Object.entries(raw.set ?? {})) {

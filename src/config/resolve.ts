@@ -8,9 +8,9 @@ import { isIP } from 'node:net'
 import { domainToASCII } from 'node:url'
 import { dnsNameProblem, isRouteHost, type DnsNameProblem } from '../routing/host.js'
 import { routeKey } from '../routing/table.js'
-import { checkDuration, DEFAULT_OCSP_TIMEOUT, DEFAULT_RATE_LIMIT_PERIOD, DEFAULT_SHUTDOWN_GRACE, parseDuration } from './duration.js'
+import { checkDuration, DEFAULT_FORWARD_AUTH_TIMEOUT, DEFAULT_OCSP_TIMEOUT, DEFAULT_RATE_LIMIT_PERIOD, DEFAULT_SHUTDOWN_GRACE, parseDuration } from './duration.js'
 import { crlFiles, filePathResolver, type FilePathOf } from './file-paths.js'
-import { checkReadHeader, resolveRouteHeaders, type PlaceholderScope } from './header-changes.js'
+import { checkReadHeader, requestHeaderSetProblem, resolveRouteHeaders, type PlaceholderScope } from './header-changes.js'
 import { issueAt, type ConfigIssue, type Report } from './issues.js'
 import { parseIpRange, type IpRange } from './ip-ranges.js'
 import { isWildcardHost, parseListenAddress } from './listen-address.js'
@@ -22,7 +22,7 @@ import { certificateNames, writtenNames } from './certificate-names.js'
 import { resolveUpstream } from './resolve-upstream.js'
 import { secretLike, shownValue } from './shown-value.js'
 import type { RawConfig, Workers } from './schema.js'
-import type { AllowedClients, Config, ListenAddress, ListenerName, Position, RateLimit, RouteConfig, RouteTlsConfig } from './types.js'
+import type { AllowedClients, Config, ForwardAuth, ListenAddress, ListenerName, Position, RateLimit, RouteConfig, RouteTlsConfig } from './types.js'
 
 /**
  * The config as far as it resolves, and every issue its rules find. A config with issues is good for
@@ -164,6 +164,10 @@ function resolveRoute(raw: PartialRoute, index: number, filePath: FilePathOf, re
   if (raw.stripPath && (raw.path === '/' || (whole && raw.path === undefined))) {
     report(`${at}.stripPath`, 'needs a path: a route without one has no prefix to strip')
   }
+  if (raw.tls === 'passthrough' && raw.forwardAuth !== undefined) {
+    report(`${at}.forwardAuth`, 'a passthrough route has no requests to ask about: they are never decrypted here')
+  }
+  if (raw.forwardAuth) checkForwardAuth(raw.forwardAuth, `${at}.forwardAuth`, report)
   if (raw.tls === 'passthrough' && raw.compress !== undefined) {
     report(`${at}.compress`, 'a passthrough route has no responses to compress: they are never decrypted here')
   }
@@ -194,6 +198,7 @@ function resolveRoute(raw: PartialRoute, index: number, filePath: FilePathOf, re
     stripPath: raw.stripPath ?? false,
     maxRequestBody: raw.maxRequestBody === undefined ? undefined : parseSize(raw.maxRequestBody),
     compress: raw.compress ?? false,
+    forwardAuth: raw.forwardAuth?.url === undefined ? undefined : forwardAuth(raw.forwardAuth.url, raw.forwardAuth),
     headers: resolveRouteHeaders(raw.headers, `${at}.headers`, report, placeholderScope(raw.tls, whole)),
     rateLimit: raw.rateLimit?.requests === undefined ? undefined : rateLimit(raw.rateLimit.requests, raw.rateLimit),
     allowedIPs: raw.allowedIPs && resolveIpRanges(raw.allowedIPs, `${at}.allowedIPs`, report),
@@ -263,6 +268,25 @@ function resolveRouteTls(raw: Exclude<PartialRoute['tls'], 'passthrough' | undef
     }),
     minVersion: raw.minVersion ?? 'TLSv1.2',
     forwardClientCert: raw.forwardClientCert ?? (raw.clientCAs ? 'xfcc' : 'none'),
+  }
+}
+
+type RawForwardAuth = NonNullable<PartialRoute['forwardAuth']>
+
+function checkForwardAuth(raw: RawForwardAuth, at: string, report: Report): void {
+  if (raw.url !== undefined && /^https?:\/\//.test(raw.url) && !URL.canParse(raw.url)) report(`${at}.url`, `${shownValue(raw.url)} is not a url that parses`)
+  checkDuration(`${at}.timeout`, raw.timeout, report, { positive: true })
+  raw.responseHeaders?.forEach((name, i) => {
+    const problem = name === undefined ? undefined : requestHeaderSetProblem(name)
+    if (problem) report(`${at}.responseHeaders[${i}]`, problem)
+  })
+}
+
+function forwardAuth(url: string, raw: RawForwardAuth): ForwardAuth {
+  return {
+    url,
+    responseHeaders: writtenNames(raw.responseHeaders).map((name) => name.toLowerCase()),
+    timeoutMs: parseDuration(raw.timeout ?? DEFAULT_FORWARD_AUTH_TIMEOUT)!,
   }
 }
 

@@ -6,6 +6,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import {
   DEFAULT_CONNECT_TIMEOUT,
+  DEFAULT_FORWARD_AUTH_TIMEOUT,
   DEFAULT_HEALTH_CHECK_INTERVAL,
   DEFAULT_HEALTH_CHECK_TIMEOUT,
   DEFAULT_IDLE_TIMEOUT,
@@ -102,6 +103,36 @@ const OcspSchema = Type.Object(
       "OCSP (RFC 6960): the status of each client certificate is asked of its CA's responder at its first handshake, and " +
       "remembered until the answer's nextUpdate (an hour without one); a revoked certificate is refused as a CRL refuses it. " +
       "The certificate alone, not its CAs (nginx's `ssl_ocsp leaf`). Requires clientCAs. `ocsp: {}` asks each certificate's own responder.",
+  },
+)
+
+const ForwardAuthSchema = Type.Object(
+  {
+    url: Type.String({
+      pattern: '^https?://',
+      description:
+        'The auth service each request is first asked of, with GET and the request\'s headers (its body stays with the ' +
+        'gateway), and X-Forwarded-Method, -Proto, -Host, -Uri and -For saying what the request is.',
+      examples: ['http://oauth2-proxy.auth.svc:4180/oauth2/auth'],
+    }),
+    responseHeaders: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), {
+        minItems: 1,
+        description:
+          "Headers of the auth service's 2xx answer set on the request sent upstream (who the user is); a client's own " +
+          'copies are always removed. Default: none.',
+        examples: [['X-Auth-Request-User', 'X-Auth-Request-Email']],
+      }),
+    ),
+    timeout: Type.Optional(Duration('Time the auth service has to answer; past it, the client gets 504.', DEFAULT_FORWARD_AUTH_TIMEOUT)),
+  },
+  {
+    additionalProperties: false,
+    description:
+      "Delegates each request's authentication to an auth service, as nginx's auth_request, Traefik's forwardAuth, Caddy's " +
+      'forward_auth and Envoy\'s ext_authz do (oauth2-proxy, Authelia, Authentik): a 2xx answer lets the request through to ' +
+      'the upstream; any other (401, 403, a 302 to a login page) is the client\'s answer, with its headers and body. ' +
+      'WebSocket upgrades are asked too. An auth service that cannot be reached gets the client 502. Not for passthrough routes.',
   },
 )
 
@@ -505,6 +536,7 @@ const RouteSchema = Type.Object(
           'Default: false (the path goes as it came).',
       }),
     ),
+    forwardAuth: Type.Optional(ForwardAuthSchema),
     compress: Type.Optional(
       Type.Boolean({
         description:

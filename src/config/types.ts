@@ -144,6 +144,13 @@ export interface HeaderChanges {
   readonly set: readonly (readonly [name: string, value: HeaderValue])[]
 }
 
+/** A route's forwardAuth, resolved: its response headers' names in lower case. */
+export interface ForwardAuth {
+  readonly url: string
+  readonly responseHeaders: readonly string[]
+  readonly timeoutMs: number
+}
+
 /** A route's rateLimit: a bucket of `burst` requests per client (`by`), filled at `requests` per `per` milliseconds. */
 export interface RateLimit {
   readonly requests: number
@@ -169,6 +176,8 @@ export interface RouteConfig {
   readonly maxRequestBody: number | undefined
   /** Responses are compressed for the clients that accept it (proxy/compression.ts). */
   readonly compress: boolean
+  /** The auth service each request is first asked of (proxy/forward-auth.ts); undefined: none. */
+  readonly forwardAuth: ForwardAuth | undefined
   /** Its changes to the headers of the requests it sends upstream and of the responses it relays; none where undefined. */
   readonly headers: { readonly request?: HeaderChanges; readonly response?: HeaderChanges }
   /** How many requests each client address may send (routing/rate-limit.ts); undefined: no limit. */

@@ -3,7 +3,7 @@
  * route's upstream, takes a slot of limits.requests, and is forwarded, or its WebSocket upgrade
  * proxied; every answer is recorded once (request-records.ts).
  */
-import type { IncomingMessage } from 'node:http'
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import type { Logger } from '../log.js'
 import { NO_ROUTE } from '../metrics/labels.js'
 import type { Metrics } from '../metrics/metrics.js'
@@ -11,6 +11,7 @@ import type { Snapshot } from '../snapshot/snapshot.js'
 import type { TlsPolicy } from '../tls/ingress.js'
 import { ClientIdentities } from './client-identity.js'
 import { requestClient, type RequestClient } from './forwarded-for.js'
+import { askForwardAuth } from './forward-auth.js'
 import { forwardRequest } from './forward.js'
 import { RequestSlots, type Overload } from './overload.js'
 import { rateLimitedClient } from './rate-limit-key.js'
@@ -27,6 +28,9 @@ const CLIENT_CLOSED_REQUEST = 499
 const KEPT_AFTER: ReadonlySet<number> = new Set([403, 404, 308, 429, 503])
 const AT_REQUEST_LIMIT = 'the gateway is at its limit of requests in flight'
 const AT_UPSTREAM_LIMIT = "the route's upstream is at its limit of requests in flight"
+const AUTH_FAILED = "the route's auth service gave no answer"
+/** Of an auth service's denial, what an upgrade's answer carries: where to log in, and how. */
+const RELAYED_ON_UPGRADE = ['location', 'www-authenticate', 'set-cookie']
 /** Node's own test of an HTTP/1.1 request's Expect, for which it emits 'checkContinue'. */
 const EXPECTS_CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i
 
@@ -85,6 +89,14 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
     return { ...selection, choice }
   }
 
+  /** A bug met by a request: its 500, or its response cut short if it has begun. */
+  const internalError = (res: ServerResponse, routeName: string, error: unknown) => {
+    records.internalError(routeName, error)
+    if (res.headersSent) return void res.destroy()
+    res.shouldKeepAlive = false
+    sendStatus(res, 500)
+  }
+
   return {
     request(snapshot, policy, req, res) {
       const started = performance.now()
@@ -119,14 +131,25 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
           return
         }
         holdsSlot = true
-        // Routed: the client may send its body now (server.ts leaves 100 Continue to this point).
-        if (req.httpVersion === '1.1' && EXPECTS_CONTINUE.test(req.headers.expect ?? '')) res.writeContinue()
-        forwardRequest(req, res, admission, records)
+        const forward = () => {
+          // Routed (and authorized): the client may send its body now (server.ts leaves 100 Continue to this point).
+          if (req.httpVersion === '1.1' && EXPECTS_CONTINUE.test(req.headers.expect ?? '')) res.writeContinue()
+          forwardRequest(req, res, admission, records)
+        }
+        const { forwardAuth } = admission.route.config
+        if (!forwardAuth) return forward()
+        void askForwardAuth(forwardAuth, req, admission.forwarded, admission.identity)
+          .then((verdict) => {
+            // The client left while the auth service was asked.
+            if (res.destroyed) return
+            if (verdict.kind === 'allowed') return forward()
+            if (verdict.kind === 'denied') return void res.writeHead(verdict.status, verdict.headers).end(verdict.body)
+            records.authFailed(admission.route, req, client.address, verdict.status, verdict.error)
+            sendStatus(res, verdict.status, AUTH_FAILED)
+          })
+          .catch((error: unknown) => internalError(res, routeName, error))
       } catch (error) {
-        records.internalError(routeName, error)
-        if (res.headersSent) return void res.destroy()
-        res.shouldKeepAlive = false
-        sendStatus(res, 500)
+        internalError(res, routeName, error)
       }
     },
 
@@ -153,6 +176,16 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
         }
         // A WebSocket holds its slot for its whole life, as long as it holds its sockets.
         socket.once('close', () => slots.release())
+        const { forwardAuth } = admission.route.config
+        const verdict = forwardAuth && (await askForwardAuth(forwardAuth, req, admission.forwarded, admission.identity))
+        if (verdict && verdict.kind !== 'allowed') {
+          // A denial's own head (a login page's Location, WWW-Authenticate), without its body: an upgrade's answer is written by hand.
+          const headers = verdict.kind === 'denied' ? pickHeaders(verdict.headers, RELAYED_ON_UPGRADE) : {}
+          endWithStatus(socket, verdict.status, verdict.kind === 'failed' ? AUTH_FAILED : undefined, { headers: { ...requestIdHeaders(req), ...headers } })
+          if (verdict.kind === 'failed') records.authFailed(admission.route, req, client.address, verdict.status, verdict.error)
+          record(verdict.status)
+          return
+        }
         const outcome = await proxyUpgrade(req, socket, head, admission, records)
         record(outcome.status)
         if ('failure' in outcome) records.upgradeFailed(admission.route, outcome.url, req, client.address, outcome.failure, outcome.status, outcome.error)
@@ -170,4 +203,9 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
       })
     },
   }
+}
+
+/** The headers of `headers` named in `names` (lower case). */
+function pickHeaders(headers: OutgoingHttpHeaders, names: readonly string[]): OutgoingHttpHeaders {
+  return Object.fromEntries(names.flatMap((name) => (headers[name] === undefined ? [] : [[name, headers[name]]])))
 }

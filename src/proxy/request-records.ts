@@ -34,6 +34,8 @@ interface RequestRecords extends ForwardHooks, UpgradeHooks {
   readonly upgradeFailed: (route: Route, url: UpstreamUrl, req: IncomingMessage, client: string | undefined, failure: UpstreamFailure, status: number, error: Error) => void
   /** A bug met by one request, which is that request's 500, not the end of the process and every connection. */
   readonly internalError: (route: string, error: unknown) => void
+  /** The route's forwardAuth service gave no answer to relay; the client was sent `status` (502 or 504). */
+  readonly authFailed: (route: Route, req: IncomingMessage, client: string | undefined, status: number, error: Error) => void
 }
 
 /** Path parameters (`;jsessionid=…`), which, like the query, may carry session ids and tokens. */
@@ -112,6 +114,7 @@ export function createRequestRecords(logger: Logger, metrics: Metrics): RequestR
   }
 
   const logUnreachable = limitedLog(logger, 'warn', 'upstream url unreachable; the request goes to the next url', CLIENT_CAUSED_LOG_LIMIT)
+  const logAuthFailed = limitedLog(logger, 'warn', 'forwardAuth service failed', CLIENT_CAUSED_LOG_LIMIT)
   const logAnswerDropped = limitedLog(logger, 'warn', 'upstream url answered a status of upstream.retryOn; the request goes to the next url', CLIENT_CAUSED_LOG_LIMIT)
 
   /** nginx logs a WebSocket it closes at proxy_read_timeout or proxy_send_timeout ("timed out"). */
@@ -168,6 +171,9 @@ export function createRequestRecords(logger: Logger, metrics: Metrics): RequestR
     onAnswerDropped(route, url, status) {
       metrics.upstreamRetries.inc({ route: route.name })
       logAnswerDropped({ route: route.name, upstream: url.url, status })
+    },
+    authFailed(route, req, client, status, error) {
+      logAuthFailed({ route: route.name, ...requestFields(req, client), authService: route.config.forwardAuth?.url, status, error: errorSummary(error) })
     },
     internalError(route, error) {
       logger.error({ route, code: ErrorCodes.INTERNAL, error: errorSummary(error) }, 'request failed inside the gateway')

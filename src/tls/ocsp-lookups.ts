@@ -7,6 +7,7 @@
  */
 import type { X509Certificate } from 'node:crypto'
 import { request } from 'undici'
+import { boundedBody } from '../bounded-body.js'
 import type { OcspConfig } from '../config/types.js'
 import { RecentByCertificate } from './peer-certificates.js'
 import { OcspError, ocspQuestion, readOcspResponse, type OcspAnswer, type OcspFailure } from './ocsp.js'
@@ -91,17 +92,7 @@ async function post(responder: string, body: Buffer, timeoutMs: number): Promise
     await response.body.dump()
     throw new Error(`the OCSP responder answered HTTP ${response.statusCode}`)
   }
-  const chunks: Buffer[] = []
-  let length = 0
-  for await (const chunk of response.body) {
-    length += (chunk as Buffer).length
-    if (length > MAX_RESPONSE_BYTES) {
-      response.body.destroy()
-      throw new Error(`the OCSP responder's answer is over ${MAX_RESPONSE_BYTES} bytes`)
-    }
-    chunks.push(chunk as Buffer)
-  }
-  return Buffer.concat(chunks)
+  return boundedBody(response.body, MAX_RESPONSE_BYTES, "the OCSP responder's answer")
 }
 
 /** The first OCSP url of the certificate's authorityInfoAccess, as Node prints it ("OCSP - URI:http://…"). */

@@ -123,6 +123,8 @@ describe('parseConfig', () => {
     assert.equal(orders!.stripPath, false)
     assert.equal(parseConfig(GOOD.replace('path: /api', 'path: /api\n    stripPath: true'), file).routes[0]!.stripPath, true)
     assert.deepEqual([orders!.compress, parseConfig(GOOD.replace('path: /api', 'path: /api\n    compress: true'), file).routes[0]!.compress], [false, true])
+    const authorized = parseConfig(GOOD.replace('path: /api', "path: /api\n    forwardAuth: { url: 'http://auth.internal:4180/check', responseHeaders: [X-Auth-User] }"), file).routes[0]!
+    assert.deepEqual([orders!.forwardAuth, authorized.forwardAuth], [undefined, { url: 'http://auth.internal:4180/check', responseHeaders: ['x-auth-user'], timeoutMs: 5_000 }])
     const changes = `    headers:\n      request: { set: { X-Env: prod, Authorization: 'Bearer t', Host: 'orders.internal:8080' }, remove: [Cookie] }\n      response: { remove: [Server, X-Powered-By] }\n`
     assert.deepEqual(parseConfig(GOOD.replace('    upstream:\n      url: http://10.0.0.7', `${changes}    upstream:\n      url: http://10.0.0.7`), file).routes[1]!.headers, {
       request: { remove: ['cookie'], set: [['x-env', 'prod'], ['authorization', 'Bearer t'], ['host', 'orders.internal:8080']] },
@@ -644,6 +646,19 @@ describe('parseConfig', () => {
       'header changes on a passthrough route',
       `${GOOD}  - { host: pass.example.com, tls: passthrough, headers: { request: { remove: [Cookie] } }, upstream: { url: 'tcp://10.0.0.9:443' } }\n`,
       ['23:49 routes[2].headers: a passthrough route has no headers to change: its requests are never decrypted here'],
+    ],
+    [
+      'forwardAuth on a passthrough route, of a url that is none, a timeout of 0, and response headers the gateway manages or that are no names',
+      `${GOOD}  - { host: pass.example.com, tls: passthrough, forwardAuth: { url: 'http://auth:4180' }, upstream: { url: 'tcp://10.0.0.9:443' } }\n` +
+        "  - { host: a.example.com, forwardAuth: { url: 'ftp://auth' }, upstream: { url: 'http://10.0.0.9' } }\n" +
+        "  - { host: b.example.com, forwardAuth: { url: 'http://auth', timeout: 0s, responseHeaders: [X-Forwarded-For, 'X User'] }, upstream: { url: 'http://10.0.0.9' } }\n",
+      [
+        '23:49 routes[2].forwardAuth: a passthrough route has no requests to ask about: they are never decrypted here',
+        '24:48 routes[3].forwardAuth.url: "ftp://auth" is no http:// or https:// url',
+        '25:72 routes[4].forwardAuth.timeout: must be more than 0',
+        "25:94 routes[4].forwardAuth.responseHeaders[0]: X-Forwarded-For is the gateway's",
+        "25:111 routes[4].forwardAuth.responseHeaders[1]: 'X User' is not a header name",
+      ],
     ],
     [
       'compress on a passthrough route',
