@@ -169,7 +169,7 @@ export class Gateway {
     })
     const logPassthroughFailure = limitedLog(this.logger, 'warn', 'passthrough upstream failed', CLIENT_CAUSED_LOG_LIMIT)
     const logPassthroughUnreachable = limitedLog(this.logger, 'warn', 'passthrough upstream url unreachable; the connection goes to the next url', CLIENT_CAUSED_LOG_LIMIT)
-    const logPassthroughForbidden = limitedLog(this.logger, 'warn', "passthrough connection closed: the route's allowedIPs do not take its address", CLIENT_CAUSED_LOG_LIMIT)
+    const logPassthroughForbidden = limitedLog(this.logger, 'warn', "passthrough connection closed: the route's allowedIPs or deniedIPs do not take its address", CLIENT_CAUSED_LOG_LIMIT)
     const logPassthroughTimeout = limitedLog(this.logger, 'info', 'passthrough closed at its timeout', CLIENT_CAUSED_LOG_LIMIT)
     this.metrics = createMetrics({
       collectUpstreamConnections: (gauge) => collectUpstreamConnections(gauge, this.pools()),

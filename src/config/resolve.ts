@@ -202,6 +202,7 @@ function resolveRoute(raw: PartialRoute, index: number, filePath: FilePathOf, re
     headers: resolveRouteHeaders(raw.headers, `${at}.headers`, report, placeholderScope(raw.tls, whole)),
     rateLimit: raw.rateLimit?.requests === undefined ? undefined : rateLimit(raw.rateLimit.requests, raw.rateLimit),
     allowedIPs: raw.allowedIPs && resolveIpRanges(raw.allowedIPs, `${at}.allowedIPs`, report),
+    deniedIPs: raw.deniedIPs && resolveIpRanges(raw.deniedIPs, `${at}.deniedIPs`, report),
     upstream: resolveUpstream(raw.upstream ?? {}, `${at}.upstream`, passthrough, filePath, report, whole),
   }
 }

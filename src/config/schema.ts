@@ -572,6 +572,16 @@ const RouteSchema = Type.Object(
         examples: [['10.0.0.0/8', '192.0.2.7']],
       }),
     ),
+    deniedIPs: Type.Optional(
+      Type.Array(IpRangeText, {
+        minItems: 1,
+        description:
+          "The client addresses the route refuses, as nginx's deny (before its allow), Caddy's not remote_ip and Envoy's " +
+          'RBAC deny: a request from one of them is answered 403 Forbidden, and a passthrough connection closed, ' +
+          'whatever allowedIPs take; the address is read as for allowedIPs. Default: none.',
+        examples: [['203.0.113.0/24']],
+      }),
+    ),
     upstream: UpstreamSchema,
   },
   { additionalProperties: false },

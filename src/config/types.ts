@@ -184,6 +184,8 @@ export interface RouteConfig {
   readonly rateLimit: RateLimit | undefined
   /** The client addresses it serves; undefined: every address. */
   readonly allowedIPs: readonly IpRange[] | undefined
+  /** The client addresses it refuses, whatever allowedIPs take; undefined: none. */
+  readonly deniedIPs: readonly IpRange[] | undefined
   readonly upstream: UpstreamConfig
 }
 

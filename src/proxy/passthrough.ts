@@ -4,7 +4,7 @@
  * error ends both, and so does an hour without a byte either way, or bytes relayed to one side that
  * wait 10 minutes for it to take them (tunnel.ts). The route's balancer picks the url; one that
  * refuses the connect (or lets it time out) rests, and the connection goes to the next, as a request does.
- * A client whose address the route's allowedIPs do not take is closed before any upstream is reached.
+ * A client whose address the route's allowedIPs or deniedIPs do not take is closed before any upstream is reached.
  */
 import net from 'node:net'
 import { clientAddressOf } from '../client-address.js'
@@ -20,7 +20,7 @@ export interface PassthroughHooks {
   readonly onUnreachable: (route: Route, url: UpstreamUrl, error: Error) => void
   /** The gateway closed the connection at one of its bounds. */
   readonly onTimeout: (route: Route, timeout: TunnelTimeout) => void
-  /** The route's allowedIPs do not take the client's address: the connection is closed. */
+  /** The route's allowedIPs or deniedIPs do not take the client's address: the connection is closed. */
   readonly onForbidden: (route: Route, client: string | undefined) => void
 }
 

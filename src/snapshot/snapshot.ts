@@ -37,7 +37,7 @@ export interface Route {
   readonly upstreams?: readonly Upstream[]
   /** Which url of the upstream each request or passthrough connection goes to. */
   readonly balancer: Balancer
-  /** Whether it serves a client of this address (its allowedIPs; every address without them). */
+  /** Whether it serves a client of this address (its allowedIPs and deniedIPs; every address without them). */
   readonly allowsClient: (address: string | undefined) => boolean
   /** Its rateLimit's buckets; undefined without one. */
   readonly rateLimiter?: RateLimiter
@@ -207,7 +207,7 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
         route.upstream.urls.map(({ weight }) => weight),
         pools ? { score: urlScore(route.upstream, pools), full: urlFull(route.upstream, pools), slowStart } : { slowStart },
       ),
-      allowsClient: route.allowedIPs ? inRanges(route.allowedIPs) : everyClient,
+      allowsClient: clientAddressFilter(route),
       ...(route.rateLimit && { rateLimiter: rateLimiterOf(route.rateLimit, limitedBefore.get(routeKey(route))) }),
       ...(readings.clientCAsOfRoute.has(route) && { clientCAs: readings.clientCAsOfRoute.get(route)! }),
     }
@@ -230,6 +230,17 @@ export function buildSnapshot(config: Config, options: SnapshotOptions): Snapsho
 }
 
 const everyClient = () => true
+
+/**
+ * Whether a route serves a client address: none of its deniedIPs, and one of its allowedIPs (every
+ * address without them), as nginx's deny before its allow. Made outside buildSnapshot, as urlScore is.
+ */
+function clientAddressFilter({ allowedIPs, deniedIPs }: RouteConfig): Route['allowsClient'] {
+  const allowed = allowedIPs ? inRanges(allowedIPs) : everyClient
+  if (!deniedIPs) return allowed
+  const denied = inRanges(deniedIPs)
+  return (address) => !denied(address) && allowed(address)
+}
 
 /**
  * How the balancer scores a url under upstream.balance (routing/balancer.ts); none: in turn. For

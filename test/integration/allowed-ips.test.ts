@@ -1,5 +1,5 @@
 /**
- * A route's allowedIPs: a request from an address it does not take is answered 403 on a connection
+ * A route's allowedIPs and deniedIPs: a request from an address they do not take is answered 403 on a connection
  * that stays open, whatever SNI the connection was made with, WebSocket upgrades included; the
  * address a trusted load balancer's PROXY header names is the one checked; and a passthrough
  * connection from such an address is closed before any upstream is reached.
@@ -38,6 +38,8 @@ routes:
   - { name: office, host: a.test, allowedIPs: [10.0.0.0/8], ${tlsOf}, ${to} }
   - { name: office-plain, host: office.test, allowedIPs: [10.0.0.0/8], ${to} }
   - { name: office-path, host: open.test, path: /office, allowedIPs: [10.0.0.0/8], ${tlsOf}, ${to} }
+  - { name: blocked, host: blocked.test, deniedIPs: ['127.0.0.1', '::1'], ${to} }
+  - { name: loopback-but, host: but.test, allowedIPs: [127.0.0.0/8], deniedIPs: [127.0.0.1], ${to} }
   - { name: office-pass, host: pass.test, tls: passthrough, allowedIPs: [10.0.0.0/8], upstream: { url: 'tcp://127.0.0.1:${upstream.port}' } }
 `)
   })
@@ -64,6 +66,21 @@ routes:
     assert.equal(await requestsCounted(gw, 'route="office-plain",method="GET"', 403), 2)
   })
 
+  /** The status of a request for `host` through the load balancer, its PROXY header naming `client`. */
+  const from = async (client: string, host: string) => {
+    const header = new pp.V1ProxyProtocol(pp.INETProtocol.TCP4, new pp.Peer(client, 51234), new pp.Peer('10.0.0.1', 80)).build()
+    const socket = net.connect({ port: gw.ports.http!, host: '127.0.0.1', localAddress: BALANCER })
+    socket.write(`${header}GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)
+    let answer = ''
+    for await (const chunk of socket) answer += String(chunk)
+    return answer.split(' ', 2)[1]
+  }
+
+  it('with deniedIPs, answers 403 to an address listed, whatever allowedIPs take, and serves others', async () => {
+    assert.deepEqual(await Promise.all([from('127.0.0.1', 'blocked.test'), from('192.0.2.7', 'blocked.test')]), ['403', '200'])
+    assert.deepEqual(await Promise.all([from('127.0.0.1', 'but.test'), from('127.0.0.9', 'but.test'), from('192.0.2.7', 'but.test')]), ['403', '200', '403'])
+  })
+
   it('holds whatever SNI the connection was made with, and by path', async () => {
     const request = (host: string, path = '/') => httpsRequest({ port: gw.ports.https!, servername: 'open.test', host, path, ca: pki.caS.cert })
     assert.equal((await request('open.test')).status, 200)
@@ -78,16 +95,8 @@ routes:
   })
 
   it("checks the client a trusted load balancer's PROXY header names", async () => {
-    const from = async (client: string) => {
-      const header = new pp.V1ProxyProtocol(pp.INETProtocol.TCP4, new pp.Peer(client, 51234), new pp.Peer('10.0.0.1', 80)).build()
-      const socket = net.connect({ port: gw.ports.http!, host: '127.0.0.1', localAddress: BALANCER })
-      socket.write(`${header}GET / HTTP/1.1\r\nHost: office.test\r\nConnection: close\r\n\r\n`)
-      let answer = ''
-      for await (const chunk of socket) answer += String(chunk)
-      return answer.split(' ', 2)[1]
-    }
-    assert.equal(await from('10.1.2.3'), '200')
-    assert.equal(await from('192.0.2.7'), '403')
+    assert.equal(await from('10.1.2.3', 'office.test'), '200')
+    assert.equal(await from('192.0.2.7', 'office.test'), '403')
   })
 
   it('closes a passthrough connection from an address the route does not take, before any upstream', async () => {
@@ -96,7 +105,7 @@ routes:
     const socket = tls.connect({ port: gw.ports.https!, host: '127.0.0.1', servername: 'pass.test', ca: pki.caS.cert, checkServerIdentity: () => undefined })
     const [error] = (await once(socket, 'error')) as [NodeJS.ErrnoException]
     assert.equal(error.code, 'ECONNRESET')
-    const logged = await loggedAfter(gw, since, "passthrough connection closed: the route's allowedIPs do not take its address")
+    const logged = await loggedAfter(gw, since, "passthrough connection closed: the route's allowedIPs or deniedIPs do not take its address")
     assert.deepEqual([logged.route, logged.client], ['office-pass', '127.0.0.1'])
     assert.equal(upstream.connections.length, handshakesBefore)
   })
