@@ -16,7 +16,7 @@ import { forwardRequest } from './forward.js'
 import { RequestSlots, type Overload } from './overload.js'
 import { rateLimitedClient } from './rate-limit-key.js'
 import { assignRequestId, REQUEST_ID_HEADER, requestIdHeaders } from './request-id.js'
-import { createRequestRecords } from './request-records.js'
+import { createRequestRecords, requestStart } from './request-records.js'
 import { selectRoute, type RoutingRefusal, type ServerNameOf } from './route-selection.js'
 import type { RequestHandlers } from './server.js'
 import { endWithStatus, sendStatus } from './status.js'
@@ -99,10 +99,10 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
 
   return {
     request(snapshot, policy, req, res) {
-      const started = performance.now()
-      const client = requestClient(req, snapshot.trustsForwardedFor)
       // Read now: a finished response is unlinked from its connection.
       const { socket } = req
+      const started = requestStart(socket)
+      const client = requestClient(req, snapshot.trustsForwardedFor)
       // On every answer, the gateway's own (a 404, a 502) as well as the upstream's.
       if (snapshot.config.requestId) res.setHeader(REQUEST_ID_HEADER, assignRequestId(req))
       let routeName = NO_ROUTE
@@ -156,7 +156,7 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
     refused: records.refused,
 
     upgrade(snapshot, policy, req, socket, head) {
-      const started = performance.now()
+      const started = requestStart(socket)
       const client = requestClient(req, snapshot.trustsForwardedFor)
       if (snapshot.config.requestId) assignRequestId(req)
       let routeName = NO_ROUTE

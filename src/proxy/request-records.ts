@@ -4,6 +4,7 @@
  * resend, each WebSocket it closed at a timeout, and each fault of the gateway's own.
  */
 import { IncomingMessage } from 'node:http'
+import { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { clientAddressOf } from '../client-address.js'
 import { ErrorCodes } from '../errors.js'
@@ -25,9 +26,10 @@ import { upstreamUrlOf } from './upstream-request.js'
 interface RequestRecords extends ForwardHooks, UpgradeHooks {
   /**
    * A request answered with `status`: counted, and logged when the config keeps an access log. `socket`:
-   * its connection, as it was when the request came.
+   * its connection, as it was when the request came; `started` when it came, and how many bytes its
+   * connection had written then.
    */
-  readonly answered: (snapshot: Snapshot, req: IncomingMessage, client: string | undefined, route: string, status: number, started: number, socket: Duplex) => void
+  readonly answered: (snapshot: Snapshot, req: IncomingMessage, client: string | undefined, route: string, status: number, started: RequestStart, socket: Duplex) => void
   /** A request answered before routing (see RequestHandlers.refused): counted, and logged as `answered` logs where Node parsed it. */
   readonly refused: RequestHandlers['refused']
   /** The upstream at `url` failed a WebSocket upgrade; the client was sent `status`. */
@@ -37,6 +39,25 @@ interface RequestRecords extends ForwardHooks, UpgradeHooks {
   /** The route's forwardAuth service gave no answer to relay; the client was sent `status` (502 or 504). */
   readonly authFailed: (route: Route, req: IncomingMessage, client: string | undefined, status: number, error: Error) => void
 }
+
+/** When a request came (performance.now()), and the bytes its connection had written then (its earlier responses). */
+export interface RequestStart {
+  readonly at: number
+  readonly bytesWritten: number | undefined
+}
+
+/** A request coming on `socket` now. */
+export function requestStart(socket: Duplex): RequestStart {
+  return { at: performance.now(), bytesWritten: bytesWrittenBy(socket) }
+}
+
+/** The bytes a connection has written, its TLS records' plaintext (undefined for a stream that is no socket). */
+function bytesWrittenBy(socket: Duplex): number | undefined {
+  return socket instanceof Socket ? socket.bytesWritten : undefined
+}
+
+/** The longest User-Agent an access log line holds: a browser's is about 150 characters. */
+const MAX_LOGGED_USER_AGENT = 256
 
 /** Path parameters (`;jsessionid=…`), which, like the query, may carry session ids and tokens. */
 const PATH_PARAMETERS = /;[^/]*/g
@@ -124,20 +145,37 @@ export function createRequestRecords(logger: Logger, metrics: Metrics): RequestR
    * The access log's line of a request (`accessLog: true`), as nginx's access_log writes one, with the
    * upstream url it went to (the last one tried), as Envoy's default format has its upstream host, and
    * the client certificate of its connection, as an nginx log_format with $ssl_client_s_dn and
-   * $ssl_client_fingerprint names it (subject and SHA-256 fingerprint, never the certificate).
+   * $ssl_client_fingerprint names it (subject and SHA-256 fingerprint, never the certificate); its
+   * User-Agent and the bytes sent for it, as nginx's combined format has $http_user_agent and
+   * $bytes_sent, where they are known.
    */
-  const logAccess = (route: string, req: IncomingMessage, client: string | undefined, status: number, seconds: number, socket: Duplex | null) => {
+  const logAccess = (route: string, req: IncomingMessage, client: string | undefined, status: number, seconds: number, socket: Duplex | null, bytes?: number) => {
     const upstream = upstreamUrlOf(req)
     const certificate = socket && clientCertificateFields(socket)
     const clientCertificate = certificate && { subject: certificate['tls.client.subject'], fingerprint: certificate['tls.client.fingerprint'] }
-    logger.info({ route, ...requestFields(req, client), ...(upstream && { upstream }), ...(clientCertificate && { clientCertificate }), status, ms: Math.round(seconds * 10_000) / 10 }, 'request')
+    const userAgent = req.headers['user-agent']?.slice(0, MAX_LOGGED_USER_AGENT)
+    logger.info(
+      {
+        route,
+        ...requestFields(req, client),
+        ...(userAgent && { userAgent }),
+        ...(upstream && { upstream }),
+        ...(clientCertificate && { clientCertificate }),
+        status,
+        ...(bytes !== undefined && { bytes }),
+        ms: Math.round(seconds * 10_000) / 10,
+      },
+      'request',
+    )
   }
 
   return {
     answered(snapshot, req, client, route, status, started, socket) {
-      const seconds = (performance.now() - started) / 1000
+      const seconds = (performance.now() - started.at) / 1000
       metrics.recordRequest(route, methodLabel(req.method), status, seconds)
-      if (snapshot.config.accessLog) logAccess(route, req, client, status, seconds, socket)
+      const bytesWritten = bytesWrittenBy(socket)
+      const bytes = bytesWritten === undefined || started.bytesWritten === undefined ? undefined : bytesWritten - started.bytesWritten
+      if (snapshot.config.accessLog) logAccess(route, req, client, status, seconds, socket, bytes)
     },
     refused(snapshot, status, request) {
       metrics.recordRequest(NO_ROUTE, methodLabel(request?.method), status, 0)

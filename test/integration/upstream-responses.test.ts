@@ -118,6 +118,13 @@ routes:
     assert.deepEqual([line.route, line.method, line.host, line.status, line.client, line.level], ['raw', 'GET', 'raw.test', 204, '127.0.0.1', 30])
     assert.equal(typeof line.ms, 'number')
     assert.ok(!JSON.stringify(gw.logs).includes('secret'))
+    // Its User-Agent, and the bytes sent for it, the head's (a 204 has no body) and no other response's.
+    const agent = 'curl/8.5.0 ' + 'x'.repeat(300)
+    const withAgent = await httpRequest({ port: gw.ports.http!, host: 'raw.test', path: '/204?agent', headers: { 'user-agent': agent } })
+    const agentLine = await loggedAfter(gw, 0, 'request', (l) => l.path === '/204' && l.userAgent !== undefined)
+    assert.equal(agentLine.userAgent, agent.slice(0, 256))
+    const head = Object.entries(withAgent.headers).reduce((length, [name, value]) => length + name.length + String(value).length + 4, 0)
+    assert.ok(Math.abs(Number(agentLine.bytes) - head - 'HTTP/1.1 204 No Content\r\n\r\n'.length) < 16, `${agentLine.bytes} bytes for a head of about ${head}`)
     await get('/app;jsessionid=secret/page;v=secret')
     const params = await loggedAfter(gw, 0, 'request', (l) => l.path === '/app/page')
     assert.equal(params.status, 404)
