@@ -108,6 +108,12 @@ export function createMetrics(options: MetricsOptions = {}) {
       labelNames: ['route'] as const,
       registers,
     }),
+    forwardAuth: new Counter({
+      name: 'portcullis_forward_auth_total',
+      help: "Requests (WebSocket upgrades included) a route's forwardAuth service was asked about, by route and result: allowed (it answered 2xx), denied (any other answer, which the client got), failed (no answer to relay: unreachable, past its timeout, or too large; the client got 502 or 504).",
+      labelNames: ['route', 'result'] as const,
+      registers,
+    }),
     upstreamErrors: new Counter({
       name: 'portcullis_upstream_errors_total',
       help: 'Upstream requests (WebSocket upgrades included) that failed, by route, reason and stage (before_response: the client got the gateway\'s 502 or 504; mid_response: the upstream\'s answer was cut short); once per request, after any resend. A client that left is not one.',

@@ -140,11 +140,11 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
         if (!forwardAuth) return forward()
         void askForwardAuth(forwardAuth, req, admission.forwarded, admission.identity)
           .then((verdict) => {
+            records.authAnswered(admission.route, req, client.address, verdict)
             // The client left while the auth service was asked.
             if (res.destroyed) return
             if (verdict.kind === 'allowed') return forward()
             if (verdict.kind === 'denied') return void res.writeHead(verdict.status, verdict.headers).end(verdict.body)
-            records.authFailed(admission.route, req, client.address, verdict.status, verdict.error)
             sendStatus(res, verdict.status, AUTH_FAILED)
           })
           .catch((error: unknown) => internalError(res, routeName, error))
@@ -178,11 +178,11 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
         socket.once('close', () => slots.release())
         const { forwardAuth } = admission.route.config
         const verdict = forwardAuth && (await askForwardAuth(forwardAuth, req, admission.forwarded, admission.identity))
+        if (verdict) records.authAnswered(admission.route, req, client.address, verdict)
         if (verdict && verdict.kind !== 'allowed') {
           // A denial's own head (a login page's Location, WWW-Authenticate), without its body: an upgrade's answer is written by hand.
           const headers = verdict.kind === 'denied' ? pickHeaders(verdict.headers, RELAYED_ON_UPGRADE) : {}
           endWithStatus(socket, verdict.status, verdict.kind === 'failed' ? AUTH_FAILED : undefined, { headers: { ...requestIdHeaders(req), ...headers } })
-          if (verdict.kind === 'failed') records.authFailed(admission.route, req, client.address, verdict.status, verdict.error)
           record(verdict.status)
           return
         }

@@ -15,6 +15,7 @@ import { normalizeHost } from '../routing/host.js'
 import type { UpstreamUrl } from '../config/types.js'
 import type { Route, Snapshot } from '../snapshot/snapshot.js'
 import { refusalFields, refusedPeerOf } from '../tls/certificate-identity.js'
+import type { AuthVerdict } from './forward-auth.js'
 import type { ForwardHooks } from './forward.js'
 import { clientCertificateFields } from './placeholder-values.js'
 import { requestIdOf } from './request-id.js'
@@ -36,8 +37,8 @@ interface RequestRecords extends ForwardHooks, UpgradeHooks {
   readonly upgradeFailed: (route: Route, url: UpstreamUrl, req: IncomingMessage, client: string | undefined, failure: UpstreamFailure, status: number, error: Error) => void
   /** A bug met by one request, which is that request's 500, not the end of the process and every connection. */
   readonly internalError: (route: string, error: unknown) => void
-  /** The route's forwardAuth service gave no answer to relay; the client was sent `status` (502 or 504). */
-  readonly authFailed: (route: Route, req: IncomingMessage, client: string | undefined, status: number, error: Error) => void
+  /** The route's forwardAuth service said `verdict` of a request: counted, and logged where it gave no answer to relay. */
+  readonly authAnswered: (route: Route, req: IncomingMessage, client: string | undefined, verdict: AuthVerdict) => void
 }
 
 /** When a request came (performance.now()), and the bytes its connection had written then (its earlier responses). */
@@ -210,8 +211,10 @@ export function createRequestRecords(logger: Logger, metrics: Metrics): RequestR
       metrics.upstreamRetries.inc({ route: route.name })
       logAnswerDropped({ route: route.name, upstream: url.url, status })
     },
-    authFailed(route, req, client, status, error) {
-      logAuthFailed({ route: route.name, ...requestFields(req, client), authService: route.config.forwardAuth?.url, status, error: errorSummary(error) })
+    authAnswered(route, req, client, verdict) {
+      metrics.forwardAuth.inc({ route: route.name, result: verdict.kind })
+      if (verdict.kind !== 'failed') return
+      logAuthFailed({ route: route.name, ...requestFields(req, client), authService: route.config.forwardAuth?.url, status: verdict.status, error: errorSummary(verdict.error) })
     },
     internalError(route, error) {
       logger.error({ route, code: ErrorCodes.INTERNAL, error: errorSummary(error) }, 'request failed inside the gateway')

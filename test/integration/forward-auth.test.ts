@@ -10,7 +10,7 @@ import http from 'node:http'
 import { after, before, describe, it } from 'node:test'
 import WebSocket from 'ws'
 import { httpRequest } from '../helpers/client.js'
-import { startGateway, type TestGateway } from '../helpers/gateway.js'
+import { seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { listenOnLoopback } from '../helpers/upstream.js'
 import { echoWebSockets } from '../helpers/websocket.js'
 
@@ -82,6 +82,7 @@ describe('a route with forwardAuth', () => {
     assert.notEqual(question.headers.host, 'app.test', "the service's own Host")
     const anonymous = JSON.parse((await send('app.test', '/', { headers: { cookie: 'session=anonymous', 'x-auth-user': 'mallory' } })).body) as Seen
     assert.equal(anonymous.headers['x-auth-user'], undefined, "a client's copy goes even where the service names nobody")
+    assert.equal(await seriesValue(gw, 'portcullis_forward_auth_total{route="app.test",result="allowed"}'), 2)
   })
 
   it('keeps the body of a request for its upstream: the service gets none', async () => {
@@ -92,6 +93,8 @@ describe('a route with forwardAuth', () => {
   })
 
   it("answers a request the service refuses with the service's answer: its status, headers and body", async () => {
+    const denied = () => seriesValue(gw, 'portcullis_forward_auth_total{route="app.test",result="denied"}')
+    const deniedBefore = await denied()
     const login = await send('app.test', '/orders')
     assert.deepEqual(
       [login.status, login.headers.location, login.headers['set-cookie'], login.headers['content-length'], login.body],
@@ -99,6 +102,7 @@ describe('a route with forwardAuth', () => {
     )
     const wrong = await send('app.test', '/orders', { headers: { authorization: 'Basic bWFsbG9yeTp4' } })
     assert.deepEqual([wrong.status, wrong.headers['www-authenticate'], wrong.body], [401, 'Basic realm="app"', 'wrong password'])
+    assert.equal(await denied(), deniedBefore + 2)
   })
 
   it('answers 502 where the service cannot be reached, and 504 where it does not answer in time', async () => {
@@ -108,6 +112,7 @@ describe('a route with forwardAuth', () => {
     assert.equal((await send('slow.test', '/')).status, 504)
     const logged = gw.logs.slice(since).filter((line) => line.msg === 'forwardAuth service failed')
     assert.deepEqual(logged.map((line) => [line.route, line.status]), [['down.test', 502], ['slow.test', 504]])
+    for (const route of ['down.test', 'slow.test']) assert.equal(await seriesValue(gw, `portcullis_forward_auth_total{route="${route}",result="failed"}`), 1)
   })
 
   it('asks about a WebSocket upgrade too', async () => {
