@@ -8,9 +8,9 @@ import { isIP } from 'node:net'
 import { domainToASCII } from 'node:url'
 import { dnsNameProblem, isRouteHost, type DnsNameProblem } from '../routing/host.js'
 import { routeKey } from '../routing/table.js'
-import { checkDuration, DEFAULT_FORWARD_AUTH_TIMEOUT, DEFAULT_OCSP_TIMEOUT, DEFAULT_RATE_LIMIT_PERIOD, DEFAULT_SHUTDOWN_GRACE, parseDuration } from './duration.js'
+import { checkDuration, DEFAULT_OCSP_TIMEOUT, DEFAULT_RATE_LIMIT_PERIOD, DEFAULT_SHUTDOWN_GRACE, parseDuration } from './duration.js'
 import { crlFiles, filePathResolver, type FilePathOf } from './file-paths.js'
-import { checkReadHeader, requestHeaderSetProblem, resolveRouteHeaders, type PlaceholderScope } from './header-changes.js'
+import { checkReadHeader, resolveRouteHeaders, type PlaceholderScope } from './header-changes.js'
 import { issueAt, type ConfigIssue, type Report } from './issues.js'
 import { parseIpRange, type IpRange } from './ip-ranges.js'
 import { isWildcardHost, parseListenAddress } from './listen-address.js'
@@ -18,11 +18,12 @@ import { DEFAULT_CONNECTION_LIMIT, DEFAULT_REQUEST_LIMIT } from './limits.js'
 import { checkSize, parseSize } from './size.js'
 import { normalizePath, routingPath } from '../routing/path.js'
 import type { CheckableConfig, PartialRoute } from './checkable.js'
-import { certificateNames, writtenNames } from './certificate-names.js'
+import { resolveAllowedClients } from './certificate-names.js'
+import { resolveForwardAuth } from './forward-auth.js'
 import { resolveUpstream } from './resolve-upstream.js'
 import { secretLike, shownValue } from './shown-value.js'
 import type { RawConfig, Workers } from './schema.js'
-import type { AllowedClients, Config, ForwardAuth, ListenAddress, ListenerName, Position, RateLimit, RouteConfig, RouteTlsConfig } from './types.js'
+import type { Config, ListenAddress, ListenerName, Position, RateLimit, RouteConfig, RouteTlsConfig } from './types.js'
 
 /**
  * The config as far as it resolves, and every issue its rules find. A config with issues is good for
@@ -167,7 +168,6 @@ function resolveRoute(raw: PartialRoute, index: number, filePath: FilePathOf, re
   if (raw.tls === 'passthrough' && raw.forwardAuth !== undefined) {
     report(`${at}.forwardAuth`, 'a passthrough route has no requests to ask about: they are never decrypted here')
   }
-  if (raw.forwardAuth) checkForwardAuth(raw.forwardAuth, `${at}.forwardAuth`, report)
   if (raw.tls === 'passthrough' && raw.compress !== undefined) {
     report(`${at}.compress`, 'a passthrough route has no responses to compress: they are never decrypted here')
   }
@@ -198,7 +198,7 @@ function resolveRoute(raw: PartialRoute, index: number, filePath: FilePathOf, re
     stripPath: raw.stripPath ?? false,
     maxRequestBody: raw.maxRequestBody === undefined ? undefined : parseSize(raw.maxRequestBody),
     compress: raw.compress ?? false,
-    forwardAuth: raw.forwardAuth?.url === undefined ? undefined : forwardAuth(raw.forwardAuth.url, raw.forwardAuth),
+    forwardAuth: raw.forwardAuth && resolveForwardAuth(raw.forwardAuth, `${at}.forwardAuth`, report),
     headers: resolveRouteHeaders(raw.headers, `${at}.headers`, report, placeholderScope(raw.tls, whole)),
     rateLimit: raw.rateLimit?.requests === undefined ? undefined : rateLimit(raw.rateLimit.requests, raw.rateLimit),
     allowedIPs: raw.allowedIPs && resolveIpRanges(raw.allowedIPs, `${at}.allowedIPs`, report),
@@ -245,11 +245,6 @@ function resolveRouteTls(raw: Exclude<PartialRoute['tls'], 'passthrough' | undef
   if (raw.allowedClients !== undefined && raw.clientCertRequired === false) {
     report(`${at}.allowedClients`, 'needs a client certificate: with clientCertRequired: false, a client without one would be served')
   }
-  raw.allowedClients?.fingerprint?.forEach((fingerprint, i) => {
-    if (fingerprint !== undefined && !SHA256_FINGERPRINT.test(fingerprint)) {
-      report(`${at}.allowedClients.fingerprint[${i}]`, `${shownValue(fingerprint)} is no SHA-256 fingerprint: 64 hex digits, with or without colons (openssl x509 -noout -fingerprint -sha256)`)
-    }
-  })
   const file = (key: 'cert' | 'key' | 'clientCAs') => raw[key] && filePath(`${at}.${key}`, raw[key])
   const [cert, key, clientCAs] = [file('cert'), file('key'), file('clientCAs')]
   const crl = crlFiles(raw.crl, `${at}.crl`, filePath)
@@ -259,7 +254,7 @@ function resolveRouteTls(raw: Exclude<PartialRoute['tls'], 'passthrough' | undef
     ...(clientCAs && { clientCAs }),
     clientCertRequired: raw.clientCertRequired ?? true,
     crl,
-    ...(raw.allowedClients && { allowedClients: allowedClients(raw.allowedClients) }),
+    ...(raw.allowedClients && { allowedClients: resolveAllowedClients(raw.allowedClients, `${at}.allowedClients`, report) }),
     ...(raw.ocsp && {
       ocsp: {
         ...(raw.ocsp.responder && { responder: raw.ocsp.responder }),
@@ -269,36 +264,6 @@ function resolveRouteTls(raw: Exclude<PartialRoute['tls'], 'passthrough' | undef
     }),
     minVersion: raw.minVersion ?? 'TLSv1.2',
     forwardClientCert: raw.forwardClientCert ?? (raw.clientCAs ? 'xfcc' : 'none'),
-  }
-}
-
-type RawForwardAuth = NonNullable<PartialRoute['forwardAuth']>
-
-function checkForwardAuth(raw: RawForwardAuth, at: string, report: Report): void {
-  if (raw.url !== undefined && /^https?:\/\//.test(raw.url) && !URL.canParse(raw.url)) report(`${at}.url`, `${shownValue(raw.url)} is not a url that parses`)
-  checkDuration(`${at}.timeout`, raw.timeout, report, { positive: true })
-  raw.responseHeaders?.forEach((name, i) => {
-    const problem = name === undefined ? undefined : requestHeaderSetProblem(name)
-    if (problem) report(`${at}.responseHeaders[${i}]`, problem)
-  })
-}
-
-function forwardAuth(url: string, raw: RawForwardAuth): ForwardAuth {
-  return {
-    url,
-    responseHeaders: writtenNames(raw.responseHeaders).map((name) => name.toLowerCase()),
-    timeoutMs: parseDuration(raw.timeout ?? DEFAULT_FORWARD_AUTH_TIMEOUT)!,
-  }
-}
-
-/** A SHA-256 fingerprint as OpenSSL prints it (AB:CD:…) or as hex alone. */
-const SHA256_FINGERPRINT = /^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f]{64}$/
-
-function allowedClients(raw: NonNullable<Exclude<PartialRoute['tls'], 'passthrough' | undefined>['allowedClients']>): AllowedClients {
-  return {
-    ...certificateNames(raw),
-    commonName: writtenNames(raw.commonName),
-    fingerprint: writtenNames(raw.fingerprint).map((fingerprint) => fingerprint.replaceAll(':', '').toLowerCase()),
   }
 }
 

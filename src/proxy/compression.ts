@@ -87,7 +87,8 @@ export function compressingInto(client: Writable, coding: ContentCoding): Compre
       : zlib.createGzip()
   pipeline(encoder, client, () => {})
   return Object.assign(encoder, {
-    flushed: () => (coding === 'br' ? encoder.flush() : (encoder as zlib.Gzip).flush(zlib.constants.Z_SYNC_FLUSH)),
+    // Not once the client has gone, which destroyed it.
+    flushed: () => !encoder.destroyed && (coding === 'br' ? encoder.flush() : (encoder as zlib.Gzip).flush(zlib.constants.Z_SYNC_FLUSH)),
   })
 }
 

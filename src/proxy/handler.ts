@@ -1,7 +1,8 @@
 /**
  * The proxy's request handlers: each request is routed (route-selection.ts), given a url of its
- * route's upstream, takes a slot of limits.requests, and is forwarded, or its WebSocket upgrade
- * proxied; every answer is recorded once (request-records.ts).
+ * route's upstream, takes a slot of limits.requests, is asked about of the route's forwardAuth
+ * service if it has one (forward-auth.ts), and is forwarded, or its WebSocket upgrade proxied; every
+ * answer is recorded once (request-records.ts).
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import type { Logger } from '../log.js'
@@ -179,6 +180,8 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
         const { forwardAuth } = admission.route.config
         const verdict = forwardAuth && (await askForwardAuth(forwardAuth, req, admission.forwarded, admission.identity))
         if (verdict) records.authAnswered(admission.route, req, client.address, verdict)
+        // The client left while the auth service was asked.
+        if (socket.destroyed) return void record(CLIENT_CLOSED_REQUEST)
         if (verdict && verdict.kind !== 'allowed') {
           // A denial's own head (a login page's Location, WWW-Authenticate), without its body: an upgrade's answer is written by hand.
           const headers = verdict.kind === 'denied' ? pickHeaders(verdict.headers, RELAYED_ON_UPGRADE) : {}
