@@ -342,8 +342,8 @@ const UpstreamSchema = Type.Object(
         minItems: 1,
         description:
           "Statuses (429, 500 to 599) on which a request goes to the next url of the list, as nginx's proxy_next_upstream http_503 and Envoy's " +
-          'retriable_status_codes: an answer of one of them, to a request that may be sent twice (GET, HEAD, OPTIONS, PUT, ' +
-          'DELETE, without a body), is dropped, its url rests as one that could not be reached, and the request goes to ' +
+          'retriable_status_codes: an answer of one of them rests its url as one that could not be reached, and to a request ' +
+          'that may be sent twice (GET, HEAD, OPTIONS, PUT, DELETE, without a body) it is dropped, and the request goes to ' +
           "the next url that does not rest; each url once, the last one's answer the client's. Counted in " +
           'portcullis_upstream_retries_total. Not for passthrough routes, nor for one url. Default: none (every answer is the client\'s).',
         examples: [[502, 503, 504]],

@@ -220,14 +220,18 @@ export abstract class UpstreamExchange implements Dispatcher.DispatchHandler {
   }
 
   /**
-   * A final answer of one of the route's upstream.retryOn statuses, to a request that may be sent twice:
-   * its url rests as one that could not be reached, and where another url neither rests nor was tried,
-   * the answer is dropped (the upstream request aborted, and its connection with it) and the request
-   * goes there once undici reports the abort (resent), as nginx's proxy_next_upstream http_503, which
-   * counts such an answer as a failed attempt. Whether it is dropped.
+   * A final answer of one of the route's upstream.retryOn statuses: its url rests as one that could not
+   * be reached, as nginx's proxy_next_upstream http_503 counts such an answer as a failed attempt. For
+   * a request that may be sent twice, where another url neither rests nor was tried, the answer is
+   * dropped (the upstream request aborted, and its connection with it) and the request goes there once
+   * undici reports the abort (resent). Whether it is dropped.
    */
   protected dropsAnswer(controller: Dispatcher.DispatchController, statusCode: number): boolean {
-    if (!this.route.config.upstream.retryOn?.includes(statusCode) || !mayBeSentTwice(this.options)) return false
+    if (!this.route.config.upstream.retryOn?.includes(statusCode)) return false
+    if (!mayBeSentTwice(this.options)) {
+      this.route.balancer.unreachable(this.urlIndex)
+      return false
+    }
     const next = this.route.balancer.nextAfterUnreachable(this.urlIndex, (this.unreachable ??= new Set()), this.balanceKey)
     if (next === undefined) return false
     this.resendHooks.onAnswerDropped(this.route, this.url, statusCode)

@@ -78,6 +78,7 @@ routes:
   - { name: tenants, host: tenants.test, upstream: { url: ['${one}', '${two}'], balance: headerHash, hashHeader: X-Tenant } }
   - { name: least, host: least.test, upstream: { url: ['${holding.url}', '${one}'], balance: leastRequests } }
   - { name: retry, host: retry.test, upstream: { url: ['${busyUrl}', '${one}'], retryOn: [502, 503] } }
+  - { name: retry-post, host: retry-post.test, upstream: { url: ['${busyUrl}', '${one}'], retryOn: [503] } }
   - { name: retry-all-busy, host: retry-all-busy.test, upstream: { url: ['${busyUrl}', '${busyUrl2}'], retryOn: [503] } }
   - { name: none, host: none.test, upstream: { url: ['${REFUSED}', 'http://127.0.0.2:1'] } }
   - { name: names, host: names.test, upstream: { url: ['https://localhost:${named.port}', 'https://127.0.0.1:${numbered.port}'], ${ca} } }
@@ -187,6 +188,9 @@ routes:
     assert.deepEqual([all.status, all.body, busyArrivals - arrivals], [503, 'busy', 3], "each url once, the last one's answer the client's")
     const posted = await get('retry-all-busy.test', { method: 'POST', body: 'order' })
     assert.deepEqual([posted.status, busyArrivals - arrivals], [503, 4], 'a request with a body is not sent twice')
+    const order = await get('retry-post.test', { method: 'POST', body: 'order' })
+    const after = [(await get('retry-post.test')).body, (await get('retry-post.test')).body]
+    assert.deepEqual([order.status, order.body, ...after, busyArrivals - arrivals], [503, 'busy', 'one', 'one', 5], 'but its answer rests the url')
   })
 
   it('sends what could not reach a url to the next, with its body, and leaves the url out for a while', async () => {
