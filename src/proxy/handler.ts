@@ -18,7 +18,7 @@ import { RequestSlots, type Overload } from './overload.js'
 import { rateLimitedClient } from './rate-limit-key.js'
 import { assignRequestId, REQUEST_ID_HEADER, requestIdHeaders } from './request-id.js'
 import { createRequestRecords, requestStart } from './request-records.js'
-import { selectRoute, type RoutingRefusal, type ServerNameOf } from './route-selection.js'
+import { selectRoute, type Routed, type RoutingRefusal, type ServerNameOf } from './route-selection.js'
 import type { RequestHandlers } from './server.js'
 import { endWithStatus, sendStatus } from './status.js'
 import { proxyUpgrade } from './upgrade.js'
@@ -35,12 +35,14 @@ const RELAYED_ON_UPGRADE = ['location', 'www-authenticate', 'set-cookie']
 /** Node's own test of an HTTP/1.1 request's Expect, for which it emits 'checkContinue'. */
 const EXPECTS_CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i
 
+/** A request refused, with the status to answer; counted under its route, if it has one. */
+type Refusal = Omit<RoutingRefusal, 'status'> & { readonly status: RoutingRefusal['status'] | 429 | 503 }
+
 /**
  * Where a request stands after routing, its upstream's url and limits.requests: dispatched to a url,
- * holding a slot until it is over; or refused, with the status to answer. Either way it is counted
- * under its route, if it has one.
+ * holding a slot until it is over; or refused.
  */
-type Admission = Dispatched | (Omit<RoutingRefusal, 'status'> & { readonly status: RoutingRefusal['status'] | 429 | 503 })
+type Admission = Dispatched | Refusal
 
 export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: Overload, serverNameOf: ServerNameOf): RequestHandlers {
   const records = createRequestRecords(logger, metrics)
@@ -59,11 +61,10 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
     return false
   }
   /**
-   * Routing, the route's rateLimit, a url of its upstream with room (upstream.maxRequests), then a
-   * slot: the first steps of a request and of an upgrade alike. An admitted one gives its slot back
-   * with slots.release(); the url is held by the exchange that is made of it at once.
+   * Routing and the route's rateLimit: the first steps of a request and of an upgrade alike. Then,
+   * once its forwardAuth service (if any) has let it through, dispatch.
    */
-  const admit = (snapshot: Snapshot, policy: TlsPolicy | undefined, req: IncomingMessage, client: RequestClient): Admission => {
+  const routeOf = (snapshot: Snapshot, policy: TlsPolicy | undefined, req: IncomingMessage, client: RequestClient): Routed | Refusal => {
     const selection = selectRoute(snapshot, policy, req, client, identities, serverNameOf)
     if ('status' in selection) return selection
     const { route } = selection
@@ -78,16 +79,41 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
         return { status: 429, detail, route, headers: { 'Retry-After': seconds } }
       }
     }
+    return selection
+  }
+  /**
+   * A url of the route's upstream with room (upstream.maxRequests), then a slot. A dispatched request
+   * gives its slot back with slots.release(); the url is held by the exchange that is made of it at
+   * once, so that the requests in flight each url counts are all that were given it.
+   */
+  const dispatch = (snapshot: Snapshot, req: IncomingMessage, routed: Routed): Admission => {
+    const { route } = routed
     // No Retry-After on either 503, as neither Envoy's circuit-breaker overflow nor HAProxy's or nginx's
     // 503 sends one: the overload may be gone in a millisecond, and one fixed delay would send every
     // refused client back at the same moment.
-    const choice = chooseUrl(route, req, selection.forwarded.realIp)
+    const choice = chooseUrl(route, req, routed.forwarded.realIp)
     if (!choice) {
       overload.rejected({ limit: 'upstream', route: route.name }, route.config.upstream.maxRequests!)
       return { status: 503, detail: AT_UPSTREAM_LIMIT, route }
     }
     if (!takeSlot(snapshot, route.name)) return { status: 503, detail: AT_REQUEST_LIMIT, route }
-    return { ...selection, choice }
+    return { ...routed, choice }
+  }
+
+  /**
+   * A request refused. Only a 403 (an address allowedIPs refuses, as nginx keeps it after its deny, or
+   * a client without the certificate its route requires), a 404, a 308 to HTTPS, the 429 of a rateLimit
+   * and the 503 at limits.requests or upstream.maxRequests keep the connection. After a 421 (a host
+   * that the connection's TLS policy does not serve, as after a reload that changed the route's) a
+   * keep-alive client must come back through a new handshake; most retry a 421 on a new connection.
+   * After a 400, 431, 501 or 505, what follows cannot be trusted to be framed as the client meant
+   * (nginx closes too); nginx closes after its 405 to TRACE as well, and after its 413, rather than read
+   * the body it refused. The 503 keeps it as Envoy's does, unless the request expected 100 Continue:
+   * Node closes it then, as the body may still come.
+   */
+  const refuse = (res: ServerResponse, refusal: Refusal) => {
+    if (!KEPT_AFTER.has(refusal.status)) res.shouldKeepAlive = false
+    sendStatus(res, refusal.status, refusal.detail, refusal.headers)
   }
 
   /** A bug met by a request: its 500, or its response cut short if it has begun. */
@@ -114,37 +140,26 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
         if (holdsSlot) slots.release()
         records.answered(snapshot, req, client.address, routeName, res.headersSent ? res.statusCode : CLIENT_CLOSED_REQUEST, started, socket)
       })
-      try {
-        const admission = admit(snapshot, policy, req, client)
-        routeName = admission.route?.name ?? NO_ROUTE
-        if ('status' in admission) {
-          // Only a 403 (an address allowedIPs refuses, as nginx keeps it after its deny, or a client
-          // without the certificate its route requires), a 404, a 308 to HTTPS, the 429 of a rateLimit
-          // and the 503 at limits.requests or upstream.maxRequests keep the connection. After a 421 (a
-          // host that the connection's TLS policy does not serve, as after a reload that changed the
-          // route's) a keep-alive client must come back through a new handshake; most retry a 421 on a
-          // new connection. After a 400, 431, 501 or 505, what follows cannot be trusted to be framed
-          // as the client meant (nginx closes too); nginx closes after its 405 to TRACE as well, and
-          // after its 413, rather than read the body it refused. The 503 keeps it as Envoy's does,
-          // unless the request expected 100 Continue: Node closes it then, as the body may still come.
-          if (!KEPT_AFTER.has(admission.status)) res.shouldKeepAlive = false
-          sendStatus(res, admission.status, admission.detail, admission.headers)
-          return
-        }
+      /** Dispatched: the client may send its body now (server.ts leaves 100 Continue to this point). */
+      const forward = (routed: Routed) => {
+        const admission = dispatch(snapshot, req, routed)
+        if ('status' in admission) return refuse(res, admission)
         holdsSlot = true
-        const forward = () => {
-          // Routed (and authorized): the client may send its body now (server.ts leaves 100 Continue to this point).
-          if (req.httpVersion === '1.1' && EXPECTS_CONTINUE.test(req.headers.expect ?? '')) res.writeContinue()
-          forwardRequest(req, res, admission, records)
-        }
-        const { forwardAuth } = admission.route.config
-        if (!forwardAuth) return forward()
-        void askForwardAuth(forwardAuth, req, admission.forwarded, admission.identity)
+        if (req.httpVersion === '1.1' && EXPECTS_CONTINUE.test(req.headers.expect ?? '')) res.writeContinue()
+        forwardRequest(req, res, admission, records)
+      }
+      try {
+        const routed = routeOf(snapshot, policy, req, client)
+        routeName = routed.route?.name ?? NO_ROUTE
+        if ('status' in routed) return refuse(res, routed)
+        const { forwardAuth } = routed.route.config
+        if (!forwardAuth) return forward(routed)
+        void askForwardAuth(forwardAuth, req, routed.forwarded, routed.identity)
           .then((verdict) => {
-            records.authAnswered(admission.route, req, client.address, verdict)
+            records.authAnswered(routed.route, req, client.address, verdict)
             // The client left while the auth service was asked.
             if (res.destroyed) return
-            if (verdict.kind === 'allowed') return forward()
+            if (verdict.kind === 'allowed') return forward(routed)
             if (verdict.kind === 'denied') return void res.writeHead(verdict.status, verdict.headers).end(verdict.body)
             sendStatus(res, verdict.status, AUTH_FAILED)
           })
@@ -167,28 +182,27 @@ export function createProxyHandlers(logger: Logger, metrics: Metrics, overload: 
         answered = true
         records.answered(snapshot, req, client.address, routeName, status || CLIENT_CLOSED_REQUEST, started, socket)
       }
+      /** Answered with `status` and closed, the upgrade refused. */
+      const refuseUpgrade = (status: number, detail: string | undefined, headers: OutgoingHttpHeaders = {}) => {
+        endWithStatus(socket, status, detail, { headers: { ...requestIdHeaders(req), ...headers } })
+        record(status)
+      }
       const proxy = async () => {
-        const admission = admit(snapshot, policy, req, client)
-        routeName = admission.route?.name ?? NO_ROUTE
-        if ('status' in admission) {
-          endWithStatus(socket, admission.status, admission.detail, { headers: { ...requestIdHeaders(req), ...admission.headers } })
-          record(admission.status)
-          return
-        }
-        // A WebSocket holds its slot for its whole life, as long as it holds its sockets.
-        socket.once('close', () => slots.release())
-        const { forwardAuth } = admission.route.config
-        const verdict = forwardAuth && (await askForwardAuth(forwardAuth, req, admission.forwarded, admission.identity))
-        if (verdict) records.authAnswered(admission.route, req, client.address, verdict)
+        const routed = routeOf(snapshot, policy, req, client)
+        routeName = routed.route?.name ?? NO_ROUTE
+        if ('status' in routed) return void refuseUpgrade(routed.status, routed.detail, routed.headers)
+        const { forwardAuth } = routed.route.config
+        const verdict = forwardAuth && (await askForwardAuth(forwardAuth, req, routed.forwarded, routed.identity))
+        if (verdict) records.authAnswered(routed.route, req, client.address, verdict)
         // The client left while the auth service was asked.
         if (socket.destroyed) return void record(CLIENT_CLOSED_REQUEST)
-        if (verdict && verdict.kind !== 'allowed') {
-          // A denial's own head (a login page's Location, WWW-Authenticate), without its body: an upgrade's answer is written by hand.
-          const headers = verdict.kind === 'denied' ? pickHeaders(verdict.headers, RELAYED_ON_UPGRADE) : {}
-          endWithStatus(socket, verdict.status, verdict.kind === 'failed' ? AUTH_FAILED : undefined, { headers: { ...requestIdHeaders(req), ...headers } })
-          record(verdict.status)
-          return
-        }
+        // A denial's own head (a login page's Location, WWW-Authenticate), without its body: an upgrade's answer is written by hand.
+        if (verdict?.kind === 'denied') return void refuseUpgrade(verdict.status, undefined, pickHeaders(verdict.headers, RELAYED_ON_UPGRADE))
+        if (verdict?.kind === 'failed') return void refuseUpgrade(verdict.status, AUTH_FAILED)
+        const admission = dispatch(snapshot, req, routed)
+        if ('status' in admission) return void refuseUpgrade(admission.status, admission.detail, admission.headers)
+        // A WebSocket holds its slot for its whole life, as long as it holds its sockets.
+        socket.once('close', () => slots.release())
         const outcome = await proxyUpgrade(req, socket, head, admission, records)
         record(outcome.status)
         if ('failure' in outcome) records.upgradeFailed(admission.route, outcome.url, req, client.address, outcome.failure, outcome.status, outcome.error)

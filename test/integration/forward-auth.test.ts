@@ -10,8 +10,8 @@ import http from 'node:http'
 import { after, before, describe, it } from 'node:test'
 import WebSocket from 'ws'
 import { httpRequest } from '../helpers/client.js'
-import { seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
-import { listenOnLoopback } from '../helpers/upstream.js'
+import { eventually, seriesValue, startGateway, type TestGateway } from '../helpers/gateway.js'
+import { listenOnLoopback, startHoldingUpstream, type HoldingUpstream } from '../helpers/upstream.js'
 import { echoWebSockets } from '../helpers/websocket.js'
 
 /** What the upstream got: its method, headers and body. */
@@ -26,6 +26,10 @@ describe('a route with forwardAuth', () => {
   /** The requests the auth service got, with the bytes of body each had. */
   const asked: { headers: http.IncomingHttpHeaders; url: string; method: string; bodyBytes: number }[] = []
   let upstream: http.Server
+  /** The auth service's answers to /held, given when the test calls them. */
+  const heldAnswers: (() => void)[] = []
+  /** An upstream that holds each request for /hold. */
+  let holding: HoldingUpstream
   let gw: TestGateway
 
   before(async () => {
@@ -35,6 +39,7 @@ describe('a route with forwardAuth', () => {
       req.on('end', () => {
         asked.push({ headers: req.headers, url: req.url!, method: req.method!, bodyBytes })
         if (req.url === '/slow') return
+        if (req.url === '/held') return void heldAnswers.push(() => res.writeHead(200).end())
         const cookie = req.headers.cookie ?? ''
         if (cookie.includes('session=alice')) return void res.writeHead(200, { 'x-auth-user': 'alice', 'x-other': 'secret' }).end('ok')
         if (cookie.includes('session=anonymous')) return void res.writeHead(204).end()
@@ -49,16 +54,19 @@ describe('a route with forwardAuth', () => {
       }),
     )
     const [authPort, upstreamPort] = [await listenOnLoopback(auth), await listenOnLoopback(upstream)]
+    holding = await startHoldingUpstream('holding')
     const route = (host: string, forwardAuth: string) => `  - { host: ${host}, forwardAuth: ${forwardAuth}, upstream: { url: 'http://127.0.0.1:${upstreamPort}' } }\n`
     gw = await startGateway(
       'listen: { http: 127.0.0.1:0 }\nroutes:\n' +
         route('app.test', `{ url: 'http://127.0.0.1:${authPort}/check', responseHeaders: [X-Auth-User] }`) +
         route('slow.test', `{ url: 'http://127.0.0.1:${authPort}/slow', timeout: 300ms }`) +
-        route('down.test', "{ url: 'http://127.0.0.1:1/check' }"),
+        route('down.test', "{ url: 'http://127.0.0.1:1/check' }") +
+        `  - { host: one-at-a-time.test, forwardAuth: { url: 'http://127.0.0.1:${authPort}/held' }, upstream: { url: '${holding.url}', maxRequests: 1 } }\n`,
     )
   })
   after(async () => {
     await gw?.close()
+    holding?.close()
     for (const server of [auth, upstream]) {
       server?.closeAllConnections()
       server?.close()
@@ -113,6 +121,16 @@ describe('a route with forwardAuth', () => {
     const logged = gw.logs.slice(since).filter((line) => line.msg === 'forwardAuth service failed')
     assert.deepEqual(logged.map((line) => [line.route, line.status]), [['down.test', 502], ['slow.test', 504]])
     for (const route of ['down.test', 'slow.test']) assert.equal(await seriesValue(gw, `portcullis_forward_auth_total{route="${route}",result="failed"}`), 1)
+  })
+
+  it("gives a request its url once the service lets it through, so that those it holds do not pass the url's maxRequests", async () => {
+    const both = [send('one-at-a-time.test', '/hold'), send('one-at-a-time.test', '/hold')]
+    await eventually(async () => heldAnswers.length === 2)
+    heldAnswers.splice(0).forEach((answer) => answer())
+    await eventually(async () => holding.held() === 1)
+    holding.release()
+    assert.deepEqual((await Promise.all(both)).map(({ status }) => status).sort(), [200, 503])
+    assert.equal(holding.arrivals(), 1)
   })
 
   it('asks about a WebSocket upgrade too', async () => {
