@@ -532,7 +532,8 @@ const RouteSchema = Type.Object(
         description:
           "true: the path goes upstream without the route's `path`, as with Kong's strip_path and Traefik's StripPrefix " +
           '(/api/orders?x under path /api goes as /orders?x, and /api as /); the upstream url\'s own path is put before ' +
-          "what is left, as Envoy's prefix_rewrite and nginx's proxy_pass with a URI replace the prefix. Needs `path`. " +
+          "what is left, as Envoy's prefix_rewrite and nginx's proxy_pass with a URI replace the prefix; the upstream gets " +
+          'X-Forwarded-Prefix with the path stripped. Needs `path`. ' +
           'Default: false (the path goes as it came).',
       }),
     ),

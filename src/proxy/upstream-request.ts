@@ -76,6 +76,8 @@ function balanceKey({ balance, hashHeader }: UpstreamConfig, req: IncomingMessag
   return value ? String(value) : undefined
 }
 
+const FORWARDED_PREFIX = 'x-forwarded-prefix'
+
 /** `servername` is a real undici dispatch option that its types omit. */
 export type UpstreamRequest = Dispatcher.DispatchOptions & { servername: string }
 
@@ -85,12 +87,20 @@ export type UpstreamRequest = Dispatcher.DispatchOptions & { servername: string 
  */
 export function upstreamRequest(req: IncomingMessage, { route, forwarded, identity, target }: Routed, body: Readable | null): UpstreamRequest {
   const { pathPrefix, timeouts } = route.config.upstream
+  const changes = route.config.headers.request
+  const headers = upstreamRequestHeaders(req, forwarded, identity, changes)
+  // The path the route strips, for an upstream that builds its links with it, as Traefik's StripPrefix
+  // sets it; a client's own copy never gets here (headers.ts drops X-Forwarded-* but -For), and the
+  // route's own set or removal of it stands.
+  if (route.config.stripPath && headers[FORWARDED_PREFIX] === undefined && !changes?.remove.includes(FORWARDED_PREFIX)) {
+    headers[FORWARDED_PREFIX] = route.config.path
+  }
   return {
     // The upstream url's path prefix, then the client's target (its path normalized, and without the
     // route's path where the route strips it).
     path: pathPrefix + target,
     method: req.method as Dispatcher.HttpMethod,
-    headers: upstreamRequestHeaders(req, forwarded, identity, route.config.headers.request) as Record<string, string | string[]>,
+    headers: headers as Record<string, string | string[]>,
     body,
     // The pool's own, set as each attempt is sent (UpstreamExchange.start).
     servername: '',

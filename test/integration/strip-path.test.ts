@@ -19,7 +19,7 @@ describe('stripPath', () => {
   let upgradeTarget: string | undefined
 
   before(async () => {
-    upstream = http.createServer((req, res) => res.end(req.url))
+    upstream = http.createServer((req, res) => res.end(`${req.url}${req.headers['x-forwarded-prefix'] === undefined ? '' : ` prefix ${req.headers['x-forwarded-prefix']}`}`))
     new WebSocketServer({ server: upstream }).on('headers', (_headers, req) => (upgradeTarget = req.url))
     const port = await listenOnLoopback(upstream)
     gw = await startGateway(`
@@ -29,6 +29,8 @@ routes:
   - { name: stripped, host: s.test, path: /api, stripPath: true, upstream: { url: 'http://127.0.0.1:${port}' } }
   - { name: replaced, host: s.test, path: /v2/api, stripPath: true, upstream: { url: 'http://127.0.0.1:${port}/internal/v2/' } }
   - { name: kept, host: s.test, path: /keep, upstream: { url: 'http://127.0.0.1:${port}' } }
+  - { name: named, host: s.test, path: /named, stripPath: true, headers: { request: { set: { X-Forwarded-Prefix: /public/named } } }, upstream: { url: 'http://127.0.0.1:${port}' } }
+  - { name: unnamed, host: s.test, path: /unnamed, stripPath: true, headers: { request: { remove: [X-Forwarded-Prefix] } }, upstream: { url: 'http://127.0.0.1:${port}' } }
 `)
   })
   after(async () => {
@@ -37,7 +39,9 @@ routes:
     upstream.close()
   })
 
-  const upstreamTarget = async (path: string) => (await httpRequest({ port: gw.ports.http!, host: 's.test', path })).body
+  /** The target the upstream got, without the X-Forwarded-Prefix it says it got. */
+  const upstreamTarget = async (path: string) => (await upstreamAnswer(path)).split(' prefix ')[0]
+  const upstreamAnswer = async (path: string, headers: Record<string, string> = {}) => (await httpRequest({ port: gw.ports.http!, host: 's.test', path, headers })).body
 
   it('sends the rest of the path and the query, / where nothing is left', async () => {
     assert.equal(await upstreamTarget('/api/orders/7?x=1'), '/orders/7?x=1')
@@ -57,6 +61,13 @@ routes:
 
   it('sends the path as it came on a route that does not strip', async () => {
     assert.equal(await upstreamTarget('/keep/a?b'), '/keep/a?b')
+  })
+
+  it("tells the upstream the path it stripped in X-Forwarded-Prefix, never a client's", async () => {
+    assert.equal(await upstreamAnswer('/api/orders', { 'x-forwarded-prefix': '/evil' }), '/orders prefix /api')
+    assert.equal(await upstreamAnswer('/v2/api/orders'), '/internal/v2/orders prefix /v2/api')
+    assert.equal(await upstreamAnswer('/keep/a', { 'x-forwarded-prefix': '/evil' }), '/keep/a', 'none where the route strips nothing')
+    assert.deepEqual([await upstreamAnswer('/named/a'), await upstreamAnswer('/unnamed/a')], ['/a prefix /public/named', '/a'], "the route's own headers stand")
   })
 
   it('strips the path of a WebSocket upgrade', async () => {
