@@ -113,9 +113,23 @@ export function collectUpstreamConnections(gauge: Gauge<'route' | 'state'>, upst
  * request or connection found it unreachable, so a url nothing was sent to reads 1, whatever its state.
  */
 export function collectUpstreamUrls(gauge: Gauge<'route' | 'url'>, routes: readonly Route[]): void {
+  collectOfUrls(gauge, routes, (balancer, url) => (balancer.isAwake(url) ? 1 : 0))
+}
+
+/**
+ * The weight of the moment of every url of the routes serving (routing/balancer.ts): a canary's, a
+ * drained url's 0, and one in its slow start, growing to its whole, as nginx Plus's API reports a
+ * server's weight and Envoy's slow start its effective weight.
+ */
+export function collectUpstreamUrlWeights(gauge: Gauge<'route' | 'url'>, routes: readonly Route[]): void {
+  collectOfUrls(gauge, routes, (balancer, url) => balancer.weightNow(url))
+}
+
+/** `gauge`, afresh, with `valueOf` each url of the routes serving (a removed route's or url's series gone). */
+function collectOfUrls(gauge: Gauge<'route' | 'url'>, routes: readonly Route[], valueOf: (balancer: Route['balancer'], url: number) => number): void {
   gauge.reset()
   for (const { name, balancer, config } of routes) {
-    config.upstream.urls.forEach(({ url }, index) => gauge.set({ route: name, url }, balancer.isAwake(index) ? 1 : 0))
+    config.upstream.urls.forEach(({ url }, index) => gauge.set({ route: name, url }, valueOf(balancer, index)))
   }
 }
 

@@ -16,6 +16,7 @@ import type { Config, ListenAddress, ListenerName, PublicListenerName } from './
 import {
   collectUpstreamConnections,
   collectUpstreamUrls,
+  collectUpstreamUrlWeights,
   collectUpstreamPendingRequests,
   forgetHealthChecks,
   recordHealthCheck,
@@ -175,6 +176,7 @@ export class Gateway {
       collectUpstreamConnections: (gauge) => collectUpstreamConnections(gauge, this.pools()),
       collectUpstreamPendingRequests: (gauge) => collectUpstreamPendingRequests(gauge, this.pools()),
       collectUpstreamUrls: (gauge) => collectUpstreamUrls(gauge, this.current?.routes ?? []),
+      collectUpstreamUrlWeights: (gauge) => collectUpstreamUrlWeights(gauge, this.current?.routes ?? []),
       collectClientConnections: (gauge) => this.clientConnections.collect(gauge, this.listeners.keys()),
     })
     this.watch = options.watch ?? true

@@ -22,6 +22,8 @@ interface MetricsOptions {
   readonly collectUpstreamPendingRequests?: (gauge: Gauge<'route'>) => void
   /** Sets portcullis_upstream_url_up from the routes' balancers, at every scrape. */
   readonly collectUpstreamUrls?: (gauge: Gauge<'route' | 'url'>) => void
+  /** Sets portcullis_upstream_url_weight from the routes' balancers, at every scrape. */
+  readonly collectUpstreamUrlWeights?: (gauge: Gauge<'route' | 'url'>) => void
   /** Sets portcullis_client_connections from the open client sockets of each listener, at every scrape. */
   readonly collectClientConnections?: (gauge: Gauge<'listener'>) => void
 }
@@ -165,6 +167,17 @@ export function createMetrics(options: MetricsOptions = {}) {
       aggregator: 'min',
       collect() {
         options.collectUpstreamUrls?.(this)
+      },
+    }),
+    upstreamUrlWeight: new Gauge({
+      name: 'portcullis_upstream_url_weight',
+      help: "The weight each url of a route's upstream has now, which its share of the requests follows: its upstream.weights' (1 without them), 0 drained, a part of it in its slow start. By route and url.",
+      labelNames: ['route', 'url'] as const,
+      registers,
+      // With workers, each ramps a slow start of its own.
+      aggregator: 'average',
+      collect() {
+        options.collectUpstreamUrlWeights?.(this)
       },
     }),
     clientConnections: new Gauge({

@@ -122,7 +122,7 @@ export class Balancer {
   }
 
   /** The url's weight now: its whole weight, or in its slow start a share that grows from SLOW_START_FIRST_SHARE. */
-  private weightNow(url: number): number {
+  weightNow(url: number): number {
     const weight = this.weights[url]!
     if (this.slowStart === undefined) return weight
     const since = this.now() - this.backAt[url]!

@@ -120,12 +120,13 @@ routes:
   it('counts a route that comes back from 0', async () => {
     assert.equal((await reload(withoutB)).status, 200)
     assert.equal((await reload(withB)).status, 200)
-    // Until it serves a request, its gauges alone: its certificate's expiry, its url (up), and its new
-    // pool, empty; and its requests refused by limits.requests, none yet.
+    // Until it serves a request, its gauges alone: its certificate's expiry, its url (up, and its
+    // weight), and its new pool, empty; and its requests refused by limits.requests, none yet.
     const gauges = routeSeries(await scrape(), 'b.test')
     const fromZero = ['portcullis_upstream_connections', 'portcullis_upstream_pending_requests', 'portcullis_overload_rejections_total']
-    assert.deepEqual(metricNames(gauges), new Set(['portcullis_certificate_expiry_timestamp_seconds', 'portcullis_upstream_url_up', ...fromZero]))
-    assert.match(gauges.find((line) => line.startsWith('portcullis_upstream_url_up{'))!, / 1$/)
+    const url = ['portcullis_upstream_url_up', 'portcullis_upstream_url_weight']
+    assert.deepEqual(metricNames(gauges), new Set(['portcullis_certificate_expiry_timestamp_seconds', ...url, ...fromZero]))
+    for (const name of url) assert.match(gauges.find((line) => line.startsWith(`${name}{`))!, / 1$/)
     const zeroValues = gauges.filter((line) => fromZero.some((name) => line.startsWith(`${name}{`))).map((line) => line.split(' ')[1])
     assert.deepEqual(zeroValues, ['0', '0', '0', '0'])
     assert.equal((await get('b.test')).status, 200)

@@ -164,6 +164,8 @@ routes:
     await loggedAfter(gw, since, 'upstream url passed its health check; it is back in turn', onWarming)
     const toFour = (await answers('warming.test', 22)).filter((body) => body === 'four').length
     assert.ok(toFour >= 1 && toFour <= 3, `about 2 of 22 requests, not 11: ${toFour}`)
+    const weight = await seriesValue(gw, `portcullis_upstream_url_weight{route="warming",url="${four.url}"}`)
+    assert.ok(weight >= 0.1 && weight < 0.2, `a tenth of its weight, and growing: ${weight}`)
   })
 
   it('leaves a url out after `fails` failed checks in a row, and takes it back after `passes`', async () => {

@@ -114,6 +114,12 @@ routes:
     const answers = []
     for (let i = 0; i < 8; i++) answers.push((await get('weighted.test')).body)
     assert.deepEqual(answers, ['one', 'one', 'two', 'one', 'one', 'one', 'two', 'one'])
+    const weight = (route: string, url: string) => seriesValue(gw, `portcullis_upstream_url_weight{route="${route}",url="${url}"}`)
+    assert.deepEqual(
+      [await weight('weighted', one), await weight('weighted', two), await weight('drained', two), await weight('turns', one)],
+      [3, 1, 0, 1],
+      'each url weighs what it is given now, a drained one 0',
+    )
   })
 
   it('with stickyCookie, names the url in a cookie, and sends each request that carries it there', async () => {

@@ -56,9 +56,10 @@ describe('workers: metrics of a route that a reload removed', () => {
 
     assert.equal(await reload(withB), 200)
     // Counted from 0 by every worker: the series of its requests refused by limits.requests alone,
-    // beside the state of its url.
+    // beside the state and weight of its url.
     const comeBack = await scrape()
-    assert.deepEqual(metricNames(routeSeries(comeBack, 'b.test')), new Set(['portcullis_overload_rejections_total', 'portcullis_upstream_url_up']), comeBack)
+    const expected = new Set(['portcullis_overload_rejections_total', 'portcullis_upstream_url_up', 'portcullis_upstream_url_weight'])
+    assert.deepEqual(metricNames(routeSeries(comeBack, 'b.test')), expected, comeBack)
     assert.equal(seriesIn(comeBack, 'portcullis_overload_rejections_total{limit="requests",route="b.test"}'), 0)
     await get('b.test')
     assert.equal(requestsOf(await scrape(), 'b.test'), 1)
