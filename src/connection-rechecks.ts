@@ -23,7 +23,7 @@ import { recordWebSocketRecheck } from './gateway-metrics.js'
 import { CLIENT_CAUSED_LOG_LIMIT, errorSummary, limitedLog, type Logger } from './log.js'
 import { NO_ROUTE } from './metrics/labels.js'
 import type { Metrics } from './metrics/metrics.js'
-import { lacksRequiredCertificate, type ServerNameOf } from './proxy/route-selection.js'
+import type { ServerNameOf } from './proxy/route-selection.js'
 import { routeClientRefusal } from './proxy/route-client-checks.js'
 import type { RequestServer } from './proxy/server.js'
 import { normalizeHost } from './routing/host.js'
@@ -32,7 +32,7 @@ import type { Route, Snapshot } from './snapshot/snapshot.js'
 import { ingressCrlFiles, refusalFields } from './tls/certificate-identity.js'
 import type { TlsPolicy } from './tls/ingress.js'
 import { RecheckQueue } from './tls/recheck-queue.js'
-import { NO_CERTIFICATE, refused, type RecheckVerdict } from './tls/recheck.js'
+import { refused, type RecheckVerdict } from './tls/recheck.js'
 
 /** The connections of one gateway that its reloads check again, one at a time (RecheckQueue). */
 export class ConnectionRechecks {
@@ -153,10 +153,9 @@ export class ConnectionRechecks {
     const route = host === undefined ? undefined : snapshot.table.match(host, routingPath(upgrade.url!, snapshot.config))
     // A client without a certificate on a route that requires one now, its host taking such clients; or
     // one whose certificate the route no longer takes (its own client CAs, its allowedClients).
-    const lacksCertificate = route?.policy !== undefined && lacksRequiredCertificate(route, route.policy, socket)
     const notTaken = route?.policy && routeClientRefusal(route, route.policy, socket)
-    if (!route?.policy || (route.policy.id === policy.id && !lacksCertificate && !notTaken)) return
-    const verdict = lacksCertificate ? refused(NO_CERTIFICATE) : notTaken ? refused(notTaken.code) : await this.queue.recheckClient(socket, policy, route.policy)
+    if (!route?.policy || (route.policy.id === policy.id && !notTaken)) return
+    const verdict = notTaken ? refused(notTaken.code) : await this.queue.recheckClient(socket, policy, route.policy)
     // A reload since: it has checked this WebSocket against its own config, or found nothing to check.
     if (snapshot !== this.current()) return
     if (verdict.pass) {

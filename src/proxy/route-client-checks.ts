@@ -12,7 +12,8 @@
  *   or its fingerprint must be listed, as Envoy's match_typed_subject_alt_names and
  *   verify_certificate_hash hold a client to them.
  *
- * A client that sent no certificate is lacksRequiredCertificate's (route-selection.ts).
+ * - A client certificate at all, where its host's handshake takes a client without one (another of
+ *   its routes has clientCertRequired false).
  */
 import type { X509Certificate } from 'node:crypto'
 import type { TLSSocket } from 'node:tls'
@@ -21,7 +22,7 @@ import type { Route } from '../snapshot/snapshot.js'
 import { carriesName } from '../tls/certificate-names.js'
 import { pathToCa } from '../tls/chain-path.js'
 import type { TlsPolicy } from '../tls/ingress.js'
-import { peerLeaf } from '../tls/peer-certificates.js'
+import { clientFingerprint, peerLeaf } from '../tls/peer-certificates.js'
 import { NO_CERTIFICATE } from '../tls/recheck.js'
 
 /** Why a route does not take a client: the 403's words, and a code for the log, as OpenSSL would name it. */
@@ -29,6 +30,9 @@ export interface ClientRefusal {
   readonly detail: string
   readonly code: string
 }
+
+/** A client that sent no certificate, to a route that requires one. */
+const NO_CERTIFICATE_SENT: ClientRefusal = { detail: 'this route requires a client certificate, and this connection sent none', code: NO_CERTIFICATE }
 
 /** A client whose certificate carries no name (or fingerprint) of the route's allowedClients. */
 const NOT_ALLOWED: ClientRefusal = { detail: 'this route does not take your client certificate', code: 'CLIENT_NOT_ALLOWED' }
@@ -40,10 +44,12 @@ const NOT_ALLOWED: ClientRefusal = { detail: 'this route does not take your clie
 const verdicts = new WeakMap<TLSSocket, WeakMap<Route, ClientRefusal | null>>()
 
 /**
- * Why `route` does not take the certificate that the client of a connection verified under `policy`
- * sent; undefined where it does, or asks nothing of it, or the client sent none.
+ * Why `route` does not take the client of a connection verified under `policy`: it sent no
+ * certificate where the route requires one, or one the route does not take; undefined where the
+ * route takes it, or asks nothing of it.
  */
 export function routeClientRefusal(route: Route, policy: TlsPolicy | undefined, socket: TLSSocket): ClientRefusal | undefined {
+  if (lacksRequiredCertificate(route, policy, socket)) return NO_CERTIFICATE_SENT
   const { clientCAs } = route
   const allowed = typeof route.config.tls === 'object' ? route.config.tls.allowedClients : undefined
   if ((!clientCAs && !allowed) || !policy?.clientTrust) return undefined
@@ -76,4 +82,15 @@ function outsideOwnCAs(clientCAs: NonNullable<Route['clientCAs']>, [leaf, ...sen
 /** Whether the certificate carries a name of `allowed`, or has one of its fingerprints (`fingerprint256`, OpenSSL's colon-separated hex). */
 function isAllowed(allowed: AllowedClients, certificate: X509Certificate, fingerprint256: string): boolean {
   return allowed.fingerprint.includes(fingerprint256.replaceAll(':', '').toLowerCase()) || carriesName(allowed, certificate)
+}
+
+/**
+ * Whether the client of a connection under `policy` sent no certificate, where `route` requires one:
+ * only on a host whose handshake takes a client without one (another of its routes has
+ * clientCertRequired false); where the handshake requires one, there is one.
+ */
+function lacksRequiredCertificate(route: Route, policy: TlsPolicy | undefined, socket: TLSSocket): boolean {
+  const { tls } = route.config
+  if (!policy?.clientTrust || policy.requiresClientCert || typeof tls !== 'object' || !tls.clientCertRequired) return false
+  return clientFingerprint(socket) === undefined
 }

@@ -12,7 +12,6 @@ import { addressHost } from '../routing/host.js'
 import { withoutRoutePath } from '../routing/path.js'
 import type { Route, Snapshot } from '../snapshot/snapshot.js'
 import type { TlsPolicy } from '../tls/ingress.js'
-import { clientFingerprint } from '../tls/peer-certificates.js'
 import type { ClientIdentities } from './client-identity.js'
 import type { RequestClient } from './forwarded-for.js'
 import type { ForwardedFields } from './headers.js'
@@ -83,9 +82,6 @@ export function selectRoute(
     const detail = policy ? 'this connection cannot serve that host' : 'this host is served over HTTPS only'
     return { status: 421, detail }
   }
-  if (lacksRequiredCertificate(route, policy, req.socket as TLSSocket)) {
-    return { status: 403, detail: 'this route requires a client certificate, and this connection sent none', route }
-  }
   const refusal = routeClientRefusal(route, policy, req.socket as TLSSocket)
   if (refusal) return { status: 403, detail: refusal.detail, route }
   if (!route.allowsClient(client.address)) return { status: 403, detail: 'this route does not serve your address', route }
@@ -100,17 +96,6 @@ export function selectRoute(
   const identity = policy && forward !== 'none' ? identities.of(req.socket as TLSSocket, policy, forward) : {}
   const target = route.config.stripPath ? withoutRoutePath(req.url!, route.config.path, snapshot.config) : req.url!
   return { route, target, forwarded: { for: client.peer, realIp: client.address, proto: policy ? 'https' : 'http', host: req.headers.host! }, identity }
-}
-
-/**
- * Whether the client of a connection under `policy` sent no certificate, where `route` requires one:
- * only on a host whose handshake takes a client without one (another of its routes has
- * clientCertRequired false); where the handshake requires one, there is one.
- */
-export function lacksRequiredCertificate(route: Route, policy: TlsPolicy | undefined, socket: TLSSocket): boolean {
-  const { tls } = route.config
-  if (!policy?.clientTrust || policy.requiresClientCert || typeof tls !== 'object' || !tls.clientCertRequired) return false
-  return clientFingerprint(socket) === undefined
 }
 
 /**
